@@ -1,0 +1,8 @@
+{
+    "name": "adapters.generic_rest",
+    "version": "0.1.0",
+    "summary": "Any REST CRM from a declarative connector file",
+    "depends": ["sync"],
+    "external_dependencies": {"python": ["requests"]},
+    "data": [],
+}

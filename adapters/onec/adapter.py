@@ -1,0 +1,103 @@
+"""The 1C backend as the sync engine sees it: pages of ``RemoteRecord`` and field writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.onec.config import OneCODataConfig
+from adapters.onec.odata import ODataClient
+from adapters.onec.values import from_wire, to_wire
+from mapping.spec import MappingSpec, load_mapping
+from sync.source import RemoteRecord
+
+__all__ = ["DEFAULT_MAPPINGS", "OneCBackend"]
+
+DEFAULT_MAPPINGS = Path(__file__).parent / "data" / "mappings"
+
+
+class OneCBackend:
+    """A ``sync.source.RemoteBackend`` over one 1C OData publication."""
+
+    def __init__(self, name: str, config: OneCODataConfig, client: ODataClient | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.tz = ZoneInfo(config.timezone)
+        self.client = client or ODataClient(
+            name=name,
+            base_url=str(config.url),
+            username=config.username,
+            password=config.password.get_secret_value(),
+            timeout=(config.timeout.connect, config.timeout.read),
+        )
+
+    @property
+    def mappings_dir(self) -> Path:
+        return Path(self.config.mappings) if self.config.mappings else DEFAULT_MAPPINGS
+
+    def _lookups(self, spec: MappingSpec) -> dict[str, dict[str, Any]]:
+        """source field -> {key: looked-up value}; small catalogs read once per pass."""
+        tables: dict[str, dict[str, Any]] = {}
+        for f in spec.fields.values():
+            if f.lookup is not None:
+                rows = self.client.query(f.lookup.entity, select=["Ref_Key", f.lookup.field])
+                tables[f.source] = {str(r["Ref_Key"]): r.get(f.lookup.field) for r in rows}
+        return tables
+
+    def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]]) -> RemoteRecord:
+        values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
+        for source, table in lookups.items():
+            if values.get(source) is not None:
+                values[source] = table.get(str(values[source]), values[source])
+        version = raw.get(spec.version) if spec.version else None
+        deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
+        return RemoteRecord(str(raw[spec.key]), None if version is None else str(version), deleted, values)
+
+    def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
+        select = spec.remote_fields()
+        lookups = self._lookups(spec)
+        for page in self.client.pages(spec.entity, select=select, after=after, page_size=self.config.page_size):
+            yield [self._record(spec, raw, lookups) for raw in page]
+
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
+        body = to_wire(self.client.metadata(), spec.entity, values, self.tz)
+        stored = self.client.patch(spec.entity, remote_id, body)
+        version = stored.get(spec.version) if spec.version else None
+        return None if version is None else str(version)
+
+    def check(self) -> list[dict[str, Any]]:
+        """Reach 1C, log in, and find every mapped entity set and field published.
+
+        Returns one ``{"ok": bool, "detail": str}`` per finding; what is missing comes with
+        what to add to the standard OData interface content in 1C.
+        """
+        meta = self.client.metadata(refresh=True)
+        found: list[dict[str, Any]] = [
+            {"ok": True, "detail": f"{self.config.url}: reached, logged in, {len(meta.entity_sets)} entity sets published"}
+        ]
+        for model in self.config.models:
+            path = self.mappings_dir / f"{model}.yaml"
+            if not path.is_file():
+                found.append({"ok": False, "detail": f"{model}: mapping file {path} is missing"})
+                continue
+            spec = load_mapping(path)
+            entity = meta.entity(spec.entity)
+            if entity is None:
+                found.append({"ok": False, "detail": (
+                    f"{model}: {spec.entity} is not published; add it to the standard OData interface content "
+                    "(Администрирование → Настройка стандартного интерфейса OData)")})
+                continue
+            missing = [f for f in spec.remote_fields() if f not in entity.properties]
+            lookups = [f.lookup.entity for f in spec.fields.values() if f.lookup and meta.entity(f.lookup.entity) is None]
+            if missing or lookups:
+                found.append({"ok": False, "detail": f"{model}: {spec.entity} lacks " + ", ".join(
+                    [f"field {m}" for m in missing] + [f"entity set {e}" for e in lookups])
+                    + "; publish them or fix the mapping " + str(path)})
+            else:
+                found.append({"ok": True, "detail": f"{model}: {spec.entity}, {len(spec.remote_fields())} mapped fields published"})
+        return found
+
+    def close(self) -> None:
+        self.client.close()

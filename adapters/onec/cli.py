@@ -1,0 +1,175 @@
+"""Commands of the 1C addon: ``demo`` and ``emulator``."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from crm_bridge.cli.common import console, emit_json
+
+__all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator"]
+
+DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
+ZONE = "Europe/Moscow"
+
+
+def demo_config(base_url: str, db_path: Path) -> str:
+    """The configuration the demo runs with: SQLite plus the emulator, nothing to edit."""
+    return f"""
+store: {{url: "sqlite:///{db_path}"}}
+backends:
+  demo-1c:
+    kind: onec_odata
+    url: "{base_url}"
+    username: {DEMO_LOGIN}
+    password: {DEMO_PASSWORD}
+    timezone: {ZONE}
+"""
+
+
+def _curl(base_url: str) -> str:
+    return (
+        f"curl -s -u '{DEMO_LOGIN}:{DEMO_PASSWORD}' "
+        f"'{base_url}Document_%D0%98%D0%BD%D1%82%D0%B5%D1%80%D0%B5%D1%81?$format=json&$top=3"
+        "&$select=Number,%D0%A1%D1%80%D0%BE%D0%BA%D0%98%D1%81%D0%BF%D0%BE%D0%BB%D0%BD%D0%B5%D0%BD%D0%B8%D1%8F'"
+    )
+
+
+def _verify(bridge: Any) -> dict[str, str | None]:
+    """Read every request's due date back from 1C over OData: Ref_Key -> СрокИсполнения."""
+    client = bridge.backend("demo-1c").client
+    written: dict[str, str | None] = {}
+    for page in client.pages("Document_Интерес", select=["Ref_Key", "СрокИсполнения"]):
+        for row in page:
+            value = row.get("СрокИсполнения")
+            written[str(row["Ref_Key"])] = None if not value or value.startswith("0001-") else value
+    return written
+
+
+def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    from crm_bridge.store.tables import CustomerRow, TicketRow
+    from sync.tables import BindingRow
+
+    zone = ZoneInfo(ZONE)
+    rows: list[dict[str, Any]] = []
+    counts = {"tickets": 0, "customers": 0, "with_due": 0, "written_back": 0, "breached": 0}
+    with bridge.store.transaction() as s:
+        counts["customers"] = len(s.scalars(select(CustomerRow.id)).all())
+        query = (
+            select(TicketRow, CustomerRow.name, BindingRow.remote_id)
+            .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"))
+            .outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
+            .order_by(TicketRow.created_at.desc())
+        )
+        for ticket, customer, remote_id in s.execute(query):
+            counts["tickets"] += 1
+            due_local = ticket.resolution_due.astimezone(zone).replace(tzinfo=None).isoformat() if ticket.resolution_due else None
+            back = due_local is not None and written.get(remote_id) == due_local
+            counts["with_due"] += due_local is not None
+            counts["written_back"] += back
+            counts["breached"] += bool(ticket.sla_breached)
+            if len(rows) < limit:
+                rows.append({
+                    "number": ticket.number, "customer": customer, "type": ticket.type, "priority": ticket.priority,
+                    "status": ticket.status, "opened": ticket.created_at.astimezone(zone).strftime("%d.%m %H:%M"),
+                    "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m.%Y %H:%M") if ticket.resolution_due else None,
+                    "sla": ticket.sla_state, "written_back": back,
+                })
+    return rows, counts
+
+
+def demo(
+    requests: Annotated[int, typer.Option("--requests", "-n", help="Requests in the emulated 1C base.", min=1)] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 1,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show in the table.", min=0)] = 15,
+    db: Annotated[Path | None, typer.Option("--db", help="SQLite file to keep (default: a temporary one).")] = None,
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator and the sync loop running until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Emulator port (0: any free port).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run the whole loop against a built-in 1C:CRM emulator: import requests and customers,
+    compute SLA due dates, write them back into 1C with PATCH, and read them back over OData.
+
+    Example: crm-bridge demo --requests 500 --keep-running
+    """
+    from adapters.onec.emulator import Emulator
+    from crm_bridge.app import App
+    from crm_bridge.runner import Runner, run_cycle
+
+    workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
+    db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
+    started = time.monotonic()
+    with workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        bridge = App.from_text(demo_config(emu.base_url, db_path), file="<demo>")
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=console, transient=True, disable=as_json) as progress:
+                task = progress.add_task("creating the store", total=None)
+                bridge.upgrade_db()
+                progress.update(task, description=f"importing from the 1C emulator at {emu.base_url}, computing SLA, writing back")
+                result = run_cycle(bridge)
+                progress.update(task, description="reading due dates back from 1C over OData")
+                rows, counts = _rows(bridge, _verify(bridge), limit)
+            elapsed = time.monotonic() - started
+            if as_json:
+                emit_json({"emulator": emu.base_url, "store": str(db_path), "jobs": result, "counts": counts,
+                           "seconds": round(elapsed, 2), "rows": rows})
+            else:
+                _print(rows, counts, elapsed, emu.base_url)
+            if keep_running:
+                console.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}")
+                console.print("The sync loop keeps running; Ctrl-C stops both.")
+                Runner(bridge, pull_every=10).serve()
+        finally:
+            bridge.close()
+    if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
+        raise typer.Exit(1)
+
+
+def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
+    table = Table("number", "customer", "type", "priority", "status", "opened", "due (Moscow)", "SLA", "in 1C",
+                  title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']})")
+    for r in rows:
+        sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
+        table.add_row(r["number"], r["customer"] or "—", r["type"], r["priority"], r["status"], r["opened"], r["due"] or "—", sla,
+                      "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]")
+    console.print(table)
+    console.print(
+        f"Imported [bold]{counts['tickets']}[/bold] requests and [bold]{counts['customers']}[/bold] customers; "
+        f"[bold]{counts['written_back']}[/bold] of {counts['with_due']} due dates written back to 1C and read back over OData; "
+        f"{counts['breached']} breached; {elapsed:.1f} s."
+    )
+
+
+def emulator(
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    requests: Annotated[int, typer.Option("--requests", "-n", help="Requests to generate.", min=1)] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data.")] = 1,
+) -> None:
+    """Serve the 1C:CRM emulator (standard OData interface) until Ctrl-C.
+
+    Example: crm-bridge emulator --port 8080 --requests 1000
+    """
+    from adapters.onec.emulator import Emulator
+
+    emu = Emulator(host=host, port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD})
+    emu.start()
+    console.print(f"1C:CRM emulator at [bold]{emu.base_url}[/bold], login {DEMO_LOGIN} / {DEMO_PASSWORD}; Ctrl-C stops it")
+    console.print(f"Try: {_curl(emu.base_url)}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        console.print("emulator stopped")

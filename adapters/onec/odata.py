@@ -1,0 +1,172 @@
+"""A client for the 1C standard OData interface (``…/odata/standard.odata/``).
+
+One ``requests.Session`` per backend, connect and read timeouts on every call, Basic auth
+sent as UTF-8 (1C and IIS refuse cp1251/latin-1), Cyrillic names percent-encoded as UTF-8,
+``$format=json`` always, spaces as ``%20`` (with ``+`` 1C silently ignores ``$filter``),
+and filter literals built by functions that quote them — user input is never pasted into
+a filter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from adapters.onec.errors import OneCUnavailable, raise_for_response, translated
+from adapters.onec.metadata import Metadata, parse_metadata
+
+__all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
+
+_SAFE = "$'(),=:/;*@"  # kept literal in query values; everything else (space!) percent-encoded
+
+
+def guid_literal(value: str) -> str:
+    """``guid'…'`` for a GUID; anything that is not a GUID raises ValueError."""
+    return f"guid'{uuid.UUID(str(value))}'"
+
+
+def string_literal(value: str) -> str:
+    """``'…'`` with apostrophes doubled, as OData v3 wants."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def datetime_literal(value: datetime) -> str:
+    """``datetime'YYYY-MM-DDTHH:MM:SS'``; the caller passes 1C's local wall time."""
+    return f"datetime'{value.replace(microsecond=0, tzinfo=None).isoformat()}'"
+
+
+def _query(params: Mapping[str, str]) -> str:
+    return "&".join(f"{k}={quote(v, safe=_SAFE)}" for k, v in params.items())
+
+
+_NAME = re.compile(r"^[\w]+$")
+
+
+def _entity_path(entity_set: str, key: str | None = None) -> str:
+    if not _NAME.match(entity_set):
+        msg = f"not a 1C entity-set name: {entity_set!r}"
+        raise ValueError(msg)
+    path = quote(entity_set, safe="")
+    return path if key is None else f"{path}({quote(guid_literal(key), safe=_SAFE)})"
+
+
+class ODataClient:
+    """Reads and writes one 1C publication."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        username: str,
+        password: str,
+        timeout: tuple[float, float] = (5.0, 60.0),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        # requests would encode a str login as latin-1; 1C wants UTF-8.
+        self.session.auth = (username.encode("utf-8"), password.encode("utf-8"))  # type: ignore[assignment]
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "crm-bridge"})
+        self._metadata: Metadata | None = None
+        self.requests_made = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _call(self, method: str, path: str, params: Mapping[str, str] | None = None, body: Any = None, what: str = "") -> requests.Response:
+        query = {"$format": "json", **(params or {})}
+        url = f"{self.base_url}{path}?{_query(query)}"
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else None
+        what = what or f"{method} {path}"
+        with translated(self.name, what):
+            self.requests_made += 1
+            response = self.session.request(method, url, data=data, headers=headers, timeout=self.timeout)
+        raise_for_response(self.name, response, what)
+        return response
+
+    def _json(self, response: requests.Response, what: str) -> Any:
+        try:
+            return json.loads(response.content.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise OneCUnavailable(f"{self.name}: {what}: malformed JSON from 1C ({exc}); will retry") from exc
+
+    def metadata(self, *, refresh: bool = False) -> Metadata:
+        """``$metadata``, fetched once per client (it can be megabytes on a real base)."""
+        if self._metadata is None or refresh:
+            with translated(self.name, "GET $metadata"):
+                self.requests_made += 1
+                response = self.session.get(f"{self.base_url}$metadata", timeout=self.timeout)
+            raise_for_response(self.name, response, "GET $metadata")
+            self._metadata = parse_metadata(response.content, backend=self.name)
+        return self._metadata
+
+    def query(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] = (),
+        filter: str | None = None,  # noqa: A002 - the OData name
+        orderby: str | None = None,
+        top: int | None = None,
+        skip: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """One ``GET <set>`` with the given query options; returns the ``value`` rows."""
+        params: dict[str, str] = {}
+        if select:
+            params["$select"] = ",".join(select)
+        if filter:
+            params["$filter"] = filter
+        if orderby:
+            params["$orderby"] = orderby
+        if top is not None:
+            params["$top"] = str(top)
+        if skip is not None:
+            params["$skip"] = str(skip)
+        what = f"GET {entity_set}"
+        body = self._json(self._call("GET", _entity_path(entity_set), params, what=what), what)
+        rows = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
+        return rows
+
+    def pages(self, entity_set: str, *, select: Sequence[str] = (), after: str | None = None, page_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Every record, ``page_size`` at a time, by ascending ``Ref_Key`` (keyset paging:
+        each page costs the same however deep the scan, and a resumed scan starts after
+        the last stored key)."""
+        while True:
+            cond = f"Ref_Key gt {guid_literal(after)}" if after else None
+            rows = self.query(entity_set, select=select, filter=cond, orderby="Ref_Key", top=page_size)
+            if not rows:
+                return
+            yield rows
+            if len(rows) < page_size:
+                return
+            after = str(rows[-1]["Ref_Key"])
+
+    def get(self, entity_set: str, key: str, *, select: Sequence[str] = ()) -> dict[str, Any]:
+        params = {"$select": ",".join(select)} if select else None
+        what = f"GET {entity_set}({key})"
+        body: dict[str, Any] = self._json(self._call("GET", _entity_path(entity_set, key), params, what=what), what)
+        return body
+
+    def patch(self, entity_set: str, key: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH one record; returns the record as 1C stored it (with its new DataVersion)."""
+        what = f"PATCH {entity_set}({key})"
+        body: dict[str, Any] = self._json(self._call("PATCH", _entity_path(entity_set, key), body=dict(values), what=what), what)
+        return body
+
+    def post(self, entity_set: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        what = f"POST {entity_set}"
+        body: dict[str, Any] = self._json(self._call("POST", _entity_path(entity_set), body=dict(values), what=what), what)
+        return body

@@ -1,0 +1,45 @@
+"""The ``crm-bridge`` command: core commands plus those the addons register.
+
+An addon adds commands with ``registry.add(typer_app, usage="cli.group", name="onec")``
+(a sub-command group) or ``registry.add(fn, usage="cli.command", name="demo")``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from crm_bridge.cli.common import console_err, state
+from crm_bridge.cli.core import app as core_app
+from crm_bridge.errors import BridgeError, ConfigError, RemoteError
+
+__all__ = ["build", "main"]
+
+
+def build() -> typer.Typer:
+    """The full command tree: core commands and every loaded addon's commands."""
+    from crm_bridge.app import load_registry
+
+    registry, addons = load_registry()
+    state.registry, state.addons = registry, addons
+    for comp in registry.all("cli.command"):
+        core_app.command(comp.name)(comp.obj)
+    for comp in registry.all("cli.group"):
+        core_app.add_typer(comp.obj, name=comp.name)
+    return core_app
+
+
+def main() -> None:
+    try:
+        command = build()
+        command(standalone_mode=True)
+    except ConfigError as exc:
+        console_err.print(f"[red]configuration error:[/red] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except RemoteError as exc:
+        console_err.print(f"[red]remote error:[/red] {exc}", highlight=False)
+        sys.exit(3)
+    except BridgeError as exc:
+        console_err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)

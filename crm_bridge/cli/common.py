@@ -1,0 +1,66 @@
+"""What every command shares: the console, the global options and how to open the app."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from crm_bridge.addons import Addon
+from crm_bridge.registry import Registry
+
+__all__ = ["console", "console_err", "emit_json", "open_app", "setup_logging", "state"]
+
+console = Console()
+console_err = Console(stderr=True)
+
+
+@dataclass
+class State:
+    config: Path = Path(os.environ.get("CRM_BRIDGE_CONFIG", "crm-bridge.yaml"))
+    json: bool = False
+    registry: Registry | None = None
+    addons: list[Addon] = field(default_factory=list)
+
+
+state = State()
+
+
+class _Redact(logging.Filter):
+    """Last line of defence: a secret-looking value never reaches a log line."""
+
+    WORDS = ("password", "secret", "token", "authorization")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage().lower()
+        if any(f"{w}=" in text or f"{w}:" in text for w in self.WORDS):
+            record.msg, record.args = "[redacted: the message contained a secret]", ()
+        return True
+
+
+def setup_logging(level: str) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console_err, show_path=False, rich_tracebacks=False)
+    handler.addFilter(_Redact())
+    logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print `data` as JSON on stdout, for scripts."""
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def open_app(config: Path | None = None) -> Any:
+    """The App for the configuration file given by --config (default crm-bridge.yaml)."""
+    from crm_bridge.app import App
+    from crm_bridge.config import load_config
+
+    assert state.registry is not None
+    path = config or state.config
+    return App.build(load_config(path, state.registry), state.registry, state.addons)

@@ -1,0 +1,166 @@
+"""Core commands: init, check, addons, db, run."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
+from crm_bridge.errors import BridgeError, RemoteError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="crm-bridge",
+    help="SLA due dates, routing, notifications and KPIs beside your CRM (1C:CRM, any REST CRM).\n\n"
+    "Quick start: crm-bridge demo",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
+
+
+@app.callback()
+def _global(
+    config: Annotated[Path, typer.Option("--config", "-c", envvar="CRM_BRIDGE_CONFIG", help="Configuration file.")] = Path("crm-bridge.yaml"),
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "warning",
+) -> None:
+    state.config = config
+    setup_logging(log_level)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter file.")] = Path("crm-bridge.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter configuration.
+
+    Example: crm-bridge init && crm-bridge check
+    """
+    if path.exists() and not force:
+        console.print(f"[yellow]{path} exists[/yellow]; use --force to overwrite it")
+        raise typer.Exit(1)
+    text = resources.files("crm_bridge").joinpath("data/crm-bridge.example.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    console.print(f"wrote {path}; edit it, then run [bold]crm-bridge check[/bold]")
+
+
+@app.command()
+def addons(as_json: JsonOpt = False) -> None:
+    """List the loaded addons in load order, with versions and dependencies.
+
+    Example: crm-bridge addons --json
+    """
+    rows: list[dict[str, Any]] = [
+        {"order": i + 1, "name": a.name, "version": a.manifest.version, "depends": a.manifest.depends,
+         "summary": a.manifest.summary, "origin": a.origin}
+        for i, a in enumerate(state.addons)
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("#", "addon", "version", "depends", "summary", title="Addons in load order")
+    for r in rows:
+        table.add_row(str(r["order"]), r["name"], r["version"], ", ".join(r["depends"]) or "—", r["summary"])
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOpt = False) -> None:
+    """Create or migrate the store's tables to the newest schema.
+
+    Example: crm-bridge -c crm-bridge.yaml db upgrade
+    """
+    from crm_bridge.store.migrate import current_heads
+
+    bridge = open_app()
+    try:
+        bridge.upgrade_db()
+        heads = sorted(current_heads(bridge.store))
+    finally:
+        bridge.close()
+    if as_json:
+        emit_json({"store": bridge.store.url, "heads": heads})
+    else:
+        console.print(f"store {bridge.store.url} is at {', '.join(heads)}")
+
+
+@app.command()
+def check(as_json: JsonOpt = False) -> None:
+    """Validate the configuration, the store and every backend (reach, log in, find the mapped data).
+
+    Example: crm-bridge -c crm-bridge.yaml check
+    """
+    from crm_bridge.store.migrate import pending
+
+    bridge = open_app()
+    results: list[dict[str, Any]] = [{"what": "configuration", "ok": True, "detail": str(state.config)}]
+    try:
+        try:
+            todo = pending(bridge.store, [a.path for a in bridge.addons])
+            results.append({"what": "store", "ok": not todo, "detail": f"{bridge.store.url}: " + (
+                f"{len(todo)} migration(s) pending; run crm-bridge db upgrade" if todo else "schema current")})
+        except Exception as exc:  # any driver error: report it as a failed check
+            results.append({"what": "store", "ok": False, "detail": f"{bridge.store.url}: {exc}"})
+        for name in bridge.config.backends:
+            try:
+                for line in bridge.backend(name).check():
+                    results.append({"what": f"backend {name}", "ok": line["ok"], "detail": line["detail"]})
+            except (RemoteError, BridgeError) as exc:
+                results.append({"what": f"backend {name}", "ok": False, "detail": str(exc)})
+    finally:
+        bridge.close()
+    ok = all(r["ok"] for r in results)
+    if as_json:
+        emit_json({"ok": ok, "checks": results})
+    else:
+        table = Table("", "check", "detail")
+        for r in results:
+            table.add_row("[green]✓[/green]" if r["ok"] else "[red]✗[/red]", r["what"], r["detail"])
+        console.print(table)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    every: Annotated[int | None, typer.Option("--every", help="Seconds between imports (default: schedule.pull_every).", min=1)] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the sync loop (import → SLA → write-back) on a schedule until Ctrl-C.
+
+    Example: crm-bridge -c crm-bridge.yaml run --every 30
+    """
+    from crm_bridge.runner import Runner, run_cycle
+
+    bridge = open_app()
+    try:
+        bridge.upgrade_db()
+        if once:
+            result = run_cycle(bridge)
+            emit_json(result) if as_json else console.print(result)
+            return
+
+        def show(name: str, result: dict[str, Any]) -> None:
+            if as_json:
+                emit_json({"job": name, "result": result})
+            else:
+                console.print(f"[dim]{bridge.clock():%H:%M:%S}[/dim] {name}: {result}")
+
+        logging.getLogger(__name__).info("runner starting")
+        console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it")
+        Runner(bridge, pull_every=every, on_result=show).serve()
+        console.print("stopped cleanly")
+    finally:
+        bridge.close()

@@ -1,0 +1,235 @@
+"""Configuration: one YAML file, strict pydantic v2 models, errors with file:line:column.
+
+Core owns the frame (store, schedule, time zone); each addon contributes its own models
+through the registry, and core composes them:
+
+* ``registry.add(OneCOData, usage="config.backend", name="onec_odata")`` — a backend kind
+  (a model with ``kind: Literal["onec_odata"]``), joined into a discriminated union;
+* ``registry.add(SlaConfig, usage="config.section", name="sla")`` — a top-level section.
+
+Only ``load_config`` reads files and ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import ErrorDetails
+
+from crm_bridge.errors import ConfigError, did_you_mean
+from crm_bridge.registry import Registry
+from crm_bridge.yamlfile import Path_, YamlDocument, load_yaml, parse_yaml
+
+__all__ = [
+    "BackendBase",
+    "BridgeConfig",
+    "ConfigErrors",
+    "ScheduleConfig",
+    "StoreConfig",
+    "Strict",
+    "TimeZoneName",
+    "build_config_model",
+    "config_from_text",
+    "load_config",
+    "parse_config",
+    "validate_document",
+]
+
+DEFAULT_FILE = "crm-bridge.yaml"
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Base of every configuration model: a misspelt key is an error, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        msg = f"unknown time zone {name!r}; use an IANA name such as 'Europe/Moscow'"
+        raise ValueError(msg) from exc
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
+
+
+class BackendBase(Strict):
+    """Fields every backend kind has."""
+
+    kind: str
+    timezone: TimeZoneName = "Europe/Moscow"
+    enabled: bool = True
+
+
+class StoreConfig(Strict):
+    url: str = "sqlite:///crm-bridge.db"
+
+
+class ScheduleConfig(Strict):
+    """How often the embedded scheduler runs each job, in seconds."""
+
+    pull_every: int = Field(default=60, ge=1)
+    dispatch_every: int = Field(default=15, ge=1)
+    sla_tick_every: int = Field(default=60, ge=1)
+
+
+class BridgeConfig(Strict):
+    """The frame; the real root model is built by ``build_config_model``."""
+
+    timezone: TimeZoneName = "Europe/Moscow"
+    store: StoreConfig = StoreConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    backends: dict[str, Any] = {}
+    source: str = Field(default="<defaults>", exclude=True)
+
+    def section(self, name: str) -> Any:
+        """An addon's section, e.g. ``config.section("sla")``."""
+        return getattr(self, name)
+
+
+def build_config_model(registry: Registry) -> type[BridgeConfig]:
+    """The root model: the frame plus every backend kind and section the addons registered."""
+    kinds = [c.obj for c in registry.all("config.backend")]
+    fields: dict[str, Any] = {}
+    if kinds:
+        union: Any = kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007
+        fields["backends"] = (dict[str, Annotated[union, Field(discriminator="kind")]], {})
+    for comp in registry.all("config.section"):
+        fields[comp.name] = (comp.obj, comp.obj())
+    model: type[BridgeConfig] = create_model("BridgeConfig", __base__=BridgeConfig, **fields)
+    return model
+
+
+class ConfigErrors(ConfigError):
+    """Every problem of one file, each with its place, field and hint."""
+
+    def __init__(self, file: str, problems: list[str]) -> None:
+        self.file, self.problems = file, problems
+        s = "" if len(problems) == 1 else "s"
+        super().__init__(f"{file}: {len(problems)} problem{s}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _step(annotation: Any, key: str | int, value: Any) -> tuple[Any, bool]:
+    """The annotation one level down `key`; False when `key` is a union tag to skip."""
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
+        for member in members:
+            kind = getattr(member, "model_fields", {}).get("kind")
+            if kind is not None and typing.get_args(kind.annotation) == (key,):
+                return member, False
+        return (members[0] if len(members) == 1 else None), True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(key))
+        if field is None:
+            return None, True
+        return field.annotation, True
+    if origin in (dict, Mapping):
+        return typing.get_args(annotation)[1], True
+    if origin in (list, tuple, set, frozenset):
+        return typing.get_args(annotation)[0], True
+    return None, True
+
+
+def _locate(root: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[Path_, Any]:
+    """The data path of a pydantic error location and the model that holds its last key."""
+    annotation: Any = root
+    path: list[str | int] = []
+    parent: Any = root
+    for key in loc:
+        if annotation is not None and typing.get_origin(_unwrap(annotation)) in (Union, types.UnionType):
+            member, keep = _step(annotation, key, None)
+            if not keep:
+                annotation = member
+                continue
+        parent = _unwrap(annotation)
+        annotation, keep = _step(annotation, key, None)
+        path.append(key)
+    return tuple(path), parent
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> str:
+    path, holder = _locate(root, tuple(err["loc"]))
+    where = doc.where(path)
+    dotted = ".".join(str(p) for p in path) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = list(getattr(holder, "model_fields", {}))
+        known = [k for k in known if k != "source"]
+        hint = did_you_mean(str(path[-1]), known)
+        return f"{where}: {dotted}: unknown key.{hint} Valid keys here: {', '.join(known)}"
+    if kind == "missing":
+        return f"{where}: {dotted}: required; add `{path[-1]}: ...`"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        tag = str(ctx.get("tag", ""))
+        expected = str(ctx.get("expected_tags", "")).replace("'", "").split(", ")
+        return f"{where}: {dotted}.kind: unknown kind {tag!r}.{did_you_mean(tag, expected)} Known kinds: {', '.join(expected)}"
+    if kind == "union_tag_not_found":
+        return f"{where}: {dotted}: no `kind`; add `kind: <one of the backend kinds>`"
+    message = err["msg"].removeprefix("Value error, ")
+    if any(word in str(path[-1] if path else "").lower() for word in _SECRET_WORDS):
+        return f"{where}: {dotted}: {message}"
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+    return f"{where}: {dotted}: {message}{shown}"
+
+
+def parse_config(doc: YamlDocument, model: type[BridgeConfig], *, base_dir: Path | None = None) -> BridgeConfig:
+    """Validate a parsed document against `model`; all problems are reported at once."""
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{doc.file}:1:1: the file must be a mapping of keys (store:, backends:, ...)")
+    data = {**data, "source": doc.file}
+    store = data.get("store")
+    if base_dir is not None and isinstance(store, dict) and isinstance(store.get("url"), str):
+        data["store"] = {**store, "url": _anchor_sqlite(store["url"], base_dir)}
+    return validate_document(doc, model, data)
+
+
+def validate_document(doc: YamlDocument, model: type[M], data: Any = None) -> M:
+    """Validate `data` (default: the document's data) against `model`, all errors at once."""
+    try:
+        return model.model_validate(doc.data if data is None else data)
+    except ValidationError as exc:
+        raise ConfigErrors(doc.file, [_describe(e, model, doc) for e in exc.errors()]) from exc
+
+
+def _anchor_sqlite(url: str, base_dir: Path) -> str:
+    """A relative SQLite path is relative to the configuration file, not to the shell."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str((base_dir / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_config(path: Path, registry: Registry, environ: Mapping[str, str] | None = None) -> BridgeConfig:
+    """Read, interpolate and validate the configuration file at `path`."""
+    doc = load_yaml(path, environ)
+    return parse_config(doc, build_config_model(registry), base_dir=path.parent)
+
+
+def config_from_text(text: str, registry: Registry, *, file: str = "<text>", environ: Mapping[str, str] | None = None) -> BridgeConfig:
+    """Validate configuration given as YAML text (the demo and tests use this)."""
+    return parse_config(parse_yaml(text, file, environ), build_config_model(registry))
+

@@ -1,0 +1,70 @@
+"""Errors crm-bridge raises on purpose, typed by what the caller does next.
+
+* ``ConfigError`` — stop at start-up; the user edits a file. The message names the file,
+  line and field and says how to fix it.
+* ``RemoteUnavailable`` — a remote fault that is worth retrying (timeout, 5xx, 429, 1C lock).
+* ``RemoteRejected`` — the remote refused the data (4xx, SOAP Fault, 1C business error):
+  retrying the same call gives the same answer; park it with the reason.
+* ``RecordSkipped`` — one bad record: log it, finish the batch.
+
+Addons subclass these in their own ``errors.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import ClassVar
+
+__all__ = [
+    "AddonError",
+    "BridgeError",
+    "ConfigError",
+    "RecordSkipped",
+    "RemoteError",
+    "RemoteRejected",
+    "RemoteUnavailable",
+    "did_you_mean",
+]
+
+
+class BridgeError(Exception):
+    """Root of every error crm-bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """The configuration (a file the user edits) is wrong; start-up stops."""
+
+
+class AddonError(ConfigError):
+    """An addon cannot be loaded: missing dependency, cycle, bad manifest, missing package."""
+
+
+class RemoteError(BridgeError):
+    """A call to a remote system failed."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RemoteUnavailable(RemoteError):
+    """Timeout, connection refused, 5xx, 429 or a 1C lock: retry later."""
+
+    retryable = True
+
+
+class RemoteRejected(RemoteError):
+    """The remote refused the call (4xx, SOAP Fault, 1C business error): fix the data."""
+
+
+class RecordSkipped(BridgeError):
+    """One record cannot be processed; the batch goes on."""
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """Return `` Did you mean 'x'?`` for the closest of `known`, or an empty string."""
+    guess = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" Did you mean {guess[0]!r}?" if guess else ""

@@ -1,0 +1,37 @@
+"""Each ticket's history as domain events, recorded from what imports observe.
+
+``created`` carries the opening instant; ``status_changed`` / ``priority_changed`` /
+``assigned`` carry the old and new values at the instant the bridge saw the change (1C
+keeps no change time for them). The SLA clock and KPIs read this history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.store.tables import TicketEventRow, TicketRow
+
+__all__ = ["TRACKED", "record_ticket_history"]
+
+TRACKED = {"status": "status_changed", "priority": "priority_changed", "assignee_id": "assigned", "type": "type_changed"}
+
+
+def record_ticket_history(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``ticket.imported``."""
+    ticket = unit.session.get(TicketRow, event.local_id)
+    if ticket is None:
+        return
+    if event.data.get("created"):
+        data: dict[str, Any] = {"status": ticket.status, "priority": ticket.priority, "type": ticket.type}
+        unit.session.add(TicketEventRow(ticket_id=ticket.id, kind="created", at=ticket.created_at, origin=event.origin, data=data))
+        return
+    before = event.data.get("before", {})
+    for name, kind in TRACKED.items():
+        if name in before:
+            unit.session.add(
+                TicketEventRow(
+                    ticket_id=ticket.id, kind=kind, at=unit.now, origin=event.origin,
+                    data={"from": before[name], "to": getattr(ticket, name)},
+                )
+            )

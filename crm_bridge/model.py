@@ -1,0 +1,181 @@
+"""The canonical domain model: the only contract between addons.
+
+Adapters turn remote records into these (through mapping); engines read and decide on
+them; nobody downstream knows which CRM is on the other side. Every instant is
+timezone-aware (UTC in the store); a naive datetime is refused at validation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "MODELS",
+    "Agent",
+    "AwareDatetime",
+    "Channel",
+    "Contact",
+    "Customer",
+    "Priority",
+    "Source",
+    "Team",
+    "Ticket",
+    "TicketStatus",
+    "TicketType",
+    "fields_from_json",
+    "fields_to_json",
+]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = f"naive datetime {value.isoformat()}: give a time zone (naive remote dates are converted with the backend's timezone)"
+        raise ValueError(msg)
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class TicketType(StrEnum):
+    """What the request is about; the seed SLA policy keys on it."""
+
+    TECHNICAL_PROBLEM = "technical_problem"
+    CONSULTATION = "consultation"
+    FEEDBACK = "feedback"  # thanks and complaints
+    URGENT = "urgent"
+    OTHER = "other"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    CHAT = "chat"
+    SOCIAL = "social"
+    WEB_FORM = "web_form"
+    API = "api"
+    OTHER = "other"
+
+
+class Source(StrEnum):
+    EXTERNAL = "external"
+    INTERNAL = "internal"
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    WAITING_CUSTOMER = "waiting_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED)
+
+
+class _Canonical(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Customer(_Canonical):
+    """Whom the company serves (1C: Партнер/Контрагент)."""
+
+    name: str = Field(min_length=1)
+    full_name: str | None = None
+    tax_id: str | None = None  # ИНН
+    tax_reason_code: str | None = None  # КПП
+    email: str | None = None
+    phone: str | None = None
+    segment: str | None = None
+    deleted: bool = False
+
+
+class Contact(_Canonical):
+    """A person at a customer."""
+
+    name: str = Field(min_length=1)
+    customer_id: int | None = None
+    position: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    deleted: bool = False
+
+
+class Team(_Canonical):
+    name: str = Field(min_length=1)
+
+
+class Agent(_Canonical):
+    """A support specialist (1C: Пользователь)."""
+
+    name: str = Field(min_length=1)
+    email: str | None = None
+    active: bool = True
+    team_id: int | None = None
+
+
+class Ticket(_Canonical):
+    """A customer request (обращение; 1C:CRM: Интерес)."""
+
+    number: str = Field(min_length=1)
+    subject: str = ""
+    description: str = ""
+    type: TicketType = TicketType.OTHER
+    priority: Priority = Priority.NORMAL
+    channel: Channel = Channel.OTHER
+    source: Source = Source.EXTERNAL
+    status: TicketStatus = TicketStatus.NEW
+    customer_id: int | None = None
+    contact_id: int | None = None
+    assignee_id: int | None = None
+    team_id: int | None = None
+    created_at: AwareDatetime
+    first_response_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    first_response_due: AwareDatetime | None = None
+    resolution_due: AwareDatetime | None = None
+    sla_policy: str | None = None
+    sla_state: str | None = None
+    sla_breached: bool = False
+    deleted: bool = False
+
+
+MODELS: dict[str, type[_Canonical]] = {
+    "customer": Customer,
+    "contact": Contact,
+    "agent": Agent,
+    "team": Team,
+    "ticket": Ticket,
+}
+
+
+@functools.cache
+def _adapter(model: str, name: str) -> TypeAdapter[Any]:
+    annotation: Any = MODELS[model].model_fields[name].annotation
+    return TypeAdapter(annotation)
+
+
+def fields_to_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical field values → JSON-safe values (for the outbox and the event ledger)."""
+    return {k: _adapter(model, k).dump_python(v, mode="json") for k, v in fields.items()}
+
+
+def fields_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of ``fields_to_json``: ISO strings back to aware datetimes, and so on."""
+    return {k: _adapter(model, k).validate_python(v) for k, v in fields.items()}

@@ -1,0 +1,83 @@
+"""The store: one SQLAlchemy engine and session factory per process.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, so the web part and
+the scheduler can read while a sync pass writes; PostgreSQL is used by URL for scale-out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["Store", "open_store"]
+
+log = logging.getLogger(__name__)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite opens transactions itself and breaks SAVEPOINT; take control of BEGIN.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE: take the write lock up front, so two writers queue on busy_timeout
+    # instead of failing when a read lock cannot be upgraded.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@dataclass
+class Store:
+    """Engine plus session factory. ``with store.transaction() as s:`` commits or rolls back."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    def tables(self) -> set[str]:
+        return set(inspect(self.engine).get_table_names())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, echo: bool = False) -> Store:
+    """Open the store at a SQLAlchemy `url` (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    A SQLite file's folder is created when missing. The schema is not touched: run
+    ``crm-bridge db upgrade`` (or ``migrate.upgrade``).
+    """
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return Store(engine, sessionmaker(engine, expire_on_commit=False))

@@ -1,0 +1,61 @@
+"""Create and update canonical records by model name, reporting what changed.
+
+Values are validated through the canonical pydantic model first, so nothing that breaks
+the contract (a naive datetime, an unknown status) reaches the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_bridge.model import MODELS
+from crm_bridge.store.tables import AgentRow, Base, ContactRow, CustomerRow, TeamRow, TicketRow
+
+__all__ = ["ROWS", "create_record", "row_values", "update_record"]
+
+ROWS: dict[str, type[Base]] = {
+    "customer": CustomerRow,
+    "contact": ContactRow,
+    "agent": AgentRow,
+    "team": TeamRow,
+    "ticket": TicketRow,
+}
+
+
+def _validated(model: str, fields: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    merged = {**(base or {}), **fields}
+    checked = MODELS[model].model_validate(merged)
+    dumped = checked.model_dump()
+    return {k: (v.value if hasattr(v, "value") and not isinstance(v, bool | int) else v) for k, v in dumped.items() if k in fields}
+
+
+def row_values(model: str, row: Base) -> dict[str, Any]:
+    """The canonical fields of a stored row."""
+    return {name: getattr(row, name) for name in MODELS[model].model_fields}
+
+
+def create_record(session: Session, model: str, fields: dict[str, Any]) -> int:
+    """Insert a record; returns its local id."""
+    values = _validated(model, fields)
+    row = ROWS[model](**values)
+    session.add(row)
+    session.flush()
+    return int(row.id)  # type: ignore[attr-defined]
+
+
+def update_record(session: Session, model: str, local_id: int, fields: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Apply `fields` to a record; returns ``{field: (old, new)}`` for what really changed."""
+    row = session.get(ROWS[model], local_id)
+    if row is None:
+        msg = f"{model} {local_id} does not exist"
+        raise LookupError(msg)
+    values = _validated(model, fields, row_values(model, row))
+    changed: dict[str, tuple[Any, Any]] = {}
+    for name, new in values.items():
+        old = getattr(row, name)
+        if old != new:
+            changed[name] = (old, new)
+            setattr(row, name, new)
+    return changed

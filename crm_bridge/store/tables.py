@@ -1,0 +1,119 @@
+"""Core tables: the canonical records and each ticket's domain events.
+
+Addons define their own tables on the same ``Base`` (``sync/tables.py``) and ship their
+own Alembic migrations; ``crm-bridge db upgrade`` applies all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crm_bridge.store.types import UTCDateTime
+
+__all__ = ["AgentRow", "Base", "ContactRow", "CustomerRow", "TeamRow", "TicketEventRow", "TicketRow", "utcnow"]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class _Stamped:
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustomerRow(_Stamped, Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    full_name: Mapped[str | None] = mapped_column(String(1000))
+    tax_id: Mapped[str | None] = mapped_column(String(20), index=True)
+    tax_reason_code: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ContactRow(_Stamped, Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    position: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TeamRow(_Stamped, Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class AgentRow(_Stamped, Base):
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+
+
+class TicketRow(_Stamped, Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(100), index=True)
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(50))
+    priority: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    created_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    first_response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None] = mapped_column(index=True)
+    sla_policy: Mapped[str | None] = mapped_column(String(200))
+    sla_state: Mapped[str | None] = mapped_column(String(30))
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TicketEventRow(Base):
+    """A ticket's history as domain events: created, status_changed, priority_changed, ..."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(50))
+    at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(100))  # "remote:<backend>" or the addon that decided
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recorded: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,20 @@
+"""Sync: bindings, checkpoints, incremental import and write-back through an outbox.
+
+Registers the ``record.changed`` handler that turns engine decisions into outbox rows,
+and the jobs ``sync.pull`` and ``sync.dispatch``.
+"""
+
+from __future__ import annotations
+
+from crm_bridge.registry import Registry
+from sync.engine import pull, push
+from sync.outbox import enqueue
+from sync.source import RemoteBackend, RemoteRecord
+
+__all__ = ["RemoteBackend", "RemoteRecord", "register"]
+
+
+def register(registry: Registry) -> None:
+    registry.add(enqueue, usage="event.handler", model="record.changed")
+    registry.add(pull, usage="job", name="sync.pull")
+    registry.add(push, usage="job", name="sync.dispatch")

@@ -1,0 +1,92 @@
+"""Sync tables: bindings, checkpoints, the outbox and sync-run records.
+
+Constraints live in the database, not only in code: one binding per remote record and per
+local record and backend; one outbox row per identity key, so a decision taken twice is
+sent once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_bridge.store.tables import Base, utcnow
+
+__all__ = ["BindingRow", "CheckpointRow", "OutboxRow", "SyncRunRow"]
+
+
+class BindingRow(Base):
+    """Local record ↔ remote record, with what we last saw and wrote."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (
+        UniqueConstraint("backend", "model", "remote_id", name="uq_bindings_remote"),
+        UniqueConstraint("backend", "model", "local_id", name="uq_bindings_local"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(50))
+    local_id: Mapped[int] = mapped_column(Integer)
+    remote_id: Mapped[str] = mapped_column(String(200))
+    remote_version: Mapped[str | None] = mapped_column(String(200))
+    written_version: Mapped[str | None] = mapped_column(String(200))  # the version our own write produced
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="active")  # active | tombstone
+    imported_at: Mapped[datetime | None]
+    exported_at: Mapped[datetime | None]
+
+
+class CheckpointRow(Base):
+    """Where the next incremental read of a stream starts; moved with the records it covers."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("backend", "stream", name="uq_checkpoints_stream"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(100))
+    stream: Mapped[str] = mapped_column(String(100))
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxRow(Base):
+    """A change to write to a remote, recorded in the transaction that decided it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("identity_key", name="uq_outbox_identity"),
+        Index("ix_outbox_pending", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(50))
+    local_id: Mapped[int] = mapped_column(Integer)
+    identity_key: Mapped[str] = mapped_column(String(300))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # canonical field -> JSON value
+    origin: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | parked
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class SyncRunRow(Base):
+    """One pass of one job over one backend, with its counts."""
+
+    __tablename__ = "sync_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # import | export
+    started: Mapped[datetime] = mapped_column(default=utcnow)
+    finished: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | ok | failed
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    created_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
