@@ -1,0 +1,80 @@
+"""SLA addon: business calendars and exact business-time math for due dates.
+
+The calendar core is pure (``sla.calendar``, ``sla.due``); importers and the shipped
+Russian production calendar live at the edge (``sla.production``, ``sla.importers``).
+
+Example::
+
+    cal = Calendar.from_spec({"timezone": "Europe/Moscow",
+                              "week": {"mon": ["09:00-13:00", "14:00-18:00"], ...},
+                              "include": ["ru-production"]})
+    due = add_business(cal, opened_at, timedelta(hours=8))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sla.calendar import Calendar, CalendarLayer, ComposedCalendar, WeeklyCalendar
+from sla.due import (
+    HORIZON_YEARS,
+    add_business,
+    business_between,
+    is_working,
+    next_working_instant,
+    working_periods,
+)
+from sla.errors import (
+    CalendarDataError,
+    CalendarHasNoWorkingTime,
+    CalendarSpecError,
+    InstantOutOfRangeError,
+    InvalidDurationError,
+    NaiveDatetimeError,
+    SlaError,
+)
+from sla.importers import load_ical, load_xmlcalendar, parse_ical, parse_xmlcalendar
+from sla.production import load_production_json, ru_production
+
+if TYPE_CHECKING:
+    from crm_bridge.registry import Registry
+
+__all__ = [
+    "HORIZON_YEARS",
+    "Calendar",
+    "CalendarDataError",
+    "CalendarHasNoWorkingTime",
+    "CalendarLayer",
+    "CalendarSpecError",
+    "ComposedCalendar",
+    "InstantOutOfRangeError",
+    "InvalidDurationError",
+    "NaiveDatetimeError",
+    "SlaError",
+    "WeeklyCalendar",
+    "add_business",
+    "business_between",
+    "is_working",
+    "load_ical",
+    "load_production_json",
+    "load_xmlcalendar",
+    "next_working_instant",
+    "parse_ical",
+    "parse_xmlcalendar",
+    "register",
+    "ru_production",
+    "working_periods",
+]
+
+
+def register(registry: Registry) -> None:
+    """Register the seed SLA rule (config section ``sla``, handler, job ``sla.tick``).
+
+    The calendar core registers nothing. ``sla.seed`` (store, events) is imported here, not
+    at module level, so ``import sla`` for the pure math pulls in no SQLAlchemy.
+    """
+    from sla.seed import SlaConfig, on_ticket_imported, sla_tick
+
+    registry.add(SlaConfig, usage="config.section", name="sla")
+    registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported")
+    registry.add(sla_tick, usage="job", name="sla.tick")
