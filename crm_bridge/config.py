@@ -125,27 +125,37 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _step(annotation: Any, key: str | int, value: Any) -> tuple[Any, bool]:
-    """The annotation one level down `key`; False when `key` is a union tag to skip."""
+def _members(annotation: Any) -> list[Any]:
     annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        members = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
-        for member in members:
-            kind = getattr(member, "model_fields", {}).get("kind")
-            if kind is not None and typing.get_args(kind.annotation) == (key,):
-                return member, False
-        return (members[0] if len(members) == 1 else None), True
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(key))
-        if field is None:
-            return None, True
-        return field.annotation, True
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _tagged(annotation: Any, key: str | int) -> Any:
+    """The member of a discriminated union whose ``kind`` is `key` (pydantic puts the tag in the location)."""
+    for member in _members(annotation):
+        kind = getattr(member, "model_fields", {}).get("kind")
+        if kind is not None and typing.get_args(kind.annotation) == (key,):
+            return member
+    return None
+
+
+def _child(annotation: Any, key: str | int) -> Any:
+    """The annotation one level down `key`, or None when unknown."""
+    members = _members(annotation)
+    if len(members) != 1:
+        return None
+    node = members[0]
+    origin = typing.get_origin(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(str(key))
+        return field.annotation if field is not None else None
     if origin in (dict, Mapping):
-        return typing.get_args(annotation)[1], True
+        return typing.get_args(node)[1]
     if origin in (list, tuple, set, frozenset):
-        return typing.get_args(annotation)[0], True
-    return None, True
+        return typing.get_args(node)[0]
+    return None
 
 
 def _locate(root: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[Path_, Any]:
@@ -154,13 +164,13 @@ def _locate(root: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[Path_, A
     path: list[str | int] = []
     parent: Any = root
     for key in loc:
-        if annotation is not None and typing.get_origin(_unwrap(annotation)) in (Union, types.UnionType):
-            member, keep = _step(annotation, key, None)
-            if not keep:
-                annotation = member
-                continue
-        parent = _unwrap(annotation)
-        annotation, keep = _step(annotation, key, None)
+        member = _tagged(annotation, key) if annotation is not None else None
+        if member is not None:
+            annotation = member
+            continue
+        members = _members(annotation) if annotation is not None else []
+        parent = members[0] if len(members) == 1 else None
+        annotation = _child(annotation, key) if annotation is not None else None
         path.append(key)
     return tuple(path), parent
 
@@ -184,6 +194,7 @@ def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> st
         ctx = err.get("ctx", {})
         tag = str(ctx.get("tag", ""))
         expected = str(ctx.get("expected_tags", "")).replace("'", "").split(", ")
+        where = doc.where((*path, "kind"))
         return f"{where}: {dotted}.kind: unknown kind {tag!r}.{did_you_mean(tag, expected)} Known kinds: {', '.join(expected)}"
     if kind == "union_tag_not_found":
         return f"{where}: {dotted}: no `kind`; add `kind: <one of the backend kinds>`"
