@@ -6,6 +6,7 @@ the contract (a naive datetime, an unknown status) reaches the store.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,10 +26,9 @@ ROWS: dict[str, type[Base]] = {
 
 
 def _validated(model: str, fields: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
-    merged = {**(base or {}), **fields}
-    checked = MODELS[model].model_validate(merged)
-    dumped = checked.model_dump()
-    return {k: (v.value if hasattr(v, "value") and not isinstance(v, bool | int) else v) for k, v in dumped.items() if k in fields}
+    """Every field of the model (defaults filled), validated; enums as their values."""
+    checked = MODELS[model].model_validate({**(base or {}), **fields})
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in checked.model_dump().items()}
 
 
 def row_values(model: str, row: Base) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def update_record(session: Session, model: str, local_id: int, fields: dict[str,
     if row is None:
         msg = f"{model} {local_id} does not exist"
         raise LookupError(msg)
-    values = _validated(model, fields, row_values(model, row))
+    values = {k: v for k, v in _validated(model, fields, row_values(model, row)).items() if k in fields}
     changed: dict[str, tuple[Any, Any]] = {}
     for name, new in values.items():
         old = getattr(row, name)

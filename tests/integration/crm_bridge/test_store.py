@@ -1,0 +1,93 @@
+"""The store on both supported databases: migrations, constraints, aware datetimes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from crm_bridge.addons import discover, resolve_order
+from crm_bridge.store.engine import open_store
+from crm_bridge.store.migrate import current_heads, pending, upgrade
+from crm_bridge.store.records import create_record, update_record
+from crm_bridge.store.tables import TicketRow
+from sync.tables import BindingRow
+
+ADDON_PATHS = [a.path for a in resolve_order(discover())]
+
+
+def test_upgrade_creates_every_addons_tables_and_is_idempotent(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        assert pending(store, ADDON_PATHS)
+        upgrade(store, ADDON_PATHS)
+        upgrade(store, ADDON_PATHS)  # a second run changes nothing and does not fail
+        assert {"tickets", "customers", "ticket_events", "bindings", "outbox", "checkpoints", "sync_runs"} <= store.tables()
+        assert "sync_0001" in current_heads(store)  # core_0001 is below it (depends_on)
+        assert pending(store, ADDON_PATHS) == []
+    finally:
+        store.close()
+
+
+def test_instants_come_back_aware_and_equal_whatever_zone_went_in(store_url: str) -> None:
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    moscow = timezone(timedelta(hours=3))
+    opened = datetime(2026, 3, 9, 10, 30, 15, tzinfo=moscow)
+    try:
+        with store.transaction() as s:
+            ticket_id = create_record(s, "ticket", {"number": "CRM-1", "created_at": opened, "type": "urgent"})
+        with store.transaction() as s:
+            row = s.get(TicketRow, ticket_id)
+            assert row is not None
+            assert row.created_at == opened
+            assert row.created_at.tzinfo is not None
+            assert row.created_at.utcoffset() == timedelta(0)
+            assert row.type == "urgent"
+    finally:
+        store.close()
+
+
+def test_naive_datetime_is_refused_before_it_reaches_the_database(store_url: str) -> None:
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    try:
+        with pytest.raises(ValueError, match="naive datetime"), store.transaction() as s:
+            create_record(s, "ticket", {"number": "CRM-2", "created_at": datetime(2026, 1, 1, 12, 0)})  # noqa: DTZ001
+        with pytest.raises(StatementError, match="naive datetime"), store.transaction() as s:
+            s.add(TicketRow(number="x", type="other", priority="normal", channel="phone", source="external",
+                            status="new", created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+    finally:
+        store.close()
+
+
+def test_update_reports_only_what_really_changed(store_url: str) -> None:
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    at = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    try:
+        with store.transaction() as s:
+            tid = create_record(s, "ticket", {"number": "CRM-3", "created_at": at, "status": "new"})
+        with store.transaction() as s:
+            changed = update_record(s, "ticket", tid, {"status": "in_progress", "created_at": at, "number": "CRM-3"})
+        assert changed == {"status": ("new", "in_progress")}
+        with pytest.raises(ValueError, match="status"), store.transaction() as s:
+            update_record(s, "ticket", tid, {"status": "half-done"})
+    finally:
+        store.close()
+
+
+def test_one_binding_per_remote_record_is_enforced_by_the_database(store_url: str) -> None:
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    try:
+        with store.transaction() as s:
+            s.add(BindingRow(backend="crm", model="ticket", local_id=1, remote_id="r-1"))
+        with pytest.raises(IntegrityError), store.transaction() as s:
+            s.add(BindingRow(backend="crm", model="ticket", local_id=2, remote_id="r-1"))
+        with store.transaction() as s:
+            assert len(s.scalars(select(BindingRow)).all()) == 1
+    finally:
+        store.close()
