@@ -1,0 +1,255 @@
+"""The :class:`Emulator`: a seeded 1C:CRM base served over real HTTP.
+
+Usage::
+
+    with Emulator(requests=300, seed=1) as emu:        # port 0: a free port
+        session.get(emu.base_url + "Document_Интерес?$format=json", auth=("Администратор", "demo"))
+        emu.update("Document_Интерес", ref, {"Тема": "…"})   # a 1C user edits it
+
+    Emulator(port=8080).serve_forever()                 # blocking; Ctrl-C stops it
+
+The emulated base lives on Moscow wall-clock time: ``now`` (naive Moscow time, or an
+aware instant converted to it) fixes the base's clock at construction, after which it
+runs on with real time; without ``now`` it is the real Moscow time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .errors import ODataError, unknown_set
+from .generator import SeedSummary, generate, guid_source
+from .schema import Schema, load_schema
+from .server import EmulatorHTTPServer, decode_basic
+from .service import ODataService, Response, ServiceConfig
+from .store import Store
+
+__all__ = ["MOSCOW", "Emulator"]
+
+log = logging.getLogger(__name__)
+MOSCOW = ZoneInfo("Europe/Moscow")
+_ODATA = "/odata/standard.odata/"
+
+
+class Emulator:
+    """A 1C:CRM base (seeded data + standard OData interface) on 127.0.0.1.
+
+    Args:
+        host, port: where to listen; port 0 picks a free port (see :attr:`port`).
+        requests: how many ``Document_Интерес`` to generate (100..1,000,000 is fine).
+        seed: makes the generated base reproducible.
+        now: the base's current time; None = real Moscow time.
+        users: Basic-auth logins → passwords (UTF-8; default ``Администратор``/``demo``).
+        publication: the publication name in ``/<publication>/odata/standard.odata/``.
+        customers: partners to generate (default requests/5, 10..50,000).
+        edmx: another `$metadata` document (text or path) to emulate.
+        plus_quirk: a raw ``+`` in ``$filter`` makes the filter silently ignored (1C).
+        error_bom: prefix JSON error bodies with a UTF-8 BOM (seen on some 1C builds).
+        allow_delete: accept DELETE of catalog items/documents (default: 400 code 19).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        requests: int = 300,
+        seed: int = 1,
+        now: datetime | None = None,
+        users: Mapping[str, str] | None = None,
+        publication: str = "crm",
+        customers: int | None = None,
+        edmx: str | Path | None = None,
+        plus_quirk: bool = True,
+        error_bom: bool = False,
+        allow_delete: bool = False,
+    ) -> None:
+        self.host, self._wanted_port, self.publication = host, port, publication
+        self.users = dict(users if users is not None else {"Администратор": "demo"})
+        self._start_now = _moscow(now) if now is not None else None
+        self._start_monotonic = time.monotonic()
+        self.schema: Schema = load_schema(edmx)
+        self.store = Store(self.schema, self.clock)
+        self.seed: SeedSummary = generate(
+            self.store, requests=requests, seed=seed, now=self.clock(), customers=customers
+        )
+        self.unpublished: set[str] = set()
+        self.service = ODataService(
+            self.schema, self.store,
+            ServiceConfig(plus_quirk=plus_quirk, error_bom=error_bom, allow_delete=allow_delete),
+            published=self.published_sets, new_key=guid_source(seed),
+        )
+        self.counters: dict[str, int] = {}
+        self._counters_lock = threading.Lock()
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ clock
+    def clock(self) -> datetime:
+        """The base's current time: naive Moscow wall clock, like 1C stores dates."""
+        if self._start_now is None:
+            return datetime.now(MOSCOW).replace(tzinfo=None)
+        return self._start_now + _seconds(time.monotonic() - self._start_monotonic)
+
+    # -------------------------------------------------------------- lifecycle
+    @property
+    def port(self) -> int:
+        """The bound port (meaningful once started)."""
+        if self._server is None:
+            raise RuntimeError("Emulator not started: call start() or use it as a context manager")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://<host>:<port>/<publication>/odata/standard.odata/``."""
+        return f"http://{self.host}:{self.port}/{self.publication}{_ODATA}"
+
+    def _bind(self) -> EmulatorHTTPServer:
+        if self._server is not None:
+            raise RuntimeError("Emulator already started")
+        self._server = EmulatorHTTPServer((self.host, self._wanted_port), self.gateway)
+        log.info("1C emulator listening on %s", self.base_url,
+                 extra={"event": "onec.emulator.start"})
+        return self._server
+
+    def start(self) -> Emulator:
+        """Listen and serve in a daemon thread; returns self."""
+        server = self._bind()
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1},
+            name=f"onec-emulator-{self.port}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until Ctrl-C or :meth:`stop` from another thread."""
+        server = self._bind()
+        try:
+            server.serve_forever(poll_interval=0.1)
+        except KeyboardInterrupt:
+            log.info("1C emulator interrupted", extra={"event": "onec.emulator.interrupt"})
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and close the socket (idempotent)."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._close()
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close_connections()
+            server.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------- data access
+    def published_sets(self) -> list[str]:
+        return [name for name in self.schema.sets if name not in self.unpublished]
+
+    def get(self, set_name: str, ref_key: str) -> dict[str, Any] | None:
+        """One object JSON-shaped as the server returns it (no ``odata.metadata``)."""
+        entity_set = self._set(set_name)
+        with self.store.lock:
+            row = self.store.lookup(set_name, ref_key)
+            return None if row is None else self.service.renderer.entity(entity_set, row)
+
+    def records(self, set_name: str) -> list[dict[str, Any]]:
+        """Every object of a set, JSON-shaped, in storage order."""
+        entity_set = self._set(set_name)
+        with self.store.lock:
+            return [self.service.renderer.entity(entity_set, row)
+                    for row in self.store.rows(entity_set)]
+
+    def update(self, set_name: str, ref_key: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change an object as a 1C user would (bumps DataVersion); returns it JSON-shaped.
+
+        Raises:
+            ODataError: unknown key (code 9) or a value 1C would refuse.
+        """
+        self._set(set_name)
+        with self.store.lock:
+            self.store.patch(set_name, ref_key, changes)
+            result = self.get(set_name, ref_key)
+        assert result is not None  # noqa: S101 - patch raised otherwise
+        return result
+
+    def _set(self, set_name: str) -> Any:
+        entity_set = self.schema.sets.get(set_name)
+        if entity_set is None:
+            raise unknown_set(set_name)
+        return entity_set
+
+    # ----------------------------------------------------------------- gateway
+    def count_request(self, method: str) -> None:
+        with self._counters_lock:
+            self.counters[method] = self.counters.get(method, 0) + 1
+
+    def gateway(self, method: str, path: str, query: str, headers: Mapping[str, str],
+                body: bytes, origin: str) -> Response:
+        """Route one decoded HTTP request (called by the server threads)."""
+        root = f"/{self.publication}{_ODATA}"
+        if path.startswith("/__emulator__/"):
+            return self.control(method, path, query, body)
+        self.count_request(method)
+        if not (path.startswith(root) or path == root.rstrip("/")):
+            return Response(404, b"Not Found", "text/plain;charset=utf-8")
+        if not self.authorized(headers.get("authorization")):
+            return _unauthorized()
+        return self.service.handle(method, path[len(root):], query, body, origin + root)
+
+    def authorized(self, header: str | None) -> bool:
+        credentials = decode_basic(header)
+        return credentials is not None and self.users.get(credentials[0]) == credentials[1]
+
+    def control(self, method: str, path: str, query: str, body: bytes) -> Response:
+        """The control endpoint ``/__emulator__/…`` (see README); phase 1: counters only."""
+        if path == "/__emulator__/stats" and method == "GET":
+            with self._counters_lock:
+                counts = dict(self.counters)
+            return _json_response(200, {"requests": counts, "total": sum(counts.values())})
+        return Response(404, ODataError(404, "6", f"Нет ресурса {path}").json_body())
+
+
+def _unauthorized() -> Response:
+    error = ODataError(401, "-1", "Идентификация пользователя не выполнена")
+    return Response(401, error.json_body(),
+                    headers={"WWW-Authenticate": 'Basic realm="1C:Enterprise"'})
+
+
+def _json_response(status: int, document: Mapping[str, Any]) -> Response:
+    return Response(status, json.dumps(document, ensure_ascii=False).encode("utf-8"))
+
+
+def _moscow(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(microsecond=0)
+    return moment.astimezone(MOSCOW).replace(tzinfo=None, microsecond=0)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=int(value))

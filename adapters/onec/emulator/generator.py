@@ -1,0 +1,374 @@
+"""Deterministic demo data for the emulated 1C:CRM base.
+
+Same ``seed`` and ``now`` → same base, byte for byte. The shape is what a support desk
+on 1C:CRM looks like after two busy weeks: customers (partner + counterparty with a
+valid ИНН/КПП, contacts with phones and e-mail), ~8 agents plus the integration's
+service user, request states, and requests spread over the 14 days before ``now`` in
+working hours, mostly open, the older ones more often closed. Every request is one
+the bridge has not touched yet: ``СрокИсполнения``/``СрокПервогоОтвета`` are empty.
+
+Rows are built from a per-type template list (one copy per object), which keeps
+1,000,000 requests to seconds and a few hundred megabytes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import names
+from .schema import EntityType
+from .store import EMPTY_DATE, EMPTY_REF, Store, data_version, default_row
+
+__all__ = ["STATES", "SeedSummary", "generate", "guid_source", "valid_inn"]
+
+#: (description, Завершающее, share among closed/open draws); documented in README
+STATES: tuple[tuple[str, bool], ...] = (
+    ("Новое", False), ("В работе", False), ("Ожидает ответа клиента", False),
+    ("Решено", False), ("Закрыто", True), ("Отменено", True),
+)
+_AGENTS = 8
+_TYPES = (("ТехническаяПроблема", 45), ("Консультация", 30),
+          ("БлагодарностьЖалоба", 15), ("СрочныйЗапрос", 10))
+_CHANNELS = (("Телефон", 30), ("ЭлектроннаяПочта", 30), ("Чат", 20),
+             ("СоциальныеСети", 5), ("ВебФорма", 15))
+_BASIS = {"ЭлектроннаяПочта": "Document_ЭлектронноеПисьмоВходящее",
+          "Телефон": "Document_ТелефонныйЗвонок"}
+_CITY_CODES = (("77", "495"), ("77", "499"), ("78", "812"), ("50", "496"), ("66", "343"),
+               ("16", "843"), ("54", "383"), ("52", "831"), ("23", "861"), ("63", "846"))
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """What was generated (counts per set and the keys tests often need)."""
+
+    counts: Mapping[str, int]
+    service_user: str
+    agents: tuple[str, ...]
+    states: Mapping[str, str]  # description → Ref_Key
+
+
+class _Factory:
+    """Builds rows of one type from a template; names absent from the EDMX are skipped."""
+
+    def __init__(self, etype: EntityType) -> None:
+        self.template = default_row(etype)
+        self.index = etype.index
+
+    def make(self, values: Mapping[str, Any]) -> list[Any]:
+        row = self.template.copy()
+        index = self.index
+        for name, value in values.items():
+            position = index.get(name)
+            if position is not None:
+                row[position] = value
+        return row
+
+
+class _Generator:
+    def __init__(self, store: Store, seed: int, now: datetime) -> None:
+        self.store, self.schema = store, store.schema
+        self.rnd = random.Random(seed)
+        self.now = now.replace(microsecond=0)
+        self.node = f"{self.rnd.getrandbits(48):012x}"
+        self.counts: dict[str, int] = {}
+        self.version = [data_version(n) for n in range(8)]
+
+    def guid(self) -> str:
+        return _guid(self.rnd, self.node)
+
+    def factory(self, set_name: str) -> _Factory | None:
+        entity_set = self.schema.sets.get(set_name)
+        return _Factory(entity_set.type) if entity_set is not None else None
+
+    def section(self, set_name: str, section: str, rows: Sequence[Mapping[str, Any]]) -> tuple[
+            tuple[Any, ...], ...]:
+        entity_set = self.schema.sets.get(set_name)
+        if entity_set is None or section not in entity_set.type.sections:
+            return ()
+        factory = _Factory(entity_set.type.sections[section].row)
+        return tuple(tuple(factory.make({"LineNumber": n, **row})) for n, row in
+                     enumerate(rows, start=1))
+
+    def insert(self, set_name: str, factory: _Factory | None, values: Mapping[str, Any]) -> None:
+        if factory is None or set_name not in self.store.tables:
+            return
+        self.store.insert_seeded(set_name, factory.make(values))
+        self.counts[set_name] = self.counts.get(set_name, 0) + 1
+
+    def code(self, set_name: str) -> str:
+        return f"{self.store.next_counter(set_name):09d}"
+
+    def person(self) -> tuple[str, str, str]:
+        rnd = self.rnd
+        if rnd.random() < 0.5:
+            return rnd.choice(names.SURNAMES), rnd.choice(names.MALE_NAMES), rnd.choice(
+                names.PATRONYMICS)
+        return (names.female_surname(rnd.choice(names.SURNAMES)), rnd.choice(names.FEMALE_NAMES),
+                names.female_patronymic(rnd.choice(names.PATRONYMICS)))
+
+    def phone(self, area: str) -> tuple[str, str]:
+        local = f"{self.rnd.randrange(2000000, 9999999)}"
+        return f"+7 {area} {local[:3]}-{local[3:5]}-{local[5:]}", local
+
+    def contact_rows(self, set_name: str, phone: tuple[str, str], email: str) -> tuple[
+            tuple[Any, ...], ...]:
+        kind_phone, kind_email = self.kinds[set_name]
+        return self.section(set_name, "КонтактнаяИнформация", (
+            {"Тип": "Телефон", "Вид_Key": kind_phone, "Представление": phone[0],
+             "НомерТелефона": phone[0], "НомерТелефонаБезКодов": phone[1],
+             "Значение": json.dumps({"value": phone[0], "type": "Телефон"}, ensure_ascii=False)},
+            {"Тип": "АдресЭлектроннойПочты", "Вид_Key": kind_email, "Представление": email,
+             "АдресЭП": email},
+        ))
+
+    # ---------------------------------------------------------------- catalogs
+    def run(self, requests: int, customers: int) -> SeedSummary:
+        self.kinds = {name: (self.guid(), self.guid()) for name in (
+            "Catalog_Партнеры", "Catalog_Контрагенты", "Catalog_КонтактныеЛицаПартнеров",
+            "Catalog_Пользователи")}
+        agents, service_user = self.users()
+        states = self.states()
+        partners = self.customers(customers, agents)
+        self.requests(requests, partners, agents, states)
+        return SeedSummary(self.counts, service_user, tuple(a for a, _ in agents),
+                           {name: ref for name, (ref, _) in states.items()})
+
+    def users(self) -> tuple[list[tuple[str, bool]], str]:
+        factory = self.factory("Catalog_Пользователи")
+        agents: list[tuple[str, bool]] = []
+        for number in range(_AGENTS):
+            surname, first, middle = self.person()
+            ref, invalid = self.guid(), number == _AGENTS - 1  # one agent has left
+            login = names.translit(f"{first[0]}.{surname}").replace("-", ".")
+            self.insert("Catalog_Пользователи", factory, {
+                "Ref_Key": ref, "DataVersion": self.version[1], "Description":
+                f"{surname} {first} {middle}", "Недействителен": invalid,
+                "ИдентификаторПользователяИБ": self.guid(), "ФизическоеЛицо_Key": self.guid(),
+                "КонтактнаяИнформация": self.contact_rows("Catalog_Пользователи", self.phone(
+                    "495"), f"{login}@crm-demo.example")})
+            agents.append((ref, invalid))
+        service_user = self.guid()
+        self.insert("Catalog_Пользователи", factory, {
+            "Ref_Key": service_user, "DataVersion": self.version[0],
+            "Description": "Интеграция (служебный)", "Служебный": True})
+        return agents, service_user
+
+    def states(self) -> dict[str, tuple[str, bool]]:
+        factory = self.factory("Catalog_СостоянияИнтересов")
+        states: dict[str, tuple[str, bool]] = {}
+        for order, (name, final) in enumerate(STATES, start=1):
+            ref = self.guid()
+            self.insert("Catalog_СостоянияИнтересов", factory, {
+                "Ref_Key": ref, "DataVersion": self.version[0], "Description": name,
+                "Code": self.code("Catalog_СостоянияИнтересов"), "Завершающее": final,
+                "РеквизитДопУпорядочивания": order})
+            states[name] = (ref, final)
+        return states
+
+    def customers(self, count: int, agents: list[tuple[str, bool]]) -> list[tuple[str, str,
+                                                                                 list[str]]]:
+        """Partners with their counterparty and contacts → (partner, counterparty, contacts)."""
+        rnd = self.rnd
+        partner_f, counterparty_f = self.factory("Catalog_Партнеры"), self.factory(
+            "Catalog_Контрагенты")
+        contact_f = self.factory("Catalog_КонтактныеЛицаПартнеров")
+        managers = [ref for ref, invalid in agents if not invalid]
+        result: list[tuple[str, str, list[str]]] = []
+        seen: set[str] = set()
+        for _ in range(count):
+            partner, counterparty = self.guid(), self.guid()
+            region, area = rnd.choice(_CITY_CODES)
+            form = rnd.choices(("ООО", "АО", "ИП"), weights=(75, 10, 15))[0]
+            if form == "ИП":
+                surname, first, middle = self.person()
+                short = f"{surname} {first} {middle}"
+                full, legal = f"Индивидуальный предприниматель {short}", "ИндивидуальныйПредприниматель"
+                inn, kpp, domain = _inn12(rnd, region), "", names.translit(surname)
+            else:
+                short = f"{rnd.choice(names.COMPANY_ADJECTIVES)} {rnd.choice(names.COMPANY_NOUNS)}"
+                kind = "Общество с ограниченной ответственностью" if form == "ООО" else \
+                    "Акционерное общество"
+                full, legal = f'{kind} "{short}"', "ЮрЛицо"
+                inn, domain = _inn10(rnd, region), names.translit(short)
+                kpp = f"{inn[:4]}01001"
+            while domain in seen:
+                domain = f"{domain}{rnd.randrange(2, 99)}"
+            seen.add(domain)
+            phone = self.phone(area)
+            registered = self.now - timedelta(days=rnd.randrange(30, 1500))
+            self.insert("Catalog_Партнеры", partner_f, {
+                "Ref_Key": partner, "DataVersion": self.version[rnd.randrange(1, 4)],
+                "Description": short, "Code": self.code("Catalog_Партнеры"),
+                "НаименованиеПолное": full, "ЮрФизЛицо": legal, "Клиент": True,
+                "ОсновнойМенеджер_Key": rnd.choice(managers),
+                "ДатаРегистрации": registered.replace(hour=0, minute=0, second=0).isoformat(),
+                "КонтактнаяИнформация": self.contact_rows("Catalog_Партнеры", phone,
+                                                          f"info@{domain}.example")})
+            self.insert("Catalog_Контрагенты", counterparty_f, {
+                "Ref_Key": counterparty, "DataVersion": self.version[rnd.randrange(1, 4)],
+                "Description": f"{short} {form}", "НаименованиеПолное": full, "ЮрФизЛицо": legal,
+                "ИНН": inn, "КПП": kpp, "КодПоОКПО": f"{rnd.randrange(10**7, 10**8)}",
+                "Партнер_Key": partner, "ГоловнойКонтрагент_Key": counterparty,
+                "КонтактнаяИнформация": self.contact_rows("Catalog_Контрагенты", phone,
+                                                          f"office@{domain}.example")})
+            contacts = []
+            for _ in range(rnd.choice((1, 1, 2, 2, 3))):
+                contact = self.guid()
+                surname, first, middle = self.person()
+                email = f"{names.translit(first[0] + '.' + surname).replace('-', '.')}@{domain}.example"
+                self.insert("Catalog_КонтактныеЛицаПартнеров", contact_f, {
+                    "Ref_Key": contact, "DataVersion": self.version[rnd.randrange(0, 3)],
+                    "Description": f"{surname} {first} {middle}",
+                    "Code": self.code("Catalog_КонтактныеЛицаПартнеров"), "Owner_Key": partner,
+                    "ДолжностьПоВизитке": rnd.choice(names.POSITIONS), "Фамилия": surname,
+                    "Имя": first, "Отчество": middle,
+                    "КонтактнаяИнформация": self.contact_rows(
+                        "Catalog_КонтактныеЛицаПартнеров", self.phone(f"9{rnd.randrange(10, 99)}"),
+                        email)})
+                contacts.append(contact)
+            result.append((partner, counterparty, contacts))
+        return result
+
+    # ---------------------------------------------------------------- requests
+    def moments(self, count: int) -> list[datetime]:
+        """``count`` sorted instants in the last 14 days, mostly weekday working hours."""
+        start = self.now - timedelta(days=14)
+        slots = [start + timedelta(hours=h) for h in range(14 * 24)]
+        weights = [(8.0 if 9 <= s.hour < 18 else 1.5 if 8 <= s.hour < 21 else 0.2)
+                   * (1.0 if s.weekday() < 5 else 0.25) for s in slots]
+        cumulative = list(itertools.accumulate(weights))
+        rnd = self.rnd
+        picks = sorted(bisect.bisect(cumulative, rnd.random() * cumulative[-1])
+                       for _ in range(count))
+        result = []
+        for slot in picks:
+            moment = slots[min(slot, len(slots) - 1)] + timedelta(seconds=rnd.randrange(3600))
+            result.append(min(moment, self.now - timedelta(seconds=1)))
+        result.sort()
+        return result
+
+    def requests(self, count: int, partners: list[tuple[str, str, list[str]]],
+                 agents: list[tuple[str, bool]], states: dict[str, tuple[str, bool]]) -> None:
+        set_name = "Document_Интерес"
+        factory = self.factory(set_name)
+        if factory is None or set_name not in self.store.tables:
+            return
+        rnd, now = self.rnd, self.now
+        active = [ref for ref, invalid in agents if not invalid]
+        types = [t for t, w in _TYPES for _ in range(w)]
+        channels = [c for c, w in _CHANNELS for _ in range(w)]
+        texts = names.REQUEST_TEXTS
+        window = 14 * 86400
+        for moment in self.moments(count):
+            kind, channel = rnd.choice(types), rnd.choice(channels)
+            subject, description = rnd.choice(texts[kind])
+            partner, counterparty, contacts = rnd.choice(partners)
+            age = (now - moment).total_seconds()
+            state = self.pick_state(age / window)
+            posted = rnd.random() < 0.93
+            marked = not posted and rnd.random() < 0.3
+            stamp = moment.isoformat()
+            answered = completed = EMPTY_DATE
+            if state != "Новое":
+                answered = _after(moment, rnd.randrange(300, 8 * 3600), now)
+            if states[state][1] or state == "Решено":
+                completed = _after(moment, rnd.randrange(3600, max(3601, int(age))), now)
+            responsible = rnd.choice(active) if state != "Новое" or rnd.random() < 0.4 \
+                else EMPTY_REF
+            importance = "Высокая" if kind == "СрочныйЗапрос" else rnd.choices(
+                ("Низкая", "Обычная", "Высокая"), weights=(20, 65, 15))[0]
+            basis = _BASIS.get(channel)
+            self.insert(set_name, factory, {
+                "Ref_Key": self.guid(), "DataVersion": self.version[rnd.randrange(0, 4)],
+                "DeletionMark": marked, "Number": f"CRM-{self.store.next_counter(set_name):07d}",
+                "Date": stamp, "Posted": posted, "Партнер_Key": partner,
+                "Контрагент_Key": counterparty if rnd.random() < 0.95 else EMPTY_REF,
+                "КонтактноеЛицо_Key": rnd.choice(contacts) if rnd.random() < 0.85 else EMPTY_REF,
+                "Ответственный_Key": responsible, "Состояние_Key": states[state][0],
+                "Тема": subject, "Описание": description, "Важность": importance,
+                "ДатаЗавершения": completed, "ВидОбращения": kind, "КаналОбращения": channel,
+                "ИсточникОбращения": "Внешний" if rnd.random() < 0.9 else "Внутренний",
+                "ДатаПервогоОтвета": answered,
+                "Основание": self.guid() if basis else None,
+                "Основание_Type": f"StandardODATA.{basis}" if basis else "StandardODATA.Undefined",
+                "Соисполнители": self.section(set_name, "Соисполнители", (
+                    {"Пользователь_Key": rnd.choice(active), "Роль": "Соисполнитель"},))
+                if rnd.random() < 0.1 else (),
+            })
+
+    def pick_state(self, age: float) -> str:
+        rnd = self.rnd
+        if rnd.random() < 0.05 + 0.55 * age:
+            return rnd.choices(("Закрыто", "Решено", "Отменено"), weights=(55, 30, 15))[0]
+        if age < 1 / 14:
+            return rnd.choices(("Новое", "В работе", "Ожидает ответа клиента"), (60, 30, 10))[0]
+        return rnd.choices(("Новое", "В работе", "Ожидает ответа клиента"), (15, 55, 30))[0]
+
+
+def _guid(rnd: random.Random, node: str) -> str:
+    """A v1-looking GUID with a per-base node, like refs on a real 1C server."""
+    bits = rnd.getrandbits(74)
+    return (f"{bits >> 42:08x}-{(bits >> 26) & 0xFFFF:04x}-1{(bits >> 14) & 0xFFF:03x}-"
+            f"{0x8000 | (bits & 0x3FFF):04x}-{node}")
+
+
+def guid_source(seed: int) -> Callable[[], str]:
+    """New ``Ref_Key`` values for objects created over HTTP: same look, own stream."""
+    rnd = random.Random(f"new-objects-{seed}")
+    node = f"{rnd.getrandbits(48):012x}"
+    return lambda: _guid(rnd, node)
+
+
+def _after(moment: datetime, seconds: int, now: datetime) -> str:
+    return min(moment + timedelta(seconds=seconds), now).isoformat()
+
+
+def _inn10(rnd: random.Random, region: str) -> str:
+    """A 10-digit organisation ИНН with a correct check digit."""
+    digits = [int(c) for c in region] + [rnd.randrange(10) for _ in range(7)]
+    check = sum(w * d for w, d in zip((2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=True)) % 11 % 10
+    return "".join(map(str, digits + [check]))
+
+
+def _inn12(rnd: random.Random, region: str) -> str:
+    """A 12-digit individual ИНН with both check digits correct."""
+    digits = [int(c) for c in region] + [rnd.randrange(10) for _ in range(8)]
+    first = sum(w * d for w, d in zip((7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=True)) % 11 % 10
+    digits.append(first)
+    second = sum(w * d for w, d in zip((3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits,
+                                        strict=True)) % 11 % 10
+    return "".join(map(str, digits + [second]))
+
+
+def generate(store: Store, *, requests: int, seed: int, now: datetime,
+             customers: int | None = None) -> SeedSummary:
+    """Fill ``store`` with a seeded base; ``now`` is naive Moscow wall time.
+
+    ``customers`` defaults to requests/5 (at least 10, at most 50,000: a big base has
+    repeat customers, and the cap keeps a million-request base within memory).
+    """
+    if customers is None:
+        customers = max(10, min(requests // 5, 50_000))
+    with store.lock:
+        return _Generator(store, seed, now).run(requests, max(1, customers))
+
+
+
+def valid_inn(inn: str) -> bool:
+    """Check an ИНН's control digits (used by tests and by nobody else)."""
+    if not inn.isdigit() or len(inn) not in (10, 12):
+        return False
+    digits = [int(c) for c in inn]
+    if len(inn) == 10:
+        weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+        return sum(w * d for w, d in zip(weights, digits, strict=False)) % 11 % 10 == digits[9]
+    first = sum(w * d for w, d in zip((7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=False))
+    second = sum(w * d for w, d in zip((3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=False))
+    return first % 11 % 10 == digits[10] and second % 11 % 10 == digits[11]
