@@ -77,6 +77,10 @@ class CompiledMapping:
         """Canonical fields crm-bridge decides and writes back."""
         return frozenset(o.name for o in self.outbound)
 
+    def reference_sources(self) -> list[tuple[str, str]]:
+        """(remote field, referenced model) of every imported reference."""
+        return [(f.source, f.ref) for f in self.inbound if f.ref is not None]
+
     def to_canonical(self, values: Mapping[str, Any], resolve: Resolver, *, creating: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in self.inbound:

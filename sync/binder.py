@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,25 +16,38 @@ __all__ = ["Binder"]
 class Binder:
     """Binding lookups and writes for one backend inside one session.
 
-    Bindings of a model are loaded once per binder (one query), so a page of records costs
-    no query per reference.
+    ``preload(model)`` loads a model's bindings in one query, so a page of records costs no
+    query per reference; without it, lookups are single indexed queries.
     """
 
     def __init__(self, session: Session, backend: str) -> None:
         self.session, self.backend = session, backend
-        self._by_remote: dict[str, dict[str, BindingRow]] = {}
+        self._by_remote: dict[str, dict[str, BindingRow | None]] = {}
 
-    def _model(self, model: str) -> dict[str, BindingRow]:
-        cached = self._by_remote.get(model)
-        if cached is None:
+    def preload(self, model: str, remote_ids: Iterable[str]) -> None:
+        """Load the bindings of `remote_ids` (one query per 500); unknown ids are cached as absent."""
+        cache = self._by_remote.setdefault(model, {})
+        wanted = sorted({str(r) for r in remote_ids} - cache.keys())
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
             rows = self.session.scalars(
-                select(BindingRow).where(BindingRow.backend == self.backend, BindingRow.model == model)
+                select(BindingRow).where(
+                    BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk)
+                )
             )
-            cached = self._by_remote[model] = {r.remote_id: r for r in rows}
-        return cached
+            found = {r.remote_id: r for r in rows}
+            for rid in chunk:
+                cache[rid] = found.get(rid)
 
     def get(self, model: str, remote_id: str) -> BindingRow | None:
-        return self._model(model).get(remote_id)
+        cached = self._by_remote.get(model)
+        if cached is not None and remote_id in cached:
+            return cached[remote_id]
+        return self.session.scalar(
+            select(BindingRow).where(
+                BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id == remote_id
+            )
+        )
 
     def local_id(self, model: str, remote_id: str) -> int | None:
         row = self.get(model, remote_id)
@@ -58,7 +72,7 @@ class Binder:
             imported_at=now,
         )
         self.session.add(row)
-        self._model(model)[remote_id] = row
+        self._by_remote.setdefault(model, {})[remote_id] = row
         return row
 
     @staticmethod

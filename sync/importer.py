@@ -115,6 +115,9 @@ def import_model(
         with store.transaction() as session:
             unit = bus.unit(session, now, config)
             binder = Binder(session, backend.name)
+            binder.preload(mapping.spec.model, (rec.id for rec in page))
+            for source, ref in mapping.reference_sources():
+                binder.preload(ref, (rec.values[source] for rec in page if rec.values.get(source)))
             for rec in page:
                 try:
                     with session.begin_nested():

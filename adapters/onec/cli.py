@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich import box
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -80,7 +81,7 @@ def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list
                 rows.append({
                     "number": ticket.number, "customer": customer, "type": ticket.type, "priority": ticket.priority,
                     "status": ticket.status, "opened": ticket.created_at.astimezone(zone).strftime("%d.%m %H:%M"),
-                    "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m.%Y %H:%M") if ticket.resolution_due else None,
+                    "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m %H:%M") if ticket.resolution_due else None,
                     "sla": ticket.sla_state, "written_back": back,
                 })
     return rows, counts
@@ -95,8 +96,10 @@ def demo(
     port: Annotated[int, typer.Option("--port", help="Emulator port (0: any free port).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Run the whole loop against a built-in 1C:CRM emulator: import requests and customers,
-    compute SLA due dates, write them back into 1C with PATCH, and read them back over OData.
+    """Run the whole loop against a built-in 1C:CRM emulator, nothing to configure.
+
+    Imports requests and customers, computes SLA due dates, writes them back into 1C with
+    PATCH and reads them back over OData.
 
     Example: crm-bridge demo --requests 500 --keep-running
     """
@@ -135,11 +138,15 @@ def demo(
 
 
 def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
-    table = Table("number", "customer", "type", "priority", "status", "opened", "due (Moscow)", "SLA", "in 1C",
-                  title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']})")
+    table = Table(title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']}), Moscow time",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("number", no_wrap=True, min_width=11)
+    table.add_column("customer", overflow="ellipsis", no_wrap=True, max_width=24)
+    for name in ("type", "priority", "opened", "due", "SLA", "1C"):
+        table.add_column(name, no_wrap=True, min_width=11 if name in ("opened", "due") else None)
     for r in rows:
         sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
-        table.add_row(r["number"], r["customer"] or "—", r["type"], r["priority"], r["status"], r["opened"], r["due"] or "—", sla,
+        table.add_row(r["number"], r["customer"] or "—", r["type"], r["priority"], r["opened"], r["due"] or "—", sla,
                       "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]")
     console.print(table)
     console.print(
