@@ -57,7 +57,8 @@ def test_malformed_manifest_is_named_with_the_field(addon_dir: Path) -> None:
         discover(extra=["xaddon_a"])
     message = str(err.value)
     assert "xaddon_a/__manifest__.py" in message
-    assert "version" in message and "dependz" in message
+    assert "version" in message
+    assert "dependz" in message
 
 
 def test_manifest_that_is_code_not_a_literal_is_refused(addon_dir: Path) -> None:

@@ -1,0 +1,146 @@
+"""The OData client's wire details, one layer, with ``responses`` (no socket)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+
+from adapters.onec.errors import (
+    OneCAuthFailed,
+    OneCBusinessError,
+    OneCNotFound,
+    OneCNotPublished,
+    OneCRejected,
+    OneCUnavailable,
+)
+from adapters.onec.metadata import parse_metadata
+from adapters.onec.odata import ODataClient, datetime_literal, guid_literal, string_literal
+from adapters.onec.values import from_wire, to_wire
+
+BASE = "http://1c.test/crm/odata/standard.odata/"
+
+SHARED = Path(__file__).resolve().parents[2] / "fixtures" / "onec"
+KEY = "9c41d2e0-7a3b-11ee-9f10-0a1b2c3d4e01"
+
+
+@pytest.fixture
+def onec_api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as api:
+        yield api
+
+
+@pytest.fixture
+def client() -> Iterator[ODataClient]:
+    c = ODataClient(name="crm", base_url=BASE, username="Администратор", password="пароль")
+    yield c
+    c.close()
+
+
+def error_body(code: str, text: str) -> bytes:
+    return ("\ufeff" + json.dumps({"odata.error": {"code": code, "message": {"lang": "ru", "value": text}}})).encode()
+
+
+def test_filter_literals_are_quoted_never_pasted() -> None:
+    assert string_literal("O'Brien") == "'O''Brien'"
+    assert guid_literal(KEY.upper()) == f"guid'{KEY}'"
+    assert datetime_literal(datetime(2024, 3, 18, 10, 42, 7, 123)) == "datetime'2024-03-18T10:42:07'"
+    with pytest.raises(ValueError, match="badly formed"):
+        guid_literal("x') or (1 eq 1")
+
+
+def test_cyrillic_set_and_spaces_are_percent_encoded_and_never_plus(onec_api: responses.RequestsMock, client: ODataClient) -> None:
+    onec_api.get(f"{BASE}Document_%D0%98%D0%BD%D1%82%D0%B5%D1%80%D0%B5%D1%81", json={"value": []})
+    client.query("Document_Интерес", select=["Ref_Key", "Тема"], filter=f"Тема eq {string_literal('Не печатает')}", top=5)
+    url = onec_api.calls[0].request.url
+    assert url is not None
+    assert "+" not in url
+    query = url.split("?", 1)[1]
+    assert query.startswith("$format=json&")
+    assert "$filter=%D0%A2%D0%B5%D0%BC%D0%B0%20eq%20'%D0%9D%D0%B5%20" in query
+    assert unquote(query).endswith("$top=5")
+
+
+def test_basic_auth_is_sent_as_utf8(onec_api: responses.RequestsMock, client: ODataClient) -> None:
+    onec_api.get(f"{BASE}Catalog_%D0%9F%D0%B0%D1%80%D1%82%D0%BD%D0%B5%D1%80%D1%8B", json={"value": []})
+    client.query("Catalog_Партнеры")
+    header = onec_api.calls[0].request.headers["Authorization"]
+    assert base64.b64decode(header.removeprefix("Basic ")).decode("utf-8") == "Администратор:пароль"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "text"),
+    [
+        (404, error_body("9", "Экземпляр сущности не найден"), OneCNotFound, "no such record"),
+        (404, b"", OneCNotPublished, "standard OData interface"),
+        (401, b"", OneCAuthFailed, "username/password"),
+        (400, error_body("14", "Ошибка при разборе опции запроса $filter"), OneCRejected, "code 14"),
+        (500, error_body("-1", "Ошибка при выполнении обработчика - 'ПередЗаписью'"), OneCBusinessError, "ПередЗаписью"),
+        (503, b"Service Unavailable", OneCUnavailable, "will retry"),
+        (429, b"", OneCUnavailable, "HTTP 429"),
+    ],
+)
+def test_1c_answers_become_typed_errors(
+    onec_api: responses.RequestsMock, client: ODataClient, status: int, body: bytes, error: type[Exception], text: str
+) -> None:
+    onec_api.patch(f"{BASE}Document_%D0%98%D0%BD%D1%82%D0%B5%D1%80%D0%B5%D1%81(guid'{KEY}')", status=status, body=body)
+    with pytest.raises(error, match=text):
+        client.patch("Document_Интерес", KEY, {"Тема": "x"})
+
+
+def test_retry_after_is_carried_on_the_error(onec_api: responses.RequestsMock, client: ODataClient) -> None:
+    onec_api.get(f"{BASE}Catalog_X", status=429, headers={"Retry-After": "7"})
+    with pytest.raises(OneCUnavailable) as err:
+        client.query("Catalog_X")
+    assert err.value.retryable
+    assert err.value.retry_after == 7.0
+
+
+def test_malformed_json_is_retryable_not_a_crash(onec_api: responses.RequestsMock, client: ODataClient) -> None:
+    onec_api.get(f"{BASE}Catalog_X", body=b'{"value": [{"Ref_Key": ')
+    with pytest.raises(OneCUnavailable, match="malformed JSON"):
+        client.query("Catalog_X")
+
+
+def test_connection_timeout_becomes_unavailable(onec_api: responses.RequestsMock, client: ODataClient) -> None:
+    onec_api.get(f"{BASE}Catalog_X", body=requests.ConnectTimeout("slow"))
+    with pytest.raises(OneCUnavailable, match="no answer"):
+        client.query("Catalog_X")
+
+
+def test_keyset_pages_resume_after_the_last_key(onec_api: responses.RequestsMock, client: ODataClient) -> None:
+    keys = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(1, 4)]
+    onec_api.get(f"{BASE}Catalog_X", json={"value": [{"Ref_Key": keys[0]}, {"Ref_Key": keys[1]}]})
+    onec_api.get(f"{BASE}Catalog_X", json={"value": [{"Ref_Key": keys[2]}]})
+    pages = list(client.pages("Catalog_X", select=["Ref_Key"], page_size=2))
+    assert [len(p) for p in pages] == [2, 1]
+    second = unquote(onec_api.calls[1].request.url or "")
+    assert f"$filter=Ref_Key gt guid'{keys[1]}'" in second
+    assert "$orderby=Ref_Key" in second
+
+
+def test_naive_1c_dates_are_read_in_the_backend_zone_and_sentinels_become_none() -> None:
+    meta = parse_metadata((SHARED / "metadata.edmx").read_bytes())
+    raw = json.loads((SHARED / "document_interes_single.json").read_text(encoding="utf-8"))
+    values = from_wire(meta, "Document_Интерес", raw, ZoneInfo("Europe/Moscow"))
+    assert values["Date"] == datetime(2024, 3, 18, 10, 42, 7, tzinfo=ZoneInfo("Europe/Moscow"))
+    assert values["ДатаЗавершения"] is None
+    assert values["Соисполнители"][0]["LineNumber"] == 1
+    assert "Партнер@navigationLinkUrl" not in values
+    due = datetime(2024, 3, 20, 15, 0, tzinfo=ZoneInfo("UTC"))
+    body = to_wire(meta, "Document_Интерес", {"СрокИсполнения": due, "Контрагент_Key": None}, ZoneInfo("Europe/Moscow"))
+    assert body == {"СрокИсполнения": "2024-03-20T18:00:00", "Контрагент_Key": "00000000-0000-0000-0000-000000000000"}
+
+
+def test_metadata_with_a_dtd_is_refused() -> None:
+    evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    with pytest.raises(OneCUnavailable, match="DTD"):
+        parse_metadata(evil)
