@@ -78,17 +78,25 @@ class Runner:
         self._stopped.set()
         log.info("runner stopped", extra={"event": "runner.stopped"})
 
-    def serve(self) -> None:
-        """Start and block until Ctrl-C or SIGTERM; finish the running jobs, then return."""
+    def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Start and block until Ctrl-C (SIGINT) or SIGTERM; let running jobs finish, then return.
+
+        `on_ready` runs once the signal handlers are in place, so a "Ctrl-C stops it" hint
+        is only shown when Ctrl-C really stops it cleanly.
+        """
         import signal
 
-        self.start()
-        previous = signal.signal(signal.SIGTERM, lambda *_: self._stopped.set())
+        def request_stop(*_: object) -> None:
+            self._stopped.set()
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.start()
+            if on_ready is not None:
+                on_ready()
             while not self._stopped.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
             self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -14,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
-from crm_bridge.cli.common import console, emit_json
+from crm_bridge.cli.common import console, console_err, emit_json
 
 __all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator"]
 
@@ -128,9 +128,14 @@ def demo(
             else:
                 _print(rows, counts, elapsed, emu.base_url)
             if keep_running:
-                console.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}")
-                console.print("The sync loop keeps running; Ctrl-C stops both.")
-                Runner(bridge, pull_every=10).serve()
+                say = console_err if as_json else console  # keep stdout pure JSON for scripts
+
+                def ready() -> None:
+                    say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}")
+                    say.print("The sync loop keeps running; Ctrl-C stops both.")
+
+                Runner(bridge, pull_every=10).serve(on_ready=ready)
+                say.print("stopped cleanly")
         finally:
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:

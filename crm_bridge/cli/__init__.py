@@ -43,3 +43,6 @@ def main() -> None:
     except BridgeError as exc:
         console_err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
+    except KeyboardInterrupt:
+        console_err.print("interrupted")
+        sys.exit(130)

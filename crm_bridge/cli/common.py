@@ -53,7 +53,7 @@ def setup_logging(level: str) -> None:
 
 def emit_json(data: Any) -> None:
     """Print `data` as JSON on stdout, for scripts."""
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str), flush=True)
 
 
 def open_app(config: Path | None = None) -> Any:

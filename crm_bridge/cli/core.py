@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -158,9 +157,10 @@ def run(
             else:
                 console.print(f"[dim]{bridge.clock():%H:%M:%S}[/dim] {name}: {result}")
 
-        logging.getLogger(__name__).info("runner starting")
-        console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it")
-        Runner(bridge, pull_every=every, on_result=show).serve()
+        def ready() -> None:
+            console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it")
+
+        Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
         console.print("stopped cleanly")
     finally:
         bridge.close()

@@ -1,0 +1,147 @@
+"""The CLI as a user runs it: real processes, the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD
+from adapters.onec.emulator import Emulator
+
+CLI = [sys.executable, "-m", "crm_bridge"]
+DOC = "Document_Интерес"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_line(stream: object, text: str, timeout: float = 60) -> None:
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = stream.readline()  # type: ignore[attr-defined]
+        seen.append(line)
+        if text in line or not line:
+            break
+    assert any(text in line for line in seen), "".join(seen)
+
+
+def read_json_document(proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, object]:
+    """Read stdout up to the end of the first top-level JSON object."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.rstrip() == "}":
+            result: dict[str, object] = json.loads("".join(lines))
+            return result
+    raise AssertionError(f"no JSON document on stdout: {''.join(lines)[:500]}")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "160", "HOME": str(tmp_path)}
+
+
+def test_demo_writes_due_dates_that_1c_serves_over_odata(env: dict[str, str]) -> None:
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "demo", "--json", "--keep-running", "--port", str(port), "--requests", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        report = read_json_document(proc)
+        counts = report["counts"]
+        assert isinstance(counts, dict)
+        assert counts["tickets"] > 100
+        assert counts["written_back"] == counts["with_due"] == counts["tickets"]
+        # read the due dates back from the running emulator, as `curl` would
+        url = f"http://127.0.0.1:{port}/crm/odata/standard.odata/{DOC}"
+        answer = requests.get(url, params={"$format": "json", "$select": "Number,СрокИсполнения,DeletionMark"},
+                              auth=(DEMO_LOGIN.encode(), DEMO_PASSWORD.encode()), timeout=30)
+        answer.raise_for_status()
+        served = {r["Number"]: r["СрокИсполнения"] for r in answer.json()["value"] if not r["DeletionMark"]}
+        rows = report["rows"]
+        assert isinstance(rows, list)
+        assert rows
+        for row in rows:
+            day, clock = row["due"].split(" ")
+            assert served[row["number"]][5:16] == f"{day[3:5]}-{day[0:2]}T{clock}", row
+        assert all(not v.startswith("0001-") for v in served.values())
+        wait_for_line(proc.stderr, "Ctrl-C stops both")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in err
+
+
+def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: dict[str, str]) -> None:
+    config = tmp_path / "crm-bridge.yaml"
+    with Emulator(requests=40, seed=5, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        subprocess.run([*CLI, "init", str(config)], check=True, env=env, capture_output=True)
+        config.write_text(config.read_text(encoding="utf-8").replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{emu.port}/"), encoding="utf-8")
+        base = [*CLI, "-c", str(config)]
+        pending = subprocess.run([*base, "check", "--json"], env=env, capture_output=True, text=True)
+        assert pending.returncode == 1  # the store has no tables yet
+        assert "run crm-bridge db upgrade" in pending.stdout
+        subprocess.run([*base, "db", "upgrade"], check=True, env=env, capture_output=True)
+        checked = subprocess.run([*base, "check", "--json"], env=env, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["ok"] is True
+        assert any("Document_Интерес" in c["detail"] for c in report["checks"])
+
+        proc = subprocess.Popen([*base, "run", "--every", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                docs = [d for d in emu.records(DOC) if not d["DeletionMark"]]
+                if all(d["СрокИсполнения"] != "0001-01-01T00:00:00" for d in docs):
+                    break
+                time.sleep(0.3)
+            else:
+                pytest.fail("crm-bridge run did not write due dates back within 60 s")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "stopped cleanly" in out
+        assert (tmp_path / "crm-bridge.db").exists()  # the relative store path is next to the config
+
+
+def test_a_broken_configuration_exits_2_and_names_the_line(tmp_path: Path, env: dict[str, str]) -> None:
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text("store:\n  ulr: sqlite:///x.db\n", encoding="utf-8")
+    done = subprocess.run([*CLI, "-c", str(config), "check"], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"{config}:2:3: store.ulr: unknown key. Did you mean 'url'?" in " ".join(done.stderr.split())
+
+
+def test_addons_json_lists_load_order(env: dict[str, str]) -> None:
+    done = subprocess.run([*CLI, "addons", "--json"], env=env, capture_output=True, text=True, check=True)
+    names = [a["name"] for a in json.loads(done.stdout)]
+    assert names[0] == "crm_bridge"
+    assert names.index("sync") < names.index("adapters.onec")
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["check"], ["init"], ["db", "upgrade"], ["emulator"], ["addons"]])
+def test_every_command_has_help_with_an_example(command: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run([*CLI, *command, "--help"], env=env, capture_output=True, text=True, check=True)
+    assert "Usage:" in done.stdout
+    if command:
+        assert "Example:" in done.stdout

@@ -1,0 +1,129 @@
+"""The whole loop over real HTTP: 1C emulator → import → SLA → outbox → PATCH → 1C."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.emulator import Emulator
+from crm_bridge.app import App
+from crm_bridge.runner import run_cycle
+from crm_bridge.store.tables import TicketEventRow, TicketRow
+from sync.tables import BindingRow, OutboxRow
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
+DOC = "Document_Интерес"
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(requests=60, seed=7, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        yield emu
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def bridge(emulator: Emulator, tmp_path: Path, clock: Clock) -> Iterator[App]:
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "store.db"), clock=clock)
+    app.upgrade_db()
+    yield app
+    app.close()
+
+
+def wire(dt: datetime) -> str:
+    return dt.astimezone(MOSCOW).replace(tzinfo=None).isoformat()
+
+
+def test_every_imported_request_gets_its_type_deadline_written_into_1c(emulator: Emulator, bridge: App) -> None:
+    result = run_cycle(bridge)
+    docs = {d["Ref_Key"]: d for d in emulator.records(DOC)}
+    live = [d for d in docs.values() if not d["DeletionMark"]]
+    assert result["sync.pull"]["demo-1c"]["ticket"]["created"] == len(live)
+    assert result["sync.dispatch"]["demo-1c"]["sent"] == len(live)
+    hours = {"ТехническаяПроблема": 24, "Консультация": 48, "БлагодарностьЖалоба": 72, "СрочныйЗапрос": 4}
+    for doc in live:
+        opened = datetime.fromisoformat(doc["Date"])
+        assert doc["СрокИсполнения"] == (opened + timedelta(hours=hours[doc["ВидОбращения"]])).isoformat(), doc["Number"]
+    with bridge.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(TicketRow)) == len(live)
+        assert s.scalar(select(func.count()).select_from(TicketEventRow).where(TicketEventRow.kind == "created")) == len(live)
+
+
+def test_a_second_pass_sees_its_own_writes_and_sends_nothing(emulator: Emulator, bridge: App) -> None:
+    run_cycle(bridge)
+    versions = {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC)}
+    again = run_cycle(bridge)
+    tickets = again["sync.pull"]["demo-1c"]["ticket"]
+    assert (tickets["created"], tickets["updated"]) == (0, 0)
+    assert again["sync.dispatch"]["demo-1c"]["sent"] == 0
+    assert {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC)} == versions  # no echo write
+
+
+def test_a_1c_user_changing_the_type_replans_and_writes_only_that_request(emulator: Emulator, bridge: App, clock: Clock) -> None:
+    run_cycle(bridge)
+    doc = next(d for d in emulator.records(DOC) if not d["DeletionMark"] and d["ВидОбращения"] == "Консультация")
+    others = {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC) if d["Ref_Key"] != doc["Ref_Key"]}
+    emulator.update(DOC, doc["Ref_Key"], {"ВидОбращения": "СрочныйЗапрос"})
+    clock.at += timedelta(minutes=5)
+    result = run_cycle(bridge)
+    assert result["sync.pull"]["demo-1c"]["ticket"]["updated"] == 1
+    assert result["sync.dispatch"]["demo-1c"]["sent"] == 1
+    after = emulator.get(DOC, doc["Ref_Key"])
+    assert after is not None
+    assert after["СрокИсполнения"] == (datetime.fromisoformat(doc["Date"]) + timedelta(hours=4)).isoformat()
+    assert {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC) if d["Ref_Key"] != doc["Ref_Key"]} == others
+    with bridge.store.transaction() as s:
+        kinds = s.scalars(select(TicketEventRow.data).where(TicketEventRow.kind == "type_changed")).all()
+    assert kinds == [{"from": "consultation", "to": "urgent"}]
+
+
+def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path: Path, clock: Clock) -> None:
+    emu = Emulator(requests=20, seed=3, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}).start()
+    port = emu.port
+    app = App.from_text(demo_config(emu.base_url, tmp_path / "store.db"), clock=clock)
+    try:
+        app.upgrade_db()
+        app.run_job("sync.pull")
+        emu.stop()
+        down = app.run_job("sync.dispatch")["demo-1c"]
+        assert down["sent"] == 0
+        assert down["retried"] > 0
+        with app.store.transaction() as s:
+            pending = s.scalars(select(OutboxRow).where(OutboxRow.state == "pending")).all()
+            assert len(pending) == down["retried"]
+            assert all(r.attempts == 1 and r.next_attempt_at > NOW and "no answer" in (r.last_error or "") for r in pending)
+        # 1C comes back (same base, same port); once the back-off has passed, everything is delivered
+        emu = Emulator(port=port, requests=20, seed=3, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}).start()
+        clock.at += timedelta(hours=2)
+        up = app.run_job("sync.dispatch")["demo-1c"]
+        assert up["sent"] == down["retried"]
+        with app.store.transaction() as s:
+            assert s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state != "sent")) == 0
+            written = {b.remote_id: b.written_version for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
+        for key, version in written.items():
+            doc = emu.get(DOC, key)
+            assert doc is not None
+            assert doc["DataVersion"] == version
+            assert doc["СрокИсполнения"] != "0001-01-01T00:00:00"
+    finally:
+        emu.stop()
+        app.close()
