@@ -19,7 +19,10 @@ def _factory(name: str, config: OneCODataConfig) -> OneCBackend:
 def register(registry: Registry) -> None:
     registry.add(OneCODataConfig, usage="config.backend", name="onec_odata")
     registry.add(_factory, usage="backend.factory", name="onec_odata")
-    from adapters.onec.cli import demo, emulator  # CLI only: typer stays out of the adapter's import
+    from adapters.onec.cli import (  # CLI only: typer stays out of the adapter's import
+        demo,
+        emulator,
+    )
 
     registry.add(demo, usage="cli.command", name="demo")
     registry.add(emulator, usage="cli.command", name="emulator")
