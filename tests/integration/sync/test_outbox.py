@@ -1,0 +1,124 @@
+"""Outbox rules on a real store: identity, merging, back-off, parking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from crm_bridge.addons import discover, resolve_order
+from crm_bridge.errors import RemoteRejected, RemoteUnavailable
+from crm_bridge.events import DomainEvent, EventBus
+from crm_bridge.registry import Registry
+from crm_bridge.store.engine import Store, open_store
+from crm_bridge.store.migrate import upgrade
+from crm_bridge.store.records import create_record
+from mapping.compile import compile_mapping
+from mapping.spec import MappingSpec
+from sync.exporter import backoff, dispatch
+from sync.outbox import enqueue
+from sync.tables import BindingRow, OutboxRow
+
+NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+SPEC = MappingSpec.model_validate({
+    "model": "ticket", "entity": "Doc", "version": "v",
+    "fields": {"number": "N", "resolution_due": {"from": "Due", "owner": "local"}},
+})
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = open_store(store_url)
+    upgrade(s, [a.path for a in resolve_order(discover())])
+    yield s
+    s.close()
+
+
+def bound_ticket(store: Store) -> int:
+    with store.transaction() as s:
+        tid = create_record(s, "ticket", {"number": "T-1", "created_at": NOW})
+        s.add(BindingRow(backend="crm", model="ticket", local_id=tid, remote_id="r-1", remote_version="v1"))
+    return tid
+
+
+def decide(store: Store, tid: int, due: datetime) -> None:
+    registry = Registry()
+    registry.add(enqueue, usage="event.handler", model="record.changed")
+    bus = EventBus(registry)
+    with store.transaction() as s:
+        bus.unit(s, NOW, None).publish(DomainEvent("record.changed", "ticket", tid, "sla", {"fields": {"resolution_due": due}}))
+
+
+class FakeBackend:
+    name = "crm"
+    mappings_dir = Path()
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail, self.sent = fail, []  # type: ignore[var-annotated]
+
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
+        if self.fail:
+            raise self.fail
+        self.sent.append((remote_id, values))
+        return "v2"
+
+
+def rows(store: Store) -> list[OutboxRow]:
+    with store.transaction() as s:
+        return list(s.scalars(select(OutboxRow)))
+
+
+def test_decisions_before_dispatch_merge_into_one_write(store: Store) -> None:
+    tid = bound_ticket(store)
+    decide(store, tid, NOW + timedelta(hours=4))
+    decide(store, tid, NOW + timedelta(hours=8))
+    [row] = rows(store)
+    assert row.fields == {"resolution_due": "2026-06-01T17:00:00Z"}
+    backend = FakeBackend()
+    stats = dispatch(store, backend, {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    assert stats.sent == 1
+    assert backend.sent == [("r-1", {"Due": NOW + timedelta(hours=8)})]
+    with store.transaction() as s:
+        binding = s.scalars(select(BindingRow)).one()
+        assert (binding.remote_version, binding.written_version) == ("v2", "v2")
+
+
+def test_the_same_decision_against_the_same_remote_version_is_stored_once(store: Store) -> None:
+    tid = bound_ticket(store)
+    due = NOW + timedelta(hours=4)
+    decide(store, tid, due)
+    dispatch(store, FakeBackend(), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    with store.transaction() as s:  # the binding goes back to the version the first decision saw
+        s.scalars(select(BindingRow)).one().remote_version = "v1"
+    decide(store, tid, due)  # a retried job repeats the decision
+    assert [r.state for r in rows(store)] == ["sent"]
+
+
+def test_retryable_fault_backs_off_and_keeps_the_row(store: Store) -> None:
+    tid = bound_ticket(store)
+    decide(store, tid, NOW + timedelta(hours=4))
+    stats = dispatch(store, FakeBackend(RemoteUnavailable("1C: 503", retry_after=120)), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    assert stats.retried == 1
+    [row] = rows(store)
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.next_attempt_at >= NOW + timedelta(seconds=120)
+    assert row.last_error == "1C: 503"
+
+
+def test_refusal_parks_the_row_with_the_reason(store: Store) -> None:
+    tid = bound_ticket(store)
+    decide(store, tid, NOW + timedelta(hours=4))
+    stats = dispatch(store, FakeBackend(RemoteRejected("1C refused: field is read-only")), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    assert stats.parked == 1
+    [row] = rows(store)
+    assert (row.state, row.last_error) == ("parked", "1C refused: field is read-only")
+
+
+def test_backoff_grows_and_honours_retry_after() -> None:
+    assert backoff(0, None, base=5) <= timedelta(seconds=5)
+    assert backoff(20, None, base=5, cap=60) <= timedelta(seconds=60)
+    assert backoff(1, 300.0) >= timedelta(seconds=300)
