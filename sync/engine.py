@@ -65,8 +65,9 @@ def pull(app: App, now: datetime) -> dict[str, Any]:
         run_id = _start_run(app, name, "import", now)
         total, started = ImportStats(), time.monotonic()
         try:
-            for model, mapping in mappings_for(backend, models).items():
-                stats = import_model(app.store, app.bus, app.config, backend, mapping, now)
+            mappings = mappings_for(backend, models)
+            for model in mappings:
+                stats = import_model(app.store, app.bus, app.config, backend, mappings, model, now)
                 total.add(stats)
                 summary.setdefault(name, {})[model] = asdict(stats) | {"errors": stats.errors[:5]}
         except RemoteError as exc:
@@ -83,7 +84,7 @@ def pull(app: App, now: datetime) -> dict[str, Any]:
 
 
 def _counts(stats: ImportStats) -> dict[str, int]:
-    return {"read": stats.read, "created_count": stats.created, "updated_count": stats.updated, "skipped": stats.skipped, "failed": stats.failed}
+    return {"read": stats.read + stats.fetched, "created_count": stats.created, "updated_count": stats.updated, "skipped": stats.skipped, "failed": stats.failed}
 
 
 def push(app: App, now: datetime) -> dict[str, Any]:

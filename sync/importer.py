@@ -1,10 +1,18 @@
-"""Import: remote pages → canonical records, bindings, events and checkpoint, one
+"""Import: remote records → canonical records, bindings, events and checkpoint, one
 transaction per page.
 
-A record whose remote version equals the one we hold (including the version our own
-write produced) is skipped without mapping; a record whose content hash is unchanged
-only refreshes its version. The checkpoint (the last key of the page) moves in the same
-transaction as the records it covers, so a crash resumes at the first unsaved page.
+Two ways to find what changed, chosen by the adapter:
+
+* **version scan** (``scan`` + ``fetch``; 1C has no modified-at field): page through
+  ``(key, version, deleted)`` stubs only, compare them with the bindings, then read in
+  full just the records whose version differs;
+* **full read** (``read``): page through whole records.
+
+Either way a record whose version equals the stored one — including the version our own
+write produced — is skipped before mapping, and an unchanged content hash only refreshes
+the version. A reference to a record not imported yet imports that record first. The
+checkpoint (the last key of the page) moves in the transaction that stored the page, so a
+crash resumes at the first unsaved page and a retried page changes nothing twice.
 """
 
 from __future__ import annotations
@@ -12,28 +20,33 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from crm_bridge.errors import RecordSkipped
-from crm_bridge.events import DomainEvent, EventBus
+from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import MODELS
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import create_record, update_record
 from mapping.compile import CompiledMapping
 from sync.binder import Binder
 from sync.checkpoint import load_checkpoint, save_checkpoint
-from sync.source import RemoteBackend, RemoteRecord
+from sync.source import RemoteBackend, RemoteRecord, RemoteStub, supports_version_scan
 
-__all__ = ["ImportStats", "content_hash", "import_model"]
+__all__ = ["ImportStats", "Importer", "content_hash", "import_model"]
 
 log = logging.getLogger(__name__)
+_MAX_REF_DEPTH = 3
 
 
 @dataclass
 class ImportStats:
     read: int = 0
+    fetched: int = 0
     created: int = 0
     updated: int = 0
     skipped: int = 0
@@ -41,98 +54,154 @@ class ImportStats:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: ImportStats) -> None:
-        self.read += other.read
-        self.created += other.created
-        self.updated += other.updated
-        self.skipped += other.skipped
-        self.failed += other.failed
+        for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
 
 
-def content_hash(values: dict[str, Any]) -> str:
+def content_hash(values: Mapping[str, Any]) -> str:
     blob = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _apply(binder: Binder, mapping: CompiledMapping, rec: RemoteRecord, bus_unit: Any, stats: ImportStats, now: datetime) -> None:
-    model = mapping.spec.model
-    binding = binder.get(model, rec.id)
-    if binding is not None and rec.version is not None and rec.version == binding.remote_version:
-        stats.skipped += 1
-        return
-    digest = content_hash(rec.values)
-    if binding is not None and digest == binding.content_hash:
-        binding.remote_version, binding.imported_at = rec.version, now
-        stats.skipped += 1
-        return
-
-    def resolve(ref_model: str, remote_id: Any) -> int | None:
-        return binder.local_id(ref_model, str(remote_id))
-
-    fields = mapping.to_canonical(rec.values, resolve, creating=binding is None)
-    if "deleted" in MODELS[model].model_fields:
-        fields["deleted"] = rec.deleted
-    if binding is None:
-        if rec.deleted:
-            stats.skipped += 1
-            return
-        try:
-            local_id = create_record(binder.session, model, fields)
-        except ValueError as exc:
-            raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-        binder.bind(model, local_id, rec.id, version=rec.version, content_hash=digest, now=now)
-        stats.created += 1
-        bus_unit.publish(DomainEvent(f"{model}.imported", model, local_id, f"remote:{binder.backend}", {"created": True, "changed": sorted(fields)}))
-        return
-    try:
-        changed = update_record(binder.session, model, binding.local_id, fields)
-    except ValueError as exc:
-        raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-    binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, now
-    binding.state = "tombstone" if rec.deleted else "active"
-    if changed:
-        stats.updated += 1
-        data = {"created": False, "changed": sorted(changed), "before": {k: _jsonable(v[0]) for k, v in changed.items()}}
-        bus_unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{binder.backend}", data))
-    else:
-        stats.skipped += 1
 
 
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def import_model(
-    store: Store, bus: EventBus, config: Any, backend: RemoteBackend, mapping: CompiledMapping, now: datetime
-) -> ImportStats:
-    """One full pass over a mapped entity; resumes after the last stored page."""
-    stream = f"{mapping.spec.model}:{mapping.spec.entity}"
-    stats = ImportStats()
-    with store.transaction() as session:
-        after = load_checkpoint(session, backend.name, stream).get("after")
-    for page in backend.read(mapping.spec, after=after):
-        page_stats = ImportStats(read=len(page))
-        with store.transaction() as session:
-            unit = bus.unit(session, now, config)
-            binder = Binder(session, backend.name)
-            binder.preload(mapping.spec.model, (rec.id for rec in page))
+@dataclass
+class _Page:
+    """What one page's transaction works with."""
+
+    session: Session
+    unit: Unit
+    binder: Binder
+    stats: ImportStats
+
+
+class Importer:
+    """Imports the mapped models of one backend."""
+
+    def __init__(self, store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
+                 mappings: Mapping[str, CompiledMapping], now: datetime) -> None:
+        self.store, self.bus, self.config, self.backend = store, bus, config, backend
+        self.mappings, self.now = mappings, now
+
+    # -- one record -------------------------------------------------------------------
+    def _resolver(self, page: _Page, depth: int) -> Any:
+        def resolve(ref_model: str, remote_id: Any) -> int | None:
+            local = page.binder.local_id(ref_model, str(remote_id))
+            if local is None and depth < _MAX_REF_DEPTH and ref_model in self.mappings and supports_version_scan(self.backend):
+                # The referenced record is not here yet (created in 1C after our last pass
+                # over its model): import it first, so the reference is never lost.
+                for rec in self.backend.fetch(self.mappings[ref_model].spec, [str(remote_id)]):
+                    self._apply(page, self.mappings[ref_model], rec, depth + 1)
+                local = page.binder.local_id(ref_model, str(remote_id))
+            return local
+
+        return resolve
+
+    def _apply(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord, depth: int = 0) -> None:
+        model, binder, stats = mapping.spec.model, page.binder, page.stats
+        binding = binder.get(model, rec.id)
+        if binding is not None and rec.version is not None and rec.version == binding.remote_version:
+            stats.skipped += 1
+            return
+        digest = content_hash(rec.values)
+        if binding is not None and digest == binding.content_hash and (binding.state == "tombstone") == rec.deleted:
+            binding.remote_version, binding.imported_at = rec.version, self.now
+            stats.skipped += 1
+            return
+        fields = mapping.to_canonical(rec.values, self._resolver(page, depth), creating=binding is None)
+        if "deleted" in MODELS[model].model_fields:
+            fields["deleted"] = rec.deleted
+        origin = f"remote:{binder.backend}"
+        if binding is None:
+            if rec.deleted:
+                stats.skipped += 1
+                return
+            try:
+                local_id = create_record(page.session, model, fields)
+            except ValueError as exc:
+                raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
+            binder.bind(model, local_id, rec.id, version=rec.version, content_hash=digest, now=self.now)
+            stats.created += 1
+            page.unit.publish(DomainEvent(f"{model}.imported", model, local_id, origin, {"created": True, "changed": sorted(fields)}))
+            return
+        try:
+            changed = update_record(page.session, model, binding.local_id, fields)
+        except ValueError as exc:
+            raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
+        binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
+        binding.state = "tombstone" if rec.deleted else "active"
+        if not changed:
+            stats.skipped += 1
+            return
+        stats.updated += 1
+        data = {"created": False, "changed": sorted(changed), "before": {k: _jsonable(v[0]) for k, v in changed.items()}}
+        page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
+
+    # -- one page ---------------------------------------------------------------------
+    def _store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
+                    last_key: str | None, stats: ImportStats, stubs: list[RemoteStub] | None = None) -> None:
+        with self.store.transaction() as session:
+            page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
+            if stubs is not None:
+                backend = self.backend
+                if not supports_version_scan(backend):
+                    msg = f"{backend.name}: stubs given but the backend cannot fetch by key"
+                    raise TypeError(msg)
+                page.binder.preload(mapping.spec.model, (s.id for s in stubs))
+                changed = [s.id for s in stubs if self._stale(page.binder, mapping.spec.model, s)]
+                stats.skipped += len(stubs) - len(changed)
+                records = backend.fetch(mapping.spec, changed) if changed else []
+                stats.fetched += len(changed)
+            records = list(records)
+            if stubs is None:
+                page.binder.preload(mapping.spec.model, (r.id for r in records))
             for source, ref in mapping.reference_sources():
-                binder.preload(ref, (rec.values[source] for rec in page if rec.values.get(source)))
-            for rec in page:
+                page.binder.preload(ref, (r.values[source] for r in records if r.values.get(source)))
+            for rec in records:
                 try:
                     with session.begin_nested():
-                        _apply(binder, mapping, rec, unit, page_stats, now)
+                        self._apply(page, mapping, rec)
                 except RecordSkipped as exc:
-                    page_stats.failed += 1
-                    page_stats.errors.append(str(exc))
-                    log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": backend.name})
-            if page:
-                save_checkpoint(session, backend.name, stream, {"after": page[-1].id})
-        stats.add(page_stats)
-        log.info(
-            "imported page of %d %s records", len(page), mapping.spec.model,
-            extra={"event": "sync.import.page", "backend": backend.name},
-        )
-    with store.transaction() as session:
-        save_checkpoint(session, backend.name, stream, {"after": None, "last_pass": now.isoformat()})
-    return stats
+                    stats.failed += 1
+                    stats.errors.append(str(exc))
+                    log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
+            if last_key is not None:
+                save_checkpoint(session, self.backend.name, stream, {"after": last_key})
+
+    @staticmethod
+    def _stale(binder: Binder, model: str, stub: RemoteStub) -> bool:
+        binding = binder.get(model, stub.id)
+        if binding is None:
+            return not stub.deleted
+        return stub.version is None or stub.version != binding.remote_version
+
+    # -- one model --------------------------------------------------------------------
+    def run(self, model: str) -> ImportStats:
+        """One pass over a mapped model; resumes after the last stored page."""
+        mapping = self.mappings[model]
+        stream = f"{model}:{mapping.spec.entity}"
+        stats = ImportStats()
+        with self.store.transaction() as session:
+            after = load_checkpoint(session, self.backend.name, stream).get("after")
+        if supports_version_scan(self.backend):
+            for stubs in self.backend.scan(mapping.spec, after=after):
+                stats.read += len(stubs)
+                self._store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
+        else:
+            for records in self.backend.read(mapping.spec, after=after):
+                stats.read += len(records)
+                self._store_page(mapping, records, stream, records[-1].id if records else None, stats)
+        with self.store.transaction() as session:
+            save_checkpoint(session, self.backend.name, stream, {"after": None, "last_pass": self.now.isoformat()})
+        log.info("%s: %d read, %d fetched, %d created, %d updated", model, stats.read, stats.fetched, stats.created,
+                 stats.updated, extra={"event": "sync.import.pass", "backend": self.backend.name})
+        return stats
+
+
+def import_model(store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
+                 mappings: Mapping[str, CompiledMapping], model: str, now: datetime) -> ImportStats:
+    """Import one model of one backend (see ``Importer``)."""
+    return Importer(store, bus, config, backend, mappings, now).run(model)

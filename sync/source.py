@@ -15,14 +15,14 @@ Adapters implement ``RemoteBackend``; the engine never sees HTTP, OData or SOAP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from mapping.spec import MappingSpec
 
-__all__ = ["RemoteBackend", "RemoteRecord"]
+__all__ = ["RemoteBackend", "RemoteRecord", "RemoteStub", "VersionScanning", "supports_version_scan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,15 @@ class RemoteRecord:
     version: str | None
     deleted: bool
     values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStub:
+    """Key, version and deletion flag of a record: what a version scan reads."""
+
+    id: str
+    version: str | None
+    deleted: bool
 
 
 class RemoteBackend(Protocol):
@@ -52,3 +61,25 @@ class RemoteBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class VersionScanning(Protocol):
+    """An adapter that can list versions cheaply and read chosen records in full.
+
+    Example (1C: ``$select=Ref_Key,DataVersion,DeletionMark``, then batched key reads)::
+
+        def scan(self, spec, *, after=None):
+            for page in odata.pages(spec.entity, select=[spec.key, spec.version, spec.deleted], after=after):
+                yield [RemoteStub(r["Ref_Key"], r["DataVersion"], r["DeletionMark"]) for r in page]
+        def fetch(self, spec, ids):
+            return [to_record(r) for r in odata.by_keys(spec.entity, ids)]
+    """
+
+    def scan(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteStub]]: ...
+
+    def fetch(self, spec: MappingSpec, ids: Sequence[str]) -> list[RemoteRecord]: ...
+
+
+def supports_version_scan(backend: object) -> TypeGuard[VersionScanning]:
+    """True when the backend offers version scans and its configuration chose them."""
+    return bool(getattr(backend, "version_scan", False)) and hasattr(backend, "scan") and hasattr(backend, "fetch")

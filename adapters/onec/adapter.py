@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,11 +12,12 @@ from adapters.onec.config import OneCODataConfig
 from adapters.onec.odata import ODataClient
 from adapters.onec.values import from_wire, to_wire
 from mapping.spec import MappingSpec, load_mapping
-from sync.source import RemoteRecord
+from sync.source import RemoteRecord, RemoteStub
 
 __all__ = ["DEFAULT_MAPPINGS", "OneCBackend"]
 
 DEFAULT_MAPPINGS = Path(__file__).parent / "data" / "mappings"
+LOOKUP_TTL = 300.0
 
 
 class OneCBackend:
@@ -25,6 +27,7 @@ class OneCBackend:
         self.name = name
         self.config = config
         self.tz = ZoneInfo(config.timezone)
+        self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.client = client or ODataClient(
             name=name,
             base_url=str(config.url),
@@ -38,12 +41,18 @@ class OneCBackend:
         return Path(self.config.mappings) if self.config.mappings else DEFAULT_MAPPINGS
 
     def _lookups(self, spec: MappingSpec) -> dict[str, dict[str, Any]]:
-        """source field -> {key: looked-up value}; small catalogs read once per pass."""
+        """source field -> {key: looked-up value}. Small catalogs (request states), read
+        once and kept for ``LOOKUP_TTL`` seconds, not once per page."""
         tables: dict[str, dict[str, Any]] = {}
         for f in spec.fields.values():
-            if f.lookup is not None:
+            if f.lookup is None:
+                continue
+            cache_key = (f.lookup.entity, f.lookup.field)
+            cached = self._lookup_cache.get(cache_key)
+            if cached is None or time.monotonic() - cached[0] > LOOKUP_TTL:
                 rows = self.client.query(f.lookup.entity, select=["Ref_Key", f.lookup.field])
-                tables[f.source] = {str(r["Ref_Key"]): r.get(f.lookup.field) for r in rows}
+                cached = self._lookup_cache[cache_key] = (time.monotonic(), {str(r["Ref_Key"]): r.get(f.lookup.field) for r in rows})
+            tables[f.source] = cached[1]
         return tables
 
     def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]]) -> RemoteRecord:
@@ -54,6 +63,29 @@ class OneCBackend:
         version = raw.get(spec.version) if spec.version else None
         deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
         return RemoteRecord(str(raw[spec.key]), None if version is None else str(version), deleted, values)
+
+    @property
+    def version_scan(self) -> bool:
+        return self.config.change_detection == "version_scan"
+
+    def scan(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteStub]]:
+        """Pages of (key, version, deletion mark): a few bytes per record."""
+        select = [n for n in (spec.key, spec.version, spec.deleted) if n]
+        for page in self.client.pages(spec.entity, select=select, after=after, page_size=self.config.scan_page_size):
+            yield [
+                RemoteStub(
+                    str(r[spec.key]),
+                    None if not spec.version or r.get(spec.version) is None else str(r[spec.version]),
+                    bool(r.get(spec.deleted)) if spec.deleted else False,
+                )
+                for r in page
+            ]
+
+    def fetch(self, spec: MappingSpec, ids: Sequence[str]) -> list[RemoteRecord]:
+        """The mapped fields of the given records (ids no longer in 1C are simply absent)."""
+        lookups = self._lookups(spec)
+        rows = self.client.by_keys(spec.entity, list(ids), select=spec.remote_fields())
+        return [self._record(spec, raw, lookups) for raw in rows]
 
     def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
         select = spec.remote_fields()

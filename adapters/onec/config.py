@@ -37,3 +37,7 @@ class OneCODataConfig(BackendBase):
     page_size: int = Field(default=1000, ge=1, le=10000)
     mappings: str | None = None  # folder with <model>.yaml; default: the shipped 1C:CRM mappings
     models: list[str] = ["customer", "contact", "agent", "ticket"]
+    # version_scan: list (Ref_Key, DataVersion, DeletionMark) only and read changed records
+    # in full — 1C has no modified-at field; full: read every record on every pass.
+    change_detection: Literal["version_scan", "full"] = "version_scan"
+    scan_page_size: int = Field(default=5000, ge=1, le=50000)

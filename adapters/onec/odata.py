@@ -154,6 +154,19 @@ class ODataClient:
                 return
             after = str(rows[-1]["Ref_Key"])
 
+    def by_keys(self, entity_set: str, keys: Sequence[str], *, select: Sequence[str] = (), batch: int = 40) -> list[dict[str, Any]]:
+        """Records with the given ``Ref_Key`` values, ``batch`` keys per request.
+
+        1C's OData has no ``in``; keys are joined with ``or`` (each one a checked GUID
+        literal), few enough per request to keep the URL short for IIS and proxies.
+        """
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(keys), batch):
+            chunk = keys[start : start + batch]
+            cond = " or ".join(f"Ref_Key eq {guid_literal(k)}" for k in chunk)
+            rows += self.query(entity_set, select=select, filter=cond)
+        return rows
+
     def get(self, entity_set: str, key: str, *, select: Sequence[str] = ()) -> dict[str, Any]:
         params = {"$select": ",".join(select)} if select else None
         what = f"GET {entity_set}({key})"

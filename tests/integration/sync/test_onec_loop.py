@@ -127,3 +127,54 @@ def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path:
     finally:
         emu.stop()
         app.close()
+
+
+def test_version_scan_reads_in_full_only_what_changed(emulator: Emulator, bridge: App, clock: Clock) -> None:
+    run_cycle(bridge)
+    quiet = run_cycle(bridge)["sync.pull"]["demo-1c"]["ticket"]
+    assert quiet["read"] > 0
+    assert quiet["fetched"] == 0
+    docs = [d for d in emulator.records(DOC) if not d["DeletionMark"]][:3]
+    for doc in docs:
+        emulator.update(DOC, doc["Ref_Key"], {"Тема": doc["Тема"] + " (уточнение)"})
+    clock.at += timedelta(minutes=1)
+    busy = run_cycle(bridge)["sync.pull"]["demo-1c"]["ticket"]
+    assert (busy["fetched"], busy["updated"]) == (3, 3)
+    with bridge.store.transaction() as s:
+        subjects = set(s.scalars(select(TicketRow.subject).where(TicketRow.subject.like("%(уточнение)"))))
+    assert subjects == {d["Тема"] + " (уточнение)" for d in docs}
+
+
+def test_a_request_for_a_customer_created_since_the_last_pass_imports_the_customer_first(emulator: Emulator, bridge: App) -> None:
+    run_cycle(bridge)
+    client = bridge.backend("demo-1c").client
+    partner = client.post("Catalog_Партнеры", {"Description": "Новый Клиент ООО", "Клиент": True})
+    template = next(d for d in emulator.records(DOC) if not d["DeletionMark"])
+    doc = client.post(DOC, {"Date": "2026-11-20T11:00:00", "Партнер_Key": partner["Ref_Key"], "Тема": "Первое обращение",
+                            "ВидОбращения": "Консультация", "Состояние_Key": template["Состояние_Key"], "Posted": True})
+    from sync.engine import mappings_for
+    from sync.importer import import_model
+
+    backend = bridge.backend("demo-1c")
+    stats = import_model(bridge.store, bridge.bus, bridge.config, backend, mappings_for(backend, ["customer", "ticket"]), "ticket", NOW)
+    assert stats.created == 2  # the customer, then the request
+    with bridge.store.transaction() as s:
+        ticket = s.scalars(select(TicketRow).where(TicketRow.number == doc["Number"])).one()
+        binding = s.scalars(select(BindingRow).where(BindingRow.model == "customer", BindingRow.local_id == ticket.customer_id)).one()
+    assert binding.remote_id == partner["Ref_Key"]
+
+
+def test_full_read_mode_gives_the_same_store_as_version_scan(emulator: Emulator, tmp_path: Path, clock: Clock) -> None:
+    results = []
+    for mode in ("version_scan", "full"):
+        text = demo_config(emulator.base_url, tmp_path / f"{mode}.db") + f"    change_detection: {mode}\n"
+        app = App.from_text(text, clock=clock)
+        try:
+            app.upgrade_db()
+            app.run_job("sync.pull")
+            with app.store.transaction() as s:
+                results.append(sorted((t.number, t.type, t.status, t.customer_id is not None) for t in s.scalars(select(TicketRow))))
+        finally:
+            app.close()
+    assert results[0] == results[1]
+    assert len(results[0]) > 40
