@@ -14,8 +14,9 @@ Rows are built from a per-type template list (one copy per object), which keeps
 from __future__ import annotations
 
 import bisect
+import gc
 import itertools
-import json
+import operator
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,17 @@ _CHANNELS = (("Телефон", 30), ("ЭлектроннаяПочта", 30), (
              ("СоциальныеСети", 5), ("ВебФорма", 15))
 _BASIS = {"ЭлектроннаяПочта": "Document_ЭлектронноеПисьмоВходящее",
           "Телефон": "Document_ТелефонныйЗвонок"}
+_FORMS = ("ООО",) * 75 + ("АО",) * 10 + ("ИП",) * 15
+_IMPORTANCE = ("Низкая",) * 20 + ("Обычная",) * 65 + ("Высокая",) * 15
+_CLOSED = ("Закрыто",) * 11 + ("Решено",) * 6 + ("Отменено",) * 3
+_OPEN_FRESH = ("Новое",) * 6 + ("В работе",) * 3 + ("Ожидает ответа клиента",)
+_OPEN_OLDER = ("Новое",) * 3 + ("В работе",) * 11 + ("Ожидает ответа клиента",) * 6
+_REQUEST_FIELDS = (
+    "Ref_Key", "DataVersion", "DeletionMark", "Number", "Date", "Posted", "Партнер_Key",
+    "Контрагент_Key", "КонтактноеЛицо_Key", "Ответственный_Key", "Состояние_Key", "Тема",
+    "Описание", "Важность", "ДатаЗавершения", "ВидОбращения", "КаналОбращения",
+    "ИсточникОбращения", "ДатаПервогоОтвета", "Основание", "Основание_Type", "Соисполнители",
+)
 _CITY_CODES = (("77", "495"), ("77", "499"), ("78", "812"), ("50", "496"), ("66", "343"),
                ("16", "843"), ("54", "383"), ("52", "831"), ("23", "861"), ("63", "846"))
 
@@ -70,6 +82,18 @@ class _Factory:
                 row[position] = value
         return row
 
+    def positional(self, names: Sequence[str]) -> Callable[[tuple[Any, ...]], list[Any]]:
+        """A faster maker for a fixed name list: values come as a tuple in that order.
+
+        One C-level ``itemgetter`` picks every column from ``values + defaults``; names
+        the EDMX does not publish are simply never picked.
+        """
+        defaults = tuple(self.template)
+        wanted = {name: k for k, name in enumerate(names)}
+        order = [wanted.get(column, len(names) + j) for j, column in enumerate(self.index)]
+        getter = operator.itemgetter(*order)
+        return lambda values: list(getter(values + defaults))
+
 
 class _Generator:
     def __init__(self, store: Store, seed: int, now: datetime) -> None:
@@ -79,9 +103,18 @@ class _Generator:
         self.node = f"{self.rnd.getrandbits(48):012x}"
         self.counts: dict[str, int] = {}
         self.version = [data_version(n) for n in range(8)]
+        self.random = self.rnd.random
+        self._section_factories: dict[tuple[str, str], _Factory] = {}
 
     def guid(self) -> str:
         return _guid(self.rnd, self.node)
+
+    def pick(self, items: Sequence[Any]) -> Any:
+        """``random.choice`` without its per-call overhead (this runs millions of times)."""
+        return items[int(self.random() * len(items))]
+
+    def below(self, low: int, high: int) -> int:
+        return low + int(self.random() * (high - low))
 
     def factory(self, set_name: str) -> _Factory | None:
         entity_set = self.schema.sets.get(set_name)
@@ -92,7 +125,10 @@ class _Generator:
         entity_set = self.schema.sets.get(set_name)
         if entity_set is None or section not in entity_set.type.sections:
             return ()
-        factory = _Factory(entity_set.type.sections[section].row)
+        factory = self._section_factories.get((set_name, section))
+        if factory is None:
+            factory = _Factory(entity_set.type.sections[section].row)
+            self._section_factories[set_name, section] = factory
         return tuple(tuple(factory.make({"LineNumber": n, **row})) for n, row in
                      enumerate(rows, start=1))
 
@@ -106,15 +142,14 @@ class _Generator:
         return f"{self.store.next_counter(set_name):09d}"
 
     def person(self) -> tuple[str, str, str]:
-        rnd = self.rnd
-        if rnd.random() < 0.5:
-            return rnd.choice(names.SURNAMES), rnd.choice(names.MALE_NAMES), rnd.choice(
-                names.PATRONYMICS)
-        return (names.female_surname(rnd.choice(names.SURNAMES)), rnd.choice(names.FEMALE_NAMES),
-                names.female_patronymic(rnd.choice(names.PATRONYMICS)))
+        pick = self.pick
+        if self.random() < 0.5:
+            return pick(names.SURNAMES), pick(names.MALE_NAMES), pick(names.PATRONYMICS)
+        return (names.female_surname(pick(names.SURNAMES)), pick(names.FEMALE_NAMES),
+                names.female_patronymic(pick(names.PATRONYMICS)))
 
     def phone(self, area: str) -> tuple[str, str]:
-        local = f"{self.rnd.randrange(2000000, 9999999)}"
+        local = f"{self.below(2000000, 9999999)}"
         return f"+7 {area} {local[:3]}-{local[3:5]}-{local[5:]}", local
 
     def contact_rows(self, set_name: str, phone: tuple[str, str], email: str) -> tuple[
@@ -123,7 +158,7 @@ class _Generator:
         return self.section(set_name, "КонтактнаяИнформация", (
             {"Тип": "Телефон", "Вид_Key": kind_phone, "Представление": phone[0],
              "НомерТелефона": phone[0], "НомерТелефонаБезКодов": phone[1],
-             "Значение": json.dumps({"value": phone[0], "type": "Телефон"}, ensure_ascii=False)},
+             "Значение": f'{{"value": "{phone[0]}", "type": "Телефон"}}'},
             {"Тип": "АдресЭлектроннойПочты", "Вид_Key": kind_email, "Представление": email,
              "АдресЭП": email},
         ))
@@ -184,73 +219,73 @@ class _Generator:
         seen: set[str] = set()
         for _ in range(count):
             partner, counterparty = self.guid(), self.guid()
-            region, area = rnd.choice(_CITY_CODES)
-            form = rnd.choices(("ООО", "АО", "ИП"), weights=(75, 10, 15))[0]
+            region, area = self.pick(_CITY_CODES)
+            form = self.pick(_FORMS)
             if form == "ИП":
                 surname, first, middle = self.person()
                 short = f"{surname} {first} {middle}"
                 full, legal = f"Индивидуальный предприниматель {short}", "ИндивидуальныйПредприниматель"
                 inn, kpp, domain = _inn12(rnd, region), "", names.translit(surname)
             else:
-                short = f"{rnd.choice(names.COMPANY_ADJECTIVES)} {rnd.choice(names.COMPANY_NOUNS)}"
+                short = f"{self.pick(names.COMPANY_ADJECTIVES)} {self.pick(names.COMPANY_NOUNS)}"
                 kind = "Общество с ограниченной ответственностью" if form == "ООО" else \
                     "Акционерное общество"
                 full, legal = f'{kind} "{short}"', "ЮрЛицо"
                 inn, domain = _inn10(rnd, region), names.translit(short)
                 kpp = f"{inn[:4]}01001"
             while domain in seen:
-                domain = f"{domain}{rnd.randrange(2, 99)}"
+                domain = f"{domain}{self.below(2, 999)}"
             seen.add(domain)
             phone = self.phone(area)
-            registered = self.now - timedelta(days=rnd.randrange(30, 1500))
+            registered = self.now - timedelta(days=self.below(30, 1500))
             self.insert("Catalog_Партнеры", partner_f, {
-                "Ref_Key": partner, "DataVersion": self.version[rnd.randrange(1, 4)],
+                "Ref_Key": partner, "DataVersion": self.version[self.below(1, 4)],
                 "Description": short, "Code": self.code("Catalog_Партнеры"),
                 "НаименованиеПолное": full, "ЮрФизЛицо": legal, "Клиент": True,
-                "ОсновнойМенеджер_Key": rnd.choice(managers),
+                "ОсновнойМенеджер_Key": self.pick(managers),
                 "ДатаРегистрации": registered.replace(hour=0, minute=0, second=0).isoformat(),
                 "КонтактнаяИнформация": self.contact_rows("Catalog_Партнеры", phone,
                                                           f"info@{domain}.example")})
             self.insert("Catalog_Контрагенты", counterparty_f, {
-                "Ref_Key": counterparty, "DataVersion": self.version[rnd.randrange(1, 4)],
+                "Ref_Key": counterparty, "DataVersion": self.version[self.below(1, 4)],
                 "Description": f"{short} {form}", "НаименованиеПолное": full, "ЮрФизЛицо": legal,
-                "ИНН": inn, "КПП": kpp, "КодПоОКПО": f"{rnd.randrange(10**7, 10**8)}",
+                "ИНН": inn, "КПП": kpp, "КодПоОКПО": f"{self.below(10**7, 10**8)}",
                 "Партнер_Key": partner, "ГоловнойКонтрагент_Key": counterparty,
                 "КонтактнаяИнформация": self.contact_rows("Catalog_Контрагенты", phone,
                                                           f"office@{domain}.example")})
             contacts = []
-            for _ in range(rnd.choice((1, 1, 2, 2, 3))):
+            for _ in range(self.pick((1, 1, 2, 2, 3))):
                 contact = self.guid()
                 surname, first, middle = self.person()
                 email = f"{names.translit(first[0] + '.' + surname).replace('-', '.')}@{domain}.example"
                 self.insert("Catalog_КонтактныеЛицаПартнеров", contact_f, {
-                    "Ref_Key": contact, "DataVersion": self.version[rnd.randrange(0, 3)],
+                    "Ref_Key": contact, "DataVersion": self.version[self.below(0, 3)],
                     "Description": f"{surname} {first} {middle}",
                     "Code": self.code("Catalog_КонтактныеЛицаПартнеров"), "Owner_Key": partner,
-                    "ДолжностьПоВизитке": rnd.choice(names.POSITIONS), "Фамилия": surname,
+                    "ДолжностьПоВизитке": self.pick(names.POSITIONS), "Фамилия": surname,
                     "Имя": first, "Отчество": middle,
                     "КонтактнаяИнформация": self.contact_rows(
-                        "Catalog_КонтактныеЛицаПартнеров", self.phone(f"9{rnd.randrange(10, 99)}"),
+                        "Catalog_КонтактныеЛицаПартнеров", self.phone(f"9{self.below(10, 99)}"),
                         email)})
                 contacts.append(contact)
             result.append((partner, counterparty, contacts))
         return result
 
     # ---------------------------------------------------------------- requests
-    def moments(self, count: int) -> list[datetime]:
-        """``count`` sorted instants in the last 14 days, mostly weekday working hours."""
+    def moments(self, count: int) -> list[int]:
+        """``count`` sorted instants (seconds after now-14d), mostly weekday working hours."""
         start = self.now - timedelta(days=14)
         slots = [start + timedelta(hours=h) for h in range(14 * 24)]
         weights = [(8.0 if 9 <= s.hour < 18 else 1.5 if 8 <= s.hour < 21 else 0.2)
                    * (1.0 if s.weekday() < 5 else 0.25) for s in slots]
         cumulative = list(itertools.accumulate(weights))
-        rnd = self.rnd
-        picks = sorted(bisect.bisect(cumulative, rnd.random() * cumulative[-1])
-                       for _ in range(count))
-        result = []
-        for slot in picks:
-            moment = slots[min(slot, len(slots) - 1)] + timedelta(seconds=rnd.randrange(3600))
-            result.append(min(moment, self.now - timedelta(seconds=1)))
+        total, random_, last_slot = cumulative[-1], self.random, len(slots) - 1
+        last = 14 * 86400 - 1
+        result = [
+            min(min(bisect.bisect(cumulative, random_() * total), last_slot) * 3600
+                + int(random_() * 3600), last)
+            for _ in range(count)
+        ]
         result.sort()
         return result
 
@@ -260,56 +295,55 @@ class _Generator:
         factory = self.factory(set_name)
         if factory is None or set_name not in self.store.tables:
             return
-        rnd, now = self.rnd, self.now
+        make = factory.positional(_REQUEST_FIELDS)
+        table = self.store.tables[set_name]
+        random_, pick, below, guid, now = self.random, self.pick, self.below, self.guid, self.now
         active = [ref for ref, invalid in agents if not invalid]
-        types = [t for t, w in _TYPES for _ in range(w)]
-        channels = [c for c, w in _CHANNELS for _ in range(w)]
+        types = tuple(t for t, w in _TYPES for _ in range(w))
+        channels = tuple(c for c, w in _CHANNELS for _ in range(w))
         texts = names.REQUEST_TEXTS
+        basis_types = {c: f"StandardODATA.{t}" for c, t in _BASIS.items()}
         window = 14 * 86400
+        versions = self.version[:4]
+        number = self.store.next_counter
+        n_types, n_channels, n_partners = len(types), len(channels), len(partners)
+        stamp = _Stamps(now - timedelta(days=14))
+        now_second = 14 * 86400
         for moment in self.moments(count):
-            kind, channel = rnd.choice(types), rnd.choice(channels)
-            subject, description = rnd.choice(texts[kind])
-            partner, counterparty, contacts = rnd.choice(partners)
-            age = (now - moment).total_seconds()
+            kind = types[int(random_() * n_types)]
+            channel = channels[int(random_() * n_channels)]
+            subject, description = pick(texts[kind])
+            partner, counterparty, contacts = partners[int(random_() * n_partners)]
+            age = now_second - moment
             state = self.pick_state(age / window)
-            posted = rnd.random() < 0.93
-            marked = not posted and rnd.random() < 0.3
-            stamp = moment.isoformat()
+            posted = random_() < 0.93
+            marked = not posted and random_() < 0.3
             answered = completed = EMPTY_DATE
             if state != "Новое":
-                answered = _after(moment, rnd.randrange(300, 8 * 3600), now)
+                answered = stamp(min(moment + below(300, 8 * 3600), now_second))
             if states[state][1] or state == "Решено":
-                completed = _after(moment, rnd.randrange(3600, max(3601, int(age))), now)
-            responsible = rnd.choice(active) if state != "Новое" or rnd.random() < 0.4 \
-                else EMPTY_REF
-            importance = "Высокая" if kind == "СрочныйЗапрос" else rnd.choices(
-                ("Низкая", "Обычная", "Высокая"), weights=(20, 65, 15))[0]
-            basis = _BASIS.get(channel)
-            self.insert(set_name, factory, {
-                "Ref_Key": self.guid(), "DataVersion": self.version[rnd.randrange(0, 4)],
-                "DeletionMark": marked, "Number": f"CRM-{self.store.next_counter(set_name):07d}",
-                "Date": stamp, "Posted": posted, "Партнер_Key": partner,
-                "Контрагент_Key": counterparty if rnd.random() < 0.95 else EMPTY_REF,
-                "КонтактноеЛицо_Key": rnd.choice(contacts) if rnd.random() < 0.85 else EMPTY_REF,
-                "Ответственный_Key": responsible, "Состояние_Key": states[state][0],
-                "Тема": subject, "Описание": description, "Важность": importance,
-                "ДатаЗавершения": completed, "ВидОбращения": kind, "КаналОбращения": channel,
-                "ИсточникОбращения": "Внешний" if rnd.random() < 0.9 else "Внутренний",
-                "ДатаПервогоОтвета": answered,
-                "Основание": self.guid() if basis else None,
-                "Основание_Type": f"StandardODATA.{basis}" if basis else "StandardODATA.Undefined",
-                "Соисполнители": self.section(set_name, "Соисполнители", (
-                    {"Пользователь_Key": rnd.choice(active), "Роль": "Соисполнитель"},))
-                if rnd.random() < 0.1 else (),
-            })
+                completed = stamp(min(moment + below(3600, max(3601, age)), now_second))
+            responsible = pick(active) if state != "Новое" or random_() < 0.4 else EMPTY_REF
+            importance = "Высокая" if kind == "СрочныйЗапрос" else pick(_IMPORTANCE)
+            basis_type = basis_types.get(channel)
+            ref = guid()
+            table[ref] = make((
+                ref, pick(versions), marked, f"CRM-{number(set_name):07d}", stamp(moment),
+                posted, partner, counterparty if random_() < 0.95 else EMPTY_REF,
+                pick(contacts) if random_() < 0.85 else EMPTY_REF, responsible,
+                states[state][0], subject, description, importance, completed, kind, channel,
+                "Внешний" if random_() < 0.9 else "Внутренний", answered,
+                guid() if basis_type else None, basis_type or "StandardODATA.Undefined",
+                self.section(set_name, "Соисполнители", (
+                    {"Пользователь_Key": pick(active), "Роль": "Соисполнитель"},))
+                if random_() < 0.1 else (),
+            ))
+        self.counts[set_name] = count
 
     def pick_state(self, age: float) -> str:
-        rnd = self.rnd
-        if rnd.random() < 0.05 + 0.55 * age:
-            return rnd.choices(("Закрыто", "Решено", "Отменено"), weights=(55, 30, 15))[0]
-        if age < 1 / 14:
-            return rnd.choices(("Новое", "В работе", "Ожидает ответа клиента"), (60, 30, 10))[0]
-        return rnd.choices(("Новое", "В работе", "Ожидает ответа клиента"), (15, 55, 30))[0]
+        if self.random() < 0.05 + 0.55 * age:
+            return str(self.pick(_CLOSED))
+        return str(self.pick(_OPEN_FRESH if age < 1 / 14 else _OPEN_OLDER))
 
 
 def _guid(rnd: random.Random, node: str) -> str:
@@ -326,8 +360,22 @@ def guid_source(seed: int) -> Callable[[], str]:
     return lambda: _guid(rnd, node)
 
 
-def _after(moment: datetime, seconds: int, now: datetime) -> str:
-    return min(moment + timedelta(seconds=seconds), now).isoformat()
+class _Stamps:
+    """Seconds after ``start`` → ``YYYY-MM-DDTHH:MM:SS`` by two table look-ups.
+
+    ``datetime.isoformat`` per value costs more than the rest of a generated row.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        midnight = start.replace(hour=0, minute=0, second=0)
+        self.offset = int((start - midnight).total_seconds())
+        self.days = [f"{(midnight + timedelta(days=d)).date().isoformat()}T" for d in range(16)]
+        self.clock = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60)
+                      for s in range(60)]
+
+    def __call__(self, second: int) -> str:
+        day, rest = divmod(second + self.offset, 86400)
+        return self.days[day] + self.clock[rest]
 
 
 def _inn10(rnd: random.Random, region: str) -> str:
@@ -356,8 +404,14 @@ def generate(store: Store, *, requests: int, seed: int, now: datetime,
     """
     if customers is None:
         customers = max(10, min(requests // 5, 50_000))
-    with store.lock:
-        return _Generator(store, seed, now).run(requests, max(1, customers))
+    collecting = gc.isenabled()
+    gc.disable()  # millions of new lists would trigger full collections over and over
+    try:
+        with store.lock:
+            return _Generator(store, seed, now).run(requests, max(1, customers))
+    finally:
+        if collecting:
+            gc.enable()
 
 
 

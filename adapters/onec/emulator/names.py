@@ -7,6 +7,8 @@ the reserved ``.example`` TLD so a demo that sends e-mail can never reach anyone
 
 from __future__ import annotations
 
+import functools
+
 __all__ = [
     "COMPANY_ADJECTIVES",
     "COMPANY_NOUNS",
@@ -163,6 +165,7 @@ _TRANSLIT = dict(zip(
 ))
 
 
+@functools.lru_cache(maxsize=4096)
 def translit(text: str) -> str:
     """Latin spelling for e-mail addresses (``Северный Луч`` → ``severnyy-luch``)."""
     out = "".join(_TRANSLIT.get(ch, ch) for ch in text.lower())
