@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -29,6 +29,7 @@ from crm_bridge.yamlfile import Path_, YamlDocument, load_yaml, parse_yaml
 __all__ = [
     "BackendBase",
     "BridgeConfig",
+    "ConflictPolicy",
     "ConfigErrors",
     "ScheduleConfig",
     "StoreConfig",
@@ -63,12 +64,18 @@ def _zone(name: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
 
 
+ConflictPolicy = Literal["remote_wins", "local_wins", "newest", "manual"]
+
+
 class BackendBase(Strict):
     """Fields every backend kind has."""
 
     kind: str
     timezone: TimeZoneName = "Europe/Moscow"
     enabled: bool = True
+    # How a field changed on both sides is settled, per model (default remote_wins):
+    # e.g. {ticket: manual, customer: remote_wins}. Only fields owned "newest" can conflict.
+    conflicts: dict[str, ConflictPolicy] = {}
 
 
 class StoreConfig(Strict):

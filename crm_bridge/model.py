@@ -173,7 +173,11 @@ def _adapter(model: str, name: str) -> TypeAdapter[Any]:
 
 def fields_to_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical field values → JSON-safe values (for the outbox and the event ledger)."""
-    return {k: _adapter(model, k).dump_python(v, mode="json") for k, v in fields.items()}
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        adapter = _adapter(model, name)
+        out[name] = adapter.dump_python(adapter.validate_python(value), mode="json")
+    return out
 
 
 def fields_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,3 +18,8 @@ def register(registry: Registry) -> None:
     registry.add(enqueue, usage="event.handler", model="record.changed")
     registry.add(pull, usage="job", name="sync.pull")
     registry.add(push, usage="job", name="sync.dispatch")
+    from sync.cli import conflicts_app, jobs_app, status  # typer only for the CLI
+
+    registry.add(status, usage="cli.command", name="status")
+    registry.add(conflicts_app, usage="cli.group", name="conflicts")
+    registry.add(jobs_app, usage="cli.group", name="jobs")

@@ -15,7 +15,7 @@ from crm_bridge.errors import ConfigError, RemoteError
 from mapping.compile import CompiledMapping, compile_mapping
 from mapping.spec import load_mapping
 from sync.exporter import dispatch
-from sync.importer import ImportStats, import_model
+from sync.importer import Importer, ImportStats, import_model
 from sync.source import RemoteBackend
 from sync.tables import SyncRunRow
 
@@ -94,11 +94,12 @@ def push(app: App, now: datetime) -> dict[str, Any]:
         backend: RemoteBackend = app.backend(name)
         mappings = mappings_for(backend, list(app.config.backends[name].models))
         run_id = _start_run(app, name, "export", now)
-        stats = dispatch(app.store, backend, mappings, now)
+        importer = Importer(app.store, app.bus, app.config, backend, mappings, now)
+        stats = dispatch(app.store, backend, mappings, now, importer=importer)
         _finish_run(
             app, run_id, status="ok" if not stats.parked else "failed",
             counts={"read": stats.sent + stats.retried + stats.parked, "updated_count": stats.sent, "failed": stats.parked},
             error="; ".join(stats.errors[:3]) or None,
         )
-        summary[name] = {"sent": stats.sent, "retried": stats.retried, "parked": stats.parked, "errors": stats.errors[:5]}
+        summary[name] = {"sent": stats.sent, "unchanged": stats.unchanged, "retried": stats.retried, "parked": stats.parked, "errors": stats.errors[:5]}
     return summary

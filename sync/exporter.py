@@ -22,7 +22,9 @@ from crm_bridge.model import fields_from_json
 from crm_bridge.store.engine import Store
 from mapping.compile import CompiledMapping
 from sync.binder import Binder
-from sync.source import RemoteBackend
+from sync.importer import Importer
+from sync.merge import same
+from sync.source import RemoteBackend, RemoteRecord
 from sync.tables import OutboxRow
 
 __all__ = ["ExportStats", "backoff", "dispatch"]
@@ -34,6 +36,7 @@ MAX_ATTEMPTS = 8
 @dataclass
 class ExportStats:
     sent: int = 0
+    unchanged: int = 0  # the remote already held the values: nothing sent
     retried: int = 0
     parked: int = 0
     errors: list[str] = field(default_factory=list)
@@ -45,21 +48,61 @@ def backoff(attempt: int, retry_after: float | None = None, *, base: float = 5.0
     return timedelta(seconds=max(delay, retry_after or 0.0))
 
 
-def dispatch(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime, *, limit: int = 500) -> ExportStats:
-    """Send up to `limit` due outbox rows of `backend`."""
-    stats = ExportStats()
+def _due_rows(store: Store, backend: str, now: datetime, limit: int) -> list[tuple[int, str, int]]:
     with store.transaction() as session:
-        ids = list(
-            session.scalars(
-                select(OutboxRow.id)
-                .where(OutboxRow.backend == backend.name, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
+        return [
+            (r.id, r.model, r.local_id)
+            for r in session.execute(
+                select(OutboxRow.id, OutboxRow.model, OutboxRow.local_id)
+                .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
                 .order_by(OutboxRow.id)
                 .limit(limit)
             )
-        )
-    for row_id in ids:
+        ]
+
+
+def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str) -> dict[str, RemoteRecord]:
+    """Re-read the records about to be written and merge what changed remotely first.
+
+    1C has no If-Match: this read is the optimistic-concurrency check. A record a user
+    changed since our last import is imported (three-way merge, conflicts queued) before
+    anything is sent, and the values it holds now let us send only what differs.
+    """
+    if importer is None:
+        return {}
+    by_model: dict[str, list[str]] = {}
+    with store.transaction() as session:
+        binder = Binder(session, backend)
+        for _, model, local_id in due:
+            remote_id = binder.remote_id(model, local_id)
+            if remote_id is not None and model in importer.mappings:
+                by_model.setdefault(model, []).append(remote_id)
+    seen: dict[str, RemoteRecord] = {}
+    for model, remote_ids in by_model.items():
+        seen.update(importer.refresh(model, remote_ids))
+    return seen
+
+
+def dispatch(
+    store: Store,
+    backend: RemoteBackend,
+    mappings: Mapping[str, CompiledMapping],
+    now: datetime,
+    *,
+    importer: Importer | None = None,
+    limit: int = 500,
+) -> ExportStats:
+    """Send up to `limit` due outbox rows of `backend`.
+
+    Each row is claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
+    writers), so several workers dispatch one outbox without sending a row twice.
+    """
+    stats = ExportStats()
+    due = _due_rows(store, backend.name, now, limit)
+    current = _refresh(store, importer, due, backend.name) if due else {}
+    for row_id, _, _ in due:
         with store.transaction() as session:
-            row = session.get(OutboxRow, row_id)
+            row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
             if row is None or row.state != "pending":
                 continue
             mapping = mappings.get(row.model)
@@ -74,6 +117,16 @@ def dispatch(store: Store, backend: RemoteBackend, mappings: Mapping[str, Compil
                 return binder.remote_id(ref_model, int(local_id))
 
             values = mapping.to_remote(fields_from_json(row.model, row.fields), resolve)
+            remote_now = current.get(remote_id)
+            if remote_now is not None:
+                values = {k: v for k, v in values.items() if not same(v, remote_now.values.get(k))}
+            binding = binder.get(row.model, remote_id)
+            if not values:
+                row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
+                if binding is not None:
+                    binding.base = {**(binding.base or {}), **row.fields}
+                stats.unchanged += 1
+                continue
             row.attempts += 1
             try:
                 version = backend.update(mapping.spec, remote_id, values)
@@ -88,10 +141,10 @@ def dispatch(store: Store, backend: RemoteBackend, mappings: Mapping[str, Compil
                 stats.errors.append(str(exc))
                 log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": backend.name})
                 continue
-            binding = binder.get(row.model, remote_id)
             if binding is not None:
                 binding.remote_version = binding.written_version = version
                 binding.exported_at = now
+                binding.base = {**(binding.base or {}), **row.fields}  # both sides agree on these now
             row.state, row.sent_at, row.last_error = "sent", now, None
             stats.sent += 1
     return stats

@@ -25,17 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
-from crm_bridge.model import MODELS
+from crm_bridge.model import MODELS, fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
-from crm_bridge.store.records import create_record, update_record
-from mapping.compile import CompiledMapping
+from crm_bridge.store.records import ROWS, create_record, update_record
+from mapping.compile import CompiledMapping, compile_mapping
 from sync.binder import Binder
 from sync.checkpoint import load_checkpoint, save_checkpoint
+from sync.merge import Conflict, merge
 from sync.source import RemoteBackend, RemoteRecord, RemoteStub, supports_version_scan
+from sync.tables import BindingRow, ConflictRow, OutboxRow
 
 __all__ = ["ImportStats", "Importer", "content_hash", "import_model"]
 
@@ -85,6 +89,7 @@ class Importer:
                  mappings: Mapping[str, CompiledMapping], now: datetime) -> None:
         self.store, self.bus, self.config, self.backend = store, bus, config, backend
         self.mappings, self.now = mappings, now
+        self._full: dict[int, CompiledMapping] = {}
 
     # -- one record -------------------------------------------------------------------
     def _resolver(self, page: _Page, depth: int) -> Any:
@@ -111,34 +116,95 @@ class Importer:
             binding.remote_version, binding.imported_at = rec.version, self.now
             stats.skipped += 1
             return
-        fields = mapping.to_canonical(rec.values, self._resolver(page, depth), creating=binding is None)
-        if "deleted" in MODELS[model].model_fields:
-            fields["deleted"] = rec.deleted
+        resolve = self._resolver(page, depth)
         origin = f"remote:{binder.backend}"
+        deleted = {"deleted": rec.deleted} if "deleted" in MODELS[model].model_fields else {}
         if binding is None:
             if rec.deleted:
                 stats.skipped += 1
                 return
+            fields = mapping.to_canonical(rec.values, resolve, creating=True)
             try:
-                local_id = create_record(page.session, model, fields)
+                local_id = create_record(page.session, model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            binder.bind(model, local_id, rec.id, version=rec.version, content_hash=digest, now=self.now)
+            row = binder.bind(model, local_id, rec.id, version=rec.version, content_hash=digest, now=self.now)
+            row.base = fields_to_json(model, self._everything(mapping).to_canonical(rec.values, resolve, creating=True))
             stats.created += 1
             page.unit.publish(DomainEvent(f"{model}.imported", model, local_id, origin, {"created": True, "changed": sorted(fields)}))
             return
+        seen = self._everything(mapping).to_canonical(rec.values, resolve, creating=False)
+        current = page.session.get(ROWS[model], binding.local_id)
+        if current is None:
+            raise RecordSkipped(f"{model} {rec.id}: bound to local {binding.local_id}, which no longer exists")
+        local = {k: getattr(current, k) for k in seen if hasattr(current, k)}
+        base = fields_from_json(model, binding.base) if binding.base else None
+        result = merge(seen, local, base, self._owners(mapping), self._policy(model),
+                       local_changed_at=getattr(current, "updated", None), remote_seen_at=self.now)
         try:
-            changed = update_record(page.session, model, binding.local_id, fields)
+            changed = update_record(page.session, model, binding.local_id, {**result.take, **deleted})
         except ValueError as exc:
             raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
+        agreed = {k: v for k, v in seen.items() if k not in result.send and k not in {c.field for c in result.conflicts}}
+        binding.base = {**(binding.base or {}), **fields_to_json(model, agreed)}
         binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
         binding.state = "tombstone" if rec.deleted else "active"
+        for conflict in result.conflicts:
+            self._queue_conflict(page, binding, conflict)
+        for conflict in result.overridden:
+            log.info("%s %s: %s changed on both sides; settled by policy", model, rec.id, conflict.field,
+                     extra={"event": "sync.merge.settled", "backend": binder.backend})
+        if result.send:
+            page.unit.publish(DomainEvent("record.changed", model, binding.local_id, "sync.merge", {"fields": result.send}))
         if not changed:
             stats.skipped += 1
             return
         stats.updated += 1
         data = {"created": False, "changed": sorted(changed), "before": {k: _jsonable(v[0]) for k, v in changed.items()}}
         page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
+
+    def _everything(self, mapping: CompiledMapping) -> CompiledMapping:
+        """The mapping read in full: every field, whoever owns it (to see remote values of local fields)."""
+        key = id(mapping)
+        if key not in self._full:
+            spec = mapping.spec
+            fields = {k: f.model_copy(update={"owner": "remote", "only_create": False}) for k, f in spec.fields.items()}
+            self._full[key] = compile_mapping(spec.model_copy(update={"fields": fields}))
+        return self._full[key]
+
+    @staticmethod
+    def _owners(mapping: CompiledMapping) -> dict[str, str]:
+        return {k: f.owner for k, f in mapping.spec.fields.items()}
+
+    def _policy(self, model: str) -> ConflictPolicy:
+        backend_config = getattr(self.config, "backends", {}).get(self.backend.name)
+        policies: dict[str, ConflictPolicy] = getattr(backend_config, "conflicts", {}) or {}
+        return policies.get(model, "remote_wins")
+
+    def _queue_conflict(self, page: _Page, binding: BindingRow, conflict: Conflict) -> None:
+        model = binding.model
+        values = {k: fields_to_json(model, {conflict.field: v})[conflict.field]
+                  for k, v in (("base", conflict.base), ("local", conflict.local), ("remote", conflict.remote))}
+        open_row = page.session.scalar(select(ConflictRow).where(
+            ConflictRow.backend == binding.backend, ConflictRow.model == model, ConflictRow.local_id == binding.local_id,
+            ConflictRow.field == conflict.field, ConflictRow.state == "open"))
+        if open_row is not None:
+            open_row.remote = {"value": values["remote"]}  # the newest remote value waits for the decision
+            return
+        page.session.add(ConflictRow(
+            backend=binding.backend, model=model, local_id=binding.local_id, remote_id=binding.remote_id,
+            field=conflict.field, base={"value": values["base"]}, local={"value": values["local"]},
+            remote={"value": values["remote"]}, created=self.now,
+        ))
+        for pending in page.session.scalars(select(OutboxRow).where(
+                OutboxRow.backend == binding.backend, OutboxRow.model == model,
+                OutboxRow.local_id == binding.local_id, OutboxRow.state == "pending")):
+            if conflict.field in pending.fields:  # nothing is sent until a person decides
+                pending.fields = {k: v for k, v in pending.fields.items() if k != conflict.field}
+                if not pending.fields:
+                    pending.state, pending.last_error = "withdrawn", f"conflict on {conflict.field}"
+        log.warning("%s %s: %s changed on both sides; queued for a decision", model, binding.remote_id, conflict.field,
+                    extra={"event": "sync.conflict.queued", "backend": binding.backend})
 
     # -- one page ---------------------------------------------------------------------
     def _store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
@@ -177,6 +243,16 @@ class Importer:
         if binding is None:
             return not stub.deleted
         return stub.version is None or stub.version != binding.remote_version
+
+    def refresh(self, model: str, remote_ids: list[str]) -> dict[str, RemoteRecord]:
+        """Read `remote_ids` now and import what changed (no checkpoint moves); returns them by id."""
+        backend = self.backend
+        if not supports_version_scan(backend):
+            return {}
+        records = backend.fetch(self.mappings[model].spec, remote_ids)
+        stats = ImportStats(read=len(records), fetched=len(records))
+        self._store_page(self.mappings[model], records, f"{model}:refresh", None, stats)
+        return {r.id: r for r in records}
 
     # -- one model --------------------------------------------------------------------
     def run(self, model: str) -> ImportStats:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["BindingRow", "CheckpointRow", "OutboxRow", "SyncRunRow"]
+__all__ = ["BindingRow", "CheckpointRow", "ConflictRow", "OutboxRow", "SyncRunRow"]
 
 
 class BindingRow(Base):
@@ -34,6 +34,9 @@ class BindingRow(Base):
     remote_version: Mapped[str | None] = mapped_column(String(200))
     written_version: Mapped[str | None] = mapped_column(String(200))  # the version our own write produced
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # The canonical values both sides last agreed on (after an import or our own write):
+    # the base of three-way merges.
+    base: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="active")  # active | tombstone
     imported_at: Mapped[datetime | None]
     exported_at: Mapped[datetime | None]
@@ -72,6 +75,26 @@ class OutboxRow(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class ConflictRow(Base):
+    """A field changed on both sides since they last agreed, waiting for a person."""
+
+    __tablename__ = "conflicts"
+    __table_args__ = (Index("ix_conflicts_open", "state", "backend"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(50))
+    local_id: Mapped[int] = mapped_column(Integer)
+    remote_id: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str] = mapped_column(String(100))
+    base: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"value": ...} so None is representable
+    local: Mapped[dict[str, Any]] = mapped_column(JSON)
+    remote: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | resolved
+    resolution: Mapped[str | None] = mapped_column(String(20))  # local | remote
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
 
 
 class SyncRunRow(Base):

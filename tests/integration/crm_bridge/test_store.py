@@ -25,7 +25,7 @@ def test_upgrade_creates_every_addons_tables_and_is_idempotent(store_url: str) -
         upgrade(store, ADDON_PATHS)
         upgrade(store, ADDON_PATHS)  # a second run changes nothing and does not fail
         assert {"tickets", "customers", "ticket_events", "bindings", "outbox", "checkpoints", "sync_runs"} <= store.tables()
-        assert "sync_0001" in current_heads(store)  # core_0001 is below it (depends_on)
+        assert "sync_0002" in current_heads(store)  # core_0001 and sync_0001 are below it
         assert pending(store, ADDON_PATHS) == []
     finally:
         store.close()

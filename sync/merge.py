@@ -1,0 +1,113 @@
+"""Three-way merge of one record: base (what both sides last agreed), local, remote.
+
+Pure: no store, no clock. The importer calls it with canonical values; it says which
+remote values to take, which local values to send back, and which fields conflict.
+
+Per field, by ownership (mapping files):
+
+* ``remote`` — the remote value is taken;
+* ``local`` — crm-bridge decides it: the remote value is never taken, and when a user
+  changed it in the CRM the local value is sent again;
+* ``newest`` — a change on one side only is taken from that side; changes on both sides
+  that disagree are a conflict, settled by the model's policy: ``remote_wins``,
+  ``local_wins``, ``newest`` (the later of the local change instant and the instant the
+  remote change was observed — 1C keeps no change time), or ``manual`` (the conflict
+  queue; the local value stays and nothing is sent until a person decides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crm_bridge.config import ConflictPolicy as Policy
+
+__all__ = ["Conflict", "Merge", "Policy", "merge", "same"]
+
+_MISSING = object()
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality as the remote sees it: instants to the second (1C keeps no fractions)."""
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return a.replace(microsecond=0) == b.replace(microsecond=0)
+    return bool(a == b)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str
+    base: Any
+    local: Any
+    remote: Any
+
+
+@dataclass
+class Merge:
+    take: dict[str, Any] = field(default_factory=dict)  # remote values to write locally
+    send: dict[str, Any] = field(default_factory=dict)  # local values to write remotely
+    conflicts: list[Conflict] = field(default_factory=list)  # for the queue (policy manual)
+    overridden: list[Conflict] = field(default_factory=list)  # settled by the policy, for the log
+
+
+def merge(
+    remote: Mapping[str, Any],
+    local: Mapping[str, Any],
+    base: Mapping[str, Any] | None,
+    owners: Mapping[str, str],
+    policy: Policy,
+    *,
+    local_changed_at: datetime | None = None,
+    remote_seen_at: datetime | None = None,
+) -> Merge:
+    """Merge the fields in `remote` (canonical values read now) into `local`.
+
+    With no `base` (first import, or a binding from before merges existed) the remote
+    side is taken for every field it owns or shares.
+    """
+    out = Merge()
+    for name, r in remote.items():
+        owner = owners.get(name, "remote")
+        l_value = local.get(name, _MISSING)
+        if owner == "remote" or l_value is _MISSING:
+            if l_value is _MISSING or not same(l_value, r):
+                out.take[name] = r
+            continue
+        b = base.get(name, _MISSING) if base is not None else _MISSING
+        if owner == "local":
+            if l_value is not None and not same(l_value, r):
+                out.send[name] = l_value
+            continue
+        # newest-owned: both ways
+        if same(l_value, r):
+            continue
+        if b is _MISSING or same(b, l_value):
+            out.take[name] = r  # only the remote changed (or nothing to compare with)
+        elif same(b, r):
+            out.send[name] = l_value  # only the local side changed
+        else:
+            conflict = Conflict(name, None if b is _MISSING else b, l_value, r)
+            winner = _settle(policy, local_changed_at, remote_seen_at)
+            if winner == "manual":
+                out.conflicts.append(conflict)
+            elif winner == "remote":
+                out.take[name] = r
+                out.overridden.append(conflict)
+            else:
+                out.send[name] = l_value
+                out.overridden.append(conflict)
+    return out
+
+
+def _settle(policy: Policy, local_at: datetime | None, remote_at: datetime | None) -> str:
+    if policy == "remote_wins":
+        return "remote"
+    if policy == "local_wins":
+        return "local"
+    if policy == "newest":
+        if local_at is not None and remote_at is not None and local_at > remote_at:
+            return "local"
+        return "remote"
+    return "manual"

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sync.merge import Conflict, merge, same
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+OWNERS = {"subject": "newest", "status": "remote", "resolution_due": "local"}
+
+
+def test_remote_owned_fields_follow_the_remote() -> None:
+    m = merge({"status": "closed"}, {"status": "new"}, {"status": "new"}, OWNERS, "manual")
+    assert m.take == {"status": "closed"}
+    assert not m.send
+    assert not m.conflicts
+
+
+def test_a_user_overwriting_a_local_field_in_the_crm_gets_it_sent_back() -> None:
+    m = merge({"resolution_due": T0}, {"resolution_due": T0 + timedelta(hours=4)}, {"resolution_due": T0 + timedelta(hours=4)}, OWNERS, "remote_wins")
+    assert m.send == {"resolution_due": T0 + timedelta(hours=4)}
+    assert not m.take
+
+
+def test_local_field_not_decided_yet_is_not_sent() -> None:
+    m = merge({"resolution_due": T0}, {"resolution_due": None}, None, OWNERS, "remote_wins")
+    assert (m.take, m.send) == ({}, {})
+
+
+def test_disjoint_changes_merge_without_conflict() -> None:
+    base = {"subject": "A", "status": "new"}
+    m = merge({"subject": "A", "status": "in_progress"}, {"subject": "B", "status": "new"}, base, OWNERS, "manual")
+    assert m.take == {"status": "in_progress"}
+    assert m.send == {"subject": "B"}
+    assert not m.conflicts
+
+
+def test_only_remote_changed_a_shared_field_so_it_is_taken() -> None:
+    m = merge({"subject": "R"}, {"subject": "A"}, {"subject": "A"}, OWNERS, "manual")
+    assert m.take == {"subject": "R"}
+
+
+def test_both_changed_the_same_way_is_no_conflict() -> None:
+    m = merge({"subject": "Same"}, {"subject": "Same"}, {"subject": "A"}, OWNERS, "manual")
+    assert (m.take, m.send, m.conflicts) == ({}, {}, [])
+
+
+def test_overlapping_changes_follow_the_policy() -> None:
+    args = ({"subject": "R"}, {"subject": "L"}, {"subject": "A"}, OWNERS)
+    assert merge(*args, "manual").conflicts == [Conflict("subject", "A", "L", "R")]
+    assert merge(*args, "remote_wins").take == {"subject": "R"}
+    assert merge(*args, "local_wins").send == {"subject": "L"}
+    later_local = merge(*args, "newest", local_changed_at=T0 + timedelta(minutes=5), remote_seen_at=T0)
+    assert later_local.send == {"subject": "L"}
+    later_remote = merge(*args, "newest", local_changed_at=T0, remote_seen_at=T0 + timedelta(minutes=5))
+    assert later_remote.take == {"subject": "R"}
+    assert later_remote.overridden == [Conflict("subject", "A", "L", "R")]
+
+
+def test_instants_compare_to_the_second_because_1c_keeps_no_fractions() -> None:
+    assert same(T0.replace(microsecond=123456), T0)
+    assert not same(T0, T0 + timedelta(seconds=1))
