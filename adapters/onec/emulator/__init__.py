@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .emulator import Emulator
 from .errors import ODataError
+from .faults import Fault
 from .generator import SeedSummary
 
-__all__ = ["Emulator", "ODataError", "SeedSummary"]
+__all__ = ["Emulator", "Fault", "ODataError", "SeedSummary"]

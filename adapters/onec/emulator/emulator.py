@@ -15,20 +15,23 @@ runs on with real time; without ``now`` it is the real Moscow time.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .activity import UserActivity
+from .control import handle_control
 from .errors import ODataError, unknown_set
+from .faults import Fault, FaultPlan
 from .generator import SeedSummary, generate, guid_source
-from .schema import Schema, load_schema
+from .schema import Schema, load_schema, without_sets
 from .server import EmulatorHTTPServer, decode_basic
 from .service import ODataService, Response, ServiceConfig
 from .store import Store
@@ -38,6 +41,7 @@ __all__ = ["MOSCOW", "Emulator"]
 log = logging.getLogger(__name__)
 MOSCOW = ZoneInfo("Europe/Moscow")
 _ODATA = "/odata/standard.odata/"
+_SET_NAME = re.compile(r"^[^/(]*")
 
 
 class Emulator:
@@ -55,6 +59,12 @@ class Emulator:
         plus_quirk: a raw ``+`` in ``$filter`` makes the filter silently ignored (1C).
         error_bom: prefix JSON error bodies with a UTF-8 BOM (seen on some 1C builds).
         allow_delete: accept DELETE of catalog items/documents (default: 400 code 19).
+        faults: faults active from the start (see :mod:`.faults`).
+        latency: seconds added to every request.
+        cold_start: seconds added to the first request only (1C session spin-up).
+        metadata_delay: seconds added to every `$metadata` request (huge real EDMX).
+        unpublished: entity sets left out of the publication.
+        user_activity: edits per second by a simulated 1C user (0: none).
     """
 
     def __init__(
@@ -72,6 +82,12 @@ class Emulator:
         plus_quirk: bool = True,
         error_bom: bool = False,
         allow_delete: bool = False,
+        faults: Iterable[Fault] = (),
+        latency: float = 0.0,
+        cold_start: float = 0.0,
+        metadata_delay: float = 0.0,
+        unpublished: Iterable[str] = (),
+        user_activity: float = 0.0,
     ) -> None:
         self.host, self._wanted_port, self.publication = host, port, publication
         self.users = dict(users if users is not None else {"Администратор": "demo"})
@@ -83,13 +99,29 @@ class Emulator:
             self.store, requests=requests, seed=seed, now=self.clock(), customers=customers
         )
         self.unpublished: set[str] = set()
+        self._metadata_text = self.schema.edmx_text
         self.service = ODataService(
             self.schema, self.store,
             ServiceConfig(plus_quirk=plus_quirk, error_bom=error_bom, allow_delete=allow_delete),
             published=self.published_sets, new_key=guid_source(seed),
+            metadata=lambda: self._metadata_text,
         )
-        self.counters: dict[str, int] = {}
+        self.service.renderer.hidden = self.unpublished
+        self.faults = FaultPlan()
+        for fault in faults:
+            self.faults.add(fault)
+        if latency:
+            self.faults.add(Fault("latency", seconds=latency))
+        if cold_start:
+            self.faults.add(Fault("latency", seconds=cold_start, count=1))
+        if metadata_delay:
+            self.faults.add(Fault("latency", entity_set="$metadata", seconds=metadata_delay))
+        self.unpublish(*unpublished)
+        self.activity = UserActivity(self.store, seed)
+        self._user_rate = user_activity
+        self._counters: dict[str, dict[str, int]] = {}
         self._counters_lock = threading.Lock()
+        self._stopping = threading.Event()
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -116,7 +148,10 @@ class Emulator:
     def _bind(self) -> EmulatorHTTPServer:
         if self._server is not None:
             raise RuntimeError("Emulator already started")
+        self._stopping.clear()
         self._server = EmulatorHTTPServer((self.host, self._wanted_port), self.gateway)
+        if self._user_rate:
+            self.activity.start(self._user_rate)
         log.info("1C emulator listening on %s", self.base_url,
                  extra={"event": "onec.emulator.start"})
         return self._server
@@ -153,6 +188,8 @@ class Emulator:
         self._close()
 
     def _close(self) -> None:
+        self._stopping.set()  # wakes requests sleeping in an injected latency or timeout
+        self.activity.stop()
         server, self._server = self._server, None
         if server is not None:
             server.close_connections()
@@ -170,6 +207,33 @@ class Emulator:
     # ------------------------------------------------------------- data access
     def published_sets(self) -> list[str]:
         return [name for name in self.schema.sets if name not in self.unpublished]
+
+    def unpublish(self, *set_names: str) -> None:
+        """Leave sets out of the publication: gone from `$metadata`, their URLs 404.
+
+        A set's tabular-section sets go with it, as they would in 1C.
+
+        Raises:
+            ODataError: a name that is not in the schema (404, like an unknown set).
+        """
+        for name in set_names:
+            self._set(name)
+            self.unpublished.add(name)
+            self.unpublished.update(
+                s.name for s in self.schema.sets.values() if s.owner == name)
+        self._metadata_text = without_sets(self.schema.edmx_text, self.unpublished)
+
+    def publish(self, *set_names: str) -> None:
+        """Put unpublished sets back (with their tabular-section sets)."""
+        for name in set_names:
+            self.unpublished.discard(name)
+            self.unpublished.difference_update(
+                s.name for s in self.schema.sets.values() if s.owner == name)
+        self._metadata_text = without_sets(self.schema.edmx_text, self.unpublished)
+
+    def inject(self, kind: str, **options: Any) -> Fault:
+        """Add a fault, e.g. ``emu.inject("status", status=503, method="PATCH", count=2)``."""
+        return self.faults.add(Fault(kind, **options))
 
     def get(self, set_name: str, ref_key: str) -> dict[str, Any] | None:
         """One object JSON-shaped as the server returns it (no ``odata.metadata``)."""
@@ -205,44 +269,76 @@ class Emulator:
         return entity_set
 
     # ----------------------------------------------------------------- gateway
-    def count_request(self, method: str) -> None:
+    def stats(self) -> dict[str, Any]:
+        """HTTP requests served (control calls excluded): per method, per set, total."""
         with self._counters_lock:
-            self.counters[method] = self.counters.get(method, 0) + 1
+            by_set = {name: dict(methods) for name, methods in self._counters.items()}
+        by_method: dict[str, int] = {}
+        for methods in by_set.values():
+            for method, count in methods.items():
+                by_method[method] = by_method.get(method, 0) + count
+        return {"requests": by_method, "by_set": by_set, "total": sum(by_method.values())}
+
+    def reset_stats(self) -> None:
+        with self._counters_lock:
+            self._counters.clear()
+
+    def _count(self, method: str, entity_set: str) -> None:
+        with self._counters_lock:
+            methods = self._counters.setdefault(entity_set, {})
+            methods[method] = methods.get(method, 0) + 1
 
     def gateway(self, method: str, path: str, query: str, headers: Mapping[str, str],
                 body: bytes, origin: str) -> Response:
         """Route one decoded HTTP request (called by the server threads)."""
-        root = f"/{self.publication}{_ODATA}"
         if path.startswith("/__emulator__/"):
-            return self.control(method, path, query, body)
-        self.count_request(method)
+            return handle_control(self, method, path, body)
+        root = f"/{self.publication}{_ODATA}"
         if not (path.startswith(root) or path == root.rstrip("/")):
+            self._count(method, "")
             return Response(404, b"Not Found", "text/plain;charset=utf-8")
+        relative = path[len(root):]
+        entity_set = _SET_NAME.match(relative)
+        set_name = entity_set.group(0) if entity_set else ""
+        self._count(method, set_name)
+        delay, fault = self.faults.take(method, set_name)
+        if delay and self._stopping.wait(delay):
+            return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
+        if fault is not None and fault.kind in ("status", "auth", "drop"):
+            return _fault_response(fault, bom=self.service.config.error_bom)
         if not self.authorized(headers.get("authorization")):
             return _unauthorized()
-        return self.service.handle(method, path[len(root):], query, body, origin + root)
+        if fault is not None and fault.kind == "timeout" and self._stopping.wait(
+                fault.seconds or 30.0):
+            return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
+        response = self.service.handle(method, relative, query, body, origin + root)
+        if fault is not None and fault.kind == "truncate":
+            response.headers["X-Emulator-Truncate"] = str(len(response.body) // 2)
+        elif fault is not None and fault.kind == "malformed":
+            response = Response(200, response.body[: len(response.body) // 2]
+                                + b"<html><body>502 Bad Gateway</body></html>",
+                                response.content_type or "application/json;charset=utf-8")
+        return response
 
     def authorized(self, header: str | None) -> bool:
         credentials = decode_basic(header)
         return credentials is not None and self.users.get(credentials[0]) == credentials[1]
 
-    def control(self, method: str, path: str, query: str, body: bytes) -> Response:
-        """The control endpoint ``/__emulator__/…`` (see README); phase 1: counters only."""
-        if path == "/__emulator__/stats" and method == "GET":
-            with self._counters_lock:
-                counts = dict(self.counters)
-            return _json_response(200, {"requests": counts, "total": sum(counts.values())})
-        return Response(404, ODataError(404, "6", f"Нет ресурса {path}").json_body())
+
+def _fault_response(fault: Fault, *, bom: bool) -> Response:
+    if fault.kind == "drop":
+        return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
+    if fault.kind == "auth":
+        return _unauthorized()
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    error = ODataError(fault.status, fault.code, fault.error_message)
+    return Response(fault.status, error.json_body(bom=bom), headers=headers)
 
 
 def _unauthorized() -> Response:
     error = ODataError(401, "-1", "Идентификация пользователя не выполнена")
     return Response(401, error.json_body(),
                     headers={"WWW-Authenticate": 'Basic realm="1C:Enterprise"'})
-
-
-def _json_response(status: int, document: Mapping[str, Any]) -> Response:
-    return Response(status, json.dumps(document, ensure_ascii=False).encode("utf-8"))
 
 
 def _moscow(moment: datetime) -> datetime:

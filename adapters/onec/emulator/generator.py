@@ -24,10 +24,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import names
+from .inn import random_inn10, random_inn12
 from .schema import EntityType
 from .store import EMPTY_DATE, EMPTY_REF, Store, data_version, default_row
 
-__all__ = ["STATES", "SeedSummary", "generate", "guid_source", "valid_inn"]
+__all__ = ["STATES", "SeedSummary", "generate", "guid_source"]
 
 #: (description, Завершающее, share among closed/open draws); documented in README
 STATES: tuple[tuple[str, bool], ...] = (
@@ -225,13 +226,13 @@ class _Generator:
                 surname, first, middle = self.person()
                 short = f"{surname} {first} {middle}"
                 full, legal = f"Индивидуальный предприниматель {short}", "ИндивидуальныйПредприниматель"
-                inn, kpp, domain = _inn12(rnd, region), "", names.translit(surname)
+                inn, kpp, domain = random_inn12(rnd, region), "", names.translit(surname)
             else:
                 short = f"{self.pick(names.COMPANY_ADJECTIVES)} {self.pick(names.COMPANY_NOUNS)}"
                 kind = "Общество с ограниченной ответственностью" if form == "ООО" else \
                     "Акционерное общество"
                 full, legal = f'{kind} "{short}"', "ЮрЛицо"
-                inn, domain = _inn10(rnd, region), names.translit(short)
+                inn, domain = random_inn10(rnd, region), names.translit(short)
                 kpp = f"{inn[:4]}01001"
             while domain in seen:
                 domain = f"{domain}{self.below(2, 999)}"
@@ -378,23 +379,6 @@ class _Stamps:
         return self.days[day] + self.clock[rest]
 
 
-def _inn10(rnd: random.Random, region: str) -> str:
-    """A 10-digit organisation ИНН with a correct check digit."""
-    digits = [int(c) for c in region] + [rnd.randrange(10) for _ in range(7)]
-    check = sum(w * d for w, d in zip((2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=True)) % 11 % 10
-    return "".join(map(str, digits + [check]))
-
-
-def _inn12(rnd: random.Random, region: str) -> str:
-    """A 12-digit individual ИНН with both check digits correct."""
-    digits = [int(c) for c in region] + [rnd.randrange(10) for _ in range(8)]
-    first = sum(w * d for w, d in zip((7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=True)) % 11 % 10
-    digits.append(first)
-    second = sum(w * d for w, d in zip((3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits,
-                                        strict=True)) % 11 % 10
-    return "".join(map(str, digits + [second]))
-
-
 def generate(store: Store, *, requests: int, seed: int, now: datetime,
              customers: int | None = None) -> SeedSummary:
     """Fill ``store`` with a seeded base; ``now`` is naive Moscow wall time.
@@ -412,17 +396,3 @@ def generate(store: Store, *, requests: int, seed: int, now: datetime,
     finally:
         if collecting:
             gc.enable()
-
-
-
-def valid_inn(inn: str) -> bool:
-    """Check an ИНН's control digits (used by tests and by nobody else)."""
-    if not inn.isdigit() or len(inn) not in (10, 12):
-        return False
-    digits = [int(c) for c in inn]
-    if len(inn) == 10:
-        weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
-        return sum(w * d for w, d in zip(weights, digits, strict=False)) % 11 % 10 == digits[9]
-    first = sum(w * d for w, d in zip((7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=False))
-    second = sum(w * d for w, d in zip((3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8), digits, strict=False))
-    return first % 11 % 10 == digits[10] and second % 11 % 10 == digits[11]

@@ -35,6 +35,8 @@ class Renderer:
     def __init__(self, schema: Schema, store: Store) -> None:
         self.schema, self.store = schema, store
         self._full = Selection()
+        #: unpublished sets: references into them get no navigation link
+        self.hidden: set[str] = set()
 
     def entity(
         self,
@@ -74,7 +76,7 @@ class Renderer:
         for nav_name, nav in etype.navigations.items():
             wanted = names is None or nav_name in names or nav.key in names
             key = row[etype.index[nav.key]]
-            if not wanted or not key or key == EMPTY_REF:
+            if not wanted or not key or key == EMPTY_REF or nav.target in self.hidden:
                 continue
             if links:
                 path = path or entity_path(entity_set, row)

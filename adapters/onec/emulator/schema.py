@@ -263,3 +263,36 @@ def _resolve_navigations(etype: EntityType, type_to_set: dict[str, str]) -> None
             del etype.navigations[name]
         else:
             etype.navigations[name] = Navigation(name=name, key=nav.key, target=target_set)
+
+
+def without_sets(edmx_text: str, hidden: set[str] | frozenset[str]) -> str:
+    """The `$metadata` text with ``hidden`` sets unpublished, as 1C would publish it.
+
+    Removes each set's ``EntitySet``, its ``EntityType`` and row ``ComplexType``s, the
+    associations that touch it (and the navigation properties using them) and the
+    Post/Unpost bindings of its type. Text surgery keeps the original prefixes and
+    layout, which a re-serialization through ElementTree would not.
+    """
+    if not hidden:
+        return edmx_text
+    text = edmx_text
+    removed_associations: list[str] = []
+    for name in sorted(hidden):
+        quoted = re.escape(name)
+        text = re.sub(rf'\s*<EntitySet Name="{quoted}" [^>]*/>', "", text)
+        text = re.sub(rf'\s*<EntityType Name="{quoted}">.*?</EntityType>', "", text, flags=re.S)
+        text = re.sub(rf'\s*<ComplexType Name="{quoted}_[^"]*_RowType">.*?</ComplexType>', "",
+                      text, flags=re.S)
+        for match in re.finditer(r'<Association Name="([^"]+)">(.*?)</Association>', text, re.S):
+            if f'Type="{_NAMESPACE}.{name}"' in match.group(2):
+                removed_associations.append(match.group(1))
+        text = re.sub(
+            rf'\s*<FunctionImport Name="[^"]+"[^>]*>(?:(?!</FunctionImport>).)*?'
+            rf'Type="{_NAMESPACE}\.{quoted}"(?:(?!</FunctionImport>).)*</FunctionImport>',
+            "", text, flags=re.S)
+    for association in removed_associations:
+        quoted = re.escape(association)
+        text = re.sub(rf'\s*<Association Name="{quoted}">.*?</Association>', "", text, flags=re.S)
+        text = re.sub(rf'\s*<NavigationProperty [^>]*Relationship="{_NAMESPACE}\.{quoted}"[^>]*/>',
+                      "", text)
+    return text

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from adapters.onec.emulator import Emulator
-from adapters.onec.emulator.generator import valid_inn
+from adapters.onec.emulator.inn import valid_inn
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 EMPTY_REF = "00000000-0000-0000-0000-000000000000"
