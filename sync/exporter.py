@@ -83,6 +83,26 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     return seen
 
 
+def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats) -> None:
+    """Record a failed attempt: back off when worth retrying, otherwise park with the reason."""
+    row.last_error = str(exc)
+    if exc.retryable and row.attempts < MAX_ATTEMPTS:
+        row.next_attempt_at = now + backoff(row.attempts, exc.retry_after)
+        stats.retried += 1
+    else:
+        row.state = "parked"
+        stats.parked += 1
+    stats.errors.append(str(exc))
+    log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})
+
+
+def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats) -> None:
+    with store.transaction() as session:
+        for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
+            row.attempts += 1
+            _fail(row, exc, now, stats)
+
+
 def dispatch(
     store: Store,
     backend: RemoteBackend,
@@ -99,7 +119,11 @@ def dispatch(
     """
     stats = ExportStats()
     due = _due_rows(store, backend.name, now, limit)
-    current = _refresh(store, importer, due, backend.name) if due else {}
+    try:
+        current = _refresh(store, importer, due, backend.name) if due else {}
+    except RemoteError as exc:
+        _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
+        return stats
     for row_id, _, _ in due:
         with store.transaction() as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
@@ -131,15 +155,7 @@ def dispatch(
             try:
                 version = backend.update(mapping.spec, remote_id, values)
             except RemoteError as exc:
-                row.last_error = str(exc)
-                if exc.retryable and row.attempts < MAX_ATTEMPTS:
-                    row.next_attempt_at = now + backoff(row.attempts, exc.retry_after)
-                    stats.retried += 1
-                else:
-                    row.state = "parked"
-                    stats.parked += 1
-                stats.errors.append(str(exc))
-                log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": backend.name})
+                _fail(row, exc, now, stats)
                 continue
             if binding is not None:
                 binding.remote_version = binding.written_version = version
