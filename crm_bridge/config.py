@@ -76,6 +76,12 @@ class BackendBase(Strict):
     # How a field changed on both sides is settled, per model (default remote_wins):
     # e.g. {ticket: manual, customer: remote_wins}. Only fields owned "newest" can conflict.
     conflicts: dict[str, ConflictPolicy] = {}
+    # A record deleted (or deletion-marked) in the CRM: "mark" sets the local record's
+    # deleted flag; "keep" leaves it as it is. Its binding becomes a tombstone either way.
+    on_delete: Literal["mark", "keep"] = "mark"
+    # Reconciliation never tombstones more than this share of a model's bindings in one
+    # run (a half-empty listing after an outage must not look like mass deletion).
+    max_delete_share: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
 class StoreConfig(Strict):
@@ -88,6 +94,7 @@ class ScheduleConfig(Strict):
     pull_every: int = Field(default=60, ge=1)
     dispatch_every: int = Field(default=15, ge=1)
     sla_tick_every: int = Field(default=60, ge=1)
+    reconcile_every: int = Field(default=3600, ge=1)
 
 
 class BridgeConfig(Strict):

@@ -48,6 +48,7 @@ class Runner:
             "sync.pull": pull_every or sched.pull_every,
             "sla.tick": sched.sla_tick_every,
             "sync.dispatch": min(sched.dispatch_every, pull_every or sched.dispatch_every),
+            "sync.reconcile": sched.reconcile_every,
         }
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._stopped = threading.Event()
@@ -63,11 +64,12 @@ class Runner:
 
     def start(self) -> None:
         now = self.app.clock()
-        for offset, name in enumerate(CYCLE):
+        for offset, name in enumerate((*CYCLE, "sync.reconcile")):
             if name in self.app.jobs():
                 self.scheduler.add_job(
                     self._run, "interval", args=[name], id=name, seconds=self.intervals[name],
-                    next_run_time=now + timedelta(seconds=offset * 0.2), max_instances=1, coalesce=True,
+                    next_run_time=now + timedelta(seconds=self.intervals[name] if name == "sync.reconcile" else offset * 0.2),
+                    max_instances=1, coalesce=True,
                 )
         self.scheduler.start()
         log.info("runner started: %s", self.intervals, extra={"event": "runner.started"})

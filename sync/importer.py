@@ -118,7 +118,7 @@ class Importer:
             return
         resolve = self._resolver(page, depth)
         origin = f"remote:{binder.backend}"
-        deleted = {"deleted": rec.deleted} if "deleted" in MODELS[model].model_fields else {}
+        deleted = {"deleted": rec.deleted} if "deleted" in MODELS[model].model_fields and self._marks_deletes() else {}
         if binding is None:
             if rec.deleted:
                 stats.skipped += 1
@@ -176,9 +176,14 @@ class Importer:
     def _owners(mapping: CompiledMapping) -> dict[str, str]:
         return {k: f.owner for k, f in mapping.spec.fields.items()}
 
+    def _backend_config(self) -> Any:
+        return getattr(self.config, "backends", {}).get(self.backend.name)
+
+    def _marks_deletes(self) -> bool:
+        return getattr(self._backend_config(), "on_delete", "mark") == "mark"
+
     def _policy(self, model: str) -> ConflictPolicy:
-        backend_config = getattr(self.config, "backends", {}).get(self.backend.name)
-        policies: dict[str, ConflictPolicy] = getattr(backend_config, "conflicts", {}) or {}
+        policies: dict[str, ConflictPolicy] = getattr(self._backend_config(), "conflicts", {}) or {}
         return policies.get(model, "remote_wins")
 
     def _queue_conflict(self, page: _Page, binding: BindingRow, conflict: Conflict) -> None:

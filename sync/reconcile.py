@@ -1,0 +1,114 @@
+"""Reconciliation: a full key/version listing compared with the bindings.
+
+Finds what incremental passes can miss — updates whose version moved while a checkpoint
+was mid-scan, records created behind the cursor, and records deleted outright (no
+deletion mark) — and repairs them through the normal import. It is guarded: a listing
+that failed or came back empty changes nothing, and it never tombstones more than
+``max_delete_share`` of a model's bindings in one run; beyond that it stops and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from crm_bridge.app import App
+from crm_bridge.errors import RemoteError
+from crm_bridge.events import DomainEvent
+from crm_bridge.model import MODELS
+from crm_bridge.store.records import update_record
+from sync.engine import mappings_for
+from sync.importer import Importer
+from sync.source import supports_version_scan
+from sync.tables import BindingRow
+
+__all__ = ["ReconcileStats", "reconcile", "reconcile_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileStats:
+    listed: int = 0
+    repaired: int = 0  # missed updates and creates, re-imported
+    deleted: int = 0  # bindings tombstoned: the record is gone from the CRM
+    refused: str | None = None  # why a guard stopped the run
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"listed": self.listed, "repaired": self.repaired, "deleted": self.deleted, "refused": self.refused}
+
+
+def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> ReconcileStats:
+    """Reconcile one model of one backend (a version-scanning one)."""
+    backend = app.backend(backend_name)
+    stats = ReconcileStats()
+    if not supports_version_scan(backend):
+        stats.refused = "backend cannot list versions; nothing to reconcile"
+        return stats
+    mappings = mappings_for(backend, list(app.config.backends[backend_name].models))
+    spec = mappings[model].spec
+    listed: dict[str, tuple[str | None, bool]] = {}
+    for page in backend.scan(spec):
+        for stub in page:
+            listed[stub.id] = (stub.version, stub.deleted)
+    stats.listed = len(listed)
+    with app.store.transaction() as s:
+        bindings = {b.remote_id: (b.remote_version, b.state) for b in s.scalars(
+            select(BindingRow).where(BindingRow.backend == backend_name, BindingRow.model == model))}
+    stale = [rid for rid, (version, deleted) in listed.items()
+             if (rid not in bindings and not deleted) or (rid in bindings and version != bindings[rid][0])]
+    if stale:
+        importer = Importer(app.store, app.bus, app.config, backend, mappings, now)
+        for start in range(0, len(stale), 200):
+            importer.refresh(model, stale[start : start + 200])
+        stats.repaired = len(stale)
+    gone = [rid for rid, (_, state) in bindings.items() if state == "active" and rid not in listed]
+    active = sum(1 for _, state in bindings.values() if state == "active")
+    if not gone:
+        return stats
+    limit = app.config.backends[backend_name].max_delete_share
+    if not listed:
+        stats.refused = f"the listing of {spec.entity} came back empty; {len(gone)} bindings left alone"
+    elif len(gone) > limit * active:
+        stats.refused = (f"{len(gone)} of {active} {model} records are missing from {spec.entity} "
+                         f"({len(gone) / active:.0%} > max_delete_share {limit:.0%}); nothing deleted — "
+                         "check the publication and rights in 1C, or raise max_delete_share")
+    if stats.refused:
+        log.error("reconcile %s/%s refused: %s", backend_name, model, stats.refused,
+                  extra={"event": "sync.reconcile.refused", "backend": backend_name})
+        return stats
+    mark = app.config.backends[backend_name].on_delete == "mark" and "deleted" in MODELS[model].model_fields
+    with app.store.transaction() as s:
+        unit = app.bus.unit(s, now, app.config)
+        for binding in s.scalars(select(BindingRow).where(BindingRow.backend == backend_name, BindingRow.model == model,
+                                                          BindingRow.remote_id.in_(gone))):
+            binding.state, binding.imported_at = "tombstone", now
+            if mark:
+                changed = update_record(s, model, binding.local_id, {"deleted": True})
+                if changed:
+                    unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{backend_name}",
+                                             {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
+            stats.deleted += 1
+    return stats
+
+
+@dataclass
+class _Summary:
+    backends: dict[str, Any] = field(default_factory=dict)
+
+
+def reconcile(app: App, now: datetime) -> dict[str, Any]:
+    """Job ``sync.reconcile``: every model of every enabled backend."""
+    summary = _Summary()
+    for name in app.enabled_backends():
+        for model in app.config.backends[name].models:
+            try:
+                summary.backends.setdefault(name, {})[model] = reconcile_model(app, name, model, now).as_dict()
+            except RemoteError as exc:
+                log.warning("reconcile %s/%s: %s", name, model, exc, extra={"event": "sync.reconcile.failed", "backend": name})
+                summary.backends.setdefault(name, {})[model] = {"error": str(exc)}
+    return summary.backends
