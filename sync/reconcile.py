@@ -23,7 +23,7 @@ from crm_bridge.model import MODELS
 from crm_bridge.store.records import update_record
 from sync.engine import mappings_for
 from sync.importer import Importer
-from sync.source import supports_version_scan
+from sync.source import RemoteBackend, supports_version_scan
 from sync.tables import BindingRow
 
 __all__ = ["ReconcileStats", "reconcile", "reconcile_model"]
@@ -44,15 +44,16 @@ class ReconcileStats:
 
 def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> ReconcileStats:
     """Reconcile one model of one backend (a version-scanning one)."""
-    backend = app.backend(backend_name)
+    backend: RemoteBackend = app.backend(backend_name)
+    scanner = backend
     stats = ReconcileStats()
-    if not supports_version_scan(backend):
+    if not supports_version_scan(scanner):
         stats.refused = "backend cannot list versions; nothing to reconcile"
         return stats
     mappings = mappings_for(backend, list(app.config.backends[backend_name].models))
     spec = mappings[model].spec
     listed: dict[str, tuple[str | None, bool]] = {}
-    for page in backend.scan(spec):
+    for page in scanner.scan(spec):
         for stub in page:
             listed[stub.id] = (stub.version, stub.deleted)
     stats.listed = len(listed)
