@@ -1,13 +1,50 @@
-"""Mapping: declarative field mapping between a remote schema and the canonical model."""
+"""Mapping: declarative field mapping between a remote schema and the canonical model.
+
+Load, check, compile::
+
+    found = read_mapping(Path("ticket.yaml"))
+    problems = check_mapping(found, facts=RemoteFacts(entities=backend.describe()))
+    compiled = compile_mapping(found.spec)
+    fields = compiled.to_canonical(record.values, resolve, creating=True)
+
+Addons add transforms with ``registry.add(fn, usage="mapping.transform", name="x")``.
+"""
 
 from __future__ import annotations
 
 from crm_bridge.registry import Registry
 from mapping.compile import CompiledMapping, compile_mapping
-from mapping.spec import FieldSpec, MappingSpec, load_mapping
+from mapping.remote import RecordSource, RemoteSchema
+from mapping.spec import (
+    ChildSpec,
+    FieldSpec,
+    MappingFile,
+    MappingSpec,
+    load_mapping,
+    mapping_from_text,
+    read_mapping,
+)
+from mapping.transforms import bind_registry
+from mapping.validate import RemoteFacts, check_mapping
 
-__all__ = ["CompiledMapping", "FieldSpec", "MappingSpec", "compile_mapping", "load_mapping", "register"]
+__all__ = [
+    "ChildSpec",
+    "CompiledMapping",
+    "FieldSpec",
+    "MappingFile",
+    "MappingSpec",
+    "RecordSource",
+    "RemoteFacts",
+    "RemoteSchema",
+    "check_mapping",
+    "compile_mapping",
+    "load_mapping",
+    "mapping_from_text",
+    "read_mapping",
+    "register",
+]
 
 
 def register(registry: Registry) -> None:
-    """Nothing yet: custom transforms arrive as ``usage="mapping.transform"`` components."""
+    """Bind the registry (addon transforms) and add the ``mapping`` command group."""
+    bind_registry(registry)

@@ -1,37 +1,71 @@
 """The mapping file: how one remote entity maps to one canonical model, both directions.
 
 ```yaml
-model: ticket                 # canonical model
+model: ticket                 # canonical model: customer, contact, agent, team, ticket
 entity: Document_Интерес      # remote entity set / resource
 key: Ref_Key                  # remote id field
 version: DataVersion          # opaque remote version (optional)
 deleted: DeletionMark         # deletion flag (optional)
+changed_at: ДатаИзменения     # remote time of the last change (optional; `owner: newest` merges)
+changed_by: Автор             # remote field naming who changed the record last (optional)
+timezone: Europe/Moscow       # zone of naive dates parsed by the `date` transform
 fields:
   number: Number                                   # shorthand: direct, owned by the remote
   subject: {from: Тема, transform: [strip]}
-  type: {from: ВидОбращения, map: {ТехническаяПроблема: technical_problem}, default: other}
+  type:
+    from: ВидОбращения
+    map: {ТехническаяПроблема: technical_problem}  # exact values first
+    regex: {"(?i)^консульт": consultation}         # then patterns, in order
+    default: other                                 # keep | ignore | a value
   customer_id: {from: Партнер_Key, ref: customer}  # resolved through the bindings
+  title: {from: [Number, Тема], transform: [{template: "{Number}: {Тема}"}]}
+  channel: {transform: [{const: phone}]}           # no source: a constant
+  created_at: {from: Date, only_create: true}      # imported once, never updated
   resolution_due: {from: СрокИсполнения, owner: local}   # decided here, written back
+children:                     # tabular sections / contact lists, matched on `key`
+  coexecutors:
+    from: Соисполнители
+    key: agent_id
+    fields:
+      agent_id: {from: Пользователь_Key, ref: agent}
+      role: {from: Роль, transform: [strip]}
 ```
 
 Field ownership: ``remote`` fields are imported and never written; ``local`` fields are
 decided by crm-bridge and written back (their remote value is not imported); ``newest``
-fields go both ways, the most recent change winning.
+fields go both ways, the most recent change winning (the sync engine merges).
+
+``read_mapping`` never raises for what is inside the file: it returns the parsed spec (or
+None) and every problem with ``file:line:column``; ``load_mapping`` raises them at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crm_bridge.config import validate_document
-from crm_bridge.yamlfile import load_yaml
+from crm_bridge.config import ConfigErrors, validate_document
+from crm_bridge.errors import ConfigError, did_you_mean
+from crm_bridge.yamlfile import Path_, YamlDocument, load_yaml, parse_yaml
 
-__all__ = ["FieldSpec", "Lookup", "MappingSpec", "load_mapping"]
+__all__ = [
+    "ChildSpec",
+    "FieldSpec",
+    "Lookup",
+    "MappingFile",
+    "MappingSpec",
+    "Step",
+    "load_mapping",
+    "mapping_from_text",
+    "read_mapping",
+]
 
 Owner = Literal["remote", "local", "newest"]
+OWNERS = ("remote", "local", "newest")
+Step = str | dict[str, Any]
 
 
 class _Strict(BaseModel):
@@ -46,14 +80,69 @@ class Lookup(_Strict):
 
 
 class FieldSpec(_Strict):
-    source: str = Field(alias="from")
-    transform: list[str] = []
+    """One canonical field: where it comes from and how it is converted, both ways."""
+
+    source: str = Field(default="", alias="from")
+    sources: tuple[str, ...] = ()  # every source when `from:` is a list (concat, template)
+    transform: list[Step] = []
     map: dict[str, Any] | None = None
+    regex: dict[str, Any] | None = None
     default: Any = "keep"  # for value maps: keep | ignore | a value
+    reverse: dict[str, Any] | None = None  # write-back: canonical value → remote value
     ref: str | None = None
     lookup: Lookup | None = None
     owner: Owner = "remote"
     only_create: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _many_sources(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("from"), list):
+            names = [str(n) for n in data["from"]]
+            data = {**data, "from": names[0] if names else "", "sources": tuple(names)}
+        return data
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _one_step_per_item(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            for step in value:
+                if isinstance(step, dict) and len(step) != 1:
+                    msg = f"a transform step with an argument has one key, like {{date: '%d.%m.%Y'}}; got {sorted(step)}"
+                    raise ValueError(msg)
+        return value
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The remote fields this field reads (none for a constant)."""
+        return self.sources or ((self.source,) if self.source else ())
+
+
+def _shorthand(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ({"from": v} if isinstance(v, str | list) else v) for k, v in value.items()}
+    return value
+
+
+class ChildSpec(_Strict):
+    """Rows of a remote collection (1C tabular section, contact list) matched on `key`."""
+
+    source: str = Field(alias="from")
+    key: list[str]
+    model: str | None = None  # canonical model whose fields the rows hold (checked when given)
+    fields: dict[str, FieldSpec]
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _fields_shorthand(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class MappingSpec(_Strict):
@@ -62,25 +151,152 @@ class MappingSpec(_Strict):
     key: str = "Ref_Key"
     version: str | None = None
     deleted: str | None = None
+    changed_at: str | None = None
+    changed_by: str | None = None
+    timezone: str | None = None
     fields: dict[str, FieldSpec]
+    children: dict[str, ChildSpec] = {}
 
     @field_validator("fields", mode="before")
     @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: ({"from": v} if isinstance(v, str) else v) for k, v in value.items()}
-        return value
+    def _fields_shorthand(cls, value: Any) -> Any:
+        return _shorthand(value)
 
     def remote_fields(self) -> list[str]:
         """Every remote field the mapping reads or writes (for ``$select``)."""
-        names = [self.key] + [n for n in (self.version, self.deleted) if n]
-        names += [f.source for f in self.fields.values()]
+        names = [self.key] + [n for n in (self.version, self.deleted, self.changed_at, self.changed_by) if n]
+        for f in self.fields.values():
+            names += f.inputs
+        names += [c.source for c in self.children.values()]
         return list(dict.fromkeys(names))
 
     def references(self) -> set[str]:
-        return {f.ref for f in self.fields.values() if f.ref}
+        """Canonical models this mapping refers to (fields and children)."""
+        found = {f.ref for f in self.fields.values() if f.ref}
+        for child in self.children.values():
+            found |= {f.ref for f in child.fields.values() if f.ref}
+        return found
+
+
+@dataclass
+class MappingFile:
+    """One mapping file as read: its document (positions), its spec if valid, its problems."""
+
+    file: str
+    doc: YamlDocument
+    spec: MappingSpec | None
+    problems: list[str] = field(default_factory=list)
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items() if name != "sources"]
+
+
+def _unknown_keys(doc: YamlDocument, data: dict[str, Any], model: type[BaseModel], path: Path_, problems: list[str]) -> dict[str, Any]:
+    """`data` without the keys `model` does not know; one problem per unknown key."""
+    known = _keys(model)
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in known:
+            kept[key] = value
+            continue
+        where = doc.where((*path, key))
+        dotted = ".".join(str(p) for p in (*path, key))
+        problems.append(f"{where}: {dotted}: unknown key.{did_you_mean(key, known)} Valid keys here: {', '.join(known)}")
+    return kept
+
+
+def _clean_field(doc: YamlDocument, value: Any, path: Path_, problems: list[str]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    value = _unknown_keys(doc, value, FieldSpec, path, problems)
+    owner = value.get("owner")
+    if isinstance(owner, str) and owner not in OWNERS:
+        where = doc.where((*path, "owner"))
+        hint = did_you_mean(owner, OWNERS)
+        problems.append(f"{where}: {'.'.join(map(str, path))}.owner: unknown owner {owner!r}.{hint} Valid: remote (imported), local (decided here, written back), newest (both ways)")
+        value = {k: v for k, v in value.items() if k != "owner"}
+    if isinstance(value.get("lookup"), dict):
+        value = {**value, "lookup": _unknown_keys(doc, value["lookup"], Lookup, (*path, "lookup"), problems)}
+    return value
+
+
+def _clean_fields(doc: YamlDocument, fields: Any, path: Path_, problems: list[str]) -> Any:
+    if not isinstance(fields, dict):
+        return fields
+    return {name: _clean_field(doc, value, (*path, name), problems) for name, value in fields.items()}
+
+
+def _clean(doc: YamlDocument, problems: list[str]) -> Any:
+    """The document's data with misspelt keys reported and dropped, so the rest still validates."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return data
+    data = _unknown_keys(doc, data, MappingSpec, (), problems)
+    if "fields" in data:
+        data["fields"] = _clean_fields(doc, data["fields"], ("fields",), problems)
+    children = data.get("children")
+    if isinstance(children, dict):
+        cleaned: dict[str, Any] = {}
+        for name, child in children.items():
+            path: Path_ = ("children", name)
+            if isinstance(child, dict):
+                child = _unknown_keys(doc, child, ChildSpec, path, problems)
+                if "fields" in child:
+                    child["fields"] = _clean_fields(doc, child["fields"], (*path, "fields"), problems)
+            cleaned[name] = child
+        data["children"] = cleaned
+    return data
+
+
+def _read_doc(doc: YamlDocument) -> MappingFile:
+    problems: list[str] = []
+    if not isinstance(doc.data, dict):
+        problems.append(f"{doc.file}:1:1: a mapping file is a YAML mapping with model:, entity: and fields:")
+        return MappingFile(doc.file, doc, None, problems)
+    data = _clean(doc, problems)
+    try:
+        spec: MappingSpec | None = validate_document(doc, MappingSpec, data)
+    except ConfigErrors as exc:
+        problems += exc.problems
+        spec = None
+    return MappingFile(doc.file, doc, spec, problems)
+
+
+def read_mapping(path: Path, *, display: str | None = None) -> MappingFile:
+    """Read one mapping file; problems are collected, not raised (except unreadable files).
+
+    Args:
+        path: the file.
+        display: the name used in messages (default: the path as given).
+
+    Raises:
+        ConfigError: the file is missing, not UTF-8 or not YAML.
+    """
+    if display is None:
+        return _read_doc(load_yaml(path, environ={}))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{display}: cannot read the mapping file ({exc}); check the path") from exc
+    return _read_doc(parse_yaml(text, display, environ={}))
+
+
+def mapping_from_text(text: str, file: str = "<mapping>") -> MappingFile:
+    """Parse a mapping given as YAML text (tests, ``suggest``)."""
+    return _read_doc(parse_yaml(text, file, environ={}))
 
 
 def load_mapping(path: Path) -> MappingSpec:
-    """Read and validate one mapping file; errors name file:line:column and the field."""
-    return validate_document(load_yaml(path), MappingSpec)
+    """Read and validate one mapping file, checks that need no remote included.
+
+    Raises:
+        ConfigErrors: every problem, each with file:line:column, the field and a hint.
+    """
+    from mapping.validate import check_offline  # validate imports spec: import late
+
+    found = read_mapping(path)
+    problems = found.problems + (check_offline(found) if found.spec is not None else [])
+    if problems or found.spec is None:
+        raise ConfigErrors(found.file, problems)
+    return found.spec

@@ -99,6 +99,21 @@ class OneCBackend:
         version = stored.get(spec.version) if spec.version else None
         return None if version is None else str(version)
 
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Entity set → {field: Edm type} from ``$metadata`` (``mapping check`` and ``suggest``).
+
+        Tabular-section row types are listed too, under their row type name (the name inside
+        a ``Collection(StandardODATA.<row type>)`` field type).
+        """
+        meta = self.client.metadata()
+        found: dict[str, dict[str, str]] = {}
+        for entity_set in meta.entity_sets:
+            entity = meta.entity(entity_set)
+            found[entity_set] = {name: p.type for name, p in entity.properties.items()} if entity else {}
+        for row_type, props in meta.complex_types.items():
+            found.setdefault(row_type, {name: p.type for name, p in props.items()})
+        return found
+
     def check(self) -> list[dict[str, Any]]:
         """Reach 1C, log in, and find every mapped entity set and field published.
 
