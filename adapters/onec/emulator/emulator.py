@@ -29,11 +29,14 @@ from zoneinfo import ZoneInfo
 from .activity import UserActivity
 from .control import handle_control
 from .errors import ODataError, unknown_set
+from .exchange import ExchangePlans
 from .faults import Fault, FaultPlan
 from .generator import SeedSummary, generate, guid_source
 from .schema import Schema, load_schema, without_sets
 from .server import EmulatorHTTPServer, decode_basic
 from .service import ODataService, Response, ServiceConfig
+from .soap import SERVICE as SOAP_SERVICE
+from .soap import SoapService, soap_fault
 from .store import Store
 
 __all__ = ["MOSCOW", "Emulator"]
@@ -65,6 +68,9 @@ class Emulator:
         metadata_delay: seconds added to every `$metadata` request (huge real EDMX).
         unpublished: entity sets left out of the publication.
         user_activity: edits per second by a simulated 1C user (0: none).
+        register_existing: register every seeded object for the exchange-plan nodes, so a
+            change-feed reader starts with a full load (default: only later changes).
+        exchange_package_size: most objects 1C puts in one SelectChanges package.
     """
 
     def __init__(
@@ -88,6 +94,8 @@ class Emulator:
         metadata_delay: float = 0.0,
         unpublished: Iterable[str] = (),
         user_activity: float = 0.0,
+        register_existing: bool = False,
+        exchange_package_size: int = 1000,
     ) -> None:
         self.host, self._wanted_port, self.publication = host, port, publication
         self.users = dict(users if users is not None else {"Администратор": "demo"})
@@ -107,6 +115,15 @@ class Emulator:
             metadata=lambda: self._metadata_text,
         )
         self.service.renderer.hidden = self.unpublished
+        self.exchange = ExchangePlans(self.store, self.service.renderer,
+                                      package_size=exchange_package_size)
+        self.service.actions.update({
+            "SelectChanges": self.exchange.select_changes,
+            "NotifyChangesReceived": self.exchange.notify_changes_received,
+        })
+        if register_existing:
+            self.exchange.register_all()
+        self.soap = SoapService(self.store, publication)
         self.faults = FaultPlan()
         for fault in faults:
             self.faults.add(fault)
@@ -294,24 +311,33 @@ class Emulator:
         if path.startswith("/__emulator__/"):
             return handle_control(self, method, path, body)
         root = f"/{self.publication}{_ODATA}"
-        if not (path.startswith(root) or path == root.rstrip("/")):
+        soap = self.soap.handles(path)
+        if soap:
+            relative, set_name = "", f"ws/{SOAP_SERVICE}"
+        elif path.startswith(root) or path == root.rstrip("/"):
+            relative = path[len(root):]
+            set_name = _SET_NAME.match(relative).group(0)  # type: ignore[union-attr]
+        else:
             self._count(method, "")
             return Response(404, b"Not Found", "text/plain;charset=utf-8")
-        relative = path[len(root):]
-        entity_set = _SET_NAME.match(relative)
-        set_name = entity_set.group(0) if entity_set else ""
         self._count(method, set_name)
         delay, fault = self.faults.take(method, set_name)
         if delay and self._stopping.wait(delay):
             return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
         if fault is not None and fault.kind in ("status", "auth", "drop"):
+            if soap and fault.kind == "status":
+                return _soap_fault_response(fault, soap12="soap+xml" in headers.get(
+                    "content-type", ""))
             return _fault_response(fault, bom=self.service.config.error_bom)
         if not self.authorized(headers.get("authorization")):
             return _unauthorized()
         if fault is not None and fault.kind == "timeout" and self._stopping.wait(
                 fault.seconds or 30.0):
             return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
-        response = self.service.handle(method, relative, query, body, origin + root)
+        if soap:
+            response = self.soap.handle(method, query, headers, body, origin)
+        else:
+            response = self.service.handle(method, relative, query, body, origin + root)
         if fault is not None and fault.kind == "truncate":
             response.headers["X-Emulator-Truncate"] = str(len(response.body) // 2)
         elif fault is not None and fault.kind == "malformed":
@@ -323,6 +349,16 @@ class Emulator:
     def authorized(self, header: str | None) -> bool:
         credentials = decode_basic(header)
         return credentials is not None and self.users.get(credentials[0]) == credentials[1]
+
+
+def _soap_fault_response(fault: Fault, *, soap12: bool) -> Response:
+    """On the web-service path a 500 is a SOAP Fault; other statuses come from the
+    web server in front of 1C, as a plain page."""
+    if fault.status == 500:
+        return soap_fault(fault.error_message, soap12=soap12)
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return Response(fault.status, f"{fault.status} {fault.error_message}".encode(),
+                    "text/plain;charset=utf-8", headers)
 
 
 def _fault_response(fault: Fault, *, bom: bool) -> Response:

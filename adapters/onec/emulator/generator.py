@@ -65,6 +65,7 @@ class SeedSummary:
     service_user: str
     agents: tuple[str, ...]
     states: Mapping[str, str]  # description → Ref_Key
+    exchange_nodes: Mapping[str, str]  # exchange plan set → the bridge's node Ref_Key
 
 
 class _Factory:
@@ -174,7 +175,23 @@ class _Generator:
         partners = self.customers(customers, agents)
         self.requests(requests, partners, agents, states)
         return SeedSummary(self.counts, service_user, tuple(a for a, _ in agents),
-                           {name: ref for name, (ref, _) in states.items()})
+                           {name: ref for name, (ref, _) in states.items()}, self.nodes())
+
+    def nodes(self) -> dict[str, str]:
+        """Per exchange plan: the base's own node and one node for the bridge."""
+        result: dict[str, str] = {}
+        for name, entity_set in self.schema.sets.items():
+            if entity_set.kind != "ExchangePlan" or entity_set.owner is not None:
+                continue
+            factory = self.factory(name)
+            this, bridge = self.guid(), self.guid()
+            self.insert(name, factory, {"Ref_Key": this, "DataVersion": self.version[0],
+                                        "Code": "ЦБ", "Description": "Центральная база",
+                                        "ThisNode": True})
+            self.insert(name, factory, {"Ref_Key": bridge, "DataVersion": self.version[0],
+                                        "Code": "CRMB", "Description": "crm-bridge"})
+            result[name] = bridge
+        return result
 
     def users(self) -> tuple[list[tuple[str, bool]], str]:
         factory = self.factory("Catalog_Пользователи")

@@ -12,7 +12,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from .render import Renderer, entity_path
 from .schema import EntitySet, Schema
 from .store import EMPTY_REF, Store
 
-__all__ = ["ODataService", "Response", "ServiceConfig"]
+__all__ = ["Action", "ODataService", "Response", "ServiceConfig"]
 
 _SEGMENT = re.compile(r"^(?P<set>[^/(]+)(?:\((?P<key>.*?)\))?(?:/(?P<rest>.*))?$", re.DOTALL)
 _JSON = "application/json;charset=utf-8"
@@ -41,6 +41,10 @@ class Response:
     body: bytes = b""
     content_type: str = _JSON
     headers: dict[str, str] = field(default_factory=dict)
+
+
+#: ``action(method, options, base) -> Response`` for functions such as SelectChanges
+Action = Callable[[str, Options, str], Response]
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,15 @@ class ODataService:
         published: Callable[[], Iterable[str]] | None = None,
         metadata: Callable[[], str] | None = None,
         new_key: Callable[[], str] | None = None,
+        actions: Mapping[str, Action] | None = None,
     ) -> None:
         self.schema, self.store, self.config = schema, store, config
         self.renderer = Renderer(schema, store)
         self._published = published or (lambda: schema.sets.keys())
         self._metadata = metadata or (lambda: schema.edmx_text)
         self._new_key = new_key or (lambda: str(uuid.uuid4()))
+        #: unbound functions at the base, e.g. ``SelectChanges`` (not in `$metadata`)
+        self.actions: dict[str, Action] = dict(actions or {})
 
     # ------------------------------------------------------------------ entry
     def handle(self, method: str, path: str, query: str, body: bytes, base: str) -> Response:
@@ -92,6 +99,9 @@ class ODataService:
             return self._service_document(options, base)
         if path == "$metadata":
             return Response(200, self._metadata().encode("utf-8"), _XML)
+        action = self.actions.get(path.lstrip("/"))
+        if action is not None:
+            return action(method, options, base)
         match = _SEGMENT.match(path)
         if match is None:
             raise bad_path(path)
