@@ -18,7 +18,10 @@ def register(registry: Registry) -> None:
     registry.add(enqueue, usage="event.handler", model="record.changed")
     registry.add(pull, usage="job", name="sync.pull")
     registry.add(push, usage="job", name="sync.dispatch")
+    from sync.metrics import SyncCollector
     from sync.reconcile import reconcile
+
+    registry.add(SyncCollector, usage="metrics.collector", name="sync")
 
     registry.add(reconcile, usage="job", name="sync.reconcile")
     from sync.cli import conflicts_app, jobs_app, status  # typer only for the CLI

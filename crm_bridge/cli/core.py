@@ -135,16 +135,22 @@ def check(as_json: JsonOpt = False) -> None:
 def run(
     every: Annotated[int | None, typer.Option("--every", help="Seconds between imports (default: schedule.pull_every).", min=1)] = None,
     once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the sync loop (import → SLA → write-back) on a schedule until Ctrl-C.
 
-    Example: crm-bridge -c crm-bridge.yaml run --every 30
+    Example: crm-bridge -c crm-bridge.yaml run --every 30 --metrics-port 9108
     """
     from crm_bridge.runner import Runner, run_cycle
 
     bridge = open_app()
+    metrics_server = None
     try:
+        if metrics_port is not None:
+            from crm_bridge.metrics import serve
+
+            metrics_server = serve(bridge, metrics_port)
         bridge.upgrade_db()
         if once:
             result = run_cycle(bridge)
@@ -162,5 +168,23 @@ def run(
 
         Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
         console.print("stopped cleanly")
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+        bridge.close()
+
+
+@app.command()
+def metrics() -> None:
+    """Print the Prometheus metrics once (for a node_exporter textfile, or a quick look).
+
+    Example: crm-bridge -c crm-bridge.yaml metrics > /var/lib/node_exporter/crm_bridge.prom
+    """
+    from crm_bridge.metrics import render
+
+    bridge = open_app()
+    try:
+        print(render(bridge).decode(), end="")
     finally:
         bridge.close()

@@ -105,8 +105,9 @@ def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: d
         assert report["ok"] is True
         assert any("Document_Интерес" in c["detail"] for c in report["checks"])
 
-        proc = subprocess.Popen([*base, "run", "--every", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env)
+        metrics_port = free_port()
+        proc = subprocess.Popen([*base, "run", "--every", "1", "--json", "--metrics-port", str(metrics_port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -116,12 +117,19 @@ def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: d
                 time.sleep(0.3)
             else:
                 pytest.fail("crm-bridge run did not write due dates back within 60 s")
+            scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+            bound = len([d for d in emu.records(DOC) if not d["DeletionMark"]])
+            assert f'crm_bridge_bindings{{backend="crm",model="ticket",state="active"}} {bound}.0' in scraped
+            assert 'crm_bridge_outbox_rows{backend="crm",state="sent"}' in scraped
         finally:
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "stopped cleanly" in out
         assert (tmp_path / "crm-bridge.db").exists()  # the relative store path is next to the config
+        once = subprocess.run([*base, "metrics"], env=env, capture_output=True, text=True, check=True).stdout
+        assert "crm_bridge_import_lag_seconds" in once
+        assert 'crm_bridge_tickets{sla_state=' in once or 'crm_bridge_tickets{status=' in once
 
 
 def test_a_broken_configuration_exits_2_and_names_the_line(tmp_path: Path, env: dict[str, str]) -> None:
@@ -139,7 +147,9 @@ def test_addons_json_lists_load_order(env: dict[str, str]) -> None:
     assert names.index("sync") < names.index("adapters.onec")
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["check"], ["init"], ["db", "upgrade"], ["emulator"], ["addons"]])
+@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["check"], ["init"], ["db", "upgrade"], ["emulator"], ["addons"],
+                                     ["status"], ["metrics"], ["conflicts", "list"], ["conflicts", "resolve"], ["jobs", "list"],
+                                     ["jobs", "retry"], ["jobs", "cancel"]])
 def test_every_command_has_help_with_an_example(command: list[str], env: dict[str, str]) -> None:
     done = subprocess.run([*CLI, *command, "--help"], env=env, capture_output=True, text=True, check=True)
     assert "Usage:" in done.stdout
