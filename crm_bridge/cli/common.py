@@ -14,7 +14,7 @@ from rich.console import Console
 from crm_bridge.addons import Addon
 from crm_bridge.registry import Registry
 
-__all__ = ["console", "console_err", "emit_json", "open_app", "setup_logging", "state"]
+__all__ = ["JsonFormatter", "console", "console_err", "emit_json", "open_app", "setup_logging", "state"]
 
 console = Console()
 console_err = Console(stderr=True)
@@ -43,10 +43,35 @@ class _Redact(logging.Filter):
         return True
 
 
-def setup_logging(level: str) -> None:
-    from rich.logging import RichHandler
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the ``extra`` fields
+    (``event``, ``backend``, ...) that dashboards and tests match on."""
 
-    handler = RichHandler(console=console_err, show_path=False, rich_tracebacks=False)
+    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update({k: v for k, v in record.__dict__.items() if k not in self._STANDARD})
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Logs go to stderr: readable (rich) by default, or JSON lines with ``fmt="json"``."""
+    handler: logging.Handler
+    if fmt == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+    else:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=console_err, show_path=False, rich_tracebacks=False)
     handler.addFilter(_Redact())
     logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
 

@@ -32,9 +32,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for sc
 def _global(
     config: Annotated[Path, typer.Option("--config", "-c", envvar="CRM_BRIDGE_CONFIG", help="Configuration file.")] = Path("crm-bridge.yaml"),
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "warning",
+    log_format: Annotated[str, typer.Option("--log-format", help="text (for people) or json (one object per line).")] = "text",
 ) -> None:
     state.config = config
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
 
 
 @app.command()
