@@ -15,7 +15,7 @@ from crm_bridge.errors import ConfigError
 from crm_bridge.model import MODELS
 from crm_bridge.yamlfile import Path_
 from mapping.compile import IGNORE, compile_mapping
-from mapping.kinds import canonical_fields, fix_hint, value_kind
+from mapping.kinds import accepts, canonical_fields, fix_hint, value_kind
 from mapping.spec import MappingSpec
 from mapping.transforms import Transform
 
@@ -89,7 +89,12 @@ def sample_problems(spec: MappingSpec, sample: Sequence[Mapping[str, Any]], extr
                 found.append(((*path, "map"), f"value-map gap: {_shown(raw)} (in {where}) has no entry{hint} and is kept "
                               f"as is, which {spec.model}.{conv.name} refuses. Add `{raw}: <{choices}>` to `map:`, "
                               "or set `default:`"))
+            elif value is None:
+                found.append((path, f"{where} have no value, but {spec.model}.{conv.name} is required; map a remote "
+                              "field that is always filled, or fix those records in the CRM"))
             else:
+                kind = value_kind(value)
+                hint = "fix those records in the CRM, or correct them with a value map" if accepts(target, kind) else fix_hint(kind, target)
                 found.append((path, f"sample value {_shown(raw)} (in {where}) becomes {_shown(value)}, which "
-                              f"{spec.model}.{conv.name} refuses ({reason}); {fix_hint(value_kind(value), target)}"))
+                              f"{spec.model}.{conv.name} refuses ({reason}); {hint}"))
     return found

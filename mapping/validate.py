@@ -39,7 +39,7 @@ from mapping.kinds import (
 from mapping.spec import ChildSpec, FieldSpec, MappingFile, MappingSpec
 from mapping.transforms import Transform, library, step_parts
 
-__all__ = ["REF_TARGETS", "Problem", "RemoteFacts", "check_mapping", "check_offline", "close_names"]
+__all__ = ["REF_TARGETS", "Problem", "RemoteFacts", "check_mapping", "check_offline", "close_names", "entity_sets"]
 
 # Canonical reference fields and the model they point at.
 REF_TARGETS = {"customer_id": "customer", "contact_id": "contact", "assignee_id": "agent", "team_id": "team"}
@@ -74,11 +74,18 @@ class RemoteFacts:
     origin: str = "the remote metadata"
 
 
-def close_names(name: str, known: Sequence[str], limit: int = 8) -> str:
+def close_names(name: str, known: Sequence[str], limit: int = 5) -> str:
     """The names of `known` closest to `name` (or the first ones), for "what is valid"."""
-    shown = difflib.get_close_matches(name, list(known), n=limit, cutoff=0.4) or sorted(known)[:limit]
+    shown = difflib.get_close_matches(name, list(known), n=limit, cutoff=0.5) or sorted(known)[:limit]
     more = f" ({len(known)} in all)" if len(known) > len(shown) else ""
     return ", ".join(shown) + more
+
+
+def entity_sets(entities: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The entity sets of a schema, without the row types of its tabular sections."""
+    rows = {t.removeprefix("Collection(").removesuffix(")").rsplit(".", 1)[-1]
+            for fields in entities.values() for t in fields.values() if t.startswith("Collection(")}
+    return [name for name in entities if name not in rows]
 
 
 def _edm_word(edm: str) -> str:
@@ -115,7 +122,7 @@ class _Checker:
     def check_entity(self) -> dict[str, str] | None:
         types = self.remote_types()
         if self.facts.entities is not None and types is None:
-            known = list(self.facts.entities)
+            known = entity_sets(self.facts.entities)
             self.add(("entity",), f"{self.facts.origin} has no entity set {self.spec.entity!r}."
                      f"{did_you_mean(self.spec.entity, known)} Close names: {close_names(self.spec.entity, known)}. "
                      "Publish it in 1C (Настройка стандартного интерфейса OData) or fix the name")
@@ -167,7 +174,7 @@ class _Checker:
                          "(`transform: [{const: phone}]`)")
             return "any", "the constant"
         if types is None:
-            return ("object" if len(inputs) > 1 else "any"), "the source"
+            return ("object" if len(inputs) > 1 else "any"), ", ".join(inputs)
         kinds = []
         for i, source in enumerate(inputs):
             where: Path_ = (*path, "from", i) if fs.sources else (*path, "from")
@@ -188,7 +195,7 @@ class _Checker:
             return "any", described
         table = entities.get(fs.lookup.entity)
         if table is None:
-            known = list(entities)
+            known = entity_sets(entities)
             self.add((*path, "lookup", "entity"), f"{self.facts.origin} has no entity set {fs.lookup.entity!r}."
                      f"{did_you_mean(fs.lookup.entity, known)} Close names: {close_names(fs.lookup.entity, known)}")
             return "any", described
@@ -263,7 +270,7 @@ class _Checker:
             self.add(where, f"{name} holds {REF_TARGETS[name]} records, not {ref}; write `ref: {REF_TARGETS[name]}`")
         elif self.siblings is not None and ref not in self.siblings:
             self.add(where, f"this backend maps no {ref} (no {ref}.yaml beside this file), so the key cannot be "
-                     f"resolved; add a {ref} mapping or remove `ref:`")
+                     f"resolved; add {ref}.yaml or remove `ref:`")
         if kind not in ("guid", "text", "int", "any"):
             self.add(where, f"type mismatch: a reference needs a remote key, but {described} is {describe_kind(kind)}")
         if target is not None and target.kind != "int":
@@ -408,9 +415,17 @@ def check_mapping(mf: MappingFile, *, facts: RemoteFacts | None = None, siblings
                   extra_transforms: Mapping[str, Transform] | None = None) -> list[str]:
     """Every problem of one mapping file, structure first, each as ``file:line:column: field: message``."""
     if mf.spec is None:
-        return list(mf.problems)
+        return sorted(mf.problems, key=_place)
     checker = _Checker(mf, facts or RemoteFacts(), extra_transforms, siblings)
-    return list(mf.problems) + [str(p) for p in checker.run()]
+    return sorted(list(mf.problems) + [str(p) for p in checker.run()], key=_place)
+
+
+_PLACE = re.compile(r":(\d+):(\d+): ")
+
+
+def _place(problem: str) -> tuple[int, int]:
+    found = _PLACE.search(problem)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
 def check_offline(mf: MappingFile) -> list[str]:

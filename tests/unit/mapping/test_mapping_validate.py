@@ -1,0 +1,194 @@
+"""Every mistake an integrator can make is reported at once, with file:line:column, the
+field, what is valid and a "did you mean". Messages are pinned by golden files
+(``UPDATE_GOLDEN=1 pytest tests/unit/mapping`` rewrites them after a deliberate change)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crm_bridge.config import ConfigErrors
+from mapping.spec import MappingFile, load_mapping, read_mapping
+from mapping.validate import RemoteFacts, check_mapping
+
+GOLDEN = Path(__file__).parent / "golden"
+SHIPPED = Path(__file__).parents[3] / "adapters" / "onec" / "data" / "mappings"
+Write = Callable[..., MappingFile]
+
+BROKEN_TICKET = """
+model: ticket
+entity: Document_Интерес
+key: Ref_Key
+version: DataVersion
+deleted: DeletionMark
+fields:
+  number: {from: Number, tranform: [strip]}
+  subjct: {from: Тема, transform: [strip]}
+  description: {from: Описане}
+  created_at: {from: Date}
+  type:
+    from: ВидОбращения
+    map: {ТехническаяПроблема: technical_problm, Консультация: consultation}
+    default: other
+  priority: {from: Важность, transform: [strp]}
+  channel: {from: НарушениеSLA}
+  customer_id: {from: Партнер_Key, ref: custmer}
+  contact_id: {from: КонтактноеЛицо_Key}
+  resolution_due: {from: СрокИсполнения, owner: locl}
+  status:
+    from: Состояние_Key
+    lookup: {entity: Catalog_СостоянияИнтересов, field: Descripton}
+    map: {Новое: new}
+    owner: newest
+"""
+
+
+def assert_golden(name: str, lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_every_mistake_in_a_file_is_reported_at_once_with_its_place(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    found = write(BROKEN_TICKET, "mappings/ticket.yaml")
+    problems = check_mapping(found, facts=RemoteFacts(entities=onec_schema))
+    assert_golden("broken_ticket", problems)
+    assert all(p.startswith("mappings/ticket.yaml:") for p in problems)
+
+
+def test_without_remote_metadata_only_the_canonical_side_is_checked(write: Write) -> None:
+    problems = check_mapping(write(BROKEN_TICKET, "mappings/ticket.yaml"))
+    assert_golden("broken_ticket_offline", problems)
+    assert not any("Описане" in p for p in problems)
+
+
+def test_an_unknown_entity_set_is_named_with_the_closest_published_ones(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    found = write("model: agent\nentity: Catalog_Пользователь\nfields:\n  name: Description\n")
+    assert check_mapping(found, facts=RemoteFacts(entities=onec_schema)) == [
+        "ticket.yaml:2:1: entity: the remote metadata has no entity set 'Catalog_Пользователь'. Did you mean "
+        "'Catalog_Пользователи'? Close names: Catalog_Пользователи, Catalog_Партнеры, Catalog_Контрагенты, "
+        "Catalog_СостоянияИнтересов (10 in all). Publish it in 1C (Настройка стандартного интерфейса OData) or fix the name"]
+
+
+def test_wrong_types_and_missing_required_fields(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    found = write("""
+model: ticket
+entity: Document_Интерес
+fields:
+  subject: {from: Тема, transform: [number]}
+  created_at: {from: Тема, transform: [date]}
+  sla_breached: {from: НарушениеSLA, transform: [strip]}
+""")
+    assert_golden("types_and_required", check_mapping(found, facts=RemoteFacts(entities=onec_schema)))
+
+
+def test_fields_written_back_must_be_reversible(write: Write) -> None:
+    found = write("""
+model: ticket
+entity: Document_Интерес
+fields:
+  number: Number
+  created_at: {from: Date, owner: local, only_create: true}
+  subject: {from: [Number, Тема], transform: [{template: "{Number}: {Тем}"}], owner: newest}
+  priority:
+    from: Важность
+    map: {Высокая: high, Срочная: high, Низкая: low}
+    regex: {"(?i)^обыч": normal}
+    owner: newest
+  sla_state: {from: СостояниеSLA, owner: local}
+  sla_policy: {from: СостояниеSLA, owner: local}
+""")
+    assert_golden("write_back", check_mapping(found))
+
+
+def test_a_sample_shows_value_map_gaps_and_values_the_model_refuses(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    found = write("""
+model: ticket
+entity: Document_Интерес
+fields:
+  number: {from: Number, transform: [strip]}
+  created_at: Date
+  type:
+    from: ВидОбращения
+    map: {ТехническаяПроблема: technical_problem, Консультацыя: consultation}
+""")
+    sample = [
+        {"Number": "CRM-1", "Date": None, "ВидОбращения": "ТехническаяПроблема"},
+        {"Number": "  ", "Date": None, "ВидОбращения": "Консультация"},
+        {"Number": "CRM-3", "Date": None, "ВидОбращения": "Консультация"},
+    ]
+    assert_golden("sample_gaps", check_mapping(found, facts=RemoteFacts(entities=onec_schema, sample=sample)))
+
+
+def test_a_rest_sample_stands_in_for_metadata(write: Write) -> None:
+    found = write("""
+model: customer
+entity: clients
+key: id
+fields:
+  name: {from: title, transform: [strip]}
+  tax_id: {from: inn, transform: [digits]}
+""", "rest/customer.yaml")
+    sample = [{"id": "1", "title": "ООО Ромашка", "tax_ld": "7701234567"}]
+    assert_golden("rest_sample", check_mapping(found, facts=RemoteFacts(sample=sample)))
+
+
+def test_references_to_unmapped_models_and_reference_cycles(write: Write) -> None:
+    contact = write("""
+model: contact
+entity: Catalog_КонтактныеЛицаПартнеров
+fields:
+  name: Description
+  customer_id: {from: Owner_Key, ref: customer}
+""", "mappings/contact.yaml")
+    customer = write("""
+model: customer
+entity: Catalog_Партнеры
+fields:
+  name: Description
+children:
+  people:
+    from: КонтактнаяИнформация
+    key: person
+    fields:
+      person: {from: Вид_Key, ref: contact}
+      manager: {from: Вид_Key, ref: agent}
+""", "mappings/customer.yaml")
+    assert contact.spec is not None
+    assert customer.spec is not None
+    siblings = {"contact": contact.spec, "customer": customer.spec}
+    problems = check_mapping(customer, siblings=siblings) + check_mapping(contact, siblings=siblings)
+    assert_golden("references", problems)
+
+
+def test_structure_errors_name_the_key_and_the_valid_keys(write: Write) -> None:
+    found = write("""
+modl: ticket
+entity: Document_Интерес
+fields:
+  number: {form: Number}
+  subject: {from: Тема, lookup: {entity: X, feild: Y}}
+  type: {from: ВидОбращения, only_create: maybe}
+""")
+    assert found.spec is None
+    assert_golden("structure", check_mapping(found))
+
+
+def test_load_mapping_raises_every_offline_problem_with_positions(write: Write) -> None:
+    write("model: agent\nentity: Catalog_Пользователи\nfields:\n  nam: Description\n  active: {from: X, map: {a: b}}\n", "agent.yaml")
+    # `nam` is no agent field (and so `name`, required, is missing); `b` is text, `active` yes/no
+    with pytest.raises(ConfigErrors) as err:
+        load_mapping(Path("agent.yaml"))
+    assert [p.split(": ")[0] for p in err.value.problems] == ["agent.yaml:3:1", "agent.yaml:4:3", "agent.yaml:5:3"]
+
+
+@pytest.mark.parametrize("model", ["agent", "contact", "customer", "ticket"])
+def test_shipped_1c_mappings_pass_every_check_against_the_demo_schema(model: str, onec_schema: dict[str, dict[str, str]]) -> None:
+    siblings = {m: load_mapping(SHIPPED / f"{m}.yaml") for m in ("agent", "contact", "customer", "ticket")}
+    found = read_mapping(SHIPPED / f"{model}.yaml")
+    assert check_mapping(found, facts=RemoteFacts(entities=onec_schema), siblings=siblings) == []
