@@ -1,0 +1,151 @@
+"""A client for 1C web services (SOAP, ``…/ws/<Name>.1cws?wsdl``), built on zeep.
+
+What 1C needs and zeep does not do by default, handled here once:
+
+* Basic auth on the WSDL fetch too (a plain ``zeep.Client(url)`` gets 401 on ``?wsdl``):
+  one shared ``requests.Session`` with the UTF-8 login carries it;
+* a timeout on every operation (``operation_timeout``) and on the WSDL load — a 1C
+  session spin-up can take half a minute, a stuck one forever;
+* the WSDL parsed once and cached (``InMemoryCache`` per process, or ``SqliteCache``);
+* ``xs:dateTime`` without offset: values 1C sends are read in the backend's time zone;
+  values we send are converted to that zone's wall clock without offset;
+* DTDs, entities and external references refused (zeep ``Settings(forbid_*)``);
+* SOAP Faults and transport failures become the adapter's typed errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+import zeep
+import zeep.exceptions
+from zeep.cache import Base as CacheBase
+from zeep.cache import InMemoryCache
+from zeep.helpers import serialize_object
+from zeep.transports import Transport
+
+from adapters.onec.errors import OneCRejected, OneCUnavailable
+
+__all__ = ["OneCSoapFault", "SoapClient"]
+
+
+class OneCSoapFault(OneCRejected):
+    """The 1C service module raised (``ВызватьИсключение``): a SOAP Fault."""
+
+
+class _OneCTransport(Transport):
+    """Transport that stops non-SOAP error answers before zeep tries to parse them.
+
+    A proxy's or IIS's 502/503 page is HTML; zeep would try to read it as an envelope
+    and fail with an unrelated error. A Fault (HTTP 500 with an envelope) goes through.
+    """
+
+    def post(self, address: str, message: Any, headers: Any) -> requests.Response:
+        response: requests.Response = super().post(address, message, headers)
+        status = response.status_code
+        if status in (429, 502, 503, 504) or (status >= 400 and b"Envelope" not in response.content[:1000]):
+            raise zeep.exceptions.TransportError(status_code=status, content=response.content[:500])
+        return response
+
+
+@contextmanager
+def _translated(backend: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except zeep.exceptions.Fault as exc:
+        raise OneCSoapFault(f"{backend}: {what}: 1C refused the call: {exc.message}", code=str(exc.code or "")) from exc
+    except zeep.exceptions.TransportError as exc:
+        if exc.status_code == 401:
+            raise OneCRejected(f"{backend}: {what}: 1C refused the login (HTTP 401); check username/password", status=401) from exc
+        if exc.status_code in (404, 403):
+            raise OneCRejected(f"{backend}: {what}: HTTP {exc.status_code}; is the web service published?", status=exc.status_code) from exc
+        raise OneCUnavailable(f"{backend}: {what}: HTTP {exc.status_code}; will retry") from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise OneCUnavailable(f"{backend}: {what}: no answer ({type(exc).__name__}); will retry") from exc
+    except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:
+        raise OneCRejected(f"{backend}: {what}: the answer carries a DTD or entities; refused") from exc
+    except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError) as exc:
+        raise OneCUnavailable(f"{backend}: {what}: malformed XML from 1C ({exc}); will retry") from exc
+
+
+def _localise(value: Any, tz: ZoneInfo) -> Any:
+    """Naive datetimes in a zeep answer → aware, in the backend zone."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value
+    if isinstance(value, dict):
+        return {k: _localise(v, tz) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_localise(v, tz) for v in value]
+    return value
+
+
+def _wall_clock(value: Any, tz: ZoneInfo) -> Any:
+    """Aware datetimes we send → the backend zone's wall clock without offset (1C reads no offset)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            msg = f"naive datetime {value.isoformat()} cannot be sent to 1C; attach a time zone"
+            raise ValueError(msg)
+        return value.astimezone(tz).replace(tzinfo=None, microsecond=0)
+    return value
+
+
+class SoapClient:
+    """Calls the operations of one 1C web service.
+
+    Example::
+
+        soap = SoapClient(name="crm", wsdl="http://1c/crm/ws/CrmExchange.1cws?wsdl",
+                          username="Интеграция", password=secret, timezone="Europe/Moscow")
+        page = soap.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=100)
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        wsdl: str,
+        username: str,
+        password: str,
+        timezone: str = "Europe/Moscow",
+        timeout: tuple[float, float] = (5.0, 60.0),
+        session: requests.Session | None = None,
+        cache: CacheBase | None = None,
+    ) -> None:
+        self.name, self.wsdl, self.tz = name, wsdl, ZoneInfo(timezone)
+        self.session = session or requests.Session()
+        self.session.auth = (username.encode("utf-8"), password.encode("utf-8"))  # type: ignore[assignment]
+        self._transport = _OneCTransport(
+            session=self.session, cache=cache or InMemoryCache(), timeout=timeout[0] + timeout[1], operation_timeout=timeout[1]
+        )
+        self._settings = zeep.Settings(strict=False, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        self._client: zeep.Client | None = None
+
+    @property
+    def client(self) -> zeep.Client:
+        """The zeep client; the WSDL is fetched (with auth) and parsed on first use."""
+        if self._client is None:
+            with _translated(self.name, "load WSDL"):
+                self._client = zeep.Client(self.wsdl, transport=self._transport, settings=self._settings)
+        return self._client
+
+    def operations(self) -> list[str]:
+        binding = self.client.service._binding
+        return sorted(binding._operations)
+
+    def call(self, operation: str, **params: Any) -> Any:
+        """Call `operation`; the answer as plain dicts/lists with aware datetimes."""
+        service: Any = self.client.service
+        if operation not in self.operations():
+            raise OneCRejected(f"{self.name}: the web service has no operation {operation!r}; it offers {', '.join(self.operations())}")
+        arguments: Mapping[str, Any] = {k: _wall_clock(v, self.tz) for k, v in params.items()}
+        with _translated(self.name, operation):
+            answer = getattr(service, operation)(**arguments)
+        return _localise(serialize_object(answer, target_cls=dict), self.tz)
+
+    def close(self) -> None:
+        self.session.close()

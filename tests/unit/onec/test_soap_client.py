@@ -1,0 +1,105 @@
+"""The SOAP client against the 1C-style WSDL fixture, HTTP mocked with ``responses``."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+
+from adapters.onec.errors import OneCRejected, OneCUnavailable
+from adapters.onec.soap import OneCSoapFault, SoapClient
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "onec"
+WSDL_URL = "http://1c.test/crm/ws/CrmExchange.1cws?wsdl"
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        wsdl = (FIXTURES / "crm_exchange.wsdl").read_bytes()
+        mock.get(WSDL_URL, body=wsdl, content_type="text/xml")
+        yield mock
+
+
+@pytest.fixture
+def soap() -> Iterator[SoapClient]:
+    client = SoapClient(name="crm", wsdl=WSDL_URL, username="Интеграция", password="пароль", timezone="Europe/Moscow")
+    yield client
+    client.close()
+
+
+
+def test_the_wsdl_is_fetched_with_the_utf8_login_and_lists_the_operations(api: responses.RequestsMock, soap: SoapClient) -> None:
+    assert soap.operations() == ["GetChangedRequests", "GetRequest", "SetRequestDueDate", "SetRequestState"]
+    auth = api.calls[0].request.headers["Authorization"]
+    assert base64.b64decode(auth.removeprefix("Basic ")).decode() == "Интеграция:пароль"
+
+
+def test_naive_1c_dates_come_back_aware_in_the_backend_zone(api: responses.RequestsMock, soap: SoapClient) -> None:
+    address = soap.client.service._binding_options["address"]
+    api.post(address, body=(FIXTURES / "soap_GetChangedRequests_response.xml").read_bytes(), content_type="text/xml")
+    page = soap.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=100)
+    [request] = page["Обращение"]
+    assert request["Номер"] == "CRM-0000412"
+    assert request["Дата"] == datetime(2024, 3, 18, 10, 42, 7, tzinfo=MOSCOW)
+    assert request["КонтактноеЛицо"] is None
+    assert page["ЕстьЕще"] is False
+
+
+def test_aware_datetimes_are_sent_as_1c_wall_clock_without_offset(api: responses.RequestsMock, soap: SoapClient) -> None:
+    address = soap.client.service._binding_options["address"]
+    reply = ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+             '<m:SetRequestDueDateResponse xmlns:m="http://example.org/crm-exchange"><m:return xmlns:t="http://example.org/crm-exchange/types">'
+             "<t:Успешно>true</t:Успешно><t:КодОшибки/><t:ТекстОшибки/><t:ВерсияДанных>AAAAAAAAAAM=</t:ВерсияДанных>"
+             "</m:return></m:SetRequestDueDateResponse></soap:Body></soap:Envelope>")
+    api.post(address, body=reply.encode(), content_type="text/xml")
+    due = datetime(2024, 3, 20, 15, 0, tzinfo=ZoneInfo("UTC"))
+    result = soap.call("SetRequestDueDate", RequestRef="9c41d2e0-7a3b-11ee-9f10-0a1b2c3d4e01", DueDate=due,
+                       ExpectedDataVersion="AAAAAAAAAAI=", Comment=None)
+    assert result["ВерсияДанных"] == "AAAAAAAAAAM="
+    sent = api.calls[-1].request.body
+    assert isinstance(sent, bytes)
+    assert b"2024-03-20T18:00:00</" in sent
+    assert b"+03:00" not in sent
+
+
+def test_a_soap_fault_becomes_a_typed_refusal_with_1cs_text(api: responses.RequestsMock, soap: SoapClient) -> None:
+    address = soap.client.service._binding_options["address"]
+    api.post(address, status=500, body=(FIXTURES / "soap_fault.xml").read_bytes(), content_type="text/xml")
+    with pytest.raises(OneCSoapFault, match=r"ВебСервис.CrmExchange.Модуль\(118\)"):
+        soap.call("SetRequestDueDate", RequestRef="x", DueDate=None, ExpectedDataVersion=None, Comment=None)
+
+
+def test_a_503_without_fault_is_retryable(api: responses.RequestsMock, soap: SoapClient) -> None:
+    address = soap.client.service._binding_options["address"]
+    api.post(address, status=503, body=b"Service Unavailable")
+    with pytest.raises(OneCUnavailable, match="503"):
+        soap.call("GetRequest", RequestRef="x")
+
+
+def test_a_timeout_is_retryable(api: responses.RequestsMock, soap: SoapClient) -> None:
+    address = soap.client.service._binding_options["address"]
+    api.post(address, body=requests.ReadTimeout("slow 1C"))
+    with pytest.raises(OneCUnavailable, match="no answer"):
+        soap.call("GetRequest", RequestRef="x")
+
+
+def test_an_answer_with_a_dtd_is_refused(api: responses.RequestsMock, soap: SoapClient) -> None:
+    address = soap.client.service._binding_options["address"]
+    evil = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "boom">]>'
+            b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&x;</soap:Body></soap:Envelope>')
+    api.post(address, body=evil, content_type="text/xml")
+    with pytest.raises(OneCRejected, match="DTD"):
+        soap.call("GetRequest", RequestRef="x")
+
+
+def test_an_unknown_operation_names_the_ones_offered(api: responses.RequestsMock, soap: SoapClient) -> None:
+    with pytest.raises(OneCRejected, match="offers GetChangedRequests, GetRequest"):
+        soap.call("GetChanges")
