@@ -22,7 +22,10 @@ def register(registry: Registry) -> None:
     from adapters.onec.cli import (  # CLI only: typer stays out of the adapter's import
         demo,
         emulator,
+        onec_app,
     )
+
+    registry.add(onec_app, usage="cli.group", name="onec")
 
     registry.add(demo, usage="cli.command", name="demo")
     registry.add(emulator, usage="cli.command", name="emulator")

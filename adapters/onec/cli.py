@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from crm_bridge.cli.common import console, console_err, emit_json
 
-__all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator"]
+__all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator", "inspect", "onec_app"]
 
 DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
 ZONE = "Europe/Moscow"
@@ -185,3 +185,80 @@ def emulator(
     finally:
         emu.stop()
         console.print("emulator stopped")
+
+
+onec_app = typer.Typer(help="1C:CRM backends: what a publication offers.", no_args_is_help=True)
+
+
+def _onec_backend(bridge: Any, name: str | None) -> Any:
+    from adapters.onec.adapter import OneCBackend
+
+    names = [n for n, cfg in bridge.config.backends.items() if cfg.kind == "onec_odata"]
+    if name is None:
+        if len(names) != 1:
+            console_err.print(f"[red]say which backend with --backend[/red] (1C backends: {', '.join(names) or 'none'})")
+            raise typer.Exit(2)
+        name = names[0]
+    backend = bridge.backend(name)
+    if not isinstance(backend, OneCBackend):
+        console_err.print(f"[red]backend {name!r} is not a 1C backend[/red]")
+        raise typer.Exit(2)
+    return backend
+
+
+@onec_app.command("inspect")
+def inspect(
+    backend_name: Annotated[str | None, typer.Option("--backend", "-b", help="Backend name (default: the only 1C one).")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", "-e", help="Show one entity set's fields.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List what the 1C publication offers: entity sets, fields, types and references.
+
+    Example: crm-bridge -c crm-bridge.yaml onec inspect --entity Document_Интерес
+    """
+    from crm_bridge.cli.common import open_app
+    from crm_bridge.errors import did_you_mean
+
+    bridge = open_app()
+    try:
+        meta = _onec_backend(bridge, backend_name).client.metadata()
+    finally:
+        bridge.close()
+    if entity is None:
+        rows = []
+        for name in sorted(meta.entity_sets):
+            et = meta.entity(name)
+            props = et.properties if et else {}
+            rows.append({
+                "entity_set": name, "kind": name.split("_", 1)[0], "fields": len(props),
+                "references": meta.references(name),
+                "tabular_sections": [p for p, prop in props.items() if prop.is_collection],
+            })
+        if as_json:
+            emit_json(rows)
+            return
+        table = Table("entity set", "kind", "fields", "references to", "tabular sections", title="Published in the standard OData interface")
+        for r in rows:
+            table.add_row(r["entity_set"], r["kind"], str(r["fields"]), ", ".join(sorted(set(r["references"].values()))) or "—",
+                          ", ".join(r["tabular_sections"]) or "—")
+        console.print(table)
+        return
+    et = meta.entity(entity)
+    if et is None:
+        console_err.print(f"[red]{entity} is not published.{did_you_mean(entity, list(meta.entity_sets))}[/red] "
+                          "Add it to the standard OData interface content in 1C (Администрирование → Настройка стандартного интерфейса OData).")
+        raise typer.Exit(1)
+    refs = meta.references(entity)
+    fields = []
+    for name, prop in et.properties.items():
+        row_fields = sorted(meta.row_type(prop)) if prop.is_collection else []
+        fields.append({"field": name, "type": prop.type, "key": name in et.keys, "reference_to": refs.get(name),
+                       "row_fields": row_fields})
+    if as_json:
+        emit_json({"entity_set": entity, "keys": list(et.keys), "fields": fields})
+        return
+    table = Table("field", "type", "reference to / rows", title=f"{entity} (key: {', '.join(et.keys)})")
+    for f in fields:
+        extra = f["reference_to"] or (", ".join(f["row_fields"]) if f["row_fields"] else "")
+        table.add_row(("🔑 " if f["key"] else "") + f["field"], f["type"], extra)
+    console.print(table)

@@ -43,6 +43,25 @@ class Metadata:
     types: dict[str, EntityType]
     complex_types: dict[str, dict[str, Property]]
     enums: dict[str, tuple[str, ...]]
+    associations: dict[str, str] = field(default_factory=dict)  # relationship -> target entity type
+
+    def references(self, entity_set: str) -> dict[str, str]:
+        """Reference fields of a set and the entity type each points to: {"Партнер_Key": "Catalog_Партнеры"}.
+
+        Read from the navigation properties (``Партнер`` → relationship → the association's
+        ``End`` role), so only references whose target is published are known.
+        """
+        entity = self.entity(entity_set)
+        if entity is None:
+            return {}
+        found: dict[str, str] = {}
+        for nav, relationship in entity.navigation.items():
+            target = self.associations.get(relationship.split(".", 1)[-1])
+            if target is None:
+                continue
+            key = f"{nav}_Key" if f"{nav}_Key" in entity.properties else nav
+            found[key] = target
+        return found
 
     def entity(self, entity_set: str) -> EntityType | None:
         name = self.entity_sets.get(entity_set)
@@ -77,7 +96,12 @@ def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:
     complex_types: dict[str, dict[str, Property]] = {}
     enums: dict[str, tuple[str, ...]] = {}
     sets: dict[str, str] = {}
+    associations: dict[str, str] = {}
     for schema in root.iter(f"{_EDM}Schema"):
+        for assoc in schema.findall(f"{_EDM}Association"):
+            for end in assoc.findall(f"{_EDM}End"):
+                if end.get("Role") == "End":
+                    associations[assoc.get("Name", "")] = end.get("Type", "").split(".", 1)[-1]
         for et in schema.findall(f"{_EDM}EntityType"):
             keys = tuple(k.get("Name", "") for k in et.findall(f"{_EDM}Key/{_EDM}PropertyRef"))
             nav = {n.get("Name", ""): n.get("Relationship", "") for n in et.findall(f"{_EDM}NavigationProperty")}
@@ -91,4 +115,4 @@ def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:
                 sets[es.get("Name", "")] = es.get("EntityType", "").split(".", 1)[-1]
     if not sets:
         raise OneCUnavailable(f"{backend}: $metadata lists no entity sets; check the publication URL")
-    return Metadata(sets, types, complex_types, enums)
+    return Metadata(sets, types, complex_types, enums, associations)

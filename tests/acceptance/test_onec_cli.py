@@ -1,0 +1,81 @@
+"""`onec inspect` and `check` tell an integrator what the 1C side publishes and lacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.emulator import Emulator
+
+CLI = [sys.executable, "-m", "crm_bridge"]
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(requests=20, seed=2, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        yield emu
+
+
+@pytest.fixture
+def config(emulator: Emulator, tmp_path: Path) -> Path:
+    path = tmp_path / "crm-bridge.yaml"
+    path.write_text(demo_config(emulator.base_url, tmp_path / "s.db"), encoding="utf-8")
+    return path
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*CLI, "-c", str(config), *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_inspect_lists_sets_with_their_references(config: Path) -> None:
+    done = cli(config, "onec", "inspect", "--json")
+    assert done.returncode == 0, done.stderr
+    sets = {r["entity_set"]: r for r in json.loads(done.stdout)}
+    request = sets["Document_Интерес"]
+    assert request["kind"] == "Document"
+    assert request["references"]["Партнер_Key"] == "Catalog_Партнеры"
+    assert request["tabular_sections"] == ["Соисполнители"]
+
+
+def test_inspect_of_one_set_shows_types_keys_and_rows(config: Path) -> None:
+    done = cli(config, "onec", "inspect", "--entity", "Document_Интерес", "--json")
+    fields = {f["field"]: f for f in json.loads(done.stdout)["fields"]}
+    assert fields["Ref_Key"]["key"] is True
+    assert fields["СрокИсполнения"]["type"] == "Edm.DateTime"
+    assert fields["Ответственный_Key"]["reference_to"] == "Catalog_Пользователи"
+    assert "Пользователь_Key" in fields["Соисполнители"]["row_fields"]
+
+
+def test_inspect_of_a_misspelt_set_suggests_the_right_one(config: Path) -> None:
+    done = cli(config, "onec", "inspect", "--entity", "Document_Интерс")
+    assert done.returncode == 1
+    assert "Did you mean 'Document_Интерес'?" in " ".join(done.stderr.split())
+
+
+def test_check_names_what_to_publish_in_1c(emulator: Emulator, config: Path) -> None:
+    cli(config, "db", "upgrade")
+    assert cli(config, "check").returncode == 0
+    emulator.unpublish("Catalog_КонтактныеЛицаПартнеров")
+    done = cli(config, "check", "--json")
+    assert done.returncode == 1
+    failed = [c["detail"] for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+    assert len(failed) == 1
+    assert "Catalog_КонтактныеЛицаПартнеров is not published" in failed[0]
+    assert "Настройка стандартного интерфейса OData" in failed[0]
+
+
+def test_check_with_a_wrong_password_says_so(emulator: Emulator, config: Path) -> None:
+    config.write_text(config.read_text(encoding="utf-8").replace(f"password: {DEMO_PASSWORD}", "password: Sekr3t-XYZ"), encoding="utf-8")
+    done = cli(config, "check", "--json")
+    assert done.returncode == 1
+    details = " ".join(c["detail"] for c in json.loads(done.stdout)["checks"])
+    assert "refused the login" in details
+    assert "Sekr3t-XYZ" not in details
