@@ -1,0 +1,175 @@
+"""The exchange-plan change feed of the standard OData interface (INTERFACE.md §7a).
+
+1C registers every change of a tracked object for each node of an exchange plan.
+``SelectChanges`` hands the registrations of one node out as numbered packages (an Atom
+feed: one ``entry`` per changed object, its full type in ``category/@term``, its fields
+in ``m:properties``); ``NotifyChangesReceived`` with the package number drops them. The
+caller acknowledges only after the package is stored; after a lost answer, the node's
+``ReceivedNo`` tells whether 1C already took the acknowledgement, and asking again with
+the same number returns the same package.
+
+An entry that cannot be parsed does not stop the package: it is returned in
+``unparsed`` with its reason and raw XML, for the caller to park (never to drop). A body
+that is not a feed is an error, never "no changes".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree as ET
+
+from adapters.onec.errors import OneCRejected, OneCUnavailable, raise_for_response, translated
+from adapters.onec.odata import ODataClient, string_literal
+
+__all__ = ["ChangePackage", "ExchangeFeed", "FeedEntry", "parse_feed"]
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_D = "{http://schemas.microsoft.com/ado/2007/08/dataservices}"
+_M = "{http://schemas.microsoft.com/ado/2007/08/dataservices/metadata}"
+MAX_PACKAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    type_name: str  # "Catalog_Контрагенты" (the entity type; the set has the same name in 1C)
+    values: dict[str, Any]  # as the JSON format would carry them (Int64 as strings, dates naive)
+
+
+@dataclass
+class ChangePackage:
+    message_no: int
+    entries: list[FeedEntry] = field(default_factory=list)
+    unparsed: list[tuple[str, str]] = field(default_factory=list)  # (reason, raw entry XML)
+
+
+def _value(node: ET.Element) -> Any:
+    if node.get(f"{_M}null") == "true":
+        return None
+    kind = node.get(f"{_M}type", "Edm.String")
+    if kind.startswith("Collection("):
+        return [{child.tag.removeprefix(_D): _value(child) for child in row} for row in node.findall(f"{_D}element")]
+    text = node.text or ""
+    if kind == "Edm.Boolean":
+        if text not in ("true", "false"):
+            msg = f"{node.tag.removeprefix(_D)}: {text!r} is not a boolean"
+            raise ValueError(msg)
+        return text == "true"
+    if kind in ("Edm.Double", "Edm.Decimal", "Edm.Single"):
+        return float(text)
+    if kind in ("Edm.Int32", "Edm.Int16", "Edm.Byte"):
+        return int(text)
+    return text  # Edm.String, Edm.Guid, Edm.DateTime, Edm.Int64 (a string, as in JSON)
+
+
+def _entry(node: ET.Element) -> FeedEntry:
+    category = node.find(f"{_ATOM}category")
+    term = category.get("term", "") if category is not None else ""
+    if not term:
+        msg = "entry without category/@term: its object type is unknown"
+        raise ValueError(msg)
+    props = node.find(f"{_ATOM}content/{_M}properties")
+    if props is None:
+        msg = f"{term}: entry without content/m:properties"
+        raise ValueError(msg)
+    values = {child.tag.removeprefix(_D): _value(child) for child in props}
+    if "DataVersion" not in values and "Version" in values:
+        values["DataVersion"] = values.pop("Version")  # 1C's documentation names it Version
+    if "Ref_Key" not in values:
+        msg = f"{term}: entry without Ref_Key"
+        raise ValueError(msg)
+    return FeedEntry(term.split(".", 1)[-1], values)
+
+
+def parse_feed(body: bytes, message_no: int, *, backend: str = "1C") -> ChangePackage:
+    """Parse one ``SelectChanges`` answer.
+
+    Raises:
+        OneCUnavailable: the body is not an Atom feed (or carries a DTD) — it must never
+            be taken for an empty package.
+    """
+    if b"<!DOCTYPE" in body[:2048].upper():
+        raise OneCUnavailable(f"{backend}: SelectChanges answer carries a DTD; refused")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise OneCUnavailable(f"{backend}: SelectChanges answer is not XML ({exc}); will retry") from exc
+    if root.tag != f"{_ATOM}feed":
+        raise OneCUnavailable(f"{backend}: SelectChanges answered <{root.tag}> instead of an Atom feed; will retry")
+    package = ChangePackage(message_no)
+    for node in root.findall(f"{_ATOM}entry"):
+        try:
+            package.entries.append(_entry(node))
+        except (ValueError, KeyError) as exc:
+            package.unparsed.append((str(exc), ET.tostring(node, encoding="unicode")[:20000]))
+    return package
+
+
+class ExchangeFeed:
+    """One node of one exchange plan, read through an ``ODataClient``.
+
+    Example::
+
+        feed = ExchangeFeed(client, plan="CRMBridge", node_code="CRMB")
+        package = feed.read(feed.received_no() + 1)
+        store(package)                          # one transaction
+        feed.acknowledge(package.message_no)    # only after it is stored
+    """
+
+    def __init__(self, client: ODataClient, *, plan: str, node_code: str, max_bytes: int = MAX_PACKAGE_BYTES) -> None:
+        self.client, self.plan, self.node_code, self.max_bytes = client, plan, node_code, max_bytes
+        self._node_key: str | None = None
+
+    @property
+    def entity_set(self) -> str:
+        return f"ExchangePlan_{self.plan}"
+
+    def _node(self) -> dict[str, Any]:
+        rows = self.client.query(self.entity_set, select=["Ref_Key", "Code", "ThisNode", "ReceivedNo"],
+                                 filter=f"Code eq {string_literal(self.node_code)}")
+        nodes = [r for r in rows if not r.get("ThisNode")]
+        if not nodes:
+            raise OneCRejected(
+                f"{self.client.name}: exchange plan {self.plan} has no node with code {self.node_code!r} "
+                "(the base's own node cannot be used); create one for crm-bridge in 1C"
+            )
+        self._node_key = str(nodes[0]["Ref_Key"])
+        return nodes[0]
+
+    def received_no(self) -> int:
+        """The last package number 1C knows we acknowledged."""
+        return int(self._node().get("ReceivedNo") or 0)
+
+    def _point(self) -> str:
+        if self._node_key is None:
+            self._node()
+        return f"'{self.client.base_url}{self.entity_set}(guid'{self._node_key}')'"
+
+    def _post(self, function: str, message_no: int) -> bytes:
+        url = (f"{self.client.base_url}{function}?DataExchangePoint={quote(self._point(), safe=':/()')}"
+               f"&MessageNo={message_no}")
+        what = f"{function} #{message_no}"
+        with translated(self.client.name, what):
+            self.client.requests_made += 1
+            response = self.client.session.post(url, timeout=self.client.timeout, stream=True)
+            try:
+                raise_for_response(self.client.name, response, what)
+                chunks, size = [], 0
+                for chunk in response.iter_content(1 << 16):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise OneCUnavailable(f"{self.client.name}: {what}: package over {self.max_bytes} bytes; "
+                                              "lower the package size of the exchange plan in 1C")
+                    chunks.append(chunk)
+            finally:
+                response.close()
+        return b"".join(chunks)
+
+    def read(self, message_no: int) -> ChangePackage:
+        """Package `message_no` (asking again with the same number returns the same package)."""
+        return parse_feed(self._post("SelectChanges", message_no), message_no, backend=self.client.name)
+
+    def acknowledge(self, message_no: int) -> None:
+        """Tell 1C the package is stored: its registrations are dropped."""
+        self._post("NotifyChangesReceived", message_no)
