@@ -48,3 +48,6 @@ __all__ = [
 def register(registry: Registry) -> None:
     """Bind the registry (addon transforms) and add the ``mapping`` command group."""
     bind_registry(registry)
+    from mapping.cli import mapping_app  # CLI only: typer stays out of the mapping core's import
+
+    registry.add(mapping_app, usage="cli.group", name="mapping")

@@ -1,0 +1,276 @@
+"""``crm-bridge mapping check | preview | suggest``: the integrator's loop.
+
+    crm-bridge mapping suggest --backend crm --model customer --out mappings/customer.yaml
+    (edit)
+    crm-bridge mapping check
+    crm-bridge mapping preview --backend crm --model customer --limit 20
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from crm_bridge.cli.common import console, emit_json, open_app
+from crm_bridge.errors import ConfigError, RemoteError
+from mapping.preview import PreviewRow, RemoteRef, preview
+from mapping.spec import MappingFile, MappingSpec, load_mapping, mapping_from_text, read_mapping
+from mapping.suggest import Draft, schema_from_sample, suggest
+from mapping.validate import RemoteFacts, check_mapping
+
+__all__ = ["mapping_app"]
+
+mapping_app = typer.Typer(help="Check, preview and suggest field mappings (the files in a backend's `mappings:` folder).",
+                          no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="Backend name from the configuration.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Canonical model: customer, contact, agent, team, ticket.")]
+
+
+@contextmanager
+def _app() -> Iterator[Any]:
+    bridge = open_app()
+    try:
+        yield bridge
+    finally:
+        bridge.close()
+
+
+def _siblings(folder: Path, files: dict[Path, MappingFile]) -> dict[str, MappingSpec]:
+    """Model -> spec of every readable mapping in `folder` (for references and cycles)."""
+    found: dict[str, MappingSpec] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            mf = files.get(path) or read_mapping(path)
+        except ConfigError:
+            continue
+        if mf.spec is not None:
+            found.setdefault(mf.spec.model, mf.spec)
+    return found
+
+
+def _readable(spec: MappingSpec, entities: dict[str, dict[str, str]] | None) -> MappingSpec | None:
+    """`spec` without the fields the remote does not publish, so a sample can be read."""
+    if entities is None:
+        return spec
+    published = entities.get(spec.entity)
+    if published is None:
+        return None
+    fields = {n: f for n, f in spec.fields.items()
+              if all(i in published for i in f.inputs) and (f.lookup is None or f.lookup.field in entities.get(f.lookup.entity, {}))}
+    children = {n: c for n, c in spec.children.items() if c.source in published}
+    return spec.model_copy(update={"fields": fields, "children": children})
+
+
+def _sample(backend: Any, spec: MappingSpec | None, entities: dict[str, dict[str, str]] | None, size: int) -> list[dict[str, Any]] | None:
+    readable = _readable(spec, entities) if spec is not None and size > 0 else None
+    if readable is None or not hasattr(backend, "read"):
+        return None
+    records: list[dict[str, Any]] = []
+    pages = backend.read(readable)
+    try:
+        for page in pages:
+            records += [dict(r.values) for r in page[: size - len(records)]]
+            if len(records) >= size:
+                break
+    finally:
+        pages.close()
+    return records
+
+
+def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, offline: bool) -> list[dict[str, Any]]:
+    backend = bridge.backend(name)
+    config = bridge.config.backends[name]
+    folder = file.parent if file is not None else Path(backend.mappings_dir)
+    paths = [file] if file is not None else sorted(folder.glob("*.yaml"))
+    results: list[dict[str, Any]] = []
+    if file is None:
+        for model in getattr(config, "models", []):
+            path = folder / f"{model}.yaml"
+            if not path.is_file():
+                results.append({"backend": name, "file": str(path), "problems": [
+                    f"{bridge.config.source}: backends.{name}.models: {model} has no mapping file ({path}); create it with "
+                    f"`crm-bridge mapping suggest --backend {name} --model {model} --out {path}`"]})
+    try:
+        entities = None if offline or not hasattr(backend, "describe") else backend.describe()
+        files = {p: read_mapping(p) for p in paths}
+        siblings = _siblings(folder, files)
+        for path, mf in files.items():
+            records = None if offline else _sample(backend, mf.spec, entities, sample)
+            facts = RemoteFacts(entities=entities, sample=records, origin=f"backend {name!r}")
+            results.append({"backend": name, "file": str(path), "problems": check_mapping(mf, facts=facts, siblings=siblings)})
+    except RemoteError as exc:
+        results.append({"backend": name, "file": str(folder), "problems": [
+            f"backend {name!r}: {exc}; the mappings were not checked against it (use --offline for the file checks only)"]})
+    return results
+
+
+@mapping_app.command("check")
+def check(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Check this one file (default: every backend's mappings).")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", "-b", help="Check against this backend's metadata and records.")] = None,
+    sample: Annotated[int, typer.Option("--sample", help="Remote records read to find value-map gaps (0: none).", min=0)] = 50,
+    offline: Annotated[bool, typer.Option("--offline", help="Do not contact any backend: file checks only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate mapping files: every error at once, each with file:line:column and a fix.
+
+    Without options: every backend's mapping files, against the backend's metadata and a sample of its records. With --file alone: that file, with no backend (no configuration needed). Exits 1 when anything is wrong.
+
+    Example: crm-bridge mapping check --file mappings/ticket.yaml --backend crm
+    """
+    results: list[dict[str, Any]]
+    if file is not None and backend is None:
+        found = read_mapping(file)
+        results = [{"backend": None, "file": str(file), "problems": check_mapping(found, siblings=_siblings(file.parent, {file: found}))}]
+    else:
+        with _app() as bridge:
+            names = [backend] if backend else list(bridge.config.backends)
+            results = [r for name in names for r in _check_backend(bridge, name, file, sample=sample, offline=offline)]
+    count = sum(len(r["problems"]) for r in results)
+    if as_json:
+        emit_json({"ok": count == 0, "problems": count, "files": results})
+    else:
+        for r in results:
+            mark = Text("✓ ", style="green") if not r["problems"] else Text("✗ ", style="red")
+            console.print(mark + Text(f"{r['file']}" + (f"  (backend {r['backend']})" if r["backend"] else "")))
+            for problem in r["problems"]:
+                console.print(Text(f"  {problem}", style="red"), soft_wrap=True)
+        files = len(results)
+        console.print(f"{count} problem{'s' if count != 1 else ''} in {files} file{'s' if files != 1 else ''}" if count
+                      else f"all {files} mapping file{'s' if files != 1 else ''} OK", style="red" if count else "green")
+    if count:
+        raise typer.Exit(1)
+
+
+def _show(value: Any) -> Text:
+    if value is None:
+        return Text("∅", style="dim")
+    if isinstance(value, RemoteRef):
+        return Text(str(value), style="cyan")
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return Text(text if len(text) <= 48 else text[:45] + "...")
+
+
+def _print_row(spec: MappingSpec, row: PreviewRow) -> None:
+    table = Table("remote field", "remote value", "", "canonical", "value", "write-back", title=f"{spec.entity} {row.id}",
+                  title_justify="left", show_edge=False)
+    for name, fs in spec.fields.items():
+        inputs = fs.inputs
+        remote = Text(", ".join(inputs) or "(constant)")
+        value = Text(" | ").join(_show(row.source.get(i)) for i in inputs) if inputs else Text("")
+        if name in row.canonical:
+            canonical = _show(row.canonical[name])
+        else:
+            canonical = Text("decided by crm-bridge" if fs.owner == "local" else "(not imported)", style="dim")
+        back = _show(row.write_back[fs.source]) if fs.source in row.write_back and fs.owner != "remote" else Text("")
+        table.add_row(remote, value, "→", name, canonical, back)
+    for child in spec.children:
+        table.add_row(spec.children[child].source, Text("rows", style="dim"), "→", child, Text(str(len(row.canonical.get(child) or []))) + " rows", "")
+    console.print(table)
+    for problem in row.problems:
+        console.print(Text(f"  {spec.model} would refuse it: {problem}", style="red"))
+
+
+@mapping_app.command("preview")
+def preview_command(
+    backend: BackendOpt,
+    model: ModelOpt,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Records to read.", min=1)] = 20,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Mapping file (default: the backend's <model>.yaml).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show real remote records next to their canonical fields and what a write-back would send.
+
+    Reads only; writes nothing to the CRM or the store.
+
+    Example: crm-bridge mapping preview --backend crm --model ticket --limit 5
+    """
+    with _app() as bridge:
+        source = bridge.backend(backend)
+        path = file or Path(source.mappings_dir) / f"{model}.yaml"
+        spec = load_mapping(path)
+        if spec.model != model:
+            raise ConfigError(f"{path}: maps model {spec.model!r}, not {model!r}; pass --model {spec.model} or another --file")
+        rows = preview(source, spec, limit=limit, timezone=bridge.config.backends[backend].timezone)
+    if as_json:
+        emit_json({"backend": backend, "model": model, "file": str(path), "records": [r.as_json() for r in rows]})
+        return
+    for row in rows:
+        _print_row(spec, row)
+    refused = sum(1 for r in rows if r.problems)
+    console.print(f"{len(rows)} records of {spec.entity} previewed with {path}; {refused} would be refused; nothing was written",
+                  style="red" if refused else "green")
+
+
+def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: int) -> tuple[Draft, str]:
+    source = bridge.backend(backend)
+    zone = bridge.config.backends[backend].timezone
+    if hasattr(source, "describe"):
+        schema, origin = source.describe(), "1C $metadata" if "onec" in bridge.config.backends[backend].kind else "metadata"
+    elif entity is not None:
+        probe = MappingSpec(model=model, entity=entity, fields={})
+        records = _sample(source, probe, None, max(sample, 1)) or []
+        schema, origin = schema_from_sample(entity, records), f"{len(records)} sample records"
+    else:
+        raise ConfigError(f"backend {backend!r} publishes no metadata; name the resource with --entity to read sample records")
+    draft = suggest(model, schema, entity=entity, timezone=zone)
+    enums = {s.field: s.spec for s in draft.fields if s.spec is not None and "map" in s.spec and "default" in s.spec}
+    if enums and draft.entity and sample:
+        probe_text = f"model: {model}\nentity: {draft.entity}\nfields:\n" + "".join(
+            f"  {name}: {{from: {spec['from']}" + (f", lookup: {{entity: {spec['lookup']['entity']}}}" if "lookup" in spec else "") + "}\n"
+            for name, spec in enums.items())
+        probe_file = mapping_from_text(probe_text)
+        try:
+            records = _sample(source, probe_file.spec, schema, sample) or []
+        except RemoteError:
+            records = []
+        if records:
+            values = {spec["from"]: [r.get(spec["from"]) for r in records] for spec in enums.values()}
+            draft = suggest(model, schema, entity=entity, values=values, timezone=zone)
+            origin += f" and {len(records)} sample records"
+    return draft, origin
+
+
+@mapping_app.command("suggest")
+def suggest_command(
+    backend: BackendOpt,
+    model: ModelOpt,
+    entity: Annotated[str | None, typer.Option("--entity", "-e", help="Remote entity set (default: the best match).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the YAML here (default: stdout).")] = None,
+    sample: Annotated[int, typer.Option("--sample", help="Records read to propose value maps (0: none).", min=0)] = 200,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose a starter mapping from the remote metadata, as commented YAML with a confidence per line.
+
+    Matches remote fields by name, type and Russian/English synonyms (ИНН → tax_id, Наименование/Description → name, Телефон → phone, ...).
+
+    Example: crm-bridge mapping suggest --backend crm --model customer --out mappings/customer.yaml
+    """
+    with _app() as bridge:
+        draft, origin = _draft(bridge, backend, model, entity, sample)
+    target = out.as_posix() if out else f"<{model}.yaml>"
+    header = [f"Starter mapping for {model} from backend {backend} ({origin}), by `crm-bridge mapping suggest`.",
+              "Each line ends with its confidence (0-1) and why; commented lines found no good candidate.",
+              f"Review it, then run: crm-bridge mapping check --file {target} --backend {backend}"]
+    text = draft.to_yaml(header)
+    if as_json:
+        emit_json(draft.as_json() | {"yaml": text})
+    elif out is None:
+        sys.stdout.write(text)
+    if out is not None:
+        if out.exists() and not force:
+            raise ConfigError(f"{out} exists; pass --force to overwrite it, or choose another --out")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        if not as_json:
+            console.print(f"wrote {out}; edit it, then: crm-bridge mapping check --file {out} --backend {backend}",
+                          markup=False, highlight=False)
