@@ -84,7 +84,12 @@ def add_business(calendar: Calendar, start: datetime, duration: timedelta) -> da
         CalendarHasNoWorkingTime: no working time within ``HORIZON_YEARS`` years.
         InstantOutOfRangeError: the due instant would fall after the year 9998.
     """
-    u = _instant(start, "start")
+    # The hot path: _instant() and _datetime() are inlined here.
+    try:
+        delta = start - _EPOCH
+    except TypeError:
+        raise NaiveDatetimeError("start", start) from None
+    u = (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
     need = (duration.days * 86_400 + duration.seconds) * US + duration.microseconds
     if need <= 0:
         if need == 0:
@@ -108,7 +113,10 @@ def add_business(calendar: Calendar, start: datetime, duration: timedelta) -> da
         timeline = calendar.timeline(year)
     prefix = timeline.prefix
     k = bisect_left(prefix, need, 1)
-    return _datetime(timeline.starts[k - 1] + need - prefix[k - 1], start.tzinfo)
+    due = timeline.starts[k - 1] + need - prefix[k - 1]
+    if -_FLOAT_EXACT < due < _FLOAT_EXACT:
+        return datetime.fromtimestamp(due / US, start.tzinfo)
+    return _datetime(due, start.tzinfo)
 
 
 def business_between(calendar: Calendar, start: datetime, end: datetime) -> timedelta:
@@ -122,8 +130,14 @@ def business_between(calendar: Calendar, start: datetime, end: datetime) -> time
     Raises:
         NaiveDatetimeError: either datetime has no time zone.
     """
-    u1 = _instant(start, "start")
-    u2 = _instant(end, "end")
+    try:
+        d1 = start - _EPOCH
+        d2 = end - _EPOCH
+    except TypeError:
+        _instant(start, "start")
+        raise NaiveDatetimeError("end", end) from None
+    u1 = (d1.days * 86_400 + d1.seconds) * US + d1.microseconds
+    u2 = (d2.days * 86_400 + d2.seconds) * US + d2.microseconds
     sign = 1
     if u2 < u1:
         u1, u2, sign = u2, u1, -1
@@ -131,7 +145,15 @@ def business_between(calendar: Calendar, start: datetime, end: datetime) -> time
     y2 = utc_year(u2)
     first = calendar.timeline(y1)
     if y1 == y2:
-        total = first.elapsed_until(u2) - first.elapsed_until(u1)
+        # Both ends in one year: two bisects (inlined Timeline.elapsed_until).
+        starts, ends, prefix = first.starts, first.ends, first.prefix
+        i = bisect_right(starts, u1) - 1
+        j = bisect_right(starts, u2) - 1
+        total = 0
+        if j >= 0:
+            total = prefix[j] + (u2 - starts[j] if u2 < ends[j] else ends[j] - starts[j])
+        if i >= 0:
+            total -= prefix[i] + (u1 - starts[i] if u1 < ends[i] else ends[i] - starts[i])
     else:
         total = first.total - first.elapsed_until(u1)
         for year in range(y1 + 1, y2):

@@ -152,16 +152,23 @@ def year_start_us(year: int) -> int:
 
 def utc_year(instant: int) -> int:
     """The UTC year of an instant given as UTC epoch microseconds."""
-    if _TABLE_FIRST_US <= instant < _TABLE_END_US:
-        return _TABLE_FIRST_YEAR - 1 + bisect_right(_YEAR_STARTS, instant)
+    # An estimate from the mean Gregorian year is off by at most one near New Year.
+    year = 1970 + instant // _MEAN_YEAR_US
+    index = year - _TABLE_FIRST_YEAR
+    if 0 <= index < len(_YEAR_STARTS) - 1:
+        if instant < _YEAR_STARTS[index]:
+            return year - 1
+        if instant >= _YEAR_STARTS[index + 1]:
+            return year + 1
+        return year
     return date.fromordinal(instant // _DAY_US + _EPOCH_ORDINAL).year
 
 
-#: UTC year starts of the years most instants fall in, for a bisect instead of a date.
+#: UTC year starts of the years most instants fall in (1900-2200): a table look-up
+#: instead of building a date.
+_MEAN_YEAR_US = 31_556_952 * US
 _TABLE_FIRST_YEAR = 1900
-_YEAR_STARTS = [year_start_us(year) for year in range(_TABLE_FIRST_YEAR, 2201)]
-_TABLE_FIRST_US = _YEAR_STARTS[0]
-_TABLE_END_US = _YEAR_STARTS[-1]
+_YEAR_STARTS = [year_start_us(year) for year in range(_TABLE_FIRST_YEAR, 2202)]
 
 
 def _offset_at(zone: ZoneInfo, second: int) -> int:

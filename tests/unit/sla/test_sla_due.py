@@ -27,8 +27,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 H = timedelta(hours=1)
 
 
-def msk(*args: int) -> datetime:
-    return datetime(*args, tzinfo=MSK)  # type: ignore[misc]
+def msk(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+        microsecond: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=MSK)
 
 
 def day_hours(calendar: Calendar, day: date) -> float:

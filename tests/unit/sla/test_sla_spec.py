@@ -26,8 +26,9 @@ H = timedelta(hours=1)
 Office = Callable[..., dict[str, object]]
 
 
-def msk(*args: int) -> datetime:
-    return datetime(*args, tzinfo=MSK)  # type: ignore[misc]
+def msk(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+        microsecond: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=MSK)
 
 
 def hours_on(calendar: Calendar, day: date) -> float:
@@ -174,7 +175,8 @@ def test_include_and_intersect_resolve_through_a_caller_mapping(office: Office) 
     regional = CalendarLayer(name="republic", closed=frozenset({date(2025, 3, 31)}))
     national = Calendar.from_spec(office(name="national", include=["ru-production"]))
     customer = Calendar.from_spec({"timezone": "Europe/Moscow", "week": {"mon": ["10:00-12:00"]}})
-    names = {"republic": regional, "national": national, "customer": customer}
+    names: dict[str, Calendar | CalendarLayer] = {
+        "republic": regional, "national": national, "customer": customer}
     cal = Calendar.from_spec(office(include=["national", "republic"], intersect=["customer"]),
                              resolve=names)
     assert hours_on(cal, date(2025, 3, 31)) == 0  # regional day off (a Monday)
