@@ -19,8 +19,9 @@ from typing import Any
 from . import atom
 from .errors import ODataError, bad_literal, bad_path, method_forbidden, not_found, unknown_set
 from .options import Options, parse_options, parse_selection
+from .planner import Planner
 from .predicate import compile_filter, compile_orderby
-from .query import normalize_guid
+from .query import Path, normalize_guid, parse_orderby
 from .render import Renderer, entity_path
 from .schema import EntitySet, Schema
 from .store import EMPTY_REF, Store
@@ -72,6 +73,7 @@ class ODataService:
     ) -> None:
         self.schema, self.store, self.config = schema, store, config
         self.renderer = Renderer(schema, store)
+        self.planner = Planner(store)
         self._published = published or (lambda: schema.sets.keys())
         self._metadata = metadata or (lambda: schema.edmx_text)
         self._new_key = new_key or (lambda: str(uuid.uuid4()))
@@ -153,9 +155,7 @@ class ODataService:
         selection = parse_selection(options.select, options.expand, entity_set.type, self.schema)
         links = options.format == "json"
         with self.store.lock:
-            rows: Iterable[Sequence[Any]] = self._filtered(entity_set, options)
-            if options.orderby:
-                rows = self._sorted(entity_set, rows, options.orderby)
+            rows = self._source(entity_set, options)
             total: int | None = None
             if options.inlinecount:
                 if options.filter is None and not options.orderby:
@@ -186,11 +186,27 @@ class ODataService:
         return _json(200, document)
 
     def _filtered(self, entity_set: EntitySet, options: Options) -> Iterable[Sequence[Any]]:
-        rows = self.store.rows(entity_set)
         if options.filter is None:
-            return rows
+            return self.store.rows(entity_set)
         predicate = compile_filter(options.filter, entity_set.type, self.schema, self.store.lookup)
-        return filter(predicate, rows)
+        rows = self.planner.by_keys(entity_set, options.filter)
+        return filter(predicate, self.store.rows(entity_set) if rows is None else rows)
+
+    def _source(self, entity_set: EntitySet, options: Options) -> Iterable[Sequence[Any]]:
+        """Filtered rows in the requested order, from an index when the planner can."""
+        if not options.orderby:
+            return self._filtered(entity_set, options)
+        keys = compile_orderby(options.orderby, entity_set.type, self.schema, self.store.lookup)
+        predicate = None if options.filter is None else compile_filter(
+            options.filter, entity_set.type, self.schema, self.store.lookup)
+        items = parse_orderby(options.orderby)
+        if len(keys) == 1 and isinstance(items[0][0], Path) and len(items[0][0].parts) == 1 \
+                and self.planner.by_keys(entity_set, options.filter) is None:
+            ordered = self.planner.ordered(entity_set, items[0][0].parts[0],
+                                           descending=keys[0][1], filter_text=options.filter)
+            if ordered is not None:
+                return ordered if predicate is None else filter(predicate, ordered)
+        return self._sorted(entity_set, self._filtered(entity_set, options), options.orderby)
 
     def _sorted(
         self, entity_set: EntitySet, rows: Iterable[Sequence[Any]], orderby: str

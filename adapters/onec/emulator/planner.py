@@ -1,0 +1,183 @@
+"""How to read the rows of a list query without scanning a million of them each time.
+
+Clients page big sets the 1C way: keyset pages ``$filter=Ref_Key gt guid'…'&$orderby=
+Ref_Key&$top=1000``, batches of ``Ref_Key eq … or Ref_Key eq …``, date windows
+``Date ge datetime'…'``. A plain scan costs the whole set per page. The planner reads
+the filter's top-level structure (never its meaning: the compiled predicate still
+checks every row it yields) and picks a cheaper source:
+
+* an ``or`` chain of ``Ref_Key eq guid'…'`` → direct look-ups;
+* ``$orderby`` on one plain column → a sorted index of that column, entered by binary
+  search at the bounds the filter's ``and``-ed comparisons on that column give.
+
+Sorted indexes (``Ref_Key`` lists in column order, ties in storage order) are cached per
+(set, column): the ``Ref_Key`` index is kept up to date in place on creations and
+deletions, any other index is rebuilt after a write to its set.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from .query import Binary, Expr, FilterSyntaxError, Literal, Path, parse_filter
+from .schema import EntitySet
+from .store import Store
+
+__all__ = ["Planner"]
+
+_FLIP = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
+Bound = tuple[Any, bool]  # (sort key, inclusive)
+
+
+class Planner:
+    """Row sources for list queries over one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._written: dict[str, int] = {}  # set → writes seen
+        #: (set, column) → (writes seen when built, Ref_Keys in column order, boxed?)
+        self._indexes: dict[tuple[str, str], tuple[int, list[str], bool]] = {}
+        store.listeners.append(self._on_write)
+
+    def _on_write(self, set_name: str, ref_key: str, action: str) -> None:
+        self._written[set_name] = self._written.get(set_name, 0) + 1
+        by_ref = self._indexes.get((set_name, "Ref_Key"))
+        if by_ref is None:
+            return
+        refs = by_ref[1]  # keys never change: keep this index up to date in place
+        position = bisect.bisect_left(refs, ref_key)
+        present = position < len(refs) and refs[position] == ref_key
+        if action == "create" and not present:
+            refs.insert(position, ref_key)
+        elif action == "delete" and present:
+            del refs[position]
+
+    # ---------------------------------------------------------------- sources
+    def by_keys(self, entity_set: EntitySet, filter_text: str | None) -> list[Sequence[Any]] | None:
+        """Rows named by an ``or`` chain of ``Ref_Key eq guid'…'``, else None."""
+        if entity_set.owner is not None or not filter_text:
+            return None
+        keys = _key_candidates(_parse(filter_text))
+        if keys is None:
+            return None
+        table = self.store.tables.get(entity_set.name, {})
+        seen: set[str] = set()
+        rows: list[Sequence[Any]] = []
+        for key in keys:
+            if key not in seen and key in table:
+                seen.add(key)
+                rows.append(table[key])
+        return rows
+
+    def ordered(
+        self, entity_set: EntitySet, column: str, *, descending: bool, filter_text: str | None
+    ) -> Iterator[Sequence[Any]] | None:
+        """Rows in ``column`` order from a sorted index, or None when not applicable."""
+        etype = entity_set.type
+        if entity_set.owner is not None or column not in etype.properties:
+            return None
+        table = self.store.tables[entity_set.name]
+        position = etype.index[column]
+        refs, boxed = self._index(entity_set.name, column, position)
+
+        def key(ref: str) -> Any:
+            value = table[ref][position]
+            return _sort_key(value) if boxed else value
+
+        low, high = _bounds(_parse(filter_text) if filter_text else None, column, boxed=boxed)
+        start, stop = 0, len(refs)
+        try:
+            if low is not None:
+                find = bisect.bisect_left if low[1] else bisect.bisect_right
+                start = find(refs, low[0], key=key)
+            if high is not None:
+                find = bisect.bisect_right if high[1] else bisect.bisect_left
+                stop = find(refs, high[0], key=key)
+        except TypeError:
+            start, stop = 0, len(refs)  # a literal of another type: let the predicate judge
+        positions: Iterable[int] = range(stop - 1, start - 1, -1) if descending else range(
+            start, stop)
+        return (table[refs[i]] for i in positions if refs[i] in table)
+
+    def _index(self, set_name: str, column: str, position: int) -> tuple[list[str], bool]:
+        written = self._written.get(set_name, 0)
+        cached = self._indexes.get((set_name, column))
+        if cached is not None and (column == "Ref_Key" or cached[0] == written):
+            return cached[1], cached[2]
+        table = self.store.tables.get(set_name, {})
+        if column == "Ref_Key":
+            refs, boxed = sorted(table), False
+        else:
+            boxed = any(row[position] is None for row in table.values())
+            if boxed:
+                refs = sorted(table, key=lambda ref: _sort_key(table[ref][position]))
+            else:
+                refs = sorted(table, key=lambda ref: table[ref][position])
+        self._indexes[(set_name, column)] = (written, refs, boxed)
+        return refs, boxed
+
+
+def _sort_key(value: Any) -> tuple[bool, Any]:
+    return (value is not None, value)
+
+
+def _parse(text: str) -> Expr | None:
+    try:
+        return parse_filter(text)
+    except FilterSyntaxError:
+        return None  # the compiled predicate reports the error
+
+
+def _key_candidates(expr: Expr | None) -> list[str] | None:
+    if isinstance(expr, Binary):
+        if expr.op == "or":
+            left, right = _key_candidates(expr.left), _key_candidates(expr.right)
+            return None if left is None or right is None else left + right
+        if expr.op == "and":
+            left, right = _key_candidates(expr.left), _key_candidates(expr.right)
+            return left if left is not None else right
+        comparison = _comparison(expr)
+        if comparison is not None and comparison[0] == "Ref_Key" and comparison[1] == "eq" \
+                and comparison[2].kind == "guid":
+            return [str(comparison[2].value)]
+    return None
+
+
+def _comparison(expr: Binary) -> tuple[str, str, Literal] | None:
+    """``Column op literal`` (either side) → (column, op as if column is left, literal)."""
+    if expr.op not in _FLIP:
+        return None
+    if isinstance(expr.left, Path) and len(expr.left.parts) == 1 and isinstance(
+            expr.right, Literal):
+        return expr.left.parts[0], expr.op, expr.right
+    if isinstance(expr.right, Path) and len(expr.right.parts) == 1 and isinstance(
+            expr.left, Literal):
+        return expr.right.parts[0], _FLIP[expr.op], expr.left
+    return None
+
+
+def _bounds(
+    expr: Expr | None, column: str, *, boxed: bool
+) -> tuple[Bound | None, Bound | None]:
+    """Tightest bounds on ``column`` implied by the top-level ``and`` conjuncts."""
+    low: Bound | None = None
+    high: Bound | None = None
+    for conjunct in _conjuncts(expr):
+        comparison = _comparison(conjunct) if isinstance(conjunct, Binary) else None
+        if comparison is None or comparison[0] != column or comparison[2].kind == "null":
+            continue
+        _, op, literal = comparison
+        key = _sort_key(literal.value) if boxed else literal.value
+        if op in ("gt", "ge", "eq") and (low is None or key > low[0]):
+            low = (key, op != "gt")
+        if op in ("lt", "le", "eq") and (high is None or key < high[0]):
+            high = (key, op != "lt")
+    return low, high
+
+
+def _conjuncts(expr: Expr | None) -> list[Expr]:
+    if isinstance(expr, Binary) and expr.op == "and":
+        return _conjuncts(expr.left) + _conjuncts(expr.right)
+    return [] if expr is None else [expr]
