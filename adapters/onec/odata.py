@@ -10,7 +10,9 @@ a filter.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +26,7 @@ from adapters.onec.metadata import Metadata, parse_metadata
 
 __all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
 
+log = logging.getLogger(__name__)
 _SAFE = "$'(),=:/;*@"  # kept literal in query values; everything else (space!) percent-encoded
 
 
@@ -69,10 +72,13 @@ class ODataClient:
         password: str,
         timeout: tuple[float, float] = (5.0, 60.0),
         session: requests.Session | None = None,
+        read_retries: int = 3,
+        max_retry_wait: float = 30.0,
     ) -> None:
         self.name = name
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
+        self.read_retries, self.max_retry_wait = read_retries, max_retry_wait
         self.session = session or requests.Session()
         # requests would encode a str login as latin-1; 1C wants UTF-8.
         self.session.auth = (username.encode("utf-8"), password.encode("utf-8"))  # type: ignore[assignment]
@@ -94,6 +100,24 @@ class ODataClient:
             response = self.session.request(method, url, data=data, headers=headers, timeout=self.timeout)
         raise_for_response(self.name, response, what)
         return response
+
+    def _read(self, path: str, params: Mapping[str, str] | None, what: str) -> Any:
+        """GET and decode, retried in place on a retryable fault (reads are idempotent).
+
+        ``read_retries`` more attempts, waiting as 1C asks (Retry-After) or 0.5 s, 1 s,
+        2 s…, never more than ``max_retry_wait`` seconds at a time; then the fault goes to
+        the caller, whose job is retried on the next run from its checkpoint.
+        """
+        for attempt in range(self.read_retries + 1):
+            try:
+                return self._json(self._call("GET", path, params, what=what), what)
+            except OneCUnavailable as exc:
+                if attempt == self.read_retries:
+                    raise
+                wait = min(max(exc.retry_after or 0.0, 0.5 * 2**attempt), self.max_retry_wait)
+                log.info("%s; retrying in %.1fs", exc, wait, extra={"event": "onec.read.retry", "backend": self.name})
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
@@ -134,7 +158,7 @@ class ODataClient:
         if skip is not None:
             params["$skip"] = str(skip)
         what = f"GET {entity_set}"
-        body = self._json(self._call("GET", _entity_path(entity_set), params, what=what), what)
+        body = self._read(_entity_path(entity_set), params, what)
         rows = body.get("value") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
@@ -170,7 +194,7 @@ class ODataClient:
     def get(self, entity_set: str, key: str, *, select: Sequence[str] = ()) -> dict[str, Any]:
         params = {"$select": ",".join(select)} if select else None
         what = f"GET {entity_set}({key})"
-        body: dict[str, Any] = self._json(self._call("GET", _entity_path(entity_set, key), params, what=what), what)
+        body: dict[str, Any] = self._read(_entity_path(entity_set, key), params, what)
         return body
 
     def patch(self, entity_set: str, key: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def onec_api() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def client() -> Iterator[ODataClient]:
-    c = ODataClient(name="crm", base_url=BASE, username="Администратор", password="пароль")
+    c = ODataClient(name="crm", base_url=BASE, username="Администратор", password="пароль", read_retries=0)
     yield c
     c.close()
 
@@ -144,3 +144,26 @@ def test_metadata_with_a_dtd_is_refused() -> None:
     evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
     with pytest.raises(OneCUnavailable, match="DTD"):
         parse_metadata(evil)
+
+
+def test_a_read_is_retried_in_place_after_a_retryable_fault(onec_api: responses.RequestsMock) -> None:
+    client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=2, max_retry_wait=0.01)
+    onec_api.get(f"{BASE}Catalog_X", status=503, headers={"Retry-After": "1"})
+    onec_api.get(f"{BASE}Catalog_X", body=b'{"value": [{"Ref_Key": ')  # truncated
+    onec_api.get(f"{BASE}Catalog_X", json={"value": [{"Ref_Key": KEY}]})
+    try:
+        assert client.query("Catalog_X") == [{"Ref_Key": KEY}]
+        assert client.requests_made == 3
+    finally:
+        client.close()
+
+
+def test_writes_are_never_retried_in_place(onec_api: responses.RequestsMock) -> None:
+    client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=2, max_retry_wait=0.01)
+    onec_api.patch(f"{BASE}Document_%D0%98%D0%BD%D1%82%D0%B5%D1%80%D0%B5%D1%81(guid'{KEY}')", status=503)
+    try:
+        with pytest.raises(OneCUnavailable):
+            client.patch("Document_Интерес", KEY, {"Тема": "x"})
+        assert client.requests_made == 1  # the outbox decides when to try again
+    finally:
+        client.close()
