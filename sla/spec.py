@@ -136,7 +136,8 @@ def _parse_week(value: object, path: str) -> tuple[Intervals, ...]:
                 _join(path, str(key)), key, "unknown weekday",
                 f"Use {', '.join(WEEKDAYS)}.{did_you_mean(str(key).lower()[:3], WEEKDAYS)}",
             )
-    return tuple(_parse_intervals(value.get(key, []), _join(path, key)) for key in WEEKDAYS)
+    # `sat:` with nothing after it loads from YAML as None: a day off, like [].
+    return tuple(_parse_intervals(value.get(key) or [], _join(path, key)) for key in WEEKDAYS)
 
 
 def _parse_date(value: object, path: str) -> date:
@@ -248,7 +249,7 @@ def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None =
 
     closed: set[date] = set()
     ranges: list[tuple[datetime, datetime]] = []
-    holidays = spec.get("holidays", [])
+    holidays = spec.get("holidays") or []
     if not isinstance(holidays, Sequence) or isinstance(holidays, str):
         raise CalendarSpecError(_join(path, "holidays"), holidays, "expected a list",
                                 "Write e.g. [\"2026-01-01\", \"2026-05-11T14:00/2026-05-11T18:00\"].")
@@ -256,7 +257,7 @@ def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None =
         _parse_holiday(item, _join(path, f"holidays[{i}]"), closed, ranges)
 
     overrides: dict[date, Intervals] = {}
-    raw_overrides = spec.get("overrides", {})
+    raw_overrides = spec.get("overrides") or {}
     if not isinstance(raw_overrides, Mapping):
         raise CalendarSpecError(_join(path, "overrides"), raw_overrides, "expected a mapping",
                                 "Write e.g. {\"2026-11-03\": [\"09:00-13:00\", \"14:00-17:00\"]}.")
@@ -270,10 +271,10 @@ def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None =
             raise CalendarSpecError(day_path, key, "date is both a holiday and overridden",
                                     "Keep one: a holiday closes the date, an override "
                                     "replaces its intervals ([] also closes it).")
-        overrides[day] = _parse_intervals(value, day_path)
+        overrides[day] = _parse_intervals(value or [], day_path)
 
     layers: list[CalendarLayer] = []
-    for i, item in enumerate(_names(spec.get("include", []), _join(path, "include"))):
+    for i, item in enumerate(_names(spec.get("include") or [], _join(path, "include"))):
         item_path = _join(path, f"include[{i}]")
         found = _lookup(item, resolve, item_path)
         if isinstance(found, CalendarLayer):
@@ -292,7 +293,7 @@ def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None =
     calendar: Calendar = WeeklyCalendar(title, zone_key, week, tuple(layers), workday)
 
     others: list[Calendar] = []
-    for i, item in enumerate(_names(spec.get("intersect", []), _join(path, "intersect"))):
+    for i, item in enumerate(_names(spec.get("intersect") or [], _join(path, "intersect"))):
         item_path = _join(path, f"intersect[{i}]")
         found = _lookup(item, resolve, item_path)
         if not isinstance(found, Calendar):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -49,7 +49,6 @@ US = 1_000_000
 DAY_SECONDS = 86_400
 _DAY_US = DAY_SECONDS * US
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Years the math supports; one year of margin on each side of ``datetime``'s range so
 #: that local dates next to a UTC year boundary still exist.
 MIN_YEAR = 2
@@ -173,7 +172,7 @@ _YEAR_STARTS = [year_start_us(year) for year in range(_TABLE_FIRST_YEAR, 2202)]
 
 def _offset_at(zone: ZoneInfo, second: int) -> int:
     """The zone's UTC offset in whole seconds at UTC epoch ``second``."""
-    offset = (_EPOCH + timedelta(seconds=second)).astimezone(zone).utcoffset()
+    offset = datetime.fromtimestamp(second, zone).utcoffset()
     assert offset is not None, "a ZoneInfo always has an offset"
     return offset.days * DAY_SECONDS + offset.seconds
 

@@ -93,6 +93,15 @@ def test_24x7_week_shorthand_is_always_working() -> None:
     assert business_between(cal, msk(2024, 1, 1), msk(2025, 1, 1)) == timedelta(days=366)
 
 
+def test_empty_yaml_values_mean_nothing_configured() -> None:
+    # `sat:` / `holidays:` with nothing after them load from YAML as None.
+    cal = Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["09:00-10:00"], "sat": None},
+                              "holidays": None, "overrides": {"2024-03-05": None},
+                              "include": None})
+    assert business_between(cal, datetime(2024, 3, 4, tzinfo=UTC),
+                            datetime(2024, 3, 11, tzinfo=UTC)) == H
+
+
 def test_an_unsorted_day_is_sorted_and_touching_intervals_merge() -> None:
     cal = Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["14:00-18:00", "09:00-14:00"]}})
     assert isinstance(cal, WeeklyCalendar)
