@@ -68,7 +68,9 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
         return
     code, message = _error_of(response)
     where = f"{backend}: {what}"
-    if status == 429 or status >= 500 and code != "-1":
+    # 429/502/503/504: 1C (or IIS in front of it) is busy or restarting, whatever the body
+    # says; a 500 with code -1 is a 1C handler refusing the data, any other 500 a fault.
+    if status in (429, 502, 503, 504) or (status >= 500 and code != "-1"):
         retry_after = response.headers.get("Retry-After")
         delay = float(retry_after) if retry_after and retry_after.isdigit() else None
         raise OneCUnavailable(f"{where}: HTTP {status} {message}; will retry", retry_after=delay)
