@@ -221,7 +221,8 @@ def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: in
         schema, origin = schema_from_sample(entity, records), f"{len(records)} sample records"
     else:
         raise ConfigError(f"backend {backend!r} publishes no metadata; name the resource with --entity to read sample records")
-    draft = suggest(model, schema, entity=entity, timezone=zone)
+    mapped = getattr(bridge.config.backends[backend], "models", None)
+    draft = suggest(model, schema, entity=entity, timezone=zone, mapped=mapped)
     enums = {s.field: s.spec for s in draft.fields if s.spec is not None and "map" in s.spec and "default" in s.spec}
     if enums and draft.entity and sample:
         probe_text = f"model: {model}\nentity: {draft.entity}\nfields:\n" + "".join(
@@ -234,7 +235,7 @@ def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: in
             records = []
         if records:
             values = {spec["from"]: [r.get(spec["from"]) for r in records] for spec in enums.values()}
-            draft = suggest(model, schema, entity=entity, values=values, timezone=zone)
+            draft = suggest(model, schema, entity=entity, values=values, timezone=zone, mapped=mapped)
             origin += f" and {len(records)} sample records"
     return draft, origin
 

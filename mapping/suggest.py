@@ -13,7 +13,7 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -249,7 +249,8 @@ def _default(name: str, target: CanonicalField) -> str:
 
 
 def suggest(model: str, schema: Mapping[str, Mapping[str, str]], *, entity: str | None = None,
-            values: Mapping[str, Sequence[Any]] | None = None, timezone: str | None = None) -> Draft:
+            values: Mapping[str, Sequence[Any]] | None = None, timezone: str | None = None,
+            mapped: Collection[str] | None = None) -> Draft:
     """A starter mapping of canonical `model` over the best-matching entity of `schema`.
 
     Args:
@@ -258,6 +259,7 @@ def suggest(model: str, schema: Mapping[str, Mapping[str, str]], *, entity: str 
         entity: use this entity set instead of ranking them.
         values: remote field → values seen in a sample (better value maps).
         timezone: the backend's zone, written when text dates need one.
+        mapped: the models the backend maps; a reference to another one is commented out.
     """
     ranked = _rank_entities(model, schema)
     if entity is not None:
@@ -306,6 +308,8 @@ def suggest(model: str, schema: Mapping[str, Mapping[str, str]], *, entity: str 
         spec, note = _field_spec(name, target, remote, types[remote], hints_of.get(name, {}), schema,
                                  list((values or {}).get(remote, ())), zone_needed)
         why = f"{reason} ({types[remote]})" + (f"; {note}" if note else "")
+        if mapped is not None and spec.get("ref") and spec["ref"] not in mapped:
+            score, why = min(score, 0.3), f"{why}; {spec['ref']} is not among this backend's models"
         draft.fields.append(Suggestion(name, spec, score, why, target.required))
     if zone_needed:
         draft.timezone = timezone or "Europe/Moscow"
