@@ -223,7 +223,8 @@ class Emulator:
 
     # ------------------------------------------------------------- data access
     def published_sets(self) -> list[str]:
-        return [name for name in self.schema.sets if name not in self.unpublished]
+        hidden = frozenset(self.unpublished)
+        return [name for name in self.schema.sets if name not in hidden]
 
     def unpublish(self, *set_names: str) -> None:
         """Leave sets out of the publication: gone from `$metadata`, their URLs 404.
@@ -233,20 +234,22 @@ class Emulator:
         Raises:
             ODataError: a name that is not in the schema (404, like an unknown set).
         """
-        for name in set_names:
-            self._set(name)
-            self.unpublished.add(name)
-            self.unpublished.update(
-                s.name for s in self.schema.sets.values() if s.owner == name)
-        self._metadata_text = without_sets(self.schema.edmx_text, self.unpublished)
+        with self.store.lock:
+            for name in set_names:
+                self._set(name)
+                self.unpublished.add(name)
+                self.unpublished.update(
+                    s.name for s in self.schema.sets.values() if s.owner == name)
+            self._metadata_text = without_sets(self.schema.edmx_text, self.unpublished)
 
     def publish(self, *set_names: str) -> None:
         """Put unpublished sets back (with their tabular-section sets)."""
-        for name in set_names:
-            self.unpublished.discard(name)
-            self.unpublished.difference_update(
-                s.name for s in self.schema.sets.values() if s.owner == name)
-        self._metadata_text = without_sets(self.schema.edmx_text, self.unpublished)
+        with self.store.lock:
+            for name in set_names:
+                self.unpublished.discard(name)
+                self.unpublished.difference_update(
+                    s.name for s in self.schema.sets.values() if s.owner == name)
+            self._metadata_text = without_sets(self.schema.edmx_text, self.unpublished)
 
     def inject(self, kind: str, **options: Any) -> Fault:
         """Add a fault, e.g. ``emu.inject("status", status=503, method="PATCH", count=2)``."""
