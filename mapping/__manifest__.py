@@ -4,5 +4,5 @@
     "summary": "Declarative field mapping between a remote schema and the canonical model",
     "depends": ["crm_bridge"],
     "external_dependencies": {"python": ["yaml"]},
-    "data": [],
+    "data": ["data/synonyms.yaml"],
 }

@@ -81,7 +81,7 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-_NOT_DIGIT = re.compile(r"[^0-9]")  # ASCII only: \\D would keep other scripts' digits
+_NOT_DIGIT = re.compile(r"[^0-9]")  # ASCII only: a \D class would keep other scripts' digits
 
 
 def _digits(value: Any) -> Any:

@@ -1,0 +1,90 @@
+"""Suggest proposes checkable mappings from metadata; preview shows both directions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mapping.preview import RemoteRef, preview_records
+from mapping.spec import mapping_from_text
+from mapping.suggest import schema_from_sample, suggest
+from mapping.validate import RemoteFacts, check_mapping
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+@pytest.mark.parametrize("model", ["customer", "contact", "agent", "ticket"])
+def test_a_suggestion_for_the_demo_1c_passes_check_as_it_is(model: str, onec_schema: dict[str, dict[str, str]]) -> None:
+    draft = suggest(model, onec_schema, mapped=["customer", "contact", "agent", "ticket"])
+    found = mapping_from_text(draft.to_yaml(["header"]), f"{model}.yaml")
+    assert check_mapping(found, facts=RemoteFacts(entities=onec_schema)) == []
+
+
+def test_russian_1c_names_map_to_canonical_fields_with_their_confidence(onec_schema: dict[str, dict[str, str]]) -> None:
+    draft = suggest("customer", onec_schema, entity="Catalog_Контрагенты")
+    by_field = {s.field: s for s in draft.fields}
+    assert by_field["tax_id"].spec == {"from": "ИНН", "transform": ["digits", "empty_to_none"]}
+    assert by_field["tax_reason_code"].spec == {"from": "КПП", "transform": ["digits", "empty_to_none"]}
+    assert by_field["name"].spec == {"from": "Description", "transform": ["strip"]}
+    assert by_field["tax_id"].confidence > 0.9
+    assert draft.record == {"key": "Ref_Key", "version": "DataVersion", "deleted": "DeletionMark"}
+
+
+def test_the_best_entity_is_chosen_and_the_others_are_listed(onec_schema: dict[str, dict[str, str]]) -> None:
+    draft = suggest("customer", onec_schema)
+    assert draft.entity == "Catalog_Партнеры"
+    assert [e for e, _ in draft.alternatives] == ["Catalog_Контрагенты"]
+    text = draft.to_yaml()
+    assert "# Other candidate entity sets: Catalog_Контрагенты (0.92)" in text
+    assert "  # tax_id: {from: ...}  # no candidate found" in text
+
+
+def test_a_rest_sample_gives_english_names_and_text_dates_a_transform() -> None:
+    sample = [{"id": "7", "subject": "Printer", "created": "2026-03-02T09:15:00", "priority": "High",
+               "requester_email": "a@b.example", "status": "Open"}]
+    draft = suggest("ticket", schema_from_sample("tickets", sample), values={"priority": ["High", "Low"], "status": ["Open"]},
+                    timezone="Europe/Berlin")
+    by_field = {s.field: s.spec for s in draft.fields}
+    assert draft.entity == "tickets"
+    assert draft.timezone == "Europe/Berlin"
+    assert by_field["subject"] == {"from": "subject", "transform": ["strip"]}
+    assert by_field["priority"] is not None
+    assert by_field["priority"]["map"]["High"] == "high"
+    assert by_field["status"] is not None
+    assert by_field["status"]["map"]["Open"] == "new"
+
+
+@dataclass
+class Rec:
+    id: str
+    values: dict[str, Any]
+
+
+def test_preview_shows_canonical_values_references_and_the_write_back() -> None:
+    found = mapping_from_text("""
+model: ticket
+entity: Document_Интерес
+fields:
+  number: {from: Number, transform: [strip]}
+  created_at: Date
+  customer_id: {from: Партнер_Key, ref: customer}
+  priority: {from: Важность, map: {Высокая: high}, default: normal, owner: newest}
+  resolution_due: {from: СрокИсполнения, owner: local}
+""")
+    assert found.spec is not None
+    due = datetime(2026, 3, 3, 9, tzinfo=MSK)
+    rows = preview_records(found.spec, [
+        Rec("k1", {"Number": " CRM-1 ", "Date": datetime(2026, 3, 2, 9, tzinfo=MSK), "Партнер_Key": "p-1", "Важность": "Высокая", "СрокИсполнения": due}),
+        Rec("k2", {"Number": "  ", "Date": None, "Партнер_Key": None, "Важность": "", "СрокИсполнения": None}),
+    ])
+    first, second = rows
+    assert first.canonical["number"] == "CRM-1"
+    assert first.canonical["customer_id"] == RemoteRef("customer", "p-1")
+    assert first.write_back == {"Важность": "Высокая", "СрокИсполнения": due}
+    assert first.problems == []
+    assert first.as_json()["canonical"]["customer_id"] == "→customer p-1"
+    assert [p.split(":")[0] for p in second.problems] == ["number", "created_at"]
