@@ -4,5 +4,5 @@
     "summary": "Business calendars, SLA policies, due dates, breaches and the SLA ledger",
     "depends": ["crm_bridge"],
     "external_dependencies": {"python": ["zoneinfo"]},
-    "data": [],
+    "data": ["data/ru-production.json"],
 }
