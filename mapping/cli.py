@@ -81,7 +81,9 @@ def _sample(backend: Any, spec: MappingSpec | None, entities: dict[str, dict[str
             if len(records) >= size:
                 break
     finally:
-        pages.close()
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()  # stop the backend's paging: nothing more is read
     return records
 
 
