@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.onec.emulator import Emulator
 
@@ -149,3 +151,67 @@ def test_null_comparison_matches_undefined_composites(emu: Emulator) -> None:
     rows = select(emu, "Основание eq null")
     assert rows
     assert all(r["Основание_Type"] == "StandardODATA.Undefined" for r in rows)
+
+
+ATOMS = (
+    "Posted eq true",
+    "DeletionMark eq false",
+    "ВидОбращения eq 'Консультация'",
+    "Date ge datetime'2024-03-15T00:00:00'",
+    "substringof('не', Тема)",
+    "Важность ne 'Низкая'",
+    "year(Date) eq 2024",
+    "Соисполнители/any(d: d/Роль eq 'Соисполнитель')",
+    "Ответственный_Key eq guid'00000000-0000-0000-0000-000000000000'",
+)
+
+
+def _tree() -> st.SearchStrategy[tuple[str, frozenset[int]]]:
+    """(filter text, indexes of the atoms it is built from) — the set algebra decides."""
+    leaves = st.sampled_from(range(len(ATOMS))).map(lambda i: (ATOMS[i], ("atom", i)))
+
+    def extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(
+            children.map(lambda c: (f"not ({c[0]})", ("not", c[1]))),
+            st.tuples(children, children).map(lambda p: (f"({p[0][0]}) and ({p[1][0]})",
+                                                         ("and", p[0][1], p[1][1]))),
+            st.tuples(children, children).map(lambda p: (f"({p[0][0]}) or ({p[1][0]})",
+                                                         ("or", p[0][1], p[1][1]))),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=6)  # type: ignore[return-value]
+
+
+def _expected(tree: Any, atoms: list[set[str]], everything: set[str]) -> set[str]:
+    kind = tree[0]
+    if kind == "atom":
+        return atoms[tree[1]]
+    if kind == "not":
+        return everything - _expected(tree[1], atoms, everything)
+    left, right = _expected(tree[1], atoms, everything), _expected(tree[2], atoms, everything)
+    return left & right if kind == "and" else left | right
+
+
+@pytest.fixture(scope="module")
+def atom_sets(emu: Emulator) -> tuple[set[str], list[set[str]]]:
+    everything = {r["Ref_Key"] for r in emu.records("Document_Интерес")}
+    return everything, [{r["Ref_Key"] for r in select(emu, atom)} for atom in ATOMS]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_tree())
+def test_compiled_filters_follow_boolean_algebra(
+    emu: Emulator, atom_sets: tuple[set[str], list[set[str]]], case: Any
+) -> None:
+    text, tree = case
+    everything, atoms = atom_sets
+    refs = {r["Ref_Key"] for r in query_refs(emu, text)}
+    assert refs == _expected(tree, atoms, everything)
+
+
+def query_refs(emu: Emulator, expression: str) -> list[dict[str, Any]]:
+    response = emu.gateway("GET", ROOT + "Document_Интерес", "$format=json&$select=Ref_Key&$filter="
+                           + quote(expression, safe=""), {"authorization": AUTH}, b"", "http://x")
+    assert response.status == 200, response.body
+    return list(json.loads(response.body)["value"])
