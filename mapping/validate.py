@@ -17,16 +17,22 @@ What is checked depends on what is known:
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_bridge.errors import did_you_mean
 from crm_bridge.model import MODELS
-from crm_bridge.yamlfile import Path_, Position
+from crm_bridge.yamlfile import Path_
+from mapping.facts import (
+    REF_TARGETS,
+    Problem,
+    RemoteFacts,
+    close_names,
+    edm_word,
+    entity_sets,
+    known_zone,
+)
 from mapping.kinds import (
     CanonicalField,
     accepts,
@@ -40,57 +46,6 @@ from mapping.spec import ChildSpec, FieldSpec, MappingFile, MappingSpec
 from mapping.transforms import Transform, library, step_parts
 
 __all__ = ["REF_TARGETS", "Problem", "RemoteFacts", "check_mapping", "check_offline", "close_names", "entity_sets"]
-
-# Canonical reference fields and the model they point at.
-REF_TARGETS = {"customer_id": "customer", "contact_id": "contact", "assignee_id": "agent", "team_id": "team"}
-
-
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One mistake: where, which field, what is wrong and how to fix it."""
-
-    where: Position
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.field}: {self.message}"
-
-
-@dataclass(frozen=True)
-class RemoteFacts:
-    """What the check knows about the remote side (any part may be missing)."""
-
-    entities: Mapping[str, Mapping[str, str]] | None = None  # entity set -> field -> Edm type
-    sample: Sequence[Mapping[str, Any]] | None = None  # raw values of a few remote records
-    origin: str = "the remote metadata"
-
-
-def close_names(name: str, known: Sequence[str], limit: int = 5) -> str:
-    """The names of `known` closest to `name` (or the first ones), for "what is valid"."""
-    shown = difflib.get_close_matches(name, list(known), n=limit, cutoff=0.5) or sorted(known)[:limit]
-    more = f" ({len(known)} in all)" if len(known) > len(shown) else ""
-    return ", ".join(shown) + more
-
-
-def entity_sets(entities: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """The entity sets of a schema, without the row types of its tabular sections."""
-    rows = {t.removeprefix("Collection(").removesuffix(")").rsplit(".", 1)[-1]
-            for fields in entities.values() for t in fields.values() if t.startswith("Collection(")}
-    return [name for name in entities if name not in rows]
-
-
-def _edm_word(edm: str) -> str:
-    return edm if edm.startswith(("Edm.", "Collection(")) else describe_kind(edm)
-
 
 class _Checker:
     def __init__(self, mf: MappingFile, facts: RemoteFacts, extra: Mapping[str, Transform] | None, siblings: Mapping[str, MappingSpec] | None) -> None:
@@ -132,7 +87,7 @@ class _Checker:
         for attr, kind in expected.items():
             name = getattr(self.spec, attr)
             if name and self.known_source((attr,), name, types) and kind and edm_kind(types[name]) not in (kind, "any") and types[name] != kind:
-                self.add((attr,), f"{name} is {_edm_word(types[name])}, but {attr} needs {describe_kind(kind)}")
+                self.add((attr,), f"{name} is {edm_word(types[name])}, but {attr} needs {describe_kind(kind)}")
         return types
 
     def known_source(self, path: Path_, name: str, types: Mapping[str, str], entity: str | None = None) -> bool:
@@ -181,7 +136,7 @@ class _Checker:
             kinds.append(edm_kind(types[source]) if self.known_source(where, source, types, entity) else "any")
         if len(inputs) > 1:
             return "object", f"{', '.join(inputs)}"
-        kind, described = kinds[0], f"{inputs[0]} ({_edm_word(types.get(inputs[0], 'any'))})"
+        kind, described = kinds[0], f"{inputs[0]} ({edm_word(types.get(inputs[0], 'any'))})"
         if fs.lookup is not None:
             kind, described = self.check_lookup(path, fs, kind, described)
         return kind, described
@@ -332,7 +287,7 @@ class _Checker:
             return None
         edm = types[child.source]
         if edm_kind(edm) not in ("list", "any"):
-            self.add((*path, "from"), f"{child.source} is {_edm_word(edm)}, not a list of rows (tabular section)")
+            self.add((*path, "from"), f"{child.source} is {edm_word(edm)}, not a list of rows (tabular section)")
             return None
         if self.facts.entities is not None:
             row_type = edm.removeprefix("Collection(").removesuffix(")").rsplit(".", 1)[-1]
@@ -392,7 +347,7 @@ class _Checker:
         if self.spec.model not in MODELS:
             self.add(("model",), f"no canonical model {self.spec.model!r}.{did_you_mean(self.spec.model, list(MODELS))} "
                      f"Models: {', '.join(MODELS)}")
-        if self.spec.timezone is not None and not _known_zone(self.spec.timezone):
+        if self.spec.timezone is not None and not known_zone(self.spec.timezone):
                 self.add(("timezone",), f"unknown time zone {self.spec.timezone!r}; use an IANA name such as 'Europe/Moscow'")
         types = self.check_entity()
         canonical = self.canonical if self.spec.model in MODELS else None
