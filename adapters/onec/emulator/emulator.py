@@ -340,7 +340,9 @@ class Emulator:
         if soap:
             response = self.soap.handle(method, query, headers, body, origin)
         else:
-            response = self.service.handle(method, relative, query, body, origin + root)
+            response = self.service.handle(
+                method, relative, query, body, origin + root,
+                load_mode=headers.get("1c_odata_dataloadmode", "").lower() == "true")
         if fault is not None and fault.kind == "truncate":
             response.headers["X-Emulator-Truncate"] = str(len(response.body) // 2)
         elif fault is not None and fault.kind == "malformed":

@@ -43,6 +43,7 @@ class Options:
     top: int | None = None
     skip: int = 0
     inlinecount: bool = False
+    load_mode: bool = False  # header 1C_OData_DataLoadMode: true
     params: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -81,11 +81,17 @@ class ODataService:
         self.actions: dict[str, Action] = dict(actions or {})
 
     # ------------------------------------------------------------------ entry
-    def handle(self, method: str, path: str, query: str, body: bytes, base: str) -> Response:
-        """Answer one request; every failure becomes a 1C ``odata.error`` response."""
+    def handle(self, method: str, path: str, query: str, body: bytes, base: str,
+               *, load_mode: bool = False) -> Response:
+        """Answer one request; every failure becomes a 1C ``odata.error`` response.
+
+        ``load_mode`` is the ``1C_OData_DataLoadMode: true`` header: writes run in data-load
+        mode (``ОбменДанными.Загрузка``), so business checks are skipped. **[L]** evidence.
+        """
         json_wanted = True
         try:
             options = parse_options(query, plus_quirk=self.config.plus_quirk)
+            options.load_mode = load_mode
             json_wanted = options.json
             return self._route(method, path, options, body, base)
         except ODataError as error:
@@ -120,7 +126,8 @@ class ODataService:
             return self._single(entity_set, self._find(entity_set, key), options, base)
         if method in ("PATCH", "MERGE"):
             self._require_object(entity_set, method)
-            self.store.patch(set_name, key["Ref_Key"], _json_body(body))
+            self.store.patch(set_name, key["Ref_Key"], _json_body(body),
+                             checks=not options.load_mode)
             return self._single(entity_set, self._find(entity_set, key), options, base)
         if method == "DELETE":
             self._require_object(entity_set, method)

@@ -175,8 +175,13 @@ class Store:
             self._notify(set_name, ref_key, "create")
             return row
 
-    def patch(self, set_name: str, key: str, body: Mapping[str, Any]) -> list[Any]:
-        """PATCH: apply known properties, bump DataVersion even when nothing changed."""
+    def patch(self, set_name: str, key: str, body: Mapping[str, Any], *,
+              checks: bool = True) -> list[Any]:
+        """PATCH: apply known properties, bump DataVersion even when nothing changed.
+
+        ``checks`` False is 1C's data-load mode: business handlers (the posted-document
+        deletion-mark refusal) are skipped.
+        """
         etype = self.schema.sets[set_name].type
         with self.lock:
             row = self.lookup(set_name, key)
@@ -184,7 +189,8 @@ class Store:
                 raise not_found()
             candidate = list(row)
             self._apply(etype, candidate, body)
-            self._check_deletion_mark(set_name, row, candidate)
+            if checks:
+                self._check_deletion_mark(set_name, row, candidate)
             if "DataVersion" in etype.index:
                 candidate[etype.index["DataVersion"]] = _next_version(row[etype.index["DataVersion"]])
             row[:] = candidate

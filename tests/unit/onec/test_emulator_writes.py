@@ -209,3 +209,12 @@ def test_update_api_acts_like_a_1c_user(emu: Emulator) -> None:
     assert after["DataVersion"] != doc["DataVersion"]
     with pytest.raises(ODataError):
         emu.update("Document_Интерес", EMPTY_REF, {"Комментарий": "x"})
+
+
+def test_data_load_mode_header_skips_the_business_check(emu: Emulator) -> None:
+    doc = first_posted(emu)
+    response = emu.gateway("PATCH", ROOT + doc_path(doc["Ref_Key"]), "$format=json",
+                           {"authorization": AUTH, "1c_odata_dataloadmode": "true"},
+                           json.dumps({"DeletionMark": True}).encode(), "http://x")
+    assert response.status == 200
+    assert json.loads(response.body)["DeletionMark"] is True
