@@ -3,7 +3,8 @@
 Usage::
 
     with Emulator(requests=300, seed=1) as emu:        # port 0: a free port
-        session.get(emu.base_url + "Document_Интерес?$format=json", auth=("Администратор", "demo"))
+        requests.get(emu.base_url + "Document_Интерес?$format=json",
+                     auth=("Администратор".encode(), b"demo"))   # UTF-8 login as bytes
         emu.update("Document_Интерес", ref, {"Тема": "…"})   # a 1C user edits it
 
     Emulator(port=8080).serve_forever()                 # blocking; Ctrl-C stops it
@@ -32,7 +33,7 @@ from .errors import ODataError, unknown_set
 from .exchange import ExchangePlans
 from .faults import Fault, FaultPlan
 from .generator import SeedSummary, generate, guid_source
-from .schema import Schema, load_schema, without_sets
+from .schema import EntitySet, Schema, load_schema, without_sets
 from .server import EmulatorHTTPServer, decode_basic
 from .service import ODataService, Response, ServiceConfig
 from .soap import SERVICE as SOAP_SERVICE
@@ -275,14 +276,12 @@ class Emulator:
         Raises:
             ODataError: unknown key (code 9) or a value 1C would refuse.
         """
-        self._set(set_name)
+        entity_set = self._set(set_name)
         with self.store.lock:
-            self.store.patch(set_name, ref_key, changes)
-            result = self.get(set_name, ref_key)
-        assert result is not None  # noqa: S101 - patch raised otherwise
-        return result
+            row = self.store.patch(set_name, ref_key, changes)
+            return self.service.renderer.entity(entity_set, row)
 
-    def _set(self, set_name: str) -> Any:
+    def _set(self, set_name: str) -> EntitySet:
         entity_set = self.schema.sets.get(set_name)
         if entity_set is None:
             raise unknown_set(set_name)

@@ -293,8 +293,9 @@ def coerce(prop: Property, value: Any, old: Any) -> Any:
         return ""
     if isinstance(value, dict | list):
         raise ODataError(400, "4", f"Неверное значение свойства {prop.name}")
-    return value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
-        else str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
 
 
 def _section_value(row_type: EntityType, name: str, value: Any) -> tuple[tuple[Any, ...], ...]:
