@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from typing import Any
 
 from .store import Store
 
 __all__ = ["ChangeLog"]
+
+_EMPTY = "0001-01-01T00:00:00"
 
 
 class ChangeLog:
@@ -31,9 +34,17 @@ class ChangeLog:
         store.listeners.append(self._on_write)
 
     def changed_at(self, ref_key: str) -> str:
-        """``YYYY-MM-DDTHH:MM:SS`` of the object's last change."""
-        self._build()
-        return self._current.get(ref_key, "0001-01-01T00:00:00")
+        """``YYYY-MM-DDTHH:MM:SS`` of the object's last change (never builds the log)."""
+        if self._entries is not None:
+            return self._current.get(ref_key, _EMPTY)
+        row = self.store.lookup(self.set_name, ref_key)
+        return self._touched.get(ref_key) or (_EMPTY if row is None else self._seeded(row))
+
+    def _seeded(self, row: list[Any]) -> str:
+        """A never-written object counts as changed at its latest date."""
+        index = self.store.schema.sets[self.set_name].type.index
+        dated = [name for name in ("Date", "ДатаПервогоОтвета", "ДатаЗавершения") if name in index]
+        return max((row[index[name]] for name in dated), default=_EMPTY)
 
     def after(self, cursor: str | None, since: str | None) -> Iterator[tuple[str, str]]:
         """Live ``(changed at, Ref_Key)`` entries after a cursor, or from ``since``."""
@@ -72,11 +83,8 @@ class ChangeLog:
     def _build(self) -> list[tuple[str, str]]:
         if self._entries is not None:
             return self._entries
-        index = self.store.schema.sets[self.set_name].type.index
-        dated = [name for name in ("Date", "ДатаПервогоОтвета", "ДатаЗавершения") if name in index]
         seeded = sorted(
-            (self._touched.get(ref) or max((row[index[name]] for name in dated),
-                                           default="0001-01-01T00:00:00"), ref)
+            (self._touched.get(ref) or self._seeded(row), ref)
             for ref, row in self.store.tables.get(self.set_name, {}).items()
         )
         self._entries = []
