@@ -1,28 +1,44 @@
 """The sync jobs: ``sync.pull`` (import every mapped model of every backend) and
 ``sync.dispatch`` (send the outbox). The same functions run under the embedded
-scheduler and under workers; each pass leaves a ``sync_runs`` record."""
+scheduler and under workers; each pass leaves a ``sync_runs`` record.
+
+Called with no keyword arguments a job does a whole pass (the embedded runner). Under the
+queue each runs as streams (``crm_bridge.queue``): ``pull`` per backend, model and
+key-range partition — each partition its own checkpoint — and ``push`` per outbox shard
+(``local_id % n``), so several workers share the work without overlapping.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError, RemoteError
+from crm_bridge.queue import Stream, fans_out
 from mapping.compile import CompiledMapping, compile_mapping
 from mapping.spec import load_mapping
-from sync.exporter import dispatch
-from sync.importer import Importer, ImportStats, import_model
-from sync.source import RemoteBackend
+from sync.exporter import ExportStats, dispatch
+from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
+from sync.source import RemoteBackend, supports_version_scan
 from sync.tables import SyncRunRow
 
-__all__ = ["mappings_for", "pull", "push"]
+__all__ = ["DEFAULT_PARTITIONS", "mappings_for", "partitions", "pull", "pull_streams", "push", "push_streams"]
 
 log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, str], CompiledMapping] = {}
+DEFAULT_PARTITIONS = 8
+DISPATCH_BATCH = 500
+DISPATCH_BUDGET = 60.0  # seconds one dispatch pass keeps taking full batches
+
+
+def partitions(app: App) -> int:
+    """How many streams a model's import and the outbox split into under the queue."""
+    return int(getattr(app.config.schedule, "partitions", None) or DEFAULT_PARTITIONS)
 
 
 def mappings_for(backend: RemoteBackend, models: list[str]) -> dict[str, CompiledMapping]:
@@ -56,20 +72,47 @@ def _finish_run(app: App, run_id: int, *, status: str, counts: dict[str, int], e
             setattr(run, name, value)
 
 
-def pull(app: App, now: datetime) -> dict[str, Any]:
-    """Import every enabled backend's mapped models; returns counts per backend."""
-    summary: dict[str, Any] = {}
+def pull_streams(app: App) -> Iterator[Stream]:
+    """One stream per backend, model and partition; referenced models first (priority)."""
+    count = partitions(app)
     for name in app.enabled_backends():
-        backend: RemoteBackend = app.backend(name)
+        backend = app.backend(name)
         models = list(app.config.backends[name].models)
+        if count > 1 and supports_version_scan(backend) and supports_key_ranges(backend):
+            for rank, model in enumerate(models):
+                for index in range(count):
+                    part = f"{index}/{count}"
+                    yield Stream(f"pull:{name}:{model}:{part}", {"backend": name, "model": model, "partition": part},
+                                 priority=len(models) - rank)
+        else:
+            # Without version scans a reference to a record not imported yet cannot be
+            # fetched on demand: the models must go in order, so the backend is one stream.
+            yield Stream(f"pull:{name}", {"backend": name}, priority=len(models))
+
+
+@fans_out(pull_streams)
+def pull(app: App, now: datetime, *, backend: str | None = None, model: str | None = None,
+         partition: str | None = None) -> dict[str, Any]:
+    """Import every enabled backend's mapped models; returns counts per backend and model.
+
+    ``backend``, ``model`` and ``partition`` (``"3/8"``: slice 3 of 8 of the key space,
+    its own checkpoint) narrow the pass to one stream.
+    """
+    summary: dict[str, Any] = {}
+    for name in [backend] if backend else app.enabled_backends():
+        remote: RemoteBackend = app.backend(name)
+        models = list(app.config.backends[name].models)
+        if model is not None and model not in models:
+            raise ConfigError(f"backend {name!r} has no model {model!r}; configured: {', '.join(models)}")
         run_id = _start_run(app, name, "import", now)
         total, started = ImportStats(), time.monotonic()
         try:
-            mappings = mappings_for(backend, models)
-            for model in mappings:
-                stats = import_model(app.store, app.bus, app.config, backend, mappings, model, now)
+            mappings = mappings_for(remote, models)
+            part = _partition(partition, remote) if partition else None
+            for current in [model] if model else mappings:
+                stats = import_model(app.store, app.bus, app.config, remote, mappings, current, now, partition=part)
                 total.add(stats)
-                summary.setdefault(name, {})[model] = asdict(stats) | {"errors": stats.errors[:5]}
+                summary.setdefault(name, {})[current] = asdict(stats) | {"errors": stats.errors[:5]}
         except RemoteError as exc:
             log.exception("import from %s failed", name, extra={"event": "sync.import.failed", "backend": name})
             _finish_run(app, run_id, status="failed", counts=_counts(total), error=str(exc))
@@ -87,15 +130,54 @@ def _counts(stats: ImportStats) -> dict[str, int]:
     return {"read": stats.read + stats.fetched, "created_count": stats.created, "updated_count": stats.updated, "skipped": stats.skipped, "failed": stats.failed}
 
 
-def push(app: App, now: datetime) -> dict[str, Any]:
-    """Send every enabled backend's due outbox rows; returns counts per backend."""
-    summary: dict[str, Any] = {}
+def push_streams(app: App) -> Iterator[Stream]:
+    """One stream per backend and outbox shard."""
+    count = partitions(app)
     for name in app.enabled_backends():
-        backend: RemoteBackend = app.backend(name)
-        mappings = mappings_for(backend, list(app.config.backends[name].models))
+        for index in range(count):
+            yield Stream(f"dispatch:{name}:{index}/{count}", {"backend": name, "shard": f"{index}/{count}"})
+
+
+def _partition(text: str, remote: RemoteBackend) -> Partition:
+    try:
+        return Partition.parse(text, remote)
+    except ValueError as exc:
+        raise ConfigError(f"backend {remote.name!r}: {exc}") from None
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"shard {text!r}: expected '<index>/<count>', e.g. '3/8'") from None
+    if not 0 <= index < count:
+        raise ConfigError(f"shard {text!r}: index must be 0..{count - 1}")
+    return index, count
+
+
+@fans_out(push_streams)
+def push(app: App, now: datetime, *, backend: str | None = None, shard: str | None = None) -> dict[str, Any]:
+    """Send every enabled backend's due outbox rows; returns counts per backend.
+
+    Batches of ``DISPATCH_BATCH`` rows follow each other while they come back full and
+    clean, for at most ``DISPATCH_BUDGET`` seconds. ``backend`` and ``shard`` (``"3/8"``:
+    the rows of records with ``local_id % 8 == 3``) narrow the pass to one stream.
+    """
+    summary: dict[str, Any] = {}
+    part = _shard(shard) if shard else None
+    for name in [backend] if backend else app.enabled_backends():
+        remote: RemoteBackend = app.backend(name)
+        mappings = mappings_for(remote, list(app.config.backends[name].models))
         run_id = _start_run(app, name, "export", now)
-        importer = Importer(app.store, app.bus, app.config, backend, mappings, now)
-        stats = dispatch(app.store, backend, mappings, now, importer=importer)
+        importer = Importer(app.store, app.bus, app.config, remote, mappings, now)
+        stats, deadline = ExportStats(), time.monotonic() + DISPATCH_BUDGET
+        while True:
+            batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part)
+            stats.sent, stats.unchanged = stats.sent + batch.sent, stats.unchanged + batch.unchanged
+            stats.retried, stats.parked = stats.retried + batch.retried, stats.parked + batch.parked
+            stats.errors += batch.errors
+            if batch.sent + batch.unchanged < DISPATCH_BATCH or batch.retried or batch.parked or time.monotonic() > deadline:
+                break
         _finish_run(
             app, run_id, status="ok" if not stats.parked else "failed",
             counts={"read": stats.sent + stats.retried + stats.parked, "updated_count": stats.sent, "failed": stats.parked},

@@ -48,17 +48,18 @@ def backoff(attempt: int, retry_after: float | None = None, *, base: float = 5.0
     return timedelta(seconds=max(delay, retry_after or 0.0))
 
 
-def _due_rows(store: Store, backend: str, now: datetime, limit: int) -> list[tuple[int, str, int]]:
+def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None) -> list[tuple[int, str, int]]:
+    query = (
+        select(OutboxRow.id, OutboxRow.model, OutboxRow.local_id)
+        .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
+        .order_by(OutboxRow.id)
+        .limit(limit)
+    )
+    if shard is not None and shard[1] > 1:
+        # By record, not by row: every change of one record stays in one shard, in order.
+        query = query.where(OutboxRow.local_id % shard[1] == shard[0])
     with store.transaction() as session:
-        return [
-            (r.id, r.model, r.local_id)
-            for r in session.execute(
-                select(OutboxRow.id, OutboxRow.model, OutboxRow.local_id)
-                .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
-                .order_by(OutboxRow.id)
-                .limit(limit)
-            )
-        ]
+        return [(r.id, r.model, r.local_id) for r in session.execute(query)]
 
 
 def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str) -> dict[str, RemoteRecord]:
@@ -111,14 +112,17 @@ def dispatch(
     *,
     importer: Importer | None = None,
     limit: int = 500,
+    shard: tuple[int, int] | None = None,
 ) -> ExportStats:
     """Send up to `limit` due outbox rows of `backend`.
 
     Each row is claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
     writers), so several workers dispatch one outbox without sending a row twice.
+    ``shard=(i, n)`` sends only the rows of records whose ``local_id % n == i``: n
+    dispatchers share the outbox without re-reading the same records.
     """
     stats = ExportStats()
-    due = _due_rows(store, backend.name, now, limit)
+    due = _due_rows(store, backend.name, now, limit, shard)
     try:
         current = _refresh(store, importer, due, backend.name) if due else {}
     except RemoteError as exc:

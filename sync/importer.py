@@ -13,6 +13,12 @@ write produced — is skipped before mapping, and an unchanged content hash only
 the version. A reference to a record not imported yet imports that record first. The
 checkpoint (the last key of the page) moves in the transaction that stored the page, so a
 crash resumes at the first unsaved page and a retried page changes nothing twice.
+
+A model can be imported in **partitions** (``Partition``: a slice of the key space, from an
+adapter offering ``key_ranges``), each its own stream with its own checkpoint, so several
+workers import one model at once. Two partitions that both import a referenced record
+race on its binding; the loser's record is retried once in a fresh savepoint, where it
+finds the winner's binding.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_bridge.config import ConflictPolicy
@@ -35,13 +42,14 @@ from crm_bridge.model import MODELS, fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS, create_record, update_record
 from mapping.compile import CompiledMapping, compile_mapping
+from mapping.spec import MappingSpec
 from sync.binder import Binder
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
 from sync.source import RemoteBackend, RemoteRecord, RemoteStub, supports_version_scan
 from sync.tables import BindingRow, ConflictRow, OutboxRow
 
-__all__ = ["ImportStats", "Importer", "content_hash", "import_model"]
+__all__ = ["ImportStats", "Importer", "KeyRanges", "Partition", "content_hash", "import_model", "supports_key_ranges"]
 
 log = logging.getLogger(__name__)
 _MAX_REF_DEPTH = 3
@@ -61,6 +69,74 @@ class ImportStats:
         for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
+
+
+class KeyRanges(Protocol):
+    """An adapter whose key space can be cut into slices read independently.
+
+    Example (1C: ``Ref_Key ge guid'…' and Ref_Key lt guid'…'``)::
+
+        def key_ranges(self, count):        # -> [(start, before), ...], None = open end
+            return [(None, "80000000-…"), ("80000000-…", None)] if count == 2 else [(None, None)]
+        def scan(self, spec, *, after=None, start=None, before=None): ...
+        def read(self, spec, *, after=None, start=None, before=None): ...
+    """
+
+    def key_ranges(self, count: int) -> list[tuple[str | None, str | None]]: ...
+
+    def scan(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
+             before: str | None = None) -> Iterator[list[RemoteStub]]: ...
+
+    def read(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
+             before: str | None = None) -> Iterator[list[RemoteRecord]]: ...
+
+
+def supports_key_ranges(backend: object) -> TypeGuard[KeyRanges]:
+    """True when the backend can read slices of its key space (``KeyRanges``)."""
+    return hasattr(backend, "key_ranges")
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """Slice `index` of `count` of a model's key space: its own stream and checkpoint."""
+
+    index: int
+    count: int
+    start: str | None = None  # inclusive; None: from the first key
+    before: str | None = None  # exclusive; None: to the last key
+
+    @property
+    def name(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @classmethod
+    def parse(cls, name: str, backend: object) -> Partition:
+        """``"3/8"`` → slice 3 of 8 of `backend`'s key space (see ``KeyRanges``)."""
+        try:
+            index, count = (int(part) for part in name.split("/"))
+        except ValueError:
+            msg = f"partition {name!r}: expected '<index>/<count>', e.g. '3/8'"
+            raise ValueError(msg) from None
+        if not 0 <= index < count:
+            msg = f"partition {name!r}: index must be 0..{count - 1}"
+            raise ValueError(msg)
+        if count == 1:
+            return cls(0, 1)
+        if not supports_key_ranges(backend):
+            msg = f"partition {name!r}: backend {getattr(backend, 'name', backend)!r} cannot read key ranges"
+            raise ValueError(msg)
+        start, before = backend.key_ranges(count)[index]
+        return cls(index, count, start, before)
+
+
+# SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
+_RACES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization failure
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError) and "UNIQUE" in str(exc.orig).upper():
+        return True  # SQLite says "UNIQUE constraint failed"
+    return getattr(exc.orig, "sqlstate", None) in _RACES
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
@@ -233,14 +309,31 @@ class Importer:
                 page.binder.preload(ref, (r.values[source] for r in records if r.values.get(source)))
             for rec in records:
                 try:
-                    with session.begin_nested():
-                        self._apply(page, mapping, rec)
+                    self._apply_once_more_on_race(page, mapping, rec)
                 except RecordSkipped as exc:
                     stats.failed += 1
                     stats.errors.append(str(exc))
                     log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
             if last_key is not None:
                 save_checkpoint(session, self.backend.name, stream, {"after": last_key})
+
+    def _apply_once_more_on_race(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord) -> None:
+        """Apply one record in a savepoint; when another worker's transaction won a race
+        (the same referenced record bound first, a deadlock), roll the savepoint back and
+        apply it once more, now seeing the winner's rows. A second loss fails the page."""
+        counts = (page.stats.created, page.stats.updated, page.stats.skipped)
+        try:
+            with page.session.begin_nested():
+                self._apply(page, mapping, rec)
+        except DBAPIError as exc:
+            if not _lost_race(exc):
+                raise
+            log.info("%s %s: lost a race with another worker; applying it again", mapping.spec.model, rec.id,
+                     extra={"event": "sync.import.race", "backend": self.backend.name})
+            page.stats.created, page.stats.updated, page.stats.skipped = counts
+            page.binder = Binder(page.session, self.backend.name)  # its cache held rolled-back rows
+            with page.session.begin_nested():
+                self._apply(page, mapping, rec)
 
     @staticmethod
     def _stale(binder: Binder, model: str, stub: RemoteStub) -> bool:
@@ -260,19 +353,28 @@ class Importer:
         return {r.id: r for r in records}
 
     # -- one model --------------------------------------------------------------------
-    def run(self, model: str) -> ImportStats:
-        """One pass over a mapped model; resumes after the last stored page."""
+    def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:
+        """One pass over a mapped model, or over one partition of it; resumes after the
+        last stored page of that stream."""
         mapping = self.mappings[model]
         stream = f"{model}:{mapping.spec.entity}"
+        bounds: dict[str, str | None] = {}
+        if partition is not None and partition.count > 1:
+            stream += f"#{partition.name}"
+            bounds = {"start": partition.start, "before": partition.before}
         stats = ImportStats()
         with self.store.transaction() as session:
             after = load_checkpoint(session, self.backend.name, stream).get("after")
-        if supports_version_scan(self.backend):
-            for stubs in self.backend.scan(mapping.spec, after=after):
+        backend = self.backend
+        ranged = backend if bounds and supports_key_ranges(backend) else None
+        if supports_version_scan(backend):
+            scan = ranged.scan(mapping.spec, after=after, **bounds) if ranged else backend.scan(mapping.spec, after=after)
+            for stubs in scan:
                 stats.read += len(stubs)
                 self._store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
         else:
-            for records in self.backend.read(mapping.spec, after=after):
+            read = ranged.read(mapping.spec, after=after, **bounds) if ranged else backend.read(mapping.spec, after=after)
+            for records in read:
                 stats.read += len(records)
                 self._store_page(mapping, records, stream, records[-1].id if records else None, stats)
         with self.store.transaction() as session:
@@ -283,6 +385,7 @@ class Importer:
 
 
 def import_model(store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
-                 mappings: Mapping[str, CompiledMapping], model: str, now: datetime) -> ImportStats:
-    """Import one model of one backend (see ``Importer``)."""
-    return Importer(store, bus, config, backend, mappings, now).run(model)
+                 mappings: Mapping[str, CompiledMapping], model: str, now: datetime,
+                 *, partition: Partition | None = None) -> ImportStats:
+    """Import one model (or one partition of it) of one backend (see ``Importer``)."""
+    return Importer(store, bus, config, backend, mappings, now).run(model, partition=partition)

@@ -68,10 +68,31 @@ class OneCBackend:
     def version_scan(self) -> bool:
         return self.config.change_detection == "version_scan"
 
-    def scan(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteStub]]:
-        """Pages of (key, version, deletion mark): a few bytes per record."""
+    def key_ranges(self, count: int) -> list[tuple[str | None, str | None]]:
+        """`count` disjoint ``(start, before)`` slices of the ``Ref_Key`` space covering all of it.
+
+        Bounds are GUIDs with equal steps of the leading byte (1C keys are random there);
+        the first slice has no start and the last no end, so no key falls outside whatever
+        order the base compares GUIDs in (that order only decides how even the slices
+        are). Each slice is scanned as its own stream (``scan(..., start=, before=)``).
+        """
+        if not 1 <= count <= 256:
+            msg = f"key_ranges: count must be 1..256, not {count}"
+            raise ValueError(msg)
+        bounds: list[str | None] = [None]
+        bounds += [f"{i * 256 // count:02x}000000-0000-0000-0000-000000000000" for i in range(1, count)]
+        bounds.append(None)
+        return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+    def scan(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
+             before: str | None = None) -> Iterator[list[RemoteStub]]:
+        """Pages of (key, version, deletion mark): a few bytes per record.
+
+        ``start``/``before`` bound the key range (see ``key_ranges``); ``after`` resumes.
+        """
         select = [n for n in (spec.key, spec.version, spec.deleted) if n]
-        for page in self.client.pages(spec.entity, select=select, after=after, page_size=self.config.scan_page_size):
+        for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
+                                      page_size=self.config.scan_page_size):
             yield [
                 RemoteStub(
                     str(r[spec.key]),
@@ -87,10 +108,12 @@ class OneCBackend:
         rows = self.client.by_keys(spec.entity, list(ids), select=spec.remote_fields())
         return [self._record(spec, raw, lookups) for raw in rows]
 
-    def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
+    def read(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
+             before: str | None = None) -> Iterator[list[RemoteRecord]]:
         select = spec.remote_fields()
         lookups = self._lookups(spec)
-        for page in self.client.pages(spec.entity, select=select, after=after, page_size=self.config.page_size):
+        for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
+                                      page_size=self.config.page_size):
             yield [self._record(spec, raw, lookups) for raw in page]
 
     def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:

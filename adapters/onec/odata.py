@@ -164,12 +164,31 @@ class ODataClient:
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
         return rows
 
-    def pages(self, entity_set: str, *, select: Sequence[str] = (), after: str | None = None, page_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    def pages(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] = (),
+        after: str | None = None,
+        page_size: int = 1000,
+        start: str | None = None,
+        before: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
         """Every record, ``page_size`` at a time, by ascending ``Ref_Key`` (keyset paging:
         each page costs the same however deep the scan, and a resumed scan starts after
-        the last stored key)."""
+        the last stored key).
+
+        ``start`` (inclusive) and ``before`` (exclusive) bound the key range, so several
+        workers can scan disjoint slices of one entity set; ``after`` (exclusive) is the
+        resume point inside that range.
+        """
         while True:
-            cond = f"Ref_Key gt {guid_literal(after)}" if after else None
+            conds = [f"Ref_Key gt {guid_literal(after)}"] if after else []
+            if start and not after:
+                conds.append(f"Ref_Key ge {guid_literal(start)}")
+            if before:
+                conds.append(f"Ref_Key lt {guid_literal(before)}")
+            cond = " and ".join(conds) or None
             rows = self.query(entity_set, select=select, filter=cond, orderby="Ref_Key", top=page_size)
             if not rows:
                 return

@@ -1,4 +1,4 @@
-"""Core commands: init, check, addons, db, run."""
+"""Core commands: init, check, addons, db, run, worker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.worker import worker
 from crm_bridge.errors import BridgeError, RemoteError
 
 __all__ = ["app"]
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command()(worker)  # scale-out; crm-bridge run is the embedded mode
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 
@@ -79,20 +81,26 @@ def addons(as_json: JsonOpt = False) -> None:
 def db_upgrade(as_json: JsonOpt = False) -> None:
     """Create or migrate the store's tables to the newest schema.
 
+    On PostgreSQL this also installs (or migrates) the tables of the scale-out queue
+    that crm-bridge worker uses. Safe to run from several processes at once.
+
     Example: crm-bridge -c crm-bridge.yaml db upgrade
     """
+    from crm_bridge.queue import prepare_store
     from crm_bridge.store.migrate import current_heads
 
     bridge = open_app()
     try:
-        bridge.upgrade_db()
+        queue = prepare_store(bridge)  # PostgreSQL: the scale-out queue's tables too
         heads = sorted(current_heads(bridge.store))
     finally:
         bridge.close()
     if as_json:
-        emit_json({"store": bridge.store.url, "heads": heads})
+        emit_json({"store": bridge.store.url, "heads": heads, "queue": queue})
     else:
         console.print(f"store {bridge.store.url} is at {', '.join(heads)}")
+        if queue is not None:
+            console.print(f"queue schema: {queue}")
 
 
 @app.command()
