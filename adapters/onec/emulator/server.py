@@ -23,9 +23,11 @@ from urllib.parse import unquote
 from .errors import ODataError
 from .service import Response
 
-__all__ = ["EmulatorHTTPServer", "Gateway", "decode_basic"]
+__all__ = ["MAX_BODY", "EmulatorHTTPServer", "Gateway", "decode_basic"]
 
 log = logging.getLogger(__name__)
+#: largest request body accepted (bytes); 1C behind IIS/Apache has a similar limit
+MAX_BODY = 64 * 1024 * 1024
 
 #: ``gateway(method, path, query, headers, body, base) -> Response`` (path decoded)
 Gateway = Callable[[str, str, str, Mapping[str, str], bytes, str], Response]
@@ -53,6 +55,11 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log at DEBUG instead of printing a traceback to stderr (quiet by default)."""
+        log.debug("connection from %s failed", client_address, exc_info=True,
+                  extra={"event": "onec.emulator.connection"})
 
     def close_connections(self) -> None:
         """Wake handler threads blocked on idle keep-alive sockets so they exit."""
@@ -101,8 +108,14 @@ class _Handler(BaseHTTPRequestHandler):
                       extra={"event": "onec.emulator.request"})
 
     def _dispatch(self) -> None:
-        body = self._read_body()
-        raw_path, _, query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self.close_connection = True  # the framing is unknown: do not read on
+            self._send(Response(413 if "large" in str(exc) else 400, ODataError(
+                400, "2", f"Неверный формат запроса: {exc}").json_body()))
+            return
+        raw_path, _, query = _raw_utf8(self.path).partition("?")
         try:
             path = unquote(raw_path, encoding="utf-8", errors="strict")
         except UnicodeDecodeError:
@@ -122,16 +135,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _read_body(self) -> bytes:
+        """The request body; over ``MAX_BODY`` or malformed framing raises ValueError."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     self.rfile.readline()
                     return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("body too large")
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError("body too large")
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: Response) -> None:
@@ -159,6 +179,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and body:
             self.wfile.write(body)
+
+
+def _raw_utf8(text: str) -> str:
+    """http.server reads the request line as latin-1; undo that for raw UTF-8 (curl)."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def decode_basic(header: str | None) -> tuple[str, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
@@ -163,3 +164,26 @@ def test_stats_count_requests_per_method(
     stats = requests.get(f"http://127.0.0.1:{fresh_emulator.port}/__emulator__/stats",
                          timeout=10).json()
     assert stats["requests"]["GET"] == 2
+
+
+def test_malformed_content_length_is_a_400_not_a_crash(onec_emulator: Emulator) -> None:
+    host, port = "127.0.0.1", onec_emulator.port
+    request = (f"POST /crm/odata/standard.odata/Catalog_Партнеры HTTP/1.1\r\nHost: {host}\r\n"
+               "Content-Length: lots\r\n\r\n").encode()
+    with socket.create_connection((host, port), timeout=5) as raw:
+        raw.sendall(request)
+        reply = raw.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 400")
+
+
+def test_raw_utf8_path_like_curl_sends_is_understood(onec_emulator: Emulator) -> None:
+    auth = base64.b64encode("Администратор:demo".encode()).decode()
+    request = ("GET /crm/odata/standard.odata/Catalog_СостоянияИнтересов/$count HTTP/1.1\r\n"
+               f"Host: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", onec_emulator.port), timeout=5) as raw:
+        raw.sendall(request.encode())
+        reply = b""
+        while chunk := raw.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert reply.endswith(b"\r\n\r\n6")
