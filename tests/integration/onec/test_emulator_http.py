@@ -187,3 +187,26 @@ def test_raw_utf8_path_like_curl_sends_is_understood(onec_emulator: Emulator) ->
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200")
     assert reply.endswith(b"\r\n\r\n6")
+
+
+def test_concurrent_patches_each_bump_the_version_exactly_once(fresh_emulator: Emulator) -> None:
+    doc = fresh_emulator.records("Document_Интерес")[0]
+    url = f"{fresh_emulator.base_url}Document_Интерес(guid'{doc['Ref_Key']}')?$format=json"
+    statuses: list[int] = []
+
+    def patch_many(worker: int) -> None:
+        with requests.Session() as session:
+            session.auth = ("Администратор".encode(), b"demo")
+            statuses.extend(session.patch(url, json={"Комментарий": f"{worker}-{n}"},
+                                          timeout=10).status_code for n in range(10))
+
+    threads = [threading.Thread(target=patch_many, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = fresh_emulator.get("Document_Интерес", doc["Ref_Key"])
+    assert after is not None
+    counter = [int.from_bytes(base64.b64decode(d["DataVersion"]), "big") for d in (doc, after)]
+    assert statuses == [200] * 60
+    assert counter[1] - counter[0] == 60
