@@ -16,7 +16,6 @@ from __future__ import annotations
 import bisect
 import gc
 import itertools
-import operator
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import names
+from .factory import RowFactory
 from .inn import random_inn10, random_inn12
-from .schema import EntityType
-from .store import EMPTY_DATE, EMPTY_REF, Store, data_version, default_row
+from .store import EMPTY_DATE, EMPTY_REF, Store, data_version
 
 __all__ = ["STATES", "SeedSummary", "generate", "guid_source"]
 
@@ -68,35 +67,6 @@ class SeedSummary:
     exchange_nodes: Mapping[str, str]  # exchange plan set → the bridge's node Ref_Key
 
 
-class _Factory:
-    """Builds rows of one type from a template; names absent from the EDMX are skipped."""
-
-    def __init__(self, etype: EntityType) -> None:
-        self.template = default_row(etype)
-        self.index = etype.index
-
-    def make(self, values: Mapping[str, Any]) -> list[Any]:
-        row = self.template.copy()
-        index = self.index
-        for name, value in values.items():
-            position = index.get(name)
-            if position is not None:
-                row[position] = value
-        return row
-
-    def positional(self, names: Sequence[str]) -> Callable[[tuple[Any, ...]], list[Any]]:
-        """A faster maker for a fixed name list: values come as a tuple in that order.
-
-        One C-level ``itemgetter`` picks every column from ``values + defaults``; names
-        the EDMX does not publish are simply never picked.
-        """
-        defaults = tuple(self.template)
-        wanted = {name: k for k, name in enumerate(names)}
-        order = [wanted.get(column, len(names) + j) for j, column in enumerate(self.index)]
-        getter = operator.itemgetter(*order)
-        return lambda values: list(getter(values + defaults))
-
-
 class _Generator:
     def __init__(self, store: Store, seed: int, now: datetime) -> None:
         self.store, self.schema = store, store.schema
@@ -106,7 +76,7 @@ class _Generator:
         self.counts: dict[str, int] = {}
         self.version = [data_version(n) for n in range(8)]
         self.random = self.rnd.random
-        self._section_factories: dict[tuple[str, str], _Factory] = {}
+        self._section_factories: dict[tuple[str, str], RowFactory] = {}
 
     def guid(self) -> str:
         return _guid(self.rnd, self.node)
@@ -118,9 +88,9 @@ class _Generator:
     def below(self, low: int, high: int) -> int:
         return low + int(self.random() * (high - low))
 
-    def factory(self, set_name: str) -> _Factory | None:
+    def factory(self, set_name: str) -> RowFactory | None:
         entity_set = self.schema.sets.get(set_name)
-        return _Factory(entity_set.type) if entity_set is not None else None
+        return RowFactory(entity_set.type) if entity_set is not None else None
 
     def section(self, set_name: str, section: str, rows: Sequence[Mapping[str, Any]]) -> tuple[
             tuple[Any, ...], ...]:
@@ -129,12 +99,12 @@ class _Generator:
             return ()
         factory = self._section_factories.get((set_name, section))
         if factory is None:
-            factory = _Factory(entity_set.type.sections[section].row)
+            factory = RowFactory(entity_set.type.sections[section].row)
             self._section_factories[set_name, section] = factory
         return tuple(tuple(factory.make({"LineNumber": n, **row})) for n, row in
                      enumerate(rows, start=1))
 
-    def insert(self, set_name: str, factory: _Factory | None, values: Mapping[str, Any]) -> None:
+    def insert(self, set_name: str, factory: RowFactory | None, values: Mapping[str, Any]) -> None:
         if factory is None or set_name not in self.store.tables:
             return
         self.store.insert_seeded(set_name, factory.make(values))
