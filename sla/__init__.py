@@ -68,13 +68,17 @@ __all__ = [
 
 
 def register(registry: Registry) -> None:
-    """Register the seed SLA rule (config section ``sla``, handler, job ``sla.tick``).
+    """Register the SLA engine: config section ``sla``, the ``ticket.imported`` handler,
+    the job ``sla.tick`` and the ``sla`` commands.
 
-    The calendar core registers nothing. ``sla.seed`` (store, events) is imported here, not
-    at module level, so ``import sla`` for the pure math pulls in no SQLAlchemy.
+    The engine (store, events) is imported here, not at module level, so ``import sla``
+    for the pure math pulls in no SQLAlchemy.
     """
-    from sla.seed import SlaConfig, on_ticket_imported, sla_tick
+    from sla.cli import sla_app
+    from sla.engine import on_ticket_imported, sla_tick
+    from sla.settings import SlaConfig
 
     registry.add(SlaConfig, usage="config.section", name="sla")
     registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported")
     registry.add(sla_tick, usage="job", name="sla.tick")
+    registry.add(sla_app, usage="cli.group", name="sla")

@@ -67,7 +67,8 @@ def test_demo_writes_due_dates_that_1c_serves_over_odata(env: dict[str, str]) ->
         counts = report["counts"]
         assert isinstance(counts, dict)
         assert counts["tickets"] > 100
-        assert counts["written_back"] == counts["with_due"] == counts["tickets"]
+        assert counts["written_back"] == counts["with_due"]
+        assert counts["with_due"] > 0.7 * counts["tickets"]  # the rest wait for the customer: paused, no due date
         # read the due dates back from the running emulator, as `curl` would
         url = f"http://127.0.0.1:{port}/crm/odata/standard.odata/{DOC}"
         answer = requests.get(url, params={"$format": "json", "$select": "Number,СрокИсполнения,DeletionMark"},
@@ -78,9 +79,10 @@ def test_demo_writes_due_dates_that_1c_serves_over_odata(env: dict[str, str]) ->
         assert isinstance(rows, list)
         assert rows
         for row in rows:
-            day, clock = row["due"].split(" ")
-            assert served[row["number"]][5:16] == f"{day[3:5]}-{day[0:2]}T{clock}", row
-        assert all(not v.startswith("0001-") for v in served.values())
+            day, clock = (row["due"] or "- -").split(" ")
+            if row["due"] is not None:
+                assert served[row["number"]][5:16] == f"{day[3:5]}-{day[0:2]}T{clock}", row
+        assert sum(not v.startswith("0001-") for v in served.values()) == counts["with_due"]
         wait_for_line(proc.stderr, "Ctrl-C stops both")
     finally:
         proc.send_signal(signal.SIGINT)
@@ -112,7 +114,7 @@ def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: d
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 docs = [d for d in emu.records(DOC) if not d["DeletionMark"]]
-                if all(d["СрокИсполнения"] != "0001-01-01T00:00:00" for d in docs):
+                if sum(d["СрокИсполнения"] != "0001-01-01T00:00:00" for d in docs) > 0.7 * len(docs):
                     break
                 time.sleep(0.3)
             else:

@@ -15,6 +15,8 @@ from adapters.onec.emulator import Emulator
 from crm_bridge.app import App
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketEventRow, TicketRow
+from sla import add_business, business_between
+from sla.settings import SlaConfig
 from sync.tables import BindingRow, OutboxRow
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -49,6 +51,19 @@ def bridge(emulator: Emulator, tmp_path: Path, clock: Clock) -> Iterator[App]:
     app.close()
 
 
+SETTINGS = SlaConfig()
+TARGETS = {"ТехническаяПроблема": ("office", 24), "Консультация": ("office", 48), "БлагодарностьЖалоба": ("office", 72),
+           "СрочныйЗапрос": ("24x7", 4)}
+
+
+def state_key(emulator: Emulator, name: str) -> str:
+    return next(str(s["Ref_Key"]) for s in emulator.records("Catalog_СостоянияИнтересов") if s["Description"] == name)
+
+
+def waiting_state(emulator: Emulator) -> str:
+    return state_key(emulator, "Ожидает ответа клиента")
+
+
 def wire(dt: datetime) -> str:
     return dt.astimezone(MOSCOW).replace(tzinfo=None).isoformat()
 
@@ -59,10 +74,14 @@ def test_every_imported_request_gets_its_type_deadline_written_into_1c(emulator:
     live = [d for d in docs.values() if not d["DeletionMark"]]
     assert result["sync.pull"]["demo-1c"]["ticket"]["created"] == len(live)
     assert result["sync.dispatch"]["demo-1c"]["sent"] == len(live)
-    hours = {"ТехническаяПроблема": 24, "Консультация": 48, "БлагодарностьЖалоба": 72, "СрочныйЗапрос": 4}
     for doc in live:
-        opened = datetime.fromisoformat(doc["Date"])
-        assert doc["СрокИсполнения"] == (opened + timedelta(hours=hours[doc["ВидОбращения"]])).isoformat(), doc["Number"]
+        opened = datetime.fromisoformat(doc["Date"]).replace(tzinfo=MOSCOW)
+        calendar, hours = TARGETS[doc["ВидОбращения"]]
+        if doc["Состояние_Key"] == waiting_state(emulator):
+            assert doc["СрокИсполнения"] == "0001-01-01T00:00:00", doc["Number"]  # paused from the start: no due date
+            continue
+        expected = add_business(SETTINGS.calendar(calendar), opened, timedelta(hours=hours))
+        assert doc["СрокИсполнения"] == wire(expected), doc["Number"]
     with bridge.store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(TicketRow)) == len(live)
         assert s.scalar(select(func.count()).select_from(TicketEventRow).where(TicketEventRow.kind == "created")) == len(live)
@@ -80,7 +99,10 @@ def test_a_second_pass_sees_its_own_writes_and_sends_nothing(emulator: Emulator,
 
 def test_a_1c_user_changing_the_type_replans_and_writes_only_that_request(emulator: Emulator, bridge: App, clock: Clock) -> None:
     run_cycle(bridge)
-    doc = next(d for d in emulator.records(DOC) if not d["DeletionMark"] and d["ВидОбращения"] == "Консультация")
+    working = {state_key(emulator, "Новое"), state_key(emulator, "В работе")}
+    doc = next(d for d in emulator.records(DOC)  # an open consultation not yet overdue
+               if not d["DeletionMark"] and d["ВидОбращения"] == "Консультация" and d["Состояние_Key"] in working
+               and d["СрокИсполнения"] > NOW.replace(tzinfo=None).isoformat())
     others = {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC) if d["Ref_Key"] != doc["Ref_Key"]}
     emulator.update(DOC, doc["Ref_Key"], {"ВидОбращения": "СрочныйЗапрос"})
     clock.at += timedelta(minutes=5)
@@ -89,7 +111,11 @@ def test_a_1c_user_changing_the_type_replans_and_writes_only_that_request(emulat
     assert result["sync.dispatch"]["demo-1c"]["sent"] == 1
     after = emulator.get(DOC, doc["Ref_Key"])
     assert after is not None
-    assert after["СрокИсполнения"] == (datetime.fromisoformat(doc["Date"]) + timedelta(hours=4)).isoformat()
+    # business time already used on the office calendar stays used; the rest counts against 4 h round the clock
+    opened = datetime.fromisoformat(doc["Date"]).replace(tzinfo=MOSCOW)
+    used = business_between(SETTINGS.calendar("office"), opened, clock.at)
+    expected = clock.at if used >= timedelta(hours=4) else add_business(SETTINGS.calendar("24x7"), clock.at, timedelta(hours=4) - used)
+    assert after["СрокИсполнения"] == wire(expected)
     assert {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC) if d["Ref_Key"] != doc["Ref_Key"]} == others
     with bridge.store.transaction() as s:
         kinds = s.scalars(select(TicketEventRow.data).where(TicketEventRow.kind == "type_changed")).all()
@@ -118,12 +144,16 @@ def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path:
         assert up["sent"] == down["retried"]
         with app.store.transaction() as s:
             assert s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state != "sent")) == 0
-            written = {b.remote_id: b.written_version for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
-        for key, version in written.items():
+            written = {b.remote_id: (b.written_version, s.get(TicketRow, b.local_id))
+                       for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
+        assert sum(1 for _, t in written.values() if t is not None and t.resolution_due is not None) >= 10
+        for key, (version, ticket) in written.items():
             doc = emu.get(DOC, key)
             assert doc is not None
-            assert doc["DataVersion"] == version
-            assert doc["СрокИсполнения"] != "0001-01-01T00:00:00"
+            assert ticket is not None
+            if ticket.resolution_due is not None:
+                assert doc["DataVersion"] == version
+                assert doc["СрокИсполнения"] == wire(ticket.resolution_due)
     finally:
         emu.stop()
         app.close()

@@ -1,0 +1,345 @@
+"""SLA clocks: a request's history in, its SLA cycles and events out. Pure: no store, no
+clock of its own (``now`` is an argument), no I/O.
+
+For each metric (first response, next response, resolution) a *cycle* runs from its
+start until it is fulfilled or stopped. While the status is one the policy pauses on,
+business time does not accrue. A request reopened after resolution starts a new
+resolution cycle and keeps the old one. When the request's facts change mid-cycle (type,
+priority, channel…) the policy is matched again at that instant; if the policy, target or
+calendar changes, the rule is: business time already used stays used (measured on the
+calendar it ran on) and the remaining time counts against the new target on the new
+calendar — recorded as an ``apply_policy`` event.
+
+Within each running stretch, the instants at which the used time reaches a threshold —
+the warning share, ``before`` the due instant, the target (breach), each escalation — are
+found with one ``add_business`` call each: O(log n), never a loop over minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from crm_bridge.model import Priority, TicketStatus
+from sla.calendar import Calendar
+from sla.due import add_business, business_between
+from sla.policy import PolicySpec, match_policy
+
+__all__ = ["Change", "Cycle", "Evaluation", "SlaEvent", "TicketFacts", "evaluate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A field of the request took a new value at an instant (from its domain events)."""
+
+    at: datetime
+    field: str  # status, priority, type, channel, team, … or "message" (value: "customer" / "agent")
+    value: Any
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    created_at: datetime
+    initial: Mapping[str, Any]  # field values when the request was opened
+    changes: Sequence[Change] = ()
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlaEvent:
+    metric: str
+    cycle: int
+    kind: str  # activate, apply_policy, pause, resume, warn, breach, escalate, fulfil, stop
+    at: datetime
+    business: timedelta  # business time used in the cycle at this instant
+    calendar: timedelta  # wall time since the cycle started
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Cycle:
+    metric: str
+    index: int
+    start: datetime
+    policy: str
+    calendar: str
+    target: timedelta
+    used: timedelta = timedelta(0)
+    due: datetime | None = None
+    state: str = "on_track"  # on_track, warning, breached, paused, met, missed, cancelled
+    ended_at: datetime | None = None
+    next_check: datetime | None = None
+
+
+@dataclass
+class Evaluation:
+    events: list[SlaEvent]
+    cycles: list[Cycle]
+
+    def current(self, metric: str) -> Cycle | None:
+        found = [c for c in self.cycles if c.metric == metric]
+        return found[-1] if found else None
+
+    @property
+    def next_check(self) -> datetime | None:
+        checks = [c.next_check for c in self.cycles if c.next_check is not None]
+        return min(checks) if checks else None
+
+
+CalendarLookup = Callable[[str], Calendar]
+
+
+@dataclass
+class _Run:
+    """The cycle being evaluated."""
+
+    cycle: Cycle
+    policy: PolicySpec
+    cal: Calendar
+    running_since: datetime | None
+    fired: set[str] = field(default_factory=set)
+
+
+class _Evaluator:
+    def __init__(self, facts: TicketFacts, policies: Sequence[PolicySpec], calendars: CalendarLookup, now: datetime) -> None:
+        self.facts, self.policies, self.calendars, self.now = facts, policies, calendars, now
+        self.events: list[SlaEvent] = []
+        self.cycles: list[Cycle] = []
+
+    # -- helpers -----------------------------------------------------------------------
+    def _emit(self, run: _Run, kind: str, at: datetime, used: timedelta, **data: Any) -> None:
+        self.events.append(SlaEvent(run.cycle.metric, run.cycle.index, kind, at, used, at - run.cycle.start, data))
+
+    def _target(self, metric: str, policy: PolicySpec, state: Mapping[str, Any]) -> timedelta | None:
+        return policy.targets.for_priority(metric, Priority(state.get("priority", "normal")))
+
+    def _used(self, run: _Run, at: datetime) -> timedelta:
+        if run.running_since is None:
+            return run.cycle.used
+        return run.cycle.used + business_between(run.cal, run.running_since, at)
+
+    def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, dict[str, Any]]]:
+        target, warn = run.cycle.target, run.policy.warn
+        found: list[tuple[timedelta, str, dict[str, Any]]] = []
+        warn_at = [target * warn.share] if warn.share is not None else []
+        if warn.before is not None and warn.before < target:
+            warn_at.append(target - warn.before)
+        if warn_at:
+            found.append((min(warn_at), "warn", {}))
+        found.append((target, "breach", {}))
+        for level, esc in enumerate(run.policy.escalations, start=1):
+            found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team}))
+        return found
+
+    def _advance(self, run: _Run, until: datetime) -> None:
+        """Fire the thresholds the running stretch [running_since, until) crosses."""
+        if run.running_since is None:
+            return
+        start, used = run.running_since, run.cycle.used
+        for amount, kind, data in self._thresholds(run):
+            if kind in run.fired or amount < used:
+                if amount < used:
+                    run.fired.add(kind)
+                continue
+            at = add_business(run.cal, start, amount - used)
+            if kind == "breach":
+                run.cycle.due = at
+            if at < until or at == until == self.now:
+                run.fired.add(kind)
+                self._emit(run, kind.split(":")[0], at, amount, **data)
+                if kind == "breach" and run.cycle.state != "breached":
+                    run.cycle.state = "breached"
+                elif kind == "warn" and run.cycle.state == "on_track":
+                    run.cycle.state = "warning"
+
+    def _stop_running(self, run: _Run, at: datetime) -> None:
+        self._advance(run, at)
+        run.cycle.used = self._used(run, at)
+        run.running_since = None
+
+    # -- cycles ------------------------------------------------------------------------
+    def _open(self, metric: str, index: int, at: datetime, state: Mapping[str, Any], *, paused: bool) -> _Run | None:
+        policy, verdicts = match_policy(self.policies, state, at)
+        if policy is None:
+            return None
+        target = self._target(metric, policy, state)
+        if target is None:
+            return None
+        cal = self.calendars(policy.calendar)
+        cycle = Cycle(metric, index, at, policy.name, policy.calendar, target)
+        run = _Run(cycle, policy, cal, None if paused else at)
+        self.cycles.append(cycle)
+        why = next(v.reason for v in verdicts if v.matched)
+        self._emit(run, "activate", at, timedelta(0))
+        self._emit(run, "apply_policy", at, timedelta(0), policy=policy.name, reason=why, calendar=policy.calendar,
+                   target_seconds=target.total_seconds())
+        if paused:
+            cycle.state = "paused"
+            self._emit(run, "pause", at, timedelta(0), status=state.get("status"))
+        return run
+
+    def _replan(self, run: _Run, at: datetime, state: Mapping[str, Any]) -> None:
+        policy, verdicts = match_policy(self.policies, state, at)
+        if policy is None:
+            return
+        target = self._target(run.cycle.metric, policy, state)
+        if target is None or (policy.name, policy.calendar, target) == (run.policy.name, run.policy.calendar, run.cycle.target):
+            return
+        was_running = run.running_since is not None
+        self._stop_running(run, at)
+        used = run.cycle.used
+        run.policy, run.cal = policy, self.calendars(policy.calendar)
+        old = (run.cycle.policy, run.cycle.target)
+        run.cycle.policy, run.cycle.calendar, run.cycle.target = policy.name, policy.calendar, target
+        run.fired = {k for k in run.fired if k == "warn" and used >= target} if used < target else run.fired
+        if was_running:
+            run.running_since = at
+        if used >= target and "breach" not in run.fired:
+            run.fired.update({"warn", "breach"})  # the new target is already used up: breached now
+            run.cycle.due, run.cycle.state = at, "breached"
+            self._emit(run, "breach", at, used, reason="the new target was already used up when the policy changed")
+        elif used < target:
+            run.cycle.due = None  # recomputed from the new target
+        why = next(v.reason for v in verdicts if v.matched)
+        self._emit(run, "apply_policy", at, used, policy=policy.name, reason=why, calendar=policy.calendar,
+                   target_seconds=target.total_seconds(), previous_policy=old[0],
+                   previous_target_seconds=old[1].total_seconds(),
+                   rule="business time already used stays used; the remaining time counts against the new target")
+
+    def _end(self, run: _Run, at: datetime, kind: str) -> None:
+        self._stop_running(run, at)
+        cycle = run.cycle
+        cycle.ended_at = at
+        if kind == "stop":
+            cycle.state = "cancelled"
+        else:
+            cycle.state = "met" if cycle.used <= cycle.target else "missed"
+        self._emit(run, kind, at, cycle.used, outcome=cycle.state)
+
+    def _finish(self, run: _Run | None) -> None:
+        """The cycle still open at ``now``: fire what is due, compute due and next check."""
+        if run is None or run.cycle.ended_at is not None:
+            return
+        self._advance(run, self.now)
+        cycle, since = run.cycle, run.running_since
+        if since is None:
+            cycle.state, cycle.due = "paused", None
+            return
+        before = cycle.used  # business time used before this stretch began
+        pending = [add_business(run.cal, since, amount - before)
+                   for amount, kind, _ in self._thresholds(run) if kind not in run.fired and amount >= before]
+        cycle.next_check = min(pending) if pending else None
+        if cycle.due is None and cycle.target >= before:
+            cycle.due = add_business(run.cal, since, cycle.target - before)
+        cycle.used = self._used(run, self.now)
+
+    # -- the walk ----------------------------------------------------------------------
+    def run(self) -> Evaluation:
+        facts = self.facts
+        state: dict[str, Any] = dict(facts.initial)
+        changes = sorted((c for c in facts.changes if c.at <= self.now), key=lambda c: c.at)
+        for metric in ("first_response", "resolution"):
+            self._metric(metric, dict(state), changes)
+        self._next_response(dict(state), changes)
+        self.events.sort(key=lambda e: (e.at, e.metric, e.cycle))
+        return Evaluation(self.events, self.cycles)
+
+    def _status_effect(self, metric: str, run: _Run, status: TicketStatus, at: datetime) -> str | None:
+        policy = run.policy
+        if metric == "first_response" and status not in (TicketStatus.NEW, *policy.pause_on) and status not in policy.stop_on:
+            return "fulfil"  # an agent took the request up
+        if status in policy.stop_on:
+            return "stop"
+        if metric == "resolution" and status in policy.fulfil_on:
+            return "fulfil"
+        if status in policy.pause_on:
+            return "pause"
+        return "resume"
+
+    def _metric(self, metric: str, state: dict[str, Any], changes: list[Change]) -> None:
+        facts = self.facts
+        status = TicketStatus(state.get("status", "new"))
+        run = self._open(metric, 1, facts.created_at, state, paused=False)
+        if run is None:
+            return
+        index = 1
+        explicit_fr = facts.first_response_at if metric == "first_response" else None
+        # a request first seen already finished ends at the instant 1C recorded, if any
+        if status != TicketStatus.NEW or explicit_fr is not None:
+            effect = self._status_effect(metric, run, status, facts.created_at)
+            if effect in ("fulfil", "stop"):
+                end_at = explicit_fr if metric == "first_response" and explicit_fr else (
+                    facts.resolved_at or facts.closed_at or facts.created_at) if metric == "resolution" else facts.created_at
+                end_at = max(facts.created_at, min(end_at, self.now))
+                self._end(run, end_at, effect)
+            elif effect == "pause":
+                self._stop_running(run, facts.created_at)
+                run.cycle.state = "paused"
+                self._emit(run, "pause", facts.created_at, timedelta(0), status=status.value)
+        for change in changes:
+            if explicit_fr is not None and run.cycle.ended_at is None and explicit_fr <= change.at:
+                self._end(run, max(explicit_fr, run.cycle.start), "fulfil")
+            if change.field == "status":
+                status = TicketStatus(change.value)
+                state["status"] = status.value
+                if run.cycle.ended_at is not None:
+                    reopened = metric == "resolution" and status not in (*run.policy.fulfil_on, *run.policy.stop_on)
+                    if reopened:
+                        index += 1
+                        new_run = self._open(metric, index, change.at, state, paused=status in run.policy.pause_on)
+                        if new_run is not None:
+                            self._emit(new_run, "reopen", change.at, timedelta(0), previous_cycle=index - 1)
+                            run = new_run
+                    continue
+                effect = self._status_effect(metric, run, status, change.at)
+                if effect in ("fulfil", "stop"):
+                    if not (metric == "first_response" and explicit_fr is not None):
+                        self._end(run, change.at, effect)
+                elif effect == "pause" and run.running_since is not None:
+                    self._stop_running(run, change.at)
+                    run.cycle.state = "paused"
+                    self._emit(run, "pause", change.at, run.cycle.used, status=status.value)
+                elif effect == "resume" and run.running_since is None:
+                    run.running_since = change.at
+                    run.cycle.state = "breached" if "breach" in run.fired else "warning" if "warn" in run.fired else "on_track"
+                    self._emit(run, "resume", change.at, run.cycle.used, status=status.value)
+            elif change.field != "message":
+                state[change.field] = change.value
+                if run.cycle.ended_at is None:
+                    self._replan(run, change.at, state)
+        if explicit_fr is not None and run.cycle.ended_at is None and explicit_fr <= self.now:
+            self._end(run, max(explicit_fr, run.cycle.start), "fulfil")
+        self._finish(run)
+
+    def _next_response(self, state: dict[str, Any], changes: list[Change]) -> None:
+        """A cycle from each customer message to the next agent message."""
+        run: _Run | None = None
+        index = 0
+        for change in changes:
+            if change.field != "message":
+                state[change.field] = change.value
+                if run is not None and run.cycle.ended_at is None:
+                    self._replan(run, change.at, state)
+                continue
+            if change.value == "customer" and (run is None or run.cycle.ended_at is not None):
+                index += 1
+                run = self._open("next_response", index, change.at, state, paused=False)
+            elif change.value == "agent" and run is not None and run.cycle.ended_at is None:
+                self._end(run, change.at, "fulfil")
+        self._finish(run)
+
+
+def evaluate(facts: TicketFacts, policies: Sequence[PolicySpec], calendars: CalendarLookup, now: datetime) -> Evaluation:
+    """Every SLA event up to `now` and the state of every cycle. Same input, same output.
+
+    Raises:
+        NaiveDatetimeError: an instant without a time zone.
+        KeyError: a policy names a calendar `calendars` does not know (configuration
+            validation catches this first).
+    """
+    return _Evaluator(facts, policies, calendars, now).run()
+

@@ -1,0 +1,101 @@
+"""The append-only SLA ledger: what the clocks decided, and when, per request.
+
+``record`` compares a fresh evaluation with the newest generation in the ledger. Events
+that are new (time moved on: a warning, a breach, a resume) are appended. If the ledger
+holds events the evaluation no longer produces — a policy or calendar was edited, a late
+fact arrived — nothing is rewritten: a ``recalculate`` event and the whole new story are
+appended under the next generation, so every past decision stays explainable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sla.clock import Evaluation, SlaEvent
+from sla.tables import SlaEventRow
+
+__all__ = ["LedgerState", "event_key", "record", "state_from_ledger"]
+
+EventKey = tuple[str, int, str, str, Any]
+
+
+def event_key(metric: str, cycle: int, kind: str, at: datetime, data: dict[str, Any]) -> EventKey:
+    return (metric, cycle, kind, at.astimezone(UTC).isoformat(timespec="seconds"), data.get("level") or data.get("policy"))
+
+
+def _row_key(row: SlaEventRow) -> EventKey:
+    return event_key(row.metric, row.cycle, row.kind, row.at, row.data)
+
+
+def _jsonable(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _jsonable(v) for k, v in data.items()}
+    if isinstance(data, datetime):
+        return data.isoformat()
+    if isinstance(data, timedelta):
+        return data.total_seconds()
+    return data
+
+
+def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: str = "") -> tuple[int, list[SlaEvent]]:
+    """Append what is new; returns (generation, the events appended in this call)."""
+    generation = session.scalar(select(func.max(SlaEventRow.generation)).where(SlaEventRow.ticket_id == ticket_id)) or 1
+    stored = list(session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id, SlaEventRow.generation == generation)))
+    have = {_row_key(r) for r in stored if r.kind != "recalculate"}
+    fresh = {event_key(e.metric, e.cycle, e.kind, e.at, dict(e.data)): e for e in evaluation.events}
+    appended: list[SlaEvent] = []
+    if stored and not have <= set(fresh):
+        generation += 1
+        session.add(SlaEventRow(ticket_id=ticket_id, generation=generation, metric="all", cycle=0, kind="recalculate",
+                                at=max(e.at for e in evaluation.events) if evaluation.events else stored[-1].at,
+                                business_seconds=0.0, calendar_seconds=0.0,
+                                data={"reason": reason or "the history evaluates differently now", "replaces_generation": generation - 1}))
+        have = set()
+    for key, event in fresh.items():
+        if key in have:
+            continue
+        session.add(SlaEventRow(
+            ticket_id=ticket_id, generation=generation, metric=event.metric, cycle=event.cycle, kind=event.kind, at=event.at,
+            business_seconds=event.business.total_seconds(), calendar_seconds=event.calendar.total_seconds(),
+            data=_jsonable(dict(event.data)),
+        ))
+        appended.append(event)
+    return generation, appended
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """What the newest generation of the ledger says about each metric's latest cycle."""
+
+    metric: str
+    cycle: int
+    last_kind: str
+    breached: bool
+    paused: bool
+    ended: bool
+
+
+def state_from_ledger(session: Session, ticket_id: int) -> dict[str, LedgerState]:
+    generation = session.scalar(select(func.max(SlaEventRow.generation)).where(SlaEventRow.ticket_id == ticket_id)) or 1
+    rows = session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id, SlaEventRow.generation == generation,
+                                                     SlaEventRow.kind != "recalculate").order_by(SlaEventRow.at, SlaEventRow.id))
+    latest: dict[str, list[SlaEventRow]] = {}
+    for row in rows:
+        current = latest.get(row.metric)
+        if current is None or row.cycle > current[0].cycle:
+            latest[row.metric] = [row]
+        elif row.cycle == current[0].cycle:
+            current.append(row)
+    out: dict[str, LedgerState] = {}
+    for metric, events in latest.items():
+        kinds = [e.kind for e in events]
+        last_pause = max((i for i, k in enumerate(kinds) if k == "pause"), default=-1)
+        last_resume = max((i for i, k in enumerate(kinds) if k == "resume"), default=-1)
+        out[metric] = LedgerState(metric, events[0].cycle, kinds[-1], "breach" in kinds,
+                                  paused=last_pause > last_resume, ended=bool({"fulfil", "stop"} & set(kinds)))
+    return out

@@ -1,0 +1,280 @@
+"""SLA policies: an ordered list, first match wins, and the reasons for every verdict.
+
+```yaml
+sla:
+  policies:
+    - name: urgent requests
+      match: {type: [urgent]}
+      calendar: 24x7
+      targets: {first_response: 30m, resolution: 4h}
+    - name: key accounts, e-mail
+      match: {segment: [key], channel: [email], when: "priority in ('high', 'urgent')"}
+      calendar: office
+      targets: {first_response: 1h, resolution: {urgent: 4h, high: 8h, normal: 16h, low: 24h}}
+      valid: {from: 2026-01-01, to: 2026-12-31}   # a contract that expires
+      pause_on: [waiting_customer]
+      warn: {share: 0.75, before: 30m}
+      escalations:
+        - {after: 0m, action: notify_supervisor}
+        - {after: 2h, action: reassign, team: L2}
+```
+
+Matching is pure: ``match_policy(policies, facts, at)`` returns the first policy whose
+conditions all hold, and for ``sla explain`` the verdict of every policy with its reason.
+The ``when`` expression is parsed into a restricted AST (comparisons, ``and/or/not``,
+``in``, literals and ticket field names) — never ``eval``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from crm_bridge.config import Strict
+from crm_bridge.model import Channel, Priority, Source, TicketStatus, TicketType
+
+__all__ = [
+    "METRICS",
+    "Duration",
+    "Escalation",
+    "Match",
+    "PolicySpec",
+    "Targets",
+    "Verdict",
+    "Warn",
+    "match_policy",
+    "parse_duration",
+]
+
+METRICS = ("first_response", "next_response", "resolution")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"4h"``, ``"1h30m"``, ``"90s"``, ``"2d"`` (2×24 h of business time), ``PT4H`` or seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().upper().removeprefix("PT").lower() if value.strip().upper().startswith("PT") else value.strip()
+        parts = _PART.findall(text)
+        if parts and _PART.sub("", text).strip() == "":
+            return timedelta(seconds=sum(float(n) * _UNITS[u.lower()] for n, u in parts))
+    msg = f"{value!r} is not a duration; write e.g. 30m, 4h, 1h30m or 2d"
+    raise ValueError(msg)
+
+
+def _non_negative(value: object) -> timedelta:
+    duration = parse_duration(value)
+    if duration < timedelta(0):
+        msg = "a duration cannot be negative"
+        raise ValueError(msg)
+    return duration
+
+
+Duration = Annotated[timedelta, BeforeValidator(_non_negative)]
+PerPriority = Duration | dict[Priority, Duration]
+
+
+class Targets(Strict):
+    first_response: PerPriority | None = None
+    next_response: PerPriority | None = None
+    resolution: PerPriority | None = None
+
+    def for_priority(self, metric: str, priority: Priority) -> timedelta | None:
+        value: Any = getattr(self, metric)
+        if isinstance(value, dict):
+            found: timedelta | None = value.get(priority)
+            return found
+        single: timedelta | None = value
+        return single
+
+
+class Warn(Strict):
+    share: float | None = Field(default=0.75, gt=0, lt=1)  # warn when this share of the target is used
+    before: Duration | None = None  # and/or this much business time before the due instant
+
+
+class Escalation(Strict):
+    after: Duration = timedelta(0)  # business time after the breach
+    action: Literal["notify_supervisor", "reassign", "raise_priority"]
+    team: str | None = None
+
+    @model_validator(mode="after")
+    def _team_for_reassign(self) -> Escalation:
+        if self.action == "reassign" and not self.team:
+            msg = "action reassign needs a team: add `team: <name>`"
+            raise ValueError(msg)
+        return self
+
+
+class Validity(Strict):
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+
+_FIELDS = ("type", "priority", "channel", "source", "status", "customer", "segment", "team", "tags", "number", "subject")
+
+
+class Match(Strict):
+    """Every given condition must hold; a list means "any of"."""
+
+    type: list[TicketType] | None = None
+    priority: list[Priority] | None = None
+    channel: list[Channel] | None = None
+    source: list[Source] | None = None
+    customer: list[str] | None = None  # customer name or tax id (ИНН)
+    segment: list[str] | None = None
+    team: list[str] | None = None
+    tags: list[str] | None = None  # any of these tags
+    when: str | None = None  # e.g. "channel == 'email' and priority in ('high', 'urgent')"
+
+    @field_validator("when")
+    @classmethod
+    def _safe(cls, value: str | None) -> str | None:
+        if value is not None:
+            _compile(value)
+        return value
+
+
+class PolicySpec(Strict):
+    name: str = Field(min_length=1)
+    match: Match = Match()
+    calendar: str = Field(min_length=1)
+    targets: Targets
+    valid: Validity | None = None
+    pause_on: list[TicketStatus] = [TicketStatus.WAITING_CUSTOMER]
+    fulfil_on: list[TicketStatus] = [TicketStatus.RESOLVED, TicketStatus.CLOSED]
+    stop_on: list[TicketStatus] = [TicketStatus.CANCELLED]
+    warn: Warn = Warn()
+    escalations: list[Escalation] = []
+
+    @model_validator(mode="after")
+    def _has_targets(self) -> PolicySpec:
+        if all(getattr(self.targets, m) is None for m in METRICS):
+            msg = f"policy {self.name!r} has no targets; give at least one of {', '.join(METRICS)} (e.g. resolution: 8h)"
+            raise ValueError(msg)
+        return self
+
+
+# -- the safe expression ---------------------------------------------------------------
+_ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Eq, ast.NotEq,
+            ast.In, ast.NotIn, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Name, ast.Load, ast.Constant, ast.Tuple, ast.List)
+
+
+def _compile(expression: str) -> ast.Expression:
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        msg = f"`when` is not a valid expression: {exc.msg} (at column {exc.offset})"
+        raise ValueError(msg) from exc
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            msg = (f"`when` may only compare ticket fields ({', '.join(_FIELDS)}) with literals using "
+                   f"== != < <= > >= in, and/or/not; {type(node).__name__} is not allowed")
+            raise ValueError(msg)  # noqa: TRY004 - pydantic reports ValueError as a field error
+        if isinstance(node, ast.Name) and node.id not in _FIELDS:
+            msg = f"`when` uses unknown field {node.id!r}; fields: {', '.join(_FIELDS)}"
+            raise ValueError(msg)
+    return tree
+
+
+def _evaluate(node: ast.AST, facts: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, facts)
+    if isinstance(node, ast.BoolOp):
+        values = (_evaluate(v, facts) for v in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp):
+        return not _evaluate(node.operand, facts)
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return facts.get(node.id)
+    if isinstance(node, ast.Tuple | ast.List):
+        return [_evaluate(e, facts) for e in node.elts]
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, facts)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = _evaluate(right_node, facts)
+            try:
+                ok = _compare(op, left, right)
+            except TypeError:
+                return False
+            if not ok:
+                return False
+            left = right
+        return True
+    msg = f"unsupported node {type(node).__name__}"  # excluded by _compile
+    raise ValueError(msg)
+
+
+def _compare(op: ast.cmpop, left: Any, right: Any) -> bool:
+    if isinstance(op, ast.In):
+        return left in right if not isinstance(left, list) else bool(set(left) & set(right))
+    if isinstance(op, ast.NotIn):
+        return left not in right
+    if isinstance(op, ast.Eq):
+        return bool(left == right)
+    if isinstance(op, ast.NotEq):
+        return bool(left != right)
+    if isinstance(op, ast.Lt):
+        return bool(left < right)
+    if isinstance(op, ast.LtE):
+        return bool(left <= right)
+    if isinstance(op, ast.Gt):
+        return bool(left > right)
+    return bool(left >= right)
+
+
+# -- matching ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    policy: PolicySpec
+    matched: bool
+    reason: str
+
+
+def _check(policy: PolicySpec, facts: Mapping[str, Any], at: datetime) -> str | None:
+    """None when `policy` applies to `facts` at `at`; else why not."""
+    if policy.valid is not None:
+        day = at.date()
+        if policy.valid.from_ and day < policy.valid.from_:
+            return f"valid from {policy.valid.from_}"
+        if policy.valid.to and day > policy.valid.to:
+            return f"expired on {policy.valid.to}"
+    m = policy.match
+    for name in ("type", "priority", "channel", "source", "segment", "team"):
+        wanted = getattr(m, name)
+        if wanted is not None and facts.get(name) not in [str(w) for w in wanted]:
+            return f"{name} is {facts.get(name)!r}, not one of {', '.join(str(w) for w in wanted)}"
+    if m.customer is not None and not ({facts.get("customer"), facts.get("customer_tax_id")} & set(m.customer)):
+        return f"customer {facts.get('customer')!r} is not one of {', '.join(m.customer)}"
+    if m.tags is not None and not set(facts.get("tags") or ()) & set(m.tags):
+        return f"no tag of {', '.join(m.tags)}"
+    if m.when is not None and not _evaluate(_compile(m.when), facts):
+        return f"`{m.when}` is false"
+    return None
+
+
+def match_policy(policies: Sequence[PolicySpec], facts: Mapping[str, Any], at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:
+    """The first policy that applies, and the verdict of each policy up to it (all, if none)."""
+    verdicts: list[Verdict] = []
+    for policy in policies:
+        why_not = _check(policy, facts, at)
+        if why_not is None:
+            conditions = [f"{k} in {', '.join(map(str, v))}" for k, v in policy.match.model_dump(exclude_none=True).items() if k != "when"]
+            if policy.match.when:
+                conditions.append(f"`{policy.match.when}`")
+            verdicts.append(Verdict(policy, matched=True, reason="; ".join(conditions) or "matches every request"))
+            return policy, verdicts
+        verdicts.append(Verdict(policy, matched=False, reason=why_not))
+    return None, verdicts

@@ -1,0 +1,96 @@
+"""The ``sla:`` configuration section: named calendars and the ordered policy list.
+
+With no ``sla:`` section the shipped default applies — the seed table of DESIGN.md on
+real calendars: urgent requests 4 h round the clock; technical problems 24 h,
+consultations 48 h, thanks and complaints 72 h of office hours (Mon–Fri 09:00–13:00 and
+14:00–18:00 Moscow time with the Russian production calendar).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from pydantic import ConfigDict, Field, model_validator
+
+from crm_bridge.config import Strict
+from crm_bridge.errors import did_you_mean
+from sla.calendar import Calendar
+from sla.errors import CalendarSpecError
+from sla.policy import PolicySpec
+
+__all__ = ["DEFAULT_CALENDARS", "DEFAULT_POLICIES", "SlaConfig"]
+
+_OFFICE_DAY = ["09:00-13:00", "14:00-18:00"]
+DEFAULT_CALENDARS: dict[str, dict[str, Any]] = {
+    "office": {
+        "timezone": "Europe/Moscow",
+        "week": {"mon": _OFFICE_DAY, "tue": _OFFICE_DAY, "wed": _OFFICE_DAY, "thu": _OFFICE_DAY, "fri": _OFFICE_DAY},
+        "include": ["ru-production"],
+    },
+    "24x7": {"timezone": "Europe/Moscow", "week": "24x7"},
+}
+DEFAULT_POLICIES: list[dict[str, Any]] = [
+    {"name": "urgent", "match": {"type": ["urgent"]}, "calendar": "24x7",
+     "targets": {"first_response": "30m", "resolution": "4h"}, "escalations": [{"after": "0m", "action": "notify_supervisor"}]},
+    {"name": "technical problem", "match": {"type": ["technical_problem"]}, "calendar": "office",
+     "targets": {"first_response": "2h", "resolution": "24h"}},
+    {"name": "consultation", "match": {"type": ["consultation"]}, "calendar": "office",
+     "targets": {"first_response": "4h", "resolution": "48h"}},
+    {"name": "thanks and complaints", "match": {"type": ["feedback"]}, "calendar": "office",
+     "targets": {"first_response": "8h", "resolution": "72h"}},
+    {"name": "everything else", "calendar": "office", "targets": {"first_response": "4h", "resolution": "48h"}},
+]
+
+
+class SlaConfig(Strict):
+    """```yaml
+    sla:
+      calendars: {office: {timezone: Europe/Moscow, week: {...}, include: [ru-production]}}
+      policies: [{name: ..., match: {...}, calendar: office, targets: {resolution: 8h}}]   # first match wins
+    ```"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    calendars: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_CALENDARS))
+    policies: list[PolicySpec] = Field(default_factory=lambda: [PolicySpec.model_validate(p) for p in DEFAULT_POLICIES])
+
+    @model_validator(mode="after")
+    def _check(self) -> SlaConfig:
+        built = self.built_calendars  # raises a ValueError naming the field path
+        for index, policy in enumerate(self.policies):
+            if policy.calendar not in built:
+                msg = (f"policies[{index}] ({policy.name!r}) uses calendar {policy.calendar!r}, which is not defined."
+                       f"{did_you_mean(policy.calendar, list(built))} Defined: {', '.join(built)}")
+                raise ValueError(msg)
+        names = [p.name for p in self.policies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            msg = f"policy names must be unique (the ledger records them): {', '.join(duplicates)} appear twice"
+            raise ValueError(msg)
+        return self
+
+    @cached_property
+    def built_calendars(self) -> dict[str, Calendar]:
+        """The named calendars, built once; a calendar may intersect or include another."""
+        built: dict[str, Calendar] = {}
+
+        def resolve(name: str) -> Calendar | None:
+            if name in built:
+                return built[name]
+            if name in self.calendars and name not in building:
+                building.add(name)
+                built[name] = Calendar.from_spec(self.calendars[name], resolve=resolve, name=name, path=f"sla.calendars.{name}")
+                return built[name]
+            return None
+
+        building: set[str] = set()
+        for name in self.calendars:
+            try:
+                resolve(name)
+            except CalendarSpecError as exc:
+                raise ValueError(str(exc)) from exc
+        return built
+
+    def calendar(self, name: str) -> Calendar:
+        return self.built_calendars[name]
