@@ -9,6 +9,7 @@ appended under the next generation, so every past decision stays explainable.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,11 +22,13 @@ from sla.tables import SlaEventRow
 
 __all__ = ["LedgerState", "event_key", "record", "state_from_ledger"]
 
-EventKey = tuple[str, int, str, str, Any]
+EventKey = tuple[str, int, str, str, str]
 
 
 def event_key(metric: str, cycle: int, kind: str, at: datetime, data: dict[str, Any]) -> EventKey:
-    return (metric, cycle, kind, at.astimezone(UTC).isoformat(timespec="seconds"), data.get("level") or data.get("policy"))
+    """Identity of an event: what happened, when, and with which policy, target, level."""
+    return (metric, cycle, kind, at.astimezone(UTC).isoformat(timespec="seconds"),
+            json.dumps(_jsonable(data), sort_keys=True, ensure_ascii=False))
 
 
 def _row_key(row: SlaEventRow) -> EventKey:

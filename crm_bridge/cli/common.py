@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,15 @@ def setup_logging(level: str, fmt: str = "text") -> None:
 
 def emit_json(data: Any) -> None:
     """Print `data` as JSON on stdout, for scripts."""
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str), flush=True)
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default), flush=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
 
 
 def open_app(config: Path | None = None) -> Any:
