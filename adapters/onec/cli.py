@@ -152,11 +152,12 @@ def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, b
     for r in rows:
         sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
         table.add_row(r["number"], r["customer"] or "—", r["type"], r["priority"], r["opened"], r["due"] or "—", sla,
-                      "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]")
+                      "—" if r["due"] is None else "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]")
     console.print(table)
     console.print(
         f"Imported [bold]{counts['tickets']}[/bold] requests and [bold]{counts['customers']}[/bold] customers; "
         f"[bold]{counts['written_back']}[/bold] of {counts['with_due']} due dates written back to 1C and read back over OData; "
+        f"{counts['tickets'] - counts['with_due']} paused (waiting for the customer) or without a policy; "
         f"{counts['breached']} breached; {elapsed:.1f} s."
     )
 
