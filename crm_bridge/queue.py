@@ -12,7 +12,7 @@ every stream is its own queue job with
 * a periodic schedule from ``config.schedule`` (cron with seconds), deferred by every
   worker and deduplicated by procrastinate's periodic table, so N workers on M machines
   run one schedule;
-* ``priority``: referenced models are imported before the records that reference them.
+* a priority, if the stream asks for one (first come, first served otherwise).
 
 A job that raises is retried by a follow-up job of the same stream, after an exponential
 back-off with full jitter that honours ``retry_after`` (a 429's Retry-After), at most
@@ -96,12 +96,12 @@ class Stream:
     """One independent slice of a job: its own queue job, lock and periodic schedule.
 
     Example: ``Stream("pull:crm:ticket:3/8", {"backend": "crm", "model": "ticket",
-    "partition": "3/8"}, priority=1)`` runs ``pull(app, now, backend="crm", ...)``.
+    "partition": "3/8"})`` runs ``pull(app, now, backend="crm", model="ticket", partition="3/8")``.
     """
 
     key: str  # lock, queueing lock and periodic id
     kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the job function
-    priority: int = 0  # higher runs first
+    priority: int = 0  # higher runs first; beware: a stream re-queued every tick starves lower ones
 
 
 StreamsOf = Callable[[App], Iterable[Stream]]

@@ -73,21 +73,26 @@ def _finish_run(app: App, run_id: int, *, status: str, counts: dict[str, int], e
 
 
 def pull_streams(app: App) -> Iterator[Stream]:
-    """One stream per backend, model and partition; referenced models first (priority)."""
+    """One stream per backend, model and partition, referenced models first.
+
+    Every tick queues them in this order and workers take them first come, first served,
+    so customers are mostly in before the requests that name them (a reference found
+    missing is imported on demand anyway). No priorities: a quiet high-priority stream
+    re-queued every tick would starve the busy ones.
+    """
     count = partitions(app)
     for name in app.enabled_backends():
         backend = app.backend(name)
         models = list(app.config.backends[name].models)
         if count > 1 and supports_version_scan(backend) and supports_key_ranges(backend):
-            for rank, model in enumerate(models):
+            for model in models:
                 for index in range(count):
                     part = f"{index}/{count}"
-                    yield Stream(f"pull:{name}:{model}:{part}", {"backend": name, "model": model, "partition": part},
-                                 priority=len(models) - rank)
+                    yield Stream(f"pull:{name}:{model}:{part}", {"backend": name, "model": model, "partition": part})
         else:
             # Without version scans a reference to a record not imported yet cannot be
             # fetched on demand: the models must go in order, so the backend is one stream.
-            yield Stream(f"pull:{name}", {"backend": name}, priority=len(models))
+            yield Stream(f"pull:{name}", {"backend": name})
 
 
 @fans_out(pull_streams)
