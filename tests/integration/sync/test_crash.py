@@ -137,13 +137,17 @@ def settled(engine: Engine, live: set[str]) -> bool:
     return bound == len(live) and not pending and bool(cursors) and all(c.get("after") is None for c in cursors)
 
 
-def kill_rounds(fleet: Fleet, emu: Emulator, rng: random.Random, *, victims: int, seed: int) -> list[str]:
+def kill_rounds(fleet: Fleet, emu: Emulator, rng: random.Random, *, live: int, victims: int, seed: int) -> list[str]:
     """Two kills while importing and two while writing back, each at a random request."""
     done: list[str] = []
     for phase, method, rounds in (("import", "GET", 2), ("write-back", "PATCH", 2)):
         for _ in range(rounds):
             start = requests_to(emu, method)
-            target = start + (rng.randint(2, 25) if method == "GET" else rng.randint(20, 400))
+            # GETs never run out (every pass scans); PATCHes do: aim inside what is left.
+            if method == "GET":
+                target = start + rng.randint(2, 25)
+            else:
+                target = start + rng.randint(0, max(0, (live - start) // 2))  # all sent already: kill now
             wait_until(lambda m=method, t=target: requests_to(emu, m) >= t, fleet, timeout=120,  # type: ignore[misc]
                        what=f"{phase} request {target}", seed=seed)
             chosen = rng.sample(range(len(fleet.procs)), victims)
@@ -204,7 +208,7 @@ def run_crash_rounds(tmp_path: Path, emu: Emulator, store_url: str, args: list[s
     engine = create_engine(store_url)
     try:
         started = time.monotonic()
-        story = kill_rounds(fleet, emu, rng, victims=victims, seed=seed)
+        story = kill_rounds(fleet, emu, rng, live=len(live), victims=victims, seed=seed)
         story.append(f"kills done at {time.monotonic() - started:.0f}s")
         wait_until(lambda: settled(engine, live), fleet, timeout=150, what="the sync to settle", seed=seed)
         story.append(f"settled at {time.monotonic() - started:.0f}s")
