@@ -14,30 +14,25 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
-from sla.ledger import record
+from sla.ledger import newest, record
 from sla.settings import SlaConfig
-from sla.tables import SlaClockRow
+from sla.tables import SlaClockRow, SlaEventRow
 
-__all__ = ["facts_for", "on_ticket_imported", "plan", "recalc", "sla_tick"]
+__all__ = ["facts_for", "on_ticket_imported", "plan", "plan_many", "recalc", "sla_tick"]
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
 _ANNOUNCED = {"warn", "breach", "escalate"}
 
 
-def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
-    """A request's facts as the clocks need them: its opening state and every change."""
-    session = unit.session
-    customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
-    team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
-    events = list(session.scalars(select(TicketEventRow).where(TicketEventRow.ticket_id == ticket.id)
-                                  .order_by(TicketEventRow.at, TicketEventRow.id)))
+def _facts(ticket: TicketRow, events: list[TicketEventRow], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
     created = next((e for e in events if e.kind == "created"), None)
     initial: dict[str, Any] = {
         "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
@@ -50,6 +45,16 @@ def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
     changes = [Change(e.at, _FIELD_OF[e.kind], e.data.get("to")) for e in events if e.kind in _FIELD_OF]
     changes += [Change(e.at, "message", e.data.get("author")) for e in events if e.kind == "message"]
     return TicketFacts(ticket.created_at, initial, changes, ticket.first_response_at, ticket.resolved_at, ticket.closed_at)
+
+
+def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
+    """A request's facts as the clocks need them: its opening state and every change."""
+    session = unit.session
+    events = list(session.scalars(select(TicketEventRow).where(TicketEventRow.ticket_id == ticket.id)
+                                  .order_by(TicketEventRow.at, TicketEventRow.id)))
+    customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
+    team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
+    return _facts(ticket, events, customer, team)
 
 
 def _evaluate(unit: Unit, ticket: TicketRow) -> Evaluation:
@@ -72,15 +77,54 @@ def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
     }
 
 
+def _by_id(session: Session, row: type[Any], ids: set[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    wanted = sorted(i for i in ids if i is not None)
+    for start in range(0, len(wanted), 500):
+        found.update({r.id: r for r in session.scalars(select(row).where(row.id.in_(wanted[start : start + 500])))})
+    return found
+
+
+def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "") -> int:
+    """Plan many requests with a handful of queries; returns how many changed."""
+    session, settings = unit.session, unit.config.section("sla")
+    session.flush()
+    changed = 0
+    ids = list(dict.fromkeys(ticket_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        tickets = _by_id(session, TicketRow, set(chunk))
+        history: dict[int, list[TicketEventRow]] = {tid: [] for tid in chunk}
+        for row in session.scalars(select(TicketEventRow).where(TicketEventRow.ticket_id.in_(chunk))
+                                   .order_by(TicketEventRow.at, TicketEventRow.id)):
+            history[row.ticket_id].append(row)
+        customers = _by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
+        teams = _by_id(session, TeamRow, {t.team_id for t in tickets.values()})
+        ledgers = newest(session, chunk)
+        clocks = {c.ticket_id: c for c in session.scalars(select(SlaClockRow).where(SlaClockRow.ticket_id.in_(chunk)))}
+        for tid in chunk:
+            ticket = tickets.get(tid)
+            if ticket is None or ticket.deleted:
+                continue
+            facts = _facts(ticket, history[tid], customers.get(ticket.customer_id), teams.get(ticket.team_id))
+            evaluation = evaluate(facts, settings.policies, settings.calendar, unit.now)
+            changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason))
+    return changed
+
+
 def plan(unit: Unit, ticket: TicketRow, *, origin: str = "sla", reason: str = "") -> dict[str, Any]:
     """Evaluate one request, record the ledger, update its SLA fields; returns what changed."""
     evaluation = _evaluate(unit, ticket)
-    generation, appended = record(unit.session, ticket.id, evaluation, reason=reason)
+    return _apply(unit, ticket, evaluation, unit.session.get(SlaClockRow, ticket.id), None, origin=origin, reason=reason)
+
+
+def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,
+           stored: list[SlaEventRow] | None, *, origin: str, reason: str) -> dict[str, Any]:
+    generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored)
     fields = _summary(evaluation, ticket)
     changed = {k: v for k, v in fields.items() if getattr(ticket, k) != v}
     for key, value in changed.items():
         setattr(ticket, key, value)
-    clock = unit.session.get(SlaClockRow, ticket.id)
     if clock is None:
         clock = SlaClockRow(ticket_id=ticket.id)
         unit.session.add(clock)
@@ -97,37 +141,35 @@ def plan(unit: Unit, ticket: TicketRow, *, origin: str = "sla", reason: str = ""
     return changed
 
 
+def _plan_deferred(unit: Unit, ticket_ids: list[int]) -> None:
+    plan_many(unit, ticket_ids)
+
+
 def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
-    """Handler of ``ticket.imported``: (re)plan the request."""
-    ticket = unit.session.get(TicketRow, event.local_id)
-    if ticket is not None and not ticket.deleted:
-        plan(unit, ticket)
+    """Handler of ``ticket.imported``: (re)plan the request — with the rest of its page,
+    just before the import's transaction commits."""
+    unit.defer("sla.plan", event.local_id, _plan_deferred)
 
 
 def sla_tick(app: App, now: datetime) -> dict[str, Any]:
     """Job ``sla.tick``: requests whose next warning, breach or escalation has come."""
-    done = changed = 0
     with app.store.transaction() as session:
         unit = app.bus.unit(session, now, app.config)
-        due = session.scalars(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now)
-                              .order_by(SlaClockRow.next_check).limit(5000)).all()
-        for ticket_id in due:
-            ticket = session.get(TicketRow, ticket_id)
-            if ticket is not None:
-                changed += bool(plan(unit, ticket, origin="sla.tick"))
-                done += 1
+        due = list(session.scalars(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now)
+                                   .order_by(SlaClockRow.next_check).limit(5000)))
+        changed = plan_many(unit, due, origin="sla.tick")
+        done = len(due)
     return {"checked": done, "changed": changed}
 
 
 def recalc(app: App, now: datetime, *, include_closed: bool = False) -> dict[str, Any]:
     """Replay requests after a policy or calendar edit; the ledger keeps the old story."""
-    replayed = changed = 0
     with app.store.transaction() as session:
         query = select(TicketRow).where(TicketRow.deleted.is_(False))
         if not include_closed:
             query = query.where(TicketRow.status.in_([s.value for s in TicketStatus if s.is_open]))
         unit = app.bus.unit(session, now, app.config)
-        for ticket in session.scalars(query):
-            changed += bool(plan(unit, ticket, origin="sla.recalc", reason="crm-bridge sla recalc"))
-            replayed += 1
+        ids = list(session.scalars(query.with_only_columns(TicketRow.id)))
+        changed = plan_many(unit, ids, origin="sla.recalc", reason="crm-bridge sla recalc")
+        replayed = len(ids)
     return {"replayed": replayed, "changed": changed}

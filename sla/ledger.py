@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
-__all__ = ["LedgerState", "event_key", "record", "state_from_ledger"]
+__all__ = ["LedgerState", "event_key", "newest", "record", "state_from_ledger"]
 
 EventKey = tuple[str, int, str, str, str]
 
@@ -45,10 +45,28 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: str = "") -> tuple[int, list[SlaEvent]]:
-    """Append what is new; returns (generation, the events appended in this call)."""
-    generation = session.scalar(select(func.max(SlaEventRow.generation)).where(SlaEventRow.ticket_id == ticket_id)) or 1
-    stored = list(session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id, SlaEventRow.generation == generation)))
+def newest(session: Session, ticket_ids: list[int]) -> dict[int, list[SlaEventRow]]:
+    """The newest generation's events of each ticket (one query per 500 tickets)."""
+    found: dict[int, list[SlaEventRow]] = {tid: [] for tid in ticket_ids}
+    for start in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[start : start + 500]
+        for row in session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id.in_(chunk)).order_by(SlaEventRow.id)):
+            rows = found[row.ticket_id]
+            if rows and row.generation > rows[0].generation:
+                rows.clear()
+            rows.append(row)
+    return found
+
+
+def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: str = "",
+           stored: list[SlaEventRow] | None = None) -> tuple[int, list[SlaEvent]]:
+    """Append what is new; returns (generation, the events appended in this call).
+
+    `stored` is the ticket's newest generation when the caller fetched it in bulk.
+    """
+    if stored is None:
+        stored = newest(session, [ticket_id])[ticket_id]
+    generation = stored[0].generation if stored else 1
     have = {_row_key(r) for r in stored if r.kind != "recalculate"}
     fresh = {event_key(e.metric, e.cycle, e.kind, e.at, dict(e.data)): e for e in evaluation.events}
     appended: list[SlaEvent] = []

@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
-from sync.binder import Binder
-from sync.tables import OutboxRow
+from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["enqueue", "identity_key"]
 
@@ -33,39 +32,49 @@ def identity_key(backend: str, model: str, local_id: int, fields: dict[str, obje
 
 
 def enqueue(unit: Unit, event: DomainEvent) -> None:
-    """Handler of ``record.changed``: an outbox row per backend the record is bound to.
+    """Handler of ``record.changed``: collected, written in bulk just before the commit."""
+    unit.defer("sync.outbox", event, _enqueue_many)
 
-    A pending row for the same record is merged into (newest value wins per field), so a
-    burst of decisions before the next dispatch costs one remote write.
+
+def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
+    """An outbox row per backend each changed record is bound to.
+
+    Decisions about one record in one transaction are merged (the later value of a field
+    wins), and so is a row still waiting for its first attempt, so a burst of decisions
+    costs one remote write.
     """
-    fields = fields_to_json(event.model, event.data["fields"])
-    for binding in Binder.of_record(unit.session, event.model, event.local_id):
-        pending = unit.session.scalar(
-            select(OutboxRow).where(
-                OutboxRow.backend == binding.backend,
-                OutboxRow.model == event.model,
-                OutboxRow.local_id == event.local_id,
-                OutboxRow.state == "pending",
-                OutboxRow.attempts == 0,
-            )
-        )
+    session = unit.session
+    changes: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
+    for event in events:
+        key = (event.model, event.local_id)
+        before = changes.get(key, ({}, event.origin))[0]
+        changes[key] = ({**before, **fields_to_json(event.model, event.data["fields"])}, event.origin)
+    session.flush()  # bindings created in this transaction must be visible to the queries below
+    by_model: dict[str, list[int]] = {}
+    for model, local_id in changes:
+        by_model.setdefault(model, []).append(local_id)
+    bindings: list[BindingRow] = []
+    waiting: dict[tuple[str, str, int], OutboxRow] = {}
+    for model, ids in by_model.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            bindings += session.scalars(select(BindingRow).where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))
+            for row in session.scalars(select(OutboxRow).where(
+                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending", OutboxRow.attempts == 0)):
+                waiting[(row.backend, row.model, row.local_id)] = row
+    fresh: dict[str, OutboxRow] = {}
+    for binding in bindings:
+        fields, origin = changes[(binding.model, binding.local_id)]
+        pending = waiting.get((binding.backend, binding.model, binding.local_id))
         if pending is not None:
             pending.fields = {**pending.fields, **fields}
             continue
-        key = identity_key(binding.backend, event.model, event.local_id, fields, binding.remote_version)
-        try:
-            with unit.session.begin_nested():
-                unit.session.add(
-                    OutboxRow(
-                        backend=binding.backend,
-                        model=event.model,
-                        local_id=event.local_id,
-                        identity_key=key,
-                        fields=fields,
-                        origin=event.origin,
-                        next_attempt_at=unit.now,
-                        created=unit.now,
-                    )
-                )
-        except IntegrityError:
-            log.debug("outbox row %s exists", key, extra={"event": "sync.outbox.duplicate"})
+        identity = identity_key(binding.backend, binding.model, binding.local_id, fields, binding.remote_version)
+        fresh[identity] = OutboxRow(backend=binding.backend, model=binding.model, local_id=binding.local_id, identity_key=identity,
+                               fields=fields, origin=origin, next_attempt_at=unit.now, created=unit.now)
+    keys = list(fresh)
+    for start in range(0, len(keys), 500):
+        for known in session.scalars(select(OutboxRow.identity_key).where(OutboxRow.identity_key.in_(keys[start : start + 500]))):
+            log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
+            fresh.pop(known, None)  # the same decision against the same remote version: stored once
+    session.add_all(fresh.values())
