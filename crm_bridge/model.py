@@ -144,6 +144,8 @@ class Ticket(_Canonical):
     contact_id: int | None = None
     assignee_id: int | None = None
     team_id: int | None = None
+    contract: str | None = None  # the service contract the request falls under (SLA policies match on it)
+    tags: list[str] = Field(default_factory=list)
     created_at: AwareDatetime
     first_response_at: AwareDatetime | None = None
     resolved_at: AwareDatetime | None = None

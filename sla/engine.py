@@ -38,7 +38,8 @@ def _facts(ticket: TicketRow, events: list[TicketEventRow], customer: CustomerRo
         "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
         "source": ticket.source, "number": ticket.number, "subject": ticket.subject,
         "customer": customer.name if customer else None, "customer_tax_id": customer.tax_id if customer else None,
-        "segment": customer.segment if customer else None, "team": team.name if team else None, "tags": [],
+        "segment": customer.segment if customer else None, "team": team.name if team else None,
+        "contract": ticket.contract, "tags": list(ticket.tags or []),
     }
     if created is not None:
         initial.update({k: v for k, v in created.data.items() if k in ("status", "priority", "type")})

@@ -121,7 +121,7 @@ class Validity(Strict):
     to: date | None = None
 
 
-_FIELDS = ("type", "priority", "channel", "source", "status", "customer", "segment", "team", "tags", "number", "subject")
+_FIELDS = ("type", "priority", "channel", "source", "status", "customer", "segment", "contract", "team", "tags", "number", "subject")
 
 
 class Match(Strict):
@@ -133,6 +133,7 @@ class Match(Strict):
     source: list[Source] | None = None
     customer: list[str] | None = None  # customer name or tax id (ИНН)
     segment: list[str] | None = None
+    contract: list[str] | None = None
     team: list[str] | None = None
     tags: list[str] | None = None  # any of these tags
     when: str | None = None  # e.g. "channel == 'email' and priority in ('high', 'urgent')"
@@ -252,7 +253,7 @@ def _check(policy: PolicySpec, facts: Mapping[str, Any], at: datetime) -> str | 
         if policy.valid.to and day > policy.valid.to:
             return f"expired on {policy.valid.to}"
     m = policy.match
-    for name in ("type", "priority", "channel", "source", "segment", "team"):
+    for name in ("type", "priority", "channel", "source", "segment", "contract", "team"):
         wanted = getattr(m, name)
         if wanted is not None and facts.get(name) not in [str(w) for w in wanted]:
             return f"{name} is {facts.get(name)!r}, not one of {', '.join(str(w) for w in wanted)}"

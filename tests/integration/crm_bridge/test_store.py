@@ -91,3 +91,35 @@ def test_one_binding_per_remote_record_is_enforced_by_the_database(store_url: st
             assert len(s.scalars(select(BindingRow)).all()) == 1
     finally:
         store.close()
+
+
+def test_migrations_create_exactly_the_tables_the_models_describe(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import sla.tables  # noqa: F401 - the SLA addon's tables on the shared metadata
+    from crm_bridge.store.tables import Base
+
+    store = open_store(store_url)
+    try:
+        upgrade(store, ADDON_PATHS)
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        assert [d for d in diff if d[0] != "remove_table" or d[1].name != "alembic_version"] == []
+    finally:
+        store.close()
+
+
+def test_ticket_tags_and_contract_round_trip(store_url: str) -> None:
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    try:
+        with store.transaction() as s:
+            tid = create_record(s, "ticket", {"number": "T-9", "created_at": datetime(2026, 1, 5, 9, tzinfo=UTC),
+                                              "tags": ["vip", "1С"], "contract": "ДС-2026/17"})
+        with store.transaction() as s:
+            row = s.get(TicketRow, tid)
+            assert row is not None
+            assert (row.tags, row.contract) == (["vip", "1С"], "ДС-2026/17")
+    finally:
+        store.close()

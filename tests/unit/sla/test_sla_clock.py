@@ -183,3 +183,13 @@ def test_naive_instants_are_refused() -> None:
     naive = TicketFacts(datetime(2026, 11, 23, 9), {"type": "other"})  # noqa: DTZ001
     with pytest.raises(ValueError, match="naive|time zone"):
         run(naive, at(23, 10))
+
+
+def test_policies_match_on_contract_and_tags() -> None:
+    gold = PolicySpec.model_validate({"name": "gold contract", "calendar": "24x7", "targets": {"resolution": "8h"},
+                                      "match": {"contract": ["ДС-2026/17"], "tags": ["vip", "board"]}})
+    assert match_policy([gold], {"contract": "ДС-2026/17", "tags": ["board"]}, at(23, 9))[0] is gold
+    chosen, verdicts = match_policy([gold], {"contract": "ДС-2026/17", "tags": ["regular"]}, at(23, 9))
+    assert chosen is None
+    assert verdicts[0].reason == "no tag of vip, board"
+    assert match_policy([gold], {"contract": None, "tags": ["vip"]}, at(23, 9))[0] is None
