@@ -222,6 +222,22 @@ class ODataClient:
         body: dict[str, Any] = self._json(self._call("PATCH", _entity_path(entity_set, key), body=dict(values), what=what), what)
         return body
 
+    def delete(self, entity_set: str, key: str) -> None:
+        """DELETE one record. For catalogs and documents this is a physical delete in 1C
+        (rights permitting); integrators usually set ``DeletionMark`` with ``patch`` instead."""
+        self._call("DELETE", _entity_path(entity_set, key), what=f"DELETE {entity_set}({key})")
+
+    def post_document(self, entity_set: str, key: str, *, operational: bool = False) -> None:
+        """Post a document (``…/Post?PostingModeOperational=false``): operational mode fails
+        for back-dated documents, so it is off unless asked for. A 1C posting error
+        (handler refusal) raises ``OneCBusinessError``."""
+        params = {"PostingModeOperational": "true" if operational else "false"}
+        self._call("POST", f"{_entity_path(entity_set, key)}/Post", params, what=f"Post {entity_set}({key})")
+
+    def unpost_document(self, entity_set: str, key: str) -> None:
+        """Cancel a document's posting (``…/Unpost``)."""
+        self._call("POST", f"{_entity_path(entity_set, key)}/Unpost", what=f"Unpost {entity_set}({key})")
+
     def post(self, entity_set: str, values: Mapping[str, Any]) -> dict[str, Any]:
         what = f"POST {entity_set}"
         body: dict[str, Any] = self._json(self._call("POST", _entity_path(entity_set), body=dict(values), what=what), what)

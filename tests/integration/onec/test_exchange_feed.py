@@ -80,3 +80,4 @@ def test_a_body_that_is_not_a_feed_is_an_error_never_no_changes() -> None:
         parse_feed(b'<?xml version="1.0"?><html><body>Service Unavailable</body></html>', 1)
     with pytest.raises(OneCUnavailable, match="not XML"):
         parse_feed(b'<feed xmlns="http://www.w3.org/2005/Atom"><entry>', 1)
+
