@@ -235,13 +235,18 @@ class Queue:
     per stream, and the stalled-job task. Build it in the worker process."""
 
     def __init__(self, app: App, *, heartbeat: float = HEARTBEAT) -> None:
-        import procrastinate
+        conninfo = require_postgres(app)
+        try:
+            import procrastinate
+        except ImportError as exc:
+            msg = "scale-out workers need procrastinate and psycopg: pip install 'crm-bridge[scale]'"
+            raise ConfigError(msg) from exc
 
         self.app = app
         self.heartbeat = heartbeat
         self.stall_after = STALL_AFTER * heartbeat
         connector = procrastinate.PsycopgConnector(
-            conninfo=require_postgres(app), min_size=2, max_size=8, kwargs={"application_name": "crm-bridge worker"})
+            conninfo=conninfo, min_size=2, max_size=8, kwargs={"application_name": "crm-bridge worker"})
         self.procrastinate = procrastinate.App(connector=connector)
         self.streams: dict[str, list[Stream]] = {}
         schedule = app.config.schedule

@@ -137,7 +137,15 @@ def settled(engine: Engine, live: set[str]) -> bool:
     return bound == len(live) and not pending and bool(cursors) and all(c.get("after") is None for c in cursors)
 
 
-def kill_rounds(fleet: Fleet, emu: Emulator, rng: random.Random, *, live: int, victims: int, seed: int) -> list[str]:
+def progress(engine: Engine) -> str:
+    with engine.connect() as conn:
+        bound = conn.scalar(select(func.count()).select_from(BindingRow).where(BindingRow.model == "ticket"))
+        sent = conn.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "sent"))
+    return f"{bound} bound, {sent} sent"
+
+
+def kill_rounds(fleet: Fleet, emu: Emulator, engine: Engine, rng: random.Random, *, live: int, victims: int,
+                seed: int) -> list[str]:
     """Two kills while importing and two while writing back, each at a random request."""
     done: list[str] = []
     for phase, method, rounds in (("import", "GET", 2), ("write-back", "PATCH", 2)):
@@ -153,7 +161,7 @@ def kill_rounds(fleet: Fleet, emu: Emulator, rng: random.Random, *, live: int, v
             chosen = rng.sample(range(len(fleet.procs)), victims)
             for index in chosen:
                 fleet.kill(index)
-            done.append(f"{phase}: killed {chosen} at {method} #{requests_to(emu, method)}")
+            done.append(f"{phase}: killed {chosen} at {method} #{requests_to(emu, method)} ({progress(engine)})")
             time.sleep(rng.uniform(0, 1.5))
             for index in chosen:
                 fleet.restart(index)
@@ -208,9 +216,9 @@ def run_crash_rounds(tmp_path: Path, emu: Emulator, store_url: str, args: list[s
     engine = create_engine(store_url)
     try:
         started = time.monotonic()
-        story = kill_rounds(fleet, emu, rng, live=len(live), victims=victims, seed=seed)
+        story = kill_rounds(fleet, emu, engine, rng, live=len(live), victims=victims, seed=seed)
         story.append(f"kills done at {time.monotonic() - started:.0f}s")
-        wait_until(lambda: settled(engine, live), fleet, timeout=150, what="the sync to settle", seed=seed)
+        wait_until(lambda: settled(engine, live), fleet, timeout=240, what="the sync to settle", seed=seed)  # ~10-60 s
         story.append(f"settled at {time.monotonic() - started:.0f}s")
     finally:
         fleet.stop()
