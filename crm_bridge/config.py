@@ -79,6 +79,8 @@ class BackendBase(Strict):
     # A record deleted (or deletion-marked) in the CRM: "mark" sets the local record's
     # deleted flag; "keep" leaves it as it is. Its binding becomes a tombstone either way.
     on_delete: Literal["mark", "keep"] = "mark"
+    # Models whose records created in crm-bridge (intake) are created in this CRM too.
+    create_remote: list[str] = []
     # Reconciliation never tombstones more than this share of a model's bindings in one
     # run (a half-empty listing after an outage must not look like mass deletion).
     max_delete_share: float = Field(default=0.1, ge=0.0, le=1.0)

@@ -153,6 +153,9 @@ class MappingSpec(_Strict):
     deleted: str | None = None
     changed_at: str | None = None
     changed_by: str | None = None
+    # remote field holding crm-bridge's correlation key on records it creates, so a retried
+    # create finds the record the lost answer created instead of making a second one
+    correlation: str | None = None
     timezone: str | None = None
     fields: dict[str, FieldSpec]
     children: dict[str, ChildSpec] = {}
@@ -164,7 +167,7 @@ class MappingSpec(_Strict):
 
     def remote_fields(self) -> list[str]:
         """Every remote field the mapping reads or writes (for ``$select``)."""
-        names = [self.key] + [n for n in (self.version, self.deleted, self.changed_at, self.changed_by) if n]
+        names = [self.key] + [n for n in (self.version, self.deleted, self.changed_at, self.changed_by, self.correlation) if n]
         for f in self.fields.values():
             names += f.inputs
         names += [c.source for c in self.children.values()]

@@ -83,7 +83,8 @@ class _Checker:
                      "Publish it in 1C (Настройка стандартного интерфейса OData) or fix the name")
         if types is None:
             return None
-        expected = {"key": None, "version": None, "deleted": "bool", "changed_at": "datetime", "changed_by": None}
+        expected = {"key": None, "version": None, "deleted": "bool", "changed_at": "datetime", "changed_by": None,
+                    "correlation": None}
         for attr, kind in expected.items():
             name = getattr(self.spec, attr)
             if name and self.known_source((attr,), name, types) and kind and edm_kind(types[name]) not in (kind, "any") and types[name] != kind:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from crm_bridge.registry import Registry
 from sync.engine import pull, push
-from sync.outbox import enqueue
+from sync.outbox import enqueue, enqueue_create
 from sync.source import RemoteBackend, RemoteRecord
 
 __all__ = ["RemoteBackend", "RemoteRecord", "register"]
@@ -16,6 +16,7 @@ __all__ = ["RemoteBackend", "RemoteRecord", "register"]
 
 def register(registry: Registry) -> None:
     registry.add(enqueue, usage="event.handler", model="record.changed")
+    registry.add(enqueue_create, usage="event.handler", model="record.created")
     registry.add(pull, usage="job", name="sync.pull")
     registry.add(push, usage="job", name="sync.dispatch")
     from sync.metrics import SyncCollector

@@ -75,6 +75,17 @@ class Binder:
         self._by_remote.setdefault(model, {})[remote_id] = row
         return row
 
+    def claim(self, model: str, pending_id: str, remote_id: str, *, now: datetime) -> BindingRow | None:
+        """Bind a record created here (binding still ``pending:<key>``) to the remote record
+        that carries its key: the import met it before the exporter heard back from the create."""
+        row = self.session.scalar(select(BindingRow).where(
+            BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id == pending_id))
+        if row is None:
+            return None
+        row.remote_id, row.state, row.exported_at = remote_id, "active", now
+        self._by_remote.setdefault(model, {})[remote_id] = row
+        return row
+
     @staticmethod
     def of_record(session: Session, model: str, local_id: int) -> list[BindingRow]:
         """Every backend's binding of one local record."""

@@ -179,6 +179,7 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
         while True:
             batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part)
             stats.sent, stats.unchanged = stats.sent + batch.sent, stats.unchanged + batch.unchanged
+            stats.created += batch.created
             stats.retried, stats.parked = stats.retried + batch.retried, stats.parked + batch.parked
             stats.errors += batch.errors
             if batch.sent + batch.unchanged < DISPATCH_BATCH or batch.retried or batch.parked or time.monotonic() > deadline:
@@ -188,5 +189,5 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
             counts={"read": stats.sent + stats.retried + stats.parked, "updated_count": stats.sent, "failed": stats.parked},
             error="; ".join(stats.errors[:3]) or None,
         )
-        summary[name] = {"sent": stats.sent, "unchanged": stats.unchanged, "retried": stats.retried, "parked": stats.parked, "errors": stats.errors[:5]}
+        summary[name] = {"sent": stats.sent, "created": stats.created, "unchanged": stats.unchanged, "retried": stats.retried, "parked": stats.parked, "errors": stats.errors[:5]}
     return summary

@@ -17,15 +17,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm_bridge.errors import RemoteError
-from crm_bridge.model import fields_from_json
+from crm_bridge.errors import ConfigError, RemoteError
+from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
-from mapping.compile import CompiledMapping
+from crm_bridge.store.records import ROWS
+from mapping.compile import CompiledMapping, compile_mapping
 from sync.binder import Binder
 from sync.importer import Importer
 from sync.merge import same
-from sync.source import RemoteBackend, RemoteRecord
-from sync.tables import OutboxRow
+from sync.source import RemoteBackend, RemoteRecord, supports_create
+from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["ExportStats", "backoff", "dispatch"]
 
@@ -36,6 +37,7 @@ MAX_ATTEMPTS = 8
 @dataclass
 class ExportStats:
     sent: int = 0
+    created: int = 0  # remote records created for records born here
     unchanged: int = 0  # the remote already held the values: nothing sent
     retried: int = 0
     parked: int = 0
@@ -51,6 +53,7 @@ def backoff(attempt: int, retry_after: float | None = None, *, base: float = 5.0
 def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None) -> list[tuple[int, str, int]]:
     query = (
         select(OutboxRow.id, OutboxRow.model, OutboxRow.local_id)
+        .where(OutboxRow.operation == "update")
         .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
         .order_by(OutboxRow.id)
         .limit(limit)
@@ -60,6 +63,73 @@ def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tupl
         query = query.where(OutboxRow.local_id % shard[1] == shard[0])
     with store.transaction() as session:
         return [(r.id, r.model, r.local_id) for r in session.execute(query)]
+
+
+def _creatable(mapping: CompiledMapping) -> CompiledMapping:
+    """The mapping written in full, for a create: every field that can be written back."""
+    spec = mapping.spec
+    writable = {k: f.model_copy(update={"owner": "newest"}) for k, f in spec.fields.items()
+                if len(f.inputs) == 1 and f.owner != "local"}
+    writable.update({k: f for k, f in spec.fields.items() if f.owner == "local"})
+    try:
+        return compile_mapping(spec.model_copy(update={"fields": writable}))
+    except ConfigError:
+        return mapping
+
+
+def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
+                    stats: ExportStats, limit: int) -> None:
+    """Create the remote records of records born here, bind-first: the binding with its
+    correlation key was stored with the decision; a retry looks the key up before
+    creating, so a lost answer never leaves two remote records."""
+    with store.transaction() as session:
+        ids = list(session.scalars(select(OutboxRow.id).where(
+            OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
+            OutboxRow.next_attempt_at <= now).order_by(OutboxRow.id).limit(limit)))
+    for row_id in ids:
+        with store.transaction() as session:
+            row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
+            if row is None or row.state != "pending":
+                continue
+            binding = session.scalar(select(BindingRow).where(
+                BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
+            mapping = mappings.get(row.model)
+            if binding is None or binding.state != "creating":
+                row.state, row.sent_at = "sent", now  # an import met the record first and claimed the binding
+                continue
+            creator = backend
+            if mapping is None or not mapping.spec.correlation or not supports_create(creator):
+                row.state, row.last_error = "parked", (
+                    f"cannot create {row.model} in {backend.name}: the mapping needs `correlation: <remote field>` "
+                    "and the adapter must support creates")
+                stats.parked += 1
+                continue
+            spec, key, correlation = mapping.spec, binding.remote_id.removeprefix("pending:"), mapping.spec.correlation
+            binder = Binder(session, row.backend)
+
+            def resolve(ref_model: str, local_id: Any, binder: Binder = binder) -> str | None:
+                return binder.remote_id(ref_model, int(local_id))
+
+            record = session.get(ROWS[row.model], row.local_id)
+            if record is None:
+                row.state, row.last_error = "cancelled", "the local record no longer exists"
+                continue
+            local = {name: getattr(record, name) for name in spec.fields if hasattr(record, name)}
+            row.attempts += 1
+            try:
+                found = creator.find(spec, correlation, key)
+                if found is None:
+                    values: dict[str, Any] = {**_creatable(mapping).to_remote(local, resolve), correlation: key}
+                    found = creator.create(spec, values)
+            except RemoteError as exc:
+                _fail(row, exc, now, stats)
+                continue
+            remote_id, version = found
+            binding.remote_id, binding.state, binding.exported_at = remote_id, "active", now
+            binding.remote_version = binding.written_version = version
+            binding.base = fields_to_json(row.model, local)
+            row.state, row.sent_at, row.last_error = "sent", now, None
+            stats.created += 1
 
 
 def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str) -> dict[str, RemoteRecord]:
@@ -76,7 +146,7 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
         binder = Binder(session, backend)
         for _, model, local_id in due:
             remote_id = binder.remote_id(model, local_id)
-            if remote_id is not None and model in importer.mappings:
+            if remote_id is not None and not remote_id.startswith("pending:") and model in importer.mappings:
                 by_model.setdefault(model, []).append(remote_id)
     seen: dict[str, RemoteRecord] = {}
     for model, remote_ids in by_model.items():
@@ -128,6 +198,7 @@ def dispatch(
     except RemoteError as exc:
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
+    _create_pending(store, backend, mappings, now, stats, limit)
     for row_id, _, _ in due:
         with store.transaction() as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
@@ -136,6 +207,9 @@ def dispatch(
             mapping = mappings.get(row.model)
             binder = Binder(session, row.backend)
             remote_id = binder.remote_id(row.model, row.local_id)
+            if remote_id is not None and remote_id.startswith("pending:"):
+                row.next_attempt_at = now + timedelta(seconds=5)  # its create goes first
+                continue
             if mapping is None or remote_id is None:
                 row.state, row.last_error = "parked", f"no mapping or binding for {row.model} {row.local_id}"
                 stats.parked += 1

@@ -184,6 +184,9 @@ class Importer:
     def _apply(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord, depth: int = 0) -> None:
         model, binder, stats = mapping.spec.model, page.binder, page.stats
         binding = binder.get(model, rec.id)
+        correlation = rec.values.get(mapping.spec.correlation) if mapping.spec.correlation else None
+        if binding is None and isinstance(correlation, str) and correlation.startswith("crm-bridge:"):
+            binding = binder.claim(model, f"pending:{correlation}", rec.id, now=self.now)
         if binding is not None and rec.version is not None and rec.version == binding.remote_version:
             stats.skipped += 1
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
 from sync.tables import BindingRow, OutboxRow
 
-__all__ = ["enqueue", "identity_key"]
+__all__ = ["correlation_key", "enqueue", "enqueue_create", "identity_key"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +79,28 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
             fresh.pop(known, None)  # the same decision against the same remote version: stored once
     session.add_all(fresh.values())
+
+
+def correlation_key(backend: str, model: str, local_id: int) -> str:
+    """A key no other record anywhere will carry: written into the remote record at create."""
+    return f"crm-bridge:{model}:{local_id}:{uuid.uuid4().hex[:12]}"
+
+
+def enqueue_create(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``record.created`` (a record born here, e.g. by intake): bind first.
+
+    In the deciding transaction, a binding with a *pending* remote id carrying a fresh
+    correlation key, and a ``create`` outbox row. The exporter writes the key into the
+    remote record; a retry after a lost answer finds the record by it, and an import that
+    meets the record first claims the pending binding — never a second record.
+    """
+    backends = getattr(unit.config, "backends", {})
+    for name, config in backends.items():
+        if event.model not in getattr(config, "create_remote", ()):
+            continue
+        key = correlation_key(name, event.model, event.local_id)
+        unit.session.add(BindingRow(backend=name, model=event.model, local_id=event.local_id, remote_id=f"pending:{key}",
+                                    state="creating"))
+        unit.session.add(OutboxRow(backend=name, model=event.model, local_id=event.local_id, operation="create",
+                                   identity_key=f"{name}/{event.model}/{event.local_id}/create", fields={},
+                                   origin=event.origin, next_attempt_at=unit.now, created=unit.now))

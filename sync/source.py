@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeGuard
 
 from mapping.spec import MappingSpec
 
-__all__ = ["RemoteBackend", "RemoteRecord", "RemoteStub", "VersionScanning", "supports_version_scan"]
+__all__ = ["RemoteBackend", "RemoteCreating", "RemoteRecord", "RemoteStub", "VersionScanning", "supports_create", "supports_version_scan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +83,25 @@ class VersionScanning(Protocol):
 def supports_version_scan(backend: object) -> TypeGuard[VersionScanning]:
     """True when the backend offers version scans and its configuration chose them."""
     return bool(getattr(backend, "version_scan", False)) and hasattr(backend, "scan") and hasattr(backend, "fetch")
+
+
+class RemoteCreating(Protocol):
+    """An adapter that can create records and find one by a field's value (for bind-first creates).
+
+    Example::
+
+        def find(self, spec, field, value):        # -> (remote id, version) | None
+            rows = api.search(spec.entity, {field: value})
+            return (rows[0]["id"], rows[0]["etag"]) if rows else None
+        def create(self, spec, values):            # -> (remote id, version)
+            row = api.create(spec.entity, values)
+            return row["id"], row["etag"]
+    """
+
+    def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None: ...
+
+    def create(self, spec: MappingSpec, values: dict[str, Any]) -> tuple[str, str | None]: ...
+
+
+def supports_create(backend: object) -> TypeGuard[RemoteCreating]:
+    return hasattr(backend, "find") and hasattr(backend, "create")

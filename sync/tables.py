@@ -67,6 +67,7 @@ class OutboxRow(Base):
     model: Mapped[str] = mapped_column(String(50))
     local_id: Mapped[int] = mapped_column(Integer)
     identity_key: Mapped[str] = mapped_column(String(300))
+    operation: Mapped[str] = mapped_column(String(10), default="update")  # update | create
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # canonical field -> JSON value
     origin: Mapped[str] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | parked

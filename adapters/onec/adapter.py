@@ -9,7 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.onec.config import OneCODataConfig
-from adapters.onec.odata import ODataClient
+from adapters.onec.errors import OneCRejected
+from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.values import from_wire, to_wire
 from mapping.spec import MappingSpec, load_mapping
 from sync.source import RemoteRecord, RemoteStub
@@ -117,7 +118,7 @@ class OneCBackend:
             yield [self._record(spec, raw, lookups) for raw in page]
 
     def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
-        body = to_wire(self.client.metadata(), spec.entity, values, self.tz)
+        body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.patch(spec.entity, remote_id, body)
         version = stored.get(spec.version) if spec.version else None
         return None if version is None else str(version)
@@ -136,6 +137,34 @@ class OneCBackend:
         for row_type, props in meta.complex_types.items():
             found.setdefault(row_type, {name: p.type for name, p in props.items()})
         return found
+
+    def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None:
+        """The record whose `field` equals `value` (a correlation key), with its version."""
+        select = [spec.key] + ([spec.version] if spec.version else [])
+        rows = self.client.query(spec.entity, select=select, filter=f"{field} eq {string_literal(value)}", top=2)
+        if not rows:
+            return None
+        row = rows[0]
+        return str(row[spec.key]), (None if not spec.version or row.get(spec.version) is None else str(row[spec.version]))
+
+    def _unlookup(self, spec: MappingSpec, values: dict[str, Any]) -> dict[str, Any]:
+        """Looked-up values (a state's name) back to the reference key 1C stores."""
+        tables = self._lookups(spec)
+        out = dict(values)
+        for source, table in tables.items():
+            if source in out and out[source] is not None:
+                keys = [key for key, name in table.items() if name == out[source]]
+                if not keys:
+                    raise OneCRejected(f"{self.name}: no {source} named {out[source]!r} in 1C; known: {', '.join(map(str, table.values()))}")
+                out[source] = keys[0]
+        return out
+
+    def create(self, spec: MappingSpec, values: dict[str, Any]) -> tuple[str, str | None]:
+        """POST a new record; returns its key and version as 1C stored it."""
+        body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
+        stored = self.client.post(spec.entity, body)
+        version = stored.get(spec.version) if spec.version else None
+        return str(stored[spec.key]), (None if version is None else str(version))
 
     def check(self) -> list[dict[str, Any]]:
         """Reach 1C, log in, and find every mapped entity set and field published.

@@ -36,8 +36,15 @@ def row_values(model: str, row: Base) -> dict[str, Any]:
     return {name: getattr(row, name) for name in MODELS[model].model_fields}
 
 
+def _nullable(model: str, name: str) -> bool:
+    info = MODELS[model].model_fields.get(name)
+    return info is None or info.default is None
+
+
 def create_record(session: Session, model: str, fields: dict[str, Any]) -> int:
-    """Insert a record; returns its local id."""
+    """Insert a record; returns its local id. An empty remote value (``None``) of a field
+    that cannot be empty leaves the model's default (a request with no state is ``new``)."""
+    fields = {k: v for k, v in fields.items() if v is not None or _nullable(model, k)}
     values = _validated(model, fields)
     row = ROWS[model](**values)
     session.add(row)

@@ -1,0 +1,109 @@
+"""Records born in crm-bridge are created in 1C bind-first: a lost answer never makes two."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.emulator import Emulator
+from crm_bridge.app import App
+from crm_bridge.events import DomainEvent
+from crm_bridge.store.records import create_record
+from crm_bridge.store.tables import TicketRow
+from sync.tables import BindingRow, OutboxRow
+
+MSK = ZoneInfo("Europe/Moscow")
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)
+DOC = "Document_Интерес"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(requests=20, seed=8, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        yield emu
+
+
+@pytest.fixture
+def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, Clock]]:
+    clock = Clock()
+    text = demo_config(emulator.base_url, tmp_path / "s.db") + "    create_remote: [ticket]\n    timeout: {connect: 2, read: 1}\n"
+    app = App.from_text(text, clock=clock)
+    app.upgrade_db()
+    app.run_job("sync.pull")
+    yield app, clock
+    app.close()
+
+
+def register_locally(app: App) -> int:
+    """What intake does: a request born in crm-bridge (from an e-mail, say)."""
+    with app.store.transaction() as s:
+        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
+        ticket_id = create_record(s, "ticket", {"number": "WEB-1", "subject": "Не приходит счёт", "type": "consultation",
+                                                "channel": "web_form", "customer_id": customer, "created_at": NOW})
+        app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    return ticket_id
+
+
+def created_in_1c(emulator: Emulator, *, wait: float = 5.0) -> list[dict[str, object]]:
+    """Our records in 1C; waits a moment for a write whose answer the client stopped waiting for."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = [d for d in emulator.records(DOC) if str(d.get("ИдентификаторВнешний") or "").startswith("crm-bridge:")]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_repeated(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+    app, clock = bridge
+    ticket_id = register_locally(app)
+    emulator.inject("timeout", seconds=2, method="POST", entity_set=DOC, count=1)  # 1C creates it; the answer is lost
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert first["retried"] == 1
+    assert len(created_in_1c(emulator)) == 1
+    clock.at += timedelta(hours=1)
+    second = app.run_job("sync.dispatch")["demo-1c"]
+    assert second["created"] == 1, second
+    [doc] = created_in_1c(emulator)  # still exactly one
+    assert doc["Тема"] == "Не приходит счёт"
+    assert doc["ВидОбращения"] == "Консультация"
+    new_state = next(st["Ref_Key"] for st in emulator.records("Catalog_СостоянияИнтересов") if st["Description"] == "Новое")
+    assert doc["Состояние_Key"] == new_state  # the state's name mapped back to its 1C reference
+    with app.store.transaction() as s:
+        binding = s.scalars(select(BindingRow).where(BindingRow.model == "ticket", BindingRow.local_id == ticket_id)).one()
+        assert (binding.remote_id, binding.state) == (doc["Ref_Key"], "active")
+
+
+def test_an_import_that_meets_the_new_record_first_claims_it(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+    app, clock = bridge
+    ticket_id = register_locally(app)
+    emulator.inject("timeout", seconds=2, method="POST", entity_set=DOC, count=1)
+    app.run_job("sync.dispatch")
+    assert len(created_in_1c(emulator)) == 1
+    clock.at += timedelta(minutes=1)
+    app.run_job("sync.pull")  # sees the record the lost call created, with our key in it
+    with app.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(TicketRow).where(TicketRow.subject == "Не приходит счёт")) == 1
+        binding = s.scalars(select(BindingRow).where(BindingRow.model == "ticket", BindingRow.local_id == ticket_id)).one()
+        assert binding.state == "active"
+    clock.at += timedelta(hours=1)
+    app.run_job("sync.dispatch")
+    assert len(created_in_1c(emulator)) == 1
+    with app.store.transaction() as s:
+        row = s.scalars(select(OutboxRow).where(OutboxRow.operation == "create")).one()
+        assert row.state == "sent"
