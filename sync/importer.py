@@ -292,22 +292,20 @@ class Importer:
 
     # -- one page ---------------------------------------------------------------------
     def _store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
-                    last_key: str | None, stats: ImportStats, stubs: list[RemoteStub] | None = None) -> None:
+                    last_key: str | None, stats: ImportStats, stubs: list[RemoteStub] | None = None,
+                    *, depth: int = 0) -> None:
+        """Store one page in one transaction. What 1C is asked — which stubs changed, the
+        records they name, the records those reference — is read before it opens, so the
+        write lock (SQLite) and the row locks (PostgreSQL) are held for the writes only."""
+        if stubs is not None:
+            records = self._changed(mapping, stubs, stats)
+        # Every worker writes in key order: two pages that meet on a binding wait, never deadlock.
+        records = sorted(records, key=lambda r: r.id)
+        if depth < _MAX_REF_DEPTH:
+            self._import_references(mapping, records, stats, depth)
         with self.store.transaction() as session:
             page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
-            if stubs is not None:
-                backend = self.backend
-                if not supports_version_scan(backend):
-                    msg = f"{backend.name}: stubs given but the backend cannot fetch by key"
-                    raise TypeError(msg)
-                page.binder.preload(mapping.spec.model, (s.id for s in stubs))
-                changed = [s.id for s in stubs if self._stale(page.binder, mapping.spec.model, s)]
-                stats.skipped += len(stubs) - len(changed)
-                records = backend.fetch(mapping.spec, changed) if changed else []
-                stats.fetched += len(changed)
-            records = list(records)
-            if stubs is None:
-                page.binder.preload(mapping.spec.model, (r.id for r in records))
+            page.binder.preload(mapping.spec.model, (r.id for r in records))
             for source, ref in mapping.reference_sources():
                 page.binder.preload(ref, (r.values[source] for r in records if r.values.get(source)))
             for rec in records:
@@ -319,6 +317,50 @@ class Importer:
                     log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
             if last_key is not None:
                 save_checkpoint(session, self.backend.name, stream, {"after": last_key})
+
+    def _changed(self, mapping: CompiledMapping, stubs: list[RemoteStub], stats: ImportStats) -> list[RemoteRecord]:
+        """The records of the stubs whose version differs from their binding's, read in full."""
+        backend, name = self.backend, self.backend.name
+        if not supports_version_scan(backend):
+            msg = f"{name}: stubs given but the backend cannot fetch by key"
+            raise TypeError(msg)
+        model = mapping.spec.model
+        with self.store.transaction() as session:
+            binder = Binder(session, name)
+            binder.preload(model, (s.id for s in stubs))
+            changed = [s.id for s in stubs if self._stale(binder, model, s)]
+        stats.skipped += len(stubs) - len(changed)
+        stats.fetched += len(changed)
+        return backend.fetch(mapping.spec, changed) if changed else []
+
+    def _import_references(self, mapping: CompiledMapping, records: list[RemoteRecord], stats: ImportStats,
+                           depth: int) -> None:
+        """Import, each in its own short transaction, the referenced records not bound yet
+        (a customer created in 1C since its model's last pass), fetched in batches.
+
+        Partitions of a model import these concurrently; in their own transactions, in key
+        order, they cost a wait at worst, where inside the long page transactions they
+        deadlocked. Records imported meanwhile by another worker are skipped as unchanged.
+        """
+        backend, name = self.backend, self.backend.name
+        if not records or not supports_version_scan(backend):
+            return
+        wanted: dict[str, set[str]] = {}
+        for source, ref_model in mapping.reference_sources():
+            if ref_model in self.mappings:
+                wanted.setdefault(ref_model, set()).update(str(r.values[source]) for r in records if r.values.get(source))
+        if not any(wanted.values()):
+            return
+        missing: dict[str, list[str]] = {}
+        with self.store.transaction() as session:
+            binder = Binder(session, name)
+            for ref_model, keys in wanted.items():
+                binder.preload(ref_model, keys)
+                missing[ref_model] = sorted(k for k in keys if binder.get(ref_model, k) is None)
+        for ref_model, absent in missing.items():
+            refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
+            if refs:
+                self._store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
 
     def _apply_once_more_on_race(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord) -> None:
         """Apply one record in a savepoint; when another worker's transaction won a race
