@@ -23,7 +23,7 @@ from crm_bridge.registry import Registry
 from crm_bridge.store.engine import Store, open_store
 from crm_bridge.store.migrate import upgrade
 
-__all__ = ["App", "Clock", "Job", "load_registry"]
+__all__ = ["App", "Clock", "FrozenClock", "Job", "load_registry"]
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -32,6 +32,26 @@ Job = Callable[["App", datetime], dict[str, Any]]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that stands still until moved: for tests and replays (``App(clock=...)``).
+
+    Example::
+
+        clock = FrozenClock(datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/Moscow")))
+        app = App.from_text(config_text, clock=clock)
+        clock.at += timedelta(hours=2)   # two hours later for every job that asks
+    """
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            msg = "FrozenClock needs an aware datetime"
+            raise ValueError(msg)
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
 
 
 def load_registry() -> tuple[Registry, list[Addon]]:

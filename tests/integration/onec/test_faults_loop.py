@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from crm_bridge.app import App
+from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
 from sync.tables import BindingRow, OutboxRow
@@ -24,13 +24,6 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
 DOC = "Document_Интерес"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = NOW
-
-    def __call__(self) -> datetime:
-        return self.at
-
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
@@ -39,8 +32,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, Clock]]:
-    clock = Clock()
+def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, FrozenClock]]:
+    clock = FrozenClock(NOW)
     text = demo_config(emulator.base_url, tmp_path / "s.db") + "    timeout: {connect: 2, read: 1}\n    page_size: 10\n    scan_page_size: 10\n"
     app = App.from_text(text, clock=clock)
     app.upgrade_db()
@@ -64,7 +57,7 @@ def assert_in_agreement(app: App, emulator: Emulator) -> None:
         assert len(with_due) > 0.7 * len(live)
 
 
-def test_locked_base_and_cut_answers_during_import_are_retried(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+def test_locked_base_and_cut_answers_during_import_are_retried(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, _ = bridge
     emulator.inject("status", status=503, retry_after=1, method="GET", entity_set=DOC, count=2)
     emulator.inject("truncate", method="GET", entity_set=DOC, count=1)
@@ -76,7 +69,7 @@ def test_locked_base_and_cut_answers_during_import_are_retried(emulator: Emulato
     assert_in_agreement(app, emulator)
 
 
-def test_write_faults_back_off_or_park_and_end_in_agreement(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+def test_write_faults_back_off_or_park_and_end_in_agreement(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, clock = bridge
     app.run_job("sync.pull")
     emulator.inject("status", status=429, retry_after=30, method="PATCH", entity_set=DOC, count=2)
@@ -105,7 +98,7 @@ def test_write_faults_back_off_or_park_and_end_in_agreement(emulator: Emulator, 
     assert_in_agreement(app, emulator)
 
 
-def test_a_wrong_password_or_an_unpublished_set_fails_the_run_with_its_reason(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+def test_a_wrong_password_or_an_unpublished_set_fails_the_run_with_its_reason(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, clock = bridge
     emulator.inject("auth", count=1)
     failed = app.run_job("sync.pull")["demo-1c"]

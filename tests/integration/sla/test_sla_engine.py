@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from crm_bridge.app import App
+from crm_bridge.app import App, FrozenClock
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
@@ -25,13 +25,6 @@ MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)  # a Monday
 DOC = "Document_Интерес"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = NOW
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def new_urgent_request(emulator: Emulator, bridge: App) -> dict[str, object]:
 
 
 def test_the_tick_finds_the_breach_and_writes_it_into_1c(emulator: Emulator, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FrozenClock(NOW)
     bridge = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=clock)
     announced: list[DomainEvent] = []
 
@@ -84,7 +77,7 @@ def test_the_tick_finds_the_breach_and_writes_it_into_1c(emulator: Emulator, tmp
 
 
 def test_recalc_after_a_policy_edit_keeps_the_old_story_and_writes_the_new_due_date(emulator: Emulator, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FrozenClock(NOW)
     config = tmp_path / "crm-bridge.yaml"
     config.write_text(demo_config(emulator.base_url, tmp_path / "s.db"), encoding="utf-8")
     bridge = App.from_file(config)

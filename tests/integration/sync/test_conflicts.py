@@ -17,7 +17,7 @@ from sqlalchemy import select
 from adapters.onec.adapter import DEFAULT_MAPPINGS
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from crm_bridge.app import App
+from crm_bridge.app import App, FrozenClock
 from crm_bridge.events import DomainEvent
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
@@ -27,13 +27,6 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
 DOC = "Document_Интерес"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = NOW
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
@@ -47,7 +40,7 @@ def open_doc(emulator: Emulator) -> dict[str, object]:
 
 
 def test_a_user_overwriting_the_due_date_in_1c_gets_the_slas_date_back(emulator: Emulator, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FrozenClock(NOW)
     app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=clock)
     try:
         app.upgrade_db()
@@ -74,7 +67,7 @@ def test_a_shared_field_changed_on_both_sides_waits_for_a_person(emulator: Emula
     config = tmp_path / "crm-bridge.yaml"
     config.write_text(demo_config(emulator.base_url, tmp_path / "s.db")
                       + f"    mappings: {mappings}\n    conflicts: {{ticket: manual}}\n", encoding="utf-8")
-    clock = Clock()
+    clock = FrozenClock(NOW)
     app = App.from_file(config)
     app.clock = clock
     try:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from crm_bridge.app import App
+from crm_bridge.app import App, FrozenClock
 from crm_bridge.events import DomainEvent
 from crm_bridge.store.records import create_record
 from crm_bridge.store.tables import TicketRow
@@ -24,13 +24,6 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)
 DOC = "Document_Интерес"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = NOW
-
-    def __call__(self) -> datetime:
-        return self.at
-
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
@@ -39,8 +32,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, Clock]]:
-    clock = Clock()
+def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, FrozenClock]]:
+    clock = FrozenClock(NOW)
     text = demo_config(emulator.base_url, tmp_path / "s.db") + "    create_remote: [ticket]\n    timeout: {connect: 2, read: 1}\n"
     app = App.from_text(text, clock=clock)
     app.upgrade_db()
@@ -69,7 +62,7 @@ def created_in_1c(emulator: Emulator, *, wait: float = 5.0) -> list[dict[str, ob
         time.sleep(0.1)
 
 
-def test_a_create_whose_answer_was_lost_is_found_not_repeated(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+def test_a_create_whose_answer_was_lost_is_found_not_repeated(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, clock = bridge
     ticket_id = register_locally(app)
     emulator.inject("timeout", seconds=2, method="POST", entity_set=DOC, count=1)  # 1C creates it; the answer is lost
@@ -89,7 +82,7 @@ def test_a_create_whose_answer_was_lost_is_found_not_repeated(emulator: Emulator
         assert (binding.remote_id, binding.state) == (doc["Ref_Key"], "active")
 
 
-def test_an_import_that_meets_the_new_record_first_claims_it(emulator: Emulator, bridge: tuple[App, Clock]) -> None:
+def test_an_import_that_meets_the_new_record_first_claims_it(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, clock = bridge
     ticket_id = register_locally(app)
     emulator.inject("timeout", seconds=2, method="POST", entity_set=DOC, count=1)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from crm_bridge.app import App
+from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketEventRow, TicketRow
 from sla import add_business, business_between
@@ -24,13 +24,6 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
 DOC = "Document_Интерес"
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
@@ -39,12 +32,12 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
 
 
 @pytest.fixture
-def bridge(emulator: Emulator, tmp_path: Path, clock: Clock) -> Iterator[App]:
+def bridge(emulator: Emulator, tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
     app = App.from_text(demo_config(emulator.base_url, tmp_path / "store.db"), clock=clock)
     app.upgrade_db()
     yield app
@@ -97,7 +90,7 @@ def test_a_second_pass_sees_its_own_writes_and_sends_nothing(emulator: Emulator,
     assert {d["Ref_Key"]: d["DataVersion"] for d in emulator.records(DOC)} == versions  # no echo write
 
 
-def test_a_1c_user_changing_the_type_replans_and_writes_only_that_request(emulator: Emulator, bridge: App, clock: Clock) -> None:
+def test_a_1c_user_changing_the_type_replans_and_writes_only_that_request(emulator: Emulator, bridge: App, clock: FrozenClock) -> None:
     run_cycle(bridge)
     working = {state_key(emulator, "Новое"), state_key(emulator, "В работе")}
     doc = next(d for d in emulator.records(DOC)  # an open consultation not yet overdue
@@ -122,7 +115,7 @@ def test_a_1c_user_changing_the_type_replans_and_writes_only_that_request(emulat
     assert kinds == [{"from": "consultation", "to": "urgent"}]
 
 
-def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path: Path, clock: Clock) -> None:
+def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path: Path, clock: FrozenClock) -> None:
     emu = Emulator(requests=20, seed=3, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}).start()
     port = emu.port
     app = App.from_text(demo_config(emu.base_url, tmp_path / "store.db"), clock=clock)
@@ -159,7 +152,7 @@ def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path:
         app.close()
 
 
-def test_version_scan_reads_in_full_only_what_changed(emulator: Emulator, bridge: App, clock: Clock) -> None:
+def test_version_scan_reads_in_full_only_what_changed(emulator: Emulator, bridge: App, clock: FrozenClock) -> None:
     run_cycle(bridge)
     quiet = run_cycle(bridge)["sync.pull"]["demo-1c"]["ticket"]
     assert quiet["read"] > 0
@@ -194,7 +187,7 @@ def test_a_request_for_a_customer_created_since_the_last_pass_imports_the_custom
     assert binding.remote_id == partner["Ref_Key"]
 
 
-def test_full_read_mode_gives_the_same_store_as_version_scan(emulator: Emulator, tmp_path: Path, clock: Clock) -> None:
+def test_full_read_mode_gives_the_same_store_as_version_scan(emulator: Emulator, tmp_path: Path, clock: FrozenClock) -> None:
     results = []
     for mode in ("version_scan", "full"):
         text = demo_config(emulator.base_url, tmp_path / f"{mode}.db") + f"    change_detection: {mode}\n"
