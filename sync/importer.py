@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeGuard
 
 from sqlalchemy import select
@@ -46,8 +46,15 @@ from mapping.spec import MappingSpec
 from sync.binder import Binder
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
-from sync.source import RemoteBackend, RemoteRecord, RemoteStub, supports_version_scan
+from sync.source import (
+    RemoteBackend,
+    RemoteRecord,
+    RemoteStub,
+    supports_cursor,
+    supports_version_scan,
+)
 from sync.tables import BindingRow, ConflictRow, OutboxRow
+from sync.window import next_window
 
 __all__ = ["ImportStats", "Importer", "KeyRanges", "Partition", "content_hash", "import_model", "supports_key_ranges"]
 
@@ -293,7 +300,7 @@ class Importer:
     # -- one page ---------------------------------------------------------------------
     def _store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
                     last_key: str | None, stats: ImportStats, stubs: list[RemoteStub] | None = None,
-                    *, depth: int = 0) -> None:
+                    *, depth: int = 0, checkpoint: dict[str, Any] | None = None) -> None:
         """Store one page in one transaction. What 1C is asked — which stubs changed, the
         records they name, the records those reference — is read before it opens, so the
         write lock (SQLite) and the row locks (PostgreSQL) are held for the writes only."""
@@ -315,7 +322,9 @@ class Importer:
                     stats.failed += 1
                     stats.errors.append(str(exc))
                     log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
-            if last_key is not None:
+            if checkpoint is not None:
+                save_checkpoint(session, self.backend.name, stream, checkpoint)
+            elif last_key is not None:
                 save_checkpoint(session, self.backend.name, stream, {"after": last_key})
 
     def _changed(self, mapping: CompiledMapping, stubs: list[RemoteStub], stats: ImportStats) -> list[RemoteRecord]:
@@ -398,9 +407,34 @@ class Importer:
         return {r.id: r for r in records}
 
     # -- one model --------------------------------------------------------------------
+    def run_window(self, model: str) -> ImportStats:
+        """One window of a cursor source. The cursor moves in the transaction that stores the
+        window's last page (or alone, when the window holds nothing); a crash mid-window
+        reads the whole window again, which the version/hash skip makes free."""
+        backend, mapping, name = self.backend, self.mappings[model], self.backend.name
+        if not supports_cursor(backend):
+            msg = f"{name}: not a cursor source"
+            raise TypeError(msg)
+        stream, stats = f"{model}:{mapping.spec.entity}:cursor", ImportStats()
+        with self.store.transaction() as session:
+            raw = load_checkpoint(session, name, stream).get("cursor")
+        window = next_window(datetime.fromisoformat(raw) if raw else None, self.now, overlap=backend.cursor_overlap,
+                             lag=backend.cursor_lag, start=datetime(1970, 1, 1, tzinfo=UTC))
+        moved = {"cursor": window.until.isoformat()}
+        pending: list[RemoteRecord] | None = None
+        for records in backend.changed(mapping.spec, window.since, window.until):
+            stats.read += len(records)
+            if pending is not None:  # hold one page back: the last one carries the cursor
+                self._store_page(mapping, pending, stream, None, stats)
+            pending = records
+        self._store_page(mapping, pending or [], stream, None, stats, checkpoint=moved)
+        return stats
+
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:
         """One pass over a mapped model, or over one partition of it; resumes after the
         last stored page of that stream."""
+        if supports_cursor(self.backend):
+            return self.run_window(model)
         mapping = self.mappings[model]
         stream = f"{model}:{mapping.spec.entity}"
         bounds: dict[str, str | None] = {}

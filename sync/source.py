@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard
 
 from mapping.spec import MappingSpec
 
-__all__ = ["RemoteBackend", "RemoteCreating", "RemoteRecord", "RemoteStub", "VersionScanning", "supports_create", "supports_version_scan"]
+__all__ = ["CursorSource", "RemoteBackend", "RemoteCreating", "RemoteRecord", "RemoteStub", "VersionScanning", "supports_create", "supports_cursor", "supports_version_scan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +106,25 @@ class RemoteCreating(Protocol):
 
 def supports_create(backend: object) -> TypeGuard[RemoteCreating]:
     return hasattr(backend, "find") and hasattr(backend, "create")
+
+
+class CursorSource(Protocol):
+    """An adapter that lists records changed in ``[since, until)`` by their modification time.
+
+    Example (a REST CRM with ``updated_at``)::
+
+        cursor_overlap = timedelta(minutes=5)
+        cursor_lag = timedelta(seconds=30)
+        def changed(self, spec, since, until):
+            for page in api.pages(spec.entity, updated_gte=since, updated_lt=until, order="updated_at,id"):
+                yield [to_record(r) for r in page]
+    """
+
+    cursor_overlap: timedelta
+    cursor_lag: timedelta
+
+    def changed(self, spec: MappingSpec, since: datetime, until: datetime) -> Iterator[list[RemoteRecord]]: ...
+
+
+def supports_cursor(backend: object) -> TypeGuard[CursorSource]:
+    return hasattr(backend, "changed") and hasattr(backend, "cursor_overlap") and hasattr(backend, "cursor_lag")
