@@ -97,6 +97,9 @@ class ScheduleConfig(Strict):
     dispatch_every: int = Field(default=15, ge=1)
     sla_tick_every: int = Field(default=60, ge=1)
     reconcile_every: int = Field(default=3600, ge=1)
+    # Scale-out: each model's key space is read as this many partitions (streams with their
+    # own cursor and lock), so several workers import in parallel. Same value on every worker.
+    partitions: int = Field(default=8, ge=1, le=256)
 
 
 class BridgeConfig(Strict):
