@@ -19,6 +19,7 @@ from crm_bridge.app import App, FrozenClock
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
+from sla.ledger import state_from_ledger
 from sla.tables import SlaClockRow, SlaEventRow
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -69,6 +70,11 @@ def test_the_tick_finds_the_breach_and_writes_it_into_1c(emulator: Emulator, tmp
         late = emulator.get(DOC, str(doc["Ref_Key"]))
         assert late is not None
         assert (late["СостояниеSLA"], late["НарушениеSLA"]) == ("breached", True)
+        with bridge.store.transaction() as s:
+            from_ledger = state_from_ledger(s, ticket.id)  # the state the append-only ledger tells
+        assert from_ledger["resolution"].breached
+        assert not from_ledger["resolution"].paused
+        assert not from_ledger["resolution"].ended
         breach = [e for e in announced if e.kind == "sla.breach" and e.local_id == ticket.id]
         assert [e.data["metric"] for e in breach] == ["first_response", "resolution"]
         assert any(e.kind == "sla.escalate" and e.data["action"] == "notify_supervisor" for e in announced)
