@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
+from crm_bridge.model import Priority
 
 __all__ = ["sla_app"]
 
@@ -85,7 +86,7 @@ def explain(
                 for i, v in enumerate(verdicts)]
     policies += [{"order": len(verdicts) + i + 1, "name": p.name, "matched": False, "reason": "not evaluated: an earlier policy matched"}
                  for i, p in enumerate(settings.policies[len(verdicts):])]
-    targets = {} if matched is None else {m: (t.total_seconds() if (t := matched.targets.for_priority(m, row_priority(header))) else None)
+    targets = {} if matched is None else {m: (t.total_seconds() if (t := matched.targets.for_priority(m, Priority(header["priority"]))) else None)
                                           for m in METRICS}
     if as_json:
         emit_json({"request": header, "policies": policies, "policy": matched.name if matched else None,
@@ -120,12 +121,6 @@ def explain(
         details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if k not in ("target_seconds", "previous_target_seconds"))
         table.add_row(_when(e["at"], zone), str(e["generation"]), e["metric"], str(e["cycle"]), e["kind"], _hours(e["business"]), details)
     console.print(table)
-
-
-def row_priority(header: dict[str, Any]) -> Any:
-    from crm_bridge.model import Priority
-
-    return Priority(header["priority"])
 
 
 @sla_app.command("policies")

@@ -22,10 +22,9 @@ from crm_bridge.model import TicketStatus
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.ledger import newest, record
-from sla.settings import SlaConfig
 from sla.tables import SlaClockRow, SlaEventRow
 
-__all__ = ["facts_for", "on_ticket_imported", "plan", "plan_many", "recalc", "sla_tick"]
+__all__ = ["facts_for", "on_ticket_imported", "plan_many", "recalc", "sla_tick"]
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
@@ -56,11 +55,6 @@ def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
     customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
     team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
     return _facts(ticket, events, customer, team)
-
-
-def _evaluate(unit: Unit, ticket: TicketRow) -> Evaluation:
-    settings: SlaConfig = unit.config.section("sla")
-    return evaluate(facts_for(unit, ticket), settings.policies, settings.calendar, unit.now)
 
 
 def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
@@ -111,12 +105,6 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
             evaluation = evaluate(facts, settings.policies, settings.calendar, unit.now)
             changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason))
     return changed
-
-
-def plan(unit: Unit, ticket: TicketRow, *, origin: str = "sla", reason: str = "") -> dict[str, Any]:
-    """Evaluate one request, record the ledger, update its SLA fields; returns what changed."""
-    evaluation = _evaluate(unit, ticket)
-    return _apply(unit, ticket, evaluation, unit.session.get(SlaClockRow, ticket.id), None, origin=origin, reason=reason)
 
 
 def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,

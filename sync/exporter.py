@@ -86,6 +86,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
         ids = list(session.scalars(select(OutboxRow.id).where(
             OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
             OutboxRow.next_attempt_at <= now).order_by(OutboxRow.id).limit(limit)))
+    writers: dict[str, CompiledMapping] = {}  # each model's full write mapping, compiled once per pass
     for row_id in ids:
         with store.transaction() as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
@@ -119,7 +120,10 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
             try:
                 found = creator.find(spec, correlation, key)
                 if found is None:
-                    values: dict[str, Any] = {**_creatable(mapping).to_remote(local, resolve), correlation: key}
+                    if row.model not in writers:
+                        writers[row.model] = _creatable(mapping)
+                    writer = writers[row.model]
+                    values: dict[str, Any] = {**writer.to_remote(local, resolve), correlation: key}
                     found = creator.create(spec, values)
             except RemoteError as exc:
                 _fail(row, exc, now, stats)

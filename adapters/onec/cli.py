@@ -12,7 +12,7 @@ import typer
 from rich import box
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm_bridge.cli.common import console, console_err, emit_json
 
@@ -63,7 +63,7 @@ def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list
     rows: list[dict[str, Any]] = []
     counts = {"tickets": 0, "customers": 0, "with_due": 0, "written_back": 0, "breached": 0}
     with bridge.store.transaction() as s:
-        counts["customers"] = len(s.scalars(select(CustomerRow.id)).all())
+        counts["customers"] = s.scalar(select(func.count()).select_from(CustomerRow)) or 0
         query = (
             select(TicketRow, CustomerRow.name, BindingRow.remote_id)
             .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"))

@@ -27,7 +27,6 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)  # a Monday
 DOC = "Document_Интерес"
 
 
-
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(requests=40, seed=21, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:

@@ -28,7 +28,6 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
 DOC = "Document_Интерес"
 
 
-
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(requests=30, seed=11, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:

@@ -24,7 +24,6 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)
 DOC = "Document_Интерес"
 
 
-
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(requests=20, seed=8, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:

@@ -24,7 +24,6 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
 DOC = "Document_Интерес"
 
 
-
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(requests=60, seed=7, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
