@@ -151,10 +151,6 @@ def content_hash(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 @dataclass
 class _Page:
     """What one page's transaction works with."""
@@ -246,7 +242,7 @@ class Importer:
             stats.skipped += 1
             return
         stats.updated += 1
-        data = {"created": False, "changed": sorted(changed), "before": {k: _jsonable(v[0]) for k, v in changed.items()}}
+        data = {"created": False, "changed": sorted(changed), "before": fields_to_json(model, {k: v[0] for k, v in changed.items()})}
         page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
 
     def _everything(self, mapping: CompiledMapping) -> CompiledMapping:
