@@ -294,7 +294,7 @@ class Importer:
                     extra={"event": "sync.conflict.queued", "backend": binding.backend})
 
     # -- one page ---------------------------------------------------------------------
-    def _store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
+    def store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
                     last_key: str | None, stats: ImportStats, stubs: list[RemoteStub] | None = None,
                     *, depth: int = 0, checkpoint: dict[str, Any] | None = None) -> None:
         """Store one page in one transaction. What 1C is asked — which stubs changed, the
@@ -365,7 +365,7 @@ class Importer:
         for ref_model, absent in missing.items():
             refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
             if refs:
-                self._store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
+                self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
 
     def _apply_once_more_on_race(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord) -> None:
         """Apply one record in a savepoint; when another worker's transaction won a race
@@ -399,7 +399,7 @@ class Importer:
             return {}
         records = backend.fetch(self.mappings[model].spec, remote_ids)
         stats = ImportStats(read=len(records), fetched=len(records))
-        self._store_page(self.mappings[model], records, f"{model}:refresh", None, stats)
+        self.store_page(self.mappings[model], records, f"{model}:refresh", None, stats)
         return {r.id: r for r in records}
 
     # -- one model --------------------------------------------------------------------
@@ -421,9 +421,9 @@ class Importer:
         for records in backend.changed(mapping.spec, window.since, window.until):
             stats.read += len(records)
             if pending is not None:  # hold one page back: the last one carries the cursor
-                self._store_page(mapping, pending, stream, None, stats)
+                self.store_page(mapping, pending, stream, None, stats)
             pending = records
-        self._store_page(mapping, pending or [], stream, None, stats, checkpoint=moved)
+        self.store_page(mapping, pending or [], stream, None, stats, checkpoint=moved)
         return stats
 
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:
@@ -446,12 +446,12 @@ class Importer:
             scan = ranged.scan(mapping.spec, after=after, **bounds) if ranged else backend.scan(mapping.spec, after=after)
             for stubs in scan:
                 stats.read += len(stubs)
-                self._store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
+                self.store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
         else:
             read = ranged.read(mapping.spec, after=after, **bounds) if ranged else backend.read(mapping.spec, after=after)
             for records in read:
                 stats.read += len(records)
-                self._store_page(mapping, records, stream, records[-1].id if records else None, stats)
+                self.store_page(mapping, records, stream, records[-1].id if records else None, stats)
         with self.store.transaction() as session:
             save_checkpoint(session, self.backend.name, stream, {"after": None, "last_pass": self.now.isoformat()})
         log.info("%s: %d read, %d fetched, %d created, %d updated", model, stats.read, stats.fetched, stats.created,
