@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
+
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.store.tables import TicketEventRow, TicketRow
 
@@ -18,20 +20,23 @@ TRACKED = {"status": "status_changed", "priority": "priority_changed", "assignee
 
 
 def record_ticket_history(unit: Unit, event: DomainEvent) -> None:
-    """Handler of ``ticket.imported``."""
-    ticket = unit.session.get(TicketRow, event.local_id)
-    if ticket is None:
-        return
-    if event.data.get("created"):
-        data: dict[str, Any] = {"status": ticket.status, "priority": ticket.priority, "type": ticket.type}
-        unit.session.add(TicketEventRow(ticket_id=ticket.id, kind="created", at=ticket.created_at, origin=event.origin, data=data))
-        return
-    before = event.data.get("before", {})
-    for name, kind in TRACKED.items():
-        if name in before:
-            unit.session.add(
-                TicketEventRow(
-                    ticket_id=ticket.id, kind=kind, at=unit.now, origin=event.origin,
-                    data={"from": before[name], "to": getattr(ticket, name)},
-                )
-            )
+    """Handler of ``ticket.imported``: the page's history is written in bulk before its commit."""
+    unit.defer("history", event, _record_many)
+
+
+def _record_many(unit: Unit, events: list[DomainEvent]) -> None:
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        ticket = unit.session.get(TicketRow, event.local_id)  # in the identity map: the import just wrote it
+        if ticket is None:
+            continue
+        if event.data.get("created"):
+            data: dict[str, Any] = {"status": ticket.status, "priority": ticket.priority, "type": ticket.type}
+            rows.append({"ticket_id": ticket.id, "kind": "created", "at": ticket.created_at, "origin": event.origin, "data": data})
+            continue
+        before = event.data.get("before", {})
+        rows += [{"ticket_id": ticket.id, "kind": kind, "at": unit.now, "origin": event.origin,
+                  "data": {"from": before[name], "to": getattr(ticket, name)}}
+                 for name, kind in TRACKED.items() if name in before]
+    if rows:
+        unit.session.execute(insert(TicketEventRow), rows)  # one executemany, in the order observed

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
@@ -21,7 +21,7 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
-from sla.ledger import newest, record
+from sla.ledger import insert_events, newest, record
 from sla.tables import SlaClockRow, SlaEventRow
 
 __all__ = ["facts_for", "on_ticket_imported", "plan_many", "recalc", "sla_tick"]
@@ -97,28 +97,37 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
         teams = _by_id(session, TeamRow, {t.team_id for t in tickets.values()})
         ledgers = newest(session, chunk)
         clocks = {c.ticket_id: c for c in session.scalars(select(SlaClockRow).where(SlaClockRow.ticket_id.in_(chunk)))}
+        ledger_rows: list[dict[str, Any]] = []
+        new_clocks: list[dict[str, Any]] = []
         for tid in chunk:
             ticket = tickets.get(tid)
             if ticket is None or ticket.deleted:
                 continue
             facts = _facts(ticket, history[tid], customers.get(ticket.customer_id), teams.get(ticket.team_id))
             evaluation = evaluate(facts, settings.policies, settings.calendar, unit.now)
-            changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason))
+            changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason,
+                                   ledger_rows=ledger_rows, new_clocks=new_clocks))
+        insert_events(session, ledger_rows)  # a chunk's ledger and new clocks: one executemany each
+        if new_clocks:
+            session.execute(insert(SlaClockRow), new_clocks)
     return changed
 
 
 def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,
-           stored: list[SlaEventRow] | None, *, origin: str, reason: str) -> dict[str, Any]:
-    generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored)
+           stored: list[SlaEventRow] | None, *, origin: str, reason: str,
+           ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]]) -> dict[str, Any]:
+    generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)
     fields = _summary(evaluation, ticket)
     changed = {k: v for k, v in fields.items() if getattr(ticket, k) != v}
     for key, value in changed.items():
         setattr(ticket, key, value)
+    next_check = evaluation.next_check if TicketStatus(ticket.status).is_open and not ticket.deleted else None
     if clock is None:
-        clock = SlaClockRow(ticket_id=ticket.id)
-        unit.session.add(clock)
-    clock.generation, clock.policy, clock.state = generation, fields["sla_policy"], fields["sla_state"]
-    clock.next_check = evaluation.next_check if TicketStatus(ticket.status).is_open and not ticket.deleted else None
+        new_clocks.append({"ticket_id": ticket.id, "generation": generation, "policy": fields["sla_policy"],
+                           "state": fields["sla_state"], "next_check": next_check})
+    else:
+        clock.generation, clock.policy, clock.state = generation, fields["sla_policy"], fields["sla_state"]
+        clock.next_check = next_check
     remote = {k: v for k, v in changed.items() if k != "sla_policy"}
     if remote:
         unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": remote}))

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
-__all__ = ["LedgerState", "event_key", "newest", "record", "state_from_ledger"]
+__all__ = ["LedgerState", "event_key", "insert_events", "newest", "record", "state_from_ledger"]
 
 EventKey = tuple[str, int, str, str, str]
 
@@ -59,11 +59,14 @@ def newest(session: Session, ticket_ids: list[int]) -> dict[int, list[SlaEventRo
 
 
 def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: str = "",
-           stored: list[SlaEventRow] | None = None) -> tuple[int, list[SlaEvent]]:
+           stored: list[SlaEventRow] | None = None, sink: list[dict[str, Any]] | None = None) -> tuple[int, list[SlaEvent]]:
     """Append what is new; returns (generation, the events appended in this call).
 
-    `stored` is the ticket's newest generation when the caller fetched it in bulk.
+    `stored` is the ticket's newest generation when the caller fetched it in bulk; with a
+    `sink`, the new rows are collected there for one bulk INSERT (``insert_events``)
+    instead of being added to the session one object each.
     """
+    rows: list[dict[str, Any]] = [] if sink is None else sink
     if stored is None:
         stored = newest(session, [ticket_id])[ticket_id]
     generation = stored[0].generation if stored else 1
@@ -72,21 +75,27 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
     appended: list[SlaEvent] = []
     if stored and not have <= set(fresh):
         generation += 1
-        session.add(SlaEventRow(ticket_id=ticket_id, generation=generation, metric="all", cycle=0, kind="recalculate",
-                                at=max(e.at for e in evaluation.events) if evaluation.events else stored[-1].at,
-                                business_seconds=0.0, calendar_seconds=0.0,
-                                data={"reason": reason or "the history evaluates differently now", "replaces_generation": generation - 1}))
+        rows.append({"ticket_id": ticket_id, "generation": generation, "metric": "all", "cycle": 0, "kind": "recalculate",
+                     "at": max(e.at for e in evaluation.events) if evaluation.events else stored[-1].at,
+                     "business_seconds": 0.0, "calendar_seconds": 0.0,
+                     "data": {"reason": reason or "the history evaluates differently now", "replaces_generation": generation - 1}})
         have = set()
     for key, event in fresh.items():
         if key in have:
             continue
-        session.add(SlaEventRow(
-            ticket_id=ticket_id, generation=generation, metric=event.metric, cycle=event.cycle, kind=event.kind, at=event.at,
-            business_seconds=event.business.total_seconds(), calendar_seconds=event.calendar.total_seconds(),
-            data=_jsonable(dict(event.data)),
-        ))
+        rows.append({"ticket_id": ticket_id, "generation": generation, "metric": event.metric, "cycle": event.cycle,
+                     "kind": event.kind, "at": event.at, "business_seconds": event.business.total_seconds(),
+                     "calendar_seconds": event.calendar.total_seconds(), "data": _jsonable(dict(event.data))})
         appended.append(event)
+    if sink is None:
+        insert_events(session, rows)
     return generation, appended
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append ledger rows in one ``executemany`` (no object per row)."""
+    if rows:
+        session.execute(insert(SlaEventRow), rows)
 
 
 @dataclass(frozen=True)

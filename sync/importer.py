@@ -17,8 +17,12 @@ crash resumes at the first unsaved page and a retried page changes nothing twice
 A model can be imported in **partitions** (``Partition``: a slice of the key space, from an
 adapter offering ``key_ranges``), each its own stream with its own checkpoint, so several
 workers import one model at once. Two partitions that both import a referenced record
-race on its binding; the loser's record is retried once in a fresh savepoint, where it
-finds the winner's binding.
+race on its binding; the loser's page is stored once more in a fresh transaction, where
+it finds the winner's binding.
+
+A page is applied in bulk: new records are built first and inserted with one flush (one
+multi-row INSERT per table), then bound, so a page of 1,000 new requests costs a handful
+of statements, not thousands.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import MODELS, fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
-from crm_bridge.store.records import ROWS, create_record, update_record
+from crm_bridge.store.records import ROWS, build_record, update_record
 from mapping.compile import CompiledMapping, compile_mapping
 from mapping.spec import MappingSpec
 from sync.binder import Binder
@@ -146,9 +150,29 @@ def _lost_race(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _RACES
 
 
+def _load_rows(session: Session, row: type[Any], ids: list[int]) -> list[Any]:
+    """Rows by id, one query per 500; the caller keeps the list (the identity map holds rows weakly)."""
+    found: list[Any] = []
+    for start in range(0, len(ids), 500):
+        found += session.scalars(select(row).where(row.id.in_(ids[start : start + 500])))
+    return found
+
+
 def content_hash(values: Mapping[str, Any]) -> str:
     blob = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class _Create:
+    """A new record built and added to the session, bound once the page's flush gave it an id."""
+
+    model: str
+    row: Any
+    rec: RemoteRecord
+    digest: str
+    base: dict[str, Any]
+    changed: list[str]
 
 
 @dataclass
@@ -159,6 +183,8 @@ class _Page:
     unit: Unit
     binder: Binder
     stats: ImportStats
+    creates: list[_Create] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)  # the page's bound records, loaded in one query
 
 
 class Importer:
@@ -207,13 +233,14 @@ class Importer:
                 return
             fields = mapping.to_canonical(rec.values, resolve, creating=True)
             try:
-                local_id = create_record(page.session, model, {**fields, **deleted})
+                row = build_record(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            row = binder.bind(model, local_id, rec.id, version=rec.version, content_hash=digest, now=self.now)
-            row.base = fields_to_json(model, self._everything(mapping).to_canonical(rec.values, resolve, creating=True))
-            stats.created += 1
-            page.unit.publish(DomainEvent(f"{model}.imported", model, local_id, origin, {"created": True, "changed": sorted(fields)}))
+            agreed = fields_to_json(model, self._everything(mapping).to_canonical(rec.values, resolve, creating=True))
+            page.session.add(row)
+            page.creates.append(_Create(model, row, rec, digest, agreed, sorted(fields)))
+            if depth:  # a referenced record: the record that needs it resolves its id right away
+                self._bind_created(page)
             return
         seen = self._everything(mapping).to_canonical(rec.values, resolve, creating=False)
         current = page.session.get(ROWS[model], binding.local_id)
@@ -244,6 +271,21 @@ class Importer:
         stats.updated += 1
         data = {"created": False, "changed": sorted(changed), "before": fields_to_json(model, {k: v[0] for k, v in changed.items()})}
         page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
+
+    def _bind_created(self, page: _Page) -> None:
+        """Insert the page's new records (one flush: a multi-row INSERT per table), bind
+        them and announce them, in the order they were read."""
+        if not page.creates:
+            return
+        creates, page.creates = page.creates, []
+        page.session.flush()
+        origin = f"remote:{page.binder.backend}"
+        for c in creates:
+            local_id = int(c.row.id)
+            binding = page.binder.bind(c.model, local_id, c.rec.id, version=c.rec.version, content_hash=c.digest, now=self.now)
+            binding.base = c.base
+            page.stats.created += 1
+            page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, local_id, origin, {"created": True, "changed": c.changed}))
 
     def _everything(self, mapping: CompiledMapping) -> CompiledMapping:
         """The mapping read in full: every field, whoever owns it (to see remote values of local fields)."""
@@ -302,22 +344,44 @@ class Importer:
         write lock (SQLite) and the row locks (PostgreSQL) are held for the writes only."""
         if stubs is not None:
             records = self._changed(mapping, stubs, stats)
-        # Every worker writes in key order: two pages that meet on a binding wait, never deadlock.
-        records = sorted(records, key=lambda r: r.id)
+        # Every worker writes in key order: two pages that meet on a binding wait, never
+        # deadlock. A key read twice (a page boundary moved under a concurrent write) counts once.
+        records = sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
         if depth < _MAX_REF_DEPTH:
             self._import_references(mapping, records, stats, depth)
+        counts = (stats.created, stats.updated, stats.skipped, stats.failed, len(stats.errors))
+        try:
+            self._store_records(mapping, records, stream, last_key, stats, checkpoint)
+        except DBAPIError as exc:
+            if not _lost_race(exc):
+                raise
+            # Another worker's transaction bound the same referenced record first (or a
+            # deadlock): store the page once more, now seeing the winner's rows.
+            log.info("%s: a page lost a race with another worker; storing it again", mapping.spec.model,
+                     extra={"event": "sync.import.race", "backend": self.backend.name})
+            stats.created, stats.updated, stats.skipped, stats.failed = counts[:4]
+            del stats.errors[counts[4]:]
+            self._store_records(mapping, records, stream, last_key, stats, checkpoint)
+
+    def _store_records(self, mapping: CompiledMapping, records: list[RemoteRecord], stream: str,
+                       last_key: str | None, stats: ImportStats, checkpoint: dict[str, Any] | None) -> None:
+        model = mapping.spec.model
         with self.store.transaction() as session:
             page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
-            page.binder.preload(mapping.spec.model, (r.id for r in records))
+            page.binder.preload(model, (r.id for r in records))
             for source, ref in mapping.reference_sources():
                 page.binder.preload(ref, (r.values[source] for r in records if r.values.get(source)))
-            for rec in records:
-                try:
-                    self._apply_once_more_on_race(page, mapping, rec)
-                except RecordSkipped as exc:
-                    stats.failed += 1
-                    stats.errors.append(str(exc))
-                    log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
+            bound = [b.local_id for r in records if (b := page.binder.get(model, r.id)) is not None]
+            page.rows = _load_rows(session, ROWS[model], bound)  # no query per updated record
+            with session.no_autoflush:  # new rows go in together, in _bind_created
+                for rec in records:
+                    try:
+                        self._apply(page, mapping, rec)
+                    except RecordSkipped as exc:
+                        stats.failed += 1
+                        stats.errors.append(str(exc))
+                        log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
+            self._bind_created(page)
             if checkpoint is not None:
                 save_checkpoint(session, self.backend.name, stream, checkpoint)
             elif last_key is not None:
@@ -366,24 +430,6 @@ class Importer:
             refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
             if refs:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
-
-    def _apply_once_more_on_race(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord) -> None:
-        """Apply one record in a savepoint; when another worker's transaction won a race
-        (the same referenced record bound first, a deadlock), roll the savepoint back and
-        apply it once more, now seeing the winner's rows. A second loss fails the page."""
-        counts = (page.stats.created, page.stats.updated, page.stats.skipped)
-        try:
-            with page.session.begin_nested():
-                self._apply(page, mapping, rec)
-        except DBAPIError as exc:
-            if not _lost_race(exc):
-                raise
-            log.info("%s %s: lost a race with another worker; applying it again", mapping.spec.model, rec.id,
-                     extra={"event": "sync.import.race", "backend": self.backend.name})
-            page.stats.created, page.stats.updated, page.stats.skipped = counts
-            page.binder = Binder(page.session, self.backend.name)  # its cache held rolled-back rows
-            with page.session.begin_nested():
-                self._apply(page, mapping, rec)
 
     @staticmethod
     def _stale(binder: Binder, model: str, stub: RemoteStub) -> bool:

@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
@@ -63,7 +63,7 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             for row in session.scalars(select(OutboxRow).where(
                     OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending", OutboxRow.attempts == 0)):
                 waiting[(row.backend, row.model, row.local_id)] = row
-    fresh: dict[str, OutboxRow] = {}
+    fresh: dict[str, dict[str, Any]] = {}
     for binding in bindings:
         fields, origin = changes[(binding.model, binding.local_id)]
         pending = waiting.get((binding.backend, binding.model, binding.local_id))
@@ -71,14 +71,16 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             pending.fields = {**pending.fields, **fields}
             continue
         identity = identity_key(binding.backend, binding.model, binding.local_id, fields, binding.remote_version)
-        fresh[identity] = OutboxRow(backend=binding.backend, model=binding.model, local_id=binding.local_id, identity_key=identity,
-                               fields=fields, origin=origin, next_attempt_at=unit.now, created=unit.now)
+        fresh[identity] = {"backend": binding.backend, "model": binding.model, "local_id": binding.local_id,
+                           "identity_key": identity, "operation": "update", "fields": fields, "origin": origin,
+                           "state": "pending", "attempts": 0, "next_attempt_at": unit.now, "created": unit.now}
     keys = list(fresh)
     for start in range(0, len(keys), 500):
         for known in session.scalars(select(OutboxRow.identity_key).where(OutboxRow.identity_key.in_(keys[start : start + 500]))):
             log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
             fresh.pop(known, None)  # the same decision against the same remote version: stored once
-    session.add_all(fresh.values())
+    if fresh:
+        session.execute(insert(OutboxRow), list(fresh.values()))  # one executemany, no object per row
 
 
 def correlation_key(backend: str, model: str, local_id: int) -> str:

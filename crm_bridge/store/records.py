@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.model import MODELS
 from crm_bridge.store.tables import AgentRow, Base, ContactRow, CustomerRow, TeamRow, TicketRow
 
-__all__ = ["ROWS", "create_record", "row_values", "update_record"]
+__all__ = ["ROWS", "build_record", "create_record", "row_values", "update_record"]
 
 ROWS: dict[str, type[Base]] = {
     "customer": CustomerRow,
@@ -41,12 +41,20 @@ def _nullable(model: str, name: str) -> bool:
     return info is None or info.default is None
 
 
-def create_record(session: Session, model: str, fields: dict[str, Any]) -> int:
-    """Insert a record; returns its local id. An empty remote value (``None``) of a field
-    that cannot be empty leaves the model's default (a request with no state is ``new``)."""
+def build_record(model: str, fields: dict[str, Any]) -> Base:
+    """A validated new row, not yet in any session. An empty remote value (``None``) of a
+    field that cannot be empty leaves the model's default (a request with no state is ``new``).
+
+    Raises:
+        ValueError: the values break the canonical model (pydantic's message).
+    """
     fields = {k: v for k, v in fields.items() if v is not None or _nullable(model, k)}
-    values = _validated(model, fields)
-    row = ROWS[model](**values)
+    return ROWS[model](**_validated(model, fields))
+
+
+def create_record(session: Session, model: str, fields: dict[str, Any]) -> int:
+    """Insert a record now; returns its local id (a page of them: ``build_record`` + one flush)."""
+    row = build_record(model, fields)
     session.add(row)
     session.flush()
     return int(row.id)  # type: ignore[attr-defined]
