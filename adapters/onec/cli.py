@@ -36,9 +36,9 @@ backends:
 """
 
 
-def _curl(base_url: str) -> str:
+def _curl(base_url: str, login: str = DEMO_LOGIN, password: str = DEMO_PASSWORD) -> str:
     return (
-        f"curl -s -u '{DEMO_LOGIN}:{DEMO_PASSWORD}' "
+        f"curl -s -u '{login}:{password}' "
         f"'{base_url}Document_%D0%98%D0%BD%D1%82%D0%B5%D1%80%D0%B5%D1%81?$format=json&$top=3"
         "&$select=Number,%D0%A1%D1%80%D0%BE%D0%BA%D0%98%D1%81%D0%BF%D0%BE%D0%BB%D0%BD%D0%B5%D0%BD%D0%B8%D1%8F'"
     )
@@ -166,26 +166,39 @@ def emulator(
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     requests: Annotated[int, typer.Option("--requests", "-n", help="Requests to generate.", min=1)] = 300,
+    customers: Annotated[int | None, typer.Option("--customers", help="Partners to generate (default requests/5, 10..50000).", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data.")] = 1,
+    now: Annotated[str | None, typer.Option("--now", help="The base's clock at start, ISO (naive: Moscow time), e.g. 2026-03-02T12:00:00.")] = None,
+    users: Annotated[list[str] | None, typer.Option("--user", metavar="LOGIN:PASSWORD", help=f"Basic-auth user, repeatable (default {DEMO_LOGIN}:{DEMO_PASSWORD}).")] = None,
+    latency: Annotated[float, typer.Option("--latency", help="Seconds added to every request (a real 1C answers in tens of ms).", min=0)] = 0.0,
+    faults: Annotated[list[str] | None, typer.Option("--fault", metavar="JSON", help='A fault, repeatable, e.g. \'{"kind": "status", "status": 503, "method": "PATCH", "count": 3}\' (see the emulator README).')] = None,
+    unpublish: Annotated[list[str] | None, typer.Option("--unpublish", metavar="SET", help="Leave an entity set out of the publication, repeatable.")] = None,
+    user_activity: Annotated[float, typer.Option("--user-activity", help="Edits per second by a simulated 1C user.", min=0)] = 0.0,
+    allow_delete: Annotated[bool, typer.Option("--allow-delete", help="Accept DELETE of catalog items and documents (1C refuses by default).")] = False,
 ) -> None:
     """Serve the 1C:CRM emulator (standard OData interface) until Ctrl-C.
 
-    Example: crm-bridge emulator --port 8080 --requests 1000
-    """
-    from adapters.onec.emulator import Emulator
+    The same options as python -m adapters.onec.emulator, which has a few rarer ones.
 
-    emu = Emulator(host=host, port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD})
-    emu.start()
-    console.print(f"1C:CRM emulator at [bold]{emu.base_url}[/bold], login {DEMO_LOGIN} / {DEMO_PASSWORD}; Ctrl-C stops it")
-    console.print(f"Try: {_curl(emu.base_url)}")
+    Example: crm-bridge emulator --port 8080 --requests 1000 --latency 0.03 --user-activity 2 --fault '{"kind": "status", "status": 503, "method": "PATCH", "count": 3}'
+    """
+    from adapters.onec.emulator.launch import emulator_from_text, serve
+
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
-        console.print("emulator stopped")
+        emu = emulator_from_text(users=users or [f"{DEMO_LOGIN}:{DEMO_PASSWORD}"], faults=faults or [], now=now,
+                                 host=host, port=port, requests=requests, customers=customers, seed=seed,
+                                 latency=latency, unpublished=unpublish or [], user_activity=user_activity,
+                                 allow_delete=allow_delete)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+    def ready(started: Any) -> None:
+        logins = ", ".join(f"{login} / {password}" for login, password in started.users.items())
+        console.print(f"1C:CRM emulator at [bold]{started.base_url}[/bold], login {logins}; Ctrl-C stops it")
+        console.print(f"Try: {_curl(started.base_url, *next(iter(started.users.items())))}")
+
+    serve(emu, on_ready=ready)
+    console.print("emulator stopped")
 
 
 onec_app = typer.Typer(help="1C:CRM backends: what a publication offers.", no_args_is_help=True)

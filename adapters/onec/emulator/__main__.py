@@ -1,22 +1,24 @@
 """``python -m adapters.onec.emulator``: the emulator with every knob on the command line.
 
-``crm-bridge emulator`` is the product's command; this one exists for integrators and
-benchmarks that want faults, latency or a busy 1C user from the start, e.g.::
+``crm-bridge emulator`` is the product's command (same options, parsed by
+:mod:`.launch`); this one adds the rarer knobs for integrators and benchmarks that want
+faults, latency, a busy 1C user or a fixed clock from the start, e.g.::
 
     python -m adapters.onec.emulator --port 8080 --requests 100000 --user-activity 2 \\
         --fault '{"kind": "status", "status": 503, "method": "PATCH", "count": 3}'
+
+Once it listens, the base URL is the first line on stdout (with ``--port 0``, how a
+parent process learns the port); logs go to stderr. Ctrl-C or SIGTERM stops it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 
-from .emulator import Emulator
-from .faults import fault_from_json
+from .launch import emulator_from_text, serve
 
 __all__ = ["main"]
 
@@ -24,13 +26,17 @@ log = logging.getLogger("adapters.onec.emulator")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the arguments, serve until Ctrl-C, return the exit status."""
+    """Parse the arguments, serve until Ctrl-C or SIGTERM, return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m adapters.onec.emulator",
                                      description="1C:CRM emulator (standard OData + SOAP)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=8080, help="0: any free port (printed)")
     parser.add_argument("--requests", type=int, default=300, help="requests to generate")
+    parser.add_argument("--customers", type=int, default=None,
+                        help="partners to generate (default requests/5, 10..50000)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--now", default=None, metavar="ISO",
+                        help="the base's clock at start, e.g. 2026-03-02T12:00:00 (Moscow time)")
     parser.add_argument("--publication", default="crm")
     parser.add_argument("--user", action="append", default=[], metavar="LOGIN:PASSWORD",
                         help="Basic-auth user (repeatable; default Администратор:demo)")
@@ -43,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault", action="append", default=[], metavar="JSON",
                         help="a fault as JSON (repeatable), see README")
     parser.add_argument("--allow-delete", action="store_true")
+    parser.add_argument("--register-existing", action="store_true",
+                        help="register every seeded object for the exchange-plan nodes")
+    parser.add_argument("--exchange-package-size", type=int, default=1000,
+                        help="most objects in one SelectChanges package")
     parser.add_argument("--error-bom", action="store_true")
     parser.add_argument("--no-plus-quirk", action="store_true",
                         help="decode '+' as a space instead of ignoring the filter like 1C")
@@ -51,28 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s")
     try:
-        users = dict(_user(text) for text in args.user) or None
-        faults = [fault_from_json(json.loads(text)) for text in args.fault]
+        emulator = emulator_from_text(
+            users=args.user, faults=args.fault, now=args.now,
+            host=args.host, port=args.port, requests=args.requests, customers=args.customers,
+            seed=args.seed, publication=args.publication, latency=args.latency,
+            cold_start=args.cold_start, metadata_delay=args.metadata_delay,
+            user_activity=args.user_activity, unpublished=args.unpublish,
+            allow_delete=args.allow_delete, register_existing=args.register_existing,
+            exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
+            plus_quirk=not args.no_plus_quirk,
+        )
     except ValueError as exc:
         parser.error(str(exc))
-    emulator = Emulator(
-        host=args.host, port=args.port, requests=args.requests, seed=args.seed,
-        publication=args.publication, users=users, latency=args.latency,
-        cold_start=args.cold_start, metadata_delay=args.metadata_delay,
-        user_activity=args.user_activity, unpublished=args.unpublish, faults=faults,
-        allow_delete=args.allow_delete, error_bom=args.error_bom,
-        plus_quirk=not args.no_plus_quirk,
-    )
     log.info("generated %s; serving until Ctrl-C", dict(emulator.seed.counts))
-    emulator.serve_forever()
+    serve(emulator, on_ready=lambda emu: print(emu.base_url, flush=True))
+    log.info("1C emulator stopped")
     return 0
-
-
-def _user(text: str) -> tuple[str, str]:
-    login, sep, password = text.partition(":")
-    if not sep or not login:
-        raise ValueError(f"--user {text!r}: expected LOGIN:PASSWORD")
-    return login, password
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ what is valid.
 ``DELETE /__emulator__/unpublished``     publish everything again
 ``POST   /__emulator__/edits``           ``{"count": n}`` random 1C-user edits, or
                                          ``{"ref": "…", "changes": {…}}`` one given edit
+``POST   /__emulator__/touch``           ``{"set": S, "count": n, "append": {field: text},
+                                         "seed": k}``: n random live objects of S saved
+                                         by a 1C user (text appended; DataVersion bumps)
 ``POST   /__emulator__/activity``        ``{"rate": edits_per_second}``: start the user
 ``DELETE /__emulator__/activity``        stop the simulated user
 =======================================  ==============================================
@@ -24,9 +27,10 @@ what is valid.
 from __future__ import annotations
 
 import json
+import random
 from typing import TYPE_CHECKING, Any
 
-from .errors import ODataError
+from .errors import ODataError, unknown_set
 from .faults import fault_from_json
 from .service import Response
 
@@ -70,6 +74,8 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
             return _json(200, {"edits": [["update", data["ref"]]]})
         return _json(200, {"edits": [list(emu.activity.step()) for _ in range(int(
             data.get("count", 1)))]})
+    if resource == "touch" and method == "POST":
+        return _json(200, _touch(emu, data))
     if resource == "activity":
         if method == "POST":
             emu.activity.start(float((data or {}).get("rate", 1.0)))
@@ -77,7 +83,7 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
             emu.activity.stop()
         return _json(200, {"running": emu.activity.running, "edits": emu.activity.edits})
     return _json(404, {"error": f"no control resource {'/'.join(parts)!r}",
-                       "valid": ["stats", "faults", "unpublished", "edits", "activity"]})
+                       "valid": ["stats", "faults", "unpublished", "edits", "touch", "activity"]})
 
 
 def _faults(emu: Emulator, method: str, rest: list[str], data: Any) -> Response:
@@ -95,6 +101,36 @@ def _faults(emu: Emulator, method: str, rest: list[str], data: Any) -> Response:
         else:
             emu.faults.clear()
     return _json(200, {"faults": [fault.to_json() for fault in emu.faults.list()]})
+
+
+def _touch(emu: Emulator, data: Any) -> dict[str, Any]:
+    """Save ``count`` distinct random objects of a set not marked for deletion (all of
+    them if fewer), as a 1C user opening each and pressing «Записать»: ``append`` text
+    goes at the end of those string fields; DataVersion bumps and the change is
+    registered even when nothing else changes. The same ``seed`` picks the same objects."""
+    example = ('POST {"set": "Document_Интерес", "count": 100, "append": {"Тема": " (уточнено)"}, '
+               '"seed": 1}')
+    if not isinstance(data, dict) or not isinstance(data.get("set"), str):
+        raise TypeError(example)
+    name, count, append = data["set"], int(data.get("count", 1)), data.get("append") or {}
+    table = emu.store.tables.get(name)
+    if table is None:
+        raise unknown_set(name)
+    etype = emu.schema.sets[name].type
+    strings = sorted(p for p, prop in etype.properties.items() if prop.edm == "Edm.String")
+    if not isinstance(append, dict) or any(field not in strings for field in append):
+        raise ValueError(f"append: string fields of {name} only ({', '.join(strings)}); {example}")
+    if count < 0:
+        raise ValueError(f"count must be 0 or more, not {count}")
+    with emu.store.lock:
+        mark = etype.index.get("DeletionMark")
+        live = sorted(ref for ref, row in table.items() if mark is None or not row[mark])
+        refs = random.Random(f"touch-{data.get('seed', 1)}").sample(live, min(count, len(live)))
+        for ref in refs:
+            row = table[ref]
+            emu.store.patch(name, ref, {field: f"{row[etype.index[field]]}{text}"
+                                        for field, text in append.items()})
+    return {"set": name, "refs": refs}
 
 
 def _names(data: Any) -> list[str]:

@@ -1,19 +1,42 @@
-"""``python -m adapters.onec.emulator`` argument checks (no server is started)."""
+"""``python -m adapters.onec.emulator`` and ``crm-bridge emulator`` options, parsed by
+``adapters.onec.emulator.launch`` (no server is started)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 
 from adapters.onec.emulator.__main__ import main
+from adapters.onec.emulator.launch import emulator_from_text
 
 
 @pytest.mark.parametrize("argv", [
     ["--user", "no-password-separator"],
     ["--fault", '{"kind": "teleport"}'],
     ["--fault", "not json"],
+    ["--fault", '[{"kind": "drop"}]'],
+    ["--now", "tomorrow"],
 ])
 def test_bad_arguments_exit_with_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_text_options_become_the_emulator_they_describe() -> None:
+    emu = emulator_from_text(requests=100, customers=12, seed=3, now="2026-03-02T12:00:00",
+                             users=["Интеграция:p:w"], faults=['{"kind": "status", "status": 503, "count": 2}'],
+                             unpublished=["Catalog_Контрагенты"], allow_delete=True)
+    assert emu.seed.counts["Catalog_Партнеры"] == 12
+    assert emu.users == {"Интеграция": "p:w"}  # the password keeps its colon
+    assert [(f.kind, f.status, f.count) for f in emu.faults.list()] == [("status", 503, 2)]
+    assert "Catalog_Контрагенты" in emu.unpublished
+    assert emu.service.config.allow_delete
+    assert datetime(2026, 3, 2, 12, 0) <= emu.clock() < datetime(2026, 3, 2, 12, 1)
+
+
+def test_an_unknown_set_to_unpublish_is_a_value_error_naming_the_option() -> None:
+    with pytest.raises(ValueError, match="--unpublish"):
+        emulator_from_text(requests=100, unpublished=["Catalog_Нету"])
