@@ -13,13 +13,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
-from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow
+from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.ledger import insert_events, newest, record
 from sla.tables import SlaClockRow, SlaEventRow
@@ -99,6 +100,7 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
         clocks = {c.ticket_id: c for c in session.scalars(select(SlaClockRow).where(SlaClockRow.ticket_id.in_(chunk)))}
         ledger_rows: list[dict[str, Any]] = []
         new_clocks: list[dict[str, Any]] = []
+        summaries: list[dict[str, Any]] = []
         for tid in chunk:
             ticket = tickets.get(tid)
             if ticket is None or ticket.deleted:
@@ -106,21 +108,30 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
             facts = _facts(ticket, history[tid], customers.get(ticket.customer_id), teams.get(ticket.team_id))
             evaluation = evaluate(facts, settings.policies, settings.calendar, unit.now)
             changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason,
-                                   ledger_rows=ledger_rows, new_clocks=new_clocks))
-        insert_events(session, ledger_rows)  # a chunk's ledger and new clocks: one executemany each
+                                   ledger_rows=ledger_rows, new_clocks=new_clocks, summaries=summaries))
+        # A chunk's ledger, new clocks and requests' SLA fields: one executemany each.
+        insert_events(session, ledger_rows)
         if new_clocks:
-            session.execute(insert(SlaClockRow), new_clocks)
+            session.execute(insert(core_table(SlaClockRow)), new_clocks)
+        if summaries:
+            table = core_table(TicketRow)
+            session.execute(update(table).where(table.c.id == bindparam("_id")), summaries)
     return changed
 
 
 def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,
            stored: list[SlaEventRow] | None, *, origin: str, reason: str,
-           ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]]) -> dict[str, Any]:
+           ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]],
+           summaries: list[dict[str, Any]]) -> dict[str, Any]:
     generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)
     fields = _summary(evaluation, ticket)
     changed = {k: v for k, v in fields.items() if getattr(ticket, k) != v}
-    for key, value in changed.items():
-        setattr(ticket, key, value)
+    if changed:
+        # Written by the caller in one executemany; the row object learns the values as
+        # already stored, so the session does not UPDATE it once more per request.
+        summaries.append({"_id": ticket.id, **fields})
+        for key, value in fields.items():
+            set_committed_value(ticket, key, value)
     next_check = evaluation.next_check if TicketStatus(ticket.status).is_open and not ticket.deleted else None
     if clock is None:
         new_clocks.append({"ticket_id": ticket.id, "generation": generation, "policy": fields["sla_policy"],

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from crm_bridge.store.tables import core_table
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
@@ -71,7 +72,9 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
         stored = newest(session, [ticket_id])[ticket_id]
     generation = stored[0].generation if stored else 1
     have = {_row_key(r) for r in stored if r.kind != "recalculate"}
-    fresh = {event_key(e.metric, e.cycle, e.kind, e.at, dict(e.data)): e for e in evaluation.events}
+    # With nothing stored (a new request) there is nothing to compare: no keys to build.
+    fresh: dict[Any, SlaEvent] = ({event_key(e.metric, e.cycle, e.kind, e.at, dict(e.data)): e for e in evaluation.events}
+                                  if stored else dict(enumerate(evaluation.events)))
     appended: list[SlaEvent] = []
     if stored and not have <= set(fresh):
         generation += 1
@@ -95,7 +98,7 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Append ledger rows in one ``executemany`` (no object per row)."""
     if rows:
-        session.execute(insert(SlaEventRow), rows)
+        session.execute(insert(core_table(SlaEventRow)), rows)
 
 
 @dataclass(frozen=True)

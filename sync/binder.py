@@ -39,6 +39,19 @@ class Binder:
             for rid in chunk:
                 cache[rid] = found.get(rid)
 
+    def versions(self, model: str, remote_ids: list[str]) -> dict[str, str | None]:
+        """remote id → the remote version last imported, for the bound ones among `remote_ids`.
+
+        Two columns, no row objects: what a version scan compares, thousands at a time.
+        """
+        found: dict[str, str | None] = {}
+        for start in range(0, len(remote_ids), 500):
+            found.update((remote_id, version) for remote_id, version in self.session.execute(
+                select(BindingRow.remote_id, BindingRow.remote_version).where(
+                    BindingRow.backend == self.backend, BindingRow.model == model,
+                    BindingRow.remote_id.in_(remote_ids[start : start + 500]))))
+        return found
+
     def get(self, model: str, remote_id: str) -> BindingRow | None:
         cached = self._by_remote.get(model)
         if cached is not None and remote_id in cached:

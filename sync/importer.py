@@ -184,7 +184,9 @@ class _Page:
     binder: Binder
     stats: ImportStats
     creates: list[_Create] = field(default_factory=list)
-    rows: list[Any] = field(default_factory=list)  # the page's bound records, loaded in one query
+    # The page's records, held until the commit: the session's identity map keeps rows only
+    # weakly, and the history and the SLA plan read them again just before the commit.
+    rows: list[Any] = field(default_factory=list)
 
 
 class Importer:
@@ -279,6 +281,7 @@ class Importer:
             return
         creates, page.creates = page.creates, []
         page.session.flush()
+        page.rows += (c.row for c in creates)  # the SLA plan and the history read them before the commit
         origin = f"remote:{page.binder.backend}"
         for c in creates:
             local_id = int(c.row.id)
@@ -395,9 +398,9 @@ class Importer:
             raise TypeError(msg)
         model = mapping.spec.model
         with self.store.transaction() as session:
-            binder = Binder(session, name)
-            binder.preload(model, (s.id for s in stubs))
-            changed = [s.id for s in stubs if self._stale(binder, model, s)]
+            known = Binder(session, name).versions(model, [s.id for s in stubs])
+        changed = [s.id for s in stubs if (s.id not in known and not s.deleted)
+                   or (s.id in known and (s.version is None or s.version != known[s.id]))]
         stats.skipped += len(stubs) - len(changed)
         stats.fetched += len(changed)
         return backend.fetch(mapping.spec, changed) if changed else []
@@ -430,13 +433,6 @@ class Importer:
             refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
             if refs:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
-
-    @staticmethod
-    def _stale(binder: Binder, model: str, stub: RemoteStub) -> bool:
-        binding = binder.get(model, stub.id)
-        if binding is None:
-            return not stub.deleted
-        return stub.version is None or stub.version != binding.remote_version
 
     def refresh(self, model: str, remote_ids: list[str]) -> dict[str, RemoteRecord]:
         """Read `remote_ids` now and import what changed (no checkpoint moves); returns them by id."""
@@ -485,10 +481,12 @@ class Importer:
             bounds = {"start": partition.start, "before": partition.before}
         stats = ImportStats()
         with self.store.transaction() as session:
-            after = load_checkpoint(session, self.backend.name, stream).get("after")
-        backend = self.backend
+            point = load_checkpoint(session, self.backend.name, stream)
+        after, backend = point.get("after"), self.backend
         ranged = backend if bounds and supports_key_ranges(backend) else None
-        if supports_version_scan(backend):
+        # The first pass of a stream reads whole pages: a version listing would only say
+        # that every record is new, and then cost a keyed read per batch of them.
+        if supports_version_scan(backend) and "last_pass" in point:
             scan = ranged.scan(mapping.spec, after=after, **bounds) if ranged else backend.scan(mapping.spec, after=after)
             for stubs in scan:
                 stats.read += len(stubs)

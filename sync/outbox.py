@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
+from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["correlation_key", "enqueue", "enqueue_create", "identity_key"]
@@ -80,7 +81,7 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
             fresh.pop(known, None)  # the same decision against the same remote version: stored once
     if fresh:
-        session.execute(insert(OutboxRow), list(fresh.values()))  # one executemany, no object per row
+        session.execute(insert(core_table(OutboxRow)), list(fresh.values()))  # one executemany, no object per row
 
 
 def correlation_key(backend: str, model: str, local_id: int) -> str:

@@ -7,14 +7,14 @@ own Alembic migrations; ``crm-bridge db upgrade`` applies all of them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_bridge.store.types import UTCDateTime
 
-__all__ = ["AgentRow", "Base", "ContactRow", "CustomerRow", "TeamRow", "TicketEventRow", "TicketRow", "utcnow"]
+__all__ = ["AgentRow", "Base", "ContactRow", "CustomerRow", "TeamRow", "TicketEventRow", "TicketRow", "core_table", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -119,3 +119,9 @@ class TicketEventRow(Base):
     origin: Mapped[str] = mapped_column(String(100))  # "remote:<backend>" or the addon that decided
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     recorded: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def core_table(row: type[Base]) -> Table:
+    """The Core table of a mapped row class, for bulk statements that need no row objects
+    (``session.execute(insert(core_table(SlaEventRow)), rows)``: one executemany)."""
+    return cast(Table, row.__table__)

@@ -232,19 +232,19 @@ def test_partitions_in_any_order_import_what_one_whole_pass_imports(emulator: Em
 
 
 def test_a_partition_resumes_from_its_own_cursor(emulator: Emulator, tmp_path: Path) -> None:
-    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    scan_page_size: 10\n", clock=lambda: NOW)
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    page_size: 10\n", clock=lambda: NOW)
     try:
         app.upgrade_db()
         backend = app.backend("demo-1c")
-        real_scan = backend.scan  # interrupted after its second page below, as a kill would
+        real_read = backend.read  # a first pass reads whole pages; interrupted after its second, as a kill would
 
         def two_pages(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            for n, page in enumerate(real_scan(*args, **kwargs)):
+            for n, page in enumerate(real_read(*args, **kwargs)):
                 if n == 2:
                     raise RuntimeError("killed")
                 yield page
 
-        backend.scan = two_pages
+        backend.read = two_pages
         with pytest.raises(RuntimeError, match="killed"):
             pull(app, NOW, backend="demo-1c", model="ticket", partition="1/4")
         with app.store.transaction() as s:
@@ -252,7 +252,7 @@ def test_a_partition_resumes_from_its_own_cursor(emulator: Emulator, tmp_path: P
         assert cursor is not None
         start, before = backend.key_ranges(4)[1]
         assert start < cursor["after"] < before  # mid-partition, inside its range
-        backend.scan = real_scan
+        backend.read = real_read
         pull(app, NOW, backend="demo-1c", model="ticket", partition="1/4")
         with app.store.transaction() as s:
             keys = s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket")).all()
