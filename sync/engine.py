@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -23,8 +23,9 @@ from crm_bridge.queue import Stream, fans_out
 from mapping.compile import CompiledMapping, compile_mapping
 from mapping.spec import load_mapping
 from sync.exporter import ExportStats, dispatch
+from sync.feed import FeedResult, feed_pass
 from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
-from sync.source import RemoteBackend, supports_version_scan
+from sync.source import RemoteBackend, supports_change_feed, supports_version_scan
 from sync.tables import SyncRunRow
 
 __all__ = ["DEFAULT_PARTITIONS", "mappings_for", "partitions", "pull", "pull_streams", "push", "push_streams"]
@@ -84,7 +85,7 @@ def pull_streams(app: App) -> Iterator[Stream]:
     for name in app.enabled_backends():
         backend = app.backend(name)
         models = list(app.config.backends[name].models)
-        if count > 1 and supports_version_scan(backend) and supports_key_ranges(backend):
+        if count > 1 and supports_version_scan(backend) and supports_key_ranges(backend) and not supports_change_feed(backend):
             for model in models:
                 for index in range(count):
                     part = f"{index}/{count}"
@@ -92,6 +93,7 @@ def pull_streams(app: App) -> Iterator[Stream]:
         else:
             # Without version scans a reference to a record not imported yet cannot be
             # fetched on demand: the models must go in order, so the backend is one stream.
+            # A change feed is one sequence of packages: one stream too.
             yield Stream(f"pull:{name}", {"backend": name})
 
 
@@ -101,7 +103,8 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
     """Import every enabled backend's mapped models; returns counts per backend and model.
 
     ``backend``, ``model`` and ``partition`` (``"3/8"``: slice 3 of 8 of the key space,
-    its own checkpoint) narrow the pass to one stream.
+    its own checkpoint) narrow the pass to one stream. A backend with a change feed
+    (``sync.feed``) is read through it unless a model or partition is asked for.
     """
     summary: dict[str, Any] = {}
     for name in [backend] if backend else app.enabled_backends():
@@ -111,17 +114,31 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
             raise ConfigError(f"backend {name!r} has no model {model!r}; configured: {', '.join(models)}")
         run_id = _start_run(app, name, "import", now)
         total, started = ImportStats(), time.monotonic()
+        fed: FeedResult | None = None
         try:
             mappings = mappings_for(remote, models)
             part = _partition(partition, remote) if partition else None
-            for current in [model] if model else mappings:
-                stats = import_model(app.store, app.bus, app.config, remote, mappings, current, now, partition=part)
+            results: Iterable[tuple[str, ImportStats]]
+            whole = model is None and partition is None
+            if whole and supports_change_feed(app.backend(name)):
+                fed = feed_pass(app.store, app.bus, app.config, remote, mappings, now)
+                results = fed.models.items()
+            else:  # lazily, model by model: a failure keeps the counts of the models done
+                results = ((current, import_model(app.store, app.bus, app.config, remote, mappings, current, now,
+                                                  partition=part)) for current in ([model] if model else mappings))
+            for current, stats in results:
                 total.add(stats)
                 summary.setdefault(name, {})[current] = asdict(stats) | {"errors": stats.errors[:5]}
+            if fed is not None:
+                summary.setdefault(name, {})["feed"] = fed.as_dict()
         except RemoteError as exc:
             log.exception("import from %s failed", name, extra={"event": "sync.import.failed", "backend": name})
             _finish_run(app, run_id, status="failed", counts=_counts(total), error=str(exc))
             summary.setdefault(name, {})["error"] = str(exc)
+            continue
+        if fed is not None and fed.problem:  # a package not acknowledged (sync.feed logged why)
+            _finish_run(app, run_id, status="failed", counts=_counts(total), error=fed.problem)
+            summary[name]["error"] = fed.problem
             continue
         _finish_run(app, run_id, status="ok", counts=_counts(total))
         log.info(

@@ -15,15 +15,28 @@ Adapters implement ``RemoteBackend``; the engine never sees HTTP, OData or SOAP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard
 
 from mapping.spec import MappingSpec
 
-__all__ = ["CursorSource", "RemoteBackend", "RemoteCreating", "RemoteRecord", "RemoteStub", "VersionScanning", "supports_create", "supports_cursor", "supports_version_scan"]
+__all__ = [
+    "ChangeFeed",
+    "CursorSource",
+    "FeedPackage",
+    "RemoteBackend",
+    "RemoteCreating",
+    "RemoteRecord",
+    "RemoteStub",
+    "VersionScanning",
+    "supports_change_feed",
+    "supports_create",
+    "supports_cursor",
+    "supports_version_scan",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +141,66 @@ class CursorSource(Protocol):
 
 def supports_cursor(backend: object) -> TypeGuard[CursorSource]:
     return hasattr(backend, "changed") and hasattr(backend, "cursor_overlap") and hasattr(backend, "cursor_lag")
+
+
+@dataclass
+class FeedPackage:
+    """One numbered package of a change feed, its records grouped by model.
+
+    ``problems`` holds what could not be turned into records — an entry that did not
+    parse, an object type no mapping covers — as ``(reason, raw entry)``; a package
+    with problems is never acknowledged, so nothing in it is lost.
+    """
+
+    number: int
+    records: dict[str, list[RemoteRecord]] = field(default_factory=dict)  # model -> changed records
+    gone: dict[str, list[str]] = field(default_factory=dict)  # model -> ids deleted outright (only the key came)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0  # entries of types the configuration lets go on purpose
+
+    @property
+    def empty(self) -> bool:
+        return not self.problems and not self.ignored and not any(self.records.values()) and not any(self.gone.values())
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.records.values())) + sum(map(len, self.gone.values())) + len(self.problems) + self.ignored
+
+
+class ChangeFeed(Protocol):
+    """An adapter whose CRM hands out its changes as numbered packages until acknowledged
+    (1C: the node of an exchange plan; INTERFACE.md §7a).
+
+    Reading package ``n`` again before it is acknowledged returns it again (with any
+    change registered meanwhile), so a pass that stores and then dies before
+    ``feed_acknowledge`` simply reads it once more. ``sync.feed`` drives it.
+
+    Example::
+
+        change_feed = True
+        feed_name = "ExchangePlan_CRMBridge/CRMB"        # names the checkpoint stream
+        def feed_position(self):                         # last acknowledged number
+            return api.node()["ReceivedNo"]
+        def feed_package(self, specs, number):
+            package = FeedPackage(number)
+            for entry in api.select_changes(number):
+                model = models_by_entity[entry.type]     # else: package.problems.append(...)
+                package.records.setdefault(model, []).append(to_record(specs[model], entry))
+            return package
+        def feed_acknowledge(self, number):
+            api.notify_changes_received(number)
+    """
+
+    feed_name: str
+
+    def feed_position(self) -> int: ...
+
+    def feed_package(self, specs: Mapping[str, MappingSpec], number: int) -> FeedPackage: ...
+
+    def feed_acknowledge(self, number: int) -> None: ...
+
+
+def supports_change_feed(backend: object) -> TypeGuard[ChangeFeed]:
+    """True when the backend offers a change feed and its configuration chose it."""
+    return bool(getattr(backend, "change_feed", False)) and all(
+        hasattr(backend, name) for name in ("feed_name", "feed_position", "feed_package", "feed_acknowledge"))

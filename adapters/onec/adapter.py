@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.onec.config import OneCODataConfig
-from adapters.onec.errors import OneCRejected
+from adapters.onec.errors import OneCRejected, OneCUnavailable
+from adapters.onec.exchange import ExchangeFeed, FeedEntry
 from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.values import from_wire, to_wire
 from mapping.spec import MappingSpec, load_mapping
-from sync.source import RemoteRecord, RemoteStub
+from sync.source import FeedPackage, RemoteRecord, RemoteStub
 
 __all__ = ["DEFAULT_MAPPINGS", "OneCBackend"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAPPINGS = Path(__file__).parent / "data" / "mappings"
 LOOKUP_TTL = 300.0
@@ -29,6 +34,7 @@ class OneCBackend:
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._exchange: ExchangeFeed | None = None
         self.client = client or ODataClient(
             name=name,
             base_url=str(config.url),
@@ -67,7 +73,100 @@ class OneCBackend:
 
     @property
     def version_scan(self) -> bool:
-        return self.config.change_detection == "version_scan"
+        # The exchange-plan mode scans versions too: for its first pass, for referenced
+        # records missing locally, and for reconciliation.
+        return self.config.change_detection in ("version_scan", "exchange_plan")
+
+    # -- the exchange-plan change feed (sync.source.ChangeFeed) ------------------------
+    @property
+    def change_feed(self) -> bool:
+        return self.config.change_detection == "exchange_plan"
+
+    @property
+    def exchange(self) -> ExchangeFeed:
+        """The client of our node of the configured exchange plan."""
+        if self._exchange is None:
+            self._exchange = ExchangeFeed(self.client, plan=self.config.feed.name, node_code=self.config.feed.node)
+        return self._exchange
+
+    @property
+    def feed_name(self) -> str:
+        return f"{self.exchange.entity_set}/{self.config.feed.node}"
+
+    def feed_position(self) -> int:
+        """The last package number 1C knows as acknowledged (the node's ``ReceivedNo``)."""
+        return self.exchange.received_no()
+
+    def feed_package(self, specs: Mapping[str, MappingSpec], number: int) -> FeedPackage:
+        """Package `number` of our node, its entries turned into records of the models in `specs`.
+
+        An entry is matched to a model by its type (``StandardODATA.Catalog_Партнеры`` →
+        the mapping whose entity is ``Catalog_Партнеры``) and converted exactly as a JSON
+        read would be. An entry holding only the key and ``DeletionMark`` (deleted
+        outright) is listed in ``gone``; one lacking a mapped field is read again by key.
+        Unparsable entries and types no mapping covers (and not in ``ignore_types``) are
+        returned as problems, never dropped.
+        """
+        raw = self.exchange.read(number)
+        package = FeedPackage(number, problems=list(raw.unparsed))
+        by_entity: dict[str, list[str]] = {}
+        for model, spec in specs.items():
+            by_entity.setdefault(spec.entity, []).append(model)
+        lookups: dict[str, dict[str, dict[str, Any]]] = {}
+        refetch: dict[str, list[str]] = {}
+        for entry in raw.entries:
+            models = by_entity.get(entry.type_name)
+            if not models:
+                if entry.type_name in self.config.feed.ignore_types:
+                    package.ignored += 1
+                    continue
+                package.problems.append((
+                    f"{entry.type_name} {entry.values.get('Ref_Key')}: no mapping covers this type; add a mapping for it, "
+                    f"list it in exchange_plan.ignore_types, or take it out of exchange plan {self.config.feed.name} in 1C",
+                    _shown(entry)))
+                continue
+            for model in models:
+                spec = specs[model]
+                key = str(entry.values[spec.key]) if entry.values.get(spec.key) else ""
+                if not key:
+                    package.problems.append((f"{entry.type_name}: entry without {spec.key}", _shown(entry)))
+                elif _gone(entry, spec):
+                    package.gone.setdefault(model, []).append(key)
+                elif any(name not in entry.values for name in spec.remote_fields()):
+                    refetch.setdefault(model, []).append(key)
+                else:
+                    if model not in lookups:
+                        lookups[model] = self._lookups(spec)
+                    wanted = {name: entry.values[name] for name in spec.remote_fields()}
+                    try:
+                        record = self._record(spec, wanted, lookups[model])
+                    except (ValueError, TypeError, KeyError) as exc:
+                        package.problems.append((f"{entry.type_name} {key}: {type(exc).__name__}: {exc}", _shown(entry)))
+                        continue
+                    package.records.setdefault(model, []).append(record)
+        for model, keys in refetch.items():
+            # An entry without every mapped field (a field not carried by the feed): the
+            # record is read as a scan would read it; one gone meanwhile arrives as a deletion.
+            log.info("%s: %d %s entries lack mapped fields; reading them by key", self.name, len(keys), model,
+                     extra={"event": "onec.feed.refetch", "backend": self.name})
+            package.records.setdefault(model, []).extend(self.fetch(specs[model], keys))
+        return package
+
+    def feed_acknowledge(self, number: int) -> None:
+        """Tell 1C package `number` is stored. When the answer is lost, ``ReceivedNo`` says
+        whether 1C took it: if so all is well, else the fault goes to the caller (who
+        reads the package again next time)."""
+        try:
+            self.exchange.acknowledge(number)
+        except OneCUnavailable:
+            try:
+                taken = self.exchange.received_no() >= number
+            except OneCUnavailable:
+                taken = False
+            if not taken:
+                raise
+            log.info("%s: the answer to acknowledging package %d was lost, but 1C took it", self.name, number,
+                     extra={"event": "onec.feed.ack_lost", "backend": self.name})
 
     def key_ranges(self, count: int) -> list[tuple[str | None, str | None]]:
         """`count` disjoint ``(start, before)`` slices of the ``Ref_Key`` space covering all of it.
@@ -196,7 +295,35 @@ class OneCBackend:
                     + "; publish them or fix the mapping " + str(path)})
             else:
                 found.append({"ok": True, "detail": f"{model}: {spec.entity}, {len(spec.remote_fields())} mapped fields published"})
+        if self.change_feed:
+            found.append(self.check_exchange_plan())
         return found
+
+    def check_exchange_plan(self) -> dict[str, Any]:
+        """Find the configured exchange plan published and our node in it (``check``, ``onec inspect``)."""
+        plan, node = self.config.feed.name, self.config.feed.node
+        entity_set = self.exchange.entity_set
+        if self.client.metadata().entity(entity_set) is None:
+            return {"ok": False, "detail": (
+                f"exchange plan {plan}: {entity_set} is not published; include the exchange plan in the standard OData "
+                "interface content (Администрирование → Настройка стандартного интерфейса OData), give the OData user "
+                "read/write rights on it, or fix exchange_plan.name (change_detection: exchange_plan)")}
+        try:
+            position = self.exchange.received_no()
+        except OneCRejected as exc:
+            return {"ok": False, "detail": str(exc)}
+        return {"ok": True, "detail": f"exchange plan {plan}: node {node!r} found, {position} package(s) acknowledged"}
 
     def close(self) -> None:
         self.client.close()
+
+
+def _gone(entry: FeedEntry, spec: MappingSpec) -> bool:
+    """An object deleted outright: 1C sends only its key and ``DeletionMark`` true."""
+    values = entry.values
+    return bool(spec.deleted and values.get(spec.deleted) is True and set(values) <= {spec.key, spec.deleted})
+
+
+def _shown(entry: FeedEntry) -> str:
+    """A parsed entry as text for a parked package (the raw XML is not kept once parsed)."""
+    return json.dumps({"type": entry.type_name, **entry.values}, ensure_ascii=False, default=str)[:20000]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from crm_bridge.config import BackendBase, Strict
 
-__all__ = ["OneCODataConfig", "Timeouts"]
+__all__ = ["ExchangePlanConfig", "OneCODataConfig", "Timeouts"]
+
+# A 1C metadata name: letters (Cyrillic too), digits and "_", not starting with a digit.
+_NAME = re.compile(r"^[^\W\d]\w*$")
 
 
 class Timeouts(Strict):
@@ -16,6 +20,50 @@ class Timeouts(Strict):
 
     connect: float = Field(default=5.0, gt=0)
     read: float = Field(default=60.0, gt=0)
+
+
+class ExchangePlanConfig(Strict):
+    """The exchange plan whose change registrations ``change_detection: exchange_plan`` reads.
+
+    In 1C: an exchange plan listing the tracked objects, included in the standard OData
+    interface content, and a node for crm-bridge (not the base's own node) with this code.
+    """
+
+    name: str = "CRMBridge"  # the plan's metadata name, as in ExchangePlan_<name>
+    node: str = Field(default="CRMB", min_length=1, max_length=50)  # the node's Code
+    # Object types (e.g. Catalog_Контрагенты) the plan tracks but no mapping covers, read
+    # and deliberately let go. Any other unmapped type stops the feed until it is resolved.
+    ignore_types: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _plan_name(cls, value: str) -> str:
+        if value.startswith("ExchangePlan_"):
+            msg = f"write the plan's name without the ExchangePlan_ prefix: {value.removeprefix('ExchangePlan_')!r}"
+            raise ValueError(msg)
+        if not _NAME.match(value):
+            msg = (f"{value!r} is not a 1C metadata name (letters, digits and _, not starting with a digit); "
+                   "use the exchange plan's name from the configurator, e.g. CRMBridge")
+            raise ValueError(msg)
+        return value
+
+    @field_validator("node")
+    @classmethod
+    def _node_code(cls, value: str) -> str:
+        if value != value.strip():
+            msg = f"node code {value!r} has leading or trailing spaces; 1C compares codes exactly"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("ignore_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        for name in value:
+            bare = name.removeprefix("StandardODATA.")
+            if not _NAME.match(bare) or "_" not in bare:
+                msg = f"{name!r} is not a 1C object type; write it as the entity set is named, e.g. Catalog_Контрагенты"
+                raise ValueError(msg)
+        return [name.removeprefix("StandardODATA.") for name in value]
 
 
 class OneCODataConfig(BackendBase):
@@ -27,6 +75,8 @@ class OneCODataConfig(BackendBase):
         username: Интеграция
         password: ${ONEC_PASSWORD}
         timezone: Europe/Moscow      # naive 1C dates are read in this zone
+        change_detection: exchange_plan   # or version_scan (default), full
+        exchange_plan: {name: CRMBridge, node: CRMB}
     ```"""
 
     kind: Literal["onec_odata"]
@@ -38,6 +88,22 @@ class OneCODataConfig(BackendBase):
     mappings: str | None = None  # folder with <model>.yaml; default: the shipped 1C:CRM mappings
     models: list[str] = ["customer", "contact", "agent", "ticket"]
     # version_scan: list (Ref_Key, DataVersion, DeletionMark) only and read changed records
-    # in full — 1C has no modified-at field; full: read every record on every pass.
-    change_detection: Literal["version_scan", "full"] = "version_scan"
+    # in full — 1C has no modified-at field; full: read every record on every pass;
+    # exchange_plan: one version scan to start, then only the changes 1C registered for
+    # our node of an exchange plan (``exchange_plan``; INTERFACE.md §7a).
+    change_detection: Literal["version_scan", "full", "exchange_plan"] = "version_scan"
+    exchange_plan: ExchangePlanConfig | None = None
     scan_page_size: int = Field(default=5000, ge=1, le=50000)
+
+    @model_validator(mode="after")
+    def _feed(self) -> OneCODataConfig:
+        if self.exchange_plan is not None and self.change_detection != "exchange_plan":
+            msg = (f"exchange_plan is set but change_detection is {self.change_detection!r}; "
+                   "set change_detection: exchange_plan to read the plan's changes, or remove exchange_plan")
+            raise ValueError(msg)
+        return self
+
+    @property
+    def feed(self) -> ExchangePlanConfig:
+        """The exchange plan settings (the defaults when ``exchange_plan`` is not given)."""
+        return self.exchange_plan or ExchangePlanConfig()

@@ -130,9 +130,13 @@ class ExchangeFeed:
                                  filter=f"Code eq {string_literal(self.node_code)}")
         nodes = [r for r in rows if not r.get("ThisNode")]
         if not nodes:
+            others = sorted(str(r.get("Code")) for r in self.client.query(self.entity_set, select=["Code", "ThisNode"])
+                            if not r.get("ThisNode"))
+            known = f"nodes there: {', '.join(map(repr, others))}" if others else "it has no node but the base's own"
             raise OneCRejected(
                 f"{self.client.name}: exchange plan {self.plan} has no node with code {self.node_code!r} "
-                "(the base's own node cannot be used); create one for crm-bridge in 1C"
+                f"(the base's own node cannot be used; {known}); create a node for crm-bridge in 1C with code "
+                f"{self.node_code!r}, or set exchange_plan.node to the code of an existing one"
             )
         self._node_key = str(nodes[0]["Ref_Key"])
         return nodes[0]

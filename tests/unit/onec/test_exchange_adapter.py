@@ -1,0 +1,220 @@
+"""The 1C backend's side of the change feed, with ``responses`` (no socket): entries to
+records by type, what becomes a problem, a lost acknowledgement; the configuration."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+from pydantic import ValidationError
+
+from adapters.onec.adapter import OneCBackend
+from adapters.onec.config import OneCODataConfig
+from adapters.onec.errors import OneCUnavailable
+from mapping.spec import MappingSpec, load_mapping
+from sync.source import supports_change_feed, supports_version_scan
+
+BASE = "http://1c.test/crm/odata/standard.odata/"
+EDMX = Path(__file__).resolve().parents[3] / "adapters" / "onec" / "emulator" / "data" / "metadata.edmx"
+MAPPINGS = Path(__file__).resolve().parents[3] / "adapters" / "onec" / "data" / "mappings"
+NODE = "5f0e6c1a-0000-4000-8000-00000000c0de"
+PARTNER = "9c41d2e0-7a3b-11ee-9f10-0a1b2c3d4e01"
+OTHER = "9c41d2e0-7a3b-11ee-9f10-0a1b2c3d4e02"
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+def config(**extra: object) -> OneCODataConfig:
+    return OneCODataConfig.model_validate({"kind": "onec_odata", "url": BASE, "username": "Администратор",
+                                           "password": "demo", "change_detection": "exchange_plan", **extra})
+
+
+@pytest.fixture
+def onec_api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as api:
+        yield api
+
+
+def metadata(api: responses.RequestsMock) -> None:
+    api.get(f"{BASE}$metadata", body=EDMX.read_bytes(), content_type="application/xml")
+
+
+@pytest.fixture
+def specs() -> dict[str, MappingSpec]:
+    return {"customer": load_mapping(MAPPINGS / "customer.yaml")}
+
+
+def node_answer(api: responses.RequestsMock, received: int = 0) -> None:
+    api.get(re.compile(re.escape(BASE) + "ExchangePlan_CRMBridge.*"),
+            json={"value": [{"Ref_Key": NODE, "Code": "CRMB", "ThisNode": False, "ReceivedNo": received}]})
+
+
+def entry(term: str, props: str) -> str:
+    return (f'<entry><category term="StandardODATA.{term}"/><content type="application/xml"><m:properties>'
+            f"{props}</m:properties></content></entry>")
+
+
+def partner(key: str, *, name: str = "ООО Ромашка", version: str = "AAAAAAAAAAE=", extra: str = "") -> str:
+    return entry("Catalog_Партнеры", (
+        f'<d:Ref_Key m:type="Edm.Guid">{key}</d:Ref_Key><d:DataVersion>{version}</d:DataVersion>'
+        f'<d:DeletionMark m:type="Edm.Boolean">false</d:DeletionMark><d:Description>{name}</d:Description>'
+        '<d:НаименованиеПолное>ООО «Ромашка»</d:НаименованиеПолное><d:Клиент m:type="Edm.Boolean">true</d:Клиент>'
+        f"{extra}"))
+
+
+def feed(*entries: str) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+            'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
+            'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">'
+            + "".join(entries) + "</feed>").encode()
+
+
+def select_changes(api: responses.RequestsMock, body: bytes, number: int = 1) -> None:
+    api.post(re.compile(re.escape(BASE) + f"SelectChanges\\?DataExchangePoint=.*&MessageNo={number}$"), body=body,
+             content_type="application/atom+xml")
+
+
+def backend() -> OneCBackend:
+    b = OneCBackend("crm", config())
+    b.client.read_retries = 0
+    return b
+
+
+def test_the_exchange_plan_mode_offers_the_feed_and_keeps_version_scans() -> None:
+    b = backend()
+    assert supports_change_feed(b)
+    assert supports_version_scan(b)
+    assert b.feed_name == "ExchangePlan_CRMBridge/CRMB"
+    assert not supports_change_feed(OneCBackend("crm", config(change_detection="version_scan")))
+
+
+def test_entries_become_records_of_the_model_whose_entity_is_their_type(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER)))
+    package = backend().feed_package(specs, 1)
+    [record] = package.records["customer"]
+    assert (record.id, record.version, record.deleted) == (PARTNER, "AAAAAAAAAAE=", False)
+    assert record.values["Description"] == "ООО Ромашка"
+    assert set(record.values) <= set(specs["customer"].remote_fields())  # what a by-key read would hold
+    assert package.problems == []
+
+
+def test_a_type_no_mapping_covers_is_a_problem_unless_ignored_on_purpose(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    company = entry("Catalog_Контрагенты", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>')
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER), company))
+    package = backend().feed_package(specs, 1)
+    [(reason, shown)] = package.problems
+    assert "Catalog_Контрагенты" in reason
+    assert "ignore_types" in reason
+    assert OTHER in shown
+    assert len(package.records["customer"]) == 1
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER), company))
+    relaxed = OneCBackend("crm", config(exchange_plan={"ignore_types": ["StandardODATA.Catalog_Контрагенты"]}))
+    package = relaxed.feed_package(specs, 1)
+    assert (package.problems, package.ignored) == ([], 1)
+
+
+def test_an_unparsable_entry_and_a_bad_date_are_problems_not_drops(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    broken = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
+                   '<d:DeletionMark m:type="Edm.Boolean">maybe</d:DeletionMark>')
+    node_answer(onec_api)
+    select_changes(onec_api, feed(broken))
+    package = backend().feed_package(specs, 1)
+    [(reason, raw)] = package.problems
+    assert "not a boolean" in reason
+    assert OTHER in raw
+    assert package.empty is False
+
+
+def test_an_object_deleted_outright_is_listed_as_gone(onec_api: responses.RequestsMock,
+                                                       specs: dict[str, MappingSpec]) -> None:
+    gone = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
+                 '<d:DeletionMark m:type="Edm.Boolean">true</d:DeletionMark>')
+    node_answer(onec_api)
+    select_changes(onec_api, feed(gone))
+    package = backend().feed_package(specs, 1)
+    assert package.gone == {"customer": [OTHER]}
+    assert package.records == {}
+
+
+def test_an_entry_lacking_a_mapped_field_is_read_again_by_key(onec_api: responses.RequestsMock,
+                                                               specs: dict[str, MappingSpec]) -> None:
+    short = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
+                  '<d:DataVersion>AAAAAAAAAAI=</d:DataVersion><d:DeletionMark m:type="Edm.Boolean">false</d:DeletionMark>')
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(short))
+    onec_api.get(re.compile(re.escape(BASE) + "Catalog_.*"), json={"value": [
+        {"Ref_Key": OTHER, "DataVersion": "AAAAAAAAAAI=", "DeletionMark": False, "Description": "Полная",
+         "НаименованиеПолное": "", "Клиент": True}]})
+    [record] = backend().feed_package(specs, 1).records["customer"]
+    assert record.values["Description"] == "Полная"
+
+
+def test_dates_in_entries_are_read_in_the_backends_time_zone(onec_api: responses.RequestsMock) -> None:
+    spec = load_mapping(MAPPINGS / "ticket.yaml")
+    metadata(onec_api)
+    node_answer(onec_api)
+    fields = {name: "" for name in spec.remote_fields()}
+    fields |= {"Ref_Key": PARTNER, "DataVersion": "AAAAAAAAAAE=", "DeletionMark": "false", "Date": "2026-11-20T11:00:00",
+               "ДатаЗавершения": "0001-01-01T00:00:00", "Партнер_Key": "00000000-0000-0000-0000-000000000000"}
+    types = {"Ref_Key": "Edm.Guid", "DeletionMark": "Edm.Boolean", "Date": "Edm.DateTime", "ДатаЗавершения": "Edm.DateTime",
+             "Партнер_Key": "Edm.Guid"}
+    props = "".join(f'<d:{k} m:type="{types[k]}">{v}</d:{k}>' if k in types else f"<d:{k}>{v}</d:{k}>"
+                    for k, v in fields.items())
+    select_changes(onec_api, feed(entry("Document_Интерес", props)))
+    onec_api.get(re.compile(re.escape(BASE) + "Catalog_.*"), json={"value": []})  # the state names (lookup)
+    [record] = backend().feed_package({"ticket": spec}, 1).records["ticket"]
+    assert record.values["Date"] == datetime(2026, 11, 20, 11, 0, tzinfo=MOSCOW)
+    assert record.values["ДатаЗавершения"] is None
+    assert record.values["Партнер_Key"] is None
+
+
+def test_a_lost_answer_to_an_acknowledgement_1c_took_is_settled_by_received_no(onec_api: responses.RequestsMock) -> None:
+    node_answer(onec_api, received=0)
+    onec_api.post(re.compile(re.escape(BASE) + "NotifyChangesReceived.*"), body=requests.ConnectionError("reset"))
+    node_answer(onec_api, received=4)
+    backend().feed_acknowledge(4)
+
+
+def test_a_lost_acknowledgement_1c_did_not_take_goes_to_the_caller(onec_api: responses.RequestsMock) -> None:
+    node_answer(onec_api, received=0)
+    onec_api.post(re.compile(re.escape(BASE) + "NotifyChangesReceived.*"), body=requests.ConnectionError("reset"))
+    node_answer(onec_api, received=3)
+    with pytest.raises(OneCUnavailable, match="NotifyChangesReceived #4"):
+        backend().feed_acknowledge(4)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"exchange_plan": {"name": "ExchangePlan_CRMBridge"}}, "without the ExchangePlan_ prefix: 'CRMBridge'"),
+    ({"exchange_plan": {"name": "1План"}}, "not a 1C metadata name"),
+    ({"exchange_plan": {"node": " CRMB"}}, "leading or trailing spaces"),
+    ({"exchange_plan": {"node": ""}}, "at least 1 character"),
+    ({"exchange_plan": {"ignore_types": ["Контрагенты"]}}, "not a 1C object type"),
+    ({"exchange_plan": {"nodes": "CRMB"}}, "Extra inputs"),
+    ({"change_detection": "version_scan", "exchange_plan": {}}, "set change_detection: exchange_plan"),
+    ({"change_detection": "exchange"}, "'version_scan', 'full' or 'exchange_plan'"),
+])
+def test_the_exchange_plan_settings_are_validated_with_the_fix_in_the_message(settings: dict[str, object],
+                                                                              message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        config(**settings)
+
+
+def test_the_exchange_plan_defaults_are_the_shipped_plan_and_node() -> None:
+    feed = config().feed
+    assert (feed.name, feed.node, feed.ignore_types) == ("CRMBridge", "CRMB", [])
+    assert json.loads(config(exchange_plan={"node": "Мост"}).model_dump_json())["exchange_plan"]["node"] == "Мост"
