@@ -228,6 +228,9 @@ def inspect(
 ) -> None:
     """List what the 1C publication offers: entity sets, fields, types and references.
 
+    With change_detection: exchange_plan, also whether the exchange plan is published and
+    has crm-bridge's node (stderr when not, so --json output keeps its shape).
+
     Example: crm-bridge -c crm-bridge.yaml onec inspect --entity Document_Интерес
     """
     from crm_bridge.cli.common import open_app
@@ -235,9 +238,13 @@ def inspect(
 
     bridge = open_app()
     try:
-        meta = _onec_backend(bridge, backend_name).client.metadata()
+        backend = _onec_backend(bridge, backend_name)
+        meta = backend.client.metadata()
+        feed = backend.check_exchange_plan() if backend.change_feed and entity is None else None
     finally:
         bridge.close()
+    if feed is not None and not feed["ok"]:
+        console_err.print(f"[red]{feed['detail']}[/red]")
     if entity is None:
         rows = []
         for name in sorted(meta.entity_sets):
@@ -256,6 +263,8 @@ def inspect(
             table.add_row(r["entity_set"], r["kind"], str(r["fields"]), ", ".join(sorted(set(r["references"].values()))) or "—",
                           ", ".join(r["tabular_sections"]) or "—")
         console.print(table)
+        if feed is not None and feed["ok"]:
+            console.print(f"[green]{feed['detail']}[/green]")
         return
     et = meta.entity(entity)
     if et is None:
