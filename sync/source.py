@@ -178,7 +178,7 @@ class ChangeFeed(Protocol):
     Example::
 
         change_feed = True
-        feed_name = "ExchangePlan_CRMBridge/CRMB"        # names the checkpoint stream
+        feed_name = "CRMBridge/CRMB"                     # names the checkpoint stream
         def feed_position(self):                         # last acknowledged number
             return api.node()["ReceivedNo"]
         def feed_package(self, specs, number):

@@ -91,7 +91,8 @@ class OneCBackend:
 
     @property
     def feed_name(self) -> str:
-        return f"{self.exchange.entity_set}/{self.config.feed.node}"
+        """``<plan>/<node>``: a node or plan of another name is another feed (a first pass again)."""
+        return f"{self.config.feed.name}/{self.config.feed.node}"
 
     def feed_position(self) -> int:
         """The last package number 1C knows as acknowledged (the node's ``ReceivedNo``)."""

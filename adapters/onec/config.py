@@ -29,8 +29,9 @@ class ExchangePlanConfig(Strict):
     interface content, and a node for crm-bridge (not the base's own node) with this code.
     """
 
-    name: str = "CRMBridge"  # the plan's metadata name, as in ExchangePlan_<name>
-    node: str = Field(default="CRMB", min_length=1, max_length=50)  # the node's Code
+    # Lengths keep the checkpoint stream "feed:<name>/<node>" within its 100 characters.
+    name: str = Field(default="CRMBridge", max_length=60)  # the plan's metadata name, as in ExchangePlan_<name>
+    node: str = Field(default="CRMB", min_length=1, max_length=30)  # the node's Code
     # Object types (e.g. Catalog_Контрагенты) the plan tracks but no mapping covers, read
     # and deliberately let go. Any other unmapped type stops the feed until it is resolved.
     ignore_types: list[str] = []

@@ -84,7 +84,7 @@ def test_status_shows_why_the_feed_stands_still(emulator: Emulator, tmp_path: Pa
     [backend] = json.loads(done.stdout)["backends"]
     assert backend["import"]["status"] == "failed"
     assert "no mapping covers this type" in backend["import"]["error"]
-    feed = backend["streams"]["feed:ExchangePlan_CRMBridge/CRMB"]
+    feed = backend["streams"]["feed:CRMBridge/CRMB"]
     assert (feed["package"], feed["attempts"]) == (1, 1)
     assert company["Ref_Key"] in feed["problems"][0]["reason"]
     shown = cli(config, "status")

@@ -17,14 +17,15 @@ from adapters.onec.emulator import Emulator
 from adapters.onec.errors import OneCUnavailable
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.store.tables import CustomerRow, TicketRow
-from sync.engine import pull
+from sync.engine import mappings_for, pull, pull_streams
+from sync.feed import feed_pass
 from sync.tables import BindingRow, CheckpointRow, SyncRunRow
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
 DOC = "Document_Интерес"
 PARTNERS = "Catalog_Партнеры"
-STREAM = "feed:ExchangePlan_CRMBridge/CRMB"
+STREAM = "feed:CRMBridge/CRMB"
 FEED = "    change_detection: exchange_plan\n"
 
 
@@ -339,3 +340,35 @@ def test_check_says_what_to_publish_when_the_plan_or_the_node_is_missing(emulato
         assert "standard OData" in line["detail"]
     finally:
         app.close()
+
+
+def test_packages_follow_each_other_until_an_empty_one_at_most_max_packages_a_pass(tmp_path: Path, clock: FrozenClock) -> None:
+    with Emulator(requests=40, seed=9, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD},
+                  exchange_package_size=2) as emu:
+        app = open_bridge(emu, tmp_path / "store.db", clock)
+        try:
+            sync(app)
+            docs = open_docs(emu)[:5]
+            for doc in docs:
+                emu.update(DOC, doc["Ref_Key"], {"Тема": doc["Тема"] + " !"})
+            backend = app.backend("demo-1c")
+            mappings = mappings_for(backend, list(app.config.backends["demo-1c"].models))
+            first = feed_pass(app.store, app.bus, app.config, backend, mappings, NOW, max_packages=2)
+            assert (first.packages, first.acknowledged, first.models["ticket"].updated) == (2, 2, 4)
+            rest = sync(app)
+            assert (rest["feed"]["packages"], rest["feed"]["acknowledged"], rest["ticket"]["updated"]) == (1, 3, 1)
+            assert received_no(emu) == 3
+            assert all(subjects(app)[d["Ref_Key"]] == d["Тема"] + " !" for d in docs)
+        finally:
+            app.close()
+
+
+def test_under_the_queue_a_feed_backend_is_one_stream_not_key_range_partitions(bridge: App) -> None:
+    assert [(s.key, s.kwargs) for s in pull_streams(bridge)] == [("pull:demo-1c", {"backend": "demo-1c"})]
+
+
+def test_asking_for_one_model_still_imports_it_by_version_scan(emulator: Emulator, bridge: App) -> None:
+    result = pull(bridge, NOW, backend="demo-1c", model="customer")["demo-1c"]
+    assert "feed" not in result
+    assert result["customer"]["created"] > 0
+    assert feed_state(bridge) == {}

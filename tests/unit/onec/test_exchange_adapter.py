@@ -90,7 +90,7 @@ def test_the_exchange_plan_mode_offers_the_feed_and_keeps_version_scans() -> Non
     b = backend()
     assert supports_change_feed(b)
     assert supports_version_scan(b)
-    assert b.feed_name == "ExchangePlan_CRMBridge/CRMB"
+    assert b.feed_name == "CRMBridge/CRMB"
     assert not supports_change_feed(OneCBackend("crm", config(change_detection="version_scan")))
 
 
