@@ -218,6 +218,15 @@ def test_a_lost_answer_to_an_acknowledgement_1c_took_is_not_an_error(emulator: E
     assert result["feed"]["acknowledged"] == received_no(emulator) == 1
 
 
+def assert_tombstoned(bridge: App, ref: str) -> None:
+    with bridge.store.transaction() as s:
+        binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == ref)).one()
+        ticket = s.get(TicketRow, binding.local_id)
+    assert binding.state == "tombstone"
+    assert ticket is not None
+    assert ticket.deleted is True
+
+
 def test_a_deletion_mark_in_1c_becomes_a_tombstone(emulator: Emulator, bridge: App) -> None:
     sync(bridge)
     doc = open_docs(emulator)[0]
@@ -227,12 +236,7 @@ def test_a_deletion_mark_in_1c_becomes_a_tombstone(emulator: Emulator, bridge: A
     client.patch(DOC, doc["Ref_Key"], {"DeletionMark": True})
     result = sync(bridge)
     assert result["ticket"]["updated"] == 1
-    with bridge.store.transaction() as s:
-        binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == doc["Ref_Key"])).one()
-        ticket = s.get(TicketRow, binding.local_id)
-    assert binding.state == "tombstone"
-    assert ticket is not None
-    assert ticket.deleted is True
+    assert_tombstoned(bridge, doc["Ref_Key"])
 
 
 def test_a_record_deleted_outright_in_1c_tombstones_its_binding(emulator: Emulator, bridge: App) -> None:
@@ -241,12 +245,7 @@ def test_a_record_deleted_outright_in_1c_tombstones_its_binding(emulator: Emulat
     bridge.backend("demo-1c").client.delete(DOC, doc["Ref_Key"])
     result = sync(bridge)
     assert result["feed"]["deleted"] == 1
-    with bridge.store.transaction() as s:
-        binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == doc["Ref_Key"])).one()
-        ticket = s.get(TicketRow, binding.local_id)
-    assert binding.state == "tombstone"
-    assert ticket is not None
-    assert ticket.deleted is True
+    assert_tombstoned(bridge, doc["Ref_Key"])
     assert received_no(emulator) == 1
 
 
