@@ -1,11 +1,23 @@
 """1C errors, typed by what the caller does next, and the one place library and HTTP
-faults become ours (``translated`` and ``raise_for_response``)."""
+faults become ours (``translated`` and ``raise_for_response``).
+
+Retryable (``retryable``: the outbox backs off, reads retry in place on
+``OneCUnavailable``): ``OneCUnavailable`` — timeouts, 429/502/503/504, a 500 that is not
+a handler's, broken bodies — and ``OneCVersionConflict``; also ``OneCAuthFailed`` and
+``OneCNotPublished``, waiting at least ``CONFIG_FAULT_WAIT``: an administrator fixes
+those, not the data, and the rows must still be there when they do. Fatal (parked with
+the reason): ``OneCNotFound``, ``OneCBusinessError`` (500 code -1), any other
+``OneCRejected``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import ClassVar
 
 import requests
 
@@ -18,7 +30,9 @@ __all__ = [
     "OneCNotPublished",
     "OneCRejected",
     "OneCUnavailable",
+    "OneCVersionConflict",
     "raise_for_response",
+    "retry_after_seconds",
     "translated",
 ]
 
@@ -35,8 +49,23 @@ class OneCRejected(RemoteRejected):
         self.code, self.status = code, status
 
 
+#: how long the outbox waits, at least, before trying again after a configuration fault
+CONFIG_FAULT_WAIT = 60.0
+
+
 class OneCAuthFailed(OneCRejected):
-    """401: wrong login or password (the login must be sent as UTF-8)."""
+    """401: wrong login or password (the login must be sent as UTF-8).
+
+    Retrying the same call does not help, but the data is not at fault either: the
+    outbox keeps the rows and backs off (at least ``CONFIG_FAULT_WAIT`` seconds), so a
+    password fixed in the configuration, or a passing IIS/AD refusal, delivers them.
+    """
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code=code, status=status)
+        self.retry_after = CONFIG_FAULT_WAIT
 
 
 class OneCNotFound(OneCRejected):
@@ -44,7 +73,29 @@ class OneCNotFound(OneCRejected):
 
 
 class OneCNotPublished(OneCRejected):
-    """404 on an entity set: it is not in the standard OData interface content."""
+    """404 on an entity set (or a web service): it is not in the publication.
+
+    An administrator's fix in 1C, not the data's: retryable like ``OneCAuthFailed``.
+    """
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code=code, status=status)
+        self.retry_after = CONFIG_FAULT_WAIT
+
+
+class OneCVersionConflict(OneCUnavailable):
+    """The record changed in 1C after we read it: HTTP 409/412 (an ``If-Match`` honoured
+    by a proxy or a newer platform) or a custom service's ``КонфликтВерсий``.
+
+    Retryable: the next attempt re-reads the record, merges what the 1C user changed
+    and sends only what still differs.
+    """
+
+    def __init__(self, message: str, *, current_version: str | None = None) -> None:
+        super().__init__(message)
+        self.current_version = current_version
 
 
 class OneCBusinessError(OneCRejected):
@@ -61,6 +112,22 @@ def _error_of(response: requests.Response) -> tuple[str | None, str]:
         return None, text[:300].strip()
 
 
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; anything else is None."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 def raise_for_response(backend: str, response: requests.Response, what: str) -> None:
     """Turn a non-2xx answer into the typed error; do nothing for 2xx."""
     status = response.status_code
@@ -71,9 +138,11 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
     # 429/502/503/504: 1C (or IIS in front of it) is busy or restarting, whatever the body
     # says; a 500 with code -1 is a 1C handler refusing the data, any other 500 a fault.
     if status in (429, 502, 503, 504) or (status >= 500 and code != "-1"):
-        retry_after = response.headers.get("Retry-After")
-        delay = float(retry_after) if retry_after and retry_after.isdigit() else None
+        delay = retry_after_seconds(response.headers.get("Retry-After"))
         raise OneCUnavailable(f"{where}: HTTP {status} {message}; will retry", retry_after=delay)
+    if status in (409, 412):
+        raise OneCVersionConflict(f"{where}: the record changed in 1C since it was read (HTTP {status} {message}); "
+                                  "it is read again and the change re-sent")
     if status == 401:
         raise OneCAuthFailed(
             f"{where}: 1C refused the login (HTTP 401); check username/password in the backend configuration",

@@ -10,13 +10,17 @@ What 1C needs and zeep does not do by default, handled here once:
 * ``xs:dateTime`` without offset: values 1C sends are read in the backend's time zone;
   values we send are converted to that zone's wall clock without offset;
 * DTDs, entities and external references refused (zeep ``Settings(forbid_*)``);
-* SOAP Faults and transport failures become the adapter's typed errors.
+* every answer parsed strictly before zeep's lenient parser sees it: a cut or garbled
+  body is a retryable fault, never "recovered" into a shorter page;
+* SOAP Faults and transport failures become the adapter's typed errors (401
+  ``OneCAuthFailed``, 404 ``OneCNotPublished``, 429/5xx ``OneCUnavailable`` with the
+  ``Retry-After`` asked for); no zeep or requests exception escapes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,12 +28,19 @@ from zoneinfo import ZoneInfo
 import requests
 import zeep
 import zeep.exceptions
+import zeep.loader
 from zeep.cache import Base as CacheBase
 from zeep.cache import InMemoryCache
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
-from adapters.onec.errors import OneCRejected, OneCUnavailable
+from adapters.onec.errors import (
+    OneCAuthFailed,
+    OneCNotPublished,
+    OneCRejected,
+    OneCUnavailable,
+    retry_after_seconds,
+)
 
 __all__ = ["OneCSoapFault", "SoapClient"]
 
@@ -38,39 +49,83 @@ class OneCSoapFault(OneCRejected):
     """The 1C service module raised (``ВызватьИсключение``): a SOAP Fault."""
 
 
-class _OneCTransport(Transport):
-    """Transport that stops non-SOAP error answers before zeep tries to parse them.
+class _HttpStatus(zeep.exceptions.TransportError):
+    """A non-SOAP error answer, with the ``Retry-After`` it carried."""
 
-    A proxy's or IIS's 502/503 page is HTML; zeep would try to read it as an envelope
-    and fail with an unrelated error. A Fault (HTTP 500 with an envelope) goes through.
+    def __init__(self, status_code: int, content: bytes, retry_after: float | None) -> None:
+        super().__init__(status_code=status_code, content=content)
+        self.retry_after = retry_after
+
+
+_WELL_FORMED = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
+def _check_well_formed(content: bytes, transport: Transport) -> None:
+    """Parse strictly (no recovery, no DTD): raises zeep's XMLSyntaxError / DTDForbidden."""
+    parse: Any = zeep.loader.parse_xml  # typed for str; lxml wants the raw bytes (encoding declared inside)
+    parse(content, transport, settings=_WELL_FORMED)
+
+
+class _OneCTransport(Transport):
+    """Transport that stops broken answers before zeep reads them.
+
+    * A proxy's or IIS's 502/503 page is HTML; zeep would try to read it as an envelope
+      and fail with an unrelated error. A Fault (HTTP 500 with an envelope) goes through.
+    * The client parses leniently (``strict=False``: 1C's schemas are loose), and a
+      lenient lxml *recovers* a cut or garbled body into a shorter valid one — a page of
+      changes would silently lose records. Every body is first parsed strictly here.
+    * The WSDL fetch fails with our status error (zeep's would be ``requests.HTTPError``).
     """
 
     def post(self, address: str, message: Any, headers: Any) -> requests.Response:
         response: requests.Response = super().post(address, message, headers)
         status = response.status_code
         if status in (429, 502, 503, 504) or (status >= 400 and b"Envelope" not in response.content[:1000]):
-            raise zeep.exceptions.TransportError(status_code=status, content=response.content[:500])
+            raise _HttpStatus(status, response.content[:500], retry_after_seconds(response.headers.get("Retry-After")))
+        _check_well_formed(response.content, self)
         return response
+
+    def _load_remote_data(self, url: str) -> bytes:
+        response = self.session.get(url, timeout=self.load_timeout)
+        with closing(response):
+            if response.status_code >= 400:
+                raise _HttpStatus(response.status_code, response.content[:500],
+                                  retry_after_seconds(response.headers.get("Retry-After")))
+            content: bytes = response.content
+        _check_well_formed(content, self)
+        return content
 
 
 @contextmanager
 def _translated(backend: str, what: str) -> Iterator[None]:
+    """zeep's and requests' exceptions become the adapter's typed errors (none escapes)."""
     try:
         yield
     except zeep.exceptions.Fault as exc:
         raise OneCSoapFault(f"{backend}: {what}: 1C refused the call: {exc.message}", code=str(exc.code or "")) from exc
     except zeep.exceptions.TransportError as exc:
-        if exc.status_code == 401:
-            raise OneCRejected(f"{backend}: {what}: 1C refused the login (HTTP 401); check username/password", status=401) from exc
-        if exc.status_code in (404, 403):
-            raise OneCRejected(f"{backend}: {what}: HTTP {exc.status_code}; is the web service published?", status=exc.status_code) from exc
-        raise OneCUnavailable(f"{backend}: {what}: HTTP {exc.status_code}; will retry") from exc
+        status, delay = exc.status_code, getattr(exc, "retry_after", None)
+        if status == 401:
+            raise OneCAuthFailed(f"{backend}: {what}: 1C refused the login (HTTP 401); check username/password "
+                                 "in the backend configuration", status=401) from exc
+        if status == 404:
+            raise OneCNotPublished(f"{backend}: {what}: HTTP 404; is the web service published (Администрирование → "
+                                   "Публикация на веб-сервере → Веб-сервисы) and its name right in the WSDL URL?",
+                                   status=404) from exc
+        if status == 403:
+            raise OneCRejected(f"{backend}: {what}: HTTP 403; the user may not call this web service", status=403) from exc
+        raise OneCUnavailable(f"{backend}: {what}: HTTP {status}; will retry", retry_after=delay) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise OneCUnavailable(f"{backend}: {what}: no answer ({type(exc).__name__}); will retry") from exc
+    except requests.RequestException as exc:  # a cut answer (ChunkedEncodingError), a bad redirect…
+        raise OneCUnavailable(f"{backend}: {what}: {type(exc).__name__}: {exc}; will retry") from exc
     except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:
         raise OneCRejected(f"{backend}: {what}: the answer carries a DTD or entities; refused") from exc
     except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError) as exc:
         raise OneCUnavailable(f"{backend}: {what}: malformed XML from 1C ({exc}); will retry") from exc
+    except zeep.exceptions.Error as exc:
+        raise OneCRejected(f"{backend}: {what}: the answer does not match the WSDL ({type(exc).__name__}: {exc}); "
+                           "was the web service changed? Restart to load its WSDL again") from exc
 
 
 def _localise(value: Any, tz: ZoneInfo) -> Any:

@@ -3,7 +3,10 @@
 * ``Edm.DateTime`` comes naive (``2024-03-18T10:42:07``) in the base's local time: it is
   read in the backend's time zone; ``0001-01-01T00:00:00`` (the empty date) is ``None``.
   Writing converts an aware datetime to the backend's local wall clock, without offset.
-* ``Edm.Guid`` ``00000000-…`` (the empty reference) is ``None``.
+* ``Edm.Guid`` ``00000000-…`` (the empty reference) is ``None``; so is a composite-type
+  field (``Foo`` + ``Foo_Type``, Edm.String) holding the empty reference. ``Foo_Type``
+  stays as 1C sends it (``StandardODATA.Catalog_X``), so a reference is never read
+  without the type that says where it points.
 * ``Edm.Int64`` travels as a JSON string: read as ``int``, written as a string.
 * Tabular sections (``Collection(...)``) are lists of rows converted with the row type.
 """
@@ -22,10 +25,12 @@ EMPTY_REF = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 
 
-def _read(prop: Property | None, value: Any, tz: ZoneInfo, meta: Metadata) -> Any:
+def _read(prop: Property | None, value: Any, tz: ZoneInfo, meta: Metadata, props: dict[str, Property]) -> Any:
     if prop is None or value is None:
         return value
     kind = prop.type
+    if kind == "Edm.String" and value == EMPTY_REF and f"{prop.name}_Type" in props:
+        return None  # a composite-type field holding an empty reference
     if kind == "Edm.DateTime":
         if not value or value.startswith("0001-01-01"):
             return None
@@ -36,7 +41,7 @@ def _read(prop: Property | None, value: Any, tz: ZoneInfo, meta: Metadata) -> An
         return int(value) if value.lstrip("-").isdigit() else value
     if prop.is_collection and isinstance(value, list):
         row = meta.row_type(prop)
-        return [{k: _read(row.get(k), v, tz, meta) for k, v in item.items()} for item in value]
+        return [{k: _read(row.get(k), v, tz, meta, row) for k, v in item.items()} for item in value]
     return value
 
 
@@ -44,7 +49,7 @@ def from_wire(meta: Metadata, entity_set: str, record: dict[str, Any], tz: ZoneI
     """A 1C JSON record → Python values (navigation links dropped)."""
     entity = meta.entity(entity_set)
     props = entity.properties if entity else {}
-    return {k: _read(props.get(k), v, tz, meta) for k, v in record.items() if "@" not in k and not k.startswith("odata.")}
+    return {k: _read(props.get(k), v, tz, meta, props) for k, v in record.items() if "@" not in k and not k.startswith("odata.")}
 
 
 def _write(prop: Property | None, value: Any, tz: ZoneInfo) -> Any:

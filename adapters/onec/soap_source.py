@@ -1,0 +1,166 @@
+"""Records changed since an instant, read from a company's own 1C web service (SOAP).
+
+1C objects carry no modified-at field (INTERFACE.md §7); where the 1C developers wrote a
+"changes since" service — the shared fixture WSDL's ``GetChangedRequests(Cursor,
+ChangedSince, MaxCount)``, answering pages of objects with their change time, a cursor
+and "more" — the sync engine reads it as a ``sync.source.CursorSource``: in time windows
+``[since, until)`` that start ``cursor_overlap`` before the last one ended and stay
+``cursor_lag`` behind now (``sync.window``). Example::
+
+    source = SoapChangeSource("crm-ws", SoapClient(name="crm-ws", wsdl=url, username=login,
+                              password=secret), mappings_dir=Path("mappings/crm-ws"))
+    for page in source.changed(spec, since, until):   # pages of RemoteRecord
+        ...
+
+* The service's names are parameters, the fixture's by default (``Обращение`` items,
+  ``ДатаИзменения`` stamps, ``ЕстьЕще``/``Курсор`` paging).
+* Change times come naive in the base's zone; ``SoapClient`` makes them aware, and
+  ``since`` is sent as that zone's wall clock. Items stamped at or after ``until`` end
+  the window (the service lists in time order): the next window reads them.
+* A page that says "more" without moving the cursor is a fault (retried by the next
+  run), never an endless loop; an item without key or stamp is a fault too, never
+  skipped — skipping would lose it once the cursor moves past it.
+* ``update`` writes through the service's setter operations (``SetRequestDueDate``,
+  ``SetRequestState``); their "not done" answers become typed errors, a stale
+  ``ExpectedDataVersion`` (``КонфликтВерсий``) an ``OneCVersionConflict``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from adapters.onec.errors import OneCRejected, OneCUnavailable, OneCVersionConflict
+from adapters.onec.soap import SoapClient
+from mapping.spec import MappingSpec
+from sync.source import RemoteRecord
+
+__all__ = ["DEFAULT_WRITERS", "SoapChangeSource"]
+
+log = logging.getLogger(__name__)
+
+#: remote field -> (setter operation, its parameter), as in the fixture WSDL
+DEFAULT_WRITERS: Mapping[str, tuple[str, str]] = {
+    "СрокИсполнения": ("SetRequestDueDate", "DueDate"),
+    "Состояние": ("SetRequestState", "StateCode"),
+}
+
+
+class SoapChangeSource:
+    """A ``sync.source.CursorSource`` (and ``RemoteBackend``) over a 1C "changes since" web service."""
+
+    cursor_overlap = timedelta(minutes=5)  # a 1C transaction committing late keeps its earlier stamp
+    cursor_lag = timedelta(seconds=30)
+
+    def __init__(
+        self,
+        name: str,
+        client: SoapClient,
+        *,
+        mappings_dir: Path,
+        operation: str = "GetChangedRequests",
+        items: str = "Обращение",
+        stamp: str = "ДатаИзменения",
+        more: str = "ЕстьЕще",
+        cursor: str = "Курсор",
+        page_size: int = 500,
+        writers: Mapping[str, tuple[str, str]] = DEFAULT_WRITERS,
+    ) -> None:
+        if not 1 <= page_size <= 1000:
+            msg = f"{name}: page_size must be 1..1000, not {page_size}"
+            raise ValueError(msg)
+        self.name, self.client, self._mappings_dir = name, client, mappings_dir
+        self.operation, self.items, self.stamp, self.more, self.cursor = operation, items, stamp, more, cursor
+        self.page_size, self.writers = page_size, dict(writers)
+
+    @property
+    def mappings_dir(self) -> Path:
+        return self._mappings_dir
+
+    def _pages(self, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+        """Raw item pages from `since` on (``None``: every object), following the cursor."""
+        cursor: str | None = None
+        while True:
+            answer = self.client.call(self.operation, Cursor=cursor, ChangedSince=since, MaxCount=self.page_size)
+            if not isinstance(answer, dict):
+                raise OneCUnavailable(f"{self.name}: {self.operation} answered nothing; will retry")
+            yield list(answer.get(self.items) or [])
+            if not answer.get(self.more):
+                return
+            moved = answer.get(self.cursor)
+            if not moved or moved == cursor:
+                raise OneCUnavailable(f"{self.name}: {self.operation} says there is more but did not move its cursor "
+                                      f"({moved!r}); will retry — check the 1C service module")
+            cursor = str(moved)
+
+    def _record(self, spec: MappingSpec, item: dict[str, Any]) -> RemoteRecord:
+        key = item.get(spec.key)
+        if not key:
+            raise OneCUnavailable(f"{self.name}: {self.operation} sent an item without {spec.key}; will retry")
+        version = item.get(spec.version) if spec.version else None
+        deleted = bool(item.get(spec.deleted)) if spec.deleted else False
+        return RemoteRecord(str(key), None if version is None else str(version), deleted, dict(item))
+
+    def _stamp(self, item: dict[str, Any]) -> datetime:
+        value = item.get(self.stamp)
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise OneCUnavailable(f"{self.name}: {self.operation} sent an item without a change time ({self.stamp}="
+                                  f"{value!r}); will retry — the window cannot place it")
+        return value
+
+    def changed(self, spec: MappingSpec, since: datetime, until: datetime) -> Iterator[list[RemoteRecord]]:
+        """Records changed in ``[since, until)``, a page at a time, in the service's time order."""
+        for items in self._pages(since):
+            page: list[RemoteRecord] = []
+            for item in items:
+                stamp = self._stamp(item)
+                if stamp >= until:
+                    if page:
+                        yield page
+                    return
+                if stamp >= since:
+                    page.append(self._record(spec, item))
+            if page:
+                yield page
+
+    def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
+        """Every object the service lists (a full pass); it resumes by time window, not by key."""
+        if after is not None:
+            msg = f"{self.name}: a SOAP change source resumes by time window, not after a key"
+            raise ValueError(msg)
+        for items in self._pages(None):
+            if items:
+                yield [self._record(spec, item) for item in items]
+
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
+        """Write `values` through the service's setters, one call per field; the new version."""
+        unknown = sorted(set(values) - set(self.writers))
+        if unknown:
+            raise OneCRejected(f"{self.name}: the web service cannot write {', '.join(unknown)} of {spec.entity}; "
+                               f"it writes {', '.join(sorted(self.writers))} — mark the field owner: remote in the mapping")
+        version: str | None = None
+        for field_name, value in values.items():
+            operation, parameter = self.writers[field_name]
+            result = self.client.call(operation, RequestRef=remote_id, ExpectedDataVersion=None, Comment=None,
+                                      **{parameter: value})
+            version = self._written(operation, remote_id, result)
+        return version
+
+    def _written(self, operation: str, remote_id: str, result: Any) -> str | None:
+        where = f"{self.name}: {operation}({remote_id})"
+        if not isinstance(result, dict):
+            raise OneCUnavailable(f"{where}: no result in the answer; will retry")
+        version = result.get("ВерсияДанных")
+        if result.get("Успешно") is True:
+            return None if version is None else str(version)
+        code, text = result.get("КодОшибки"), result.get("ТекстОшибки") or ""
+        if code == "КонфликтВерсий":
+            raise OneCVersionConflict(f"{where}: changed in 1C meanwhile ({text}); it is read again and re-sent",
+                                      current_version=None if version is None else str(version))
+        raise OneCRejected(f"{where}: 1C did not apply it: {code}: {text}", code=None if code is None else str(code))
+
+    def close(self) -> None:
+        self.client.close()

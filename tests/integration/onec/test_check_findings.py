@@ -1,0 +1,73 @@
+"""`check` against a 1C backend (issue #7 point 6), the findings the CLI tests do not
+reach: a mapped field 1C does not have, a lookup catalog not published, a backend that
+does not answer — each says exactly what is missing and where to fix it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.onec.adapter import DEFAULT_MAPPINGS
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.emulator import Emulator
+from adapters.onec.errors import OneCUnavailable
+from crm_bridge.app import App
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(requests=10, seed=3, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        yield emu
+
+
+def app_with(emulator_url: str, tmp_path: Path, mappings: Path | None = None) -> App:
+    text = demo_config(emulator_url, tmp_path / "s.db") + "    timeout: {connect: 1, read: 2}\n"
+    if mappings is not None:
+        text += f'    mappings: "{mappings}"\n'
+    return App.from_text(text)
+
+
+def test_a_mapped_field_1c_lacks_and_an_unpublished_lookup_are_named_with_the_file(emulator: Emulator, tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(DEFAULT_MAPPINGS, mappings)
+    ticket = mappings / "ticket.yaml"
+    ticket.write_text(ticket.read_text(encoding="utf-8").replace("{from: Тема,", "{from: Темa,"), encoding="utf-8")  # Latin "a"
+    emulator.unpublish("Catalog_СостоянияИнтересов")
+    app = app_with(emulator.base_url, tmp_path, mappings)
+    try:
+        findings = app.backend("demo-1c").check()
+    finally:
+        app.close()
+    failed = [f["detail"] for f in findings if not f["ok"]]
+    assert len(failed) == 1, failed
+    assert failed[0].startswith("ticket: Document_Интерес lacks field Темa, entity set Catalog_СостоянияИнтересов")
+    assert str(ticket) in failed[0]
+    assert sum(f["ok"] for f in findings) == 4  # reached and logged in; customer, contact, agent fine
+
+
+def test_a_backend_that_does_not_answer_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/crm/odata/standard.odata/"
+    app = app_with(url, tmp_path)
+    try:
+        with pytest.raises(OneCUnavailable, match=r"GET \$metadata: no answer \(ConnectionError\)"):
+            app.backend("demo-1c").check()
+    finally:
+        app.close()
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(demo_config(url, tmp_path / "s.db"), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "crm_bridge", "-c", str(config), "check", "--json"], capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "200"}, check=False)
+    assert done.returncode == 1, done.stderr
+    [backend] = [c for c in json.loads(done.stdout)["checks"] if c["what"] == "backend demo-1c"]
+    assert "no answer" in backend["detail"]

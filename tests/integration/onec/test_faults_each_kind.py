@@ -1,0 +1,247 @@
+"""Each fault kind on its own, over real HTTP against the emulator, through the whole loop
+(pull, SLA, dispatch): the request is retried or parked with its reason, and the run ends
+with the store and 1C in agreement — every request bound once, due dates in 1C equal to
+the local ones (issue #7 point 8). ``test_faults_loop`` mixes several faults per run;
+here each kind is named, on the read side and on the write side."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.emulator import Emulator
+from crm_bridge.app import App, FrozenClock
+from crm_bridge.runner import run_cycle
+from crm_bridge.store.tables import CustomerRow, TicketRow
+from sync.tables import BindingRow, OutboxRow
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
+DOC = "Document_Интерес"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(requests=30, seed=9, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        yield emu
+
+
+@pytest.fixture
+def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, FrozenClock]]:
+    clock = FrozenClock(NOW)
+    text = demo_config(emulator.base_url, tmp_path / "s.db") + "    timeout: {connect: 2, read: 1}\n    page_size: 10\n    scan_page_size: 10\n"
+    app = App.from_text(text, clock=clock)
+    app.upgrade_db()
+    yield app, clock
+    app.close()
+
+
+def assert_in_agreement(app: App, emulator: Emulator) -> None:
+    """Every live request bound once, nothing pending or parked, 1C's due dates = ours."""
+    live = {d["Ref_Key"]: d for d in emulator.records(DOC) if not d["DeletionMark"]}
+    with app.store.transaction() as s:
+        bindings = {b.remote_id: b for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
+        assert set(bindings) == set(live)
+        assert s.scalar(select(func.count()).select_from(TicketRow)) == len(live)
+        assert s.scalars(select(OutboxRow).where(OutboxRow.state.in_(("pending", "parked")))).all() == []
+        for key, binding in bindings.items():
+            ticket = s.get(TicketRow, binding.local_id)
+            assert ticket is not None
+            due = ("0001-01-01T00:00:00" if ticket.resolution_due is None
+                   else ticket.resolution_due.astimezone(MOSCOW).replace(tzinfo=None).isoformat())
+            assert live[key]["СрокИсполнения"] == due, live[key]["Number"]
+        with_due = s.scalars(select(TicketRow).where(TicketRow.resolution_due.is_not(None))).all()
+        assert len(with_due) > 0.7 * len(live)
+
+
+def outbox(app: App, state: str) -> list[OutboxRow]:
+    with app.store.transaction() as s:
+        rows = list(s.scalars(select(OutboxRow).where(OutboxRow.state == state)))
+        s.expunge_all()
+    return rows
+
+
+def settle(app: App, clock: FrozenClock) -> None:
+    """Time passes (past any back-off) and the loop runs again."""
+    clock.at += timedelta(hours=2)
+    app.run_job("sync.dispatch")
+    clock.at += timedelta(minutes=1)
+    app.run_job("sync.pull")  # a write that landed although its answer was lost comes back as our own echo
+    app.run_job("sync.dispatch")
+
+
+# -- the read side: the fault hits the first GET of the request set during the pull -----
+
+READ_RETRIED: dict[str, tuple[str, dict[str, Any]]] = {
+    "latency": ("latency", {"seconds": 0.4}),
+    "429 with Retry-After": ("status", {"status": 429, "retry_after": 1}),
+    "503 with Retry-After": ("status", {"status": 503, "retry_after": 1}),
+    "500 server fault (not a handler)": ("status", {"status": 500, "code": "0", "message": "Внутренняя ошибка"}),
+    "read timeout": ("timeout", {"seconds": 1.5}),
+    "truncated JSON": ("truncate", {}),
+    "malformed JSON": ("malformed", {}),
+    "dropped connection": ("drop", {}),
+}
+
+
+@pytest.mark.parametrize("kind", READ_RETRIED)
+def test_a_read_fault_is_retried_in_place_and_the_loop_ends_in_agreement(
+    emulator: Emulator, bridge: tuple[App, FrozenClock], kind: str
+) -> None:
+    app, _ = bridge
+    fault, options = READ_RETRIED[kind]
+    emulator.inject(fault, method="GET", entity_set=DOC, count=1, **options)
+    result = run_cycle(app)
+    assert emulator.faults.list() == []  # the fault was met
+    assert "error" not in result["sync.pull"]["demo-1c"]
+    assert result["sync.dispatch"]["demo-1c"]["sent"] > 0
+    assert_in_agreement(app, emulator)
+
+
+def test_a_handler_error_on_a_read_fails_the_pass_with_1cs_text_and_the_next_pass_recovers(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    emulator.inject("status", status=500, code="-1", message="Ошибка при выполнении запроса {Документ.Интерес(12)}",
+                    method="GET", entity_set=DOC, count=1)
+    failed = app.run_job("sync.pull")["demo-1c"]
+    assert "Документ.Интерес(12)" in failed["error"]
+    assert emulator.stats()["by_set"][DOC]["GET"] == 1  # a handler's refusal is not retried in place
+    clock.at += timedelta(minutes=1)
+    run_cycle(app)
+    assert_in_agreement(app, emulator)
+
+
+def test_an_auth_failure_on_a_read_is_a_clear_error_and_the_next_pass_recovers(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    emulator.inject("auth", method="GET", count=2)
+    failed = app.run_job("sync.pull")["demo-1c"]
+    assert "refused the login (HTTP 401); check username/password" in failed["error"]
+    clock.at += timedelta(minutes=1)
+    app.run_job("sync.pull")  # the second refusal
+    clock.at += timedelta(minutes=1)
+    run_cycle(app)
+    assert_in_agreement(app, emulator)
+
+
+def test_an_unpublished_set_names_what_to_publish_keeps_what_was_imported_and_recovers(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    emulator.unpublish("Catalog_Пользователи")  # the agent model, third of four
+    failed = app.run_job("sync.pull")["demo-1c"]
+    assert "Catalog_Пользователи" in failed["error"]
+    assert "add the object to the standard OData interface content in 1C" in failed["error"]
+    with app.store.transaction() as s:
+        assert (s.scalar(select(func.count()).select_from(CustomerRow)) or 0) > 0  # models before it were imported
+    emulator.publish("Catalog_Пользователи")
+    clock.at += timedelta(minutes=1)
+    run_cycle(app)
+    assert_in_agreement(app, emulator)
+
+
+# -- the write side: the fault hits the first PATCH of a due date during dispatch -------
+
+WRITE_RETRIED: dict[str, tuple[str, dict[str, Any], float]] = {  # kind -> fault, options, least wait before the retry
+    "429 with Retry-After": ("status", {"status": 429, "retry_after": 120}, 120),
+    "503 with Retry-After": ("status", {"status": 503, "retry_after": 120}, 120),
+    "500 server fault (not a handler)": ("status", {"status": 500, "code": "0", "message": "Внутренняя ошибка"}, 0),
+    "read timeout": ("timeout", {"seconds": 1.5}, 0),
+    "truncated JSON": ("truncate", {}, 0),
+    "malformed JSON": ("malformed", {}, 0),
+    "dropped connection": ("drop", {}, 0),
+    "auth failure": ("auth", {}, 60),
+}
+
+
+@pytest.mark.parametrize("kind", WRITE_RETRIED)
+def test_a_write_fault_backs_off_keeps_the_row_and_the_loop_ends_in_agreement(
+    emulator: Emulator, bridge: tuple[App, FrozenClock], kind: str
+) -> None:
+    app, clock = bridge
+    app.run_job("sync.pull")
+    fault, options, least_wait = WRITE_RETRIED[kind]
+    emulator.inject(fault, method="PATCH", entity_set=DOC, count=1, **options)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert emulator.faults.list() == []
+    assert (first["retried"], first["parked"]) == (1, 0)
+    [waiting] = [r for r in outbox(app, "pending") if r.attempts == 1]
+    assert waiting.last_error
+    assert waiting.next_attempt_at >= NOW + timedelta(seconds=least_wait)
+    settle(app, clock)
+    assert_in_agreement(app, emulator)
+
+
+def test_latency_on_writes_only_slows_them(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
+    app, _ = bridge
+    app.run_job("sync.pull")
+    emulator.inject("latency", seconds=0.2, method="PATCH", entity_set=DOC, count=3)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["retried"], first["parked"]) == (0, 0)
+    assert_in_agreement(app, emulator)
+
+
+def test_a_handler_refusal_is_parked_with_its_reason_and_never_retried_on_its_own(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    app.run_job("sync.pull")
+    emulator.inject("status", status=500, code="-1", method="PATCH", entity_set=DOC, count=1)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["retried"], first["parked"]) == (0, 1)
+    [parked] = outbox(app, "parked")
+    assert "ПередЗаписью" in (parked.last_error or "")
+    patches = emulator.stats()["by_set"][DOC]["PATCH"]
+    for _ in range(3):  # days pass: a parked row waits for a person, it is not sent again
+        clock.at += timedelta(days=1)
+        app.run_job("sync.dispatch")
+    assert [(r.id, r.attempts) for r in outbox(app, "parked")] == [(parked.id, 1)]
+    assert emulator.stats()["by_set"][DOC]["PATCH"] == patches
+    with app.store.transaction() as s:  # an operator fixes the data in 1C and retries the dead letter
+        row = s.get(OutboxRow, parked.id)
+        assert row is not None
+        row.state, row.attempts, row.next_attempt_at = "pending", 0, clock.at
+    settle(app, clock)
+    assert_in_agreement(app, emulator)
+
+
+def test_an_auth_failure_while_refreshing_before_writes_parks_nothing(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
+    """The dispatch re-reads the records it is about to write (1C has no If-Match); a 401
+    there used to park every due row at once."""
+    app, clock = bridge
+    app.run_job("sync.pull")
+    emulator.inject("auth", count=1)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert first["parked"] == 0
+    assert first["retried"] > 0
+    assert all("refused the login" in (r.last_error or "") for r in outbox(app, "pending"))
+    settle(app, clock)
+    assert_in_agreement(app, emulator)
+    with app.store.transaction() as s:
+        assert (s.scalar(select(func.count()).select_from(TicketRow)) or 0) == len(
+            [d for d in emulator.records(DOC) if not d["DeletionMark"]])
+
+
+def test_a_set_unpublished_before_writes_keeps_the_rows_until_it_is_published_again(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    app.run_job("sync.pull")
+    emulator.unpublish(DOC)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["parked"], first["retried"] > 0) == (0, True)
+    [error] = {r.last_error or "" for r in outbox(app, "pending")}
+    assert "Document_Интерес" in error
+    assert "standard OData interface content" in error
+    emulator.publish(DOC)
+    settle(app, clock)
+    assert_in_agreement(app, emulator)

@@ -1,0 +1,73 @@
+"""What the 1C adapter asks for over real HTTP (issue #7 point 1): ``$select`` of the mapped
+fields only (a version scan: key, version and deletion mark), keyset pages by ``Ref_Key``
+read one at a time, key lookups in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+import requests
+
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.emulator import Emulator
+from crm_bridge.app import App
+from mapping.spec import load_mapping
+
+DOC = "Document_Интерес"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(requests=45, seed=4, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        yield emu
+
+
+@pytest.fixture
+def seen(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """The backend and, for each GET of the request set it makes, its decoded query options."""
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    page_size: 10\n    scan_page_size: 20\n")
+    backend = app.backend("demo-1c")
+    calls: list[dict[str, Any]] = []
+
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        url = urlsplit(response.url)
+        if unquote(url.path).endswith(DOC):
+            calls.append({k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()})
+
+    backend.client.session.hooks["response"].append(record)
+    yield backend, calls
+    app.close()
+
+
+def test_a_full_read_selects_the_mapped_fields_in_keyset_pages(seen: tuple[Any, list[dict[str, Any]]]) -> None:
+    backend, calls = seen
+    spec = load_mapping(backend.mappings_dir / "ticket.yaml")
+    pages = backend.read(spec)
+    first = next(pages)
+    assert (len(first), len(calls)) == (10, 1)  # one page in memory, the next not asked for yet
+    rest = list(pages)
+    assert sum(map(len, [first, *rest])) == 45
+    assert all(call["$select"].split(",") == spec.remote_fields() for call in calls)
+    assert all((call["$orderby"], call["$top"], call["$format"]) == ("Ref_Key", "10", "json") for call in calls)
+    keys = [r.id for page in [first, *rest] for r in page]
+    assert keys == sorted(keys)
+    assert calls[1]["$filter"] == f"Ref_Key gt guid'{first[-1].id}'"
+
+
+def test_a_version_scan_selects_key_version_and_mark_only_and_fetches_changed_keys_in_batches(
+    seen: tuple[Any, list[dict[str, Any]]]
+) -> None:
+    backend, calls = seen
+    spec = load_mapping(backend.mappings_dir / "ticket.yaml")
+    stubs = [s for page in backend.scan(spec) for s in page]
+    assert len(stubs) == 45
+    assert {call["$select"] for call in calls} == {"Ref_Key,DataVersion,DeletionMark"}
+    calls.clear()
+    records = backend.fetch(spec, [s.id for s in stubs])
+    assert {r.id for r in records} == {s.id for s in stubs}
+    assert [call["$filter"].count(" or ") + 1 for call in calls] == [40, 5]
+    assert all(call["$select"].split(",") == spec.remote_fields() for call in calls)
