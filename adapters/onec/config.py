@@ -1,15 +1,17 @@
-"""Configuration of a 1C backend reached over the standard OData interface."""
+"""Configuration of a 1C backend: the standard OData interface (``onec_odata``) or a
+company's own "changes since" web service (``onec_soap``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from crm_bridge.config import BackendBase, Strict
 
-__all__ = ["ExchangePlanConfig", "OneCODataConfig", "Timeouts"]
+__all__ = ["DEFAULT_WRITERS", "ExchangePlanConfig", "OneCODataConfig", "OneCSoapConfig", "SoapServiceNames", "Timeouts"]
 
 # A 1C metadata name: letters (Cyrillic too), digits and "_", not starting with a digit.
 _NAME = re.compile(r"^[^\W\d]\w*$")
@@ -108,3 +110,69 @@ class OneCODataConfig(BackendBase):
     def feed(self) -> ExchangePlanConfig:
         """The exchange plan settings (the defaults when ``exchange_plan`` is not given)."""
         return self.exchange_plan or ExchangePlanConfig()
+
+
+#: remote field -> (setter operation, its parameter), as in the fixture WSDL
+DEFAULT_WRITERS: Mapping[str, tuple[str, str]] = {
+    "СрокИсполнения": ("SetRequestDueDate", "DueDate"),
+    "Состояние": ("SetRequestState", "StateCode"),
+}
+
+
+class SoapServiceNames(Strict):
+    """Names in the "changes since" web service; the defaults are the fixture WSDL's.
+
+    The operation takes ``(Cursor, ChangedSince, MaxCount)`` and answers a list of
+    `items`, each with its change time `stamp`, plus `more` and the next `cursor`.
+    """
+
+    operation: str = Field(default="GetChangedRequests", min_length=1)
+    items: str = Field(default="Обращение", min_length=1)
+    stamp: str = Field(default="ДатаИзменения", min_length=1)
+    more: str = Field(default="ЕстьЕще", min_length=1)
+    cursor: str = Field(default="Курсор", min_length=1)
+
+
+class OneCSoapConfig(BackendBase):
+    """```yaml
+    backends:
+      crm-ws:
+        kind: onec_soap
+        wsdl: http://1c.example/crm/ws/CrmExchange.1cws?wsdl
+        username: Интеграция
+        password: ${ONEC_PASSWORD}
+        timezone: Europe/Moscow      # the service's dates carry no offset
+        service: {operation: GetChangedRequests, items: Обращение, stamp: ДатаИзменения,
+                  more: ЕстьЕще, cursor: Курсор}
+        writers: {СрокИсполнения: [SetRequestDueDate, DueDate]}
+    ```"""
+
+    kind: Literal["onec_soap"]
+    wsdl: HttpUrl
+    username: str = Field(min_length=1)
+    password: SecretStr
+    timeout: Timeouts = Timeouts()
+    mappings: str | None = None  # folder with <model>.yaml; default: the shipped fixture-service mapping
+    models: list[str] = Field(default=["ticket"], min_length=1)
+    service: SoapServiceNames = SoapServiceNames()
+    page_size: int = Field(default=500, ge=1, le=1000)
+    # remote field -> [setter operation, its parameter]: how a field owned "local" is written
+    writers: dict[str, tuple[str, str]] = dict(DEFAULT_WRITERS)
+
+    @field_validator("writers")
+    @classmethod
+    def _writers(cls, value: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+        for name, (operation, parameter) in value.items():
+            if not name or not operation or not parameter:
+                msg = (f"writer {name!r}: write it as <remote field>: [<operation>, <parameter>], "
+                       "e.g. СрокИсполнения: [SetRequestDueDate, DueDate]")
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _no_creates(self) -> OneCSoapConfig:
+        if self.create_remote:
+            msg = (f"create_remote: {', '.join(self.create_remote)}: a SOAP change service only reads changes and "
+                   "writes fields through its setters; it cannot create records — remove create_remote")
+            raise ValueError(msg)
+        return self

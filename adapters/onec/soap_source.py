@@ -20,6 +20,9 @@ and "more" — the sync engine reads it as a ``sync.source.CursorSource``: in ti
 * A page that says "more" without moving the cursor is a fault (retried by the next
   run), never an endless loop; an item without key or stamp is a fault too, never
   skipped — skipping would lose it once the cursor moves past it.
+* Configured as the backend kind ``onec_soap`` (``OneCSoapConfig``, built by
+  ``from_config``); ``check`` loads the WSDL and finds the operations, names and mapped
+  fields the configuration expects.
 * ``update`` writes through the service's setter operations (``SetRequestDueDate``,
   ``SetRequestState``); their "not done" answers become typed errors, a stale
   ``ExpectedDataVersion`` (``КонфликтВерсий``) an ``OneCVersionConflict``.
@@ -28,25 +31,24 @@ and "more" — the sync engine reads it as a ``sync.source.CursorSource``: in ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.onec.config import DEFAULT_WRITERS, OneCSoapConfig
 from adapters.onec.errors import OneCRejected, OneCUnavailable, OneCVersionConflict
 from adapters.onec.soap import SoapClient
-from mapping.spec import MappingSpec
+from mapping.spec import MappingSpec, load_mapping
 from sync.source import RemoteRecord
 
-__all__ = ["DEFAULT_WRITERS", "SoapChangeSource"]
+__all__ = ["DEFAULT_SOAP_MAPPINGS", "DEFAULT_WRITERS", "SoapChangeSource"]
 
 log = logging.getLogger(__name__)
 
-#: remote field -> (setter operation, its parameter), as in the fixture WSDL
-DEFAULT_WRITERS: Mapping[str, tuple[str, str]] = {
-    "СрокИсполнения": ("SetRequestDueDate", "DueDate"),
-    "Состояние": ("SetRequestState", "StateCode"),
-}
+#: the shipped mapping of the fixture service's ``Обращение`` items
+DEFAULT_SOAP_MAPPINGS = Path(__file__).parent / "data" / "mappings_soap"
+_CHANGES_PARAMETERS = ("Cursor", "ChangedSince", "MaxCount")
 
 
 class SoapChangeSource:
@@ -68,13 +70,25 @@ class SoapChangeSource:
         cursor: str = "Курсор",
         page_size: int = 500,
         writers: Mapping[str, tuple[str, str]] = DEFAULT_WRITERS,
+        models: Sequence[str] = ("ticket",),
     ) -> None:
         if not 1 <= page_size <= 1000:
             msg = f"{name}: page_size must be 1..1000, not {page_size}"
             raise ValueError(msg)
         self.name, self.client, self._mappings_dir = name, client, mappings_dir
         self.operation, self.items, self.stamp, self.more, self.cursor = operation, items, stamp, more, cursor
-        self.page_size, self.writers = page_size, dict(writers)
+        self.page_size, self.writers, self.models = page_size, dict(writers), list(models)
+
+    @classmethod
+    def from_config(cls, name: str, config: OneCSoapConfig) -> SoapChangeSource:
+        """The backend of an ``onec_soap`` configuration entry."""
+        client = SoapClient(name=name, wsdl=str(config.wsdl), username=config.username,
+                            password=config.password.get_secret_value(), timezone=config.timezone,
+                            timeout=(config.timeout.connect, config.timeout.read))
+        names = config.service
+        return cls(name, client, mappings_dir=Path(config.mappings) if config.mappings else DEFAULT_SOAP_MAPPINGS,
+                   operation=names.operation, items=names.items, stamp=names.stamp, more=names.more,
+                   cursor=names.cursor, page_size=config.page_size, writers=config.writers, models=config.models)
 
     @property
     def mappings_dir(self) -> Path:
@@ -162,5 +176,93 @@ class SoapChangeSource:
                                       current_version=None if version is None else str(version))
         raise OneCRejected(f"{where}: 1C did not apply it: {code}: {text}", code=None if code is None else str(code))
 
+    # -- crm-bridge check ----------------------------------------------------------------
+    def check(self) -> list[dict[str, Any]]:
+        """Load the WSDL, call the changes operation once, and find every configured name.
+
+        Returns one ``{"ok": bool, "detail": str}`` per finding; a login refused or a
+        service not published raises (``check`` reports it under the backend's name).
+        """
+        operations = self.client.operations()
+        found: list[dict[str, Any]] = [{"ok": True, "detail": (
+            f"{self.client.wsdl}: WSDL loaded, logged in, operations {', '.join(operations)}")}]
+        if self.operation not in operations:
+            found.append({"ok": False, "detail": (
+                f"the web service has no operation {self.operation} (service.operation); it offers "
+                f"{', '.join(operations)} — set service.operation to the \"changes since\" operation or publish it in 1C")})
+            return found
+        found.append(self._check_changes())
+        item_fields = self._item_fields()
+        for model in self.models:
+            found.append(self._check_model(model, item_fields, operations))
+        return found
+
+    def _check_changes(self) -> dict[str, Any]:
+        """The changes operation's parameters and answer names, and one real call."""
+        parameters = _input_names(self.client, self.operation)
+        lacking = [p for p in _CHANGES_PARAMETERS if parameters is not None and p not in parameters]
+        if parameters is not None and lacking:
+            return {"ok": False, "detail": (
+                f"{self.operation} lacks parameter(s) {', '.join(lacking)}; a change service takes "
+                f"{', '.join(_CHANGES_PARAMETERS)} (it has {', '.join(parameters) or 'none'})")}
+        answer = self.client.call(self.operation, Cursor=None, ChangedSince=datetime.now(UTC), MaxCount=1)
+        names = set(answer) if isinstance(answer, dict) else set()
+        wanted = {"service.items": self.items, "service.more": self.more, "service.cursor": self.cursor}
+        missing = [f"{key} {value!r}" for key, value in wanted.items() if value not in names]
+        if missing:
+            return {"ok": False, "detail": (
+                f"{self.operation} answers {', '.join(sorted(names)) or 'nothing'}; no {', '.join(missing)} — "
+                "fix the names under service:")}
+        return {"ok": True, "detail": f"{self.operation}: called, answers {self.items} items with {self.more} and {self.cursor}"}
+
+    def _item_fields(self) -> list[str] | None:
+        """The fields of one item as the WSDL declares them (None when it does not say)."""
+        try:
+            answer = self.client.client.service._binding._operations[self.operation].output.body.type
+            for _, element in answer.elements:  # the wrapper's "return"
+                for name, item in getattr(element.type, "elements", []):
+                    if name == self.items:
+                        return [field for field, _ in item.type.elements]
+        except (AttributeError, KeyError, TypeError):  # an unusual schema: the answer check above stands
+            return None
+        return None
+
+    def _check_model(self, model: str, item_fields: list[str] | None, operations: list[str]) -> dict[str, Any]:
+        path = self.mappings_dir / f"{model}.yaml"
+        if not path.is_file():
+            return {"ok": False, "detail": f"{model}: mapping file {path} is missing (mappings:, models:)"}
+        spec = load_mapping(path)
+        problems: list[str] = []
+        if item_fields is not None:
+            absent = [f for f in [*spec.remote_fields(), self.stamp] if f not in item_fields]
+            if absent:
+                problems.append(f"{self.items} items lack {', '.join(dict.fromkeys(absent))} "
+                                f"(they have {', '.join(item_fields)}); fix the mapping {path} or service.stamp")
+        for field in spec.fields.values():
+            if field.owner == "remote":
+                continue
+            writer = self.writers.get(field.source)
+            if writer is None:
+                problems.append(f"no writer for {field.source} (owned {field.owner}); add writers: "
+                                f"{{{field.source}: [<operation>, <parameter>]}} or mark it owner: remote")
+            elif writer[0] not in operations:
+                problems.append(f"writer of {field.source}: the web service has no operation {writer[0]}")
+            elif (parameters := _input_names(self.client, writer[0])) is not None and writer[1] not in parameters:
+                problems.append(f"writer of {field.source}: {writer[0]} has no parameter {writer[1]} "
+                                f"(it has {', '.join(parameters)})")
+        if problems:
+            return {"ok": False, "detail": f"{model}: " + "; ".join(problems)}
+        return {"ok": True, "detail": f"{model}: {self.items} items carry the {len(spec.remote_fields())} mapped fields"}
+
     def close(self) -> None:
         self.client.close()
+
+
+def _input_names(client: SoapClient, operation: str) -> list[str] | None:
+    """The parameters of `operation` (document/literal wrapped) as the WSDL declares them;
+    None when its schema does not say (the check then trusts the call)."""
+    try:
+        body = client.client.service._binding._operations[operation].input.body
+        return [str(name) for name, _ in body.type.elements]
+    except (AttributeError, KeyError, TypeError):
+        return None
