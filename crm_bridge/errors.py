@@ -41,9 +41,16 @@ class AddonError(ConfigError):
 
 
 class RemoteError(BridgeError):
-    """A call to a remote system failed."""
+    """A call to a remote system failed.
+
+    ``retryable``: the same call may succeed later. ``administrative``: only an
+    administrator can fix it (credentials, publication, permissions) — the data is not at
+    fault, so the outbox waits without spending a row's attempts and an import pass goes
+    on with the models the fault does not concern.
+    """
 
     retryable: ClassVar[bool] = False
+    administrative: ClassVar[bool] = False
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)

@@ -115,6 +115,7 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
         run_id = _start_run(app, name, "import", now)
         total, started = ImportStats(), time.monotonic()
         fed: FeedResult | None = None
+        refused: dict[str, str] = {}  # model -> why 1C refused it (the other models went on)
         try:
             mappings = mappings_for(remote, models)
             part = _partition(partition, remote) if partition else None
@@ -124,8 +125,7 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
                 fed = feed_pass(app.store, app.bus, app.config, remote, mappings, now)
                 results = fed.models.items()
             else:  # lazily, model by model: a failure keeps the counts of the models done
-                results = ((current, import_model(app.store, app.bus, app.config, remote, mappings, current, now,
-                                                  partition=part)) for current in ([model] if model else mappings))
+                results = _each_model(app, remote, mappings, [model] if model else list(mappings), now, part, refused)
             for current, stats in results:
                 total.add(stats)
                 summary.setdefault(name, {})[current] = asdict(stats) | {"errors": stats.errors[:5]}
@@ -135,6 +135,13 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
             log.exception("import from %s failed", name, extra={"event": "sync.import.failed", "backend": name})
             _finish_run(app, run_id, status="failed", counts=_counts(total), error=str(exc))
             summary.setdefault(name, {})["error"] = str(exc)
+            continue
+        if refused:
+            error = "; ".join(f"{m}: {why}" for m, why in refused.items())
+            _finish_run(app, run_id, status="failed", counts=_counts(total), error=error)
+            for current, why in refused.items():
+                summary.setdefault(name, {})[current] = {"error": why}
+            summary.setdefault(name, {})["error"] = error
             continue
         if fed is not None and fed.problem:  # a package not acknowledged (sync.feed logged why)
             _finish_run(app, run_id, status="failed", counts=_counts(total), error=fed.problem)
@@ -146,6 +153,24 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
             total.updated, time.monotonic() - started, extra={"event": "sync.import.done", "backend": name},
         )
     return summary
+
+
+def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, Any], models: list[str], now: datetime,
+                part: Partition | None, refused: dict[str, str]) -> Iterator[tuple[str, ImportStats]]:
+    """Import `models` in order. A model the remote refuses (not published, no rights) is
+    noted in `refused` and the next one goes on — its references to the refused model's
+    records fail alone; a remote that is down (``RemoteUnavailable``) ends the pass."""
+    for current in models:
+        try:
+            stats = import_model(app.store, app.bus, app.config, remote, mappings, current, now, partition=part)
+        except RemoteError as exc:
+            if exc.retryable and not exc.administrative:
+                raise
+            log.warning("import of %s from %s refused: %s", current, remote.name, exc,
+                      extra={"event": "sync.import.refused", "backend": remote.name})
+            refused[current] = str(exc)
+            continue
+        yield current, stats
 
 
 def _counts(stats: ImportStats) -> dict[str, int]:

@@ -32,6 +32,7 @@ __all__ = ["ExportStats", "backoff", "dispatch"]
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+ADMIN_WAIT = 60.0  # seconds, at least, before a row retries after a fault only an administrator can fix
 
 
 @dataclass
@@ -158,24 +159,40 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     return seen
 
 
-def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats) -> None:
-    """Record a failed attempt: back off when worth retrying, otherwise park with the reason."""
+def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *, quiet: bool = False) -> None:
+    """Record a failed attempt: back off when worth retrying, otherwise park with the reason.
+
+    A fault only an administrator can fix (a password, a publication) costs the row no
+    attempt: however long the outage, the row is still pending when it is fixed."""
     row.last_error = str(exc)
-    if exc.retryable and row.attempts < MAX_ATTEMPTS:
+    if exc.administrative:
+        row.attempts = max(row.attempts - 1, 0)
+        row.next_attempt_at = now + timedelta(seconds=max(exc.retry_after or 0.0, ADMIN_WAIT))
+        stats.retried += 1
+    elif exc.retryable and row.attempts < MAX_ATTEMPTS:
         row.next_attempt_at = now + backoff(row.attempts, exc.retry_after)
         stats.retried += 1
     else:
         row.state = "parked"
         stats.parked += 1
-    stats.errors.append(str(exc))
-    log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})
+    if not quiet:
+        stats.errors.append(str(exc))
+        log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})
 
 
 def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats) -> None:
+    """A fault met before these rows were tried (the re-read, or the row before them) holds
+    them all: each is failed as if it had met it, and the fault is told once."""
+    held, backend = 0, ""
     with store.transaction() as session:
         for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
             row.attempts += 1
-            _fail(row, exc, now, stats)
+            _fail(row, exc, now, stats, quiet=True)
+            held += 1
+            backend = row.backend
+    if held:
+        stats.errors.append(str(exc))
+        log.warning("%d outbox rows wait: %s", held, exc, extra={"event": "sync.export.held", "backend": backend})
 
 
 def dispatch(
@@ -203,7 +220,8 @@ def dispatch(
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
     _create_pending(store, backend, mappings, now, stats, limit)
-    for row_id, _, _ in due:
+    halted: RemoteError | None = None
+    for position, (row_id, _, _) in enumerate(due):
         with store.transaction() as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
             if row is None or row.state != "pending":
@@ -238,6 +256,8 @@ def dispatch(
                 version = backend.update(mapping.spec, remote_id, values)
             except RemoteError as exc:
                 _fail(row, exc, now, stats)
+                if exc.administrative:
+                    halted = exc  # every other row would meet the same fault: they wait too
                 continue
             if binding is not None:
                 binding.remote_version = binding.written_version = version
@@ -245,4 +265,7 @@ def dispatch(
                 binding.base = {**(binding.base or {}), **row.fields}  # both sides agree on these now
             row.state, row.sent_at, row.last_error = "sent", now, None
             stats.sent += 1
+        if halted is not None:
+            _postpone(store, [later for later, _, _ in due[position + 1:]], halted, now, stats)
+            break
     return stats

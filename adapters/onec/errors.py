@@ -62,6 +62,7 @@ class OneCAuthFailed(OneCRejected):
     """
 
     retryable: ClassVar[bool] = True
+    administrative: ClassVar[bool] = True
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message, code=code, status=status)
@@ -79,6 +80,7 @@ class OneCNotPublished(OneCRejected):
     """
 
     retryable: ClassVar[bool] = True
+    administrative: ClassVar[bool] = True
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message, code=code, status=status)

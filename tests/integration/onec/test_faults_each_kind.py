@@ -19,7 +19,7 @@ from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
-from crm_bridge.store.tables import CustomerRow, TicketRow
+from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
 from sync.tables import BindingRow, OutboxRow
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -149,6 +149,19 @@ def test_an_unpublished_set_names_what_to_publish_keeps_what_was_imported_and_re
     assert_in_agreement(app, emulator)
 
 
+def test_a_refused_model_does_not_hold_back_the_models_after_it(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
+    app, clock = bridge
+    emulator.unpublish("Catalog_КонтактныеЛицаПартнеров")  # contacts, second of four
+    failed = app.run_job("sync.pull")["demo-1c"]
+    assert "Catalog_КонтактныеЛицаПартнеров" in failed["contact"]["error"]
+    with app.store.transaction() as s:
+        assert (s.scalar(select(func.count()).select_from(AgentRow)) or 0) > 0  # the third model went on
+    emulator.publish("Catalog_КонтактныеЛицаПартнеров")
+    clock.at += timedelta(minutes=1)
+    run_cycle(app)
+    assert_in_agreement(app, emulator)
+
+
 # -- the write side: the fault hits the first PATCH of a due date during dispatch -------
 
 WRITE_RETRIED: dict[str, tuple[str, dict[str, Any], float]] = {  # kind -> fault, options, least wait before the retry
@@ -173,8 +186,12 @@ def test_a_write_fault_backs_off_keeps_the_row_and_the_loop_ends_in_agreement(
     emulator.inject(fault, method="PATCH", entity_set=DOC, count=1, **options)
     first = app.run_job("sync.dispatch")["demo-1c"]
     assert emulator.faults.list() == []
-    assert (first["retried"], first["parked"]) == (1, 0)
-    [waiting] = [r for r in outbox(app, "pending") if r.attempts == 1]
+    assert first["parked"] == 0
+    # A refused login stops the batch: the rows after it wait too, instead of meeting it again.
+    assert first["retried"] == (first["retried"] if kind == "auth failure" else 1) >= 1
+    spent = 0 if kind == "auth failure" else 1  # only an administrator fixes a login: it costs no attempt
+    waiting = [r for r in outbox(app, "pending") if r.last_error][0]
+    assert waiting.attempts == spent
     assert waiting.last_error
     assert waiting.next_attempt_at >= NOW + timedelta(seconds=least_wait)
     settle(app, clock)
@@ -243,5 +260,27 @@ def test_a_set_unpublished_before_writes_keeps_the_rows_until_it_is_published_ag
     assert "Document_Интерес" in error
     assert "standard OData interface content" in error
     emulator.publish(DOC)
+    settle(app, clock)
+    assert_in_agreement(app, emulator)
+
+
+def test_a_long_auth_outage_spends_no_attempts_and_parks_nothing(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
+    """The integration user's password is changed in 1C and not yet here: every dispatch
+    for a day meets 401. The rows wait without spending attempts, each pass stops at the
+    first refusal, and the first dispatch after the fix sends them."""
+    app, clock = bridge
+    app.run_job("sync.pull")
+    pending = len(outbox(app, "pending"))
+    emulator.users[DEMO_LOGIN] = "changed in 1C"
+    for _ in range(12):  # more dispatches than the outbox's attempts
+        clock.at += timedelta(hours=2)
+        result = app.run_job("sync.dispatch")["demo-1c"]
+        assert (result["sent"], result["parked"]) == (0, 0)
+    rows = outbox(app, "pending")
+    assert len(rows) == pending
+    assert {r.attempts for r in rows} == {0}
+    assert all("refused the login" in (r.last_error or "") for r in rows)
+    assert emulator.stats()["by_set"][DOC].get("PATCH", 0) == 0  # refused at the re-read before the writes
+    emulator.users[DEMO_LOGIN] = DEMO_PASSWORD
     settle(app, clock)
     assert_in_agreement(app, emulator)
