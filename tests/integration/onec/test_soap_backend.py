@@ -1,0 +1,175 @@
+"""The backend kind ``onec_soap`` end to end over real HTTP: a configuration naming the
+emulator's CrmExchange web service, ``sync.pull`` importing its requests through the
+cursor window, ``sync.dispatch`` writing due dates back through ``SetRequestDueDate``,
+a second pass changing nothing, and ``crm-bridge check`` passing — or, with a wrong
+password or a misnamed operation, failing with what to fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from adapters.onec.emulator import Emulator
+from adapters.onec.soap_source import SoapChangeSource
+from crm_bridge.app import App, FrozenClock
+from crm_bridge.store.tables import TicketRow
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+NOW = datetime(2024, 3, 20, 12, 0, 0)
+DOC = "Document_Интерес"
+LOGIN, PASSWORD = "Администратор", "demo"
+CLI = [sys.executable, "-m", "crm_bridge"]
+
+
+def config(emu: Emulator, db: Path, *, password: str = PASSWORD, extra: str = "") -> str:
+    return f"""
+store: {{url: "sqlite:///{db}"}}
+backends:
+  crm-ws:
+    kind: onec_soap
+    wsdl: "http://127.0.0.1:{emu.port}/crm/ws/CrmExchange.1cws?wsdl"
+    username: {LOGIN}
+    password: "{password}"
+    timezone: Europe/Moscow
+    timeout: {{connect: 2, read: 5}}
+    page_size: 7
+{extra}"""
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(requests=23, seed=5, now=NOW) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW.replace(tzinfo=MOSCOW))
+
+
+@pytest.fixture
+def bridge(emu: Emulator, tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
+    app = App.from_text(config(emu, tmp_path / "s.db"), clock=clock)
+    app.upgrade_db()
+    yield app
+    app.close()
+
+
+def live(emu: Emulator) -> dict[str, dict[str, object]]:
+    """Requests not marked for deletion, by number."""
+    return {str(d["Number"]): d for d in emu.records(DOC) if not d["DeletionMark"]}
+
+
+def wall(value: datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(MOSCOW).replace(tzinfo=None).isoformat()
+
+
+def test_the_kind_builds_a_cursor_source_with_the_shipped_mapping(bridge: App) -> None:
+    backend = bridge.backend("crm-ws")
+    assert isinstance(backend, SoapChangeSource)
+    assert (backend.operation, backend.items, backend.page_size, backend.models) == (
+        "GetChangedRequests", "Обращение", 7, ["ticket"])
+    assert (backend.mappings_dir / "ticket.yaml").is_file()
+
+
+def test_pull_imports_dispatch_writes_due_dates_through_the_setter_and_a_second_pass_changes_nothing(
+    emu: Emulator, bridge: App, clock: FrozenClock
+) -> None:
+    pulled = bridge.run_job("sync.pull")["crm-ws"]["ticket"]
+    requests = live(emu)
+    assert (pulled["read"], pulled["created"], pulled["failed"]) == (23, len(requests), 0), pulled["errors"]
+    with bridge.store.transaction() as s:
+        tickets = {t.number: t.resolution_due for t in s.scalars(select(TicketRow))}
+    assert set(tickets) == set(requests)
+    due = {number: value for number, value in tickets.items() if value is not None}
+    assert due  # the SLA plan gave most of them a due date
+
+    sent = bridge.run_job("sync.dispatch")["crm-ws"]
+    assert (sent["sent"], sent["parked"]) == (len(due), 0), sent["errors"]
+    assert emu.stats()["by_set"]["ws/CrmExchange"]["POST"] >= 4 + len(due)  # 4 pages of 7, one setter call each
+    after = live(emu)
+    for number, value in due.items():
+        assert after[number]["СрокИсполнения"] == wall(value), number
+    versions = {number: doc["DataVersion"] for number, doc in after.items()}
+
+    clock.at += timedelta(minutes=5)  # the next window holds our own writes
+    again = bridge.run_job("sync.pull")["crm-ws"]["ticket"]
+    assert (again["created"], again["updated"], again["failed"]) == (0, 0, 0), again
+    assert bridge.run_job("sync.dispatch")["crm-ws"]["sent"] == 0
+    assert {number: doc["DataVersion"] for number, doc in live(emu).items()} == versions  # no echo write
+
+
+def test_a_1c_users_edit_comes_in_through_the_next_window(emu: Emulator, bridge: App, clock: FrozenClock) -> None:
+    bridge.run_job("sync.pull")
+    doc = emu.records(DOC)[2]
+    emu.update(DOC, doc["Ref_Key"], {"Тема": "Не печатается счёт"})
+    clock.at += timedelta(minutes=5)
+    pulled = bridge.run_job("sync.pull")["crm-ws"]["ticket"]
+    assert (pulled["read"], pulled["updated"], pulled["created"]) == (1, 1, 0)
+    with bridge.store.transaction() as s:
+        assert s.scalars(select(TicketRow.subject).where(TicketRow.number == doc["Number"])).one() == "Не печатается счёт"
+
+
+def test_check_finds_the_operations_names_and_mapped_fields(bridge: App) -> None:
+    found = bridge.backend("crm-ws").check()
+    assert all(line["ok"] for line in found), found
+    assert "SetRequestDueDate" in found[0]["detail"]
+    assert found[-1]["detail"].startswith("ticket: Обращение items carry")
+
+
+def test_check_says_which_configured_name_the_service_lacks(emu: Emulator, tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    shipped = Path(__file__).parents[3] / "adapters/onec/data/mappings_soap/ticket.yaml"
+    (mappings / "ticket.yaml").write_text(shipped.read_text("utf-8").replace("from: Тема", "from: Заголовок"), "utf-8")
+    extra = f"    mappings: {mappings}\n    service: {{more: ЕщеЕсть}}\n    writers: {{}}\n"
+    app = App.from_text(config(emu, tmp_path / "s.db", extra=extra))
+    try:
+        details = [line["detail"] for line in app.backend("crm-ws").check() if not line["ok"]]
+    finally:
+        app.close()
+    assert len(details) == 2, details
+    assert "no service.more 'ЕщеЕсть'" in details[0]
+    assert "lack Заголовок" in details[1]
+    assert "no writer for СрокИсполнения" in details[1]
+
+    app = App.from_text(config(emu, tmp_path / "s.db", extra="    service: {operation: GetChanges}\n"))
+    try:
+        found = app.backend("crm-ws").check()
+    finally:
+        app.close()
+    assert not found[-1]["ok"]
+    assert "no operation GetChanges (service.operation); it offers GetChangedRequests" in found[-1]["detail"]
+
+
+def cli(path: Path, *args: str, password: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "ONEC_PASSWORD": password}
+    return subprocess.run([*CLI, "-c", str(path), *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_crm_bridge_check_passes_and_a_wrong_password_names_the_backend(emu: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "crm-bridge.yaml"
+    path.write_text(config(emu, tmp_path / "s.db", password="${ONEC_PASSWORD}"), encoding="utf-8")
+    assert cli(path, "db", "upgrade", password=PASSWORD).returncode == 0
+
+    done = cli(path, "check", "--json", password=PASSWORD)
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = json.loads(done.stdout)["checks"]
+    assert [c["what"] for c in checks if c["what"].startswith("backend")] == ["backend crm-ws"] * 3
+
+    done = cli(path, "check", "--json", password="wrong")
+    assert done.returncode == 1
+    failed = [c for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+    assert [c["what"] for c in failed] == ["backend crm-ws"]
+    assert "1C refused the login (HTTP 401); check username/password" in failed[0]["detail"]
+    assert "wrong" not in done.stdout

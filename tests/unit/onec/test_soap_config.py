@@ -1,0 +1,94 @@
+"""``kind: onec_soap`` in the configuration file: defaults, secrets from the environment,
+and strict keys reported with file:line like the rest of the configuration."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from adapters.onec.config import DEFAULT_WRITERS, OneCSoapConfig
+from crm_bridge.app import load_registry
+from crm_bridge.config import ConfigErrors, load_config
+from crm_bridge.registry import Registry
+
+GOOD = """\
+backends:
+  crm-ws:
+    kind: onec_soap
+    wsdl: http://1c.example/crm/ws/CrmExchange.1cws?wsdl
+    username: Интеграция
+    password: ${ONEC_PASSWORD}
+    service:
+      operation: GetChangedRequests
+      items: Обращение
+"""
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()[0]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "crm-bridge.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_a_minimal_entry_gets_the_fixture_services_names_and_a_secret_from_the_environment(
+    tmp_path: Path, registry: Registry
+) -> None:
+    cfg = load_config(write(tmp_path, GOOD), registry, environ={"ONEC_PASSWORD": "s3cr3t"})
+    backend = cfg.backends["crm-ws"]
+    assert isinstance(backend, OneCSoapConfig)
+    assert backend.password.get_secret_value() == "s3cr3t"
+    assert "s3cr3t" not in repr(backend)
+    assert str(backend.wsdl) == "http://1c.example/crm/ws/CrmExchange.1cws?wsdl"
+    assert (backend.service.stamp, backend.service.more, backend.service.cursor) == ("ДатаИзменения", "ЕстьЕще", "Курсор")
+    assert (backend.models, backend.page_size, backend.mappings, backend.timezone) == (["ticket"], 500, None, "Europe/Moscow")
+    assert (backend.timeout.connect, backend.timeout.read) == (5.0, 60.0)
+    assert backend.writers == dict(DEFAULT_WRITERS)
+
+
+def test_writers_are_read_as_operation_and_parameter(tmp_path: Path, registry: Registry) -> None:
+    text = GOOD + "    writers:\n      СрокРешения: [УстановитьСрок, Срок]\n"
+    cfg = load_config(write(tmp_path, text), registry, environ={"ONEC_PASSWORD": "x"})
+    assert cfg.backends["crm-ws"].writers == {"СрокРешения": ("УстановитьСрок", "Срок")}
+
+
+def test_a_misspelt_key_under_service_names_file_line_and_the_valid_keys(tmp_path: Path, registry: Registry) -> None:
+    path = write(tmp_path, GOOD.replace("      items:", "      itmes:"))
+    with pytest.raises(ConfigErrors) as err:
+        load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
+    assert err.value.problems == [
+        f"{path}:9:7: backends.crm-ws.service.itmes: unknown key. Did you mean 'items'? "
+        "Valid keys here: operation, items, stamp, more, cursor"
+    ]
+
+
+def test_a_misspelt_backend_key_and_a_bad_page_size_are_reported_together(tmp_path: Path, registry: Registry) -> None:
+    path = write(tmp_path, GOOD + "    pagesize: 100\n    page_size: 5000\n")
+    with pytest.raises(ConfigErrors) as err:
+        load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
+    problems = err.value.problems
+    assert any(p.startswith(f"{path}:10:5: backends.crm-ws.pagesize: unknown key. Did you mean 'page_size'?") for p in problems)
+    assert any(p.startswith(f"{path}:11:5: backends.crm-ws.page_size: Input should be less than or equal to 1000 (got 5000)")
+               for p in problems)
+
+
+def test_a_writer_must_name_operation_and_parameter(tmp_path: Path, registry: Registry) -> None:
+    path = write(tmp_path, GOOD + "    writers: {СрокИсполнения: [SetRequestDueDate]}\n")
+    with pytest.raises(ConfigErrors) as err:
+        load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].startswith(f"{path}:10:")
+    assert "backends.crm-ws.writers.СрокИсполнения" in err.value.problems[0]
+
+
+def test_create_remote_is_refused_the_service_cannot_create(tmp_path: Path, registry: Registry) -> None:
+    path = write(tmp_path, GOOD + "    create_remote: [ticket]\n")
+    with pytest.raises(ConfigErrors) as err:
+        load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
+    assert "cannot create records — remove create_remote" in err.value.problems[0]
