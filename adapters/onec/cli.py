@@ -165,7 +165,7 @@ def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, b
 def emulator(
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    requests: Annotated[int, typer.Option("--requests", "-n", help="Requests to generate.", min=1)] = 300,
+    requests: Annotated[int, typer.Option("--requests", "-n", help="Requests to generate (1..1,000,000).", min=1, max=1_000_000)] = 300,
     customers: Annotated[int | None, typer.Option("--customers", help="Partners to generate (default requests/5, 10..50000).", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data.")] = 1,
     now: Annotated[str | None, typer.Option("--now", help="The base's clock at start, ISO (naive: Moscow time), e.g. 2026-03-02T12:00:00.")] = None,

@@ -25,13 +25,24 @@ __all__ = ["main"]
 log = logging.getLogger("adapters.onec.emulator")
 
 
+MAX_REQUESTS = 1_000_000  # about 1 GB of emulated base
+
+
+def _request_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_REQUESTS:
+        msg = f"{count}: the emulator generates 1..{MAX_REQUESTS:,} requests"
+        raise argparse.ArgumentTypeError(msg)
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, serve until Ctrl-C or SIGTERM, return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m adapters.onec.emulator",
                                      description="1C:CRM emulator (standard OData + SOAP)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0: any free port (printed)")
-    parser.add_argument("--requests", type=int, default=300, help="requests to generate")
+    parser.add_argument("--requests", type=_request_count, default=300, help="requests to generate (1..1,000,000)")
     parser.add_argument("--customers", type=int, default=None,
                         help="partners to generate (default requests/5, 10..50000)")
     parser.add_argument("--seed", type=int, default=1)

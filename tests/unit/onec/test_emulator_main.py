@@ -17,6 +17,8 @@ from adapters.onec.emulator.launch import emulator_from_text
     ["--fault", "not json"],
     ["--fault", '[{"kind": "drop"}]'],
     ["--now", "tomorrow"],
+    ["--requests", "0"],
+    ["--requests", "1000001"],
 ])
 def test_bad_arguments_exit_with_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
