@@ -290,10 +290,15 @@ class OneCBackend:
                 continue
             missing = [f for f in spec.remote_fields() if f not in entity.properties]
             lookups = [f.lookup.entity for f in spec.fields.values() if f.lookup and meta.entity(f.lookup.entity) is None]
-            if missing or lookups:
-                found.append({"ok": False, "detail": f"{model}: {spec.entity} lacks " + ", ".join(
-                    [f"field {m}" for m in missing] + [f"entity set {e}" for e in lookups])
-                    + "; publish them or fix the mapping " + str(path)})
+            problems = []
+            if missing:  # the standard interface publishes every attribute of a published object
+                problems.append(f"has no field {', '.join(missing)} — this configuration names it differently or lacks it: "
+                                f"see `crm-bridge onec inspect --entity {spec.entity}` and fix the mapping {path}")
+            if lookups:
+                problems.append(f"looks values up in {', '.join(lookups)}, which is not published — add it to the standard "
+                                "OData interface content (Администрирование → Настройка стандартного интерфейса OData)")
+            if problems:
+                found.append({"ok": False, "detail": f"{model}: {spec.entity} " + "; ".join(problems)})
             else:
                 found.append({"ok": True, "detail": f"{model}: {spec.entity}, {len(spec.remote_fields())} mapped fields published"})
         if self.change_feed:

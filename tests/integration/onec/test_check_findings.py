@@ -48,8 +48,11 @@ def test_a_mapped_field_1c_lacks_and_an_unpublished_lookup_are_named_with_the_fi
         app.close()
     failed = [f["detail"] for f in findings if not f["ok"]]
     assert len(failed) == 1, failed
-    assert failed[0].startswith("ticket: Document_Интерес lacks field Темa, entity set Catalog_СостоянияИнтересов")
+    assert failed[0].startswith("ticket: Document_Интерес has no field Темa")
+    assert "crm-bridge onec inspect --entity Document_Интерес" in failed[0]
     assert str(ticket) in failed[0]
+    assert "looks values up in Catalog_СостоянияИнтересов, which is not published" in failed[0]
+    assert "standard OData interface content" in failed[0]
     assert sum(f["ok"] for f in findings) == 4  # reached and logged in; customer, contact, agent fine
 
 
