@@ -156,6 +156,10 @@ class OneCSoapConfig(BackendBase):
     models: list[str] = Field(default=["ticket"], min_length=1)
     service: SoapServiceNames = SoapServiceNames()
     page_size: int = Field(default=500, ge=1, le=1000)
+    # Windows start `overlap` seconds before the last one ended (a 1C transaction committing
+    # late keeps its earlier change time) and stay `lag` seconds behind now.
+    window_overlap: float = Field(default=300.0, ge=0, le=86400)
+    window_lag: float = Field(default=30.0, ge=0, le=3600)
     # remote field -> [setter operation, its parameter]: how a field owned "local" is written
     writers: dict[str, tuple[str, str]] = dict(DEFAULT_WRITERS)
 

@@ -71,10 +71,13 @@ class SoapChangeSource:
         page_size: int = 500,
         writers: Mapping[str, tuple[str, str]] = DEFAULT_WRITERS,
         models: Sequence[str] = ("ticket",),
+        overlap: timedelta = timedelta(minutes=5),
+        lag: timedelta = timedelta(seconds=30),
     ) -> None:
         if not 1 <= page_size <= 1000:
             msg = f"{name}: page_size must be 1..1000, not {page_size}"
             raise ValueError(msg)
+        self.cursor_overlap, self.cursor_lag = overlap, lag
         self.name, self.client, self._mappings_dir = name, client, mappings_dir
         self.operation, self.items, self.stamp, self.more, self.cursor = operation, items, stamp, more, cursor
         self.page_size, self.writers, self.models = page_size, dict(writers), list(models)
@@ -88,7 +91,8 @@ class SoapChangeSource:
         names = config.service
         return cls(name, client, mappings_dir=Path(config.mappings) if config.mappings else DEFAULT_SOAP_MAPPINGS,
                    operation=names.operation, items=names.items, stamp=names.stamp, more=names.more,
-                   cursor=names.cursor, page_size=config.page_size, writers=config.writers, models=config.models)
+                   cursor=names.cursor, page_size=config.page_size, writers=config.writers, models=config.models,
+                   overlap=timedelta(seconds=config.window_overlap), lag=timedelta(seconds=config.window_lag))
 
     @property
     def mappings_dir(self) -> Path:

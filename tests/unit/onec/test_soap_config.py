@@ -92,3 +92,13 @@ def test_create_remote_is_refused_the_service_cannot_create(tmp_path: Path, regi
     with pytest.raises(ConfigErrors) as err:
         load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
     assert "cannot create records — remove create_remote" in err.value.problems[0]
+
+
+def test_the_window_overlap_and_lag_reach_the_change_source(tmp_path: Path, registry: Registry) -> None:
+    from adapters.onec.soap_source import SoapChangeSource
+
+    text = GOOD + "    window_overlap: 900\n    window_lag: 5\n"
+    backend = load_config(write(tmp_path, text), registry, environ={"ONEC_PASSWORD": "x"}).backends["crm-ws"]
+    assert isinstance(backend, OneCSoapConfig)
+    source = SoapChangeSource.from_config("crm-ws", backend)  # zeep loads the WSDL lazily: no call here
+    assert (source.cursor_overlap.total_seconds(), source.cursor_lag.total_seconds()) == (900.0, 5.0)
