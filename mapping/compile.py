@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -219,6 +220,28 @@ class CompiledMapping:
     def owners(self) -> dict[str, str]:
         """Canonical field → owner (remote, local, newest), for the sync engine's merge."""
         return {name: f.owner for name, f in self.spec.fields.items()}
+
+    @cached_property
+    def reading_everything(self) -> CompiledMapping:
+        """This mapping reading every field, whoever owns it, on every read (not only at
+        creation): what the remote holds of the fields crm-bridge decides too — the sync
+        engine's merge base. Compiled once per mapping."""
+        fields = {k: f.model_copy(update={"owner": "remote", "only_create": False}) for k, f in self.spec.fields.items()}
+        return compile_mapping(self.spec.model_copy(update={"fields": fields}))
+
+    @cached_property
+    def writing_everything(self) -> CompiledMapping:
+        """This mapping writing every field that can go back (one remote field each, and
+        every field crm-bridge decides): what a record created here sends to the remote.
+        The mapping itself when such a variant does not compile. Compiled once per mapping."""
+        spec = self.spec
+        writable = {k: f.model_copy(update={"owner": "newest"}) for k, f in spec.fields.items()
+                    if len(f.inputs) == 1 and f.owner != "local"}
+        writable.update({k: f for k, f in spec.fields.items() if f.owner == "local"})
+        try:
+            return compile_mapping(spec.model_copy(update={"fields": writable}))
+        except ConfigError:
+            return self
 
     def reference_sources(self) -> list[tuple[str, str]]:
         """(remote field, referenced model) of every imported reference."""

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm_bridge.errors import ConfigError, RemoteError
+from crm_bridge.errors import RemoteError
 from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS
-from mapping.compile import CompiledMapping, compile_mapping
+from mapping.compile import CompiledMapping
 from sync.binder import Binder
 from sync.importer import Importer
 from sync.merge import same
@@ -64,18 +64,6 @@ def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tupl
         query = query.where(OutboxRow.local_id % shard[1] == shard[0])
     with store.transaction() as session:
         return [(r.id, r.model, r.local_id) for r in session.execute(query)]
-
-
-def _creatable(mapping: CompiledMapping) -> CompiledMapping:
-    """The mapping written in full, for a create: every field that can be written back."""
-    spec = mapping.spec
-    writable = {k: f.model_copy(update={"owner": "newest"}) for k, f in spec.fields.items()
-                if len(f.inputs) == 1 and f.owner != "local"}
-    writable.update({k: f for k, f in spec.fields.items() if f.owner == "local"})
-    try:
-        return compile_mapping(spec.model_copy(update={"fields": writable}))
-    except ConfigError:
-        return mapping
 
 
 def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
@@ -122,7 +110,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                 found = creator.find(spec, correlation, key)
                 if found is None:
                     if row.model not in writers:
-                        writers[row.model] = _creatable(mapping)
+                        writers[row.model] = mapping.writing_everything
                     writer = writers[row.model]
                     values: dict[str, Any] = {**writer.to_remote(local, resolve), correlation: key}
                     found = creator.create(spec, values)

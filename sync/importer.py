@@ -45,7 +45,7 @@ from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import MODELS, fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS, build_record, update_record
-from mapping.compile import CompiledMapping, compile_mapping
+from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
 from sync.binder import Binder
 from sync.checkpoint import load_checkpoint, save_checkpoint
@@ -196,7 +196,6 @@ class Importer:
                  mappings: Mapping[str, CompiledMapping], now: datetime) -> None:
         self.store, self.bus, self.config, self.backend = store, bus, config, backend
         self.mappings, self.now = mappings, now
-        self._full: dict[int, CompiledMapping] = {}
 
     # -- one record -------------------------------------------------------------------
     def _resolver(self, page: _Page, depth: int) -> Any:
@@ -238,13 +237,13 @@ class Importer:
                 row = build_record(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            agreed = fields_to_json(model, self._everything(mapping).to_canonical(rec.values, resolve, creating=True))
+            agreed = fields_to_json(model, mapping.reading_everything.to_canonical(rec.values, resolve, creating=True))
             page.session.add(row)
             page.creates.append(_Create(model, row, rec, digest, agreed, sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
-        seen = self._everything(mapping).to_canonical(rec.values, resolve, creating=False)
+        seen = mapping.reading_everything.to_canonical(rec.values, resolve, creating=False)
         current = page.session.get(ROWS[model], binding.local_id)
         if current is None:
             raise RecordSkipped(f"{model} {rec.id}: bound to local {binding.local_id}, which no longer exists")
@@ -289,15 +288,6 @@ class Importer:
             binding.base = c.base
             page.stats.created += 1
             page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, local_id, origin, {"created": True, "changed": c.changed}))
-
-    def _everything(self, mapping: CompiledMapping) -> CompiledMapping:
-        """The mapping read in full: every field, whoever owns it (to see remote values of local fields)."""
-        key = id(mapping)
-        if key not in self._full:
-            spec = mapping.spec
-            fields = {k: f.model_copy(update={"owner": "remote", "only_create": False}) for k, f in spec.fields.items()}
-            self._full[key] = compile_mapping(spec.model_copy(update={"fields": fields}))
-        return self._full[key]
 
     @staticmethod
     def _owners(mapping: CompiledMapping) -> dict[str, str]:

@@ -208,3 +208,28 @@ def test_specs_built_in_code_keep_the_shorthand_and_the_sync_contract() -> None:
     assert spec.fields["number"].source == "N"
     assert spec.remote_fields() == ["Ref_Key", "v", "N", "Due"]
     assert compile_mapping(spec).local_fields == {"resolution_due"}
+
+
+def test_reading_everything_sees_the_remote_values_of_every_field_on_every_read() -> None:
+    mapping = compiled(TICKET)
+    remote = {"Number": " CRM-7 ", "Тема": "Нет связи", "Date": datetime(2026, 3, 2, 9, 0, tzinfo=MSK),
+              "ВидОбращения": "Консультация", "Важность": "Высокая", "Партнер_Key": None,
+              "СрокИсполнения": datetime(2026, 3, 3, 18, 0, tzinfo=MSK)}
+    plain = mapping.to_canonical(remote, ids, creating=False)
+    assert "resolution_due" not in plain  # crm-bridge decides it
+    assert "created_at" not in plain  # read at creation only
+    seen = mapping.reading_everything.to_canonical(remote, ids, creating=False)
+    assert seen["resolution_due"] == remote["СрокИсполнения"]
+    assert seen["created_at"] == remote["Date"]
+    assert mapping.reading_everything is mapping.reading_everything  # compiled once
+
+
+def test_writing_everything_sends_every_writable_field_for_a_create() -> None:
+    mapping = compiled(TICKET)
+    local = {"number": "WEB-1", "subject": "Счёт", "type": "consultation", "resolution_due": datetime(2026, 3, 3, 18, 0, tzinfo=MSK)}
+    plain = mapping.to_remote(local, ids)
+    assert set(plain) == {"Тема", "СрокИсполнения"}  # an update sends the fields crm-bridge decides
+    created = mapping.writing_everything.to_remote(local, ids)
+    assert {"Number", "Тема", "ВидОбращения", "СрокИсполнения"} <= set(created)
+    assert created["ВидОбращения"] == "Консультация"
+    assert mapping.writing_everything is mapping.writing_everything
