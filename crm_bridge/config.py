@@ -100,6 +100,9 @@ class ScheduleConfig(Strict):
     # Scale-out: each model's key space is read as this many partitions (streams with their
     # own cursor and lock), so several workers import in parallel. Same value on every worker.
     partitions: int = Field(default=8, ge=1, le=256)
+    # Records of finished job runs (`crm-bridge status`) older than this many days are
+    # removed by the hourly housekeeping (a run a minute is ~1,400 rows a day per backend).
+    keep_runs_days: int = Field(default=30, ge=1, le=3650)
 
 
 class BridgeConfig(Strict):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
@@ -24,9 +24,9 @@ from crm_bridge.store.records import update_record
 from sync.engine import mappings_for
 from sync.importer import Importer
 from sync.source import RemoteBackend, supports_version_scan
-from sync.tables import BindingRow
+from sync.tables import BindingRow, SyncRunRow
 
-__all__ = ["ReconcileStats", "reconcile", "reconcile_model"]
+__all__ = ["ReconcileStats", "reconcile", "reconcile_model", "trim_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,18 @@ class _Summary:
     backends: dict[str, Any] = field(default_factory=dict)
 
 
+def trim_runs(app: App, now: datetime) -> int:
+    """Remove the records of runs finished more than ``schedule.keep_runs_days`` ago;
+    returns how many. Running and failed-but-recent runs stay for ``crm-bridge status``."""
+    cutoff = now - timedelta(days=app.config.schedule.keep_runs_days)
+    with app.store.transaction() as s:
+        removed = s.execute(delete(SyncRunRow).where(SyncRunRow.finished.is_not(None), SyncRunRow.finished < cutoff))
+        return int(getattr(removed, "rowcount", 0) or 0)
+
+
 def reconcile(app: App, now: datetime) -> dict[str, Any]:
-    """Job ``sync.reconcile``: every model of every enabled backend."""
+    """Job ``sync.reconcile``: every model of every enabled backend; then the run records
+    past their keeping time are trimmed."""
     summary = _Summary()
     for name in app.enabled_backends():
         for model in app.config.backends[name].models:
@@ -112,4 +122,8 @@ def reconcile(app: App, now: datetime) -> dict[str, Any]:
             except RemoteError as exc:
                 log.warning("reconcile %s/%s: %s", name, model, exc, extra={"event": "sync.reconcile.failed", "backend": name})
                 summary.backends.setdefault(name, {})[model] = {"error": str(exc)}
+    trimmed = trim_runs(app, now)
+    if trimmed:
+        log.info("removed %d run records older than %d days", trimmed, app.config.schedule.keep_runs_days,
+                 extra={"event": "sync.runs.trimmed"})
     return summary.backends

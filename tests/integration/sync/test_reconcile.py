@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -16,8 +16,8 @@ from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App
 from crm_bridge.store.tables import TicketRow
-from sync.reconcile import reconcile_model
-from sync.tables import BindingRow
+from sync.reconcile import reconcile_model, trim_runs
+from sync.tables import BindingRow, SyncRunRow
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=ZoneInfo("Europe/Moscow"))
 DOC = "Document_Интерес"
@@ -81,3 +81,16 @@ def test_an_update_the_incremental_pass_missed_is_repaired(emulator: Emulator, b
     with bridge.store.transaction() as s:
         binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == key)).one()
         assert s.get(TicketRow, binding.local_id).subject == "Изменено вне окна"  # type: ignore[union-attr]
+
+
+def test_reconcile_trims_run_records_past_their_keeping_time(bridge: App) -> None:
+    old, recent, running = NOW - timedelta(days=31), NOW - timedelta(days=29), NOW - timedelta(days=40)
+    with bridge.store.transaction() as s:
+        s.add_all([SyncRunRow(backend="demo-1c", kind="import", started=old, finished=old, status="ok"),
+                   SyncRunRow(backend="demo-1c", kind="import", started=recent, finished=recent, status="failed"),
+                   SyncRunRow(backend="demo-1c", kind="import", started=running, status="running")])
+    assert trim_runs(bridge, NOW) == 1  # the default keeps 30 days
+    with bridge.store.transaction() as s:
+        kept = {r.started for r in s.scalars(select(SyncRunRow))}
+    assert old not in kept
+    assert {recent, running} <= kept
