@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
@@ -74,8 +75,15 @@ def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
 
 
 def _by_id(session: Session, row: type[Any], ids: set[int]) -> dict[int, Any]:
+    """Rows by id: from the session when it holds them (an import's page), else one query per 500."""
     found: dict[int, Any] = {}
-    wanted = sorted(i for i in ids if i is not None)
+    wanted = []
+    for i in sorted(i for i in ids if i is not None):
+        held = session.identity_map.get(identity_key(row, i))
+        if held is None:
+            wanted.append(i)
+        else:
+            found[i] = held
     for start in range(0, len(wanted), 500):
         found.update({r.id: r for r in session.scalars(select(row).where(row.id.in_(wanted[start : start + 500])))})
     return found

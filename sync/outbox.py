@@ -55,24 +55,26 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     by_model: dict[str, list[int]] = {}
     for model, local_id in changes:
         by_model.setdefault(model, []).append(local_id)
-    bindings: list[BindingRow] = []
+    bindings: list[tuple[str, str, int, str | None]] = []  # (backend, model, local id, remote version)
     waiting: dict[tuple[str, str, int], OutboxRow] = {}
     for model, ids in by_model.items():
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            bindings += session.scalars(select(BindingRow).where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))
+            bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
+                select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
+                .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
             for row in session.scalars(select(OutboxRow).where(
                     OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending", OutboxRow.attempts == 0)):
                 waiting[(row.backend, row.model, row.local_id)] = row
     fresh: dict[str, dict[str, Any]] = {}
-    for binding in bindings:
-        fields, origin = changes[(binding.model, binding.local_id)]
-        pending = waiting.get((binding.backend, binding.model, binding.local_id))
+    for backend, model, local_id, remote_version in bindings:
+        fields, origin = changes[(model, local_id)]
+        pending = waiting.get((backend, model, local_id))
         if pending is not None:
             pending.fields = {**pending.fields, **fields}
             continue
-        identity = identity_key(binding.backend, binding.model, binding.local_id, fields, binding.remote_version)
-        fresh[identity] = {"backend": binding.backend, "model": binding.model, "local_id": binding.local_id,
+        identity = identity_key(backend, model, local_id, fields, remote_version)
+        fresh[identity] = {"backend": backend, "model": model, "local_id": local_id,
                            "identity_key": identity, "operation": "update", "fields": fields, "origin": origin,
                            "state": "pending", "attempts": 0, "next_attempt_at": unit.now, "created": unit.now}
     keys = list(fresh)

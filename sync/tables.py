@@ -61,6 +61,7 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("identity_key", name="uq_outbox_identity"),
         Index("ix_outbox_pending", "state", "next_attempt_at"),
+        Index("ix_outbox_record", "model", "local_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     backend: Mapped[str] = mapped_column(String(100))
