@@ -23,6 +23,19 @@ class Binder:
     def __init__(self, session: Session, backend: str) -> None:
         self.session, self.backend = session, backend
         self._by_remote: dict[str, dict[str, BindingRow | None]] = {}
+        self._local_ids: dict[str, dict[str, int | None]] = {}  # references: the local id is all they need
+
+    def preload_ids(self, model: str, remote_ids: Iterable[str]) -> None:
+        """Load the local ids of `remote_ids` (two columns, one query per 500): what resolving
+        references needs, without binding objects. Unknown ids are cached as absent."""
+        cache = self._local_ids.setdefault(model, {})
+        wanted = sorted({str(r) for r in remote_ids} - cache.keys())
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found = dict(self.session.execute(select(BindingRow.remote_id, BindingRow.local_id).where(
+                BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))).all())
+            for rid in chunk:
+                cache[rid] = found.get(rid)
 
     def preload(self, model: str, remote_ids: Iterable[str]) -> None:
         """Load the bindings of `remote_ids` (one query per 500); unknown ids are cached as absent."""
@@ -63,7 +76,10 @@ class Binder:
         )
 
     def local_id(self, model: str, remote_id: str) -> int | None:
-        row = self.get(model, remote_id)
+        rows = self._by_remote.get(model, {})
+        if remote_id not in rows and remote_id in self._local_ids.get(model, {}):
+            return self._local_ids[model][remote_id]  # preloaded by preload_ids (None: not bound)
+        row = self.get(model, remote_id)  # a binding object: bound in this transaction, or loaded
         return row.local_id if row is not None else None
 
     def remote_id(self, model: str, local_id: int) -> str | None:

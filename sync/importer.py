@@ -363,7 +363,7 @@ class Importer:
             page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
             page.binder.preload(model, (r.id for r in records))
             for source, ref in mapping.reference_sources():
-                page.binder.preload(ref, (r.values[source] for r in records if r.values.get(source)))
+                page.binder.preload_ids(ref, (r.values[source] for r in records if r.values.get(source)))
             bound = [b.local_id for r in records if (b := page.binder.get(model, r.id)) is not None]
             page.rows = _load_rows(session, ROWS[model], bound)  # no query per updated record
             with session.no_autoflush:  # new rows go in together, in _bind_created
@@ -417,8 +417,8 @@ class Importer:
         with self.store.transaction() as session:
             binder = Binder(session, name)
             for ref_model, keys in wanted.items():
-                binder.preload(ref_model, keys)
-                missing[ref_model] = sorted(k for k in keys if binder.get(ref_model, k) is None)
+                binder.preload_ids(ref_model, keys)
+                missing[ref_model] = sorted(k for k in keys if binder.local_id(ref_model, k) is None)
         for ref_model, absent in missing.items():
             refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
             if refs:
