@@ -155,7 +155,7 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
     return summary
 
 
-def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, Any], models: list[str], now: datetime,
+def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, CompiledMapping], models: list[str], now: datetime,
                 part: Partition | None, refused: dict[str, str]) -> Iterator[tuple[str, ImportStats]]:
     """Import `models` in order. A model the remote refuses (not published, no rights) is
     noted in `refused` and the next one goes on — its references to the refused model's
@@ -167,7 +167,7 @@ def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, Any], model
             if exc.retryable and not exc.administrative:
                 raise
             log.warning("import of %s from %s refused: %s", current, remote.name, exc,
-                      extra={"event": "sync.import.refused", "backend": remote.name})
+                        extra={"event": "sync.import.refused", "backend": remote.name})
             refused[current] = str(exc)
             continue
         yield current, stats
