@@ -7,24 +7,20 @@ here each kind is named, on the read side and on the write side."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
+from onec_loop import DOC, NOW, assert_in_agreement, loop_app, outbox, settle
 from sqlalchemy import func, select
 
-from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
-from sync.tables import BindingRow, OutboxRow
-
-MOSCOW = ZoneInfo("Europe/Moscow")
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
-DOC = "Document_Интерес"
+from sync.tables import OutboxRow
 
 
 @pytest.fixture
@@ -36,45 +32,9 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, FrozenClock]]:
     clock = FrozenClock(NOW)
-    text = demo_config(emulator.base_url, tmp_path / "s.db") + "    timeout: {connect: 2, read: 1}\n    page_size: 10\n    scan_page_size: 10\n"
-    app = App.from_text(text, clock=clock)
-    app.upgrade_db()
+    app = loop_app(emulator, tmp_path, clock)
     yield app, clock
     app.close()
-
-
-def assert_in_agreement(app: App, emulator: Emulator) -> None:
-    """Every live request bound once, nothing pending or parked, 1C's due dates = ours."""
-    live = {d["Ref_Key"]: d for d in emulator.records(DOC) if not d["DeletionMark"]}
-    with app.store.transaction() as s:
-        bindings = {b.remote_id: b for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
-        assert set(bindings) == set(live)
-        assert s.scalar(select(func.count()).select_from(TicketRow)) == len(live)
-        assert s.scalars(select(OutboxRow).where(OutboxRow.state.in_(("pending", "parked")))).all() == []
-        for key, binding in bindings.items():
-            ticket = s.get(TicketRow, binding.local_id)
-            assert ticket is not None
-            due = ("0001-01-01T00:00:00" if ticket.resolution_due is None
-                   else ticket.resolution_due.astimezone(MOSCOW).replace(tzinfo=None).isoformat())
-            assert live[key]["СрокИсполнения"] == due, live[key]["Number"]
-        with_due = s.scalars(select(TicketRow).where(TicketRow.resolution_due.is_not(None))).all()
-        assert len(with_due) > 0.7 * len(live)
-
-
-def outbox(app: App, state: str) -> list[OutboxRow]:
-    with app.store.transaction() as s:
-        rows = list(s.scalars(select(OutboxRow).where(OutboxRow.state == state)))
-        s.expunge_all()
-    return rows
-
-
-def settle(app: App, clock: FrozenClock) -> None:
-    """Time passes (past any back-off) and the loop runs again."""
-    clock.at += timedelta(hours=2)
-    app.run_job("sync.dispatch")
-    clock.at += timedelta(minutes=1)
-    app.run_job("sync.pull")  # a write that landed although its answer was lost comes back as our own echo
-    app.run_job("sync.dispatch")
 
 
 # -- the read side: the fault hits the first GET of the request set during the pull -----

@@ -5,23 +5,18 @@ nothing is lost or duplicated."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from onec_loop import DOC, NOW, assert_in_agreement, loop_app
+from sqlalchemy import select
 
-from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
-from crm_bridge.store.tables import TicketRow
-from sync.tables import BindingRow, OutboxRow
-
-MOSCOW = ZoneInfo("Europe/Moscow")
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=MOSCOW)
-DOC = "Document_Интерес"
+from sync.tables import OutboxRow
 
 
 @pytest.fixture
@@ -33,27 +28,9 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def bridge(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, FrozenClock]]:
     clock = FrozenClock(NOW)
-    text = demo_config(emulator.base_url, tmp_path / "s.db") + "    timeout: {connect: 2, read: 1}\n    page_size: 10\n    scan_page_size: 10\n"
-    app = App.from_text(text, clock=clock)
-    app.upgrade_db()
+    app = loop_app(emulator, tmp_path, clock)
     yield app, clock
     app.close()
-
-
-def assert_in_agreement(app: App, emulator: Emulator) -> None:
-    live = {d["Ref_Key"]: d for d in emulator.records(DOC) if not d["DeletionMark"]}
-    with app.store.transaction() as s:
-        bindings = {b.remote_id: b for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
-        assert set(bindings) == set(live)  # every request bound once, none extra
-        assert s.scalar(select(func.count()).select_from(TicketRow)) == len(live)  # no duplicates
-        assert s.scalars(select(OutboxRow).where(OutboxRow.state.in_(("pending", "parked")))).all() == []
-        for key, binding in bindings.items():
-            ticket = s.get(TicketRow, binding.local_id)
-            assert ticket is not None
-            due = "0001-01-01T00:00:00" if ticket.resolution_due is None else ticket.resolution_due.astimezone(MOSCOW).replace(tzinfo=None).isoformat()
-            assert live[key]["СрокИсполнения"] == due, live[key]["Number"]
-        with_due = s.scalars(select(TicketRow).where(TicketRow.resolution_due.is_not(None))).all()
-        assert len(with_due) > 0.7 * len(live)
 
 
 def test_locked_base_and_cut_answers_during_import_are_retried(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
