@@ -14,13 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
+from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.ledger import insert_events, newest, record
@@ -74,36 +73,20 @@ def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
     }
 
 
-def _by_id(session: Session, row: type[Any], ids: set[int]) -> dict[int, Any]:
-    """Rows by id: from the session when it holds them (an import's page), else one query per 500."""
-    found: dict[int, Any] = {}
-    wanted = []
-    for i in sorted(i for i in ids if i is not None):
-        held = session.identity_map.get(identity_key(row, i))
-        if held is None:
-            wanted.append(i)
-        else:
-            found[i] = held
-    for start in range(0, len(wanted), 500):
-        found.update({r.id: r for r in session.scalars(select(row).where(row.id.in_(wanted[start : start + 500])))})
-    return found
-
-
 def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "") -> int:
     """Plan many requests with a handful of queries; returns how many changed."""
     session, settings = unit.session, unit.config.section("sla")
     session.flush()
     changed = 0
     ids = list(dict.fromkeys(ticket_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        tickets = _by_id(session, TicketRow, set(chunk))
+    for chunk in in_chunks(ids):
+        tickets = rows_by_id(session, TicketRow, set(chunk))
         history: dict[int, list[TicketEventRow]] = {tid: [] for tid in chunk}
         for row in session.scalars(select(TicketEventRow).where(TicketEventRow.ticket_id.in_(chunk))
                                    .order_by(TicketEventRow.at, TicketEventRow.id)):
             history[row.ticket_id].append(row)
-        customers = _by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
-        teams = _by_id(session, TeamRow, {t.team_id for t in tickets.values()})
+        customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
+        teams = rows_by_id(session, TeamRow, {t.team_id for t in tickets.values()})
         ledgers = newest(session, chunk)
         clocks = {c.ticket_id: c for c in session.scalars(select(SlaClockRow).where(SlaClockRow.ticket_id.in_(chunk)))}
         ledger_rows: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ appended under the next generation, so every past decision stays explainable.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
@@ -46,11 +48,10 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def newest(session: Session, ticket_ids: list[int]) -> dict[int, list[SlaEventRow]]:
+def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[SlaEventRow]]:
     """The newest generation's events of each ticket (one query per 500 tickets)."""
     found: dict[int, list[SlaEventRow]] = {tid: [] for tid in ticket_ids}
-    for start in range(0, len(ticket_ids), 500):
-        chunk = ticket_ids[start : start + 500]
+    for chunk in in_chunks(ticket_ids):
         for row in session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id.in_(chunk)).order_by(SlaEventRow.id)):
             rows = found[row.ticket_id]
             if rows and row.generation > rows[0].generation:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_bridge.store.records import in_chunks
 from sync.tables import BindingRow
 
 __all__ = ["Binder"]
@@ -30,8 +31,7 @@ class Binder:
         references needs, without binding objects. Unknown ids are cached as absent."""
         cache = self._local_ids.setdefault(model, {})
         wanted = sorted({str(r) for r in remote_ids} - cache.keys())
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in in_chunks(wanted):
             found = dict(self.session.execute(select(BindingRow.remote_id, BindingRow.local_id).where(
                 BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))).all())
             for rid in chunk:
@@ -41,8 +41,7 @@ class Binder:
         """Load the bindings of `remote_ids` (one query per 500); unknown ids are cached as absent."""
         cache = self._by_remote.setdefault(model, {})
         wanted = sorted({str(r) for r in remote_ids} - cache.keys())
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in in_chunks(wanted):
             rows = self.session.scalars(
                 select(BindingRow).where(
                     BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk)
@@ -58,11 +57,10 @@ class Binder:
         Two columns, no row objects: what a version scan compares, thousands at a time.
         """
         found: dict[str, str | None] = {}
-        for start in range(0, len(remote_ids), 500):
+        for chunk in in_chunks(remote_ids):
             found.update((remote_id, version) for remote_id, version in self.session.execute(
                 select(BindingRow.remote_id, BindingRow.remote_version).where(
-                    BindingRow.backend == self.backend, BindingRow.model == model,
-                    BindingRow.remote_id.in_(remote_ids[start : start + 500]))))
+                    BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))))
         return found
 
     def get(self, model: str, remote_id: str) -> BindingRow | None:

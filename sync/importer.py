@@ -44,7 +44,7 @@ from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import MODELS, fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
-from crm_bridge.store.records import ROWS, build_record, update_record
+from crm_bridge.store.records import ROWS, build_record, rows_by_id, update_record
 from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
 from sync.binder import Binder
@@ -148,14 +148,6 @@ def _lost_race(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError) and "UNIQUE" in str(exc.orig).upper():
         return True  # SQLite says "UNIQUE constraint failed"
     return getattr(exc.orig, "sqlstate", None) in _RACES
-
-
-def _load_rows(session: Session, row: type[Any], ids: list[int]) -> list[Any]:
-    """Rows by id, one query per 500; the caller keeps the list (the identity map holds rows weakly)."""
-    found: list[Any] = []
-    for start in range(0, len(ids), 500):
-        found += session.scalars(select(row).where(row.id.in_(ids[start : start + 500])))
-    return found
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
@@ -365,7 +357,7 @@ class Importer:
             for source, ref in mapping.reference_sources():
                 page.binder.preload_ids(ref, (r.values[source] for r in records if r.values.get(source)))
             bound = [b.local_id for r in records if (b := page.binder.get(model, r.id)) is not None]
-            page.rows = _load_rows(session, ROWS[model], bound)  # no query per updated record
+            page.rows = list(rows_by_id(session, ROWS[model], bound).values())  # no query per updated record
             with session.no_autoflush:  # new rows go in together, in _bind_created
                 for rec in records:
                     try:

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
+from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow, OutboxRow
 
@@ -58,8 +59,7 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     bindings: list[tuple[str, str, int, str | None]] = []  # (backend, model, local id, remote version)
     waiting: dict[tuple[str, str, int], OutboxRow] = {}
     for model, ids in by_model.items():
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in in_chunks(ids):
             bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
                 select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
                 .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
@@ -78,8 +78,8 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
                            "identity_key": identity, "operation": "update", "fields": fields, "origin": origin,
                            "state": "pending", "attempts": 0, "next_attempt_at": unit.now, "created": unit.now}
     keys = list(fresh)
-    for start in range(0, len(keys), 500):
-        for known in session.scalars(select(OutboxRow.identity_key).where(OutboxRow.identity_key.in_(keys[start : start + 500]))):
+    for some in in_chunks(keys):
+        for known in session.scalars(select(OutboxRow.identity_key).where(OutboxRow.identity_key.in_(some))):
             log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
             fresh.pop(known, None)  # the same decision against the same remote version: stored once
     if fresh:

@@ -20,7 +20,7 @@ from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
 from crm_bridge.events import DomainEvent
 from crm_bridge.model import MODELS
-from crm_bridge.store.records import update_record
+from crm_bridge.store.records import in_chunks, update_record
 from sync.engine import mappings_for
 from sync.importer import Importer
 from sync.source import RemoteBackend, supports_version_scan
@@ -64,8 +64,8 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
              if (rid not in bindings and not deleted) or (rid in bindings and version != bindings[rid][0])]
     if stale:
         importer = Importer(app.store, app.bus, app.config, backend, mappings, now)
-        for start in range(0, len(stale), 200):
-            importer.refresh(model, stale[start : start + 200])
+        for some in in_chunks(stale, 200):  # a refresh reads them by key: 200 per page of fetches
+            importer.refresh(model, list(some))
         stats.repaired = len(stale)
     gone = [rid for rid, (_, state) in bindings.items() if state == "active" and rid not in listed]
     active = sum(1 for _, state in bindings.values() if state == "active")

@@ -6,15 +6,21 @@ the contract (a naive datetime, an unknown status) reaches the store.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from crm_bridge.model import MODELS
 from crm_bridge.store.tables import AgentRow, Base, ContactRow, CustomerRow, TeamRow, TicketRow
 
-__all__ = ["ROWS", "build_record", "create_record", "row_values", "update_record"]
+__all__ = ["IN_CHUNK", "ROWS", "build_record", "create_record", "in_chunks", "row_values", "rows_by_id", "update_record"]
+
+T = TypeVar("T")
+IN_CHUNK = 500  # values per IN (...) list: well under every database's parameter limit
 
 ROWS: dict[str, type[Base]] = {
     "customer": CustomerRow,
@@ -74,3 +80,25 @@ def update_record(session: Session, model: str, local_id: int, fields: dict[str,
             changed[name] = (old, new)
             setattr(row, name, new)
     return changed
+
+
+def in_chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """`values` in slices of `size`: one ``IN (...)`` query each."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def rows_by_id(session: Session, row: type[Any], ids: Iterable[int | None]) -> dict[int, Any]:
+    """Rows by id: from the session when it holds them (an import's page), the rest one
+    query per ``IN_CHUNK``. The caller keeps the result: the identity map holds rows weakly."""
+    found: dict[int, Any] = {}
+    wanted: list[int] = []
+    for i in sorted({i for i in ids if i is not None}):
+        held = session.identity_map.get(identity_key(row, i))
+        if held is None:
+            wanted.append(i)
+        else:
+            found[i] = held
+    for chunk in in_chunks(wanted):
+        found.update({r.id: r for r in session.scalars(select(row).where(row.id.in_(chunk)))})
+    return found
