@@ -222,6 +222,12 @@ class CompiledMapping:
         return {name: f.owner for name, f in self.spec.fields.items()}
 
     @cached_property
+    def read_at_creation(self) -> frozenset[str]:
+        """The canonical fields ``to_canonical(..., creating=True)`` returns: those a remote
+        owns or shares, and the tabular sections."""
+        return frozenset(f.name for f in self.inbound) | {c.name for c in self.children}
+
+    @cached_property
     def reading_everything(self) -> CompiledMapping:
         """This mapping reading every field, whoever owns it, on every read (not only at
         creation): what the remote holds of the fields crm-bridge decides too — the sync

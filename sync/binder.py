@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_bridge.store.records import in_chunks
+from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow
 
 __all__ = ["Binder"]
@@ -76,8 +78,8 @@ class Binder:
     def local_id(self, model: str, remote_id: str) -> int | None:
         rows = self._by_remote.get(model, {})
         if remote_id not in rows and remote_id in self._local_ids.get(model, {}):
-            return self._local_ids[model][remote_id]  # preloaded by preload_ids (None: not bound)
-        row = self.get(model, remote_id)  # a binding object: bound in this transaction, or loaded
+            return self._local_ids[model][remote_id]  # by preload_ids (None: not bound) or bind_many
+        row = self.get(model, remote_id)  # a binding object, preloaded or read now
         return row.local_id if row is not None else None
 
     def remote_id(self, model: str, local_id: int) -> str | None:
@@ -87,20 +89,23 @@ class Binder:
             )
         )
 
-    def bind(self, model: str, local_id: int, remote_id: str, *, version: str | None, content_hash: str, now: datetime) -> BindingRow:
-        row = BindingRow(
-            backend=self.backend,
-            model=model,
-            local_id=local_id,
-            remote_id=remote_id,
-            remote_version=version,
-            content_hash=content_hash,
-            state="active",
-            imported_at=now,
-        )
-        self.session.add(row)
-        self._by_remote.setdefault(model, {})[remote_id] = row
-        return row
+    def bind_many(self, model: str, new: Iterable[tuple[int, str, str | None, str, dict[str, Any] | None]],
+                  *, now: datetime) -> int:
+        """Bind new records: ``(local_id, remote_id, version, content_hash, base)`` each, in one
+        ``executemany`` (no binding object per record: a first import binds every record it
+        reads). Later lookups of these remote ids in this session see the new bindings."""
+        bound = list(new)
+        if not bound:
+            return 0
+        self.session.execute(insert(core_table(BindingRow)), [
+            {"backend": self.backend, "model": model, "local_id": local_id, "remote_id": remote_id,
+             "remote_version": version, "content_hash": digest, "base": base, "state": "active", "imported_at": now}
+            for local_id, remote_id, version, digest, base in bound])
+        cached, ids = self._by_remote.setdefault(model, {}), self._local_ids.setdefault(model, {})
+        for local_id, remote_id, *_ in bound:
+            cached.pop(remote_id, None)  # preloaded as absent: `get` now reads the new row
+            ids[remote_id] = local_id
+        return len(bound)
 
     def claim(self, model: str, pending_id: str, remote_id: str, *, now: datetime) -> BindingRow | None:
         """Bind a record created here (binding still ``pending:<key>``) to the remote record

@@ -224,12 +224,15 @@ class Importer:
             if rec.deleted:
                 stats.skipped += 1
                 return
-            fields = mapping.to_canonical(rec.values, resolve, creating=True)
+            # Read once, every field: what 1C holds of all of them is the merge base; the
+            # record takes those the mapping reads at creation.
+            everything = mapping.reading_everything.to_canonical(rec.values, resolve, creating=True)
+            fields = {k: v for k, v in everything.items() if k in mapping.read_at_creation}
             try:
                 row = build_record(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            agreed = fields_to_json(model, mapping.reading_everything.to_canonical(rec.values, resolve, creating=True))
+            agreed = fields_to_json(model, everything)
             page.session.add(row)
             page.creates.append(_Create(model, row, rec, digest, agreed, sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
@@ -274,12 +277,13 @@ class Importer:
         page.session.flush()
         page.rows += (c.row for c in creates)  # the SLA plan and the history read them before the commit
         origin = f"remote:{page.binder.backend}"
+        for model in dict.fromkeys(c.model for c in creates):  # a page's own model and the records it references
+            page.binder.bind_many(model, ((int(c.row.id), c.rec.id, c.rec.version, c.digest, c.base)
+                                          for c in creates if c.model == model), now=self.now)
         for c in creates:
-            local_id = int(c.row.id)
-            binding = page.binder.bind(c.model, local_id, c.rec.id, version=c.rec.version, content_hash=c.digest, now=self.now)
-            binding.base = c.base
             page.stats.created += 1
-            page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, local_id, origin, {"created": True, "changed": c.changed}))
+            page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, int(c.row.id), origin,
+                                          {"created": True, "changed": c.changed}))
 
     @staticmethod
     def _owners(mapping: CompiledMapping) -> dict[str, str]:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from crm_bridge.addons import discover, resolve_order
 from crm_bridge.store.engine import open_store
 from crm_bridge.store.migrate import current_heads, pending, upgrade
 from crm_bridge.store.records import create_record, update_record
-from crm_bridge.store.tables import TicketRow
+from crm_bridge.store.tables import TicketRow, core_table
 from sync.tables import BindingRow
 
 ADDON_PATHS = [a.path for a in resolve_order(discover())]
@@ -52,6 +53,31 @@ def test_instants_come_back_aware_and_equal_whatever_zone_went_in(store_url: str
             assert row.created_at.tzinfo is not None
             assert row.created_at.utcoffset() == timedelta(0)
             assert row.type == "urgent"
+    finally:
+        store.close()
+
+
+def test_sqlite_keeps_instants_as_the_utc_text_sqlalchemy_writes_so_sql_comparisons_hold(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(store, ADDON_PATHS)
+    table = core_table(TicketRow)
+    moscow = timezone(timedelta(hours=3))
+    instants = [datetime(2026, 3, 9, 1, 30, tzinfo=moscow),  # the day before, in UTC
+                datetime(2026, 3, 9, 10, 30, 15, 7, tzinfo=moscow), datetime(999, 1, 1, tzinfo=UTC)]
+    try:
+        with store.transaction() as s:
+            s.execute(insert(table), [{"number": f"T-{i}", "type": "other", "priority": "normal", "channel": "phone",
+                                       "source": "external", "status": "new", "created_at": at, "tags": [],
+                                       "sla_breached": False, "deleted": False}
+                                      for i, at in enumerate(instants)])
+        with store.transaction() as s:
+            stored = s.execute(text("SELECT number, created_at FROM tickets ORDER BY number")).all()
+            assert [at for _, at in stored] == ["2026-03-08 22:30:00.000000", "2026-03-09 07:30:15.000007",
+                                               "0999-01-01 00:00:00.000000"]
+            # a bound instant compares as text with what is stored: the same format both ways
+            later = s.scalars(select(TicketRow.number).where(TicketRow.created_at > datetime(2026, 3, 9, 3, 0, tzinfo=moscow)))
+            assert list(later) == ["T-1"]
+            assert s.scalar(select(TicketRow.created_at).where(TicketRow.number == "T-1")) == instants[1]
     finally:
         store.close()
 
