@@ -95,6 +95,10 @@ class EventBus:
             if comp.model is not None:
                 self._handlers.setdefault(comp.model, []).append(comp.obj)
 
+    def handles(self, kind: str) -> bool:
+        """Whether any addon listens to events of `kind` (work only they need can be skipped)."""
+        return bool(self._handlers.get(kind))
+
     def dispatch(self, unit: Unit, event: DomainEvent) -> None:
         for handler in self._handlers.get(event.kind, ()):
             handler(unit, event)

@@ -44,7 +44,7 @@ from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import MODELS, fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
-from crm_bridge.store.records import ROWS, build_record, rows_by_id, update_record
+from crm_bridge.store.records import ROWS, insert_records, record_values, rows_by_id, update_record
 from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
 from sync.binder import Binder
@@ -157,10 +157,10 @@ def content_hash(values: Mapping[str, Any]) -> str:
 
 @dataclass
 class _Create:
-    """A new record built and added to the session, bound once the page's flush gave it an id."""
+    """A new record's validated values, inserted with the page's others and then bound."""
 
     model: str
-    row: Any
+    values: dict[str, Any]
     rec: RemoteRecord
     digest: str
     base: dict[str, Any]
@@ -229,12 +229,10 @@ class Importer:
             everything = mapping.reading_everything.to_canonical(rec.values, resolve, creating=True)
             fields = {k: v for k, v in everything.items() if k in mapping.read_at_creation}
             try:
-                row = build_record(model, {**fields, **deleted})
+                values = record_values(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            agreed = fields_to_json(model, everything)
-            page.session.add(row)
-            page.creates.append(_Create(model, row, rec, digest, agreed, sorted(fields)))
+            page.creates.append(_Create(model, values, rec, digest, fields_to_json(model, everything), sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
@@ -269,20 +267,27 @@ class Importer:
         page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
 
     def _bind_created(self, page: _Page) -> None:
-        """Insert the page's new records (one flush: a multi-row INSERT per table), bind
-        them and announce them, in the order they were read."""
+        """Insert the page's new records (one executemany per model, no row object each),
+        bind them and announce them, in the order they were read."""
         if not page.creates:
             return
         creates, page.creates = page.creates, []
-        page.session.flush()
-        page.rows += (c.row for c in creates)  # the SLA plan and the history read them before the commit
+        page.session.flush()  # the page's updates first, as they were decided
         origin = f"remote:{page.binder.backend}"
+        ids: dict[int, int] = {}  # id(create) -> local id
         for model in dict.fromkeys(c.model for c in creates):  # a page's own model and the records it references
-            page.binder.bind_many(model, ((int(c.row.id), c.rec.id, c.rec.version, c.digest, c.base)
-                                          for c in creates if c.model == model), now=self.now)
+            made = [c for c in creates if c.model == model]
+            local = insert_records(page.session, model, [c.values for c in made])
+            ids.update((id(c), i) for c, i in zip(made, local, strict=True))
+            page.binder.bind_many(model, ((i, c.rec.id, c.rec.version, c.digest, c.base)
+                                          for c, i in zip(made, local, strict=True)), now=self.now)
+            if self.bus.handles(f"{model}.imported"):
+                # What the handlers read back before the commit (history, the SLA plan): one
+                # query, held by the page (the identity map keeps rows only weakly).
+                page.rows += rows_by_id(page.session, ROWS[model], local).values()
         for c in creates:
             page.stats.created += 1
-            page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, int(c.row.id), origin,
+            page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, ids[id(c)], origin,
                                           {"created": True, "changed": c.changed}))
 
     @staticmethod

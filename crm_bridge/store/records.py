@@ -10,14 +10,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from crm_bridge.model import MODELS
-from crm_bridge.store.tables import AgentRow, Base, ContactRow, CustomerRow, TeamRow, TicketRow
+from crm_bridge.store.tables import (
+    AgentRow,
+    Base,
+    ContactRow,
+    CustomerRow,
+    TeamRow,
+    TicketRow,
+    core_table,
+)
 
-__all__ = ["IN_CHUNK", "ROWS", "build_record", "create_record", "in_chunks", "row_values", "rows_by_id", "update_record"]
+__all__ = ["IN_CHUNK", "ROWS", "build_record", "create_record", "in_chunks", "insert_records", "record_values", "row_values",
+           "rows_by_id", "update_record"]
 
 T = TypeVar("T")
 IN_CHUNK = 500  # values per IN (...) list: well under every database's parameter limit
@@ -47,15 +56,39 @@ def _nullable(model: str, name: str) -> bool:
     return info is None or info.default is None
 
 
-def build_record(model: str, fields: dict[str, Any]) -> Base:
-    """A validated new row, not yet in any session. An empty remote value (``None``) of a
+def record_values(model: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Every column value of a new record, validated. An empty remote value (``None``) of a
     field that cannot be empty leaves the model's default (a request with no state is ``new``).
 
     Raises:
         ValueError: the values break the canonical model (pydantic's message).
     """
-    fields = {k: v for k, v in fields.items() if v is not None or _nullable(model, k)}
-    return ROWS[model](**_validated(model, fields))
+    return _validated(model, {k: v for k, v in fields.items() if v is not None or _nullable(model, k)})
+
+
+def build_record(model: str, fields: dict[str, Any]) -> Base:
+    """A validated new row, not yet in any session (see ``record_values``)."""
+    return ROWS[model](**record_values(model, fields))
+
+
+def insert_records(session: Session, model: str, values: list[dict[str, Any]]) -> list[int]:
+    """Insert new records (``record_values`` each) in one ``executemany``, without a row
+    object each; returns their ids in order. Rows a caller needs as objects afterwards are
+    read back in one query (``rows_by_id``), which costs a third of building and flushing them.
+
+    On SQLite the ids are numbered here, max + 1 (every transaction holds the write lock
+    from its start, see ``store.engine``); elsewhere the database returns them in order.
+    """
+    if not values:
+        return []
+    table = core_table(ROWS[model])
+    if session.get_bind().dialect.name == "sqlite":
+        top = session.execute(select(func.max(table.c.id))).scalar() or 0
+        ids = list(range(top + 1, top + 1 + len(values)))
+        session.execute(insert(table), [{**v, "id": i} for v, i in zip(values, ids, strict=True)])
+        return ids
+    returned = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+    return [int(i) for i in returned.scalars()]
 
 
 def create_record(session: Session, model: str, fields: dict[str, Any]) -> int:
