@@ -10,6 +10,7 @@ other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,8 @@ from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
-from sla.ledger import insert_events, newest, record
-from sla.tables import SlaClockRow, SlaEventRow
+from sla.ledger import StoredEvent, insert_events, newest, record
+from sla.tables import SlaClockRow
 
 __all__ = ["facts_for", "on_ticket_imported", "plan_many", "recalc", "sla_tick"]
 
@@ -32,7 +33,7 @@ _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_c
 _ANNOUNCED = {"warn", "breach", "escalate"}
 
 
-def _facts(ticket: TicketRow, events: list[TicketEventRow], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
+def _facts(ticket: TicketRow, events: Sequence[Any], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
     created = next((e for e in events if e.kind == "created"), None)
     initial: dict[str, Any] = {
         "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
@@ -81,9 +82,9 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
     ids = list(dict.fromkeys(ticket_ids))
     for chunk in in_chunks(ids):
         tickets = rows_by_id(session, TicketRow, set(chunk))
-        history: dict[int, list[TicketEventRow]] = {tid: [] for tid in chunk}
-        for row in session.scalars(select(TicketEventRow).where(TicketEventRow.ticket_id.in_(chunk))
-                                   .order_by(TicketEventRow.at, TicketEventRow.id)):
+        history: dict[int, list[Any]] = {tid: [] for tid in chunk}  # (kind, at, data) tuples: read, never changed
+        for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
+                                   .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
             history[row.ticket_id].append(row)
         customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
         teams = rows_by_id(session, TeamRow, {t.team_id for t in tickets.values()})
@@ -111,7 +112,7 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
 
 
 def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,
-           stored: list[SlaEventRow] | None, *, origin: str, reason: str,
+           stored: list[StoredEvent] | None, *, origin: str, reason: str,
            ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]],
            summaries: list[dict[str, Any]]) -> dict[str, Any]:
     generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)

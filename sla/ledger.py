@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from crm_bridge.store.tables import core_table
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
-__all__ = ["LedgerState", "event_key", "insert_events", "newest", "record", "state_from_ledger"]
+__all__ = ["LedgerState", "StoredEvent", "event_key", "insert_events", "newest", "record", "state_from_ledger"]
 
 EventKey = tuple[str, int, str, str, str]
 
@@ -34,7 +34,24 @@ def event_key(metric: str, cycle: int, kind: str, at: datetime, data: dict[str, 
             json.dumps(_jsonable(data), sort_keys=True, ensure_ascii=False))
 
 
-def _row_key(row: SlaEventRow) -> EventKey:
+class StoredEvent(Protocol):
+    """What comparing with the ledger reads of a stored event (a ledger row or ``newest``'s tuple)."""
+
+    @property
+    def generation(self) -> int: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def cycle(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+def _row_key(row: StoredEvent) -> EventKey:
     return event_key(row.metric, row.cycle, row.kind, row.at, row.data)
 
 
@@ -48,11 +65,16 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[SlaEventRow]]:
-    """The newest generation's events of each ticket (one query per 500 tickets)."""
-    found: dict[int, list[SlaEventRow]] = {tid: [] for tid in ticket_ids}
+_STORED = (SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle, SlaEventRow.kind,
+           SlaEventRow.at, SlaEventRow.data)
+
+
+def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[StoredEvent]]:
+    """The newest generation's events of each ticket (one query per 500 tickets), as plain
+    tuples: a request re-planned after an edit has a dozen or more, read to be compared."""
+    found: dict[int, list[StoredEvent]] = {tid: [] for tid in ticket_ids}
     for chunk in in_chunks(ticket_ids):
-        for row in session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id.in_(chunk)).order_by(SlaEventRow.id)):
+        for row in session.execute(select(*_STORED).where(SlaEventRow.ticket_id.in_(chunk)).order_by(SlaEventRow.id)):
             rows = found[row.ticket_id]
             if rows and row.generation > rows[0].generation:
                 rows.clear()
@@ -61,7 +83,7 @@ def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[SlaEve
 
 
 def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: str = "",
-           stored: list[SlaEventRow] | None = None, sink: list[dict[str, Any]] | None = None) -> tuple[int, list[SlaEvent]]:
+           stored: Sequence[StoredEvent] | None = None, sink: list[dict[str, Any]] | None = None) -> tuple[int, list[SlaEvent]]:
     """Append what is new; returns (generation, the events appended in this call).
 
     `stored` is the ticket's newest generation when the caller fetched it in bulk; with a
