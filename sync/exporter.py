@@ -209,6 +209,7 @@ def dispatch(
         return stats
     _create_pending(store, backend, mappings, now, stats, limit)
     halted: RemoteError | None = None
+    written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
     for position, (row_id, _, _) in enumerate(due):
         with store.transaction() as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
@@ -232,6 +233,8 @@ def dispatch(
             remote_now = current.get(remote_id)
             if remote_now is not None:
                 values = {k: v for k, v in values.items() if not same(v, remote_now.values.get(k))}
+            ours = written.get(remote_id, {})
+            values = {k: v for k, v in values.items() if not (k in ours and same(v, ours[k]))}
             binding = binder.get(row.model, remote_id)
             if not values:
                 row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
@@ -241,12 +244,14 @@ def dispatch(
                 continue
             row.attempts += 1
             try:
-                version = backend.update(mapping.spec, remote_id, values)
+                expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
+                version = backend.update(mapping.spec, remote_id, values, expected_version=expected)
             except RemoteError as exc:
                 _fail(row, exc, now, stats)
                 if exc.administrative:
                     halted = exc  # every other row would meet the same fault: they wait too
                 continue
+            written.setdefault(remote_id, {}).update(values)
             if binding is not None:
                 binding.remote_version = binding.written_version = version
                 binding.exported_at = now

@@ -8,8 +8,8 @@ Adapters implement ``RemoteBackend``; the engine never sees HTTP, OData or SOAP.
         def read(self, spec, *, after=None):   # -> Iterator[list[RemoteRecord]]
             for page in api.pages(spec.entity, fields=spec.remote_fields(), after=after):
                 yield [RemoteRecord(r["id"], r["etag"], r["deleted"], r) for r in page]
-        def update(self, spec, remote_id, values):
-            return api.patch(spec.entity, remote_id, values)["etag"]
+        def update(self, spec, remote_id, values, *, expected_version=None):
+            return api.patch(spec.entity, remote_id, values, if_match=expected_version)["etag"]
         def close(self): api.close()
 """
 
@@ -70,8 +70,14 @@ class RemoteBackend(Protocol):
         """Every record of the mapped entity after the key `after`, in pages (bounded memory)."""
         ...
 
-    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
-        """Write `values` (remote field names) to one record; return the new remote version."""
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
+               expected_version: str | None = None) -> str | None:
+        """Write `values` (remote field names) to one record; return the new remote version.
+
+        `expected_version`: the version the decision was taken against. A backend whose
+        remote can refuse a write to a newer version (a 1C web service's
+        ``ExpectedDataVersion``) sends it and raises a retryable conflict; one whose remote
+        cannot (1C OData ignores ``If-Match``) relies on the exporter's re-read before writes."""
         ...
 
     def close(self) -> None: ...

@@ -217,7 +217,10 @@ class OneCBackend:
                                       page_size=self.config.page_size):
             yield [self._record(spec, raw, lookups) for raw in page]
 
-    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
+               expected_version: str | None = None) -> str | None:
+        # 1C's OData ignores If-Match and a stale DataVersion in the body (INTERFACE.md §6):
+        # `expected_version` cannot be enforced here; the exporter re-read the record just before.
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.patch(spec.entity, remote_id, body)
         version = stored.get(spec.version) if spec.version else None

@@ -153,16 +153,22 @@ class SoapChangeSource:
             if items:
                 yield [self._record(spec, item) for item in items]
 
-    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
-        """Write `values` through the service's setters, one call per field; the new version."""
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
+               expected_version: str | None = None) -> str | None:
+        """Write `values` through the service's setters, one call per field; the new version.
+
+        Each call carries the version it expects (``ExpectedDataVersion``): first the one the
+        decision was taken against, then the one the previous call produced. A 1C user's
+        edit in between is refused by 1C (``OneCVersionConflict``, retried after the next
+        import has merged it), never silently overwritten."""
         unknown = sorted(set(values) - set(self.writers))
         if unknown:
             raise OneCRejected(f"{self.name}: the web service cannot write {', '.join(unknown)} of {spec.entity}; "
                                f"it writes {', '.join(sorted(self.writers))} — mark the field owner: remote in the mapping")
-        version: str | None = None
+        version = expected_version
         for field_name, value in values.items():
             operation, parameter = self.writers[field_name]
-            result = self.client.call(operation, RequestRef=remote_id, ExpectedDataVersion=None, Comment=None,
+            result = self.client.call(operation, RequestRef=remote_id, ExpectedDataVersion=version, Comment=None,
                                       **{parameter: value})
             version = self._written(operation, remote_id, result)
         return version

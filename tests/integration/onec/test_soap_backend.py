@@ -109,6 +109,33 @@ def test_pull_imports_dispatch_writes_due_dates_through_the_setter_and_a_second_
     assert {number: doc["DataVersion"] for number, doc in live(emu).items()} == versions  # no echo write
 
 
+def test_a_write_expects_the_version_it_was_decided_against_so_a_1c_users_edit_is_never_overwritten(
+    emu: Emulator, bridge: App, clock: FrozenClock
+) -> None:
+    bridge.run_job("sync.pull")
+    with bridge.store.transaction() as s:
+        due = {t.number: t.resolution_due for t in s.scalars(select(TicketRow)) if t.resolution_due is not None}
+    number = sorted(due)[0]
+    doc = live(emu)[number]
+    emu.update(DOC, str(doc["Ref_Key"]), {"Тема": "Уточнено пользователем 1С"})  # after our read, before our write
+
+    sent = bridge.run_job("sync.dispatch")["crm-ws"]
+    assert (sent["sent"], sent["retried"], sent["parked"]) == (len(due) - 1, 1, 0), sent
+    assert "changed in 1C meanwhile" in sent["errors"][0]
+    edited = live(emu)[number]
+    assert edited["Тема"] == "Уточнено пользователем 1С"
+    assert edited["СрокИсполнения"] == doc["СрокИсполнения"]  # refused by 1C: not written over the newer version
+
+    clock.at += timedelta(minutes=10)  # the next window brings the edit; the retry expects its version
+    assert bridge.run_job("sync.pull")["crm-ws"]["ticket"]["updated"] == 1
+    again = bridge.run_job("sync.dispatch")["crm-ws"]
+    # the retry writes the due date; the merge's own row for the same value (1C still held
+    # the old one at the pull) finds it written in this batch and costs no second call
+    assert (again["sent"], again["unchanged"], again["parked"]) == (1, 1, 0), again
+    final = live(emu)[number]
+    assert (final["Тема"], final["СрокИсполнения"]) == ("Уточнено пользователем 1С", wall(due[number]))
+
+
 def test_a_1c_users_edit_comes_in_through_the_next_window(emu: Emulator, bridge: App, clock: FrozenClock) -> None:
     bridge.run_job("sync.pull")
     doc = emu.records(DOC)[2]

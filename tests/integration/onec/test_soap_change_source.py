@@ -230,6 +230,14 @@ def test_a_refused_write_is_typed_a_stale_version_as_a_retryable_conflict() -> N
     assert not refused.value.retryable
 
 
+def test_each_setter_call_expects_the_version_the_previous_one_produced() -> None:
+    source, service = fake_source([{"Успешно": True, "ВерсияДанных": "v2"}, {"Успешно": True, "ВерсияДанных": "v3"}])
+    due = datetime(2024, 3, 22, 15, 0, tzinfo=ZoneInfo("UTC"))
+    assert source.update(SPEC, "a", {"СрокИсполнения": due, "Состояние": "В_РАБОТЕ"}, expected_version="v1") == "v3"
+    assert [(a["operation"], a["ExpectedDataVersion"]) for a in service.asked] == [
+        ("SetRequestDueDate", "v1"), ("SetRequestState", "v2")]
+
+
 def test_a_full_read_lists_everything_and_refuses_a_key_resume() -> None:
     source, service = fake_source([{"Обращение": [item("a", 1), item("b", 2)], "ЕстьЕще": False, "Курсор": "c"}])
     assert [[r.id for r in page] for page in source.read(SPEC)] == [["a", "b"]]

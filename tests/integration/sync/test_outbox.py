@@ -60,7 +60,8 @@ class FakeBackend:
     def __init__(self, fail: Exception | None = None) -> None:
         self.fail, self.sent = fail, []  # type: ignore[var-annotated]
 
-    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any]) -> str | None:
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
+               expected_version: str | None = None) -> str | None:
         if self.fail:
             raise self.fail
         self.sent.append((remote_id, values))
