@@ -216,7 +216,7 @@ def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: in
     source = bridge.backend(backend)
     zone = bridge.config.backends[backend].timezone
     if hasattr(source, "describe"):
-        schema, origin = source.describe(), "1C $metadata" if "onec" in bridge.config.backends[backend].kind else "metadata"
+        schema, origin = source.describe(), getattr(source, "described_by", "metadata")
     elif entity is not None:
         probe = MappingSpec(model=model, entity=entity, fields={})
         records = _sample(source, probe, None, max(sample, 1)) or []
@@ -227,7 +227,8 @@ def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: in
     draft = suggest(model, schema, entity=entity, timezone=zone, mapped=mapped)
     enums = {s.field: s.spec for s in draft.fields if s.spec is not None and "map" in s.spec and "default" in s.spec}
     if enums and draft.entity and sample:
-        probe_text = f"model: {model}\nentity: {draft.entity}\nfields:\n" + "".join(
+        probe_text = f"model: {model}\nentity: {draft.entity}\n" + "".join(
+            f"{attr}: {name}\n" for attr, name in draft.record.items()) + "fields:\n" + "".join(
             f"  {name}: {{from: {spec['from']}" + (f", lookup: {{entity: {spec['lookup']['entity']}}}" if "lookup" in spec else "") + "}\n"
             for name, spec in enums.items())
         probe_file = mapping_from_text(probe_text)

@@ -165,6 +165,7 @@ def _rank_entities(model: str, schema: Mapping[str, Mapping[str, str]]) -> list[
             continue
         base = entity.split("_", 1)[1] if "_" in entity and entity.split("_", 1)[0] in (
             "Catalog", "Document", "InformationRegister", "ChartOfCharacteristicTypes", "BusinessProcess", "Task") else entity
+        base = base.rsplit(".", 1)[-1]  # a web service's items: <Service>.<item>
         score, why = _name_score(base, [model, f"{model}s", *names])
         if score > 0:
             ranked.append((entity, score, why))

@@ -29,6 +29,8 @@ LOOKUP_TTL = 300.0
 class OneCBackend:
     """A ``sync.source.RemoteBackend`` over one 1C OData publication."""
 
+    described_by = "1C $metadata"  # what `describe` reads (told by `mapping suggest`)
+
     def __init__(self, name: str, config: OneCODataConfig, client: ODataClient | None = None) -> None:
         self.name = name
         self.config = config

@@ -54,6 +54,7 @@ _CHANGES_PARAMETERS = ("Cursor", "ChangedSince", "MaxCount")
 class SoapChangeSource:
     """A ``sync.source.CursorSource`` (and ``RemoteBackend``) over a 1C "changes since" web service."""
 
+    described_by = "the web service's WSDL"  # what `describe` reads (told by `mapping suggest`)
     cursor_overlap = timedelta(minutes=5)  # a 1C transaction committing late keeps its earlier stamp
     cursor_lag = timedelta(seconds=30)
 
@@ -225,17 +226,37 @@ class SoapChangeSource:
                 "fix the names under service:")}
         return {"ok": True, "detail": f"{self.operation}: called, answers {self.items} items with {self.more} and {self.cursor}"}
 
-    def _item_fields(self) -> list[str] | None:
-        """The fields of one item as the WSDL declares them (None when it does not say)."""
+    def _item_types(self) -> dict[str, str] | None:
+        """Field → Edm-style type of one item, as the WSDL declares it (None when it does not say)."""
         try:
             answer = self.client.client.service._binding._operations[self.operation].output.body.type
             for _, element in answer.elements:  # the wrapper's "return"
                 for name, item in getattr(element.type, "elements", []):
                     if name == self.items:
-                        return [field for field, _ in item.type.elements]
+                        return {field: _edm(xsd.type) for field, xsd in item.type.elements}
         except (AttributeError, KeyError, TypeError):  # an unusual schema: the answer check above stands
             return None
         return None
+
+    def _item_fields(self) -> list[str] | None:
+        types = self._item_types()
+        return None if types is None else list(types)
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Items of the "changes since" operation as an entity: ``<Service>.<items>`` → {field:
+        Edm-style type} from the WSDL's schema (what ``mapping check`` and ``mapping suggest``
+        read from ``$metadata`` for OData), also under each configured mapping's entity name
+        (for this kind a label naming the checkpoint stream). Empty when the schema does not say."""
+        types = self._item_types()
+        if types is None:
+            return {}
+        services = list(self.client.client.wsdl.services)
+        found = {f"{services[0] if services else self.operation}.{self.items}": types}
+        for model in self.models:
+            path = self.mappings_dir / f"{model}.yaml"
+            if path.is_file():
+                found.setdefault(load_mapping(path).entity, types)
+        return found
 
     def _check_model(self, model: str, item_fields: list[str] | None, operations: list[str]) -> dict[str, Any]:
         path = self.mappings_dir / f"{model}.yaml"
@@ -266,6 +287,20 @@ class SoapChangeSource:
 
     def close(self) -> None:
         self.client.close()
+
+
+#: XML Schema built-in types → the Edm names the mapping checks speak (``mapping.kinds``)
+_XSD_EDM = {"string": "Edm.String", "normalizedString": "Edm.String", "token": "Edm.String", "anyURI": "Edm.String",
+            "boolean": "Edm.Boolean", "dateTime": "Edm.DateTime", "date": "Edm.DateTime", "decimal": "Edm.Decimal",
+            "double": "Edm.Double", "float": "Edm.Single", "long": "Edm.Int64", "integer": "Edm.Int64",
+            "int": "Edm.Int32", "short": "Edm.Int16", "byte": "Edm.SByte", "unsignedByte": "Edm.Byte",
+            "base64Binary": "Edm.Binary"}
+
+
+def _edm(xsd_type: Any) -> str:
+    """One field's XML Schema type as an Edm name; a list or an unknown type is ``any``."""
+    name = getattr(getattr(xsd_type, "qname", None), "localname", None) or getattr(xsd_type, "name", None)
+    return _XSD_EDM.get(str(name), "any")
 
 
 def _input_names(client: SoapClient, operation: str) -> list[str] | None:

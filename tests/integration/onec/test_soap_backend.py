@@ -200,3 +200,36 @@ def test_crm_bridge_check_passes_and_a_wrong_password_names_the_backend(emu: Emu
     assert [c["what"] for c in failed] == ["backend crm-ws"]
     assert "1C refused the login (HTTP 401); check username/password" in failed[0]["detail"]
     assert "wrong" not in done.stdout
+
+
+def test_the_wsdl_describes_the_items_for_mapping_suggest_and_check(emu: Emulator, bridge: App, tmp_path: Path) -> None:
+    described = bridge.backend("crm-ws").describe()
+    items = described["CrmExchange.Обращение"]
+    assert (items["Тема"], items["Дата"], items["ПометкаУдаления"]) == ("Edm.String", "Edm.DateTime", "Edm.Boolean")
+    assert {"ВерсияДанных", "СрокИсполнения"} <= set(items)
+
+    path = tmp_path / "crm-bridge.yaml"
+    path.write_text(config(emu, tmp_path / "s.db", password="${ONEC_PASSWORD}"), encoding="utf-8")
+    made = cli(path, "mapping", "suggest", "--backend", "crm-ws", "--model", "ticket", "--out", str(tmp_path / "t.yaml"),
+               password=PASSWORD)
+    assert made.returncode == 0, made.stdout + made.stderr
+    draft = (tmp_path / "t.yaml").read_text("utf-8")
+    assert "(the web service's WSDL and 23 sample records)" in draft  # value maps from the values the service sends
+    assert "entity: CrmExchange.Обращение" in draft
+    lines = {line.split("#")[0].strip() for line in draft.splitlines()}
+    assert {"key: Ссылка", "version: ВерсияДанных", "deleted: ПометкаУдаления", "created_at: {from: Дата}"} <= lines
+    assert "subject: {from: Тема, transform: [strip]}" in lines
+    assert all(f"{sent}: {status}" in draft for sent, status in (("НОВОЕ", "new"), ("В_РАБОТЕ", "in_progress"), ("ЗАКРЫТО", "closed")))
+
+    shipped = cli(path, "mapping", "check", "--backend", "crm-ws", password=PASSWORD)
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    (tmp_path / "t.yaml").write_text(draft.replace("from: Тема", "from: Заголовок"), "utf-8")
+    wrong = cli(path, "mapping", "check", "--backend", "crm-ws", "--file", str(tmp_path / "t.yaml"), password=PASSWORD)
+    assert wrong.returncode == 1
+    problems = json.loads(cli(path, "mapping", "check", "--backend", "crm-ws", "--file", str(tmp_path / "t.yaml"), "--json",
+                              password=PASSWORD).stdout)["files"][0]["problems"]
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "fields.subject: 23 of 23 sample records have no value, but ticket.subject is required; map a remote field "
+        "that is always filled, or fix those records in the CRM",
+        "fields.subject.from: CrmExchange.Обращение has no field 'Заголовок'. Close names: ВерсияДанных, Дата, "
+        "ДатаЗавершения, ДатаИзменения, КонтактноеЛицо (18 in all). Run `crm-bridge mapping suggest` to list them all"]
