@@ -15,6 +15,7 @@ from adapters.onec.errors import OneCRejected, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry
 from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.values import from_wire, to_wire
+from mapping.kinds import canonical_fields
 from mapping.spec import MappingSpec, load_mapping
 from sync.source import FeedPackage, RemoteRecord, RemoteStub
 
@@ -43,6 +44,7 @@ class OneCBackend:
             username=config.username,
             password=config.password.get_secret_value(),
             timeout=(config.timeout.connect, config.timeout.read),
+            max_query_string=config.max_query_string,
         )
 
     @property
@@ -295,10 +297,24 @@ class OneCBackend:
                 continue
             missing = [f for f in spec.remote_fields() if f not in entity.properties]
             lookups = [f.lookup.entity for f in spec.fields.values() if f.lookup and meta.entity(f.lookup.entity) is None]
+            written = _written_fields(spec)
             problems = []
-            if missing:  # the standard interface publishes every attribute of a published object
-                problems.append(f"has no field {', '.join(missing)} — this configuration names it differently or lacks it: "
+            read = [f for f in missing if f not in written]
+            if read:  # the standard interface publishes every attribute of a published object
+                problems.append(f"has no field {', '.join(read)} — this configuration names it differently or lacks it: "
                                 f"see `crm-bridge onec inspect --entity {spec.entity}` and fix the mapping {path}")
+            added = [f"{f} ({written[f]})" for f in missing if f in written]
+            if added:
+                problems.append(f"has no attribute {', '.join(added)}, which crm-bridge writes back — add "
+                                f"{'it' if len(added) == 1 else 'them'} to {_object_name(spec.entity)} in a configuration "
+                                "extension (the standard OData interface then publishes them with the object), or drop "
+                                f"{'it' if len(added) == 1 else 'them'} from the mapping {path}")
+            query = self.client.query_string_length(spec.entity, spec.remote_fields())
+            if query > self.config.max_query_string:
+                problems.append(f"a page read with its {len(spec.remote_fields())} mapped fields makes a query string of "
+                                f"{query} bytes, over max_query_string ({self.config.max_query_string}): raise the web "
+                                "server's limit (IIS: requestFiltering/requestLimits maxQueryString) and max_query_string "
+                                "with it, or map fewer fields")
             if lookups:
                 problems.append(f"looks values up in {', '.join(lookups)}, which is not published — add it to the standard "
                                 "OData interface content (Администрирование → Настройка стандартного интерфейса OData)")
@@ -327,6 +343,29 @@ class OneCBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+#: canonical kind -> the 1C attribute type that holds it
+_ONEC_TYPES = {"datetime": "Дата, состав: дата и время", "bool": "Булево", "int": "Число",
+               "text": "Строка", "enum": "Строка", "any": "Строка"}
+_OBJECT_KINDS = {"Document": "документ", "Catalog": "справочник", "BusinessProcess": "бизнес-процесс", "Task": "задача"}
+
+
+def _written_fields(spec: MappingSpec) -> dict[str, str]:
+    """Remote fields crm-bridge writes (owner local/newest, the correlation key) -> the 1C
+    type they need."""
+    kinds = {name: f.kind for name, f in canonical_fields(spec.model).items()}
+    written = {spec.correlation: _ONEC_TYPES["text"]} if spec.correlation else {}
+    for name, field in spec.fields.items():
+        if field.owner != "remote" and field.source:
+            written[field.source] = _ONEC_TYPES.get(kinds.get(name, "any"), "Строка")
+    return written
+
+
+def _object_name(entity_set: str) -> str:
+    """``Document_Интерес`` -> ``документ «Интерес»`` (how 1C's configurator names it)."""
+    kind, _, name = entity_set.partition("_")
+    return f"{_OBJECT_KINDS[kind]} «{name}»" if kind in _OBJECT_KINDS and name else entity_set
 
 
 def _gone(entry: FeedEntry, spec: MappingSpec) -> bool:

@@ -97,6 +97,9 @@ class OneCODataConfig(BackendBase):
     change_detection: Literal["version_scan", "full", "exchange_plan"] = "version_scan"
     exchange_plan: ExchangePlanConfig | None = None
     scan_page_size: int = Field(default=5000, ge=1, le=50000)
+    # Longest query string the web server in front of 1C accepts: key lookups are cut to
+    # fit. IIS's default is 2,048 (it answers 404.15 above); behind Apache 8,000 is safe.
+    max_query_string: int = Field(default=2048, ge=512, le=65536)
 
     @model_validator(mode="after")
     def _feed(self) -> OneCODataConfig:

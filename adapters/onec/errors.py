@@ -3,9 +3,10 @@ faults become ours (``translated`` and ``raise_for_response``).
 
 Retryable (``retryable``: the outbox backs off, reads retry in place on
 ``OneCUnavailable``): ``OneCUnavailable`` — timeouts, 429/502/503/504, a 500 that is not
-a handler's, broken bodies — and ``OneCVersionConflict``; also ``OneCAuthFailed`` and
-``OneCNotPublished``, waiting at least ``CONFIG_FAULT_WAIT``: an administrator fixes
-those, not the data, and the rows must still be there when they do. Fatal (parked with
+a handler's, broken bodies — and ``OneCVersionConflict``; also the ``OneCAdministrative``
+ones (``OneCAuthFailed``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
+``CONFIG_FAULT_WAIT``: an administrator fixes those, not the data, and the rows must
+still be there when they do. Fatal (parked with
 the reason): ``OneCNotFound``, ``OneCBusinessError`` (500 code -1), any other
 ``OneCRejected``.
 """
@@ -18,17 +19,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import requests
 
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
 
 __all__ = [
+    "OneCAdministrative",
     "OneCAuthFailed",
     "OneCBusinessError",
     "OneCNotFound",
     "OneCNotPublished",
     "OneCRejected",
+    "OneCRequestTooLong",
     "OneCUnavailable",
     "OneCVersionConflict",
     "raise_for_response",
@@ -53,13 +57,10 @@ class OneCRejected(RemoteRejected):
 CONFIG_FAULT_WAIT = 60.0
 
 
-class OneCAuthFailed(OneCRejected):
-    """401: wrong login or password (the login must be sent as UTF-8).
-
-    Retrying the same call does not help, but the data is not at fault either: the
-    outbox keeps the rows and backs off (at least ``CONFIG_FAULT_WAIT`` seconds), so a
-    password fixed in the configuration, or a passing IIS/AD refusal, delivers them.
-    """
+class OneCAdministrative(OneCRejected):
+    """A refusal an administrator fixes, not the data: retrying the same call does not help
+    now, but the rows are kept and retried after at least ``CONFIG_FAULT_WAIT`` seconds, so
+    they are delivered once the configuration or the publication is fixed."""
 
     retryable: ClassVar[bool] = True
     administrative: ClassVar[bool] = True
@@ -67,24 +68,23 @@ class OneCAuthFailed(OneCRejected):
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message, code=code, status=status)
         self.retry_after = CONFIG_FAULT_WAIT
+
+
+class OneCAuthFailed(OneCAdministrative):
+    """401: wrong login or password (the login must be sent as UTF-8); also a passing
+    IIS/AD refusal."""
+
+
+class OneCRequestTooLong(OneCAdministrative):
+    """414, or IIS's 404.15: the web server in front of 1C refused the URL as too long."""
 
 
 class OneCNotFound(OneCRejected):
     """404 code 9: no record with this key."""
 
 
-class OneCNotPublished(OneCRejected):
-    """404 on an entity set (or a web service): it is not in the publication.
-
-    An administrator's fix in 1C, not the data's: retryable like ``OneCAuthFailed``.
-    """
-
-    retryable: ClassVar[bool] = True
-    administrative: ClassVar[bool] = True
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
-        super().__init__(message, code=code, status=status)
-        self.retry_after = CONFIG_FAULT_WAIT
+class OneCNotPublished(OneCAdministrative):
+    """404 on an entity set (or a web service): it is not in the publication."""
 
 
 class OneCVersionConflict(OneCUnavailable):
@@ -148,6 +148,14 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
     if status == 401:
         raise OneCAuthFailed(
             f"{where}: 1C refused the login (HTTP 401); check username/password in the backend configuration",
+            code=code, status=status,
+        )
+    if status == 414 or (status == 404 and b"404.15" in response.content):
+        length = len(urlsplit(response.request.url or "").query) if response.request is not None else 0
+        raise OneCRequestTooLong(
+            f"{where}: the web server in front of 1C refused a query string of {length} bytes as too long "
+            f"(HTTP {404.15 if status == 404 else status}); set max_query_string in the backend configuration to its "
+            "limit, or raise the limit (IIS: requestFiltering/requestLimits maxQueryString; Apache: LimitRequestLine)",
             code=code, status=status,
         )
     if status == 404 and code == "9":

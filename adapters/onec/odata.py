@@ -49,6 +49,12 @@ def _query(params: Mapping[str, str]) -> str:
     return "&".join(f"{k}={quote(v, safe=_SAFE)}" for k, v in params.items())
 
 
+#: IIS refuses a query string over 2,048 bytes by default (``maxQueryString``, answering
+#: 404.15); Apache a request line over 8,190. Key lookups are cut to stay under the limit.
+MAX_QUERY_STRING = 2048
+
+
+_OR = quote(" or ", safe=_SAFE)
 _NAME = re.compile(r"^[\w]+$")
 
 
@@ -74,8 +80,10 @@ class ODataClient:
         session: requests.Session | None = None,
         read_retries: int = 3,
         max_retry_wait: float = 30.0,
+        max_query_string: int = MAX_QUERY_STRING,
     ) -> None:
         self.name = name
+        self.max_query_string = max_query_string
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
         self.read_retries, self.max_retry_wait = read_retries, max_retry_wait
@@ -164,6 +172,13 @@ class ODataClient:
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
         return rows
 
+    def query_string_length(self, entity_set: str, select: Sequence[str], page_size: int = 10000) -> int:
+        """Bytes of the query string of one keyset page of `entity_set` (what a web server's
+        limit is measured against)."""
+        _entity_path(entity_set)
+        return len(_query({"$format": "json", "$select": ",".join(select), "$filter": f"Ref_Key gt {guid_literal(str(uuid.UUID(int=0)))}",
+                           "$orderby": "Ref_Key", "$top": str(page_size)}))
+
     def pages(
         self,
         entity_set: str,
@@ -198,17 +213,32 @@ class ODataClient:
             after = str(rows[-1]["Ref_Key"])
 
     def by_keys(self, entity_set: str, keys: Sequence[str], *, select: Sequence[str] = (), batch: int = 40) -> list[dict[str, Any]]:
-        """Records with the given ``Ref_Key`` values, ``batch`` keys per request.
+        """Records with the given ``Ref_Key`` values: at most ``batch`` keys per request,
+        and never more than fit in ``max_query_string`` bytes of encoded query string.
 
         1C's OData has no ``in``; keys are joined with ``or`` (each one a checked GUID
-        literal), few enough per request to keep the URL short for IIS and proxies.
+        literal). A long ``$select`` of Cyrillic names (6 bytes a letter, encoded) leaves
+        room for fewer keys: IIS answers a longer query string with 404.15.
         """
+        fixed = len(_query({"$format": "json", "$select": ",".join(select), "$filter": ""})) if select else len(
+            _query({"$format": "json", "$filter": ""}))
         rows: list[dict[str, Any]] = []
-        for start in range(0, len(keys), batch):
-            chunk = keys[start : start + batch]
-            cond = " or ".join(f"Ref_Key eq {guid_literal(k)}" for k in chunk)
-            rows += self.query(entity_set, select=select, filter=cond)
+        chunk: list[str] = []
+        size = fixed
+        for key in keys:
+            clause = quote(f"Ref_Key eq {guid_literal(key)}", safe=_SAFE)
+            grown = size + len(clause) + (len(_OR) if chunk else 0)
+            if chunk and (len(chunk) == batch or grown > self.max_query_string):
+                rows += self._by_keys(entity_set, chunk, select)
+                chunk, grown = [], fixed + len(clause)
+            chunk.append(key)
+            size = grown
+        if chunk:
+            rows += self._by_keys(entity_set, chunk, select)
         return rows
+
+    def _by_keys(self, entity_set: str, keys: Sequence[str], select: Sequence[str]) -> list[dict[str, Any]]:
+        return self.query(entity_set, select=select, filter=" or ".join(f"Ref_Key eq {guid_literal(k)}" for k in keys))
 
     def get(self, entity_set: str, key: str, *, select: Sequence[str] = ()) -> dict[str, Any]:
         params = {"$select": ",".join(select)} if select else None

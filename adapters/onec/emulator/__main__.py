@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="register every seeded object for the exchange-plan nodes")
     parser.add_argument("--exchange-package-size", type=int, default=1000,
                         help="most objects in one SelectChanges package")
+    parser.add_argument("--max-query-string", type=int, default=2048, metavar="BYTES",
+                        help="refuse longer query strings with IIS's 404.15 (0: no limit)")
     parser.add_argument("--error-bom", action="store_true")
     parser.add_argument("--no-plus-quirk", action="store_true",
                         help="decode '+' as a space instead of ignoring the filter like 1C")
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             user_activity=args.user_activity, unpublished=args.unpublish,
             allow_delete=args.allow_delete, register_existing=args.register_existing,
             exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
-            plus_quirk=not args.no_plus_quirk,
+            plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
         )
     except ValueError as exc:
         parser.error(str(exc))

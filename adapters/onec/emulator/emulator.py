@@ -72,6 +72,8 @@ class Emulator:
         register_existing: register every seeded object for the exchange-plan nodes, so a
             change-feed reader starts with a full load (default: only later changes).
         exchange_package_size: most objects 1C puts in one SelectChanges package.
+        max_query_string: longest query string served, as IIS in front of 1C refuses a
+            longer one with 404.15 (its default ``maxQueryString``); 0: no limit.
     """
 
     def __init__(
@@ -97,7 +99,9 @@ class Emulator:
         user_activity: float = 0.0,
         register_existing: bool = False,
         exchange_package_size: int = 1000,
+        max_query_string: int = 2048,
     ) -> None:
+        self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
         self.users = dict(users if users is not None else {"Администратор": "demo"})
         self._start_now = _moscow(now) if now is not None else None
@@ -323,6 +327,8 @@ class Emulator:
             self._count(method, "")
             return Response(404, b"Not Found", "text/plain;charset=utf-8")
         self._count(method, set_name)
+        if self.max_query_string and len(query) > self.max_query_string:
+            return _query_too_long(len(query), self.max_query_string)
         delay, fault = self.faults.take(method, set_name)
         if delay and self._stopping.wait(delay):
             return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
@@ -373,6 +379,15 @@ def _fault_response(fault: Fault, *, bom: bool) -> Response:
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
     error = ODataError(fault.status, fault.code, fault.error_message)
     return Response(fault.status, error.json_body(bom=bom), headers=headers)
+
+
+def _query_too_long(length: int, limit: int) -> Response:
+    """IIS request filtering's answer to a query string over ``maxQueryString``."""
+    page = (f"<!DOCTYPE html><html><head><title>IIS Detailed Error - 404.15 - Not Found</title></head><body>"
+            f"<h3>HTTP Error 404.15 - Not Found</h3><h4>The request filtering module is configured to deny a request "
+            f"where the query string is too long.</h4><p>Query string: {length} bytes; maxQueryString: {limit}</p>"
+            f"</body></html>")
+    return Response(404, page.encode("utf-8"), "text/html")
 
 
 def _unauthorized() -> Response:

@@ -74,3 +74,35 @@ def test_a_backend_that_does_not_answer_is_a_failed_check_not_a_crash(tmp_path: 
     assert done.returncode == 1, done.stderr
     [backend] = [c for c in json.loads(done.stdout)["checks"] if c["what"] == "backend demo-1c"]
     assert "no answer" in backend["detail"]
+
+
+def test_against_the_reference_metadata_check_says_which_attributes_to_add_for_the_write_back(tmp_path: Path) -> None:
+    # The reference $metadata of 1C:CRM (../shared/onec/fixtures): its «Интерес» has no SLA attributes.
+    edmx = Path(__file__).parents[2] / "fixtures" / "onec" / "metadata.edmx"
+    with Emulator(requests=10, seed=3, users={DEMO_LOGIN: DEMO_PASSWORD}, edmx=edmx) as emu:
+        app = app_with(emu.base_url, tmp_path)
+        try:
+            findings = app.backend("demo-1c").check()
+        finally:
+            app.close()
+    failed = [f["detail"] for f in findings if not f["ok"]]
+    assert len(failed) == 1, failed
+    read, written = failed[0].split("; ")
+    assert read.startswith("ticket: Document_Интерес has no field ВидОбращения, КаналОбращения, ИсточникОбращения, "
+                           "ДатаПервогоОтвета — this configuration names it differently")
+    assert written.startswith("has no attribute ИдентификаторВнешний (Строка), СрокПервогоОтвета (Дата, состав: дата и "
+                              "время), СостояниеSLA (Строка), НарушениеSLA (Булево), which crm-bridge writes back — add them "
+                              "to документ «Интерес» in a configuration extension")
+    assert written.endswith(f"or drop them from the mapping {DEFAULT_MAPPINGS / 'ticket.yaml'}")
+
+
+def test_a_mapping_too_wide_for_the_web_servers_query_limit_is_named(emulator: Emulator, tmp_path: Path) -> None:
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    max_query_string: 1000\n")
+    try:
+        findings = app.backend("demo-1c").check()
+    finally:
+        app.close()
+    failed = [f["detail"] for f in findings if not f["ok"]]
+    assert len(failed) == 1, failed
+    assert failed[0].startswith("ticket: Document_Интерес a page read with its 22 mapped fields makes a query string of ")
+    assert "over max_query_string (1000): raise the web server's limit" in failed[0]

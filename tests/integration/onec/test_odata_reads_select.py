@@ -14,6 +14,7 @@ import requests
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
+from adapters.onec.errors import OneCRequestTooLong
 from crm_bridge.app import App
 from mapping.spec import load_mapping
 
@@ -69,5 +70,21 @@ def test_a_version_scan_selects_key_version_and_mark_only_and_fetches_changed_ke
     calls.clear()
     records = backend.fetch(spec, [s.id for s in stubs])
     assert {r.id for r in records} == {s.id for s in stubs}
-    assert [call["$filter"].count(" or ") + 1 for call in calls] == [40, 5]
+    # the ticket's 22 Cyrillic $select names leave room for 10 keys in IIS's 2,048 bytes
+    assert [call["$filter"].count(" or ") + 1 for call in calls] == [10, 10, 10, 10, 5]
     assert all(call["$select"].split(",") == spec.remote_fields() for call in calls)
+
+
+def test_a_web_server_with_a_shorter_query_limit_is_named_and_then_fitted(emulator: Emulator, tmp_path: Path) -> None:
+    emulator.max_query_string = 1600  # an IIS whose maxQueryString was lowered
+    text = demo_config(emulator.base_url, tmp_path / "s.db")
+    app = App.from_text(text)
+    backend = app.backend("demo-1c")
+    spec = load_mapping(backend.mappings_dir / "ticket.yaml")
+    keys = [s.id for page in backend.scan(spec) for s in page]
+    with pytest.raises(OneCRequestTooLong, match=r"HTTP 404\.15.*set max_query_string"):
+        backend.fetch(spec, keys)
+    app.close()
+    fitted = App.from_text(text + "    max_query_string: 1600\n")
+    assert {r.id for r in fitted.backend("demo-1c").fetch(spec, keys)} == set(keys)
+    fitted.close()
