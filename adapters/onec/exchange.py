@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
 from adapters.onec.errors import OneCRejected, OneCUnavailable, raise_for_response, translated
+from adapters.onec.metadata import declares_dtd
 from adapters.onec.odata import ODataClient, string_literal
 
 __all__ = ["ChangePackage", "ExchangeFeed", "FeedEntry", "parse_feed"]
@@ -89,7 +90,7 @@ def parse_feed(body: bytes, message_no: int, *, backend: str = "1C") -> ChangePa
         OneCUnavailable: the body is not an Atom feed (or carries a DTD) — it must never
             be taken for an empty package.
     """
-    if b"<!DOCTYPE" in body[:2048].upper():
+    if declares_dtd(body):
         raise OneCUnavailable(f"{backend}: SelectChanges answer carries a DTD; refused")
     try:
         root = ET.fromstring(body)
@@ -148,7 +149,8 @@ class ExchangeFeed:
     def _point(self) -> str:
         if self._node_key is None:
             self._node()
-        return f"'{self.client.base_url}{self.entity_set}(guid'{self._node_key}')'"
+        # The node's URL as 1C writes its own (Cyrillic as text), percent-encoded once by _post.
+        return f"'{unquote(self.client.base_url)}{self.entity_set}(guid'{self._node_key}')'"
 
     def _post(self, function: str, message_no: int) -> bytes:
         url = (f"{self.client.base_url}{function}?DataExchangePoint={quote(self._point(), safe=':/()')}"

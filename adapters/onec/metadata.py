@@ -8,10 +8,12 @@ refused (no entity expansion, no external entities).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
+from xml.parsers import expat
 
-from adapters.onec.errors import OneCUnavailable
+from adapters.onec.errors import OneCNotPublished, OneCUnavailable
 
 __all__ = ["EntityType", "Metadata", "Property", "parse_metadata"]
 
@@ -80,13 +82,39 @@ def _props(node: ET.Element) -> dict[str, Property]:
     }
 
 
+class _Prolog(Exception):  # noqa: N818 - a signal, not an error: the prolog has been read
+    pass
+
+
+def declares_dtd(xml: bytes) -> bool:
+    """Whether the document declares a DTD (in its prolog, however long: a comment cannot
+    hide it). Read by expat up to the root element only; a body that is not XML is False
+    (the real parse then says what is wrong)."""
+    found = False
+
+    def doctype(*_: object) -> None:
+        nonlocal found
+        found = True
+        raise _Prolog
+
+    def root(*_: object) -> None:
+        raise _Prolog
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = doctype
+    parser.StartElementHandler = root
+    with contextlib.suppress(_Prolog, expat.ExpatError):
+        parser.Parse(xml, True)  # noqa: FBT003 - expat's isfinal
+    return found
+
+
 def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:
     """Parse an EDMX document.
 
     Raises:
         OneCUnavailable: the body is not EDMX (a proxy's HTML page, a truncated answer).
     """
-    if b"<!DOCTYPE" in xml[:2048].upper():
+    if declares_dtd(xml):
         raise OneCUnavailable(f"{backend}: $metadata carries a DTD; refused (entity expansion is not allowed)")
     try:
         root = ET.fromstring(xml)
@@ -114,5 +142,8 @@ def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:
             for es in container.findall(f"{_EDM}EntitySet"):
                 sets[es.get("Name", "")] = es.get("EntityType", "").split(".", 1)[-1]
     if not sets:
-        raise OneCUnavailable(f"{backend}: $metadata lists no entity sets; check the publication URL")
+        raise OneCNotPublished(
+            f"{backend}: $metadata lists no entity sets: the standard OData interface content is empty; add the mapped "
+            "objects to it (Администрирование → Настройка стандартного интерфейса OData, or "
+            "УстановитьСоставСтандартногоИнтерфейсаOData() in 1C)")
     return Metadata(sets, types, complex_types, enums, associations)

@@ -14,19 +14,20 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
 
-from adapters.onec.errors import OneCUnavailable, raise_for_response, translated
+from adapters.onec.errors import OneCNotPublished, OneCUnavailable, raise_for_response, translated
 from adapters.onec.metadata import Metadata, parse_metadata
 
 __all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _SAFE = "$'(),=:/;*@"  # kept literal in query values; everything else (space!) percent-encoded
 
 
@@ -110,15 +111,18 @@ class ODataClient:
         return response
 
     def _read(self, path: str, params: Mapping[str, str] | None, what: str) -> Any:
-        """GET and decode, retried in place on a retryable fault (reads are idempotent).
+        """GET and decode, retried in place on a retryable fault (reads are idempotent)."""
+        return self._retrying(lambda: self._json(self._call("GET", path, params, what=what), what))
 
-        ``read_retries`` more attempts, waiting as 1C asks (Retry-After) or 0.5 s, 1 s,
-        2 s…, never more than ``max_retry_wait`` seconds at a time; then the fault goes to
-        the caller, whose job is retried on the next run from its checkpoint.
+    def _retrying(self, read: Callable[[], T]) -> T:
+        """`read`, retried in place on ``OneCUnavailable``: ``read_retries`` more attempts,
+        waiting as 1C asks (Retry-After) or 0.5 s, 1 s, 2 s…, never more than
+        ``max_retry_wait`` seconds at a time; then the fault goes to the caller, whose job
+        is retried on the next run from its checkpoint.
         """
         for attempt in range(self.read_retries + 1):
             try:
-                return self._json(self._call("GET", path, params, what=what), what)
+                return read()
             except OneCUnavailable as exc:
                 if attempt == self.read_retries:
                     raise
@@ -134,14 +138,25 @@ class ODataClient:
             raise OneCUnavailable(f"{self.name}: {what}: malformed JSON from 1C ({exc}); will retry") from exc
 
     def metadata(self, *, refresh: bool = False) -> Metadata:
-        """``$metadata``, fetched once per client (it can be megabytes on a real base)."""
+        """``$metadata``, fetched once per client (it can be megabytes on a real base),
+        retried in place like any read (the first call after idle meets a cold 1C)."""
         if self._metadata is None or refresh:
-            with translated(self.name, "GET $metadata"):
-                self.requests_made += 1
-                response = self.session.get(f"{self.base_url}$metadata", timeout=self.timeout)
-            raise_for_response(self.name, response, "GET $metadata")
-            self._metadata = parse_metadata(response.content, backend=self.name)
+            self._metadata = self._retrying(self._fetch_metadata)
         return self._metadata
+
+    def _fetch_metadata(self) -> Metadata:
+        with translated(self.name, "GET $metadata"):
+            self.requests_made += 1
+            response = self.session.get(f"{self.base_url}$metadata", timeout=self.timeout)
+        try:
+            raise_for_response(self.name, response, "GET $metadata")
+        except OneCNotPublished as exc:  # no OData here at all, not one object missing from it
+            raise OneCNotPublished(
+                f"{self.name}: GET $metadata: {self.base_url} serves no OData interface (HTTP 404); check that url ends "
+                "in /<publication>/odata/standard.odata/ and that the web publication of the base has «Публиковать "
+                "стандартный интерфейс OData» ticked (Конфигуратор → Администрирование → Публикация на веб-сервере)",
+                code=exc.code, status=exc.status) from exc
+        return parse_metadata(response.content, backend=self.name)
 
     def query(
         self,

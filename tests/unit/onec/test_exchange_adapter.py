@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 from adapters.onec.adapter import OneCBackend
 from adapters.onec.config import OneCODataConfig
 from adapters.onec.errors import OneCUnavailable
+from adapters.onec.exchange import ExchangeFeed
+from adapters.onec.odata import ODataClient
 from mapping.spec import MappingSpec, load_mapping
 from sync.source import supports_change_feed, supports_version_scan
 
@@ -218,3 +221,16 @@ def test_the_exchange_plan_defaults_are_the_shipped_plan_and_node() -> None:
     feed = config().feed
     assert (feed.name, feed.node, feed.ignore_types) == ("CRMBridge", "CRMB", [])
     assert json.loads(config(exchange_plan={"node": "Мост"}).model_dump_json())["exchange_plan"]["node"] == "Мост"
+
+
+def test_the_exchange_point_of_a_cyrillic_publication_is_percent_encoded_once(onec_api: responses.RequestsMock) -> None:
+    base = "http://1c.test/%D1%86%D1%80%D0%BC/odata/standard.odata/"  # publication «црм», as pydantic's URL keeps it
+    onec_api.get(re.compile(re.escape(base) + ".*"),
+                 json={"value": [{"Ref_Key": NODE, "Code": "CRMB", "ThisNode": False, "ReceivedNo": 0}]})
+    onec_api.post(re.compile(re.escape(base) + "SelectChanges\\?.*"), body=feed(), content_type="application/atom+xml")
+    client = ODataClient(name="crm", base_url=base, username="Администратор", password="demo")
+    ExchangeFeed(client, plan="ОбменCRM", node_code="CRMB").read(1)
+    sent = parse_qs(urlsplit(onec_api.calls[-1].request.url or "").query)  # decodes once, as 1C does
+    assert sent["DataExchangePoint"] == [f"'http://1c.test/црм/odata/standard.odata/ExchangePlan_ОбменCRM(guid'{NODE}')'"]
+    assert sent["MessageNo"] == ["1"]
+    client.close()

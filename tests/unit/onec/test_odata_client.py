@@ -22,6 +22,7 @@ from adapters.onec.errors import (
     OneCRejected,
     OneCUnavailable,
 )
+from adapters.onec.exchange import parse_feed
 from adapters.onec.metadata import parse_metadata
 from adapters.onec.odata import ODataClient, datetime_literal, guid_literal, string_literal
 from adapters.onec.values import from_wire, to_wire
@@ -144,6 +145,11 @@ def test_metadata_with_a_dtd_is_refused() -> None:
     evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
     with pytest.raises(OneCUnavailable, match="DTD"):
         parse_metadata(evil)
+    hidden = b'<?xml version="1.0"?><!--' + b"padding " * 1000 + b'--><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    with pytest.raises(OneCUnavailable, match="DTD"):  # a long comment does not hide it
+        parse_metadata(hidden)
+    with pytest.raises(OneCUnavailable, match="DTD"):
+        parse_feed(hidden, 1)
 
 
 def test_a_read_is_retried_in_place_after_a_retryable_fault(onec_api: responses.RequestsMock) -> None:
@@ -156,6 +162,28 @@ def test_a_read_is_retried_in_place_after_a_retryable_fault(onec_api: responses.
         assert client.requests_made == 3
     finally:
         client.close()
+
+
+def test_metadata_is_retried_in_place_and_its_faults_say_what_to_fix_in_the_publication(
+    onec_api: responses.RequestsMock,
+) -> None:
+    client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=2, max_retry_wait=0.01)
+    onec_api.get(f"{BASE}$metadata", status=503)  # a cold 1C
+    onec_api.get(f"{BASE}$metadata", body=(SHARED / "metadata.edmx").read_bytes()[:500])  # cut short
+    onec_api.get(f"{BASE}$metadata", body=(SHARED / "metadata.edmx").read_bytes())
+    assert "Document_Интерес" in client.metadata().entity_sets
+    assert client.requests_made == 3
+    onec_api.get(f"{BASE}$metadata", status=404, body=b"<html>Not Found</html>")
+    with pytest.raises(OneCNotPublished, match=r"serves no OData interface \(HTTP 404\); check that url ends in "
+                       r"/<publication>/odata/standard\.odata/ and .*Публиковать стандартный интерфейс OData"):
+        client.metadata(refresh=True)
+    empty = (b'<?xml version="1.0"?><edmx:Edmx xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx" Version="1.0">'
+             b'<edmx:DataServices><Schema xmlns="http://schemas.microsoft.com/ado/2009/11/edm" Namespace="StandardODATA">'
+             b'<EntityContainer Name="EnterpriseV8"/></Schema></edmx:DataServices></edmx:Edmx>')
+    onec_api.get(f"{BASE}$metadata", body=empty)
+    with pytest.raises(OneCNotPublished, match="the standard OData interface content is empty; add the mapped objects"):
+        client.metadata(refresh=True)
+    client.close()
 
 
 def test_writes_are_never_retried_in_place(onec_api: responses.RequestsMock) -> None:
