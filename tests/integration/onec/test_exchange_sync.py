@@ -296,6 +296,23 @@ def test_an_unparsable_entry_is_retried_then_parked_loudly_and_never_acknowledge
     assert "problems" not in feed_state(bridge)
 
 
+def test_a_record_the_import_refuses_holds_its_package_until_1c_fixes_it(emulator: Emulator, bridge: App) -> None:
+    sync(bridge)
+    bad = open_docs(emulator)[0]
+    emulator.update(DOC, bad["Ref_Key"], {"Number": "   "})  # a request without a number is refused
+    held = sync(bridge)
+    assert f"ticket {bad['Ref_Key']}:" in held["error"]
+    assert "package 1 not acknowledged: 1 entry could not be stored (attempt 1 of 3" in held["error"]
+    assert received_no(emulator) == 0  # acknowledged, the change would have left the feed for good
+    [problem] = feed_state(bridge)["problems"]
+    assert '"Number": "   "' in problem["entry"]  # the record as 1C sent it, for the person who looks
+    emulator.update(DOC, bad["Ref_Key"], {"Number": bad["Number"], "Тема": "исправлено в 1С"})
+    fixed = sync(bridge)
+    assert "error" not in fixed
+    assert received_no(emulator) == 1
+    assert subjects(bridge)[bad["Ref_Key"]] == "исправлено в 1С"
+
+
 def test_a_type_no_mapping_covers_parks_the_package_until_it_is_ignored_on_purpose(
         emulator: Emulator, bridge: App, tmp_path: Path, clock: FrozenClock) -> None:
     sync(bridge)
