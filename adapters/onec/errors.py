@@ -37,6 +37,7 @@ __all__ = [
     "OneCVersionConflict",
     "raise_for_response",
     "retry_after_seconds",
+    "transient",
     "translated",
 ]
 
@@ -102,6 +103,19 @@ class OneCVersionConflict(OneCUnavailable):
 
 class OneCBusinessError(OneCRejected):
     """500 code -1: a 1C handler (ПередЗаписью, ПриЗаписи, posting) raised."""
+
+
+#: words of a 1C error text that mean "try again later": a lock conflict, a session the
+#: administrator ended, a base being restarted or blocked, a wait that ran out
+_TRANSIENT = ("блокиров", "lock", "сеанс", "session", "недоступ", "unavailable",
+              "перезапуск", "время ожидания", "timeout", "timed out")
+
+
+def transient(text: str) -> bool:
+    """Whether a 1C error text (a SOAP Fault's, a service's ``ТекстОшибки``) names a
+    passing condition rather than the data."""
+    lowered = text.lower()
+    return any(word in lowered for word in _TRANSIENT)
 
 
 def _error_of(response: requests.Response) -> tuple[str | None, str]:

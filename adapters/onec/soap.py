@@ -36,17 +36,22 @@ from zeep.transports import Transport
 
 from adapters.onec.errors import (
     OneCAuthFailed,
+    OneCBusinessError,
+    OneCNotFound,
     OneCNotPublished,
     OneCRejected,
     OneCUnavailable,
     retry_after_seconds,
+    transient,
 )
 
 __all__ = ["OneCSoapFault", "SoapClient"]
 
 
-class OneCSoapFault(OneCRejected):
-    """The 1C service module raised (``ВызватьИсключение``): a SOAP Fault."""
+class OneCSoapFault(OneCBusinessError):
+    """The 1C service module raised (``ВызватьИсключение``): a SOAP Fault about the data
+    or the call. Fatal, parked with 1C's text; a fault naming a lock conflict, an ended
+    session or a restart is ``OneCUnavailable`` instead, and a missing object ``OneCNotFound``."""
 
 
 class _HttpStatus(zeep.exceptions.TransportError):
@@ -102,7 +107,7 @@ def _translated(backend: str, what: str) -> Iterator[None]:
     try:
         yield
     except zeep.exceptions.Fault as exc:
-        raise OneCSoapFault(f"{backend}: {what}: 1C refused the call: {exc.message}", code=str(exc.code or "")) from exc
+        raise _fault(backend, what, exc) from exc
     except zeep.exceptions.TransportError as exc:
         status, delay = exc.status_code, getattr(exc, "retry_after", None)
         if status == 401:
@@ -126,6 +131,19 @@ def _translated(backend: str, what: str) -> Iterator[None]:
     except zeep.exceptions.Error as exc:
         raise OneCRejected(f"{backend}: {what}: the answer does not match the WSDL ({type(exc).__name__}: {exc}); "
                            "was the web service changed? Restart to load its WSDL again") from exc
+
+
+def _fault(backend: str, what: str, fault: zeep.exceptions.Fault) -> OneCRejected | OneCUnavailable:
+    """A SOAP Fault as the typed error of what it says. The sender's fault (``Client``) is
+    always a refusal; the service module's (``Server``) is retried when its text names a
+    passing condition, and is a missing object when it says so."""
+    text, code = str(fault.message or ""), str(fault.code or "")
+    server = not code.lower().endswith("client") and not code.lower().endswith("sender")
+    if server and transient(text):
+        return OneCUnavailable(f"{backend}: {what}: 1C could not do it now: {text}; will retry")
+    if server and ("не найден" in text.lower() or "not found" in text.lower()):
+        return OneCNotFound(f"{backend}: {what}: no such object in 1C: {text}", code=code)
+    return OneCSoapFault(f"{backend}: {what}: 1C refused the call: {text}", code=code)
 
 
 def _localise(value: Any, tz: ZoneInfo) -> Any:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.onec.config import DEFAULT_WRITERS, OneCSoapConfig
-from adapters.onec.errors import OneCRejected, OneCUnavailable, OneCVersionConflict
+from adapters.onec.errors import OneCRejected, OneCUnavailable, OneCVersionConflict, transient
 from adapters.onec.soap import SoapClient
 from mapping.spec import MappingSpec, load_mapping
 from sync.source import RemoteRecord
@@ -185,6 +185,8 @@ class SoapChangeSource:
         if code == "КонфликтВерсий":
             raise OneCVersionConflict(f"{where}: changed in 1C meanwhile ({text}); it is read again and re-sent",
                                       current_version=None if version is None else str(version))
+        if transient(f"{code} {text}"):
+            raise OneCUnavailable(f"{where}: 1C could not apply it now: {code}: {text}; will retry")
         raise OneCRejected(f"{where}: 1C did not apply it: {code}: {text}", code=None if code is None else str(code))
 
     # -- crm-bridge check ----------------------------------------------------------------

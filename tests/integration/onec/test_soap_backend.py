@@ -233,3 +233,27 @@ def test_the_wsdl_describes_the_items_for_mapping_suggest_and_check(emu: Emulato
         "that is always filled, or fix those records in the CRM",
         "fields.subject.from: CrmExchange.Обращение has no field 'Заголовок'. Close names: ВерсияДанных, Дата, "
         "ДатаЗавершения, ДатаИзменения, КонтактноеЛицо (18 in all). Run `crm-bridge mapping suggest` to list them all"]
+
+
+def test_a_lock_conflict_or_a_busy_1c_on_a_setter_is_retried_and_every_due_date_lands_once(
+    emu: Emulator, bridge: App, clock: FrozenClock
+) -> None:
+    bridge.run_job("sync.pull")
+    with bridge.store.transaction() as s:
+        due = {t.number: t.resolution_due for t in s.scalars(select(TicketRow)) if t.resolution_due is not None}
+    lock = "Ошибка при вызове метода контекста (SetRequestDueDate)\nКонфликт блокировок при выполнении транзакции"
+    emu.inject("status", entity_set="ws/CrmExchange", method="POST", count=1, status=500, message=lock)
+    emu.inject("status", entity_set="ws/CrmExchange", method="POST", count=1, status=503, retry_after=1)
+    emu.reset_stats()
+    first = bridge.run_job("sync.dispatch")["crm-ws"]
+    assert (first["sent"], first["retried"], first["parked"]) == (len(due) - 2, 2, 0), first
+    assert "1C could not do it now: " in first["errors"][0]
+    assert "Конфликт блокировок при выполнении транзакции; will retry" in first["errors"][0]
+    assert "HTTP 503; will retry" in first["errors"][1]
+    clock.at += timedelta(minutes=10)
+    assert bridge.run_job("sync.dispatch")["crm-ws"]["sent"] == 2
+    clock.at += timedelta(minutes=10)
+    assert bridge.run_job("sync.dispatch")["crm-ws"]["sent"] == 0
+    after = live(emu)
+    assert {n: after[n]["СрокИсполнения"] for n in due} == {n: wall(v) for n, v in due.items()}
+    assert emu.stats()["by_set"]["ws/CrmExchange"]["POST"] == len(due) + 2  # each date written once; two refused calls

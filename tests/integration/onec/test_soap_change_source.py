@@ -220,6 +220,7 @@ def test_a_refused_write_is_typed_a_stale_version_as_a_retryable_conflict() -> N
     source, _ = fake_source([
         {"Успешно": False, "КодОшибки": "КонфликтВерсий", "ТекстОшибки": "изменено другим пользователем", "ВерсияДанных": "v9"},
         {"Успешно": False, "КодОшибки": "НеизвестноеСостояние", "ТекстОшибки": "Нет состояния X", "ВерсияДанных": "v9"},
+        {"Успешно": False, "КодОшибки": "ОбъектЗаблокирован", "ТекстОшибки": "Документ открыт Ивановым", "ВерсияДанных": "v9"},
     ])
     with pytest.raises(OneCVersionConflict) as conflict:
         source.update(SPEC, "a", {"СрокИсполнения": None})
@@ -228,6 +229,8 @@ def test_a_refused_write_is_typed_a_stale_version_as_a_retryable_conflict() -> N
     with pytest.raises(OneCRejected, match="Нет состояния X") as refused:
         source.update(SPEC, "a", {"Состояние": "X"})
     assert not refused.value.retryable
+    with pytest.raises(OneCUnavailable, match="could not apply it now: ОбъектЗаблокирован: Документ открыт Ивановым"):
+        source.update(SPEC, "a", {"Состояние": "В_РАБОТЕ"})  # a 1C user holds the object: later
 
 
 def test_each_setter_call_expects_the_version_the_previous_one_produced() -> None:

@@ -17,7 +17,13 @@ from zeep.cache import InMemoryCache
 
 from adapters.onec.emulator import Emulator
 from adapters.onec.emulator.soap import default_wsdl
-from adapters.onec.errors import OneCAuthFailed, OneCNotPublished, OneCRejected, OneCUnavailable
+from adapters.onec.errors import (
+    OneCAuthFailed,
+    OneCNotFound,
+    OneCNotPublished,
+    OneCRejected,
+    OneCUnavailable,
+)
 from adapters.onec.soap import OneCSoapFault, SoapClient
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
@@ -107,7 +113,7 @@ def test_an_aware_due_date_is_written_as_the_bases_wall_clock(emu: Emulator, soa
 
 
 def test_a_fault_from_the_service_module_is_a_typed_refusal(soap: SoapClient) -> None:
-    with pytest.raises(OneCSoapFault) as caught:
+    with pytest.raises(OneCNotFound) as caught:
         soap.call("SetRequestDueDate", RequestRef="00000000-0000-0000-0000-000000000001", DueDate=None,
                   ExpectedDataVersion=None, Comment=None)
     assert "{ВебСервис.CrmExchange.Модуль(118)}" in str(caught.value)
@@ -140,6 +146,7 @@ def test_an_unpublished_web_service_names_what_to_publish(emu: Emulator) -> None
         ("status", {"status": 429, "retry_after": 7}, OneCUnavailable, 7.0),
         ("status", {"status": 503, "retry_after": 3}, OneCUnavailable, 3.0),
         ("status", {"status": 500}, OneCSoapFault, None),
+        ("status", {"status": 500, "message": "Конфликт блокировок при выполнении транзакции"}, OneCUnavailable, None),
         ("timeout", {"seconds": 1.5}, OneCUnavailable, None),
         ("truncate", {}, OneCUnavailable, None),
         ("malformed", {}, OneCUnavailable, None),  # never "recovered" into a shorter page

@@ -12,7 +12,7 @@ import pytest
 import requests
 import responses
 
-from adapters.onec.errors import OneCRejected, OneCUnavailable
+from adapters.onec.errors import OneCNotFound, OneCRejected, OneCUnavailable
 from adapters.onec.soap import OneCSoapFault, SoapClient
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "onec"
@@ -70,11 +70,32 @@ def test_aware_datetimes_are_sent_as_1c_wall_clock_without_offset(api: responses
     assert b"+03:00" not in sent
 
 
-def test_a_soap_fault_becomes_a_typed_refusal_with_1cs_text(api: responses.RequestsMock, soap: SoapClient) -> None:
+def fault(code: str, text: str) -> bytes:
+    return (f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
+            f"<faultcode>soap:{code}</faultcode><faultstring>{text}</faultstring><detail/></soap:Fault></soap:Body>"
+            "</soap:Envelope>").encode()
+
+
+def test_a_soap_fault_becomes_the_typed_error_of_what_it_says_with_1cs_text(api: responses.RequestsMock,
+                                                                             soap: SoapClient) -> None:
     address = soap.client.service._binding_options["address"]
     api.post(address, status=500, body=(FIXTURES / "soap_fault.xml").read_bytes(), content_type="text/xml")
-    with pytest.raises(OneCSoapFault, match=r"ВебСервис.CrmExchange.Модуль\(118\)"):
-        soap.call("SetRequestDueDate", RequestRef="x", DueDate=None, ExpectedDataVersion=None, Comment=None)
+    module = "Ошибка при вызове метода контекста (SetRequestDueDate)\n{ВебСервис.CrmExchange.Модуль(118)}: "
+    api.post(address, status=500, body=fault("Server", module + "Не заполнено поле Партнер"), content_type="text/xml")
+    api.post(address, status=500, body=fault("Server", module + "Конфликт блокировок при выполнении транзакции"),
+             content_type="text/xml")
+    api.post(address, status=500, body=fault("Server", "Сеанс работы завершен администратором"), content_type="text/xml")
+    api.post(address, status=500, body=fault("Client", "Операция SetRequestDueDat не найдена"), content_type="text/xml")
+    expected = [(OneCNotFound, r"no such object in 1C: .*Модуль\(118\)\}: Обращение 9c41d2e0-.* не найдено"),
+                (OneCSoapFault, r"1C refused the call: .*Не заполнено поле Партнер"),
+                (OneCUnavailable, r"could not do it now: .*Конфликт блокировок.*; will retry"),
+                (OneCUnavailable, r"Сеанс работы завершен администратором; will retry"),
+                (OneCSoapFault, r"1C refused the call: Операция SetRequestDueDat не найдена")]  # the sender's: ours
+    for error, text in expected:
+        with pytest.raises(error, match="(?s)" + text) as caught:
+            soap.call("SetRequestDueDate", RequestRef="x", DueDate=None, ExpectedDataVersion=None, Comment=None)
+        assert type(caught.value) is error
+        assert caught.value.retryable is (error is OneCUnavailable)
 
 
 def test_a_503_without_fault_is_retryable(api: responses.RequestsMock, soap: SoapClient) -> None:
