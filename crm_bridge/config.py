@@ -12,6 +12,7 @@ Only ``load_config`` reads files and ``os.environ``.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -198,6 +199,7 @@ def _locate(root: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[Path_, A
 
 
 _SECRET_WORDS = ("password", "secret", "token", "key")
+_USERINFO = re.compile(r"://[^/@\s]*@")
 
 
 def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> str:
@@ -224,6 +226,8 @@ def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> st
     if any(word in str(path[-1] if path else "").lower() for word in _SECRET_WORDS):
         return f"{where}: {dotted}: {message}"
     value = err.get("input")
+    if isinstance(value, str):
+        value = _USERINFO.sub("://***@", value)  # a login and password inside a URL stay out of the message
     shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
     return f"{where}: {dotted}: {message}{shown}"
 

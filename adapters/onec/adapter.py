@@ -281,7 +281,10 @@ class OneCBackend:
         """
         meta = self.client.metadata(refresh=True)
         found: list[dict[str, Any]] = [
-            {"ok": True, "detail": f"{self.config.url}: reached, logged in, {len(meta.entity_sets)} entity sets published"}
+            {"ok": True, "detail": f"{self.config.url}: reached, logged in, {len(meta.entity_sets)} entity sets published; "
+                                   f"its dates read as {self.config.timezone} wall time" + (
+                                       "" if "timezone" in self.config.model_fields_set
+                                       else " (the default: set timezone: if the 1C server keeps another zone)")}
         ]
         for model in self.config.models:
             path = self.mappings_dir / f"{model}.yaml"
@@ -309,6 +312,10 @@ class OneCBackend:
                                 f"{'it' if len(added) == 1 else 'them'} to {_object_name(spec.entity)} in a configuration "
                                 "extension (the standard OData interface then publishes them with the object), or drop "
                                 f"{'it' if len(added) == 1 else 'them'} from the mapping {path}")
+            try:  # published is not readable: the user's roles decide (and row-level security)
+                self.client.query(spec.entity, select=[spec.key], top=1)
+            except OneCRejected as exc:
+                problems.append(f"is published but cannot be read: {exc}")
             query = self.client.query_string_length(spec.entity, spec.remote_fields())
             if query > self.config.max_query_string:
                 problems.append(f"a page read with its {len(spec.remote_fields())} mapped fields makes a query string of "

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from crm_bridge.config import BackendBase, Strict
 
 __all__ = ["DEFAULT_WRITERS", "ExchangePlanConfig", "OneCODataConfig", "OneCSoapConfig", "SoapServiceNames", "Timeouts"]
+
+def _no_login(url: HttpUrl) -> HttpUrl:
+    if url.username or url.password:
+        msg = "the URL carries a login; put it in username: and password: (the password as ${ENV_VAR}) instead"
+        raise ValueError(msg)
+    return url
+
 
 # A 1C metadata name: letters (Cyrillic too), digits and "_", not starting with a digit.
 _NAME = re.compile(r"^[^\W\d]\w*$")
@@ -83,7 +90,7 @@ class OneCODataConfig(BackendBase):
     ```"""
 
     kind: Literal["onec_odata"]
-    url: HttpUrl
+    url: Annotated[HttpUrl, AfterValidator(_no_login)]
     username: str = Field(min_length=1)
     password: SecretStr
     timeout: Timeouts = Timeouts()
@@ -151,7 +158,7 @@ class OneCSoapConfig(BackendBase):
     ```"""
 
     kind: Literal["onec_soap"]
-    wsdl: HttpUrl
+    wsdl: Annotated[HttpUrl, AfterValidator(_no_login)]
     username: str = Field(min_length=1)
     password: SecretStr
     timeout: Timeouts = Timeouts()

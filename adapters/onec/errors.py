@@ -4,7 +4,7 @@ faults become ours (``translated`` and ``raise_for_response``).
 Retryable (``retryable``: the outbox backs off, reads retry in place on
 ``OneCUnavailable``): ``OneCUnavailable`` — timeouts, 429/502/503/504, a 500 that is not
 a handler's, broken bodies — and ``OneCVersionConflict``; also the ``OneCAdministrative``
-ones (``OneCAuthFailed``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
+ones (``OneCAuthFailed``, ``OneCAccessDenied``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
 ``CONFIG_FAULT_WAIT``: an administrator fixes those, not the data, and the rows must
 still be there when they do. Fatal (parked with
 the reason): ``OneCNotFound``, ``OneCBusinessError`` (500 code -1), any other
@@ -26,6 +26,7 @@ import requests
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
 
 __all__ = [
+    "OneCAccessDenied",
     "OneCAdministrative",
     "OneCAuthFailed",
     "OneCBusinessError",
@@ -74,6 +75,10 @@ class OneCAdministrative(OneCRejected):
 class OneCAuthFailed(OneCAdministrative):
     """401: wrong login or password (the login must be sent as UTF-8); also a passing
     IIS/AD refusal."""
+
+
+class OneCAccessDenied(OneCAdministrative):
+    """403 or 1C's code 20: the OData user's roles do not allow this read or write."""
 
 
 class OneCRequestTooLong(OneCAdministrative):
@@ -170,6 +175,12 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
             f"{where}: the web server in front of 1C refused a query string of {length} bytes as too long "
             f"(HTTP {404.15 if status == 404 else status}); set max_query_string in the backend configuration to its "
             "limit, or raise the limit (IIS: requestFiltering/requestLimits maxQueryString; Apache: LimitRequestLine)",
+            code=code, status=status,
+        )
+    if status == 403 or code == "20":
+        raise OneCAccessDenied(
+            f"{where}: the 1C user may not do this (HTTP {status}, 1C code {code}: {message}); give the OData user a "
+            "role with the right on the object (Администрирование → Пользователи и права)",
             code=code, status=status,
         )
     if status == 404 and code == "9":

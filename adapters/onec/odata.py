@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -41,8 +41,15 @@ def string_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def datetime_literal(value: datetime) -> str:
-    """``datetime'YYYY-MM-DDTHH:MM:SS'``; the caller passes 1C's local wall time."""
+def datetime_literal(value: datetime, tz: tzinfo | None = None) -> str:
+    """``datetime'YYYY-MM-DDTHH:MM:SS'`` in 1C's wall time (1C dates carry no zone): an
+    aware `value` is converted to `tz`, the backend's zone; a naive one is taken as
+    already 1C's wall time. An aware value without `tz` raises ValueError."""
+    if value.tzinfo is not None:
+        if tz is None:
+            msg = f"{value.isoformat()} is aware: give the backend's time zone to write it as 1C's wall time"
+            raise ValueError(msg)
+        value = value.astimezone(tz)
     return f"datetime'{value.replace(microsecond=0, tzinfo=None).isoformat()}'"
 
 

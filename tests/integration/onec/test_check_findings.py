@@ -54,6 +54,7 @@ def test_a_mapped_field_1c_lacks_and_an_unpublished_lookup_are_named_with_the_fi
     assert "looks values up in Catalog_СостоянияИнтересов, which is not published" in failed[0]
     assert "standard OData interface content" in failed[0]
     assert sum(f["ok"] for f in findings) == 4  # reached and logged in; customer, contact, agent fine
+    assert findings[0]["detail"].endswith("its dates read as Europe/Moscow wall time")  # the demo config sets it
 
 
 def test_a_backend_that_does_not_answer_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
@@ -80,13 +81,16 @@ def test_against_the_reference_metadata_check_says_which_attributes_to_add_for_t
     # The reference $metadata of 1C:CRM (../shared/onec/fixtures): its «Интерес» has no SLA attributes.
     edmx = Path(__file__).parents[2] / "fixtures" / "onec" / "metadata.edmx"
     with Emulator(requests=10, seed=3, users={DEMO_LOGIN: DEMO_PASSWORD}, edmx=edmx) as emu:
-        app = app_with(emu.base_url, tmp_path)
+        text = demo_config(emu.base_url, tmp_path / "s.db")
+        assert "    timezone: Europe/Moscow\n" in text
+        app = App.from_text(text.replace("    timezone: Europe/Moscow\n", ""))  # the zone left to its default
         try:
             findings = app.backend("demo-1c").check()
         finally:
             app.close()
     failed = [f["detail"] for f in findings if not f["ok"]]
     assert len(failed) == 1, failed
+    assert findings[0]["detail"].endswith("(the default: set timezone: if the 1C server keeps another zone)")
     read, written = failed[0].split("; ")
     assert read.startswith("ticket: Document_Интерес has no field ВидОбращения, КаналОбращения, ИсточникОбращения, "
                            "ДатаПервогоОтвета — this configuration names it differently")
@@ -106,3 +110,18 @@ def test_a_mapping_too_wide_for_the_web_servers_query_limit_is_named(emulator: E
     assert len(failed) == 1, failed
     assert failed[0].startswith("ticket: Document_Интерес a page read with its 22 mapped fields makes a query string of ")
     assert "over max_query_string (1000): raise the web server's limit" in failed[0]
+
+
+def test_a_published_set_the_user_may_not_read_is_named_with_the_rights_to_give(emulator: Emulator, tmp_path: Path) -> None:
+    emulator.inject("status", entity_set="Catalog_Пользователи", method="GET", status=403, code="20",
+                    message="Недостаточно прав для чтения данных")
+    app = app_with(emulator.base_url, tmp_path)
+    try:
+        findings = app.backend("demo-1c").check()
+    finally:
+        app.close()
+    failed = [f["detail"] for f in findings if not f["ok"]]
+    assert len(failed) == 1, failed
+    assert failed[0].startswith("agent: Catalog_Пользователи is published but cannot be read: ")
+    assert "the 1C user may not do this (HTTP 403, 1C code 20: Недостаточно прав для чтения данных); give the OData " \
+           "user a role with the right on the object" in failed[0]

@@ -53,7 +53,11 @@ def error_body(code: str, text: str) -> bytes:
 def test_filter_literals_are_quoted_never_pasted() -> None:
     assert string_literal("O'Brien") == "'O''Brien'"
     assert guid_literal(KEY.upper()) == f"guid'{KEY}'"
-    assert datetime_literal(datetime(2024, 3, 18, 10, 42, 7, 123)) == "datetime'2024-03-18T10:42:07'"
+    assert datetime_literal(datetime(2024, 3, 18, 10, 42, 7, 123)) == "datetime'2024-03-18T10:42:07'"  # noqa: DTZ001 - 1C wall time
+    utc = datetime(2024, 3, 18, 7, 42, 7, tzinfo=ZoneInfo("UTC"))
+    assert datetime_literal(utc, ZoneInfo("Europe/Moscow")) == "datetime'2024-03-18T10:42:07'"
+    with pytest.raises(ValueError, match="aware: give the backend's time zone"):
+        datetime_literal(utc)
     with pytest.raises(ValueError, match="badly formed"):
         guid_literal("x') or (1 eq 1")
 

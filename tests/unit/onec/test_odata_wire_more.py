@@ -19,6 +19,7 @@ import requests
 import responses
 
 from adapters.onec.errors import (
+    OneCAccessDenied,
     OneCAuthFailed,
     OneCBusinessError,
     OneCNotFound,
@@ -230,7 +231,9 @@ def odata_error(code: str, text: str) -> bytes:
         (409, b"", OneCVersionConflict, True),
         (412, b"Precondition Failed", OneCVersionConflict, True),
         (400, odata_error("14", "Ошибка при разборе опции запроса $filter"), OneCRejected, False),
-        (403, odata_error("20", "Недостаточно прав"), OneCRejected, False),
+        (403, odata_error("20", "Недостаточно прав"), OneCAccessDenied, True),
+        (400, odata_error("20", "Нарушение прав доступа"), OneCAccessDenied, True),
+        (414, b"Request-URI Too Long", OneCRequestTooLong, True),
         (500, odata_error("-1", "Ошибка при выполнении обработчика - 'ПриЗаписи'"), OneCBusinessError, False),
         (500, odata_error("0", "Внутренняя ошибка сервера"), OneCUnavailable, True),
         (500, b"<html>IIS: 500.0 Internal Server Error</html>", OneCUnavailable, True),

@@ -102,3 +102,23 @@ def test_the_window_overlap_and_lag_reach_the_change_source(tmp_path: Path, regi
     assert isinstance(backend, OneCSoapConfig)
     source = SoapChangeSource.from_config("crm-ws", backend)  # zeep loads the WSDL lazily: no call here
     assert (source.cursor_overlap.total_seconds(), source.cursor_lag.total_seconds()) == (900.0, 5.0)
+
+
+def test_a_login_inside_a_url_is_refused_without_echoing_the_password(tmp_path: Path, registry: Registry) -> None:
+    text = GOOD.replace("http://1c.example/", "http://Интеграция:Hunter2@1c.example/") + """\
+  crm:
+    kind: onec_odata
+    url: https://odata:Hunter2@1c.example/crm/odata/standard.odata/
+    username: odata
+    password: ${ONEC_PASSWORD}
+"""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigErrors) as err:
+        load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
+    problems = sorted(err.value.problems)
+    assert "Hunter2" not in "\n".join(problems)
+    hint = "the URL carries a login; put it in username: and password: (the password as ${ENV_VAR}) instead"
+    assert problems == [
+        f"{path}:12:5: backends.crm.url: {hint} (got 'https://***@1c.example/crm/odata/standard.odata/')",
+        f"{path}:4:5: backends.crm-ws.wsdl: {hint} (got 'http://***@1c.example/crm/ws/CrmExchange.1cws?wsdl')",
+    ]
