@@ -81,6 +81,54 @@ def test_a_create_whose_answer_was_lost_is_found_not_repeated(emulator: Emulator
         assert (binding.remote_id, binding.state) == (doc["Ref_Key"], "active")
 
 
+@pytest.mark.parametrize(
+    ("kind", "options", "created_by_the_fault"),
+    [
+        ("truncate", {}, 1),  # 1C created it; the answer was cut short
+        ("malformed", {}, 1),  # 1C created it; a proxy mangled the answer
+        ("drop", {}, 0),  # the connection died before 1C saw the call
+        ("status", {"status": 503, "retry_after": 1}, 0),
+        ("status", {"status": 429, "retry_after": 1}, 0),
+        ("status", {"status": 500, "code": "0", "message": "Внутренняя ошибка сервера"}, 0),
+    ],
+)
+def test_every_fault_on_a_create_ends_with_exactly_one_record_in_1c(
+    emulator: Emulator, bridge: tuple[App, FrozenClock], kind: str, options: dict[str, object], created_by_the_fault: int
+) -> None:
+    app, clock = bridge
+    ticket_id = register_locally(app)
+    emulator.inject(kind, method="POST", entity_set=DOC, count=1, **options)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["created"], first["retried"], first["parked"]) == (0, 1, 0), first
+    assert len(created_in_1c(emulator, wait=0.5 if not created_by_the_fault else 5.0)) == created_by_the_fault
+    clock.at += timedelta(hours=1)
+    second = app.run_job("sync.dispatch")["demo-1c"]
+    assert second["created"] == 1, second
+    [doc] = created_in_1c(emulator)
+    with app.store.transaction() as s:
+        binding = s.scalars(select(BindingRow).where(BindingRow.model == "ticket", BindingRow.local_id == ticket_id)).one()
+        assert (binding.remote_id, binding.state) == (doc["Ref_Key"], "active")
+
+
+def test_a_create_1c_refuses_is_parked_with_its_reason_and_creates_nothing(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    register_locally(app)
+    emulator.inject("status", method="POST", entity_set=DOC, count=1, status=500, code="-1",
+                    message="Ошибка при выполнении обработчика - 'ПередЗаписью': Не заполнено поле Партнер")
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["created"], first["parked"]) == (0, 1), first
+    assert "Не заполнено поле Партнер" in first["errors"][0]
+    clock.at += timedelta(hours=1)
+    assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 0  # parked: waits for a person
+    assert created_in_1c(emulator, wait=0.2) == []
+    with app.store.transaction() as s:
+        row = s.scalars(select(OutboxRow).where(OutboxRow.operation == "create")).one()
+        assert row.state == "parked"
+        assert "Не заполнено поле Партнер" in (row.last_error or "")
+
+
 def test_an_import_that_meets_the_new_record_first_claims_it(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, clock = bridge
     ticket_id = register_locally(app)
