@@ -173,8 +173,10 @@ class ExchangeFeed:
         return b"".join(chunks)
 
     def read(self, message_no: int) -> ChangePackage:
-        """Package `message_no` (asking again with the same number returns the same package)."""
-        return parse_feed(self._post("SelectChanges", message_no), message_no, backend=self.client.name)
+        """Package `message_no`, retried in place on a passing fault like any read: asking
+        again with the same number returns the same package."""
+        return self.client.retrying(
+            lambda: parse_feed(self._post("SelectChanges", message_no), message_no, backend=self.client.name))
 
     def acknowledge(self, message_no: int) -> None:
         """Tell 1C the package is stored: its registrations are dropped."""

@@ -119,9 +119,9 @@ class ODataClient:
 
     def _read(self, path: str, params: Mapping[str, str] | None, what: str) -> Any:
         """GET and decode, retried in place on a retryable fault (reads are idempotent)."""
-        return self._retrying(lambda: self._json(self._call("GET", path, params, what=what), what))
+        return self.retrying(lambda: self._json(self._call("GET", path, params, what=what), what))
 
-    def _retrying(self, read: Callable[[], T]) -> T:
+    def retrying(self, read: Callable[[], T]) -> T:
         """`read`, retried in place on ``OneCUnavailable``: ``read_retries`` more attempts,
         waiting as 1C asks (Retry-After) or 0.5 s, 1 s, 2 s…, never more than
         ``max_retry_wait`` seconds at a time; then the fault goes to the caller, whose job
@@ -148,7 +148,7 @@ class ODataClient:
         """``$metadata``, fetched once per client (it can be megabytes on a real base),
         retried in place like any read (the first call after idle meets a cold 1C)."""
         if self._metadata is None or refresh:
-            self._metadata = self._retrying(self._fetch_metadata)
+            self._metadata = self.retrying(self._fetch_metadata)
         return self._metadata
 
     def _fetch_metadata(self) -> Metadata:

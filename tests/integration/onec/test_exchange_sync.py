@@ -136,6 +136,44 @@ def test_an_edit_in_1c_arrives_through_the_feed_and_only_it_is_read(emulator: Em
     assert received_no(emulator) == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "options", "passes"),
+    [
+        ("status", {"status": 503, "retry_after": 1}, 1),  # retried in place: the same package comes again
+        ("status", {"status": 429, "retry_after": 1}, 1),
+        ("status", {"status": 500, "code": "0", "message": "Внутренняя ошибка сервера"}, 1),
+        ("truncate", {}, 1),
+        ("malformed", {}, 1),
+        ("timeout", {"seconds": 3}, 1),
+        ("drop", {}, 1),
+        ("auth", {}, 2),  # not retried in place: the pass fails, the next one reads the package
+        ("status", {"status": 503, "count": 4}, 2),  # longer than the retries in place
+    ],
+)
+def test_a_fault_on_selectchanges_loses_and_doubles_nothing(emulator: Emulator, tmp_path: Path, clock: FrozenClock,
+                                                             kind: str, options: dict[str, Any], passes: int) -> None:
+    bridge = open_bridge(emulator, tmp_path / "store.db", clock, "    timeout: {connect: 2, read: 1}\n")
+    try:
+        sync(bridge)
+        docs = open_docs(emulator)[:3]
+        for doc in docs:
+            emulator.update(DOC, doc["Ref_Key"], {"Тема": doc["Тема"] + " (уточнение)"})
+        emulator.inject(kind, method="POST", entity_set="SelectChanges", **{"count": 1, **options})
+        clock.at += timedelta(minutes=1)
+        results = [sync(bridge)]
+        if passes == 2:
+            assert "SelectChanges #1" in results[0]["error"]
+            assert received_no(emulator) == 0  # nothing acknowledged that was not stored
+            results.append(sync(bridge))
+        assert "error" not in results[-1], results[-1]
+        assert sum(r.get("ticket", {}).get("updated", 0) for r in results) == 3  # each edit stored once
+        assert received_no(emulator) == 1
+        assert {k: v for k, v in subjects(bridge).items() if k in {d["Ref_Key"] for d in docs}} == {
+            d["Ref_Key"]: d["Тема"] + " (уточнение)" for d in docs}
+    finally:
+        bridge.close()
+
+
 def test_a_new_customer_and_its_request_arrive_in_one_package_customer_first(emulator: Emulator, bridge: App) -> None:
     sync(bridge)
     client = bridge.backend("demo-1c").client
