@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
+import requests
 from onec_loop import DOC, NOW, assert_in_agreement, loop_app, outbox, settle
 from sqlalchemy import func, select
 
@@ -62,6 +64,44 @@ def test_a_read_fault_is_retried_in_place_and_the_loop_ends_in_agreement(
     assert emulator.faults.list() == []  # the fault was met
     assert "error" not in result["sync.pull"]["demo-1c"]
     assert result["sync.dispatch"]["demo-1c"]["sent"] > 0
+    assert_in_agreement(app, emulator)
+
+
+def test_faults_in_the_middle_of_an_incremental_pass_hit_the_version_scan_and_the_reads_by_key(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    run_cycle(app)
+    edited = [d["Ref_Key"] for d in emulator.records(DOC) if not d["DeletionMark"]][:25]
+    for key in edited:
+        emulator.update(DOC, key, {"Тема": "уточнено в 1С"})
+    met: list[str] = []
+
+    def fault_after_the_first(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Once the first page of the scan and then the first read by key have come whole,
+        the next requests meet a 503 and then a cut answer."""
+        try:
+            if not response.ok or not response.content:
+                return
+        except requests.RequestException:  # the cut answer itself
+            return
+        query = unquote(urlsplit(response.url).query)
+        kind = "by key" if "Ref_Key eq guid" in query else "scan" if "$select=Ref_Key,DataVersion,DeletionMark" in query else ""
+        if kind and kind not in met and unquote(urlsplit(response.url).path).endswith(DOC):
+            met.append(kind)
+            emulator.inject("status", method="GET", entity_set=DOC, count=1, status=503, retry_after=1)
+            emulator.inject("truncate", method="GET", entity_set=DOC, count=1)
+
+    app.backend("demo-1c").client.session.hooks["response"].append(fault_after_the_first)
+    clock.at += timedelta(minutes=1)
+    result = app.run_job("sync.pull")["demo-1c"]
+    assert met == ["scan", "by key"]
+    assert emulator.faults.list() == []
+    assert "error" not in result, result
+    assert (result["ticket"]["fetched"], result["ticket"]["updated"]) == (25, 25)  # each edit read and stored once
+    with app.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(TicketRow).where(TicketRow.subject == "уточнено в 1С")) == 25
+    run_cycle(app)
     assert_in_agreement(app, emulator)
 
 
