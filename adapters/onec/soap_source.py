@@ -118,7 +118,9 @@ class SoapChangeSource:
     def _record(self, spec: MappingSpec, item: dict[str, Any]) -> RemoteRecord:
         key = item.get(spec.key)
         if not key:
-            raise OneCUnavailable(f"{self.name}: {self.operation} sent an item without {spec.key}; will retry")
+            raise OneCUnavailable(f"{self.name}: {self.operation} sent an item without {spec.key}; will retry — the window "
+                                  f"waits for it (a record cannot be bound without its key): fill {spec.key} in every "
+                                  f"item in the 1C service module. Item: {_shown(item)}")
         version = item.get(spec.version) if spec.version else None
         deleted = bool(item.get(spec.deleted)) if spec.deleted else False
         return RemoteRecord(str(key), None if version is None else str(version), deleted, dict(item))
@@ -127,7 +129,8 @@ class SoapChangeSource:
         value = item.get(self.stamp)
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise OneCUnavailable(f"{self.name}: {self.operation} sent an item without a change time ({self.stamp}="
-                                  f"{value!r}); will retry — the window cannot place it")
+                                  f"{value!r}); will retry — the window cannot place it: fill {self.stamp} in every item "
+                                  f"in the 1C service module. Item: {_shown(item)}")
         return value
 
     def changed(self, spec: MappingSpec, since: datetime, until: datetime) -> Iterator[list[RemoteRecord]]:
@@ -297,6 +300,11 @@ _XSD_EDM = {"string": "Edm.String", "normalizedString": "Edm.String", "token": "
             "double": "Edm.Double", "float": "Edm.Single", "long": "Edm.Int64", "integer": "Edm.Int64",
             "int": "Edm.Int32", "short": "Edm.Int16", "byte": "Edm.SByte", "unsignedByte": "Edm.Byte",
             "base64Binary": "Edm.Binary"}
+
+
+def _shown(item: Mapping[str, Any]) -> str:
+    """An item for an error message: its first fields, values cut short."""
+    return ", ".join(f"{k}={str(v)[:40]!r}" for k, v in list(item.items())[:6])
 
 
 def _edm(xsd_type: Any) -> str:

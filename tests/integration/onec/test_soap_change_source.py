@@ -209,10 +209,12 @@ def test_a_service_that_says_more_without_moving_its_cursor_is_a_fault_not_a_loo
 
 def test_an_item_without_a_change_time_or_key_is_a_fault_never_skipped() -> None:
     source, _ = fake_source([{"Обращение": [item("a", 1, ДатаИзменения=None)], "ЕстьЕще": False, "Курсор": ""}])
-    with pytest.raises(OneCUnavailable, match="without a change time"):
+    with pytest.raises(OneCUnavailable, match=r"without a change time .*fill ДатаИзменения in every item in the 1C "
+                       r"service module\. Item: Ссылка='a'"):
         list(source.changed(SPEC, at(0), at(10)))
     source, _ = fake_source([{"Обращение": [item("", 1)], "ЕстьЕще": False, "Курсор": ""}])
-    with pytest.raises(OneCUnavailable, match="without Ссылка"):
+    with pytest.raises(OneCUnavailable, match=r"without Ссылка; will retry — the window waits for it .*fill Ссылка in "
+                       r"every item in the 1C service module\. Item: Ссылка=''"):
         list(source.changed(SPEC, at(0), at(10)))
 
 
