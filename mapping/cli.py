@@ -102,11 +102,12 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
                     f"`crm-bridge mapping suggest --backend {name} --model {model} --out {path}`"]})
     try:
         entities = None if offline or not hasattr(backend, "describe") else backend.describe()
+        references = None if offline or not hasattr(backend, "describe_references") else backend.describe_references()
         files = {p: read_mapping(p) for p in paths}
         siblings = _siblings(folder, files)
         for path, mf in files.items():
             records = None if offline else _sample(backend, mf.spec, entities, sample)
-            facts = RemoteFacts(entities=entities, sample=records, origin=f"backend {name!r}")
+            facts = RemoteFacts(entities=entities, references=references, sample=records, origin=f"backend {name!r}")
             results.append({"backend": name, "file": str(path), "problems": check_mapping(mf, facts=facts, siblings=siblings)})
     except RemoteError as exc:
         results.append({"backend": name, "file": str(folder), "problems": [

@@ -43,6 +43,7 @@ class RemoteFacts:
     """What the check knows about the remote side (any part may be missing)."""
 
     entities: Mapping[str, Mapping[str, str]] | None = None  # entity set -> field -> Edm type
+    references: Mapping[str, Mapping[str, str]] | None = None  # entity set -> reference field -> the set it points to
     sample: Sequence[Mapping[str, Any]] | None = None  # raw values of a few remote records
     origin: str = "the remote metadata"
 

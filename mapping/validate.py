@@ -157,6 +157,10 @@ class _Checker:
             return "any", described
         if not self.known_source((*path, "lookup", "field"), fs.lookup.field, table, fs.lookup.entity):
             return "any", described
+        points_to = self.points_to(fs)
+        if points_to is not None and points_to != fs.lookup.entity:
+            self.add((*path, "lookup", "entity"), f"{fs.source} points to {points_to} ({self.facts.origin}), not "
+                     f"{fs.lookup.entity}: the lookup would find nothing; write `entity: {points_to}`")
         return edm_kind(table[fs.lookup.field]), f"{fs.lookup.entity}.{fs.lookup.field} ({table[fs.lookup.field]})"
 
     def check_steps(self, path: Path_, fs: FieldSpec, kind: str, described: str) -> str:
@@ -217,6 +221,11 @@ class _Checker:
                              f"Valid: {', '.join(target.choices)}")
         return kinds or {"any"}
 
+    def points_to(self, fs: FieldSpec) -> str | None:
+        """The entity set the field's one remote reference points to, when the remote says."""
+        tables = self.facts.references or {}
+        return tables.get(self.spec.entity, {}).get(fs.source) if len(fs.inputs) == 1 else None
+
     def check_ref(self, path: Path_, fs: FieldSpec, name: str, kind: str, described: str, target: CanonicalField | None) -> None:
         ref = fs.ref or ""
         where: Path_ = (*path, "ref")
@@ -227,6 +236,11 @@ class _Checker:
         elif self.siblings is not None and ref not in self.siblings:
             self.add(where, f"this backend maps no {ref} (no {ref}.yaml beside this file), so the key cannot be "
                      f"resolved; add {ref}.yaml or remove `ref:`")
+        elif self.siblings is not None and (points_to := self.points_to(fs)) is not None \
+                and points_to != self.siblings[ref].entity:
+            self.add(where, f"{fs.source} points to {points_to} ({self.facts.origin}), but {ref}.yaml maps "
+                     f"{self.siblings[ref].entity}: its keys would resolve to no {ref}; map the field that points to "
+                     f"{self.siblings[ref].entity}, or map {ref} from {points_to}")
         if kind not in ("guid", "text", "int", "any"):
             self.add(where, f"type mismatch: a reference needs a remote key, but {described} is {describe_kind(kind)}")
         if target is not None and target.kind != "int":

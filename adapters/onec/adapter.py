@@ -245,6 +245,12 @@ class OneCBackend:
             found.setdefault(row_type, {name: p.type for name, p in props.items()})
         return found
 
+    def describe_references(self) -> dict[str, dict[str, str]]:
+        """Entity set → {reference field: the entity set it points to} from ``$metadata``
+        (``mapping check`` finds a ``ref:`` or ``lookup:`` aimed at the wrong object)."""
+        meta = self.client.metadata()
+        return {entity_set: found for entity_set in meta.entity_sets if (found := meta.references(entity_set))}
+
     def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None:
         """The record whose `field` equals `value` (a correlation key), with its version."""
         select = [spec.key] + ([spec.version] if spec.version else [])

@@ -38,6 +38,13 @@ def onec_schema() -> dict[str, dict[str, str]]:
     return backend.describe()
 
 
+@pytest.fixture(scope="session")
+def onec_references() -> dict[str, dict[str, str]]:
+    config = OneCODataConfig(kind="onec_odata", url="http://1c.test/crm/odata/standard.odata/", username="u", password="p")  # type: ignore[arg-type]
+    backend = OneCBackend("demo-1c", config, client=MetadataOnly())  # type: ignore[arg-type]
+    return backend.describe_references()
+
+
 Write = Callable[..., MappingFile]
 
 

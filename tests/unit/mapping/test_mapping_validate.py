@@ -188,7 +188,27 @@ def test_load_mapping_raises_every_offline_problem_with_positions(write: Write) 
 
 
 @pytest.mark.parametrize("model", ["agent", "contact", "customer", "ticket"])
-def test_shipped_1c_mappings_pass_every_check_against_the_demo_schema(model: str, onec_schema: dict[str, dict[str, str]]) -> None:
+def test_shipped_1c_mappings_pass_every_check_against_the_demo_schema(model: str, onec_schema: dict[str, dict[str, str]],
+                                                                     onec_references: dict[str, dict[str, str]]) -> None:
     siblings = {m: load_mapping(SHIPPED / f"{m}.yaml") for m in ("agent", "contact", "customer", "ticket")}
     found = read_mapping(SHIPPED / f"{model}.yaml")
-    assert check_mapping(found, facts=RemoteFacts(entities=onec_schema), siblings=siblings) == []
+    assert check_mapping(found, facts=RemoteFacts(entities=onec_schema, references=onec_references), siblings=siblings) == []
+
+
+def test_a_reference_or_lookup_aimed_at_another_object_than_the_metadata_says_is_named(
+    write: Write, onec_schema: dict[str, dict[str, str]], onec_references: dict[str, dict[str, str]]
+) -> None:
+    siblings = {m: load_mapping(SHIPPED / f"{m}.yaml") for m in ("agent", "contact", "customer")}
+    found = write("model: ticket\nentity: Document_Интерес\nfields:\n  number: Number\n  created_at: Date\n"
+                  "  customer_id: {from: Контрагент_Key, ref: customer}\n"
+                  "  status: {from: Состояние_Key, lookup: {entity: Catalog_Пользователи, field: Description}, default: keep}\n",
+                  "ticket.yaml")
+    problems = check_mapping(found, facts=RemoteFacts(entities=onec_schema, references=onec_references, origin="backend 'crm'"),
+                             siblings=siblings)
+    assert problems == [
+        "ticket.yaml:6:39: fields.customer_id.ref: Контрагент_Key points to Catalog_Контрагенты (backend 'crm'), but "
+        "customer.yaml maps Catalog_Партнеры: its keys would resolve to no customer; map the field that points to "
+        "Catalog_Партнеры, or map customer from Catalog_Контрагенты",
+        "ticket.yaml:7:42: fields.status.lookup.entity: Состояние_Key points to Catalog_СостоянияИнтересов (backend "
+        "'crm'), not Catalog_Пользователи: the lookup would find nothing; write `entity: Catalog_СостоянияИнтересов`",
+    ]
