@@ -148,7 +148,12 @@ def _plan_deferred(unit: Unit, ticket_ids: list[int]) -> None:
 
 def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
     """Handler of ``ticket.imported``: (re)plan the request — with the rest of its page,
-    just before the import's transaction commits."""
+    just before the import's transaction commits — unless the import changed only fields
+    the plan does not depend on (a description, a subject no policy matches on)."""
+    data = event.data or {}
+    changed = data.get("changed")
+    if not data.get("created") and changed is not None and not set(changed) & unit.config.section("sla").planned_from:
+        return
     unit.defer("sla.plan", event.local_id, _plan_deferred)
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "Targets",
     "Verdict",
     "Warn",
+    "fields_read",
     "match_policy",
     "parse_duration",
 ]
@@ -264,6 +265,25 @@ def _check(policy: PolicySpec, facts: Mapping[str, Any], at: datetime) -> str | 
     if m.when is not None and not _evaluate(_compile(m.when), facts):
         return f"`{m.when}` is false"
     return None
+
+
+#: a fact the matching reads -> the request field it comes from
+_FACT_SOURCE = {"customer": "customer_id", "customer_tax_id": "customer_id", "segment": "customer_id", "team": "team_id"}
+
+
+def fields_read(policies: Sequence[PolicySpec]) -> frozenset[str]:
+    """The request fields the policies' matching reads: a change to any other field
+    cannot change which policy applies (``when`` expressions included)."""
+    facts: set[str] = set()
+    for policy in policies:
+        m = policy.match
+        facts |= {name for name in ("type", "priority", "channel", "source", "segment", "contract", "team", "tags")
+                  if getattr(m, name) is not None}
+        if m.customer is not None:
+            facts.add("customer")
+        if m.when is not None:
+            facts |= {node.id for node in ast.walk(_compile(m.when)) if isinstance(node, ast.Name)}
+    return frozenset(_FACT_SOURCE.get(fact, fact) for fact in facts)
 
 
 def match_policy(policies: Sequence[PolicySpec], facts: Mapping[str, Any], at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:

@@ -17,7 +17,7 @@ from crm_bridge.config import Strict
 from crm_bridge.errors import did_you_mean
 from sla.calendar import Calendar
 from sla.errors import CalendarSpecError
-from sla.policy import PolicySpec
+from sla.policy import PolicySpec, fields_read
 
 __all__ = ["DEFAULT_CALENDARS", "DEFAULT_POLICIES", "SlaConfig"]
 
@@ -41,6 +41,11 @@ DEFAULT_POLICIES: list[dict[str, Any]] = [
      "targets": {"first_response": "8h", "resolution": "72h"}},
     {"name": "everything else", "calendar": "office", "targets": {"first_response": "4h", "resolution": "48h"}},
 ]
+
+
+_CLOCK_FIELDS = frozenset({"status", "priority", "type", "created_at", "first_response_at", "resolved_at", "closed_at",
+                           "deleted", "customer_id", "team_id", "resolution_due", "first_response_due", "sla_policy",
+                           "sla_state", "sla_breached"})
 
 
 class SlaConfig(Strict):
@@ -69,6 +74,13 @@ class SlaConfig(Strict):
             msg = f"policy names must be unique (the ledger records them): {', '.join(duplicates)} appear twice"
             raise ValueError(msg)
         return self
+
+    @cached_property
+    def planned_from(self) -> frozenset[str]:
+        """The request fields a plan depends on: what the clocks read (dates, status,
+        priority, type, the customer and team, deletion), the SLA's own fields, and what
+        the policies match on. An import that changed none of them leaves the plan as is."""
+        return _CLOCK_FIELDS | fields_read(self.policies)
 
     @cached_property
     def built_calendars(self) -> dict[str, Calendar]:

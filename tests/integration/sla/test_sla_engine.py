@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,7 @@ from crm_bridge.app import App, FrozenClock
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
+from sla import engine as sla_engine
 from sla.ledger import state_from_ledger
 from sla.tables import SlaClockRow, SlaEventRow
 
@@ -146,3 +148,48 @@ def test_explain_prints_policies_targets_and_counted_periods(emulator: Emulator,
     assert "Ledger" in out
     missing = subprocess.run([*cli, "sla", "explain", "NO-SUCH"], capture_output=True, text=True)
     assert missing.returncode == 1
+
+
+def test_an_import_that_changed_only_what_the_plan_does_not_read_leaves_the_plan_alone(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned: list[int] = []
+    real = sla_engine.plan_many
+
+    def spy(unit: Unit, ids: list[int], **options: Any) -> int:
+        planned.extend(ids)
+        return real(unit, ids, **options)
+
+    monkeypatch.setattr(sla_engine, "plan_many", spy)
+    clock = FrozenClock(NOW)
+    bridge = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + """
+sla:
+  policies:
+    - {name: burning, match: {when: "subject == 'Горит'"}, calendar: 24x7, targets: {resolution: 1h}}
+    - {name: everything else, calendar: office, targets: {resolution: 48h}}
+""", clock=clock)
+    try:
+        bridge.upgrade_db()
+        doc = new_urgent_request(emulator, bridge)
+        bridge.run_job("sync.pull")
+        with bridge.store.transaction() as s:
+            ticket = s.scalars(select(TicketRow).where(TicketRow.number == doc["Number"])).one()
+        assert ticket.id in planned  # a new request is planned
+        assert bridge.config.section("sla").planned_from >= {"subject", "status", "created_at", "customer_id"}
+
+        planned.clear()
+        emulator.update(DOC, str(doc["Ref_Key"]), {"Описание": "Клиент прислал скриншот"})
+        clock.at += timedelta(minutes=5)
+        assert bridge.run_job("sync.pull")["demo-1c"]["ticket"]["updated"] == 1
+        assert planned == []  # the description is no input of the plan
+
+        emulator.update(DOC, str(doc["Ref_Key"]), {"Тема": "Горит"})  # a policy matches on the subject
+        clock.at += timedelta(minutes=5)
+        bridge.run_job("sync.pull")
+        assert planned == [ticket.id]
+        with bridge.store.transaction() as s:
+            replanned = s.get(TicketRow, ticket.id)
+            assert replanned is not None
+            assert (replanned.sla_policy, replanned.resolution_due) == ("burning", datetime(2026, 11, 23, 10, 45, tzinfo=MSK))
+    finally:
+        bridge.close()

@@ -306,3 +306,19 @@ def test_direct_construction_validates_too() -> None:
     assert caught.value.path == "week.mon[1]"
     with pytest.raises(CalendarSpecError, match="expected one or more calendars"):
         Calendar.intersect()
+
+
+def test_the_fields_a_plan_depends_on_follow_what_the_policies_match_on() -> None:
+    from sla.policy import PolicySpec, fields_read
+    from sla.settings import SlaConfig
+
+    policies = [PolicySpec.model_validate(p) for p in (
+        {"name": "vip", "match": {"customer": ["ООО Ромашка"], "channel": ["phone"]}, "calendar": "office",
+         "targets": {"resolution": "4h"}},
+        {"name": "night", "match": {"team": ["Вторая линия"], "when": "priority == 'high' and number != ''"},
+         "calendar": "office", "targets": {"resolution": "8h"}},
+        {"name": "rest", "calendar": "office", "targets": {"resolution": "48h"}})]
+    assert fields_read(policies) == {"customer_id", "channel", "team_id", "priority", "number"}
+    planned = SlaConfig().planned_from  # the default policies match on type, priority and channel, not on text
+    assert {"status", "created_at", "resolved_at", "deleted", "type", "priority"} <= planned
+    assert not {"subject", "description", "number", "tags"} & planned
