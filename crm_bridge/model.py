@@ -8,12 +8,12 @@ timezone-aware (UTC in the store); a naive datetime is refused at validation.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "TicketType",
     "fields_from_json",
     "fields_to_json",
+    "remote_from_json",
+    "remote_to_json",
 ]
 
 
@@ -201,3 +203,41 @@ def fields_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The inverse of ``fields_to_json``: ISO strings back to aware datetimes, and so on."""
     loaded = _fields_adapter(model).validate_python(_checked(model, fields))
     return {k: loaded[k] for k in fields}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _leniently(convert: Callable[[str, Mapping[str, Any]], dict[str, Any]], model: str, fields: Mapping[str, Any],
+               fallback: Callable[[Any], Any]) -> dict[str, Any]:
+    try:
+        return convert(model, fields)
+    except ValidationError:  # one field at a time: the refused ones as they are
+        out: dict[str, Any] = {}
+        for name, value in fields.items():
+            try:
+                out[name] = convert(model, {name: value})[name]
+            except ValidationError:
+                out[name] = fallback(value)
+        return out
+
+
+def remote_to_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields_to_json`` for what a CRM holds (a merge base, a conflict's sides): a value
+    the model refuses — an empty required field, a code no map covers — is kept as it is
+    rather than refused, so the record can still be compared and reported."""
+    return _leniently(fields_to_json, model, fields, _plain)
+
+
+def remote_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of ``remote_to_json``."""
+    return _leniently(fields_from_json, model, fields, lambda value: value)

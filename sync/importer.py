@@ -42,9 +42,16 @@ from sqlalchemy.orm import Session
 from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
-from crm_bridge.model import MODELS, fields_from_json, fields_to_json
+from crm_bridge.model import MODELS, fields_to_json, remote_from_json, remote_to_json
 from crm_bridge.store.engine import Store
-from crm_bridge.store.records import ROWS, insert_records, record_values, rows_by_id, update_record
+from crm_bridge.store.records import (
+    ROWS,
+    insert_records,
+    record_values,
+    rows_by_id,
+    update_record,
+    without_empty,
+)
 from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
 from sync.binder import Binder
@@ -232,7 +239,7 @@ class Importer:
                 values = record_values(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            page.creates.append(_Create(model, values, rec, digest, fields_to_json(model, everything), sorted(fields)))
+            page.creates.append(_Create(model, values, rec, digest, remote_to_json(model, everything), sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
@@ -241,15 +248,15 @@ class Importer:
         if current is None:
             raise RecordSkipped(f"{model} {rec.id}: bound to local {binding.local_id}, which no longer exists")
         local = {k: getattr(current, k) for k in seen if hasattr(current, k)}
-        base = fields_from_json(model, binding.base) if binding.base else None
+        base = remote_from_json(model, binding.base) if binding.base else None
         result = merge(seen, local, base, self._owners(mapping), self._policy(model),
                        local_changed_at=getattr(current, "updated", None), remote_seen_at=self.now)
         try:
-            changed = update_record(page.session, model, binding.local_id, {**result.take, **deleted})
+            changed = update_record(page.session, model, binding.local_id, {**without_empty(model, result.take), **deleted})
         except ValueError as exc:
             raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
         agreed = {k: v for k, v in seen.items() if k not in result.send and k not in {c.field for c in result.conflicts}}
-        binding.base = {**(binding.base or {}), **fields_to_json(model, agreed)}
+        binding.base = {**(binding.base or {}), **remote_to_json(model, agreed)}
         binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
         binding.state = "tombstone" if rec.deleted else "active"
         for conflict in result.conflicts:
@@ -306,7 +313,7 @@ class Importer:
 
     def _queue_conflict(self, page: _Page, binding: BindingRow, conflict: Conflict) -> None:
         model = binding.model
-        values = {k: fields_to_json(model, {conflict.field: v})[conflict.field]
+        values = {k: remote_to_json(model, {conflict.field: v})[conflict.field]
                   for k, v in (("base", conflict.base), ("local", conflict.local), ("remote", conflict.remote))}
         open_row = page.session.scalar(select(ConflictRow).where(
             ConflictRow.backend == binding.backend, ConflictRow.model == model, ConflictRow.local_id == binding.local_id,

@@ -9,12 +9,15 @@ that failed or came back empty changes nothing, and it never tombstones more tha
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
@@ -42,8 +45,22 @@ class ReconcileStats:
         return {"listed": self.listed, "repaired": self.repaired, "deleted": self.deleted, "refused": self.refused}
 
 
+def _fingerprint(remote_id: str) -> int:
+    """64 bits of a key: what the listing keeps of each key it saw (8 bytes a key, so a
+    million-record listing holds 8 MB, not the keys themselves)."""
+    return int.from_bytes(hashlib.blake2b(remote_id.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def _seen(listed: array[int], remote_id: str) -> bool:
+    at = bisect_left(listed, fp := _fingerprint(remote_id))
+    return at < len(listed) and listed[at] == fp
+
+
 def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> ReconcileStats:
-    """Reconcile one model of one backend (a version-scanning one)."""
+    """Reconcile one model of one backend (a version-scanning one), in bounded memory: each
+    page of the listing is compared with its bindings as it comes; of the keys only a
+    64-bit fingerprint each is kept, to find the bindings the listing no longer holds (a
+    fingerprint shared by chance can only spare a binding, never tombstone one)."""
     backend: RemoteBackend = app.backend(backend_name)
     scanner = backend
     stats = ReconcileStats()
@@ -52,31 +69,41 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
         return stats
     mappings = mappings_for(backend, list(app.config.backends[backend_name].models))
     spec = mappings[model].spec
-    listed: dict[str, tuple[str | None, bool]] = {}
+    importer = Importer(app.store, app.bus, app.config, backend, mappings, now)
+    listed = array("Q")
     for page in scanner.scan(spec):
-        for stub in page:
-            listed[stub.id] = (stub.version, stub.deleted)
-    stats.listed = len(listed)
-    with app.store.transaction() as s:
-        bindings = {b.remote_id: (b.remote_version, b.state) for b in s.scalars(
-            select(BindingRow).where(BindingRow.backend == backend_name, BindingRow.model == model))}
-    stale = [rid for rid, (version, deleted) in listed.items()
-             if (rid not in bindings and not deleted) or (rid in bindings and version != bindings[rid][0])]
-    if stale:
-        importer = Importer(app.store, app.bus, app.config, backend, mappings, now)
+        listed.extend(_fingerprint(stub.id) for stub in page)
+        stats.listed += len(page)
+        with app.store.transaction() as s:
+            known: dict[str, str | None] = {}
+            for chunk in in_chunks([stub.id for stub in page]):
+                known.update((str(rid), version) for rid, version in s.execute(
+                    select(BindingRow.remote_id, BindingRow.remote_version).where(
+                        BindingRow.backend == backend_name, BindingRow.model == model, BindingRow.remote_id.in_(chunk))))
+        stale = [stub.id for stub in page
+                 if (stub.id not in known and not stub.deleted) or (stub.id in known and stub.version != known[stub.id])]
         for some in in_chunks(stale, 200):  # a refresh reads them by key: 200 per page of fetches
             importer.refresh(model, list(some))
-        stats.repaired = len(stale)
-    gone = [rid for rid, (_, state) in bindings.items() if state == "active" and rid not in listed]
-    active = sum(1 for _, state in bindings.values() if state == "active")
-    if not gone:
-        return stats
+        stats.repaired += len(stale)
+    listed = array("Q", sorted(listed))
     limit = app.config.backends[backend_name].max_delete_share
-    if not listed:
-        stats.refused = f"the listing of {spec.entity} came back empty; {len(gone)} bindings left alone"
-    elif len(gone) > limit * active:
-        stats.refused = (f"{len(gone)} of {active} {model} records are missing from {spec.entity} "
-                         f"({len(gone) / active:.0%} > max_delete_share {limit:.0%}); nothing deleted — "
+    mine = (BindingRow.backend == backend_name, BindingRow.model == model, BindingRow.state == "active")
+    gone: list[str] = []
+    missing = 0  # counted on when the guard has already refused: no ids kept
+    with app.store.transaction() as s:
+        active = int(s.scalar(select(func.count()).select_from(BindingRow).where(*mine)) or 0)
+        for remote_id in s.scalars(select(BindingRow.remote_id).where(*mine).execution_options(yield_per=10_000)):
+            if not _seen(listed, remote_id):
+                missing += 1
+                if missing <= limit * active:
+                    gone.append(remote_id)
+    if not missing:
+        return stats
+    if not stats.listed:
+        stats.refused = f"the listing of {spec.entity} came back empty; {missing} bindings left alone"
+    elif missing > limit * active:
+        stats.refused = (f"{missing} of {active} {model} records are missing from {spec.entity} "
+                         f"({missing / active:.0%} > max_delete_share {limit:.0%}); nothing deleted — "
                          "check the publication and rights in 1C, or raise max_delete_share")
     if stats.refused:
         log.error("reconcile %s/%s refused: %s", backend_name, model, stats.refused,
@@ -85,15 +112,15 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
     mark = app.config.backends[backend_name].on_delete == "mark" and "deleted" in MODELS[model].model_fields
     with app.store.transaction() as s:
         unit = app.bus.unit(s, now, app.config)
-        for binding in s.scalars(select(BindingRow).where(BindingRow.backend == backend_name, BindingRow.model == model,
-                                                          BindingRow.remote_id.in_(gone))):
-            binding.state, binding.imported_at = "tombstone", now
-            if mark:
-                changed = update_record(s, model, binding.local_id, {"deleted": True})
-                if changed:
-                    unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{backend_name}",
-                                             {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
-            stats.deleted += 1
+        for chunk in in_chunks(gone):
+            for binding in s.scalars(select(BindingRow).where(*mine[:2], BindingRow.remote_id.in_(chunk))):
+                binding.state, binding.imported_at = "tombstone", now
+                if mark:
+                    changed = update_record(s, model, binding.local_id, {"deleted": True})
+                    if changed:
+                        unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{backend_name}",
+                                                 {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
+                stats.deleted += 1
     return stats
 
 

@@ -26,7 +26,7 @@ from crm_bridge.store.tables import (
 )
 
 __all__ = ["IN_CHUNK", "ROWS", "build_record", "create_record", "in_chunks", "insert_records", "record_values", "row_values",
-           "rows_by_id", "update_record"]
+           "rows_by_id", "update_record", "without_empty"]
 
 T = TypeVar("T")
 IN_CHUNK = 500  # values per IN (...) list: well under every database's parameter limit
@@ -63,7 +63,13 @@ def record_values(model: str, fields: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: the values break the canonical model (pydantic's message).
     """
-    return _validated(model, {k: v for k, v in fields.items() if v is not None or _nullable(model, k)})
+    return _validated(model, without_empty(model, fields))
+
+
+def without_empty(model: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` without the empty remote values (``None``) of fields that cannot be empty:
+    a new record takes the model's default there, an existing one keeps its value."""
+    return {k: v for k, v in fields.items() if v is not None or _nullable(model, k)}
 
 
 def build_record(model: str, fields: dict[str, Any]) -> Base:

@@ -200,3 +200,24 @@ def test_full_read_mode_gives_the_same_store_as_version_scan(emulator: Emulator,
             app.close()
     assert results[0] == results[1]
     assert len(results[0]) > 40
+
+
+def test_a_request_1c_holds_without_a_state_or_a_known_type_is_imported_not_a_crash(emulator: Emulator, bridge: App,
+                                                                                     clock: FrozenClock) -> None:
+    run_cycle(bridge)
+    template = next(d for d in emulator.records("Document_Интерес") if not d["DeletionMark"])
+    made = bridge.backend("demo-1c").client.post("Document_Интерес", {  # as a 1C user leaves it: no state, an odd type
+        "Date": "2026-11-23T09:30:00", "Партнер_Key": template["Партнер_Key"], "Тема": "Без состояния",
+        "ВидОбращения": "Рекламация"})
+    clock.at += timedelta(minutes=1)
+    pulled = bridge.run_job("sync.pull")["demo-1c"]["ticket"]
+    assert (pulled["created"], pulled["failed"]) == (1, 0), pulled
+    with bridge.store.transaction() as s:
+        ticket = s.scalars(select(TicketRow).where(TicketRow.subject == "Без состояния")).one()
+        assert (ticket.status, ticket.type) == ("new", "other")  # the model's default; the map's default
+        binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == made["Ref_Key"])).one()
+        assert binding.base["status"] is None  # what 1C holds, kept for the next merge
+    emulator.update("Document_Интерес", str(made["Ref_Key"]), {"Тема": "Без состояния (уточнено)"})
+    clock.at += timedelta(minutes=1)
+    again = bridge.run_job("sync.pull")["demo-1c"]["ticket"]
+    assert (again["updated"], again["failed"]) == (1, 0), again["errors"]

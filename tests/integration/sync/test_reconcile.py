@@ -94,3 +94,34 @@ def test_reconcile_trims_run_records_past_their_keeping_time(bridge: App) -> Non
         kept = {r.started for r in s.scalars(select(SyncRunRow))}
     assert old not in kept
     assert {recent, running} <= kept
+
+
+def test_a_listing_of_many_pages_is_compared_page_by_page_and_keeps_only_fingerprints(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    scan_page_size: 7\n", clock=lambda: NOW)
+    try:
+        app.upgrade_db()
+        app.run_job("sync.pull")
+        keys = sorted(live_keys(emulator))
+        gone, edited = keys[3], keys[-2]  # on the first page and on the last
+        delete_in_1c(emulator, [gone])
+        emulator.update(DOC, edited, {"Тема": "Изменено вне окна"})
+        with app.store.transaction() as s:
+            s.scalars(select(BindingRow).where(BindingRow.remote_id == edited)).one().remote_version = "stale"
+        template = emulator.get(DOC, keys[0])
+        assert template is not None
+        created = app.backend("demo-1c").client.post(DOC, {  # behind the cursor: no pass has seen it
+            "Date": "2026-11-20T11:00:00", "Партнер_Key": template["Партнер_Key"], "Тема": "Создано в 1С"})
+        stats = reconcile_model(app, "demo-1c", "ticket", NOW)
+        assert (stats.listed, stats.repaired, stats.deleted, stats.refused) == (len(keys), 2, 1, None)
+        with app.store.transaction() as s:
+            states = {b.remote_id: b.state for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))}
+            assert (states[gone], states[created["Ref_Key"]]) == ("tombstone", "active")
+            assert sum(state == "active" for state in states.values()) == len(keys)
+            subjects = {t.subject for t in s.scalars(select(TicketRow))}
+            assert {"Изменено вне окна", "Создано в 1С"} <= subjects
+        again = reconcile_model(app, "demo-1c", "ticket", NOW)
+        assert (again.repaired, again.deleted) == (0, 0)  # nothing left to repair
+    finally:
+        app.close()
