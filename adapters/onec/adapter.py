@@ -273,11 +273,21 @@ class OneCBackend:
         return out
 
     def create(self, spec: MappingSpec, values: dict[str, Any]) -> tuple[str, str | None]:
-        """POST a new record; returns its key and version as 1C stored it."""
+        """POST a new record; returns its key and version as 1C stored it. A document of a
+        model in ``post_created`` is then posted; a posting 1C refuses leaves it a draft,
+        logged with 1C's reason — the record exists and stays bound, it is never created twice."""
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.post(spec.entity, body)
+        key = str(stored[spec.key])
         version = stored.get(spec.version) if spec.version else None
-        return str(stored[spec.key]), (None if version is None else str(version))
+        if spec.model in self.config.post_created:
+            try:
+                self.client.post_document(spec.entity, key)
+                version = self.client.get(spec.entity, key, select=[spec.version]).get(spec.version) if spec.version else None
+            except (OneCRejected, OneCUnavailable) as exc:
+                log.warning("%s: created %s %s but could not post it: %s; it stays a draft in 1C", self.name,
+                            spec.entity, key, exc, extra={"event": "onec.post.failed", "backend": self.name})
+        return key, (None if version is None else str(version))
 
     def check(self) -> list[dict[str, Any]]:
         """Reach 1C, log in, and find every mapped entity set and field published.
@@ -322,6 +332,8 @@ class OneCBackend:
                 self.client.query(spec.entity, select=[spec.key], top=1)
             except OneCRejected as exc:
                 problems.append(f"is published but cannot be read: {exc}")
+            if model in self.config.post_created and not spec.entity.startswith("Document_"):
+                problems.append(f"is in post_created, but only documents are posted; remove {model} from post_created")
             query = self.client.query_string_length(spec.entity, spec.remote_fields())
             if query > self.config.max_query_string:
                 problems.append(f"a page read with its {len(spec.remote_fields())} mapped fields makes a query string of "

@@ -104,9 +104,21 @@ class OneCODataConfig(BackendBase):
     change_detection: Literal["version_scan", "full", "exchange_plan"] = "version_scan"
     exchange_plan: ExchangePlanConfig | None = None
     scan_page_size: int = Field(default=5000, ge=1, le=50000)
+    # Models whose records crm-bridge creates in 1C (create_remote) are posted right after,
+    # as a 1C user would (PostingModeOperational=false): documents only, e.g. [ticket].
+    post_created: list[str] = []
     # Longest query string the web server in front of 1C accepts: key lookups are cut to
     # fit. IIS's default is 2,048 (it answers 404.15 above); behind Apache 8,000 is safe.
     max_query_string: int = Field(default=2048, ge=512, le=65536)
+
+    @model_validator(mode="after")
+    def _posted(self) -> OneCODataConfig:
+        extra = [m for m in self.post_created if m not in self.create_remote]
+        if extra:
+            msg = (f"post_created names {', '.join(extra)}, which crm-bridge does not create in 1C; add "
+                   f"{'it' if len(extra) == 1 else 'them'} to create_remote or remove from post_created")
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _feed(self) -> OneCODataConfig:

@@ -9,11 +9,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
+from crm_bridge.config import ConfigErrors
 from crm_bridge.events import DomainEvent
 from crm_bridge.store.records import create_record
 from crm_bridge.store.tables import TicketRow
@@ -147,3 +149,48 @@ def test_an_import_that_meets_the_new_record_first_claims_it(emulator: Emulator,
     with app.store.transaction() as s:
         row = s.scalars(select(OutboxRow).where(OutboxRow.operation == "create")).one()
         assert row.state == "sent"
+
+
+def test_a_created_request_is_posted_and_a_refused_posting_leaves_a_bound_draft(
+    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FrozenClock(NOW)
+    text = (demo_config(emulator.base_url, tmp_path / "s.db")
+            + "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 2, read: 1}\n")
+    app = App.from_text(text, clock=clock)
+    try:
+        app.upgrade_db()
+        app.run_job("sync.pull")
+        register_locally(app)
+        assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
+        [doc] = created_in_1c(emulator)
+        assert doc["Posted"] is True  # posted as a 1C user would
+        with app.store.transaction() as s:
+            binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == doc["Ref_Key"])).one()
+            assert binding.remote_version == doc["DataVersion"]  # the version after the posting: no echo read
+
+        def refuse_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
+            if response.request.method == "POST" and response.status_code == 201:
+                emulator.inject("status", method="POST", entity_set=DOC, count=1, status=500, code="-1",
+                                message="Ошибка проведения: не заполнен Ответственный")
+
+        app.backend("demo-1c").client.session.hooks["response"].append(refuse_the_posting)
+        with app.store.transaction() as s:
+            customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
+            create_record(s, "ticket", {"number": "WEB-2", "subject": "Второй", "customer_id": customer, "created_at": NOW})
+            ticket_id = s.scalars(select(TicketRow.id).where(TicketRow.number == "WEB-2")).one()
+            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+        with caplog.at_level("WARNING"):
+            assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
+        second = next(d for d in created_in_1c(emulator) if d["Тема"] == "Второй")
+        assert second["Posted"] is False  # a draft in 1C, bound, not created twice
+        assert len(created_in_1c(emulator)) == 2
+        assert any("could not post it" in r.getMessage() and "не заполнен Ответственный" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        app.close()
+
+
+def test_post_created_names_only_models_crm_bridge_creates(emulator: Emulator, tmp_path: Path) -> None:
+    with pytest.raises(ConfigErrors, match="post_created names contact, which crm-bridge does not create in 1C"):
+        App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    post_created: [contact]\n")
