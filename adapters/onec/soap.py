@@ -158,12 +158,17 @@ def _localise(value: Any, tz: ZoneInfo) -> Any:
 
 
 def _wall_clock(value: Any, tz: ZoneInfo) -> Any:
-    """Aware datetimes we send → the backend zone's wall clock without offset (1C reads no offset)."""
+    """Aware datetimes we send → the backend zone's wall clock without offset (1C reads no
+    offset), inside structures and lists too (an XDTO object's dates)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             msg = f"naive datetime {value.isoformat()} cannot be sent to 1C; attach a time zone"
             raise ValueError(msg)
         return value.astimezone(tz).replace(tzinfo=None, microsecond=0)
+    if isinstance(value, Mapping):
+        return {k: _wall_clock(v, tz) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wall_clock(v, tz) for v in value]
     return value
 
 

@@ -124,3 +124,16 @@ def test_an_answer_with_a_dtd_is_refused(api: responses.RequestsMock, soap: Soap
 def test_an_unknown_operation_names_the_ones_offered(api: responses.RequestsMock, soap: SoapClient) -> None:
     with pytest.raises(OneCRejected, match="offers GetChangedRequests, GetRequest"):
         soap.call("GetChanges")
+
+
+def test_dates_inside_structures_are_sent_as_wall_clock_too() -> None:
+    from adapters.onec.soap import (
+        _wall_clock,  # the fixture service has no structured parameter to call it through
+    )
+
+    utc = datetime(2024, 3, 20, 15, 0, tzinfo=ZoneInfo("UTC"))
+    sent = _wall_clock({"Обращение": {"Срок": utc, "Этапы": [{"Дата": utc}, "текст"]}, "Кол": 3}, ZoneInfo("Europe/Moscow"))
+    wall = datetime(2024, 3, 20, 18, 0)  # noqa: DTZ001 - what 1C reads
+    assert sent == {"Обращение": {"Срок": wall, "Этапы": [{"Дата": wall}, "текст"]}, "Кол": 3}
+    with pytest.raises(ValueError, match="naive datetime"):
+        _wall_clock({"Срок": [wall]}, ZoneInfo("Europe/Moscow"))
