@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,15 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
+def run_check(app: App) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every finding of the backend's check, and the details of the failed ones; closes `app`."""
+    try:
+        findings: list[dict[str, Any]] = app.backend("demo-1c").check()
+    finally:
+        app.close()
+    return findings, [f["detail"] for f in findings if not f["ok"]]
+
+
 def app_with(emulator_url: str, tmp_path: Path, mappings: Path | None = None) -> App:
     text = demo_config(emulator_url, tmp_path / "s.db") + "    timeout: {connect: 1, read: 2}\n"
     if mappings is not None:
@@ -41,12 +51,7 @@ def test_a_mapped_field_1c_lacks_and_an_unpublished_lookup_are_named_with_the_fi
     ticket = mappings / "ticket.yaml"
     ticket.write_text(ticket.read_text(encoding="utf-8").replace("{from: Тема,", "{from: Темa,"), encoding="utf-8")  # Latin "a"
     emulator.unpublish("Catalog_СостоянияИнтересов")
-    app = app_with(emulator.base_url, tmp_path, mappings)
-    try:
-        findings = app.backend("demo-1c").check()
-    finally:
-        app.close()
-    failed = [f["detail"] for f in findings if not f["ok"]]
+    findings, failed = run_check(app_with(emulator.base_url, tmp_path, mappings))
     assert len(failed) == 1, failed
     assert failed[0].startswith("ticket: Document_Интерес has no field Темa")
     assert "crm-bridge onec inspect --entity Document_Интерес" in failed[0]
@@ -83,12 +88,7 @@ def test_against_the_reference_metadata_check_says_which_attributes_to_add_for_t
     with Emulator(requests=10, seed=3, users={DEMO_LOGIN: DEMO_PASSWORD}, edmx=edmx) as emu:
         text = demo_config(emu.base_url, tmp_path / "s.db")
         assert "    timezone: Europe/Moscow\n" in text
-        app = App.from_text(text.replace("    timezone: Europe/Moscow\n", ""))  # the zone left to its default
-        try:
-            findings = app.backend("demo-1c").check()
-        finally:
-            app.close()
-    failed = [f["detail"] for f in findings if not f["ok"]]
+        findings, failed = run_check(App.from_text(text.replace("    timezone: Europe/Moscow\n", "")))  # the zone: its default
     assert len(failed) == 1, failed
     assert findings[0]["detail"].endswith("(the default: set timezone: if the 1C server keeps another zone)")
     read, written = failed[0].split("; ")
@@ -101,12 +101,7 @@ def test_against_the_reference_metadata_check_says_which_attributes_to_add_for_t
 
 
 def test_a_mapping_too_wide_for_the_web_servers_query_limit_is_named(emulator: Emulator, tmp_path: Path) -> None:
-    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    max_query_string: 1000\n")
-    try:
-        findings = app.backend("demo-1c").check()
-    finally:
-        app.close()
-    failed = [f["detail"] for f in findings if not f["ok"]]
+    _, failed = run_check(App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    max_query_string: 1000\n"))
     assert len(failed) == 1, failed
     assert failed[0].startswith("ticket: Document_Интерес a page read with its 22 mapped fields makes a query string of ")
     assert "over max_query_string (1000): raise the web server's limit" in failed[0]
@@ -115,12 +110,7 @@ def test_a_mapping_too_wide_for_the_web_servers_query_limit_is_named(emulator: E
 def test_a_published_set_the_user_may_not_read_is_named_with_the_rights_to_give(emulator: Emulator, tmp_path: Path) -> None:
     emulator.inject("status", entity_set="Catalog_Пользователи", method="GET", status=403, code="20",
                     message="Недостаточно прав для чтения данных")
-    app = app_with(emulator.base_url, tmp_path)
-    try:
-        findings = app.backend("demo-1c").check()
-    finally:
-        app.close()
-    failed = [f["detail"] for f in findings if not f["ok"]]
+    _, failed = run_check(app_with(emulator.base_url, tmp_path))
     assert len(failed) == 1, failed
     assert failed[0].startswith("agent: Catalog_Пользователи is published but cannot be read: ")
     assert "the 1C user may not do this (HTTP 403, 1C code 20: Недостаточно прав для чтения данных); give the OData " \

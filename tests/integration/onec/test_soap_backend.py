@@ -64,6 +64,13 @@ def bridge(emu: Emulator, tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
     app.close()
 
 
+def pulled_due_dates(bridge: App) -> dict[str, datetime]:
+    """One pull; then each request's number → its planned resolution due date (where it has one)."""
+    bridge.run_job("sync.pull")
+    with bridge.store.transaction() as s:
+        return {t.number: t.resolution_due for t in s.scalars(select(TicketRow)) if t.resolution_due is not None}
+
+
 def live(emu: Emulator) -> dict[str, dict[str, object]]:
     """Requests not marked for deletion, by number."""
     return {str(d["Number"]): d for d in emu.records(DOC) if not d["DeletionMark"]}
@@ -112,9 +119,7 @@ def test_pull_imports_dispatch_writes_due_dates_through_the_setter_and_a_second_
 def test_a_write_expects_the_version_it_was_decided_against_so_a_1c_users_edit_is_never_overwritten(
     emu: Emulator, bridge: App, clock: FrozenClock
 ) -> None:
-    bridge.run_job("sync.pull")
-    with bridge.store.transaction() as s:
-        due = {t.number: t.resolution_due for t in s.scalars(select(TicketRow)) if t.resolution_due is not None}
+    due = pulled_due_dates(bridge)
     number = sorted(due)[0]
     doc = live(emu)[number]
     emu.update(DOC, str(doc["Ref_Key"]), {"Тема": "Уточнено пользователем 1С"})  # after our read, before our write
@@ -238,9 +243,7 @@ def test_the_wsdl_describes_the_items_for_mapping_suggest_and_check(emu: Emulato
 def test_a_lock_conflict_or_a_busy_1c_on_a_setter_is_retried_and_every_due_date_lands_once(
     emu: Emulator, bridge: App, clock: FrozenClock
 ) -> None:
-    bridge.run_job("sync.pull")
-    with bridge.store.transaction() as s:
-        due = {t.number: t.resolution_due for t in s.scalars(select(TicketRow)) if t.resolution_due is not None}
+    due = pulled_due_dates(bridge)
     lock = "Ошибка при вызове метода контекста (SetRequestDueDate)\nКонфликт блокировок при выполнении транзакции"
     emu.inject("status", entity_set="ws/CrmExchange", method="POST", count=1, status=500, message=lock)
     emu.inject("status", entity_set="ws/CrmExchange", method="POST", count=1, status=503, retry_after=1)
