@@ -253,12 +253,39 @@ class OneCBackend:
 
     def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None:
         """The record whose `field` equals `value` (a correlation key), with its version."""
-        select = [spec.key] + ([spec.version] if spec.version else [])
+        posting = self._posts(spec)
+        select = [spec.key] + ([spec.version] if spec.version else []) + (["Posted"] if posting else [])
         rows = self.client.query(spec.entity, select=select, filter=f"{field} eq {string_literal(value)}", top=2)
         if not rows:
             return None
         row = rows[0]
-        return str(row[spec.key]), (None if not spec.version or row.get(spec.version) is None else str(row[spec.version]))
+        key = str(row[spec.key])
+        version = None if not spec.version or row.get(spec.version) is None else str(row[spec.version])
+        if posting and not row.get("Posted"):  # created by an attempt whose answer was lost, not yet posted
+            version = self._post_created(spec, key, version)
+        return key, version
+
+    def _posts(self, spec: MappingSpec) -> bool:
+        """Whether records of `spec`'s model that crm-bridge creates are posted (documents only)."""
+        return spec.model in self.config.post_created and spec.entity.startswith("Document_")
+
+    def _post_created(self, spec: MappingSpec, key: str, version: str | None) -> str | None:
+        """Post a document crm-bridge created; its version afterwards. A posting 1C refuses
+        leaves a draft, logged with 1C's reason; a passing fault raises (``OneCUnavailable``):
+        the outbox tries again, finds the record by its correlation key and posts it then."""
+        try:
+            self.client.post_document(spec.entity, key)
+        except OneCRejected as exc:
+            log.warning("%s: created %s %s but 1C refused to post it: %s; it stays a draft in 1C", self.name,
+                        spec.entity, key, exc, extra={"event": "onec.post.refused", "backend": self.name})
+            return version
+        if not spec.version:
+            return version
+        try:
+            posted = self.client.get(spec.entity, key, select=[spec.version]).get(spec.version)
+        except (OneCRejected, OneCUnavailable):  # the next import reads the new version anyway
+            return version
+        return None if posted is None else str(posted)
 
     def _unlookup(self, spec: MappingSpec, values: dict[str, Any]) -> dict[str, Any]:
         """Looked-up values (a state's name) back to the reference key 1C stores."""
@@ -274,20 +301,13 @@ class OneCBackend:
 
     def create(self, spec: MappingSpec, values: dict[str, Any]) -> tuple[str, str | None]:
         """POST a new record; returns its key and version as 1C stored it. A document of a
-        model in ``post_created`` is then posted; a posting 1C refuses leaves it a draft,
-        logged with 1C's reason — the record exists and stays bound, it is never created twice."""
+        model in ``post_created`` is then posted (``_post_created``); the record exists and
+        is bound whatever the posting does, never created twice."""
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.post(spec.entity, body)
         key = str(stored[spec.key])
-        version = stored.get(spec.version) if spec.version else None
-        if spec.model in self.config.post_created:
-            try:
-                self.client.post_document(spec.entity, key)
-                version = self.client.get(spec.entity, key, select=[spec.version]).get(spec.version) if spec.version else None
-            except (OneCRejected, OneCUnavailable) as exc:
-                log.warning("%s: created %s %s but could not post it: %s; it stays a draft in 1C", self.name,
-                            spec.entity, key, exc, extra={"event": "onec.post.failed", "backend": self.name})
-        return key, (None if version is None else str(version))
+        version = None if not spec.version or stored.get(spec.version) is None else str(stored[spec.version])
+        return key, (self._post_created(spec, key, version) if self._posts(spec) else version)
 
     def check(self) -> list[dict[str, Any]]:
         """Reach 1C, log in, and find every mapped entity set and field published.

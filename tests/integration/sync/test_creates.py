@@ -185,8 +185,40 @@ def test_a_created_request_is_posted_and_a_refused_posting_leaves_a_bound_draft(
         second = next(d for d in created_in_1c(emulator) if d["Тема"] == "Второй")
         assert second["Posted"] is False  # a draft in 1C, bound, not created twice
         assert len(created_in_1c(emulator)) == 2
-        assert any("could not post it" in r.getMessage() and "не заполнен Ответственный" in r.getMessage()
+        assert any("1C refused to post it" in r.getMessage() and "не заполнен Ответственный" in r.getMessage()
                    for r in caplog.records)
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(("fault", "on"), [("truncate", "the create's answer"), ("status", "the posting")])
+def test_a_create_or_a_posting_cut_short_is_posted_by_the_retry_that_finds_the_record(
+    emulator: Emulator, tmp_path: Path, fault: str, on: str
+) -> None:
+    clock = FrozenClock(NOW)
+    text = (demo_config(emulator.base_url, tmp_path / "s.db")
+            + "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 2, read: 1}\n")
+    app = App.from_text(text, clock=clock)
+    try:
+        app.upgrade_db()
+        app.run_job("sync.pull")
+        register_locally(app)
+        if on == "the create's answer":
+            emulator.inject("truncate", method="POST", entity_set=DOC, count=1)
+        else:
+            def busy_on_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
+                if response.request.method == "POST" and response.status_code == 201:
+                    emulator.inject("status", method="POST", entity_set=DOC, count=1, status=503, retry_after=1)
+
+            app.backend("demo-1c").client.session.hooks["response"].append(busy_on_the_posting)
+        first = app.run_job("sync.dispatch")["demo-1c"]
+        assert (first["created"], first["retried"]) == (0, 1), first
+        [draft] = created_in_1c(emulator)
+        assert draft["Posted"] is False
+        clock.at += timedelta(hours=1)
+        assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
+        [doc] = created_in_1c(emulator)  # the same document, now posted
+        assert (doc["Ref_Key"], doc["Posted"]) == (draft["Ref_Key"], True)
     finally:
         app.close()
 
