@@ -4,10 +4,10 @@ faults become ours (``translated`` and ``raise_for_response``).
 Retryable (``retryable``: the outbox backs off, reads retry in place on
 ``OneCUnavailable``): ``OneCUnavailable`` — timeouts, 429/502/503/504, a 500 that is not
 a handler's, broken bodies — and ``OneCVersionConflict``; also the ``OneCAdministrative``
-ones (``OneCAuthFailed``, ``OneCAccessDenied``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
+ones (``OneCAuthFailed``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
 ``CONFIG_FAULT_WAIT``: an administrator fixes those, not the data, and the rows must
 still be there when they do. Fatal (parked with
-the reason): ``OneCNotFound``, ``OneCBusinessError`` (500 code -1), any other
+the reason): ``OneCNotFound``, ``OneCAccessDenied``, ``OneCBusinessError`` (500 code -1), any other
 ``OneCRejected``.
 """
 
@@ -77,8 +77,10 @@ class OneCAuthFailed(OneCAdministrative):
     IIS/AD refusal."""
 
 
-class OneCAccessDenied(OneCAdministrative):
-    """403 or 1C's code 20: the OData user's roles do not allow this read or write."""
+class OneCAccessDenied(OneCRejected):
+    """403 or 1C's code 20: the OData user's roles (or row-level security) do not allow
+    this read or write. Refused like the data's fault, not held as an administrator's: a
+    row-level refusal of one record must park that record, not hold the whole outbox."""
 
 
 class OneCRequestTooLong(OneCAdministrative):
@@ -110,17 +112,21 @@ class OneCBusinessError(OneCRejected):
     """500 code -1: a 1C handler (ПередЗаписью, ПриЗаписи, posting) raised."""
 
 
-#: words of a 1C error text that mean "try again later": a lock conflict, a session the
-#: administrator ended, a base being restarted or blocked, a wait that ran out
-_TRANSIENT = ("блокиров", "lock", "сеанс", "session", "недоступ", "unavailable",
-              "перезапуск", "время ожидания", "timeout", "timed out")
+#: phrases of a 1C error text that mean "try again later": a lock conflict, an object
+#: another session holds, a session the administrator ended, a base being restarted or
+#: blocked, a wait that ran out — whole phrases, so "недоступен для изменения" or
+#: "заблокирован для выбора" (refusals of the data) are not taken for them
+_TRANSIENT = ("конфликт блокировок", "ошибка блокировки", "взаимоблокировк", "заблокирован другим",
+              "объект заблокирован", "объектзаблокирован", "lock conflict", "deadlock", "сеанс работы завершен",
+              "session terminated", "база заблокирована", "перезапуск", "временно недоступ", "service unavailable",
+              "время ожидания", "timed out", "timeout expired")
 
 
 def transient(text: str) -> bool:
-    """Whether a 1C error text (a SOAP Fault's, a service's ``ТекстОшибки``) names a
-    passing condition rather than the data."""
+    """Whether a 1C error text (a SOAP Fault's, a service's ``КодОшибки``/``ТекстОшибки``)
+    names a passing condition rather than the data."""
     lowered = text.lower()
-    return any(word in lowered for word in _TRANSIENT)
+    return any(phrase in lowered for phrase in _TRANSIENT)
 
 
 def _error_of(response: requests.Response) -> tuple[str | None, str]:

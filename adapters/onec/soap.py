@@ -19,6 +19,7 @@ What 1C needs and zeep does not do by default, handled here once:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -133,15 +134,18 @@ def _translated(backend: str, what: str) -> Iterator[None]:
                            "was the web service changed? Restart to load its WSDL again") from exc
 
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _fault(backend: str, what: str, fault: zeep.exceptions.Fault) -> OneCRejected | OneCUnavailable:
     """A SOAP Fault as the typed error of what it says. The sender's fault (``Client``) is
     always a refusal; the service module's (``Server``) is retried when its text names a
-    passing condition, and is a missing object when it says so."""
+    passing condition, and is a missing object when it names one by its key."""
     text, code = str(fault.message or ""), str(fault.code or "")
     server = not code.lower().endswith("client") and not code.lower().endswith("sender")
     if server and transient(text):
         return OneCUnavailable(f"{backend}: {what}: 1C could not do it now: {text}; will retry")
-    if server and ("не найден" in text.lower() or "not found" in text.lower()):
+    if server and _GUID.search(text) and ("не найден" in text.lower() or "not found" in text.lower()):
         return OneCNotFound(f"{backend}: {what}: no such object in 1C: {text}", code=code)
     return OneCSoapFault(f"{backend}: {what}: 1C refused the call: {text}", code=code)
 

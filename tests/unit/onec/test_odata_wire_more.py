@@ -231,8 +231,8 @@ def odata_error(code: str, text: str) -> bytes:
         (409, b"", OneCVersionConflict, True),
         (412, b"Precondition Failed", OneCVersionConflict, True),
         (400, odata_error("14", "Ошибка при разборе опции запроса $filter"), OneCRejected, False),
-        (403, odata_error("20", "Недостаточно прав"), OneCAccessDenied, True),
-        (400, odata_error("20", "Нарушение прав доступа"), OneCAccessDenied, True),
+        (403, odata_error("20", "Недостаточно прав"), OneCAccessDenied, False),  # parked: RLS refuses one record
+        (400, odata_error("20", "Нарушение прав доступа"), OneCAccessDenied, False),
         (414, b"Request-URI Too Long", OneCRequestTooLong, True),
         (500, odata_error("-1", "Ошибка при выполнении обработчика - 'ПриЗаписи'"), OneCBusinessError, False),
         (500, odata_error("0", "Внутренняя ошибка сервера"), OneCUnavailable, True),
