@@ -68,7 +68,15 @@ class RemoteRejected(RemoteError):
 
 
 class RecordSkipped(BridgeError):
-    """One record cannot be processed; the batch goes on."""
+    """One record cannot be processed; the batch goes on.
+
+    ``remote_fix``: an edit of the record in the CRM can clear it (a value the model
+    refuses); False when it cannot (its local record is gone).
+    """
+
+    def __init__(self, message: str, *, remote_fix: bool = True) -> None:
+        super().__init__(message)
+        self.remote_fix = remote_fix
 
 
 def did_you_mean(name: str, known: Sequence[str]) -> str:

@@ -41,7 +41,7 @@ from crm_bridge.store.records import update_record
 from mapping.compile import CompiledMapping
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.importer import Importer, ImportStats
-from sync.source import ChangeFeed, FeedPackage, RemoteBackend, RemoteRecord, supports_change_feed
+from sync.source import ChangeFeed, FeedPackage, RemoteBackend, supports_change_feed
 from sync.tables import BindingRow
 
 __all__ = ["MAX_ATTEMPTS", "MAX_PACKAGES", "FeedResult", "feed_pass", "feed_stream"]
@@ -141,11 +141,12 @@ def _store(importer: Importer, feed: ChangeFeed, mappings: Mapping[str, Compiled
         if records:
             stats = result.models[model]
             stats.read += len(records)
-            before = len(stats.errors)
+            importer.refused.clear()
             importer.store_page(mapping, records, f"{model}:feed", None, stats)
-            # A record the import refused (a value its model rejects, a reference it could
-            # not store) is a problem of the package: acknowledged, it would leave the feed.
-            package.problems += [(error, _raw(model, records, error)) for error in stats.errors[before:]]
+            # A record the import refused that an edit in 1C can clear (a value its model
+            # rejects) is a problem of the package: acknowledged, it would leave the feed.
+            package.problems += [(str(exc), json.dumps(rec.values, ensure_ascii=False, default=str))
+                                 for rec, exc in importer.refused if exc.remote_fix]
     name, stream = importer.backend.name, feed_stream(feed)
     state = {**state, "stored": package.number}
     with importer.store.transaction() as session:
@@ -154,15 +155,6 @@ def _store(importer: Importer, feed: ChangeFeed, mappings: Mapping[str, Compiled
                 result.deleted += _tombstone(importer, session, model, ids, result.models[model], now)
         save_checkpoint(session, name, stream, state)
     return state
-
-
-def _raw(model: str, records: list[RemoteRecord], error: str) -> str:
-    """The record an import error names (``"<model> <id>: why"``), as JSON for the person
-    who looks at a parked package; empty when it names another record."""
-    for record in records:
-        if error.startswith(f"{model} {record.id}:"):
-            return json.dumps(record.values, ensure_ascii=False, default=str)
-    return ""
 
 
 def _tombstone(importer: Importer, session: Session, model: str, ids: list[str], stats: ImportStats,

@@ -195,6 +195,9 @@ class Importer:
                  mappings: Mapping[str, CompiledMapping], now: datetime) -> None:
         self.store, self.bus, self.config, self.backend = store, bus, config, backend
         self.mappings, self.now = mappings, now
+        #: every record refused so far, with why (a caller that must not let one go, the
+        #: change feed, reads and clears it)
+        self.refused: list[tuple[RemoteRecord, RecordSkipped]] = []
 
     # -- one record -------------------------------------------------------------------
     def _resolver(self, page: _Page, depth: int) -> Any:
@@ -246,7 +249,8 @@ class Importer:
         seen = mapping.reading_everything.to_canonical(rec.values, resolve, creating=False)
         current = page.session.get(ROWS[model], binding.local_id)
         if current is None:
-            raise RecordSkipped(f"{model} {rec.id}: bound to local {binding.local_id}, which no longer exists")
+            raise RecordSkipped(f"{model} {rec.id}: bound to local {binding.local_id}, which no longer exists",
+                                remote_fix=False)
         local = {k: getattr(current, k) for k in seen if hasattr(current, k)}
         base = remote_from_json(model, binding.base) if binding.base else None
         result = merge(seen, local, base, self._owners(mapping), self._policy(model),
@@ -350,7 +354,7 @@ class Importer:
         records = sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
         if depth < _MAX_REF_DEPTH:
             self._import_references(mapping, records, stats, depth)
-        counts = (stats.created, stats.updated, stats.skipped, stats.failed, len(stats.errors))
+        counts = (stats.created, stats.updated, stats.skipped, stats.failed, len(stats.errors), len(self.refused))
         try:
             self._store_records(mapping, records, stream, last_key, stats, checkpoint)
         except DBAPIError as exc:
@@ -362,6 +366,7 @@ class Importer:
                      extra={"event": "sync.import.race", "backend": self.backend.name})
             stats.created, stats.updated, stats.skipped, stats.failed = counts[:4]
             del stats.errors[counts[4]:]
+            del self.refused[counts[5]:]
             self._store_records(mapping, records, stream, last_key, stats, checkpoint)
 
     def _store_records(self, mapping: CompiledMapping, records: list[RemoteRecord], stream: str,
@@ -381,6 +386,7 @@ class Importer:
                     except RecordSkipped as exc:
                         stats.failed += 1
                         stats.errors.append(str(exc))
+                        self.refused.append((rec, exc))
                         log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
             self._bind_created(page)
             if checkpoint is not None:

@@ -351,6 +351,19 @@ def test_a_record_the_import_refuses_holds_its_package_until_1c_fixes_it(emulato
     assert subjects(bridge)[bad["Ref_Key"]] == "исправлено в 1С"
 
 
+def test_a_refusal_no_edit_in_1c_can_clear_does_not_hold_the_feed(emulator: Emulator, bridge: App) -> None:
+    sync(bridge)
+    doc = open_docs(emulator)[0]
+    with bridge.store.transaction() as s:  # a binding whose local record is gone (a restore from an old backup)
+        s.scalars(select(BindingRow).where(BindingRow.remote_id == doc["Ref_Key"])).one().local_id = 999_999
+    emulator.update(DOC, doc["Ref_Key"], {"Тема": "правка"})
+    result = sync(bridge)
+    assert "error" not in result, result
+    assert result["ticket"]["failed"] == 1
+    assert "which no longer exists" in result["ticket"]["errors"][0]
+    assert received_no(emulator) == 1  # acknowledged: holding the package could never help
+
+
 def test_a_type_no_mapping_covers_parks_the_package_until_it_is_ignored_on_purpose(
         emulator: Emulator, bridge: App, tmp_path: Path, clock: FrozenClock) -> None:
     sync(bridge)
