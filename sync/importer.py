@@ -242,7 +242,9 @@ class Importer:
                 values = record_values(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            page.creates.append(_Create(model, values, rec, digest, remote_to_json(model, everything), sorted(fields)))
+            # the base: what both sides hold; not an empty 1C value where the record took the model's default
+            base = remote_to_json(model, without_empty(model, everything))
+            page.creates.append(_Create(model, values, rec, digest, base, sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
@@ -255,11 +257,15 @@ class Importer:
         base = remote_from_json(model, binding.base) if binding.base else None
         result = merge(seen, local, base, self._owners(mapping), self._policy(model),
                        local_changed_at=getattr(current, "updated", None), remote_seen_at=self.now)
+        taken = without_empty(model, result.take)  # an empty 1C value where the model needs one: the local stays
         try:
-            changed = update_record(page.session, model, binding.local_id, {**without_empty(model, result.take), **deleted})
+            changed = update_record(page.session, model, binding.local_id, {**taken, **deleted})
         except ValueError as exc:
             raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-        agreed = {k: v for k, v in seen.items() if k not in result.send and k not in {c.field for c in result.conflicts}}
+        # The base holds what both sides agree on: not what was sent or disputed, nor an
+        # empty value the local record did not take (the next merge would send ours back).
+        apart = set(result.send) | {c.field for c in result.conflicts} | (set(result.take) - set(taken))
+        agreed = {k: v for k, v in seen.items() if k not in apart}
         binding.base = {**(binding.base or {}), **remote_to_json(model, agreed)}
         binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
         binding.state = "tombstone" if rec.deleted else "active"
