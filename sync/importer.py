@@ -243,8 +243,8 @@ class Importer:
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
             # the base: what both sides hold; not an empty 1C value where the record took the model's default
-            base = remote_to_json(model, without_empty(model, everything))
-            page.creates.append(_Create(model, values, rec, digest, base, sorted(fields)))
+            held = remote_to_json(model, without_empty(model, everything))
+            page.creates.append(_Create(model, values, rec, digest, held, sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return

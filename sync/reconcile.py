@@ -25,7 +25,7 @@ from crm_bridge.events import DomainEvent
 from crm_bridge.model import MODELS
 from crm_bridge.store.records import in_chunks, update_record
 from sync.engine import mappings_for
-from sync.importer import Importer
+from sync.importer import Importer, ImportStats
 from sync.source import RemoteBackend, supports_version_scan
 from sync.tables import BindingRow, SyncRunRow
 
@@ -47,7 +47,7 @@ class ReconcileStats:
 
 def _fingerprint(remote_id: str) -> int:
     """64 bits of a key: what the listing keeps of each key it saw (8 bytes a key, so a
-    million-record listing holds 8 MB, not the keys themselves)."""
+    million-record listing holds 8 MB, not the keys themselves; ~40 MB while it is sorted)."""
     return int.from_bytes(hashlib.blake2b(remote_id.encode("utf-8"), digest_size=8).digest(), "big")
 
 
@@ -74,18 +74,11 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
     for page in scanner.scan(spec):
         listed.extend(_fingerprint(stub.id) for stub in page)
         stats.listed += len(page)
-        with app.store.transaction() as s:
-            known: dict[str, str | None] = {}
-            for chunk in in_chunks([stub.id for stub in page]):
-                known.update((str(rid), version) for rid, version in s.execute(
-                    select(BindingRow.remote_id, BindingRow.remote_version).where(
-                        BindingRow.backend == backend_name, BindingRow.model == model, BindingRow.remote_id.in_(chunk))))
-        stale = [stub.id for stub in page
-                 if (stub.id not in known and not stub.deleted) or (stub.id in known and stub.version != known[stub.id])]
-        for some in in_chunks(stale, 200):  # a refresh reads them by key: 200 per page of fetches
-            importer.refresh(model, list(some))
-        stats.repaired += len(stale)
-    listed = array("Q", sorted(listed))
+        # What the incremental pass does with a page of stubs: read the changed in full, store them.
+        found = ImportStats()
+        importer.store_page(mappings[model], (), f"{model}:reconcile", None, found, list(page))
+        stats.repaired += found.fetched
+    listed = array("Q", sorted(listed))  # sorting briefly holds the fingerprints as ints (~40 bytes each)
     limit = app.config.backends[backend_name].max_delete_share
     mine = (BindingRow.backend == backend_name, BindingRow.model == model, BindingRow.state == "active")
     gone: list[str] = []
