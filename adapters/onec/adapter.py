@@ -354,7 +354,7 @@ class OneCBackend:
                 problems.append(f"is published but cannot be read: {exc}")
             if model in self.config.post_created and not spec.entity.startswith("Document_"):
                 problems.append(f"is in post_created, but only documents are posted; remove {model} from post_created")
-            query = self.client.query_string_length(spec.entity, spec.remote_fields())
+            query = self.client.query_string_length(spec.entity, spec.remote_fields(), self.config.page_size)
             if query > self.config.max_query_string:
                 problems.append(f"a page read with its {len(spec.remote_fields())} mapped fields makes a query string of "
                                 f"{query} bytes, over max_query_string ({self.config.max_query_string}): raise the web "

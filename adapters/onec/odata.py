@@ -62,6 +62,24 @@ def _query(params: Mapping[str, str]) -> str:
 MAX_QUERY_STRING = 2048
 
 
+def _options(select: Sequence[str], filter: str | None, orderby: str | None,  # noqa: A002 - the OData name
+             top: int | None, skip: int | None) -> dict[str, str]:
+    """The system query options of one ``GET <set>``, in the order they are sent."""
+    given = {"$select": ",".join(select) if select else None, "$filter": filter, "$orderby": orderby,
+             "$top": None if top is None else str(top), "$skip": None if skip is None else str(skip)}
+    return {name: value for name, value in given.items() if value}
+
+
+def _keyset(after: str | None, start: str | None, before: str | None) -> str | None:
+    """The ``$filter`` of one keyset page: after the last key read, inside ``[start, before)``."""
+    conds = [f"Ref_Key gt {guid_literal(after)}"] if after else []
+    if start and not after:
+        conds.append(f"Ref_Key ge {guid_literal(start)}")
+    if before:
+        conds.append(f"Ref_Key lt {guid_literal(before)}")
+    return " and ".join(conds) or None
+
+
 _OR = quote(" or ", safe=_SAFE)
 _NAME = re.compile(r"^[\w]+$")
 
@@ -176,30 +194,19 @@ class ODataClient:
         skip: int | None = None,
     ) -> list[dict[str, Any]]:
         """One ``GET <set>`` with the given query options; returns the ``value`` rows."""
-        params: dict[str, str] = {}
-        if select:
-            params["$select"] = ",".join(select)
-        if filter:
-            params["$filter"] = filter
-        if orderby:
-            params["$orderby"] = orderby
-        if top is not None:
-            params["$top"] = str(top)
-        if skip is not None:
-            params["$skip"] = str(skip)
         what = f"GET {entity_set}"
-        body = self._read(_entity_path(entity_set), params, what)
+        body = self._read(_entity_path(entity_set), _options(select, filter, orderby, top, skip), what)
         rows = body.get("value") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
         return rows
 
-    def query_string_length(self, entity_set: str, select: Sequence[str], page_size: int = 10000) -> int:
-        """Bytes of the query string of one keyset page of `entity_set` (what a web server's
-        limit is measured against)."""
+    def query_string_length(self, entity_set: str, select: Sequence[str], page_size: int) -> int:
+        """Bytes of the query string of the longest keyset page ``pages`` asks for (inside a
+        key range, after a key): what a web server's limit is measured against."""
         _entity_path(entity_set)
-        return len(_query({"$format": "json", "$select": ",".join(select), "$filter": f"Ref_Key gt {guid_literal(str(uuid.UUID(int=0)))}",
-                           "$orderby": "Ref_Key", "$top": str(page_size)}))
+        key = str(uuid.UUID(int=0))
+        return len(_query({"$format": "json", **_options(select, _keyset(key, None, key), "Ref_Key", page_size, None)}))
 
     def pages(
         self,
@@ -220,13 +227,8 @@ class ODataClient:
         resume point inside that range.
         """
         while True:
-            conds = [f"Ref_Key gt {guid_literal(after)}"] if after else []
-            if start and not after:
-                conds.append(f"Ref_Key ge {guid_literal(start)}")
-            if before:
-                conds.append(f"Ref_Key lt {guid_literal(before)}")
-            cond = " and ".join(conds) or None
-            rows = self.query(entity_set, select=select, filter=cond, orderby="Ref_Key", top=page_size)
+            rows = self.query(entity_set, select=select, filter=_keyset(after, start, before), orderby="Ref_Key",
+                              top=page_size)
             if not rows:
                 return
             yield rows
