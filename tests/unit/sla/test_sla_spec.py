@@ -322,3 +322,27 @@ def test_the_fields_a_plan_depends_on_follow_what_the_policies_match_on() -> Non
     planned = SlaConfig().planned_from  # the default policies match on type, priority and channel, not on text
     assert {"status", "created_at", "resolved_at", "deleted", "type", "priority"} <= planned
     assert not {"subject", "description", "number", "tags"} & planned
+
+
+def test_every_request_field_the_plan_reads_is_an_input_of_the_plan_or_matchable_by_a_policy() -> None:
+    """Ties ``SlaConfig.planned_from`` to what building a request's facts really reads: a
+    field read there but in neither set would be skipped by the import's re-plan check."""
+    from datetime import datetime
+    from typing import Any
+    from zoneinfo import ZoneInfo
+
+    from sla import engine
+    from sla.policy import _FACT_SOURCE, _FIELDS
+    from sla.settings import _CLOCK_FIELDS
+
+    read: set[str] = set()
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            read.add(name)
+            return datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("UTC")) if name.endswith("_at") else []
+
+    engine._facts(Recording(), [], None, None)  # type: ignore[arg-type]
+    matchable = {_FACT_SOURCE.get(name, name) for name in _FIELDS}
+    assert read - {"id"} <= _CLOCK_FIELDS | matchable, read - _CLOCK_FIELDS - matchable
+    assert {"created_at", "status", "priority", "type"} <= read  # the recording saw the real reads
