@@ -151,76 +151,73 @@ def test_an_import_that_meets_the_new_record_first_claims_it(emulator: Emulator,
         assert row.state == "sent"
 
 
+@pytest.fixture
+def posting(emulator: Emulator, tmp_path: Path) -> Iterator[tuple[App, FrozenClock]]:
+    """A bridge that creates requests in 1C and posts them, after its first import."""
+    clock = FrozenClock(NOW)
+    text = (demo_config(emulator.base_url, tmp_path / "s.db")
+            + "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 2, read: 1}\n")
+    app = App.from_text(text, clock=clock)
+    app.upgrade_db()
+    app.run_job("sync.pull")
+    yield app, clock
+    app.close()
+
+
 def test_a_created_request_is_posted_and_a_refused_posting_leaves_a_bound_draft(
-    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    emulator: Emulator, posting: tuple[App, FrozenClock], caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = FrozenClock(NOW)
-    text = (demo_config(emulator.base_url, tmp_path / "s.db")
-            + "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 2, read: 1}\n")
-    app = App.from_text(text, clock=clock)
-    try:
-        app.upgrade_db()
-        app.run_job("sync.pull")
-        register_locally(app)
+    app, _ = posting
+    register_locally(app)
+    assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
+    [doc] = created_in_1c(emulator)
+    assert doc["Posted"] is True  # posted as a 1C user would
+    with app.store.transaction() as s:
+        binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == doc["Ref_Key"])).one()
+        assert binding.remote_version == doc["DataVersion"]  # the version after the posting: no echo read
+
+    def refuse_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
+        if response.request.method == "POST" and response.status_code == 201:
+            emulator.inject("status", method="POST", entity_set=DOC, count=1, status=500, code="-1",
+                            message="Ошибка проведения: не заполнен Ответственный")
+
+    app.backend("demo-1c").client.session.hooks["response"].append(refuse_the_posting)
+    with app.store.transaction() as s:
+        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
+        create_record(s, "ticket", {"number": "WEB-2", "subject": "Второй", "customer_id": customer, "created_at": NOW})
+        ticket_id = s.scalars(select(TicketRow.id).where(TicketRow.number == "WEB-2")).one()
+        app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    with caplog.at_level("WARNING"):
         assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
-        [doc] = created_in_1c(emulator)
-        assert doc["Posted"] is True  # posted as a 1C user would
-        with app.store.transaction() as s:
-            binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == doc["Ref_Key"])).one()
-            assert binding.remote_version == doc["DataVersion"]  # the version after the posting: no echo read
-
-        def refuse_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
-            if response.request.method == "POST" and response.status_code == 201:
-                emulator.inject("status", method="POST", entity_set=DOC, count=1, status=500, code="-1",
-                                message="Ошибка проведения: не заполнен Ответственный")
-
-        app.backend("demo-1c").client.session.hooks["response"].append(refuse_the_posting)
-        with app.store.transaction() as s:
-            customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
-            create_record(s, "ticket", {"number": "WEB-2", "subject": "Второй", "customer_id": customer, "created_at": NOW})
-            ticket_id = s.scalars(select(TicketRow.id).where(TicketRow.number == "WEB-2")).one()
-            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
-        with caplog.at_level("WARNING"):
-            assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
-        second = next(d for d in created_in_1c(emulator) if d["Тема"] == "Второй")
-        assert second["Posted"] is False  # a draft in 1C, bound, not created twice
-        assert len(created_in_1c(emulator)) == 2
-        assert any("1C refused to post it" in r.getMessage() and "не заполнен Ответственный" in r.getMessage()
-                   for r in caplog.records)
-    finally:
-        app.close()
+    second = next(d for d in created_in_1c(emulator) if d["Тема"] == "Второй")
+    assert second["Posted"] is False  # a draft in 1C, bound, not created twice
+    assert len(created_in_1c(emulator)) == 2
+    assert any("1C refused to post it" in r.getMessage() and "не заполнен Ответственный" in r.getMessage()
+               for r in caplog.records)
 
 
-@pytest.mark.parametrize(("fault", "on"), [("truncate", "the create's answer"), ("status", "the posting")])
+@pytest.mark.parametrize("on", ["the create's answer", "the posting"])
 def test_a_create_or_a_posting_cut_short_is_posted_by_the_retry_that_finds_the_record(
-    emulator: Emulator, tmp_path: Path, fault: str, on: str
+    emulator: Emulator, posting: tuple[App, FrozenClock], on: str
 ) -> None:
-    clock = FrozenClock(NOW)
-    text = (demo_config(emulator.base_url, tmp_path / "s.db")
-            + "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 2, read: 1}\n")
-    app = App.from_text(text, clock=clock)
-    try:
-        app.upgrade_db()
-        app.run_job("sync.pull")
-        register_locally(app)
-        if on == "the create's answer":
-            emulator.inject("truncate", method="POST", entity_set=DOC, count=1)
-        else:
-            def busy_on_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
-                if response.request.method == "POST" and response.status_code == 201:
-                    emulator.inject("status", method="POST", entity_set=DOC, count=1, status=503, retry_after=1)
+    app, clock = posting
+    register_locally(app)
+    if on == "the create's answer":
+        emulator.inject("truncate", method="POST", entity_set=DOC, count=1)
+    else:
+        def busy_on_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
+            if response.request.method == "POST" and response.status_code == 201:
+                emulator.inject("status", method="POST", entity_set=DOC, count=1, status=503, retry_after=1)
 
-            app.backend("demo-1c").client.session.hooks["response"].append(busy_on_the_posting)
-        first = app.run_job("sync.dispatch")["demo-1c"]
-        assert (first["created"], first["retried"]) == (0, 1), first
-        [draft] = created_in_1c(emulator)
-        assert draft["Posted"] is False
-        clock.at += timedelta(hours=1)
-        assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
-        [doc] = created_in_1c(emulator)  # the same document, now posted
-        assert (doc["Ref_Key"], doc["Posted"]) == (draft["Ref_Key"], True)
-    finally:
-        app.close()
+        app.backend("demo-1c").client.session.hooks["response"].append(busy_on_the_posting)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["created"], first["retried"]) == (0, 1), first
+    [draft] = created_in_1c(emulator)
+    assert draft["Posted"] is False
+    clock.at += timedelta(hours=1)
+    assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
+    [doc] = created_in_1c(emulator)  # the same document, now posted
+    assert (doc["Ref_Key"], doc["Posted"]) == (draft["Ref_Key"], True)
 
 
 def test_post_created_names_only_models_crm_bridge_creates(emulator: Emulator, tmp_path: Path) -> None:
