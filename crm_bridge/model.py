@@ -206,10 +206,10 @@ def fields_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
     if isinstance(value, StrEnum):
         return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):
