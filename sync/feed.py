@@ -31,18 +31,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from crm_bridge.events import DomainEvent, EventBus
-from crm_bridge.model import MODELS
+from crm_bridge.events import EventBus
 from crm_bridge.store.engine import Store
-from crm_bridge.store.records import update_record
 from mapping.compile import CompiledMapping
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.importer import Importer, ImportStats
 from sync.source import ChangeFeed, FeedPackage, RemoteBackend, supports_change_feed
-from sync.tables import BindingRow
 
 __all__ = ["MAX_ATTEMPTS", "MAX_PACKAGES", "FeedResult", "feed_pass", "feed_stream"]
 
@@ -152,33 +146,9 @@ def _store(importer: Importer, feed: ChangeFeed, mappings: Mapping[str, Compiled
     with importer.store.transaction() as session:
         for model, ids in package.gone.items():
             if model in mappings:
-                result.deleted += _tombstone(importer, session, model, ids, result.models[model], now)
+                result.deleted += importer.tombstone(session, model, ids, result.models[model])
         save_checkpoint(session, name, stream, state)
     return state
-
-
-def _tombstone(importer: Importer, session: Session, model: str, ids: list[str], stats: ImportStats,
-               now: datetime) -> int:
-    """Bindings of records deleted outright become tombstones (the local record is marked
-    deleted when the backend's ``on_delete`` is ``mark``); unknown ids change nothing."""
-    name = importer.backend.name
-    backend_config = getattr(importer.config, "backends", {}).get(name)
-    mark = getattr(backend_config, "on_delete", "mark") == "mark" and "deleted" in MODELS[model].model_fields
-    unit = importer.bus.unit(session, now, importer.config)
-    stats.read += len(ids)
-    count = 0
-    for binding in session.scalars(select(BindingRow).where(
-            BindingRow.backend == name, BindingRow.model == model, BindingRow.remote_id.in_(ids))):
-        if binding.state == "tombstone":
-            continue
-        binding.state, binding.imported_at = "tombstone", now
-        count += 1
-        if mark and update_record(session, model, binding.local_id, {"deleted": True}):
-            unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{name}",
-                                     {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
-    stats.updated += count
-    stats.skipped += len(ids) - count
-    return count
 
 
 def _held(backend: ChangeFeed, package: FeedPackage, state: dict[str, Any], result: FeedResult, now: datetime,

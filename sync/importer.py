@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeGuard
@@ -46,6 +46,7 @@ from crm_bridge.model import MODELS, fields_to_json, remote_from_json, remote_to
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import (
     ROWS,
+    in_chunks,
     insert_records,
     record_values,
     rows_by_id,
@@ -453,6 +454,29 @@ class Importer:
         stats = ImportStats(read=len(records), fetched=len(records))
         self.store_page(self.mappings[model], records, f"{model}:refresh", None, stats)
         return {r.id: r for r in records}
+
+    def tombstone(self, session: Session, model: str, ids: Sequence[str], stats: ImportStats) -> int:
+        """Bindings of records deleted outright in the CRM become tombstones (the local record
+        is marked deleted when the backend's ``on_delete`` is ``mark``); unknown ids and
+        tombstones change nothing. Returns how many it tombstoned."""
+        name = self.backend.name
+        mark = self._marks_deletes() and "deleted" in MODELS[model].model_fields
+        unit = self.bus.unit(session, self.now, self.config)
+        stats.read += len(ids)
+        count = 0
+        for chunk in in_chunks(ids):
+            for binding in session.scalars(select(BindingRow).where(
+                    BindingRow.backend == name, BindingRow.model == model, BindingRow.remote_id.in_(chunk))):
+                if binding.state == "tombstone":
+                    continue
+                binding.state, binding.imported_at = "tombstone", self.now
+                count += 1
+                if mark and update_record(session, model, binding.local_id, {"deleted": True}):
+                    unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{name}",
+                                             {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
+        stats.updated += count
+        stats.skipped += len(ids) - count
+        return count
 
     # -- one model --------------------------------------------------------------------
     def run_window(self, model: str) -> ImportStats:

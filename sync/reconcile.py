@@ -21,9 +21,6 @@ from sqlalchemy import delete, func, select
 
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
-from crm_bridge.events import DomainEvent
-from crm_bridge.model import MODELS
-from crm_bridge.store.records import in_chunks, update_record
 from sync.engine import mappings_for
 from sync.importer import Importer, ImportStats
 from sync.source import RemoteBackend, supports_version_scan
@@ -102,18 +99,8 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
         log.error("reconcile %s/%s refused: %s", backend_name, model, stats.refused,
                   extra={"event": "sync.reconcile.refused", "backend": backend_name})
         return stats
-    mark = app.config.backends[backend_name].on_delete == "mark" and "deleted" in MODELS[model].model_fields
     with app.store.transaction() as s:
-        unit = app.bus.unit(s, now, app.config)
-        for chunk in in_chunks(gone):
-            for binding in s.scalars(select(BindingRow).where(*mine[:2], BindingRow.remote_id.in_(chunk))):
-                binding.state, binding.imported_at = "tombstone", now
-                if mark:
-                    changed = update_record(s, model, binding.local_id, {"deleted": True})
-                    if changed:
-                        unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{backend_name}",
-                                                 {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
-                stats.deleted += 1
+        stats.deleted = importer.tombstone(s, model, gone, ImportStats())
     return stats
 
 

@@ -352,7 +352,7 @@ class OneCBackend:
                 self.client.query(spec.entity, select=[spec.key], top=1)
             except OneCRejected as exc:
                 problems.append(f"is published but cannot be read: {exc}")
-            if model in self.config.post_created and not spec.entity.startswith("Document_"):
+            if model in self.config.post_created and not self._posts(spec):
                 problems.append(f"is in post_created, but only documents are posted; remove {model} from post_created")
             query = self.client.query_string_length(spec.entity, spec.remote_fields(), self.config.page_size)
             if query > self.config.max_query_string:

@@ -244,8 +244,7 @@ class ODataClient:
         literal). A long ``$select`` of Cyrillic names (6 bytes a letter, encoded) leaves
         room for fewer keys: IIS answers a longer query string with 404.15.
         """
-        fixed = len(_query({"$format": "json", "$select": ",".join(select), "$filter": ""})) if select else len(
-            _query({"$format": "json", "$filter": ""}))
+        fixed = len(_query({"$format": "json", **_options(select, None, None, None, None), "$filter": ""}))
         rows: list[dict[str, Any]] = []
         chunk: list[str] = []
         size = fixed
