@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
-
 from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.tables import TicketEventRow, TicketRow, core_table
 
 __all__ = ["TRACKED", "record_ticket_history"]
@@ -39,4 +38,4 @@ def _record_many(unit: Unit, events: list[DomainEvent]) -> None:
                   "data": {"from": before[name], "to": getattr(ticket, name)}}
                  for name, kind in TRACKED.items() if name in before]
     if rows:
-        unit.session.execute(insert(core_table(TicketEventRow)), rows)  # one executemany, in the order observed
+        bulk_insert(unit.session, core_table(TicketEventRow), rows)  # one executemany, in the order observed

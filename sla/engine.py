@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
@@ -104,7 +105,7 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
         # A chunk's ledger, new clocks and requests' SLA fields: one executemany each.
         insert_events(session, ledger_rows)
         if new_clocks:
-            session.execute(insert(core_table(SlaClockRow)), new_clocks)
+            bulk_insert(session, core_table(SlaClockRow), new_clocks)
         if summaries:
             table = core_table(TicketRow)
             session.execute(update(table).where(table.c.id == bindparam("_id")), summaries)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
 from sla.clock import Evaluation, SlaEvent
@@ -121,7 +122,7 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Append ledger rows in one ``executemany`` (no object per row)."""
     if rows:
-        session.execute(insert(core_table(SlaEventRow)), rows)
+        bulk_insert(session, core_table(SlaEventRow), rows)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow
@@ -97,7 +98,7 @@ class Binder:
         bound = list(new)
         if not bound:
             return 0
-        self.session.execute(insert(core_table(BindingRow)), [
+        bulk_insert(self.session, core_table(BindingRow), [
             {"backend": self.backend, "model": model, "local_id": local_id, "remote_id": remote_id,
              "remote_version": version, "content_hash": digest, "base": base, "state": "active", "imported_at": now}
             for local_id, remote_id, version, digest, base in bound])

@@ -15,10 +15,11 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow, OutboxRow
@@ -83,7 +84,7 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
             fresh.pop(known, None)  # the same decision against the same remote version: stored once
     if fresh:
-        session.execute(insert(core_table(OutboxRow)), list(fresh.values()))  # one executemany, no object per row
+        bulk_insert(session, core_table(OutboxRow), list(fresh.values()))  # one executemany, no object per row
 
 
 def correlation_key(backend: str, model: str, local_id: int) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from crm_bridge.model import MODELS
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.tables import (
     AgentRow,
     Base,
@@ -91,7 +92,7 @@ def insert_records(session: Session, model: str, values: list[dict[str, Any]]) -
     if session.get_bind().dialect.name == "sqlite":
         top = session.execute(select(func.max(table.c.id))).scalar() or 0
         ids = list(range(top + 1, top + 1 + len(values)))
-        session.execute(insert(table), [{**v, "id": i} for v, i in zip(values, ids, strict=True)])
+        bulk_insert(session, table, [{**v, "id": i} for v, i in zip(values, ids, strict=True)])
         return ids
     returned = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
     return [int(i) for i in returned.scalars()]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from crm_bridge.addons import discover, resolve_order
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.engine import open_store
 from crm_bridge.store.migrate import current_heads, pending, upgrade
 from crm_bridge.store.records import create_record, update_record
 from crm_bridge.store.tables import TicketRow, core_table
+from sla.tables import SlaEventRow
 from sync.tables import BindingRow
 
 ADDON_PATHS = [a.path for a in resolve_order(discover())]
@@ -153,5 +156,52 @@ def test_ticket_tags_and_contract_round_trip(store_url: str) -> None:
             row = s.get(TicketRow, tid)
             assert row is not None
             assert (row.tags, row.contract) == (["vip", "1С"], "ДС-2026/17")
+    finally:
+        store.close()
+
+
+def test_bulk_insert_stores_exactly_what_sqlalchemys_insert_stores(store_url: str) -> None:
+    """The driver-level executemany (ledger, bindings, outbox) against SQLAlchemy's own:
+    the same stored text for instants and JSON, defaults filled, an explicit None kept."""
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    moscow = timezone(timedelta(hours=3))
+    table = core_table(SlaEventRow)
+    rows: list[dict[str, Any]] = [
+        {"metric": "resolution", "cycle": 1, "kind": "breach", "at": datetime(2026, 3, 9, 1, 30, 0, 7, tzinfo=moscow),
+         "business_seconds": 1.5, "calendar_seconds": 2.0, "data": {"policy": "Срочно \"VIP\"", "level": 2}},
+        {"metric": "first_response", "cycle": 2, "kind": "warn", "at": datetime(2026, 3, 9, 12, 0, tzinfo=UTC),
+         "business_seconds": 0.0, "calendar_seconds": 0.0, "generation": 3},  # no data: its default, {}
+        {"metric": "all", "cycle": 0, "kind": "recalculate", "at": datetime(2026, 3, 10, tzinfo=UTC),
+         "business_seconds": 0.0, "calendar_seconds": 0.0, "data": None},  # given None: stored as given
+    ]
+    try:
+        with store.transaction() as s:
+            first = create_record(s, "ticket", {"number": "CRM-1", "created_at": datetime(2026, 3, 9, tzinfo=UTC)})
+            second = create_record(s, "ticket", {"number": "CRM-2", "created_at": datetime(2026, 3, 9, tzinfo=UTC)})
+            # SQLAlchemy wants the same keys in every row: the values the sparse rows stand for
+            s.execute(insert(table), [{"generation": 1, "data": {}, **r, "ticket_id": first} for r in rows])
+            bulk_insert(s, table, [{**r, "ticket_id": second} for r in rows])
+        with store.transaction() as s:
+            columns = "generation, metric, cycle, kind, CAST(at AS TEXT), business_seconds, calendar_seconds, CAST(data AS TEXT)"
+            stored = {tid: s.execute(text(f"SELECT {columns} FROM sla_events WHERE ticket_id = :t ORDER BY id"), {"t": tid}).all()
+                      for tid in (first, second)}
+            assert len(stored[second]) == 3
+            plain = [tuple(r[:7]) for r in stored[first]]
+            assert [tuple(r[:7]) for r in stored[second]] == plain
+            assert [r[0] for r in stored[second]] == [1, 3, 1]  # the scalar default, and a value given
+            # JSON is stored compactly, Cyrillic as it is, by both paths
+            assert [r[7] for r in stored[second]] == [r[7] for r in stored[first]]
+            loaded = [e.data for e in s.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == second).order_by(SlaEventRow.id))]
+            assert loaded == [{"policy": "Срочно \"VIP\"", "level": 2}, {}, None]
+            recorded = s.scalars(select(SlaEventRow.recorded).where(SlaEventRow.ticket_id == second)).all()
+            assert len(set(recorded)) == 1  # one statement, one time
+            assert recorded[0].tzinfo is not None
+        with pytest.raises(KeyError, match="sla_events has no column colour"), store.transaction() as s:
+            bulk_insert(s, table, [{**rows[0], "ticket_id": first, "colour": "red"}])
+        with pytest.raises(ValueError, match="naive datetime"), store.transaction() as s:
+            bulk_insert(s, table, [{**rows[0], "ticket_id": first, "at": datetime(2026, 3, 9)}])  # noqa: DTZ001
+        with store.transaction() as s:
+            assert s.scalar(select(func.count()).select_from(table)) == 6  # the refused statements stored nothing
     finally:
         store.close()
