@@ -55,6 +55,7 @@ from crm_bridge.store.records import (
 )
 from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
+from sync.ahead import read_ahead
 from sync.binder import Binder
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
@@ -522,12 +523,12 @@ class Importer:
         # that every record is new, and then cost a keyed read per batch of them.
         if supports_version_scan(backend) and "last_pass" in point:
             scan = ranged.scan(mapping.spec, after=after, **bounds) if ranged else backend.scan(mapping.spec, after=after)
-            for stubs in scan:
+            for stubs in read_ahead(scan):
                 stats.read += len(stubs)
                 self.store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
         else:
             read = ranged.read(mapping.spec, after=after, **bounds) if ranged else backend.read(mapping.spec, after=after)
-            for records in read:
+            for records in read_ahead(read):
                 stats.read += len(records)
                 self.store_page(mapping, records, stream, records[-1].id if records else None, stats)
         with self.store.transaction() as session:
