@@ -20,13 +20,15 @@ __all__ = ["read_ahead"]
 T = TypeVar("T")
 _END = object()
 _POLL = 0.2  # seconds: how often a reader blocked on a full queue looks whether the caller left
+_JOIN = 5.0  # seconds a caller that left waits for the page being read
 
 
 def read_ahead(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     """`pages` in order, read by a thread at most `depth` pages ahead of the caller.
 
     When the caller stops early (an error while storing, a ``break``), the thread finishes
-    the page it is reading, stops and the iterator is closed before this generator ends.
+    the page it is reading (waited for up to ``_JOIN`` seconds), stops, and the iterator
+    is closed before this generator ends.
     """
     ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
     left = threading.Event()
@@ -63,7 +65,10 @@ def read_ahead(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
             yield cast(T, item)
     finally:
         left.set()
-        thread.join()
+        # The reader stops at its next page boundary. A read in flight (a slow 1C, its
+        # retries) is not waited out on the way to an interrupt: after a few seconds the
+        # daemon thread is left to end by itself, and its iterator to its own cleanup.
+        thread.join(_JOIN)
         close = getattr(pages, "close", None)
-        if close is not None:
+        if close is not None and not thread.is_alive():
             close()

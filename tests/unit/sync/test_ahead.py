@@ -82,3 +82,22 @@ def test_a_caller_that_stops_early_stops_and_closes_the_reader() -> None:
     assert source.closed
     assert source.produced <= 5  # it did not read on to the end
     assert threading.active_count() == before
+
+
+def test_a_caller_that_leaves_during_a_slow_read_does_not_wait_it_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.ahead
+
+    monkeypatch.setattr(sync.ahead, "_JOIN", 0.1)
+    release = threading.Event()
+
+    def slow() -> Iterator[int]:
+        yield 1
+        release.wait(10)  # a read that hangs (1C busy) until released
+        yield 2
+
+    pages = read_ahead(slow())
+    assert next(pages) == 1
+    started = time.monotonic()
+    pages.close()  # the caller leaves (an interrupt) while page 2 is being read
+    assert time.monotonic() - started < 2
+    release.set()
