@@ -2,9 +2,9 @@
 
 A remote page takes the remote its time to build (1C assembles a thousand documents for a
 second or more) and the bridge its time to store; done one after the other, each waits
-for the other. ``read_ahead`` runs the page iterator in a thread, at most `depth` pages
-ahead, so the two overlap and memory stays bounded. What the iterator raises reaches the
-caller at the page it concerns, with its own type: retry and parking decisions do not change.
+for the other. ``read_ahead`` runs the page iterator in a thread a page or two ahead, so
+the two overlap and memory stays bounded. What the iterator raises reaches the caller at
+the page it concerns, with its own type: retry and parking decisions do not change.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ _JOIN = 5.0  # seconds a caller that left waits for the page being read
 
 
 def read_ahead(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
-    """`pages` in order, read by a thread at most `depth` pages ahead of the caller.
+    """`pages` in order, read by a thread ahead of the caller: `depth` pages wait in the
+    queue, and the reader holds one more while it waits for room.
 
     When the caller stops early (an error while storing, a ``break``), the thread finishes
     the page it is reading (waited for up to ``_JOIN`` seconds), stops, and the iterator

@@ -27,9 +27,11 @@ __all__ = ["bulk_insert"]
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    columns: tuple[str, ...]  # in the statement's parameter order
+    columns: tuple[str, ...]  # column keys, in the statement's parameter order
+    names: tuple[str, ...]  # the driver's parameter names (escaped where a key needs it)
     processors: tuple[Callable[[Any], Any] | None, ...]
     defaults: tuple[tuple[bool, Any] | None, ...]  # (callable?, the default) of a column that has one
+    required: tuple[str, ...]  # columns whose default is SQL: every row must give them
     positional: bool
 
 
@@ -39,44 +41,65 @@ def _plan(table: Table, dialect: Dialect, given: frozenset[str]) -> _Plan:
     if unknown:
         msg = f"{table.name} has no column {', '.join(sorted(unknown))}"
         raise KeyError(msg)
+    required = tuple(c.key for c in table.columns if c.default is not None and not _python_default(c.default))
+    missing = [k for k in required if k not in given]
+    if missing:
+        msg = f"{table.name}.{', '.join(missing)}: a SQL-side default cannot be filled by bulk_insert; give the value"
+        raise TypeError(msg)
     # Every column a row gives, and every column with a Python-side default (as the ORM fills it).
-    names = [c.key for c in table.columns if c.key in given or c.default is not None]
-    compiled = insert(table).compile(dialect=dialect, column_keys=names)
-    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else tuple(names)
+    keys = [c.key for c in table.columns if c.key in given or c.default is not None]
+    # inline(): no RETURNING of the primary key, which an executemany would only throw away
+    compiled = insert(table).inline().compile(dialect=dialect, column_keys=keys)
+    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else tuple(keys)
+    escaped: dict[str, str] = dict(compiled.escaped_bind_names or {})
     processors: list[Callable[[Any], Any] | None] = []
     defaults: list[tuple[bool, Any] | None] = []
-    for name in order:
-        column = table.columns[name]
+    for key in order:
+        column = table.columns[key]
         processors.append(column.type.dialect_impl(dialect).bind_processor(dialect))
         default = column.default
-        if default is None:
-            defaults.append(None)
-        elif isinstance(default, (ScalarElementColumnDefault, CallableColumnDefault)):
-            # SQLAlchemy wraps a zero-argument callable default so that it takes the execution context.
-            defaults.append((default.is_callable, default.arg))
-        else:
-            msg = f"{table.name}.{name}: a SQL-side default cannot be filled by bulk_insert; give the value"
-            raise TypeError(msg)
-    return _Plan(compiled.string, order, tuple(processors), tuple(defaults), bool(compiled.positional))
+        # SQLAlchemy wraps a zero-argument callable default so that it takes the execution context.
+        defaults.append((default.is_callable, default.arg) if _python_default(default) else None)  # type: ignore[union-attr]
+    return _Plan(compiled.string, order, tuple(escaped.get(k, k) for k in order), tuple(processors), tuple(defaults),
+                 required, bool(compiled.positional))
+
+
+def _python_default(default: object) -> bool:
+    return isinstance(default, (ScalarElementColumnDefault, CallableColumnDefault))
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert `rows` (column key → value) into `table` in one driver ``executemany``, inside
-    the session's transaction. A column a row leaves out takes its Python default (a
-    callable one such as ``utcnow`` is evaluated once per call: one statement, one time)
-    or NULL; a value given, ``None`` included, is stored as given.
+    the session's transaction. A value given, ``None`` included, is stored as given. A
+    column a row leaves out takes its Python default, or else SQL NULL. A callable default
+    (``utcnow``, ``dict``) is evaluated once per call: one statement, one time; a default
+    that must differ row by row (a fresh UUID) has to be given in each row instead.
+
+    Raises:
+        KeyError: a row names a column the table lacks.
+        TypeError: a row leaves out a column whose default is SQL (only SQLAlchemy's own
+            insert renders those).
     """
     if not rows:
         return
     connection = session.connection()
     plan = _plan(table, connection.dialect, frozenset().union(*rows))
-    # A missing value takes the column's default, converted once for the whole statement.
-    filled = [None if d is None else d[1](None) if d[0] else d[1] for d in plan.defaults]
-    steps = [(name, process, filled[i] if process is None else process(filled[i]))
-             for i, (name, process) in enumerate(zip(plan.columns, plan.processors, strict=True))]
+    for key in plan.required:
+        if any(key not in row for row in rows):
+            msg = f"{table.name}.{key}: a SQL-side default cannot be filled by bulk_insert; give the value"
+            raise TypeError(msg)
+    # A missing value takes the column's default, converted once for the whole statement;
+    # a column without one is NULL (not, say, the JSON text 'null' its processor would make).
+    steps: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
+    for key, process, default in zip(plan.columns, plan.processors, plan.defaults, strict=True):
+        if default is None:
+            steps.append((key, process, None))
+        else:
+            value = default[1](None) if default[0] else default[1]
+            steps.append((key, process, value if process is None else process(value)))
     params: list[Any] = []
     for row in rows:
-        values = [default if name not in row else row[name] if process is None else process(row[name])
-                  for name, process, default in steps]
-        params.append(tuple(values) if plan.positional else dict(zip(plan.columns, values, strict=True)))
+        values = [default if key not in row else row[key] if process is None else process(row[key])
+                  for key, process, default in steps]
+        params.append(tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True)))
     connection.exec_driver_sql(plan.sql, params)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from crm_bridge.addons import discover, resolve_order
@@ -16,6 +16,7 @@ from crm_bridge.store.engine import open_store
 from crm_bridge.store.migrate import current_heads, pending, upgrade
 from crm_bridge.store.records import create_record, update_record
 from crm_bridge.store.tables import TicketRow, core_table
+from crm_bridge.store.types import UTCDateTime
 from sla.tables import SlaEventRow
 from sync.tables import BindingRow
 
@@ -192,6 +193,8 @@ def test_bulk_insert_stores_exactly_what_sqlalchemys_insert_stores(store_url: st
             assert [r[0] for r in stored[second]] == [1, 3, 1]  # the scalar default, and a value given
             # JSON is stored compactly, Cyrillic as it is, by both paths
             assert [r[7] for r in stored[second]] == [r[7] for r in stored[first]]
+            assert stored[second][0][7] == '{"policy":"Срочно \\"VIP\\"","level":2}'
+            assert stored[second][1][7] == "{}"
             loaded = [e.data for e in s.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == second).order_by(SlaEventRow.id))]
             assert loaded == [{"policy": "Срочно \"VIP\"", "level": 2}, {}, None]
             recorded = s.scalars(select(SlaEventRow.recorded).where(SlaEventRow.ticket_id == second)).all()
@@ -204,4 +207,28 @@ def test_bulk_insert_stores_exactly_what_sqlalchemys_insert_stores(store_url: st
         with store.transaction() as s:
             assert s.scalar(select(func.count()).select_from(table)) == 6  # the refused statements stored nothing
     finally:
+        store.close()
+
+
+def test_bulk_insert_names_nulls_and_sql_defaults_as_sqlalchemy_would(store_url: str) -> None:
+    """A column key the driver's parameters must escape, a JSON column a row leaves out
+    (SQL NULL, not the JSON text 'null'), and a SQL-side default bulk_insert cannot render."""
+    store = open_store(store_url)
+    odd = Table("bulk_odd", MetaData(), Column("id", Integer, primary_key=True), Column("weird col", String(20)),
+                Column("payload", JSON, nullable=True), Column("at", UTCDateTime(), nullable=True),
+                Column("stamp", UTCDateTime(), default=func.now(), nullable=True))
+    odd.create(store.engine)
+    at = datetime(2026, 3, 9, 10, 30, tzinfo=timezone(timedelta(hours=3)))
+    try:
+        with store.transaction() as s:
+            bulk_insert(s, odd, [{"weird col": "a", "payload": {"x": 1}, "at": at, "stamp": at},
+                                 {"weird col": "b", "stamp": at}])
+        with store.transaction() as s:
+            rows = s.execute(select(odd.c["weird col"], odd.c.payload, odd.c.at, odd.c.payload.is_(None))
+                             .order_by(odd.c.id)).all()
+            assert [tuple(r) for r in rows] == [("a", {"x": 1}, at, False), ("b", None, None, True)]
+        with pytest.raises(TypeError, match="bulk_odd.stamp: a SQL-side default"), store.transaction() as s:
+            bulk_insert(s, odd, [{"weird col": "c", "stamp": at}, {"weird col": "d"}])
+    finally:
+        odd.drop(store.engine)
         store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,42 +15,59 @@ _RUN: contextvars.ContextVar[str] = contextvars.ContextVar("run", default="none"
 
 
 class Source:
-    """Pages 0..count-1; records how far the reader got and whether it was closed."""
+    """Pages 0..count-1 as an iterator with its own ``close``: records how far the reader
+    got, in which thread and context, and whether it was closed."""
 
     def __init__(self, count: int, fail_at: int | None = None) -> None:
         self.count, self.fail_at = count, fail_at
         self.produced, self.closed, self.threads, self.runs = 0, False, set[str](), list[str]()
 
-    def pages(self) -> Iterator[list[int]]:
-        try:
-            for n in range(self.count):
-                if n == self.fail_at:
-                    raise ConnectionResetError(f"page {n}: connection reset")
-                self.threads.add(threading.current_thread().name)
-                self.runs.append(_RUN.get())
-                self.produced = n + 1
-                yield [n]
-        finally:
-            self.closed = True
+    def __iter__(self) -> Source:
+        return self
+
+    def __next__(self) -> list[int]:
+        n = self.produced
+        if self.closed or n == self.count:
+            raise StopIteration
+        if n == self.fail_at:
+            raise ConnectionResetError(f"page {n}: connection reset")
+        self.threads.add(threading.current_thread().name)
+        self.runs.append(_RUN.get())
+        self.produced = n + 1
+        return [n]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def readers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "crm-bridge-read-ahead"}
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 2
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def test_pages_arrive_in_order_read_by_another_thread_with_the_callers_context() -> None:
     source = Source(50)
     _RUN.set("run-7")
-    assert [page[0] for page in read_ahead(source.pages())] == list(range(50))
+    assert [page[0] for page in read_ahead(source)] == list(range(50))
     assert source.threads == {"crm-bridge-read-ahead"}
     assert set(source.runs) == {"run-7"}
-    assert source.closed
+    assert source.closed  # read_ahead closed the iterator it was given
 
 
 def test_the_reader_stays_at_most_depth_pages_ahead() -> None:
     source = Source(20)
-    pages = read_ahead(source.pages(), depth=2)
+    pages = read_ahead(source, depth=2)
     for expected in range(5):
         assert next(pages) == [expected]
-        time.sleep(0.05)  # time enough for the reader to run as far ahead as it may
-        # delivered + 2 queued + 1 in the reader's hand, waiting for room
-        assert expected + 1 < source.produced <= expected + 1 + 2 + 1
+        furthest = expected + 1 + 2 + 1  # delivered + 2 queued + 1 in the reader's hand, waiting for room
+        wait_for(lambda: source.produced == furthest)  # noqa: B023 - called before the loop moves on
+        time.sleep(0.02)  # and a moment more, to see it go no further
+        assert source.produced == furthest
     pages.close()
 
 
@@ -59,7 +76,7 @@ def test_a_read_error_reaches_the_caller_after_the_pages_before_it_with_its_own_
     got: list[int] = []
 
     def store_all() -> None:
-        for page in read_ahead(source.pages()):
+        for page in read_ahead(source):
             got.extend(page)
 
     with pytest.raises(ConnectionResetError, match="page 3"):
@@ -70,10 +87,10 @@ def test_a_read_error_reaches_the_caller_after_the_pages_before_it_with_its_own_
 
 def test_a_caller_that_stops_early_stops_and_closes_the_reader() -> None:
     source = Source(1000)
-    before = threading.active_count()
+    before = readers()
 
     def store_until_it_fails() -> None:
-        for page in read_ahead(source.pages()):
+        for page in read_ahead(source):
             if page == [2]:
                 raise RuntimeError("store failed")
 
@@ -81,7 +98,7 @@ def test_a_caller_that_stops_early_stops_and_closes_the_reader() -> None:
         store_until_it_fails()
     assert source.closed
     assert source.produced <= 5  # it did not read on to the end
-    assert threading.active_count() == before
+    assert readers() == before  # its reader thread has ended
 
 
 def test_a_caller_that_leaves_during_a_slow_read_does_not_wait_it_out(monkeypatch: pytest.MonkeyPatch) -> None:
