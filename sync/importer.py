@@ -94,15 +94,18 @@ class ImportStats:
 class KeyRanges(Protocol):
     """An adapter whose key space can be cut into slices read independently.
 
-    Example (1C: ``Ref_Key ge guid'…' and Ref_Key lt guid'…'``)::
+    Bounds are keys in the remote's own order (1C does not order its keys as text), so
+    they depend on the data: the importer asks once per model and slice count and keeps
+    the answer (see ``Importer.key_range``). Example (1C: ``Ref_Key ge guid'…' and
+    Ref_Key lt guid'…'``)::
 
-        def key_ranges(self, count):        # -> [(start, before), ...], None = open end
-            return [(None, "80000000-…"), ("80000000-…", None)] if count == 2 else [(None, None)]
+        def key_ranges(self, spec, count):  # -> [(start, before), ...], None = open end
+            return [(None, "…-9c4e-0022642fda98"), ("…-9c4e-0022642fda98", None)] if count == 2 else [(None, None)]
         def scan(self, spec, *, after=None, start=None, before=None): ...
         def read(self, spec, *, after=None, start=None, before=None): ...
     """
 
-    def key_ranges(self, count: int) -> list[tuple[str | None, str | None]]: ...
+    def key_ranges(self, spec: MappingSpec, count: int) -> list[tuple[str | None, str | None]]: ...
 
     def scan(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
              before: str | None = None) -> Iterator[list[RemoteStub]]: ...
@@ -122,8 +125,6 @@ class Partition:
 
     index: int
     count: int
-    start: str | None = None  # inclusive; None: from the first key
-    before: str | None = None  # exclusive; None: to the last key
 
     @property
     def name(self) -> str:
@@ -140,13 +141,13 @@ class Partition:
         if not 0 <= index < count:
             msg = f"partition {name!r}: index must be 0..{count - 1}"
             raise ValueError(msg)
-        if count == 1:
-            return cls(0, 1)
-        if not supports_key_ranges(backend):
+        if count > 256:
+            msg = f"partition {name!r}: at most 256 slices"
+            raise ValueError(msg)
+        if count > 1 and not supports_key_ranges(backend):
             msg = f"partition {name!r}: backend {getattr(backend, 'name', backend)!r} cannot read key ranges"
             raise ValueError(msg)
-        start, before = backend.key_ranges(count)[index]
-        return cls(index, count, start, before)
+        return cls(index, count)
 
 
 # SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
@@ -503,6 +504,35 @@ class Importer:
         self.store_page(mapping, pending or [], stream, None, stats, checkpoint=moved)
         return stats
 
+    def key_range(self, model: str, partition: Partition) -> tuple[str | None, str | None]:
+        """The ``(start, before)`` keys of `partition` of `model`. The backend is asked once
+        per model and slice count; the answer is kept as a checkpoint, so every worker and
+        every later pass cuts the same slices (a resumed slice's cursor stays inside its
+        own). Keys created since fall in a slice all the same: the ends are open."""
+        backend, name = self.backend, self.backend.name
+        if not supports_key_ranges(backend):
+            msg = f"{name}: partition {partition.name} asked of a backend that cannot read key ranges"
+            raise TypeError(msg)
+        spec = self.mappings[model].spec
+        stream = f"{model}:{spec.entity}#ranges/{partition.count}"
+        with self.store.transaction() as session:
+            kept = load_checkpoint(session, name, stream).get("bounds")
+        if kept is None:
+            computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
+            try:
+                with self.store.transaction() as session:
+                    kept = load_checkpoint(session, name, stream).get("bounds")  # another worker may have been first
+                    if kept is None:
+                        save_checkpoint(session, name, stream, {"bounds": computed})
+                        kept = computed
+            except DBAPIError as exc:
+                if not _lost_race(exc):
+                    raise
+                with self.store.transaction() as session:  # the other worker's bounds won: take them
+                    kept = load_checkpoint(session, name, stream)["bounds"]
+        start, before = kept[partition.index]
+        return start, before
+
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:
         """One pass over a mapped model, or over one partition of it; resumes after the
         last stored page of that stream."""
@@ -513,7 +543,8 @@ class Importer:
         bounds: dict[str, str | None] = {}
         if partition is not None and partition.count > 1:
             stream += f"#{partition.name}"
-            bounds = {"start": partition.start, "before": partition.before}
+            start, before = self.key_range(model, partition)
+            bounds = {"start": start, "before": before}
         stats = ImportStats()
         with self.store.transaction() as session:
             point = load_checkpoint(session, self.backend.name, stream)

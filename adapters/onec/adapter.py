@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,20 +174,29 @@ class OneCBackend:
             log.info("%s: the answer to acknowledging package %d was lost, but 1C took it", self.name, number,
                      extra={"event": "onec.feed.ack_lost", "backend": self.name})
 
-    def key_ranges(self, count: int) -> list[tuple[str | None, str | None]]:
-        """`count` disjoint ``(start, before)`` slices of the ``Ref_Key`` space covering all of it.
+    def key_ranges(self, spec: MappingSpec, count: int) -> list[tuple[str | None, str | None]]:
+        """`count` disjoint ``(start, before)`` slices of the set's keys, covering all of them.
 
-        Bounds are GUIDs with equal steps of the leading byte (1C keys are random there);
-        the first slice has no start and the last no end, so no key falls outside whatever
-        order the base compares GUIDs in (that order only decides how even the slices
-        are). Each slice is scanned as its own stream (``scan(..., start=, before=)``).
+        1C compares references by its stored form, not by their text: the last two groups
+        of the GUID first, then the third, second and first (``…-9c4e-0022642fda98`` sorts
+        by ``9c4e0022642fda98``), and its GUIDs are time-based, so a base's keys share
+        their leading stored bytes. Bounds cut by the text (``40000000-…``) would all sort
+        before every key and leave every slice but the last empty. The bounds are keys
+        found at equal steps of 1C's own order instead (``$skip`` on ``$orderby=Ref_Key``),
+        which holds whatever the order; the first slice has no start and the last no end,
+        so a key written meanwhile still falls in one. ``count`` + 1 requests.
         """
         if not 1 <= count <= 256:
             msg = f"key_ranges: count must be 1..256, not {count}"
             raise ValueError(msg)
-        bounds: list[str | None] = [None]
-        bounds += [f"{i * 256 // count:02x}000000-0000-0000-0000-000000000000" for i in range(1, count)]
-        bounds.append(None)
+        if count == 1:
+            return [(None, None)]
+        total = self.client.count(spec.entity)
+        found = [self.client.key_at(spec.entity, i * total // count) for i in range(1, count)] if total else []
+        keys = [k for k in found if k is not None]
+        # Fewer keys than slices (a small or shrinking set): the extra slices are empty, [k, k).
+        keys += [keys[-1] if keys else str(uuid.UUID(int=0))] * (count - 1 - len(keys))
+        bounds: list[str | None] = [None, *keys, None]
         return list(zip(bounds[:-1], bounds[1:], strict=True))
 
     def scan(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,

@@ -201,6 +201,24 @@ class ODataClient:
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
         return rows
 
+    def count(self, entity_set: str) -> int:
+        """How many records the set holds: ``$inlinecount=allpages`` with ``$top=0`` (1C
+        answers ``"odata.count"`` as a string). ``$select=Ref_Key`` keeps the answer small
+        should a 1C ignore ``$top`` next to ``$inlinecount``, as one source claims."""
+        what = f"GET {entity_set} (count)"
+        params = {**_options(["Ref_Key"], None, None, 0, None), "$inlinecount": "allpages"}
+        body = self._read(_entity_path(entity_set), params, what)
+        raw = body.get("odata.count") if isinstance(body, dict) else None
+        try:
+            return int(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'odata.count'; will retry") from None
+
+    def key_at(self, entity_set: str, position: int) -> str | None:
+        """The ``Ref_Key`` at `position` (from 0) in 1C's own key order; None past the end."""
+        rows = self.query(entity_set, select=["Ref_Key"], orderby="Ref_Key", top=1, skip=position)
+        return str(rows[0]["Ref_Key"]) if rows else None
+
     def query_string_length(self, entity_set: str, select: Sequence[str], page_size: int) -> int:
         """Bytes of the query string of the longest keyset page ``pages`` asks for (inside a
         key range, after a key): what a web server's limit is measured against."""

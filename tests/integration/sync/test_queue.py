@@ -224,8 +224,19 @@ def test_partitions_in_any_order_import_what_one_whole_pass_imports(emulator: Em
             cursors: dict[str, Any] = {stream: value for stream, value in s.execute(select(CheckpointRow.stream, CheckpointRow.value))}
             bound = s.scalars(select(BindingRow.remote_id)).all()
         assert {f"ticket:Document_Интерес#{i}/4" for i in range(4)} <= set(cursors)
-        assert all(v["after"] is None for v in cursors.values())
+        assert all(v["after"] is None for stream, v in cursors.items() if "#ranges/" not in stream)
         assert len(bound) == len(set(bound))
+        # The slices' bounds are keys at equal steps of 1C's own order: even slices, and
+        # disjoint and complete whatever that order (1C does not order GUIDs as text)
+        bounds = cursors["ticket:Document_Интерес#ranges/4"]["bounds"]
+        assert bounds[0][0] is None
+        assert bounds[-1][1] is None
+        assert all(bounds[i][1] == bounds[i + 1][0] for i in range(3))
+        keys = sorted(str(d["Ref_Key"]) for d in emulator.records("Document_Интерес"))  # the emulator's order
+        sizes = [sum(1 for k in keys if (start is None or start <= k) and (before is None or k < before))
+                 for start, before in bounds]
+        assert sum(sizes) == len(keys)
+        assert max(sizes) - min(sizes) <= 1
     finally:
         whole.close()
         parts.close()
@@ -250,9 +261,17 @@ def test_a_partition_resumes_from_its_own_cursor(emulator: Emulator, tmp_path: P
         with app.store.transaction() as s:
             cursor = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == "ticket:Document_Интерес#1/4"))
         assert cursor is not None
-        start, before = backend.key_ranges(4)[1]
+        with app.store.transaction() as s:
+            kept = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == "ticket:Document_Интерес#ranges/4"))
+        assert kept is not None
+        start, before = kept["bounds"][1]
         assert start < cursor["after"] < before  # mid-partition, inside its range
         backend.read = real_read
+
+        def asked_again(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the slices' bounds were asked of 1C again")
+
+        backend.key_ranges = asked_again  # the resumed slice keeps the bounds it was cut with
         pull(app, NOW, backend="demo-1c", model="ticket", partition="1/4")
         with app.store.transaction() as s:
             keys = s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket")).all()

@@ -234,3 +234,41 @@ def test_the_exchange_point_of_a_cyrillic_publication_is_percent_encoded_once(on
     assert sent["DataExchangePoint"] == [f"'http://1c.test/црм/odata/standard.odata/ExchangePlan_ОбменCRM(guid'{NODE}')'"]
     assert sent["MessageNo"] == ["1"]
     client.close()
+
+
+def _query(call: responses.Call) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url or "").query).items()}
+
+
+def test_key_range_bounds_are_keys_at_equal_steps_of_1cs_own_order(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    """1C compares references by their stored form, last GUID groups first: time-based keys
+    of one base share those, so bounds cut by the text would leave all but one slice empty.
+    The bounds are the keys 1C itself finds at positions 2, 5 and 7 of 10."""
+    keys = {2: "5a0e1f00-0393-11e1-9c4e-0022642fda98", 5: "7f3a9e10-0394-11e1-9c4e-0022642fda98",
+            7: "01b2c3d4-0395-11e1-9c4e-0022642fda98"}  # increasing in 1C's order, not as text
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "10", "value": []})
+    for position in sorted(keys):
+        onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": [{"Ref_Key": keys[position]}]})
+    backend = OneCBackend("crm", config(change_detection="version_scan"))
+    ranges = backend.key_ranges(specs["customer"], 4)
+    assert ranges == [(None, keys[2]), (keys[2], keys[5]), (keys[5], keys[7]), (keys[7], None)]
+    counted, *probes = [_query(c) for c in onec_api.calls]
+    assert counted == {"$format": "json", "$select": "Ref_Key", "$top": "0", "$inlinecount": "allpages"}
+    assert [p["$skip"] for p in probes] == ["2", "5", "7"]
+    assert all(p["$orderby"] == "Ref_Key" and p["$top"] == "1" and p["$select"] == "Ref_Key" for p in probes)
+
+
+def test_key_ranges_of_a_set_smaller_than_the_slices_leave_the_extra_slices_empty(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    only = "5a0e1f00-0393-11e1-9c4e-0022642fda98"
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "1", "value": []})
+    for answer in ([{"Ref_Key": only}], [], []):  # positions 0, 0, 0: the one key, then gone meanwhile
+        onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": answer})
+    ranges = OneCBackend("crm", config(change_detection="version_scan")).key_ranges(specs["customer"], 4)
+    assert ranges == [(None, only), (only, only), (only, only), (only, None)]  # [k, k) holds nothing
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "oops", "value": []})
+    refused = OneCBackend("crm", config(change_detection="version_scan"))
+    refused.client.read_retries = 0  # the fault reaches the caller at once (it is retried in place otherwise)
+    with pytest.raises(OneCUnavailable, match="no 'odata.count'"):
+        refused.key_ranges(specs["customer"], 2)
