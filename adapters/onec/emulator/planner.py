@@ -21,7 +21,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .query import Binary, Expr, FilterSyntaxError, Literal, Path, parse_filter
+from .query import Binary, Expr, FilterSyntaxError, Literal, Path, parse_filter, stored_order
 from .schema import EntitySet
 from .store import Store
 
@@ -47,7 +47,7 @@ class Planner:
         if by_ref is None:
             return
         refs = by_ref[1]  # keys never change: keep this index up to date in place
-        position = bisect.bisect_left(refs, ref_key)
+        position = bisect.bisect_left(refs, stored_order(ref_key), key=stored_order)
         present = position < len(refs) and refs[position] == ref_key
         if action == "create" and not present:
             refs.insert(position, ref_key)
@@ -80,13 +80,13 @@ class Planner:
             return None
         table = self.store.tables[entity_set.name]
         position = etype.index[column]
-        refs, boxed = self._index(entity_set.name, column, position)
+        guid = etype.properties[column].edm == "Edm.Guid"  # compared as 1C stores references
+        refs, boxed = self._index(entity_set.name, column, position, guid=guid)
 
         def key(ref: str) -> Any:
-            value = table[ref][position]
-            return _sort_key(value) if boxed else value
+            return _column_key(table[ref][position], boxed=boxed, guid=guid)
 
-        low, high = _bounds(_parse(filter_text) if filter_text else None, column, boxed=boxed)
+        low, high = _bounds(_parse(filter_text) if filter_text else None, column, boxed=boxed, guid=guid)
         start, stop = 0, len(refs)
         try:
             if low is not None:
@@ -101,26 +101,30 @@ class Planner:
             start, stop)
         return (table[refs[i]] for i in positions if refs[i] in table)
 
-    def _index(self, set_name: str, column: str, position: int) -> tuple[list[str], bool]:
+    def _index(self, set_name: str, column: str, position: int, *, guid: bool) -> tuple[list[str], bool]:
         written = self._written.get(set_name, 0)
         cached = self._indexes.get((set_name, column))
         if cached is not None and (column == "Ref_Key" or cached[0] == written):
             return cached[1], cached[2]
         table = self.store.tables.get(set_name, {})
         if column == "Ref_Key":
-            refs, boxed = sorted(table), False
+            refs, boxed = sorted(table, key=stored_order), False
         else:
             boxed = any(row[position] is None for row in table.values())
-            if boxed:
-                refs = sorted(table, key=lambda ref: _sort_key(table[ref][position]))
-            else:
-                refs = sorted(table, key=lambda ref: table[ref][position])
+            refs = sorted(table, key=lambda ref: _column_key(table[ref][position], boxed=boxed, guid=guid))
         self._indexes[(set_name, column)] = (written, refs, boxed)
         return refs, boxed
 
 
 def _sort_key(value: Any) -> tuple[bool, Any]:
     return (value is not None, value)
+
+
+def _column_key(value: Any, *, boxed: bool, guid: bool) -> Any:
+    """A column value as the index orders it: references as 1C stores them, None first."""
+    if guid and value is not None:
+        value = stored_order(str(value).lower())
+    return _sort_key(value) if boxed else value
 
 
 def _parse(text: str) -> Expr | None:
@@ -159,7 +163,7 @@ def _comparison(expr: Binary) -> tuple[str, str, Literal] | None:
 
 
 def _bounds(
-    expr: Expr | None, column: str, *, boxed: bool
+    expr: Expr | None, column: str, *, boxed: bool, guid: bool = False
 ) -> tuple[Bound | None, Bound | None]:
     """Tightest bounds on ``column`` implied by the top-level ``and`` conjuncts."""
     low: Bound | None = None
@@ -169,7 +173,9 @@ def _bounds(
         if comparison is None or comparison[0] != column or comparison[2].kind == "null":
             continue
         _, op, literal = comparison
-        key = _sort_key(literal.value) if boxed else literal.value
+        if guid and literal.kind != "guid":
+            continue  # a string against a reference: the predicate judges every row
+        key = _column_key(literal.value, boxed=boxed, guid=guid)
         if op in ("gt", "ge", "eq") and (low is None or key > low[0]):
             low = (key, op != "gt")
         if op in ("lt", "le", "eq") and (high is None or key < high[0]):

@@ -30,6 +30,7 @@ from .query import (
     Unary,
     parse_filter,
     parse_orderby,
+    stored_order,
 )
 from .schema import EntityType, Property, Schema
 
@@ -103,9 +104,14 @@ def compile_orderby(text: str, etype: EntityType, schema: Schema, lookup: Lookup
     compiler = _Compiler(schema, lookup, lambda detail: bad_path(detail))
     keys: list[SortKey] = []
     for expr, descending in items:
-        fn = compiler.compile(expr, _Scope(etype, {}, 0)).fn
-        keys.append((_sort_key(fn), descending))
+        node = compiler.compile(expr, _Scope(etype, {}, 0))
+        keys.append((_sort_key(_in_stored_order(node.fn) if node.kind == "guid" else node.fn), descending))
     return keys
+
+
+def _in_stored_order(fn: Getter) -> Getter:
+    """A GUID-valued getter → its value as 1C orders references (``stored_order``)."""
+    return lambda env: None if (value := fn(env)) is None else stored_order(str(value).lower())
 
 
 def _sort_key(fn: Getter) -> Callable[[Sequence[Any]], Any]:
@@ -201,6 +207,8 @@ class _Compiler:
         lf, rf, compare = left.fn, right.fn, _COMPARE[op]
         if op in ("eq", "ne"):
             return _Node(lambda env: compare(lf(env), rf(env)), "bool")
+        if "guid" in kinds and kinds <= {"guid", "null", "any"}:  # references compare as 1C stores them
+            lf, rf = _in_stored_order(left.fn), _in_stored_order(right.fn)
         return _Node(
             lambda env: (a := lf(env)) is not None and (b := rf(env)) is not None and compare(a, b),
             "bool",

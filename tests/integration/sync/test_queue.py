@@ -21,6 +21,7 @@ from sqlalchemy import func, select, text
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
+from adapters.onec.emulator.query import stored_order
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError
 from crm_bridge.queue import MAX_ATTEMPTS, STALLED_TASK, Queue, cron_every, prepare_store
@@ -232,8 +233,8 @@ def test_partitions_in_any_order_import_what_one_whole_pass_imports(emulator: Em
         assert bounds[0][0] is None
         assert bounds[-1][1] is None
         assert all(bounds[i][1] == bounds[i + 1][0] for i in range(3))
-        keys = sorted(str(d["Ref_Key"]) for d in emulator.records("Document_Интерес"))  # the emulator's order
-        sizes = [sum(1 for k in keys if (start is None or start <= k) and (before is None or k < before))
+        keys = [stored_order(str(d["Ref_Key"])) for d in emulator.records("Document_Интерес")]  # as 1C orders them
+        sizes = [sum(1 for k in keys if (start is None or stored_order(start) <= k) and (before is None or k < stored_order(before)))
                  for start, before in bounds]
         assert sum(sizes) == len(keys)
         assert max(sizes) - min(sizes) <= 1
@@ -265,7 +266,7 @@ def test_a_partition_resumes_from_its_own_cursor(emulator: Emulator, tmp_path: P
             kept = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == "ticket:Document_Интерес#ranges/4"))
         assert kept is not None
         start, before = kept["bounds"][1]
-        assert start < cursor["after"] < before  # mid-partition, inside its range
+        assert stored_order(start) < stored_order(cursor["after"]) < stored_order(before)  # mid-partition, inside its range
         backend.read = real_read
 
         def asked_again(*args: Any, **kwargs: Any) -> Any:
@@ -276,7 +277,7 @@ def test_a_partition_resumes_from_its_own_cursor(emulator: Emulator, tmp_path: P
         with app.store.transaction() as s:
             keys = s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket")).all()
         expected = {str(d["Ref_Key"]) for d in emulator.records("Document_Интерес")
-                    if not d["DeletionMark"] and start <= str(d["Ref_Key"]) < before}
+                    if not d["DeletionMark"] and stored_order(start) <= stored_order(str(d["Ref_Key"])) < stored_order(before)}
         assert set(keys) == expected
         assert len(keys) == len(set(keys))
     finally:

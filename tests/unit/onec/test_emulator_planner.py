@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from adapters.onec.emulator import Emulator
+from adapters.onec.emulator.query import stored_order
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 ROOT = "/crm/odata/standard.odata/"
@@ -40,7 +41,25 @@ def test_keyset_pages_over_ref_key_cover_every_record_once_in_order(emu: Emulato
             break
         seen += [row["Ref_Key"] for row in page]
         after = page[-1]["Ref_Key"]
-    assert seen == sorted(d["Ref_Key"] for d in emu.records("Document_Интерес"))
+    keys = [d["Ref_Key"] for d in emu.records("Document_Интерес")]
+    # in 1C's order of references (by their stored bytes, last GUID groups first), not the text's
+    assert seen == sorted(keys, key=stored_order)
+    assert seen != sorted(keys)
+
+
+def test_references_compare_and_sort_as_1c_stores_them() -> None:
+    early, late = "ffffffff-0000-11e1-9c4e-0022642fda98", "00000000-0001-11e1-9c4e-0022642fda98"
+    assert stored_order(early) < stored_order(late)  # the time's low bits lead the text, not the order
+    assert stored_order("c0d776fd-0393-11e1-9c4e-0022642fda98") == "9c4e0022642fda9811e10393c0d776fd"
+    emu = Emulator(requests=0, seed=1, now=NOW)
+    keys = [d["Ref_Key"] for d in emu.records("Catalog_Партнеры")]
+    assert keys
+    middle = sorted(keys, key=stored_order)[len(keys) // 2]
+    above = query(emu, "Catalog_Партнеры", filter=f"Ref_Key ge guid'{middle}'", select="Ref_Key")
+    assert sorted(row["Ref_Key"] for row in above) == sorted(k for k in keys if stored_order(k) >= stored_order(middle))
+    # bounds cut by the text sort below every key of a base: 1C's stored form starts with the clock sequence
+    assert len(query(emu, "Catalog_Партнеры", filter="Ref_Key ge guid'80000000-0000-0000-0000-000000000000'",
+                     select="Ref_Key")) == len(keys)
 
 
 def test_or_chain_of_keys_returns_exactly_those_records(emu: Emulator) -> None:
@@ -92,7 +111,7 @@ def test_index_follows_writes(emu: Emulator) -> None:
     ref = json.loads(created.body)["Ref_Key"]
     keys = [row["Ref_Key"] for row in query(emu, "Catalog_Партнеры", orderby="Ref_Key")]
     assert ref in keys
-    assert keys == sorted(keys)
+    assert keys == sorted(keys, key=stored_order)
 
 
 def test_ref_key_index_drops_deleted_objects() -> None:
