@@ -150,6 +150,12 @@ class Partition:
         return cls(index, count)
 
 
+def _cut_evenly(bounds: list[list[str | None]]) -> bool:
+    """Every slice between two distinct keys: the set held at least as many records as slices."""
+    inner = [before for _, before in bounds[:-1]]
+    return len(set(inner)) == len(inner)
+
+
 # SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
 _RACES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization failure
 
@@ -508,21 +514,24 @@ class Importer:
         """The ``(start, before)`` keys of `partition` of `model`. The backend is asked once
         per model and slice count; the answer is kept as a checkpoint, so every worker and
         every later pass cuts the same slices (a resumed slice's cursor stays inside its
-        own). Keys created since fall in a slice all the same: the ends are open."""
+        own). Keys created since fall in a slice all the same: the ends are open. Bounds
+        cut while the set held fewer records than slices (some slices empty for good) are
+        asked again at the next pass: a slice's cursor left outside its new bounds only
+        delays its records by one pass."""
         backend, name = self.backend, self.backend.name
         if not supports_key_ranges(backend):
             msg = f"{name}: partition {partition.name} asked of a backend that cannot read key ranges"
             raise TypeError(msg)
         spec = self.mappings[model].spec
-        stream = f"{model}:{spec.entity}#ranges/{partition.count}"
+        stream = f"{model}:{spec.entity}#cut/{partition.count}"  # no longer than a slice's own stream name
         with self.store.transaction() as session:
             kept = load_checkpoint(session, name, stream).get("bounds")
-        if kept is None:
+        if kept is None or not _cut_evenly(kept):
             computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
             try:
                 with self.store.transaction() as session:
                     kept = load_checkpoint(session, name, stream).get("bounds")  # another worker may have been first
-                    if kept is None:
+                    if kept is None or not _cut_evenly(kept):
                         save_checkpoint(session, name, stream, {"bounds": computed})
                         kept = computed
             except DBAPIError as exc:

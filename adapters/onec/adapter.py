@@ -15,6 +15,7 @@ from adapters.onec.config import OneCODataConfig
 from adapters.onec.errors import OneCRejected, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry
 from adapters.onec.odata import ODataClient, string_literal
+from adapters.onec.refs import stored_order
 from adapters.onec.values import from_wire, to_wire
 from mapping.kinds import canonical_fields
 from mapping.spec import MappingSpec, load_mapping
@@ -193,7 +194,8 @@ class OneCBackend:
             return [(None, None)]
         total = self.client.count(spec.entity)
         found = [self.client.key_at(spec.entity, i * total // count) for i in range(1, count)] if total else []
-        keys = [k for k in found if k is not None]
+        # In 1C's order: a key created between two probes can come back below an earlier one.
+        keys = sorted((k for k in found if k is not None), key=lambda k: stored_order(k.lower()))
         # Fewer keys than slices (a small or shrinking set): the extra slices are empty, [k, k).
         keys += [keys[-1] if keys else str(uuid.UUID(int=0))] * (count - 1 - len(keys))
         bounds: list[str | None] = [None, *keys, None]

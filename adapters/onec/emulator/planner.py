@@ -21,7 +21,8 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .query import Binary, Expr, FilterSyntaxError, Literal, Path, parse_filter, stored_order
+from ..refs import stored_order
+from .query import Binary, Expr, FilterSyntaxError, Literal, Path, parse_filter
 from .schema import EntitySet
 from .store import Store
 

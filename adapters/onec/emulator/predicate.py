@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..refs import stored_order
 from .errors import ODataError, bad_literal, bad_path, filter_error
 from .query import (
     Binary,
@@ -30,7 +31,6 @@ from .query import (
     Unary,
     parse_filter,
     parse_orderby,
-    stored_order,
 )
 from .schema import EntityType, Property, Schema
 

@@ -14,8 +14,8 @@ import requests
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from adapters.onec.emulator.query import stored_order
 from adapters.onec.errors import OneCRequestTooLong
+from adapters.onec.refs import stored_order
 from crm_bridge.app import App
 from mapping.spec import load_mapping
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
-from adapters.onec.emulator.query import stored_order
+from adapters.onec.refs import stored_order
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError
 from crm_bridge.queue import MAX_ATTEMPTS, STALLED_TASK, Queue, cron_every, prepare_store
@@ -225,11 +225,11 @@ def test_partitions_in_any_order_import_what_one_whole_pass_imports(emulator: Em
             cursors: dict[str, Any] = {stream: value for stream, value in s.execute(select(CheckpointRow.stream, CheckpointRow.value))}
             bound = s.scalars(select(BindingRow.remote_id)).all()
         assert {f"ticket:Document_Интерес#{i}/4" for i in range(4)} <= set(cursors)
-        assert all(v["after"] is None for stream, v in cursors.items() if "#ranges/" not in stream)
+        assert all(v["after"] is None for stream, v in cursors.items() if "#cut/" not in stream)
         assert len(bound) == len(set(bound))
         # The slices' bounds are keys at equal steps of 1C's own order: even slices, and
         # disjoint and complete whatever that order (1C does not order GUIDs as text)
-        bounds = cursors["ticket:Document_Интерес#ranges/4"]["bounds"]
+        bounds = cursors["ticket:Document_Интерес#cut/4"]["bounds"]
         assert bounds[0][0] is None
         assert bounds[-1][1] is None
         assert all(bounds[i][1] == bounds[i + 1][0] for i in range(3))
@@ -263,7 +263,7 @@ def test_a_partition_resumes_from_its_own_cursor(emulator: Emulator, tmp_path: P
             cursor = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == "ticket:Document_Интерес#1/4"))
         assert cursor is not None
         with app.store.transaction() as s:
-            kept = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == "ticket:Document_Интерес#ranges/4"))
+            kept = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == "ticket:Document_Интерес#cut/4"))
         assert kept is not None
         start, before = kept["bounds"][1]
         assert stored_order(start) < stored_order(cursor["after"]) < stored_order(before)  # mid-partition, inside its range
@@ -298,5 +298,26 @@ def test_outbox_shards_split_the_write_back_by_record_and_together_send_everythi
         assert all(local_id % 3 != 0 for local_id in left)
         rest = sum(push(app, NOW, backend="demo-1c", shard=f"{i}/3")["demo-1c"]["sent"] for i in (1, 2))
         assert first + rest == total
+    finally:
+        app.close()
+
+
+def test_bounds_cut_while_a_set_held_fewer_records_than_slices_are_cut_again(emulator: Emulator, tmp_path: Path) -> None:
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=lambda: NOW)
+    try:
+        app.upgrade_db()
+        backend = app.backend("demo-1c")
+        real, asked = backend.key_ranges, []
+
+        def counting(spec: Any, count: int) -> Any:
+            asked.append((spec.model, count))
+            return real(spec, count)
+
+        backend.key_ranges = counting
+        for _ in range(2):  # 9 users in 16 slices: some slices stay empty, so the next pass asks again
+            pull(app, NOW, backend="demo-1c", model="agent", partition="0/16")
+        for _ in range(2):  # 150 requests in 4 slices: cut once, kept
+            pull(app, NOW, backend="demo-1c", model="ticket", partition="0/4")
+        assert asked == [("agent", 16), ("agent", 16), ("ticket", 4)]
     finally:
         app.close()

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from adapters.onec.emulator import Emulator
-from adapters.onec.emulator.query import stored_order
+from adapters.onec.refs import stored_order
 
 NOW = datetime(2024, 3, 20, 12, 0, 0)
 ROOT = "/crm/odata/standard.odata/"

@@ -272,3 +272,13 @@ def test_key_ranges_of_a_set_smaller_than_the_slices_leave_the_extra_slices_empt
     refused.client.read_retries = 0  # the fault reaches the caller at once (it is retried in place otherwise)
     with pytest.raises(OneCUnavailable, match="no 'odata.count'"):
         refused.key_ranges(specs["customer"], 2)
+
+
+def test_key_range_bounds_stay_in_1cs_order_when_a_key_is_created_between_two_probes(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    low, high = "00000000-0001-11e1-9c4e-0022642fda98", "ffffffff-0000-11e1-9c4e-0022642fda98"  # high < low in 1C
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "3", "value": []})
+    for key in (low, high):  # a key created meanwhile sorts below the first probe's
+        onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": [{"Ref_Key": key}]})
+    ranges = OneCBackend("crm", config(change_detection="version_scan")).key_ranges(specs["customer"], 3)
+    assert ranges == [(None, high), (high, low), (low, None)]  # never a slice [low, high) running backwards
