@@ -150,7 +150,7 @@ class Partition:
         return cls(index, count)
 
 
-def _cut_evenly(bounds: list[list[str | None]]) -> bool:
+def _distinct_cuts(bounds: list[list[str | None]]) -> bool:
     """Every slice between two distinct keys: the set held at least as many records as slices."""
     inner = [before for _, before in bounds[:-1]]
     return len(set(inner)) == len(inner)
@@ -526,12 +526,12 @@ class Importer:
         stream = f"{model}:{spec.entity}#cut/{partition.count}"  # no longer than a slice's own stream name
         with self.store.transaction() as session:
             kept = load_checkpoint(session, name, stream).get("bounds")
-        if kept is None or not _cut_evenly(kept):
+        if kept is None or not _distinct_cuts(kept):
             computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
             try:
                 with self.store.transaction() as session:
                     kept = load_checkpoint(session, name, stream).get("bounds")  # another worker may have been first
-                    if kept is None or not _cut_evenly(kept):
+                    if kept is None or not _distinct_cuts(kept):
                         save_checkpoint(session, name, stream, {"bounds": computed})
                         kept = computed
             except DBAPIError as exc:
