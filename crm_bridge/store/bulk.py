@@ -42,10 +42,6 @@ def _plan(table: Table, dialect: Dialect, given: frozenset[str]) -> _Plan:
         msg = f"{table.name} has no column {', '.join(sorted(unknown))}"
         raise KeyError(msg)
     required = tuple(c.key for c in table.columns if c.default is not None and not _python_default(c.default))
-    missing = [k for k in required if k not in given]
-    if missing:
-        msg = f"{table.name}.{', '.join(missing)}: a SQL-side default cannot be filled by bulk_insert; give the value"
-        raise TypeError(msg)
     # Every column a row gives, and every column with a Python-side default (as the ORM fills it).
     keys = [c.key for c in table.columns if c.key in given or c.default is not None]
     # inline(): no RETURNING of the primary key, which an executemany would only throw away
