@@ -41,6 +41,7 @@ None) and every problem with ``file:line:column``; ``load_mapping`` raises them 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -172,6 +173,11 @@ class MappingSpec(_Strict):
             names += f.inputs
         names += [c.source for c in self.children.values()]
         return list(dict.fromkeys(names))
+
+    def version_of(self, row: Mapping[str, Any]) -> str | None:
+        """A remote row's version as text; None when the mapping reads none or the row has none."""
+        value = row.get(self.version) if self.version else None
+        return None if value is None else str(value)
 
     def references(self) -> set[str]:
         """Canonical models this mapping refers to (fields and children)."""

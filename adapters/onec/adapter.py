@@ -73,9 +73,8 @@ class OneCBackend:
         for source, table in lookups.items():
             if values.get(source) is not None:
                 values[source] = table.get(str(values[source]), values[source])
-        version = raw.get(spec.version) if spec.version else None
         deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
-        return RemoteRecord(str(raw[spec.key]), None if version is None else str(version), deleted, values)
+        return RemoteRecord(str(raw[spec.key]), spec.version_of(raw), deleted, values)
 
     @property
     def version_scan(self) -> bool:
@@ -213,7 +212,7 @@ class OneCBackend:
             yield [
                 RemoteStub(
                     str(r[spec.key]),
-                    None if not spec.version or r.get(spec.version) is None else str(r[spec.version]),
+                    spec.version_of(r),
                     bool(r.get(spec.deleted)) if spec.deleted else False,
                 )
                 for r in page
@@ -238,9 +237,7 @@ class OneCBackend:
         # 1C's OData ignores If-Match and a stale DataVersion in the body (INTERFACE.md §6):
         # `expected_version` cannot be enforced here; the exporter re-read the record just before.
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
-        stored = self.client.patch(spec.entity, remote_id, body)
-        version = stored.get(spec.version) if spec.version else None
-        return None if version is None else str(version)
+        return spec.version_of(self.client.patch(spec.entity, remote_id, body))
 
     def describe(self) -> dict[str, dict[str, str]]:
         """Entity set → {field: Edm type} from ``$metadata`` (``mapping check`` and ``suggest``).
@@ -272,7 +269,7 @@ class OneCBackend:
             return None
         row = rows[0]
         key = str(row[spec.key])
-        version = None if not spec.version or row.get(spec.version) is None else str(row[spec.version])
+        version = spec.version_of(row)
         if posting and not row.get("Posted"):  # created by an attempt whose answer was lost, not yet posted
             version = self._post_created(spec, key, version)
         return key, version
@@ -294,10 +291,9 @@ class OneCBackend:
         if not spec.version:
             return version
         try:
-            posted = self.client.get(spec.entity, key, select=[spec.version]).get(spec.version)
+            return spec.version_of(self.client.get(spec.entity, key, select=[spec.version]))
         except (OneCRejected, OneCUnavailable):  # the next import reads the new version anyway
             return version
-        return None if posted is None else str(posted)
 
     def _unlookup(self, spec: MappingSpec, values: dict[str, Any]) -> dict[str, Any]:
         """Looked-up values (a state's name) back to the reference key 1C stores."""
@@ -318,7 +314,7 @@ class OneCBackend:
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.post(spec.entity, body)
         key = str(stored[spec.key])
-        version = None if not spec.version or stored.get(spec.version) is None else str(stored[spec.version])
+        version = spec.version_of(stored)
         return key, (self._post_created(spec, key, version) if self._posts(spec) else version)
 
     def check(self) -> list[dict[str, Any]]:

@@ -121,9 +121,8 @@ class SoapChangeSource:
             raise OneCUnavailable(f"{self.name}: {self.operation} sent an item without {spec.key}; will retry — the window "
                                   f"waits for it (a record cannot be bound without its key): fill {spec.key} in every "
                                   f"item in the 1C service module. Item: {_shown(item)}")
-        version = item.get(spec.version) if spec.version else None
         deleted = bool(item.get(spec.deleted)) if spec.deleted else False
-        return RemoteRecord(str(key), None if version is None else str(version), deleted, dict(item))
+        return RemoteRecord(str(key), spec.version_of(item), deleted, dict(item))
 
     def _stamp(self, item: dict[str, Any]) -> datetime:
         value = item.get(self.stamp)

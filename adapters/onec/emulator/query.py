@@ -155,7 +155,6 @@ def normalize_guid(text: str) -> str | None:
     return text.lower() if _GUID.match(text) else None
 
 
-
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
