@@ -25,7 +25,7 @@ from typing import Any
 from crm_bridge.model import Priority, TicketStatus
 from sla.calendar import Calendar
 from sla.due import add_business, business_between
-from sla.policy import PolicySpec, match_policy
+from sla.policy import PolicySpec, Verdict, match_policy
 
 __all__ = ["Change", "Cycle", "Evaluation", "SlaEvent", "TicketFacts", "evaluate"]
 
@@ -102,6 +102,8 @@ class _Run:
     cal: Calendar
     running_since: datetime | None
     fired: set[str] = field(default_factory=set)
+    #: the thresholds of (policy, target) as last computed: a cycle asks for them at every stretch
+    marks: tuple[PolicySpec, timedelta, list[tuple[timedelta, str, dict[str, Any]]]] | None = None
 
 
 class _Evaluator:
@@ -109,6 +111,8 @@ class _Evaluator:
         self.facts, self.policies, self.calendars, self.now = facts, policies, calendars, now
         self.events: list[SlaEvent] = []
         self.cycles: list[Cycle] = []
+        # The last match: every metric's first cycle opens on the same facts at the same instant.
+        self._matched: tuple[datetime, dict[str, Any], tuple[PolicySpec | None, list[Verdict]]] | None = None
 
     # -- helpers -----------------------------------------------------------------------
     def _emit(self, run: _Run, kind: str, at: datetime, used: timedelta, **data: Any) -> None:
@@ -122,7 +126,16 @@ class _Evaluator:
             return run.cycle.used
         return run.cycle.used + business_between(run.cal, run.running_since, at)
 
+    def _match(self, state: Mapping[str, Any], at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:
+        if self._matched is not None and self._matched[0] == at and self._matched[1] == state:
+            return self._matched[2]
+        found = match_policy(self.policies, state, at)
+        self._matched = (at, dict(state), found)
+        return found
+
     def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, dict[str, Any]]]:
+        if run.marks is not None and run.marks[0] is run.policy and run.marks[1] == run.cycle.target:
+            return run.marks[2]
         target, warn = run.cycle.target, run.policy.warn
         found: list[tuple[timedelta, str, dict[str, Any]]] = []
         warn_at = [target * warn.share] if warn.share is not None else []
@@ -133,6 +146,7 @@ class _Evaluator:
         found.append((target, "breach", {}))
         for level, esc in enumerate(run.policy.escalations, start=1):
             found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team}))
+        run.marks = (run.policy, target, found)
         return found
 
     def _advance(self, run: _Run, until: datetime) -> None:
@@ -163,7 +177,7 @@ class _Evaluator:
 
     # -- cycles ------------------------------------------------------------------------
     def _open(self, metric: str, index: int, at: datetime, state: Mapping[str, Any], *, paused: bool) -> _Run | None:
-        policy, verdicts = match_policy(self.policies, state, at)
+        policy, verdicts = self._match(state, at)
         if policy is None:
             return None
         target = self._target(metric, policy, state)
@@ -183,7 +197,7 @@ class _Evaluator:
         return run
 
     def _replan(self, run: _Run, at: datetime, state: Mapping[str, Any]) -> None:
-        policy, verdicts = match_policy(self.policies, state, at)
+        policy, verdicts = self._match(state, at)
         if policy is None:
             return
         target = self._target(run.cycle.metric, policy, state)

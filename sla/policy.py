@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -146,6 +147,24 @@ class Match(Strict):
             _compile(value)
         return value
 
+    @cached_property
+    def reason(self) -> str:
+        """Why a request this matches was matched: the conditions, as a person reads them."""
+        conditions = [f"{k} in {', '.join(map(str, v))}" for k, v in self.model_dump(exclude_none=True).items() if k != "when"]
+        if self.when:
+            conditions.append(f"`{self.when}`")
+        return "; ".join(conditions) or "matches every request"
+
+    @cached_property
+    def listed(self) -> tuple[tuple[str, frozenset[str], str], ...]:
+        """Each "any of" condition on a single field: (field, the values as text, as listed)."""
+        found = []
+        for name in ("type", "priority", "channel", "source", "segment", "contract", "team"):
+            wanted = getattr(self, name)
+            if wanted is not None:
+                found.append((name, frozenset(str(w) for w in wanted), ", ".join(str(w) for w in wanted)))
+        return tuple(found)
+
 
 class PolicySpec(Strict):
     name: str = Field(min_length=1)
@@ -172,6 +191,7 @@ _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, a
             ast.In, ast.NotIn, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Name, ast.Load, ast.Constant, ast.Tuple, ast.List)
 
 
+@lru_cache(maxsize=256)  # a policy's `when` is parsed once, not at every match (the tree is only read)
 def _compile(expression: str) -> ast.Expression:
     try:
         tree = ast.parse(expression, mode="eval")
@@ -254,10 +274,9 @@ def _check(policy: PolicySpec, facts: Mapping[str, Any], at: datetime) -> str | 
         if policy.valid.to and day > policy.valid.to:
             return f"expired on {policy.valid.to}"
     m = policy.match
-    for name in ("type", "priority", "channel", "source", "segment", "contract", "team"):
-        wanted = getattr(m, name)
-        if wanted is not None and facts.get(name) not in [str(w) for w in wanted]:
-            return f"{name} is {facts.get(name)!r}, not one of {', '.join(str(w) for w in wanted)}"
+    for name, wanted, listed in m.listed:
+        if facts.get(name) not in wanted:
+            return f"{name} is {facts.get(name)!r}, not one of {listed}"
     if m.customer is not None and not ({facts.get("customer"), facts.get("customer_tax_id")} & set(m.customer)):
         return f"customer {facts.get('customer')!r} is not one of {', '.join(m.customer)}"
     if m.tags is not None and not set(facts.get("tags") or ()) & set(m.tags):
@@ -292,10 +311,7 @@ def match_policy(policies: Sequence[PolicySpec], facts: Mapping[str, Any], at: d
     for policy in policies:
         why_not = _check(policy, facts, at)
         if why_not is None:
-            conditions = [f"{k} in {', '.join(map(str, v))}" for k, v in policy.match.model_dump(exclude_none=True).items() if k != "when"]
-            if policy.match.when:
-                conditions.append(f"`{policy.match.when}`")
-            verdicts.append(Verdict(policy, matched=True, reason="; ".join(conditions) or "matches every request"))
+            verdicts.append(Verdict(policy, matched=True, reason=policy.match.reason))
             return policy, verdicts
         verdicts.append(Verdict(policy, matched=False, reason=why_not))
     return None, verdicts
