@@ -200,8 +200,10 @@ def child_phase(config: Path) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from crm_bridge.app import App
+    from crm_bridge.process import tune_gc
     from sync.tables import BindingRow
 
+    tune_gc()  # as ``crm-bridge`` does once its commands are loaded
     app = App.from_text(config.read_text(encoding="utf-8"), file=str(config))
     try:
         app.upgrade_db()

@@ -13,6 +13,7 @@ import typer
 from crm_bridge.cli.common import console_err, state
 from crm_bridge.cli.core import app as core_app
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
+from crm_bridge.process import tune_gc
 
 __all__ = ["build", "main"]
 
@@ -33,6 +34,7 @@ def build() -> typer.Typer:
 def main() -> None:
     try:
         command = build()
+        tune_gc()  # every command's code is loaded: what it built lives as long as the process
         command(standalone_mode=True)
     except ConfigError as exc:
         console_err.print(f"[red]configuration error:[/red] {exc}", highlight=False, markup=True)
