@@ -45,10 +45,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None or value.utcoffset() is None:
-                msg = f"naive datetime {value.isoformat()} cannot be stored; attach a time zone"
-                raise ValueError(msg)
-            return value.astimezone(UTC).isoformat(" ", "microseconds")[:-_UTC_OFFSET]
+            if value.tzinfo is not UTC:  # most values read from the store or computed from them are
+                if value.tzinfo is None or value.utcoffset() is None:
+                    msg = f"naive datetime {value.isoformat()} cannot be stored; attach a time zone"
+                    raise ValueError(msg)
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:-_UTC_OFFSET]
 
         return process
 
