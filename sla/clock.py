@@ -111,7 +111,8 @@ class _Evaluator:
         self.facts, self.policies, self.calendars, self.now = facts, policies, calendars, now
         self.events: list[SlaEvent] = []
         self.cycles: list[Cycle] = []
-        # The last match: every metric's first cycle opens on the same facts at the same instant.
+        # The last match: every metric's first cycle opens on the same facts at the same instant
+        # (the request's created_at).
         self._matched: tuple[datetime, dict[str, Any], tuple[PolicySpec | None, list[Verdict]]] | None = None
 
     # -- helpers -----------------------------------------------------------------------
@@ -127,7 +128,8 @@ class _Evaluator:
         return run.cycle.used + business_between(run.cal, run.running_since, at)
 
     def _match(self, state: Mapping[str, Any], at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:
-        if self._matched is not None and self._matched[0] == at and self._matched[1] == state:
+        # the same instant object: an equal instant in another zone may fall on another date (`valid`)
+        if self._matched is not None and self._matched[0] is at and self._matched[1] == state:
             return self._matched[2]
         found = match_policy(self.policies, state, at)
         self._matched = (at, dict(state), found)

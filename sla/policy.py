@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -275,8 +275,9 @@ def _check(policy: PolicySpec, facts: Mapping[str, Any], at: datetime) -> str | 
             return f"expired on {policy.valid.to}"
     m = policy.match
     for name, wanted, listed in m.listed:
-        if facts.get(name) not in wanted:
-            return f"{name} is {facts.get(name)!r}, not one of {listed}"
+        value = facts.get(name)
+        if not isinstance(value, Hashable) or value not in wanted:
+            return f"{name} is {value!r}, not one of {listed}"
     if m.customer is not None and not ({facts.get("customer"), facts.get("customer_tax_id")} & set(m.customer)):
         return f"customer {facts.get('customer')!r} is not one of {', '.join(m.customer)}"
     if m.tags is not None and not set(facts.get("tags") or ()) & set(m.tags):

@@ -193,3 +193,22 @@ def test_policies_match_on_contract_and_tags() -> None:
     assert chosen is None
     assert verdicts[0].reason == "no tag of vip, board"
     assert match_policy([gold], {"contract": None, "tags": ["vip"]}, at(23, 9))[0] is None
+
+
+def test_a_fact_that_is_a_list_does_not_match_a_single_field_condition() -> None:
+    chosen, verdicts = match_policy(SETTINGS.policies[:1], {"type": ["urgent"]}, at(23, 9))
+    assert chosen is None
+    assert verdicts[0].reason == "type is ['urgent'], not one of urgent"
+
+
+def test_a_policy_valid_to_a_date_is_matched_again_at_an_instant_given_in_another_zone() -> None:
+    # 26.11 01:00 in Moscow is 25.11 22:00 in UTC: a `valid` date is that of the instant as given
+    vip = PolicySpec.model_validate({"name": "vip", "calendar": "24x7", "targets": {"resolution": "2h"},
+                                     "valid": {"to": "2026-11-25"}})
+    rest = PolicySpec.model_validate({"name": "rest", "calendar": "24x7", "targets": {"resolution": "8h"}})
+    opened = at(26, 1)
+    same_instant_in_utc = opened.astimezone(ZoneInfo("UTC"))
+    f = facts(opened, Change(same_instant_in_utc, "priority", "high"), priority="high")
+    result = evaluate(f, [vip, rest], SETTINGS.calendar, at(26, 2))
+    applied = [e.data["policy"] for e in result.events if e.metric == "resolution" and e.kind == "apply_policy"]
+    assert applied == ["rest", "vip"]
