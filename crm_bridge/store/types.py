@@ -45,7 +45,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not UTC:  # most values read from the store or computed from them are
+            if value.tzinfo is not UTC:  # values read from the store, and most computed from them, are UTC already
                 if value.tzinfo is None or value.utcoffset() is None:
                     msg = f"naive datetime {value.isoformat()} cannot be stored; attach a time zone"
                     raise ValueError(msg)
