@@ -162,9 +162,17 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
         return
     code, message = _error_of(response)
     where = f"{backend}: {what}"
+    if code == "20":  # 1C names missing rights by code, whatever status the web server gives
+        raise OneCAccessDenied(
+            f"{where}: the 1C user may not do this (HTTP {status}, 1C code {code}: {message}); give the OData user a "
+            "role with the right on the object (Администрирование → Пользователи и права)",
+            code=code, status=status,
+        )
     # 429/502/503/504: 1C (or IIS in front of it) is busy or restarting, whatever the body
-    # says; a 500 with code -1 is a 1C handler refusing the data, any other 500 a fault.
-    if status in (429, 502, 503, 504) or (status >= 500 and code != "-1"):
+    # says. A 500 with code -1 is a 1C handler refusing the data, unless its text names a
+    # passing condition: a lock conflict with a 1C user writing the same object, a base
+    # being restarted (1C reports those as -1 too). Any other 500 is a fault.
+    if status in (429, 502, 503, 504) or (status >= 500 and (code != "-1" or transient(message))):
         delay = retry_after_seconds(response.headers.get("Retry-After"))
         raise OneCUnavailable(f"{where}: HTTP {status} {message}; will retry", retry_after=delay)
     if status in (409, 412):
@@ -183,7 +191,7 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
             "limit, or raise the limit (IIS: requestFiltering/requestLimits maxQueryString; Apache: LimitRequestLine)",
             code=code, status=status,
         )
-    if status == 403 or code == "20":
+    if status == 403:
         raise OneCAccessDenied(
             f"{where}: the 1C user may not do this (HTTP {status}, 1C code {code}: {message}); give the OData user a "
             "role with the right on the object (Администрирование → Пользователи и права)",

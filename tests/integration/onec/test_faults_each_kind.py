@@ -168,6 +168,9 @@ WRITE_RETRIED: dict[str, tuple[str, dict[str, Any], float]] = {  # kind -> fault
     "429 with Retry-After": ("status", {"status": 429, "retry_after": 120}, 120),
     "503 with Retry-After": ("status", {"status": 503, "retry_after": 120}, 120),
     "500 server fault (not a handler)": ("status", {"status": 500, "code": "0", "message": "Внутренняя ошибка"}, 0),
+    # a 1C user holds the document: 1C says -1, as for a handler's refusal, but it passes
+    "500 lock conflict": ("status", {"status": 500, "code": "-1", "message": "Конфликт блокировок при выполнении "
+                                     "транзакции: Превышено максимальное время ожидания предоставления блокировки"}, 0),
     "read timeout": ("timeout", {"seconds": 1.5}, 0),
     "truncated JSON": ("truncate", {}, 0),
     "malformed JSON": ("malformed", {}, 0),

@@ -196,7 +196,12 @@ def test_a_created_request_is_posted_and_a_refused_posting_leaves_a_bound_draft(
                for r in caplog.records)
 
 
-@pytest.mark.parametrize("on", ["the create's answer", "the posting"])
+# what 1C answers a posting while a 1C user holds the document: -1, as a refusal, but it passes
+LOCKED = {"status": 500, "code": "-1", "message": "Конфликт блокировок при выполнении транзакции: "
+          "Превышено максимальное время ожидания предоставления блокировки"}
+
+
+@pytest.mark.parametrize("on", ["the create's answer", "the posting", "the posting, locked by a 1C user"])
 def test_a_create_or_a_posting_cut_short_is_posted_by_the_retry_that_finds_the_record(
     emulator: Emulator, posting: tuple[App, FrozenClock], on: str
 ) -> None:
@@ -205,9 +210,11 @@ def test_a_create_or_a_posting_cut_short_is_posted_by_the_retry_that_finds_the_r
     if on == "the create's answer":
         emulator.inject("truncate", method="POST", entity_set=DOC, count=1)
     else:
+        fault = LOCKED if "locked" in on else {"status": 503, "retry_after": 1}
+
         def busy_on_the_posting(response: requests.Response, *args: object, **kwargs: object) -> None:
             if response.request.method == "POST" and response.status_code == 201:
-                emulator.inject("status", method="POST", entity_set=DOC, count=1, status=503, retry_after=1)
+                emulator.inject("status", method="POST", entity_set=DOC, count=1, **fault)
 
         app.backend("demo-1c").client.session.hooks["response"].append(busy_on_the_posting)
     first = app.run_job("sync.dispatch")["demo-1c"]
