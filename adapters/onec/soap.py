@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -151,7 +151,11 @@ def _fault(backend: str, what: str, fault: zeep.exceptions.Fault) -> OneCRejecte
 
 
 def _localise(value: Any, tz: ZoneInfo) -> Any:
-    """Naive datetimes in a zeep answer → aware, in the backend zone."""
+    """Naive datetimes in a zeep answer → aware, in the backend zone. 1C's empty date
+    (``0001-01-01T00:00:00``, what XDTO writes for a Дата nobody filled) → None, as over
+    OData: in a time zone east of UTC it is no instant at all."""
+    if isinstance(value, date) and (value.year, value.month, value.day) == (1, 1, 1):
+        return None
     if isinstance(value, datetime):
         return value.replace(tzinfo=tz) if value.tzinfo is None else value
     if isinstance(value, dict):

@@ -53,6 +53,18 @@ def test_naive_1c_dates_come_back_aware_in_the_backend_zone(api: responses.Reque
     assert page["ЕстьЕще"] is False
 
 
+def test_1cs_empty_date_comes_back_as_none_not_as_year_one(api: responses.RequestsMock, soap: SoapClient) -> None:
+    """XDTO writes a Дата nobody filled as 0001-01-01T00:00:00, not as xsi:nil; in Moscow's
+    zone that is no instant (converting it to UTC overflows), so it is empty, as over OData."""
+    body = (FIXTURES / "soap_GetChangedRequests_response.xml").read_text(encoding="utf-8")
+    empty = body.replace('<ns2:ДатаЗавершения xsi:nil="true"/>', "<ns2:ДатаЗавершения>0001-01-01T00:00:00</ns2:ДатаЗавершения>")
+    assert empty != body
+    api.post(soap.client.service._binding_options["address"], body=empty.encode(), content_type="text/xml")
+    [request] = soap.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=100)["Обращение"]
+    assert request["ДатаЗавершения"] is None
+    assert request["Дата"] == datetime(2024, 3, 18, 10, 42, 7, tzinfo=MOSCOW)
+
+
 def test_aware_datetimes_are_sent_as_1c_wall_clock_without_offset(api: responses.RequestsMock, soap: SoapClient) -> None:
     address = soap.client.service._binding_options["address"]
     reply = ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
