@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
 
 import requests
 
@@ -130,13 +131,33 @@ def transient(text: str) -> bool:
 
 
 def _error_of(response: requests.Response) -> tuple[str | None, str]:
+    """1C's error code and text: from its JSON ``odata.error``, or its XML ``<error>``."""
     text = response.content.decode("utf-8-sig", errors="replace")
     try:
         body = json.loads(text)
         err = body["odata.error"]
         return str(err.get("code")), str(err.get("message", {}).get("value", ""))
     except (ValueError, KeyError, TypeError, AttributeError):
-        return None, text[:300].strip()
+        pass
+    found = _xml_error(response.content.removeprefix(b"\xef\xbb\xbf"))
+    return found if found is not None else (None, text[:300].strip())
+
+
+def _xml_error(content: bytes) -> tuple[str | None, str] | None:
+    """``<error><code/><message/></error>``: how 1C answers a call made without
+    ``$format=json`` (``$metadata``, ``SelectChanges``); None for any other body."""
+    from adapters.onec.metadata import declares_dtd  # noqa: PLC0415 - metadata imports this module
+
+    if not content.lstrip().startswith(b"<") or declares_dtd(content):
+        return None
+    try:
+        root = ET.fromstring(content)
+    except ET.ParseError:
+        return None
+    if root.tag.rsplit("}", 1)[-1] != "error":
+        return None
+    parts = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in root}
+    return parts.get("code") or None, parts.get("message", "")
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -282,11 +282,23 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     assert 90 <= caught.value.retry_after <= 100
 
 
-def test_an_xml_error_body_still_names_1cs_message() -> None:
-    xml = ('<?xml version="1.0" encoding="utf-8"?><error xmlns="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">'
-           '<code>14</code><message xml:lang="ru">Ошибка разбора $filter</message></error>').encode()
-    with pytest.raises(OneCRejected, match="Ошибка разбора"):
-        raise_for_response("crm", answer(400, xml), "GET Catalog_X")
+def xml_error(code: str, message: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><error xmlns="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">'
+            f'<code>{code}</code><message xml:lang="ru">{message}</message></error>').encode()
+
+
+def test_an_xml_error_body_is_read_for_1cs_code_and_message() -> None:
+    """What 1C answers a call made without $format=json ($metadata, SelectChanges)."""
+    with pytest.raises(OneCRejected, match=r"1C code 14: Ошибка разбора \$filter$"):
+        raise_for_response("crm", answer(400, xml_error("14", "Ошибка разбора $filter")), "GET Catalog_X")
+    with pytest.raises(OneCNotFound):  # code 9: the object, not the set, is missing
+        raise_for_response("crm", answer(404, xml_error("9", "Экземпляр сущности не найден")), "GET Catalog_X")
+    with pytest.raises(OneCBusinessError) as caught:  # a handler's refusal: parked, not retried
+        raise_for_response("crm", answer(500, b"\xef\xbb\xbf" + xml_error("-1", "Ошибка при выполнении обработчика")),
+                           "POST ExchangePlan_X/SelectChanges")
+    assert caught.value.retryable is False
+    with pytest.raises(OneCUnavailable):  # an entity in the body: not read, and a 500 without a code is retried
+        raise_for_response("crm", answer(500, b'<!DOCTYPE e [<!ENTITY x "-1">]>' + xml_error("&x;", "boom")), "GET Catalog_X")
 
 
 def test_library_exceptions_never_escape_a_call(api: responses.RequestsMock, client: ODataClient) -> None:
