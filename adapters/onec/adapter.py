@@ -39,6 +39,7 @@ class OneCBackend:
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._composite_cache: dict[tuple[str, str], dict[str, str]] = {}
         self._exchange: ExchangeFeed | None = None
         self.client = client or ODataClient(
             name=name,
@@ -68,8 +69,37 @@ class OneCBackend:
             tables[f.source] = cached[1]
         return tables
 
+    def _composite_refs(self, spec: MappingSpec) -> dict[str, str]:
+        """The mapped references 1C keeps as composite fields (``Основание`` + ``Основание_Type``:
+        a field that may point at several kinds of object): source field → the ``_Type`` a
+        reference to the mapped model carries (``StandardODATA.Catalog_Партнеры``)."""
+        cache_key = (spec.model, spec.entity)
+        found = self._composite_cache.get(cache_key)
+        if found is None:
+            entity = self.client.metadata().entity(spec.entity)
+            found = {}
+            for f in spec.fields.values():
+                target = self._entity_of(f.ref) if f.ref and entity is not None and f"{f.source}_Type" in entity.properties else None
+                if target is not None:
+                    found[f.source] = f"StandardODATA.{target}"
+            self._composite_cache[cache_key] = found
+        return found
+
+    def _entity_of(self, model: str) -> str | None:
+        """The entity set this backend's mapping of `model` reads (None without a mapping)."""
+        path = self.mappings_dir / f"{model}.yaml"
+        return load_mapping(path).entity if path.is_file() else None
+
+    def _select(self, spec: MappingSpec) -> list[str]:
+        """``$select`` of a read: the mapped fields, and the ``_Type`` of each composite reference."""
+        return list(dict.fromkeys([*spec.remote_fields(), *(f"{s}_Type" for s in self._composite_refs(spec))]))
+
     def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]]) -> RemoteRecord:
         values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
+        for source, wanted in self._composite_refs(spec).items():
+            kind = raw.get(f"{source}_Type")
+            if values.get(source) is not None and kind is not None and kind != wanted:
+                values[source] = None  # it points at another kind of object (a call, a letter), not at the model's
         for source, table in lookups.items():
             if values.get(source) is not None:
                 values[source] = table.get(str(values[source]), values[source])
@@ -138,12 +168,12 @@ class OneCBackend:
                     package.problems.append((f"{entry.type_name}: entry without {spec.key}", _shown(entry)))
                 elif _gone(entry, spec):
                     package.gone.setdefault(model, []).append(key)
-                elif any(name not in entry.values for name in spec.remote_fields()):
+                elif any(name not in entry.values for name in self._select(spec)):
                     refetch.setdefault(model, []).append(key)
                 else:
                     if model not in lookups:
                         lookups[model] = self._lookups(spec)
-                    wanted = {name: entry.values[name] for name in spec.remote_fields()}
+                    wanted = {name: entry.values[name] for name in self._select(spec)}
                     try:
                         record = self._record(spec, wanted, lookups[model])
                     except (ValueError, TypeError, KeyError) as exc:
@@ -221,12 +251,12 @@ class OneCBackend:
     def fetch(self, spec: MappingSpec, ids: Sequence[str]) -> list[RemoteRecord]:
         """The mapped fields of the given records (ids no longer in 1C are simply absent)."""
         lookups = self._lookups(spec)
-        rows = self.client.by_keys(spec.entity, list(ids), select=spec.remote_fields())
+        rows = self.client.by_keys(spec.entity, list(ids), select=self._select(spec))
         return [self._record(spec, raw, lookups) for raw in rows]
 
     def read(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
              before: str | None = None) -> Iterator[list[RemoteRecord]]:
-        select = spec.remote_fields()
+        select = self._select(spec)
         lookups = self._lookups(spec)
         for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
                                       page_size=self.config.page_size):
@@ -362,7 +392,7 @@ class OneCBackend:
                 problems.append(f"is published but cannot be read: {exc}")
             if model in self.config.post_created and not self._posts(spec):
                 problems.append(f"is in post_created, but only documents are posted; remove {model} from post_created")
-            query = self.client.query_string_length(spec.entity, spec.remote_fields(), self.config.page_size)
+            query = self.client.query_string_length(spec.entity, self._select(spec), self.config.page_size)
             if query > self.config.max_query_string:
                 problems.append(f"a page read with its {len(spec.remote_fields())} mapped fields makes a query string of "
                                 f"{query} bytes, over max_query_string ({self.config.max_query_string}): raise the web "
@@ -374,7 +404,12 @@ class OneCBackend:
             if problems:
                 found.append({"ok": False, "detail": f"{model}: {spec.entity} " + "; ".join(problems)})
             else:
-                found.append({"ok": True, "detail": f"{model}: {spec.entity}, {len(spec.remote_fields())} mapped fields published"})
+                kinds = self._composite_refs(spec)
+                composite = "".join(f"; {f.source} may point at other kinds of object ({f.source}_Type): only its "
+                                    f"{kinds[f.source].removeprefix('StandardODATA.')} references are read as {f.ref}"
+                                    for f in spec.fields.values() if f.source in kinds)
+                found.append({"ok": True, "detail": f"{model}: {spec.entity}, {len(spec.remote_fields())} mapped fields published"
+                                                    + composite})
         if self.change_feed:
             found.append(self.check_exchange_plan())
         return found

@@ -276,12 +276,14 @@ def inspect(
     for name, prop in et.properties.items():
         row_fields = sorted(meta.row_type(prop)) if prop.is_collection else []
         fields.append({"field": name, "type": prop.type, "key": name in et.keys, "reference_to": refs.get(name),
-                       "row_fields": row_fields})
+                       # a composite field: a reference to one of several kinds of object, named by <field>_Type
+                       "composite": f"{name}_Type" in et.properties, "row_fields": row_fields})
     if as_json:
         emit_json({"entity_set": entity, "keys": list(et.keys), "fields": fields})
         return
     table = Table("field", "type", "reference to / rows", title=f"{entity} (key: {', '.join(et.keys)})")
     for f in fields:
-        extra = f["reference_to"] or (", ".join(f["row_fields"]) if f["row_fields"] else "")
+        extra = f["reference_to"] or (", ".join(f["row_fields"]) if f["row_fields"] else "") or (
+            f"one of several kinds: see {f['field']}_Type" if f["composite"] else "")
         table.add_row(("🔑 " if f["key"] else "") + f["field"], f["type"], extra)
     console.print(table)

@@ -52,6 +52,9 @@ def test_inspect_of_one_set_shows_types_keys_and_rows(config: Path) -> None:
     assert fields["СрокИсполнения"]["type"] == "Edm.DateTime"
     assert fields["Ответственный_Key"]["reference_to"] == "Catalog_Пользователи"
     assert "Пользователь_Key" in fields["Соисполнители"]["row_fields"]
+    assert (fields["Основание"]["composite"], fields["Партнер_Key"]["composite"]) == (True, False)  # see Основание_Type
+    table = cli(config, "onec", "inspect", "--entity", "Document_Интерес").stdout
+    assert "one of several kinds: see Основание_Type" in " ".join(table.split())
 
 
 def test_inspect_of_a_misspelt_set_suggests_the_right_one(config: Path) -> None:

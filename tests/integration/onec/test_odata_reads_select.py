@@ -11,13 +11,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from adapters.onec.adapter import DEFAULT_MAPPINGS
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from adapters.onec.errors import OneCRequestTooLong
 from adapters.onec.refs import stored_order
 from crm_bridge.app import App
+from crm_bridge.store.tables import TicketRow
 from mapping.spec import load_mapping
+from sync.tables import BindingRow
 
 DOC = "Document_Интерес"
 
@@ -89,3 +93,47 @@ def test_a_web_server_with_a_shorter_query_limit_is_named_and_then_fitted(emulat
     fitted = App.from_text(text + "    max_query_string: 1600\n")
     assert {r.id for r in fitted.backend("demo-1c").fetch(spec, keys)} == set(keys)
     fitted.close()
+
+
+def test_a_composite_reference_is_read_as_the_mapped_model_only_where_its_type_names_it(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """«Основание» may point at a partner, a phone call or a letter (``Основание_Type``): mapped
+    as a customer, only a partner is one; the others are empty, and never looked for among
+    the partners."""
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    defaults = load_mapping(DEFAULT_MAPPINGS / "ticket.yaml")
+    for source in DEFAULT_MAPPINGS.glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        (maps / source.name).write_text(text.replace("customer_id: {from: Партнер_Key, ref: customer}",
+                                                     "customer_id: {from: Основание, ref: customer}"), encoding="utf-8")
+    assert "Основание" not in defaults.remote_fields()
+    live = [d for d in emulator.records(DOC) if not d["DeletionMark"]]
+    partner = emulator.records("Catalog_Партнеры")[0]["Ref_Key"]
+    chosen = live[0]["Ref_Key"]
+    emulator.update(DOC, chosen, {"Основание": partner, "Основание_Type": "StandardODATA.Catalog_Партнеры"})
+    elsewhere = {d["Основание"] for d in emulator.records(DOC) if d["Основание_Type"].startswith("StandardODATA.Document_")}
+    assert elsewhere  # the emulator's requests are based on calls and letters
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + f'    mappings: "{maps}"\n')
+    asked: list[str] = []
+    app.backend("demo-1c").client.session.hooks["response"].append(lambda r, *a, **k: asked.append(unquote(r.url)))
+    try:
+        app.upgrade_db()
+        result = app.run_job("sync.pull")["demo-1c"]
+        assert result["ticket"]["failed"] == 0
+        assert any(DOC in url and "Основание_Type" in url for url in asked)  # read with the type beside the key
+        assert not [url for url in asked if any(key in url for key in elsewhere)]  # no partner looked up by a call's key
+        findings = app.backend("demo-1c").check()
+        assert any("Основание may point at other kinds of object" in f["detail"] and "Catalog_Партнеры" in f["detail"]
+                   for f in findings)
+        with app.store.transaction() as s:
+            customers = {str(k): v for k, v in s.execute(select(BindingRow.remote_id, TicketRow.customer_id)
+                                                          .join(TicketRow, TicketRow.id == BindingRow.local_id)
+                                                          .where(BindingRow.model == "ticket"))}
+            partner_local = s.scalar(select(BindingRow.local_id).where(BindingRow.model == "customer",
+                                                                       BindingRow.remote_id == partner))
+        assert customers[chosen] == partner_local is not None
+        assert {v for k, v in customers.items() if k != chosen} == {None}
+    finally:
+        app.close()
