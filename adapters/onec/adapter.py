@@ -185,7 +185,11 @@ class OneCBackend:
             # record is read as a scan would read it; one gone meanwhile arrives as a deletion.
             log.info("%s: %d %s entries lack mapped fields; reading them by key", self.name, len(keys), model,
                      extra={"event": "onec.feed.refetch", "backend": self.name})
-            package.records.setdefault(model, []).extend(self.fetch(specs[model], keys))
+            found = self.fetch(specs[model], keys)
+            package.records.setdefault(model, []).extend(found)
+            read = {r.id for r in found}
+            if absent := [k for k in keys if k not in read]:  # 1C registered a change, and the object is gone
+                package.gone.setdefault(model, []).extend(absent)
         return package
 
     def feed_acknowledge(self, number: int) -> None:

@@ -167,6 +167,20 @@ def test_an_entry_lacking_a_mapped_field_is_read_again_by_key(onec_api: response
     assert record.values["Description"] == "Полная"
 
 
+def test_an_entry_lacking_a_mapped_field_whose_object_is_gone_when_read_again_is_a_deletion(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    """Deleted outright after 1C registered it, but sent with more than its key and mark."""
+    short = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
+                  '<d:DataVersion>AAAAAAAAAAI=</d:DataVersion><d:DeletionMark m:type="Edm.Boolean">true</d:DeletionMark>')
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(short, partner(PARTNER)))
+    onec_api.get(re.compile(re.escape(BASE) + "Catalog_.*"), json={"value": []})
+    package = backend().feed_package(specs, 1)
+    assert package.gone == {"customer": [OTHER]}
+    assert [r.id for r in package.records["customer"]] == [PARTNER]
+
+
 def test_dates_in_entries_are_read_in_the_backends_time_zone(onec_api: responses.RequestsMock) -> None:
     spec = load_mapping(MAPPINGS / "ticket.yaml")
     metadata(onec_api)
