@@ -39,7 +39,7 @@ class OneCBackend:
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._composite_cache: dict[tuple[str, str], dict[str, str]] = {}
+        self._entity_cache: dict[tuple[str, int], str] = {}  # (mapping file, its mtime) -> its entity set
         self._exchange: ExchangeFeed | None = None
         self.client = client or ODataClient(
             name=name,
@@ -72,31 +72,35 @@ class OneCBackend:
     def _composite_refs(self, spec: MappingSpec) -> dict[str, str]:
         """The mapped references 1C keeps as composite fields (``Основание`` + ``Основание_Type``:
         a field that may point at several kinds of object): source field → the ``_Type`` a
-        reference to the mapped model carries (``StandardODATA.Catalog_Партнеры``)."""
-        cache_key = (spec.model, spec.entity)
-        found = self._composite_cache.get(cache_key)
-        if found is None:
-            entity = self.client.metadata().entity(spec.entity)
-            found = {}
-            for f in spec.fields.values():
-                target = self._entity_of(f.ref) if f.ref and entity is not None and f"{f.source}_Type" in entity.properties else None
-                if target is not None:
-                    found[f.source] = f"StandardODATA.{target}"
-            self._composite_cache[cache_key] = found
+        reference to the mapped model carries (``StandardODATA.Catalog_Партнеры``). Asked
+        once per read, batch or package, from the current ``$metadata`` and mappings."""
+        entity = self.client.metadata().entity(spec.entity)
+        found: dict[str, str] = {}
+        for f in spec.fields.values():
+            target = self._entity_of(f.ref) if f.ref and entity is not None and f"{f.source}_Type" in entity.properties else None
+            if target is not None:
+                found[f.source] = f"StandardODATA.{target}"
         return found
 
     def _entity_of(self, model: str) -> str | None:
-        """The entity set this backend's mapping of `model` reads (None without a mapping)."""
+        """The entity set this backend's mapping of `model` reads (None without a mapping);
+        read again when the file changes."""
         path = self.mappings_dir / f"{model}.yaml"
-        return load_mapping(path).entity if path.is_file() else None
+        if not path.is_file():
+            return None
+        stamp = (str(path), path.stat().st_mtime_ns)
+        if stamp not in self._entity_cache:
+            self._entity_cache[stamp] = load_mapping(path).entity
+        return self._entity_cache[stamp]
 
-    def _select(self, spec: MappingSpec) -> list[str]:
+    def _select(self, spec: MappingSpec, composite: Mapping[str, str]) -> list[str]:
         """``$select`` of a read: the mapped fields, and the ``_Type`` of each composite reference."""
-        return list(dict.fromkeys([*spec.remote_fields(), *(f"{s}_Type" for s in self._composite_refs(spec))]))
+        return list(dict.fromkeys([*spec.remote_fields(), *(f"{s}_Type" for s in composite)]))
 
-    def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]]) -> RemoteRecord:
+    def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]],
+                composite: Mapping[str, str]) -> RemoteRecord:
         values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
-        for source, wanted in self._composite_refs(spec).items():
+        for source, wanted in composite.items():
             kind = raw.get(f"{source}_Type")
             if values.get(source) is not None and kind is not None and kind != wanted:
                 values[source] = None  # it points at another kind of object (a call, a letter), not at the model's
@@ -150,6 +154,15 @@ class OneCBackend:
             by_entity.setdefault(spec.entity, []).append(model)
         lookups: dict[str, dict[str, dict[str, Any]]] = {}
         refetch: dict[str, list[str]] = {}
+        known: dict[str, tuple[dict[str, str], list[str]]] = {}
+
+        def reads(model: str) -> tuple[dict[str, str], list[str]]:
+            """A model's composite references and the fields an entry must carry, asked once a package."""
+            if model not in known:
+                composite = self._composite_refs(specs[model])
+                known[model] = (composite, self._select(specs[model], composite))
+            return known[model]
+
         for entry in raw.entries:
             models = by_entity.get(entry.type_name)
             if not models:
@@ -168,14 +181,15 @@ class OneCBackend:
                     package.problems.append((f"{entry.type_name}: entry without {spec.key}", _shown(entry)))
                 elif _gone(entry, spec):
                     package.gone.setdefault(model, []).append(key)
-                elif any(name not in entry.values for name in self._select(spec)):
+                elif any(name not in entry.values for name in reads(model)[1]):
                     refetch.setdefault(model, []).append(key)
                 else:
                     if model not in lookups:
                         lookups[model] = self._lookups(spec)
-                    wanted = {name: entry.values[name] for name in self._select(spec)}
+                    composite, select = reads(model)
+                    wanted = {name: entry.values[name] for name in select}
                     try:
-                        record = self._record(spec, wanted, lookups[model])
+                        record = self._record(spec, wanted, lookups[model], composite)
                     except (ValueError, TypeError, KeyError) as exc:
                         package.problems.append((f"{entry.type_name} {key}: {type(exc).__name__}: {exc}", _shown(entry)))
                         continue
@@ -254,17 +268,18 @@ class OneCBackend:
 
     def fetch(self, spec: MappingSpec, ids: Sequence[str]) -> list[RemoteRecord]:
         """The mapped fields of the given records (ids no longer in 1C are simply absent)."""
-        lookups = self._lookups(spec)
-        rows = self.client.by_keys(spec.entity, list(ids), select=self._select(spec))
-        return [self._record(spec, raw, lookups) for raw in rows]
+        lookups, composite = self._lookups(spec), self._composite_refs(spec)
+        rows = self.client.by_keys(spec.entity, list(ids), select=self._select(spec, composite))
+        return [self._record(spec, raw, lookups, composite) for raw in rows]
 
     def read(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
              before: str | None = None) -> Iterator[list[RemoteRecord]]:
-        select = self._select(spec)
+        composite = self._composite_refs(spec)
+        select = self._select(spec, composite)
         lookups = self._lookups(spec)
         for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
                                       page_size=self.config.page_size):
-            yield [self._record(spec, raw, lookups) for raw in page]
+            yield [self._record(spec, raw, lookups, composite) for raw in page]
 
     def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
                expected_version: str | None = None) -> str | None:
@@ -396,7 +411,8 @@ class OneCBackend:
                 problems.append(f"is published but cannot be read: {exc}")
             if model in self.config.post_created and not self._posts(spec):
                 problems.append(f"is in post_created, but only documents are posted; remove {model} from post_created")
-            query = self.client.query_string_length(spec.entity, self._select(spec), self.config.page_size)
+            kinds = self._composite_refs(spec)
+            query = self.client.query_string_length(spec.entity, self._select(spec, kinds), self.config.page_size)
             if query > self.config.max_query_string:
                 problems.append(f"a page read with its {len(spec.remote_fields())} mapped fields makes a query string of "
                                 f"{query} bytes, over max_query_string ({self.config.max_query_string}): raise the web "
@@ -408,7 +424,6 @@ class OneCBackend:
             if problems:
                 found.append({"ok": False, "detail": f"{model}: {spec.entity} " + "; ".join(problems)})
             else:
-                kinds = self._composite_refs(spec)
                 composite = "".join(f"; {f.source} may point at other kinds of object ({f.source}_Type): only its "
                                     f"{kinds[f.source].removeprefix('StandardODATA.')} references are read as {f.ref}"
                                     for f in spec.fields.values() if f.source in kinds)

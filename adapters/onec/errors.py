@@ -183,12 +183,6 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
         return
     code, message = _error_of(response)
     where = f"{backend}: {what}"
-    if code == "20":  # 1C names missing rights by code, whatever status the web server gives
-        raise OneCAccessDenied(
-            f"{where}: the 1C user may not do this (HTTP {status}, 1C code {code}: {message}); give the OData user a "
-            "role with the right on the object (Администрирование → Пользователи и права)",
-            code=code, status=status,
-        )
     # 429/502/503/504: 1C (or IIS in front of it) is busy or restarting, whatever the body
     # says. A 500 with code -1 is a 1C handler refusing the data, unless its text names a
     # passing condition: a lock conflict with a 1C user writing the same object, a base
@@ -212,7 +206,7 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
             "limit, or raise the limit (IIS: requestFiltering/requestLimits maxQueryString; Apache: LimitRequestLine)",
             code=code, status=status,
         )
-    if status == 403:
+    if status == 403 or code == "20":
         raise OneCAccessDenied(
             f"{where}: the 1C user may not do this (HTTP {status}, 1C code {code}: {message}); give the OData user a "
             "role with the right on the object (Администрирование → Пользователи и права)",

@@ -137,3 +137,18 @@ def test_a_composite_reference_is_read_as_the_mapped_model_only_where_its_type_n
         assert {v for k, v in customers.items() if k != chosen} == {None}
     finally:
         app.close()
+
+
+def test_a_mapping_changed_to_a_composite_reference_is_read_with_its_type_at_once(
+    seen: tuple[Any, list[dict[str, Any]]], emulator: Emulator
+) -> None:
+    backend, calls = seen
+    spec = load_mapping(backend.mappings_dir / "ticket.yaml")
+    assert all(r.values.get("Партнер_Key") for page in backend.read(spec) for r in page if not r.deleted)
+    edited = spec.model_copy(update={"fields": {**spec.fields, "customer_id": spec.fields["customer_id"].model_copy(
+        update={"source": "Основание"})}})
+    records = [r for page in backend.read(edited) for r in page]
+    assert "Основание_Type" in calls[-1]["$select"].split(",")
+    calls_and_letters = {d["Ref_Key"] for d in emulator.records(DOC) if d["Основание_Type"].startswith("StandardODATA.Document_")}
+    assert calls_and_letters
+    assert {r.values["Основание"] for r in records if r.id in calls_and_letters} == {None}

@@ -239,7 +239,6 @@ def odata_error(code: str, text: str) -> bytes:
         (500, odata_error("-1", "Конфликт блокировок при выполнении транзакции: Превышено максимальное время ожидания"),
          OneCUnavailable, True),
         (500, odata_error("-1", "Объект заблокирован: Интерес 000000123 от 20.11.2026"), OneCUnavailable, True),
-        (500, odata_error("20", "Недостаточно прав для записи"), OneCAccessDenied, False),
         (500, odata_error("0", "Внутренняя ошибка сервера"), OneCUnavailable, True),
         (500, b"<html>IIS: 500.0 Internal Server Error</html>", OneCUnavailable, True),
         (502, b"<html>Bad Gateway</html>", OneCUnavailable, True),
