@@ -13,6 +13,7 @@ import random
 import threading
 from typing import Any
 
+from .errors import not_found
 from .store import EMPTY_REF, Store
 
 __all__ = ["UserActivity"]
@@ -55,6 +56,23 @@ class UserActivity:
         """A given edit (for tests that need one precise conflict)."""
         self.store.patch(_REQUESTS, ref_key, changes)
         self.edits += 1
+
+    def hold(self, ref_key: str, set_name: str = _REQUESTS, user: str = "Менеджер Иванова") -> None:
+        """The user opens the object in a form and starts changing it: 1C locks it, and an
+        OData write to it fails with «Объект заблокирован» until :meth:`release`.
+
+        Raises:
+            ODataError: no such object (404, code 9).
+        """
+        with self.store.lock:
+            if self.store.lookup(set_name, ref_key) is None:
+                raise not_found()
+            self.store.held[(set_name, ref_key)] = user
+
+    def release(self, ref_key: str, set_name: str = _REQUESTS) -> bool:
+        """The user closes the form; whether the object was held."""
+        with self.store.lock:
+            return self.store.held.pop((set_name, ref_key), None) is not None
 
     @property
     def running(self) -> bool:

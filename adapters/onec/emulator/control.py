@@ -21,6 +21,10 @@ what is valid.
                                          by a 1C user (text appended; DataVersion bumps)
 ``POST   /__emulator__/activity``        ``{"rate": edits_per_second}``: start the user
 ``DELETE /__emulator__/activity``        stop the simulated user
+``POST   /__emulator__/held``            ``{"ref": "…", "set": S}``: a 1C user holds the
+                                         object open; OData writes to it fail with 1C's
+                                         lock error (500, -1) until it is released
+``DELETE /__emulator__/held[/<ref>]``    release one object, or all
 =======================================  ==============================================
 """
 
@@ -82,8 +86,18 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
         elif method == "DELETE":
             emu.activity.stop()
         return _json(200, {"running": emu.activity.running, "edits": emu.activity.edits})
+    if resource == "held":
+        if method == "POST":
+            data = data or {}
+            emu.activity.hold(str(data["ref"]), str(data.get("set", "Document_Интерес")))
+        elif method == "DELETE":
+            for set_name, ref in list(emu.store.held):
+                if not rest or ref == rest[0]:
+                    emu.activity.release(ref, set_name)
+        return _json(200, {"held": [{"set": name, "ref": ref, "user": user}
+                                    for (name, ref), user in sorted(emu.store.held.items())]})
     return _json(404, {"error": f"no control resource {'/'.join(parts)!r}",
-                       "valid": ["stats", "faults", "unpublished", "edits", "touch", "activity"]})
+                       "valid": ["stats", "faults", "unpublished", "edits", "touch", "activity", "held"]})
 
 
 def _faults(emu: Emulator, method: str, rest: list[str], data: Any) -> Response:

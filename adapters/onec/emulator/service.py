@@ -126,6 +126,7 @@ class ODataService:
             return self._single(entity_set, self._find(entity_set, key), options, base)
         if method in ("PATCH", "MERGE"):
             self._require_object(entity_set, method)
+            self.store.check_free(set_name, key["Ref_Key"])
             self.store.patch(set_name, key["Ref_Key"], _json_body(body),
                              checks=not options.load_mode)
             return self._single(entity_set, self._find(entity_set, key), options, base)
@@ -133,6 +134,7 @@ class ODataService:
             self._require_object(entity_set, method)
             if not self.config.allow_delete:
                 raise method_forbidden(method, set_name)
+            self.store.check_free(set_name, key["Ref_Key"])
             self.store.delete(set_name, key["Ref_Key"])
             return Response(204, content_type="")
         raise method_forbidden(method, set_name)
@@ -235,6 +237,7 @@ class ODataService:
             if not entity_set.postable:
                 raise ODataError(400, "11", f"Метод не найден: {rest}")
             operational = options.params.get("PostingModeOperational", "false").lower() == "true"
+            self.store.check_free(entity_set.name, key["Ref_Key"])
             self.store.set_posted(
                 entity_set.name, key["Ref_Key"], posted=rest == "Post", operational=operational
             )

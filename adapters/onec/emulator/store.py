@@ -95,6 +95,9 @@ class Store:
         }
         self.counters: dict[str, int] = {}
         self.listeners: list[WriteListener] = []
+        #: (set, Ref_Key) -> the 1C user holding the object open in a form: OData writes to
+        #: it fail with 1C's lock error until released (``UserActivity.hold``)
+        self.held: dict[tuple[str, str], str] = {}
 
     # ----------------------------------------------------------------- reading
     def lookup(self, set_name: str, key: str) -> list[Any] | None:
@@ -217,6 +220,14 @@ class Store:
             row[index["DataVersion"]] = _next_version(row[index["DataVersion"]])
             self._notify(set_name, key, "post" if posted else "unpost")
             return row
+
+    def check_free(self, set_name: str, key: str) -> None:
+        """An OData write to an object a 1C user holds open fails as in 1C: 500, code -1,
+        «Объект заблокирован» (a passing condition: the writer tries again later)."""
+        user = self.held.get((set_name, key))
+        if user is not None:
+            raise ODataError(500, "-1", f"Не удалось записать: \"{set_name} {key}\"!\n"
+                                        f"по причине: Объект заблокирован: Пользователь: {user}")
 
     def delete(self, set_name: str, key: str) -> None:
         with self.lock:

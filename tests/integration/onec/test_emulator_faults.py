@@ -197,6 +197,26 @@ def test_one_given_edit_through_the_endpoint(fresh_emulator: Emulator) -> None:
     assert doc["Тема"] == "правка в 1С"
 
 
+def test_a_document_a_1c_user_holds_open_refuses_odata_writes_with_1cs_lock_error(fresh_emulator: Emulator) -> None:
+    ref = fresh_emulator.records("Document_Интерес")[0]["Ref_Key"]
+    url = f"{fresh_emulator.base_url}Document_Интерес(guid'{ref}')?$format=json"
+    auth = ("Администратор".encode(), b"demo")
+    held = control(fresh_emulator, "POST", "held", {"ref": ref}).json()["held"]
+    assert [h["ref"] for h in held] == [ref]
+    refused = requests.patch(url, json={"Тема": "из моста"}, auth=auth, timeout=10)
+    assert refused.status_code == 500
+    error = refused.json()["odata.error"]
+    assert error["code"] == "-1"
+    assert "Объект заблокирован" in error["message"]["value"]
+    posting = requests.post(f"{fresh_emulator.base_url}Document_Интерес(guid'{ref}')/Post", auth=auth, timeout=10)
+    assert posting.status_code == 500
+    assert requests.get(url, auth=auth, timeout=10).json()["Тема"] != "из моста"  # reading is not locked
+    fresh_emulator.activity.edit(ref, {"Тема": "правка в форме"})  # the user holding it writes
+    assert control(fresh_emulator, "DELETE", f"held/{ref}").json()["held"] == []
+    assert requests.patch(url, json={"Тема": "из моста"}, auth=auth, timeout=10).status_code == 200
+    assert control(fresh_emulator, "POST", "held", {"ref": "00000000-0000-0000-0000-00000000dead"}).status_code == 404
+
+
 def test_background_user_edits_while_the_server_runs(fresh_emulator: Emulator) -> None:
     started = control(fresh_emulator, "POST", "activity", {"rate": 50}).json()
     assert started["running"] is True

@@ -201,6 +201,22 @@ def test_a_write_fault_backs_off_keeps_the_row_and_the_loop_ends_in_agreement(
     assert_in_agreement(app, emulator)
 
 
+def test_a_request_a_1c_user_holds_open_is_written_once_they_let_it_go(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    app, clock = bridge
+    app.run_job("sync.pull")
+    held = next(d["Ref_Key"] for d in emulator.records(DOC) if not d["DeletionMark"])
+    emulator.activity.hold(held)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["retried"], first["parked"]) == (1, 0)  # 1C's "Объект заблокирован" passes: not a refusal
+    [waiting] = [r for r in outbox(app, "pending") if r.last_error]
+    assert "Объект заблокирован" in (waiting.last_error or "")
+    assert emulator.activity.release(held)
+    settle(app, clock)
+    assert_in_agreement(app, emulator)
+
+
 def test_latency_on_writes_only_slows_them(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, _ = bridge
     app.run_job("sync.pull")
