@@ -178,6 +178,7 @@ class SoapService:
             if final and row[index["ДатаЗавершения"]] == EMPTY_DATE:
                 changes["ДатаЗавершения"] = self.store.clock().replace(microsecond=0).isoformat()
         try:
+            self.store.check_free(_REQUESTS, ref)  # a 1C user holding it open: the module's write fails
             written = self.store.patch(_REQUESTS, ref, changes)
         except ODataError as exc:
             raise _Fault(f"Ошибка при вызове метода контекста ({operation})\n"

@@ -112,6 +112,17 @@ def test_an_aware_due_date_is_written_as_the_bases_wall_clock(emu: Emulator, soa
                   ExpectedDataVersion=None, Comment=None)
 
 
+def test_a_setter_on_a_request_a_1c_user_holds_open_is_retried_later(emu: Emulator, soap: SoapClient) -> None:
+    doc = emu.records("Document_Интерес")[2]
+    due = datetime(2024, 3, 22, 15, 0, tzinfo=ZoneInfo("UTC"))
+    emu.activity.hold(doc["Ref_Key"])
+    with pytest.raises(OneCUnavailable, match="Объект заблокирован"):
+        soap.call("SetRequestDueDate", RequestRef=doc["Ref_Key"], DueDate=due, ExpectedDataVersion=None, Comment=None)
+    emu.activity.release(doc["Ref_Key"])
+    assert soap.call("SetRequestDueDate", RequestRef=doc["Ref_Key"], DueDate=due, ExpectedDataVersion=None,
+                     Comment=None)["Успешно"] is True
+
+
 def test_a_fault_from_the_service_module_is_a_typed_refusal(soap: SoapClient) -> None:
     with pytest.raises(OneCNotFound) as caught:
         soap.call("SetRequestDueDate", RequestRef="00000000-0000-0000-0000-000000000001", DueDate=None,
