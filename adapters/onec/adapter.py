@@ -71,15 +71,15 @@ class OneCBackend:
 
     def _composite_refs(self, spec: MappingSpec) -> dict[str, str]:
         """The mapped references 1C keeps as composite fields (``Основание`` + ``Основание_Type``:
-        a field that may point at several kinds of object): source field → the ``_Type`` a
-        reference to the mapped model carries (``StandardODATA.Catalog_Партнеры``). Asked
+        a field that may point at several kinds of object): source field → the entity type a
+        reference to the mapped model names in its ``_Type`` (``Catalog_Партнеры``). Asked
         once per read, batch or package, from the current ``$metadata`` and mappings."""
         entity = self.client.metadata().entity(spec.entity)
         found: dict[str, str] = {}
         for f in spec.fields.values():
             target = self._entity_of(f.ref) if f.ref and entity is not None and f"{f.source}_Type" in entity.properties else None
             if target is not None:
-                found[f.source] = f"StandardODATA.{target}"
+                found[f.source] = target
         return found
 
     def _entity_of(self, model: str) -> str | None:
@@ -101,8 +101,8 @@ class OneCBackend:
                 composite: Mapping[str, str]) -> RemoteRecord:
         values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
         for source, wanted in composite.items():
-            kind = raw.get(f"{source}_Type")
-            if values.get(source) is not None and kind is not None and kind != wanted:
+            kind = raw.get(f"{source}_Type")  # "StandardODATA.Catalog_Партнеры", read as the feed reads a type
+            if values.get(source) is not None and kind is not None and str(kind).split(".", 1)[-1] != wanted:
                 values[source] = None  # it points at another kind of object (a call, a letter), not at the model's
         for source, table in lookups.items():
             if values.get(source) is not None:
@@ -425,7 +425,7 @@ class OneCBackend:
                 found.append({"ok": False, "detail": f"{model}: {spec.entity} " + "; ".join(problems)})
             else:
                 composite = "".join(f"; {f.source} may point at other kinds of object ({f.source}_Type): only its "
-                                    f"{kinds[f.source].removeprefix('StandardODATA.')} references are read as {f.ref}"
+                                    f"{kinds[f.source]} references are read as {f.ref}"
                                     for f in spec.fields.values() if f.source in kinds)
                 found.append({"ok": True, "detail": f"{model}: {spec.entity}, {len(spec.remote_fields())} mapped fields published"
                                                     + composite})

@@ -95,8 +95,8 @@ class Store:
         }
         self.counters: dict[str, int] = {}
         self.listeners: list[WriteListener] = []
-        #: (set, Ref_Key) -> the 1C user holding the object open in a form: OData writes to
-        #: it fail with 1C's lock error until released (``UserActivity.hold``)
+        #: (set, Ref_Key) -> the 1C user holding the object open in a form: OData and SOAP
+        #: writes to it fail with 1C's lock error until released (``UserActivity.hold``)
         self.held: dict[tuple[str, str], str] = {}
 
     # ----------------------------------------------------------------- reading
@@ -222,8 +222,8 @@ class Store:
             return row
 
     def check_free(self, set_name: str, key: str) -> None:
-        """An OData write to an object a 1C user holds open fails as in 1C: 500, code -1,
-        «Объект заблокирован» (a passing condition: the writer tries again later)."""
+        """A write (OData, a web service) to an object a 1C user holds open fails as in 1C:
+        500, code -1, «Объект заблокирован» (a passing condition: the writer tries again later)."""
         user = self.held.get((set_name, key))
         if user is not None:
             raise ODataError(500, "-1", f"Не удалось записать: \"{set_name} {key}\"!\n"
