@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -180,6 +181,15 @@ def _wall_clock(value: Any, tz: ZoneInfo) -> Any:
     return value
 
 
+def _endpoint(wsdl: str) -> str | None:
+    """The service address a WSDL URL stands for: the URL without its query (``?wsdl``)
+    and fragment; None for a WSDL that is a local file."""
+    parts = urlsplit(wsdl)
+    if parts.scheme.lower() not in ("http", "https"):
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
 class SoapClient:
     """Calls the operations of one 1C web service.
 
@@ -210,6 +220,7 @@ class SoapClient:
         )
         self._settings = zeep.Settings(strict=False, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         self._client: zeep.Client | None = None
+        self._service: Any = None
 
     @property
     def client(self) -> zeep.Client:
@@ -219,13 +230,25 @@ class SoapClient:
                 self._client = zeep.Client(self.wsdl, transport=self._transport, settings=self._settings)
         return self._client
 
+    @property
+    def service(self) -> Any:
+        """The WSDL's service, bound to the address the WSDL was loaded from (without
+        ``?wsdl``): 1C writes into ``soap:address`` the host and scheme its web server saw,
+        which behind a reverse proxy or TLS offloading is an internal ``http://`` name the
+        bridge cannot reach. A WSDL read from a file keeps its own address."""
+        if self._service is None:
+            client, address = self.client, _endpoint(self.wsdl)
+            default = client.service
+            self._service = default if address is None else client.create_service(str(default._binding.name), address)
+        return self._service
+
     def operations(self) -> list[str]:
-        binding = self.client.service._binding
+        binding = self.service._binding
         return sorted(binding._operations)
 
     def call(self, operation: str, **params: Any) -> Any:
         """Call `operation`; the answer as plain dicts/lists with aware datetimes."""
-        service: Any = self.client.service
+        service = self.service
         if operation not in self.operations():
             raise OneCRejected(f"{self.name}: the web service has no operation {operation!r}; it offers {', '.join(self.operations())}")
         arguments: Mapping[str, Any] = {k: _wall_clock(v, self.tz) for k, v in params.items()}

@@ -233,7 +233,7 @@ class SoapChangeSource:
     def _item_types(self) -> dict[str, str] | None:
         """Field → Edm-style type of one item, as the WSDL declares it (None when it does not say)."""
         try:
-            answer = self.client.client.service._binding._operations[self.operation].output.body.type
+            answer = self.client.service._binding._operations[self.operation].output.body.type
             for _, element in answer.elements:  # the wrapper's "return"
                 for name, item in getattr(element.type, "elements", []):
                     if name == self.items:
@@ -316,7 +316,7 @@ def _input_names(client: SoapClient, operation: str) -> list[str] | None:
     """The parameters of `operation` (document/literal wrapped) as the WSDL declares them;
     None when its schema does not say (the check then trusts the call)."""
     try:
-        body = client.client.service._binding._operations[operation].input.body
+        body = client.service._binding._operations[operation].input.body
         return [str(name) for name, _ in body.type.elements]
     except (AttributeError, KeyError, TypeError):
         return None

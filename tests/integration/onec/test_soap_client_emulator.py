@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from zeep.cache import InMemoryCache
 
 from adapters.onec.emulator import Emulator
@@ -67,7 +68,24 @@ def soap(emu: Emulator) -> Iterator[SoapClient]:
 def test_the_emulator_serves_the_shared_1c_style_wsdl(emu: Emulator, soap: SoapClient) -> None:
     assert default_wsdl() == SHARED_WSDL.read_text(encoding="utf-8")  # no drift from ../shared/onec
     assert soap.operations() == ["GetChangedRequests", "GetRequest", "SetRequestDueDate", "SetRequestState"]
-    assert soap.client.service._binding_options["address"] == f"http://127.0.0.1:{emu.port}/crm/ws/CrmExchange.1cws"
+    assert soap.service._binding_options["address"] == f"http://127.0.0.1:{emu.port}/crm/ws/CrmExchange.1cws"
+
+
+def test_behind_a_proxy_the_calls_go_where_the_wsdl_was_read_not_where_1c_says(emu: Emulator) -> None:
+    """1C writes into ``soap:address`` the Host its web server was asked for; behind a
+    reverse proxy that is the upstream's name. Here every request carries the Host of a
+    closed port, so the WSDL names an address nothing answers at."""
+    session = requests.Session()
+    session.headers["Host"] = "127.0.0.1:9"
+    client = SoapClient(name="crm-ws", wsdl=wsdl_url(emu), username="Администратор", password="demo",
+                        timeout=(2.0, 1.0), cache=OwnCache(), session=session)
+    try:
+        assert client.client.service._binding_options["address"] == "http://127.0.0.1:9/crm/ws/CrmExchange.1cws"
+        page = client.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=5)
+        assert len(page["Обращение"]) == 5
+        assert emu.stats()["by_set"][WS]["POST"] == 1
+    finally:
+        client.close()
 
 
 def test_the_wsdl_is_fetched_once_per_process_and_each_call_has_its_timeout(emu: Emulator) -> None:

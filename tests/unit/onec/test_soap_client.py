@@ -42,8 +42,31 @@ def test_the_wsdl_is_fetched_with_the_utf8_login_and_lists_the_operations(api: r
     assert base64.b64decode(auth.removeprefix("Basic ")).decode() == "Интеграция:пароль"
 
 
+def test_operations_go_to_the_configured_address_not_the_one_1c_wrote_into_the_wsdl(
+        api: responses.RequestsMock, soap: SoapClient) -> None:
+    """1C fills ``soap:address`` from the request its web server saw: behind a reverse proxy
+    an internal name (the fixture's ``crm-demo.local``) the bridge may not reach."""
+    body = (FIXTURES / "crm_exchange.wsdl").read_text(encoding="utf-8")
+    assert 'location="http://crm-demo.local/crm/ws/CrmExchange.1cws"' in body
+    api.post("http://1c.test/crm/ws/CrmExchange.1cws", body=(FIXTURES / "soap_GetChangedRequests_response.xml").read_bytes(),
+             content_type="text/xml")
+    page = soap.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=100)
+    assert page["Обращение"][0]["Номер"] == "CRM-0000412"
+    assert [c.request.url for c in api.calls][-1] == "http://1c.test/crm/ws/CrmExchange.1cws"
+
+
+def test_a_wsdl_read_from_a_file_keeps_its_own_address(tmp_path: Path) -> None:
+    wsdl = tmp_path / "crm.wsdl"
+    wsdl.write_bytes((FIXTURES / "crm_exchange.wsdl").read_bytes())
+    client = SoapClient(name="crm", wsdl=str(wsdl), username="Интеграция", password="пароль")
+    try:
+        assert client.service._binding_options["address"] == "http://crm-demo.local/crm/ws/CrmExchange.1cws"
+    finally:
+        client.close()
+
+
 def test_naive_1c_dates_come_back_aware_in_the_backend_zone(api: responses.RequestsMock, soap: SoapClient) -> None:
-    address = soap.client.service._binding_options["address"]
+    address = soap.service._binding_options["address"]
     api.post(address, body=(FIXTURES / "soap_GetChangedRequests_response.xml").read_bytes(), content_type="text/xml")
     page = soap.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=100)
     [request] = page["Обращение"]
@@ -59,14 +82,14 @@ def test_1cs_empty_date_comes_back_as_none_not_as_year_one(api: responses.Reques
     body = (FIXTURES / "soap_GetChangedRequests_response.xml").read_text(encoding="utf-8")
     empty = body.replace('<ns2:ДатаЗавершения xsi:nil="true"/>', "<ns2:ДатаЗавершения>0001-01-01T00:00:00</ns2:ДатаЗавершения>")
     assert empty != body
-    api.post(soap.client.service._binding_options["address"], body=empty.encode(), content_type="text/xml")
+    api.post(soap.service._binding_options["address"], body=empty.encode(), content_type="text/xml")
     [request] = soap.call("GetChangedRequests", Cursor=None, ChangedSince=None, MaxCount=100)["Обращение"]
     assert request["ДатаЗавершения"] is None
     assert request["Дата"] == datetime(2024, 3, 18, 10, 42, 7, tzinfo=MOSCOW)
 
 
 def test_aware_datetimes_are_sent_as_1c_wall_clock_without_offset(api: responses.RequestsMock, soap: SoapClient) -> None:
-    address = soap.client.service._binding_options["address"]
+    address = soap.service._binding_options["address"]
     reply = ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
              '<m:SetRequestDueDateResponse xmlns:m="http://example.org/crm-exchange"><m:return xmlns:t="http://example.org/crm-exchange/types">'
              "<t:Успешно>true</t:Успешно><t:КодОшибки/><t:ТекстОшибки/><t:ВерсияДанных>AAAAAAAAAAM=</t:ВерсияДанных>"
@@ -90,7 +113,7 @@ def fault(code: str, text: str) -> bytes:
 
 def test_a_soap_fault_becomes_the_typed_error_of_what_it_says_with_1cs_text(api: responses.RequestsMock,
                                                                              soap: SoapClient) -> None:
-    address = soap.client.service._binding_options["address"]
+    address = soap.service._binding_options["address"]
     api.post(address, status=500, body=(FIXTURES / "soap_fault.xml").read_bytes(), content_type="text/xml")
     module = "Ошибка при вызове метода контекста (SetRequestDueDate)\n{ВебСервис.CrmExchange.Модуль(118)}: "
     api.post(address, status=500, body=fault("Server", module + "Не заполнено поле Партнер"), content_type="text/xml")
@@ -117,21 +140,21 @@ def test_a_soap_fault_becomes_the_typed_error_of_what_it_says_with_1cs_text(api:
 
 
 def test_a_503_without_fault_is_retryable(api: responses.RequestsMock, soap: SoapClient) -> None:
-    address = soap.client.service._binding_options["address"]
+    address = soap.service._binding_options["address"]
     api.post(address, status=503, body=b"Service Unavailable")
     with pytest.raises(OneCUnavailable, match="503"):
         soap.call("GetRequest", RequestRef="x")
 
 
 def test_a_timeout_is_retryable(api: responses.RequestsMock, soap: SoapClient) -> None:
-    address = soap.client.service._binding_options["address"]
+    address = soap.service._binding_options["address"]
     api.post(address, body=requests.ReadTimeout("slow 1C"))
     with pytest.raises(OneCUnavailable, match="no answer"):
         soap.call("GetRequest", RequestRef="x")
 
 
 def test_an_answer_with_a_dtd_is_refused(api: responses.RequestsMock, soap: SoapClient) -> None:
-    address = soap.client.service._binding_options["address"]
+    address = soap.service._binding_options["address"]
     evil = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "boom">]>'
             b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&x;</soap:Body></soap:Envelope>')
     api.post(address, body=evil, content_type="text/xml")

@@ -38,7 +38,7 @@ def soap(api: responses.RequestsMock) -> Iterator[SoapClient]:
 
 
 def address(soap: SoapClient) -> str:
-    return str(soap.client.service._binding_options["address"])
+    return str(soap.service._binding_options["address"])
 
 
 def test_a_cut_answer_is_retried_never_recovered_into_a_shorter_page(api: responses.RequestsMock, soap: SoapClient) -> None:
