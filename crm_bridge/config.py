@@ -199,7 +199,8 @@ def _locate(root: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[Path_, A
 
 
 _SECRET_WORDS = ("password", "secret", "token", "key")
-_USERINFO = re.compile(r"://[^/@\s]*@")
+# Up to the last "@": a password typed into a URL may hold "@" or "/" itself.
+_USERINFO = re.compile(r"://\S*@")
 
 
 def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> str:

@@ -122,3 +122,21 @@ def test_a_login_inside_a_url_is_refused_without_echoing_the_password(tmp_path: 
         f"{path}:12:5: backends.crm.url: {hint} (got 'https://***@1c.example/crm/odata/standard.odata/')",
         f"{path}:4:5: backends.crm-ws.wsdl: {hint} (got 'http://***@1c.example/crm/ws/CrmExchange.1cws?wsdl')",
     ]
+
+
+@pytest.mark.parametrize("url", ["http://admin:Tr0ub@4dor@1c.example/crm/odata/standard.odata/",
+                                 "http://admin:Tr0ub/4dor@1c.example/crm/odata/standard.odata/",
+                                 "http://admin:Tr0ub4dor@1c.example:99999/crm/odata/standard.odata/"])
+def test_a_password_holding_an_at_sign_or_a_slash_is_not_echoed_either(tmp_path: Path, registry: Registry, url: str) -> None:
+    text = GOOD + f"""\
+  crm:
+    kind: onec_odata
+    url: {url}
+    username: odata
+    password: ${{ONEC_PASSWORD}}
+"""
+    with pytest.raises(ConfigErrors) as err:
+        load_config(write(tmp_path, text), registry, environ={"ONEC_PASSWORD": "x"})
+    [problem] = err.value.problems
+    assert "backends.crm.url" in problem
+    assert "Tr0ub" not in problem and "4dor" not in problem
