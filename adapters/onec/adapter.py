@@ -169,8 +169,9 @@ class OneCBackend:
                 if entry.type_name in self.config.feed.ignore_types:
                     package.ignored += 1
                     continue
+                named = f"{entry.type_name} {entry.values['Ref_Key']}" if entry.values.get("Ref_Key") else entry.type_name
                 package.problems.append((
-                    f"{entry.type_name} {entry.values.get('Ref_Key')}: no mapping covers this type; add a mapping for it, "
+                    f"{named}: no mapping covers this type; add a mapping for it, "
                     f"list it in exchange_plan.ignore_types, or take it out of exchange plan {self.config.feed.name} in 1C",
                     _shown(entry)))
                 continue

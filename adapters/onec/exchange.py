@@ -77,9 +77,8 @@ def _entry(node: ET.Element) -> FeedEntry:
     values = {child.tag.removeprefix(_D): _value(child) for child in props}
     if "DataVersion" not in values and "Version" in values:
         values["DataVersion"] = values.pop("Version")  # 1C's documentation names it Version
-    if "Ref_Key" not in values:
-        msg = f"{term}: entry without Ref_Key"
-        raise ValueError(msg)
+    # No Ref_Key check here: a register's record set has none (its key is its dimensions),
+    # and whether the type matters at all — mapped, or in ignore_types — is the caller's call.
     return FeedEntry(term.split(".", 1)[-1], values)
 
 

@@ -129,6 +129,36 @@ def test_a_type_no_mapping_covers_is_a_problem_unless_ignored_on_purpose(
     assert (package.problems, package.ignored) == ([], 1)
 
 
+def test_a_register_record_set_has_no_ref_key_and_can_be_ignored_all_the_same(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    """A register's record set (key: its dimensions) in the plan: without a mapping it is a
+    problem naming its type, and listing the type in ignore_types clears it."""
+    register = entry("InformationRegister_ДополнительныеСведения",
+                     f'<d:Объект m:type="Edm.Guid">{PARTNER}</d:Объект><d:Свойство_Key m:type="Edm.Guid">{OTHER}</d:Свойство_Key>'
+                     '<d:Значение>VIP</d:Значение>')
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER), register))
+    package = backend().feed_package(specs, 1)
+    [(reason, shown)] = package.problems
+    assert reason.startswith("InformationRegister_ДополнительныеСведения: no mapping covers this type")
+    assert "VIP" in shown
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER), register))
+    relaxed = OneCBackend("crm", config(exchange_plan={"ignore_types": ["InformationRegister_ДополнительныеСведения"]}))
+    package = relaxed.feed_package(specs, 1)
+    assert (package.problems, package.ignored, len(package.records["customer"])) == ([], 1, 1)
+
+
+def test_a_mapped_entry_without_its_key_is_a_problem(onec_api: responses.RequestsMock,
+                                                     specs: dict[str, MappingSpec]) -> None:
+    keyless = entry("Catalog_Партнеры", '<d:Description>ООО Ромашка</d:Description>')
+    node_answer(onec_api)
+    select_changes(onec_api, feed(keyless))
+    [(reason, _)] = backend().feed_package(specs, 1).problems
+    assert reason == "Catalog_Партнеры: entry without Ref_Key"
+
+
 def test_an_unparsable_entry_and_a_bad_date_are_problems_not_drops(
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
     broken = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
