@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.onec.config import OneCODataConfig
 from adapters.onec.errors import OneCRejected, OneCUnavailable
-from adapters.onec.exchange import ExchangeFeed, FeedEntry
+from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.refs import stored_order
 from adapters.onec.values import from_wire, to_wire
@@ -125,7 +125,8 @@ class OneCBackend:
     def exchange(self) -> ExchangeFeed:
         """The client of our node of the configured exchange plan."""
         if self._exchange is None:
-            self._exchange = ExchangeFeed(self.client, plan=self.config.feed.name, node_code=self.config.feed.node)
+            feed = self.config.feed
+            self._exchange = ExchangeFeed(self.client, plan=feed.name, node_code=feed.node, max_bytes=feed.max_package_mb << 20)
         return self._exchange
 
     @property
@@ -147,7 +148,10 @@ class OneCBackend:
         Unparsable entries and types no mapping covers (and not in ``ignore_types``) are
         returned as problems, never dropped.
         """
-        raw = self.exchange.read(number)
+        try:
+            raw = self.exchange.read(number)
+        except PackageTooLarge as exc:  # parked like a package with a bad entry: version scans stand in
+            return FeedPackage(number, problems=[(str(exc), "")])
         package = FeedPackage(number, problems=list(raw.unparsed))
         by_entity: dict[str, list[str]] = {}
         for model, spec in specs.items():

@@ -44,6 +44,9 @@ class ExchangePlanConfig(Strict):
     # Object types (e.g. Catalog_Контрагенты) the plan tracks but no mapping covers, read
     # and deliberately let go. Any other unmapped type stops the feed until it is resolved.
     ignore_types: list[str] = []
+    # The largest package read (1C decides the package size; the body is streamed and cut
+    # off here). A bigger package is a problem of the feed: parked, version scans stand in.
+    max_package_mb: int = Field(default=64, ge=1, le=2048)
 
     @field_validator("name")
     @classmethod

@@ -2,7 +2,7 @@
 faults become ours (``translated`` and ``raise_for_response``).
 
 Retryable (``retryable``: the outbox backs off, reads retry in place on
-``OneCUnavailable``): ``OneCUnavailable`` — timeouts, 429/502/503/504, a 500 that is not
+``OneCUnavailable``): ``OneCUnavailable`` — timeouts, 408/429/502/503/504, a 500 that is not
 a handler's, broken bodies — and ``OneCVersionConflict``; also the ``OneCAdministrative``
 ones (``OneCAuthFailed``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
 ``CONFIG_FAULT_WAIT``: an administrator fixes those, not the data, and the rows must
@@ -183,11 +183,12 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
         return
     code, message = _error_of(response)
     where = f"{backend}: {what}"
-    # 429/502/503/504: 1C (or IIS in front of it) is busy or restarting, whatever the body
+    # 408/429/502/503/504: 1C (or IIS in front of it) is busy, restarting or gave up waiting
+    # for the request, whatever the body
     # says. A 500 with code -1 is a 1C handler refusing the data, unless its text names a
     # passing condition: a lock conflict with a 1C user writing the same object, a base
     # being restarted (1C reports those as -1 too). Any other 500 is a fault.
-    if status in (429, 502, 503, 504) or (status >= 500 and (code != "-1" or transient(message))):
+    if status in (408, 429, 502, 503, 504) or (status >= 500 and (code != "-1" or transient(message))):
         delay = retry_after_seconds(response.headers.get("Retry-After"))
         raise OneCUnavailable(f"{where}: HTTP {status} {message}; will retry", retry_after=delay)
     if status in (409, 412):

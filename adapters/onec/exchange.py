@@ -24,12 +24,17 @@ from adapters.onec.errors import OneCRejected, OneCUnavailable, raise_for_respon
 from adapters.onec.metadata import declares_dtd
 from adapters.onec.odata import ODataClient, string_literal
 
-__all__ = ["ChangePackage", "ExchangeFeed", "FeedEntry", "parse_feed"]
+__all__ = ["ChangePackage", "ExchangeFeed", "FeedEntry", "PackageTooLarge", "parse_feed"]
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _D = "{http://schemas.microsoft.com/ado/2007/08/dataservices}"
 _M = "{http://schemas.microsoft.com/ado/2007/08/dataservices/metadata}"
 MAX_PACKAGE_BYTES = 64 * 1024 * 1024
+
+
+class PackageTooLarge(OneCRejected):
+    """A ``SelectChanges`` answer longer than the configured cap: not retried in place
+    (the same package comes back as large), a problem of the feed for a person to settle."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +169,10 @@ class ExchangeFeed:
                 for chunk in response.iter_content(1 << 16):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise OneCUnavailable(f"{self.client.name}: {what}: package over {self.max_bytes} bytes; "
-                                              "lower the package size of the exchange plan in 1C")
+                        raise PackageTooLarge(
+                            f"{self.client.name}: {what}: the package is over {self.max_bytes // (1 << 20) or 1} MB, "
+                            "the exchange_plan.max_package_mb of this backend; raise it (the whole package is "
+                            "held in memory while it is stored), or have 1C register fewer changes per package")
                     chunks.append(chunk)
             finally:
                 response.close()

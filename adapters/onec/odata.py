@@ -143,13 +143,15 @@ class ODataClient:
         """`read`, retried in place on ``OneCUnavailable``: ``read_retries`` more attempts,
         waiting as 1C asks (Retry-After) or 0.5 s, 1 s, 2 s…, never more than
         ``max_retry_wait`` seconds at a time; then the fault goes to the caller, whose job
-        is retried on the next run from its checkpoint.
+        is retried on the next run from its checkpoint. When 1C asks for a longer pause
+        than that, the fault goes to the caller at once: asking again sooner than told
+        only adds load to a throttled server.
         """
         for attempt in range(self.read_retries + 1):
             try:
                 return read()
             except OneCUnavailable as exc:
-                if attempt == self.read_retries:
+                if attempt == self.read_retries or (exc.retry_after or 0.0) > self.max_retry_wait:
                     raise
                 wait = min(max(exc.retry_after or 0.0, 0.5 * 2**attempt), self.max_retry_wait)
                 log.info("%s; retrying in %.1fs", exc, wait, extra={"event": "onec.read.retry", "backend": self.name})

@@ -159,6 +159,22 @@ def test_a_mapped_entry_without_its_key_is_a_problem(onec_api: responses.Request
     assert reason == "Catalog_Партнеры: entry without Ref_Key"
 
 
+def test_a_package_over_the_cap_is_a_problem_of_the_feed_read_once_not_retried_in_place(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    """The same package comes back as large: retrying it in place only downloads it again.
+    As a problem it is parked after a few passes, and version scans stand in."""
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER, name="Ы" * 600_000)))  # 1.2 MB in UTF-8
+    capped = OneCBackend("crm", config(exchange_plan={"max_package_mb": 1}))
+    assert capped.client.read_retries > 0
+    package = capped.feed_package(specs, 1)
+    [(reason, raw)] = package.problems
+    assert "over 1 MB" in reason
+    assert "exchange_plan.max_package_mb" in reason
+    assert (raw, package.records, package.empty) == ("", {}, False)
+    assert sum("SelectChanges" in c.request.url for c in onec_api.calls) == 1
+
+
 def test_an_unparsable_entry_and_a_bad_date_are_problems_not_drops(
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
     broken = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'

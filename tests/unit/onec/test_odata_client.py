@@ -158,12 +158,26 @@ def test_metadata_with_a_dtd_is_refused() -> None:
 
 def test_a_read_is_retried_in_place_after_a_retryable_fault(onec_api: responses.RequestsMock) -> None:
     client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=2, max_retry_wait=0.01)
-    onec_api.get(f"{BASE}Catalog_X", status=503, headers={"Retry-After": "1"})
+    onec_api.get(f"{BASE}Catalog_X", status=503, headers={"Retry-After": "0"})
     onec_api.get(f"{BASE}Catalog_X", body=b'{"value": [{"Ref_Key": ')  # truncated
     onec_api.get(f"{BASE}Catalog_X", json={"value": [{"Ref_Key": KEY}]})
     try:
         assert client.query("Catalog_X") == [{"Ref_Key": KEY}]
         assert client.requests_made == 3
+    finally:
+        client.close()
+
+
+def test_a_pause_longer_than_the_client_waits_in_place_goes_to_the_caller_at_once(
+        onec_api: responses.RequestsMock) -> None:
+    """1C asks for two minutes; asking again after max_retry_wait would only add to its load:
+    the job fails now and runs again later."""
+    client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=3, max_retry_wait=0.01)
+    onec_api.get(f"{BASE}Catalog_X", status=429, headers={"Retry-After": "120"})
+    try:
+        with pytest.raises(OneCUnavailable) as err:
+            client.query("Catalog_X")
+        assert (err.value.retry_after, client.requests_made) == (120.0, 1)
     finally:
         client.close()
 

@@ -245,6 +245,7 @@ def odata_error(code: str, text: str) -> bytes:
         (503, odata_error("-1", "Информационная база заблокирована"), OneCUnavailable, True),
         (504, b"", OneCUnavailable, True),
         (429, b"", OneCUnavailable, True),
+        (408, b"<html>Request Timeout</html>", OneCUnavailable, True),  # a proxy gave up waiting for the body
     ],
 )
 def test_every_1c_answer_is_a_typed_error_classified_retryable_or_not(
