@@ -416,6 +416,10 @@ class OneCBackend:
                 problems.append(f"is published but cannot be read: {exc}")
             if model in self.config.post_created and not self._posts(spec):
                 problems.append(f"is in post_created, but only documents are posted; remove {model} from post_created")
+            elif self._posts(spec) and "Post" not in meta.actions.get(meta.entity_sets[spec.entity], ()):
+                # 1C binds Post/Unpost in $metadata to exactly the document types that are posted (INTERFACE.md §2, $metadata)
+                problems.append(f"is in post_created, but 1C offers no Post for it: this document type is not posted in "
+                                f"this configuration (Проведение: Запретить); remove {model} from post_created")
             kinds = self._composite_refs(spec)
             query = self.client.query_string_length(spec.entity, self._select(spec, kinds), self.config.page_size)
             if query > self.config.max_query_string:

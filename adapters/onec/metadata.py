@@ -46,6 +46,8 @@ class Metadata:
     complex_types: dict[str, dict[str, Property]]
     enums: dict[str, tuple[str, ...]]
     associations: dict[str, str] = field(default_factory=dict)  # relationship -> target entity type
+    # entity type -> the functions bound to it (a postable document: Post, Unpost)
+    actions: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def references(self, entity_set: str) -> dict[str, str]:
         """Reference fields of a set and the entity type each points to: {"Партнер_Key": "Catalog_Партнеры"}.
@@ -125,6 +127,7 @@ def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:
     enums: dict[str, tuple[str, ...]] = {}
     sets: dict[str, str] = {}
     associations: dict[str, str] = {}
+    actions: dict[str, frozenset[str]] = {}
     for schema in root.iter(f"{_EDM}Schema"):
         for assoc in schema.findall(f"{_EDM}Association"):
             for end in assoc.findall(f"{_EDM}End"):
@@ -141,9 +144,14 @@ def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:
         for container in schema.findall(f"{_EDM}EntityContainer"):
             for es in container.findall(f"{_EDM}EntitySet"):
                 sets[es.get("Name", "")] = es.get("EntityType", "").split(".", 1)[-1]
+            for function in container.findall(f"{_EDM}FunctionImport"):
+                if function.get("IsBindable") == "true":  # 1C binds Post/Unpost to each postable document type
+                    for param in function.findall(f"{_EDM}Parameter[@Name='bindingParameter']"):
+                        bound = param.get("Type", "").split(".", 1)[-1]
+                        actions[bound] = actions.get(bound, frozenset()) | {function.get("Name", "")}
     if not sets:
         raise OneCNotPublished(
             f"{backend}: $metadata lists no entity sets: the standard OData interface content is empty; add the mapped "
             "objects to it (Администрирование → Настройка стандартного интерфейса OData, or "
             "УстановитьСоставСтандартногоИнтерфейсаOData() in 1C)")
-    return Metadata(sets, types, complex_types, enums, associations)
+    return Metadata(sets, types, complex_types, enums, associations, actions)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from adapters.onec.adapter import DEFAULT_MAPPINGS
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
+from adapters.onec.emulator.schema import default_edmx
 from adapters.onec.errors import OneCUnavailable
 from crm_bridge.app import App
 
@@ -60,6 +62,21 @@ def test_a_mapped_field_1c_lacks_and_an_unpublished_lookup_are_named_with_the_fi
     assert "standard OData interface content" in failed[0]
     assert sum(f["ok"] for f in findings) == 4  # reached and logged in; customer, contact, agent fine
     assert findings[0]["detail"].endswith("its dates read as Europe/Moscow wall time")  # the demo config sets it
+
+
+def test_post_created_on_a_document_1c_does_not_post_is_named(tmp_path: Path) -> None:
+    """1C binds Post/Unpost only to the document types that are posted; without them every
+    created request would stay a draft, logged one by one. `check` says so up front."""
+    edmx = default_edmx()
+    unposted = re.sub(r'\s*<FunctionImport Name="(?:Post|Unpost)".*?</FunctionImport>', "", edmx, flags=re.S)
+    assert unposted != edmx
+    text = "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 1, read: 2}\n"
+    for metadata, failing in ((edmx, []), (unposted, ["ticket"])):
+        with Emulator(requests=5, seed=3, users={DEMO_LOGIN: DEMO_PASSWORD}, edmx=metadata) as emu:
+            _, failed = run_check(App.from_text(demo_config(emu.base_url, tmp_path / "s.db") + text))
+        assert [f.split(":")[0] for f in failed] == failing
+    assert failed[0] == ("ticket: Document_Интерес is in post_created, but 1C offers no Post for it: this document type "
+                         "is not posted in this configuration (Проведение: Запретить); remove ticket from post_created")
 
 
 def test_a_backend_that_does_not_answer_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:

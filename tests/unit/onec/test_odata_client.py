@@ -145,6 +145,11 @@ def test_naive_1c_dates_are_read_in_the_backend_zone_and_sentinels_become_none()
     assert body == {"СрокИсполнения": "2024-03-20T18:00:00", "Контрагент_Key": "00000000-0000-0000-0000-000000000000"}
 
 
+def test_the_functions_1c_binds_to_a_document_type_are_read_from_metadata() -> None:
+    meta = parse_metadata((SHARED / "metadata.edmx").read_bytes())
+    assert meta.actions == {"Document_Интерес": frozenset({"Post", "Unpost"})}  # catalogs are not posted
+
+
 def test_metadata_with_a_dtd_is_refused() -> None:
     evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
     with pytest.raises(OneCUnavailable, match="DTD"):
