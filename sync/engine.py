@@ -20,8 +20,7 @@ from typing import Any
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError, RemoteError
 from crm_bridge.queue import Stream, fans_out
-from mapping.compile import CompiledMapping, compile_mapping
-from mapping.spec import load_mapping
+from mapping.compile import CompiledMapping, compiled_file
 from sync.exporter import ExportStats, dispatch
 from sync.feed import FeedResult, feed_pass
 from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
@@ -31,7 +30,6 @@ from sync.tables import SyncRunRow
 __all__ = ["DEFAULT_PARTITIONS", "mappings_for", "partitions", "pull", "pull_streams", "push", "push_streams"]
 
 log = logging.getLogger(__name__)
-_CACHE: dict[tuple[str, str], CompiledMapping] = {}
 DEFAULT_PARTITIONS = 8
 DISPATCH_BATCH = 500
 DISPATCH_BUDGET = 60.0  # seconds one dispatch pass keeps taking full batches
@@ -49,10 +47,7 @@ def mappings_for(backend: RemoteBackend, models: list[str]) -> dict[str, Compile
         path = backend.mappings_dir / f"{model}.yaml"
         if not path.is_file():
             raise ConfigError(f"backend {backend.name!r}: no mapping for model {model!r}: {path} is missing")
-        key = (str(path), str(path.stat().st_mtime_ns))
-        if key not in _CACHE:
-            _CACHE[key] = compile_mapping(load_mapping(path))
-        result[model] = _CACHE[key]
+        result[model] = compiled_file(path)
     return result
 
 

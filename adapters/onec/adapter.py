@@ -17,6 +17,7 @@ from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.refs import stored_order
 from adapters.onec.values import from_wire, to_wire
+from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
 from mapping.spec import MappingSpec, load_mapping
 from sync.source import FeedPackage, RemoteRecord, RemoteStub
@@ -39,7 +40,6 @@ class OneCBackend:
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._entity_cache: dict[tuple[str, int], str] = {}  # (mapping file, its mtime) -> its entity set
         self._exchange: ExchangeFeed | None = None
         self.client = client or ODataClient(
             name=name,
@@ -88,10 +88,7 @@ class OneCBackend:
         path = self.mappings_dir / f"{model}.yaml"
         if not path.is_file():
             return None
-        stamp = (str(path), path.stat().st_mtime_ns)
-        if stamp not in self._entity_cache:
-            self._entity_cache[stamp] = load_mapping(path).entity
-        return self._entity_cache[stamp]
+        return compiled_file(path).spec.entity
 
     def _select(self, spec: MappingSpec, composite: Mapping[str, str]) -> list[str]:
         """``$select`` of a read: the mapped fields, and the ``_Type`` of each composite reference."""
