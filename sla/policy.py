@@ -147,6 +147,15 @@ class Match(Strict):
             _compile(value)
         return value
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Match:
+        """A copy; with `update`, the conditions derived from the old values (``reason``,
+        ``listed``: cached on first use, and pydantic copies the cache) are worked out anew."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            for name in ("reason", "listed"):
+                copy.__dict__.pop(name, None)
+        return copy
+
     @cached_property
     def reason(self) -> str:
         """Why a request this matches was matched: the conditions, as a person reads them."""

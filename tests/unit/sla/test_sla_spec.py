@@ -346,3 +346,14 @@ def test_every_request_field_the_plan_reads_is_an_input_of_the_plan_or_matchable
     matchable = {_FACT_SOURCE.get(name, name) for name in _FIELDS}
     assert read - {"id"} <= _CLOCK_FIELDS | matchable, read - _CLOCK_FIELDS - matchable
     assert {"created_at", "status", "priority", "type"} <= read  # the recording saw the real reads
+
+
+def test_a_match_copied_with_new_conditions_explains_and_checks_the_new_ones() -> None:
+    from sla.policy import Match
+
+    match = Match(priority=["high"], team=["Линия 1"])
+    assert (match.reason, [name for name, _, _ in match.listed]) == ("priority in high; team in Линия 1", ["priority", "team"])
+    copy = match.model_copy(update={"team": None, "segment": ["VIP"]})
+    assert copy.reason == "priority in high; segment in VIP"
+    assert [(name, shown) for name, _, shown in copy.listed] == [("priority", "high"), ("segment", "VIP")]
+    assert match.reason == "priority in high; team in Линия 1"  # the original keeps its own
