@@ -163,6 +163,8 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
     else:
         row.state = "parked"
         stats.parked += 1
+        if exc.retryable:  # out of attempts: the remote's "will retry" is no longer true
+            row.last_error = f"gave up after {row.attempts} attempts: {str(exc).removesuffix('; will retry')}"
     if not quiet:
         stats.errors.append(str(exc))
         log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})

@@ -19,7 +19,7 @@ from crm_bridge.store.migrate import upgrade
 from crm_bridge.store.records import create_record
 from mapping.compile import compile_mapping
 from mapping.spec import MappingSpec
-from sync.exporter import backoff, dispatch
+from sync.exporter import MAX_ATTEMPTS, backoff, dispatch
 from sync.outbox import enqueue
 from sync.tables import BindingRow, OutboxRow
 
@@ -117,6 +117,20 @@ def test_refusal_parks_the_row_with_the_reason(store: Store) -> None:
     assert stats.parked == 1
     [row] = rows(store)
     assert (row.state, row.last_error) == ("parked", "1C refused: field is read-only")
+
+
+def test_a_row_out_of_attempts_is_parked_saying_it_gave_up(store: Store) -> None:
+    tid = bound_ticket(store)
+    decide(store, tid, NOW + timedelta(hours=4))
+    fault = RemoteUnavailable("1C: PATCH Document_Интерес: HTTP 503 Сервер перегружен; will retry")
+    at = NOW
+    for _ in range(MAX_ATTEMPTS):
+        stats = dispatch(store, FakeBackend(fault), {"ticket": compile_mapping(SPEC)}, at)  # type: ignore[arg-type]
+        at += timedelta(days=1)  # past any back-off
+    assert stats.parked == 1
+    [row] = rows(store)
+    assert (row.state, row.attempts) == ("parked", MAX_ATTEMPTS)
+    assert row.last_error == f"gave up after {MAX_ATTEMPTS} attempts: 1C: PATCH Document_Интерес: HTTP 503 Сервер перегружен"
 
 
 def test_backoff_grows_and_honours_retry_after() -> None:
