@@ -56,6 +56,12 @@ class RemoteError(BridgeError):
         super().__init__(message)
         self.retry_after = retry_after
 
+    @property
+    def once(self) -> str:
+        """The message for a command run once (``check``, ``onec inspect``): without the
+        "will retry" a scheduled job's log rightly says."""
+        return str(self).removesuffix("; will retry")
+
 
 class RemoteUnavailable(RemoteError):
     """Timeout, connection refused, 5xx, 429 or a 1C lock: retry later."""

@@ -37,7 +37,7 @@ def explain(
     """Tell the story of a request's SLA: which policy matched and why, the targets, the due
     dates with the calendar periods counted, and the ledger.
 
-    Example: crm-bridge sla explain CRM-0000412
+    Example: crm-bridge sla explain CRM-0000042
     """
     from crm_bridge.store.tables import TicketRow
     from sla.due import working_periods
@@ -55,7 +55,11 @@ def explain(
             if row is None and ticket.isdigit():
                 row = s.get(TicketRow, int(ticket))
             if row is None:
-                console_err.print(f"[red]no request {ticket!r}[/red] (give its number, e.g. CRM-0000412, or the local id)")
+                newest = list(s.scalars(select(TicketRow.number).where(TicketRow.number.is_not(None))
+                                        .order_by(TicketRow.id.desc()).limit(3)))
+                known = f"; the newest are {', '.join(newest)}" if newest else "; the store holds no requests yet"
+                console_err.print(f"[red]no request {ticket!r}[/red] (give its number as the CRM shows it, or the local id{known})",
+                                  highlight=False)
                 raise typer.Exit(1)
             unit = bridge.bus.unit(s, now, bridge.config)
             facts = facts_for(unit, row)

@@ -127,7 +127,9 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
             if fed is not None:
                 summary.setdefault(name, {})["feed"] = fed.as_dict()
         except RemoteError as exc:
-            log.exception("import from %s failed", name, extra={"event": "sync.import.failed", "backend": name})
+            # An expected fault, said in one line; the traceback only for whoever debugs
+            log.error("import from %s failed: %s", name, exc, exc_info=log.isEnabledFor(logging.DEBUG),  # noqa: TRY400
+                      extra={"event": "sync.import.failed", "backend": name})
             _finish_run(app, run_id, status="failed", counts=_counts(total), error=str(exc))
             summary.setdefault(name, {})["error"] = str(exc)
             continue

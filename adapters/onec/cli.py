@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -34,6 +36,18 @@ backends:
     password: {DEMO_PASSWORD}
     timezone: {ZONE}
 """
+
+
+@contextmanager
+def _port_free() -> Iterator[None]:
+    """The emulator's port taken: said in one line, exit status 2 (a usage error)."""
+    from adapters.onec.emulator import PortInUse
+
+    try:
+        yield
+    except PortInUse as exc:
+        console_err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _curl(base_url: str, login: str = DEMO_LOGIN, password: str = DEMO_PASSWORD) -> str:
@@ -110,7 +124,7 @@ def demo(
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
-    with workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+    with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
         bridge = App.from_text(demo_config(emu.base_url, db_path), file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -131,7 +145,8 @@ def demo(
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
 
                 def ready() -> None:
-                    say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}")
+                    say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}",
+                              soft_wrap=True)  # a command to paste: no line breaks inside it
                     say.print("The sync loop keeps running; Ctrl-C stops both.")
 
                 Runner(bridge, pull_every=10).serve(on_ready=ready)
@@ -145,10 +160,17 @@ def demo(
 def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
     table = Table(title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']}), Moscow time",
                   box=box.SIMPLE_HEAD, pad_edge=False)
+    # At 80 columns the customer's name gives way first: the SLA and what 1C holds are the point.
+    # number, opened, due, SLA and 1C (43 characters, and the padding) always fit; customer,
+    # type and priority share what is left, cut short with an ellipsis.
+    spare = max(console.width - 66, 18)
+    kind, priority = min(17, spare // 3), min(8, spare // 5)
     table.add_column("number", no_wrap=True, min_width=11)
-    table.add_column("customer", overflow="ellipsis", no_wrap=True, max_width=24)
-    for name in ("type", "priority", "opened", "due", "SLA", "1C"):
-        table.add_column(name, no_wrap=True, min_width=11 if name in ("opened", "due") else None)
+    table.add_column("customer", overflow="ellipsis", no_wrap=True, max_width=min(24, spare - kind - priority))
+    table.add_column("type", overflow="ellipsis", no_wrap=True, max_width=kind)
+    table.add_column("priority", overflow="ellipsis", no_wrap=True, max_width=priority)
+    for name in ("opened", "due", "SLA", "1C"):
+        table.add_column(name, no_wrap=True, min_width={"opened": 11, "due": 11, "SLA": 8, "1C": 2}[name])
     for r in rows:
         sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
         table.add_row(r["number"], r["customer"] or "—", r["type"], r["priority"], r["opened"], r["due"] or "—", sla,
@@ -195,9 +217,10 @@ def emulator(
     def ready(started: Any) -> None:
         logins = ", ".join(f"{login} / {password}" for login, password in started.users.items())
         console.print(f"1C:CRM emulator at [bold]{started.base_url}[/bold], login {logins}; Ctrl-C stops it")
-        console.print(f"Try: {_curl(started.base_url, *next(iter(started.users.items())))}")
+        console.print(f"Try: {_curl(started.base_url, *next(iter(started.users.items())))}", soft_wrap=True)
 
-    serve(emu, on_ready=ready)
+    with _port_free():
+        serve(emu, on_ready=ready)
     console.print("emulator stopped")
 
 
@@ -258,7 +281,10 @@ def inspect(
         if as_json:
             emit_json(rows)
             return
-        table = Table("entity set", "kind", "fields", "references to", "tabular sections", title="Published in the standard OData interface")
+        table = Table(title="Published in the standard OData interface")
+        table.add_column("entity set", overflow="fold")  # never cut: it is what --entity takes
+        for name in ("kind", "fields", "references to", "tabular sections"):
+            table.add_column(name)
         for r in rows:
             table.add_row(r["entity_set"], r["kind"], str(r["fields"]), ", ".join(sorted(set(r["references"].values()))) or "—",
                           ", ".join(r["tabular_sections"]) or "—")

@@ -37,6 +37,7 @@ __all__ = [
     "OneCRequestTooLong",
     "OneCUnavailable",
     "OneCVersionConflict",
+    "no_answer",
     "raise_for_response",
     "retry_after_seconds",
     "transient",
@@ -232,6 +233,27 @@ def translated(backend: str, what: str) -> Iterator[None]:
     try:
         yield
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise OneCUnavailable(f"{backend}: {what}: no answer ({type(exc).__name__}); will retry") from exc
+        raise no_answer(backend, what, exc) from exc
     except requests.RequestException as exc:
         raise OneCUnavailable(f"{backend}: {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def no_answer(backend: str, what: str, exc: requests.RequestException) -> OneCUnavailable:
+    """A connection that failed or timed out, said with the host and the likely cause."""
+    url = getattr(exc.request, "url", None) or ""
+    host = urlsplit(url).netloc.rpartition("@")[2] if url else ""
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        cause = "connecting timed out (timeout.connect): is the host up and reachable from here?"
+    elif isinstance(exc, requests.ReadTimeout):
+        cause = "connected, but 1C did not answer within timeout.read: a busy or starting base; raise it if this recurs"
+    elif "Connection refused" in text:
+        cause = "connection refused: nothing listens there; check the host and port in url and that the web server runs"
+    elif any(sign in text for sign in ("NameResolutionError", "Name or service not known", "Failed to resolve",
+                                       "nodename nor servname", "getaddrinfo failed")):
+        cause = "the host name does not resolve; check url"
+    elif any(sign in text for sign in ("RemoteDisconnected", "Connection aborted", "Connection reset")):
+        cause = "the server closed the connection without an answer"
+    else:
+        cause = type(exc).__name__
+    return OneCUnavailable(f"{backend}: {what}: no answer{f' from {host}' if host else ''} ({cause}); will retry")

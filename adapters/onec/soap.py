@@ -43,6 +43,7 @@ from adapters.onec.errors import (
     OneCNotPublished,
     OneCRejected,
     OneCUnavailable,
+    no_answer,
     retry_after_seconds,
     transient,
 )
@@ -123,7 +124,7 @@ def _translated(backend: str, what: str) -> Iterator[None]:
             raise OneCRejected(f"{backend}: {what}: HTTP 403; the user may not call this web service", status=403) from exc
         raise OneCUnavailable(f"{backend}: {what}: HTTP {status}; will retry", retry_after=delay) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise OneCUnavailable(f"{backend}: {what}: no answer ({type(exc).__name__}); will retry") from exc
+        raise no_answer(backend, what, exc) from exc
     except requests.RequestException as exc:  # a cut answer (ChunkedEncodingError), a bad redirect…
         raise OneCUnavailable(f"{backend}: {what}: {type(exc).__name__}: {exc}; will retry") from exc
     except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:

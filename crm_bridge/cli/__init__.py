@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from crm_bridge.cli.common import console_err, state
 from crm_bridge.cli.core import app as core_app
@@ -31,6 +32,14 @@ def build() -> typer.Typer:
     return core_app
 
 
+def _store_problem(exc: DBAPIError) -> str:
+    """What a driver error met by a command says, in one line, and what to run."""
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc).splitlines()[0]
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return f"{text}: the store has no schema yet; run crm-bridge db upgrade"
+    return f"{text}; check store.url in {state.config} (crm-bridge check says more)"
+
+
 def main() -> None:
     try:
         command = build()
@@ -40,8 +49,11 @@ def main() -> None:
         console_err.print(f"[red]configuration error:[/red] {exc}", highlight=False, markup=True)
         sys.exit(2)
     except RemoteError as exc:
-        console_err.print(f"[red]remote error:[/red] {exc}", highlight=False)
+        console_err.print(f"[red]remote error:[/red] {exc.once}", highlight=False)
         sys.exit(3)
+    except (OperationalError, ProgrammingError) as exc:  # the store: not set up, or not reachable
+        console_err.print(f"[red]store error:[/red] {_store_problem(exc)}", highlight=False)
+        sys.exit(1)
     except BridgeError as exc:
         console_err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)

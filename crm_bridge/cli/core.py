@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
 from crm_bridge.cli.worker import worker
-from crm_bridge.errors import BridgeError, RemoteError
+from crm_bridge.errors import BridgeError, ConfigError, RemoteError
 
 __all__ = ["app"]
 
@@ -111,7 +113,13 @@ def check(as_json: JsonOpt = False) -> None:
     """
     from crm_bridge.store.migrate import pending
 
-    bridge = open_app()
+    try:
+        bridge = open_app()
+    except ConfigError as exc:
+        if not as_json:
+            raise
+        emit_json({"ok": False, "checks": [{"what": "configuration", "ok": False, "detail": str(exc)}]})
+        raise typer.Exit(2) from exc
     results: list[dict[str, Any]] = [{"what": "configuration", "ok": True, "detail": str(state.config)}]
     try:
         try:
@@ -125,7 +133,8 @@ def check(as_json: JsonOpt = False) -> None:
                 for line in bridge.backend(name).check():
                     results.append({"what": f"backend {name}", "ok": line["ok"], "detail": line["detail"]})
             except (RemoteError, BridgeError) as exc:
-                results.append({"what": f"backend {name}", "ok": False, "detail": str(exc)})
+                results.append({"what": f"backend {name}", "ok": False,
+                                "detail": exc.once if isinstance(exc, RemoteError) else str(exc)})
     finally:
         bridge.close()
     ok = all(r["ok"] for r in results)
@@ -163,7 +172,9 @@ def run(
         bridge.upgrade_db()
         if once:
             result = run_cycle(bridge)
-            emit_json(result) if as_json else console.print(result)
+            failed = _show_cycle(result, as_json=as_json)
+            if failed:
+                raise typer.Exit(1)
             return
 
         def show(name: str, result: dict[str, Any]) -> None:
@@ -182,6 +193,41 @@ def run(
             metrics_server.shutdown()
             metrics_server.server_close()
         bridge.close()
+
+
+def _totals(data: dict[str, Any]) -> Counter[str]:
+    """The counts in a job's summary, summed over its models (nested dictionaries)."""
+    found: Counter[str] = Counter()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            found.update(_totals(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and key != "seconds":
+            found[key] += value
+    return found
+
+
+def _show_cycle(result: dict[str, Any], *, as_json: bool) -> list[str]:
+    """Print one cycle's results (a table, or JSON); returns what failed, one line each."""
+    rows: list[tuple[str, str, str, str]] = []  # job, backend, what it did or why it failed, seconds
+    failed: list[str] = []
+    for job, summary in result.items():
+        seconds = f"{summary.get('seconds', 0):.1f}"
+        backends = {k: v for k, v in summary.items() if isinstance(v, dict)}
+        for backend, done in backends.items() or [("", summary)]:
+            if done.get("error"):
+                failed.append(f"{job} {backend}: {done['error']}")
+                rows.append((job, backend, f"[red]{escape(str(done['error']))}[/red]", seconds))
+            else:
+                counts = ", ".join(f"{k} {v:,}" for k, v in _totals(done).items() if v) or "nothing to do"
+                rows.append((job, backend, counts, seconds))
+    if as_json:
+        emit_json(result)
+        return failed
+    table = Table("job", "backend", "result", "s", title="One cycle")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    return failed
 
 
 @app.command()

@@ -82,3 +82,39 @@ def test_check_with_a_wrong_password_says_so(emulator: Emulator, config: Path) -
     details = " ".join(c["detail"] for c in json.loads(done.stdout)["checks"])
     assert "refused the login" in details
     assert "Sekr3t-XYZ" not in details
+
+
+def test_a_command_before_db_upgrade_says_what_to_run(config: Path) -> None:
+    for args in (("status",), ("conflicts", "list")):
+        done = cli(config, *args)
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        assert "the store has no schema yet; run crm-bridge db upgrade" in " ".join(done.stderr.split())
+
+
+def test_check_json_with_a_broken_configuration_is_still_json(tmp_path: Path) -> None:
+    broken = tmp_path / "crm-bridge.yaml"
+    broken.write_text("store: [\n", encoding="utf-8")
+    done = cli(broken, "check", "--json")
+    assert done.returncode == 2
+    [finding] = json.loads(done.stdout)["checks"]
+    assert (finding["what"], finding["ok"]) == ("configuration", False)
+    assert finding["detail"].startswith(f"{broken}:2:1: not valid YAML")
+
+
+def test_one_cycle_against_a_1c_that_does_not_answer_fails_in_one_line(tmp_path: Path) -> None:
+    """`run --once` in a cron job: a failed import is exit 1 and a readable reason, not a traceback."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(demo_config(f"http://127.0.0.1:{port}/crm/odata/standard.odata/", tmp_path / "s.db"), encoding="utf-8")
+    done = cli(config, "run", "--once")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    said = " ".join(done.stdout.split())
+    assert f"no answer from 127.0.0.1:{port} (connection refused" in said
+    assert "sync.pull" in said
+    assert json.loads(cli(config, "run", "--once", "--json").stdout)["sync.pull"]["demo-1c"]["error"]

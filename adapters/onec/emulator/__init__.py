@@ -8,9 +8,9 @@ the behaviour of real 1C bases documented in ``shared/onec/INTERFACE.md``. See R
 
 from __future__ import annotations
 
-from .emulator import Emulator
+from .emulator import Emulator, PortInUse
 from .errors import ODataError
 from .faults import Fault
 from .generator import SeedSummary
 
-__all__ = ["Emulator", "Fault", "ODataError", "SeedSummary"]
+__all__ = ["Emulator", "Fault", "ODataError", "PortInUse", "SeedSummary"]

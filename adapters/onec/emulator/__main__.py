@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from .emulator import PortInUse
 from .launch import emulator_from_text, serve
 
 __all__ = ["main"]
@@ -87,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     log.info("generated %s; serving until Ctrl-C", dict(emulator.seed.counts))
-    serve(emulator, on_ready=lambda emu: print(emu.base_url, flush=True))
+    try:
+        serve(emulator, on_ready=lambda emu: print(emu.base_url, flush=True))
+    except PortInUse as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     log.info("1C emulator stopped")
     return 0
 

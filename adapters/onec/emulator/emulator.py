@@ -16,6 +16,7 @@ runs on with real time; without ``now`` it is the real Moscow time.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import threading
@@ -40,12 +41,16 @@ from .soap import SERVICE as SOAP_SERVICE
 from .soap import SoapService, soap_fault
 from .store import Store
 
-__all__ = ["MOSCOW", "Emulator"]
+__all__ = ["MOSCOW", "Emulator", "PortInUse"]
 
 log = logging.getLogger(__name__)
 MOSCOW = ZoneInfo("Europe/Moscow")
 _ODATA = "/odata/standard.odata/"
 _SET_NAME = re.compile(r"^[^/(]*")
+
+
+class PortInUse(RuntimeError):
+    """The port asked for is taken."""
 
 
 class Emulator:
@@ -171,7 +176,13 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("Emulator already started")
         self._stopping.clear()
-        self._server = EmulatorHTTPServer((self.host, self._wanted_port), self.gateway)
+        try:
+            self._server = EmulatorHTTPServer((self.host, self._wanted_port), self.gateway)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(f"port {self._wanted_port} on {self.host} is in use (another emulator or service); "
+                            "choose another with --port, or --port 0 for any free one") from exc
         if self._user_rate:
             self.activity.start(self._user_rate)
         log.info("1C emulator listening on %s", self.base_url,

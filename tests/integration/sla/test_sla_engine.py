@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -146,8 +148,10 @@ def test_explain_prints_policies_targets_and_counted_periods(emulator: Emulator,
     assert "Targets on calendar office" in out
     assert "counted:" in out
     assert "Ledger" in out
-    missing = subprocess.run([*cli, "sla", "explain", "NO-SUCH"], capture_output=True, text=True)
+    missing = subprocess.run([*cli, "sla", "explain", "NO-SUCH"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"})
     assert missing.returncode == 1
+    assert "no request 'NO-SUCH'" in missing.stderr
+    assert re.search(r"the newest are CRM-\d{7}, CRM-\d{7}, CRM-\d{7}\)", missing.stderr), missing.stderr
 
 
 def test_an_import_that_changed_only_what_the_plan_does_not_read_leaves_the_plan_alone(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 
 import pytest
@@ -42,3 +43,16 @@ def test_text_options_become_the_emulator_they_describe() -> None:
 def test_an_unknown_set_to_unpublish_is_a_value_error_naming_the_option() -> None:
     with pytest.raises(ValueError, match="--unpublish"):
         emulator_from_text(requests=100, unpublished=["Catalog_Нету"])
+
+
+def test_a_port_in_use_is_a_usage_error_that_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_:
+            main(["--port", str(port), "--requests", "5"])
+    assert exit_.value.code == 2
+    said = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is in use" in said
+    assert "--port 0 for any free one" in said

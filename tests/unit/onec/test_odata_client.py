@@ -218,3 +218,21 @@ def test_writes_are_never_retried_in_place(onec_api: responses.RequestsMock) -> 
         assert client.requests_made == 1  # the outbox decides when to try again
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(("fault", "cause"), [
+    (requests.ConnectTimeout("connect timeout=5"), "connecting timed out (timeout.connect)"),
+    (requests.ReadTimeout("read timeout=60"), "1C did not answer within timeout.read"),
+    (requests.ConnectionError("HTTPConnectionPool(host='1c.test', port=80): Max retries exceeded (Caused by "
+                              "NameResolutionError(\"Failed to resolve '1c.test'\"))"), "the host name does not resolve"),
+    (requests.ConnectionError("('Connection aborted.', RemoteDisconnected('Remote end closed connection'))"),
+     "the server closed the connection without an answer"),
+])
+def test_a_connection_fault_names_the_host_and_its_likely_cause(onec_api: responses.RequestsMock, client: ODataClient,
+                                                                fault: Exception, cause: str) -> None:
+    onec_api.get(f"{BASE}Catalog_X", body=fault)
+    with pytest.raises(OneCUnavailable) as err:
+        client.query("Catalog_X")
+    assert str(err.value).startswith("crm: GET Catalog_X: no answer from 1c.test (")
+    assert cause in str(err.value)
+    assert err.value.once == str(err.value).removesuffix("; will retry")
