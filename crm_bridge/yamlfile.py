@@ -112,12 +112,13 @@ def parse_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) -
     return doc
 
 
-def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> YamlDocument:
-    """Read and parse the YAML file at `path`."""
+def load_yaml(path: Path, environ: Mapping[str, str] | None = None, *, create_with: str = "crm-bridge init") -> YamlDocument:
+    """Read and parse the YAML file at `path`; a missing one is an error naming `create_with`,
+    the command that writes such a file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file; create one with `crm-bridge init`") from exc
+        raise ConfigError(f"{path}: no such file; create one with `{create_with}`") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     return parse_yaml(text, str(path), environ)

@@ -260,6 +260,8 @@ def suggest_command(
 
     Example: crm-bridge mapping suggest --backend crm --model customer --out mappings/customer.yaml
     """
+    if out is not None and out.exists() and not force:  # before 1C is asked, and before anything is printed
+        raise ConfigError(f"{out} exists; pass --force to overwrite it, or choose another --out")
     with _app() as bridge:
         draft, origin = _draft(bridge, backend, model, entity, sample)
     target = out.as_posix() if out else f"<{model}.yaml>"
@@ -272,8 +274,6 @@ def suggest_command(
     elif out is None:
         sys.stdout.write(text)
     if out is not None:
-        if out.exists() and not force:
-            raise ConfigError(f"{out} exists; pass --force to overwrite it, or choose another --out")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         if not as_json:

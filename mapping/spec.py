@@ -283,7 +283,7 @@ def read_mapping(path: Path, *, display: str | None = None) -> MappingFile:
         ConfigError: the file is missing, not UTF-8 or not YAML.
     """
     if display is None:
-        return _read_doc(load_yaml(path, environ={}))
+        return _read_doc(load_yaml(path, environ={}, create_with="crm-bridge mapping suggest --out <file>"))
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, UnicodeDecodeError) as exc:

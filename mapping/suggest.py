@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from crm_bridge.errors import ConfigError, did_you_mean
+from crm_bridge.model import MODELS
 from mapping.kinds import CanonicalField, canonical_fields, edm_kind, value_kind
 from mapping.validate import REF_TARGETS, entity_sets
 
@@ -262,6 +264,11 @@ def suggest(model: str, schema: Mapping[str, Mapping[str, str]], *, entity: str 
         timezone: the backend's zone, written when text dates need one.
         mapped: the models the backend maps; a reference to another one is commented out.
     """
+    if model not in MODELS:
+        raise ConfigError(f"no canonical model {model!r}.{did_you_mean(model, list(MODELS))} Models: {', '.join(MODELS)}")
+    if entity is not None and schema and entity not in schema:
+        raise ConfigError(f"the backend publishes no {entity!r}.{did_you_mean(entity, list(schema))} "
+                          "See what it offers with crm-bridge onec inspect (1C) or leave --entity out")
     ranked = _rank_entities(model, schema)
     if entity is not None:
         chosen, confidence, why = entity, 1.0, "given with --entity"

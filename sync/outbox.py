@@ -45,7 +45,10 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
 
     Decisions about one record in one transaction are merged (the later value of a field
     wins), and so is a row still waiting for its first attempt, so a burst of decisions
-    costs one remote write.
+    costs one remote write. An older row already tried (waiting to retry, or parked)
+    loses the fields the new decision sets: sent later, it would overwrite the newer value
+    in the CRM, and the import would then skip that version as our own write. A row left
+    with no field is withdrawn, saying what replaced it.
     """
     session = unit.session
     changes: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
@@ -59,17 +62,25 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
         by_model.setdefault(model, []).append(local_id)
     bindings: list[tuple[str, str, int, str | None]] = []  # (backend, model, local id, remote version)
     waiting: dict[tuple[str, str, int], OutboxRow] = {}
+    tried: dict[tuple[str, str, int], list[OutboxRow]] = {}  # older unsent rows, already attempted
     for model, ids in by_model.items():
         for chunk in in_chunks(ids):
             bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
                 select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
                 .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
             for row in session.scalars(select(OutboxRow).where(
-                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending", OutboxRow.attempts == 0)):
-                waiting[(row.backend, row.model, row.local_id)] = row
+                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.operation == "update",
+                    OutboxRow.state.in_(("pending", "parked"))).order_by(OutboxRow.id)):
+                record = (row.backend, row.model, row.local_id)
+                if row.state == "pending" and row.attempts == 0:
+                    waiting[record] = row
+                else:
+                    tried.setdefault(record, []).append(row)
     fresh: dict[str, dict[str, Any]] = {}
     for backend, model, local_id, remote_version in bindings:
         fields, origin = changes[(model, local_id)]
+        for older in tried.get((backend, model, local_id), ()):
+            _supersede(older, fields)
         pending = waiting.get((backend, model, local_id))
         if pending is not None:
             pending.fields = {**pending.fields, **fields}
@@ -85,6 +96,18 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             fresh.pop(known, None)  # the same decision against the same remote version: stored once
     if fresh:
         bulk_insert(session, core_table(OutboxRow), list(fresh.values()))  # one executemany, no object per row
+
+
+def _supersede(row: OutboxRow, fields: dict[str, Any]) -> None:
+    """`row` no longer sends what the newer decision `fields` sets."""
+    replaced = sorted(set(row.fields) & set(fields))
+    if not replaced:
+        return
+    row.fields = {k: v for k, v in row.fields.items() if k not in replaced}
+    log.info("outbox %d: %s replaced by a newer decision", row.id, ", ".join(replaced),
+             extra={"event": "sync.outbox.superseded", "backend": row.backend})
+    if not row.fields:
+        row.state, row.last_error = "withdrawn", f"replaced by a newer decision ({', '.join(replaced)})"
 
 
 def correlation_key(backend: str, model: str, local_id: int) -> str:

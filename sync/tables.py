@@ -71,7 +71,7 @@ class OutboxRow(Base):
     operation: Mapped[str] = mapped_column(String(10), default="update")  # update | create
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # canonical field -> JSON value
     origin: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | parked
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | parked | withdrawn
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(default=utcnow)

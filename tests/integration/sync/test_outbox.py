@@ -133,6 +133,35 @@ def test_a_row_out_of_attempts_is_parked_saying_it_gave_up(store: Store) -> None
     assert row.last_error == f"gave up after {MAX_ATTEMPTS} attempts: 1C: PATCH Document_Интерес: HTTP 503 Сервер перегружен"
 
 
+def test_a_newer_decision_replaces_what_an_older_tried_row_would_send(store: Store) -> None:
+    """The older row, waiting to retry, must not overwrite the newer value in the CRM once it
+    gets through: the import would skip that version as our own write, for good."""
+    tid = bound_ticket(store)
+    decide(store, tid, NOW + timedelta(hours=4))
+    dispatch(store, FakeBackend(RemoteUnavailable("1C: 503")), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    decide(store, tid, NOW + timedelta(hours=8))
+    older, newer = sorted(rows(store), key=lambda r: r.id)
+    assert (older.state, older.fields, older.last_error) == ("withdrawn", {}, "replaced by a newer decision (resolution_due)")
+    assert (newer.state, newer.fields) == ("pending", {"resolution_due": "2026-06-01T17:00:00Z"})
+    backend = FakeBackend()
+    dispatch(store, backend, {"ticket": compile_mapping(SPEC)}, NOW + timedelta(hours=1))  # type: ignore[arg-type]
+    assert backend.sent == [("r-1", {"Due": NOW + timedelta(hours=8)})]
+
+
+def test_a_parked_row_keeps_the_fields_a_newer_decision_does_not_set(store: Store) -> None:
+    tid = bound_ticket(store)
+    registry = Registry()
+    registry.add(enqueue, usage="event.handler", model="record.changed")
+    with store.transaction() as s:
+        EventBus(registry).unit(s, NOW, None).publish(DomainEvent("record.changed", "ticket", tid, "sla", {"fields": {
+            "resolution_due": NOW + timedelta(hours=4), "number": "T-1/a"}}))
+    dispatch(store, FakeBackend(RemoteRejected("1C refused")), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    decide(store, tid, NOW + timedelta(hours=8))
+    parked, newer = sorted(rows(store), key=lambda r: r.id)
+    assert (parked.state, parked.fields) == ("parked", {"number": "T-1/a"})  # a retry by a person sends only that
+    assert newer.fields == {"resolution_due": "2026-06-01T17:00:00Z"}
+
+
 def test_backoff_grows_and_honours_retry_after() -> None:
     assert backoff(0, None, base=5) <= timedelta(seconds=5)
     assert backoff(20, None, base=5, cap=60) <= timedelta(seconds=60)

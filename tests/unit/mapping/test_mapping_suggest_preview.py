@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crm_bridge.errors import ConfigError
 from mapping.preview import RemoteRef, preview_records
 from mapping.spec import mapping_from_text
 from mapping.suggest import schema_from_sample, suggest
@@ -41,6 +42,14 @@ def test_the_best_entity_is_chosen_and_the_others_are_listed(onec_schema: dict[s
     text = draft.to_yaml()
     assert "# Other candidate entity sets: Catalog_Контрагенты (0.92)" in text
     assert "  # tax_id: {from: ...}  # no candidate found" in text
+
+
+def test_a_misspelt_model_or_an_unpublished_entity_is_refused_with_the_right_name(
+        onec_schema: dict[str, dict[str, str]]) -> None:
+    with pytest.raises(ConfigError, match="no canonical model 'tiket'. Did you mean 'ticket'?"):
+        suggest("tiket", onec_schema)
+    with pytest.raises(ConfigError, match="the backend publishes no 'Document_Интерс'. Did you mean 'Document_Интерес'?"):
+        suggest("ticket", onec_schema, entity="Document_Интерс")
 
 
 def test_a_rest_sample_gives_english_names_and_text_dates_a_transform() -> None:
