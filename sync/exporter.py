@@ -147,23 +147,26 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     return seen
 
 
-def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *, quiet: bool = False) -> None:
+def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *, quiet: bool = False,
+          held: bool = False) -> None:
     """Record a failed attempt: back off when worth retrying, otherwise park with the reason.
 
     A fault only an administrator can fix (a password, a publication) costs the row no
-    attempt: however long the outage, the row is still pending when it is fixed."""
+    attempt: however long the outage, the row is still pending when it is fixed. A row
+    `held` by a fault it did not meet itself (the re-read before the batch) is never
+    parked for that fault's kind: its own write may well go through; it backs off."""
     row.last_error = str(exc)
     if exc.administrative:
         row.attempts = max(row.attempts - 1, 0)
         row.next_attempt_at = now + timedelta(seconds=max(exc.retry_after or 0.0, ADMIN_WAIT))
         stats.retried += 1
-    elif exc.retryable and row.attempts < MAX_ATTEMPTS:
+    elif (exc.retryable or held) and row.attempts < MAX_ATTEMPTS:
         row.next_attempt_at = now + backoff(row.attempts, exc.retry_after)
         stats.retried += 1
     else:
         row.state = "parked"
         stats.parked += 1
-        if exc.retryable:  # out of attempts: the remote's "will retry" is no longer true
+        if exc.retryable or held:  # out of attempts: the remote's "will retry" is no longer true
             row.last_error = f"gave up after {row.attempts} attempts: {str(exc).removesuffix('; will retry')}"
     if not quiet:
         stats.errors.append(str(exc))
@@ -172,12 +175,13 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
 
 def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats) -> None:
     """A fault met before these rows were tried (the re-read, or the row before them) holds
-    them all: each is failed as if it had met it, and the fault is told once."""
+    them all: each backs off as if it had met it — parked only once out of attempts, never
+    for a refusal that was not its own — and the fault is told once."""
     held, backend = 0, ""
     with store.transaction() as session:
         for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
             row.attempts += 1
-            _fail(row, exc, now, stats, quiet=True)
+            _fail(row, exc, now, stats, quiet=True, held=True)
             held += 1
             backend = row.backend
     if held:

@@ -217,6 +217,24 @@ def test_a_request_a_1c_user_holds_open_is_written_once_they_let_it_go(
     assert_in_agreement(app, emulator)
 
 
+def test_a_refusal_on_the_re_read_before_the_writes_holds_the_batch_and_parks_none(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    """The re-read by key before sending (1C has no If-Match) meets a handler's refusal: the
+    rows did not fail themselves, so they back off instead of being parked all at once."""
+    app, clock = bridge
+    app.run_job("sync.pull")
+    due = len(outbox(app, "pending"))
+    emulator.inject("status", status=500, code="-1", method="GET", entity_set=DOC, count=1)
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert emulator.faults.list() == []
+    assert (first["sent"], first["parked"], first["retried"]) == (0, 0, due)
+    assert {r.attempts for r in outbox(app, "pending")} == {1}
+    settle(app, clock)
+    assert outbox(app, "parked") == []
+    assert_in_agreement(app, emulator)
+
+
 def test_latency_on_writes_only_slows_them(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, _ = bridge
     app.run_job("sync.pull")
