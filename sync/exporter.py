@@ -85,7 +85,19 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                 BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
             mapping = mappings.get(row.model)
             if binding is None or binding.state != "creating":
-                row.state, row.sent_at = "sent", now  # an import met the record first and claimed the binding
+                # An import met the record first and claimed the binding: the create went
+                # through, maybe not all of it (1C: the posting after a cut-short POST).
+                complete = getattr(backend, "complete_create", None)
+                if binding is not None and mapping is not None and complete is not None:
+                    row.attempts += 1
+                    try:
+                        version = complete(mapping.spec, binding.remote_id)
+                    except RemoteError as exc:
+                        _fail(row, exc, now, stats)
+                        continue
+                    if version is not None:
+                        binding.remote_version = binding.written_version = version
+                row.state, row.sent_at, row.last_error = "sent", now, None
                 continue
             creator = backend
             if mapping is None or not mapping.spec.correlation or not supports_create(creator):

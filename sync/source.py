@@ -116,6 +116,10 @@ class RemoteCreating(Protocol):
         def create(self, spec, values):            # -> (remote id, version)
             row = api.create(spec.entity, values)
             return row["id"], row["etag"]
+
+    Optionally ``complete_create(spec, remote_id) -> version | None``: for a record created
+    here that an import met (and bound) before the create's answer came back, finish what
+    creating includes beyond the record itself (1C: posting the document).
     """
 
     def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None: ...

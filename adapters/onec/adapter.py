@@ -325,6 +325,17 @@ class OneCBackend:
             version = self._post_created(spec, key, version)
         return key, version
 
+    def complete_create(self, spec: MappingSpec, key: str) -> str | None:
+        """A record crm-bridge created that an import met first (and bound): finish what
+        creating it includes — post the document, when its model is in ``post_created``
+        and 1C holds it unposted. Returns its version after that, or None (nothing done)."""
+        if not self._posts(spec):
+            return None
+        row = self.client.get(spec.entity, key, select=[spec.key, "Posted", *([spec.version] if spec.version else [])])
+        if row.get("Posted"):
+            return None
+        return self._post_created(spec, key, spec.version_of(row))
+
     def _posts(self, spec: MappingSpec) -> bool:
         """Whether records of `spec`'s model that crm-bridge creates are posted (documents only)."""
         return spec.model in self.config.post_created and spec.entity.startswith("Document_")
