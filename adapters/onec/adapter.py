@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAPPINGS = Path(__file__).parent / "data" / "mappings"
 LOOKUP_TTL = 300.0
+_READ_BY_KEY_KEPT = 4096  # records read by key kept to compare a write's answer with (an outbox batch is 500)
 
 
 class OneCBackend:
@@ -41,6 +43,9 @@ class OneCBackend:
         self.tz = ZoneInfo(config.timezone)
         self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._exchange: ExchangeFeed | None = None
+        # (entity set, key) -> (version, the raw values) of records read by key lately: the
+        # re-read before a write, against which the write's answer is compared (``update``)
+        self._read_by_key: OrderedDict[tuple[str, str], tuple[str | None, dict[str, Any]]] = OrderedDict()
         self.client = client or ODataClient(
             name=name,
             base_url=str(config.url),
@@ -272,7 +277,16 @@ class OneCBackend:
         """The mapped fields of the given records (ids no longer in 1C are simply absent)."""
         lookups, composite = self._lookups(spec), self._composite_refs(spec)
         rows = self.client.by_keys(spec.entity, list(ids), select=self._select(spec, composite))
+        for raw in rows:
+            self._remember(spec, raw)
         return [self._record(spec, raw, lookups, composite) for raw in rows]
+
+    def _remember(self, spec: MappingSpec, raw: dict[str, Any]) -> None:
+        seen = self._read_by_key
+        seen[(spec.entity, str(raw.get(spec.key)))] = (spec.version_of(raw), raw)
+        seen.move_to_end((spec.entity, str(raw.get(spec.key))))
+        while len(seen) > _READ_BY_KEY_KEPT:
+            seen.popitem(last=False)
 
     def read(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
              before: str | None = None) -> Iterator[list[RemoteRecord]]:
@@ -285,10 +299,27 @@ class OneCBackend:
 
     def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
                expected_version: str | None = None) -> str | None:
-        # 1C's OData ignores If-Match and a stale DataVersion in the body (INTERFACE.md §6):
-        # `expected_version` cannot be enforced here; the exporter re-read the record just before.
+        """PATCH `values`; the new version, or None when it holds more than our write.
+
+        1C's OData ignores If-Match and a stale DataVersion in the body (INTERFACE.md §6):
+        `expected_version` cannot be enforced; the exporter re-read the record just before.
+        A 1C user's edit saved between that re-read and this PATCH shows in 1C's answer as
+        a mapped field we did not write that differs from the re-read: the version is then
+        not ours alone, and None makes the next import read the record again and merge it,
+        instead of skipping that version as our own echo."""
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
-        return spec.version_of(self.client.patch(spec.entity, remote_id, body))
+        stored = self.client.patch(spec.entity, remote_id, body)
+        version = spec.version_of(stored)
+        before = self._read_by_key.pop((spec.entity, remote_id), None)
+        if expected_version is None or before is None or before[0] != expected_version:
+            return version
+        ignored = {*body, spec.key, spec.version, "DataVersion"}
+        moved = sorted(k for k, v in before[1].items() if k not in ignored and k in stored and stored[k] != v)
+        if moved:
+            log.info("%s: %s %s changed in 1C meanwhile (%s); the next import reads it again", self.name, spec.entity,
+                     remote_id, ", ".join(moved), extra={"event": "onec.write.concurrent", "backend": self.name})
+            return None
+        return version
 
     def describe(self) -> dict[str, dict[str, str]]:
         """Entity set → {field: Edm type} from ``$metadata`` (``mapping check`` and ``suggest``).

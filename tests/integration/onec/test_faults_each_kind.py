@@ -22,7 +22,7 @@ from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
-from sync.tables import OutboxRow
+from sync.tables import BindingRow, OutboxRow
 
 
 @pytest.fixture
@@ -232,6 +232,34 @@ def test_a_refusal_on_the_re_read_before_the_writes_holds_the_batch_and_parks_no
     assert {r.attempts for r in outbox(app, "pending")} == {1}
     settle(app, clock)
     assert outbox(app, "parked") == []
+    assert_in_agreement(app, emulator)
+
+
+def test_a_1c_users_edit_saved_between_the_re_read_and_the_write_comes_in_all_the_same(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    """1C ignores If-Match: the version our PATCH gets back holds the user's edit too. Taken
+    as our own echo, the next import would skip it and the edit would never arrive."""
+    app, clock = bridge
+    app.run_job("sync.pull")
+    [row, *_] = outbox(app, "pending")
+    with app.store.transaction() as s:
+        key = s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket",
+                                                           BindingRow.local_id == row.local_id)).one()
+
+    def edit_after_the_re_read(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        url = unquote(response.request.url or "")
+        if response.request.method == "GET" and DOC in url and key in url and "$filter" in url:
+            emulator.update(DOC, key, {"Тема": "уточнено оператором 1С"})  # saved in 1C right now
+
+    client = app.backend("demo-1c").client
+    client.session.hooks["response"].append(edit_after_the_re_read)
+    assert app.run_job("sync.dispatch")["demo-1c"]["sent"] > 0
+    client.session.hooks["response"].remove(edit_after_the_re_read)
+    clock.at += timedelta(minutes=1)
+    app.run_job("sync.pull")
+    with app.store.transaction() as s:
+        assert s.get(TicketRow, row.local_id).subject == "уточнено оператором 1С"  # type: ignore[union-attr]
     assert_in_agreement(app, emulator)
 
 
