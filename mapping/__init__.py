@@ -46,8 +46,12 @@ __all__ = [
 
 
 def register(registry: Registry) -> None:
-    """Bind the registry (addon transforms) and add the ``mapping`` command group."""
+    """Bind the registry (addon transforms), add the ``mapping`` command group and the
+    mapping files' own findings to ``crm-bridge check``."""
     bind_registry(registry)
     from mapping.cli import mapping_app  # CLI only: typer stays out of the mapping core's import
 
     registry.add(mapping_app, usage="cli.group", name="mapping")
+    from mapping.cli import check_findings
+
+    registry.add(check_findings, usage="check.backend", name="mappings")

@@ -115,6 +115,20 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
     return results
 
 
+def check_findings(bridge: Any, name: str) -> list[dict[str, Any]]:
+    """What ``crm-bridge check`` adds per backend: the problems in its mapping files that
+    the file checks find (a ``ref:`` to a model with no mapping, a transform that does not
+    exist, …), one finding per file with problems; what 1C publishes is the backend's own
+    check. Nothing when every file is sound."""
+    found = []
+    for result in _check_backend(bridge, name, None, sample=0, offline=True):
+        problems = result["problems"]
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            found.append({"ok": False, "detail": f"{shown} (all of them: crm-bridge mapping check)"})  # each names file:line
+    return found
+
+
 @mapping_app.command("check")
 def check(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Check this one file (default: every backend's mappings).")] = None,

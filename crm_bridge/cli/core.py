@@ -128,10 +128,13 @@ def check(as_json: JsonOpt = False) -> None:
                 f"{len(todo)} migration(s) pending; run crm-bridge db upgrade" if todo else "schema current")})
         except Exception as exc:  # any driver error: report it as a failed check
             results.append({"what": "store", "ok": False, "detail": f"{bridge.store.url}: {exc}"})
+        extra = bridge.registry.all("check.backend")  # the addons' own findings (mapping files)
         for name in bridge.config.backends:
             try:
                 for line in bridge.backend(name).check():
                     results.append({"what": f"backend {name}", "ok": line["ok"], "detail": line["detail"]})
+                for comp in extra:
+                    results += [{"what": f"{comp.name} of {name}", **line} for line in comp.obj(bridge, name)]
             except (RemoteError, BridgeError) as exc:
                 results.append({"what": f"backend {name}", "ok": False,
                                 "detail": exc.once if isinstance(exc, RemoteError) else str(exc)})

@@ -64,6 +64,28 @@ def test_a_mapped_field_1c_lacks_and_an_unpublished_lookup_are_named_with_the_fi
     assert findings[0]["detail"].endswith("its dates read as Europe/Moscow wall time")  # the demo config sets it
 
 
+def test_a_ref_to_a_model_the_backend_does_not_map_fails_the_check_with_file_and_line(emulator: Emulator,
+                                                                                      tmp_path: Path) -> None:
+    """1C publishes everything the ticket mapping reads, but its `ref: contact` and `ref:
+    agent` could never be resolved: no mapping of those models beside it."""
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    for model in ("customer", "ticket"):
+        shutil.copy(DEFAULT_MAPPINGS / f"{model}.yaml", mappings)
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(demo_config(emulator.base_url, tmp_path / "s.db")
+                      + f'    mappings: "{mappings}"\n    models: [customer, ticket]\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "crm_bridge", "-c", str(config), "check", "--json"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    failed = [c for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+    assert [c["what"] for c in failed if c["what"] != "store"] == ["mappings of demo-1c"]  # 1C publishes it all
+    [detail] = [c["detail"] for c in failed if c["what"] != "store"]
+    assert detail.startswith(f"{mappings / 'ticket.yaml'}:")
+    assert "fields.contact_id.ref: this backend maps no contact" in detail
+    assert "fields.assignee_id.ref: this backend maps no agent" in detail
+
+
 def test_post_created_on_a_document_1c_does_not_post_is_named(tmp_path: Path) -> None:
     """1C binds Post/Unpost only to the document types that are posted; without them every
     created request would stay a draft, logged one by one. `check` says so up front."""
