@@ -27,7 +27,8 @@ from mapping.validate import RemoteFacts, check_mapping
 
 __all__ = ["mapping_app"]
 
-mapping_app = typer.Typer(help="Check, preview and suggest field mappings (the files in a backend's `mappings:` folder).",
+mapping_app = typer.Typer(help="Check, preview and suggest field mappings (the files in a backend's `mappings:` folder).\n\n"
+                          "Example: crm-bridge mapping check",
                           no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="Backend name from the configuration.")]

@@ -15,7 +15,7 @@ from crm_bridge.model import Priority
 
 __all__ = ["sla_app"]
 
-sla_app = typer.Typer(help="SLA policies, due dates and the ledger.", no_args_is_help=True)
+sla_app = typer.Typer(help="SLA policies, due dates and the ledger.\n\nExample: crm-bridge sla explain CRM-0000042", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 
 

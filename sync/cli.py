@@ -18,8 +18,8 @@ from sync.tables import BindingRow, CheckpointRow, ConflictRow, OutboxRow, SyncR
 __all__ = ["conflicts_app", "jobs_app", "status"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
-conflicts_app = typer.Typer(help="Fields changed on both sides, waiting for a decision.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Remote writes waiting in the outbox, retried or parked.", no_args_is_help=True)
+conflicts_app = typer.Typer(help="Fields changed on both sides, waiting for a decision.\n\nExample: crm-bridge conflicts list", no_args_is_help=True)
+jobs_app = typer.Typer(help="Remote writes waiting in the outbox, retried or parked.\n\nExample: crm-bridge jobs list --state parked", no_args_is_help=True)
 
 
 def _ago(now: datetime, then: datetime | None) -> str:

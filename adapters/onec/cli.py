@@ -224,7 +224,7 @@ def emulator(
     console.print("emulator stopped")
 
 
-onec_app = typer.Typer(help="1C:CRM backends: what a publication offers.", no_args_is_help=True)
+onec_app = typer.Typer(help="1C:CRM backends: what a publication offers.\n\nExample: crm-bridge onec inspect --entity Document_Интерес", no_args_is_help=True)
 
 
 def _onec_backend(bridge: Any, name: str | None) -> Any:

@@ -25,7 +25,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+db_app = typer.Typer(help="The store's schema.\n\nExample: crm-bridge db upgrade", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command()(worker)  # scale-out; crm-bridge run is the embedded mode
 
