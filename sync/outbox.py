@@ -70,7 +70,9 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
                 .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
             for row in session.scalars(select(OutboxRow).where(
                     OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.operation == "update",
-                    OutboxRow.state.in_(("pending", "parked"))).order_by(OutboxRow.id)):
+                    OutboxRow.state.in_(("pending", "parked"))).order_by(OutboxRow.id)
+                    # a row a dispatcher is sending right now is left to it: the new decision gets its own row
+                    .with_for_update(skip_locked=True)):
                 record = (row.backend, row.model, row.local_id)
                 if row.state == "pending" and row.attempts == 0:
                     waiting[record] = row
