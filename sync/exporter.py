@@ -92,8 +92,8 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                     row.attempts += 1
                     try:
                         version = complete(mapping.spec, binding.remote_id)
-                    except RemoteError as exc:
-                        _fail(row, exc, now, stats)
+                    except RemoteError as exc:  # a read or a passing fault (a refused posting leaves a draft, logged)
+                        _fail(row, exc, now, stats, held=True)
                         continue
                     if version is not None:
                         binding.remote_version = binding.written_version = version
@@ -120,6 +120,10 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
             row.attempts += 1
             try:
                 found = creator.find(spec, correlation, key)
+            except RemoteError as exc:  # the look-up is a read: a refusal there is not the create's own
+                _fail(row, exc, now, stats, held=True)
+                continue
+            try:
                 if found is None:
                     if row.model not in writers:
                         writers[row.model] = mapping.writing_everything
@@ -165,8 +169,9 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
 
     A fault only an administrator can fix (a password, a publication) costs the row no
     attempt: however long the outage, the row is still pending when it is fixed. A row
-    `held` by a fault it did not meet itself (the re-read before the batch) is never
-    parked for that fault's kind: its own write may well go through; it backs off."""
+    `held` by a fault its own write did not meet (the re-read before the batch, the
+    look-up before a create) is never parked for that fault's kind: its write may well go
+    through; it backs off."""
     row.last_error = str(exc)
     if exc.administrative:
         row.attempts = max(row.attempts - 1, 0)

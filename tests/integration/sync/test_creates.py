@@ -232,6 +232,22 @@ def test_a_create_or_a_posting_cut_short_is_posted_by_the_retry_that_finds_the_r
     assert (doc["Ref_Key"], doc["Posted"]) == (draft["Ref_Key"], True)
 
 
+def test_a_refusal_on_the_look_up_before_a_create_is_not_the_creates_own(
+    emulator: Emulator, posting: tuple[App, FrozenClock]
+) -> None:
+    app, clock = posting
+    app.run_job("sync.dispatch")  # the SLA write-backs of the first import: no re-read before the create now
+    register_locally(app)
+    emulator.inject("status", method="GET", entity_set=DOC, count=1, status=500, code="-1")
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["created"], first["retried"], first["parked"]) == (0, 1, 0)
+    assert created_in_1c(emulator, wait=0) == []
+    clock.at += timedelta(hours=1)
+    assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 1
+    [doc] = created_in_1c(emulator)
+    assert doc["Posted"] is True
+
+
 def test_post_created_names_only_models_crm_bridge_creates(emulator: Emulator, tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors, match="post_created names contact, which crm-bridge does not create in 1C"):
         App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    post_created: [contact]\n")
