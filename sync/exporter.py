@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm_bridge.errors import RemoteError
 from crm_bridge.model import fields_from_json, fields_to_json
@@ -190,6 +191,28 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
         log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})
 
 
+def _newest_only(session: Session, row: OutboxRow) -> bool:
+    """Take out of `row` the fields a newer row of its record sets (waiting, parked or
+    already sent): a later decision always wins, whatever order the rows get through in
+    (a retry after back-off, a parked row a person retries). False when nothing is left:
+    the row is withdrawn, saying what replaced it."""
+    newer: set[str] = set()
+    for fields in session.scalars(select(OutboxRow.fields).where(
+            OutboxRow.backend == row.backend, OutboxRow.model == row.model, OutboxRow.local_id == row.local_id,
+            OutboxRow.operation == "update", OutboxRow.id > row.id, OutboxRow.state.in_(("pending", "parked", "sent")))):
+        newer.update(fields)
+    replaced = sorted(newer & set(row.fields))
+    if not replaced:
+        return True
+    row.fields = {k: v for k, v in row.fields.items() if k not in replaced}
+    log.info("outbox %d: %s replaced by a newer decision", row.id, ", ".join(replaced),
+             extra={"event": "sync.outbox.superseded", "backend": row.backend})
+    if row.fields:
+        return True
+    row.state, row.last_error = "withdrawn", f"replaced by a newer decision ({', '.join(replaced)})"
+    return False
+
+
 def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats) -> None:
     """A fault met before these rows were tried (the re-read, or the row before them) holds
     them all: each backs off as if it had met it — parked only once out of attempts, never
@@ -233,6 +256,7 @@ def dispatch(
     _create_pending(store, backend, mappings, now, stats, limit)
     halted: RemoteError | None = None
     written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
+    unsure: set[str] = set()  # remote ids a write found changed by someone else: no version of theirs is ours alone
     for position, (row_id, _, _) in enumerate(due):
         with store.transaction() as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
@@ -247,6 +271,9 @@ def dispatch(
             if mapping is None or remote_id is None:
                 row.state, row.last_error = "parked", f"no mapping or binding for {row.model} {row.local_id}"
                 stats.parked += 1
+                continue
+
+            if not _newest_only(session, row):
                 continue
 
             def resolve(ref_model: str, local_id: Any, binder: Binder = binder) -> str | None:
@@ -275,6 +302,9 @@ def dispatch(
                     halted = exc  # every other row would meet the same fault: they wait too
                 continue
             written.setdefault(remote_id, {}).update(values)
+            if version is None or remote_id in unsure:  # the record holds more than our writes: read it again
+                unsure.add(remote_id)
+                version = None
             if binding is not None:
                 binding.remote_version = binding.written_version = version
                 binding.exported_at = now

@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
@@ -45,10 +45,12 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
 
     Decisions about one record in one transaction are merged (the later value of a field
     wins), and so is a row still waiting for its first attempt, so a burst of decisions
-    costs one remote write. An older row already tried (waiting to retry, or parked)
-    loses the fields the new decision sets: sent later, it would overwrite the newer value
-    in the CRM, and the import would then skip that version as our own write. A row left
-    with no field is withdrawn, saying what replaced it.
+    costs one remote write. An older row already tried (waiting to retry, or parked) is
+    left as it is: the exporter never sends a field a newer row of the record sets.
+
+    The same decision against the same remote version is stored once (a retried job), but
+    only while that row is the record's newest: after a decision in between (A, B, then A
+    again, B not yet sent) it is a change back, and stored anew.
     """
     session = unit.session
     changes: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
@@ -62,27 +64,20 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
         by_model.setdefault(model, []).append(local_id)
     bindings: list[tuple[str, str, int, str | None]] = []  # (backend, model, local id, remote version)
     waiting: dict[tuple[str, str, int], OutboxRow] = {}
-    tried: dict[tuple[str, str, int], list[OutboxRow]] = {}  # older unsent rows, already attempted
     for model, ids in by_model.items():
         for chunk in in_chunks(ids):
             bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
                 select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
                 .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
             for row in session.scalars(select(OutboxRow).where(
-                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.operation == "update",
-                    OutboxRow.state.in_(("pending", "parked"))).order_by(OutboxRow.id)
+                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
+                    OutboxRow.attempts == 0, OutboxRow.operation == "update")
                     # a row a dispatcher is sending right now is left to it: the new decision gets its own row
                     .with_for_update(skip_locked=True)):
-                record = (row.backend, row.model, row.local_id)
-                if row.state == "pending" and row.attempts == 0:
-                    waiting[record] = row
-                else:
-                    tried.setdefault(record, []).append(row)
+                waiting[(row.backend, row.model, row.local_id)] = row
     fresh: dict[str, dict[str, Any]] = {}
     for backend, model, local_id, remote_version in bindings:
         fields, origin = changes[(model, local_id)]
-        for older in tried.get((backend, model, local_id), ()):
-            _supersede(older, fields)
         pending = waiting.get((backend, model, local_id))
         if pending is not None:
             pending.fields = {**pending.fields, **fields}
@@ -93,23 +88,19 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
                            "state": "pending", "attempts": 0, "next_attempt_at": unit.now, "created": unit.now}
     keys = list(fresh)
     for some in in_chunks(keys):
-        for known in session.scalars(select(OutboxRow.identity_key).where(OutboxRow.identity_key.in_(some))):
-            log.debug("outbox row %s exists", known, extra={"event": "sync.outbox.duplicate"})
-            fresh.pop(known, None)  # the same decision against the same remote version: stored once
+        for known in session.execute(select(OutboxRow.identity_key, OutboxRow.id, OutboxRow.backend, OutboxRow.model,
+                                            OutboxRow.local_id).where(OutboxRow.identity_key.in_(some))):
+            decision = fresh.pop(known.identity_key)
+            newest = session.scalar(select(func.max(OutboxRow.id)).where(
+                OutboxRow.backend == known.backend, OutboxRow.model == known.model, OutboxRow.local_id == known.local_id))
+            if newest == known.id:  # the same decision against the same remote version: stored once
+                log.debug("outbox row %s exists", known.identity_key, extra={"event": "sync.outbox.duplicate"})
+                continue
+            again = f"{known.identity_key}#{newest}"  # a change back, after the decision of row `newest`
+            if session.scalar(select(OutboxRow.id).where(OutboxRow.identity_key == again)) is None:
+                fresh[again] = {**decision, "identity_key": again}
     if fresh:
         bulk_insert(session, core_table(OutboxRow), list(fresh.values()))  # one executemany, no object per row
-
-
-def _supersede(row: OutboxRow, fields: dict[str, Any]) -> None:
-    """`row` no longer sends what the newer decision `fields` sets."""
-    replaced = sorted(set(row.fields) & set(fields))
-    if not replaced:
-        return
-    row.fields = {k: v for k, v in row.fields.items() if k not in replaced}
-    log.info("outbox %d: %s replaced by a newer decision", row.id, ", ".join(replaced),
-             extra={"event": "sync.outbox.superseded", "backend": row.backend})
-    if not row.fields:
-        row.state, row.last_error = "withdrawn", f"replaced by a newer decision ({', '.join(replaced)})"
 
 
 def correlation_key(backend: str, model: str, local_id: int) -> str:

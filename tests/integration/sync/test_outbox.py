@@ -26,7 +26,7 @@ from sync.tables import BindingRow, OutboxRow
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 SPEC = MappingSpec.model_validate({
     "model": "ticket", "entity": "Doc", "version": "v",
-    "fields": {"number": "N", "resolution_due": {"from": "Due", "owner": "local"}},
+    "fields": {"number": "N", "resolution_due": {"from": "Due", "owner": "local"}, "subject": {"from": "Subj", "owner": "local"}},
 })
 
 
@@ -133,36 +133,95 @@ def test_a_row_out_of_attempts_is_parked_saying_it_gave_up(store: Store) -> None
     assert row.last_error == f"gave up after {MAX_ATTEMPTS} attempts: 1C: PATCH Document_Интерес: HTTP 503 Сервер перегружен"
 
 
-def test_a_newer_decision_replaces_what_an_older_tried_row_would_send(store: Store) -> None:
-    """The older row, waiting to retry, must not overwrite the newer value in the CRM once it
-    gets through: the import would skip that version as our own write, for good."""
+def send(store: Store, backend: FakeBackend, at: datetime) -> None:
+    dispatch(store, backend, {"ticket": compile_mapping(SPEC)}, at)  # type: ignore[arg-type]
+
+
+def test_an_older_row_retried_after_a_newer_one_went_out_does_not_overwrite_it(store: Store) -> None:
+    """A row backs off after a 503; meanwhile a newer decision is sent. When the old row's
+    turn comes it must not overwrite the newer value in the CRM (the import would skip
+    that version as our own write, for good): it is withdrawn."""
     tid = bound_ticket(store)
     decide(store, tid, NOW + timedelta(hours=4))
-    dispatch(store, FakeBackend(RemoteUnavailable("1C: 503")), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+    send(store, FakeBackend(RemoteUnavailable("1C: 503", retry_after=3600)), NOW)
     decide(store, tid, NOW + timedelta(hours=8))
-    older, newer = sorted(rows(store), key=lambda r: r.id)
-    assert (older.state, older.fields, older.last_error) == ("withdrawn", {}, "replaced by a newer decision (resolution_due)")
-    assert (newer.state, newer.fields) == ("pending", {"resolution_due": "2026-06-01T17:00:00Z"})
     backend = FakeBackend()
-    dispatch(store, backend, {"ticket": compile_mapping(SPEC)}, NOW + timedelta(hours=1))  # type: ignore[arg-type]
+    send(store, backend, NOW + timedelta(minutes=1))  # only the newer row is due
+    send(store, backend, NOW + timedelta(hours=2))  # the older one's turn
     assert backend.sent == [("r-1", {"Due": NOW + timedelta(hours=8)})]
+    older, newer = sorted(rows(store), key=lambda r: r.id)
+    assert (older.state, older.last_error) == ("withdrawn", "replaced by a newer decision (resolution_due)")
+    assert newer.state == "sent"
 
 
-def test_a_parked_row_keeps_the_fields_a_newer_decision_does_not_set(store: Store) -> None:
+def test_a_parked_row_retried_by_a_person_sends_only_what_no_newer_row_sets(store: Store) -> None:
     tid = bound_ticket(store)
     registry = Registry()
     registry.add(enqueue, usage="event.handler", model="record.changed")
     with store.transaction() as s:
         EventBus(registry).unit(s, NOW, None).publish(DomainEvent("record.changed", "ticket", tid, "sla", {"fields": {
-            "resolution_due": NOW + timedelta(hours=4), "number": "T-1/a"}}))
-    dispatch(store, FakeBackend(RemoteRejected("1C refused")), {"ticket": compile_mapping(SPEC)}, NOW)  # type: ignore[arg-type]
+            "resolution_due": NOW + timedelta(hours=4), "subject": "Не печатает"}}))
+    send(store, FakeBackend(RemoteRejected("1C refused")), NOW)
     decide(store, tid, NOW + timedelta(hours=8))
-    parked, newer = sorted(rows(store), key=lambda r: r.id)
-    assert (parked.state, parked.fields) == ("parked", {"number": "T-1/a"})  # a retry by a person sends only that
-    assert newer.fields == {"resolution_due": "2026-06-01T17:00:00Z"}
+    backend = FakeBackend()
+    send(store, backend, NOW)
+    with store.transaction() as s:  # `crm-bridge jobs retry` of the parked row
+        s.scalars(select(OutboxRow).where(OutboxRow.state == "parked")).one().state = "pending"
+    send(store, backend, NOW)
+    assert backend.sent == [("r-1", {"Due": NOW + timedelta(hours=8)}), ("r-1", {"Subj": "Не печатает"})]
+
+
+def test_the_same_decision_again_while_its_row_waits_to_retry_is_not_lost(store: Store) -> None:
+    tid = bound_ticket(store)
+    decide(store, tid, NOW + timedelta(hours=4))
+    send(store, FakeBackend(RemoteUnavailable("1C: 503")), NOW)
+    decide(store, tid, NOW + timedelta(hours=4))  # a retried job repeats it
+    assert len(rows(store)) == 1
+    backend = FakeBackend()
+    send(store, backend, NOW + timedelta(hours=1))
+    assert backend.sent == [("r-1", {"Due": NOW + timedelta(hours=4)})]
+
+
+def test_a_change_back_after_a_decision_in_between_is_sent(store: Store) -> None:
+    """A, then B (neither sent yet: 1C is down), then A again: A is what 1C must hold."""
+    tid = bound_ticket(store)
+    down = FakeBackend(RemoteUnavailable("1C: 503"))
+    for hours in (4, 8, 4):
+        decide(store, tid, NOW + timedelta(hours=hours))
+        send(store, down, NOW)
+    assert len(rows(store)) == 3
+    backend = FakeBackend()
+    send(store, backend, NOW + timedelta(days=1))
+    assert backend.sent == [("r-1", {"Due": NOW + timedelta(hours=4)})]
+    assert [r.state for r in sorted(rows(store), key=lambda r: r.id)] == ["withdrawn", "withdrawn", "sent"]
 
 
 def test_backoff_grows_and_honours_retry_after() -> None:
     assert backoff(0, None, base=5) <= timedelta(seconds=5)
     assert backoff(20, None, base=5, cap=60) <= timedelta(seconds=60)
     assert backoff(1, 300.0) >= timedelta(seconds=300)
+
+
+def test_once_a_write_finds_the_record_changed_by_someone_else_no_later_version_of_the_batch_is_ours(store: Store) -> None:
+    """The first write's answer showed a 1C user's edit (no version returned); a second row
+    of the same record in the batch gets a version that holds that edit too."""
+    tid = bound_ticket(store)
+    registry = Registry()
+    registry.add(enqueue, usage="event.handler", model="record.changed")
+    decide(store, tid, NOW + timedelta(hours=4))
+    send(store, FakeBackend(RemoteUnavailable("1C: 503")), NOW)  # tried once: the next decision gets its own row
+    with store.transaction() as s:
+        EventBus(registry).unit(s, NOW, None).publish(DomainEvent("record.changed", "ticket", tid, "ui", {"fields": {
+            "subject": "Не печатает"}}))
+
+    class Concurrent(FakeBackend):
+        def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
+                   expected_version: str | None = None) -> str | None:
+            super().update(spec, remote_id, values, expected_version=expected_version)
+            return None if len(self.sent) == 1 else "v3"
+
+    backend = Concurrent()
+    send(store, backend, NOW + timedelta(hours=1))
+    assert len(backend.sent) == 2
+    with store.transaction() as s:
+        assert s.scalars(select(BindingRow.remote_version)).one() is None  # the next import reads it again
