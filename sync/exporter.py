@@ -92,7 +92,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                 if binding is not None and mapping is not None and complete is not None:
                     row.attempts += 1
                     try:
-                        version = complete(mapping.spec, binding.remote_id)
+                        version = complete(mapping.spec, binding.remote_id, binding.remote_version)
                     except RemoteError as exc:  # a read or a passing fault (a refused posting leaves a draft, logged)
                         _fail(row, exc, now, stats, held=True)
                         continue

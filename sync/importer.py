@@ -345,9 +345,10 @@ class Importer:
             field=conflict.field, base={"value": values["base"]}, local={"value": values["local"]},
             remote={"value": values["remote"]}, created=self.now,
         ))
-        for pending in page.session.scalars(select(OutboxRow).where(
-                OutboxRow.backend == binding.backend, OutboxRow.model == model,
-                OutboxRow.local_id == binding.local_id, OutboxRow.state == "pending")):
+        for pending in page.session.scalars(select(OutboxRow).where(  # a parked row too: a person may retry it
+                OutboxRow.backend == binding.backend, OutboxRow.model == model, OutboxRow.operation == "update",
+                OutboxRow.local_id == binding.local_id, OutboxRow.state.in_(("pending", "parked")))
+                .with_for_update(skip_locked=True)):  # one a dispatcher sends right now is its own; the conflict stays queued
             if conflict.field in pending.fields:  # nothing is sent until a person decides
                 pending.fields = {k: v for k, v in pending.fields.items() if k != conflict.field}
                 if not pending.fields:

@@ -117,7 +117,7 @@ class RemoteCreating(Protocol):
             row = api.create(spec.entity, values)
             return row["id"], row["etag"]
 
-    Optionally ``complete_create(spec, remote_id) -> version | None``: for a record created
+    Optionally ``complete_create(spec, remote_id, expected_version) -> version | None``: for a record created
     here that an import met (and bound) before the create's answer came back, finish what
     creating includes beyond the record itself (1C: posting the document).
     """

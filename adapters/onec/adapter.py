@@ -356,16 +356,20 @@ class OneCBackend:
             version = self._post_created(spec, key, version)
         return key, version
 
-    def complete_create(self, spec: MappingSpec, key: str) -> str | None:
-        """A record crm-bridge created that an import met first (and bound): finish what
-        creating it includes — post the document, when its model is in ``post_created``
-        and 1C holds it unposted. Returns its version after that, or None (nothing done)."""
+    def complete_create(self, spec: MappingSpec, key: str, expected_version: str | None = None) -> str | None:
+        """A record crm-bridge created that an import met first (and bound, at
+        `expected_version`): finish what creating it includes — post the document, when
+        its model is in ``post_created`` and 1C holds it unposted. Returns its version
+        after that; None when nothing was done, or when the record changed in 1C since the
+        import read it (that version is not ours alone: the next import reads it again)."""
         if not self._posts(spec):
             return None
         row = self.client.get(spec.entity, key, select=[spec.key, "Posted", *([spec.version] if spec.version else [])])
         if row.get("Posted"):
             return None
-        return self._post_created(spec, key, spec.version_of(row))
+        before = spec.version_of(row)
+        after = self._post_created(spec, key, before)
+        return None if expected_version is not None and before != expected_version else after
 
     def _posts(self, spec: MappingSpec) -> bool:
         """Whether records of `spec`'s model that crm-bridge creates are posted (documents only)."""

@@ -183,10 +183,11 @@ def _wall_clock(value: Any, tz: ZoneInfo) -> Any:
 
 
 def _endpoint(wsdl: str) -> str | None:
-    """The service address a WSDL URL stands for: the URL without its query (``?wsdl``)
-    and fragment; None for a WSDL that is a local file."""
+    """The service address a 1C WSDL URL stands for (``…/ws/<Name>.1cws?wsdl`` → without
+    its query); None for any other WSDL (a file, a copy served elsewhere), whose own
+    ``soap:address`` is then used."""
     parts = urlsplit(wsdl)
-    if parts.scheme.lower() not in ("http", "https"):
+    if parts.scheme.lower() not in ("http", "https") or "/ws/" not in parts.path or parts.query.lower() != "wsdl":
         return None
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 

@@ -133,11 +133,14 @@ def check(as_json: JsonOpt = False) -> None:
             try:
                 for line in bridge.backend(name).check():
                     results.append({"what": f"backend {name}", "ok": line["ok"], "detail": line["detail"]})
-                for comp in extra:
-                    results += [{"what": f"{comp.name} of {name}", **line} for line in comp.obj(bridge, name)]
             except (RemoteError, BridgeError) as exc:
                 results.append({"what": f"backend {name}", "ok": False,
                                 "detail": exc.once if isinstance(exc, RemoteError) else str(exc)})
+            for comp in extra:  # file checks: said even when the backend cannot be reached
+                try:
+                    results += [{"what": f"{comp.name} of {name}", **line} for line in comp.obj(bridge, name)]
+                except BridgeError as exc:
+                    results.append({"what": f"{comp.name} of {name}", "ok": False, "detail": str(exc)})
     finally:
         bridge.close()
     ok = all(r["ok"] for r in results)
@@ -217,9 +220,11 @@ def _show_cycle(result: dict[str, Any], *, as_json: bool) -> list[str]:
         seconds = f"{summary.get('seconds', 0):.1f}"
         backends = {k: v for k, v in summary.items() if isinstance(v, dict)}
         for backend, done in backends.items() or [("", summary)]:
-            if done.get("error"):
-                failed.append(f"{job} {backend}: {done['error']}")
-                rows.append((job, backend, f"[red]{escape(str(done['error']))}[/red]", seconds))
+            problem = done.get("error") or (f"{done['parked']} outbox rows parked; see crm-bridge jobs list"
+                                            if done.get("parked") else None)
+            if problem:
+                failed.append(f"{job} {backend}: {problem}")
+                rows.append((job, backend, f"[red]{escape(str(problem))}[/red]", seconds))
             else:
                 counts = ", ".join(f"{k} {v:,}" for k, v in _totals(done).items() if v) or "nothing to do"
                 rows.append((job, backend, counts, seconds))

@@ -84,6 +84,12 @@ def test_a_ref_to_a_model_the_backend_does_not_map_fails_the_check_with_file_and
     assert detail.startswith(f"{mappings / 'ticket.yaml'}:")
     assert "fields.contact_id.ref: this backend maps no contact" in detail
     assert "fields.assignee_id.ref: this backend maps no agent" in detail
+    emulator.stop()  # 1C cannot be reached: the files' own problems are said all the same
+    done = subprocess.run([sys.executable, "-m", "crm_bridge", "-c", str(config), "check", "--json"], capture_output=True,
+                          text=True, check=False)
+    failed = {c["what"]: c["detail"] for c in json.loads(done.stdout)["checks"] if not c["ok"]}
+    assert "no answer" in failed["backend demo-1c"]
+    assert "this backend maps no contact" in failed["mappings of demo-1c"]
 
 
 def test_post_created_on_a_document_1c_does_not_post_is_named(tmp_path: Path) -> None:

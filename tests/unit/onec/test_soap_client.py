@@ -55,6 +55,17 @@ def test_operations_go_to_the_configured_address_not_the_one_1c_wrote_into_the_w
     assert [c.request.url for c in api.calls][-1] == "http://1c.test/crm/ws/CrmExchange.1cws"
 
 
+def test_a_wsdl_copy_served_elsewhere_keeps_its_own_address(api: responses.RequestsMock) -> None:
+    """Only a 1C publication's own `…/ws/<Name>.1cws?wsdl` stands for the service address."""
+    copy = "http://files.test/contracts/crm_exchange.wsdl"
+    api.get(copy, body=(FIXTURES / "crm_exchange.wsdl").read_bytes(), content_type="text/xml")
+    client = SoapClient(name="crm", wsdl=copy, username="Интеграция", password="пароль")
+    try:
+        assert client.service._binding_options["address"] == "http://crm-demo.local/crm/ws/CrmExchange.1cws"
+    finally:
+        client.close()
+
+
 def test_a_wsdl_read_from_a_file_keeps_its_own_address(tmp_path: Path) -> None:
     wsdl = tmp_path / "crm.wsdl"
     wsdl.write_bytes((FIXTURES / "crm_exchange.wsdl").read_bytes())
