@@ -58,8 +58,8 @@ class RemoteError(BridgeError):
 
     @property
     def once(self) -> str:
-        """The message for a command run once (``check``, ``onec inspect``): without the
-        "will retry" a scheduled job's log rightly says."""
+        """The message without the "will retry" a scheduled job's log rightly says: for a
+        command run once (``check``, ``onec inspect``), or an outbox row out of attempts."""
         return str(self).removesuffix("; will retry")
 
 

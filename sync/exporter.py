@@ -185,7 +185,7 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
         row.state = "parked"
         stats.parked += 1
         if exc.retryable or held:  # out of attempts: the remote's "will retry" is no longer true
-            row.last_error = f"gave up after {row.attempts} attempts: {str(exc).removesuffix('; will retry')}"
+            row.last_error = f"gave up after {row.attempts} attempts: {exc.once}"
     if not quiet:
         stats.errors.append(str(exc))
         log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})

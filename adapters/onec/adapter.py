@@ -282,9 +282,9 @@ class OneCBackend:
         return [self._record(spec, raw, lookups, composite) for raw in rows]
 
     def _remember(self, spec: MappingSpec, raw: dict[str, Any]) -> None:
-        seen = self._read_by_key
-        seen[(spec.entity, str(raw.get(spec.key)))] = (spec.version_of(raw), raw)
-        seen.move_to_end((spec.entity, str(raw.get(spec.key))))
+        seen, key = self._read_by_key, (spec.entity, str(raw.get(spec.key)))
+        seen[key] = (spec.version_of(raw), raw)
+        seen.move_to_end(key)
         while len(seen) > _READ_BY_KEY_KEPT:
             seen.popitem(last=False)
 
