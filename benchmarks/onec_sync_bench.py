@@ -10,7 +10,12 @@ each) and 9 users. The bridge reaches it over loopback HTTP and stores into SQLi
 phase runs in a fresh child process, so the peak RSS printed is that phase's own:
 
 1. **initial import**: one ``sync.pull`` into an empty store (``db upgrade`` first,
-   untimed), SLA planning of the tickets included (it is part of the import transaction).
+   untimed): every record read, validated, stored and bound, the history recorded, and
+   each request queued for SLA planning in the transaction that stored it.
+   **SLA planning**: then the ``sla.tick`` the pull wakes, timed on its own: it plans
+   every queued request (policy, due dates, the ledger, the write-back rows); checked:
+   the queue is empty afterwards and every live request has its clock. Its line and the
+   sum of both (``import + SLA``) are printed; the import target is the import's.
 2. The store is copied; then a 1C user edits ``--changed`` of the live requests (``Тема``)
    and partners (``Description``) through the emulator's control endpoint
    (``POST /__emulator__/touch``): their DataVersion bumps, as in 1C.
@@ -110,6 +115,13 @@ class Result:
         return full.seconds / incremental.seconds if full and incremental and incremental.seconds else 0.0
 
     @property
+    def import_and_sla_per_s(self) -> float:
+        """Records imported per second of the import and the SLA planning together."""
+        initial, planning = self.phase("initial import"), self.phase("SLA planning")
+        seconds = (initial.seconds if initial else 0.0) + (planning.seconds if planning else 0.0)
+        return initial.records / seconds if initial and seconds else 0.0
+
+    @property
     def ratio(self) -> float:
         """The version-scan incremental pass against the full re-read."""
         return self.speedup("incremental")
@@ -195,8 +207,8 @@ class EmulatorProcess:
 
 
 # ------------------------------------------------------------------- one bridge phase
-def child_phase(config: Path) -> dict[str, Any]:
-    """In the child process: one ``sync.pull`` timed; the counts and this process's peak RSS."""
+def child_phase(config: Path, job: str = "sync.pull") -> dict[str, Any]:
+    """In the child process: one run of `job` timed; the counts and this process's peak RSS."""
     from sqlalchemy import func, select
 
     from crm_bridge.app import App
@@ -208,7 +220,7 @@ def child_phase(config: Path) -> dict[str, Any]:
     try:
         app.upgrade_db()
         started = time.perf_counter()
-        summary = app.run_job("sync.pull")
+        summary = app.run_job(job)
         seconds = time.perf_counter() - started
         with app.store.transaction() as s:
             bound = {str(r[0]): int(r[1]) for r in s.execute(
@@ -220,8 +232,8 @@ def child_phase(config: Path) -> dict[str, Any]:
 
 
 def phase(name: str, mode: str, db: Path, emu: EmulatorProcess, folder: Path,
-          in_full: Sequence[str]) -> tuple[Phase, dict[str, int]]:
-    """Run one ``sync.pull`` on ``db`` in a child process; the phase and the bound counts.
+          in_full: Sequence[str], job: str = "sync.pull") -> tuple[Phase, dict[str, int]]:
+    """Run one `job` on ``db`` in a child process; the phase and the bound counts.
 
     ``in_full``: the importer's counts of records read in full in this kind of pass
     (``read`` counts whole records on a first pass, a full re-read and a feed package,
@@ -232,19 +244,22 @@ def phase(name: str, mode: str, db: Path, emu: EmulatorProcess, folder: Path,
     log = folder / f"{config.stem}.log"
     emu.call("DELETE", "stats")
     with log.open("w", encoding="utf-8") as err:
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--phase", str(config)], cwd=ROOT,
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--phase", str(config), "--job", job], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=err, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"phase {name!r} failed ({done.returncode}); see {log}:\n"
                            f"{log.read_text(encoding='utf-8')[-3000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
+    stats = emu.call("GET", "stats")
+    bound = {str(k): int(v) for k, v in out["bound"].items()}
+    if job == "sla.tick":
+        return Phase(name, job, float(out["seconds"]), int(out["summary"]["planned"]), 0, int(stats["total"]),
+                     stats["by_set"], float(out["rss_mb"]), {}), bound
     summary = out["summary"].get(BACKEND, {})
     if "error" in summary:
         raise RuntimeError(f"phase {name!r}: the import failed: {summary['error']}")
-    stats = emu.call("GET", "stats")
     models = {m: summary[m] for m in MODELS if m in summary}
     full_reads = sum(int(m[count]) for m in models.values() for count in in_full)
-    bound = {str(k): int(v) for k, v in out["bound"].items()}
     records = sum(int(m["created"]) for m in models.values()) if name == "initial import" else sum(bound.values())
     return Phase(name, mode, float(out["seconds"]), records, full_reads, int(stats["total"]), stats["by_set"],
                  float(out["rss_mb"]), models), bound
@@ -303,6 +318,19 @@ def disagreements(db: Path, base_url: str) -> list[str]:
     return problems
 
 
+def unplanned(db: Path) -> list[str]:
+    """What the SLA planning left undone: requests still queued, live requests without a clock."""
+    con = sqlite3.connect(db)
+    try:
+        queued = con.execute("SELECT count(*) FROM sla_queue").fetchone()[0]
+        clockless = con.execute("SELECT count(*) FROM tickets t WHERE NOT t.deleted AND NOT EXISTS "
+                                "(SELECT 1 FROM sla_clocks c WHERE c.ticket_id = t.id)").fetchone()[0]
+    finally:
+        con.close()
+    return ([f"SLA planning: {queued} request(s) still queued"] if queued else []) + \
+           ([f"SLA planning: {clockless} live request(s) without a clock"] if clockless else [])
+
+
 # ------------------------------------------------------------------------------- run
 def run(requests: int = 100_000, customers: int | None = None, changed: float = 0.01, *,
         latency: float = 0.0, seed: int = 7, exchange: bool | None = None) -> Result:
@@ -317,6 +345,8 @@ def run(requests: int = 100_000, customers: int | None = None, changed: float = 
             store = folder / "incremental.db"
             initial, result.bound = phase("initial import", "version_scan", store, emu, folder, ["read"])
             result.phases.append(initial)
+            result.phases.append(phase("SLA planning", "version_scan", store, emu, folder, [], job="sla.tick")[0])
+            result.problems += unplanned(store)
             stores = {"version_scan": store, "full": folder / "full.db"}
             copy_store(store, stores["full"])
             if exchange:
@@ -367,6 +397,7 @@ def report(result: Result, *, targets: bool = True, as_json: bool = False) -> in
     status = int(bool(result.problems or missed))
     if as_json:
         document = asdict(result) | {"ratio": result.ratio, "exchange_plan_ratio": result.speedup("exchange plan"),
+                                     "import_and_sla_records_per_s": result.import_and_sla_per_s,
                                      "missed_targets": missed, "targets_checked": targets, "status": status}
         for item, p in zip(document["phases"], result.phases, strict=True):
             item["records_per_s"] = p.per_s
@@ -391,6 +422,11 @@ def report(result: Result, *, targets: bool = True, as_json: bool = False) -> in
     console.print(f"edited in 1C ({result.changed:.1%}): " + ", ".join(f"{n:,} {m}s" for m, n in result.edited.items()))
     if result.emulator_rss_mb:
         console.print(f"emulator process peak RSS: {result.emulator_rss_mb:.0f} MB")
+    planning = result.phase("SLA planning")
+    if planning is not None:
+        console.print(f"import + SLA planning: {result.phases[0].seconds + planning.seconds:.2f} s, "
+                      f"{result.import_and_sla_per_s:,.0f} records/s ({planning.records:,} requests planned "
+                      f"at {planning.per_s:,.0f}/s)")
     console.print(f"version-scan incremental pass vs full re-read: [bold]{result.ratio:.1f}x[/bold] faster")
     if result.speedup("exchange plan"):
         console.print(f"exchange-plan pass vs full re-read: [bold]{result.speedup('exchange plan'):.1f}x[/bold] faster")
@@ -414,9 +450,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-targets", action="store_true", help="check correctness only, not the speed targets")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--phase", type=Path, help=argparse.SUPPRESS)  # internal: one child phase
+    parser.add_argument("--job", default="sync.pull", help=argparse.SUPPRESS)  # internal: the child phase's job
     args = parser.parse_args(argv)
     if args.phase is not None:
-        print(json.dumps(child_phase(args.phase)))
+        print(json.dumps(child_phase(args.phase, args.job), default=str))
         return 0
     if not 0 < args.changed <= 1:
         parser.error(f"--changed {args.changed}: give a share between 0 and 1, e.g. 0.01 for 1 %")

@@ -11,8 +11,9 @@ from the first import request to the last write-back:
   (``sync.pull``, ``sla.tick``, then ``sync.dispatch`` until the outbox is empty);
 * **queue, N workers**: a fresh PostgreSQL database, ``crm-bridge db upgrade``, N
   ``crm-bridge worker`` processes; one run of every import stream is queued at the start
-  (the outbox shards run every second from the schedule), and the clock stops when every
-  live request is bound and its due date sent.
+  (the outbox shards run every second from the schedule; each finished pull wakes
+  ``sla.tick``, which plans the requests the pull queued, and that wakes the outbox), and
+  the clock stops when every live request is bound, planned and its due date sent.
 
 ``records/s`` counts live requests carried end to end (their customers, contacts and
 users are imported on the way). ``--latency`` adds that many seconds to every answer of
@@ -47,6 +48,7 @@ from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD  # noqa: E402
 from adapters.onec.emulator import Emulator  # noqa: E402
 from crm_bridge.app import App  # noqa: E402
 from crm_bridge.queue import defer_all, prepare_store  # noqa: E402
+from sla.tables import SlaQueueRow  # noqa: E402
 from sync.tables import BindingRow, OutboxRow  # noqa: E402
 
 BASE_NOW = datetime(2026, 3, 2, 12, 0)  # naive Moscow time: every open request is long past due
@@ -120,6 +122,12 @@ def _pending(app: App) -> int:
         return int(s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending")) or 0)
 
 
+def _queued(app: App) -> int:
+    """Requests imported but not planned yet (the pull wakes ``sla.tick``, which plans them)."""
+    with app.store.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(SlaQueueRow)) or 0)
+
+
 def _sent(app: App) -> int:
     with app.store.transaction() as s:
         return int(s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "sent")) or 0)
@@ -151,7 +159,7 @@ def queue(emu: Emulator, live: int, folder: Path, workers: int, *, pg_admin: str
         _wait(lambda: _workers(app) >= workers, procs, 120, "workers to start")
         calls, started = _calls(emu), time.perf_counter()
         defer_all(app, ["sync.pull"])
-        _wait(lambda: _bound(app) >= live and not _pending(app), procs, timeout, "the sync to finish")
+        _wait(lambda: _bound(app) >= live and not _queued(app) and not _pending(app), procs, timeout, "the sync to finish")
         seconds = time.perf_counter() - started
         return Mode(f"queue, {workers} worker{'s' if workers > 1 else ''}", seconds, live, _sent(app), _calls(emu) - calls)
     finally:

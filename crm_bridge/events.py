@@ -51,8 +51,8 @@ Batch = Callable[["Unit", list[Any]], None]
 class Unit:
     """One unit of work: a session, the decision instant and a way to publish.
 
-    Work that is cheaper in bulk is *deferred*: ``unit.defer("sla.plan", ticket_id,
-    plan_many)`` collects items under a key, and just before the session commits each
+    Work that is cheaper in bulk is *deferred*: ``unit.defer("sla.queue", ticket_id,
+    queue_many)`` collects items under a key, and just before the session commits each
     key's function runs once with all its items (in the order the keys were first
     deferred; work deferred while completing runs too). A page of 1,000 imported records
     then costs a few queries for the SLA and the outbox, not a few per record.

@@ -52,6 +52,7 @@ from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError
+from crm_bridge.runner import next_in_cycle
 
 if TYPE_CHECKING:
     from procrastinate import JobContext
@@ -269,10 +270,14 @@ class Queue:
     def _add_task(self, name: str) -> Any:
         async def run(context: JobContext, /, timestamp: int | None = None, attempt: int = 0, **kwargs: Any) -> dict[str, Any]:
             try:
-                return await asyncio.to_thread(self._run_job, name, kwargs)
+                result = await asyncio.to_thread(self._run_job, name, kwargs)
             except Exception as exc:
                 await self._retry_later(context.job, kwargs, attempt, exc)
                 raise
+            follower = next_in_cycle(name, self.streams)
+            if follower is not None:  # the next job of the cycle runs now, not at its next tick
+                await self._wake(follower)
+            return result
 
         return self.procrastinate.task(name=name, queue=name, pass_context=True)(run)
 
@@ -282,6 +287,19 @@ class Queue:
         log.info("job %s %s done in %.2fs", name, kwargs, time.monotonic() - started,
                  extra={"event": "queue.job.done", "job": name})
         return result
+
+    async def _wake(self, name: str) -> None:
+        """Queue one run of each stream of job `name` now; a stream already waiting is left alone."""
+        from procrastinate import exceptions
+
+        for stream in self.streams[name]:
+            with contextlib.suppress(exceptions.AlreadyEnqueued):
+                await self.configured(name, stream).defer_async()
+
+    def configured(self, name: str, stream: Stream) -> Any:
+        """Job `name`'s task set up for one run of `stream` (its lock, queueing lock, queue)."""
+        return self.procrastinate.configure_task(name, lock=stream.key, queueing_lock=stream.key,
+                                                 priority=stream.priority, queue=name, task_kwargs=dict(stream.kwargs))
 
     async def _retry_later(self, job: QueueJob, kwargs: dict[str, Any], attempt: int, exc: Exception) -> None:
         """Queue the stream again after a back-off; at the maximum, leave the job failed."""
@@ -364,8 +382,7 @@ def defer_all(app: App, names: Iterable[str] | None = None) -> int:
         for job in names or [n for n in queue.streams if n in SCHEDULE]:
             for stream in queue.streams[job]:
                 try:
-                    qapp.configure_task(job, lock=stream.key, queueing_lock=stream.key, priority=stream.priority,
-                                        queue=job, task_kwargs=dict(stream.kwargs)).defer()
+                    queue.configured(job, stream).defer()
                     queued += 1
                 except exceptions.AlreadyEnqueued:
                     continue

@@ -1,8 +1,10 @@
 """The embedded runner: one process, APScheduler triggers, jobs run in-process.
 
 ``run_cycle`` runs the loop once in data-flow order (import → SLA tick → write-back);
-``Runner`` repeats each job on its own interval until stopped. APScheduler runs each job
-with ``max_instances=1`` and ``coalesce=True``: a slow pass is never run twice at once, and
+``Runner`` repeats each job on its own interval until stopped, and a job of the cycle that
+ends starts the next one at once (a pull's new requests are planned and their due dates
+written back in the same minute, whatever the intervals). APScheduler runs each job with
+``max_instances=1`` and ``coalesce=True``: a slow pass is never run twice at once, and
 missed runs collapse into one.
 """
 
@@ -11,18 +13,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from crm_bridge.app import App
 
-__all__ = ["CYCLE", "Runner", "run_cycle"]
+__all__ = ["CYCLE", "Runner", "next_in_cycle", "run_cycle"]
 
 log = logging.getLogger(__name__)
 CYCLE = ("sync.pull", "sla.tick", "sync.dispatch")
+
+
+def next_in_cycle(name: str, known: Iterable[str]) -> str | None:
+    """The registered job that follows `name` in the cycle (None after the last)."""
+    if name not in CYCLE:
+        return None
+    return next((n for n in CYCLE[CYCLE.index(name) + 1:] if n in known), None)
 
 
 def run_cycle(app: App) -> dict[str, Any]:
@@ -61,6 +70,9 @@ class Runner:
             return
         if self.on_result is not None:
             self.on_result(name, result)
+        follower = next_in_cycle(name, self.app.jobs())
+        if follower is not None and self.scheduler.running and self.scheduler.get_job(follower) is not None:
+            self.scheduler.modify_job(follower, next_run_time=datetime.now(UTC))  # its next run: now
 
     def start(self) -> None:
         now = self.app.clock()

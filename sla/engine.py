@@ -2,8 +2,11 @@
 ledger, update the request's SLA fields and hand what changed to the outbox and to the
 other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
 
-* handler ``ticket.imported`` — (re)plan a request whenever an import changed it;
-* job ``sla.tick`` — requests whose ``next_check`` has come (indexed), never a full scan;
+* handler ``ticket.imported`` — queue a request for planning whenever an import changed
+  it (``sla_queue``, in the import's transaction: the queue is as durable as the import);
+* job ``sla.tick`` — plan the queued requests, a chunk per transaction, then those whose
+  ``next_check`` has come (indexed), never a full scan. The runner and the scale-out queue
+  start it as soon as a pull ends, so a new request's due dates go out in the same cycle;
 * ``recalc`` — replay requests after a policy or calendar edit (``crm-bridge sla recalc``).
 """
 
@@ -14,7 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_bridge.app import App
@@ -25,13 +30,14 @@ from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.ledger import StoredEvent, insert_events, newest, record
-from sla.tables import SlaClockRow
+from sla.tables import SlaClockRow, SlaQueueRow
 
-__all__ = ["facts_for", "on_ticket_imported", "plan_many", "recalc", "sla_tick"]
+__all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "recalc", "sla_tick"]
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
 _ANNOUNCED = {"warn", "breach", "escalate"}
+_QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
 
 
 def _facts(ticket: TicketRow, events: Sequence[Any], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
@@ -143,30 +149,65 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
     return changed
 
 
-def _plan_deferred(unit: Unit, ticket_ids: list[int]) -> None:
-    plan_many(unit, ticket_ids)
+def queue(session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
+    """Queue requests for planning (one statement); a request queued already is queued
+    again: its token moves on, so a plan of its older facts does not take it off."""
+    rows = [{"ticket_id": tid, "token": 1, "queued": now} for tid in dict.fromkeys(ticket_ids)]
+    if not rows:
+        return
+    table = core_table(SlaQueueRow)
+    insert = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=[table.c.ticket_id], set_={"token": table.c.token + 1, "queued": insert.excluded.queued}), rows)
+
+
+def _queue_deferred(unit: Unit, ticket_ids: list[int]) -> None:
+    queue(unit.session, ticket_ids, unit.now)
 
 
 def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
-    """Handler of ``ticket.imported``: (re)plan the request — with the rest of its page,
-    just before the import's transaction commits — unless the import changed only fields
-    the plan does not depend on (a description, a subject no policy matches on)."""
+    """Handler of ``ticket.imported``: queue the request for planning (with the rest of its
+    page, just before the import's transaction commits), unless the import changed only
+    fields the plan does not depend on (a description, a subject no policy matches on)."""
     data = event.data or {}
     changed = data.get("changed")
     if not data.get("created") and changed is not None and not set(changed) & unit.config.section("sla").planned_from:
         return
-    unit.defer("sla.plan", event.local_id, _plan_deferred)
+    unit.defer("sla.queue", event.local_id, _queue_deferred)
+
+
+def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> int:
+    """Plan the queued requests, `chunk` per transaction, each at most once per call; a
+    request queued again meanwhile stays queued for the next call. Returns how many."""
+    planned, after = 0, 0
+    table = core_table(SlaQueueRow)
+    done = delete(table).where(table.c.ticket_id == bindparam("_id"), table.c.token == bindparam("_token"))
+    while True:
+        with app.store.transaction() as session:
+            queued = session.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token).where(SlaQueueRow.ticket_id > after)
+                                     .order_by(SlaQueueRow.ticket_id).limit(chunk)).all()
+            if not queued:
+                return planned
+            unit = app.bus.unit(session, now, app.config)
+            plan_many(unit, [q.ticket_id for q in queued])
+            unit.complete()  # what the plans changed reaches the outbox before the queue lets go
+            session.execute(done, [{"_id": q.ticket_id, "_token": q.token} for q in queued])
+        planned += len(queued)
+        after = queued[-1].ticket_id
+        log.debug("planned %d queued requests", planned, extra={"event": "sla.queue.planned"})
 
 
 def sla_tick(app: App, now: datetime) -> dict[str, Any]:
-    """Job ``sla.tick``: requests whose next warning, breach or escalation has come."""
+    """Job ``sla.tick``: the requests imports queued, then those whose next warning,
+    breach or escalation has come."""
+    planned = plan_queued(app, now)
     with app.store.transaction() as session:
         unit = app.bus.unit(session, now, app.config)
         due = list(session.scalars(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now)
                                    .order_by(SlaClockRow.next_check).limit(5000)))
         changed = plan_many(unit, due, origin="sla.tick")
         done = len(due)
-    return {"checked": done, "changed": changed}
+    return {"planned": planned, "checked": done, "changed": changed}
 
 
 def recalc(app: App, now: datetime, *, include_closed: bool = False) -> dict[str, Any]:

@@ -5,6 +5,9 @@ request's past, ``crm-bridge sla recalc`` appends a ``recalculate`` event and th
 story under the next *generation*; the current state reads the newest generation.
 ``sla_clocks`` caches that state, with ``next_check`` indexed so the scheduler tick finds
 requests that need a look (a warning, a breach, an escalation) without scanning them all.
+``sla_queue`` holds the requests an import changed, until ``sla.tick`` plans them: the
+import's transaction only queues (a row per request, ``token`` bumped when queued again),
+so a page of 1,000 requests does not wait for 1,000 plans while it holds the store.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["SlaClockRow", "SlaEventRow"]
+__all__ = ["SlaClockRow", "SlaEventRow", "SlaQueueRow"]
 
 
 class SlaEventRow(Base):
@@ -44,3 +47,10 @@ class SlaClockRow(Base):
     state: Mapped[str | None] = mapped_column(String(30))
     next_check: Mapped[datetime | None] = mapped_column(index=True)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SlaQueueRow(Base):
+    __tablename__ = "sla_queue"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    token: Mapped[int] = mapped_column(Integer, default=1)  # bumped when queued again: a plan of an older token keeps the row
+    queued: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,7 +24,7 @@ from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
 from sla import engine as sla_engine
 from sla.ledger import state_from_ledger
-from sla.tables import SlaClockRow, SlaEventRow
+from sla.tables import SlaClockRow, SlaEventRow, SlaQueueRow
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)  # a Monday
@@ -178,6 +178,9 @@ sla:
         bridge.run_job("sync.pull")
         with bridge.store.transaction() as s:
             ticket = s.scalars(select(TicketRow).where(TicketRow.number == doc["Number"])).one()
+            assert s.get(SlaQueueRow, ticket.id) is not None  # queued by the import's own transaction
+        assert planned == []
+        assert bridge.run_job("sla.tick")["planned"] >= 1
         assert ticket.id in planned  # a new request is planned
         assert bridge.config.section("sla").planned_from >= {"subject", "status", "created_at", "customer_id"}
 
@@ -185,11 +188,13 @@ sla:
         emulator.update(DOC, str(doc["Ref_Key"]), {"Описание": "Клиент прислал скриншот"})
         clock.at += timedelta(minutes=5)
         assert bridge.run_job("sync.pull")["demo-1c"]["ticket"]["updated"] == 1
+        assert bridge.run_job("sla.tick")["planned"] == 0
         assert planned == []  # the description is no input of the plan
 
         emulator.update(DOC, str(doc["Ref_Key"]), {"Тема": "Горит"})  # a policy matches on the subject
         clock.at += timedelta(minutes=5)
         bridge.run_job("sync.pull")
+        assert bridge.run_job("sla.tick")["planned"] == 1
         assert planned == [ticket.id]
         with bridge.store.transaction() as s:
             replanned = s.get(TicketRow, ticket.id)

@@ -121,6 +121,7 @@ def test_1c_down_during_write_back_keeps_the_outbox_and_delivers_later(tmp_path:
     try:
         app.upgrade_db()
         app.run_job("sync.pull")
+        app.run_job("sla.tick")  # the plans write the SLA fields back
         emu.stop()
         down = app.run_job("sync.dispatch")["demo-1c"]
         assert down["sent"] == 0

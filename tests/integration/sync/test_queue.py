@@ -289,6 +289,7 @@ def test_outbox_shards_split_the_write_back_by_record_and_together_send_everythi
     try:
         app.upgrade_db()
         app.run_job("sync.pull")
+        app.run_job("sla.tick")  # the plans write the SLA fields back
         with app.store.transaction() as s:
             total = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending"))
         first = push(app, NOW, backend="demo-1c", shard="0/3")["demo-1c"]["sent"]
