@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.store.bulk import bulk_insert
+from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import TicketEventRow, TicketRow, core_table
 
 __all__ = ["TRACKED", "record_ticket_history"]
@@ -23,10 +26,18 @@ def record_ticket_history(unit: Unit, event: DomainEvent) -> None:
     unit.defer("history", event, _record_many)
 
 
+_READ = (TicketRow.id, TicketRow.created_at, *(getattr(TicketRow, name) for name in TRACKED))
+
+
 def _record_many(unit: Unit, events: list[DomainEvent]) -> None:
+    session = unit.session
+    session.flush()  # the page's updates, for the read below
+    tickets: dict[int, Any] = {}
+    for chunk in in_chunks(list(dict.fromkeys(e.local_id for e in events))):  # a few columns, no row objects
+        tickets.update((row.id, row) for row in session.execute(select(*_READ).where(TicketRow.id.in_(chunk))))
     rows: list[dict[str, Any]] = []
     for event in events:
-        ticket = unit.session.get(TicketRow, event.local_id)  # in the identity map: the import just wrote it
+        ticket = tickets.get(event.local_id)
         if ticket is None:
             continue
         if event.data.get("created"):

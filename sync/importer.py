@@ -28,13 +28,13 @@ of statements, not thousands.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeGuard
 
+import pydantic_core
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -166,9 +166,11 @@ def _lost_race(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _RACES
 
 
-def content_hash(values: Mapping[str, Any]) -> str:
-    blob = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str:
+    """A fingerprint of a record's values, without its version field (`version`): a record
+    saved again unchanged (1C bumps DataVersion on every write) keeps its hash."""
+    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str)
+    return hashlib.sha256(blob).hexdigest()
 
 
 @dataclass
@@ -192,8 +194,8 @@ class _Page:
     binder: Binder
     stats: ImportStats
     creates: list[_Create] = field(default_factory=list)
-    # The page's records, held until the commit: the session's identity map keeps rows only
-    # weakly, and the history and the SLA plan read them again just before the commit.
+    # The page's bound records, loaded in one query and held until the commit (the
+    # session's identity map keeps rows only weakly): the merge reads each of them.
     rows: list[Any] = field(default_factory=list)
 
 
@@ -231,7 +233,7 @@ class Importer:
         if binding is not None and rec.version is not None and rec.version == binding.remote_version:
             stats.skipped += 1
             return
-        digest = content_hash(rec.values)
+        digest = content_hash(rec.values, version=mapping.spec.version)
         if binding is not None and digest == binding.content_hash and (binding.state == "tombstone") == rec.deleted:
             binding.remote_version, binding.imported_at = rec.version, self.now
             stats.skipped += 1
@@ -307,10 +309,6 @@ class Importer:
             ids.update((id(c), i) for c, i in zip(made, local, strict=True))
             page.binder.bind_many(model, ((i, c.rec.id, c.rec.version, c.digest, c.base)
                                           for c, i in zip(made, local, strict=True)), now=self.now)
-            if self.bus.handles(f"{model}.imported"):
-                # What the handlers read back before the commit (history, the SLA plan): one
-                # query, held by the page (the identity map keeps rows only weakly).
-                page.rows += rows_by_id(page.session, ROWS[model], local).values()
         for c in creates:
             page.stats.created += 1
             page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, ids[id(c)], origin,

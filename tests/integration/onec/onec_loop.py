@@ -61,4 +61,5 @@ def settle(app: App, clock: FrozenClock) -> None:
     app.run_job("sync.dispatch")
     clock.at += timedelta(minutes=1)
     app.run_job("sync.pull")  # a write that landed although its answer was lost comes back as our own echo
+    app.run_job("sla.tick")
     app.run_job("sync.dispatch")

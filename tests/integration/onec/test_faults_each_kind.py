@@ -128,6 +128,7 @@ def test_an_auth_failure_on_a_read_is_a_clear_error_and_the_next_pass_recovers(
     assert "refused the login (HTTP 401); check username/password" in failed["error"]
     clock.at += timedelta(minutes=1)
     app.run_job("sync.pull")  # the second refusal
+    app.run_job("sla.tick")
     clock.at += timedelta(minutes=1)
     run_cycle(app)
     assert_in_agreement(app, emulator)
@@ -185,6 +186,7 @@ def test_a_write_fault_backs_off_keeps_the_row_and_the_loop_ends_in_agreement(
 ) -> None:
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     fault, options, least_wait = WRITE_RETRIED[kind]
     emulator.inject(fault, method="PATCH", entity_set=DOC, count=1, **options)
     first = app.run_job("sync.dispatch")["demo-1c"]
@@ -206,6 +208,7 @@ def test_a_request_a_1c_user_holds_open_is_written_once_they_let_it_go(
 ) -> None:
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     held = next(d["Ref_Key"] for d in emulator.records(DOC) if not d["DeletionMark"])
     emulator.activity.hold(held)
     first = app.run_job("sync.dispatch")["demo-1c"]
@@ -224,6 +227,7 @@ def test_a_refusal_on_the_re_read_before_the_writes_holds_the_batch_and_parks_no
     rows did not fail themselves, so they back off instead of being parked all at once."""
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     due = len(outbox(app, "pending"))
     emulator.inject("status", status=500, code="-1", method="GET", entity_set=DOC, count=1)
     first = app.run_job("sync.dispatch")["demo-1c"]
@@ -242,6 +246,7 @@ def test_a_1c_users_edit_saved_between_the_re_read_and_the_write_comes_in_all_th
     as our own echo, the next import would skip it and the edit would never arrive."""
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     [row, *_] = outbox(app, "pending")
     with app.store.transaction() as s:
         key = s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket",
@@ -258,6 +263,7 @@ def test_a_1c_users_edit_saved_between_the_re_read_and_the_write_comes_in_all_th
     client.session.hooks["response"].remove(edit_after_the_re_read)
     clock.at += timedelta(minutes=1)
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     with app.store.transaction() as s:
         assert s.get(TicketRow, row.local_id).subject == "уточнено оператором 1С"  # type: ignore[union-attr]
     assert_in_agreement(app, emulator)
@@ -266,6 +272,7 @@ def test_a_1c_users_edit_saved_between_the_re_read_and_the_write_comes_in_all_th
 def test_latency_on_writes_only_slows_them(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, _ = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     emulator.inject("latency", seconds=0.2, method="PATCH", entity_set=DOC, count=3)
     first = app.run_job("sync.dispatch")["demo-1c"]
     assert (first["retried"], first["parked"]) == (0, 0)
@@ -277,6 +284,7 @@ def test_a_handler_refusal_is_parked_with_its_reason_and_never_retried_on_its_ow
 ) -> None:
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     emulator.inject("status", status=500, code="-1", method="PATCH", entity_set=DOC, count=1)
     first = app.run_job("sync.dispatch")["demo-1c"]
     assert (first["retried"], first["parked"]) == (0, 1)
@@ -301,6 +309,7 @@ def test_an_auth_failure_while_refreshing_before_writes_parks_nothing(emulator: 
     there used to park every due row at once."""
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     emulator.inject("auth", count=1)
     first = app.run_job("sync.dispatch")["demo-1c"]
     assert first["parked"] == 0
@@ -318,6 +327,7 @@ def test_a_set_unpublished_before_writes_keeps_the_rows_until_it_is_published_ag
 ) -> None:
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     emulator.unpublish(DOC)
     first = app.run_job("sync.dispatch")["demo-1c"]
     assert (first["parked"], first["retried"] > 0) == (0, True)
@@ -335,6 +345,7 @@ def test_a_long_auth_outage_spends_no_attempts_and_parks_nothing(emulator: Emula
     first refusal, and the first dispatch after the fix sends them."""
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     pending = len(outbox(app, "pending"))
     emulator.users[DEMO_LOGIN] = "changed in 1C"
     for _ in range(12):  # more dispatches than the outbox's attempts

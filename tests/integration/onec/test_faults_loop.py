@@ -48,6 +48,7 @@ def test_locked_base_and_cut_answers_during_import_are_retried(emulator: Emulato
 def test_write_faults_back_off_or_park_and_end_in_agreement(emulator: Emulator, bridge: tuple[App, FrozenClock]) -> None:
     app, clock = bridge
     app.run_job("sync.pull")
+    app.run_job("sla.tick")
     emulator.inject("status", status=429, retry_after=30, method="PATCH", entity_set=DOC, count=2)
     emulator.inject("status", status=500, code="-1", method="PATCH", entity_set=DOC, count=1)
     emulator.inject("timeout", seconds=2, method="PATCH", entity_set=DOC, count=1)
@@ -70,6 +71,7 @@ def test_write_faults_back_off_or_park_and_end_in_agreement(emulator: Emulator, 
     app.run_job("sync.dispatch")
     clock.at += timedelta(minutes=1)
     app.run_job("sync.pull")  # the timed-out PATCH may have landed too: its echo is recognised
+    app.run_job("sla.tick")
     app.run_job("sync.dispatch")
     assert_in_agreement(app, emulator)
 

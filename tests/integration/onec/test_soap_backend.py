@@ -65,8 +65,10 @@ def bridge(emu: Emulator, tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
 
 
 def pulled_due_dates(bridge: App) -> dict[str, datetime]:
-    """One pull; then each request's number → its planned resolution due date (where it has one)."""
+    """One pull and the SLA tick that plans what it queued; then each request's number → its
+    planned resolution due date (where it has one)."""
     bridge.run_job("sync.pull")
+    bridge.run_job("sla.tick")
     with bridge.store.transaction() as s:
         return {t.number: t.resolution_due for t in s.scalars(select(TicketRow)) if t.resolution_due is not None}
 
@@ -98,6 +100,10 @@ def test_pull_imports_dispatch_writes_due_dates_through_the_setter_and_a_second_
     with bridge.store.transaction() as s:
         tickets = {t.number: t.resolution_due for t in s.scalars(select(TicketRow))}
     assert set(tickets) == set(requests)
+    assert all(value is None for value in tickets.values())  # queued for planning, not planned by the import
+    assert bridge.run_job("sla.tick")["planned"] == len(requests)
+    with bridge.store.transaction() as s:
+        tickets = {t.number: t.resolution_due for t in s.scalars(select(TicketRow))}
     due = {number: value for number, value in tickets.items() if value is not None}
     assert due  # the SLA plan gave most of them a due date
 
@@ -112,6 +118,7 @@ def test_pull_imports_dispatch_writes_due_dates_through_the_setter_and_a_second_
     clock.at += timedelta(minutes=5)  # the next window holds our own writes
     again = bridge.run_job("sync.pull")["crm-ws"]["ticket"]
     assert (again["created"], again["updated"], again["failed"]) == (0, 0, 0), again
+    assert bridge.run_job("sla.tick")["planned"] == 0
     assert bridge.run_job("sync.dispatch")["crm-ws"]["sent"] == 0
     assert {number: doc["DataVersion"] for number, doc in live(emu).items()} == versions  # no echo write
 
@@ -143,6 +150,7 @@ def test_a_write_expects_the_version_it_was_decided_against_so_a_1c_users_edit_i
 
 def test_a_1c_users_edit_comes_in_through_the_next_window(emu: Emulator, bridge: App, clock: FrozenClock) -> None:
     bridge.run_job("sync.pull")
+    bridge.run_job("sla.tick")
     doc = emu.records(DOC)[2]
     emu.update(DOC, doc["Ref_Key"], {"Тема": "Не печатается счёт"})
     clock.at += timedelta(minutes=5)
