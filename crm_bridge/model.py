@@ -11,9 +11,11 @@ import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "TicketStatus",
     "TicketType",
     "fields_from_json",
+    "fields_of",
     "fields_to_json",
     "remote_from_json",
     "remote_to_json",
@@ -171,21 +174,29 @@ MODELS: dict[str, type[_Canonical]] = {
 
 
 @functools.cache
+def fields_of(model: str) -> Mapping[str, FieldInfo]:
+    """A model's fields by name: pydantic's ``model_fields`` is a property built anew on
+    each access, too slow for a test per record of an import."""
+    return MappingProxyType(dict(MODELS[model].model_fields))
+
+
+@functools.cache
 def _adapter(model: str, name: str) -> TypeAdapter[Any]:
-    annotation: Any = MODELS[model].model_fields[name].annotation
+    annotation: Any = fields_of(model)[name].annotation
     return TypeAdapter(annotation)
 
 
 @functools.cache
 def _fields_adapter(model: str) -> TypeAdapter[Any]:
     """Any subset of a model's fields as one shape: one validation call per record, not one per field."""
-    fields = {name: info.annotation for name, info in MODELS[model].model_fields.items()}
+    fields = {name: info.annotation for name, info in fields_of(model).items()}
     shape = TypedDict(f"{MODELS[model].__name__}Fields", fields, total=False)  # type: ignore[misc]
     return TypeAdapter(shape)
 
 
 def _checked(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = [k for k in fields if k not in MODELS[model].model_fields]
+    known = fields_of(model)
+    unknown = [k for k in fields if k not in known]
     if unknown:
         msg = f"{model} has no field {', '.join(unknown)}"
         raise KeyError(msg)

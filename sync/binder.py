@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,14 @@ class Binder:
                 BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))).all())
             for rid in chunk:
                 cache[rid] = found.get(rid)
+
+    def bound_ids(self, model: str) -> dict[str, int]:
+        """remote id → local id of every binding of `model` this binder has looked up."""
+        return {rid: lid for rid, lid in self._local_ids.get(model, {}).items() if lid is not None}
+
+    def seed_ids(self, model: str, bound: Mapping[str, int]) -> None:
+        """Take bindings another session found as known (a binding's local id never changes)."""
+        self._local_ids.setdefault(model, {}).update(bound)
 
     def preload(self, model: str, remote_ids: Iterable[str]) -> None:
         """Load the bindings of `remote_ids` (one query per 500); unknown ids are cached as absent."""

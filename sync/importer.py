@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
-from crm_bridge.model import MODELS, fields_to_json, remote_from_json, remote_to_json
+from crm_bridge.model import fields_of, fields_to_json, remote_from_json, remote_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import (
     ROWS,
@@ -240,7 +240,7 @@ class Importer:
             return
         resolve = self._resolver(page, depth)
         origin = f"remote:{binder.backend}"
-        deleted = {"deleted": rec.deleted} if "deleted" in MODELS[model].model_fields and self._marks_deletes() else {}
+        deleted = {"deleted": rec.deleted} if "deleted" in fields_of(model) and self._marks_deletes() else {}
         if binding is None:
             if rec.deleted:
                 stats.skipped += 1
@@ -366,11 +366,10 @@ class Importer:
         # Every worker writes in key order: two pages that meet on a binding wait, never
         # deadlock. A key read twice (a page boundary moved under a concurrent write) counts once.
         records = sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
-        if depth < _MAX_REF_DEPTH:
-            self._import_references(mapping, records, stats, depth)
+        bound = self._import_references(mapping, records, stats, depth) if depth < _MAX_REF_DEPTH else {}
         counts = (stats.created, stats.updated, stats.skipped, stats.failed, len(stats.errors), len(self.refused))
         try:
-            self._store_records(mapping, records, stream, last_key, stats, checkpoint)
+            self._store_records(mapping, records, stream, last_key, stats, checkpoint, bound)
         except DBAPIError as exc:
             if not _lost_race(exc):
                 raise
@@ -381,18 +380,22 @@ class Importer:
             stats.created, stats.updated, stats.skipped, stats.failed = counts[:4]
             del stats.errors[counts[4]:]
             del self.refused[counts[5]:]
-            self._store_records(mapping, records, stream, last_key, stats, checkpoint)
+            self._store_records(mapping, records, stream, last_key, stats, checkpoint, bound)
 
     def _store_records(self, mapping: CompiledMapping, records: list[RemoteRecord], stream: str,
-                       last_key: str | None, stats: ImportStats, checkpoint: dict[str, Any] | None) -> None:
+                       last_key: str | None, stats: ImportStats, checkpoint: dict[str, Any] | None,
+                       bound: Mapping[str, Mapping[str, int]]) -> None:
+        """`bound`: references already found bound (``_import_references``), not looked up again."""
         model = mapping.spec.model
         with self.store.transaction() as session:
             page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
             page.binder.preload(model, (r.id for r in records))
+            for ref, ids in bound.items():
+                page.binder.seed_ids(ref, ids)
             for source, ref in mapping.reference_sources():
                 page.binder.preload_ids(ref, (r.values[source] for r in records if r.values.get(source)))
-            bound = [b.local_id for r in records if (b := page.binder.get(model, r.id)) is not None]
-            page.rows = list(rows_by_id(session, ROWS[model], bound).values())  # no query per updated record
+            known = [b.local_id for r in records if (b := page.binder.get(model, r.id)) is not None]
+            page.rows = list(rows_by_id(session, ROWS[model], known).values())  # no query per updated record
             with session.no_autoflush:  # new rows go in together, in _bind_created
                 for rec in records:
                     try:
@@ -424,9 +427,10 @@ class Importer:
         return backend.fetch(mapping.spec, changed) if changed else []
 
     def _import_references(self, mapping: CompiledMapping, records: list[RemoteRecord], stats: ImportStats,
-                           depth: int) -> None:
+                           depth: int) -> dict[str, dict[str, int]]:
         """Import, each in its own short transaction, the referenced records not bound yet
-        (a customer created in 1C since its model's last pass), fetched in batches.
+        (a customer created in 1C since its model's last pass), fetched in batches. Returns
+        the references found bound already, by model (remote id → local id).
 
         Partitions of a model import these concurrently; in their own transactions, in key
         order, they cost a wait at worst, where inside the long page transactions they
@@ -434,23 +438,25 @@ class Importer:
         """
         backend, name = self.backend, self.backend.name
         if not records or not supports_version_scan(backend):
-            return
+            return {}
         wanted: dict[str, set[str]] = {}
         for source, ref_model in mapping.reference_sources():
             if ref_model in self.mappings:
                 wanted.setdefault(ref_model, set()).update(str(r.values[source]) for r in records if r.values.get(source))
         if not any(wanted.values()):
-            return
+            return {}
         missing: dict[str, list[str]] = {}
         with self.store.transaction() as session:
             binder = Binder(session, name)
             for ref_model, keys in wanted.items():
                 binder.preload_ids(ref_model, keys)
                 missing[ref_model] = sorted(k for k in keys if binder.local_id(ref_model, k) is None)
+            found = {ref_model: binder.bound_ids(ref_model) for ref_model in wanted}
         for ref_model, absent in missing.items():
             refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
             if refs:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
+        return found
 
     def refresh(self, model: str, remote_ids: list[str]) -> dict[str, RemoteRecord]:
         """Read `remote_ids` now and import what changed (no checkpoint moves); returns them by id."""
@@ -467,7 +473,7 @@ class Importer:
         is marked deleted when the backend's ``on_delete`` is ``mark``); unknown ids and
         tombstones change nothing. Returns how many it tombstoned."""
         name = self.backend.name
-        mark = self._marks_deletes() and "deleted" in MODELS[model].model_fields
+        mark = self._marks_deletes() and "deleted" in fields_of(model)
         unit = self.bus.unit(session, self.now, self.config)
         stats.read += len(ids)
         count = 0

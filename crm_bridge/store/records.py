@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from crm_bridge.model import MODELS
+from crm_bridge.model import MODELS, fields_of
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.tables import (
     AgentRow,
@@ -49,11 +49,11 @@ def _validated(model: str, fields: dict[str, Any], base: dict[str, Any] | None =
 
 def row_values(model: str, row: Base) -> dict[str, Any]:
     """The canonical fields of a stored row."""
-    return {name: getattr(row, name) for name in MODELS[model].model_fields}
+    return {name: getattr(row, name) for name in fields_of(model)}
 
 
 def _nullable(model: str, name: str) -> bool:
-    info = MODELS[model].model_fields.get(name)
+    info = fields_of(model).get(name)
     return info is None or info.default is None
 
 
