@@ -276,7 +276,11 @@ class Queue:
                 raise
             follower = next_in_cycle(name, self.streams)
             if follower is not None:  # the next job of the cycle runs now, not at its next tick
-                await self._wake(follower)
+                try:
+                    await self._wake(follower)
+                except Exception:  # this job's work is done; the follower still runs on its schedule
+                    log.warning("job %s: could not queue %s now", name, follower, exc_info=True,
+                                extra={"event": "queue.job.wake_failed", "job": name})
             return result
 
         return self.procrastinate.task(name=name, queue=name, pass_context=True)(run)

@@ -2,10 +2,10 @@
 
 ``run_cycle`` runs the loop once in data-flow order (import → SLA tick → write-back);
 ``Runner`` repeats each job on its own interval until stopped, and a job of the cycle that
-ends starts the next one at once (a pull's new requests are planned and their due dates
-written back in the same minute, whatever the intervals). APScheduler runs each job with
-``max_instances=1`` and ``coalesce=True``: a slow pass is never run twice at once, and
-missed runs collapse into one.
+ends runs the next one right after it, in its thread (a pull's new requests are planned
+and their due dates written back at once, whatever the intervals). A job is never run
+twice at once: one asked for while it runs (its interval came, or the job before it
+ended) runs once more when it ends. APScheduler coalesces missed runs into one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -61,18 +61,40 @@ class Runner:
         }
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._stopped = threading.Event()
+        self._state = threading.Lock()  # guards the three below
+        self._busy: set[str] = set()  # jobs running now, in any thread
+        self._again: set[str] = set()  # jobs asked for while running: once more when they end
+        self._stopping = False
 
     def _run(self, name: str) -> None:
-        try:
-            result = self.app.run_job(name)
-        except Exception:  # a failing pass must not stop the scheduler; it is logged once here
-            log.exception("job %s failed", name, extra={"event": "runner.job.failed", "job": name})
-            return
-        if self.on_result is not None:
-            self.on_result(name, result)
-        follower = next_in_cycle(name, self.app.jobs())
-        if follower is not None and self.scheduler.running and self.scheduler.get_job(follower) is not None:
-            self.scheduler.modify_job(follower, next_run_time=datetime.now(UTC))  # its next run: now
+        """Run job `name` unless it is running already (then it runs once more when that run
+        ends); after a successful run, the next job of the cycle runs, in this thread."""
+        while name is not None:
+            with self._state:
+                if self._stopping:
+                    return
+                if name in self._busy:
+                    self._again.add(name)
+                    return
+                self._busy.add(name)
+            try:
+                result = self.app.run_job(name)
+            except Exception:  # a failing pass must not stop the scheduler; it is logged once here
+                log.exception("job %s failed", name, extra={"event": "runner.job.failed", "job": name})
+                result = None
+            finally:
+                with self._state:
+                    self._busy.discard(name)
+                    again = name in self._again
+                    self._again.discard(name)
+            if result is not None and self.on_result is not None:
+                self.on_result(name, result)
+            if again:
+                continue  # asked for while it ran: what it was asked for may have come too late for this run
+            follower = next_in_cycle(name, self.app.jobs()) if result is not None else None
+            if follower is None:
+                return
+            name = follower
 
     def start(self) -> None:
         now = self.app.clock()
@@ -81,12 +103,19 @@ class Runner:
                 self.scheduler.add_job(
                     self._run, "interval", args=[name], id=name, seconds=self.intervals[name],
                     next_run_time=now + timedelta(seconds=self.intervals[name] if name == "sync.reconcile" else offset * 0.2),
-                    max_instances=1, coalesce=True,
+                    max_instances=len(CYCLE) + 1, coalesce=True,  # `_busy` keeps a job from running twice at once
                 )
         self.scheduler.start()
         log.info("runner started: %s", self.intervals, extra={"event": "runner.started"})
 
+    def busy(self) -> set[str]:
+        """The jobs running now."""
+        with self._state:
+            return set(self._busy)
+
     def stop(self) -> None:
+        with self._state:
+            self._stopping = True  # running jobs finish; none starts after them
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self._stopped.set()

@@ -13,11 +13,12 @@ other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
 _ANNOUNCED = {"warn", "breach", "escalate"}
 _QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
+_PLANNER_LOCK = 7_420_112  # pg_try_advisory_xact_lock key: one planner drains the queue at a time
 
 
 def _facts(ticket: TicketRow, events: Sequence[Any], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
@@ -150,15 +152,17 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
 
 
 def queue(session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
-    """Queue requests for planning (one statement); a request queued already is queued
-    again: its token moves on, so a plan of its older facts does not take it off."""
-    rows = [{"ticket_id": tid, "token": 1, "queued": now} for tid in dict.fromkeys(ticket_ids)]
+    """Queue requests for planning (one statement, in id order as the planner takes them).
+    Each queueing draws a fresh random token: a plan of older facts takes a row off only
+    while its token is the one the planner read, and a token never comes back (a counter
+    restarting at 1 would, once the row was planned and queued again)."""
+    rows = [{"ticket_id": tid, "token": secrets.randbits(62), "queued": now} for tid in sorted(set(ticket_ids))]
     if not rows:
         return
     table = core_table(SlaQueueRow)
     insert = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
     session.execute(insert.on_conflict_do_update(
-        index_elements=[table.c.ticket_id], set_={"token": table.c.token + 1, "queued": insert.excluded.queued}), rows)
+        index_elements=[table.c.ticket_id], set_={"token": insert.excluded.token, "queued": insert.excluded.queued}), rows)
 
 
 def _queue_deferred(unit: Unit, ticket_ids: list[int]) -> None:
@@ -176,38 +180,70 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
     unit.defer("sla.queue", event.local_id, _queue_deferred)
 
 
-def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> int:
+def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[int, int]:
     """Plan the queued requests, `chunk` per transaction, each at most once per call; a
-    request queued again meanwhile stays queued for the next call. Returns how many."""
-    planned, after = 0, 0
-    table = core_table(SlaQueueRow)
-    done = delete(table).where(table.c.ticket_id == bindparam("_id"), table.c.token == bindparam("_token"))
+    request queued again meanwhile stays queued for the next call. A chunk whose plan
+    fails is planned again one request at a time, and a request that fails alone stays
+    queued (logged) without holding up the others. Returns (planned, failed)."""
+    planned, failed, after = 0, 0, 0
     while True:
         with app.store.transaction() as session:
             queued = session.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token).where(SlaQueueRow.ticket_id > after)
                                      .order_by(SlaQueueRow.ticket_id).limit(chunk)).all()
-            if not queued:
-                return planned
-            unit = app.bus.unit(session, now, app.config)
-            plan_many(unit, [q.ticket_id for q in queued])
-            unit.complete()  # what the plans changed reaches the outbox before the queue lets go
-            session.execute(done, [{"_id": q.ticket_id, "_token": q.token} for q in queued])
-        planned += len(queued)
+        if not queued:
+            return planned, failed
+        try:
+            took = _plan_queued(app, now, queued)
+        except Exception:  # one request's plan, most likely: find it, plan the others
+            log.warning("planning %d queued requests failed; planning them one by one", len(queued), exc_info=True,
+                        extra={"event": "sla.queue.retry"})
+            took = 0
+            for one in queued:
+                try:
+                    took += _plan_queued(app, now, [one]) or 0
+                except Exception:
+                    failed += 1
+                    log.exception("request %s: its SLA plan failed; it stays queued", one.ticket_id,
+                                  extra={"event": "sla.queue.failed"})
+        if took is None:
+            return planned, failed  # another planner is at work (PostgreSQL): the queue is its
+        planned += took
         after = queued[-1].ticket_id
         log.debug("planned %d queued requests", planned, extra={"event": "sla.queue.planned"})
+
+
+def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int | None:
+    """Plan `queued` (rows of ticket id and token) in one transaction and take them off the
+    queue; None when another planner holds the queue."""
+    with app.store.transaction() as session:
+        # On PostgreSQL one planner at a time (two would append the same ledger events);
+        # on SQLite every transaction holds the write lock already.
+        if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PLANNER_LOCK}):
+            return None
+        unit = app.bus.unit(session, now, app.config)
+        plan_many(unit, [q.ticket_id for q in queued])
+        unit.complete()  # what the plans changed reaches the outbox before the queue lets go
+        table = core_table(SlaQueueRow)
+        session.execute(delete(table).where(table.c.ticket_id == bindparam("_id"), table.c.token == bindparam("_token")),
+                        [{"_id": q.ticket_id, "_token": q.token} for q in queued])
+    return len(queued)
 
 
 def sla_tick(app: App, now: datetime) -> dict[str, Any]:
     """Job ``sla.tick``: the requests imports queued, then those whose next warning,
     breach or escalation has come."""
-    planned = plan_queued(app, now)
+    planned, failed = plan_queued(app, now)
     with app.store.transaction() as session:
         unit = app.bus.unit(session, now, app.config)
         due = list(session.scalars(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now)
                                    .order_by(SlaClockRow.next_check).limit(5000)))
         changed = plan_many(unit, due, origin="sla.tick")
         done = len(due)
-    return {"planned": planned, "checked": done, "changed": changed}
+    summary: dict[str, Any] = {"planned": planned, "checked": done, "changed": changed}
+    if failed:
+        summary["error"] = f"{failed} imported request(s) could not be planned and stay queued; see the log"
+    return summary
 
 
 def recalc(app: App, now: datetime, *, include_closed: bool = False) -> dict[str, Any]:

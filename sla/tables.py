@@ -6,7 +6,7 @@ story under the next *generation*; the current state reads the newest generation
 ``sla_clocks`` caches that state, with ``next_check`` indexed so the scheduler tick finds
 requests that need a look (a warning, a breach, an escalation) without scanning them all.
 ``sla_queue`` holds the requests an import changed, until ``sla.tick`` plans them: the
-import's transaction only queues (a row per request, ``token`` bumped when queued again),
+import's transaction only queues (a row per request, a new random ``token`` each time),
 so a page of 1,000 requests does not wait for 1,000 plans while it holds the store.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
@@ -52,5 +52,5 @@ class SlaClockRow(Base):
 class SlaQueueRow(Base):
     __tablename__ = "sla_queue"
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
-    token: Mapped[int] = mapped_column(Integer, default=1)  # bumped when queued again: a plan of an older token keeps the row
+    token: Mapped[int] = mapped_column(BigInteger)  # drawn anew at each queueing: a plan of an older token keeps the row
     queued: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table(
         "sla_queue",
         sa.Column("ticket_id", sa.Integer(), nullable=False),
-        sa.Column("token", sa.Integer(), nullable=False),
+        sa.Column("token", sa.BigInteger(), nullable=False),
         sa.Column("queued", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_sla_queue_ticket_id_tickets")),
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_sla_queue")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,15 @@ from sync.tables import OutboxRow
 DOC = "Document_Интерес"
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_next_in_cycle_skips_jobs_no_addon_registered() -> None:
     assert next_in_cycle("sync.pull", CYCLE) == "sla.tick"
     assert next_in_cycle("sync.pull", {"sync.pull", "sync.dispatch"}) == "sync.dispatch"
@@ -35,7 +45,7 @@ def test_a_pull_wakes_the_sla_tick_which_wakes_the_outbox(tmp_path: Path) -> Non
     with Emulator(requests=30, seed=11, now=now, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
         app = App.from_text(demo_config(emu.base_url, tmp_path / "s.db") + hour)
         app.upgrade_db()
-        runs: list[tuple[str, float]] = []
+        runs: list[tuple[str, float]] = []  # (job, when it ended)
         done = threading.Condition()
 
         def seen(name: str, result: dict[str, Any]) -> None:
@@ -43,15 +53,20 @@ def test_a_pull_wakes_the_sla_tick_which_wakes_the_outbox(tmp_path: Path) -> Non
                 runs.append((name, time.monotonic()))
                 done.notify_all()
 
-        def wait_for(count: int, name: str) -> float:
+        def ended_after(name: str, since: float) -> float:
+            def ended() -> float | None:
+                return next((t for n, t in runs if n == name and t > since), None)
             with done:
-                assert done.wait_for(lambda: sum(n == name for n, _ in runs) >= count, timeout=60), runs
-                return [t for n, t in runs if n == name][count - 1]
+                assert done.wait_for(lambda: ended() is not None, timeout=60), runs
+                found = ended()
+                assert found is not None
+                return found
 
         runner = Runner(app, on_result=seen)
         runner.start()
         try:
-            wait_for(1, "sync.dispatch")  # the first cycle: every job starts once, at start
+            ended_after("sync.dispatch", 0.0)  # the first cycle
+            assert wait_until(lambda: not runner.busy())
             template = next(d for d in emu.records(DOC) if not d["DeletionMark"])
             new = next(s["Ref_Key"] for s in emu.records("Catalog_СостоянияИнтересов") if s["Description"] == "Новое")
             doc = app.backend("demo-1c").client.post(DOC, {  # a 1C user opens a request
@@ -60,8 +75,10 @@ def test_a_pull_wakes_the_sla_tick_which_wakes_the_outbox(tmp_path: Path) -> Non
             assert doc["СрокИсполнения"] == "0001-01-01T00:00:00"  # 1C's empty date
             woke = time.monotonic()
             runner.scheduler.modify_job("sync.pull", next_run_time=datetime.now(UTC))  # a pull, an hour early
-            pulled, ticked, sent = wait_for(2, "sync.pull"), wait_for(2, "sla.tick"), wait_for(2, "sync.dispatch")
-            assert woke <= pulled <= ticked <= sent < woke + 30  # not an hour later: each woke the next
+            pulled = ended_after("sync.pull", woke)
+            ticked = ended_after("sla.tick", pulled)
+            sent = ended_after("sync.dispatch", ticked)
+            assert sent < woke + 30  # not an hour later: each ran the next
             fresh = emu.get(DOC, str(doc["Ref_Key"]))
             assert fresh is not None
             assert fresh["СрокИсполнения"] != "0001-01-01T00:00:00"  # planned and written back in the cycle the pull started
@@ -71,3 +88,56 @@ def test_a_pull_wakes_the_sla_tick_which_wakes_the_outbox(tmp_path: Path) -> Non
             assert s.scalar(select(func.count()).select_from(SlaQueueRow)) == 0  # every imported request planned
             assert s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending")) == 0
         app.close()
+
+
+class _Jobs:
+    """The cycle's jobs as stand-ins that record their runs; `hold` blocks a job's first run."""
+
+    def __init__(self, hold: str) -> None:
+        self.runs: list[str] = []
+        self.hold, self.started, self.release = hold, threading.Event(), threading.Event()
+
+    def __call__(self, name: str) -> dict[str, Any]:
+        self.runs.append(name)
+        if name == self.hold and not self.started.is_set():
+            self.started.set()
+            assert self.release.wait(10)
+        return {}
+
+
+def _runner_of(jobs: _Jobs, tmp_path: Path) -> Runner:
+    app = App.from_text(f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
+    app.run_job = jobs  # type: ignore[method-assign]
+    return Runner(app)
+
+
+def test_a_job_asked_for_while_it_runs_runs_once_more_then_the_cycle_goes_on(tmp_path: Path) -> None:
+    jobs = _Jobs(hold="sla.tick")
+    runner = _runner_of(jobs, tmp_path)
+    first = threading.Thread(target=runner._run, args=["sync.pull"])
+    first.start()
+    assert jobs.started.wait(10)  # the pull ended; its tick is running
+    runner._run("sla.tick")  # the tick's own interval comes: returns at once, the tick is busy
+    runner._run("sync.pull")  # a pull is not busy: it runs, and its tick is asked for once more
+    assert runner.busy() == {"sla.tick"}
+    jobs.release.set()
+    first.join(10)
+    assert jobs.runs == ["sync.pull", "sla.tick", "sync.pull", "sla.tick", "sync.dispatch"]
+    assert runner.busy() == set()
+
+
+def test_stop_lets_the_running_job_finish_and_starts_no_other(tmp_path: Path) -> None:
+    jobs = _Jobs(hold="sync.pull")
+    runner = _runner_of(jobs, tmp_path)
+    first = threading.Thread(target=runner._run, args=["sync.pull"])
+    first.start()
+    assert jobs.started.wait(10)
+    stopping = threading.Thread(target=runner.stop)
+    stopping.start()
+    stopping.join(0.2)
+    jobs.release.set()
+    first.join(10)
+    stopping.join(10)
+    assert not first.is_alive()
+    assert not stopping.is_alive()
+    assert jobs.runs == ["sync.pull"]  # the tick it would have run next never started

@@ -24,8 +24,17 @@ from adapters.onec.emulator import Emulator
 from adapters.onec.refs import stored_order
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError
-from crm_bridge.queue import MAX_ATTEMPTS, STALLED_TASK, Queue, cron_every, prepare_store
+from crm_bridge.queue import (
+    MAX_ATTEMPTS,
+    STALLED_TASK,
+    Queue,
+    cron_every,
+    defer_all,
+    prepare_store,
+    run_worker,
+)
 from crm_bridge.store.tables import TicketRow
+from sla.tables import SlaQueueRow
 from sync.engine import pull, push
 from sync.tables import BindingRow, CheckpointRow, OutboxRow
 
@@ -320,5 +329,29 @@ def test_bounds_cut_while_a_set_held_fewer_records_than_slices_are_cut_again(emu
         for _ in range(2):  # 150 requests in 4 slices: cut once, kept
             pull(app, NOW, backend="demo-1c", model="ticket", partition="0/4")
         assert asked == [("agent", 16), ("agent", 16), ("ticket", 4)]
+    finally:
+        app.close()
+
+
+def test_a_worker_runs_the_cycle_in_order_each_job_queueing_the_next(emulator: Emulator, pg_url: str) -> None:
+    """Only the pulls are queued: each pull queues the SLA tick when it ends, and the tick
+    the outbox shards, so every imported request is planned and its due date sent."""
+    day = "schedule: {pull_every: 86400, dispatch_every: 86400, sla_tick_every: 86400, reconcile_every: 86400}\n"
+    app = App.from_text(pg_config(pg_url, emulator.base_url) + day, clock=lambda: NOW)
+    try:
+        prepare_store(app)
+        assert defer_all(app, ["sync.pull"]) > 0
+        run_worker(app, wait=False)  # until the queue is empty
+        with app.store.transaction() as s:
+            assert s.scalar(select(func.count()).select_from(SlaQueueRow)) == 0
+            sent = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "sent"))
+            assert s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state != "sent")) == 0
+            due = s.scalar(select(func.count()).select_from(TicketRow).where(TicketRow.resolution_due.is_not(None)))
+        assert due
+        assert sent
+        assert sent >= due
+        written = [d for d in emulator.records("Document_Интерес") if d["СрокИсполнения"] != "0001-01-01T00:00:00"]
+        assert len(written) == due  # every planned due date reached 1C
+        assert [r for r in jobs(app) if r["status"] != "succeeded"] == []  # nothing left waiting or failed
     finally:
         app.close()

@@ -1,0 +1,132 @@
+"""The planning queue on both stores: an import queues, ``sla.tick`` plans; a plan of
+older facts never takes off a request queued again after it read; one planner at a time
+on PostgreSQL; a request whose plan fails stays queued without holding up the others."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from adapters.onec.cli import demo_config
+from crm_bridge.app import App, FrozenClock
+from crm_bridge.events import Unit
+from crm_bridge.store.tables import TicketRow
+from sla import engine as sla_engine
+from sla.tables import SlaClockRow, SlaEventRow, SlaQueueRow
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
+
+
+@pytest.fixture
+def app(store_url: str) -> Iterator[App]:
+    text = demo_config("http://127.0.0.1:9/crm/odata/standard.odata/", Path("unused.db"))
+    bridge = App.from_text(text.replace("sqlite:///unused.db", store_url), clock=FrozenClock(NOW))
+    bridge.upgrade_db()
+    with bridge.store.transaction() as s:
+        for i in (1, 2, 3):
+            s.add(TicketRow(id=i, number=f"T-{i}", type="incident", priority="normal", channel="email",
+                            source="external", status="new", created_at=NOW))
+    yield bridge
+    bridge.close()
+
+
+def queued(app: App) -> dict[int, int]:
+    with app.store.transaction() as s:
+        return {int(t): int(k) for t, k in s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token))}
+
+
+def clocks(app: App) -> set[int]:
+    with app.store.transaction() as s:
+        return set(s.scalars(select(SlaClockRow.ticket_id)))
+
+
+def test_queueing_again_draws_a_new_token_and_the_tick_plans_each_request_once(app: App) -> None:
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [3, 1, 1], NOW)  # a page may name a request twice
+    first = queued(app)
+    assert set(first) == {1, 3}
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [1, 2], NOW)
+    second = queued(app)
+    assert set(second) == {1, 2, 3}
+    assert second[3] == first[3]
+    assert second[1] != first[1]
+    summary = app.run_job("sla.tick")
+    assert (summary["planned"], "error" in summary) == (3, False)
+    assert queued(app) == {}
+    assert clocks(app) == {1, 2, 3}
+
+
+def test_a_plan_of_older_facts_leaves_a_request_queued_again_meanwhile(app: App) -> None:
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [1, 2], NOW)
+    with app.store.transaction() as s:
+        read = s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token).order_by(SlaQueueRow.ticket_id)).all()
+    with app.store.transaction() as s:  # an import changes request 1 after the planner read the queue
+        s.get(TicketRow, 1).priority = "urgent"  # type: ignore[union-attr]
+        sla_engine.queue(s, [1], NOW)
+    again = queued(app)[1]
+    assert sla_engine._plan_queued(app, NOW, read) == 2
+    assert queued(app) == {1: again}  # planned once more at the next tick, with its new facts
+    # a row planned, deleted and queued again never meets a stale token equal to its own
+    sla_engine.plan_queued(app, NOW)
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [2], NOW)
+    assert sla_engine._plan_queued(app, NOW, read[1:]) == 1
+    assert 2 in queued(app)
+
+
+def test_a_request_whose_plan_fails_stays_queued_and_the_others_are_planned(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = sla_engine.plan_many
+
+    def fails_on_2(unit: Unit, ids: list[int], **options: Any) -> int:
+        if 2 in ids:
+            raise RuntimeError("a policy that cannot read request 2")
+        return real(unit, ids, **options)
+
+    monkeypatch.setattr(sla_engine, "plan_many", fails_on_2)
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [1, 2, 3], NOW)
+    summary = app.run_job("sla.tick")
+    assert summary["planned"] == 2
+    assert "1 imported request(s) could not be planned" in summary["error"]
+    assert set(queued(app)) == {2}
+    assert clocks(app) == {1, 3}
+    with app.store.transaction() as s:  # the failed chunk wrote nothing twice
+        assert len(set(s.execute(select(SlaEventRow.ticket_id, SlaEventRow.metric, SlaEventRow.kind)))) == \
+            len(s.scalars(select(SlaEventRow.id)).all())
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_second_planner_leaves_the_queue_to_the_first(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = sla_engine.plan_many
+    inside, go = threading.Event(), threading.Event()
+
+    def slow(unit: Unit, ids: list[int], **options: Any) -> int:
+        planned = real(unit, ids, **options)
+        if threading.current_thread().name == "first":
+            inside.set()
+            assert go.wait(10)
+        return planned
+
+    monkeypatch.setattr(sla_engine, "plan_many", slow)
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [1, 2, 3], NOW)
+    results: list[tuple[int, int]] = []
+    first = threading.Thread(target=lambda: results.append(sla_engine.plan_queued(app, NOW)), name="first")
+    first.start()
+    assert inside.wait(10)
+    assert sla_engine.plan_queued(app, NOW) == (0, 0)  # the queue is the first planner's
+    go.set()
+    first.join(10)
+    assert results == [(3, 0)]
+    assert queued(app) == {}
