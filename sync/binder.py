@@ -14,7 +14,30 @@ from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow
 
-__all__ = ["Binder"]
+__all__ = ["Binder", "KnownBindings"]
+
+
+class KnownBindings:
+    """Bindings one pass found already, remote id → local id per model, across its pages'
+    transactions: a binding is never deleted and its local id never changes, so the
+    references of the next page need no look-up of the customers the last page met.
+    Keeps at most `limit` ids (some 40 MB at the default), then stops adding."""
+
+    def __init__(self, limit: int = 300_000) -> None:
+        self.limit, self._size = limit, 0
+        self._ids: dict[str, dict[str, int]] = {}
+
+    def of(self, model: str) -> Mapping[str, int]:
+        return self._ids.get(model, {})
+
+    def add(self, model: str, found: Mapping[str, int]) -> None:
+        ids = self._ids.setdefault(model, {})
+        for remote_id, local_id in found.items():
+            if self._size >= self.limit:
+                return
+            if remote_id not in ids:
+                ids[remote_id] = local_id
+                self._size += 1
 
 
 class Binder:

@@ -21,6 +21,7 @@ from crm_bridge.app import App
 from crm_bridge.errors import ConfigError, RemoteError
 from crm_bridge.queue import Stream, fans_out
 from mapping.compile import CompiledMapping, compiled_file
+from sync.binder import KnownBindings
 from sync.exporter import ExportStats, dispatch
 from sync.feed import FeedResult, feed_pass
 from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
@@ -157,9 +158,11 @@ def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, CompiledMap
     """Import `models` in order. A model the remote refuses (not published, no rights) is
     noted in `refused` and the next one goes on — its references to the refused model's
     records fail alone; a remote that is down (``RemoteUnavailable``) ends the pass."""
+    known = KnownBindings()  # the customers the requests point at were bound by this pass a moment ago
     for current in models:
         try:
-            stats = import_model(app.store, app.bus, app.config, remote, mappings, current, now, partition=part)
+            stats = import_model(app.store, app.bus, app.config, remote, mappings, current, now, partition=part,
+                                 known=known)
         except RemoteError as exc:
             if exc.retryable and not exc.administrative:
                 raise

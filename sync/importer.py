@@ -56,7 +56,7 @@ from crm_bridge.store.records import (
 from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
 from sync.ahead import read_ahead
-from sync.binder import Binder
+from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
 from sync.source import (
@@ -197,18 +197,24 @@ class _Page:
     # The page's bound records, loaded in one query and held until the commit (the
     # session's identity map keeps rows only weakly): the merge reads each of them.
     rows: list[Any] = field(default_factory=list)
+    # Bindings made by the page, for ``Importer.known`` once it committed.
+    on_commit: list[tuple[str, dict[str, int]]] = field(default_factory=list)
 
 
 class Importer:
     """Imports the mapped models of one backend."""
 
     def __init__(self, store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
-                 mappings: Mapping[str, CompiledMapping], now: datetime) -> None:
+                 mappings: Mapping[str, CompiledMapping], now: datetime, *, known: KnownBindings | None = None) -> None:
         self.store, self.bus, self.config, self.backend = store, bus, config, backend
         self.mappings, self.now = mappings, now
+        #: references found bound by earlier pages (of this model, or of the pass: ``known``)
+        self.known = known if known is not None else KnownBindings()
+        self._referenced = {ref for m in mappings.values() for _, ref in m.reference_sources()}
         #: every record refused so far, with why (a caller that must not let one go, the
         #: change feed, reads and clears it)
         self.refused: list[tuple[RemoteRecord, RecordSkipped]] = []
+        self._merged_fields: dict[str, frozenset[str]] = {}
 
     # -- one record -------------------------------------------------------------------
     def _resolver(self, page: _Page, depth: int) -> Any:
@@ -253,8 +259,10 @@ class Importer:
                 values = record_values(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            # the base: what both sides hold; not an empty 1C value where the record took the model's default
-            held = remote_to_json(model, without_empty(model, everything))
+            # the base: what both sides hold of the fields merged both ways (the only ones a
+            # merge compares with it); not an empty 1C value where the record took the model's default
+            merged = self._merged(mapping)
+            held = remote_to_json(model, without_empty(model, {k: v for k, v in everything.items() if k in merged}))
             page.creates.append(_Create(model, values, rec, digest, held, sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
@@ -276,7 +284,8 @@ class Importer:
         # The base holds what both sides agree on: not what was sent or disputed, nor an
         # empty value the local record did not take (the next merge would send ours back).
         apart = set(result.send) | {c.field for c in result.conflicts} | (set(result.take) - set(taken))
-        agreed = {k: v for k, v in seen.items() if k not in apart}
+        merged = self._merged(mapping)
+        agreed = {k: v for k, v in seen.items() if k in merged and k not in apart}
         binding.base = {**(binding.base or {}), **remote_to_json(model, agreed)}
         binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
         binding.state = "tombstone" if rec.deleted else "active"
@@ -309,6 +318,8 @@ class Importer:
             ids.update((id(c), i) for c, i in zip(made, local, strict=True))
             page.binder.bind_many(model, ((i, c.rec.id, c.rec.version, c.digest, c.base)
                                           for c, i in zip(made, local, strict=True)), now=self.now)
+            if model in self._referenced:  # the requests of this pass will point at them
+                page.on_commit.append((model, {c.rec.id: i for c, i in zip(made, local, strict=True)}))
         for c in creates:
             page.stats.created += 1
             page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, ids[id(c)], origin,
@@ -317,6 +328,14 @@ class Importer:
     @staticmethod
     def _owners(mapping: CompiledMapping) -> dict[str, str]:
         return {k: f.owner for k, f in mapping.spec.fields.items()}
+
+    def _merged(self, mapping: CompiledMapping) -> frozenset[str]:
+        """The fields merged both ways (``owner: newest``): the merge base keeps these only.
+        A remote-owned field is always taken and a local one always sent: no base is read."""
+        model = mapping.spec.model
+        if model not in self._merged_fields:
+            self._merged_fields[model] = frozenset(k for k, f in mapping.spec.fields.items() if f.owner == "newest")
+        return self._merged_fields[model]
 
     def _backend_config(self) -> Any:
         return getattr(self.config, "backends", {}).get(self.backend.name)
@@ -410,6 +429,8 @@ class Importer:
                 save_checkpoint(session, self.backend.name, stream, checkpoint)
             elif last_key is not None:
                 save_checkpoint(session, self.backend.name, stream, {"after": last_key})
+        for bound_model, ids in page.on_commit:
+            self.known.add(bound_model, ids)
 
     def _changed(self, mapping: CompiledMapping, stubs: list[RemoteStub], stats: ImportStats) -> list[RemoteRecord]:
         """The records of the stubs whose version differs from their binding's, read in full."""
@@ -446,12 +467,18 @@ class Importer:
         if not any(wanted.values()):
             return {}
         missing: dict[str, list[str]] = {}
-        with self.store.transaction() as session:
-            binder = Binder(session, name)
-            for ref_model, keys in wanted.items():
-                binder.preload_ids(ref_model, keys)
-                missing[ref_model] = sorted(k for k in keys if binder.local_id(ref_model, k) is None)
-            found = {ref_model: binder.bound_ids(ref_model) for ref_model in wanted}
+        found: dict[str, dict[str, int]] = {}
+        unknown = {ref_model: {k for k in keys if k not in self.known.of(ref_model)} for ref_model, keys in wanted.items()}
+        if any(unknown.values()):
+            with self.store.transaction() as session:
+                binder = Binder(session, name)
+                for ref_model, keys in unknown.items():
+                    binder.preload_ids(ref_model, keys)
+                    missing[ref_model] = sorted(k for k in keys if binder.local_id(ref_model, k) is None)
+                    self.known.add(ref_model, binder.bound_ids(ref_model))
+        for ref_model, keys in wanted.items():
+            known = self.known.of(ref_model)
+            found[ref_model] = {k: known[k] for k in keys if k in known}
         for ref_model, absent in missing.items():
             refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
             if refs:
@@ -585,6 +612,7 @@ class Importer:
 
 def import_model(store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
                  mappings: Mapping[str, CompiledMapping], model: str, now: datetime,
-                 *, partition: Partition | None = None) -> ImportStats:
-    """Import one model (or one partition of it) of one backend (see ``Importer``)."""
-    return Importer(store, bus, config, backend, mappings, now).run(model, partition=partition)
+                 *, partition: Partition | None = None, known: KnownBindings | None = None) -> ImportStats:
+    """Import one model (or one partition of it) of one backend (see ``Importer``);
+    `known`: bindings the pass found already (shared by the models of one pass)."""
+    return Importer(store, bus, config, backend, mappings, now, known=known).run(model, partition=partition)

@@ -44,7 +44,8 @@ ROWS: dict[str, type[Base]] = {
 def _validated(model: str, fields: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every field of the model (defaults filled), validated; enums as their values."""
     checked = MODELS[model].model_validate({**(base or {}), **fields})
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in checked.model_dump().items()}
+    # the validated values as they are (flat models: model_dump would only copy them again)
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in checked.__dict__.items()}
 
 
 def row_values(model: str, row: Base) -> dict[str, Any]:

@@ -117,3 +117,45 @@ def test_a_shared_field_changed_on_both_sides_waits_for_a_person(emulator: Emula
     assert backend["conflicts"] == 0
     assert backend["import"]["status"] == "ok"
     assert backend["bindings"]["ticket"] >= 25
+
+
+def test_the_merge_base_keeps_only_the_fields_merged_both_ways(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(DEFAULT_MAPPINGS, mappings)
+    ticket = mappings / "ticket.yaml"
+    text = ticket.read_text(encoding="utf-8").replace("    default: other\n", "    default: other\n    owner: newest\n")
+    ticket.write_text(text, encoding="utf-8")
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(demo_config(emulator.base_url, tmp_path / "s.db") + f"    mappings: {mappings}\n", encoding="utf-8")
+    clock = FrozenClock(NOW)
+    app = App.from_file(config)
+    app.clock = clock
+    try:
+        app.upgrade_db()
+        run_cycle(app)
+        template = open_doc(emulator)
+        made = app.backend("demo-1c").client.post(DOC, {  # as a 1C user leaves it: no state, an odd type
+            "Date": "2026-11-20T11:30:00", "Партнер_Key": template["Партнер_Key"], "Тема": "Без состояния",
+            "ВидОбращения": "Рекламация"})
+        clock.at += timedelta(minutes=1)
+        assert run_cycle(app)["sync.pull"]["demo-1c"]["ticket"]["created"] == 1
+        with app.store.transaction() as s:
+            binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == made["Ref_Key"])).one()
+            assert binding.base["type"] == "other"  # the map's default, which both hold
+            assert not {"subject", "number", "description", "customer_id"} & set(binding.base)  # remote-owned: no base read
+        emulator.update(DOC, str(made["Ref_Key"]), {"Тема": "Без состояния (уточнено)"})
+        clock.at += timedelta(minutes=1)
+        assert run_cycle(app)["sync.pull"]["demo-1c"]["ticket"]["updated"] == 1
+        with app.store.transaction() as s:
+            binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == made["Ref_Key"])).one()
+            assert binding.base["type"] == "other"
+            assert "subject" not in binding.base
+            ticket_row = s.get(TicketRow, binding.local_id)
+            assert ticket_row is not None
+            assert (ticket_row.status, ticket_row.subject) == ("new", "Без состояния (уточнено)")
+            sent = s.scalars(select(OutboxRow.fields).where(OutboxRow.local_id == binding.local_id)).all()
+            assert all("type" not in fields for fields in sent)  # both hold "other": nothing to send
+    finally:
+        app.close()
