@@ -38,6 +38,25 @@ def open_doc(emulator: Emulator) -> dict[str, object]:
     return next(d for d in emulator.records(DOC) if not d["DeletionMark"])
 
 
+def with_ticket_mapping(emulator: Emulator, tmp_path: Path, old: str, new: str,
+                        settings: str = "") -> tuple[App, FrozenClock, Path]:
+    """An app whose ticket mapping is the shipped one with `old` replaced by `new`; its
+    backend takes `settings` too. Returns the app, its clock and its configuration file."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(DEFAULT_MAPPINGS, mappings)
+    ticket = mappings / "ticket.yaml"
+    shipped = ticket.read_text(encoding="utf-8")
+    assert old in shipped
+    ticket.write_text(shipped.replace(old, new), encoding="utf-8")
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(demo_config(emulator.base_url, tmp_path / "s.db") + f"    mappings: {mappings}\n" + settings,
+                      encoding="utf-8")
+    clock = FrozenClock(NOW)
+    app = App.from_file(config)
+    app.clock = clock
+    return app, clock, config
+
+
 def test_a_user_overwriting_the_due_date_in_1c_gets_the_slas_date_back(emulator: Emulator, tmp_path: Path) -> None:
     clock = FrozenClock(NOW)
     app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=clock)
@@ -58,17 +77,9 @@ def test_a_user_overwriting_the_due_date_in_1c_gets_the_slas_date_back(emulator:
 
 
 def test_a_shared_field_changed_on_both_sides_waits_for_a_person(emulator: Emulator, tmp_path: Path) -> None:
-    mappings = tmp_path / "mappings"
-    shutil.copytree(DEFAULT_MAPPINGS, mappings)
-    ticket = mappings / "ticket.yaml"
-    ticket.write_text(ticket.read_text(encoding="utf-8").replace(
-        "subject: {from: Тема, transform: [strip]}", "subject: {from: Тема, transform: [strip], owner: newest}"), encoding="utf-8")
-    config = tmp_path / "crm-bridge.yaml"
-    config.write_text(demo_config(emulator.base_url, tmp_path / "s.db")
-                      + f"    mappings: {mappings}\n    conflicts: {{ticket: manual}}\n", encoding="utf-8")
-    clock = FrozenClock(NOW)
-    app = App.from_file(config)
-    app.clock = clock
+    app, clock, config = with_ticket_mapping(
+        emulator, tmp_path, "subject: {from: Тема, transform: [strip]}",
+        "subject: {from: Тема, transform: [strip], owner: newest}", "    conflicts: {ticket: manual}\n")
     try:
         app.upgrade_db()
         run_cycle(app)
@@ -122,16 +133,7 @@ def test_a_shared_field_changed_on_both_sides_waits_for_a_person(emulator: Emula
 def test_the_merge_base_keeps_only_the_fields_merged_both_ways(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    mappings = tmp_path / "mappings"
-    shutil.copytree(DEFAULT_MAPPINGS, mappings)
-    ticket = mappings / "ticket.yaml"
-    text = ticket.read_text(encoding="utf-8").replace("    default: other\n", "    default: other\n    owner: newest\n")
-    ticket.write_text(text, encoding="utf-8")
-    config = tmp_path / "crm-bridge.yaml"
-    config.write_text(demo_config(emulator.base_url, tmp_path / "s.db") + f"    mappings: {mappings}\n", encoding="utf-8")
-    clock = FrozenClock(NOW)
-    app = App.from_file(config)
-    app.clock = clock
+    app, clock, _ = with_ticket_mapping(emulator, tmp_path, "    default: other\n", "    default: other\n    owner: newest\n")
     try:
         app.upgrade_db()
         run_cycle(app)
