@@ -98,6 +98,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                         continue
                     if version is not None:
                         binding.remote_version = binding.written_version = version
+                        binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
                 row.state, row.sent_at, row.last_error = "sent", now, None
                 continue
             creator = backend
@@ -137,6 +138,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
             remote_id, version = found
             binding.remote_id, binding.state, binding.exported_at = remote_id, "active", now
             binding.remote_version = binding.written_version = version
+            binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
             binding.base = fields_to_json(row.model, local)
             row.state, row.sent_at, row.last_error = "sent", now, None
             stats.created += 1
@@ -290,6 +292,7 @@ def dispatch(
                 row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
                 if binding is not None:
                     binding.base = {**(binding.base or {}), **row.fields}
+                    binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
                 stats.unchanged += 1
                 continue
             row.attempts += 1
@@ -307,6 +310,7 @@ def dispatch(
                 version = None
             if binding is not None:
                 binding.remote_version = binding.written_version = version
+                binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
                 binding.exported_at = now
                 binding.base = {**(binding.base or {}), **row.fields}  # both sides agree on these now
             row.state, row.sent_at, row.last_error = "sent", now, None

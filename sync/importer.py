@@ -169,7 +169,8 @@ def _lost_race(exc: DBAPIError) -> bool:
 def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str:
     """A fingerprint of a record's values, without its version field (`version`): a record
     saved again unchanged (1C bumps DataVersion on every write) keeps its hash."""
-    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str)
+    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
+                                 bytes_mode="base64")  # a SOAP base64Binary value need not be UTF-8
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -214,7 +215,6 @@ class Importer:
         #: every record refused so far, with why (a caller that must not let one go, the
         #: change feed, reads and clears it)
         self.refused: list[tuple[RemoteRecord, RecordSkipped]] = []
-        self._merged_fields: dict[str, frozenset[str]] = {}
 
     # -- one record -------------------------------------------------------------------
     def _resolver(self, page: _Page, depth: int) -> Any:
@@ -259,10 +259,9 @@ class Importer:
                 values = record_values(model, {**fields, **deleted})
             except ValueError as exc:
                 raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
-            # the base: what both sides hold of the fields merged both ways (the only ones a
-            # merge compares with it); not an empty 1C value where the record took the model's default
-            merged = self._merged(mapping)
-            held = remote_to_json(model, without_empty(model, {k: v for k, v in everything.items() if k in merged}))
+            # the base: what both sides hold (every field: a mapping may later merge one both
+            # ways); not an empty 1C value where the record took the model's default
+            held = remote_to_json(model, without_empty(model, everything))
             page.creates.append(_Create(model, values, rec, digest, held, sorted(fields)))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
@@ -284,8 +283,7 @@ class Importer:
         # The base holds what both sides agree on: not what was sent or disputed, nor an
         # empty value the local record did not take (the next merge would send ours back).
         apart = set(result.send) | {c.field for c in result.conflicts} | (set(result.take) - set(taken))
-        merged = self._merged(mapping)
-        agreed = {k: v for k, v in seen.items() if k in merged and k not in apart}
+        agreed = {k: v for k, v in seen.items() if k not in apart}
         binding.base = {**(binding.base or {}), **remote_to_json(model, agreed)}
         binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
         binding.state = "tombstone" if rec.deleted else "active"
@@ -328,14 +326,6 @@ class Importer:
     @staticmethod
     def _owners(mapping: CompiledMapping) -> dict[str, str]:
         return {k: f.owner for k, f in mapping.spec.fields.items()}
-
-    def _merged(self, mapping: CompiledMapping) -> frozenset[str]:
-        """The fields merged both ways (``owner: newest``): the merge base keeps these only.
-        A remote-owned field is always taken and a local one always sent: no base is read."""
-        model = mapping.spec.model
-        if model not in self._merged_fields:
-            self._merged_fields[model] = frozenset(k for k, f in mapping.spec.fields.items() if f.owner == "newest")
-        return self._merged_fields[model]
 
     def _backend_config(self) -> Any:
         return getattr(self.config, "backends", {}).get(self.backend.name)

@@ -130,34 +130,51 @@ def test_a_shared_field_changed_on_both_sides_waits_for_a_person(emulator: Emula
     assert backend["bindings"]["ticket"] >= 25
 
 
-def test_the_merge_base_keeps_only_the_fields_merged_both_ways(
+def test_a_field_that_becomes_merged_both_ways_keeps_a_local_edit_not_sent_yet(emulator: Emulator, tmp_path: Path) -> None:
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=FrozenClock(NOW))
+    try:
+        app.upgrade_db()
+        run_cycle(app)  # the shipped mapping: the subject is 1C's
+    finally:
+        app.close()
+    app, clock, _ = with_ticket_mapping(emulator, tmp_path, "subject: {from: Тема, transform: [strip]}",
+                                        "subject: {from: Тема, transform: [strip], owner: newest}")
+    try:
+        key = str(open_doc(emulator)["Ref_Key"])
+        with app.store.transaction() as s:  # an engine renames the request; the outbox has not sent it yet
+            local_id = s.scalars(select(BindingRow.local_id).where(BindingRow.remote_id == key)).one()
+            s.get(TicketRow, local_id).subject = "Тема от crm-bridge"  # type: ignore[union-attr]
+            app.bus.unit(s, clock(), app.config).publish(
+                DomainEvent("record.changed", "ticket", local_id, "test", {"fields": {"subject": "Тема от crm-bridge"}}))
+        emulator.update(DOC, key, {"Описание": "другое описание"})  # 1C changes another field only
+        clock.at += timedelta(minutes=1)
+        app.run_job("sync.pull")
+        with app.store.transaction() as s:  # the base, kept for every field, says only our side changed it
+            assert s.get(TicketRow, local_id).subject == "Тема от crm-bridge"  # type: ignore[union-attr]
+        run_cycle(app)
+        after = emulator.get(DOC, key)
+        assert after is not None
+        assert after["Тема"] == "Тема от crm-bridge"
+    finally:
+        app.close()
+
+
+def test_a_1c_user_who_overwrites_the_due_date_again_with_the_same_value_gets_it_back_again(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    app, clock, _ = with_ticket_mapping(emulator, tmp_path, "    default: other\n", "    default: other\n    owner: newest\n")
+    clock = FrozenClock(NOW)
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=clock)
     try:
         app.upgrade_db()
         run_cycle(app)
-        template = open_doc(emulator)
-        made = app.backend("demo-1c").client.post(DOC, {  # as a 1C user leaves it: no state, an odd type
-            "Date": "2026-11-20T11:30:00", "Партнер_Key": template["Партнер_Key"], "Тема": "Без состояния",
-            "ВидОбращения": "Рекламация"})
-        clock.at += timedelta(minutes=1)
-        assert run_cycle(app)["sync.pull"]["demo-1c"]["ticket"]["created"] == 1
-        with app.store.transaction() as s:
-            binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == made["Ref_Key"])).one()
-            assert binding.base["type"] == "other"  # the map's default, which both hold
-            assert not {"subject", "number", "description", "customer_id"} & set(binding.base)  # remote-owned: no base read
-        emulator.update(DOC, str(made["Ref_Key"]), {"Тема": "Без состояния (уточнено)"})
-        clock.at += timedelta(minutes=1)
-        assert run_cycle(app)["sync.pull"]["demo-1c"]["ticket"]["updated"] == 1
-        with app.store.transaction() as s:
-            binding = s.scalars(select(BindingRow).where(BindingRow.remote_id == made["Ref_Key"])).one()
-            assert binding.base["type"] == "other"
-            assert "subject" not in binding.base
-            ticket_row = s.get(TicketRow, binding.local_id)
-            assert ticket_row is not None
-            assert (ticket_row.status, ticket_row.subject) == ("new", "Без состояния (уточнено)")
-            sent = s.scalars(select(OutboxRow.fields).where(OutboxRow.local_id == binding.local_id)).all()
-            assert all("type" not in fields for fields in sent)  # both hold "other": nothing to send
+        doc = open_doc(emulator)
+        key, planned = str(doc["Ref_Key"]), doc["СрокИсполнения"]
+        for attempt in (1, 2):  # the second time, 1C holds what the import saw before our write
+            emulator.update(DOC, key, {"СрокИсполнения": "2030-01-01T00:00:00"})
+            clock.at += timedelta(minutes=1)
+            run_cycle(app)
+            restored = emulator.get(DOC, key)
+            assert restored is not None
+            assert restored["СрокИсполнения"] == planned, attempt
     finally:
         app.close()
