@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -201,6 +202,8 @@ def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[
             for one in queued:
                 try:
                     took += _plan_queued(app, now, [one]) or 0
+                except OperationalError:
+                    raise  # the store itself (locked, gone): the job fails and is run again, not 500 tracebacks
                 except Exception:
                     failed += 1
                     log.exception("request %s: its SLA plan failed; it stays queued", one.ticket_id,
