@@ -65,13 +65,14 @@ def test_a_user_overwriting_the_due_date_in_1c_gets_the_slas_date_back(emulator:
         run_cycle(app)
         doc = open_doc(emulator)
         planned = doc["СрокИсполнения"]
-        emulator.update(DOC, str(doc["Ref_Key"]), {"СрокИсполнения": "2030-01-01T00:00:00"})
-        clock.at += timedelta(minutes=1)
-        result = run_cycle(app)
-        assert result["sync.dispatch"]["demo-1c"]["sent"] == 1
-        restored = emulator.get(DOC, str(doc["Ref_Key"]))
-        assert restored is not None
-        assert restored["СрокИсполнения"] == planned
+        for attempt in (1, 2):  # the second time, 1C holds what the import saw before our first write
+            emulator.update(DOC, str(doc["Ref_Key"]), {"СрокИсполнения": "2030-01-01T00:00:00"})
+            clock.at += timedelta(minutes=1)
+            result = run_cycle(app)
+            assert result["sync.dispatch"]["demo-1c"]["sent"] == 1, attempt
+            restored = emulator.get(DOC, str(doc["Ref_Key"]))
+            assert restored is not None
+            assert restored["СрокИсполнения"] == planned, attempt
     finally:
         app.close()
 
@@ -155,26 +156,5 @@ def test_a_field_that_becomes_merged_both_ways_keeps_a_local_edit_not_sent_yet(e
         after = emulator.get(DOC, key)
         assert after is not None
         assert after["Тема"] == "Тема от crm-bridge"
-    finally:
-        app.close()
-
-
-def test_a_1c_user_who_overwrites_the_due_date_again_with_the_same_value_gets_it_back_again(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    clock = FrozenClock(NOW)
-    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db"), clock=clock)
-    try:
-        app.upgrade_db()
-        run_cycle(app)
-        doc = open_doc(emulator)
-        key, planned = str(doc["Ref_Key"]), doc["СрокИсполнения"]
-        for attempt in (1, 2):  # the second time, 1C holds what the import saw before our write
-            emulator.update(DOC, key, {"СрокИсполнения": "2030-01-01T00:00:00"})
-            clock.at += timedelta(minutes=1)
-            run_cycle(app)
-            restored = emulator.get(DOC, key)
-            assert restored is not None
-            assert restored["СрокИсполнения"] == planned, attempt
     finally:
         app.close()
