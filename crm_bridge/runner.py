@@ -69,7 +69,7 @@ class Runner:
     def _run(self, name: str) -> None:
         """Run job `name` unless it is running already (then it runs once more when that run
         ends); after a successful run, the next job of the cycle runs, in this thread."""
-        while name is not None:
+        while True:
             with self._state:
                 if self._stopping:
                     return

@@ -97,8 +97,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                         _fail(row, exc, now, stats, held=True)
                         continue
                     if version is not None:
-                        binding.remote_version = binding.written_version = version
-                        binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
+                        _wrote(binding, version)
                 row.state, row.sent_at, row.last_error = "sent", now, None
                 continue
             creator = backend
@@ -137,8 +136,7 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                 continue
             remote_id, version = found
             binding.remote_id, binding.state, binding.exported_at = remote_id, "active", now
-            binding.remote_version = binding.written_version = version
-            binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
+            _wrote(binding, version)
             binding.base = fields_to_json(row.model, local)
             row.state, row.sent_at, row.last_error = "sent", now, None
             stats.created += 1
@@ -164,6 +162,14 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     for model, remote_ids in by_model.items():
         seen.update(importer.refresh(model, remote_ids))
     return seen
+
+
+def _wrote(binding: BindingRow, version: str | None) -> None:
+    """Record a write of ours on its binding: the version it produced (the next import
+    recognises its echo) and no content hash (it fingerprinted 1C before the write, so a
+    1C user restoring those values would pass for unchanged)."""
+    binding.remote_version = binding.written_version = version
+    binding.content_hash = None
 
 
 def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *, quiet: bool = False,
@@ -292,7 +298,7 @@ def dispatch(
                 row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
                 if binding is not None:
                     binding.base = {**(binding.base or {}), **row.fields}
-                    binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
+                    binding.content_hash = None  # it may fingerprint 1C before a user set these values: the next import merges
                 stats.unchanged += 1
                 continue
             row.attempts += 1
@@ -309,8 +315,7 @@ def dispatch(
                 unsure.add(remote_id)
                 version = None
             if binding is not None:
-                binding.remote_version = binding.written_version = version
-                binding.content_hash = None  # it fingerprinted 1C before our write: the next import merges
+                _wrote(binding, version)
                 binding.exported_at = now
                 binding.base = {**(binding.base or {}), **row.fields}  # both sides agree on these now
             row.state, row.sent_at, row.last_error = "sent", now, None

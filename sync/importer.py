@@ -457,8 +457,10 @@ class Importer:
         if not any(wanted.values()):
             return {}
         missing: dict[str, list[str]] = {}
-        found: dict[str, dict[str, int]] = {}
-        unknown = {ref_model: {k for k in keys if k not in self.known.of(ref_model)} for ref_model, keys in wanted.items()}
+        unknown: dict[str, set[str]] = {}
+        for ref_model, keys in wanted.items():
+            known = self.known.of(ref_model)
+            unknown[ref_model] = {k for k in keys if k not in known}
         if any(unknown.values()):
             with self.store.transaction() as session:
                 binder = Binder(session, name)
@@ -466,6 +468,7 @@ class Importer:
                     binder.preload_ids(ref_model, keys)
                     missing[ref_model] = sorted(k for k in keys if binder.local_id(ref_model, k) is None)
                     self.known.add(ref_model, binder.bound_ids(ref_model))
+        found: dict[str, dict[str, int]] = {}
         for ref_model, keys in wanted.items():
             known = self.known.of(ref_model)
             found[ref_model] = {k: known[k] for k in keys if k in known}
