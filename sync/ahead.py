@@ -5,6 +5,11 @@ second or more) and the bridge its time to store; done one after the other, each
 for the other. ``read_ahead`` runs the page iterator in a thread a page or two ahead, so
 the two overlap and memory stays bounded. What the iterator raises reaches the caller at
 the page it concerns, with its own type: retry and parking decisions do not change.
+
+``read_ahead_batches`` hands over, with each page, the pages already read behind it: a
+store that falls behind a fast remote catches up in fewer, larger transactions (a commit
+and the look-ups of a page cost the same for one page or four), while a slow remote's
+pages are stored one by one as they come.
 """
 
 from __future__ import annotations
@@ -12,15 +17,84 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections.abc import Iterator
-from typing import TypeVar, cast
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar, cast
 
-__all__ = ["read_ahead"]
+__all__ = ["read_ahead", "read_ahead_batches"]
 
 T = TypeVar("T")
 _END = object()
+_NOTHING = object()  # nothing read yet (a look that does not wait)
 _POLL = 0.2  # seconds: how often a reader blocked on a full queue looks whether the caller left
 _JOIN = 5.0  # seconds a caller that left waits for the page being read
+
+
+class _Reader(Generic[T]):
+    """`pages` read by a thread into a queue of `depth`; ``take`` hands them over in order."""
+
+    def __init__(self, pages: Iterator[T], depth: int) -> None:
+        self.pages = pages
+        self.ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+        self.left = threading.Event()
+        self.held: tuple[object, BaseException | None] | None = None  # looked at, not taken
+        # The reader logs with the caller's context (backend, run) as if it were the caller.
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._pump,),
+                                       name="crm-bridge-read-ahead", daemon=True)
+        self.thread.start()
+
+    def _hand(self, item: object, error: BaseException | None = None) -> bool:
+        while not self.left.is_set():
+            try:
+                self.ready.put((item, error), timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pump(self) -> None:
+        try:
+            for page in self.pages:
+                if not self._hand(page):
+                    return
+        except BaseException as exc:  # handed over, raised in the caller's thread  # noqa: BLE001
+            self._hand(_END, exc)
+            return
+        self._hand(_END)
+
+    def take(self) -> object:
+        """The next page (waiting for it), or ``_END``; raises what the reader raised."""
+        item, error = self.held if self.held is not None else self.ready.get()
+        self.held = None
+        if error is not None:
+            raise error
+        return item
+
+    def look(self) -> object:
+        """The next page if it has been read already, else ``_NOTHING``; the end of the pages
+        and a read error are left for ``take``. ``put_back`` returns a page looked at."""
+        if self.held is None:
+            try:
+                self.held = self.ready.get_nowait()
+            except queue.Empty:
+                return _NOTHING
+        item, error = self.held
+        if error is not None or item is _END:
+            return _NOTHING
+        self.held = None
+        return item
+
+    def put_back(self, item: object) -> None:
+        self.held = (item, None)
+
+    def close(self) -> None:
+        self.left.set()
+        # The reader stops at its next page boundary. A read in flight (a slow 1C, its
+        # retries) is not waited out on the way to an interrupt: after a few seconds the
+        # daemon thread is left to end by itself, and its iterator to its own cleanup.
+        self.thread.join(_JOIN)
+        close = getattr(self.pages, "close", None)
+        if close is not None and not self.thread.is_alive():
+            close()
 
 
 def read_ahead(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
@@ -31,45 +105,31 @@ def read_ahead(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     the page it is reading (waited for up to ``_JOIN`` seconds), stops, and the iterator
     is closed before this generator ends.
     """
-    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
-    left = threading.Event()
-
-    def hand(item: object, error: BaseException | None = None) -> bool:
-        while not left.is_set():
-            try:
-                ready.put((item, error), timeout=_POLL)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for page in pages:
-                if not hand(page):
-                    return
-        except BaseException as exc:  # handed over, raised in the caller's thread  # noqa: BLE001
-            hand(_END, exc)
-            return
-        hand(_END)
-
-    # The reader logs with the caller's context (backend, run) as if it were the caller.
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(pump,), name="crm-bridge-read-ahead", daemon=True)
-    thread.start()
+    reader = _Reader(pages, depth)
     try:
-        while True:
-            item, error = ready.get()
-            if error is not None:
-                raise error
-            if item is _END:
-                return
+        while (item := reader.take()) is not _END:
             yield cast(T, item)
     finally:
-        left.set()
-        # The reader stops at its next page boundary. A read in flight (a slow 1C, its
-        # retries) is not waited out on the way to an interrupt: after a few seconds the
-        # daemon thread is left to end by itself, and its iterator to its own cleanup.
-        thread.join(_JOIN)
-        close = getattr(pages, "close", None)
-        if close is not None and not thread.is_alive():
-            close()
+        reader.close()
+
+
+def read_ahead_batches(pages: Iterator[T], *, limit: int, size: Callable[[T], int], depth: int = 4) -> Iterator[list[T]]:
+    """`pages` in order as ``read_ahead`` reads them, in lists: the next page (waited for)
+    and those behind it read already, as long as their `size` together stays within
+    `limit` (a page larger than `limit` comes alone). A read error reaches the caller after
+    the pages before it, in a list of their own.
+    """
+    reader = _Reader(pages, depth)
+    try:
+        while (first := reader.take()) is not _END:
+            batch, count = [cast(T, first)], size(cast(T, first))
+            while count < limit and (more := reader.look()) is not _NOTHING:
+                if count + size(cast(T, more)) > limit:
+                    reader.put_back(more)
+                    break
+                batch.append(cast(T, more))
+                count += size(cast(T, more))
+            yield batch
+    finally:
+        reader.close()
+

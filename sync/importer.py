@@ -55,7 +55,7 @@ from crm_bridge.store.records import (
 )
 from mapping.compile import CompiledMapping
 from mapping.spec import MappingSpec
-from sync.ahead import read_ahead
+from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
@@ -73,6 +73,8 @@ __all__ = ["ImportStats", "Importer", "KeyRanges", "Partition", "content_hash", 
 
 log = logging.getLogger(__name__)
 _MAX_REF_DEPTH = 3
+# Records stored in one transaction at most when pages wait read already (``read_ahead_batches``).
+_BATCH = 4000
 
 
 @dataclass
@@ -593,7 +595,8 @@ class Importer:
                 self.store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
         else:
             read = ranged.read(mapping.spec, after=after, **bounds) if ranged else backend.read(mapping.spec, after=after)
-            for records in read_ahead(read):
+            for pages in read_ahead_batches(read, limit=_BATCH, size=len):
+                records = [r for page in pages for r in page]
                 stats.read += len(records)
                 self.store_page(mapping, records, stream, records[-1].id if records else None, stats)
         with self.store.transaction() as session:

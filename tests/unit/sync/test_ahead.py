@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sync.ahead import read_ahead
+from sync.ahead import read_ahead, read_ahead_batches
 
 _RUN: contextvars.ContextVar[str] = contextvars.ContextVar("run", default="none")
 
@@ -118,3 +118,66 @@ def test_a_caller_that_leaves_during_a_slow_read_does_not_wait_it_out(monkeypatc
     pages.close()  # the caller leaves (an interrupt) while page 2 is being read
     assert time.monotonic() - started < 2
     release.set()
+
+
+def test_batches_hold_the_pages_read_already_within_the_limit_in_order() -> None:
+    source = Source(12)
+    batches = read_ahead_batches(source, limit=3, size=len, depth=4)
+    first = next(batches)  # page 0, and whatever was read behind it by now
+    wait_for(lambda: source.produced == 12 or source.produced - len(first) >= 5)  # the reader filled its queue
+    rest = list(batches)
+    assert [p[0] for batch in [first, *rest] for p in batch] == list(range(12))  # every page once, in order
+    assert all(1 <= len(batch) <= 3 for batch in [first, *rest])  # never over the limit
+    assert any(len(batch) == 3 for batch in rest)  # pages waiting were stored together
+    assert source.closed
+
+
+def test_a_slow_remote_s_pages_come_one_by_one_as_they_arrive() -> None:
+    arrived = threading.Event()
+
+    def slow() -> Iterator[list[int]]:
+        for n in range(3):
+            yield [n]
+            arrived.wait(1)  # the next page only once the caller has this one
+            arrived.clear()
+
+    got = []
+    for batch in read_ahead_batches(slow(), limit=10, size=len):
+        got.append(batch)
+        arrived.set()
+    assert got == [[[0]], [[1]], [[2]]]
+
+
+def test_a_page_that_would_pass_the_limit_waits_for_the_next_batch() -> None:
+    pages = [[1, 2], [3, 4], [5], [6, 7, 8, 9, 10, 11]]  # the last one alone is over the limit
+    batches = read_ahead_batches(iter(pages), limit=4, size=len, depth=4)
+    time.sleep(0.05)  # every page read before the first is taken
+    assert list(batches) == [[[1, 2], [3, 4]], [[5]], [[6, 7, 8, 9, 10, 11]]]
+
+
+def test_a_read_error_in_batches_comes_after_the_pages_read_before_it() -> None:
+    source = Source(10, fail_at=3)
+    got: list[list[list[int]]] = []
+
+    def store_all() -> None:
+        for batch in read_ahead_batches(source, limit=100, size=len):
+            if not got:
+                wait_for(lambda: source.produced == 3)  # the reader reaches the failing page
+                time.sleep(0.05)
+            got.append(batch)
+
+    with pytest.raises(ConnectionResetError, match="page 3"):
+        store_all()
+    assert [p[0] for batch in got for p in batch] == [0, 1, 2]
+    assert source.closed
+
+
+def test_a_caller_that_stops_a_batch_early_stops_and_closes_the_reader() -> None:
+    source = Source(1000)
+    before = readers()
+    for batch in read_ahead_batches(source, limit=2, size=len):
+        if batch[0] == [4] or batch[-1] == [4]:
+            break
+    assert source.closed
+    assert source.produced <= 12
+    assert readers() == before
