@@ -24,7 +24,8 @@ class BindingRow(Base):
     __tablename__ = "bindings"
     __table_args__ = (
         UniqueConstraint("backend", "model", "remote_id", name="uq_bindings_remote"),
-        UniqueConstraint("backend", "model", "local_id", name="uq_bindings_local"),
+        # led by the record: the outbox finds every backend's binding of a changed record
+        UniqueConstraint("model", "local_id", "backend", name="uq_bindings_local"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     backend: Mapped[str] = mapped_column(String(100))

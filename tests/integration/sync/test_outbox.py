@@ -225,3 +225,37 @@ def test_once_a_write_finds_the_record_changed_by_someone_else_no_later_version_
     assert len(backend.sent) == 2
     with store.transaction() as s:
         assert s.scalars(select(BindingRow.remote_version)).one() is None  # the next import reads it again
+
+
+def test_the_outbox_finds_a_records_bindings_and_rows_by_index_not_by_reading_every_one(tmp_path: Path) -> None:
+    """Each decision looks up every backend's binding of its record: with the bindings of
+    a whole 1C base in the table, a scan per look-up made a pass of a thousand changed
+    requests cost seconds. No statement of a decision or a dispatch reads a table whole."""
+    from sqlalchemy import event
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(store, [a.path for a in resolve_order(discover())])
+    try:
+        tid = bound_ticket(store)
+        with store.transaction() as s:  # the same request bound to a second backend too
+            s.add(BindingRow(backend="other", model="ticket", local_id=tid, remote_id="o-1", remote_version="w1"))
+        statements: list[tuple[str, Any]] = []
+
+        def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+            if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+                statements.append((statement, parameters[0] if executemany else parameters))
+
+        event.listen(store.engine, "before_cursor_execute", grab)
+        decide(store, tid, NOW + timedelta(hours=4))
+        dispatch(store, FakeBackend(), {"ticket": compile_mapping(SPEC)}, NOW + timedelta(minutes=1))
+        event.remove(store.engine, "before_cursor_execute", grab)
+        assert {r.backend for r in rows(store)} == {"crm", "other"}  # a row per backend the record is bound to
+        assert any("FROM bindings" in s for s, _ in statements)
+        with store.engine.connect() as conn:
+            scans = {s: plan for s, params in statements
+                     for plan in [[str(step[3]) for step in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, tuple(params or ()))
+                                   if str(step[3]).startswith("SCAN") and ("bindings" in str(step[3]) or "outbox" in str(step[3]))]]
+                     if plan}
+        assert scans == {}
+    finally:
+        store.close()
