@@ -104,6 +104,13 @@ def open_store(url: str, *, echo: bool = False) -> Store:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+        if parsed.get_driver_name() == "psycopg":
+            # Plan every statement with its values. psycopg prepares a statement on the
+            # server from its fifth run, and PostgreSQL then settles on a generic plan: for
+            # a binding look-up of 500 keys on a table filled since its last ANALYZE (the
+            # first passes after an import) that plan read every binding of the model per
+            # look-up — 250 ms instead of 5-20 ms, an incremental pass 12 s instead of 1.
+            kwargs["connect_args"] = {"prepare_threshold": None}
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

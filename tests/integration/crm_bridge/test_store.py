@@ -232,3 +232,18 @@ def test_bulk_insert_names_nulls_and_sql_defaults_as_sqlalchemy_would(store_url:
     finally:
         odd.drop(store.engine)
         store.close()
+
+
+def test_postgresql_plans_each_statement_with_its_values_instead_of_preparing_it(pg_url: str) -> None:
+    """psycopg prepares a statement on the server from its fifth run; PostgreSQL's generic
+    plan for a look-up of 500 keys then read every binding of the model on a table filled
+    since its last ANALYZE. The store's connections prepare nothing."""
+    store = open_store(pg_url)
+    upgrade(store, [a.path for a in resolve_order(discover())])
+    try:
+        with store.transaction() as s:
+            for _ in range(8):  # well past psycopg's threshold of 5
+                s.execute(select(BindingRow.remote_id).where(BindingRow.backend == "crm", BindingRow.remote_id.in_(["a", "b"])))
+            assert s.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
+    finally:
+        store.close()
