@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json
@@ -63,24 +63,28 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     for model, local_id in changes:
         by_model.setdefault(model, []).append(local_id)
     bindings: list[tuple[str, str, int, str | None]] = []  # (backend, model, local id, remote version)
-    waiting: dict[tuple[str, str, int], OutboxRow] = {}
+    waiting: dict[tuple[str, str, int], tuple[int, dict[str, Any]]] = {}  # a row yet to be tried: its id, fields
     for model, ids in by_model.items():
         for chunk in in_chunks(ids):
             bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
                 select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
                 .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
-            for row in session.scalars(select(OutboxRow).where(
+            for row in session.execute(select(OutboxRow.id, OutboxRow.backend, OutboxRow.model, OutboxRow.local_id,
+                                              OutboxRow.fields).where(
                     OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
                     OutboxRow.attempts == 0, OutboxRow.operation == "update")
                     # a row a dispatcher is sending right now is left to it: the new decision gets its own row
                     .with_for_update(skip_locked=True)):
-                waiting[(row.backend, row.model, row.local_id)] = row
+                waiting[(row.backend, row.model, row.local_id)] = (row.id, row.fields)
     fresh: dict[str, dict[str, Any]] = {}
+    merged: list[dict[str, Any]] = []
     for backend, model, local_id, remote_version in bindings:
         fields, origin = changes[(model, local_id)]
         pending = waiting.get((backend, model, local_id))
         if pending is not None:
-            pending.fields = {**pending.fields, **fields}
+            row_id, held = pending
+            if {**held, **fields} != held:  # a decision repeated (a plan made again) changes nothing
+                merged.append({"id": row_id, "fields": {**held, **fields}})
             continue
         identity = identity_key(backend, model, local_id, fields, remote_version)
         fresh[identity] = {"backend": backend, "model": model, "local_id": local_id,
@@ -99,6 +103,8 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
             again = f"{known.identity_key}#{newest}"  # a change back, after the decision of row `newest`
             if session.scalar(select(OutboxRow.id).where(OutboxRow.identity_key == again)) is None:
                 fresh[again] = {**decision, "identity_key": again}
+    if merged:
+        session.execute(update(OutboxRow), merged)  # by primary key: one executemany, no object per row
     if fresh:
         bulk_insert(session, core_table(OutboxRow), list(fresh.values()))  # one executemany, no object per row
 
