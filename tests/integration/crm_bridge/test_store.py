@@ -234,16 +234,21 @@ def test_bulk_insert_names_nulls_and_sql_defaults_as_sqlalchemy_would(store_url:
         store.close()
 
 
-def test_postgresql_plans_each_statement_with_its_values_instead_of_preparing_it(pg_url: str) -> None:
+def test_postgresql_plans_each_statement_with_its_values_not_with_a_generic_plan(pg_url: str) -> None:
     """psycopg prepares a statement on the server from its fifth run; PostgreSQL's generic
     plan for a look-up of 500 keys then read every binding of the model on a table filled
-    since its last ANALYZE. The store's connections prepare nothing."""
-    store = open_store(pg_url)
+    since its last ANALYZE. The store's statements are planned with their values each time."""
+    store = open_store(pg_url + "?options=-c%20application_name%3Dcrm-bridge-test")
     upgrade(store, [a.path for a in resolve_order(discover())])
+    query = select(BindingRow.remote_id).where(BindingRow.backend == "crm", BindingRow.remote_id.in_(["a", "b"]))
     try:
         with store.transaction() as s:
-            for _ in range(8):  # well past psycopg's threshold of 5
-                s.execute(select(BindingRow.remote_id).where(BindingRow.backend == "crm", BindingRow.remote_id.in_(["a", "b"])))
-            assert s.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
+            for _ in range(12):  # well past psycopg's threshold of 5 and PostgreSQL's 5 custom plans
+                s.execute(query)
+            plans = s.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                   "WHERE statement LIKE '%FROM bindings%'")).all()
+            assert s.scalar(text("SHOW application_name")) == "crm-bridge-test"  # the URL's own options kept
+        assert plans  # prepared on the server
+        assert all(generic == 0 and custom > 0 for generic, custom in plans)
     finally:
         store.close()
