@@ -30,22 +30,33 @@ _JOIN = 5.0  # seconds a caller that left waits for the page being read
 
 
 class _Reader(Generic[T]):
-    """`pages` read by a thread into a queue of `depth`; ``take`` hands them over in order."""
+    """`pages` read by a thread into a queue of `depth` pages; ``take`` hands them over in
+    order. With `size` and `room`, at most `room` records wait in the queue (or one page
+    larger than that), whatever the size of the remote's pages."""
 
-    def __init__(self, pages: Iterator[T], depth: int) -> None:
-        self.pages = pages
-        self.ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    def __init__(self, pages: Iterator[T], depth: int, size: Callable[[T], int] | None = None,
+                 room: int | None = None) -> None:
+        self.pages, self.size, self.room = pages, size, room
+        self.ready: queue.Queue[tuple[object, BaseException | None, int]] = queue.Queue(maxsize=depth)
         self.left = threading.Event()
-        self.held: tuple[object, BaseException | None] | None = None  # looked at, not taken
+        self.held: tuple[object, BaseException | None, int] | None = None  # looked at, not taken
+        self.waiting = 0  # records in the queue
+        self.freed = threading.Condition()
         # The reader logs with the caller's context (backend, run) as if it were the caller.
         self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._pump,),
                                        name="crm-bridge-read-ahead", daemon=True)
         self.thread.start()
 
     def _hand(self, item: object, error: BaseException | None = None) -> bool:
+        n = self.size(cast(T, item)) if self.size is not None and item is not _END else 0
+        if self.room is not None:
+            with self.freed:
+                while self.waiting and self.waiting + n > self.room and not self.left.is_set():
+                    self.freed.wait(_POLL)
+                self.waiting += n
         while not self.left.is_set():
             try:
-                self.ready.put((item, error), timeout=_POLL)
+                self.ready.put((item, error, n), timeout=_POLL)
                 return True
             except queue.Full:
                 continue
@@ -61,30 +72,42 @@ class _Reader(Generic[T]):
             return
         self._hand(_END)
 
-    def take(self) -> object:
-        """The next page (waiting for it), or ``_END``; raises what the reader raised."""
-        item, error = self.held if self.held is not None else self.ready.get()
+    def _taken(self, n: int) -> None:
+        if self.room is not None and n:
+            with self.freed:
+                self.waiting -= n
+                self.freed.notify()
+
+    def put_back(self, item: object, n: int) -> None:
+        """A page `look` returned goes first again, waiting as it did."""
+        if self.room is not None:
+            with self.freed:
+                self.waiting += n
+        self.held = (item, None, n)
+
+    def take(self) -> tuple[object, int]:
+        """The next page (waiting for it) and its size, or ``_END``; raises what the reader raised."""
+        item, error, n = self.held if self.held is not None else self.ready.get()
         self.held = None
+        self._taken(n)
         if error is not None:
             raise error
-        return item
+        return item, n
 
-    def look(self) -> object:
-        """The next page if it has been read already, else ``_NOTHING``; the end of the pages
-        and a read error are left for ``take``. ``put_back`` returns a page looked at."""
+    def look(self) -> tuple[object, int]:
+        """The next page and its size if it has been read already, else ``_NOTHING``; the end
+        of the pages and a read error are left for ``take``. ``put_back`` returns a page."""
         if self.held is None:
             try:
                 self.held = self.ready.get_nowait()
             except queue.Empty:
-                return _NOTHING
-        item, error = self.held
+                return _NOTHING, 0
+        item, error, n = self.held
         if error is not None or item is _END:
-            return _NOTHING
+            return _NOTHING, 0
         self.held = None
-        return item
-
-    def put_back(self, item: object) -> None:
-        self.held = (item, None)
+        self._taken(n)
+        return item, n
 
     def close(self) -> None:
         self.left.set()
@@ -107,29 +130,32 @@ def read_ahead(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     """
     reader = _Reader(pages, depth)
     try:
-        while (item := reader.take()) is not _END:
+        while (item := reader.take()[0]) is not _END:
             yield cast(T, item)
     finally:
         reader.close()
 
 
-def read_ahead_batches(pages: Iterator[T], *, limit: int, size: Callable[[T], int], depth: int = 4) -> Iterator[list[T]]:
+def read_ahead_batches(pages: Iterator[T], *, limit: int, size: Callable[[T], int], depth: int = 8) -> Iterator[list[T]]:
     """`pages` in order as ``read_ahead`` reads them, in lists: the next page (waited for)
     and those behind it read already, as long as their `size` together stays within
-    `limit` (a page larger than `limit` comes alone). A read error reaches the caller after
-    the pages before it, in a list of their own.
+    `limit` (a page larger than `limit` comes alone). At most `limit` records wait read
+    (or one larger page), and the reader holds one page more. A read error reaches the
+    caller after the pages before it, in a list of their own.
     """
-    reader = _Reader(pages, depth)
+    reader = _Reader(pages, depth, size, limit)
     try:
-        while (first := reader.take()) is not _END:
-            batch, count = [cast(T, first)], size(cast(T, first))
-            while count < limit and (more := reader.look()) is not _NOTHING:
-                if count + size(cast(T, more)) > limit:
-                    reader.put_back(more)
+        while (first := reader.take())[0] is not _END:
+            batch, count = [cast(T, first[0])], first[1]
+            while count < limit:
+                more, n = reader.look()
+                if more is _NOTHING:
+                    break
+                if count + n > limit:
+                    reader.put_back(more, n)
                     break
                 batch.append(cast(T, more))
-                count += size(cast(T, more))
+                count += n
             yield batch
     finally:
         reader.close()
-

@@ -122,13 +122,13 @@ def test_a_caller_that_leaves_during_a_slow_read_does_not_wait_it_out(monkeypatc
 
 def test_batches_hold_the_pages_read_already_within_the_limit_in_order() -> None:
     source = Source(12)
-    batches = read_ahead_batches(source, limit=3, size=len, depth=4)
+    batches = read_ahead_batches(source, limit=3, size=len)
     first = next(batches)  # page 0, and whatever was read behind it by now
-    wait_for(lambda: source.produced == 12 or source.produced - len(first) >= 5)  # the reader filled its queue
+    wait_for(lambda: source.produced - len(first) == 4)  # 3 records wait, the reader holds one page more
     rest = list(batches)
     assert [p[0] for batch in [first, *rest] for p in batch] == list(range(12))  # every page once, in order
     assert all(1 <= len(batch) <= 3 for batch in [first, *rest])  # never over the limit
-    assert any(len(batch) == 3 for batch in rest)  # pages waiting were stored together
+    assert len(rest[0]) == 3  # the pages waiting were stored together
     assert source.closed
 
 
@@ -148,11 +148,42 @@ def test_a_slow_remote_s_pages_come_one_by_one_as_they_arrive() -> None:
     assert got == [[[0]], [[1]], [[2]]]
 
 
-def test_a_page_that_would_pass_the_limit_waits_for_the_next_batch() -> None:
-    pages = [[1, 2], [3, 4], [5], [6, 7, 8, 9, 10, 11]]  # the last one alone is over the limit
-    batches = read_ahead_batches(iter(pages), limit=4, size=len, depth=4)
-    time.sleep(0.05)  # every page read before the first is taken
-    assert list(batches) == [[[1, 2], [3, 4]], [[5]], [[6, 7, 8, 9, 10, 11]]]
+class Pages:
+    """The given pages as an iterator that counts how many it has handed out."""
+
+    def __init__(self, pages: list[list[int]]) -> None:
+        self.pages, self.produced = pages, 0
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> list[int]:
+        if self.produced == len(self.pages):
+            raise StopIteration
+        self.produced += 1
+        return self.pages[self.produced - 1]
+
+
+def test_a_page_that_would_pass_the_limit_waits_for_the_next_batch_and_a_larger_one_comes_alone() -> None:
+    source = Pages([[0, 0, 0, 0], [1, 2], [3, 4], [5], [6, 7, 8, 9, 10, 11]])
+    batches = read_ahead_batches(source, limit=4, size=len)
+    assert next(batches) == [[0, 0, 0, 0]]  # the limit reached: nothing looked at behind it
+    wait_for(lambda: source.produced == 4)  # [1, 2] and [3, 4] wait (4 records), [5] in the reader's hand
+    time.sleep(0.02)
+    assert source.produced == 4  # no more than the limit waits
+    assert next(batches) == [[1, 2], [3, 4]]
+    assert list(batches) == [[[5]], [[6, 7, 8, 9, 10, 11]]]  # 5 + 6 records would pass the limit
+
+
+def test_pages_larger_than_the_limit_wait_one_at_a_time() -> None:
+    source = Pages([[n] * 10 for n in range(6)])
+    batches = read_ahead_batches(source, limit=4, size=len)
+    for delivered in range(1, 4):
+        assert next(batches) == [[delivered - 1] * 10]
+        wait_for(lambda: source.produced == delivered + 2)  # noqa: B023 - called before the loop moves on
+        time.sleep(0.02)
+        assert source.produced == delivered + 2  # one page waits, the reader holds one: 20 records, not 60
+    batches.close()
 
 
 def test_a_read_error_in_batches_comes_after_the_pages_read_before_it() -> None:
