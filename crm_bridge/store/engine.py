@@ -111,8 +111,9 @@ def open_store(url: str, *, echo: bool = False) -> Store:
             # first passes after an import) that plan read every binding of the model per
             # look-up — 250 ms instead of 5-20 ms, an incremental pass 12 s instead of 1.
             # Statements stay prepared (parsed once); options given in the URL are kept.
-            options = " ".join(filter(None, [str(parsed.query.get("options") or ""), "-c plan_cache_mode=force_custom_plan"]))
-            kwargs["connect_args"] = {"options": options}
+            given = parsed.query.get("options") or ()
+            options = [given] if isinstance(given, str) else list(given)
+            kwargs["connect_args"] = {"options": " ".join([*options, "-c plan_cache_mode=force_custom_plan"])}
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
