@@ -12,7 +12,9 @@ Either way a record whose version equals the stored one — including the versio
 write produced — is skipped before mapping, and an unchanged content hash only refreshes
 the version. A reference to a record not imported yet imports that record first. The
 checkpoint (the last key of the page) moves in the transaction that stored the page, so a
-crash resumes at the first unsaved page and a retried page changes nothing twice.
+crash resumes at the first unsaved page and a retried page changes nothing twice. Pages
+read ahead already when the store is ready for the next are stored as one (up to
+``_BATCH`` records; ``read_ahead_batches``): one transaction, one checkpoint.
 
 A model can be imported in **partitions** (``Partition``: a slice of the key space, from an
 adapter offering ``key_ranges``), each its own stream with its own checkpoint, so several
