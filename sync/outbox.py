@@ -83,8 +83,8 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
         pending = waiting.get((backend, model, local_id))
         if pending is not None:
             row_id, held = pending
-            if {**held, **fields} != held:  # a decision repeated (a plan made again) changes nothing
-                merged.append({"id": row_id, "fields": {**held, **fields}})
+            if (both := {**held, **fields}) != held:  # a decision repeated (a plan made again) changes nothing
+                merged.append({"id": row_id, "fields": both})
             continue
         identity = identity_key(backend, model, local_id, fields, remote_version)
         fresh[identity] = {"backend": backend, "model": model, "local_id": local_id,
