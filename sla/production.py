@@ -115,7 +115,7 @@ def load_production_json(path: str | Path, *, name: str | None = None) -> Calend
 
 @cache
 def ru_production() -> CalendarLayer:
-    """The shipped Russian production calendar (5-day week), 2023–2026, cached."""
+    """The shipped Russian production calendar (5-day week), 2023–2027, cached."""
     text = resources.files("sla").joinpath("data/ru-production.json").read_text("utf-8")
     return layer_from_production(json.loads(text), name="ru-production",
                                  where="sla/data/ru-production.json")

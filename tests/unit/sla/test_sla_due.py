@@ -139,7 +139,7 @@ def test_a_years_official_hours_end_at_its_last_working_instant(ru_calendar: Cal
     assert add_business(ru_calendar, msk(2024, 1, 1), 1979 * H) == msk(2024, 12, 28, 18)
 
 
-@pytest.mark.parametrize(("year", "hours"), [(2023, 1973), (2024, 1979), (2025, 1972), (2026, 1972)])
+@pytest.mark.parametrize(("year", "hours"), [(2023, 1973), (2024, 1979), (2025, 1972), (2026, 1972), (2027, 1972)])
 def test_yearly_business_hours_match_the_official_production_calendar(
     ru_calendar: Calendar, year: int, hours: int
 ) -> None:
@@ -150,8 +150,16 @@ def test_durations_longer_than_a_year_walk_the_years(ru_calendar: Calendar) -> N
     start = msk(2024, 1, 9, 9)
     duration = (1979 + 1972 + 1972 + 3) * H  # all of 2024-2026, then 3 hours
     due = add_business(ru_calendar, start, duration)
-    assert due == msk(2027, 1, 1, 12)  # 2027 has no production data: plain Friday 1 Jan
+    assert due == msk(2027, 1, 11, 12)  # 1-8 Jan 2027 off, 9-10 Jan a weekend
     assert business_between(ru_calendar, start, due) == duration
+
+
+def test_technical_request_opened_before_new_year_2027_is_due_after_the_holidays(ru_calendar: Calendar) -> None:
+    # 29 Dec from 10:56: 6 h 04 min; 30 Dec: 8 h; 31 Dec 2026 a transferred day off; 1-8 Jan
+    # 2027 holidays, 9-10 Jan a weekend; 11 Jan: 8 h; 12 Jan: the last 1 h 56 min, from 09:00.
+    due = add_business(ru_calendar, msk(2026, 12, 29, 10, 56), 24 * H)
+    assert due == msk(2027, 1, 12, 10, 56)
+    assert business_between(ru_calendar, msk(2026, 12, 29, 10, 56), due) == 24 * H
 
 
 # --- elapsed time, helpers ---------------------------------------------------------------

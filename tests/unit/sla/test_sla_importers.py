@@ -176,11 +176,11 @@ def test_shipped_production_calendar_keeps_its_sources() -> None:
     data = json.loads(SHIPPED.read_text(encoding="utf-8"))
     assert "xmlcalendar" in data["_meta"]["sources"]
     assert "labour_code" in data["_meta"]["sources"]
-    assert ru_production().years == (2023, 2024, 2025, 2026)
+    assert ru_production().years == (2023, 2024, 2025, 2026, 2027)
     assert "xmlcalendar" in ru_production().source
 
 
-@pytest.mark.parametrize("year", ["2023", "2024", "2025", "2026"])
+@pytest.mark.parametrize("year", ["2023", "2024", "2025", "2026", "2027"])
 def test_shipped_data_matches_its_own_yearly_totals(year: str) -> None:
     data = json.loads(SHIPPED.read_text(encoding="utf-8"))[year]
     cal = office_with(ru_production())
@@ -188,6 +188,8 @@ def test_shipped_data_matches_its_own_yearly_totals(year: str) -> None:
     days = sum(1 for n in range((date(y + 1, 1, 1) - date(y, 1, 1)).days)
                if hours_on(cal, date(y, 1, 1) + timedelta(days=n)) > 0)
     assert days == data["working_days"]
+    if year == "2027":  # the decree's own totals, not only the file's
+        assert (days, data["hours_40h_week"]) == (247, 1972)
     total = business_between(cal, datetime(y, 1, 1, tzinfo=MSK), datetime(y + 1, 1, 1, tzinfo=MSK))
     assert total == data["hours_40h_week"] * H
 
