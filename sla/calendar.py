@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -54,6 +54,8 @@ __all__ = [
     "Calendar",
     "CalendarLayer",
     "ComposedCalendar",
+    "Coverage",
+    "CoverageGap",
     "Intervals",
     "WeeklyCalendar",
     "check_intervals",
@@ -77,6 +79,50 @@ def load_zone(key: str, path: str = "timezone") -> ZoneInfo:
         ) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The dates one series of date data covers in a calendar (``ru-production``: 2023-01-01
+    to 2027-12-31; with a 2028 xmlcalendar file of the same series, to 2028-12-31).
+
+    Attributes:
+        name: the layers of the series, ``"ru-production + ru-2028"``.
+        years: every year the data covers.
+    """
+
+    name: str
+    years: frozenset[int]
+
+    @property
+    def first(self) -> date:
+        return date(min(self.years), 1, 1)
+
+    @property
+    def last(self) -> date:
+        """The last date the data covers."""
+        return date(max(self.years), 12, 31)
+
+    def days_left(self, today: date) -> int:
+        """Days of data after ``today`` (negative once it has run out)."""
+        return (self.last - today).days
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageGap:
+    """Years a computation touched that a series of date data does not cover: the time is
+    still computed (the weekly pattern and the layer's ``outside`` rules) but flagged."""
+
+    coverage: Coverage
+    years: tuple[int, ...]
+
+    def __str__(self) -> str:
+        name = self.coverage.name
+        if min(self.years) > self.coverage.last.year:
+            return f"computed beyond {name}'s data (ends {self.coverage.last.isoformat()})"
+        if max(self.years) < self.coverage.first.year:
+            return f"computed before {name}'s data (starts {self.coverage.first.isoformat()})"
+        return f"computed without {name}'s data for {', '.join(map(str, self.years))}"
+
+
 class Calendar(ABC):
     """A business calendar: which instants are working time.
 
@@ -91,6 +137,16 @@ class Calendar(ABC):
     @abstractmethod
     def _build(self, year: int) -> Timeline:
         """Compute the timeline of one UTC year."""
+
+    @abstractmethod
+    def coverage(self) -> tuple[Coverage, ...]:
+        """The series of date data this calendar uses, with the years each covers."""
+
+    @abstractmethod
+    def coverage_gaps(self, start: datetime, end: datetime) -> tuple[CoverageGap, ...]:
+        """The gaps in date data a time computed from ``start`` to ``end`` crosses (either
+        order; aware datetimes, read as local dates of the calendar). O(1) after the first
+        call for a pair of years."""
 
     def timeline(self, year: int) -> Timeline:
         """The working periods of UTC ``year`` (computed once, then cached).
@@ -168,6 +224,9 @@ class WeeklyCalendar(Calendar):
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _usual: Intervals = field(init=False, repr=False, compare=False)
     _timelines: dict[int, Timeline] = field(init=False, repr=False, compare=False)
+    _gaps: dict[tuple[int, int], tuple[CoverageGap, ...]] = field(init=False, repr=False, compare=False)
+    _coverage: tuple[Coverage, ...] = field(init=False, repr=False, compare=False)
+    _covered: tuple[frozenset[int] | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         zone = load_zone(self.timezone)
@@ -183,6 +242,33 @@ class WeeklyCalendar(Calendar):
         object.__setattr__(self, "_usual",
                            self.workday if self.workday is not None else _usual_workday(week))
         object.__setattr__(self, "_timelines", {})
+        object.__setattr__(self, "_gaps", {})
+        # Layers of one series continue each other: a year is covered when any of them
+        # covers it, and only then are a layer's `outside` rules left aside.
+        series: dict[str, list[CalendarLayer]] = {}
+        for layer in self.layers:
+            if layer.years:
+                series.setdefault(layer.key, []).append(layer)
+        years = {key: frozenset(y for layer in group for y in layer.years) for key, group in series.items()}
+        object.__setattr__(self, "_coverage", tuple(
+            Coverage(" + ".join(dict.fromkeys(layer.name for layer in group)), years[key])
+            for key, group in series.items()))
+        object.__setattr__(self, "_covered", tuple(years[layer.key] if layer.years else None for layer in self.layers))
+
+    def coverage(self) -> tuple[Coverage, ...]:
+        return self._coverage
+
+    def coverage_gaps(self, start: datetime, end: datetime) -> tuple[CoverageGap, ...]:
+        if not self._coverage:
+            return ()
+        low, high = (start, end) if start <= end else (end, start)
+        first, last = low.astimezone(self._zone).year, high.astimezone(self._zone).year
+        found = self._gaps.get((first, last))
+        if found is None:
+            found = self._gaps[(first, last)] = tuple(
+                CoverageGap(c, missing) for c in self._coverage
+                if (missing := tuple(y for y in range(first, last + 1) if y not in c.years)))
+        return found
 
     @property
     def zone(self) -> ZoneInfo:
@@ -197,8 +283,9 @@ class WeeklyCalendar(Calendar):
     def intervals_on(self, day: date) -> Intervals:
         """The working intervals of local date ``day`` after all layers (seconds of day)."""
         intervals = self.week[day.weekday()]
-        for layer in self.layers:
-            intervals = layer.apply(day, intervals, workday=self._usual, zone=self._zone)
+        for layer, covered in zip(self.layers, self._covered, strict=True):
+            intervals = layer.apply(day, intervals, workday=self._usual, zone=self._zone,
+                                    covered=covered is None or day.year in covered)
         return intervals
 
     def layered(self, *layers: CalendarLayer, name: str | None = None) -> WeeklyCalendar:
@@ -241,6 +328,12 @@ class ComposedCalendar(Calendar):
         object.__setattr__(self, "_combine", intersect_timelines
                            if self.operation == "intersection" else union_timelines)
         object.__setattr__(self, "_timelines", {})
+
+    def coverage(self) -> tuple[Coverage, ...]:
+        return tuple(dict.fromkeys(c for part in self.parts for c in part.coverage()))
+
+    def coverage_gaps(self, start: datetime, end: datetime) -> tuple[CoverageGap, ...]:
+        return tuple(dict.fromkeys(g for part in self.parts for g in part.coverage_gaps(start, end)))
 
     def _build(self, year: int) -> Timeline:
         return self._combine(year, [part.timeline(year) for part in self.parts])

@@ -53,7 +53,7 @@ class TicketFacts:
 class SlaEvent:
     metric: str
     cycle: int
-    kind: str  # activate, apply_policy, pause, resume, warn, breach, escalate, fulfil, stop
+    kind: str  # activate, apply_policy, pause, resume, warn, breach, escalate, fulfil, stop, beyond_data
     at: datetime
     business: timedelta  # business time used in the cycle at this instant
     calendar: timedelta  # wall time since the cycle started
@@ -73,6 +73,9 @@ class Cycle:
     state: str = "on_track"  # on_track, warning, breached, paused, met, missed, cancelled
     ended_at: datetime | None = None
     next_check: datetime | None = None
+    #: what a reader must know about how the times were computed, e.g. "computed beyond
+    #: ru-production's data (ends 2027-12-31)" (recorded in the ledger as ``beyond_data``)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -172,6 +175,16 @@ class _Evaluator:
                 elif kind == "warn" and run.cycle.state == "on_track":
                     run.cycle.state = "warning"
 
+    def _flag_gaps(self, run: _Run, end: datetime) -> None:
+        """Note the calendar data the cycle's times were computed without (from its start to
+        `end`): they stand on the weekly pattern and the layer's fixed rules, flagged."""
+        for gap in run.cal.coverage_gaps(run.cycle.start, end):
+            note = str(gap)
+            if note not in run.cycle.notes:
+                run.cycle.notes.append(note)
+                self._emit(run, "beyond_data", run.cycle.start, timedelta(0), calendar=run.cycle.calendar,
+                           layers=gap.coverage.name, note=note)
+
     def _stop_running(self, run: _Run, at: datetime) -> None:
         self._advance(run, at)
         run.cycle.used = self._used(run, at)
@@ -235,6 +248,7 @@ class _Evaluator:
         else:
             cycle.state = "met" if cycle.used <= cycle.target else "missed"
         self._emit(run, kind, at, cycle.used, outcome=cycle.state)
+        self._flag_gaps(run, at)
 
     def _finish(self, run: _Run | None) -> None:
         """The cycle still open at ``now``: fire what is due, compute due and next check."""
@@ -244,6 +258,7 @@ class _Evaluator:
         cycle, since = run.cycle, run.running_since
         if since is None:
             cycle.state, cycle.due = "paused", None
+            self._flag_gaps(run, self.now)
             return
         before = cycle.used  # business time used before this stretch began
         pending = [add_business(run.cal, since, amount - before)
@@ -252,6 +267,7 @@ class _Evaluator:
         if cycle.due is None and cycle.target >= before:
             cycle.due = add_business(run.cal, since, cycle.target - before)
         cycle.used = self._used(run, self.now)
+        self._flag_gaps(run, max(self.now, cycle.due or self.now, cycle.next_check or self.now))
 
     # -- the walk ----------------------------------------------------------------------
     def run(self) -> Evaluation:

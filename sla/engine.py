@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from itertools import groupby
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -31,10 +33,12 @@ from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
+from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint, window
 from sla.ledger import StoredEvent, insert_events, newest, record
-from sla.tables import SlaClockRow, SlaQueueRow
+from sla.tables import SlaCalendarRow, SlaClockRow, SlaQueueRow
 
-__all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "recalc", "sla_tick"]
+__all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "queue_calendar_changes", "recalc",
+           "sla_tick"]
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
@@ -135,12 +139,17 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
         for key, value in fields.items():
             set_committed_value(ticket, key, value)
     next_check = evaluation.next_check if TicketStatus(ticket.status).is_open and not ticket.deleted else None
+    notes = list(dict.fromkeys(note for cycle in evaluation.cycles for note in cycle.notes)) or None
+    if notes and TicketStatus(ticket.status).is_open:
+        _warn_once(notes, unit.now, ticket.number)
     if clock is None:
         new_clocks.append({"ticket_id": ticket.id, "generation": generation, "policy": fields["sla_policy"],
-                           "state": fields["sla_state"], "next_check": next_check})
+                           "state": fields["sla_state"], "next_check": next_check, "notes": notes})
     else:
         clock.generation, clock.policy, clock.state = generation, fields["sla_policy"], fields["sla_state"]
         clock.next_check = next_check
+        if clock.notes != notes:
+            clock.notes = notes
     remote = {k: v for k, v in changed.items() if k != "sla_policy"}
     if remote:
         unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": remote}))
@@ -152,18 +161,83 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
     return changed
 
 
-def queue(session: Session, ticket_ids: Sequence[int], now: datetime) -> None:
+#: (note, day) pairs already logged by this process: a warning once per layer and day
+_warned: set[tuple[str, date]] = set()
+
+
+def _warn_once(notes: list[str], now: datetime, number: str | None) -> None:
+    for note in notes:
+        if (note, now.date()) not in _warned:
+            _warned.add((note, now.date()))
+            log.warning("SLA times %s, e.g. request %s: the weekly pattern and the fixed holidays stand in for the "
+                        "missing days; add the next year's calendar data (crm-bridge check says how)", note, number,
+                        extra={"event": "sla.calendar.beyond_data"})
+
+
+def queue(session: Session, ticket_ids: Sequence[int], now: datetime, *, reason: str | None = None) -> None:
     """Queue requests for planning (one statement, in id order as the planner takes them).
     Each queueing draws a fresh random token: a plan of older facts takes a row off only
     while its token is the one the planner read, and a token never comes back (a counter
-    restarting at 1 would, once the row was planned and queued again)."""
-    rows = [{"ticket_id": tid, "token": secrets.randbits(62), "queued": now} for tid in sorted(set(ticket_ids))]
+    restarting at 1 would, once the row was planned and queued again). A `reason` (a
+    calendar change) is recorded in the ledger if the plan changes; queueing again without
+    one keeps it."""
+    rows = [{"ticket_id": tid, "token": secrets.randbits(62), "queued": now, "reason": reason}
+            for tid in sorted(set(ticket_ids))]
     if not rows:
         return
     table = core_table(SlaQueueRow)
     insert = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
     session.execute(insert.on_conflict_do_update(
-        index_elements=[table.c.ticket_id], set_={"token": insert.excluded.token, "queued": insert.excluded.queued}), rows)
+        index_elements=[table.c.ticket_id], set_={"token": insert.excluded.token, "queued": insert.excluded.queued,
+                                                  "reason": func.coalesce(insert.excluded.reason, table.c.reason)}), rows)
+
+
+def queue_calendar_changes(app: App, now: datetime) -> int:
+    """Queue the open requests whose due dates stand on days a calendar change touched.
+
+    Each configured calendar's working periods per day (``sla.fingerprint``, a window of
+    years around today) are compared with what the store recorded at the last tick; the
+    open requests planned on that calendar that were open on a changed day, or are due
+    after it, are queued with the reason ``calendar office changed for 2027-01-01..
+    2027-01-08``. A calendar seen for the first time queues every open request planned
+    on it (the plans may predate its data). Returns how many requests were queued.
+    """
+    settings = app.config.section("sla")
+    first, last = window(now.astimezone(ZoneInfo(app.config.timezone)).date())
+    queued = 0
+    with app.store.transaction() as session:
+        stored: dict[str, str] = {r.name: r.digest for r in session.execute(select(SlaCalendarRow.name, SlaCalendarRow.digest))}
+        for name, calendar in settings.built_calendars.items():
+            digest, days = fingerprint(calendar, first, last)
+            if stored.get(name) == digest:
+                continue
+            row = session.get(SlaCalendarRow, name)
+            policies = [p.name for p in settings.policies if p.calendar == name]
+            query = (select(TicketRow.id).join(SlaClockRow, SlaClockRow.ticket_id == TicketRow.id)
+                     .where(TicketRow.deleted.is_(False), SlaClockRow.policy.in_(policies),
+                            TicketRow.status.in_([s.value for s in TicketStatus if s.is_open])))
+            if row is None:
+                reason = f"calendar {name} recorded for the first time (the plans may predate its data)"
+                session.add(SlaCalendarRow(name=name, digest=digest, days={"window": [first, last], "days": days}))
+            else:
+                old_first, old_last = row.days.get("window", [first, last])
+                lo, hi = max(first, old_first), min(last, old_last)
+                changed = [d for d in changed_days(row.days.get("days", {}), days) if lo <= d.year <= hi]
+                row.digest, row.days = digest, {"window": [first, last], "days": days}
+                if not changed:
+                    continue  # the window moved on with the year, nothing in it changed
+                reason = f"calendar {name} changed for {describe_days(changed)}"
+                start, end = day_bounds(calendar, changed)
+                query = query.where(TicketRow.created_at < end, or_(
+                    TicketRow.resolution_due.is_(None), TicketRow.resolution_due >= start,
+                    TicketRow.first_response_due >= start, SlaClockRow.next_check >= start))
+            ids = list(session.scalars(query)) if policies else []
+            queue(session, ids, now, reason=reason)
+            queued += len(ids)
+            log.info("%s: %d open request(s) queued to be planned again", reason, len(ids),
+                     extra={"event": "sla.calendar.changed", "calendar": name})
+    return queued
+
 
 
 def _queue_deferred(unit: Unit, ticket_ids: list[int]) -> None:
@@ -189,7 +263,8 @@ def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[
     planned, failed, after = 0, 0, 0
     while True:
         with app.store.transaction() as session:
-            queued = session.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token).where(SlaQueueRow.ticket_id > after)
+            queued = session.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason)
+                                     .where(SlaQueueRow.ticket_id > after)
                                      .order_by(SlaQueueRow.ticket_id).limit(chunk)).all()
         if not queued:
             return planned, failed
@@ -216,7 +291,7 @@ def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[
 
 
 def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int | None:
-    """Plan `queued` (rows of ticket id and token) in one transaction and take them off the
+    """Plan `queued` (rows of ticket id, token and reason) in one transaction and take them off the
     queue; None when another planner holds the queue."""
     with app.store.transaction() as session:
         # On PostgreSQL one planner at a time (two would append the same ledger events);
@@ -225,7 +300,8 @@ def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int | None:
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PLANNER_LOCK}):
             return None
         unit = app.bus.unit(session, now, app.config)
-        plan_many(unit, [q.ticket_id for q in queued])
+        for reason, rows in groupby(sorted(queued, key=lambda q: q.reason or ""), key=lambda q: q.reason or ""):
+            plan_many(unit, [q.ticket_id for q in rows], reason=reason)
         unit.complete()  # what the plans changed reaches the outbox before the queue lets go
         table = core_table(SlaQueueRow)
         session.execute(delete(table).where(table.c.ticket_id == bindparam("_id"), table.c.token == bindparam("_token")),
@@ -236,6 +312,7 @@ def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int | None:
 def sla_tick(app: App, now: datetime) -> dict[str, Any]:
     """Job ``sla.tick``: the requests imports queued, then those whose next warning,
     breach or escalation has come."""
+    replan = queue_calendar_changes(app, now)
     planned, failed = plan_queued(app, now)
     with app.store.transaction() as session:
         unit = app.bus.unit(session, now, app.config)
@@ -244,6 +321,8 @@ def sla_tick(app: App, now: datetime) -> dict[str, Any]:
         changed = plan_many(unit, due, origin="sla.tick")
         done = len(due)
     summary: dict[str, Any] = {"planned": planned, "checked": done, "changed": changed}
+    if replan:
+        summary["calendar_changes"] = replan
     if failed:
         summary["error"] = f"{failed} imported request(s) could not be planned and stay queued; see the log"
     return summary

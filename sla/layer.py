@@ -9,7 +9,7 @@ every calendar uses: sorted, disjoint ``(start, end)`` seconds of the day, half-
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -128,7 +128,13 @@ class CalendarLayer:
         closed_ranges: ``(start, end)`` wall-clock ranges without working time.
         shorten_by: seconds cut from a shortened day (3600: art. 95 of the Labour Code).
         source: where the data comes from (citation, file name).
-        years: the years the data covers (informational).
+        years: the years the data covers; empty for rules that hold every year (a spec's
+            own holidays). A time computed over a date outside them is flagged (see
+            ``WeeklyCalendar.coverage_gaps``).
+        series: layers of one series continue each other (the shipped ``ru-production``
+            and a national xmlcalendar file of a later year: ``"ru"``); default the name.
+        outside: the rules for a year the data does not cover (``year -> layer``), e.g.
+            the Labour Code's fixed holidays; ``None``: nothing is known outside.
     """
 
     name: str
@@ -140,6 +146,8 @@ class CalendarLayer:
     shorten_by: int = 3600
     source: str = ""
     years: tuple[int, ...] = ()
+    series: str = ""
+    outside: Callable[[int], CalendarLayer] | None = field(default=None, compare=False)
     _override_map: dict[date, Intervals] = field(init=False, repr=False, compare=False)
     _ranges_by_day: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         init=False, repr=False, compare=False
@@ -174,9 +182,17 @@ class CalendarLayer:
         object.__setattr__(self, "_override_map", overrides)
         object.__setattr__(self, "_ranges_by_day", {k: tuple(v) for k, v in by_day.items()})
 
+    @property
+    def key(self) -> str:
+        """The series this layer's years belong to (``series`` or the name)."""
+        return self.series or self.name
+
     def apply(self, day: date, intervals: Intervals, *, workday: Intervals,
-              zone: ZoneInfo) -> Intervals:
-        """The intervals of ``day`` after this layer (see the class docstring)."""
+              zone: ZoneInfo, covered: bool = True) -> Intervals:
+        """The intervals of ``day`` after this layer (see the class docstring); for a day
+        its series does not cover (``covered=False``), after its ``outside`` rules."""
+        if not covered and self.outside is not None:
+            return self.outside(day.year).apply(day, intervals, workday=workday, zone=zone)
         override = self._override_map.get(day)
         if override is not None:
             intervals = override
@@ -213,4 +229,6 @@ class CalendarLayer:
             shorten_by=items[0].shorten_by if items else 3600,
             source=source or "; ".join(x.source for x in items if x.source),
             years=tuple(sorted({y for x in items for y in x.years})),
+            series=items[0].series if items else "",
+            outside=items[0].outside if items else None,
         )

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sla.calendar import CalendarLayer
 from sla.errors import CalendarDataError
+from sla.labour_code import labour_code_year
 
 __all__ = [
     "BUILTIN_LAYERS",
@@ -56,8 +57,8 @@ def _dates(section: object, where: str, year: int) -> set[date]:
     return out
 
 
-def layer_from_production(data: Mapping[str, object], *, name: str,
-                          where: str = "<data>") -> CalendarLayer:
+def layer_from_production(data: Mapping[str, object], *, name: str, where: str = "<data>",
+                          series: str = "", outside: Callable[[int], CalendarLayer] | None = None) -> CalendarLayer:
     """Build a layer from parsed production-calendar JSON.
 
     Raises:
@@ -93,6 +94,8 @@ def layer_from_production(data: Mapping[str, object], *, name: str,
         shortened=frozenset(found["shortened"]),
         source=source,
         years=tuple(sorted(years)),
+        series=series,
+        outside=outside,
     )
 
 
@@ -115,10 +118,14 @@ def load_production_json(path: str | Path, *, name: str | None = None) -> Calend
 
 @cache
 def ru_production() -> CalendarLayer:
-    """The shipped Russian production calendar (5-day week), 2023–2027, cached."""
+    """The shipped Russian production calendar (5-day week), 2023–2027, cached.
+
+    Its series is ``ru``: a national xmlcalendar file of a later year continues it. Outside
+    its years the Labour Code's fixed holidays apply (``sla.labour_code``), flagged.
+    """
     text = resources.files("sla").joinpath("data/ru-production.json").read_text("utf-8")
-    return layer_from_production(json.loads(text), name="ru-production",
-                                 where="sla/data/ru-production.json")
+    return layer_from_production(json.loads(text), name="ru-production", where="sla/data/ru-production.json",
+                                 series="ru", outside=labour_code_year)
 
 
 #: Names ``include`` resolves without a resolver.

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["SlaClockRow", "SlaEventRow", "SlaQueueRow"]
+__all__ = ["SlaCalendarRow", "SlaClockRow", "SlaEventRow", "SlaQueueRow"]
 
 
 class SlaEventRow(Base):
@@ -46,6 +46,7 @@ class SlaClockRow(Base):
     policy: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str | None] = mapped_column(String(30))
     next_check: Mapped[datetime | None] = mapped_column(index=True)
+    notes: Mapped[list[str] | None] = mapped_column(JSON)  # e.g. "computed beyond ru-production's data (ends 2027-12-31)"
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -54,3 +55,15 @@ class SlaQueueRow(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     token: Mapped[int] = mapped_column(BigInteger)  # drawn anew at each queueing: a plan of an older token keeps the row
     queued: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(500))  # recorded in the ledger when the plan changes
+
+
+class SlaCalendarRow(Base):
+    """A configured calendar's working periods per local day around today, as the plans
+    last saw them (``sla.fingerprint``): a change re-plans the open requests it touches."""
+
+    __tablename__ = "sla_calendars"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    days: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

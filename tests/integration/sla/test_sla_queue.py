@@ -68,7 +68,7 @@ def test_a_plan_of_older_facts_leaves_a_request_queued_again_meanwhile(app: App)
     with app.store.transaction() as s:
         sla_engine.queue(s, [1, 2], NOW)
     with app.store.transaction() as s:
-        read = s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token).order_by(SlaQueueRow.ticket_id)).all()
+        read = s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason).order_by(SlaQueueRow.ticket_id)).all()
     with app.store.transaction() as s:  # an import changes request 1 after the planner read the queue
         s.get(TicketRow, 1).priority = "urgent"  # type: ignore[union-attr]
         sla_engine.queue(s, [1], NOW)
