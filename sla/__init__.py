@@ -69,12 +69,13 @@ __all__ = [
 
 def register(registry: Registry) -> None:
     """Register the SLA engine: config section ``sla``, the ``ticket.imported`` handler,
-    the job ``sla.tick`` and the ``sla`` commands.
+    the job ``sla.tick``, the ``sla`` commands, the calendar-data gauge and check.
 
     The engine (store, events) is imported here, not at module level, so ``import sla``
     for the pure math pulls in no SQLAlchemy.
     """
     from sla.cli import sla_app
+    from sla.coverage import SlaCollector, coverage_findings
     from sla.engine import on_ticket_imported, sla_tick
     from sla.settings import SlaConfig
 
@@ -82,3 +83,5 @@ def register(registry: Registry) -> None:
     registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported")
     registry.add(sla_tick, usage="job", name="sla.tick")
     registry.add(sla_app, usage="cli.group", name="sla")
+    registry.add(SlaCollector, usage="metrics.collector", name="sla")
+    registry.add(coverage_findings, usage="check.app", name="sla calendars")

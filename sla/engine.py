@@ -43,6 +43,12 @@ __all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
 _ANNOUNCED = {"warn", "breach", "escalate"}
+_DUE_FIELDS = ("first_response_due", "resolution_due")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
 _QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
 _PLANNER_LOCK = 7_420_112  # pg_try_advisory_xact_lock key: one planner drains the queue at a time
 
@@ -129,9 +135,15 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
            stored: list[StoredEvent] | None, *, origin: str, reason: str,
            ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]],
            summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    before = len(ledger_rows)
     generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)
     fields = _summary(evaluation, ticket)
     changed = {k: v for k, v in fields.items() if getattr(ticket, k) != v}
+    moved = {k: [_iso(getattr(ticket, k)), _iso(v)] for k, v in changed.items() if k in _DUE_FIELDS}
+    if reason and moved and not any(r["kind"] == "recalculate" for r in ledger_rows[before:]):
+        ledger_rows.append({"ticket_id": ticket.id, "generation": generation, "metric": "all", "cycle": 0, "kind": "replan",
+                            "at": unit.now, "business_seconds": 0.0, "calendar_seconds": 0.0,
+                            "data": {"reason": reason, "moved": moved}})
     if changed:
         # Written by the caller in one executemany; the row object learns the values as
         # already stored, so the session does not UPDATE it once more per request.

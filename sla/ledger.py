@@ -4,7 +4,9 @@
 that are new (time moved on: a warning, a breach, a resume) are appended. If the ledger
 holds events the evaluation no longer produces — a policy or calendar was edited, a late
 fact arrived — nothing is rewritten: a ``recalculate`` event and the whole new story are
-appended under the next generation, so every past decision stays explainable.
+appended under the next generation, so every past decision stays explainable. A plan made
+for a reason (a calendar change) that moves a due date but no past event appends a
+``replan`` row with the reason and the dates before and after.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from crm_bridge.store.tables import core_table
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
-__all__ = ["LedgerState", "StoredEvent", "event_key", "insert_events", "newest", "record", "state_from_ledger"]
+__all__ = ["NOT_DECISIONS", "LedgerState", "StoredEvent", "event_key", "insert_events", "newest", "record", "state_from_ledger"]
 
 EventKey = tuple[str, int, str, str, str]
+#: Rows that say why the story was told again, not what the clocks decided: ``recalculate``
+#: opens a new generation; ``replan`` says a plan made for a reason (a calendar change) moved
+#: a due date without changing a past event.
+NOT_DECISIONS = ("recalculate", "replan")
 
 
 def event_key(metric: str, cycle: int, kind: str, at: datetime, data: dict[str, Any]) -> EventKey:
@@ -95,7 +101,7 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
     if stored is None:
         stored = newest(session, [ticket_id])[ticket_id]
     generation = stored[0].generation if stored else 1
-    have = {_row_key(r) for r in stored if r.kind != "recalculate"}
+    have = {_row_key(r) for r in stored if r.kind not in NOT_DECISIONS}
     # With nothing stored (a new request) there is nothing to compare: no keys to build.
     fresh: dict[Any, SlaEvent] = ({event_key(e.metric, e.cycle, e.kind, e.at, dict(e.data)): e for e in evaluation.events}
                                   if stored else dict(enumerate(evaluation.events)))
@@ -140,7 +146,7 @@ class LedgerState:
 def state_from_ledger(session: Session, ticket_id: int) -> dict[str, LedgerState]:
     generation = session.scalar(select(func.max(SlaEventRow.generation)).where(SlaEventRow.ticket_id == ticket_id)) or 1
     rows = session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id, SlaEventRow.generation == generation,
-                                                     SlaEventRow.kind != "recalculate").order_by(SlaEventRow.at, SlaEventRow.id))
+                                                     SlaEventRow.kind.not_in(NOT_DECISIONS)).order_by(SlaEventRow.at, SlaEventRow.id))
     latest: dict[str, list[SlaEventRow]] = {}
     for row in rows:
         current = latest.get(row.metric)

@@ -8,6 +8,7 @@ consultations 48 h, thanks and complaints 72 h of office hours (Monâ€“Fri 09:00â
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -15,7 +16,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from crm_bridge.config import Strict
 from crm_bridge.errors import did_you_mean
-from sla.calendar import Calendar
+from sla.calendar import Calendar, WeeklyCalendar
+from sla.due import HORIZON_YEARS
 from sla.errors import CalendarSpecError
 from sla.policy import PolicySpec, fields_read
 
@@ -48,6 +50,17 @@ _CLOCK_FIELDS = frozenset({"status", "priority", "type", "created_at", "first_re
                            "sla_state", "sla_breached"})
 
 
+def _never_working(calendar: Calendar) -> str | None:
+    """Why `calendar` has no working time at all, or None. Caught here, once, a calendar
+    without working time would fail every plan made on it."""
+    if isinstance(calendar, WeeklyCalendar):
+        return None if any(calendar.week) else "has no working hours in any week day"
+    first = datetime.now(UTC).year
+    if any(calendar.timeline(year).total for year in range(first, first + HORIZON_YEARS)):
+        return None
+    return f"has no working time in {first}-{first + HORIZON_YEARS - 1} (the calendars it composes never overlap)"
+
+
 class SlaConfig(Strict):
     """```yaml
     sla:
@@ -63,6 +76,13 @@ class SlaConfig(Strict):
     @model_validator(mode="after")
     def _check(self) -> SlaConfig:
         built = self.built_calendars  # raises a ValueError naming the field path
+        for name, calendar in built.items():
+            if (problem := _never_working(calendar)) is not None:
+                users = [repr(p.name) for p in self.policies if p.calendar == name]
+                used = f"; policies {', '.join(users)} can never be met on it" if users else ""
+                msg = (f"calendars.{name}: calendar {name!r} {problem}{used}. Give it working hours, e.g. "
+                       "week: {mon: [\"09:00-18:00\"], ...} or week: 24x7")
+                raise ValueError(msg)
         for index, policy in enumerate(self.policies):
             if policy.calendar not in built:
                 msg = (f"policies[{index}] ({policy.name!r}) uses calendar {policy.calendar!r}, which is not defined."

@@ -107,7 +107,8 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def check(as_json: JsonOpt = False) -> None:
-    """Validate the configuration, the store and every backend (reach, log in, find the mapped data).
+    """Validate the configuration, the store and every backend (reach, log in, find the mapped data),
+    and say how long the calendar data lasts (a warning "!" does not fail the check).
 
     Example: crm-bridge -c crm-bridge.yaml check
     """
@@ -141,6 +142,11 @@ def check(as_json: JsonOpt = False) -> None:
                     results += [{"what": f"{comp.name} of {name}", **line} for line in comp.obj(bridge, name)]
                 except BridgeError as exc:
                     results.append({"what": f"{comp.name} of {name}", "ok": False, "detail": str(exc)})
+        for comp in bridge.registry.all("check.app"):  # the addons' findings on the whole app (calendar data)
+            try:
+                results += comp.obj(bridge)
+            except BridgeError as exc:
+                results.append({"what": comp.name, "ok": False, "detail": str(exc)})
     finally:
         bridge.close()
     ok = all(r["ok"] for r in results)
@@ -148,8 +154,9 @@ def check(as_json: JsonOpt = False) -> None:
         emit_json({"ok": ok, "checks": results})
     else:
         table = Table("", "check", "detail")
-        for r in results:
-            table.add_row("[green]✓[/green]" if r["ok"] else "[red]✗[/red]", r["what"], r["detail"])
+        for r in results:  # a warning ("!") is said but does not fail the check
+            mark = "[red]✗[/red]" if not r["ok"] else "[yellow]![/yellow]" if r.get("warning") else "[green]✓[/green]"
+            table.add_row(mark, r["what"], r["detail"])
         console.print(table)
     if not ok:
         raise typer.Exit(1)
