@@ -51,6 +51,7 @@ def _iso(value: datetime | None) -> str | None:
 
 _QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
 _PLANNER_LOCK = 7_420_112  # pg_try_advisory_xact_lock key: one planner drains the queue at a time
+_CALENDAR_LOCK = 7_420_113  # and one worker compares the calendars with what the plans stood on
 
 
 def _facts(ticket: TicketRow, events: Sequence[Any], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
@@ -218,6 +219,10 @@ def queue_calendar_changes(app: App, now: datetime) -> int:
     first, last = window(now.astimezone(ZoneInfo(app.config.timezone)).date())
     queued = 0
     with app.store.transaction() as session:
+        # On PostgreSQL one worker compares at a time; the others find the digests it stored.
+        if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _CALENDAR_LOCK}):
+            return 0
         stored: dict[str, str] = {r.name: r.digest for r in session.execute(select(SlaCalendarRow.name, SlaCalendarRow.digest))}
         for name, calendar in settings.built_calendars.items():
             digest, days = fingerprint(calendar, first, last)

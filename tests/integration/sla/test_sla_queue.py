@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from adapters.onec.cli import demo_config
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.events import Unit
 from crm_bridge.store.tables import TicketRow
+from sla import CalendarLayer
 from sla import engine as sla_engine
 from sla.tables import SlaClockRow, SlaEventRow, SlaQueueRow
 
@@ -130,3 +131,31 @@ def test_on_postgresql_a_second_planner_leaves_the_queue_to_the_first(app: App, 
     first.join(10)
     assert results == [(3, 0)]
     assert queued(app) == {}
+
+
+def test_a_calendar_change_queues_with_its_reason_and_an_import_queueing_again_keeps_it(app: App) -> None:
+    app.run_job("sla.tick")  # plans 1-3 (nothing queued: they have no clocks yet) and records the calendars
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [1, 2, 3], NOW)
+    app.run_job("sla.tick")
+    assert clocks(app) == {1, 2, 3}
+    settings = app.config.section("sla")
+    office = settings.calendar("office")
+    edited = office.layered(CalendarLayer(name="closure", closed=frozenset({date(2026, 11, 24)})))
+    settings.built_calendars["office"] = edited  # as if the file changed: the same name, other days
+    try:
+        assert sla_engine.queue_calendar_changes(app, NOW) == 3
+        with app.store.transaction() as s:
+            sla_engine.queue(s, [2], NOW)  # an import queues request 2 again meanwhile
+            reasons = dict(s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.reason)).all())
+        assert reasons == dict.fromkeys((1, 2, 3), "calendar office changed for 2026-11-24")
+        assert sla_engine.queue_calendar_changes(app, NOW) == 0  # recorded: once is enough
+        assert app.run_job("sla.tick")["planned"] == 3
+        with app.store.transaction() as s:
+            ticket = s.get(TicketRow, 1)
+            assert ticket is not None
+            assert ticket.resolution_due is not None
+            rows = s.scalars(select(SlaEventRow).where(SlaEventRow.kind.in_(["recalculate", "replan"]))).all()
+        assert {r.data["reason"] for r in rows} == {"calendar office changed for 2026-11-24"}
+    finally:
+        settings.built_calendars["office"] = office
