@@ -57,6 +57,9 @@ def find_request(session: Session, number: str | None, local_id: int | None, zon
     number has those digits (``292`` → ``CRM-0000292``) — or the one with `local_id`.
     Returns it and, when the digits were matched, what was typed. Exits 1 with the
     newest requests when nothing matches, and with the candidates when several do."""
+    if local_id is not None and number is not None:
+        console_err.print("[red]give a number or --id, not both[/red]", highlight=False)
+        raise typer.Exit(2)
     if local_id is not None:
         row = session.get(TicketRow, local_id)
         return (row, None) if row is not None else _unknown(session, f"--id {local_id}", zone)

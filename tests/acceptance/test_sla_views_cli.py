@@ -304,3 +304,22 @@ def test_list_refuses_an_unknown_team_or_state_with_the_closest_name(cli: Any) -
     state = cli("list", "--state", "breachd")
     assert state.exit_code == 2
     assert "Did you mean 'breached'?" in state.output
+
+
+def test_explain_shows_a_cycles_notes_under_it_and_in_json(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sla.clock
+
+    evaluate = sla.clock.evaluate
+
+    def with_notes(*args: Any) -> Any:
+        evaluation = evaluate(*args)
+        for cycle in evaluation.cycles:
+            if cycle.metric == "resolution":
+                cycle.notes = ["computed beyond ru-production's data (ends 2026-12-31)"]  # type: ignore[attr-defined]
+        return evaluation
+
+    monkeypatch.setattr(sla.clock, "evaluate", with_notes)
+    text = cli("explain", "CRM-0000293").stdout
+    assert text.index("note: computed beyond ru-production's data (ends 2026-12-31)") > text.index("Resolution #1")
+    cycles = json.loads(cli("explain", "CRM-0000293", "--json").stdout)["cycles"]
+    assert [c["notes"] for c in cycles] == [[], ["computed beyond ru-production's data (ends 2026-12-31)"]]
