@@ -168,9 +168,10 @@ def policies(as_json: JsonOpt = False) -> None:
 @sla_app.command("list")
 def list_command(
     state: Annotated[list[str] | None, typer.Option(
-        "--state", help="SLA state: on_track, warning, breached, paused, met, missed, cancelled, stopped "
-                        "(repeat it or separate with commas).")] = None,
-    breached: Annotated[bool, typer.Option("--breached", help="Only requests whose SLA is breached.")] = False,
+        "--state", help="The request's SLA state (its resolution clock): on_track, warning, breached, paused, "
+                        "met, missed, cancelled, stopped (repeat it or separate with commas).")] = None,
+    breached: Annotated[bool, typer.Option(
+        "--breached", help="Only requests with any clock breached (a late first response too).")] = False,
     due_before: Annotated[str | None, typer.Option(
         "--due-before", help="Due before a date or time in the configured zone (2026-12-31 is its midnight, "
                              "'31.12.2026 18:00'), or a time from now (2h, 1d).")] = None,
