@@ -163,12 +163,17 @@ def test_bad_policies_are_refused_with_the_fix() -> None:
         SlaConfig.model_validate({"calendars": {"x": {"timezone": "Europe/Moskow", "week": "24x7"}}})
 
 
-def test_a_policy_on_a_calendar_without_working_time_fails_clearly_instead_of_looping() -> None:
-    settings = SlaConfig.model_validate({
-        "calendars": {"never": {"timezone": "Europe/Moscow", "week": {}}},
-        "policies": [{"name": "a", "calendar": "never", "targets": {"resolution": "1h"}}]})
-    with pytest.raises(ValueError, match="never"):
-        run(facts(at(23, 9)), at(23, 10), settings)
+def test_a_calendar_without_working_time_is_refused_with_the_configuration_not_per_request() -> None:
+    with pytest.raises(ValidationError, match="calendar 'never' has no working hours in any week day; "
+                                              "policies 'a' can never be met on it"):
+        SlaConfig.model_validate({
+            "calendars": {"never": {"timezone": "Europe/Moscow", "week": {}}},
+            "policies": [{"name": "a", "calendar": "never", "targets": {"resolution": "1h"}}]})
+    with pytest.raises(ValidationError, match=r"calendar 'night' has no working time in \d{4}-\d{4} \(the calendars it "
+                                              r"composes never overlap\)"):
+        SlaConfig.model_validate({"calendars": {
+            "day": {"timezone": "Europe/Moscow", "week": {"mon": ["09:00-18:00"]}},
+            "night": {"timezone": "Europe/Moscow", "week": {"mon": ["20:00-23:00"]}, "intersect": ["day"]}}})
 
 
 def test_durations_are_read_the_way_people_write_them() -> None:
