@@ -47,6 +47,8 @@ from sla.timeline import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sla.spec import Resolver
 
 __all__ = [
@@ -124,17 +126,19 @@ class Calendar(ABC):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, object], *, resolve: Resolver | None = None,
-                  name: str | None = None, path: str = "") -> Calendar:
+                  name: str | None = None, path: str = "",
+                  base_dir: Path | None = None) -> Calendar:
         """Build a calendar from a plain spec (the shape of the YAML config).
 
-        See :func:`sla.spec.calendar_from_spec` for the keys, ``include`` and ``resolve``.
+        See :func:`sla.spec.calendar_from_spec` for the keys, ``include`` (names and files,
+        relative paths read from ``base_dir``) and ``resolve``.
 
         Raises:
             CalendarSpecError: the spec is invalid; ``.path`` names the field.
         """
         from sla.spec import calendar_from_spec  # spec imports this module: import late
 
-        return calendar_from_spec(spec, resolve=resolve, name=name, path=path)
+        return calendar_from_spec(spec, resolve=resolve, name=name, path=path, base_dir=base_dir)
 
 
 def _usual_workday(week: tuple[Intervals, ...]) -> Intervals:
