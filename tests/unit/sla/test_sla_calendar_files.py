@@ -179,3 +179,13 @@ def test_a_spec_error_points_at_its_field_not_at_the_sla_key(folder: Path, regis
         load_config(path, registry)
     assert caught.value.problems[0].startswith(
         f"{path}:8:62: sla.calendars.office.week.tue.0: the interval ends before it starts (got '18:00-09:00').")
+
+
+def test_a_policy_on_an_undefined_calendar_points_at_its_calendar_key(folder: Path, registry: Registry) -> None:
+    path = folder / "crm-bridge.yaml"
+    path.write_text(config_text().replace("calendar: office", "calendar: ofice"), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(path, registry)
+    assert caught.value.problems == [
+        f"{path}:4:26: sla.policies.0.calendar: policy 'all' uses calendar 'ofice', which is not defined. "
+        "Did you mean 'office'? Defined: office"]
