@@ -7,7 +7,11 @@ through the registry, and core composes them:
   (a model with ``kind: Literal["onec_odata"]``), joined into a discriminated union;
 * ``registry.add(SlaConfig, usage="config.section", name="sla")`` — a top-level section.
 
-Only ``load_config`` reads files and ``os.environ``.
+Only ``load_config`` reads files and ``os.environ``. Validators find the configuration
+file's folder in the validation context, ``info.context["base_dir"]`` (absent for text
+without a file), to resolve the relative paths a section names. A section whose problem
+lies below its own field (a calendar's include entry) raises ``config_problem(loc, ...)``
+and the message points at that field's line.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from crm_bridge.errors import ConfigError, did_you_mean
 from crm_bridge.registry import Registry
@@ -38,6 +42,7 @@ __all__ = [
     "TimeZoneName",
     "build_config_model",
     "config_from_text",
+    "config_problem",
     "load_config",
     "parse_config",
     "validate_document",
@@ -142,6 +147,25 @@ class ConfigErrors(ConfigError):
         super().__init__(f"{file}: {len(problems)} problem{s}:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+_PROBLEM = "config_problem"
+
+
+def config_problem(loc: Sequence[str | int], message: str) -> PydanticCustomError:
+    """The error a validator raises for a problem at `loc` below the field it validates.
+
+    Example (in the ``sla`` section's model validator)::
+
+        raise config_problem(("calendars", "office", "include", 1), "calendars/x.xml: no such file")
+
+    The loader reports it as ``crm-bridge.yaml:9:29: sla.calendars.office.include.1: ...``,
+    at the line of that entry rather than of ``sla:``. `message` says what and how to fix,
+    without the field path.
+    """
+    field = ".".join(str(p) for p in loc)
+    return PydanticCustomError(_PROBLEM, "{field}: {message}",
+                               {"field": field, "message": message, "loc": tuple(loc)})
+
+
 def _unwrap(annotation: Any) -> Any:
     while typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
@@ -204,10 +228,14 @@ _USERINFO = re.compile(r"://\S*@")
 
 
 def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> str:
-    path, holder = _locate(root, tuple(err["loc"]))
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    below: tuple[str | int, ...] = tuple(ctx.get("loc", ())) if kind == _PROBLEM else ()
+    path, holder = _locate(root, (*err["loc"], *below))
     where = doc.where(path)
     dotted = ".".join(str(p) for p in path) or "(top level)"
-    kind = err["type"]
+    if kind == _PROBLEM:
+        return f"{where}: {dotted}: {ctx.get('message', err['msg'])}"
     if kind == "extra_forbidden":
         known = list(getattr(holder, "model_fields", {}))
         known = [k for k in known if k != "source"]
@@ -216,7 +244,6 @@ def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> st
     if kind == "missing":
         return f"{where}: {dotted}: required; add `{path[-1]}: ...`"
     if kind == "union_tag_invalid":
-        ctx = err.get("ctx", {})
         tag = str(ctx.get("tag", ""))
         expected = str(ctx.get("expected_tags", "")).replace("'", "").split(", ")
         where = doc.where((*path, "kind"))
@@ -234,7 +261,11 @@ def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> st
 
 
 def parse_config(doc: YamlDocument, model: type[BridgeConfig], *, base_dir: Path | None = None) -> BridgeConfig:
-    """Validate a parsed document against `model`; all problems are reported at once."""
+    """Validate a parsed document against `model`; all problems are reported at once.
+
+    `base_dir` is the configuration file's folder: relative paths in the file are read from
+    it (validators get it as ``info.context["base_dir"]``); ``None``: the current folder.
+    """
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise ConfigError(f"{doc.file}:1:1: the file must be a mapping of keys (store:, backends:, ...)")
@@ -242,13 +273,17 @@ def parse_config(doc: YamlDocument, model: type[BridgeConfig], *, base_dir: Path
     store = data.get("store")
     if base_dir is not None and isinstance(store, dict) and isinstance(store.get("url"), str):
         data["store"] = {**store, "url": _anchor_sqlite(store["url"], base_dir)}
-    return validate_document(doc, model, data)
+    context = {"base_dir": base_dir} if base_dir is not None else None
+    return validate_document(doc, model, data, context=context)
 
 
-def validate_document(doc: YamlDocument, model: type[M], data: Any = None) -> M:
-    """Validate `data` (default: the document's data) against `model`, all errors at once."""
+def validate_document(doc: YamlDocument, model: type[M], data: Any = None, *,
+                      context: Mapping[str, Any] | None = None) -> M:
+    """Validate `data` (default: the document's data) against `model`, all errors at once;
+    `context` reaches the validators as ``info.context``."""
     try:
-        return model.model_validate(doc.data if data is None else data)
+        return model.model_validate(doc.data if data is None else data,
+                                    context=dict(context) if context is not None else None)
     except ValidationError as exc:
         raise ConfigErrors(doc.file, [_describe(e, model, doc) for e in exc.errors()]) from exc
 

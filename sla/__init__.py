@@ -26,6 +26,7 @@ from sla.due import (
 )
 from sla.errors import (
     CalendarDataError,
+    CalendarFileError,
     CalendarHasNoWorkingTime,
     CalendarSpecError,
     InstantOutOfRangeError,
@@ -43,6 +44,7 @@ __all__ = [
     "HORIZON_YEARS",
     "Calendar",
     "CalendarDataError",
+    "CalendarFileError",
     "CalendarHasNoWorkingTime",
     "CalendarLayer",
     "CalendarSpecError",

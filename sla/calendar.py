@@ -47,6 +47,8 @@ from sla.timeline import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sla.spec import Resolver
 
 __all__ = [
@@ -180,17 +182,19 @@ class Calendar(ABC):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, object], *, resolve: Resolver | None = None,
-                  name: str | None = None, path: str = "") -> Calendar:
+                  name: str | None = None, path: str = "",
+                  base_dir: Path | None = None) -> Calendar:
         """Build a calendar from a plain spec (the shape of the YAML config).
 
-        See :func:`sla.spec.calendar_from_spec` for the keys, ``include`` and ``resolve``.
+        See :func:`sla.spec.calendar_from_spec` for the keys, ``include`` (names and files,
+        relative paths read from ``base_dir``) and ``resolve``.
 
         Raises:
             CalendarSpecError: the spec is invalid; ``.path`` names the field.
         """
         from sla.spec import calendar_from_spec  # spec imports this module: import late
 
-        return calendar_from_spec(spec, resolve=resolve, name=name, path=path)
+        return calendar_from_spec(spec, resolve=resolve, name=name, path=path, base_dir=base_dir)
 
 
 def _usual_workday(week: tuple[Intervals, ...]) -> Intervals:
@@ -227,6 +231,7 @@ class WeeklyCalendar(Calendar):
     _gaps: dict[tuple[int, int], tuple[CoverageGap, ...]] = field(init=False, repr=False, compare=False)
     _coverage: tuple[Coverage, ...] = field(init=False, repr=False, compare=False)
     _covered: tuple[frozenset[int] | None, ...] = field(init=False, repr=False, compare=False)
+    _superseded: tuple[frozenset[int], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         zone = load_zone(self.timezone)
@@ -254,6 +259,11 @@ class WeeklyCalendar(Calendar):
             Coverage(" + ".join(dict.fromkeys(layer.name for layer in group)), years[key])
             for key, group in series.items()))
         object.__setattr__(self, "_covered", tuple(years[layer.key] if layer.years else None for layer in self.layers))
+        # A year a later layer of the same series covers is that layer's: an integrator's
+        # file of 2028 and a release shipping 2028 never count its days twice.
+        object.__setattr__(self, "_superseded", tuple(
+            frozenset(y for later in self.layers[i + 1:] if later.years and later.key == layer.key for y in later.years)
+            if layer.years else frozenset() for i, layer in enumerate(self.layers)))
 
     def coverage(self) -> tuple[Coverage, ...]:
         return self._coverage
@@ -283,9 +293,13 @@ class WeeklyCalendar(Calendar):
     def intervals_on(self, day: date) -> Intervals:
         """The working intervals of local date ``day`` after all layers (seconds of day)."""
         intervals = self.week[day.weekday()]
-        for layer, covered in zip(self.layers, self._covered, strict=True):
-            intervals = layer.apply(day, intervals, workday=self._usual, zone=self._zone,
-                                    covered=covered is None or day.year in covered)
+        shortened = False
+        for layer, covered, superseded in zip(self.layers, self._covered, self._superseded, strict=True):
+            if day.year in superseded:
+                continue
+            intervals, shortened = layer.apply_marked(day, intervals, workday=self._usual, zone=self._zone,
+                                                      covered=covered is None or day.year in covered,
+                                                      shortened=shortened)
         return intervals
 
     def layered(self, *layers: CalendarLayer, name: str | None = None) -> WeeklyCalendar:

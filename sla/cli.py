@@ -233,3 +233,8 @@ def recalc_command(
     finally:
         bridge.close()
     emit_json(result) if as_json else console.print(f"replayed {result['replayed']} requests; {result['changed']} changed")
+
+
+from sla.calendar_cli import calendar_app  # noqa: E402  (the sub-group sits beside these commands)
+
+sla_app.add_typer(calendar_app, name="calendar")

@@ -4,7 +4,9 @@
   user edits the file. ``.path`` is the field path inside the spec (``week.mon[1]``) so a
   config loader can map it to a file line; the message names the value and the fix.
 * ``CalendarDataError`` — an imported calendar file (iCal, xmlcalendar XML, production
-  JSON) is wrong or unsafe; ``.path`` names the file and the element.
+  JSON) is wrong or unsafe; ``.path`` names the file, the line and the element.
+* ``CalendarFileError`` — a spec's ``include`` entry names a file that is missing or
+  wrong; ``.path`` is the entry's field path, ``.file`` the file.
 * ``NaiveDatetimeError`` — a datetime without a time zone reached the SLA math. Also a
   ``ValueError``: it is a programming error in the caller.
 * ``InvalidDurationError`` — a negative business duration. Also a ``ValueError``.
@@ -18,6 +20,7 @@ from crm_bridge.errors import BridgeError, ConfigError
 
 __all__ = [
     "CalendarDataError",
+    "CalendarFileError",
     "CalendarHasNoWorkingTime",
     "CalendarSpecError",
     "InstantOutOfRangeError",
@@ -44,7 +47,8 @@ class CalendarSpecError(SlaError, ConfigError):
 
     def __init__(self, path: str, value: object, problem: str, hint: str = "") -> None:
         where = path or "calendar"
-        message = f"{where}: {problem} (got {value!r})."
+        # None means "nothing to show" (a missing key, an unreadable file), not a value.
+        message = f"{where}: {problem}" + (f" (got {value!r})." if value is not None else ".")
         if hint:
             message += f" {hint}"
         super().__init__(message)
@@ -57,8 +61,30 @@ class CalendarSpecError(SlaError, ConfigError):
 class CalendarDataError(CalendarSpecError):
     """An imported calendar file (iCal, xmlcalendar, production JSON) is invalid or unsafe.
 
-    ``.path`` names the file (or ``<data>`` for in-memory input) and the element.
+    ``.path`` names the file (or ``<data>`` for in-memory input), the line where the parser
+    knows it and the element: ``ru-2028.xml:14: <day d='02.30'>``.
     """
+
+
+class CalendarFileError(CalendarSpecError):
+    """A file a spec's ``include`` names (``{xmlcalendar: FILE}``, ``{ical: FILE}``) is
+    missing, unreadable or invalid.
+
+    The message is ``<spec path>: <reason>``, the reason naming the file and, where the
+    parser knows it, the line (``calendars/ru-2028.xml:14: <day d='02.30'>: ...``).
+
+    Attributes:
+        path: the include entry's field path, e.g. ``sla.calendars.office.include[1]``.
+        value: the include entry as written.
+        file: the file's resolved path.
+        problem: the reason, with the file's own place and the fix.
+    """
+
+    def __init__(self, path: str, value: object, file: str, reason: str) -> None:
+        super().__init__(path, value, reason)
+        # The reason already names the file, the value and the fix: no "(got ...)" here.
+        self.args = (f"{path}: {reason}",)
+        self.file = file
 
 
 class NaiveDatetimeError(SlaError, ValueError):

@@ -37,7 +37,7 @@ refused — export the calendar with expanded instances.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,8 +70,15 @@ class _UnsafeXml(Exception):
     """Raised inside expat callbacks; becomes a CalendarDataError."""
 
 
-def _xml_elements(data: bytes | str, where: str) -> list[tuple[str, dict[str, str]]]:
-    """The (tag, attributes) of every element, in document order; DTDs refused."""
+def _source_line(data: bytes | str, number: int) -> str:
+    """Line ``number`` (1-based) of ``data``, stripped and cut to 80 characters."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    lines = text.split("\n")
+    return lines[number - 1].strip()[:80] if 0 < number <= len(lines) else ""
+
+
+def _xml_elements(data: bytes | str, where: str) -> list[tuple[str, dict[str, str], int]]:
+    """The (tag, attributes, line) of every element, in document order; DTDs refused."""
     parser = expat.ParserCreate()
 
     def refuse(*_: object) -> None:
@@ -80,21 +87,27 @@ def _xml_elements(data: bytes | str, where: str) -> list[tuple[str, dict[str, st
     def refuse_external(*_: object) -> int:
         raise _UnsafeXml
 
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        elements.append((tag, attrs, parser.CurrentLineNumber))
+
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     parser.ExternalEntityRefHandler = refuse_external
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    elements: list[tuple[str, dict[str, str]]] = []
-    parser.StartElementHandler = lambda tag, attrs: elements.append((tag, attrs))
+    elements: list[tuple[str, dict[str, str], int]] = []
+    parser.StartElementHandler = start
     try:
         parser.Parse(data, True)  # noqa: FBT003 - expat's positional isfinal
     except _UnsafeXml:
-        raise CalendarDataError(where, "<!DOCTYPE ...>", "XML with a DOCTYPE or entity "
-                                "declarations is refused", "Calendar files need neither; "
-                                "remove the DOCTYPE.") from None
+        raise CalendarDataError(f"{where}:{parser.CurrentLineNumber}", "<!DOCTYPE ...>",
+                                "XML with a DOCTYPE or entity declarations is refused",
+                                "Calendar files need neither; remove the DOCTYPE.") from None
     except expat.ExpatError as exc:
-        raise CalendarDataError(where, None, f"not well-formed XML: {exc}",
-                                "Give a calendar.xml file of the xmlcalendar format.") from None
+        raise CalendarDataError(f"{where}:{exc.lineno}:{exc.offset + 1}",
+                                _source_line(data, exc.lineno),
+                                f"not well-formed XML: {expat.ErrorString(exc.code)}",
+                                "Fix the XML there; a calendar.xml file of the xmlcalendar "
+                                "format is expected.") from None
     return elements
 
 
@@ -111,26 +124,31 @@ def parse_xmlcalendar(data: bytes | str, *, name: str = "xmlcalendar",
                       where: str = "<data>") -> CalendarLayer:
     """Parse one xmlcalendar ``calendar.xml`` (one year) into a layer (see module doc).
 
+    The layer's ``years`` is the file's year and its ``series`` the root's ``country`` (a
+    national ``ru`` file continues ``ru-production``). Errors name the place: ``file:line:column``
+    for XML syntax (expat's), ``file:line: <day d='..'>`` for a bad element.
+
     Raises:
         CalendarDataError: unsafe or malformed XML, a missing/invalid ``year``, a bad
             ``d``/``t``/``f``, or one date given two different types.
     """
     elements = _xml_elements(data, where)
     if not elements or elements[0][0] != "calendar":
-        raise CalendarDataError(where, elements[0][0] if elements else None,
+        raise CalendarDataError(f"{where}:{elements[0][2] if elements else 1}",
+                                elements[0][0] if elements else None,
                                 "root element is not <calendar>",
                                 "Give a calendar.xml file of the xmlcalendar format.")
     year_text = elements[0][1].get("year", "")
     if not (year_text.isdigit() and 1900 <= int(year_text) <= 2200):
-        raise CalendarDataError(f"{where}: <calendar year>", year_text, "missing or invalid year",
-                                "The root needs year=\"YYYY\".")
+        raise CalendarDataError(f"{where}:{elements[0][2]}: <calendar year>", year_text,
+                                "missing or invalid year", "The root needs year=\"YYYY\".")
     year = int(year_text)
     types: dict[date, str] = {}
     moved_from: set[date] = set()
-    for tag, attrs in elements[1:]:
+    for tag, attrs, line in elements[1:]:
         if tag != "day":
             continue
-        spot = f"{where}: <day d={attrs.get('d')!r}>"
+        spot = f"{where}:{line}: <day d={attrs.get('d')!r}>"
         day = _month_day(attrs.get("d"), year, spot)
         kind = attrs.get("t", "")
         if kind not in ("1", "2", "3"):
@@ -147,8 +165,11 @@ def parse_xmlcalendar(data: bytes | str, *, name: str = "xmlcalendar",
     working = {d for d, t in types.items() if t == "3"}
     working |= {d for d in shortened if d.weekday() >= _SATURDAY}
     working |= moved_from - types.keys()
+    # A national file (country="ru") continues the shipped ru-production (series "ru"); a
+    # regional one has a series of its own, flagged when its years run out.
+    series = elements[0][1].get("country", "").strip().lower()
     return CalendarLayer(name=name, closed=frozenset(closed), working=frozenset(working),
-                         shortened=frozenset(shortened), source=where, years=(year,))
+                         shortened=frozenset(shortened), source=where, years=(year,), series=series)
 
 
 def load_xmlcalendar(*paths: str | Path, name: str | None = None) -> CalendarLayer:
@@ -163,7 +184,8 @@ def load_xmlcalendar(*paths: str | Path, name: str | None = None) -> CalendarLay
         try:
             data = file.read_bytes()
         except OSError as exc:
-            raise CalendarDataError(str(file), None, f"cannot read: {exc}") from exc
+            raise CalendarDataError(str(file), None, f"cannot read the file ({exc.strerror or exc})",
+                                "Check the path and that crm-bridge may read the file.") from exc
         layers.append(parse_xmlcalendar(data, name=name or file.stem, where=str(file)))
     if len(layers) == 1:
         return layers[0]
@@ -191,48 +213,124 @@ def _days(start: date, end: date) -> Iterable[date]:
         day += timedelta(days=1)
 
 
+class _Lines:
+    """Where things are in an iCalendar text, for messages: the line of each VEVENT's BEGIN
+    and of its properties, and the first structural problem (icalendar gives no lines)."""
+
+    def __init__(self, data: bytes | str) -> None:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        self.events: list[dict[str, int]] = []
+        self.problem: tuple[int, str] | None = None
+        stack: list[tuple[str, int]] = []
+        for number, raw in enumerate(text.split("\n"), start=1):
+            line = raw.rstrip("\r")
+            if not line.strip() or line[0] in " \t":  # blank, or a folded continuation
+                continue
+            name, colon, value = line.partition(":")
+            name, value = name.partition(";")[0].strip().upper(), value.strip().upper()
+            if not colon:
+                self._note(number, f"not a content line NAME:VALUE ({line.strip()[:60]!r})")
+            elif name == "BEGIN":
+                stack.append((value, number))
+                if value == "VEVENT":
+                    self.events.append({"BEGIN": number})
+            elif name == "END":
+                if not stack:
+                    self._note(number, f"END:{value} without a matching BEGIN:{value}")
+                elif stack[-1][0] != value:
+                    self._note(number, f"END:{value} while BEGIN:{stack[-1][0]} of line "
+                                       f"{stack[-1][1]} is still open")
+                else:
+                    stack.pop()
+            elif stack and stack[-1][0] == "VEVENT":
+                self.events[-1].setdefault(name, number)
+        if stack:
+            self._note(stack[-1][1], f"BEGIN:{stack[-1][0]} is never closed by END:{stack[-1][0]}")
+
+    def _note(self, number: int, problem: str) -> None:
+        if self.problem is None:
+            self.problem = (number, problem)
+
+    def spot(self, where: str, index: int, event: Any, prop: str = "BEGIN") -> str:
+        """``file:line: VEVENT 'uid' 'summary'`` (the line of ``prop`` when known)."""
+        label = f"VEVENT {str(event.get('UID', '')).strip()!r} {str(event.get('SUMMARY', '')).strip()!r}"
+        lines = self.events[index] if index < len(self.events) else {}
+        line = lines.get(prop, lines.get("BEGIN"))
+        return f"{where}:{line}: {label}" if line else f"{where}: {label} (event {index + 1})"
+
+
+def _event_span(event: Any, spot: Callable[[str], str]) -> tuple[date, date]:
+    """DTSTART and the end (DTEND, or DTSTART + DURATION, or one day / zero) of an event."""
+    if event.get("DTSTART") is None:
+        raise CalendarDataError(spot("BEGIN"), None, "event without DTSTART",
+                                "Give every event a DTSTART.")
+    start = event.decoded("DTSTART")
+    if not isinstance(start, date):  # icalendar keeps an unreadable value as text
+        raise CalendarDataError(spot("DTSTART"), str(start), "DTSTART is not a date or date-time",
+                                "Write DTSTART;VALUE=DATE:20260101 or DTSTART:20260101T090000.")
+    if event.get("DTEND") is not None:
+        end = event.decoded("DTEND")
+        if not isinstance(end, date):
+            raise CalendarDataError(spot("DTEND"), str(end), "DTEND is not a date or date-time",
+                                    "Write it in the form of DTSTART.")
+    elif event.get("DURATION") is not None:
+        length = event.decoded("DURATION")
+        if not isinstance(length, timedelta):
+            raise CalendarDataError(spot("DURATION"), str(length), "DURATION is not a duration",
+                                    "Write e.g. DURATION:PT4H or DURATION:P1D.")
+        end = start + length
+    else:
+        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+    return start, end
+
+
 def parse_ical(data: bytes | str, *, name: str = "ical", where: str = "<data>",
                workday_category: str = WORKDAY_CATEGORY, workday_keyword: str = WORKDAY_KEYWORD,
                shortday_category: str = SHORTDAY_CATEGORY,
                shortday_keyword: str = SHORTDAY_KEYWORD) -> CalendarLayer:
     """Parse an iCalendar file into a layer (see the module docstring for the rules).
 
+    The layer's ``years`` are the years its (not cancelled) events touch. Errors name the
+    place as ``file:line: VEVENT 'uid' 'summary'``.
+
     Raises:
-        CalendarDataError: not iCalendar, an event without DTSTART, a recurring event, a
-            timed event marked as a working or shortened day, or an end before its start.
+        CalendarDataError: not iCalendar, an event without DTSTART or with an unreadable
+            date, a recurring event, a timed event marked as a working or shortened day,
+            or an end before its start.
     """
+    lines = _Lines(data)
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except ValueError as exc:
-        raise CalendarDataError(where, None, f"not an iCalendar file: {exc}",
-                                "Export the calendar as .ics.") from None
+        line, problem = lines.problem or (0, str(exc).split(": ", 1)[0])
+        raise CalendarDataError(f"{where}:{line}" if line else where, None,
+                                f"not an iCalendar file: {problem}",
+                                "Export the calendar as .ics (BEGIN:VCALENDAR ... END:VCALENDAR).",
+                                ) from None
     closed: set[date] = set()
     working: set[date] = set()
     shortened: set[date] = set()
     ranges: list[tuple[datetime, datetime]] = []
+    years: set[int] = set()
     for i, event in enumerate(calendar.walk("VEVENT")):
-        spot = f"{where}: VEVENT[{i}] {str(event.get('SUMMARY', ''))!r}"
+        def spot(prop: str, i: int = i, event: Any = event) -> str:
+            return lines.spot(where, i, event, prop)
+
         if str(event.get("STATUS", "")).upper() == "CANCELLED":
             continue
         if "RRULE" in event:
-            raise CalendarDataError(spot, str(event.get("RRULE").to_ical(), "ascii"),
+            raise CalendarDataError(spot("RRULE"), str(event.get("RRULE").to_ical(), "ascii"),
                                     "recurring events are not expanded",
                                     "Export the calendar with one event per occurrence.")
-        if event.get("DTSTART") is None:
-            raise CalendarDataError(spot, None, "event without DTSTART")
-        start = event.decoded("DTSTART")
-        if event.get("DTEND") is not None:
-            end = event.decoded("DTEND")
-        elif event.get("DURATION") is not None:
-            end = start + event.decoded("DURATION")
-        else:
-            end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+        start, end = _event_span(event, spot)
         is_work = _marker(event, workday_category, workday_keyword)
         is_short = _marker(event, shortday_category, shortday_keyword)
         if not isinstance(start, datetime):
             days = list(_days(start, end if not isinstance(end, datetime) else end.date()))
             if not days:
-                raise CalendarDataError(spot, f"{start}/{end}", "the event ends before it starts")
+                raise CalendarDataError(spot("DTEND"), f"{start}/{end}",
+                                        "the event ends before it starts")
+            years.update(range(days[0].year, days[-1].year + 1))
             if is_short:
                 shortened.update(days)
                 working.update(d for d in days if d.weekday() >= _SATURDAY)
@@ -242,19 +340,21 @@ def parse_ical(data: bytes | str, *, name: str = "ical", where: str = "<data>",
                 closed.update(days)
             continue
         if is_work or is_short:
-            raise CalendarDataError(spot, start, "a timed event cannot mark a working or "
-                                    "shortened day", "Make it an all-day event, or state "
+            raise CalendarDataError(spot("DTSTART"), start, "a timed event cannot mark a working "
+                                    "or shortened day", "Make it an all-day event, or state "
                                     "the day's hours as a calendar override.")
         if not isinstance(end, datetime) or (end.tzinfo is None) != (start.tzinfo is None):
-            raise CalendarDataError(spot, f"{start}/{end}", "DTSTART and DTEND differ in form",
-                                    "Give both as date-times in the same form.")
+            raise CalendarDataError(spot("DTEND"), f"{start}/{end}", "DTSTART and DTEND differ "
+                                    "in form", "Give both as date-times in the same form.")
         if end < start:
-            raise CalendarDataError(spot, f"{start}/{end}", "the event ends before it starts")
+            raise CalendarDataError(spot("DTEND"), f"{start}/{end}",
+                                    "the event ends before it starts")
         if end > start:
             ranges.append((start, end))
+            years.update(range(start.year, (end - timedelta(microseconds=1)).year + 1))
     return CalendarLayer(name=name, closed=frozenset(closed), working=frozenset(working),
                          shortened=frozenset(shortened), closed_ranges=tuple(ranges),
-                         source=where)
+                         source=where, years=tuple(sorted(years)))
 
 
 def load_ical(path: str | Path, *, name: str | None = None, **markers: str) -> CalendarLayer:
@@ -267,5 +367,6 @@ def load_ical(path: str | Path, *, name: str | None = None, **markers: str) -> C
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise CalendarDataError(str(file), None, f"cannot read: {exc}") from exc
+        raise CalendarDataError(str(file), None, f"cannot read the file ({exc.strerror or exc})",
+                                "Check the path and that crm-bridge may read the file.") from exc
     return parse_ical(data, name=name or file.stem, where=str(file), **markers)

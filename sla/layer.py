@@ -191,17 +191,26 @@ class CalendarLayer:
               zone: ZoneInfo, covered: bool = True) -> Intervals:
         """The intervals of ``day`` after this layer (see the class docstring); for a day
         its series does not cover (``covered=False``), after its ``outside`` rules."""
+        return self.apply_marked(day, intervals, workday=workday, zone=zone, covered=covered)[0]
+
+    def apply_marked(self, day: date, intervals: Intervals, *, workday: Intervals, zone: ZoneInfo,
+                     covered: bool = True, shortened: bool = False) -> tuple[Intervals, bool]:
+        """``apply``, told whether an earlier layer shortened the day already: a pre-holiday
+        day is one hour shorter however many layers (a national and a regional calendar)
+        say so. Returns the intervals and whether the day is now shortened (an override
+        sets the day's intervals afresh)."""
         if not covered and self.outside is not None:
-            return self.outside(day.year).apply(day, intervals, workday=workday, zone=zone)
+            return self.outside(day.year).apply_marked(day, intervals, workday=workday, zone=zone,
+                                                       shortened=shortened)
         override = self._override_map.get(day)
         if override is not None:
-            intervals = override
+            intervals, shortened = override, False
         elif not intervals and day in self.working:
             intervals = workday
-        if day in self.shortened:
-            intervals = _cut_end(intervals, self.shorten_by)
+        if day in self.shortened and not shortened:
+            intervals, shortened = _cut_end(intervals, self.shorten_by), True
         if day in self.closed:
-            return ()
+            return (), shortened
         for start, end in self._ranges_by_day.get(day, ()):
             if start.tzinfo is not None:
                 start = start.astimezone(zone).replace(tzinfo=None)
@@ -209,7 +218,7 @@ class CalendarLayer:
             part = _day_part(start, end, day)
             if part is not None:
                 intervals = _subtract(intervals, *part)
-        return intervals
+        return intervals, shortened
 
     @staticmethod
     def merge(layers: Iterable[CalendarLayer], *, name: str, source: str = "") -> CalendarLayer:

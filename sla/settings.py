@@ -8,13 +8,16 @@ consultations 48 h, thanks and complaints 72 h of office hours (Monâ€“Fri 09:00â
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
-from crm_bridge.config import Strict
+from crm_bridge.config import Strict, config_problem
 from crm_bridge.errors import did_you_mean
 from sla.calendar import Calendar, WeeklyCalendar
 from sla.due import HORIZON_YEARS
@@ -50,6 +53,23 @@ _CLOCK_FIELDS = frozenset({"status", "priority", "type", "created_at", "first_re
                            "sla_state", "sla_breached"})
 
 
+_PREFIX = "sla.calendars."
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _spec_location(path: str, names: Iterable[str]) -> tuple[str | int, ...] | None:
+    """The config location of a calendar error path under the ``sla`` section:
+    ``sla.calendars.office.include[1]`` -> ``("calendars", "office", "include", 1)``;
+    ``None`` when the path names no calendar of ``names``. A calendar's name may hold dots,
+    so the longest defined name that fits wins."""
+    for name in sorted(names, key=len, reverse=True):
+        head = _PREFIX + name
+        if path == head or path.startswith((head + ".", head + "[")):
+            steps = [int(m[2]) if m[2] else m[1] for m in _STEP.finditer(path[len(head):])]
+            return ("calendars", name, *steps)
+    return None
+
+
 def _never_working(calendar: Calendar) -> str | None:
     """Why `calendar` has no working time at all, or None. Caught here, once, a calendar
     without working time would fail every plan made on it."""
@@ -64,30 +84,39 @@ def _never_working(calendar: Calendar) -> str | None:
 class SlaConfig(Strict):
     """```yaml
     sla:
-      calendars: {office: {timezone: Europe/Moscow, week: {...}, include: [ru-production]}}
+      calendars:
+        office: {timezone: Europe/Moscow, week: {...}, include: [ru-production, {xmlcalendar: calendars/ru-2028.xml}]}
       policies: [{name: ..., match: {...}, calendar: office, targets: {resolution: 8h}}]   # first match wins
-    ```"""
+    ```
+    Relative file paths in ``include`` are read from the configuration file's folder (the
+    validation context's ``base_dir``), else from the current folder."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
     calendars: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_CALENDARS))
     policies: list[PolicySpec] = Field(default_factory=lambda: [PolicySpec.model_validate(p) for p in DEFAULT_POLICIES])
+    _base_dir: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _check(self) -> SlaConfig:
-        built = self.built_calendars  # raises a ValueError naming the field path
+    def _check(self, info: ValidationInfo) -> SlaConfig:
+        self._base_dir = (info.context or {}).get("base_dir")
+        try:
+            built = self.built_calendars
+        except CalendarSpecError as exc:
+            # Reported at the failing field's line (the include entry), not at `sla:`.
+            loc = _spec_location(exc.path, self.calendars) or ("calendars",)
+            raise config_problem(loc, str(exc).removeprefix(f"{exc.path}: ")) from exc
         for name, calendar in built.items():
             if (problem := _never_working(calendar)) is not None:
                 users = [repr(p.name) for p in self.policies if p.calendar == name]
                 used = f"; policies {', '.join(users)} can never be met on it" if users else ""
-                msg = (f"calendars.{name}: calendar {name!r} {problem}{used}. Give it working hours, e.g. "
-                       "week: {mon: [\"09:00-18:00\"], ...} or week: 24x7")
-                raise ValueError(msg)
+                raise config_problem(("calendars", name), f"calendar {name!r} {problem}{used}. Give it working hours, "
+                                     "e.g. week: {mon: [\"09:00-18:00\"], ...} or week: 24x7")
         for index, policy in enumerate(self.policies):
             if policy.calendar not in built:
-                msg = (f"policies[{index}] ({policy.name!r}) uses calendar {policy.calendar!r}, which is not defined."
+                msg = (f"policy {policy.name!r} uses calendar {policy.calendar!r}, which is not defined."
                        f"{did_you_mean(policy.calendar, list(built))} Defined: {', '.join(built)}")
-                raise ValueError(msg)
+                raise config_problem(("policies", index, "calendar"), msg)
         names = [p.name for p in self.policies]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -104,7 +133,12 @@ class SlaConfig(Strict):
 
     @cached_property
     def built_calendars(self) -> dict[str, Calendar]:
-        """The named calendars, built once; a calendar may intersect or include another."""
+        """The named calendars, built once (files in ``include`` read then); a calendar may
+        intersect or include another.
+
+        Raises:
+            CalendarSpecError: a calendar is invalid; ``.path`` starts ``sla.calendars.<name>``.
+        """
         built: dict[str, Calendar] = {}
 
         def resolve(name: str) -> Calendar | None:
@@ -112,16 +146,21 @@ class SlaConfig(Strict):
                 return built[name]
             if name in self.calendars and name not in building:
                 building.add(name)
-                built[name] = Calendar.from_spec(self.calendars[name], resolve=resolve, name=name, path=f"sla.calendars.{name}")
+                path = f"{_PREFIX}{name}"
+                try:
+                    built[name] = Calendar.from_spec(self.calendars[name], resolve=resolve, name=name,
+                                                     path=path, base_dir=self._base_dir)
+                except CalendarSpecError as exc:
+                    if _spec_location(exc.path, self.calendars) is not None:
+                        raise
+                    # A layer's own check (its path has no prefix): name the calendar at least.
+                    raise CalendarSpecError(path, exc.value, f"{exc.path}: {exc.problem}", exc.hint) from exc
                 return built[name]
             return None
 
         building: set[str] = set()
         for name in self.calendars:
-            try:
-                resolve(name)
-            except CalendarSpecError as exc:
-                raise ValueError(str(exc)) from exc
+            resolve(name)
         return built
 
     def calendar(self, name: str) -> Calendar:

@@ -15,25 +15,32 @@ A spec::
       - "2026-05-11T14:00/2026-05-11T18:00"
     overrides:                          # replace a date's intervals ([] closes it)
       "2026-11-03": ["09:00-13:00", "14:00-17:00"]
-    include: [ru-production]            # date layers, in order; the spec's own holidays
-                                        # and overrides are laid on top of them
+    include:                            # date layers, in order; the spec's own holidays
+      - ru-production                   # and overrides are laid on top of them
+      - {xmlcalendar: calendars/ru-2028.xml}              # a file: xmlcalendar XML ...
+      - {ical: calendars/closures.ics, name: closures}    # ... or iCal; name: default stem
     intersect: [customer-hours]         # calendars whose working time this one is cut to
 
 Intervals are ``HH:MM-HH:MM`` (seconds optional, hours 0-23, ``24:00`` = end of the day),
 half-open, within one day. ``include`` names resolve through ``resolve`` first (a mapping
 or a callable returning a ``CalendarLayer``, a ``Calendar`` or ``None``), then through the
 shipped data (``ru-production``). Including a ``WeeklyCalendar`` takes its date layers
-(holidays, transfers, overrides), not its week or zone.
+(holidays, transfers, overrides), not its week or zone. A file entry is read with
+``sla.importers`` when the spec is built (the only I/O here); a relative path is taken from
+``base_dir`` (the configuration file's folder), else from the current folder.
 
 Every error is a ``CalendarSpecError`` whose ``.path`` is the field path (``week.mon[1]``,
-prefixed with the caller's ``path``) and whose message names the value and the fix.
+prefixed with the caller's ``path``) and whose message names the value and the fix; a file
+entry that cannot be used raises ``CalendarFileError``, naming the file and its line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from crm_bridge.errors import did_you_mean
 from sla.calendar import (
@@ -46,10 +53,11 @@ from sla.calendar import (
     check_intervals,
     load_zone,
 )
-from sla.errors import CalendarSpecError
+from sla.errors import CalendarDataError, CalendarFileError, CalendarSpecError
+from sla.importers import load_ical, load_xmlcalendar
 from sla.timeline import DAY_SECONDS
 
-__all__ = ["SPEC_KEYS", "Resolver", "calendar_from_spec", "parse_interval"]
+__all__ = ["INCLUDE_FILE_KEYS", "SPEC_KEYS", "Resolver", "calendar_from_spec", "parse_interval"]
 
 #: What ``include``/``intersect`` names resolve through: a mapping or a callable.
 Resolver = (
@@ -58,6 +66,12 @@ Resolver = (
 
 SPEC_KEYS = ("name", "timezone", "week", "workday", "holidays", "overrides", "include",
              "intersect")
+#: The keys of an ``include`` entry that names a file, and the loader of each file kind.
+INCLUDE_FILE_KEYS = ("xmlcalendar", "ical", "name", "series")
+_LOADERS: Mapping[str, Callable[..., CalendarLayer]] = {"xmlcalendar": load_xmlcalendar,
+                                                         "ical": load_ical}
+_INCLUDE_HINT = ("An include entry is a calendar name or a file: {xmlcalendar: FILE} or "
+                 "{ical: FILE}, with an optional name: and series:.")
 
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _FORMAT_HINT = "Write 'HH:MM-HH:MM' (seconds optional), e.g. '09:00-13:00' or '14:00-24:00'."
@@ -188,6 +202,52 @@ def _names(value: object, path: str) -> list[str]:
     return list(value)
 
 
+def _includes(value: object, path: str) -> list[str | Mapping[str, object]]:
+    if isinstance(value, str | Mapping):
+        value = [value]
+    if not isinstance(value, Sequence) or not all(isinstance(v, str | Mapping) for v in value):
+        raise CalendarSpecError(path, value, "expected a list of calendar names and files",
+                                "Write e.g. [ru-production, {xmlcalendar: calendars/ru-2028.xml}].")
+    return list(value)
+
+
+def _include_file(entry: Mapping[str, object], path: str, base_dir: Path | None) -> CalendarLayer:
+    """The layer of a ``{xmlcalendar: FILE}`` / ``{ical: FILE}`` entry, read from disk."""
+    for key in entry:
+        if key not in INCLUDE_FILE_KEYS:
+            raise CalendarSpecError(_join(path, str(key)), key, "unknown key in an include entry",
+                                    f"{_INCLUDE_HINT}{did_you_mean(str(key), INCLUDE_FILE_KEYS)}")
+    kinds = [kind for kind in _LOADERS if kind in entry]
+    if len(kinds) != 1:
+        raise CalendarSpecError(path, dict(entry), "an include entry names exactly one file",
+                                _INCLUDE_HINT)
+    kind, title = kinds[0], entry.get("name")
+    raw = entry[kind]
+    if not isinstance(raw, str) or not raw.strip():
+        raise CalendarSpecError(_join(path, kind), raw, "expected a file path",
+                                "Write e.g. {xmlcalendar: calendars/ru-2028.xml}.")
+    if title is not None and (not isinstance(title, str) or not title):
+        raise CalendarSpecError(_join(path, "name"), title, "expected a non-empty string",
+                                "The name is shown in explanations; it defaults to the file's stem.")
+    file = Path(raw)
+    if not file.is_absolute() and base_dir is not None:
+        file = base_dir / file
+    if not file.exists():
+        anchor = "the configuration file's folder" if base_dir else "the current folder"
+        raise CalendarFileError(_join(path, kind), raw, str(file),
+                                f"{file}: no such file (looked for {file.resolve()}). A relative "
+                                f"path is read from {anchor}; fix the path or add the file.")
+    series = entry.get("series")
+    if series is not None and (not isinstance(series, str) or not series):
+        raise CalendarSpecError(_join(path, "series"), series, "expected a non-empty string",
+                                "Layers of one series continue each other's years, e.g. series: ru.")
+    try:
+        layer = _LOADERS[kind](file, name=title or file.stem)
+    except CalendarDataError as exc:
+        raise CalendarFileError(path, dict(entry), str(file), str(exc)) from exc
+    return dataclasses.replace(layer, series=series) if series else layer
+
+
 def _lookup(name: str, resolve: Resolver | None, path: str) -> Calendar | CalendarLayer:
     from sla.production import BUILTIN_LAYERS, builtin_layer  # loads shipped data lazily
 
@@ -207,7 +267,8 @@ def _lookup(name: str, resolve: Resolver | None, path: str) -> Calendar | Calend
 
 
 def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None = None,
-                       name: str | None = None, path: str = "") -> Calendar:
+                       name: str | None = None, path: str = "",
+                       base_dir: Path | None = None) -> Calendar:
     """Build a calendar from a spec (see the module docstring for the keys).
 
     Args:
@@ -216,12 +277,15 @@ def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None =
         resolve: names for ``include`` and ``intersect``: a mapping or a callable.
         name: the calendar's name when the spec has no ``name``.
         path: prefix of every error path, e.g. ``calendars.support``.
+        base_dir: the folder relative file paths in ``include`` are read from (the
+            configuration file's); ``None``: the current folder.
 
     Returns:
         A ``WeeklyCalendar``, or a ``ComposedCalendar`` when ``intersect`` is given.
 
     Raises:
         CalendarSpecError: anything invalid, with ``.path`` naming the field.
+        CalendarFileError: a file ``include`` names is missing, unreadable or invalid.
     """
     if not isinstance(spec, Mapping):
         raise CalendarSpecError(path, spec, "a calendar spec is a mapping",
@@ -274,8 +338,11 @@ def calendar_from_spec(spec: Mapping[str, object], *, resolve: Resolver | None =
         overrides[day] = _parse_intervals(value or [], day_path)
 
     layers: list[CalendarLayer] = []
-    for i, item in enumerate(_names(spec.get("include") or [], _join(path, "include"))):
+    for i, item in enumerate(_includes(spec.get("include") or [], _join(path, "include"))):
         item_path = _join(path, f"include[{i}]")
+        if isinstance(item, Mapping):
+            layers.append(_include_file(item, item_path, base_dir))
+            continue
         found = _lookup(item, resolve, item_path)
         if isinstance(found, CalendarLayer):
             layers.append(found)

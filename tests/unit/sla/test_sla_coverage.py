@@ -131,3 +131,24 @@ def test_fingerprints_find_the_days_an_edit_changed() -> None:
     assert changed == [date(2027, 1, 11), date(2027, 1, 12), date(2027, 3, 1)]
     assert describe_days(changed) == "2027-01-11..2027-01-12, 2027-03-01"
     assert fingerprint(office("ru-production"), 2026, 2027)[0] == digest_a  # equal calendars, equal digests
+
+
+def test_a_national_xmlcalendar_file_of_2028_continues_the_shipped_data(tmp_path: Path) -> None:
+    days = "".join(f'<day d="01.{d:02d}" t="1"/>' for d in range(1, 9)) + '<day d="01.10" t="1"/>'
+    (tmp_path / "ru-2028.xml").write_text(f'<?xml version="1.0"?><calendar year="2028" country="ru"><days>{days}'
+                                          '</days></calendar>', encoding="utf-8")
+    (tmp_path / "region-2026.xml").write_text('<?xml version="1.0"?><calendar year="2026" country="ru-ta"><days>'
+                                              '<day d="08.30" t="1"/></days></calendar>', encoding="utf-8")
+    spec = {"timezone": "Europe/Moscow", "week": dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), DAY)}
+    settings = SlaConfig.model_validate({"calendars": {
+        "office": {**spec, "include": ["ru-production", {"xmlcalendar": "ru-2028.xml"}]},
+        "kazan": {**spec, "include": ["ru-production", {"xmlcalendar": "region-2026.xml", "name": "tatarstan"}]},
+    }, "policies": [{"name": "all", "calendar": "office", "targets": {"resolution": "24h"}}]},
+        context={"base_dir": tmp_path})
+    office_cal, kazan = settings.calendar("office"), settings.calendar("kazan")
+    opened = msk(2027, 12, 29, 10, 56)
+    assert add_business(office_cal, opened, 24 * H) == msk(2028, 1, 12, 10, 56)  # the file's 10 Jan counts
+    assert office_cal.coverage_gaps(opened, msk(2028, 12, 31)) == ()
+    assert [(c.name, c.last) for c in office_cal.coverage()] == [("ru-production + ru-2028", date(2028, 12, 31))]
+    assert [str(g) for g in kazan.coverage_gaps(msk(2026, 12, 28), msk(2027, 1, 12))] == [
+        "computed beyond tatarstan's data (ends 2026-12-31)"]

@@ -90,7 +90,7 @@ def test_xmlcalendar_through_a_spec_resolver(fixtures_dir: Path) -> None:
 def test_xml_with_a_doctype_is_refused(fixtures_dir: Path, name: str) -> None:
     with pytest.raises(CalendarDataError, match="DOCTYPE") as caught:
         load_xmlcalendar(fixtures_dir / name)
-    assert caught.value.path.endswith(name)
+    assert caught.value.path.startswith(f"{fixtures_dir / name}:")  # the file and the line
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,24 @@ def test_unreadable_xmlcalendar_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CalendarDataError) as caught:
         load_xmlcalendar(tmp_path / "missing.xml")
     assert caught.value.path.endswith("missing.xml")
+
+
+def test_xmlcalendar_errors_name_the_line_of_the_element() -> None:
+    xml = "<calendar year='2028'>\n<days>\n<day d='01.01' t='1'/>\n<day d='02.30' t='1'/>\n</days></calendar>"
+    with pytest.raises(CalendarDataError, match="not a date of the file's year") as caught:
+        parse_xmlcalendar(xml, where="ru-2028.xml")
+    assert caught.value.path == "ru-2028.xml:4: <day d='02.30'>"
+
+
+def test_xml_syntax_errors_give_expat_line_and_column_and_the_line_text() -> None:
+    with pytest.raises(CalendarDataError, match="mismatched tag") as caught:
+        parse_xmlcalendar("<calendar year='2028'>\n<days>\n  </dys>\n</calendar>", where="x.xml")
+    assert caught.value.path == "x.xml:3:5"
+    assert "(got '</dys>')" in str(caught.value)
+
+
+def test_an_xmlcalendar_layer_keeps_the_year_of_its_file(fixtures_dir: Path) -> None:
+    assert load_xmlcalendar(fixtures_dir / "xmlcalendar-2024.xml").years == (2024,)
 
 
 # --- iCal ---------------------------------------------------------------------------------------
@@ -221,3 +239,35 @@ def test_malformed_production_json_is_refused(tmp_path: Path, content: str, frag
         load_production_json(file)
     assert fragment in str(caught.value)
     assert str(file) in caught.value.path
+
+
+# --- iCal: places and years ------------------------------------------------------------------
+
+
+def test_ical_layer_keeps_the_years_its_events_touch(fixtures_dir: Path) -> None:
+    assert load_ical(fixtures_dir / "holidays-2026.ics").years == (2026,)
+    ics = ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nDTSTART;VALUE=DATE:20271231\nDTEND;VALUE=DATE:20280102\n"
+           "END:VEVENT\nBEGIN:VEVENT\nUID:b\nDTSTART:20300101T090000\nDTEND:20300101T100000\nEND:VEVENT\n"
+           "BEGIN:VEVENT\nUID:c\nSTATUS:CANCELLED\nDTSTART;VALUE=DATE:20350101\nEND:VEVENT\nEND:VCALENDAR\n")
+    assert parse_ical(ics).years == (2027, 2028, 2030)  # a cancelled event covers nothing
+
+
+def test_ical_event_errors_name_the_line_uid_and_summary() -> None:
+    ics = ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:closure-7\r\nSUMMARY:Stocktaking\r\n"
+           "DTSTART;VALUE=DATE:2026XX01\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    with pytest.raises(CalendarDataError, match="DTSTART is not a date or date-time") as caught:
+        parse_ical(ics, where="closures.ics")
+    assert caught.value.path == "closures.ics:5: VEVENT 'closure-7' 'Stocktaking'"
+
+
+def test_recurring_ical_event_is_refused_at_its_rrule_line(fixtures_dir: Path) -> None:
+    with pytest.raises(CalendarDataError) as caught:
+        load_ical(fixtures_dir / "recurring.ics")
+    assert caught.value.path == f"{fixtures_dir / 'recurring.ics'}:9: VEVENT 'rec@test' 'Every New Year'"
+
+
+def test_broken_ical_structure_is_located() -> None:
+    ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20260101\nEND:VCALENDAR\n"
+    with pytest.raises(CalendarDataError, match="END:VCALENDAR while BEGIN:VEVENT of line 2 is still open") as caught:
+        parse_ical(ics, where="x.ics")
+    assert caught.value.path == "x.ics:4"
