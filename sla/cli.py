@@ -212,7 +212,7 @@ def list_command(
     if as_json:
         emit_json(rows)
         return
-    _print(render_due_list(rows, zone, now, limit=limit))
+    _print(render_due_list(rows, zone, now, limit=limit, width=console.width))
 
 
 @sla_app.command("recalc")

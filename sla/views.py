@@ -249,16 +249,31 @@ def left_text(left: dict[str, Any] | None, state: str | None) -> str:
     return f"{amount} left{wall}" if seconds > 0 else f"overdue by {amount}{wall}"
 
 
-def render_due_list(rows: Sequence[dict[str, Any]], zone: tzinfo, now: datetime, *, limit: int) -> Table:
-    """The ``sla list`` table: CRM numbers, never local ids; times in `zone`."""
+_LIST_MAX = {"subject": 30, "policy": 20, "team": 16, "assignee": 24}
+
+
+def render_due_list(rows: Sequence[dict[str, Any]], zone: tzinfo, now: datetime, *, limit: int,
+                    width: int = 250) -> Table:
+    """The ``sla list`` table: CRM numbers, never local ids; times in `zone`. On a terminal
+    narrower than `width` needs, the assignee, team, policy and subject columns are left
+    out in that order (``--json`` has them all) rather than cutting numbers and dates."""
     more = f", the first {limit}" if len(rows) >= limit else ""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
                   title=f"Requests by due time, soonest first ({len(rows)}{more}); now {format_instant(now, zone)}",
                   caption=f"Times in {zone_label(zone, now)} ({getattr(zone, 'key', zone)}); time left is business time "
                           "on the policy's calendar, (wall) where the calendar is unknown")
-    for header in ("request", "subject", "status", "SLA", "policy", "first response due", "resolution due",
-                   "left / overdue", "team", "assignee"):
-        table.add_column(header, no_wrap=True)
+    # The number, the dates and the time left are never cut on a narrow terminal; the texts
+    # around them (subject, policy, team, assignee) give way first.
+    widest = max((len(r["number"] or "") for r in rows), default=7)
+    fixed = {"request": widest, "first response due": 16, "resolution due": 16, "left / overdue": 24}
+    headers = ["request", "subject", "status", "SLA", "policy", "first response due", "resolution due",
+               "left / overdue", "team", "assignee"]
+    for optional in ("assignee", "team", "policy", "subject"):
+        if _list_width(headers, widest) <= width:
+            break
+        headers.remove(optional)
+    for header in headers:
+        table.add_column(header, no_wrap=True, min_width=fixed.get(header), max_width=_LIST_MAX.get(header))
     for r in rows:
         state = state_name(r["sla_state"])
         if r["breached"] and r["sla_state"] in ("on_track", "warning"):  # the resolution clock is fine, another is not
@@ -273,10 +288,19 @@ def render_due_list(rows: Sequence[dict[str, Any]], zone: tzinfo, now: datetime,
         left = left_text(r["left"], r["sla_state"])
         if left.startswith("overdue"):
             left = f"[red]{left}[/red]"
-        table.add_row(escape(r["number"]), escape(shorten(r["subject"] or "", 30)), r["status"], state,
-                      escape(r["policy"] or "—"), first, format_instant(r["resolution_due"], zone, with_zone=False),
-                      left, escape(r["team"] or "—"), escape(r["assignee"] or "—"))
+        cells = {"request": escape(r["number"]), "subject": escape(shorten(r["subject"] or "", 30)),
+                 "status": r["status"], "SLA": state, "policy": escape(r["policy"] or "—"), "first response due": first,
+                 "resolution due": format_instant(r["resolution_due"], zone, with_zone=False), "left / overdue": left,
+                 "team": escape(r["team"] or "—"), "assignee": escape(r["assignee"] or "—")}
+        table.add_row(*(cells[h] for h in headers))
     return table
+
+
+def _list_width(headers: Sequence[str], number: int) -> int:
+    """Characters the ``sla list`` table needs with `headers` (two of padding a column)."""
+    need = {"request": number, "subject": 32, "status": 12, "SLA": 10, "policy": 14, "first response due": 18,
+            "resolution due": 16, "left / overdue": 24, "team": 10, "assignee": 20}
+    return sum(need[h] + 2 for h in headers)
 
 
 def render_policies(views: Sequence[dict[str, Any]]) -> list[RenderableType]:

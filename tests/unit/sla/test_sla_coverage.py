@@ -152,3 +152,10 @@ def test_a_national_xmlcalendar_file_of_2028_continues_the_shipped_data(tmp_path
     assert [(c.name, c.last) for c in office_cal.coverage()] == [("ru-production + ru-2028", date(2028, 12, 31))]
     assert [str(g) for g in kazan.coverage_gaps(msk(2026, 12, 28), msk(2027, 1, 12))] == [
         "computed beyond tatarstan's data (ends 2026-12-31)"]
+
+
+def test_a_pre_holiday_day_two_layers_shorten_loses_one_hour_not_two() -> None:
+    regional = CalendarLayer(name="tatarstan", shortened=frozenset({date(2026, 11, 3)}), years=(2026,), series="ru-ta")
+    cal = office("ru-production", regional)  # ru-production shortens 3 Nov 2026 as well
+    day = msk(2026, 11, 3)
+    assert business_between(cal, day, day + timedelta(days=1)) == 7 * H
