@@ -61,3 +61,19 @@ def test_an_unknown_calendar_is_one_line_with_the_defined_names(config: Path, en
     done = show(config, env, "ofice", "--year", "2026")
     assert done.returncode == 1
     assert done.stderr.strip() == f"no calendar 'ofice' in sla.calendars of {config}. Did you mean 'office'? Defined: office, 24x7."
+
+
+def test_a_calendar_without_working_time_fails_check_once_with_its_line(tmp_path: Path, env: dict[str, str]) -> None:
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text("store:\n  url: sqlite:///bridge.db\nsla:\n  calendars:\n    closed:\n      timezone: Europe/Moscow\n"
+                      "      week: {sat: [], sun: []}\n  policies:\n"
+                      "    - {name: everything, calendar: closed, targets: {resolution: 8h}}\n", encoding="utf-8")
+    for command in (["check"], ["run", "--once"]):
+        done = subprocess.run([*CLI, "-c", str(config), *command], env={**env, "COLUMNS": "300"},
+                              capture_output=True, text=True)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        said = done.stdout + done.stderr
+        assert f"{config}:5:5: sla.calendars.closed: calendar 'closed' has no working hours in any week day; " \
+               "policies 'everything' can never be met on it" in said
+        assert "Traceback" not in said
+        assert said.count("has no working hours") == 1
