@@ -57,6 +57,7 @@ class FeedResult:
     acknowledged: int | None = None  # number of the last package acknowledged
     deleted: int = 0  # bindings tombstoned for records deleted outright
     parked: bool = False  # a package with problems waits for a person; version scans stand in
+    problems: int = 0  # entries of the held package that could not be stored (each named in `problem`)
     problem: str | None = None  # why the feed did not move on (the run fails with it)
 
     def as_dict(self) -> dict[str, Any]:
@@ -162,6 +163,7 @@ def _held(backend: ChangeFeed, package: FeedPackage, state: dict[str, Any], resu
     if attempts >= max_attempts and not parked:
         parked = now.isoformat()
     reasons = [reason for reason, _ in package.problems]
+    result.problems = len(reasons)
     shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
     what = f"{backend.feed_name}: package {number} not acknowledged: {len(reasons)} entr{'y' if len(reasons) == 1 else 'ies'} could not be stored"
     if parked:

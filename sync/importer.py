@@ -236,6 +236,8 @@ class Importer:
 
     def _apply(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord, depth: int = 0) -> None:
         model, binder, stats = mapping.spec.model, page.binder, page.stats
+        if rec.invalid is not None:  # unreadable as the CRM's types say: refused, never stored from a guess
+            raise RecordSkipped(f"{model} {rec.id}: {rec.invalid}")
         binding = binder.get(model, rec.id)
         correlation = rec.values.get(mapping.spec.correlation) if mapping.spec.correlation else None
         if binding is None and isinstance(correlation, str) and correlation.startswith("crm-bridge:"):
@@ -457,7 +459,8 @@ class Importer:
         wanted: dict[str, set[str]] = {}
         for source, ref_model in mapping.reference_sources():
             if ref_model in self.mappings:
-                wanted.setdefault(ref_model, set()).update(str(r.values[source]) for r in records if r.values.get(source))
+                wanted.setdefault(ref_model, set()).update(
+                    str(r.values[source]) for r in records if r.values.get(source) and r.invalid is None)
         if not any(wanted.values()):
             return {}
         missing: dict[str, list[str]] = {}

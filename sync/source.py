@@ -41,12 +41,19 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RemoteRecord:
-    """One remote record with values already in Python types (aware datetimes, None for empty)."""
+    """One remote record with values already in Python types (aware datetimes, None for empty).
+
+    ``invalid``: why the adapter could not read it (a value that is not of the type the
+    CRM declares for its field), ``values`` then as they came. The importer refuses such
+    a record — counted as failed, its change-feed package not acknowledged — and never
+    stores a guess; it is read again once it changes in the CRM.
+    """
 
     id: str
     version: str | None
     deleted: bool
     values: dict[str, Any]
+    invalid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from adapters.onec.errors import OneCRejected, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.refs import stored_order
-from adapters.onec.values import from_wire, to_wire
+from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
 from mapping.spec import MappingSpec, load_mapping
@@ -101,7 +101,16 @@ class OneCBackend:
 
     def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]],
                 composite: Mapping[str, str]) -> RemoteRecord:
-        values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
+        """A record read from 1C (JSON, or a package entry's texts), typed by ``$metadata``.
+        A value not of its declared type makes the record ``invalid`` (the importer refuses
+        it, naming the field), never a guess: ``bool("false")`` is true."""
+        key, version = str(raw[spec.key]), spec.version_of(raw)
+        try:
+            values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
+        except BadValue as exc:
+            return RemoteRecord(key, version, deleted=False, values={k: v for k, v in raw.items() if "@" not in k}, invalid=(
+                f"{exc} — not the type 1C's $metadata declares for {'it' if len(exc.problems) == 1 else 'them'} in "
+                f"{spec.entity}; correct the value in 1C (the record is read again once it changes)"))
         for source, wanted in composite.items():
             kind = raw.get(f"{source}_Type")  # "StandardODATA.Catalog_Партнеры", read as the feed reads a type
             if values.get(source) is not None and kind is not None and str(kind).split(".", 1)[-1] != wanted:
@@ -109,8 +118,8 @@ class OneCBackend:
         for source, table in lookups.items():
             if values.get(source) is not None:
                 values[source] = table.get(str(values[source]), values[source])
-        deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
-        return RemoteRecord(str(raw[spec.key]), spec.version_of(raw), deleted, values)
+        deleted = values.get(spec.deleted) is True if spec.deleted else False
+        return RemoteRecord(key, version, deleted, values)
 
     @property
     def version_scan(self) -> bool:
@@ -144,11 +153,13 @@ class OneCBackend:
         """Package `number` of our node, its entries turned into records of the models in `specs`.
 
         An entry is matched to a model by its type (``StandardODATA.Catalog_Партнеры`` →
-        the mapping whose entity is ``Catalog_Партнеры``) and converted exactly as a JSON
-        read would be. An entry holding only the key and ``DeletionMark`` (deleted
-        outright) is listed in ``gone``; one lacking a mapped field is read again by key.
-        Unparsable entries and types no mapping covers (and not in ``ignore_types``) are
-        returned as problems, never dropped.
+        the mapping whose entity is ``Catalog_Партнеры``) and typed from ``$metadata``
+        exactly as a JSON read would be (the entry's text carries no type); one whose value
+        is not of its declared type becomes an ``invalid`` record, which the import refuses
+        and so holds the package. An ``at:deleted-entry`` tombstone, or an entry holding
+        only the key and ``DeletionMark`` true (deleted outright), is listed in ``gone``; an
+        entry lacking a mapped field is read again by key. Unparsable entries and types no
+        mapping covers (and not in ``ignore_types``) are returned as problems, never dropped.
         """
         try:
             raw = self.exchange.read(number)
@@ -183,10 +194,17 @@ class OneCBackend:
                 continue
             for model in models:
                 spec = specs[model]
-                key = str(entry.values[spec.key]) if entry.values.get(spec.key) else ""
+                key_field = "Ref_Key" if entry.removed else spec.key  # a tombstone's ref names the object by Ref_Key
+                key = str(entry.values[key_field]) if entry.values.get(key_field) else ""
                 if not key:
                     package.problems.append((f"{entry.type_name}: entry without {spec.key}", _shown(entry)))
-                elif _gone(entry, spec):
+                    continue
+                try:
+                    gone = entry.removed or self._gone(entry, spec)
+                except BadValue as exc:  # a key-only entry whose mark is no boolean: neither deleted nor live
+                    package.problems.append((f"{entry.type_name} {key}: {exc}", _shown(entry)))
+                    continue
+                if gone:
                     package.gone.setdefault(model, []).append(key)
                 elif any(name not in entry.values for name in reads(model)[1]):
                     refetch.setdefault(model, []).append(key)
@@ -212,6 +230,11 @@ class OneCBackend:
             if absent := [k for k in keys if k not in read]:  # 1C registered a change, and the object is gone
                 package.gone.setdefault(model, []).extend(absent)
         return package
+
+    def _gone(self, entry: FeedEntry, spec: MappingSpec) -> bool:
+        """An object deleted outright, sent as an entry: only its key and ``DeletionMark``
+        true (the mark's text typed by ``$metadata``; ``BadValue`` when it is no boolean)."""
+        return set(entry.values) <= {spec.key, spec.deleted} and self._marked(spec, entry.values, strict=True)
 
     def feed_acknowledge(self, number: int) -> None:
         """Tell 1C package `number` is stored. When the answer is lost, ``ReceivedNo`` says
@@ -264,14 +287,23 @@ class OneCBackend:
         select = [n for n in (spec.key, spec.version, spec.deleted) if n]
         for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
                                       page_size=self.config.scan_page_size):
-            yield [
-                RemoteStub(
-                    str(r[spec.key]),
-                    spec.version_of(r),
-                    bool(r.get(spec.deleted)) if spec.deleted else False,
-                )
-                for r in page
-            ]
+            yield [RemoteStub(str(r[spec.key]), spec.version_of(r), self._marked(spec, r)) for r in page]
+
+    def _marked(self, spec: MappingSpec, raw: Mapping[str, Any], *, strict: bool = False) -> bool:
+        """The record's deletion mark, typed by ``$metadata``. One that does not read as a
+        boolean raises ``BadValue`` when `strict`, else counts as unmarked: a scanned
+        record is then read in full, and refused there with the reason (``_record``)."""
+        if not spec.deleted or raw.get(spec.deleted) is None:
+            return False
+        meta = self.client.metadata()
+        entity = meta.entity(spec.entity)
+        props = entity.properties if entity else {}
+        try:
+            return read_value(props.get(spec.deleted), raw[spec.deleted], self.tz, meta, props) is True
+        except BadValue:
+            if strict:
+                raise
+            return False
 
     def fetch(self, spec: MappingSpec, ids: Sequence[str]) -> list[RemoteRecord]:
         """The mapped fields of the given records (ids no longer in 1C are simply absent)."""
@@ -525,12 +557,6 @@ def _object_name(entity_set: str) -> str:
     """``Document_Интерес`` -> ``документ «Интерес»`` (how 1C's configurator names it)."""
     kind, _, name = entity_set.partition("_")
     return f"{_OBJECT_KINDS[kind]} «{name}»" if kind in _OBJECT_KINDS and name else entity_set
-
-
-def _gone(entry: FeedEntry, spec: MappingSpec) -> bool:
-    """An object deleted outright: 1C sends only its key and ``DeletionMark`` true."""
-    values = entry.values
-    return bool(spec.deleted and values.get(spec.deleted) is True and set(values) <= {spec.key, spec.deleted})
 
 
 def _shown(entry: FeedEntry) -> str:

@@ -8,13 +8,18 @@ caller acknowledges only after the package is stored; after a lost answer, the n
 ``ReceivedNo`` tells whether 1C already took the acknowledgement, and asking again with
 the same number returns the same package.
 
-An entry that cannot be parsed does not stop the package: it is returned in
-``unparsed`` with its reason and raw XML, for the caller to park (never to drop). A body
-that is not a feed is an error, never "no changes".
+Entries are returned untyped (the wire text): real 1C writes no ``m:type`` on scalars,
+so the backend types them from ``$metadata`` (``values.from_wire``). An object deleted
+from the base may come as an Atom tombstone (RFC 6721), ``<at:deleted-entry
+ref="<base>Catalog_X(guid'…')"/>``: it is returned as a ``removed`` entry, to be applied
+as a deletion, never dropped. An entry that cannot be parsed does not stop the package:
+it is returned in ``unparsed`` with its reason and raw XML, for the caller to park (never
+to drop). A body that is not a feed is an error, never "no changes".
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
@@ -29,6 +34,8 @@ __all__ = ["ChangePackage", "ExchangeFeed", "FeedEntry", "PackageTooLarge", "par
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _D = "{http://schemas.microsoft.com/ado/2007/08/dataservices}"
 _M = "{http://schemas.microsoft.com/ado/2007/08/dataservices/metadata}"
+_TOMBSTONES = "{http://purl.org/atompub/tombstones/1.0}"
+_REF = re.compile(r"([^/(]+)\(guid'([0-9a-fA-F-]{36})'\)\s*$")
 MAX_PACKAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -39,8 +46,19 @@ class PackageTooLarge(OneCRejected):
 
 @dataclass(frozen=True)
 class FeedEntry:
+    """One object of a package: its type and its properties as the wire text, untyped.
+
+    ``values`` hold each property's element text (``"false"``, ``"7"``,
+    ``"2024-03-18T10:42:07"``), None for ``m:null``, and a tabular section as a list of
+    rows of texts (no rows: ``""``). They are typed by ``$metadata`` (``values.from_wire``),
+    never by an ``m:type`` the payload may or may not carry: real 1C writes none.
+    ``removed``: an ``at:deleted-entry`` tombstone, the object deleted from the base;
+    ``values`` then hold only ``Ref_Key``.
+    """
+
     type_name: str  # "Catalog_Контрагенты" (the entity type; the set has the same name in 1C)
-    values: dict[str, Any]  # as the JSON format would carry them (Int64 as strings, dates naive)
+    values: dict[str, Any]
+    removed: bool = False
 
 
 @dataclass
@@ -50,23 +68,14 @@ class ChangePackage:
     unparsed: list[tuple[str, str]] = field(default_factory=list)  # (reason, raw entry XML)
 
 
-def _value(node: ET.Element) -> Any:
+def _text(node: ET.Element) -> Any:
+    """An element's value as it came: text, None for ``m:null``, rows for a tabular section."""
     if node.get(f"{_M}null") == "true":
         return None
-    kind = node.get(f"{_M}type", "Edm.String")
-    if kind.startswith("Collection("):
-        return [{child.tag.removeprefix(_D): _value(child) for child in row} for row in node.findall(f"{_D}element")]
-    text = node.text or ""
-    if kind == "Edm.Boolean":
-        if text not in ("true", "false"):
-            msg = f"{node.tag.removeprefix(_D)}: {text!r} is not a boolean"
-            raise ValueError(msg)
-        return text == "true"
-    if kind in ("Edm.Double", "Edm.Decimal", "Edm.Single"):
-        return float(text)
-    if kind in ("Edm.Int32", "Edm.Int16", "Edm.Byte"):
-        return int(text)
-    return text  # Edm.String, Edm.Guid, Edm.DateTime, Edm.Int64 (a string, as in JSON)
+    rows = node.findall(f"{_D}element")
+    if rows:
+        return [{child.tag.removeprefix(_D): _text(child) for child in row} for row in rows]
+    return node.text or ""
 
 
 def _entry(node: ET.Element) -> FeedEntry:
@@ -79,7 +88,7 @@ def _entry(node: ET.Element) -> FeedEntry:
     if props is None:
         msg = f"{term}: entry without content/m:properties"
         raise ValueError(msg)
-    values = {child.tag.removeprefix(_D): _value(child) for child in props}
+    values = {child.tag.removeprefix(_D): _text(child) for child in props}
     if "DataVersion" not in values and "Version" in values:
         values["DataVersion"] = values.pop("Version")  # 1C's documentation names it Version
     # No Ref_Key check here: a register's record set has none (its key is its dimensions),
@@ -87,8 +96,20 @@ def _entry(node: ET.Element) -> FeedEntry:
     return FeedEntry(term.split(".", 1)[-1], values)
 
 
+def _tombstone(node: ET.Element) -> FeedEntry:
+    """``<at:deleted-entry ref="<base>Catalog_X(guid'…')">`` (RFC 6721): the object is gone."""
+    ref = unquote(node.get("ref", ""))
+    match = _REF.search(ref)
+    if match is None:
+        msg = (f"deleted-entry whose ref {ref[:200]!r} names no object: expected "
+               "'<base>/<Set>(guid'<key>')'")
+        raise ValueError(msg)
+    return FeedEntry(match.group(1), {"Ref_Key": match.group(2)}, removed=True)
+
+
 def parse_feed(body: bytes, message_no: int, *, backend: str = "1C") -> ChangePackage:
-    """Parse one ``SelectChanges`` answer.
+    """Parse one ``SelectChanges`` answer: its entries and its ``at:deleted-entry`` tombstones,
+    in the order 1C wrote them.
 
     Raises:
         OneCUnavailable: the body is not an Atom feed (or carries a DTD) — it must never
@@ -103,9 +124,12 @@ def parse_feed(body: bytes, message_no: int, *, backend: str = "1C") -> ChangePa
     if root.tag != f"{_ATOM}feed":
         raise OneCUnavailable(f"{backend}: SelectChanges answered <{root.tag}> instead of an Atom feed; will retry")
     package = ChangePackage(message_no)
-    for node in root.findall(f"{_ATOM}entry"):
+    for node in root:
+        read = {f"{_ATOM}entry": _entry, f"{_TOMBSTONES}deleted-entry": _tombstone}.get(node.tag)
+        if read is None:
+            continue  # the feed's own id, title, updated, links
         try:
-            package.entries.append(_entry(node))
+            package.entries.append(read(node))
         except (ValueError, KeyError) as exc:
             package.unparsed.append((str(exc), ET.tostring(node, encoding="unicode")[:20000]))
     return package

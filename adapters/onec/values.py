@@ -1,55 +1,231 @@
-"""1C wire values ↔ Python values, driven by the ``$metadata`` types.
+"""1C wire values ↔ Python values, typed by the ``$metadata`` types, never by the payload.
 
-* ``Edm.DateTime`` comes naive (``2024-03-18T10:42:07``) in the base's local time: it is
-  read in the backend's time zone; ``0001-01-01T00:00:00`` (the empty date) is ``None``.
-  Writing converts an aware datetime to the backend's local wall clock, without offset.
-* ``Edm.Guid`` ``00000000-…`` (the empty reference) is ``None``; so is a composite-type
-  field (``Foo`` + ``Foo_Type``, Edm.String) holding the empty reference. ``Foo_Type``
-  stays as 1C sends it (``StandardODATA.Catalog_X``), so a reference is never read
-  without the type that says where it points.
-* ``Edm.Int64`` travels as a JSON string: read as ``int``, written as a string.
-* Tabular sections (``Collection(...)``) are lists of rows converted with the row type.
+Real 1C writes exchange-plan packages (Atom) with **no** ``m:type`` on scalars: every
+value is element text, ``<d:DeletionMark>false</d:DeletionMark>`` (and ``bool("false")``
+is true in Python); its JSON carries Int64 as strings. So a value is read by the EDM type
+``$metadata`` declares for its property, from either form — a JSON value or an Atom
+element's text (INTERFACE.md §2, §7a):
+
+==========================  =====================================  ==========================
+EDM type                    on the wire                            read as
+==========================  =====================================  ==========================
+``Edm.Boolean``             ``true`` · ``"true"``/``"false"``/1/0  ``bool``
+``Edm.Int16/32/64``,        ``7`` · ``"7"``                        ``int``, range checked
+``Byte``, ``SByte``
+``Edm.Decimal``             ``1.5`` · ``"1.5"``                    ``Decimal``
+``Edm.Double``, ``Single``  ``1.5`` · ``"1.5"``, ``INF``, ``NaN``  ``float``
+``Edm.DateTime``            ``"2024-03-18T10:42:07"`` (no zone)    aware, in the backend's
+                                                                   zone; ``0001-01-01T00:00:00``
+                                                                   (the empty date) → None
+``Edm.DateTimeOffset``      with an offset                         aware
+``Edm.Guid``                ``"…-0a1b2c3d4e01"``                   the text; ``00000000-…``
+                                                                   (the empty reference) → None
+``Edm.String``              text                                   the text; a composite field
+                                                                   (``Foo`` + ``Foo_Type``)
+                                                                   holding the empty reference
+                                                                   → None
+``Collection(…)``           rows; ``""`` (an empty Atom section)   rows, each value read by
+                                                                   the row type
+==========================  =====================================  ==========================
+
+``Foo_Type`` stays as 1C sends it (``StandardODATA.Catalog_X``), so a reference is never
+read without the type that says where it points. A property ``$metadata`` does not list
+is left as it came. A value that does not parse as its type raises ``BadValue`` naming the
+field, the value and what is valid — never a silent default: the caller refuses the
+record and keeps its package unacknowledged.
+
+Writing converts an aware datetime to the backend's local wall clock, without offset,
+and ``None`` to 1C's empty sentinels.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.onec.metadata import Metadata, Property
 
-__all__ = ["EMPTY_DATE", "EMPTY_REF", "from_wire", "to_wire"]
+__all__ = ["EMPTY_DATE", "EMPTY_REF", "BadValue", "from_wire", "read_value", "to_wire"]
 
 EMPTY_REF = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 
+_INTEGERS = {"Edm.Byte": (0, 255), "Edm.SByte": (-128, 127), "Edm.Int16": (-(2**15), 2**15 - 1),
+             "Edm.Int32": (-(2**31), 2**31 - 1), "Edm.Int64": (-(2**63), 2**63 - 1)}
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SPECIAL_DOUBLES = {"INF": math.inf, "-INF": -math.inf, "NaN": math.nan}
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # xsd:boolean, as OData Atom writes it
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DATETIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,7}))?)?(Z|[+-]\d\d:\d\d)?")
 
-def _read(prop: Property | None, value: Any, tz: ZoneInfo, meta: Metadata, props: dict[str, Property]) -> Any:
+
+class BadValue(ValueError):
+    """Values that are not of the type ``$metadata`` declares for their properties.
+
+    ``problems``: (field, what is wrong and what is valid) each; a tabular section's field
+    is named ``Section[line].Field``.
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{field}: {why}" for field, why in self.problems))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(field for field, _ in self.problems)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _bad(prop: Property, value: Any, expected: str) -> BadValue:
+    return BadValue([(prop.name, f"{_shown(value)} is not {expected} ({prop.type})")])
+
+
+def _datetime(prop: Property, value: Any, tz: ZoneInfo) -> datetime | None:
+    if not isinstance(value, str):
+        raise _bad(prop, value, "a date and time YYYY-MM-DDTHH:MM:SS")
+    if value == "":
+        return None
+    match = _DATETIME.fullmatch(value)
+    if match is None:
+        raise _bad(prop, value, "a date and time YYYY-MM-DDTHH:MM:SS")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if (year, month, day) == ("0001", "01", "01"):
+        return None  # 1C's empty date
+    try:
+        zone: Any = tz if offset is None else (UTC if offset == "Z" else timezone(
+            (-1 if offset[0] == "-" else 1) * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))))
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+                        int((fraction or "0")[:6].ljust(6, "0")), tzinfo=zone)
+    except ValueError as exc:  # month 13, hour 25, an offset over a day
+        raise _bad(prop, value, f"a valid date and time ({exc})") from None
+
+
+def _integer(prop: Property, value: Any) -> int:
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and _INTEGER.fullmatch(value))):
+        raise _bad(prop, value, "a whole number")
+    number = int(value)
+    low, high = _INTEGERS[prop.type]
+    if not low <= number <= high:
+        raise _bad(prop, value, f"a whole number from {low} to {high}")
+    return number
+
+
+def _decimal(prop: Property, value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _bad(prop, value, "a number")
+    if isinstance(value, str) and not _NUMBER.fullmatch(value):
+        raise _bad(prop, value, "a number such as 1234.56")
+    try:
+        number = Decimal(str(value))  # str(): a JSON float's shortest text, not its binary expansion
+    except InvalidOperation:
+        raise _bad(prop, value, "a number") from None
+    if not number.is_finite():
+        raise _bad(prop, value, "a finite number")
+    return number
+
+
+def _double(prop: Property, value: Any) -> float:
+    if isinstance(value, str) and value in _SPECIAL_DOUBLES:
+        return _SPECIAL_DOUBLES[value]
+    if isinstance(value, bool) or not (isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value))):
+        raise _bad(prop, value, "a number")
+    return float(value)
+
+
+def _rows(prop: Property, value: Any, tz: ZoneInfo, meta: Metadata) -> list[dict[str, Any]]:
+    if value == "":
+        return []  # an empty tabular section in Atom: the element without rows
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        raise _bad(prop, value, "a list of rows")
+    row_type = meta.row_type(prop)
+    rows: list[dict[str, Any]] = []
+    problems: list[tuple[str, str]] = []
+    for line, item in enumerate(value, start=1):
+        row: dict[str, Any] = {}
+        for name, raw in item.items():
+            try:
+                row[name] = read_value(row_type.get(name), raw, tz, meta, row_type)
+            except BadValue as exc:
+                problems += [(f"{prop.name}[{line}].{field}", why) for field, why in exc.problems]
+        rows.append(row)
+    if problems:
+        raise BadValue(problems)
+    return rows
+
+
+def read_value(prop: Property | None, value: Any, tz: ZoneInfo, meta: Metadata,
+               props: dict[str, Property]) -> Any:
+    """One wire value (JSON, or an Atom element's text) as the Python value its declared type says.
+
+    Args:
+        prop: the property in ``$metadata`` (None: not listed there, left as it came).
+        tz: the backend's zone, in which 1C's naive dates are read.
+        props: the properties of the record's type (a composite field's ``Foo_Type``).
+
+    Raises:
+        BadValue: the value is not of the declared type.
+    """
     if prop is None or value is None:
         return value
     kind = prop.type
+    if prop.is_collection:
+        return _rows(prop, value, tz, meta)
+    if kind == "Edm.Boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value in _BOOLEANS:
+            return _BOOLEANS[value]
+        raise _bad(prop, value, "a boolean, true or false")
+    if kind in _INTEGERS:
+        return _integer(prop, value)
+    if kind == "Edm.Decimal":
+        return _decimal(prop, value)
+    if kind in ("Edm.Double", "Edm.Single"):
+        return _double(prop, value)
+    if kind in ("Edm.DateTime", "Edm.DateTimeOffset"):
+        return _datetime(prop, value, tz)
+    if kind == "Edm.Guid":
+        if value in ("", EMPTY_REF):
+            return None
+        if not isinstance(value, str) or not _GUID.fullmatch(value):
+            raise _bad(prop, value, "a reference key (GUID)")
+        return value
     if kind == "Edm.String" and value == EMPTY_REF and f"{prop.name}_Type" in props:
         return None  # a composite-type field holding an empty reference
-    if kind == "Edm.DateTime":
-        if not value or value.startswith("0001-01-01"):
-            return None
-        return datetime.fromisoformat(value).replace(tzinfo=tz)
-    if kind == "Edm.Guid":
-        return None if value == EMPTY_REF else value
-    if kind == "Edm.Int64" and isinstance(value, str):
-        return int(value) if value.lstrip("-").isdigit() else value
-    if prop.is_collection and isinstance(value, list):
-        row = meta.row_type(prop)
-        return [{k: _read(row.get(k), v, tz, meta, row) for k, v in item.items()} for item in value]
-    return value
+    return value  # Edm.String (a composite field's primitive too), Edm.Binary, an enum's name
 
 
 def from_wire(meta: Metadata, entity_set: str, record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """A 1C JSON record → Python values (navigation links dropped)."""
+    """A 1C record — JSON, or an Atom entry's element texts — to Python values, by ``$metadata``
+    (navigation links and ``odata.*`` annotations dropped).
+
+    Raises:
+        BadValue: naming every field whose value is not of its declared type.
+    """
     entity = meta.entity(entity_set)
     props = entity.properties if entity else {}
-    return {k: _read(props.get(k), v, tz, meta, props) for k, v in record.items() if "@" not in k and not k.startswith("odata.")}
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for name, value in record.items():
+        if "@" in name or name.startswith("odata."):
+            continue
+        try:
+            values[name] = read_value(props.get(name), value, tz, meta, props)
+        except BadValue as exc:
+            problems += exc.problems
+    if problems:
+        raise BadValue(problems)
+    return values
 
 
 def _write(prop: Property | None, value: Any, tz: ZoneInfo) -> Any:

@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="register every seeded object for the exchange-plan nodes")
     parser.add_argument("--exchange-package-size", type=int, default=1000,
                         help="most objects in one SelectChanges package")
+    parser.add_argument("--typed-atom", action="store_true",
+                        help="m:type on every scalar of SelectChanges entries (real 1C writes none)")
+    parser.add_argument("--atom-tombstones", action="store_true",
+                        help="objects deleted from the base as <at:deleted-entry> in SelectChanges")
     parser.add_argument("--max-query-string", type=int, default=2048, metavar="BYTES",
                         help="refuse longer query strings with IIS's 404.15 (0: no limit)")
     parser.add_argument("--error-bom", action="store_true")
@@ -84,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_delete=args.allow_delete, register_existing=args.register_existing,
             exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
+            real_1c_atom=not args.typed_atom, atom_tombstones=args.atom_tombstones,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -77,6 +77,11 @@ class Emulator:
         register_existing: register every seeded object for the exchange-plan nodes, so a
             change-feed reader starts with a full load (default: only later changes).
         exchange_package_size: most objects 1C puts in one SelectChanges package.
+        real_1c_atom: SelectChanges entries carry no ``m:type`` on scalars, every value
+            bare text, as a real base writes them (INTERFACE.md §7a); False: typed.
+        atom_tombstones: an object deleted from the base comes in SelectChanges as an
+            Atom tombstone ``<at:deleted-entry ref=…>`` instead of an entry holding only
+            ``Ref_Key`` and ``DeletionMark`` true.
         max_query_string: longest query string served, as IIS in front of 1C refuses a
             longer one with 404.15 (its default ``maxQueryString``); 0: no limit.
     """
@@ -105,6 +110,8 @@ class Emulator:
         register_existing: bool = False,
         exchange_package_size: int = 1000,
         max_query_string: int = 2048,
+        real_1c_atom: bool = True,
+        atom_tombstones: bool = False,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -125,8 +132,8 @@ class Emulator:
             metadata=lambda: self._metadata_text,
         )
         self.service.renderer.hidden = self.unpublished
-        self.exchange = ExchangePlans(self.store, self.service.renderer,
-                                      package_size=exchange_package_size)
+        self.exchange = ExchangePlans(self.store, self.service.renderer, package_size=exchange_package_size,
+                                      real_1c_atom=real_1c_atom, atom_tombstones=atom_tombstones)
         self.service.actions.update({
             "SelectChanges": self.exchange.select_changes,
             "NotifyChangesReceived": self.exchange.notify_changes_received,

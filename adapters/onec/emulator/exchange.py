@@ -13,13 +13,21 @@ except the base's own (``ThisNode``). A reader then calls
 
 An object changed again after it was sent loses its number, so it is sent again. A
 physically deleted object arrives as an entry holding only ``Ref_Key`` and
-``DeletionMark`` = true. Registrations are kept per node in write order, in memory.
+``DeletionMark`` = true, or with ``atom_tombstones`` as an Atom tombstone
+``<at:deleted-entry ref="<base>Catalog_X(guid'…')" when="…"/>`` (RFC 6721).
+Registrations are kept per node in write order, in memory.
+
+``real_1c_atom`` (on by default): entries carry no ``m:type`` on scalar properties, as
+packages recorded from live 1C bases show (INTERFACE.md §7a) — a client must type the
+text from ``$metadata``. Off, every non-string scalar carries its ``m:type``, as an
+OData library would write it.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import atom
 from .errors import ODataError, not_found
@@ -32,13 +40,19 @@ __all__ = ["ExchangePlans"]
 
 _POINT = re.compile(r"(ExchangePlan_[^(/']+)\(guid'([0-9a-fA-F-]{36})'\)")
 _ATOM = "application/atom+xml;charset=utf-8"
+_MOSCOW = ZoneInfo("Europe/Moscow")  # the base's wall clock (a tombstone's `when` carries its offset)
 
 
 class ExchangePlans:
     """Change registrations of every exchange plan in the schema."""
 
-    def __init__(self, store: Store, renderer: Renderer, *, package_size: int = 1000) -> None:
+    def __init__(self, store: Store, renderer: Renderer, *, package_size: int = 1000, real_1c_atom: bool = True,
+                 atom_tombstones: bool = False) -> None:
         self.store, self.renderer, self.package_size = store, renderer, package_size
+        #: scalars as bare text, no ``m:type`` (a real base); settable while serving
+        self.real_1c_atom = real_1c_atom
+        #: an object deleted from the base as ``<at:deleted-entry>``, not a key-only entry
+        self.atom_tombstones = atom_tombstones
         self.plans = [name for name, entity_set in store.schema.sets.items()
                       if entity_set.kind == "ExchangePlan" and entity_set.owner is None]
         #: node Ref_Key → {(set name, Ref_Key): message number or None}, in write order
@@ -129,9 +143,13 @@ class ExchangePlans:
         row = self.store.lookup(set_name, ref)
         values: dict[str, Any]
         if row is None:
-            values = {"Ref_Key": ref, "DeletionMark": True}
             path = f"{set_name}(guid'{ref}')"
+            if self.atom_tombstones:
+                when = self.store.clock().replace(microsecond=0, tzinfo=_MOSCOW).isoformat()
+                return atom.deleted_entry(base, path, when)
+            values = {"Ref_Key": ref, "DeletionMark": True}
         else:
             values = self.renderer.entity(entity_set, row, links=False)
             path = entity_path(entity_set, row)
-        return atom.entry_xml(base, path, entity_set.type.name, entity_set.type, values, stamp)
+        return atom.entry_xml(base, path, entity_set.type.name, entity_set.type, values, stamp,
+                              scalar_types=not self.real_1c_atom)

@@ -55,24 +55,36 @@ def test_an_unknown_node_says_what_to_create(client: ODataClient) -> None:
         ExchangeFeed(client, plan="CRMBridge", node_code="NOPE").received_no()
 
 
-def test_an_unparsable_entry_is_kept_aside_not_dropped() -> None:
+def test_entries_come_back_as_the_wire_text_and_unparsable_ones_are_kept_aside_not_dropped() -> None:
     body = b"""<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices"
-      xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">
+      xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
+      xmlns:at="http://purl.org/atompub/tombstones/1.0">
  <entry><category term="StandardODATA.Catalog_X"/><content type="application/xml"><m:properties>
-   <d:Ref_Key m:type="Edm.Guid">00000000-0000-0000-0000-000000000001</d:Ref_Key><d:Version>AAAAAAAAAAE=</d:Version>
-   <d:DeletionMark m:type="Edm.Boolean">false</d:DeletionMark></m:properties></content></entry>
- <entry><category term="StandardODATA.Catalog_X"/><content type="application/xml"><m:properties>
-   <d:Ref_Key m:type="Edm.Guid">00000000-0000-0000-0000-000000000002</d:Ref_Key>
-   <d:DeletionMark m:type="Edm.Boolean">maybe</d:DeletionMark></m:properties></content></entry>
+   <d:Ref_Key>00000000-0000-0000-0000-000000000001</d:Ref_Key><d:Version>AAAAAAAAAAE=</d:Version>
+   <d:DeletionMark m:type="Edm.Boolean">false</d:DeletionMark><d:Code m:null="true"/>
+   <d:Rows m:type="Collection(StandardODATA.Catalog_X_Rows_RowType)"><d:element><d:LineNumber>1</d:LineNumber>
+   </d:element></d:Rows><d:Empty m:type="Collection(StandardODATA.Catalog_X_Empty_RowType)"/></m:properties></content></entry>
+ <entry><content type="application/xml"><m:properties>
+   <d:Ref_Key>00000000-0000-0000-0000-000000000002</d:Ref_Key></m:properties></content></entry>
+ <at:deleted-entry ref="http://1c/crm/odata/standard.odata/Catalog_%D0%A5(guid'00000000-0000-0000-0000-000000000003')"
+   when="2026-11-20T12:00:00+03:00"/>
+ <at:deleted-entry ref="http://1c/crm/odata/standard.odata/Catalog_X" when="2026-11-20T12:00:00+03:00"/>
 </feed>"""
     package = parse_feed(body, 7)
-    [entry] = package.entries
-    assert entry.values["DataVersion"] == "AAAAAAAAAAE="  # "Version" in the docs, DataVersion on the wire
-    assert entry.values["DeletionMark"] is False
-    [(reason, raw)] = package.unparsed
-    assert "not a boolean" in reason
-    assert "00000000-0000-0000-0000-000000000002" in raw
+    first, removed = package.entries
+    assert first.values["DataVersion"] == "AAAAAAAAAAE="  # "Version" in the docs, DataVersion on the wire
+    assert first.values["DeletionMark"] == "false"  # text: typed from $metadata by the backend, not by m:type
+    assert first.values["Code"] is None
+    assert (first.values["Rows"], first.values["Empty"]) == ([{"LineNumber": "1"}], "")
+    assert not first.removed
+    assert (removed.type_name, removed.values, removed.removed) == (
+        "Catalog_Х", {"Ref_Key": "00000000-0000-0000-0000-000000000003"}, True)
+    (no_type, entry_xml), (no_key, tomb_xml) = package.unparsed
+    assert no_type == "entry without category/@term: its object type is unknown"
+    assert "00000000-0000-0000-0000-000000000002" in entry_xml
+    assert "names no object" in no_key
+    assert "Catalog_X" in tomb_xml
 
 
 def test_a_body_that_is_not_a_feed_is_an_error_never_no_changes() -> None:

@@ -287,13 +287,13 @@ def test_a_record_deleted_outright_in_1c_tombstones_its_binding(emulator: Emulat
     assert received_no(emulator) == 1
 
 
-def corrupt(emulator: Emulator, ref: str) -> None:
-    """A value 1C should never send (a boolean reading "maybe"), registered as a change."""
+def corrupt(emulator: Emulator, ref: str, field: str = "НарушениеSLA", value: str = "maybe") -> None:
+    """A value 1C should never send (a boolean reading "maybe") in a mapped field, registered as a change."""
     index = emulator.schema.sets[DOC].type.index
     with emulator.store.lock:
         row = emulator.store.lookup(DOC, ref)
         assert row is not None
-        row[index["Posted"]] = "maybe"
+        row[index[field]] = value
         emulator.exchange.on_write(DOC, ref, "update")
 
 
@@ -306,8 +306,9 @@ def test_an_unparsable_entry_is_retried_then_parked_loudly_and_never_acknowledge
     first = sync(bridge)
     assert "package 1 not acknowledged" in first["error"]
     assert "attempt 1 of 3" in first["error"]
-    assert "not a boolean" in first["error"]
+    assert f"ticket {bad['Ref_Key']}: НарушениеSLA: 'maybe' is not a boolean" in first["error"]
     assert first["ticket"]["updated"] == 1  # the good entry of the package is stored all the same
+    assert first["ticket"]["failed"] == 1
     assert received_no(emulator) == 0
     state = feed_state(bridge)
     assert (state["package"], state["attempts"], state["parked"]) == (1, 1, None)
@@ -327,7 +328,7 @@ def test_an_unparsable_entry_is_retried_then_parked_loudly_and_never_acknowledge
     assert emulator.stats()["by_set"][DOC]["GET"] > 0  # parked: version scans stand in
     assert received_no(emulator) == 0
     # The object is fixed in 1C: the next read of the package is clean and acknowledged.
-    emulator.store.set_posted(DOC, bad["Ref_Key"], posted=True, operational=False)
+    emulator.update(DOC, bad["Ref_Key"], {"НарушениеSLA": False})
     fixed = sync(bridge)
     assert "error" not in fixed
     assert received_no(emulator) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,13 @@ def test_a_port_in_use_is_a_usage_error_that_says_what_to_do(capsys: pytest.Capt
     said = capsys.readouterr().err
     assert f"port {port} on 127.0.0.1 is in use" in said
     assert "--port 0 for any free one" in said
+
+
+def test_the_atom_switches_reach_the_exchange_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr("adapters.onec.emulator.__main__.serve", lambda emu, on_ready=None: served.append(emu))
+    assert main(["--port", "0", "--requests", "100"]) == 0
+    assert main(["--port", "0", "--requests", "100", "--typed-atom", "--atom-tombstones"]) == 0
+    default, switched = (emu.exchange for emu in served)
+    assert (default.real_1c_atom, default.atom_tombstones) == (True, False)  # as a real base: untyped text
+    assert (switched.real_1c_atom, switched.atom_tombstones) == (False, True)

@@ -175,27 +175,92 @@ def test_a_package_over_the_cap_is_a_problem_of_the_feed_read_once_not_retried_i
     assert sum("SelectChanges" in c.request.url for c in onec_api.calls) == 1
 
 
-def test_an_unparsable_entry_and_a_bad_date_are_problems_not_drops(
+def real(key: str, *, mark: str = "false", name: str = "ООО Ромашка", version: str = "AAAAAAAAAAE=") -> str:
+    """A partner as a real 1C package writes it: no m:type anywhere, every value text."""
+    return entry("Catalog_Партнеры", (
+        f"<d:Ref_Key>{key}</d:Ref_Key><d:DataVersion>{version}</d:DataVersion><d:DeletionMark>{mark}</d:DeletionMark>"
+        f"<d:Description>{name}</d:Description><d:НаименованиеПолное/><d:Клиент>true</d:Клиент>"))
+
+
+def test_values_without_m_type_are_typed_from_metadata_so_false_is_not_deleted(
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
-    broken = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
-                   '<d:DeletionMark m:type="Edm.Boolean">maybe</d:DeletionMark>')
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(real(PARTNER, mark="false"), real(OTHER, mark="true")))
+    package = backend().feed_package(specs, 1)
+    live, marked = package.records["customer"]
+    assert (live.id, live.deleted, live.values["DeletionMark"]) == (PARTNER, False, False)
+    assert (marked.id, marked.deleted, marked.values["DeletionMark"]) == (OTHER, True, True)
+    assert live.values["НаименованиеПолное"] == ""  # an empty element is an empty string, not None
+    assert (live.invalid, package.problems) == (None, [])
+
+
+def test_an_m_type_in_the_payload_is_not_trusted_over_metadata(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    """The type comes from $metadata: a payload claiming DeletionMark is a string changes nothing."""
+    lying = entry("Catalog_Партнеры", (
+        f'<d:Ref_Key>{PARTNER}</d:Ref_Key><d:DataVersion>AAAAAAAAAAE=</d:DataVersion>'
+        '<d:DeletionMark m:type="Edm.String">false</d:DeletionMark><d:Description>А</d:Description>'
+        '<d:НаименованиеПолное/>'))
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(lying))
+    [record] = backend().feed_package(specs, 1).records["customer"]
+    assert record.values["DeletionMark"] is False
+
+
+def test_a_value_not_of_its_declared_type_makes_the_record_invalid_naming_the_field(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(real(OTHER, mark="maybe"), real(PARTNER)))
+    package = backend().feed_package(specs, 1)
+    bad, good = package.records["customer"]
+    assert bad.id == OTHER
+    assert bad.invalid is not None
+    assert "DeletionMark: 'maybe' is not a boolean, true or false (Edm.Boolean)" in bad.invalid
+    assert "correct the value in 1C" in bad.invalid
+    assert bad.values["DeletionMark"] == "maybe"  # as 1C sent it, for the person who looks
+    assert (good.invalid, good.values["DeletionMark"]) == (None, False)
+
+
+def test_a_key_only_entry_whose_mark_is_no_boolean_is_a_problem_not_a_deletion(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    broken = entry("Catalog_Партнеры", f"<d:Ref_Key>{OTHER}</d:Ref_Key><d:DeletionMark>maybe</d:DeletionMark>")
+    metadata(onec_api)
     node_answer(onec_api)
     select_changes(onec_api, feed(broken))
     package = backend().feed_package(specs, 1)
     [(reason, raw)] = package.problems
-    assert "not a boolean" in reason
+    assert reason == f"Catalog_Партнеры {OTHER}: DeletionMark: 'maybe' is not a boolean, true or false (Edm.Boolean)"
     assert OTHER in raw
-    assert package.empty is False
+    assert (package.gone, package.empty) == ({}, False)
 
 
 def test_an_object_deleted_outright_is_listed_as_gone(onec_api: responses.RequestsMock,
                                                        specs: dict[str, MappingSpec]) -> None:
-    gone = entry("Catalog_Партнеры", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>'
-                 '<d:DeletionMark m:type="Edm.Boolean">true</d:DeletionMark>')
+    gone = entry("Catalog_Партнеры", f"<d:Ref_Key>{OTHER}</d:Ref_Key><d:DeletionMark>true</d:DeletionMark>")
+    metadata(onec_api)
     node_answer(onec_api)
     select_changes(onec_api, feed(gone))
     package = backend().feed_package(specs, 1)
     assert package.gone == {"customer": [OTHER]}
+    assert package.records == {}
+
+
+def tombstone(entity_set: str, key: str) -> str:
+    return (f'<at:deleted-entry xmlns:at="http://purl.org/atompub/tombstones/1.0" '
+            f"ref=\"{BASE}{entity_set}(guid'{key}')\" when=\"2026-11-20T12:00:00+03:00\"/>")
+
+
+def test_an_atom_tombstone_is_a_deletion_of_the_object_its_ref_names(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    node_answer(onec_api)
+    select_changes(onec_api, feed(tombstone("Catalog_Партнеры", OTHER), tombstone("Catalog_Контрагенты", PARTNER)))
+    package = backend().feed_package(specs, 1)
+    assert package.gone == {"customer": [OTHER]}
+    [(reason, shown)] = package.problems  # a type no mapping covers: not let go silently
+    assert reason.startswith(f"Catalog_Контрагенты {PARTNER}: no mapping covers this type")
     assert package.records == {}
 
 
@@ -233,17 +298,17 @@ def test_dates_in_entries_are_read_in_the_backends_time_zone(onec_api: responses
     node_answer(onec_api)
     fields = {name: "" for name in spec.remote_fields()}
     fields |= {"Ref_Key": PARTNER, "DataVersion": "AAAAAAAAAAE=", "DeletionMark": "false", "Date": "2026-11-20T11:00:00",
-               "ДатаЗавершения": "0001-01-01T00:00:00", "Партнер_Key": "00000000-0000-0000-0000-000000000000"}
-    types = {"Ref_Key": "Edm.Guid", "DeletionMark": "Edm.Boolean", "Date": "Edm.DateTime", "ДатаЗавершения": "Edm.DateTime",
-             "Партнер_Key": "Edm.Guid"}
-    props = "".join(f'<d:{k} m:type="{types[k]}">{v}</d:{k}>' if k in types else f"<d:{k}>{v}</d:{k}>"
-                    for k, v in fields.items())
+               "ДатаЗавершения": "0001-01-01T00:00:00", "Партнер_Key": "00000000-0000-0000-0000-000000000000",
+               "СрокИсполнения": "0001-01-01T00:00:00", "НарушениеSLA": "true"}
+    props = "".join(f"<d:{k}>{v}</d:{k}>" for k, v in fields.items())  # as real 1C writes them: no m:type
     select_changes(onec_api, feed(entry("Document_Интерес", props)))
     onec_api.get(re.compile(re.escape(BASE) + "Catalog_.*"), json={"value": []})  # the state names (lookup)
     [record] = backend().feed_package({"ticket": spec}, 1).records["ticket"]
     assert record.values["Date"] == datetime(2026, 11, 20, 11, 0, tzinfo=MOSCOW)
     assert record.values["ДатаЗавершения"] is None
     assert record.values["Партнер_Key"] is None
+    assert record.values["НарушениеSLA"] is True
+    assert (record.deleted, record.invalid) == (False, None)
 
 
 def test_a_lost_answer_to_an_acknowledgement_1c_took_is_settled_by_received_no(onec_api: responses.RequestsMock) -> None:
