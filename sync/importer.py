@@ -98,10 +98,11 @@ class ImportStats:
 class KeyRanges(Protocol):
     """An adapter whose key space can be cut into slices read independently.
 
-    Bounds are keys in the remote's own order (1C does not order its keys as text), so
-    they depend on the data: the importer asks once per model and slice count and keeps
-    the answer (see ``Importer.key_range``). Example (1C: ``Ref_Key ge guid'…' and
-    Ref_Key lt guid'…'``)::
+    Bounds are keys the remote returned in its own order (1C's order of references is
+    not the text's, and differs between bases), each slice ``[start, before)`` compared
+    by the remote itself, so they depend on the data: the importer asks once per model
+    and slice count and keeps the answer (see ``Importer.key_range``). Example (1C:
+    ``Ref_Key ge guid'…' and Ref_Key lt guid'…'``)::
 
         def key_ranges(self, spec, count):  # -> [(start, before), ...], None = open end
             return [(None, "…-9c4e-0022642fda98"), ("…-9c4e-0022642fda98", None)] if count == 2 else [(None, None)]
@@ -158,6 +159,17 @@ def _distinct_cuts(bounds: list[list[str | None]]) -> bool:
     """Every slice between two distinct keys: the set held at least as many records as slices."""
     inner = [before for _, before in bounds[:-1]]
     return len(set(inner)) == len(inner)
+
+
+# How kept bounds were cut. 2: each cut a key the remote returned after the one before, in
+# its own order. Bounds kept without it were sorted by an order assumed for 1C, which a base
+# comparing its keys otherwise does not share (slices overlapped, records were read twice):
+# they are cut again once.
+_CUT = 2
+
+
+def _usable(kept: dict[str, Any]) -> bool:
+    return kept.get("cut") == _CUT and "bounds" in kept and _distinct_cuts(kept["bounds"])
 
 
 # SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
@@ -544,9 +556,10 @@ class Importer:
         per model and slice count; the answer is kept as a checkpoint, so every worker and
         every later pass cuts the same slices (a resumed slice's cursor stays inside its
         own). Keys created since fall in a slice all the same: the ends are open. Bounds
-        cut while the set held fewer records than slices (some slices empty for good) are
-        asked again at the next pass: a slice's cursor left outside its new bounds only
-        delays its records by one pass."""
+        cut while the set held fewer records than slices (some slices empty for good), or
+        kept from the earlier cut by an assumed order (``_CUT``), are asked again at the
+        next pass: a slice's cursor left outside its new bounds only delays its records
+        by one pass (the adapter keeps a slice's start beside its cursor)."""
         backend, name = self.backend, self.backend.name
         if not supports_key_ranges(backend):
             msg = f"{name}: partition {partition.name} asked of a backend that cannot read key ranges"
@@ -554,21 +567,21 @@ class Importer:
         spec = self.mappings[model].spec
         stream = f"{model}:{spec.entity}#cut/{partition.count}"  # no longer than a slice's own stream name
         with self.store.transaction() as session:
-            kept = load_checkpoint(session, name, stream).get("bounds")
-        if kept is None or not _distinct_cuts(kept):
+            kept = load_checkpoint(session, name, stream)
+        if not _usable(kept):
             computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
             try:
                 with self.store.transaction() as session:
-                    kept = load_checkpoint(session, name, stream).get("bounds")  # another worker may have been first
-                    if kept is None or not _distinct_cuts(kept):
-                        save_checkpoint(session, name, stream, {"bounds": computed})
-                        kept = computed
+                    kept = load_checkpoint(session, name, stream)  # another worker may have been first
+                    if not _usable(kept):
+                        kept = {"bounds": computed, "cut": _CUT}
+                        save_checkpoint(session, name, stream, kept)
             except DBAPIError as exc:
                 if not _lost_race(exc):
                     raise
                 with self.store.transaction() as session:  # the other worker's bounds won: take them
-                    kept = load_checkpoint(session, name, stream)["bounds"]
-        start, before = kept[partition.index]
+                    kept = load_checkpoint(session, name, stream)
+        start, before = kept["bounds"][partition.index]
         return start, before
 
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:

@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..refs import REF_ORDERS
 from .emulator import PortInUse
 from .launch import emulator_from_text, serve
 
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-query-string", type=int, default=2048, metavar="BYTES",
                         help="refuse longer query strings with IIS's 404.15 (0: no limit)")
     parser.add_argument("--error-bom", action="store_true")
+    parser.add_argument("--ref-order", choices=sorted(REF_ORDERS), default="binary",
+                        help="how references compare and sort in $filter/$orderby: as 1C stores them "
+                             "(binary, default), as text, or as SQL Server's uniqueidentifier")
     parser.add_argument("--no-plus-quirk", action="store_true",
                         help="decode '+' as a space instead of ignoring the filter like 1C")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -84,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_delete=args.allow_delete, register_existing=args.register_existing,
             exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
+            ref_order=args.ref_order,
         )
     except ValueError as exc:
         parser.error(str(exc))
