@@ -166,3 +166,44 @@ def test_bounds_kept_from_the_cut_by_an_assumed_order_are_cut_again_and_read_onc
             assert len(bound) == len(set(bound))
         finally:
             app.close()
+
+
+def test_a_slice_killed_mid_import_resumes_inside_its_range_in_the_bases_order(emulator: Emulator, tmp_path: Path) -> None:
+    app = App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    page_size: 10\n", clock=lambda: NOW)
+    try:
+        app.upgrade_db()
+        backend = app.backend("demo-1c")
+        real_read = backend.read
+
+        def two_pages(*args: Any, **kwargs: Any) -> Iterator[Any]:  # as a kill after the second page would
+            for n, page in enumerate(real_read(*args, **kwargs)):
+                if n == 2:
+                    raise RuntimeError("killed")
+                yield page
+
+        backend.read = two_pages
+        with pytest.raises(RuntimeError, match="killed"):
+            pull(app, NOW, backend="demo-1c", model="ticket", partition="2/8")
+        backend.read = real_read
+        with app.store.transaction() as s:
+            cursor = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == f"ticket:{DOC}#2/8"))
+            kept = s.scalar(select(CheckpointRow.value).where(CheckpointRow.stream == f"ticket:{DOC}#cut/8"))
+            stored = set(s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket")).all())
+        assert cursor is not None
+        assert kept is not None
+        order = REF_ORDERS[emulator.service.config.ref_order]
+        start, before = kept["bounds"][2]
+        assert order(start) < order(cursor["after"]) < order(before)
+        reads = count_reads(app)
+        pull(app, NOW, backend="demo-1c", model="ticket", partition="2/8")
+        resumed = {k for (name, k) in reads if name == DOC}
+        assert all(order(cursor["after"]) < order(k) < order(before) for k in resumed)  # after the cursor, inside
+        assert not resumed & stored
+        with app.store.transaction() as s:
+            bound = s.scalars(select(BindingRow.remote_id).where(BindingRow.model == "ticket")).all()
+        expected = {str(d["Ref_Key"]) for d in emulator.records(DOC)
+                    if not d["DeletionMark"] and order(start) <= order(str(d["Ref_Key"])) < order(before)}
+        assert set(bound) == expected
+        assert len(bound) == len(set(bound))
+    finally:
+        app.close()
