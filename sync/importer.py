@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeGuard
+from typing import Any
 
 import pydantic_core
 from sqlalchemy import select
@@ -56,11 +56,11 @@ from crm_bridge.store.records import (
     without_empty,
 )
 from mapping.compile import CompiledMapping
-from mapping.spec import MappingSpec
 from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
+from sync.partition import CUT, KeyRanges, Partition, supports_key_ranges, usable_bounds
 from sync.source import (
     RemoteBackend,
     RemoteRecord,
@@ -72,6 +72,7 @@ from sync.tables import BindingRow, ConflictRow, OutboxRow
 from sync.window import next_window
 
 __all__ = ["ImportStats", "Importer", "KeyRanges", "Partition", "content_hash", "import_model", "supports_key_ranges"]
+# KeyRanges, Partition and supports_key_ranges live in sync.partition; named here for callers of the importer.
 
 log = logging.getLogger(__name__)
 _MAX_REF_DEPTH = 3
@@ -93,71 +94,6 @@ class ImportStats:
         for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
-
-
-class KeyRanges(Protocol):
-    """An adapter whose key space can be cut into slices read independently.
-
-    Bounds are keys in the remote's own order (1C does not order its keys as text), so
-    they depend on the data: the importer asks once per model and slice count and keeps
-    the answer (see ``Importer.key_range``). Example (1C: ``Ref_Key ge guid'…' and
-    Ref_Key lt guid'…'``)::
-
-        def key_ranges(self, spec, count):  # -> [(start, before), ...], None = open end
-            return [(None, "…-9c4e-0022642fda98"), ("…-9c4e-0022642fda98", None)] if count == 2 else [(None, None)]
-        def scan(self, spec, *, after=None, start=None, before=None): ...
-        def read(self, spec, *, after=None, start=None, before=None): ...
-    """
-
-    def key_ranges(self, spec: MappingSpec, count: int) -> list[tuple[str | None, str | None]]: ...
-
-    def scan(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
-             before: str | None = None) -> Iterator[list[RemoteStub]]: ...
-
-    def read(self, spec: MappingSpec, *, after: str | None = None, start: str | None = None,
-             before: str | None = None) -> Iterator[list[RemoteRecord]]: ...
-
-
-def supports_key_ranges(backend: object) -> TypeGuard[KeyRanges]:
-    """True when the backend can read slices of its key space (``KeyRanges``)."""
-    return hasattr(backend, "key_ranges")
-
-
-@dataclass(frozen=True, slots=True)
-class Partition:
-    """Slice `index` of `count` of a model's key space: its own stream and checkpoint."""
-
-    index: int
-    count: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.index}/{self.count}"
-
-    @classmethod
-    def parse(cls, name: str, backend: object) -> Partition:
-        """``"3/8"`` → slice 3 of 8 of `backend`'s key space (see ``KeyRanges``)."""
-        try:
-            index, count = (int(part) for part in name.split("/"))
-        except ValueError:
-            msg = f"partition {name!r}: expected '<index>/<count>', e.g. '3/8'"
-            raise ValueError(msg) from None
-        if not 0 <= index < count:
-            msg = f"partition {name!r}: index must be 0..{count - 1}"
-            raise ValueError(msg)
-        if count > 256:
-            msg = f"partition {name!r}: at most 256 slices"
-            raise ValueError(msg)
-        if count > 1 and not supports_key_ranges(backend):
-            msg = f"partition {name!r}: backend {getattr(backend, 'name', backend)!r} cannot read key ranges"
-            raise ValueError(msg)
-        return cls(index, count)
-
-
-def _distinct_cuts(bounds: list[list[str | None]]) -> bool:
-    """Every slice between two distinct keys: the set held at least as many records as slices."""
-    inner = [before for _, before in bounds[:-1]]
-    return len(set(inner)) == len(inner)
 
 
 # SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
@@ -547,9 +483,10 @@ class Importer:
         per model and slice count; the answer is kept as a checkpoint, so every worker and
         every later pass cuts the same slices (a resumed slice's cursor stays inside its
         own). Keys created since fall in a slice all the same: the ends are open. Bounds
-        cut while the set held fewer records than slices (some slices empty for good) are
-        asked again at the next pass: a slice's cursor left outside its new bounds only
-        delays its records by one pass."""
+        cut while the set held fewer records than slices (some slices empty for good), or
+        kept from the earlier cut by an assumed order (``partition.CUT``), are asked again at the
+        next pass: a slice's cursor left outside its new bounds only delays its records
+        by one pass (the adapter keeps a slice's start beside its cursor)."""
         backend, name = self.backend, self.backend.name
         if not supports_key_ranges(backend):
             msg = f"{name}: partition {partition.name} asked of a backend that cannot read key ranges"
@@ -557,21 +494,21 @@ class Importer:
         spec = self.mappings[model].spec
         stream = f"{model}:{spec.entity}#cut/{partition.count}"  # no longer than a slice's own stream name
         with self.store.transaction() as session:
-            kept = load_checkpoint(session, name, stream).get("bounds")
-        if kept is None or not _distinct_cuts(kept):
+            kept = load_checkpoint(session, name, stream)
+        if not usable_bounds(kept):
             computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
             try:
                 with self.store.transaction() as session:
-                    kept = load_checkpoint(session, name, stream).get("bounds")  # another worker may have been first
-                    if kept is None or not _distinct_cuts(kept):
-                        save_checkpoint(session, name, stream, {"bounds": computed})
-                        kept = computed
+                    kept = load_checkpoint(session, name, stream)  # another worker may have been first
+                    if not usable_bounds(kept):
+                        kept = {"bounds": computed, "cut": CUT}
+                        save_checkpoint(session, name, stream, kept)
             except DBAPIError as exc:
                 if not _lost_race(exc):
                     raise
                 with self.store.transaction() as session:  # the other worker's bounds won: take them
-                    kept = load_checkpoint(session, name, stream)["bounds"]
-        start, before = kept[partition.index]
+                    kept = load_checkpoint(session, name, stream)
+        start, before = kept["bounds"][partition.index]
         return start, before
 
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:

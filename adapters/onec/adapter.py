@@ -16,7 +16,6 @@ from adapters.onec.config import OneCODataConfig
 from adapters.onec.errors import OneCRejected, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
-from adapters.onec.refs import stored_order
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
@@ -255,14 +254,16 @@ class OneCBackend:
     def key_ranges(self, spec: MappingSpec, count: int) -> list[tuple[str | None, str | None]]:
         """`count` disjoint ``(start, before)`` slices of the set's keys, covering all of them.
 
-        1C compares references by its stored form, not by their text: the last two groups
-        of the GUID first, then the third, second and first (``…-9c4e-0022642fda98`` sorts
-        by ``9c4e0022642fda98``), and its GUIDs are time-based, so a base's keys share
-        their leading stored bytes. Bounds cut by the text (``40000000-…``) would all sort
-        before every key and leave every slice but the last empty. The bounds are keys
-        found at equal steps of 1C's own order instead (``$skip`` on ``$orderby=Ref_Key``),
-        which holds whatever the order; the first slice has no start and the last no end,
-        so a key written meanwhile still falls in one. ``count`` + 1 requests.
+        Bases differ in how they compare references (1C's stored form leads with the
+        GUID's fourth and fifth groups; SQL Server's ``uniqueidentifier`` with the fifth;
+        another may compare the text), so no order is assumed here: the cuts are keys 1C
+        returns in its own ``$orderby=Ref_Key`` order, and each slice is the filter
+        ``Ref_Key ge guid'start' and Ref_Key lt guid'before'`` that 1C evaluates in that
+        same order. Each cut is found after the one before (``Ref_Key gt guid'…'``,
+        ``$skip`` the slice's size, ``$top=1``), so the cuts rise in 1C's order even
+        while users create and delete objects between the probes (the slices then come
+        out a little uneven, never overlapping). The first slice has no start and the
+        last no end, so a key created later falls in exactly one. ``count`` requests.
         """
         if not 1 <= count <= 256:
             msg = f"key_ranges: count must be 1..256, not {count}"
@@ -270,9 +271,18 @@ class OneCBackend:
         if count == 1:
             return [(None, None)]
         total = self.client.count(spec.entity)
-        found = [self.client.key_at(spec.entity, i * total // count) for i in range(1, count)] if total else []
-        # In 1C's order: a key created between two probes can come back below an earlier one.
-        keys = sorted((k for k in found if k is not None), key=lambda k: stored_order(k.lower()))
+        steps = [i * total // count for i in range(1, count)]
+        keys: list[str] = []
+        for position, previous in zip(steps, [None, *steps[:-1]], strict=True):
+            if keys and position == previous:  # fewer records than slices: this slice stays empty, [k, k)
+                keys.append(keys[-1])
+                continue
+            after = keys[-1] if keys else None
+            key = self.client.key_at(spec.entity, position if previous is None else position - previous - 1,
+                                     after=after)
+            if key is None:  # the set shrank since it was counted
+                break
+            keys.append(key)
         # Fewer keys than slices (a small or shrinking set): the extra slices are empty, [k, k).
         keys += [keys[-1] if keys else str(uuid.UUID(int=0))] * (count - 1 - len(keys))
         bounds: list[str | None] = [None, *keys, None]

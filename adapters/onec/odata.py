@@ -73,9 +73,11 @@ def _options(select: Sequence[str], filter: str | None, orderby: str | None,  # 
 
 
 def _keyset(after: str | None, start: str | None, before: str | None) -> str | None:
-    """The ``$filter`` of one keyset page: after the last key read, inside ``[start, before)``."""
+    """The ``$filter`` of one keyset page: after the last key read, inside ``[start, before)``.
+    The start stays beside a cursor: one kept from slices cut otherwise before must not
+    lead a slice into the one below it."""
     conds = [f"Ref_Key gt {guid_literal(after)}"] if after else []
-    if start and not after:
+    if start:
         conds.append(f"Ref_Key ge {guid_literal(start)}")
     if before:
         conds.append(f"Ref_Key lt {guid_literal(before)}")
@@ -218,9 +220,12 @@ class ODataClient:
         except (TypeError, ValueError):
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'odata.count'; will retry") from None
 
-    def key_at(self, entity_set: str, position: int) -> str | None:
-        """The ``Ref_Key`` at `position` (from 0) in 1C's own key order; None past the end."""
-        rows = self.query(entity_set, select=["Ref_Key"], orderby="Ref_Key", top=1, skip=position)
+    def key_at(self, entity_set: str, position: int, *, after: str | None = None) -> str | None:
+        """The ``Ref_Key`` at `position` (from 0) in 1C's own key order, counted from the
+        first key after `after` (1C compares them: whatever its order, the answer comes
+        after `after` in it); None past the end."""
+        rows = self.query(entity_set, select=["Ref_Key"], filter=_keyset(after, None, None), orderby="Ref_Key",
+                          top=1, skip=position)
         return str(rows[0]["Ref_Key"]) if rows else None
 
     def query_string_length(self, entity_set: str, select: Sequence[str], page_size: int) -> int:
@@ -228,7 +233,7 @@ class ODataClient:
         key range, after a key): what a web server's limit is measured against."""
         _entity_path(entity_set)
         key = str(uuid.UUID(int=0))
-        return len(_query({"$format": "json", **_options(select, _keyset(key, None, key), "Ref_Key", page_size, None)}))
+        return len(_query({"$format": "json", **_options(select, _keyset(key, key, key), "Ref_Key", page_size, None)}))
 
     def pages(
         self,

@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..refs import REF_ORDERS
 from .emulator import PortInUse
 from .launch import emulator_from_text, serve
 
@@ -72,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-query-string", type=int, default=2048, metavar="BYTES",
                         help="refuse longer query strings with IIS's 404.15 (0: no limit)")
     parser.add_argument("--error-bom", action="store_true")
+    parser.add_argument("--ref-order", choices=sorted(REF_ORDERS), default="binary",
+                        help="how references compare and sort in $filter/$orderby: as 1C stores them "
+                             "(binary, default), as text, or as SQL Server's uniqueidentifier")
     parser.add_argument("--no-plus-quirk", action="store_true",
                         help="decode '+' as a space instead of ignoring the filter like 1C")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -89,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
             real_1c_atom=not args.typed_atom, atom_tombstones=args.atom_tombstones,
+            ref_order=args.ref_order,
         )
     except ValueError as exc:
         parser.error(str(exc))

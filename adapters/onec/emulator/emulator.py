@@ -68,6 +68,9 @@ class Emulator:
         plus_quirk: a raw ``+`` in ``$filter`` makes the filter silently ignored (1C).
         error_bom: prefix JSON error bodies with a UTF-8 BOM (seen on some 1C builds).
         allow_delete: accept DELETE of catalog items/documents (default: 400 code 19).
+        ref_order: how references compare and sort in ``$filter``/``$orderby``: ``binary``
+            (1C's stored form, the default), ``text`` or ``uniqueidentifier`` (SQL Server);
+            another name raises ValueError.
         faults: faults active from the start (see :mod:`.faults`).
         latency: seconds added to every request.
         cold_start: seconds added to the first request only (1C session spin-up).
@@ -101,6 +104,7 @@ class Emulator:
         plus_quirk: bool = True,
         error_bom: bool = False,
         allow_delete: bool = False,
+        ref_order: str = "binary",
         faults: Iterable[Fault] = (),
         latency: float = 0.0,
         cold_start: float = 0.0,
@@ -127,7 +131,8 @@ class Emulator:
         self._metadata_text = self.schema.edmx_text
         self.service = ODataService(
             self.schema, self.store,
-            ServiceConfig(plus_quirk=plus_quirk, error_bom=error_bom, allow_delete=allow_delete),
+            ServiceConfig(plus_quirk=plus_quirk, error_bom=error_bom, allow_delete=allow_delete,
+                          ref_order=ref_order),
             published=self.published_sets, new_key=guid_source(seed),
             metadata=lambda: self._metadata_text,
         )

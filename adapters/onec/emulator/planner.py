@@ -12,7 +12,9 @@ checks every row it yields) and picks a cheaper source:
 
 Sorted indexes (``Ref_Key`` lists in column order, ties in storage order) are cached per
 (set, column): the ``Ref_Key`` index is kept up to date in place on creations and
-deletions, any other index is rebuilt after a write to its set.
+deletions, any other index is rebuilt after a write to its set. References (GUID
+columns) are ordered as the base orders them (``ref_order``, see ``refs.REF_ORDERS``),
+the order the compiled predicate compares them in.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..refs import stored_order
+from .predicate import RefOrder
 from .query import Binary, Expr, FilterSyntaxError, Literal, Path, parse_filter
 from .schema import EntitySet
 from .store import Store
@@ -35,8 +38,8 @@ Bound = tuple[Any, bool]  # (sort key, inclusive)
 class Planner:
     """Row sources for list queries over one store."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, order: RefOrder = stored_order) -> None:
+        self.store, self.order = store, order
         self._written: dict[str, int] = {}  # set → writes seen
         #: (set, column) → (writes seen when built, Ref_Keys in column order, boxed?)
         self._indexes: dict[tuple[str, str], tuple[int, list[str], bool]] = {}
@@ -48,7 +51,7 @@ class Planner:
         if by_ref is None:
             return
         refs = by_ref[1]  # keys never change: keep this index up to date in place
-        position = bisect.bisect_left(refs, stored_order(ref_key), key=stored_order)
+        position = bisect.bisect_left(refs, self.order(ref_key), key=self.order)
         present = position < len(refs) and refs[position] == ref_key
         if action == "create" and not present:
             refs.insert(position, ref_key)
@@ -81,13 +84,13 @@ class Planner:
             return None
         table = self.store.tables[entity_set.name]
         position = etype.index[column]
-        guid = etype.properties[column].edm == "Edm.Guid"  # compared as 1C stores references
-        refs, boxed = self._index(entity_set.name, column, position, guid=guid)
+        order = self.order if etype.properties[column].edm == "Edm.Guid" else None  # references: the base's order
+        refs, boxed = self._index(entity_set.name, column, position, order=order)
 
         def key(ref: str) -> Any:
-            return _column_key(table[ref][position], boxed=boxed, guid=guid)
+            return _column_key(table[ref][position], boxed=boxed, order=order)
 
-        low, high = _bounds(_parse(filter_text) if filter_text else None, column, boxed=boxed, guid=guid)
+        low, high = _bounds(_parse(filter_text) if filter_text else None, column, boxed=boxed, order=order)
         start, stop = 0, len(refs)
         try:
             if low is not None:
@@ -102,17 +105,17 @@ class Planner:
             start, stop)
         return (table[refs[i]] for i in positions if refs[i] in table)
 
-    def _index(self, set_name: str, column: str, position: int, *, guid: bool) -> tuple[list[str], bool]:
+    def _index(self, set_name: str, column: str, position: int, *, order: RefOrder | None) -> tuple[list[str], bool]:
         written = self._written.get(set_name, 0)
         cached = self._indexes.get((set_name, column))
         if cached is not None and (column == "Ref_Key" or cached[0] == written):
             return cached[1], cached[2]
         table = self.store.tables.get(set_name, {})
         if column == "Ref_Key":
-            refs, boxed = sorted(table, key=stored_order), False
+            refs, boxed = sorted(table, key=self.order), False
         else:
             boxed = any(row[position] is None for row in table.values())
-            refs = sorted(table, key=lambda ref: _column_key(table[ref][position], boxed=boxed, guid=guid))
+            refs = sorted(table, key=lambda ref: _column_key(table[ref][position], boxed=boxed, order=order))
         self._indexes[(set_name, column)] = (written, refs, boxed)
         return refs, boxed
 
@@ -121,10 +124,11 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
     return (value is not None, value)
 
 
-def _column_key(value: Any, *, boxed: bool, guid: bool) -> Any:
-    """A column value as the index orders it: references as 1C stores them, None first."""
-    if guid and value is not None:
-        value = stored_order(str(value).lower())
+def _column_key(value: Any, *, boxed: bool, order: RefOrder | None) -> Any:
+    """A column value as the index orders it: references (`order` given) in the base's
+    order, None first."""
+    if order is not None and value is not None:
+        value = order(str(value).lower())
     return _sort_key(value) if boxed else value
 
 
@@ -164,7 +168,7 @@ def _comparison(expr: Binary) -> tuple[str, str, Literal] | None:
 
 
 def _bounds(
-    expr: Expr | None, column: str, *, boxed: bool, guid: bool = False
+    expr: Expr | None, column: str, *, boxed: bool, order: RefOrder | None = None
 ) -> tuple[Bound | None, Bound | None]:
     """Tightest bounds on ``column`` implied by the top-level ``and`` conjuncts."""
     low: Bound | None = None
@@ -174,9 +178,9 @@ def _bounds(
         if comparison is None or comparison[0] != column or comparison[2].kind == "null":
             continue
         _, op, literal = comparison
-        if guid and literal.kind != "guid":
+        if order is not None and literal.kind != "guid":
             continue  # a string against a reference: the predicate judges every row
-        key = _column_key(literal.value, boxed=boxed, guid=guid)
+        key = _column_key(literal.value, boxed=boxed, order=order)
         if op in ("gt", "ge", "eq") and (low is None or key > low[0]):
             low = (key, op != "gt")
         if op in ("lt", "le", "eq") and (high is None or key < high[0]):

@@ -34,7 +34,7 @@ from .query import (
 )
 from .schema import EntityType, Property, Schema
 
-__all__ = ["Lookup", "Predicate", "SortKey", "compile_filter", "compile_orderby"]
+__all__ = ["Lookup", "Predicate", "RefOrder", "SortKey", "compile_filter", "compile_orderby"]
 
 Env = tuple[Sequence[Any], ...]
 Getter = Callable[[Env], Any]
@@ -42,6 +42,8 @@ Predicate = Callable[[Sequence[Any]], bool]
 SortKey = tuple[Callable[[Sequence[Any]], Any], bool]
 #: ``lookup(set_name, ref_key)`` → the stored row of that object, or None
 Lookup = Callable[[str, str], Sequence[Any] | None]
+#: a lower-case dashed GUID → its sort key in the base's order of references (``refs.REF_ORDERS``)
+RefOrder = Callable[[str], str]
 
 _KINDS = {
     "Edm.Guid": "guid", "Edm.String": "string", "Edm.DateTime": "datetime",
@@ -76,8 +78,10 @@ class _Scope:
     depth: int
 
 
-def compile_filter(text: str, etype: EntityType, schema: Schema, lookup: Lookup) -> Predicate:
-    """`$filter` text → predicate over stored rows of ``etype``.
+def compile_filter(text: str, etype: EntityType, schema: Schema, lookup: Lookup,
+                   order: RefOrder = stored_order) -> Predicate:
+    """`$filter` text → predicate over stored rows of ``etype``; references compare
+    (``gt``/``ge``/``lt``/``le``) in `order`, the one ``$orderby`` sorts them in.
 
     Raises:
         ODataError: 400 code 14 on syntax/name/type errors, 400 code 1 on a bad literal.
@@ -88,30 +92,32 @@ def compile_filter(text: str, etype: EntityType, schema: Schema, lookup: Lookup)
         raise bad_literal(str(exc)) from exc
     except FilterSyntaxError as exc:
         raise filter_error(str(exc)) from exc
-    node = _Compiler(schema, lookup, filter_error).compile(expr, _Scope(etype, {}, 0))
+    node = _Compiler(schema, lookup, filter_error, order).compile(expr, _Scope(etype, {}, 0))
     if node.kind not in ("bool", "any"):
         raise filter_error("выражение должно иметь тип Булево")
     fn = node.fn
     return lambda row: bool(fn((row,)))
 
 
-def compile_orderby(text: str, etype: EntityType, schema: Schema, lookup: Lookup) -> list[SortKey]:
-    """`$orderby` text → ``(key function, descending)`` list; unknown names → 400 code 6."""
+def compile_orderby(text: str, etype: EntityType, schema: Schema, lookup: Lookup,
+                    order: RefOrder = stored_order) -> list[SortKey]:
+    """`$orderby` text → ``(key function, descending)`` list, references sorted in `order`;
+    unknown names → 400 code 6."""
     try:
         items = parse_orderby(text)
     except FilterSyntaxError as exc:
         raise bad_path(text) from exc
-    compiler = _Compiler(schema, lookup, lambda detail: bad_path(detail))
+    compiler = _Compiler(schema, lookup, lambda detail: bad_path(detail), order)
     keys: list[SortKey] = []
     for expr, descending in items:
         node = compiler.compile(expr, _Scope(etype, {}, 0))
-        keys.append((_sort_key(_in_stored_order(node.fn) if node.kind == "guid" else node.fn), descending))
+        keys.append((_sort_key(_in_order(node.fn, order) if node.kind == "guid" else node.fn), descending))
     return keys
 
 
-def _in_stored_order(fn: Getter) -> Getter:
-    """A GUID-valued getter → its value as 1C orders references (``stored_order``)."""
-    return lambda env: None if (value := fn(env)) is None else stored_order(str(value).lower())
+def _in_order(fn: Getter, order: RefOrder) -> Getter:
+    """A GUID-valued getter → its value as the base orders references (`order`)."""
+    return lambda env: None if (value := fn(env)) is None else order(str(value).lower())
 
 
 def _sort_key(fn: Getter) -> Callable[[Sequence[Any]], Any]:
@@ -123,8 +129,9 @@ def _sort_key(fn: Getter) -> Callable[[Sequence[Any]], Any]:
 
 
 class _Compiler:
-    def __init__(self, schema: Schema, lookup: Lookup, error: Callable[[str], ODataError]) -> None:
-        self.schema, self.lookup, self.error = schema, lookup, error
+    def __init__(self, schema: Schema, lookup: Lookup, error: Callable[[str], ODataError],
+                 order: RefOrder) -> None:
+        self.schema, self.lookup, self.error, self.order = schema, lookup, error, order
 
     def compile(self, expr: Expr, scope: _Scope) -> _Node:
         if isinstance(expr, Literal):
@@ -207,8 +214,8 @@ class _Compiler:
         lf, rf, compare = left.fn, right.fn, _COMPARE[op]
         if op in ("eq", "ne"):
             return _Node(lambda env: compare(lf(env), rf(env)), "bool")
-        if "guid" in kinds and kinds <= {"guid", "null", "any"}:  # references compare as 1C stores them
-            lf, rf = _in_stored_order(left.fn), _in_stored_order(right.fn)
+        if "guid" in kinds and kinds <= {"guid", "null", "any"}:  # references compare as the base orders them
+            lf, rf = _in_order(left.fn, self.order), _in_order(right.fn, self.order)
         return _Node(
             lambda env: (a := lf(env)) is not None and (b := rf(env)) is not None and compare(a, b),
             "bool",

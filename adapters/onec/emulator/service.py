@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..refs import REF_ORDERS
 from . import atom
 from .errors import ODataError, bad_literal, bad_path, method_forbidden, not_found, unknown_set
 from .options import Options, parse_options, parse_selection
@@ -55,6 +56,14 @@ class ServiceConfig:
     plus_quirk: bool = True  # a raw "+" in $filter makes 1C ignore the filter
     error_bom: bool = False  # prepend a UTF-8 BOM to JSON error bodies
     allow_delete: bool = False  # DELETE of catalog items/documents (default: 400 code 19)
+    # How references compare and sort (``$orderby``, ``gt``/``lt``): "binary" as 1C stores
+    # them, "text" as their text reads, "uniqueidentifier" as SQL Server's (refs.REF_ORDERS)
+    ref_order: str = "binary"
+
+    def __post_init__(self) -> None:
+        if self.ref_order not in REF_ORDERS:
+            msg = f"ref_order {self.ref_order!r}: not an order of references; valid: {', '.join(REF_ORDERS)}"
+            raise ValueError(msg)
 
 
 class ODataService:
@@ -73,7 +82,8 @@ class ODataService:
     ) -> None:
         self.schema, self.store, self.config = schema, store, config
         self.renderer = Renderer(schema, store)
-        self.planner = Planner(store)
+        self.order = REF_ORDERS[config.ref_order]
+        self.planner = Planner(store, self.order)
         self._published = published or (lambda: schema.sets.keys())
         self._metadata = metadata or (lambda: schema.edmx_text)
         self._new_key = new_key or (lambda: str(uuid.uuid4()))
@@ -197,7 +207,7 @@ class ODataService:
     def _filtered(self, entity_set: EntitySet, options: Options) -> Iterable[Sequence[Any]]:
         if options.filter is None:
             return self.store.rows(entity_set)
-        predicate = compile_filter(options.filter, entity_set.type, self.schema, self.store.lookup)
+        predicate = compile_filter(options.filter, entity_set.type, self.schema, self.store.lookup, self.order)
         rows = self.planner.by_keys(entity_set, options.filter)
         return filter(predicate, self.store.rows(entity_set) if rows is None else rows)
 
@@ -205,9 +215,9 @@ class ODataService:
         """Filtered rows in the requested order, from an index when the planner can."""
         if not options.orderby:
             return self._filtered(entity_set, options)
-        keys = compile_orderby(options.orderby, entity_set.type, self.schema, self.store.lookup)
+        keys = compile_orderby(options.orderby, entity_set.type, self.schema, self.store.lookup, self.order)
         predicate = None if options.filter is None else compile_filter(
-            options.filter, entity_set.type, self.schema, self.store.lookup)
+            options.filter, entity_set.type, self.schema, self.store.lookup, self.order)
         items = parse_orderby(options.orderby)
         if len(keys) == 1 and isinstance(items[0][0], Path) and len(items[0][0].parts) == 1 \
                 and self.planner.by_keys(entity_set, options.filter) is None:
@@ -220,7 +230,7 @@ class ODataService:
     def _sorted(
         self, entity_set: EntitySet, rows: Iterable[Sequence[Any]], orderby: str
     ) -> list[Sequence[Any]]:
-        keys = compile_orderby(orderby, entity_set.type, self.schema, self.store.lookup)
+        keys = compile_orderby(orderby, entity_set.type, self.schema, self.store.lookup, self.order)
         ordered = list(rows)
         for key, descending in reversed(keys):  # stable sorts, least significant first
             ordered.sort(key=key, reverse=descending)

@@ -367,9 +367,10 @@ def _query(call: responses.Call) -> dict[str, str]:
 
 def test_key_range_bounds_are_keys_at_equal_steps_of_1cs_own_order(
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
-    """1C compares references by their stored form, last GUID groups first: time-based keys
-    of one base share those, so bounds cut by the text would leave all but one slice empty.
-    The bounds are the keys 1C itself finds at positions 2, 5 and 7 of 10."""
+    """1C compares references in an order of its own (by their stored form, last GUID groups
+    first, on most bases): bounds cut by the text would leave all but one slice empty. The
+    bounds are the keys 1C itself finds at positions 2, 5 and 7 of 10, each asked after the
+    one before, and they are taken in the order 1C gave them, never sorted here."""
     keys = {2: "5a0e1f00-0393-11e1-9c4e-0022642fda98", 5: "7f3a9e10-0394-11e1-9c4e-0022642fda98",
             7: "01b2c3d4-0395-11e1-9c4e-0022642fda98"}  # increasing in 1C's order, not as text
     onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "10", "value": []})
@@ -380,7 +381,9 @@ def test_key_range_bounds_are_keys_at_equal_steps_of_1cs_own_order(
     assert ranges == [(None, keys[2]), (keys[2], keys[5]), (keys[5], keys[7]), (keys[7], None)]
     counted, *probes = [_query(c) for c in onec_api.calls]
     assert counted == {"$format": "json", "$select": "Ref_Key", "$top": "0", "$inlinecount": "allpages"}
-    assert [p["$skip"] for p in probes] == ["2", "5", "7"]
+    # position 2; 2 past the key at 2 (positions 3, 4) is 5; 1 past the key at 5 is 7
+    assert [(p.get("$filter"), p["$skip"]) for p in probes] == [
+        (None, "2"), (f"Ref_Key gt guid'{keys[2]}'", "2"), (f"Ref_Key gt guid'{keys[5]}'", "1")]
     assert all(p["$orderby"] == "Ref_Key" and p["$top"] == "1" and p["$select"] == "Ref_Key" for p in probes)
 
 
@@ -388,10 +391,10 @@ def test_key_ranges_of_a_set_smaller_than_the_slices_leave_the_extra_slices_empt
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
     only = "5a0e1f00-0393-11e1-9c4e-0022642fda98"
     onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "1", "value": []})
-    for answer in ([{"Ref_Key": only}], [], []):  # positions 0, 0, 0: the one key, then gone meanwhile
-        onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": answer})
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": [{"Ref_Key": only}]})  # positions 0, 0, 0: asked once
     ranges = OneCBackend("crm", config(change_detection="version_scan")).key_ranges(specs["customer"], 4)
     assert ranges == [(None, only), (only, only), (only, only), (only, None)]  # [k, k) holds nothing
+    assert len(onec_api.calls) == 2
     onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "oops", "value": []})
     refused = OneCBackend("crm", config(change_detection="version_scan"))
     refused.client.read_retries = 0  # the fault reaches the caller at once (it is retried in place otherwise)
@@ -399,11 +402,26 @@ def test_key_ranges_of_a_set_smaller_than_the_slices_leave_the_extra_slices_empt
         refused.key_ranges(specs["customer"], 2)
 
 
-def test_key_range_bounds_stay_in_1cs_order_when_a_key_is_created_between_two_probes(
+def test_key_ranges_of_a_set_that_shrinks_between_the_probes_leave_the_last_slices_empty(
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
-    low, high = "00000000-0001-11e1-9c4e-0022642fda98", "ffffffff-0000-11e1-9c4e-0022642fda98"  # high < low in 1C
+    first = "5a0e1f00-0393-11e1-9c4e-0022642fda98"
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "10", "value": []})
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": [{"Ref_Key": first}]})
+    onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": []})  # deleted meanwhile: nothing that far after it
+    ranges = OneCBackend("crm", config(change_detection="version_scan")).key_ranges(specs["customer"], 4)
+    assert ranges == [(None, first), (first, first), (first, first), (first, None)]
+    assert len(onec_api.calls) == 3  # no probe after the end
+
+
+def test_key_range_bounds_follow_the_order_1c_answers_in_whatever_it_is(
+        onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    """A base may compare keys as text, as its stored form or as SQL Server's
+    uniqueidentifier: what 1C returns after a cut is after it in 1C's order, so it is the
+    next cut, even where another order would put it first."""
+    low, high = "00000000-0001-11e1-9c4e-0022642fda98", "ffffffff-0000-11e1-9c4e-0022642fda98"
     onec_api.get(f"{BASE}Catalog_Партнеры", json={"odata.count": "3", "value": []})
-    for key in (low, high):  # a key created meanwhile sorts below the first probe's
+    for key in (high, low):  # descending as text, as a base ordering keys some other way may answer
         onec_api.get(f"{BASE}Catalog_Партнеры", json={"value": [{"Ref_Key": key}]})
     ranges = OneCBackend("crm", config(change_detection="version_scan")).key_ranges(specs["customer"], 3)
-    assert ranges == [(None, high), (high, low), (low, None)]  # never a slice [low, high) running backwards
+    assert ranges == [(None, high), (high, low), (low, None)]
+    assert _query(onec_api.calls[-1])["$filter"] == f"Ref_Key gt guid'{high}'"
