@@ -79,6 +79,8 @@ class Emulator:
         exchange_package_size: most objects 1C puts in one SelectChanges package.
         max_query_string: longest query string served, as IIS in front of 1C refuses a
             longer one with 404.15 (its default ``maxQueryString``); 0: no limit.
+        truncate_strings: a string written longer than its attribute (``MaxLength`` in
+            the EDMX) is silently cut to it, as 1C does (GATE-P8); False stores it whole.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class Emulator:
         register_existing: bool = False,
         exchange_package_size: int = 1000,
         max_query_string: int = 2048,
+        truncate_strings: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -112,7 +115,7 @@ class Emulator:
         self._start_now = _moscow(now) if now is not None else None
         self._start_monotonic = time.monotonic()
         self.schema: Schema = load_schema(edmx)
-        self.store = Store(self.schema, self.clock)
+        self.store = Store(self.schema, self.clock, truncate_strings=truncate_strings)
         self.seed: SeedSummary = generate(
             self.store, requests=requests, seed=seed, now=self.clock(), customers=customers
         )
