@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from adapters.onec.adapter import DEFAULT_MAPPINGS
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from adapters.onec.emulator.schema import default_edmx
@@ -93,3 +94,27 @@ def test_the_emulator_without_truncation_takes_every_state_whole(tmp_path: Path)
         finally:
             app.close()
     assert (done["parked"], done["errors"]) == (0, [])
+
+
+def test_a_mapped_sla_policy_owned_locally_is_written_into_1c(tmp_path: Path) -> None:
+    edmx = default_edmx().replace(SLA_STATE, SLA_STATE + '\n        <Property Name="ПолитикаSLA" Type="Edm.String" Nullable="true"/>')
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    for shipped in DEFAULT_MAPPINGS.glob("*.yaml"):
+        (mappings / shipped.name).write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    ticket = mappings / "ticket.yaml"
+    ticket.write_text(ticket.read_text(encoding="utf-8") + "  sla_policy: {from: ПолитикаSLA, owner: local}\n", encoding="utf-8")
+    with Emulator(requests=20, seed=7, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}, edmx=edmx) as emu:
+        config = demo_config(emu.base_url, tmp_path / "store.db") + f'    mappings: "{mappings}"\n'
+        app = App.from_text(config, clock=FrozenClock(NOW))
+        app.upgrade_db()
+        try:
+            run_cycle(app)
+            with app.store.transaction() as s:
+                policies = {b.remote_id: t.sla_policy for b in s.scalars(select(BindingRow).where(BindingRow.model == "ticket"))
+                            if (t := s.get(TicketRow, b.local_id)) is not None}
+        finally:
+            app.close()
+        docs = {d["Ref_Key"]: d for d in emu.records(DOC)}
+    assert any(policies.values())
+    assert all(docs[key]["ПолитикаSLA"] == (policy or "") for key, policy in policies.items())
