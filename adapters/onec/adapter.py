@@ -359,6 +359,19 @@ class OneCBackend:
         meta = self.client.metadata()
         return {entity_set: found for entity_set in meta.entity_sets if (found := meta.references(entity_set))}
 
+    def describe_lengths(self) -> dict[str, dict[str, int]]:
+        """Entity set → {string field: MaxLength} where ``$metadata`` gives one (``mapping
+        check`` finds a written value 1C would cut). Real publications have been seen
+        without MaxLength (INTERFACE.md §2): there the check after each write finds it."""
+        meta = self.client.metadata()
+        found: dict[str, dict[str, int]] = {}
+        for entity_set in meta.entity_sets:
+            entity = meta.entity(entity_set)
+            lengths = {n: p.max_length for n, p in entity.properties.items() if p.max_length} if entity else {}
+            if lengths:
+                found[entity_set] = lengths
+        return found
+
     def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None:
         """The record whose `field` equals `value` (a correlation key), with its version."""
         posting = self._posts(spec)
