@@ -23,6 +23,7 @@ __all__ = [
     "RecordSkipped",
     "RemoteError",
     "RemoteRejected",
+    "RemoteStoredOtherwise",
     "RemoteUnavailable",
     "did_you_mean",
 ]
@@ -71,6 +72,22 @@ class RemoteUnavailable(RemoteError):
 
 class RemoteRejected(RemoteError):
     """The remote refused the call (4xx, SOAP Fault, 1C business error): fix the data."""
+
+
+class RemoteStoredOtherwise(RemoteRejected):
+    """The remote took a write without an error but stored some values otherwise than sent
+    (1C cuts a string to its attribute's length, rounds a number): the write is not
+    recorded as sent, it is parked with what was stored.
+
+    ``remote_id``, ``version``: the record written and the version the write produced
+    (None when unknown or not ours alone), so the next import knows the write as its own
+    and does not send the same values again and again. ``fields``: the remote fields
+    stored otherwise; the others of the write were stored as sent.
+    """
+
+    def __init__(self, message: str, *, remote_id: str, version: str | None, fields: Sequence[str]) -> None:
+        super().__init__(message)
+        self.remote_id, self.version, self.fields = remote_id, version, tuple(fields)
 
 
 class RecordSkipped(BridgeError):

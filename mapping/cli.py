@@ -20,6 +20,7 @@ from rich.text import Text
 
 from crm_bridge.cli.common import console, emit_json, open_app
 from crm_bridge.errors import ConfigError, RemoteError
+from mapping.lengths import is_warning
 from mapping.preview import PreviewRow, RemoteRef, preview
 from mapping.spec import MappingFile, MappingSpec, load_mapping, mapping_from_text, read_mapping
 from mapping.suggest import Draft, schema_from_sample, suggest
@@ -104,11 +105,13 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
     try:
         entities = None if offline or not hasattr(backend, "describe") else backend.describe()
         references = None if offline or not hasattr(backend, "describe_references") else backend.describe_references()
+        lengths = None if offline or not hasattr(backend, "describe_lengths") else backend.describe_lengths()
         files = {p: read_mapping(p) for p in paths}
         siblings = _siblings(folder, files)
         for path, mf in files.items():
             records = None if offline else _sample(backend, mf.spec, entities, sample)
-            facts = RemoteFacts(entities=entities, references=references, sample=records, origin=f"backend {name!r}")
+            facts = RemoteFacts(entities=entities, references=references, sample=records, lengths=lengths,
+                                origin=f"backend {name!r}")
             results.append({"backend": name, "file": str(path), "problems": check_mapping(mf, facts=facts, siblings=siblings)})
     except RemoteError as exc:
         results.append({"backend": name, "file": str(folder), "problems": [
@@ -152,15 +155,17 @@ def check(
         with _app() as bridge:
             names = [backend] if backend else list(bridge.config.backends)
             results = [r for name in names for r in _check_backend(bridge, name, file, sample=sample, offline=offline)]
-    count = sum(len(r["problems"]) for r in results)
+    count = sum(not is_warning(p) for r in results for p in r["problems"])  # warnings are shown, not failed
     if as_json:
-        emit_json({"ok": count == 0, "problems": count, "files": results})
+        emit_json({"ok": count == 0, "problems": count, "warnings": sum(len(r["problems"]) for r in results) - count,
+                   "files": results})
     else:
         for r in results:
-            mark = Text("✓ ", style="green") if not r["problems"] else Text("✗ ", style="red")
+            failing = any(not is_warning(p) for p in r["problems"])
+            mark = Text("✗ ", style="red") if failing else Text("! ", style="yellow") if r["problems"] else Text("✓ ", style="green")
             console.print(mark + Text(f"{r['file']}" + (f"  (backend {r['backend']})" if r["backend"] else "")))
             for problem in r["problems"]:
-                console.print(Text(f"  {problem}", style="red"), soft_wrap=True)
+                console.print(Text(f"  {problem}", style="yellow" if is_warning(problem) else "red"), soft_wrap=True)
         files = len(results)
         console.print(f"{count} problem{'s' if count != 1 else ''} in {files} file{'s' if files != 1 else ''}" if count
                       else f"all {files} mapping file{'s' if files != 1 else ''} OK", style="red" if count else "green")

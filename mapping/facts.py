@@ -45,6 +45,7 @@ class RemoteFacts:
     entities: Mapping[str, Mapping[str, str]] | None = None  # entity set -> field -> Edm type
     references: Mapping[str, Mapping[str, str]] | None = None  # entity set -> reference field -> the set it points to
     sample: Sequence[Mapping[str, Any]] | None = None  # raw values of a few remote records
+    lengths: Mapping[str, Mapping[str, int]] | None = None  # entity set -> string field -> MaxLength, where published
     origin: str = "the remote metadata"
 
 

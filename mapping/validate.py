@@ -8,6 +8,8 @@ What is checked depends on what is known:
   references to canonical models;
 * with remote metadata (``RemoteSchema.describe()``, 1C ``$metadata``): entity set and
   source fields exist, their types fit the transforms and the canonical field;
+* with the remote fields' lengths (1C ``MaxLength``, where published): a written value
+  that 1C would cut (``mapping.lengths``; a free text is a warning, not a problem);
 * with a sample of remote records (or instead of metadata, for REST): unknown fields,
   value-map gaps (a value seen in the sample that no entry covers), values a transform or
   the canonical model refuses;
@@ -42,6 +44,7 @@ from mapping.kinds import (
     fix_hint,
     value_kind,
 )
+from mapping.lengths import length_problems
 from mapping.spec import ChildSpec, FieldSpec, MappingFile, MappingSpec
 from mapping.transforms import Transform, library, step_parts
 
@@ -372,6 +375,10 @@ class _Checker:
         self.check_required()
         self.check_targets()
         self.check_cycles()
+        if self.facts.lengths is not None:
+            for path, message in length_problems(self.spec, canonical, self.facts.lengths.get(self.spec.entity, {}),
+                                                 self.facts.origin):
+                self.add(path, message)
         if self.facts.sample and canonical is not None:
             from mapping.sample import sample_problems
 

@@ -163,9 +163,8 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
         clock.next_check = next_check
         if clock.notes != notes:
             clock.notes = notes
-    remote = {k: v for k, v in changed.items() if k != "sla_policy"}
-    if remote:
-        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": remote}))
+    if changed:  # the policy too: a mapping may write it back (one that does not map it sends nothing)
+        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": changed}))
     for event in appended:
         if event.kind in _ANNOUNCED:
             data = {"metric": event.metric, "cycle": event.cycle, "at": event.at, **dict(event.data)}

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_bridge.errors import RemoteError
+from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS
@@ -131,6 +131,11 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
                     writer = writers[row.model]
                     values: dict[str, Any] = {**writer.to_remote(local, resolve), correlation: key}
                     found = creator.create(spec, values)
+            except RemoteStoredOtherwise as exc:  # created, but not as sent: bound, and parked with the reason
+                _fail(row, exc, now, stats)
+                binding.remote_id, binding.state, binding.exported_at = exc.remote_id, "active", now
+                _stored_otherwise(binding, mapping, fields_to_json(row.model, local), exc, now)
+                continue
             except RemoteError as exc:
                 _fail(row, exc, now, stats)
                 continue
@@ -170,6 +175,18 @@ def _wrote(binding: BindingRow, version: str | None) -> None:
     1C user restoring those values would pass for unchanged)."""
     binding.remote_version = binding.written_version = version
     binding.content_hash = None
+
+
+def _stored_otherwise(binding: BindingRow, mapping: CompiledMapping, fields: Mapping[str, Any],
+                      exc: RemoteStoredOtherwise, now: datetime) -> None:
+    """A write the remote took but stored otherwise than sent (its row is parked): the
+    version it produced is recorded as ours, so the next import does not take it for a
+    user's edit and send the same values into the same field again, pass after pass; the
+    fields stored as sent join the merge base, those stored otherwise do not."""
+    _wrote(binding, exc.version)
+    binding.exported_at = now
+    otherwise = {name for name, f in mapping.spec.fields.items() if f.source in exc.fields}
+    binding.base = {**(binding.base or {}), **{k: v for k, v in fields.items() if k not in otherwise}}
 
 
 def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *, quiet: bool = False,
@@ -305,6 +322,13 @@ def dispatch(
             try:
                 expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
                 version = backend.update(mapping.spec, remote_id, values, expected_version=expected)
+            except RemoteStoredOtherwise as exc:
+                _fail(row, exc, now, stats)  # parked with what the remote stored: not sent
+                kept = {k: v for k, v in values.items() if k not in exc.fields}
+                written.setdefault(remote_id, {}).update(kept)
+                if binding is not None:
+                    _stored_otherwise(binding, mapping, row.fields, exc, now)
+                continue
             except RemoteError as exc:
                 _fail(row, exc, now, stats)
                 if exc.administrative:

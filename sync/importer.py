@@ -124,6 +124,7 @@ class _Create:
     digest: str
     base: dict[str, Any]
     changed: list[str]
+    send: dict[str, Any]  # fields crm-bridge owns that 1C holds otherwise (the merge's send)
 
 
 @dataclass
@@ -204,7 +205,11 @@ class Importer:
             # the base: what both sides hold (every field: a mapping may later merge one both
             # ways); not an empty 1C value where the record took the model's default
             held = remote_to_json(model, without_empty(model, everything))
-            page.creates.append(_Create(model, values, rec, digest, held, sorted(fields)))
+            # 1C may already hold values in fields crm-bridge owns (written by an earlier
+            # store, or typed by a user): the new record's own (none yet) go back like a merge's
+            owned = {k: v for k, v in everything.items() if self._owners(mapping).get(k) == "local"}
+            send = merge(owned, {k: values.get(k) for k in owned}, None, self._owners(mapping), "remote_wins").send
+            page.creates.append(_Create(model, values, rec, digest, held, sorted(fields), send))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
@@ -262,6 +267,8 @@ class Importer:
                 page.on_commit.append((model, {c.rec.id: i for c, i in zip(made, local, strict=True)}))
         for c in creates:
             page.stats.created += 1
+            if c.send:
+                page.unit.publish(DomainEvent("record.changed", c.model, ids[id(c)], "sync.merge", {"fields": c.send}))
             page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, ids[id(c)], origin,
                                           {"created": True, "changed": c.changed}))
 

@@ -6,8 +6,9 @@ remote values to take, which local values to send back, and which fields conflic
 Per field, by ownership (mapping files):
 
 * ``remote`` — the remote value is taken;
-* ``local`` — crm-bridge decides it: the remote value is never taken, and when a user
-  changed it in the CRM the local value is sent again;
+* ``local`` — crm-bridge decides it: the remote value is never taken, and when the CRM
+  holds another value (a user changed it) the local value is sent again, an empty one
+  included (it clears the CRM's);
 * ``newest`` — a change on one side only is taken from that side; changes on both sides
   that disagree are a conflict, settled by the model's policy: ``remote_wins``,
   ``local_wins``, ``newest`` (the later of the local change instant and the instant the
@@ -77,7 +78,9 @@ def merge(
             continue
         b = base.get(name, _MISSING) if base is not None else _MISSING
         if owner == "local":
-            if l_value is not None and not same(l_value, r):
+            # Empty is a value crm-bridge decides too: a due date withdrawn while the
+            # request waits for the customer must clear 1C's, not leave it there for good.
+            if not same(l_value, r):
                 out.send[name] = l_value
             continue
         # newest-owned: both ways

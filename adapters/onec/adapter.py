@@ -13,9 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.onec.config import OneCODataConfig
-from adapters.onec.errors import OneCRejected, OneCUnavailable
+from adapters.onec.errors import OneCRejected, OneCStoredOtherwise, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
+from adapters.onec.stored import differences
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
@@ -348,20 +349,36 @@ class OneCBackend:
         A 1C user's edit saved between that re-read and this PATCH shows in 1C's answer as
         a mapped field we did not write that differs from the re-read: the version is then
         not ours alone, and None makes the next import read the record again and merge it,
-        instead of skipping that version as our own echo."""
+        instead of skipping that version as our own echo.
+
+        Raises:
+            OneCStoredOtherwise: 1C took the PATCH but its answer holds another value for
+                a field sent (a string cut to the attribute's length): see ``_verified``.
+        """
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.patch(spec.entity, remote_id, body)
         version = spec.version_of(stored)
         before = self._read_by_key.pop((spec.entity, remote_id), None)
-        if expected_version is None or before is None or before[0] != expected_version:
-            return version
-        ignored = {*body, spec.key, spec.version, "DataVersion"}
-        moved = sorted(k for k, v in before[1].items() if k not in ignored and k in stored and stored[k] != v)
-        if moved:
-            log.info("%s: %s %s changed in 1C meanwhile (%s); the next import reads it again", self.name, spec.entity,
-                     remote_id, ", ".join(moved), extra={"event": "onec.write.concurrent", "backend": self.name})
-            return None
+        if expected_version is not None and before is not None and before[0] == expected_version:
+            ignored = {*body, spec.key, spec.version, "DataVersion"}
+            moved = sorted(k for k, v in before[1].items() if k not in ignored and k in stored and stored[k] != v)
+            if moved:
+                log.info("%s: %s %s changed in 1C meanwhile (%s); the next import reads it again", self.name, spec.entity,
+                         remote_id, ", ".join(moved), extra={"event": "onec.write.concurrent", "backend": self.name})
+                version = None
+        self._verified(spec, f"PATCH {spec.entity}({remote_id})", remote_id, version, body, stored)
         return version
+
+    def _verified(self, spec: MappingSpec, what: str, remote_id: str, version: str | None, body: dict[str, Any],
+                  stored: dict[str, Any]) -> None:
+        """Raise ``OneCStoredOtherwise`` when 1C's answer to a write holds, for a field sent,
+        another value than was sent: 1C cuts strings to the attribute's length and ignores
+        unknown fields without an error (INTERFACE.md §4), so an answer of 200 is not yet
+        a value written. The error carries the version the write produced."""
+        found = differences(self.client.metadata(), spec.entity, body, stored, self.tz)
+        if found:
+            raise OneCStoredOtherwise(f"{self.name}: {what}: " + "; ".join(found.values()), remote_id=remote_id,
+                                      version=version, fields=sorted(found))
 
     def describe(self) -> dict[str, dict[str, str]]:
         """Entity set → {field: Edm type} from ``$metadata`` (``mapping check`` and ``suggest``).
@@ -383,6 +400,19 @@ class OneCBackend:
         (``mapping check`` finds a ``ref:`` or ``lookup:`` aimed at the wrong object)."""
         meta = self.client.metadata()
         return {entity_set: found for entity_set in meta.entity_sets if (found := meta.references(entity_set))}
+
+    def describe_lengths(self) -> dict[str, dict[str, int]]:
+        """Entity set → {string field: MaxLength} where ``$metadata`` gives one (``mapping
+        check`` finds a written value 1C would cut). Real publications have been seen
+        without MaxLength (INTERFACE.md §2): there the check after each write finds it."""
+        meta = self.client.metadata()
+        found: dict[str, dict[str, int]] = {}
+        for entity_set in meta.entity_sets:
+            entity = meta.entity(entity_set)
+            lengths = {n: p.max_length for n, p in entity.properties.items() if p.max_length} if entity else {}
+            if lengths:
+                found[entity_set] = lengths
+        return found
 
     def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None:
         """The record whose `field` equals `value` (a correlation key), with its version."""
@@ -449,12 +479,19 @@ class OneCBackend:
     def create(self, spec: MappingSpec, values: dict[str, Any]) -> tuple[str, str | None]:
         """POST a new record; returns its key and version as 1C stored it. A document of a
         model in ``post_created`` is then posted (``_post_created``); the record exists and
-        is bound whatever the posting does, never created twice."""
+        is bound whatever the posting does, never created twice.
+
+        Raises:
+            OneCStoredOtherwise: created, but 1C stored a field otherwise than sent; the
+                error carries the new record's key and version (bind it, park the row).
+        """
         body = to_wire(self.client.metadata(), spec.entity, self._unlookup(spec, values), self.tz)
         stored = self.client.post(spec.entity, body)
         key = str(stored[spec.key])
         version = spec.version_of(stored)
-        return key, (self._post_created(spec, key, version) if self._posts(spec) else version)
+        version = self._post_created(spec, key, version) if self._posts(spec) else version
+        self._verified(spec, f"POST {spec.entity} (created {key})", key, version, body, stored)
+        return key, version
 
     def check(self) -> list[dict[str, Any]]:
         """Reach 1C, log in, and find every mapped entity set and field published.

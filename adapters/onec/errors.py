@@ -14,7 +14,7 @@ the reason): ``OneCNotFound``, ``OneCAccessDenied``, ``OneCBusinessError`` (500 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,7 +24,7 @@ from xml.etree import ElementTree as ET
 
 import requests
 
-from crm_bridge.errors import RemoteRejected, RemoteUnavailable
+from crm_bridge.errors import RemoteRejected, RemoteStoredOtherwise, RemoteUnavailable
 
 __all__ = [
     "OneCAccessDenied",
@@ -35,6 +35,7 @@ __all__ = [
     "OneCNotPublished",
     "OneCRejected",
     "OneCRequestTooLong",
+    "OneCStoredOtherwise",
     "OneCUnavailable",
     "OneCVersionConflict",
     "no_answer",
@@ -112,6 +113,16 @@ class OneCVersionConflict(OneCUnavailable):
 
 class OneCBusinessError(OneCRejected):
     """500 code -1: a 1C handler (ПередЗаписью, ПриЗаписи, posting) raised."""
+
+
+class OneCStoredOtherwise(OneCRejected, RemoteStoredOtherwise):
+    """1C answered 200/201 to a write but its answer holds other values than were sent (a
+    string cut to the attribute's length, a number rounded, a field 1C does not have):
+    parked with what 1C stored, never recorded as sent (``adapters.onec.stored``)."""
+
+    def __init__(self, message: str, *, remote_id: str, version: str | None, fields: Sequence[str]) -> None:
+        RemoteStoredOtherwise.__init__(self, message, remote_id=remote_id, version=version, fields=fields)
+        self.code, self.status = None, None
 
 
 #: phrases of a 1C error text that mean "try again later": a lock conflict, an object

@@ -25,6 +25,7 @@ class Property:
     name: str
     type: str  # "Edm.String", "Edm.Guid", "Collection(StandardODATA.X_RowType)", ...
     nullable: bool = True
+    max_length: int | None = None  # MaxLength, when the publication gives it: 1C cuts longer strings to it
 
     @property
     def is_collection(self) -> bool:
@@ -79,9 +80,15 @@ class Metadata:
 
 def _props(node: ET.Element) -> dict[str, Property]:
     return {
-        p.get("Name", ""): Property(p.get("Name", ""), p.get("Type", "Edm.String"), p.get("Nullable", "true") == "true")
+        p.get("Name", ""): Property(p.get("Name", ""), p.get("Type", "Edm.String"), p.get("Nullable", "true") == "true",
+                                    _length(p.get("MaxLength")))
         for p in node.findall(f"{_EDM}Property")
     }
+
+
+def _length(text: str | None) -> int | None:
+    """``MaxLength="25"`` → 25; absent, ``Max`` or 0 (an unlimited 1C string) → None."""
+    return int(text) if text is not None and text.isdigit() and int(text) > 0 else None
 
 
 class _Prolog(Exception):  # noqa: N818 - a signal, not an error: the prolog has been read

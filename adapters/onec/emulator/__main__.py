@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(binary, default), as text, or as SQL Server's uniqueidentifier")
     parser.add_argument("--no-plus-quirk", action="store_true",
                         help="decode '+' as a space instead of ignoring the filter like 1C")
+    parser.add_argument("--no-truncate-strings", action="store_true",
+                        help="store strings longer than their attribute whole instead of cutting them like 1C")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -93,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
             real_1c_atom=not args.typed_atom, atom_tombstones=args.atom_tombstones,
-            ref_order=args.ref_order,
+            ref_order=args.ref_order, truncate_strings=not args.no_truncate_strings,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -87,6 +87,8 @@ class Emulator:
             ``Ref_Key`` and ``DeletionMark`` true.
         max_query_string: longest query string served, as IIS in front of 1C refuses a
             longer one with 404.15 (its default ``maxQueryString``); 0: no limit.
+        truncate_strings: a string written longer than its attribute (``MaxLength`` in
+            the EDMX) is silently cut to it, as 1C does (GATE-P8); False stores it whole.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class Emulator:
         max_query_string: int = 2048,
         real_1c_atom: bool = True,
         atom_tombstones: bool = False,
+        truncate_strings: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -123,7 +126,7 @@ class Emulator:
         self._start_now = _moscow(now) if now is not None else None
         self._start_monotonic = time.monotonic()
         self.schema: Schema = load_schema(edmx)
-        self.store = Store(self.schema, self.clock)
+        self.store = Store(self.schema, self.clock, truncate_strings=truncate_strings)
         self.seed: SeedSummary = generate(
             self.store, requests=requests, seed=seed, now=self.clock(), customers=customers
         )

@@ -39,10 +39,15 @@ EDM_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class Property:
-    """One primitive property: ``name`` as published, ``edm`` its Edm type name."""
+    """One primitive property: ``name`` as published, ``edm`` its Edm type name.
+
+    ``max_length``: the string attribute's length in the configuration (EDMX
+    ``MaxLength``), to which 1C cuts what is written; None for an unlimited string.
+    """
 
     name: str
     edm: str
+    max_length: int | None = None
 
     @property
     def is_integer(self) -> bool:
@@ -250,7 +255,9 @@ def _add_member(etype: EntityType, prop: ET.Element, complex_types: dict[str, ET
         row.finish()
         etype.sections[name] = Section(name=name, row=row, row_set=None)
     else:
-        etype.properties[name] = Property(name=name, edm=edm if edm in EDM_TYPES else "Edm.String")
+        length = prop.get("MaxLength", "")
+        etype.properties[name] = Property(name=name, edm=edm if edm in EDM_TYPES else "Edm.String",
+                                          max_length=int(length) if length.isdigit() and int(length) > 0 else None)
     etype.index[name] = len(etype.index)
 
 

@@ -10,8 +10,10 @@ Writes follow what GATE-P8/P9 saw on live bases: unknown properties are ignored,
 ``If-Match`` and a stale ``DataVersion`` change nothing, DataVersion is a per-object
 8-byte counter bumped by *every* write, a tabular section in a PATCH replaces the
 whole section and its ``LineNumber`` must be 1..n, and a posted document refuses a
-deletion mark. One re-entrant lock guards everything; callers hold it while they
-read rows (``with store.lock:``).
+deletion mark. A string longer than its attribute (``MaxLength`` in the EDMX) is cut to
+it without a word (``truncate_strings``, GATE-P8): the answer shows what was stored, not
+what was sent. One re-entrant lock guards everything; callers hold it while they read
+rows (``with store.lock:``).
 """
 
 from __future__ import annotations
@@ -86,9 +88,11 @@ def default_row(etype: EntityType) -> list[Any]:
 class Store:
     """All objects of the published reference sets, keyed by ``Ref_Key``."""
 
-    def __init__(self, schema: Schema, clock: Callable[[], datetime]) -> None:
+    def __init__(self, schema: Schema, clock: Callable[[], datetime], *, truncate_strings: bool = True) -> None:
         self.schema = schema
         self.clock = clock
+        #: cut strings written longer than their attribute, as 1C does (off: store them whole)
+        self.truncate_strings = truncate_strings
         self.lock = threading.RLock()
         self.tables: dict[str, dict[str, list[Any]]] = {
             name: {} for name, entity_set in schema.sets.items() if entity_set.is_object
@@ -265,14 +269,15 @@ class Store:
                 continue  # 1C ignores these silently (unknown names included)
             section = etype.sections.get(name)
             if section is not None:
-                row[etype.index[name]] = _section_value(section.row, name, value)
+                row[etype.index[name]] = _section_value(section.row, name, value, cut=self.truncate_strings)
             else:
                 prop = etype.properties[name]
-                row[etype.index[name]] = coerce(prop, value, row[etype.index[name]])
+                row[etype.index[name]] = coerce(prop, value, row[etype.index[name]], cut=self.truncate_strings)
 
 
-def coerce(prop: Property, value: Any, old: Any) -> Any:
-    """JSON value → stored value for one property, the way 1C takes it.
+def coerce(prop: Property, value: Any, old: Any, *, cut: bool = True) -> Any:
+    """JSON value → stored value for one property, the way 1C takes it. With `cut`, a
+    string longer than the attribute's ``max_length`` keeps its first characters only.
 
     Raises:
         ODataError: 400 code 1 for a malformed Guid, Boolean or date.
@@ -305,11 +310,12 @@ def coerce(prop: Property, value: Any, old: Any) -> Any:
     if isinstance(value, dict | list):
         raise ODataError(400, "4", f"Неверное значение свойства {prop.name}")
     if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else str(value)
+        value = "true" if value else "false"
+    text = value if isinstance(value, str) else str(value)
+    return text[:prop.max_length] if cut and prop.max_length is not None else text
 
 
-def _section_value(row_type: EntityType, name: str, value: Any) -> tuple[tuple[Any, ...], ...]:
+def _section_value(row_type: EntityType, name: str, value: Any, *, cut: bool) -> tuple[tuple[Any, ...], ...]:
     """A tabular section from a write: replaces the whole section, LineNumber 1..n."""
     if value is None:
         return ()
@@ -330,7 +336,7 @@ def _section_value(row_type: EntityType, name: str, value: Any) -> tuple[tuple[A
         for field, field_value in item.items():
             prop = row_type.properties.get(field)
             if prop is not None and field != "LineNumber":
-                row[row_type.index[field]] = coerce(prop, field_value, row[row_type.index[field]])
+                row[row_type.index[field]] = coerce(prop, field_value, row[row_type.index[field]], cut=cut)
         rows.append(tuple(row))
     return tuple(rows)
 

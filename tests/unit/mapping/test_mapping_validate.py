@@ -212,3 +212,49 @@ def test_a_reference_or_lookup_aimed_at_another_object_than_the_metadata_says_is
         "ticket.yaml:7:42: fields.status.lookup.entity: Состояние_Key points to Catalog_СостоянияИнтересов (backend "
         "'crm'), not Catalog_Пользователи: the lookup would find nothing; write `entity: Catalog_СостоянияИнтересов`",
     ]
+
+
+LENGTHS_TICKET = """
+model: ticket
+entity: Document_Интерес
+correlation: ИдентификаторВнешний
+fields:
+  number: Number
+  subject: Тема
+  created_at: Date
+  type:
+    from: ВидОбращения
+    map: {ТехническаяПроблема: technical_problem, Консультация: consultation}
+    owner: newest
+  priority:
+    from: Важность
+    map: {Высокая: high, Низкая: low}
+    owner: newest
+  sla_state: {from: СостояниеSLA, owner: local}
+  sla_breached: {from: НарушениеSLA, owner: local}
+"""
+
+
+def test_a_written_value_longer_than_the_1c_field_is_named_with_its_place(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    from mapping.lengths import is_warning
+
+    found = write(LENGTHS_TICKET, "mappings/ticket.yaml")
+    lengths = {"Document_Интерес": {"СостояниеSLA": 5, "ВидОбращения": 12, "Важность": 12, "Тема": 3, "ИдентификаторВнешний": 20}}
+    problems = check_mapping(found, facts=RemoteFacts(entities=onec_schema, lengths=lengths, origin="backend 'crm'"))
+    assert problems == [
+        "mappings/ticket.yaml:3:1: correlation: ИдентификаторВнешний holds 20 characters (backend 'crm': MaxLength), but "
+        "crm-bridge's correlation key needs up to 41: 1C would cut it and a create retried after a lost answer would not "
+        "find its record (a second one would be made); widen the attribute or name a longer field",
+        "mappings/ticket.yaml:9:5: fields.type.from: ВидОбращения holds 12 characters (backend 'crm': MaxLength), but "
+        "crm-bridge writes 'ТехническаяПроблема' (19 characters): 1C would cut it without an error and the write would be "
+        "parked; widen the attribute in the configuration, or map to shorter values",
+        "mappings/ticket.yaml:16:15: fields.sla_state.from: warning: СостояниеSLA holds 5 characters (backend 'crm': "
+        "MaxLength), and ticket.sla_state is free text: a longer value would be cut by 1C (the write is then parked with "
+        "what 1C stored); widen the attribute, or map the values crm-bridge writes to shorter ones with `map:`",
+    ]
+    assert [is_warning(p) for p in problems] == [False, False, True]  # Тема is read only: no finding; Важность fits
+
+
+def test_without_lengths_nothing_is_said_about_them(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    found = write(LENGTHS_TICKET, "mappings/ticket.yaml")
+    assert check_mapping(found, facts=RemoteFacts(entities=onec_schema)) == []

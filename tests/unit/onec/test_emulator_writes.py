@@ -218,3 +218,36 @@ def test_data_load_mode_header_skips_the_business_check(emu: Emulator) -> None:
                            json.dumps({"DeletionMark": True}).encode(), "http://x")
     assert response.status == 200
     assert json.loads(response.body)["DeletionMark"] is True
+
+
+SLA_STATE = '<Property Name="СостояниеSLA" Type="Edm.String" Nullable="true"/>'
+
+
+def sla_state_of_length(length: int) -> str:
+    """The packaged `$metadata` with `СостояниеSLA` a string of `length` characters."""
+    from adapters.onec.emulator.schema import default_edmx
+
+    edmx = default_edmx()
+    assert SLA_STATE in edmx
+    return edmx.replace(SLA_STATE, SLA_STATE.replace("/>", f' MaxLength="{length}"/>'))
+
+
+@pytest.mark.parametrize("method", ["PATCH", "POST"])
+def test_a_string_longer_than_its_attribute_is_cut_silently_and_the_answer_shows_it(method: str) -> None:
+    emu = Emulator(requests=5, seed=11, now=NOW, edmx=sla_state_of_length(5))
+    ref = emu.records("Document_Интерес")[0]["Ref_Key"]
+    path = doc_path(ref) if method == "PATCH" else "Document_Интерес"
+    status, body, _ = call(emu, method, path, {"СостояниеSLA": "breached", "Тема": "длинная тема без ограничения"})
+    assert status in (200, 201)  # no error: 1C says nothing
+    assert body["СостояниеSLA"] == "breac"
+    assert body["Тема"] == "длинная тема без ограничения"  # no MaxLength: an unlimited string
+    stored = emu.get("Document_Интерес", body["Ref_Key"])
+    assert stored is not None
+    assert stored["СостояниеSLA"] == "breac"
+
+
+def test_truncation_off_stores_the_whole_string() -> None:
+    emu = Emulator(requests=5, seed=11, now=NOW, edmx=sla_state_of_length(5), truncate_strings=False)
+    ref = emu.records("Document_Интерес")[0]["Ref_Key"]
+    status, body, _ = call(emu, "PATCH", doc_path(ref), {"СостояниеSLA": "breached"})
+    assert (status, body["СостояниеSLA"]) == (200, "breached")

@@ -21,8 +21,13 @@ def test_a_user_overwriting_a_local_field_in_the_crm_gets_it_sent_back() -> None
     assert not m.take
 
 
-def test_local_field_not_decided_yet_is_not_sent() -> None:
+def test_a_local_field_crm_bridge_emptied_is_sent_empty_to_clear_the_crms() -> None:
     m = merge({"resolution_due": T0}, {"resolution_due": None}, None, OWNERS, "remote_wins")
+    assert (m.take, m.send) == ({}, {"resolution_due": None})
+
+
+def test_a_local_field_empty_on_both_sides_is_not_sent() -> None:
+    m = merge({"resolution_due": None}, {"resolution_due": None}, {"resolution_due": T0}, OWNERS, "remote_wins")
     assert (m.take, m.send) == ({}, {})
 
 
