@@ -64,7 +64,8 @@ def test_suggest_lists_every_state_seen_and_check_passes_then_a_removed_entry_fa
     for state in seen:
         assert f"{state}:" in status
     assert "Квалификация: new" in status
-    assert "not recognised (" in status and "check them" in status
+    assert "not recognised (" in status
+    assert "check them" in status
     checked = run(workdir, "mapping", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "all 4 mapping files OK" in checked.stdout
@@ -82,7 +83,8 @@ def test_suggest_lists_every_state_seen_and_check_passes_then_a_removed_entry_fa
     failed = [c for c in json.loads(whole.stdout)["checks"] if not c["ok"]]
     assert len(failed) == 1
     assert failed[0]["what"] == "mappings of demo-1c"
-    assert f"{ticket}:{line}:" in failed[0]["detail"] and "'Квалификация'" in failed[0]["detail"]
+    assert f"{ticket}:{line}:" in failed[0]["detail"]
+    assert "'Квалификация'" in failed[0]["detail"]
 
 
 @pytest.mark.parametrize("requests_in_base", [0, 3])
