@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--error-bom", action="store_true")
     parser.add_argument("--no-plus-quirk", action="store_true",
                         help="decode '+' as a space instead of ignoring the filter like 1C")
+    parser.add_argument("--no-folders", action="store_true",
+                        help="no partner folders (IsFolder rows) in Catalog_Партнеры")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -84,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_delete=args.allow_delete, register_existing=args.register_existing,
             exchange_package_size=args.exchange_package_size, error_bom=args.error_bom,
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
+            folders=not args.no_folders,
         )
     except ValueError as exc:
         parser.error(str(exc))

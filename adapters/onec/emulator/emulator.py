@@ -79,6 +79,8 @@ class Emulator:
         exchange_package_size: most objects 1C puts in one SelectChanges package.
         max_query_string: longest query string served, as IIS in front of 1C refuses a
             longer one with 404.15 (its default ``maxQueryString``); 0: no limit.
+        folders: file a third of the partners under partner folders (``IsFolder`` rows of
+            ``Catalog_Партнеры``, as hierarchical catalogs hold them on real bases).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class Emulator:
         register_existing: bool = False,
         exchange_package_size: int = 1000,
         max_query_string: int = 2048,
+        folders: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -114,7 +117,7 @@ class Emulator:
         self.schema: Schema = load_schema(edmx)
         self.store = Store(self.schema, self.clock)
         self.seed: SeedSummary = generate(
-            self.store, requests=requests, seed=seed, now=self.clock(), customers=customers
+            self.store, requests=requests, seed=seed, now=self.clock(), customers=customers, folders=folders
         )
         self.unpublished: set[str] = set()
         self._metadata_text = self.schema.edmx_text
