@@ -176,7 +176,9 @@ class OneCBackend:
             """A model's composite references and the fields an entry must carry, asked once a package."""
             if model not in known:
                 composite = self._composite_refs(specs[model])
-                known[model] = (composite, self._select(specs[model], composite))
+                # IsFolder is asked to drop folders, not needed of an entry: one without it is an item
+                known[model] = (composite, [n for n in self._select(specs[model], composite)
+                                            if n != FOLDER or FOLDER in specs[model].remote_fields()])
             return known[model]
 
         for entry in raw.entries:
