@@ -85,11 +85,12 @@ class Draft:
     record: dict[str, str] = field(default_factory=dict)  # key, version, deleted, changed_at
     timezone: str | None = None
     fields: list[Suggestion] = field(default_factory=list)
+    exclude: list[dict[str, Any]] = field(default_factory=list)  # records that are not the model's
 
     def as_json(self) -> dict[str, Any]:
         return {"model": self.model, "entity": self.entity, "confidence": round(self.entity_confidence, 2),
                 "alternatives": [{"entity": e, "confidence": round(c, 2)} for e, c in self.alternatives],
-                **self.record, "timezone": self.timezone,
+                **self.record, "timezone": self.timezone, "exclude": self.exclude,
                 "fields": [{"field": s.field, "mapping": s.spec, "confidence": round(s.confidence, 2), "why": s.reason}
                            for s in self.fields]}
 
@@ -101,6 +102,9 @@ class Draft:
         lines.append(f"model: {self.model}")
         lines.append(_commented(f"entity: {_scalar(self.entity or '<entity set>')}", self.entity_confidence, self.entity_reason))
         lines += [f"{k}: {_scalar(v)}" for k, v in self.record.items()]
+        if self.exclude:
+            lines.append("exclude:  # records that are not " + self.model + "s (a service user): not imported")
+            lines += [f"  - {_flow(entry)}" for entry in self.exclude]
         if self.timezone:
             lines.append(f"timezone: {self.timezone}  # naive dates are read in this zone")
         lines.append("fields:")
@@ -347,4 +351,5 @@ def suggest(model: str, schema: Mapping[str, Mapping[str, str]], *, entity: str 
         draft.fields.append(Suggestion(name, spec, score, why, target.required))
     if zone_needed:
         draft.timezone = timezone or "Europe/Moscow"
+    draft.exclude = [e for e in _synonyms()["models"].get(model, {}).get("exclude", []) if all(f in types for f in e)]
     return draft

@@ -119,3 +119,13 @@ fields:
     assert first.problems == []
     assert first.as_json()["canonical"]["customer_id"] == "→customer p-1"
     assert [p.split(":")[0] for p in second.problems] == ["number", "created_at"]
+
+
+def test_an_agent_suggestion_keeps_1cs_service_users_out(onec_schema: dict[str, dict[str, str]]) -> None:
+    draft = suggest("agent", onec_schema)
+    found = mapping_from_text(draft.to_yaml(), "agent.yaml")
+    assert found.spec is not None
+    assert found.spec.exclude == [{"Служебный": True}]
+    assert found.spec.excluded({"Служебный": True, "Description": "Интеграция (служебный)"}) is not None
+    without = {e: {f: t for f, t in fields.items() if f != "Служебный"} for e, fields in onec_schema.items()}
+    assert suggest("agent", without).exclude == []  # proposed only where the entity has the field
