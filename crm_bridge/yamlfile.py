@@ -62,9 +62,9 @@ def _walk(node: yaml.Node, path: Path_, doc: YamlDocument, loader: _Loader, envi
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool):
+            if not isinstance(key, str | int | float | bool) and key is not None:
                 raise ConfigError(f"{doc.positions[path]}: a key must be a plain value, not {type(key).__name__}")
-            skey = str(key)
+            skey = "null" if key is None else str(key)  # a value map's `null:` entry: the empty value
             child = (*path, skey)
             if skey in result:
                 where = Position(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)

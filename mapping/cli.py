@@ -20,8 +20,11 @@ from rich.text import Text
 
 from crm_bridge.cli.common import console, emit_json, open_app
 from crm_bridge.errors import ConfigError, RemoteError
+from crm_bridge.model import MODELS
+from mapping.facts import Problem
 from mapping.lengths import is_warning
 from mapping.preview import PreviewRow, RemoteRef, preview
+from mapping.sample import sample_problems
 from mapping.spec import MappingFile, MappingSpec, load_mapping, mapping_from_text, read_mapping
 from mapping.suggest import Draft, schema_from_sample, suggest
 from mapping.validate import RemoteFacts, check_mapping
@@ -119,14 +122,45 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
     return results
 
 
+#: records ``crm-bridge check`` reads per mapping to find value-map gaps (one page)
+CHECK_SAMPLE = 50
+
+
+def _sample_gaps(bridge: Any, name: str, size: int) -> dict[str, list[str]]:
+    """File -> what a sample of the backend's records shows wrong with its mapping
+    (value-map gaps, values a transform or the model refuses), each with file:line.
+    Nothing when the backend cannot be read: its own check says why."""
+    backend = bridge.backend(name)
+    if not hasattr(backend, "read"):
+        return {}
+    found: dict[str, list[str]] = {}
+    try:
+        entities = backend.describe() if hasattr(backend, "describe") else None
+        for path in sorted(Path(backend.mappings_dir).glob("*.yaml")):
+            mf = read_mapping(path)
+            readable = _readable(mf.spec, entities) if mf.spec is not None and mf.spec.model in MODELS else None
+            records = _sample(backend, readable, entities, size) if readable is not None else None
+            if readable is None or not records:
+                continue  # a field or entity 1C lacks: the backend's check names it
+            gaps = [str(Problem(mf.doc.where(where), ".".join(map(str, where)), message))
+                    for where, message in sample_problems(readable, records)]
+            if gaps:
+                found[str(path)] = gaps
+    except (RemoteError, ConfigError):
+        return {}
+    return found
+
+
 def check_findings(bridge: Any, name: str) -> list[dict[str, Any]]:
     """What ``crm-bridge check`` adds per backend: the problems in its mapping files that
     the file checks find (a ``ref:`` to a model with no mapping, a transform that does not
-    exist, …), one finding per file with problems; what 1C publishes is the backend's own
-    check. Nothing when every file is sound."""
+    exist, …) and those a sample of the backend's records shows (a value the value map
+    does not cover, which the import would refuse), one finding per file with problems;
+    what 1C publishes is the backend's own check. Nothing when every file is sound."""
     found = []
+    gaps = _sample_gaps(bridge, name, CHECK_SAMPLE)
     for result in _check_backend(bridge, name, None, sample=0, offline=True):
-        problems = result["problems"]
+        problems = result["problems"] + gaps.get(result["file"], [])
         if problems:
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
             found.append({"ok": False, "detail": f"{shown} (all of them: crm-bridge mapping check)"})  # each names file:line
@@ -258,7 +292,8 @@ def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: in
         except RemoteError:
             records = []
         if records:
-            values = {spec["from"]: [r.get(spec["from"]) for r in records] for spec in enums.values()}
+            # only the fields read: one 1C does not publish is absent from the records, not empty
+            values = {spec["from"]: [r[spec["from"]] for r in records if spec["from"] in r] for spec in enums.values()}
             draft = suggest(model, schema, entity=entity, values=values, timezone=zone, mapped=mapped)
             origin += f" and {len(records)} sample records"
     return draft, origin

@@ -9,6 +9,10 @@ deleted: DeletionMark         # deletion flag (optional)
 changed_at: ДатаИзменения     # remote time of the last change (optional; `owner: newest` merges)
 changed_by: Автор             # remote field naming who changed the record last (optional)
 timezone: Europe/Moscow       # zone of naive dates parsed by the `date` transform
+folders: skip                 # folders of a hierarchical catalog (1C IsFolder): skip | include
+exclude:                      # records not imported: any entry whose fields all match
+  - {Служебный: true}                         # 1C's service users
+  - {Description: [Администратор, Робот]}     # a list: any of these values
 fields:
   number: Number                                   # shorthand: direct, owned by the remote
   subject: {from: Тема, transform: [strip]}
@@ -31,6 +35,12 @@ children:                     # tabular sections / contact lists, matched on `ke
       role: {from: Роль, transform: [strip]}
 ```
 
+``folders`` and ``exclude`` say which remote records are not records of the model: a
+folder of a hierarchical catalog, 1C's service user. They never become bindings; the sync
+engine applies ``exclude`` to every record it reads, and a backend may also ask its server
+to leave them out (1C: ``$filter``). A bound record that becomes excluded later is handled
+as one deleted in the CRM.
+
 Field ownership: ``remote`` fields are imported and never written; ``local`` fields are
 decided by crm-bridge and written back (their remote value is not imported); ``newest``
 fields go both ways, the most recent change winning (the sync engine merges).
@@ -44,9 +54,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from crm_bridge.config import ConfigErrors, validate_document
 from crm_bridge.errors import ConfigError, did_you_mean
@@ -65,6 +75,19 @@ __all__ = [
 ]
 
 Owner = Literal["remote", "local", "newest"]
+Scalar = bool | int | float | str
+
+
+def _filter_value(value: Any) -> Any:
+    """An ``exclude`` value: one plain value or a non-empty list of them (no mapping, no null)."""
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, bool | int | float | str) for v in values):
+        msg = f"{value!r} is not a value to compare with: give one (true, 5, Администратор) or a list of them ([Администратор, Робот])"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns a ValueError into the file:line message
+    return value
+
+
+FilterValue = Annotated[Any, BeforeValidator(_filter_value)]
 OWNERS = ("remote", "local", "newest")
 Step = str | dict[str, Any]
 
@@ -158,8 +181,30 @@ class MappingSpec(_Strict):
     # create finds the record the lost answer created instead of making a second one
     correlation: str | None = None
     timezone: str | None = None
+    # folders (groups) of a hierarchical catalog are no customers or agents: the backend
+    # leaves them out (1C: IsFolder) unless `include`
+    folders: Literal["skip", "include"] = "skip"
+    exclude: list[dict[str, FilterValue]] = []
     fields: dict[str, FieldSpec]
     children: dict[str, ChildSpec] = {}
+
+    @field_validator("exclude")
+    @classmethod
+    def _whole_entries(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for entry in value:
+            if not entry:
+                msg = "an exclude entry names at least one remote field, like {Служебный: true}"
+                raise ValueError(msg)
+        return value
+
+    def excluded(self, values: Mapping[str, Any]) -> str | None:
+        """Which ``exclude`` entry the remote `values` match (``exclude[0]: Служебный = True``),
+        or None. A field matches one of its values; an entry matches when all its fields
+        do. Text compares without trailing spaces: 1C pads fixed-length strings."""
+        for i, entry in enumerate(self.exclude):
+            if all(_matches(values.get(name), wanted) for name, wanted in entry.items()):
+                return f"exclude[{i}]: " + ", ".join(f"{name} = {values.get(name)!r}" for name in entry)
+        return None
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -172,6 +217,7 @@ class MappingSpec(_Strict):
         for f in self.fields.values():
             names += f.inputs
         names += [c.source for c in self.children.values()]
+        names += [name for entry in self.exclude for name in entry]  # read to apply the filter
         return list(dict.fromkeys(names))
 
     def version_of(self, row: Mapping[str, Any]) -> str | None:
@@ -185,6 +231,19 @@ class MappingSpec(_Strict):
         for child in self.children.values():
             found |= {f.ref for f in child.fields.values() if f.ref}
         return found
+
+
+def _matches(value: Any, wanted: Scalar | list[Scalar]) -> bool:
+    for one in wanted if isinstance(wanted, list) else [wanted]:
+        if isinstance(one, bool) or isinstance(value, bool):
+            if value is one:
+                return True
+        elif isinstance(one, str) and isinstance(value, str):
+            if value.rstrip(" ") == one.rstrip(" "):
+                return True
+        elif value == one and value is not None:
+            return True
+    return False
 
 
 @dataclass

@@ -85,11 +85,12 @@ class Draft:
     record: dict[str, str] = field(default_factory=dict)  # key, version, deleted, changed_at
     timezone: str | None = None
     fields: list[Suggestion] = field(default_factory=list)
+    exclude: list[dict[str, Any]] = field(default_factory=list)  # records that are not the model's
 
     def as_json(self) -> dict[str, Any]:
         return {"model": self.model, "entity": self.entity, "confidence": round(self.entity_confidence, 2),
                 "alternatives": [{"entity": e, "confidence": round(c, 2)} for e, c in self.alternatives],
-                **self.record, "timezone": self.timezone,
+                **self.record, "timezone": self.timezone, "exclude": self.exclude,
                 "fields": [{"field": s.field, "mapping": s.spec, "confidence": round(s.confidence, 2), "why": s.reason}
                            for s in self.fields]}
 
@@ -101,6 +102,9 @@ class Draft:
         lines.append(f"model: {self.model}")
         lines.append(_commented(f"entity: {_scalar(self.entity or '<entity set>')}", self.entity_confidence, self.entity_reason))
         lines += [f"{k}: {_scalar(v)}" for k, v in self.record.items()]
+        if self.exclude:
+            lines.append("exclude:  # records that are not " + self.model + "s (a service user): not imported")
+            lines += [f"  - {_flow(entry)}" for entry in self.exclude]
         if self.timezone:
             lines.append(f"timezone: {self.timezone}  # naive dates are read in this zone")
         lines.append("fields:")
@@ -207,9 +211,10 @@ def _field_spec(name: str, target: CanonicalField, remote: str, edm: str, hints:
         if kind == "guid":
             spec["lookup"] = {"entity": _lookup_entity(remote, schema), "field": "Description"}
             notes.append("a reference: its name is looked up")
-        spec["map"], how = _value_map(name, target, values)
+        default = hints.get("default") or _default(name, target)
+        spec["map"], how = _value_map(name, target, values, _fallback(name, target, default))
         notes.append(how)
-        spec["default"] = hints.get("default") or _default(name, target)
+        spec["default"] = default
     if hints.get("owner"):
         spec["owner"] = hints["owner"]
     return spec, "; ".join(notes)
@@ -223,22 +228,47 @@ def _lookup_entity(remote: str, schema: Mapping[str, Mapping[str, str]]) -> str:
     return "<catalog of " + remote.removesuffix("_Key") + ">"
 
 
-def _value_map(name: str, target: CanonicalField, values: Sequence[Any]) -> tuple[dict[str, str], str]:
+def _value_map(name: str, target: CanonicalField, values: Sequence[Any], fallback: str) -> tuple[dict[Any, str], str]:
+    """A value map from the sample's `values`, or from the usual 1C names when there is none.
+
+    Every distinct value seen gets an entry, so ``mapping check`` on the same sample finds
+    no gap: a value named like a canonical one maps to it, any other (a state this base
+    added, an empty enum ``""``) to `fallback`, and the note names those for review. A
+    ``keep`` default would pass them through as they are, and the model refuses them.
+    Values the sample did not show still get their usual 1C spelling.
+    """
     spellings: dict[str, list[str]] = _synonyms()["values"].get(name, {})
-    if values:
-        table: dict[str, str] = {}
-        for value in dict.fromkeys(str(v) for v in values if v not in (None, "")):
-            for choice, names in spellings.items():
-                if _name_score(value, names)[0] >= 0.69 and choice in target.choices:
-                    table[value] = choice
-                    break
-        # values the sample did not show still get their usual 1C spelling
-        for choice, names in spellings.items():
-            if names and choice in target.choices and choice not in table.values():
-                table.setdefault(names[0], choice)
-        return table, f"map from {len(set(map(str, values)))} values seen in the sample and usual 1C names"
-    return ({names[0]: choice for choice, names in spellings.items() if names and choice in target.choices},
-            "map from usual 1C names: compare with your values")
+    usual = {names[0]: choice for choice, names in spellings.items() if names and choice in target.choices}
+    seen = list(dict.fromkeys(v for v in values if isinstance(v, str | int | float | bool) or v is None))
+    if not seen:
+        return usual, "map from usual 1C names: compare with your values"
+    table: dict[Any, str] = {}
+    guessed: list[Any] = []
+    for value in seen:
+        if value is None and target.nullable:
+            continue  # an empty value is stored as none
+        text = "" if value is None else str(value)
+        choice = next((c for c, names in spellings.items() if c in target.choices and text
+                       and _name_score(text, names)[0] >= 0.69), None)
+        if choice is None:
+            guessed.append(value)
+        table[value] = choice or fallback
+    for key, choice in usual.items():
+        if choice not in table.values():
+            table.setdefault(key, choice)
+    how = f"map from {len(seen)} value{'s' if len(seen) != 1 else ''} seen in the sample and usual 1C names"
+    if guessed:
+        shown = ", ".join("(empty)" if v in (None, "") else str(v) for v in guessed[:5]) + (", ..." if len(guessed) > 5 else "")
+        how += f"; {len(guessed)} not recognised ({shown}) map to {fallback}: check them"
+    return table, how
+
+
+def _fallback(name: str, target: CanonicalField, default: str) -> str:
+    """Where a value seen but not recognised goes: the field's default value, else the model's."""
+    if default in target.choices:
+        return default
+    model_default = _default(name, target)
+    return model_default if model_default in target.choices else target.choices[0]
 
 
 def _default(name: str, target: CanonicalField) -> str:
@@ -321,4 +351,5 @@ def suggest(model: str, schema: Mapping[str, Mapping[str, str]], *, entity: str 
         draft.fields.append(Suggestion(name, spec, score, why, target.required))
     if zone_needed:
         draft.timezone = timezone or "Europe/Moscow"
+    draft.exclude = [e for e in _synonyms()["models"].get(model, {}).get("exclude", []) if all(f in types for f in e)]
     return draft

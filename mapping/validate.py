@@ -361,6 +361,20 @@ class _Checker:
             found += [("children", cname, "fields", n, "ref") for n, f in child.fields.items() if f.ref == model]
         return found
 
+    def check_exclude(self, types: Mapping[str, str] | None) -> None:
+        """Each ``exclude`` field exists and its values are of its type (a boolean for a
+        flag, a GUID for a reference): a filter that can never match excludes nothing."""
+        for i, entry in enumerate(self.spec.exclude):
+            for name, wanted in entry.items():
+                path: Path_ = ("exclude", i, name)
+                if types is None or not self.known_source(path, name, types):
+                    continue
+                kind = edm_kind(types[name])
+                for value in wanted if isinstance(wanted, list) else [wanted]:
+                    if not _fits_filter(kind, value):
+                        self.add(path, f"{value!r} can never equal {name} ({edm_word(types[name])}); "
+                                 f"write {_FILTER_EXAMPLES.get(kind, 'a value of that type')}")
+
     def run(self) -> list[Problem]:
         if self.spec.model not in MODELS:
             self.add(("model",), f"no canonical model {self.spec.model!r}.{did_you_mean(self.spec.model, list(MODELS))} "
@@ -372,6 +386,7 @@ class _Checker:
         for name, fs in self.spec.fields.items():
             self.check_field(("fields", name), name, fs, canonical, types, self.spec.entity, self.spec.model)
         self.check_children(types)
+        self.check_exclude(types)
         self.check_required()
         self.check_targets()
         self.check_cycles()
@@ -386,6 +401,24 @@ class _Checker:
                 self.add(path, message)
         unique = dict.fromkeys(self.problems)
         return sorted(unique, key=lambda p: (p.where.line, p.where.column, p.field, p.message))
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_FILTER_EXAMPLES = {"bool": "true or false", "guid": "a key like 5f2c0e44-3b9a-11ee-8c1e-0050569a1c2b",
+                    "int": "a number", "number": "a number", "text": "text",
+                    "datetime": "nothing: exclude compares no dates (a date field cannot be used)"}
+
+
+def _fits_filter(kind: str, value: Any) -> bool:
+    if kind in ("any", "object"):
+        return True
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "guid":
+        return isinstance(value, str) and bool(_GUID.match(value))
+    if kind in ("int", "number"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return kind == "text" and isinstance(value, str)
 
 
 def check_mapping(mf: MappingFile, *, facts: RemoteFacts | None = None, siblings: Mapping[str, MappingSpec] | None = None,

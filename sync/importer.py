@@ -8,7 +8,8 @@ Two ways to find what changed, chosen by the adapter:
   full just the records whose version differs;
 * **full read** (``read``): page through whole records.
 
-Either way a record whose version equals the stored one — including the version our own
+Either way a record the mapping's ``exclude`` matches is not imported (it gets no binding;
+one bound before it matched is handled as deleted in the CRM), and a record whose version equals the stored one — including the version our own
 write produced — is skipped before mapping, and an unchanged content hash only refreshes
 the version. A reference to a record not imported yet imports that record first. The
 checkpoint (the last key of the page) moves in the transaction that stored the page, so a
@@ -29,6 +30,7 @@ of statements, not thousands.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -179,6 +181,11 @@ class Importer:
         correlation = rec.values.get(mapping.spec.correlation) if mapping.spec.correlation else None
         if binding is None and isinstance(correlation, str) and correlation.startswith("crm-bridge:"):
             binding = binder.claim(model, f"pending:{correlation}", rec.id, now=self.now)
+        if mapping.spec.excluded(rec.values) is not None:  # not a record of the model (a service user)
+            if binding is None or binding.state == "tombstone":
+                stats.skipped += 1  # never bound: what the mapping excludes is not imported
+                return
+            rec = dataclasses.replace(rec, deleted=True)  # excluded since: as if deleted in the CRM
         if binding is not None and rec.version is not None and rec.version == binding.remote_version:
             stats.skipped += 1
             return

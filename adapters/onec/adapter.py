@@ -16,6 +16,7 @@ from adapters.onec.config import OneCODataConfig
 from adapters.onec.errors import OneCRejected, OneCStoredOtherwise, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
+from adapters.onec.selection import FOLDER, is_folder, server_filter, skips_folders
 from adapters.onec.stored import differences
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from mapping.compile import compiled_file
@@ -97,7 +98,16 @@ class OneCBackend:
 
     def _select(self, spec: MappingSpec, composite: Mapping[str, str]) -> list[str]:
         """``$select`` of a read: the mapped fields, and the ``_Type`` of each composite reference."""
-        return list(dict.fromkeys([*spec.remote_fields(), *(f"{s}_Type" for s in composite)]))
+        folder = [FOLDER] if skips_folders(spec, self.client.metadata().entity(spec.entity)) else []
+        return list(dict.fromkeys([*spec.remote_fields(), *(f"{s}_Type" for s in composite), *folder]))
+
+    def _items(self, spec: MappingSpec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`rows` without the folders of a hierarchical catalog (``selection``), and without
+        ``IsFolder`` itself unless mapped: asked for that alone, it must not change a record."""
+        if not skips_folders(spec, self.client.metadata().entity(spec.entity)):
+            return rows
+        mapped = FOLDER in spec.remote_fields()
+        return [raw if mapped else {k: v for k, v in raw.items() if k != FOLDER} for raw in rows if not is_folder(raw)]
 
     def _record(self, spec: MappingSpec, raw: dict[str, Any], lookups: dict[str, dict[str, Any]],
                 composite: Mapping[str, str]) -> RemoteRecord:
@@ -177,7 +187,9 @@ class OneCBackend:
             """A model's composite references and the fields an entry must carry, asked once a package."""
             if model not in known:
                 composite = self._composite_refs(specs[model])
-                known[model] = (composite, self._select(specs[model], composite))
+                # IsFolder is asked to drop folders, not needed of an entry: one without it is an item
+                known[model] = (composite, [n for n in self._select(specs[model], composite)
+                                            if n != FOLDER or FOLDER in specs[model].remote_fields()])
             return known[model]
 
         for entry in raw.entries:
@@ -204,8 +216,8 @@ class OneCBackend:
                 except BadValue as exc:  # a key-only entry whose mark is no boolean: neither deleted nor live
                     package.problems.append((f"{entry.type_name} {key}: {exc}", _shown(entry)))
                     continue
-                if gone:
-                    package.gone.setdefault(model, []).append(key)
+                if gone or (is_folder(entry.values) and skips_folders(spec, self.client.metadata().entity(spec.entity))):
+                    package.gone.setdefault(model, []).append(key)  # a folder is no record: never bound, or no longer
                 elif any(name not in entry.values for name in reads(model)[1]):
                     refetch.setdefault(model, []).append(key)
                 else:
@@ -295,10 +307,23 @@ class OneCBackend:
 
         ``start``/``before`` bound the key range (see ``key_ranges``); ``after`` resumes.
         """
-        select = [n for n in (spec.key, spec.version, spec.deleted) if n]
+        meta = self.client.metadata()
+        entity = meta.entity(spec.entity)
+        excluded = list(dict.fromkeys(name for entry in spec.exclude for name in entry))
+        select = list(dict.fromkeys([n for n in (spec.key, spec.version, spec.deleted) if n] + excluded
+                                    + ([FOLDER] if skips_folders(spec, entity) else [])))
         for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
-                                      page_size=self.config.scan_page_size):
-            yield [RemoteStub(str(r[spec.key]), spec.version_of(r), self._marked(spec, r)) for r in page]
+                                      page_size=self.config.scan_page_size, where=server_filter(spec, entity)):
+            yield [
+                RemoteStub(
+                    str(r[spec.key]),
+                    spec.version_of(r),
+                    # a row `exclude` matches is listed as deleted (``selection``)
+                    self._marked(spec, r)
+                    or (bool(excluded) and spec.excluded(from_wire(meta, spec.entity, r, self.tz)) is not None),
+                )
+                for r in page if not (FOLDER in select and is_folder(r))
+            ]
 
     def _marked(self, spec: MappingSpec, raw: Mapping[str, Any], *, strict: bool = False) -> bool:
         """The record's deletion mark, typed by ``$metadata``. One that does not read as a
@@ -322,7 +347,7 @@ class OneCBackend:
         rows = self.client.by_keys(spec.entity, list(ids), select=self._select(spec, composite))
         for raw in rows:
             self._remember(spec, raw)
-        return [self._record(spec, raw, lookups, composite) for raw in rows]
+        return [self._record(spec, raw, lookups, composite) for raw in self._items(spec, rows)]
 
     def _remember(self, spec: MappingSpec, raw: dict[str, Any]) -> None:
         seen, key = self._read_by_key, (spec.entity, str(raw.get(spec.key)))
@@ -336,9 +361,10 @@ class OneCBackend:
         composite = self._composite_refs(spec)
         select = self._select(spec, composite)
         lookups = self._lookups(spec)
+        where = server_filter(spec, self.client.metadata().entity(spec.entity))
         for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
-                                      page_size=self.config.page_size):
-            yield [self._record(spec, raw, lookups, composite) for raw in page]
+                                      page_size=self.config.page_size, where=where):
+            yield [self._record(spec, raw, lookups, composite) for raw in self._items(spec, page)]
 
     def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
                expected_version: str | None = None) -> str | None:

@@ -246,10 +246,11 @@ def _onec_backend(bridge: Any, name: str | None) -> Any:
 @onec_app.command("inspect")
 def inspect(
     backend_name: Annotated[str | None, typer.Option("--backend", "-b", help="Backend name (default: the only 1C one).")] = None,
-    entity: Annotated[str | None, typer.Option("--entity", "-e", help="Show one entity set's fields.")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", "-e", help="Show one entity set's fields (or one enumeration's values).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """List what the 1C publication offers: entity sets, fields, types and references.
+    """List what the 1C publication offers: entity sets, fields, types and references, and the
+    enumerations with their values (in --json, rows of kind "Enum" after the entity sets).
 
     With change_detection: exchange_plan, also whether the exchange plan is published and
     has crm-bridge's node (stderr when not, so --json output keeps its shape).
@@ -278,8 +279,12 @@ def inspect(
                 "references": meta.references(name),
                 "tabular_sections": [p for p, prop in props.items() if prop.is_collection],
             })
+        # Enumerations are no entity sets: a field of one is Edm.String holding a member's name
+        # (INTERFACE.md §2), and $metadata lists the members: the values a value map meets.
+        enums = [{"entity_set": None, "kind": "Enum", "enum": name, "values": list(values)}
+                 for name, values in sorted(meta.enums.items())]
         if as_json:
-            emit_json(rows)
+            emit_json(rows + enums)
             return
         table = Table(title="Published in the standard OData interface")
         table.add_column("entity set", overflow="fold")  # never cut: it is what --entity takes
@@ -289,12 +294,23 @@ def inspect(
             table.add_row(r["entity_set"], r["kind"], str(r["fields"]), ", ".join(sorted(set(r["references"].values()))) or "—",
                           ", ".join(r["tabular_sections"]) or "—")
         console.print(table)
+        if enums:
+            values = Table("enumeration", "values (what its fields hold)", title="Enumerations")
+            for e in enums:
+                values.add_row(e["enum"], ", ".join(e["values"]) or "—")
+            console.print(values)
         if feed is not None and feed["ok"]:
             console.print(f"[green]{feed['detail']}[/green]")
         return
     et = meta.entity(entity)
+    if et is None and entity in meta.enums:
+        if as_json:
+            emit_json({"enum": entity, "values": list(meta.enums[entity])})
+        else:
+            console.print(f"{entity} (enumeration): " + (", ".join(meta.enums[entity]) or "no values"), markup=False)
+        return
     if et is None:
-        console_err.print(f"[red]{entity} is not published.{did_you_mean(entity, list(meta.entity_sets))}[/red] "
+        console_err.print(f"[red]{entity} is not published.{did_you_mean(entity, [*meta.entity_sets, *meta.enums])}[/red] "
                           "Add it to the standard OData interface content in 1C (Администрирование → Настройка стандартного интерфейса OData).")
         raise typer.Exit(1)
     refs = meta.references(entity)

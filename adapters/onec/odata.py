@@ -244,6 +244,7 @@ class ODataClient:
         page_size: int = 1000,
         start: str | None = None,
         before: str | None = None,
+        where: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every record, ``page_size`` at a time, by ascending ``Ref_Key`` (keyset paging:
         each page costs the same however deep the scan, and a resumed scan starts after
@@ -251,11 +252,13 @@ class ODataClient:
 
         ``start`` (inclusive) and ``before`` (exclusive) bound the key range, so several
         workers can scan disjoint slices of one entity set; ``after`` (exclusive) is the
-        resume point inside that range.
+        resume point inside that range. ``where``: a ``$filter`` every record read must also
+        meet (built with the literal functions above, never from user text).
         """
         while True:
-            rows = self.query(entity_set, select=select, filter=_keyset(after, start, before), orderby="Ref_Key",
-                              top=page_size)
+            keyset = _keyset(after, start, before)
+            both = f"({where}) and {keyset}" if where and keyset else where or keyset
+            rows = self.query(entity_set, select=select, filter=both, orderby="Ref_Key", top=page_size)
             if not rows:
                 return
             yield rows

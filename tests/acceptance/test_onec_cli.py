@@ -45,6 +45,20 @@ def test_inspect_lists_sets_with_their_references(config: Path) -> None:
     assert request["tabular_sections"] == ["Соисполнители"]
 
 
+def test_inspect_lists_enumerations_with_their_values(config: Path) -> None:
+    done = cli(config, "onec", "inspect", "--json")
+    rows = json.loads(done.stdout)
+    enums = {r["enum"]: r["values"] for r in rows if r["kind"] == "Enum"}
+    assert enums["ВидыОбращений"] == ["ТехническаяПроблема", "Консультация", "БлагодарностьЖалоба", "СрочныйЗапрос"]
+    assert all(r["entity_set"] is None for r in rows if r["kind"] == "Enum")
+    table = " ".join(cli(config, "onec", "inspect").stdout.split())
+    assert "Enumerations" in table
+    assert "ВидыОбращений │ ТехническаяПроблема, Консультация, БлагодарностьЖалоба, СрочныйЗапрос" in table
+    one = cli(config, "onec", "inspect", "--entity", "ЮрФизЛицо", "--json")
+    assert json.loads(one.stdout) == {"enum": "ЮрФизЛицо", "values": ["ЮрЛицо", "ФизЛицо", "ИндивидуальныйПредприниматель",
+                                                                      "ЮрЛицоНеРезидент"]}
+
+
 def test_inspect_of_one_set_shows_types_keys_and_rows(config: Path) -> None:
     done = cli(config, "onec", "inspect", "--entity", "Document_Интерес", "--json")
     fields = {f["field"]: f for f in json.loads(done.stdout)["fields"]}

@@ -89,6 +89,8 @@ class Emulator:
             longer one with 404.15 (its default ``maxQueryString``); 0: no limit.
         truncate_strings: a string written longer than its attribute (``MaxLength`` in
             the EDMX) is silently cut to it, as 1C does (GATE-P8); False stores it whole.
+        folders: file a third of the partners under partner folders (``IsFolder`` rows of
+            ``Catalog_Партнеры``, as hierarchical catalogs hold them on real bases).
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class Emulator:
         real_1c_atom: bool = True,
         atom_tombstones: bool = False,
         truncate_strings: bool = True,
+        folders: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -128,7 +131,7 @@ class Emulator:
         self.schema: Schema = load_schema(edmx)
         self.store = Store(self.schema, self.clock, truncate_strings=truncate_strings)
         self.seed: SeedSummary = generate(
-            self.store, requests=requests, seed=seed, now=self.clock(), customers=customers
+            self.store, requests=requests, seed=seed, now=self.clock(), customers=customers, folders=folders
         )
         self.unpublished: set[str] = set()
         self._metadata_text = self.schema.edmx_text

@@ -2,8 +2,10 @@
 
 Same ``seed`` and ``now`` → same base, byte for byte. The shape is what a support desk
 on 1C:CRM looks like after two busy weeks: customers (partner + counterparty with a
-valid ИНН/КПП, contacts with phones and e-mail), ~8 agents plus the integration's
-service user, request states, and requests spread over the 14 days before ``now`` in
+valid ИНН/КПП, contacts with phones and e-mail) with a third of them filed under a
+few partner folders (``IsFolder``: 1C's hierarchical catalogs hold groups as rows of the
+same set; ``folders=False`` leaves them out), ~8 agents plus the integration's service
+user (``Служебный``), request states, and requests spread over the 14 days before ``now`` in
 working hours, mostly open, the older ones more often closed. Every request is one
 the bridge has not touched yet: ``СрокИсполнения``/``СрокПервогоОтвета`` are empty.
 
@@ -18,7 +20,7 @@ import gc
 import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +37,7 @@ STATES: tuple[tuple[str, bool], ...] = (
     ("Решено", False), ("Закрыто", True), ("Отменено", True),
 )
 _AGENTS = 8
+_FOLDERS = ("Ключевые клиенты", "Розница", "Прочие")
 _TYPES = (("ТехническаяПроблема", 45), ("Консультация", 30),
           ("БлагодарностьЖалоба", 15), ("СрочныйЗапрос", 10))
 _CHANNELS = (("Телефон", 30), ("ЭлектроннаяПочта", 30), ("Чат", 20),
@@ -65,6 +68,7 @@ class SeedSummary:
     agents: tuple[str, ...]
     states: Mapping[str, str]  # description → Ref_Key
     exchange_nodes: Mapping[str, str]  # exchange plan set → the bridge's node Ref_Key
+    folders: Mapping[str, str] = field(default_factory=dict)  # partner folder Ref_Key → its name
 
 
 class _Generator:
@@ -136,7 +140,7 @@ class _Generator:
         ))
 
     # ---------------------------------------------------------------- catalogs
-    def run(self, requests: int, customers: int) -> SeedSummary:
+    def run(self, requests: int, customers: int, *, folders: bool = True) -> SeedSummary:
         self.kinds = {name: (self.guid(), self.guid()) for name in (
             "Catalog_Партнеры", "Catalog_Контрагенты", "Catalog_КонтактныеЛицаПартнеров",
             "Catalog_Пользователи")}
@@ -144,8 +148,31 @@ class _Generator:
         states = self.states()
         partners = self.customers(customers, agents)
         self.requests(requests, partners, agents, states)
+        groups = self.folders([p for p, _, _ in partners]) if folders else {}
         return SeedSummary(self.counts, service_user, tuple(a for a, _ in agents),
-                           {name: ref for name, (ref, _) in states.items()}, self.nodes())
+                           {name: ref for name, (ref, _) in states.items()}, self.nodes(), groups)
+
+    def folders(self, partners: list[str]) -> dict[str, str]:
+        """Partner folders (``IsFolder`` rows of the same catalog) holding a third of the
+        partners (their ``Parent_Key``). Drawn from a stream of their own and added last, so
+        the rest of the base is the same with or without them."""
+        set_name = "Catalog_Партнеры"
+        factory, table = self.factory(set_name), self.store.tables.get(set_name)
+        if factory is None or table is None or "IsFolder" not in factory.index:
+            return {}
+        rnd = random.Random(f"folders-{self.node}")
+        parent = factory.index["Parent_Key"]
+        found: dict[str, str] = {}
+        for name in _FOLDERS:
+            ref = _guid(rnd, self.node)
+            self.insert(set_name, factory, {"Ref_Key": ref, "DataVersion": self.version[0], "Description": name,
+                                            "Code": self.code(set_name), "IsFolder": True})
+            found[ref] = name
+        refs = list(found)
+        for partner in partners:
+            if rnd.random() < 1 / 3:
+                table[partner][parent] = refs[int(rnd.random() * len(refs))]
+        return found
 
     def nodes(self) -> dict[str, str]:
         """Per exchange plan: the base's own node and one node for the bridge."""
@@ -367,13 +394,14 @@ class _Stamps:
 
 
 def generate(store: Store, *, requests: int, seed: int, now: datetime,
-             customers: int | None = None) -> SeedSummary:
+             customers: int | None = None, folders: bool = True) -> SeedSummary:
     """Fill ``store`` with a seeded base; ``now`` is naive Moscow wall time.
 
     ``customers`` defaults to requests/5 (at least 10, at most 50,000: a big base has
     repeat customers, and the cap keeps a million-request base within memory). A base of
     50,000 requests or more is frozen out of the cyclic GC (``gc.freeze``), which is
-    process-wide: meant for the demo and benchmarks, harmless in tests.
+    process-wide: meant for the demo and benchmarks, harmless in tests. ``folders``: file a
+    third of the partners under partner folders, as hierarchical catalogs on real bases do.
     """
     if customers is None:
         customers = max(10, min(requests // 5, 50_000))
@@ -381,7 +409,7 @@ def generate(store: Store, *, requests: int, seed: int, now: datetime,
     gc.disable()  # millions of new lists would trigger full collections over and over
     try:
         with store.lock:
-            return _Generator(store, seed, now).run(requests, max(1, customers))
+            return _Generator(store, seed, now).run(requests, max(1, customers), folders=folders)
     finally:
         if requests >= 50_000:
             # Move the base out of the collector's sight: otherwise the first collections

@@ -67,6 +67,28 @@ def test_a_rest_sample_gives_english_names_and_text_dates_a_transform() -> None:
     assert by_field["status"]["map"]["Open"] == "new"
 
 
+def test_every_status_seen_in_the_sample_is_in_the_map_and_check_passes_on_that_sample(
+        onec_schema: dict[str, dict[str, str]]) -> None:
+    # a base that added its own states, and requests with an empty state or enum value
+    states = ["Новое", "Квалификация", "В работе", "Переговоры", "Закрыто", None]
+    kinds = ["Консультация", "", "ПретензияПоКачеству"]
+    sample = [{"Number": f"CRM-{i:07d}", "Date": datetime(2026, 3, 2, 9, tzinfo=MSK), "Состояние_Key": state,
+               "ВидОбращения": kinds[i % 3]} for i, state in enumerate(states)]
+    draft = suggest("ticket", onec_schema, values={"Состояние_Key": states, "ВидОбращения": kinds})
+    status = next(s for s in draft.fields if s.field == "status")
+    assert status.spec is not None
+    table = status.spec["map"]
+    assert {"Новое", "Квалификация", "В работе", "Переговоры", "Закрыто", None} <= set(table)
+    assert (table["Новое"], table["Закрыто"], table["Квалификация"], table[None]) == ("new", "closed", "new", "new")
+    assert "map from 6 values seen" in status.reason
+    assert "3 not recognised (Квалификация, Переговоры, (empty)) map to new: check them" in status.reason
+    found = mapping_from_text(draft.to_yaml(), "ticket.yaml")
+    probe = found.spec
+    assert probe is not None
+    readable = probe.model_copy(update={"fields": {k: v for k, v in probe.fields.items() if k in ("number", "created_at", "status", "type")}})
+    assert check_mapping(found.__class__(found.file, found.doc, readable), facts=RemoteFacts(entities=onec_schema, sample=sample)) == []
+
+
 @dataclass
 class Rec:
     id: str
@@ -97,3 +119,13 @@ fields:
     assert first.problems == []
     assert first.as_json()["canonical"]["customer_id"] == "→customer p-1"
     assert [p.split(":")[0] for p in second.problems] == ["number", "created_at"]
+
+
+def test_an_agent_suggestion_keeps_1cs_service_users_out(onec_schema: dict[str, dict[str, str]]) -> None:
+    draft = suggest("agent", onec_schema)
+    found = mapping_from_text(draft.to_yaml(), "agent.yaml")
+    assert found.spec is not None
+    assert found.spec.exclude == [{"Служебный": True}]
+    assert found.spec.excluded({"Служебный": True, "Description": "Интеграция (служебный)"}) is not None
+    without = {e: {f: t for f, t in fields.items() if f != "Служебный"} for e, fields in onec_schema.items()}
+    assert suggest("agent", without).exclude == []  # proposed only where the entity has the field

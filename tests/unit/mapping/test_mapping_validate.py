@@ -258,3 +258,59 @@ def test_a_written_value_longer_than_the_1c_field_is_named_with_its_place(write:
 def test_without_lengths_nothing_is_said_about_them(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
     found = write(LENGTHS_TICKET, "mappings/ticket.yaml")
     assert check_mapping(found, facts=RemoteFacts(entities=onec_schema)) == []
+
+
+def test_a_malformed_or_impossible_exclude_filter_is_named_with_its_line(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
+    found = write("""
+model: agent
+entity: Catalog_Пользователи
+folders: inclde
+exclude:
+  - {Служебный: да}
+  - {Служебнй: true}
+  - {Description: {starts: Робот}}
+  - {ФизическоеЛицо_Key: Иванов}
+  - Недействителен
+fields:
+  name: Description
+""", "agent.yaml")
+    problems = check_mapping(found, facts=RemoteFacts(entities=onec_schema))
+    assert [p.split(": ")[0] for p in problems] == ["agent.yaml:3:1", "agent.yaml:7:6", "agent.yaml:9:5"]
+    assert "folders: Input should be 'skip' or 'include' (got 'inclde')" in problems[0]
+    assert "exclude.2.Description: {'starts': 'Робот'} is not a value to compare with" in problems[1]
+    assert "exclude.4: Input should be a valid dictionary (got 'Недействителен')" in problems[2]
+    fixed = write("""
+model: agent
+entity: Catalog_Пользователи
+exclude:
+  - {Служебный: да}
+  - {Служебнй: true}
+  - {ФизическоеЛицо_Key: Иванов}
+  - {Description: [Робот, 5]}
+fields:
+  name: Description
+""", "agent.yaml")
+    problems = check_mapping(fixed, facts=RemoteFacts(entities=onec_schema))
+    assert [p.split(": ")[0] for p in problems] == ["agent.yaml:4:6", "agent.yaml:5:6", "agent.yaml:6:6", "agent.yaml:7:6"]
+    assert "'да' can never equal Служебный (Edm.Boolean); write true or false" in problems[0]
+    assert "has no field 'Служебнй'. Did you mean 'Служебный'?" in problems[1]
+    assert "'Иванов' can never equal ФизическоеЛицо_Key (Edm.Guid); write a key like" in problems[2]
+    assert "5 can never equal Description" in problems[3]
+
+
+def test_exclude_matches_every_field_of_an_entry_and_any_value_of_a_list(write: Write) -> None:
+    spec = write("""
+model: agent
+entity: Catalog_Пользователи
+exclude:
+  - {Служебный: true}
+  - {Description: [Робот, Администратор], Недействителен: false}
+fields:
+  name: Description
+""", "agent.yaml").spec
+    assert spec is not None
+    assert spec.excluded({"Служебный": True, "Description": "Петров"}) == "exclude[0]: Служебный = True"
+    assert spec.excluded({"Служебный": 1}) is None  # a flag is a boolean, not a number
+    assert spec.excluded({"Служебный": False, "Description": "Робот   ", "Недействителен": False}) is not None  # 1C pads
+    assert spec.excluded({"Служебный": False, "Description": "Робот", "Недействителен": True}) is None
+    assert spec.remote_fields() == ["Ref_Key", "Description", "Служебный", "Недействителен"]

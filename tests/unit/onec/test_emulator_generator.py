@@ -32,11 +32,34 @@ def test_same_seed_and_now_give_the_same_base() -> None:
 def test_sizes_follow_the_parameters(emu: Emulator) -> None:
     counts = emu.seed.counts
     assert counts["Document_Интерес"] == 2000
-    assert counts["Catalog_Партнеры"] == 400
+    assert counts["Catalog_Партнеры"] == 400 + 3  # and three partner folders
     assert counts["Catalog_Контрагенты"] == 400
     assert 400 <= counts["Catalog_КонтактныеЛицаПартнеров"] <= 1200
     assert counts["Catalog_Пользователи"] == 9
-    assert Emulator(requests=20, seed=1, now=NOW).seed.counts["Catalog_Партнеры"] == 10
+    assert Emulator(requests=20, seed=1, now=NOW, folders=False).seed.counts["Catalog_Партнеры"] == 10
+
+
+def test_partners_are_filed_under_folders_and_the_service_user_is_marked(emu: Emulator) -> None:
+    partners = emu.records("Catalog_Партнеры")
+    folders = {p["Ref_Key"] for p in partners if p["IsFolder"]}
+    assert set(emu.seed.folders) == folders
+    assert sorted(emu.seed.folders.values()) == ["Ключевые клиенты", "Прочие", "Розница"]
+    filed = [p for p in partners if not p["IsFolder"] and p["Parent_Key"] != EMPTY_REF]
+    assert {p["Parent_Key"] for p in filed} == folders
+    assert 0.25 < len(filed) / 400 < 0.42
+    users = emu.records("Catalog_Пользователи")
+    assert [u["Ref_Key"] for u in users if u["Служебный"]] == [emu.seed.service_user]
+
+
+def test_folders_change_nothing_else_of_the_base() -> None:
+    with_folders = Emulator(requests=50, seed=7, now=NOW)
+    without = Emulator(requests=50, seed=7, now=NOW, folders=False)
+    assert with_folders.records("Document_Интерес") == without.records("Document_Интерес")
+    def unfiled(partner: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in partner.items() if not k.startswith("Parent")}
+
+    kept = {p["Ref_Key"]: unfiled(p) for p in with_folders.records("Catalog_Партнеры") if not p["IsFolder"]}
+    assert kept == {p["Ref_Key"]: unfiled(p) for p in without.records("Catalog_Партнеры")}
 
 
 def test_requests_are_untouched_by_the_bridge(emu: Emulator) -> None:

@@ -33,7 +33,7 @@ def test_text_options_become_the_emulator_they_describe() -> None:
     emu = emulator_from_text(requests=100, customers=12, seed=3, now="2026-03-02T12:00:00",
                              users=["Интеграция:p:w"], faults=['{"kind": "status", "status": 503, "count": 2}'],
                              unpublished=["Catalog_Контрагенты"], allow_delete=True)
-    assert emu.seed.counts["Catalog_Партнеры"] == 12
+    assert emu.seed.counts["Catalog_Партнеры"] == 12 + 3  # and three partner folders
     assert emu.users == {"Интеграция": "p:w"}  # the password keeps its colon
     assert [(f.kind, f.status, f.count) for f in emu.faults.list()] == [("status", 503, 2)]
     assert "Catalog_Контрагенты" in emu.unpublished

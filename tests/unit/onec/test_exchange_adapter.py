@@ -110,6 +110,17 @@ def test_entries_become_records_of_the_model_whose_entity_is_their_type(
     assert package.problems == []
 
 
+def test_a_folder_in_a_package_is_no_record_but_gone(onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
+    # element text without m:type, as a real package sends it (INTERFACE.md §7a)
+    metadata(onec_api)
+    node_answer(onec_api)
+    select_changes(onec_api, feed(partner(PARTNER), partner(OTHER, name="Ключевые клиенты", extra="<d:IsFolder>true</d:IsFolder>")))
+    package = backend().feed_package(specs, 1)
+    assert [r.id for r in package.records["customer"]] == [PARTNER]
+    assert package.gone == {"customer": [OTHER]}  # a binding made under folders: include is tombstoned
+    assert package.problems == []
+
+
 def test_a_type_no_mapping_covers_is_a_problem_unless_ignored_on_purpose(
         onec_api: responses.RequestsMock, specs: dict[str, MappingSpec]) -> None:
     company = entry("Catalog_Контрагенты", f'<d:Ref_Key m:type="Edm.Guid">{OTHER}</d:Ref_Key>')
