@@ -114,12 +114,22 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
         for path, mf in files.items():
             records = None if offline else _sample(backend, mf.spec, entities, sample)
             facts = RemoteFacts(entities=entities, references=references, sample=records, lengths=lengths,
-                                origin=f"backend {name!r}")
+                                origin=f"backend {name!r}", decided=decided_fields(bridge))
             results.append({"backend": name, "file": str(path), "problems": check_mapping(mf, facts=facts, siblings=siblings)})
     except RemoteError as exc:
         results.append({"backend": name, "file": str(folder), "problems": [
             f"backend {name!r}: {exc}; the mappings were not checked against it (use --offline for the file checks only)"]})
     return results
+
+
+def decided_fields(bridge: Any) -> dict[str, frozenset[str]]:
+    """Model -> the fields the installed addons decide and write back (``registry.add(fields,
+    usage="model.decided", model="ticket")``): the SLA addon's due dates and state, …"""
+    found: dict[str, frozenset[str]] = {}
+    for comp in bridge.registry.all("model.decided"):
+        if comp.model is not None:
+            found[comp.model] = found.get(comp.model, frozenset()) | frozenset(comp.obj)
+    return found
 
 
 #: records ``crm-bridge check`` reads per mapping to find value-map gaps (one page)

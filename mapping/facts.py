@@ -46,6 +46,9 @@ class RemoteFacts:
     references: Mapping[str, Mapping[str, str]] | None = None  # entity set -> reference field -> the set it points to
     sample: Sequence[Mapping[str, Any]] | None = None  # raw values of a few remote records
     lengths: Mapping[str, Mapping[str, int]] | None = None  # entity set -> string field -> MaxLength, where published
+    # canonical model -> the fields the installed addons decide (sla: due dates, state…);
+    # None: unknown (a file checked alone), so ownership is not judged
+    decided: Mapping[str, frozenset[str]] | None = None
     origin: str = "the remote metadata"
 
 

@@ -61,6 +61,17 @@ class _Checker:
     def add(self, path: Path_, message: str) -> None:
         self.problems.append(Problem(self.doc.where(path), ".".join(str(p) for p in path), message))
 
+    def check_decided(self, decided: frozenset[str]) -> None:
+        """A field owned ``local`` that no installed addon decides is never written to the
+        remote, and its remote value is never imported either: say so where it is."""
+        for name, fs in self.spec.fields.items():
+            if fs.owner == "local" and fs.source and name not in decided:
+                by = f" (decided here: {', '.join(sorted(decided))})" if decided else ""
+                self.add(("fields", name, "owner"),
+                         f"{self.spec.model}.{name} is owned here (owner: local), but no installed addon decides it, "
+                         f"so crm-bridge never writes it to {fs.source} and never reads it either{by}; make it "
+                         "owner: remote to import it, or install the addon that decides it")
+
     # --- the remote side ---------------------------------------------------------------
 
     def remote_types(self) -> dict[str, str] | None:
@@ -390,6 +401,8 @@ class _Checker:
         self.check_required()
         self.check_targets()
         self.check_cycles()
+        if self.facts.decided is not None:
+            self.check_decided(self.facts.decided.get(self.spec.model, frozenset()))
         if self.facts.lengths is not None:
             for path, message in length_problems(self.spec, canonical, self.facts.lengths.get(self.spec.entity, {}),
                                                  self.facts.origin):

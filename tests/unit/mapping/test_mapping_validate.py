@@ -314,3 +314,40 @@ fields:
     assert spec.excluded({"Служебный": False, "Description": "Робот   ", "Недействителен": False}) is not None  # 1C pads
     assert spec.excluded({"Служебный": False, "Description": "Робот", "Недействителен": True}) is None
     assert spec.remote_fields() == ["Ref_Key", "Description", "Служебный", "Недействителен"]
+
+
+OWNED_TICKET = """
+model: ticket
+entity: Document_Интерес
+key: Ref_Key
+version: DataVersion
+fields:
+  number: {from: Number}
+  resolution_due: {from: СрокИсполнения, owner: local}
+  assignee_id: {from: Ответственный_Key, ref: agent, owner: local}
+"""
+
+
+def test_a_field_owned_here_that_no_installed_addon_decides_is_named(write: Write) -> None:
+    found = write(OWNED_TICKET, "mappings/ticket.yaml")
+    decided = {"ticket": frozenset({"resolution_due", "sla_state"})}
+    problems = check_mapping(found, facts=RemoteFacts(decided=decided))
+    assert [p for p in problems if "no installed addon decides it" in p] == [
+        "mappings/ticket.yaml:8:54: fields.assignee_id.owner: ticket.assignee_id is owned here (owner: local), but no "
+        "installed addon decides it, so crm-bridge never writes it to Ответственный_Key and never reads it either "
+        "(decided here: resolution_due, sla_state); make it owner: remote to import it, or install the addon that decides it"]
+    assert not [p for p in check_mapping(found) if "no installed addon" in p]  # unknown addons: not judged
+
+
+def test_the_sla_addon_declares_what_it_decides() -> None:
+    from crm_bridge.app import load_registry
+    from mapping.cli import decided_fields
+
+    class Bridge:
+        registry = load_registry()[0]
+
+    assert decided_fields(Bridge())["ticket"] >= {"resolution_due", "first_response_due", "sla_policy", "sla_state",
+                                                   "sla_breached"}
+    shipped = read_mapping(SHIPPED / "ticket.yaml")
+    assert not [p for p in check_mapping(shipped, facts=RemoteFacts(decided=decided_fields(Bridge())))
+                if "no installed addon" in p]
