@@ -172,9 +172,9 @@ class RoutingConfig(Strict):
         for name, team in self.teams.items():
             for index, member in enumerate(team.members):
                 if member not in self.agents:
-                    raise config_problem(("teams", name, "members", index), _unknown("agent", member, agents, where="agents"))
+                    raise config_problem(("teams", name, "members", index), _unknown("agent", member, agents, where="routing.agents"))
             if team.lead is not None and team.lead not in self.agents:
-                raise config_problem(("teams", name, "lead"), _unknown("agent", team.lead, agents, where="agents"))
+                raise config_problem(("teams", name, "lead"), _unknown("agent", team.lead, agents, where="routing.agents"))
         skills = sorted({s for a in self._specs() for s in a.skills})
         languages = sorted({lang for a in self._specs() for lang in a.languages})
         for index, rule in enumerate(self.rules):
@@ -208,6 +208,13 @@ class RoutingConfig(Strict):
         for loc, name in named:
             if name is not None and name not in calendars:
                 raise config_problem(loc, _unknown("calendar", name, calendars, where="sla.calendars"))
+        if not self.enabled:
+            return
+        for i, policy in enumerate(config.section("sla").policies):
+            for j, step in enumerate(policy.escalations):
+                if step.action == "reassign" and step.team not in self.teams:
+                    raise config_problem(("sla", "policies", i, "escalations", j, "team"),
+                                         _unknown("team", str(step.team), list(self.teams)) + " (the team reassigned to)")
 
 
 def _unknown(what: str, name: str, known: list[str], *, where: str = "", holder: str = "") -> str:
