@@ -97,7 +97,8 @@ def test_an_assignment_made_in_1c_is_kept_and_never_undone(emulator: Emulator, t
         with bridge.store.transaction() as s:
             ticket = s.scalars(select(TicketRow).where(TicketRow.number == routed["Number"])).one()
             agent = s.get(AgentRow, ticket.assignee_id)
-            assert agent is not None and agent.name == next(u["Description"] for u in people(emulator) if u["Ref_Key"] == other)
+            assert agent is not None
+            assert agent.name == next(u["Description"] for u in people(emulator) if u["Ref_Key"] == other)
         assert [e.action for e in log_of(bridge, routed["Number"])] == ["assigned"]
     finally:
         bridge.close()

@@ -62,7 +62,8 @@ def test_round_robin_gives_equally_eligible_agents_shares_that_differ_by_at_most
     pointer, shares = 0, dict.fromkeys(range(size), 0)
     for _ in range(count):
         decision = decide(RequestFacts("CRM-1", "other", {"type": "other"}), [rule], {None: team}, {"r": pointer}, NOW)
-        assert decision.agent is not None and decision.pointer is not None
+        assert decision.agent is not None
+        assert decision.pointer is not None
         shares[int(decision.agent[1:])] += 1
         pointer = decision.pointer
     assert max(shares.values()) - min(shares.values()) <= 1
