@@ -35,8 +35,8 @@ backends:
     username: {DEMO_LOGIN}
     password: {DEMO_PASSWORD}
     timezone: {ZONE}
-routing:   # every active 1C user takes requests, round the clock, up to 10 open at a time
-  agent_defaults: {{capacity: 10, schedule: 24x7}}
+routing:   # every active 1C user takes requests (no schedule: round the clock), up to 10 open at a time
+  agent_defaults: {{capacity: 10}}
   exclude: ["Интеграция (служебный)"]
 """
 
