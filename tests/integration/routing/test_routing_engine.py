@@ -106,7 +106,8 @@ def test_an_assignment_made_in_1c_is_kept_and_never_undone(emulator: Emulator, t
 
 def test_an_sla_escalation_reassigns_the_request_to_another_agent_of_the_team(emulator: Emulator, tmp_path: Path) -> None:
     first, second = (u["Description"] for u in people(emulator)[:2])
-    config = demo_config(emulator.base_url, tmp_path / "s.db").split("routing:")[0] + f"""
+    head, tail = demo_config(emulator.base_url, tmp_path / "s.db").split("routing:")
+    config = head + tail[tail.index("backends:"):] + f"""
 routing:
   agents:
     {first}: {{team: L2, schedule: 24x7}}
