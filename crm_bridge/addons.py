@@ -38,6 +38,7 @@ BUILTIN: tuple[str, ...] = (
     "mapping",
     "sync",
     "sla",
+    "routing",
     "adapters.onec",
     "adapters.generic_rest",
 )

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from crm_bridge.errors import ConfigError, did_you_mean
@@ -102,6 +110,7 @@ class ScheduleConfig(Strict):
     pull_every: int = Field(default=60, ge=1)
     dispatch_every: int = Field(default=15, ge=1)
     sla_tick_every: int = Field(default=60, ge=1)
+    routing_tick_every: int = Field(default=60, ge=1)  # queued requests are tried again this often
     reconcile_every: int = Field(default=3600, ge=1)
     # Scale-out: each model's key space is read as this many partitions (streams with their
     # own cursor and lock), so several workers import in parallel. Same value on every worker.
@@ -123,6 +132,18 @@ class BridgeConfig(Strict):
     def section(self, name: str) -> Any:
         """An addon's section, e.g. ``config.section("sla")``."""
         return getattr(self, name)
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> BridgeConfig:
+        """A section that names what another section defines (routing names the ``sla``
+        section's calendars) checks those names in ``check_across(config)`` once every
+        section is valid; it raises ``config_problem((section, ...), message)`` with the
+        full path, so the problem is reported at the naming entry's line."""
+        for name in type(self).model_fields:
+            check = getattr(getattr(self, name, None), "check_across", None)
+            if callable(check):
+                check(self)
+        return self
 
 
 def build_config_model(registry: Registry) -> type[BridgeConfig]:

@@ -84,6 +84,7 @@ STALLED_TASK = "queue.stalled"
 SCHEDULE = {
     "sync.pull": "pull_every",
     "sla.tick": "sla_tick_every",
+    "routing.tick": "routing_tick_every",
     "sync.dispatch": "dispatch_every",
     "sync.reconcile": "reconcile_every",
 }

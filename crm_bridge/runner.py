@@ -24,7 +24,7 @@ from crm_bridge.app import App
 __all__ = ["CYCLE", "Runner", "next_in_cycle", "run_cycle"]
 
 log = logging.getLogger(__name__)
-CYCLE = ("sync.pull", "sla.tick", "sync.dispatch")
+CYCLE = ("sync.pull", "sla.tick", "routing.tick", "sync.dispatch")
 
 
 def next_in_cycle(name: str, known: Iterable[str]) -> str | None:
@@ -56,6 +56,7 @@ class Runner:
         self.intervals = {
             "sync.pull": pull_every or sched.pull_every,
             "sla.tick": sched.sla_tick_every,
+            "routing.tick": sched.routing_tick_every,
             "sync.dispatch": min(sched.dispatch_every, pull_every or sched.dispatch_every),
             "sync.reconcile": sched.reconcile_every,
         }

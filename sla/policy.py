@@ -156,6 +156,23 @@ class Match(Strict):
                 copy.__dict__.pop(name, None)
         return copy
 
+    def why_not(self, facts: Mapping[str, Any]) -> str | None:
+        """None when every condition holds for a request's `facts` (the keys of
+        ``TicketFacts.initial``: type, priority, channel, source, customer, customer_tax_id,
+        segment, contract, team, tags, ...); else the first that fails, as a person reads it.
+        The routing addon matches its rules with this too."""
+        for name, wanted, listed in self.listed:
+            value = facts.get(name)
+            if not isinstance(value, Hashable) or value not in wanted:
+                return f"{name} is {value!r}, not one of {listed}"
+        if self.customer is not None and not ({facts.get("customer"), facts.get("customer_tax_id")} & set(self.customer)):
+            return f"customer {facts.get('customer')!r} is not one of {', '.join(self.customer)}"
+        if self.tags is not None and not set(facts.get("tags") or ()) & set(self.tags):
+            return f"no tag of {', '.join(self.tags)}"
+        if self.when is not None and not _evaluate(_compile(self.when), facts):
+            return f"`{self.when}` is false"
+        return None
+
     @cached_property
     def reason(self) -> str:
         """Why a request this matches was matched: the conditions, as a person reads them."""
@@ -282,18 +299,7 @@ def _check(policy: PolicySpec, facts: Mapping[str, Any], at: datetime) -> str | 
             return f"valid from {policy.valid.from_}"
         if policy.valid.to and day > policy.valid.to:
             return f"expired on {policy.valid.to}"
-    m = policy.match
-    for name, wanted, listed in m.listed:
-        value = facts.get(name)
-        if not isinstance(value, Hashable) or value not in wanted:
-            return f"{name} is {value!r}, not one of {listed}"
-    if m.customer is not None and not ({facts.get("customer"), facts.get("customer_tax_id")} & set(m.customer)):
-        return f"customer {facts.get('customer')!r} is not one of {', '.join(m.customer)}"
-    if m.tags is not None and not set(facts.get("tags") or ()) & set(m.tags):
-        return f"no tag of {', '.join(m.tags)}"
-    if m.when is not None and not _evaluate(_compile(m.when), facts):
-        return f"`{m.when}` is false"
-    return None
+    return policy.match.why_not(facts)
 
 
 #: a fact the matching reads -> the request field it comes from

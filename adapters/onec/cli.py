@@ -28,6 +28,9 @@ def demo_config(base_url: str, db_path: Path) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit."""
     return f"""
 store: {{url: "sqlite:///{db_path}"}}
+routing:   # every active 1C user takes requests (no schedule: round the clock), up to 10 open at a time
+  agent_defaults: {{capacity: 10}}
+  exclude: ["Интеграция (служебный)"]
 backends:
   demo-1c:
     kind: onec_odata

@@ -16,7 +16,7 @@ def worker(
         "--concurrency", min=1, help="Jobs this process runs at once, each in its own thread.")] = 1,
     queues: Annotated[str | None, typer.Option(
         "--queues", help="Comma-separated queues to serve (default: all). Queues are named after the jobs: "
-                         "sync.pull, sync.dispatch, sla.tick, sync.reconcile; 'queue' holds the stalled-job task.",
+                         "sync.pull, sync.dispatch, sla.tick, routing.tick, sync.reconcile; 'queue' holds the stalled-job task.",
     )] = None,
     name: Annotated[str | None, typer.Option("--name", help="This worker's name in logs and the queue (default: host:pid).")] = None,
     heartbeat: Annotated[float, typer.Option(

@@ -1,0 +1,234 @@
+"""The routing decision: which agent takes a request, and why every other one did not.
+
+Pure: no clock, no I/O, no store. The edge (``routing.engine``) reads the agents' state
+(their load, status, shift and leave) once per batch and passes it in::
+
+    decision = decide(request, config.rules, agents, pointers)
+    if decision.agent is not None: ...          # assign; decision.pointer moves round robin on
+    print(decision.reason)                       # "least loaded: 2 open of 8 (next: Петров, 3)"
+    for c in decision.considered: print(c.key, c.excluded or c.why)
+
+Eligibility, in the order the reasons are checked (the first that fails is reported):
+known to the CRM, active there, capacity above 0, ``available``, not on leave, on shift,
+has the rule's skills and languages, under capacity for this request. Ties always break
+the same way: the configuration's order of agents (a team's member list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Literal
+
+from routing.settings import Capacity, RuleSpec
+
+__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "choose", "decide", "load_of", "match_rule"]
+
+Status = Literal["available", "away", "offline"]
+Outcome = Literal["assigned", "queued", "manual"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """An agent as the decision sees it at one instant.
+
+    ``open_by_type``: the agent's open requests (statuses that count as load) per type;
+    ``off_shift_until``: None when on shift now, else when the next shift starts;
+    ``on_leave_until``: the last day of the leave they are on now, else None.
+    """
+
+    key: str  # the configuration's key (the CRM user's name or e-mail)
+    name: str
+    agent_id: int | None  # the local id; None: no such user synced from the CRM
+    active: bool = True
+    status: Status = "available"
+    off_shift_until: datetime | None = None
+    on_leave_until: date | None = None
+    capacity: Capacity = field(default_factory=Capacity)
+    skills: Mapping[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+    open_by_type: Mapping[str, int] = field(default_factory=dict)
+
+    def with_one_more(self, request_type: str) -> AgentState:
+        """The state after this agent took a request of `request_type`."""
+        counts = dict(self.open_by_type)
+        counts[request_type] = counts.get(request_type, 0) + 1
+        return replace(self, open_by_type=counts)
+
+    def with_one_less(self, request_type: str) -> AgentState:
+        counts = dict(self.open_by_type)
+        counts[request_type] = max(0, counts.get(request_type, 0) - 1)
+        return replace(self, open_by_type=counts)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the rules match on (``facts``: type, priority, channel, source, customer,
+    customer_tax_id, segment, contract, team, tags) and the request's type for load."""
+
+    number: str
+    type: str
+    facts: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Considered:
+    key: str
+    name: str
+    excluded: str | None  # why not eligible, e.g. "off shift until 14:00"; None: eligible
+    load: float = 0.0
+    why: str = ""  # for the winner: why it won
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    rule: str | None  # the rule that matched
+    agent: str | None  # the chosen agent's key
+    reason: str  # why this agent, or why nobody
+    considered: tuple[Considered, ...] = ()
+    rules_checked: tuple[tuple[str, str], ...] = ()  # (rule, why it did not match) for the rules before
+    pointer: int | None = None  # round robin: the pool position to start from next time
+
+
+def load_of(agent: AgentState) -> float:
+    """The agent's weighted load: each open request counts its type's weight (default 1)."""
+    return float(sum(n * agent.capacity.weight(t) for t, n in agent.open_by_type.items()))
+
+
+def _hhmm(instant: datetime, now: datetime) -> str:
+    return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
+
+
+def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime) -> str | None:
+    """Why `agent` cannot take the request now, or None."""
+    if agent.agent_id is None:
+        return "not among the CRM's users (check the name or e-mail under routing.agents)"
+    if not agent.active:
+        return "deactivated in the CRM"
+    if agent.capacity.max == 0:
+        return "capacity 0: never assigned automatically"
+    if agent.status != "available":
+        return agent.status
+    if agent.on_leave_until is not None:
+        return f"on leave until {agent.on_leave_until.isoformat()}"
+    if agent.off_shift_until is not None:
+        return f"off shift until {_hhmm(agent.off_shift_until, now)}"
+    if rule is not None:
+        for skill, level in rule.skills.items():
+            has = agent.skills.get(skill, 0)
+            if has < level:
+                return f"missing skill {skill} {level} (has {has})" if has else f"missing skill {skill}"
+        if rule.languages and not agent.languages & set(rule.languages):
+            return f"speaks none of {', '.join(rule.languages)}"
+    load, weight = load_of(agent), agent.capacity.weight(request_type)
+    if load + weight > agent.capacity.max:
+        return f"at capacity {load:g}/{agent.capacity.max}"
+    cap = agent.capacity.limit(request_type)
+    if cap is not None and agent.open_by_type.get(request_type, 0) + 1 > cap:
+        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{cap}"
+    return None
+
+
+def match_rule(rules: Sequence[RuleSpec], facts: Mapping[str, object]) -> tuple[RuleSpec | None, list[tuple[str, str]]]:
+    """The first rule whose conditions hold, and why each rule before it did not."""
+    skipped: list[tuple[str, str]] = []
+    for rule in rules:
+        why_not = rule.match.why_not(facts)
+        if why_not is None:
+            return rule, skipped
+        skipped.append((rule.name, why_not))
+    return None, skipped
+
+
+def _skill_score(agent: AgentState, rule: RuleSpec) -> int:
+    return sum(agent.skills.get(s, 0) for s in rule.skills)
+
+
+def choose(method: str, rule: RuleSpec | None, eligible: Sequence[tuple[int, AgentState]], pool_size: int,
+           pointer: int) -> tuple[int, str, int | None]:
+    """Pick among `eligible` ((position in the pool, state), in pool order, not empty).
+
+    Returns (index into `eligible`, why it won, the new round-robin pointer or None).
+    """
+    if method == "round_robin":
+        start = pointer % pool_size
+        index = next((i for i, (pos, _) in enumerate(eligible) if pos >= start), 0)
+        position = eligible[index][0]
+        skipped = (position - start) % pool_size
+        why = "round robin: next in the rotation" + (f" ({skipped} skipped: not eligible)" if skipped else "")
+        return index, why, position + 1
+    loads = [load_of(a) for _, a in eligible]
+    if method == "skills" and rule is not None and rule.skills:
+        scores = [_skill_score(a, rule) for _, a in eligible]
+        index = min(range(len(eligible)), key=lambda i: (-scores[i], loads[i], i))
+        runner = min((i for i in range(len(eligible)) if i != index), key=lambda i: (-scores[i], loads[i], i), default=None)
+        why = f"best skill match ({_skills(eligible[index][1], rule)})"
+        if runner is not None and scores[runner] == scores[index]:
+            why += f", then least loaded: {loads[index]:g} open (next: {eligible[runner][1].name}, {loads[runner]:g})"
+        return index, why, None
+    index = min(range(len(eligible)), key=lambda i: (loads[i], i))
+    runner = min((i for i in range(len(eligible)) if i != index), key=lambda i: (loads[i], i), default=None)
+    why = f"least loaded: {loads[index]:g} open of {eligible[index][1].capacity.max}"
+    if runner is not None:
+        tie = " (a tie, broken by the configured order)" if loads[runner] == loads[index] else ""
+        why += f" (next: {eligible[runner][1].name}, {loads[runner]:g}){tie}"
+    return index, why, None
+
+
+def _skills(agent: AgentState, rule: RuleSpec) -> str:
+    return ", ".join(f"{s} {agent.skills.get(s, 0)}" for s in rule.skills)
+
+
+def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str | None, Sequence[AgentState]],
+           pointers: Mapping[str, int], now: datetime, *, exclude: frozenset[str] = frozenset()) -> Decision:
+    """Route one request.
+
+    Args:
+        request: the request's facts.
+        rules: the ordered rules; the first that matches decides team and method.
+        pools: the agents each team draws from, in configuration order, by team name;
+            key ``None``: every configured agent (a rule that names no team).
+        pointers: round-robin positions by rule name (0 when missing).
+        now: the decision instant (aware), for the "off shift until" wording only.
+        exclude: agent keys never to choose (the current assignee, on reassignment).
+
+    Returns:
+        The decision; ``outcome`` "assigned" with ``agent``, "queued" (nobody eligible
+        now, or no rule matched) or "manual" (the rule leaves it to a supervisor).
+    """
+    rule, skipped = match_rule(rules, request.facts)
+    if rule is None:
+        return Decision("queued", None, None, "no rule matches this request", rules_checked=tuple(skipped))
+    if rule.method == "manual":
+        return Decision("manual", rule.name, None, f"rule {rule.name!r} leaves it to a supervisor (method manual)",
+                        rules_checked=tuple(skipped))
+    pool = list(pools.get(rule.team, ()))
+    considered: list[Considered] = []
+    eligible: list[tuple[int, AgentState]] = []
+    for position, agent in enumerate(pool):
+        why_not = "the current assignee" if agent.key in exclude else _excluded(agent, rule, request.type, now)
+        considered.append(Considered(agent.key, agent.name, why_not, load_of(agent)))
+        if why_not is None:
+            eligible.append((position, agent))
+    team = f"team {rule.team}" if rule.team else "the configured agents"
+    if not pool:
+        return Decision("queued", rule.name, None, f"{team} has no agents", tuple(considered), tuple(skipped))
+    if not eligible:
+        return Decision("queued", rule.name, None, f"nobody in {team} is eligible now: {_tally(considered)}",
+                        tuple(considered), tuple(skipped))
+    index, why, pointer = choose(rule.method, rule, eligible, len(pool), pointers.get(rule.name, 0))
+    winner = eligible[index][1]
+    considered = [replace(c, why=why) if c.key == winner.key else c for c in considered]
+    return Decision("assigned", rule.name, winner.key, why, tuple(considered), tuple(skipped), pointer)
+
+
+def _tally(considered: Sequence[Considered]) -> str:
+    """"2 off shift, 1 at capacity": the exclusions grouped by their first words."""
+    counts: dict[str, int] = {}
+    for c in considered:
+        if c.excluded is not None:
+            kind = " ".join(c.excluded.split()[:2]) if c.excluded.startswith(("off", "at", "on", "missing")) else c.excluded
+            counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in counts.items())

@@ -1,0 +1,111 @@
+"""The agents' state at one instant, read from the store and the configuration.
+
+The CRM's users (synced ``agents``) are matched to ``routing.agents`` by name, then by
+e-mail (case-insensitive); with ``agent_defaults`` every other active user is routable
+too (minus ``routing.exclude``, e.g. service accounts). A configured agent the CRM does not
+know stays in the roster, excluded with that reason, so ``routing explain`` says so.
+
+Load counts the agents' requests in ``routing.load_statuses`` with one grouped query;
+shifts come from the ``sla`` section's calendars (``sla.due.is_working``), leave from
+``time_off`` read in the configuration's time zone, availability from ``routing_agents``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_bridge.store.tables import AgentRow, TicketRow
+from routing.decide import AgentState
+from routing.settings import AgentSpec, RoutingConfig
+from routing.tables import RoutingAgentRow
+from sla.due import is_working, next_working_instant
+
+__all__ = ["Roster", "count_load", "read_roster"]
+
+
+@dataclass
+class Roster:
+    """Every routable agent's state by configuration key (configuration order), the key of
+    each local agent id, and each team's members (key ``None``: everyone)."""
+
+    states: dict[str, AgentState]
+    keys: dict[int, str]
+    teams: dict[str | None, list[str]]
+    leads: dict[str, str]
+
+    def pools(self) -> dict[str | None, list[AgentState]]:
+        return {team: [self.states[k] for k in keys] for team, keys in self.teams.items()}
+
+    def took(self, key: str, request_type: str) -> None:
+        self.states[key] = self.states[key].with_one_more(request_type)
+
+    def gave_up(self, key: str, request_type: str) -> None:
+        self.states[key] = self.states[key].with_one_less(request_type)
+
+
+def count_load(session: Session, config: RoutingConfig, agent_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+    """Open requests per agent and type, counting only ``load_statuses`` (one query)."""
+    query = (select(TicketRow.assignee_id, TicketRow.type, func.count())
+             .where(TicketRow.assignee_id.is_not(None), TicketRow.deleted.is_(False),
+                    TicketRow.status.in_([s.value for s in config.load_statuses]))
+             .group_by(TicketRow.assignee_id, TicketRow.type))
+    if agent_ids is not None:
+        query = query.where(TicketRow.assignee_id.in_(list(agent_ids)))
+    load: dict[int, dict[str, int]] = {}
+    for agent_id, kind, count in session.execute(query):
+        load.setdefault(int(agent_id or 0), {})[str(kind)] = int(count)
+    return load
+
+
+def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config: Any, now: datetime,
+           status: str, load: dict[str, int]) -> AgentState:
+    local = now.astimezone(ZoneInfo(app_config.timezone))
+    off_until = None
+    if schedule is not None:
+        calendar = app_config.section("sla").calendar(schedule)
+        if not is_working(calendar, local):
+            off_until = next_working_instant(calendar, local)
+    today = local.date()
+    leave = max((span.to for span in spec.time_off if span.from_ <= today <= span.to), default=None)
+    return AgentState(key=key, name=row.name if row is not None else key, agent_id=row.id if row is not None else None,
+                      active=bool(row.active) if row is not None else False, status=status,  # type: ignore[arg-type]
+                      off_shift_until=off_until, on_leave_until=leave, capacity=spec.capacity,
+                      skills=dict(spec.skills), languages=frozenset(spec.languages), open_by_type=load)
+
+
+def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
+    """Every routable agent's state at `now` (aware)."""
+    config: RoutingConfig = app_config.section("routing")
+    rows = list(session.execute(select(AgentRow.id, AgentRow.name, AgentRow.email, AgentRow.active).order_by(AgentRow.id)))
+    by_name = {r.name: r for r in rows}
+    by_email = {r.email.lower(): r for r in rows if r.email}
+    statuses = {r.agent_id: r.status for r in session.scalars(select(RoutingAgentRow))}
+    load = count_load(session, config)
+    states: dict[str, AgentState] = {}
+    keys: dict[int, str] = {}
+    for key, spec in config.agents.items():
+        row = by_name.get(key) or by_email.get(key.lower())
+        status = statuses.get(row.id, "available") if row is not None else "available"
+        states[key] = _state(key, row, spec, config.schedule_of(key), app_config, now, status,
+                             load.get(row.id, {}) if row is not None else {})
+        if row is not None:
+            keys[row.id] = key
+    if config.agent_defaults is not None:
+        excluded = set(config.exclude)
+        for row in rows:
+            if row.id in keys or not row.active or row.name in excluded or row.name in states:
+                continue
+            states[row.name] = _state(row.name, row, config.agent_defaults, config.agent_defaults.schedule, app_config,
+                                      now, statuses.get(row.id, "available"), load.get(row.id, {}))
+            keys[row.id] = row.name
+    teams: dict[str | None, list[str]] = {None: list(states)}
+    teams.update({name: config.members(name) for name in config.teams})
+    leads = {name: team.lead for name, team in config.teams.items() if team.lead is not None}
+    return Roster(states, keys, teams, leads)

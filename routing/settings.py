@@ -1,0 +1,225 @@
+"""The ``routing:`` configuration section: agents, teams and the ordered rules.
+
+Agents are the CRM's users as synced (``crm-bridge`` imports 1C's ``Catalog_Пользователи``)
+enriched here, keyed by the user's name or e-mail as synced::
+
+    routing:
+      agent_defaults: {capacity: 8, schedule: office}   # every active CRM user not listed below
+      exclude: [Интеграция (служебный)]                  # ... but these
+      agents:
+        Иванова Мария Петровна:
+          skills: {1c-accounting: 3, edo: 1}
+          languages: [ru, en]
+          capacity: {max: 8, per_type: {urgent: 2}, weights: {urgent: 2}}
+          schedule: office                                # a calendar of the sla section
+          time_off: [{from: 2026-12-28, to: 2027-01-08}]
+          team: L1
+      teams:
+        L1: {members: [Иванова Мария Петровна], lead: Иванова Мария Петровна, schedule: office}
+      rules:                                              # first match wins
+        - {name: accounting, match: {tags: [accounting]}, team: L1, method: skills, skills: {1c-accounting: 2}}
+        - {name: everything else, method: round_robin}
+
+Without agents (none listed, no ``agent_defaults``) routing is off: nothing is assigned.
+A name this section does not define — a team, an agent, a skill nobody has, a calendar
+the ``sla`` section does not define — is an error at its line, with a suggestion.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from crm_bridge.config import Strict, config_problem
+from crm_bridge.errors import did_you_mean
+from crm_bridge.model import TicketStatus, TicketType
+from sla.policy import Match
+
+__all__ = ["AgentSpec", "Capacity", "Leave", "Method", "RoutingConfig", "RuleSpec", "TeamSpec"]
+
+Method = Literal["round_robin", "least_loaded", "skills", "manual"]
+_OPEN = [s for s in TicketStatus if s.is_open]
+
+
+class Capacity(Strict):
+    """How much open work an agent carries: at most `max` load, where a request weighs
+    ``weights[type]`` (default 1), and at most ``per_type[type]`` requests of a type.
+    ``max: 0`` means never assigned automatically."""
+
+    max: int = Field(default=8, ge=0)
+    per_type: dict[TicketType, int] = {}
+    weights: dict[TicketType, float] = {}
+
+    def weight(self, request_type: str) -> float:
+        """What a request of `request_type` adds to the load (StrEnum keys equal their text)."""
+        return self.weights.get(request_type, 1.0)  # type: ignore[call-overload,no-any-return]
+
+    def limit(self, request_type: str) -> int | None:
+        """The most open requests of `request_type` the agent carries, or None (no limit)."""
+        return self.per_type.get(request_type)  # type: ignore[call-overload,no-any-return]
+
+    @field_validator("per_type")
+    @classmethod
+    def _non_negative(cls, value: dict[TicketType, int]) -> dict[TicketType, int]:
+        if any(v < 0 for v in value.values()):
+            msg = "a per-type capacity cannot be negative (0: never this type)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, value: dict[TicketType, float]) -> dict[TicketType, float]:
+        if any(v <= 0 for v in value.values()):
+            msg = "a weight must be above 0 (a request of weight 2 counts as two)"
+            raise ValueError(msg)
+        return value
+
+
+class Leave(Strict):
+    """Days off, both ends included, in the configuration's time zone."""
+
+    from_: date = Field(alias="from")
+    to: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Leave:
+        if self.to < self.from_:
+            msg = f"time off ends ({self.to}) before it starts ({self.from_}); swap from and to"
+            raise ValueError(msg)
+        return self
+
+
+class AgentSpec(Strict):
+    skills: dict[str, int] = {}  # skill -> level (1 basic .. 5 expert)
+    languages: list[str] = []
+    capacity: Capacity = Capacity()
+    schedule: str | None = None  # a calendar of the sla section; None: the team's, else always on shift
+    time_off: list[Leave] = []
+    team: str | None = None  # the agent's default team (adds them to its members)
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = [f"{k}: {v}" for k, v in value.items() if not 1 <= v <= 5]
+        if bad:
+            msg = f"skill levels run from 1 (basic) to 5 (expert); got {', '.join(bad)}"
+            raise ValueError(msg)
+        return value
+
+
+class TeamSpec(Strict):
+    members: list[str] = []
+    lead: str | None = None
+    schedule: str | None = None  # the calendar of members who name none
+
+
+class RuleSpec(Strict):
+    name: str = Field(min_length=1)
+    match: Match = Match()
+    team: str | None = None  # None: every configured agent
+    method: Method = "round_robin"
+    skills: dict[str, int] = {}  # required skill -> minimum level
+    languages: list[str] = []  # the agent speaks at least one of these
+
+
+class RoutingConfig(Strict):
+    """See the module docstring. ``load_statuses``: the request statuses that count as an
+    agent's load (default: every open status)."""
+
+    agent_defaults: AgentSpec | None = None
+    exclude: list[str] = []  # CRM users never routed to by agent_defaults (service accounts)
+    agents: dict[str, AgentSpec] = {}
+    teams: dict[str, TeamSpec] = {}
+    rules: list[RuleSpec] = [RuleSpec(name="everything", method="round_robin")]
+    load_statuses: list[TicketStatus] = Field(default_factory=lambda: list(_OPEN))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether routing assigns anything: some agent is configured."""
+        return bool(self.agents) or self.agent_defaults is not None
+
+    def members(self, team: str) -> list[str]:
+        """A team's members in a stable order: those listed, then agents naming it as theirs."""
+        spec = self.teams[team]
+        listed = list(dict.fromkeys(spec.members))
+        return listed + [key for key, agent in self.agents.items() if agent.team == team and key not in listed]
+
+    def schedule_of(self, key: str | None) -> str | None:
+        """The calendar an agent works: their own, else their team's (the first team that
+        lists them), else the defaults'; None: always on shift."""
+        agent = self.agents.get(key) if key is not None else None
+        spec = agent or self.agent_defaults
+        if spec is not None and spec.schedule:
+            return spec.schedule
+        for name, team in self.teams.items():
+            if team.schedule and key is not None and ((agent and agent.team == name) or key in team.members):
+                return team.schedule
+        return None
+
+    @model_validator(mode="after")
+    def _names(self) -> RoutingConfig:
+        teams, agents = list(self.teams), list(self.agents)
+        for key, agent in self.agents.items():
+            if agent.team is not None and agent.team not in self.teams:
+                raise config_problem(("agents", key, "team"), _unknown("team", agent.team, teams))
+        for name, team in self.teams.items():
+            for index, member in enumerate(team.members):
+                if member not in self.agents:
+                    raise config_problem(("teams", name, "members", index), _unknown("agent", member, agents, where="routing.agents"))
+            if team.lead is not None and team.lead not in self.agents:
+                raise config_problem(("teams", name, "lead"), _unknown("agent", team.lead, agents, where="routing.agents"))
+        skills = sorted({s for a in self._specs() for s in a.skills})
+        languages = sorted({lang for a in self._specs() for lang in a.languages})
+        for index, rule in enumerate(self.rules):
+            if rule.team is not None and rule.team not in self.teams:
+                raise config_problem(("rules", index, "team"), _unknown("team", rule.team, teams))
+            for skill in rule.skills:
+                if skill not in skills:
+                    raise config_problem(("rules", index, "skills", skill), _unknown("skill", skill, skills, holder="no agent has"))
+            for lang in rule.languages:
+                if lang not in languages:
+                    raise config_problem(("rules", index, "languages"), _unknown("language", lang, languages, holder="no agent speaks"))
+        names = [r.name for r in self.rules]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            msg = f"rule names must be unique (the assignment log records them): {', '.join(twice)} appear twice"
+            raise ValueError(msg)
+        return self
+
+    def _specs(self) -> list[AgentSpec]:
+        return [*self.agents.values(), *([self.agent_defaults] if self.agent_defaults else [])]
+
+    def check_across(self, config: Any) -> None:
+        """The schedules name calendars of the ``sla`` section (called by the core once
+        every section is valid)."""
+        calendars = list(config.section("sla").calendars)
+        named: list[tuple[tuple[str | int, ...], str | None]] = [
+            (("routing", "agents", key, "schedule"), a.schedule) for key, a in self.agents.items()]
+        named += [(("routing", "teams", key, "schedule"), t.schedule) for key, t in self.teams.items()]
+        if self.agent_defaults is not None:
+            named.append((("routing", "agent_defaults", "schedule"), self.agent_defaults.schedule))
+        for loc, name in named:
+            if name is not None and name not in calendars:
+                raise config_problem(loc, _unknown("calendar", name, calendars, where="sla.calendars"))
+        if not self.enabled:
+            return
+        for i, policy in enumerate(config.section("sla").policies):
+            for j, step in enumerate(policy.escalations):
+                if step.action == "reassign" and step.team not in self.teams:
+                    raise config_problem(("sla", "policies", i, "escalations", j, "team"),
+                                         _unknown("team", str(step.team), list(self.teams)) + " (the team reassigned to)")
+
+
+def _unknown(what: str, name: str, known: list[str], *, where: str = "", holder: str = "") -> str:
+    hint = did_you_mean(name, known)
+    if holder:
+        return f"{holder} {what} {name!r}.{hint} Known: {', '.join(known) or 'none'}"
+    place = f" under {where}" if where else f" under routing.{what}s"
+    return f"no {what} {name!r} is defined{place}.{hint} Defined: {', '.join(known) or 'none'}"
