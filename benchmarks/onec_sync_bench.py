@@ -292,10 +292,12 @@ def disagreements(db: Path, base_url: str) -> list[str]:
             for model in MODELS:
                 text = EDITED.get(model)
                 remote: dict[str, tuple[str, str | None]] = {}
-                for page in client.pages(entity(model), select=["Ref_Key", "DataVersion", "DeletionMark", *([text] if text else [])],
-                                         page_size=5000):
+                props = client.metadata().entity(entity(model))
+                kinds = [p for p in ("IsFolder", "Служебный") if props and p in props.properties]  # not records
+                for page in client.pages(entity(model), select=["Ref_Key", "DataVersion", "DeletionMark", *kinds,
+                                                                *([text] if text else [])], page_size=5000):
                     remote.update({str(r["Ref_Key"]): (str(r["DataVersion"]), str(r[text]).strip() if text else None)
-                                   for r in page if not r["DeletionMark"]})
+                                   for r in page if not r["DeletionMark"] and not any(r.get(k) is True for k in kinds)})
                 local = {r.remote_id: r.remote_version for r in conn.execute(
                     select(BindingRow.remote_id, BindingRow.remote_version).where(
                         BindingRow.backend == BACKEND, BindingRow.model == model, BindingRow.state == "active"))}

@@ -217,9 +217,10 @@ class CompiledMapping:
         """Canonical fields crm-bridge decides (or shares) and writes back."""
         return frozenset(o.name for o in self.outbound)
 
-    @property
+    @cached_property
     def owners(self) -> dict[str, str]:
-        """Canonical field → owner (remote, local, newest), for the sync engine's merge."""
+        """Canonical field → owner (remote, local, newest), for the sync engine's merge
+        (built once: the importer asks for it at every record; do not change the dict)."""
         return {name: f.owner for name, f in self.spec.fields.items()}
 
     @cached_property

@@ -214,8 +214,9 @@ class Importer:
             held = remote_to_json(model, without_empty(model, everything))
             # 1C may already hold values in fields crm-bridge owns (written by an earlier
             # store, or typed by a user): the new record's own (none yet) go back like a merge's
-            owned = {k: v for k, v in everything.items() if self._owners(mapping).get(k) == "local"}
-            send = merge(owned, {k: values.get(k) for k in owned}, None, self._owners(mapping), "remote_wins").send
+            owners = self._owners(mapping)
+            owned = {k: v for k, v in everything.items() if owners.get(k) == "local"}
+            send = merge(owned, {k: values.get(k) for k in owned}, None, owners, "remote_wins").send if owned else {}
             page.creates.append(_Create(model, values, rec, digest, held, sorted(fields), send))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
@@ -281,7 +282,7 @@ class Importer:
 
     @staticmethod
     def _owners(mapping: CompiledMapping) -> dict[str, str]:
-        return {k: f.owner for k, f in mapping.spec.fields.items()}
+        return mapping.owners
 
     def _backend_config(self) -> Any:
         return getattr(self.config, "backends", {}).get(self.backend.name)
