@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sync.quarantine import IMPORT_STAGES, STAGES, QuarantineRow
 from sync.tables import BindingRow, OutboxRow
 
-__all__ = ["counts", "quarantine_app"]
+__all__ = ["counts", "quarantine_app", "retry"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 quarantine_app = typer.Typer(
@@ -118,37 +118,13 @@ def quarantine_retry(
     Example: crm-bridge quarantine retry 3 4   (or: crm-bridge quarantine retry --all)
     """
     from crm_bridge.cli.common import console, emit_json
-    from sync.engine import mappings_for
-    from sync.importer import Importer
 
     if not entries and not all_entries:
         console.print("[red]name the entries to retry (ids from `crm-bridge quarantine list`) or give --all[/red]")
         raise typer.Exit(2)
     bridge = _open()
-    now = bridge.clock()
-    result: dict[str, list[int]] = {"cleared": [], "held": [], "requeued": []}
     try:
-        with bridge.store.transaction() as s:
-            query = select(QuarantineRow) if all_entries else select(QuarantineRow).where(QuarantineRow.id.in_(entries or []))
-            wanted = [(r.id, r.backend, r.model, r.remote_id, r.stage) for r in s.scalars(query)]
-        by_record: dict[tuple[str, str], list[str]] = {}
-        for entry, backend, model, remote_id, stage in wanted:
-            if stage == "write":
-                with bridge.store.transaction() as s:
-                    _requeue(s, backend, model, remote_id, now)
-                    s.execute(delete(QuarantineRow).where(QuarantineRow.id == entry))
-                result["requeued"].append(entry)
-            elif stage in IMPORT_STAGES:
-                by_record.setdefault((backend, model), []).append(remote_id)
-        for (backend, model), remote_ids in by_record.items():
-            remote = bridge.backend(backend)
-            importer = Importer(bridge.store, bridge.bus, bridge.config, remote, mappings_for(remote, [model]), now)
-            importer.refresh(model, sorted(set(remote_ids)))
-        with bridge.store.transaction() as s:
-            left = set(s.scalars(select(QuarantineRow.id).where(QuarantineRow.id.in_([w[0] for w in wanted]))))
-        for entry, *_ in wanted:
-            if entry not in result["requeued"]:
-                result["held" if entry in left else "cleared"].append(entry)
+        result = retry(bridge, None if all_entries else entries or [])
     finally:
         bridge.close()
     if as_json:
@@ -157,6 +133,39 @@ def quarantine_retry(
     console.print(f"{len(result['cleared'])} cleared, {len(result['held'])} still set aside"
                   + (f" (see `crm-bridge quarantine show {result['held'][0]}`)" if result["held"] else "")
                   + (f", {len(result['requeued'])} write(s) back in the outbox" if result["requeued"] else ""))
+
+
+def retry(app: Any, entries: list[int] | None) -> dict[str, list[int]]:
+    """Read the quarantined records of `entries` (None: all) from their CRM again and import
+    them; write-stage entries put their parked rows back in the outbox. Returns the entry
+    ids ``cleared``, still ``held``, and ``requeued``."""
+    from sync.engine import mappings_for
+    from sync.importer import Importer
+
+    now = app.clock()
+    result: dict[str, list[int]] = {"cleared": [], "held": [], "requeued": []}
+    with app.store.transaction() as s:
+        query = select(QuarantineRow) if entries is None else select(QuarantineRow).where(QuarantineRow.id.in_(entries))
+        wanted = [(r.id, r.backend, r.model, r.remote_id, r.stage) for r in s.scalars(query)]
+    by_record: dict[tuple[str, str], list[str]] = {}
+    for entry, backend, model, remote_id, stage in wanted:
+        if stage == "write":
+            with app.store.transaction() as s:
+                _requeue(s, backend, model, remote_id, now)
+                s.execute(delete(QuarantineRow).where(QuarantineRow.id == entry))
+            result["requeued"].append(entry)
+        elif stage in IMPORT_STAGES:
+            by_record.setdefault((backend, model), []).append(remote_id)
+    for (backend, model), remote_ids in by_record.items():
+        remote = app.backend(backend)
+        importer = Importer(app.store, app.bus, app.config, remote, mappings_for(remote, [model]), now)
+        importer.refresh(model, sorted(set(remote_ids)))
+    with app.store.transaction() as s:
+        left = set(s.scalars(select(QuarantineRow.id).where(QuarantineRow.id.in_([w[0] for w in wanted]))))
+    for entry, *_ in wanted:
+        if entry not in result["requeued"]:
+            result["held" if entry in left else "cleared"].append(entry)
+    return result
 
 
 def _requeue(session: Session, backend: str, model: str, remote_id: str, now: Any) -> None:
