@@ -30,20 +30,16 @@ of statements, not thousands.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic_core
 from sqlalchemy import select
 from sqlalchemy.exc import (
     DBAPIError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     StatementError,
@@ -69,8 +65,9 @@ from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
+from sync.outcome import ImportStats, content_hash, lost_race
 from sync.partition import CUT, KeyRanges, Partition, supports_key_ranges, usable_bounds
-from sync.quarantine import Unusable, hold, release, stage_of, storable
+from sync.quarantine import Unusable, fetch_addressable, hold, release, stage_of, storable
 from sync.source import (
     RemoteBackend,
     RemoteRecord,
@@ -88,40 +85,6 @@ log = logging.getLogger(__name__)
 _MAX_REF_DEPTH = 3
 # Records stored in one transaction at most when pages wait read already (``read_ahead_batches``).
 _BATCH = 4000
-
-
-@dataclass
-class ImportStats:
-    read: int = 0
-    fetched: int = 0
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: ImportStats) -> None:
-        for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors += other.errors
-
-
-# SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
-_RACES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization failure
-
-
-def _lost_race(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError) and "UNIQUE" in str(exc.orig).upper():
-        return True  # SQLite says "UNIQUE constraint failed"
-    return getattr(exc.orig, "sqlstate", None) in _RACES
-
-
-def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str:
-    """A fingerprint of a record's values, without its version field (`version`): a record
-    saved again unchanged (1C bumps DataVersion on every write) keeps its hash."""
-    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
-                                 bytes_mode="base64")  # a SOAP base64Binary value need not be UTF-8
-    return hashlib.sha256(blob).hexdigest()
 
 
 @dataclass
@@ -361,7 +324,7 @@ class Importer:
         try:
             self._store_records(mapping, records, stream, last_key, stats, checkpoint, bound)
         except StatementError as exc:
-            if not isinstance(exc, DBAPIError) or not _lost_race(exc):
+            if not isinstance(exc, DBAPIError) or not lost_race(exc):
                 if isinstance(exc, OperationalError | InterfaceError):
                     raise  # the database is away, not one record refused
                 stats.created, stats.updated, stats.skipped, stats.failed = counts[:4]
@@ -432,7 +395,7 @@ class Importer:
             try:
                 self._store_records(mapping, [rec], stream, None, stats, None, bound)
             except StatementError as exc:
-                if isinstance(exc, OperationalError | InterfaceError) or isinstance(exc, DBAPIError) and _lost_race(exc):
+                if isinstance(exc, OperationalError | InterfaceError) or isinstance(exc, DBAPIError) and lost_race(exc):
                     raise
                 stats.created, stats.updated, stats.skipped = counts[:3]
                 del stats.errors[counts[3]:]
@@ -496,23 +459,10 @@ class Importer:
             known = self.known.of(ref_model)
             found[ref_model] = {k: known[k] for k in keys if k in known}
         for ref_model, absent in missing.items():
-            refs = self._fetch(self.mappings[ref_model].spec, absent) if absent else []
+            refs = fetch_addressable(backend, self.mappings[ref_model].spec, absent) if absent else []
             if refs:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
         return found
-
-    def _fetch(self, spec: Any, keys: list[str]) -> list[RemoteRecord]:
-        """``fetch``, leaving out keys the remote cannot be asked for (a reference holding no
-        GUID): the records naming them are set aside when their references are resolved."""
-        assert supports_version_scan(self.backend)
-        try:
-            return self.backend.fetch(spec, keys)
-        except ValueError:
-            found: list[RemoteRecord] = []
-            for key in keys:
-                with contextlib.suppress(ValueError):
-                    found += self.backend.fetch(spec, [key])
-            return found
 
     def refresh(self, model: str, remote_ids: list[str]) -> dict[str, RemoteRecord]:
         """Read `remote_ids` now and import what changed (no checkpoint moves); returns them by id."""
@@ -597,7 +547,7 @@ class Importer:
                         kept = {"bounds": computed, "cut": CUT}
                         save_checkpoint(session, name, stream, kept)
             except DBAPIError as exc:
-                if not _lost_race(exc):
+                if not lost_race(exc):
                     raise
                 with self.store.transaction() as session:  # the other worker's bounds won: take them
                     kept = load_checkpoint(session, name, stream)

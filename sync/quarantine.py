@@ -18,6 +18,7 @@ for the same reason is logged once, not on every pass; the count says how often.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -31,8 +32,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import Base
+from mapping.spec import MappingSpec
+from sync.source import RemoteRecord, VersionScanning
 
-__all__ = ["RAW_KEPT", "STAGES", "QuarantineRow", "Stage", "Unusable", "hold", "release", "stage_of", "storable"]
+__all__ = ["RAW_KEPT", "STAGES", "QuarantineRow", "Stage", "Unusable", "hold", "fetch_addressable", "release", "stage_of", "storable"]
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +151,17 @@ def storable(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         return value
 
     return {k: fix(v, k) for k, v in values.items()}, repaired
+
+
+def fetch_addressable(backend: VersionScanning, spec: MappingSpec, keys: list[str]) -> list[RemoteRecord]:
+    """``backend.fetch``, leaving out keys the remote cannot be asked for (a reference holding
+    no GUID: ``ValueError``); the records naming them are set aside when their references
+    are resolved (stage ``reference``), the others are read."""
+    try:
+        return backend.fetch(spec, keys)
+    except ValueError:
+        found: list[RemoteRecord] = []
+        for key in keys:
+            with contextlib.suppress(ValueError):
+                found += backend.fetch(spec, [key])
+        return found
