@@ -47,6 +47,9 @@ REPLACEMENT = "\ufffd"
 # NUL (PostgreSQL text cannot hold it) and lone UTF-16 surrogates (no encoding can)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Keys whose values are never kept in the raw value, whatever the CRM named them
+# Stable event names (dashboards match them): a refused import keeps the importer's own.
+_EVENTS = {"read": "sync.import.skipped", "convert": "sync.import.skipped", "store": "sync.import.skipped",
+           "reference": "sync.import.skipped", "write": "sync.export.unsendable", "note": "sync.import.repaired"}
 _SECRET = re.compile(r"pass|secret|token|пароль", re.IGNORECASE)
 
 
@@ -100,7 +103,8 @@ def raw_text(values: Mapping[str, Any] | str | None) -> str | None:
 def hold(session: Session, backend: str, model: str, remote_id: str, stage: Stage, reason: str,
          raw: Mapping[str, Any] | str | None, now: datetime, *, imported: bool = False) -> QuarantineRow:
     """Put (or keep) a record in the quarantine, in `session`'s transaction. Logged the first
-    time and when the reason changes (``sync.quarantine.held``); otherwise only counted."""
+    time and when the reason changes (``sync.import.skipped``, ``sync.export.unsendable``,
+    ``sync.import.repaired``); otherwise only counted."""
     reason, remote_id = _clean(reason), _clean(remote_id)[:200]
     row = session.scalar(select(QuarantineRow).where(
         QuarantineRow.backend == backend, QuarantineRow.model == model, QuarantineRow.remote_id == remote_id,
@@ -116,7 +120,7 @@ def hold(session: Session, backend: str, model: str, remote_id: str, stage: Stag
     if told:
         level = logging.INFO if imported else logging.WARNING
         log.log(level, "%s %s %s: %s %s", backend, model, remote_id, "stored repaired:" if imported else f"quarantined ({stage}):",
-                reason, extra={"event": "sync.quarantine.noted" if imported else "sync.quarantine.held", "backend": backend})
+                reason, extra={"event": _EVENTS["note" if imported else stage], "backend": backend})
     return row
 
 
