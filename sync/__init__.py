@@ -30,3 +30,6 @@ def register(registry: Registry) -> None:
     registry.add(status, usage="cli.command", name="status")
     registry.add(conflicts_app, usage="cli.group", name="conflicts")
     registry.add(jobs_app, usage="cli.group", name="jobs")
+    from sync.quarantine_cli import quarantine_app
+
+    registry.add(quarantine_app, usage="cli.group", name="quarantine")

@@ -13,6 +13,7 @@ from crm_bridge.cli.common import console, emit_json, open_app
 from crm_bridge.events import DomainEvent
 from crm_bridge.model import fields_from_json
 from crm_bridge.store.records import update_record
+from sync.quarantine_cli import counts as quarantine_counts
 from sync.tables import BindingRow, CheckpointRow, ConflictRow, OutboxRow, SyncRunRow
 
 __all__ = ["conflicts_app", "jobs_app", "status"]
@@ -62,13 +63,15 @@ def status(as_json: JsonOpt = False) -> None:
                 report.append({"backend": name, "import": last["import"], "export": last["export"],
                                "outbox": {"pending": queue.get("pending", 0), "parked": queue.get("parked", 0),
                                           "sent": queue.get("sent", 0)},
-                               "bindings": bound, "conflicts": open_conflicts, "streams": streams})
+                               "bindings": bound, "conflicts": open_conflicts, "streams": streams,
+                               "quarantine": quarantine_counts(s, name)})
     finally:
         bridge.close()
     if as_json:
         emit_json({"now": now, "backends": report})
         return
-    table = Table("backend", "last import", "lag", "last export", "pending", "parked", "conflicts", "bound", title="crm-bridge status")
+    table = Table("backend", "last import", "lag", "last export", "pending", "parked", "conflicts", "set aside", "bound",
+                  title="crm-bridge status")
     for r in report:
         imp, exp = r["import"], r["export"]
         imp_text = "never" if imp is None else f"{imp['status']} {_ago(now, imp['finished'])}: {imp['read']} read, {imp['created']}+{imp['updated']} changed, {imp['failed']} failed"
@@ -77,9 +80,13 @@ def status(as_json: JsonOpt = False) -> None:
         table.add_row(r["backend"], imp_text, lag, exp_text, str(r["outbox"]["pending"]),
                       f"[red]{r['outbox']['parked']}[/red]" if r["outbox"]["parked"] else "0",
                       f"[yellow]{r['conflicts']}[/yellow]" if r["conflicts"] else "0",
+                      f"[red]{r['quarantine']['held']}[/red]" if r["quarantine"]["held"] else "0",
                       ", ".join(f"{k}: {v}" for k, v in sorted(r["bindings"].items())) or "—")
     console.print(table)
     for r in report:
+        if r["quarantine"]["held"] or r["quarantine"]["notes"]:
+            console.print(f"{r['backend']}: {r['quarantine']['held']} record(s) set aside, {r['quarantine']['notes']} stored "
+                          "repaired — see `crm-bridge quarantine list`")
         for kind in ("import", "export"):
             if r[kind] and r[kind]["error"]:
                 console.print(f"[red]{r['backend']} {kind}:[/red] {r[kind]['error']}")

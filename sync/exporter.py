@@ -26,6 +26,7 @@ from mapping.compile import CompiledMapping
 from sync.binder import Binder
 from sync.importer import Importer
 from sync.merge import same
+from sync.quarantine import hold
 from sync.source import RemoteBackend, RemoteRecord, supports_create
 from sync.tables import BindingRow, OutboxRow
 
@@ -147,12 +148,15 @@ def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str,
             stats.created += 1
 
 
-def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str) -> dict[str, RemoteRecord]:
+def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str,
+             broken: dict[str, str]) -> dict[str, RemoteRecord]:
     """Re-read the records about to be written and merge what changed remotely first.
 
     1C has no If-Match: this read is the optimistic-concurrency check. A record a user
     changed since our last import is imported (three-way merge, conflicts queued) before
-    anything is sent, and the values it holds now let us send only what differs.
+    anything is sent, and the values it holds now let us send only what differs. A key
+    the remote cannot be asked for (not a GUID) goes into `broken` with why: its rows
+    fail alone, the others are sent.
     """
     if importer is None:
         return {}
@@ -165,7 +169,14 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
                 by_model.setdefault(model, []).append(remote_id)
     seen: dict[str, RemoteRecord] = {}
     for model, remote_ids in by_model.items():
-        seen.update(importer.refresh(model, remote_ids))
+        try:
+            seen.update(importer.refresh(model, remote_ids))
+        except ValueError:  # one key the adapter cannot put in a request: find it, read the others
+            for remote_id in remote_ids:
+                try:
+                    seen.update(importer.refresh(model, [remote_id]))
+                except ValueError as exc:
+                    broken[remote_id] = f"{model} {remote_id!r} is no key {backend} can address: {exc}"
     return seen
 
 
@@ -214,6 +225,18 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
     if not quiet:
         stats.errors.append(str(exc))
         log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})
+
+
+def _unsendable(session: Session, row: OutboxRow, remote_id: str, values: Mapping[str, Any], exc: Exception,
+                now: datetime, stats: ExportStats) -> None:
+    """A row no request can carry (its key is no GUID, a value the adapter cannot encode):
+    parked with the reason and set aside in the quarantine (stage ``write``); no retry helps."""
+    reason = str(exc) if isinstance(exc, ValueError) and str(exc).startswith(row.model) else (
+        f"{row.model} {remote_id!r}: {type(exc).__name__}: {exc}")
+    row.state, row.last_error = "parked", f"cannot be sent: {reason}"
+    stats.parked += 1
+    stats.errors.append(row.last_error)
+    hold(session, row.backend, row.model, remote_id, "write", reason, dict(values), now)
 
 
 def _newest_only(session: Session, row: OutboxRow) -> bool:
@@ -273,8 +296,9 @@ def dispatch(
     """
     stats = ExportStats()
     due = _due_rows(store, backend.name, now, limit, shard)
+    broken: dict[str, str] = {}  # remote id -> why no request can name it
     try:
-        current = _refresh(store, importer, due, backend.name) if due else {}
+        current = _refresh(store, importer, due, backend.name, broken) if due else {}
     except RemoteError as exc:
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
@@ -320,8 +344,13 @@ def dispatch(
                 continue
             row.attempts += 1
             try:
+                if remote_id in broken:
+                    raise ValueError(broken[remote_id])  # noqa: TRY301 - the row fails like a refused write
                 expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
                 version = backend.update(mapping.spec, remote_id, values, expected_version=expected)
+            except (ValueError, TypeError, LookupError) as exc:  # this row's data: it fails alone, the others go
+                _unsendable(session, row, remote_id, values, exc, now, stats)
+                continue
             except RemoteStoredOtherwise as exc:
                 _fail(row, exc, now, stats)  # parked with what the remote stored: not sent
                 kept = {k: v for k, v in values.items() if k not in exc.fields}

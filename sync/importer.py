@@ -31,16 +31,19 @@ of statements, not thousands.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic_core
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
 from sqlalchemy.orm import Session
 
 from crm_bridge.config import ConflictPolicy
@@ -62,7 +65,9 @@ from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.merge import Conflict, merge
+from sync.outcome import ImportStats, content_hash, lost_race
 from sync.partition import CUT, KeyRanges, Partition, supports_key_ranges, usable_bounds
+from sync.quarantine import Unusable, fetch_addressable, hold, release, stage_of, storable
 from sync.source import (
     RemoteBackend,
     RemoteRecord,
@@ -80,40 +85,6 @@ log = logging.getLogger(__name__)
 _MAX_REF_DEPTH = 3
 # Records stored in one transaction at most when pages wait read already (``read_ahead_batches``).
 _BATCH = 4000
-
-
-@dataclass
-class ImportStats:
-    read: int = 0
-    fetched: int = 0
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: ImportStats) -> None:
-        for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors += other.errors
-
-
-# SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
-_RACES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization failure
-
-
-def _lost_race(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError) and "UNIQUE" in str(exc.orig).upper():
-        return True  # SQLite says "UNIQUE constraint failed"
-    return getattr(exc.orig, "sqlstate", None) in _RACES
-
-
-def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str:
-    """A fingerprint of a record's values, without its version field (`version`): a record
-    saved again unchanged (1C bumps DataVersion on every write) keeps its hash."""
-    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
-                                 bytes_mode="base64")  # a SOAP base64Binary value need not be UTF-8
-    return hashlib.sha256(blob).hexdigest()
 
 
 @dataclass
@@ -143,6 +114,8 @@ class _Page:
     rows: list[Any] = field(default_factory=list)
     # Bindings made by the page, for ``Importer.known`` once it committed.
     on_commit: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    # Records of the page read, converted and taken whole: out of the quarantine, if in it.
+    passed: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Importer:
@@ -166,8 +139,15 @@ class Importer:
             if local is None and depth < _MAX_REF_DEPTH and ref_model in self.mappings and supports_version_scan(self.backend):
                 # The referenced record is not here yet (created in 1C after our last pass
                 # over its model): import it first, so the reference is never lost.
-                for rec in self.backend.fetch(self.mappings[ref_model].spec, [str(remote_id)]):
-                    self._apply(page, self.mappings[ref_model], rec, depth + 1)
+                try:
+                    for rec in self.backend.fetch(self.mappings[ref_model].spec, [str(remote_id)]):
+                        self._apply(page, self.mappings[ref_model], rec, depth + 1)
+                except ValueError as exc:  # not a key the remote can be asked for (guid_literal)
+                    msg = f"its {ref_model} reference {remote_id!r} cannot be looked up in {page.binder.backend}: {exc}"
+                    raise Unusable(msg, stage="reference") from exc
+                except RecordSkipped as exc:
+                    msg = f"the {ref_model} {remote_id} it refers to is set aside: {exc}"
+                    raise Unusable(msg, stage="reference") from exc
                 local = page.binder.local_id(ref_model, str(remote_id))
             return local
 
@@ -176,7 +156,7 @@ class Importer:
     def _apply(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord, depth: int = 0) -> None:
         model, binder, stats = mapping.spec.model, page.binder, page.stats
         if rec.invalid is not None:  # unreadable as the CRM's types say: refused, never stored from a guess
-            raise RecordSkipped(f"{model} {rec.id}: {rec.invalid}")
+            raise Unusable(f"{model} {rec.id}: {rec.invalid}", stage="read")
         binding = binder.get(model, rec.id)
         correlation = rec.values.get(mapping.spec.correlation) if mapping.spec.correlation else None
         if binding is None and isinstance(correlation, str) and correlation.startswith("crm-bridge:"):
@@ -189,6 +169,14 @@ class Importer:
         if binding is not None and rec.version is not None and rec.version == binding.remote_version:
             stats.skipped += 1
             return
+        values, repaired = storable(rec.values)  # NUL, lone surrogates: stored as U+FFFD on both stores, noted
+        if repaired:
+            hold(page.session, binder.backend, model, rec.id, "store", (
+                f"text no store can hold (NUL or a lone UTF-16 surrogate) in {', '.join(repaired)} was stored with "
+                "U+FFFD in its place; correct the text in the CRM if it matters"), rec.values, self.now, imported=True)
+            rec = dataclasses.replace(rec, values=values)
+        else:
+            page.passed.append((model, rec.id))
         digest = content_hash(rec.values, version=mapping.spec.version)
         if binding is not None and digest == binding.content_hash and (binding.state == "tombstone") == rec.deleted:
             binding.remote_version, binding.imported_at = rec.version, self.now
@@ -208,7 +196,7 @@ class Importer:
             try:
                 values = record_values(model, {**fields, **deleted})
             except ValueError as exc:
-                raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
+                raise Unusable(f"{model} {rec.id}: {exc}", stage="convert") from exc
             # the base: what both sides hold (every field: a mapping may later merge one both
             # ways); not an empty 1C value where the record took the model's default
             held = remote_to_json(model, without_empty(model, everything))
@@ -234,7 +222,7 @@ class Importer:
         try:
             changed = update_record(page.session, model, binding.local_id, {**taken, **deleted})
         except ValueError as exc:
-            raise RecordSkipped(f"{model} {rec.id}: {exc}") from exc
+            raise Unusable(f"{model} {rec.id}: {exc}", stage="convert") from exc
         # The base holds what both sides agree on: not what was sent or disputed, nor an
         # empty value the local record did not take (the next merge would send ours back).
         apart = set(result.send) | {c.field for c in result.conflicts} | (set(result.take) - set(taken))
@@ -336,9 +324,15 @@ class Importer:
         counts = (stats.created, stats.updated, stats.skipped, stats.failed, len(stats.errors), len(self.refused))
         try:
             self._store_records(mapping, records, stream, last_key, stats, checkpoint, bound)
-        except DBAPIError as exc:
-            if not _lost_race(exc):
-                raise
+        except StatementError as exc:
+            if not isinstance(exc, DBAPIError) or not lost_race(exc):
+                if isinstance(exc, OperationalError | InterfaceError):
+                    raise  # the database is away, not one record refused
+                stats.created, stats.updated, stats.skipped, stats.failed = counts[:4]
+                del stats.errors[counts[4]:]
+                del self.refused[counts[5]:]
+                self._store_each(mapping, records, stream, last_key, stats, checkpoint, bound, exc)
+                return
             # Another worker's transaction bound the same referenced record first (or a
             # deadlock): store the page once more, now seeing the winner's rows.
             log.info("%s: a page lost a race with another worker; storing it again", mapping.spec.model,
@@ -362,22 +356,57 @@ class Importer:
                 page.binder.preload_ids(ref, (r.values[source] for r in records if r.values.get(source)))
             known = [b.local_id for r in records if (b := page.binder.get(model, r.id)) is not None]
             page.rows = list(rows_by_id(session, ROWS[model], known).values())  # no query per updated record
+            refused: set[str] = set()
             with session.no_autoflush:  # new rows go in together, in _bind_created
                 for rec in records:
                     try:
-                        self._apply(page, mapping, rec)
+                        try:
+                            self._apply(page, mapping, rec)
+                        except (ValueError, TypeError, LookupError, ArithmeticError) as exc:  # a transform on a value
+                            raise Unusable(f"{model} {rec.id}: {type(exc).__name__}: {exc}", stage="convert") from exc
                     except RecordSkipped as exc:
-                        stats.failed += 1
-                        stats.errors.append(str(exc))
-                        self.refused.append((rec, exc))
-                        log.warning("skipped %s", exc, extra={"event": "sync.import.skipped", "backend": self.backend.name})
+                        self._refuse(session, model, rec, exc, stats)
+                        refused.add(rec.id)
             self._bind_created(page)
+            release(session, self.backend.name, model, [key for m, key in page.passed if m == model and key not in refused])
             if checkpoint is not None:
                 save_checkpoint(session, self.backend.name, stream, checkpoint)
             elif last_key is not None:
                 save_checkpoint(session, self.backend.name, stream, {"after": last_key})
         for bound_model, ids in page.on_commit:
             self.known.add(bound_model, ids)
+
+    def _refuse(self, session: Session, model: str, rec: RemoteRecord, exc: RecordSkipped, stats: ImportStats) -> None:
+        """Count a refused record and set it aside in the quarantine (logged there, once per reason)."""
+        stats.failed += 1
+        stats.errors.append(str(exc))
+        self.refused.append((rec, exc))
+        hold(session, self.backend.name, model, rec.id, stage_of(exc), str(exc), rec.values, self.now)
+
+    def _store_each(self, mapping: CompiledMapping, records: list[RemoteRecord], stream: str, last_key: str | None,
+                    stats: ImportStats, checkpoint: dict[str, Any] | None, bound: Mapping[str, Mapping[str, int]],
+                    failure: StatementError) -> None:
+        """The store refused the page (a value it cannot hold, a constraint): store it one
+        record a transaction, set aside the records it refuses, then move the checkpoint."""
+        model = mapping.spec.model
+        log.info("%s: the store refused a page (%s); storing it one record at a time", model,
+                 str(failure.orig or failure).splitlines()[0], extra={"event": "sync.import.single", "backend": self.backend.name})
+        for rec in records:
+            counts = (stats.created, stats.updated, stats.skipped, len(stats.errors))
+            try:
+                self._store_records(mapping, [rec], stream, None, stats, None, bound)
+            except StatementError as exc:
+                if isinstance(exc, OperationalError | InterfaceError) or isinstance(exc, DBAPIError) and lost_race(exc):
+                    raise
+                stats.created, stats.updated, stats.skipped = counts[:3]
+                del stats.errors[counts[3]:]
+                why = str(exc.orig or exc).splitlines()[0]
+                with self.store.transaction() as session:
+                    self._refuse(session, model, rec, Unusable(f"{model} {rec.id}: the store refused it: {why}",
+                                                               stage="store"), stats)
+        if checkpoint is not None or last_key is not None:
+            with self.store.transaction() as session:
+                save_checkpoint(session, self.backend.name, stream, checkpoint if checkpoint is not None else {"after": last_key})
 
     def _changed(self, mapping: CompiledMapping, stubs: list[RemoteStub], stats: ImportStats) -> list[RemoteRecord]:
         """The records of the stubs whose version differs from their binding's, read in full."""
@@ -431,7 +460,7 @@ class Importer:
             known = self.known.of(ref_model)
             found[ref_model] = {k: known[k] for k in keys if k in known}
         for ref_model, absent in missing.items():
-            refs = backend.fetch(self.mappings[ref_model].spec, absent) if absent else []
+            refs = fetch_addressable(backend, self.mappings[ref_model].spec, absent) if absent else []
             if refs:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
         return found
@@ -519,7 +548,7 @@ class Importer:
                         kept = {"bounds": computed, "cut": CUT}
                         save_checkpoint(session, name, stream, kept)
             except DBAPIError as exc:
-                if not _lost_race(exc):
+                if not lost_race(exc):
                     raise
                 with self.store.transaction() as session:  # the other worker's bounds won: take them
                     kept = load_checkpoint(session, name, stream)

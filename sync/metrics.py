@@ -9,6 +9,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from crm_bridge.app import App
+from sync.quarantine import QuarantineRow
 from sync.tables import BindingRow, ConflictRow, OutboxRow, SyncRunRow
 
 __all__ = ["SyncCollector"]
@@ -26,6 +27,8 @@ class SyncCollector(Collector):
         records = CounterMetricFamily("crm_bridge_sync_records", "Records handled by sync runs.", labels=["backend", "kind", "outcome"])
         runs = CounterMetricFamily("crm_bridge_sync_runs", "Sync runs.", labels=["backend", "kind", "status"])
         lag = GaugeMetricFamily("crm_bridge_import_lag_seconds", "Seconds since the last successful import.", labels=["backend"])
+        quarantine = GaugeMetricFamily("crm_bridge_quarantine_records", "Remote records set aside (held) or stored repaired "
+                                       "(note), by stage.", labels=["backend", "model", "stage", "kind"])
         with self.app.store.transaction() as s:
             for backend, state, count in s.execute(select(OutboxRow.backend, OutboxRow.state, func.count()).group_by(OutboxRow.backend, OutboxRow.state)):
                 outbox.add_metric([backend, state], count)
@@ -49,4 +52,9 @@ class SyncCollector(Collector):
             ):
                 if finished is not None:
                     lag.add_metric([backend], max(0.0, (now - finished).total_seconds()))
-        yield from (outbox, conflicts, bindings, records, runs, lag)
+            for backend, model, stage, imported, count in s.execute(
+                select(QuarantineRow.backend, QuarantineRow.model, QuarantineRow.stage, QuarantineRow.imported, func.count())
+                .group_by(QuarantineRow.backend, QuarantineRow.model, QuarantineRow.stage, QuarantineRow.imported)
+            ):
+                quarantine.add_metric([backend, model, stage, "note" if imported else "held"], count)
+        yield from (outbox, conflicts, bindings, records, runs, lag, quarantine)

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.onec.config import OneCODataConfig
+from adapters.onec.damaged import DAMAGED
 from adapters.onec.errors import OneCRejected, OneCStoredOtherwise, OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed, FeedEntry, PackageTooLarge
 from adapters.onec.odata import ODataClient, string_literal
@@ -115,6 +116,11 @@ class OneCBackend:
         A value not of its declared type makes the record ``invalid`` (the importer refuses
         it, naming the field), never a guess: ``bool("false")`` is true."""
         key, version = str(raw[spec.key]), spec.version_of(raw)
+        if damaged := raw.get(DAMAGED):  # bytes that were not UTF-8 (``damaged``): what 1C holds is unknown
+            return RemoteRecord(key, version, deleted=False, values={k: v for k, v in raw.items() if "@" not in k}, invalid=(
+                f"{', '.join(map(str, damaged))}: the text came from {self.name} with bytes that are not UTF-8 (shown as "
+                "U+FFFD) — something between 1C and crm-bridge re-encodes the answer (a proxy, a cp1251 hop); the record "
+                "is read again next pass or with `crm-bridge quarantine retry`"))
         try:
             values = from_wire(self.client.metadata(), spec.entity, raw, self.tz)
         except BadValue as exc:

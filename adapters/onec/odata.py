@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pydantic_core
 import requests
 
+from adapters.onec.damaged import lenient_json
 from adapters.onec.errors import OneCNotPublished, OneCUnavailable, raise_for_response, translated
 from adapters.onec.metadata import Metadata, parse_metadata
 
@@ -165,8 +166,11 @@ class ODataClient:
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
             return pydantic_core.from_json(response.content.removeprefix(codecs.BOM_UTF8))  # a third faster than json
-        except ValueError as exc:  # malformed JSON or UTF-8
-            raise OneCUnavailable(f"{self.name}: {what}: malformed JSON from 1C ({exc}); will retry") from exc
+        except ValueError as exc:  # malformed JSON, or one record's text damaged: that record alone is refused
+            try:
+                return lenient_json(response.content)
+            except ValueError:
+                raise OneCUnavailable(f"{self.name}: {what}: malformed JSON from 1C ({exc}); will retry") from exc
 
     def metadata(self, *, refresh: bool = False) -> Metadata:
         """``$metadata``, fetched once per client (it can be megabytes on a real base),

@@ -379,6 +379,9 @@ class Emulator:
                 load_mode=headers.get("1c_odata_dataloadmode", "").lower() == "true")
         if fault is not None and fault.kind == "truncate":
             response.headers["X-Emulator-Truncate"] = str(len(response.body) // 2)
+        elif fault is not None and fault.kind == "garble" and fault.message:
+            text = fault.message.encode("utf-8")
+            response.body = response.body.replace(text, b"\xff\xfe" + text[1:])
         elif fault is not None and fault.kind == "malformed":
             response = Response(200, response.body[: len(response.body) // 2]
                                 + b"<html><body>502 Bad Gateway</body></html>",

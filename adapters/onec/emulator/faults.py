@@ -15,6 +15,9 @@ answer. Kinds:
 ``malformed`` answer 200 with a body that is not JSON (an HTML error page from the proxy)
 ``auth``      answer 401 whatever the credentials
 ``drop``      close the connection without answering
+``garble``    answer normally, but every occurrence of ``message`` in the body has its
+              UTF-8 bytes damaged (not UTF-8 any more): a proxy or a cp1251 hop
+              re-encoding the answer
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 __all__ = ["KINDS", "Fault", "FaultPlan", "fault_from_json"]
 
-KINDS = ("latency", "status", "timeout", "truncate", "malformed", "auth", "drop")
+KINDS = ("latency", "status", "timeout", "truncate", "malformed", "auth", "drop", "garble")
 _DEFAULT_MESSAGES = {
     429: "Превышено количество одновременных запросов к информационной базе",
     503: "Сервис временно недоступен: информационная база заблокирована или перезапускается",

@@ -344,5 +344,12 @@ def _json_body(body: bytes) -> dict[str, Any]:
     return value
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _json(status: int, document: dict[str, Any]) -> Response:
-    return Response(status, json.dumps(document, ensure_ascii=False).encode("utf-8"))
+    """A JSON answer. 1C strings are UTF-16 and may hold a lone surrogate; no UTF-8 can
+    carry one, so it goes out as a ``\\uXXXX`` escape (valid JSON), as a JSON writer must."""
+    text = json.dumps(document, ensure_ascii=False)
+    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return Response(status, text.encode("utf-8"))

@@ -1,0 +1,48 @@
+"""What an import pass counts, and the two tests it applies to what it meets: a record's
+fingerprint (``content_hash``) and a transaction that lost a race to another (``lost_race``)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic_core
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+__all__ = ["ImportStats", "content_hash", "lost_race"]
+
+
+@dataclass
+class ImportStats:
+    read: int = 0
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: ImportStats) -> None:
+        for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+#: SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
+_RACES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization failure
+
+
+def lost_race(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError) and "UNIQUE" in str(exc.orig).upper():
+        return True  # SQLite says "UNIQUE constraint failed"
+    return getattr(exc.orig, "sqlstate", None) in _RACES
+
+
+def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str:
+    """A fingerprint of a record's values, without its version field (`version`): a record
+    saved again unchanged (1C bumps DataVersion on every write) keeps its hash."""
+    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
+                                 bytes_mode="base64")  # a SOAP base64Binary value need not be UTF-8
+    return hashlib.sha256(blob).hexdigest()
