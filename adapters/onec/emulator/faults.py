@@ -15,6 +15,9 @@ answer. Kinds:
 ``malformed`` answer 200 with a body that is not JSON (an HTML error page from the proxy)
 ``auth``      answer 401 whatever the credentials
 ``drop``      close the connection without answering
+``ignore_filter`` answer as if the request had no ``$filter``: what 1C does with a filter
+              whose spaces came as ``+`` (the ``plus_quirk``), here on demand — a keyset
+              pass then gets its first page again and again
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 __all__ = ["KINDS", "Fault", "FaultPlan", "fault_from_json"]
 
-KINDS = ("latency", "status", "timeout", "truncate", "malformed", "auth", "drop")
+KINDS = ("latency", "status", "timeout", "truncate", "malformed", "auth", "drop", "ignore_filter")
 _DEFAULT_MESSAGES = {
     429: "Превышено количество одновременных запросов к информационной базе",
     503: "Сервис временно недоступен: информационная база заблокирована или перезапускается",
