@@ -14,7 +14,7 @@ import codecs
 import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pydantic_core
 import requests
@@ -30,7 +30,7 @@ _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 def shown_url(response: requests.Response) -> str:
     """The answer's address without its query string or any login: fit for a message."""
     parts = urlsplit(response.url or "")
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else "(unknown address)"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{unquote(parts.path)}" if parts.scheme else "(unknown address)"
 
 
 def read_body(response: requests.Response, *, backend: str, what: str, deadline: float, max_bytes: int,
@@ -46,6 +46,8 @@ def read_body(response: requests.Response, *, backend: str, what: str, deadline:
         OneCAnswerTooLarge: more than `max_bytes` (announced or received), naming the
             address and `cap_setting`.
     """
+    if getattr(response, "_content_consumed", False):  # a response hook of the session read it already: take what it read
+        return response.content
     try:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:

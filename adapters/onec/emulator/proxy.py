@@ -98,9 +98,8 @@ class HostileProxy:
         self._lock = threading.Lock()
         self._next_id = 1
         self.stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
-        self._server.proxy = self  # type: ignore[attr-defined]
+        self._server = _Server((host, port), _Handler)
+        self._server.proxy = self
         self._thread: threading.Thread | None = None
 
     @property
@@ -167,7 +166,16 @@ class HostileProxy:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    proxy: HostileProxy
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a client giving up on a dripped answer is what the proxy is for."""
+
+
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "hostile-proxy"
     sys_version = ""
@@ -181,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PATCH = do_PUT = do_MERGE = do_DELETE = do_HEAD = do_GET  # noqa: N815
 
     def _relay(self) -> None:
-        proxy: HostileProxy = self.server.proxy  # type: ignore[attr-defined]
+        proxy = self.server.proxy
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         raw_path, _, query = self.path.partition("?")
