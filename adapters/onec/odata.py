@@ -14,7 +14,6 @@ import logging
 import re
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ import requests
 
 from adapters.onec.answer import acknowledged, decoded, read_body, record_of
 from adapters.onec.errors import (
-    OneCNoProgress,
     OneCNotPublished,
     OneCRejected,
     OneCUnavailable,
@@ -32,6 +30,7 @@ from adapters.onec.errors import (
     translated,
 )
 from adapters.onec.metadata import Metadata, parse_metadata
+from adapters.onec.paging import NO_COUNT_CEILING, Progress
 
 __all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
 
@@ -101,39 +100,6 @@ def _entity_path(entity_set: str, key: str | None = None) -> str:
         raise ValueError(msg)
     path = quote(entity_set, safe="")
     return path if key is None else f"{path}({quote(guid_literal(key), safe=_SAFE)})"
-
-
-#: the most records one paging pass reads when 1C offers no count of the set
-NO_COUNT_CEILING = 20_000_000
-_IGNORED = "1C ignored the filter — check for `+` in the URL or a proxy rewriting it"
-
-
-class _Progress:
-    """What one keyset pass has read so far, to see that each page moves on."""
-
-    def __init__(self, backend: str, entity_set: str) -> None:
-        self.backend, self.entity_set = backend, entity_set
-        self.first: frozenset[str] = frozenset()
-        self.previous: frozenset[str] = frozenset()
-        self.pages = self.records = 0
-        self.ceiling: tuple[int, str] | None = None
-
-    def page(self, keys: list[str]) -> None:
-        """Take one page's keys in; raise ``OneCNoProgress`` when it repeats or overruns."""
-        where = f"{self.backend}: GET {self.entity_set}: page {self.pages + 1} of a keyset pass"
-        current = frozenset(keys)
-        twice = [key for key, seen in Counter(keys).items() if seen > 1] if len(current) < len(keys) else []
-        again = sorted((self.previous | self.first) & current) or twice
-        if again:
-            raise OneCNoProgress(f"{where} repeats key {again[0]}, already read in this pass: {_IGNORED}; "
-                                 "the pass stops here (records read before it are kept)")
-        self.pages += 1
-        self.records += len(keys)
-        if self.ceiling is not None and self.records > self.ceiling[0]:
-            raise OneCNoProgress(f"{where} brings the pass to {self.records} records, over its ceiling of "
-                                 f"{self.ceiling[0]} ({self.ceiling[1]}): {_IGNORED}; the pass stops here")
-        self.first = self.first or current
-        self.previous = current
 
 
 class ODataClient:
@@ -323,7 +289,7 @@ class ODataClient:
         page), and a pass reads no more records than ``ceiling`` allows (``_ceiling``:
         from 1C's count of the set, asked once when a second page is needed).
         """
-        progress = _Progress(self.name, entity_set)
+        progress = Progress(self.name, entity_set)
         while True:
             keyset = _keyset(after, start, before)
             both = f"({where}) and {keyset}" if where and keyset else where or keyset
