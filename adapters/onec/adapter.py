@@ -55,6 +55,8 @@ class OneCBackend:
             password=config.password.get_secret_value(),
             timeout=(config.timeout.connect, config.timeout.read),
             max_query_string=config.max_query_string,
+            total_timeout=config.timeout.total,
+            max_answer_bytes=config.max_answer_mb << 20,
         )
 
     @property

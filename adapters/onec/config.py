@@ -25,10 +25,16 @@ _NAME = re.compile(r"^[^\W\d]\w*$")
 
 
 class Timeouts(Strict):
-    """Seconds. 1C can take over 30 s on the first call after idle (session spin-up)."""
+    """Seconds. 1C can take over 30 s on the first call after idle (session spin-up).
 
-    connect: float = Field(default=5.0, gt=0)
-    read: float = Field(default=60.0, gt=0)
+    ``connect`` bounds opening the connection, ``read`` each wait for the next bytes, and
+    ``total`` the whole exchange, from sending the request to the answer's last byte: a
+    server (or a proxy) trickling an answer a byte at a time never meets ``read`` alone.
+    """
+
+    connect: float = Field(default=5.0, gt=0, le=3600)
+    read: float = Field(default=60.0, gt=0, le=3600)
+    total: float = Field(default=300.0, gt=0, le=86400)
 
 
 class ExchangePlanConfig(Strict):
@@ -113,6 +119,10 @@ class OneCODataConfig(BackendBase):
     # Longest query string the web server in front of 1C accepts: key lookups are cut to
     # fit. IIS's default is 2,048 (it answers 404.15 above); behind Apache 8,000 is safe.
     max_query_string: int = Field(default=2048, ge=512, le=65536)
+    # The largest answer read (a page, a record, $metadata); bodies are streamed and cut
+    # off here, so a runaway answer costs at most this much memory. A page over it: lower
+    # page_size, or raise this.
+    max_answer_mb: int = Field(default=64, ge=1, le=2048)
 
     @model_validator(mode="after")
     def _posted(self) -> OneCODataConfig:

@@ -6,7 +6,10 @@ Retryable (``retryable``: the outbox backs off, reads retry in place on
 a handler's, broken bodies — and ``OneCVersionConflict``; also the ``OneCAdministrative``
 ones (``OneCAuthFailed``, ``OneCNotPublished``, ``OneCRequestTooLong``), waiting at least
 ``CONFIG_FAULT_WAIT``: an administrator fixes those, not the data, and the rows must
-still be there when they do. Fatal (parked with
+still be there when they do. Also administrative: ``OneCAnswerTooLarge`` (an answer over ``max_answer_mb``) and
+``OneCNoProgress`` (a paging pass that does not move: 1C or a proxy ignoring ``$filter``).
+An answer of 2xx whose body is 1C's ``odata.error`` is that error, not a result
+(``raise_for_error_body``). Fatal (parked with
 the reason): ``OneCNotFound``, ``OneCAccessDenied``, ``OneCBusinessError`` (500 code -1), any other
 ``OneCRejected``.
 """
@@ -23,14 +26,17 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import requests
+import urllib3
 
 from crm_bridge.errors import RemoteRejected, RemoteStoredOtherwise, RemoteUnavailable
 
 __all__ = [
     "OneCAccessDenied",
     "OneCAdministrative",
+    "OneCAnswerTooLarge",
     "OneCAuthFailed",
     "OneCBusinessError",
+    "OneCNoProgress",
     "OneCNotFound",
     "OneCNotPublished",
     "OneCRejected",
@@ -39,6 +45,8 @@ __all__ = [
     "OneCUnavailable",
     "OneCVersionConflict",
     "no_answer",
+    "error_of",
+    "raise_for_error_body",
     "raise_for_response",
     "retry_after_seconds",
     "transient",
@@ -88,6 +96,18 @@ class OneCAccessDenied(OneCRejected):
 
 class OneCRequestTooLong(OneCAdministrative):
     """414, or IIS's 404.15: the web server in front of 1C refused the URL as too long."""
+
+
+class OneCAnswerTooLarge(OneCAdministrative):
+    """An answer longer than the backend's ``max_answer_mb``: read no further (it is streamed
+    and cut off), kept and retried like a configuration fault — lower ``page_size`` or raise
+    the cap."""
+
+
+class OneCNoProgress(OneCAdministrative):
+    """A paging pass that does not advance: a page repeating keys already read (1C, or a
+    proxy rewriting the URL, ignored ``$filter``), or more pages than the set's count
+    allows. The pass stops instead of reading the same page forever."""
 
 
 class OneCNotFound(OneCRejected):
@@ -146,13 +166,42 @@ def _error_of(response: requests.Response) -> tuple[str | None, str]:
     """1C's error code and text: from its JSON ``odata.error``, or its XML ``<error>``."""
     text = response.content.decode("utf-8-sig", errors="replace")
     try:
-        body = json.loads(text)
-        err = body["odata.error"]
-        return str(err.get("code")), str(err.get("message", {}).get("value", ""))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        pass
+        found = error_of(json.loads(text))
+    except ValueError:
+        found = None
+    if found is not None:
+        return found
     found = _xml_error(response.content.removeprefix(b"\xef\xbb\xbf"))
     return found if found is not None else (None, text[:300].strip())
+
+
+def error_of(body: object) -> tuple[str | None, str] | None:
+    """(code, text) of a decoded JSON body that is 1C's ``odata.error``; None for any other."""
+    err = body.get("odata.error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return None
+    message = err.get("message")
+    text = message.get("value", "") if isinstance(message, dict) else message or ""
+    return str(err.get("code")), str(text)
+
+
+def raise_for_error_body(backend: str, what: str, status: int, code: str | None, message: str) -> None:
+    """A 2xx answer whose body is 1C's ``odata.error`` (a proxy or a 1C extension answering
+    200 over an error): the error it holds, with 1C's text, never a result. A passing
+    condition in the text is retried; 1C's codes for "no such record" and "no right" are
+    what they say; anything else is 1C refusing the call (parked with its text)."""
+    where = f"{backend}: {what}"
+    said = f"1C answered HTTP {status} with an error (1C code {code}): {message}"
+    if transient(message):
+        raise OneCUnavailable(f"{where}: {said}; will retry")
+    if code == "20":
+        raise OneCAccessDenied(f"{where}: {said}; give the OData user a role with the right on the object",
+                               code=code, status=status)
+    if code == "9":
+        raise OneCNotFound(f"{where}: no such record in 1C ({said})", code=code, status=status)
+    if code == "-1":
+        raise OneCBusinessError(f"{where}: {said}", code=code, status=status)
+    raise OneCRejected(f"{where}: {said}", code=code, status=status)
 
 
 def _xml_error(content: bytes) -> tuple[str | None, str] | None:
@@ -240,13 +289,19 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
 
 @contextmanager
 def translated(backend: str, what: str) -> Iterator[None]:
-    """Connection faults and timeouts from requests become ``OneCUnavailable``."""
+    """Connection faults and timeouts from requests become ``OneCUnavailable``; so do
+    urllib3's and the socket's, met while a body is streamed (a read timeout, a
+    connection closed before the announced length)."""
     try:
         yield
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise no_answer(backend, what, exc) from exc
     except requests.RequestException as exc:
         raise OneCUnavailable(f"{backend}: {what}: {type(exc).__name__}: {exc}") from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise OneCUnavailable(f"{backend}: {what}: the answer stopped for longer than timeout.read; will retry") from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise OneCUnavailable(f"{backend}: {what}: the answer broke off ({type(exc).__name__}: {exc}); will retry") from exc
 
 
 def no_answer(backend: str, what: str, exc: requests.RequestException) -> OneCUnavailable:

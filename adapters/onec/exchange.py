@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
-from adapters.onec.errors import OneCRejected, OneCUnavailable, raise_for_response, translated
+from adapters.onec.errors import OneCAnswerTooLarge, OneCRejected, OneCUnavailable
 from adapters.onec.metadata import declares_dtd
 from adapters.onec.odata import ODataClient, string_literal
 
@@ -184,23 +184,15 @@ class ExchangeFeed:
         url = (f"{self.client.base_url}{function}?DataExchangePoint={quote(self._point(), safe=':/()')}"
                f"&MessageNo={message_no}")
         what = f"{function} #{message_no}"
-        with translated(self.client.name, what):
-            self.client.requests_made += 1
-            response = self.client.session.post(url, timeout=self.client.timeout, stream=True)
-            try:
-                raise_for_response(self.client.name, response, what)
-                chunks, size = [], 0
-                for chunk in response.iter_content(1 << 16):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise PackageTooLarge(
-                            f"{self.client.name}: {what}: the package is over {self.max_bytes // (1 << 20) or 1} MB, "
-                            "the exchange_plan.max_package_mb of this backend; raise it (the whole package is "
-                            "held in memory while it is stored), or have 1C register fewer changes per package")
-                    chunks.append(chunk)
-            finally:
-                response.close()
-        return b"".join(chunks)
+        try:
+            response = self.client.exchange("POST", url, what=what, max_bytes=self.max_bytes,
+                                            cap_setting="exchange_plan.max_package_mb")
+        except OneCAnswerTooLarge as exc:
+            raise PackageTooLarge(
+                f"{self.client.name}: {what}: the package is over {self.max_bytes // (1 << 20) or 1} MB, "
+                "the exchange_plan.max_package_mb of this backend; raise it (the whole package is "
+                "held in memory while it is stored), or have 1C register fewer changes per package") from exc
+        return response.content
 
     def read(self, message_no: int) -> ChangePackage:
         """Package `message_no`, retried in place on a passing fault like any read: asking

@@ -9,7 +9,6 @@ a filter.
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 import re
@@ -20,12 +19,18 @@ from datetime import datetime, tzinfo
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import pydantic_core
 import requests
 
-from adapters.onec.damaged import lenient_json
-from adapters.onec.errors import OneCNotPublished, OneCUnavailable, raise_for_response, translated
+from adapters.onec.answer import acknowledged, decoded, read_body, record_of
+from adapters.onec.errors import (
+    OneCNotPublished,
+    OneCRejected,
+    OneCUnavailable,
+    raise_for_response,
+    translated,
+)
 from adapters.onec.metadata import Metadata, parse_metadata
+from adapters.onec.paging import NO_COUNT_CEILING, Progress
 
 __all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
 
@@ -112,8 +117,13 @@ class ODataClient:
         read_retries: int = 3,
         max_retry_wait: float = 30.0,
         max_query_string: int = MAX_QUERY_STRING,
+        total_timeout: float = 300.0,
+        max_answer_bytes: int = 64 << 20,
     ) -> None:
         self.name = name
+        # the whole exchange, request to last byte (``timeout.total``), and the largest
+        # body read (``max_answer_mb``): see ``answer.read_body``
+        self.total_timeout, self.max_answer_bytes = total_timeout, max_answer_bytes
         self.max_query_string = max_query_string
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
@@ -133,10 +143,26 @@ class ODataClient:
         url = f"{self.base_url}{path}?{_query(query)}"
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else None
-        what = what or f"{method} {path}"
+        return self.exchange(method, url, data=data, headers=headers, what=what or f"{method} {path}")
+
+    def exchange(self, method: str, url: str, *, data: bytes | None = None, headers: Mapping[str, str] | None = None,
+                 what: str, max_bytes: int | None = None, cap_setting: str = "max_answer_mb") -> requests.Response:
+        """One HTTP exchange with all its bounds: the connect and read timeouts, the whole
+        answer within ``total_timeout`` (a deadline checked while the body streams in),
+        and at most ``max_answer_bytes`` of it (`max_bytes`, `cap_setting`: another cap,
+        such as an exchange package's). The body is read here, whole, into
+        ``response.content``; a non-2xx status raises the typed error."""
+        deadline = time.monotonic() + self.total_timeout
+        connect, read = self.timeout
         with translated(self.name, what):
             self.requests_made += 1
-            response = self.session.request(method, url, data=data, headers=headers, timeout=self.timeout)
+            response = self.session.request(method, url, data=data, headers=dict(headers or {}), stream=True,
+                                            timeout=(connect, min(read, self.total_timeout)))
+            body = read_body(response, backend=self.name, what=what, deadline=deadline, total=self.total_timeout,
+                             max_bytes=self.max_answer_bytes if max_bytes is None else max_bytes,
+                             cap_setting=cap_setting)
+        # requests keeps a read body here; error parsing and callers read response.content
+        response._content = body
         raise_for_response(self.name, response, what)
         return response
 
@@ -164,13 +190,8 @@ class ODataClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _json(self, response: requests.Response, what: str) -> Any:
-        try:
-            return pydantic_core.from_json(response.content.removeprefix(codecs.BOM_UTF8))  # a third faster than json
-        except ValueError as exc:  # malformed JSON, or one record's text damaged: that record alone is refused
-            try:
-                return lenient_json(response.content)
-            except ValueError:
-                raise OneCUnavailable(f"{self.name}: {what}: malformed JSON from 1C ({exc}); will retry") from exc
+        """The JSON of a read's answer; an ``odata.error`` or a page in it raises (``answer.decoded``)."""
+        return decoded(self.name, what, response.status_code, response.content)
 
     def metadata(self, *, refresh: bool = False) -> Metadata:
         """``$metadata``, fetched once per client (it can be megabytes on a real base),
@@ -180,11 +201,8 @@ class ODataClient:
         return self._metadata
 
     def _fetch_metadata(self) -> Metadata:
-        with translated(self.name, "GET $metadata"):
-            self.requests_made += 1
-            response = self.session.get(f"{self.base_url}$metadata", timeout=self.timeout)
         try:
-            raise_for_response(self.name, response, "GET $metadata")
+            response = self.exchange("GET", f"{self.base_url}$metadata", what="GET $metadata")
         except OneCNotPublished as exc:  # no OData here at all, not one object missing from it
             raise OneCNotPublished(
                 f"{self.name}: GET $metadata: {self.base_url} serves no OData interface (HTTP 404); check that url ends "
@@ -211,18 +229,24 @@ class ODataClient:
             raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'value' list; will retry")
         return rows
 
-    def count(self, entity_set: str) -> int:
-        """How many records the set holds: ``$inlinecount=allpages`` with ``$top=0`` (1C
-        answers ``"odata.count"`` as a string). ``$select=Ref_Key`` keeps the answer small
-        should a 1C ignore ``$top`` next to ``$inlinecount``, as one source claims."""
-        what = f"GET {entity_set} (count)"
-        params = {**_options(["Ref_Key"], None, None, 0, None), "$inlinecount": "allpages"}
-        body = self._read(_entity_path(entity_set), params, what)
+    def count(self, entity_set: str, *, filter: str | None = None) -> int:  # noqa: A002 - the OData name
+        """How many records the set holds (that meet `filter`): ``$inlinecount=allpages`` with
+        ``$top=0`` (1C answers ``"odata.count"`` as a string). ``$select=Ref_Key`` keeps the
+        answer small should a 1C ignore ``$top`` next to ``$inlinecount``, as one source claims."""
+        total = self._counted(entity_set, filter)
+        if total is None:
+            raise OneCUnavailable(f"{self.name}: GET {entity_set} (count): the answer has no 'odata.count'; will retry")
+        return total
+
+    def _counted(self, entity_set: str, filter: str | None) -> int | None:  # noqa: A002 - the OData name
+        """``count``'s number, or None when 1C's answer holds none."""
+        params = {**_options(["Ref_Key"], filter, None, 0, None), "$inlinecount": "allpages"}
+        body = self._read(_entity_path(entity_set), params, f"GET {entity_set} (count)")
         raw = body.get("odata.count") if isinstance(body, dict) else None
         try:
             return int(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise OneCUnavailable(f"{self.name}: {what}: the answer has no 'odata.count'; will retry") from None
+            return None
 
     def key_at(self, entity_set: str, position: int, *, after: str | None = None) -> str | None:
         """The ``Ref_Key`` at `position` (from 0) in 1C's own key order, counted from the
@@ -258,17 +282,43 @@ class ODataClient:
         workers can scan disjoint slices of one entity set; ``after`` (exclusive) is the
         resume point inside that range. ``where``: a ``$filter`` every record read must also
         meet (built with the literal functions above, never from user text).
+
+        Every page must move on, or the pass stops with ``OneCNoProgress``: no key of a
+        page may be one read on the page before or on the first page of the pass (a
+        server ignoring ``$filter`` answers the first page again, a stuck one the same
+        page), and a pass reads no more records than ``ceiling`` allows (``_ceiling``:
+        from 1C's count of the set, asked once when a second page is needed).
         """
+        progress = Progress(self.name, entity_set)
         while True:
             keyset = _keyset(after, start, before)
             both = f"({where}) and {keyset}" if where and keyset else where or keyset
             rows = self.query(entity_set, select=select, filter=both, orderby="Ref_Key", top=page_size)
             if not rows:
                 return
+            progress.page([str(r.get("Ref_Key")) for r in rows])
             yield rows
             if len(rows) < page_size:
                 return
+            if progress.ceiling is None:
+                progress.ceiling = self._ceiling(entity_set, where, page_size)
             after = str(rows[-1]["Ref_Key"])
+
+    def _ceiling(self, entity_set: str, where: str | None, page_size: int) -> tuple[int, str]:
+        """The most records one pass over `entity_set` may read, and why: twice 1C's count
+        plus two pages (records created during the pass are read too). A 1C that offers
+        no count (refused as not published or not allowed) gets a generous fixed ceiling."""
+        try:
+            total = self._counted(entity_set, where)
+        except OneCRejected as exc:  # refused: $inlinecount not allowed or not offered
+            total, why = None, exc.once
+        else:
+            why = "the answer held no odata.count"
+        if total is None:
+            log.info("%s: %s gives no count (%s); a pass stops after %d records", self.name, entity_set, why,
+                     NO_COUNT_CEILING, extra={"event": "onec.read.no_count", "backend": self.name})
+            return NO_COUNT_CEILING, "1C gave no count of the set, so the ceiling is the fixed one"
+        return 2 * total + 2 * page_size, f"1C counts {total} records in the set"
 
     def by_keys(self, entity_set: str, keys: Sequence[str], *, select: Sequence[str] = (), batch: int = 40) -> list[dict[str, Any]]:
         """Records with the given ``Ref_Key`` values: at most ``batch`` keys per request,
@@ -306,26 +356,32 @@ class ODataClient:
     def patch(self, entity_set: str, key: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """PATCH one record; returns the record as 1C stored it (with its new DataVersion)."""
         what = f"PATCH {entity_set}({key})"
-        body: dict[str, Any] = self._json(self._call("PATCH", _entity_path(entity_set, key), body=dict(values), what=what), what)
-        return body
+        response = self._call("PATCH", _entity_path(entity_set, key), body=dict(values), what=what)
+        return record_of(self.name, what, response.status_code, response.content, key=key)
 
     def delete(self, entity_set: str, key: str) -> None:
         """DELETE one record. For catalogs and documents this is a physical delete in 1C
         (rights permitting); integrators usually set ``DeletionMark`` with ``patch`` instead."""
-        self._call("DELETE", _entity_path(entity_set, key), what=f"DELETE {entity_set}({key})")
+        what = f"DELETE {entity_set}({key})"
+        response = self._call("DELETE", _entity_path(entity_set, key), what=what)
+        acknowledged(self.name, what, response.status_code, response.content)
 
     def post_document(self, entity_set: str, key: str, *, operational: bool = False) -> None:
         """Post a document (``…/Post?PostingModeOperational=false``): operational mode fails
         for back-dated documents, so it is off unless asked for. A 1C posting error
         (handler refusal) raises ``OneCBusinessError``."""
         params = {"PostingModeOperational": "true" if operational else "false"}
-        self._call("POST", f"{_entity_path(entity_set, key)}/Post", params, what=f"Post {entity_set}({key})")
+        what = f"Post {entity_set}({key})"
+        response = self._call("POST", f"{_entity_path(entity_set, key)}/Post", params, what=what)
+        acknowledged(self.name, what, response.status_code, response.content)
 
     def unpost_document(self, entity_set: str, key: str) -> None:
         """Cancel a document's posting (``…/Unpost``)."""
-        self._call("POST", f"{_entity_path(entity_set, key)}/Unpost", what=f"Unpost {entity_set}({key})")
+        what = f"Unpost {entity_set}({key})"
+        response = self._call("POST", f"{_entity_path(entity_set, key)}/Unpost", what=what)
+        acknowledged(self.name, what, response.status_code, response.content)
 
     def post(self, entity_set: str, values: Mapping[str, Any]) -> dict[str, Any]:
         what = f"POST {entity_set}"
-        body: dict[str, Any] = self._json(self._call("POST", _entity_path(entity_set), body=dict(values), what=what), what)
-        return body
+        response = self._call("POST", _entity_path(entity_set), body=dict(values), what=what)
+        return record_of(self.name, what, response.status_code, response.content)

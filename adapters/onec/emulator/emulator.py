@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from .activity import UserActivity
@@ -371,6 +372,8 @@ class Emulator:
         if fault is not None and fault.kind == "timeout" and self._stopping.wait(
                 fault.seconds or 30.0):
             return Response(503, content_type="", headers={"X-Emulator-Drop": "1"})
+        if fault is not None and fault.kind == "ignore_filter":
+            query = "&".join(part for part in query.split("&") if not unquote(part).startswith("$filter="))
         if soap:
             response = self.soap.handle(method, query, headers, body, origin)
         else:

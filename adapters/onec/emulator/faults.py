@@ -18,6 +18,9 @@ answer. Kinds:
 ``garble``    answer normally, but every occurrence of ``message`` in the body has its
               UTF-8 bytes damaged (not UTF-8 any more): a proxy or a cp1251 hop
               re-encoding the answer
+``ignore_filter`` answer as if the request had no ``$filter``: what 1C does with a filter
+              whose spaces came as ``+`` (the ``plus_quirk``), here on demand — a keyset
+              pass then gets its first page again and again
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 __all__ = ["KINDS", "Fault", "FaultPlan", "fault_from_json"]
 
-KINDS = ("latency", "status", "timeout", "truncate", "malformed", "auth", "drop", "garble")
+KINDS = ("latency", "status", "timeout", "truncate", "malformed", "auth", "drop", "garble", "ignore_filter")
 _DEFAULT_MESSAGES = {
     429: "Превышено количество одновременных запросов к информационной базе",
     503: "Сервис временно недоступен: информационная база заблокирована или перезапускается",

@@ -127,7 +127,10 @@ def test_keyset_pages_resume_after_the_last_key(onec_api: responses.RequestsMock
     onec_api.get(f"{BASE}Catalog_X", json={"value": [{"Ref_Key": keys[2]}]})
     pages = list(client.pages("Catalog_X", select=["Ref_Key"], page_size=2))
     assert [len(p) for p in pages] == [2, 1]
-    second = unquote(onec_api.calls[1].request.url or "")
+    urls = [unquote(call.request.url or "") for call in onec_api.calls]
+    # a full first page: 1C is asked once for the set's count, the pass's ceiling
+    assert ["$inlinecount=allpages" in url for url in urls] == [False, True, False]
+    second = urls[2]
     assert f"$filter=Ref_Key gt guid'{keys[1]}'" in second
     assert "$orderby=Ref_Key" in second
 

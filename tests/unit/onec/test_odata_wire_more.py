@@ -146,12 +146,13 @@ def test_key_range_slices_bound_the_scan_and_resume_after_the_last_key(api: resp
     api.get(DOC_URL, json={"value": []})
     pages = list(client.pages(DOC, select=["Ref_Key"], start=low, before=high, page_size=2))
     assert pages == [first]
-    opening, resumed = (unquote(query_of(call)["$filter"]) for call in api.calls)
+    reads = [call for call in api.calls if "$inlinecount" not in query_of(call)]  # not the count for the ceiling
+    opening, resumed = (unquote(query_of(call)["$filter"]) for call in reads)
     assert opening == f"Ref_Key ge guid'{low}' and Ref_Key lt guid'{high}'"
     # the start stays: a cursor kept from slices cut otherwise never leads below it
     assert resumed == f"Ref_Key gt guid'{first[-1]['Ref_Key']}' and Ref_Key ge guid'{low}' and Ref_Key lt guid'{high}'"
-    assert all(unquote(query_of(call)["$orderby"]) == "Ref_Key" for call in api.calls)
-    assert all(query_of(call)["$top"] == "2" for call in api.calls)
+    assert all(unquote(query_of(call)["$orderby"]) == "Ref_Key" for call in reads)
+    assert all(query_of(call)["$top"] == "2" for call in reads)
 
 
 def test_pages_are_a_generator_holding_one_page_at_a_time(api: responses.RequestsMock, client: ODataClient) -> None:
