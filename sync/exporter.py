@@ -126,7 +126,6 @@ def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
             if binding is None or mapping is None or getattr(backend, "complete_create", None) is None:
                 row.state, row.sent_at, row.last_error = "sent", now, None
                 return None
-            row.attempts += 1
             return _Create(row.id, claims.take(row, now), row.model, binding.id, binding.remote_id,
                            binding.remote_version)
         if mapping is None or not mapping.spec.correlation or not supports_create(backend):
@@ -149,7 +148,6 @@ def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
         if row.model not in writers:
             writers[row.model] = mapping.writing_everything
         values: dict[str, Any] = {**writers[row.model].to_remote(local, resolve), correlation: key}
-        row.attempts += 1
         return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
                        local=fields_to_json(row.model, local))
 
@@ -221,6 +219,7 @@ def _recording(store: Store, row_id: int, token: str) -> Iterator[tuple[Session,
                         row_id, extra={"event": "sync.export.claim_lost"})
             yield None
             return
+        row.attempts += 1  # counted with the answer: a send cut short by a crash costs none
         yield session, row
         claims.release(row)
 
@@ -432,7 +431,6 @@ def _claim_update(store: Store, row_id: int, mappings: Mapping[str, CompiledMapp
                 binding.content_hash = None  # it may fingerprint 1C before a user set these values: the next import merges
             stats.unchanged += 1
             return None
-        row.attempts += 1
         expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
         return _Update(row.id, claims.take(row, now), row.model, remote_id, values, dict(row.fields), expected)
 
