@@ -73,7 +73,7 @@ class App:
 
     @classmethod
     def build(cls, config: BridgeConfig, registry: Registry, addons: list[Addon], *, clock: Clock = _utcnow) -> App:
-        return cls(registry, addons, config, open_store(config.store.url), EventBus(registry), clock)
+        return cls(registry, addons, config, open_store(config.store.url, busy_timeout=config.store.busy_timeout), EventBus(registry), clock)
 
     @classmethod
     def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> App:

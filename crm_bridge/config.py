@@ -102,6 +102,9 @@ class BackendBase(Strict):
 
 class StoreConfig(Strict):
     url: str = "sqlite:///crm-bridge.db"
+    # SQLite: how long a writer waits for another's write lock before "database is locked".
+    # No job holds it while waiting on a remote, so a few seconds are plenty.
+    busy_timeout: float = Field(default=30.0, gt=0, le=3600)
 
 
 class ScheduleConfig(Strict):

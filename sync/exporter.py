@@ -1,4 +1,8 @@
-"""Export: send pending outbox rows to their backend, one transaction per row.
+"""Export: send pending outbox rows to their backend.
+
+No transaction is open while the remote is waited on: each row is claimed in a short
+transaction, written, and its result recorded in a second one that checks the claim is
+still ours (``sync/claim.py``).
 
 A sent row stores the remote version our write produced in the binding, so the next
 import recognises its own echo and skips it. Retryable faults back off exponentially with
@@ -10,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +28,7 @@ from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS
 from mapping.compile import CompiledMapping
+from sync import claim as claims
 from sync.binder import Binder
 from sync.importer import Importer
 from sync.merge import same
@@ -68,84 +74,155 @@ def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tupl
         return [(r.id, r.model, r.local_id) for r in session.execute(query)]
 
 
+@dataclass
+class _Create:
+    """A create claimed for sending: what the remote call needs, worked out in the claim."""
+
+    row_id: int
+    token: str
+    model: str
+    binding_id: int
+    remote_id: str | None = None  # "complete": the record an import met first, and its version
+    version: str | None = None
+    key: str = ""  # "create": the correlation key, the values to write, the local record's fields
+    values: dict[str, Any] = field(default_factory=dict)
+    local: dict[str, Any] = field(default_factory=dict)
+
+
 def _create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
                     stats: ExportStats, limit: int) -> None:
     """Create the remote records of records born here, bind-first: the binding with its
     correlation key was stored with the decision; a retry looks the key up before
-    creating, so a lost answer never leaves two remote records."""
+    creating, so a lost answer (or a crash before the result was recorded) never leaves
+    two remote records. Each is claimed, sent and recorded like an update."""
     with store.transaction() as session:
         ids = list(session.scalars(select(OutboxRow.id).where(
             OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
             OutboxRow.next_attempt_at <= now).order_by(OutboxRow.id).limit(limit)))
     writers: dict[str, CompiledMapping] = {}  # each model's full write mapping, compiled once per pass
     for row_id in ids:
-        with store.transaction() as session:
-            row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
-            if row is None or row.state != "pending":
-                continue
-            binding = session.scalar(select(BindingRow).where(
-                BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
-            mapping = mappings.get(row.model)
-            if binding is None or binding.state != "creating":
-                # An import met the record first and claimed the binding: the create went
-                # through, maybe not all of it (1C: the posting after a cut-short POST).
-                complete = getattr(backend, "complete_create", None)
-                if binding is not None and mapping is not None and complete is not None:
-                    row.attempts += 1
-                    try:
-                        version = complete(mapping.spec, binding.remote_id, binding.remote_version)
-                    except RemoteError as exc:  # a read or a passing fault (a refused posting leaves a draft, logged)
-                        _fail(row, exc, now, stats, held=True)
-                        continue
-                    if version is not None:
-                        _wrote(binding, version)
+        job = _claim_create(store, backend, mappings, row_id, now, stats, writers)
+        if job is None:
+            continue
+        try:
+            _send_create(store, backend, mappings[job.model], job, now, stats)
+        finally:
+            claims.done(job.token)
+
+
+def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row_id: int,
+                  now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping]) -> _Create | None:
+    """Claim a create row and work out its write; settle at once what needs no remote call."""
+    with store.transaction() as session:
+        row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
+        if row is None or row.state != "pending" or claims.is_live(row, now):
+            return None
+        claims.release(row)  # a lapsed claim (its owner died): the look-up below finds what it did
+        binding = session.scalar(select(BindingRow).where(
+            BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
+        mapping = mappings.get(row.model)
+        if binding is None or binding.state != "creating":
+            # An import met the record first and claimed the binding: the create went
+            # through, maybe not all of it (1C: the posting after a cut-short POST).
+            if binding is None or mapping is None or getattr(backend, "complete_create", None) is None:
                 row.state, row.sent_at, row.last_error = "sent", now, None
-                continue
-            creator = backend
-            if mapping is None or not mapping.spec.correlation or not supports_create(creator):
-                row.state, row.last_error = "parked", (
-                    f"cannot create {row.model} in {backend.name}: the mapping needs `correlation: <remote field>` "
-                    "and the adapter must support creates")
-                stats.parked += 1
-                continue
-            spec, key, correlation = mapping.spec, binding.remote_id.removeprefix("pending:"), mapping.spec.correlation
-            binder = Binder(session, row.backend)
+                return None
+            return _Create(row.id, claims.take(row, now), row.model, binding.id, binding.remote_id,
+                           binding.remote_version)
+        if mapping is None or not mapping.spec.correlation or not supports_create(backend):
+            row.state, row.last_error = "parked", (
+                f"cannot create {row.model} in {backend.name}: the mapping needs `correlation: <remote field>` "
+                "and the adapter must support creates")
+            stats.parked += 1
+            return None
+        binder = Binder(session, row.backend)
 
-            def resolve(ref_model: str, local_id: Any, binder: Binder = binder) -> str | None:
-                return binder.remote_id(ref_model, int(local_id))
+        def resolve(ref_model: str, local_id: Any) -> str | None:
+            return binder.remote_id(ref_model, int(local_id))
 
-            record = session.get(ROWS[row.model], row.local_id)
-            if record is None:
-                row.state, row.last_error = "cancelled", "the local record no longer exists"
-                continue
-            local = {name: getattr(record, name) for name in spec.fields if hasattr(record, name)}
-            row.attempts += 1
-            try:
-                found = creator.find(spec, correlation, key)
-            except RemoteError as exc:  # the look-up is a read: a refusal there is not the create's own
-                _fail(row, exc, now, stats, held=True)
-                continue
-            try:
-                if found is None:
-                    if row.model not in writers:
-                        writers[row.model] = mapping.writing_everything
-                    writer = writers[row.model]
-                    values: dict[str, Any] = {**writer.to_remote(local, resolve), correlation: key}
-                    found = creator.create(spec, values)
-            except RemoteStoredOtherwise as exc:  # created, but not as sent: bound, and parked with the reason
-                _fail(row, exc, now, stats)
+        record = session.get(ROWS[row.model], row.local_id)
+        if record is None:
+            row.state, row.last_error = "cancelled", "the local record no longer exists"
+            return None
+        spec, key, correlation = mapping.spec, binding.remote_id.removeprefix("pending:"), mapping.spec.correlation
+        local = {name: getattr(record, name) for name in spec.fields if hasattr(record, name)}
+        if row.model not in writers:
+            writers[row.model] = mapping.writing_everything
+        values: dict[str, Any] = {**writers[row.model].to_remote(local, resolve), correlation: key}
+        return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
+                       local=fields_to_json(row.model, local))
+
+
+def _send_create(store: Store, backend: RemoteBackend, mapping: CompiledMapping, job: _Create, now: datetime,
+                 stats: ExportStats) -> None:
+    """Call the remote for a claimed create (no transaction open), then record the result."""
+    spec = mapping.spec
+    if job.remote_id is not None:
+        try:
+            version = getattr(backend, "complete_create")(spec, job.remote_id, job.version)  # noqa: B009 - optional
+        except RemoteError as exc:  # a read or a passing fault (a refused posting leaves a draft, logged)
+            with _recording(store, job.row_id, job.token) as held:
+                if held is not None:
+                    _fail(held[1], exc, now, stats, held=True)
+            return
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                binding = held[0].get(BindingRow, job.binding_id)
+                if version is not None and binding is not None:
+                    _wrote(binding, version)
+                held[1].state, held[1].sent_at, held[1].last_error = "sent", now, None
+        return
+    if not supports_create(backend) or not spec.correlation:  # checked at the claim; said again for the types
+        return
+    try:
+        found = backend.find(spec, spec.correlation, job.key)
+    except RemoteError as exc:  # the look-up is a read: a refusal there is not the create's own
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                _fail(held[1], exc, now, stats, held=True)
+        return
+    try:
+        if found is None:
+            found = backend.create(spec, job.values)
+    except RemoteStoredOtherwise as exc:  # created, but not as sent: bound, and parked with the reason
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None and (binding := held[0].get(BindingRow, job.binding_id)) is not None:
+                _fail(held[1], exc, now, stats)
                 binding.remote_id, binding.state, binding.exported_at = exc.remote_id, "active", now
-                _stored_otherwise(binding, mapping, fields_to_json(row.model, local), exc, now)
-                continue
-            except RemoteError as exc:
-                _fail(row, exc, now, stats)
-                continue
-            remote_id, version = found
-            binding.remote_id, binding.state, binding.exported_at = remote_id, "active", now
-            _wrote(binding, version)
-            binding.base = fields_to_json(row.model, local)
-            row.state, row.sent_at, row.last_error = "sent", now, None
-            stats.created += 1
+                _stored_otherwise(binding, mapping, job.local, exc, now)
+        return
+    except RemoteError as exc:
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                _fail(held[1], exc, now, stats)
+        return
+    remote_id, version = found
+    with _recording(store, job.row_id, job.token) as held:
+        if held is None or (binding := held[0].get(BindingRow, job.binding_id)) is None:
+            return
+        binding.remote_id, binding.state, binding.exported_at = remote_id, "active", now
+        _wrote(binding, version)
+        binding.base = job.local
+        held[1].state, held[1].sent_at, held[1].last_error = "sent", now, None
+        stats.created += 1
+
+
+@contextmanager
+def _recording(store: Store, row_id: int, token: str) -> Iterator[tuple[Session, OutboxRow] | None]:
+    """The second short transaction of a send: yields the row (and its session) when the
+    claim is still `token`'s, else None — the claim lapsed while the remote answered and
+    its new owner settles the row (its re-read finds what this write did). The claim is
+    released when the block ends."""
+    with store.transaction() as session:
+        row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update())
+        if row is None or not claims.owns(row, token):
+            log.warning("outbox %d: its claim lapsed while the remote answered; the row is left to its new owner",
+                        row_id, extra={"event": "sync.export.claim_lost"})
+            yield None
+            return
+        row.attempts += 1  # counted with the answer: a send cut short by a crash costs none
+        yield session, row
+        claims.release(row)
 
 
 def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str,
@@ -268,6 +345,8 @@ def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime,
     held, backend = 0, ""
     with store.transaction() as session:
         for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
+            if claims.is_live(row, now):
+                continue  # being sent by another dispatcher: its own answer decides
             row.attempts += 1
             _fail(row, exc, now, stats, quiet=True, held=True)
             held += 1
@@ -289,8 +368,10 @@ def dispatch(
 ) -> ExportStats:
     """Send up to `limit` due outbox rows of `backend`.
 
-    Each row is claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises
-    writers), so several workers dispatch one outbox without sending a row twice.
+    Each row is claimed (an owner token and expiry, taken ``FOR UPDATE SKIP LOCKED``)
+    in a short transaction, written with no transaction open, and recorded in a second
+    one, so several workers dispatch one outbox without sending a row twice, and a slow
+    remote never holds SQLite's write lock from the other jobs.
     ``shard=(i, n)`` sends only the rows of records whose ``local_id % n == i``: n
     dispatchers share the outbox without re-reading the same records.
     """
@@ -303,77 +384,125 @@ def dispatch(
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
     _create_pending(store, backend, mappings, now, stats, limit)
-    halted: RemoteError | None = None
     written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
     unsure: set[str] = set()  # remote ids a write found changed by someone else: no version of theirs is ours alone
     for position, (row_id, _, _) in enumerate(due):
-        with store.transaction() as session:
-            row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
-            if row is None or row.state != "pending":
-                continue
-            mapping = mappings.get(row.model)
-            binder = Binder(session, row.backend)
-            remote_id = binder.remote_id(row.model, row.local_id)
-            if remote_id is not None and remote_id.startswith("pending:"):
-                row.next_attempt_at = now + timedelta(seconds=5)  # its create goes first
-                continue
-            if mapping is None or remote_id is None:
-                row.state, row.last_error = "parked", f"no mapping or binding for {row.model} {row.local_id}"
-                stats.parked += 1
-                continue
-
-            if not _newest_only(session, row):
-                continue
-
-            def resolve(ref_model: str, local_id: Any, binder: Binder = binder) -> str | None:
-                return binder.remote_id(ref_model, int(local_id))
-
-            values = mapping.to_remote(fields_from_json(row.model, row.fields), resolve)
-            remote_now = current.get(remote_id)
-            if remote_now is not None:
-                values = {k: v for k, v in values.items() if not same(v, remote_now.values.get(k))}
-            ours = written.get(remote_id, {})
-            values = {k: v for k, v in values.items() if not (k in ours and same(v, ours[k]))}
-            binding = binder.get(row.model, remote_id)
-            if not values:
-                row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
-                if binding is not None:
-                    binding.base = {**(binding.base or {}), **row.fields}
-                    binding.content_hash = None  # it may fingerprint 1C before a user set these values: the next import merges
-                stats.unchanged += 1
-                continue
-            row.attempts += 1
-            try:
-                if remote_id in broken:
-                    raise ValueError(broken[remote_id])  # noqa: TRY301 - the row fails like a refused write
-                expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
-                version = backend.update(mapping.spec, remote_id, values, expected_version=expected)
-            except (ValueError, TypeError, LookupError) as exc:  # this row's data: it fails alone, the others go
-                _unsendable(session, row, remote_id, values, exc, now, stats)
-                continue
-            except RemoteStoredOtherwise as exc:
-                _fail(row, exc, now, stats)  # parked with what the remote stored: not sent
-                kept = {k: v for k, v in values.items() if k not in exc.fields}
-                written.setdefault(remote_id, {}).update(kept)
-                if binding is not None:
-                    _stored_otherwise(binding, mapping, row.fields, exc, now)
-                continue
-            except RemoteError as exc:
-                _fail(row, exc, now, stats)
-                if exc.administrative:
-                    halted = exc  # every other row would meet the same fault: they wait too
-                continue
-            written.setdefault(remote_id, {}).update(values)
-            if version is None or remote_id in unsure:  # the record holds more than our writes: read it again
-                unsure.add(remote_id)
-                version = None
-            if binding is not None:
-                _wrote(binding, version)
-                binding.exported_at = now
-                binding.base = {**(binding.base or {}), **row.fields}  # both sides agree on these now
-            row.state, row.sent_at, row.last_error = "sent", now, None
-            stats.sent += 1
-        if halted is not None:
+        job = _claim_update(store, row_id, mappings, current, written, now, stats)
+        if job is None:
+            continue
+        try:
+            halted = _send_update(store, backend, mappings[job.model], job, written, unsure, broken, now, stats)
+        finally:
+            claims.done(job.token)
+        if halted is not None:  # every other row would meet the same fault: they wait too
             _postpone(store, [later for later, _, _ in due[position + 1:]], halted, now, stats)
             break
     return stats
+
+
+@dataclass
+class _Update:
+    """An update claimed for sending: what the remote call needs, worked out in the claim."""
+
+    row_id: int
+    token: str
+    model: str
+    remote_id: str
+    values: dict[str, Any]  # remote field -> value, only those 1C does not hold already
+    fields: dict[str, Any]  # the row's canonical fields as claimed: the merge base once sent
+    expected: str | None  # the version the write was decided against
+
+
+def _claim_update(store: Store, row_id: int, mappings: Mapping[str, CompiledMapping],
+                  current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
+                  stats: ExportStats) -> _Update | None:
+    """Claim an update row and work out what to send (the first short transaction); a row
+    that needs no remote call (withdrawn, parked, 1C holding its values) is settled here."""
+    with store.transaction() as session:
+        row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
+        if row is None or row.state != "pending" or claims.is_live(row, now):
+            return None
+        if claims.held_elsewhere(session, row, now):
+            return None  # an older decision on the record is in flight: this one follows it, never beside it
+        claims.release(row)  # a lapsed claim (its owner died): the re-read showed what its write did
+        mapping = mappings.get(row.model)
+        binder = Binder(session, row.backend)
+        remote_id = binder.remote_id(row.model, row.local_id)
+        if remote_id is not None and remote_id.startswith("pending:"):
+            row.next_attempt_at = now + timedelta(seconds=5)  # its create goes first
+            return None
+        if mapping is None or remote_id is None:
+            row.state, row.last_error = "parked", f"no mapping or binding for {row.model} {row.local_id}"
+            stats.parked += 1
+            return None
+        if not _newest_only(session, row):
+            return None
+
+        def resolve(ref_model: str, local_id: Any) -> str | None:
+            return binder.remote_id(ref_model, int(local_id))
+
+        values = mapping.to_remote(fields_from_json(row.model, row.fields), resolve)
+        remote_now = current.get(remote_id)
+        if remote_now is not None:
+            values = {k: v for k, v in values.items() if not same(v, remote_now.values.get(k))}
+        ours = written.get(remote_id, {})
+        values = {k: v for k, v in values.items() if not (k in ours and same(v, ours[k]))}
+        binding = binder.get(row.model, remote_id)
+        if not values:
+            row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
+            if binding is not None:
+                binding.base = {**(binding.base or {}), **row.fields}
+                binding.content_hash = None  # it may fingerprint 1C before a user set these values: the next import merges
+            stats.unchanged += 1
+            return None
+        expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
+        return _Update(row.id, claims.take(row, now), row.model, remote_id, values, dict(row.fields), expected)
+
+
+def _send_update(store: Store, backend: RemoteBackend, mapping: CompiledMapping, job: _Update,
+                 written: dict[str, dict[str, Any]], unsure: set[str], broken: Mapping[str, str], now: datetime,
+                 stats: ExportStats) -> RemoteError | None:
+    """Write a claimed update (no transaction open) and record the result (the second
+    short transaction). Returns a fault only an administrator can fix: the batch stops.
+    A row whose data no request can carry (`broken`: its key is no key of the remote; a
+    value the adapter cannot encode) fails alone, set aside; the others go."""
+    try:
+        if job.remote_id in broken:
+            raise ValueError(broken[job.remote_id])  # noqa: TRY301 - the row fails like a refused write
+        version = backend.update(mapping.spec, job.remote_id, job.values, expected_version=job.expected)
+    except (ValueError, TypeError, LookupError) as exc:  # this row's data
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                _unsendable(held[0], held[1], job.remote_id, job.values, exc, now, stats)
+        return None
+    except RemoteStoredOtherwise as exc:
+        kept = {k: v for k, v in job.values.items() if k not in exc.fields}
+        written.setdefault(job.remote_id, {}).update(kept)
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                _fail(held[1], exc, now, stats)  # parked with what the remote stored: not sent
+                binding = Binder(held[0], held[1].backend).get(job.model, job.remote_id)
+                if binding is not None:
+                    _stored_otherwise(binding, mapping, job.fields, exc, now)
+        return None
+    except RemoteError as exc:
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                _fail(held[1], exc, now, stats)
+        return exc if exc.administrative else None
+    written.setdefault(job.remote_id, {}).update(job.values)
+    if version is None or job.remote_id in unsure:  # the record holds more than our writes: read it again
+        unsure.add(job.remote_id)
+        version = None
+    with _recording(store, job.row_id, job.token) as held:
+        if held is None:
+            return None
+        session, row = held
+        binding = Binder(session, row.backend).get(job.model, job.remote_id)
+        if binding is not None:
+            _wrote(binding, version)
+            binding.exported_at = now
+            binding.base = {**(binding.base or {}), **job.fields}  # both sides agree on these now
+        row.state, row.sent_at, row.last_error = "sent", now, None
+        stats.sent += 1
+    return None

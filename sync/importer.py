@@ -61,6 +61,7 @@ from crm_bridge.store.records import (
     without_empty,
 )
 from mapping.compile import CompiledMapping
+from sync import claim as claims
 from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
@@ -301,6 +302,8 @@ class Importer:
                 OutboxRow.backend == binding.backend, OutboxRow.model == model, OutboxRow.operation == "update",
                 OutboxRow.local_id == binding.local_id, OutboxRow.state.in_(("pending", "parked")))
                 .with_for_update(skip_locked=True)):  # one a dispatcher sends right now is its own; the conflict stays queued
+            if claims.is_live(pending, self.now):
+                continue
             if conflict.field in pending.fields:  # nothing is sent until a person decides
                 pending.fields = {k: v for k, v in pending.fields.items() if k != conflict.field}
                 if not pending.fields:

@@ -22,6 +22,7 @@ from crm_bridge.model import fields_to_json
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
+from sync import claim as claims
 from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["correlation_key", "enqueue", "enqueue_create", "identity_key"]
@@ -76,6 +77,11 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
                     # a row a dispatcher is sending right now is left to it: the new decision gets its own row
                     .with_for_update(skip_locked=True)):
                 waiting[(row.backend, row.model, row.local_id)] = (row.id, row.fields)
+            for claimed in session.scalars(select(OutboxRow).where(  # claimed: the send is on its way, leave it
+                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
+                    OutboxRow.claimed_by.is_not(None))):
+                if claims.is_live(claimed, unit.now):
+                    waiting.pop((claimed.backend, claimed.model, claimed.local_id), None)
     fresh: dict[str, dict[str, Any]] = {}
     merged: list[dict[str, Any]] = []
     for backend, model, local_id, remote_version in bindings:

@@ -78,6 +78,10 @@ class OutboxRow(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # A dispatcher sending the row right now (``sync.claim``): its token and when the claim
+    # lapses. The remote is called between two short transactions, never inside one.
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claim_expires: Mapped[datetime | None]
 
 
 class ConflictRow(Base):

@@ -29,15 +29,18 @@ log = logging.getLogger(__name__)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # pysqlite opens transactions itself and breaks SAVEPOINT; take control of BEGIN.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout: float) -> Any:
+    def pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite opens transactions itself and breaks SAVEPOINT; take control of BEGIN.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return pragmas
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -89,8 +92,10 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, echo: bool = False) -> Store:
+def open_store(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> Store:
     """Open the store at a SQLAlchemy `url` (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    `busy_timeout` (seconds, SQLite): how long a writer waits for the write lock.
 
     A SQLite file's folder is created when missing. The schema is not touched: run
     ``crm-bridge db upgrade`` (or ``migrate.upgrade``).
@@ -101,7 +106,7 @@ def open_store(url: str, *, echo: bool = False) -> Store:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": busy_timeout}
     else:
         kwargs["pool_pre_ping"] = True
         if parsed.get_driver_name() == "psycopg":
@@ -116,7 +121,7 @@ def open_store(url: str, *, echo: bool = False) -> Store:
             kwargs["connect_args"] = {"options": " ".join([*options, "-c plan_cache_mode=force_custom_plan"])}
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
         event.listen(engine, "begin", _sqlite_begin)
     sessions = sessionmaker(engine, expire_on_commit=False)
     if parsed.get_backend_name() == "sqlite":

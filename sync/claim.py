@@ -1,0 +1,99 @@
+"""Claims on outbox rows: no transaction is open while the remote is waited on.
+
+A row is sent in three steps: it is *claimed* in a short transaction (an owner token
+and an expiry written on the row, the values to send worked out), the remote is called
+with no transaction open, and the result is *recorded* in a second short transaction
+that first checks the claim is still the caller's. Holding a transaction across the
+call held SQLite's write lock (and PostgreSQL's row locks) for as long as 1C took to
+answer: a PATCH slower than the busy timeout failed every other job with "database is
+locked".
+
+A claim is live until its expiry (``LEASE`` after it was taken), or until its owner is
+known to be gone: a process on this host whose pid no longer runs, or this very process
+when the claim is not one it is sending (a pid reused after a crash). A dead owner's row
+is claimed again at once; the re-read before the write then finds 1C holding the values
+when the lost write went through, so nothing is written twice. One record has at most
+one live claim: a newer decision is never sent beside an older one still in flight, so
+the later decision is always the one 1C keeps.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.tables import OutboxRow
+
+__all__ = ["LEASE", "done", "held_elsewhere", "is_live", "owns", "release", "take"]
+
+# Longer than any one remote write can take (connect, read timeouts, a slow 1C): a live
+# owner never loses its claim mid-send. A crashed owner on another host is waited out.
+LEASE = timedelta(minutes=10)
+_HOST = socket.gethostname()
+_sending: set[str] = set()  # the tokens this process holds right now
+
+
+def _token() -> str:
+    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _gone(owner: str) -> bool:
+    """True when `owner` is known not to be sending any more (same host only)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return owner not in _sending
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a process of another user runs under that pid
+        return False
+    return False
+
+
+def is_live(row: OutboxRow, now: datetime) -> bool:
+    """The row is being sent by someone right now."""
+    if row.claimed_by is None or row.claim_expires is None:
+        return False
+    expires = row.claim_expires if row.claim_expires.tzinfo else row.claim_expires.replace(tzinfo=now.tzinfo)
+    return expires > now and not _gone(row.claimed_by)
+
+
+def held_elsewhere(session: Session, row: OutboxRow, now: datetime) -> bool:
+    """Another row of the same record is being sent: this one waits for it."""
+    others = session.scalars(select(OutboxRow).where(
+        OutboxRow.backend == row.backend, OutboxRow.model == row.model, OutboxRow.local_id == row.local_id,
+        OutboxRow.id != row.id, OutboxRow.claimed_by.is_not(None)))
+    return any(is_live(other, now) for other in others)
+
+
+def take(row: OutboxRow, now: datetime) -> str:
+    """Write a fresh claim on `row` (its transaction commits it); returns its token, which
+    counts as this process's own until ``done(token)``, once the result is recorded."""
+    token = _token()
+    row.claimed_by, row.claim_expires = token, now + LEASE
+    _sending.add(token)
+    return token
+
+
+def done(token: str) -> None:
+    """The send of `token` is over (recorded, or abandoned to a later claim)."""
+    _sending.discard(token)
+
+
+def owns(row: OutboxRow | None, token: str) -> bool:
+    """The claim on `row` is still `token`'s: its result may be recorded."""
+    return row is not None and row.claimed_by == token
+
+
+def release(row: OutboxRow) -> None:
+    row.claimed_by = row.claim_expires = None
