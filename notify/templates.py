@@ -70,7 +70,7 @@ def zone_label(at: datetime, zone: ZoneInfo, lang: str) -> str:
         hours = round((local - moscow).total_seconds() / 3600)
         base = "МСК" if lang == "ru" else "MSK"
         return base if hours == 0 else f"{base}{hours:+d}"
-    return str(get_timezone_gmt(at.astimezone(zone), width="short", locale=lang))
+    return str(get_timezone_gmt(at.astimezone(zone), width="long", locale=lang))
 
 
 def format_when(at: datetime | None, zone: str, lang: str, pattern: str = DATE_FORMAT) -> str:
