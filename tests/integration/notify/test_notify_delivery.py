@@ -40,7 +40,9 @@ def test_acknowledgement_reaches_the_contact_in_russian_with_babel_dates_and_one
     html = mail.get_body(("html",)).get_content()
     assert "<b>CRM-0000042</b>" in html
     (row,) = rows(app)
-    assert mail["Message-ID"] == row.message_id and row.state == "sent" and row.subject == mail["Subject"]
+    assert mail["Message-ID"] == row.message_id
+    assert row.state == "sent"
+    assert row.subject == mail["Subject"]
     assert "In-Reply-To" not in mail  # the first mail of the request starts the thread
     assert mail["List-Unsubscribe"].startswith("<https://support.example.ru/unsubscribe/")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -114,15 +116,19 @@ def test_a_4xx_answer_is_retried_after_its_wait_and_then_delivered(tmp_path: Pat
     publish(app, created(tid))
     sink.answers.append("451 4.7.1 Greylisted, try again later")
     first = app.run_job("notify.dispatch")
-    assert first["sent"] == 0 and first["retried"] == 1
+    assert first["sent"] == 0
+    assert first["retried"] == 1
     (row,) = rows(app)
-    assert row.state == "pending" and row.attempts == 1
+    assert row.state == "pending"
+    assert row.attempts == 1
     assert "451" in (row.reason or "")
     assert row.next_attempt_at >= NOW + timedelta(minutes=5)  # greylisting wants minutes
     assert app.run_job("notify.dispatch", NOW + timedelta(minutes=1))["sent"] == 0  # not due yet
     assert app.run_job("notify.dispatch", row.next_attempt_at)["sent"] == 1
     (sent,) = rows(app)
-    assert sent.state == "sent" and sent.attempts == 2 and sink.messages[0]["Message-ID"] == row.message_id
+    assert sent.state == "sent"
+    assert sent.attempts == 2
+    assert sink.messages[0]["Message-ID"] == row.message_id
 
 
 def test_a_5xx_answer_parks_the_row_with_the_reason(tmp_path: Path, sink: SmtpSink) -> None:
@@ -133,7 +139,8 @@ def test_a_5xx_answer_parks_the_row_with_the_reason(tmp_path: Path, sink: SmtpSi
     result = app.run_job("notify.dispatch")
     assert result["parked"] == 1
     (row,) = rows(app)
-    assert row.state == "parked" and "550 5.1.1 Mailbox unavailable" in (row.reason or "")
+    assert row.state == "parked"
+    assert "550 5.1.1 Mailbox unavailable" in (row.reason or "")
     assert app.run_job("notify.dispatch", NOW + timedelta(days=1))["sent"] == 0
     assert sink.messages == []
 
@@ -159,7 +166,8 @@ def test_an_acknowledgement_of_a_request_closed_before_it_went_out_is_withdrawn(
     publish(app, created(tid))
     publish(app, status_changed(tid, "new"), status="closed", ticket_id=tid)
     result = app.run_job("notify.dispatch")
-    assert result["withdrawn"] == 1 and result["sent"] == 1  # the closed mail goes, the acknowledgement not
+    assert result["withdrawn"] == 1
+    assert result["sent"] == 1
     ack = next(r for r in rows(app) if r.event == "acknowledgement")
     assert ack.reason == "the request was closed before its acknowledgement went out"
     assert [m["Subject"] for m in sink.messages] == ["Обращение CRM-0000042 закрыто"]

@@ -59,7 +59,8 @@ def test_a_new_request_in_1c_gets_an_acknowledgement_with_its_number_and_due_dat
         assert "Решение — до 23 ноября 2026, 13:45 (МСК)." in text  # urgent: 4 h
         sent = len(sink.messages)
         again = run_cycle(bridge)
-        assert again["notify.dispatch"]["sent"] == 0 and len(sink.messages) == sent
+        assert again["notify.dispatch"]["sent"] == 0
+        assert len(sink.messages) == sent
         with bridge.store.transaction() as s:
             assert s.scalar(select(NotificationRow.state).where(NotificationRow.event == "acknowledgement")) == "sent"
     finally:
