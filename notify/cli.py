@@ -78,6 +78,7 @@ def preview(
                 contact = s.get(ContactRow, ticket.contact_id) if ticket.contact_id else None
                 to = customer_address(ticket, contact, customer)
                 language, zone = _customer_locale(config, customer, bridge.config.timezone)
+                to = (to[0].strip().lower(), to[1]) if to else None  # as the outbox stores it (the token signs it)
                 link = unsubscribe_link(config, to[0]) if to else None
             address, name = to if to else ("(no e-mail address)", None)
             context = context_for(event, _event_data(event, ticket), request_context(s, ticket), lang=lang or language,
