@@ -39,6 +39,7 @@ BUILTIN: tuple[str, ...] = (
     "sync",
     "sla",
     "routing",
+    "notify",
     "adapters.onec",
     "adapters.generic_rest",
 )

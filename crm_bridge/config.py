@@ -114,6 +114,7 @@ class ScheduleConfig(Strict):
     dispatch_every: int = Field(default=15, ge=1)
     sla_tick_every: int = Field(default=60, ge=1)
     routing_tick_every: int = Field(default=60, ge=1)  # queued requests are tried again this often
+    notify_every: int = Field(default=15, ge=1)  # notification rows due are sent this often
     reconcile_every: int = Field(default=3600, ge=1)
     # Scale-out: each model's key space is read as this many partitions (streams with their
     # own cursor and lock), so several workers import in parallel. Same value on every worker.

@@ -86,6 +86,7 @@ SCHEDULE = {
     "sla.tick": "sla_tick_every",
     "routing.tick": "routing_tick_every",
     "sync.dispatch": "dispatch_every",
+    "notify.dispatch": "notify_every",
     "sync.reconcile": "reconcile_every",
 }
 _STREAMS = "queue_streams"

@@ -1,6 +1,7 @@
 """The embedded runner: one process, APScheduler triggers, jobs run in-process.
 
-``run_cycle`` runs the loop once in data-flow order (import → SLA tick → write-back);
+``run_cycle`` runs the loop once in data-flow order (import → SLA tick → routing → write-back
+→ notifications, so an acknowledgement states the due dates just planned);
 ``Runner`` repeats each job on its own interval until stopped, and a job of the cycle that
 ends runs the next one right after it, in its thread (a pull's new requests are planned
 and their due dates written back at once, whatever the intervals). A job is never run
@@ -24,7 +25,7 @@ from crm_bridge.app import App
 __all__ = ["CYCLE", "Runner", "next_in_cycle", "run_cycle"]
 
 log = logging.getLogger(__name__)
-CYCLE = ("sync.pull", "sla.tick", "routing.tick", "sync.dispatch")
+CYCLE = ("sync.pull", "sla.tick", "routing.tick", "sync.dispatch", "notify.dispatch")
 
 
 def next_in_cycle(name: str, known: Iterable[str]) -> str | None:
@@ -58,6 +59,7 @@ class Runner:
             "sla.tick": sched.sla_tick_every,
             "routing.tick": sched.routing_tick_every,
             "sync.dispatch": min(sched.dispatch_every, pull_every or sched.dispatch_every),
+            "notify.dispatch": sched.notify_every,
             "sync.reconcile": sched.reconcile_every,
         }
         self.scheduler = BackgroundScheduler(timezone="UTC")

@@ -24,10 +24,16 @@ DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
 ZONE = "Europe/Moscow"
 
 
-def demo_config(base_url: str, db_path: Path) -> str:
-    """The configuration the demo runs with: SQLite plus the emulator, nothing to edit."""
+def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None) -> str:
+    """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
+    with `smtp` (host, port), notify sends into that server (the demo's local sink)."""
+    mail = "" if smtp is None else f"""
+notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
+  email: {{host: {smtp[0]}, port: {smtp[1]}, tls: none, from: "Поддержка (демо) <support@demo.example>"}}
+  staff: {{supervisor: "Старший смены <lead@demo.example>"}}
+"""
     return f"""
-store: {{url: "sqlite:///{db_path}"}}
+store: {{url: "sqlite:///{db_path}"}}{mail}
 routing:   # every active 1C user takes requests (no schedule: round the clock), up to 10 open at a time
   agent_defaults: {{capacity: 10}}
   exclude: ["Интеграция (служебный)"]
@@ -123,12 +129,14 @@ def demo(
     from adapters.onec.emulator import Emulator
     from crm_bridge.app import App
     from crm_bridge.runner import Runner, run_cycle
+    from notify.sink import SmtpSink
 
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
-    with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
-        bridge = App.from_text(demo_config(emu.base_url, db_path), file="<demo>")
+    with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
+            SmtpSink() as sink:
+        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port)), file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -138,12 +146,14 @@ def demo(
                 result = run_cycle(bridge)
                 progress.update(task, description="reading due dates back from 1C over OData")
                 rows, counts = _rows(bridge, _verify(bridge), limit)
+            counts.update(_mail_counts(sink))
             elapsed = time.monotonic() - started
             if as_json:
-                emit_json({"emulator": emu.base_url, "store": str(db_path), "jobs": result, "counts": counts,
+                emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
                            "seconds": round(elapsed, 2), "rows": rows})
             else:
                 _print(rows, counts, elapsed, emu.base_url)
+                _print_mail(counts, sink.address)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
 
@@ -158,6 +168,20 @@ def demo(
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
         raise typer.Exit(1)
+
+
+def _mail_counts(sink: Any) -> dict[str, int]:
+    """What the demo's SMTP sink received: acknowledgements to customers, alerts to staff."""
+    subjects = [str(m["Subject"]) for m in sink.messages]
+    return {"mails": len(subjects), "acknowledgements": sum("принято" in s for s in subjects),
+            "sla_alerts": sum(s.startswith("[SLA]") for s in subjects)}
+
+
+def _print_mail(counts: dict[str, int], address: str) -> None:
+    console.print(
+        f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: "
+        f"{counts['sla_alerts']} SLA alerts to the supervisor, {counts['acknowledgements']} acknowledgements "
+        "(the 1C mapping brings no customer e-mail addresses yet, so customers get none).", highlight=False)
 
 
 def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:

@@ -1,0 +1,150 @@
+"""``crm-bridge notify``: what a request's mail would say, and what was sent and why not.
+People see the CRM's numbers, never local ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+
+from crm_bridge.cli.common import console, console_err, emit_json, open_app
+from crm_bridge.errors import did_you_mean
+from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
+from notify.templates import EVENTS
+
+__all__ = ["notify_app"]
+
+notify_app = typer.Typer(help="Notifications: preview a mail, see what was sent and why not.\n\n"
+                              "Example: crm-bridge notify preview acknowledgement CRM-0000042",
+                         no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
+
+
+def _event_data(event: str, ticket: TicketRow) -> dict[str, Any]:
+    """The facts a preview stands in for the event: the request's own status and due date."""
+    if event in ("status_changed", "resolved", "closed"):
+        return {"status_from": None, "status_to": ticket.status}
+    if event.startswith("sla_"):
+        return {"metric": "resolution", "cycle": 1, "level": 1 if event == "sla_escalate" else None,
+                "action": "notify_supervisor" if event == "sla_escalate" else None,
+                "at": (ticket.resolution_due or ticket.created_at).isoformat()}
+    return {}
+
+
+@notify_app.command("preview")
+def preview(
+    event: Annotated[str, typer.Argument(help=f"One of: {', '.join(EVENTS)}.")],
+    number: Annotated[str, typer.Argument(help="The request's number as the CRM shows it (CRM-0000042).")],
+    lang: Annotated[str | None, typer.Option("--lang", help="ru or en (default: the recipient's).")] = None,
+    html: Annotated[bool, typer.Option("--html", help="Print the HTML part too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render what EVENT would send about a request, now, without sending or queueing it.
+
+    Example: crm-bridge notify preview acknowledgement CRM-0000042 --lang en
+    """
+    from notify.compose import context_for, request_context, unsubscribe_link
+    from notify.outbox import _customer_locale, customer_address
+    from notify.settings import LANGUAGES, NotifyConfig
+    from notify.templates import TemplateProblem, Templates
+    from sla.cli import find_request
+
+    if event not in EVENTS:
+        console_err.print(f"[red]no event {escape(repr(event))}[/red].{escape(did_you_mean(event, EVENTS))} "
+                          f"Events: {', '.join(EVENTS)}", highlight=False)
+        raise typer.Exit(2)
+    if lang is not None and lang not in LANGUAGES:
+        console_err.print(f"[red]no language {escape(repr(lang))}[/red]: use {' or '.join(LANGUAGES)}", highlight=False)
+        raise typer.Exit(2)
+    bridge = open_app()
+    try:
+        config: NotifyConfig = bridge.config.section("notify")
+        with bridge.store.transaction() as s:
+            ticket, _ = find_request(s, number, None, ZoneInfo(bridge.config.timezone))
+            customer = s.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
+            if event.startswith("sla_"):
+                agent = s.get(AgentRow, ticket.assignee_id) if ticket.assignee_id else None
+                to = (agent.email, agent.name) if agent is not None and agent.email else None
+                to = to or ((config.staff.supervisor, None) if config.staff.supervisor else None)
+                language: str = config.staff.language
+                zone = config.staff.timezone or bridge.config.timezone
+                link = None
+            else:
+                contact = s.get(ContactRow, ticket.contact_id) if ticket.contact_id else None
+                to = customer_address(ticket, contact, customer)
+                language, zone = _customer_locale(config, customer, bridge.config.timezone)
+                to = (to[0].strip().lower(), to[1]) if to else None  # as the outbox stores it (the token signs it)
+                link = unsubscribe_link(config, to[0]) if to else None
+            address, name = to if to else ("(no e-mail address)", None)
+            context = context_for(event, _event_data(event, ticket), request_context(s, ticket), lang=lang or language,
+                                  zone=zone, recipient=(name, address), unsubscribe_url=link)
+        try:
+            mail = Templates(config.templates).render(event, lang or language, context)
+        except TemplateProblem as exc:
+            console_err.print(f"[red]template error[/red]: {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from exc
+    finally:
+        bridge.close()
+    if as_json:
+        emit_json({"event": event, "request": ticket.number, "to": address, "language": lang or language,
+                   "subject": mail.subject, "text": mail.text, "html": mail.html})
+        return
+    console.print(f"[bold]To:[/bold] {escape(address)}\n[bold]Subject:[/bold] {escape(mail.subject)}\n", highlight=False)
+    console.print(escape(mail.text), highlight=False)
+    if html:
+        console.print(escape(mail.html), highlight=False)
+
+
+@notify_app.command("log")
+def log_command(
+    request: Annotated[str | None, typer.Option("--request", help="Only this request (its CRM number).")] = None,
+    recipient: Annotated[str | None, typer.Option("--recipient", help="Only mail to this address.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Newest rows to show.", min=1)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """What was sent, when and through which channel, and why not (withdrawn, parked,
+    waiting: quiet hours, due dates not planned yet, the SMTP server's last answer).
+
+    Example: crm-bridge notify log --request CRM-0000042
+    """
+    from notify.tables import NotificationRow
+    from sla.cli import find_request
+
+    bridge = open_app()
+    zone = ZoneInfo(bridge.config.timezone)
+    try:
+        with bridge.store.transaction() as s:
+            query = (select(NotificationRow, TicketRow.number).join(TicketRow, TicketRow.id == NotificationRow.ticket_id)
+                     .order_by(NotificationRow.id.desc()).limit(limit))
+            if request is not None:
+                ticket, _ = find_request(s, request, None, zone)
+                query = query.where(NotificationRow.ticket_id == ticket.id)
+            if recipient is not None:
+                query = query.where(NotificationRow.recipient == recipient.strip().lower())
+            rows = [{"request": number, "event": r.event, "recipient": r.recipient, "channel": r.channel,
+                     "language": r.language, "state": r.state, "created": r.created, "sent_at": r.sent_at,
+                     "attempts": r.attempts, "subject": r.subject, "message_id": r.message_id,
+                     "next_attempt_at": r.next_attempt_at if r.state == "pending" else None, "reason": r.reason}
+                    for r, number in s.execute(query)]
+    finally:
+        bridge.close()
+    if as_json:
+        emit_json({"notifications": rows})
+        return
+    if not rows:
+        console.print("no notifications yet" + (" for that filter" if request or recipient else ""))
+        return
+    table = Table("request", "event", "to", "via", "state", "when", "why / subject")
+    for r in rows:
+        when: datetime | None = r["sent_at"] or r["next_attempt_at"] or r["created"]
+        state = {"sent": "[green]sent[/green]", "parked": "[red]parked[/red]", "withdrawn": "[yellow]withdrawn[/yellow]"
+                 }.get(r["state"], r["state"])
+        table.add_row(r["request"], r["event"], r["recipient"], r["channel"], state,
+                      f"{when.astimezone(zone):%d.%m %H:%M}" if when else "—",
+                      escape(r["reason"] or r["subject"] or ""))
+    console.print(table)

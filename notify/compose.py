@@ -1,0 +1,128 @@
+"""What a template sees, built from a request (send time, preview) or a sample (check).
+
+Every context has the same keys whatever the request lacks (no agent: ``agent.name`` is
+None; no due date: the ``datetime`` filter prints ``—``), so a template that renders the
+samples at ``check`` time renders every real request too. Placeholders::
+
+    lang, timezone, event (name, status_from, status_to, metric, level, at, action)
+    request (number, subject, status, type, priority, created_at, first_response_due,
+             resolution_due, sla_state), customer (name), contact (name), agent (name, email)
+    recipient (name, address), unsubscribe_url
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_bridge.app import App
+from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
+from notify.settings import LANGUAGES, NotifyConfig
+from notify.templates import EVENTS, TemplateProblem, Templates
+
+__all__ = ["SAMPLE_EVENTS", "check_templates", "context_for", "request_context", "sample_contexts", "unsubscribe_link"]
+
+_SAMPLE_AT = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
+#: the event facts each kind carries (status_changed: from/to; SLA: metric, cycle, level, action)
+SAMPLE_EVENTS: dict[str, dict[str, Any]] = {
+    "acknowledgement": {},
+    "status_changed": {"status_from": "new", "status_to": "in_progress"},
+    "resolved": {"status_from": "in_progress", "status_to": "resolved"},
+    "closed": {"status_from": "resolved", "status_to": "closed"},
+    "sla_warn": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat()},
+    "sla_breach": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat()},
+    "sla_escalate": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat(), "level": 1,
+                     "action": "notify_supervisor"},
+}
+
+
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    at = data.get("at")
+    return {"name": name, "status_from": data.get("status_from"), "status_to": data.get("status_to"),
+            "metric": data.get("metric"), "level": data.get("level"), "action": data.get("action"),
+            "at": datetime.fromisoformat(at) if isinstance(at, str) else at}
+
+
+def unsubscribe_link(config: NotifyConfig, address: str) -> str | None:
+    """The recipient's one-click unsubscribe URL: ``unsubscribe_url`` with ``{token}`` =
+    the address (base64url) and its HMAC-SHA256 under ``link_secret``, so the page that
+    serves it (the web addon) unsubscribes only the address the link was made for."""
+    if config.unsubscribe_url is None or config.link_secret is None:
+        return None
+    encoded = base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
+    mac = hmac.new(config.link_secret.get_secret_value().encode(), f"unsubscribe:{address}".encode(), hashlib.sha256)
+    return config.unsubscribe_url.replace("{token}", f"{encoded}.{mac.hexdigest()[:32]}")
+
+
+def context_for(event: str, data: dict[str, Any], request: dict[str, Any], *, lang: str, zone: str,
+                recipient: tuple[str | None, str], unsubscribe_url: str | None) -> dict[str, Any]:
+    """The template context: `request` as ``request_context`` builds it, plus the event."""
+    return {"lang": lang, "timezone": zone, "event": _event(event, data), **request,
+            "recipient": {"name": recipient[0], "address": recipient[1]}, "unsubscribe_url": unsubscribe_url}
+
+
+def request_context(session: Session, ticket: TicketRow) -> dict[str, Any]:
+    """The request, its customer, contact and assignee as the templates name them."""
+    customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
+    contact = session.get(ContactRow, ticket.contact_id) if ticket.contact_id else None
+    agent = session.get(AgentRow, ticket.assignee_id) if ticket.assignee_id else None
+    return {
+        "request": {"number": ticket.number, "subject": ticket.subject, "status": ticket.status, "type": ticket.type,
+                    "priority": ticket.priority, "created_at": ticket.created_at,
+                    "first_response_due": ticket.first_response_due, "resolution_due": ticket.resolution_due,
+                    "sla_state": ticket.sla_state},
+        "customer": {"name": customer.name if customer else None},
+        "contact": {"name": contact.name if contact else None},
+        "agent": {"name": agent.name if agent else None, "email": agent.email if agent else None},
+    }
+
+
+def sample_contexts(event: str, lang: str) -> list[tuple[str, dict[str, Any]]]:
+    """Two samples per event: a full request and a sparse one (no customer, agent or due dates)."""
+    opened = _SAMPLE_AT - timedelta(hours=1)
+    full: dict[str, dict[str, Any]] = {
+        "request": {"number": "CRM-0000042", "subject": "Не проходит оплата <картой>", "status": "in_progress",
+                    "type": "technical_problem", "priority": "high", "created_at": opened,
+                    "first_response_due": opened + timedelta(hours=2), "resolution_due": _SAMPLE_AT + timedelta(days=1),
+                    "sla_state": "on_track"},
+        "customer": {"name": "ООО «Ромашка»"}, "contact": {"name": "Иванова Мария Петровна"},
+        "agent": {"name": "Петров Пётр", "email": "petrov@example.ru"},
+    }
+    sparse: dict[str, dict[str, Any]] = {
+        "request": {**full["request"], "subject": "", "first_response_due": None, "resolution_due": None, "sla_state": None},
+        "customer": {"name": None}, "contact": {"name": None}, "agent": {"name": None, "email": None},
+    }
+    return [(label, context_for(event, SAMPLE_EVENTS[event], sample, lang=lang, zone="Europe/Moscow",
+                                recipient=("Иванова Мария Петровна", "m.ivanova@example.ru"),
+                                unsubscribe_url=url))
+            for label, sample, url in (("a full sample request", full, "https://support.example.ru/unsubscribe/t0k3n"),
+                                       ("a sparse sample request", sparse, None))]
+
+
+def check_templates(app: App) -> list[dict[str, Any]]:
+    """``crm-bridge check`` lines: every template of every event and language rendered
+    against the samples; a failure names the file and line."""
+    config: NotifyConfig = app.config.section("notify")
+    if not config.enabled:
+        return [{"what": "notify templates", "ok": True, "detail": "notify is off (no notify.email section)"}]
+    templates = Templates(config.templates)
+    problems: list[str] = []
+    for lang in LANGUAGES:
+        for event in EVENTS:
+            for label, context in sample_contexts(event, lang):
+                try:
+                    templates.render(event, lang, context)
+                except TemplateProblem as exc:
+                    if str(exc) not in problems:
+                        problems.append(f"{exc} (rendering {label})")
+                    break
+    if problems:
+        return [{"what": "notify templates", "ok": False, "detail": p} for p in problems]
+    where = ", ".join(str(f) for f in templates.folders)
+    return [{"what": "notify templates", "ok": True,
+             "detail": f"{len(EVENTS)} events x {len(LANGUAGES)} languages render ({where})"}]

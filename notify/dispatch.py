@@ -1,0 +1,209 @@
+"""Job ``notify.dispatch``: send the due notification rows over SMTP.
+
+Each row goes through three steps:
+
+1. **claim** (one transaction): the row's ``next_attempt_at`` moves a lease ahead
+   (``LEASE``) only if it is still due — on SQLite and PostgreSQL alike one dispatcher
+   wins; a cause that is gone withdraws it, quiet hours or a plan not made yet postpone
+   it; otherwise it is rendered and an attempt counted;
+2. **send** (no transaction open: no database lock is held while the SMTP server thinks);
+3. **record** (one transaction): sent, or backed off / parked with the reason.
+
+**Delivered once, except in one window.** The Message-ID was drawn when the row was
+written. If the process dies after the SMTP server accepted the mail (its 250 after DATA)
+and before step 3 commits, the row is still pending; when the lease runs out it is sent
+again — with the same Message-ID, so the recipient's mail client folds the two. Nowhere
+else can a second copy go out: a row is claimed before it is sent and marked in the
+transaction right after.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from crm_bridge.app import App
+from crm_bridge.errors import RemoteError
+from crm_bridge.model import TicketStatus
+from crm_bridge.queue import backoff
+from crm_bridge.store.tables import TicketRow
+from notify.compose import context_for, request_context, unsubscribe_link
+from notify.settings import NotifyConfig
+from notify.smtp import Mailer, build_message
+from notify.tables import NotificationRow
+from notify.templates import Rendered, TemplateProblem, Templates
+from sla.tables import SlaQueueRow
+
+__all__ = ["LEASE", "DispatchStats", "notify_dispatch", "render_row", "why_withdrawn"]
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=10)  # a claimed row is not claimed again before this (longer than any SMTP exchange)
+PLAN_POLL = timedelta(seconds=15)  # an acknowledgement waiting for its due dates looks again this often
+ADMIN_WAIT = timedelta(seconds=60)
+BATCH = 500
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    parked: int = 0
+    withdrawn: int = 0
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "errors" and (v or k == "sent")}
+        if self.errors:
+            out["error"] = self.errors[0] if len(self.errors) == 1 else f"{self.errors[0]} (and {len(self.errors) - 1} more)"
+        return out
+
+
+def why_withdrawn(row: NotificationRow, ticket: TicketRow | None) -> str | None:
+    """Why `row`'s cause is gone by now, or None while it holds."""
+    if ticket is None or ticket.deleted:
+        return "the request was deleted"
+    status = TicketStatus(ticket.status)
+    if row.event == "acknowledgement" and not status.is_open:
+        return f"the request was {status.value} before its acknowledgement went out"
+    wanted = row.data.get("status_to")
+    if wanted is not None and ticket.status != wanted:
+        return f"the request's status is {ticket.status} again, not {wanted}, by send time"
+    if row.event.startswith("sla_") and not status.is_open:
+        return f"the request is {status.value}: the SLA alert is moot"
+    return None
+
+
+def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: datetime) -> tuple[datetime, str] | None:
+    """(until, why) when `row` must wait: its due dates are not planned yet, or quiet hours."""
+    if row.event == "acknowledgement" and now - row.created < config.wait_for_plan and session.get(SlaQueueRow, row.ticket_id) is not None:
+        return now + PLAN_POLL, "waiting for the SLA plan (the due dates the acknowledgement states)"
+    quiet = config.quiet_hours
+    if quiet is not None and row.audience == "customer":
+        zone = ZoneInfo(row.timezone)
+        local = now.astimezone(zone)
+        if quiet.contains(local.time()):
+            end = local.replace(hour=quiet.to.hour, minute=quiet.to.minute, second=0, microsecond=0)
+            if end <= local:
+                end = (local + timedelta(days=1)).replace(hour=quiet.to.hour, minute=quiet.to.minute, second=0, microsecond=0)
+            return end, f"quiet hours until {quiet.to:%H:%M} ({row.timezone})"
+    return None
+
+
+def render_row(session: Session, row: NotificationRow, ticket: TicketRow, templates: Templates,
+               config: NotifyConfig) -> tuple[Rendered, str | None]:
+    """What `row` says now, and its unsubscribe link (customers only)."""
+    link = unsubscribe_link(config, row.recipient) if row.audience == "customer" else None
+    context = context_for(row.event, row.data, request_context(session, ticket), lang=row.language, zone=row.timezone,
+                          recipient=(row.recipient_name, row.recipient), unsubscribe_url=link)
+    return templates.render(row.event, row.language, context), link
+
+
+def _due(app: App, now: datetime) -> list[int]:
+    with app.store.transaction() as session:
+        return list(session.scalars(select(NotificationRow.id).where(
+            NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
+            .order_by(NotificationRow.next_attempt_at, NotificationRow.id).limit(BATCH)))
+
+
+def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates: Templates,
+           stats: DispatchStats) -> Any:
+    """Step 1: the message to send, or None (withdrawn, postponed, parked, taken by another)."""
+    assert config.email is not None
+    with app.store.transaction() as session:
+        claimed: CursorResult[Any] = session.execute(update(NotificationRow).where(
+            NotificationRow.id == row_id, NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
+            .values(next_attempt_at=now + LEASE))  # type: ignore[assignment]
+        if claimed.rowcount != 1:
+            return None  # another dispatcher has it
+        row = session.get(NotificationRow, row_id)
+        assert row is not None
+        ticket = session.get(TicketRow, row.ticket_id)
+        gone = why_withdrawn(row, ticket)
+        if gone is not None or ticket is None:
+            row.state, row.reason = "withdrawn", gone
+            stats.withdrawn += 1
+            log.info("notification %d withdrawn: %s", row.id, gone, extra={"event": "notify.dispatch.withdrawn"})
+            return None
+        held = _held(session, row, config, now)
+        if held is not None:
+            row.next_attempt_at, row.reason = held
+            stats.waiting += 1
+            return None
+        try:
+            rendered, link = render_row(session, row, ticket, templates, config)
+        except TemplateProblem as exc:  # `check` renders the samples; a file edited since can still fail
+            row.state, row.reason = "parked", f"template: {exc}; fix it, run crm-bridge check, then retry the row"
+            stats.parked += 1
+            stats.errors.append(str(exc))
+            log.exception("notification %d parked: its template does not render", row.id, extra={"event": "notify.dispatch.template"})
+            return None
+        row.attempts += 1
+        return build_message(config.email, rendered, to=row.recipient, to_name=row.recipient_name, message_id=row.message_id,
+                             thread_root=row.thread_root, date=now, unsubscribe=link), rendered.subject
+
+
+def _record(app: App, row_id: int, now: datetime, config: NotifyConfig, stats: DispatchStats, *,
+            subject: str, failure: RemoteError | None) -> None:
+    """Step 3: sent, or the failure's back-off or parking."""
+    with app.store.transaction() as session:
+        row = session.get(NotificationRow, row_id)
+        assert row is not None
+        if failure is None:
+            row.state, row.sent_at, row.subject, row.reason = "sent", now, subject, None
+            stats.sent += 1
+            return
+        row.reason = str(failure)
+        if failure.administrative:
+            row.attempts = max(row.attempts - 1, 0)
+            row.next_attempt_at = now + max(ADMIN_WAIT, timedelta(seconds=failure.retry_after or 0))
+            stats.retried += 1
+        elif failure.retryable and row.attempts < config.max_attempts:
+            row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, failure.retry_after, base=30.0, cap=3600.0))
+            stats.retried += 1
+        else:
+            row.state = "parked"
+            if failure.retryable:
+                row.reason = f"gave up after {row.attempts} attempts: {failure.once}"
+            stats.parked += 1
+        stats.errors.append(str(failure))
+        log.warning("notification %d to %s: %s", row.id, row.recipient, failure, extra={"event": "notify.dispatch.failed"})
+
+
+def _hold_all(app: App, now: datetime, failure: RemoteError) -> None:
+    """A fault only an administrator fixes (the login): every due row waits, no attempts spent."""
+    with app.store.transaction() as session:
+        session.execute(update(NotificationRow).where(
+            NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
+            .values(next_attempt_at=now + ADMIN_WAIT, reason=str(failure)))
+
+
+def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
+    """Job ``notify.dispatch``: send every due row (up to ``BATCH`` per pass)."""
+    config: NotifyConfig = app.config.section("notify")
+    stats = DispatchStats()
+    if config.email is None:
+        return stats.summary()
+    templates = Templates(config.templates)
+    with Mailer(config.email) as mailer:
+        for row_id in _due(app, now):
+            claimed = _claim(app, row_id, now, config, templates, stats)
+            if claimed is None:
+                continue
+            message, subject = claimed
+            failure: RemoteError | None = None
+            try:
+                mailer.send(message)
+            except RemoteError as exc:
+                failure = exc
+            _record(app, row_id, now, config, stats, subject=subject, failure=failure)
+            if failure is not None and failure.administrative:
+                _hold_all(app, now, failure)
+                break
+    return stats.summary()

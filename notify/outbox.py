@@ -1,0 +1,176 @@
+"""Domain events → notification rows, in the transaction of the event.
+
+* ``ticket.imported`` — a new open request (opened within ``acknowledge_within``) gets
+  an acknowledgement to its contact (else its customer); a status change the
+  configuration names gets ``status_changed``, ``resolved`` or ``closed``;
+* ``sla.warn`` / ``sla.breach`` / ``sla.escalate`` — an alert to the staff the
+  configuration lists for the kind (the assignee, the supervisor, addresses).
+
+Rows are collected with ``unit.defer`` and written in one statement just before the
+commit, ``ON CONFLICT DO NOTHING`` on the unique (event key, recipient, channel): the
+same event announced twice is one row. Each row draws its Message-ID here and learns
+the Message-ID of the recipient's first mail about the request (its thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from email.utils import getaddresses
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.model import TicketStatus
+from crm_bridge.store.records import in_chunks, rows_by_id
+from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow, core_table
+from notify.settings import NotifyConfig
+from notify.tables import NotificationRow
+
+__all__ = ["customer_address", "on_sla_event", "on_ticket_imported", "write_rows"]
+
+log = logging.getLogger(__name__)
+_FINAL = {TicketStatus.CLOSED.value: "closed", TicketStatus.CANCELLED.value: "closed", TicketStatus.RESOLVED.value: "resolved"}
+
+
+def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``ticket.imported``: a new request or a status change (batched per page)."""
+    if not unit.config.section("notify").enabled:
+        return
+    data = event.data or {}
+    if data.get("created") or "status" in (data.get("before") or {}):
+        unit.defer("notify.tickets", event, _tickets)
+
+
+def on_sla_event(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``sla.warn``, ``sla.breach`` and ``sla.escalate``: staff alerts."""
+    if unit.config.section("notify").enabled:
+        unit.defer("notify.sla", event, _sla)
+
+
+def customer_address(ticket: TicketRow, contact: ContactRow | None, customer: CustomerRow | None) -> tuple[str, str | None] | None:
+    """Where a request's customer mail goes: the contact's address, else the customer's."""
+    for holder in (contact, customer):
+        if holder is not None and holder.email and not holder.deleted:
+            return holder.email, holder.name
+    return None
+
+
+def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
+    session, config = unit.session, unit.config.section("notify")
+    rules = config.customer
+    session.flush()
+    tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
+    contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
+    customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        ticket = tickets.get(event.local_id)
+        if ticket is None or ticket.deleted:
+            continue
+        if event.data.get("created"):
+            if not (rules.acknowledgement and TicketStatus(ticket.status).is_open
+                    and ticket.created_at >= unit.now - rules.acknowledge_within):
+                continue
+            name, key, data = "acknowledgement", f"ack/{ticket.id}", {}
+        else:
+            before, after = event.data["before"]["status"], ticket.status
+            if before == after:
+                continue
+            name = _FINAL.get(after, "status_changed")
+            wanted = getattr(rules, name) if name != "status_changed" else after in rules.statuses
+            if not wanted:
+                continue
+            key, data = f"status/{ticket.id}/{before}>{after}/{unit.now.isoformat()}", {"status_from": before, "status_to": after}
+        to = customer_address(ticket, contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0))
+        if to is None:
+            log.debug("request %s: no e-mail address for its customer; %s not queued", ticket.number, name,
+                      extra={"event": "notify.outbox.no_address"})
+            continue
+        lang, zone = _customer_locale(config, customers.get(ticket.customer_id or 0), unit.config.timezone)
+        rows.append(_row(unit.now, config, ticket, name, key, data, to, "customer", lang, zone))
+    write_rows(unit, rows)
+
+
+def _customer_locale(config: NotifyConfig, customer: CustomerRow | None, default_zone: str) -> tuple[str, str]:
+    """Language and zone of a customer: their segment's, else the defaults (the canonical
+    model holds no language or zone per contact yet)."""
+    rules = config.customer
+    segment = rules.segments.get(customer.segment or "") if customer is not None else None
+    lang = (segment.language if segment else None) or rules.language
+    zone = (segment.timezone if segment else None) or rules.timezone or default_zone
+    return lang, zone
+
+
+def _sla(unit: Unit, events: list[DomainEvent]) -> None:
+    session, config = unit.session, unit.config.section("notify")
+    staff = config.staff
+    tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
+    agents = rows_by_id(session, AgentRow, {t.assignee_id for t in tickets.values()})
+    rows: list[dict[str, Any]] = []
+    zone = staff.timezone or unit.config.timezone
+    for event in events:
+        ticket = tickets.get(event.local_id)
+        if ticket is None or ticket.deleted:
+            continue
+        kind = event.kind.removeprefix("sla.")
+        raw = event.data or {}
+        data = {"metric": raw.get("metric"), "cycle": raw.get("cycle"), "level": raw.get("level"), "action": raw.get("action"),
+                "at": raw["at"].isoformat() if isinstance(raw.get("at"), datetime) else raw.get("at")}
+        key = f"sla.{kind}/{ticket.id}/{data['metric']}/{data['cycle']}/{data['level'] or 0}"
+        for who in getattr(staff, kind):
+            to: tuple[str, str | None] | None
+            if who == "assignee":
+                agent = agents.get(ticket.assignee_id or 0)
+                to = (agent.email, agent.name) if agent is not None and agent.email else None
+            elif who == "supervisor":
+                to = _split(staff.supervisor) if staff.supervisor else None
+            else:
+                to = _split(who)
+            if to is not None:
+                rows.append(_row(unit.now, config, ticket, f"sla_{kind}", key, data, to, "staff", staff.language, zone))
+    write_rows(unit, rows)
+
+
+def _split(mailbox: str) -> tuple[str, str | None]:
+    name, addr = getaddresses([mailbox])[0]
+    return addr, name or None
+
+
+def _row(now: datetime, config: NotifyConfig, ticket: TicketRow, event: str, key: str, data: dict[str, Any],
+         to: tuple[str, str | None], audience: str, lang: str, zone: str) -> dict[str, Any]:
+    assert config.email is not None
+    return {"event_key": key, "event": event, "ticket_id": ticket.id, "recipient": to[0].strip().lower(),
+            "recipient_name": to[1], "audience": audience, "channel": "email", "language": lang, "timezone": zone,
+            "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.email.message_domain}>", "thread_root": None,
+            "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now}
+
+
+def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
+    """Insert notification rows; one already stored under the same key is kept as it is.
+    Each row's ``thread_root`` is the Message-ID of its recipient's first mail about the
+    request (stored or earlier in `rows`)."""
+    if not rows:
+        return
+    session = unit.session
+    first: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault((row["event_key"], row["recipient"], row["channel"]), row)
+    unique = list(first.values())
+    roots: dict[tuple[int, str], str] = {}
+    for chunk in in_chunks(sorted({r["ticket_id"] for r in unique})):
+        for tid, recipient, message_id in session.execute(
+                select(NotificationRow.ticket_id, NotificationRow.recipient, NotificationRow.message_id)
+                .where(NotificationRow.ticket_id.in_(chunk)).order_by(NotificationRow.id.desc())):
+            roots[(tid, recipient)] = message_id  # descending: the first row's id wins
+    for row in unique:
+        pair = (row["ticket_id"], row["recipient"])
+        row["thread_root"] = roots.get(pair)
+        roots.setdefault(pair, row["message_id"])
+    table = core_table(NotificationRow)
+    insert = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
+    session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.event_key, table.c.recipient, table.c.channel]),
+                    unique)

@@ -1,0 +1,212 @@
+"""The ``notify:`` configuration section: the mail channel, who hears of what, templates.
+
+::
+
+    notify:
+      email:                                   # no email: notify is off (nothing is queued)
+        host: smtp.example.ru
+        port: 587
+        tls: starttls                          # none | starttls | tls
+        username: support@example.ru
+        password: ${SMTP_PASSWORD}
+        from: "Служба поддержки <support@example.ru>"
+        reply_to: support@example.ru           # where the intake addon reads replies
+      customer:
+        acknowledgement: true                  # "received, number N, due by D"
+        acknowledge_within: 24h                # only requests opened this recently (a first import
+                                               # of a CRM with last year's requests sends nothing)
+        statuses: [in_progress, waiting_customer]   # status changes told (besides resolved, closed)
+        resolved: true
+        closed: true
+        language: ru                           # the canonical model has no language of its own:
+        timezone: Europe/Moscow                # these, per segment below, else the defaults
+        segments: {international: {language: en, timezone: Europe/London}}
+      staff:                                   # SLA alerts: assignee, supervisor or an address
+        warn: [assignee]
+        breach: [assignee, supervisor]
+        escalate: [assignee, supervisor]
+        supervisor: "Старший смены <lead@example.ru>"
+      templates: notify-templates              # your folder, searched before the shipped one
+      unsubscribe_url: "https://support.example.ru/unsubscribe/{token}"
+      link_secret: ${NOTIFY_LINK_SECRET}       # signs the unsubscribe token
+      quiet_hours: {from: "22:00", to: "08:00"}   # customers' mail waits; default: off
+
+A name this section does not know (a status, a recipient, a language without templates)
+is an error at its line.
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from email.headerregistry import Address
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+
+from crm_bridge.config import Strict, TimeZoneName, config_problem
+from crm_bridge.model import TicketStatus
+from sla.policy import Duration
+
+__all__ = ["LANGUAGES", "CustomerRules", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "StaffRules",
+           "mailbox"]
+
+LANGUAGES = ("ru", "en")
+Language = Literal["ru", "en"]
+Recipient = str  # "assignee", "supervisor" or an e-mail address
+
+
+def mailbox(value: str) -> str:
+    """`value` if it is one mailbox (``a@b.ru`` or ``Name <a@b.ru>``); ValueError otherwise."""
+    found = getaddresses([value])
+    if len(found) != 1 or "@" not in found[0][1] or " " in found[0][1]:
+        msg = f"{value!r} is not one e-mail address; write e.g. support@example.ru or \"Support <support@example.ru>\""
+        raise ValueError(msg)
+    return value
+
+
+class EmailChannel(Strict):
+    """SMTP: the server, how to secure and log in, and what the mails say they are from."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    tls: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    timeout: float = Field(default=30.0, gt=0)  # seconds per SMTP command
+    domain: str | None = None  # right part of the Message-IDs; default: the from address's domain
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _one_address(cls, value: str | None) -> str | None:
+        return mailbox(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _login(self) -> EmailChannel:
+        if (self.username is None) != (self.password is None):
+            msg = "give both username and password (SMTP AUTH), or neither"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def message_domain(self) -> str:
+        return self.domain or getaddresses([self.from_])[0][1].rpartition("@")[2]
+
+    @property
+    def sender(self) -> Address:
+        name, addr = getaddresses([self.from_])[0]
+        return Address(display_name=name, addr_spec=addr)
+
+
+class Segment(Strict):
+    language: Language | None = None
+    timezone: TimeZoneName | None = None
+
+
+class CustomerRules(Strict):
+    acknowledgement: bool = True
+    acknowledge_within: Duration = timedelta(hours=24)
+    statuses: list[TicketStatus] = [TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CUSTOMER]
+    resolved: bool = True
+    closed: bool = True
+    language: Language = "ru"
+    timezone: TimeZoneName | None = None  # None: the configuration's time zone
+    segments: dict[str, Segment] = {}
+
+    @field_validator("statuses")
+    @classmethod
+    def _not_final(cls, value: list[TicketStatus]) -> list[TicketStatus]:
+        final = [s.value for s in value if s in (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED)]
+        if final:
+            msg = f"{', '.join(final)}: told by `resolved: true` / `closed: true` (their own templates); list open statuses here"
+            raise ValueError(msg)
+        return value
+
+
+class StaffRules(Strict):
+    """Who hears of each SLA event. The defaults name the supervisor, who is told only
+    once ``supervisor`` gives an address; a list you write that names them needs it."""
+
+    warn: list[Recipient] = ["assignee"]
+    breach: list[Recipient] = ["assignee", "supervisor"]
+    escalate: list[Recipient] = ["assignee", "supervisor"]
+    supervisor: str | None = None
+    language: Language = "ru"
+    timezone: TimeZoneName | None = None
+
+    @field_validator("supervisor")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return mailbox(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _recipients(self) -> StaffRules:
+        for kind in ("warn", "breach", "escalate"):
+            for index, who in enumerate(getattr(self, kind)):
+                if who in ("assignee", "supervisor"):
+                    if who == "supervisor" and self.supervisor is None and kind in self.model_fields_set:
+                        raise config_problem((kind, index), "names the supervisor, but `supervisor:` gives no address; add "
+                                                            "`supervisor: lead@example.ru`")
+                    continue
+                try:
+                    mailbox(who)
+                except ValueError:
+                    raise config_problem((kind, index), f"{who!r}: write assignee, supervisor or an e-mail address") from None
+        return self
+
+
+class QuietHours(Strict):
+    """Customers' mail created in these hours (their own time zone) waits for the end."""
+
+    from_: time = Field(alias="from")
+    to: time
+
+    def contains(self, moment: time) -> bool:
+        if self.from_ <= self.to:
+            return self.from_ <= moment < self.to
+        return moment >= self.from_ or moment < self.to  # over midnight
+
+
+class NotifyConfig(Strict):
+    """See the module docstring. Without ``email`` notify is off."""
+
+    email: EmailChannel | None = None
+    customer: CustomerRules = CustomerRules()
+    staff: StaffRules = StaffRules()
+    templates: Path | None = None
+    unsubscribe_url: str | None = None
+    link_secret: SecretStr | None = None
+    quiet_hours: QuietHours | None = None
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    wait_for_plan: Duration = timedelta(minutes=5)  # an acknowledgement waits this long for its due dates
+
+    @property
+    def enabled(self) -> bool:
+        return self.email is not None
+
+    @field_validator("templates")
+    @classmethod
+    def _folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        folder = value if value.is_absolute() or base is None else Path(base) / value
+        if not folder.is_dir():
+            msg = f"{folder}: no such folder; create it (copy the shipped notify/templates) or remove `templates:`"
+            raise ValueError(msg)
+        return folder.resolve()
+
+    @model_validator(mode="after")
+    def _links(self) -> NotifyConfig:
+        if self.unsubscribe_url is not None:
+            if "{token}" not in self.unsubscribe_url:
+                raise config_problem(("unsubscribe_url",), "must hold {token} (the signed address), e.g. "
+                                                           "https://support.example.ru/unsubscribe/{token}")
+            if not self.unsubscribe_url.startswith("https://") and not self.unsubscribe_url.startswith("http://"):
+                raise config_problem(("unsubscribe_url",), "must be an http(s) URL (RFC 8058 one-click)")
+            if self.link_secret is None:
+                raise config_problem(("unsubscribe_url",), "needs `link_secret: ${NOTIFY_LINK_SECRET}` to sign its token")
+        return self
