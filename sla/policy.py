@@ -67,6 +67,15 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 MAX_DURATION = timedelta(days=5 * 365)
 
 
+@lru_cache(maxsize=1024)  # a configuration names the same few durations thousands of times
+def _seconds(value: str) -> float | None:
+    text = value.strip().upper().removeprefix("PT").lower() if value.strip().upper().startswith("PT") else value.strip()
+    parts = _PART.findall(text)
+    if parts and _PART.sub("", text).strip() == "":
+        return sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+    return None
+
+
 def parse_duration(value: object) -> timedelta:
     """``"4h"``, ``"1h30m"``, ``"90s"``, ``"2d"`` (2×24 h of business time), ``PT4H`` or seconds.
 
@@ -79,10 +88,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value
     elif isinstance(value, str):
-        text = value.strip().upper().removeprefix("PT").lower() if value.strip().upper().startswith("PT") else value.strip()
-        parts = _PART.findall(text)
-        if parts and _PART.sub("", text).strip() == "":
-            seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+        seconds = _seconds(value)
     if seconds is None:
         msg = f"{value!r} is not a duration; write e.g. 30m, 4h, 1h30m or 2d"
         raise ValueError(msg)
