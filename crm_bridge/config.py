@@ -104,14 +104,19 @@ class StoreConfig(Strict):
     url: str = "sqlite:///crm-bridge.db"
 
 
-class ScheduleConfig(Strict):
-    """How often the embedded scheduler runs each job, in seconds."""
+_DAY, _WEEK = 86_400, 7 * 86_400
 
-    pull_every: int = Field(default=60, ge=1)
-    dispatch_every: int = Field(default=15, ge=1)
-    sla_tick_every: int = Field(default=60, ge=1)
-    routing_tick_every: int = Field(default=60, ge=1)  # queued requests are tried again this often
-    reconcile_every: int = Field(default=3600, ge=1)
+
+class ScheduleConfig(Strict):
+    """How often the embedded scheduler runs each job, in seconds. Each has an upper
+    bound: a job that runs less than daily (weekly: reconcile) is a typo, and an interval
+    of centuries overflows the scheduler's next run time."""
+
+    pull_every: int = Field(default=60, ge=1, le=_DAY)
+    dispatch_every: int = Field(default=15, ge=1, le=_DAY)
+    sla_tick_every: int = Field(default=60, ge=1, le=_DAY)
+    routing_tick_every: int = Field(default=60, ge=1, le=_DAY)  # queued requests are tried again this often
+    reconcile_every: int = Field(default=3600, ge=1, le=_WEEK)
     # Scale-out: each model's key space is read as this many partitions (streams with their
     # own cursor and lock), so several workers import in parallel. Same value on every worker.
     partitions: int = Field(default=8, ge=1, le=256)

@@ -27,8 +27,8 @@ _NAME = re.compile(r"^[^\W\d]\w*$")
 class Timeouts(Strict):
     """Seconds. 1C can take over 30 s on the first call after idle (session spin-up)."""
 
-    connect: float = Field(default=5.0, gt=0)
-    read: float = Field(default=60.0, gt=0)
+    connect: float = Field(default=5.0, gt=0, le=300)  # bounded: `.inf` would wait for ever
+    read: float = Field(default=60.0, gt=0, le=3600)
 
 
 class ExchangePlanConfig(Strict):

@@ -147,3 +147,18 @@ def test_ten_thousand_policies_load_and_the_last_reports_problems_at_its_line(re
     path.write_text(policies_yaml(10_000).replace("name: policy 9999", "name: policy 0"), encoding="utf-8")
     with pytest.raises(ConfigError, match="policy names must be unique .*: policy 0 appear"):
         load_config(path, registry)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("schedule: {pull_every: 1000000000000}\n", "c.yaml:1:12: schedule.pull_every: Input should be less than or equal to 86400"),
+    ("schedule: {reconcile_every: 999999999}\n", "schedule.reconcile_every: Input should be less than or equal to 604800"),
+    ("routing:\n  agents: {a: {capacity: {max: 99999999}}}\n", "c.yaml:2:27: routing.agents.a.capacity.max: Input should be less"),
+    ("routing:\n  agents: {a: {capacity: {weights: {urgent: .nan}}}}\n",
+     "c.yaml:2:37: routing.agents.a.capacity.weights.urgent: Input should be a finite number"),
+    ("backends:\n  b: {kind: onec_odata, url: 'http://x', username: u, password: p, timeout: {read: .inf}}\n",
+     "backends.b.timeout.read: Input should be"),
+])
+def test_intervals_capacities_and_timeouts_have_an_upper_bound(registry: Registry, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_text(text, registry, file="c.yaml")
+    assert expected in str(caught.value)
