@@ -89,6 +89,7 @@ class _Loader(_Base):  # type: ignore[misc]
 
 
 _STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
 _CONTAINER_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _IMMUTABLE = (str, int, float, bool, type(None))
 _NOT_A_KEY = "a key must be a plain value (text or a number), not a list or a mapping"
@@ -148,6 +149,8 @@ class _Builder:
             value: Any = text
         else:
             construct = self.loader.yaml_constructors.get(tag)
+            if tag == _MERGE:
+                raise self.fail(event.start_mark, "merge keys (<<: *name) are not supported; write the keys out")
             if construct is None:
                 raise self.fail(event.start_mark, f"tag {tag} is not allowed here; remove it")
             value = construct(self.loader, yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style))

@@ -162,3 +162,8 @@ def test_intervals_capacities_and_timeouts_have_an_upper_bound(registry: Registr
     with pytest.raises(ConfigError) as caught:
         config_from_text(text, registry, file="c.yaml")
     assert expected in str(caught.value)
+
+
+def test_a_merge_key_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigError, match=r"^m.yaml:3:3: merge keys \(<<: \*name\) are not supported; write the keys out"):
+        parse_yaml("base: &b {x: 1}\nc:\n  <<: *b\n", "m.yaml")
