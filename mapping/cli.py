@@ -109,7 +109,12 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
         entities = None if offline or not hasattr(backend, "describe") else backend.describe()
         references = None if offline or not hasattr(backend, "describe_references") else backend.describe_references()
         lengths = None if offline or not hasattr(backend, "describe_lengths") else backend.describe_lengths()
-        files = {p: read_mapping(p) for p in paths}
+        files: dict[Path, MappingFile] = {}
+        for path in paths:  # a file that is not even YAML is reported alone; the others are checked
+            try:
+                files[path] = read_mapping(path)
+            except ConfigError as exc:
+                results.append({"backend": name, "file": str(path), "problems": [str(exc)]})
         siblings = _siblings(folder, files)
         for path, mf in files.items():
             records = None if offline else _sample(backend, mf.spec, entities, sample)
@@ -147,7 +152,10 @@ def _sample_gaps(bridge: Any, name: str, size: int) -> dict[str, list[str]]:
     try:
         entities = backend.describe() if hasattr(backend, "describe") else None
         for path in sorted(Path(backend.mappings_dir).glob("*.yaml")):
-            mf = read_mapping(path)
+            try:
+                mf = read_mapping(path)
+            except ConfigError:
+                continue  # the file check names what is wrong with it
             readable = _readable(mf.spec, entities) if mf.spec is not None and mf.spec.model in MODELS else None
             records = _sample(backend, readable, entities, size) if readable is not None else None
             if readable is None or not records:

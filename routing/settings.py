@@ -28,7 +28,7 @@ the ``sla`` section does not define — is an error at its line, with a suggesti
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,14 +43,17 @@ Method = Literal["round_robin", "least_loaded", "skills", "manual"]
 _OPEN = [s for s in TicketStatus if s.is_open]
 
 
+_MOST = 10_000  # open requests one agent carries: more is a typo (and unbounded `inf` or `nan` loads)
+
+
 class Capacity(Strict):
     """How much open work an agent carries: at most `max` load, where a request weighs
     ``weights[type]`` (default 1), and at most ``per_type[type]`` requests of a type.
     ``max: 0`` means never assigned automatically."""
 
-    max: int = Field(default=8, ge=0)
-    per_type: dict[TicketType, int] = {}
-    weights: dict[TicketType, float] = {}
+    max: int = Field(default=8, ge=0, le=_MOST)
+    per_type: dict[TicketType, Annotated[int, Field(le=_MOST)]] = {}
+    weights: dict[TicketType, Annotated[float, Field(allow_inf_nan=False, le=100)]] = {}
 
     def weight(self, request_type: str) -> float:
         """What a request of `request_type` adds to the load (StrEnum keys equal their text)."""

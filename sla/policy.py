@@ -41,6 +41,8 @@ from crm_bridge.config import Strict
 from crm_bridge.model import Channel, Priority, Source, TicketStatus, TicketType
 
 __all__ = [
+    "MAX_DURATION",
+    "MAX_WHEN_DEPTH",
     "METRICS",
     "Duration",
     "Escalation",
@@ -59,31 +61,70 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+#: The longest duration a policy may name (targets, warn ``before``, escalation ``after``).
+#: Business time runs slower than the clock (an office week has 40 hours), so 5 years of
+#: it reach decades ahead; anything longer is a typo, and past year 3999 1C cannot store it.
+MAX_DURATION = timedelta(days=5 * 365)
+
+
+@lru_cache(maxsize=1024)  # a configuration names the same few durations thousands of times
+def _seconds(value: str) -> float | None:
+    text = value.strip().upper().removeprefix("PT").lower() if value.strip().upper().startswith("PT") else value.strip()
+    parts = _PART.findall(text)
+    if parts and _PART.sub("", text).strip() == "":
+        return sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+    return None
+
+
 def parse_duration(value: object) -> timedelta:
-    """``"4h"``, ``"1h30m"``, ``"90s"``, ``"2d"`` (2×24 h of business time), ``PT4H`` or seconds."""
+    """``"4h"``, ``"1h30m"``, ``"90s"``, ``"2d"`` (2×24 h of business time), ``PT4H`` or seconds.
+
+    Raises:
+        ValueError: not a duration, or not a finite one that fits a ``timedelta``.
+    """
     if isinstance(value, timedelta):
         return value
+    seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip().upper().removeprefix("PT").lower() if value.strip().upper().startswith("PT") else value.strip()
-        parts = _PART.findall(text)
-        if parts and _PART.sub("", text).strip() == "":
-            return timedelta(seconds=sum(float(n) * _UNITS[u.lower()] for n, u in parts))
-    msg = f"{value!r} is not a duration; write e.g. 30m, 4h, 1h30m or 2d"
-    raise ValueError(msg)
+        seconds = value
+    elif isinstance(value, str):
+        seconds = _seconds(value)
+    if seconds is None:
+        msg = f"{value!r} is not a duration; write e.g. 30m, 4h, 1h30m or 2d"
+        raise ValueError(msg)
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError) as exc:  # 9999999999d, .inf, .nan
+        msg = f"{value!r} is not a usable duration (at most {MAX_DURATION.days}d); write e.g. 4h or 2d"
+        raise ValueError(msg) from exc
 
 
-def _non_negative(value: object) -> timedelta:
+def _bounded(value: object) -> timedelta:
     duration = parse_duration(value)
     if duration < timedelta(0):
         msg = "a duration cannot be negative"
         raise ValueError(msg)
+    if duration > MAX_DURATION:
+        msg = (f"{value!r} is longer than {MAX_DURATION.days}d (5 years), the longest a policy may name; "
+               "an SLA target or escalation is hours or days, e.g. 8h or 5d")
+        raise ValueError(msg)
     return duration
 
 
-Duration = Annotated[timedelta, BeforeValidator(_non_negative)]
-PerPriority = Duration | dict[Priority, Duration]
+def _per_priority(value: object) -> object:
+    """One duration, or one per priority: checked here so a problem is reported once, at
+    the value, rather than once per member of the union."""
+    if not isinstance(value, dict):
+        return _bounded(value)
+    unknown = [str(k) for k in value if k not in Priority.__members__.values()]
+    if unknown:
+        msg = f"unknown priority {', '.join(unknown)}; per-priority targets use {', '.join(Priority)}"
+        raise ValueError(msg)
+    return {Priority(k): _bounded(v) for k, v in value.items()}
+
+
+Duration = Annotated[timedelta, BeforeValidator(_bounded)]
+PerPriority = Annotated[timedelta | dict[Priority, timedelta], BeforeValidator(_per_priority)]
 
 
 class Targets(Strict):
@@ -213,18 +254,38 @@ class PolicySpec(Strict):
 
 
 # -- the safe expression ---------------------------------------------------------------
+#: How deeply a ``when`` may nest (``not``, brackets, and/or): real conditions need 3 or 4.
+MAX_WHEN_DEPTH = 50
+_MAX_WHEN_LENGTH = 2000  # characters; Python's own parser overflows on ~3,000 nested `not`
 _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Eq, ast.NotEq,
             ast.In, ast.NotIn, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Name, ast.Load, ast.Constant, ast.Tuple, ast.List)
 
 
-@lru_cache(maxsize=256)  # a policy's `when` is parsed once, not at every match (the tree is only read)
+# A policy's `when` is parsed once, not at every match (the tree is only read). The cache
+# holds every expression of a large configuration (10,000 policies), so that neither
+# `fields_read` nor a tick parses one again.
+@lru_cache(maxsize=1 << 16)
 def _compile(expression: str) -> ast.Expression:
+    too_deep = (f"`when` nests deeper than {MAX_WHEN_DEPTH} levels (not, brackets, and/or), the most allowed; "
+                "write the condition flatter, e.g. `type in ('a', 'b')` instead of a chain of `or`")
+    if len(expression) > _MAX_WHEN_LENGTH:
+        msg = (f"`when` is {len(expression):,} characters, more than the {_MAX_WHEN_LENGTH:,} allowed; "
+               "match on lists (type: [...], team: [...]) and keep `when` for what they cannot say")
+        raise ValueError(msg)
     try:
         tree = ast.parse(expression, mode="eval")
     except SyntaxError as exc:
         msg = f"`when` is not a valid expression: {exc.msg} (at column {exc.offset})"
         raise ValueError(msg) from exc
+    except (RecursionError, MemoryError) as exc:  # Python's parser gives up on deep nesting
+        raise ValueError(too_deep) from exc
+    depth = {id(tree): 0}
     for node in ast.walk(tree):
+        level = depth[id(node)]
+        if level > MAX_WHEN_DEPTH:  # _evaluate recurses once per level
+            raise ValueError(too_deep)
+        for child in ast.iter_child_nodes(node):
+            depth[id(child)] = level + 1
         if not isinstance(node, _ALLOWED):
             msg = (f"`when` may only compare ticket fields ({', '.join(_FIELDS)}) with literals using "
                    f"== != < <= > >= in, and/or/not; {type(node).__name__} is not allowed")

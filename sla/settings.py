@@ -9,6 +9,7 @@ consultations 48 h, thanks and complaints 72 h of office hours (Monâ€“Fri 09:00â
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -117,8 +118,7 @@ class SlaConfig(Strict):
                 msg = (f"policy {policy.name!r} uses calendar {policy.calendar!r}, which is not defined."
                        f"{did_you_mean(policy.calendar, list(built))} Defined: {', '.join(built)}")
                 raise config_problem(("policies", index, "calendar"), msg)
-        names = [p.name for p in self.policies]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(n for n, count in Counter(p.name for p in self.policies).items() if count > 1)
         if duplicates:
             msg = f"policy names must be unique (the ledger records them): {', '.join(duplicates)} appear twice"
             raise ValueError(msg)

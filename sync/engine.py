@@ -41,14 +41,32 @@ def partitions(app: App) -> int:
     return int(getattr(app.config.schedule, "partitions", None) or DEFAULT_PARTITIONS)
 
 
-def mappings_for(backend: RemoteBackend, models: list[str]) -> dict[str, CompiledMapping]:
-    """The compiled mapping of each model, in the configured order (referenced models first)."""
+def _compiled(backend: RemoteBackend, model: str) -> CompiledMapping:
+    path = backend.mappings_dir / f"{model}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"backend {backend.name!r}: no mapping for model {model!r}: {path} is missing")
+    return compiled_file(path)
+
+
+def mappings_for(backend: RemoteBackend, models: list[str], *,
+                 broken: dict[str, str] | None = None) -> dict[str, CompiledMapping]:
+    """The compiled mapping of each model, in the configured order (referenced models first).
+
+    Raises:
+        ConfigError: a mapping file is missing or invalid — unless `broken` is given: then
+            that model is left out and `broken[model]` says why (an import goes on with
+            the other models; one bad file must not stop them).
+    """
     result: dict[str, CompiledMapping] = {}
     for model in models:
-        path = backend.mappings_dir / f"{model}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"backend {backend.name!r}: no mapping for model {model!r}: {path} is missing")
-        result[model] = compiled_file(path)
+        try:
+            result[model] = _compiled(backend, model)
+        except ConfigError as exc:
+            if broken is None:
+                raise
+            broken[model] = str(exc)
+            log.error("backend %s: the mapping of %s is unusable, its import waits: %s", backend.name,  # noqa: TRY400
+                      model, exc, extra={"event": "sync.mapping.invalid", "backend": backend.name})
     return result
 
 
@@ -113,7 +131,7 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
         fed: FeedResult | None = None
         refused: dict[str, str] = {}  # model -> why 1C refused it (the other models went on)
         try:
-            mappings = mappings_for(remote, models)
+            mappings = mappings_for(remote, models, broken=refused)
             part = _partition(partition, remote) if partition else None
             results: Iterable[tuple[str, ImportStats]]
             whole = model is None and partition is None
@@ -121,7 +139,8 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
                 fed = feed_pass(app.store, app.bus, app.config, remote, mappings, now)
                 results = fed.models.items()
             else:  # lazily, model by model: a failure keeps the counts of the models done
-                results = _each_model(app, remote, mappings, [model] if model else list(mappings), now, part, refused)
+                wanted = [m for m in ([model] if model else models) if m in mappings]  # a broken mapping: in `refused`
+                results = _each_model(app, remote, mappings, wanted, now, part, refused)
             for current, stats in results:
                 total.add(stats)
                 summary.setdefault(name, {})[current] = asdict(stats) | {"errors": stats.errors[:5]}

@@ -463,7 +463,9 @@ class Importer:
             known = self.known.of(ref_model)
             found[ref_model] = {k: known[k] for k in keys if k in known}
         for ref_model, absent in missing.items():
-            refs = fetch_addressable(backend, self.mappings[ref_model].spec, absent) if absent else []
+            # A model whose mapping file is broken is left out of the pass: its references wait.
+            refs = fetch_addressable(backend, self.mappings[ref_model].spec, absent) \
+                if absent and ref_model in self.mappings else []
             if refs:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
         return found

@@ -20,6 +20,7 @@ from adapters.onec.odata import ODataClient, string_literal
 from adapters.onec.selection import FOLDER, is_folder, server_filter, skips_folders
 from adapters.onec.stored import differences
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
+from crm_bridge.errors import ConfigError
 from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
 from mapping.spec import MappingSpec, load_mapping
@@ -545,7 +546,11 @@ class OneCBackend:
             if not path.is_file():
                 found.append({"ok": False, "detail": f"{model}: mapping file {path} is missing"})
                 continue
-            spec = load_mapping(path)
+            try:
+                spec = load_mapping(path)
+            except ConfigError as exc:  # this model alone: the others are checked
+                found.append({"ok": False, "detail": f"{model}: {exc}"})
+                continue
             entity = meta.entity(spec.entity)
             if entity is None:
                 found.append({"ok": False, "detail": (

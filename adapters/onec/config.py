@@ -32,7 +32,7 @@ class Timeouts(Strict):
     server (or a proxy) trickling an answer a byte at a time never meets ``read`` alone.
     """
 
-    connect: float = Field(default=5.0, gt=0, le=3600)
+    connect: float = Field(default=5.0, gt=0, le=300)  # bounded: `.inf` would wait for ever
     read: float = Field(default=60.0, gt=0, le=3600)
     total: float = Field(default=300.0, gt=0, le=86400)
 

@@ -35,7 +35,9 @@ field, the value and what is valid — never a silent default: the caller refuse
 record and keeps its package unacknowledged.
 
 Writing converts an aware datetime to the backend's local wall clock, without offset,
-and ``None`` to 1C's empty sentinels.
+and ``None`` to 1C's empty sentinels. 1C's dates run from 0001-01-01 to 3999-12-31: a
+datetime past that is refused (``OneCRejected`` naming the field), never sent — 1C would
+refuse or misread it, and a due date in year 5024 is a configuration fault to fix.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapters.onec.errors import OneCRejected
 from adapters.onec.metadata import Metadata, Property
 
 __all__ = ["EMPTY_DATE", "EMPTY_REF", "BadValue", "from_wire", "read_value", "to_wire"]
@@ -248,8 +251,25 @@ def _write(prop: Property | None, value: Any, tz: ZoneInfo) -> Any:
     return value
 
 
+_LAST_YEAR = 3999  # 1C's Дата holds 0001-01-01 .. 3999-12-31 (local wall clock)
+
+
 def to_wire(meta: Metadata, entity_set: str, values: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """Python values → the JSON body 1C expects."""
+    """Python values → the JSON body 1C expects.
+
+    Raises:
+        OneCRejected: a datetime outside 1C's date range (the row is parked with the reason).
+    """
     entity = meta.entity(entity_set)
     props = entity.properties if entity else {}
+    for name, value in values.items():
+        if isinstance(value, datetime) and value.tzinfo is not None and value.year >= _LAST_YEAR:
+            try:
+                local_year = value.astimezone(tz).year
+            except OverflowError:
+                local_year = _LAST_YEAR + 1
+            if local_year > _LAST_YEAR:
+                msg = (f"{entity_set}.{name}: {value.isoformat()} is past 3999-12-31, the last date 1C stores; "
+                       "not sent. Check the SLA targets (a duration of years?) and write the row again")
+                raise OneCRejected(msg)
     return {k: _write(props.get(k), v, tz) for k, v in values.items()}

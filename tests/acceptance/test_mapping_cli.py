@@ -122,3 +122,21 @@ def test_every_mapping_command_has_help_with_an_example(workdir: Path) -> None:
         assert shown.returncode == 0
         assert "Example: crm-bridge mapping" in shown.stdout
         assert "--json" in shown.stdout
+
+
+def test_a_mapping_file_that_is_not_even_yaml_is_reported_alone_and_the_others_are_checked(workdir: Path) -> None:
+    for model in MODELS:
+        made = run(workdir, "suggest", "--backend", "demo-1c", "--model", model, "--out", f"mappings/{model}.yaml")
+        assert made.returncode == 0, made.stderr
+    contact = workdir / "mappings" / "contact.yaml"
+    contact.write_text(contact.read_text(encoding="utf-8") + "loop: &r [*r]\n", encoding="utf-8")
+    lines = contact.read_text(encoding="utf-8").count("\n")
+    checked = run(workdir, "check", "--json")
+    assert checked.returncode == 1, checked.stderr
+    found = {Path(f["file"]).name: f["problems"] for f in json.loads(checked.stdout)["files"]}
+    assert set(found) == {"agent.yaml", "contact.yaml", "customer.yaml", "ticket.yaml"}  # every file checked
+    assert found["contact.yaml"] == [f"{contact}:{lines}:11: alias *r is inside the value &r names, so it would repeat "
+                                     "without end; write the value out instead"]
+    assert found["agent.yaml"] == found["customer.yaml"] == []
+    # the requests' reference to contacts cannot be checked without a contact mapping: said, nothing else
+    assert [p.split(": ", 2)[1] for p in found["ticket.yaml"]] == ["fields.contact_id.ref"]

@@ -4,8 +4,11 @@ import and of the write-back, restarted, and the two sides compared record by re
 The 1C emulator runs in the test process (a thread), so it outlives every kill. The
 workers are real ``crm-bridge`` processes: the embedded runner on SQLite
 (``crm-bridge run --every 1``) and four procrastinate workers on PostgreSQL
-(``crm-bridge worker``). A kill lands at the k-th request 1C receives in a phase, with k
-random; the seed is in every failure message (``CRASH_SEED=<seed>`` replays a run).
+(``crm-bridge worker``). The kill points come from the workers' own progress: an import
+kill when k pages of requests are stored (bindings committed), a write-back kill at the
+k-th PATCH 1C receives while rows are still pending, k random; each kill's phase is read
+back and the test asserts two landed in each. The seed is in every failure message
+(``CRASH_SEED=<seed>`` replays a run).
 
 The base's clock stands months before the real one, so every open request is already
 past due whenever a worker decides: the SLA outcome does not depend on when it runs.
@@ -19,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +44,7 @@ BASE_NOW = datetime(2026, 3, 2, 12, 0)  # naive Moscow time, long before any run
 DOC = "Document_Интерес"
 EMPTY_DATE = "0001-01-01T00:00:00"  # 1C's empty date
 REQUESTS = 2000
+PAGE = 100  # page_size, scan_page_size: the import stores requests a page at a time
 CLI = [sys.executable, "-m", "crm_bridge"]
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,8 +61,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 def config_text(store_url: str, emu: Emulator) -> str:
-    # Small scan pages: a kill during import loses at most one page, and the cursor
-    # resumes mid-model. Every job runs every second or two.
+    # Small scan pages: a kill during import loses at most one page, the cursor resumes
+    # mid-model, and there are pages enough to kill between. Every job runs every second or two.
     return f"""
 store: {{url: "{store_url}"}}
 schedule: {{pull_every: 2, dispatch_every: 1, sla_tick_every: 5, reconcile_every: 3600}}
@@ -67,7 +72,8 @@ backends:
     url: "{emu.base_url}"
     username: {DEMO_LOGIN}
     password: {DEMO_PASSWORD}
-    scan_page_size: 250
+    page_size: {PAGE}
+    scan_page_size: {PAGE}
 """
 
 
@@ -121,51 +127,82 @@ def wait_until(condition: Callable[[], bool], fleet: Fleet, *, timeout: float, w
     while not condition():
         fleet.check_alive()
         assert time.monotonic() < deadline, f"seed {seed}: timed out waiting for {what}; see {fleet.log.name}"
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 def live_keys(emu: Emulator) -> set[str]:
     return {str(d["Ref_Key"]) for d in emu.records(DOC) if not d["DeletionMark"]}
 
 
+def counts(engine: Engine) -> tuple[int, int, int]:
+    """The workers' own progress, as committed: requests bound, outbox rows pending and sent."""
+    with engine.connect() as conn:
+        bound = conn.scalar(select(func.count()).select_from(BindingRow).where(BindingRow.model == "ticket")) or 0
+        pending = conn.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending")) or 0
+        sent = conn.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "sent")) or 0
+    return bound, pending, sent
+
+
 def settled(engine: Engine, live: set[str]) -> bool:
     """Every live request bound, nothing left to send, every cursor at rest."""
+    bound, pending, _ = counts(engine)
     with engine.connect() as conn:
-        bound = conn.scalar(select(func.count()).select_from(BindingRow).where(BindingRow.model == "ticket"))
-        pending = conn.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending"))
         cursors = [v for (v,) in conn.execute(select(CheckpointRow.value))]
     return bound == len(live) and not pending and bool(cursors) and all(c.get("after") is None for c in cursors)
 
 
 def progress(engine: Engine) -> str:
-    with engine.connect() as conn:
-        bound = conn.scalar(select(func.count()).select_from(BindingRow).where(BindingRow.model == "ticket"))
-        sent = conn.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "sent"))
-    return f"{bound} bound, {sent} sent"
+    bound, pending, sent = counts(engine)
+    return f"{bound} bound, {pending} pending, {sent} sent"
+
+
+def landed_in(phase: str, engine: Engine, live: int, patches_before: int, patches_now: int) -> bool:
+    """Whether a kill aimed at `phase` hit it, read from what the workers had committed
+    once it landed: an import kill while requests were still unbound; a write-back kill
+    after a PATCH of its round reached 1C and while rows were still waiting to be sent.
+    (With a queue of workers both may run at once: a kill can hit both.)"""
+    bound, pending, _ = counts(engine)
+    if phase == "import":
+        return bound < live
+    return patches_now > patches_before and pending > 0
 
 
 def kill_rounds(fleet: Fleet, emu: Emulator, engine: Engine, rng: random.Random, *, live: int, victims: int,
-                seed: int) -> list[str]:
-    """Two kills while importing and two while writing back, each at a random request."""
+                seed: int) -> tuple[list[str], Counter[str]]:
+    """Two kills while importing and two while writing back, each at a point chosen from
+    the workers' own progress: import kills when a random number of scan pages of
+    requests is stored (committed bindings; eight pages or more left, so the kill lands
+    inside the import), write-back kills at a random PATCH 1C received within the first
+    half of the rows still pending. Returns the story and where each kill landed."""
     done: list[str] = []
-    for phase, method, rounds in (("import", "GET", 2), ("write-back", "PATCH", 2)):
+    landed: Counter[str] = Counter()
+    for phase, rounds in (("import", 2), ("write-back", 2)):
         for _ in range(rounds):
-            start = requests_to(emu, method)
-            # GETs never run out (every pass scans); PATCHes do: aim inside what is left.
-            if method == "GET":
-                target = start + rng.randint(2, 25)
+            patches = requests_to(emu, "PATCH")
+            if phase == "import":
+                bound = counts(engine)[0]
+                pages_left = (live - bound) // PAGE
+                # Polling sees a few pages at once on a busy machine: keep eight in hand.
+                target = bound + PAGE * rng.randint(1, max(1, min(4, pages_left - 8)))
+                wait_until(lambda t=target: counts(engine)[0] >= t, fleet, timeout=120,  # type: ignore[misc]
+                           what=f"{target} requests bound", seed=seed)
             else:
-                target = start + rng.randint(0, max(0, (live - start) // 2))  # all sent already: kill now
-            wait_until(lambda m=method, t=target: requests_to(emu, m) >= t, fleet, timeout=120,  # type: ignore[misc]
-                       what=f"{phase} request {target}", seed=seed)
+                wait_until(lambda: counts(engine)[1] > 0, fleet, timeout=120, what="rows to write back", seed=seed)
+                patches, pending = requests_to(emu, "PATCH"), counts(engine)[1]
+                target = patches + rng.randint(1, max(1, pending // 2))
+                wait_until(lambda t=target: requests_to(emu, "PATCH") >= t, fleet, timeout=120,  # type: ignore[misc]
+                           what=f"PATCH #{target}", seed=seed)
             chosen = rng.sample(range(len(fleet.procs)), victims)
             for index in chosen:
                 fleet.kill(index)
-            done.append(f"{phase}: killed {chosen} at {method} #{requests_to(emu, method)} ({progress(engine)})")
+            hit = landed_in(phase, engine, live, patches, requests_to(emu, "PATCH"))
+            landed[phase if hit else f"after {phase}"] += 1
+            done.append(f"{phase} kill at {target} {'hit' if hit else 'MISSED'} its phase: killed {chosen} at PATCH "
+                        f"#{requests_to(emu, 'PATCH')} ({progress(engine)})")
             time.sleep(rng.uniform(0, 1.5))
             for index in chosen:
                 fleet.restart(index)
-    return done
+    return done, landed
 
 
 def wire(moment: datetime) -> str:
@@ -216,7 +253,9 @@ def run_crash_rounds(tmp_path: Path, emu: Emulator, store_url: str, args: list[s
     engine = create_engine(store_url)
     try:
         started = time.monotonic()
-        story = kill_rounds(fleet, emu, engine, rng, live=len(live), victims=victims, seed=seed)
+        story, landed = kill_rounds(fleet, emu, engine, rng, live=len(live), victims=victims, seed=seed)
+        # Each kill hit the phase it is named after (none, say, after the import had finished).
+        assert landed == {"import": 2, "write-back": 2}, f"seed {seed}: {'; '.join(story)}"
         story.append(f"kills done at {time.monotonic() - started:.0f}s")
         wait_until(lambda: settled(engine, live), fleet, timeout=240, what="the sync to settle", seed=seed)  # ~10-60 s
         story.append(f"settled at {time.monotonic() - started:.0f}s")

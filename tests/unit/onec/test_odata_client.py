@@ -239,3 +239,15 @@ def test_a_connection_fault_names_the_host_and_its_likely_cause(onec_api: respon
     assert str(err.value).startswith("crm: GET Catalog_X: no answer from 1c.test (")
     assert cause in str(err.value)
     assert err.value.once == str(err.value).removesuffix("; will retry")
+
+
+@pytest.mark.parametrize("due", [datetime(4000, 1, 1, 12, 0, tzinfo=ZoneInfo("UTC")),
+                                 datetime(3999, 12, 31, 22, 0, tzinfo=ZoneInfo("UTC")),  # 01:00 on 4000-01-01 in Moscow
+                                 datetime.max.replace(tzinfo=ZoneInfo("UTC"))])
+def test_a_date_past_3999_the_last_1c_stores_is_refused_naming_the_field_not_sent(due: datetime) -> None:
+    meta = parse_metadata((SHARED / "metadata.edmx").read_bytes())
+    with pytest.raises(OneCRejected, match=r"Document_Интерес\.СрокИсполнения: .* past 3999-12-31"):
+        to_wire(meta, "Document_Интерес", {"СрокИсполнения": due}, ZoneInfo("Europe/Moscow"))
+    last = datetime(3999, 12, 31, 23, 59, 59, tzinfo=ZoneInfo("Europe/Moscow"))
+    assert to_wire(meta, "Document_Интерес", {"СрокИсполнения": last}, ZoneInfo("Europe/Moscow")) == {
+        "СрокИсполнения": "3999-12-31T23:59:59"}
