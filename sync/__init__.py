@@ -33,3 +33,6 @@ def register(registry: Registry) -> None:
     from sync.quarantine_cli import quarantine_app
 
     registry.add(quarantine_app, usage="cli.group", name="quarantine")
+    from sync.deletes_cli import sync_app
+
+    registry.add(sync_app, usage="cli.group", name="sync")

@@ -160,9 +160,11 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
                 summary.setdefault(name, {})[current] = {"error": why}
             summary.setdefault(name, {})["error"] = error
             continue
-        if fed is not None and fed.problem:  # a package not acknowledged (sync.feed logged why)
-            _finish_run(app, run_id, status="failed", counts=_counts(total), error=fed.problem)
-            summary[name]["error"] = fed.problem
+        # a package not acknowledged (sync.feed logged why), or deletions the mass-delete guard held
+        problem = fed.problem if fed is not None and fed.problem else total.held
+        if problem:
+            _finish_run(app, run_id, status="failed", counts=_counts(total), error=problem)
+            summary.setdefault(name, {})["error"] = problem
             continue
         _finish_run(app, run_id, status="ok", counts=_counts(total))
         log.info(

@@ -8,8 +8,10 @@
   as unchanged versions.
 * **Later passes**: packages are read from the acknowledged position + 1 and stored per
   model in the configured order (customers before the tickets naming them) through
-  ``Importer.store_page``; deletion-marked records become tombstones as usual, records
-  deleted outright (only their key came) tombstone their binding. Only then is the
+  ``Importer.store_page``; deletion-marked records become tombstones, records deleted
+  outright (only their key came) tombstone their binding — both only as far as the
+  mass-delete guard permits (``sync.deletes``): over it they are held and the package is
+  not acknowledged, so 1C keeps them registered until an operator allows them. Only then is the
   package acknowledged. A crash between storing and acknowledging reads the same
   package again, which changes nothing (the versions match). Packages follow each other
   until an empty one, at most ``max_packages`` per pass.
@@ -59,6 +61,7 @@ class FeedResult:
     parked: bool = False  # a package with problems waits for a person; version scans stand in
     problems: int = 0  # entries of the held package that could not be stored (each named in `problem`)
     problem: str | None = None  # why the feed did not move on (the run fails with it)
+    held: str = ""  # deletions the mass-delete guard held: the package waits, unacknowledged
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "models"}
@@ -102,6 +105,11 @@ def feed_pass(store: Store, bus: EventBus, config: Any, backend: RemoteBackend, 
         if package.empty:
             break
         state = _store(importer, feed, mappings, package, result, state, now)
+        if result.held:  # 1C keeps the changes registered until an operator allows the deletions
+            result.problem = (f"{feed.feed_name}: package {number} not acknowledged: {result.held}; the rest of it "
+                              "is stored, and it is read again next pass")
+            log.warning("%s", result.problem, extra={"event": "sync.feed.held", "backend": name})
+            break
         if package.problems:
             state = _held(feed, package, state, result, now, max_attempts)
             _save(store, name, stream, state)
@@ -143,12 +151,14 @@ def _store(importer: Importer, feed: ChangeFeed, mappings: Mapping[str, Compiled
             package.problems += [(str(exc), json.dumps(rec.values, ensure_ascii=False, default=str))
                                  for rec, exc in importer.refused if exc.remote_fix]
     name, stream = importer.backend.name, feed_stream(feed)
+    for model in mappings:  # deletion marks and records deleted outright, through the mass-delete guard
+        deleted = importer.settle_deletes(model, result.models[model], package.gone.get(model, ()))
+        if deleted is None:
+            result.held = "; ".join(h for h in (result.held, result.models[model].held) if h)
+        else:
+            result.deleted += deleted
     state = {**state, "stored": package.number}
-    with importer.store.transaction() as session:
-        for model, ids in package.gone.items():
-            if model in mappings:
-                result.deleted += importer.tombstone(session, model, ids, result.models[model])
-        save_checkpoint(session, name, stream, state)
+    _save(importer.store, name, stream, state)
     return state
 
 

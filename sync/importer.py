@@ -65,6 +65,7 @@ from sync import claim as claims
 from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
+from sync.deletes import permit
 from sync.merge import Conflict, merge
 from sync.outcome import ImportStats, content_hash, lost_race
 from sync.partition import CUT, KeyRanges, Partition, supports_key_ranges, usable_bounds
@@ -132,6 +133,10 @@ class Importer:
         #: every record refused so far, with why (a caller that must not let one go, the
         #: change feed, reads and clears it)
         self.refused: list[tuple[RemoteRecord, RecordSkipped]] = []
+        #: new deletion marks met by this pass, by model: applied at its end if the
+        #: mass-delete guard permits (``settle_deletes``), else left as they were
+        self.deferred: dict[str, dict[str, RemoteRecord]] = {}
+        self._applying: set[str] = set()  # models whose deferred deletions are being applied
 
     # -- one record -------------------------------------------------------------------
     def _resolver(self, page: _Page, depth: int) -> Any:
@@ -169,6 +174,10 @@ class Importer:
             rec = dataclasses.replace(rec, deleted=True)  # excluded since: as if deleted in the CRM
         if binding is not None and rec.version is not None and rec.version == binding.remote_version:
             stats.skipped += 1
+            return
+        if rec.deleted and binding is not None and binding.state == "active" and model not in self._applying:
+            # A new deletion: counted with the pass's others before any is applied (``sync.deletes``)
+            self.deferred.setdefault(model, {})[rec.id] = rec
             return
         values, repaired = storable(rec.values)  # NUL, lone surrogates: stored as U+FFFD on both stores, noted
         if repaired:
@@ -503,6 +512,31 @@ class Importer:
         stats.skipped += len(ids) - count
         return count
 
+    def settle_deletes(self, model: str, stats: ImportStats, gone: Sequence[str] = ()) -> int | None:
+        """Apply the deletion marks this pass deferred for `model`, and tombstone the
+        records in `gone` (deleted outright), if the mass-delete guard permits them all
+        (``sync.deletes.permit``). Held, they stay as they were and ``stats.held`` says
+        why; returns None then, else how many were deleted."""
+        marks = self.deferred.pop(model, {})
+        name = self.backend.name
+        with self.store.transaction() as session:
+            outright = [key for chunk in in_chunks(list(gone)) for key in session.scalars(select(BindingRow.remote_id).where(
+                BindingRow.backend == name, BindingRow.model == model, BindingRow.state == "active",
+                BindingRow.remote_id.in_(chunk)))]
+            why = permit(session, self.config, name, model, len(marks) + len(outright), self.now)
+            if why is None and outright:
+                self.tombstone(session, model, outright, stats)
+        if why is not None:
+            stats.held = why
+            return None
+        if marks:
+            self._applying.add(model)
+            try:
+                self.store_page(self.mappings[model], list(marks.values()), f"{model}:deletes", None, stats)
+            finally:
+                self._applying.discard(model)
+        return len(marks) + len(outright)
+
     # -- one model --------------------------------------------------------------------
     def run_window(self, model: str) -> ImportStats:
         """One window of a cursor source. The cursor moves in the transaction that stores the
@@ -525,6 +559,9 @@ class Importer:
                 self.store_page(mapping, pending, stream, None, stats)
             pending = records
         self.store_page(mapping, pending or [], stream, None, stats, checkpoint=moved)
+        if self.settle_deletes(model, stats) is None:  # held: the window is read again next pass
+            with self.store.transaction() as session:
+                save_checkpoint(session, name, stream, {"cursor": raw} if raw else {})
         return stats
 
     def key_range(self, model: str, partition: Partition) -> tuple[str | None, str | None]:
@@ -590,6 +627,8 @@ class Importer:
                 records = [r for page in pages for r in page]
                 stats.read += len(records)
                 self.store_page(mapping, records, stream, records[-1].id if records else None, stats)
+        # Held deletions keep their bindings' old versions: the next pass reads them again.
+        self.settle_deletes(model, stats)
         with self.store.transaction() as session:
             save_checkpoint(session, self.backend.name, stream, {"after": None, "last_pass": self.now.isoformat()})
         log.info("%s: %d read, %d fetched, %d created, %d updated", model, stats.read, stats.fetched, stats.created,

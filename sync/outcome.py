@@ -23,11 +23,13 @@ class ImportStats:
     skipped: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    held: str | None = None  # deletions the mass-delete guard held (``sync.deletes``), with its numbers
 
     def add(self, other: ImportStats) -> None:
         for name in ("read", "fetched", "created", "updated", "skipped", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
+        self.held = "; ".join(h for h in (self.held, other.held) if h) or None
 
 
 #: SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.

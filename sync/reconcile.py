@@ -3,8 +3,9 @@
 Finds what incremental passes can miss — updates whose version moved while a checkpoint
 was mid-scan, records created behind the cursor, and records deleted outright (no
 deletion mark) — and repairs them through the normal import. It is guarded: a listing
-that failed or came back empty changes nothing, and it never tombstones more than
-``max_delete_share`` of a model's bindings in one run; beyond that it stops and says so.
+that failed or came back empty changes nothing, and its hard deletes go through the
+mass-delete guard every deletion path shares (``sync.deletes``): beyond
+``max_delete_share`` it deletes nothing and says so.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
+from sync.deletes import permit
 from sync.engine import mappings_for
 from sync.importer import Importer, ImportStats
 from sync.source import RemoteBackend, supports_version_scan
@@ -76,31 +78,25 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
         importer.store_page(mappings[model], (), f"{model}:reconcile", None, found, list(page))
         stats.repaired += found.fetched
     listed = array("Q", sorted(listed))  # sorting briefly holds the fingerprints as ints (~40 bytes each)
-    limit = app.config.backends[backend_name].max_delete_share
     mine = (BindingRow.backend == backend_name, BindingRow.model == model, BindingRow.state == "active")
-    gone: list[str] = []
-    missing = 0  # counted on when the guard has already refused: no ids kept
     with app.store.transaction() as s:
-        active = int(s.scalar(select(func.count()).select_from(BindingRow).where(*mine)) or 0)
-        for remote_id in s.scalars(select(BindingRow.remote_id).where(*mine).execution_options(yield_per=10_000)):
-            if not _seen(listed, remote_id):
-                missing += 1
-                if missing <= limit * active:
-                    gone.append(remote_id)
-    if not missing:
+        gone = [remote_id for remote_id in s.scalars(select(BindingRow.remote_id).where(*mine)
+                                                     .execution_options(yield_per=10_000)) if not _seen(listed, remote_id)]
+    if not gone:
         return stats
     if not stats.listed:
-        stats.refused = f"the listing of {spec.entity} came back empty; {missing} bindings left alone"
-    elif missing > limit * active:
-        stats.refused = (f"{missing} of {active} {model} records are missing from {spec.entity} "
-                         f"({missing / active:.0%} > max_delete_share {limit:.0%}); nothing deleted — "
-                         "check the publication and rights in 1C, or raise max_delete_share")
+        stats.refused = f"the listing of {spec.entity} came back empty; {len(gone)} bindings left alone"
+    else:  # the guard every deletion path shares (sync.deletes), counted over its window
+        with app.store.transaction() as s:
+            held = permit(s, app.config, backend_name, model, len(gone), now)
+            if held is None:
+                stats.deleted = importer.tombstone(s, model, gone, ImportStats())
+        if held is not None:
+            stats.refused = (f"{held} — {len(gone)} records are missing from {spec.entity}; check the "
+                             "publication and rights in 1C first")
     if stats.refused:
         log.error("reconcile %s/%s refused: %s", backend_name, model, stats.refused,
                   extra={"event": "sync.reconcile.refused", "backend": backend_name})
-        return stats
-    with app.store.transaction() as s:
-        stats.deleted = importer.tombstone(s, model, gone, ImportStats())
     return stats
 
 

@@ -66,7 +66,7 @@ def test_many_records_missing_at_once_delete_nothing_and_say_why(emulator: Emula
     stats = reconcile_model(bridge, "demo-1c", "ticket", NOW)
     assert stats.deleted == 0
     assert stats.refused is not None
-    assert "max_delete_share 10%" in stats.refused
+    assert "max_delete_share 10 %" in stats.refused
     with bridge.store.transaction() as s:
         assert s.scalars(select(BindingRow).where(BindingRow.state == "tombstone", BindingRow.model == "ticket")).all() == []
 
