@@ -146,3 +146,33 @@ def test_exchange_plan_deletions_over_the_share_leave_the_package_unacknowledged
         assert set(states(app, marked + gone).values()) == {("tombstone", True)}
     finally:
         app.close()
+
+
+def test_an_operator_sees_the_hold_and_allows_it_from_the_command_line(emulator: Emulator, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(demo_config(emulator.base_url, tmp_path / "s.db"), encoding="utf-8")
+    cli = [sys.executable, "-m", "crm_bridge", "-c", str(config)]
+    assert subprocess.run([*cli, "run", "--once"], capture_output=True, text=True).returncode == 0
+    app = App.from_file(config)
+    try:
+        keys = mark_deleted(emulator, app, 10)
+    finally:
+        app.close()
+    held = subprocess.run([*cli, "run", "--once"], capture_output=True, text=True, env={"COLUMNS": "300", "PATH": ""})
+    assert held.returncode != 0, held.stdout
+    assert "held 10 deletions of ticket" in held.stdout + held.stderr
+    status = json.loads(subprocess.run([*cli, "status", "--json"], capture_output=True, text=True, check=False).stdout)
+    assert "held 10 deletions of ticket" in json.dumps(status, ensure_ascii=False)
+    allowed = subprocess.run([*cli, "sync", "allow-deletes", "--backend", "demo-1c", "--model", "ticket"],
+                             capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stderr
+    assert subprocess.run([*cli, "run", "--once"], capture_output=True, text=True).returncode == 0
+    app = App.from_file(config)
+    try:
+        assert set(states(app, keys).values()) == {("tombstone", True)}
+    finally:
+        app.close()
