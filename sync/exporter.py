@@ -148,7 +148,11 @@ def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
         local = {name: getattr(record, name) for name in spec.fields if hasattr(record, name)}
         if row.model not in writers:
             writers[row.model] = mapping.writing_everything
-        values: dict[str, Any] = {**writers[row.model].to_remote(local, resolve), correlation: key}
+        try:
+            values: dict[str, Any] = {**writers[row.model].to_remote(local, resolve), correlation: key}
+        except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
+            _unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
+            return None
         return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
                        local=fields_to_json(row.model, local))
 
@@ -184,6 +188,11 @@ def _send_create(store: Store, backend: RemoteBackend, mapping: CompiledMapping,
     try:
         if found is None:
             found = backend.create(spec, job.values)
+    except (ValueError, TypeError, LookupError) as exc:  # a value the adapter cannot encode: this row alone
+        with _recording(store, job.row_id, job.token) as held:
+            if held is not None:
+                _unsendable(held[0], held[1], job.key or "", job.values, exc, now, stats)
+        return
     except RemoteStoredOtherwise as exc:  # created, but not as sent: bound, and parked with the reason
         with _recording(store, job.row_id, job.token) as held:
             if held is not None and (binding := held[0].get(BindingRow, job.binding_id)) is not None:

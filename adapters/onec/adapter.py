@@ -324,15 +324,21 @@ class OneCBackend:
         for page in self.client.pages(spec.entity, select=select, after=after, start=start, before=before,
                                       page_size=self.config.scan_page_size, where=server_filter(spec, entity)):
             yield [
-                RemoteStub(
-                    str(r[spec.key]),
-                    spec.version_of(r),
-                    # a row `exclude` matches is listed as deleted (``selection``)
-                    self._marked(spec, r)
-                    or (bool(excluded) and spec.excluded(from_wire(meta, spec.entity, r, self.tz)) is not None),
-                )
+                RemoteStub(str(r[spec.key]), spec.version_of(r),
+                           # a row `exclude` matches is listed as deleted (``selection``)
+                           self._marked(spec, r) or (bool(excluded) and self._excluded(spec, excluded, r)))
                 for r in page if not (FOLDER in select and is_folder(r))
             ]
+
+    def _excluded(self, spec: MappingSpec, fields: list[str], raw: Mapping[str, Any]) -> bool:
+        """Whether `exclude` matches a scanned row, reading only the fields it names. A value
+        that is not of its type matches nothing: the record is read in full and refused
+        there, alone, with the reason (a scan never fails for one record)."""
+        try:
+            typed = from_wire(self.client.metadata(), spec.entity, {k: raw[k] for k in fields if k in raw}, self.tz)
+        except BadValue:
+            return False
+        return spec.excluded(typed) is not None
 
     def _marked(self, spec: MappingSpec, raw: Mapping[str, Any], *, strict: bool = False) -> bool:
         """The record's deletion mark, typed by ``$metadata``. One that does not read as a
@@ -410,7 +416,12 @@ class OneCBackend:
         another value than was sent: 1C cuts strings to the attribute's length and ignores
         unknown fields without an error (INTERFACE.md §4), so an answer of 200 is not yet
         a value written. The error carries the version the write produced."""
-        found = differences(self.client.metadata(), spec.entity, body, stored, self.tz)
+        try:
+            found = differences(self.client.metadata(), spec.entity, body, stored, self.tz)
+        except BadValue as exc:  # 1C took the write, but its answer cannot be read as its types: not "sent"
+            raise OneCStoredOtherwise(f"{self.name}: {what}: 1C's answer holds a value not of its declared type, so "
+                                      f"the write cannot be checked: {exc}", remote_id=remote_id, version=version,
+                                      fields=sorted(stored)) from exc
         if found:
             raise OneCStoredOtherwise(f"{self.name}: {what}: " + "; ".join(found.values()), remote_id=remote_id,
                                       version=version, fields=sorted(found))

@@ -81,8 +81,10 @@ def _too_large(response: requests.Response, backend: str, what: str, max_bytes: 
         "expected")
 
 
-def decoded(backend: str, what: str, status: int, body: bytes) -> Any:
+def decoded(backend: str, what: str, status: int, body: bytes, *, lenient: bool = False) -> Any:
     """The JSON value of a 2xx `body`; 1C's ``odata.error`` in it raises as that error.
+    `lenient` (reads only): JSON broken only inside one record's text is read with that
+    text marked damaged (``damaged.lenient_json``), so that record alone is refused.
 
     Raises:
         OneCUnavailable: an empty body, an HTML page (a proxy or the web server answered,
@@ -101,7 +103,9 @@ def decoded(backend: str, what: str, status: int, body: bytes) -> Any:
             "in front of 1C answered instead of 1C; will retry")
     try:
         value = pydantic_core.from_json(content)  # a third faster than json
-    except ValueError as exc:  # malformed JSON, or one record's text damaged: that record alone is refused
+    except ValueError as exc:  # malformed JSON, or (a read, `lenient`) one record's text damaged: that record alone is refused
+        if not lenient:  # a write's answer is checked against what was sent: a damaged one is asked again, not parked
+            raise OneCUnavailable(f"{backend}: {what}: malformed JSON from 1C ({exc}); will retry") from exc
         try:
             value = lenient_json(content)
         except ValueError:

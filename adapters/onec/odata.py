@@ -191,7 +191,7 @@ class ODataClient:
 
     def _json(self, response: requests.Response, what: str) -> Any:
         """The JSON of a read's answer; an ``odata.error`` or a page in it raises (``answer.decoded``)."""
-        return decoded(self.name, what, response.status_code, response.content)
+        return decoded(self.name, what, response.status_code, response.content, lenient=True)
 
     def metadata(self, *, refresh: bool = False) -> Metadata:
         """``$metadata``, fetched once per client (it can be megabytes on a real base),

@@ -21,6 +21,7 @@ from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App
 from crm_bridge.store.tables import TicketRow
+from mapping.spec import load_mapping
 from sync.reconcile import reconcile_model
 from sync.tables import BindingRow
 
@@ -101,5 +102,21 @@ def test_a_user_marked_a_service_user_later_is_handled_as_deleted(emulator: Emul
         app.run_job("sync.pull")  # a user again: imported again
         assert bound(app, "agent")[agent] == "active"
         assert emulator.seed.service_user not in bound(app, "agent")
+    finally:
+        app.close()
+
+
+def test_a_row_whose_values_are_not_of_their_types_never_stops_a_scan_that_excludes(
+        emulator: Emulator, tmp_path: Path) -> None:
+    app = bridge(emulator, tmp_path)
+    try:
+        backend = app.backend("demo-1c")
+        spec = load_mapping(DEFAULT_MAPPINGS / "agent.yaml")
+        fields = list(dict.fromkeys(name for entry in spec.exclude for name in entry))
+        assert fields  # the shipped agent mapping keeps the service user out
+        # a mark or an excluded field 1C sends as no boolean: not excluded, read in full and refused there
+        assert backend._excluded(spec, fields, {fields[0]: "yes", "DeletionMark": "maybe"}) is False
+        assert backend._excluded(spec, fields, {fields[0]: True}) is True
+        assert backend._marked(spec, {"DeletionMark": "maybe"}) is False
     finally:
         app.close()
