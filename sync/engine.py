@@ -136,7 +136,7 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
             results: Iterable[tuple[str, ImportStats]]
             whole = model is None and partition is None
             if whole and supports_change_feed(app.backend(name)):
-                fed = feed_pass(app.store, app.bus, app.config, remote, mappings, now, left_out=refused)
+                fed = feed_pass(app.store, app.bus, app.config, remote, mappings, now)
                 results = fed.models.items()
             else:  # lazily, model by model: a failure keeps the counts of the models done
                 wanted = [m for m in ([model] if model else models) if m in mappings]  # a broken mapping: in `refused`
@@ -183,7 +183,7 @@ def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, CompiledMap
     for current in models:
         try:
             stats = import_model(app.store, app.bus, app.config, remote, mappings, current, now, partition=part,
-                                 known=known, left_out=refused)
+                                 known=known)
         except RemoteError as exc:
             if exc.retryable and not exc.administrative:
                 raise

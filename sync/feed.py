@@ -73,8 +73,7 @@ def feed_stream(backend: ChangeFeed) -> str:
 
 
 def feed_pass(store: Store, bus: EventBus, config: Any, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping],
-              now: datetime, *, max_packages: int = MAX_PACKAGES, max_attempts: int = MAX_ATTEMPTS,
-              left_out: Mapping[str, str] | None = None) -> FeedResult:
+              now: datetime, *, max_packages: int = MAX_PACKAGES, max_attempts: int = MAX_ATTEMPTS) -> FeedResult:
     """One pass of `backend`'s change feed over its mapped models (in `mappings`' order).
 
     Raises:
@@ -87,7 +86,7 @@ def feed_pass(store: Store, bus: EventBus, config: Any, backend: RemoteBackend, 
         msg = f"{backend.name}: no change feed"
         raise TypeError(msg)
     name, stream = backend.name, feed_stream(feed)
-    importer = Importer(store, bus, config, backend, mappings, now, left_out=left_out)
+    importer = Importer(store, bus, config, backend, mappings, now)
     result = FeedResult({model: ImportStats() for model in mappings})
     with store.transaction() as session:
         state = load_checkpoint(session, name, stream)

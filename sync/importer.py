@@ -124,13 +124,9 @@ class Importer:
     """Imports the mapped models of one backend."""
 
     def __init__(self, store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
-                 mappings: Mapping[str, CompiledMapping], now: datetime, *, known: KnownBindings | None = None,
-                 left_out: Mapping[str, str] | None = None) -> None:
+                 mappings: Mapping[str, CompiledMapping], now: datetime, *, known: KnownBindings | None = None) -> None:
         self.store, self.bus, self.config, self.backend = store, bus, config, backend
         self.mappings, self.now = mappings, now
-        #: models this pass leaves out (a broken mapping file), with why: a reference to one
-        #: of their records not bound yet waits, it is never stored as empty
-        self.left_out: Mapping[str, str] = left_out or {}
         #: references found bound by earlier pages (of this model, or of the pass: ``known``)
         self.known = known if known is not None else KnownBindings()
         self._referenced = {ref for m in mappings.values() for _, ref in m.reference_sources()}
@@ -146,9 +142,6 @@ class Importer:
     def _resolver(self, page: _Page, depth: int) -> Any:
         def resolve(ref_model: str, remote_id: Any) -> int | None:
             local = page.binder.local_id(ref_model, str(remote_id))
-            if local is None and ref_model in self.left_out:
-                msg = f"its {ref_model} reference {remote_id} waits: {ref_model} is left out of this pass ({self.left_out[ref_model]})"
-                raise Unusable(msg, stage="reference")
             if local is None and depth < _MAX_REF_DEPTH and ref_model in self.mappings and supports_version_scan(self.backend):
                 # The referenced record is not here yet (created in 1C after our last pass
                 # over its model): import it first, so the reference is never lost.
@@ -643,10 +636,7 @@ class Importer:
 
 def import_model(store: Store, bus: EventBus, config: Any, backend: RemoteBackend,
                  mappings: Mapping[str, CompiledMapping], model: str, now: datetime,
-                 *, partition: Partition | None = None, known: KnownBindings | None = None,
-                 left_out: Mapping[str, str] | None = None) -> ImportStats:
+                 *, partition: Partition | None = None, known: KnownBindings | None = None) -> ImportStats:
     """Import one model (or one partition of it) of one backend (see ``Importer``);
-    `known`: bindings the pass found already (shared by the models of one pass);
-    `left_out`: models the pass leaves out, with why."""
-    return Importer(store, bus, config, backend, mappings, now, known=known, left_out=left_out).run(
-        model, partition=partition)
+    `known`: bindings the pass found already (shared by the models of one pass)."""
+    return Importer(store, bus, config, backend, mappings, now, known=known).run(model, partition=partition)
