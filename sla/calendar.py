@@ -297,9 +297,8 @@ class WeeklyCalendar(Calendar):
         for layer, covered, superseded in zip(self.layers, self._covered, self._superseded, strict=True):
             if day.year in superseded:
                 continue
-            intervals, shortened = layer.apply_marked(day, intervals, workday=self._usual, zone=self._zone,
-                                                      covered=covered is None or day.year in covered,
-                                                      shortened=shortened)
+            intervals, shortened = layer.apply(day, intervals, workday=self._usual, zone=self._zone,
+                                               covered=covered is None or day.year in covered, shortened=shortened)
         return intervals
 
     def layered(self, *layers: CalendarLayer, name: str | None = None) -> WeeklyCalendar:

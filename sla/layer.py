@@ -187,21 +187,15 @@ class CalendarLayer:
         """The series this layer's years belong to (``series`` or the name)."""
         return self.series or self.name
 
-    def apply(self, day: date, intervals: Intervals, *, workday: Intervals,
-              zone: ZoneInfo, covered: bool = True) -> Intervals:
-        """The intervals of ``day`` after this layer (see the class docstring); for a day
-        its series does not cover (``covered=False``), after its ``outside`` rules."""
-        return self.apply_marked(day, intervals, workday=workday, zone=zone, covered=covered)[0]
-
-    def apply_marked(self, day: date, intervals: Intervals, *, workday: Intervals, zone: ZoneInfo,
-                     covered: bool = True, shortened: bool = False) -> tuple[Intervals, bool]:
-        """``apply``, told whether an earlier layer shortened the day already: a pre-holiday
-        day is one hour shorter however many layers (a national and a regional calendar)
-        say so. Returns the intervals and whether the day is now shortened (an override
-        sets the day's intervals afresh)."""
+    def apply(self, day: date, intervals: Intervals, *, workday: Intervals, zone: ZoneInfo,
+              covered: bool = True, shortened: bool = False) -> tuple[Intervals, bool]:
+        """The intervals of ``day`` after this layer (see the class docstring) — for a day its
+        series does not cover (``covered=False``), after its ``outside`` rules — and whether
+        the day is now shortened. `shortened`: an earlier layer shortened it already, so a
+        pre-holiday day is one hour shorter however many layers (a national and a regional
+        calendar) say so; an override sets the day's intervals afresh."""
         if not covered and self.outside is not None:
-            return self.outside(day.year).apply_marked(day, intervals, workday=workday, zone=zone,
-                                                       shortened=shortened)
+            return self.outside(day.year).apply(day, intervals, workday=workday, zone=zone, shortened=shortened)
         override = self._override_map.get(day)
         if override is not None:
             intervals, shortened = override, False
