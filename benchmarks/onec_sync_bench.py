@@ -141,7 +141,7 @@ def exchange_plan_supported() -> bool:
 
 
 def entity(model: str) -> str:
-    from mapping.spec import load_mapping
+    from mapping.load import load_mapping
 
     return load_mapping(DEFAULT_MAPPINGS / f"{model}.yaml").entity
 

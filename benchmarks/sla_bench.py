@@ -39,7 +39,13 @@ from zoneinfo import ZoneInfo
 import businesstimedelta
 from workalendar.europe import Russia
 
-from sla import Calendar, WeeklyCalendar, add_business, business_between, ru_production
+from sla import (
+    WeeklyCalendar,
+    add_business,
+    business_between,
+    calendar_from_spec,
+    ru_production,
+)
 
 MSK = ZoneInfo("Europe/Moscow")
 OFFICE = ((clock(9), clock(13)), (clock(14), clock(18)))
@@ -54,7 +60,7 @@ Case = tuple[datetime, timedelta, datetime]  # start, duration, elapsed-time end
 def office_calendar() -> WeeklyCalendar:
     """The benchmark calendar: Moscow office hours with the Russian production calendar."""
     day = [f"{a:%H:%M}-{b:%H:%M}" for a, b in OFFICE]
-    cal = Calendar.from_spec({"name": "office", "timezone": "Europe/Moscow",
+    cal = calendar_from_spec({"name": "office", "timezone": "Europe/Moscow",
                               "week": {d: day for d in ("mon", "tue", "wed", "thu", "fri")},
                               "include": ["ru-production"]})
     assert isinstance(cal, WeeklyCalendar)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from crm_bridge.registry import Registry
 from mapping.compile import CompiledMapping, compile_mapping
+from mapping.load import load_mapping
 from mapping.remote import RecordSource, RemoteSchema
 from mapping.spec import (
     ChildSpec,
     FieldSpec,
     MappingFile,
     MappingSpec,
-    load_mapping,
     mapping_from_text,
     read_mapping,
 )

@@ -23,9 +23,10 @@ from crm_bridge.errors import ConfigError, RemoteError
 from crm_bridge.model import MODELS
 from mapping.facts import Problem
 from mapping.lengths import is_warning
+from mapping.load import load_mapping
 from mapping.preview import PreviewRow, RemoteRef, preview
 from mapping.sample import sample_problems
-from mapping.spec import MappingFile, MappingSpec, load_mapping, mapping_from_text, read_mapping
+from mapping.spec import MappingFile, MappingSpec, mapping_from_text, read_mapping
 from mapping.suggest import Draft, schema_from_sample, suggest
 from mapping.validate import RemoteFacts, check_mapping
 

@@ -19,15 +19,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crm_bridge.errors import ConfigError, RecordSkipped, did_you_mean
-from mapping.spec import ChildSpec, FieldSpec, MappingSpec, load_mapping
+from mapping.spec import ChildSpec, FieldSpec, MappingSpec
 from mapping.transforms import Transform, TransformDef, library, step_parts
 
-__all__ = ["IGNORE", "CompiledMapping", "Resolver", "compile_mapping", "compiled_file", "map_table"]
+__all__ = ["IGNORE", "CompiledMapping", "Resolver", "compile_mapping", "map_table"]
 
 Resolver = Callable[[str, Any], Any]  # (referenced model, id) -> id on the other side
 IGNORE: Any = object()  # a value map's `default: ignore`: the field is left out
@@ -358,20 +357,3 @@ def compile_mapping(spec: MappingSpec, extra_transforms: Mapping[str, Transform]
     children = [_child(n, c, spec.model, lib, zone) for n, c in spec.children.items()]
     to_canonical, to_remote = _generate(spec, inbound, outbound, children)
     return CompiledMapping(spec, tuple(inbound), tuple(outbound), tuple(children), to_canonical, to_remote)
-
-
-_FILES: dict[str, tuple[int, CompiledMapping]] = {}  # mapping file -> (its mtime, compiled)
-
-
-def compiled_file(path: Path) -> CompiledMapping:
-    """The mapping file at `path`, read, validated and compiled once per version of it: a
-    file edited while the bridge runs is read again at its next use.
-
-    Raises:
-        ConfigErrors: the file has problems (each with file:line:column).
-    """
-    stamp = path.stat().st_mtime_ns
-    kept = _FILES.get(str(path))
-    if kept is None or kept[0] != stamp:
-        kept = _FILES[str(path)] = (stamp, compile_mapping(load_mapping(path)))
-    return kept[1]

@@ -46,7 +46,7 @@ decided by crm-bridge and written back (their remote value is not imported); ``n
 fields go both ways, the most recent change winning (the sync engine merges).
 
 ``read_mapping`` never raises for what is inside the file: it returns the parsed spec (or
-None) and every problem with ``file:line:column``; ``load_mapping`` raises them at once.
+None) and every problem with ``file:line:column``; ``mapping.load.load_mapping`` raises them at once.
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ __all__ = [
     "MappingFile",
     "MappingSpec",
     "Step",
-    "load_mapping",
     "mapping_from_text",
     "read_mapping",
 ]
@@ -353,18 +352,3 @@ def read_mapping(path: Path, *, display: str | None = None) -> MappingFile:
 def mapping_from_text(text: str, file: str = "<mapping>") -> MappingFile:
     """Parse a mapping given as YAML text (tests, ``suggest``)."""
     return _read_doc(parse_yaml(text, file, environ={}))
-
-
-def load_mapping(path: Path) -> MappingSpec:
-    """Read and validate one mapping file, checks that need no remote included.
-
-    Raises:
-        ConfigErrors: every problem, each with file:line:column, the field and a hint.
-    """
-    from mapping.validate import check_offline  # validate imports spec: import late
-
-    found = read_mapping(path)
-    problems = found.problems + (check_offline(found) if found.spec is not None else [])
-    if problems or found.spec is None:
-        raise ConfigErrors(found.file, problems)
-    return found.spec

@@ -45,6 +45,7 @@ from mapping.kinds import (
     value_kind,
 )
 from mapping.lengths import length_problems
+from mapping.sample import sample_problems
 from mapping.spec import ChildSpec, FieldSpec, MappingFile, MappingSpec
 from mapping.transforms import Transform, library, step_parts
 
@@ -408,8 +409,6 @@ class _Checker:
                                                  self.facts.origin):
                 self.add(path, message)
         if self.facts.sample and canonical is not None:
-            from mapping.sample import sample_problems
-
             for path, message in sample_problems(self.spec, self.facts.sample, self.extra):
                 self.add(path, message)
         unique = dict.fromkeys(self.problems)

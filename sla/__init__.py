@@ -5,7 +5,7 @@ Russian production calendar live at the edge (``sla.production``, ``sla.importer
 
 Example::
 
-    cal = Calendar.from_spec({"timezone": "Europe/Moscow",
+    cal = calendar_from_spec({"timezone": "Europe/Moscow",
                               "week": {"mon": ["09:00-13:00", "14:00-18:00"], ...},
                               "include": ["ru-production"]})
     due = add_business(cal, opened_at, timedelta(hours=8))
@@ -36,6 +36,7 @@ from sla.errors import (
 )
 from sla.importers import load_ical, load_xmlcalendar, parse_ical, parse_xmlcalendar
 from sla.production import load_production_json, ru_production
+from sla.spec import calendar_from_spec
 
 if TYPE_CHECKING:
     from crm_bridge.registry import Registry
@@ -54,6 +55,7 @@ __all__ = [
     "NaiveDatetimeError",
     "SlaError",
     "WeeklyCalendar",
+    "calendar_from_spec",
     "add_business",
     "business_between",
     "is_working",

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from crm_bridge.errors import did_you_mean
@@ -45,11 +45,6 @@ from sla.timeline import (
     leaf_timeline,
     union_timelines,
 )
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from sla.spec import Resolver
 
 __all__ = [
     "WEEKDAYS",
@@ -128,7 +123,7 @@ class CoverageGap:
 class Calendar(ABC):
     """A business calendar: which instants are working time.
 
-    Build one with ``Calendar.from_spec(spec)``; compose with ``a & b`` (both working) and
+    Build one with ``sla.calendar_from_spec(spec)``; compose with ``a & b`` (both working) and
     ``a | b`` (either working). Use it with the functions of :mod:`sla.due`.
     """
 
@@ -179,22 +174,6 @@ class Calendar(ABC):
     def union(*calendars: Calendar, name: str | None = None) -> Calendar:
         """Working time of any of ``calendars`` (two shifts covering one queue)."""
         return ComposedCalendar(calendars, "union", name or "")
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, object], *, resolve: Resolver | None = None,
-                  name: str | None = None, path: str = "",
-                  base_dir: Path | None = None) -> Calendar:
-        """Build a calendar from a plain spec (the shape of the YAML config).
-
-        See :func:`sla.spec.calendar_from_spec` for the keys, ``include`` (names and files,
-        relative paths read from ``base_dir``) and ``resolve``.
-
-        Raises:
-            CalendarSpecError: the spec is invalid; ``.path`` names the field.
-        """
-        from sla.spec import calendar_from_spec  # spec imports this module: import late
-
-        return calendar_from_spec(spec, resolve=resolve, name=name, path=path, base_dir=base_dir)
 
 
 def _usual_workday(week: tuple[Intervals, ...]) -> Intervals:

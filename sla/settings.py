@@ -24,6 +24,7 @@ from sla.calendar import Calendar, WeeklyCalendar
 from sla.due import HORIZON_YEARS
 from sla.errors import CalendarSpecError
 from sla.policy import PolicySpec, fields_read
+from sla.spec import calendar_from_spec
 
 __all__ = ["DEFAULT_CALENDARS", "DEFAULT_POLICIES", "SlaConfig"]
 
@@ -148,7 +149,7 @@ class SlaConfig(Strict):
                 building.add(name)
                 path = f"{_PREFIX}{name}"
                 try:
-                    built[name] = Calendar.from_spec(self.calendars[name], resolve=resolve, name=name,
+                    built[name] = calendar_from_spec(self.calendars[name], resolve=resolve, name=name,
                                                      path=path, base_dir=self._base_dir)
                 except CalendarSpecError as exc:
                     if _spec_location(exc.path, self.calendars) is not None:

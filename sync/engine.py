@@ -20,7 +20,8 @@ from typing import Any
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError, RemoteError
 from crm_bridge.queue import Stream, fans_out
-from mapping.compile import CompiledMapping, compiled_file
+from mapping.compile import CompiledMapping
+from mapping.load import compiled_file
 from sync.binder import KnownBindings
 from sync.exporter import ExportStats, dispatch
 from sync.feed import FeedResult, feed_pass

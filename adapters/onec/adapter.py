@@ -21,9 +21,9 @@ from adapters.onec.selection import FOLDER, is_folder, server_filter, skips_fold
 from adapters.onec.stored import differences
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from crm_bridge.errors import ConfigError
-from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
-from mapping.spec import MappingSpec, load_mapping
+from mapping.load import compiled_file, load_mapping
+from mapping.spec import MappingSpec
 from sync.source import FeedPackage, RemoteRecord, RemoteStub
 
 __all__ = ["DEFAULT_MAPPINGS", "OneCBackend"]

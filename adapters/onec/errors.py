@@ -28,6 +28,7 @@ from xml.etree import ElementTree as ET
 import requests
 import urllib3
 
+from adapters.onec.dtd import declares_dtd
 from crm_bridge.errors import RemoteRejected, RemoteStoredOtherwise, RemoteUnavailable
 
 __all__ = [
@@ -207,8 +208,6 @@ def raise_for_error_body(backend: str, what: str, status: int, code: str | None,
 def _xml_error(content: bytes) -> tuple[str | None, str] | None:
     """``<error><code/><message/></error>``: how 1C answers a call made without
     ``$format=json`` (``$metadata``, ``SelectChanges``); None for any other body."""
-    from adapters.onec.metadata import declares_dtd  # noqa: PLC0415 - metadata imports this module
-
     if not content.lstrip().startswith(b"<") or declares_dtd(content):
         return None
     try:

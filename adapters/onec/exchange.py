@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
+from adapters.onec.dtd import declares_dtd
 from adapters.onec.errors import OneCAnswerTooLarge, OneCRejected, OneCUnavailable
-from adapters.onec.metadata import declares_dtd
 from adapters.onec.odata import ODataClient, string_literal
 
 __all__ = ["ChangePackage", "ExchangeFeed", "FeedEntry", "PackageTooLarge", "parse_feed"]

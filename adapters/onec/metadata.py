@@ -8,11 +8,10 @@ refused (no entity expansion, no external entities).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
-from xml.parsers import expat
 
+from adapters.onec.dtd import declares_dtd
 from adapters.onec.errors import OneCNotPublished, OneCUnavailable
 
 __all__ = ["EntityType", "Metadata", "Property", "parse_metadata"]
@@ -89,32 +88,6 @@ def _props(node: ET.Element) -> dict[str, Property]:
 def _length(text: str | None) -> int | None:
     """``MaxLength="25"`` → 25; absent, ``Max`` or 0 (an unlimited 1C string) → None."""
     return int(text) if text is not None and text.isdigit() and int(text) > 0 else None
-
-
-class _Prolog(Exception):  # noqa: N818 - a signal, not an error: the prolog has been read
-    pass
-
-
-def declares_dtd(xml: bytes) -> bool:
-    """Whether the document declares a DTD (in its prolog, however long: a comment cannot
-    hide it). Read by expat up to the root element only; a body that is not XML is False
-    (the real parse then says what is wrong)."""
-    found = False
-
-    def doctype(*_: object) -> None:
-        nonlocal found
-        found = True
-        raise _Prolog
-
-    def root(*_: object) -> None:
-        raise _Prolog
-
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = doctype
-    parser.StartElementHandler = root
-    with contextlib.suppress(_Prolog, expat.ExpatError):
-        parser.Parse(xml, True)  # noqa: FBT003 - expat's isfinal
-    return found
 
 
 def parse_metadata(xml: bytes, *, backend: str = "1C") -> Metadata:

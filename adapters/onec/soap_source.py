@@ -39,7 +39,8 @@ from typing import Any
 from adapters.onec.config import DEFAULT_WRITERS, OneCSoapConfig
 from adapters.onec.errors import OneCRejected, OneCUnavailable, OneCVersionConflict, transient
 from adapters.onec.soap import SoapClient
-from mapping.spec import MappingSpec, load_mapping
+from mapping.load import load_mapping
+from mapping.spec import MappingSpec
 from sync.source import RemoteRecord
 
 __all__ = ["DEFAULT_SOAP_MAPPINGS", "DEFAULT_WRITERS", "SoapChangeSource"]

@@ -21,7 +21,7 @@ from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App
 from crm_bridge.store.tables import TicketRow
-from mapping.spec import load_mapping
+from mapping.load import load_mapping
 from sync.reconcile import reconcile_model
 from sync.tables import BindingRow
 

@@ -20,7 +20,7 @@ from adapters.onec.errors import OneCRequestTooLong
 from adapters.onec.refs import stored_order
 from crm_bridge.app import App
 from crm_bridge.store.tables import TicketRow
-from mapping.spec import load_mapping
+from mapping.load import load_mapping
 from sync.tables import BindingRow
 
 DOC = "Document_Интерес"

@@ -12,7 +12,8 @@ import pytest
 from crm_bridge.errors import ConfigError, RecordSkipped
 from crm_bridge.registry import Registry
 from mapping.compile import CompiledMapping, compile_mapping
-from mapping.spec import MappingSpec, load_mapping, mapping_from_text
+from mapping.load import load_mapping
+from mapping.spec import MappingSpec, mapping_from_text
 from mapping.transforms import bind_registry
 
 MSK = ZoneInfo("Europe/Moscow")

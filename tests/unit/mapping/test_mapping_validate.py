@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from crm_bridge.config import ConfigErrors
-from mapping.spec import MappingFile, load_mapping, read_mapping
+from mapping.load import load_mapping
+from mapping.spec import MappingFile, read_mapping
 from mapping.validate import RemoteFacts, check_mapping
 
 GOLDEN = Path(__file__).parent / "golden"

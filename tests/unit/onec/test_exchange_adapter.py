@@ -21,7 +21,8 @@ from adapters.onec.config import OneCODataConfig
 from adapters.onec.errors import OneCUnavailable
 from adapters.onec.exchange import ExchangeFeed
 from adapters.onec.odata import ODataClient
-from mapping.spec import MappingSpec, load_mapping
+from mapping.load import load_mapping
+from mapping.spec import MappingSpec
 from sync.source import supports_change_feed, supports_version_scan
 
 BASE = "http://1c.test/crm/odata/standard.odata/"

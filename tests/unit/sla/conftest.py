@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sla import Calendar
+from sla import Calendar, calendar_from_spec
 
 OFFICE_DAY = ["09:00-13:00", "14:00-18:00"]
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "calendars"
@@ -22,13 +22,13 @@ def office_spec(**extra: object) -> dict[str, object]:
 @pytest.fixture
 def ru_calendar() -> Calendar:
     """The office calendar with the shipped Russian production calendar."""
-    return Calendar.from_spec(office_spec(include=["ru-production"]))
+    return calendar_from_spec(office_spec(include=["ru-production"]))
 
 
 @pytest.fixture
 def plain_calendar() -> Calendar:
     """The office calendar without any holidays."""
-    return Calendar.from_spec(office_spec())
+    return calendar_from_spec(office_spec())
 
 
 @pytest.fixture

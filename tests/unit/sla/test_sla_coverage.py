@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sla import Calendar, CalendarLayer, add_business, business_between
+from sla import Calendar, CalendarLayer, add_business, business_between, calendar_from_spec
 from sla.clock import TicketFacts, evaluate
 from sla.coverage import WARN_DAYS, coverage_lines
 from sla.fingerprint import changed_days, describe_days, fingerprint
@@ -28,7 +28,7 @@ def office(*layers: str | CalendarLayer) -> Calendar:
     extra = {x.name: x for x in layers if isinstance(x, CalendarLayer)}
     spec = {"timezone": "Europe/Moscow", "week": dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), DAY),
             "include": [*names, *extra]}
-    return Calendar.from_spec(spec, resolve=extra)
+    return calendar_from_spec(spec, resolve=extra)
 
 
 def msk(*args: int) -> datetime:

@@ -16,6 +16,7 @@ from sla import (
     NaiveDatetimeError,
     add_business,
     business_between,
+    calendar_from_spec,
     is_working,
     next_working_instant,
     working_periods,
@@ -199,7 +200,7 @@ def test_working_periods_list_what_was_counted(ru_calendar: Calendar) -> None:
 
 
 def test_working_periods_of_a_24x7_calendar_are_one_period_across_new_year() -> None:
-    always = Calendar.from_spec({"timezone": "Europe/Moscow", "week": "24x7"})
+    always = calendar_from_spec({"timezone": "Europe/Moscow", "week": "24x7"})
     start, end = msk(2024, 12, 31, 20), msk(2025, 1, 1, 4)
     assert working_periods(always, start, end) == [(start, end)]
     assert business_between(always, start, end) == 8 * H
@@ -225,7 +226,7 @@ def test_a_negative_duration_is_refused(ru_calendar: Calendar) -> None:
 
 
 def test_a_calendar_without_working_time_raises_instead_of_searching_forever() -> None:
-    never = Calendar.from_spec({"name": "closed-shop", "timezone": "Europe/Moscow", "week": {}})
+    never = calendar_from_spec({"name": "closed-shop", "timezone": "Europe/Moscow", "week": {}})
     with pytest.raises(CalendarHasNoWorkingTime, match="'closed-shop' has no working time") as caught:
         add_business(never, msk(2024, 3, 4, 9), H)
     assert isinstance(caught.value, ValueError)
@@ -235,7 +236,7 @@ def test_a_calendar_without_working_time_raises_instead_of_searching_forever() -
 
 
 def test_working_time_that_ends_forever_raises_after_the_horizon() -> None:
-    once = Calendar.from_spec({"name": "one-day", "timezone": "UTC", "week": {},
+    once = calendar_from_spec({"name": "one-day", "timezone": "UTC", "week": {},
                                "overrides": {"2024-03-04": ["09:00-10:00"]}})
     start = datetime(2024, 3, 4, 9, tzinfo=UTC)
     assert add_business(once, start, H) == datetime(2024, 3, 4, 10, tzinfo=UTC)
@@ -248,7 +249,7 @@ def test_working_time_that_ends_forever_raises_after_the_horizon() -> None:
 
 def night_calendar(zone: str) -> Calendar:
     """Every day 00:00-06:00 wall clock: the DST hours fall inside it."""
-    return Calendar.from_spec({"timezone": zone, "week": {d: ["00:00-06:00"] for d in
+    return calendar_from_spec({"timezone": zone, "week": {d: ["00:00-06:00"] for d in
                                                           ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
 
 
@@ -283,7 +284,7 @@ def test_new_york_spring_forward_and_fall_back_days() -> None:
 
 
 def test_new_york_office_week_with_the_dst_change_on_sunday_keeps_eight_hour_days() -> None:
-    cal = Calendar.from_spec({"timezone": "America/New_York",
+    cal = calendar_from_spec({"timezone": "America/New_York",
                               "week": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}})
     friday = datetime(2024, 3, 8, 16, tzinfo=NEW_YORK)
     assert add_business(cal, friday, 2 * H) == datetime(2024, 3, 11, 10, tzinfo=NEW_YORK)

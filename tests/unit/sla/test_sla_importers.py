@@ -15,6 +15,7 @@ from sla import (
     CalendarLayer,
     WeeklyCalendar,
     business_between,
+    calendar_from_spec,
     load_ical,
     load_production_json,
     load_xmlcalendar,
@@ -29,7 +30,7 @@ DAY = ["09:00-13:00", "14:00-18:00"]
 
 
 def office_with(*layers: CalendarLayer) -> WeeklyCalendar:
-    cal = Calendar.from_spec({"name": "office", "timezone": "Europe/Moscow",
+    cal = calendar_from_spec({"name": "office", "timezone": "Europe/Moscow",
                               "week": {d: DAY for d in ("mon", "tue", "wed", "thu", "fri")}})
     assert isinstance(cal, WeeklyCalendar)
     return cal.layered(*layers)
@@ -81,7 +82,7 @@ def test_several_xmlcalendar_years_load_into_one_layer(fixtures_dir: Path) -> No
 
 def test_xmlcalendar_through_a_spec_resolver(fixtures_dir: Path) -> None:
     layer = load_xmlcalendar(fixtures_dir / "xmlcalendar-regional-2025.xml")
-    cal = Calendar.from_spec({"timezone": "Europe/Moscow", "week": {"mon": DAY},
+    cal = calendar_from_spec({"timezone": "Europe/Moscow", "week": {"mon": DAY},
                               "include": ["ru-production", "region"]}, resolve={"region": layer})
     assert hours_on(cal, date(2025, 3, 31)) == 0
 
@@ -178,7 +179,7 @@ def test_not_an_ical_file_is_refused() -> None:
 
 def test_a_utc_ical_range_stays_exact_in_another_zone(fixtures_dir: Path) -> None:
     layer = load_ical(fixtures_dir / "holidays-2026.ics")
-    cal = Calendar.from_spec({"timezone": "UTC", "week": {"tue": ["05:00-08:00"]}})
+    cal = calendar_from_spec({"timezone": "UTC", "week": {"tue": ["05:00-08:00"]}})
     assert isinstance(cal, WeeklyCalendar)
     start = datetime(2026, 5, 12, tzinfo=UTC)
     assert business_between(cal.layered(layer), start, start + timedelta(days=1)) == 2 * H

@@ -17,6 +17,7 @@ from sla import (
     CalendarLayer,
     add_business,
     business_between,
+    calendar_from_spec,
     is_working,
     next_working_instant,
     working_periods,
@@ -73,7 +74,7 @@ class Scenario:
             + [f"{wall(d, a)}/{wall(d, b)}" for d, a, b in self.partial],
             "overrides": {d.isoformat(): strings(v) for d, v in self.overrides.items()},
         }
-        return Calendar.from_spec(spec, resolve={"transfers": layer})
+        return calendar_from_spec(spec, resolve={"transfers": layer})
 
     def minutes_on(self, day: date) -> set[int]:
         """The reference rules, written independently of the implementation."""

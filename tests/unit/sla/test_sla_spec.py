@@ -17,6 +17,7 @@ from sla import (
     WeeklyCalendar,
     add_business,
     business_between,
+    calendar_from_spec,
     working_periods,
 )
 
@@ -41,7 +42,7 @@ def hours_on(calendar: Calendar, day: date) -> float:
 
 def test_spec_from_the_issue_builds_the_calendar_it_describes() -> None:
     day = ["09:00-13:00", "14:00-18:00"]
-    cal = Calendar.from_spec({
+    cal = calendar_from_spec({
         "timezone": "Europe/Moscow",
         "week": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": [], "sun": []},
         "holidays": ["2026-01-01", "2026-03-09", "2026-05-11T14:00/2026-05-11T18:00"],
@@ -56,31 +57,31 @@ def test_spec_from_the_issue_builds_the_calendar_it_describes() -> None:
 
 
 def test_partial_holiday_closes_only_its_wall_clock_range(office: Office) -> None:
-    cal = Calendar.from_spec(office(holidays=["2026-05-12T14:00/2026-05-12T16:30"]))
+    cal = calendar_from_spec(office(holidays=["2026-05-12T14:00/2026-05-12T16:30"]))
     assert hours_on(cal, date(2026, 5, 12)) == 5.5
     assert add_business(cal, msk(2026, 5, 12, 12), 2 * H) == msk(2026, 5, 12, 17, 30)
 
 
 def test_partial_holiday_with_an_offset_is_converted_to_the_calendar_clock(office: Office) -> None:
-    cal = Calendar.from_spec(office(holidays=["2026-05-12T11:00+00:00/2026-05-12T13:00+00:00"]))
+    cal = calendar_from_spec(office(holidays=["2026-05-12T11:00+00:00/2026-05-12T13:00+00:00"]))
     # 11:00-13:00 UTC is 14:00-16:00 in Moscow.
     assert hours_on(cal, date(2026, 5, 12)) == 6
 
 
 def test_inclusive_date_range_closes_every_day_of_it(office: Office) -> None:
-    cal = Calendar.from_spec(office(holidays=["2026-07-06/2026-07-10"]))
+    cal = calendar_from_spec(office(holidays=["2026-07-06/2026-07-10"]))
     assert business_between(cal, msk(2026, 7, 6), msk(2026, 7, 13)) == timedelta(0)
 
 
 def test_yaml_dates_are_accepted_as_date_objects(office: Office) -> None:
-    cal = Calendar.from_spec(office(holidays=[date(2026, 7, 6)],
+    cal = calendar_from_spec(office(holidays=[date(2026, 7, 6)],
                                     overrides={date(2026, 7, 11): ["10:00-12:00"]}))
     assert hours_on(cal, date(2026, 7, 6)) == 0
     assert hours_on(cal, date(2026, 7, 11)) == 2
 
 
 def test_intervals_up_to_24_00_and_seconds_are_kept() -> None:
-    cal = Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["18:00:30-24:00"],
+    cal = calendar_from_spec({"timezone": "UTC", "week": {"mon": ["18:00:30-24:00"],
                                                           "tue": ["00:00-06:00"]}})
     start = datetime(2024, 3, 4, 18, tzinfo=UTC)
     assert working_periods(cal, start, start + timedelta(days=1)) == [
@@ -89,13 +90,13 @@ def test_intervals_up_to_24_00_and_seconds_are_kept() -> None:
 
 
 def test_24x7_week_shorthand_is_always_working() -> None:
-    cal = Calendar.from_spec({"timezone": "Europe/Moscow", "week": "24x7"})
+    cal = calendar_from_spec({"timezone": "Europe/Moscow", "week": "24x7"})
     assert business_between(cal, msk(2024, 1, 1), msk(2025, 1, 1)) == timedelta(days=366)
 
 
 def test_empty_yaml_values_mean_nothing_configured() -> None:
     # `sat:` / `holidays:` with nothing after them load from YAML as None.
-    cal = Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["09:00-10:00"], "sat": None},
+    cal = calendar_from_spec({"timezone": "UTC", "week": {"mon": ["09:00-10:00"], "sat": None},
                               "holidays": None, "overrides": {"2024-03-05": None},
                               "include": None})
     assert business_between(cal, datetime(2024, 3, 4, tzinfo=UTC),
@@ -103,35 +104,35 @@ def test_empty_yaml_values_mean_nothing_configured() -> None:
 
 
 def test_an_unsorted_day_is_sorted_and_touching_intervals_merge() -> None:
-    cal = Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["14:00-18:00", "09:00-14:00"]}})
+    cal = calendar_from_spec({"timezone": "UTC", "week": {"mon": ["14:00-18:00", "09:00-14:00"]}})
     assert isinstance(cal, WeeklyCalendar)
     assert cal.week[0] == ((9 * 3600, 18 * 3600),)
 
 
 def test_transferred_working_saturday_gets_the_usual_workday_not_fridays_hours() -> None:
     long_day, short_friday = ["09:00-18:00"], ["09:00-16:45"]
-    cal = Calendar.from_spec({"timezone": "Europe/Moscow", "include": ["ru-production"],
+    cal = calendar_from_spec({"timezone": "Europe/Moscow", "include": ["ru-production"],
                               "week": {"mon": long_day, "tue": long_day, "wed": long_day,
                                        "thu": long_day, "fri": short_friday}})
     assert hours_on(cal, date(2024, 4, 27)) == 9  # Mon-Thu pattern
 
 
 def test_workday_key_sets_the_hours_of_transferred_working_days(office: Office) -> None:
-    cal = Calendar.from_spec(office(include=["ru-production"], workday=["10:00-15:00"]))
+    cal = calendar_from_spec(office(include=["ru-production"], workday=["10:00-15:00"]))
     assert hours_on(cal, date(2024, 4, 27)) == 5
     assert hours_on(cal, date(2024, 11, 2)) == 4  # and shortened by an hour
 
 
 def test_spec_overrides_win_over_included_layers(office: Office) -> None:
-    cal = Calendar.from_spec(office(include=["ru-production"],
+    cal = calendar_from_spec(office(include=["ru-production"],
                                     overrides={"2024-04-29": ["10:00-12:00"]}))
     assert hours_on(cal, date(2024, 4, 29)) == 2
 
 
 def test_calendars_are_hashable_and_equal_when_built_from_equal_specs(office: Office) -> None:
-    a = Calendar.from_spec(office(include=["ru-production"]))
-    b = Calendar.from_spec(office(include=["ru-production"]))
-    c = Calendar.from_spec(office())
+    a = calendar_from_spec(office(include=["ru-production"]))
+    b = calendar_from_spec(office(include=["ru-production"]))
+    c = calendar_from_spec(office())
     assert a == b
     assert hash(a) == hash(b)
     assert a != c
@@ -144,8 +145,8 @@ def test_calendars_are_hashable_and_equal_when_built_from_equal_specs(office: Of
 
 
 def test_team_calendar_intersected_with_customer_hours_in_another_zone(office: Office) -> None:
-    team = Calendar.from_spec(office(name="team"))
-    customer = Calendar.from_spec({"name": "customer", "timezone": "Europe/Berlin",
+    team = calendar_from_spec(office(name="team"))
+    customer = calendar_from_spec({"name": "customer", "timezone": "Europe/Berlin",
                                    "week": {d: ["08:00-16:00"] for d in ("mon", "tue", "wed", "thu", "fri")}})
     both = team & customer
     assert isinstance(both, ComposedCalendar)
@@ -161,8 +162,8 @@ def test_team_calendar_intersected_with_customer_hours_in_another_zone(office: O
 
 
 def test_union_of_two_shifts_covers_both(office: Office) -> None:
-    day = Calendar.from_spec(office(name="day"))
-    night = Calendar.from_spec({"name": "night", "timezone": "Europe/Moscow",
+    day = calendar_from_spec(office(name="day"))
+    night = calendar_from_spec({"name": "night", "timezone": "Europe/Moscow",
                                 "week": {"mon": ["18:00-24:00"]}})
     either = day | night
     assert either.name == "(day | night)"
@@ -182,11 +183,11 @@ def test_regional_layer_on_the_national_calendar_adds_its_days_off(ru_calendar: 
 
 def test_include_and_intersect_resolve_through_a_caller_mapping(office: Office) -> None:
     regional = CalendarLayer(name="republic", closed=frozenset({date(2025, 3, 31)}))
-    national = Calendar.from_spec(office(name="national", include=["ru-production"]))
-    customer = Calendar.from_spec({"timezone": "Europe/Moscow", "week": {"mon": ["10:00-12:00"]}})
+    national = calendar_from_spec(office(name="national", include=["ru-production"]))
+    customer = calendar_from_spec({"timezone": "Europe/Moscow", "week": {"mon": ["10:00-12:00"]}})
     names: dict[str, Calendar | CalendarLayer] = {
         "republic": regional, "national": national, "customer": customer}
-    cal = Calendar.from_spec(office(include=["national", "republic"], intersect=["customer"]),
+    cal = calendar_from_spec(office(include=["national", "republic"], intersect=["customer"]),
                              resolve=names)
     assert hours_on(cal, date(2025, 3, 31)) == 0  # regional day off (a Monday)
     assert hours_on(cal, date(2025, 4, 7)) == 2  # customer hours only
@@ -195,7 +196,7 @@ def test_include_and_intersect_resolve_through_a_caller_mapping(office: Office) 
     def lookup(name: str) -> Calendar | CalendarLayer | None:
         return names.get(name)
 
-    assert Calendar.from_spec(office(include=["republic"]), resolve=lookup) is not None
+    assert calendar_from_spec(office(include=["republic"]), resolve=lookup) is not None
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def test_include_and_intersect_resolve_through_a_caller_mapping(office: Office) 
 )
 def test_bad_week_is_refused_naming_the_field_and_value(week: object, path: str, fragment: str) -> None:
     with pytest.raises(CalendarSpecError) as caught:
-        Calendar.from_spec({"timezone": "Europe/Moscow", "week": week})
+        calendar_from_spec({"timezone": "Europe/Moscow", "week": week})
     assert caught.value.path == path
     assert fragment in str(caught.value)
     assert str(caught.value).startswith(f"{path}: ")
@@ -230,7 +231,7 @@ def test_bad_week_is_refused_naming_the_field_and_value(week: object, path: str,
 
 def test_overlap_error_shows_both_intervals_and_a_hint() -> None:
     with pytest.raises(CalendarSpecError) as caught:
-        Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["09:00-13:00", "12:00-15:00"]}})
+        calendar_from_spec({"timezone": "UTC", "week": {"mon": ["09:00-13:00", "12:00-15:00"]}})
     message = str(caught.value)
     assert "'12:00-15:00'" in message
     assert "09:00-13:00" in message
@@ -239,17 +240,17 @@ def test_overlap_error_shows_both_intervals_and_a_hint() -> None:
 
 def test_night_shift_error_suggests_splitting_at_midnight() -> None:
     with pytest.raises(CalendarSpecError, match=r"'18:00-24:00' on this day and '00:00-09:00'"):
-        Calendar.from_spec({"timezone": "UTC", "week": {"fri": ["18:00-09:00"]}})
+        calendar_from_spec({"timezone": "UTC", "week": {"fri": ["18:00-09:00"]}})
 
 
 def test_unknown_weekday_suggests_the_key() -> None:
     with pytest.raises(CalendarSpecError, match="Did you mean 'mon'"):
-        Calendar.from_spec({"timezone": "UTC", "week": {"monday": []}})
+        calendar_from_spec({"timezone": "UTC", "week": {"monday": []}})
 
 
 def test_unknown_time_zone_is_refused_with_a_close_match() -> None:
     with pytest.raises(CalendarSpecError, match="Did you mean 'Europe/Moscow'") as caught:
-        Calendar.from_spec({"timezone": "Europe/Moskow", "week": {}})
+        calendar_from_spec({"timezone": "Europe/Moskow", "week": {}})
     assert caught.value.path == "timezone"
     assert caught.value.value == "Europe/Moskow"
 
@@ -278,24 +279,24 @@ def test_bad_spec_fields_are_refused_naming_the_path(
     office: Office, extra: dict[str, object], path: str, fragment: str
 ) -> None:
     with pytest.raises(CalendarSpecError) as caught:
-        Calendar.from_spec(office(**extra))
+        calendar_from_spec(office(**extra))
     assert caught.value.path == path
     assert fragment in str(caught.value)
 
 
 def test_missing_timezone_and_path_prefix_for_config_loaders() -> None:
     with pytest.raises(CalendarSpecError) as caught:
-        Calendar.from_spec({"week": {}}, path="calendars.support")
+        calendar_from_spec({"week": {}}, path="calendars.support")
     assert caught.value.path == "calendars.support.timezone"
     with pytest.raises(CalendarSpecError) as caught:
-        Calendar.from_spec({"timezone": "UTC", "week": {"mon": ["x"]}}, path="calendars.support")
+        calendar_from_spec({"timezone": "UTC", "week": {"mon": ["x"]}}, path="calendars.support")
     assert caught.value.path == "calendars.support.week.mon[0]"
 
 
 def test_a_composed_calendar_cannot_be_included(office: Office) -> None:
-    composed = Calendar.from_spec(office()) & Calendar.from_spec(office())
+    composed = calendar_from_spec(office()) & calendar_from_spec(office())
     with pytest.raises(CalendarSpecError, match="cannot be included"):
-        Calendar.from_spec(office(include=["both"]), resolve={"both": composed})
+        calendar_from_spec(office(include=["both"]), resolve={"both": composed})
 
 
 def test_direct_construction_validates_too() -> None:

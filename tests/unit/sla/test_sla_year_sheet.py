@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sla import Calendar, WeeklyCalendar, business_between, load_xmlcalendar
+from sla import Calendar, WeeklyCalendar, business_between, calendar_from_spec, load_xmlcalendar
 from sla.calendar_cli import sheet_json
 from sla.year_sheet import year_sheet
 
@@ -70,7 +70,7 @@ def test_a_year_from_an_xmlcalendar_file_gives_the_official_totals(ru_calendar: 
 
 
 def test_an_intersection_is_read_from_its_working_periods(ru_calendar: Calendar) -> None:
-    customer = Calendar.from_spec({"name": "acme", "timezone": "Europe/Berlin",
+    customer = calendar_from_spec({"name": "acme", "timezone": "Europe/Berlin",
                                    "week": {d: ["08:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}})
     both = Calendar.intersect(ru_calendar, customer, name="office & acme")
     sheet = year_sheet(both, 2026)
@@ -85,7 +85,7 @@ def test_an_intersection_is_read_from_its_working_periods(ru_calendar: Calendar)
 
 
 def test_a_round_the_clock_day_is_one_interval_to_midnight() -> None:
-    sheet = year_sheet(Calendar.from_spec({"name": "24x7", "timezone": "Europe/Moscow", "week": "24x7"}), 2026)
+    sheet = year_sheet(calendar_from_spec({"name": "24x7", "timezone": "Europe/Moscow", "week": "24x7"}), 2026)
     assert sheet.working_seconds == 365 * 86400
     assert sheet_json(sheet)["days"][0] == {"date": "2026-01-01", "kind": "working", "shortened": False,
                                              "intervals": ["00:00-24:00"], "hours": 24.0}
