@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crm_bridge.errors import ConfigError
 from crm_bridge.registry import Registry
 
 __all__ = [
@@ -256,6 +257,28 @@ def _const(arg: Any, _zone: ZoneInfo | None) -> Transform:
     return lambda _value: arg
 
 
+def _row(arg: Any, _zone: ZoneInfo | None) -> Transform:
+    """A value from the rows of a tabular section: the first row whose columns equal `where`,
+    its column `take`, as text (1C keeps e-mail and phones in ``КонтактнаяИнформация`` rows:
+    ``{row: {where: {Тип: АдресЭлектроннойПочты}, take: АдресЭП}}``). No such row: None."""
+    if not isinstance(arg, dict) or set(arg) - {"where", "take"} or not isinstance(arg.get("take"), str) \
+            or not isinstance(arg.get("where", {}), dict):
+        msg = f"row needs {{where: {{column: value}}, take: column}}, not {arg!r}"
+        raise ConfigError(msg)
+    where: dict[str, Any] = dict(arg.get("where", {}))
+    take: str = arg["take"]
+
+    def pick(rows: Any) -> Any:
+        if not isinstance(rows, list):
+            return None
+        for row in rows:
+            if isinstance(row, dict) and all(row.get(k) == v for k, v in where.items()):
+                return row.get(take)
+        return None
+
+    return pick
+
+
 def _fixed(fn: Transform) -> Factory:
     return lambda _arg, _zone: fn
 
@@ -281,6 +304,8 @@ TRANSFORMS: dict[str, TransformDef] = {
         TransformDef("concat", _concat, "several sources → one text; argument: separator (default ' ')", None, "text"),
         TransformDef("template", _template, "several sources → text: {template: '{Number}: {Тема}'}", None, "text",
                      needs_arg=True),
+        TransformDef("row", _row, "a tabular section's row → one column: {row: {where: {Тип: АдресЭлектроннойПочты}, take: АдресЭП}}",
+                     frozenset({"list", "any"}), "text", needs_arg=True),
         TransformDef("const", _const, "a fixed value: {const: phone}", None, "any", takes_none=True, needs_arg=True),
     )
 }

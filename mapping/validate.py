@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from crm_bridge.errors import did_you_mean
+from crm_bridge.errors import ConfigError, did_you_mean
 from crm_bridge.model import MODELS
 from crm_bridge.yamlfile import Path_
 from mapping.facts import (
@@ -195,6 +195,11 @@ class _Checker:
                          f"but {described} is {describe_kind(kind)}; remove it or convert first")
             if name == "date" and kind != "datetime":
                 self.check_date(where, arg)
+            if name == "row" and arg is not None:
+                try:
+                    found.make(arg, None)
+                except ConfigError as exc:
+                    self.add(where, str(exc))
             if name == "template" and isinstance(arg, str):
                 names = set(fs.inputs) | {"value"}
                 for placeholder in re.findall(r"{([^{}:!]+)", arg):

@@ -181,7 +181,8 @@ def _print_mail(counts: dict[str, int], address: str) -> None:
     console.print(
         f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: "
         f"{counts['sla_alerts']} SLA alerts to the supervisor, {counts['acknowledgements']} acknowledgements "
-        "(the 1C mapping brings no customer e-mail addresses yet, so customers get none).", highlight=False)
+        "to customers (their addresses come from 1C's КонтактнаяИнформация; only requests opened within "
+        "notify.customer.acknowledge_within are acknowledged).", highlight=False)
 
 
 def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:

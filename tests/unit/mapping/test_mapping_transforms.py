@@ -108,3 +108,49 @@ def test_a_one_to_one_value_map_round_trips(table: dict[str, int]) -> None:
     for remote in one_to_one:
         canonical = mapping.to_canonical({"P": remote}, lambda m, i: i, creating=True)
         assert mapping.to_remote(canonical, lambda m, i: i) == {"P": remote}
+
+
+CONTACT_ROWS = [
+    {"LineNumber": 1, "Тип": "Телефон", "НомерТелефона": "+7 495 123-45-67", "АдресЭП": ""},
+    {"LineNumber": 2, "Тип": "АдресЭлектроннойПочты", "НомерТелефона": "", "АдресЭП": "Office@Client.example"},
+    {"LineNumber": 3, "Тип": "АдресЭлектроннойПочты", "НомерТелефона": "", "АдресЭП": "second@client.example"},
+]
+
+
+def test_row_takes_a_column_of_the_first_matching_row_of_a_tabular_section() -> None:
+    email = make("row", {"where": {"Тип": "АдресЭлектроннойПочты"}, "take": "АдресЭП"})
+    phone = make("row", {"where": {"Тип": "Телефон"}, "take": "НомерТелефона"})
+    assert email(CONTACT_ROWS) == "Office@Client.example"  # the first of two
+    assert phone(CONTACT_ROWS) == "+7 495 123-45-67"
+    assert make("row", {"where": {"Тип": "Факс"}, "take": "АдресЭП"})(CONTACT_ROWS) is None
+    assert email([]) is None
+    assert email("not rows") is None  # a damaged section reads as no value, not a crash
+
+
+def test_a_mapping_reads_e_mail_from_contact_rows_and_refuses_a_bad_row_argument() -> None:
+    from mapping.spec import mapping_from_text
+    from mapping.validate import check_offline
+
+    good = mapping_from_text("""
+model: customer
+entity: Catalog_Партнеры
+fields:
+  name: Description
+  email: {from: КонтактнаяИнформация, transform: [{row: {where: {Тип: АдресЭлектроннойПочты}, take: АдресЭП}}, strip, lower]}
+""")
+    assert good.spec is not None
+    assert not check_offline(good)
+    compiled = compile_mapping(good.spec)
+    values = compiled.to_canonical({"Description": "ООО Ромашка", "КонтактнаяИнформация": CONTACT_ROWS}, None, creating=True)
+    assert values["email"] == "office@client.example"
+    bad = mapping_from_text("""
+model: customer
+entity: Catalog_Партнеры
+fields:
+  name: Description
+  email: {from: КонтактнаяИнформация, transform: [{row: {take: [АдресЭП]}}]}
+""")
+    assert bad.spec is not None
+    (problem,) = check_offline(bad)
+    assert "row needs {where: {column: value}, take: column}" in problem
+    assert ":6:" in problem  # the file's line of the email field
