@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from crm_bridge.app import App
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 from notify.settings import LANGUAGES, NotifyConfig
-from notify.templates import EVENTS, TemplateProblem, Templates
+from notify.templates import DIGEST, EVENTS, TemplateProblem, Templates
 
-__all__ = ["SAMPLE_EVENTS", "check_templates", "context_for", "request_context", "sample_contexts", "unsubscribe_link"]
+__all__ = ["SAMPLE_EVENTS", "check_templates", "sample_digest", "context_for", "request_context", "sample_contexts", "unsubscribe_link"]
 
 _SAMPLE_AT = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
 #: the event facts each kind carries (status_changed: from/to; SLA: metric, cycle, level, action)
@@ -104,6 +104,15 @@ def sample_contexts(event: str, lang: str) -> list[tuple[str, dict[str, Any]]]:
                                        ("a sparse sample request", sparse, None))]
 
 
+def sample_digest(lang: str) -> dict[str, object]:
+    """The digest's context for two sample rows (what ``notify.digest.digest_context`` builds)."""
+    return {"lang": lang, "timezone": "Europe/Moscow", "count": 2, "sla_only": True,
+            "items": [{"subject": "[SLA] CRM-0000042", "text": "Не проходит оплата <картой>"},
+                      {"subject": "[SLA] CRM-0000043", "text": "Second"}],
+            "recipient": {"name": "Петров Пётр", "address": "petrov@example.ru"},
+            "unsubscribe_url": "https://support.example.ru/unsubscribe/t0k3n"}
+
+
 def check_templates(app: App) -> list[dict[str, Any]]:
     """``crm-bridge check`` lines: every template of every event and language rendered
     against the samples; a failure names the file and line."""
@@ -121,8 +130,12 @@ def check_templates(app: App) -> list[dict[str, Any]]:
                     if str(exc) not in problems:
                         problems.append(f"{exc} (rendering {label})")
                     break
+        try:
+            templates.render(DIGEST, lang, sample_digest(lang))
+        except TemplateProblem as exc:
+            problems.append(f"{exc} (rendering a sample digest)")
     if problems:
         return [{"what": "notify templates", "ok": False, "detail": p} for p in problems]
     where = ", ".join(str(f) for f in templates.folders)
     return [{"what": "notify templates", "ok": True,
-             "detail": f"{len(EVENTS)} events x {len(LANGUAGES)} languages render ({where})"}]
+             "detail": f"{len(EVENTS)} events and the digest x {len(LANGUAGES)} languages render ({where})"}]

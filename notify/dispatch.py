@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,8 +35,10 @@ from crm_bridge.model import TicketStatus
 from crm_bridge.queue import backoff
 from crm_bridge.store.tables import TicketRow
 from notify.compose import context_for, request_context, unsubscribe_link
+from notify.digest import digest_message, fold
+from notify.outgoing import Outgoing
 from notify.settings import NotifyConfig
-from notify.smtp import Mailer, build_message
+from notify.smtp import Mailer
 from notify.tables import NotificationRow
 from notify.templates import Rendered, TemplateProblem, Templates
 from sla.tables import SlaQueueRow
@@ -56,6 +59,7 @@ class DispatchStats:
     parked: int = 0
     withdrawn: int = 0
     waiting: int = 0
+    digests: int = 0  # mails that carried several rows (each row counts in `sent`)
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -105,16 +109,9 @@ def render_row(session: Session, row: NotificationRow, ticket: TicketRow, templa
     return templates.render(row.event, row.language, context), link
 
 
-def _due(app: App, now: datetime) -> list[int]:
-    with app.store.transaction() as session:
-        return list(session.scalars(select(NotificationRow.id).where(
-            NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
-            .order_by(NotificationRow.next_attempt_at, NotificationRow.id).limit(BATCH)))
-
-
 def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates: Templates,
-           stats: DispatchStats) -> Any:
-    """Step 1: the message to send, or None (withdrawn, postponed, parked, taken by another)."""
+           stats: DispatchStats) -> Outgoing | None:
+    """Step 1: the row rendered, ready to send, or None (withdrawn, postponed, parked, taken by another)."""
     assert config.email is not None
     with app.store.transaction() as session:
         claimed: CursorResult[Any] = session.execute(update(NotificationRow).where(
@@ -145,18 +142,18 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             log.exception("notification %d parked: its template does not render", row.id, extra={"event": "notify.dispatch.template"})
             return None
         row.attempts += 1
-        return build_message(config.email, rendered, to=row.recipient, to_name=row.recipient_name, message_id=row.message_id,
-                             thread_root=row.thread_root, date=now, unsubscribe=link), rendered.subject
+        return Outgoing(row.id, row.recipient, row.recipient_name, row.audience, row.event, row.language, row.timezone,
+                       row.message_id, row.thread_root, rendered, link)
 
 
 def _record(app: App, row_id: int, now: datetime, config: NotifyConfig, stats: DispatchStats, *,
-            subject: str, failure: RemoteError | None) -> None:
-    """Step 3: sent, or the failure's back-off or parking."""
+            subject: str, failure: RemoteError | None, note: str | None = None) -> None:
+    """Step 3: sent (`note`: how, e.g. in which digest), or the failure's back-off or parking."""
     with app.store.transaction() as session:
         row = session.get(NotificationRow, row_id)
         assert row is not None
         if failure is None:
-            row.state, row.sent_at, row.subject, row.reason = "sent", now, subject, None
+            row.state, row.sent_at, row.subject, row.reason = "sent", now, subject, note
             stats.sent += 1
             return
         row.reason = str(failure)
@@ -184,26 +181,60 @@ def _hold_all(app: App, now: datetime, failure: RemoteError) -> None:
             .values(next_attempt_at=now + ADMIN_WAIT, reason=str(failure)))
 
 
+def _due_by_recipient(app: App, now: datetime) -> dict[str, list[int]]:
+    """The due rows (up to ``BATCH``), grouped by recipient in the order they fell due."""
+    groups: dict[str, list[int]] = {}
+    with app.store.transaction() as session:
+        for row_id, recipient in session.execute(select(NotificationRow.id, NotificationRow.recipient).where(
+                NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
+                .order_by(NotificationRow.next_attempt_at, NotificationRow.id).limit(BATCH)):
+            groups.setdefault(recipient, []).append(row_id)
+    return groups
+
+
+def _send(app: App, mailer: Mailer, message: EmailMessage, claims: list[Outgoing], now: datetime,
+          config: NotifyConfig, stats: DispatchStats, *, note: str | None = None) -> bool:
+    """Steps 2 and 3 for one mail carrying `claims`; False when a fault holds every row."""
+    failure: RemoteError | None = None
+    try:
+        mailer.send(message)
+    except RemoteError as exc:
+        failure = exc
+    for claim in claims:
+        _record(app, claim.row_id, now, config, stats, subject=claim.rendered.subject, failure=failure, note=note)
+    if failure is not None and failure.administrative:
+        _hold_all(app, now, failure)
+        return False
+    return True
+
+
 def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
-    """Job ``notify.dispatch``: send every due row (up to ``BATCH`` per pass)."""
+    """Job ``notify.dispatch``: send every due row (up to ``BATCH`` per pass); a recipient
+    with ``fold_at`` or more due rows gets them as digests (see ``notify.digest``)."""
     config: NotifyConfig = app.config.section("notify")
     stats = DispatchStats()
     if config.email is None:
         return stats.summary()
+    channel = config.email
     templates = Templates(config.templates)
-    with Mailer(config.email) as mailer:
-        for row_id in _due(app, now):
-            claimed = _claim(app, row_id, now, config, templates, stats)
-            if claimed is None:
-                continue
-            message, subject = claimed
-            failure: RemoteError | None = None
-            try:
-                mailer.send(message)
-            except RemoteError as exc:
-                failure = exc
-            _record(app, row_id, now, config, stats, subject=subject, failure=failure)
-            if failure is not None and failure.administrative:
-                _hold_all(app, now, failure)
-                break
+    with Mailer(channel) as mailer:
+        for ids in _due_by_recipient(app, now).values():
+            claims = [c for c in (_claim(app, i, now, config, templates, stats) for i in ids) if c is not None]
+            for group in fold(claims, config.fold_at):
+                if len(group) == 1:
+                    ok = _send(app, mailer, group[0].message(channel, now), group, now, config, stats)
+                else:
+                    try:
+                        message = digest_message(channel, group, templates, now)
+                    except TemplateProblem as exc:  # an edited digest template: the rows go alone rather than wait
+                        log.exception("digest to %s does not render, its %d rows go one by one", group[0].recipient,
+                                      len(group), extra={"event": "notify.dispatch.digest_template"})
+                        stats.errors.append(str(exc))
+                        ok = all(_send(app, mailer, c.message(channel, now), [c], now, config, stats) for c in group)
+                    else:
+                        ok = _send(app, mailer, message, group, now, config, stats,
+                                   note=f"in digest {message['Message-ID']} with {len(group) - 1} more")
+                        stats.digests += ok
+                if not ok:
+                    return stats.summary()
     return stats.summary()

@@ -182,6 +182,7 @@ class NotifyConfig(Strict):
     quiet_hours: QuietHours | None = None
     max_attempts: int = Field(default=8, ge=1, le=50)
     wait_for_plan: Duration = timedelta(minutes=5)  # an acknowledgement waits this long for its due dates
+    fold_at: int | None = Field(default=5, ge=2, le=10_000)  # this many due mails to one recipient go as a digest; null: never
 
     @property
     def enabled(self) -> bool:

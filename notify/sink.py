@@ -29,10 +29,11 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         with self.sink.lock:
-            if self.sink.answers:
-                return self.sink.answers.pop(0)
             message = message_from_bytes(envelope.content, policy=default)
             assert isinstance(message, EmailMessage)
+            if self.sink.answers:
+                self.sink.refused.append(message)
+                return self.sink.answers.pop(0)
             self.sink.messages.append(message)
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 2.0.0 OK: queued"
@@ -40,7 +41,8 @@ class _Handler:
 
 class SmtpSink:
     """aiosmtpd on 127.0.0.1 keeping every accepted message; ``answers`` queues the
-    answers the next DATA commands get instead of 250 (a 4xx, a 5xx)."""
+    answers the next DATA commands get instead of 250 (a 4xx, a 5xx); ``refused`` keeps
+    the messages those answers refused."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
@@ -48,6 +50,7 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.answers: list[str] = []
+        self.refused: list[EmailMessage] = []
         self.lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname=host, port=self.port)
 

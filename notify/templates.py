@@ -35,9 +35,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from crm_bridge.errors import ConfigError
 
-__all__ = ["EVENTS", "PARTS", "SHIPPED", "Rendered", "TemplateProblem", "Templates", "format_when", "zone_label"]
+__all__ = ["DIGEST", "EVENTS", "PARTS", "SHIPPED", "Rendered", "TemplateProblem", "Templates", "format_when", "zone_label"]
 
 SHIPPED = Path(__file__).parent / "templates"
+DIGEST = "digest"  # several rows to one recipient in one mail (notify.digest)
 EVENTS = ("acknowledgement", "status_changed", "resolved", "closed", "sla_warn", "sla_breach", "sla_escalate")
 PARTS = ("subject.txt", "txt", "html")
 DATE_FORMAT = "d MMMM y, HH:mm"

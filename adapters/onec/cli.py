@@ -180,7 +180,8 @@ def _mail_counts(sink: Any) -> dict[str, int]:
 def _print_mail(counts: dict[str, int], address: str) -> None:
     console.print(
         f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: "
-        f"{counts['sla_alerts']} SLA alerts to the supervisor, {counts['acknowledgements']} acknowledgements "
+        f"{counts['sla_alerts']} SLA alerts to staff (a burst to one address goes as one digest), "
+        f"{counts['acknowledgements']} acknowledgements "
         "to customers (their addresses come from 1C's КонтактнаяИнформация; only requests opened within "
         "notify.customer.acknowledge_within are acknowledged).", highlight=False)
 

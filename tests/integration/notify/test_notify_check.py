@@ -22,7 +22,7 @@ def user_templates(tmp_path: Path, name: str, text: str) -> Path:
 def test_the_shipped_templates_pass_the_check(tmp_path: Path, sink: SmtpSink) -> None:
     (line,) = check_templates(make_app(tmp_path, sink))
     assert line["ok"], line["detail"]
-    assert "7 events x 2 languages render" in line["detail"]
+    assert "7 events and the digest x 2 languages render" in line["detail"]
 
 
 def test_an_unknown_placeholder_in_a_users_template_is_named_with_its_file_and_line(tmp_path: Path, sink: SmtpSink) -> None:
@@ -50,3 +50,12 @@ def test_the_users_file_overrides_only_its_own_event(tmp_path: Path, sink: SmtpS
     (line,) = check_templates(app)
     assert line["ok"], line["detail"]
     assert str(folder) in line["detail"]
+
+
+def test_a_broken_digest_template_is_named_by_check(tmp_path: Path, sink: SmtpSink) -> None:
+    folder = user_templates(tmp_path, "digest.txt", "{% for item in items %}\n{{ item.number }}\n{% endfor %}\n")
+    app = make_app(tmp_path, sink, f"  templates: {folder}\n")
+    (line,) = check_templates(app)
+    assert not line["ok"]
+    assert line["detail"].startswith(f"{folder / 'ru' / 'digest.txt'}:2: unknown placeholder:")
+    assert line["detail"].endswith("(rendering a sample digest)")
