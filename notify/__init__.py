@@ -31,12 +31,13 @@ def register(registry: Registry) -> None:
     from notify.cli import notify_app
     from notify.compose import check_templates
     from notify.dispatch import notify_dispatch
-    from notify.outbox import on_sla_event, on_ticket_imported
+    from notify.outbox import on_assigned, on_sla_event, on_ticket_imported
 
     registry.add(NotifyConfig, usage="config.section", name="notify")
     registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported", name="notify.customer")
     for kind in ("warn", "breach", "escalate"):
         registry.add(on_sla_event, usage="event.handler", model=f"sla.{kind}", name=f"notify.sla.{kind}")
+    registry.add(on_assigned, usage="event.handler", model="routing.assigned", name="notify.assigned")
     registry.add(notify_dispatch, usage="job", name="notify.dispatch")
     registry.add(notify_app, usage="cli.group", name="notify")
     registry.add(check_templates, usage="check.app", name="notify templates")

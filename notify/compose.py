@@ -31,6 +31,8 @@ _SAMPLE_AT = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
 #: the event facts each kind carries (status_changed: from/to; SLA: metric, cycle, level, action)
 SAMPLE_EVENTS: dict[str, dict[str, Any]] = {
     "acknowledgement": {},
+    "assigned": {"agent_id": 7},
+    "assigned_staff": {"agent_id": 7, "action": "assign"},
     "status_changed": {"status_from": "new", "status_to": "in_progress"},
     "resolved": {"status_from": "in_progress", "status_to": "resolved"},
     "closed": {"status_from": "resolved", "status_to": "closed"},
@@ -106,7 +108,7 @@ def sample_contexts(event: str, lang: str) -> list[tuple[str, dict[str, Any]]]:
 
 def sample_digest(lang: str) -> dict[str, object]:
     """The digest's context for two sample rows (what ``notify.digest.digest_context`` builds)."""
-    return {"lang": lang, "timezone": "Europe/Moscow", "count": 2, "sla_only": True,
+    return {"lang": lang, "timezone": "Europe/Moscow", "count": 2, "sla_only": True, "staff": True,
             "items": [{"subject": "[SLA] CRM-0000042", "text": "Не проходит оплата <картой>"},
                       {"subject": "[SLA] CRM-0000043", "text": "Second"}],
             "recipient": {"name": "Петров Пётр", "address": "petrov@example.ru"},

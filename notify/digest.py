@@ -44,7 +44,7 @@ def digest_context(claims: Sequence[Outgoing]) -> dict[str, object]:
     """What the digest template sees: the rows' own subjects and texts, in due order."""
     first = claims[0]
     return {"lang": first.language, "timezone": first.timezone, "count": len(claims),
-            "sla_only": all(c.event.startswith("sla_") for c in claims),
+            "sla_only": all(c.event.startswith("sla_") for c in claims), "staff": first.audience == "staff",
             "items": [{"subject": c.rendered.subject, "text": c.rendered.text.strip()} for c in claims],
             "recipient": {"name": first.recipient_name, "address": first.recipient},
             "unsubscribe_url": first.unsubscribe}

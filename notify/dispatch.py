@@ -81,7 +81,23 @@ def why_withdrawn(row: NotificationRow, ticket: TicketRow | None) -> str | None:
         return f"the request's status is {ticket.status} again, not {wanted}, by send time"
     if row.event.startswith("sla_") and not status.is_open:
         return f"the request is {status.value}: the SLA alert is moot"
+    if row.event.startswith("assigned"):
+        if not status.is_open:
+            return f"the request is {status.value}: who works on it no longer matters"
+        if ticket.assignee_id != row.data.get("agent_id"):
+            return "the request was assigned to someone else before the mail went out"
     return None
+
+
+def _told_in_acknowledgement(session: Session, row: NotificationRow) -> bool:
+    """Whether the customer's acknowledgement of the request names the assignee: one not
+    sent yet (it is rendered with the assignee), or sent after the assignment."""
+    if row.event != "assigned":
+        return False
+    return session.scalar(select(NotificationRow.id).where(
+        NotificationRow.ticket_id == row.ticket_id, NotificationRow.recipient == row.recipient,
+        NotificationRow.event == "acknowledgement", NotificationRow.state.in_(("pending", "sent")),
+        (NotificationRow.sent_at.is_(None)) | (NotificationRow.sent_at >= row.created)).limit(1)) is not None
 
 
 def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: datetime) -> tuple[datetime, str] | None:
@@ -123,6 +139,8 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
         assert row is not None
         ticket = session.get(TicketRow, row.ticket_id)
         gone = why_withdrawn(row, ticket)
+        if gone is None and _told_in_acknowledgement(session, row):
+            gone = "the acknowledgement names the assignee"
         if gone is not None or ticket is None:
             row.state, row.reason = "withdrawn", gone
             stats.withdrawn += 1

@@ -27,10 +27,10 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow, core_table
-from notify.settings import NotifyConfig
+from notify.settings import NotifyConfig, StaffRules
 from notify.tables import NotificationRow
 
-__all__ = ["customer_address", "on_sla_event", "on_ticket_imported", "write_rows"]
+__all__ = ["customer_address", "on_assigned", "on_sla_event", "on_ticket_imported", "write_rows"]
 
 log = logging.getLogger(__name__)
 _FINAL = {TicketStatus.CLOSED.value: "closed", TicketStatus.CANCELLED.value: "closed", TicketStatus.RESOLVED.value: "resolved"}
@@ -49,6 +49,13 @@ def on_sla_event(unit: Unit, event: DomainEvent) -> None:
     """Handler of ``sla.warn``, ``sla.breach`` and ``sla.escalate``: staff alerts."""
     if unit.config.section("notify").enabled:
         unit.defer("notify.sla", event, _sla)
+
+
+def on_assigned(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``routing.assigned``: the customer hears who took the request, the new
+    assignee (and the addresses of ``staff.assigned``) that it is theirs."""
+    if unit.config.section("notify").enabled:
+        unit.defer("notify.assigned", event, _assigned)
 
 
 def customer_address(ticket: TicketRow, contact: ContactRow | None, customer: CustomerRow | None) -> tuple[str, str | None] | None:
@@ -122,17 +129,50 @@ def _sla(unit: Unit, events: list[DomainEvent]) -> None:
                 "at": raw["at"].isoformat() if isinstance(raw.get("at"), datetime) else raw.get("at")}
         key = f"sla.{kind}/{ticket.id}/{data['metric']}/{data['cycle']}/{data['level'] or 0}"
         for who in getattr(staff, kind):
-            to: tuple[str, str | None] | None
-            if who == "assignee":
-                agent = agents.get(ticket.assignee_id or 0)
-                to = (agent.email, agent.name) if agent is not None and agent.email else None
-            elif who == "supervisor":
-                to = _split(staff.supervisor) if staff.supervisor else None
-            else:
-                to = _split(who)
+            to = _staff_address(who, agents.get(ticket.assignee_id or 0), staff)
             if to is not None:
                 rows.append(_row(unit.now, config, ticket, f"sla_{kind}", key, data, to, "staff", staff.language, zone))
     write_rows(unit, rows)
+
+
+def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
+    session, config = unit.session, unit.config.section("notify")
+    session.flush()
+    tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
+    agents = rows_by_id(session, AgentRow, {int(e.data["agent_id"]) for e in events})
+    contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
+    customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
+    zone = config.staff.timezone or unit.config.timezone
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        ticket = tickets.get(event.local_id)
+        if ticket is None or ticket.deleted or not TicketStatus(ticket.status).is_open:
+            continue
+        agent_id = int(event.data["agent_id"])
+        key, data = f"assigned/{ticket.id}/{agent_id}/{unit.now.isoformat()}", {"agent_id": agent_id, "action": event.data.get("action")}
+        customer = customers.get(ticket.customer_id or 0)
+        recent = ticket.created_at >= unit.now - config.customer.acknowledge_within  # not last year's requests on a first import
+        to = customer_address(ticket, contacts.get(ticket.contact_id or 0), customer) \
+            if config.customer.assignment and recent else None
+        if to is not None:
+            lang, czone = _customer_locale(config, customer, unit.config.timezone)
+            rows.append(_row(unit.now, config, ticket, "assigned", key, data, to, "customer", lang, czone))
+        for who in config.staff.assigned:
+            staff_to = _staff_address(who, agents.get(agent_id), config.staff)
+            if staff_to is not None:
+                rows.append(_row(unit.now, config, ticket, "assigned_staff", key, data, staff_to, "staff",
+                                 config.staff.language, zone))
+    write_rows(unit, rows)
+
+
+def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None] | None:
+    """The address (and name) a staff recipient stands for: the agent's, the supervisor's,
+    or the one written; None when it has none."""
+    if who == "assignee":
+        return (agent.email, agent.name) if agent is not None and agent.email else None
+    if who == "supervisor":
+        return _split(staff.supervisor) if staff.supervisor else None
+    return _split(who)
 
 
 def _split(mailbox: str) -> tuple[str, str | None]:

@@ -110,6 +110,7 @@ class CustomerRules(Strict):
     acknowledgement: bool = True
     acknowledge_within: Duration = timedelta(hours=24)
     statuses: list[TicketStatus] = [TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CUSTOMER]
+    assignment: bool = True  # "a specialist took your request" (not when the acknowledgement already named them)
     resolved: bool = True
     closed: bool = True
     language: Language = "ru"
@@ -133,6 +134,7 @@ class StaffRules(Strict):
     warn: list[Recipient] = ["assignee"]
     breach: list[Recipient] = ["assignee", "supervisor"]
     escalate: list[Recipient] = ["assignee", "supervisor"]
+    assigned: list[Recipient] = ["assignee"]  # who hears that routing assigned a request
     supervisor: str | None = None
     language: Language = "ru"
     timezone: TimeZoneName | None = None
@@ -144,7 +146,7 @@ class StaffRules(Strict):
 
     @model_validator(mode="after")
     def _recipients(self) -> StaffRules:
-        for kind in ("warn", "breach", "escalate"):
+        for kind in ("warn", "breach", "escalate", "assigned"):
             for index, who in enumerate(getattr(self, kind)):
                 if who in ("assignee", "supervisor"):
                     if who == "supervisor" and self.supervisor is None and kind in self.model_fields_set:

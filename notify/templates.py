@@ -39,7 +39,8 @@ __all__ = ["DIGEST", "EVENTS", "PARTS", "SHIPPED", "Rendered", "TemplateProblem"
 
 SHIPPED = Path(__file__).parent / "templates"
 DIGEST = "digest"  # several rows to one recipient in one mail (notify.digest)
-EVENTS = ("acknowledgement", "status_changed", "resolved", "closed", "sla_warn", "sla_breach", "sla_escalate")
+EVENTS = ("acknowledgement", "assigned", "status_changed", "resolved", "closed", "sla_warn", "sla_breach", "sla_escalate",
+          "assigned_staff")
 PARTS = ("subject.txt", "txt", "html")
 DATE_FORMAT = "d MMMM y, HH:mm"
 _MOSCOW = ZoneInfo("Europe/Moscow")

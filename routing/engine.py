@@ -6,7 +6,8 @@
   then priority, then age); a request nobody can take now stays queued with the reason and
   is tried again at the next tick (someone came on shift, back from leave, freed up);
 * ``assign`` — write the assignee (and the rule's team) on the request, publish
-  ``record.changed`` so the sync outbox writes it back to the CRM, and log the decision
+  ``record.changed`` so the sync outbox writes it back to the CRM and ``routing.assigned``
+  (``agent_id``, ``previous_id``, ``action``) for whoever tells people, and log the decision
   with every agent considered.
 
 A request that has an assignee in the CRM is never routed: a manual assignment is kept.
@@ -138,6 +139,9 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
         if ticket.team_id != team_id:
             ticket.team_id = fields["team_id"] = team_id
     unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": fields}))
+    if previous != agent_id:  # who hears of it is notify's business (the customer, the new assignee)
+        unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
+                                 {"agent_id": agent_id, "previous_id": previous, "action": action}))
     log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
     log.info("request %s: %s to agent %s", ticket.number, action, agent_id, extra={"event": f"routing.{action}"})
 

@@ -146,7 +146,7 @@ def demo(
                 result = run_cycle(bridge)
                 progress.update(task, description="reading due dates back from 1C over OData")
                 rows, counts = _rows(bridge, _verify(bridge), limit)
-            counts.update(_mail_counts(sink))
+            counts.update(_mail_counts(sink, bridge))
             elapsed = time.monotonic() - started
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
@@ -170,20 +170,27 @@ def demo(
         raise typer.Exit(1)
 
 
-def _mail_counts(sink: Any) -> dict[str, int]:
-    """What the demo's SMTP sink received: acknowledgements to customers, alerts to staff."""
-    subjects = [str(m["Subject"]) for m in sink.messages]
-    return {"mails": len(subjects), "acknowledgements": sum("принято" in s for s in subjects),
-            "sla_alerts": sum(s.startswith("[SLA]") for s in subjects)}
+def _mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
+    """What the demo's SMTP sink received (mails), and the notifications they carried, by kind."""
+    from sqlalchemy import func, select
+
+    from notify.tables import NotificationRow
+
+    with bridge.store.transaction() as session:
+        sent = dict(session.execute(select(NotificationRow.event, func.count()).where(NotificationRow.state == "sent")
+                                    .group_by(NotificationRow.event)).all())
+    return {"mails": len(sink.messages), "acknowledgements": sent.get("acknowledgement", 0),
+            "assignments": sent.get("assigned", 0), "staff_assignments": sent.get("assigned_staff", 0),
+            "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_"))}
 
 
 def _print_mail(counts: dict[str, int], address: str) -> None:
     console.print(
-        f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: "
-        f"{counts['sla_alerts']} SLA alerts to staff (a burst to one address goes as one digest), "
-        f"{counts['acknowledgements']} acknowledgements "
-        "to customers (their addresses come from 1C's КонтактнаяИнформация; only requests opened within "
-        "notify.customer.acknowledge_within are acknowledged).", highlight=False)
+        f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: to customers "
+        f"{counts['acknowledgements']} acknowledgements and {counts['assignments']} assignment notices (addresses from "
+        f"1C's КонтактнаяИнформация; requests opened within notify.customer.acknowledge_within), to staff "
+        f"{counts['staff_assignments']} assignments and {counts['sla_alerts']} SLA alerts (a burst to one address goes "
+        "as one digest).", highlight=False)
 
 
 def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
