@@ -1,0 +1,104 @@
+"""One HTTP exchange with a remote system, bounded: connect, each read, the whole answer,
+and its size.
+
+Adapters talk to CRMs through ``exchange``: the body is streamed and read up to
+``max_bytes`` and until ``total`` seconds after sending, whatever the server does (a
+body trickled a byte at a time under the read timeout, a page of hundreds of megabytes).
+A failure is a ``RemoteUnavailable`` naming the address without its query string or login
+(secrets travel there: API keys, Bitrix24's webhook token) — retried by the caller's
+policy — or an ``AnswerTooLarge`` naming the setting to raise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from crm_bridge.errors import RemoteRejected, RemoteUnavailable
+
+__all__ = ["Answer", "AnswerTooLarge", "exchange", "shown"]
+
+_CHUNK = 1 << 16
+
+
+class AnswerTooLarge(RemoteRejected):
+    """An answer over the backend's size cap: not read further (not retried: it would be as large again)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def shown(url: str, *, hide: tuple[str, ...] = ()) -> str:
+    """`url` fit for a message: no query string, no login, and each of `hide` (a secret in
+    the path, e.g. a URL token) replaced by ``***``."""
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    for secret in hide:
+        if secret:
+            path = path.replace(secret, "***")
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}" if parts.scheme else "(unknown address)"
+
+
+def exchange(session: requests.Session, method: str, url: str, *, backend: str, what: str,
+             timeout: tuple[float, float], total: float, max_bytes: int, cap_setting: str = "max_answer_mb",
+             params: Mapping[str, Any] | None = None, json: Any = None, data: Any = None,
+             headers: Mapping[str, str] | None = None, hide: tuple[str, ...] = ()) -> Answer:
+    """Send one request and read its whole answer within the bounds (any status).
+
+    Raises:
+        RemoteUnavailable: no connection, a timeout, a broken answer, or not complete in `total` s.
+        AnswerTooLarge: the body is over `max_bytes`.
+    """
+    where = shown(url, hide=hide)
+    connect, read = timeout
+    deadline = time.monotonic() + total
+    try:
+        response = session.request(method, url, params=params, json=json, data=data, headers=dict(headers or {}),
+                                   stream=True, timeout=(connect, min(read, total)))
+    except requests.Timeout as exc:
+        msg = f"{backend}: {what}: {where} did not answer in {min(read, total):g} s; will retry"
+        raise RemoteUnavailable(msg) from exc
+    except requests.RequestException as exc:
+        msg = f"{backend}: {what}: cannot reach {where} ({type(exc).__name__}); will retry"
+        raise RemoteUnavailable(msg) from exc
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(backend, what, where, max_bytes, cap_setting, f"announces {int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(backend, what, where, max_bytes, cap_setting, f"ran past {max_bytes:,} bytes")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                msg = (f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
+                       f"({size:,} bytes had arrived); will retry")
+                raise RemoteUnavailable(msg)
+    except requests.RequestException as exc:
+        msg = f"{backend}: {what}: the answer from {where} broke off ({type(exc).__name__}); will retry"
+        raise RemoteUnavailable(msg) from exc
+    finally:
+        response.close()
+    return Answer(response.status_code, response.headers, b"".join(chunks), response.url)
+
+
+def _too_large(backend: str, what: str, where: str, max_bytes: int, setting: str, said: str) -> AnswerTooLarge:
+    mb = max(max_bytes >> 20, 1)
+    return AnswerTooLarge(f"{backend}: {what}: the answer from {where} {said}: it is over {mb} MB, the {setting} of this "
+                          f"backend, and was not read further; raise {setting} if answers this large are expected")
