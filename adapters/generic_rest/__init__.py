@@ -1,11 +1,32 @@
-"""Any REST CRM from a declarative connector file (in progress: nothing registered yet)."""
+"""Any REST CRM from a declarative connector file: the ``rest`` backend kind.
+
+The connector file (``connector.py``) says how to log in, page, find changes, write and
+read errors; ``client.py`` makes the calls (bounded answers, the rate limit, retries,
+re-login); ``backend.py`` is what the sync engine reads and writes through.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crm_bridge.registry import Registry
+
+if TYPE_CHECKING:
+    from adapters.generic_rest.backend import RestBackend
+    from adapters.generic_rest.config import RestConfig
 
 __all__ = ["register"]
 
 
+def _factory(name: str, config: RestConfig) -> RestBackend:
+    from adapters.generic_rest.backend import RestBackend
+
+    return RestBackend(name, config)
+
+
 def register(registry: Registry) -> None:
-    """The generic REST adapter registers its backend kind here once it ships."""
+    """The ``rest`` backend kind: its configuration model and its factory."""
+    from adapters.generic_rest.config import RestConfig
+
+    registry.add(RestConfig, usage="config.backend", name="rest")
+    registry.add(_factory, usage="backend.factory", name="rest")

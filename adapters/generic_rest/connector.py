@@ -231,6 +231,7 @@ class Resource(Strict):
     modified: ModifiedCursor | None = None  # None: no modified-at; changes are found by listing keys and versions
     detail: str | None = None  # one record: "/leads/{id}"; None: filter the list by key
     detail_record: Selector = ""  # where the record sits in the detail answer
+    search: str | None = None  # the listing's filter parameter by a field: "filter[{field}]"; bind-first creates use it
     create: WriteOp | None = None
     update: WriteOp | None = None
     delete: WriteOp | None = None

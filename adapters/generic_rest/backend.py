@@ -1,0 +1,248 @@
+"""The ``rest`` backend: the sync engine's reads and writes, done as a connector file says.
+
+* **Changes.** When every mapped resource has a modified-at cursor, the backend is a
+  cursor source (``changed``: the records modified since the window's start; the window's
+  end is applied here, as few APIs take an upper bound). Otherwise it is a version
+  scanner: the listing gives key and version, records whose version moved are read whole
+  (``fetch``: the detail path, or the listing filtered by key).
+* **Writes are verified.** An update or create is done only when the record read back
+  holds what was sent (``RemoteStoredOtherwise`` otherwise, with the fields), and its
+  version is the one returned. A PUT that replaces the record sends the record as read,
+  with our fields changed, so fields we do not map are not wiped.
+* **Creates bind first.** ``find`` looks a record up by the correlation field (the
+  resource's ``search`` parameter), so a create whose answer was lost is found again, not
+  made twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.generic_rest.auth import FileTokens, MemoryTokens
+from adapters.generic_rest.client import RestClient
+from adapters.generic_rest.config import RestConfig
+from adapters.generic_rest.connector import ModifiedCursor, Resource, WriteOp
+from adapters.generic_rest.select import MISSING, parse_path, select
+from crm_bridge.errors import (
+    ConfigError,
+    RemoteRejected,
+    RemoteStoredOtherwise,
+    RemoteUnavailable,
+    did_you_mean,
+)
+from mapping.spec import MappingSpec
+from sync.source import RemoteRecord, RemoteStub
+
+__all__ = ["RestBackend", "format_instant", "parse_instant"]
+
+
+def format_instant(at: datetime, cursor: ModifiedCursor, zone: ZoneInfo) -> str | int:
+    """`at` as the CRM's filter parameter wants it."""
+    if cursor.format == "unix":
+        return int(at.timestamp())
+    if cursor.format == "unix_ms":
+        return int(at.timestamp() * 1000)
+    local = at.astimezone(zone)
+    return local.isoformat() if cursor.format == "iso" else local.strftime(cursor.format)
+
+
+def parse_instant(value: Any, cursor: ModifiedCursor, zone: ZoneInfo) -> datetime | None:
+    """A record's modified-at value as an aware instant (naive values are in `zone`)."""
+    if value is None or value == "":
+        return None
+    if cursor.format in ("unix", "unix_ms"):
+        seconds = float(value) / (1000 if cursor.format == "unix_ms" else 1)
+        return datetime.fromtimestamp(seconds, UTC)
+    if cursor.format == "iso":
+        found = datetime.fromisoformat(str(value))
+        return found if found.tzinfo is not None else found.replace(tzinfo=zone)
+    found = datetime.strptime(str(value), cursor.format)  # noqa: DTZ007 - naive by the format: the zone is put on next
+    return found if found.tzinfo is not None else found.replace(tzinfo=zone)
+
+
+class RestBackend:
+    """A REST CRM through its connector file (see the module docstring)."""
+
+    def __init__(self, name: str, config: RestConfig, client: RestClient | None = None) -> None:
+        assert config.loaded is not None  # the validator read it
+        self.name, self.config, self.connector = name, config, config.loaded
+        self.zone = ZoneInfo(config.timezone)
+        tokens = FileTokens(config.token_file) if config.token_file is not None else MemoryTokens()
+        self.client = client or RestClient(name, self.connector, tokens=tokens,
+                                           timeout=(config.timeout.connect, config.timeout.read),
+                                           total=config.timeout.total, max_bytes=config.max_answer_mb << 20,
+                                           attempts=config.attempts)
+        cursors = [r.modified for r in self.connector.resources.values()]
+        if all(c is not None for c in cursors):  # a cursor source: windows by modified-at
+            self.cursor_overlap = timedelta(seconds=max(c.overlap for c in cursors if c is not None))
+            self.cursor_lag = timedelta(seconds=max(c.lag for c in cursors if c is not None))
+        else:
+            self.version_scan = True
+
+    @property
+    def mappings_dir(self) -> Path:
+        return self.config.mappings
+
+    def resource(self, spec: MappingSpec) -> Resource:
+        found = self.connector.resources.get(spec.entity)
+        if found is None:
+            msg = (f"{self.name}: the mapping of {spec.model} names entity {spec.entity!r}, which the connector "
+                   f"{self.connector.name} does not have.{did_you_mean(spec.entity, list(self.connector.resources))} "
+                   f"Resources: {', '.join(self.connector.resources)}")
+            raise ConfigError(msg)
+        return found
+
+    # -- reading ---------------------------------------------------------------------
+    def _record(self, spec: MappingSpec, resource: Resource, raw: Mapping[str, Any]) -> RemoteRecord:
+        key = raw.get(resource.key)
+        version_field = resource.version or spec.version
+        version = raw.get(version_field) if version_field else None
+        deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
+        invalid = None if key not in (None, "") else f"the record has no {resource.key}"
+        return RemoteRecord(str(key), None if version is None else str(version), deleted, dict(raw), invalid)
+
+    def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
+        """Every record of the resource, a page at a time. `after` is not used: a REST listing
+        has no key order to resume from; a pass read again is skipped by versions and hashes."""
+        resource = self.resource(spec)
+        for page in self.client.pages(resource, what=f"list {spec.entity}"):
+            yield [self._record(spec, resource, raw) for raw in page]
+
+    def scan(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteStub]]:
+        for records in self.read(spec, after=after):
+            yield [RemoteStub(r.id, r.version, r.deleted) for r in records]
+
+    def fetch(self, spec: MappingSpec, ids: Sequence[str]) -> list[RemoteRecord]:
+        resource = self.resource(spec)
+        if resource.detail is None:  # no detail path: the listing, filtered
+            wanted = set(ids)
+            return [r for page in self.read(spec) for r in page if r.id in wanted]
+        found: list[RemoteRecord] = []
+        for remote_id in ids:
+            raw = self._detail(spec, resource, remote_id)
+            if raw is not None:
+                found.append(self._record(spec, resource, raw))
+        return found
+
+    def _detail(self, spec: MappingSpec, resource: Resource, remote_id: str) -> dict[str, Any] | None:
+        if resource.detail is None:
+            return next((r.values for r in self.fetch(spec, [remote_id])), None)
+        try:
+            body = self.client.call("GET", resource.detail, keys={"id": remote_id}, what=f"read {spec.entity} {remote_id}")
+        except RemoteRejected as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+        raw = select(body, parse_path(resource.detail_record))
+        if isinstance(raw, list):  # some CRMs answer a detail read with a list of one
+            raw = raw[0] if raw else None
+        if raw is not None and not isinstance(raw, dict):
+            msg = f"{self.name}: read {spec.entity} {remote_id}: no record at {resource.detail_record or '(the body)'!r}; will retry"
+            raise RemoteUnavailable(msg)
+        return raw
+
+    def changed(self, spec: MappingSpec, since: datetime, until: datetime) -> Iterator[list[RemoteRecord]]:
+        """Records modified in ``[since, until)``: ``since`` goes to the CRM, ``until`` is applied here."""
+        resource = self.resource(spec)
+        cursor = resource.modified
+        if cursor is None:
+            msg = f"{self.name}: {spec.entity} has no modified-at cursor in the connector"
+            raise ConfigError(msg)
+        zone = ZoneInfo(cursor.timezone) if cursor.timezone else self.zone
+        params = {cursor.param: format_instant(since, cursor, zone)}
+        for page in self.client.pages(resource, params=params, what=f"list {spec.entity} changed since {since:%Y-%m-%d %H:%M:%S}"):
+            kept = []
+            for raw in page:
+                at = parse_instant(raw.get(cursor.field), cursor, zone)
+                if at is None or at < until:
+                    kept.append(self._record(spec, resource, raw))
+            yield kept
+
+    # -- writing ---------------------------------------------------------------------
+    def _body(self, op: WriteOp, values: dict[str, Any]) -> Any:
+        body: Any = values
+        if op.wrap:
+            for step in reversed(parse_path(op.wrap)):
+                body = {str(step): body}
+        return [body] if op.list else body
+
+    def _verified(self, spec: MappingSpec, resource: Resource, remote_id: str, sent: Mapping[str, Any],
+                  answer: Any, op: WriteOp) -> str | None:
+        """The version the write produced, once the record read back holds what was sent."""
+        stored = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
+        if stored is None:
+            msg = f"{self.name}: {spec.entity} {remote_id} is gone right after the write"
+            raise RemoteRejected(msg)
+        differ = {k: v for k, v in sent.items() if k in stored and stored[k] != v and str(stored[k]) != str(v)}
+        missing = [k for k in sent if k not in stored]
+        version_field = resource.version or spec.version
+        version = stored.get(version_field) if version_field else None
+        if differ or missing:
+            said = "; ".join([*(f"{k}: sent {v!r}, stored {stored[k]!r}" for k, v in differ.items()),
+                              *(f"{k}: not in the record read back" for k in missing)])
+            raise RemoteStoredOtherwise(f"{self.name}: {spec.entity} {remote_id}: the CRM took the write but holds {said}",
+                                        remote_id=remote_id, version=None if version is None else str(version),
+                                        fields=[*differ, *missing])
+        return None if version is None else str(version)
+
+    def update(self, spec: MappingSpec, remote_id: str, values: dict[str, Any], *,
+               expected_version: str | None = None) -> str | None:
+        resource = self.resource(spec)
+        op = resource.update
+        if op is None:
+            msg = f"{self.name}: the connector has no update for {spec.entity}; add resources.{spec.entity}.update"
+            raise ConfigError(msg)
+        send = dict(values)
+        if op.replace:  # PUT replaces the record: send it whole, ours changed
+            current = self._detail(spec, resource, remote_id)
+            if current is None:
+                msg = f"{self.name}: {spec.entity} {remote_id} no longer exists in the CRM"
+                raise RemoteRejected(msg)
+            send = {**current, **values}
+        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=self._body(op, send),
+                                  what=f"update {spec.entity} {remote_id}")
+        return self._verified(spec, resource, remote_id, values, answer, op)
+
+    def create(self, spec: MappingSpec, values: dict[str, Any]) -> tuple[str, str | None]:
+        resource = self.resource(spec)
+        op = resource.create
+        if op is None:
+            msg = f"{self.name}: the connector has no create for {spec.entity}; add resources.{spec.entity}.create"
+            raise ConfigError(msg)
+        answer = self.client.call(op.method, op.path, json=self._body(op, values), what=f"create {spec.entity}")
+        new_id = select(answer, parse_path(op.id or resource.key))
+        if new_id in (MISSING, None, ""):
+            msg = f"{self.name}: create {spec.entity}: the answer holds no id at {op.id or resource.key!r}; will retry"
+            raise RemoteUnavailable(msg)  # the correlation key finds the record if it was made
+        return str(new_id), self._verified(spec, resource, str(new_id), values, answer, op)
+
+    def find(self, spec: MappingSpec, field: str, value: str) -> tuple[str, str | None] | None:
+        resource = self.resource(spec)
+        if resource.search is None:
+            return None
+        params = {resource.search.replace("{field}", field): value}
+        for page in self.client.pages(resource, params=params, what=f"find {spec.entity} by {field}"):
+            for raw in page:
+                if str(raw.get(field)) == value:
+                    record = self._record(spec, resource, raw)
+                    return record.id, record.version
+        return None
+
+    def check(self) -> list[dict[str, Any]]:
+        """``crm-bridge check``: each mapped resource answers its first page."""
+        lines: list[dict[str, Any]] = []
+        for name, resource in self.connector.resources.items():
+            try:
+                first = next(iter(self.client.pages(resource, what=f"list {name}")), [])
+            except (RemoteUnavailable, RemoteRejected) as exc:
+                lines.append({"ok": False, "detail": f"{name}: {exc.once if isinstance(exc, RemoteUnavailable) else exc}"})
+                continue
+            lines.append({"ok": True, "detail": f"{name}: {self.client.url(resource.path)} answers ({len(first)} records on the first page)"})
+        return lines
+
+    def close(self) -> None:
+        self.client.session.close()
