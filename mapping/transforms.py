@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,6 +157,26 @@ def _date_undo(arg: Any, zone: ZoneInfo | None) -> Transform:
         return local.strftime(fmt) if fmt else local.isoformat()
 
     return render
+
+
+def _unix(arg: Any, _zone: ZoneInfo | None) -> Transform:
+    """Epoch seconds (amoCRM, many REST APIs) → aware UTC datetime; ``{unix: ms}`` for milliseconds."""
+    scale = 1000 if arg == "ms" else 1
+
+    def read(value: Any) -> Any:
+        if value in (None, "", 0):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            msg = f"{value!r} is not a number of seconds since 1970"
+            raise TypeError(msg)
+        return datetime.fromtimestamp(float(value) / scale, UTC)
+
+    return read
+
+
+def _unix_undo(arg: Any, _zone: ZoneInfo | None) -> Transform:
+    scale = 1000 if arg == "ms" else 1
+    return lambda value: int(value.timestamp() * scale) if isinstance(value, datetime) else value
 
 
 def _number(_arg: Any, _zone: ZoneInfo | None) -> Transform:
@@ -296,6 +316,8 @@ TRANSFORMS: dict[str, TransformDef] = {
         TransformDef("phone_e164", _phone, "phone to E.164; argument: country code (default 7)", _TEXT, "text", _same),
         TransformDef("date", _date, "text → aware datetime; argument: strptime format or {format, tz}",
                      frozenset({"text", "datetime", "any"}), "datetime", _date_undo),
+        TransformDef("unix", _unix, "epoch seconds → aware datetime (UTC); {unix: ms} for milliseconds",
+                     frozenset({"int", "number", "text", "any"}), "datetime", _unix_undo),
         TransformDef("number", _number, "text → int or Decimal ('1 234,50' → 1234.50)",
                      frozenset({"text", "int", "number", "any"}), "number", _same),
         TransformDef("split", _split, "text → list; argument: separator (default ',')", _TEXT, "list", _split_undo),

@@ -26,6 +26,7 @@ from adapters.generic_rest.auth import FileTokens, MemoryTokens
 from adapters.generic_rest.client import RestClient
 from adapters.generic_rest.config import RestConfig
 from adapters.generic_rest.connector import ModifiedCursor, Resource, WriteOp
+from adapters.generic_rest.flatten import flatten, unflatten
 from adapters.generic_rest.select import MISSING, parse_path, select
 from crm_bridge.errors import (
     ConfigError,
@@ -103,7 +104,8 @@ class RestBackend:
         version = raw.get(version_field) if version_field else None
         deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
         invalid = None if key not in (None, "") else f"the record has no {resource.key}"
-        return RemoteRecord(str(key), None if version is None else str(version), deleted, dict(raw), invalid)
+        return RemoteRecord(str(key), None if version is None else str(version), deleted,
+                            flatten(raw, resource.field_lists), invalid)
 
     def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
         """Every record of the resource, a page at a time. `after` is not used: a REST listing
@@ -173,10 +175,11 @@ class RestBackend:
     def _verified(self, spec: MappingSpec, resource: Resource, remote_id: str, sent: Mapping[str, Any],
                   answer: Any, op: WriteOp) -> str | None:
         """The version the write produced, once the record read back holds what was sent."""
-        stored = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
-        if stored is None:
+        raw = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
+        if raw is None:
             msg = f"{self.name}: {spec.entity} {remote_id} is gone right after the write"
             raise RemoteRejected(msg)
+        stored = flatten(raw, resource.field_lists)
         differ = {k: v for k, v in sent.items() if k in stored and stored[k] != v and str(stored[k]) != str(v)}
         missing = [k for k in sent if k not in stored]
         version_field = resource.version or spec.version
@@ -196,13 +199,13 @@ class RestBackend:
         if op is None:
             msg = f"{self.name}: the connector has no update for {spec.entity}; add resources.{spec.entity}.update"
             raise ConfigError(msg)
-        send = dict(values)
+        send = unflatten(values, resource.field_lists)
         if op.replace:  # PUT replaces the record: send it whole, ours changed
             current = self._detail(spec, resource, remote_id)
             if current is None:
                 msg = f"{self.name}: {spec.entity} {remote_id} no longer exists in the CRM"
                 raise RemoteRejected(msg)
-            send = {**current, **values}
+            send = {**current, **send}
         answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=self._body(op, send),
                                   what=f"update {spec.entity} {remote_id}")
         return self._verified(spec, resource, remote_id, values, answer, op)
@@ -213,7 +216,8 @@ class RestBackend:
         if op is None:
             msg = f"{self.name}: the connector has no create for {spec.entity}; add resources.{spec.entity}.create"
             raise ConfigError(msg)
-        answer = self.client.call(op.method, op.path, json=self._body(op, values), what=f"create {spec.entity}")
+        answer = self.client.call(op.method, op.path, json=self._body(op, unflatten(values, resource.field_lists)),
+                                  what=f"create {spec.entity}")
         new_id = select(answer, parse_path(op.id or resource.key))
         if new_id in (MISSING, None, ""):
             msg = f"{self.name}: create {spec.entity}: the answer holds no id at {op.id or resource.key!r}; will retry"

@@ -41,6 +41,7 @@ __all__ = [
     "Auth",
     "Connector",
     "ErrorRule",
+    "FieldList",
     "ModifiedCursor",
     "Paginator",
     "RateLimit",
@@ -218,6 +219,24 @@ class WriteOp(Strict):
         return self
 
 
+class FieldList(Strict):
+    """A list of keyed values flattened into plain fields, both ways: amoCRM's
+    ``custom_fields_values: [{field_id: 123, values: [{value: x}]}]`` becomes the field
+    ``cf_123`` = x for the mappings, and a write of ``cf_123`` goes out as that list."""
+
+    path: Selector
+    key: str = "field_id"
+    value: Selector = "values.0.value"
+    name: str = "cf_{key}"
+
+    @model_validator(mode="after")
+    def _named_by_key(self) -> FieldList:
+        if self.name.count("{key}") != 1:
+            msg = f"name {self.name!r} must hold {{key}} once (e.g. cf_{{key}}): it names each flattened field"
+            raise ValueError(msg)
+        return self
+
+
 class Resource(Strict):
     """A collection of the CRM (``/leads``, ``crm.deal.list``) and how to read and write it."""
 
@@ -232,6 +251,7 @@ class Resource(Strict):
     detail: str | None = None  # one record: "/leads/{id}"; None: filter the list by key
     detail_record: Selector = ""  # where the record sits in the detail answer
     search: str | None = None  # the listing's filter parameter by a field: "filter[{field}]"; bind-first creates use it
+    field_lists: list[FieldList] = []
     create: WriteOp | None = None
     update: WriteOp | None = None
     delete: WriteOp | None = None
