@@ -55,8 +55,9 @@ def explain(
     Example: crm-bridge routing explain CRM-0000042 --json
     """
     from routing.engine import request_facts
-    from routing.roster import read_roster
-    from routing.tables import RoutingLogRow, RoutingPointerRow
+    from routing.language import language_of
+    from routing.roster import last_agents, read_roster
+    from routing.tables import RoutingCreditRow, RoutingLogRow, RoutingPointerRow
     from sla.cli import find_request
 
     bridge = open_app()
@@ -75,10 +76,17 @@ def explain(
             roster = read_roster(s, bridge.config, now)
             pointers = {p.rule: p.position for p in s.scalars(select(RoutingPointerRow))}
             current = roster.keys.get(row.assignee_id or 0)
-            decision = decide(request_facts(row, customer, team), config.rules, roster.pools(), pointers, now,
-                              exclude=frozenset({current} if current else ()))
+            last = last_agents(s, [row.customer_id], roster.keys).get(row.customer_id or 0) if row.customer_id else None
+            facts = request_facts(row, customer, team, languages=config.customer_language, last_agent=last)
+            credits: dict[str, dict[str, float]] = {}
+            for c in s.scalars(select(RoutingCreditRow)):
+                credits.setdefault(c.rule, {})[c.agent] = c.credit
+            decision = decide(facts, config.rules, roster.pools(), pointers, now,
+                              exclude=frozenset({current} if current else ()), credits=credits)
+            language, source = language_of(row.tags or (), customer.segment if customer else None, config.customer_language)
             story = {"request": {"number": row.number, "type": row.type, "priority": row.priority, "status": row.status,
-                                 "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None},
+                                 "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None,
+                                 "language": language, "language_from": source},
                      "history": history,
                      "now": {"at": _local(now, zone), "outcome": decision.outcome, "rule": decision.rule,
                              "agent": decision.agent, "reason": decision.reason,
@@ -96,7 +104,9 @@ def _render(story: dict[str, Any]) -> None:
     request = story["request"]
     console.print(f"[bold]{escape(request['number'])}[/bold]  {request['type']}, {request['priority']}, {request['status']}; "
                   f"assignee: {escape(request['assignee'] or 'nobody')}"
-                  + (f", team {escape(request['team'])}" if request["team"] else ""), highlight=False)
+                  + (f", team {escape(request['team'])}" if request["team"] else "")
+                  + (f"; language {request['language']} ({escape(request['language_from'])})" if request.get("language") else ""),
+                  highlight=False)
     if not story["history"]:
         console.print("Routing has not decided on this request yet.", highlight=False)
     for entry in story["history"]:
