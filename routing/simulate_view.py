@@ -22,7 +22,7 @@ def simulation_report(result: Simulation, count: int, first: date, last: date, r
     """What the replay found, for ``--json`` and for `render_simulation`."""
     outcomes = [r.outcome for r in result.requests]
     return {
-        "window": {"from": first.isoformat(), "to": last.isoformat()}, "requests": count,
+        "window": {"from": first.isoformat(), "to": last.isoformat()}, "replayed": count,
         "rules": rules or "configured",
         "agents": [{"agent": result.names.get(k, k), "key": k, "simulated": result.simulated.get(k, 0),
                     "actual": result.actual.get(k, 0), "peak_load": result.peak.get(k, 0.0)} for k in result.agents],
@@ -54,7 +54,7 @@ def _minutes(value: float | None) -> str:
 def render_simulation(report: dict[str, Any]) -> list[str]:
     """The report as lines for a terminal 80 columns wide."""
     window = report["window"]
-    lines = [_cut(f"Replay of {report['requests']} requests created {window['from']} to {window['to']} "
+    lines = [_cut(f"Replay of {report['replayed']} requests created {window['from']} to {window['to']} "
                   f"under {'the configured rules' if report['rules'] == 'configured' else report['rules']}", _WIDTH),
              f"{'agent':<{_NAME}} {'simulated':>10} {'actual':>8} {'peak load':>10}"]
     lines += [f"{_cut(a['agent'], _NAME):<{_NAME}} {a['simulated']:>10} {a['actual']:>8} {a['peak_load']:>10g}"
