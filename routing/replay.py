@@ -81,12 +81,12 @@ def _schedules(session: Session, app_config: Any, config: RoutingConfig, states:
     """The agents' shift and leave as functions of (key, instant), today's configuration
     applied to the past (``routing.simulate``'s assumptions)."""
     sla = app_config.section("sla")
-    calendars = {}
+    calendars: dict[str, str] = {}
     for key in states:
         name = config.schedule_of(key) if key in config.agents else (
             config.agent_defaults.schedule if config.agent_defaults is not None else None)
         if name is not None:
-            calendars[key] = sla.calendar(name)
+            calendars[key] = name
     emails = {keys[r.id]: (r.name, r.email) for r in session.execute(select(AgentRow.id, AgentRow.name, AgentRow.email))
               if r.id in keys}
     imported = file_leaves(config, zone) if config.time_off_files else []
@@ -98,15 +98,26 @@ def _schedules(session: Session, app_config: Any, config: RoutingConfig, states:
         found += [(t.from_, t.to) for t in imported if t.agent.lower() in wanted]
         spans[key] = found
 
+    answers: dict[tuple[str, datetime], datetime | None] = {}  # agents share calendars: ask each once per instant
+
     def shift(key: str, instant: datetime) -> datetime | None:
-        calendar = calendars.get(key)
-        if calendar is None:
+        name = calendars.get(key)
+        if name is None:
             return None
-        local = instant.astimezone(zone)
-        return None if is_working(calendar, local) else next_working_instant(calendar, local)
+        found = answers.get((name, instant), instant)
+        if found is instant:
+            if len(answers) > 1000:
+                answers.clear()
+            local = instant.astimezone(zone)
+            calendar = sla.calendar(name)
+            found = answers[(name, instant)] = None if is_working(calendar, local) else next_working_instant(calendar, local)
+        return found
 
     def leave(key: str, instant: datetime) -> date | None:
+        held = spans.get(key)
+        if not held:
+            return None
         today = instant.astimezone(zone).date()
-        return max((end for begin, end in spans.get(key, ()) if begin <= today <= end), default=None)
+        return max((end for begin, end in held if begin <= today <= end), default=None)
 
     return shift, leave

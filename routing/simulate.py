@@ -122,12 +122,24 @@ class _World:
     pointers: dict[str, int] = field(default_factory=dict)
     credits: dict[str, dict[str, float]] = field(default_factory=dict)
     last: dict[int, str] = field(default_factory=dict)
+    _made: dict[str, tuple[tuple[object, ...], AgentState]] = field(default_factory=dict)
 
     def at(self, now: datetime) -> dict[str | None, list[AgentState]]:
-        states = {key: replace(state, status="available", off_shift_until=self.shift(key, now),
-                               on_leave_until=self.leave(key, now), open_by_type=dict(self.open.get(key, {})))
-                  for key, state in self.base.items()}
+        states = {key: self._state(key, state, now) for key, state in self.base.items()}
         return {team: [states[k] for k in keys if k in states] for team, keys in self.teams.items()}
+
+    def _state(self, key: str, base: AgentState, now: datetime) -> AgentState:
+        """The agent at `now`; the state built last time when nothing it shows changed
+        (building thousands of frozen states was most of a replay's time)."""
+        load = self.open.get(key)
+        facts = (self.shift(key, now), self.leave(key, now), tuple(sorted(load.items())) if load else ())
+        made = self._made.get(key)
+        if made is not None and made[0] == facts:
+            return made[1]
+        state = replace(base, status="available", off_shift_until=facts[0], on_leave_until=facts[1],
+                        open_by_type=dict(load or {}))
+        self._made[key] = (facts, state)
+        return state
 
     def wake(self, now: datetime) -> datetime | None:
         """The next instant someone off shift or on leave may become eligible."""

@@ -54,8 +54,8 @@ def _minutes(value: float | None) -> str:
 def render_simulation(report: dict[str, Any]) -> list[str]:
     """The report as lines for a terminal 80 columns wide."""
     window = report["window"]
-    lines = [_cut(f"Replay of {report['replayed']} requests created {window['from']} to {window['to']} "
-                  f"under {'the configured rules' if report['rules'] == 'configured' else report['rules']}", _WIDTH),
+    lines = [_cut(f"Replayed {report['replayed']} requests created {window['from']} to {window['to']} "
+                  f"under {'the current rules' if report['rules'] == 'configured' else report['rules']}", _WIDTH),
              f"{'agent':<{_NAME}} {'simulated':>10} {'actual':>8} {'peak load':>10}"]
     lines += [f"{_cut(a['agent'], _NAME):<{_NAME}} {a['simulated']:>10} {a['actual']:>8} {a['peak_load']:>10g}"
               for a in report["agents"]]

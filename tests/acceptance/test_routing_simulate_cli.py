@@ -121,7 +121,7 @@ def test_a_proposed_rules_file_shows_the_waits_and_breaches_it_would_cause_in_80
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert lines[0] == "Replay of 60 requests created 2026-11-01 to 2026-11-30 under proposed.yaml"
+    assert lines[0] == "Replayed 60 requests created 2026-11-01 to 2026-11-30 under proposed.yaml"
     anna = next(line for line in lines if line.startswith("Смирнова Анна"))
     assert anna.split()[-3:] == ["60", "0", "2"]  # simulated, actual, peak load
     resolution = next(line for line in lines if line.startswith("resolution"))

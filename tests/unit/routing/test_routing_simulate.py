@@ -106,7 +106,7 @@ def test_the_report_fits_80_columns_and_cuts_long_names() -> None:
     report = simulation_report(result, 2, date(2026, 11, 1), date(2026, 11, 30), None)
     lines = render_simulation(report)
     assert max(len(line) for line in lines) <= 80
-    assert lines[0] == "Replay of 2 requests created 2026-11-01 to 2026-11-30 under the configured rules"
+    assert lines[0] == "Replayed 2 requests created 2026-11-01 to 2026-11-30 under the current rules"
     assert lines[2].startswith("Константинопольская-Длиннофамильн… ")
     assert report["sla"]["resolution"] == {"predicted": {"met": 1, "total": 1, "share": 1.0},
                                            "actual": {"met": 1, "total": 1, "share": 1.0}}
