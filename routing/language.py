@@ -23,7 +23,7 @@ lists some (an agent who lists none is not restricted)::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -68,9 +68,11 @@ def language_of(tags: Iterable[str], segment: str | None, rules: CustomerLanguag
 
 
 class RoutingMatch(Match):
-    """The SLA policies' conditions plus ``language`` (any of; derived, see the module)."""
+    """The SLA policies' conditions plus ``language`` (any of; derived, see the module),
+    which a ``when`` may use too: ``when: "language == 'en' and priority == 'urgent'"``."""
 
     language: list[str] | None = None
+    when_fields: ClassVar[tuple[str, ...]] = (*Match.when_fields, "language")
 
     @field_validator("language")
     @classmethod

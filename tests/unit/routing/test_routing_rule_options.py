@@ -207,3 +207,15 @@ def test_a_mistake_in_the_options_is_reported_at_its_line(old: str, new: str, ex
     with pytest.raises(ConfigErrors) as caught:
         config_from_text(CONFIG.replace(old, new), registry, file="crm-bridge.yaml")
     assert caught.value.problems[0].startswith(expected)
+
+
+def test_a_when_expression_may_use_the_language_in_rules_but_not_in_sla_policies() -> None:
+    from pydantic import ValidationError
+
+    from sla.policy import Match
+
+    match = RoutingMatch.model_validate({"when": "language == 'en' and priority in ('high', 'urgent')"})
+    assert match.why_not({"language": "en", "priority": "high"}) is None
+    assert match.why_not({"language": "ru", "priority": "high"}) == "`language == 'en' and priority in ('high', 'urgent')` is false"
+    with pytest.raises(ValidationError, match="`when` uses unknown field 'language'"):
+        Match.model_validate({"when": "language == 'en'"})
