@@ -157,3 +157,37 @@ def test_an_edited_time_off_file_applies_at_the_next_tick(store_url: str, tmp_pa
         assert assignees(bridge, second) == ["Иванова Мария"]  # back: the leave now ended yesterday
     finally:
         bridge.close()
+
+
+def test_an_escalation_reassigns_only_to_someone_who_speaks_the_requests_language(store_url: str, tmp_path: Path) -> None:
+    from crm_bridge.events import DomainEvent
+    from routing.escalation import on_sla_escalate
+
+    routing = ("  customer_language: {default: ru, segments: {international: en}}\n"
+               "  agents:\n    Иванова Мария: {languages: [ru], team: L1}\n    Петров Пётр: {languages: [ru, en], team: L1}\n"
+               "    Ольга Смит: {languages: [en], team: L1}\n  teams: {L1: {}}\n")
+    bridge = open_bridge(store_url, routing, tmp_path)
+    try:
+        seed_agents(bridge)
+        with bridge.store.transaction() as s:
+            s.add(AgentRow(name="Ольга Смит", email="smith@example.com", active=True))
+            petrov = s.scalars(select(AgentRow).where(AgentRow.name == "Петров Пётр")).one()
+            owner = CustomerRow(name="Acme Ltd", segment="international")
+            s.add(owner)
+            s.flush()
+            ticket = TicketRow(number="CRM-0000200", type="consultation", priority="normal", channel="email",
+                               source="external", status="in_progress", created_at=NOW, customer_id=owner.id,
+                               assignee_id=petrov.id, tags=[])
+            s.add(ticket)
+            s.flush()
+            # Olga is the busiest: least loaded alone would pick Maria
+            olga = s.scalars(select(AgentRow).where(AgentRow.name == "Ольга Смит")).one()
+            s.add(TicketRow(number="CRM-0000201", type="consultation", priority="normal", channel="email", source="external",
+                            status="in_progress", created_at=NOW, assignee_id=olga.id, tags=[]))
+            unit = bridge.bus.unit(s, NOW, bridge.config)
+            on_sla_escalate(unit, DomainEvent("sla.escalate", "ticket", ticket.id, "sla",
+                                              {"action": "reassign", "team": "L1", "metric": "resolution", "level": 1}))
+            unit.complete()
+        assert assignees(bridge, ["CRM-0000200"]) == ["Ольга Смит"]
+    finally:
+        bridge.close()
