@@ -240,7 +240,7 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     else:
         index, why, pointer = choose(rule.method, rule, eligible, len(pool), pointers.get(rule.name, 0))
     if last is not None:
-        why = f"served this customer last ({request.last_agent} is eligible)" + (f"; {why}" if why else "")
+        why = f"served this customer last ({eligible[last][1].name} is eligible)" + (f"; {why}" if why else "")
     why = prefix + why
     winner = eligible[index][1]
     considered = [replace(c, why=why) if c.key == winner.key else c for c in considered]
@@ -261,8 +261,10 @@ def _last_agent(request: RequestFacts, rule: RuleSpec, eligible: Sequence[tuple[
     index = next((i for i, (_, a) in enumerate(eligible) if a.key == request.last_agent), None)
     if index is not None:
         return index, ""
-    why_not = next((c.excluded for c in considered if c.key == request.last_agent), None) or "not in the rule's pool"
-    return None, f"the customer's last agent {request.last_agent} is not eligible ({why_not}); "
+    seen = next((c for c in considered if c.key == request.last_agent), None)
+    name = seen.name if seen is not None else request.last_agent
+    why_not = (seen.excluded if seen is not None else None) or "not in the rule's pool"
+    return None, f"the customer's last agent {name} is not eligible ({why_not}); "
 
 
 def _tally(considered: Sequence[Considered]) -> str:

@@ -101,7 +101,7 @@ def test_the_last_agent_of_the_customer_wins_when_eligible_and_the_rotation_does
     team = [agent("a", 1), agent("b", 2, open_by_type={"consultation": 3})]
     decision = route(team, rule(method="round_robin", prefer_last_agent=True), request(last_agent="b"), pointers={"r": 0})
     assert decision.agent == "b"
-    assert decision.reason == "served this customer last (b is eligible)"
+    assert decision.reason == "served this customer last (B is eligible)"
     assert decision.pointer is None
 
 
@@ -109,7 +109,7 @@ def test_an_ineligible_last_agent_is_passed_over_with_the_reason() -> None:
     team = [agent("a", 1), agent("b", 2, on_leave_until=date(2026, 11, 27))]
     decision = route(team, rule(method="least_loaded", prefer_last_agent=True), request(last_agent="b"))
     assert decision.agent == "a"
-    assert decision.reason.startswith("the customer's last agent b is not eligible (on leave until 2026-11-27); least loaded")
+    assert decision.reason.startswith("the customer's last agent B is not eligible (on leave until 2026-11-27); least loaded")
 
 
 def test_without_the_option_the_last_agent_gets_no_preference() -> None:
@@ -122,7 +122,7 @@ def test_a_weighted_rule_charges_the_last_agent_for_the_request() -> None:
     decision = route(team, rule(method="weighted", prefer_last_agent=True), request(last_agent="b"))
     assert decision.agent == "b"
     assert decision.credits == {"a": 1.0, "b": -1.0}
-    assert decision.reason.startswith("served this customer last (b is eligible); weighted")
+    assert decision.reason.startswith("served this customer last (B is eligible); weighted")
 
 
 # -- language ---------------------------------------------------------------------------
