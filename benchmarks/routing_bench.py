@@ -7,7 +7,7 @@ Cases: `agents` agents in teams of `team`, random skills (levels 1-5 in three sk
 capacities 20-400, a fifth off shift and a twentieth away; `open` open requests spread
 over them as their load. Measured:
 
-* ``routing.decide`` per method (round robin, least loaded, skills) routing `requests`
+* ``routing.decide`` per method (round robin, least loaded, skills, weighted) routing `requests`
   requests to a random team, the state moving on after each assignment as the edge does;
 * fairness over `requests` requests routed to one team of equally skilled, always
   available agents whose requests close at different speeds (each agent's own rate,
@@ -15,7 +15,10 @@ over them as their load. Measured:
   pointer), and for a naive picker that counts each agent's open tickets in the list of
   open tickets at every decision (what a hand-written script or a "balanced" helpdesk
   does). The naive picker's time per decision is printed too. The target is a ratio
-  ≤ 1.05 for round robin; the exit status is 1 when it is missed.
+  ≤ 1.05 for round robin; the exit status is 1 when it is missed;
+* the weighted method's shares over `requests` requests to one team whose agents weigh
+  1, 2 or 3 (credits carried as the store carries them): the largest gap between an
+  agent's share and weight/Σweight, in requests (smooth weighted round robin: under 1).
 
 Pure: the store's share (reading the roster, the guard's lock and recount) is not in
 these numbers.
@@ -66,11 +69,15 @@ def speed(pools: dict[str | None, list[AgentState]], method: str, requests: int,
     pools = {t: list(p) for t, p in pools.items()}
     index = {t: {a.key: i for i, a in enumerate(p)} for t, p in pools.items()}
     pointers: dict[str, int] = {}
+    credits: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
     for _ in range(requests):
         team = rng.choice(teams)
         kind = rng.choice(TYPES)
-        decision = decide(RequestFacts("CRM-1", kind, {"type": kind, "tags": [team]}), rules, pools, pointers, NOW)
+        decision = decide(RequestFacts("CRM-1", kind, {"type": kind, "tags": [team]}), rules, pools, pointers, NOW,
+                          credits=credits)
+        if decision.credits is not None and decision.rule is not None:
+            credits.setdefault(decision.rule, {}).update(decision.credits)
         if decision.agent is not None:
             at = index[team][decision.agent]
             pools[team][at] = pools[team][at].with_one_more(kind)
@@ -82,7 +89,7 @@ def speed(pools: dict[str | None, list[AgentState]], method: str, requests: int,
 def fairness(agents: int, requests: int, rng: random.Random) -> tuple[float, float, float]:
     """(round robin's max/min, the naive picker's max/min, the naive picker's decisions per second)."""
     rates = [rng.uniform(0.2, 0.9) for _ in range(agents)]
-    team = [AgentState(key=f"a{i}", name=f"A{i}", agent_id=i + 1, capacity=Capacity(max=10**6)) for i in range(agents)]
+    team = [AgentState(key=f"a{i}", name=f"A{i}", agent_id=i + 1, capacity=Capacity(max=10_000)) for i in range(agents)]
     rule = RuleSpec(name="rr", method="round_robin")
     pointer, robin = 0, Counter[int]()
     for _ in range(requests):
@@ -105,6 +112,24 @@ def fairness(agents: int, requests: int, rng: random.Random) -> tuple[float, flo
     return ratio, max(naive.values()) / max(1, min(naive[i] for i in range(agents))), naive_rate
 
 
+def weighted_gap(agents: int, requests: int, rng: random.Random) -> float:
+    """The largest |assigned - requests * weight / Σweight| over the agents, in requests."""
+    team = [AgentState(key=f"a{i}", name=f"A{i}", agent_id=i + 1, capacity=Capacity(max=10_000),
+                       weight=float(rng.randint(1, 3))) for i in range(agents)]
+    rule = RuleSpec(name="w", method="weighted")
+    credits: dict[str, float] = {}
+    got = Counter[str]()
+    for _ in range(requests):
+        decision = decide(RequestFacts("CRM-1", "other", {"type": "other"}), [rule], {None: team}, {}, NOW,
+                          credits={"w": credits})
+        assert decision.agent is not None
+        assert decision.credits is not None
+        got[decision.agent] += 1
+        credits.update(decision.credits)
+    total = sum(a.weight for a in team)
+    return max(abs(got[a.key] - requests * a.weight / total) for a in team)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=500)
@@ -116,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     pools = roster(rng, args.agents, args.team, args.open)
     print(f"{args.agents} agents in teams of {args.team}, {args.open:,} open requests as their load")
-    for method in ("round_robin", "least_loaded", "skills"):
+    for method in ("round_robin", "least_loaded", "skills", "weighted"):
         rate = speed(pools, method, args.requests, random.Random(args.seed))
         print(f"  decide, {method:<13} {rate:>10,.0f} decisions/s")
     fair_team = min(args.team, args.agents)
@@ -125,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  round robin (stored pointer)           {ratio:.3f}")
     print(f"  naive least loaded by counting tickets {naive_ratio:.3f}  ({naive_rate:,.0f} decisions/s)")
     print(f"  ratio naive/round robin                {naive_ratio / ratio:.2f}")
+    gap = weighted_gap(fair_team, args.requests, random.Random(args.seed))
+    print(f"  weighted (weights 1-3), largest gap to weight/total: {gap:.2f} requests")
     if ratio > 1.05:
         print("round robin missed its fairness target of 1.05", file=sys.stderr)
         return 1

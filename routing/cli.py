@@ -1,10 +1,11 @@
-"""``crm-bridge routing``: why a request went to whom, the agents' load and shifts, and an
-agent's availability. People see CRM numbers and users' names, never local ids."""
+"""``crm-bridge routing``: why a request went to whom, the agents' load and shifts, an
+agent's availability, and a replay of past requests under proposed rules. People see CRM numbers and users' names, never local ids."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow
 from routing.decide import Decision, decide, load_of
+from routing.simulate_view import render_simulation, simulation_report
 
 __all__ = ["routing_app"]
 
@@ -55,8 +57,9 @@ def explain(
     Example: crm-bridge routing explain CRM-0000042 --json
     """
     from routing.engine import request_facts
-    from routing.roster import read_roster
-    from routing.tables import RoutingLogRow, RoutingPointerRow
+    from routing.language import language_of
+    from routing.roster import last_agents, read_roster
+    from routing.tables import RoutingCreditRow, RoutingLogRow, RoutingPointerRow
     from sla.cli import find_request
 
     bridge = open_app()
@@ -75,10 +78,17 @@ def explain(
             roster = read_roster(s, bridge.config, now)
             pointers = {p.rule: p.position for p in s.scalars(select(RoutingPointerRow))}
             current = roster.keys.get(row.assignee_id or 0)
-            decision = decide(request_facts(row, customer, team), config.rules, roster.pools(), pointers, now,
-                              exclude=frozenset({current} if current else ()))
+            last = last_agents(s, [row.customer_id], roster.keys).get(row.customer_id or 0) if row.customer_id else None
+            facts = request_facts(row, customer, team, languages=config.customer_language, last_agent=last)
+            credits: dict[str, dict[str, float]] = {}
+            for c in s.scalars(select(RoutingCreditRow)):
+                credits.setdefault(c.rule, {})[c.agent] = c.credit
+            decision = decide(facts, config.rules, roster.pools(), pointers, now,
+                              exclude=frozenset({current} if current else ()), credits=credits)
+            language, source = language_of(row.tags or (), customer.segment if customer else None, config.customer_language)
             story = {"request": {"number": row.number, "type": row.type, "priority": row.priority, "status": row.status,
-                                 "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None},
+                                 "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None,
+                                 "language": language, "language_from": source},
                      "history": history,
                      "now": {"at": _local(now, zone), "outcome": decision.outcome, "rule": decision.rule,
                              "agent": decision.agent, "reason": decision.reason,
@@ -96,7 +106,9 @@ def _render(story: dict[str, Any]) -> None:
     request = story["request"]
     console.print(f"[bold]{escape(request['number'])}[/bold]  {request['type']}, {request['priority']}, {request['status']}; "
                   f"assignee: {escape(request['assignee'] or 'nobody')}"
-                  + (f", team {escape(request['team'])}" if request["team"] else ""), highlight=False)
+                  + (f", team {escape(request['team'])}" if request["team"] else "")
+                  + (f"; language {request['language']} ({escape(request['language_from'])})" if request.get("language") else ""),
+                  highlight=False)
     if not story["history"]:
         console.print("Routing has not decided on this request yet.", highlight=False)
     for entry in story["history"]:
@@ -191,3 +203,46 @@ def set_status(
         emit_json({"agent": agent, "status": status.value})
     else:
         console.print(f"{escape(agent)}: {status.value}", highlight=False)
+
+
+@routing_app.command("simulate")
+def simulate_command(
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day of the window (local).")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day of the window, included.")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="A YAML file with proposed `rules:` "
+                                                                "(default: the configured ones).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the requests created in a window under the current (or proposed) rules and
+    the agents' schedules: load per agent, queue waits and predicted SLA compliance beside
+    what actually happened. Reads only; assumes the work took as long as it did.
+
+    Example: crm-bridge routing simulate --from 2026-11-01 --to 2026-11-30 --rules other.yaml
+    """
+    from routing.replay import proposed_rules, replay
+
+    bridge = open_app()
+    try:
+        zone = ZoneInfo(bridge.config.timezone)
+        first, last = start.replace(tzinfo=zone), (end + timedelta(days=1)).replace(tzinfo=zone)
+        if last <= first:
+            console_err.print(f"[red]--to {end.date()} is before --from {start.date()}[/red]: swap them", highlight=False)
+            raise typer.Exit(2)
+        config = bridge.config.section("routing")
+        proposed = proposed_rules(rules, config) if rules is not None else None
+        with bridge.store.transaction() as s:
+            result, count = replay(s, bridge.config, first, last, rules=proposed)
+    finally:
+        bridge.close()
+    report = simulation_report(result, count, first.date(), end.date(), str(rules) if rules else None)
+    if as_json:
+        emit_json({**report, "requests": [{
+            "number": r.number, "agent": result.names.get(r.agent, r.agent) if r.agent else None, "outcome": r.outcome,
+            "assigned_at": _local(r.assigned_at, zone), "wait_minutes": round(r.wait.total_seconds() / 60, 1) if r.wait else
+            (0.0 if r.wait is not None else None), "first_response_met": r.first_response, "resolution_met": r.resolution,
+            "actual_agent": result.names.get(r.actual_agent, r.actual_agent) if r.actual_agent else None,
+            "actual_first_response_met": r.actual_first_response, "actual_resolution_met": r.actual_resolution}
+            for r in result.requests]})
+        return
+    for line in render_simulation(report):
+        console.print(escape(line), highlight=False, soft_wrap=True)

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from routing.settings import Capacity, RuleSpec
+from routing.weighted import choose_weighted
 
 __all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "choose", "decide", "load_of", "match_rule"]
 
@@ -49,6 +50,7 @@ class AgentState:
     skills: Mapping[str, int] = field(default_factory=dict)
     languages: frozenset[str] = frozenset()
     open_by_type: Mapping[str, int] = field(default_factory=dict)
+    weight: float = 1.0  # method weighted: the agent's share
 
     def with_one_more(self, request_type: str) -> AgentState:
         """The state after this agent took a request of `request_type`."""
@@ -65,11 +67,14 @@ class AgentState:
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
     """What the rules match on (``facts``: type, priority, channel, source, customer,
-    customer_tax_id, segment, contract, team, tags) and the request's type for load."""
+    customer_tax_id, segment, contract, team, tags, language) and the request's type for load.
+    ``last_agent``: the key of the agent who last served this customer (rule option
+    ``prefer_last_agent``), None: nobody or unknown."""
 
     number: str
     type: str
     facts: Mapping[str, object]
+    last_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,7 @@ class Decision:
     considered: tuple[Considered, ...] = ()
     rules_checked: tuple[tuple[str, str], ...] = ()  # (rule, why it did not match) for the rules before
     pointer: int | None = None  # round robin: the pool position to start from next time
+    credits: Mapping[str, float] | None = None  # weighted: the eligible agents' new credits for this rule
 
 
 def load_of(agent: AgentState) -> float:
@@ -101,7 +107,8 @@ def _hhmm(instant: datetime, now: datetime) -> str:
     return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
 
 
-def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime) -> str | None:
+def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime, *,
+              language: str | None = None) -> str | None:
     """Why `agent` cannot take the request now, or None."""
     if agent.agent_id is None:
         return "not among the CRM's users (check the name or e-mail under routing.agents)"
@@ -122,6 +129,8 @@ def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: 
                 return f"missing skill {skill} {level} (has {has})" if has else f"missing skill {skill}"
         if rule.languages and not agent.languages & set(rule.languages):
             return f"speaks none of {', '.join(rule.languages)}"
+    if language is not None and agent.languages and language not in agent.languages:
+        return f"does not speak {language} (speaks {', '.join(sorted(agent.languages))})"
     load, weight = load_of(agent), agent.capacity.weight(request_type)
     if load + weight > agent.capacity.max:
         return f"at capacity {load:g}/{agent.capacity.max}"
@@ -182,7 +191,8 @@ def _skills(agent: AgentState, rule: RuleSpec) -> str:
 
 
 def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str | None, Sequence[AgentState]],
-           pointers: Mapping[str, int], now: datetime, *, exclude: frozenset[str] = frozenset()) -> Decision:
+           pointers: Mapping[str, int], now: datetime, *, exclude: frozenset[str] = frozenset(),
+           credits: Mapping[str, Mapping[str, float]] | None = None) -> Decision:
     """Route one request.
 
     Args:
@@ -193,6 +203,7 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
         pointers: round-robin positions by rule name (0 when missing).
         now: the decision instant (aware), for the "off shift until" wording only.
         exclude: agent keys never to choose (the current assignee, on reassignment).
+        credits: method weighted: each agent's credit by rule name, then agent key.
 
     Returns:
         The decision; ``outcome`` "assigned" with ``agent``, "queued" (nobody eligible
@@ -208,7 +219,8 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     considered: list[Considered] = []
     eligible: list[tuple[int, AgentState]] = []
     for position, agent in enumerate(pool):
-        why_not = "the current assignee" if agent.key in exclude else _excluded(agent, rule, request.type, now)
+        why_not = "the current assignee" if agent.key in exclude else _excluded(
+            agent, rule, request.type, now, language=_language(request))
         considered.append(Considered(agent.key, agent.name, why_not, load_of(agent)))
         if why_not is None:
             eligible.append((position, agent))
@@ -218,10 +230,41 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     if not eligible:
         return Decision("queued", rule.name, None, f"nobody in {team} is eligible now: {_tally(considered)}",
                         tuple(considered), tuple(skipped))
-    index, why, pointer = choose(rule.method, rule, eligible, len(pool), pointers.get(rule.name, 0))
+    last, prefix = _last_agent(request, rule, eligible, considered)
+    new_credits: dict[str, float] | None = None
+    if rule.method == "weighted":
+        index, why, new_credits = choose_weighted(eligible, (credits or {}).get(rule.name, {}), forced=last)
+        pointer = None
+    elif last is not None:
+        index, why, pointer = last, "", None
+    else:
+        index, why, pointer = choose(rule.method, rule, eligible, len(pool), pointers.get(rule.name, 0))
+    if last is not None:
+        why = f"served this customer last ({eligible[last][1].name} is eligible)" + (f"; {why}" if why else "")
+    why = prefix + why
     winner = eligible[index][1]
     considered = [replace(c, why=why) if c.key == winner.key else c for c in considered]
-    return Decision("assigned", rule.name, winner.key, why, tuple(considered), tuple(skipped), pointer)
+    return Decision("assigned", rule.name, winner.key, why, tuple(considered), tuple(skipped), pointer, new_credits)
+
+
+def _language(request: RequestFacts) -> str | None:
+    value = request.facts.get("language")
+    return value if isinstance(value, str) else None
+
+
+def _last_agent(request: RequestFacts, rule: RuleSpec, eligible: Sequence[tuple[int, AgentState]],
+                considered: Sequence[Considered]) -> tuple[int | None, str]:
+    """Rule option ``prefer_last_agent``: the index of the customer's last agent among the
+    eligible, or None and why they were passed over (a prefix for the reason)."""
+    if not rule.prefer_last_agent or request.last_agent is None:
+        return None, ""
+    index = next((i for i, (_, a) in enumerate(eligible) if a.key == request.last_agent), None)
+    if index is not None:
+        return index, ""
+    seen = next((c for c in considered if c.key == request.last_agent), None)
+    name = seen.name if seen is not None else request.last_agent
+    why_not = (seen.excluded if seen is not None else None) or "not in the rule's pool"
+    return None, f"the customer's last agent {name} is not eligible ({why_not}); "
 
 
 def _tally(considered: Sequence[Considered]) -> str:

@@ -34,8 +34,15 @@ from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, decide, load_of
-from routing.roster import Roster, count_load, read_roster
-from routing.tables import RoutingAgentRow, RoutingLogRow, RoutingPointerRow, RoutingQueueRow
+from routing.language import CustomerLanguage, language_of
+from routing.roster import Roster, count_load, last_agents, read_roster
+from routing.tables import (
+    RoutingAgentRow,
+    RoutingCreditRow,
+    RoutingLogRow,
+    RoutingPointerRow,
+    RoutingQueueRow,
+)
 
 __all__ = ["assign", "claim", "log_decision", "on_ticket_imported", "request_facts", "routing_tick"]
 
@@ -47,14 +54,18 @@ _OPEN = [s.value for s in TicketStatus if s.is_open]
 _TRIGGERS = {"assignee_id", "status", "deleted"}
 
 
-def request_facts(ticket: TicketRow, customer: CustomerRow | None, team: TeamRow | None) -> RequestFacts:
-    """What the rules match on, as the SLA policies see it (``Match.why_not``)."""
+def request_facts(ticket: TicketRow, customer: CustomerRow | None, team: TeamRow | None, *,
+                  languages: CustomerLanguage | None = None, last_agent: str | None = None) -> RequestFacts:
+    """What the rules match on, as the SLA policies see it (``Match.why_not``), plus the
+    derived ``language`` (``routing.language``) and the customer's last agent."""
+    segment = customer.segment if customer else None
+    language, _ = language_of(ticket.tags or (), segment, languages)
     return RequestFacts(ticket.number, ticket.type, {
         "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
         "source": ticket.source, "number": ticket.number, "subject": ticket.subject,
         "customer": customer.name if customer else None, "customer_tax_id": customer.tax_id if customer else None,
         "segment": customer.segment if customer else None, "team": team.name if team else None,
-        "contract": ticket.contract, "tags": list(ticket.tags or [])})
+        "contract": ticket.contract, "tags": list(ticket.tags or []), "language": language}, last_agent)
 
 
 def _queue_many(unit: Unit, ticket_ids: list[int]) -> None:
@@ -175,11 +186,15 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         teams = rows_by_id(session, TeamRow, {t.team_id for t in todo})
         roster = read_roster(session, app.config, now)
         pointers = {p.rule: p for p in session.scalars(select(RoutingPointerRow))}
+        credits = _credits(session, config)
+        lasts = last_agents(session, {t.customer_id for t in todo if t.customer_id}, roster.keys) if any(
+            r.prefer_last_agent for r in config.rules) else {}
         unit = app.bus.unit(session, now, app.config)
         assigned = waiting = 0
         for ticket in todo:
-            facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0))
-            decision = _decide_and_claim(session, roster, facts, config, pointers, now)
+            facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0),
+                                  languages=config.customer_language, last_agent=lasts.get(ticket.customer_id or 0))
+            decision = _decide_and_claim(session, roster, facts, config, pointers, now, credits=credits)
             row = queued[ticket.id]
             if decision.outcome == "assigned" and decision.agent is not None:
                 rule = next(r for r in config.rules if r.name == decision.rule)
@@ -201,13 +216,38 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         return assigned, waiting, len(gone), max(queued)
 
 
+def _credits(session: Session, config: Any) -> dict[str, dict[str, RoutingCreditRow]] | None:
+    """The weighted rules' stored credits by rule and agent key (None: no weighted rule)."""
+    weighted = [r.name for r in config.rules if r.method == "weighted"]
+    if not weighted:
+        return None
+    found: dict[str, dict[str, RoutingCreditRow]] = {name: {} for name in weighted}
+    for row in session.scalars(select(RoutingCreditRow).where(RoutingCreditRow.rule.in_(weighted))):
+        found[row.rule][row.agent] = row
+    return found
+
+
+def _keep_credits(session: Session, credits: dict[str, dict[str, RoutingCreditRow]], decision: Decision) -> None:
+    if decision.credits is None or decision.rule is None:
+        return
+    rows = credits.setdefault(decision.rule, {})
+    for key, value in decision.credits.items():
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = RoutingCreditRow(rule=decision.rule, agent=key, credit=0.0)
+            session.add(row)
+        row.credit = value
+
+
 def _decide_and_claim(session: Session, roster: Roster, facts: RequestFacts, config: Any,
-                      pointers: dict[str, RoutingPointerRow], now: datetime) -> Decision:
+                      pointers: dict[str, RoutingPointerRow], now: datetime, *,
+                      credits: dict[str, dict[str, RoutingCreditRow]] | None = None) -> Decision:
     """Decide; claim the winner under its lock; decide again while a claim is refused
     (another worker filled that agent up meanwhile)."""
     while True:
         positions = {name: p.position for name, p in pointers.items()}
-        decision = decide(facts, config.rules, roster.pools(), positions, now)
+        stored = {rule: {k: r.credit for k, r in rows.items()} for rule, rows in (credits or {}).items()}
+        decision = decide(facts, config.rules, roster.pools(), positions, now, credits=stored)
         if decision.outcome != "assigned" or decision.agent is None:
             return decision
         if claim(session, roster, decision.agent, facts.type, config, now):
@@ -217,6 +257,8 @@ def _decide_and_claim(session: Session, roster: Roster, facts: RequestFacts, con
                     pointer = pointers[decision.rule] = RoutingPointerRow(rule=decision.rule, position=0)
                     session.add(pointer)
                 pointer.position = decision.pointer
+            if credits is not None:
+                _keep_credits(session, credits, decision)
             return decision
 
 

@@ -65,7 +65,7 @@ def _reassign(unit: Unit, ticket: TicketRow, team: object, cause: str) -> None:
                     method="least_loaded")
     customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
     current_team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
-    facts = request_facts(ticket, customer, current_team)
+    facts = request_facts(ticket, customer, current_team, languages=config.customer_language)  # speakers only
     while True:
         decision = decide(facts, [rule], roster.pools(), {}, unit.now, exclude=frozenset({current} if current else ()))
         if decision.agent is None or claim(session, roster, decision.agent, ticket.type, config, unit.now):

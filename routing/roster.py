@@ -7,14 +7,18 @@ know stays in the roster, excluded with that reason, so ``routing explain`` says
 
 Load counts the agents' requests in ``routing.load_statuses`` with one grouped query;
 shifts come from the ``sla`` section's calendars (``sla.due.is_working``), leave from
-``time_off`` read in the configuration's time zone, availability from ``routing_agents``.
+``time_off`` read in the configuration's time zone and from ``time_off_files`` (read
+again at every call: an edited file applies at the next tick; a file broken meanwhile is
+logged and its last good contents kept), availability from ``routing_agents``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +29,13 @@ from crm_bridge.store.tables import AgentRow, TicketRow
 from routing.decide import AgentState
 from routing.settings import AgentSpec, RoutingConfig
 from routing.tables import RoutingAgentRow
+from routing.timeoff import TimeOff, TimeOffFileError, read_time_off
 from sla.due import is_working, next_working_instant
 
-__all__ = ["Roster", "count_load", "read_roster"]
+__all__ = ["Roster", "count_load", "file_leaves", "last_agents", "read_roster"]
+
+log = logging.getLogger(__name__)
+_LAST_GOOD: dict[str, tuple[float, list[TimeOff]]] = {}  # path -> (mtime, leaves) of its last good read
 
 
 @dataclass
@@ -64,8 +72,60 @@ def count_load(session: Session, config: RoutingConfig, agent_ids: Iterable[int]
     return load
 
 
+def last_agents(session: Session, customer_ids: Iterable[int], keys: dict[int, str]) -> dict[int, str]:
+    """The agent (configuration key) who was assigned the most recent request of each
+    customer, for rule option ``prefer_last_agent``; one windowed query."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    rank = func.row_number().over(partition_by=TicketRow.customer_id,
+                                  order_by=(TicketRow.created_at.desc(), TicketRow.id.desc())).label("rank")
+    inner = (select(TicketRow.customer_id, TicketRow.assignee_id, rank)
+             .where(TicketRow.customer_id.in_(ids), TicketRow.assignee_id.is_not(None), TicketRow.deleted.is_(False))
+             .subquery())
+    found: dict[int, str] = {}
+    for customer_id, assignee_id in session.execute(select(inner.c.customer_id, inner.c.assignee_id).where(inner.c.rank == 1)):
+        key = keys.get(int(assignee_id))
+        if key is not None:
+            found[int(customer_id)] = key
+    return found
+
+
+def file_leaves(config: RoutingConfig, zone: ZoneInfo) -> list[TimeOff]:
+    """The leaves of every ``time_off_files`` entry; a file that no longer reads is logged
+    (once per change) and its last good contents are used."""
+    found: list[TimeOff] = []
+    for name in config.time_off_files:
+        path = Path(name)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = -1.0
+        cached = _LAST_GOOD.get(name)
+        if cached is not None and cached[0] == mtime:
+            found += cached[1]
+            continue
+        try:
+            leaves = read_time_off(path, zone)
+        except TimeOffFileError as exc:
+            log.error("time off not reloaded: %s (the last good read is kept)", exc,  # noqa: TRY400 - one line for people
+                      extra={"event": "routing.time_off.invalid", "file": name})
+            if cached is not None:
+                _LAST_GOOD[name] = (mtime, cached[1])  # reported once until the file changes again
+                found += cached[1]
+            continue
+        _LAST_GOOD[name] = (mtime, leaves)
+        found += leaves
+    return found
+
+
+def _leaves_of(leaves: Sequence[TimeOff], *names: str | None) -> list[tuple[date, date]]:
+    wanted = {n.lower() for n in names if n}
+    return [(t.from_, t.to) for t in leaves if t.agent.lower() in wanted]
+
+
 def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config: Any, now: datetime,
-           status: str, load: dict[str, int]) -> AgentState:
+           status: str, load: dict[str, int], imported: Sequence[TimeOff] = ()) -> AgentState:
     local = now.astimezone(ZoneInfo(app_config.timezone))
     off_until = None
     if schedule is not None:
@@ -73,11 +133,14 @@ def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config
         if not is_working(calendar, local):
             off_until = next_working_instant(calendar, local)
     today = local.date()
-    leave = max((span.to for span in spec.time_off if span.from_ <= today <= span.to), default=None)
+    spans = [(span.from_, span.to) for span in spec.time_off]
+    spans += _leaves_of(imported, key, row.name if row is not None else None, row.email if row is not None else None)
+    leave = max((end for start, end in spans if start <= today <= end), default=None)
     return AgentState(key=key, name=row.name if row is not None else key, agent_id=row.id if row is not None else None,
                       active=bool(row.active) if row is not None else False, status=status,  # type: ignore[arg-type]
                       off_shift_until=off_until, on_leave_until=leave, capacity=spec.capacity,
-                      skills=dict(spec.skills), languages=frozenset(spec.languages), open_by_type=load)
+                      skills=dict(spec.skills), languages=frozenset(spec.languages), open_by_type=load,
+                      weight=spec.weight)
 
 
 def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
@@ -88,13 +151,14 @@ def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
     by_email = {r.email.lower(): r for r in rows if r.email}
     statuses = {r.agent_id: r.status for r in session.scalars(select(RoutingAgentRow))}
     load = count_load(session, config)
+    imported = file_leaves(config, ZoneInfo(app_config.timezone)) if config.time_off_files else []
     states: dict[str, AgentState] = {}
     keys: dict[int, str] = {}
     for key, spec in config.agents.items():
         row = by_name.get(key) or by_email.get(key.lower())
         status = statuses.get(row.id, "available") if row is not None else "available"
         states[key] = _state(key, row, spec, config.schedule_of(key), app_config, now, status,
-                             load.get(row.id, {}) if row is not None else {})
+                             load.get(row.id, {}) if row is not None else {}, imported)
         if row is not None:
             keys[row.id] = key
     if config.agent_defaults is not None:
@@ -103,7 +167,7 @@ def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
             if row.id in keys or not row.active or row.name in excluded or row.name in states:
                 continue
             states[row.name] = _state(row.name, row, config.agent_defaults, config.agent_defaults.schedule, app_config,
-                                      now, statuses.get(row.id, "available"), load.get(row.id, {}))
+                                      now, statuses.get(row.id, "available"), load.get(row.id, {}), imported)
             keys[row.id] = row.name
     teams: dict[str | None, list[str]] = {None: list(states)}
     teams.update({name: config.members(name) for name in config.teams})

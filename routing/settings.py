@@ -28,18 +28,21 @@ the ``sla`` section does not define — is an error at its line, with a suggesti
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from crm_bridge.config import Strict, config_problem
 from crm_bridge.errors import did_you_mean
 from crm_bridge.model import TicketStatus, TicketType
-from sla.policy import Match
+from routing.language import CustomerLanguage, RoutingMatch
+from routing.timeoff import TimeOffFileError, read_time_off
 
 __all__ = ["AgentSpec", "Capacity", "Leave", "Method", "RoutingConfig", "RuleSpec", "TeamSpec"]
 
-Method = Literal["round_robin", "least_loaded", "skills", "manual"]
+Method = Literal["round_robin", "least_loaded", "skills", "manual", "weighted"]
 _OPEN = [s for s in TicketStatus if s.is_open]
 
 
@@ -101,6 +104,7 @@ class AgentSpec(Strict):
     schedule: str | None = None  # a calendar of the sla section; None: the team's, else always on shift
     time_off: list[Leave] = []
     team: str | None = None  # the agent's default team (adds them to its members)
+    weight: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)  # method weighted: share of the requests
 
     @field_validator("capacity", mode="before")
     @classmethod
@@ -125,11 +129,12 @@ class TeamSpec(Strict):
 
 class RuleSpec(Strict):
     name: str = Field(min_length=1)
-    match: Match = Match()
+    match: RoutingMatch = RoutingMatch()
     team: str | None = None  # None: every configured agent
     method: Method = "round_robin"
     skills: dict[str, int] = {}  # required skill -> minimum level
     languages: list[str] = []  # the agent speaks at least one of these
+    prefer_last_agent: bool = False  # the agent who last served this customer, when eligible
 
 
 class RoutingConfig(Strict):
@@ -142,6 +147,15 @@ class RoutingConfig(Strict):
     teams: dict[str, TeamSpec] = {}
     rules: list[RuleSpec] = [RuleSpec(name="everything", method="round_robin")]
     load_statuses: list[TicketStatus] = Field(default_factory=lambda: list(_OPEN))
+    customer_language: CustomerLanguage | None = None  # where a request's language comes from
+    time_off_files: list[str] = []  # CSV or .ics, relative to the configuration file (routing.timeoff)
+
+    @field_validator("time_off_files")
+    @classmethod
+    def _anchored(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Relative to the configuration file's folder, not to the shell's."""
+        base = (info.context or {}).get("base_dir")
+        return [str(Path(base) / v) if base is not None and not Path(v).is_absolute() else v for v in value]
 
     @property
     def enabled(self) -> bool:
@@ -211,6 +225,7 @@ class RoutingConfig(Strict):
         for loc, name in named:
             if name is not None and name not in calendars:
                 raise config_problem(loc, _unknown("calendar", name, calendars, where="sla.calendars"))
+        self._check_time_off(ZoneInfo(config.timezone))
         if not self.enabled:
             return
         for i, policy in enumerate(config.section("sla").policies):
@@ -218,6 +233,24 @@ class RoutingConfig(Strict):
                 if step.action == "reassign" and step.team not in self.teams:
                     raise config_problem(("sla", "policies", i, "escalations", j, "team"),
                                          _unknown("team", str(step.team), list(self.teams)) + " (the team reassigned to)")
+
+    def _check_time_off(self, zone: ZoneInfo) -> None:
+        """Each time-off file reads, and (without ``agent_defaults``, when the agents are
+        exactly those listed) names only configured agents. An e-mail is let through: which
+        CRM user has it is known only to the store, so the tick matches it."""
+        known = list(self.agents)
+        for index, path in enumerate(self.time_off_files):
+            try:
+                leaves = read_time_off(Path(path), zone)
+            except TimeOffFileError as exc:
+                raise config_problem(("routing", "time_off_files", index), str(exc)) from None
+            if self.agent_defaults is not None:
+                continue
+            lowered = {k.lower() for k in known}
+            for leave in leaves:
+                if leave.agent.lower() not in lowered and "@" not in leave.agent:
+                    raise config_problem(("routing", "time_off_files", index), f"{path}:{leave.line}: "
+                                         + _unknown("agent", leave.agent, known, where="routing.agents"))
 
 
 def _unknown(what: str, name: str, known: list[str], *, where: str = "", holder: str = "") -> str:

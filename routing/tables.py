@@ -6,6 +6,8 @@ the agents' availability and the assignment log.
   take it and since when, and assigns it once someone can.
 * ``routing_pointers`` — one row per rule: where its round robin starts next; stored, so
   the rotation is fair across restarts and workers.
+* ``routing_credits`` — method ``weighted``: each agent's credit per rule (see
+  ``routing.weighted``); stored, so the shares hold across restarts and workers.
 * ``routing_agents`` — an agent's availability (``available``/``away``/``offline``), set
   with ``crm-bridge routing agent set-status``; the row is also the agent's lock: an
   assignment locks it (``SELECT … FOR UPDATE`` on PostgreSQL) and counts the agent's
@@ -19,12 +21,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["RoutingAgentRow", "RoutingLogRow", "RoutingPointerRow", "RoutingQueueRow"]
+__all__ = ["RoutingAgentRow", "RoutingCreditRow", "RoutingLogRow", "RoutingPointerRow", "RoutingQueueRow"]
 
 
 class RoutingQueueRow(Base):
@@ -39,6 +41,13 @@ class RoutingPointerRow(Base):
     __tablename__ = "routing_pointers"
     rule: Mapped[str] = mapped_column(String(200), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RoutingCreditRow(Base):
+    __tablename__ = "routing_credits"
+    rule: Mapped[str] = mapped_column(String(200), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(500), primary_key=True)  # the configuration's key
+    credit: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class RoutingAgentRow(Base):

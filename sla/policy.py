@@ -33,7 +33,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property, lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -180,12 +180,15 @@ class Match(Strict):
     team: list[str] | None = None
     tags: list[str] | None = None  # any of these tags
     when: str | None = None  # e.g. "channel == 'email' and priority in ('high', 'urgent')"
+    #: The names a `when` may use; a subclass that matches more facts (routing's
+    #: ``language``) lists them here.
+    when_fields: ClassVar[tuple[str, ...]] = _FIELDS
 
     @field_validator("when")
     @classmethod
     def _safe(cls, value: str | None) -> str | None:
         if value is not None:
-            _compile(value)
+            _compile(value, cls.when_fields)
         return value
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Match:
@@ -210,7 +213,7 @@ class Match(Strict):
             return f"customer {facts.get('customer')!r} is not one of {', '.join(self.customer)}"
         if self.tags is not None and not set(facts.get("tags") or ()) & set(self.tags):
             return f"no tag of {', '.join(self.tags)}"
-        if self.when is not None and not _evaluate(_compile(self.when), facts):
+        if self.when is not None and not _evaluate(_compile(self.when, self.when_fields), facts):
             return f"`{self.when}` is false"
         return None
 
@@ -265,7 +268,7 @@ _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, a
 # holds every expression of a large configuration (10,000 policies), so that neither
 # `fields_read` nor a tick parses one again.
 @lru_cache(maxsize=1 << 16)
-def _compile(expression: str) -> ast.Expression:
+def _compile(expression: str, fields: tuple[str, ...] = _FIELDS) -> ast.Expression:
     too_deep = (f"`when` nests deeper than {MAX_WHEN_DEPTH} levels (not, brackets, and/or), the most allowed; "
                 "write the condition flatter, e.g. `type in ('a', 'b')` instead of a chain of `or`")
     if len(expression) > _MAX_WHEN_LENGTH:
@@ -287,11 +290,11 @@ def _compile(expression: str) -> ast.Expression:
         for child in ast.iter_child_nodes(node):
             depth[id(child)] = level + 1
         if not isinstance(node, _ALLOWED):
-            msg = (f"`when` may only compare ticket fields ({', '.join(_FIELDS)}) with literals using "
+            msg = (f"`when` may only compare ticket fields ({', '.join(fields)}) with literals using "
                    f"== != < <= > >= in, and/or/not; {type(node).__name__} is not allowed")
             raise ValueError(msg)  # noqa: TRY004 - pydantic reports ValueError as a field error
-        if isinstance(node, ast.Name) and node.id not in _FIELDS:
-            msg = f"`when` uses unknown field {node.id!r}; fields: {', '.join(_FIELDS)}"
+        if isinstance(node, ast.Name) and node.id not in fields:
+            msg = f"`when` uses unknown field {node.id!r}; fields: {', '.join(fields)}"
             raise ValueError(msg)
     return tree
 

@@ -24,7 +24,7 @@ agents = st.lists(st.builds(
     st.integers(0, 0), st.integers(0, 6), st.sampled_from([1.0, 2.0, 3.0]),
     st.sampled_from(["available", "available", "away", "offline"]), st.booleans(), st.integers(0, 5)),
     min_size=1, max_size=8)
-methods = st.sampled_from(["round_robin", "least_loaded", "skills"])
+methods = st.sampled_from(["round_robin", "least_loaded", "skills", "weighted"])
 
 
 def distinct(team: list[AgentState]) -> list[AgentState]:
