@@ -105,7 +105,7 @@ class RestBackend:
         deleted = bool(raw.get(spec.deleted)) if spec.deleted else False
         invalid = None if key not in (None, "") else f"the record has no {resource.key}"
         return RemoteRecord(str(key), None if version is None else str(version), deleted,
-                            flatten(raw, resource.field_lists), invalid)
+                            flatten(raw, resource.field_lists, resource.extract), invalid)
 
     def read(self, spec: MappingSpec, *, after: str | None = None) -> Iterator[list[RemoteRecord]]:
         """Every record of the resource, a page at a time. `after` is not used: a REST listing

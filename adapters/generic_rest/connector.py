@@ -252,6 +252,7 @@ class Resource(Strict):
     detail_record: Selector = ""  # where the record sits in the detail answer
     search: str | None = None  # the listing's filter parameter by a field: "filter[{field}]"; bind-first creates use it
     field_lists: list[FieldList] = []
+    extract: dict[str, Selector] = {}  # read-only fields from nested places: {company_id: _embedded.companies.0.id}
     create: WriteOp | None = None
     update: WriteOp | None = None
     delete: WriteOp | None = None

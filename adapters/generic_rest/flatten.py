@@ -27,9 +27,13 @@ def _pattern(spec: FieldList) -> re.Pattern[str]:
     return re.compile(f"^{re.escape(before)}(.+){re.escape(after)}$")
 
 
-def flatten(record: Mapping[str, Any], lists: Sequence[FieldList]) -> dict[str, Any]:
-    """`record` with each listed entry as a field of its own (the list itself kept too)."""
+def flatten(record: Mapping[str, Any], lists: Sequence[FieldList], extract: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`record` with each listed entry as a field of its own (the list itself kept too), and
+    the `extract` fields (name → selector) read from nested places."""
     flat = dict(record)
+    for name, path in (extract or {}).items():
+        value = select(record, parse_path(path))
+        flat[name] = None if value is MISSING else value
     for spec in lists:
         entries = select(record, parse_path(spec.path))
         if not isinstance(entries, list):
