@@ -74,6 +74,7 @@ from sync.source import (
     RemoteBackend,
     RemoteRecord,
     RemoteStub,
+    cursor_covers,
     supports_cursor,
     supports_version_scan,
 )
@@ -598,9 +599,9 @@ class Importer:
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:
         """One pass over a mapped model, or over one partition of it; resumes after the
         last stored page of that stream."""
-        if supports_cursor(self.backend):
-            return self.run_window(model)
         mapping = self.mappings[model]
+        if supports_cursor(self.backend) and cursor_covers(self.backend, mapping.spec):
+            return self.run_window(model)
         stream = f"{model}:{mapping.spec.entity}"
         bounds: dict[str, str | None] = {}
         if partition is not None and partition.count > 1:

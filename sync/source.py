@@ -31,6 +31,7 @@ __all__ = [
     "RemoteCreating",
     "RemoteRecord",
     "RemoteStub",
+    "cursor_covers",
     "VersionScanning",
     "supports_change_feed",
     "supports_create",
@@ -158,6 +159,14 @@ class CursorSource(Protocol):
 
 def supports_cursor(backend: object) -> TypeGuard[CursorSource]:
     return hasattr(backend, "changed") and hasattr(backend, "cursor_overlap") and hasattr(backend, "cursor_lag")
+
+
+def cursor_covers(backend: CursorSource, spec: MappingSpec) -> bool:
+    """Whether the cursor source reads `spec`'s entity by modification time. A backend
+    whose entities differ (a REST CRM whose users have no modified-at) says so per entity
+    with ``cursor_covers(spec)``; the others are read by their version scan or in full."""
+    covers = getattr(backend, "cursor_covers", None)
+    return bool(covers(spec)) if callable(covers) else True
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """The ``rest`` backend: the sync engine's reads and writes, done as a connector file says.
 
-* **Changes.** When every mapped resource has a modified-at cursor, the backend is a
-  cursor source (``changed``: the records modified since the window's start; the window's
-  end is applied here, as few APIs take an upper bound). Otherwise it is a version
-  scanner: the listing gives key and version, records whose version moved are read whole
-  (``fetch``: the detail path, or the listing filtered by key).
+* **Changes.** A resource with a modified-at cursor is read in windows (``changed``: the
+  records modified since the window's start; the window's end is applied here, as few APIs
+  take an upper bound). One without is version-scanned: the listing gives key and version,
+  records whose version moved are read whole (``fetch``: the detail path, or the listing
+  filtered by key). ``cursor_covers`` tells the sync engine which is which.
 * **Writes are verified.** An update or create is done only when the record read back
   holds what was sent (``RemoteStoredOtherwise`` otherwise, with the fields), and its
   version is the one returned. A PUT that replaces the record sends the record as read,
@@ -77,16 +77,19 @@ class RestBackend:
                                            timeout=(config.timeout.connect, config.timeout.read),
                                            total=config.timeout.total, max_bytes=config.max_answer_mb << 20,
                                            attempts=config.attempts)
-        cursors = [r.modified for r in self.connector.resources.values()]
-        if all(c is not None for c in cursors):  # a cursor source: windows by modified-at
-            self.cursor_overlap = timedelta(seconds=max(c.overlap for c in cursors if c is not None))
-            self.cursor_lag = timedelta(seconds=max(c.lag for c in cursors if c is not None))
-        else:
-            self.version_scan = True
+        cursors = [r.modified for r in self.connector.resources.values() if r.modified is not None]
+        if cursors:  # a cursor source for the resources with a modified-at (``cursor_covers``)
+            self.cursor_overlap = timedelta(seconds=max(c.overlap for c in cursors))
+            self.cursor_lag = timedelta(seconds=max(c.lag for c in cursors))
+        self.version_scan = len(cursors) < len(self.connector.resources)  # the others: key and version listings
 
     @property
     def mappings_dir(self) -> Path:
         return self.config.mappings
+
+    def cursor_covers(self, spec: MappingSpec) -> bool:
+        """Whether `spec`'s resource is read by its modified-at cursor (else by a version scan)."""
+        return self.resource(spec).modified is not None
 
     def resource(self, spec: MappingSpec) -> Resource:
         found = self.connector.resources.get(spec.entity)
@@ -165,11 +168,13 @@ class RestBackend:
             yield kept
 
     # -- writing ---------------------------------------------------------------------
-    def _body(self, op: WriteOp, values: dict[str, Any]) -> Any:
+    def _body(self, op: WriteOp, values: dict[str, Any], remote_id: str | None = None) -> Any:
         body: Any = values
         if op.wrap:
             for step in reversed(parse_path(op.wrap)):
                 body = {str(step): body}
+        if op.key_in_body and remote_id is not None:
+            body = {op.key_in_body: int(remote_id) if remote_id.isdigit() else remote_id, **body}
         return [body] if op.list else body
 
     def _verified(self, spec: MappingSpec, resource: Resource, remote_id: str, sent: Mapping[str, Any],
@@ -206,7 +211,7 @@ class RestBackend:
                 msg = f"{self.name}: {spec.entity} {remote_id} no longer exists in the CRM"
                 raise RemoteRejected(msg)
             send = {**current, **send}
-        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=self._body(op, send),
+        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=self._body(op, send, remote_id),
                                   what=f"update {spec.entity} {remote_id}")
         return self._verified(spec, resource, remote_id, values, answer, op)
 

@@ -197,7 +197,8 @@ class ModifiedCursor(Strict):
 
 class WriteOp(Strict):
     """One write: the method, the path (``{id}`` is the record's key), where the record's
-    fields go in the body (``wrap``: e.g. ``fields`` for Bitrix24's ``{"fields": {...}}``;
+    fields go in the body (``wrap``: e.g. ``fields`` for Bitrix24's ``{"fields": {...}}``,
+    with ``key_in_body: id`` for its ``{"id": 42, "fields": {...}}``;
     ``list: true`` sends ``[{...}]`` as amoCRM wants), and where the answer holds the new
     id (``id``, a selector). ``reread: true``: the answer does not hold the record, read it
     again to verify the write. ``replace: true``: PUT replaces the whole record, so the
@@ -206,6 +207,7 @@ class WriteOp(Strict):
     method: Literal["POST", "PUT", "PATCH", "DELETE"] = "PATCH"
     path: str
     wrap: Selector | None = None
+    key_in_body: str | None = None  # Bitrix24: {"id": 42, "fields": {...}} — the record's key beside the fields
     list: bool = False
     id: Selector | None = None
     reread: bool = True
@@ -242,7 +244,7 @@ class Resource(Strict):
 
     path: str = Field(min_length=1)
     method: Literal["GET", "POST"] = "GET"
-    params: dict[str, str | int | float | bool] = {}
+    params: dict[str, str | int | float | bool | list[str | int]] = {}  # a list repeats the key: select[]=*&select[]=UF_*
     records: Selector = ""  # where the list sits in the answer; "" = the body is the list
     key: str = "id"
     version: str | None = None  # a field that changes with every edit (updated_at, DATE_MODIFY)
