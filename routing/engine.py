@@ -31,7 +31,7 @@ from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.records import rows_by_id
-from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, decide, load_of
 from routing.roster import Roster, count_load, read_roster
 from routing.tables import RoutingAgentRow, RoutingLogRow, RoutingPointerRow, RoutingQueueRow
@@ -137,7 +137,11 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
         team_id = _team_id(unit.session, team)
         if ticket.team_id != team_id:
             ticket.team_id = fields["team_id"] = team_id
-    unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": fields}))
+    agent = unit.session.get(AgentRow, agent_id)
+    rule = f"routing rule {decision.rule}" if decision is not None and decision.rule else f"routing ({action})"
+    why = f"{rule} → {agent.name if agent is not None else agent_id}"
+    unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
+                             {"fields": fields, "why": dict.fromkeys(fields, why)}))
     log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
     log.info("request %s: %s to agent %s", ticket.number, action, agent_id, extra={"event": f"routing.{action}"})
 
