@@ -199,8 +199,12 @@ def _record(session: Session, row: OutboxRow, mappings: Mapping[str, CompiledMap
     binding = binder.get(row.model, remote_id) if remote_id and not remote_id.startswith("pending:") else None
     digest = _digest(row.fields, binding.remote_version if binding is not None else None, row.operation)
     said = row.why or {}
+    # A row recorded before holds a later decision merged into it (the outbox keeps one
+    # waiting row per record): that decision was taken since the last pass, not at `created`.
+    merged = session.scalar(select(ShadowWriteRow.id).where(ShadowWriteRow.outbox_id == row.id).limit(1)) is not None
     base = {"backend": row.backend, "model": row.model, "local_id": row.local_id, "outbox_id": row.id, "digest": digest,
-            "number": _number(session, row.model, row.local_id)[:100], "decided": row.created, "recorded": now}
+            "number": _number(session, row.model, row.local_id)[:100], "decided": now if merged else row.created,
+            "recorded": now}
     if row.operation == "create":
         session.add(ShadowWriteRow(**base, field=CREATE_FIELD, holds={"value": None}, sends={"value": "create"},
                                    needed=True, why=_ORIGINS.get(row.origin, row.origin)))
