@@ -32,8 +32,10 @@ from sqlalchemy.orm import Session
 
 from crm_bridge.errors import RemoteError
 from crm_bridge.model import fields_from_json
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS, in_chunks
+from crm_bridge.store.tables import core_table
 from mapping.compile import CompiledMapping
 from sync.binder import Binder
 from sync.importer import Importer
@@ -158,12 +160,19 @@ def shadow_pass(store: Store, backend: RemoteBackend, mappings: Mapping[str, Com
         log.warning("shadow: reading %s failed, the pass is left to the next one: %s", backend.name, exc,
                     extra={"event": "sync.shadow.read_failed", "backend": backend.name})
         return stats
-    with store.transaction() as session:
-        for candidate in candidates:
-            row = session.get(OutboxRow, candidate.row_id)
-            if row is None or row.state != "pending":
-                continue
-            _record(session, row, mappings, current, now, stats)
+    with store.transaction() as session, session.no_autoflush:
+        ids = [c.row_id for c in candidates]
+        rows = [r for chunk in in_chunks(ids) for r in session.scalars(
+            select(OutboxRow).where(OutboxRow.id.in_(chunk), OutboxRow.state == "pending").order_by(OutboxRow.id))]
+        pass_ = _Pass(session, Binder(session, backend.name), now, stats)
+        pass_.seen_before = {o for chunk in in_chunks(ids) for o in session.scalars(
+            select(ShadowWriteRow.outbox_id).where(ShadowWriteRow.outbox_id.in_(chunk)).distinct())}
+        for model in {r.model for r in rows}:
+            pass_.preload(model, [r.local_id for r in rows if r.model == model])
+        for row in rows:
+            _record(pass_, row, mappings, current)
+        if pass_.entries:
+            bulk_insert(session, core_table(ShadowWriteRow), pass_.entries)  # one executemany
     if stats.recorded:
         log.info("shadow: %s: %d would-be writes recorded (%d needed, %d already in the CRM)", backend.name,
                  stats.recorded, stats.would_write, stats.unchanged,
@@ -179,35 +188,61 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _label(session: Session, model: str | None, local_id: Any) -> str | None:
-    """The name people know a referenced record by (an agent's name), or None."""
-    if model is None or local_id is None or model not in ROWS:
-        return None
-    record = session.get(ROWS[model], int(local_id))
-    return str(getattr(record, "number", None) or getattr(record, "name", None) or "") or None if record else None
+@dataclass
+class _Pass:
+    """What one recording pass shares: its session and binder, names looked up once, the
+    outbox rows recorded before (a later decision merged in) and the entries to insert."""
+
+    session: Session
+    binder: Binder
+    now: datetime
+    stats: ShadowStats
+    seen_before: set[int] = field(default_factory=set)
+    names: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    versions: dict[tuple[str, int], tuple[str, str | None]] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def preload(self, model: str, local_ids: list[int]) -> None:
+        """The records' numbers (names) and bindings, a query per 500."""
+        table = ROWS.get(model)
+        column = getattr(table, "number", None) or getattr(table, "name", None)
+        for chunk in in_chunks(sorted(set(local_ids))):
+            if table is not None and column is not None:
+                ident = getattr(table, "id")  # noqa: B009 - every record table has one; Base does not declare it
+                found: dict[int, Any] = dict(self.session.execute(select(ident, column).where(ident.in_(chunk))).all())
+                self.names.update({(model, i): (str(found[i]) if found.get(i) else None) for i in chunk})
+            for local_id, remote_id, version in self.session.execute(
+                    select(BindingRow.local_id, BindingRow.remote_id, BindingRow.remote_version).where(
+                        BindingRow.backend == self.binder.backend, BindingRow.model == model,
+                        BindingRow.local_id.in_(chunk))):
+                self.versions[(model, local_id)] = (remote_id, version)
+
+    def label(self, model: str | None, local_id: Any) -> str | None:
+        """The name people know a record by (a request's number, an agent's name), or None."""
+        if model is None or local_id is None or model not in ROWS:
+            return None
+        key = (model, int(local_id))
+        if key not in self.names:
+            record = self.session.get(ROWS[model], key[1])
+            self.names[key] = str(getattr(record, "number", None) or getattr(record, "name", None) or "") or None
+        return self.names[key]
 
 
-def _number(session: Session, model: str, local_id: int) -> str:
-    return _label(session, model, local_id) or f"{model} {local_id}"
-
-
-def _record(session: Session, row: OutboxRow, mappings: Mapping[str, CompiledMapping],
-            current: Mapping[str, RemoteRecord], now: datetime, stats: ShadowStats) -> None:
-    """Append the entries of one outbox row: one per remote field it would write."""
-    binder = Binder(session, row.backend)
-    remote_id = binder.remote_id(row.model, row.local_id)
-    binding = binder.get(row.model, remote_id) if remote_id and not remote_id.startswith("pending:") else None
-    digest = _digest(row.fields, binding.remote_version if binding is not None else None, row.operation)
-    said = row.why or {}
+def _record(pass_: _Pass, row: OutboxRow, mappings: Mapping[str, CompiledMapping],
+            current: Mapping[str, RemoteRecord]) -> None:
+    """Collect the entries of one outbox row: one per remote field it would write."""
+    stats, binder = pass_.stats, pass_.binder
+    remote_id, version = pass_.versions.get((row.model, row.local_id), (None, None))
+    bound = remote_id is not None and not remote_id.startswith("pending:")
     # A row recorded before holds a later decision merged into it (the outbox keeps one
     # waiting row per record): that decision was taken since the last pass, not at `created`.
-    merged = session.scalar(select(ShadowWriteRow.id).where(ShadowWriteRow.outbox_id == row.id).limit(1)) is not None
-    base = {"backend": row.backend, "model": row.model, "local_id": row.local_id, "outbox_id": row.id, "digest": digest,
-            "number": _number(session, row.model, row.local_id)[:100], "decided": now if merged else row.created,
-            "recorded": now}
+    base = {"backend": row.backend, "model": row.model, "local_id": row.local_id, "outbox_id": row.id,
+            "digest": _digest(row.fields, version if bound else None, row.operation),
+            "number": (pass_.label(row.model, row.local_id) or f"{row.model} {row.local_id}")[:100],
+            "decided": pass_.now if row.id in pass_.seen_before else row.created, "recorded": pass_.now}
     if row.operation == "create":
-        session.add(ShadowWriteRow(**base, field=CREATE_FIELD, holds={"value": None}, sends={"value": "create"},
-                                   needed=True, why=_ORIGINS.get(row.origin, row.origin)))
+        pass_.entries.append({**base, "field": CREATE_FIELD, "holds": {"value": None}, "sends": {"value": "create"},
+                              "needed": True, "why": _ORIGINS.get(row.origin, row.origin)})
         stats.recorded, stats.would_write = stats.recorded + 1, stats.would_write + 1
         return
     mapping = mappings.get(row.model)
@@ -224,6 +259,7 @@ def _record(session: Session, row: OutboxRow, mappings: Mapping[str, CompiledMap
         stats.errors.append(f"outbox {row.id}: cannot be sent: {exc}")
         return
     remote = current.get(remote_id)
+    said = row.why or {}
     canonical = {f.source: name for name, f in mapping.spec.fields.items() if f.source}
     for remote_field, value in values.items():
         name = canonical.get(remote_field, remote_field)
@@ -232,12 +268,13 @@ def _record(session: Session, row: OutboxRow, mappings: Mapping[str, CompiledMap
         needed = remote is None or not same(value, held)
         holds: dict[str, Any] = {"value": _plain(held)} if remote is not None else {"value": None, "unread": True}
         if ref and held:
-            holds["shown"] = _label(session, ref, binder.local_id(ref, str(held)))
+            holds["shown"] = pass_.label(ref, binder.local_id(ref, str(held)))
         sends: dict[str, Any] = {"value": _plain(value)}
         if ref:
-            sends["shown"] = _label(session, ref, row.fields.get(name))
+            sends["shown"] = pass_.label(ref, row.fields.get(name))
         why = str(said.get(name) or _ORIGINS.get(row.origin, row.origin))
-        session.add(ShadowWriteRow(**base, field=remote_field[:200], holds=holds, sends=sends, needed=needed, why=why))
+        pass_.entries.append({**base, "field": remote_field[:200], "holds": holds, "sends": sends, "needed": needed,
+                              "why": why})
         stats.recorded += 1
         if needed:
             stats.would_write += 1
