@@ -301,3 +301,34 @@ def test_status_says_the_backend_is_in_shadow_mode_and_what_it_would_write(cli: 
     text = cli("status").stdout
     assert (f"demo-1c: SHADOW MODE (write_back: shadow) — nothing is written to the CRM; {report['writes']} write(s) to "
             f"{report['records']} record(s) would be made — see `crm-bridge shadow report --backend demo-1c`") in " ".join(text.split())
+
+
+def test_shadow_then_live_on_postgresql(emulator: Emulator, sink: SmtpSink, tmp_path: Path, clock: FrozenClock,
+                                        pg_url: str) -> None:
+    """The same loop on the scale-out store: the log's queries (newest per field) on PostgreSQL."""
+    def on_pg(mode: str) -> App:
+        text = config_text(emulator, tmp_path / "unused.db", sink, mode)
+        return App.from_text(text.replace(f"sqlite:///{tmp_path / 'unused.db'}", pg_url), clock=clock)
+
+    app = on_pg("shadow")
+    try:
+        assert app.store.engine.dialect.name == "postgresql"
+        app.upgrade_db()
+        shadow_cycles(app, clock, emulator)
+        with app.store.transaction() as s:
+            writes = current_writes(s, backend=BACKEND)
+        assert emulator.stats()["by_set"][DOC].get("PATCH", 0) == 0
+    finally:
+        app.close()
+    records = {w.number for w in writes}
+    assert len(records) > 30
+    app = on_pg("live")
+    try:
+        clock.at += timedelta(minutes=1)
+        assert app.run_job("sync.dispatch")[BACKEND]["sent"] == len(records)
+        assert emulator.stats()["by_set"][DOC]["PATCH"] == len(records)
+        assert app.run_job("sync.dispatch")[BACKEND]["sent"] == 0
+        with app.store.transaction() as s:
+            assert current_writes(s) == []
+    finally:
+        app.close()
