@@ -98,6 +98,11 @@ class BackendBase(Strict):
     # Reconciliation never tombstones more than this share of a model's bindings in one
     # run (a half-empty listing after an outage must not look like mass deletion).
     max_delete_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    # shadow: the whole loop runs (import, SLA, routing; every decision lands in the
+    # outbox) but nothing is written to this CRM and no customer mail about its records
+    # goes out; each write it would make is recorded (`crm-bridge shadow report`). live:
+    # writes are sent. Switching shadow -> live sends the decisions still current, once.
+    write_back: Literal["live", "shadow"] = "live"
 
 
 class StoreConfig(Strict):

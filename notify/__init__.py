@@ -32,6 +32,7 @@ def register(registry: Registry) -> None:
     from notify.compose import check_templates
     from notify.dispatch import notify_dispatch
     from notify.outbox import on_assigned, on_sla_event, on_ticket_imported
+    from notify.shadow import held_mail
 
     registry.add(NotifyConfig, usage="config.section", name="notify")
     registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported", name="notify.customer")
@@ -41,3 +42,4 @@ def register(registry: Registry) -> None:
     registry.add(notify_dispatch, usage="job", name="notify.dispatch")
     registry.add(notify_app, usage="cli.group", name="notify")
     registry.add(check_templates, usage="check.app", name="notify templates")
+    registry.add(held_mail, usage="shadow.report", name="notify")

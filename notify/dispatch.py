@@ -38,6 +38,7 @@ from notify.compose import context_for, request_context, unsubscribe_link
 from notify.digest import digest_message, fold
 from notify.outgoing import Outgoing
 from notify.settings import NotifyConfig
+from notify.shadow import backend_in_shadow, hold, stale_after_shadow
 from notify.smtp import Mailer
 from notify.tables import NotificationRow
 from notify.templates import Rendered, TemplateProblem, Templates
@@ -60,6 +61,7 @@ class DispatchStats:
     withdrawn: int = 0
     waiting: int = 0
     digests: int = 0  # mails that carried several rows (each row counts in `sent`)
+    shadow: int = 0  # customer mail held: its request's backend is in shadow mode (notify/shadow.py)
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -146,6 +148,18 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             stats.withdrawn += 1
             log.info("notification %d withdrawn: %s", row.id, gone, extra={"event": "notify.dispatch.withdrawn"})
             return None
+        if row.audience == "customer":
+            shadow = backend_in_shadow(session, app.registry, app.config, row.ticket_id)
+            if shadow is not None:
+                hold(row, shadow, now)
+                stats.shadow += 1
+                return None
+            stale = stale_after_shadow(row, now, config.shadow_max_age)
+            if stale is not None:
+                row.state, row.reason = "withdrawn", stale
+                stats.withdrawn += 1
+                log.info("notification %d withdrawn: %s", row.id, stale, extra={"event": "notify.dispatch.withdrawn"})
+                return None
         held = _held(session, row, config, now)
         if held is not None:
             row.next_attempt_at, row.reason = held

@@ -185,6 +185,9 @@ class NotifyConfig(Strict):
     max_attempts: int = Field(default=8, ge=1, le=50)
     wait_for_plan: Duration = timedelta(minutes=5)  # an acknowledgement waits this long for its due dates
     fold_at: int | None = Field(default=5, ge=2, le=10_000)  # this many due mails to one recipient go as a digest; null: never
+    # Customer mail held while its backend was in shadow mode (write_back: shadow) is sent
+    # after the switch to live only while younger than this; older, it is withdrawn.
+    shadow_max_age: Duration = timedelta(hours=1)
 
     @property
     def enabled(self) -> bool:

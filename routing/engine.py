@@ -32,7 +32,7 @@ from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.records import rows_by_id
-from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, decide, load_of
 from routing.language import CustomerLanguage, language_of
 from routing.roster import Roster, count_load, last_agents, read_roster
@@ -149,7 +149,11 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
         team_id = _team_id(unit.session, team)
         if ticket.team_id != team_id:
             ticket.team_id = fields["team_id"] = team_id
-    unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": fields}))
+    agent = unit.session.get(AgentRow, agent_id)
+    rule = f"routing rule {decision.rule}" if decision is not None and decision.rule else f"routing ({action})"
+    why = f"{rule} → {agent.name if agent is not None else agent_id}"
+    unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
+                             {"fields": fields, "why": dict.fromkeys(fields, why)}))
     if previous != agent_id:  # who hears of it is notify's business (the customer, the new assignee)
         unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
                                  {"agent_id": agent_id, "previous_id": previous, "action": action}))

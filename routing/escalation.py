@@ -49,7 +49,8 @@ def on_sla_escalate(unit: Unit, event: DomainEvent) -> None:
         new = raised(ticket.priority)
         if new != ticket.priority:
             old, ticket.priority = ticket.priority, new
-            unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": {"priority": new}}))
+            why = {"priority": f"{cause}: priority {old} -> {new}"}
+            unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": {"priority": new}, "why": why}))
             log_decision(session, ticket.id, unit.now, "raise_priority", None, agent_id=ticket.assignee_id,
                          reason=f"{cause}: priority {old} -> {new}", data={"sla": _plain(data)})
     elif action == "reassign" and unit.config.section("routing").enabled:

@@ -46,6 +46,17 @@ _ANNOUNCED = {"warn", "breach", "escalate"}
 _DUE_FIELDS = ("first_response_due", "resolution_due")
 
 
+_WHAT = {"resolution_due": "resolution due", "first_response_due": "first response due", "sla_state": "SLA state",
+         "sla_breached": "breach flag", "sla_policy": "policy chosen"}
+
+
+def _why(changed: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[str, str]:
+    """Per changed field, the decision in words (a shadow report's "why" column)."""
+    policy = fields.get("sla_policy") or "(none)"
+    tail = f" ({reason})" if reason else ""
+    return {k: f"SLA policy {policy}: {_WHAT.get(k, k)}{tail}" for k in changed}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -164,7 +175,7 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
         if clock.notes != notes:
             clock.notes = notes
     if changed:  # the policy too: a mapping may write it back (one that does not map it sends nothing)
-        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": changed}))
+        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": changed, "why": _why(changed, fields, reason)}))
     for event in appended:
         if event.kind in _ANNOUNCED:
             data = {"metric": event.metric, "cycle": event.cycle, "at": event.at, **dict(event.data)}

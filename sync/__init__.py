@@ -9,6 +9,7 @@ from __future__ import annotations
 from crm_bridge.registry import Registry
 from sync.engine import pull, push
 from sync.outbox import enqueue, enqueue_create
+from sync.shadow import records_in_shadow
 from sync.source import RemoteBackend, RemoteRecord
 
 __all__ = ["RemoteBackend", "RemoteRecord", "register"]
@@ -17,6 +18,7 @@ __all__ = ["RemoteBackend", "RemoteRecord", "register"]
 def register(registry: Registry) -> None:
     registry.add(enqueue, usage="event.handler", model="record.changed")
     registry.add(enqueue_create, usage="event.handler", model="record.created")
+    registry.add(records_in_shadow, usage="shadow.records", name="sync")
     registry.add(pull, usage="job", name="sync.pull")
     registry.add(push, usage="job", name="sync.dispatch")
     from sync.metrics import SyncCollector
@@ -34,5 +36,8 @@ def register(registry: Registry) -> None:
 
     registry.add(quarantine_app, usage="cli.group", name="quarantine")
     from sync.deletes_cli import sync_app
+    from sync.shadow_cli import shadow_app
+
+    registry.add(shadow_app, usage="cli.group", name="shadow")
 
     registry.add(sync_app, usage="cli.group", name="sync")

@@ -14,6 +14,7 @@ from crm_bridge.events import DomainEvent
 from crm_bridge.model import fields_from_json
 from crm_bridge.store.records import update_record
 from sync.quarantine_cli import counts as quarantine_counts
+from sync.shadow import shadow_line, shadow_state
 from sync.tables import BindingRow, CheckpointRow, ConflictRow, OutboxRow, SyncRunRow
 
 __all__ = ["conflicts_app", "jobs_app", "status"]
@@ -64,7 +65,8 @@ def status(as_json: JsonOpt = False) -> None:
                                "outbox": {"pending": queue.get("pending", 0), "parked": queue.get("parked", 0),
                                           "sent": queue.get("sent", 0)},
                                "bindings": bound, "conflicts": open_conflicts, "streams": streams,
-                               "quarantine": quarantine_counts(s, name)})
+                               "quarantine": quarantine_counts(s, name),
+                               "shadow": shadow_state(s, bridge.config, name)})
     finally:
         bridge.close()
     if as_json:
@@ -87,6 +89,8 @@ def status(as_json: JsonOpt = False) -> None:
         if r["quarantine"]["held"] or r["quarantine"]["notes"]:
             console.print(f"{r['backend']}: {r['quarantine']['held']} record(s) set aside, {r['quarantine']['notes']} stored "
                           "repaired — see `crm-bridge quarantine list`")
+        if r["shadow"] is not None:
+            console.print(shadow_line(r["backend"], r["shadow"]), highlight=False)
         for kind in ("import", "export"):
             if r[kind] and r[kind]["error"]:
                 console.print(f"[red]{r['backend']} {kind}:[/red] {r[kind]['error']}")

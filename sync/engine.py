@@ -26,6 +26,7 @@ from sync.binder import KnownBindings
 from sync.exporter import ExportStats, dispatch
 from sync.feed import FeedResult, feed_pass
 from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
+from sync.shadow import in_shadow, shadow_pass
 from sync.source import RemoteBackend, supports_change_feed, supports_version_scan
 from sync.tables import SyncRunRow
 
@@ -239,6 +240,9 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
         mappings = mappings_for(remote, list(app.config.backends[name].models))
         run_id = _start_run(app, name, "export", now)
         importer = Importer(app.store, app.bus, app.config, remote, mappings, now)
+        if in_shadow(app.config, name):  # nothing is sent: what would be is recorded (sync/shadow.py)
+            summary[name] = _shadow(app, run_id, remote, mappings, now, importer, part)
+            continue
         stats, deadline = ExportStats(), time.monotonic() + DISPATCH_BUDGET
         while True:
             batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part)
@@ -255,3 +259,17 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
         )
         summary[name] = {"sent": stats.sent, "created": stats.created, "unchanged": stats.unchanged, "retried": stats.retried, "parked": stats.parked, "errors": stats.errors[:5]}
     return summary
+
+
+def _shadow(app: App, run_id: int, remote: RemoteBackend, mappings: dict[str, CompiledMapping], now: datetime,
+            importer: Importer, part: tuple[int, int] | None) -> dict[str, Any]:
+    """The dispatch pass of a backend in shadow mode: record, send nothing. Under the queue
+    only the first shard records (the log is per row, not per shard), the others idle."""
+    if part is not None and part[0] != 0:
+        _finish_run(app, run_id, status="ok", counts={})
+        return {"shadow": True, "sent": 0, "recorded": 0}
+    stats = shadow_pass(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH * 10)
+    _finish_run(app, run_id, status="ok" if not stats.errors else "failed", counts={"read": stats.recorded},
+                error="; ".join(stats.errors[:3]) or None)
+    return {"shadow": True, "sent": 0, "recorded": stats.recorded, "would_write": stats.would_write,
+            "unchanged": stats.unchanged, "errors": stats.errors[:5]}

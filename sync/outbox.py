@@ -54,29 +54,31 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     again, B not yet sent) it is a change back, and stored anew.
     """
     session = unit.session
-    changes: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
+    changes: dict[tuple[str, int], tuple[dict[str, Any], str, dict[str, Any]]] = {}
     for event in events:
         key = (event.model, event.local_id)
-        before = changes.get(key, ({}, event.origin))[0]
-        changes[key] = ({**before, **fields_to_json(event.model, event.data["fields"])}, event.origin)
+        before, _, said = changes.get(key, ({}, event.origin, {}))
+        fields = fields_to_json(event.model, event.data["fields"])
+        why = {k: event.data.get("why", {}).get(k) or event.origin for k in fields}  # a decision in words, else its origin
+        changes[key] = ({**before, **fields}, event.origin, {**said, **why})
     session.flush()  # bindings created in this transaction must be visible to the queries below
     by_model: dict[str, list[int]] = {}
     for model, local_id in changes:
         by_model.setdefault(model, []).append(local_id)
     bindings: list[tuple[str, str, int, str | None]] = []  # (backend, model, local id, remote version)
-    waiting: dict[tuple[str, str, int], tuple[int, dict[str, Any]]] = {}  # a row yet to be tried: its id, fields
+    waiting: dict[tuple[str, str, int], tuple[int, dict[str, Any], dict[str, Any]]] = {}  # a row yet to be tried: id, fields, why
     for model, ids in by_model.items():
         for chunk in in_chunks(ids):
             bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
                 select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
                 .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
             for row in session.execute(select(OutboxRow.id, OutboxRow.backend, OutboxRow.model, OutboxRow.local_id,
-                                              OutboxRow.fields).where(
+                                              OutboxRow.fields, OutboxRow.why).where(
                     OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
                     OutboxRow.attempts == 0, OutboxRow.operation == "update")
                     # a row a dispatcher is sending right now is left to it: the new decision gets its own row
                     .with_for_update(skip_locked=True)):
-                waiting[(row.backend, row.model, row.local_id)] = (row.id, row.fields)
+                waiting[(row.backend, row.model, row.local_id)] = (row.id, row.fields, row.why or {})
             for claimed in session.scalars(select(OutboxRow).where(  # claimed: the send is on its way, leave it
                     OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
                     OutboxRow.claimed_by.is_not(None))):
@@ -85,16 +87,16 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     fresh: dict[str, dict[str, Any]] = {}
     merged: list[dict[str, Any]] = []
     for backend, model, local_id, remote_version in bindings:
-        fields, origin = changes[(model, local_id)]
+        fields, origin, why = changes[(model, local_id)]
         pending = waiting.get((backend, model, local_id))
         if pending is not None:
-            row_id, held = pending
+            row_id, held, said = pending
             if (both := {**held, **fields}) != held:  # a decision repeated (a plan made again) changes nothing
-                merged.append({"id": row_id, "fields": both})
+                merged.append({"id": row_id, "fields": both, "why": {**said, **why}})
             continue
         identity = identity_key(backend, model, local_id, fields, remote_version)
         fresh[identity] = {"backend": backend, "model": model, "local_id": local_id,
-                           "identity_key": identity, "operation": "update", "fields": fields, "origin": origin,
+                           "identity_key": identity, "operation": "update", "fields": fields, "origin": origin, "why": why,
                            "state": "pending", "attempts": 0, "next_attempt_at": unit.now, "created": unit.now}
     keys = list(fresh)
     for some in in_chunks(keys):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["BindingRow", "CheckpointRow", "ConflictRow", "OutboxRow", "SyncRunRow"]
+__all__ = ["BindingRow", "CheckpointRow", "ConflictRow", "OutboxRow", "ShadowWriteRow", "SyncRunRow"]
 
 
 class BindingRow(Base):
@@ -72,6 +72,9 @@ class OutboxRow(Base):
     operation: Mapped[str] = mapped_column(String(10), default="update")  # update | create
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # canonical field -> JSON value
     origin: Mapped[str] = mapped_column(String(100))
+    # canonical field -> the decision in words ("SLA policy P1: resolution due"), when the
+    # deciding engine said it: the shadow report's "why"
+    why: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | parked | withdrawn
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -120,3 +123,29 @@ class SyncRunRow(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ShadowWriteRow(Base):
+    """A write a backend in shadow mode would have made: one row per outbox row, content
+    and remote field, appended when first seen (history); the newest row of a record's
+    field whose outbox row is still pending is what the switch to live would send."""
+
+    __tablename__ = "shadow_writes"
+    __table_args__ = (
+        Index("ix_shadow_writes_field", "backend", "model", "local_id", "field", "id"),
+        Index("ix_shadow_writes_outbox", "outbox_id", "digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(50))
+    local_id: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(100))  # the CRM's number (or name) people know the record by
+    outbox_id: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))  # the outbox row's fields when recorded: a change is recorded anew
+    field: Mapped[str] = mapped_column(String(200))  # the remote field, as the CRM names it
+    holds: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"value": ...}: what the CRM held when read
+    sends: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"value": ...}: what would be sent
+    needed: Mapped[bool] = mapped_column(Boolean)  # False: the CRM already holds it, nothing would be written
+    why: Mapped[str] = mapped_column(Text)
+    decided: Mapped[datetime]  # when the decision was taken (the outbox row's creation)
+    recorded: Mapped[datetime]
