@@ -21,6 +21,7 @@ from adapters.onec.selection import FOLDER, is_folder, server_filter, skips_fold
 from adapters.onec.stored import differences
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from crm_bridge.errors import ConfigError
+from crm_bridge.interactive import capped, interactive
 from mapping.compile import compiled_file
 from mapping.kinds import canonical_fields
 from mapping.spec import MappingSpec, load_mapping
@@ -49,15 +50,18 @@ class OneCBackend:
         # (entity set, key) -> (version, the raw values) of records read by key lately: the
         # re-read before a write, against which the write's answer is compared (``update``)
         self._read_by_key: OrderedDict[tuple[str, str], tuple[str | None, dict[str, Any]]] = OrderedDict()
+        # a person at a terminal (check, inspect, preview) waits seconds, not minutes: crm_bridge.interactive
+        connect, read, total = capped(config.timeout.connect, config.timeout.read, config.timeout.total)
         self.client = client or ODataClient(
             name=name,
             base_url=str(config.url),
             username=config.username,
             password=config.password.get_secret_value(),
-            timeout=(config.timeout.connect, config.timeout.read),
+            timeout=(connect, read),
             max_query_string=config.max_query_string,
-            total_timeout=config.timeout.total,
+            total_timeout=total,
             max_answer_bytes=config.max_answer_mb << 20,
+            retry_silence=not interactive(),
         )
 
     @property
