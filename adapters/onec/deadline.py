@@ -21,6 +21,8 @@ WSDL and every call) talk to 1C: watchdog, timeouts, streamed body within
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
 import time
@@ -46,33 +48,72 @@ class _Current(threading.local):
 _current = _Current()
 
 
+class _Alarm:
+    """One thread for every watchdog of the process: a heap of (deadline, watchdog), the
+    earliest waited for. A thread per exchange would cost a thread start (hundreds of
+    microseconds) on every request; an ended exchange's entry is only marked and dropped
+    when it comes up."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Watchdog]] = []
+        self._ready = threading.Condition()
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, dog: Watchdog) -> None:
+        with self._ready:
+            heapq.heappush(self._heap, (when, next(self._count), dog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="crm-bridge-1c-deadline", daemon=True)
+                self._thread.start()
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._heap or self._heap[0][2].ended:
+                    if self._heap:
+                        heapq.heappop(self._heap)  # an exchange that ended in time
+                        continue
+                    self._ready.wait()
+                when, _, dog = self._heap[0]
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._ready.wait(wait)
+                    continue  # an earlier deadline may have come meanwhile
+                heapq.heappop(self._heap)
+            dog.fire()
+
+
+_alarm = _Alarm()
+
+
 class Watchdog:
     """Shuts down the sockets of this thread's exchange when `seconds` have passed.
 
     Used as a context manager around one exchange; ``fired`` says whether it cut it.
-    Shutting a socket down from the timer's thread is safe (the blocked ``recv`` in the
-    exchange's thread returns empty, and urllib3 raises) where closing it is not.
+    Shutting a socket down from the alarm's thread is safe (the blocked ``recv`` in the
+    exchange's thread returns empty, and urllib3 raises) where closing it is not. Once
+    the exchange has ended, nothing is shut: its connection may be serving the next one.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.fired = False
+        self.fired = self.ended = False
         self._lock = threading.Lock()
         self._connections: list[HTTPConnection] = []
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
         self._outer: Watchdog | None = None
 
     def __enter__(self) -> Watchdog:
         self._outer, _current.dog = _current.dog, self
-        self._timer.start()
+        _alarm.add(time.monotonic() + self.seconds, self)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._timer.cancel()
         _current.dog = self._outer
         with self._lock:
+            self.ended = True
             self._connections.clear()
 
     def watch(self, connection: HTTPConnection) -> None:
@@ -82,8 +123,11 @@ class Watchdog:
             if self.fired:
                 _shut(connection)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """The time is up: shut down the exchange's sockets (nothing, if it has ended)."""
         with self._lock:
+            if self.ended:
+                return
             self.fired = True
             for connection in self._connections:
                 _shut(connection)
