@@ -68,6 +68,7 @@ from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.deletes import permit
 from sync.merge import Conflict, merge
 from sync.outcome import ImportStats, content_hash, lost_race
+from sync.ownership import say_restored
 from sync.partition import CUT, KeyRanges, Partition, supports_key_ranges, usable_bounds
 from sync.quarantine import Unusable, fetch_addressable, hold, release, stage_of, storable
 from sync.source import (
@@ -246,6 +247,7 @@ class Importer:
         for conflict in result.overridden:
             log.info("%s %s: %s changed on both sides; settled by policy", model, rec.id, conflict.field,
                      extra={"event": "sync.merge.settled", "backend": binder.backend})
+        say_restored(binding, getattr(current, "number", None), seen, result.send, self._owners(mapping))
         if result.send:
             page.unit.publish(DomainEvent("record.changed", model, binding.local_id, "sync.merge", {"fields": result.send}))
         if not changed:

@@ -21,6 +21,7 @@ from adapters.onec.selection import FOLDER, is_folder, server_filter, skips_fold
 from adapters.onec.stored import differences
 from adapters.onec.values import BadValue, from_wire, read_value, to_wire
 from crm_bridge.errors import ConfigError
+from crm_bridge.interactive import capped, interactive
 from mapping.kinds import canonical_fields
 from mapping.load import compiled_file, load_mapping
 from mapping.spec import MappingSpec
@@ -46,18 +47,22 @@ class OneCBackend:
         self.tz = ZoneInfo(config.timezone)
         self._lookup_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._exchange: ExchangeFeed | None = None
-        # (entity set, key) -> (version, the raw values) of records read by key lately: the
-        # re-read before a write, against which the write's answer is compared (``update``)
-        self._read_by_key: OrderedDict[tuple[str, str], tuple[str | None, dict[str, Any]]] = OrderedDict()
+        # (entity set, key) -> (version, the raw values, whether our own write's answer) of
+        # records read by key lately: the re-read before a write, or the answer to the write
+        # before it, against which the write's answer is compared (``update``)
+        self._read_by_key: OrderedDict[tuple[str, str], tuple[str | None, dict[str, Any], bool]] = OrderedDict()
+        # a person at a terminal (check, inspect, preview) waits seconds, not minutes: crm_bridge.interactive
+        connect, read, total = capped(config.timeout.connect, config.timeout.read, config.timeout.total)
         self.client = client or ODataClient(
             name=name,
             base_url=str(config.url),
             username=config.username,
             password=config.password.get_secret_value(),
-            timeout=(config.timeout.connect, config.timeout.read),
+            timeout=(connect, read),
             max_query_string=config.max_query_string,
-            total_timeout=config.timeout.total,
+            total_timeout=total,
             max_answer_bytes=config.max_answer_mb << 20,
+            retry_silence=not interactive(),
         )
 
     @property
@@ -364,10 +369,11 @@ class OneCBackend:
             self._remember(spec, raw)
         return [self._record(spec, raw, lookups, composite) for raw in self._items(spec, rows)]
 
-    def _remember(self, spec: MappingSpec, raw: dict[str, Any]) -> None:
-        seen, key = self._read_by_key, (spec.entity, str(raw.get(spec.key)))
-        seen[key] = (spec.version_of(raw), raw)
-        seen.move_to_end(key)
+    def _remember(self, spec: MappingSpec, raw: dict[str, Any], *, ours: bool = False, key: str | None = None) -> None:
+        """Keep `raw` as the record's last known state: read by key, or (`ours`) our write's answer."""
+        seen, at = self._read_by_key, (spec.entity, key if key is not None else str(raw.get(spec.key)))
+        seen[at] = (spec.version_of(raw), raw, ours)
+        seen.move_to_end(at)
         while len(seen) > _READ_BY_KEY_KEPT:
             seen.popitem(last=False)
 
@@ -400,13 +406,17 @@ class OneCBackend:
         stored = self.client.patch(spec.entity, remote_id, body)
         version = spec.version_of(stored)
         before = self._read_by_key.pop((spec.entity, remote_id), None)
-        if expected_version is not None and before is not None and before[0] == expected_version:
+        # compared with the re-read the write was decided against, or with the answer to our
+        # write just before this one (a second row of the record in one batch): a user's edit
+        # saved between two writes of ours is never taken for part of our echo
+        if before is not None and (before[2] or (expected_version is not None and before[0] == expected_version)):
             ignored = {*body, spec.key, spec.version, "DataVersion"}
             moved = sorted(k for k, v in before[1].items() if k not in ignored and k in stored and stored[k] != v)
             if moved:
                 log.info("%s: %s %s changed in 1C meanwhile (%s); the next import reads it again", self.name, spec.entity,
                          remote_id, ", ".join(moved), extra={"event": "onec.write.concurrent", "backend": self.name})
                 version = None
+        self._remember(spec, stored, ours=True, key=remote_id)
         self._verified(spec, f"PATCH {spec.entity}({remote_id})", remote_id, version, body, stored)
         return version
 

@@ -20,7 +20,13 @@ import pydantic_core
 import requests
 
 from adapters.onec.damaged import lenient_json
-from adapters.onec.errors import OneCAnswerTooLarge, OneCUnavailable, error_of, raise_for_error_body
+from adapters.onec.errors import (
+    OneCAnswerTooLarge,
+    OneCLate,
+    OneCUnavailable,
+    error_of,
+    raise_for_error_body,
+)
 
 __all__ = ["acknowledged", "decoded", "read_body", "record_of", "shown_url"]
 
@@ -40,7 +46,9 @@ def read_body(response: requests.Response, *, backend: str, what: str, deadline:
     ``Content-Encoding``, and closed after.
 
     ``read1`` returns whatever has arrived, so the monotonic `deadline` is checked between
-    arrivals however slowly they come; the socket's read timeout still bounds a silence.
+    arrivals however slowly they come; the socket's read timeout still bounds a silence,
+    and the exchange's watchdog (``deadline.Watchdog``) a read blocked at the deadline:
+    an answer it cut is reported as late, never returned shorter.
 
     Raises:
         OneCUnavailable: the deadline passed before the last byte (``timeout.total``).
@@ -57,12 +65,16 @@ def read_body(response: requests.Response, *, backend: str, what: str, deadline:
         size = 0
         while True:
             if time.monotonic() > deadline:
-                raise OneCUnavailable(
-                    f"{backend}: {what}: the answer from {shown_url(response)} was not complete within {total:g} s "
-                    f"(timeout.total; {size:,} bytes had arrived): a slow link, or a server or proxy trickling the "
-                    "answer; will retry — raise timeout.total if pages are large and the link slow")
-            chunk = response.raw.read1(_CHUNK, decode_content=True)
+                raise _late(response, backend, what, total, size)
+            try:
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+            except Exception as exc:
+                if time.monotonic() >= deadline:  # the watchdog (``deadline``) shut the socket at timeout.total
+                    raise _late(response, backend, what, total, size) from exc
+                raise
             if not chunk:
+                if time.monotonic() >= deadline:  # cut by the watchdog, not ended by the server
+                    raise _late(response, backend, what, total, size)
                 return b"".join(chunks)
             size += len(chunk)
             if size > max_bytes:
@@ -70,6 +82,13 @@ def read_body(response: requests.Response, *, backend: str, what: str, deadline:
             chunks.append(chunk)
     finally:
         response.close()
+
+
+def _late(response: requests.Response, backend: str, what: str, total: float, size: int) -> OneCLate:
+    return OneCLate(
+        f"{backend}: {what}: the answer from {shown_url(response)} was not complete within {total:g} s "
+        f"(timeout.total; {size:,} bytes had arrived): a slow link, or a server or proxy trickling the "
+        "answer; will retry — raise timeout.total if pages are large and the link slow")
 
 
 def _too_large(response: requests.Response, backend: str, what: str, max_bytes: int, setting: str,

@@ -197,6 +197,9 @@ class OneCSoapConfig(BackendBase):
     window_lag: float = Field(default=30.0, ge=0, le=3600)
     # remote field -> [setter operation, its parameter]: how a field owned "local" is written
     writers: dict[str, tuple[str, str]] = dict(DEFAULT_WRITERS)
+    # The largest answer read (a page of changes, the WSDL); streamed and cut off here, as
+    # for OData. A page over it: lower page_size, or raise this.
+    max_answer_mb: int = Field(default=64, ge=1, le=2048)
 
     @field_validator("writers")
     @classmethod

@@ -37,15 +37,18 @@ __all__ = [
     "OneCAnswerTooLarge",
     "OneCAuthFailed",
     "OneCBusinessError",
+    "OneCLate",
     "OneCNoProgress",
     "OneCNotFound",
     "OneCNotPublished",
     "OneCRejected",
     "OneCRequestTooLong",
+    "OneCSilent",
     "OneCStoredOtherwise",
     "OneCUnavailable",
     "OneCVersionConflict",
     "no_answer",
+    "error_in_body",
     "error_of",
     "raise_for_error_body",
     "raise_for_response",
@@ -57,6 +60,18 @@ __all__ = [
 
 class OneCUnavailable(RemoteUnavailable):
     """1C did not answer in time, answered 5xx/429/503, or sent a broken body: retry."""
+
+
+class OneCLate(OneCUnavailable):
+    """An exchange that passed ``timeout.total`` (headers or body trickled, each byte within
+    ``timeout.read``): cut off, retried like any ``OneCUnavailable``."""
+
+
+class OneCSilent(OneCUnavailable):
+    """Connected, but 1C sent nothing within ``timeout.read``: an overloaded publication, or
+    a port where something accepts connections and never answers. Retried by unattended
+    runs like any ``OneCUnavailable``; a command a person waits for says it at once
+    (``crm_bridge.interactive``)."""
 
 
 class OneCRejected(RemoteRejected):
@@ -205,6 +220,19 @@ def raise_for_error_body(backend: str, what: str, status: int, code: str | None,
     raise OneCRejected(f"{where}: {said}", code=code, status=status)
 
 
+def error_in_body(content: bytes) -> tuple[str | None, str] | None:
+    """(code, text) of a body that is 1C's error, JSON ``odata.error`` or XML ``<error>``,
+    whatever the status said; None for any other body (a document expected in XML, such
+    as ``$metadata``, that came back as an error answered with 200)."""
+    content = content.removeprefix(b"\xef\xbb\xbf")
+    if content.lstrip()[:1] == b"{":
+        try:
+            return error_of(json.loads(content.decode("utf-8", errors="replace")))
+        except ValueError:
+            return None
+    return _xml_error(content)
+
+
 def _xml_error(content: bytes) -> tuple[str | None, str] | None:
     """``<error><code/><message/></error>``: how 1C answers a call made without
     ``$format=json`` (``$metadata``, ``SelectChanges``); None for any other body."""
@@ -287,14 +315,15 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
 
 
 @contextmanager
-def translated(backend: str, what: str) -> Iterator[None]:
+def translated(backend: str, what: str, *, read_timeout: float | None = None) -> Iterator[None]:
     """Connection faults and timeouts from requests become ``OneCUnavailable``; so do
     urllib3's and the socket's, met while a body is streamed (a read timeout, a
-    connection closed before the announced length)."""
+    connection closed before the announced length). `read_timeout`: the seconds a
+    silent server was given, for the message."""
     try:
         yield
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise no_answer(backend, what, exc) from exc
+        raise no_answer(backend, what, exc, read_timeout=read_timeout) from exc
     except requests.RequestException as exc:
         raise OneCUnavailable(f"{backend}: {what}: {type(exc).__name__}: {exc}") from exc
     except urllib3.exceptions.ReadTimeoutError as exc:
@@ -303,15 +332,20 @@ def translated(backend: str, what: str) -> Iterator[None]:
         raise OneCUnavailable(f"{backend}: {what}: the answer broke off ({type(exc).__name__}: {exc}); will retry") from exc
 
 
-def no_answer(backend: str, what: str, exc: requests.RequestException) -> OneCUnavailable:
-    """A connection that failed or timed out, said with the host and the likely cause."""
+def no_answer(backend: str, what: str, exc: requests.RequestException, *,
+              read_timeout: float | None = None) -> OneCUnavailable:
+    """A connection that failed or timed out, said with the host and the likely cause; a
+    server that accepted the connection and said nothing is ``OneCSilent``."""
     url = getattr(exc.request, "url", None) or ""
     host = urlsplit(url).netloc.rpartition("@")[2] if url else ""
     text = str(exc)
     if isinstance(exc, requests.ConnectTimeout):
         cause = "connecting timed out (timeout.connect): is the host up and reachable from here?"
     elif isinstance(exc, requests.ReadTimeout):
-        cause = "connected, but 1C did not answer within timeout.read: a busy or starting base; raise it if this recurs"
+        waited = f"in {read_timeout:g} s" if read_timeout is not None else "within timeout.read"
+        return OneCSilent(f"{backend}: {what}: no answer{f' from {host}' if host else ''}: connected, but 1C did not "
+                          f"answer {waited} (publication overloaded or the wrong port?); check the url's port, or raise "
+                          "timeout.read if the base is only slow; will retry")
     elif "Connection refused" in text:
         cause = "connection refused: nothing listens there; check the host and port in url and that the web server runs"
     elif any(sign in text for sign in ("NameResolutionError", "Name or service not known", "Failed to resolve",

@@ -21,13 +21,16 @@ from urllib.parse import quote
 
 import requests
 
-from adapters.onec.answer import acknowledged, decoded, read_body, record_of
+from adapters.onec.answer import acknowledged, decoded, record_of
+from adapters.onec.deadline import bounded_exchange, watch_session
 from adapters.onec.errors import (
     OneCNotPublished,
     OneCRejected,
+    OneCSilent,
     OneCUnavailable,
+    error_in_body,
+    raise_for_error_body,
     raise_for_response,
-    translated,
 )
 from adapters.onec.metadata import Metadata, parse_metadata
 from adapters.onec.paging import NO_COUNT_CEILING, Progress
@@ -119,6 +122,7 @@ class ODataClient:
         max_query_string: int = MAX_QUERY_STRING,
         total_timeout: float = 300.0,
         max_answer_bytes: int = 64 << 20,
+        retry_silence: bool = True,
     ) -> None:
         self.name = name
         # the whole exchange, request to last byte (``timeout.total``), and the largest
@@ -128,7 +132,10 @@ class ODataClient:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
         self.read_retries, self.max_retry_wait = read_retries, max_retry_wait
-        self.session = session or requests.Session()
+        # False for a person waiting (``crm_bridge.interactive``): a silent server is said at once
+        self.retry_silence = retry_silence
+        self._silent: OneCSilent | None = None  # (not retry_silence) what the server's silence was, said again at once
+        self.session = watch_session(session or requests.Session())
         # requests would encode a str login as latin-1; 1C wants UTF-8.
         self.session.auth = (username.encode("utf-8"), password.encode("utf-8"))  # type: ignore[assignment]
         self.session.headers.update({"Accept": "application/json", "User-Agent": "crm-bridge"})
@@ -147,22 +154,23 @@ class ODataClient:
 
     def exchange(self, method: str, url: str, *, data: bytes | None = None, headers: Mapping[str, str] | None = None,
                  what: str, max_bytes: int | None = None, cap_setting: str = "max_answer_mb") -> requests.Response:
-        """One HTTP exchange with all its bounds: the connect and read timeouts, the whole
-        answer within ``total_timeout`` (a deadline checked while the body streams in),
-        and at most ``max_answer_bytes`` of it (`max_bytes`, `cap_setting`: another cap,
-        such as an exchange package's). The body is read here, whole, into
-        ``response.content``; a non-2xx status raises the typed error."""
-        deadline = time.monotonic() + self.total_timeout
-        connect, read = self.timeout
-        with translated(self.name, what):
-            self.requests_made += 1
-            response = self.session.request(method, url, data=data, headers=dict(headers or {}), stream=True,
-                                            timeout=(connect, min(read, self.total_timeout)))
-            body = read_body(response, backend=self.name, what=what, deadline=deadline, total=self.total_timeout,
-                             max_bytes=self.max_answer_bytes if max_bytes is None else max_bytes,
-                             cap_setting=cap_setting)
-        # requests keeps a read body here; error parsing and callers read response.content
-        response._content = body
+        """One HTTP exchange with all its bounds (``deadline.bounded_exchange``): the connect
+        and read timeouts, the whole exchange — headers included — within
+        ``total_timeout``, and at most ``max_answer_bytes`` of body (`max_bytes`,
+        `cap_setting`: another cap, such as an exchange package's). The body is read
+        here, whole, into ``response.content``; a non-2xx status raises the typed error."""
+        if self._silent is not None:  # a person waits: a server that said nothing is not asked again
+            raise OneCSilent(self._silent.once)
+        self.requests_made += 1
+        try:
+            response = bounded_exchange(self.session, method, url, backend=self.name, what=what, timeout=self.timeout,
+                                        total=self.total_timeout, data=data, headers=headers,
+                                        max_bytes=self.max_answer_bytes if max_bytes is None else max_bytes,
+                                        cap_setting=cap_setting)
+        except OneCSilent as exc:
+            if not self.retry_silence:
+                self._silent = exc
+            raise
         raise_for_response(self.name, response, what)
         return response
 
@@ -184,8 +192,12 @@ class ODataClient:
             except OneCUnavailable as exc:
                 if attempt == self.read_retries or (exc.retry_after or 0.0) > self.max_retry_wait:
                     raise
+                if isinstance(exc, OneCSilent) and not self.retry_silence:
+                    raise  # a person waits: a server that said nothing is told now, not after three more waits
                 wait = min(max(exc.retry_after or 0.0, 0.5 * 2**attempt), self.max_retry_wait)
-                log.info("%s; retrying in %.1fs", exc, wait, extra={"event": "onec.read.retry", "backend": self.name})
+                # at the default level: a retry is a wait the person (or the log reader) should see
+                log.warning("%s; retrying in %.1fs (attempt %d of %d)", exc.once, wait, attempt + 2,
+                            self.read_retries + 1, extra={"event": "onec.read.retry", "backend": self.name})
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -209,6 +221,9 @@ class ODataClient:
                 "in /<publication>/odata/standard.odata/ and that the web publication of the base has «Публиковать "
                 "стандартный интерфейс OData» ticked (Конфигуратор → Администрирование → Публикация на веб-сервере)",
                 code=exc.code, status=exc.status) from exc
+        found = error_in_body(response.content)  # a 200 over 1C's error: its text, not "not valid XML"
+        if found is not None:
+            raise_for_error_body(self.name, "GET $metadata", response.status_code, *found)
         return parse_metadata(response.content, backend=self.name)
 
     def query(

@@ -4,8 +4,10 @@ What 1C needs and zeep does not do by default, handled here once:
 
 * Basic auth on the WSDL fetch too (a plain ``zeep.Client(url)`` gets 401 on ``?wsdl``):
   one shared ``requests.Session`` with the UTF-8 login carries it;
-* a timeout on every operation (``operation_timeout``) and on the WSDL load — a 1C
-  session spin-up can take half a minute, a stuck one forever;
+* every exchange bounded (``deadline.bounded_exchange``, as OData's): connect and read
+  timeouts, the whole exchange — headers included — within ``timeout.total``, and the
+  answer streamed and cut off at ``max_answer_mb`` (a 1C session spin-up can take half a
+  minute, a stuck one forever, a runaway answer any amount of memory);
 * the WSDL parsed once and cached (``InMemoryCache`` per process, or ``SqliteCache``);
 * ``xs:dateTime`` without offset: values 1C sends are read in the backend's time zone;
   values we send are converted to that zone's wall clock without offset;
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +38,7 @@ from zeep.cache import InMemoryCache
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
+from adapters.onec.deadline import bounded_exchange, watch_session
 from adapters.onec.errors import (
     OneCAuthFailed,
     OneCBusinessError,
@@ -75,8 +78,12 @@ def _check_well_formed(content: bytes, transport: Transport) -> None:
 
 
 class _OneCTransport(Transport):
-    """Transport that stops broken answers before zeep reads them.
+    """Transport that bounds every exchange and stops broken answers before zeep reads them.
 
+    * Every call and the WSDL fetch go through ``deadline.bounded_exchange``, as OData's
+      do: the connect and read timeouts, the whole exchange (headers included) within
+      ``total`` seconds, and the body streamed and cut off at ``max_bytes``
+      (``max_answer_mb``) — a runaway answer costs at most that much memory.
     * A proxy's or IIS's 502/503 page is HTML; zeep would try to read it as an envelope
       and fail with an unrelated error. A Fault (HTTP 500 with an envelope) goes through.
     * The client parses leniently (``strict=False``: 1C's schemas are loose), and a
@@ -85,8 +92,21 @@ class _OneCTransport(Transport):
     * The WSDL fetch fails with our status error (zeep's would be ``requests.HTTPError``).
     """
 
+    def __init__(self, *, backend: str, timeout: tuple[float, float], total: float, max_bytes: int,
+                 session: requests.Session, cache: CacheBase) -> None:
+        super().__init__(session=watch_session(session), cache=cache, timeout=timeout[0] + timeout[1],
+                         operation_timeout=timeout[1])
+        self.backend, self.timeouts, self.total, self.max_bytes = backend, timeout, total, max_bytes
+
+    def _bounded(self, method: str, url: str, what: str, data: bytes | None = None,
+                 headers: Any = None) -> requests.Response:
+        return bounded_exchange(self.session, method, url, backend=self.backend, what=what, timeout=self.timeouts,
+                                total=self.total, max_bytes=self.max_bytes, data=data, headers=headers)
+
     def post(self, address: str, message: Any, headers: Any) -> requests.Response:
-        response: requests.Response = super().post(address, message, headers)
+        body = message.encode("utf-8") if isinstance(message, str) else message
+        action = str(dict(headers or {}).get("SOAPAction", "")).strip('"').rpartition("#")[2]
+        response = self._bounded("POST", address, f"POST {action or 'SOAP call'}", body, headers)
         status = response.status_code
         if status in (429, 502, 503, 504) or (status >= 400 and b"Envelope" not in response.content[:1000]):
             raise _HttpStatus(status, response.content[:500], retry_after_seconds(response.headers.get("Retry-After")))
@@ -94,12 +114,11 @@ class _OneCTransport(Transport):
         return response
 
     def _load_remote_data(self, url: str) -> bytes:
-        response = self.session.get(url, timeout=self.load_timeout)
-        with closing(response):
-            if response.status_code >= 400:
-                raise _HttpStatus(response.status_code, response.content[:500],
-                                  retry_after_seconds(response.headers.get("Retry-After")))
-            content: bytes = response.content
+        response = self._bounded("GET", url, "GET WSDL")
+        if response.status_code >= 400:
+            raise _HttpStatus(response.status_code, response.content[:500],
+                              retry_after_seconds(response.headers.get("Retry-After")))
+        content: bytes = response.content
         _check_well_formed(content, self)
         return content
 
@@ -213,13 +232,16 @@ class SoapClient:
         timeout: tuple[float, float] = (5.0, 60.0),
         session: requests.Session | None = None,
         cache: CacheBase | None = None,
+        total_timeout: float = 300.0,
+        max_answer_bytes: int = 64 << 20,
     ) -> None:
         self.name, self.wsdl, self.tz = name, wsdl, ZoneInfo(timezone)
         self.session = session or requests.Session()
         self.session.auth = (username.encode("utf-8"), password.encode("utf-8"))  # type: ignore[assignment]
-        self._transport = _OneCTransport(
-            session=self.session, cache=cache or InMemoryCache(), timeout=timeout[0] + timeout[1], operation_timeout=timeout[1]
-        )
+        # every exchange bounded as OData's: timeout.total from sending to the last byte, max_answer_mb of body
+        self._transport = _OneCTransport(backend=name, timeout=timeout, total=total_timeout,
+                                         max_bytes=max_answer_bytes, session=self.session,
+                                         cache=cache or InMemoryCache())
         self._settings = zeep.Settings(strict=False, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         self._client: zeep.Client | None = None
         self._service: Any = None

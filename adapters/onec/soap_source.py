@@ -39,6 +39,7 @@ from typing import Any
 from adapters.onec.config import DEFAULT_WRITERS, OneCSoapConfig
 from adapters.onec.errors import OneCRejected, OneCUnavailable, OneCVersionConflict, transient
 from adapters.onec.soap import SoapClient
+from crm_bridge.interactive import capped
 from mapping.load import load_mapping
 from mapping.spec import MappingSpec
 from sync.source import RemoteRecord
@@ -87,9 +88,11 @@ class SoapChangeSource:
     @classmethod
     def from_config(cls, name: str, config: OneCSoapConfig) -> SoapChangeSource:
         """The backend of an ``onec_soap`` configuration entry."""
+        # a person at a terminal (check, inspect) waits seconds, not minutes: crm_bridge.interactive
+        connect, read, total = capped(config.timeout.connect, config.timeout.read, config.timeout.total)
         client = SoapClient(name=name, wsdl=str(config.wsdl), username=config.username,
                             password=config.password.get_secret_value(), timezone=config.timezone,
-                            timeout=(config.timeout.connect, config.timeout.read))
+                            timeout=(connect, read), total_timeout=total, max_answer_bytes=config.max_answer_mb << 20)
         names = config.service
         return cls(name, client, mappings_dir=Path(config.mappings) if config.mappings else DEFAULT_SOAP_MAPPINGS,
                    operation=names.operation, items=names.items, stamp=names.stamp, more=names.more,

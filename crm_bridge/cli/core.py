@@ -14,6 +14,7 @@ from rich.table import Table
 from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
 from crm_bridge.cli.worker import worker
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
+from crm_bridge.interactive import set_interactive
 
 __all__ = ["app"]
 
@@ -32,14 +33,21 @@ app.command()(worker)  # scale-out; crm-bridge run is the embedded mode
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 
 
+#: commands that run unattended: they keep the configured timeouts and retry a silent 1C in place
+UNATTENDED = frozenset({"run", "worker", "demo"})
+
+
 @app.callback()
 def _global(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", "-c", envvar="CRM_BRIDGE_CONFIG", help="Configuration file.")] = Path("crm-bridge.yaml"),
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "warning",
     log_format: Annotated[str, typer.Option("--log-format", help="text (for people) or json (one object per line).")] = "text",
 ) -> None:
     state.config = config
     setup_logging(log_level, log_format)
+    # A person waits for check, inspect, preview…: short timeouts, a silent 1C said at once (crm_bridge.interactive)
+    set_interactive(ctx.invoked_subcommand not in UNATTENDED)
 
 
 @app.command()

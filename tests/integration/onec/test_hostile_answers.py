@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from onec_loop import DOC, NOW, assert_in_agreement, outbox, settle
@@ -16,7 +17,7 @@ from onec_loop import DOC, NOW, assert_in_agreement, outbox, settle
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from adapters.onec.emulator.proxy import HostileProxy
-from adapters.onec.errors import OneCAnswerTooLarge, OneCNoProgress, OneCUnavailable
+from adapters.onec.errors import OneCAnswerTooLarge, OneCNoProgress, OneCRejected, OneCUnavailable
 from adapters.onec.odata import ODataClient
 from crm_bridge.app import App, FrozenClock
 
@@ -131,6 +132,23 @@ def test_a_200_odata_error_to_a_read_fails_the_pass_with_1cs_text_and_the_next_p
     app.run_job("sla.tick")
     settle(app, clock)
     assert_in_agreement(app, emulator)
+
+
+@pytest.mark.parametrize(("entity_set", "read"), [
+    ("$metadata", lambda c: c.metadata()),
+    (DOC, lambda c: c.query(DOC, select=["Ref_Key"], top=1)),
+    (DOC, lambda c: c.get(DOC, "6f1c3a2e-0d4b-4c8e-9a51-2b7d8e4f0a13")),
+    ("Catalog_Партнеры", lambda c: c.count("Catalog_Партнеры")),
+])
+def test_a_200_odata_error_to_any_get_keeps_1cs_text(proxy: HostileProxy, entity_set: str, read: Any) -> None:
+    """Issue #20: a 200 ``odata.error`` to a GET loses 1C's message text — $metadata said
+    "not valid XML" instead of what 1C said."""
+    proxy.add("odata_error", method="GET", entity_set=entity_set, count=1, message=MESSAGE, code="-1")
+    client = client_through(proxy, total=10)
+    with pytest.raises(OneCRejected) as caught:
+        read(client)
+    assert MESSAGE in str(caught.value)
+    assert "HTTP 200" in str(caught.value)
 
 
 # -- point 3: every loop makes progress or stops; every exchange has its bounds ------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from adapters.onec.errors import (
     OneCNotFound,
     OneCNotPublished,
     OneCRejected,
+    OneCSilent,
     OneCUnavailable,
 )
 from adapters.onec.exchange import parse_feed
@@ -176,6 +178,40 @@ def test_a_read_is_retried_in_place_after_a_retryable_fault(onec_api: responses.
         client.close()
 
 
+def test_each_retry_in_place_is_logged_at_the_default_level(onec_api: responses.RequestsMock,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Issue #22 point 5: a wait is never silent at the default log level (warning)."""
+    client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=2, max_retry_wait=0.01)
+    onec_api.get(f"{BASE}Catalog_X", status=503, headers={"Retry-After": "0"})
+    onec_api.get(f"{BASE}Catalog_X", status=503, headers={"Retry-After": "0"})
+    onec_api.get(f"{BASE}Catalog_X", json={"value": []})
+    try:
+        with caplog.at_level(logging.WARNING, logger="adapters.onec.odata"):
+            assert client.query("Catalog_X") == []
+    finally:
+        client.close()
+    retries = [r for r in caplog.records if getattr(r, "event", None) == "onec.read.retry"]
+    assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
+    assert "HTTP 503" in retries[0].getMessage()
+    assert "attempt 2 of 3" in retries[0].getMessage()
+    assert "attempt 3 of 3" in retries[1].getMessage()
+
+
+def test_a_silent_server_is_not_asked_again_when_a_person_waits(onec_api: responses.RequestsMock) -> None:
+    """Interactive commands (``retry_silence=False``): the silence is said at once, and a
+    later call of the same command fails with it instead of waiting once more."""
+    client = ODataClient(name="crm", base_url=BASE, username="u", password="p", read_retries=3, max_retry_wait=0.01,
+                         retry_silence=False)
+    onec_api.get(f"{BASE}Catalog_X", body=requests.ReadTimeout("read timeout=10"))
+    try:
+        for _ in range(2):
+            with pytest.raises(OneCSilent, match="connected, but 1C did not answer in 60 s"):
+                client.query("Catalog_X")
+        assert client.requests_made == 1
+    finally:
+        client.close()
+
+
 def test_a_pause_longer_than_the_client_waits_in_place_goes_to_the_caller_at_once(
         onec_api: responses.RequestsMock) -> None:
     """1C asks for two minutes; asking again after max_retry_wait would only add to its load:
@@ -225,7 +261,8 @@ def test_writes_are_never_retried_in_place(onec_api: responses.RequestsMock) -> 
 
 @pytest.mark.parametrize(("fault", "cause"), [
     (requests.ConnectTimeout("connect timeout=5"), "connecting timed out (timeout.connect)"),
-    (requests.ReadTimeout("read timeout=60"), "1C did not answer within timeout.read"),
+    (requests.ReadTimeout("read timeout=60"),
+     "connected, but 1C did not answer in 60 s (publication overloaded or the wrong port?)"),
     (requests.ConnectionError("HTTPConnectionPool(host='1c.test', port=80): Max retries exceeded (Caused by "
                               "NameResolutionError(\"Failed to resolve '1c.test'\"))"), "the host name does not resolve"),
     (requests.ConnectionError("('Connection aborted.', RemoteDisconnected('Remote end closed connection'))"),
@@ -236,7 +273,7 @@ def test_a_connection_fault_names_the_host_and_its_likely_cause(onec_api: respon
     onec_api.get(f"{BASE}Catalog_X", body=fault)
     with pytest.raises(OneCUnavailable) as err:
         client.query("Catalog_X")
-    assert str(err.value).startswith("crm: GET Catalog_X: no answer from 1c.test (")
+    assert str(err.value).startswith("crm: GET Catalog_X: no answer from 1c.test")
     assert cause in str(err.value)
     assert err.value.once == str(err.value).removesuffix("; will retry")
 
