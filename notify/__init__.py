@@ -40,3 +40,6 @@ def register(registry: Registry) -> None:
     registry.add(notify_dispatch, usage="job", name="notify.dispatch")
     registry.add(notify_app, usage="cli.group", name="notify")
     registry.add(check_templates, usage="check.app", name="notify templates")
+    from notify.status import notify_status
+
+    registry.add(notify_status, usage="status.section", name="notify")

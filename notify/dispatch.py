@@ -26,12 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
 from crm_bridge.model import TicketStatus
 from crm_bridge.queue import backoff
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import TicketRow
 from notify.compose import context_for, request_context, unsubscribe_link
 from notify.settings import NotifyConfig
@@ -129,7 +130,8 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
         if gone is not None or ticket is None:
             row.state, row.reason = "withdrawn", gone
             stats.withdrawn += 1
-            log.info("notification %d withdrawn: %s", row.id, gone, extra={"event": "notify.dispatch.withdrawn"})
+            log.info("notification %d of %s withdrawn: %s", row.id, record_label(session, "ticket", row.ticket_id), gone,
+                     extra={"event": "notify.dispatch.withdrawn", "local_id": row.ticket_id})
             return None
         held = _held(session, row, config, now)
         if held is not None:
@@ -142,7 +144,8 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             row.state, row.reason = "parked", f"template: {exc}; fix it, run crm-bridge check, then retry the row"
             stats.parked += 1
             stats.errors.append(str(exc))
-            log.exception("notification %d parked: its template does not render", row.id, extra={"event": "notify.dispatch.template"})
+            log.exception("notification %d of request %s parked: its template does not render", row.id, ticket.number,
+                          extra={"event": "notify.dispatch.template", "number": ticket.number, "local_id": ticket.id})
             return None
         row.attempts += 1
         return build_message(config.email, rendered, to=row.recipient, to_name=row.recipient_name, message_id=row.message_id,
@@ -173,7 +176,8 @@ def _record(app: App, row_id: int, now: datetime, config: NotifyConfig, stats: D
                 row.reason = f"gave up after {row.attempts} attempts: {failure.once}"
             stats.parked += 1
         stats.errors.append(str(failure))
-        log.warning("notification %d to %s: %s", row.id, row.recipient, failure, extra={"event": "notify.dispatch.failed"})
+        log.warning("notification %d of %s to %s: %s", row.id, record_label(object_session(row), "ticket", row.ticket_id),
+                    row.recipient, failure, extra={"event": "notify.dispatch.failed", "local_id": row.ticket_id})
 
 
 def _hold_all(app: App, now: datetime, failure: RemoteError) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, decide, load_of
@@ -139,7 +140,8 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
             ticket.team_id = fields["team_id"] = team_id
     unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": fields}))
     log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
-    log.info("request %s: %s to agent %s", ticket.number, action, agent_id, extra={"event": f"routing.{action}"})
+    log.info("request %s: %s to %s", ticket.number, action, record_label(unit.session, "agent", agent_id),
+             extra={"event": f"routing.{action}", "number": ticket.number, "local_id": ticket.id, "agent_id": agent_id})
 
 
 def _order(tickets: Sequence[TicketRow]) -> list[TicketRow]:

@@ -25,7 +25,7 @@ quarantine_app = typer.Typer(
 def counts(session: Session, backend: str) -> dict[str, int]:
     """Records a backend has set aside (``held``) and stored repaired (``notes``)."""
     rows = dict(session.execute(select(QuarantineRow.imported, func.count()).where(QuarantineRow.backend == backend)
-                                .group_by(QuarantineRow.imported)).tuples().all())
+                                .group_by(QuarantineRow.imported)).all())
     return {"held": rows.get(False, 0), "notes": rows.get(True, 0)}
 
 
