@@ -4,9 +4,11 @@ core's; sync contributes its section (``sync.status``)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -65,10 +67,12 @@ def conflicts_list(
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "backend", "record", "field", "base", "local (crm-bridge)", "remote (CRM)", "state", title="Conflicts")
-    for r in rows:
-        table.add_row(str(r["id"]), r["backend"], r["record"], r["field"], str(r["base"]),
-                      str(r["local"]), str(r["remote"]), r["state"] if not r["resolution"] else f"took {r['resolution']}")
+    table = Table("id", "field", "base", "crm-bridge", "CRM", "state", title="Conflicts")
+    table.columns.insert(1, Column("record", no_wrap=True))  # a number is never cut in two
+    for r in rows:  # 80 columns: the backend goes under the record
+        table.add_row(str(r["id"]), f"{r['record']}\n[dim]{r['backend']}[/dim]", r["field"], escape(str(r["base"])),
+                      escape(str(r["local"])), escape(str(r["remote"])),
+                      r["state"] if not r["resolution"] else f"took {r['resolution']}")
     console.print(table if rows else "no open conflicts")
 
 
@@ -160,15 +164,20 @@ def jobs_list(
                 query = query.where(OutboxRow.state == state)
             rows = [_job_dict(r) for r in s.scalars(query)]
             _add_numbers(s, rows)
+        zone = ZoneInfo(bridge.config.timezone)  # times for people in the configured zone
     finally:
         bridge.close()
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "backend", "record", "fields", "state", "attempts", "next attempt", "reason", title=f"Outbox ({state})")
-    for r in rows:
-        table.add_row(str(r["id"]), r["backend"], r["record"], ", ".join(r["fields"]), r["state"],
-                      str(r["attempts"]), str(r["next_attempt_at"]), r["last_error"] or "")
+    table = Table("id", "fields", "state", "reason", title=f"Outbox ({state})")
+    table.columns.insert(1, Column("record", no_wrap=True))  # a number is never cut in two
+    for r in rows:  # 80 columns: the backend and the next attempt go under the record and the state
+        when = r["next_attempt_at"] and r["next_attempt_at"].astimezone(zone)
+        table.add_row(str(r["id"]), f"{r['record']}\n[dim]{r['backend']}[/dim]", ", ".join(r["fields"]),
+                      f"{r['state']}, {r['attempts']} tr{'y' if r['attempts'] == 1 else 'ies'}"
+                      + (f"\n[dim]next {when:%Y-%m-%d %H:%M}[/dim]" if r["state"] == "pending" and when else ""),
+                      escape(r["last_error"] or ""))
     console.print(table if rows else f"no {state} rows")
 
 

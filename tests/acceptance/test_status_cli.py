@@ -96,6 +96,7 @@ def seed_troubled(bridge: App) -> None:
                           base={"value": "a"}, local={"value": "b"}, remote={"value": "c"}, created=ago(minutes=5)))
         s.add(QuarantineRow(backend=BACKEND, model="ticket", remote_id=GUID, stage="read",
                             reason=f"ticket {GUID}: Date: '2026-13-45T25:61:00' is not a valid date and time",
+                            raw='{"Ref_Key": "%s", "Number": "CRM-0000777", "Date": "2026-13-45T25:61:00"}' % GUID,
                             first_seen=ago(hours=1), last_seen=ago(minutes=1)))
         for n, i in enumerate(ids[:2]):
             s.add(RoutingQueueRow(ticket_id=i, queued=ago(hours=2 - n), tried=ago(minutes=1),
@@ -192,3 +193,32 @@ def test_a_troubled_store_exits_1_naming_each_reason_with_its_command(config: Pa
     [queue] = data["routing"]["teams"]
     assert (queue["team"], queue["queued"], queue["oldest"]) == ("L1", 2, "CRM-0000290")
     assert data["notify"]["mails"]["parked"] == 1
+
+
+def test_the_lists_name_requests_by_their_crm_numbers_and_keep_the_ids_in_json(config: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import crm_bridge.cli.common
+    import sync.cli
+    from sync.cli import conflicts_app, jobs_app
+    from sync.quarantine_cli import quarantine_app
+
+    seeded(config, seed_troubled)
+    monkeypatch.setattr(sync.cli, "open_app", lambda: open_at(config))
+    monkeypatch.setattr(crm_bridge.cli.common, "open_app", lambda: open_at(config))
+    runner = CliRunner()
+
+    def run(app: typer.Typer, *args: str) -> Any:
+        done = runner.invoke(app, list(args), env={"COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"})
+        assert done.exit_code == 0, done.output
+        return done.stdout
+
+    assert "request CRM-0000295" in " ".join(run(jobs_app, "list", "--state", "parked").split())
+    [job] = json.loads(run(jobs_app, "list", "--state", "parked", "--json"))
+    assert (job["number"], job["record"], job["model"]) == ("CRM-0000295", "request CRM-0000295", "ticket")
+    assert isinstance(job["local_id"], int)  # the ids stay for scripts
+    assert "request CRM-0000293" in " ".join(run(conflicts_app, "list").split())
+    [conflict] = json.loads(run(conflicts_app, "list", "--json"))
+    assert (conflict["number"], conflict["remote_id"]) == ("CRM-0000293", GUID)
+    assert "request CRM-0000777" in " ".join(run(quarantine_app, "list").split())  # from the raw value 1C sent
+    [entry] = json.loads(run(quarantine_app, "list", "--json"))
+    assert (entry["number"], entry["remote_id"]) == ("CRM-0000777", GUID)
