@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crm_bridge.store.numbers import NOUNS, record_names
-from sync.quarantine import IMPORT_STAGES, STAGES, QuarantineRow
+from sync.quarantine import IMPORT_STAGES, STAGES, QuarantineRow, number_in
 from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["counts", "quarantine_app", "retry"]
@@ -32,9 +31,6 @@ def counts(session: Session, backend: str) -> dict[str, int]:
     return {"held": rows.get(False, 0), "notes": rows.get(True, 0)}
 
 
-_NUMBER = re.compile(r'"(?:Number|Номер)": "([^"]+)"')
-
-
 def _numbers(session: Session, rows: list[QuarantineRow]) -> list[str | None]:
     """The CRM's number of each record set aside, as people know it: from its local record
     when it was stored before, else from the raw value 1C sent (None when neither says)."""
@@ -50,8 +46,7 @@ def _numbers(session: Session, rows: list[QuarantineRow]) -> list[str | None]:
         if known is not None and not names[r.model][known].startswith("#"):
             found.append(names[r.model][known])
             continue
-        match = _NUMBER.search(r.raw or "")
-        found.append(match.group(1).strip() if match else None)
+        found.append(number_in(r.raw))
     return found
 
 

@@ -96,7 +96,7 @@ def seed_troubled(bridge: App) -> None:
                           base={"value": "a"}, local={"value": "b"}, remote={"value": "c"}, created=ago(minutes=5)))
         s.add(QuarantineRow(backend=BACKEND, model="ticket", remote_id=GUID, stage="read",
                             reason=f"ticket {GUID}: Date: '2026-13-45T25:61:00' is not a valid date and time",
-                            raw='{"Ref_Key": "%s", "Number": "CRM-0000777", "Date": "2026-13-45T25:61:00"}' % GUID,
+                            raw=json.dumps({"Ref_Key": GUID, "Number": "CRM-0000777", "Date": "2026-13-45T25:61:00"}),
                             first_seen=ago(hours=1), last_seen=ago(minutes=1)))
         for n, i in enumerate(ids[:2]):
             s.add(RoutingQueueRow(ticket_id=i, queued=ago(hours=2 - n), tried=ago(minutes=1),
@@ -222,3 +222,14 @@ def test_the_lists_name_requests_by_their_crm_numbers_and_keep_the_ids_in_json(c
     assert "request CRM-0000777" in " ".join(run(quarantine_app, "list").split())  # from the raw value 1C sent
     [entry] = json.loads(run(quarantine_app, "list", "--json"))
     assert (entry["number"], entry["remote_id"]) == ("CRM-0000777", GUID)
+
+
+@pytest.mark.parametrize("driver_says", ["no such column: sync_runs.stream",  # SQLite
+                                         "column sync_runs.stream does not exist"])  # PostgreSQL
+def test_a_store_older_than_the_code_is_told_to_run_db_upgrade(driver_says: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from crm_bridge.cli import _store_problem
+
+    said = _store_problem(OperationalError("SELECT sync_runs.stream", {}, Exception(driver_says)))
+    assert said == f"{driver_says}: the store's schema is older than this crm-bridge; run crm-bridge db upgrade"
