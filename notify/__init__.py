@@ -43,3 +43,6 @@ def register(registry: Registry) -> None:
     registry.add(notify_app, usage="cli.group", name="notify")
     registry.add(check_templates, usage="check.app", name="notify templates")
     registry.add(held_mail, usage="shadow.report", name="notify")
+    from notify.status import notify_status
+
+    registry.add(notify_status, usage="status.section", name="notify")

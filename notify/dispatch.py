@@ -27,12 +27,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
 from crm_bridge.model import TicketStatus
 from crm_bridge.queue import backoff
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import TicketRow
 from notify.compose import context_for, request_context, unsubscribe_link
 from notify.digest import digest_message, fold
@@ -146,7 +147,8 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
         if gone is not None or ticket is None:
             row.state, row.reason = "withdrawn", gone
             stats.withdrawn += 1
-            log.info("notification %d withdrawn: %s", row.id, gone, extra={"event": "notify.dispatch.withdrawn"})
+            log.info("notification %d of %s withdrawn: %s", row.id, record_label(session, "ticket", row.ticket_id), gone,
+                     extra={"event": "notify.dispatch.withdrawn", "local_id": row.ticket_id})
             return None
         if row.audience == "customer":
             shadow = backend_in_shadow(session, app.registry, app.config, row.ticket_id)
@@ -171,7 +173,8 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             row.state, row.reason = "parked", f"template: {exc}; fix it, run crm-bridge check, then retry the row"
             stats.parked += 1
             stats.errors.append(str(exc))
-            log.exception("notification %d parked: its template does not render", row.id, extra={"event": "notify.dispatch.template"})
+            log.exception("notification %d of request %s parked: its template does not render", row.id, ticket.number,
+                          extra={"event": "notify.dispatch.template", "number": ticket.number, "local_id": ticket.id})
             return None
         row.attempts += 1
         return Outgoing(row.id, row.recipient, row.recipient_name, row.audience, row.event, row.language, row.timezone,
@@ -202,7 +205,8 @@ def _record(app: App, row_id: int, now: datetime, config: NotifyConfig, stats: D
                 row.reason = f"gave up after {row.attempts} attempts: {failure.once}"
             stats.parked += 1
         stats.errors.append(str(failure))
-        log.warning("notification %d to %s: %s", row.id, row.recipient, failure, extra={"event": "notify.dispatch.failed"})
+        log.warning("notification %d of %s to %s: %s", row.id, record_label(object_session(row), "ticket", row.ticket_id),
+                    row.recipient, failure, extra={"event": "notify.dispatch.failed", "local_id": row.ticket_id})
 
 
 def _hold_all(app: App, now: datetime, failure: RemoteError) -> None:

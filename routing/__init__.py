@@ -34,3 +34,6 @@ def register(registry: Registry) -> None:
     registry.add(on_sla_escalate, usage="event.handler", model="sla.escalate", name="routing.escalate")
     registry.add(routing_tick, usage="job", name="routing.tick")
     registry.add(routing_app, usage="cli.group", name="routing")
+    from routing.status import routing_status
+
+    registry.add(routing_status, usage="status.section", name="routing")

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, decide, load_of
@@ -158,7 +159,8 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
         unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
                                  {"agent_id": agent_id, "previous_id": previous, "action": action}))
     log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
-    log.info("request %s: %s to agent %s", ticket.number, action, agent_id, extra={"event": f"routing.{action}"})
+    log.info("request %s: %s to %s", ticket.number, action, record_label(unit.session, "agent", agent_id),
+             extra={"event": f"routing.{action}", "number": ticket.number, "local_id": ticket.id, "agent_id": agent_id})
 
 
 def _order(tickets: Sequence[TicketRow]) -> list[TicketRow]:

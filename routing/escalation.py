@@ -80,7 +80,7 @@ def _reassign(unit: Unit, ticket: TicketRow, team: object, cause: str) -> None:
         log_decision(session, ticket.id, unit.now, "reassign_failed", decision, agent_id=ticket.assignee_id,
                      reason=f"{cause}: nobody to reassign to ({decision.reason})")
         log.warning("request %s: escalation found nobody to reassign to: %s", ticket.number, decision.reason,
-                    extra={"event": "routing.reassign.failed"})
+                    extra={"event": "routing.reassign.failed", "number": ticket.number, "local_id": ticket.id})
         return
     assign(unit, ticket, agent_id, team=rule.team, action="reassigned", decision=decision, reason=why)
 

@@ -89,6 +89,9 @@ def register(registry: Registry) -> None:
     registry.add(sla_app, usage="cli.group", name="sla")
     registry.add(SlaCollector, usage="metrics.collector", name="sla")
     registry.add(coverage_findings, usage="check.app", name="sla calendars")
+    from sla.status import sla_status
+
+    registry.add(sla_status, usage="status.section", name="sla")
     # what the engine decides and writes back (``mapping check`` finds a field owned local
     # that no addon decides)
     registry.add(frozenset({"first_response_due", "resolution_due", "sla_policy", "sla_state", "sla_breached"}),

@@ -30,6 +30,7 @@ from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.bulk import bulk_insert
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
@@ -180,7 +181,8 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
         if event.kind in _ANNOUNCED:
             data = {"metric": event.metric, "cycle": event.cycle, "at": event.at, **dict(event.data)}
             unit.publish(DomainEvent(f"sla.{event.kind}", "ticket", ticket.id, origin, data))
-            log.info("ticket %s: %s %s", ticket.number, event.metric, event.kind, extra={"event": f"sla.clock.{event.kind}"})
+            log.info("request %s: %s %s", ticket.number, event.metric, event.kind,
+                     extra={"event": f"sla.clock.{event.kind}", "number": ticket.number, "local_id": ticket.id})
     return changed
 
 
@@ -308,8 +310,10 @@ def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[
                     raise  # the store itself (locked, gone): the job fails and is run again, not 500 tracebacks
                 except Exception:
                     failed += 1
-                    log.exception("request %s: its SLA plan failed; it stays queued", one.ticket_id,
-                                  extra={"event": "sla.queue.failed"})
+                    with app.store.transaction() as s:
+                        label = record_label(s, "ticket", one.ticket_id)
+                    log.exception("%s: its SLA plan failed; it stays queued", label,
+                                  extra={"event": "sla.queue.failed", "local_id": one.ticket_id})
         if took is None:
             return planned, failed  # another planner is at work (PostgreSQL): the queue is its
         planned += took

@@ -27,9 +27,10 @@ def register(registry: Registry) -> None:
     registry.add(SyncCollector, usage="metrics.collector", name="sync")
 
     registry.add(reconcile, usage="job", name="sync.reconcile")
-    from sync.cli import conflicts_app, jobs_app, status  # typer only for the CLI
+    from sync.cli import conflicts_app, jobs_app  # typer only for the CLI
+    from sync.status import sync_status
 
-    registry.add(status, usage="cli.command", name="status")
+    registry.add(sync_status, usage="status.section", name="sync")
     registry.add(conflicts_app, usage="cli.group", name="conflicts")
     registry.add(jobs_app, usage="cli.group", name="jobs")
     from sync.quarantine_cli import quarantine_app

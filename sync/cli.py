@@ -1,99 +1,41 @@
-"""Operator commands of the sync addon: status, conflicts, jobs (the outbox)."""
+"""Operator commands of the sync addon: conflicts, jobs (the outbox). ``status`` is the
+core's; sync contributes its section (``sync.status``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
-from sqlalchemy import func, select
+from rich.markup import escape
+from rich.table import Column, Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm_bridge.cli.common import console, emit_json, open_app
 from crm_bridge.events import DomainEvent
 from crm_bridge.model import fields_from_json
+from crm_bridge.store.numbers import NOUNS, record_names
 from crm_bridge.store.records import update_record
-from sync.quarantine_cli import counts as quarantine_counts
-from sync.shadow import shadow_line, shadow_state
-from sync.tables import BindingRow, CheckpointRow, ConflictRow, OutboxRow, SyncRunRow
+from sync.tables import BindingRow, ConflictRow, OutboxRow
 
-__all__ = ["conflicts_app", "jobs_app", "status"]
+__all__ = ["conflicts_app", "jobs_app"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 conflicts_app = typer.Typer(help="Fields changed on both sides, waiting for a decision.\n\nExample: crm-bridge conflicts list", no_args_is_help=True)
 jobs_app = typer.Typer(help="Remote writes waiting in the outbox, retried or parked.\n\nExample: crm-bridge jobs list --state parked", no_args_is_help=True)
 
 
-def _ago(now: datetime, then: datetime | None) -> str:
-    if then is None:
-        return "never"
-    seconds = int((now - then).total_seconds())
-    return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago" if seconds < 7200 else f"{seconds // 3600}h ago"
-
-
-def status(as_json: JsonOpt = False) -> None:
-    """Backends, last runs, lag, queue depth, conflicts and failures.
-
-    Example: crm-bridge -c crm-bridge.yaml status --json
-    """
-    bridge = open_app()
-    now = bridge.clock()
-    report: list[dict[str, Any]] = []
-    try:
-        with bridge.store.transaction() as s:
-            for name in bridge.config.backends:
-                last: dict[str, Any] = {}
-                for kind in ("import", "export"):
-                    run = s.scalars(select(SyncRunRow).where(SyncRunRow.backend == name, SyncRunRow.kind == kind)
-                                    .order_by(SyncRunRow.id.desc()).limit(1)).first()
-                    ok = s.scalars(select(SyncRunRow.finished).where(SyncRunRow.backend == name, SyncRunRow.kind == kind,
-                                                                    SyncRunRow.status == "ok").order_by(SyncRunRow.id.desc()).limit(1)).first()
-                    last[kind] = None if run is None else {
-                        "status": run.status, "started": run.started, "finished": run.finished, "read": run.read,
-                        "created": run.created_count, "updated": run.updated_count, "skipped": run.skipped,
-                        "failed": run.failed, "error": run.error,
-                        "lag_seconds": None if ok is None else round((now - ok).total_seconds()),
-                    }
-                queue = dict(s.execute(select(OutboxRow.state, func.count()).where(OutboxRow.backend == name)
-                                       .group_by(OutboxRow.state)).tuples().all())
-                bound = dict(s.execute(select(BindingRow.model, func.count()).where(BindingRow.backend == name)
-                                       .group_by(BindingRow.model)).tuples().all())
-                open_conflicts = s.scalar(select(func.count()).select_from(ConflictRow).where(
-                    ConflictRow.backend == name, ConflictRow.state == "open")) or 0
-                streams = {c.stream: c.value for c in s.scalars(select(CheckpointRow).where(CheckpointRow.backend == name))}
-                report.append({"backend": name, "import": last["import"], "export": last["export"],
-                               "outbox": {"pending": queue.get("pending", 0), "parked": queue.get("parked", 0),
-                                          "sent": queue.get("sent", 0)},
-                               "bindings": bound, "conflicts": open_conflicts, "streams": streams,
-                               "quarantine": quarantine_counts(s, name),
-                               "shadow": shadow_state(s, bridge.config, name)})
-    finally:
-        bridge.close()
-    if as_json:
-        emit_json({"now": now, "backends": report})
-        return
-    table = Table("backend", "last import", "lag", "last export", "pending", "parked", "conflicts", "set aside", "bound",
-                  title="crm-bridge status")
-    for r in report:
-        imp, exp = r["import"], r["export"]
-        imp_text = "never" if imp is None else f"{imp['status']} {_ago(now, imp['finished'])}: {imp['read']} read, {imp['created']}+{imp['updated']} changed, {imp['failed']} failed"
-        exp_text = "never" if exp is None else f"{exp['status']} {_ago(now, exp['finished'])}: {exp['updated']} sent"
-        lag = "—" if imp is None or imp["lag_seconds"] is None else f"{imp['lag_seconds']}s"
-        table.add_row(r["backend"], imp_text, lag, exp_text, str(r["outbox"]["pending"]),
-                      f"[red]{r['outbox']['parked']}[/red]" if r["outbox"]["parked"] else "0",
-                      f"[yellow]{r['conflicts']}[/yellow]" if r["conflicts"] else "0",
-                      f"[red]{r['quarantine']['held']}[/red]" if r["quarantine"]["held"] else "0",
-                      ", ".join(f"{k}: {v}" for k, v in sorted(r["bindings"].items())) or "—")
-    console.print(table)
-    for r in report:
-        if r["quarantine"]["held"] or r["quarantine"]["notes"]:
-            console.print(f"{r['backend']}: {r['quarantine']['held']} record(s) set aside, {r['quarantine']['notes']} stored "
-                          "repaired — see `crm-bridge quarantine list`")
-        if r["shadow"] is not None:
-            console.print(shadow_line(r["backend"], r["shadow"]), highlight=False)
-        for kind in ("import", "export"):
-            if r[kind] and r[kind]["error"]:
-                console.print(f"[red]{r['backend']} {kind}:[/red] {r[kind]['error']}")
+def _add_numbers(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Give each row the CRM's number of its record (``number``) and how people name it
+    (``record``: ``request CRM-0000295``); the local and remote ids stay beside them."""
+    by_model: dict[str, set[int]] = {}
+    for r in rows:
+        by_model.setdefault(r["model"], set()).add(r["local_id"])
+    names = {model: record_names(s, model, ids) for model, ids in by_model.items()}
+    for r in rows:
+        r["number"] = names[r["model"]][r["local_id"]]
+        r["record"] = f"{NOUNS.get(r['model'], r['model'])} {r['number']}"
 
 
 def _conflict_dict(c: ConflictRow) -> dict[str, Any]:
@@ -117,16 +59,20 @@ def conflicts_list(
             query = select(ConflictRow).order_by(ConflictRow.id)
             if not all_states:
                 query = query.where(ConflictRow.state == "open")
-            rows = [_conflict_dict(c) for c in s.scalars(query)]
+            found = list(s.scalars(query))
+            rows = [_conflict_dict(c) for c in found]
+            _add_numbers(s, rows)
     finally:
         bridge.close()
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "backend", "record", "field", "base", "local (crm-bridge)", "remote (CRM)", "state", title="Conflicts")
-    for r in rows:
-        table.add_row(str(r["id"]), r["backend"], f"{r['model']} {r['local_id']}", r["field"], str(r["base"]),
-                      str(r["local"]), str(r["remote"]), r["state"] if not r["resolution"] else f"took {r['resolution']}")
+    table = Table("id", "field", "base", "crm-bridge", "CRM", "state", title="Conflicts")
+    table.columns.insert(1, Column("record", no_wrap=True))  # a number is never cut in two
+    for r in rows:  # 80 columns: the backend goes under the record
+        table.add_row(str(r["id"]), f"{r['record']}\n[dim]{r['backend']}[/dim]", r["field"], escape(str(r["base"])),
+                      escape(str(r["local"])), escape(str(r["remote"])),
+                      r["state"] if not r["resolution"] else f"took {r['resolution']}")
     console.print(table if rows else "no open conflicts")
 
 
@@ -144,6 +90,7 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
                 console.print(f"[red]no conflict {conflict_id}[/red]")
                 raise typer.Exit(1)
             data = _conflict_dict(row)
+            _add_numbers(s, [data])
     finally:
         bridge.close()
     if as_json:
@@ -186,9 +133,11 @@ def conflicts_resolve(
                 unit.publish(DomainEvent("record.changed", row.model, row.local_id, "conflicts.resolve", {"fields": value}))
             row.state, row.resolution, row.resolved_at = "resolved", take, now
             result = _conflict_dict(row)
+            _add_numbers(s, [result])
     finally:
         bridge.close()
-    emit_json(result) if as_json else console.print(f"conflict {conflict_id}: took the {take} value of {result['field']}")
+    emit_json(result) if as_json else console.print(
+        f"conflict {conflict_id}: {result['record']}: took the {take} value of {result['field']}")
 
 
 def _job_dict(r: OutboxRow) -> dict[str, Any]:
@@ -214,15 +163,21 @@ def jobs_list(
             if state != "all":
                 query = query.where(OutboxRow.state == state)
             rows = [_job_dict(r) for r in s.scalars(query)]
+            _add_numbers(s, rows)
+        zone = ZoneInfo(bridge.config.timezone)  # times for people in the configured zone
     finally:
         bridge.close()
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "backend", "record", "fields", "state", "attempts", "next attempt", "reason", title=f"Outbox ({state})")
-    for r in rows:
-        table.add_row(str(r["id"]), r["backend"], f"{r['model']} {r['local_id']}", ", ".join(r["fields"]), r["state"],
-                      str(r["attempts"]), str(r["next_attempt_at"]), r["last_error"] or "")
+    table = Table("id", "fields", "state", "reason", title=f"Outbox ({state})")
+    table.columns.insert(1, Column("record", no_wrap=True))  # a number is never cut in two
+    for r in rows:  # 80 columns: the backend and the next attempt go under the record and the state
+        when = r["next_attempt_at"] and r["next_attempt_at"].astimezone(zone)
+        table.add_row(str(r["id"]), f"{r['record']}\n[dim]{r['backend']}[/dim]", ", ".join(r["fields"]),
+                      f"{r['state']}, {r['attempts']} tr{'y' if r['attempts'] == 1 else 'ies'}"
+                      + (f"\n[dim]next {when:%Y-%m-%d %H:%M}[/dim]" if r["state"] == "pending" and when else ""),
+                      escape(r["last_error"] or ""))
     console.print(table if rows else f"no {state} rows")
 
 

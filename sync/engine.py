@@ -30,7 +30,7 @@ from sync.shadow import in_shadow, shadow_pass
 from sync.source import RemoteBackend, supports_change_feed, supports_version_scan
 from sync.tables import SyncRunRow
 
-__all__ = ["DEFAULT_PARTITIONS", "mappings_for", "partitions", "pull", "pull_streams", "push", "push_streams"]
+__all__ = ["DEFAULT_PARTITIONS", "finish_run", "mappings_for", "partitions", "pull", "pull_streams", "push", "push_streams", "start_run"]
 
 log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 8
@@ -72,15 +72,18 @@ def mappings_for(backend: RemoteBackend, models: list[str], *,
     return result
 
 
-def _start_run(app: App, backend: str, kind: str, now: datetime) -> int:
+def start_run(app: App, backend: str, kind: str, now: datetime, stream: str | None = None) -> int:
+    """Record that a pass of `kind` over `backend` (one `stream` of it, under the queue)
+    starts; ``crm-bridge status`` reads these records, never the process running them."""
     with app.store.transaction() as session:
-        run = SyncRunRow(backend=backend, kind=kind, started=now)
+        run = SyncRunRow(backend=backend, kind=kind, started=now, stream=stream)
         session.add(run)
         session.flush()
         return run.id
 
 
-def _finish_run(app: App, run_id: int, *, status: str, counts: dict[str, int], error: str | None = None) -> None:
+def finish_run(app: App, run_id: int, *, status: str, counts: dict[str, int], error: str | None = None) -> None:
+    """Record a run's outcome (``ok`` or ``failed``), its counts and, failed, why."""
     with app.store.transaction() as session:
         run = session.get(SyncRunRow, run_id)
         assert run is not None
@@ -128,7 +131,8 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
         models = list(app.config.backends[name].models)
         if model is not None and model not in models:
             raise ConfigError(f"backend {name!r} has no model {model!r}; configured: {', '.join(models)}")
-        run_id = _start_run(app, name, "import", now)
+        stream = " ".join(p for p in (model, partition) if p) or None
+        run_id = start_run(app, name, "import", now, stream)
         total, started = ImportStats(), time.monotonic()
         fed: FeedResult | None = None
         refused: dict[str, str] = {}  # model -> why 1C refused it (the other models went on)
@@ -152,12 +156,15 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
             # An expected fault, said in one line; the traceback only for whoever debugs
             log.error("import from %s failed: %s", name, exc, exc_info=log.isEnabledFor(logging.DEBUG),  # noqa: TRY400
                       extra={"event": "sync.import.failed", "backend": name})
-            _finish_run(app, run_id, status="failed", counts=_counts(total), error=str(exc))
+            finish_run(app, run_id, status="failed", counts=_counts(total), error=str(exc))
             summary.setdefault(name, {})["error"] = str(exc)
             continue
+        except Exception as exc:  # a bug or a store fault: the run must not stay "running" forever
+            finish_run(app, run_id, status="failed", counts=_counts(total), error=f"{type(exc).__name__}: {exc}")
+            raise
         if refused:
             error = "; ".join(f"{m}: {why}" for m, why in refused.items())
-            _finish_run(app, run_id, status="failed", counts=_counts(total), error=error)
+            finish_run(app, run_id, status="failed", counts=_counts(total), error=error)
             for current, why in refused.items():
                 summary.setdefault(name, {})[current] = {"error": why}
             summary.setdefault(name, {})["error"] = error
@@ -165,10 +172,10 @@ def pull(app: App, now: datetime, *, backend: str | None = None, model: str | No
         # a package not acknowledged (sync.feed logged why), or deletions the mass-delete guard held
         problem = fed.problem if fed is not None and fed.problem else total.held
         if problem:
-            _finish_run(app, run_id, status="failed", counts=_counts(total), error=problem)
+            finish_run(app, run_id, status="failed", counts=_counts(total), error=problem)
             summary.setdefault(name, {})["error"] = problem
             continue
-        _finish_run(app, run_id, status="ok", counts=_counts(total))
+        finish_run(app, run_id, status="ok", counts=_counts(total))
         log.info(
             "import from %s: %d read, %d created, %d updated in %.1fs", name, total.read, total.created,
             total.updated, time.monotonic() - started, extra={"event": "sync.import.done", "backend": name},
@@ -238,7 +245,7 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
     for name in [backend] if backend else app.enabled_backends():
         remote: RemoteBackend = app.backend(name)
         mappings = mappings_for(remote, list(app.config.backends[name].models))
-        run_id = _start_run(app, name, "export", now)
+        run_id = start_run(app, name, "export", now, f"shard {shard}" if shard else None)
         importer = Importer(app.store, app.bus, app.config, remote, mappings, now)
         if in_shadow(app.config, name):  # nothing is sent: what would be is recorded (sync/shadow.py)
             summary[name] = _shadow(app, run_id, remote, mappings, now, importer, part)
@@ -252,7 +259,7 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
             stats.errors += batch.errors
             if batch.sent + batch.unchanged < DISPATCH_BATCH or batch.retried or batch.parked or time.monotonic() > deadline:
                 break
-        _finish_run(
+        finish_run(
             app, run_id, status="ok" if not stats.parked else "failed",
             counts={"read": stats.sent + stats.retried + stats.parked, "updated_count": stats.sent, "failed": stats.parked},
             error="; ".join(stats.errors[:3]) or None,
@@ -266,10 +273,10 @@ def _shadow(app: App, run_id: int, remote: RemoteBackend, mappings: dict[str, Co
     """The dispatch pass of a backend in shadow mode: record, send nothing. Under the queue
     only the first shard records (the log is per row, not per shard), the others idle."""
     if part is not None and part[0] != 0:
-        _finish_run(app, run_id, status="ok", counts={})
+        finish_run(app, run_id, status="ok", counts={})
         return {"shadow": True, "sent": 0, "recorded": 0}
     stats = shadow_pass(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH * 10)
-    _finish_run(app, run_id, status="ok" if not stats.errors else "failed", counts={"read": stats.recorded},
+    finish_run(app, run_id, status="ok" if not stats.errors else "failed", counts={"read": stats.recorded},
                 error="; ".join(stats.errors[:3]) or None)
     return {"shadow": True, "sent": 0, "recorded": stats.recorded, "would_write": stats.would_write,
             "unchanged": stats.unchanged, "errors": stats.errors[:5]}

@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.store.engine import Store
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import ROWS
 from mapping.compile import CompiledMapping
 from sync import claim as claims
@@ -310,7 +311,9 @@ def _fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *
             row.last_error = f"gave up after {row.attempts} attempts: {exc.once}"
     if not quiet:
         stats.errors.append(str(exc))
-        log.warning("outbox %d: %s", row.id, exc, extra={"event": "sync.export.failed", "backend": row.backend})
+        log.warning("outbox %d, %s: %s", row.id, record_label(object_session(row), row.model, row.local_id), exc,
+                    extra={"event": "sync.export.failed", "backend": row.backend, "model": row.model,
+                           "local_id": row.local_id})
 
 
 def _unsendable(session: Session, row: OutboxRow, remote_id: str, values: Mapping[str, Any], exc: Exception,
@@ -339,8 +342,9 @@ def _newest_only(session: Session, row: OutboxRow) -> bool:
     if not replaced:
         return True
     row.fields = {k: v for k, v in row.fields.items() if k not in replaced}
-    log.info("outbox %d: %s replaced by a newer decision", row.id, ", ".join(replaced),
-             extra={"event": "sync.outbox.superseded", "backend": row.backend})
+    log.info("outbox %d, %s: %s replaced by a newer decision", row.id, record_label(session, row.model, row.local_id),
+             ", ".join(replaced), extra={"event": "sync.outbox.superseded", "backend": row.backend, "model": row.model,
+                                         "local_id": row.local_id})
     if row.fields:
         return True
     row.state, row.last_error = "withdrawn", f"replaced by a newer decision ({', '.join(replaced)})"

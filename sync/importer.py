@@ -51,6 +51,7 @@ from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import fields_of, fields_to_json, remote_from_json, remote_to_json
 from crm_bridge.store.engine import Store
+from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import (
     ROWS,
     in_chunks,
@@ -245,8 +246,10 @@ class Importer:
         for conflict in result.conflicts:
             self._queue_conflict(page, binding, conflict)
         for conflict in result.overridden:
-            log.info("%s %s: %s changed on both sides; settled by policy", model, rec.id, conflict.field,
-                     extra={"event": "sync.merge.settled", "backend": binder.backend})
+            log.info("%s: %s changed on both sides; settled by policy",
+                     record_label(page.session, model, binding.local_id), conflict.field,
+                     extra={"event": "sync.merge.settled", "backend": binder.backend, "model": model,
+                            "local_id": binding.local_id, "remote_id": rec.id})
         say_restored(binding, getattr(current, "number", None), seen, result.send, self._owners(mapping))
         if result.send:
             page.unit.publish(DomainEvent("record.changed", model, binding.local_id, "sync.merge", {"fields": result.send}))
@@ -320,8 +323,10 @@ class Importer:
                 pending.fields = {k: v for k, v in pending.fields.items() if k != conflict.field}
                 if not pending.fields:
                     pending.state, pending.last_error = "withdrawn", f"conflict on {conflict.field}"
-        log.warning("%s %s: %s changed on both sides; queued for a decision", model, binding.remote_id, conflict.field,
-                    extra={"event": "sync.conflict.queued", "backend": binding.backend})
+        log.warning("%s: %s changed on both sides; queued for a decision (crm-bridge conflicts list)",
+                    record_label(page.session, model, binding.local_id), conflict.field,
+                    extra={"event": "sync.conflict.queued", "backend": binding.backend, "model": model,
+                           "local_id": binding.local_id, "remote_id": binding.remote_id})
 
     # -- one page ---------------------------------------------------------------------
     def store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,

@@ -30,12 +30,14 @@ from sqlalchemy import Boolean, Integer, String, Text, UniqueConstraint, delete,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_bridge.errors import RecordSkipped
+from crm_bridge.store.numbers import NOUNS
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import Base
 from mapping.spec import MappingSpec
 from sync.source import RemoteRecord, VersionScanning
 
-__all__ = ["RAW_KEPT", "STAGES", "QuarantineRow", "Stage", "Unusable", "hold", "fetch_addressable", "release", "stage_of", "storable"]
+__all__ = ["RAW_KEPT", "STAGES", "QuarantineRow", "Stage", "Unusable", "fetch_addressable", "hold", "number_in", "release", "stage_of",
+           "storable"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,16 @@ def raw_text(values: Mapping[str, Any] | str | None) -> str | None:
     return values if len(values) <= RAW_KEPT else values[:RAW_KEPT] + f"… ({len(values) - RAW_KEPT} more characters)"
 
 
+_NUMBER = re.compile(r'"(?:Number|Номер|number)": "([^"]+)"')
+
+
+def number_in(raw: str | None) -> str | None:
+    """The CRM's number in a record's raw value as kept here (1C's ``Number``/``Номер``),
+    or None: a record set aside was often never stored, so only 1C's own text names it."""
+    match = _NUMBER.search(raw or "")
+    return match.group(1).strip() or None if match else None
+
+
 def hold(session: Session, backend: str, model: str, remote_id: str, stage: Stage, reason: str,
          raw: Mapping[str, Any] | str | None, now: datetime, *, imported: bool = False) -> QuarantineRow:
     """Put (or keep) a record in the quarantine, in `session`'s transaction. Logged the first
@@ -119,8 +131,11 @@ def hold(session: Session, backend: str, model: str, remote_id: str, stage: Stag
         row.count += 1
     if told:
         level = logging.INFO if imported else logging.WARNING
-        log.log(level, "%s %s %s: %s %s", backend, model, remote_id, "stored repaired:" if imported else f"quarantined ({stage}):",
-                reason, extra={"event": _EVENTS["note" if imported else stage], "backend": backend})
+        number = number_in(row.raw)  # the CRM's number when 1C sent one: what people search for
+        who = f"{NOUNS.get(model, model)} {number}" if number else f"{model} {remote_id}"
+        log.log(level, "%s %s: %s %s", backend, who, "stored repaired:" if imported else f"quarantined ({stage}):",
+                reason, extra={"event": _EVENTS["note" if imported else stage], "backend": backend, "model": model,
+                               "remote_id": remote_id, "number": number})
     return row
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from sync.quarantine import IMPORT_STAGES, STAGES, QuarantineRow
+from crm_bridge.store.numbers import NOUNS, record_names
+from sync.quarantine import IMPORT_STAGES, STAGES, QuarantineRow, number_in
 from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["counts", "quarantine_app", "retry"]
@@ -25,8 +27,27 @@ quarantine_app = typer.Typer(
 def counts(session: Session, backend: str) -> dict[str, int]:
     """Records a backend has set aside (``held``) and stored repaired (``notes``)."""
     rows = dict(session.execute(select(QuarantineRow.imported, func.count()).where(QuarantineRow.backend == backend)
-                                .group_by(QuarantineRow.imported)).tuples().all())
+                                .group_by(QuarantineRow.imported)).all())
     return {"held": rows.get(False, 0), "notes": rows.get(True, 0)}
+
+
+def _numbers(session: Session, rows: list[QuarantineRow]) -> list[str | None]:
+    """The CRM's number of each record set aside, as people know it: from its local record
+    when it was stored before, else from the raw value 1C sent (None when neither says)."""
+    bound = {(b.backend, b.model, b.remote_id): b.local_id for b in session.scalars(select(BindingRow).where(
+        BindingRow.remote_id.in_({r.remote_id for r in rows})))} if rows else {}
+    ids: dict[str, set[int]] = {}
+    for (_, model, _), local_id in bound.items():
+        ids.setdefault(model, set()).add(local_id)
+    names = {model: record_names(session, model, wanted) for model, wanted in ids.items()}
+    found: list[str | None] = []
+    for r in rows:
+        known = bound.get((r.backend, r.model, r.remote_id))
+        if known is not None and not names[r.model][known].startswith("#"):
+            found.append(names[r.model][known])
+            continue
+        found.append(number_in(r.raw))
+    return found
 
 
 def _as_dict(row: QuarantineRow, *, raw: bool = False) -> dict[str, Any]:
@@ -66,17 +87,23 @@ def quarantine_list(
                 query = query.where(QuarantineRow.backend == backend)
             if stage is not None:
                 query = query.where(QuarantineRow.stage == stage)
-            rows = [_as_dict(r) for r in s.scalars(query)]
+            found = list(s.scalars(query))
+            rows = [_as_dict(r) for r in found]
+            for r, row in zip(rows, _numbers(s, found), strict=True):
+                r["number"] = row
+        zone = ZoneInfo(bridge.config.timezone)
     finally:
         bridge.close()
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "backend", "record", "stage", "seen", "reason", title="Quarantine")
-    for r in rows:
-        table.add_row(str(r["id"]), r["backend"], escape(f"{r['model']} {r['remote_id']}"),
-                      r["stage"] + (" (note: imported)" if r["imported"] else ""), f"{r['count']}×, last {r['last_seen']}",
-                      escape(r["reason"]))
+    table = Table("id", Column("record", min_width=19, overflow="fold"), "stage", "seen",
+                  Column("reason", overflow="fold"), title="Quarantine")
+    for r in rows:  # 80 columns: the backend under the record, times in the configured zone
+        name = f"{NOUNS.get(r['model'], r['model'])} {r['number']}\n" if r["number"] else f"{r['model']} "
+        seen = f"{r['count']}×, last {r['last_seen'].astimezone(zone):%Y-%m-%d %H:%M}"
+        table.add_row(str(r["id"]), escape(f"{name}{r['remote_id']}") + f"\n[dim]{escape(r['backend'])}[/dim]",
+                      r["stage"] + (" (note: imported)" if r["imported"] else ""), seen, escape(r["reason"]))
     console.print(table if rows else "the quarantine is empty")
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
 from sync.deletes import permit
-from sync.engine import mappings_for
+from sync.engine import finish_run, mappings_for, start_run
 from sync.importer import Importer, ImportStats
 from sync.source import RemoteBackend, supports_version_scan
 from sync.tables import BindingRow, SyncRunRow
@@ -31,6 +31,7 @@ from sync.tables import BindingRow, SyncRunRow
 __all__ = ["ReconcileStats", "reconcile", "reconcile_model", "trim_runs"]
 
 log = logging.getLogger(__name__)
+CANNOT_LIST = "backend cannot list versions; nothing to reconcile"
 
 
 @dataclass
@@ -64,7 +65,7 @@ def reconcile_model(app: App, backend_name: str, model: str, now: datetime) -> R
     scanner = backend
     stats = ReconcileStats()
     if not supports_version_scan(scanner):
-        stats.refused = "backend cannot list versions; nothing to reconcile"
+        stats.refused = CANNOT_LIST
         return stats
     mappings = mappings_for(backend, list(app.config.backends[backend_name].models))
     spec = mappings[model].spec
@@ -119,12 +120,24 @@ def reconcile(app: App, now: datetime) -> dict[str, Any]:
     past their keeping time are trimmed."""
     summary = _Summary()
     for name in app.enabled_backends():
+        run_id = start_run(app, name, "reconcile", now)
+        problems: list[str] = []
+        listed = repaired = 0
         for model in app.config.backends[name].models:
             try:
-                summary.backends.setdefault(name, {})[model] = reconcile_model(app, name, model, now).as_dict()
+                stats = reconcile_model(app, name, model, now)
             except RemoteError as exc:
                 log.warning("reconcile %s/%s: %s", name, model, exc, extra={"event": "sync.reconcile.failed", "backend": name})
                 summary.backends.setdefault(name, {})[model] = {"error": str(exc)}
+                problems.append(f"{model}: {exc}")
+                continue
+            summary.backends.setdefault(name, {})[model] = stats.as_dict()
+            listed, repaired = listed + stats.listed, repaired + stats.repaired
+            if stats.refused and stats.refused != CANNOT_LIST:  # held deletions, an empty listing: a person decides
+                problems.append(f"{model}: {stats.refused}")
+        # what `crm-bridge status` shows: the refusals with their numbers
+        finish_run(app, run_id, status="failed" if problems else "ok", error="; ".join(problems) or None,
+                   counts={"read": listed, "updated_count": repaired})
     trimmed = trim_runs(app, now)
     if trimmed:
         log.info("removed %d run records older than %d days", trimmed, app.config.schedule.keep_runs_days,

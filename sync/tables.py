@@ -111,9 +111,12 @@ class SyncRunRow(Base):
     """One pass of one job over one backend, with its counts."""
 
     __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_last", "backend", "kind", "stream", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     backend: Mapped[str] = mapped_column(String(100), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # import | export
+    kind: Mapped[str] = mapped_column(String(20))  # import | export | reconcile
+    # The stream under the queue ("ticket 3/8", "shard 2/8"); None for a whole pass.
+    stream: Mapped[str | None] = mapped_column(String(100), nullable=True)
     started: Mapped[datetime] = mapped_column(default=utcnow)
     finished: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="running")  # running | ok | failed

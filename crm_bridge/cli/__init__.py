@@ -37,6 +37,8 @@ def _store_problem(exc: DBAPIError) -> str:
     text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc).splitlines()[0]
     if "no such table" in text or ("relation" in text and "does not exist" in text):
         return f"{text}: the store has no schema yet; run crm-bridge db upgrade"
+    if "no such column" in text or ("column" in text and "does not exist" in text):
+        return f"{text}: the store's schema is older than this crm-bridge; run crm-bridge db upgrade"
     return f"{text}; check store.url in {state.config} (crm-bridge check says more)"
 
 

@@ -1,4 +1,4 @@
-"""Core commands: init, check, addons, db, run, worker."""
+"""Core commands: init, check, addons, db, run, worker, status."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.status import status
 from crm_bridge.cli.worker import worker
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
 from crm_bridge.interactive import set_interactive
@@ -29,6 +30,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The store's schema.\n\nExample: crm-bridge db upgrade", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command()(worker)  # scale-out; crm-bridge run is the embedded mode
+app.command()(status)  # the addons contribute its sections (usage "status.section")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 
