@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.lazy import AddonGroup
 from crm_bridge.cli.worker import worker
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=AddonGroup,  # the addons' commands are imported only when run
 )
 db_app = typer.Typer(help="The store's schema.\n\nExample: crm-bridge db upgrade", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -77,9 +79,18 @@ def addons(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("#", "addon", "version", "depends", "summary", title="Addons in load order")
+    # Names are never cut; the summary wraps between words. The rows are in load order (no
+    # number column), and on a narrow terminal the dependencies go (--json has them).
+    wide = console.width >= 100
+    table = Table(title="Addons in load order")
+    table.add_column("addon", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    if wide:
+        table.add_column("depends")
+    table.add_column("summary", ratio=1)
     for r in rows:
-        table.add_row(str(r["order"]), r["name"], r["version"], ", ".join(r["depends"]) or "—", r["summary"])
+        depends = [", ".join(r["depends"]) or "—"] if wide else []
+        table.add_row(r["name"], r["version"], *depends, r["summary"])
     console.print(table)
 
 
@@ -111,8 +122,10 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def check(as_json: JsonOpt = False) -> None:
-    """Validate the configuration, the store and every backend (reach, log in, find the mapped data),
-    and say how long the calendar data lasts (a warning "!" does not fail the check).
+    """Validate the configuration, the store and every backend.
+
+    Reaches and logs in to each backend, finds the mapped data, and says how long the
+    calendar data lasts (a warning "!" does not fail the check).
 
     Example: crm-bridge -c crm-bridge.yaml check
     """
@@ -157,7 +170,8 @@ def check(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"ok": ok, "checks": results})
     else:
-        table = Table("", "check", "detail")
+        table = Table("", "check", "detail")  # the detail wraps between words
+        table.columns[1].no_wrap = True
         for r in results:  # a warning ("!") is said but does not fail the check
             mark = "[red]✗[/red]" if not r["ok"] else "[yellow]![/yellow]" if r.get("warning") else "[green]✓[/green]"
             table.add_row(mark, r["what"], r["detail"])
@@ -181,8 +195,10 @@ def run(
     metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the cycle's summary with --once, else one object per job run (JSON lines).")] = False,
 ) -> None:
-    """Run the sync loop (import → SLA → routing → write-back → notify) on a schedule until
-    Ctrl-C: one line per job and backend, in the configured time zone.
+    """Run the sync loop (import → SLA → routing → write-back → notify) until Ctrl-C.
+
+    Prints one line per job and backend, in the configured time zone; --once runs one
+    cycle for cron (see the exit codes below).
 
     Example: crm-bridge -c crm-bridge.yaml run --every 30 --metrics-port 9108
     """
