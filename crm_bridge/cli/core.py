@@ -41,11 +41,14 @@ def _global(
 ) -> None:
     state.config = config
     setup_logging(log_level, log_format)
-    if log_format == "text" and console_err.is_terminal:  # elsewhere: one log line a minute (crm_bridge.progress)
+    if log_format == "text" and (console.is_terminal or console_err.is_terminal):
+        # On a terminal, bars; elsewhere one log line a minute (crm_bridge.progress). The bars
+        # share the console of the command's output when that is the terminal, so what a
+        # command prints while a bar runs (the run loop's lines) goes above the bar.
         from crm_bridge import progress
         from crm_bridge.cli.progressbar import RichReporter
 
-        progress.use(RichReporter(console_err))
+        progress.use(RichReporter(console if console.is_terminal else console_err))
 
 
 @app.command()
@@ -236,7 +239,7 @@ def run(
                 print(job_json(name, result, at=at, zone=zone), flush=True)
             else:
                 for line in job_lines(name, result, at=at, zone=zone):
-                    console.print(line, highlight=False, markup=False, soft_wrap=True)
+                    console.print(line, highlight=False, markup=False)  # wrapped between words if long
 
         def ready() -> None:
             console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it", highlight=False)

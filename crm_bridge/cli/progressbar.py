@@ -1,7 +1,8 @@
 """The terminal's side of ``crm_bridge.progress``: a rich progress bar per long task,
-with counts, rate and time left, on stderr (stdout stays clean for pipes and ``--json``).
+with counts, rate and time left, on the console it is given: the output's when that is the
+terminal (what a command prints while a bar runs goes above it), else stderr.
 
-Installed by the CLI only when stderr is a terminal; the bars are transient, so what
+Installed by the CLI only on a terminal; the bars are transient, so what
 stays on the screen afterwards is the command's own output.
 """
 
