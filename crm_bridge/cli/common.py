@@ -90,6 +90,10 @@ def setup_logging(level: str, fmt: str = "text") -> None:
         handler = _RichOnFirstLine()
     handler.addFilter(_Redact())
     logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
+    # Long work says how far it is once a minute (crm_bridge.progress) at the default level
+    # too: a cron job's log must not be silent for the hour an initial import takes.
+    progress = logging.getLogger("crm_bridge.progress")
+    progress.setLevel(logging.INFO if logging.getLogger().level <= logging.WARNING else logging.NOTSET)
 
 
 def emit_json(data: Any) -> None:

@@ -48,3 +48,20 @@ def test_work_done_within_a_minute_logs_nothing(caplog: pytest.LogCaptureFixture
     finally:
         progress.use(previous)
     assert caplog.records == []
+
+
+def test_progress_lines_are_logged_at_the_default_level_and_silenced_with_errors_only() -> None:
+    from crm_bridge.cli.common import setup_logging
+
+    told, root = logging.getLogger("crm_bridge.progress"), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        setup_logging("warning")  # the CLI's default: a cron job's log still says how far the work is
+        assert told.isEnabledFor(logging.INFO)
+        assert not logging.getLogger("sync.engine").isEnabledFor(logging.INFO)
+        setup_logging("error")
+        assert not told.isEnabledFor(logging.INFO)
+    finally:
+        told.setLevel(logging.NOTSET)
+        root.handlers[:] = handlers
+        root.setLevel(level)
