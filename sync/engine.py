@@ -241,8 +241,10 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
     summary: dict[str, Any] = {}
     part = _shard(shard) if shard else None
     drain = budget is not None
-    deadline = time.monotonic() + (budget if budget is not None else DISPATCH_BUDGET)
+    deadline = time.monotonic() + (budget or 0.0)  # a budget is the whole pass's, over every backend
     for name in [backend] if backend else app.enabled_backends():
+        if not drain:
+            deadline = time.monotonic() + DISPATCH_BUDGET  # the scheduler's pass: each backend its own minute
         remote: RemoteBackend = app.backend(name)
         mappings = mappings_for(remote, list(app.config.backends[name].models))
         run_id = _start_run(app, name, "export", now)
