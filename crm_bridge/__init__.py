@@ -3,12 +3,11 @@ store, domain events, jobs and the CLI."""
 
 from __future__ import annotations
 
-from crm_bridge.history import record_ticket_history
-from crm_bridge.registry import Registry
+from crm_bridge.registry import Lazy, Registry
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "register"]
 
 
 def register(registry: Registry) -> None:
-    registry.add(record_ticket_history, usage="event.handler", model="ticket.imported")
+    registry.add(Lazy("crm_bridge.history:record_ticket_history"), usage="event.handler", model="ticket.imported")

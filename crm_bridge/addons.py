@@ -19,13 +19,13 @@ import ast
 import graphlib
 import importlib
 import importlib.util
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crm_bridge.errors import AddonError, did_you_mean
 from crm_bridge.registry import Registry
@@ -45,17 +45,56 @@ BUILTIN: tuple[str, ...] = (
 )
 
 
-class Manifest(BaseModel):
-    """What ``__manifest__.py`` must hold."""
+_VERSION = re.compile(r"^\d+\.\d+\.\d+([.-]?\w+)?$")
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
-    version: str = Field(pattern=r"^\d+\.\d+\.\d+([.-]?\w+)?$")
+@dataclass(frozen=True)
+class Manifest:
+    """What ``__manifest__.py`` must hold. Checked by hand, not by pydantic: every command
+    reads every manifest, and pydantic alone took a third of ``crm-bridge --help``."""
+
+    name: str
+    version: str
     summary: str = ""
-    depends: list[str] = []
-    external_dependencies: dict[str, list[str]] = {}
-    data: list[str] = []
+    depends: list[str] = field(default_factory=list)
+    external_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    data: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, raw: object) -> Manifest:
+        """The manifest of the dict literal `raw`.
+
+        Raises:
+            ValueError: every problem, ``field: what is wrong`` joined by ``; ``.
+        """
+        if not isinstance(raw, dict):
+            raise ValueError(f"(root): a dict is expected, not {type(raw).__name__}")  # noqa: TRY004 - one kind of problem for the caller
+        problems = [f"{key}: not a manifest field; known: {', '.join(_FIELDS)}" for key in raw if key not in _FIELDS]
+        for key in ("name", "version"):
+            if key not in raw:
+                problems.append(f"{key}: missing")
+        for key, valid, what in _CHECKS:
+            if key in raw and not valid(raw[key]):
+                problems.append(f"{key}: {what}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cls(**{k: v for k, v in raw.items() if k in _FIELDS})
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_FIELDS = ("name", "version", "summary", "depends", "external_dependencies", "data")
+_CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("name", lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    ("version", lambda v: isinstance(v, str) and bool(_VERSION.match(v)), "like '1.0.0' (major.minor.patch)"),
+    ("summary", lambda v: isinstance(v, str), "a string"),
+    ("depends", _strings, "a list of addon names"),
+    ("external_dependencies", lambda v: isinstance(v, dict) and all(_strings(x) for x in v.values()),
+     "a dict of lists, e.g. {'python': ['yaml']}"),
+    ("data", _strings, "a list of file names"),
+)
 
 
 @dataclass(frozen=True)
@@ -87,22 +126,47 @@ def _read_manifest(module: str, origin: str) -> Addon:
             f"{manifest_file}: not a plain dict literal ({exc}); write it as {{'name': ..., 'version': ...}}"
         ) from exc
     try:
-        manifest = Manifest.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise AddonError(f"{manifest_file}: malformed manifest: {problems}") from exc
+        manifest = Manifest.parse(raw)
+    except ValueError as exc:
+        raise AddonError(f"{manifest_file}: malformed manifest: {exc}") from None
     if manifest.name != module:
         raise AddonError(f"{manifest_file}: name is {manifest.name!r} but the package is {module!r}; make them equal")
     return Addon(module, folder, manifest, origin)
+
+
+def _declares_addons(folder: str) -> bool:
+    """Whether an installed distribution in `folder` (an entry of ``sys.path``) declares
+    the entry-point group; a zip file cannot be told without importlib.metadata: yes."""
+    if not os.path.isdir(folder):
+        return os.path.isfile(folder)  # a zip on sys.path; a missing entry or a path hook: no
+    with os.scandir(folder) as entries:
+        found = [e.path for e in entries if e.name.endswith((".dist-info", ".egg-info"))]
+    for path in found:
+        try:
+            with open(os.path.join(path, "entry_points.txt"), encoding="utf-8") as file:  # noqa: PTH118, PTH123
+                if f"[{ENTRY_POINT_GROUP}]" in file.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _entry_points() -> Iterable[Any]:
+    """The entry points of group ``crm_bridge.addons``. importlib.metadata costs a fifth
+    of ``crm-bridge --help``, so it is asked only when some installed distribution's
+    ``entry_points.txt`` names the group (a plain read of a few hundred small files)."""
+    if not any(_declares_addons(folder or ".") for folder in sys.path):
+        return ()
+    from importlib.metadata import entry_points
+
+    return entry_points(group=ENTRY_POINT_GROUP)
 
 
 def discover(extra: Iterable[str] = ()) -> list[Addon]:
     """Built-in addons, entry-point addons and `extra` module names, manifests validated."""
     found: dict[str, Addon] = {}
     sources: list[tuple[str, str]] = [(m, "builtin") for m in BUILTIN]
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points():
         dist = ep.dist.name if ep.dist is not None else "?"
         sources.append((ep.value.split(":")[0], f"entry point {ep.name!r} of {dist}"))
     sources += [(m, "extra") for m in extra]

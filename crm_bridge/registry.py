@@ -14,14 +14,15 @@ if its ``register`` raises or clashes, nothing of it is kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from crm_bridge.errors import BridgeError
 
-__all__ = ["AmbiguousComponent", "Component", "ComponentClash", "NoComponent", "Registry"]
+__all__ = ["AmbiguousComponent", "Component", "ComponentClash", "Lazy", "NoComponent", "Registry", "lazy_exports"]
 
 
 class NoComponent(BridgeError, LookupError):
@@ -37,17 +38,65 @@ class ComponentClash(BridgeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Component:
-    """One registered object and where it came from."""
+class Lazy:
+    """A component named by where it lives, ``"package.module:name"``, imported the first
+    time someone uses it. Addons register their engines so: every command loads every
+    addon, and ``crm-bridge --help`` must not pay for SQLAlchemy, Jinja2 or zeep.
 
-    obj: Any
+    Example::
+
+        registry.add(Lazy("sla.engine:sla_tick"), usage="job", name="sla.tick")
+        registry.add(Lazy("sla.cli:sla_app", summary="Due dates, policies, the ledger."), usage="cli.group", name="sla")
+
+    A command's `summary` is what ``crm-bridge --help`` lists without importing it.
+    """
+
+    target: str
+    summary: str = ""
+
+    def resolve(self) -> Any:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One registered object (or the ``Lazy`` reference to it) and where it came from."""
+
+    target: Any
     usage: str
     model: str | None
     name: str
     addon: str
 
+    @property
+    def obj(self) -> Any:
+        """The registered object, imported now if it was registered ``Lazy``."""
+        return self.target.resolve() if isinstance(self.target, Lazy) else self.target
+
+
+def lazy_exports(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
+    """A package's ``__getattr__`` that imports each public name from its module the first
+    time it is asked for (``from sla import Calendar`` still works): loading an addon,
+    which every command does, then costs only its ``register``.
+
+    Example (``sla/__init__.py``; the names are imported under ``TYPE_CHECKING`` too)::
+
+        __getattr__ = lazy_exports(__name__, {"Calendar": "sla.calendar"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
+    return __getattr__
+
 
 def _default_name(obj: Any) -> str:
+    if isinstance(obj, Lazy):
+        return obj.target.rpartition(":")[2]
     return str(getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj))
 
 
@@ -60,7 +109,8 @@ class Registry:
     _pending: dict[tuple[str, str | None, str], Component] | None = None
 
     def add(self, obj: Any, *, usage: str, model: str | None = None, name: str | None = None) -> None:
-        """Register `obj` for `usage` (and `model`, or any model when None).
+        """Register `obj` (or a ``Lazy`` reference to it) for `usage` (and `model`, or any
+        model when None).
 
         Raises:
             ComponentClash: the same (usage, model, name) is already registered.

@@ -5,8 +5,9 @@
 ``Runner`` repeats each job on its own interval until stopped, and a job of the cycle that
 ends runs the next one right after it, in its thread (a pull's new requests are planned
 and their due dates written back at once, whatever the intervals). A job is never run
-twice at once: one asked for while it runs (its interval came, or the job before it
-ended) runs once more when it ends. APScheduler coalesces missed runs into one.
+twice at once: one asked for by the job before it while it runs runs once more when it
+ends; its own interval coming while it runs, or soon after the job before it ran it, is
+skipped, so each job runs once per cycle. APScheduler coalesces missed runs into one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from crm_bridge.app import App
 
-__all__ = ["CYCLE", "Runner", "next_in_cycle", "run_cycle"]
+__all__ = ["CYCLE", "Runner", "next_in_cycle", "pending_at_budget", "run_cycle"]
 
 log = logging.getLogger(__name__)
 CYCLE = ("sync.pull", "sla.tick", "routing.tick", "sync.dispatch", "notify.dispatch")
@@ -35,16 +36,34 @@ def next_in_cycle(name: str, known: Iterable[str]) -> str | None:
     return next((n for n in CYCLE[CYCLE.index(name) + 1:] if n in known), None)
 
 
-def run_cycle(app: App) -> dict[str, Any]:
-    """Run the registered jobs of one cycle, in order; returns each job's summary."""
+def run_cycle(app: App, *, budget: float | None = None) -> dict[str, Any]:
+    """Run the registered jobs of one cycle, in order; returns each job's summary, with
+    its ``seconds``.
+
+    With a `budget` (seconds for the whole cycle; ``run --once``) the write-back drains
+    the outbox with what is left of it (at least one batch, however long the import took)
+    and its summary tells what is still pending (see ``sync.engine.push``).
+    """
     known = app.jobs()
+    deadline = None if budget is None else time.monotonic() + budget
     results: dict[str, Any] = {}
     for name in CYCLE:
         if name in known:
             started = time.monotonic()
-            results[name] = app.run_job(name)
+            if name == "sync.dispatch" and deadline is not None:
+                job: Callable[..., dict[str, Any]] = known[name]
+                results[name] = job(app, app.clock(), budget=max(0.0, deadline - started))
+            else:
+                results[name] = app.run_job(name)
             results[name]["seconds"] = round(time.monotonic() - started, 3)
     return results
+
+
+def pending_at_budget(result: dict[str, Any]) -> int:
+    """Write-back rows a cycle left due because it stopped at its budget (0: it drained)."""
+    dispatched = result.get("sync.dispatch", {})
+    return sum(int(done.get("pending", 0)) for done in dispatched.values()
+               if isinstance(done, dict) and done.get("stopped_at_budget"))
 
 
 class Runner:
@@ -64,34 +83,51 @@ class Runner:
         }
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._stopped = threading.Event()
-        self._state = threading.Lock()  # guards the three below
+        self._state = threading.Lock()  # guards the four below
         self._busy: set[str] = set()  # jobs running now, in any thread
         self._again: set[str] = set()  # jobs asked for while running: once more when they end
+        self._chained: dict[str, float] = {}  # job -> when its last run asked by the job before it ended
         self._stopping = False
 
-    def _run(self, name: str) -> None:
-        """Run job `name` unless it is running already (then it runs once more when that run
-        ends); after a successful run, the next job of the cycle runs, in this thread."""
+    def _run(self, name: str, *, timer: bool = True) -> None:
+        """Run job `name` unless it is running already; after a successful run, the next
+        job of the cycle runs, in this thread.
+
+        Its own interval (`timer`) is skipped when the job is running, or when the job
+        before it in the cycle ran it less than half an interval ago: a second run would
+        find nothing new (that was why each job printed twice per cycle). Asked
+        by the job before it while running, it runs once more when it ends: what it was
+        asked for may have come too late for this run.
+        """
         while True:
             with self._state:
                 if self._stopping:
                     return
                 if name in self._busy:
-                    self._again.add(name)
+                    if not timer:
+                        self._again.add(name)
+                    return
+                ended = self._chained.get(name)
+                if timer and ended is not None and time.monotonic() - ended < self.intervals[name] / 2:
                     return
                 self._busy.add(name)
+            started = time.monotonic()
             try:
                 result = self.app.run_job(name)
+                result["seconds"] = round(time.monotonic() - started, 3)
             except Exception:  # a failing pass must not stop the scheduler; it is logged once here
                 log.exception("job %s failed", name, extra={"event": "runner.job.failed", "job": name})
                 result = None
             finally:
                 with self._state:
                     self._busy.discard(name)
+                    if not timer:
+                        self._chained[name] = time.monotonic()
                     again = name in self._again
                     self._again.discard(name)
             if result is not None and self.on_result is not None:
                 self.on_result(name, result)
+            timer = False
             if again:
                 continue  # asked for while it ran: what it was asked for may have come too late for this run
             follower = next_in_cycle(name, self.app.jobs()) if result is not None else None
@@ -100,12 +136,16 @@ class Runner:
             name = follower
 
     def start(self) -> None:
+        """Schedule each job on its interval. Only the cycle's first job starts at once:
+        it runs the others after it, so starting them too would run each twice."""
         now = self.app.clock()
-        for offset, name in enumerate((*CYCLE, "sync.reconcile")):
-            if name in self.app.jobs():
+        known = self.app.jobs()
+        first = next((n for n in CYCLE if n in known), None)
+        for name in (*CYCLE, "sync.reconcile"):
+            if name in known:
                 self.scheduler.add_job(
                     self._run, "interval", args=[name], id=name, seconds=self.intervals[name],
-                    next_run_time=now + timedelta(seconds=self.intervals[name] if name == "sync.reconcile" else offset * 0.2),
+                    next_run_time=now if name == first else now + timedelta(seconds=self.intervals[name]),
                     max_instances=len(CYCLE) + 1, coalesce=True,  # `_busy` keeps a job from running twice at once
                 )
         self.scheduler.start()

@@ -15,34 +15,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from notify.settings import NotifyConfig
-from notify.templates import EVENTS, Rendered, TemplateProblem, Templates, format_when
+from crm_bridge.registry import Lazy, lazy_exports
 
 if TYPE_CHECKING:
     from crm_bridge.registry import Registry
+    from notify.settings import NotifyConfig
+    from notify.templates import EVENTS, Rendered, TemplateProblem, Templates, format_when
 
 __all__ = ["EVENTS", "NotifyConfig", "Rendered", "TemplateProblem", "Templates", "format_when", "register"]
+__getattr__ = lazy_exports(__name__, {**dict.fromkeys(["EVENTS", "Rendered", "TemplateProblem", "Templates", "format_when"],
+                                                       "notify.templates"),
+                                      "NotifyConfig": "notify.settings"})
 
 
 def register(registry: Registry) -> None:
     """Register the config section ``notify``, the ``ticket.imported`` and SLA event
-    handlers, the job ``notify.dispatch``, the ``notify`` commands and the template check.
-    The store side is imported here, so ``import notify`` pulls in no SQLAlchemy."""
-    from notify.cli import notify_app
-    from notify.compose import check_templates
-    from notify.dispatch import notify_dispatch
-    from notify.outbox import on_assigned, on_sla_event, on_ticket_imported
-    from notify.shadow import held_mail
-
-    registry.add(NotifyConfig, usage="config.section", name="notify")
-    registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported", name="notify.customer")
+    handlers, the job ``notify.dispatch``, the ``notify`` commands and the template check,
+    each by name (``Lazy``): Jinja2, Babel and SQLAlchemy load only when used."""
+    registry.add(Lazy("notify.settings:NotifyConfig"), usage="config.section", name="notify")
+    registry.add(Lazy("notify.outbox:on_ticket_imported"), usage="event.handler", model="ticket.imported", name="notify.customer")
     for kind in ("warn", "breach", "escalate"):
-        registry.add(on_sla_event, usage="event.handler", model=f"sla.{kind}", name=f"notify.sla.{kind}")
-    registry.add(on_assigned, usage="event.handler", model="routing.assigned", name="notify.assigned")
-    registry.add(notify_dispatch, usage="job", name="notify.dispatch")
-    registry.add(notify_app, usage="cli.group", name="notify")
-    registry.add(check_templates, usage="check.app", name="notify templates")
-    registry.add(held_mail, usage="shadow.report", name="notify")
-    from notify.status import notify_status
-
-    registry.add(notify_status, usage="status.section", name="notify")
+        registry.add(Lazy("notify.outbox:on_sla_event"), usage="event.handler", model=f"sla.{kind}", name=f"notify.sla.{kind}")
+    registry.add(Lazy("notify.outbox:on_assigned"), usage="event.handler", model="routing.assigned", name="notify.assigned")
+    registry.add(Lazy("notify.dispatch:notify_dispatch"), usage="job", name="notify.dispatch")
+    registry.add(Lazy("notify.cli:notify_app", summary="Notifications: preview a mail, see what was sent and why not."),
+                 usage="cli.group", name="notify")
+    registry.add(Lazy("notify.compose:check_templates"), usage="check.app", name="notify templates")
+    registry.add(Lazy("notify.shadow:held_mail"), usage="shadow.report", name="notify")
+    registry.add(Lazy("notify.status:notify_status"), usage="status.section", name="notify")

@@ -12,28 +12,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from routing.decide import AgentState, Considered, Decision, RequestFacts, decide, match_rule
-from routing.settings import RoutingConfig
+from crm_bridge.registry import Lazy, lazy_exports
 
 if TYPE_CHECKING:
     from crm_bridge.registry import Registry
+    from routing.decide import AgentState, Considered, Decision, RequestFacts, decide, match_rule
+    from routing.settings import RoutingConfig
 
 __all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "RoutingConfig", "decide", "match_rule", "register"]
+__getattr__ = lazy_exports(__name__, {**dict.fromkeys(["AgentState", "Considered", "Decision", "RequestFacts", "decide",
+                                                        "match_rule"], "routing.decide"),
+                                      "RoutingConfig": "routing.settings"})
 
 
 def register(registry: Registry) -> None:
     """Register the config section ``routing``, the ``ticket.imported`` and ``sla.escalate``
-    handlers, the job ``routing.tick`` and the ``routing`` commands. The store side is
-    imported here, so ``import routing`` for the pure decision pulls in no SQLAlchemy."""
-    from routing.cli import routing_app
-    from routing.engine import on_ticket_imported, routing_tick
-    from routing.escalation import on_sla_escalate
-
-    registry.add(RoutingConfig, usage="config.section", name="routing")
-    registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported", name="routing.queue")
-    registry.add(on_sla_escalate, usage="event.handler", model="sla.escalate", name="routing.escalate")
-    registry.add(routing_tick, usage="job", name="routing.tick")
-    registry.add(routing_app, usage="cli.group", name="routing")
-    from routing.status import routing_status
-
-    registry.add(routing_status, usage="status.section", name="routing")
+    handlers, the job ``routing.tick`` and the ``routing`` commands, each by name
+    (``Lazy``): imported when used, so loading the addon imports nothing of it."""
+    registry.add(Lazy("routing.settings:RoutingConfig"), usage="config.section", name="routing")
+    registry.add(Lazy("routing.engine:on_ticket_imported"), usage="event.handler", model="ticket.imported", name="routing.queue")
+    registry.add(Lazy("routing.escalation:on_sla_escalate"), usage="event.handler", model="sla.escalate", name="routing.escalate")
+    registry.add(Lazy("routing.engine:routing_tick"), usage="job", name="routing.tick")
+    registry.add(Lazy("routing.status:routing_status"), usage="status.section", name="routing")
+    registry.add(Lazy("routing.cli:routing_app", summary="Who gets which request and why; agents' load and availability."),
+                 usage="cli.group", name="routing")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from crm_bridge import progress
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
@@ -107,8 +108,10 @@ def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
     }
 
 
-def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "") -> int:
-    """Plan many requests with a handful of queries; returns how many changed."""
+def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "",
+              bar: progress.Task | None = None) -> int:
+    """Plan many requests with a handful of queries; returns how many changed. `bar`
+    advances by each chunk of requests planned (``crm_bridge.progress``)."""
     session, settings = unit.session, unit.config.section("sla")
     session.flush()
     changed = 0
@@ -141,6 +144,8 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
         if summaries:
             table = core_table(TicketRow)
             session.execute(update(table).where(table.c.id == bindparam("_id")), summaries)
+        if bar is not None:
+            bar.advance(len(chunk))
     return changed
 
 
@@ -367,6 +372,7 @@ def recalc(app: App, now: datetime, *, include_closed: bool = False) -> dict[str
             query = query.where(TicketRow.status.in_([s.value for s in TicketStatus if s.is_open]))
         unit = app.bus.unit(session, now, app.config)
         ids = list(session.scalars(query.with_only_columns(TicketRow.id)))
-        changed = plan_many(unit, ids, origin="sla.recalc", reason="crm-bridge sla recalc")
+        with progress.task("sla recalc", len(ids), unit="requests") as bar:
+            changed = plan_many(unit, ids, origin="sla.recalc", reason="crm-bridge sla recalc", bar=bar)
         replayed = len(ids)
     return {"replayed": replayed, "changed": changed}

@@ -17,13 +17,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from crm_bridge import progress
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError, RemoteError
 from crm_bridge.queue import Stream, fans_out
 from mapping.compile import CompiledMapping
 from mapping.load import compiled_file
 from sync.binder import KnownBindings
-from sync.exporter import ExportStats, dispatch
+from sync.exporter import ExportStats, dispatch, due_count
 from sync.feed import FeedResult, feed_pass
 from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
 from sync.shadow import in_shadow, shadow_pass
@@ -233,16 +234,26 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 @fans_out(push_streams)
-def push(app: App, now: datetime, *, backend: str | None = None, shard: str | None = None) -> dict[str, Any]:
+def push(app: App, now: datetime, *, backend: str | None = None, shard: str | None = None,
+         budget: float | None = None) -> dict[str, Any]:
     """Send every enabled backend's due outbox rows; returns counts per backend.
 
-    Batches of ``DISPATCH_BATCH`` rows follow each other while they come back full and
-    clean, for at most ``DISPATCH_BUDGET`` seconds. ``backend`` and ``shard`` (``"3/8"``:
-    the rows of records with ``local_id % 8 == 3``) narrow the pass to one stream.
+    Called as the scheduler does (``budget=None``), batches of ``DISPATCH_BATCH`` rows
+    follow each other while they come back full and clean, for at most
+    ``DISPATCH_BUDGET`` seconds: the next pass comes in seconds. With a ``budget``
+    (seconds, ``run --once``) the pass drains: batches go on until nothing is due or a
+    batch sends nothing (1C down: every row waits), and stop at the budget. Each
+    backend's summary says what is still ``pending`` (due, unsent) and whether the pass
+    ``stopped_at_budget``. ``backend`` and ``shard`` (``"3/8"``: the rows of records with
+    ``local_id % 8 == 3``) narrow the pass to one stream.
     """
     summary: dict[str, Any] = {}
     part = _shard(shard) if shard else None
+    drain = budget is not None
+    deadline = time.monotonic() + (budget or 0.0)  # a budget is the whole pass's, over every backend
     for name in [backend] if backend else app.enabled_backends():
+        if not drain:
+            deadline = time.monotonic() + DISPATCH_BUDGET  # the scheduler's pass: each backend its own minute
         remote: RemoteBackend = app.backend(name)
         mappings = mappings_for(remote, list(app.config.backends[name].models))
         run_id = start_run(app, name, "export", now, f"shard {shard}" if shard else None)
@@ -250,21 +261,32 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
         if in_shadow(app.config, name):  # nothing is sent: what would be is recorded (sync/shadow.py)
             summary[name] = _shadow(app, run_id, remote, mappings, now, importer, part)
             continue
-        stats, deadline = ExportStats(), time.monotonic() + DISPATCH_BUDGET
-        while True:
-            batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part)
-            stats.sent, stats.unchanged = stats.sent + batch.sent, stats.unchanged + batch.unchanged
-            stats.created += batch.created
-            stats.retried, stats.parked = stats.retried + batch.retried, stats.parked + batch.parked
-            stats.errors += batch.errors
-            if batch.sent + batch.unchanged < DISPATCH_BATCH or batch.retried or batch.parked or time.monotonic() > deadline:
-                break
+        stats, stopped = ExportStats(), False
+        with progress.task(f"write-back {name}", due_count(app.store, name, now, part)) as bar:
+            while True:
+                batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part,
+                                 bar=bar)
+                stats.sent, stats.unchanged = stats.sent + batch.sent, stats.unchanged + batch.unchanged
+                stats.created += batch.created
+                stats.retried, stats.parked = stats.retried + batch.retried, stats.parked + batch.parked
+                stats.errors += batch.errors
+                handled = batch.sent + batch.unchanged
+                if handled + batch.created == 0:
+                    break  # nothing due, or nothing could be sent: the next batch would meet the same
+                if not drain and (handled < DISPATCH_BATCH or batch.retried or batch.parked):
+                    break
+                if time.monotonic() > deadline:
+                    stopped = True
+                    break
+        pending = due_count(app.store, name, now, part)
         finish_run(
             app, run_id, status="ok" if not stats.parked else "failed",
             counts={"read": stats.sent + stats.retried + stats.parked, "updated_count": stats.sent, "failed": stats.parked},
             error="; ".join(stats.errors[:3]) or None,
         )
-        summary[name] = {"sent": stats.sent, "created": stats.created, "unchanged": stats.unchanged, "retried": stats.retried, "parked": stats.parked, "errors": stats.errors[:5]}
+        summary[name] = {"sent": stats.sent, "created": stats.created, "unchanged": stats.unchanged, "retried": stats.retried,
+                         "parked": stats.parked, "pending": pending, "stopped_at_budget": stopped and pending > 0,
+                         "errors": stats.errors[:5]}
     return summary
 
 

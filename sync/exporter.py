@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_from_json, fields_to_json
+from crm_bridge.progress import Task
 from crm_bridge.store.engine import Store
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import ROWS
@@ -73,6 +74,19 @@ def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tupl
         query = query.where(OutboxRow.local_id % shard[1] == shard[0])
     with store.transaction() as session:
         return [(r.id, r.model, r.local_id) for r in session.execute(query)]
+
+
+def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] | None = None) -> int:
+    """How many outbox rows of `backend` (updates and creates) are due at `now`: what a
+    dispatch pass that stops early leaves behind, and the total its progress counts to."""
+    query = (
+        select(func.count(OutboxRow.id))
+        .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
+    )
+    if shard is not None and shard[1] > 1:
+        query = query.where(OutboxRow.local_id % shard[1] == shard[0])
+    with store.transaction() as session:
+        return int(session.scalar(query) or 0)
 
 
 @dataclass
@@ -378,6 +392,7 @@ def dispatch(
     importer: Importer | None = None,
     limit: int = 500,
     shard: tuple[int, int] | None = None,
+    bar: Task | None = None,
 ) -> ExportStats:
     """Send up to `limit` due outbox rows of `backend`.
 
@@ -386,7 +401,9 @@ def dispatch(
     one, so several workers dispatch one outbox without sending a row twice, and a slow
     remote never holds SQLite's write lock from the other jobs.
     ``shard=(i, n)`` sends only the rows of records whose ``local_id % n == i``: n
-    dispatchers share the outbox without re-reading the same records.
+    dispatchers share the outbox without re-reading the same records. `bar` (see
+    ``crm_bridge.progress``) advances by each row handled, so a backlog's bar moves
+    row by row, not once a batch.
     """
     stats = ExportStats()
     due = _due_rows(store, backend.name, now, limit, shard)
@@ -397,6 +414,8 @@ def dispatch(
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
     _create_pending(store, backend, mappings, now, stats, limit)
+    if bar is not None:
+        bar.advance(stats.created + stats.parked + stats.retried)
     written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
     unsure: set[str] = set()  # remote ids a write found changed by someone else: no version of theirs is ours alone
     for position, (row_id, _, _) in enumerate(due):
@@ -407,6 +426,8 @@ def dispatch(
             halted = _send_update(store, backend, mappings[job.model], job, written, unsure, broken, now, stats)
         finally:
             claims.done(job.token)
+            if bar is not None:
+                bar.advance()
         if halted is not None:  # every other row would meet the same fault: they wait too
             _postpone(store, [later for later, _, _ in due[position + 1:]], halted, now, stats)
             break

@@ -46,6 +46,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session
 
+from crm_bridge import progress
 from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
@@ -629,10 +630,12 @@ class Importer:
                 self.store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
         else:
             read = ranged.read(mapping.spec, after=after, **bounds) if ranged else backend.read(mapping.spec, after=after)
-            for pages in read_ahead_batches(read, limit=_BATCH, size=len):
-                records = [r for page in pages for r in page]
-                stats.read += len(records)
-                self.store_page(mapping, records, stream, records[-1].id if records else None, stats)
+            with progress.task(f"import {backend.name} {model}", unit="records") as bar:  # the first pass: long
+                for pages in read_ahead_batches(read, limit=_BATCH, size=len):
+                    records = [r for page in pages for r in page]
+                    stats.read += len(records)
+                    self.store_page(mapping, records, stream, records[-1].id if records else None, stats)
+                    bar.advance(len(records))
         # Held deletions keep their bindings' old versions: the next pass reads them again.
         self.settle_deletes(model, stats)
         with self.store.transaction() as session:

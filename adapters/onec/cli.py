@@ -322,16 +322,27 @@ def inspect(
         if as_json:
             emit_json(rows + enums)
             return
-        table = Table(title="Published in the standard OData interface")
-        table.add_column("entity set", overflow="fold")  # never cut: it is what --entity takes
-        for name in ("kind", "fields", "references to", "tabular sections"):
-            table.add_column(name)
+        # Names are never split or cut (an entity set is what --entity takes): one per line,
+        # no wrapping. The kind is the name's prefix, so no column; on a narrow terminal the
+        # tabular sections go too (each is listed as an entity set of its own, <set>_<section>).
+        wide = console.width >= 110
+        longest = max((len(r["entity_set"]) for r in rows), default=10)
+        table = Table(title="Published in the standard OData interface", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("entity set", no_wrap=True, min_width=longest)
+        if wide:
+            table.add_column("fields", justify="right", no_wrap=True)
+        table.add_column("references to", min_width=min(longest, console.width - longest - 4))
+        if wide:
+            table.add_column("tabular sections")
         for r in rows:
-            table.add_row(r["entity_set"], r["kind"], str(r["fields"]), ", ".join(sorted(set(r["references"].values()))) or "—",
-                          ", ".join(r["tabular_sections"]) or "—")
+            refs = "\n".join(sorted(set(r["references"].values()))) or "—"
+            sections = "\n".join(r["tabular_sections"]) or "—"
+            table.add_row(*([r["entity_set"], str(r["fields"]), refs, sections] if wide else [r["entity_set"], refs]))
         console.print(table)
         if enums:
-            values = Table("enumeration", "values (what its fields hold)", title="Enumerations")
+            values = Table(title="Enumerations")
+            values.add_column("enumeration", no_wrap=True, min_width=max(len(e["enum"]) for e in enums))
+            values.add_column("values (what its fields hold)")  # wraps between values, never inside one
             for e in enums:
                 values.add_row(e["enum"], ", ".join(e["values"]) or "—")
             console.print(values)
@@ -359,7 +370,10 @@ def inspect(
     if as_json:
         emit_json({"entity_set": entity, "keys": list(et.keys), "fields": fields})
         return
-    table = Table("field", "type", "reference to / rows", title=f"{entity} (key: {', '.join(et.keys)})")
+    table = Table(title=f"{entity} (key: {', '.join(et.keys)})", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("field", no_wrap=True, min_width=max((len(f["field"]) + 2 for f in fields), default=5))
+    table.add_column("type")  # a collection's row type is long: it may fold, the field's name may not
+    table.add_column("reference to / rows")  # wraps between names
     for f in fields:
         extra = f["reference_to"] or (", ".join(f["row_fields"]) if f["row_fields"] else "") or (
             f"one of several kinds: see {f['field']}_Type" if f["composite"] else "")

@@ -7,28 +7,30 @@ An addon adds commands with ``registry.add(typer_app, usage="cli.group", name="o
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from crm_bridge.cli.common import console_err, state
 from crm_bridge.cli.core import app as core_app
+from crm_bridge.cli.lazy import AddonGroup
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
-from crm_bridge.process import tune_gc
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 __all__ = ["build", "main"]
 
 
 def build() -> typer.Typer:
-    """The full command tree: core commands and every loaded addon's commands."""
-    from crm_bridge.app import load_registry
+    """The full command tree: core commands and every loaded addon's commands (these are
+    imported when run, see ``crm_bridge.cli.lazy``)."""
+    from crm_bridge.addons import load_addons
+    from crm_bridge.registry import Registry
 
-    registry, addons = load_registry()
-    state.registry, state.addons = registry, addons
-    for comp in registry.all("cli.command"):
-        core_app.command(comp.name)(comp.obj)
-    for comp in registry.all("cli.group"):
-        core_app.add_typer(comp.obj, name=comp.name)
+    registry = Registry()
+    state.registry, state.addons = registry, load_addons(registry)
+    AddonGroup.registry = registry
     return core_app
 
 
@@ -45,7 +47,6 @@ def _store_problem(exc: DBAPIError) -> str:
 def main() -> None:
     try:
         command = build()
-        tune_gc()  # every command's code is loaded: what it built lives as long as the process
         command(standalone_mode=True)
     except ConfigError as exc:
         console_err.print(f"[red]configuration error:[/red] {exc}", highlight=False, markup=True)
@@ -53,12 +54,16 @@ def main() -> None:
     except RemoteError as exc:
         console_err.print(f"[red]remote error:[/red] {exc.once}", highlight=False)
         sys.exit(3)
-    except (OperationalError, ProgrammingError) as exc:  # the store: not set up, or not reachable
-        console_err.print(f"[red]store error:[/red] {_store_problem(exc)}", highlight=False)
-        sys.exit(1)
     except BridgeError as exc:
         console_err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         console_err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        store = sys.modules.get("sqlalchemy.exc")  # not loaded: the error cannot be the store's
+        if store is None or not isinstance(exc, store.OperationalError | store.ProgrammingError):
+            raise
+        # the store: not set up, or not reachable
+        console_err.print(f"[red]store error:[/red] {_store_problem(exc)}", highlight=False)
+        sys.exit(1)

@@ -63,6 +63,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class _RichOnFirstLine(logging.Handler):
+    """rich's log handler, made when the first line is logged: importing it (pygments
+    comes with it) cost a quarter of a second of every command, most of which log nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._rich is None:
+            from rich.logging import RichHandler
+
+            self._rich = RichHandler(console=console_err, show_path=False, rich_tracebacks=False)
+            self._rich.setFormatter(self.formatter)
+        self._rich.emit(record)
+
+
 def setup_logging(level: str, fmt: str = "text") -> None:
     """Logs go to stderr: readable (rich) by default, or JSON lines with ``fmt="json"``."""
     handler: logging.Handler
@@ -70,11 +87,13 @@ def setup_logging(level: str, fmt: str = "text") -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
     else:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(console=console_err, show_path=False, rich_tracebacks=False)
+        handler = _RichOnFirstLine()
     handler.addFilter(_Redact())
     logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
+    # Long work says how far it is once a minute (crm_bridge.progress) at the default level
+    # too: a cron job's log must not be silent for the hour an initial import takes.
+    progress = logging.getLogger("crm_bridge.progress")
+    progress.setLevel(logging.INFO if logging.getLogger().level <= logging.WARNING else logging.NOTSET)
 
 
 def emit_json(data: Any) -> None:
@@ -94,7 +113,10 @@ def open_app(config: Path | None = None) -> Any:
     """The App for the configuration file given by --config (default crm-bridge.yaml)."""
     from crm_bridge.app import App
     from crm_bridge.config import load_config
+    from crm_bridge.process import tune_gc
 
     assert state.registry is not None
     path = config or state.config
-    return App.build(load_config(path, state.registry), state.registry, state.addons)
+    bridge = App.build(load_config(path, state.registry), state.registry, state.addons)
+    tune_gc()  # the command's heavy code (store, engines, schemas) is loaded: it lives as long as the process
+    return bridge

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.common import console, console_err, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.lazy import AddonGroup
 from crm_bridge.cli.status import status
 from crm_bridge.cli.worker import worker
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=AddonGroup,  # the addons' commands are imported only when run
 )
 db_app = typer.Typer(help="The store's schema.\n\nExample: crm-bridge db upgrade", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -50,6 +51,14 @@ def _global(
     setup_logging(log_level, log_format)
     # A person waits for check, inspect, preview…: short timeouts, a silent 1C said at once (crm_bridge.interactive)
     set_interactive(ctx.invoked_subcommand not in UNATTENDED)
+    if log_format == "text" and (console.is_terminal or console_err.is_terminal):
+        # On a terminal, bars; elsewhere one log line a minute (crm_bridge.progress). The bars
+        # share the console of the command's output when that is the terminal, so what a
+        # command prints while a bar runs (the run loop's lines) goes above the bar.
+        from crm_bridge import progress
+        from crm_bridge.cli.progressbar import RichReporter
+
+        progress.use(RichReporter(console if console.is_terminal else console_err))
 
 
 @app.command()
@@ -83,9 +92,18 @@ def addons(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("#", "addon", "version", "depends", "summary", title="Addons in load order")
+    # Names are never cut; the summary wraps between words. The rows are in load order (no
+    # number column), and on a narrow terminal the dependencies go (--json has them).
+    wide = console.width >= 100
+    table = Table(title="Addons in load order")
+    table.add_column("addon", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    if wide:
+        table.add_column("depends")
+    table.add_column("summary", ratio=1)
     for r in rows:
-        table.add_row(str(r["order"]), r["name"], r["version"], ", ".join(r["depends"]) or "—", r["summary"])
+        depends = [", ".join(r["depends"]) or "—"] if wide else []
+        table.add_row(r["name"], r["version"], *depends, r["summary"])
     console.print(table)
 
 
@@ -117,8 +135,10 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def check(as_json: JsonOpt = False) -> None:
-    """Validate the configuration, the store and every backend (reach, log in, find the mapped data),
-    and say how long the calendar data lasts (a warning "!" does not fail the check).
+    """Validate the configuration, the store and every backend.
+
+    Reaches and logs in to each backend, finds the mapped data, and says how long the
+    calendar data lasts (a warning "!" does not fail the check).
 
     Example: crm-bridge -c crm-bridge.yaml check
     """
@@ -163,7 +183,8 @@ def check(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"ok": ok, "checks": results})
     else:
-        table = Table("", "check", "detail")
+        table = Table("", "check", "detail")  # the detail wraps between words
+        table.columns[1].no_wrap = True
         for r in results:  # a warning ("!") is said but does not fail the check
             mark = "[red]✗[/red]" if not r["ok"] else "[yellow]![/yellow]" if r.get("warning") else "[green]✓[/green]"
             table.add_row(mark, r["what"], r["detail"])
@@ -172,18 +193,32 @@ def check(as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+EXIT_DONE, EXIT_FAILED, EXIT_BUDGET = 0, 1, 4
+DEFAULT_BUDGET = 900  # seconds: a first write-back of tens of thousands of rows fits; a cron job still ends
+
+
+@app.command(epilog="Exit codes with --once: 0 the cycle is done (nothing due is left); 1 a job failed or needs "
+             "a person (the line says which); 2 the configuration is wrong; 3 a backend could not be reached at "
+             "start; 4 stopped at the --budget with write-back rows pending (run again, or raise --budget).")
 def run(
     every: Annotated[int | None, typer.Option("--every", help="Seconds between imports (default: schedule.pull_every).", min=1)] = None,
-    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle, drain the write-back, and exit (see the exit codes).")] = False,
+    budget: Annotated[int, typer.Option("--budget", help="With --once: seconds the cycle may take before it stops "
+                                        "and says what is left (default 900; 0: one write-back batch).", min=0)] = DEFAULT_BUDGET,
     metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")] = None,
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the cycle's summary with --once, else one object per job run (JSON lines).")] = False,
 ) -> None:
-    """Run the sync loop (import → SLA → write-back) on a schedule until Ctrl-C.
+    """Run the sync loop (import → SLA → routing → write-back → notify) until Ctrl-C.
+
+    Prints one line per job and backend, in the configured time zone; --once runs one
+    cycle for cron (see the exit codes below).
 
     Example: crm-bridge -c crm-bridge.yaml run --every 30 --metrics-port 9108
     """
-    from crm_bridge.runner import Runner, run_cycle
+    from zoneinfo import ZoneInfo
+
+    from crm_bridge.cli.runline import job_json, job_lines
+    from crm_bridge.runner import Runner, pending_at_budget, run_cycle
 
     bridge = open_app()
     metrics_server = None
@@ -194,20 +229,30 @@ def run(
             metrics_server = serve(bridge, metrics_port)
         bridge.upgrade_db()
         if once:
-            result = run_cycle(bridge)
+            result = run_cycle(bridge, budget=budget)
             failed = _show_cycle(result, as_json=as_json)
+            left = pending_at_budget(result)
+            if left:
+                say = console_err if as_json else console
+                say.print(f"stopped at the {budget:,} s budget with {left:,} write-back rows pending; "
+                          "run again or raise --budget", highlight=False, markup=False, soft_wrap=True)
             if failed:
-                raise typer.Exit(1)
+                raise typer.Exit(EXIT_FAILED)
+            if left:
+                raise typer.Exit(EXIT_BUDGET)
             return
+        zone = ZoneInfo(bridge.config.timezone)
 
         def show(name: str, result: dict[str, Any]) -> None:
+            at = bridge.clock()
             if as_json:
-                emit_json({"job": name, "result": result})
+                print(job_json(name, result, at=at, zone=zone), flush=True)
             else:
-                console.print(f"[dim]{bridge.clock():%H:%M:%S}[/dim] {name}: {result}")
+                for line in job_lines(name, result, at=at, zone=zone):
+                    console.print(line, highlight=False, markup=False)  # wrapped between words if long
 
         def ready() -> None:
-            console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it")
+            console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it", highlight=False)
 
         Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
         console.print("stopped cleanly")
@@ -218,37 +263,30 @@ def run(
         bridge.close()
 
 
-def _totals(data: dict[str, Any]) -> Counter[str]:
-    """The counts in a job's summary, summed over its models (nested dictionaries)."""
-    found: Counter[str] = Counter()
-    for key, value in data.items():
-        if isinstance(value, dict):
-            found.update(_totals(value))
-        elif isinstance(value, int) and not isinstance(value, bool) and key != "seconds":
-            found[key] += value
-    return found
-
-
 def _show_cycle(result: dict[str, Any], *, as_json: bool) -> list[str]:
-    """Print one cycle's results (a table, or JSON); returns what failed, one line each."""
+    """Print one cycle's results (a table that fits 80 columns, or JSON); returns what
+    failed, one line each."""
+    from crm_bridge.cli.runline import by_backend, counts_text, problem
+
     rows: list[tuple[str, str, str, str]] = []  # job, backend, what it did or why it failed, seconds
     failed: list[str] = []
     for job, summary in result.items():
         seconds = f"{summary.get('seconds', 0):.1f}"
-        backends = {k: v for k, v in summary.items() if isinstance(v, dict)}
-        for backend, done in backends.items() or [("", summary)]:
-            problem = done.get("error") or (f"{done['parked']} outbox rows parked; see crm-bridge jobs list"
-                                            if done.get("parked") else None)
-            if problem:
-                failed.append(f"{job} {backend}: {problem}")
-                rows.append((job, backend, f"[red]{escape(str(problem))}[/red]", seconds))
+        for backend, done in by_backend(summary):
+            why = problem(done)
+            if why:
+                failed.append(f"{job}: {why}" if backend == "-" else f"{job} {backend}: {why}")
+                rows.append((job, backend, f"[red]{escape(why)}[/red]", seconds))
             else:
-                counts = ", ".join(f"{k} {v:,}" for k, v in _totals(done).items() if v) or "nothing to do"
-                rows.append((job, backend, counts, seconds))
+                rows.append((job, backend, counts_text(done), seconds))
     if as_json:
         emit_json(result)
         return failed
-    table = Table("job", "backend", "result", "s", title="One cycle")
+    table = Table(title="One cycle")
+    table.add_column("job", no_wrap=True)
+    table.add_column("backend", no_wrap=True)
+    table.add_column("result", ratio=1)  # wraps between words
+    table.add_column("s", justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -108,7 +108,7 @@ class _Jobs:
 
 def _runner_of(jobs: _Jobs, tmp_path: Path) -> Runner:
     app = App.from_text(f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
-    app.run_job = jobs  # type: ignore[method-assign]
+    app.run_job = jobs  # type: ignore[method-assign,assignment]
     return Runner(app)
 
 
@@ -143,3 +143,27 @@ def test_stop_lets_the_running_job_finish_and_starts_no_other(tmp_path: Path) ->
     assert not first.is_alive()
     assert not stopping.is_alive()
     assert jobs.runs == ["sync.pull"]  # the tick it would have run next never started
+
+
+def test_only_the_first_job_starts_at_once_and_each_job_runs_once_per_cycle(tmp_path: Path) -> None:
+    """Each job used to run twice in the first cycle: once after the job before it, once by
+    its own start a fraction of a second later (so `run` printed it twice)."""
+    jobs = _Jobs(hold="")
+    runner = _runner_of(jobs, tmp_path)
+    runner.start()
+    try:
+        assert wait_until(lambda: "notify.dispatch" in jobs.runs, timeout=10)
+        time.sleep(1.5)  # the old staggered starts came within a second
+    finally:
+        runner.stop()
+    assert jobs.runs == list(CYCLE)
+
+
+def test_a_jobs_own_interval_soon_after_the_job_before_it_ran_it_is_skipped(tmp_path: Path) -> None:
+    jobs = _Jobs(hold="")
+    runner = _runner_of(jobs, tmp_path)
+    runner._run("sync.pull")  # its own interval: the whole cycle after it
+    runner._run("sla.tick")  # the tick's own interval, a moment later: nothing new to plan
+    assert jobs.runs == list(CYCLE)
+    runner._run("sync.pull")  # the first job is never skipped: nothing runs it but its interval
+    assert jobs.runs == [*CYCLE, *CYCLE]

@@ -29,11 +29,15 @@ def test_tune_gc_freezes_startup_and_raises_the_young_threshold_once() -> None:
     assert got["after_second"] == got["before"]
 
 
-def test_the_command_line_tunes_the_collector_before_running_a_command() -> None:
+def test_a_command_tunes_the_collector_once_it_has_opened_the_app(tmp_path: Path) -> None:
+    """Tuned in ``open_app``: by then the command's heavy code (store, engines) is loaded and
+    frozen with it; ``--help`` and ``init`` load no such code, so they need no tuning."""
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n', encoding="utf-8")
     got = _in_child(
         "import gc, json, sys\n"
         "from crm_bridge.cli import main\n"
-        "sys.argv = ['crm-bridge', '--help']\n"
+        f"sys.argv = ['crm-bridge', '-c', {str(config)!r}, 'db', 'upgrade']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "from crm_bridge.process import GC_THRESHOLDS\n"
         "print(json.dumps({'threshold': gc.get_threshold(), 'wanted': GC_THRESHOLDS, 'frozen': gc.get_freeze_count()}))\n")
