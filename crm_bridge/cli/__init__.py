@@ -9,20 +9,24 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from crm_bridge.cli.common import console_err, state
 from crm_bridge.cli.core import app as core_app
-from crm_bridge.errors import BridgeError, ConfigError, RemoteError
+from crm_bridge.errors import BridgeError, ConfigError, RemoteError, UsageError
 from crm_bridge.process import tune_gc
 
 __all__ = ["build", "main"]
 
 
 def build() -> typer.Typer:
-    """The full command tree: core commands and every loaded addon's commands."""
+    """The full command tree: core commands and every loaded addon's commands. Built once
+    per process: a second call returns the same tree (commands are not added twice)."""
     from crm_bridge.app import load_registry
 
+    if state.registry is not None:
+        return core_app
     registry, addons = load_registry()
     state.registry, state.addons = registry, addons
     for comp in registry.all("cli.command"):
@@ -40,22 +44,32 @@ def _store_problem(exc: DBAPIError) -> str:
     return f"{text}; check store.url in {state.config} (crm-bridge check says more)"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line `argv` (default: the process's own) and exit with its code.
+
+    Every error crm-bridge raises on purpose ends as one line on stderr and an exit code:
+    2 for a configuration or usage mistake, 3 for a remote's fault, 1 for the rest.
+    Given `argv`, the caller embeds the command (tests): the process's collector is left as it is.
+    """
     try:
         command = build()
-        tune_gc()  # every command's code is loaded: what it built lives as long as the process
-        command(standalone_mode=True)
-    except ConfigError as exc:
-        console_err.print(f"[red]configuration error:[/red] {exc}", highlight=False, markup=True)
+        if argv is None:
+            tune_gc()  # every command's code is loaded: what it built lives as long as the process
+        command(args=argv, standalone_mode=True)
+    except ConfigError as exc:  # soft_wrap: one problem stays one line, whatever the terminal's width
+        console_err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except UsageError as exc:
+        console_err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except RemoteError as exc:
-        console_err.print(f"[red]remote error:[/red] {exc.once}", highlight=False)
+        console_err.print(f"[red]remote error:[/red] {escape(exc.once)}", highlight=False, soft_wrap=True)
         sys.exit(3)
     except (OperationalError, ProgrammingError) as exc:  # the store: not set up, or not reachable
         console_err.print(f"[red]store error:[/red] {_store_problem(exc)}", highlight=False)
         sys.exit(1)
     except BridgeError as exc:
-        console_err.print(f"[red]error:[/red] {exc}", highlight=False)
+        console_err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         console_err.print("interrupted")

@@ -11,7 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crm_bridge.cli.common import console, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.common import (
+    check_logging_options,
+    console,
+    emit_json,
+    open_app,
+    setup_logging,
+    state,
+)
 from crm_bridge.cli.worker import worker
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError
 
@@ -39,7 +46,8 @@ def _global(
     log_format: Annotated[str, typer.Option("--log-format", help="text (for people) or json (one object per line).")] = "text",
 ) -> None:
     state.config = config
-    setup_logging(log_level, log_format)
+    check_logging_options(log_level, log_format)
+    setup_logging(log_level.lower(), log_format.lower())
 
 
 @app.command()
@@ -115,7 +123,7 @@ def check(as_json: JsonOpt = False) -> None:
     from crm_bridge.store.migrate import pending
 
     try:
-        bridge = open_app()
+        bridge = open_app(backends=True)
     except ConfigError as exc:
         if not as_json:
             raise
@@ -175,7 +183,7 @@ def run(
     """
     from crm_bridge.runner import Runner, run_cycle
 
-    bridge = open_app()
+    bridge = open_app(backends=True)
     metrics_server = None
     try:
         if metrics_port is not None:

@@ -95,6 +95,7 @@ def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: d
     config = tmp_path / "crm-bridge.yaml"
     with Emulator(requests=40, seed=5, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
         subprocess.run([*CLI, "init", str(config)], check=True, env=env, capture_output=True)
+        env = {**env, "ONEC_PASSWORD": DEMO_PASSWORD}  # the starter file names the variable, with no default
         config.write_text(config.read_text(encoding="utf-8").replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{emu.port}/"), encoding="utf-8")
         base = [*CLI, "-c", str(config)]
         pending = subprocess.run([*base, "check", "--json"], env=env, capture_output=True, text=True)
