@@ -25,6 +25,7 @@ from crm_bridge.model import MODELS
 from mapping.facts import Problem
 from mapping.lengths import is_warning
 from mapping.preview import PreviewRow, RemoteRef, preview
+from mapping.refusal import refusal_problems
 from mapping.sample import sample_problems
 from mapping.spec import MappingFile, MappingSpec, load_mapping, mapping_from_text, read_mapping
 from mapping.suggest import Draft, schema_from_sample, suggest
@@ -296,15 +297,7 @@ def _explain_refusal(source: Any, backend: str, path: Path, exc: RemoteRejected)
     ``mapping check`` says it: the file:line:column of the name, and the published name
     meant. Raises ConfigErrors when the file has such problems; returns when it has none
     (the refusal is something else, and is raised as it is)."""
-    if not hasattr(source, "describe"):
-        return
-    try:
-        entities = source.describe()
-    except RemoteError:
-        return
-    found = read_mapping(path)
-    problems = [p for p in check_mapping(found, facts=RemoteFacts(entities=entities, origin=f"backend {backend!r}"))
-                if not is_warning(p)]
+    problems = refusal_problems(source, backend, path)
     if problems:
         raise ConfigErrors(str(path), problems) from exc
 

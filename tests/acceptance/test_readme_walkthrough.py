@@ -118,9 +118,9 @@ def test_suggesting_one_model_names_the_others_the_backend_needs(emulator: Emula
     assert not (tmp_path / "mappings" / "crm" / "customer.yaml").exists()
 
 
-def test_preview_of_a_field_1c_does_not_publish_says_it_as_check_does(emulator: Emulator, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch,
-                                                                       restore_logging: None) -> None:
+def test_preview_and_run_say_a_field_1c_does_not_publish_as_check_does(emulator: Emulator, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      restore_logging: None) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ONEC_PASSWORD", DEMO_PASSWORD)
     assert crm_bridge(["init"])[0] == 0
@@ -139,3 +139,10 @@ def test_preview_of_a_field_1c_does_not_publish_says_it_as_check_does(emulator: 
     assert said.startswith(f"configuration error: mappings/crm/ticket.yaml:{line}:")
     assert "fields.subject.from: Document_Интерес has no field 'Темаа'. Did you mean 'Тема'?" in said
     assert "HTTP 400" not in said
+
+    assert crm_bridge(["db", "upgrade"])[0] == 0  # the import says it the same way
+    code, out, err = crm_bridge(["run", "--once"])
+    told = " ".join((out + err).split())
+    assert f"mappings/crm/ticket.yaml:{line}:" in told
+    assert "Document_Интерес has no field 'Темаа'. Did you mean 'Тема'?" in told
+    assert "HTTP 400" not in told
