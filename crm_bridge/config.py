@@ -333,7 +333,9 @@ def _plain(err: ErrorDetails) -> str:
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         got = err.get("input")
         hint = did_you_mean(str(got), expected) if isinstance(got, str) else ""
-        return f"must be one of {', '.join(expected)}.{hint}" if expected else err["msg"]
+        if not expected:
+            return err["msg"]
+        return f"must be one of {', '.join(expected)}" + (f".{hint}" if hint else "")
     if kind in ("too_short", "too_long"):
         words = "at least" if kind == "too_short" else "at most"
         limit = ctx.get("min_length" if kind == "too_short" else "max_length")
