@@ -360,6 +360,22 @@ def _quote_across_lines(text: str, failed: Any) -> tuple[str, Any, Any] | None:
     return found
 
 
+def _open_bracket(text: str, failed: Any) -> tuple[str, Any] | None:
+    """The innermost ``[`` or ``{`` still open where the parser failed, and its mark."""
+    opened: list[tuple[str, Any]] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if failed is not None and (token.start_mark.line, token.start_mark.column) >= (failed.line, failed.column):
+                break
+            if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken):
+                opened.append(("[" if isinstance(token, yaml.FlowSequenceStartToken) else "{", token.start_mark))
+            elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken) and opened:
+                opened.pop()
+    except yaml.YAMLError:
+        pass  # the scan stops at the same mistake; what it saw before is enough
+    return opened[-1] if opened else None
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> str:
     """One line for a YAML syntax error, placed where the mistake is made.
 
@@ -380,10 +396,12 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> str:
         char, start, end = across
         return (f"{at(start)}: the quote {char} opened here is closed only on line {end.line + 1}; "
                 f"add the closing {char} at the end of this value")
-    if context == "while parsing a flow sequence" and opened is not None:
-        return f"{at(opened)}: the list opened here with '[' is not closed; add ']' (or a ',' between its items)"
-    if context == "while parsing a flow mapping" and opened is not None:
-        return f"{at(opened)}: the mapping opened here with '{{' is not closed; add '}}' (or a ',' between its entries)"
+    if context.startswith("while parsing a flow"):  # inside [...] or {...}: where the innermost one opens
+        bracket = _open_bracket(text, failed) or (_char_at(text, opened), opened)
+        if bracket[0] == "[":
+            return f"{at(bracket[1])}: the list opened here with '[' is not closed; add ']' (or a ',' between its items)"
+        if bracket[0] == "{":
+            return f"{at(bracket[1])}: the mapping opened here with '{{' is not closed; add '}}' (or a ',' between its entries)"
     if context == "while scanning a quoted scalar" and opened is not None and "end of stream" in problem:
         quote = _char_at(text, opened) or '"'
         return f"{at(opened)}: the quote {quote} opened here is not closed; add the closing {quote}"

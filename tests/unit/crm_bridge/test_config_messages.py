@@ -46,6 +46,9 @@ def test_a_wrong_value_says_what_is_valid_in_one_line(registry: Registry, text: 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("a: [1, 2\nb: 3\n", "c.yaml:1:4: the list opened here with '[' is not closed; add ']' (or a ',' between its items)"),
+    ("store: [\n", "c.yaml:1:8: the list opened here with '[' is not closed; add ']' (or a ',' between its items)"),
+    ("a: {x: [1, 2], y: 3\nb: 4\n",
+     "c.yaml:1:4: the mapping opened here with '{' is not closed; add '}' (or a ',' between its entries)"),
     ("a: {x: 1\nb: 3\n", "c.yaml:1:4: the mapping opened here with '{' is not closed; add '}' (or a ',' between its entries)"),
     ("a: 1\nb: 'text\n", "c.yaml:2:4: the quote ' opened here is not closed; add the closing '"),
     ('a: "x\nb: 1\nc: "y"\n', 'c.yaml:1:4: the quote " opened here is closed only on line 3; add the closing " at the end of this value'),
