@@ -16,10 +16,11 @@ and the message points at that field's line.
 
 from __future__ import annotations
 
+import logging
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,10 +54,12 @@ __all__ = [
     "config_problem",
     "load_config",
     "parse_config",
+    "require_backends",
     "validate_document",
 ]
 
 DEFAULT_FILE = "crm-bridge.yaml"
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -178,8 +181,10 @@ class ConfigErrors(ConfigError):
 
     def __init__(self, file: str, problems: list[str]) -> None:
         self.file, self.problems = file, problems
-        s = "" if len(problems) == 1 else "s"
-        super().__init__(f"{file}: {len(problems)} problem{s}:\n" + "\n".join(f"  {p}" for p in problems))
+        if len(problems) == 1:  # one mistake, one line: it names its own file:line:column
+            super().__init__(problems[0])
+            return
+        super().__init__(f"{file}: {len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 _PROBLEM = "config_problem"
@@ -285,14 +290,67 @@ def _describe(err: ErrorDetails, root: type[BaseModel], doc: YamlDocument) -> st
         return f"{where}: {dotted}.kind: unknown kind {tag!r}.{did_you_mean(tag, expected)} Known kinds: {', '.join(expected)}"
     if kind == "union_tag_not_found":
         return f"{where}: {dotted}: no `kind`; add `kind: <one of the backend kinds>`"
-    message = err["msg"].removeprefix("Value error, ")
+    message = _plain(err)
     if any(word in str(path[-1] if path else "").lower() for word in _SECRET_WORDS):
         return f"{where}: {dotted}: {message}"
     value = err.get("input")
     if isinstance(value, str):
         value = _USERINFO.sub("://***@", value)  # a login and password inside a URL stay out of the message
-    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) and repr(value) not in message else ""
     return f"{where}: {dotted}: {message}{shown}"
+
+
+_BOUNDS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "at least"),
+           "less_than": ("lt", "less than"), "greater_than": ("gt", "more than")}
+_KINDS = {
+    "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_parsing": "must be a number",
+    "float_type": "must be a number", "finite_number": "must be a finite number (not inf or nan)",
+    "bool_parsing": "must be true or false", "bool_type": "must be true or false",
+    "string_type": "must be text", "dict_type": "must be a mapping of keys (key: value)",
+    "model_type": "must be a mapping of keys (key: value)",
+    "model_attributes_type": "must be a mapping of keys (key: value)",
+    "list_type": "must be a list: [a, b], or one '- item' a line",
+    "date_parsing": "must be a date such as 2027-01-31", "date_type": "must be a date such as 2027-01-31",
+    "date_from_datetime_parsing": "must be a date such as 2027-01-31",
+    "time_parsing": "must be a time such as 09:30", "time_type": "must be a time such as 09:30",
+    "datetime_parsing": "must be a date and time such as 2027-01-31T09:30:00+03:00",
+    "datetime_type": "must be a date and time such as 2027-01-31T09:30:00+03:00",
+    "url_parsing": "must be a URL such as http://host:port/path/",
+    "url_type": "must be a URL such as http://host:port/path/",
+    "url_scheme": "must be a URL starting with http:// or https://",
+    "none_required": "must be empty (null)",
+    "time_delta_parsing": "must be a number of seconds, or ISO 8601 such as PT30M",
+    "time_delta_type": "must be a number of seconds, or ISO 8601 such as PT30M",
+}
+
+
+def _plain(err: ErrorDetails) -> str:
+    """Pydantic's message in the words of this product: what is valid here, without the
+    library's phrasing ("Input should be ...") or its internals (error types, URLs)."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"must be {words} {ctx.get(key)}"
+    if kind in _KINDS:
+        return _KINDS[kind]
+    if kind in ("literal_error", "enum"):
+        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        got = err.get("input")
+        hint = did_you_mean(str(got), expected) if isinstance(got, str) else ""
+        if not expected:
+            return err["msg"]
+        return f"must be one of {', '.join(expected)}" + (f".{hint}" if hint else "")
+    if kind in ("too_short", "too_long"):
+        words = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "too_short" else "max_length")
+        return f"must have {words} {limit} item{'' if limit == 1 else 's'}"
+    if kind in ("string_too_short", "string_too_long"):
+        words = "at least" if kind == "string_too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "string_too_short" else "max_length")
+        return f"must be {words} {limit} character{'' if limit == 1 else 's'} long"
+    message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return message.replace("Input should be", "must be").replace("Input is", "is")
 
 
 def parse_config(doc: YamlDocument, model: type[BridgeConfig], *, base_dir: Path | None = None) -> BridgeConfig:
@@ -332,10 +390,33 @@ def _anchor_sqlite(url: str, base_dir: Path) -> str:
     return url
 
 
-def load_config(path: Path, registry: Registry, environ: Mapping[str, str] | None = None) -> BridgeConfig:
-    """Read, interpolate and validate the configuration file at `path`."""
+def load_config(path: Path, registry: Registry, environ: Mapping[str, str] | None = None, *,
+                warn: Callable[[str], None] | None = None) -> BridgeConfig:
+    """Read, interpolate and validate the configuration file at `path`.
+
+    `warn` receives each line about a value kept as written that is probably a mistake
+    (``$VAR`` for ``${VAR}``); default: logged as a warning. An empty file is an error (a
+    file that was meant to hold something: `crm-bridge init` writes a starter).
+    """
     doc = load_yaml(path, environ)
+    if not doc.positions:  # no value at all: an empty file, or only comments
+        raise ConfigError(f"{path}:1:1: the configuration file is empty; write a starter with "
+                          f"`crm-bridge init {path} --force` and edit it")
+    for line in doc.warnings:
+        (warn or _log_warning)(line)
     return parse_config(doc, build_config_model(registry), base_dir=path.parent)
+
+
+def _log_warning(line: str) -> None:
+    log.warning("%s", line, extra={"event": "config.value.suspect"})
+
+
+def require_backends(config: BridgeConfig) -> None:
+    """Raise for a configuration without backends, for the commands that talk to a CRM
+    (``check``, ``run``): without one they would succeed and do nothing."""
+    if not config.backends:
+        raise ConfigError(f"{config.source}:1:1: no backends: there is no CRM to import from or write to; "
+                          "add a `backends:` section (the starter from `crm-bridge init` has a 1C:CRM one)")
 
 
 def config_from_text(text: str, registry: Registry, *, file: str = "<text>", environ: Mapping[str, str] | None = None) -> BridgeConfig:

@@ -25,6 +25,7 @@ __all__ = [
     "RemoteRejected",
     "RemoteStoredOtherwise",
     "RemoteUnavailable",
+    "UsageError",
     "did_you_mean",
 ]
 
@@ -35,6 +36,11 @@ class BridgeError(Exception):
 
 class ConfigError(BridgeError):
     """The configuration (a file the user edits) is wrong; start-up stops."""
+
+
+class UsageError(BridgeError):
+    """A command-line option has a value the command does not know; exit 2, like a
+    configuration error, with the valid values."""
 
 
 class AddonError(ConfigError):

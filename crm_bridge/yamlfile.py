@@ -3,7 +3,14 @@
 ``load_yaml`` returns the data plus a map from each value's path (a tuple of keys and
 list indexes) to its ``Position`` in the file, so any later error about a field can say
 ``crm-bridge.yaml:12:5``. ``${VAR}`` and ``${VAR:-default}`` in strings are replaced from
-the environment; a missing variable is an error at the place it is used.
+the environment; a missing variable is an error at the place it is used. A ``$VAR`` or an
+unclosed ``${VAR`` is kept as written (a password may hold a ``$``) but noted in
+``YamlDocument.warnings``: it is most often a ``${VAR}`` mistyped, and the only other sign
+would be the remote's "401" much later.
+
+A syntax error is reported where the mistake is made, not where the parser gave up: an
+unclosed bracket or quote at the line and column where it opens, a tab with the hint that
+YAML indents with spaces.
 
 The configuration and the mapping files are input a person (or a script) writes, so the
 reader refuses what could exhaust the machine, each refusal naming file:line, the limit
@@ -25,7 +32,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +44,10 @@ __all__ = ["Path_", "Position", "YamlDocument", "YamlLimits", "collector_paused"
 
 Path_ = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What is left after interpolation and looks like a variable meant: `$NAME`, or `${NAME`
+# without its closing brace.
+_ALMOST_ENV = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_SECRET_WORDS = ("password", "secret", "token", "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,9 @@ class YamlDocument:
     file: str
     data: Any
     positions: dict[Path_, Any]  # path -> the parser's mark (0-based .line and .column); see `where`
+    # Things kept as written that are probably mistakes ("$VAR" for "${VAR}"), one line
+    # each with file:line:column; the caller shows them (the CLI on stderr).
+    warnings: list[str] = field(default_factory=list)
 
     def where(self, path: Path_) -> Position:
         """Position of `path`, or of its nearest ancestor that exists in the file.
@@ -128,6 +142,7 @@ class _Builder:
         self.anchors: dict[str, _Anchored] = {}
         self.from_aliases = 0
         self.plain: dict[str, Any] = {}  # plain scalar text -> its value, when immutable
+        self.doc_warnings: list[str] = []
 
     def at(self, mark: Any) -> Position:
         return Position(self.file, mark.line + 1, mark.column + 1)
@@ -140,8 +155,9 @@ class _Builder:
                                "configuration file may have; split it, or look for a generated section that "
                                "repeats without end")
 
-    def scalar(self, event: Any) -> Any:
-        """The value of a scalar that is not plain untagged text seen before."""
+    def scalar(self, event: Any, top: _Open | None) -> Any:
+        """The value of a scalar that is not plain untagged text seen before; `top` is the
+        container it goes into (for the field name in messages about ``${VAR}``)."""
         tag, text = event.tag, event.value
         if tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, text, event.implicit)
@@ -154,11 +170,42 @@ class _Builder:
             if construct is None:
                 raise self.fail(event.start_mark, f"tag {tag} is not allowed here; remove it")
             value = construct(self.loader, yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style))
-        if isinstance(value, str) and "${" in value:
-            value = _interpolate(value, self.at(event.start_mark), self.environ)
+        if isinstance(value, str) and "$" in value:
+            value = self.interpolate(value, event.start_mark, top)
         elif event.tag is None and event.implicit[0] and isinstance(value, _IMMUTABLE):
             self.plain[text] = value
         return value
+
+    def interpolate(self, text: str, mark: Any, top: _Open | None) -> str:
+        """`text` with each ``${VAR}`` replaced; a missing variable without default is an
+        error, a ``$VAR`` or unclosed ``${VAR`` a warning (kept as written)."""
+        where = self.at(mark)
+        if top is None:
+            dotted = "(top level)"
+        elif top.is_list:
+            dotted = ".".join(str(p) for p in (*top.path, len(top.value)))
+        else:
+            dotted = ".".join(str(p) for p in (*top.path, top.key)) if top.key is not None else ".".join(map(str, top.path))
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in self.environ:
+                return self.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: {dotted}: needs the environment variable {name}, which is not set; "
+                              f"export {name}=... before running crm-bridge")
+
+        out = _ENV.sub(replace, text)
+        rest = _ENV.sub("", text)
+        suspect = _ALMOST_ENV.search(rest)
+        if suspect is not None:
+            secret = any(w in dotted.lower() for w in _SECRET_WORDS)
+            name = "NAME" if secret else suspect.group(1)  # a secret's text stays out of messages
+            shown = "a `$` followed by a name" if secret else f"{suspect.group(0)!r}"
+            self.doc_warnings.append(f"{where}: {dotted}: {shown} is kept as written, not read from the "
+                                     f"environment; probably meant ${{{name}}}")
+        return out
 
     def alias(self, event: Any, stack: list[_Open]) -> tuple[Any, int]:
         """A copy of the value an alias names and how many values it holds."""
@@ -178,6 +225,7 @@ class _Builder:
 
     def build(self, doc: YamlDocument) -> None:
         loader, limits, positions, plain = self.loader, self.limits, doc.positions, self.plain
+        self.doc_warnings = doc.warnings
         stack: list[_Open] = []
         top: _Open | None = None
         values, done = 0, False
@@ -193,11 +241,11 @@ class _Builder:
                 values += 1
                 text = event.value
                 if event.tag is None and not event.implicit[0]:  # quoted or block text
-                    value = text if "${" not in text else self.scalar(event)
+                    value = text if "$" not in text else self.scalar(event, top)
                 else:
                     value = plain.get(text, plain) if event.tag is None else plain
                     if value is plain:
-                        value = self.scalar(event)
+                        value = self.scalar(event, top)
                 if event.anchor is not None:
                     self.anchors[event.anchor] = _Anchored(value, 1)
             elif kind in starts:
@@ -269,21 +317,6 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _interpolate(text: str, where: Position, environ: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        msg = (
-            f"{where}: environment variable {name} is not set; export it "
-            f"(e.g. export {name}=...) or write ${{{name}:-default}}"
-        )
-        raise ConfigError(msg)
-
-    return _ENV.sub(replace, text)
-
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
@@ -300,6 +333,85 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _char_at(text: str, mark: Any) -> str:
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines) or mark.column >= len(lines[mark.line]):
+        return ""
+    char: str = lines[mark.line][mark.column]
+    return char
+
+
+def _quote_across_lines(text: str, failed: Any) -> tuple[str, Any, Any] | None:
+    """The last quoted value before `failed` that runs over a line end: in a configuration
+    file that is an unclosed quote whose value swallowed the lines up to the next quote,
+    and the parser fails later, far from the mistake."""
+    found: tuple[str, Any, Any] | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if failed is not None and token.start_mark.line > failed.line:
+                break
+            if (isinstance(token, yaml.ScalarToken) and token.style in ('"', "'")
+                    and token.end_mark.line > token.start_mark.line):
+                found = (token.style, token.start_mark, token.end_mark)
+    except yaml.YAMLError:
+        pass  # the scan stops at the same mistake; what it saw before is enough
+    return found
+
+
+def _open_bracket(text: str, failed: Any) -> tuple[str, Any] | None:
+    """The innermost ``[`` or ``{`` still open where the parser failed, and its mark."""
+    opened: list[tuple[str, Any]] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if failed is not None and (token.start_mark.line, token.start_mark.column) >= (failed.line, failed.column):
+                break
+            if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken):
+                opened.append(("[" if isinstance(token, yaml.FlowSequenceStartToken) else "{", token.start_mark))
+            elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken) and opened:
+                opened.pop()
+    except yaml.YAMLError:
+        pass  # the scan stops at the same mistake; what it saw before is enough
+    return opened[-1] if opened else None
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> str:
+    """One line for a YAML syntax error, placed where the mistake is made.
+
+    The parser reports where it gave up (an unclosed quote: at the end of the file); for an
+    unclosed bracket or quote the place to fix is where it opens, the context mark.
+    """
+    context, problem = exc.context or "", exc.problem or ""
+    opened, failed = exc.context_mark, exc.problem_mark
+
+    def at(mark: Any) -> str:
+        return f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else file
+
+    if "\t" in problem or "tab" in problem or _char_at(text, failed) == "\t":
+        return (f"{at(failed)}: a tab character; YAML indents with spaces, not tabs: replace the tab "
+                "with spaces")
+    across = _quote_across_lines(text, failed)
+    if across is not None:
+        char, start, end = across
+        return (f"{at(start)}: the quote {char} opened here is closed only on line {end.line + 1}; "
+                f"add the closing {char} at the end of this value")
+    if context.startswith("while parsing a flow"):  # inside [...] or {...}: where the innermost one opens
+        bracket = _open_bracket(text, failed) or (_char_at(text, opened), opened)
+        if bracket[0] == "[":
+            return f"{at(bracket[1])}: the list opened here with '[' is not closed; add ']' (or a ',' between its items)"
+        if bracket[0] == "{":
+            return f"{at(bracket[1])}: the mapping opened here with '{{' is not closed; add '}}' (or a ',' between its entries)"
+    if context == "while scanning a quoted scalar" and opened is not None and "end of stream" in problem:
+        quote = _char_at(text, opened) or '"'
+        return f"{at(opened)}: the quote {quote} opened here is not closed; add the closing {quote}"
+    if "mapping values are not allowed" in problem:
+        return (f"{at(failed)}: a ':' followed by a space inside a value; put the value in quotes "
+                "(key: \"a: b\") or, if it starts a new key, put it on its own line")
+    if context.startswith("while parsing a block") and opened is not None:
+        return (f"{at(failed)}: not valid YAML: {problem} (in the block that starts at line "
+                f"{opened.line + 1}); indent this line with spaces exactly as the keys or items above it")
+    return f"{at(failed or opened)}: not valid YAML: {problem or context}"
 
 
 def _check_size(file: str, size: int, limits: YamlLimits) -> None:
@@ -327,9 +439,7 @@ def parse_yaml(text: str, file: str, environ: Mapping[str, str] | None = None, *
         with collector_paused():
             _Builder(file, loader, os.environ if environ is None else environ, limits).build(doc)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc.context}") from exc
+        raise ConfigError(_syntax_problem(exc, text, file)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
     finally:
@@ -347,6 +457,12 @@ def load_yaml(path: Path, environ: Mapping[str, str] | None = None, *, create_wi
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such file; create one with `{create_with}`") from exc
+    except IsADirectoryError as exc:
+        inside = path / "crm-bridge.yaml"
+        hint = f": {inside}" if inside.is_file() else ""
+        raise ConfigError(f"{path}: is a folder, not a file; give the path of the file in it{hint}") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); give this user read access") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     return parse_yaml(text, str(path), environ, limits=limits)

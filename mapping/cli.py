@@ -18,13 +18,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from crm_bridge.cli.common import console, emit_json, open_app
-from crm_bridge.errors import ConfigError, RemoteError
+from crm_bridge.cli.common import console, console_err, emit_json, open_app
+from crm_bridge.config import ConfigErrors
+from crm_bridge.errors import ConfigError, RemoteError, RemoteRejected, did_you_mean
 from crm_bridge.model import MODELS
 from mapping.facts import Problem
 from mapping.lengths import is_warning
 from mapping.load import load_mapping
 from mapping.preview import PreviewRow, RemoteRef, preview
+from mapping.refusal import refusal_problems
 from mapping.sample import sample_problems
 from mapping.spec import MappingFile, MappingSpec, mapping_from_text, read_mapping
 from mapping.suggest import Draft, schema_from_sample, suggest
@@ -275,7 +277,11 @@ def preview_command(
         spec = load_mapping(path)
         if spec.model != model:
             raise ConfigError(f"{path}: maps model {spec.model!r}, not {model!r}; pass --model {spec.model} or another --file")
-        rows = preview(source, spec, limit=limit, timezone=bridge.config.backends[backend].timezone)
+        try:
+            rows = preview(source, spec, limit=limit, timezone=bridge.config.backends[backend].timezone)
+        except RemoteRejected as exc:
+            _explain_refusal(source, backend, path, exc)
+            raise
     if as_json:
         emit_json({"backend": backend, "model": model, "file": str(path), "records": [r.as_json() for r in rows]})
         return
@@ -284,6 +290,17 @@ def preview_command(
     refused = sum(1 for r in rows if r.problems)
     console.print(f"{len(rows)} records of {spec.entity} previewed with {path}; {refused} would be refused; nothing was written",
                   style="red" if refused else "green")
+
+
+def _explain_refusal(source: Any, backend: str, path: Path, exc: RemoteRejected) -> None:
+    """A read the remote refused because the mapping names what it does not publish (1C:
+    "HTTP 400 ... Неправильный адрес ресурса или параметр запроса: 'Темаа'") is said as
+    ``mapping check`` says it: the file:line:column of the name, and the published name
+    meant. Raises ConfigErrors when the file has such problems; returns when it has none
+    (the refusal is something else, and is raised as it is)."""
+    problems = refusal_problems(source, backend, path)
+    if problems:
+        raise ConfigErrors(str(path), problems) from exc
 
 
 def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: int) -> tuple[Draft, str]:
@@ -321,9 +338,10 @@ def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: in
 @mapping_app.command("suggest")
 def suggest_command(
     backend: BackendOpt,
-    model: ModelOpt,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Canonical model: customer, contact, agent, team, ticket.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Suggest every model the backend's `models:` lists, one file each in the --out folder.")] = False,
     entity: Annotated[str | None, typer.Option("--entity", "-e", help="Remote entity set (default: the best match).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the YAML here (default: stdout).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the YAML here (default: stdout); with --all, a folder.")] = None,
     sample: Annotated[int, typer.Option("--sample", help="Records read to propose value maps (0: none).", min=0)] = 200,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     as_json: JsonOpt = False,
@@ -331,13 +349,22 @@ def suggest_command(
     """Propose a starter mapping from the remote metadata, as commented YAML with a confidence per line.
 
     Matches remote fields by name, type and Russian/English synonyms (ИНН → tax_id, Наименование/Description → name, Телефон → phone, ...).
+    A request refers to its customer, contact and agent, so a backend needs a file for each
+    model it lists: --all writes them together; one model at a time says which ones are still missing.
 
-    Example: crm-bridge mapping suggest --backend crm --model customer --out mappings/customer.yaml
+    Example: crm-bridge mapping suggest --backend crm --all --out mappings/crm
     """
+    if every:
+        _suggest_all(backend, out, sample, force=force, as_json=as_json, model=model, entity=entity)
+        return
+    if model is None:
+        raise ConfigError("name the model with --model (customer, contact, agent, team, ticket), or suggest "
+                          "every model the backend needs with --all --out <folder>")
     if out is not None and out.exists() and not force:  # before 1C is asked, and before anything is printed
         raise ConfigError(f"{out} exists; pass --force to overwrite it, or choose another --out")
     with _app() as bridge:
         draft, origin = _draft(bridge, backend, model, entity, sample)
+        needed = [m for m in getattr(bridge.config.backends[backend], "models", None) or [] if m != model]
     target = out.as_posix() if out else f"<{model}.yaml>"
     header = [f"Starter mapping for {model} from backend {backend} ({origin}), by `crm-bridge mapping suggest`.",
               "Each line ends with its confidence (0-1) and why; commented lines found no good candidate.",
@@ -352,4 +379,54 @@ def suggest_command(
         out.write_text(text, encoding="utf-8")
         if not as_json:
             console.print(f"wrote {out}; edit it, then: crm-bridge mapping check --file {out} --backend {backend}",
-                          markup=False, highlight=False)
+                          markup=False, highlight=False, soft_wrap=True)
+    missing = [m for m in needed if out is None or not (out.parent / f"{m}.yaml").exists()]
+    if missing and not as_json:
+        folder = out.parent.as_posix() if out is not None else "<folder>"
+        console_err.print(f"backend {backend} also needs {', '.join(f'{m}.yaml' for m in missing)} (its models: list); "
+                          f"suggest them too: crm-bridge mapping suggest --backend {backend} --all --out {folder}",
+                          markup=False, highlight=False, soft_wrap=True)
+
+
+def _suggest_all(backend: str, out: Path | None, sample: int, *, force: bool, as_json: bool,
+                 model: str | None, entity: str | None) -> None:
+    """One starter file per model the backend lists, written into the folder `out` (default:
+    the backend's `mappings:` folder). Existing files are kept unless `force`: said before
+    1C is asked, so nothing is half written."""
+    if model is not None or entity is not None:
+        raise ConfigError("--all suggests every model of the backend: leave out --model and --entity")
+    with _app() as bridge:
+        config = bridge.config.backends.get(backend)
+        if config is None:
+            known = ", ".join(bridge.config.backends) or "none"
+            raise ConfigError(f"no backend {backend!r}.{did_you_mean(backend, list(bridge.config.backends))} Defined: {known}.")
+        models: list[str] = list(getattr(config, "models", None) or [])
+        folder = out or (Path(config.mappings) if getattr(config, "mappings", None) else None)
+        if folder is None:
+            raise ConfigError(f"--all writes one file per model into a folder: give it with --out (e.g. --out "
+                              f"mappings/{backend}) and set `mappings:` to it on backend {backend}")
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{folder} is a file; with --all, --out names a folder")
+        taken = [folder / f"{m}.yaml" for m in models if (folder / f"{m}.yaml").exists()]
+        if taken and not force:
+            raise ConfigError(f"{', '.join(p.as_posix() for p in taken)} {'exists' if len(taken) == 1 else 'exist'}; pass --force to overwrite them, "
+                              "or choose another --out folder")
+        drafts = {m: _draft(bridge, backend, m, None, sample) for m in models}
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[dict[str, Any]] = []
+    for m, (draft, origin) in drafts.items():
+        path = folder / f"{m}.yaml"
+        header = [f"Starter mapping for {m} from backend {backend} ({origin}), by `crm-bridge mapping suggest --all`.",
+                  "Each line ends with its confidence (0-1) and why; commented lines found no good candidate.",
+                  f"Review it, then run: crm-bridge mapping check --backend {backend}"]
+        path.write_text(draft.to_yaml(header), encoding="utf-8")
+        written.append({"model": m, "file": path.as_posix(), "entity": draft.entity})
+        if not as_json:
+            console.print(f"wrote {path.as_posix()} ({m} from {draft.entity or 'no entity set found'})",
+                          markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        emit_json({"backend": backend, "folder": folder.as_posix(), "files": written})
+        return
+    same = getattr(config, "mappings", None) and Path(config.mappings).resolve() == folder.resolve()
+    hint = "" if same else f" and set `mappings: {folder.as_posix()}` on backend {backend} in the configuration"
+    console.print(f"edit them{hint}, then: crm-bridge mapping check", markup=False, highlight=False, soft_wrap=True)

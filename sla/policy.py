@@ -90,7 +90,8 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, str):
         seconds = _seconds(value)
     if seconds is None:
-        msg = f"{value!r} is not a duration; write e.g. 30m, 4h, 1h30m or 2d"
+        msg = (f"{value!r} is not a duration; write a number and a unit without spaces: 90s, 30m, 4h, "
+               "1h30m or 2d (days of 24 business hours), or ISO 8601 such as PT4H")
         raise ValueError(msg)
     try:
         return timedelta(seconds=seconds)

@@ -12,7 +12,7 @@ from rich.table import Column, Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_bridge.cli.common import console, emit_json, open_app
+from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.events import DomainEvent
 from crm_bridge.model import fields_from_json
 from crm_bridge.store.numbers import NOUNS, record_names
@@ -181,23 +181,41 @@ def jobs_list(
     console.print(table if rows else f"no {state} rows")
 
 
-def _set_state(job_ids: list[int], *, retry: bool, all_parked: bool) -> list[int]:
+def _set_state(job_ids: list[int], *, retry: bool, all_parked: bool) -> tuple[list[int], list[str]]:
+    """Rows set pending (`retry`) or cancelled, and what was refused, one line each.
+
+    An id that names no outbox row changes nothing at all: a mistyped id in a list is
+    said, and the command is run again with the ids meant, rather than half applied.
+    """
     bridge = open_app()
     now = bridge.clock()
     changed: list[int] = []
+    refused: list[str] = []
     try:
         with bridge.store.transaction() as s:
             query = select(OutboxRow).where(OutboxRow.state == "parked") if all_parked else select(OutboxRow).where(OutboxRow.id.in_(job_ids))
-            for row in s.scalars(query):
+            rows = list(s.scalars(query))
+            unknown = sorted(set(job_ids) - {row.id for row in rows})
+            if unknown:
+                listed = ", ".join(str(i) for i in unknown)
+                return [], [f"no outbox row {listed}; nothing was changed (crm-bridge jobs list shows the rows)"]
+            for row in rows:
                 if row.state in ("pending", "parked"):
                     if retry:
                         row.state, row.next_attempt_at, row.attempts = "pending", now, 0
                     else:
                         row.state = "cancelled"
                     changed.append(row.id)
+                else:
+                    refused.append(f"row {row.id} is {row.state}, not pending or parked: left as it is")
     finally:
         bridge.close()
-    return changed
+    return changed, refused
+
+
+def _say_refused(refused: list[str]) -> None:
+    for line in refused:
+        console_err.print(f"[yellow]{line}[/yellow]", soft_wrap=True, highlight=False)
 
 
 @jobs_app.command("retry")
@@ -210,8 +228,14 @@ def jobs_retry(
 
     Example: crm-bridge jobs retry --all-parked
     """
-    changed = _set_state(job_ids or [], retry=True, all_parked=all_parked)
-    emit_json({"retried": changed}) if as_json else console.print(f"{len(changed)} row(s) will be sent at the next dispatch")
+    if not job_ids and not all_parked:
+        console_err.print("name the outbox rows to retry (crm-bridge jobs list shows them), or --all-parked")
+        raise typer.Exit(1)
+    changed, refused = _set_state(job_ids or [], retry=True, all_parked=all_parked)
+    _say_refused(refused)
+    emit_json({"retried": changed, "refused": refused}) if as_json else console.print(f"{len(changed)} row(s) will be sent at the next dispatch")
+    if refused and not changed:
+        raise typer.Exit(1)
 
 
 @jobs_app.command("cancel")
@@ -223,5 +247,8 @@ def jobs_cancel(
 
     Example: crm-bridge jobs cancel 41 42
     """
-    changed = _set_state(job_ids, retry=False, all_parked=False)
-    emit_json({"cancelled": changed}) if as_json else console.print(f"{len(changed)} row(s) cancelled")
+    changed, refused = _set_state(job_ids, retry=False, all_parked=False)
+    _say_refused(refused)
+    emit_json({"cancelled": changed, "refused": refused}) if as_json else console.print(f"{len(changed)} row(s) cancelled")
+    if refused and not changed:
+        raise typer.Exit(1)

@@ -23,6 +23,7 @@ from crm_bridge.errors import ConfigError, RemoteError
 from crm_bridge.queue import Stream, fans_out
 from mapping.compile import CompiledMapping
 from mapping.load import compiled_file
+from mapping.refusal import refusal_problems
 from sync.binder import KnownBindings
 from sync.exporter import ExportStats, dispatch, due_count
 from sync.feed import FeedResult, feed_pass
@@ -197,9 +198,13 @@ def _each_model(app: App, remote: RemoteBackend, mappings: dict[str, CompiledMap
         except RemoteError as exc:
             if exc.retryable and not exc.administrative:
                 raise
-            log.warning("import of %s from %s refused: %s", current, remote.name, exc,
+            # A field the remote does not publish: said as `mapping check` says it (file:line,
+            # did you mean), not as the remote's "400 ... 'Темаа'".
+            problems = [] if exc.retryable else refusal_problems(remote, remote.name, remote.mappings_dir / f"{current}.yaml")
+            said = "; ".join(problems) if problems else str(exc)
+            log.warning("import of %s from %s refused: %s", current, remote.name, said,
                         extra={"event": "sync.import.refused", "backend": remote.name})
-            refused[current] = str(exc)
+            refused[current] = said
             continue
         yield current, stats
 

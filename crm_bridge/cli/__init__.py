@@ -10,11 +10,12 @@ import sys
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from crm_bridge.cli.common import console_err, state
 from crm_bridge.cli.core import app as core_app
 from crm_bridge.cli.lazy import AddonGroup
-from crm_bridge.errors import BridgeError, ConfigError, RemoteError
+from crm_bridge.errors import BridgeError, ConfigError, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
@@ -24,10 +25,13 @@ __all__ = ["build", "main"]
 
 def build() -> typer.Typer:
     """The full command tree: core commands and every loaded addon's commands (these are
-    imported when run, see ``crm_bridge.cli.lazy``)."""
+    imported when run, see ``crm_bridge.cli.lazy``). Built once per process: a second call
+    returns the same tree."""
     from crm_bridge.addons import load_addons
     from crm_bridge.registry import Registry
 
+    if state.registry is not None:
+        return core_app
     registry = Registry()
     state.registry, state.addons = registry, load_addons(registry)
     AddonGroup.registry = registry
@@ -44,18 +48,26 @@ def _store_problem(exc: DBAPIError) -> str:
     return f"{text}; check store.url in {state.config} (crm-bridge check says more)"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line `argv` (default: the process's own) and exit with its code.
+
+    Every error crm-bridge raises on purpose ends as one line on stderr and an exit code:
+    2 for a configuration or usage mistake, 3 for a remote's fault, 1 for the rest.
+    """
     try:
         command = build()
-        command(standalone_mode=True)
-    except ConfigError as exc:
-        console_err.print(f"[red]configuration error:[/red] {exc}", highlight=False, markup=True)
+        command(args=argv, standalone_mode=True)
+    except ConfigError as exc:  # soft_wrap: one problem stays one line, whatever the terminal's width
+        console_err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except UsageError as exc:
+        console_err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except RemoteError as exc:
-        console_err.print(f"[red]remote error:[/red] {exc.once}", highlight=False)
+        console_err.print(f"[red]remote error:[/red] {escape(exc.once)}", highlight=False, soft_wrap=True)
         sys.exit(3)
     except BridgeError as exc:
-        console_err.print(f"[red]error:[/red] {exc}", highlight=False)
+        console_err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         console_err.print("interrupted")

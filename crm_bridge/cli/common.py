@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from crm_bridge.addons import Addon
 from crm_bridge.registry import Registry
 
-__all__ = ["JsonFormatter", "console", "console_err", "emit_json", "open_app", "setup_logging", "state"]
+__all__ = ["JsonFormatter", "check_logging_options", "console", "console_err", "emit_json", "open_app",
+           "setup_logging", "state", "warn"]
 
 console = Console()
 console_err = Console(stderr=True)
@@ -109,14 +111,44 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def open_app(config: Path | None = None) -> Any:
-    """The App for the configuration file given by --config (default crm-bridge.yaml)."""
+def open_app(config: Path | None = None, *, backends: bool = False) -> Any:
+    """The App for the configuration file given by --config (default crm-bridge.yaml).
+
+    A value that is probably a mistake (``$VAR`` for ``${VAR}``) is said on stderr, one
+    line each, and the command goes on. `backends`: the command talks to a CRM, so a
+    configuration without backends is an error rather than a run that does nothing.
+    """
     from crm_bridge.app import App
-    from crm_bridge.config import load_config
+    from crm_bridge.config import load_config, require_backends
     from crm_bridge.process import tune_gc
 
     assert state.registry is not None
     path = config or state.config
-    bridge = App.build(load_config(path, state.registry), state.registry, state.addons)
+    loaded = load_config(path, state.registry, warn=warn)
+    if backends:
+        require_backends(loaded)
+    bridge = App.build(loaded, state.registry, state.addons)
     tune_gc()  # the command's heavy code (store, engines, schemas) is loaded: it lives as long as the process
     return bridge
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr, never wrapped (a file:line:column stays whole)."""
+    console_err.print(f"[yellow]warning:[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+def check_logging_options(level: str, fmt: str) -> None:
+    """Refuse an unknown --log-level or --log-format in one line (exit 2), before any
+    logging is set up: the logging module's own answer is a traceback."""
+    from crm_bridge.errors import UsageError, did_you_mean
+
+    if level.lower() not in LOG_LEVELS:
+        raise UsageError(f"--log-level {level!r}: unknown level.{did_you_mean(level.lower(), LOG_LEVELS)} "
+                         f"Use one of {', '.join(LOG_LEVELS)}.")
+    if fmt.lower() not in LOG_FORMATS:
+        raise UsageError(f"--log-format {fmt!r}: unknown format.{did_you_mean(fmt.lower(), LOG_FORMATS)} "
+                         "Use text (for people) or json (one object per line).")

@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crm_bridge.cli.common import console, console_err, emit_json, open_app, setup_logging, state
+from crm_bridge.cli.common import (
+    check_logging_options,
+    console,
+    console_err,
+    emit_json,
+    open_app,
+    setup_logging,
+    state,
+)
 from crm_bridge.cli.lazy import AddonGroup
 from crm_bridge.cli.status import status
 from crm_bridge.cli.worker import worker
@@ -48,10 +56,11 @@ def _global(
     log_format: Annotated[str, typer.Option("--log-format", help="text (for people) or json (one object per line).")] = "text",
 ) -> None:
     state.config = config
-    setup_logging(log_level, log_format)
+    check_logging_options(log_level, log_format)
+    setup_logging(log_level.lower(), log_format.lower())
     # A person waits for check, inspect, preview…: short timeouts, a silent 1C said at once (crm_bridge.interactive)
     set_interactive(ctx.invoked_subcommand not in UNATTENDED)
-    if log_format == "text" and (console.is_terminal or console_err.is_terminal):
+    if log_format.lower() == "text" and (console.is_terminal or console_err.is_terminal):
         # On a terminal, bars; elsewhere one log line a minute (crm_bridge.progress). The bars
         # share the console of the command's output when that is the terminal, so what a
         # command prints while a bar runs (the run loop's lines) goes above the bar.
@@ -145,7 +154,7 @@ def check(as_json: JsonOpt = False) -> None:
     from crm_bridge.store.migrate import pending
 
     try:
-        bridge = open_app()
+        bridge = open_app(backends=True)
     except ConfigError as exc:
         if not as_json:
             raise
@@ -220,7 +229,7 @@ def run(
     from crm_bridge.cli.runline import job_json, job_lines
     from crm_bridge.runner import Runner, pending_at_budget, run_cycle
 
-    bridge = open_app()
+    bridge = open_app(backends=True)
     metrics_server = None
     try:
         if metrics_port is not None:

@@ -95,6 +95,7 @@ def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: d
     config = tmp_path / "crm-bridge.yaml"
     with Emulator(requests=40, seed=5, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
         subprocess.run([*CLI, "init", str(config)], check=True, env=env, capture_output=True)
+        env = {**env, "ONEC_PASSWORD": DEMO_PASSWORD}  # the starter file names the variable, with no default
         text = config.read_text(encoding="utf-8").replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{emu.port}/")
         assert "write_back: shadow" in text  # the starter file starts in shadow mode; this run goes live at once
         config.write_text(text.replace("write_back: shadow", "write_back: live"), encoding="utf-8")

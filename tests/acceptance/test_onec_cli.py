@@ -113,7 +113,7 @@ def test_check_json_with_a_broken_configuration_is_still_json(tmp_path: Path) ->
     assert done.returncode == 2
     [finding] = json.loads(done.stdout)["checks"]
     assert (finding["what"], finding["ok"]) == ("configuration", False)
-    assert finding["detail"].startswith(f"{broken}:2:1: not valid YAML")
+    assert finding["detail"] == f"{broken}:1:8: the list opened here with '[' is not closed; add ']' (or a ',' between its items)"
 
 
 def test_one_cycle_against_a_1c_that_does_not_answer_fails_in_one_line(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_a_backend_that_does_not_answer_is_a_failed_check_not_a_crash(tmp_path: 
 
 
 def test_against_the_reference_metadata_check_says_which_attributes_to_add_for_the_write_back(tmp_path: Path) -> None:
-    # The reference $metadata of 1C:CRM (../shared/onec/fixtures): its «Интерес» has no SLA attributes.
+    # The reference $metadata of 1C:CRM (a copy: tests/fixtures/onec/metadata.edmx): its «Интерес» has no SLA attributes.
     edmx = Path(__file__).parents[2] / "fixtures" / "onec" / "metadata.edmx"
     with Emulator(requests=10, seed=3, users={DEMO_LOGIN: DEMO_PASSWORD}, edmx=edmx) as emu:
         text = demo_config(emu.base_url, tmp_path / "s.db")

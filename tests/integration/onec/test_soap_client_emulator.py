@@ -1,5 +1,5 @@
 """crm-bridge's ``SoapClient`` against the emulator's web service over real HTTP (issue #7
-point 3): the 1C-style WSDL of ../shared/onec served with auth and cached, naive
+point 3): the 1C-style WSDL of tests/fixtures/onec served with auth and cached, naive
 ``xs:dateTime`` read in the backend's zone, SOAP Faults and every injected fault as the
 adapter's typed errors — and the next call working again."""
 
@@ -67,7 +67,7 @@ def soap(emu: Emulator) -> Iterator[SoapClient]:
 
 
 def test_the_emulator_serves_the_shared_1c_style_wsdl(emu: Emulator, soap: SoapClient) -> None:
-    assert default_wsdl() == SHARED_WSDL.read_text(encoding="utf-8")  # no drift from ../shared/onec
+    assert default_wsdl() == SHARED_WSDL.read_text(encoding="utf-8")  # no drift from the reference copy in tests/fixtures/onec
     assert soap.operations() == ["GetChangedRequests", "GetRequest", "SetRequestDueDate", "SetRequestState"]
     assert soap.service._binding_options["address"] == f"http://127.0.0.1:{emu.port}/crm/ws/CrmExchange.1cws"
 

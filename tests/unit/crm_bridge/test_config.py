@@ -47,8 +47,8 @@ def test_missing_environment_variable_names_file_line_and_fix(tmp_path: Path, re
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, GOOD), registry, environ={})
     assert str(err.value) == (
-        f"{tmp_path / 'crm-bridge.yaml'}:8:15: environment variable ONEC_PASSWORD is not set; "
-        "export it (e.g. export ONEC_PASSWORD=...) or write ${ONEC_PASSWORD:-default}"
+        f"{tmp_path / 'crm-bridge.yaml'}:8:15: backends.crm.password: needs the environment variable "
+        "ONEC_PASSWORD, which is not set; export ONEC_PASSWORD=... before running crm-bridge"
     )
 
 
@@ -89,9 +89,9 @@ def test_secret_values_never_appear_in_error_messages(tmp_path: Path, registry: 
     assert "backends.crm.password" in str(err.value)
 
 
-def test_invalid_yaml_points_at_the_line(tmp_path: Path, registry: Registry) -> None:
+def test_an_unclosed_bracket_is_reported_where_it_opens(tmp_path: Path, registry: Registry) -> None:
     path = write(tmp_path, "store:\n  url: [unclosed\nbackends: {}\n")
-    with pytest.raises(ConfigError, match=rf"{path}:3:\d+: not valid YAML"):
+    with pytest.raises(ConfigError, match=rf"{path}:2:8: the list opened here with '\[' is not closed"):
         load_config(path, registry)
 
 

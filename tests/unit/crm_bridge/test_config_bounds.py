@@ -107,7 +107,7 @@ def test_a_duration_past_five_years_or_not_finite_is_one_error_at_its_line(
         registry: Registry, target: str, after: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         config_from_text(POLICY.format(when="type == 'x'", target=target, after=after), registry, file="c.yaml")
-    assert "1 problem:" in str(caught.value)
+    assert "\n" not in str(caught.value)  # one problem, one line
     assert expected in str(caught.value)
 
 
@@ -150,13 +150,13 @@ def test_ten_thousand_policies_load_and_the_last_reports_problems_at_its_line(re
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("schedule: {pull_every: 1000000000000}\n", "c.yaml:1:12: schedule.pull_every: Input should be less than or equal to 86400"),
-    ("schedule: {reconcile_every: 999999999}\n", "schedule.reconcile_every: Input should be less than or equal to 604800"),
-    ("routing:\n  agents: {a: {capacity: {max: 99999999}}}\n", "c.yaml:2:27: routing.agents.a.capacity.max: Input should be less"),
+    ("schedule: {pull_every: 1000000000000}\n", "c.yaml:1:12: schedule.pull_every: must be at most 86400 (got 1000000000000)"),
+    ("schedule: {reconcile_every: 999999999}\n", "schedule.reconcile_every: must be at most 604800"),
+    ("routing:\n  agents: {a: {capacity: {max: 99999999}}}\n", "c.yaml:2:27: routing.agents.a.capacity.max: must be at most 10000"),
     ("routing:\n  agents: {a: {capacity: {weights: {urgent: .nan}}}}\n",
-     "c.yaml:2:37: routing.agents.a.capacity.weights.urgent: Input should be a finite number"),
+     "c.yaml:2:37: routing.agents.a.capacity.weights.urgent: must be a finite number (not inf or nan)"),
     ("backends:\n  b: {kind: onec_odata, url: 'http://x', username: u, password: p, timeout: {read: .inf}}\n",
-     "backends.b.timeout.read: Input should be"),
+     "backends.b.timeout.read: must be at most 3600.0 (got inf)"),
 ])
 def test_intervals_capacities_and_timeouts_have_an_upper_bound(registry: Registry, text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -277,9 +277,9 @@ fields:
 """, "agent.yaml")
     problems = check_mapping(found, facts=RemoteFacts(entities=onec_schema))
     assert [p.split(": ")[0] for p in problems] == ["agent.yaml:3:1", "agent.yaml:7:6", "agent.yaml:9:5"]
-    assert "folders: Input should be 'skip' or 'include' (got 'inclde')" in problems[0]
+    assert "folders: must be one of skip, include. Did you mean 'include'? (got 'inclde')" in problems[0]
     assert "exclude.2.Description: {'starts': 'Робот'} is not a value to compare with" in problems[1]
-    assert "exclude.4: Input should be a valid dictionary (got 'Недействителен')" in problems[2]
+    assert "exclude.4: must be a mapping of keys (key: value) (got 'Недействителен')" in problems[2]
     fixed = write("""
 model: agent
 entity: Catalog_Пользователи

@@ -74,7 +74,7 @@ def test_a_misspelt_backend_key_and_a_bad_page_size_are_reported_together(tmp_pa
         load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
     problems = err.value.problems
     assert any(p.startswith(f"{path}:10:5: backends.crm-ws.pagesize: unknown key. Did you mean 'page_size'?") for p in problems)
-    assert any(p.startswith(f"{path}:11:5: backends.crm-ws.page_size: Input should be less than or equal to 1000 (got 5000)")
+    assert any(p.startswith(f"{path}:11:5: backends.crm-ws.page_size: must be at most 1000 (got 5000)")
                for p in problems)
 
 
