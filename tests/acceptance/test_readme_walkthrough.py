@@ -67,7 +67,7 @@ def test_the_readme_walkthrough_works_as_written(emulator: Emulator, tmp_path: P
     monkeypatch.delenv("CRM_BRIDGE_CONFIG", raising=False)
     steps = walkthrough()
     assert [s.split()[1] for s in steps if s.startswith("crm-bridge")] == [
-        "init", "onec", "mapping", "mapping", "mapping", "db", "check", "run"]
+        "init", "onec", "mapping", "mapping", "mapping", "db", "check", "run", "shadow", "run"]
     said: dict[str, str] = {}
     for step in steps:
         if step.startswith("export "):
@@ -80,6 +80,14 @@ def test_the_readme_walkthrough_works_as_written(emulator: Emulator, tmp_path: P
         code, out, err = crm_bridge(argv[1:])
         assert code == 0, f"$ {step}\n{out}{err}"
         said[" ".join(argv[1:3])] = out + err
+        if argv[1] == "shadow":  # what the comment on that line asks the reader to do once the report looks right
+            config = tmp_path / "crm-bridge.yaml"
+            assert all(d["СрокИсполнения"] == "0001-01-01T00:00:00" for d in emulator.records(DOC)), \
+                "shadow mode wrote into 1C"
+            assert "would be made" in out
+            text = config.read_text(encoding="utf-8")
+            assert "write_back: shadow" in text
+            config.write_text(text.replace("write_back: shadow", "write_back: live"), encoding="utf-8")
         if argv[1] == "init":  # what the comment on that line asks the reader to edit
             config = tmp_path / "crm-bridge.yaml"
             text = config.read_text(encoding="utf-8")
