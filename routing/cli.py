@@ -78,7 +78,8 @@ def explain(
             decision = decide(request_facts(row, customer, team), config.rules, roster.pools(), pointers, now,
                               exclude=frozenset({current} if current else ()))
             story = {"request": {"number": row.number, "type": row.type, "priority": row.priority, "status": row.status,
-                                 "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None},
+                                 "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None,
+                                 "co_executors": [names.get(i, str(i)) for i in row.co_executors or []]},
                      "history": history,
                      "now": {"at": _local(now, zone), "outcome": decision.outcome, "rule": decision.rule,
                              "agent": decision.agent, "reason": decision.reason,
@@ -96,13 +97,17 @@ def _render(story: dict[str, Any]) -> None:
     request = story["request"]
     console.print(f"[bold]{escape(request['number'])}[/bold]  {request['type']}, {request['priority']}, {request['status']}; "
                   f"assignee: {escape(request['assignee'] or 'nobody')}"
-                  + (f", team {escape(request['team'])}" if request["team"] else ""), highlight=False)
+                  + (f", team {escape(request['team'])}" if request["team"] else "")
+                  + (f"; co-executors: {escape(', '.join(request['co_executors']))}" if request.get("co_executors") else ""),
+                  highlight=False)
     if not story["history"]:
         console.print("Routing has not decided on this request yet.", highlight=False)
     for entry in story["history"]:
         who = f" → {escape(entry['agent'])}" if entry["agent"] else ""
         rule = f" by rule {escape(repr(entry['rule']))}" if entry["rule"] else ""
         console.print(f"{entry['at']}  {entry['action']}{who}{rule}: {escape(entry['reason'])}", highlight=False)
+        if entry.get("co_considered"):  # co-executors by skill (routing.coexecutors): who was added and why not the others
+            _table(f"Co-executors ({entry['at']})", [], entry["co_considered"])
     last = next((e for e in reversed(story["history"]) if e.get("considered")), None)
     if last is not None:
         _table(f"When it was decided ({last['at']})", last.get("rules_checked", []), last["considered"])
