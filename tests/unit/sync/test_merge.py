@@ -93,7 +93,8 @@ def test_a_child_list_changed_on_one_side_only_is_taken_or_sent_whole() -> None:
     assert merge({"co_executors": [4, 5]}, {"co_executors": [4]}, {"co_executors": [4]}, owners,
                  "remote_wins").take == {"co_executors": [4, 5]}
     result = merge({"co_executors": [4]}, {"co_executors": [4, 6]}, {"co_executors": [4]}, owners, "remote_wins")
-    assert result.send == {"co_executors": [4, 6]} and result.take == {}
+    assert result.send == {"co_executors": [4, 6]}
+    assert result.take == {}
 
 
 def test_remote_rows_compare_on_the_fields_that_would_be_sent() -> None:
