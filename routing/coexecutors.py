@@ -103,8 +103,9 @@ def choose_co_executors(rule: RuleSpec, pool: Sequence[AgentState], request_type
             considered[agent.key] = Considered(agent.key, agent.name, None, load_of(agent),
                                                f"co-executor for {want.skill}: level {agent.skills.get(want.skill, 0)}, "
                                                f"load {load_of(agent):g}")
-        for _, agent in ranked[max(missing, 0):]:
-            considered.setdefault(agent.key, Considered(agent.key, agent.name, None, load_of(agent)))
+        for _, agent in ranked[max(missing, 0):]:  # eligible, not needed: shown as such, whatever another skill said
+            if agent.key not in considered or considered[agent.key].excluded is not None:
+                considered[agent.key] = Considered(agent.key, agent.name, None, load_of(agent))
         asked = f"{want.count} × {want.skill} ≥ {want.min_level}"
         if missing <= 0:
             lines.append(f"{asked}: already there")
