@@ -27,11 +27,14 @@ ZONE = "Europe/Moscow"
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
-    `co_executors`, urgent requests get a second specialist (1C's Соисполнители) — the
-    demo's rule (tests built on this configuration leave it out unless they test it)."""
+    `co_executors`, the demo's routing: urgent requests and technical problems get a second
+    specialist (1C's Соисполнители), and agents carry up to 40 open requests — the generated base leaves
+    20-30 open on each, so at 10 nobody could take a new one (tests built on this
+    configuration leave it out unless they test it)."""
+    capacity = 40 if co_executors else 10
     rules = "" if not co_executors else """
-  rules:   # urgent requests: the assignee plus a co-executor (Соисполнители), written back to 1C
-    - {name: urgent with a second pair of hands, match: {type: [urgent]}, method: round_robin,
+  rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
+    - {name: a second pair of hands, match: {type: [urgent, technical_problem]}, method: round_robin,
        co_executors: [{skill: 1c-support, min_level: 1}]}
     - {name: everything else, method: round_robin}"""
     mail = "" if smtp is None else f"""
@@ -41,8 +44,8 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
 """
     return f"""
 store: {{url: "sqlite:///{db_path}"}}{mail}
-routing:   # every active 1C user takes requests (no schedule: round the clock), up to 10 open at a time
-  agent_defaults: {{capacity: 10, skills: {{1c-support: 2}}}}
+routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
+  agent_defaults: {{capacity: {capacity}, skills: {{1c-support: 2}}}}
   exclude: ["Интеграция (служебный)"]{rules}
 backends:
   demo-1c:

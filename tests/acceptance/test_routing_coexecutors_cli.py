@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -91,3 +94,13 @@ def test_explain_as_text_shows_the_co_executors(cli: Any) -> None:
     for phrase in ("co-executors: Петров Пётр", "co_executors by rule 'payroll': 1 × payroll ≥ 2: Петров Пётр",
                    "co-executor for payroll: level 4", "missing skill payroll 2 (has 1)"):
         assert phrase in done.stdout
+
+
+def test_the_demo_assigns_every_request_and_1c_serves_the_assignees_and_co_executors(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "crm_bridge", "demo", "--json", "--requests", "120", "--limit", "0"],
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "COLUMNS": "160", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts = json.loads(done.stdout)["counts"]
+    assert counts["assigned"] == counts["assigned_back"] == counts["tickets"]  # read back from 1C over OData
+    assert counts["with_co_executors"] == counts["co_executors_back"] > 0

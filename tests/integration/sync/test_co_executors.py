@@ -87,7 +87,7 @@ def test_routing_writes_co_executors_into_the_section_and_a_second_pass_writes_n
     keys = users(bridge)
     with bridge.store.transaction() as s:
         logged = {e.ticket_id: e.data for e in s.scalars(select(RoutingLogRow).where(RoutingLogRow.action == "co_executors"))}
-    assert logged, "the demo's urgent rule added no co-executor"
+    assert logged, "the demo rule added no co-executor"
     added = 0
     for ref, ticket in tickets(bridge).items():
         held = section(emulator, ref)
@@ -96,7 +96,7 @@ def test_routing_writes_co_executors_into_the_section_and_a_second_pass_writes_n
         assert [r["LineNumber"] for r in held] == [str(n) for n in range(1, len(held) + 1)]
         if ticket.id in logged and logged[ticket.id]["co_executors"]:
             assert ref in routed_before
-            assert ticket.type == "urgent"
+            assert ticket.type in ("urgent", "technical_problem")
             assert ticket.assignee_id not in ticket.co_executors  # the assignee is never their own co-executor
             assert all(r["Роль"] == "Соисполнитель" for r in held)
             added += 1
