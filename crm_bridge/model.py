@@ -149,6 +149,9 @@ class Ticket(_Canonical):
     customer_id: int | None = None
     contact_id: int | None = None
     assignee_id: int | None = None
+    # Co-executors (1C: the Соисполнители tabular section): agent ids besides the assignee,
+    # in the CRM's row order. A list, not a set: a PATCH replaces the whole section with it.
+    co_executors: list[int] = Field(default_factory=list)
     team_id: int | None = None
     contract: str | None = None  # the service contract the request falls under (SLA policies match on it)
     tags: list[str] = Field(default_factory=list)

@@ -16,7 +16,7 @@ file ever becomes code. A failing transform becomes ``RecordSkipped`` naming the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -140,8 +140,15 @@ class _Child:
     key: tuple[str, ...]
     fields: tuple[_Inbound, ...]
 
-    def rows(self, value: Any, resolve: Resolver) -> list[dict[str, Any]]:
-        """The mapped rows, one per match key (a later row with the same key wins)."""
+    @property
+    def flat(self) -> bool:
+        """Rows of one field are stored as the list of its values (``co_executors: [3, 7]``)."""
+        return len(self.fields) == 1
+
+    def rows(self, value: Any, resolve: Resolver) -> list[Any]:
+        """The mapped rows, one per match key (a later row with the same key wins), in the
+        remote's order; for a one-field child the values alone, without the empty ones (a
+        reference to a record that is not imported: a service user)."""
         by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
         for raw in value or ():
             row: dict[str, Any] = {}
@@ -151,7 +158,41 @@ class _Child:
                     continue
                 row[f.name] = resolve(f.ref, v) if f.ref is not None and v is not None else v
             by_key[tuple(row.get(k) for k in self.key)] = row
+        if self.flat:
+            name = self.fields[0].name
+            return [row[name] for row in by_key.values() if row.get(name) is not None]
         return list(by_key.values())
+
+
+@dataclass(frozen=True)
+class _ChildOut:
+    """A child crm-bridge writes back: the whole section, every row, as the remote keeps it."""
+
+    name: str
+    source: str
+    fields: tuple[_Outbound, ...]
+    fixed: tuple[tuple[str, Any], ...]
+
+    def rows(self, value: Any, resolve: Resolver) -> list[dict[str, Any]]:
+        """Remote rows for the canonical list `value` (a one-field child's values, or row
+        dicts), in its order, each with the ``fixed`` fields. The adapter numbers them."""
+        out: list[dict[str, Any]] = []
+        for item in value or ():
+            row_values = item if isinstance(item, Mapping) else {self.fields[0].name: item}
+            row: dict[str, Any] = {}
+            for o in self.fields:
+                v = row_values.get(o.name)
+                if o.ref is not None and v is not None:
+                    v = resolve(o.ref, v)
+                if o.reverse is not None:
+                    v = o.reverse.get(v, v)
+                for fn in o.undo:
+                    if v is not None:
+                        v = fn(v)
+                row[o.target] = v
+            row.update(self.fixed)
+            out.append(row)
+        return out
 
 
 class _Code:
@@ -208,19 +249,27 @@ class CompiledMapping:
     inbound: tuple[_Inbound, ...]
     outbound: tuple[_Outbound, ...]
     children: tuple[_Child, ...] = ()
+    children_out: tuple[_ChildOut, ...] = ()
     _in: Callable[..., dict[str, Any]] = field(default=dict, repr=False)
     _out: Callable[..., dict[str, Any]] = field(default=dict, repr=False)
 
     @property
     def local_fields(self) -> frozenset[str]:
         """Canonical fields crm-bridge decides (or shares) and writes back."""
-        return frozenset(o.name for o in self.outbound)
+        return frozenset(o.name for o in self.outbound) | {c.name for c in self.children_out}
 
     @cached_property
     def owners(self) -> dict[str, str]:
         """Canonical field → owner (remote, local, newest), for the sync engine's merge
-        (built once: the importer asks for it at every record; do not change the dict)."""
-        return {name: f.owner for name, f in self.spec.fields.items()}
+        (built once: the importer asks for it at every record; do not change the dict).
+        A child (tabular section) is owned as a whole, like one field."""
+        return {**{name: f.owner for name, f in self.spec.fields.items()},
+                **{name: c.owner for name, c in self.spec.children.items()}}
+
+    @cached_property
+    def child_sources(self) -> dict[str, str]:
+        """Remote section (``Соисполнители``) → the canonical list field it is stored in."""
+        return {c.source: name for name, c in self.spec.children.items()}
 
     @cached_property
     def read_at_creation(self) -> frozenset[str]:
@@ -293,7 +342,17 @@ def _explainer(spec: MappingSpec, inbound: list[_Inbound]) -> Callable[[Mapping[
     return explain
 
 
-def _generate(spec: MappingSpec, inbound: list[_Inbound], outbound: list[_Outbound], children: list[_Child]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _child_out(name: str, child: ChildSpec, model: str, lib: Mapping[str, TransformDef], zone: ZoneInfo | None) -> _ChildOut:
+    fields: list[_Outbound] = []
+    for n, f in child.fields.items():
+        steps = _steps(f, f"{model}.{name}.{n}", lib, zone)
+        undo = tuple(s[2] for s in reversed(steps) if s[2] is not None)
+        fields.append(_Outbound(n, f.source, f.ref, _reverse_map(f), undo))
+    return _ChildOut(name, child.source, tuple(fields), tuple(child.fixed.items()))
+
+
+def _generate(spec: MappingSpec, inbound: list[_Inbound], outbound: list[_Outbound], children: list[_Child],
+              children_out: Sequence[_ChildOut] = ()) -> tuple[Callable[..., Any], Callable[..., Any]]:
     code = _Code()
     code.env["EXPLAIN"] = _explainer(spec, inbound)
     code.emit(0, "def to_canonical(values, resolve, creating):")
@@ -326,6 +385,9 @@ def _generate(spec: MappingSpec, inbound: list[_Inbound], outbound: list[_Outbou
         for fn in o.undo:
             code.emit(2, f"if v is not None: v = {code.bind('u', fn)}(v)")
         code.emit(2, f"out[{code.bind('S', o.target)}] = v")
+    for w in children_out:  # the whole section: a PATCH replaces it
+        code.emit(1, f"if {(n := code.bind('N', w.name))} in fields:")
+        code.emit(2, f"out[{code.bind('S', w.source)}] = {code.bind('c', w.rows)}(fields[{n}], resolve)")
     code.emit(1, "return out")
     made = code.functions(f"{spec.model} from {spec.entity}")
     return made["to_canonical"], made["to_remote"]
@@ -355,5 +417,8 @@ def compile_mapping(spec: MappingSpec, extra_transforms: Mapping[str, Transform]
             undo = tuple(s[2] for s in reversed(steps) if s[2] is not None)
             outbound.append(_Outbound(name, fs.source, fs.ref, _reverse_map(fs), undo))
     children = [_child(n, c, spec.model, lib, zone) for n, c in spec.children.items()]
-    to_canonical, to_remote = _generate(spec, inbound, outbound, children)
-    return CompiledMapping(spec, tuple(inbound), tuple(outbound), tuple(children), to_canonical, to_remote)
+    children_out = [_child_out(n, c, spec.model, lib, zone) for n, c in spec.children.items() if c.owner != "remote"]
+    to_canonical, to_remote = _generate(spec, inbound, outbound, children, children_out)
+    return CompiledMapping(spec, tuple(inbound), tuple(outbound), tuple(children), tuple(children_out),
+                           to_canonical, to_remote)
+

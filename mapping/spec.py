@@ -27,13 +27,17 @@ fields:
   created_at: {from: Date, only_create: true}      # imported once, never updated
   resolution_due: {from: СрокИсполнения, owner: local}   # decided here, written back
 children:                     # tabular sections / contact lists, matched on `key`
-  coexecutors:
+  co_executors:               # a list field of the canonical model
     from: Соисполнители
     key: agent_id
+    owner: newest             # imported, and written back whole (a PATCH replaces the section)
+    fixed: {Роль: Соисполнитель}   # written on every row sent
     fields:
       agent_id: {from: Пользователь_Key, ref: agent}
-      role: {from: Роль, transform: [strip]}
 ```
+
+A child is stored in the canonical list field it is named after: rows of one field as
+the list of that field's values (``co_executors: [3, 7]``), rows of several as row dicts.
 
 ``folders`` and ``exclude`` say which remote records are not records of the model: a
 folder of a hierarchical catalog, 1C's service user. They never become bindings; the sync
@@ -156,6 +160,11 @@ class ChildSpec(_Strict):
     key: list[str]
     model: str | None = None  # canonical model whose fields the rows hold (checked when given)
     fields: dict[str, FieldSpec]
+    # Who decides the whole section, as for a field: `remote` (imported only), `local` or
+    # `newest` (written back: a PATCH replaces the whole section, so the full list is sent).
+    owner: Owner = "remote"
+    # Remote row fields written with a constant on every row sent (1C: {Роль: Соисполнитель}).
+    fixed: dict[str, Scalar] = {}
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -298,6 +298,12 @@ class _Checker:
     def check_children(self, types: Mapping[str, str] | None) -> None:
         for cname, child in self.spec.children.items():
             path: Path_ = ("children", cname)
+            field = self.canonical.get(cname)
+            if self.canonical and (field is None or field.kind != "any"):
+                lists = [n for n, f in self.canonical.items() if f.kind == "any"]
+                self.add(path, f"a child is stored in the list field of {self.spec.model} it is named after; "
+                         f"{self.spec.model} has no list field {cname!r}.{did_you_mean(cname, lists)} "
+                         f"List fields: {', '.join(lists) or 'none'}; rename the child after one (a new one needs a field on the model)")
             rows = self.row_types(path, child, types)
             canonical = None
             if child.model is not None:
@@ -314,7 +320,11 @@ class _Checker:
             for name, fs in child.fields.items():
                 fpath: Path_ = (*path, "fields", name)
                 if fs.owner != "remote":
-                    self.add((*fpath, "owner"), "rows are imported only; remove `owner:`")
+                    self.add((*fpath, "owner"), "a row field has no owner of its own; set `owner:` on the child "
+                             f"({cname}), which is imported and written back whole")
+                if child.owner != "remote" and len(fs.inputs) != 1:
+                    self.add((*fpath, "from"), f"the child is written back (owner {child.owner}): each row field "
+                             "needs one remote field to go back to")
                 self.check_field(fpath, name, fs, canonical, rows, f"{self.spec.entity}.{child.source}", child.model or cname)
 
     def row_types(self, path: Path_, child: ChildSpec, types: Mapping[str, str] | None) -> dict[str, str] | None:

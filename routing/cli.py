@@ -88,7 +88,8 @@ def explain(
             language, source = language_of(row.tags or (), customer.segment if customer else None, config.customer_language)
             story = {"request": {"number": row.number, "type": row.type, "priority": row.priority, "status": row.status,
                                  "assignee": names.get(row.assignee_id or 0), "team": team.name if team else None,
-                                 "language": language, "language_from": source},
+                                 "language": language, "language_from": source,
+                                 "co_executors": [names.get(i, str(i)) for i in row.co_executors or []]},
                      "history": history,
                      "now": {"at": _local(now, zone), "outcome": decision.outcome, "rule": decision.rule,
                              "agent": decision.agent, "reason": decision.reason,
@@ -107,7 +108,8 @@ def _render(story: dict[str, Any]) -> None:
     console.print(f"[bold]{escape(request['number'])}[/bold]  {request['type']}, {request['priority']}, {request['status']}; "
                   f"assignee: {escape(request['assignee'] or 'nobody')}"
                   + (f", team {escape(request['team'])}" if request["team"] else "")
-                  + (f"; language {request['language']} ({escape(request['language_from'])})" if request.get("language") else ""),
+                  + (f"; language {request['language']} ({escape(request['language_from'])})" if request.get("language") else "")
+                  + (f"; co-executors: {escape(', '.join(request['co_executors']))}" if request.get("co_executors") else ""),
                   highlight=False)
     if not story["history"]:
         console.print("Routing has not decided on this request yet.", highlight=False)
@@ -115,6 +117,8 @@ def _render(story: dict[str, Any]) -> None:
         who = f" → {escape(entry['agent'])}" if entry["agent"] else ""
         rule = f" by rule {escape(repr(entry['rule']))}" if entry["rule"] else ""
         console.print(f"{entry['at']}  {entry['action']}{who}{rule}: {escape(entry['reason'])}", highlight=False)
+        if entry.get("co_considered"):  # co-executors by skill (routing.coexecutors): who was added and why not the others
+            _table(f"Co-executors ({entry['at']})", [], entry["co_considered"])
     last = next((e for e in reversed(story["history"]) if e.get("considered")), None)
     if last is not None:
         _table(f"When it was decided ({last['at']})", last.get("rules_checked", []), last["considered"])

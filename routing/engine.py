@@ -34,6 +34,7 @@ from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from routing.coexecutors import add_co_executors
 from routing.decide import Decision, RequestFacts, decide, load_of
 from routing.language import CustomerLanguage, language_of
 from routing.roster import Roster, count_load, last_agents, read_roster
@@ -208,6 +209,7 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
                 assert agent_id is not None  # an agent the CRM does not know is never eligible
                 assign(unit, ticket, agent_id, team=rule.team, action="assigned", decision=decision)
                 roster.took(decision.agent, ticket.type)
+                add_co_executors(unit, ticket, rule, roster, decision.agent, now)  # if the rule asks for them
                 session.delete(row)
                 assigned += 1
             elif decision.outcome == "manual":

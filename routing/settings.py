@@ -40,7 +40,7 @@ from crm_bridge.model import TicketStatus, TicketType
 from routing.language import CustomerLanguage, RoutingMatch
 from routing.timeoff import TimeOffFileError, read_time_off
 
-__all__ = ["AgentSpec", "Capacity", "Leave", "Method", "RoutingConfig", "RuleSpec", "TeamSpec"]
+__all__ = ["AgentSpec", "Capacity", "CoExecutorSpec", "Leave", "Method", "RoutingConfig", "RuleSpec", "TeamSpec"]
 
 Method = Literal["round_robin", "least_loaded", "skills", "manual", "weighted"]
 _OPEN = [s for s in TicketStatus if s.is_open]
@@ -127,6 +127,15 @@ class TeamSpec(Strict):
     schedule: str | None = None  # the calendar of members who name none
 
 
+class CoExecutorSpec(Strict):
+    """Co-executors a rule adds besides the assignee: `count` agents with `skill` at
+    `min_level` or above (see ``routing.coexecutors``)."""
+
+    skill: str
+    min_level: int = Field(default=1, ge=1, le=5)
+    count: int = Field(default=1, ge=1, le=10)
+
+
 class RuleSpec(Strict):
     name: str = Field(min_length=1)
     match: RoutingMatch = RoutingMatch()
@@ -135,6 +144,7 @@ class RuleSpec(Strict):
     skills: dict[str, int] = {}  # required skill -> minimum level
     languages: list[str] = []  # the agent speaks at least one of these
     prefer_last_agent: bool = False  # the agent who last served this customer, when eligible
+    co_executors: list[CoExecutorSpec] = []  # specialists added besides the assignee (1C: Соисполнители)
 
 
 class RoutingConfig(Strict):
@@ -200,6 +210,10 @@ class RoutingConfig(Strict):
             for skill in rule.skills:
                 if skill not in skills:
                     raise config_problem(("rules", index, "skills", skill), _unknown("skill", skill, skills, holder="no agent has"))
+            for j, extra in enumerate(rule.co_executors):
+                if extra.skill not in skills:
+                    raise config_problem(("rules", index, "co_executors", j, "skill"),
+                                         _unknown("skill", extra.skill, skills, holder="no agent has"))
             for lang in rule.languages:
                 if lang not in languages:
                     raise config_problem(("rules", index, "languages"), _unknown("language", lang, languages, holder="no agent speaks"))

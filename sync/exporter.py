@@ -298,6 +298,7 @@ def _stored_otherwise(binding: BindingRow, mapping: CompiledMapping, fields: Map
     _wrote(binding, exc.version)
     binding.exported_at = now
     otherwise = {name for name, f in mapping.spec.fields.items() if f.source in exc.fields}
+    otherwise |= {name for name, c in mapping.spec.children.items() if c.source in exc.fields}
     binding.base = {**(binding.base or {}), **{k: v for k, v in fields.items() if k not in otherwise}}
 
 

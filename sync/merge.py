@@ -25,16 +25,33 @@ from typing import Any
 
 from crm_bridge.config import ConflictPolicy as Policy
 
-__all__ = ["Conflict", "Merge", "Policy", "merge", "same"]
+__all__ = ["Conflict", "Merge", "Policy", "merge", "merge_rows", "same"]
 
 _MISSING = object()
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equality as the remote sees it: instants to the second (1C keeps no fractions)."""
+    """Equality as the remote sees it: instants to the second (1C keeps no fractions); rows
+    of a tabular section `a` (what would be sent) compared on the fields they carry, row by
+    row — the remote's rows hold more (1C: ``LineNumber``, the owner's ``Ref_Key``)."""
     if isinstance(a, datetime) and isinstance(b, datetime):
         return a.replace(microsecond=0) == b.replace(microsecond=0)
+    if isinstance(a, list) and isinstance(b, list) and a and all(isinstance(r, Mapping) for r in a):
+        return len(a) == len(b) and all(isinstance(y, Mapping) and all(k in y and same(v, y[k]) for k, v in x.items())
+                                        for x, y in zip(a, b, strict=True))
     return bool(a == b)
+
+
+def merge_rows(base: list[Any], local: list[Any], remote: list[Any]) -> list[Any]:
+    """Three-way merge of a child list (co-executors) by its items: an item either side
+    added is in, an item either side removed is out. The local order is kept; what only
+    the remote added follows in the remote's order. Pure, and what two people editing one
+    section expect: routing adding a co-executor while a 1C user adds another keeps both.
+    """
+    removed = [x for x in base if x not in remote or x not in local]
+    merged = [x for x in local if x not in removed]
+    merged += [x for x in remote if x not in merged and x not in base]
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,13 @@ def merge(
             out.take[name] = r  # only the remote changed (or nothing to compare with)
         elif same(b, r):
             out.send[name] = l_value  # only the local side changed
+        elif isinstance(b, list) and isinstance(l_value, list) and isinstance(r, list):
+            # a child list changed on both sides: merged by item, no conflict
+            both = merge_rows(b, l_value, r)
+            if not same(both, l_value):
+                out.take[name] = both
+            if not same(both, r):
+                out.send[name] = both
         else:
             conflict = Conflict(name, None if b is _MISSING else b, l_value, r)
             winner = _settle(policy, local_changed_at, remote_seen_at)

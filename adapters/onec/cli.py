@@ -24,9 +24,19 @@ DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
 ZONE = "Europe/Moscow"
 
 
-def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None) -> str:
+def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
-    with `smtp` (host, port), notify sends into that server (the demo's local sink)."""
+    with `smtp` (host, port), notify sends into that server (the demo's local sink); with
+    `co_executors`, the demo's routing: urgent requests and technical problems get a second
+    specialist (1C's Соисполнители), and agents carry up to 40 open requests — the generated base leaves
+    20-30 open on each, so at 10 nobody could take a new one (tests built on this
+    configuration leave it out unless they test it)."""
+    capacity = 40 if co_executors else 10
+    rules = "" if not co_executors else """
+  rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
+    - {name: a second pair of hands, match: {type: [urgent, technical_problem]}, method: round_robin,
+       co_executors: [{skill: 1c-support, min_level: 1}]}
+    - {name: everything else, method: round_robin}"""
     mail = "" if smtp is None else f"""
 notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
   email: {{host: {smtp[0]}, port: {smtp[1]}, tls: none, from: "Поддержка (демо) <support@demo.example>"}}
@@ -34,9 +44,9 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
 """
     return f"""
 store: {{url: "sqlite:///{db_path}"}}{mail}
-routing:   # every active 1C user takes requests (no schedule: round the clock), up to 10 open at a time
-  agent_defaults: {{capacity: 10}}
-  exclude: ["Интеграция (служебный)"]
+routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
+  agent_defaults: {{capacity: {capacity}, skills: {{1c-support: 2}}}}
+  exclude: ["Интеграция (служебный)"]{rules}
 backends:
   demo-1c:
     kind: onec_odata
@@ -136,7 +146,8 @@ def demo(
     started = time.monotonic()
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink:
-        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port)), file="<demo>")
+        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True),
+                               file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -146,6 +157,7 @@ def demo(
                 result = run_cycle(bridge)
                 progress.update(task, description="reading due dates back from 1C over OData")
                 rows, counts = _rows(bridge, _verify(bridge), limit)
+                counts.update(_people(bridge))
             counts.update(_mail_counts(sink, bridge))
             elapsed = time.monotonic() - started
             if as_json:
@@ -168,6 +180,34 @@ def demo(
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
         raise typer.Exit(1)
+
+
+def _people(bridge: Any) -> dict[str, int]:
+    """Assignees and co-executors the bridge holds, and how many 1C serves back over OData
+    as they are here (Ответственный_Key; the Соисполнители section, row for row)."""
+    from crm_bridge.store.tables import TicketRow
+    from sync.tables import BindingRow
+
+    client = bridge.backend("demo-1c").client
+    held: dict[str, dict[str, Any]] = {}
+    for page in client.pages("Document_Интерес", select=["Ref_Key", "Ответственный_Key", "Соисполнители"]):
+        held.update((str(row["Ref_Key"]), row) for row in page)
+    counts = {"assigned": 0, "assigned_back": 0, "with_co_executors": 0, "co_executors_back": 0}
+    with bridge.store.transaction() as s:
+        users: dict[int, str] = {local: remote for local, remote in s.execute(select(BindingRow.local_id, BindingRow.remote_id)
+                                 .where(BindingRow.backend == "demo-1c", BindingRow.model == "agent"))}
+        query = (select(TicketRow.assignee_id, TicketRow.co_executors, BindingRow.remote_id)
+                 .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket")))
+        for assignee, co_executors, remote_id in s.execute(query):
+            there = held.get(remote_id, {})
+            if assignee is not None:
+                counts["assigned"] += 1
+                counts["assigned_back"] += str(there.get("Ответственный_Key")) == users.get(assignee)
+            if co_executors:
+                counts["with_co_executors"] += 1
+                section = [str(r.get("Пользователь_Key")) for r in there.get("Соисполнители") or []]
+                counts["co_executors_back"] += section == [users.get(i) for i in co_executors]
+    return counts
 
 
 def _mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
@@ -218,6 +258,11 @@ def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, b
         f"{counts['tickets'] - counts['with_due']} paused (waiting for the customer) or without a policy; "
         f"{counts['breached']} breached; {elapsed:.1f} s."
     )
+    if "assigned" in counts:
+        console.print(
+            f"Assigned [bold]{counts['assigned']}[/bold] requests ({counts['assigned_back']} as 1C holds them: "
+            f"Ответственный); {counts['with_co_executors']} with co-executors, {counts['co_executors_back']} of them "
+            "as 1C's Соисполнители section holds them (crm-bridge routing explain <number> says why).", highlight=False)
 
 
 def emulator(

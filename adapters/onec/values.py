@@ -272,4 +272,19 @@ def to_wire(meta: Metadata, entity_set: str, values: dict[str, Any], tz: ZoneInf
                 msg = (f"{entity_set}.{name}: {value.isoformat()} is past 3999-12-31, the last date 1C stores; "
                        "not sent. Check the SLA targets (a duration of years?) and write the row again")
                 raise OneCRejected(msg)
-    return {k: _write(props.get(k), v, tz) for k, v in values.items()}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        prop = props.get(name)
+        if prop is not None and prop.is_collection and isinstance(value, list):
+            out[name] = _section(meta.row_type(prop), value, tz)
+        else:
+            out[name] = _write(prop, value, tz)
+    return out
+
+
+def _section(row_type: dict[str, Property], rows: list[Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """A whole tabular section as 1C takes it in a PATCH, which replaces the section:
+    ``LineNumber`` 1..n in the order given (1C refuses gaps and rows without one,
+    INTERFACE.md §4), each row's values written by the row type."""
+    return [{**{k: _write(row_type.get(k), v, tz) for k, v in row.items() if k != "LineNumber"},
+             "LineNumber": str(line)} for line, row in enumerate(rows, start=1)]

@@ -92,6 +92,7 @@ class TicketRow(_Stamped, Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    co_executors: Mapped[list[int]] = mapped_column(JSON, default=list)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     contract: Mapped[str | None] = mapped_column(String(200))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)

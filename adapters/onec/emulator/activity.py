@@ -57,6 +57,27 @@ class UserActivity:
         self.store.patch(_REQUESTS, ref_key, changes)
         self.edits += 1
 
+    def reassign(self, ref_key: str, user_key: str | None = None) -> str:
+        """A supervisor in 1C makes another user responsible for a request by hand (the
+        form's «Ответственный»): `user_key`, or an active agent other than the current
+        one. Returns the new responsible user's key; the bridge must import it and never
+        route the request back.
+
+        Raises:
+            ODataError: no such request (404, code 9).
+        """
+        with self.store.lock:
+            row = self.store.lookup(_REQUESTS, ref_key)
+            if row is None:
+                raise not_found()
+            current = row[self.store.schema.sets[_REQUESTS].type.index["Ответственный_Key"]]
+            if user_key is None:
+                others = [a for a in self._agents() if a != current]
+                user_key = self.random.choice(others) if others else current
+            self.store.patch(_REQUESTS, ref_key, {"Ответственный_Key": user_key})
+            self.edits += 1
+            return user_key
+
     def hold(self, ref_key: str, set_name: str = _REQUESTS, user: str = "Менеджер Иванова") -> None:
         """The user opens the object in a form and starts changing it: 1C locks it, and an
         OData write to it fails with «Объект заблокирован» until :meth:`release`.
@@ -151,11 +172,14 @@ class UserActivity:
             changes["ДатаЗавершения"] = now
         return changes
 
-    def _some_agent(self) -> str:
+    def _agents(self) -> list[str]:
+        """The active users who work requests (no service user, nobody who left)."""
         users = self.store.tables.get("Catalog_Пользователи", {})
         index = self.store.schema.sets["Catalog_Пользователи"].type.index
-        agents = [ref for ref, row in users.items()
-                  if not row[index["Служебный"]] and not row[index["Недействителен"]]]
+        return [ref for ref, row in users.items() if not row[index["Служебный"]] and not row[index["Недействителен"]]]
+
+    def _some_agent(self) -> str:
+        agents = self._agents()
         return self.random.choice(agents) if agents else EMPTY_REF
 
     def _register(self) -> str:

@@ -16,6 +16,9 @@ what is valid.
 ``DELETE /__emulator__/unpublished``     publish everything again
 ``POST   /__emulator__/edits``           ``{"count": n}`` random 1C-user edits, or
                                          ``{"ref": "…", "changes": {…}}`` one given edit
+``POST   /__emulator__/reassign``        ``{"ref": "…", "user": "…"}``: a 1C user makes
+                                         another user responsible for the request by hand
+                                         (``user`` left out: another active agent)
 ``POST   /__emulator__/touch``           ``{"set": S, "count": n, "append": {field: text},
                                          "seed": k}``: n random live objects of S saved
                                          by a 1C user (text appended; DataVersion bumps)
@@ -78,6 +81,10 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
             return _json(200, {"edits": [["update", data["ref"]]]})
         return _json(200, {"edits": [list(emu.activity.step()) for _ in range(int(
             data.get("count", 1)))]})
+    if resource == "reassign" and method == "POST":
+        data = data or {}
+        user = emu.activity.reassign(str(data["ref"]), str(data["user"]) if data.get("user") else None)
+        return _json(200, {"ref": data["ref"], "user": user})
     if resource == "touch" and method == "POST":
         return _json(200, _touch(emu, data))
     if resource == "activity":
@@ -97,7 +104,7 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
         return _json(200, {"held": [{"set": name, "ref": ref, "user": user}
                                     for (name, ref), user in sorted(emu.store.held.items())]})
     return _json(404, {"error": f"no control resource {'/'.join(parts)!r}",
-                       "valid": ["stats", "faults", "unpublished", "edits", "touch", "activity", "held"]})
+                       "valid": ["stats", "faults", "unpublished", "edits", "reassign", "touch", "activity", "held"]})
 
 
 def _faults(emu: Emulator, method: str, rest: list[str], data: Any) -> Response:

@@ -64,3 +64,44 @@ def test_overlapping_changes_follow_the_policy() -> None:
 def test_instants_compare_to_the_second_because_1c_keeps_no_fractions() -> None:
     assert same(T0.replace(microsecond=123456), T0)
     assert not same(T0, T0 + timedelta(seconds=1))
+
+
+# -- children (tabular sections): merged by item ------------------------------------------
+
+def test_a_child_list_changed_on_both_sides_keeps_what_each_side_added() -> None:
+    from sync.merge import merge
+
+    result = merge({"co_executors": [1, 3]}, {"co_executors": [1, 2]}, {"co_executors": [1]},
+                   {"co_executors": "newest"}, "manual")
+    assert result.conflicts == []
+    assert result.take == {"co_executors": [1, 2, 3]}
+    assert result.send == {"co_executors": [1, 2, 3]}
+
+
+def test_merge_rows_drops_what_either_side_removed_and_keeps_the_local_order() -> None:
+    from sync.merge import merge_rows
+
+    assert merge_rows([1, 2, 3], [3, 2, 1, 4], [1, 3, 5]) == [3, 1, 4, 5]  # the remote removed 2
+    assert merge_rows([1, 2], [2], [1, 2]) == [2]  # the local side removed 1
+    assert merge_rows([], [], [7, 8]) == [7, 8]
+
+
+def test_a_child_list_changed_on_one_side_only_is_taken_or_sent_whole() -> None:
+    from sync.merge import merge
+
+    owners = {"co_executors": "newest"}
+    assert merge({"co_executors": [4, 5]}, {"co_executors": [4]}, {"co_executors": [4]}, owners,
+                 "remote_wins").take == {"co_executors": [4, 5]}
+    result = merge({"co_executors": [4]}, {"co_executors": [4, 6]}, {"co_executors": [4]}, owners, "remote_wins")
+    assert result.send == {"co_executors": [4, 6]}
+    assert result.take == {}
+
+
+def test_remote_rows_compare_on_the_fields_that_would_be_sent() -> None:
+    from sync.merge import same
+
+    sent = [{"Пользователь_Key": "a", "Роль": "Соисполнитель"}]
+    assert same(sent, [{"LineNumber": 1, "Ref_Key": "r", "Пользователь_Key": "a", "Роль": "Соисполнитель"}])
+    assert not same(sent, [{"LineNumber": 1, "Пользователь_Key": "b", "Роль": "Соисполнитель"}])
+    assert not same(sent, [])
+    assert not same(sent, sent + sent)
