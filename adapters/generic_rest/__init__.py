@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crm_bridge.registry import Registry
+from crm_bridge.registry import Lazy, Registry
 
 if TYPE_CHECKING:
     from adapters.generic_rest.backend import RestBackend
@@ -25,8 +25,6 @@ def _factory(name: str, config: RestConfig) -> RestBackend:
 
 
 def register(registry: Registry) -> None:
-    """The ``rest`` backend kind: its configuration model and its factory."""
-    from adapters.generic_rest.config import RestConfig
-
-    registry.add(RestConfig, usage="config.backend", name="rest")
+    """The ``rest`` backend kind, by name (``Lazy``): loaded when a configuration names it."""
+    registry.add(Lazy("adapters.generic_rest.config:RestConfig"), usage="config.backend", name="rest")
     registry.add(_factory, usage="backend.factory", name="rest")

@@ -66,7 +66,7 @@ def test_unknown_backend_kind_lists_the_known_kinds(tmp_path: Path, registry: Re
     with pytest.raises(ConfigErrors) as err:
         load_config(path, registry, environ={"ONEC_PASSWORD": "x"})
     assert err.value.problems == [
-        f"{path}:5:5: backends.crm.kind: unknown kind 'onec_odat'. Did you mean 'onec_odata'? Known kinds: onec_odata, onec_soap"
+        f"{path}:5:5: backends.crm.kind: unknown kind 'onec_odat'. Did you mean 'onec_odata'? Known kinds: onec_odata, onec_soap, rest"
     ]
 
 

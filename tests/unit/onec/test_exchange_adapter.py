@@ -69,6 +69,11 @@ def partner(key: str, *, name: str = "ООО Ромашка", version: str = "AA
         f'<d:Ref_Key m:type="Edm.Guid">{key}</d:Ref_Key><d:DataVersion>{version}</d:DataVersion>'
         f'<d:DeletionMark m:type="Edm.Boolean">false</d:DeletionMark><d:Description>{name}</d:Description>'
         '<d:НаименованиеПолное>ООО «Ромашка»</d:НаименованиеПолное><d:Клиент m:type="Edm.Boolean">true</d:Клиент>'
+        '<d:КонтактнаяИнформация m:type="Collection(StandardODATA.Catalog_Партнеры_КонтактнаяИнформация_RowType)">'
+        '<d:element m:type="StandardODATA.Catalog_Партнеры_КонтактнаяИнформация_RowType">'
+        f'<d:Ref_Key m:type="Edm.Guid">{key}</d:Ref_Key><d:LineNumber m:type="Edm.Int64">1</d:LineNumber>'
+        '<d:Тип>АдресЭлектроннойПочты</d:Тип><d:АдресЭП>Office@Romashka.example</d:АдресЭП></d:element>'
+        "</d:КонтактнаяИнформация>"
         f"{extra}"))
 
 
@@ -191,7 +196,8 @@ def real(key: str, *, mark: str = "false", name: str = "ООО Ромашка", 
     """A partner as a real 1C package writes it: no m:type anywhere, every value text."""
     return entry("Catalog_Партнеры", (
         f"<d:Ref_Key>{key}</d:Ref_Key><d:DataVersion>{version}</d:DataVersion><d:DeletionMark>{mark}</d:DeletionMark>"
-        f"<d:Description>{name}</d:Description><d:НаименованиеПолное/><d:Клиент>true</d:Клиент>"))
+        f"<d:Description>{name}</d:Description><d:НаименованиеПолное/><d:Клиент>true</d:Клиент>"
+        "<d:КонтактнаяИнформация/>"))
 
 
 def test_values_without_m_type_are_typed_from_metadata_so_false_is_not_deleted(
@@ -213,7 +219,7 @@ def test_an_m_type_in_the_payload_is_not_trusted_over_metadata(
     lying = entry("Catalog_Партнеры", (
         f'<d:Ref_Key>{PARTNER}</d:Ref_Key><d:DataVersion>AAAAAAAAAAE=</d:DataVersion>'
         '<d:DeletionMark m:type="Edm.String">false</d:DeletionMark><d:Description>А</d:Description>'
-        '<d:НаименованиеПолное/>'))
+        '<d:НаименованиеПолное/><d:КонтактнаяИнформация/>'))
     metadata(onec_api)
     node_answer(onec_api)
     select_changes(onec_api, feed(lying))

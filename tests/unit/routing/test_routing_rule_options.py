@@ -194,8 +194,8 @@ def test_the_options_are_read_from_the_configuration() -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
-    ("weight: 0.5", "weight: 0", "crm-bridge.yaml:6:19: routing.agents.Петров Пётр.weight: Input should be greater than 0"),
-    ("method: weighted, prefer", "method: weigthed, prefer", "crm-bridge.yaml:8:48: routing.rules.0.method: Input should be 'round_robin', 'least_loaded', 'skills', 'manual' or 'weighted' (got 'weigthed')"),
+    ("weight: 0.5", "weight: 0", "crm-bridge.yaml:6:19: routing.agents.Петров Пётр.weight: must be more than 0"),
+    ("method: weighted, prefer", "method: weigthed, prefer", "crm-bridge.yaml:8:48: routing.rules.0.method: must be one of round_robin, least_loaded, skills, manual, weighted. Did you mean 'weighted'? (got 'weigthed')"),
     ("prefer_last_agent: true", "prefer_last: true", "crm-bridge.yaml:8:66: routing.rules.0.prefer_last: unknown key. Did you mean 'prefer_last_agent'?"),
     ("{language: [en]}", "{lang: [en]}", "crm-bridge.yaml:8:31: routing.rules.0.match.lang:"),
 ])

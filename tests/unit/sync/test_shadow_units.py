@@ -37,8 +37,8 @@ def test_existing_configurations_stay_live_and_shadow_is_one_line(registry: Regi
 def test_a_misspelt_mode_names_the_line_and_the_two_modes(registry: Registry) -> None:
     with pytest.raises(ConfigErrors) as caught:
         config_from_text(BACKEND + "    write_back: shadwo\n", registry, file="crm-bridge.yaml")
-    assert caught.value.problems == ["crm-bridge.yaml:8:5: backends.onec.write_back: Input should be 'live' or 'shadow' "
-                                     "(got 'shadwo')"]
+    assert caught.value.problems == ["crm-bridge.yaml:8:5: backends.onec.write_back: must be one of live, shadow. "
+                                     "Did you mean 'shadow'? (got 'shadwo')"]
 
 
 def test_instants_are_shown_in_the_configured_zone_to_the_minute() -> None:
