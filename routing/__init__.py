@@ -28,9 +28,11 @@ def register(registry: Registry) -> None:
     from routing.cli import routing_app
     from routing.engine import on_ticket_imported, routing_tick
     from routing.escalation import on_sla_escalate
+    from routing.reroute import on_sla_warn
 
     registry.add(RoutingConfig, usage="config.section", name="routing")
     registry.add(on_ticket_imported, usage="event.handler", model="ticket.imported", name="routing.queue")
     registry.add(on_sla_escalate, usage="event.handler", model="sla.escalate", name="routing.escalate")
+    registry.add(on_sla_warn, usage="event.handler", model="sla.warn", name="routing.reroute")
     registry.add(routing_tick, usage="job", name="routing.tick")
     registry.add(routing_app, usage="cli.group", name="routing")

@@ -220,6 +220,9 @@ def routing_tick(app: App, now: datetime) -> dict[str, Any]:
     """Job ``routing.tick``: assign the queued requests, a chunk per transaction."""
     if not app.config.section("routing").enabled:
         return {"assigned": 0, "waiting": 0}
+    from routing.reroute import reroute_sweep  # re-routing builds on this module
+
+    moves = reroute_sweep(app, now)  # a gone assignee's requests are queued before the queue drains
     assigned = waiting = dropped = 0
     seen: tuple[int, ...] = ()
     while True:
@@ -231,4 +234,5 @@ def routing_tick(app: App, now: datetime) -> dict[str, Any]:
     summary: dict[str, Any] = {"assigned": assigned, "waiting": waiting}
     if dropped:
         summary["dropped"] = dropped  # assigned in the CRM meanwhile, closed or deleted
+    summary.update({k: v for k, v in moves.items() if v})
     return summary

@@ -13,7 +13,7 @@ shifts come from the ``sla`` section's calendars (``sla.due.is_working``), leave
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +27,7 @@ from routing.settings import AgentSpec, RoutingConfig
 from routing.tables import RoutingAgentRow
 from sla.due import is_working, next_working_instant
 
-__all__ = ["Roster", "count_load", "read_roster"]
+__all__ = ["Roster", "count_load", "gone_agents", "read_roster"]
 
 
 @dataclass
@@ -62,6 +62,18 @@ def count_load(session: Session, config: RoutingConfig, agent_ids: Iterable[int]
     for agent_id, kind, count in session.execute(query):
         load.setdefault(int(agent_id or 0), {})[str(kind)] = int(count)
     return load
+
+
+def gone_agents(session: Session) -> set[int]:
+    """Agents deactivated in the CRM, or deleted there (every binding of theirs a
+    tombstone: the local row stays, for the history that names them)."""
+    from sync.tables import BindingRow  # the bindings say what the CRM deleted
+
+    gone = set(session.scalars(select(AgentRow.id).where(AgentRow.active.is_(False))))
+    states: dict[int, set[str]] = {}
+    for local_id, state in session.execute(select(BindingRow.local_id, BindingRow.state).where(BindingRow.model == "agent")):
+        states.setdefault(int(local_id), set()).add(str(state))
+    return gone | {agent for agent, seen in states.items() if seen == {"tombstone"}}
 
 
 def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config: Any, now: datetime,
@@ -105,6 +117,8 @@ def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
             states[row.name] = _state(row.name, row, config.agent_defaults, config.agent_defaults.schedule, app_config,
                                       now, statuses.get(row.id, "available"), load.get(row.id, {}))
             keys[row.id] = row.name
+    for agent_id in gone_agents(session) & set(keys):  # deleted in the CRM: never eligible
+        states[keys[agent_id]] = replace(states[keys[agent_id]], active=False)
     teams: dict[str | None, list[str]] = {None: list(states)}
     teams.update({name: config.members(name) for name in config.teams})
     leads = {name: team.lead for name, team in config.teams.items() if team.lead is not None}

@@ -37,7 +37,7 @@ from crm_bridge.errors import did_you_mean
 from crm_bridge.model import TicketStatus, TicketType
 from sla.policy import Match
 
-__all__ = ["AgentSpec", "Capacity", "Leave", "Method", "RoutingConfig", "RuleSpec", "TeamSpec"]
+__all__ = ["AgentSpec", "Capacity", "Leave", "Method", "Reroute", "RoutingConfig", "RuleSpec", "TeamSpec"]
 
 Method = Literal["round_robin", "least_loaded", "skills", "manual"]
 _OPEN = [s for s in TicketStatus if s.is_open]
@@ -130,6 +130,22 @@ class RuleSpec(Strict):
     method: Method = "round_robin"
     skills: dict[str, int] = {}  # required skill -> minimum level
     languages: list[str] = []  # the agent speaks at least one of these
+    reroute_on_warn: bool = False  # an SLA warning moves a still unanswered request to an agent with more free time
+
+
+class Reroute(Strict):
+    """When a request the bridge assigned moves to someone else (``routing.reroute``).
+
+    An assignee deactivated or deleted in the CRM is always replaced; one who goes
+    offline or on leave only when ``on_leave_or_offline``; a request nobody touched for
+    ``inactive_hours`` business hours (on ``calendar``; none: wall-clock hours) too. A
+    person's choice made in the CRM is never undone unless ``manual_assignments``.
+    """
+
+    on_leave_or_offline: bool = True
+    inactive_hours: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    calendar: str | None = None
+    manual_assignments: bool = False
 
 
 class RoutingConfig(Strict):
@@ -142,6 +158,7 @@ class RoutingConfig(Strict):
     teams: dict[str, TeamSpec] = {}
     rules: list[RuleSpec] = [RuleSpec(name="everything", method="round_robin")]
     load_statuses: list[TicketStatus] = Field(default_factory=lambda: list(_OPEN))
+    reroute: Reroute = Reroute()
 
     @property
     def enabled(self) -> bool:
@@ -206,6 +223,7 @@ class RoutingConfig(Strict):
         named: list[tuple[tuple[str | int, ...], str | None]] = [
             (("routing", "agents", key, "schedule"), a.schedule) for key, a in self.agents.items()]
         named += [(("routing", "teams", key, "schedule"), t.schedule) for key, t in self.teams.items()]
+        named.append((("routing", "reroute", "calendar"), self.reroute.calendar))
         if self.agent_defaults is not None:
             named.append((("routing", "agent_defaults", "schedule"), self.agent_defaults.schedule))
         for loc, name in named:
