@@ -10,7 +10,7 @@ edge (``routing.engine``, ``routing.escalation``). Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from routing.decide import AgentState, Considered, Decision, RequestFacts, decide, match_rule
 from routing.settings import RoutingConfig
@@ -18,7 +18,17 @@ from routing.settings import RoutingConfig
 if TYPE_CHECKING:
     from crm_bridge.registry import Registry
 
-__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "RoutingConfig", "decide", "match_rule", "register"]
+__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "RoutingConfig", "decide", "match_rule", "register",
+           "status_section"]
+
+
+def status_section(bridge: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """Routing's rows and problems for ``crm-bridge status``: per team, who can take a
+    request now and what waits; a team that queues because nobody can, why and since
+    when (see ``routing.status``; imported here lazily, it reads the store)."""
+    from routing.status import status_section as section
+
+    return section(bridge)
 
 
 def register(registry: Registry) -> None:
