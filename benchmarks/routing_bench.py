@@ -2,6 +2,7 @@
 against a naive "least loaded by counting open tickets" picker, in the same run.
 
     python benchmarks/routing_bench.py [--agents 500] [--team 50] [--open 100000] [--requests 10000] [--seed 7]
+        [--engine sqlite --engine postgresql] [--engine-requests 2000]
 
 Cases: `agents` agents in teams of `team`, random skills (levels 1-5 in three skills),
 capacities 20-400, a fifth off shift and a twentieth away; `open` open requests spread
@@ -18,7 +19,9 @@ over them as their load. Measured:
   ≤ 1.05 for round robin; the exit status is 1 when it is missed.
 
 Pure: the store's share (reading the roster, the guard's lock and recount) is not in
-these numbers.
+these numbers; ``--engine`` adds them: ``routing.tick`` on a real SQLite or PostgreSQL
+store with the same number of agents and open requests, routing `engine-requests` new
+ones (see ``benchmarks/routing_engine_bench.py``).
 """
 
 from __future__ import annotations
@@ -112,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--engine", action="append", choices=["sqlite", "postgresql"],
+                        help="also time routing.tick through this store (repeatable)")
+    parser.add_argument("--engine-requests", type=int, default=2_000)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     pools = roster(rng, args.agents, args.team, args.open)
@@ -125,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  round robin (stored pointer)           {ratio:.3f}")
     print(f"  naive least loaded by counting tickets {naive_ratio:.3f}  ({naive_rate:,.0f} decisions/s)")
     print(f"  ratio naive/round robin                {naive_ratio / ratio:.2f}")
+    if args.engine:
+        from routing_engine_bench import report  # beside this file
+
+        report(args.engine, args.agents, args.open, args.engine_requests, args.seed)
     if ratio > 1.05:
         print("round robin missed its fairness target of 1.05", file=sys.stderr)
         return 1

@@ -36,7 +36,7 @@ from routing.decide import Decision, RequestFacts, decide, load_of
 from routing.roster import Roster, count_load, read_roster
 from routing.tables import RoutingAgentRow, RoutingLogRow, RoutingPointerRow, RoutingQueueRow
 
-__all__ = ["assign", "claim", "log_decision", "on_ticket_imported", "request_facts", "routing_tick"]
+__all__ = ["assign", "claim", "lock_roster", "log_decision", "on_ticket_imported", "request_facts", "routing_tick"]
 
 log = logging.getLogger(__name__)
 _TICK_LOCK = 7_420_131  # pg_try_advisory_xact_lock key: one router drains the queue at a time
@@ -85,31 +85,67 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
 def claim(session: Session, roster: Roster, key: str, request_type: str, config: Any, now: datetime) -> bool:
     """Lock agent `key`'s row and count their load again under the lock; True when the
     request still fits their capacity. The roster learns the recounted load either way, so
-    a refused claim makes the next decision exclude the agent "at capacity"."""
+    a refused claim makes the next decision exclude the agent "at capacity". The lock is
+    held until the transaction ends, so an agent is locked and recounted once per
+    transaction: after that the roster's count (``Roster.took``) is exact."""
     state = roster.states[key]
     if state.agent_id is None:
         return False
-    table = core_table(RoutingAgentRow)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
-    session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.agent_id]),
-                    [{"agent_id": state.agent_id, "status": "available", "since": now}])
-    lock = select(RoutingAgentRow.agent_id).where(RoutingAgentRow.agent_id == state.agent_id)
-    session.execute(lock.with_for_update() if postgres else lock)
-    fresh = count_load(session, config, [state.agent_id]).get(state.agent_id, {})
-    roster.states[key] = state = replace(state, open_by_type=fresh)
+    if key not in roster.locked:
+        # No flush first: this transaction assigns to an agent only after locking them, so
+        # nothing unflushed can be missing from their count (it can only count more).
+        with session.no_autoflush:
+            table = core_table(RoutingAgentRow)
+            postgres = session.get_bind().dialect.name == "postgresql"
+            insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+            session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.agent_id]),
+                            [{"agent_id": state.agent_id, "status": "available", "since": now}])
+            lock = select(RoutingAgentRow.agent_id).where(RoutingAgentRow.agent_id == state.agent_id)
+            session.execute(lock.with_for_update() if postgres else lock)
+            fresh = count_load(session, config, [state.agent_id]).get(state.agent_id, {})
+        roster.states[key] = state = replace(state, open_by_type=fresh)
+        roster.locked.add(key)  # held until the transaction ends: later claims trust the roster
     limit = state.capacity.limit(request_type)
     return load_of(state) + state.capacity.weight(request_type) <= state.capacity.max and (
         limit is None or fresh.get(request_type, 0) + 1 <= limit)
 
 
+def lock_roster(session: Session, roster: Roster, config: Any, now: datetime) -> None:
+    """Lock every known agent's row at once (in id order: two lockers never wait on each
+    other in a circle) and count their load again under the locks: a chunk of the queue
+    then claims from the roster alone, two statements instead of three per decision."""
+    ids = sorted(s.agent_id for s in roster.states.values() if s.agent_id is not None)
+    if not ids:
+        return
+    table = core_table(RoutingAgentRow)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    with session.no_autoflush:
+        session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.agent_id]),
+                        [{"agent_id": i, "status": "available", "since": now} for i in ids])
+        lock = select(RoutingAgentRow.agent_id).where(RoutingAgentRow.agent_id.in_(ids)).order_by(RoutingAgentRow.agent_id)
+        session.execute(lock.with_for_update() if postgres else lock)
+        fresh = count_load(session, config, ids)
+    for key, state in roster.states.items():
+        if state.agent_id is not None:
+            roster.states[key] = replace(state, open_by_type=fresh.get(state.agent_id, {}))
+            roster.locked.add(key)
+
+
 def _team_id(session: Session, name: str) -> int:
-    team = session.scalar(select(TeamRow).where(TeamRow.name == name))
+    """The local id of team `name`, created on first use; remembered for the session's
+    transaction (``session.info``), so a chunk of assignments asks once per team."""
+    known: dict[str, int] = session.info.setdefault("routing.team_ids", {})
+    if name in known:
+        return known[name]
+    with session.no_autoflush:
+        team = session.scalar(select(TeamRow).where(TeamRow.name == name))
     if team is None:
         team = TeamRow(name=name)
         session.add(team)
         session.flush()
-    return int(team.id)
+    known[name] = int(team.id)
+    return known[name]
 
 
 def log_decision(session: Session, ticket_id: int, now: datetime, action: str, decision: Decision | None, *,
@@ -170,6 +206,7 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         customers = rows_by_id(session, CustomerRow, {t.customer_id for t in todo})
         teams = rows_by_id(session, TeamRow, {t.team_id for t in todo})
         roster = read_roster(session, app.config, now)
+        lock_roster(session, roster, config, now)
         pointers = {p.rule: p for p in session.scalars(select(RoutingPointerRow))}
         unit = app.bus.unit(session, now, app.config)
         assigned = waiting = 0

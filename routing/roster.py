@@ -13,7 +13,7 @@ shifts come from the ``sla`` section's calendars (``sla.due.is_working``), leave
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +39,9 @@ class Roster:
     keys: dict[int, str]
     teams: dict[str | None, list[str]]
     leads: dict[str, str]
+    #: agents whose row this transaction has locked (``engine.claim``): their load cannot
+    #: change under us until it commits, so the roster's own count is exact for them
+    locked: set[str] = field(default_factory=set)
 
     def pools(self) -> dict[str | None, list[AgentState]]:
         return {team: [self.states[k] for k in keys] for team, keys in self.teams.items()}
