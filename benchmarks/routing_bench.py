@@ -85,7 +85,7 @@ def speed(pools: dict[str | None, list[AgentState]], method: str, requests: int,
 def fairness(agents: int, requests: int, rng: random.Random) -> tuple[float, float, float]:
     """(round robin's max/min, the naive picker's max/min, the naive picker's decisions per second)."""
     rates = [rng.uniform(0.2, 0.9) for _ in range(agents)]
-    team = [AgentState(key=f"a{i}", name=f"A{i}", agent_id=i + 1, capacity=Capacity(max=10**6)) for i in range(agents)]
+    team = [AgentState(key=f"a{i}", name=f"A{i}", agent_id=i + 1, capacity=Capacity(max=10_000)) for i in range(agents)]
     rule = RuleSpec(name="rr", method="round_robin")
     pointer, robin = 0, Counter[int]()
     for _ in range(requests):

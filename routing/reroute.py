@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
@@ -226,7 +226,15 @@ def reroute_sweep(app: App, now: datetime) -> dict[str, int]:
         idle_cut = None
         if config.reroute.inactive_hours is not None:
             idle_cut = now - timedelta(hours=config.reroute.inactive_hours)  # business hours ≤ wall-clock hours
-            conditions.append(TicketRow.created_at <= idle_cut)
+            # Only requests untouched since the cut, and (unless people's choices move too)
+            # ones the bridge assigned: a backlog of old hand-assigned requests is not read.
+            touched = [select(t.ticket_id).where(t.ticket_id == TicketRow.id, t.at > idle_cut).exists()
+                       for t in (TicketEventRow, RoutingLogRow)]
+            idle_ones = and_(TicketRow.created_at <= idle_cut, ~touched[0], ~touched[1])
+            if not config.reroute.manual_assignments:
+                idle_ones = and_(idle_ones, select(RoutingLogRow.id).where(
+                    RoutingLogRow.ticket_id == TicketRow.id, RoutingLogRow.action.in_(_OWN)).exists())
+            conditions.append(idle_ones)
         if not conditions:
             return {"rerouted": 0, "unassigned": 0}
         tickets = list(session.scalars(select(TicketRow).where(
