@@ -54,7 +54,7 @@ def roster(rng: random.Random, agents: int, team: int, open_total: int) -> dict[
     loads: list[Counter[str]] = [Counter() for _ in states]
     for _ in range(open_total):
         loads[rng.randrange(agents)][rng.choice(TYPES)] += 1
-    states = [AgentState(**{**{s: getattr(a, s) for s in a.__slots__}, "open_by_type": dict(c)})  # type: ignore[arg-type]
+    states = [AgentState(**{**{s: getattr(a, s) for s in a.__slots__}, "open_by_type": dict(c)})
               for a, c in zip(states, loads, strict=True)]
     pools: dict[str | None, list[AgentState]] = {None: states}
     for start in range(0, agents, team):
@@ -65,7 +65,9 @@ def roster(rng: random.Random, agents: int, team: int, open_total: int) -> dict[
 def speed(pools: dict[str | None, list[AgentState]], method: str, requests: int, rng: random.Random) -> float:
     teams = [t for t in pools if t is not None]
     rules = [RuleSpec(name=f"r{t}", team=t, method=method,  # type: ignore[arg-type]
-                      skills={"1c-accounting": 2} if method == "skills" else {}, match={"tags": [t]}) for t in teams]
+                      skills={"1c-accounting": 2} if method == "skills" else {},
+                      match={"tags": [t]})  # type: ignore[arg-type]  # validated into a Match
+             for t in teams]
     pools = {t: list(p) for t, p in pools.items()}
     index = {t: {a.key: i for i, a in enumerate(p)} for t, p in pools.items()}
     pointers: dict[str, int] = {}
