@@ -2,6 +2,7 @@
 against a naive "least loaded by counting open tickets" picker, in the same run.
 
     python benchmarks/routing_bench.py [--agents 500] [--team 50] [--open 100000] [--requests 10000] [--seed 7]
+        [--engine sqlite --engine postgresql] [--engine-requests 2000]
 
 Cases: `agents` agents in teams of `team`, random skills (levels 1-5 in three skills),
 capacities 20-400, a fifth off shift and a twentieth away; `open` open requests spread
@@ -21,7 +22,9 @@ over them as their load. Measured:
   agent's share and weight/Σweight, in requests (smooth weighted round robin: under 1).
 
 Pure: the store's share (reading the roster, the guard's lock and recount) is not in
-these numbers.
+these numbers; ``--engine`` adds them: ``routing.tick`` on a real SQLite or PostgreSQL
+store with the same number of agents and open requests, routing `engine-requests` new
+ones (see ``benchmarks/routing_engine_bench.py``).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def roster(rng: random.Random, agents: int, team: int, open_total: int) -> dict[
     loads: list[Counter[str]] = [Counter() for _ in states]
     for _ in range(open_total):
         loads[rng.randrange(agents)][rng.choice(TYPES)] += 1
-    states = [AgentState(**{**{s: getattr(a, s) for s in a.__slots__}, "open_by_type": dict(c)})  # type: ignore[arg-type]
+    states = [AgentState(**{**{s: getattr(a, s) for s in a.__slots__}, "open_by_type": dict(c)})
               for a, c in zip(states, loads, strict=True)]
     pools: dict[str | None, list[AgentState]] = {None: states}
     for start in range(0, agents, team):
@@ -65,7 +68,9 @@ def roster(rng: random.Random, agents: int, team: int, open_total: int) -> dict[
 def speed(pools: dict[str | None, list[AgentState]], method: str, requests: int, rng: random.Random) -> float:
     teams = [t for t in pools if t is not None]
     rules = [RuleSpec(name=f"r{t}", team=t, method=method,  # type: ignore[arg-type]
-                      skills={"1c-accounting": 2} if method == "skills" else {}, match={"tags": [t]}) for t in teams]
+                      skills={"1c-accounting": 2} if method == "skills" else {},
+                      match={"tags": [t]})  # type: ignore[arg-type]  # validated into a Match
+             for t in teams]
     pools = {t: list(p) for t, p in pools.items()}
     index = {t: {a.key: i for i, a in enumerate(p)} for t, p in pools.items()}
     pointers: dict[str, int] = {}
@@ -137,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--engine", action="append", choices=["sqlite", "postgresql"],
+                        help="also time routing.tick through this store (repeatable)")
+    parser.add_argument("--engine-requests", type=int, default=2_000)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     pools = roster(rng, args.agents, args.team, args.open)
@@ -152,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio naive/round robin                {naive_ratio / ratio:.2f}")
     gap = weighted_gap(fair_team, args.requests, random.Random(args.seed))
     print(f"  weighted (weights 1-3), largest gap to weight/total: {gap:.2f} requests")
+    if args.engine:
+        from routing_engine_bench import report  # beside this file
+
+        report(args.engine, args.agents, args.open, args.engine_requests, args.seed)
     if ratio > 1.05:
         print("round robin missed its fairness target of 1.05", file=sys.stderr)
         return 1

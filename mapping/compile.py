@@ -91,6 +91,10 @@ def _typed(key: str) -> Any:
     return True if key in _TRUE else False if key in _FALSE else None if key in _NULL else key
 
 
+def _hashable(value: Any) -> Any:
+    return value if value.__hash__ is not None else repr(value)
+
+
 def _reverse_map(spec: FieldSpec) -> dict[Any, Any] | None:
     """Canonical value → remote value: the first map entry per value, then `reverse:`."""
     if spec.map is None and spec.reverse is None:
@@ -298,6 +302,29 @@ class CompiledMapping:
             return compile_mapping(spec.model_copy(update={"fields": writable}))
         except ConfigError:
             return self
+
+    @cached_property
+    def _many_to_one(self) -> dict[str, dict[Any, Any]]:
+        """Written fields whose value map sends two canonical values as one remote value
+        (canonical → remote), e.g. priority's urgent and high both as 1C's Высокая."""
+        found: dict[str, dict[Any, Any]] = {}
+        for o in self.outbound:
+            if o.reverse and len(set(map(_hashable, o.reverse.values()))) < len(o.reverse):
+                found[o.name] = o.reverse
+        return found
+
+    def written_alike(self, name: str, ours: Any, theirs: Any) -> bool:
+        """Whether field `name`'s canonical values `ours` and `theirs` differ but go to the
+        remote as one value (a lossy, many-to-one value map): a remote read as `theirs`
+        then still holds what `ours` was written as, and the sync engine keeps `ours`
+        (an escalation's ``urgent`` is not lowered to ``high`` by 1C's Высокая read back)."""
+        table = self._many_to_one.get(name)
+        if table is None or ours == theirs:
+            return False
+        try:
+            return ours in table and theirs in table and _hashable(table[ours]) == _hashable(table[theirs])
+        except TypeError:  # an unhashable value is in no value map
+            return False
 
     def reference_sources(self) -> list[tuple[str, str]]:
         """(remote field, referenced model) of every imported reference."""

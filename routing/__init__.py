@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from routing.decide import AgentState, Considered, Decision, RequestFacts, decide, match_rule
     from routing.settings import RoutingConfig
 
-__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "RoutingConfig", "decide", "match_rule", "register"]
+__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "RoutingConfig", "decide", "match_rule", "register",
+           "status_section"]
 __getattr__ = lazy_exports(__name__, {**dict.fromkeys(["AgentState", "Considered", "Decision", "RequestFacts", "decide",
                                                         "match_rule"], "routing.decide"),
-                                      "RoutingConfig": "routing.settings"})
+                                      "RoutingConfig": "routing.settings", "status_section": "routing.availability"})
 
 
 def register(registry: Registry) -> None:
@@ -32,6 +33,7 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("routing.settings:RoutingConfig"), usage="config.section", name="routing")
     registry.add(Lazy("routing.engine:on_ticket_imported"), usage="event.handler", model="ticket.imported", name="routing.queue")
     registry.add(Lazy("routing.escalation:on_sla_escalate"), usage="event.handler", model="sla.escalate", name="routing.escalate")
+    registry.add(Lazy("routing.reroute:on_sla_warn"), usage="event.handler", model="sla.warn", name="routing.reroute")
     registry.add(Lazy("routing.engine:routing_tick"), usage="job", name="routing.tick")
     registry.add(Lazy("routing.status:routing_status"), usage="status.section", name="routing")
     registry.add(Lazy("routing.cli:routing_app", summary="Who gets which request and why; agents' load and availability."),

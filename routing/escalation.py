@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from crm_bridge.events import DomainEvent, Unit
-from crm_bridge.model import Priority
+from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow
 from routing.decide import decide
 from routing.engine import assign, claim, log_decision, request_facts
@@ -33,6 +33,10 @@ def raised(priority: str) -> str:
     return _LADDER[min(index + 1, len(_LADDER) - 1)]
 
 
+def action_of(data: dict[str, object]) -> str:
+    return str(data.get("action"))
+
+
 def on_sla_escalate(unit: Unit, event: DomainEvent) -> None:
     """Handler of ``sla.escalate``: carry out the escalation's action."""
     session = unit.session
@@ -40,6 +44,10 @@ def on_sla_escalate(unit: Unit, event: DomainEvent) -> None:
     if ticket is None or ticket.deleted:
         return
     data = event.data or {}
+    if action_of(data) in ("reassign", "raise_priority") and not TicketStatus(ticket.status).is_open:
+        # A breach the SLA engine finds in a closed request's past (its first plan after an
+        # import) is history: nobody is to take it over now, nor to hurry.
+        return
     action, level = str(data.get("action")), data.get("level")
     cause = f"SLA {data.get('metric')} escalation level {level}"
     if action == "notify_supervisor":

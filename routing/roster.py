@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from routing.tables import RoutingAgentRow
 from routing.timeoff import TimeOff, TimeOffFileError, read_time_off
 from sla.due import is_working, next_working_instant
 
-__all__ = ["Roster", "count_load", "file_leaves", "last_agents", "read_roster"]
+__all__ = ["Roster", "count_load", "file_leaves", "gone_agents", "last_agents", "read_roster"]
 
 log = logging.getLogger(__name__)
 _LAST_GOOD: dict[str, tuple[float, list[TimeOff]]] = {}  # path -> (mtime, leaves) of its last good read
@@ -47,6 +47,9 @@ class Roster:
     keys: dict[int, str]
     teams: dict[str | None, list[str]]
     leads: dict[str, str]
+    #: agents whose row this transaction has locked (``engine.claim``): their load cannot
+    #: change under us until it commits, so the roster's own count is exact for them
+    locked: set[str] = field(default_factory=set)
 
     def pools(self) -> dict[str | None, list[AgentState]]:
         return {team: [self.states[k] for k in keys] for team, keys in self.teams.items()}
@@ -124,6 +127,18 @@ def _leaves_of(leaves: Sequence[TimeOff], *names: str | None) -> list[tuple[date
     return [(t.from_, t.to) for t in leaves if t.agent.lower() in wanted]
 
 
+def gone_agents(session: Session) -> set[int]:
+    """Agents deactivated in the CRM, or deleted there (every binding of theirs a
+    tombstone: the local row stays, for the history that names them)."""
+    from sync.tables import BindingRow  # the bindings say what the CRM deleted
+
+    gone = set(session.scalars(select(AgentRow.id).where(AgentRow.active.is_(False))))
+    states: dict[int, set[str]] = {}
+    for local_id, state in session.execute(select(BindingRow.local_id, BindingRow.state).where(BindingRow.model == "agent")):
+        states.setdefault(int(local_id), set()).add(str(state))
+    return gone | {agent for agent, seen in states.items() if seen == {"tombstone"}}
+
+
 def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config: Any, now: datetime,
            status: str, load: dict[str, int], imported: Sequence[TimeOff] = ()) -> AgentState:
     local = now.astimezone(ZoneInfo(app_config.timezone))
@@ -169,6 +184,8 @@ def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
             states[row.name] = _state(row.name, row, config.agent_defaults, config.agent_defaults.schedule, app_config,
                                       now, statuses.get(row.id, "available"), load.get(row.id, {}), imported)
             keys[row.id] = row.name
+    for agent_id in gone_agents(session) & set(keys):  # deleted in the CRM: never eligible
+        states[keys[agent_id]] = replace(states[keys[agent_id]], active=False)
     teams: dict[str | None, list[str]] = {None: list(states)}
     teams.update({name: config.members(name) for name in config.teams})
     leads = {name: team.lead for name, team in config.teams.items() if team.lead is not None}

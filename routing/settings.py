@@ -40,7 +40,7 @@ from crm_bridge.model import TicketStatus, TicketType
 from routing.language import CustomerLanguage, RoutingMatch
 from routing.timeoff import TimeOffFileError, read_time_off
 
-__all__ = ["AgentSpec", "Capacity", "CoExecutorSpec", "Leave", "Method", "RoutingConfig", "RuleSpec", "TeamSpec"]
+__all__ = ["AgentSpec", "Capacity", "CoExecutorSpec", "Leave", "Method", "Reroute", "RoutingConfig", "RuleSpec", "TeamSpec"]
 
 Method = Literal["round_robin", "least_loaded", "skills", "manual", "weighted"]
 _OPEN = [s for s in TicketStatus if s.is_open]
@@ -145,6 +145,22 @@ class RuleSpec(Strict):
     languages: list[str] = []  # the agent speaks at least one of these
     prefer_last_agent: bool = False  # the agent who last served this customer, when eligible
     co_executors: list[CoExecutorSpec] = []  # specialists added besides the assignee (1C: Соисполнители)
+    reroute_on_warn: bool = False  # an SLA warning moves a still unanswered request to an agent with more free time
+
+
+class Reroute(Strict):
+    """When a request the bridge assigned moves to someone else (``routing.reroute``).
+
+    An assignee deactivated or deleted in the CRM is always replaced; one who goes
+    offline or on leave only when ``on_leave_or_offline``; a request nobody touched for
+    ``inactive_hours`` business hours (on ``calendar``; none: wall-clock hours) too. A
+    person's choice made in the CRM is never undone unless ``manual_assignments``.
+    """
+
+    on_leave_or_offline: bool = True
+    inactive_hours: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    calendar: str | None = None
+    manual_assignments: bool = False
 
 
 class RoutingConfig(Strict):
@@ -159,6 +175,7 @@ class RoutingConfig(Strict):
     load_statuses: list[TicketStatus] = Field(default_factory=lambda: list(_OPEN))
     customer_language: CustomerLanguage | None = None  # where a request's language comes from
     time_off_files: list[str] = []  # CSV or .ics, relative to the configuration file (routing.timeoff)
+    reroute: Reroute = Reroute()
 
     @field_validator("time_off_files")
     @classmethod
@@ -234,6 +251,7 @@ class RoutingConfig(Strict):
         named: list[tuple[tuple[str | int, ...], str | None]] = [
             (("routing", "agents", key, "schedule"), a.schedule) for key, a in self.agents.items()]
         named += [(("routing", "teams", key, "schedule"), t.schedule) for key, t in self.teams.items()]
+        named.append((("routing", "reroute", "calendar"), self.reroute.calendar))
         if self.agent_defaults is not None:
             named.append((("routing", "agent_defaults", "schedule"), self.agent_defaults.schedule))
         for loc, name in named:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from crm_bridge.status import Section, ago
 from crm_bridge.store.tables import TeamRow, TicketRow
+from routing.availability import status_section
 from routing.tables import RoutingQueueRow
 
 if TYPE_CHECKING:
@@ -47,4 +48,6 @@ def routing_status(app: App, now: datetime) -> Section:
                                                f"{ago(now, t['since'])}{why}"))
     if not teams:
         section.lines.append(("queue", "no request waits for an agent"))
+    for problem in status_section(app)[1]:  # a team that queues because nobody can take anything: why, since when
+        section.lines.append(("nobody free", problem))
     return section

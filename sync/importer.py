@@ -229,6 +229,9 @@ class Importer:
             raise RecordSkipped(f"{model} {rec.id}: bound to local {binding.local_id}, which no longer exists",
                                 remote_fix=False)
         local = {k: getattr(current, k) for k in seen if hasattr(current, k)}
+        # A lossy value map (urgent and high both written as Высокая): the remote holding what
+        # ours is written as still holds ours; reading it back must not lower it to high.
+        seen = {k: local[k] if k in local and mapping.written_alike(k, local[k], v) else v for k, v in seen.items()}
         base = remote_from_json(model, binding.base) if binding.base else None
         result = merge(seen, local, base, self._owners(mapping), self._policy(model),
                        local_changed_at=getattr(current, "updated", None), remote_seen_at=self.now)

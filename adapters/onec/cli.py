@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,19 +24,33 @@ DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
 ZONE = "Europe/Moscow"
 
 
-def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False) -> str:
+def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
+                duty: Sequence[str] = ()) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
-    `co_executors`, the demo's routing: urgent requests and technical problems get a second
-    specialist (1C's Соисполнители), and agents carry up to 40 open requests — the generated base leaves
-    20-30 open on each, so at 10 nobody could take a new one (tests built on this
-    configuration leave it out unless they test it)."""
-    capacity = 40 if co_executors else 10
+    `co_executors`, urgent requests and technical problems get a second specialist (1C's
+    Соисполнители); with `duty` (1C users' names), they form the team an urgent request
+    at risk is reassigned within when its resolution target is breached (the demo shows
+    such moves). With either, agents carry up to 40 open requests — the generated base
+    leaves 20-30 open on each, so at 10 nobody could take a new one (tests built on this
+    configuration leave them out unless they test them)."""
+    capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
     - {name: a second pair of hands, match: {type: [urgent, technical_problem]}, method: round_robin,
        co_executors: [{skill: 1c-support, min_level: 1}]}
     - {name: everything else, method: round_robin}"""
+    escalation = "" if not duty else f"""  agents:    # the duty team: an urgent request past its target moves to the least loaded other member
+{"".join(f'    "{name}": {{team: Дежурные, capacity: 40}}{chr(10)}' for name in duty)}  teams: {{Дежурные: {{lead: "{duty[0]}"}}}}
+sla:   # the shipped policies, and urgent requests escalate to the duty team
+  policies:
+    - {{name: urgent, match: {{type: [urgent]}}, calendar: 24x7, targets: {{first_response: 30m, resolution: 4h}},
+       escalations: [{{after: 0m, action: reassign, team: Дежурные}}, {{after: 0m, action: notify_supervisor}}]}}
+    - {{name: technical problem, match: {{type: [technical_problem]}}, calendar: office, targets: {{first_response: 2h, resolution: 24h}}}}
+    - {{name: consultation, match: {{type: [consultation]}}, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
+    - {{name: thanks and complaints, match: {{type: [feedback]}}, calendar: office, targets: {{first_response: 8h, resolution: 72h}}}}
+    - {{name: everything else, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
+"""
     mail = "" if smtp is None else f"""
 notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
   email: {{host: {smtp[0]}, port: {smtp[1]}, tls: none, from: "Поддержка (демо) <support@demo.example>"}}
@@ -47,7 +61,7 @@ store: {{url: "sqlite:///{db_path}"}}{mail}
 routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
   agent_defaults: {{capacity: {capacity}, skills: {{1c-support: 2}}}}
   exclude: ["Интеграция (служебный)"]{rules}
-backends:
+{escalation}backends:
   demo-1c:
     kind: onec_odata
     url: "{base_url}"
@@ -89,14 +103,16 @@ def _verify(bridge: Any) -> dict[str, str | None]:
 
 
 def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    from crm_bridge.store.tables import CustomerRow, TicketRow
+    from crm_bridge.model import TicketStatus
+    from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
     from sync.tables import BindingRow
 
     zone = ZoneInfo(ZONE)
     rows: list[dict[str, Any]] = []
-    counts = {"tickets": 0, "customers": 0, "with_due": 0, "written_back": 0, "breached": 0}
+    counts = {"tickets": 0, "customers": 0, "with_due": 0, "written_back": 0, "breached": 0, "open": 0, "open_assigned": 0}
     with bridge.store.transaction() as s:
         counts["customers"] = s.scalar(select(func.count()).select_from(CustomerRow)) or 0
+        names = {int(i): str(n) for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
         query = (
             select(TicketRow, CustomerRow.name, BindingRow.remote_id)
             .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"))
@@ -110,14 +126,37 @@ def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list
             counts["with_due"] += due_local is not None
             counts["written_back"] += back
             counts["breached"] += bool(ticket.sla_breached)
+            if TicketStatus(ticket.status).is_open and not ticket.deleted:
+                counts["open"] += 1
+                counts["open_assigned"] += ticket.assignee_id is not None
             if len(rows) < limit:
                 rows.append({
                     "number": ticket.number, "customer": customer, "type": ticket.type, "priority": ticket.priority,
                     "status": ticket.status, "opened": ticket.created_at.astimezone(zone).strftime("%d.%m %H:%M"),
                     "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m %H:%M") if ticket.resolution_due else None,
-                    "sla": ticket.sla_state, "written_back": back,
+                    "sla": ticket.sla_state, "written_back": back, "assignee": names.get(ticket.assignee_id or 0),
                 })
     return rows, counts
+
+
+def _escalations(bridge: Any) -> list[dict[str, Any]]:
+    """The requests an SLA escalation reassigned (routing's log): number, from, to, why."""
+    from crm_bridge.store.tables import AgentRow, TicketRow
+    from routing.tables import RoutingLogRow
+
+    with bridge.store.transaction() as s:
+        names = {int(i): str(n) for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
+        moves = s.execute(select(TicketRow.number, RoutingLogRow.previous_id, RoutingLogRow.agent_id, RoutingLogRow.reason)
+                          .join(TicketRow, TicketRow.id == RoutingLogRow.ticket_id)
+                          .where(RoutingLogRow.action == "reassigned").order_by(RoutingLogRow.id))
+        return [{"number": number, "from": names.get(before or 0), "to": names.get(after or 0), "reason": reason}
+                for number, before, after, reason in moves]
+
+
+def _duty(emu: Any) -> list[str]:
+    """Three of the emulated 1C's support agents: the demo's duty team."""
+    users = emu.records("Catalog_Пользователи")
+    return [str(u["Description"]) for u in users if not u["Недействителен"] and not u.get("Служебный")][:3]
 
 
 def demo(
@@ -146,8 +185,8 @@ def demo(
     started = time.monotonic()
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink:
-        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True),
-                               file="<demo>")
+        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
+                                           duty=_duty(emu)), file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -158,13 +197,16 @@ def demo(
                 progress.update(task, description="reading due dates back from 1C over OData")
                 rows, counts = _rows(bridge, _verify(bridge), limit)
                 counts.update(_people(bridge))
+                escalated = _escalations(bridge)
             counts.update(_mail_counts(sink, bridge))
+            counts["reassigned"] = len({m["number"] for m in escalated})
             elapsed = time.monotonic() - started
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
-                           "seconds": round(elapsed, 2), "rows": rows})
+                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated})
             else:
                 _print(rows, counts, elapsed, emu.base_url)
+                _print_escalations(escalated)
                 _print_mail(counts, sink.address)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
@@ -224,6 +266,17 @@ def _mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
             "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_"))}
 
 
+def _print_escalations(moves: list[dict[str, Any]]) -> None:
+    if not moves:
+        return
+    first = moves[0]
+    console.print(
+        f"SLA escalations reassigned [bold]{len({m['number'] for m in moves})}[/bold] urgent requests past their target "
+        f"within the duty team ({len(moves)} moves), e.g. "
+        f"{first['number']}: {first['from'] or 'nobody'} → [bold]{first['to']}[/bold] ({first['reason']}). "
+        f"Why: crm-bridge routing explain {first['number']}", highlight=False)
+
+
 def _print_mail(counts: dict[str, int], address: str) -> None:
     console.print(
         f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: to customers "
@@ -236,33 +289,50 @@ def _print_mail(counts: dict[str, int], address: str) -> None:
 def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
     table = Table(title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']}), Moscow time",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    # At 80 columns the customer's name gives way first: the SLA and what 1C holds are the point.
-    # number, opened, due, SLA and 1C (43 characters, and the padding) always fit; customer,
-    # type and priority share what is left, cut short with an ellipsis.
-    spare = max(console.width - 66, 18)
-    kind, priority = min(17, spare // 3), min(8, spare // 5)
+    # number, opened, due, SLA and 1C (43 characters) always fit, with three characters
+    # between columns; type, priority and the assignee share what is left, cut short with
+    # an ellipsis; the customer's name shows only when there is room for it (the SLA, who
+    # has the request and what 1C holds are the point).
+    with_customer = console.width >= 120
+    spare = max(console.width - 44 - 3 * (8 if with_customer else 7), 15)
+    kind, priority = min(17, spare * 35 // 100), min(8, spare * 2 // 10)
+    assignee = min(16, spare - kind - priority)
+    customer = min(24, spare - kind - priority - assignee)
     table.add_column("number", no_wrap=True, min_width=11)
-    table.add_column("customer", overflow="ellipsis", no_wrap=True, max_width=min(24, spare - kind - priority))
+    if with_customer:
+        table.add_column("customer", overflow="ellipsis", no_wrap=True, max_width=customer)
     table.add_column("type", overflow="ellipsis", no_wrap=True, max_width=kind)
     table.add_column("priority", overflow="ellipsis", no_wrap=True, max_width=priority)
+    table.add_column("assignee", overflow="ellipsis", no_wrap=True, max_width=assignee)
     for name in ("opened", "due", "SLA", "1C"):
         table.add_column(name, no_wrap=True, min_width={"opened": 11, "due": 11, "SLA": 8, "1C": 2}[name])
     for r in rows:
         sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
-        table.add_row(r["number"], r["customer"] or "—", r["type"], r["priority"], r["opened"], r["due"] or "—", sla,
-                      "—" if r["due"] is None else "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]")
+        cells = [r["number"], *([r["customer"] or "—"] if with_customer else []), r["type"], r["priority"], _short(r["assignee"]),
+                 r["opened"], r["due"] or "—", sla,
+                 "—" if r["due"] is None else "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]"]
+        table.add_row(*cells)
     console.print(table)
     console.print(
         f"Imported [bold]{counts['tickets']}[/bold] requests and [bold]{counts['customers']}[/bold] customers; "
         f"[bold]{counts['written_back']}[/bold] of {counts['with_due']} due dates written back to 1C and read back over OData; "
         f"{counts['tickets'] - counts['with_due']} paused (waiting for the customer) or without a policy; "
-        f"{counts['breached']} breached; {elapsed:.1f} s."
+        f"{counts['breached']} breached; {counts['open_assigned']} of {counts['open']} open requests have an assignee; "
+        f"{elapsed:.1f} s."
     )
     if "assigned" in counts:
         console.print(
             f"Assigned [bold]{counts['assigned']}[/bold] requests ({counts['assigned_back']} as 1C holds them: "
             f"Ответственный); {counts['with_co_executors']} with co-executors, {counts['co_executors_back']} of them "
             "as 1C's Соисполнители section holds them (crm-bridge routing explain <number> says why).", highlight=False)
+
+
+def _short(name: str | None) -> str:
+    """"Баранова Юлия Олеговна" as "Баранова Ю. О.": the surname is what staff scan for."""
+    if not name:
+        return "—"
+    surname, *rest = name.split()
+    return " ".join([surname, *(f"{part[0]}." for part in rest)])
 
 
 def emulator(

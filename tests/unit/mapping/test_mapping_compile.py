@@ -234,3 +234,17 @@ def test_writing_everything_sends_every_writable_field_for_a_create() -> None:
     assert {"Number", "Тема", "ВидОбращения", "СрокИсполнения"} <= set(created)
     assert created["ВидОбращения"] == "Консультация"
     assert mapping.writing_everything is mapping.writing_everything
+
+
+def test_a_many_to_one_value_map_says_which_canonical_values_are_written_alike() -> None:
+    """The shipped 1C request mapping writes urgent and high both as Высокая: the sync
+    engine keeps a local urgent while 1C holds Высокая, and nothing else."""
+    mapping = compile_mapping(load_mapping(SHIPPED / "ticket.yaml"))
+    assert mapping.to_remote({"priority": "urgent"}, ids)["Важность"] == mapping.to_remote({"priority": "high"}, ids)["Важность"]
+    assert mapping.written_alike("priority", "urgent", "high")
+    assert mapping.written_alike("priority", "high", "urgent")
+    assert not mapping.written_alike("priority", "urgent", "normal")  # a 1C user lowered it: taken
+    assert not mapping.written_alike("priority", "urgent", "urgent")
+    assert not mapping.written_alike("type", "urgent", "other")  # read only: never written alike
+    one_to_one = compiled("model: ticket\nentity: D\nfields:\n  priority: {from: P, map: {A: high, B: low}, owner: newest}\n")
+    assert not one_to_one.written_alike("priority", "high", "low")

@@ -1,0 +1,137 @@
+"""Decisions per second through the routing engine on a real store: ``routing.tick``
+draining a queue of new requests, with the roster read, the capacity guard (the agent's
+row locked, their load counted again), the assignment, the outbox event and the log.
+
+    python benchmarks/routing_engine_bench.py [--store sqlite|postgresql ...] [--agents 500] [--open 100000] [--requests 5000]
+
+Case: `agents` CRM users in teams of 50, each with skills (three, levels 1-5), a capacity
+of 200-600, a fifth on the office calendar (off shift at the benchmark's instant, Monday
+19:30), a twentieth away; `open` open requests spread over them as their load (bulk
+inserted); then `requests` new requests queued, tagged with a random team whose rule is
+round robin, least loaded or skills (by the team's number). Timed: ``routing_tick``
+alone. PostgreSQL: a fresh database on ``CRM_BRIDGE_TEST_PG`` (default the local
+server), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+from crm_bridge.app import App, FrozenClock
+from crm_bridge.store.tables import AgentRow, TicketRow, core_table
+from routing.engine import routing_tick
+from routing.tables import RoutingAgentRow, RoutingQueueRow
+
+NOW = datetime(2026, 11, 23, 19, 30, tzinfo=ZoneInfo("Europe/Moscow"))  # a Monday evening
+TYPES = ["technical_problem", "consultation", "feedback", "urgent", "other"]
+SKILLS = ["1c-accounting", "edo", "payroll"]
+METHODS = ["round_robin", "least_loaded", "skills"]
+PG_ADMIN = os.environ.get("CRM_BRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEAM = 50
+
+
+def config_text(url: str, agents: int, rng: random.Random) -> str:
+    lines = [f'store: {{url: "{url}"}}', "routing:", "  agents:"]
+    for i in range(agents):
+        skills = ", ".join(f"{s}: {rng.randint(1, 5)}" for s in SKILLS)
+        schedule = ", schedule: office" if rng.random() < 0.2 else ""
+        lines.append(f'    "Agent {i}": {{team: T{i // TEAM}, capacity: {rng.randint(200, 600)}, skills: {{{skills}}}{schedule}}}')
+    teams = (agents + TEAM - 1) // TEAM
+    lines.append("  teams: {" + ", ".join(f"T{t}: {{}}" for t in range(teams)) + "}")
+    lines.append("  rules:")
+    for t in range(teams):
+        method = METHODS[t % 3]
+        need = ", skills: {1c-accounting: 2}" if method == "skills" else ""
+        lines.append(f"    - {{name: r{t}, match: {{tags: [T{t}]}}, team: T{t}, method: {method}{need}}}")
+    return "\n".join(lines) + "\n"
+
+
+def seed(app: App, agents: int, open_total: int, requests: int, rng: random.Random) -> None:
+    """The CRM's users, their open requests (bulk), the away ones, and the new requests queued."""
+    teams = (agents + TEAM - 1) // TEAM
+    with app.store.transaction() as s:
+        s.execute(insert(core_table(AgentRow)), [{"id": i + 1, "name": f"Agent {i}", "active": True} for i in range(agents)])
+        s.execute(insert(core_table(RoutingAgentRow)), [{"agent_id": i + 1, "status": "away", "since": NOW}
+                                                        for i in range(agents) if rng.random() < 0.05])
+        created = NOW - timedelta(days=3)
+        rows = [{"number": f"OLD-{n}", "type": rng.choice(TYPES), "priority": "normal", "channel": "email",
+                 "source": "external", "status": "in_progress", "assignee_id": rng.randrange(agents) + 1,
+                 "created_at": created, "tags": [], "deleted": False} for n in range(open_total)]
+        for start in range(0, len(rows), 10_000):
+            s.execute(insert(core_table(TicketRow)), rows[start:start + 10_000])
+        fresh = [{"id": open_total + n + 1, "number": f"NEW-{n}", "type": rng.choice(TYPES), "priority": "normal",
+                  "channel": "email", "source": "external", "status": "new", "created_at": NOW - timedelta(minutes=n % 600),
+                  "tags": [f"T{rng.randrange(teams)}"], "deleted": False} for n in range(requests)]
+        s.execute(insert(core_table(TicketRow)), fresh)
+        s.execute(insert(core_table(RoutingQueueRow)), [{"ticket_id": r["id"], "queued": NOW} for r in fresh])
+
+
+@contextmanager
+def store_url(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="routing-bench-") as folder:
+            yield f"sqlite:///{Path(folder) / 'store.db'}"
+        return
+    name = f"crm_bridge_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def engine_rate(kind: str, agents: int, open_total: int, requests: int, seed_value: int) -> tuple[float, dict[str, int]]:
+    """(decisions per second of ``routing_tick``, its summary) on a fresh store of `kind`."""
+    rng = random.Random(seed_value)
+    with store_url(kind) as url:
+        app = App.from_text(config_text(url, agents, rng), clock=FrozenClock(NOW))
+        try:
+            app.upgrade_db()
+            seed(app, agents, open_total, requests, rng)
+            started = time.perf_counter()
+            summary = routing_tick(app, NOW)
+            elapsed = time.perf_counter() - started
+        finally:
+            app.close()
+    decided = int(summary["assigned"]) + int(summary["waiting"])
+    return decided / elapsed, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--store", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--agents", type=int, default=500)
+    parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    report(args.store or ["sqlite", "postgresql"], args.agents, args.open, args.requests, args.seed)
+    return 0
+
+
+def report(stores: list[str], agents: int, open_total: int, requests: int, seed_value: int) -> None:
+    print(f"routing.tick through the store: {agents} agents, {open_total:,} open requests, {requests:,} new queued")
+    for kind in stores:
+        rate, summary = engine_rate(kind, agents, open_total, requests, seed_value)
+        print(f"  engine, {kind:<11} {rate:>10,.0f} decisions/s  ({summary['assigned']:,} assigned, {summary['waiting']:,} waiting)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
