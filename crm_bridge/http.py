@@ -12,16 +12,18 @@ policy — or an ``AnswerTooLarge`` naming the setting to raise.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
+from crm_bridge.watchdog import Watchdog, watch_session
 
-__all__ = ["Answer", "AnswerTooLarge", "exchange", "shown"]
+__all__ = ["Answer", "AnswerTooLarge", "exchange", "read_capped", "shown"]
 
 _CHUNK = 1 << 16
 
@@ -53,6 +55,46 @@ def shown(url: str, *, hide: tuple[str, ...] = ()) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}" if parts.scheme else "(unknown address)"
 
 
+def read_capped(response: requests.Response, *, deadline: float, max_bytes: int,
+                late: Callable[[int], Exception], too_large: Callable[[str], Exception]) -> bytes:
+    """The whole body of a streamed `response` (``stream=True``), decoded from any
+    ``Content-Encoding``, and closed after.
+
+    ``read1`` returns whatever has arrived, so the monotonic `deadline` is checked between
+    arrivals however slowly they come; the socket's read timeout still bounds a silence,
+    and the exchange's watchdog (``crm_bridge.watchdog``) a read blocked at the deadline:
+    an answer it cut is reported as late (``late(bytes arrived)``), never returned shorter.
+    More than `max_bytes`, announced or received, raises ``too_large(what was seen)``.
+    """
+    if getattr(response, "_content_consumed", False):  # a response hook of the session read it already: take what it read
+        return response.content
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise too_large(f"announces {int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            if time.monotonic() > deadline:
+                raise late(size)
+            try:
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+            except Exception as exc:
+                if time.monotonic() >= deadline:  # the watchdog shut the socket at the deadline
+                    raise late(size) from exc
+                raise
+            if not chunk:
+                if time.monotonic() >= deadline:  # cut by the watchdog, not ended by the server
+                    raise late(size)
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large(f"ran past {max_bytes:,} bytes")
+            chunks.append(chunk)
+    finally:
+        response.close()
+
+
 def exchange(session: requests.Session, method: str, url: str, *, backend: str, what: str,
              timeout: tuple[float, float], total: float, max_bytes: int, cap_setting: str = "max_answer_mb",
              params: Mapping[str, Any] | None = None, json: Any = None, data: Any = None,
@@ -66,36 +108,31 @@ def exchange(session: requests.Session, method: str, url: str, *, backend: str, 
     where = shown(url, hide=hide)
     connect, read = timeout
     deadline = time.monotonic() + total
-    try:
-        response = session.request(method, url, params=params, json=json, data=data, headers=dict(headers or {}),
-                                   stream=True, timeout=(connect, min(read, total)))
-    except requests.Timeout as exc:
-        msg = f"{backend}: {what}: {where} did not answer in {min(read, total):g} s; will retry"
-        raise RemoteUnavailable(msg) from exc
-    except requests.RequestException as exc:
-        msg = f"{backend}: {what}: cannot reach {where} ({type(exc).__name__}); will retry"
-        raise RemoteUnavailable(msg) from exc
-    try:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise _too_large(backend, what, where, max_bytes, cap_setting, f"announces {int(declared):,} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(_CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(backend, what, where, max_bytes, cap_setting, f"ran past {max_bytes:,} bytes")
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                msg = (f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
-                       f"({size:,} bytes had arrived); will retry")
-                raise RemoteUnavailable(msg)
-    except requests.RequestException as exc:
-        msg = f"{backend}: {what}: the answer from {where} broke off ({type(exc).__name__}); will retry"
-        raise RemoteUnavailable(msg) from exc
-    finally:
-        response.close()
-    return Answer(response.status_code, response.headers, b"".join(chunks), response.url)
+
+    def late(size: int) -> RemoteUnavailable:
+        return RemoteUnavailable(f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
+                                 f"({size:,} bytes had arrived); will retry")
+
+    with Watchdog(total) as dog:
+        try:
+            response = watch_session(session).request(
+                method, url, params=params, json=json, data=data, headers=dict(headers or {}), stream=True,
+                timeout=(connect, min(read, total)))
+            body = read_capped(response, deadline=deadline, max_bytes=max_bytes, late=late,
+                               too_large=lambda said: _too_large(backend, what, where, max_bytes, cap_setting, said))
+        except requests.Timeout as exc:
+            if dog.fired:
+                raise late(0) from exc
+            msg = f"{backend}: {what}: {where} did not answer in {min(read, total):g} s; will retry"
+            raise RemoteUnavailable(msg) from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if dog.fired:
+                raise late(0) from exc
+            msg = f"{backend}: {what}: cannot reach {where}, or its answer broke off ({type(exc).__name__}); will retry"
+            raise RemoteUnavailable(msg) from exc
+        if dog.fired:  # the last bytes may be missing: an answer cut by the watchdog is no answer
+            raise late(len(body))
+    return Answer(response.status_code, response.headers, body, response.url)
 
 
 def _too_large(backend: str, what: str, where: str, max_bytes: int, setting: str, said: str) -> AnswerTooLarge:

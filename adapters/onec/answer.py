@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,10 +26,10 @@ from adapters.onec.errors import (
     error_of,
     raise_for_error_body,
 )
+from crm_bridge.http import read_capped
 
 __all__ = ["acknowledged", "decoded", "read_body", "record_of", "shown_url"]
 
-_CHUNK = 1 << 16
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -55,33 +54,9 @@ def read_body(response: requests.Response, *, backend: str, what: str, deadline:
         OneCAnswerTooLarge: more than `max_bytes` (announced or received), naming the
             address and `cap_setting`.
     """
-    if getattr(response, "_content_consumed", False):  # a response hook of the session read it already: take what it read
-        return response.content
-    try:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise _too_large(response, backend, what, max_bytes, cap_setting, f"announces {int(declared):,} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            if time.monotonic() > deadline:
-                raise _late(response, backend, what, total, size)
-            try:
-                chunk = response.raw.read1(_CHUNK, decode_content=True)
-            except Exception as exc:
-                if time.monotonic() >= deadline:  # the watchdog (``deadline``) shut the socket at timeout.total
-                    raise _late(response, backend, what, total, size) from exc
-                raise
-            if not chunk:
-                if time.monotonic() >= deadline:  # cut by the watchdog, not ended by the server
-                    raise _late(response, backend, what, total, size)
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(response, backend, what, max_bytes, cap_setting, f"ran past {max_bytes:,} bytes")
-            chunks.append(chunk)
-    finally:
-        response.close()
+    return read_capped(response, deadline=deadline, max_bytes=max_bytes,
+                       late=lambda size: _late(response, backend, what, total, size),
+                       too_large=lambda said: _too_large(response, backend, what, max_bytes, cap_setting, said))
 
 
 def _late(response: requests.Response, backend: str, what: str, total: float, size: int) -> OneCLate:

@@ -9,9 +9,8 @@ a timer that, at ``timeout.total``, shuts down the socket the exchange uses (a b
 read then returns at once), and the exchange fails with one clear line — "1C's answer did
 not finish in N s" — whatever phase it was in (connecting, headers, body).
 
-The socket is found through the connection classes mounted on the session
-(``watch_session``): a connection registers itself with the watchdog of its thread when
-it starts a request, so pooled keep-alive connections are watched as well as new ones.
+The watchdog and the watched connections are core's (``crm_bridge.watchdog``): the REST
+adapter's exchanges use the same.
 
 ``bounded_exchange`` is the one way OData, ``$metadata``, exchange plans and SOAP (the
 WSDL and every call) talk to 1C: watchdog, timeouts, streamed body within
@@ -20,185 +19,16 @@ WSDL and every call) talk to 1C: watchdog, timeouts, streamed body within
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import itertools
-import socket
-import threading
 import time
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from adapters.onec.answer import read_body, shown_url
 from adapters.onec.errors import OneCLate, OneCUnavailable, translated
+from crm_bridge.watchdog import Watchdog, watch_session
 
 __all__ = ["Watchdog", "bounded_exchange", "late", "watch_session"]
-
-
-class _Current(threading.local):
-    dog: Watchdog | None = None
-
-
-_current = _Current()
-
-
-class _Alarm:
-    """One thread for every watchdog of the process: a heap of (deadline, watchdog), the
-    earliest waited for. A thread per exchange would cost a thread start (hundreds of
-    microseconds) on every request; an ended exchange's entry is only marked and dropped
-    when it comes up."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Watchdog]] = []
-        self._ready = threading.Condition()
-        self._count = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def add(self, when: float, dog: Watchdog) -> None:
-        with self._ready:
-            heapq.heappush(self._heap, (when, next(self._count), dog))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="crm-bridge-1c-deadline", daemon=True)
-                self._thread.start()
-            self._ready.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._heap or self._heap[0][2].ended:
-                    if self._heap:
-                        heapq.heappop(self._heap)  # an exchange that ended in time
-                        continue
-                    self._ready.wait()
-                when, _, dog = self._heap[0]
-                wait = when - time.monotonic()
-                if wait > 0:
-                    self._ready.wait(wait)
-                    continue  # an earlier deadline may have come meanwhile
-                heapq.heappop(self._heap)
-            dog.fire()
-
-
-_alarm = _Alarm()
-
-
-class Watchdog:
-    """Shuts down the sockets of this thread's exchange when `seconds` have passed.
-
-    Used as a context manager around one exchange; ``fired`` says whether it cut it.
-    Shutting a socket down from the alarm's thread is safe (the blocked ``recv`` in the
-    exchange's thread returns empty, and urllib3 raises) where closing it is not. Once
-    the exchange has ended, nothing is shut: its connection may be serving the next one.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.fired = self.ended = False
-        self._lock = threading.Lock()
-        self._connections: list[HTTPConnection] = []
-        self._outer: Watchdog | None = None
-
-    def __enter__(self) -> Watchdog:
-        self._outer, _current.dog = _current.dog, self
-        _alarm.add(time.monotonic() + self.seconds, self)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        _current.dog = self._outer
-        with self._lock:
-            self.ended = True
-            self._connections.clear()
-
-    def watch(self, connection: HTTPConnection) -> None:
-        """`connection` carries this exchange; shut down at once if the time is up already."""
-        with self._lock:
-            self._connections.append(connection)
-            if self.fired:
-                _shut(connection)
-
-    def fire(self) -> None:
-        """The time is up: shut down the exchange's sockets (nothing, if it has ended)."""
-        with self._lock:
-            if self.ended:
-                return
-            self.fired = True
-            for connection in self._connections:
-                _shut(connection)
-
-
-def _shut(connection: HTTPConnection) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):  # closed already, or never connected
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _watched(connection: HTTPConnection) -> None:
-    dog = _current.dog
-    if dog is not None:
-        dog.watch(connection)
-
-
-class _HTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watched(self)  # a new socket: the watchdog may have fired while it connected
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self)  # a pooled connection reused: its socket exists already
-        super().request(*args, **kwargs)
-
-
-class _HTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watched(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self)
-        super().request(*args, **kwargs)
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-_POOLS: dict[str, type[HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter with connections a ``Watchdog`` can shut down."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if hasattr(manager, "pool_classes_by_scheme"):
-            manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
-
-
-def watch_session(session: requests.Session) -> requests.Session:
-    """Mount watched connections on `session` for http and https (an adapter the caller
-    mounted for a longer prefix, e.g. a test's, keeps its place); returns it."""
-    for prefix in ("http://", "https://"):
-        if type(session.adapters.get(prefix)) is HTTPAdapter:  # requests' default: replaced, nothing lost
-            session.mount(prefix, _WatchedAdapter())
-    return session
 
 
 def late(backend: str, what: str, total: float, url: str = "") -> OneCLate:
