@@ -16,6 +16,7 @@ from crm_bridge.registry import Lazy, lazy_exports
 
 if TYPE_CHECKING:
     from crm_bridge.registry import Registry
+    from routing.availability import status_section
     from routing.decide import AgentState, Considered, Decision, RequestFacts, decide, match_rule
     from routing.settings import RoutingConfig
 

@@ -82,7 +82,8 @@ def _queued_by_team(session: Session, config: RoutingConfig) -> Counter[str | No
     teams = rows_by_id(session, TeamRow, {t.team_id for t in tickets.values()})
     counts: Counter[str | None] = Counter()
     for ticket in tickets.values():
-        facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0))
+        facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0),
+                              languages=config.customer_language)
         rule, _ = match_rule(config.rules, facts.facts)
         if rule is not None and rule.method != "manual":
             counts[rule.team] += 1

@@ -135,7 +135,8 @@ def add_co_executors(unit: Unit, ticket: TicketRow, rule: RuleSpec, roster: Rost
     if added:
         ticket.co_executors = [*existing, *(i for i in added if i is not None)]
         unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
-                                 {"fields": {"co_executors": list(ticket.co_executors)}}))
+                                 {"fields": {"co_executors": list(ticket.co_executors)},
+                                  "why": {"co_executors": f"routing: co-executors {', '.join(result.chosen)}"}}))
         log.info("request %s: co-executors %s added", ticket.number, ", ".join(result.chosen),
                  extra={"event": "routing.co_executors"})
     log_decision(unit.session, ticket.id, now, "co_executors", None, reason=result.reason, data={**data, "rule": rule.name})

@@ -94,7 +94,7 @@ def reroute(unit: Unit, ticket: TicketRow, roster: Roster, *, cause: str, due: d
     session, config = unit.session, unit.config.section("routing")
     customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
     team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
-    facts = request_facts(ticket, customer, team)
+    facts = request_facts(ticket, customer, team, languages=config.customer_language)
     _, pick = _rule_for(config, facts)
     current = roster.keys.get(ticket.assignee_id or 0)
     exclude = frozenset({current} if current else ())
@@ -145,7 +145,8 @@ def _stay(unit: Unit, ticket: TicketRow, decision: Decision, cause: str, why: st
     if gone:
         previous = ticket.assignee_id
         ticket.assignee_id = None
-        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing", {"fields": {"assignee_id": None}}))
+        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
+                                 {"fields": {"assignee_id": None}, "why": {"assignee_id": f"routing: {cause}, nobody to take it"}}))
         log_decision(session, ticket.id, unit.now, "unassigned", decision, previous_id=previous,
                      reason=f"{cause}: nobody to take it ({why}); it waits in the queue")
         if session.get(RoutingQueueRow, ticket.id) is None:
@@ -170,7 +171,7 @@ def on_sla_warn(unit: Unit, event: DomainEvent) -> None:
         return
     customer = session.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
     team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
-    rule, _ = _rule_for(config, request_facts(ticket, customer, team))
+    rule, _ = _rule_for(config, request_facts(ticket, customer, team, languages=config.customer_language))
     if rule is None or not rule.reroute_on_warn:
         return
     if not config.reroute.manual_assignments and ticket.id not in owned_by_bridge(session, [ticket]):

@@ -5,9 +5,9 @@ Russian production calendar live at the edge (``sla.production``, ``sla.importer
 
 Example::
 
-    cal = Calendar.from_spec({"timezone": "Europe/Moscow",
-                              "week": {"mon": ["09:00-13:00", "14:00-18:00"], ...},
-                              "include": ["ru-production"]})
+    cal = calendar_from_spec({"timezone": "Europe/Moscow",
+                             "week": {"mon": ["09:00-13:00", "14:00-18:00"], ...},
+                             "include": ["ru-production"]})
     due = add_business(cal, opened_at, timedelta(hours=8))
 """
 

@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
 
     Every error crm-bridge raises on purpose ends as one line on stderr and an exit code:
     2 for a configuration or usage mistake, 3 for a remote's fault, 1 for the rest.
+    Given `argv`, the caller embeds the command (tests): the process's collector is left as it is.
     """
+    state.embedded = argv is not None
     try:
         command = build()
         command(args=argv, standalone_mode=True)

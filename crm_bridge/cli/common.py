@@ -29,6 +29,7 @@ class State:
     json: bool = False
     registry: Registry | None = None
     addons: list[Addon] = field(default_factory=list)
+    embedded: bool = False  # main(argv) called by a caller (tests): the process's collector is left as it is
 
 
 state = State()
@@ -128,7 +129,8 @@ def open_app(config: Path | None = None, *, backends: bool = False) -> Any:
     if backends:
         require_backends(loaded)
     bridge = App.build(loaded, state.registry, state.addons)
-    tune_gc()  # the command's heavy code (store, engines, schemas) is loaded: it lives as long as the process
+    if not state.embedded:
+        tune_gc()  # the command's heavy code (store, engines, schemas) is loaded: it lives as long as the process
     return bridge
 
 

@@ -2,8 +2,8 @@
 ``crm-bridge status`` shows the last run of every stream in worker mode, where streams run
 side by side and the newest row of a backend is usually one still running.
 
-Revision ID: sync_0009
-Revises: sync_0008
+Revision ID: sync_0010
+Revises: sync_0009
 """
 
 from __future__ import annotations
