@@ -45,7 +45,7 @@ def _command(comp: Component) -> Any:
 class _PlainCoercion:
     """Typer's coercion of one option, without pydantic for a word or a path.
 
-    Typer (>= 0.20) coerces every option through a pydantic ``TypeAdapter``; the root
+    Typer (0.29 here) coerces every option through a pydantic ``TypeAdapter``; the root
     options (``--config``, ``--log-level``, ``--log-format``) are coerced before any
     sub-command runs, even ``crm-bridge sla --help``, and importing pydantic and building
     the adapters cost ~0.2 s of CPU there. A ``str`` stays as given, a ``Path`` goes through
