@@ -10,8 +10,9 @@ The alternative it is compared with is what start-up cost before the addons' eng
 registered by name (``crm_bridge.registry.Lazy``): importing every engine eagerly —
 SQLAlchemy and the store, the sync, SLA, routing and notify engines, the 1C adapter and
 zeep, Jinja2 and Babel — before printing the same help. The ratio says how much
-lighter the lazy start is. The target is ``--help`` under 0.5 s of CPU; the exit status
-is 1 when it is missed.
+lighter the lazy start is. The target is every ``--help`` line under 0.5 s of CPU — the
+top level and an addon's group or command, whose module imports its engine only inside
+the command that runs (issue #22); the exit status is 1 when one misses it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = 0.5  # CPU seconds for `crm-bridge --help`
+TARGET = 0.5  # CPU seconds for each `crm-bridge … --help`
 
 #: What every command imported before: the engines each addon registered directly.
 EAGER = ("import crm_bridge.app, crm_bridge.history, sync.engine, sync.reconcile, sync.cli, sync.quarantine_cli, "
@@ -60,18 +61,24 @@ def main() -> int:
             "crm-bridge init": [*python, "-m", "crm_bridge", "init", starter, "--force"],
             "crm-bridge addons": [*python, "-m", "crm_bridge", "addons"],
             "crm-bridge run --help": [*python, "-m", "crm_bridge", "run", "--help"],
+            "crm-bridge sla --help": [*python, "-m", "crm_bridge", "sla", "--help"],
+            "crm-bridge routing --help": [*python, "-m", "crm_bridge", "routing", "--help"],
+            "crm-bridge sla explain --help": [*python, "-m", "crm_bridge", "sla", "explain", "--help"],
         }
         best(commands["crm-bridge --help"], env, 1)  # warm: compiled modules cached
         interpreter = best([*python, "-c", "pass"], env, args.repeat)
         results = {name: best(argv, env, args.repeat) for name, argv in commands.items()}
         eager = best([*python, "-c", EAGER], env, args.repeat)
-    print(f"{'python -c pass':<28} {interpreter:6.2f} s CPU  (the interpreter alone)")
+    print(f"{'python -c pass':<30} {interpreter:6.2f} s CPU  (the interpreter alone)")
     for name, seconds in results.items():
-        print(f"{name:<28} {seconds:6.2f} s CPU")
+        print(f"{name:<30} {seconds:6.2f} s CPU")
     helped = results["crm-bridge --help"]
-    print(f"{'eager imports + --help':<28} {eager:6.2f} s CPU  (every engine imported first, as before)")
-    print(f"lazy start is {eager / helped:.1f}x lighter; target: --help under {TARGET} s of CPU")
-    return 0 if helped < TARGET else 1
+    print(f"{'eager imports + --help':<30} {eager:6.2f} s CPU  (every engine imported first, as before)")
+    print(f"lazy start is {eager / helped:.1f}x lighter; target: each --help under {TARGET} s of CPU")
+    missed = [name for name, seconds in results.items() if name.endswith("--help") and seconds >= TARGET]
+    if missed:
+        print(f"missed the target: {', '.join(missed)}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -12,25 +12,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
-from crm_bridge.config import ConfigErrors
 from crm_bridge.errors import ConfigError, RemoteError, RemoteRejected, did_you_mean
-from crm_bridge.model import MODELS
-from mapping.facts import Problem
-from mapping.lengths import is_warning
-from mapping.load import load_mapping
-from mapping.preview import PreviewRow, RemoteRef, preview
-from mapping.refusal import refusal_problems
-from mapping.sample import sample_problems
-from mapping.spec import MappingFile, MappingSpec, mapping_from_text, read_mapping
-from mapping.suggest import Draft, schema_from_sample, suggest
-from mapping.validate import RemoteFacts, check_mapping
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge mapping --help` loads no pydantic, no mapping engine
+    from mapping.preview import PreviewRow
+    from mapping.spec import MappingFile, MappingSpec
+    from mapping.suggest import Draft
 
 __all__ = ["mapping_app"]
 
@@ -53,6 +47,8 @@ def _app() -> Iterator[Any]:
 
 def _siblings(folder: Path, files: dict[Path, MappingFile]) -> dict[str, MappingSpec]:
     """Model -> spec of every readable mapping in `folder` (for references and cycles)."""
+    from mapping.spec import read_mapping
+
     found: dict[str, MappingSpec] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
@@ -96,6 +92,9 @@ def _sample(backend: Any, spec: MappingSpec | None, entities: dict[str, dict[str
 
 
 def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, offline: bool) -> list[dict[str, Any]]:
+    from mapping.spec import read_mapping
+    from mapping.validate import RemoteFacts, check_mapping
+
     backend = bridge.backend(name)
     config = bridge.config.backends[name]
     folder = file.parent if file is not None else Path(backend.mappings_dir)
@@ -148,6 +147,11 @@ def _sample_gaps(bridge: Any, name: str, size: int) -> dict[str, list[str]]:
     """File -> what a sample of the backend's records shows wrong with its mapping
     (value-map gaps, values a transform or the model refuses), each with file:line.
     Nothing when the backend cannot be read: its own check says why."""
+    from crm_bridge.model import MODELS
+    from mapping.facts import Problem
+    from mapping.sample import sample_problems
+    from mapping.spec import read_mapping
+
     backend = bridge.backend(name)
     if not hasattr(backend, "read"):
         return {}
@@ -202,6 +206,10 @@ def check(
 
     Example: crm-bridge mapping check --file mappings/ticket.yaml --backend crm
     """
+    from mapping.lengths import is_warning
+    from mapping.spec import read_mapping
+    from mapping.validate import check_mapping
+
     results: list[dict[str, Any]]
     if file is not None and backend is None:
         found = read_mapping(file)
@@ -229,6 +237,8 @@ def check(
 
 
 def _show(value: Any) -> Text:
+    from mapping.preview import RemoteRef
+
     if value is None:
         return Text("∅", style="dim")
     if isinstance(value, RemoteRef):
@@ -271,6 +281,9 @@ def preview_command(
 
     Example: crm-bridge mapping preview --backend crm --model ticket --limit 5
     """
+    from mapping.load import load_mapping
+    from mapping.preview import preview
+
     with _app() as bridge:
         source = bridge.backend(backend)
         path = file or Path(source.mappings_dir) / f"{model}.yaml"
@@ -298,12 +311,18 @@ def _explain_refusal(source: Any, backend: str, path: Path, exc: RemoteRejected)
     ``mapping check`` says it: the file:line:column of the name, and the published name
     meant. Raises ConfigErrors when the file has such problems; returns when it has none
     (the refusal is something else, and is raised as it is)."""
+    from crm_bridge.config import ConfigErrors
+    from mapping.refusal import refusal_problems
+
     problems = refusal_problems(source, backend, path)
     if problems:
         raise ConfigErrors(str(path), problems) from exc
 
 
 def _draft(bridge: Any, backend: str, model: str, entity: str | None, sample: int) -> tuple[Draft, str]:
+    from mapping.spec import MappingSpec, mapping_from_text
+    from mapping.suggest import schema_from_sample, suggest
+
     source = bridge.backend(backend)
     zone = bridge.config.backends[backend].timezone
     if hasattr(source, "describe"):

@@ -4,18 +4,19 @@ People see the CRM's numbers, never local ids."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
-from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
-from notify.templates import EVENTS
+from notify.events import EVENTS
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge notify --help` loads no SQLAlchemy, no Jinja2
+    from crm_bridge.store.tables import TicketRow
 
 __all__ = ["notify_app"]
 
@@ -48,6 +49,7 @@ def preview(
 
     Example: crm-bridge notify preview acknowledgement CRM-0000042 --lang en
     """
+    from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow
     from notify.compose import context_for, request_context, unsubscribe_link
     from notify.outbox import _customer_locale, customer_address
     from notify.settings import LANGUAGES, NotifyConfig
@@ -112,6 +114,9 @@ def log_command(
 
     Example: crm-bridge notify log --request CRM-0000042
     """
+    from sqlalchemy import select
+
+    from crm_bridge.store.tables import TicketRow
     from notify.tables import NotificationRow
     from sla.cli import find_request
 

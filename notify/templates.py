@@ -34,13 +34,12 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from crm_bridge.errors import ConfigError
+from notify.events import EVENTS
 
 __all__ = ["DIGEST", "EVENTS", "PARTS", "SHIPPED", "Rendered", "TemplateProblem", "Templates", "format_when", "zone_label"]
 
 SHIPPED = Path(__file__).parent / "templates"
 DIGEST = "digest"  # several rows to one recipient in one mail (notify.digest)
-EVENTS = ("acknowledgement", "assigned", "status_changed", "resolved", "closed", "sla_warn", "sla_breach", "sla_escalate",
-          "assigned_staff")
 PARTS = ("subject.txt", "txt", "html")
 DATE_FORMAT = "d MMMM y, HH:mm"
 _MOSCOW = ZoneInfo("Europe/Moscow")

@@ -6,19 +6,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
-from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow
-from routing.decide import Decision, decide, load_of
-from routing.simulate_view import render_simulation, simulation_report
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge routing --help` loads no SQLAlchemy, no engine
+    from routing.decide import Decision
 
 __all__ = ["routing_app"]
 
@@ -56,6 +55,10 @@ def explain(
 
     Example: crm-bridge routing explain CRM-0000042 --json
     """
+    from sqlalchemy import select
+
+    from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow
+    from routing.decide import decide
     from routing.engine import request_facts
     from routing.language import language_of
     from routing.roster import last_agents, read_roster
@@ -143,6 +146,7 @@ def agents(as_json: JsonOpt = False) -> None:
 
     Example: crm-bridge routing agents --json
     """
+    from routing.decide import load_of
     from routing.roster import read_roster
 
     bridge = open_app()
@@ -183,6 +187,9 @@ def set_status(
 
     Example: crm-bridge routing agent set-status 'Иванова Мария Петровна' away
     """
+    from sqlalchemy import select
+
+    from crm_bridge.store.tables import AgentRow
     from routing.tables import RoutingAgentRow
 
     bridge = open_app()
@@ -224,6 +231,7 @@ def simulate_command(
     Example: crm-bridge routing simulate --from 2026-11-01 --to 2026-11-30 --rules other.yaml
     """
     from routing.replay import proposed_rules, replay
+    from routing.simulate_view import render_simulation, simulation_report
 
     bridge = open_app()
     try:

@@ -7,7 +7,7 @@ The classification lives in :mod:`sla.year_sheet` (pure); this module only rende
 from __future__ import annotations
 
 import calendar as wall
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,9 +15,10 @@ from rich.text import Text
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
-from sla.layer import format_time
 from sla.timeline import MAX_YEAR, MIN_YEAR
-from sla.year_sheet import DayEntry, DayKind, YearSheet, year_sheet
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge sla calendar --help` builds no calendar
+    from sla.year_sheet import DayEntry, DayKind, YearSheet
 
 __all__ = ["calendar_app", "sheet_json"]
 
@@ -113,6 +114,8 @@ def _render(sheet: YearSheet) -> None:
 def sheet_json(sheet: YearSheet) -> dict[str, Any]:
     """The sheet as JSON-ready data: every date with its kind, intervals and hours; totals;
     layers with the years they cover."""
+    from sla.layer import format_time
+
     return {
         "calendar": sheet.calendar, "year": sheet.year, "timezone": sheet.timezone,
         "days": [{"date": d.day.isoformat(), "kind": d.kind, "shortened": d.shortened,
@@ -140,6 +143,7 @@ def show(
     Example: crm-bridge sla calendar show office --year 2027
     """
     from sla.settings import SlaConfig
+    from sla.year_sheet import year_sheet
 
     bridge = open_app()
     try:

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
-from crm_bridge.model import Priority
-from crm_bridge.store.tables import TicketRow
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge sla --help` loads no SQLAlchemy, no pydantic
+    from sqlalchemy.orm import Session
+
+    from crm_bridge.store.tables import TicketRow
 
 __all__ = ["sla_app"]
 
@@ -34,6 +35,9 @@ def _print(*renderables: Any) -> None:
 # -- finding a request by what a person types ------------------------------------------
 def _unknown(session: Session, what: str, zone: tzinfo) -> NoReturn:
     """Say that `what` names no request, list the newest ones (by creation), exit 1."""
+    from sqlalchemy import select
+
+    from crm_bridge.store.tables import TicketRow
     newest = session.execute(select(TicketRow.number, TicketRow.created_at, TicketRow.subject)
                              .where(TicketRow.deleted.is_(False))
                              .order_by(TicketRow.created_at.desc(), TicketRow.number.desc()).limit(_NEWEST)).all()
@@ -57,6 +61,9 @@ def find_request(session: Session, number: str | None, local_id: int | None, zon
     number has those digits (``292`` → ``CRM-0000292``) — or the one with `local_id`.
     Returns it and, when the digits were matched, what was typed. Exits 1 with the
     newest requests when nothing matches, and with the candidates when several do."""
+    from sqlalchemy import select
+
+    from crm_bridge.store.tables import TicketRow
     if local_id is not None and number is not None:
         console_err.print("[red]give a number or --id, not both[/red]", highlight=False)
         raise typer.Exit(2)
@@ -96,6 +103,9 @@ def explain(
 
     Example: crm-bridge sla explain CRM-0000042
     """
+    from sqlalchemy import func, select
+
+    from crm_bridge.model import Priority
     from sla.clock import evaluate
     from sla.engine import facts_for
     from sla.explain import cycle_view, render_explain

@@ -3,21 +3,19 @@ core's; sync contributes its section (``sync.status``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Column, Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
-from crm_bridge.events import DomainEvent
-from crm_bridge.model import fields_from_json
-from crm_bridge.store.numbers import NOUNS, record_names
-from crm_bridge.store.records import update_record
-from sync.tables import BindingRow, ConflictRow, OutboxRow
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge conflicts --help` and `jobs --help` load no SQLAlchemy, no store
+    from sqlalchemy.orm import Session
+
+    from sync.tables import ConflictRow, OutboxRow
 
 __all__ = ["conflicts_app", "jobs_app"]
 
@@ -29,6 +27,8 @@ jobs_app = typer.Typer(help="Remote writes waiting in the outbox, retried or par
 def _add_numbers(s: Session, rows: list[dict[str, Any]]) -> None:
     """Give each row the CRM's number of its record (``number``) and how people name it
     (``record``: ``request CRM-0000295``); the local and remote ids stay beside them."""
+    from crm_bridge.store.numbers import NOUNS, record_names
+
     by_model: dict[str, set[int]] = {}
     for r in rows:
         by_model.setdefault(r["model"], set()).add(r["local_id"])
@@ -53,6 +53,10 @@ def conflicts_list(
 
     Example: crm-bridge conflicts list --json
     """
+    from sqlalchemy import select
+
+    from sync.tables import ConflictRow
+
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
@@ -82,6 +86,8 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
 
     Example: crm-bridge conflicts show 12
     """
+    from sync.tables import ConflictRow
+
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
@@ -110,6 +116,13 @@ def conflicts_resolve(
 
     Example: crm-bridge conflicts resolve 12 --take remote
     """
+    from sqlalchemy import select
+
+    from crm_bridge.events import DomainEvent
+    from crm_bridge.model import fields_from_json
+    from crm_bridge.store.records import update_record
+    from sync.tables import BindingRow, ConflictRow
+
     if take not in ("local", "remote"):
         console.print("[red]--take must be 'local' or 'remote'[/red]")
         raise typer.Exit(2)
@@ -156,6 +169,10 @@ def jobs_list(
 
     Example: crm-bridge jobs list --state pending
     """
+    from sqlalchemy import select
+
+    from sync.tables import OutboxRow
+
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
@@ -187,6 +204,10 @@ def _set_state(job_ids: list[int], *, retry: bool, all_parked: bool) -> tuple[li
     An id that names no outbox row changes nothing at all: a mistyped id in a list is
     said, and the command is run again with the ids meant, rather than half applied.
     """
+    from sqlalchemy import select
+
+    from sync.tables import OutboxRow
+
     bridge = open_app()
     now = bridge.clock()
     changed: list[int] = []

@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Boolean, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -35,15 +35,13 @@ from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import Base
 from mapping.spec import MappingSpec
 from sync.source import RemoteRecord, VersionScanning
+from sync.stages import IMPORT_STAGES, STAGES, Stage
 
 __all__ = ["RAW_KEPT", "STAGES", "QuarantineRow", "Stage", "Unusable", "fetch_addressable", "hold", "number_in", "release", "stage_of",
            "storable"]
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["read", "convert", "store", "reference", "write"]
-STAGES: tuple[Stage, ...] = ("read", "convert", "store", "reference", "write")
-IMPORT_STAGES: tuple[Stage, ...] = ("read", "convert", "store", "reference")
 RAW_KEPT = 8000  # characters of the raw record kept: enough to see the bad value, never a whole payload
 REPLACEMENT = "\ufffd"
 # NUL (PostgreSQL text cannot hold it) and lone UTF-16 surrogates (no encoding can)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 from rich.table import Column, Table
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
 
-from crm_bridge.store.numbers import NOUNS, record_names
-from sync.quarantine import IMPORT_STAGES, STAGES, QuarantineRow, number_in
-from sync.tables import BindingRow, OutboxRow
+from sync.stages import STAGES
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge quarantine --help` loads no SQLAlchemy, no store
+    from sqlalchemy.orm import Session
+
+    from sync.quarantine import QuarantineRow
 
 __all__ = ["counts", "quarantine_app", "retry"]
 
@@ -26,6 +27,10 @@ quarantine_app = typer.Typer(
 
 def counts(session: Session, backend: str) -> dict[str, int]:
     """Records a backend has set aside (``held``) and stored repaired (``notes``)."""
+    from sqlalchemy import func, select
+
+    from sync.quarantine import QuarantineRow
+
     rows = dict(session.execute(select(QuarantineRow.imported, func.count()).where(QuarantineRow.backend == backend)
                                 .group_by(QuarantineRow.imported)).all())
     return {"held": rows.get(False, 0), "notes": rows.get(True, 0)}
@@ -34,6 +39,12 @@ def counts(session: Session, backend: str) -> dict[str, int]:
 def _numbers(session: Session, rows: list[QuarantineRow]) -> list[str | None]:
     """The CRM's number of each record set aside, as people know it: from its local record
     when it was stored before, else from the raw value 1C sent (None when neither says)."""
+    from sqlalchemy import select
+
+    from crm_bridge.store.numbers import record_names
+    from sync.quarantine import number_in
+    from sync.tables import BindingRow
+
     bound = {(b.backend, b.model, b.remote_id): b.local_id for b in session.scalars(select(BindingRow).where(
         BindingRow.remote_id.in_({r.remote_id for r in rows})))} if rows else {}
     ids: dict[str, set[int]] = {}
@@ -74,7 +85,11 @@ def quarantine_list(
 
     Example: crm-bridge quarantine list --stage read --json
     """
+    from sqlalchemy import select
+
     from crm_bridge.cli.common import console, emit_json
+    from crm_bridge.store.numbers import NOUNS
+    from sync.quarantine import QuarantineRow
 
     if stage is not None and stage not in STAGES:
         console.print(f"[red]--stage {stage!r}: valid stages are {', '.join(STAGES)}[/red]")
@@ -115,6 +130,7 @@ def quarantine_show(entry: Annotated[int, typer.Argument(help="Quarantine id (fr
     Example: crm-bridge quarantine show 3
     """
     from crm_bridge.cli.common import console, emit_json
+    from sync.quarantine import QuarantineRow
 
     bridge = _open()
     try:
@@ -166,8 +182,12 @@ def retry(app: Any, entries: list[int] | None) -> dict[str, list[int]]:
     """Read the quarantined records of `entries` (None: all) from their CRM again and import
     them; write-stage entries put their parked rows back in the outbox. Returns the entry
     ids ``cleared``, still ``held``, and ``requeued``."""
+    from sqlalchemy import delete, select
+
     from sync.engine import mappings_for
     from sync.importer import Importer
+    from sync.quarantine import QuarantineRow
+    from sync.stages import IMPORT_STAGES
 
     now = app.clock()
     result: dict[str, list[int]] = {"cleared": [], "held": [], "requeued": []}
@@ -196,6 +216,10 @@ def retry(app: Any, entries: list[int] | None) -> dict[str, list[int]]:
 
 
 def _requeue(session: Session, backend: str, model: str, remote_id: str, now: Any) -> None:
+    from sqlalchemy import select, update
+
+    from sync.tables import BindingRow, OutboxRow
+
     binding = session.scalar(select(BindingRow).where(BindingRow.backend == backend, BindingRow.model == model,
                                                       BindingRow.remote_id == remote_id))
     if binding is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -19,7 +19,9 @@ from rich.table import Table
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
-from sync.shadow import ShadowWrite, current_writes, in_shadow
+
+if TYPE_CHECKING:  # imported where used: `crm-bridge shadow --help` loads no SQLAlchemy, no sync engine
+    from sync.shadow import ShadowWrite
 
 __all__ = ["format_value", "parse_since", "shadow_app", "summary_line"]
 
@@ -88,6 +90,8 @@ def report(
 
     Example: crm-bridge shadow report --backend onec --csv > shadow.csv
     """
+    from sync.shadow import current_writes, in_shadow
+
     if as_json and as_csv:
         console_err.print("[red]--json and --csv exclude each other[/red]: choose one")
         raise typer.Exit(2)

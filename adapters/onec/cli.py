@@ -12,9 +12,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich import box
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
 
 from crm_bridge.cli.common import console, console_err, emit_json
 
@@ -103,6 +101,8 @@ def _verify(bridge: Any) -> dict[str, str | None]:
 
 
 def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    from sqlalchemy import func, select
+
     from crm_bridge.model import TicketStatus
     from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
     from sync.tables import BindingRow
@@ -141,6 +141,8 @@ def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list
 
 def _escalations(bridge: Any) -> list[dict[str, Any]]:
     """The requests an SLA escalation reassigned (routing's log): number, from, to, why."""
+    from sqlalchemy import select
+
     from crm_bridge.store.tables import AgentRow, TicketRow
     from routing.tables import RoutingLogRow
 
@@ -175,6 +177,8 @@ def demo(
 
     Example: crm-bridge demo --requests 500 --keep-running
     """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from adapters.onec.emulator import Emulator
     from crm_bridge.app import App
     from crm_bridge.runner import Runner, run_cycle
@@ -227,6 +231,8 @@ def demo(
 def _people(bridge: Any) -> dict[str, int]:
     """Assignees and co-executors the bridge holds, and how many 1C serves back over OData
     as they are here (Ответственный_Key; the Соисполнители section, row for row)."""
+    from sqlalchemy import select
+
     from crm_bridge.store.tables import TicketRow
     from sync.tables import BindingRow
 

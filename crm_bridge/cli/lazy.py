@@ -11,6 +11,7 @@ print a line. Here the top-level help lists an addon's command from its registra
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -41,6 +42,53 @@ def _command(comp: Component) -> Any:
     return typer.main.get_group(holder).commands[comp.name]
 
 
+class _PlainCoercion:
+    """Typer's coercion of one option, without pydantic for a word or a path.
+
+    Typer (0.29 here) coerces every option through a pydantic ``TypeAdapter``; the root
+    options (``--config``, ``--log-level``, ``--log-format``) are coerced before any
+    sub-command runs, even ``crm-bridge sla --help``, and importing pydantic and building
+    the adapters cost ~0.2 s of CPU there. A ``str`` stays as given, a ``Path`` goes through
+    typer's own path checks (``coerce_cli_path``); anything else is typer's, built on
+    first use, so behaviour is typer's.
+    """
+
+    def __init__(self, param: Any) -> None:
+        self._param = param
+        self._full: Any = None
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        desc = self._param.type_descriptor
+        if not (param.multiple or param.nargs == -1) and desc.file_annotation is None:
+            if value is None:
+                return None
+            if desc.annotation is str and desc.parameter_info.parser is None and type(value) is str:
+                return value
+            info = desc.parameter_info
+            if desc.annotation is Path and info.parser is None and info.path_type is None and isinstance(value, str | Path):
+                from typer._param_types import coerce_cli_path
+
+                # a str made a Path here, as pydantic's adapter would inside coerce_cli_path
+                return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+        if self._full is None:
+            from typer._coercion import build_runtime_param
+
+            self._full = build_runtime_param(desc)
+        return self._full.coerce(value, param=param, ctx=ctx)
+
+
+def _lighten(command: Any, ctx: Any) -> None:
+    """Give `command`, its sub-commands and their help options the light coercion. The
+    help option is made here with the parent's `ctx` (a sub-command's context inherits its
+    option names) and cached by click, so the same one is parsed later."""
+    param: Any
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
+            param._runtime_param = _PlainCoercion(param)
+    for sub in getattr(command, "commands", {}).values():
+        _lighten(sub, ctx)
+
+
 class AddonGroup(TyperGroup):
     """A typer group that adds the commands of `registry` (``cli.group``, ``cli.command``)."""
 
@@ -68,6 +116,7 @@ class AddonGroup(TyperGroup):
         if self._listing:  # the top-level help: the registration's summary, nothing imported
             return TyperCommand(name=cmd_name, help=_summary(comp))
         command = _command(comp)
+        _lighten(command, ctx)
         self.add_command(command, cmd_name)
         return command
 
@@ -83,6 +132,12 @@ class AddonGroup(TyperGroup):
                 if guess:
                     exc.message = f"{message.rstrip('.')}. Did you mean {guess[0]!r}?"  # type: ignore[attr-defined]
             raise
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """As click's, the options coerced without pydantic (see ``_PlainCoercion``)."""
+        _lighten(self, ctx)
+        found: list[str] = super().parse_args(ctx, args)
+        return found
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
