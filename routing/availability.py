@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow
 from routing.decide import AgentState, load_of, match_rule
-from routing.engine import request_facts
+from routing.moves import request_facts
 from routing.roster import Roster, read_roster
 from routing.settings import RoutingConfig
 from routing.tables import RoutingAgentRow, RoutingQueueRow

@@ -59,8 +59,8 @@ def explain(
 
     from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow
     from routing.decide import decide
-    from routing.engine import request_facts
     from routing.language import language_of
+    from routing.moves import request_facts
     from routing.roster import last_agents, read_roster
     from routing.tables import RoutingCreditRow, RoutingLogRow, RoutingPointerRow
     from sla.cli import find_request

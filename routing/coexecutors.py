@@ -41,6 +41,7 @@ from routing.decide import (  # one eligibility rule for both
     _excluded,
     load_of,
 )
+from routing.moves import log_decision
 from routing.roster import Roster
 from routing.settings import CoExecutorSpec, RuleSpec
 
@@ -123,7 +124,6 @@ def add_co_executors(unit: Unit, ticket: TicketRow, rule: RuleSpec, roster: Rost
     list back through the outbox and log the choice. None when the rule asks for none."""
     if not rule.co_executors:
         return None
-    from routing.engine import log_decision  # the engine calls this module: imported when used
 
     existing = [int(i) for i in ticket.co_executors or []]
     result = choose_co_executors(rule, roster.pools().get(None, []), ticket.type, now, assignee=assignee,

@@ -17,7 +17,7 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow
 from routing.decide import decide
-from routing.engine import assign, claim, log_decision, request_facts
+from routing.moves import assign, claim, log_decision, request_facts
 from routing.roster import read_roster
 from routing.settings import RuleSpec
 

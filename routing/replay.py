@@ -23,7 +23,7 @@ from crm_bridge.errors import ConfigError
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow
 from crm_bridge.yamlfile import load_yaml
-from routing.engine import request_facts
+from routing.moves import request_facts
 from routing.roster import file_leaves, read_roster
 from routing.settings import RoutingConfig, RuleSpec
 from routing.simulate import PastRequest, Simulation, simulate

@@ -34,7 +34,7 @@ from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow
 from routing.decide import AgentState, Decision, decide, load_of, match_rule
-from routing.engine import assign, claim, log_decision, request_facts
+from routing.moves import assign, claim, log_decision, request_facts
 from routing.roster import Roster, gone_agents, read_roster
 from routing.settings import RoutingConfig, RuleSpec
 from routing.tables import RoutingLogRow, RoutingQueueRow

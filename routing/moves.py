@@ -1,0 +1,147 @@
+"""The moves routing makes on a request, shared by the tick, re-routing, escalations and
+co-executors: what the rules see of a request (``request_facts``), claiming an agent's
+capacity under a lock (``claim``, ``lock_agents``), making the assignment (``assign``:
+the outbox's ``record.changed`` and notify's ``routing.assigned``) and logging why
+(``log_decision``).
+
+Capacity holds across workers: before an assignment the chosen agent's row in
+``routing_agents`` is locked (``FOR UPDATE`` on PostgreSQL; SQLite's transactions hold
+the write lock) and their load counted again under the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.store.numbers import record_label
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from routing.decide import Decision, RequestFacts, load_of
+from routing.language import CustomerLanguage, language_of
+from routing.roster import Roster, count_load
+from routing.tables import RoutingAgentRow, RoutingLogRow
+
+__all__ = ["assign", "claim", "lock_agents", "log_decision", "request_facts"]
+
+log = logging.getLogger("routing.engine")  # the moves' log lines keep the engine's name: operators filter on it
+
+
+def request_facts(ticket: TicketRow, customer: CustomerRow | None, team: TeamRow | None, *,
+                  languages: CustomerLanguage | None = None, last_agent: str | None = None) -> RequestFacts:
+    """What the rules match on, as the SLA policies see it (``Match.why_not``), plus the
+    derived ``language`` (``routing.language``) and the customer's last agent."""
+    segment = customer.segment if customer else None
+    language, _ = language_of(ticket.tags or (), segment, languages)
+    return RequestFacts(ticket.number, ticket.type, {
+        "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
+        "source": ticket.source, "number": ticket.number, "subject": ticket.subject,
+        "customer": customer.name if customer else None, "customer_tax_id": customer.tax_id if customer else None,
+        "segment": customer.segment if customer else None, "team": team.name if team else None,
+        "contract": ticket.contract, "tags": list(ticket.tags or []), "language": language}, last_agent)
+
+
+def claim(session: Session, roster: Roster, key: str, request_type: str, config: Any, now: datetime) -> bool:
+    """Lock agent `key`'s row and count their load again under the lock; True when the
+    request still fits their capacity. The roster learns the recounted load either way, so
+    a refused claim makes the next decision exclude the agent "at capacity". The lock is
+    held until the transaction ends, so an agent is locked and recounted once per
+    transaction: after that the roster's count (``Roster.took``) is exact."""
+    state = roster.states[key]
+    if state.agent_id is None:
+        return False
+    if key not in roster.locked:
+        # No flush first: this transaction assigns to an agent only after locking them, so
+        # nothing unflushed can be missing from their count (it can only count more).
+        with session.no_autoflush:
+            table = core_table(RoutingAgentRow)
+            postgres = session.get_bind().dialect.name == "postgresql"
+            insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+            session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.agent_id]),
+                            [{"agent_id": state.agent_id, "status": "available", "since": now}])
+            lock = select(RoutingAgentRow.agent_id).where(RoutingAgentRow.agent_id == state.agent_id)
+            session.execute(lock.with_for_update() if postgres else lock)
+            fresh = count_load(session, config, [state.agent_id]).get(state.agent_id, {})
+        roster.states[key] = state = replace(state, open_by_type=fresh)
+        roster.locked.add(key)  # held until the transaction ends: later claims trust the roster
+    limit = state.capacity.limit(request_type)
+    return load_of(state) + state.capacity.weight(request_type) <= state.capacity.max and (
+        limit is None or fresh.get(request_type, 0) + 1 <= limit)
+
+
+def lock_agents(session: Session, now: datetime) -> None:
+    """Lock every CRM user's ``routing_agents`` row at once, in id order (two lockers never
+    wait on each other in a circle). Read the roster after it: the load it counts cannot
+    change under this transaction, so a chunk of the queue claims from the roster alone
+    (``Roster.locked``) — one grouped count per chunk instead of three statements a decision."""
+    ids = sorted(session.scalars(select(AgentRow.id)))
+    if not ids:
+        return
+    table = core_table(RoutingAgentRow)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    with session.no_autoflush:
+        session.execute(insert.on_conflict_do_nothing(index_elements=[table.c.agent_id]),
+                        [{"agent_id": i, "status": "available", "since": now} for i in ids])
+        lock = select(RoutingAgentRow.agent_id).order_by(RoutingAgentRow.agent_id)
+        session.execute(lock.with_for_update() if postgres else lock)
+
+
+def _team_id(session: Session, name: str) -> int:
+    """The local id of team `name`, created on first use; remembered for the session's
+    transaction (``session.info``), so a chunk of assignments asks once per team."""
+    known: dict[str, int] = session.info.setdefault("routing.team_ids", {})
+    if name in known:
+        return known[name]
+    with session.no_autoflush:
+        team = session.scalar(select(TeamRow).where(TeamRow.name == name))
+    if team is None:
+        team = TeamRow(name=name)
+        session.add(team)
+        session.flush()
+    known[name] = int(team.id)
+    return known[name]
+
+
+def log_decision(session: Session, ticket_id: int, now: datetime, action: str, decision: Decision | None, *,
+                 agent_id: int | None = None, previous_id: int | None = None, reason: str | None = None,
+                 data: dict[str, Any] | None = None) -> None:
+    """Append a move to ``routing_log`` with the agents the decision considered."""
+    recorded: dict[str, Any] = dict(data or {})
+    if decision is not None:
+        recorded["considered"] = [{"key": c.key, "name": c.name, "excluded": c.excluded, "load": c.load, "why": c.why}
+                                  for c in decision.considered]
+        recorded["rules_checked"] = [list(r) for r in decision.rules_checked]
+    session.add(RoutingLogRow(ticket_id=ticket_id, at=now, action=action, rule=decision.rule if decision else None,
+                              agent_id=agent_id, previous_id=previous_id,
+                              reason=reason if reason is not None else (decision.reason if decision else ""), data=recorded))
+
+
+def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, action: str, decision: Decision | None,
+           reason: str | None = None) -> None:
+    """Make `agent_id` the request's assignee (and `team` its team), hand the change to the
+    outbox and log it."""
+    previous = ticket.assignee_id
+    fields: dict[str, Any] = {"assignee_id": agent_id}
+    ticket.assignee_id = agent_id
+    if team is not None:
+        team_id = _team_id(unit.session, team)
+        if ticket.team_id != team_id:
+            ticket.team_id = fields["team_id"] = team_id
+    agent = unit.session.get(AgentRow, agent_id)
+    rule = f"routing rule {decision.rule}" if decision is not None and decision.rule else f"routing ({action})"
+    why = f"{rule} → {agent.name if agent is not None else agent_id}"
+    unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
+                             {"fields": fields, "why": dict.fromkeys(fields, why)}))
+    if previous != agent_id:  # who hears of it is notify's business (the customer, the new assignee)
+        unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
+                                 {"agent_id": agent_id, "previous_id": previous, "action": action}))
+    log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
+    log.info("request %s: %s to %s", ticket.number, action, record_label(unit.session, "agent", agent_id),
+             extra={"event": f"routing.{action}", "number": ticket.number, "local_id": ticket.id, "agent_id": agent_id})
