@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-__all__ = ["LogReporter", "Reporter", "Task", "task", "use"]
+__all__ = ["LogReporter", "Reporter", "Task", "expect", "task", "use"]
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,39 @@ def use(reporter: Reporter) -> Reporter:
     return previous
 
 
+_waiting: dict[object, list[Task]] = {}  # key -> open tasks without a total, that `expect` may give one
+_waiting_lock = threading.Lock()
+
+
 @contextmanager
-def task(label: str, total: int | None = None, *, unit: str = "rows") -> Iterator[Task]:
-    """Count a piece of long work with whoever listens (see ``use``); ends it on exit."""
+def task(label: str, total: int | None = None, *, unit: str = "rows", key: object = None) -> Iterator[Task]:
+    """Count a piece of long work with whoever listens (see ``use``); ends it on exit.
+
+    `key` (without `total`): the work's size is learnt on the way, by whoever reads it —
+    an import's records are counted by the adapter when it pages (``expect(key, total)``),
+    from any thread, so the bar gains its total and its ETA from then on."""
     reporter = _reporter
     current = reporter.begin(label, total, unit)
+    if key is not None and total is None:
+        with _waiting_lock:
+            _waiting.setdefault(key, []).append(current)
     try:
         yield current
     finally:
+        if key is not None and total is None:
+            with _waiting_lock:
+                tasks = _waiting.get(key, [])
+                if current in tasks:
+                    tasks.remove(current)
+                if not tasks:
+                    _waiting.pop(key, None)
         reporter.end(current)
+
+
+def expect(key: object, total: int) -> None:
+    """The open tasks waiting under `key` will count `total` in all (given once: a task
+    that got its total keeps it)."""
+    with _waiting_lock:
+        tasks = _waiting.pop(key, [])
+    for waiting in tasks:
+        waiting.grow(total)

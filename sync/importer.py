@@ -633,7 +633,8 @@ class Importer:
                 self.store_page(mapping, (), stream, stubs[-1].id if stubs else None, stats, stubs)
         else:
             read = ranged.read(mapping.spec, after=after, **bounds) if ranged else backend.read(mapping.spec, after=after)
-            with progress.task(f"import {backend.name} {model}", unit="records") as bar:  # the first pass: long
+            with progress.task(f"import {backend.name} {model}", unit="records",  # the first pass: long
+                               key=(backend.name, mapping.spec.entity)) as bar:  # 1C's count, once it pages, is the total
                 for pages in read_ahead_batches(read, limit=_BATCH, size=len):
                     records = [r for page in pages for r in page]
                     stats.read += len(records)

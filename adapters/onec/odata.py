@@ -34,6 +34,7 @@ from adapters.onec.errors import (
 )
 from adapters.onec.metadata import Metadata, parse_metadata
 from adapters.onec.paging import NO_COUNT_CEILING, Progress
+from crm_bridge.progress import expect as expect_total
 
 __all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
 
@@ -333,6 +334,7 @@ class ODataClient:
             log.info("%s: %s gives no count (%s); a pass stops after %d records", self.name, entity_set, why,
                      NO_COUNT_CEILING, extra={"event": "onec.read.no_count", "backend": self.name})
             return NO_COUNT_CEILING, "1C gave no count of the set, so the ceiling is the fixed one"
+        expect_total((self.name, entity_set), total)  # an import's progress bar gains its total and ETA
         return 2 * total + 2 * page_size, f"1C counts {total} records in the set"
 
     def by_keys(self, entity_set: str, keys: Sequence[str], *, select: Sequence[str] = (), batch: int = 40) -> list[dict[str, Any]]:

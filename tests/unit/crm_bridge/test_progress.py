@@ -65,3 +65,23 @@ def test_progress_lines_are_logged_at_the_default_level_and_silenced_with_errors
         told.setLevel(logging.NOTSET)
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_an_import_learns_its_total_from_whoever_counts_it_and_tells_an_eta(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    previous = progress.use(LogReporter(clock=clock))
+    try:
+        with caplog.at_level(logging.INFO, logger="crm_bridge.progress"), \
+                progress.task("import crm ticket", unit="records", key=("crm", "Document_Интерес")) as bar:
+            clock.now += 60
+            bar.advance(1000)  # no total yet: count and rate only
+            progress.expect(("crm", "Document_Интерес"), 4000)  # the adapter counted the set (another thread, as it may)
+            progress.expect(("crm", "Document_Интерес"), 9999)  # told once: a later count changes nothing
+            progress.expect(("crm", "Catalog_Партнеры"), 50)  # another set's count is not this task's
+            clock.now += 60
+            bar.advance(1000)
+    finally:
+        progress.use(previous)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "import crm ticket: 1,000 records, 17/s"
+    assert lines[1] == "import crm ticket: 2,000 of 4,000 records, 17/s, about 2 min left"

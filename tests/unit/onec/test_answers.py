@@ -174,3 +174,15 @@ def test_timeouts_and_the_answer_cap_are_configured_per_backend() -> None:
         OneCODataConfig.model_validate({
             "kind": "onec_odata", "url": "http://1c.test/crm/odata/standard.odata/", "username": "u", "password": "p",
             "max_answer_mb": 0})
+
+
+def test_the_count_asked_for_the_ceiling_gives_an_import_its_total(api: responses.RequestsMock, client: ODataClient) -> None:
+    from crm_bridge import progress
+
+    api.add_callback(responses.GET, f"{BASE}{DOC}", callback=pages_of_fresh_keys("6"))
+    with progress.task("import crm ticket", unit="records", key=("crm", DOC)) as bar:
+        assert getattr(bar, "total", None) is None
+        pages = client.pages(DOC, page_size=2)
+        next(pages)
+        next(pages)  # a second page: 1C is asked for its count once
+        assert getattr(bar, "total", None) == 6
