@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -52,6 +51,7 @@ from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App
 from crm_bridge.errors import ConfigError
+from crm_bridge.retry import backoff
 from crm_bridge.runner import next_in_cycle
 
 if TYPE_CHECKING:
@@ -152,12 +152,6 @@ def cron_every(seconds: int) -> str:
     if hours < 24:
         return f"0 */{hours} * * * 0"
     return "0 0 * * * 0"
-
-
-def backoff(attempt: int, retry_after: float | None = None, *, base: float = 2.0, cap: float = 600.0) -> float:
-    """Seconds before attempt ``attempt + 1``: exponential with full jitter, at least Retry-After."""
-    delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - jitter, not crypto
-    return max(delay, retry_after or 0.0)
 
 
 def require_postgres(app: App) -> str:

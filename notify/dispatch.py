@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, object_session
 from crm_bridge.app import App
 from crm_bridge.errors import RemoteError
 from crm_bridge.model import TicketStatus
-from crm_bridge.queue import backoff
+from crm_bridge.retry import backoff
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import TicketRow
 from notify.compose import context_for, request_context, unsubscribe_link

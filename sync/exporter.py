@@ -13,7 +13,6 @@ reason for an operator.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session, object_session
 from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.progress import Task
+from crm_bridge.retry import backoff as retry_backoff
 from crm_bridge.store.engine import Store
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import ROWS
@@ -56,9 +56,8 @@ class ExportStats:
 
 
 def backoff(attempt: int, retry_after: float | None = None, *, base: float = 5.0, cap: float = 3600.0) -> timedelta:
-    """Delay before attempt ``attempt + 1``: exponential with full jitter, at least Retry-After."""
-    delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - jitter, not crypto
-    return timedelta(seconds=max(delay, retry_after or 0.0))
+    """Delay before an outbox row's attempt ``attempt + 1`` (``crm_bridge.retry``, the outbox's base and cap)."""
+    return timedelta(seconds=retry_backoff(attempt, retry_after, base=base, cap=cap))
 
 
 def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None) -> list[tuple[int, str, int]]:

@@ -9,7 +9,6 @@ refuses a server that keeps answering the same page.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from adapters.generic_rest.rules import judge
 from adapters.generic_rest.select import MISSING, parse_path, select
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
 from crm_bridge.http import exchange
+from crm_bridge.retry import backoff
 
 __all__ = ["RestClient"]
 
@@ -94,7 +94,7 @@ class RestClient:
                 relogged = True
                 continue
             last = verdict.reason
-            wait = wait_asked(answer.headers) or verdict.wait or random.uniform(0, min(30.0, 0.5 * 2 ** attempt))  # noqa: S311 - jitter
+            wait = wait_asked(answer.headers) or verdict.wait or backoff(attempt, base=0.5, cap=30.0)
             if self.bucket is not None and answer.status in (429, 503):
                 self.bucket.pause(wait)  # every thread of the backend holds back, not only this one
             elif attempt + 1 < self.attempts:

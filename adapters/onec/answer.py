@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import re
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pydantic_core
 import requests
@@ -26,7 +25,7 @@ from adapters.onec.errors import (
     error_of,
     raise_for_error_body,
 )
-from crm_bridge.http import read_capped
+from crm_bridge.http import read_capped, shown
 
 __all__ = ["acknowledged", "decoded", "read_body", "record_of", "shown_url"]
 
@@ -35,8 +34,7 @@ _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 def shown_url(response: requests.Response) -> str:
     """The answer's address without its query string or any login: fit for a message."""
-    parts = urlsplit(response.url or "")
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{unquote(parts.path)}" if parts.scheme else "(unknown address)"
+    return shown(response.url or "")
 
 
 def read_body(response: requests.Response, *, backend: str, what: str, deadline: float, max_bytes: int,
