@@ -1,6 +1,6 @@
 """End-to-end sync throughput: import, decide, write back — embedded and on the queue.
 
-    python benchmarks/sync_bench.py [--requests 5000] [--latency 0.02] [--workers 1,4]
+    python benchmarks/sync_bench.py [--requests 5000] [--latency 0.02] [--workers 1,4] [--concurrency 1,8]
 
 The 1C emulator (in this process, its own threads) holds ``--requests`` requests plus
 their customers, contacts and users, its clock months before the real one, so every
@@ -8,7 +8,10 @@ decision is the same whenever it runs. Each mode starts from an empty store and 
 from the first import request to the last write-back:
 
 * **embedded**: SQLite, the jobs run in this process as ``crm-bridge run`` runs them
-  (``sync.pull``, ``sla.tick``, then ``sync.dispatch`` until the outbox is empty);
+  (``sync.pull``, ``sla.tick``, then ``sync.dispatch`` until the outbox is empty), once
+  per ``--concurrency`` (the backend's ``max_concurrency``: records written at once);
+  the write-back phase is also timed on its own (``write-back/s``), the target being
+  at least 150/s at concurrency 8 on a 20 ms 1C;
 * **queue, N workers**: a fresh PostgreSQL database, ``crm-bridge db upgrade``, N
   ``crm-bridge worker`` processes; one run of every import stream is queued at the start
   (the outbox shards run every second from the schedule; each finished pull wakes
@@ -63,6 +66,11 @@ class Mode:
     records: int
     sent: int
     remote_calls: int
+    writeback_seconds: float | None = None  # embedded: the dispatch passes alone
+
+    @property
+    def writeback_per_s(self) -> float | None:
+        return self.sent / self.writeback_seconds if self.writeback_seconds else None
 
     @property
     def per_s(self) -> float:
@@ -85,13 +93,14 @@ class Result:
         return queue[-1].per_s / queue[0].per_s if len(queue) > 1 and queue[0].per_s else 0.0
 
 
-def config_text(store_url: str, base_url: str, *, schedule: str = "") -> str:
+def config_text(store_url: str, base_url: str, *, schedule: str = "", concurrency: int = 4) -> str:
     return f"""
 store: {{url: "{store_url}"}}
 {schedule}
 backends:
   demo-1c:
     kind: onec_odata
+    max_concurrency: {concurrency}
     url: "{base_url}"
     username: {DEMO_LOGIN}
     password: {DEMO_PASSWORD}
@@ -102,17 +111,21 @@ def _calls(emu: Emulator) -> int:
     return int(emu.stats()["total"])
 
 
-def embedded(emu: Emulator, live: int, folder: Path) -> Mode:
-    app = App.from_text(config_text(f"sqlite:///{folder / 'embedded.db'}", emu.base_url))
+def embedded(emu: Emulator, live: int, folder: Path, concurrency: int = 4) -> Mode:
+    app = App.from_text(config_text(f"sqlite:///{folder / f'embedded-{concurrency}.db'}", emu.base_url,
+                                    concurrency=concurrency))
     try:
         app.upgrade_db()
         calls, started = _calls(emu), time.perf_counter()
-        for job in ("sync.pull", "sla.tick", "sync.dispatch"):
+        for job in ("sync.pull", "sla.tick"):
             app.run_job(job)
+        writing = time.perf_counter()
+        app.run_job("sync.dispatch")
         while _pending(app):
             app.run_job("sync.dispatch")
-        seconds = time.perf_counter() - started
-        return Mode("embedded (SQLite)", seconds, live, _sent(app), _calls(emu) - calls)
+        done = time.perf_counter()
+        return Mode(f"embedded, conc. {concurrency}", done - started, live, _sent(app), _calls(emu) - calls,
+                    writeback_seconds=done - writing)
     finally:
         app.close()
 
@@ -190,17 +203,17 @@ def _wait(done: Callable[[], bool], procs: Sequence[subprocess.Popen[bytes]], ti
 
 
 def run(requests: int = 5000, latency: float = 0.02, workers: Sequence[int] = (1, 4), *,
-        pg_admin: str = PG_ADMIN, seed: int = 7) -> Result:
+        pg_admin: str = PG_ADMIN, seed: int = 7, concurrency: Sequence[int] = (1, 8)) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         result: Result | None = None
-        for count in (0, *workers):  # 0: the embedded mode
+        for count in (*(-c for c in concurrency), *workers):  # -c: the embedded mode at concurrency c
             # A fresh base per mode: every mode writes the same due dates into an untouched 1C.
             with Emulator(requests=requests, seed=seed, now=BASE_NOW, users={DEMO_LOGIN: DEMO_PASSWORD},
                           latency=latency) as emu:
                 live = sum(1 for d in emu.records(DOC) if not d["DeletionMark"])
                 result = result or Result(requests, live, latency)
-                mode = embedded(emu, live, folder) if count == 0 else queue(emu, live, folder, count, pg_admin=pg_admin)
+                mode = embedded(emu, live, folder, -count) if count <= 0 else queue(emu, live, folder, count, pg_admin=pg_admin)
                 result.modes.append(mode)
         assert result is not None
         return result
@@ -209,11 +222,18 @@ def run(requests: int = 5000, latency: float = 0.02, workers: Sequence[int] = (1
 def report(result: Result) -> int:
     print(f"sync_bench: {result.requests} requests ({result.live} live), 1C latency {result.latency * 1000:.0f} ms "
           f"per call, {os.cpu_count()} CPUs")
-    print(f"{'mode':<20} {'seconds':>8} {'records/s':>10} {'sent':>6} {'1C calls':>9}")
+    print(f"{'mode':<20} {'seconds':>8} {'records/s':>10} {'write-back/s':>13} {'sent':>6} {'1C calls':>9}")
     for m in result.modes:
-        print(f"{m.name:<20} {m.seconds:>8.1f} {m.per_s:>10.1f} {m.sent:>6} {m.remote_calls:>9}")
+        wb = f"{m.writeback_per_s:.1f}" if m.writeback_per_s is not None else "—"
+        print(f"{m.name:<20} {m.seconds:>8.1f} {m.per_s:>10.1f} {wb:>13} {m.sent:>6} {m.remote_calls:>9}")
     queue = [m for m in result.modes if m.name.startswith("queue")]
     status = 0
+    embedded_modes = [m for m in result.modes if m.writeback_per_s is not None]
+    if len(embedded_modes) > 1:
+        first, last = embedded_modes[0], embedded_modes[-1]
+        gain = (last.writeback_per_s or 0.0) / (first.writeback_per_s or 1.0)
+        print(f"write-back: {last.name} / {first.name} = {gain:.2f}x")
+        status |= gain <= 1.0
     if len(queue) > 1:
         print(f"scaling: {queue[-1].name} / {queue[0].name} = {result.ratio:.2f}x")
         status |= result.ratio <= 1.0
@@ -228,11 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=5000, help="requests in the emulated 1C base")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds 1C takes per call (0: CPU only)")
-    parser.add_argument("--workers", default="1,4", help="queue worker counts to measure, e.g. 1,2,4")
+    parser.add_argument("--workers", default="1,4", help="queue worker counts to measure, e.g. 1,2,4 ('' for none)")
+    parser.add_argument("--concurrency", default="1,8", help="embedded runs at these max_concurrency values")
     parser.add_argument("--pg", default=PG_ADMIN, help="admin URL of the PostgreSQL server (a database is created)")
     args = parser.parse_args(argv)
     counts = [int(n) for n in str(args.workers).split(",") if n.strip()]
-    return report(run(args.requests, args.latency, counts, pg_admin=args.pg))
+    levels = [int(n) for n in str(args.concurrency).split(",") if n.strip()]
+    return report(run(args.requests, args.latency, counts, pg_admin=args.pg, concurrency=levels))
 
 
 if __name__ == "__main__":

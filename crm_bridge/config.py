@@ -106,6 +106,10 @@ class BackendBase(Strict):
     # goes out; each write it would make is recorded (`crm-bridge shadow report`). live:
     # writes are sent. Switching shadow -> live sends the decisions still current, once.
     write_back: Literal["live", "shadow"] = "live"
+    # Write-back sends this many records' writes at once (each record's writes stay in
+    # order, one at a time). 1C counts each session against its licences: the bound is
+    # yours to set; 1 sends one write after another.
+    max_concurrency: int = Field(default=4, ge=1, le=64)
 
 
 class StoreConfig(Strict):

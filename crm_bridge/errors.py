@@ -3,6 +3,8 @@
 * ``ConfigError`` — stop at start-up; the user edits a file. The message names the file,
   line and field and says how to fix it.
 * ``RemoteUnavailable`` — a remote fault that is worth retrying (timeout, 5xx, 429, 1C lock).
+  ``RemoteBusy``, one of them, is the remote saying it is overloaded (429, 503): every
+  call to it waits, not only the one that met it.
 * ``RemoteRejected`` — the remote refused the data (4xx, SOAP Fault, 1C business error):
   retrying the same call gives the same answer; park it with the reason.
 * ``RecordSkipped`` — one bad record: log it, finish the batch.
@@ -22,6 +24,7 @@ __all__ = [
     "ConfigError",
     "RecordSkipped",
     "RemoteError",
+    "RemoteBusy",
     "RemoteRejected",
     "RemoteStoredOtherwise",
     "RemoteUnavailable",
@@ -74,6 +77,12 @@ class RemoteUnavailable(RemoteError):
     """Timeout, connection refused, 5xx, 429 or a 1C lock: retry later."""
 
     retryable = True
+
+
+class RemoteBusy(RemoteUnavailable):
+    """The remote answered that it is overloaded or down for a while (HTTP 429, 503):
+    a write-back pass stops sending to it and its other rows wait (``retry_after``,
+    when it said how long) without spending their attempts."""
 
 
 class RemoteRejected(RemoteError):

@@ -270,11 +270,8 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
         with progress.task(f"write-back {name}", due_count(app.store, name, now, part)) as bar:
             while True:
                 batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part,
-                                 bar=bar)
-                stats.sent, stats.unchanged = stats.sent + batch.sent, stats.unchanged + batch.unchanged
-                stats.created += batch.created
-                stats.retried, stats.parked = stats.retried + batch.retried, stats.parked + batch.parked
-                stats.errors += batch.errors
+                                 bar=bar, concurrency=app.config.backends[name].max_concurrency)
+                stats.add(batch)
                 handled = batch.sent + batch.unchanged
                 if handled + batch.created == 0:
                     break  # nothing due, or nothing could be sent: the next batch would meet the same

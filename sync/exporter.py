@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
+from crm_bridge.errors import RemoteBusy, RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_from_json, fields_to_json
 from crm_bridge.progress import Task
 from crm_bridge.retry import backoff as retry_backoff
@@ -53,6 +54,12 @@ class ExportStats:
     retried: int = 0
     parked: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def add(self, other: ExportStats) -> None:
+        """Count `other`'s rows in (a lane's, a batch's)."""
+        self.sent, self.created, self.unchanged = self.sent + other.sent, self.created + other.created, self.unchanged + other.unchanged
+        self.retried, self.parked = self.retried + other.retried, self.parked + other.parked
+        self.errors += other.errors
 
 
 def backoff(attempt: int, retry_after: float | None = None, *, base: float = 5.0, cap: float = 3600.0) -> timedelta:
@@ -393,13 +400,20 @@ def dispatch(
     limit: int = 500,
     shard: tuple[int, int] | None = None,
     bar: Task | None = None,
+    concurrency: int = 1,
 ) -> ExportStats:
-    """Send up to `limit` due outbox rows of `backend`.
+    """Send up to `limit` due outbox rows of `backend`, `concurrency` records at once.
 
     Each row is claimed (an owner token and expiry, taken ``FOR UPDATE SKIP LOCKED``)
     in a short transaction, written with no transaction open, and recorded in a second
     one, so several workers dispatch one outbox without sending a row twice, and a slow
     remote never holds SQLite's write lock from the other jobs.
+    The rows go in lanes, one per record (``_lanes``): a lane sends its record's rows one
+    after another, in order, and up to `concurrency` lanes send at once, so a 20 ms
+    remote is waited on by several writes together while no record ever has two writes
+    in flight. A fault that stops the pass — one only an administrator can fix, or the
+    remote saying it is overloaded (``RemoteBusy``: 429, 503) — stops every lane: the
+    rows not tried yet wait (``_postpone``, ``_wait_out``).
     ``shard=(i, n)`` sends only the rows of records whose ``local_id % n == i``: n
     dispatchers share the outbox without re-reading the same records. `bar` (see
     ``crm_bridge.progress``) advances by each row handled, so a backlog's bar moves
@@ -418,20 +432,84 @@ def dispatch(
         bar.advance(stats.created + stats.parked + stats.retried)
     written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
     unsure: set[str] = set()  # remote ids a write found changed by someone else: no version of theirs is ours alone
-    for position, (row_id, _, _) in enumerate(due):
-        job = _claim_update(store, row_id, mappings, current, written, now, stats)
-        if job is None:
-            continue
-        try:
-            halted = _send_update(store, backend, mappings[job.model], job, written, unsure, broken, now, stats)
-        finally:
-            claims.done(job.token)
-            if bar is not None:
-                bar.advance()
-        if halted is not None:  # every other row would meet the same fault: they wait too
-            _postpone(store, [later for later, _, _ in due[position + 1:]], halted, now, stats)
-            break
+    stop = _Stop()
+
+    def send(lane: list[int]) -> _LaneResult:
+        done = _LaneResult(ExportStats())
+        for position, row_id in enumerate(lane):
+            if stop.fault is not None:
+                done.untried = lane[position:]
+                break
+            job = _claim_update(store, row_id, mappings, current, written, now, done.stats)
+            if job is None:
+                continue
+            try:
+                halted = _send_update(store, backend, mappings[job.model], job, written, unsure, broken, now, done.stats)
+            finally:
+                claims.done(job.token)
+                if bar is not None:
+                    bar.advance()
+            if halted is not None and stop.fault is None:  # every other row would meet the same fault: they wait too
+                stop.fault, stop.row_id = halted, row_id
+        return done
+
+    lanes = _lanes(due)
+    if concurrency <= 1 or len(lanes) <= 1:
+        results = [send(lane) for lane in lanes]
+    else:
+        with ThreadPoolExecutor(min(concurrency, len(lanes)), thread_name_prefix=f"write-back-{backend.name}") as pool:
+            results = list(pool.map(send, lanes))
+    untried = [row_id for result in results for row_id in result.untried]
+    for result in results:
+        stats.add(result.stats)
+    if stop.fault is not None and untried:
+        if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
+            _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
+        else:
+            _postpone(store, untried, stop.fault, now, stats)
     return stats
+
+
+def _lanes(due: list[tuple[int, str, int]]) -> list[list[int]]:
+    """The due rows by record, in the order each record first comes: one lane each."""
+    lanes: dict[tuple[str, int], list[int]] = {}
+    for row_id, model, local_id in due:
+        lanes.setdefault((model, local_id), []).append(row_id)
+    return list(lanes.values())
+
+
+@dataclass
+class _Stop:
+    """The fault that stops a pass's lanes (the first one met; set from any lane's thread)."""
+
+    fault: RemoteError | None = None
+    row_id: int | None = None  # the row whose write met it
+
+
+@dataclass
+class _LaneResult:
+    stats: ExportStats
+    untried: list[int] = field(default_factory=list)  # rows the lane left when the pass stopped
+
+
+def _wait_out(store: Store, row_ids: list[int], exc: RemoteError, met_by_row: int | None, now: datetime,
+              stats: ExportStats, backend: str) -> None:
+    """The remote said it is overloaded (429, 503): the rows not tried yet wait as long as
+    it asked (else the first back-off step), spending no attempt — they met nothing."""
+    until = now + backoff(0, exc.retry_after)
+    waited, met_by = 0, "a write"
+    with store.transaction() as session:
+        if met_by_row is not None and (first := session.get(OutboxRow, met_by_row)) is not None:
+            met_by = f"the write of {record_label(session, first.model, first.local_id)}"
+        for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
+            if claims.is_live(row, now):
+                continue
+            row.next_attempt_at, row.last_error = until, f"waits: {exc}"
+            waited += 1
+    stats.retried += waited
+    if waited:
+        log.warning("%d outbox rows wait until %s, as %s met: %s", waited, until.isoformat(timespec="seconds"), met_by, exc,
+                    extra={"event": "sync.export.busy", "backend": backend})
 
 
 @dataclass
@@ -497,7 +575,8 @@ def _send_update(store: Store, backend: RemoteBackend, mapping: CompiledMapping,
                  written: dict[str, dict[str, Any]], unsure: set[str], broken: Mapping[str, str], now: datetime,
                  stats: ExportStats) -> RemoteError | None:
     """Write a claimed update (no transaction open) and record the result (the second
-    short transaction). Returns a fault only an administrator can fix: the batch stops.
+    short transaction). Returns a fault only an administrator can fix, or the remote
+    saying it is overloaded: the batch stops.
     A row whose data no request can carry (`broken`: its key is no key of the remote; a
     value the adapter cannot encode) fails alone, set aside; the others go."""
     try:
@@ -523,7 +602,7 @@ def _send_update(store: Store, backend: RemoteBackend, mapping: CompiledMapping,
         with _recording(store, job.row_id, job.token) as held:
             if held is not None:
                 _fail(held[1], exc, now, stats)
-        return exc if exc.administrative else None
+        return exc if exc.administrative or isinstance(exc, RemoteBusy) else None
     written.setdefault(job.remote_id, {}).update(job.values)
     if version is None or job.remote_id in unsure:  # the record holds more than our writes: read it again
         unsure.add(job.remote_id)

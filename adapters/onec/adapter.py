@@ -63,6 +63,7 @@ class OneCBackend:
             total_timeout=total,
             max_answer_bytes=config.max_answer_mb << 20,
             retry_silence=not interactive(),
+            connections=max(10, config.max_concurrency),
         )
 
     @property

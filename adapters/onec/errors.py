@@ -29,7 +29,7 @@ import requests
 import urllib3
 
 from adapters.onec.dtd import declares_dtd
-from crm_bridge.errors import RemoteRejected, RemoteStoredOtherwise, RemoteUnavailable
+from crm_bridge.errors import RemoteBusy, RemoteRejected, RemoteStoredOtherwise, RemoteUnavailable
 
 __all__ = [
     "OneCAccessDenied",
@@ -37,6 +37,7 @@ __all__ = [
     "OneCAnswerTooLarge",
     "OneCAuthFailed",
     "OneCBusinessError",
+    "OneCBusy",
     "OneCLate",
     "OneCNoProgress",
     "OneCNotFound",
@@ -60,6 +61,11 @@ __all__ = [
 
 class OneCUnavailable(RemoteUnavailable):
     """1C did not answer in time, answered 5xx/429/503, or sent a broken body: retry."""
+
+
+class OneCBusy(OneCUnavailable, RemoteBusy):
+    """1C (or IIS in front of it) answered 429 or 503: overloaded, or the base is being
+    updated. Write-back to the whole backend waits, honouring Retry-After."""
 
 
 class OneCLate(OneCUnavailable):
@@ -278,7 +284,8 @@ def raise_for_response(backend: str, response: requests.Response, what: str) -> 
     # being restarted (1C reports those as -1 too). Any other 500 is a fault.
     if status in (408, 429, 502, 503, 504) or (status >= 500 and (code != "-1" or transient(message))):
         delay = retry_after_seconds(response.headers.get("Retry-After"))
-        raise OneCUnavailable(f"{where}: HTTP {status} {message}; will retry", retry_after=delay)
+        kind = OneCBusy if status in (429, 503) else OneCUnavailable
+        raise kind(f"{where}: HTTP {status} {message}; will retry", retry_after=delay)
     if status in (409, 412):
         raise OneCVersionConflict(f"{where}: the record changed in 1C since it was read (HTTP {status} {message}); "
                                   "it is read again and the change re-sent")

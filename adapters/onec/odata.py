@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from adapters.onec.answer import acknowledged, decoded, record_of
 from adapters.onec.deadline import bounded_exchange, watch_session
@@ -124,6 +125,7 @@ class ODataClient:
         total_timeout: float = 300.0,
         max_answer_bytes: int = 64 << 20,
         retry_silence: bool = True,
+        connections: int = 10,
     ) -> None:
         self.name = name
         # the whole exchange, request to last byte (``timeout.total``), and the largest
@@ -136,7 +138,11 @@ class ODataClient:
         # False for a person waiting (``crm_bridge.interactive``): a silent server is said at once
         self.retry_silence = retry_silence
         self._silent: OneCSilent | None = None  # (not retry_silence) what the server's silence was, said again at once
-        self.session = watch_session(session or requests.Session())
+        if session is None:  # one kept-alive connection per concurrent write (the backend's max_concurrency)
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_maxsize=connections))
+            session.mount("https://", HTTPAdapter(pool_maxsize=connections))
+        self.session = watch_session(session)
         # requests would encode a str login as latin-1; 1C wants UTF-8.
         self.session.auth = (username.encode("utf-8"), password.encode("utf-8"))  # type: ignore[assignment]
         self.session.headers.update({"Accept": "application/json", "User-Agent": "crm-bridge"})

@@ -36,11 +36,14 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-def config(emulator: Emulator, tmp_path: Path) -> Path:
+def config(emulator: Emulator, tmp_path: Path, concurrency: int | None = None) -> Path:
     text = demo_config(emulator.base_url, tmp_path / "s.db").replace(
         f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}',
         f'store: {{url: "sqlite:///{tmp_path / "s.db"}", busy_timeout: 1}}')
     assert "busy_timeout: 1" in text
+    if concurrency is not None:
+        text = text.replace("kind: onec_odata\n", f"kind: onec_odata\n    max_concurrency: {concurrency}\n")
+        assert f"max_concurrency: {concurrency}" in text
     path = tmp_path / "crm-bridge.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -121,7 +124,7 @@ def test_a_patch_slower_than_the_busy_timeout_does_not_lock_out_the_pull_and_the
 
 def test_a_dispatcher_killed_between_claim_and_record_resumes_without_writing_twice(
         emulator: Emulator, tmp_path: Path) -> None:
-    path = config(emulator, tmp_path)
+    path = config(emulator, tmp_path, concurrency=1)  # one write in flight: the one the kill cuts
     app = App.from_file(path)
     try:
         waiting = planned(app)
@@ -150,6 +153,46 @@ def test_a_dispatcher_killed_between_claim_and_record_resumes_without_writing_tw
         after = versions(emulator)
         assert all(after[k] - before[k] <= 1 for k in before), "a request written twice"
         assert patches(emulator) == result["sent"] + 1
+        with app.store.transaction() as s:
+            left = s.scalar(select(func.count()).select_from(OutboxRow).where(
+                (OutboxRow.state != "sent") | OutboxRow.claimed_by.is_not(None)))
+        assert left == 0
+    finally:
+        app.close()
+
+
+def test_a_dispatcher_killed_with_several_writes_in_flight_resumes_without_writing_twice(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """Concurrent write-back (max_concurrency 4): the kill cuts several claimed writes at
+    once; each is found done by the re-read after the restart, none is written twice."""
+    path = config(emulator, tmp_path, concurrency=4)
+    app = App.from_file(path)
+    try:
+        assert planned(app) > 4
+        before = versions(emulator)
+        emulator.inject("latency", seconds=PATCH_SECONDS, method="PATCH", entity_set=DOC, count=4)
+        log = (tmp_path / "worker.log").open("w", encoding="utf-8")
+        worker = subprocess.Popen([sys.executable, "-m", "crm_bridge", "-c", str(path), "run", "--once"],
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while patches(emulator) < 3:  # 1C received three slowed writes: they are in flight together
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text(encoding="utf-8")
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        worker.kill()
+        worker.wait(10)
+        log.close()
+        received = patches(emulator)
+        with app.store.transaction() as s:
+            held = s.scalars(select(OutboxRow).where(OutboxRow.claimed_by.is_not(None))).all()
+        assert len(held) >= 3, len(held)  # three writes or more cut between their claim and their record
+        assert {row.state for row in held} == {"pending"}
+        time.sleep(PATCH_SECONDS + 0.5)  # 1C finishes the writes the dead worker asked for
+        result = app.run_job("sync.dispatch")["demo-1c"]
+        assert result["unchanged"] >= len(held), result  # the re-read found each dead write done in 1C
+        after = versions(emulator)
+        assert all(after[k] - before[k] <= 1 for k in before), "a request written twice"
+        assert patches(emulator) == result["sent"] + received
         with app.store.transaction() as s:
             left = s.scalar(select(func.count()).select_from(OutboxRow).where(
                 (OutboxRow.state != "sent") | OutboxRow.claimed_by.is_not(None)))
