@@ -3,7 +3,7 @@
 Domain events become rows of the notification outbox in the event's transaction
 (``notify.outbox``); ``notify.dispatch`` renders each row from the user's or the shipped
 templates (``notify.templates``, sandboxed Jinja2, dates through Babel) and sends it over
-SMTP (``notify.smtp``) with back-off, parking and withdrawal (``notify.dispatch``).
+SMTP (``notify.channels.smtp``) with back-off, parking and withdrawal (``notify.dispatch``).
 Example::
 
     templates = Templates(config.templates)

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 
+from notify.channels.smtp import build_message
 from notify.outgoing import Outgoing
 from notify.settings import EmailChannel
-from notify.smtp import build_message
 from notify.templates import DIGEST, Rendered, Templates
 
 __all__ = ["DIGEST_MAX", "digest_context", "digest_message", "fold"]

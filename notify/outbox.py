@@ -182,10 +182,9 @@ def _split(mailbox: str) -> tuple[str, str | None]:
 
 def _row(now: datetime, config: NotifyConfig, ticket: TicketRow, event: str, key: str, data: dict[str, Any],
          to: tuple[str, str | None], audience: str, lang: str, zone: str) -> dict[str, Any]:
-    assert config.email is not None
     return {"event_key": key, "event": event, "ticket_id": ticket.id, "recipient": to[0].strip().lower(),
             "recipient_name": to[1], "audience": audience, "channel": "email", "language": lang, "timezone": zone,
-            "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.email.message_domain}>", "thread_root": None,
+            "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.message_domain}>", "thread_root": None,
             "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now}
 
 
