@@ -37,7 +37,7 @@ from notify.outgoing import Outgoing
 from notify.settings import SmsRu
 from notify.templates import Rendered, Templates
 
-__all__ = ["CODES", "SmsRuSender"]
+__all__ = ["CODES", "SmsRuSender", "render_sms"]
 
 DAY_LIMIT_WAIT = 3600.0  # a day's limit reached (206, 230): look again in an hour
 #: SMS.ru's codes (request- and number-level) → what the row does: "parked", "retry" or "admin"
@@ -60,6 +60,14 @@ CODES: dict[int, tuple[str, str]] = {
 }
 
 
+def render_sms(templates: Templates, event: str, lang: str, context: dict[str, Any], max_segments: int) -> Rendered:
+    """``<lang>/<event>.sms.txt`` cut to `max_segments`; ``html`` says its length
+    ("2 SMS, UCS-2, 96 characters"), which ``notify preview`` shows."""
+    text = fit(templates.render_file(f"{lang}/{event}.sms.txt", context), max_segments)
+    length = measure(text)
+    return Rendered(text, text, f"{length.segments} SMS, {length.encoding}, {length.units} characters")
+
+
 class SmsRuSender:
     """The ``sms`` channel through SMS.ru. Example::
 
@@ -76,9 +84,7 @@ class SmsRuSender:
         self.session = requests.Session()
 
     def render(self, templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
-        text = fit(templates.render_file(f"{lang}/{event}.sms.txt", context), self.config.max_segments)
-        length = measure(text)
-        return Rendered(text, text, f"{length.segments} SMS, {length.encoding}, {length.units} characters")
+        return render_sms(templates, event, lang, context, self.config.max_segments)
 
     def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
         return [self._one(claim) for claim in batch]

@@ -30,10 +30,22 @@ from notify.outgoing import Outgoing
 from notify.settings import TelegramChannel
 from notify.templates import Rendered, Templates
 
-__all__ = ["MAX_TEXT", "TelegramSender"]
+__all__ = ["MAX_TEXT", "TelegramSender", "render_telegram"]
 
 MAX_TEXT = 4096  # characters of a message's text after entity parsing; longer is refused
 GENERIC = "telegram.html"  # per language: the message around the mail's subject and text
+
+
+def render_telegram(templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
+    """The mail's subject and text, in ``<lang>/<event>.telegram.html`` if you saved one,
+    else ``<lang>/telegram.html`` (autoescaped HTML with Telegram's tags)."""
+    mail = templates.render(event, lang, context)
+    own = f"{lang}/{event}.telegram.html"
+    name = own if templates.exists(own) else f"{lang}/{GENERIC}"
+    html = templates.render_file(name, {**context, "subject": mail.subject, "text": mail.text.strip()}).strip()
+    if len(html) > MAX_TEXT:  # cut at a line break of the text part (the shipped template's tags close on line 1)
+        html = html[:MAX_TEXT - 1].rsplit("\n", 1)[0] + "…"
+    return Rendered(mail.subject, html, html)
 
 
 class TelegramSender:
@@ -51,15 +63,7 @@ class TelegramSender:
         self.session = requests.Session()
 
     def render(self, templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
-        """The mail's subject and text, in ``<lang>/<event>.telegram.html`` if you saved one,
-        else ``<lang>/telegram.html`` (autoescaped HTML with Telegram's tags)."""
-        mail = templates.render(event, lang, context)
-        own = f"{lang}/{event}.telegram.html"
-        name = own if templates.exists(own) else f"{lang}/{GENERIC}"
-        html = templates.render_file(name, {**context, "subject": mail.subject, "text": mail.text.strip()}).strip()
-        if len(html) > MAX_TEXT:  # cut in the text part, never inside a tag
-            html = html[:MAX_TEXT - 1].rsplit("\n", 1)[0] + "…"
-        return Rendered(mail.subject, html, html)
+        return render_telegram(templates, event, lang, context)
 
     def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
         return [self._one(claim) for claim in batch]

@@ -32,7 +32,7 @@ from notify.outgoing import Outgoing
 from notify.settings import Webhook
 from notify.templates import Rendered, Templates
 
-__all__ = ["SIGNATURE", "WebhookSender", "body_of", "sign"]
+__all__ = ["SIGNATURE", "WebhookSender", "body_of", "sign", "verify"]
 
 SIGNATURE = "X-CRM-Bridge-Signature"
 
@@ -41,6 +41,16 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The signature header's value: ``t=<unix seconds>,v1=<hex HMAC-SHA256 over "<t>.<body>">``."""
     mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, now: float, *, tolerance: float = 300.0) -> bool:
+    """A receiver's check of ``X-CRM-Bridge-Signature`` (what notify/README.md shows):
+    a ``v1`` matches the HMAC of ``"<t>.<body>"`` and ``t`` is within `tolerance` s of `now`."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    if not parts.get("t", "").isdigit() or abs(now - int(parts["t"])) > tolerance:
+        return False
+    expected = sign(secret, int(parts["t"]), body).partition(",v1=")[2]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 def body_of(claim: Outgoing) -> bytes:
