@@ -226,3 +226,32 @@ def test_a_receiver_with_another_secret_refuses_the_signature_and_the_row_is_par
     app.run_job("notify.dispatch")
     assert hook.rejected == 1
     assert rows(app)["webhook:sla_breach"].state == "parked"
+
+
+def test_a_crash_after_telegram_accepted_resends_once_after_the_lease_never_before(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import notify.dispatch
+
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    tid = add_request(app)
+    publish(app, breach(tid))
+
+    def crash(*_: object, **__: object) -> None:
+        raise SystemExit("killed between Telegram's ok and the record")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(notify.dispatch, "_record", crash)
+        with pytest.raises(SystemExit):
+            app.run_job("notify.dispatch")
+    assert len(tg.sent) == 1
+    assert rows(app)["telegram:sla_breach"].state == "pending"
+    app.run_job("notify.dispatch", NOW + timedelta(minutes=5))  # the webhook's row goes; Telegram's is leased
+    assert len(tg.sent) == 1
+    assert rows(app)["telegram:sla_breach"].state == "pending"
+    app.run_job("notify.dispatch", NOW + notify.dispatch.LEASE)  # the lease ran out: the documented window
+    assert len(tg.sent) == 2
+    assert rows(app)["telegram:sla_breach"].state == "sent"
+    app.run_job("notify.dispatch", NOW + notify.dispatch.LEASE * 3)
+    assert len(tg.sent) == 2
