@@ -255,3 +255,21 @@ def test_a_crash_after_telegram_accepted_resends_once_after_the_lease_never_befo
     assert rows(app)["telegram:sla_breach"].state == "sent"
     app.run_job("notify.dispatch", NOW + notify.dispatch.LEASE * 3)
     assert len(tg.sent) == 2
+
+
+def test_status_counts_by_channel_and_names_rows_whose_channel_lost_its_section(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    from notify.status import notify_status
+
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    publish(app, breach(add_request(app)))
+    section = notify_status(app, NOW)
+    assert section.data["channels"]["telegram"]["pending"] == 1
+    assert section.data["mails"]["pending"] == 2  # every channel's: telegram and the webhook
+    mail_only = App.from_text(f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}\nnotify:\n'
+                              f'  email: {{host: {sink.host}, port: {sink.port}, tls: none, from: "a@example.ru"}}\n')
+    assert mail_only.run_job("notify.dispatch", NOW) == {"sent": 0}  # rows of channels it has no section for wait
+    problems = [p.reason for p in notify_status(mail_only, NOW).problems]
+    assert "notify: 1 telegram notification(s) wait: notify has no `telegram:` section" in problems
+    assert "notify: 1 webhook notification(s) wait: notify has no `webhooks:` section" in problems
