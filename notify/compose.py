@@ -119,7 +119,7 @@ def check_templates(app: App) -> list[dict[str, Any]]:
     """``crm-bridge check`` lines: every template of every event and language rendered
     against the samples; a failure names the file and line."""
     from notify.channels.sms import render_sms  # `check` alone loads requests for them
-    from notify.channels.telegram import render_telegram
+    from notify.channels.telegram import render_telegram, render_telegram_digest
 
     config: NotifyConfig = app.config.section("notify")
     if not config.enabled:
@@ -139,6 +139,7 @@ def check_templates(app: App) -> list[dict[str, Any]]:
                     break
         try:
             templates.render(DIGEST, lang, sample_digest(lang))
+            render_telegram_digest(templates, sample_digest(lang))
         except TemplateProblem as exc:
             problems.append(f"{exc} (rendering a sample digest)")
     if problems:

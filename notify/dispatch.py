@@ -254,7 +254,7 @@ def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[s
     if config.sms is not None:
         out["sms"] = SmsRuSender(config.sms)
     if config.telegram is not None:
-        out["telegram"] = TelegramSender(config.telegram)
+        out["telegram"] = TelegramSender(config.telegram, templates)
     if config.webhooks:
         out["webhook"] = WebhookSender(config.webhooks, now)
     return out
@@ -262,8 +262,8 @@ def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[s
 
 def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
     """Job ``notify.dispatch``: send every due row (up to ``BATCH`` per pass) on its
-    channel; a mail recipient with ``fold_at`` or more due rows gets them as digests (see
-    ``notify.digest``)."""
+    channel; a recipient with ``fold_at`` or more due rows gets them as digests by mail and
+    Telegram (see ``notify.digest``)."""
     config: NotifyConfig = app.config.section("notify")
     stats = DispatchStats()
     if not config.enabled:
@@ -277,7 +277,7 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
                 continue
             channel = channels[name]
             claims = [c for c in (_claim(app, i, now, config, templates, channel, stats) for i in ids) if c is not None]
-            groups = fold(claims, config.fold_at) if channel.folds else [[c] for c in claims]
+            groups = fold(claims, config.fold_at, channel.folds)
             for group in groups:
                 outcomes = channel.send(group)
                 for claim, outcome in zip(group, outcomes, strict=True):
@@ -290,5 +290,5 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
     finally:
         for channel in channels.values():
             channel.close()
-        stats.digests += getattr(channels.get("email"), "digests", 0)
+        stats.digests += sum(getattr(channel, "digests", 0) for channel in channels.values())
     return stats.summary()

@@ -223,8 +223,9 @@ def demo(
                 _print_escalations(escalated)
                 _print_mail(counts, sink.address)
                 console.print(f"The supervisors' Telegram chat (a local Bot API at {bot.url}) got [bold]{len(bot.sent)}"
-                              f"[/bold] breach alerts; a local webhook receiver accepted [bold]{len(hook.received)}[/bold] "
-                              "signed posts (breaches and escalations).", highlight=False)
+                              f"[/bold] messages carrying {counts['telegram_alerts']} breach alerts (a burst goes as one "
+                              f"digest); a local webhook receiver accepted [bold]{len(hook.received)}[/bold] signed posts "
+                              "(breaches and escalations).", highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
 
@@ -280,7 +281,9 @@ def _mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
     with bridge.store.transaction() as session:
         sent = dict(session.execute(select(NotificationRow.event, func.count()).where(
             NotificationRow.state == "sent", NotificationRow.channel == "email").group_by(NotificationRow.event)).all())
-    return {"mails": len(sink.messages), "acknowledgements": sent.get("acknowledgement", 0),
+        telegram = session.scalar(select(func.count()).where(NotificationRow.state == "sent",
+                                                             NotificationRow.channel == "telegram"))
+    return {"mails": len(sink.messages), "telegram_alerts": int(telegram or 0), "acknowledgements": sent.get("acknowledgement", 0),
             "assignments": sent.get("assigned", 0), "staff_assignments": sent.get("assigned_staff", 0),
             "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_"))}
 

@@ -1,8 +1,8 @@
 """Channels: how a claimed, rendered notification reaches its recipient.
 
 ``notify.dispatch`` claims a recipient's due rows, renders each for the row's channel
-(``Channel.render``), groups them into messages (e-mail folds many into a digest; every
-other channel sends one row a message) and hands each group to ``Channel.send``, which
+(``Channel.render``), groups them into messages (e-mail and Telegram fold many into a
+digest, from ``fold_at`` rows on; SMS and webhooks send one row a message) and hands each group to ``Channel.send``, which
 answers one ``Outcome`` per row, in order:
 
 * ``Sent(note)`` — the remote took it (``note``: how, e.g. "in digest <id> with 3 more");
@@ -22,7 +22,7 @@ Example — a channel for another SMS gateway plugs in as::
 
     class SmscChannel:
         name = "sms"
-        folds = False
+        folds = 1
         def render(self, templates, event, lang, context) -> Rendered: ...
         def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
             answer = post(...)
@@ -76,7 +76,7 @@ class Channel(Protocol):
     """One way of delivering notifications (see the module docstring for an example)."""
 
     name: str
-    folds: bool  # whether several rows to one recipient may go as one message (a digest)
+    folds: int  # at most this many rows to one recipient go as one message (a digest); 1: never
 
     def render(self, templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
         """What a row of `event` says on this channel (raises ``TemplateProblem``)."""

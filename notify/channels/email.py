@@ -17,7 +17,7 @@ from typing import Any
 from crm_bridge.errors import RemoteError
 from notify.channels import Outcome, Parked, RetryAfter, Sent
 from notify.channels.smtp import Mailer
-from notify.digest import digest_message
+from notify.digest import DIGEST_MAX, digest_message
 from notify.outgoing import Outgoing
 from notify.settings import EmailChannel
 from notify.templates import Rendered, TemplateProblem, Templates
@@ -38,7 +38,7 @@ class EmailSender:
     """
 
     name = "email"
-    folds = True
+    folds = DIGEST_MAX
 
     def __init__(self, config: EmailChannel, templates: Templates, now: datetime) -> None:
         self.config, self.templates, self.now = config, templates, now

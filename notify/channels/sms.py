@@ -77,7 +77,7 @@ class SmsRuSender:
     """
 
     name = "sms"
-    folds = False
+    folds = 1
 
     def __init__(self, config: SmsRu) -> None:
         self.config = config

@@ -18,6 +18,7 @@ The token is a secret: it is in the URL's path, which every message shows as ``b
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,14 +27,18 @@ import requests
 from crm_bridge.errors import RemoteError
 from crm_bridge.http import exchange
 from notify.channels import Outcome, Parked, RetryAfter, Sent
+from notify.digest import digest_context
 from notify.outgoing import Outgoing
 from notify.settings import TelegramChannel
-from notify.templates import Rendered, Templates
+from notify.templates import DIGEST, Rendered, TemplateProblem, Templates
 
-__all__ = ["MAX_TEXT", "TelegramSender", "render_telegram"]
+__all__ = ["DIGEST_AT_MOST", "MAX_TEXT", "TelegramSender", "render_telegram", "render_telegram_digest"]
 
+log = logging.getLogger(__name__)
 MAX_TEXT = 4096  # characters of a message's text after entity parsing; longer is refused
 GENERIC = "telegram.html"  # per language: the message around the mail's subject and text
+DIGEST_FILE = "telegram_digest.html"  # per language: several rows' subjects in one message
+DIGEST_AT_MOST = 40  # rows a Telegram digest lists (40 subjects stay well under MAX_TEXT)
 
 
 def render_telegram(templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
@@ -48,6 +53,15 @@ def render_telegram(templates: Templates, event: str, lang: str, context: dict[s
     return Rendered(mail.subject, html, html)
 
 
+def render_telegram_digest(templates: Templates, context: dict[str, Any]) -> str:
+    """One message for several rows: the mail digest's subject in bold, then each row's
+    subject (``<lang>/telegram_digest.html``; `context` as ``notify.digest.digest_context``)."""
+    lang = str(context["lang"])
+    subject = " ".join(templates.render_file(f"{lang}/{DIGEST}.subject.txt", context).split())
+    html = templates.render_file(f"{lang}/{DIGEST_FILE}", {**context, "subject": subject}).strip()
+    return html if len(html) <= MAX_TEXT else html[:MAX_TEXT - 1].rsplit("\n", 1)[0] + "…"
+
+
 class TelegramSender:
     """The ``telegram`` channel. Example::
 
@@ -56,28 +70,41 @@ class TelegramSender:
     """
 
     name = "telegram"
-    folds = False
+    folds = DIGEST_AT_MOST
 
-    def __init__(self, config: TelegramChannel) -> None:
-        self.config = config
+    def __init__(self, config: TelegramChannel, templates: Templates) -> None:
+        self.config, self.templates = config, templates
         self.session = requests.Session()
+        self.digests = 0  # messages that carried several rows
 
     def render(self, templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
         return render_telegram(templates, event, lang, context)
 
     def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
-        return [self._one(claim) for claim in batch]
+        if len(batch) == 1:
+            return [self._post(batch[0].recipient, batch[0].rendered.text)]
+        try:
+            text = render_telegram_digest(self.templates, digest_context(batch))
+        except TemplateProblem:  # an edited digest template: the rows go alone rather than wait
+            log.exception("Telegram digest to %s does not render, its %d rows go one by one", batch[0].recipient,
+                          len(batch), extra={"event": "notify.dispatch.digest_template"})
+            return [self._post(claim.recipient, claim.rendered.text) for claim in batch]
+        outcome = self._post(batch[0].recipient, text)
+        if isinstance(outcome, Sent):
+            self.digests += 1
+            outcome = Sent(f"in a Telegram digest ({outcome.note}) with {len(batch) - 1} more")
+        return [outcome] * len(batch)
 
     def close(self) -> None:
         self.session.close()
 
-    def _one(self, claim: Outgoing) -> Outcome:
+    def _post(self, chat: str, text: str) -> Outcome:
         c = self.config
         token = c.token.get_secret_value()
         try:
             answer = exchange(self.session, "POST", f"{c.base_url}/bot{token}/sendMessage", backend="Telegram",
                               what="send a message", timeout=(5.0, c.timeout), total=c.timeout * 2, max_bytes=1 << 20,
-                              json={"chat_id": claim.recipient, "text": claim.rendered.text, "parse_mode": "HTML",
+                              json={"chat_id": chat, "text": text, "parse_mode": "HTML",
                                     "link_preview_options": {"is_disabled": True}}, hide=(token,))
         except RemoteError as exc:
             return RetryAfter(exc.retry_after, str(exc))

@@ -89,7 +89,7 @@ class WebhookSender:
     """
 
     name = "webhook"
-    folds = False
+    folds = 1
 
     def __init__(self, hooks: Sequence[Webhook], now: datetime) -> None:
         self.hooks = {h.url: h for h in hooks}

@@ -273,3 +273,19 @@ def test_status_counts_by_channel_and_names_rows_whose_channel_lost_its_section(
     problems = [p.reason for p in notify_status(mail_only, NOW).problems]
     assert "notify: 1 telegram notification(s) wait: notify has no `telegram:` section" in problems
     assert "notify: 1 webhook notification(s) wait: notify has no `webhooks:` section" in problems
+
+
+def test_a_burst_of_breaches_to_one_chat_is_one_telegram_digest_and_each_row_says_so(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    ids = [add_request(app, number=f"CRM-{n:07d}") for n in range(1, 7)]
+    publish(app, *(breach(t) for t in ids))
+    result = app.run_job("notify.dispatch")
+    assert (result["sent"], result["digests"]) == (12, 1)  # 6 Telegram rows in one message, 6 webhook posts
+    (message,) = tg.sent
+    assert message["text"].startswith("<b>[SLA] сводка: 6 уведомлений о сроках</b>")
+    assert all(f"• [SLA] срок нарушен: CRM-{n:07d}, решение" in message["text"] for n in range(1, 7))
+    with app.store.transaction() as s:
+        notes = {r.reason for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "telegram"))}
+    assert notes == {"in a Telegram digest (Telegram message 1) with 5 more"}

@@ -18,7 +18,7 @@ from notify.channels.telegram import TelegramSender
 from notify.channels.webhook import SIGNATURE, WebhookSender, sign, verify
 from notify.outgoing import Outgoing
 from notify.settings import SmsRu, TelegramChannel, Webhook
-from notify.templates import Rendered
+from notify.templates import Rendered, Templates
 
 NOW = datetime(2027, 1, 11, 6, 30, tzinfo=UTC)
 TOKEN = "123456:AAF-bot-token"
@@ -97,7 +97,7 @@ TG_URL = f"https://api.telegram.org/bot{TOKEN}/sendMessage"
 
 def test_telegram_sends_html_to_the_chat(api: responses.RequestsMock) -> None:
     api.post(TG_URL, json={"ok": True, "result": {"message_id": 77}})
-    assert TelegramSender(TG).send([claim("-100123", "telegram")]) == [Sent("Telegram message 77")]
+    assert TelegramSender(TG, Templates()).send([claim("-100123", "telegram")]) == [Sent("Telegram message 77")]
     sent = json.loads(api.calls[0].request.body)
     assert (sent["chat_id"], sent["parse_mode"], sent["text"]) == ("-100123", "HTML", "Срок нарушен")
 
@@ -115,13 +115,13 @@ def test_telegram_sends_html_to_the_chat(api: responses.RequestsMock) -> None:
 ])
 def test_telegram_error_answers(api: responses.RequestsMock, status: int, body: dict[str, object], outcome: object) -> None:
     api.post(TG_URL, json=body, status=status)
-    assert TelegramSender(TG).send([claim("-100123", "telegram")]) == [outcome]
+    assert TelegramSender(TG, Templates()).send([claim("-100123", "telegram")]) == [outcome]
 
 
 def test_a_revoked_token_is_administrative_and_the_token_is_never_in_a_reason(api: responses.RequestsMock) -> None:
     api.post(TG_URL, json={"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
     api.post(TG_URL, body=requests.Timeout("read timed out"))
-    sender = TelegramSender(TG)
+    sender = TelegramSender(TG, Templates())
     revoked, timeout = sender.send([claim("-1", "telegram")]) + sender.send([claim("-1", "telegram")])
     assert isinstance(revoked, RetryAfter)
     assert revoked.administrative
