@@ -9,7 +9,7 @@ loopback (``notify.sink.SmtpSink``); the sink's count proves every mail arrived.
 
 * crm-bridge: one sandboxed environment whose compiled templates are cached
   (``notify.templates.Templates``), one SMTP session reused for the whole pass
-  (``notify.smtp.Mailer``), as ``notify.dispatch`` does;
+  (``notify.channels.smtp.Mailer``), as ``notify.dispatch`` does;
 * naive: a fresh Jinja2 environment reading and compiling the templates for every mail and
   a new SMTP connection (connect, EHLO, MAIL, RCPT, DATA, QUIT) per mail, as a script
   looping over the events would.
@@ -31,10 +31,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from notify.channels.smtp import Mailer, build_message
 from notify.compose import sample_contexts
 from notify.settings import EmailChannel
 from notify.sink import SmtpSink
-from notify.smtp import Mailer, build_message
 from notify.templates import SHIPPED, Rendered, Templates, _datetime_filter
 
 NOW = datetime(2027, 1, 11, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))

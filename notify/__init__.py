@@ -1,9 +1,11 @@
-"""Notify addon: acknowledgements, status changes and SLA alerts by e-mail.
+"""Notify addon: acknowledgements, status changes and SLA alerts by e-mail, SMS,
+Telegram and signed webhooks.
 
 Domain events become rows of the notification outbox in the event's transaction
 (``notify.outbox``); ``notify.dispatch`` renders each row from the user's or the shipped
-templates (``notify.templates``, sandboxed Jinja2, dates through Babel) and sends it over
-SMTP (``notify.smtp``) with back-off, parking and withdrawal (``notify.dispatch``).
+templates (``notify.templates``, sandboxed Jinja2, dates through Babel) and hands it to
+the row's channel (``notify.channels``: SMTP, SMS.ru, the Telegram Bot API, webhooks)
+with back-off, parking and withdrawal (``notify.dispatch``).
 Example::
 
     templates = Templates(config.templates)

@@ -3,6 +3,7 @@ People see the CRM's numbers, never local ids."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -13,10 +14,13 @@ from rich.table import Table
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
+from notify.channels import CHANNELS  # names only: loads no channel
 from notify.events import EVENTS
 
 if TYPE_CHECKING:  # imported where used: `crm-bridge notify --help` loads no SQLAlchemy, no Jinja2
     from crm_bridge.store.tables import TicketRow
+    from notify.settings import NotifyConfig
+    from notify.templates import Rendered, Templates
 
 __all__ = ["notify_app"]
 
@@ -43,22 +47,27 @@ def preview(
     number: Annotated[str, typer.Argument(help="The request's number as the CRM shows it (CRM-0000042).")],
     lang: Annotated[str | None, typer.Option("--lang", help="ru or en (default: the recipient's).")] = None,
     html: Annotated[bool, typer.Option("--html", help="Print the HTML part too.")] = False,
+    channel: Annotated[str, typer.Option("--channel", help="email, sms, telegram or webhook.")] = "email",
     as_json: JsonOpt = False,
 ) -> None:
     """Render what EVENT would send about a request, now, without sending or queueing it.
 
-    Example: crm-bridge notify preview acknowledgement CRM-0000042 --lang en
+    Example: crm-bridge notify preview acknowledgement CRM-0000042 --lang en --channel sms
     """
     from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow
     from notify.compose import context_for, request_context, unsubscribe_link
     from notify.outbox import _customer_locale, customer_address
-    from notify.settings import LANGUAGES, NotifyConfig
+    from notify.settings import LANGUAGES
     from notify.templates import TemplateProblem, Templates
     from sla.cli import find_request
 
     if event not in EVENTS:
         console_err.print(f"[red]no event {escape(repr(event))}[/red].{escape(did_you_mean(event, EVENTS))} "
                           f"Events: {', '.join(EVENTS)}", highlight=False)
+        raise typer.Exit(2)
+    if channel not in CHANNELS:
+        console_err.print(f"[red]no channel {escape(repr(channel))}[/red].{escape(did_you_mean(channel, CHANNELS))} "
+                          f"Channels: {', '.join(CHANNELS)}", highlight=False)
         raise typer.Exit(2)
     if lang is not None and lang not in LANGUAGES:
         console_err.print(f"[red]no language {escape(repr(lang))}[/red]: use {' or '.join(LANGUAGES)}", highlight=False)
@@ -83,23 +92,59 @@ def preview(
                 to = (to[0].strip().lower(), to[1]) if to else None  # as the outbox stores it (the token signs it)
                 link = unsubscribe_link(config, to[0]) if to else None
             address, name = to if to else ("(no e-mail address)", None)
-            context = context_for(event, _event_data(event, ticket), request_context(s, ticket), lang=lang or language,
+            request_facts = request_context(s, ticket)
+            context = context_for(event, _event_data(event, ticket), request_facts, lang=lang or language,
                                   zone=zone, recipient=(name, address), unsubscribe_url=link)
+        if channel != "email":
+            link = None
+            address = {"sms": "(the row's phone)", "telegram": "(the row's chat)", "webhook": "(each webhook listing it)"}[channel]
         try:
-            mail = Templates(config.templates).render(event, lang or language, context)
+            mail = _render_for(channel, Templates(config.templates), event, lang or language, context, config)
         except TemplateProblem as exc:
             console_err.print(f"[red]template error[/red]: {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
     finally:
         bridge.close()
+    if channel == "webhook":
+        body = _webhook_body(event, lang or language, mail, {**request_facts, "facts": _event_data(event, ticket)})
+        if as_json:
+            emit_json({"event": event, "request": ticket.number, "channel": channel, "body": json.loads(body)})
+        else:
+            console.print(f"[bold]POST[/bold] {escape(address)}, signed (X-CRM-Bridge-Signature)\n", highlight=False)
+            console.print(escape(json.dumps(json.loads(body), ensure_ascii=False, indent=2)), highlight=False)
+        return
     if as_json:
-        emit_json({"event": event, "request": ticket.number, "to": address, "language": lang or language,
+        emit_json({"event": event, "request": ticket.number, "channel": channel, "to": address, "language": lang or language,
                    "subject": mail.subject, "text": mail.text, "html": mail.html})
+        return
+    if channel == "sms":
+        console.print(f"[bold]SMS to:[/bold] {escape(address)} ({escape(mail.html)})\n", highlight=False)
+        console.print(escape(mail.text), highlight=False)
         return
     console.print(f"[bold]To:[/bold] {escape(address)}\n[bold]Subject:[/bold] {escape(mail.subject)}\n", highlight=False)
     console.print(escape(mail.text), highlight=False)
-    if html:
+    if html and channel == "email":
         console.print(escape(mail.html), highlight=False)
+
+
+def _render_for(channel: str, templates: Templates, event: str, lang: str, context: dict[str, Any],
+                config: NotifyConfig) -> Rendered:
+    """What a row of `channel` says (the channel's own rendering, as dispatch does it)."""
+    from notify.channels.sms import render_sms
+    from notify.channels.telegram import render_telegram
+
+    if channel == "sms":
+        return render_sms(templates, event, lang, context, config.sms.max_segments if config.sms else 3)
+    if channel == "telegram":
+        return render_telegram(templates, event, lang, context)
+    return templates.render(event, lang, context)
+
+
+def _webhook_body(event: str, lang: str, mail: Rendered, facts: dict[str, Any]) -> bytes:
+    from notify.channels.webhook import body_of
+    from notify.outgoing import Outgoing
+
+    return body_of(Outgoing(0, "", None, "preview", event, lang, "", "<preview>", None, mail, None, "webhook", facts))
 
 
 @notify_app.command("log")

@@ -118,9 +118,12 @@ def sample_digest(lang: str) -> dict[str, object]:
 def check_templates(app: App) -> list[dict[str, Any]]:
     """``crm-bridge check`` lines: every template of every event and language rendered
     against the samples; a failure names the file and line."""
+    from notify.channels.sms import render_sms  # `check` alone loads requests for them
+    from notify.channels.telegram import render_telegram, render_telegram_digest
+
     config: NotifyConfig = app.config.section("notify")
     if not config.enabled:
-        return [{"what": "notify templates", "ok": True, "detail": "notify is off (no notify.email section)"}]
+        return [{"what": "notify templates", "ok": True, "detail": "notify is off (no email, sms, telegram or webhooks section)"}]
     templates = Templates(config.templates)
     problems: list[str] = []
     for lang in LANGUAGES:
@@ -128,16 +131,19 @@ def check_templates(app: App) -> list[dict[str, Any]]:
             for label, context in sample_contexts(event, lang):
                 try:
                     templates.render(event, lang, context)
+                    render_sms(templates, event, lang, context, config.sms.max_segments if config.sms else 3)
+                    render_telegram(templates, event, lang, context)
                 except TemplateProblem as exc:
                     if str(exc) not in problems:
                         problems.append(f"{exc} (rendering {label})")
                     break
         try:
             templates.render(DIGEST, lang, sample_digest(lang))
+            render_telegram_digest(templates, sample_digest(lang))
         except TemplateProblem as exc:
             problems.append(f"{exc} (rendering a sample digest)")
     if problems:
         return [{"what": "notify templates", "ok": False, "detail": p} for p in problems]
     where = ", ".join(str(f) for f in templates.folders)
     return [{"what": "notify templates", "ok": True,
-             "detail": f"{len(EVENTS)} events and the digest x {len(LANGUAGES)} languages render ({where})"}]
+             "detail": f"{len(EVENTS)} events (mail, SMS, Telegram) and the digest x {len(LANGUAGES)} languages render ({where})"}]

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 
+from notify.channels.smtp import build_message
 from notify.outgoing import Outgoing
 from notify.settings import EmailChannel
-from notify.smtp import build_message
 from notify.templates import DIGEST, Rendered, Templates
 
 __all__ = ["DIGEST_MAX", "digest_context", "digest_message", "fold"]
@@ -30,11 +30,12 @@ __all__ = ["DIGEST_MAX", "digest_context", "digest_message", "fold"]
 DIGEST_MAX = 200  # rows per digest: a mail stays readable (and under any server's size limit)
 
 
-def fold(claims: Sequence[Outgoing], fold_at: int | None) -> list[list[Outgoing]]:
-    """One recipient's rows as mails: a group per mail (a single row, or a digest's rows)."""
-    if fold_at is None or len(claims) < fold_at:
+def fold(claims: Sequence[Outgoing], fold_at: int | None, size: int = DIGEST_MAX) -> list[list[Outgoing]]:
+    """One recipient's rows as messages: a group per message (a single row, or a digest's
+    rows, at most `size`: a channel's own bound, e.g. Telegram's 4,096 characters)."""
+    if fold_at is None or len(claims) < fold_at or size < 2:
         return [[c] for c in claims]
-    groups = [list(claims[i:i + DIGEST_MAX]) for i in range(0, len(claims), DIGEST_MAX)]
+    groups = [list(claims[i:i + size]) for i in range(0, len(claims), size)]
     if len(groups) > 1 and len(groups[-1]) < fold_at:  # a short tail: its rows go alone, not as a tiny digest
         return [*groups[:-1], *([c] for c in groups[-1])]
     return groups

@@ -1,28 +1,34 @@
-"""Job ``notify.dispatch``: send the due notification rows over SMTP.
+"""Job ``notify.dispatch``: send the due notification rows, each on its row's channel.
 
 Each row goes through three steps:
 
 1. **claim** (one transaction): the row's ``next_attempt_at`` moves a lease ahead
    (``LEASE``) only if it is still due — on SQLite and PostgreSQL alike one dispatcher
    wins; a cause that is gone withdraws it, quiet hours or a plan not made yet postpone
-   it; otherwise it is rendered and an attempt counted;
-2. **send** (no transaction open: no database lock is held while the SMTP server thinks);
-3. **record** (one transaction): sent, or backed off / parked with the reason.
+   it; otherwise it is rendered for its channel and an attempt counted;
+2. **send** (no transaction open: no database lock is held while the remote thinks):
+   the channel (``notify.channels``: email, sms, telegram, webhook) answers an outcome
+   per row — sent, retry after, parked;
+3. **record** (one transaction per message): sent, or backed off / parked with the reason.
 
-**Delivered once, except in one window.** The Message-ID was drawn when the row was
-written. If the process dies after the SMTP server accepted the mail (its 250 after DATA)
-and before step 3 commits, the row is still pending; when the lease runs out it is sent
-again — with the same Message-ID, so the recipient's mail client folds the two. Nowhere
-else can a second copy go out: a row is claimed before it is sent and marked in the
-transaction right after.
+**Delivered once, except in one window.** The Message-ID (a webhook's delivery id) was
+drawn when the row was written. If the process dies after the remote accepted the
+message (SMTP's 250 after DATA, SMS.ru's or Telegram's ok, a webhook's 2xx) and before
+step 3 commits, the row is still pending; when the lease runs out it is sent again — a
+mail with the same Message-ID, so the recipient's mail client folds the two; a webhook
+with the same ``X-CRM-Bridge-Delivery``, so a receiver can drop it; an SMS or a Telegram
+message has no such id: the recipient sees it twice. Nowhere else can a second copy go
+out: a row is claimed before it is sent and marked in the transaction right after.
+
+Rows of a channel with no section in the configuration wait (pending) until it has one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,25 +36,24 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, object_session
 
 from crm_bridge.app import App
-from crm_bridge.errors import RemoteError
 from crm_bridge.model import TicketStatus
 from crm_bridge.retry import backoff
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import TicketRow
+from notify.channels import Channel, Outcome, RetryAfter, Sent
 from notify.compose import context_for, request_context, unsubscribe_link
-from notify.digest import digest_message, fold
+from notify.digest import fold
 from notify.outgoing import Outgoing
 from notify.settings import NotifyConfig
 from notify.shadow import backend_in_shadow, hold, stale_after_shadow
-from notify.smtp import Mailer
 from notify.tables import NotificationRow
 from notify.templates import Rendered, TemplateProblem, Templates
 from sla.tables import SlaQueueRow
 
-__all__ = ["LEASE", "DispatchStats", "notify_dispatch", "render_row", "why_withdrawn"]
+__all__ = ["LEASE", "DispatchStats", "notify_dispatch", "render_row", "senders", "why_withdrawn"]
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)  # a claimed row is not claimed again before this (longer than any SMTP exchange)
+LEASE = timedelta(minutes=10)  # a claimed row is not claimed again before this (longer than any exchange)
 PLAN_POLL = timedelta(seconds=15)  # an acknowledgement waiting for its due dates looks again this often
 ADMIN_WAIT = timedelta(seconds=60)
 BATCH = 500
@@ -108,7 +113,7 @@ def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: dat
     if row.event == "acknowledgement" and now - row.created < config.wait_for_plan and session.get(SlaQueueRow, row.ticket_id) is not None:
         return now + PLAN_POLL, "waiting for the SLA plan (the due dates the acknowledgement states)"
     quiet = config.quiet_hours
-    if quiet is not None and row.audience == "customer":
+    if quiet is not None and row.audience == "customer" and row.channel != "webhook":  # machines do not sleep
         zone = ZoneInfo(row.timezone)
         local = now.astimezone(zone)
         if quiet.contains(local.time()):
@@ -120,18 +125,21 @@ def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: dat
 
 
 def render_row(session: Session, row: NotificationRow, ticket: TicketRow, templates: Templates,
-               config: NotifyConfig) -> tuple[Rendered, str | None]:
-    """What `row` says now, and its unsubscribe link (customers only)."""
-    link = unsubscribe_link(config, row.recipient) if row.audience == "customer" else None
-    context = context_for(row.event, row.data, request_context(session, ticket), lang=row.language, zone=row.timezone,
+               config: NotifyConfig, channel: Channel | None = None) -> tuple[Rendered, str | None, dict[str, Any]]:
+    """What `row` says now on `channel` (default: mail), its unsubscribe link (customer
+    mail only) and its facts (the request and the event as data: what a webhook posts)."""
+    link = unsubscribe_link(config, row.recipient) if row.audience == "customer" and row.channel == "email" else None
+    request = request_context(session, ticket)
+    context = context_for(row.event, row.data, request, lang=row.language, zone=row.timezone,
                           recipient=(row.recipient_name, row.recipient), unsubscribe_url=link)
-    return templates.render(row.event, row.language, context), link
+    rendered = channel.render(templates, row.event, row.language, context) if channel is not None \
+        else templates.render(row.event, row.language, context)
+    return rendered, link, {**request, "facts": {k: v for k, v in row.data.items() if k != "agent_id"}}
 
 
-def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates: Templates,
+def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates: Templates, channel: Channel,
            stats: DispatchStats) -> Outgoing | None:
     """Step 1: the row rendered, ready to send, or None (withdrawn, postponed, parked, taken by another)."""
-    assert config.email is not None
     with app.store.transaction() as session:
         claimed: CursorResult[Any] = session.execute(update(NotificationRow).where(
             NotificationRow.id == row_id, NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
@@ -168,7 +176,7 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             stats.waiting += 1
             return None
         try:
-            rendered, link = render_row(session, row, ticket, templates, config)
+            rendered, link, facts = render_row(session, row, ticket, templates, config, channel)
         except TemplateProblem as exc:  # `check` renders the samples; a file edited since can still fail
             row.state, row.reason = "parked", f"template: {exc}; fix it, run crm-bridge check, then retry the row"
             stats.parked += 1
@@ -178,99 +186,109 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             return None
         row.attempts += 1
         return Outgoing(row.id, row.recipient, row.recipient_name, row.audience, row.event, row.language, row.timezone,
-                       row.message_id, row.thread_root, rendered, link)
+                        row.message_id, row.thread_root, rendered, link, row.channel, facts)
 
 
 def _record(app: App, row_id: int, now: datetime, config: NotifyConfig, stats: DispatchStats, *,
-            subject: str, failure: RemoteError | None, note: str | None = None) -> None:
-    """Step 3: sent (`note`: how, e.g. in which digest), or the failure's back-off or parking."""
+            subject: str, outcome: Outcome) -> None:
+    """Step 3: sent (its note: how, e.g. in which digest), or the failure's back-off or parking."""
     with app.store.transaction() as session:
         row = session.get(NotificationRow, row_id)
         assert row is not None
-        if failure is None:
-            row.state, row.sent_at, row.subject, row.reason = "sent", now, subject, note
+        if isinstance(outcome, Sent):
+            row.state, row.sent_at, row.subject, row.reason = "sent", now, subject[:1000], outcome.note
             stats.sent += 1
             return
-        row.reason = str(failure)
-        if failure.administrative:
+        row.reason = outcome.reason
+        if isinstance(outcome, RetryAfter) and outcome.administrative:
             row.attempts = max(row.attempts - 1, 0)
-            row.next_attempt_at = now + max(ADMIN_WAIT, timedelta(seconds=failure.retry_after or 0))
+            row.next_attempt_at = now + max(ADMIN_WAIT, timedelta(seconds=outcome.seconds or 0))
             stats.retried += 1
-        elif failure.retryable and row.attempts < config.max_attempts:
-            row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, failure.retry_after, base=30.0, cap=3600.0))
+        elif isinstance(outcome, RetryAfter) and row.attempts < config.max_attempts:
+            row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, outcome.seconds, base=30.0, cap=3600.0))
             stats.retried += 1
         else:
             row.state = "parked"
-            if failure.retryable:
-                row.reason = f"gave up after {row.attempts} attempts: {failure.once}"
+            if isinstance(outcome, RetryAfter):
+                row.reason = f"gave up after {row.attempts} attempts: {outcome.reason.removesuffix('; will retry')}"
             stats.parked += 1
-        stats.errors.append(str(failure))
-        log.warning("notification %d of %s to %s: %s", row.id, record_label(object_session(row), "ticket", row.ticket_id),
-                    row.recipient, failure, extra={"event": "notify.dispatch.failed", "local_id": row.ticket_id})
+        stats.errors.append(outcome.reason)
+        log.warning("notification %d of %s to %s via %s: %s", row.id, record_label(object_session(row), "ticket", row.ticket_id),
+                    row.recipient if row.channel != "webhook" else "a webhook", row.channel, outcome.reason,
+                    extra={"event": "notify.dispatch.failed", "local_id": row.ticket_id, "channel": row.channel})
 
 
-def _hold_all(app: App, now: datetime, failure: RemoteError) -> None:
-    """A fault only an administrator fixes (the login): every due row waits, no attempts spent."""
+def _hold_all(app: App, now: datetime, channel: str, reason: str) -> None:
+    """A fault only an administrator fixes (a login, a token): every due row of the
+    channel waits, no attempts spent."""
     with app.store.transaction() as session:
         session.execute(update(NotificationRow).where(
-            NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
-            .values(next_attempt_at=now + ADMIN_WAIT, reason=str(failure)))
+            NotificationRow.state == "pending", NotificationRow.channel == channel, NotificationRow.next_attempt_at <= now)
+            .values(next_attempt_at=now + ADMIN_WAIT, reason=reason))
 
 
-def _due_by_recipient(app: App, now: datetime) -> dict[str, list[int]]:
-    """The due rows (up to ``BATCH``), grouped by recipient in the order they fell due."""
-    groups: dict[str, list[int]] = {}
+def _due_by_recipient(app: App, now: datetime, channels: Iterable[str]) -> dict[tuple[str, str], list[int]]:
+    """The due rows of `channels` (up to ``BATCH``), grouped by (channel, recipient) in
+    the order they fell due."""
+    groups: dict[tuple[str, str], list[int]] = {}
     with app.store.transaction() as session:
-        for row_id, recipient in session.execute(select(NotificationRow.id, NotificationRow.recipient).where(
-                NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
+        for row_id, channel, recipient in session.execute(
+                select(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient).where(
+                    NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now,
+                    NotificationRow.channel.in_(list(channels)))
                 .order_by(NotificationRow.next_attempt_at, NotificationRow.id).limit(BATCH)):
-            groups.setdefault(recipient, []).append(row_id)
+            groups.setdefault((channel, recipient), []).append(row_id)
     return groups
 
 
-def _send(app: App, mailer: Mailer, message: EmailMessage, claims: list[Outgoing], now: datetime,
-          config: NotifyConfig, stats: DispatchStats, *, note: str | None = None) -> bool:
-    """Steps 2 and 3 for one mail carrying `claims`; False when a fault holds every row."""
-    failure: RemoteError | None = None
-    try:
-        mailer.send(message)
-    except RemoteError as exc:
-        failure = exc
-    for claim in claims:
-        _record(app, claim.row_id, now, config, stats, subject=claim.rendered.subject, failure=failure, note=note)
-    if failure is not None and failure.administrative:
-        _hold_all(app, now, failure)
-        return False
-    return True
+def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[str, Channel]:
+    """The configured channels of one pass, by the name rows carry in ``channel``."""
+    from notify.channels.email import EmailSender
+    from notify.channels.sms import SmsRuSender
+    from notify.channels.telegram import TelegramSender
+    from notify.channels.webhook import WebhookSender
+
+    out: dict[str, Channel] = {}
+    if config.email is not None:
+        out["email"] = EmailSender(config.email, templates, now)
+    if config.sms is not None:
+        out["sms"] = SmsRuSender(config.sms)
+    if config.telegram is not None:
+        out["telegram"] = TelegramSender(config.telegram, templates)
+    if config.webhooks:
+        out["webhook"] = WebhookSender(config.webhooks, now)
+    return out
 
 
 def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
-    """Job ``notify.dispatch``: send every due row (up to ``BATCH`` per pass); a recipient
-    with ``fold_at`` or more due rows gets them as digests (see ``notify.digest``)."""
+    """Job ``notify.dispatch``: send every due row (up to ``BATCH`` per pass) on its
+    channel; a recipient with ``fold_at`` or more due rows gets them as digests by mail and
+    Telegram (see ``notify.digest``)."""
     config: NotifyConfig = app.config.section("notify")
     stats = DispatchStats()
-    if config.email is None:
+    if not config.enabled:
         return stats.summary()
-    channel = config.email
     templates = Templates(config.templates)
-    with Mailer(channel) as mailer:
-        for ids in _due_by_recipient(app, now).values():
-            claims = [c for c in (_claim(app, i, now, config, templates, stats) for i in ids) if c is not None]
-            for group in fold(claims, config.fold_at):
-                if len(group) == 1:
-                    ok = _send(app, mailer, group[0].message(channel, now), group, now, config, stats)
-                else:
-                    try:
-                        message = digest_message(channel, group, templates, now)
-                    except TemplateProblem as exc:  # an edited digest template: the rows go alone rather than wait
-                        log.exception("digest to %s does not render, its %d rows go one by one", group[0].recipient,
-                                      len(group), extra={"event": "notify.dispatch.digest_template"})
-                        stats.errors.append(str(exc))
-                        ok = all(_send(app, mailer, c.message(channel, now), [c], now, config, stats) for c in group)
-                    else:
-                        ok = _send(app, mailer, message, group, now, config, stats,
-                                   note=f"in digest {message['Message-ID']} with {len(group) - 1} more")
-                        stats.digests += ok
-                if not ok:
-                    return stats.summary()
+    channels = senders(config, templates, now)
+    held: set[str] = set()  # channels whose fault only an administrator fixes: no more this pass
+    try:
+        for (name, _), ids in _due_by_recipient(app, now, channels).items():
+            if name in held:
+                continue
+            channel = channels[name]
+            claims = [c for c in (_claim(app, i, now, config, templates, channel, stats) for i in ids) if c is not None]
+            groups = fold(claims, config.fold_at, channel.folds)
+            for group in groups:
+                outcomes = channel.send(group)
+                for claim, outcome in zip(group, outcomes, strict=True):
+                    _record(app, claim.row_id, now, config, stats, subject=claim.rendered.subject, outcome=outcome)
+                admin = next((o for o in outcomes if isinstance(o, RetryAfter) and o.administrative), None)
+                if admin is not None:
+                    _hold_all(app, now, name, admin.reason)
+                    held.add(name)
+                    break
+    finally:
+        for channel in channels.values():
+            channel.close()
+        stats.digests += sum(getattr(channel, "digests", 0) for channel in channels.values())
     return stats.summary()

@@ -27,7 +27,7 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow, core_table
-from notify.settings import NotifyConfig, StaffRules
+from notify.settings import NotifyConfig, StaffRules, channel_address
 from notify.tables import NotificationRow
 
 __all__ = ["customer_address", "on_assigned", "on_sla_event", "on_ticket_imported", "write_rows"]
@@ -165,14 +165,16 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
     write_rows(unit, rows)
 
 
-def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None] | None:
-    """The address (and name) a staff recipient stands for: the agent's, the supervisor's,
-    or the one written; None when it has none."""
+def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None, str] | None:
+    """The address, name and channel a staff recipient stands for: the agent's mail, the
+    supervisor's, or the one written (a mailbox, ``telegram:<chat>``, ``sms:<phone>``);
+    None when it has none."""
     if who == "assignee":
-        return (agent.email, agent.name) if agent is not None and agent.email else None
+        return (agent.email, agent.name, "email") if agent is not None and agent.email else None
     if who == "supervisor":
-        return _split(staff.supervisor) if staff.supervisor else None
-    return _split(who)
+        return (*_split(staff.supervisor), "email") if staff.supervisor else None
+    channel, address = channel_address(who)
+    return (*_split(address), "email") if channel == "email" else (address, None, channel)
 
 
 def _split(mailbox: str) -> tuple[str, str | None]:
@@ -181,12 +183,32 @@ def _split(mailbox: str) -> tuple[str, str | None]:
 
 
 def _row(now: datetime, config: NotifyConfig, ticket: TicketRow, event: str, key: str, data: dict[str, Any],
-         to: tuple[str, str | None], audience: str, lang: str, zone: str) -> dict[str, Any]:
-    assert config.email is not None
-    return {"event_key": key, "event": event, "ticket_id": ticket.id, "recipient": to[0].strip().lower(),
-            "recipient_name": to[1], "audience": audience, "channel": "email", "language": lang, "timezone": zone,
-            "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.email.message_domain}>", "thread_root": None,
+         to: tuple[str, str | None] | tuple[str, str | None, str], audience: str, lang: str, zone: str) -> dict[str, Any]:
+    channel = to[2] if len(to) > 2 else "email"  # (address, name[, channel])
+    recipient = to[0].strip().lower() if channel == "email" else to[0].strip()
+    return {"event_key": key, "event": event, "ticket_id": ticket.id, "recipient": recipient,
+            "recipient_name": to[1], "audience": audience, "channel": channel, "language": lang, "timezone": zone,
+            "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.message_domain}>", "thread_root": None,
             "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now}
+
+
+def _webhook_rows(config: NotifyConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (notification, webhook listing its event): the first row of each
+    (event key, event) stands for it — a receiver hears of a breach once, not once per
+    person told. Keyed ``<key>#<event>`` (an assignment's customer and staff rows share a key)."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        cause = (row["event_key"], row["event"])
+        if row["channel"] == "webhook" or cause in seen:
+            continue
+        seen.add(cause)
+        for hook in config.webhooks:
+            if row["event"] in hook.events:
+                out.append({**row, "event_key": f"{row['event_key']}#{row['event']}", "recipient": hook.url,
+                            "recipient_name": None, "channel": "webhook",
+                            "message_id": f"<{uuid.uuid4().hex}.{row['ticket_id']}@{config.message_domain}>"})
+    return out
 
 
 def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
@@ -196,6 +218,7 @@ def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     session = unit.session
+    rows = rows + _webhook_rows(unit.config.section("notify"), rows)
     first: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
         first.setdefault((row["event_key"], row["recipient"], row["channel"]), row)

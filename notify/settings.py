@@ -30,6 +30,20 @@
       unsubscribe_url: "https://support.example.ru/unsubscribe/{token}"
       link_secret: ${NOTIFY_LINK_SECRET}       # signs the unsubscribe token
       quiet_hours: {from: "22:00", to: "08:00"}   # customers' mail waits; default: off
+      sms:                                     # SMS.ru's HTTP API (notify.channels.sms)
+        kind: smsru
+        api_id: ${SMSRU_API_ID}
+        sender: MyCompany                      # a sender name SMS.ru approved; default: theirs
+        max_segments: 3                        # longer texts are cut (see notify/README.md)
+      telegram:                                # the Bot API (notify.channels.telegram)
+        token: ${TELEGRAM_BOT_TOKEN}
+      webhooks:                                # signed JSON POSTs (notify.channels.webhook)
+        - url: https://hooks.example.ru/crm
+          secret: ${WEBHOOK_SECRET}
+          events: [sla_breach, sla_escalate]   # default: every event
+
+Staff recipients may name another channel: ``telegram:-1001234567890`` (a chat id or
+``@channel``), ``sms:+79991234567``; the channel needs its section.
 
 A name this section does not know (a status, a recipient, a language without templates)
 is an error at its line.
@@ -37,6 +51,7 @@ is an error at its line.
 
 from __future__ import annotations
 
+import re
 from datetime import time, timedelta
 from email.headerregistry import Address
 from email.utils import getaddresses
@@ -46,15 +61,19 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from crm_bridge.config import Strict, TimeZoneName, config_problem
+from crm_bridge.errors import did_you_mean
 from crm_bridge.model import TicketStatus
+from notify.events import EVENTS
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerRules", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "StaffRules",
-           "mailbox"]
+__all__ = ["LANGUAGES", "CustomerRules", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "SmsRu", "StaffRules",
+           "TelegramChannel", "Webhook", "channel_address", "mailbox"]
 
 LANGUAGES = ("ru", "en")
 Language = Literal["ru", "en"]
-Recipient = str  # "assignee", "supervisor" or an e-mail address
+Recipient = str  # "assignee", "supervisor", an e-mail address, "telegram:<chat>" or "sms:<phone>"
+_PHONE = re.compile(r"\+?[0-9]{10,15}")
+_CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 
 
 def mailbox(value: str) -> str:
@@ -64,6 +83,85 @@ def mailbox(value: str) -> str:
         msg = f"{value!r} is not one e-mail address; write e.g. support@example.ru or \"Support <support@example.ru>\""
         raise ValueError(msg)
     return value
+
+
+def channel_address(who: str) -> tuple[str, str]:
+    """(channel, address) a recipient written in the configuration stands for:
+    ``telegram:-100123`` → ("telegram", "-100123"), ``sms:+7 999 123-45-67`` →
+    ("sms", "79991234567"), anything else an e-mail mailbox. ValueError when malformed."""
+    kind, sep, rest = who.partition(":")
+    if sep and kind == "telegram":
+        if not _CHAT.fullmatch(rest.strip()):
+            msg = f"{who!r}: write telegram:<chat id> (e.g. telegram:-1001234567890) or telegram:@channel_name"
+            raise ValueError(msg)
+        return "telegram", rest.strip()
+    if sep and kind == "sms":
+        digits = re.sub(r"[\s()-]", "", rest)
+        if not _PHONE.fullmatch(digits):
+            msg = f"{who!r}: write sms:<phone in international format> (e.g. sms:+79991234567)"
+            raise ValueError(msg)
+        return "sms", digits.removeprefix("+")
+    return "email", mailbox(who)
+
+
+def _http_url(value: str, field: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        msg = f"{field} {value!r} is not an http(s) URL; write e.g. https://example.ru"
+        raise ValueError(msg)
+    return value.rstrip("/")
+
+
+class SmsRu(Strict):
+    """SMS.ru (https://sms.ru/api/send): ``api_id`` from the cabinet; other gateways plug
+    in as another ``kind`` beside it (``notify.channels.sms``)."""
+
+    kind: Literal["smsru"]
+    api_id: SecretStr
+    sender: str | None = Field(default=None, min_length=1, max_length=11)  # "from": a name SMS.ru approved
+    base_url: str = "https://sms.ru"
+    max_segments: int = Field(default=3, ge=1, le=8)  # SMS.ru refuses over 8 (code 205)
+    timeout: float = Field(default=15.0, gt=0)
+    test: bool = False  # SMS.ru's test=1: answered as sent, nothing sent, nothing charged
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, "base_url")
+
+
+class TelegramChannel(Strict):
+    """The Telegram Bot API: the bot's token (a secret: never logged, hidden in messages)."""
+
+    token: SecretStr
+    base_url: str = "https://api.telegram.org"
+    timeout: float = Field(default=15.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, "base_url")
+
+
+class Webhook(Strict):
+    """A receiver of signed JSON POSTs: every notification of `events` (default: all)."""
+
+    url: str
+    secret: SecretStr = Field(min_length=16)
+    events: list[str] = list(EVENTS)
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, "url")
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            if name not in EVENTS:
+                raise config_problem((index,), f"no event {name!r}.{did_you_mean(name, EVENTS)} Events: {', '.join(EVENTS)}")
+        return value
 
 
 class EmailChannel(Strict):
@@ -154,9 +252,11 @@ class StaffRules(Strict):
                                                             "`supervisor: lead@example.ru`")
                     continue
                 try:
-                    mailbox(who)
-                except ValueError:
-                    raise config_problem((kind, index), f"{who!r}: write assignee, supervisor or an e-mail address") from None
+                    channel_address(who)
+                except ValueError as exc:
+                    hint = str(exc) if who.startswith(("telegram:", "sms:")) else \
+                        f"{who!r}: write assignee, supervisor, an e-mail address, telegram:<chat id> or sms:<phone>"
+                    raise config_problem((kind, index), hint) from None
         return self
 
 
@@ -173,9 +273,12 @@ class QuietHours(Strict):
 
 
 class NotifyConfig(Strict):
-    """See the module docstring. Without ``email`` notify is off."""
+    """See the module docstring. Without a channel (email, sms, telegram, webhooks) notify is off."""
 
     email: EmailChannel | None = None
+    sms: SmsRu | None = None
+    telegram: TelegramChannel | None = None
+    webhooks: list[Webhook] = []
     customer: CustomerRules = CustomerRules()
     staff: StaffRules = StaffRules()
     templates: Path | None = None
@@ -191,7 +294,16 @@ class NotifyConfig(Strict):
 
     @property
     def enabled(self) -> bool:
-        return self.email is not None
+        return self.email is not None or self.sms is not None or self.telegram is not None or bool(self.webhooks)
+
+    @property
+    def message_domain(self) -> str:
+        """Right part of the ids rows draw (a mail's Message-ID, a webhook's delivery id)."""
+        return self.email.message_domain if self.email is not None else "crm-bridge.notify"
+
+    def configured(self, channel: str) -> bool:
+        return {"email": self.email is not None, "sms": self.sms is not None, "telegram": self.telegram is not None,
+                "webhook": bool(self.webhooks)}.get(channel, False)
 
     @field_validator("templates")
     @classmethod
@@ -204,6 +316,18 @@ class NotifyConfig(Strict):
             msg = f"{folder}: no such folder; create it (copy the shipped notify/templates) or remove `templates:`"
             raise ValueError(msg)
         return folder.resolve()
+
+    @model_validator(mode="after")
+    def _channels(self) -> NotifyConfig:
+        for kind in ("warn", "breach", "escalate", "assigned"):
+            for index, who in enumerate(getattr(self.staff, kind)):
+                if who in ("assignee", "supervisor"):
+                    continue
+                channel = channel_address(who)[0]
+                if not self.configured(channel):
+                    raise config_problem(("staff", kind, index), f"{who!r} goes by {channel}, but notify has no `{channel}:` "
+                                                                 f"section; add it (see notify/README.md) or remove the recipient")
+        return self
 
     @model_validator(mode="after")
     def _links(self) -> NotifyConfig:

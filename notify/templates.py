@@ -1,7 +1,9 @@
 """Mail templates: sandboxed Jinja2 files the user can override, dates through Babel.
 
 Each event has three files per language in ``<lang>/``: ``<event>.subject.txt``,
-``<event>.txt`` (plain text) and ``<event>.html`` (autoescaped). The search path is the
+``<event>.txt`` (plain text) and ``<event>.html`` (autoescaped); other channels add
+``<event>.sms.txt`` (SMS) and ``telegram.html`` (a Telegram message around the mail's
+subject and text; ``<event>.telegram.html`` overrides it for one event). The search path is the
 user's folder (``notify.templates``) first, then the shipped ``notify/templates``: a user
 overrides one file by saving one of the same name. ``StrictUndefined`` makes an unknown
 placeholder an error, and ``crm-bridge check`` renders every file against sample requests
@@ -120,6 +122,15 @@ class Templates:
             out.append(self._render_one(name, context))
         subject = " ".join(out[0].split())  # one line: a line break in a header would end it
         return Rendered(subject, out[1].strip() + "\n", out[2])
+
+    def exists(self, name: str) -> bool:
+        """Whether a file `name` (``ru/sla_breach.telegram.html``) is in the search path."""
+        return any((folder / name).is_file() for folder in self.folders)
+
+    def render_file(self, name: str, context: dict[str, Any]) -> str:
+        """One file (``ru/acknowledgement.sms.txt``) rendered: what other channels than mail
+        use. Raises ``TemplateProblem`` like ``render``."""
+        return self._render_one(name, context)
 
     def _render_one(self, name: str, context: dict[str, Any]) -> str:
         try:

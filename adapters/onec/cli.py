@@ -19,11 +19,12 @@ from crm_bridge.cli.common import console, console_err, emit_json
 __all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator", "inspect", "onec_app"]
 
 DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
+DEMO_BOT_TOKEN, DEMO_CHAT, DEMO_WEBHOOK_SECRET = "100000:demo-bot-token", "-1001000000001", "demo-webhook-secret-0123"
 ZONE = "Europe/Moscow"
 
 
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
-                duty: Sequence[str] = ()) -> str:
+                duty: Sequence[str] = (), alerts: tuple[str, str] | None = None) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
     `co_executors`, urgent requests and technical problems get a second specialist (1C's
@@ -31,7 +32,9 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     at risk is reassigned within when its resolution target is breached (the demo shows
     such moves). With either, agents carry up to 40 open requests — the generated base
     leaves 20-30 open on each, so at 10 nobody could take a new one (tests built on this
-    configuration leave them out unless they test them)."""
+    configuration leave them out unless they test them). With `alerts` (a Bot API's base
+    URL, a webhook's URL: the demo's local fakes), SLA breaches also go to the supervisors'
+    Telegram chat and, signed, to the webhook."""
     capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
@@ -49,10 +52,15 @@ sla:   # the shipped policies, and urgent requests escalate to the duty team
     - {{name: thanks and complaints, match: {{type: [feedback]}}, calendar: office, targets: {{first_response: 8h, resolution: 72h}}}}
     - {{name: everything else, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
 """
+    chat = "" if alerts is None else f', breach: [assignee, supervisor, "telegram:{DEMO_CHAT}"]'
     mail = "" if smtp is None else f"""
 notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
   email: {{host: {smtp[0]}, port: {smtp[1]}, tls: none, from: "Поддержка (демо) <support@demo.example>"}}
-  staff: {{supervisor: "Старший смены <lead@demo.example>"}}
+  staff: {{supervisor: "Старший смены <lead@demo.example>"{chat}}}
+"""
+    if smtp is not None and alerts is not None:
+        mail += f"""  telegram: {{token: "{DEMO_BOT_TOKEN}", base_url: "{alerts[0]}"}}   # the demo's local Bot API
+  webhooks: [{{url: "{alerts[1]}", secret: {DEMO_WEBHOOK_SECRET}, events: [sla_breach, sla_escalate]}}]
 """
     return f"""
 store: {{url: "sqlite:///{db_path}"}}{mail}
@@ -182,15 +190,16 @@ def demo(
     from adapters.onec.emulator import Emulator
     from crm_bridge.app import App
     from crm_bridge.runner import Runner, run_cycle
+    from notify.channels.fakes import FakeTelegram, WebhookReceiver
     from notify.sink import SmtpSink
 
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
-            SmtpSink() as sink:
+            SmtpSink() as sink, FakeTelegram(DEMO_BOT_TOKEN) as bot, WebhookReceiver(DEMO_WEBHOOK_SECRET) as hook:
         bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
-                                           duty=_duty(emu)), file="<demo>")
+                                           duty=_duty(emu), alerts=(bot.url, f"{hook.url}/crm-bridge")), file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -203,6 +212,7 @@ def demo(
                 counts.update(_people(bridge))
                 escalated = _escalations(bridge)
             counts.update(_mail_counts(sink, bridge))
+            counts.update(telegram_messages=len(bot.sent), webhook_posts=len(hook.received))
             counts["reassigned"] = len({m["number"] for m in escalated})
             elapsed = time.monotonic() - started
             if as_json:
@@ -212,6 +222,10 @@ def demo(
                 _print(rows, counts, elapsed, emu.base_url)
                 _print_escalations(escalated)
                 _print_mail(counts, sink.address)
+                console.print(f"The supervisors' Telegram chat (a local Bot API at {bot.url}) got [bold]{len(bot.sent)}"
+                              f"[/bold] messages carrying {counts['telegram_alerts']} breach alerts (a burst goes as one "
+                              f"digest); a local webhook receiver accepted [bold]{len(hook.received)}[/bold] signed posts "
+                              "(breaches and escalations).", highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
 
@@ -265,9 +279,11 @@ def _mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
     from notify.tables import NotificationRow
 
     with bridge.store.transaction() as session:
-        sent = dict(session.execute(select(NotificationRow.event, func.count()).where(NotificationRow.state == "sent")
-                                    .group_by(NotificationRow.event)).all())
-    return {"mails": len(sink.messages), "acknowledgements": sent.get("acknowledgement", 0),
+        sent = dict(session.execute(select(NotificationRow.event, func.count()).where(
+            NotificationRow.state == "sent", NotificationRow.channel == "email").group_by(NotificationRow.event)).all())
+        telegram = session.scalar(select(func.count()).where(NotificationRow.state == "sent",
+                                                             NotificationRow.channel == "telegram"))
+    return {"mails": len(sink.messages), "telegram_alerts": int(telegram or 0), "acknowledgements": sent.get("acknowledgement", 0),
             "assignments": sent.get("assigned", 0), "staff_assignments": sent.get("assigned_staff", 0),
             "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_"))}
 

@@ -22,7 +22,7 @@ def user_templates(tmp_path: Path, name: str, text: str) -> Path:
 def test_the_shipped_templates_pass_the_check(tmp_path: Path, sink: SmtpSink) -> None:
     (line,) = check_templates(make_app(tmp_path, sink))
     assert line["ok"], line["detail"]
-    assert "9 events and the digest x 2 languages render" in line["detail"]
+    assert "9 events (mail, SMS, Telegram) and the digest x 2 languages render" in line["detail"]
 
 
 def test_an_unknown_placeholder_in_a_users_template_is_named_with_its_file_and_line(tmp_path: Path, sink: SmtpSink) -> None:
@@ -59,3 +59,19 @@ def test_a_broken_digest_template_is_named_by_check(tmp_path: Path, sink: SmtpSi
     assert not line["ok"]
     assert line["detail"].startswith(f"{folder / 'ru' / 'digest.txt'}:2: unknown placeholder:")
     assert line["detail"].endswith("(rendering a sample digest)")
+
+
+def test_an_unknown_placeholder_in_an_sms_template_is_named_by_check(tmp_path: Path, sink: SmtpSink) -> None:
+    folder = user_templates(tmp_path, "sla_breach.sms.txt", "[SLA] {{ request.number }}\n{{ request.agent }}\n")
+    app = make_app(tmp_path, sink, f"  templates: {folder}\n")
+    (line,) = check_templates(app)
+    assert not line["ok"]
+    assert line["detail"].startswith(f"{folder / 'ru' / 'sla_breach.sms.txt'}:2: unknown placeholder:")
+
+
+def test_a_telegram_template_of_one_event_is_checked_too(tmp_path: Path, sink: SmtpSink) -> None:
+    folder = user_templates(tmp_path, "sla_warn.telegram.html", "<b>{{ subject }}</b>\n{{ request.nope }}\n")
+    app = make_app(tmp_path, sink, f"  templates: {folder}\n")
+    (line,) = check_templates(app)
+    assert not line["ok"]
+    assert line["detail"].startswith(f"{folder / 'ru' / 'sla_warn.telegram.html'}:2: unknown placeholder:")

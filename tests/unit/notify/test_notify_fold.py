@@ -38,3 +38,8 @@ def test_every_row_is_in_exactly_one_group_in_due_order() -> None:
     given = rows(DIGEST_MAX + 7)
     flat = [o.row_id for g in fold(given, 5) for o in g]
     assert flat == [o.row_id for o in given]
+
+
+def test_a_channels_own_bound_caps_each_digest() -> None:
+    assert sizes(fold(rows(100), 5, 40)) == [40, 40, 20]
+    assert sizes(fold(rows(7), 5, 1)) == [1] * 7  # a channel that never folds

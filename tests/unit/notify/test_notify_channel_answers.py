@@ -1,0 +1,170 @@
+"""Each channel's translation of its remote's answers into outcomes (one layer: the HTTP
+exchange mocked with ``responses``), and that secrets never reach an outcome."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+
+from notify.channels import Parked, RetryAfter, Sent
+from notify.channels.sms import SmsRuSender
+from notify.channels.telegram import TelegramSender
+from notify.channels.webhook import SIGNATURE, WebhookSender, sign, verify
+from notify.outgoing import Outgoing
+from notify.settings import SmsRu, TelegramChannel, Webhook
+from notify.templates import Rendered, Templates
+
+NOW = datetime(2027, 1, 11, 6, 30, tzinfo=UTC)
+TOKEN = "123456:AAF-bot-token"
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+def claim(recipient: str, channel: str) -> Outgoing:
+    return Outgoing(1, recipient, None, "staff", "sla_breach", "ru", "Europe/Moscow", "<abc.1@example.ru>", None,
+                    Rendered("[SLA] CRM-0000042", "Срок нарушен", "Срок нарушен"), None, channel,
+                    {"request": {"number": "CRM-0000042"}, "facts": {"metric": "resolution"}})
+
+
+def sms_answer(api: responses.RequestsMock, body: object, status: int = 200) -> None:
+    api.post("https://sms.ru/sms/send", json=body, status=status)
+
+
+SMS = SmsRu(kind="smsru", api_id="api-secret-id", sender="Support")  # type: ignore[arg-type]
+
+
+def test_smsru_sends_the_documented_form_and_reads_the_sms_id(api: responses.RequestsMock) -> None:
+    sms_answer(api, {"status": "OK", "status_code": 100, "balance": 4122.56,
+                     "sms": {"79991234567": {"status": "OK", "status_code": 100, "sms_id": "000000-10000000"}}})
+    assert SmsRuSender(SMS).send([claim("79991234567", "sms")]) == [Sent("SMS.ru id 000000-10000000")]
+    form = parse_qs(api.calls[0].request.body)
+    assert form == {"api_id": ["api-secret-id"], "to": ["79991234567"], "msg": ["Срок нарушен"], "json": ["1"],
+                    "from": ["Support"]}
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ({"status_code": 202, "status_text": "Неправильно указан номер"}, Parked),
+    ({"status_code": 207, "status_text": "Нет маршрута"}, Parked),
+    ({"status_code": 209, "status_text": "Стоп-лист"}, Parked),
+    ({"status_code": 230, "status_text": "Лимит на номер"}, RetryAfter),
+])
+def test_smsru_number_errors(api: responses.RequestsMock, answer: dict[str, object], expected: type) -> None:
+    sms_answer(api, {"status": "OK", "status_code": 100, "sms": {"79991234567": {"status": "ERROR", **answer}}})
+    (outcome,) = SmsRuSender(SMS).send([claim("79991234567", "sms")])
+    assert isinstance(outcome, expected)
+    assert outcome.reason.startswith(f"SMS.ru answered {answer['status_code']} {answer['status_text']}: ")
+
+
+def test_smsru_wrong_api_id_holds_the_channel_and_never_shows_the_id(api: responses.RequestsMock) -> None:
+    sms_answer(api, {"status": "ERROR", "status_code": 200, "status_text": "Неправильный api_id"})
+    (outcome,) = SmsRuSender(SMS).send([claim("79991234567", "sms")])
+    assert isinstance(outcome, RetryAfter)
+    assert outcome.administrative
+    assert "check notify.sms.api_id" in outcome.reason
+    assert "api-secret-id" not in outcome.reason
+
+
+def test_smsru_no_money_parks(api: responses.RequestsMock) -> None:
+    sms_answer(api, {"status": "ERROR", "status_code": 201, "status_text": "Не хватает средств на лицевом счету"})
+    (outcome,) = SmsRuSender(SMS).send([claim("79991234567", "sms")])
+    assert isinstance(outcome, Parked)
+    assert "top it up" in outcome.reason
+
+
+def test_smsru_5xx_and_no_answer_retry(api: responses.RequestsMock) -> None:
+    sms_answer(api, {"error": "x"}, status=502)
+    api.post("https://sms.ru/sms/send", body=requests.ConnectionError("refused"))
+    sender = SmsRuSender(SMS)
+    first, second = sender.send([claim("79991234567", "sms")]) + sender.send([claim("79991234567", "sms")])
+    assert first == RetryAfter(None, "SMS.ru answered HTTP 502; will retry")
+    assert isinstance(second, RetryAfter)
+    assert not second.administrative
+
+
+TG = TelegramChannel(token=TOKEN)  # type: ignore[arg-type]
+TG_URL = f"https://api.telegram.org/bot{TOKEN}/sendMessage"
+
+
+def test_telegram_sends_html_to_the_chat(api: responses.RequestsMock) -> None:
+    api.post(TG_URL, json={"ok": True, "result": {"message_id": 77}})
+    assert TelegramSender(TG, Templates()).send([claim("-100123", "telegram")]) == [Sent("Telegram message 77")]
+    sent = json.loads(api.calls[0].request.body)
+    assert (sent["chat_id"], sent["parse_mode"], sent["text"]) == ("-100123", "HTML", "Срок нарушен")
+
+
+@pytest.mark.parametrize(("status", "body", "outcome"), [
+    (429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 35",
+           "parameters": {"retry_after": 35}},
+     RetryAfter(35.0, "Telegram answered 429 Too Many Requests: retry after 35; will retry")),
+    (403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"},
+     Parked("Telegram answered 403 Forbidden: bot was blocked by the user")),
+    (400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
+     Parked("Telegram answered 400 Bad Request: chat not found")),
+    (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"},
+     RetryAfter(None, "Telegram answered 502 Bad Gateway; will retry")),
+])
+def test_telegram_error_answers(api: responses.RequestsMock, status: int, body: dict[str, object], outcome: object) -> None:
+    api.post(TG_URL, json=body, status=status)
+    assert TelegramSender(TG, Templates()).send([claim("-100123", "telegram")]) == [outcome]
+
+
+def test_a_revoked_token_is_administrative_and_the_token_is_never_in_a_reason(api: responses.RequestsMock) -> None:
+    api.post(TG_URL, json={"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+    api.post(TG_URL, body=requests.Timeout("read timed out"))
+    sender = TelegramSender(TG, Templates())
+    revoked, timeout = sender.send([claim("-1", "telegram")]) + sender.send([claim("-1", "telegram")])
+    assert isinstance(revoked, RetryAfter)
+    assert revoked.administrative
+    assert isinstance(timeout, RetryAfter)
+    assert TOKEN not in revoked.reason + timeout.reason
+    assert "bot***" in timeout.reason
+
+
+HOOK = Webhook(url="https://hooks.example.ru/crm", secret="whsec-0123456789abcdef")  # type: ignore[arg-type]
+
+
+def test_a_webhook_is_signed_over_timestamp_and_body(api: responses.RequestsMock) -> None:
+    api.post(HOOK.url, status=204)
+    assert WebhookSender([HOOK], NOW).send([claim(HOOK.url, "webhook")]) == [Sent("https://hooks.example.ru/crm answered 204")]
+    request = api.calls[0].request
+    body = request.body if isinstance(request.body, bytes) else request.body.encode()
+    header = request.headers[SIGNATURE]
+    assert header == sign("whsec-0123456789abcdef", int(NOW.timestamp()), body)
+    assert verify("whsec-0123456789abcdef", header, body, NOW.timestamp())
+    assert not verify("whsec-0123456789abcdef", header, body + b" ", NOW.timestamp())  # a changed body
+    assert not verify("another-secret-value", header, body, NOW.timestamp())
+    payload = json.loads(body)
+    assert (payload["id"], payload["event"], payload["request"]["number"]) == ("<abc.1@example.ru>", "sla_breach", "CRM-0000042")
+    assert request.headers["X-CRM-Bridge-Delivery"] == "<abc.1@example.ru>"
+
+
+@pytest.mark.parametrize(("status", "headers", "kind", "wait"), [
+    (429, {"Retry-After": "120"}, RetryAfter, 120.0),
+    (429, {"Retry-After": "Mon, 11 Jan 2027 06:35:00 GMT"}, RetryAfter, 300.0),
+    (503, {}, RetryAfter, None),
+    (404, {}, Parked, None),
+    (400, {}, Parked, None),
+])
+def test_webhook_answers(api: responses.RequestsMock, status: int, headers: dict[str, str], kind: type,
+                         wait: float | None) -> None:
+    api.post(HOOK.url, status=status, headers=headers)
+    (outcome,) = WebhookSender([HOOK], NOW).send([claim(HOOK.url, "webhook")])
+    assert isinstance(outcome, kind)
+    if isinstance(outcome, RetryAfter):
+        assert outcome.seconds == wait
+
+
+def test_a_row_of_a_webhook_removed_from_the_configuration_is_parked() -> None:
+    (outcome,) = WebhookSender([HOOK], NOW).send([claim("https://old.example.ru/hook", "webhook")])
+    assert isinstance(outcome, Parked)
+    assert "no webhook https://old.example.ru/hook" in outcome.reason
