@@ -109,7 +109,8 @@ def test_records_are_written_concurrently_and_each_record_in_order(store: Store)
     assert backend.overlapped == []  # never two writes of one record at once
     for tid in ids[:4]:  # a record's rows went in the order they were decided
         order = [values for remote_id, values in backend.sent if remote_id == f"r-{tid}"]
-        assert list(order[0]) == ["Due"] and order[1] == {"Subj": f"second {tid}"}, order
+        assert list(order[0]) == ["Due"], order
+        assert order[1] == {"Subj": f"second {tid}"}, order
     assert {r.state for r in rows(store)} == {"sent"}
 
 
@@ -135,5 +136,5 @@ def test_an_overloaded_remote_stops_the_pass_and_the_rest_wait_without_spending_
     for row in waiting:
         assert (row.state, row.attempts) == ("pending", 0)
         assert row.next_attempt_at.replace(tzinfo=UTC) >= NOW + timedelta(seconds=90)
-        assert row.last_error is not None and row.last_error.startswith("waits: crm: PATCH: HTTP 429")
+        assert (row.last_error or "").startswith("waits: crm: PATCH: HTTP 429")
     assert stats.retried == 8
