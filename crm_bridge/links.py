@@ -19,6 +19,7 @@ another product with the same key does not verify here. Pure: no clock, no I/O.
     links:
       secret: ${CRM_BRIDGE_LINK_SECRET}   # 32+ characters; changing it voids every link sent
       ttl_days: 30                        # how long a link in a mail stays valid
+      base_url: https://support.example.ru   # where the web addon answers (crm-bridge web)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from crm_bridge.config import Strict
 from crm_bridge.errors import BridgeError, ConfigError
 
 __all__ = ["MIN_SECRET", "PURPOSES", "Link", "LinkExpired", "LinkForged", "LinkNotForThis", "LinkRefused",
-           "LinksConfig", "require_secret", "sign", "verify"]
+           "LinksConfig", "PAGES", "link_url", "require_secret", "sign", "verify"]
 
 #: What a link may be for; a token names one of these, and a page accepts only its own.
 PURPOSES = ("cabinet", "rating", "unsubscribe", "preferences", "session")
@@ -96,6 +97,15 @@ class LinksConfig(Strict):
 
     secret: SecretStr | None = None
     ttl_days: int = Field(default=30, ge=1, le=3650)
+    base_url: str = "http://127.0.0.1:8080"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            msg = "must be an http(s) URL where `crm-bridge web` answers, e.g. https://support.example.ru"
+            raise ValueError(msg)
+        return value.rstrip("/")
 
     @property
     def ttl(self) -> timedelta:
@@ -170,6 +180,23 @@ def verify(secret: bytes | str, token: str, purpose: str, now: datetime, *, subj
     if now >= link.expires:
         raise LinkExpired(f"a {purpose} link for {link.subject} expired at {link.expires.isoformat()}")
     return link
+
+
+#: The page of each purpose on the web addon, relative to ``links.base_url``.
+PAGES = {"cabinet": "/cabinet/{token}", "rating": "/rate/{token}", "unsubscribe": "/unsubscribe/{token}",
+         "preferences": "/cabinet/{token}"}
+
+
+def link_url(config: LinksConfig, purpose: str, subject: str, now: datetime) -> str:
+    """The URL a mail gives the customer: ``links.base_url`` + the purpose's page, with a
+    token valid for ``links.ttl_days`` from `now`.
+
+    Raises:
+        ConfigError: ``links.secret`` is not configured.
+    """
+    key = require_secret(config, f"a {purpose} link")
+    token = sign(key, purpose, subject, expires=now + config.ttl)
+    return config.base_url + PAGES[purpose].format(token=token)
 
 
 def require_secret(config: LinksConfig, where: str) -> bytes:

@@ -8,7 +8,7 @@ import pytest
 
 from crm_bridge.config import config_from_text
 from crm_bridge.errors import ConfigError
-from crm_bridge.links import LinkExpired, LinkForged, LinkNotForThis, require_secret, sign, verify
+from crm_bridge.links import LinkExpired, LinkForged, LinkNotForThis, link_url, require_secret, sign, verify
 from crm_bridge.registry import Registry
 
 KEY = "k" * 40
@@ -91,3 +91,11 @@ def test_a_missing_secret_names_the_feature_and_the_fix():
     assert config.section("links").ttl == timedelta(days=7)
     with pytest.raises(ConfigError, match="web cabinet needs links.secret"):
         require_secret(config.section("links"), "web cabinet")
+
+
+def test_link_url_points_at_the_purpose_page_and_verifies_there():
+    config = _config(f"links: {{secret: {KEY}, base_url: 'https://support.example.ru/'}}\n").section("links")
+    url = link_url(config, "cabinet", "contact:7", NOW)
+    assert url.startswith("https://support.example.ru/cabinet/")
+    link = verify(KEY, url.rsplit("/", 1)[1], "cabinet", NOW + timedelta(days=29))
+    assert link.subject == "contact:7"
