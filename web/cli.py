@@ -10,8 +10,7 @@ from crm_bridge.cli.common import console, emit_json, open_app
 
 __all__ = ["web_app"]
 
-web_app = typer.Typer(help="Web pages: the supervisor dashboard and the customers' cabinet.",
-                      invoke_without_command=True, no_args_is_help=False)
+web_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)  # help: the callback's docstring
 
 
 @web_app.callback()

@@ -78,3 +78,24 @@ def test_the_web_command_serves_until_stopped(tmp_path: Path):
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_web_link_prints_a_cabinet_link_the_server_opens(tmp_path: Path, capsys):
+    import json
+    from datetime import UTC, datetime
+
+    from web_fixtures import LINK_KEY, web_config
+
+    from crm_bridge.cli import main
+    from crm_bridge.links import verify
+
+    make_app(tmp_path).close()
+    (tmp_path / "crm-bridge.yaml").write_text(web_config(tmp_path), encoding="utf-8")
+    try:
+        main(["-c", str(tmp_path / "crm-bridge.yaml"), "web", "link", "CRM-0000042", "--json"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    out = json.loads(capsys.readouterr().out)
+    assert out["url"].startswith("http://127.0.0.1:8080/cabinet/")
+    assert out["subject"] == "contact:1"
+    assert verify(LINK_KEY, out["url"].rsplit("/", 1)[1], "cabinet", datetime.now(UTC)).subject == "contact:1"
