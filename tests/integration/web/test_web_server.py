@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from web_fixtures import PASSWORD, cabinet_token, make_app
 
@@ -91,10 +92,9 @@ def test_web_link_prints_a_cabinet_link_the_server_opens(tmp_path: Path, capsys)
 
     make_app(tmp_path).close()
     (tmp_path / "crm-bridge.yaml").write_text(web_config(tmp_path), encoding="utf-8")
-    try:
+    with pytest.raises(SystemExit) as ended:
         main(["-c", str(tmp_path / "crm-bridge.yaml"), "web", "link", "CRM-0000042", "--json"])
-    except SystemExit as exc:
-        assert exc.code in (0, None)
+    assert ended.value.code in (0, None)
     out = json.loads(capsys.readouterr().out)
     assert out["url"].startswith("http://127.0.0.1:8080/cabinet/")
     assert out["subject"] == "contact:1"
