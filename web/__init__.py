@@ -20,9 +20,10 @@ __all__ = ["register"]
 
 
 def register(registry: Registry) -> None:
-    """Register the ``web`` config section, the ``web`` commands and the server that
-    ``run --web`` starts, each by name: FastAPI and uvicorn load only when used."""
+    """Register the ``web`` config section, the ``web`` commands, the server that
+    ``run --web`` starts and the pages' check, each by name: FastAPI and uvicorn load only when used."""
     registry.add(Lazy("web.settings:WebConfig"), usage="config.section", name="web")
     registry.add(Lazy("web.cli:web_app", summary="Web pages: the supervisor dashboard and the customers' cabinet."),
                  usage="cli.group", name="web")
     registry.add(Lazy("web.serve:serve_background"), usage="web.server", name="web")
+    registry.add(Lazy("web.pages:check_pages"), usage="check.app", name="web pages")

@@ -16,25 +16,22 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import text
 
 from crm_bridge.app import App
 from crm_bridge.links import LinkRefused, require_secret, verify
-from notify.templates import format_when
 from web import security
 from web.cabinet import cabinet
 from web.dashboard import OPEN, dashboard
 from web.i18n import LANGUAGES, MESSAGES, choose_language
+from web.pages import Pages
 from web.schemas import DashboardOut, Health
 from web.settings import WebConfig
 from web.svg import bar_chart
 
-__all__ = ["SHIPPED", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
-SHIPPED = Path(__file__).parent / "templates"
 CSS = Path(__file__).parent / "static" / "web.css"
 
 
@@ -50,22 +47,16 @@ def _local(path: str | None) -> str:
 def create_app(bridge: App) -> FastAPI:
     """The FastAPI application serving `bridge`'s store."""
     config: WebConfig = bridge.config.section("web")
-    env = SandboxedEnvironment(loader=FileSystemLoader([str(f) for f in [*([config.templates] if config.templates else []),
-                                                                           SHIPPED]]),
-                               autoescape=select_autoescape(default=True), undefined=StrictUndefined)
-    env.globals["when"] = format_when
+    pages = Pages(config)
     api = FastAPI(title="crm-bridge web", version="0.1.0", docs_url=None, redoc_url=None)
 
     def lang_of(request: Request) -> str:
         return choose_language(request.cookies.get("lang"), request.headers.get("accept-language"))
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        lang = lang_of(request)
-        nonce = request.state.nonce
-        html = env.get_template(name).render(
-            lang=lang, t=MESSAGES[lang], other=[code for code in LANGUAGES if code != lang][0],
-            here=quote(request.url.path), csrf=security.csrf_token(config, nonce), user=_who(request),
-            zone=bridge.config.timezone, **context)
+        html = pages.render(name, lang_of(request), here=quote(request.url.path),
+                            csrf=security.csrf_token(config, request.state.nonce), user=_who(request),
+                            zone=bridge.config.timezone, **context)
         return HTMLResponse(html, status_code=status)
 
     def _who(request: Request) -> str | None:

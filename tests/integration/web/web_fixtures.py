@@ -27,7 +27,7 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-def web_config(tmp_path: Path, extra: str = "") -> str:
+def web_config(tmp_path: Path, extra: str = "", *, web_extra: str = "") -> str:
     return f"""
 store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
 links: {{secret: "{LINK_KEY}", base_url: "http://127.0.0.1:8080"}}
@@ -36,13 +36,13 @@ web:
   session_hours: 8
   users:
     lead: {{password_hash: "{password_hash()}", name: "Старший смены"}}
-routing:
+{web_extra}routing:
   agent_defaults: {{capacity: 8}}
 {extra}"""
 
 
-def make_app(tmp_path: Path, extra: str = "", *, clock: FrozenClock | None = None) -> App:
-    app = App.from_text(web_config(tmp_path, extra), clock=clock or FrozenClock(NOW))
+def make_app(tmp_path: Path, extra: str = "", *, clock: FrozenClock | None = None, web_extra: str = "") -> App:
+    app = App.from_text(web_config(tmp_path, extra, web_extra=web_extra), clock=clock or FrozenClock(NOW))
     app.upgrade_db()
     seed(app)
     return app
