@@ -243,7 +243,8 @@ def run(
             if not found:
                 raise UsageError("--web: no web addon is installed (it registers the `web.server` component)")
             web_server = found[0].obj(bridge, web_port)
-            console.print(f"web pages at {web_server.url}/dashboard", highlight=False, soft_wrap=True)
+            (console_err if as_json else console).print(f"web pages at {web_server.url}/dashboard", highlight=False,
+                                                        soft_wrap=True)  # with --json, stdout stays JSON
         bridge.upgrade_db()
         if once:
             result = run_cycle(bridge, budget=budget)
