@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -19,11 +21,15 @@ from crm_bridge.cli.common import console, console_err, emit_json
 __all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator", "inspect", "onec_app"]
 
 DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
+#: The web dashboard's login in ``demo --keep-running``: ``lead`` / ``demo`` (this is the
+#: Argon2id hash of "demo", as ``crm-bridge web hash-password`` prints it).
+DEMO_WEB_USER = "lead"
+DEMO_WEB_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OiTlrzNT3avyRv0+ZhxmIA$bvhQChvtemfXOkKGf4zi2H+xkdy9q9T4eKwj+A7Bq6I"
 ZONE = "Europe/Moscow"
 
 
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
-                duty: Sequence[str] = ()) -> str:
+                duty: Sequence[str] = (), web_port: int | None = None) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
     `co_executors`, urgent requests and technical problems get a second specialist (1C's
@@ -31,7 +37,8 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     at risk is reassigned within when its resolution target is breached (the demo shows
     such moves). With either, agents carry up to 40 open requests — the generated base
     leaves 20-30 open on each, so at 10 nobody could take a new one (tests built on this
-    configuration leave them out unless they test them)."""
+    configuration leave them out unless they test them). With `web_port`, the web pages'
+    sections: a supervisor login and a links key made for this run."""
     capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
@@ -54,8 +61,15 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
   email: {{host: {smtp[0]}, port: {smtp[1]}, tls: none, from: "Поддержка (демо) <support@demo.example>"}}
   staff: {{supervisor: "Старший смены <lead@demo.example>"}}
 """
+    web = "" if web_port is None else f"""
+links: {{secret: "{secrets.token_urlsafe(32)}", base_url: "http://127.0.0.1:{web_port}"}}
+web:       # the supervisor dashboard and the customers' cabinet; login {DEMO_WEB_USER} / {DEMO_PASSWORD}
+  port: {web_port}
+  session_secret: "{secrets.token_urlsafe(32)}"
+  users: {{{DEMO_WEB_USER}: {{password_hash: "{DEMO_WEB_HASH}", name: "Старший смены"}}}}
+"""
     return f"""
-store: {{url: "sqlite:///{db_path}"}}{mail}
+store: {{url: "sqlite:///{db_path}"}}{mail}{web}
 routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
   agent_defaults: {{capacity: {capacity}, skills: {{1c-support: 2}}}}
   exclude: ["Интеграция (служебный)"]{rules}
@@ -166,7 +180,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show in the table.", min=0)] = 15,
     db: Annotated[Path | None, typer.Option("--db", help="SQLite file to keep (default: a temporary one).")] = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator and the sync loop running until Ctrl-C.")] = False,
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator, the sync loop and the web pages "
+                                               "running until Ctrl-C.")] = False,
     port: Annotated[int, typer.Option("--port", help="Emulator port (0: any free port).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -187,10 +202,12 @@ def demo(
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
+    web_port = _free_port() if keep_running else None
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink:
         bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
-                                           duty=_duty(emu)), file="<demo>")
+                                           duty=_duty(emu), web_port=web_port), file="<demo>")
+        web = None
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -214,18 +231,52 @@ def demo(
                 _print_mail(counts, sink.address)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
+                assert web_port is not None
+                web = _start_web(bridge, web_port)
 
                 def ready() -> None:
                     say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}",
                               soft_wrap=True)  # a command to paste: no line breaks inside it
+                    if web is not None:
+                        say.print(f"Dashboard: {web.url}/dashboard (login {DEMO_WEB_USER} / {DEMO_PASSWORD})", soft_wrap=True)
+                        say.print(f"A customer's cabinet: {_cabinet_link(bridge)}", soft_wrap=True)
                     say.print("The sync loop keeps running; Ctrl-C stops both.")
 
                 Runner(bridge, pull_every=10).serve(on_ready=ready)
                 say.print("stopped cleanly")
         finally:
+            if web is not None:
+                web.stop()
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
         raise typer.Exit(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_web(bridge: Any, port: int) -> Any:
+    """The web addon's server (found by its registration: this addon does not import it), or None."""
+    found = bridge.registry.all("web.server")
+    return found[0].obj(bridge, port) if found else None
+
+
+def _cabinet_link(bridge: Any) -> str:
+    """A signed cabinet link of the contact with the most open requests."""
+    from sqlalchemy import func, select
+
+    from crm_bridge.links import link_url
+    from crm_bridge.model import TicketStatus
+    from crm_bridge.store.tables import TicketRow
+
+    with bridge.store.transaction() as s:
+        contact = s.scalar(select(TicketRow.contact_id).where(
+            TicketRow.contact_id.is_not(None), TicketRow.status.in_([t.value for t in TicketStatus if t.is_open]))
+            .group_by(TicketRow.contact_id).order_by(func.count().desc(), TicketRow.contact_id).limit(1))
+    return link_url(bridge.config.section("links"), "cabinet", f"contact:{contact}", bridge.clock())
 
 
 def _people(bridge: Any) -> dict[str, int]:

@@ -67,3 +67,38 @@ web:
             out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "web pages at" not in out  # stdout stays JSON lines
+
+
+def test_demo_keep_running_prints_the_dashboard_and_a_cabinet_link_that_work(tmp_path: Path):
+    from test_cli import free_port
+
+    proc = subprocess.Popen([*CLI, "demo", "--keep-running", "--requests", "40", "--port", str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any("Ctrl-C stops" in line for line in seen):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+        text = "".join(seen)
+        dashboard = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+)/dashboard \(login lead / demo\)", text)
+        cabinet = re.search(r"A customer's cabinet: (http://\S+/cabinet/\S+)", text)
+        assert dashboard, text
+        assert cabinet, text
+        page = requests.get(cabinet.group(1), timeout=10, headers={"accept-language": "ru"})
+        assert page.status_code == 200
+        assert re.search(r'class="number">[^<]+<', page.text)  # at least one open request, by its 1C number
+        browser = requests.Session()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get(f"{dashboard.group(1)}/login", timeout=10).text)
+        assert csrf
+        answer = browser.post(f"{dashboard.group(1)}/login", timeout=10,
+                              data={"login": "lead", "password": "demo", "csrf": csrf.group(1)})
+        assert answer.url.endswith("/dashboard")
+        assert "Панель руководителя" in answer.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
