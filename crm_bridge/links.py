@@ -199,9 +199,11 @@ def link_url(config: LinksConfig, purpose: str, subject: str, now: datetime) -> 
     return config.base_url + PAGES[purpose].format(token=token)
 
 
-def require_secret(config: LinksConfig, where: str) -> bytes:
-    """The key of `config`; a ConfigError naming `where` (the feature that needs it) if unset."""
+def require_secret(config: LinksConfig, where: str, *, file: str = "") -> bytes:
+    """The key of `config`; a ConfigError naming the configuration `file` and `where` (the
+    feature that needs it) if unset."""
     if config.secret is None:
-        raise ConfigError(f"{where} needs links.secret in the configuration (32+ random characters, e.g. "
-                          "`links: {secret: ${CRM_BRIDGE_LINK_SECRET}}`) to sign customer links")
+        place = f"{file}: " if file else ""
+        raise ConfigError(f"{place}links.secret: not set, and {where} needs it to sign customer links; add "
+                          "`links: {secret: ${CRM_BRIDGE_LINK_SECRET}}` (32+ random characters)")
     return config.secret.get_secret_value().encode()

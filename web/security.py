@@ -93,7 +93,7 @@ def session_user(config: WebConfig, cookie: str | None, now: datetime) -> str | 
     except LinkRefused:
         return None
     login = link.ident
-    return login if login in config.users or config.proxy is not None else None
+    return login if login in config.users else None  # only a password login makes a session
 
 
 def proxy_user(config: WebConfig, client: str | None, header: str | None) -> str | None:

@@ -45,8 +45,14 @@ def _local(path: str | None) -> str:
 
 
 def create_app(bridge: App) -> FastAPI:
-    """The FastAPI application serving `bridge`'s store."""
+    """The FastAPI application serving `bridge`'s store.
+
+    Raises:
+        ConfigError: ``links.secret`` is not set (the cabinet could not check a link).
+    """
     config: WebConfig = bridge.config.section("web")
+    link_key = require_secret(bridge.config.section("links"), "the web pages' customer cabinet",
+                              file=bridge.config.source)
     pages = Pages(config)
     api = FastAPI(title="crm-bridge web", version="0.1.0", docs_url=None, redoc_url=None)
 
@@ -191,9 +197,8 @@ def create_app(bridge: App) -> FastAPI:
 
     @api.get("/cabinet/{token}", include_in_schema=False)
     def cabinet_page(request: Request, token: str) -> Response:
-        key = require_secret(bridge.config.section("links"), f"{bridge.config.source}: the customer cabinet")
         now = bridge.clock()
-        link = verify(key, token, "cabinet", now)
+        link = verify(link_key, token, "cabinet", now)
         return page(request, "cabinet.html", cab=cabinet(bridge, link, now))
 
     return api

@@ -102,3 +102,16 @@ def test_demo_keep_running_prints_the_dashboard_and_a_cabinet_link_that_work(tmp
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_hash_password_prints_an_argon2_hash_that_checks(capsys):
+    from argon2 import PasswordHasher
+
+    from crm_bridge.cli import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(["web", "hash-password", "--password", "s3cret пароль", "--json"])
+    assert ended.value.code in (0, None)
+    hashed = json.loads(capsys.readouterr().out)["password_hash"]
+    assert hashed.startswith("$argon2id$")
+    assert PasswordHasher().verify(hashed, "s3cret пароль")

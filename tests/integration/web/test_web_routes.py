@@ -160,7 +160,7 @@ def test_health_metrics_and_openapi(client: TestClient):
 def test_without_users_nobody_logs_in(tmp_path: Path):
     from crm_bridge.app import App as Bridge
 
-    bridge = Bridge.from_text(f'store: {{url: "sqlite:///{tmp_path / "n.db"}"}}\n')
+    bridge = Bridge.from_text(f'store: {{url: "sqlite:///{tmp_path / "n.db"}"}}\nlinks: {{secret: {LINK_KEY}}}\n')
     try:
         bridge.upgrade_db()
         client = TestClient(create_app(bridge))
@@ -168,3 +168,49 @@ def test_without_users_nobody_logs_in(tmp_path: Path):
         assert client.get("/api/dashboard").status_code == 401
     finally:
         bridge.close()
+
+
+def test_the_web_pages_do_not_start_without_a_links_key(tmp_path: Path):
+    from crm_bridge.app import App as Bridge
+    from crm_bridge.errors import ConfigError
+
+    bridge = Bridge.from_text(f'store: {{url: "sqlite:///{tmp_path / "n.db"}"}}\n', file="crm-bridge.yaml")
+    try:
+        with pytest.raises(ConfigError, match=r"^crm-bridge.yaml: links.secret: not set"):
+            create_app(bridge)
+    finally:
+        bridge.close()
+
+
+@pytest.mark.postgres
+def test_the_dashboard_and_the_cabinet_read_postgresql_alike(tmp_path: Path, pg_url: str):
+    from web_fixtures import NOW
+
+    from web.cabinet import cabinet
+    from web.dashboard import dashboard
+
+    bridge = make_app(tmp_path, store=pg_url)
+    try:
+        board = dashboard(bridge, NOW)
+        assert {t["team"]: t["total"] for t in board["open_by_team"]} == {"L1": 2, "L2": 1}
+        assert [r["number"] for r in board["at_risk"]] == ["CRM-0000042"]
+        assert [r["number"] for r in board["breached"]] == ["CRM-0000043"]
+        assert [q["queued"] for q in board["routing_queue"]] == [1]
+        from crm_bridge.links import verify
+
+        link = verify(LINK_KEY, cabinet_token(1), "cabinet", NOW)
+        shown = cabinet(bridge, link, NOW)
+        assert sorted(r["number"] for r in shown["requests"]) == ["CRM-0000042", "CRM-0000043"]
+        assert shown["zone"] == "Europe/Moscow"
+    finally:
+        bridge.close()
+
+
+def test_the_cabinet_shows_due_dates_in_the_customers_zone(tmp_path: Path):
+    bridge = make_app(tmp_path, "notify:\n  customer:\n    segments: {international: {language: en, timezone: Europe/London}}\n")
+    try:
+        page = TestClient(create_app(bridge)).get(f"/cabinet/{cabinet_token(2)}", headers={"accept-language": "ru"})
+    finally:
+        bridge.close()
+    assert "12 января 2027, 06:30" in page.text  # 09:30 in Moscow is 06:30 in London
+    assert "МСК" not in page.text

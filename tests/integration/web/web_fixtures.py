@@ -27,9 +27,9 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-def web_config(tmp_path: Path, extra: str = "", *, web_extra: str = "") -> str:
+def web_config(tmp_path: Path, extra: str = "", *, web_extra: str = "", store: str | None = None) -> str:
     return f"""
-store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
+store: {{url: "{store or f'sqlite:///{tmp_path / "s.db"}'}"}}
 links: {{secret: "{LINK_KEY}", base_url: "http://127.0.0.1:8080"}}
 web:
   session_secret: "{SESSION_KEY}"
@@ -41,8 +41,9 @@ web:
 {extra}"""
 
 
-def make_app(tmp_path: Path, extra: str = "", *, clock: FrozenClock | None = None, web_extra: str = "") -> App:
-    app = App.from_text(web_config(tmp_path, extra, web_extra=web_extra), clock=clock or FrozenClock(NOW))
+def make_app(tmp_path: Path, extra: str = "", *, clock: FrozenClock | None = None, web_extra: str = "",
+             store: str | None = None) -> App:
+    app = App.from_text(web_config(tmp_path, extra, web_extra=web_extra, store=store), clock=clock or FrozenClock(NOW))
     app.upgrade_db()
     seed(app)
     return app

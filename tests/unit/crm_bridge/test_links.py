@@ -89,8 +89,8 @@ def test_a_short_secret_is_a_config_error_at_its_line():
 def test_a_missing_secret_names_the_feature_and_the_fix():
     config = _config("links: {ttl_days: 7}\n")
     assert config.section("links").ttl == timedelta(days=7)
-    with pytest.raises(ConfigError, match="web cabinet needs links.secret"):
-        require_secret(config.section("links"), "web cabinet")
+    with pytest.raises(ConfigError, match=r"^crm-bridge.yaml: links.secret: not set, and the web cabinet needs it"):
+        require_secret(config.section("links"), "the web cabinet", file=config.source)
 
 
 def test_link_url_points_at_the_purpose_page_and_verifies_there():
