@@ -214,3 +214,22 @@ def test_the_cabinet_shows_due_dates_in_the_customers_zone(tmp_path: Path):
         bridge.close()
     assert "12 января 2027, 06:30" in page.text  # 09:30 in Moscow is 06:30 in London
     assert "МСК" not in page.text
+
+
+def test_the_json_answers_match_their_openapi_schemas(client: TestClient):
+    import jsonschema
+
+    spec = client.get("/openapi.json").json()
+
+    def check(path: str, status: str, body: object) -> None:
+        content = spec["paths"][path]["get"]["responses"][status]["content"]["application/json"]["schema"]
+        jsonschema.validate(body, {**content, "components": spec["components"]},
+                            cls=jsonschema.Draft202012Validator)
+
+    check("/healthz", "200", client.get("/healthz").json())
+    _login(client)
+    board = client.get("/api/dashboard").json()
+    assert board["breached"]
+    check("/api/dashboard", "200", board)
+    with pytest.raises(jsonschema.ValidationError):
+        check("/api/dashboard", "200", {**board, "parked_mails": "none"})

@@ -8,7 +8,15 @@ import pytest
 
 from crm_bridge.config import config_from_text
 from crm_bridge.errors import ConfigError
-from crm_bridge.links import LinkExpired, LinkForged, LinkNotForThis, link_url, require_secret, sign, verify
+from crm_bridge.links import (
+    LinkExpired,
+    LinkForged,
+    LinkNotForThis,
+    link_url,
+    require_secret,
+    sign,
+    verify,
+)
 from crm_bridge.registry import Registry
 
 KEY = "k" * 40
