@@ -29,6 +29,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status_new": "Новое", "status_in_progress": "В работе", "status_waiting_customer": "Ждём вашего ответа",
         "status_resolved": "Решено",
         "status_closed": "Закрыто", "status_cancelled": "Отменено",
+        "staff_status_waiting_customer": "Ждёт клиента",
     },
     "en": {
         "product": "Support", "switch": "Русский", "login": "Log in", "login_button": "Log in",
@@ -49,6 +50,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status_new": "New", "status_in_progress": "In progress", "status_waiting_customer": "Waiting for you",
         "status_resolved": "Resolved",
         "status_closed": "Closed", "status_cancelled": "Cancelled",
+        "staff_status_waiting_customer": "Waiting for the customer",
     },
 }
 

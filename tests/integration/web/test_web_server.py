@@ -99,3 +99,19 @@ def test_web_link_prints_a_cabinet_link_the_server_opens(tmp_path: Path, capsys)
     assert out["url"].startswith("http://127.0.0.1:8080/cabinet/")
     assert out["subject"] == "contact:1"
     assert verify(LINK_KEY, out["url"].rsplit("/", 1)[1], "cabinet", datetime.now(UTC)).subject == "contact:1"
+
+
+@pytest.mark.parametrize(("trusted", "admitted"), [("127.0.0.1/32", True), ("10.0.0.0/8", False)])
+def test_a_trusted_proxy_names_the_supervisor_in_its_header(tmp_path: Path, trusted: str, admitted: bool):
+    app = make_app(tmp_path, web_extra=f"  proxy: {{header: X-Remote-User, trusted: ['{trusted}']}}\n")
+    try:
+        with WebServer(app, "127.0.0.1", 0) as web:
+            answer = requests.get(f"{web.url}/dashboard", headers={"X-Remote-User": "ivanova"}, timeout=10,
+                                  allow_redirects=False)
+            assert answer.status_code == (200 if admitted else 303)
+            if admitted:
+                assert "(ivanova)" in answer.text  # the logout button names who is in
+                assert "crmb_session" not in answer.headers.get("set-cookie", "")
+            assert requests.get(f"{web.url}/api/dashboard", timeout=10).status_code == 401  # no header: nobody
+    finally:
+        app.close()

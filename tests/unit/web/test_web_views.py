@@ -12,8 +12,8 @@ def test_bars_scale_to_the_largest_and_the_breached_part_is_red():
     svg = str(bar_chart([("L1", 10, 4), ("L2 <b>", 5, 0)], title="Open & breached"))
     widths = [int(w) for w in re.findall(r'<rect x="\d+" y="\d+" width="(\d+)" height="18" fill="#9aa7b8"', svg)]
     red = re.findall(r'width="(\d+)" height="18" fill="#c0392b"', svg)
-    assert widths == [360, 180]
-    assert red == ["144"]  # 4 of 10 over the L1 bar; none for L2
+    assert widths == [240, 120]
+    assert red == ["96"]  # 4 of 10 over the L1 bar; none for L2
     assert "L2 &lt;b&gt;" in svg
     assert "Open &amp; breached" in svg
     assert "style=" not in svg  # presentation attributes only: the CSP allows no inline style
