@@ -40,8 +40,11 @@ class _LoginNeeded(Exception):  # noqa: N818 - control flow: becomes a redirect 
 
 
 def _local(path: str | None) -> str:
-    """`path` if it stays on this site, else the dashboard (no open redirect)."""
-    return path if path and path.startswith("/") and not path.startswith("//") and "\\" not in path else "/dashboard"
+    """`path` if it stays on this site, else the dashboard (no open redirect: browsers drop
+    tabs and newlines and read a backslash as a slash, so ``/<tab>/evil.example`` would leave)."""
+    if not path or not path.startswith("/") or any(ch == "\\" or ch.isspace() or not ch.isprintable() for ch in path):
+        return "/dashboard"
+    return "/dashboard" if path.startswith("//") else path
 
 
 def create_app(bridge: App) -> FastAPI:

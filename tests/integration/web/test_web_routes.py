@@ -117,7 +117,8 @@ def test_the_cabinet_speaks_the_visitors_language_and_the_switch_changes_it(clie
     assert switch.headers["location"] == f"/cabinet/{token}"
     russian = client.get(f"/cabinet/{token}", headers={"accept-language": "en"})
     assert "Ваши обращения" in russian.text
-    assert client.get("/lang/en?next=//evil.example", follow_redirects=False).headers["location"] == "/dashboard"
+    for away in ("//evil.example", "/%09/evil.example", "/\\evil.example", "https://evil.example"):
+        assert client.get(f"/lang/en?next={away}", follow_redirects=False).headers["location"] == "/dashboard", away
 
 
 @pytest.mark.parametrize(("token", "status", "words", "reason"), [
