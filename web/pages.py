@@ -76,4 +76,6 @@ def check_pages(app: App) -> list[dict[str, Any]]:
     if problems:
         return [{"what": "web pages", "ok": False, "detail": p} for p in problems]
     where = ", ".join(str(f) for f in pages.folders)
-    return [{"what": "web pages", "ok": True, "detail": f"{len(_samples(now))} pages x {len(LANGUAGES)} languages render ({where})"}]
+    unset = "" if app.config.section("links").secret is not None else "; `crm-bridge web` needs links.secret to start"
+    return [{"what": "web pages", "ok": True,
+             "detail": f"{len(_samples(now))} pages x {len(LANGUAGES)} languages render ({where}){unset}"}]
