@@ -4,7 +4,8 @@ against samples at ``crm-bridge check``, so a typo in a user's page fails there.
 
 Every page sees ``lang``, ``t`` (the words in that language), ``other`` (the language the
 switch offers), ``here`` (the path, for the switch), ``csrf`` (the form token), ``user``
-(the supervisor or None), ``zone`` and ``when(at, zone, lang)`` (Babel dates, notify's).
+(the supervisor or None), ``can_logout`` (a password login, not the proxy's), ``zone`` and
+``when(at, zone, lang)`` (Babel dates, notify's).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def check_pages(app: App) -> list[dict[str, Any]]:
     for name, context in _samples(now).items():
         for lang in LANGUAGES:
             try:
-                pages.render(name, lang, here="/", csrf="sample", user="lead", zone="Europe/Moscow", **context)
+                pages.render(name, lang, here="/", csrf="sample", user="lead", can_logout=True, zone="Europe/Moscow",
+                             **context)
             except TemplateError as exc:
                 place = next((f"{f.filename}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
                               if f.filename.endswith(".html")), name)

@@ -63,8 +63,10 @@ def create_app(bridge: App) -> FastAPI:
         return choose_language(request.cookies.get("lang"), request.headers.get("accept-language"))
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        session = security.session_user(config, request.cookies.get(security.SESSION_COOKIE), bridge.clock())
         html = pages.render(name, lang_of(request), here=quote(request.url.path),
                             csrf=security.csrf_token(config, request.state.nonce), user=_who(request),
+                            can_logout=session is not None,  # a proxy's user logs out at the proxy
                             zone=bridge.config.timezone, **context)
         return HTMLResponse(html, status_code=status)
 
