@@ -21,15 +21,15 @@ from crm_bridge.cli.common import console, console_err, emit_json
 __all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator", "inspect", "onec_app"]
 
 DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
+ZONE = "Europe/Moscow"
 #: The web dashboard's login in ``demo --keep-running``: ``lead`` / ``demo`` (this is the
 #: Argon2id hash of "demo", as ``crm-bridge web hash-password`` prints it).
 DEMO_WEB_USER = "lead"
 DEMO_WEB_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OiTlrzNT3avyRv0+ZhxmIA$bvhQChvtemfXOkKGf4zi2H+xkdy9q9T4eKwj+A7Bq6I"
-ZONE = "Europe/Moscow"
 
 
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
-                duty: Sequence[str] = (), web_port: int | None = None) -> str:
+                duty: Sequence[str] = ()) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
     `co_executors`, urgent requests and technical problems get a second specialist (1C's
@@ -37,8 +37,7 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     at risk is reassigned within when its resolution target is breached (the demo shows
     such moves). With either, agents carry up to 40 open requests — the generated base
     leaves 20-30 open on each, so at 10 nobody could take a new one (tests built on this
-    configuration leave them out unless they test them). With `web_port`, the web pages'
-    sections: a supervisor login and a links key made for this run."""
+    configuration leave them out unless they test them)."""
     capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
@@ -61,15 +60,8 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
   email: {{host: {smtp[0]}, port: {smtp[1]}, tls: none, from: "Поддержка (демо) <support@demo.example>"}}
   staff: {{supervisor: "Старший смены <lead@demo.example>"}}
 """
-    web = "" if web_port is None else f"""
-links: {{secret: "{secrets.token_urlsafe(32)}", base_url: "http://127.0.0.1:{web_port}"}}
-web:       # the supervisor dashboard and the customers' cabinet; login {DEMO_WEB_USER} / {DEMO_PASSWORD}
-  port: {web_port}
-  session_secret: "{secrets.token_urlsafe(32)}"
-  users: {{{DEMO_WEB_USER}: {{password_hash: "{DEMO_WEB_HASH}", name: "Старший смены"}}}}
-"""
     return f"""
-store: {{url: "sqlite:///{db_path}"}}{mail}{web}
+store: {{url: "sqlite:///{db_path}"}}{mail}
 routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
   agent_defaults: {{capacity: {capacity}, skills: {{1c-support: 2}}}}
   exclude: ["Интеграция (служебный)"]{rules}
@@ -203,11 +195,11 @@ def demo(
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
     web_port = _free_port() if keep_running else None
+    web = None
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink:
         bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
-                                           duty=_duty(emu), web_port=web_port), file="<demo>")
-        web = None
+                                           duty=_duty(emu)) + demo_web_config(web_port), file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -250,6 +242,18 @@ def demo(
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
         raise typer.Exit(1)
+
+
+def demo_web_config(port: int | None) -> str:
+    """The web pages' sections of the demo (``--keep-running``): a supervisor login and a
+    links key made for this run; nothing without a `port`."""
+    return "" if port is None else f"""
+links: {{secret: "{secrets.token_urlsafe(32)}", base_url: "http://127.0.0.1:{port}"}}
+web:       # the supervisor dashboard and the customers' cabinet; login {DEMO_WEB_USER} / {DEMO_PASSWORD}
+  port: {port}
+  session_secret: "{secrets.token_urlsafe(32)}"
+  users: {{{DEMO_WEB_USER}: {{password_hash: "{DEMO_WEB_HASH}", name: "Старший смены"}}}}
+"""
 
 
 def _free_port() -> int:
