@@ -51,6 +51,7 @@ def test_the_dashboard_needs_a_login_and_shows_the_store_after_it(client: TestCl
     assert "CRM-0000043" in page.text.split("SLA breached")[1]  # the breached request under its heading
     assert "CRM-0000042" in page.text.split("About to breach SLA")[1]
     assert "everybody away" in page.text  # routing's queue
+    assert 'Notifications not sent: <span class="count">0</span>' in page.text
     assert "<svg" in page.text
     board = client.get("/api/dashboard").json()
     assert {t["team"]: t["total"] for t in board["open_by_team"]} == {"L1": 2, "L2": 1}
