@@ -10,4 +10,5 @@ __all__ = ["__version__", "register"]
 
 
 def register(registry: Registry) -> None:
+    registry.add(Lazy("crm_bridge.links:LinksConfig"), usage="config.section", name="links")
     registry.add(Lazy("crm_bridge.history:record_ticket_history"), usage="event.handler", model="ticket.imported")

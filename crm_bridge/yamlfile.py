@@ -47,6 +47,9 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What is left after interpolation and looks like a variable meant: `$NAME`, or `${NAME`
 # without its closing brace.
 _ALMOST_ENV = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+# A password hash in modular-crypt form (``$argon2id$v=19$...``, bcrypt's ``$2b$12$...``,
+# web.users) is full of `$name`: it is meant as written, not a mistyped ${VAR}.
+_HASH = re.compile(r"\$(argon2(id|i|d)|2[aby])\$")
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
 
@@ -198,7 +201,7 @@ class _Builder:
 
         out = _ENV.sub(replace, text)
         rest = _ENV.sub("", text)
-        suspect = _ALMOST_ENV.search(rest)
+        suspect = None if _HASH.match(text) else _ALMOST_ENV.search(rest)
         if suspect is not None:
             secret = any(w in dotted.lower() for w in _SECRET_WORDS)
             name = "NAME" if secret else suspect.group(1)  # a secret's text stays out of messages

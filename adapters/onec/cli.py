@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -21,6 +23,10 @@ __all__ = ["DEMO_LOGIN", "DEMO_PASSWORD", "demo", "demo_config", "emulator", "in
 DEMO_LOGIN, DEMO_PASSWORD = "Администратор", "demo"
 DEMO_BOT_TOKEN, DEMO_CHAT, DEMO_WEBHOOK_SECRET = "100000:demo-bot-token", "-1001000000001", "demo-webhook-secret-0123"
 ZONE = "Europe/Moscow"
+#: The web dashboard's login in ``demo --keep-running``: ``lead`` / ``demo`` (this is the
+#: Argon2id hash of "demo", as ``crm-bridge web hash-password`` prints it).
+DEMO_WEB_USER = "lead"
+DEMO_WEB_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OiTlrzNT3avyRv0+ZhxmIA$bvhQChvtemfXOkKGf4zi2H+xkdy9q9T4eKwj+A7Bq6I"
 
 
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
@@ -174,7 +180,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show in the table.", min=0)] = 15,
     db: Annotated[Path | None, typer.Option("--db", help="SQLite file to keep (default: a temporary one).")] = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator and the sync loop running until Ctrl-C.")] = False,
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator, the sync loop and the web pages "
+                                               "running until Ctrl-C.")] = False,
     port: Annotated[int, typer.Option("--port", help="Emulator port (0: any free port).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -196,10 +203,13 @@ def demo(
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
+    web_port = _free_port() if keep_running else None
+    web = None
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink, FakeTelegram(DEMO_BOT_TOKEN) as bot, WebhookReceiver(DEMO_WEBHOOK_SECRET) as hook:
         bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
-                                           duty=_duty(emu), alerts=(bot.url, f"{hook.url}/crm-bridge")), file="<demo>")
+                                           duty=_duty(emu), alerts=(bot.url, f"{hook.url}/crm-bridge"))
+                             + demo_web_config(web_port), file="<demo>")
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
@@ -228,18 +238,64 @@ def demo(
                               "(breaches and escalations).", highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
+                assert web_port is not None
+                web = _start_web(bridge, web_port)
 
                 def ready() -> None:
                     say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}",
                               soft_wrap=True)  # a command to paste: no line breaks inside it
+                    if web is not None:
+                        say.print(f"Dashboard: {web.url}/dashboard (login {DEMO_WEB_USER} / {DEMO_PASSWORD})", soft_wrap=True)
+                        say.print(f"A customer's cabinet: {_cabinet_link(bridge)}", soft_wrap=True)
                     say.print("The sync loop keeps running; Ctrl-C stops both.")
 
                 Runner(bridge, pull_every=10).serve(on_ready=ready)
                 say.print("stopped cleanly")
         finally:
+            if web is not None:
+                web.stop()
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
         raise typer.Exit(1)
+
+
+def demo_web_config(port: int | None) -> str:
+    """The web pages' sections of the demo (``--keep-running``): a supervisor login and a
+    links key made for this run; nothing without a `port`."""
+    return "" if port is None else f"""
+links: {{secret: "{secrets.token_urlsafe(32)}", base_url: "http://127.0.0.1:{port}"}}
+web:       # the supervisor dashboard and the customers' cabinet; login {DEMO_WEB_USER} / {DEMO_PASSWORD}
+  port: {port}
+  session_secret: "{secrets.token_urlsafe(32)}"
+  users: {{{DEMO_WEB_USER}: {{password_hash: "{DEMO_WEB_HASH}", name: "Старший смены"}}}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_web(bridge: Any, port: int) -> Any:
+    """The web addon's server (found by its registration: this addon does not import it), or None."""
+    found = bridge.registry.all("web.server")
+    return found[0].obj(bridge, port) if found else None
+
+
+def _cabinet_link(bridge: Any) -> str:
+    """A signed cabinet link of the contact with the most open requests."""
+    from sqlalchemy import func, select
+
+    from crm_bridge.links import link_url
+    from crm_bridge.model import TicketStatus
+    from crm_bridge.store.tables import TicketRow
+
+    with bridge.store.transaction() as s:
+        contact = s.scalar(select(TicketRow.contact_id).where(
+            TicketRow.contact_id.is_not(None), TicketRow.status.in_([t.value for t in TicketStatus if t.is_open]))
+            .group_by(TicketRow.contact_id).order_by(func.count().desc(), TicketRow.contact_id).limit(1))
+    return link_url(bridge.config.section("links"), "cabinet", f"contact:{contact}", bridge.clock())
 
 
 def _people(bridge: Any) -> dict[str, int]:

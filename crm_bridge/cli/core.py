@@ -22,7 +22,7 @@ from crm_bridge.cli.common import (
 from crm_bridge.cli.lazy import AddonGroup
 from crm_bridge.cli.status import status
 from crm_bridge.cli.worker import worker
-from crm_bridge.errors import BridgeError, ConfigError, RemoteError
+from crm_bridge.errors import BridgeError, ConfigError, RemoteError, UsageError
 from crm_bridge.interactive import set_interactive
 
 __all__ = ["app"]
@@ -215,6 +215,8 @@ def run(
     budget: Annotated[int, typer.Option("--budget", help="With --once: seconds the cycle may take before it stops "
                                         "and says what is left (default 900; 0: one write-back batch).", min=0)] = DEFAULT_BUDGET,
     metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")] = None,
+    web_port: Annotated[int | None, typer.Option("--web", help="Serve the web pages (dashboard, cabinet, /healthz, "
+                                                 "/metrics) on this port, on web.host.", min=0, max=65535)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the cycle's summary with --once, else one object per job run (JSON lines).")] = False,
 ) -> None:
     """Run the sync loop (import → SLA → routing → write-back → notify) until Ctrl-C.
@@ -222,7 +224,7 @@ def run(
     Prints one line per job and backend, in the configured time zone; --once runs one
     cycle for cron (see the exit codes below).
 
-    Example: crm-bridge -c crm-bridge.yaml run --every 30 --metrics-port 9108
+    Example: crm-bridge -c crm-bridge.yaml run --every 30 --metrics-port 9108 --web 8080
     """
     from zoneinfo import ZoneInfo
 
@@ -230,12 +232,19 @@ def run(
     from crm_bridge.runner import Runner, pending_at_budget, run_cycle
 
     bridge = open_app(backends=True)
-    metrics_server = None
+    metrics_server = web_server = None
     try:
         if metrics_port is not None:
             from crm_bridge.metrics import serve
 
             metrics_server = serve(bridge, metrics_port)
+        if web_port is not None:  # the web addon's server (core names no addon: found by its registration)
+            found = bridge.registry.all("web.server")
+            if not found:
+                raise UsageError("--web: no web addon is installed (it registers the `web.server` component)")
+            web_server = found[0].obj(bridge, web_port)
+            (console_err if as_json else console).print(f"web pages at {web_server.url}/dashboard", highlight=False,
+                                                        soft_wrap=True)  # with --json, stdout stays JSON
         bridge.upgrade_db()
         if once:
             result = run_cycle(bridge, budget=budget)
@@ -269,6 +278,8 @@ def run(
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
+        if web_server is not None:
+            web_server.stop()
         bridge.close()
 
 

@@ -75,3 +75,11 @@ def test_a_dollar_name_is_kept_and_warned_about_without_showing_a_secret() -> No
 def test_a_set_variable_is_no_warning() -> None:
     doc = parse_yaml("password: ${P}\nprice: 5 $\n", "c.yaml", {"P": "x$Y"})
     assert (doc.data, doc.warnings) == ({"password": "x$Y", "price": "5 $"}, [])
+
+
+def test_a_password_hash_is_meant_as_written_and_no_warning() -> None:
+    argon2 = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
+    bcrypt = "$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"
+    doc = parse_yaml(f"a: '{argon2}'\nb: '{bcrypt}'\nc: x$argon2id$\n", "c.yaml", {})
+    assert doc.data == {"a": argon2, "b": bcrypt, "c": "x$argon2id$"}
+    assert [w.split(":")[1] for w in doc.warnings] == ["3"]  # only a `$name` that is not a whole hash

@@ -12,7 +12,7 @@ from pathlib import Path
 from crm_bridge.registry import Lazy, Registry
 
 ROOT = Path(__file__).resolve().parents[3]
-HEAVY = ("sqlalchemy", "alembic", "zeep", "jinja2", "babel", "procrastinate", "fastapi", "requests", "icalendar",
+HEAVY = ("sqlalchemy", "alembic", "zeep", "jinja2", "babel", "procrastinate", "fastapi", "uvicorn", "argon2", "requests", "icalendar",
          "pydantic", "crm_bridge.app", "sync.engine", "sla.engine", "routing.engine", "notify.dispatch", "sla.cli")
 
 

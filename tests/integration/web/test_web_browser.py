@@ -1,0 +1,93 @@
+"""The pages in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright):
+log in, see the dashboard, open a customer's link, a forged link refused, the CSP holds.
+Screenshots go to $CRM_BRIDGE_ARTIFACTS (default: the test's tmp folder). Chromium missing
+is a failure, never a skip: CI installs it (.ci/run)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_fixtures import PASSWORD, cabinet_token, make_app
+
+from web.serve import WebServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the browser tests need it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[str]:
+    app = make_app(tmp_path)
+    try:
+        with WebServer(app, "127.0.0.1", 0) as web:
+            yield web.url
+    finally:
+        app.close()
+
+
+def _shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("CRM_BRIDGE_ARTIFACTS", tmp_path)) / "web"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_a_supervisor_logs_in_and_sees_where_sla_is_missed(browser: Any, site: str, tmp_path: Path):
+    page = browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 844})  # a phone
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    answer = page.goto(f"{site}/dashboard")
+    assert page.url.startswith(f"{site}/login")
+    csp = answer.headers["content-security-policy"]
+    assert "unsafe-inline" not in csp
+    page.fill("input[name=login]", "lead")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site}/dashboard")
+    assert page.inner_text("h1") == "Панель руководителя"
+    assert "CRM-0000043" in page.inner_text("section.breached")
+    assert "CRM-0000042" in page.inner_text("section.at_risk")
+    assert page.locator("svg.chart rect").count() >= 2
+    # the stylesheet applied (a CSP refusing it would leave the browser's default margin)
+    assert page.evaluate("getComputedStyle(document.body).margin") == "0px"
+    assert not errors, errors  # no CSP violation or failed load reported by the browser
+    page.screenshot(path=str(_shots(tmp_path) / "dashboard-phone.png"), full_page=True)
+    page.click("a.lang")
+    assert page.inner_text("h1") == "Supervisor dashboard"
+    page.click("form.inline button")  # log out (a CSRF-protected POST)
+    page.wait_for_url(f"{site}/login")
+    page.goto(f"{site}/dashboard")
+    assert page.url.startswith(f"{site}/login")
+
+
+def test_a_customer_opens_their_link_and_a_forged_one_is_refused(browser: Any, site: str, tmp_path: Path):
+    page = browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 844})
+    answer = page.goto(f"{site}/cabinet/{cabinet_token(1)}")
+    assert answer.status == 200
+    cards = page.locator("li.card")
+    assert cards.count() == 2
+    assert "CRM-0000042" in cards.nth(0).inner_text() + cards.nth(1).inner_text()
+    assert "unsafe-inline" not in answer.headers["content-security-policy"]
+    page.screenshot(path=str(_shots(tmp_path) / "cabinet-phone.png"), full_page=True)
+    token = cabinet_token(1)
+    forged = page.goto(f"{site}/cabinet/{token[:-4]}AAAA")
+    assert forged.status == 403
+    assert page.inner_text("h1") == "Ссылка не работает"
+    assert page.locator("li.card").count() == 0
+    page.screenshot(path=str(_shots(tmp_path) / "forged-link.png"))

@@ -1,0 +1,64 @@
+"""What the supervisor dashboard shows, read from the store at `now`: open requests by
+team and status, requests about to breach and breached (``sla.listing.due_list``), and the
+addons' ``status`` sections (routing's queue, notify's parked mails, what needs a person).
+Reads only; the same data answers ``/api/dashboard`` and the page.
+
+Example::
+
+    board = dashboard(app, app.clock())
+    board["open_by_team"]   # [{"team": "L1", "counts": {"new": 3, "in_progress": 1}, "total": 4}, ...]
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from crm_bridge.app import App
+from crm_bridge.model import TicketStatus
+from crm_bridge.status import collect
+from crm_bridge.store.tables import TeamRow, TicketRow
+from sla.listing import DueFilter, due_list
+
+__all__ = ["OPEN", "dashboard"]
+
+OPEN = tuple(s.value for s in TicketStatus if s.is_open)
+LIST_LIMIT = 20  # rows of each list on the page; the CLI (`crm-bridge sla list`) shows more
+
+
+def _open_by_team(app: App) -> list[dict[str, Any]]:
+    with app.store.transaction() as s:
+        rows = s.execute(select(TeamRow.name, TicketRow.status, func.count())
+                         .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
+                         .where(TicketRow.deleted.is_(False), TicketRow.status.in_(OPEN))
+                         .group_by(TeamRow.name, TicketRow.status)).all()
+    teams: dict[str | None, dict[str, int]] = {}
+    for team, status, count in rows:
+        teams.setdefault(team, {})[status] = int(count)
+    return [{"team": team, "counts": {s: counts.get(s, 0) for s in OPEN}, "total": sum(counts.values())}
+            for team, counts in sorted(teams.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
+
+
+def _due(app: App, now: datetime, state: str) -> list[dict[str, Any]]:
+    with app.store.transaction() as s:
+        rows = due_list(s, app.config.section("sla"), now, DueFilter(states=(state,), limit=LIST_LIMIT))
+    return [{k: r[k] for k in ("number", "subject", "status", "team", "assignee", "due", "left")} for r in rows]
+
+
+def dashboard(app: App, now: datetime) -> dict[str, Any]:
+    """Everything the dashboard shows at `now` (aware), as plain data (JSON-ready but for datetimes)."""
+    sections = {s.name: s for s in collect(app, now)}
+    routing: dict[str, Any] = sections["routing"].data if "routing" in sections else {"enabled": False, "teams": []}
+    mails = sections["notify"].data.get("mails", {}) if "notify" in sections else {}
+    return {
+        "now": now,
+        "open_by_team": _open_by_team(app),
+        "at_risk": _due(app, now, "warning"),
+        "breached": _due(app, now, "breached"),
+        "routing_queue": [{"team": t["team"], "queued": t["queued"], "oldest": t["oldest"], "since": t["since"],
+                           "reason": t["reason"]} for t in routing.get("teams", [])],
+        "parked_mails": int(mails.get("parked", 0)),
+        "problems": [{"section": s.name, **p.as_dict()} for s in sections.values() for p in s.problems],
+    }

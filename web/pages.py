@@ -1,0 +1,83 @@
+"""The page templates: the user's ``web.templates`` folder first, then the shipped ones,
+rendered by a sandboxed Jinja2 environment with autoescape; ``check_pages`` renders each
+against samples at ``crm-bridge check``, so a typo in a user's page fails there.
+
+Every page sees ``lang``, ``t`` (the words in that language), ``other`` (the language the
+switch offers), ``here`` (the path, for the switch), ``csrf`` (the form token), ``user``
+(the supervisor or None), ``can_logout`` (a password login, not the proxy's), ``zone`` and
+``when(at, zone, lang)`` (Babel dates, notify's).
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from crm_bridge.app import App
+from notify.templates import format_when
+from web.i18n import LANGUAGES, MESSAGES
+from web.settings import WebConfig
+
+__all__ = ["SHIPPED", "Pages", "check_pages"]
+
+SHIPPED = Path(__file__).parent / "templates"
+
+
+class Pages:
+    """The templates of one configuration."""
+
+    def __init__(self, config: WebConfig) -> None:
+        self.folders = [*([config.templates] if config.templates else []), SHIPPED]
+        self._env = SandboxedEnvironment(loader=FileSystemLoader([str(f) for f in self.folders]),
+                                         autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+        self._env.globals["when"] = format_when
+
+    def render(self, name: str, lang: str, **context: Any) -> str:
+        """Page `name` in `lang` with `context` (see the module docstring for what every page sees)."""
+        other = next(code for code in LANGUAGES if code != lang)
+        return self._env.get_template(name).render(lang=lang, t=MESSAGES[lang], other=other, **context)
+
+
+def _samples(now: datetime) -> dict[str, dict[str, Any]]:
+    request = {"number": "CRM-0000042", "subject": "Не проходит оплата <картой>", "status": "in_progress",
+               "team": "L1", "assignee": "Петров Пётр", "due": now + timedelta(hours=2), "left": None}
+    board = {"now": now, "open_by_team": [{"team": "L1", "counts": {"new": 1, "in_progress": 1, "waiting_customer": 0},
+                                           "total": 2}, {"team": None, "counts": {"new": 1, "in_progress": 0}, "total": 1}],
+             "at_risk": [request], "breached": [{**request, "team": None, "assignee": None, "due": None}],
+             "routing_queue": [{"team": "L1", "queued": 1, "oldest": "CRM-0000050", "since": now, "reason": None}],
+             "parked_mails": 1, "problems": [{"section": "notify", "reason": "1 mail parked", "command": "crm-bridge notify log"}]}
+    cabinet = {"contact": "Иванова Мария Петровна", "zone": "Europe/Moscow", "now": now,
+               "requests": [{"number": "CRM-0000042", "subject": "", "status": "new", "due": None, "assignee": None},
+                            {"number": "CRM-0000043", "subject": "x", "status": "odd", "due": now, "assignee": "Пётр"}]}
+    return {"dashboard.html": {"board": board, "chart": Markup("<svg></svg>"), "statuses": ["new", "in_progress"]},
+            "cabinet.html": {"cab": cabinet}, "login.html": {"next": "/dashboard", "failed": True},
+            "message.html": {"title": "Ссылка не работает", "key": "refused_forged"}}
+
+
+def check_pages(app: App) -> list[dict[str, Any]]:
+    """``crm-bridge check`` lines: every page in every language rendered against samples."""
+    pages = Pages(app.config.section("web"))
+    problems: list[str] = []
+    now = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
+    for name, context in _samples(now).items():
+        for lang in LANGUAGES:
+            try:
+                pages.render(name, lang, here="/", csrf="sample", user="lead", can_logout=True, zone="Europe/Moscow",
+                             **context)
+            except TemplateError as exc:
+                place = next((f"{f.filename}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
+                              if f.filename.endswith(".html")), name)
+                problems.append(f"{place}: {exc.message or exc} (rendering the sample {name} in {lang})")
+                break
+    if problems:
+        return [{"what": "web pages", "ok": False, "detail": p} for p in problems]
+    where = ", ".join(str(f) for f in pages.folders)
+    unset = "" if app.config.section("links").secret is not None else "; `crm-bridge web` needs links.secret to start"
+    return [{"what": "web pages", "ok": True,
+             "detail": f"{len(_samples(now))} pages x {len(LANGUAGES)} languages render ({where}){unset}"}]
