@@ -20,7 +20,13 @@
         closed: true
         language: ru                           # the canonical model has no language of its own:
         timezone: Europe/Moscow                # these, per segment below, else the defaults
-        segments: {international: {language: en, timezone: Europe/London}}
+        channels: [email]                      # per-contact preferences' defaults (notify/prefs.py):
+        frequency: immediately                 # immediately | hourly | daily (a digest at digest_at,
+        digest_at: "09:00"                     #   in the contact's zone)
+        events: [acknowledgement, assigned, status_changed, resolved, closed]
+        segments:                              # a segment's defaults beat these; a contact's own beat both
+          international: {language: en, timezone: Europe/London}
+          wholesale: {frequency: daily, digest_at: "08:30", channels: [email, telegram]}
       staff:                                   # SLA alerts: assignee, supervisor or an address
         warn: [assignee]
         breach: [assignee, supervisor]
@@ -49,7 +55,7 @@ from crm_bridge.config import Strict, TimeZoneName, config_problem
 from crm_bridge.model import TicketStatus
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerRules", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "StaffRules",
+__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Frequency", "PrefChannel", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "StaffRules",
            "mailbox"]
 
 LANGUAGES = ("ru", "en")
@@ -101,9 +107,48 @@ class EmailChannel(Strict):
         return Address(display_name=name, addr_spec=addr)
 
 
+PrefChannel = Literal["email", "sms", "telegram"]
+Frequency = Literal["immediately", "hourly", "daily"]
+CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+
+
+class QuietHours(Strict):
+    """Customers' mail created in these hours (their own time zone) waits for the end."""
+
+    from_: time = Field(alias="from")
+    to: time
+
+    def contains(self, moment: time) -> bool:
+        if self.from_ <= self.to:
+            return self.from_ <= moment < self.to
+        return moment >= self.from_ or moment < self.to  # over midnight
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """``"22:00-08:00"`` as quiet hours; ValueError naming the expected shape."""
+        start, sep, end = text.partition("-")
+        try:
+            if not sep or ":" not in start or ":" not in end:
+                raise ValueError(text)  # noqa: TRY301 - one message for every malformed shape
+            return cls.model_validate({"from": time.fromisoformat(start.strip()), "to": time.fromisoformat(end.strip())})
+        except ValueError:
+            msg = f"{text!r} is not quiet hours; write HH:MM-HH:MM, e.g. 22:00-08:00 (may span midnight)"
+            raise ValueError(msg) from None
+
+    def __str__(self) -> str:
+        return f"{self.from_:%H:%M}-{self.to:%H:%M}"
+
+
 class Segment(Strict):
+    """A customer segment's defaults; each unset one falls back to ``customer:``'s."""
+
     language: Language | None = None
     timezone: TimeZoneName | None = None
+    channels: list[PrefChannel] | None = None
+    events: list[CustomerEvent] | None = None
+    frequency: Frequency | None = None
+    digest_at: time | None = None
+    quiet_hours: QuietHours | None = None
 
 
 class CustomerRules(Strict):
@@ -116,6 +161,11 @@ class CustomerRules(Strict):
     language: Language = "ru"
     timezone: TimeZoneName | None = None  # None: the configuration's time zone
     segments: dict[str, Segment] = {}
+    # per-contact preferences' defaults (notify/prefs.py); a segment's, then a contact's own, beat them
+    channels: list[PrefChannel] = ["email"]
+    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+    frequency: Frequency = "immediately"
+    digest_at: time = time(9, 0)
 
     @field_validator("statuses")
     @classmethod
@@ -158,18 +208,6 @@ class StaffRules(Strict):
                 except ValueError:
                     raise config_problem((kind, index), f"{who!r}: write assignee, supervisor or an e-mail address") from None
         return self
-
-
-class QuietHours(Strict):
-    """Customers' mail created in these hours (their own time zone) waits for the end."""
-
-    from_: time = Field(alias="from")
-    to: time
-
-    def contains(self, moment: time) -> bool:
-        if self.from_ <= self.to:
-            return self.from_ <= moment < self.to
-        return moment >= self.from_ or moment < self.to  # over midnight
 
 
 class NotifyConfig(Strict):
