@@ -25,7 +25,7 @@ from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 from notify.settings import LANGUAGES, NotifyConfig
 from notify.templates import DIGEST, EVENTS, TemplateProblem, Templates
 
-__all__ = ["SAMPLE_EVENTS", "check_templates", "sample_digest", "context_for", "request_context", "sample_contexts", "unsubscribe_link"]
+__all__ = ["SAMPLE_EVENTS", "check_templates", "sample_digest", "context_for", "request_context", "sample_contexts", "token_address", "unsubscribe_link"]
 
 _SAMPLE_AT = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
 #: the event facts each kind carries (status_changed: from/to; SLA: metric, cycle, level, action)
@@ -57,8 +57,26 @@ def unsubscribe_link(config: NotifyConfig, address: str) -> str | None:
     if config.unsubscribe_url is None or config.link_secret is None:
         return None
     encoded = base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
+    return config.unsubscribe_url.replace("{token}", f"{encoded}.{_token_mac(config, address)}")
+
+
+def _token_mac(config: NotifyConfig, address: str) -> str:
+    assert config.link_secret is not None
     mac = hmac.new(config.link_secret.get_secret_value().encode(), f"unsubscribe:{address}".encode(), hashlib.sha256)
-    return config.unsubscribe_url.replace("{token}", f"{encoded}.{mac.hexdigest()[:32]}")
+    return mac.hexdigest()[:32]
+
+
+def token_address(config: NotifyConfig, token: str) -> str | None:
+    """The address an unsubscribe token (``unsubscribe_link``'s ``{token}``) was signed for,
+    or None when this ``link_secret`` did not sign it (compared in constant time)."""
+    if config.link_secret is None:
+        return None
+    encoded, _, mac = token.strip().rpartition(".")
+    try:
+        address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return address if address and hmac.compare_digest(mac, _token_mac(config, address)) else None
 
 
 def context_for(event: str, data: dict[str, Any], request: dict[str, Any], *, lang: str, zone: str,

@@ -38,7 +38,8 @@ from crm_bridge.store.tables import TicketRow
 from notify.compose import context_for, request_context, unsubscribe_link
 from notify.digest import digest_message, fold
 from notify.outgoing import Outgoing
-from notify.settings import NotifyConfig
+from notify.prefs import quiet_end
+from notify.settings import NotifyConfig, QuietHours
 from notify.shadow import backend_in_shadow, hold, stale_after_shadow
 from notify.smtp import Mailer
 from notify.tables import NotificationRow
@@ -108,14 +109,13 @@ def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: dat
     if row.event == "acknowledgement" and now - row.created < config.wait_for_plan and session.get(SlaQueueRow, row.ticket_id) is not None:
         return now + PLAN_POLL, "waiting for the SLA plan (the due dates the acknowledgement states)"
     quiet = config.quiet_hours
+    if "quiet" in row.data:  # the contact's own (notify.prefs), written with the row
+        quiet = QuietHours.parse(row.data["quiet"]) if row.data["quiet"] else None
     if quiet is not None and row.audience == "customer":
         zone = ZoneInfo(row.timezone)
-        local = now.astimezone(zone)
-        if quiet.contains(local.time()):
-            end = local.replace(hour=quiet.to.hour, minute=quiet.to.minute, second=0, microsecond=0)
-            if end <= local:
-                end = (local + timedelta(days=1)).replace(hour=quiet.to.hour, minute=quiet.to.minute, second=0, microsecond=0)
-            return end, f"quiet hours until {quiet.to:%H:%M} ({row.timezone})"
+        end = quiet_end(now, quiet, zone)
+        if end != now:
+            return end, f"quiet hours until {end.astimezone(zone):%H:%M %Z}"
     return None
 
 
@@ -217,15 +217,22 @@ def _hold_all(app: App, now: datetime, failure: RemoteError) -> None:
             .values(next_attempt_at=now + ADMIN_WAIT, reason=str(failure)))
 
 
-def _due_by_recipient(app: App, now: datetime) -> dict[str, list[int]]:
-    """The due rows (up to ``BATCH``), grouped by recipient in the order they fell due."""
+def _due_by_recipient(app: App, now: datetime) -> tuple[dict[str, list[int]], set[str]]:
+    """The due e-mail rows (up to ``BATCH``), grouped by recipient in the order they fell
+    due, and the recipients whose rows are a scheduled (hourly/daily) digest. Rows of other
+    channels (sms, telegram) wait for their senders."""
     groups: dict[str, list[int]] = {}
+    scheduled: set[str] = set()
     with app.store.transaction() as session:
-        for row_id, recipient in session.execute(select(NotificationRow.id, NotificationRow.recipient).where(
-                NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
+        for row_id, recipient, data in session.execute(
+                select(NotificationRow.id, NotificationRow.recipient, NotificationRow.data).where(
+                NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now,
+                NotificationRow.channel == "email")
                 .order_by(NotificationRow.next_attempt_at, NotificationRow.id).limit(BATCH)):
             groups.setdefault(recipient, []).append(row_id)
-    return groups
+            if (data or {}).get("fold"):
+                scheduled.add(recipient)
+    return groups, scheduled
 
 
 def _send(app: App, mailer: Mailer, message: EmailMessage, claims: list[Outgoing], now: datetime,
@@ -254,9 +261,11 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
     channel = config.email
     templates = Templates(config.templates)
     with Mailer(channel) as mailer:
-        for ids in _due_by_recipient(app, now).values():
+        groups, scheduled = _due_by_recipient(app, now)
+        for recipient, ids in groups.items():
             claims = [c for c in (_claim(app, i, now, config, templates, stats) for i in ids) if c is not None]
-            for group in fold(claims, config.fold_at):
+            # a contact who chose an hourly or daily digest gets one, however few rows it holds
+            for group in fold(claims, 2 if recipient in scheduled else config.fold_at):
                 if len(group) == 1:
                     ok = _send(app, mailer, group[0].message(channel, now), group, now, config, stats)
                 else:

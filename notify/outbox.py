@@ -27,6 +27,8 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow, core_table
+from notify.prefs import plan
+from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules
 from notify.tables import NotificationRow
 
@@ -73,7 +75,7 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
     tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
     contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
-    rows: list[dict[str, Any]] = []
+    wanted: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted:
@@ -88,18 +90,44 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
             if before == after:
                 continue
             name = _FINAL.get(after, "status_changed")
-            wanted = getattr(rules, name) if name != "status_changed" else after in rules.statuses
-            if not wanted:
+            told = getattr(rules, name) if name != "status_changed" else after in rules.statuses
+            if not told:
                 continue
             key, data = f"status/{ticket.id}/{before}>{after}/{unit.now.isoformat()}", {"status_from": before, "status_to": after}
-        to = customer_address(ticket, contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0))
-        if to is None:
-            log.debug("request %s: no e-mail address for its customer; %s not queued", ticket.number, name,
+        wanted.append((ticket, name, key, data))
+    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers))
+
+
+def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRow, str, str, dict[str, Any]]],
+                   contacts: dict[int, ContactRow], customers: dict[int, CustomerRow]) -> list[dict[str, Any]]:
+    """Rows of customer notifications (request, template, key, facts) as each contact's
+    preferences say (``notify.prefs``): a row per chosen channel, due now, at the next digest
+    or after quiet hours; an opted-out channel's row withdrawn, saying when and how."""
+    targets: dict[int, Target] = {}
+    for ticket, *_ in wanted:
+        contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
+        to = customer_address(ticket, contact, customer)
+        targets[ticket.id] = Target(contact if contact is not None and not contact.deleted else None, customer,
+                                    to[0] if to else None)
+    prefs = effective_many(unit.session, config, unit.config.timezone, targets)
+    rows: list[dict[str, Any]] = []
+    for ticket, name, key, data in wanted:
+        mine = prefs[ticket.id]
+        contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
+        to = customer_address(ticket, contact, customer)
+        deliveries = plan(mine, name, unit.now)
+        if not deliveries:
+            log.debug("request %s: %s not queued (not chosen, or no address on the chosen channels)", ticket.number, name,
                       extra={"event": "notify.outbox.no_address"})
-            continue
-        lang, zone = _customer_locale(config, customers.get(ticket.customer_id or 0), unit.config.timezone)
-        rows.append(_row(unit.now, config, ticket, name, key, data, to, "customer", lang, zone))
-    write_rows(unit, rows)
+        for d in deliveries:
+            row = _row(unit.now, config, ticket, name, key, {**data, "quiet": str(mine.quiet) if mine.quiet else None,
+                                                              **({"fold": d.fold} if d.fold else {})},
+                       (d.address, to[1] if to else None), "customer", mine.language, mine.timezone, channel=d.channel)
+            row["next_attempt_at"], row["reason"] = d.due, d.reason
+            if d.opted_out is not None:
+                row["state"] = "withdrawn"
+            rows.append(row)
+    return rows
 
 
 def _customer_locale(config: NotifyConfig, customer: CustomerRow | None, default_zone: str) -> tuple[str, str]:
@@ -150,13 +178,9 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
             continue
         agent_id = int(event.data["agent_id"])
         key, data = f"assigned/{ticket.id}/{agent_id}/{unit.now.isoformat()}", {"agent_id": agent_id, "action": event.data.get("action")}
-        customer = customers.get(ticket.customer_id or 0)
         recent = ticket.created_at >= unit.now - config.customer.acknowledge_within  # not last year's requests on a first import
-        to = customer_address(ticket, contacts.get(ticket.contact_id or 0), customer) \
-            if config.customer.assignment and recent else None
-        if to is not None:
-            lang, czone = _customer_locale(config, customer, unit.config.timezone)
-            rows.append(_row(unit.now, config, ticket, "assigned", key, data, to, "customer", lang, czone))
+        if config.customer.assignment and recent:
+            rows.extend(_customer_rows(unit, config, [(ticket, "assigned", key, data)], contacts, customers))
         for who in config.staff.assigned:
             staff_to = _staff_address(who, agents.get(agent_id), config.staff)
             if staff_to is not None:
@@ -181,12 +205,12 @@ def _split(mailbox: str) -> tuple[str, str | None]:
 
 
 def _row(now: datetime, config: NotifyConfig, ticket: TicketRow, event: str, key: str, data: dict[str, Any],
-         to: tuple[str, str | None], audience: str, lang: str, zone: str) -> dict[str, Any]:
+         to: tuple[str, str | None], audience: str, lang: str, zone: str, *, channel: str = "email") -> dict[str, Any]:
     assert config.email is not None
     return {"event_key": key, "event": event, "ticket_id": ticket.id, "recipient": to[0].strip().lower(),
-            "recipient_name": to[1], "audience": audience, "channel": "email", "language": lang, "timezone": zone,
+            "recipient_name": to[1], "audience": audience, "channel": channel, "language": lang, "timezone": zone,
             "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.email.message_domain}>", "thread_root": None,
-            "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now}
+            "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now, "reason": None}
 
 
 def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from notify.settings import CustomerRules, QuietHours
@@ -121,10 +122,11 @@ def effective(rules: CustomerRules, *, segment: str | None, stored: Stored | Non
         if mine_address:
             found[channel] = mine_address
             sources[attr] = stored.sources.get(attr, "cli") if stored is not None else "cli"
-    return Effective(channels=tuple(values["channels"]), events=frozenset(values["events"]),  # type: ignore[call-overload]
-                     frequency=str(values["frequency"]), digest_at=values["digest_at"],  # type: ignore[arg-type]
-                     quiet=values["quiet"], language=str(values["language"]),  # type: ignore[arg-type]
-                     timezone=str(values["timezone"]), addresses=found, opt_outs=dict(opt_outs), sources=sources)
+    return Effective(channels=tuple(cast("tuple[str, ...]", values["channels"])),
+                     events=frozenset(cast("tuple[str, ...]", values["events"])), frequency=str(values["frequency"]),
+                     digest_at=cast("time", values["digest_at"]), quiet=cast("QuietHours | None", values["quiet"]),
+                     language=str(values["language"]), timezone=str(values["timezone"]), addresses=found,
+                     opt_outs=dict(opt_outs), sources=sources)
 
 
 def plan(prefs: Effective, event: str, now: datetime) -> list[Delivery]:

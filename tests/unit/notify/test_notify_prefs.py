@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notify.prefs import CUSTOMER_EVENTS, Effective, OptOut, Stored, effective, next_wall_time, plan, quiet_end
+from notify.prefs import (
+    CUSTOMER_EVENTS,
+    Effective,
+    OptOut,
+    Stored,
+    effective,
+    next_wall_time,
+    plan,
+    quiet_end,
+)
 from notify.settings import CustomerRules, QuietHours
 
 ZONES = ["Europe/London", "America/New_York", "Europe/Moscow"]
