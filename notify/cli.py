@@ -1,4 +1,5 @@
-"""``crm-bridge notify``: what a request's mail would say, and what was sent and why not.
+"""``crm-bridge notify``: what a request's mail would say, what was sent and why not, and
+the contacts' preferences (``notify prefs``, ``notify unsubscribe``: ``notify.prefs_cli``).
 People see the CRM's numbers, never local ids."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
 from notify.events import EVENTS
+from notify.prefs_cli import prefs_app, unsubscribe_command
 
 if TYPE_CHECKING:  # imported where used: `crm-bridge notify --help` loads no SQLAlchemy, no Jinja2
     from crm_bridge.store.tables import TicketRow
@@ -24,6 +26,8 @@ notify_app = typer.Typer(help="Notifications: preview a mail, see what was sent 
                               "Example: crm-bridge notify preview acknowledgement CRM-0000042",
                          no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
+notify_app.add_typer(prefs_app, name="prefs")
+notify_app.command("unsubscribe")(unsubscribe_command)
 
 
 def _event_data(event: str, ticket: TicketRow) -> dict[str, Any]:

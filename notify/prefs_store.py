@@ -32,7 +32,7 @@ from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import ContactRow, CustomerRow
 from notify.compose import token_address
 from notify.prefs import CHANNELS, FREQUENCIES, PERSONAL, Effective, OptOut, Stored, effective
-from notify.settings import LANGUAGES, NotifyConfig, QuietHours
+from notify.settings import LANGUAGES, NotifyConfig, QuietHours, wall_time
 from notify.tables import ContactPrefsRow, OptOutRow
 
 __all__ = ["FIELDS", "BadToken", "Target", "effective_many", "on_contact_imported", "opt_in",
@@ -135,19 +135,15 @@ def check_choice(name: str, value: object) -> object:
         raise ValueError(msg)
     if name == "digest_at":
         try:
-            return time.fromisoformat(text).strftime("%H:%M") if ":" in text else _bad_time(text)
-        except ValueError:
-            return _bad_time(text)
+            return wall_time(text).strftime("%H:%M")
+        except ValueError as exc:
+            msg = f"digest_at: {exc}"
+            raise ValueError(msg) from None
     if name == "quiet":
         return str(QuietHours.parse(text))
     if name in ("email", "phone", "telegram"):
         return _norm(text)
     return text
-
-
-def _bad_time(text: str) -> str:
-    msg = f"digest_at: {text!r} is not a time; write HH:MM, e.g. 09:00"
-    raise ValueError(msg)
 
 
 def save(session: Session, contact_id: int, changes: Mapping[str, object], *, source: str,
