@@ -55,7 +55,8 @@ def preview(
     """
     from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow
     from notify.compose import context_for, request_context, unsubscribe_link
-    from notify.outbox import _customer_locale, customer_address
+    from notify.outbox import customer_address
+    from notify.prefs_store import Target, effective_many
     from notify.settings import LANGUAGES, NotifyConfig
     from notify.templates import TemplateProblem, Templates
     from sla.cli import find_request
@@ -83,7 +84,9 @@ def preview(
             else:
                 contact = s.get(ContactRow, ticket.contact_id) if ticket.contact_id else None
                 to = customer_address(ticket, contact, customer)
-                language, zone = _customer_locale(config, customer, bridge.config.timezone)
+                prefs = effective_many(s, config, bridge.config.timezone,
+                                       {0: Target(contact, customer, to[0] if to else None)})[0]
+                language, zone = prefs.language, prefs.timezone  # the contact's own, else their segment's, else defaults
                 to = (to[0].strip().lower(), to[1]) if to else None  # as the outbox stores it (the token signs it)
                 link = unsubscribe_link(config, to[0]) if to else None
             address, name = to if to else ("(no e-mail address)", None)

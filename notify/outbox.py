@@ -1,5 +1,11 @@
 """Domain events → notification rows, in the transaction of the event.
 
+Customer rows follow each contact's preferences (``notify.prefs``): a row per chosen
+channel with that channel's address as recipient, due now, at the contact's next
+hourly/daily digest, or after their quiet hours (``reason`` says which); an event they did
+not choose gets no row; an opted-out channel gets a **withdrawn** row whose reason says when
+and how ("opted out of sms on 2026-12-01 via link"), so ``notify log`` answers for it.
+
 * ``ticket.imported`` — a new open request (opened within ``acknowledge_within``) gets
   an acknowledgement to its contact (else its customer); a status change the
   configuration names gets ``status_changed``, ``resolved`` or ``closed``;
@@ -128,16 +134,6 @@ def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRo
                 row["state"] = "withdrawn"
             rows.append(row)
     return rows
-
-
-def _customer_locale(config: NotifyConfig, customer: CustomerRow | None, default_zone: str) -> tuple[str, str]:
-    """Language and zone of a customer: their segment's, else the defaults (the canonical
-    model holds no language or zone per contact yet)."""
-    rules = config.customer
-    segment = rules.segments.get(customer.segment or "") if customer is not None else None
-    lang = (segment.language if segment else None) or rules.language
-    zone = (segment.timezone if segment else None) or rules.timezone or default_zone
-    return lang, zone
 
 
 def _sla(unit: Unit, events: list[DomainEvent]) -> None:

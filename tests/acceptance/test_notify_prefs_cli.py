@@ -9,13 +9,15 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from crm_bridge.app import App
 from crm_bridge.cli import main
-from crm_bridge.store.tables import ContactRow, CustomerRow
+from crm_bridge.store.tables import ContactRow, CustomerRow, TicketRow
 from notify.compose import unsubscribe_link
 
 CONFIG = """store: {{url: 'sqlite:///{db}'}}
@@ -137,3 +139,21 @@ def test_help_has_an_example(config: Path) -> None:
         code, out, _ = cli(config, *command)
         assert code == 0
         assert "Example: crm-bridge notify" in out
+
+
+def test_preview_speaks_the_language_the_contact_chose_over_their_segments(config: Path) -> None:
+    bridge = App.from_text(config.read_text(encoding="utf-8"))
+    try:
+        with bridge.store.transaction() as s:
+            jane = s.scalars(select(ContactRow).where(ContactRow.name == "Jane Smith")).one()
+            s.add(TicketRow(number="CRM-0000042", subject="Card payment fails", type="technical_problem", priority="high",
+                            channel="email", source="external", status="new", customer_id=jane.customer_id,
+                            contact_id=jane.id, created_at=datetime(2027, 1, 11, 9, tzinfo=UTC), tags=[]))
+    finally:
+        bridge.close()
+    english = json.loads(cli(config, "preview", "acknowledgement", "CRM-0000042", "--json")[1])
+    assert (english["language"], english["to"]) == ("en", "jane@acme.example")  # the segment's language
+    cli(config, "prefs", "set", "jane@acme.example", "--lang", "ru")
+    russian = json.loads(cli(config, "preview", "acknowledgement", "CRM-0000042", "--json")[1])
+    assert russian["language"] == "ru"
+    assert russian["subject"].startswith("Обращение CRM-0000042")
