@@ -39,6 +39,7 @@ from notify.compose import context_for, request_context, unsubscribe_link
 from notify.digest import digest_message, fold
 from notify.outgoing import Outgoing
 from notify.prefs import quiet_end
+from notify.ratelimit import Limiter
 from notify.settings import NotifyConfig, QuietHours
 from notify.shadow import backend_in_shadow, hold, stale_after_shadow
 from notify.smtp import Mailer
@@ -260,12 +261,15 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
         return stats.summary()
     channel = config.email
     templates = Templates(config.templates)
+    limiter = Limiter(app, config.rate_limits, now, app.config.timezone)
     with Mailer(channel) as mailer:
         groups, scheduled = _due_by_recipient(app, now)
         for recipient, ids in groups.items():
             claims = [c for c in (_claim(app, i, now, config, templates, stats) for i in ids) if c is not None]
             # a contact who chose an hourly or daily digest gets one, however few rows it holds
-            for group in fold(claims, 2 if recipient in scheduled else config.fold_at):
+            mails, later = limiter.admit(recipient, "email", fold(claims, 2 if recipient in scheduled else config.fold_at))
+            stats.waiting += len(later)
+            for group in mails:
                 if len(group) == 1:
                     ok = _send(app, mailer, group[0].message(channel, now), group, now, config, stats)
                 else:
@@ -281,5 +285,7 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
                                    note=f"in digest {message['Message-ID']} with {len(group) - 1} more")
                         stats.digests += ok
                 if not ok:
+                    limiter.save()
                     return stats.summary()
+    limiter.save()
     return stats.summary()

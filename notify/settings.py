@@ -36,6 +36,9 @@
       unsubscribe_url: "https://support.example.ru/unsubscribe/{token}"
       link_secret: ${NOTIFY_LINK_SECRET}       # signs the unsubscribe token
       quiet_hours: {from: "22:00", to: "08:00"}   # customers' mail waits; default: off
+      rate_limits:                             # token buckets; the excess goes in the next digest
+        recipient: {rate: 10, per: 1h, burst: 3}
+        channel: {email: {rate: 600, per: 1m}}
 
 A name this section does not know (a status, a recipient, a language without templates)
 is an error at its line.
@@ -56,7 +59,7 @@ from crm_bridge.config import Strict, TimeZoneName, config_problem
 from crm_bridge.model import TicketStatus
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Frequency", "PrefChannel", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "StaffRules",
+__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Frequency", "PrefChannel", "EmailChannel", "NotifyConfig", "QuietHours", "RateLimit", "RateLimits", "Segment", "StaffRules",
            "mailbox", "wall_time"]
 
 LANGUAGES = ("ru", "en")
@@ -220,6 +223,27 @@ class StaffRules(Strict):
         return self
 
 
+class RateLimit(Strict):
+    """A token bucket: `rate` mails per `per`, up to `burst` at once (default: `rate`)."""
+
+    rate: int = Field(ge=1, le=1_000_000)
+    per: Duration = timedelta(hours=1)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @property
+    def capacity(self) -> int:
+        return self.burst or self.rate
+
+
+class RateLimits(Strict):
+    """No storms: mails per recipient and per channel. Beyond a limit the due rows are not
+    dropped: they go in one digest while a token is left, else wait for the next one and then
+    go as one digest (``notify.ratelimit``)."""
+
+    recipient: RateLimit | None = None
+    channel: dict[PrefChannel, RateLimit] = {}
+
+
 class NotifyConfig(Strict):
     """See the module docstring. Without ``email`` notify is off."""
 
@@ -236,6 +260,7 @@ class NotifyConfig(Strict):
     # Customer mail held while its backend was in shadow mode (write_back: shadow) is sent
     # after the switch to live only while younger than this; older, it is withdrawn.
     shadow_max_age: Duration = timedelta(hours=1)
+    rate_limits: RateLimits = RateLimits()  # default: none
 
     @property
     def enabled(self) -> bool:

@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["ContactPrefsRow", "NotificationRow", "OptOutRow"]
+__all__ = ["ContactPrefsRow", "NotificationRow", "OptOutRow", "RateBucketRow"]
 
 
 class NotificationRow(Base):
@@ -79,3 +79,12 @@ class OptOutRow(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     at: Mapped[datetime]
     via: Mapped[str] = mapped_column(String(20))  # link | cli | web | crm
+
+
+class RateBucketRow(Base):
+    """A rate limit's token bucket (``notify.ratelimit``): per recipient and channel, or per channel."""
+
+    __tablename__ = "notify_rate_buckets"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # recipient:email:a@b.ru | channel:email
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime]

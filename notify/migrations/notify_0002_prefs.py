@@ -1,4 +1,5 @@
-"""Notify: per-contact preferences and opt-outs (notify/prefs_store.py).
+"""Notify: per-contact preferences and opt-outs (notify/prefs_store.py), rate limits' token
+buckets (notify/ratelimit.py).
 
 Revision ID: notify_0002_prefs
 Revises: notify_0001
@@ -47,9 +48,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("channel", "address", name="uq_notify_opt_outs_channel"),
     )
     op.create_index("ix_notify_opt_outs_contact_id", "notify_opt_outs", ["contact_id"])
+    op.create_table(
+        "notify_rate_buckets",
+        sa.Column("key", sa.String(length=400), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_notify_rate_buckets")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("notify_rate_buckets")
     op.drop_index("ix_notify_opt_outs_contact_id", table_name="notify_opt_outs")
     op.drop_table("notify_opt_outs")
     op.drop_table("notify_prefs")
