@@ -19,6 +19,7 @@ from crm_bridge.app import App
 from crm_bridge.cli import main
 from crm_bridge.store.tables import ContactRow, CustomerRow, TicketRow
 from notify.compose import unsubscribe_link
+from sync.tables import BindingRow
 
 CONFIG = """store: {{url: 'sqlite:///{db}'}}
 timezone: Europe/Moscow
@@ -157,3 +158,16 @@ def test_preview_speaks_the_language_the_contact_chose_over_their_segments(confi
     russian = json.loads(cli(config, "preview", "acknowledgement", "CRM-0000042", "--json")[1])
     assert russian["language"] == "ru"
     assert russian["subject"].startswith("Обращение CRM-0000042")
+
+
+def test_a_contact_is_found_by_its_code_in_the_crm(config: Path) -> None:
+    bridge = App.from_text(config.read_text(encoding="utf-8"))
+    try:
+        with bridge.store.transaction() as s:
+            jane = s.scalars(select(ContactRow).where(ContactRow.name == "Jane Smith")).one()
+            s.add(BindingRow(backend="crm", model="contact", local_id=jane.id, remote_id="000000042"))
+    finally:
+        bridge.close()
+    code, out, _ = cli(config, "prefs", "show", "000000042", "--json")
+    assert code == 0
+    assert json.loads(out)["contact"]["name"] == "Jane Smith"
