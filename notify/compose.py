@@ -4,7 +4,8 @@ Every context has the same keys whatever the request lacks (no agent: ``agent.na
 None; no due date: the ``datetime`` filter prints ``—``), so a template that renders the
 samples at ``check`` time renders every real request too. Placeholders::
 
-    lang, timezone, event (name, status_from, status_to, metric, level, at, action)
+    lang, timezone, event (name, status_from, status_to, metric, level, at, action,
+                           department, tags, url: feedback to a department)
     request (number, subject, status, type, priority, created_at, first_response_due,
              resolution_due, sla_state), customer (name), contact (name), agent (name, email)
     recipient (name, address), unsubscribe_url
@@ -40,6 +41,8 @@ SAMPLE_EVENTS: dict[str, dict[str, Any]] = {
     "sla_breach": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat()},
     "sla_escalate": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat(), "level": 1,
                      "action": "notify_supervisor"},
+    "department_feedback": {"department": "packaging", "tags": ["упаковка"],
+                            "url": "https://crm.example.ru/requests/CRM-0000042"},
 }
 
 
@@ -47,7 +50,8 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
     at = data.get("at")
     return {"name": name, "status_from": data.get("status_from"), "status_to": data.get("status_to"),
             "metric": data.get("metric"), "level": data.get("level"), "action": data.get("action"),
-            "at": datetime.fromisoformat(at) if isinstance(at, str) else at}
+            "at": datetime.fromisoformat(at) if isinstance(at, str) else at,
+            "department": data.get("department"), "tags": data.get("tags") or [], "url": data.get("url")}
 
 
 def unsubscribe_link(config: NotifyConfig, address: str) -> str | None:

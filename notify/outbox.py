@@ -33,7 +33,7 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow, core_table
-from notify.prefs import plan
+from notify.prefs import Effective, plan, when_due
 from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules
 from notify.tables import NotificationRow
@@ -49,7 +49,8 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
     if not unit.config.section("notify").enabled:
         return
     data = event.data or {}
-    if data.get("created") or "status" in (data.get("before") or {}):
+    before = data.get("before") or {}
+    if data.get("created") or "status" in before or "tags" in before:
         unit.defer("notify.tickets", event, _tickets)
 
 
@@ -82,9 +83,13 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
     contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     wanted: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
+    feedback: list[dict[str, Any]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted:
+            continue
+        feedback += _department_rows(unit, config, ticket, event)
+        if not event.data.get("created") and "status" not in event.data.get("before", {}):
             continue
         if event.data.get("created"):
             if not (rules.acknowledgement and TicketStatus(ticket.status).is_open
@@ -101,7 +106,34 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
                 continue
             key, data = f"status/{ticket.id}/{before}>{after}/{unit.now.isoformat()}", {"status_from": before, "status_to": after}
         wanted.append((ticket, name, key, data))
-    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers))
+    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers) + feedback)
+
+
+def _department_rows(unit: Unit, config: NotifyConfig, ticket: TicketRow, event: DomainEvent) -> list[dict[str, Any]]:
+    """Feedback to other departments: a request newly carrying a tag a department listens
+    to is forwarded to it, once per request and department, now or at its digest time."""
+    if not config.departments:
+        return []
+    before = event.data.get("before") or {}
+    old = set() if event.data.get("created") else {str(t).casefold() for t in before.get("tags") or []}
+    added = {str(t).casefold(): str(t) for t in ticket.tags or [] if str(t).casefold() not in old}
+    rows: list[dict[str, Any]] = []
+    zone = config.staff.timezone or unit.config.timezone
+    for name, dept in config.departments.items():
+        tags = [added[t.casefold()] for t in dept.tags if t.casefold() in added]
+        if not tags:
+            continue
+        url = config.request_url.replace("{number}", ticket.number) if config.request_url else None
+        schedule = Effective(channels=("email",), events=frozenset(), frequency=dept.frequency, digest_at=dept.digest_at,
+                             quiet=None, language=dept.language, timezone=zone, addresses={}, opt_outs={}, sources={})
+        due, reason, fold = when_due(schedule, unit.now)
+        data = {"department": name, "tags": tags, "url": url, **({"fold": fold} if fold else {})}
+        for to in dept.to:
+            row = _row(unit.now, config, ticket, "department_feedback", f"dept/{ticket.id}/{name}", data, _split(to),
+                       "staff", dept.language, zone)
+            row["next_attempt_at"], row["reason"] = due, reason
+            rows.append(row)
+    return rows
 
 
 def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRow, str, str, dict[str, Any]]],

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from notify.settings import CustomerRules, QuietHours
 
 __all__ = ["CHANNELS", "CUSTOMER_EVENTS", "FREQUENCIES", "Delivery", "Effective", "OptOut", "Stored", "effective",
-           "next_wall_time", "plan", "quiet_end"]
+           "next_wall_time", "plan", "quiet_end", "when_due"]
 
 CHANNELS = ("email", "sms", "telegram")
 FREQUENCIES = ("immediately", "hourly", "daily")

@@ -36,6 +36,9 @@
       unsubscribe_url: "https://support.example.ru/unsubscribe/{token}"
       link_secret: ${NOTIFY_LINK_SECRET}       # signs the unsubscribe token
       quiet_hours: {from: "22:00", to: "08:00"}   # customers' mail waits; default: off
+      departments:                             # requests tagged so are forwarded (feedback by tag)
+        packaging: {to: ["Упаковка <pack@example.ru>"], tags: [упаковка, packaging], frequency: daily, digest_at: "09:00"}
+      request_url: "https://crm.example.ru/requests/{number}"
       rate_limits:                             # token buckets; the excess goes in the next digest
         recipient: {rate: 10, per: 1h, burst: 3}
         channel: {email: {rate: 600, per: 1m}}
@@ -59,7 +62,7 @@ from crm_bridge.config import Strict, TimeZoneName, config_problem
 from crm_bridge.model import TicketStatus
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Frequency", "PrefChannel", "EmailChannel", "NotifyConfig", "QuietHours", "RateLimit", "RateLimits", "Segment", "StaffRules",
+__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Department", "Frequency", "PrefChannel", "EmailChannel", "NotifyConfig", "QuietHours", "RateLimit", "RateLimits", "Segment", "StaffRules",
            "mailbox", "wall_time"]
 
 LANGUAGES = ("ru", "en")
@@ -223,6 +226,22 @@ class StaffRules(Strict):
         return self
 
 
+class Department(Strict):
+    """Where requests with some tags go (feedback to other departments): the addresses, and
+    whether each request is told at once or in an hourly/daily digest."""
+
+    to: list[str] = Field(min_length=1)
+    tags: list[str] = Field(min_length=1)  # as the CRM writes them; compared case-insensitively
+    frequency: Frequency = "immediately"
+    digest_at: time = time(9, 0)
+    language: Language = "ru"
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return [mailbox(v) for v in value]
+
+
 class RateLimit(Strict):
     """A token bucket: `rate` mails per `per`, up to `burst` at once (default: `rate`)."""
 
@@ -261,6 +280,8 @@ class NotifyConfig(Strict):
     # after the switch to live only while younger than this; older, it is withdrawn.
     shadow_max_age: Duration = timedelta(hours=1)
     rate_limits: RateLimits = RateLimits()  # default: none
+    departments: dict[str, Department] = {}  # feedback by tag: product, packaging, delivery, marketing
+    request_url: str | None = None  # a link to the request in the CRM, with {number}; departments' mail carries it
 
     @property
     def enabled(self) -> bool:
