@@ -29,6 +29,8 @@ notify:
     segments: {{international: {{language: en, timezone: Europe/London, frequency: hourly}}}}
   unsubscribe_url: "https://support.example.ru/unsubscribe/{{token}}"
   link_secret: s3cret
+  departments: {{packaging: {{to: ["Упаковка <pack@example.ru>"], tags: [упаковка]}}}}
+  request_url: "https://crm.example.ru/requests/{{number}}"
 """
 
 
@@ -149,7 +151,7 @@ def test_preview_speaks_the_language_the_contact_chose_over_their_segments(confi
             jane = s.scalars(select(ContactRow).where(ContactRow.name == "Jane Smith")).one()
             s.add(TicketRow(number="CRM-0000042", subject="Card payment fails", type="technical_problem", priority="high",
                             channel="email", source="external", status="new", customer_id=jane.customer_id,
-                            contact_id=jane.id, created_at=datetime(2027, 1, 11, 9, tzinfo=UTC), tags=[]))
+                            contact_id=jane.id, created_at=datetime(2027, 1, 11, 9, tzinfo=UTC), tags=["Упаковка"]))
     finally:
         bridge.close()
     english = json.loads(cli(config, "preview", "acknowledgement", "CRM-0000042", "--json")[1])
@@ -158,6 +160,10 @@ def test_preview_speaks_the_language_the_contact_chose_over_their_segments(confi
     russian = json.loads(cli(config, "preview", "acknowledgement", "CRM-0000042", "--json")[1])
     assert russian["language"] == "ru"
     assert russian["subject"].startswith("Обращение CRM-0000042")
+    department = json.loads(cli(config, "preview", "department_feedback", "CRM-0000042", "--json")[1])
+    assert (department["to"], department["subject"]) == ("pack@example.ru",
+                                                         "Отдел «packaging»: обращение CRM-0000042: Card payment fails")
+    assert "https://crm.example.ru/requests/CRM-0000042" in department["text"]
 
 
 def test_a_contact_is_found_by_its_code_in_the_crm(config: Path) -> None:
