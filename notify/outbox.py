@@ -200,6 +200,7 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     zone = config.staff.timezone or unit.config.timezone
     rows: list[dict[str, Any]] = []
+    told: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted or not TicketStatus(ticket.status).is_open:
@@ -208,13 +209,13 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
         key, data = f"assigned/{ticket.id}/{agent_id}/{unit.now.isoformat()}", {"agent_id": agent_id, "action": event.data.get("action")}
         recent = ticket.created_at >= unit.now - config.customer.acknowledge_within  # not last year's requests on a first import
         if config.customer.assignment and recent:
-            rows.extend(_customer_rows(unit, config, [(ticket, "assigned", key, data)], contacts, customers))
+            told.append((ticket, "assigned", key, data))
         for who in config.staff.assigned:
             staff_to = _staff_address(who, agents.get(agent_id), config.staff)
             if staff_to is not None:
                 rows.append(_row(unit.now, config, ticket, "assigned_staff", key, data, staff_to, "staff",
                                  config.staff.language, zone))
-    write_rows(unit, rows)
+    write_rows(unit, _customer_rows(unit, config, told, contacts, customers) + rows)
 
 
 def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None] | None:

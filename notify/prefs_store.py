@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import available_timezones
@@ -31,7 +31,16 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import ContactRow, CustomerRow
 from notify.compose import token_address
-from notify.prefs import CHANNELS, FREQUENCIES, PERSONAL, Effective, OptOut, Stored, effective
+from notify.prefs import (
+    CHANNELS,
+    CUSTOMER_EVENTS,
+    FREQUENCIES,
+    PERSONAL,
+    Effective,
+    OptOut,
+    Stored,
+    effective,
+)
 from notify.settings import LANGUAGES, NotifyConfig, QuietHours, wall_time
 from notify.tables import ContactPrefsRow, OptOutRow
 
@@ -95,7 +104,7 @@ def effective_many(session: Session, config: NotifyConfig, default_zone: str,
             hit = outs.get((channel, _norm(address) or "")) or (outs.get((channel, t.contact.id)) if t.contact else None)
             if hit is not None:
                 gone[channel] = hit
-        result[key] = Effective(**{**prefs.__dict__, "opt_outs": gone})
+        result[key] = replace(prefs, opt_outs=gone)
     return result
 
 
@@ -117,7 +126,7 @@ def check_choice(name: str, value: object) -> object:
     if value is None:
         return None
     if name in ("channels", "events"):
-        known = CHANNELS if name == "channels" else ("acknowledgement", "assigned", "status_changed", "resolved", "closed")
+        known = CHANNELS if name == "channels" else CUSTOMER_EVENTS
         items = [str(v).strip() for v in (value if isinstance(value, list | tuple) else str(value).split(","))]
         wrong = [v for v in items if v not in known]
         if wrong or not items:
