@@ -7,7 +7,7 @@ A contact is named by e-mail, phone or its code in the CRM; values set here are 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -62,13 +62,9 @@ def find_contact(session: Session, who: str) -> ContactRow:
 
 
 def _effective(session: Session, bridge: Any, contact: ContactRow) -> Effective:
-    from crm_bridge.store.tables import CustomerRow
-    from notify.prefs_store import Target, effective_many
+    from notify.prefs_store import contact_prefs
 
-    customer = session.get(CustomerRow, contact.customer_id) if contact.customer_id else None
-    email = contact.email or (customer.email if customer is not None else None)
-    return effective_many(session, bridge.config.section("notify"), bridge.config.timezone,
-                          {0: Target(contact, customer, email)})[0]
+    return contact_prefs(session, bridge.config.section("notify"), bridge.config.timezone, contact)
 
 
 def _as_data(contact: ContactRow, prefs: Effective, segment: str | None) -> dict[str, Any]:
@@ -144,44 +140,25 @@ def set_command(
     --frequency daily --at 09:00 --quiet 22:00-08:00 --lang en --events resolved,assigned
     """
     from crm_bridge.store.tables import CustomerRow
-    from notify.prefs import CHANNELS
-    from notify.prefs_store import check_choice, save
-    from notify.prefs_store import opt_in as lift_opt_out
-    from notify.prefs_store import opt_out as record_opt_out
+    from notify.prefs_store import change
 
     given = {"channels": channel or None, "telegram": chat_id, "phone": phone, "email": email, "frequency": frequency,
              "digest_at": at, "quiet": quiet, "language": lang, "timezone": tz, "events": events}
-    try:
-        changes = {name: check_choice(name, value) for name, value in given.items() if value is not None}
-    except ValueError as exc:
-        console_err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
-        raise typer.Exit(2) from exc
-    for name in [*(opt_out or []), *(opt_in or [])]:
-        if name not in CHANNELS:
-            console_err.print(f"[red]no channel {escape(name)!r}[/red]: choose from {', '.join(CHANNELS)}", highlight=False)
-            raise typer.Exit(2)
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
             row = find_contact(s, contact)
-            now = bridge.clock()
-            before = _effective(s, bridge, row)
-            chosen = cast("list[str] | None", changes.get("channels")) or before.channels
-            if "telegram" in chosen and not (changes.get("telegram") or before.addresses.get("telegram")):
-                console_err.print("[red]telegram needs a chat id[/red]: add --chat-id 123456789 (the chat the bot "
-                                  "writes to)", highlight=False)
-                raise typer.Exit(2)
-            changed = save(s, row.id, changes, source="cli", now=now) if changes else {}
-            after = _effective(s, bridge, row)
-            for name in opt_in or []:
-                lift_opt_out(s, name, row, [before.addresses.get(name), after.addresses.get(name)])
-            for name in opt_out or []:
-                record_opt_out(s, name, after.addresses.get(name), row.id, via="cli", now=now)
+            try:
+                changed = change(s, bridge.config.section("notify"), bridge.config.timezone, row, given, source="cli",
+                                 opt_outs=opt_out or (), opt_ins=opt_in or (), now=bridge.clock())
+            except ValueError as exc:
+                console_err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+                raise typer.Exit(2) from exc
             customer = s.get(CustomerRow, row.customer_id) if row.customer_id else None
             data = _as_data(row, _effective(s, bridge, row), customer.segment if customer else None)
     finally:
         bridge.close()
-    data["changed"] = sorted(changed) + [f"opt_out:{c}" for c in opt_out or []] + [f"opt_in:{c}" for c in opt_in or []]
+    data["changed"] = changed
     if as_json:
         emit_json(data)
         return

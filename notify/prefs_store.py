@@ -4,7 +4,8 @@
 Tables in ``notify.tables``.
 
 * ``effective_many`` reads both for the outbox and hands ``notify.prefs.effective`` the layers;
-* ``save`` writes a contact's choice; a value a person set (CLI, page) is never
+* ``change`` is what ``notify prefs set`` and the customer's page (web addon) do; ``save``
+  writes a contact's choice; a value a person set (CLI, page) is never
   overwritten by an import (``source="crm"``): ``on_contact_imported`` seeds from the
   canonical contact fields an integrator maps (``preferred_channel``, ``language``, ...);
 * an opt-out is kept per (channel, address) and per contact, with when and how (link,
@@ -44,7 +45,7 @@ from notify.prefs import (
 from notify.settings import LANGUAGES, NotifyConfig, QuietHours, wall_time
 from notify.tables import ContactPrefsRow, OptOutRow
 
-__all__ = ["FIELDS", "BadToken", "Target", "effective_many", "on_contact_imported", "opt_in",
+__all__ = ["FIELDS", "BadToken", "Target", "change", "check_choice", "contact_prefs", "effective_many", "on_contact_imported", "opt_in",
            "opt_out", "save", "stored_of", "unsubscribe"]
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,45 @@ def save(session: Session, contact_id: int, changes: Mapping[str, object], *, so
         else:
             sources.pop(name, None)
     row.sources, row.updated = sources, now
+    return changed
+
+
+def contact_prefs(session: Session, config: NotifyConfig, default_zone: str, contact: ContactRow) -> Effective:
+    """One contact's effective preferences (what ``notify prefs show`` and the page show)."""
+    customer = session.get(CustomerRow, contact.customer_id) if contact.customer_id else None
+    email = contact.email or (customer.email if customer is not None else None)
+    return effective_many(session, config, default_zone, {0: Target(contact, customer, email)})[0]
+
+
+def change(session: Session, config: NotifyConfig, default_zone: str, contact: ContactRow, given: Mapping[str, object], *,
+           source: str, opt_outs: Iterable[str] = (), opt_ins: Iterable[str] = (), now: datetime) -> list[str]:
+    """What ``notify prefs set`` and the customer's page do: check `given` (``FIELDS``; None:
+    unchanged), store it marked `source` (``cli``, ``web``), lift `opt_ins` and record
+    `opt_outs` (channels). Returns what changed, opt-outs as ``opt_out:<channel>``.
+
+    Raises:
+        ValueError: a value, a channel, or telegram without a chat id — nothing stored; the
+            message says what is valid.
+    """
+    changes = {name: check_choice(name, value) for name, value in given.items() if value is not None}
+    outs, ins = list(opt_outs), list(opt_ins)
+    for name in [*outs, *ins]:
+        if name not in CHANNELS:
+            msg = f"no channel {name!r}: choose from {', '.join(CHANNELS)}"
+            raise ValueError(msg)
+    before = contact_prefs(session, config, default_zone, contact)
+    chosen = changes.get("channels") or before.channels
+    if "telegram" in chosen and not (changes.get("telegram") or before.addresses.get("telegram")):  # type: ignore[operator]
+        msg = "telegram needs a chat id (the chat the bot writes to), e.g. --chat-id 123456789"
+        raise ValueError(msg)
+    changed = sorted(save(session, contact.id, changes, source=source, now=now)) if changes else []
+    after = contact_prefs(session, config, default_zone, contact)
+    for name in ins:
+        if opt_in(session, name, contact, [before.addresses.get(name), after.addresses.get(name)]):
+            changed.append(f"opt_in:{name}")
+    for name in outs:
+        if opt_out(session, name, after.addresses.get(name), contact.id, via=source, now=now):
+            changed.append(f"opt_out:{name}")
     return changed
 
 

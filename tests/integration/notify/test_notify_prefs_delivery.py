@@ -14,7 +14,7 @@ from crm_bridge.app import App
 from crm_bridge.events import DomainEvent
 from crm_bridge.store.tables import ContactRow, CustomerRow, TicketRow
 from notify.compose import unsubscribe_link
-from notify.prefs_store import check_choice, save, unsubscribe
+from notify.prefs_store import change, check_choice, contact_prefs, save, unsubscribe
 from notify.sink import SmtpSink
 from notify.tables import ContactPrefsRow, NotificationRow, OptOutRow
 
@@ -156,3 +156,19 @@ def test_a_crm_value_notify_does_not_know_is_skipped_not_fatal(tmp_path: Path, s
         prefs = s.get(ContactPrefsRow, person)
         assert prefs is not None
         assert (prefs.channels, prefs.language, prefs.frequency) == (["email"], None, None)
+
+
+def test_the_pages_change_is_marked_web_and_its_opt_out_says_so(tmp_path: Path, sink: SmtpSink) -> None:
+    app = make_app(tmp_path, sink)
+    person = contact(app, EACH, phone="+79161234567")
+    with app.store.transaction() as s:
+        row = s.get(ContactRow, person)
+        assert row is not None
+        changed = change(s, app.config.section("notify"), "Europe/Moscow", row, {"channels": ["email", "sms"],
+                         "language": "en"}, source="web", opt_outs=["sms"], now=NOW)
+        assert changed == ["channels", "language", "opt_out:sms"]
+        prefs = contact_prefs(s, app.config.section("notify"), "Europe/Moscow", row)
+        assert (prefs.sources["channels"], prefs.opt_outs["sms"].via) == ("web", "web")
+    publish(app, created(request(app, person, "CRM-0000500")))
+    assert {(r.channel, r.state, r.reason) for r in rows(app)} == {
+        ("email", "pending", None), ("sms", "withdrawn", "opted out of sms on 2027-01-11 via web")}
