@@ -19,7 +19,7 @@ processes; the bucket math (``refill``, ``take``, ``next_token``) is pure. Examp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,8 +78,12 @@ class Limiter:
     def active(self) -> bool:
         return self.limits.recipient is not None or bool(self.limits.channel)
 
-    def admit(self, recipient: str, channel: str, groups: list[list[Outgoing]]) -> tuple[list[list[Outgoing]], list[Outgoing]]:
-        """(the mails that may go now, the rows that wait) for one recipient's grouped rows."""
+    def admit(self, recipient: str, channel: str, groups: list[list[Outgoing]], *,
+              refold: Callable[[list[Outgoing]], list[list[Outgoing]]] | None = None,
+              ) -> tuple[list[list[Outgoing]], list[Outgoing]]:
+        """(the mails that may go now, the rows that wait) for one recipient's grouped rows.
+        `refold` groups rows as tightly as the channel allows (default: digests of
+        ``notify.digest.fold``'s size)."""
         per_channel: dict[str, RateLimit] = {str(k): v for k, v in self.limits.channel.items()}
         candidates = [(f"recipient:{channel}:{recipient}", self.limits.recipient, "this recipient"),
                       (f"channel:{channel}", per_channel.get(channel), f"the {channel} channel")]
@@ -88,7 +92,7 @@ class Limiter:
             return groups, []
         allowed = min(math.floor(refill(self._bucket(k), lim, self.now).tokens + 1e-9) for k, lim, _ in checks)
         if allowed < len(groups):
-            groups = fold([c for g in groups for c in g], 2)
+            groups = (refold or (lambda claims: fold(claims, 2)))([c for g in groups for c in g])
         now_, later = groups[:allowed], [c for g in groups[allowed:] for c in g]
         for key, limit, _ in checks:
             ok, self._buckets[key] = take(self._bucket(key), limit, self.now, len(now_))
