@@ -172,3 +172,18 @@ def test_the_pages_change_is_marked_web_and_its_opt_out_says_so(tmp_path: Path, 
     publish(app, created(request(app, person, "CRM-0000500")))
     assert {(r.channel, r.state, r.reason) for r in rows(app)} == {
         ("email", "pending", None), ("sms", "withdrawn", "opted out of sms on 2027-01-11 via web")}
+
+
+def test_a_retry_that_falls_into_the_contacts_own_quiet_hours_waits_for_their_end(tmp_path: Path, sink: SmtpSink) -> None:
+    app = make_app(tmp_path, sink)  # no global quiet hours: only the contact's
+    person = contact(app, EACH)
+    choose(app, person, quiet="22:00-07:30")
+    evening = NOW.replace(hour=21, minute=55)
+    publish(app, created(request(app, person, "CRM-0000600")), now=evening)
+    sink.answers.append("451 4.7.1 greylisted, try later")
+    assert app.run_job("notify.dispatch", evening)["retried"] == 1
+    late = NOW.replace(hour=22, minute=30)
+    assert app.run_job("notify.dispatch", late)["waiting"] == 1
+    (row,) = rows(app)
+    assert (row.next_attempt_at, row.reason) == (datetime(2027, 1, 12, 7, 30, tzinfo=MSK), "quiet hours until 07:30 MSK")
+    assert app.run_job("notify.dispatch", row.next_attempt_at)["sent"] == 1
