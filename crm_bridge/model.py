@@ -120,6 +120,14 @@ class Contact(_Canonical):
     email: str | None = None
     phone: str | None = None
     deleted: bool = False
+    # Optional, for an integrator to map from CRM fields (notify seeds the contact's
+    # preferences from them, unless the contact changed them on the CLI or page since):
+    preferred_channel: str | None = None  # email | sms | telegram
+    language: str | None = None  # ru | en
+    timezone: str | None = None  # IANA, e.g. Europe/London
+    telegram_chat_id: str | None = None
+    notify_frequency: str | None = None  # immediately | hourly | daily
+    mailing_opt_out: bool | None = None  # true: the CRM says "no mail"; an import never lifts an opt-out
 
 
 class Team(_Canonical):

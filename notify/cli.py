@@ -1,4 +1,5 @@
-"""``crm-bridge notify``: what a request's mail would say, and what was sent and why not.
+"""``crm-bridge notify``: what a request's mail would say, what was sent and why not, and
+the contacts' preferences (``notify prefs``, ``notify unsubscribe``: ``notify.prefs_cli``).
 People see the CRM's numbers, never local ids."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from crm_bridge.cli.common import console, console_err, emit_json, open_app
 from crm_bridge.errors import did_you_mean
 from notify.channels import CHANNELS  # names only: loads no channel
 from notify.events import EVENTS
+from notify.prefs_cli import prefs_app, unsubscribe_command
 
 if TYPE_CHECKING:  # imported where used: `crm-bridge notify --help` loads no SQLAlchemy, no Jinja2
     from crm_bridge.store.tables import TicketRow
@@ -28,6 +30,8 @@ notify_app = typer.Typer(help="Notifications: preview a mail, see what was sent 
                               "Example: crm-bridge notify preview acknowledgement CRM-0000042",
                          no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
+notify_app.add_typer(prefs_app, name="prefs")
+notify_app.command("unsubscribe")(unsubscribe_command)
 
 
 def _event_data(event: str, ticket: TicketRow) -> dict[str, Any]:
@@ -39,6 +43,14 @@ def _event_data(event: str, ticket: TicketRow) -> dict[str, Any]:
                 "action": "notify_supervisor" if event == "sla_escalate" else None,
                 "at": (ticket.resolution_due or ticket.created_at).isoformat()}
     return {}
+
+
+def _department_facts(config: NotifyConfig, ticket: TicketRow) -> dict[str, Any]:
+    """A preview's department: the first listening to one of the request's tags, else the first."""
+    tags = {str(t).casefold() for t in ticket.tags or []}
+    names = [n for n, d in config.departments.items() if {t.casefold() for t in d.tags} & tags] or list(config.departments)
+    return {"department": names[0] if names else None, "tags": list(ticket.tags or []),
+            "url": config.request_url.replace("{number}", ticket.number) if config.request_url else None}
 
 
 @notify_app.command("preview")
@@ -56,7 +68,8 @@ def preview(
     """
     from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow
     from notify.compose import context_for, request_context, unsubscribe_link
-    from notify.outbox import _customer_locale, customer_address
+    from notify.outbox import _split, customer_address
+    from notify.prefs_store import Target, effective_many
     from notify.settings import LANGUAGES
     from notify.templates import TemplateProblem, Templates
     from sla.cli import find_request
@@ -78,22 +91,32 @@ def preview(
         with bridge.store.transaction() as s:
             ticket, _ = find_request(s, number, None, ZoneInfo(bridge.config.timezone))
             customer = s.get(CustomerRow, ticket.customer_id) if ticket.customer_id else None
-            if event.startswith("sla_"):
+            to: tuple[str, str | None] | None
+            language: str
+            link: str | None = None
+            facts = _event_data(event, ticket)
+            if event == "department_feedback":
+                facts = _department_facts(config, ticket)
+                dept = config.departments.get(str(facts["department"]))
+                to = _split(dept.to[0]) if dept is not None else None
+                language, zone = (dept.language if dept is not None else "ru"), bridge.config.timezone
+            elif event.startswith("sla_"):
                 agent = s.get(AgentRow, ticket.assignee_id) if ticket.assignee_id else None
                 to = (agent.email, agent.name) if agent is not None and agent.email else None
                 to = to or ((config.staff.supervisor, None) if config.staff.supervisor else None)
-                language: str = config.staff.language
+                language = config.staff.language
                 zone = config.staff.timezone or bridge.config.timezone
-                link = None
             else:
                 contact = s.get(ContactRow, ticket.contact_id) if ticket.contact_id else None
                 to = customer_address(ticket, contact, customer)
-                language, zone = _customer_locale(config, customer, bridge.config.timezone)
+                prefs = effective_many(s, config, bridge.config.timezone,
+                                       {0: Target(contact, customer, to[0] if to else None)})[0]
+                language, zone = prefs.language, prefs.timezone  # the contact's own, else their segment's, else defaults
                 to = (to[0].strip().lower(), to[1]) if to else None  # as the outbox stores it (the token signs it)
                 link = unsubscribe_link(config, to[0]) if to else None
             address, name = to if to else ("(no e-mail address)", None)
             request_facts = request_context(s, ticket)
-            context = context_for(event, _event_data(event, ticket), request_facts, lang=lang or language,
+            context = context_for(event, facts, request_facts, lang=lang or language,
                                   zone=zone, recipient=(name, address), unsubscribe_url=link)
         if channel != "email":
             link = None

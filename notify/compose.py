@@ -4,7 +4,8 @@ Every context has the same keys whatever the request lacks (no agent: ``agent.na
 None; no due date: the ``datetime`` filter prints ``—``), so a template that renders the
 samples at ``check`` time renders every real request too. Placeholders::
 
-    lang, timezone, event (name, status_from, status_to, metric, level, at, action)
+    lang, timezone, event (name, status_from, status_to, metric, level, at, action,
+                           department, tags, url: feedback to a department)
     request (number, subject, status, type, priority, created_at, first_response_due,
              resolution_due, sla_state), customer (name), contact (name), agent (name, email)
     recipient (name, address), unsubscribe_url
@@ -25,7 +26,7 @@ from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 from notify.settings import LANGUAGES, NotifyConfig
 from notify.templates import DIGEST, EVENTS, TemplateProblem, Templates
 
-__all__ = ["SAMPLE_EVENTS", "check_templates", "sample_digest", "context_for", "request_context", "sample_contexts", "unsubscribe_link"]
+__all__ = ["SAMPLE_EVENTS", "check_templates", "sample_digest", "context_for", "request_context", "sample_contexts", "token_address", "unsubscribe_link"]
 
 _SAMPLE_AT = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
 #: the event facts each kind carries (status_changed: from/to; SLA: metric, cycle, level, action)
@@ -40,6 +41,8 @@ SAMPLE_EVENTS: dict[str, dict[str, Any]] = {
     "sla_breach": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat()},
     "sla_escalate": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat(), "level": 1,
                      "action": "notify_supervisor"},
+    "department_feedback": {"department": "packaging", "tags": ["упаковка"],
+                            "url": "https://crm.example.ru/requests/CRM-0000042"},
 }
 
 
@@ -47,7 +50,8 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
     at = data.get("at")
     return {"name": name, "status_from": data.get("status_from"), "status_to": data.get("status_to"),
             "metric": data.get("metric"), "level": data.get("level"), "action": data.get("action"),
-            "at": datetime.fromisoformat(at) if isinstance(at, str) else at}
+            "at": datetime.fromisoformat(at) if isinstance(at, str) else at,
+            "department": data.get("department"), "tags": data.get("tags") or [], "url": data.get("url")}
 
 
 def unsubscribe_link(config: NotifyConfig, address: str) -> str | None:
@@ -57,8 +61,26 @@ def unsubscribe_link(config: NotifyConfig, address: str) -> str | None:
     if config.unsubscribe_url is None or config.link_secret is None:
         return None
     encoded = base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
+    return config.unsubscribe_url.replace("{token}", f"{encoded}.{_token_mac(config, address)}")
+
+
+def _token_mac(config: NotifyConfig, address: str) -> str:
+    assert config.link_secret is not None
     mac = hmac.new(config.link_secret.get_secret_value().encode(), f"unsubscribe:{address}".encode(), hashlib.sha256)
-    return config.unsubscribe_url.replace("{token}", f"{encoded}.{mac.hexdigest()[:32]}")
+    return mac.hexdigest()[:32]
+
+
+def token_address(config: NotifyConfig, token: str) -> str | None:
+    """The address an unsubscribe token (``unsubscribe_link``'s ``{token}``) was signed for,
+    or None when this ``link_secret`` did not sign it (compared in constant time)."""
+    if config.link_secret is None:
+        return None
+    encoded, _, mac = token.strip().rpartition(".")
+    try:
+        address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return address if address and hmac.compare_digest(mac, _token_mac(config, address)) else None
 
 
 def context_for(event: str, data: dict[str, Any], request: dict[str, Any], *, lang: str, zone: str,

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +45,9 @@ from notify.channels import Channel, Outcome, RetryAfter, Sent
 from notify.compose import context_for, request_context, unsubscribe_link
 from notify.digest import fold
 from notify.outgoing import Outgoing
-from notify.settings import NotifyConfig
+from notify.prefs import quiet_end
+from notify.ratelimit import Limiter
+from notify.settings import NotifyConfig, QuietHours
 from notify.shadow import backend_in_shadow, hold, stale_after_shadow
 from notify.tables import NotificationRow
 from notify.templates import Rendered, TemplateProblem, Templates
@@ -113,14 +116,13 @@ def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: dat
     if row.event == "acknowledgement" and now - row.created < config.wait_for_plan and session.get(SlaQueueRow, row.ticket_id) is not None:
         return now + PLAN_POLL, "waiting for the SLA plan (the due dates the acknowledgement states)"
     quiet = config.quiet_hours
+    if "quiet" in row.data:  # the contact's own (notify.prefs), written with the row
+        quiet = QuietHours.parse(row.data["quiet"]) if row.data["quiet"] else None
     if quiet is not None and row.audience == "customer" and row.channel != "webhook":  # machines do not sleep
         zone = ZoneInfo(row.timezone)
-        local = now.astimezone(zone)
-        if quiet.contains(local.time()):
-            end = local.replace(hour=quiet.to.hour, minute=quiet.to.minute, second=0, microsecond=0)
-            if end <= local:
-                end = (local + timedelta(days=1)).replace(hour=quiet.to.hour, minute=quiet.to.minute, second=0, microsecond=0)
-            return end, f"quiet hours until {quiet.to:%H:%M} ({row.timezone})"
+        end = quiet_end(now, quiet, zone)
+        if end != now:
+            return end, f"quiet hours until {end.astimezone(zone):%H:%M %Z}"
     return None
 
 
@@ -227,18 +229,23 @@ def _hold_all(app: App, now: datetime, channel: str, reason: str) -> None:
             .values(next_attempt_at=now + ADMIN_WAIT, reason=reason))
 
 
-def _due_by_recipient(app: App, now: datetime, channels: Iterable[str]) -> dict[tuple[str, str], list[int]]:
+def _due_by_recipient(app: App, now: datetime, channels: Iterable[str]
+                      ) -> tuple[dict[tuple[str, str], list[int]], set[tuple[str, str]]]:
     """The due rows of `channels` (up to ``BATCH``), grouped by (channel, recipient) in
-    the order they fell due."""
+    the order they fell due, and the groups that are a scheduled (hourly/daily) digest of
+    a contact's preferences (``notify.prefs``)."""
     groups: dict[tuple[str, str], list[int]] = {}
+    scheduled: set[tuple[str, str]] = set()
     with app.store.transaction() as session:
-        for row_id, channel, recipient in session.execute(
-                select(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient).where(
+        for row_id, channel, recipient, data in session.execute(
+                select(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient, NotificationRow.data).where(
                     NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now,
                     NotificationRow.channel.in_(list(channels)))
                 .order_by(NotificationRow.next_attempt_at, NotificationRow.id).limit(BATCH)):
             groups.setdefault((channel, recipient), []).append(row_id)
-    return groups
+            if (data or {}).get("fold"):
+                scheduled.add((channel, recipient))
+    return groups, scheduled
 
 
 def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[str, Channel]:
@@ -270,14 +277,19 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
         return stats.summary()
     templates = Templates(config.templates)
     channels = senders(config, templates, now)
+    limiter = Limiter(app, config.rate_limits, now, app.config.timezone)
     held: set[str] = set()  # channels whose fault only an administrator fixes: no more this pass
     try:
-        for (name, _), ids in _due_by_recipient(app, now, channels).items():
+        groups_due, scheduled = _due_by_recipient(app, now, channels)
+        for (name, recipient), ids in groups_due.items():
             if name in held:
                 continue
             channel = channels[name]
             claims = [c for c in (_claim(app, i, now, config, templates, channel, stats) for i in ids) if c is not None]
-            groups = fold(claims, config.fold_at, channel.folds)
+            # a contact who chose an hourly or daily digest gets one, however few rows it holds
+            groups = fold(claims, 2 if (name, recipient) in scheduled else config.fold_at, channel.folds)
+            groups, later = limiter.admit(recipient, name, groups, refold=partial(fold, fold_at=2, size=channel.folds))
+            stats.waiting += len(later)
             for group in groups:
                 outcomes = channel.send(group)
                 for claim, outcome in zip(group, outcomes, strict=True):
@@ -288,6 +300,7 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
                     held.add(name)
                     break
     finally:
+        limiter.save()
         for channel in channels.values():
             channel.close()
         stats.digests += sum(getattr(channel, "digests", 0) for channel in channels.values())

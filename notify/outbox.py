@@ -1,5 +1,11 @@
 """Domain events → notification rows, in the transaction of the event.
 
+Customer rows follow each contact's preferences (``notify.prefs``): a row per chosen
+channel with that channel's address as recipient, due now, at the contact's next
+hourly/daily digest, or after their quiet hours (``reason`` says which); an event they did
+not choose gets no row; an opted-out channel gets a **withdrawn** row whose reason says when
+and how ("opted out of sms on 2026-12-01 via link"), so ``notify log`` answers for it.
+
 * ``ticket.imported`` — a new open request (opened within ``acknowledge_within``) gets
   an acknowledgement to its contact (else its customer); a status change the
   configuration names gets ``status_changed``, ``resolved`` or ``closed``;
@@ -27,6 +33,8 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow, core_table
+from notify.prefs import Effective, plan, when_due
+from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules, channel_address
 from notify.tables import NotificationRow
 
@@ -41,7 +49,8 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
     if not unit.config.section("notify").enabled:
         return
     data = event.data or {}
-    if data.get("created") or "status" in (data.get("before") or {}):
+    before = data.get("before") or {}
+    if data.get("created") or "status" in before or "tags" in before:
         unit.defer("notify.tickets", event, _tickets)
 
 
@@ -73,10 +82,14 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
     tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
     contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
-    rows: list[dict[str, Any]] = []
+    wanted: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
+    feedback: list[dict[str, Any]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted:
+            continue
+        feedback += _department_rows(unit, config, ticket, event)
+        if not event.data.get("created") and "status" not in event.data.get("before", {}):
             continue
         if event.data.get("created"):
             if not (rules.acknowledgement and TicketStatus(ticket.status).is_open
@@ -88,28 +101,71 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
             if before == after:
                 continue
             name = _FINAL.get(after, "status_changed")
-            wanted = getattr(rules, name) if name != "status_changed" else after in rules.statuses
-            if not wanted:
+            told = getattr(rules, name) if name != "status_changed" else after in rules.statuses
+            if not told:
                 continue
             key, data = f"status/{ticket.id}/{before}>{after}/{unit.now.isoformat()}", {"status_from": before, "status_to": after}
-        to = customer_address(ticket, contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0))
-        if to is None:
-            log.debug("request %s: no e-mail address for its customer; %s not queued", ticket.number, name,
-                      extra={"event": "notify.outbox.no_address"})
+        wanted.append((ticket, name, key, data))
+    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers) + feedback)
+
+
+def _department_rows(unit: Unit, config: NotifyConfig, ticket: TicketRow, event: DomainEvent) -> list[dict[str, Any]]:
+    """Feedback to other departments: a request newly carrying a tag a department listens
+    to is forwarded to it, once per request and department, now or at its digest time."""
+    if not config.departments:
+        return []
+    before = event.data.get("before") or {}
+    old = set() if event.data.get("created") else {str(t).casefold() for t in before.get("tags") or []}
+    added = {str(t).casefold(): str(t) for t in ticket.tags or [] if str(t).casefold() not in old}
+    rows: list[dict[str, Any]] = []
+    zone = config.staff.timezone or unit.config.timezone
+    for name, dept in config.departments.items():
+        tags = [added[t.casefold()] for t in dept.tags if t.casefold() in added]
+        if not tags:
             continue
-        lang, zone = _customer_locale(config, customers.get(ticket.customer_id or 0), unit.config.timezone)
-        rows.append(_row(unit.now, config, ticket, name, key, data, to, "customer", lang, zone))
-    write_rows(unit, rows)
+        url = config.request_url.replace("{number}", ticket.number) if config.request_url else None
+        schedule = Effective(channels=("email",), events=frozenset(), frequency=dept.frequency, digest_at=dept.digest_at,
+                             quiet=None, language=dept.language, timezone=zone, addresses={}, opt_outs={}, sources={})
+        due, reason, fold = when_due(schedule, unit.now)
+        data = {"department": name, "tags": tags, "url": url, **({"fold": fold} if fold else {})}
+        for to in dept.to:
+            row = _row(unit.now, config, ticket, "department_feedback", f"dept/{ticket.id}/{name}", data, _split(to),
+                       "staff", dept.language, zone)
+            row["next_attempt_at"], row["reason"] = due, reason
+            rows.append(row)
+    return rows
 
 
-def _customer_locale(config: NotifyConfig, customer: CustomerRow | None, default_zone: str) -> tuple[str, str]:
-    """Language and zone of a customer: their segment's, else the defaults (the canonical
-    model holds no language or zone per contact yet)."""
-    rules = config.customer
-    segment = rules.segments.get(customer.segment or "") if customer is not None else None
-    lang = (segment.language if segment else None) or rules.language
-    zone = (segment.timezone if segment else None) or rules.timezone or default_zone
-    return lang, zone
+def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRow, str, str, dict[str, Any]]],
+                   contacts: dict[int, ContactRow], customers: dict[int, CustomerRow]) -> list[dict[str, Any]]:
+    """Rows of customer notifications (request, template, key, facts) as each contact's
+    preferences say (``notify.prefs``): a row per chosen channel, due now, at the next digest
+    or after quiet hours; an opted-out channel's row withdrawn, saying when and how."""
+    targets: dict[int, Target] = {}
+    for ticket, *_ in wanted:
+        contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
+        to = customer_address(ticket, contact, customer)
+        targets[ticket.id] = Target(contact if contact is not None and not contact.deleted else None, customer,
+                                    to[0] if to else None)
+    prefs = effective_many(unit.session, config, unit.config.timezone, targets)
+    rows: list[dict[str, Any]] = []
+    for ticket, name, key, data in wanted:
+        mine = prefs[ticket.id]
+        contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
+        to = customer_address(ticket, contact, customer)
+        deliveries = plan(mine, name, unit.now)
+        if not deliveries:
+            log.debug("request %s: %s not queued (not chosen, or no address on the chosen channels)", ticket.number, name,
+                      extra={"event": "notify.outbox.no_address"})
+        for d in deliveries:
+            row = _row(unit.now, config, ticket, name, key, {**data, "quiet": str(mine.quiet) if mine.quiet else None,
+                                                              **({"fold": d.fold} if d.fold else {})},
+                       (d.address, to[1] if to else None, d.channel), "customer", mine.language, mine.timezone)
+            row["next_attempt_at"], row["reason"] = d.due, d.reason
+            if d.opted_out is not None:
+                row["state"] = "withdrawn"
+            rows.append(row)
+    return rows
 
 
 def _sla(unit: Unit, events: list[DomainEvent]) -> None:
@@ -144,25 +200,22 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     zone = config.staff.timezone or unit.config.timezone
     rows: list[dict[str, Any]] = []
+    told: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted or not TicketStatus(ticket.status).is_open:
             continue
         agent_id = int(event.data["agent_id"])
         key, data = f"assigned/{ticket.id}/{agent_id}/{unit.now.isoformat()}", {"agent_id": agent_id, "action": event.data.get("action")}
-        customer = customers.get(ticket.customer_id or 0)
         recent = ticket.created_at >= unit.now - config.customer.acknowledge_within  # not last year's requests on a first import
-        to = customer_address(ticket, contacts.get(ticket.contact_id or 0), customer) \
-            if config.customer.assignment and recent else None
-        if to is not None:
-            lang, czone = _customer_locale(config, customer, unit.config.timezone)
-            rows.append(_row(unit.now, config, ticket, "assigned", key, data, to, "customer", lang, czone))
+        if config.customer.assignment and recent:
+            told.append((ticket, "assigned", key, data))
         for who in config.staff.assigned:
             staff_to = _staff_address(who, agents.get(agent_id), config.staff)
             if staff_to is not None:
                 rows.append(_row(unit.now, config, ticket, "assigned_staff", key, data, staff_to, "staff",
                                  config.staff.language, zone))
-    write_rows(unit, rows)
+    write_rows(unit, _customer_rows(unit, config, told, contacts, customers) + rows)
 
 
 def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None, str] | None:
@@ -189,7 +242,7 @@ def _row(now: datetime, config: NotifyConfig, ticket: TicketRow, event: str, key
     return {"event_key": key, "event": event, "ticket_id": ticket.id, "recipient": recipient,
             "recipient_name": to[1], "audience": audience, "channel": channel, "language": lang, "timezone": zone,
             "message_id": f"<{uuid.uuid4().hex}.{ticket.id}@{config.message_domain}>", "thread_root": None,
-            "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now}
+            "data": data, "state": "pending", "attempts": 0, "created": now, "next_attempt_at": now, "reason": None}
 
 
 def _webhook_rows(config: NotifyConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

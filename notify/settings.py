@@ -20,7 +20,13 @@
         closed: true
         language: ru                           # the canonical model has no language of its own:
         timezone: Europe/Moscow                # these, per segment below, else the defaults
-        segments: {international: {language: en, timezone: Europe/London}}
+        channels: [email]                      # per-contact preferences' defaults (notify/prefs.py):
+        frequency: immediately                 # immediately | hourly | daily (a digest at digest_at,
+        digest_at: "09:00"                     #   in the contact's zone)
+        events: [acknowledgement, assigned, status_changed, resolved, closed]
+        segments:                              # a segment's defaults beat these; a contact's own beat both
+          international: {language: en, timezone: Europe/London}
+          wholesale: {frequency: daily, digest_at: "08:30", channels: [email, telegram]}
       staff:                                   # SLA alerts: assignee, supervisor or an address
         warn: [assignee]
         breach: [assignee, supervisor]
@@ -30,6 +36,12 @@
       unsubscribe_url: "https://support.example.ru/unsubscribe/{token}"
       link_secret: ${NOTIFY_LINK_SECRET}       # signs the unsubscribe token
       quiet_hours: {from: "22:00", to: "08:00"}   # customers' mail waits; default: off
+      departments:                             # requests tagged so are forwarded (feedback by tag)
+        packaging: {to: ["Упаковка <pack@example.ru>"], tags: [упаковка, packaging], frequency: daily, digest_at: "09:00"}
+      request_url: "https://crm.example.ru/requests/{number}"
+      rate_limits:                             # token buckets; the excess goes in the next digest
+        recipient: {rate: 10, per: 1h, burst: 3}
+        channel: {email: {rate: 600, per: 1m}}
       sms:                                     # SMS.ru's HTTP API (notify.channels.sms)
         kind: smsru
         api_id: ${SMSRU_API_ID}
@@ -66,8 +78,9 @@ from crm_bridge.model import TicketStatus
 from notify.events import EVENTS
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerRules", "EmailChannel", "NotifyConfig", "QuietHours", "Segment", "SmsRu", "StaffRules",
-           "TelegramChannel", "Webhook", "channel_address", "mailbox"]
+__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Department", "EmailChannel", "Frequency", "NotifyConfig",
+           "PrefChannel", "QuietHours", "RateLimit", "RateLimits", "Segment", "SmsRu", "StaffRules", "TelegramChannel",
+           "Webhook", "channel_address", "mailbox", "wall_time"]
 
 LANGUAGES = ("ru", "en")
 Language = Literal["ru", "en"]
@@ -199,9 +212,57 @@ class EmailChannel(Strict):
         return Address(display_name=name, addr_spec=addr)
 
 
+PrefChannel = Literal["email", "sms", "telegram"]
+Frequency = Literal["immediately", "hourly", "daily"]
+CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+
+
+def wall_time(text: str) -> time:
+    """``"9:00"`` / ``"09:00"`` as a wall-clock time; ValueError naming the shape."""
+    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", text)
+    if found is None or int(found[1]) > 23 or int(found[2]) > 59:  # noqa: PLR2004 - a clock's hours and minutes
+        msg = f"{text!r} is not a time of day; write HH:MM, e.g. 09:00"
+        raise ValueError(msg)
+    return time(int(found[1]), int(found[2]))
+
+
+class QuietHours(Strict):
+    """Customers' mail created in these hours (their own time zone) waits for the end."""
+
+    from_: time = Field(alias="from")
+    to: time
+
+    def contains(self, moment: time) -> bool:
+        if self.from_ <= self.to:
+            return self.from_ <= moment < self.to
+        return moment >= self.from_ or moment < self.to  # over midnight
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """``"22:00-08:00"`` as quiet hours; ValueError naming the expected shape."""
+        start, sep, end = text.partition("-")
+        try:
+            if not sep:
+                raise ValueError(text)  # noqa: TRY301 - one message for every malformed shape
+            return cls.model_validate({"from": wall_time(start), "to": wall_time(end)})
+        except ValueError:
+            msg = f"{text!r} is not quiet hours; write HH:MM-HH:MM, e.g. 22:00-08:00 (may span midnight)"
+            raise ValueError(msg) from None
+
+    def __str__(self) -> str:
+        return f"{self.from_:%H:%M}-{self.to:%H:%M}"
+
+
 class Segment(Strict):
+    """A customer segment's defaults; each unset one falls back to ``customer:``'s."""
+
     language: Language | None = None
     timezone: TimeZoneName | None = None
+    channels: list[PrefChannel] | None = None
+    events: list[CustomerEvent] | None = None
+    frequency: Frequency | None = None
+    digest_at: time | None = None
+    quiet_hours: QuietHours | None = None
 
 
 class CustomerRules(Strict):
@@ -214,6 +275,11 @@ class CustomerRules(Strict):
     language: Language = "ru"
     timezone: TimeZoneName | None = None  # None: the configuration's time zone
     segments: dict[str, Segment] = {}
+    # per-contact preferences' defaults (notify/prefs.py); a segment's, then a contact's own, beat them
+    channels: list[PrefChannel] = ["email"]
+    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+    frequency: Frequency = "immediately"
+    digest_at: time = time(9, 0)
 
     @field_validator("statuses")
     @classmethod
@@ -260,16 +326,41 @@ class StaffRules(Strict):
         return self
 
 
-class QuietHours(Strict):
-    """Customers' mail created in these hours (their own time zone) waits for the end."""
+class Department(Strict):
+    """Where requests with some tags go (feedback to other departments): the addresses, and
+    whether each request is told at once or in an hourly/daily digest."""
 
-    from_: time = Field(alias="from")
-    to: time
+    to: list[str] = Field(min_length=1)
+    tags: list[str] = Field(min_length=1)  # as the CRM writes them; compared case-insensitively
+    frequency: Frequency = "immediately"
+    digest_at: time = time(9, 0)
+    language: Language = "ru"
 
-    def contains(self, moment: time) -> bool:
-        if self.from_ <= self.to:
-            return self.from_ <= moment < self.to
-        return moment >= self.from_ or moment < self.to  # over midnight
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return [mailbox(v) for v in value]
+
+
+class RateLimit(Strict):
+    """A token bucket: `rate` mails per `per`, up to `burst` at once (default: `rate`)."""
+
+    rate: int = Field(ge=1, le=1_000_000)
+    per: Duration = timedelta(hours=1)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @property
+    def capacity(self) -> int:
+        return self.burst or self.rate
+
+
+class RateLimits(Strict):
+    """No storms: mails per recipient and per channel. Beyond a limit the due rows are not
+    dropped: they go in one digest while a token is left, else wait for the next one and then
+    go as one digest (``notify.ratelimit``)."""
+
+    recipient: RateLimit | None = None
+    channel: dict[PrefChannel, RateLimit] = {}
 
 
 class NotifyConfig(Strict):
@@ -291,6 +382,9 @@ class NotifyConfig(Strict):
     # Customer mail held while its backend was in shadow mode (write_back: shadow) is sent
     # after the switch to live only while younger than this; older, it is withdrawn.
     shadow_max_age: Duration = timedelta(hours=1)
+    rate_limits: RateLimits = RateLimits()  # default: none
+    departments: dict[str, Department] = {}  # feedback by tag: product, packaging, delivery, marketing
+    request_url: str | None = None  # a link to the request in the CRM, with {number}; departments' mail carries it
 
     @property
     def enabled(self) -> bool:

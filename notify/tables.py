@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_bridge.store.tables import Base, utcnow
 
-__all__ = ["NotificationRow"]
+__all__ = ["ContactPrefsRow", "NotificationRow", "OptOutRow", "RateBucketRow"]
 
 
 class NotificationRow(Base):
@@ -51,3 +51,40 @@ class NotificationRow(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class ContactPrefsRow(Base):
+    __tablename__ = "notify_prefs"
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    channels: Mapped[list[str] | None] = mapped_column(JSON)
+    events: Mapped[list[str] | None] = mapped_column(JSON)
+    frequency: Mapped[str | None] = mapped_column(String(20))
+    digest_at: Mapped[str | None] = mapped_column(String(5))  # HH:MM, the contact's zone
+    quiet: Mapped[str | None] = mapped_column(String(11))  # HH:MM-HH:MM
+    language: Mapped[str | None] = mapped_column(String(10))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    telegram: Mapped[str | None] = mapped_column(String(100))
+    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # field -> crm | cli | web
+    updated: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OptOutRow(Base):
+    __tablename__ = "notify_opt_outs"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_notify_opt_outs_channel"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))  # lower-cased; "contact:<id>" when the contact had none
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    at: Mapped[datetime]
+    via: Mapped[str] = mapped_column(String(20))  # link | cli | web | crm
+
+
+class RateBucketRow(Base):
+    """A rate limit's token bucket (``notify.ratelimit``): per recipient and channel, or per channel."""
+
+    __tablename__ = "notify_rate_buckets"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # recipient:email:a@b.ru | channel:email
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime]

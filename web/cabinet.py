@@ -17,8 +17,9 @@ from crm_bridge.app import App
 from crm_bridge.links import Link
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 
-# notify's rule decides a customer's zone in one place (private there until notify exports it)
-from notify.outbox import _customer_locale as customer_locale
+# notify's preferences decide a customer's zone in one place: the contact's own, else
+# their segment's, else the defaults
+from notify.prefs_store import Target, effective_many
 from web.dashboard import OPEN
 
 __all__ = ["cabinet", "first_name"]
@@ -50,7 +51,9 @@ def cabinet(app: App, link: Link, now: datetime) -> dict[str, Any]:
         contact = s.get(ContactRow, contact_id) if contact_id else None
         customer_id = contact.customer_id if contact else (rows[0][0].customer_id if rows else None)
         customer = s.get(CustomerRow, customer_id) if customer_id else None
-        _, zone = customer_locale(app.config.section("notify"), customer, app.config.timezone)
+        email = (contact.email if contact else None) or (customer.email if customer else None)
+        zone = effective_many(s, app.config.section("notify"), app.config.timezone,
+                              {0: Target(contact, customer, email)})[0].timezone
     requests = [{"number": t.number, "subject": t.subject, "status": t.status, "due": t.resolution_due,
                  "assignee": first_name(agent)} for t, agent in rows]
     return {"contact": contact.name if contact else None, "zone": zone, "requests": requests, "now": now}

@@ -61,6 +61,12 @@ class ContactRow(_Stamped, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(50))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred_channel: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(10))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(100))
+    notify_frequency: Mapped[str | None] = mapped_column(String(20))
+    mailing_opt_out: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class TeamRow(_Stamped, Base):
