@@ -28,3 +28,6 @@ def register(registry: Registry) -> None:
     """The ``rest`` backend kind, by name (``Lazy``): loaded when a configuration names it."""
     registry.add(Lazy("adapters.generic_rest.config:RestConfig"), usage="config.backend", name="rest")
     registry.add(_factory, usage="backend.factory", name="rest")
+    registry.add(Lazy("adapters.generic_rest.cli:rest_app",
+                      summary="REST CRMs: the connector file's JSON Schema, a page as the connector reads it."),
+                 usage="cli.group", name="rest")

@@ -46,6 +46,11 @@ class RestClient:
         self.base = self.auth.url(connector.base_url).rstrip("/")
         self._hide = (connector.auth.token.get_secret_value(),) if isinstance(connector.auth, UrlTokenAuth) else ()
 
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Secrets that sit in URLs (a URL token): ``crm_bridge.http.shown`` masks them."""
+        return self._hide
+
     def url(self, path: str, **keys: str) -> str:
         """The address of `path` (``/leads/{id}``) with `keys` put in; a whole URL stays as it is."""
         for key, value in keys.items():
