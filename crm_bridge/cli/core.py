@@ -231,12 +231,16 @@ def run(
 
     bridge = open_app(backends=True)
     metrics_server = None
+    services: list[Any] = []  # what addons run beside the loop (usage="run.service": factory(app) -> .close() or None)
     try:
         if metrics_port is not None:
             from crm_bridge.metrics import serve
 
             metrics_server = serve(bridge, metrics_port)
         bridge.upgrade_db()
+        if not once:
+            assert state.registry is not None
+            services = [s for comp in state.registry.all("run.service") if (s := comp.obj(bridge)) is not None]
         if once:
             result = run_cycle(bridge, budget=budget)
             failed = _show_cycle(result, as_json=as_json)
@@ -266,6 +270,8 @@ def run(
         Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
         console.print("stopped cleanly")
     finally:
+        for service in services:
+            service.close()
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
