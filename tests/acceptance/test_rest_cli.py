@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
+import requests
 
 from adapters.generic_rest.fixtures.bitrix24 import Bitrix24
 from adapters.generic_rest.fixtures.helpline import Helpline
+from adapters.generic_rest.webhook import sign
 from crm_bridge.yamlfile import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +109,44 @@ def test_try_refuses_an_unknown_resource_with_a_did_you_mean(workdir: Path, serv
     done = run(workdir, servers, "try", "helpline", "tickts")
     assert done.returncode == 2
     assert "no resource 'tickts'. Did you mean 'tickets'?" in done.stderr
+
+
+def test_run_listens_for_webhooks_when_configured(workdir: Path, servers: tuple[Helpline, Bitrix24]) -> None:
+    helpline, b24 = servers
+    with socket.socket() as probe:  # a free port for the listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = workdir / "crm-bridge.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(f'webhooks: {{listen: "127.0.0.1:{port}", settle: 0.1}}\n'
+                      + text[:text.index("  b24:")], encoding="utf-8")  # Helpline alone
+    env = {**os.environ, "HELPLINE_URL": helpline.url, "HELPLINE_KEY": "k-123", "HELPLINE_WEBHOOK_SECRET": "whs"}
+    proc = subprocess.Popen([sys.executable, "-m", "crm_bridge", "-c", "crm-bridge.yaml", "run", "--every", "3600"],
+                            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    reads = helpline.calls["GET /tickets/{id}"]
+    try:
+        body = b'{"event": "ticket.updated", "ticket": {"id": 3}}'
+        stamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Helpline-Timestamp": stamp,
+                   "X-Helpline-Signature": sign("whs", stamp, body)}
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = requests.post(f"http://127.0.0.1:{port}/webhooks/helpline", data=body, headers=headers, timeout=10)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "crm-bridge run did not listen"
+                time.sleep(0.1)
+        assert (answer.status_code, answer.text.strip()) == (202, "1 records to read again")
+        forged = requests.post(f"http://127.0.0.1:{port}/webhooks/helpline", data=body, timeout=10,
+                               headers={**headers, "X-Helpline-Signature": "0" * 64})
+        assert forged.status_code == 401
+        while helpline.calls["GET /tickets/{id}"] == reads:  # the run's drainer reads ticket 3 again
+            assert proc.poll() is None
+            assert time.monotonic() < deadline, "the pinged ticket was not read again"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "whs" not in err
