@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, create_engine, select
 
 from adapters.generic_rest.fixtures.helpline import Helpline
 from crm_bridge.app import App
@@ -146,11 +146,8 @@ def test_run_killed_during_import_and_write_back_to_a_rest_crm_loses_and_duplica
         app.close()
 
 
-def _subjects(engine: object, ids: list[int]) -> dict[str, str]:
+def _subjects(engine: Engine, ids: list[int]) -> dict[str, str]:
     """The local subjects of the tickets bound to these remote ids."""
-    from sqlalchemy import Engine
-
-    assert isinstance(engine, Engine)
     with engine.connect() as conn:
         rows = conn.execute(select(BindingRow.remote_id, TicketRow.subject)
                             .join(TicketRow, TicketRow.id == BindingRow.local_id)
