@@ -36,7 +36,6 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "adapters" / "generic_rest" / "examples" / "helpline"
 KEY = "bench-key"
 SERVER = """
 import sys
@@ -51,22 +50,12 @@ sys.stdin.read()
 def connector_import(url: str, tickets: int, clients: int, work: Path) -> dict[str, Any]:
     from sqlalchemy import func, select
 
+    from adapters.generic_rest.fixtures.helpline import example_config, unthrottled_connector
     from crm_bridge.app import App
     from crm_bridge.store.tables import CustomerRow, TicketRow
 
-    connector = work / "helpline.yaml"
-    text = (EXAMPLE / "connector.yaml").read_text(encoding="utf-8")
-    connector.write_text(text.replace("rate_limit: {per_second: 20}", "rate_limit: {per_second: 10000}"), encoding="utf-8")
     os.environ.update({"HELPLINE_URL": url, "HELPLINE_KEY": KEY})
-    app = App.from_text(f"""
-store: {{url: "sqlite:///{work / 'bridge.db'}"}}
-backends:
-  helpline:
-    kind: rest
-    connector: {connector}
-    mappings: {EXAMPLE / 'mappings'}
-    models: [customer, ticket]
-""")
+    app = App.from_text(example_config(f"sqlite:///{work / 'bridge.db'}", connector=unthrottled_connector(work, 10_000)))
     try:
         app.upgrade_db()
         started = time.perf_counter()

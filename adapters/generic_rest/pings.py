@@ -23,32 +23,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, UniqueConstraint, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
+from adapters.generic_rest.tables import PingRow
 from adapters.generic_rest.webhook import parse_body, pinged, verify
 from crm_bridge.app import App
-from crm_bridge.store.tables import Base
 
-__all__ = ["PingRow", "drain", "pending", "receive"]
+__all__ = ["drain", "pending", "receive"]
 
 log = logging.getLogger(__name__)
 DRAIN_BATCH = 500  # keys read again per resource and drain; the rest the next drain
-
-
-class PingRow(Base):
-    """A record a CRM said changed, not read again yet."""
-
-    __tablename__ = "rest_pings"
-    __table_args__ = (UniqueConstraint("backend", "resource", "key", name="uq_rest_pings_record"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    backend: Mapped[str] = mapped_column(String(100))
-    resource: Mapped[str] = mapped_column(String(100))
-    key: Mapped[str] = mapped_column(String(200))
-    first_at: Mapped[datetime]
-    last_at: Mapped[datetime]
-    count: Mapped[int] = mapped_column(Integer, default=1)
 
 
 def _keep(app: App, backend: str, keys: list[tuple[str, str]], now: datetime) -> None:

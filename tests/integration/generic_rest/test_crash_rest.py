@@ -23,14 +23,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, select
 
-from adapters.generic_rest.fixtures.helpline import Helpline
+from adapters.generic_rest.fixtures.helpline import Helpline, example_config, unthrottled_connector
 from crm_bridge.app import App
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
 from sync.tables import BindingRow, OutboxRow
 from tests.integration.sync.test_crash import Fleet, counts, progress, settled, wait_until
 
-EXAMPLE = Path(__file__).parents[3] / "adapters" / "generic_rest" / "examples" / "helpline"
 TICKETS = 2000  # 20 listing pages of 100
 KEY = "crash-key"
 
@@ -49,22 +48,10 @@ def helpline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Helpline]:
 
 
 def configure(tmp_path: Path, store_url: str) -> Path:
-    # The example connector as shipped, but for its rate limit: a loopback server takes more
-    # than Helpline's 20 calls a second, and the write-back (read, PUT, read back) is 3 a row.
-    connector = tmp_path / "helpline.yaml"
-    text = (EXAMPLE / "connector.yaml").read_text(encoding="utf-8")
-    connector.write_text(text.replace("rate_limit: {per_second: 20}", "rate_limit: {per_second: 2000}"), encoding="utf-8")
+    # The example connector as shipped, but for its rate limit (the write-back is 3 calls a row).
     cfg = tmp_path / "crm-bridge.yaml"
-    cfg.write_text(f"""
-store: {{url: "{store_url}"}}
-schedule: {{pull_every: 2, dispatch_every: 1, sla_tick_every: 5, reconcile_every: 3600}}
-backends:
-  helpline:
-    kind: rest
-    connector: {connector}
-    mappings: {EXAMPLE / 'mappings'}
-    models: [customer, ticket]
-""", encoding="utf-8")
+    head = "schedule: {pull_every: 2, dispatch_every: 1, sla_tick_every: 5, reconcile_every: 3600}"
+    cfg.write_text(example_config(store_url, connector=unthrottled_connector(tmp_path), head=head), encoding="utf-8")
     return cfg
 
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from adapters.generic_rest.fixtures.helpline import Helpline
+from adapters.generic_rest.fixtures.helpline import Helpline, example_config
 from adapters.generic_rest.pings import drain, pending, receive
 from adapters.generic_rest.webhook import sign
 from adapters.generic_rest.webhook_server import WebhookServer, start
@@ -25,7 +25,6 @@ from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import TicketRow
 
-EXAMPLE = Path(__file__).parents[3] / "adapters" / "generic_rest" / "examples" / "helpline"
 SECRET = "hook-s3cret-value"
 NOW = datetime.now(ZoneInfo("Europe/Moscow")).replace(microsecond=0)  # the signature's timestamp is checked against it
 
@@ -40,16 +39,8 @@ def helpline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Helpline]:
 
 
 def bridge(tmp_path: Path) -> App:
-    app = App.from_text(f"""
-store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
-webhooks: {{listen: "127.0.0.1:0", settle: 0.2}}
-backends:
-  helpline:
-    kind: rest
-    connector: {EXAMPLE / 'connector.yaml'}
-    mappings: {EXAMPLE / 'mappings'}
-    models: [customer, ticket]
-""", clock=FrozenClock(NOW))
+    config = example_config(f"sqlite:///{tmp_path / 's.db'}", head='webhooks: {listen: "127.0.0.1:0", settle: 0.2}')
+    app = App.from_text(config, clock=FrozenClock(NOW))
     app.upgrade_db()
     return app
 
