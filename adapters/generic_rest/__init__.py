@@ -33,6 +33,7 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("adapters.generic_rest.config:WebhooksConfig"), usage="config.section", name="webhooks")
     registry.add(Lazy("adapters.generic_rest.pings:drain"), usage="job", name="rest.pings")
     registry.add(Lazy("adapters.generic_rest.webhook_server:start"), usage="run.service", name="webhooks")
+    registry.add(Lazy("adapters.generic_rest.pings:check_webhooks"), usage="check.backend", name="webhooks")
     registry.add(Lazy("adapters.generic_rest.cli:rest_app",
                       summary="REST CRMs: the connector file's JSON Schema, a page as the connector reads it."),
                  usage="cli.group", name="rest")

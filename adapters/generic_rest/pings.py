@@ -30,7 +30,7 @@ from adapters.generic_rest.tables import PingRow
 from adapters.generic_rest.webhook import parse_body, pinged, verify
 from crm_bridge.app import App
 
-__all__ = ["drain", "pending", "receive"]
+__all__ = ["check_webhooks", "drain", "pending", "receive"]
 
 log = logging.getLogger(__name__)
 DRAIN_BATCH = 500  # keys read again per resource and drain; the rest the next drain
@@ -145,3 +145,19 @@ def _forget(app: App, rows: list[Any]) -> None:
     with app.store.transaction() as session:
         for row in rows:
             session.execute(delete(PingRow).where((PingRow.id == row.id) & (PingRow.last_at == row.last_at)))
+
+
+def check_webhooks(app: App, backend: str) -> list[dict[str, Any]]:
+    """What ``crm-bridge check`` says of a rest backend's pings when the listener is on:
+    where the CRM must post them, or that an empty secret refuses every one."""
+    cfg = app.config.backends.get(backend)
+    listen = app.config.section("webhooks").listen
+    if cfg is None or getattr(cfg, "kind", None) != "rest" or listen is None or cfg.loaded is None:
+        return []
+    spec = cfg.loaded.webhooks
+    if spec is None:
+        return [{"ok": True, "detail": f"the connector takes no pings; the periodic sync alone finds changes of {backend}"}]
+    if not spec.verify.secret.get_secret_value():
+        return [{"ok": False, "detail": f"webhooks.verify.secret of {cfg.connector} is empty: every ping to "
+                                        f"/webhooks/{backend} is refused (401); set it (the ${{VAR}} it names)"}]
+    return [{"ok": True, "detail": f"pings to http://{listen}/webhooks/{backend}, verified by {spec.verify.kind}"}]

@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import select
 
 from adapters.generic_rest.fixtures.helpline import Helpline, example_config
-from adapters.generic_rest.pings import drain, pending, receive
+from adapters.generic_rest.pings import check_webhooks, drain, pending, receive
 from adapters.generic_rest.webhook import sign
 from adapters.generic_rest.webhook_server import WebhookServer, start
 from crm_bridge.app import App, FrozenClock
@@ -131,3 +131,22 @@ def test_a_ping_kept_before_a_crash_is_read_by_the_next_process(helpline: Helpli
         assert pending(second) == 0
     finally:
         second.close()
+
+
+def test_check_says_where_pings_go_and_that_an_empty_secret_refuses_them(
+    helpline: Helpline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = bridge(tmp_path)
+    try:
+        assert check_webhooks(app, "helpline") == [
+            {"ok": True, "detail": "pings to http://127.0.0.1:0/webhooks/helpline, verified by hmac_sha256"}]
+    finally:
+        app.close()
+    monkeypatch.setenv("HELPLINE_WEBHOOK_SECRET", "")
+    app = bridge(tmp_path)
+    try:
+        (line,) = check_webhooks(app, "helpline")
+        assert not line["ok"]
+        assert "is empty: every ping to /webhooks/helpline is refused (401)" in line["detail"]
+    finally:
+        app.close()
