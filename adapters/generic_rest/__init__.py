@@ -25,6 +25,15 @@ def _factory(name: str, config: RestConfig) -> RestBackend:
 
 
 def register(registry: Registry) -> None:
-    """The ``rest`` backend kind, by name (``Lazy``): loaded when a configuration names it."""
+    """The ``rest`` backend kind, by name (``Lazy``): loaded when a configuration names it;
+    the ``webhooks:`` section, its listener (started by ``crm-bridge run``), the ``rest.pings``
+    job that reads pinged records again, and the ``rest`` commands."""
     registry.add(Lazy("adapters.generic_rest.config:RestConfig"), usage="config.backend", name="rest")
     registry.add(_factory, usage="backend.factory", name="rest")
+    registry.add(Lazy("adapters.generic_rest.config:WebhooksConfig"), usage="config.section", name="webhooks")
+    registry.add(Lazy("adapters.generic_rest.pings:drain"), usage="job", name="rest.pings")
+    registry.add(Lazy("adapters.generic_rest.webhook_server:start"), usage="run.service", name="webhooks")
+    registry.add(Lazy("adapters.generic_rest.pings:check_webhooks"), usage="check.backend", name="webhooks")
+    registry.add(Lazy("adapters.generic_rest.cli:rest_app",
+                      summary="REST CRMs: the connector file's JSON Schema, a page as the connector reads it."),
+                 usage="cli.group", name="rest")

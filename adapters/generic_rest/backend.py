@@ -35,6 +35,7 @@ from crm_bridge.errors import (
     RemoteUnavailable,
     did_you_mean,
 )
+from crm_bridge.http import shown
 from mapping.spec import MappingSpec
 from sync.source import RemoteRecord, RemoteStub
 
@@ -250,7 +251,7 @@ class RestBackend:
             except (RemoteUnavailable, RemoteRejected) as exc:
                 lines.append({"ok": False, "detail": f"{name}: {exc.once if isinstance(exc, RemoteUnavailable) else exc}"})
                 continue
-            lines.append({"ok": True, "detail": f"{name}: {self.client.url(resource.path)} answers ({len(first)} records on the first page)"})
+            lines.append({"ok": True, "detail": f"{name}: {shown(self.client.url(resource.path), hide=self.client.hidden)} answers ({len(first)} records on the first page)"})
         return lines
 
     def close(self) -> None:

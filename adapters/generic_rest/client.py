@@ -46,6 +46,11 @@ class RestClient:
         self.base = self.auth.url(connector.base_url).rstrip("/")
         self._hide = (connector.auth.token.get_secret_value(),) if isinstance(connector.auth, UrlTokenAuth) else ()
 
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Secrets that sit in URLs (a URL token): ``crm_bridge.http.shown`` masks them."""
+        return self._hide
+
     def url(self, path: str, **keys: str) -> str:
         """The address of `path` (``/leads/{id}``) with `keys` put in; a whole URL stays as it is."""
         for key, value in keys.items():
@@ -101,6 +106,27 @@ class RestClient:
                 self.sleep(wait)
         raise RemoteUnavailable(f"{self.name}: {what}: {last} (after {self.attempts} attempts); will retry")
 
+    def page(self, resource: Resource, asked: NextPage, *, params: Mapping[str, Any] | None = None,
+             what: str = "") -> tuple[Any, Mapping[str, str], list[dict[str, Any]]]:
+        """One page of the resource's listing, as asked (``paging.first_page`` / ``next_page``):
+        the parsed body, the answer's headers and the records found where the connector says.
+
+        Raises:
+            RemoteUnavailable: an answer without its records where the connector says they are.
+        """
+        what = what or f"list {resource.path}"
+        query = {**resource.params, **dict(params or {}), **asked.params}
+        body, headers = self._call(resource.method, asked.url or resource.path, params=None if asked.url else query,
+                                   json=None, what=what, keys=None)
+        found = [] if body is None else select(body, parse_path(resource.records))
+        if found is MISSING and isinstance(body, dict) and not body:
+            found = []
+        if not isinstance(found, list):
+            msg = (f"{self.name}: {what}: the answer holds no list at {resource.records or '(the body)'!r} "
+                   f"({type(found).__name__ if found is not MISSING else 'absent'}); will retry")
+            raise RemoteUnavailable(msg)
+        return body, headers, [r for r in found if isinstance(r, dict)]
+
     def pages(self, resource: Resource, *, params: Mapping[str, Any] | None = None, what: str = "") -> Iterator[list[dict[str, Any]]]:
         """The resource's records, a page at a time.
 
@@ -109,21 +135,11 @@ class RestClient:
             RemoteRejected: the server answers the same page again (it ignores the paginator's parameter).
         """
         what = what or f"list {resource.path}"
-        records_at, key = parse_path(resource.records), resource.key
+        key = resource.key
         asked: NextPage = first_page(resource.paginator)
         previous: list[Any] | None = None
         while True:
-            query = {**resource.params, **dict(params or {}), **asked.params}
-            body, headers = self._call(resource.method, asked.url or resource.path, params=None if asked.url else query,
-                                       json=None, what=what, keys=None)
-            found = [] if body is None else select(body, records_at)
-            if found is MISSING and isinstance(body, dict) and not body:
-                found = []
-            if not isinstance(found, list):
-                msg = (f"{self.name}: {what}: the answer holds no list at {resource.records or '(the body)'!r} "
-                       f"({type(found).__name__ if found is not MISSING else 'absent'}); will retry")
-                raise RemoteUnavailable(msg)
-            records = [r for r in found if isinstance(r, dict)]
+            body, headers, records = self.page(resource, asked, params=params, what=what)
             keys = [r.get(key) for r in records]
             if records and keys == previous:
                 msg = (f"{self.name}: {what}: the server answered the same page twice ({len(records)} records from "

@@ -24,7 +24,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from adapters.generic_rest.connector import Connector, RefreshTokenAuth, load_connector
 from crm_bridge.config import BackendBase, Strict
 
-__all__ = ["RestConfig", "RestTimeouts"]
+__all__ = ["RestConfig", "RestTimeouts", "WebhooksConfig"]
 
 
 class RestTimeouts(Strict):
@@ -73,3 +73,37 @@ class RestConfig(BackendBase):
             raise ValueError(msg)
         object.__setattr__(self, "loaded", connector)  # frozen model: set once, here
         return self
+
+
+class WebhooksConfig(Strict):
+    """The ``webhooks:`` section: where ``crm-bridge run`` listens for the CRMs' pings.
+
+    Example::
+
+        webhooks:
+          listen: 0.0.0.0:8089      # POST /webhooks/<backend>; put TLS in front (nginx, caddy)
+          settle: 1.0               # seconds a burst of pings is gathered before the records are read
+
+    Without ``listen`` no receiver runs; the periodic sync finds every change anyway.
+    """
+
+    listen: str | None = None
+    settle: float = Field(default=1.0, ge=0, le=60)
+    max_body_kb: int = Field(default=256, ge=1, le=10_240)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            msg = f"listen {value!r}: write host:port, e.g. 127.0.0.1:8089 (port 0: any free port)"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.listen is not None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)

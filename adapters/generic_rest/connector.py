@@ -33,8 +33,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from adapters.generic_rest.select import parse_path
-from crm_bridge.config import ConfigErrors, Strict, TimeZoneName, validate_document
-from crm_bridge.errors import ConfigError
+from crm_bridge.config import ConfigErrors, Strict, TimeZoneName, config_problem, validate_document
+from crm_bridge.errors import ConfigError, did_you_mean
 from crm_bridge.yamlfile import load_yaml
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "Paginator",
     "RateLimit",
     "Resource",
+    "Webhooks",
     "WriteOp",
     "load_connector",
 ]
@@ -289,6 +290,58 @@ class RateLimit(Strict):
     burst: int | None = Field(default=None, ge=1, le=10_000)
 
 
+# ------------------------------------------------------------------ webhooks
+class HmacVerify(Strict):
+    """A signed ping: ``signature_header`` holds the hex HMAC-SHA256 (``sha256=`` prefix
+    optional) of ``<timestamp>.<body>`` under ``secret``; ``timestamp_header`` holds unix
+    seconds, at most ``tolerance`` away from now (a replayed ping is refused)."""
+
+    kind: Literal["hmac_sha256"]
+    secret: SecretStr
+    signature_header: str = "X-Signature"
+    timestamp_header: str = "X-Timestamp"
+    tolerance: Seconds = 300.0
+
+
+class TokenVerify(Strict):
+    """A shared token the CRM sends with every ping, for CRMs that sign nothing: in the body
+    (``field``: Bitrix24's ``auth.application_token``) or in the URL's query (``query``:
+    amoCRM, whose webhook URL you write yourself, e.g. ``…/webhooks/amocrm?token=…``);
+    ``timestamp`` (a body selector of unix seconds, Bitrix24's ``ts``) bounds replays."""
+
+    kind: Literal["token"]
+    secret: SecretStr
+    field: Selector | None = None
+    query: str | None = None
+    timestamp: Selector | None = None
+    tolerance: Seconds = 300.0
+
+    @model_validator(mode="after")
+    def _one_place(self) -> TokenVerify:
+        if (self.field is None) == (self.query is None):
+            msg = "say where the token is: field (a selector into the body) or query (a parameter of the URL), one of them"
+            raise ValueError(msg)
+        return self
+
+
+class PingRule(Strict):
+    """Which records a ping names: when every ``when`` selector holds one of its values,
+    ``key`` (a selector; a ``*`` step goes over every entry, amoCRM's ``leads.*.*.id``)
+    gives the keys of ``resource`` to read again."""
+
+    when: dict[Selector, str | list[str]] = {}
+    resource: str
+    key: str = Field(min_length=1)
+
+
+class Webhooks(Strict):
+    """Pings from the CRM (``adapters/generic_rest/webhook.py``): how they are verified and
+    which records they name. A ping carries no data we trust: the record is read again."""
+
+    verify: Annotated[HmacVerify | TokenVerify, Field(discriminator="kind")]
+    pings: list[PingRule] = Field(min_length=1)
+
+
 class Connector(Strict):
     name: str = Field(min_length=1)
     base_url: str = Field(min_length=1)
@@ -297,6 +350,16 @@ class Connector(Strict):
     rate_limit: RateLimit | None = None
     errors: list[ErrorRule] = []
     resources: dict[str, Resource] = Field(min_length=1)
+    webhooks: Webhooks | None = None
+
+    @model_validator(mode="after")
+    def _pings_name_resources(self) -> Connector:
+        for index, rule in enumerate(self.webhooks.pings if self.webhooks else []):
+            if rule.resource not in self.resources:
+                msg = (f"no resource {rule.resource!r}.{did_you_mean(rule.resource, list(self.resources))} "
+                       f"Resources: {', '.join(self.resources)}")
+                raise config_problem(("webhooks", "pings", index, "resource"), msg)
+        return self
 
     @model_validator(mode="after")
     def _token_in_url(self) -> Connector:

@@ -233,6 +233,7 @@ def run(
 
     bridge = open_app(backends=True)
     metrics_server = web_server = None
+    services: list[Any] = []  # what addons run beside the loop (usage="run.service": factory(app) -> .close() or None)
     try:
         if metrics_port is not None:
             from crm_bridge.metrics import serve
@@ -246,6 +247,8 @@ def run(
             (console_err if as_json else console).print(f"web pages at {web_server.url}/dashboard", highlight=False,
                                                         soft_wrap=True)  # with --json, stdout stays JSON
         bridge.upgrade_db()
+        if not once:
+            services = [s for comp in bridge.registry.all("run.service") if (s := comp.obj(bridge)) is not None]
         if once:
             result = run_cycle(bridge, budget=budget)
             failed = _show_cycle(result, as_json=as_json)
@@ -275,6 +278,8 @@ def run(
         Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
         console.print("stopped cleanly")
     finally:
+        for service in services:
+            service.close()
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()

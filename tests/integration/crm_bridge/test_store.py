@@ -29,14 +29,14 @@ def test_upgrade_creates_every_addons_tables_and_is_idempotent(store_url: str) -
         assert pending(store, ADDON_PATHS)
         upgrade(store, ADDON_PATHS)
         upgrade(store, ADDON_PATHS)  # a second run changes nothing and does not fail
-        assert {"tickets", "customers", "ticket_events", "bindings", "outbox", "checkpoints", "sync_runs", "notify_outbox"} <= store.tables()
+        assert {"tickets", "customers", "ticket_events", "bindings", "outbox", "checkpoints", "sync_runs", "notify_outbox", "rest_pings"} <= store.tables()
         from alembic.script import ScriptDirectory
 
         from crm_bridge.store.migrate import alembic_config
 
         heads = set(ScriptDirectory.from_config(alembic_config(store, ADDON_PATHS)).get_heads())
         assert current_heads(store) == heads  # the newest revision of every addon's branch
-        assert {h.split("_")[0] for h in heads} == {"core", "sync", "sla", "routing", "notify"}
+        assert {h.split("_")[0] for h in heads} == {"core", "sync", "sla", "routing", "notify", "rest"}
         assert pending(store, ADDON_PATHS) == []
     finally:
         store.close()
@@ -133,6 +133,7 @@ def test_migrations_create_exactly_the_tables_the_models_describe(store_url: str
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import adapters.generic_rest.tables  # noqa: F401 - the REST addon's table (webhook pings)
     import sla.tables  # noqa: F401 - the SLA addon's tables on the shared metadata
     from crm_bridge.store.tables import Base
 

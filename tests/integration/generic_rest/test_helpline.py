@@ -13,12 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from adapters.generic_rest.fixtures.helpline import Helpline
+from adapters.generic_rest.fixtures.helpline import Helpline, example_config
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.runner import run_cycle
 from crm_bridge.store.tables import CustomerRow, TicketRow
 
-EXAMPLE = Path(__file__).parents[3] / "adapters" / "generic_rest" / "examples" / "helpline"
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
 
 
@@ -31,15 +30,7 @@ def helpline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Helpline]:
 
 
 def bridge(tmp_path: Path) -> App:
-    app = App.from_text(f"""
-store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
-backends:
-  helpline:
-    kind: rest
-    connector: {EXAMPLE / 'connector.yaml'}
-    mappings: {EXAMPLE / 'mappings'}
-    models: [customer, ticket]
-""", clock=FrozenClock(NOW))
+    app = App.from_text(example_config(f"sqlite:///{tmp_path / 's.db'}"), clock=FrozenClock(NOW))
     app.upgrade_db()
     return app
 
