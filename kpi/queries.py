@@ -1,0 +1,378 @@
+"""KPI queries on the store: every figure is computed by SQL (SQLAlchemy Core, SQLite and
+PostgreSQL), Python only merges a handful of rows per group. The web dashboard calls
+``kpi_report`` and ``sla_report`` too; both return plain dataclasses.
+
+Where each figure comes from (the definitions ``kpi/README.md`` repeats for readers):
+
+* **volume** — requests *opened* in the period (``tickets.created_at``).
+* **first response** — the SLA ledger's ``fulfil`` row of the ``first_response`` clock
+  (cycle 1, newest generation) *inside* the period: its business seconds (on the policy's
+  calendar, pauses excluded) and calendar seconds (wall time since opening).
+* **resolution (MTTR)** — requests *resolved* in the period (``tickets.resolved_at``): the
+  sum over their ``resolution`` cycles' ``fulfil`` rows (a reopened request adds each cycle,
+  not the time it sat resolved in between).
+* **SLA compliance per target** — clock cycles (first response, resolution) that ended
+  (``fulfil``) in the period; a cycle with a ``breach`` row is missed, else met.
+* **backlog** — requests open at the period's end (or now, for a running period): opened
+  before it, not cancelled, and either open now or resolved/closed after it; age = that
+  instant minus opening (calendar time).
+* **reopen rate** — of the requests resolved in the period, the share with a ``reopen``
+  row in the ledger (a request reopened twice counts once; ``reopens`` counts both).
+* **repeat contacts** — requests opened in the period whose customer opened a request on
+  the same *topic* at most ``repeat_within_days`` before. Topic = type + the subject in
+  lower case with ``re:``/``fw:``/``fwd:`` removed and spaces trimmed (SQLite lowers ASCII only).
+* **CSAT** — from the source the csat addon registers (usage ``kpi.csat``); none: NULL.
+* **cost** — business hours worked × hourly rate (the assignee's, else the team's, else
+  the default), over the requests resolved in the period; business hours worked = the
+  resolution business time above (from opening, pauses excluded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Float, String, and_, case, func, literal, literal_column, null, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow
+from crm_bridge.store.types import UTCDateTime
+from kpi.errors import UnknownDimension
+from kpi.measures import epoch, percentiles
+from kpi.period import Period
+from kpi.settings import KpiConfig
+from sla.tables import SlaClockRow, SlaEventRow
+
+__all__ = ["DIMENSIONS", "METRICS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times", "kpi_report",
+           "sla_report"]
+
+NONE = "—"
+TOTAL = "Total"
+METRICS = ("first_response", "resolution")
+_OPEN = ("new", "in_progress", "waiting_customer")
+_EVERY = frozenset({"volume", "first_response", "resolution", "sla", "backlog", "reopen", "repeat", "csat", "cost",
+                    "breached_open"})
+
+#: --by NAME: the column each dimension groups by
+DIMENSIONS: dict[str, Any] = {
+    "team": TeamRow.name, "agent": AgentRow.name, "customer": CustomerRow.name, "type": TicketRow.type,
+    "channel": TicketRow.channel, "source": TicketRow.source, "priority": TicketRow.priority,
+    "contract": TicketRow.contract, "policy": TicketRow.sla_policy,
+}
+
+
+class CsatSource(Protocol):
+    """Where CSAT figures come from: a selectable of one row per survey sent, with columns
+    ``ticket_id`` and ``rating`` (1-5, NULL while unanswered). The csat addon registers it::
+
+        registry.add(Lazy("csat.kpi:surveys"), usage="kpi.csat")
+        def surveys() -> FromClause:
+            return select(SurveyRow.ticket_id, SurveyRow.rating).subquery()
+    """
+
+    def __call__(self) -> FromClause: ...
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Keep only requests of this team, agent (assignee), type, channel, source, customer
+    (names as in the store; None: any)."""
+
+    team: str | None = None
+    agent: str | None = None
+    type: str | None = None
+    channel: str | None = None
+    source: str | None = None
+    customer: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class Times:
+    """Durations in seconds: how many, median and 90th percentile, business and calendar."""
+
+    n: int = 0
+    business_median: float | None = None
+    business_p90: float | None = None
+    calendar_median: float | None = None
+    calendar_p90: float | None = None
+
+
+@dataclass(frozen=True)
+class Compliance:
+    ended: int = 0
+    met: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return self.met / self.ended if self.ended else None
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return part / whole if part is not None and whole else None
+
+
+@dataclass
+class KpiRow:
+    """One group's figures (``key``: the group's values, ``("Total",)`` for the total)."""
+
+    key: tuple[str, ...]
+    created: int = 0
+    resolved: int = 0
+    first_response: Times = Times()
+    resolution: Times = Times()
+    sla: dict[str, Compliance] = field(default_factory=dict)
+    backlog: int = 0
+    backlog_age_median: float | None = None
+    backlog_age_p90: float | None = None
+    reopened: int = 0
+    reopens: int = 0
+    repeat_base: int = 0
+    repeats: int = 0
+    csat_surveys: int | None = None
+    csat_answered: int | None = None
+    csat_score: float | None = None
+    worked_hours: float = 0.0
+    cost_total: float | None = None
+    breached_open: int = 0
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return _ratio(self.reopened, self.resolved)
+
+    @property
+    def repeat_rate(self) -> float | None:
+        return _ratio(self.repeats, self.repeat_base)
+
+    @property
+    def csat_response_rate(self) -> float | None:
+        return _ratio(self.csat_answered, self.csat_surveys)
+
+    @property
+    def cost_per_request(self) -> float | None:
+        return _ratio(self.cost_total, self.resolved)
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    period: Period
+    by: tuple[str, ...]
+    filters: Filters
+    rows: list[KpiRow]
+    total: KpiRow
+    volume: dict[str, dict[str, int]]  # "channel" / "source" -> value -> requests opened
+    load: list[KpiRow]  # per agent: backlog, resolved, business hours worked
+    currency: str | None
+    repeat_within_days: int
+    csat: bool  # a CSAT source is registered
+
+
+# -- the filtered requests, with their group keys and hourly rate --------------------------
+def _rate(config: KpiConfig) -> ColumnElement[Any]:
+    cost = config.cost
+    if not cost.configured:
+        return null().cast(Float).label("rate")
+    options: list[ColumnElement[Any]] = []
+    if cost.agents:
+        options.append(case({k: literal(float(v)) for k, v in cost.agents.items()}, value=AgentRow.name))
+    if cost.teams:
+        options.append(case({k: literal(float(v)) for k, v in cost.teams.items()}, value=TeamRow.name))
+    if cost.hourly is not None:
+        options.append(literal(float(cost.hourly)))
+    return (func.coalesce(*options) if len(options) > 1 else options[0]).label("rate")
+
+
+def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig) -> Any:
+    for name in by:
+        if name not in DIMENSIONS:
+            raise UnknownDimension(name, list(DIMENSIONS))
+    keys = ([func.coalesce(DIMENSIONS[name], NONE).label(f"g{i}") for i, name in enumerate(by)] if by
+            else [literal_column(f"'{TOTAL}'", String).label("g0")])
+    query = (select(TicketRow.id, TicketRow.created_at, TicketRow.resolved_at, TicketRow.closed_at, TicketRow.status,
+                    TicketRow.sla_breached, *keys, _rate(config))
+             .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
+             .outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
+             .outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
+             .where(TicketRow.deleted.is_(False)))
+    for name, value in filters.given().items():
+        query = query.where(DIMENSIONS[name] == value)
+    return query.cte("t")
+
+
+def _ledger(metric: str, kinds: Iterable[str]) -> Any:
+    """The newest generation's ledger rows of `metric` of these `kinds` (the clock row
+    caches each request's newest generation)."""
+    ev = SlaEventRow
+    return (select(ev.ticket_id, ev.cycle, ev.kind, ev.at, ev.business_seconds, ev.calendar_seconds)
+            .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+            .where(ev.metric == metric, ev.kind.in_(list(kinds))))
+
+
+def _in(column: Any, period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def _key(row: Any, n: int) -> tuple[str, ...]:
+    return tuple(str(row[i]) for i in range(n))
+
+
+class _Groups:
+    """The rows being filled, by group key."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, ...], KpiRow] = {}
+
+    def __call__(self, key: tuple[str, ...]) -> KpiRow:
+        if key not in self.rows:
+            self.rows[key] = KpiRow(key)
+        return self.rows[key]
+
+
+def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, config: KpiConfig,
+          csat: CsatSource | None, metrics: frozenset[str]) -> list[KpiRow]:
+    keys = [t.c[f"g{i}"] for i in range(n)]
+    names = [f"g{i}" for i in range(n)]
+    rows = _Groups()
+
+    def each(query: Any) -> Iterable[tuple[KpiRow, Any]]:
+        for r in session.execute(query):
+            yield rows(_key(r, n)), r
+
+    if "volume" in metrics:
+        for row, r in each(select(*keys, func.count()).where(_in(t.c.created_at, period)).group_by(*keys)):
+            row.created = r[n]
+    resolved = select(*keys, func.count()).where(_in(t.c.resolved_at, period)).group_by(*keys)
+    for row, r in each(resolved):
+        row.resolved = r[n]
+    if "first_response" in metrics:
+        fr = _ledger("first_response", ["fulfil"]).subquery()
+        values = (select(*keys, fr.c.business_seconds.label("b"), fr.c.calendar_seconds.label("c"))
+                  .join(fr, fr.c.ticket_id == t.c.id).where(fr.c.cycle == 1, _in(fr.c.at, period))).subquery()
+        for row, r in each(percentiles(values, names, ["b", "c"])):
+            row.first_response = Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90)
+    spent = None
+    if metrics & {"resolution", "cost"}:
+        res = _ledger("resolution", ["fulfil"]).subquery()
+        spent = (select(res.c.ticket_id, func.sum(res.c.business_seconds).label("b"), func.sum(res.c.calendar_seconds).label("c"))
+                 .group_by(res.c.ticket_id)).subquery()
+    if "resolution" in metrics and spent is not None:
+        values = (select(*keys, spent.c.b, spent.c.c).join(spent, spent.c.ticket_id == t.c.id)
+                  .where(_in(t.c.resolved_at, period))).subquery()
+        for row, r in each(percentiles(values, names, ["b", "c"])):
+            row.resolution = Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90)
+    if "cost" in metrics and spent is not None:
+        query = (select(*keys, func.sum(spent.c.b) / 3600.0, func.sum(spent.c.b * t.c.rate) / 3600.0)
+                 .join(spent, spent.c.ticket_id == t.c.id).where(_in(t.c.resolved_at, period)).group_by(*keys))
+        for row, r in each(query):
+            row.worked_hours = float(r[n] or 0.0)
+            row.cost_total = None if r[n + 1] is None else float(r[n + 1])
+    if "sla" in metrics:
+        ev = SlaEventRow
+        cycles = (select(ev.ticket_id, ev.metric, ev.cycle,
+                         func.max(case((ev.kind == "fulfil", ev.at))).label("ended"),
+                         func.max(case((ev.kind == "breach", 1), else_=0)).label("breached"))
+                  .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+                  .where(ev.metric.in_(METRICS), ev.kind.in_(["fulfil", "breach"]))
+                  .group_by(ev.ticket_id, ev.metric, ev.cycle)).subquery()
+        query = (select(*keys, cycles.c.metric, func.count(), func.sum(cycles.c.breached))
+                 .join(cycles, cycles.c.ticket_id == t.c.id)
+                 .where(cycles.c.ended.is_not(None), _in(cycles.c.ended, period)).group_by(*keys, cycles.c.metric))
+        for row, r in each(query):
+            row.sla[r[n]] = Compliance(r[n + 1], r[n + 1] - int(r[n + 2] or 0))
+    if metrics & {"backlog", "breached_open"}:
+        at = literal(cut, UTCDateTime())
+        open_at_cut = and_(t.c.created_at < at, t.c.status != "cancelled",
+                           or_(t.c.status.in_(_OPEN), func.coalesce(t.c.resolved_at, t.c.closed_at).is_(None),
+                               func.coalesce(t.c.resolved_at, t.c.closed_at) >= at))
+        if "backlog" in metrics:
+            ages = select(*keys, (epoch(at) - epoch(t.c.created_at)).label("age")).where(open_at_cut).subquery()
+            for row, r in each(percentiles(ages, names, ["age"])):
+                row.backlog, row.backlog_age_median, row.backlog_age_p90 = r.n, r.age_median, r.age_p90
+        if "breached_open" in metrics:
+            query = select(*keys, func.count()).where(open_at_cut, t.c.sla_breached.is_(True)).group_by(*keys)
+            for row, r in each(query):
+                row.breached_open = r[n]
+    if "reopen" in metrics:
+        ro = _ledger("resolution", ["reopen"]).subquery()
+        times = select(ro.c.ticket_id, func.count().label("k")).group_by(ro.c.ticket_id).subquery()
+        query = (select(*keys, func.count(times.c.ticket_id), func.coalesce(func.sum(times.c.k), 0))
+                 .join(times, times.c.ticket_id == t.c.id).where(_in(t.c.resolved_at, period)).group_by(*keys))
+        for row, r in each(query):
+            row.reopened, row.reopens = r[n], int(r[n + 1])
+    if "repeat" in metrics:
+        _repeats(session, t, keys, period, config.repeat_within_days, each)
+    if "csat" in metrics and csat is not None:
+        surveys = csat()
+        query = (select(*keys, func.count(), func.count(surveys.c.rating), func.avg(surveys.c.rating))
+                 .join(surveys, surveys.c.ticket_id == t.c.id).where(_in(t.c.resolved_at, period)).group_by(*keys))
+        for row, r in each(query):
+            row.csat_surveys, row.csat_answered = r[n], r[n + 1]
+            row.csat_score = None if r[n + 2] is None else float(r[n + 2])
+    if "csat" in metrics and csat is not None:
+        for row in rows.rows.values():
+            if row.csat_surveys is None:
+                row.csat_surveys, row.csat_answered = 0, 0
+    return [rows.rows[k] for k in sorted(rows.rows)]
+
+
+def topic() -> ColumnElement[str]:
+    """A request's topic for repeat contacts: type + normalised subject (module docstring)."""
+    subject = func.lower(func.trim(TicketRow.subject))
+    for prefix in ("re:", "fwd:", "fw:"):
+        subject = func.replace(subject, prefix, "")
+    return TicketRow.type + literal("|") + func.trim(subject)
+
+
+def _repeats(session: Session, t: Any, keys: list[Any], period: Period, days: int, each: Any) -> None:
+    window = timedelta(days=days)
+    previous = func.lag(TicketRow.created_at).over(partition_by=[TicketRow.customer_id, topic()],
+                                                   order_by=[TicketRow.created_at, TicketRow.id])
+    # only requests that can be in the period or be the earlier contact of one
+    history = (select(TicketRow.id, TicketRow.created_at, previous.label("prev"))
+               .where(TicketRow.deleted.is_(False), TicketRow.customer_id.is_not(None),
+                      TicketRow.created_at >= period.start - window, TicketRow.created_at < period.end)).subquery()
+    is_repeat = case((epoch(history.c.created_at) - epoch(history.c.prev) <= window.total_seconds() + 0.5, 1), else_=0)
+    query = (select(*keys, func.count(), func.sum(is_repeat)).join(history, history.c.id == t.c.id)
+             .where(_in(t.c.created_at, period)).group_by(*keys))
+    for row, r in each(query):
+        row.repeat_base, row.repeats = r[len(keys)], int(r[len(keys) + 1] or 0)
+
+
+def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfig, *, by: tuple[str, ...] = (),
+               filters: Filters = Filters(), csat: CsatSource | None = None) -> KpiReport:
+    """Every KPI of the requests that pass `filters`, per group of `by` (dimension names,
+    see ``DIMENSIONS``) and in total, for `period`; the backlog is read at ``period.cut(now)``.
+
+    Raises:
+        UnknownDimension: a name of `by` is not a dimension (the message suggests one).
+    """
+    cut = period.cut(now)
+    total = _fill(session, _requests((), filters, config), 1, period, cut, config, csat, _EVERY)
+    rows = _fill(session, _requests(by, filters, config), len(by), period, cut, config, csat, _EVERY) if by else []
+    volume: dict[str, dict[str, int]] = {}
+    for name in ("channel", "source"):
+        found = _fill(session, _requests((name,), filters, config), 1, period, cut, config, None, frozenset({"volume"}))
+        volume[name] = {r.key[0]: r.created for r in found if r.created}
+    load = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None,
+                 frozenset({"backlog", "cost"}))
+    return KpiReport(period, by, filters, rows, total[0] if total else KpiRow((TOTAL,)), volume, load,
+                     config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
+
+
+SLA_BY = ("customer", "contract", "policy")
+
+
+def sla_report(session: Session, period: Period, now: datetime, config: KpiConfig, *,
+               customer: str | None = None) -> list[KpiRow]:
+    """Per customer, contract and SLA policy: requests opened, each target's compliance
+    (cycles ended in the period), resolution times and requests open past their due time
+    (at the period's end). Rows with nothing in the period are left out."""
+    t = _requests(SLA_BY, Filters(customer=customer), config)
+    rows = _fill(session, t, len(SLA_BY), period, period.cut(now), config, None,
+                 frozenset({"volume", "sla", "resolution", "breached_open"}))
+    return [r for r in rows if r.created or r.sla or r.resolved or r.breached_open]
