@@ -53,7 +53,7 @@ def percentiles(source: Any, keys: list[str], values: list[str]) -> Select[Any]:
     outs: list[ColumnElement[Any]] = []
     for v in values:
         for name, percent in PERCENTS:
-            at_rank = (ranked.c.n * percent + 99) / 100  # ceil(p·n) in integer arithmetic, on both databases
+            at_rank = (ranked.c.n * percent + 99) // 100  # ceil(p·n) in integer arithmetic, on both databases
             outs.append(func.max(case((ranked.c[f"rn_{v}"] == at_rank, ranked.c[v]))).label(f"{v}_{name}"))
     rk = [ranked.c[k] for k in keys]
     return select(*rk, func.max(ranked.c.n).label("n"), *outs).group_by(*rk)
