@@ -88,9 +88,11 @@ def report(
     csv_to: CsvOpt = None,
     xlsx: XlsxOpt = None,
 ) -> None:
-    """Volume, first response and resolution times (median, p90; business and calendar),
-    SLA compliance per target, backlog and its age, reopen and repeat-contact rates, CSAT,
-    cost per request and agent load — computed in SQL on the store.
+    """Every KPI of a period, grouped and filtered: times, SLA, backlog, repeats, cost.
+
+    Volume by channel and source, first response and resolution times (median, p90; business
+    and calendar), SLA compliance per target, backlog and its age, reopen and repeat-contact
+    rates, CSAT, cost per request and agent load — computed in SQL on the store.
 
     Example: crm-bridge kpi report --period 2026-11 --by team --xlsx november.xlsx
     """
@@ -147,9 +149,10 @@ def sla_report_command(
     csv_to: CsvOpt = None,
     xlsx: XlsxOpt = None,
 ) -> None:
-    """Each customer's SLA for the period, per contract and policy: requests opened, first
-    response and resolution targets met of those ended, median resolution time, requests
-    open past due — the monthly report for account managers.
+    """Each customer's SLA compliance per contract and policy, for account managers.
+
+    Requests opened, first response and resolution targets met of the clocks that ended in
+    the period, median resolution time, requests open past their due time.
 
     Example: crm-bridge kpi sla-report --period 2026-11 --customer "ООО Ромашка" --xlsx sla-november.xlsx
     """
