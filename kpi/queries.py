@@ -34,7 +34,19 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Float, String, and_, case, func, literal, literal_column, null, or_, select
+from sqlalchemy import (
+    Float,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, FromClause
 
@@ -53,8 +65,7 @@ NONE = "—"
 TOTAL = "Total"
 METRICS = ("first_response", "resolution")
 _OPEN = ("new", "in_progress", "waiting_customer")
-_EVERY = frozenset({"volume", "first_response", "resolution", "sla", "backlog", "reopen", "repeat", "csat", "cost",
-                    "breached_open"})
+_EVERY = frozenset({"first_response", "resolution", "sla", "backlog", "reopen", "repeat", "csat", "cost"})
 
 #: --by NAME: the column each dimension groups by
 DIMENSIONS: dict[str, Any] = {
@@ -233,44 +244,75 @@ class _Groups:
         return self.rows[key]
 
 
-def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, config: KpiConfig,
-          csat: CsatSource | None, metrics: frozenset[str]) -> list[KpiRow]:
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _per_request() -> Any:
+    """One pass over the ledger's newest generation: per request, the business and calendar
+    seconds of its fulfilled resolution cycles and how many times it was reopened."""
+    ev = SlaEventRow
+    is_res = and_(ev.metric == "resolution", ev.kind == "fulfil")
+    return (select(ev.ticket_id, func.sum(case((is_res, ev.business_seconds))).label("rb"),
+                   func.sum(case((is_res, ev.calendar_seconds))).label("rc"),
+                   _count(ev.kind == "reopen").label("reopens"))
+            .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+            .where(ev.metric == "resolution", ev.kind.in_(["fulfil", "reopen"])).group_by(ev.ticket_id)).cte("per_request")
+
+
+def _measure(name: str) -> ColumnElement[str]:
+    return literal_column(f"'{name}'", String).label("m")
+
+
+_SUMMED = ("created", "resolved", "backlog", "breached_open", "reopened", "reopens", "repeat_base", "repeats", "worked_hours")
+
+
+def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, config: KpiConfig, csat: CsatSource | None,
+          metrics: frozenset[str], *, with_total: bool = False) -> tuple[list[KpiRow], KpiRow]:
+    """The figures of `metrics` per group of the `n` keys of `t`, and their total (counts
+    summed; percentiles ranked again over every group's values, in the same query)."""
     keys = [t.c[f"g{i}"] for i in range(n)]
     names = [f"g{i}" for i in range(n)]
-    rows = _Groups()
+    rows, total = _Groups(), KpiRow((TOTAL,))
 
     def each(query: Any) -> Iterable[tuple[KpiRow, Any]]:
         for r in session.execute(query):
             yield rows(_key(r, n)), r
 
-    if "volume" in metrics:
-        for row, r in each(select(*keys, func.count()).where(_in(t.c.created_at, period)).group_by(*keys)):
-            row.created = r[n]
-    resolved = select(*keys, func.count()).where(_in(t.c.resolved_at, period)).group_by(*keys)
-    for row, r in each(resolved):
-        row.resolved = r[n]
+    at = literal(cut, UTCDateTime())
+    finished = func.coalesce(t.c.resolved_at, t.c.closed_at)
+    open_at_cut = and_(t.c.created_at < at, t.c.status != "cancelled",
+                       or_(t.c.status.in_(_OPEN), finished.is_(None), finished >= at))
+    resolved_in = _in(t.c.resolved_at, period)
+    # 1. one pass over the requests: what was opened, resolved, open at the cut, open past due
+    counts = select(*keys, _count(_in(t.c.created_at, period)), _count(resolved_in), _count(open_at_cut),
+                    _count(and_(open_at_cut, t.c.sla_breached.is_(True)))).group_by(*keys)
+    for row, r in each(counts):
+        row.created, row.resolved, row.backlog, row.breached_open = (int(x or 0) for x in r[n:n + 4])
+    per = _per_request()
+    # 2. the resolved requests' ledger: reopens, business hours worked, their cost
+    if metrics & {"reopen", "cost"}:
+        query = (select(*keys, _count(per.c.reopens > 0), func.sum(per.c.reopens), func.sum(per.c.rb) / 3600.0,
+                        func.sum(per.c.rb * t.c.rate) / 3600.0)
+                 .join(per, per.c.ticket_id == t.c.id).where(resolved_in).group_by(*keys))
+        for row, r in each(query):
+            row.reopened, row.reopens, row.worked_hours = int(r[n] or 0), int(r[n + 1] or 0), float(r[n + 2] or 0.0)
+            row.cost_total = None if r[n + 3] is None else float(r[n + 3])
+    # 3. every duration ranked in one query: first response, resolution, backlog age
+    measures: list[Any] = []
     if "first_response" in metrics:
         fr = _ledger("first_response", ["fulfil"]).subquery()
-        values = (select(*keys, fr.c.business_seconds.label("b"), fr.c.calendar_seconds.label("c"))
-                  .join(fr, fr.c.ticket_id == t.c.id).where(fr.c.cycle == 1, _in(fr.c.at, period))).subquery()
-        for row, r in each(percentiles(values, names, ["b", "c"])):
-            row.first_response = Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90)
-    spent = None
-    if metrics & {"resolution", "cost"}:
-        res = _ledger("resolution", ["fulfil"]).subquery()
-        spent = (select(res.c.ticket_id, func.sum(res.c.business_seconds).label("b"), func.sum(res.c.calendar_seconds).label("c"))
-                 .group_by(res.c.ticket_id)).subquery()
-    if "resolution" in metrics and spent is not None:
-        values = (select(*keys, spent.c.b, spent.c.c).join(spent, spent.c.ticket_id == t.c.id)
-                  .where(_in(t.c.resolved_at, period))).subquery()
-        for row, r in each(percentiles(values, names, ["b", "c"])):
-            row.resolution = Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90)
-    if "cost" in metrics and spent is not None:
-        query = (select(*keys, func.sum(spent.c.b) / 3600.0, func.sum(spent.c.b * t.c.rate) / 3600.0)
-                 .join(spent, spent.c.ticket_id == t.c.id).where(_in(t.c.resolved_at, period)).group_by(*keys))
-        for row, r in each(query):
-            row.worked_hours = float(r[n] or 0.0)
-            row.cost_total = None if r[n + 1] is None else float(r[n + 1])
+        for m, col in (("fr_b", fr.c.business_seconds), ("fr_c", fr.c.calendar_seconds)):
+            measures.append(select(*keys, _measure(m), col.label("v")).join(fr, fr.c.ticket_id == t.c.id)
+                            .where(fr.c.cycle == 1, _in(fr.c.at, period)))
+    if "resolution" in metrics:
+        for m, col in (("res_b", per.c.rb), ("res_c", per.c.rc)):
+            measures.append(select(*keys, _measure(m), col.label("v")).join(per, per.c.ticket_id == t.c.id)
+                            .where(resolved_in, col.is_not(None)))
+    if "backlog" in metrics:
+        measures.append(select(*keys, _measure("age"), (epoch(at) - epoch(t.c.created_at)).label("v")).where(open_at_cut))
+    if measures:
+        _rank_all(session, measures, names, n, rows, total if with_total else None)
     if "sla" in metrics:
         ev = SlaEventRow
         cycles = (select(ev.ticket_id, ev.metric, ev.cycle,
@@ -284,40 +326,60 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
                  .where(cycles.c.ended.is_not(None), _in(cycles.c.ended, period)).group_by(*keys, cycles.c.metric))
         for row, r in each(query):
             row.sla[r[n]] = Compliance(r[n + 1], r[n + 1] - int(r[n + 2] or 0))
-    if metrics & {"backlog", "breached_open"}:
-        at = literal(cut, UTCDateTime())
-        open_at_cut = and_(t.c.created_at < at, t.c.status != "cancelled",
-                           or_(t.c.status.in_(_OPEN), func.coalesce(t.c.resolved_at, t.c.closed_at).is_(None),
-                               func.coalesce(t.c.resolved_at, t.c.closed_at) >= at))
-        if "backlog" in metrics:
-            ages = select(*keys, (epoch(at) - epoch(t.c.created_at)).label("age")).where(open_at_cut).subquery()
-            for row, r in each(percentiles(ages, names, ["age"])):
-                row.backlog, row.backlog_age_median, row.backlog_age_p90 = r.n, r.age_median, r.age_p90
-        if "breached_open" in metrics:
-            query = select(*keys, func.count()).where(open_at_cut, t.c.sla_breached.is_(True)).group_by(*keys)
-            for row, r in each(query):
-                row.breached_open = r[n]
-    if "reopen" in metrics:
-        ro = _ledger("resolution", ["reopen"]).subquery()
-        times = select(ro.c.ticket_id, func.count().label("k")).group_by(ro.c.ticket_id).subquery()
-        query = (select(*keys, func.count(times.c.ticket_id), func.coalesce(func.sum(times.c.k), 0))
-                 .join(times, times.c.ticket_id == t.c.id).where(_in(t.c.resolved_at, period)).group_by(*keys))
-        for row, r in each(query):
-            row.reopened, row.reopens = r[n], int(r[n + 1])
     if "repeat" in metrics:
         _repeats(session, t, keys, period, config.repeat_within_days, each)
+    ratings: dict[tuple[str, ...], float] = {}
     if "csat" in metrics and csat is not None:
         surveys = csat()
-        query = (select(*keys, func.count(), func.count(surveys.c.rating), func.avg(surveys.c.rating))
-                 .join(surveys, surveys.c.ticket_id == t.c.id).where(_in(t.c.resolved_at, period)).group_by(*keys))
+        query = (select(*keys, func.count(), func.count(surveys.c.rating), func.sum(surveys.c.rating))
+                 .join(surveys, surveys.c.ticket_id == t.c.id).where(resolved_in).group_by(*keys))
         for row, r in each(query):
             row.csat_surveys, row.csat_answered = r[n], r[n + 1]
-            row.csat_score = None if r[n + 2] is None else float(r[n + 2])
-    if "csat" in metrics and csat is not None:
-        for row in rows.rows.values():
+            ratings[row.key] = float(r[n + 2] or 0)
+            row.csat_score = ratings[row.key] / r[n + 1] if r[n + 1] else None
+        for row in [*rows.rows.values(), total]:
             if row.csat_surveys is None:
                 row.csat_surveys, row.csat_answered = 0, 0
-    return [rows.rows[k] for k in sorted(rows.rows)]
+    # a group with nothing in the period (every request of it older, nothing open) is left out
+    found = [r for k in sorted(rows.rows) if (r := rows.rows[k]).created or r.resolved or r.backlog or r.sla
+             or r.first_response.n]
+    if with_total:
+        _sum_into(total, found, ratings)
+    return found, total
+
+
+def _rank_all(session: Session, measures: list[Any], names: list[str], n: int, rows: _Groups, total: KpiRow | None) -> None:
+    """Median and p90 of every measure per group (and over all groups into `total`)."""
+    values = union_all(*measures).cte("vals")
+    source: Any = select(*(values.c[k] for k in names), literal_column("0").label("whole"), values.c.m, values.c.v)
+    if total is not None:  # the same values again under one key: the total's percentiles
+        source = union_all(source, select(*(literal_column("''", String).label(k) for k in names),
+                                          literal_column("1").label("whole"), values.c.m, values.c.v))
+    found: dict[tuple[tuple[str, ...], int], dict[str, Any]] = {}
+    for r in session.execute(percentiles(source.subquery("measured"), [*names, "whole", "m"], ["v"])):
+        found.setdefault((_key(r, n), int(r.whole)), {})[r.m] = r
+    for (key, whole), got in found.items():
+        row = total if whole and total is not None else rows(key)
+        for attr, b, c in (("first_response", "fr_b", "fr_c"), ("resolution", "res_b", "res_c")):
+            if b in got:
+                setattr(row, attr, Times(got[b].n, got[b].v_median, got[b].v_p90, got[c].v_median, got[c].v_p90))
+        if "age" in got:
+            row.backlog_age_median, row.backlog_age_p90 = got["age"].v_median, got["age"].v_p90
+
+
+def _sum_into(total: KpiRow, rows: list[KpiRow], ratings: dict[tuple[str, ...], float]) -> None:
+    for name in _SUMMED:
+        setattr(total, name, sum(getattr(r, name) for r in rows))
+    costs = [r.cost_total for r in rows if r.cost_total is not None]
+    total.cost_total = sum(costs) if costs else None
+    for metric in METRICS:
+        parts = [r.sla[metric] for r in rows if metric in r.sla]
+        if parts:
+            total.sla[metric] = Compliance(sum(p.ended for p in parts), sum(p.met for p in parts))
+    if any(r.csat_surveys for r in rows):
+        total.csat_surveys = sum(r.csat_surveys or 0 for r in rows)
+        total.csat_answered = sum(r.csat_answered or 0 for r in rows)
+        total.csat_score = sum(ratings.values()) / total.csat_answered if total.csat_answered else None
 
 
 def topic() -> ColumnElement[str]:
@@ -352,15 +414,19 @@ def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfi
         UnknownDimension: a name of `by` is not a dimension (the message suggests one).
     """
     cut = period.cut(now)
-    total = _fill(session, _requests((), filters, config), 1, period, cut, config, csat, _EVERY)
-    rows = _fill(session, _requests(by, filters, config), len(by), period, cut, config, csat, _EVERY) if by else []
+    if by:
+        rows, total = _fill(session, _requests(by, filters, config), len(by), period, cut, config, csat, _EVERY,
+                            with_total=True)
+    else:
+        rows, total = _fill(session, _requests((), filters, config), 1, period, cut, config, csat, _EVERY, with_total=True)
+        rows = []
     volume: dict[str, dict[str, int]] = {}
     for name in ("channel", "source"):
-        found = _fill(session, _requests((name,), filters, config), 1, period, cut, config, None, frozenset({"volume"}))
-        volume[name] = {r.key[0]: r.created for r in found if r.created}
-    load = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None,
-                 frozenset({"backlog", "cost"}))
-    return KpiReport(period, by, filters, rows, total[0] if total else KpiRow((TOTAL,)), volume, load,
+        t = _requests((name,), filters, config)
+        query = select(t.c.g0, func.count()).where(_in(t.c.created_at, period)).group_by(t.c.g0)
+        volume[name] = {str(k): int(v) for k, v in session.execute(query)}
+    load, _ = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None, frozenset({"cost"}))
+    return KpiReport(period, by, filters, rows, total, volume, load,
                      config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
 
 
@@ -373,6 +439,5 @@ def sla_report(session: Session, period: Period, now: datetime, config: KpiConfi
     (cycles ended in the period), resolution times and requests open past their due time
     (at the period's end). Rows with nothing in the period are left out."""
     t = _requests(SLA_BY, Filters(customer=customer), config)
-    rows = _fill(session, t, len(SLA_BY), period, period.cut(now), config, None,
-                 frozenset({"volume", "sla", "resolution", "breached_open"}))
+    rows, _ = _fill(session, t, len(SLA_BY), period, period.cut(now), config, None, frozenset({"sla", "resolution"}))
     return [r for r in rows if r.created or r.sla or r.resolved or r.breached_open]
