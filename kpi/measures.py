@@ -3,16 +3,17 @@
 * ``epoch(x)`` — seconds since 1970 of a stored instant (``julianday`` on SQLite,
   ``EXTRACT(EPOCH …)`` on PostgreSQL), so durations are subtractions in SQL.
 * ``percentiles(...)`` — median and 90th percentile per group by the *nearest-rank*
-  method (the value at rank ``ceil(p·n)`` in ascending order), with ``row_number()`` and
-  ``count()`` windows: SQLite has no ``percentile_cont``, and one method on both
-  databases gives the same answer on both.
+  method (the value at rank ``ceil(p·n)`` in ascending order). SQLite has no ordered-set
+  aggregates: there it is ``row_number()`` and ``count()`` windows; PostgreSQL computes the
+  same definition with ``percentile_disc`` (the first value whose cumulative share reaches
+  p), several times faster than the windows. Both give the same answer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, case, func
+from sqlalchemy import Float, case, func, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select, select
 from sqlalchemy.sql.functions import FunctionElement
@@ -42,14 +43,21 @@ def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
 
 
-def percentiles(source: Any, keys: list[str], values: list[str]) -> Select[Any]:
+def percentiles(source: Any, keys: list[str], values: list[str], dialect: str = "sqlite") -> Select[Any]:
     """Per group of `keys`: ``n`` and, for each of `values`, ``<value>_median`` and
     ``<value>_p90`` (nearest rank). `source` is a subquery holding the key and value
-    columns; rows whose value is NULL must be filtered out before (they would rank)."""
+    columns; rows whose value is NULL must be filtered out before (they would rank).
+    `dialect`: the database's name (``postgresql`` uses ``percentile_disc``)."""
     key_cols = [source.c[k] for k in keys]
+    if dialect == "postgresql":
+        discs = [func.percentile_disc(literal(percent / 100, Float())).within_group(source.c[v]).label(f"{v}_{name}")
+                 for v in values for name, percent in PERCENTS]
+        return select(*key_cols, func.count().label("n"), *discs).group_by(*key_cols)
     ranks = [func.row_number().over(partition_by=key_cols, order_by=source.c[v]).label(f"rn_{v}") for v in values]
-    ranked = select(*key_cols, *(source.c[v] for v in values), *ranks,
-                    func.count().over(partition_by=key_cols).label("n")).subquery("ranked")
+    # the count over the same ordered window as the first rank (the whole partition as its
+    # frame): one sort serves both, where a bare count() OVER (PARTITION BY …) sorts again
+    size = func.count().over(partition_by=key_cols, order_by=source.c[values[0]], rows=(None, None))
+    ranked = select(*key_cols, *(source.c[v] for v in values), *ranks, size.label("n")).subquery("ranked")
     outs: list[ColumnElement[Any]] = []
     for v in values:
         for name, percent in PERCENTS:

@@ -212,7 +212,7 @@ def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig) -> Any:
              .where(TicketRow.deleted.is_(False)))
     for name, value in filters.given().items():
         query = query.where(DIMENSIONS[name] == value)
-    return query.cte("t")
+    return query.subquery("t")
 
 
 def _ledger(metric: str, kinds: Iterable[str]) -> Any:
@@ -356,7 +356,8 @@ def _rank_all(session: Session, measures: list[Any], names: list[str], n: int, r
         source = union_all(source, select(*(literal_column("''", String).label(k) for k in names),
                                           literal_column("1").label("whole"), values.c.m, values.c.v))
     found: dict[tuple[tuple[str, ...], int], dict[str, Any]] = {}
-    for r in session.execute(percentiles(source.subquery("measured"), [*names, "whole", "m"], ["v"])):
+    dialect = session.get_bind().dialect.name
+    for r in session.execute(percentiles(source.subquery("measured"), [*names, "whole", "m"], ["v"], dialect)):
         found.setdefault((_key(r, n), int(r.whole)), {})[r.m] = r
     for (key, whole), got in found.items():
         row = total if whole and total is not None else rows(key)
