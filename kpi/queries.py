@@ -298,19 +298,19 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
         for row, r in each(query):
             row.reopened, row.reopens, row.worked_hours = int(r[n] or 0), int(r[n + 1] or 0), float(r[n + 2] or 0.0)
             row.cost_total = None if r[n + 3] is None else float(r[n + 3])
-    # 3. every duration ranked in one query: first response, resolution, backlog age
+    # 3. every duration ranked in one query: first response, resolution (business and
+    # calendar seconds side by side), backlog age (calendar only: both columns hold it)
     measures: list[Any] = []
     if "first_response" in metrics:
         fr = _ledger("first_response", ["fulfil"]).subquery()
-        for m, col in (("fr_b", fr.c.business_seconds), ("fr_c", fr.c.calendar_seconds)):
-            measures.append(select(*keys, _measure(m), col.label("v")).join(fr, fr.c.ticket_id == t.c.id)
-                            .where(fr.c.cycle == 1, _in(fr.c.at, period)))
+        measures.append(select(*keys, _measure("fr"), fr.c.business_seconds.label("b"), fr.c.calendar_seconds.label("c"))
+                        .join(fr, fr.c.ticket_id == t.c.id).where(fr.c.cycle == 1, _in(fr.c.at, period)))
     if "resolution" in metrics:
-        for m, col in (("res_b", per.c.rb), ("res_c", per.c.rc)):
-            measures.append(select(*keys, _measure(m), col.label("v")).join(per, per.c.ticket_id == t.c.id)
-                            .where(resolved_in, col.is_not(None)))
+        measures.append(select(*keys, _measure("res"), per.c.rb.label("b"), per.c.rc.label("c"))
+                        .join(per, per.c.ticket_id == t.c.id).where(resolved_in, per.c.rb.is_not(None)))
     if "backlog" in metrics:
-        measures.append(select(*keys, _measure("age"), (epoch(at) - epoch(t.c.created_at)).label("v")).where(open_at_cut))
+        age = epoch(at) - epoch(t.c.created_at)
+        measures.append(select(*keys, _measure("age"), age.label("b"), age.label("c")).where(open_at_cut))
     if measures:
         _rank_all(session, measures, names, n, rows, total if with_total else None)
     if "sla" in metrics:
@@ -351,21 +351,23 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
 def _rank_all(session: Session, measures: list[Any], names: list[str], n: int, rows: _Groups, total: KpiRow | None) -> None:
     """Median and p90 of every measure per group (and over all groups into `total`)."""
     values = union_all(*measures).cte("vals")
-    source: Any = select(*(values.c[k] for k in names), literal_column("0").label("whole"), values.c.m, values.c.v)
+    source: Any = select(*(values.c[k] for k in names), literal_column("0").label("whole"), values.c.m, values.c.b,
+                         values.c.c)
     if total is not None:  # the same values again under one key: the total's percentiles
         source = union_all(source, select(*(literal_column("''", String).label(k) for k in names),
-                                          literal_column("1").label("whole"), values.c.m, values.c.v))
+                                          literal_column("1").label("whole"), values.c.m, values.c.b, values.c.c))
     found: dict[tuple[tuple[str, ...], int], dict[str, Any]] = {}
     dialect = session.get_bind().dialect.name
-    for r in session.execute(percentiles(source.subquery("measured"), [*names, "whole", "m"], ["v"], dialect)):
+    for r in session.execute(percentiles(source.subquery("measured"), [*names, "whole", "m"], ["b", "c"], dialect)):
         found.setdefault((_key(r, n), int(r.whole)), {})[r.m] = r
     for (key, whole), got in found.items():
         row = total if whole and total is not None else rows(key)
-        for attr, b, c in (("first_response", "fr_b", "fr_c"), ("resolution", "res_b", "res_c")):
-            if b in got:
-                setattr(row, attr, Times(got[b].n, got[b].v_median, got[b].v_p90, got[c].v_median, got[c].v_p90))
+        for attr, m in (("first_response", "fr"), ("resolution", "res")):
+            if m in got:
+                r = got[m]
+                setattr(row, attr, Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90))
         if "age" in got:
-            row.backlog_age_median, row.backlog_age_p90 = got["age"].v_median, got["age"].v_p90
+            row.backlog_age_median, row.backlog_age_p90 = got["age"].b_median, got["age"].b_p90
 
 
 def _sum_into(total: KpiRow, rows: list[KpiRow], ratings: dict[tuple[str, ...], float]) -> None:
