@@ -47,7 +47,8 @@ __getattr__ = lazy_exports(__name__, {
 
 
 def register(registry: Registry) -> None:
-    """Register the ``kpi`` config section and the ``kpi`` commands, by name (``Lazy``):
+    """Register the ``kpi`` config section, the ``kpi`` commands and the lines ``crm-bridge
+    demo`` ends with (usage ``demo.summary``), by name (``Lazy``):
     loading the addon imports neither SQLAlchemy nor openpyxl.
 
     A CSAT source reaches the reports as a component of usage ``kpi.csat`` (see
@@ -56,3 +57,4 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("kpi.settings:KpiConfig"), usage="config.section", name="kpi")
     registry.add(Lazy("kpi.cli:kpi_app", summary="Support KPIs for a period: times, SLA, backlog, repeats, cost."),
                  usage="cli.group", name="kpi")
+    registry.add(Lazy("kpi.summary:kpi_summary"), usage="demo.summary", name="kpi")

@@ -204,14 +204,18 @@ def demo(
                 escalated = _escalations(bridge)
             counts.update(_mail_counts(sink, bridge))
             counts["reassigned"] = len({m["number"] for m in escalated})
+            # what other addons add at the end (kpi: the last 30 days' figures), by registration
+            summaries = {c.name: c.obj(bridge) for c in bridge.registry.all("demo.summary")}
             elapsed = time.monotonic() - started
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
-                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated})
+                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated, "summaries": summaries})
             else:
                 _print(rows, counts, elapsed, emu.base_url)
                 _print_escalations(escalated)
                 _print_mail(counts, sink.address)
+                for lines in summaries.values():
+                    console.print("\n".join(lines), highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
 

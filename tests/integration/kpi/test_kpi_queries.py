@@ -13,12 +13,13 @@ from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, 
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from crm_bridge.app import App
+from crm_bridge.app import App, FrozenClock
 from kpi.errors import UnknownDimension
 from kpi.period import parse_period
 from kpi.queries import Filters, KpiReport, kpi_report, sla_report
 from kpi.sample import NOW, ZONE, expected_backlog_ages, seed_sample
 from kpi.settings import KpiConfig
+from kpi.summary import kpi_summary
 
 H = 3600
 COST = KpiConfig.model_validate({"cost": {"hourly": 1000, "teams": {"L2": 2000}, "agents": {"Иванова Анна": 1500}}})
@@ -187,3 +188,15 @@ def test_sla_report_gives_each_customer_compliance_per_contract_and_policy(sessi
     assert rows[("АО Василёк", "—", "everything else")].sla["resolution"].met == 1
     only = sla_report(session, parse_period("2026-11", ZONE, NOW), NOW, KpiConfig(), customer="АО Василёк")
     assert {r.key[0] for r in only} == {"АО Василёк"}
+
+
+def test_the_demo_summary_reads_the_last_30_days(bridge: App) -> None:
+    clock = bridge.clock
+    bridge.clock = FrozenClock(NOW)
+    try:
+        lines = kpi_summary(bridge)
+    finally:
+        bridge.clock = clock
+    # 7 Nov 12:00 – 7 Dec 12:00: opened 3, 6, 7, 8; resolved 8; open now 3, 5, 6
+    assert lines[0].startswith("KPIs, last 30 days: 4 requests opened, 1 resolved, 3 open")
+    assert "crm-bridge kpi report --period last-30d" in lines[-1]
