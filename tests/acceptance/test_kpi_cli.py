@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +125,14 @@ def test_mistakes_say_what_to_type(cli: Any, args: list[str], said: str) -> None
     done = cli(*args)
     assert done.exit_code == 2
     assert said in done.stderr
+
+
+def test_a_misspelt_kpi_setting_names_its_line_and_the_key_meant(tmp_path: Path) -> None:
+    path = tmp_path / "crm-bridge.yaml"
+    path.write_text(f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}\nkpi:\n  repeat_within_day: 7\n  cost: {{hourly: -5}}\n',
+                    encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "crm_bridge", "--config", str(path), "kpi", "report", "--period", "2026-11"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 2
+    assert "crm-bridge.yaml:3:3: kpi.repeat_within_day: unknown key. Did you mean 'repeat_within_days'?" in done.stderr
+    assert "crm-bridge.yaml:4:10: kpi.cost.hourly: must be at least 0" in done.stderr
