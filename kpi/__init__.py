@@ -21,18 +21,9 @@ from crm_bridge.registry import Lazy, lazy_exports
 if TYPE_CHECKING:
     from crm_bridge.registry import Registry
     from kpi.errors import BadPeriod, KpiError, UnknownDimension
+    from kpi.figures import Compliance, CsatSource, Filters, KpiReport, KpiRow, Times
     from kpi.period import Period, parse_period
-    from kpi.queries import (
-        DIMENSIONS,
-        Compliance,
-        CsatSource,
-        Filters,
-        KpiReport,
-        KpiRow,
-        Times,
-        kpi_report,
-        sla_report,
-    )
+    from kpi.queries import DIMENSIONS, kpi_report, sla_report
     from kpi.settings import KpiConfig
 
 __all__ = ["DIMENSIONS", "BadPeriod", "Compliance", "CsatSource", "Filters", "KpiConfig", "KpiError", "KpiReport",
@@ -40,8 +31,8 @@ __all__ = ["DIMENSIONS", "BadPeriod", "Compliance", "CsatSource", "Filters", "Kp
 __getattr__ = lazy_exports(__name__, {
     **dict.fromkeys(["BadPeriod", "KpiError", "UnknownDimension"], "kpi.errors"),
     **dict.fromkeys(["Period", "parse_period"], "kpi.period"),
-    **dict.fromkeys(["DIMENSIONS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times", "kpi_report",
-                     "sla_report"], "kpi.queries"),
+    **dict.fromkeys(["Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times"], "kpi.figures"),
+    **dict.fromkeys(["DIMENSIONS", "kpi_report", "sla_report"], "kpi.queries"),
     "KpiConfig": "kpi.settings",
 })
 

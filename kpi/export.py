@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from kpi.queries import METRICS, KpiReport, KpiRow, Times
+from kpi.figures import METRICS, KpiReport, KpiRow, Times
 
 __all__ = ["Column", "duration", "kpi_columns", "report_json", "row_json", "screen_columns", "shown", "sla_columns", "to_cells", "write_csv", "write_xlsx"]
 

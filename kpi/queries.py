@@ -30,9 +30,8 @@ Where each figure comes from (the definitions ``kpi/README.md`` repeats for read
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     Float,
@@ -48,11 +47,12 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement, FromClause
+from sqlalchemy.sql import ColumnElement
 
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow
 from crm_bridge.store.types import UTCDateTime
 from kpi.errors import UnknownDimension
+from kpi.figures import METRICS, TOTAL, Compliance, CsatSource, Filters, KpiReport, KpiRow, Times
 from kpi.measures import epoch, percentiles
 from kpi.period import Period
 from kpi.settings import KpiConfig
@@ -62,8 +62,7 @@ __all__ = ["DIMENSIONS", "METRICS", "Compliance", "CsatSource", "Filters", "KpiR
            "sla_report"]
 
 NONE = "—"
-TOTAL = "Total"
-METRICS = ("first_response", "resolution")
+ANY = Filters()  # no filter
 _OPEN = ("new", "in_progress", "waiting_customer")
 _EVERY = frozenset({"first_response", "resolution", "sla", "backlog", "reopen", "repeat", "csat", "cost"})
 
@@ -73,114 +72,6 @@ DIMENSIONS: dict[str, Any] = {
     "channel": TicketRow.channel, "source": TicketRow.source, "priority": TicketRow.priority,
     "contract": TicketRow.contract, "policy": TicketRow.sla_policy,
 }
-
-
-class CsatSource(Protocol):
-    """Where CSAT figures come from: a selectable of one row per survey sent, with columns
-    ``ticket_id`` and ``rating`` (1-5, NULL while unanswered). The csat addon registers it::
-
-        registry.add(Lazy("csat.kpi:surveys"), usage="kpi.csat")
-        def surveys() -> FromClause:
-            return select(SurveyRow.ticket_id, SurveyRow.rating).subquery()
-    """
-
-    def __call__(self) -> FromClause: ...
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Keep only requests of this team, agent (assignee), type, channel, source, customer
-    (names as in the store; None: any)."""
-
-    team: str | None = None
-    agent: str | None = None
-    type: str | None = None
-    channel: str | None = None
-    source: str | None = None
-    customer: str | None = None
-
-    def given(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
-
-
-@dataclass(frozen=True)
-class Times:
-    """Durations in seconds: how many, median and 90th percentile, business and calendar."""
-
-    n: int = 0
-    business_median: float | None = None
-    business_p90: float | None = None
-    calendar_median: float | None = None
-    calendar_p90: float | None = None
-
-
-@dataclass(frozen=True)
-class Compliance:
-    ended: int = 0
-    met: int = 0
-
-    @property
-    def share(self) -> float | None:
-        return self.met / self.ended if self.ended else None
-
-
-def _ratio(part: float | None, whole: float | None) -> float | None:
-    return part / whole if part is not None and whole else None
-
-
-@dataclass
-class KpiRow:
-    """One group's figures (``key``: the group's values, ``("Total",)`` for the total)."""
-
-    key: tuple[str, ...]
-    created: int = 0
-    resolved: int = 0
-    first_response: Times = Times()
-    resolution: Times = Times()
-    sla: dict[str, Compliance] = field(default_factory=dict)
-    backlog: int = 0
-    backlog_age_median: float | None = None
-    backlog_age_p90: float | None = None
-    reopened: int = 0
-    reopens: int = 0
-    repeat_base: int = 0
-    repeats: int = 0
-    csat_surveys: int | None = None
-    csat_answered: int | None = None
-    csat_score: float | None = None
-    worked_hours: float = 0.0
-    cost_total: float | None = None
-    breached_open: int = 0
-
-    @property
-    def reopen_rate(self) -> float | None:
-        return _ratio(self.reopened, self.resolved)
-
-    @property
-    def repeat_rate(self) -> float | None:
-        return _ratio(self.repeats, self.repeat_base)
-
-    @property
-    def csat_response_rate(self) -> float | None:
-        return _ratio(self.csat_answered, self.csat_surveys)
-
-    @property
-    def cost_per_request(self) -> float | None:
-        return _ratio(self.cost_total, self.resolved)
-
-
-@dataclass(frozen=True)
-class KpiReport:
-    period: Period
-    by: tuple[str, ...]
-    filters: Filters
-    rows: list[KpiRow]
-    total: KpiRow
-    volume: dict[str, dict[str, int]]  # "channel" / "source" -> value -> requests opened
-    load: list[KpiRow]  # per agent: backlog, resolved, business hours worked
-    currency: str | None
-    repeat_within_days: int
-    csat: bool  # a CSAT source is registered
 
 
 # -- the filtered requests, with their group keys and hourly rate --------------------------
@@ -409,7 +300,7 @@ def _repeats(session: Session, t: Any, keys: list[Any], period: Period, days: in
 
 
 def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfig, *, by: tuple[str, ...] = (),
-               filters: Filters = Filters(), csat: CsatSource | None = None) -> KpiReport:
+               filters: Filters = ANY, csat: CsatSource | None = None) -> KpiReport:
     """Every KPI of the requests that pass `filters`, per group of `by` (dimension names,
     see ``DIMENSIONS``) and in total, for `period`; the backlog is read at ``period.cut(now)``.
 

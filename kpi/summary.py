@@ -7,8 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kpi.export import duration, shown
+from kpi.figures import METRICS
 from kpi.period import parse_period
-from kpi.queries import METRICS, kpi_report
+from kpi.queries import kpi_report
 
 __all__ = ["kpi_summary"]
 
