@@ -1,9 +1,11 @@
 """Benchmark of ``crm-bridge kpi report`` (SQL on the store) against what a user's script
 would do: read the requests and their SLA ledger into Python and loop over them.
 
-    python benchmarks/kpi_bench.py [--n 100000] [--seed 7] [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+    python benchmarks/kpi_bench.py [--n 100000] [--months 24] [--seed 7] [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
 
-A store of ``n`` requests over September–December 2026 (5 teams, 40 agents, 2,000
+A store of ``n`` requests opened over the ``months`` before 7 December 2026 (a store keeps
+its history: the report reads one month of it; ``--months 4`` crowds a third of the
+requests into November) (5 teams, 40 agents, 2,000
 customers, each request with its ledger rows: first response, resolution cycles, breaches,
 reopens, a stale generation on some) is built on SQLite (and on PostgreSQL with ``--pg``:
 a scratch database is created and dropped). Measured in the same run, for November by team:
@@ -43,8 +45,7 @@ from sla.tables import SlaClockRow, SlaEventRow
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=MSK)
-FIRST = datetime(2026, 9, 1, tzinfo=MSK)
-SPAN = (datetime(2026, 12, 7, tzinfo=MSK) - FIRST).total_seconds()
+LAST = datetime(2026, 12, 7, tzinfo=MSK)
 TYPES = ("technical_problem", "consultation", "feedback", "urgent")
 CHANNELS = ("email", "phone", "chat", "web", "social")
 SUBJECTS = ("Не печатается счёт", "Ошибка обмена", "Как выгрузить отчёт", "Доступ", "Спасибо")
@@ -52,14 +53,16 @@ CONFIG = KpiConfig.model_validate({"cost": {"hourly": 1000, "teams": {"L2": 1800
 H = 3600.0
 
 
-def build(bridge: App, n: int, seed: int) -> int:
+def build(bridge: App, n: int, seed: int, months: int) -> int:
     """Fill the store; returns the number of ledger rows."""
     rnd = random.Random(seed)
+    first = LAST - timedelta(days=30.4 * months)
+    span = (LAST - first).total_seconds()
     tickets: list[dict[str, Any]] = []
     ledger: list[dict[str, Any]] = []
     clocks: list[dict[str, Any]] = []
     for tid in range(1, n + 1):
-        opened = FIRST + timedelta(seconds=rnd.uniform(0, SPAN))
+        opened = first + timedelta(seconds=rnd.uniform(0, span))
         resolved = opened + timedelta(hours=rnd.uniform(1, 200)) if rnd.random() < 0.8 else None
         if resolved is not None and resolved > NOW:
             resolved = None
@@ -204,13 +207,13 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def run(label: str, url: str, n: int, seed: int) -> bool:
+def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
     bridge = App.from_text(f'timezone: Europe/Moscow\nstore: {{url: "{url}"}}\n')
     try:
         bridge.upgrade_db()
         began = time.perf_counter()
-        rows = build(bridge, n, seed)
-        print(f"{label}: built {n:,} requests, {rows:,} ledger rows in {time.perf_counter() - began:.1f} s")
+        rows = build(bridge, n, seed, months)
+        print(f"{label}: built {n:,} requests over {months} months, {rows:,} ledger rows in {time.perf_counter() - began:.1f} s")
         if bridge.store.engine.dialect.name == "postgresql":
             with bridge.store.engine.connect() as conn:
                 conn.execute(text("ANALYZE"))
@@ -236,19 +239,20 @@ def run(label: str, url: str, n: int, seed: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--months", type=int, default=24, help="the months of history the requests are spread over")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg", help="a PostgreSQL admin URL: also run on a scratch database there")
     args = parser.parse_args()
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'kpi.db'}", args.n, args.seed)
+        ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'kpi.db'}", args.n, args.seed, args.months)
     if args.pg:
         name = f"kpi_bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
-            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False), args.n, args.seed)
+            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False), args.n, args.seed, args.months)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

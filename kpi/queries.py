@@ -106,13 +106,9 @@ def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig) -> Any:
     return query.subquery("t")
 
 
-def _ledger(metric: str, kinds: Iterable[str]) -> Any:
-    """The newest generation's ledger rows of `metric` of these `kinds` (the clock row
-    caches each request's newest generation)."""
-    ev = SlaEventRow
-    return (select(ev.ticket_id, ev.cycle, ev.kind, ev.at, ev.business_seconds, ev.calendar_seconds)
-            .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
-            .where(ev.metric == metric, ev.kind.in_(list(kinds))))
+def _ended_in(period: Period) -> Any:
+    """The requests with a clock fulfilled in `period` (the ledger's kind-and-instant index)."""
+    return select(SlaEventRow.ticket_id).where(SlaEventRow.kind == "fulfil", _in(SlaEventRow.at, period))
 
 
 def _in(column: Any, period: Period) -> ColumnElement[bool]:
@@ -196,9 +192,12 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
     # calendar seconds side by side), backlog age (calendar only: both columns hold it)
     measures: list[Any] = []
     if "first_response" in metrics:
-        fr = _ledger("first_response", ["fulfil"]).subquery()
+        ev = SlaEventRow
+        fr = (select(ev.ticket_id, ev.business_seconds, ev.calendar_seconds)
+              .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+              .where(ev.kind == "fulfil", _in(ev.at, period), ev.metric == "first_response", ev.cycle == 1)).subquery()
         measures.append(select(*keys, _measure("fr"), fr.c.business_seconds.label("b"), fr.c.calendar_seconds.label("c"))
-                        .join(fr, fr.c.ticket_id == t.c.id).where(fr.c.cycle == 1, _in(fr.c.at, period)))
+                        .join(fr, fr.c.ticket_id == t.c.id))
     if "resolution" in metrics:
         measures.append(select(*keys, _measure("res"), per.c.rb.label("b"), per.c.rc.label("c"))
                         .join(per, per.c.ticket_id == t.c.id).where(resolved_in, per.c.rb.is_not(None)))
@@ -213,7 +212,7 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
                          func.max(case((ev.kind == "fulfil", ev.at))).label("ended"),
                          func.max(case((ev.kind == "breach", 1), else_=0)).label("breached"))
                   .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
-                  .where(ev.metric.in_(METRICS), ev.kind.in_(["fulfil", "breach"]))
+                  .where(ev.ticket_id.in_(_ended_in(period)), ev.metric.in_(METRICS), ev.kind.in_(["fulfil", "breach"]))
                   .group_by(ev.ticket_id, ev.metric, ev.cycle)).subquery()
         query = (select(*keys, cycles.c.metric, func.count(), func.sum(cycles.c.breached))
                  .join(cycles, cycles.c.ticket_id == t.c.id)
