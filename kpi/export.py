@@ -182,7 +182,7 @@ def row_json(row: KpiRow, by: Sequence[str]) -> dict[str, Any]:
     """A row for scripts: seconds and fractions, every figure's parts (counts behind shares)."""
     names = list(by) or ["group"]
     return {
-        **dict(zip(names, row.key, strict=True)),
+        **dict(zip(names, row.key[:len(names)], strict=True)),
         "opened": row.created, "resolved": row.resolved,
         "first_response_seconds": vars(row.first_response), "resolution_seconds": vars(row.resolution),
         "sla": {m: {"ended": c.ended, "met": c.met, "share": c.share} for m, c in row.sla.items()},

@@ -313,6 +313,7 @@ def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfi
     if by:
         rows, total = _fill(session, _requests(by, filters, config), len(by), period, cut, config, csat, _EVERY,
                             with_total=True)
+        total.key = (TOTAL, *[""] * (len(by) - 1))  # as wide as the rows: tables and files line up
     else:
         rows, total = _fill(session, _requests((), filters, config), 1, period, cut, config, csat, _EVERY, with_total=True)
         rows = []

@@ -87,6 +87,21 @@ def test_report_csv_to_stdout_has_hours_and_fractions(cli: Any) -> None:
     assert by_team["L2"]["CSAT"] == ""
 
 
+def test_report_by_two_dimensions_lines_the_total_up_under_the_first(cli: Any) -> None:
+    done = cli("report", "--period", "2026-11", "--by", "team", "--by", "type", "--csv", "-")
+    assert done.exit_code == 0, done.output
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0][:3] == ["team", "type", "opened"]
+    assert ["L1", "technical_problem", "2"] in [r[:3] for r in rows]
+    assert rows[-1][:3] == ["Total", "", "6"]
+    table = cli("report", "--period", "2026-11", "--by", "team", "--by", "type")
+    assert table.exit_code == 0, table.output
+    assert "│ L2    │ consultation" in table.stdout
+    data = json.loads(cli("report", "--period", "2026-11", "--by", "team", "--by", "type", "--json").stdout)
+    assert data["rows"][0]["team"] == "L1"
+    assert data["total"]["group"] == "Total"
+
+
 def test_report_xlsx_holds_numbers_in_formatted_cells(cli: Any, tmp_path: Path) -> None:
     done = cli("report", "--period", "2026-11", "--by", "team", "--team", "L2", "--xlsx", "l2.xlsx")
     assert done.exit_code == 0, done.output
