@@ -131,6 +131,9 @@ def report(
     screen = screen_columns(found.by)
     heading += f" ({filters})" if filters else ""
     console.print(_table(heading, screen, found.rows, found.total) if found.by else _table(heading, screen, rows))
+    if found.load and found.by != ("agent",):
+        console.print(_table("Agent load: open at the end, resolved and business hours worked in the period",
+                             load_cols, found.load))
     for name, counts in found.volume.items():
         console.print(f"Opened by {name}: " + (escape(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))) or "none"),
                       highlight=False)

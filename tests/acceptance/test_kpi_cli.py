@@ -61,6 +61,8 @@ def test_report_by_team_prints_a_table_with_the_total(cli: Any) -> None:
     total = next(line for line in lines if "Total" in line)
     assert "80.0%" in total  # resolution SLA: 4 of 5 cycles
     assert "Opened by channel: chat 1, email 2, phone 2, web 1" in done.stdout
+    anna = next(line for line in lines if "│ Иванова Анна" in line)
+    assert [c.strip() for c in anna.split("│")[2:5]] == ["2", "1", "14.0"]  # resolved, open, hours worked
     assert "CSAT: — (no survey source" in done.stdout
 
 
