@@ -40,6 +40,7 @@ BUILTIN: tuple[str, ...] = (
     "sla",
     "routing",
     "notify",
+    "kpi",
     "web",
     "adapters.onec",
     "adapters.generic_rest",

@@ -224,10 +224,12 @@ def demo(
             counts.update(_mail_counts(sink, bridge))
             counts.update(telegram_messages=len(bot.sent), webhook_posts=len(hook.received))
             counts["reassigned"] = len({m["number"] for m in escalated})
+            # what other addons add at the end (kpi: the last 30 days' figures), by registration
+            summaries = {c.name: c.obj(bridge) for c in bridge.registry.all("demo.summary")}
             elapsed = time.monotonic() - started
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
-                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated})
+                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated, "summaries": summaries})
             else:
                 _print(rows, counts, elapsed, emu.base_url)
                 _print_escalations(escalated)
@@ -236,6 +238,8 @@ def demo(
                               f"[/bold] messages carrying {counts['telegram_alerts']} breach alerts (a burst goes as one "
                               f"digest); a local webhook receiver accepted [bold]{len(hook.received)}[/bold] signed posts "
                               "(breaches and escalations).", highlight=False)
+                for lines in summaries.values():
+                    console.print("\n".join(lines), highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
                 assert web_port is not None

@@ -71,6 +71,7 @@ def test_demo_writes_due_dates_that_1c_serves_over_odata(env: dict[str, str]) ->
         assert counts["with_due"] > 0.7 * counts["tickets"]  # the rest wait for the customer: paused, no due date
         assert counts["telegram_messages"] > 0  # breaches in the supervisors' chat (the demo's local Bot API)
         assert counts["webhook_posts"] >= counts["telegram_messages"]  # and, signed, at the webhook (escalations too)
+        assert report["summaries"]["kpi"][0].startswith(f"KPIs, last 30 days: {counts['tickets']} requests opened")
         # read the due dates back from the running emulator, as `curl` would
         url = f"http://127.0.0.1:{port}/crm/odata/standard.odata/{DOC}"
         answer = requests.get(url, params={"$format": "json", "$select": "Number,СрокИсполнения,DeletionMark"},

@@ -1,0 +1,264 @@
+"""Benchmark of ``crm-bridge kpi report`` (SQL on the store) against what a user's script
+would do: read the requests and their SLA ledger into Python and loop over them.
+
+    python benchmarks/kpi_bench.py [--n 100000] [--months 24] [--seed 7] [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+
+A store of ``n`` requests opened over the ``months`` before 7 December 2026 (a store keeps
+its history: the report reads one month of it; ``--months 4`` crowds a third of the
+requests into November) (5 teams, 40 agents, 2,000
+customers, each request with its ledger rows: first response, resolution cycles, breaches,
+reopens, a stale generation on some) is built on SQLite (and on PostgreSQL with ``--pg``:
+a scratch database is created and dropped). Measured in the same run, for November by team:
+
+* ``kpi.queries.kpi_report`` — every KPI, the total and agent load included;
+* a pure-Python pass: one SELECT of the requests and one of the ledger (no N+1), then a
+  loop computing the same figures (volume, first response and resolution percentiles,
+  SLA compliance, backlog, reopens, repeat contacts, cost) with dicts and ``sorted``.
+
+Both answers are compared (counts and percentiles per team); a difference makes the exit
+status 1. Prints both times and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from crm_bridge.app import App
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from kpi.period import parse_period
+from kpi.queries import KpiRow, kpi_report
+from kpi.settings import KpiConfig
+from sla.tables import SlaClockRow, SlaEventRow
+
+MSK = ZoneInfo("Europe/Moscow")
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=MSK)
+LAST = datetime(2026, 12, 7, tzinfo=MSK)
+TYPES = ("technical_problem", "consultation", "feedback", "urgent")
+CHANNELS = ("email", "phone", "chat", "web", "social")
+SUBJECTS = ("Не печатается счёт", "Ошибка обмена", "Как выгрузить отчёт", "Доступ", "Спасибо")
+CONFIG = KpiConfig.model_validate({"cost": {"hourly": 1000, "teams": {"L2": 1800}, "agents": {"Agent 7": 2500}}})
+H = 3600.0
+
+
+def build(bridge: App, n: int, seed: int, months: int) -> int:
+    """Fill the store; returns the number of ledger rows."""
+    rnd = random.Random(seed)
+    first = LAST - timedelta(days=30.4 * months)
+    span = (LAST - first).total_seconds()
+    tickets: list[dict[str, Any]] = []
+    ledger: list[dict[str, Any]] = []
+    clocks: list[dict[str, Any]] = []
+    for tid in range(1, n + 1):
+        opened = first + timedelta(seconds=rnd.uniform(0, span))
+        resolved = opened + timedelta(hours=rnd.uniform(1, 200)) if rnd.random() < 0.8 else None
+        if resolved is not None and resolved > NOW:
+            resolved = None
+        status = "resolved" if resolved else rnd.choice(("new", "in_progress", "waiting_customer", "cancelled"))
+        tickets.append({"id": tid, "number": f"CRM-{tid:07d}", "team_id": rnd.randint(1, 5), "assignee_id": rnd.choice((None, *range(1, 41))),
+                        "customer_id": rnd.randint(1, 2000), "type": rnd.choice(TYPES), "channel": rnd.choice(CHANNELS),
+                        "source": "external", "subject": rnd.choice(SUBJECTS), "status": status, "priority": "normal",
+                        "created_at": opened, "resolved_at": resolved, "description": "", "co_executors": [], "tags": [],
+                        "sla_breached": False, "deleted": False})
+        generation = 2 if rnd.random() < 0.05 else 1
+        if generation == 2:  # a stale story the readers must skip
+            ledger.append(_event(tid, 1, "first_response", 1, "fulfil", opened, 99999.0, 99999.0))
+        clocks.append({"ticket_id": tid, "generation": generation})
+        if rnd.random() < 0.9:
+            wait = rnd.uniform(60, 8 * H)
+            if rnd.random() < 0.15:
+                ledger.append(_event(tid, generation, "first_response", 1, "breach", opened + timedelta(seconds=wait / 2), wait / 2, wait / 2))
+            ledger.append(_event(tid, generation, "first_response", 1, "fulfil", opened + timedelta(seconds=wait), wait * 0.6, wait))
+        if resolved is not None:
+            cycles = 1 + (rnd.random() < 0.06) + (rnd.random() < 0.02)
+            start = opened
+            step = (resolved - opened) / cycles
+            for cycle in range(1, cycles + 1):
+                end = start + step * 0.8
+                if cycle > 1:
+                    ledger.append(_event(tid, generation, "resolution", cycle, "reopen", start, 0.0, 0.0))
+                spent = (end - start).total_seconds()
+                if rnd.random() < 0.2:
+                    ledger.append(_event(tid, generation, "resolution", cycle, "breach", start + (end - start) / 2, spent / 4, spent / 2))
+                ledger.append(_event(tid, generation, "resolution", cycle, "fulfil", end if cycle < cycles else resolved,
+                                     spent * 0.3, spent))
+                start = start + step
+    with bridge.store.transaction() as s:
+        s.execute(insert(core_table(TeamRow)), [{"id": i, "name": f"L{i}"} for i in range(1, 6)])
+        s.execute(insert(core_table(AgentRow)), [{"id": i, "name": f"Agent {i}", "team_id": 1 + i % 5, "active": True}
+                                                 for i in range(1, 41)])
+        s.execute(insert(core_table(CustomerRow)), [{"id": i, "name": f"Customer {i}", "deleted": False} for i in range(1, 2001)])
+        for chunk in range(0, len(tickets), 20000):
+            s.execute(insert(core_table(TicketRow)), tickets[chunk:chunk + 20000])
+        s.execute(insert(core_table(SlaClockRow)), clocks)
+        for chunk in range(0, len(ledger), 50000):
+            s.execute(insert(core_table(SlaEventRow)), ledger[chunk:chunk + 50000])
+    return len(ledger)
+
+
+def _event(tid: int, generation: int, metric: str, cycle: int, kind: str, at: datetime, business: float,
+           calendar: float) -> dict[str, Any]:
+    return {"ticket_id": tid, "generation": generation, "metric": metric, "cycle": cycle, "kind": kind, "at": at,
+            "business_seconds": business, "calendar_seconds": calendar, "data": {}}
+
+
+def _rank(values: list[float], percent: int) -> float | None:
+    ordered = sorted(values)
+    return ordered[(len(ordered) * percent + 99) // 100 - 1] if ordered else None
+
+
+def naive(bridge: App) -> dict[str, dict[str, Any]]:
+    """What a script would do: every request and ledger row into Python, then loops."""
+    period = parse_period("2026-11", MSK, NOW)
+    start, end, cut = period.start, period.end, period.cut(NOW)
+    with bridge.store.transaction() as s:
+        teams = dict(s.execute(select(TeamRow.id, TeamRow.name)).all())
+        agents = dict(s.execute(select(AgentRow.id, AgentRow.name)).all())
+        tickets = s.execute(select(TicketRow.id, TicketRow.team_id, TicketRow.assignee_id, TicketRow.customer_id, TicketRow.type,
+                                   TicketRow.subject, TicketRow.status, TicketRow.created_at, TicketRow.resolved_at,
+                                   TicketRow.closed_at).where(TicketRow.deleted.is_(False))).all()
+        generation = dict(s.execute(select(SlaClockRow.ticket_id, SlaClockRow.generation)).all())
+        events = s.execute(select(SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle,
+                                  SlaEventRow.kind, SlaEventRow.at, SlaEventRow.business_seconds,
+                                  SlaEventRow.calendar_seconds)).all()
+    by_ticket: dict[int, list[Any]] = defaultdict(list)
+    for e in events:
+        if generation.get(e.ticket_id) == e.generation:
+            by_ticket[e.ticket_id].append(e)
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(list))
+    last_seen: dict[tuple[Any, ...], datetime] = {}
+    window = timedelta(days=CONFIG.repeat_within_days)
+    for t in sorted(tickets, key=lambda t: (t.created_at, t.id)):
+        topic_key = (t.customer_id, t.type, t.subject.lower().replace("re:", "").replace("fwd:", "").replace("fw:", "").strip())
+        previous = last_seen.get(topic_key)
+        last_seen[topic_key] = t.created_at
+        team = teams.get(t.team_id, "—")
+        g = out[team]
+        if start <= t.created_at < end:
+            g["created"].append(t.id)
+            if t.customer_id is not None:
+                g["repeat_base"].append(t.id)
+                if previous is not None and t.created_at - previous <= window:
+                    g["repeats"].append(t.id)
+        rows = by_ticket.get(t.id, [])
+        for e in rows:
+            if e.metric == "first_response" and e.kind == "fulfil" and e.cycle == 1 and start <= e.at < end:
+                g["fr"].append(e.business_seconds)
+        cycles: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for e in rows:
+            cycles[(e.metric, e.cycle)].append(e)
+        for (metric, _), evs in cycles.items():
+            ended = [e.at for e in evs if e.kind == "fulfil"]
+            if ended and start <= max(ended) < end:
+                g[f"ended_{metric}"].append(1)
+                if not any(e.kind == "breach" for e in evs):
+                    g[f"met_{metric}"].append(1)
+        if t.resolved_at is not None and start <= t.resolved_at < end:
+            g["resolved"].append(t.id)
+            spent = [e.business_seconds for e in rows if e.metric == "resolution" and e.kind == "fulfil"]
+            if spent:
+                g["res"].append(sum(spent))
+                agent = agents.get(t.assignee_id)
+                rate = CONFIG.cost.agents.get(agent or "", CONFIG.cost.teams.get(team, CONFIG.cost.hourly or 0))
+                g["cost"].append(sum(spent) / H * rate)
+            if any(e.kind == "reopen" for e in rows):
+                g["reopened"].append(t.id)
+        finished = t.resolved_at or t.closed_at
+        if t.created_at < cut and t.status != "cancelled" and (
+                t.status in ("new", "in_progress", "waiting_customer") or finished is None or finished >= cut):
+            g["backlog"].append((cut - t.created_at).total_seconds())
+    return {team: {"created": len(g["created"]), "resolved": len(g["resolved"]), "fr_median": _rank(g["fr"], 50),
+                   "fr_p90": _rank(g["fr"], 90), "res_median": _rank(g["res"], 50), "res_p90": _rank(g["res"], 90),
+                   "fr_met": (len(g["ended_first_response"]), len(g["met_first_response"])),
+                   "res_met": (len(g["ended_resolution"]), len(g["met_resolution"])),
+                   "backlog": len(g["backlog"]), "age_median": _rank(g["backlog"], 50), "reopened": len(g["reopened"]),
+                   "repeats": len(g["repeats"]), "cost": sum(g["cost"])} for team, g in out.items()}
+
+
+def sql(bridge: App) -> dict[str, dict[str, Any]]:
+    with bridge.store.transaction() as s:
+        report = kpi_report(s, parse_period("2026-11", MSK, NOW), NOW, CONFIG, by=("team",))
+
+    def figures(r: KpiRow) -> dict[str, Any]:
+        fr, res = r.sla.get("first_response"), r.sla.get("resolution")
+        return {"created": r.created, "resolved": r.resolved, "fr_median": r.first_response.business_median,
+                "fr_p90": r.first_response.business_p90, "res_median": r.resolution.business_median,
+                "res_p90": r.resolution.business_p90, "fr_met": (fr.ended, fr.met) if fr else (0, 0),
+                "res_met": (res.ended, res.met) if res else (0, 0), "backlog": r.backlog, "age_median": r.backlog_age_median,
+                "reopened": r.reopened, "repeats": r.repeats, "cost": r.cost_total or 0.0}
+    return {r.key[0]: figures(r) for r in report.rows}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(a - b) <= max(1.0, abs(b) * 1e-6)
+    return bool(a == b)
+
+
+def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
+    bridge = App.from_text(f'timezone: Europe/Moscow\nstore: {{url: "{url}"}}\n')
+    try:
+        bridge.upgrade_db()
+        began = time.perf_counter()
+        rows = build(bridge, n, seed, months)
+        print(f"{label}: built {n:,} requests over {months} months, {rows:,} ledger rows in {time.perf_counter() - began:.1f} s")
+        if bridge.store.engine.dialect.name == "postgresql":
+            with bridge.store.engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+        began = time.perf_counter()
+        by_sql = sql(bridge)
+        t_sql = time.perf_counter() - began
+        began = time.perf_counter()
+        by_python = naive(bridge)
+        t_python = time.perf_counter() - began
+    finally:
+        bridge.close()
+    print(f"{label}: kpi report (SQL)  {t_sql:6.2f} s")
+    print(f"{label}: Python loop       {t_python:6.2f} s   ratio {t_python / t_sql:.1f}x")
+    wrong = [(team, k, v, by_python.get(team, {}).get(k)) for team, figs in by_sql.items() for k, v in figs.items()
+             if not _same(v, by_python.get(team, {}).get(k))]
+    for team, key, got, want in wrong[:10]:
+        print(f"{label}: MISMATCH {team} {key}: SQL {got!r}, Python {want!r}")
+    if not wrong:
+        print(f"{label}: both passes agree on every figure of {len(by_sql)} teams")
+    return not wrong
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--months", type=int, default=24, help="the months of history the requests are spread over")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pg", help="a PostgreSQL admin URL: also run on a scratch database there")
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'kpi.db'}", args.n, args.seed, args.months)
+    if args.pg:
+        name = f"kpi_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False), args.n, args.seed, args.months)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""KPI queries on the store: every figure is computed by SQL (SQLAlchemy Core, SQLite and
+PostgreSQL), Python only merges a handful of rows per group. The web dashboard calls
+``kpi_report`` and ``sla_report`` too; both return plain dataclasses.
+
+Where each figure comes from (the definitions ``kpi/README.md`` repeats for readers):
+
+* **volume** — requests *opened* in the period (``tickets.created_at``).
+* **first response** — the SLA ledger's ``fulfil`` row of the ``first_response`` clock
+  (cycle 1, newest generation) *inside* the period: its business seconds (on the policy's
+  calendar, pauses excluded) and calendar seconds (wall time since opening).
+* **resolution (MTTR)** — requests *resolved* in the period (``tickets.resolved_at``): the
+  sum over their ``resolution`` cycles' ``fulfil`` rows (a reopened request adds each cycle,
+  not the time it sat resolved in between).
+* **SLA compliance per target** — clock cycles (first response, resolution) that ended
+  (``fulfil``) in the period; a cycle with a ``breach`` row is missed, else met.
+* **backlog** — requests open at the period's end (or now, for a running period): opened
+  before it, not cancelled, and either open now or resolved/closed after it; age = that
+  instant minus opening (calendar time).
+* **reopen rate** — of the requests resolved in the period, the share with a ``reopen``
+  row in the ledger (a request reopened twice counts once; ``reopens`` counts both).
+* **repeat contacts** — requests opened in the period whose customer opened a request on
+  the same *topic* at most ``repeat_within_days`` before. Topic = type + the subject in
+  lower case with ``re:``/``fw:``/``fwd:`` removed and spaces trimmed (SQLite lowers ASCII only).
+* **CSAT** — from the source the csat addon registers (usage ``kpi.csat``); none: NULL.
+* **cost** — business hours worked × hourly rate (the assignee's, else the team's, else
+  the default), over the requests resolved in the period; business hours worked = the
+  resolution business time above (from opening, pauses excluded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow
+from crm_bridge.store.types import UTCDateTime
+from kpi.errors import UnknownDimension
+from kpi.figures import METRICS, TOTAL, Compliance, CsatSource, Filters, KpiReport, KpiRow, Times
+from kpi.measures import epoch, percentiles
+from kpi.period import Period
+from kpi.settings import KpiConfig
+from sla.tables import SlaClockRow, SlaEventRow
+
+__all__ = ["DIMENSIONS", "METRICS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times", "kpi_report",
+           "sla_report"]
+
+NONE = "—"
+ANY = Filters()  # no filter
+_OPEN = ("new", "in_progress", "waiting_customer")
+_EVERY = frozenset({"first_response", "resolution", "sla", "backlog", "reopen", "repeat", "csat", "cost"})
+
+#: --by NAME: the column each dimension groups by
+DIMENSIONS: dict[str, Any] = {
+    "team": TeamRow.name, "agent": AgentRow.name, "customer": CustomerRow.name, "type": TicketRow.type,
+    "channel": TicketRow.channel, "source": TicketRow.source, "priority": TicketRow.priority,
+    "contract": TicketRow.contract, "policy": TicketRow.sla_policy,
+}
+
+
+# -- the filtered requests, with their group keys and hourly rate --------------------------
+def _rate(config: KpiConfig) -> ColumnElement[Any]:
+    cost = config.cost
+    if not cost.configured:
+        return null().cast(Float).label("rate")
+    options: list[ColumnElement[Any]] = []
+    if cost.agents:
+        options.append(case({k: literal(float(v)) for k, v in cost.agents.items()}, value=AgentRow.name))
+    if cost.teams:
+        options.append(case({k: literal(float(v)) for k, v in cost.teams.items()}, value=TeamRow.name))
+    if cost.hourly is not None:
+        options.append(literal(float(cost.hourly)))
+    return (func.coalesce(*options) if len(options) > 1 else options[0]).label("rate")
+
+
+def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig) -> Any:
+    for name in by:
+        if name not in DIMENSIONS:
+            raise UnknownDimension(name, list(DIMENSIONS))
+    keys = ([func.coalesce(DIMENSIONS[name], NONE).label(f"g{i}") for i, name in enumerate(by)] if by
+            else [literal_column(f"'{TOTAL}'", String).label("g0")])
+    query = (select(TicketRow.id, TicketRow.created_at, TicketRow.resolved_at, TicketRow.closed_at, TicketRow.status,
+                    TicketRow.sla_breached, *keys, _rate(config))
+             .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
+             .outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
+             .outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
+             .where(TicketRow.deleted.is_(False)))
+    for name, value in filters.given().items():
+        query = query.where(DIMENSIONS[name] == value)
+    return query.subquery("t")
+
+
+def _ended_in(period: Period) -> Any:
+    """The requests with a clock fulfilled in `period` (the ledger's kind-and-instant index)."""
+    return select(SlaEventRow.ticket_id).where(SlaEventRow.kind == "fulfil", _in(SlaEventRow.at, period))
+
+
+def _in(column: Any, period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def _key(row: Any, n: int) -> tuple[str, ...]:
+    return tuple(str(row[i]) for i in range(n))
+
+
+class _Groups:
+    """The rows being filled, by group key."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, ...], KpiRow] = {}
+
+    def __call__(self, key: tuple[str, ...]) -> KpiRow:
+        if key not in self.rows:
+            self.rows[key] = KpiRow(key)
+        return self.rows[key]
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _per_request(period: Period) -> Any:
+    """Per request resolved in `period`, from the ledger's newest generation: the business
+    and calendar seconds of its fulfilled resolution cycles and how many times it was
+    reopened (only those requests' rows are read, through the ledger's ticket index)."""
+    ev = SlaEventRow
+    resolved = select(TicketRow.id).where(_in(TicketRow.resolved_at, period))
+    is_res = and_(ev.metric == "resolution", ev.kind == "fulfil")
+    return (select(ev.ticket_id, func.sum(case((is_res, ev.business_seconds))).label("rb"),
+                   func.sum(case((is_res, ev.calendar_seconds))).label("rc"),
+                   _count(ev.kind == "reopen").label("reopens"))
+            .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+            .where(ev.ticket_id.in_(resolved), ev.metric == "resolution", ev.kind.in_(["fulfil", "reopen"]))
+            .group_by(ev.ticket_id)).cte("per_request")
+
+
+def _measure(name: str) -> ColumnElement[str]:
+    return literal_column(f"'{name}'", String).label("m")
+
+
+_SUMMED = ("created", "resolved", "backlog", "breached_open", "reopened", "reopens", "repeat_base", "repeats", "worked_hours")
+
+
+def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, config: KpiConfig, csat: CsatSource | None,
+          metrics: frozenset[str], *, with_total: bool = False) -> tuple[list[KpiRow], KpiRow]:
+    """The figures of `metrics` per group of the `n` keys of `t`, and their total (counts
+    summed; percentiles ranked again over every group's values, in the same query)."""
+    keys = [t.c[f"g{i}"] for i in range(n)]
+    names = [f"g{i}" for i in range(n)]
+    rows, total = _Groups(), KpiRow((TOTAL,))
+
+    def each(query: Any) -> Iterable[tuple[KpiRow, Any]]:
+        for r in session.execute(query):
+            yield rows(_key(r, n)), r
+
+    at = literal(cut, UTCDateTime())
+    finished = func.coalesce(t.c.resolved_at, t.c.closed_at)
+    open_at_cut = and_(t.c.created_at < at, t.c.status != "cancelled",
+                       or_(t.c.status.in_(_OPEN), finished.is_(None), finished >= at))
+    resolved_in = _in(t.c.resolved_at, period)
+    # 1. one pass over the requests: what was opened, resolved, open at the cut, open past due
+    counts = select(*keys, _count(_in(t.c.created_at, period)), _count(resolved_in), _count(open_at_cut),
+                    _count(and_(open_at_cut, t.c.sla_breached.is_(True)))).group_by(*keys)
+    for row, r in each(counts):
+        row.created, row.resolved, row.backlog, row.breached_open = (int(x or 0) for x in r[n:n + 4])
+    per = _per_request(period)
+    # 2. the resolved requests' ledger: reopens, business hours worked, their cost
+    if metrics & {"reopen", "cost"}:
+        query = (select(*keys, _count(per.c.reopens > 0), func.sum(per.c.reopens), func.sum(per.c.rb) / 3600.0,
+                        func.sum(per.c.rb * t.c.rate) / 3600.0)
+                 .join(per, per.c.ticket_id == t.c.id).where(resolved_in).group_by(*keys))
+        for row, r in each(query):
+            row.reopened, row.reopens, row.worked_hours = int(r[n] or 0), int(r[n + 1] or 0), float(r[n + 2] or 0.0)
+            row.cost_total = None if r[n + 3] is None else float(r[n + 3])
+    # 3. every duration ranked in one query: first response, resolution (business and
+    # calendar seconds side by side), backlog age (calendar only: both columns hold it)
+    measures: list[Any] = []
+    if "first_response" in metrics:
+        ev = SlaEventRow
+        fr = (select(ev.ticket_id, ev.business_seconds, ev.calendar_seconds)
+              .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+              .where(ev.kind == "fulfil", _in(ev.at, period), ev.metric == "first_response", ev.cycle == 1)).subquery()
+        measures.append(select(*keys, _measure("fr"), fr.c.business_seconds.label("b"), fr.c.calendar_seconds.label("c"))
+                        .join(fr, fr.c.ticket_id == t.c.id))
+    if "resolution" in metrics:
+        measures.append(select(*keys, _measure("res"), per.c.rb.label("b"), per.c.rc.label("c"))
+                        .join(per, per.c.ticket_id == t.c.id).where(resolved_in, per.c.rb.is_not(None)))
+    if "backlog" in metrics:
+        age = epoch(at) - epoch(t.c.created_at)
+        measures.append(select(*keys, _measure("age"), age.label("b"), age.label("c")).where(open_at_cut))
+    if measures:
+        _rank_all(session, measures, names, n, rows, total if with_total else None)
+    if "sla" in metrics:
+        ev = SlaEventRow
+        cycles = (select(ev.ticket_id, ev.metric, ev.cycle,
+                         func.max(case((ev.kind == "fulfil", ev.at))).label("ended"),
+                         func.max(case((ev.kind == "breach", 1), else_=0)).label("breached"))
+                  .join(SlaClockRow, and_(SlaClockRow.ticket_id == ev.ticket_id, SlaClockRow.generation == ev.generation))
+                  .where(ev.ticket_id.in_(_ended_in(period)), ev.metric.in_(METRICS), ev.kind.in_(["fulfil", "breach"]))
+                  .group_by(ev.ticket_id, ev.metric, ev.cycle)).subquery()
+        query = (select(*keys, cycles.c.metric, func.count(), func.sum(cycles.c.breached))
+                 .join(cycles, cycles.c.ticket_id == t.c.id)
+                 .where(cycles.c.ended.is_not(None), _in(cycles.c.ended, period)).group_by(*keys, cycles.c.metric))
+        for row, r in each(query):
+            row.sla[r[n]] = Compliance(r[n + 1], r[n + 1] - int(r[n + 2] or 0))
+    if "repeat" in metrics:
+        _repeats(session, t, keys, period, config.repeat_within_days, each)
+    ratings: dict[tuple[str, ...], float] = {}
+    if "csat" in metrics and csat is not None:
+        surveys = csat()
+        query = (select(*keys, func.count(), func.count(surveys.c.rating), func.sum(surveys.c.rating))
+                 .join(surveys, surveys.c.ticket_id == t.c.id).where(resolved_in).group_by(*keys))
+        for row, r in each(query):
+            row.csat_surveys, row.csat_answered = r[n], r[n + 1]
+            ratings[row.key] = float(r[n + 2] or 0)
+            row.csat_score = ratings[row.key] / r[n + 1] if r[n + 1] else None
+        for row in [*rows.rows.values(), total]:
+            if row.csat_surveys is None:
+                row.csat_surveys, row.csat_answered = 0, 0
+    # a group with nothing in the period (every request of it older, nothing open) is left out
+    found = [r for k in sorted(rows.rows) if (r := rows.rows[k]).created or r.resolved or r.backlog or r.sla
+             or r.first_response.n]
+    if with_total:
+        _sum_into(total, found, ratings)
+    return found, total
+
+
+def _rank_all(session: Session, measures: list[Any], names: list[str], n: int, rows: _Groups, total: KpiRow | None) -> None:
+    """Median and p90 of every measure per group (and over all groups into `total`)."""
+    values = union_all(*measures).cte("vals")
+    source: Any = select(*(values.c[k] for k in names), literal_column("0").label("whole"), values.c.m, values.c.b,
+                         values.c.c)
+    if total is not None:  # the same values again under one key: the total's percentiles
+        source = union_all(source, select(*(literal_column("''", String).label(k) for k in names),
+                                          literal_column("1").label("whole"), values.c.m, values.c.b, values.c.c))
+    found: dict[tuple[tuple[str, ...], int], dict[str, Any]] = {}
+    dialect = session.get_bind().dialect.name
+    for r in session.execute(percentiles(source.subquery("measured"), [*names, "whole", "m"], ["b", "c"], dialect)):
+        found.setdefault((_key(r, n), int(r.whole)), {})[r.m] = r
+    for (key, whole), got in found.items():
+        row = total if whole and total is not None else rows(key)
+        for attr, m in (("first_response", "fr"), ("resolution", "res")):
+            if m in got:
+                r = got[m]
+                setattr(row, attr, Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90))
+        if "age" in got:
+            row.backlog_age_median, row.backlog_age_p90 = got["age"].b_median, got["age"].b_p90
+
+
+def _sum_into(total: KpiRow, rows: list[KpiRow], ratings: dict[tuple[str, ...], float]) -> None:
+    for name in _SUMMED:
+        setattr(total, name, sum(getattr(r, name) for r in rows))
+    costs = [r.cost_total for r in rows if r.cost_total is not None]
+    total.cost_total = sum(costs) if costs else None
+    for metric in METRICS:
+        parts = [r.sla[metric] for r in rows if metric in r.sla]
+        if parts:
+            total.sla[metric] = Compliance(sum(p.ended for p in parts), sum(p.met for p in parts))
+    if any(r.csat_surveys for r in rows):
+        total.csat_surveys = sum(r.csat_surveys or 0 for r in rows)
+        total.csat_answered = sum(r.csat_answered or 0 for r in rows)
+        total.csat_score = sum(ratings.values()) / total.csat_answered if total.csat_answered else None
+
+
+def topic() -> ColumnElement[str]:
+    """A request's topic for repeat contacts: type + normalised subject (module docstring)."""
+    subject = func.lower(func.trim(TicketRow.subject))
+    for prefix in ("re:", "fwd:", "fw:"):
+        subject = func.replace(subject, prefix, "")
+    return TicketRow.type + literal("|") + func.trim(subject)
+
+
+def _repeats(session: Session, t: Any, keys: list[Any], period: Period, days: int, each: Any) -> None:
+    window = timedelta(days=days)
+    previous = func.lag(TicketRow.created_at).over(partition_by=[TicketRow.customer_id, topic()],
+                                                   order_by=[TicketRow.created_at, TicketRow.id])
+    # only requests that can be in the period or be the earlier contact of one
+    history = (select(TicketRow.id, TicketRow.created_at, previous.label("prev"))
+               .where(TicketRow.deleted.is_(False), TicketRow.customer_id.is_not(None),
+                      TicketRow.created_at >= period.start - window, TicketRow.created_at < period.end)).subquery()
+    is_repeat = case((epoch(history.c.created_at) - epoch(history.c.prev) <= window.total_seconds() + 0.5, 1), else_=0)
+    query = (select(*keys, func.count(), func.sum(is_repeat)).join(history, history.c.id == t.c.id)
+             .where(_in(t.c.created_at, period)).group_by(*keys))
+    for row, r in each(query):
+        row.repeat_base, row.repeats = r[len(keys)], int(r[len(keys) + 1] or 0)
+
+
+def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfig, *, by: tuple[str, ...] = (),
+               filters: Filters = ANY, csat: CsatSource | None = None) -> KpiReport:
+    """Every KPI of the requests that pass `filters`, per group of `by` (dimension names,
+    see ``DIMENSIONS``) and in total, for `period`; the backlog is read at ``period.cut(now)``.
+
+    Raises:
+        UnknownDimension: a name of `by` is not a dimension (the message suggests one).
+    """
+    cut = period.cut(now)
+    if by:
+        rows, total = _fill(session, _requests(by, filters, config), len(by), period, cut, config, csat, _EVERY,
+                            with_total=True)
+        total.key = (TOTAL, *[""] * (len(by) - 1))  # as wide as the rows: tables and files line up
+    else:
+        rows, total = _fill(session, _requests((), filters, config), 1, period, cut, config, csat, _EVERY, with_total=True)
+        rows = []
+    volume: dict[str, dict[str, int]] = {}
+    for name in ("channel", "source"):
+        t = _requests((name,), filters, config)
+        query = select(t.c.g0, func.count()).where(_in(t.c.created_at, period)).group_by(t.c.g0)
+        volume[name] = {str(k): int(v) for k, v in session.execute(query)}
+    load, _ = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None, frozenset({"cost"}))
+    return KpiReport(period, by, filters, rows, total, volume, load,
+                     config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
+
+
+SLA_BY = ("customer", "contract", "policy")
+
+
+def sla_report(session: Session, period: Period, now: datetime, config: KpiConfig, *,
+               customer: str | None = None) -> list[KpiRow]:
+    """Per customer, contract and SLA policy: requests opened, each target's compliance
+    (cycles ended in the period), resolution times and requests open past their due time
+    (at the period's end). Rows with nothing in the period are left out."""
+    t = _requests(SLA_BY, Filters(customer=customer), config)
+    rows, _ = _fill(session, t, len(SLA_BY), period, period.cut(now), config, None, frozenset({"sla", "resolution"}))
+    return [r for r in rows if r.created or r.sla or r.resolved or r.breached_open]

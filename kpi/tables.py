@@ -1,0 +1,22 @@
+"""The indexes the KPI reports read by, on the core and SLA tables (created by
+``kpi/migrations``; declared here so the models and the migrations describe one schema).
+
+A report reads one period of a store that keeps years: by opening and resolution instant
+(``tickets``) and by the ledger's kind and instant (``sla_events``: the first responses and
+clock ends of the period), instead of every row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Index
+
+from crm_bridge.store.tables import TicketRow
+from sla.tables import SlaEventRow
+
+__all__ = ["INDEXES"]
+
+INDEXES = (
+    Index("ix_kpi_tickets_created_at", TicketRow.created_at),
+    Index("ix_kpi_tickets_resolved_at", TicketRow.resolved_at),
+    Index("ix_kpi_sla_events_kind_at", SlaEventRow.kind, SlaEventRow.at),
+)
