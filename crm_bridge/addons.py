@@ -40,6 +40,7 @@ BUILTIN: tuple[str, ...] = (
     "sla",
     "routing",
     "notify",
+    "intake",
     "adapters.onec",
     "adapters.generic_rest",
 )
