@@ -202,7 +202,7 @@ def explain(
                                   highlight=False)
                 raise typer.Exit(1)
             numbers = dict(s.execute(select(TicketRow.id, TicketRow.number).where(
-                TicketRow.id.in_([r.ticket_id for r in rows if r.ticket_id])) ).tuples().all())
+                TicketRow.id.in_([r.ticket_id for r in rows if r.ticket_id])) ).all())
             names = _names(s, {r.customer_id for r in rows})
             found = [_explained(r, numbers.get(r.ticket_id or 0), names.get(r.customer_id or 0)) for r in rows]
     finally:

@@ -59,7 +59,7 @@ def load_index(session: Session) -> ContactIndex:
                                 .where(CustomerRow.deleted.is_(False)))
     contacts = session.execute(select(ContactRow.id, ContactRow.customer_id, ContactRow.email, ContactRow.phone)
                                .where(ContactRow.deleted.is_(False)))
-    return ContactIndex.build(customers.tuples(), contacts.tuples())
+    return ContactIndex.build(customers.all(), contacts.all())
 
 
 def intake_process(app: App, now: datetime) -> dict[str, Any]:
@@ -160,10 +160,10 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
 def _reply_to(session: Session, inbound: Inbound, config: IntakeConfig) -> Threaded | None:
     refs = list(inbound.in_reply_to)
     sent = dict(session.execute(select(NotificationRow.message_id, NotificationRow.ticket_id)
-                                .where(NotificationRow.message_id.in_(refs))).tuples().all()) if refs else {}
+                                .where(NotificationRow.message_id.in_(refs))).all()) if refs else {}
     wanted = numbers_in(inbound.subject, prefix=config.number_prefix)
     numbers = dict(session.execute(select(TicketRow.number, TicketRow.id).where(
-        TicketRow.number.in_(wanted), TicketRow.deleted.is_(False))).tuples().all()) if wanted else {}
+        TicketRow.number.in_(wanted), TicketRow.deleted.is_(False))).all()) if wanted else {}
     return thread_of(refs, inbound.subject, sent=sent, numbers=numbers, prefix=config.number_prefix)
 
 
@@ -179,7 +179,7 @@ def _open_requests(session: Session, customer_id: int | None, contact_id: int | 
     latest = (select(TicketEventRow.ticket_id, func.max(TicketEventRow.at))
               .where(TicketEventRow.ticket_id.in_([t.id for t in tickets]), TicketEventRow.kind == "message")
               .group_by(TicketEventRow.ticket_id))
-    last = dict(session.execute(latest).tuples().all())
+    last = dict(session.execute(latest).all())
     return [OpenRequest(t.id, t.subject, max(t.created_at, last.get(t.id) or t.created_at)) for t in tickets]
 
 
