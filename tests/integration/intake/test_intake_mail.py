@@ -17,7 +17,9 @@ def known_contact(desk: Desk) -> tuple[str, int, str]:
     with desk.app.store.transaction() as s:
         contact = s.scalars(select(ContactRow).where(ContactRow.email.is_not(None), ContactRow.customer_id.is_not(None))
                             .order_by(ContactRow.id)).first()
-        assert contact is not None and contact.email and contact.customer_id
+        assert contact is not None
+        assert contact.email
+        assert contact.customer_id
         return contact.email, contact.customer_id, contact.name
 
 
@@ -36,7 +38,8 @@ def test_a_mail_becomes_a_posted_request_in_1c_with_its_fields_and_the_acknowled
         ticket = s.scalars(select(TicketRow).join(InboxRow, InboxRow.ticket_id == TicketRow.id).distinct()).one()
         customer = s.get(CustomerRow, customer_id)
         assert ticket.number == doc["Number"]  # read back from 1C, not invented here
-        assert ticket.customer_id == customer_id and customer is not None
+        assert ticket.customer_id == customer_id
+        assert customer is not None
         kinds = list(s.scalars(select(TicketEventRow.kind).where(TicketEventRow.ticket_id == ticket.id)))
         assert "created" in kinds
         row = s.scalars(select(InboxRow)).one()
@@ -109,7 +112,8 @@ def test_an_unknown_sender_gets_a_new_contact_and_the_decision_says_so(desk: Des
     with desk.app.store.transaction() as s:
         row = s.scalars(select(InboxRow)).one()
         contact = s.get(ContactRow, row.contact_id)
-        assert contact is not None and contact.email == "new@nowhere.example"
+        assert contact is not None
+        assert contact.email == "new@nowhere.example"
         assert row.decision["match"]["outcome"] == "new"
         assert row.decision["match"]["created_contact"] == contact.id
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from intake.match import ContactIndex, find_phones, find_tax_ids, match_by_scanning, match_sender, normalise_phone, valid_inn
+from intake.match import (
+    ContactIndex,
+    find_phones,
+    find_tax_ids,
+    match_by_scanning,
+    match_sender,
+    normalise_phone,
+    valid_inn,
+)
 
 CUSTOMERS = [(1, "info@romashka.ru", "+7 (495) 123-45-67", "7707083893"), (2, "office@lyutik.ru", None, "500100732259"),
              (3, None, "8 812 000-00-01", None)]
