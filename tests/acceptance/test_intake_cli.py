@@ -1,0 +1,148 @@
+"""`crm-bridge intake submit | review | explain | log`: a person settles who wrote, and can
+always ask why a message became what it did."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from crm_bridge.app import App
+from crm_bridge.cli import main
+from crm_bridge.store.tables import ContactRow, CustomerRow, TicketRow
+from intake.tables import InboxRow
+
+INTAKE = """intake:
+  rules:
+    - {name: billing, keywords: [счёт, оплата], type: consultation}
+    - {name: outage, keywords: [не работает], type: technical_problem, priority: high}
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "crm-bridge.yaml"
+    path.write_text(f"store: {{url: 'sqlite:///{tmp_path / 's.db'}'}}\n" + INTAKE, encoding="utf-8")
+    bridge = App.from_text(path.read_text(encoding="utf-8"))
+    try:
+        bridge.upgrade_db()
+        with bridge.store.transaction() as s:
+            romashka = CustomerRow(name="ООО Ромашка", tax_id="7707083893")
+            lyutik = CustomerRow(name="ООО Лютик", tax_id="500100732259")
+            s.add_all([romashka, lyutik])
+            s.flush()
+            s.add_all([ContactRow(customer_id=romashka.id, name="Иван", email="ivan@romashka.ru"),
+                       ContactRow(customer_id=romashka.id, name="Бухгалтерия", email="buh@shared.example"),
+                       ContactRow(customer_id=lyutik.id, name="Бухгалтерия", email="buh@shared.example")])
+    finally:
+        bridge.close()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield path
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def cli(config: Path, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
+        main(["-c", str(config), *args])
+    code = ended.value.code
+    return (code if isinstance(code, int) else 0), out.getvalue(), err.getvalue()
+
+
+def eml(folder: Path, name: str, sender: str, subject: str, text: str) -> Path:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, "support@example.ru", subject, f"<{name}@client>"
+    msg.set_content(text)
+    path = folder / f"{name}.eml"
+    path.write_bytes(msg.as_bytes())
+    return path
+
+
+def process(config: Path) -> dict[str, int]:
+    bridge = App.from_text(config.read_text(encoding="utf-8"))
+    try:
+        return bridge.run_job("intake.process")
+    finally:
+        bridge.close()
+
+
+def test_review_assign_then_explain_by_message_id_and_by_number(config: Path, tmp_path: Path) -> None:
+    first = eml(tmp_path, "m1", "Иван <ivan@romashka.ru>", "Касса не работает", "С утра не работает касса")
+    second = eml(tmp_path, "m2", "buh@shared.example", "Вопрос по оплате", "Где счёт за ноябрь?")
+    code, out, _ = cli(config, "intake", "submit", str(first), str(second), str(first), "--json")
+    assert code == 0
+    assert [s["new"] for s in json.loads(out)["stored"]] == [True, True, False]  # the same message twice: stored once
+    assert process(config) == {"registered": 1, "review": 1}
+
+    code, out, _ = cli(config, "intake", "review", "list", "--json")
+    assert code == 0
+    [waiting] = json.loads(out)["review"]
+    assert waiting["message_id"] == "<m2@client>"
+    assert sorted(c["customer"] for c in waiting["candidates"]) == ["ООО Лютик", "ООО Ромашка"]
+    assert waiting["why"] == "email found 2 customers: review"
+
+    code, _, err = cli(config, "intake", "review", "assign", str(waiting["id"]), "ООО Лютек")
+    assert code == 1
+    assert "Did you mean 'ООО Лютик'?" in err
+    code, out, _ = cli(config, "intake", "review", "assign", str(waiting["id"]), "500100732259", "--json")
+    assert code == 0
+    assert json.loads(out)["customer"] == "ООО Лютик"
+    assert process(config) == {"registered": 1}
+    code, out, _ = cli(config, "intake", "review", "--json")
+    assert json.loads(out) == {"review": []}
+
+    code, out, _ = cli(config, "intake", "explain", "<m2@client>", "--json")
+    assert code == 0
+    [m2] = json.loads(out)["messages"]
+    assert (m2["state"], m2["customer"]) == ("registered", "ООО Лютик")
+    assert m2["match"]["rule"].startswith("review: ")
+    assert m2["classification"]["type_rule"] == "billing: keyword «счёт»"  # the rule's first keyword found
+
+    bridge = App.from_text(config.read_text(encoding="utf-8"))
+    try:
+        with bridge.store.transaction() as s:  # what intake.confirm stores once the CRM numbered it
+            ticket_id = s.scalars(select(InboxRow.ticket_id).where(InboxRow.message_id == "<m1@client>")).one()
+            ticket = s.get(TicketRow, ticket_id)
+            assert ticket is not None
+            ticket.number = "CRM-0000777"
+    finally:
+        bridge.close()
+    code, out, _ = cli(config, "intake", "explain", "CRM-0000777", "--json")
+    assert code == 0
+    [m1] = json.loads(out)["messages"]
+    assert (m1["request"], m1["customer"], m1["match"]["rule"]) == ("CRM-0000777", "ООО Ромашка", "email")
+    assert m1["classification"] == {"type": "technical_problem", "priority": "high",
+                                    "type_rule": "outage: keyword «не работает»", "priority_rule": "outage: keyword «не работает»"}
+    code, out, _ = cli(config, "intake", "explain", "CRM-0000777")
+    assert "type: technical_problem — rule outage: keyword «не работает»" in out
+
+
+def test_unknown_ids_say_so_and_exit_1(config: Path) -> None:
+    code, _, err = cli(config, "intake", "review", "assign", "999", "ООО Лютик")
+    assert code == 1
+    assert "message 999: no such message" in err
+    code, _, err = cli(config, "intake", "explain", "CRM-0000001", "--json")
+    assert code == 1
+    assert "no inbound message for 'CRM-0000001'" in err
+
+
+def test_the_log_lists_ignored_mail_with_the_reason(config: Path, tmp_path: Path) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Auto-Submitted"] = "ivan@romashka.ru", "Автоответ", "auto-replied"
+    msg.set_content("Я в отпуске")
+    (tmp_path / "auto.eml").write_bytes(msg.as_bytes())
+    cli(config, "intake", "submit", str(tmp_path / "auto.eml"))
+    assert process(config) == {"ignored": 1}
+    code, out, _ = cli(config, "intake", "log", "--state", "ignored", "--json")
+    assert code == 0
+    [row] = json.loads(out)["messages"]
+    assert (row["state"], row["reason"], row["request"]) == ("ignored", "Auto-Submitted: auto-replied", None)
