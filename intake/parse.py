@@ -105,23 +105,28 @@ def _content(part: Message) -> str:
         return raw.decode("latin-1")
 
 
-def _automatic(msg: Message, sender: str) -> str | None:
-    auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
-    if auto and auto != "no":
-        return f"Auto-Submitted: {auto}"
+def _automatic(msg: Message, sender: str, present: frozenset[str]) -> str | None:
+    """Why `msg` is machine-written (RFC 3834 and the usual marks), else None. Only the
+    headers `present` are read: each read of a header parses it (policy=default)."""
+    if "auto-submitted" in present:
+        auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
+        if auto and auto != "no":
+            return f"Auto-Submitted: {auto}"
     if sender.split("@")[0] in _BOUNCERS:
         return f"from {sender}: a delivery report"
-    if str(msg.get("Content-Type", "")).lower().startswith("multipart/report"):
+    if msg.get_content_type() == "multipart/report":
         return "multipart/report: a delivery report"
-    for header in ("X-Autoreply", "X-Autorespond"):
-        if msg.get(header):
-            return f"{header}: an auto-reply"
-    if str(msg.get("Precedence", "")).lower() in ("bulk", "junk", "auto_reply"):
-        return f"Precedence: {msg.get('Precedence')}"
+    for header in ("x-autoreply", "x-autorespond"):
+        if header in present and msg.get(header):
+            return f"{header.title()}: an auto-reply"
+    if "precedence" in present and (precedence := str(msg.get("Precedence", "")).strip().lower()) in ("bulk", "junk", "auto_reply"):
+        return f"Precedence: {precedence}"
     return None
 
 
-def _header(msg: Message, name: str, problems: list[str]) -> str:
+def _header(msg: Message, name: str, problems: list[str], present: frozenset[str] | None = None) -> str:
+    if present is not None and name.lower() not in present:
+        return ""
     try:
         return str(msg.get(name, "") or "")
     except (ValueError, TypeError, IndexError) as exc:  # a header the policy cannot parse
@@ -135,13 +140,14 @@ def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int
     problems: list[str] = []
     msg = message_from_bytes(raw, policy=default)
     problems += [type(d).__name__ for d in msg.defects]
-    ids = _MSGID.findall(_header(msg, "Message-ID", problems))
+    present = frozenset(k.lower() for k in msg.keys())  # noqa: SIM118 - a Message is no dict: keys() reads no header
+    ids = _MSGID.findall(_header(msg, "Message-ID", problems, present))
     message_id = ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
     name, sender = parseaddr(_header(msg, "From", problems))
     sender = sender.strip().lower() if "@" in sender else ""
-    recipients = tuple(a.lower() for _, a in getaddresses([_header(msg, h, problems) for h in ("To", "Cc")]) if "@" in a)
-    replies = tuple(dict.fromkeys(_MSGID.findall(_header(msg, "In-Reply-To", problems))
-                                  + _MSGID.findall(_header(msg, "References", problems))[::-1]))
+    recipients = tuple(a.lower() for _, a in getaddresses([_header(msg, h, problems, present) for h in ("To", "Cc")]) if "@" in a)
+    replies = tuple(dict.fromkeys(_MSGID.findall(_header(msg, "In-Reply-To", problems, present))
+                                  + _MSGID.findall(_header(msg, "References", problems, present))[::-1]))
     plain: str | None = None
     html: str | None = None
     attachments: list[Attachment] = []
@@ -149,8 +155,9 @@ def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int
         if part.is_multipart():
             continue
         kind = part.get_content_type()
-        disposition = part.get_content_disposition()
-        if disposition == "attachment" or (part.get_filename() and disposition != "inline"):
+        disposition = part.get_content_disposition() if "content-disposition" in {k.lower() for k in part.keys()} else None  # noqa: SIM118
+        named = (disposition is not None or not kind.startswith("text/")) and part.get_filename() is not None
+        if disposition == "attachment" or (named and disposition != "inline"):
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
             filename = part.get_filename() or "attachment"
@@ -169,5 +176,5 @@ def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int
         text = text[:max_text]
     return Inbound(message_id=message_id, sender=sender, sender_name=name.strip(), recipients=recipients,
                    subject=" ".join(_header(msg, "Subject", problems).split()), text=text.strip(),
-                   in_reply_to=replies, automatic=_automatic(msg, sender), attachments=tuple(attachments),
+                   in_reply_to=replies, automatic=_automatic(msg, sender, present), attachments=tuple(attachments),
                    problems=tuple(problems))
