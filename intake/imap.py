@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import logging
-import re
+import select
 import ssl
+import time
 
 from crm_bridge.errors import RemoteUnavailable
 from crm_bridge.store.engine import Store
@@ -31,7 +32,6 @@ from intake.settings import ImapMailbox as ImapSettings
 __all__ = ["ImapMailbox"]
 
 log = logging.getLogger(__name__)
-_UID = re.compile(rb"UID (\d+)")
 
 
 class ImapMailbox:
@@ -50,17 +50,22 @@ class ImapMailbox:
                 self.conn = imaplib.IMAP4(s.host, s.port, timeout=s.timeout)
             self.conn.login(s.username, s.password.get_secret_value())
             status, _ = self.conn.select(_quoted(s.folder))
-            if status != "OK":
-                msg = f"IMAP {s.host}: no folder {s.folder!r}; name an existing one in intake.imap.folder"
-                raise RemoteUnavailable(msg)
         except (OSError, imaplib.IMAP4.error) as exc:
+            self.__exit__()
             raise RemoteUnavailable(f"IMAP {s.host}:{s.port}: {type(exc).__name__}: {exc}; will retry") from exc
+        if status != "OK":
+            self.__exit__()
+            msg = f"IMAP {s.host}: no folder {s.folder!r}; name an existing one in intake.imap.folder"
+            raise RemoteUnavailable(msg)
         return self
 
     def __exit__(self, *_: object) -> None:
         if self.conn is not None:
-            with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            try:
                 self.conn.logout()
+            except (OSError, imaplib.IMAP4.error):  # the connection is gone: close our end of it
+                with contextlib.suppress(OSError):
+                    self.conn.shutdown()
             self.conn = None
 
     @property
@@ -117,19 +122,18 @@ class ImapMailbox:
         if not c.readline().startswith(b"+"):
             return False
         arrived = False
-        c.sock.settimeout(timeout)
-        try:
-            while True:
-                line = c.readline()
-                if not line:
-                    break
-                if line.rstrip().endswith(b"EXISTS") or line.rstrip().endswith(b"RECENT"):
-                    arrived = True
-                    break
-        except TimeoutError:
-            pass
-        finally:
-            c.sock.settimeout(self.settings.timeout)
+        deadline = time.monotonic() + timeout
+        # select, not a socket timeout: a timed-out read leaves imaplib's file unusable
+        while (remaining := deadline - time.monotonic()) > 0:
+            pending = isinstance(c.sock, ssl.SSLSocket) and c.sock.pending() > 0
+            if not pending and not select.select([c.sock], [], [], remaining)[0]:
+                break
+            line = c.readline().rstrip()
+            if not line:
+                break
+            if line.endswith((b"EXISTS", b"RECENT")):
+                arrived = True
+                break
         c.send(b"DONE\r\n")
         while not c.readline().startswith(tag):  # the tagged OK that ends IDLE
             pass
