@@ -112,6 +112,11 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
         row.decision = decision
         log.info("inbound %s ignored: %s", row.message_id, row.reason, extra={"event": "intake.process.ignored"})
         return "ignored"
+    flood = _flood(session, row, inbound.sender, config)
+    if flood is not None:
+        row.state, row.reason, row.decision = "ignored", flood, decision
+        log.warning("inbound %s ignored: %s", row.message_id, flood, extra={"event": "intake.process.flood"})
+        return "ignored"
     threaded = _reply_to(session, inbound, config)
     if threaded is not None:
         return _attach(unit, row, inbound, threaded, decision)
@@ -155,6 +160,19 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
              decided.type_rule, decided.priority, decided.priority_rule,
              extra={"event": "intake.process.registered", "inbox_id": row.id, "local_id": ticket_id})
     return "registered"
+
+
+def _flood(session: Session, row: InboxRow, sender: str, config: IntakeConfig) -> str | None:
+    """Why this message is one too many from its sender, else None: the messages decided
+    (not ignored) from the same address within the window are counted."""
+    since = row.received_at - config.flood.within
+    decided = session.scalar(select(func.count()).select_from(InboxRow).where(
+        InboxRow.sender == sender, InboxRow.received_at >= since, InboxRow.id != row.id,
+        InboxRow.state.in_(("registered", "threaded", "review")))) or 0
+    if decided < config.flood.messages:
+        return None
+    return (f"flood: {decided} messages from {sender} within {config.flood.within} already "
+            f"(intake.flood.messages: {config.flood.messages}); not registered, not answered")
 
 
 def _reply_to(session: Session, inbound: Inbound, config: IntakeConfig) -> Threaded | None:

@@ -20,6 +20,7 @@
       max_attachment: 10000000                 # bytes; a bigger attachment is listed, not kept
       repeat_window: 3d                        # same customer, same topic, request open: linked
       number_prefix: CRM                       # the CRM's numbers: CRM-0000042
+      flood: {messages: 20, within: 1h}        # more from one sender: ignored, with the reason
       rules:                                   # ordered: the first that matches decides
         - {name: outage, keywords: [не работает, авария, outage, down], type: technical_problem, priority: high}
         - {name: vip, segments: [vip], priority: high}
@@ -32,14 +33,14 @@ import re
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from crm_bridge.config import Strict
+from crm_bridge.config import Strict, config_problem
 from crm_bridge.model import Priority, TicketType
 from notify.settings import mailbox
 from sla.policy import Duration
 
-__all__ = ["ImapMailbox", "IntakeConfig", "Rule", "SmtpReceiver"]
+__all__ = ["Flood", "ImapMailbox", "IntakeConfig", "Rule", "SmtpReceiver"]
 
 TypeName = Literal["technical_problem", "consultation", "feedback", "urgent", "other"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
@@ -85,6 +86,13 @@ class Rule(Strict):
     type: TypeName | None = None
     priority: PriorityName | None = None
 
+    @model_validator(mode="after")
+    def _decides(self) -> Rule:
+        if self.type is None and self.priority is None:
+            msg = f"rule {self.name!r} decides nothing: give it `type:`, `priority:` or both"
+            raise ValueError(msg)
+        return self
+
     @field_validator("subject")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
@@ -97,6 +105,13 @@ class Rule(Strict):
         return value
 
 
+class Flood(Strict):
+    """More than `messages` from one sender within `within`: the rest are ignored, with the reason."""
+
+    messages: int = Field(default=20, ge=1)
+    within: Duration = timedelta(hours=1)
+
+
 class IntakeConfig(Strict):
     smtp: SmtpReceiver | None = None
     imap: ImapMailbox | None = None
@@ -106,19 +121,17 @@ class IntakeConfig(Strict):
     default_type: TypeName = "other"
     default_priority: PriorityName = "normal"
     rules: list[Rule] = []
-    batch: int = Field(default=200, ge=1, le=10_000)  # inbox messages processed per transaction
+    batch: int = Field(default=200, ge=1, le=10_000)  # inbox messages decided per run
+    flood: Flood = Flood()
 
     @field_validator("rules")
     @classmethod
     def _unique_names(cls, value: list[Rule]) -> list[Rule]:
         seen: set[str] = set()
-        for rule in value:
+        for index, rule in enumerate(value):
             if rule.name in seen:
-                msg = f"two rules are named {rule.name!r}: `intake explain` names the rule that decided, so names must differ"
-                raise ValueError(msg)
-            if rule.type is None and rule.priority is None:
-                msg = f"rule {rule.name!r} decides nothing: give it `type:`, `priority:` or both"
-                raise ValueError(msg)
+                raise config_problem((index, "name"), f"two rules are named {rule.name!r}: `intake explain` names the "
+                                                      "rule that decided, so names must differ")
             seen.add(rule.name)
         return value
 

@@ -25,7 +25,8 @@ __all__ = ["InboxRow"]
 
 class InboxRow(Base):
     __tablename__ = "intake_inbox"
-    __table_args__ = (Index("ix_intake_inbox_state", "state", "id"),)
+    __table_args__ = (Index("ix_intake_inbox_state", "state", "id"),
+                      Index("ix_intake_inbox_sender", "sender", "received_at"))  # the flood count
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     channel: Mapped[str] = mapped_column(String(20), default="email")

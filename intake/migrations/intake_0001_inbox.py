@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id", name=op.f("uq_intake_inbox_message_id")),
     )
     op.create_index("ix_intake_inbox_state", "intake_inbox", ["state", "id"])
+    op.create_index("ix_intake_inbox_sender", "intake_inbox", ["sender", "received_at"])
     op.create_index(op.f("ix_intake_inbox_ticket_id"), "intake_inbox", ["ticket_id"])
 
 
