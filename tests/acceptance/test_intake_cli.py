@@ -83,6 +83,9 @@ def test_review_assign_then_explain_by_message_id_and_by_number(config: Path, tm
     assert [s["new"] for s in json.loads(out)["stored"]] == [True, True, False]  # the same message twice: stored once
     assert process(config) == {"registered": 1, "review": 1}
 
+    code, out, _ = cli(config, "status", "--json")
+    assert code == 1  # a customer waits for a person
+    assert "crm-bridge intake review" in out
     code, out, _ = cli(config, "intake", "review", "list", "--json")
     assert code == 0
     [waiting] = json.loads(out)["review"]
