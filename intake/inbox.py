@@ -40,12 +40,11 @@ class Stored:
 def store_message(store: Store, raw: bytes, *, via: str, now: datetime | None = None) -> Stored:
     """Commit `raw` to the inbox (state ``new``); the same Message-ID twice is one row."""
     inbound = parse_message(raw, max_attachment=0, max_text=0)  # headers only: the job parses it fully
-    with store.transaction() as session:
-        known = session.scalar(select(InboxRow.id).where(InboxRow.message_id == inbound.message_id))
-        if known is not None:
-            return Stored(known, inbound.message_id, new=False)
     try:
-        with store.transaction() as session:
+        with store.transaction() as session:  # one transaction: one commit per message
+            known = session.scalar(select(InboxRow.id).where(InboxRow.message_id == inbound.message_id))
+            if known is not None:
+                return Stored(known, inbound.message_id, new=False)
             row = InboxRow(message_id=inbound.message_id, via=via, raw=raw, sender=inbound.sender[:320],
                            subject=inbound.subject[:1000], received_at=now or utcnow(), state="new", decision={})
             session.add(row)

@@ -6,9 +6,11 @@ Three signs, strongest first, each naming itself in the decision:
    (``notify_outbox.message_id``) — the customer answered our mail;
 2. the CRM's number in the subject: ``[CRM-0000042]``, ``CRM-0000042``,
    ``Обращение № 0000042`` / ``Request No. 0000042`` — the customer quoted it;
-3. a repeat contact: the same customer wrote about the same topic (subject with
-   ``Re:``/``Fwd:`` stripped, or most of its words) while their request is open and the
-   last one was within the window — linked and counted, not opened twice.
+3. a repeat contact: the same customer wrote about the same topic — the subject without
+   ``Re:``/``Fwd:`` and brackets has the same word stems and numbers («Не проходит
+   оплата» = «RE: не проходит оплаты») — while their request is open and their last
+   message about it was within the window: linked and counted, not opened twice. Only an
+   equal topic counts: a false repeat would hide a request, a missed one opens a duplicate.
 
 Example::
 
@@ -23,7 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["OpenRequest", "Threaded", "numbers_in", "repeat_of", "thread_of", "topic"]
+from intake.classify import stems
+
+__all__ = ["OpenRequest", "Threaded", "numbers_in", "repeat_of", "thread_of", "topic", "topic_key"]
 
 _NUMBER = re.compile(r"\b([A-ZА-Я]{2,5})-(\d{4,10})\b")
 _NUMBERED = re.compile(r"(?:Обращени[еюя]|Заявк[аиу]|Request|Ticket)\s*(?:№|No\.?|#)\s*([A-ZА-Я]{2,5}-)?(\d{4,10})",
@@ -37,6 +41,12 @@ def numbers_in(subject: str, *, prefix: str = "CRM") -> list[str]:
     for given, digits in _NUMBERED.findall(subject):
         found.append(f"{given.rstrip('-') or prefix}-{digits}")
     return list(dict.fromkeys(found))
+
+
+def topic_key(subject: str) -> frozenset[str]:
+    """What two subjects on one topic share: the stems of the words and the numbers."""
+    bare = topic(subject)
+    return frozenset(stems(bare)) | frozenset(re.findall(r"\d+", bare))
 
 
 def topic(subject: str) -> str:
@@ -78,13 +88,13 @@ class OpenRequest:
 def repeat_of(subject: str, at: datetime, open_requests: Sequence[OpenRequest], window: timedelta) -> Threaded | None:
     """The customer's open request this message repeats: same topic, within `window` of
     its last contact. The most recent such request wins."""
-    wanted = topic(subject)
-    words = set(wanted.split())
+    wanted = topic_key(subject)
+    if not wanted:
+        return None
     for request in sorted(open_requests, key=lambda r: r.last_contact, reverse=True):
         if at - request.last_contact > window:
             continue
-        theirs = topic(request.subject)
-        shared = words & set(theirs.split())
-        if wanted and (wanted == theirs or (len(words) >= 3 and len(shared) >= 0.75 * max(len(words), len(theirs.split())))):
-            return Threaded(request.ticket_id, f"repeat contact: same topic «{theirs}» within {window}", repeat=True)
+        if topic_key(request.subject) == wanted:
+            return Threaded(request.ticket_id, f"repeat contact: same topic «{topic(request.subject)}» within {window}",
+                            repeat=True)
     return None

@@ -50,5 +50,12 @@ def test_outside_the_window_it_is_a_new_request() -> None:
                      timedelta(days=3)) is None
 
 
+def test_word_forms_are_one_topic_and_numbers_tell_topics_apart() -> None:
+    open_ = [OpenRequest(5, "Не проходит оплата", AT)]
+    assert repeat_of("RE: не проходит оплаты", AT, open_, timedelta(days=3)) is not None
+    assert repeat_of("Касса 2 не работает", AT, [OpenRequest(6, "Касса 1 не работает", AT)], timedelta(days=3)) is None
+    assert repeat_of("Не проходит оплата картой", AT, open_, timedelta(days=3)) is None  # not the same words
+
+
 def test_a_different_topic_is_not_a_repeat() -> None:
     assert repeat_of("Не печатает принтер", AT, [OpenRequest(5, "Не проходит оплата", AT)], timedelta(days=3)) is None
