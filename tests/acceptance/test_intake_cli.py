@@ -149,3 +149,40 @@ def test_the_log_lists_ignored_mail_with_the_reason(config: Path, tmp_path: Path
     assert code == 0
     [row] = json.loads(out)["messages"]
     assert (row["state"], row["reason"], row["request"]) == ("ignored", "Auto-Submitted: auto-replied", None)
+
+
+def test_serve_receives_mail_over_smtp_until_ctrl_c(config: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import smtplib
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(config.read_text(encoding="utf-8").replace("intake:\n", f"intake:\n  smtp: {{port: {port}}}\n"),
+                      encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "crm_bridge", "-c", str(config), "intake", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"receiving mail: SMTP 127.0.0.1:{port}" in proc.stdout.readline()
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = "ivan@romashka.ru", "support@example.ru", "Касса", "<srv@c>"
+        msg.set_content("не работает")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.send_message(msg)  # 250 only after the commit
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    code, out, _ = cli(config, "intake", "log", "--json")
+    assert [(m["message_id"], m["via"], m["state"]) for m in json.loads(out)["messages"]] == [("<srv@c>", "smtp", "new")]
