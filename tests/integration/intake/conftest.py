@@ -28,6 +28,9 @@ INTAKE = """intake:
   rules:
     - {name: outage, keywords: [не работает, авария], type: technical_problem, priority: high}
     - {name: billing, keywords: [счёт, оплата], type: consultation}
+sla:   # one policy with a next-response target: the customer's messages start its cycles
+  policies:
+    - {name: all, calendar: 24x7, targets: {first_response: 1h, next_response: 2h, resolution: 8h}}
 """
 EXTRA = "    create_remote: [ticket]\n    post_created: [ticket]\n    timeout: {connect: 2, read: 2}\n"
 

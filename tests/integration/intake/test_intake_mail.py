@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from crm_bridge.store.tables import ContactRow, CustomerRow, TicketEventRow, TicketRow
 from intake.tables import InboxRow
+from sla.tables import SlaEventRow
 from tests.integration.intake.conftest import Desk, mail
 
 
@@ -71,6 +72,10 @@ def test_the_customers_reply_to_the_acknowledgement_joins_the_request_as_a_messa
         assert [m.data["author"] for m in messages] == ["customer", "customer"]
         assert messages[0].data["rule"] == f"reply to our mail {ack['Message-ID']}"
         assert messages[1].data["rule"] == f"number {ticket.number} in the subject"
+        next_response = list(s.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == ticket.id,
+                                                                  SlaEventRow.metric == "next_response")))
+        assert next_response, "the customer's reply started no next-response cycle"
+        assert min(e.at for e in next_response) == messages[0].at  # the clock runs from the reply
         states = dict(s.execute(select(InboxRow.message_id, InboxRow.state)).all())
         assert states == {"<q1@client.example>": "registered", "<q2@client.example>": "threaded",
                           "<q3@client.example>": "threaded"}
