@@ -9,8 +9,10 @@ within the window is a repeat contact, attached and counted; else it is classifi
 registered as a new request (``record.created``: the sync outbox creates it in the CRM
 bind-first). Every rule that decided is stored in the row's ``decision``.
 
-A crash mid-message rolls its transaction back: the row is still ``new`` and is decided
-again, whole, by the next run; nothing half-done is left. The CRM's number comes back in
+Messages are decided 50 to a transaction (one commit), each in its own SAVEPOINT: one
+that fails rolls back alone and is parked ``failed`` with the reason. A crash rolls the
+open transaction back: its rows are still ``new`` and are decided again, whole, by the
+next run; nothing half-done is left. The CRM's number comes back in
 ``intake.confirm`` (``intake.confirm``), after ``sync.dispatch`` created the request.
 """
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["FINAL", "compile_rules", "intake_process", "load_index"]
 
 log = logging.getLogger(__name__)
+CHUNK = 50  # messages decided per transaction (one commit), each in its own SAVEPOINT
 UNNUMBERED = "(unnumbered)"  # passes the canonical check; replaced by "" before the row is stored
 FINAL = (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value, TicketStatus.CANCELLED.value)
 
@@ -71,22 +74,58 @@ def intake_process(app: App, now: datetime) -> dict[str, Any]:
         index = load_index(session) if ids else ContactIndex()
     rules = compile_rules(config)
     counts: Counter[str] = Counter()
-    for inbox_id in ids:
+    for first in range(0, len(ids), CHUNK):
+        chunk = ids[first:first + CHUNK]
         try:
-            with app.store.transaction() as session:
+            counts.update(_decide_chunk(app, now, chunk, index, rules, config))
+        except Exception:  # the chunk's commit failed (a deferred handler): each message alone, to find it
+            log.warning("deciding %d messages together failed; deciding them one by one", len(chunk), exc_info=True,
+                        extra={"event": "intake.process.retry"})
+            for inbox_id in chunk:
+                counts.update(_decide_chunk(app, now, [inbox_id], index, rules, config, alone=True))
+    return dict(counts)
+
+
+def _decide_chunk(app: App, now: datetime, ids: list[int], index: ContactIndex, rules: list[CompiledRule],
+                  config: IntakeConfig, *, alone: bool = False) -> Counter[str]:
+    """Decide `ids` in one transaction (one commit), each message in its own SAVEPOINT:
+    a message that fails rolls back alone and is parked as ``failed`` with the reason."""
+    counts: Counter[str] = Counter()
+    failed: dict[int, str] = {}
+    try:
+        with app.store.transaction() as session:
+            unit = app.bus.unit(session, now, app.config)
+            for inbox_id in ids:
                 row = session.scalar(select(InboxRow).where(InboxRow.id == inbox_id).with_for_update(skip_locked=True))
                 if row is None or row.state != "new":
                     continue
-                counts[decide(app.bus.unit(session, now, app.config), row, index, rules, config)] += 1
-        except Exception as exc:  # one message must not stop the loop: it is parked with the reason
-            log.exception("inbound message %d could not be decided", inbox_id,
-                          extra={"event": "intake.process.failed", "inbox_id": inbox_id})
-            with app.store.transaction() as session:
-                failed = session.get(InboxRow, inbox_id)
-                if failed is not None and failed.state == "new":
-                    failed.state, failed.reason, failed.processed_at = "failed", f"{type(exc).__name__}: {exc}", now
-            counts["failed"] += 1
-    return dict(counts)
+                try:
+                    with session.begin_nested():
+                        outcome = decide(unit, row, index, rules, config)
+                except Exception as exc:  # one message must not stop the others
+                    log.exception("inbound message %d could not be decided", inbox_id,
+                                  extra={"event": "intake.process.failed", "inbox_id": inbox_id})
+                    failed[inbox_id] = f"{type(exc).__name__}: {exc}"
+                    continue
+                counts[outcome] += 1
+                if created := (row.decision or {}).get("match", {}).get("created_contact"):
+                    index.add(Known(None, created), email=row.sender)  # kept: its SAVEPOINT was released
+            for inbox_id, reason in failed.items():
+                row = session.get(InboxRow, inbox_id)
+                if row is not None:
+                    row.state, row.reason, row.processed_at = "failed", reason, now
+                    counts["failed"] += 1
+    except Exception as exc:
+        if not alone:
+            raise
+        log.exception("inbound message %s could not be decided", ids, extra={"event": "intake.process.failed"})
+        with app.store.transaction() as session:
+            for inbox_id in ids:
+                row = session.get(InboxRow, inbox_id)
+                if row is not None and row.state == "new":
+                    row.state, row.reason, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", now
+                    counts = Counter(failed=1)
+    return counts
 
 
 def _matched_by_review(row: InboxRow) -> MatchDecision | None:
@@ -131,7 +170,6 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
         contact_id = create_record(session, "contact", {"name": inbound.sender_name or inbound.sender,
                                                          "email": inbound.sender, "customer_id": None})
         unit.publish(DomainEvent("record.created", "contact", contact_id, "intake"))
-        index.add(Known(None, contact_id), email=inbound.sender)
         decision["match"]["created_contact"] = contact_id
     row.customer_id, row.contact_id = customer_id, contact_id
     repeat = repeat_of(inbound.subject, row.received_at, _open_requests(session, customer_id, contact_id),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 import intake.process
 from crm_bridge.app import App
 from crm_bridge.config import ConfigErrors
+from crm_bridge.store.tables import ContactRow
 from intake.inbox import store_message
 from intake.tables import InboxRow
 
@@ -25,8 +26,9 @@ def raw(n: int, sender: str = "flood@spam.example", subject: str | None = None) 
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    bridge = App.from_text(f"store: {{url: 'sqlite:///{tmp_path / 's.db'}'}}\nintake: {{flood: {{messages: 3, within: 1h}}}}\n")
+def app(store_url: str) -> Iterator[App]:
+    """On SQLite and on PostgreSQL: row locks, SAVEPOINTs and the unique Message-ID on both."""
+    bridge = App.from_text(f"store: {{url: '{store_url}'}}\nintake: {{flood: {{messages: 3, within: 1h}}}}\n")
     bridge.upgrade_db()
     yield bridge
     bridge.close()
@@ -37,6 +39,7 @@ def states(app: App) -> dict[str, tuple[str, str | None]]:
         return {r.message_id: (r.state, r.reason) for r in s.scalars(select(InboxRow).order_by(InboxRow.id))}
 
 
+@pytest.mark.postgres
 def test_a_flood_from_one_sender_is_cut_off_with_the_reason(app: App) -> None:
     for n, subject in enumerate(["Касса", "Принтер", "Доступ в 1С", "Отчёт", "Счёт"]):
         store_message(app.store, raw(n, subject=subject), via="smtp")
@@ -48,6 +51,7 @@ def test_a_flood_from_one_sender_is_cut_off_with_the_reason(app: App) -> None:
     assert reason.startswith("flood: 3 messages from flood@spam.example within 1:00:00 already")
 
 
+@pytest.mark.postgres
 def test_one_message_that_cannot_be_decided_is_parked_and_the_rest_go_on(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     real = intake.process.classify
 
@@ -64,6 +68,8 @@ def test_one_message_that_cannot_be_decided_is_parked_and_the_rest_go_on(app: Ap
     assert states(app)["<p2@client>"] == ("failed", "RuntimeError: a rule blew up")
     with app.store.transaction() as s:  # the failed one created nothing: its transaction rolled back
         assert s.scalar(select(InboxRow.contact_id).where(InboxRow.message_id == "<p2@client>")) is None
+        emails = set(s.scalars(select(ContactRow.email)))
+        assert emails == {"a@x.example", "c@x.example"}  # the contact made for the failed one went with it
 
 
 def test_a_rule_that_decides_nothing_is_an_error_at_its_line(tmp_path: Path) -> None:
