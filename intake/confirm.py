@@ -33,12 +33,13 @@ log = logging.getLogger(__name__)
 
 
 def _waiting(app: App) -> dict[str, list[tuple[int, str]]]:
-    """backend → (ticket id, remote id) of registered requests still without a number, created remotely."""
+    """backend → (ticket id, remote id) of registered requests created remotely and not yet
+    announced (an import that met the record first may have stored its number already)."""
     with app.store.transaction() as session:
         rows = session.execute(select(BindingRow.backend, TicketRow.id, BindingRow.remote_id)
                                .join(InboxRow, InboxRow.ticket_id == TicketRow.id)
                                .join(BindingRow, (BindingRow.model == "ticket") & (BindingRow.local_id == TicketRow.id))
-                               .where(InboxRow.state == "registered", TicketRow.number == "",
+                               .where(InboxRow.state == "registered", InboxRow.announced_at.is_(None),
                                       BindingRow.state == "active")).all()
     found: dict[str, list[tuple[int, str]]] = {}
     for backend, ticket_id, remote_id in rows:
@@ -68,12 +69,15 @@ def intake_confirm(app: App, now: datetime) -> dict[str, Any]:
             unit = app.bus.unit(session, now, app.config)
             for ticket_id, remote_id in pairs:
                 record = records.get(remote_id)
-                number = str((record.values.get(source) if record else None) or "").strip()
                 ticket = session.get(TicketRow, ticket_id)
+                number = str((record.values.get(source) if record else None) or (ticket.number if ticket else "")).strip()
                 if not number or ticket is None:
                     waiting += 1
                     continue
                 ticket.number = number
+                for inbox in session.scalars(select(InboxRow).where(InboxRow.ticket_id == ticket_id,
+                                                                    InboxRow.state == "registered")):
+                    inbox.announced_at = now  # announced once: the acknowledgement is queued once
                 binding = session.scalar(select(BindingRow).where(BindingRow.backend == name, BindingRow.remote_id == remote_id))
                 if binding is not None and binding.base is not None:
                     binding.base = {**binding.base, "number": number}  # both sides agree on it: no merge later

@@ -42,3 +42,4 @@ class InboxRow(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
     processed_at: Mapped[datetime | None]
+    announced_at: Mapped[datetime | None]  # registered: when the CRM's number was read back and the request announced

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.Integer(), nullable=True),
         sa.Column("decision", sa.JSON(), nullable=False),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("announced_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_intake_inbox_ticket_id_tickets")),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_intake_inbox_customer_id_customers")),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], name=op.f("fk_intake_inbox_contact_id_contacts")),

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from crm_bridge.store.tables import TicketRow
 from intake.tables import InboxRow
 from sync.tables import BindingRow
-from tests.integration.intake.conftest import Desk, mail
+from tests.integration.intake.conftest import Desk, mail, wait_for
 
 CRASH = textwrap.dedent("""
     import os, signal, sys
@@ -62,3 +62,19 @@ def test_kill_9_between_create_and_bind_leaves_one_request_in_1c(desk: Desk, tmp
         ticket = s.get(TicketRow, ticket_id)
         assert ticket is not None
         assert ticket.number == doc["Number"]
+
+
+def test_an_import_that_meets_the_request_first_still_gets_it_announced_once(desk: Desk) -> None:
+    desk.send(mail("Клиент <n.vorobeva@koroleva.example>", "Не работает касса", "Касса", Message_ID="<met@c>"))
+    assert desk.app.run_job("intake.process") == {"registered": 1}
+    desk.emulator.inject("timeout", seconds=4, method="POST", entity_set="Document_Интерес", count=1)  # 1C creates; the answer is lost
+    assert desk.app.run_job("sync.dispatch")["demo-1c"]["retried"] == 1
+    assert wait_for(lambda: len(desk.ours()) == 1)
+    desk.clock.at += timedelta(minutes=1)
+    desk.app.run_job("sync.pull")  # finds our document by its key and claims the binding, number and all
+    assert desk.app.run_job("intake.confirm") == {"confirmed": 1, "waiting": 0}
+    assert desk.app.run_job("intake.confirm") == {"confirmed": 0, "waiting": 0}  # announced once
+    [doc] = desk.ours()
+    desk.acknowledged()
+    acks = [m for m in desk.sink.messages if str(m["Subject"]).startswith("Обращение") and "Не работает касса" in str(m["Subject"])]
+    assert [str(m["Subject"]) for m in acks] == [f"Обращение {doc['Number']} принято: Не работает касса"]
