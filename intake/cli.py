@@ -176,8 +176,10 @@ def explain(
     which: Annotated[str, typer.Argument(metavar="MESSAGE-ID|CRM-NUMBER", help="A Message-ID (<…@…>) or a request's number.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Why a message became what it did: the match, the rules that set type and priority,
-    the thread or repeat-contact rule, or why it was ignored.
+    """Why a message became what it did: customer match, rules, thread, or why ignored.
+
+    Shows the match and its rule, the rule that set the type and the one that set the
+    priority, the thread or repeat-contact rule, and any parse problems.
 
     Example: crm-bridge intake explain CRM-0000042
     """
@@ -294,8 +296,9 @@ def submit(
 
 @intake_app.command("serve")
 def serve() -> None:
-    """Receive mail until Ctrl-C: the SMTP receiver (intake.smtp) and the IMAP folder
-    (intake.imap, IDLE where offered). Messages are stored; `crm-bridge run` registers them.
+    """Receive mail until Ctrl-C: the SMTP receiver and the IMAP folder (IDLE where offered).
+
+    Messages are stored (intake.smtp, intake.imap); `crm-bridge run` registers them.
 
     Example: crm-bridge -c crm-bridge.yaml intake serve
     """
