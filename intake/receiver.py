@@ -21,6 +21,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from crm_bridge.errors import ConfigError
 from crm_bridge.store.engine import Store
 from intake.inbox import store_message
 from intake.settings import SmtpReceiver as SmtpSettings
@@ -65,7 +66,12 @@ class SmtpReceiver:
                                       data_size_limit=settings.max_bytes, decode_data=False)
 
     def start(self) -> SmtpReceiver:
-        self._controller.start()
+        """Listen; a port another program holds is a ConfigError naming it."""
+        try:
+            self._controller.start()
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(f"intake.smtp: cannot listen on {self.host}:{self.port} ({exc}); another program holds "
+                              "the port? set intake.smtp.port to a free one") from exc
         log.info("intake SMTP receiver on %s:%d", self.host, self.port, extra={"event": "intake.smtp.started"})
         return self
 

@@ -22,7 +22,7 @@ from intake.settings import IntakeConfig
 if TYPE_CHECKING:
     from crm_bridge.app import App
 
-__all__ = ["watch"]
+__all__ = ["intake_service", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +59,13 @@ def watch(app: App, stop: threading.Event, *, on_ready: Callable[[str], None] | 
     finally:
         if receiver is not None:
             receiver.stop()
+
+
+def intake_service(app: App) -> Callable[[], None] | None:
+    """The ``runner.service`` of intake: the SMTP receiver, beside ``crm-bridge run``'s jobs
+    (which poll IMAP in ``intake.fetch`` and decide what is stored). Returns its stop."""
+    config: IntakeConfig = app.config.section("intake")
+    if config.smtp is None:
+        return None
+    receiver = SmtpReceiver(app.store, config.smtp).start()
+    return receiver.stop

@@ -263,7 +263,14 @@ def run(
         def ready() -> None:
             console.print(f"crm-bridge running with {state.config}; Ctrl-C stops it", highlight=False)
 
-        Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
+        # Services the addons run beside the jobs (intake's SMTP receiver): started before
+        # the first cycle, so a port already taken stops `run` at once; stopped after the last.
+        stops = [stop for comp in bridge.registry.all("runner.service") if (stop := comp.obj(bridge)) is not None]
+        try:
+            Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
+        finally:
+            for stop in reversed(stops):
+                stop()
         console.print("stopped cleanly")
     finally:
         if metrics_server is not None:

@@ -186,3 +186,64 @@ def test_serve_receives_mail_over_smtp_until_ctrl_c(config: Path, tmp_path: Path
                 stream.close()
     code, out, _ = cli(config, "intake", "log", "--json")
     assert [(m["message_id"], m["via"], m["state"]) for m in json.loads(out)["messages"]] == [("<srv@c>", "smtp", "new")]
+
+
+def test_run_receives_mail_and_registers_it_in_1c_with_its_number(tmp_path: Path) -> None:
+    """The whole product: `crm-bridge run` with intake's SMTP receiver, mail over SMTP, a
+    posted request in the 1C emulator, numbered by 1C; Ctrl-C stops both."""
+    import os
+    import signal
+    import smtplib
+    import socket
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
+    from adapters.onec.emulator import Emulator
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    now = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=3)
+    with Emulator(requests=5, seed=4, now=now, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
+        config = tmp_path / "crm-bridge.yaml"
+        config.write_text(demo_config(emu.base_url, tmp_path / "s.db") + "    create_remote: [ticket]\n    post_created: [ticket]\n"
+                          + f"intake:\n  smtp: {{port: {port}}}\n", encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen([sys.executable, "-m", "crm_bridge", "-c", str(config), "run", "--every", "1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while True:  # the receiver listens before the first cycle
+                try:
+                    client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                    break
+                except OSError:
+                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                    assert time.monotonic() < deadline, "the receiver never listened"
+                    time.sleep(0.2)
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = "Новый клиент <new@client.example>", "support@demo.example", "Нет доступа в 1С"
+            msg.set_content("Не могу войти с утра")
+            with client:
+                client.send_message(msg)
+
+            def ours() -> list[dict[str, object]]:
+                return [d for d in emu.records("Document_Интерес") if d.get("Тема") == "Нет доступа в 1С"]
+
+            while not (ours() and ours()[0].get("Posted")):
+                assert time.monotonic() < deadline + 30, "the mail never became a request in 1C"
+                time.sleep(0.2)
+            [doc] = ours()
+            assert str(doc["Number"]).startswith("CRM-")
+            assert doc["КаналОбращения"] == "ЭлектроннаяПочта"
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
