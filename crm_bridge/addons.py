@@ -40,6 +40,7 @@ BUILTIN: tuple[str, ...] = (
     "sla",
     "routing",
     "notify",
+    "intake",
     "kpi",
     "web",
     "adapters.onec",

@@ -1,7 +1,8 @@
 """The embedded runner: one process, APScheduler triggers, jobs run in-process.
 
-``run_cycle`` runs the loop once in data-flow order (import → SLA tick → routing → write-back
-→ notifications, so an acknowledgement states the due dates just planned);
+``run_cycle`` runs the loop once in data-flow order (import → mail in → intake → SLA tick →
+routing → write-back → the CRM's numbers of new requests read back → notifications, so an
+acknowledgement states the number and the due dates just planned);
 ``Runner`` repeats each job on its own interval until stopped, and a job of the cycle that
 ends runs the next one right after it, in its thread (a pull's new requests are planned
 and their due dates written back at once, whatever the intervals). A job is never run
@@ -26,7 +27,8 @@ from crm_bridge.app import App
 __all__ = ["CYCLE", "Runner", "next_in_cycle", "pending_at_budget", "run_cycle"]
 
 log = logging.getLogger(__name__)
-CYCLE = ("sync.pull", "sla.tick", "routing.tick", "sync.dispatch", "notify.dispatch")
+CYCLE = ("sync.pull", "intake.fetch", "intake.process", "sla.tick", "routing.tick", "sync.dispatch", "intake.confirm",
+         "notify.dispatch")
 
 
 def next_in_cycle(name: str, known: Iterable[str]) -> str | None:
@@ -75,9 +77,12 @@ class Runner:
         sched = app.config.schedule
         self.intervals = {
             "sync.pull": pull_every or sched.pull_every,
+            "intake.fetch": pull_every or sched.pull_every,  # IMAP without IDLE: polled after each import
+            "intake.process": pull_every or sched.pull_every,
             "sla.tick": sched.sla_tick_every,
             "routing.tick": sched.routing_tick_every,
             "sync.dispatch": min(sched.dispatch_every, pull_every or sched.dispatch_every),
+            "intake.confirm": min(sched.dispatch_every, pull_every or sched.dispatch_every),
             "notify.dispatch": sched.notify_every,
             "sync.reconcile": sched.reconcile_every,
         }

@@ -170,7 +170,10 @@ def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
         if row.model not in writers:
             writers[row.model] = mapping.writing_everything
         try:
-            values: dict[str, Any] = {**writers[row.model].to_remote(local, resolve), correlation: key}
+            # An empty text is not sent: the remote fills it (1C numbers a document created
+            # with no Number; intake's requests wait for that number, see intake.confirm).
+            given = {name: value for name, value in local.items() if value != ""}
+            values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
         except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
             _unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
             return None

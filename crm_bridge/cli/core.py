@@ -233,7 +233,10 @@ def run(
 
     bridge = open_app(backends=True)
     metrics_server = web_server = None
-    services: list[Any] = []  # what addons run beside the loop (usage="run.service": factory(app) -> .close() or None)
+    # What addons run beside the loop (usage="run.service": factory(app) -> an object with
+    # .close(), or None): intake's SMTP receiver, the REST webhook listener. Started before
+    # the first cycle, so a port already taken stops `run` at once; closed after the last.
+    services: list[Any] = []
     try:
         if metrics_port is not None:
             from crm_bridge.metrics import serve
@@ -278,7 +281,7 @@ def run(
         Runner(bridge, pull_every=every, on_result=show).serve(on_ready=ready)
         console.print("stopped cleanly")
     finally:
-        for service in services:
+        for service in reversed(services):
             service.close()
         if metrics_server is not None:
             metrics_server.shutdown()

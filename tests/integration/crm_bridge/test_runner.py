@@ -33,9 +33,12 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
 
 
 def test_next_in_cycle_skips_jobs_no_addon_registered() -> None:
-    assert next_in_cycle("sync.pull", CYCLE) == "sla.tick"
+    assert next_in_cycle("sync.pull", CYCLE) == "intake.fetch"  # new mail registered before the SLA plans
+    assert next_in_cycle("intake.process", CYCLE) == "sla.tick"
+    assert next_in_cycle("sync.pull", set(CYCLE) - {"intake.fetch", "intake.process"}) == "sla.tick"
     assert next_in_cycle("sync.pull", {"sync.pull", "sync.dispatch"}) == "sync.dispatch"
-    assert next_in_cycle("sync.dispatch", CYCLE) == "notify.dispatch"  # mail states what was just written back
+    assert next_in_cycle("sync.dispatch", CYCLE) == "intake.confirm"  # the CRM's number, before the acknowledgement
+    assert next_in_cycle("intake.confirm", CYCLE) == "notify.dispatch"  # mail states what was just written back
     assert next_in_cycle("notify.dispatch", CYCLE) is None
     assert next_in_cycle("sync.reconcile", CYCLE) is None
 
@@ -123,8 +126,9 @@ def test_a_job_asked_for_while_it_runs_runs_once_more_then_the_cycle_goes_on(tmp
     assert runner.busy() == {"sla.tick"}
     jobs.release.set()
     first.join(10)
-    assert jobs.runs == ["sync.pull", "sla.tick", "sync.pull", "sla.tick", "routing.tick", "sync.dispatch",
-                         "notify.dispatch"]
+    intake = ["intake.fetch", "intake.process"]
+    assert jobs.runs == ["sync.pull", *intake, "sla.tick", "sync.pull", *intake, "sla.tick", "routing.tick",
+                         "sync.dispatch", "intake.confirm", "notify.dispatch"]
     assert runner.busy() == set()
 
 

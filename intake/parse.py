@@ -1,0 +1,180 @@
+"""An inbound e-mail as the intake sees it: parsed from its bytes, never trusted.
+
+Pure: bytes in, an ``Inbound`` out, no I/O. Parsed with the stdlib ``email`` package
+(``policy=default``); the text comes from the first ``text/plain`` part, else the HTML
+part converted to text (scripts and styles dropped); attachments are kept up to a size
+limit, the rest are listed with the reason. A message nothing can be read from still
+yields an ``Inbound`` (empty text, the defect in ``problems``): the loop never stops on one.
+
+Example::
+
+    inbound = parse_message(raw, max_attachment=5_000_000)
+    inbound.sender          # "ivanova@romashka.ru"
+    inbound.automatic       # "Auto-Submitted: auto-replied": never registered, never answered
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import EmailMessage, Message
+from email.policy import default
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+
+__all__ = ["Attachment", "Inbound", "html_to_text", "parse_message"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None  # None: over the size limit, not kept (the reason in Inbound.problems)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    message_id: str
+    sender: str  # the address, lower-cased ("" when the From header cannot be read)
+    sender_name: str
+    recipients: tuple[str, ...]
+    subject: str
+    text: str
+    in_reply_to: tuple[str, ...] = ()  # In-Reply-To, then References: Message-IDs with <>
+    automatic: str | None = None  # why this is an auto-reply or a bounce (RFC 3834), else None
+    attachments: tuple[Attachment, ...] = ()
+    problems: tuple[str, ...] = field(default=())
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_BOUNCERS = ("mailer-daemon", "postmaster")
+
+
+class _Text(HTMLParser):
+    """HTML → text: block elements become line breaks; script and style are dropped."""
+
+    _SKIP = frozenset({"script", "style", "head", "title"})
+    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """The readable text of an HTML body: no tags, no scripts, no styles."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _content(part: Message) -> str:
+    """A text part's content; a wrong or unknown charset falls back to cp1251, then latin-1."""
+    try:
+        return str(part.get_content()) if isinstance(part, EmailMessage) else ""
+    except (LookupError, UnicodeDecodeError, AssertionError):
+        payload = part.get_payload(decode=True)
+        raw = payload if isinstance(payload, bytes) else b""
+        for charset in ("utf-8", "cp1251"):
+            try:
+                return raw.decode(charset)
+            except UnicodeDecodeError:
+                continue
+        return raw.decode("latin-1")
+
+
+def _automatic(msg: Message, sender: str, present: frozenset[str]) -> str | None:
+    """Why `msg` is machine-written (RFC 3834 and the usual marks), else None. Only the
+    headers `present` are read: each read of a header parses it (policy=default)."""
+    if "auto-submitted" in present:
+        auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
+        if auto and auto != "no":
+            return f"Auto-Submitted: {auto}"
+    if sender.split("@")[0] in _BOUNCERS:
+        return f"from {sender}: a delivery report"
+    if msg.get_content_type() == "multipart/report":
+        return "multipart/report: a delivery report"
+    for header in ("x-autoreply", "x-autorespond"):
+        if header in present and msg.get(header):
+            return f"{header.title()}: an auto-reply"
+    if "precedence" in present and (precedence := str(msg.get("Precedence", "")).strip().lower()) in ("bulk", "junk", "auto_reply"):
+        return f"Precedence: {precedence}"
+    return None
+
+
+def _header(msg: Message, name: str, problems: list[str], present: frozenset[str] | None = None) -> str:
+    if present is not None and name.lower() not in present:
+        return ""
+    try:
+        return str(msg.get(name, "") or "")
+    except (ValueError, TypeError, IndexError) as exc:  # a header the policy cannot parse
+        problems.append(f"{name}: unreadable ({exc})")
+        return ""
+
+
+def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int = 200_000) -> Inbound:
+    """Parse one message. Its Message-ID, when it has none, is derived from its bytes
+    (the same message delivered twice is the same id, so it is stored once)."""
+    problems: list[str] = []
+    msg = message_from_bytes(raw, policy=default)
+    problems += [type(d).__name__ for d in msg.defects]
+    present = frozenset(k.lower() for k in msg.keys())  # noqa: SIM118 - a Message is no dict: keys() reads no header
+    ids = _MSGID.findall(_header(msg, "Message-ID", problems, present))
+    message_id = ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
+    name, sender = parseaddr(_header(msg, "From", problems))
+    sender = sender.strip().lower() if "@" in sender else ""
+    recipients = tuple(a.lower() for _, a in getaddresses([_header(msg, h, problems, present) for h in ("To", "Cc")]) if "@" in a)
+    replies = tuple(dict.fromkeys(_MSGID.findall(_header(msg, "In-Reply-To", problems, present))
+                                  + _MSGID.findall(_header(msg, "References", problems, present))[::-1]))
+    plain: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        kind = part.get_content_type()
+        disposition = part.get_content_disposition() if "content-disposition" in {k.lower() for k in part.keys()} else None  # noqa: SIM118
+        named = (disposition is not None or not kind.startswith("text/")) and part.get_filename() is not None
+        if disposition == "attachment" or (named and disposition != "inline"):
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            filename = part.get_filename() or "attachment"
+            if len(data) > max_attachment:
+                problems.append(f"attachment {filename!r}: {len(data)} bytes, over the limit of {max_attachment}; not kept")
+                attachments.append(Attachment(filename, kind, len(data), None))
+            else:
+                attachments.append(Attachment(filename, kind, len(data), data))
+        elif kind == "text/plain" and plain is None:
+            plain = _content(part)
+        elif kind == "text/html" and html is None:
+            html = _content(part)
+    text = plain if plain and plain.strip() else html_to_text(html) if html else ""
+    if len(text) > max_text:
+        problems.append(f"text cut at {max_text} characters (was {len(text)})")
+        text = text[:max_text]
+    return Inbound(message_id=message_id, sender=sender, sender_name=name.strip(), recipients=recipients,
+                   subject=" ".join(_header(msg, "Subject", problems).split()), text=text.strip(),
+                   in_reply_to=replies, automatic=_automatic(msg, sender, present), attachments=tuple(attachments),
+                   problems=tuple(problems))
