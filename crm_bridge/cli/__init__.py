@@ -16,6 +16,7 @@ from crm_bridge.cli.common import console_err, state
 from crm_bridge.cli.core import app as core_app
 from crm_bridge.cli.lazy import AddonGroup
 from crm_bridge.errors import BridgeError, ConfigError, RemoteError, UsageError
+from crm_bridge.interactive import interactive, set_interactive
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
@@ -53,9 +54,22 @@ def main(argv: list[str] | None = None) -> None:
 
     Every error crm-bridge raises on purpose ends as one line on stderr and an exit code:
     2 for a configuration or usage mistake, 3 for a remote's fault, 1 for the rest.
-    Given `argv`, the caller embeds the command (tests): the process's collector is left as it is.
+    Given `argv`, the caller embeds the command (tests): the process's collector is left as
+    it is, and so is whether a person waits (``crm_bridge.interactive``): a command run in
+    a test process does not leave the next test's 1C calls with a person's short timeouts.
     """
     state.embedded = argv is not None
+    if state.embedded:
+        waiting = interactive()
+        try:
+            _main(argv)
+        finally:
+            set_interactive(waiting)
+    else:
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         command = build()
         command(args=argv, standalone_mode=True)
