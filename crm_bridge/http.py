@@ -27,7 +27,7 @@ import urllib3
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
 from crm_bridge.watchdog import Watchdog, watch_session
 
-__all__ = ["MAX_RETRY_AFTER", "Answer", "AnswerTooLarge", "exchange", "read_capped", "retry_after", "shown"]
+__all__ = ["MAX_RETRY_AFTER", "Answer", "AnswerTooLarge", "NoAnswer", "exchange", "read_capped", "retry_after", "shown"]
 
 _CHUNK = 1 << 16
 #: the longest wait a remote's Retry-After can impose: a header cannot stop the bridge for a day
@@ -36,6 +36,12 @@ MAX_RETRY_AFTER = 3600.0
 
 class AnswerTooLarge(RemoteRejected):
     """An answer over the backend's size cap: not read further (not retried: it would be as large again)."""
+
+
+class NoAnswer(RemoteUnavailable):
+    """The request went out but its answer did not come (a read timeout, an answer cut off
+    or late): the remote may have acted on it. A caller whose request is not idempotent
+    (an SMS costs money) may choose not to send it again."""
 
 
 @dataclass(frozen=True)
@@ -132,16 +138,18 @@ def exchange(session: requests.Session, method: str, url: str, *, backend: str, 
     """Send one request and read its whole answer within the bounds (any status).
 
     Raises:
-        RemoteUnavailable: no connection, a timeout, a broken answer, or not complete in `total` s.
+        NoAnswer: sent, but no complete answer: a read timeout, an answer broken off or not
+            complete in `total` s (a ``RemoteUnavailable``: retried like one unless the caller says otherwise).
+        RemoteUnavailable: no connection, or a connection that failed (before or during the answer: not told apart).
         AnswerTooLarge: the body is over `max_bytes`.
     """
     where = shown(url, hide=hide)
     connect, read = timeout
     deadline = time.monotonic() + total
 
-    def late(size: int) -> RemoteUnavailable:
-        return RemoteUnavailable(f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
-                                 f"({size:,} bytes had arrived); will retry")
+    def late(size: int) -> NoAnswer:
+        return NoAnswer(f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
+                        f"({size:,} bytes had arrived); will retry")
 
     with Watchdog(total) as dog:
         try:
@@ -154,7 +162,9 @@ def exchange(session: requests.Session, method: str, url: str, *, backend: str, 
             if dog.fired:
                 raise late(0) from exc
             msg = f"{backend}: {what}: {where} did not answer in {min(read, total):g} s; will retry"
-            raise RemoteUnavailable(msg) from exc
+            if isinstance(exc, requests.ConnectTimeout):  # nothing was sent
+                raise RemoteUnavailable(msg) from exc
+            raise NoAnswer(msg) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if dog.fired:
                 raise late(0) from exc

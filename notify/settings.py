@@ -122,6 +122,9 @@ class SmsRu(Strict):
     max_segments: int = Field(default=3, ge=1, le=8)  # SMS.ru refuses over 8 (code 205)
     timeout: float = Field(default=15.0, gt=0)
     test: bool = False  # SMS.ru's test=1: answered as sent, nothing sent, nothing charged
+    # sent, but no answer (a read timeout): SMS.ru may have sent and charged it. park: a
+    # person checks the cabinet and retries the row or not; retry: send again (maybe twice)
+    unanswered: Literal["park", "retry"] = "park"
 
     @field_validator("base_url")
     @classmethod

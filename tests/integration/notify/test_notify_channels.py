@@ -157,7 +157,7 @@ def test_smsru_number_codes_park_an_invalid_number_and_retry_a_daily_limit(
         assert row.next_attempt_at >= NOW + timedelta(hours=1)
 
 
-def test_no_money_on_the_smsru_account_parks_and_a_5xx_retries(
+def test_no_money_on_the_smsru_account_holds_every_sms_without_spending_attempts_and_a_5xx_retries(
         tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
     sms, tg, hook = servers
     app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567", "sms:+79990000000"]')
@@ -167,10 +167,31 @@ def test_no_money_on_the_smsru_account_parks_and_a_5xx_retries(
     sms.account_code = 201
     app.run_job("notify.dispatch")
     with app.store.transaction() as s:
-        got = {r.recipient: (r.state, r.reason) for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms"))}
-    assert got["79991234567"] == ("pending", "SMS.ru answered HTTP 503; will retry")
-    assert got["79990000000"][0] == "parked"
-    assert "not enough money" in got["79990000000"][1]
+        got = {r.recipient: (r.state, r.reason, r.attempts)
+               for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms"))}
+    assert got["79991234567"] == ("pending", "SMS.ru answered HTTP 503; will retry", 1)
+    state, reason, attempts = got["79990000000"]
+    assert (state, attempts) == ("pending", 0)
+    assert "not enough money" in reason
+
+
+def test_after_an_administrative_fault_the_recipients_later_messages_wait_unclaimed_and_unspent(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    import notify.dispatch
+
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567"]')
+    for number in ("CRM-0000042", "CRM-0000043", "CRM-0000044"):  # three SMS to one number: three messages
+        publish(app, breach(add_request(app, number=number)))
+    sms.account_code = 201
+    app.run_job("notify.dispatch")
+    assert sms.requests == 1  # the first SMS told: no money; the other two were not tried
+    with app.store.transaction() as s:
+        held = list(s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms")))
+    assert len(held) == 3
+    assert {(r.state, r.attempts) for r in held} == {("pending", 0)}
+    assert {r.next_attempt_at for r in held} == {NOW + notify.dispatch.ADMIN_WAIT}  # not a lease: held, all of them
+    assert all("not enough money" in (r.reason or "") for r in held)
 
 
 def test_a_webhook_receiver_that_answers_5xx_then_429_gets_it_after_retry_after_and_a_410_parks(
