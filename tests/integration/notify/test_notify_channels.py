@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from notify_fixtures import NOW, add_request, created, publish
+from notify_fixtures import CHAT, NOW, PHONE, SECRET, TOKEN, add_request, created, publish
 from sqlalchemy import select
 
 from crm_bridge.app import App, FrozenClock
@@ -18,17 +17,6 @@ from crm_bridge.events import DomainEvent
 from notify.channels.fakes import FakeSmsRu, FakeTelegram, WebhookReceiver
 from notify.sink import SmtpSink
 from notify.tables import NotificationRow
-
-TOKEN = "123456:AAF-secret-bot-token"
-SECRET = "whsec-0123456789abcdef"
-CHAT, PHONE = "-1001234567890", "79991234567"
-
-
-@pytest.fixture
-def servers() -> Iterator[tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]]:
-    with FakeSmsRu("sms-api-id") as sms, FakeTelegram(TOKEN, chats={CHAT, "-42"}, blocked={"-42"}) as tg, \
-            WebhookReceiver(SECRET, clock=NOW.timestamp) as hook:
-        yield sms, tg, hook
 
 
 def make_app(tmp_path: Path, sink: SmtpSink, sms: FakeSmsRu, tg: FakeTelegram, hook: WebhookReceiver, *,
