@@ -20,12 +20,13 @@ from notify.tables import NotificationRow
 
 
 def make_app(tmp_path: Path, sink: SmtpSink, sms: FakeSmsRu, tg: FakeTelegram, hook: WebhookReceiver, *,
-             breach: str = f'[assignee, "telegram:{CHAT}", "sms:+7 999 123-45-67"]', clock: FrozenClock | None = None) -> App:
+             breach: str = f'[assignee, "telegram:{CHAT}", "sms:+7 999 123-45-67"]', clock: FrozenClock | None = None,
+             sms_extra: str = "") -> App:
     text = f"""
 store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
 notify:
   email: {{host: {sink.host}, port: {sink.port}, tls: none, from: "Поддержка <support@example.ru>"}}
-  sms: {{kind: smsru, api_id: sms-api-id, base_url: "{sms.url}", sender: Support, max_segments: 2}}
+  sms: {{kind: smsru, api_id: sms-api-id, base_url: "{sms.url}", sender: Support, max_segments: 2{sms_extra}}}
   telegram: {{token: "{TOKEN}", base_url: "{tg.url}"}}
   webhooks:
     - {{url: "{hook.url}/crm", secret: {SECRET}, events: [sla_breach, acknowledgement]}}
@@ -180,6 +181,36 @@ def test_after_an_administrative_fault_the_recipients_later_messages_wait_unclai
     assert {(r.state, r.attempts) for r in held} == {("pending", 0)}
     assert {r.next_attempt_at for r in held} == {NOW + notify.dispatch.ADMIN_WAIT}  # not a lease: held, all of them
     assert all("not enough money" in (r.reason or "") for r in held)
+
+
+@pytest.mark.parametrize(("unanswered", "state"), [("park", "parked"), ("retry", "pending")])
+def test_an_sms_smsru_took_but_answered_too_late_is_parked_as_may_have_been_sent_unless_told_to_retry(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver], unanswered: str,
+        state: str) -> None:
+    sms, tg, hook = servers
+    sms.stall.append(0.5)  # SMS.ru sends it, then answers after our read timeout
+    app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567"]',
+                   sms_extra=f", timeout: 0.1, unanswered: {unanswered}")
+    publish(app, breach(add_request(app)))
+    app.run_job("notify.dispatch")
+    row = rows(app)["sms:sla_breach"]
+    assert len(sms.sent) == 1
+    assert row.state == state
+    assert ("may have been sent" in (row.reason or "")) == (state == "parked")
+
+
+def test_a_retry_after_of_ten_trillion_seconds_waits_an_hour_and_breaks_nothing(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    publish(app, breach(add_request(app)))
+    hook.answers.append((429, {"Retry-After": "9999999999999"}))
+    tg.flood.append(9999999999999)
+    result = app.run_job("notify.dispatch")
+    assert result["retried"] == 2
+    got = rows(app)
+    assert got["webhook:sla_breach"].next_attempt_at == NOW + timedelta(hours=1)
+    assert got["telegram:sla_breach"].next_attempt_at == NOW + timedelta(hours=1)
 
 
 def test_a_webhook_receiver_that_answers_5xx_then_429_gets_it_after_retry_after_and_a_410_parks(
