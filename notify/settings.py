@@ -62,7 +62,6 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from crm_bridge.config import Strict, TimeZoneName, config_problem
 from crm_bridge.errors import did_you_mean
-from crm_bridge.http import shown
 from crm_bridge.model import TicketStatus
 from notify.events import EVENTS
 from sla.policy import Duration
@@ -356,6 +355,8 @@ class NotifyConfig(Strict):
 
     @model_validator(mode="after")
     def _one_webhook_per_url(self) -> NotifyConfig:
+        from crm_bridge.http import shown  # requests: not for `--help`
+
         seen: dict[str, int] = {}
         for index, hook in enumerate(self.webhooks):
             if hook.url in seen:

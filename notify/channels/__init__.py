@@ -15,8 +15,8 @@ answers one ``Outcome`` per row, in order:
 
 A channel never raises for a remote's answer: it translates it, in one place; a
 ``RemoteError`` (no connection, a timeout, an answer too large) becomes an outcome through
-``outcome_of``, the same for every channel. A wait is at most ``MAX_RETRY_AFTER`` (an
-hour), whatever a remote asked. Shipped
+``outcome_of``, the same for every channel. A wait is at most ``MAX_WAIT`` (an hour,
+as ``crm_bridge.http.MAX_RETRY_AFTER``), whatever a remote asked. Shipped
 channels: ``email`` (SMTP, ``notify.channels.email``), ``sms`` (SMS.ru's HTTP API,
 ``notify.channels.sms``), ``telegram`` (Bot API, ``notify.channels.telegram``) and
 ``webhook`` (signed JSON POSTs, ``notify.channels.webhook``).
@@ -41,7 +41,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crm_bridge.errors import RemoteError
-from crm_bridge.http import MAX_RETRY_AFTER
+
+#: the longest wait an outcome asks for (``crm_bridge.http.MAX_RETRY_AFTER``, not imported: requests is not for `--help`)
+MAX_WAIT = 3600.0
 
 if TYPE_CHECKING:
     from notify.outgoing import Outgoing
@@ -63,7 +65,7 @@ class Sent:
 @dataclass(frozen=True)
 class RetryAfter:
     """Try the row again, not before `seconds` (None: the back-off alone decides; more
-    than ``MAX_RETRY_AFTER`` is cut to it, a negative or NaN one is None)."""
+    than ``MAX_WAIT`` is cut to it, a negative or NaN one is None)."""
 
     seconds: float | None
     reason: str
@@ -71,7 +73,7 @@ class RetryAfter:
 
     def __post_init__(self) -> None:
         if self.seconds is not None:
-            wait = None if math.isnan(self.seconds) or self.seconds < 0 else min(float(self.seconds), MAX_RETRY_AFTER)
+            wait = None if math.isnan(self.seconds) or self.seconds < 0 else min(float(self.seconds), MAX_WAIT)
             object.__setattr__(self, "seconds", wait)
 
 

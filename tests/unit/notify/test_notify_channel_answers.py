@@ -12,7 +12,8 @@ import pytest
 import requests
 import responses
 
-from notify.channels import Parked, RetryAfter, Sent
+from crm_bridge.http import MAX_RETRY_AFTER
+from notify.channels import MAX_WAIT, Parked, RetryAfter, Sent
 from notify.channels.sms import SmsRuSender
 from notify.channels.telegram import TelegramSender
 from notify.channels.webhook import SIGNATURE, WebhookSender, sign, verify
@@ -228,3 +229,10 @@ def test_a_row_of_a_webhook_removed_from_the_configuration_is_parked() -> None:
     (outcome,) = WebhookSender([HOOK], lambda: NOW).send([claim("https://old.example.ru/hook", "webhook")])
     assert isinstance(outcome, Parked)
     assert "no webhook https://old.example.ru/hook" in outcome.reason
+
+
+@pytest.mark.parametrize(("asked", "kept"), [(9999999999999.0, 3600.0), (float("inf"), 3600.0), (float("nan"), None),
+                                             (-3.0, None), (30.0, 30.0)])
+def test_an_outcomes_wait_is_at_most_the_shared_cap(asked: float, kept: float | None) -> None:
+    assert MAX_WAIT == MAX_RETRY_AFTER  # one cap: notify.channels does not import requests for `--help`
+    assert RetryAfter(asked, "x").seconds == kept
