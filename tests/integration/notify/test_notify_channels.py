@@ -21,9 +21,9 @@ from notify.tables import NotificationRow
 
 def make_app(tmp_path: Path, sink: SmtpSink, sms: FakeSmsRu, tg: FakeTelegram, hook: WebhookReceiver, *,
              breach: str = f'[assignee, "telegram:{CHAT}", "sms:+7 999 123-45-67"]', clock: FrozenClock | None = None,
-             sms_extra: str = "") -> App:
+             sms_extra: str = "", store_url: str | None = None) -> App:
     text = f"""
-store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
+store: {{url: "{store_url or f'sqlite:///{tmp_path / "s.db"}'}"}}
 notify:
   email: {{host: {sink.host}, port: {sink.port}, tls: none, from: "Поддержка <support@example.ru>"}}
   sms: {{kind: smsru, api_id: sms-api-id, base_url: "{sms.url}", sender: Support, max_segments: 2{sms_extra}}}

@@ -40,11 +40,11 @@ def test_a_webhook_is_signed_when_it_is_posted_not_when_the_pass_began(
 
 
 def test_a_second_dispatcher_started_while_the_first_still_sends_sends_no_row_twice(
-        tmp_path: Path, sink: SmtpSink, servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, sink: SmtpSink, servers: Servers, monkeypatch: pytest.MonkeyPatch, store_url: str) -> None:
     sms, tg, hook = servers
     clock = FrozenClock(NOW)
     hook.clock = lambda: clock.at.timestamp()
-    app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567"]', clock=clock)
+    app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567"]', clock=clock, store_url=store_url)
     for number in ("CRM-0000042", "CRM-0000043", "CRM-0000044"):  # three SMS to one number
         publish(app, breach(add_request(app, number=number)))
     real_senders = notify.dispatch.senders
@@ -67,13 +67,16 @@ def test_a_second_dispatcher_started_while_the_first_still_sends_sends_no_row_tw
 
     monkeypatch.setattr(notify.dispatch, "senders", senders)
     clock.at = NOW + timedelta(minutes=8)  # the pass took its due rows at NOW, claims eight minutes later
-    app.run_job("notify.dispatch", NOW)
+    try:
+        app.run_job("notify.dispatch", NOW)
+        with app.store.transaction() as s:
+            states = [r.state for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms"))]
+    finally:
+        app.store.close()
     texts = [m["msg"] for m in sms.sent]
     assert len(texts) == 3
     assert len(set(texts)) == 3
     assert overlapped[1]["sent"] >= 2  # the second dispatcher sent what the first had not claimed yet
-    with app.store.transaction() as s:
-        states = [r.state for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms"))]
     assert states == ["sent"] * 3
 
 
