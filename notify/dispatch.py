@@ -313,11 +313,15 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
                 if name in held:
                     break
                 claims = [c for c in (_claim(app, i, now, config, templates, channel, stats) for i in planned) if c is not None]
-                for group in fold(claims, config.fold_at, channel.folds):
+                groups = fold(claims, config.fold_at, channel.folds)
+                for index, group in enumerate(groups):
                     outcomes = channel.send(group)
                     _record(app, group, outcomes, now, config, stats)
                     admin = next((o for o in outcomes if isinstance(o, RetryAfter) and o.administrative), None)
-                    if admin is not None:  # the rows not claimed yet are due still: held with the rest
+                    if admin is not None:  # rows claimed but not sent wait as the fault says; those not claimed are held
+                        rest = [c for g in groups[index + 1:] for c in g]
+                        if rest:
+                            _record(app, rest, [admin] * len(rest), now, config, stats)
                         _hold_all(app, now, name, admin.reason)
                         held.add(name)
                         break

@@ -183,6 +183,29 @@ def test_after_an_administrative_fault_the_recipients_later_messages_wait_unclai
     assert all("not enough money" in (r.reason or "") for r in held)
 
 
+def test_after_an_administrative_fault_the_rows_claimed_but_not_sent_are_released_unspent(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    import notify.dispatch
+    from crm_bridge.store.tables import TicketRow
+
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    ids = [add_request(app, number=f"CRM-{n:07d}") for n in range(1, 6)]
+    publish(app, *(breach(t) for t in ids))  # five: one digest planned
+    with app.store.transaction() as s:
+        ticket = s.get(TicketRow, ids[0])
+        assert ticket is not None
+        ticket.deleted = True  # withdrawn at its claim: four left, each its own message
+    tg.token = "654321:another-bot"  # every sendMessage answers 401: the token is wrong
+    app.run_job("notify.dispatch")
+    assert tg.requests == 1
+    with app.store.transaction() as s:
+        live = list(s.scalars(select(NotificationRow).where(NotificationRow.channel == "telegram",
+                                                            NotificationRow.state == "pending")))
+    assert len(live) == 4
+    assert {(r.attempts, r.next_attempt_at) for r in live} == {(0, NOW + notify.dispatch.ADMIN_WAIT)}
+
+
 @pytest.mark.parametrize(("unanswered", "state"), [("park", "parked"), ("retry", "pending")])
 def test_an_sms_smsru_took_but_answered_too_late_is_parked_as_may_have_been_sent_unless_told_to_retry(
         tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver], unanswered: str,
