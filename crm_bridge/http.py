@@ -6,14 +6,18 @@ Adapters talk to CRMs through ``exchange``: the body is streamed and read up to
 body trickled a byte at a time under the read timeout, a page of hundreds of megabytes).
 A failure is a ``RemoteUnavailable`` naming the address without its query string or login
 (secrets travel there: API keys, Bitrix24's webhook token) — retried by the caller's
-policy — or an ``AnswerTooLarge`` naming the setting to raise.
+policy — or an ``AnswerTooLarge`` naming the setting to raise. ``retry_after`` reads a
+``Retry-After`` header (the one parser of it: adapters and notify's channels use it).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -23,13 +27,21 @@ import urllib3
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
 from crm_bridge.watchdog import Watchdog, watch_session
 
-__all__ = ["Answer", "AnswerTooLarge", "exchange", "read_capped", "shown"]
+__all__ = ["MAX_RETRY_AFTER", "Answer", "AnswerTooLarge", "NoAnswer", "exchange", "read_capped", "retry_after", "shown"]
 
 _CHUNK = 1 << 16
+#: the longest wait a remote's Retry-After can impose: a header cannot stop the bridge for a day
+MAX_RETRY_AFTER = 3600.0
 
 
 class AnswerTooLarge(RemoteRejected):
     """An answer over the backend's size cap: not read further (not retried: it would be as large again)."""
+
+
+class NoAnswer(RemoteUnavailable):
+    """The request went out but its answer did not come (a read timeout, an answer cut off
+    or late): the remote may have acted on it. A caller whose request is not idempotent
+    (an SMS costs money) may choose not to send it again."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,30 @@ def shown(url: str, *, hide: tuple[str, ...] = ()) -> str:
         if secret:
             path = path.replace(secret, "***")
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}" if parts.scheme else "(unknown address)"
+
+
+def retry_after(value: str | None, *, now: datetime | None = None, cap: float = MAX_RETRY_AFTER) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait: delta-seconds or an HTTP date (one
+    without a zone read as UTC), at least 0 and at most `cap`; None when absent or unreadable.
+
+    Example: ``retry_after("120") == 120.0``; ``retry_after("9999999999999") == 3600.0``.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), cap)
 
 
 def read_capped(response: requests.Response, *, deadline: float, max_bytes: int,
@@ -102,16 +138,18 @@ def exchange(session: requests.Session, method: str, url: str, *, backend: str, 
     """Send one request and read its whole answer within the bounds (any status).
 
     Raises:
-        RemoteUnavailable: no connection, a timeout, a broken answer, or not complete in `total` s.
+        NoAnswer: sent, but no complete answer: a read timeout, an answer broken off or not
+            complete in `total` s (a ``RemoteUnavailable``: retried like one unless the caller says otherwise).
+        RemoteUnavailable: no connection, or a connection that failed (before or during the answer: not told apart).
         AnswerTooLarge: the body is over `max_bytes`.
     """
     where = shown(url, hide=hide)
     connect, read = timeout
     deadline = time.monotonic() + total
 
-    def late(size: int) -> RemoteUnavailable:
-        return RemoteUnavailable(f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
-                                 f"({size:,} bytes had arrived); will retry")
+    def late(size: int) -> NoAnswer:
+        return NoAnswer(f"{backend}: {what}: the answer from {where} was not complete within {total:g} s "
+                        f"({size:,} bytes had arrived); will retry")
 
     with Watchdog(total) as dog:
         try:
@@ -124,7 +162,9 @@ def exchange(session: requests.Session, method: str, url: str, *, backend: str, 
             if dog.fired:
                 raise late(0) from exc
             msg = f"{backend}: {what}: {where} did not answer in {min(read, total):g} s; will retry"
-            raise RemoteUnavailable(msg) from exc
+            if isinstance(exc, requests.ConnectTimeout):  # nothing was sent
+                raise RemoteUnavailable(msg) from exc
+            raise NoAnswer(msg) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if dog.fired:
                 raise late(0) from exc

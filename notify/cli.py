@@ -184,6 +184,7 @@ def log_command(
     """
     from sqlalchemy import select
 
+    from crm_bridge.http import shown
     from crm_bridge.store.tables import TicketRow
     from notify.tables import NotificationRow
     from sla.cli import find_request
@@ -199,7 +200,8 @@ def log_command(
                 query = query.where(NotificationRow.ticket_id == ticket.id)
             if recipient is not None:
                 query = query.where(NotificationRow.recipient == recipient.strip().lower())
-            rows = [{"request": number, "event": r.event, "recipient": r.recipient, "channel": r.channel,
+            rows = [{"request": number, "event": r.event, "channel": r.channel,
+                     "recipient": shown(r.recipient) if r.channel == "webhook" else r.recipient,  # a URL's token: not shown
                      "language": r.language, "state": r.state, "created": r.created, "sent_at": r.sent_at,
                      "attempts": r.attempts, "subject": r.subject, "message_id": r.message_id,
                      "next_attempt_at": r.next_attempt_at if r.state == "pending" else None, "reason": r.reason}

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
+from typing import TypeVar
 
 from notify.channels.smtp import build_message
 from notify.outgoing import Outgoing
@@ -27,12 +28,15 @@ from notify.templates import DIGEST, Rendered, Templates
 
 __all__ = ["DIGEST_MAX", "digest_context", "digest_message", "fold"]
 
+T = TypeVar("T")
 DIGEST_MAX = 200  # rows per digest: a mail stays readable (and under any server's size limit)
 
 
-def fold(claims: Sequence[Outgoing], fold_at: int | None, size: int = DIGEST_MAX) -> list[list[Outgoing]]:
+def fold(claims: Sequence[T], fold_at: int | None, size: int = DIGEST_MAX) -> list[list[T]]:
     """One recipient's rows as messages: a group per message (a single row, or a digest's
-    rows, at most `size`: a channel's own bound, e.g. Telegram's 4,096 characters)."""
+    rows, at most `size`: a channel's own bound, e.g. Telegram's 4,096 characters). The
+    dispatcher folds a recipient's due row ids (which message each goes in), then the rows
+    of each it could claim."""
     if fold_at is None or len(claims) < fold_at or size < 2:
         return [[c] for c in claims]
     groups = [list(claims[i:i + size]) for i in range(0, len(claims), size)]

@@ -1,24 +1,43 @@
 """Job ``notify.dispatch``: send the due notification rows, each on its row's channel.
 
-Each row goes through three steps:
+A pass takes the due rows (up to ``BATCH``) grouped by (channel, recipient) and splits
+each recipient's into messages (a row alone, or a digest: ``notify.digest.fold``). Each
+message goes through three steps, one message after the other:
 
-1. **claim** (one transaction): the row's ``next_attempt_at`` moves a lease ahead
-   (``LEASE``) only if it is still due — on SQLite and PostgreSQL alike one dispatcher
-   wins; a cause that is gone withdraws it, quiet hours or a plan not made yet postpone
-   it; otherwise it is rendered for its channel and an attempt counted;
+1. **claim** (one transaction per row, just before the message is sent, not all of a
+   pass up front): the row's ``next_attempt_at`` moves a lease (``LEASE``) past the
+   current clock only if it is still due — on SQLite and PostgreSQL alike one dispatcher
+   wins, and a second dispatcher started while this one still sends finds the rows not
+   claimed yet and sends them itself; a cause that is gone withdraws it, quiet hours or a
+   plan not made yet postpone it; otherwise it is rendered for its channel and an attempt
+   counted;
 2. **send** (no transaction open: no database lock is held while the remote thinks):
    the channel (``notify.channels``: email, sms, telegram, webhook) answers an outcome
    per row — sent, retry after, parked;
-3. **record** (one transaction per message): sent, or backed off / parked with the reason.
+3. **record** (one transaction per message: a digest's rows together): sent, or backed
+   off / parked with the reason.
 
-**Delivered once, except in one window.** The Message-ID (a webhook's delivery id) was
-drawn when the row was written. If the process dies after the remote accepted the
-message (SMTP's 250 after DATA, SMS.ru's or Telegram's ok, a webhook's 2xx) and before
-step 3 commits, the row is still pending; when the lease runs out it is sent again — a
-mail with the same Message-ID, so the recipient's mail client folds the two; a webhook
-with the same ``X-CRM-Bridge-Delivery``, so a receiver can drop it; an SMS or a Telegram
-message has no such id: the recipient sees it twice. Nowhere else can a second copy go
-out: a row is claimed before it is sent and marked in the transaction right after.
+A fault only an administrator fixes (a refused login, a revoked token, an SMS.ru account
+without money) stops the channel for the pass: its due rows, the recipient's messages not
+sent yet among them, wait without spending attempts.
+
+**Delivered once, except in two windows.** The Message-ID (a webhook's delivery id) was
+drawn when the row was written.
+
+* If the process dies after the remote accepted the message (SMTP's 250 after DATA,
+  SMS.ru's or Telegram's ok, a webhook's 2xx) and before step 3 commits, the row is
+  still pending; when the lease runs out it is sent again.
+* If the request reached the remote but its answer did not come back (a read timeout:
+  ``crm_bridge.http.NoAnswer``), the remote may have accepted it. Mail, Telegram and
+  webhooks are retried — a second copy may go out; an SMS is parked "may have been sent"
+  (SMS.ru would charge a second one): a person checks SMS.ru's cabinet and retries the row
+  or not, unless ``notify.sms.unanswered: retry`` says to send it again.
+
+A second mail carries the same Message-ID, so the recipient's mail client folds the two;
+a webhook the same ``X-CRM-Bridge-Delivery``, so a receiver can drop it; an SMS or a
+Telegram message has no such id: the recipient sees it twice (and SMS.ru charges twice).
+Nowhere else can a second copy go out: a row is claimed before it is sent and marked in
+the transaction right after.
 
 Rows of a channel with no section in the configuration wait (pending) until it has one.
 """
@@ -26,7 +45,7 @@ Rows of a channel with no section in the configuration wait (pending) until it h
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,7 +53,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
 from crm_bridge.model import TicketStatus
@@ -78,6 +97,12 @@ class DispatchStats:
         if self.errors:
             out["error"] = self.errors[0] if len(self.errors) == 1 else f"{self.errors[0]} (and {len(self.errors) - 1} more)"
         return out
+
+
+def _current(app: App, now: datetime) -> Callable[[], datetime]:
+    """The current time for leases and signatures: the app's clock, never before the
+    pass's `now` (a pass run for a later `now`, as a test or a replay does)."""
+    return lambda: max(now, app.clock())
 
 
 def why_withdrawn(row: NotificationRow, ticket: TicketRow | None) -> str | None:
@@ -141,11 +166,12 @@ def render_row(session: Session, row: NotificationRow, ticket: TicketRow, templa
 
 def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates: Templates, channel: Channel,
            stats: DispatchStats) -> Outgoing | None:
-    """Step 1: the row rendered, ready to send, or None (withdrawn, postponed, parked, taken by another)."""
+    """Step 1: the row rendered, ready to send, or None (withdrawn, postponed, parked, taken
+    by another). The lease runs from the current clock: a pass may have started long before."""
     with app.store.transaction() as session:
         claimed: CursorResult[Any] = session.execute(update(NotificationRow).where(
             NotificationRow.id == row_id, NotificationRow.state == "pending", NotificationRow.next_attempt_at <= now)
-            .values(next_attempt_at=now + LEASE))  # type: ignore[assignment]
+            .values(next_attempt_at=_current(app, now)() + LEASE))  # type: ignore[assignment]
         if claimed.rowcount != 1:
             return None  # another dispatcher has it
         row = session.get(NotificationRow, row_id)
@@ -191,33 +217,40 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
                         row.message_id, row.thread_root, rendered, link, row.channel, facts)
 
 
-def _record(app: App, row_id: int, now: datetime, config: NotifyConfig, stats: DispatchStats, *,
-            subject: str, outcome: Outcome) -> None:
-    """Step 3: sent (its note: how, e.g. in which digest), or the failure's back-off or parking."""
+def _record(app: App, group: Sequence[Outgoing], outcomes: Sequence[Outcome], now: datetime, config: NotifyConfig,
+            stats: DispatchStats) -> None:
+    """Step 3, for one message's rows in one transaction: each sent (its note: how, e.g. in
+    which digest), or its failure's back-off or parking."""
     with app.store.transaction() as session:
-        row = session.get(NotificationRow, row_id)
-        assert row is not None
-        if isinstance(outcome, Sent):
-            row.state, row.sent_at, row.subject, row.reason = "sent", now, subject[:1000], outcome.note
-            stats.sent += 1
-            return
-        row.reason = outcome.reason
-        if isinstance(outcome, RetryAfter) and outcome.administrative:
-            row.attempts = max(row.attempts - 1, 0)
-            row.next_attempt_at = now + max(ADMIN_WAIT, timedelta(seconds=outcome.seconds or 0))
-            stats.retried += 1
-        elif isinstance(outcome, RetryAfter) and row.attempts < config.max_attempts:
-            row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, outcome.seconds, base=30.0, cap=3600.0))
-            stats.retried += 1
-        else:
-            row.state = "parked"
-            if isinstance(outcome, RetryAfter):
-                row.reason = f"gave up after {row.attempts} attempts: {outcome.reason.removesuffix('; will retry')}"
-            stats.parked += 1
-        stats.errors.append(outcome.reason)
-        log.warning("notification %d of %s to %s via %s: %s", row.id, record_label(object_session(row), "ticket", row.ticket_id),
-                    row.recipient if row.channel != "webhook" else "a webhook", row.channel, outcome.reason,
-                    extra={"event": "notify.dispatch.failed", "local_id": row.ticket_id, "channel": row.channel})
+        for claim, outcome in zip(group, outcomes, strict=True):
+            row = session.get(NotificationRow, claim.row_id)
+            assert row is not None
+            _record_row(session, row, now, config, stats, subject=claim.rendered.subject, outcome=outcome)
+
+
+def _record_row(session: Session, row: NotificationRow, now: datetime, config: NotifyConfig, stats: DispatchStats, *,
+                subject: str, outcome: Outcome) -> None:
+    if isinstance(outcome, Sent):
+        row.state, row.sent_at, row.subject, row.reason = "sent", now, subject[:1000], outcome.note
+        stats.sent += 1
+        return
+    row.reason = outcome.reason
+    if isinstance(outcome, RetryAfter) and outcome.administrative:
+        row.attempts = max(row.attempts - 1, 0)
+        row.next_attempt_at = now + max(ADMIN_WAIT, timedelta(seconds=outcome.seconds or 0))
+        stats.retried += 1
+    elif isinstance(outcome, RetryAfter) and row.attempts < config.max_attempts:
+        row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, outcome.seconds, base=30.0, cap=3600.0))
+        stats.retried += 1
+    else:
+        row.state = "parked"
+        if isinstance(outcome, RetryAfter):
+            row.reason = f"gave up after {row.attempts} attempts: {outcome.reason.removesuffix('; will retry')}"
+        stats.parked += 1
+    stats.errors.append(outcome.reason)
+    log.warning("notification %d of %s to %s via %s: %s", row.id, record_label(session, "ticket", row.ticket_id),
+                row.recipient if row.channel != "webhook" else "a webhook", row.channel, outcome.reason,
+                extra={"event": "notify.dispatch.failed", "local_id": row.ticket_id, "channel": row.channel})
 
 
 def _hold_all(app: App, now: datetime, channel: str, reason: str) -> None:
@@ -248,8 +281,10 @@ def _due_by_recipient(app: App, now: datetime, channels: Iterable[str]
     return groups, scheduled
 
 
-def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[str, Channel]:
-    """The configured channels of one pass, by the name rows carry in ``channel``."""
+def senders(config: NotifyConfig, templates: Templates, now: datetime,
+            clock: Callable[[], datetime] | None = None) -> dict[str, Channel]:
+    """The configured channels of one pass, by the name rows carry in ``channel``
+    (`clock`: the current time, which a webhook's signature states; default: `now`)."""
     from notify.channels.email import EmailSender
     from notify.channels.sms import SmsRuSender
     from notify.channels.telegram import TelegramSender
@@ -263,7 +298,7 @@ def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[s
     if config.telegram is not None:
         out["telegram"] = TelegramSender(config.telegram, templates)
     if config.webhooks:
-        out["webhook"] = WebhookSender(config.webhooks, now)
+        out["webhook"] = WebhookSender(config.webhooks, clock or (lambda: now))
     return out
 
 
@@ -276,29 +311,34 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
     if not config.enabled:
         return stats.summary()
     templates = Templates(config.templates)
-    channels = senders(config, templates, now)
+    channels = senders(config, templates, now, _current(app, now))
     limiter = Limiter(app, config.rate_limits, now, app.config.timezone)
     held: set[str] = set()  # channels whose fault only an administrator fixes: no more this pass
     try:
         groups_due, scheduled = _due_by_recipient(app, now, channels)
         for (name, recipient), ids in groups_due.items():
-            if name in held:
-                continue
             channel = channels[name]
-            claims = [c for c in (_claim(app, i, now, config, templates, channel, stats) for i in ids) if c is not None]
             # a contact who chose an hourly or daily digest gets one, however few rows it holds
-            groups = fold(claims, 2 if (name, recipient) in scheduled else config.fold_at, channel.folds)
-            groups, later = limiter.admit(recipient, name, groups, refold=partial(fold, fold_at=2, size=channel.folds))
-            stats.waiting += len(later)
-            for group in groups:
-                outcomes = channel.send(group)
-                for claim, outcome in zip(group, outcomes, strict=True):
-                    _record(app, claim.row_id, now, config, stats, subject=claim.rendered.subject, outcome=outcome)
-                admin = next((o for o in outcomes if isinstance(o, RetryAfter) and o.administrative), None)
-                if admin is not None:
-                    _hold_all(app, now, name, admin.reason)
-                    held.add(name)
+            fold_at = 2 if (name, recipient) in scheduled else config.fold_at
+            # a message's rows are claimed just before it goes; a rate limit weighs all of the recipient's at once
+            for planned in [ids] if limiter.active else fold(ids, fold_at, channel.folds):
+                if name in held:
                     break
+                claims = [c for c in (_claim(app, i, now, config, templates, channel, stats) for i in planned) if c is not None]
+                groups, later = limiter.admit(recipient, name, fold(claims, fold_at, channel.folds),
+                                              refold=partial(fold, fold_at=2, size=channel.folds))
+                stats.waiting += len(later)
+                for index, group in enumerate(groups):
+                    outcomes = channel.send(group)
+                    _record(app, group, outcomes, now, config, stats)
+                    admin = next((o for o in outcomes if isinstance(o, RetryAfter) and o.administrative), None)
+                    if admin is not None:  # rows claimed but not sent wait as the fault says; those not claimed are held
+                        rest = [c for g in groups[index + 1:] for c in g]
+                        if rest:
+                            _record(app, rest, [admin] * len(rest), now, config, stats)
+                        _hold_all(app, now, name, admin.reason)
+                        held.add(name)
+                        break
     finally:
         limiter.save()
         for channel in channels.values():

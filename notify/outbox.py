@@ -271,7 +271,12 @@ def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     session = unit.session
-    rows = rows + _webhook_rows(unit.config.section("notify"), rows)
+    config = unit.config.section("notify")
+    rows = rows + _webhook_rows(config, rows)
+    if config.email is None:  # default mail recipients with no `email:` to send by (written ones are a config error)
+        rows = [r for r in rows if r["channel"] != "email"]
+        if not rows:
+            return
     first: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
         first.setdefault((row["event_key"], row["recipient"], row["channel"]), row)

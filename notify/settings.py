@@ -135,6 +135,9 @@ class SmsRu(Strict):
     max_segments: int = Field(default=3, ge=1, le=8)  # SMS.ru refuses over 8 (code 205)
     timeout: float = Field(default=15.0, gt=0)
     test: bool = False  # SMS.ru's test=1: answered as sent, nothing sent, nothing charged
+    # sent, but no answer (a read timeout): SMS.ru may have sent and charged it. park: a
+    # person checks the cabinet and retries the row or not; retry: send again (maybe twice)
+    unanswered: Literal["park", "retry"] = "park"
 
     @field_validator("base_url")
     @classmethod
@@ -421,6 +424,39 @@ class NotifyConfig(Strict):
                 if not self.configured(channel):
                     raise config_problem(("staff", kind, index), f"{who!r} goes by {channel}, but notify has no `{channel}:` "
                                                                  f"section; add it (see notify/README.md) or remove the recipient")
+        return self
+
+    @model_validator(mode="after")
+    def _mail_needs_email(self) -> NotifyConfig:
+        """A mail recipient written without an ``email:`` section is an error (its mail
+        would go nowhere). The defaults you did not write (assignee, supervisor, the
+        customer's mail) are not: without ``email:`` they queue no mail rows."""
+        if self.email is not None:
+            return self
+        fix = "goes by e-mail, but notify has no `email:` section; add it (see notify/README.md) or remove the recipient"
+        staff = self.staff
+        for kind in ("warn", "breach", "escalate", "assigned"):
+            if kind in staff.model_fields_set:
+                for index, who in enumerate(getattr(staff, kind)):
+                    if who in ("assignee", "supervisor") or channel_address(who)[0] == "email":
+                        raise config_problem(("staff", kind, index), f"{who!r} {fix}")
+        if "supervisor" in staff.model_fields_set and staff.supervisor is not None:
+            raise config_problem(("staff", "supervisor"), f"the supervisor {fix}")
+        for name in ("acknowledgement", "assignment", "resolved", "closed", "statuses"):
+            if name in self.customer.model_fields_set and getattr(self.customer, name):
+                raise config_problem(("customer", name), f"customer mail ({name}) {fix}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_webhook_per_url(self) -> NotifyConfig:
+        from crm_bridge.http import shown  # requests: not for `--help`
+
+        seen: dict[str, int] = {}
+        for index, hook in enumerate(self.webhooks):
+            if hook.url in seen:
+                raise config_problem(("webhooks", index, "url"), f"{shown(hook.url)} is listed twice (also webhooks.{seen[hook.url]}); "
+                                                                 f"keep one entry and list every event it takes in its `events:`")
+            seen[hook.url] = index
         return self
 
     @model_validator(mode="after")

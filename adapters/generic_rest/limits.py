@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+
+from crm_bridge.http import retry_after
 
 __all__ = ["TokenBucket", "wait_asked"]
 
@@ -58,27 +59,14 @@ def wait_asked(headers: Mapping[str, str], now: datetime | None = None) -> float
     ``RateLimit-Reset`` / ``X-RateLimit-Reset`` (seconds); None when it says nothing.
     Capped at an hour: a header cannot stop the bridge for a day."""
     lower = {k.lower(): v for k, v in headers.items()}
-    value = lower.get("retry-after")
-    seconds: float | None = None
-    if value is not None:
+    if "retry-after" in lower:
+        return retry_after(lower["retry-after"], now=now)
+    for name in ("ratelimit-reset", "x-ratelimit-reset"):
         try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    else:
-        for name in ("ratelimit-reset", "x-ratelimit-reset"):
-            try:
-                seconds = float(lower[name])
-            except (KeyError, ValueError):
-                continue
-            if seconds > 1e9:  # an epoch instant (GitHub's style), not a delay
-                seconds -= (now or datetime.now(UTC)).timestamp()
-            break
-    if seconds is None:
-        return None
-    return min(max(seconds, 0.0), 3600.0)
+            seconds = float(lower[name])
+        except (KeyError, ValueError):
+            continue
+        if seconds > 1e9:  # an epoch instant (GitHub's style), not a delay
+            seconds -= (now or datetime.now(UTC)).timestamp()
+        return retry_after(str(seconds), now=now)
+    return None

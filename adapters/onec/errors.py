@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
@@ -30,6 +29,7 @@ import urllib3
 
 from adapters.onec.dtd import declares_dtd
 from crm_bridge.errors import RemoteBusy, RemoteRejected, RemoteStoredOtherwise, RemoteUnavailable
+from crm_bridge.http import retry_after
 
 __all__ = [
     "OneCAccessDenied",
@@ -255,19 +255,8 @@ def _xml_error(content: bytes) -> tuple[str | None, str] | None:
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; anything else is None."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    """``Retry-After`` as seconds (``crm_bridge.http.retry_after``: capped at an hour)."""
+    return retry_after(value, now=now)
 
 
 def raise_for_response(backend: str, response: requests.Response, what: str) -> None:

@@ -13,7 +13,10 @@ answers one ``Outcome`` per row, in order:
 * ``Parked(reason)`` — the same message would get the same answer (an invalid number, a
   bot blocked by the user, a 4xx of a webhook receiver): a person looks at it.
 
-A channel never raises for a remote's answer: it translates it, in one place. Shipped
+A channel never raises for a remote's answer: it translates it, in one place; a
+``RemoteError`` (no connection, a timeout, an answer too large) becomes an outcome through
+``outcome_of``, the same for every channel. A wait is at most ``MAX_WAIT`` (an hour,
+as ``crm_bridge.http.MAX_RETRY_AFTER``), whatever a remote asked. Shipped
 channels: ``email`` (SMTP, ``notify.channels.email``), ``sms`` (SMS.ru's HTTP API,
 ``notify.channels.sms``), ``telegram`` (Bot API, ``notify.channels.telegram``) and
 ``webhook`` (signed JSON POSTs, ``notify.channels.webhook``).
@@ -32,15 +35,21 @@ Example — a channel for another SMS gateway plugs in as::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from crm_bridge.errors import RemoteError
+
+#: the longest wait an outcome asks for (``crm_bridge.http.MAX_RETRY_AFTER``, not imported: requests is not for `--help`)
+MAX_WAIT = 3600.0
 
 if TYPE_CHECKING:
     from notify.outgoing import Outgoing
     from notify.templates import Rendered, Templates
 
-__all__ = ["CHANNELS", "Channel", "Outcome", "Parked", "RetryAfter", "Sent"]
+__all__ = ["CHANNELS", "Channel", "Outcome", "Parked", "RetryAfter", "Sent", "outcome_of"]
 
 #: the values of a notification row's ``channel`` column
 CHANNELS = ("email", "sms", "telegram", "webhook")
@@ -55,11 +64,17 @@ class Sent:
 
 @dataclass(frozen=True)
 class RetryAfter:
-    """Try the row again, not before `seconds` (None: the back-off alone decides)."""
+    """Try the row again, not before `seconds` (None: the back-off alone decides; more
+    than ``MAX_WAIT`` is cut to it, a negative or NaN one is None)."""
 
     seconds: float | None
     reason: str
     administrative: bool = False
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None:
+            wait = None if math.isnan(self.seconds) or self.seconds < 0 else min(float(self.seconds), MAX_WAIT)
+            object.__setattr__(self, "seconds", wait)
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,14 @@ class Parked:
 
 
 Outcome = Sent | RetryAfter | Parked
+
+
+def outcome_of(failure: RemoteError) -> Outcome:
+    """A remote error as an outcome: retryable → ``RetryAfter`` (its ``retry_after``;
+    administrative kept), anything else (an ``AnswerTooLarge``, a refusal) → ``Parked``."""
+    if failure.retryable or failure.administrative:
+        return RetryAfter(failure.retry_after, str(failure), administrative=failure.administrative)
+    return Parked(str(failure))
 
 
 class Channel(Protocol):

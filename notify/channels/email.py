@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from crm_bridge.errors import RemoteError
-from notify.channels import Outcome, Parked, RetryAfter, Sent
+from notify.channels import Outcome, Sent, outcome_of
 from notify.channels.smtp import Mailer
 from notify.digest import DIGEST_MAX, digest_message
 from notify.outgoing import Outgoing
@@ -71,9 +71,3 @@ class EmailSender:
     def close(self) -> None:
         self.mailer.close()
 
-
-def outcome_of(failure: RemoteError) -> Outcome:
-    """A remote error as an outcome: retryable → ``RetryAfter`` (administrative kept), else ``Parked``."""
-    if failure.retryable or failure.administrative:
-        return RetryAfter(failure.retry_after, str(failure), administrative=failure.administrative)
-    return Parked(str(failure))

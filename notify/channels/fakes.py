@@ -12,7 +12,9 @@
 * ``WebhookReceiver`` — verifies ``X-CRM-Bridge-Signature`` (401 when it does not) and
   keeps what it accepted; ``answers`` queues statuses to answer instead of 200.
 
-Each also takes ``http_errors``: HTTP statuses answered (bodiless) before anything else.
+Each also takes ``http_errors``: HTTP statuses answered (bodiless) before anything else,
+and ``stall``: seconds to keep the next requests waiting after reading them (a client's
+read timeout: the request arrived, is acted on, but the answer comes too late).
 
 Example::
 
@@ -24,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -52,6 +55,7 @@ class _Loopback:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.http_errors: list[int] = []
+        self.stall: list[float] = []
         self.requests = 0
         owner = self
 
@@ -62,6 +66,13 @@ class _Loopback:
                     owner.requests += 1
                     status, headers, out = (owner.http_errors.pop(0), {}, b"") if owner.http_errors else \
                         owner.answer(self.path, dict(self.headers.items()), body)
+                    wait = owner.stall.pop(0) if owner.stall else 0.0
+                if wait:
+                    time.sleep(wait)  # acted on, answered too late
+                with contextlib.suppress(OSError):  # the client gave up waiting
+                    self._reply(status, headers, out)
+
+            def _reply(self, status: int, headers: dict[str, str], out: bytes) -> None:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -10,10 +10,20 @@ one per number::
     {"status": "ERROR", "status_code": 200, "status_text": "Неправильный api_id"}
 
 Its codes become outcomes here, in one place (``CODES``): 100 sent; an invalid or
-unreachable number (202, 207), the stop-list (209), no money (201), a text it refuses
-(203–205) → parked with SMS.ru's words; a limit for the day (206, 230) or the service
-unavailable (220), HTTP 5xx and no answer → retried with back-off; the api_id or the
-account refused (200, 300–302) → every SMS waits for an administrator (no attempts spent).
+unreachable number (202, 207), the stop-list (209), a text it refuses (203–205) → parked
+with SMS.ru's words; a limit (206, 230–233: a day's, a minute's, of the same text) or the
+service unavailable (220, 500) → retried (a limit not before the wait it stands for, in
+``WAIT``), as are HTTP 5xx and no connection; the api_id or the account refused (200,
+300–302) or no money on it (201) → every SMS waits for an administrator (no attempts spent).
+
+**Sent, but no answer.** A read timeout (the request went out, SMS.ru's answer did not
+come) is ambiguous: SMS.ru may have sent the SMS and charged it. By default the row is
+parked with "may have been sent" — a person looks in SMS.ru's cabinet and retries the row
+or leaves it; ``unanswered: retry`` sends it again (the recipient may get it twice, and
+SMS.ru charge twice).
+
+The answer is read for the number sent; an answer keyed otherwise (SMS.ru normalises the
+number it was given) is read from its only entry.
 
 The text comes from ``<lang>/<event>.sms.txt`` and is cut to ``max_segments``
 (``notify.channels.segments``: GSM-7 or UCS-2, ellipsis at a word boundary). Another
@@ -30,20 +40,21 @@ from typing import Any
 import requests
 
 from crm_bridge.errors import RemoteError
-from crm_bridge.http import exchange
-from notify.channels import Outcome, Parked, RetryAfter, Sent
+from crm_bridge.http import NoAnswer, exchange
+from notify.channels import Outcome, Parked, RetryAfter, Sent, outcome_of
 from notify.channels.segments import fit, measure
 from notify.outgoing import Outgoing
 from notify.settings import SmsRu
 from notify.templates import Rendered, Templates
 
-__all__ = ["CODES", "SmsRuSender", "render_sms"]
+__all__ = ["CODES", "WAIT", "SmsRuSender", "render_sms"]
 
-DAY_LIMIT_WAIT = 3600.0  # a day's limit reached (206, 230): look again in an hour
+#: the least wait (s) before a retry a limit code stands for (others: the dispatcher's back-off)
+WAIT = {206: 3600.0, 230: 3600.0, 231: 60.0, 232: 3600.0, 233: 600.0}
 #: SMS.ru's codes (request- and number-level) → what the row does: "parked", "retry" or "admin"
 CODES: dict[int, tuple[str, str]] = {
     200: ("admin", "wrong api_id; check notify.sms.api_id"),
-    201: ("parked", "not enough money on the SMS.ru account; top it up, then retry the row"),
+    201: ("admin", "not enough money on the SMS.ru account; top it up (SMS wait, no attempts spent)"),
     202: ("parked", "the recipient's number is wrong or has no route"),
     203: ("parked", "no message text"),
     204: ("parked", "the sender name is not approved by SMS.ru; fix notify.sms.sender"),
@@ -54,9 +65,13 @@ CODES: dict[int, tuple[str, str]] = {
     209: ("parked", "the number is in the account's stop-list"),
     220: ("retry", "the service is temporarily unavailable"),
     230: ("retry", "the daily limit of messages to this number is reached"),
+    231: ("retry", "the limit of the same message to this number in a minute is reached"),
+    232: ("retry", "the limit of the same message to this number in a day is reached"),
+    233: ("retry", "the limit of repeated messages to this number in a short time is reached"),
     300: ("admin", "wrong token (expired, or the IP changed); check notify.sms.api_id"),
     301: ("admin", "wrong api_id or login/password; check notify.sms.api_id"),
     302: ("admin", "the SMS.ru account is not confirmed; confirm it in the cabinet"),
+    500: ("retry", "an error on SMS.ru's server"),
 }
 
 
@@ -103,8 +118,13 @@ class SmsRuSender:
             answer = exchange(self.session, "POST", f"{c.base_url}/sms/send", backend="SMS.ru", what="send an SMS",
                               timeout=(5.0, c.timeout), total=c.timeout * 2, max_bytes=1 << 20, data=form,
                               hide=(c.api_id.get_secret_value(),))
+        except NoAnswer as exc:
+            if c.unanswered == "retry":
+                return outcome_of(exc)
+            return Parked(f"{exc.once}: may have been sent (SMS.ru may have sent and charged it); look in SMS.ru's "
+                          f"cabinet, then retry the row or leave it (notify.sms.unanswered: retry sends such SMS again)")
         except RemoteError as exc:
-            return RetryAfter(exc.retry_after, str(exc))
+            return outcome_of(exc)
         if answer.status >= 500 or answer.status == 429:
             return RetryAfter(None, f"SMS.ru answered HTTP {answer.status}; will retry")
         try:
@@ -115,7 +135,10 @@ class SmsRuSender:
             return RetryAfter(None, "SMS.ru answered an unexpected JSON; will retry")
         if body.get("status") != "OK":
             return _coded(body)
-        number = (body.get("sms") or {}).get(claim.recipient)
+        numbers = body.get("sms") or {}
+        number = numbers.get(claim.recipient) if isinstance(numbers, dict) else None
+        if number is None and isinstance(numbers, dict) and len(numbers) == 1:  # keyed as SMS.ru wrote the number
+            (number,) = numbers.values()
         if not isinstance(number, dict):
             return Parked(f"SMS.ru's answer names no status for {claim.recipient}")
         if number.get("status") == "OK" and int(number.get("status_code", 100)) == 100:
@@ -134,5 +157,5 @@ def _coded(part: dict[str, Any]) -> Outcome:
     if action == "admin":
         return RetryAfter(None, f"{said}: {meaning}; will retry", administrative=True)
     if action == "retry":
-        return RetryAfter(DAY_LIMIT_WAIT if code in (206, 230) else None, f"{said}: {meaning}; will retry")
+        return RetryAfter(WAIT.get(code), f"{said}: {meaning}; will retry")
     return Parked(f"{said}: {meaning}")

@@ -5,12 +5,13 @@ pre, blockquote; ``<``, ``>`` and ``&`` escaped elsewhere — the template is au
 The answer is ``{"ok": true, "result": {"message_id": 7}}`` or ``{"ok": false,
 "error_code": N, "description": "...", "parameters": {...}}``, translated here:
 
-* 429 — ``RetryAfter(parameters.retry_after)``: Telegram says how long to wait;
+* 429 — ``RetryAfter(parameters.retry_after)``: Telegram says how long to wait (at most an hour);
 * 403 ("bot was blocked by the user", "bot is not a member of the channel chat") and
   400 ("chat not found", a malformed message) — parked with Telegram's description;
 * 401 (the token revoked) and 404 (no such bot: a wrong token) — every Telegram message
   waits for an administrator (no attempts spent);
-* 5xx and no answer — retried with back-off.
+* 5xx and no answer — retried with back-off. A read timeout after Telegram took the
+  message is retried too: the chat may see it twice (see notify/README.md).
 
 The token is a secret: it is in the URL's path, which every message shows as ``bot***``.
 """
@@ -25,8 +26,8 @@ from typing import Any
 import requests
 
 from crm_bridge.errors import RemoteError
-from crm_bridge.http import exchange
-from notify.channels import Outcome, Parked, RetryAfter, Sent
+from crm_bridge.http import exchange, retry_after
+from notify.channels import Outcome, Parked, RetryAfter, Sent, outcome_of
 from notify.digest import digest_context
 from notify.outgoing import Outgoing
 from notify.settings import TelegramChannel
@@ -107,7 +108,7 @@ class TelegramSender:
                               json={"chat_id": chat, "text": text, "parse_mode": "HTML",
                                     "link_preview_options": {"is_disabled": True}}, hide=(token,))
         except RemoteError as exc:
-            return RetryAfter(exc.retry_after, str(exc))
+            return outcome_of(exc)
         try:
             body = json.loads(answer.body)
         except ValueError:
@@ -124,7 +125,7 @@ class TelegramSender:
         parameters = body.get("parameters") or {}
         if code == 429:
             wait = parameters.get("retry_after")
-            return RetryAfter(float(wait) if isinstance(wait, int | float) else None, f"{said}; will retry")
+            return RetryAfter(retry_after(str(wait)) if isinstance(wait, int | float) else None, f"{said}; will retry")
         if code in (401, 404):
             return RetryAfter(None, f"{said}: the bot token is wrong or revoked; check notify.telegram.token; will retry",
                               administrative=True)

@@ -8,9 +8,10 @@ Headers (for receivers; notify/README.md has a verification example)::
     X-CRM-Bridge-Signature: t=1799999999,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 
 The timestamp is part of what is signed, so a receiver rejecting signatures older than a
-few minutes is safe from replays. Answers: 2xx sent; 429 retried after its Retry-After;
-408, 5xx and no answer retried with back-off; any other status parked (the receiver
-refuses it: fix it, then retry the row).
+few minutes is safe from replays; ``t`` is the time of each POST (not the dispatch pass's
+start). Answers: 2xx sent; 429, 408 and 5xx retried, not before their Retry-After when
+they give one (at most an hour), else with back-off, as is no answer; any other status
+parked (the receiver refuses it: fix it, then retry the row).
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from crm_bridge.errors import RemoteError
-from crm_bridge.http import exchange, shown
-from notify.channels import Outcome, Parked, RetryAfter, Sent
+from crm_bridge.http import exchange, retry_after, shown
+from notify.channels import Outcome, Parked, RetryAfter, Sent, outcome_of
 from notify.outgoing import Outgoing
 from notify.settings import Webhook
 from notify.templates import Rendered, Templates
@@ -67,16 +67,8 @@ def _iso(value: object) -> str:
     raise TypeError(msg)
 
 
-def _retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max((parsedate_to_datetime(value) - now).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class WebhookSender:
@@ -84,16 +76,16 @@ class WebhookSender:
 
     Example::
 
-        sender = WebhookSender(config.webhooks, now)
-        sender.send([claim])       # POST, signed with that webhook's secret
+        sender = WebhookSender(config.webhooks, clock=app.clock)
+        sender.send([claim])       # POST, signed with that webhook's secret at clock()
     """
 
     name = "webhook"
     folds = 1
 
-    def __init__(self, hooks: Sequence[Webhook], now: datetime) -> None:
+    def __init__(self, hooks: Sequence[Webhook], clock: Callable[[], datetime] = _utcnow) -> None:
         self.hooks = {h.url: h for h in hooks}
-        self.now = now
+        self.clock = clock  # read at each POST: a pass can run longer than a receiver's tolerance
         self.session = requests.Session()
 
     def render(self, templates: Templates, event: str, lang: str, context: dict[str, Any]) -> Rendered:
@@ -112,19 +104,17 @@ class WebhookSender:
         body = body_of(claim)
         headers = {"Content-Type": "application/json; charset=utf-8", "X-CRM-Bridge-Event": claim.event,
                    "X-CRM-Bridge-Delivery": claim.message_id,
-                   SIGNATURE: sign(hook.secret.get_secret_value(), int(self.now.timestamp()), body)}
+                   SIGNATURE: sign(hook.secret.get_secret_value(), int(self.clock().timestamp()), body)}
         where = shown(hook.url)
         try:
             answer = exchange(self.session, "POST", hook.url, backend="webhook", what="deliver a notification",
                               timeout=(5.0, hook.timeout), total=hook.timeout * 2, max_bytes=1 << 20, data=body,
                               headers=headers)
         except RemoteError as exc:
-            return RetryAfter(exc.retry_after, str(exc))
+            return outcome_of(exc)
         if 200 <= answer.status < 300:
             return Sent(f"{where} answered {answer.status}")
         said = f"{where} answered HTTP {answer.status}"
-        if answer.status == 429:
-            return RetryAfter(_retry_after(answer.headers, self.now), f"{said}; will retry")
-        if answer.status == 408 or answer.status >= 500:
-            return RetryAfter(None, f"{said}; will retry")
+        if answer.status in (408, 429) or answer.status >= 500:
+            return RetryAfter(retry_after(answer.headers.get("Retry-After"), now=self.clock()), f"{said}; will retry")
         return Parked(f"{said}: the receiver refuses the notification; fix the receiver, then retry the row")

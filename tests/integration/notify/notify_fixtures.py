@@ -13,6 +13,10 @@ from notify.sink import SmtpSink
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=MSK)  # a Monday
+# what the local SMS.ru, Telegram and webhook servers of the `servers` fixture (conftest.py) answer as
+TOKEN = "123456:AAF-secret-bot-token"
+SECRET = "whsec-0123456789abcdef"
+CHAT, PHONE = "-1001234567890", "79991234567"
 
 
 def notify_section(sink: SmtpSink, extra: str = "", *, plan_wait: str = "0s") -> str:

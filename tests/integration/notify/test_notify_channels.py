@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from notify_fixtures import NOW, add_request, created, publish
+from notify_fixtures import CHAT, NOW, PHONE, SECRET, TOKEN, add_request, created, publish
 from sqlalchemy import select
 
 from crm_bridge.app import App, FrozenClock
@@ -19,25 +18,15 @@ from notify.channels.fakes import FakeSmsRu, FakeTelegram, WebhookReceiver
 from notify.sink import SmtpSink
 from notify.tables import NotificationRow
 
-TOKEN = "123456:AAF-secret-bot-token"
-SECRET = "whsec-0123456789abcdef"
-CHAT, PHONE = "-1001234567890", "79991234567"
-
-
-@pytest.fixture
-def servers() -> Iterator[tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]]:
-    with FakeSmsRu("sms-api-id") as sms, FakeTelegram(TOKEN, chats={CHAT, "-42"}, blocked={"-42"}) as tg, \
-            WebhookReceiver(SECRET, clock=NOW.timestamp) as hook:
-        yield sms, tg, hook
-
 
 def make_app(tmp_path: Path, sink: SmtpSink, sms: FakeSmsRu, tg: FakeTelegram, hook: WebhookReceiver, *,
-             breach: str = f'[assignee, "telegram:{CHAT}", "sms:+7 999 123-45-67"]', clock: FrozenClock | None = None) -> App:
+             breach: str = f'[assignee, "telegram:{CHAT}", "sms:+7 999 123-45-67"]', clock: FrozenClock | None = None,
+             sms_extra: str = "", store_url: str | None = None) -> App:
     text = f"""
-store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
+store: {{url: "{store_url or f'sqlite:///{tmp_path / "s.db"}'}"}}
 notify:
   email: {{host: {sink.host}, port: {sink.port}, tls: none, from: "Поддержка <support@example.ru>"}}
-  sms: {{kind: smsru, api_id: sms-api-id, base_url: "{sms.url}", sender: Support, max_segments: 2}}
+  sms: {{kind: smsru, api_id: sms-api-id, base_url: "{sms.url}", sender: Support, max_segments: 2{sms_extra}}}
   telegram: {{token: "{TOKEN}", base_url: "{tg.url}"}}
   webhooks:
     - {{url: "{hook.url}/crm", secret: {SECRET}, events: [sla_breach, acknowledgement]}}
@@ -157,7 +146,7 @@ def test_smsru_number_codes_park_an_invalid_number_and_retry_a_daily_limit(
         assert row.next_attempt_at >= NOW + timedelta(hours=1)
 
 
-def test_no_money_on_the_smsru_account_parks_and_a_5xx_retries(
+def test_no_money_on_the_smsru_account_holds_every_sms_without_spending_attempts_and_a_5xx_retries(
         tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
     sms, tg, hook = servers
     app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567", "sms:+79990000000"]')
@@ -167,10 +156,84 @@ def test_no_money_on_the_smsru_account_parks_and_a_5xx_retries(
     sms.account_code = 201
     app.run_job("notify.dispatch")
     with app.store.transaction() as s:
-        got = {r.recipient: (r.state, r.reason) for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms"))}
-    assert got["79991234567"] == ("pending", "SMS.ru answered HTTP 503; will retry")
-    assert got["79990000000"][0] == "parked"
-    assert "not enough money" in got["79990000000"][1]
+        got = {r.recipient: (r.state, r.reason, r.attempts)
+               for r in s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms"))}
+    assert got["79991234567"] == ("pending", "SMS.ru answered HTTP 503; will retry", 1)
+    state, reason, attempts = got["79990000000"]
+    assert (state, attempts) == ("pending", 0)
+    assert "not enough money" in reason
+
+
+def test_after_an_administrative_fault_the_recipients_later_messages_wait_unclaimed_and_unspent(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    import notify.dispatch
+
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567"]')
+    for number in ("CRM-0000042", "CRM-0000043", "CRM-0000044"):  # three SMS to one number: three messages
+        publish(app, breach(add_request(app, number=number)))
+    sms.account_code = 201
+    app.run_job("notify.dispatch")
+    assert sms.requests == 1  # the first SMS told: no money; the other two were not tried
+    with app.store.transaction() as s:
+        held = list(s.scalars(select(NotificationRow).where(NotificationRow.channel == "sms")))
+    assert len(held) == 3
+    assert {(r.state, r.attempts) for r in held} == {("pending", 0)}
+    assert {r.next_attempt_at for r in held} == {NOW + notify.dispatch.ADMIN_WAIT}  # not a lease: held, all of them
+    assert all("not enough money" in (r.reason or "") for r in held)
+
+
+def test_after_an_administrative_fault_the_rows_claimed_but_not_sent_are_released_unspent(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    import notify.dispatch
+    from crm_bridge.store.tables import TicketRow
+
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    ids = [add_request(app, number=f"CRM-{n:07d}") for n in range(1, 6)]
+    publish(app, *(breach(t) for t in ids))  # five: one digest planned
+    with app.store.transaction() as s:
+        ticket = s.get(TicketRow, ids[0])
+        assert ticket is not None
+        ticket.deleted = True  # withdrawn at its claim: four left, each its own message
+    tg.token = "654321:another-bot"  # every sendMessage answers 401: the token is wrong
+    app.run_job("notify.dispatch")
+    assert tg.requests == 1
+    with app.store.transaction() as s:
+        live = list(s.scalars(select(NotificationRow).where(NotificationRow.channel == "telegram",
+                                                            NotificationRow.state == "pending")))
+    assert len(live) == 4
+    assert {(r.attempts, r.next_attempt_at) for r in live} == {(0, NOW + notify.dispatch.ADMIN_WAIT)}
+
+
+@pytest.mark.parametrize(("unanswered", "state"), [("park", "parked"), ("retry", "pending")])
+def test_an_sms_smsru_took_but_answered_too_late_is_parked_as_may_have_been_sent_unless_told_to_retry(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver], unanswered: str,
+        state: str) -> None:
+    sms, tg, hook = servers
+    sms.stall.append(0.5)  # SMS.ru sends it, then answers after our read timeout
+    app = make_app(tmp_path, sink, sms, tg, hook, breach='["sms:+79991234567"]',
+                   sms_extra=f", timeout: 0.1, unanswered: {unanswered}")
+    publish(app, breach(add_request(app)))
+    app.run_job("notify.dispatch")
+    row = rows(app)["sms:sla_breach"]
+    assert len(sms.sent) == 1
+    assert row.state == state
+    assert ("may have been sent" in (row.reason or "")) == (state == "parked")
+
+
+def test_a_retry_after_of_ten_trillion_seconds_waits_an_hour_and_breaks_nothing(
+        tmp_path: Path, sink: SmtpSink, servers: tuple[FakeSmsRu, FakeTelegram, WebhookReceiver]) -> None:
+    sms, tg, hook = servers
+    app = make_app(tmp_path, sink, sms, tg, hook, breach=f'["telegram:{CHAT}"]')
+    publish(app, breach(add_request(app)))
+    hook.answers.append((429, {"Retry-After": "9999999999999"}))
+    tg.flood.append(9999999999999)
+    result = app.run_job("notify.dispatch")
+    assert result["retried"] == 2
+    got = rows(app)
+    assert got["webhook:sla_breach"].next_attempt_at == NOW + timedelta(hours=1)
+    assert got["telegram:sla_breach"].next_attempt_at == NOW + timedelta(hours=1)
 
 
 def test_a_webhook_receiver_that_answers_5xx_then_429_gets_it_after_retry_after_and_a_410_parks(

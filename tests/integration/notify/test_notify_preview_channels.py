@@ -20,7 +20,6 @@ notify:
   sms: {{kind: smsru, api_id: "id", max_segments: 1}}
   telegram: {{token: "123:tok"}}
   webhooks: [{{url: "https://hooks.example.ru/crm", secret: "whsec-0123456789abcdef"}}]
-  staff: {{supervisor: "Старший смены <lead@example.ru>"}}
 """
 
 

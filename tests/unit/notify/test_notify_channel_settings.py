@@ -16,7 +16,7 @@ notify:
   webhooks:
     - {url: "https://hooks.example.ru/crm", secret: "whsec-0123456789abcdef", events: [%s]}
   staff:
-    breach: [assignee, %s]
+    breach: [%s]
 """
 
 
@@ -69,3 +69,35 @@ def test_too_many_sms_segments_and_a_short_webhook_secret_are_refused() -> None:
     found = problems(text)
     assert any("max_segments" in p for p in found)
     assert any("secret" in p for p in found)
+
+
+@pytest.mark.parametrize(("staff", "line", "field"), [
+    ("  staff: {breach: [assignee]}\n", 7, "staff.breach.0"),
+    ("  staff:\n    warn: [\"telegram:-100123\", lead@example.ru]\n", 8, "staff.warn.1"),
+    ("  staff: {supervisor: lead@example.ru}\n", 7, "staff.supervisor"),
+    ("  customer: {acknowledgement: true}\n", 7, "customer.acknowledgement"),
+])
+def test_a_mail_recipient_written_without_an_email_section_is_an_error_at_its_line(staff: str, line: int, field: str) -> None:
+    text = (BASE % ("sla_breach", '"telegram:-100123"')).replace("  staff:\n    breach: [\"telegram:-100123\"]\n", staff)
+    (problem,) = problems(text)
+    assert problem.startswith(f"crm-bridge.yaml:{line}:")
+    assert field in problem
+    assert "but notify has no `email:` section; add it" in problem
+
+
+def test_the_default_mail_recipients_are_no_error_without_an_email_section() -> None:
+    registry, _ = load_registry()
+    text = 'store: {url: "sqlite://"}\nnotify:\n  telegram: {token: "123:secret-token"}\n'
+    config: NotifyConfig = config_from_text(text, registry).section("notify")
+    assert config.staff.breach == ["assignee", "supervisor"]  # no mail rows are queued for them (notify/README.md)
+
+
+def test_a_webhook_listed_twice_is_an_error_at_the_second_and_its_token_is_not_shown() -> None:
+    text = (BASE % ("sla_breach", '"telegram:-100123"')).replace(
+        "  staff:", '    - {url: "https://hooks.example.ru/crm", secret: "whsec-0123456789abcdef"}\n  staff:').replace(
+        "https://hooks.example.ru/crm", "https://hooks.example.ru/crm?token=abc123")
+    (problem,) = problems(text)
+    assert problem.startswith("crm-bridge.yaml:7:")
+    assert "webhooks.1.url" in problem
+    assert "https://hooks.example.ru/crm is listed twice (also webhooks.0)" in problem
+    assert "abc123" not in problem
