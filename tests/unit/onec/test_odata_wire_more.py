@@ -22,6 +22,7 @@ from adapters.onec.errors import (
     OneCAccessDenied,
     OneCAuthFailed,
     OneCBusinessError,
+    OneCBusy,
     OneCNotFound,
     OneCNotPublished,
     OneCRejected,
@@ -244,9 +245,9 @@ def odata_error(code: str, text: str) -> bytes:
         (500, odata_error("0", "Внутренняя ошибка сервера"), OneCUnavailable, True),
         (500, b"<html>IIS: 500.0 Internal Server Error</html>", OneCUnavailable, True),
         (502, b"<html>Bad Gateway</html>", OneCUnavailable, True),
-        (503, odata_error("-1", "Информационная база заблокирована"), OneCUnavailable, True),
+        (503, odata_error("-1", "Информационная база заблокирована"), OneCBusy, True),  # every write waits
         (504, b"", OneCUnavailable, True),
-        (429, b"", OneCUnavailable, True),
+        (429, b"", OneCBusy, True),
         (408, b"<html>Request Timeout</html>", OneCUnavailable, True),  # a proxy gave up waiting for the body
     ],
 )
