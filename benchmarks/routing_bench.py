@@ -34,6 +34,7 @@ import random
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -57,8 +58,7 @@ def roster(rng: random.Random, agents: int, team: int, open_total: int) -> dict[
     loads: list[Counter[str]] = [Counter() for _ in states]
     for _ in range(open_total):
         loads[rng.randrange(agents)][rng.choice(TYPES)] += 1
-    states = [AgentState(**{**{s: getattr(a, s) for s in a.__slots__}, "open_by_type": dict(c)})
-              for a, c in zip(states, loads, strict=True)]
+    states = [replace(a, open_by_type=dict(c)) for a, c in zip(states, loads, strict=True)]
     pools: dict[str | None, list[AgentState]] = {None: states}
     for start in range(0, agents, team):
         pools[f"T{start // team}"] = states[start:start + team]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Literal
 
 from routing.settings import Capacity, RuleSpec
@@ -36,7 +37,10 @@ class AgentState:
 
     ``open_by_type``: the agent's open requests (statuses that count as load) per type;
     ``off_shift_until``: None when on shift now, else when the next shift starts;
-    ``on_leave_until``: the last day of the leave they are on now, else None.
+    ``on_leave_until``: the last day of the leave they are on now, else None;
+    ``load``: the weighted load (``load_of``), computed once when the state is made — a
+    decision reads every pool member's load, and recounting it each time was most of
+    the decision's cost.
     """
 
     key: str  # the configuration's key (the CRM user's name or e-mail)
@@ -51,6 +55,11 @@ class AgentState:
     languages: frozenset[str] = frozenset()
     open_by_type: Mapping[str, int] = field(default_factory=dict)
     weight: float = 1.0  # method weighted: the agent's share
+    load: float = field(init=False, repr=False, compare=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        weight = self.capacity.weight
+        object.__setattr__(self, "load", float(sum(n * weight(t) for t, n in self.open_by_type.items())))
 
     def with_one_more(self, request_type: str) -> AgentState:
         """The state after this agent took a request of `request_type`."""
@@ -100,9 +109,10 @@ class Decision:
 
 def load_of(agent: AgentState) -> float:
     """The agent's weighted load: each open request counts its type's weight (default 1)."""
-    return float(sum(n * agent.capacity.weight(t) for t, n in agent.open_by_type.items()))
+    return agent.load
 
 
+@lru_cache(maxsize=256)  # a few shift starts, asked about at every decision
 def _hhmm(instant: datetime, now: datetime) -> str:
     return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
 
@@ -131,7 +141,7 @@ def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: 
             return f"speaks none of {', '.join(rule.languages)}"
     if language is not None and agent.languages and language not in agent.languages:
         return f"does not speak {language} (speaks {', '.join(sorted(agent.languages))})"
-    load, weight = load_of(agent), agent.capacity.weight(request_type)
+    load, weight = agent.load, agent.capacity.weight(request_type)
     if load + weight > agent.capacity.max:
         return f"at capacity {load:g}/{agent.capacity.max}"
     cap = agent.capacity.limit(request_type)
@@ -168,7 +178,7 @@ def choose(method: str, rule: RuleSpec | None, eligible: Sequence[tuple[int, Age
         skipped = (position - start) % pool_size
         why = "round robin: next in the rotation" + (f" ({skipped} skipped: not eligible)" if skipped else "")
         return index, why, position + 1
-    loads = [load_of(a) for _, a in eligible]
+    loads = [a.load for _, a in eligible]
     if method == "skills" and rule is not None and rule.skills:
         scores = [_skill_score(a, rule) for _, a in eligible]
         index = min(range(len(eligible)), key=lambda i: (-scores[i], loads[i], i))
@@ -218,10 +228,11 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     pool = list(pools.get(rule.team, ()))
     considered: list[Considered] = []
     eligible: list[tuple[int, AgentState]] = []
+    language = _language(request)
     for position, agent in enumerate(pool):
         why_not = "the current assignee" if agent.key in exclude else _excluded(
-            agent, rule, request.type, now, language=_language(request))
-        considered.append(Considered(agent.key, agent.name, why_not, load_of(agent)))
+            agent, rule, request.type, now, language=language)
+        considered.append(Considered(agent.key, agent.name, why_not, agent.load))
         if why_not is None:
             eligible.append((position, agent))
     team = f"team {rule.team}" if rule.team else "the configured agents"

@@ -117,9 +117,10 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
             row = queued[ticket.id]
             if decision.outcome == "assigned" and decision.agent is not None:
                 rule = next(r for r in config.rules if r.name == decision.rule)
-                agent_id = roster.states[decision.agent].agent_id
-                assert agent_id is not None  # an agent the CRM does not know is never eligible
-                assign(unit, ticket, agent_id, team=rule.team, action="assigned", decision=decision)
+                winner = roster.states[decision.agent]
+                assert winner.agent_id is not None  # an agent the CRM does not know is never eligible
+                assign(unit, ticket, winner.agent_id, team=rule.team, action="assigned", decision=decision,
+                       agent_name=winner.name)
                 roster.took(decision.agent, ticket.type)
                 add_co_executors(unit, ticket, rule, roster, decision.agent, now)  # if the rule asks for them
                 session.delete(row)

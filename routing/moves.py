@@ -21,7 +21,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_bridge.events import DomainEvent, Unit
-from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, load_of
 from routing.language import CustomerLanguage, language_of
@@ -68,11 +67,12 @@ def claim(session: Session, roster: Roster, key: str, request_type: str, config:
             lock = select(RoutingAgentRow.agent_id).where(RoutingAgentRow.agent_id == state.agent_id)
             session.execute(lock.with_for_update() if postgres else lock)
             fresh = count_load(session, config, [state.agent_id]).get(state.agent_id, {})
-        roster.states[key] = state = replace(state, open_by_type=fresh)
+        state = replace(state, open_by_type=fresh)
+        roster.put(key, state)
         roster.locked.add(key)  # held until the transaction ends: later claims trust the roster
     limit = state.capacity.limit(request_type)
     return load_of(state) + state.capacity.weight(request_type) <= state.capacity.max and (
-        limit is None or fresh.get(request_type, 0) + 1 <= limit)
+        limit is None or state.open_by_type.get(request_type, 0) + 1 <= limit)
 
 
 def lock_agents(session: Session, now: datetime) -> None:
@@ -124,9 +124,10 @@ def log_decision(session: Session, ticket_id: int, now: datetime, action: str, d
 
 
 def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, action: str, decision: Decision | None,
-           reason: str | None = None) -> None:
+           reason: str | None = None, agent_name: str | None = None) -> None:
     """Make `agent_id` the request's assignee (and `team` its team), hand the change to the
-    outbox and log it."""
+    outbox and log it. `agent_name`: the agent's name when the caller has it (the tick's
+    roster) — looking it up would flush the session at every assignment."""
     previous = ticket.assignee_id
     fields: dict[str, Any] = {"assignee_id": agent_id}
     ticket.assignee_id = agent_id
@@ -134,14 +135,16 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
         team_id = _team_id(unit.session, team)
         if ticket.team_id != team_id:
             ticket.team_id = fields["team_id"] = team_id
-    agent = unit.session.get(AgentRow, agent_id)
+    if agent_name is None:
+        agent = unit.session.get(AgentRow, agent_id)
+        agent_name = agent.name if agent is not None else f"#{agent_id}"
     rule = f"routing rule {decision.rule}" if decision is not None and decision.rule else f"routing ({action})"
-    why = f"{rule} → {agent.name if agent is not None else agent_id}"
+    why = f"{rule} → {agent_name}"
     unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
                              {"fields": fields, "why": dict.fromkeys(fields, why)}))
     if previous != agent_id:  # who hears of it is notify's business (the customer, the new assignee)
         unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
                                  {"agent_id": agent_id, "previous_id": previous, "action": action}))
     log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
-    log.info("request %s: %s to %s", ticket.number, action, record_label(unit.session, "agent", agent_id),
+    log.info("request %s: %s to agent %s", ticket.number, action, agent_name,
              extra={"event": f"routing.{action}", "number": ticket.number, "local_id": ticket.id, "agent_id": agent_id})

@@ -3,6 +3,7 @@ capacity, nobody ineligible is chosen, and round robin shares evenly."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -28,8 +29,7 @@ methods = st.sampled_from(["round_robin", "least_loaded", "skills", "weighted"])
 
 
 def distinct(team: list[AgentState]) -> list[AgentState]:
-    return [AgentState(**{**{s: getattr(a, s) for s in a.__slots__}, "key": f"a{i}", "agent_id": i + 1})  # type: ignore[arg-type]
-            for i, a in enumerate(team)]
+    return [replace(a, key=f"a{i}", agent_id=i + 1) for i, a in enumerate(team)]
 
 
 @settings(max_examples=150, deadline=None)
