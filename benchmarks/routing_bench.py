@@ -38,7 +38,7 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from routing.decide import AgentState, RequestFacts, decide
+from routing.decide import AgentState, Memo, RequestFacts, decide
 from routing.settings import Capacity, RuleSpec
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
@@ -75,12 +75,13 @@ def speed(pools: dict[str | None, list[AgentState]], method: str, requests: int,
     index = {t: {a.key: i for i, a in enumerate(p)} for t, p in pools.items()}
     pointers: dict[str, int] = {}
     credits: dict[str, dict[str, float]] = {}
+    memo: Memo = {}  # as the tick keeps it: eligibility apart from load, once per agent and rule
     started = time.perf_counter()
     for _ in range(requests):
         team = rng.choice(teams)
         kind = rng.choice(TYPES)
         decision = decide(RequestFacts("CRM-1", kind, {"type": kind, "tags": [team]}), rules, pools, pointers, NOW,
-                          credits=credits)
+                          credits=credits, memo=memo)
         if decision.credits is not None and decision.rule is not None:
             credits.setdefault(decision.rule, {}).update(decision.credits)
         if decision.agent is not None:

@@ -25,7 +25,7 @@ from typing import Literal
 from routing.settings import Capacity, RuleSpec
 from routing.weighted import choose_weighted
 
-__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "choose", "decide", "load_of", "match_rule"]
+__all__ = ["AgentState", "Considered", "Decision", "Memo", "RequestFacts", "choose", "decide", "load_of", "match_rule"]
 
 Status = Literal["available", "away", "offline"]
 Outcome = Literal["assigned", "queued", "manual"]
@@ -117,9 +117,37 @@ def _hhmm(instant: datetime, now: datetime) -> str:
     return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
 
 
+#: ``decide``'s `memo`: (agent key, rule name, request language) → why the agent is out
+#: whatever their load, or "" (only the load can exclude them)
+Memo = dict[tuple[str, str | None, str | None], str]
+
+
 def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime, *,
-              language: str | None = None) -> str | None:
-    """Why `agent` cannot take the request now, or None."""
+              language: str | None = None, memo: Memo | None = None) -> str | None:
+    """Why `agent` cannot take the request now, or None. With `memo`, the reasons that do
+    not depend on the load are worked out once per agent, rule and language."""
+    if memo is None:
+        fixed = _fixed(agent, rule, now, language)
+    else:
+        key = (agent.key, rule.name if rule is not None else None, language)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _fixed(agent, rule, now, language) or ""
+        fixed = found or None
+    if fixed is not None:
+        return fixed
+    load, weight = agent.load, agent.capacity.weight(request_type)
+    if load + weight > agent.capacity.max:
+        return f"at capacity {load:g}/{agent.capacity.max}"
+    cap = agent.capacity.limit(request_type)
+    if cap is not None and agent.open_by_type.get(request_type, 0) + 1 > cap:
+        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{cap}"
+    return None
+
+
+def _fixed(agent: AgentState, rule: RuleSpec | None, now: datetime, language: str | None) -> str | None:
+    """Why `agent` cannot take the request whatever their load (the CRM, availability,
+    leave, shift, skills, languages), or None."""
     if agent.agent_id is None:
         return "not among the CRM's users (check the name or e-mail under routing.agents)"
     if not agent.active:
@@ -141,12 +169,6 @@ def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: 
             return f"speaks none of {', '.join(rule.languages)}"
     if language is not None and agent.languages and language not in agent.languages:
         return f"does not speak {language} (speaks {', '.join(sorted(agent.languages))})"
-    load, weight = agent.load, agent.capacity.weight(request_type)
-    if load + weight > agent.capacity.max:
-        return f"at capacity {load:g}/{agent.capacity.max}"
-    cap = agent.capacity.limit(request_type)
-    if cap is not None and agent.open_by_type.get(request_type, 0) + 1 > cap:
-        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{cap}"
     return None
 
 
@@ -202,7 +224,7 @@ def _skills(agent: AgentState, rule: RuleSpec) -> str:
 
 def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str | None, Sequence[AgentState]],
            pointers: Mapping[str, int], now: datetime, *, exclude: frozenset[str] = frozenset(),
-           credits: Mapping[str, Mapping[str, float]] | None = None) -> Decision:
+           credits: Mapping[str, Mapping[str, float]] | None = None, memo: Memo | None = None) -> Decision:
     """Route one request.
 
     Args:
@@ -214,6 +236,9 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
         now: the decision instant (aware), for the "off shift until" wording only.
         exclude: agent keys never to choose (the current assignee, on reassignment).
         credits: method weighted: each agent's credit by rule name, then agent key.
+        memo: a dict the caller keeps (empty at first) across decisions at the same `now`
+            over agents whose state changes only by their load (one tick's chunk): the
+            reasons that do not depend on the load are then worked out once per agent.
 
     Returns:
         The decision; ``outcome`` "assigned" with ``agent``, "queued" (nobody eligible
@@ -231,7 +256,7 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     language = _language(request)
     for position, agent in enumerate(pool):
         why_not = "the current assignee" if agent.key in exclude else _excluded(
-            agent, rule, request.type, now, language=language)
+            agent, rule, request.type, now, language=language, memo=memo)
         considered.append(Considered(agent.key, agent.name, why_not, agent.load))
         if why_not is None:
             eligible.append((position, agent))

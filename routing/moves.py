@@ -12,23 +12,27 @@ the write lock) and their load counted again under the lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
 from routing.decide import Decision, RequestFacts, load_of
 from routing.language import CustomerLanguage, language_of
 from routing.roster import Roster, count_load
 from routing.tables import RoutingAgentRow, RoutingLogRow
 
-__all__ = ["assign", "claim", "lock_agents", "log_decision", "request_facts"]
+__all__ = ["assign", "batched_log", "claim", "lock_agents", "log_decision", "request_facts"]
 
+_BATCH = "routing.log_rows"  # session.info key of the rows batched_log collects
 log = logging.getLogger("routing.engine")  # the moves' log lines keep the engine's name: operators filter on it
 
 
@@ -109,18 +113,44 @@ def _team_id(session: Session, name: str) -> int:
     return known[name]
 
 
+@contextmanager
+def batched_log(session: Session) -> Iterator[None]:
+    """Within: ``log_decision`` collects its rows, written at the end in bulk — the tick
+    logs every decision with every agent considered, and an ORM object per row cost more
+    than the decision. On PostgreSQL by multi-row INSERTs (SQLAlchemy's
+    "insertmanyvalues": psycopg's executemany is a statement per row), on SQLite by one
+    executemany (``bulk_insert``). Rows logged inside are not readable in the transaction
+    until the block ends; nothing the tick calls reads them back."""
+    rows: list[dict[str, Any]] = []
+    session.info[_BATCH] = rows
+    try:
+        yield
+    finally:
+        session.info.pop(_BATCH, None)
+    if rows and session.get_bind().dialect.name == "postgresql":
+        session.execute(insert(core_table(RoutingLogRow)), rows)
+    else:
+        bulk_insert(session, core_table(RoutingLogRow), rows)
+
+
 def log_decision(session: Session, ticket_id: int, now: datetime, action: str, decision: Decision | None, *,
                  agent_id: int | None = None, previous_id: int | None = None, reason: str | None = None,
                  data: dict[str, Any] | None = None) -> None:
-    """Append a move to ``routing_log`` with the agents the decision considered."""
+    """Append a move to ``routing_log`` with the agents the decision considered (inside
+    ``batched_log``: at the end of the block)."""
     recorded: dict[str, Any] = dict(data or {})
     if decision is not None:
         recorded["considered"] = [{"key": c.key, "name": c.name, "excluded": c.excluded, "load": c.load, "why": c.why}
                                   for c in decision.considered]
         recorded["rules_checked"] = [list(r) for r in decision.rules_checked]
-    session.add(RoutingLogRow(ticket_id=ticket_id, at=now, action=action, rule=decision.rule if decision else None,
-                              agent_id=agent_id, previous_id=previous_id,
-                              reason=reason if reason is not None else (decision.reason if decision else ""), data=recorded))
+    row = {"ticket_id": ticket_id, "at": now, "action": action, "rule": decision.rule if decision else None,
+           "agent_id": agent_id, "previous_id": previous_id,
+           "reason": reason if reason is not None else (decision.reason if decision else ""), "data": recorded}
+    batch: list[dict[str, Any]] | None = session.info.get(_BATCH)
+    if batch is not None:
+        batch.append(row)
+    else:
+        session.add(RoutingLogRow(**row))
 
 
 def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, action: str, decision: Decision | None,

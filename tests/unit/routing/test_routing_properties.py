@@ -38,9 +38,12 @@ def test_a_stream_of_requests_never_pushes_anyone_past_capacity_nor_to_the_ineli
         team: list[AgentState], method: str, kinds: list[str], level: int) -> None:
     team = distinct(team)
     rule = RuleSpec(name="r", method=method, skills={"1c": level} if level else {})  # type: ignore[arg-type]
-    pointer = 0
+    pointer, memo = 0, {}  # type: ignore[var-annotated]
     for kind in kinds:
         decision = decide(RequestFacts("CRM-1", kind, {"type": kind}), [rule], {None: team}, {"r": pointer}, NOW)
+        # the tick's memo (eligibility apart from load, kept while loads move) decides the same
+        assert decide(RequestFacts("CRM-1", kind, {"type": kind}), [rule], {None: team}, {"r": pointer}, NOW,
+                      memo=memo) == decision
         if decision.agent is None:
             assert decision.outcome == "queued"
             continue
