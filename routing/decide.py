@@ -55,6 +55,7 @@ class AgentState:
     languages: frozenset[str] = frozenset()
     open_by_type: Mapping[str, int] = field(default_factory=dict)
     weight: float = 1.0  # method weighted: the agent's share
+    on_leave_from: date | None = None  # the first day of the leave they are on now (``crm-bridge status``'s "since")
     load: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:

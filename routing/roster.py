@@ -171,11 +171,12 @@ def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config
     spans = [(span.from_, span.to) for span in spec.time_off]
     spans += _leaves_of(imported, key, row.name if row is not None else None, row.email if row is not None else None)
     leave = max((end for start, end in spans if start <= today <= end), default=None)
+    leave_from = min((start for start, end in spans if start <= today <= end), default=None)
     return AgentState(key=key, name=row.name if row is not None else key, agent_id=row.id if row is not None else None,
                       active=bool(row.active) if row is not None else False, status=status,  # type: ignore[arg-type]
                       off_shift_until=off_until, on_leave_until=leave, capacity=spec.capacity,
                       skills=dict(spec.skills), languages=frozenset(spec.languages), open_by_type=load,
-                      weight=spec.weight)
+                      weight=spec.weight, on_leave_from=leave_from)
 
 
 def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:
