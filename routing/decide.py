@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from routing.settings import Capacity, RuleSpec
 from routing.weighted import choose_weighted
@@ -87,8 +87,9 @@ class RequestFacts:
     last_agent: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Considered:
+class Considered(NamedTuple):
+    """One agent as a decision saw them (a tuple: a decision makes one per pool member)."""
+
     key: str
     name: str
     excluded: str | None  # why not eligible, e.g. "off shift until 14:00"; None: eligible
@@ -118,22 +119,21 @@ def _hhmm(instant: datetime, now: datetime) -> str:
     return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
 
 
-#: ``decide``'s `memo`: (agent key, rule name, request language) → why the agent is out
+#: ``decide``'s `memo`: (rule name, request language) → agent key → why the agent is out
 #: whatever their load, or "" (only the load can exclude them)
-Memo = dict[tuple[str, str | None, str | None], str]
+Memo = dict[tuple[str | None, str | None], dict[str, str]]
 
 
 def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime, *,
-              language: str | None = None, memo: Memo | None = None) -> str | None:
-    """Why `agent` cannot take the request now, or None. With `memo`, the reasons that do
-    not depend on the load are worked out once per agent, rule and language."""
-    if memo is None:
+              language: str | None = None, known: dict[str, str] | None = None) -> str | None:
+    """Why `agent` cannot take the request now, or None. `known`: the memo's part for this
+    rule and language (see ``decide``), filled as agents are met."""
+    if known is None:
         fixed = _fixed(agent, rule, now, language)
     else:
-        key = (agent.key, rule.name if rule is not None else None, language)
-        found = memo.get(key)
+        found = known.get(agent.key)
         if found is None:
-            found = memo[key] = _fixed(agent, rule, now, language) or ""
+            found = known[agent.key] = _fixed(agent, rule, now, language) or ""
         fixed = found or None
     if fixed is not None:
         return fixed
@@ -255,9 +255,10 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     considered: list[Considered] = []
     eligible: list[tuple[int, AgentState]] = []
     language = _language(request)
+    known = memo.setdefault((rule.name, language), {}) if memo is not None else None
     for position, agent in enumerate(pool):
         why_not = "the current assignee" if agent.key in exclude else _excluded(
-            agent, rule, request.type, now, language=language, memo=memo)
+            agent, rule, request.type, now, language=language, known=known)
         considered.append(Considered(agent.key, agent.name, why_not, agent.load))
         if why_not is None:
             eligible.append((position, agent))
@@ -280,7 +281,7 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
         why = f"served this customer last ({eligible[last][1].name} is eligible)" + (f"; {why}" if why else "")
     why = prefix + why
     winner = eligible[index][1]
-    considered = [replace(c, why=why) if c.key == winner.key else c for c in considered]
+    considered = [c._replace(why=why) if c.key == winner.key else c for c in considered]
     return Decision("assigned", rule.name, winner.key, why, tuple(considered), tuple(skipped), pointer, new_credits)
 
 
