@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -91,9 +91,10 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         if session.get_bind().dialect.name == "postgresql" and not session.scalar(
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _TICK_LOCK}):
             return 0, 0, 0, None
-        queued = {q.ticket_id: q for q in session.scalars(
-            select(RoutingQueueRow).where(RoutingQueueRow.ticket_id > (after[-1] if after else 0))
-            .order_by(RoutingQueueRow.ticket_id).limit(_CHUNK))}
+        queued: dict[int, str | None] = dict(session.execute(  # ticket id -> why it waits (columns: no ORM object a row)
+            select(RoutingQueueRow.ticket_id, RoutingQueueRow.reason)
+            .where(RoutingQueueRow.ticket_id > (after[-1] if after else 0))
+            .order_by(RoutingQueueRow.ticket_id).limit(_CHUNK)).all())
         if not queued:
             return 0, 0, 0, None
         tickets = rows_by_id(session, TicketRow, queued)
@@ -115,12 +116,12 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         unit = app.bus.unit(session, now, app.config)
         assigned = waiting = 0
         done: list[int] = []  # left the queue: assigned, or left to a supervisor
+        tried: list[dict[str, Any]] = []  # still waiting: why, and when last tried
         with batched_log(session):
             for ticket in todo:
                 facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0),
                                       languages=config.customer_language, last_agent=lasts.get(ticket.customer_id or 0))
                 decision = _decide_and_claim(session, roster, facts, config, pointers, now, credits=credits, memo=memo)
-                row = queued[ticket.id]
                 if decision.outcome == "assigned" and decision.agent is not None:
                     rule = next(r for r in config.rules if r.name == decision.rule)
                     winner = roster.states[decision.agent]
@@ -135,13 +136,15 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
                     log_decision(session, ticket.id, now, "manual", decision)
                     done.append(ticket.id)
                 else:
-                    if row.reason != decision.reason:  # logged when the reason changes, not at every tick
+                    if queued[ticket.id] != decision.reason:  # logged when the reason changes, not at every tick
                         log_decision(session, ticket.id, now, "queued", decision)
-                    row.reason, row.tried = decision.reason, now
+                    tried.append({"ticket_id": ticket.id, "reason": decision.reason, "tried": now})
                     waiting += 1
         if done:
             session.execute(delete(RoutingQueueRow).where(RoutingQueueRow.ticket_id.in_(done))
                             .execution_options(synchronize_session=False))  # one statement, not one a row
+        if tried:
+            session.execute(update(RoutingQueueRow), tried)  # by primary key, no object a row
         unit.complete()  # the assignments reach the outbox in this transaction
         return assigned, waiting, len(gone), max(queued)
 
