@@ -119,30 +119,35 @@ def _hhmm(instant: datetime, now: datetime) -> str:
     return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
 
 
-#: ``decide``'s `memo`: (rule name, request language) → agent key → why the agent is out
-#: whatever their load, or "" (only the load can exclude them)
-Memo = dict[tuple[str | None, str | None], dict[str, str]]
+#: ``decide``'s `memo`: (rule name, request language, request type) → agent key → why the
+#: agent is out whatever their load, or what the load is checked against: (the request's
+#: weight for them, their per-type limit or None, their capacity)
+Memo = dict[tuple[str | None, str | None, str], dict[str, "str | tuple[float, int | None, int]"]]
 
 
 def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime, *,
-              language: str | None = None, known: dict[str, str] | None = None) -> str | None:
-    """Why `agent` cannot take the request now, or None. `known`: the memo's part for this
-    rule and language (see ``decide``), filled as agents are met."""
-    if known is None:
-        fixed = _fixed(agent, rule, now, language)
-    else:
-        found = known.get(agent.key)
-        if found is None:
-            found = known[agent.key] = _fixed(agent, rule, now, language) or ""
-        fixed = found or None
+              language: str | None = None) -> str | None:
+    """Why `agent` cannot take the request now, or None."""
+    fit = _fit(agent, rule, request_type, now, language)
+    return fit if isinstance(fit, str) else _over(agent, request_type, fit)
+
+
+def _fit(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime,
+         language: str | None) -> str | tuple[float, int | None, int]:
+    """Why `agent` is out whatever their load, else what their load is checked against."""
+    fixed = _fixed(agent, rule, now, language)
     if fixed is not None:
         return fixed
-    load, weight = agent.load, agent.capacity.weight(request_type)
-    if load + weight > agent.capacity.max:
-        return f"at capacity {load:g}/{agent.capacity.max}"
-    cap = agent.capacity.limit(request_type)
-    if cap is not None and agent.open_by_type.get(request_type, 0) + 1 > cap:
-        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{cap}"
+    return agent.capacity.weight(request_type), agent.capacity.limit(request_type), agent.capacity.max
+
+
+def _over(agent: AgentState, request_type: str, fit: tuple[float, int | None, int]) -> str | None:
+    """Why the request does not fit under `agent`'s capacity, or None."""
+    weight, limit, most = fit
+    if agent.load + weight > most:
+        return f"at capacity {agent.load:g}/{most}"
+    if limit is not None and agent.open_by_type.get(request_type, 0) + 1 > limit:
+        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{limit}"
     return None
 
 
@@ -251,14 +256,23 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     if rule.method == "manual":
         return Decision("manual", rule.name, None, f"rule {rule.name!r} leaves it to a supervisor (method manual)",
                         rules_checked=tuple(skipped))
-    pool = list(pools.get(rule.team, ()))
+    pool = pools.get(rule.team, ())
     considered: list[Considered] = []
     eligible: list[tuple[int, AgentState]] = []
-    language = _language(request)
-    known = memo.setdefault((rule.name, language), {}) if memo is not None else None
+    language, kind = _language(request), request.type
+    known = memo.setdefault((rule.name, language, kind), {}) if memo is not None else {}
     for position, agent in enumerate(pool):
-        why_not = "the current assignee" if agent.key in exclude else _excluded(
-            agent, rule, request.type, now, language=language, known=known)
+        fit = known.get(agent.key)
+        if fit is None:
+            fit = known[agent.key] = _fit(agent, rule, kind, now, language)
+        if agent.key in exclude:
+            why_not: str | None = "the current assignee"
+        elif isinstance(fit, str):
+            why_not = fit
+        elif agent.load + fit[0] <= fit[2] and fit[1] is None:  # the common case, without a call
+            why_not = None
+        else:
+            why_not = _over(agent, kind, fit)
         considered.append(Considered(agent.key, agent.name, why_not, agent.load))
         if why_not is None:
             eligible.append((position, agent))
@@ -280,8 +294,8 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     if last is not None:
         why = f"served this customer last ({eligible[last][1].name} is eligible)" + (f"; {why}" if why else "")
     why = prefix + why
-    winner = eligible[index][1]
-    considered = [c._replace(why=why) if c.key == winner.key else c for c in considered]
+    position, winner = eligible[index]
+    considered[position] = considered[position]._replace(why=why)  # one entry per pool position
     return Decision("assigned", rule.name, winner.key, why, tuple(considered), tuple(skipped), pointer, new_credits)
 
 
