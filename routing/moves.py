@@ -33,6 +33,7 @@ from routing.tables import RoutingAgentRow, RoutingLogRow
 __all__ = ["assign", "batched_log", "claim", "lock_agents", "log_decision", "request_facts"]
 
 _BATCH = "routing.log_rows"  # session.info key of the rows batched_log collects
+_ROWS_A_STATEMENT = 500  # batched_log on PostgreSQL: 8 parameters a row, well under its 65,535
 log = logging.getLogger("routing.engine")  # the moves' log lines keep the engine's name: operators filter on it
 
 
@@ -117,20 +118,22 @@ def _team_id(session: Session, name: str) -> int:
 def batched_log(session: Session) -> Iterator[None]:
     """Within: ``log_decision`` collects its rows, written at the end in bulk — the tick
     logs every decision with every agent considered, and an ORM object per row cost more
-    than the decision. On PostgreSQL by multi-row INSERTs (SQLAlchemy's
-    "insertmanyvalues": psycopg's executemany is a statement per row), on SQLite by one
-    executemany (``bulk_insert``). Rows logged inside are not readable in the transaction
-    until the block ends; nothing the tick calls reads them back."""
+    than the decision. On PostgreSQL by multi-row INSERT … VALUES statements (psycopg's
+    executemany sends a statement per row), on SQLite by one executemany
+    (``bulk_insert``). Rows logged inside are not readable in the transaction until the
+    block ends; nothing the tick calls reads them back."""
     rows: list[dict[str, Any]] = []
     session.info[_BATCH] = rows
     try:
         yield
     finally:
         session.info.pop(_BATCH, None)
-    if rows and session.get_bind().dialect.name == "postgresql":
-        session.execute(insert(core_table(RoutingLogRow)), rows)
-    else:
-        bulk_insert(session, core_table(RoutingLogRow), rows)
+    table = core_table(RoutingLogRow)
+    if session.get_bind().dialect.name != "postgresql":
+        bulk_insert(session, table, rows)
+        return
+    for start in range(0, len(rows), _ROWS_A_STATEMENT):
+        session.execute(insert(table).values(rows[start:start + _ROWS_A_STATEMENT]))
 
 
 def log_decision(session: Session, ticket_id: int, now: datetime, action: str, decision: Decision | None, *,
