@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, cast, column, delete, select, text, update, values
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -29,6 +29,7 @@ from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.records import rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table, utcnow
+from routing.batch import update_by_id
 from routing.coexecutors import add_co_executors
 from routing.decide import Decision, Memo, RequestFacts, decide
 from routing.moves import assign, batched_log, claim, lock_agents, log_decision, request_facts
@@ -152,29 +153,14 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
 
 
 def _write_assignments(session: Session, assigned: list[TicketRow]) -> None:
-    """Write the chunk's new assignees and teams in bulk, then take them as committed, so
-    the flush leaves them out: the ORM's UPDATE is a statement per ticket, which psycopg
-    sends one by one. PostgreSQL: one UPDATE … FROM (VALUES …) per 500 tickets; SQLite:
-    one executemany. ``updated`` is stamped as the ORM's ``onupdate`` would."""
-    if not assigned:
-        return
-    stamp = utcnow()
-    rows = [(t.id, t.assignee_id, t.team_id) for t in assigned]
-    table = core_table(TicketRow)
-    if session.get_bind().dialect.name == "postgresql":
-        for start in range(0, len(rows), 500):
-            given = values(column("id", Integer), column("assignee_id", Integer), column("team_id", Integer),
-                           name="assigned").data(rows[start:start + 500])
-            session.execute(update(table).where(table.c.id == given.c.id)
-                            .values(assignee_id=given.c.assignee_id, team_id=cast(given.c.team_id, Integer),  # NULL: untyped
-                                    updated=stamp))
-    else:
-        session.execute(update(table).where(table.c.id == bindparam("ticket"))
-                        .values(assignee_id=bindparam("agent"), team_id=bindparam("team"), updated=stamp),
-                        [{"ticket": i, "agent": a, "team": t} for i, a, t in rows])
-    for ticket, (_, agent_id, team_id) in zip(assigned, rows, strict=True):
-        set_committed_value(ticket, "assignee_id", agent_id)
-        set_committed_value(ticket, "team_id", team_id)
+    """Write the chunk's new assignees and teams in bulk (``routing.batch``), then take them
+    as committed, so the flush leaves them out: the ORM's UPDATE is a statement per ticket.
+    ``updated`` is stamped as the ORM's ``onupdate`` would."""
+    rows = [{"id": t.id, "assignee_id": t.assignee_id, "team_id": t.team_id} for t in assigned]
+    update_by_id(session, core_table(TicketRow), rows, updated=utcnow())
+    for ticket, row in zip(assigned, rows, strict=True):
+        set_committed_value(ticket, "assignee_id", row["assignee_id"])
+        set_committed_value(ticket, "team_id", row["team_id"])
 
 
 def _credits(session: Session, config: Any) -> dict[str, dict[str, RoutingCreditRow]] | None:

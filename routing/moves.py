@@ -18,13 +18,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_bridge.events import DomainEvent, Unit
-from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from routing.batch import insert_rows
 from routing.decide import Decision, RequestFacts, load_of
 from routing.language import CustomerLanguage, language_of
 from routing.roster import Roster, count_load
@@ -33,7 +33,6 @@ from routing.tables import RoutingAgentRow, RoutingLogRow
 __all__ = ["assign", "batched_log", "claim", "lock_agents", "log_decision", "request_facts"]
 
 _BATCH = "routing.log_rows"  # session.info key of the rows batched_log collects
-_ROWS_A_STATEMENT = 500  # batched_log on PostgreSQL: 8 parameters a row, well under its 65,535
 log = logging.getLogger("routing.engine")  # the moves' log lines keep the engine's name: operators filter on it
 
 
@@ -116,24 +115,18 @@ def _team_id(session: Session, name: str) -> int:
 
 @contextmanager
 def batched_log(session: Session) -> Iterator[None]:
-    """Within: ``log_decision`` collects its rows, written at the end in bulk — the tick
-    logs every decision with every agent considered, and an ORM object per row cost more
-    than the decision. On PostgreSQL by multi-row INSERT … VALUES statements (psycopg's
-    executemany sends a statement per row), on SQLite by one executemany
-    (``bulk_insert``). Rows logged inside are not readable in the transaction until the
-    block ends; nothing the tick calls reads them back."""
+    """Within: ``log_decision`` collects its rows, written at the end in one statement
+    (``routing.batch.insert_rows``) — the tick logs every decision with every agent
+    considered, and an ORM object per row cost more than the decision. Rows logged inside
+    are not readable in the transaction until the block ends; nothing the tick calls
+    reads them back."""
     rows: list[dict[str, Any]] = []
     session.info[_BATCH] = rows
     try:
         yield
     finally:
         session.info.pop(_BATCH, None)
-    table = core_table(RoutingLogRow)
-    if session.get_bind().dialect.name != "postgresql":
-        bulk_insert(session, table, rows)
-        return
-    for start in range(0, len(rows), _ROWS_A_STATEMENT):
-        session.execute(insert(table).values(rows[start:start + _ROWS_A_STATEMENT]))
+    insert_rows(session, core_table(RoutingLogRow), rows)
 
 
 def log_decision(session: Session, ticket_id: int, now: datetime, action: str, decision: Decision | None, *,
