@@ -36,7 +36,7 @@ def _arrays(session: Session, table: Table, rows: Sequence[dict[str, Any]], name
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         values = [row[name] for row in rows]
         params[name] = [None if v is None else process(v) for v in values] if process is not None else values
-        args.append(f"%({name})s::{column.type.compile(dialect)}[]")
+        args.append(f"%({name})b::{column.type.compile(dialect)}[]")  # b: binary format
     return args, params
 
 
@@ -71,15 +71,14 @@ def update_by_id(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     for name, value in same.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         params[f"same_{name}"] = process(value) if process is not None else value
-    sets = [f"{n} = given.{n}" for n in names] + [f"{n} = %(same_{n})s" for n in same]
+    sets = [f"{n} = given.{n}" for n in names] + [f"{n} = %(same_{n})b" for n in same]
     sql = (f"UPDATE {table.name} SET {', '.join(sets)} FROM unnest({', '.join(args)}) "
            f"AS given(id, {', '.join(names)}) WHERE {table.name}.id = given.id")
     _execute_binary(session, sql, params)
 
 
 def _execute_binary(session: Session, sql: str, params: dict[str, Any]) -> None:
-    """Run `sql` on the session's connection (its transaction) with parameters in
-    PostgreSQL's binary format: in the text format psycopg escapes every element of an
-    array, which for JSON texts cost more than the whole insert."""
-    with session.connection().connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(sql, params, binary=True)
+    """Run `sql` (its parameters ``%(name)b``: PostgreSQL's binary format) on the session's
+    connection: in the text format psycopg escapes every element of an array, which for
+    JSON texts cost more than the whole insert."""
+    session.connection().exec_driver_sql(sql, params)
