@@ -152,11 +152,16 @@ def log_decision(session: Session, ticket_id: int, now: datetime, action: str, d
 def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, action: str, decision: Decision | None,
            reason: str | None = None, agent_name: str | None = None) -> None:
     """Make `agent_id` the request's assignee (and `team` its team), hand the change to the
-    outbox and log it. `agent_name`: the agent's name when the caller has it (the tick's
+    outbox and log it. The co-executors stay with the request (re-routing and escalations
+    replace the assignee, not the specialists a rule or a 1C user added), except the new
+    assignee, who leaves the list; the outbox then gets the whole list. `agent_name`: the agent's name when the caller has it (the tick's
     roster) — looking it up would flush the session at every assignment."""
     previous = ticket.assignee_id
     fields: dict[str, Any] = {"assignee_id": agent_id}
     ticket.assignee_id = agent_id
+    co_executors = [int(i) for i in ticket.co_executors or []]
+    if agent_id in co_executors:  # never their own co-executor; the others stay, whoever takes over
+        ticket.co_executors = fields["co_executors"] = [i for i in co_executors if i != agent_id]  # the whole list: a PATCH replaces 1C's
     if team is not None:
         team_id = _team_id(unit.session, team)
         if ticket.team_id != team_id:
