@@ -59,11 +59,8 @@ def _since(agent: AgentState, why: str, app_config: Any, statuses: dict[int, dat
     zone = ZoneInfo(app_config.timezone)
     if why in ("away", "offline") and agent.agent_id is not None:
         return statuses.get(agent.agent_id)
-    if why == "on leave":
-        spec = config.agents.get(agent.key) or config.agent_defaults
-        today = now.astimezone(zone).date()
-        starts = [s.from_ for s in (spec.time_off if spec else []) if s.from_ <= today <= s.to]
-        return datetime.combine(min(starts), time(0), zone) if starts else None
+    if why == "on leave":  # the roster's leave: the configuration's and the time_off_files'
+        return datetime.combine(agent.on_leave_from, time(0), zone) if agent.on_leave_from is not None else None
     if why == "off shift":
         schedule = config.schedule_of(agent.key) if agent.key in config.agents else (
             config.agent_defaults.schedule if config.agent_defaults else None)

@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 from routing.settings import Capacity, RuleSpec
 from routing.weighted import choose_weighted
 
-__all__ = ["AgentState", "Considered", "Decision", "RequestFacts", "choose", "decide", "load_of", "match_rule"]
+__all__ = ["AgentState", "Considered", "Decision", "Memo", "RequestFacts", "choose", "decide", "load_of", "match_rule"]
 
 Status = Literal["available", "away", "offline"]
 Outcome = Literal["assigned", "queued", "manual"]
@@ -36,7 +37,10 @@ class AgentState:
 
     ``open_by_type``: the agent's open requests (statuses that count as load) per type;
     ``off_shift_until``: None when on shift now, else when the next shift starts;
-    ``on_leave_until``: the last day of the leave they are on now, else None.
+    ``on_leave_until``: the last day of the leave they are on now, else None;
+    ``load``: the weighted load (``load_of``), computed once when the state is made — a
+    decision reads every pool member's load, and recounting it each time was most of
+    the decision's cost.
     """
 
     key: str  # the configuration's key (the CRM user's name or e-mail)
@@ -51,6 +55,12 @@ class AgentState:
     languages: frozenset[str] = frozenset()
     open_by_type: Mapping[str, int] = field(default_factory=dict)
     weight: float = 1.0  # method weighted: the agent's share
+    on_leave_from: date | None = None  # the first day of the leave they are on now (``crm-bridge status``'s "since")
+    load: float = field(init=False, repr=False, compare=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        weight = self.capacity.weight
+        object.__setattr__(self, "load", float(sum(n * weight(t) for t, n in self.open_by_type.items())))
 
     def with_one_more(self, request_type: str) -> AgentState:
         """The state after this agent took a request of `request_type`."""
@@ -77,8 +87,9 @@ class RequestFacts:
     last_agent: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Considered:
+class Considered(NamedTuple):
+    """One agent as a decision saw them (a tuple: a decision makes one per pool member)."""
+
     key: str
     name: str
     excluded: str | None  # why not eligible, e.g. "off shift until 14:00"; None: eligible
@@ -100,16 +111,49 @@ class Decision:
 
 def load_of(agent: AgentState) -> float:
     """The agent's weighted load: each open request counts its type's weight (default 1)."""
-    return float(sum(n * agent.capacity.weight(t) for t, n in agent.open_by_type.items()))
+    return agent.load
 
 
+@lru_cache(maxsize=256)  # a few shift starts, asked about at every decision
 def _hhmm(instant: datetime, now: datetime) -> str:
     return instant.strftime("%H:%M") if instant.date() == now.date() else instant.strftime("%Y-%m-%d %H:%M")
+
+
+#: ``decide``'s `memo`: (rule name, request language, request type) → agent key → why the
+#: agent is out whatever their load, or what the load is checked against: (the request's
+#: weight for them, their per-type limit or None, their capacity)
+Memo = dict[tuple[str | None, str | None, str], dict[str, "str | tuple[float, int | None, int]"]]
 
 
 def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime, *,
               language: str | None = None) -> str | None:
     """Why `agent` cannot take the request now, or None."""
+    fit = _fit(agent, rule, request_type, now, language)
+    return fit if isinstance(fit, str) else _over(agent, request_type, fit)
+
+
+def _fit(agent: AgentState, rule: RuleSpec | None, request_type: str, now: datetime,
+         language: str | None) -> str | tuple[float, int | None, int]:
+    """Why `agent` is out whatever their load, else what their load is checked against."""
+    fixed = _fixed(agent, rule, now, language)
+    if fixed is not None:
+        return fixed
+    return agent.capacity.weight(request_type), agent.capacity.limit(request_type), agent.capacity.max
+
+
+def _over(agent: AgentState, request_type: str, fit: tuple[float, int | None, int]) -> str | None:
+    """Why the request does not fit under `agent`'s capacity, or None."""
+    weight, limit, most = fit
+    if agent.load + weight > most:
+        return f"at capacity {agent.load:g}/{most}"
+    if limit is not None and agent.open_by_type.get(request_type, 0) + 1 > limit:
+        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{limit}"
+    return None
+
+
+def _fixed(agent: AgentState, rule: RuleSpec | None, now: datetime, language: str | None) -> str | None:
+    """Why `agent` cannot take the request whatever their load (the CRM, availability,
+    leave, shift, skills, languages), or None."""
     if agent.agent_id is None:
         return "not among the CRM's users (check the name or e-mail under routing.agents)"
     if not agent.active:
@@ -131,12 +175,6 @@ def _excluded(agent: AgentState, rule: RuleSpec | None, request_type: str, now: 
             return f"speaks none of {', '.join(rule.languages)}"
     if language is not None and agent.languages and language not in agent.languages:
         return f"does not speak {language} (speaks {', '.join(sorted(agent.languages))})"
-    load, weight = load_of(agent), agent.capacity.weight(request_type)
-    if load + weight > agent.capacity.max:
-        return f"at capacity {load:g}/{agent.capacity.max}"
-    cap = agent.capacity.limit(request_type)
-    if cap is not None and agent.open_by_type.get(request_type, 0) + 1 > cap:
-        return f"at capacity for {request_type} {agent.open_by_type.get(request_type, 0)}/{cap}"
     return None
 
 
@@ -168,7 +206,7 @@ def choose(method: str, rule: RuleSpec | None, eligible: Sequence[tuple[int, Age
         skipped = (position - start) % pool_size
         why = "round robin: next in the rotation" + (f" ({skipped} skipped: not eligible)" if skipped else "")
         return index, why, position + 1
-    loads = [load_of(a) for _, a in eligible]
+    loads = [a.load for _, a in eligible]
     if method == "skills" and rule is not None and rule.skills:
         scores = [_skill_score(a, rule) for _, a in eligible]
         index = min(range(len(eligible)), key=lambda i: (-scores[i], loads[i], i))
@@ -192,7 +230,7 @@ def _skills(agent: AgentState, rule: RuleSpec) -> str:
 
 def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str | None, Sequence[AgentState]],
            pointers: Mapping[str, int], now: datetime, *, exclude: frozenset[str] = frozenset(),
-           credits: Mapping[str, Mapping[str, float]] | None = None) -> Decision:
+           credits: Mapping[str, Mapping[str, float]] | None = None, memo: Memo | None = None) -> Decision:
     """Route one request.
 
     Args:
@@ -204,6 +242,9 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
         now: the decision instant (aware), for the "off shift until" wording only.
         exclude: agent keys never to choose (the current assignee, on reassignment).
         credits: method weighted: each agent's credit by rule name, then agent key.
+        memo: a dict the caller keeps (empty at first) across decisions at the same `now`
+            over agents whose state changes only by their load (one tick's chunk): the
+            reasons that do not depend on the load are then worked out once per agent.
 
     Returns:
         The decision; ``outcome`` "assigned" with ``agent``, "queued" (nobody eligible
@@ -215,13 +256,24 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     if rule.method == "manual":
         return Decision("manual", rule.name, None, f"rule {rule.name!r} leaves it to a supervisor (method manual)",
                         rules_checked=tuple(skipped))
-    pool = list(pools.get(rule.team, ()))
+    pool = pools.get(rule.team, ())
     considered: list[Considered] = []
     eligible: list[tuple[int, AgentState]] = []
+    language, kind = _language(request), request.type
+    known = memo.setdefault((rule.name, language, kind), {}) if memo is not None else {}
     for position, agent in enumerate(pool):
-        why_not = "the current assignee" if agent.key in exclude else _excluded(
-            agent, rule, request.type, now, language=_language(request))
-        considered.append(Considered(agent.key, agent.name, why_not, load_of(agent)))
+        fit = known.get(agent.key)
+        if fit is None:
+            fit = known[agent.key] = _fit(agent, rule, kind, now, language)
+        if agent.key in exclude:
+            why_not: str | None = "the current assignee"
+        elif isinstance(fit, str):
+            why_not = fit
+        elif agent.load + fit[0] <= fit[2] and fit[1] is None:  # the common case, without a call
+            why_not = None
+        else:
+            why_not = _over(agent, kind, fit)
+        considered.append(Considered(agent.key, agent.name, why_not, agent.load))
         if why_not is None:
             eligible.append((position, agent))
     team = f"team {rule.team}" if rule.team else "the configured agents"
@@ -242,8 +294,8 @@ def decide(request: RequestFacts, rules: Sequence[RuleSpec], pools: Mapping[str 
     if last is not None:
         why = f"served this customer last ({eligible[last][1].name} is eligible)" + (f"; {why}" if why else "")
     why = prefix + why
-    winner = eligible[index][1]
-    considered = [replace(c, why=why) if c.key == winner.key else c for c in considered]
+    position, winner = eligible[index]
+    considered[position] = considered[position]._replace(why=why)  # one entry per pool position
     return Decision("assigned", rule.name, winner.key, why, tuple(considered), tuple(skipped), pointer, new_credits)
 
 

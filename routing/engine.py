@@ -19,18 +19,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import Priority, TicketStatus
 from crm_bridge.store.records import rows_by_id
-from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table
+from crm_bridge.store.tables import CustomerRow, TeamRow, TicketRow, core_table, utcnow
+from routing.batch import update_by_id
 from routing.coexecutors import add_co_executors
-from routing.decide import Decision, RequestFacts, decide
-from routing.moves import assign, claim, lock_agents, log_decision, request_facts
+from routing.decide import Decision, Memo, RequestFacts, decide
+from routing.moves import assign, batched_log, claim, lock_agents, log_decision, request_facts
 from routing.roster import Roster, last_agents, read_roster
 from routing.tables import (
     RoutingCreditRow,
@@ -42,7 +44,10 @@ __all__ = ["assign", "claim", "lock_agents", "log_decision", "on_ticket_imported
 
 log = logging.getLogger(__name__)
 _TICK_LOCK = 7_420_131  # pg_try_advisory_xact_lock key: one router drains the queue at a time
-_CHUNK = 500  # requests decided per transaction (the agents stay locked meanwhile)
+# Requests decided per transaction. Each chunk locks every agent and counts their load
+# once (~70 ms with 100,000 open requests); the agents stay locked meanwhile (~0.5 s at
+# 2,000 decisions/s), which an escalation or a re-route outside the tick waits out.
+_CHUNK = 1000
 _PRIORITY_RANK = {p.value: i for i, p in enumerate(reversed(list(Priority)))}  # urgent first
 _OPEN = [s.value for s in TicketStatus if s.is_open]
 _TRIGGERS = {"assignee_id", "status", "deleted"}
@@ -88,9 +93,10 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         if session.get_bind().dialect.name == "postgresql" and not session.scalar(
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _TICK_LOCK}):
             return 0, 0, 0, None
-        queued = {q.ticket_id: q for q in session.scalars(
-            select(RoutingQueueRow).where(RoutingQueueRow.ticket_id > (after[-1] if after else 0))
-            .order_by(RoutingQueueRow.ticket_id).limit(_CHUNK))}
+        queued: dict[int, str | None] = dict(session.execute(  # ticket id -> why it waits (columns: no ORM object a row)
+            select(RoutingQueueRow.ticket_id, RoutingQueueRow.reason)
+            .where(RoutingQueueRow.ticket_id > (after[-1] if after else 0))
+            .order_by(RoutingQueueRow.ticket_id).limit(_CHUNK)).all())
         if not queued:
             return 0, 0, 0, None
         tickets = rows_by_id(session, TicketRow, queued)
@@ -104,36 +110,57 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
         lock_agents(session, now)
         roster = read_roster(session, app.config, now)
         roster.locked.update(roster.states)  # counted under the locks
+        memo: Memo = {}  # eligibility apart from load, worked out once per agent and rule this chunk
         pointers = {p.rule: p for p in session.scalars(select(RoutingPointerRow))}
         credits = _credits(session, config)
         lasts = last_agents(session, {t.customer_id for t in todo if t.customer_id}, roster.keys) if any(
             r.prefer_last_agent for r in config.rules) else {}
         unit = app.bus.unit(session, now, app.config)
         assigned = waiting = 0
-        for ticket in todo:
-            facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0),
-                                  languages=config.customer_language, last_agent=lasts.get(ticket.customer_id or 0))
-            decision = _decide_and_claim(session, roster, facts, config, pointers, now, credits=credits)
-            row = queued[ticket.id]
-            if decision.outcome == "assigned" and decision.agent is not None:
-                rule = next(r for r in config.rules if r.name == decision.rule)
-                agent_id = roster.states[decision.agent].agent_id
-                assert agent_id is not None  # an agent the CRM does not know is never eligible
-                assign(unit, ticket, agent_id, team=rule.team, action="assigned", decision=decision)
-                roster.took(decision.agent, ticket.type)
-                add_co_executors(unit, ticket, rule, roster, decision.agent, now)  # if the rule asks for them
-                session.delete(row)
-                assigned += 1
-            elif decision.outcome == "manual":
-                log_decision(session, ticket.id, now, "manual", decision)
-                session.delete(row)
-            else:
-                if row.reason != decision.reason:  # logged when the reason changes, not at every tick
-                    log_decision(session, ticket.id, now, "queued", decision)
-                row.reason, row.tried = decision.reason, now
-                waiting += 1
+        done: list[int] = []  # left the queue: assigned, or left to a supervisor
+        tried: list[dict[str, Any]] = []  # still waiting: why, and when last tried
+        with batched_log(session):
+            for ticket in todo:
+                facts = request_facts(ticket, customers.get(ticket.customer_id or 0), teams.get(ticket.team_id or 0),
+                                      languages=config.customer_language, last_agent=lasts.get(ticket.customer_id or 0))
+                decision = _decide_and_claim(session, roster, facts, config, pointers, now, credits=credits, memo=memo)
+                if decision.outcome == "assigned" and decision.agent is not None:
+                    rule = next(r for r in config.rules if r.name == decision.rule)
+                    winner = roster.states[decision.agent]
+                    assert winner.agent_id is not None  # an agent the CRM does not know is never eligible
+                    assign(unit, ticket, winner.agent_id, team=rule.team, action="assigned", decision=decision,
+                           agent_name=winner.name)
+                    roster.took(decision.agent, ticket.type)
+                    add_co_executors(unit, ticket, rule, roster, decision.agent, now)  # if the rule asks for them
+                    done.append(ticket.id)
+                    assigned += 1
+                elif decision.outcome == "manual":
+                    log_decision(session, ticket.id, now, "manual", decision)
+                    done.append(ticket.id)
+                else:
+                    if queued[ticket.id] != decision.reason:  # logged when the reason changes, not at every tick
+                        log_decision(session, ticket.id, now, "queued", decision)
+                    tried.append({"ticket_id": ticket.id, "reason": decision.reason, "tried": now})
+                    waiting += 1
+        _write_assignments(session, [tickets[tid] for tid in done if tickets[tid].assignee_id is not None])
+        if done:
+            session.execute(delete(RoutingQueueRow).where(RoutingQueueRow.ticket_id.in_(done))
+                            .execution_options(synchronize_session=False))  # one statement, not one a row
+        if tried:
+            session.execute(update(RoutingQueueRow), tried)  # by primary key, no object a row
         unit.complete()  # the assignments reach the outbox in this transaction
         return assigned, waiting, len(gone), max(queued)
+
+
+def _write_assignments(session: Session, assigned: list[TicketRow]) -> None:
+    """Write the chunk's new assignees and teams in bulk (``routing.batch``), then take them
+    as committed, so the flush leaves them out: the ORM's UPDATE is a statement per ticket.
+    ``updated`` is stamped as the ORM's ``onupdate`` would."""
+    rows = [{"id": t.id, "assignee_id": t.assignee_id, "team_id": t.team_id} for t in assigned]
+    update_by_id(session, core_table(TicketRow), rows, updated=utcnow())
+    for ticket, row in zip(assigned, rows, strict=True):
+        set_committed_value(ticket, "assignee_id", row["assignee_id"])
+        set_committed_value(ticket, "team_id", row["team_id"])
 
 
 def _credits(session: Session, config: Any) -> dict[str, dict[str, RoutingCreditRow]] | None:
@@ -161,13 +188,13 @@ def _keep_credits(session: Session, credits: dict[str, dict[str, RoutingCreditRo
 
 def _decide_and_claim(session: Session, roster: Roster, facts: RequestFacts, config: Any,
                       pointers: dict[str, RoutingPointerRow], now: datetime, *,
-                      credits: dict[str, dict[str, RoutingCreditRow]] | None = None) -> Decision:
+                      credits: dict[str, dict[str, RoutingCreditRow]] | None = None, memo: Memo | None = None) -> Decision:
     """Decide; claim the winner under its lock; decide again while a claim is refused
     (another worker filled that agent up meanwhile)."""
     while True:
         positions = {name: p.position for name, p in pointers.items()}
         stored = {rule: {k: r.credit for k, r in rows.items()} for rule, rows in (credits or {}).items()}
-        decision = decide(facts, config.rules, roster.pools(), positions, now, credits=stored)
+        decision = decide(facts, config.rules, roster.pools(), positions, now, credits=stored, memo=memo)
         if decision.outcome != "assigned" or decision.agent is None:
             return decision
         if claim(session, roster, decision.agent, facts.type, config, now):

@@ -12,6 +12,8 @@ the write lock) and their load counted again under the lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,15 +23,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_bridge.events import DomainEvent, Unit
-from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from routing.batch import insert_rows
 from routing.decide import Decision, RequestFacts, load_of
 from routing.language import CustomerLanguage, language_of
 from routing.roster import Roster, count_load
 from routing.tables import RoutingAgentRow, RoutingLogRow
 
-__all__ = ["assign", "claim", "lock_agents", "log_decision", "request_facts"]
+__all__ = ["assign", "batched_log", "claim", "lock_agents", "log_decision", "request_facts"]
 
+_BATCH = "routing.log_rows"  # session.info key of the rows batched_log collects
 log = logging.getLogger("routing.engine")  # the moves' log lines keep the engine's name: operators filter on it
 
 
@@ -68,11 +71,12 @@ def claim(session: Session, roster: Roster, key: str, request_type: str, config:
             lock = select(RoutingAgentRow.agent_id).where(RoutingAgentRow.agent_id == state.agent_id)
             session.execute(lock.with_for_update() if postgres else lock)
             fresh = count_load(session, config, [state.agent_id]).get(state.agent_id, {})
-        roster.states[key] = state = replace(state, open_by_type=fresh)
+        state = replace(state, open_by_type=fresh)
+        roster.put(key, state)
         roster.locked.add(key)  # held until the transaction ends: later claims trust the roster
     limit = state.capacity.limit(request_type)
     return load_of(state) + state.capacity.weight(request_type) <= state.capacity.max and (
-        limit is None or fresh.get(request_type, 0) + 1 <= limit)
+        limit is None or state.open_by_type.get(request_type, 0) + 1 <= limit)
 
 
 def lock_agents(session: Session, now: datetime) -> None:
@@ -109,39 +113,69 @@ def _team_id(session: Session, name: str) -> int:
     return known[name]
 
 
+@contextmanager
+def batched_log(session: Session) -> Iterator[None]:
+    """Within: ``log_decision`` collects its rows, written at the end in one statement
+    (``routing.batch.insert_rows``) — the tick logs every decision with every agent
+    considered, and an ORM object per row cost more than the decision. Rows logged inside
+    are not readable in the transaction until the block ends; nothing the tick calls
+    reads them back."""
+    rows: list[dict[str, Any]] = []
+    session.info[_BATCH] = rows
+    try:
+        yield
+    finally:
+        session.info.pop(_BATCH, None)
+    insert_rows(session, core_table(RoutingLogRow), rows)
+
+
 def log_decision(session: Session, ticket_id: int, now: datetime, action: str, decision: Decision | None, *,
                  agent_id: int | None = None, previous_id: int | None = None, reason: str | None = None,
                  data: dict[str, Any] | None = None) -> None:
-    """Append a move to ``routing_log`` with the agents the decision considered."""
+    """Append a move to ``routing_log`` with the agents the decision considered (inside
+    ``batched_log``: at the end of the block)."""
     recorded: dict[str, Any] = dict(data or {})
     if decision is not None:
         recorded["considered"] = [{"key": c.key, "name": c.name, "excluded": c.excluded, "load": c.load, "why": c.why}
                                   for c in decision.considered]
         recorded["rules_checked"] = [list(r) for r in decision.rules_checked]
-    session.add(RoutingLogRow(ticket_id=ticket_id, at=now, action=action, rule=decision.rule if decision else None,
-                              agent_id=agent_id, previous_id=previous_id,
-                              reason=reason if reason is not None else (decision.reason if decision else ""), data=recorded))
+    row = {"ticket_id": ticket_id, "at": now, "action": action, "rule": decision.rule if decision else None,
+           "agent_id": agent_id, "previous_id": previous_id,
+           "reason": reason if reason is not None else (decision.reason if decision else ""), "data": recorded}
+    batch: list[dict[str, Any]] | None = session.info.get(_BATCH)
+    if batch is not None:
+        batch.append(row)
+    else:
+        session.add(RoutingLogRow(**row))
 
 
 def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, action: str, decision: Decision | None,
-           reason: str | None = None) -> None:
+           reason: str | None = None, agent_name: str | None = None) -> None:
     """Make `agent_id` the request's assignee (and `team` its team), hand the change to the
-    outbox and log it."""
+    outbox and log it. The co-executors stay with the request (re-routing and escalations
+    replace the assignee, not the specialists a rule or a 1C user added), except the new
+    assignee, who leaves the list; the outbox then gets the whole list. `agent_name`: the agent's name when the caller has it (the tick's
+    roster) — looking it up would flush the session at every assignment."""
     previous = ticket.assignee_id
     fields: dict[str, Any] = {"assignee_id": agent_id}
     ticket.assignee_id = agent_id
+    co_executors = [int(i) for i in ticket.co_executors or []]
+    if agent_id in co_executors:  # never their own co-executor; the others stay, whoever takes over
+        ticket.co_executors = fields["co_executors"] = [i for i in co_executors if i != agent_id]  # the whole list: a PATCH replaces 1C's
     if team is not None:
         team_id = _team_id(unit.session, team)
         if ticket.team_id != team_id:
             ticket.team_id = fields["team_id"] = team_id
-    agent = unit.session.get(AgentRow, agent_id)
+    if agent_name is None:
+        agent = unit.session.get(AgentRow, agent_id)
+        agent_name = agent.name if agent is not None else f"#{agent_id}"
     rule = f"routing rule {decision.rule}" if decision is not None and decision.rule else f"routing ({action})"
-    why = f"{rule} → {agent.name if agent is not None else agent_id}"
+    why = f"{rule} → {agent_name}"
     unit.publish(DomainEvent("record.changed", "ticket", ticket.id, "routing",
                              {"fields": fields, "why": dict.fromkeys(fields, why)}))
     if previous != agent_id:  # who hears of it is notify's business (the customer, the new assignee)
         unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
                                  {"agent_id": agent_id, "previous_id": previous, "action": action}))
     log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
-    log.info("request %s: %s to %s", ticket.number, action, record_label(unit.session, "agent", agent_id),
+    log.info("request %s: %s to agent %s", ticket.number, action, agent_name,
              extra={"event": f"routing.{action}", "number": ticket.number, "local_id": ticket.id, "agent_id": agent_id})

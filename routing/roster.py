@@ -51,14 +51,34 @@ class Roster:
     #: change under us until it commits, so the roster's own count is exact for them
     locked: set[str] = field(default_factory=set)
 
+    #: the pools built once (``pools``) and where each agent sits in them, kept up to date
+    #: by ``put``: rebuilding every pool at every decision cost more than the decision
+    _pools: dict[str | None, list[AgentState]] | None = field(default=None, repr=False)
+    _seats: dict[str, list[tuple[str | None, int]]] = field(default_factory=dict, repr=False)
+
     def pools(self) -> dict[str | None, list[AgentState]]:
-        return {team: [self.states[k] for k in keys] for team, keys in self.teams.items()}
+        """Each team's agents' states in configuration order (key ``None``: everyone). The
+        same lists each call, updated in place by ``put``: read them, do not change them."""
+        if self._pools is None:
+            self._pools = {team: [self.states[k] for k in keys] for team, keys in self.teams.items()}
+            self._seats = {}
+            for team, keys in self.teams.items():
+                for position, key in enumerate(keys):
+                    self._seats.setdefault(key, []).append((team, position))
+        return self._pools
+
+    def put(self, key: str, state: AgentState) -> None:
+        """Agent `key`'s new state, in ``states`` and in every pool they are in."""
+        self.states[key] = state
+        if self._pools is not None:
+            for team, position in self._seats.get(key, ()):
+                self._pools[team][position] = state
 
     def took(self, key: str, request_type: str) -> None:
-        self.states[key] = self.states[key].with_one_more(request_type)
+        self.put(key, self.states[key].with_one_more(request_type))
 
     def gave_up(self, key: str, request_type: str) -> None:
-        self.states[key] = self.states[key].with_one_less(request_type)
+        self.put(key, self.states[key].with_one_less(request_type))
 
 
 def count_load(session: Session, config: RoutingConfig, agent_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
@@ -151,11 +171,12 @@ def _state(key: str, row: Any, spec: AgentSpec, schedule: str | None, app_config
     spans = [(span.from_, span.to) for span in spec.time_off]
     spans += _leaves_of(imported, key, row.name if row is not None else None, row.email if row is not None else None)
     leave = max((end for start, end in spans if start <= today <= end), default=None)
+    leave_from = min((start for start, end in spans if start <= today <= end), default=None)
     return AgentState(key=key, name=row.name if row is not None else key, agent_id=row.id if row is not None else None,
                       active=bool(row.active) if row is not None else False, status=status,  # type: ignore[arg-type]
                       off_shift_until=off_until, on_leave_until=leave, capacity=spec.capacity,
                       skills=dict(spec.skills), languages=frozenset(spec.languages), open_by_type=load,
-                      weight=spec.weight)
+                      weight=spec.weight, on_leave_from=leave_from)
 
 
 def read_roster(session: Session, app_config: Any, now: datetime) -> Roster:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_bridge.store.tables import Base, utcnow
+from crm_bridge.store.tables import Base, TicketRow, utcnow
 
 __all__ = ["RoutingAgentRow", "RoutingCreditRow", "RoutingLogRow", "RoutingPointerRow", "RoutingQueueRow"]
 
@@ -69,3 +69,8 @@ class RoutingLogRow(Base):
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the agents considered, the SLA event
+
+
+#: covers ``routing.roster.count_load`` (migration routing_0003): the per-chunk load count
+#: reads this index alone, not every ticket row
+LOAD_INDEX = Index("ix_routing_tickets_load", TicketRow.assignee_id, TicketRow.status, TicketRow.type, TicketRow.deleted)

@@ -54,3 +54,35 @@ routing:
             assert logged == [(tickets["CRM-2"].id, "reassigned"), (tickets["CRM-2"].id, "raise_priority")]
     finally:
         bridge.close()
+
+
+def test_a_reassignment_keeps_the_co_executors_but_drops_the_new_assignee_from_them(tmp_path: Path) -> None:
+    bridge = App.from_text(f"""
+store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
+routing:
+  agents: {{Иванова Мария: {{team: L1}}, Петров Пётр: {{team: L1}}, Сидоров Иван: {{team: L2}}}}
+  teams: {{L1: {{}}, L2: {{}}}}
+""", clock=FrozenClock(NOW))
+    try:
+        bridge.upgrade_db()
+        with bridge.store.transaction() as s:
+            s.add_all([AgentRow(id=1, name="Иванова Мария", active=True), AgentRow(id=2, name="Петров Пётр", active=True),
+                       AgentRow(id=3, name="Сидоров Иван", active=True)])
+            s.add(TicketRow(number="CRM-7", type="urgent", priority="high", channel="email", source="external",
+                            status="in_progress", created_at=NOW, tags=[], assignee_id=1, co_executors=[2, 3]))
+        with bridge.store.transaction() as s:
+            ticket = s.scalars(select(TicketRow)).one()
+            unit = bridge.bus.unit(s, NOW, bridge.config)
+            published: list[DomainEvent] = []
+            unit.publish = published.append  # type: ignore[method-assign]  # what goes to the outbox
+            on_sla_escalate(unit, DomainEvent("sla.escalate", "ticket", ticket.id, "sla", {
+                "metric": "resolution", "cycle": 0, "at": NOW, "level": 1, "action": "reassign", "team": "L1"}))
+        with bridge.store.transaction() as s:
+            ticket = s.scalars(select(TicketRow)).one()
+            assert ticket.assignee_id == 2  # Петров, the other of L1
+            assert ticket.co_executors == [3]  # Сидоров stays; Петров is the assignee now, not his own co-executor
+        changed = [e.data["fields"] for e in published if e.kind == "record.changed"]
+        assert [{k: f[k] for k in ("assignee_id", "co_executors")} for f in changed] == [
+            {"assignee_id": 2, "co_executors": [3]}]  # the whole list goes back to 1C
+    finally:
+        bridge.close()

@@ -91,3 +91,26 @@ def test_routing_off_has_no_section(tmp_path: Path) -> None:
         assert status_section(bridge) == ([], [])
     finally:
         bridge.close()
+
+
+def test_a_team_on_leave_from_a_time_off_file_queues_since_the_first_day_of_that_leave(tmp_path: Path) -> None:
+    (tmp_path / "leave.csv").write_text("agent,from,to\nИванова Мария,2026-11-16,2026-11-30\n", encoding="utf-8")
+    bridge = App.from_text(f"""
+store: {{url: "sqlite:///{tmp_path / 's.db'}"}}
+routing:
+  agents: {{Иванова Мария: {{team: L1}}, Петров Пётр: {{team: L2}}}}
+  time_off_files: ["{tmp_path / 'leave.csv'}"]
+  teams: {{L1: {{}}, L2: {{}}}}
+  rules:
+    - {{name: accounting, match: {{tags: [accounting]}}, team: L1}}
+    - {{name: everything else, team: L2}}
+""", clock=FrozenClock(NOW))
+    bridge.upgrade_db()
+    try:
+        add(bridge, ["Иванова Мария", "Петров Пётр"], [["accounting"]])
+        rows, problems = status_section(bridge)
+        assert rows[0]["why"] == "1 on leave"  # the file's leave, as eligibility reads it
+        assert rows[0]["since"] == datetime(2026, 11, 16, 0, 0, tzinfo=MSK)
+        assert problems[0].startswith("team L1: 1 requests wait since 2026-11-16 00:00: nobody can take them (1 on leave)")
+    finally:
+        bridge.close()
