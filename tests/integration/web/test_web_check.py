@@ -16,7 +16,7 @@ def test_the_shipped_pages_render_in_both_languages(tmp_path: Path):
     finally:
         app.close()
     assert line["ok"], line
-    assert "4 pages x 2 languages" in line["detail"]
+    assert "5 pages x 2 languages" in line["detail"]  # dashboard, cabinet, login, message, confirm
 
 
 def test_a_users_page_with_an_unknown_placeholder_fails_with_its_file_and_line(tmp_path: Path):
