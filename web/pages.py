@@ -95,7 +95,9 @@ def check_pages(app: App) -> list[dict[str, Any]]:
             except TemplateError as exc:
                 place = next((f"{f.filename}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
                               if f.filename.endswith(".html")), name)
-                problems.append(f"{place}: {exc.message or exc} (rendering the sample {name} in {lang})")
+                problem = f"{place}: {exc.message or exc} (rendering the sample {name} in {lang})"
+                if problem not in problems:  # confirm.html has a sample per state: one line per mistake
+                    problems.append(problem)
                 break
     if problems:
         return [{"what": "web pages", "ok": False, "detail": p} for p in problems]

@@ -95,11 +95,15 @@ def test_the_resolved_mails_links_close_reopen_and_unsubscribe_through_to_1c(
         run_cycle(bridge)
         mails: list[EmailMessage] = [m for m in sink.messages[before:] if m["Subject"] == f"Обращение {doc['Number']} решено"]
         assert len(mails) == 1, [m["Subject"] for m in sink.messages[before:]]
-        text = mails[0].get_body(("plain",)).get_content()
+        body = mails[0].get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
         close = re.search(r"Подтвердите закрытие: (\S+)", text)
         reopen = re.search(r"Откройте обращение снова: (\S+)", text)
         cabinet = re.search(r"настройки уведомлений: (\S+)", text)
-        assert close and reopen and cabinet, text
+        assert close is not None, text
+        assert reopen is not None, text
+        assert cabinet is not None, text
         one_click = mails[0]["List-Unsubscribe"].strip("<>")
         assert mails[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         address = mails[0]["To"].addresses[0].addr_spec  # the contact's, else the partner's
