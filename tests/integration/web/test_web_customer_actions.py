@@ -4,17 +4,22 @@ confirming or reopening a resolved request (history, SLA re-plan, the outbox's d
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import re
 from collections.abc import Iterator
+from contextlib import redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from web_fixtures import LINK_KEY, NOW, cabinet_token, make_app
+from web_fixtures import LINK_KEY, NOW, cabinet_token, make_app, web_config
 
 from crm_bridge.app import App
+from crm_bridge.cli import main
 from crm_bridge.links import sign
 from crm_bridge.store.tables import ContactRow, TicketEventRow, TicketRow
 from notify.compose import unsubscribe_link
@@ -81,6 +86,26 @@ def test_the_cabinet_form_saves_through_notify_and_shows_the_change_at_once(clie
     assert str(prefs.quiet) == "22:00-08:00"
     assert prefs.language == "en"
     assert prefs.sources["frequency"] == prefs.sources["channels"] == prefs.sources["phone"] == "web"
+
+
+def test_notify_prefs_show_names_the_page_as_the_source(client: TestClient, app: App, tmp_path: Path):
+    path = f"/cabinet/{cabinet_token(IVANOVA)}"
+    client.post(path, data=_form(_csrf(client, path), frequency="hourly"))
+    config = tmp_path / "crm-bridge.yaml"
+    config.write_text(web_config(tmp_path), encoding="utf-8")  # the app's own store
+    out = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # the CLI configures logging for its process
+    try:
+        with redirect_stdout(out), pytest.raises(SystemExit) as ended:
+            main(["-c", str(config), "notify", "prefs", "show", "m.ivanova@romashka.example", "--json"])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert ended.value.code in (0, None)
+    shown = json.loads(out.getvalue())
+    assert shown["frequency"] == "hourly"
+    assert shown["sources"]["frequency"] == shown["sources"]["channels"] == "web"
 
 
 def test_clearing_quiet_hours_on_the_page_returns_to_the_defaults(client: TestClient, app: App):
