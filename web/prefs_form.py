@@ -91,8 +91,6 @@ def save_prefs(app: App, link: Link, form: Mapping[str, Sequence[str]], now: dat
     given: dict[str, object] = {"channels": channels, "events": events, "frequency": _one(form, "frequency") or None,
                                 "digest_at": _one(form, "digest_at") or None, "language": _one(form, "language") or None,
                                 "quiet": f"{quiet_from}-{quiet_to}" if quiet_from else None}
-    for channel in channels:  # an address only for a channel ticked: an empty field keeps the CRM's
-        given[_ADDRESS_FIELD[channel]] = _one(form, _ADDRESS_FIELD[channel]) or None
     config = app.config.section("notify")
     with app.store.transaction() as s:
         contact_id = _contact_id(s, link)
@@ -100,6 +98,9 @@ def save_prefs(app: App, link: Link, form: Mapping[str, Sequence[str]], now: dat
         if contact is None or contact.deleted:
             raise FormProblem("prefs_no_contact")
         before = contact_prefs(s, config, app.config.timezone, contact)
+        for channel in channels:  # an address typed for a channel ticked; the one shown (the CRM's) is not pinned
+            typed = _one(form, _ADDRESS_FIELD[channel])
+            given[_ADDRESS_FIELD[channel]] = typed if typed and typed != before.addresses.get(channel) else None
         try:
             changed = change(s, config, app.config.timezone, contact, given, source="web",
                              opt_ins=[c for c in channels if c in before.opt_outs], now=now)

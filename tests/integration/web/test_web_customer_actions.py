@@ -116,6 +116,7 @@ def test_clearing_quiet_hours_on_the_page_returns_to_the_defaults(client: TestCl
     prefs = _prefs(app)
     assert prefs.quiet is None
     assert prefs.sources["quiet"] == "default"
+    assert "email" not in prefs.sources  # the address shown (the CRM's) was sent back unchanged: not pinned
 
 
 def test_a_form_to_correct_is_shown_again_in_the_visitors_language_and_nothing_is_stored(client: TestClient, app: App):
