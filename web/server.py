@@ -1,4 +1,6 @@
-"""The web application: FastAPI routes over the dashboard and cabinet readers.
+"""The web application: FastAPI routes over the dashboard and cabinet readers, and the
+customer's actions from the links in their mail (the preferences form: ``web.prefs_form``;
+RFC 8058 unsubscribe: notify's ``unsubscribe``; closure and reopen: ``web.closure``).
 
 ``create_app(bridge)`` builds it for one ``App`` (its store, configuration and clock);
 ``web.serve`` runs it under uvicorn. Pages are server-rendered from sandboxed Jinja2
