@@ -41,7 +41,7 @@ __all__ = ["MIN_SECRET", "PURPOSES", "Link", "LinkExpired", "LinkForged", "LinkN
            "LinksConfig", "PAGES", "link_url", "require_secret", "sign", "verify"]
 
 #: What a link may be for; a token names one of these, and a page accepts only its own.
-PURPOSES = ("cabinet", "rating", "unsubscribe", "preferences", "session")
+PURPOSES = ("cabinet", "rating", "unsubscribe", "preferences", "close", "reopen", "session")
 MIN_SECRET = 32  # characters: HMAC-SHA256 keys shorter than this are guessable
 _PREFIX = b"crm-bridge.link.v1\x00"
 _SUBJECT = re.compile(r"[a-z_]+:[A-Za-z0-9_.@+-]{1,200}")
@@ -184,18 +184,18 @@ def verify(secret: bytes | str, token: str, purpose: str, now: datetime, *, subj
 
 #: The page of each purpose on the web addon, relative to ``links.base_url``.
 PAGES = {"cabinet": "/cabinet/{token}", "rating": "/rate/{token}", "unsubscribe": "/unsubscribe/{token}",
-         "preferences": "/cabinet/{token}"}
+         "preferences": "/cabinet/{token}", "close": "/close/{token}", "reopen": "/reopen/{token}"}
 
 
-def link_url(config: LinksConfig, purpose: str, subject: str, now: datetime) -> str:
+def link_url(config: LinksConfig, purpose: str, subject: str, now: datetime, *, ttl: timedelta | None = None) -> str:
     """The URL a mail gives the customer: ``links.base_url`` + the purpose's page, with a
-    token valid for ``links.ttl_days`` from `now`.
+    token valid for `ttl` (default ``links.ttl_days``) from `now`.
 
     Raises:
         ConfigError: ``links.secret`` is not configured.
     """
     key = require_secret(config, f"a {purpose} link")
-    token = sign(key, purpose, subject, expires=now + config.ttl)
+    token = sign(key, purpose, subject, expires=now + (ttl or config.ttl))
     return config.base_url + PAGES[purpose].format(token=token)
 
 

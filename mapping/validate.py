@@ -275,8 +275,8 @@ class _Checker:
         why = "crm-bridge writes it back"
         if len(fs.inputs) != 1:
             self.add((*path, "owner"), f"{why}, but it has no single remote field to write; use `owner: remote`")
-        if fs.lookup is not None:
-            self.add((*path, "owner"), f"{why}, but a lookup value cannot be turned back into a key; use `owner: remote`")
+        # a looked-up value (a state's name) is written back as the key of the record holding
+        # it: the 1C adapter's ``_unlookup`` finds it, or refuses the write naming the known ones
         for i, step in enumerate(fs.transform):
             found = self.lib.get(step_parts(step)[0])
             if found is not None and found.undo is None:

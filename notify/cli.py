@@ -67,7 +67,7 @@ def preview(
     Example: crm-bridge notify preview acknowledgement CRM-0000042 --lang en --channel sms
     """
     from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow
-    from notify.compose import context_for, request_context, unsubscribe_link
+    from notify.compose import context_for, customer_links, request_context, unsubscribe_link
     from notify.outbox import _split, customer_address
     from notify.prefs_store import Target, effective_many
     from notify.settings import LANGUAGES
@@ -94,6 +94,7 @@ def preview(
             to: tuple[str, str | None] | None
             language: str
             link: str | None = None
+            signed: dict[str, str | None] | None = None  # a customer's signed links (none for staff)
             facts = _event_data(event, ticket)
             if event == "department_feedback":
                 facts = _department_facts(config, ticket)
@@ -113,11 +114,14 @@ def preview(
                                        {0: Target(contact, customer, to[0] if to else None)})[0]
                 language, zone = prefs.language, prefs.timezone  # the contact's own, else their segment's, else defaults
                 to = (to[0].strip().lower(), to[1]) if to else None  # as the outbox stores it (the token signs it)
-                link = unsubscribe_link(config, to[0]) if to else None
+                links = bridge.config.section("links")
+                link = unsubscribe_link(config, to[0], links=links, issued=bridge.clock()) if to else None
+                signed = customer_links(links, ticket_id=ticket.id, contact_id=ticket.contact_id, event=event,
+                                        issued=bridge.clock())
             address, name = to if to else ("(no e-mail address)", None)
             request_facts = request_context(s, ticket)
             context = context_for(event, facts, request_facts, lang=lang or language,
-                                  zone=zone, recipient=(name, address), unsubscribe_url=link)
+                                  zone=zone, recipient=(name, address), unsubscribe_url=link, links=signed)
         if channel != "email":
             link = None
             address = {"sms": "(the row's phone)", "telegram": "(the row's chat)", "webhook": "(each webhook listing it)"}[channel]

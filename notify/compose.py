@@ -8,25 +8,28 @@ samples at ``check`` time renders every real request too. Placeholders::
                            department, tags, url: feedback to a department)
     request (number, subject, status, type, priority, created_at, first_response_due,
              resolution_due, sla_state), customer (name), contact (name), agent (name, email)
-    recipient (name, address), unsubscribe_url
+    recipient (name, address), unsubscribe_url,
+    cabinet_url (customer notifications: the contact's signed cabinet link),
+    close_url, reopen_url (the resolved mail: confirm closure, reopen; signed, per request)
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
+from crm_bridge.links import PAGES, LinkForged, LinkNotForThis, LinksConfig, link_url, sign, verify
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 from notify.settings import LANGUAGES, NotifyConfig
 from notify.templates import DIGEST, EVENTS, TemplateProblem, Templates
 
-__all__ = ["SAMPLE_EVENTS", "check_templates", "sample_digest", "context_for", "request_context", "sample_contexts", "token_address", "unsubscribe_link"]
+__all__ = ["SAMPLE_EVENTS", "UNSUBSCRIBE_TTL", "check_templates", "context_for", "customer_links", "request_context",
+           "sample_contexts", "sample_digest", "token_address", "unsubscribe_link"]
 
 _SAMPLE_AT = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
 #: the event facts each kind carries (status_changed: from/to; SLA: metric, cycle, level, action)
@@ -54,40 +57,86 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
             "department": data.get("department"), "tags": data.get("tags") or [], "url": data.get("url")}
 
 
-def unsubscribe_link(config: NotifyConfig, address: str) -> str | None:
-    """The recipient's one-click unsubscribe URL: ``unsubscribe_url`` with ``{token}`` =
-    the address (base64url) and its HMAC-SHA256 under ``link_secret``, so the page that
-    serves it (the web addon) unsubscribes only the address the link was made for."""
-    if config.unsubscribe_url is None or config.link_secret is None:
+#: An unsubscribe link lives at least this long: a mail client offers one-click unsubscribe
+#: on a mail read months later, and refusing it then pushes the customer to "report spam".
+UNSUBSCRIBE_TTL = timedelta(days=365)
+_ADDRESS = re.compile(r"[A-Za-z0-9_.@+-]{1,200}")  # what a link's subject may hold (crm_bridge.links)
+
+
+def _unsubscribe_key(config: NotifyConfig, links: LinksConfig | None) -> bytes | None:
+    """The key of unsubscribe tokens: ``links.secret`` (every customer link's), else the
+    older ``notify.link_secret`` an installation may still have configured alone."""
+    if links is not None and links.secret is not None:
+        return links.secret.get_secret_value().encode()
+    return config.link_secret.get_secret_value().encode() if config.link_secret is not None else None
+
+
+def unsubscribe_link(config: NotifyConfig, address: str, *, links: LinksConfig | None = None,
+                     issued: datetime | None = None) -> str | None:
+    """The recipient's one-click unsubscribe URL (RFC 8058), or None when no key or URL is
+    configured or the address cannot be a link's subject.
+
+    The token is a ``crm_bridge.links`` token (purpose ``unsubscribe``, subject
+    ``email:<address>``, valid ``UNSUBSCRIBE_TTL`` or ``links.ttl_days`` from `issued`, the
+    row's creation: a retried mail carries the same link). The URL is ``notify.unsubscribe_url``
+    when set, else the web addon's page under ``links.base_url``."""
+    key = _unsubscribe_key(config, links)
+    address = address.strip().lower()
+    if key is None or not _ADDRESS.fullmatch(address):
         return None
-    encoded = base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
-    return config.unsubscribe_url.replace("{token}", f"{encoded}.{_token_mac(config, address)}")
-
-
-def _token_mac(config: NotifyConfig, address: str) -> str:
-    assert config.link_secret is not None
-    mac = hmac.new(config.link_secret.get_secret_value().encode(), f"unsubscribe:{address}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:32]
-
-
-def token_address(config: NotifyConfig, token: str) -> str | None:
-    """The address an unsubscribe token (``unsubscribe_link``'s ``{token}``) was signed for,
-    or None when this ``link_secret`` did not sign it (compared in constant time)."""
-    if config.link_secret is None:
+    if config.unsubscribe_url is not None:
+        template = config.unsubscribe_url
+    elif links is not None:
+        template = links.base_url + PAGES["unsubscribe"]
+    else:
         return None
-    encoded, _, mac = token.strip().rpartition(".")
-    try:
-        address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return address if address and hmac.compare_digest(mac, _token_mac(config, address)) else None
+    life = max(UNSUBSCRIBE_TTL, links.ttl) if links is not None else UNSUBSCRIBE_TTL
+    token = sign(key, "unsubscribe", f"email:{address}", expires=(issued or datetime.now(UTC)) + life)
+    return template.replace("{token}", token)
+
+
+def token_address(config: NotifyConfig, token: str, now: datetime, *, links: LinksConfig | None = None) -> str:
+    """The address an unsubscribe token (``unsubscribe_link``'s) was signed for.
+
+    Raises:
+        LinkRefused: not signed with this installation's key, made for another purpose, or
+            expired (``LinkForged``, ``LinkNotForThis``, ``LinkExpired``).
+    """
+    key = _unsubscribe_key(config, links)
+    if key is None:
+        raise LinkForged("an unsubscribe link, but neither links.secret nor notify.link_secret is configured")
+    link = verify(key, token.strip(), "unsubscribe", now)
+    if link.kind != "email":
+        raise LinkNotForThis(f"an unsubscribe link for {link.subject}, not for an e-mail address")
+    return link.ident
+
+
+def customer_links(links: LinksConfig | None, *, ticket_id: int, contact_id: int | None, event: str,
+                   issued: datetime) -> dict[str, str | None]:
+    """The signed links a customer notification carries, as the templates name them:
+    ``cabinet_url`` (the contact's cabinet, else the request's), and for ``resolved``
+    ``close_url`` and ``reopen_url`` (bound to the request). Each valid ``links.ttl_days``
+    from `issued` (the row's creation, so a retry renders the same links); all None
+    without ``links.secret``."""
+    none: dict[str, str | None] = {"cabinet_url": None, "close_url": None, "reopen_url": None}
+    if links is None or links.secret is None:
+        return none
+    request = f"request:{ticket_id}"
+    out = dict(none, cabinet_url=link_url(links, "cabinet", f"contact:{contact_id}" if contact_id else request, issued))
+    if event == "resolved":
+        out["close_url"] = link_url(links, "close", request, issued)
+        out["reopen_url"] = link_url(links, "reopen", request, issued)
+    return out
 
 
 def context_for(event: str, data: dict[str, Any], request: dict[str, Any], *, lang: str, zone: str,
-                recipient: tuple[str | None, str], unsubscribe_url: str | None) -> dict[str, Any]:
-    """The template context: `request` as ``request_context`` builds it, plus the event."""
+                recipient: tuple[str | None, str], unsubscribe_url: str | None,
+                links: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The template context: `request` as ``request_context`` builds it, plus the event and
+    the signed links (``customer_links``; None each for staff)."""
     return {"lang": lang, "timezone": zone, "event": _event(event, data), **request,
-            "recipient": {"name": recipient[0], "address": recipient[1]}, "unsubscribe_url": unsubscribe_url}
+            "recipient": {"name": recipient[0], "address": recipient[1]}, "unsubscribe_url": unsubscribe_url,
+            "cabinet_url": None, "close_url": None, "reopen_url": None, **(links or {})}
 
 
 def request_context(session: Session, ticket: TicketRow) -> dict[str, Any]:
@@ -121,11 +170,15 @@ def sample_contexts(event: str, lang: str) -> list[tuple[str, dict[str, Any]]]:
         "request": {**full["request"], "subject": "", "first_response_due": None, "resolution_due": None, "sla_state": None},
         "customer": {"name": None}, "contact": {"name": None}, "agent": {"name": None, "email": None},
     }
+    base = "https://support.example.ru"
+    signed = {"cabinet_url": f"{base}/cabinet/t0k3n", "close_url": f"{base}/close/t0k3n" if event == "resolved" else None,
+              "reopen_url": f"{base}/reopen/t0k3n" if event == "resolved" else None}
     return [(label, context_for(event, SAMPLE_EVENTS[event], sample, lang=lang, zone="Europe/Moscow",
                                 recipient=("Иванова Мария Петровна", "m.ivanova@example.ru"),
-                                unsubscribe_url=url))
-            for label, sample, url in (("a full sample request", full, "https://support.example.ru/unsubscribe/t0k3n"),
-                                       ("a sparse sample request", sparse, None))]
+                                unsubscribe_url=url, links=made))
+            for label, sample, url, made in (
+                ("a full sample request", full, f"{base}/unsubscribe/t0k3n", signed),
+                ("a sparse sample request", sparse, None, None))]
 
 
 def sample_digest(lang: str) -> dict[str, object]:

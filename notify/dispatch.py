@@ -56,12 +56,13 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
+from crm_bridge.links import LinksConfig
 from crm_bridge.model import TicketStatus
 from crm_bridge.retry import backoff
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.tables import TicketRow
 from notify.channels import Channel, Outcome, RetryAfter, Sent
-from notify.compose import context_for, request_context, unsubscribe_link
+from notify.compose import context_for, customer_links, request_context, unsubscribe_link
 from notify.digest import fold
 from notify.outgoing import Outgoing
 from notify.prefs import quiet_end
@@ -152,13 +153,19 @@ def _held(session: Session, row: NotificationRow, config: NotifyConfig, now: dat
 
 
 def render_row(session: Session, row: NotificationRow, ticket: TicketRow, templates: Templates,
-               config: NotifyConfig, channel: Channel | None = None) -> tuple[Rendered, str | None, dict[str, Any]]:
+               config: NotifyConfig, channel: Channel | None = None, *,
+               links: LinksConfig | None = None) -> tuple[Rendered, str | None, dict[str, Any]]:
     """What `row` says now on `channel` (default: mail), its unsubscribe link (customer
-    mail only) and its facts (the request and the event as data: what a webhook posts)."""
-    link = unsubscribe_link(config, row.recipient) if row.audience == "customer" and row.channel == "email" else None
+    mail only) and its facts (the request and the event as data: what a webhook posts).
+    A customer's row carries the signed links of ``compose.customer_links``."""
+    customer = row.audience == "customer"
+    link = unsubscribe_link(config, row.recipient, links=links, issued=row.created) \
+        if customer and row.channel == "email" else None
+    signed = customer_links(links, ticket_id=ticket.id, contact_id=ticket.contact_id, event=row.event,
+                            issued=row.created) if customer else None
     request = request_context(session, ticket)
     context = context_for(row.event, row.data, request, lang=row.language, zone=row.timezone,
-                          recipient=(row.recipient_name, row.recipient), unsubscribe_url=link)
+                          recipient=(row.recipient_name, row.recipient), unsubscribe_url=link, links=signed)
     rendered = channel.render(templates, row.event, row.language, context) if channel is not None \
         else templates.render(row.event, row.language, context)
     return rendered, link, {**request, "facts": {k: v for k, v in row.data.items() if k != "agent_id"}}
@@ -204,7 +211,8 @@ def _claim(app: App, row_id: int, now: datetime, config: NotifyConfig, templates
             stats.waiting += 1
             return None
         try:
-            rendered, link, facts = render_row(session, row, ticket, templates, config, channel)
+            rendered, link, facts = render_row(session, row, ticket, templates, config, channel,
+                                               links=app.config.section("links"))
         except TemplateProblem as exc:  # `check` renders the samples; a file edited since can still fail
             row.state, row.reason = "parked", f"template: {exc}; fix it, run crm-bridge check, then retry the row"
             stats.parked += 1

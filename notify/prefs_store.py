@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.app import App
 from crm_bridge.errors import BridgeError
 from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.links import LinkExpired, LinkRefused
 from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import ContactRow, CustomerRow
 from notify.compose import token_address
@@ -246,15 +247,19 @@ def unsubscribe(app: App, token: str, *, now: datetime | None = None) -> dict[st
     every contact holding it). Idempotent. The web addon's endpoint calls this.
 
     Raises:
-        BadToken: the token was not signed with this ``link_secret`` (or is cut short).
+        BadToken: the token was not signed with this ``links.secret`` (or ``link_secret``),
+            is cut short or has expired.
     """
     config: NotifyConfig = app.config.section("notify")
-    address = token_address(config, token)
-    if address is None:
-        msg = "this unsubscribe link is not valid (cut short, or signed with another link_secret); open the link " \
-              "from the newest mail, or run crm-bridge notify prefs set CONTACT --opt-out email"
-        raise BadToken(msg)
     at = now or app.clock()
+    try:
+        address = token_address(config, token, at, links=app.config.section("links"))
+    except LinkRefused as exc:
+        why = "it has expired" if isinstance(exc, LinkExpired) else \
+            "cut short, or signed with another links.secret / link_secret"
+        msg = (f"this unsubscribe link is not valid ({why}); open the link from the newest mail, or run "
+               "crm-bridge notify prefs set CONTACT --opt-out email")
+        raise BadToken(msg) from exc
     with app.store.transaction() as session:
         contacts = list(session.scalars(select(ContactRow.id).where(ContactRow.email.is_not(None))
                                         .where(ContactRow.email.ilike(address))))

@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from crm_bridge.app import App
+from notify.prefs import CHANNELS, CUSTOMER_EVENTS, FREQUENCIES
 from notify.templates import format_when
 from web.i18n import LANGUAGES, MESSAGES
 from web.settings import WebConfig
@@ -55,9 +56,29 @@ def _samples(now: datetime) -> dict[str, dict[str, Any]]:
     cabinet = {"contact": "Иванова Мария Петровна", "zone": "Europe/Moscow", "now": now,
                "requests": [{"number": "CRM-0000042", "subject": "", "status": "new", "due": None, "assignee": None},
                             {"number": "CRM-0000043", "subject": "x", "status": "odd", "due": now, "assignee": "Пётр"}]}
+    prefs = {"channels": ["email"], "events": ["resolved"], "frequency": "daily", "digest_at": "09:00",
+             "quiet_from": "22:00", "quiet_to": "08:00", "language": "ru", "timezone": "Europe/Moscow",
+             "addresses": {"email": "m.ivanova@example.ru", "sms": "", "telegram": ""}, "opted_out": {"sms": now},
+             "all_channels": CHANNELS, "all_events": CUSTOMER_EVENTS, "frequencies": FREQUENCIES, "languages": LANGUAGES}
     return {"dashboard.html": {"board": board, "chart": Markup("<svg></svg>"), "statuses": ["new", "in_progress"]},
-            "cabinet.html": {"cab": cabinet}, "login.html": {"next": "/dashboard", "failed": True},
-            "message.html": {"title": "Ссылка не работает", "key": "refused_forged"}}
+            "cabinet.html": {"cab": cabinet, "prefs": prefs, "saved": True, "problem": "prefs_invalid",
+                             "problem_detail": "quiet: '25:00-08:00' is not quiet hours"},
+            "login.html": {"next": "/dashboard", "failed": True},
+            "message.html": {"title": "Ссылка не работает", "key": "refused_forged"},
+            # each kind asking (said None) and answered; the check renders the last of each file
+            "confirm.html": {"kind": "unsubscribe", "facts": {"address": "m.ivanova@example.ru"},
+                             "said": "unsubscribe_done", "cabinet_url": None}}
+
+
+def _confirm_samples() -> list[dict[str, Any]]:
+    """Every state of ``confirm.html``: each kind asking, and each of its answers."""
+    facts = {"number": "CRM-0000042", "subject": "x", "status": "resolved", "address": "m.ivanova@example.ru"}
+    out: list[dict[str, Any]] = []
+    for kind, answers in (("unsubscribe", ("done", "already")), ("close", ("done", "already", "refused")),
+                          ("reopen", ("done", "already", "refused"))):
+        out += [{"kind": kind, "facts": facts, "said": said, "cabinet_url": "/cabinet/t0k3n"}
+                for said in (None, *(f"{kind}_{a}" for a in answers))]
+    return out
 
 
 def check_pages(app: App) -> list[dict[str, Any]]:
@@ -65,7 +86,8 @@ def check_pages(app: App) -> list[dict[str, Any]]:
     pages = Pages(app.config.section("web"))
     problems: list[str] = []
     now = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
-    for name, context in _samples(now).items():
+    cases = [*_samples(now).items(), *(("confirm.html", c) for c in _confirm_samples())]
+    for name, context in cases:
         for lang in LANGUAGES:
             try:
                 pages.render(name, lang, here="/", csrf="sample", user="lead", can_logout=True, zone="Europe/Moscow",
@@ -73,7 +95,9 @@ def check_pages(app: App) -> list[dict[str, Any]]:
             except TemplateError as exc:
                 place = next((f"{f.filename}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
                               if f.filename.endswith(".html")), name)
-                problems.append(f"{place}: {exc.message or exc} (rendering the sample {name} in {lang})")
+                problem = f"{place}: {exc.message or exc} (rendering the sample {name} in {lang})"
+                if problem not in problems:  # confirm.html has a sample per state: one line per mistake
+                    problems.append(problem)
                 break
     if problems:
         return [{"what": "web pages", "ok": False, "detail": p} for p in problems]

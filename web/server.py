@@ -1,4 +1,6 @@
-"""The web application: FastAPI routes over the dashboard and cabinet readers.
+"""The web application: FastAPI routes over the dashboard and cabinet readers, and the
+customer's actions from the links in their mail (the preferences form: ``web.prefs_form``;
+RFC 8058 unsubscribe: notify's ``unsubscribe``; closure and reopen: ``web.closure``).
 
 ``create_app(bridge)`` builds it for one ``App`` (its store, configuration and clock);
 ``web.serve`` runs it under uvicorn. Pages are server-rendered from sandboxed Jinja2
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
@@ -19,12 +21,16 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from sqlalchemy import text
 
 from crm_bridge.app import App
-from crm_bridge.links import LinkRefused, require_secret, verify
+from crm_bridge.links import LinkRefused, link_url, require_secret, verify
+from notify.compose import token_address
+from notify.prefs_store import unsubscribe
 from web import security
 from web.cabinet import cabinet
+from web.closure import answer, request_of
 from web.dashboard import OPEN, dashboard
 from web.i18n import LANGUAGES, MESSAGES, choose_language
 from web.pages import Pages
+from web.prefs_form import FormProblem, prefs_view, save_prefs
 from web.schemas import DashboardOut, Health
 from web.settings import WebConfig
 from web.svg import bar_chart
@@ -54,8 +60,8 @@ def create_app(bridge: App) -> FastAPI:
         ConfigError: ``links.secret`` is not set (the cabinet could not check a link).
     """
     config: WebConfig = bridge.config.section("web")
-    link_key = require_secret(bridge.config.section("links"), "the web pages' customer cabinet",
-                              file=bridge.config.source)
+    links = bridge.config.section("links")
+    link_key = require_secret(links, "the web pages' customer cabinet", file=bridge.config.source)
     pages = Pages(config)
     api = FastAPI(title="crm-bridge web", version="0.1.0", docs_url=None, redoc_url=None)
 
@@ -201,9 +207,78 @@ def create_app(bridge: App) -> FastAPI:
         return page(request, "dashboard.html", board=board, chart=chart, statuses=OPEN)
 
     @api.get("/cabinet/{token}", include_in_schema=False)
-    def cabinet_page(request: Request, token: str) -> Response:
+    def cabinet_page(request: Request, token: str, *, saved: bool = False) -> Response:
         now = bridge.clock()
         link = verify(link_key, token, "cabinet", now)
-        return page(request, "cabinet.html", cab=cabinet(bridge, link, now))
+        return page(request, "cabinet.html", cab=cabinet(bridge, link, now), prefs=prefs_view(bridge, link), saved=saved,
+                    problem=None, problem_detail=None)
 
+    @api.post("/cabinet/{token}", include_in_schema=False, dependencies=[Depends(csrf_checked)])
+    def cabinet_save(request: Request, token: str, channels: Annotated[list[str], Form()] = [],  # noqa: B006
+                     events: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies form defaults
+                     frequency: Annotated[str, Form()] = "", digest_at: Annotated[str, Form()] = "",
+                     quiet_from: Annotated[str, Form()] = "", quiet_to: Annotated[str, Form()] = "",
+                     language: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
+                     phone: Annotated[str, Form()] = "", telegram: Annotated[str, Form()] = "") -> Response:
+        """The preferences form: stored by notify (source ``web``), then the cabinet again."""
+        now = bridge.clock()
+        link = verify(link_key, token, "cabinet", now)
+        form = {"channels": channels, "events": events, "frequency": [frequency], "digest_at": [digest_at],
+                "quiet_from": [quiet_from], "quiet_to": [quiet_to], "language": [language], "email": [email],
+                "phone": [phone], "telegram": [telegram]}
+        try:
+            changed = save_prefs(bridge, link, form, now)
+        except FormProblem as exc:
+            return page(request, "cabinet.html", 400, cab=cabinet(bridge, link, now), prefs=prefs_view(bridge, link),
+                        saved=False, problem=exc.key, problem_detail=exc.detail or None)
+        log.info("preferences changed on the cabinet page: %s", ", ".join(changed) or "nothing",
+                 extra={"event": "web.prefs.saved", "subject": link.subject})
+        return RedirectResponse(f"/cabinet/{quote(token)}?saved=true#prefs", status_code=303)
+
+    def confirm(request: Request, kind: str, facts: dict[str, Any], said: str | None = None, status: int = 200,
+                cabinet_for: str | None = None) -> Response:
+        cabinet_url = link_url(links, "cabinet", cabinet_for, bridge.clock()) if cabinet_for else None
+        return page(request, "confirm.html", status, kind=kind, facts=facts, said=said, cabinet_url=cabinet_url)
+
+    @api.get("/unsubscribe/{token}", include_in_schema=False)
+    def unsubscribe_page(request: Request, token: str) -> Response:
+        """RFC 8058: a GET (a person, or a mail client's link checker) only asks."""
+        address = token_address(bridge.config.section("notify"), token, bridge.clock(), links=links)
+        return confirm(request, "unsubscribe", {"address": address})
+
+    # RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click` with no cookie,
+    # so no CSRF token is possible; the signed token, bound to one address, is the proof
+    @api.post("/unsubscribe/{token}", include_in_schema=False)
+    def unsubscribe_post(request: Request, token: str,
+                         one_click: Annotated[str, Form(alias="List-Unsubscribe")] = "") -> Response:
+        if one_click != "One-Click":
+            raise HTTPException(400, "an RFC 8058 unsubscribe POST carries List-Unsubscribe=One-Click")
+        now = bridge.clock()
+        token_address(bridge.config.section("notify"), token, now, links=links)  # a refused link: its page
+        result = unsubscribe(bridge, token, now=now)
+        return confirm(request, "unsubscribe", {"address": result["address"]},
+                       said="unsubscribe_already" if result["already"] else "unsubscribe_done")
+
+    def closure_routes(action: Literal["close", "reopen"]) -> None:
+        @api.get(f"/{action}/{{token}}", include_in_schema=False, name=f"{action}_page")
+        def ask(request: Request, token: str) -> Response:
+            link = verify(link_key, token, action, bridge.clock())
+            shown = request_of(bridge, link)
+            if shown is None:
+                return page(request, "message.html", 404, title=MESSAGES[lang_of(request)]["no_request"], key="no_request")
+            return confirm(request, action, shown, cabinet_for=link.subject)
+
+        @api.post(f"/{action}/{{token}}", include_in_schema=False, name=f"{action}_post",
+                  dependencies=[Depends(csrf_checked)])
+        def act(request: Request, token: str) -> Response:
+            now = bridge.clock()
+            link = verify(link_key, token, action, now)
+            outcome, shown = answer(bridge, link, action, now)
+            if shown is None:
+                return page(request, "message.html", 404, title=MESSAGES[lang_of(request)]["no_request"], key="no_request")
+            return confirm(request, action, shown, said=f"{action}_{outcome}", status=409 if outcome == "refused" else 200,
+                           cabinet_for=link.subject)
+
+    closure_routes("close")
+    closure_routes("reopen")
     return api

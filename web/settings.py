@@ -13,6 +13,7 @@
         header: X-Remote-User
         trusted: [127.0.0.1/32, "10.0.0.0/8"]  # only requests from these addresses may carry it
       templates: web-templates                 # your folder, searched before the shipped pages
+      reopen_status: in_progress               # a request its customer reopens from the resolved mail goes here
 
 Customer links are signed with ``links.secret`` (``crm_bridge.links``), not with this
 section's key: notify makes them without the web addon.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
@@ -83,6 +85,8 @@ class WebConfig(Strict):
     users: dict[str, User] = {}
     proxy: ProxyLogin | None = None
     templates: Path | None = None
+    # where a request goes when its customer reopens it from the resolved mail's link
+    reopen_status: Literal["new", "in_progress", "waiting_customer"] = "in_progress"
 
     @field_validator("users")
     @classmethod

@@ -75,3 +75,14 @@ def test_a_telegram_template_of_one_event_is_checked_too(tmp_path: Path, sink: S
     (line,) = check_templates(app)
     assert not line["ok"]
     assert line["detail"].startswith(f"{folder / 'ru' / 'sla_warn.telegram.html'}:2: unknown placeholder:")
+
+
+def test_the_signed_links_are_placeholders_a_users_template_may_use_and_misspell(tmp_path: Path, sink: SmtpSink) -> None:
+    good = user_templates(tmp_path, "closed.txt", "{{ cabinet_url }} {{ close_url }} {{ reopen_url }}\n")
+    (line,) = check_templates(make_app(tmp_path, sink, f"  templates: {good}\n"))
+    assert line["ok"], line["detail"]
+    folder = user_templates(tmp_path / "typo", "resolved.txt", "Готово.\nЗакрыть: {{ close_ulr }}\n")
+    (line,) = check_templates(make_app(tmp_path / "typo", sink, f"  templates: {folder}\n"))
+    assert not line["ok"]
+    assert line["detail"].startswith(f"{folder / 'ru' / 'resolved.txt'}:2: unknown placeholder:")
+    assert "close_ulr" in line["detail"]
