@@ -31,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     model_validator,
 )
@@ -192,6 +193,19 @@ class ConfigErrors(ConfigError):
 
 
 _PROBLEM = "config_problem"
+
+
+def user_folder(value: Path | None, info: ValidationInfo, shipped: str) -> Path | None:
+    """A folder of the user's (templates searched before the `shipped` ones), relative to
+    the configuration file's folder; a missing one is an error saying how to fix it."""
+    if value is None:
+        return None
+    base = (info.context or {}).get("base_dir")
+    folder = value if value.is_absolute() or base is None else Path(base) / value
+    if not folder.is_dir():
+        msg = f"{folder}: no such folder; create it (copy the shipped {shipped}) or remove `templates:`"
+        raise ValueError(msg)
+    return folder.resolve()
 
 
 def config_problem(loc: Sequence[str | int], message: str) -> PydanticCustomError:

@@ -72,7 +72,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from crm_bridge.config import Strict, TimeZoneName, config_problem
+from crm_bridge.config import Strict, TimeZoneName, config_problem, user_folder
 from crm_bridge.errors import did_you_mean
 from crm_bridge.model import TicketStatus
 from notify.events import EVENTS
@@ -405,14 +405,7 @@ class NotifyConfig(Strict):
     @field_validator("templates")
     @classmethod
     def _folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir")
-        folder = value if value.is_absolute() or base is None else Path(base) / value
-        if not folder.is_dir():
-            msg = f"{folder}: no such folder; create it (copy the shipped notify/templates) or remove `templates:`"
-            raise ValueError(msg)
-        return folder.resolve()
+        return user_folder(value, info, "notify/templates")
 
     @model_validator(mode="after")
     def _channels(self) -> NotifyConfig:

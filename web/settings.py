@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from crm_bridge.config import Strict, config_problem
+from crm_bridge.config import Strict, config_problem, user_folder
 from crm_bridge.links import MIN_SECRET
 
 __all__ = ["ProxyLogin", "User", "WebConfig"]
@@ -99,14 +99,7 @@ class WebConfig(Strict):
     @field_validator("templates")
     @classmethod
     def _folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir")
-        folder = value if value.is_absolute() or base is None else Path(base) / value
-        if not folder.is_dir():
-            msg = f"{folder}: no such folder; create it (copy the shipped web/templates) or remove `templates:`"
-            raise ValueError(msg)
-        return folder.resolve()
+        return user_folder(value, info, "web/templates")
 
     @model_validator(mode="after")
     def _secret(self) -> WebConfig:
