@@ -41,6 +41,7 @@ BUILTIN: tuple[str, ...] = (
     "routing",
     "notify",
     "web",
+    "csat",
     "adapters.onec",
     "adapters.generic_rest",
 )

@@ -27,6 +27,7 @@ from web.i18n import LANGUAGES, MESSAGES, choose_language
 from web.pages import Pages
 from web.schemas import DashboardOut, Health
 from web.settings import WebConfig
+from web.site import Site
 from web.svg import bar_chart
 
 __all__ = ["create_app"]
@@ -206,4 +207,8 @@ def create_app(bridge: App) -> FastAPI:
         link = verify(link_key, token, "cabinet", now)
         return page(request, "cabinet.html", cab=cabinet(bridge, link, now))
 
+    # other addons' pages (csat's rating page) come through the registry: web imports none of them
+    site = Site(bridge=bridge, link_key=link_key, pages=pages, page=page, lang_of=lang_of, csrf_checked=csrf_checked)
+    for comp in bridge.registry.all("web.router"):
+        comp.obj(api, site)
     return api

@@ -1,0 +1,70 @@
+"""The rating page, mounted into the web addon's application (usage ``web.router``).
+
+``GET /rate/<token>[?score=N]`` shows the survey's form — the score from the mail's
+one-click link pre-selected, else the stored one — and changes nothing; ``POST
+/rate/<token>`` (CSRF-checked) stores the rating and answers with a redirect to the thanks
+page (``?thanks=1``). A forged, expired or other request's link gets web's refusal page
+(``LinkRefused``, logged there without the token).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from csat.rating import MAX_COMMENT, BadRating, open_survey, rate
+from csat.settings import SCORES, CsatConfig
+from web.site import Site
+
+__all__ = ["WORDS", "mount"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+WORDS: dict[str, dict[str, str]] = {
+    "ru": {"title": "Оцените решение обращения", "question": "Насколько вы довольны решением обращения?",
+           "comment": "Комментарий (необязательно)", "send": "Отправить оценку", "thanks": "Спасибо за оценку!",
+           "yours": "Ваша оценка", "until": "Изменить её можно до", "change": "Изменить оценку",
+           "bad_score": "Выберите оценку.", "of5": "из 5",
+           "face_1": "Плохо", "face_3": "Нормально", "face_5": "Отлично", "low_1": "очень плохо", "high_5": "отлично"},
+    "en": {"title": "Rate the resolution of your request", "question": "How satisfied are you with how we resolved it?",
+           "comment": "Comment (optional)", "send": "Send my rating", "thanks": "Thank you for your rating!",
+           "yours": "Your rating", "until": "You can change it until", "change": "Change my rating",
+           "bad_score": "Choose a score.", "of5": "of 5",
+           "face_1": "Poor", "face_3": "Okay", "face_5": "Great", "low_1": "very poor", "high_5": "great"},
+}
+
+
+def mount(api: FastAPI, site: Site) -> None:
+    """Add the rating page's routes to `api` (called by ``web.server.create_app``)."""
+    site.pages.add_folder(TEMPLATES)
+    bridge = site.bridge
+
+    def config() -> CsatConfig:
+        return bridge.config.section("csat")  # type: ignore[no-any-return]
+
+    def show(request: Request, token: str, *, chosen: int | None, status: int = 200, error: bool = False,
+             thanks: bool = False) -> Response:
+        survey = open_survey(bridge, site.link_key, token, bridge.clock())
+        scale = config().scale
+        pick = chosen if chosen in SCORES[scale] else survey.score
+        return site.page(request, "rate.html", status, w=site.words(request, WORDS), survey=survey, token=token,
+                         scale=scale, scores=SCORES[scale], pick=pick, error=error, thanks=thanks,
+                         max_comment=MAX_COMMENT)
+
+    @api.get("/rate/{token}", include_in_schema=False)
+    def rate_page(request: Request, token: str, score: int | None = None, thanks: int = 0) -> Response:
+        return show(request, token, chosen=score, thanks=bool(thanks))
+
+    @api.post("/rate/{token}", include_in_schema=False, dependencies=[Depends(site.csrf_checked)])
+    def rate_post(request: Request, token: str, score: Annotated[int | None, Form()] = None,
+                  comment: Annotated[str, Form(max_length=MAX_COMMENT * 2)] = "") -> Response:
+        if score is None:
+            return show(request, token, chosen=None, status=422, error=True)
+        try:
+            rate(bridge, site.link_key, token, score, comment, bridge.clock())
+        except BadRating:
+            return show(request, token, chosen=None, status=422, error=True)
+        return RedirectResponse(f"/rate/{token}?thanks=1", status_code=303)
