@@ -31,14 +31,14 @@ from sqlalchemy import String, and_, case, cast, exists, func, insert, literal, 
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
-from crm_bridge.events import DomainEvent
+from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.links import PAGES, require_secret, sign
 from crm_bridge.store.tables import TicketRow, core_table
 from crm_bridge.store.types import UTCDateTime
 from csat.settings import CsatConfig
 from csat.tables import SurveyRow
 
-__all__ = ["Candidate", "csat_tick", "decide", "plan_surveys", "rating_subject"]
+__all__ = ["Candidate", "csat_tick", "decide", "plan_surveys", "publish_surveys", "rating_subject", "send_now", "survey_url"]
 
 log = logging.getLogger(__name__)
 _DONE = ("resolved", "closed")
@@ -81,9 +81,9 @@ def rating_subject(ticket_id: int, survey_id: int) -> str:
     return f"request:{ticket_id}.{survey_id}"
 
 
-def plan_surveys(session: Session, config: CsatConfig, now: datetime) -> list[tuple[int, int]]:
-    """Write the survey rows due at `now` in one statement; the (survey id, request id) of
-    those to send."""
+def plan_surveys(session: Session, config: CsatConfig, now: datetime) -> list[tuple[int, int, str]]:
+    """Write the survey rows due at `now` in one statement; the (survey id, request id,
+    state) of each row written."""
     t, s = core_table(TicketRow), core_table(SurveyRow)
     resolution = func.coalesce(t.c.resolved_at, t.c.closed_at, type_=UTCDateTime())
     key = case((t.c.contact_id.is_not(None), literal("contact:") + cast(t.c.contact_id, String)),
@@ -112,8 +112,8 @@ def plan_surveys(session: Session, config: CsatConfig, now: datetime) -> list[tu
     session.execute(insert(s).from_select(
         ["ticket_id", "resolved_at", "contact_key", "state", "reason", "planned_at", "expires_at", "changes"],
         select(ranked.c.ticket_id, ranked.c.resolved_at, ranked.c.contact_key, state, reason, at, expires, literal(0))))
-    return [(i, tid) for i, tid in session.execute(
-        select(s.c.id, s.c.ticket_id).where(s.c.id > before, s.c.state == "sent").order_by(s.c.id))]
+    return [(i, tid, st) for i, tid, st in session.execute(
+        select(s.c.id, s.c.ticket_id, s.c.state).where(s.c.id > before).order_by(s.c.id))]
 
 
 def csat_tick(app: App, now: datetime) -> dict[str, Any]:
@@ -125,23 +125,67 @@ def csat_tick(app: App, now: datetime) -> dict[str, Any]:
     links = app.config.section("links")
     key = require_secret(links, "csat surveys", file=app.config.source)
     with app.store.transaction() as session:
-        due = plan_surveys(session, config, now)
+        written = plan_surveys(session, config, now)
         unit = app.bus.unit(session, now, app.config)
-        publish_surveys(unit, due, key=key, base_url=links.base_url, config=config, now=now)
+        publish_surveys(unit, [(i, t) for i, t, state in written if state == "sent"], key=key,
+                        base_url=links.base_url, config=config, now=now)
         unit.complete()
-        states = dict(session.execute(select(SurveyRow.state, func.count()).where(SurveyRow.planned_at == now)
-                                      .group_by(SurveyRow.state)).tuples().all())
-    if due:
-        log.info("csat: %d survey(s) sent", len(due), extra={"event": "csat.survey.planned"})
-    return {"sent": states.get("sent", 0), "suppressed": states.get("suppressed", 0), "capped": states.get("capped", 0)}
+    states = {name: sum(1 for *_, state in written if state == name) for name in ("sent", "suppressed", "capped")}
+    if written:
+        log.info("csat: %d survey(s) sent, %d suppressed, %d capped", states["sent"], states["suppressed"],
+                 states["capped"], extra={"event": "csat.survey.planned"})
+    return states
 
 
-def publish_surveys(unit: Any, due: list[tuple[int, int]], *, key: bytes, base_url: str, config: CsatConfig,
+def survey_url(key: bytes, base_url: str, ticket_id: int, survey_id: int, expires: datetime) -> str:
+    """The rating page's URL for one survey, signed until `expires` (the end of its window)."""
+    token = sign(key, "rating", rating_subject(ticket_id, survey_id), expires=expires)
+    return base_url + PAGES["rating"].format(token=token)
+
+
+def publish_surveys(unit: Unit, due: list[tuple[int, int]], *, key: bytes, base_url: str, config: CsatConfig,
                     now: datetime) -> None:
     """``csat.survey`` for each (survey, request) of `due`, with its signed link."""
     expires = now + config.window
     for survey_id, ticket_id in due:
-        token = sign(key, "rating", rating_subject(ticket_id, survey_id), expires=expires)
-        url = base_url + PAGES["rating"].format(token=token)
         unit.publish(DomainEvent("csat.survey", "ticket", ticket_id, "csat",
-                                 {"survey": survey_id, "url": url, "scale": config.scale}))
+                                 {"survey": survey_id, "url": survey_url(key, base_url, ticket_id, survey_id, expires),
+                                  "scale": config.scale}))
+
+
+def send_now(app: App, ticket_id: int, now: datetime) -> dict[str, Any]:
+    """The survey of request `ticket_id`'s resolution, sent at `now` whatever the delay and
+    the cap (``crm-bridge csat send``); a survey already open is sent once only (notify's
+    key), and its link is returned again.
+
+    Raises:
+        ValueError: the request is not resolved or closed.
+    """
+    config: CsatConfig = app.config.section("csat")
+    links = app.config.section("links")
+    key = require_secret(links, "csat surveys", file=app.config.source)
+    with app.store.transaction() as session:
+        ticket = session.get(TicketRow, ticket_id)
+        if ticket is None or ticket.deleted or ticket.status not in _DONE:
+            status = "deleted" if ticket is None or ticket.deleted else ticket.status
+            msg = f"is {status}: a survey follows a resolution; it is sent once the request is resolved or closed"
+            raise ValueError(msg)
+        resolution = ticket.resolved_at or ticket.closed_at or now
+        row = session.scalar(select(SurveyRow).where(SurveyRow.ticket_id == ticket_id, SurveyRow.resolved_at == resolution))
+        what = "survey already sent; the same link"
+        if row is None or row.state != "sent" or row.expires_at is None or row.expires_at <= now:
+            what = "survey sent (delay and cap skipped)"
+            if row is None:
+                row = SurveyRow(ticket_id=ticket_id, resolved_at=resolution, changes=0,
+                                contact_key=f"contact:{ticket.contact_id}" if ticket.contact_id else
+                                (f"customer:{ticket.customer_id}" if ticket.customer_id else None))
+                session.add(row)
+            row.state, row.reason, row.planned_at, row.expires_at = "sent", "crm-bridge csat send", now, now + config.window
+            session.flush()
+        assert row.expires_at is not None
+        unit = app.bus.unit(session, now, app.config)
+        unit.publish(DomainEvent("csat.survey", "ticket", ticket_id, "csat", {
+            "survey": row.id, "url": survey_url(key, links.base_url, ticket_id, row.id, row.expires_at), "scale": config.scale}))
+        unit.complete()
+        url = survey_url(key, links.base_url, ticket_id, row.id, row.expires_at)
+        return {"survey": row.id, "url": url, "expires": row.expires_at, "what": what}

@@ -92,7 +92,8 @@ def rate(app: App, key: bytes, token: str, score: int, comment: str, now: dateti
     with app.store.transaction() as session:
         row = survey_of(session, link, now)
         ticket = session.get(TicketRow, row.ticket_id)
-        assert ticket is not None and row.expires_at is not None
+        assert ticket is not None
+        assert row.expires_at is not None
         if row.score is not None and (row.score, row.comment) == (score, words):
             return Survey(row.id, row.ticket_id, ticket.number, ticket.subject, row.expires_at, row.score, row.comment)
         if row.score is not None:
