@@ -123,7 +123,7 @@ def test_a_job_asked_for_while_it_runs_runs_once_more_then_the_cycle_goes_on(tmp
     assert runner.busy() == {"sla.tick"}
     jobs.release.set()
     first.join(10)
-    assert jobs.runs == ["sync.pull", "sla.tick", "sync.pull", "sla.tick", "routing.tick", "sync.dispatch",
+    assert jobs.runs == ["sync.pull", "sla.tick", "sync.pull", "sla.tick", "routing.tick", "csat.tick", "sync.dispatch",
                          "notify.dispatch"]
     assert runner.busy() == set()
 
