@@ -4,6 +4,7 @@ and resolved requests of one contact (plus an internal one and one of another co
 from __future__ import annotations
 
 import re
+import socket
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,10 +20,10 @@ LINK_KEY = "L" * 20 + "k" * 20
 SESSION_KEY = "S" * 20 + "s" * 20
 
 
-def csat_config(tmp_path: Path, sink: SmtpSink, extra: str = "") -> str:
+def csat_config(tmp_path: Path, sink: SmtpSink, extra: str = "", *, base_url: str = "http://127.0.0.1:8080") -> str:
     return f"""
 store: {{url: "sqlite:///{tmp_path / "s.db"}"}}
-links: {{secret: "{LINK_KEY}", base_url: "http://127.0.0.1:8080"}}
+links: {{secret: "{LINK_KEY}", base_url: "{base_url}"}}
 web: {{session_secret: "{SESSION_KEY}"}}
 notify:
   email: {{host: {sink.host}, port: {sink.port}, tls: none, from: "Поддержка <support@example.ru>"}}
@@ -36,8 +37,9 @@ csat:
 {extra}"""
 
 
-def make_app(tmp_path: Path, sink: SmtpSink, extra: str = "", *, clock: FrozenClock | None = None) -> App:
-    app = App.from_text(csat_config(tmp_path, sink, extra), clock=clock or FrozenClock(NOW))
+def make_app(tmp_path: Path, sink: SmtpSink, extra: str = "", *, clock: FrozenClock | None = None,
+             base_url: str = "http://127.0.0.1:8080") -> App:
+    app = App.from_text(csat_config(tmp_path, sink, extra, base_url=base_url), clock=clock or FrozenClock(NOW))
     app.upgrade_db()
     return app
 
@@ -73,6 +75,12 @@ def seed(app: App) -> dict[str, int]:
                 "internal": ticket("CRM-0000044", ivanova, source="internal"),
                 "early": ticket("CRM-0000045", kuznetsov, hours_ago=1),
                 "open": ticket("CRM-0000046", kuznetsov, status="in_progress")}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def rating_links(mail: EmailMessage) -> dict[int, str]:
