@@ -31,3 +31,4 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("csat.cli:csat_app", summary="Satisfaction surveys: report scores, send one now."),
                  usage="cli.group", name="csat")
     registry.add(frozenset({"csat_score", "csat_comment"}), usage="model.decided", model="ticket", name="csat")
+    registry.add(Lazy("csat.planner:demo_line"), usage="demo.line", name="csat")

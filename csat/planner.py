@@ -38,7 +38,8 @@ from crm_bridge.store.types import UTCDateTime
 from csat.settings import CsatConfig
 from csat.tables import SurveyRow
 
-__all__ = ["Candidate", "csat_tick", "decide", "plan_surveys", "publish_surveys", "rating_subject", "send_now", "survey_url"]
+__all__ = ["Candidate", "csat_tick", "decide", "demo_line", "plan_surveys", "publish_surveys", "rating_subject", "send_now",
+           "survey_url"]
 
 log = logging.getLogger(__name__)
 _DONE = ("resolved", "closed")
@@ -189,3 +190,16 @@ def send_now(app: App, ticket_id: int, now: datetime) -> dict[str, Any]:
         unit.complete()
         url = survey_url(key, links.base_url, ticket_id, row.id, row.expires_at)
         return {"survey": row.id, "url": url, "expires": row.expires_at, "what": what}
+
+
+def demo_line(app: App) -> str | None:
+    """``crm-bridge demo --keep-running``'s line: a survey sent now for the request resolved
+    last, with its rating link (None when nothing is resolved)."""
+    with app.store.transaction() as session:
+        found = session.execute(select(TicketRow.id, TicketRow.number).where(
+            TicketRow.status.in_(_DONE), TicketRow.deleted.is_(False))
+            .order_by(TicketRow.resolved_at.desc(), TicketRow.id.desc()).limit(1)).first()
+    if found is None:
+        return None
+    sent = send_now(app, found.id, app.clock())
+    return f"A customer's survey ({found.number}, also mailed): {sent['url']}"

@@ -108,3 +108,34 @@ def test_every_csat_command_shows_an_example_in_its_help(config: Path) -> None:
         code, out, _ = cli(config, *args)
         assert code == 0
         assert "Example: crm-bridge csat" in out
+
+
+def test_demo_keep_running_prints_a_survey_link_that_opens_the_rating_page(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    import requests
+    from test_cli import free_port
+
+    proc = subprocess.Popen([sys.executable, "-m", "crm_bridge", "demo", "--keep-running", "--requests", "40",
+                             "--port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        while not any("Ctrl-C stops" in line for line in seen):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+        text = "".join(seen)
+        found = re.search(r"A customer's survey \((\S+), also mailed\): (http://\S+/rate/\S+)", text)
+        assert found, text
+        page = requests.get(f"{found.group(2)}?score=4", timeout=10, headers={"accept-language": "en"})
+        assert page.status_code == 200
+        assert found.group(1) in page.text
+        assert re.search(r'value="4"\s+checked', page.text)
+    finally:
+        proc.send_signal(2)  # SIGINT: the demo's Ctrl-C
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
