@@ -32,3 +32,4 @@ def register(registry: Registry) -> None:
                  usage="cli.group", name="csat")
     registry.add(frozenset({"csat_score", "csat_comment"}), usage="model.decided", model="ticket", name="csat")
     registry.add(Lazy("csat.planner:demo_line"), usage="demo.line", name="csat")
+    registry.add(Lazy("csat.web:check_page"), usage="check.app", name="csat page")

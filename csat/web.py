@@ -9,17 +9,20 @@ page (``?thanks=1``). A forged, expired or other request's link gets web's refus
 
 from __future__ import annotations
 
+import traceback
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from csat.rating import MAX_COMMENT, BadRating, open_survey, rate
+from crm_bridge.app import App
+from csat.rating import MAX_COMMENT, BadRating, Survey, open_survey, rate
 from csat.settings import SCORES, CsatConfig
 from web.site import Site
 
-__all__ = ["WORDS", "mount"]
+__all__ = ["WORDS", "check_page", "mount"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -68,3 +71,29 @@ def mount(api: FastAPI, site: Site) -> None:
         except BadRating:
             return show(request, token, chosen=None, status=422, error=True)
         return RedirectResponse(f"/rate/{token}?thanks=1", status_code=303)
+
+
+def check_page(app: App) -> list[dict[str, Any]]:
+    """``crm-bridge check`` line: the rating page (a user's copy in ``web.templates`` first)
+    rendered in both languages, on both scales, rated and not, so a typo fails there."""
+    from jinja2 import TemplateError
+
+    from web.i18n import LANGUAGES
+    from web.pages import Pages
+
+    pages = Pages(app.config.section("web"))
+    pages.add_folder(TEMPLATES)
+    now = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
+    for lang in LANGUAGES:
+        for scale, score in (("five", 2), ("faces", None)):
+            survey = Survey(1, 42, "CRM-0000042", "Не проходит оплата <картой>", now + timedelta(days=7), score, None)
+            try:
+                pages.render("rate.html", lang, here="/", csrf="sample", user=None, can_logout=False,
+                             zone="Europe/Moscow", w=WORDS[lang], survey=survey, token="t0k3n", scale=scale,
+                             scores=SCORES[scale], pick=score, error=True, thanks=True, max_comment=MAX_COMMENT)
+            except TemplateError as exc:
+                place = next((f"{f.filename}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
+                              if f.filename.endswith(".html")), "rate.html")
+                return [{"what": "csat page", "ok": False, "detail": f"{place}: {exc.message or exc} (rendering a sample "
+                                                                      f"in {lang}, scale {scale})"}]
+    return [{"what": "csat page", "ok": True, "detail": f"rate.html x {len(LANGUAGES)} languages x 2 scales render"}]

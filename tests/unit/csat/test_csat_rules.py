@@ -78,3 +78,18 @@ def test_a_period_is_a_month_in_the_configured_zone():
     assert end.isoformat() == "2027-01-01T00:00:00+03:00"
     with pytest.raises(ValueError, match="YYYY-MM"):
         period_bounds("2026-13", "UTC")
+
+
+def test_the_rating_page_check_names_the_file_and_line_of_a_typo(tmp_path):
+    from crm_bridge.app import App
+    from csat.web import check_page
+
+    app = App.from_text(f'store: {{url: "sqlite:///{tmp_path / "s.db"}"}}\nweb: {{templates: "{tmp_path}"}}\n')
+    try:
+        assert check_page(app)[0]["ok"]
+        (tmp_path / "rate.html").write_text('{% extends "base.html" %}\n{% block content %}\n{{ survey.numbr }}\n{% endblock %}\n')
+        (line,) = check_page(app)
+        assert not line["ok"]
+        assert f"{tmp_path / 'rate.html'}:3" in line["detail"]
+    finally:
+        app.close()
