@@ -1,7 +1,7 @@
 """CSAT: the surveys (csat/tables.py).
 
 Revision ID: csat_0001
-Revises: core_0005
+Depends on: core_0001
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 revision = "csat_0001"
 down_revision = None
 branch_labels = ("csat",)
-depends_on = "core_0005"
+depends_on = "core_0001"  # the tickets table; the rating columns (core_0005) are not needed here
 
 
 def upgrade() -> None:

@@ -36,7 +36,7 @@ def test_upgrade_creates_every_addons_tables_and_is_idempotent(store_url: str) -
 
         heads = set(ScriptDirectory.from_config(alembic_config(store, ADDON_PATHS)).get_heads())
         assert current_heads(store) == heads  # the newest revision of every addon's branch
-        assert {h.split("_")[0] for h in heads} == {"core", "sync", "sla", "routing", "notify", "rest"}
+        assert {h.split("_")[0] for h in heads} == {"core", "sync", "sla", "routing", "notify", "rest", "csat"}
         assert pending(store, ADDON_PATHS) == []
     finally:
         store.close()
@@ -134,6 +134,7 @@ def test_migrations_create_exactly_the_tables_the_models_describe(store_url: str
     from alembic.migration import MigrationContext
 
     import adapters.generic_rest.tables  # noqa: F401 - the REST addon's table (webhook pings)
+    import csat.tables  # noqa: F401 - the csat addon's surveys
     import sla.tables  # noqa: F401 - the SLA addon's tables on the shared metadata
     from crm_bridge.store.tables import Base
 
