@@ -33,3 +33,4 @@ def register(registry: Registry) -> None:
     registry.add(frozenset({"csat_score", "csat_comment"}), usage="model.decided", model="ticket", name="csat")
     registry.add(Lazy("csat.planner:demo_line"), usage="demo.line", name="csat")
     registry.add(Lazy("csat.web:check_page"), usage="check.app", name="csat page")
+    registry.add(Lazy("csat.report:surveys"), usage="kpi.csat", name="csat")  # the kpi addon's CSAT columns

@@ -14,16 +14,24 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import FromClause, case, func, select
 from sqlalchemy.orm import Session
 
 from crm_bridge.store.tables import AgentRow, TeamRow, TicketRow
 from csat.tables import SurveyRow
 
-__all__ = ["BY", "csat_summary", "period_bounds"]
+__all__ = ["BY", "csat_summary", "period_bounds", "surveys"]
 
 BY = ("team", "agent")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def surveys() -> FromClause:
+    """The kpi addon's CSAT source (usage ``kpi.csat``, ``kpi.figures.CsatSource``): one row
+    per survey sent, ``ticket_id`` and ``rating`` (1-5, NULL while unanswered). kpi groups
+    and filters it by the request's period, team, agent…; csat imports nothing of kpi."""
+    return (select(SurveyRow.ticket_id.label("ticket_id"), SurveyRow.score.label("rating"))
+            .where(SurveyRow.state == "sent").subquery("csat_surveys_sent"))
 
 
 def period_bounds(period: str, zone: str) -> tuple[datetime, datetime]:

@@ -131,3 +131,22 @@ def test_a_survey_not_yet_sent_is_withdrawn_when_the_request_is_reopened(tmp_pat
             assert "reopened" in row.reason
     finally:
         app.close()
+
+
+def test_the_kpi_source_lists_each_survey_sent_with_its_rating(tmp_path: Path, sink: SmtpSink):
+    from csat.report import surveys
+
+    app = make_app(tmp_path, sink)
+    try:
+        ids = seed(app)
+        app.run_job("csat.tick")
+        with app.store.transaction() as s:
+            s.scalar(select(SurveyRow).where(SurveyRow.ticket_id == ids["rated"])).score = 4
+        (source,) = app.registry.all("kpi.csat")
+        assert source.obj is surveys
+        with app.store.transaction() as s:
+            table = surveys()
+            rows = s.execute(select(table.c.ticket_id, table.c.rating)).all()
+        assert [tuple(r) for r in rows] == [(ids["rated"], 4)]  # the capped and suppressed ones are no surveys
+    finally:
+        app.close()
