@@ -150,3 +150,29 @@ def test_the_kpi_source_lists_each_survey_sent_with_its_rating(tmp_path: Path, s
         assert [tuple(r) for r in rows] == [(ids["rated"], 4)]  # the capped and suppressed ones are no surveys
     finally:
         app.close()
+
+
+def test_three_faces_offer_three_scores_and_refuse_another(tmp_path: Path, sink: SmtpSink):
+    app = make_app(tmp_path, sink, extra="  scale: faces\n  low_at: 1\n")
+    try:
+        seed(app)
+        app.run_job("csat.tick")
+        app.run_job("notify.dispatch")
+        (mail,) = sink.messages
+        links = rating_links(mail)
+        assert sorted(links) == [1, 3, 5]
+        with WebServer(app, "127.0.0.1", 0) as web:
+            browser = requests.Session()
+            shown = browser.get(f"{web.url}{links[3]}?score=3", timeout=10, headers={"accept-language": "en"})
+            assert re.findall(r'name="score" value="(\d)"', shown.text) == ["1", "3", "5"]
+            assert "Okay" in shown.text
+            wrong = browser.post(f"{web.url}{links[3]}", data={"score": "2", "csrf": _csrf(shown.text)}, timeout=10)
+            assert wrong.status_code == 422
+            assert "Choose a score." in wrong.text or "Выберите оценку." in wrong.text
+            done = browser.post(f"{web.url}{links[1]}", data={"score": "1", "csrf": _csrf(shown.text)}, timeout=10)
+            assert done.status_code == 200
+        with app.store.transaction() as s:
+            low = s.scalars(select(NotificationRow.data).where(NotificationRow.event == "csat_low")).all()
+            assert [(d["score"], d["scale"]) for d in low] == [(1, "faces")]
+    finally:
+        app.close()
