@@ -35,7 +35,7 @@ from csat.tables import SurveyRow
 NOW = datetime(2027, 1, 11, 15, 0, tzinfo=ZoneInfo("Europe/Moscow"))
 CONFIG = """store: {{url: "{url}"}}
 links: {{secret: "{secret}"}}
-csat: {{enabled: true, delay: 2h, window: 7d, max_per_contact: 1 per 30d}}
+csat: {{enabled: false, delay: 2h, window: 7d, max_per_contact: 1 per 30d}}
 """
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, insert, literal, select
+from sqlalchemy import String, and_, case, cast, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App
@@ -37,9 +37,10 @@ from crm_bridge.store.tables import TicketRow, core_table
 from crm_bridge.store.types import UTCDateTime
 from csat.settings import CsatConfig
 from csat.tables import SurveyRow
+from notify.tables import NotificationRow
 
 __all__ = ["Candidate", "csat_tick", "decide", "demo_line", "plan_surveys", "publish_surveys", "rating_subject", "send_now",
-           "survey_url"]
+           "settle_unsent", "survey_url"]
 
 log = logging.getLogger(__name__)
 _DONE = ("resolved", "closed")
@@ -117,6 +118,19 @@ def plan_surveys(session: Session, config: CsatConfig, now: datetime) -> list[tu
         select(s.c.id, s.c.ticket_id, s.c.state).where(s.c.id > before).order_by(s.c.id))]
 
 
+def settle_unsent(session: Session) -> int:
+    """Surveys no message carries any more — every notify row of theirs withdrawn (the request
+    reopened before the mail went, the contact opted out) or none written (no channel chose
+    surveys) — become ``withdrawn``: not counted as sent, nor against the contact's cap.
+    Run before planning, so rows written in the planning transaction are seen. Returns how many."""
+    s, n = core_table(SurveyRow), core_table(NotificationRow)
+    live = exists().where(n.c.event_key == literal("csat/") + cast(s.c.id, String), n.c.state != "withdrawn")
+    done = session.execute(update(s).where(s.c.state == "sent", s.c.score.is_(None), ~live).values(
+        state="withdrawn", reason="no message carries it: the request was reopened before it went, the contact "
+                                  "opted out, or chose no channel for surveys"))
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
 def csat_tick(app: App, now: datetime) -> dict[str, Any]:
     """Job ``csat.tick``: plan the surveys due at `now` and hand them to notify (the event
     ``csat.survey`` per survey, in the same transaction as the rows)."""
@@ -126,12 +140,14 @@ def csat_tick(app: App, now: datetime) -> dict[str, Any]:
     links = app.config.section("links")
     key = require_secret(links, "csat surveys", file=app.config.source)
     with app.store.transaction() as session:
+        withdrawn = settle_unsent(session)
         written = plan_surveys(session, config, now)
         unit = app.bus.unit(session, now, app.config)
         publish_surveys(unit, [(i, t) for i, t, state in written if state == "sent"], key=key,
                         base_url=links.base_url, config=config, now=now)
         unit.complete()
     states = {name: sum(1 for *_, state in written if state == name) for name in ("sent", "suppressed", "capped")}
+    states["withdrawn"] = withdrawn
     if written:
         log.info("csat: %d survey(s) sent, %d suppressed, %d capped", states["sent"], states["suppressed"],
                  states["capped"], extra={"event": "csat.survey.planned"})

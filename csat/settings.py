@@ -10,7 +10,8 @@
       scale: five                # five: 1-5; faces: three faces (scores 1, 3, 5)
       low_at: 2                  # a rating at or below it publishes csat.low (the supervisor follows it up)
 
-Surveys need ``links.secret`` (they carry signed links) and notify (they go through it).
+Surveys need ``links.secret`` (they carry signed links) and notify (they go through it):
+``enabled: true`` without either stops ``crm-bridge`` at start.
 """
 
 from __future__ import annotations
@@ -66,7 +67,11 @@ class CsatConfig(Strict):
         return value
 
     def check_across(self, config: Any) -> None:
-        """Surveys carry signed links: ``links.secret`` must be set when they are on."""
+        """Surveys carry signed links and go through notify: ``links.secret`` and a notify
+        channel must be there when they are on."""
         if self.enabled and config.section("links").secret is None:
             raise config_problem(("csat", "enabled"), "surveys carry signed rating links; set "
                                  "`links: {secret: ${CRM_BRIDGE_LINK_SECRET}}` (32+ random characters) or `enabled: false`")
+        if self.enabled and not config.section("notify").enabled:
+            raise config_problem(("csat", "enabled"), "surveys go out through notify, which is off; add a `notify:` "
+                                 "channel section (email, sms or telegram) or `enabled: false`")

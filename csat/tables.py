@@ -3,8 +3,9 @@
 A request resolved, reopened and resolved again has two resolutions (``resolved_at``
 differs), so two rows at most — the unique key, enforced by the database, makes a
 planner run twice decide once. ``state``: ``sent`` (handed to notify, ``expires_at`` the
-end of its window), ``suppressed`` (an internal request, nobody to ask) or ``capped``
-(the contact had enough surveys in the period); ``reason`` says which.
+end of its window), ``suppressed`` (an internal request, nobody to ask), ``capped`` (the
+contact had enough surveys in the period) or ``withdrawn`` (no message carried it: the
+request reopened before it went, the contact opted out); ``reason`` says which.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class SurveyRow(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     resolved_at: Mapped[datetime]
     contact_key: Mapped[str | None] = mapped_column(String(50))  # contact:7, else customer:3: whom the cap counts
-    state: Mapped[str] = mapped_column(String(20))  # sent | suppressed | capped
+    state: Mapped[str] = mapped_column(String(20))  # sent | suppressed | capped | withdrawn
     reason: Mapped[str | None] = mapped_column(Text)
     planned_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]

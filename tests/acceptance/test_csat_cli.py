@@ -21,7 +21,7 @@ from csat.tables import SurveyRow
 CONFIG = """store: {{url: 'sqlite:///{db}'}}
 timezone: Europe/Moscow
 links: {{secret: "{secret}", base_url: "https://support.example.ru"}}
-csat: {{enabled: true}}
+csat: {{enabled: false}}   # `send` and `report` work without the job
 """
 NOV = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 

@@ -40,8 +40,8 @@ def test_a_resolved_request_gets_one_survey_and_the_rating_reaches_the_outbox(tm
         ids = seed(app)
         with app.store.transaction() as s:
             s.add(BindingRow(backend="crm", model="ticket", local_id=ids["rated"], remote_id="guid-42", remote_version="v1"))
-        assert app.run_job("csat.tick") == {"sent": 1, "suppressed": 1, "capped": 1}
-        assert app.run_job("csat.tick") == {"sent": 0, "suppressed": 0, "capped": 0}  # decided once
+        assert app.run_job("csat.tick") == {"sent": 1, "suppressed": 1, "capped": 1, "withdrawn": 0}
+        assert app.run_job("csat.tick") == {"sent": 0, "suppressed": 0, "capped": 0, "withdrawn": 0}  # decided once
         app.run_job("notify.dispatch")
         surveys = [m for m in sink.messages if "CRM-0000042" in str(m["Subject"])]
         assert len(sink.messages) == 1
@@ -129,6 +129,10 @@ def test_a_survey_not_yet_sent_is_withdrawn_when_the_request_is_reopened(tmp_pat
             row = s.scalar(select(NotificationRow).where(NotificationRow.event == "csat_survey"))
             assert row.state == "withdrawn"
             assert "reopened" in row.reason
+        # the survey no mail carries is no survey: neither sent in the report nor counted against the cap
+        assert app.run_job("csat.tick")["withdrawn"] == 1
+        with app.store.transaction() as s:
+            assert s.scalar(select(SurveyRow.state).where(SurveyRow.ticket_id == ids["rated"])) == "withdrawn"
     finally:
         app.close()
 

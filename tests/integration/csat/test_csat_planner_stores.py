@@ -19,7 +19,7 @@ NOW = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)
 
 def test_the_planner_decides_alike_on_both_stores(store_url: str):
     app = App.from_text(f'store: {{url: "{store_url}"}}\nlinks: {{secret: "{"k" * 40}"}}\n'
-                        "csat: {enabled: true, delay: 2h, window: 7d, max_per_contact: 2 per 30d}\n", clock=FrozenClock(NOW))
+                        "csat: {enabled: false, delay: 2h, window: 7d, max_per_contact: 2 per 30d}\n", clock=FrozenClock(NOW))
     try:
         app.upgrade_db()
         config: CsatConfig = app.config.section("csat")

@@ -93,3 +93,13 @@ def test_the_rating_page_check_names_the_file_and_line_of_a_typo(tmp_path):
         assert f"{tmp_path / 'rate.html'}:3" in line["detail"]
     finally:
         app.close()
+
+
+def test_surveys_on_without_notify_or_a_links_key_stop_at_start():
+    from crm_bridge.app import App
+    from crm_bridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="csat.enabled: surveys carry signed rating links"):
+        App.from_text('store: {url: "sqlite://"}\ncsat: {enabled: true}\n')
+    with pytest.raises(ConfigError, match="csat.enabled: surveys go out through notify, which is off"):
+        App.from_text(f'store: {{url: "sqlite://"}}\nlinks: {{secret: "{KEY}"}}\ncsat: {{enabled: true}}\n')
