@@ -58,16 +58,17 @@ def mount(api: FastAPI, site: Site) -> None:
                          max_comment=MAX_COMMENT)
 
     @api.get("/rate/{token}", include_in_schema=False)
-    def rate_page(request: Request, token: str, score: int | None = None, thanks: int = 0) -> Response:
-        return show(request, token, chosen=score, thanks=bool(thanks))
+    def rate_page(request: Request, token: str, score: str = "", thanks: str = "") -> Response:
+        # a hand-edited query (score=abc) shows the page without a choice, not a JSON error
+        return show(request, token, chosen=int(score) if score.isdigit() else None, thanks=thanks == "1")
 
     @api.post("/rate/{token}", include_in_schema=False, dependencies=[Depends(site.csrf_checked)])
-    def rate_post(request: Request, token: str, score: Annotated[int | None, Form()] = None,
-                  comment: Annotated[str, Form(max_length=MAX_COMMENT * 2)] = "") -> Response:
-        if score is None:
+    def rate_post(request: Request, token: str, score: Annotated[str, Form()] = "",
+                  comment: Annotated[str, Form()] = "") -> Response:
+        if not score.isdigit():
             return show(request, token, chosen=None, status=422, error=True)
         try:
-            rate(bridge, site.link_key, token, score, comment, bridge.clock())
+            rate(bridge, site.link_key, token, int(score), comment, bridge.clock())
         except BadRating:
             return show(request, token, chosen=None, status=422, error=True)
         return RedirectResponse(f"/rate/{token}?thanks=1", status_code=303)

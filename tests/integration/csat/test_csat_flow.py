@@ -172,6 +172,8 @@ def test_three_faces_offer_three_scores_and_refuse_another(tmp_path: Path, sink:
             assert "Okay" in shown.text
             wrong = browser.post(f"{web.url}{links[3]}", data={"score": "2", "csrf": _csrf(shown.text)}, timeout=10)
             assert wrong.status_code == 422
+            assert browser.get(f"{web.url}{links[3]}?score=abc", timeout=10).status_code == 200
+            assert browser.post(f"{web.url}{links[3]}", data={"csrf": _csrf(shown.text)}, timeout=10).status_code == 422
             assert "Choose a score." in wrong.text or "Выберите оценку." in wrong.text
             done = browser.post(f"{web.url}{links[1]}", data={"score": "1", "csrf": _csrf(shown.text)}, timeout=10)
             assert done.status_code == 200
