@@ -68,3 +68,33 @@ def test_the_planner_decides_alike_on_both_stores(store_url: str):
             assert plan_surveys(s, config, NOW) == []
     finally:
         app.close()
+
+
+def test_the_month_report_by_agent_counts_alike_on_both_stores(store_url: str):
+    from crm_bridge.store.tables import AgentRow
+    from csat.report import csat_summary, period_bounds
+
+    app = App.from_text(f'store: {{url: "{store_url}"}}\n', clock=FrozenClock(NOW))
+    try:
+        app.upgrade_db()
+        with app.store.transaction() as s:
+            petrov, sidorova = AgentRow(name="Петров Пётр"), AgentRow(name="Сидорова Анна")
+            s.add_all([petrov, sidorova])
+            s.flush()
+            for i, (agent, score, state) in enumerate([(petrov, 5, "sent"), (petrov, 2, "sent"), (petrov, None, "sent"),
+                                                       (sidorova, 4, "sent"), (sidorova, None, "capped")]):
+                t = TicketRow(number=f"CRM-000010{i}", type="other", priority="normal", channel="email",
+                              source="external", status="resolved", assignee_id=agent.id,
+                              created_at=NOW - timedelta(days=2), resolved_at=NOW - timedelta(days=1), tags=[])
+                s.add(t)
+                s.flush()
+                s.add(SurveyRow(ticket_id=t.id, resolved_at=t.resolved_at, contact_key="contact:1", state=state,
+                                planned_at=NOW, score=score, changes=0))
+        start, end = period_bounds("2027-01", "Europe/Moscow")
+        with app.store.transaction() as s:
+            rows = {r["group"]: r for r in csat_summary(s, start, end, by="agent")}
+        assert (rows["Петров Пётр"]["sent"], rows["Петров Пётр"]["rated"], rows["Петров Пётр"]["score"]) == (3, 2, 3.5)
+        assert rows["Петров Пётр"]["distribution"] == {1: 0, 2: 1, 3: 0, 4: 0, 5: 1}
+        assert (rows["Сидорова Анна"]["sent"], rows["Сидорова Анна"]["satisfied"]) == (1, 1.0)  # the capped one is no survey
+    finally:
+        app.close()
