@@ -43,6 +43,7 @@ BUILTIN: tuple[str, ...] = (
     "intake",
     "kpi",
     "web",
+    "csat",
     "adapters.onec",
     "adapters.generic_rest",
 )

@@ -172,6 +172,10 @@ class Ticket(_Canonical):
     sla_policy: str | None = None
     sla_state: str | None = None
     sla_breached: bool = False
+    # The customer's rating (csat addon): 1-5 (three faces are 1, 3, 5) and their words;
+    # written back through the outbox to the CRM fields an integrator maps them to.
+    csat_score: int | None = Field(default=None, ge=1, le=5)
+    csat_comment: str | None = None
     deleted: bool = False
 
 

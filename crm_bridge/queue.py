@@ -85,6 +85,7 @@ SCHEDULE = {
     "sync.pull": "pull_every",
     "sla.tick": "sla_tick_every",
     "routing.tick": "routing_tick_every",
+    "csat.tick": "sla_tick_every",  # surveys due after resolution: as often as the SLA clock (as the runner)
     "sync.dispatch": "dispatch_every",
     "notify.dispatch": "notify_every",
     "sync.reconcile": "reconcile_every",

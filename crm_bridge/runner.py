@@ -27,8 +27,8 @@ from crm_bridge.app import App
 __all__ = ["CYCLE", "Runner", "next_in_cycle", "pending_at_budget", "run_cycle"]
 
 log = logging.getLogger(__name__)
-CYCLE = ("sync.pull", "intake.fetch", "intake.process", "sla.tick", "routing.tick", "sync.dispatch", "intake.confirm",
-         "notify.dispatch")
+CYCLE = ("sync.pull", "intake.fetch", "intake.process", "sla.tick", "routing.tick", "csat.tick", "sync.dispatch",
+         "intake.confirm", "notify.dispatch")
 
 
 def next_in_cycle(name: str, known: Iterable[str]) -> str | None:
@@ -81,6 +81,7 @@ class Runner:
             "intake.process": pull_every or sched.pull_every,
             "sla.tick": sched.sla_tick_every,
             "routing.tick": sched.routing_tick_every,
+            "csat.tick": sched.sla_tick_every,  # surveys due after resolution: as often as the SLA clock
             "sync.dispatch": min(sched.dispatch_every, pull_every or sched.dispatch_every),
             "intake.confirm": min(sched.dispatch_every, pull_every or sched.dispatch_every),
             "notify.dispatch": sched.notify_every,

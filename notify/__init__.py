@@ -39,6 +39,8 @@ def register(registry: Registry) -> None:
     for kind in ("warn", "breach", "escalate"):
         registry.add(Lazy("notify.outbox:on_sla_event"), usage="event.handler", model=f"sla.{kind}", name=f"notify.sla.{kind}")
     registry.add(Lazy("notify.outbox:on_assigned"), usage="event.handler", model="routing.assigned", name="notify.assigned")
+    registry.add(Lazy("notify.outbox:on_csat_survey"), usage="event.handler", model="csat.survey", name="notify.csat_survey")
+    registry.add(Lazy("notify.outbox:on_csat_low"), usage="event.handler", model="csat.low", name="notify.csat_low")
     registry.add(Lazy("notify.prefs_store:on_contact_imported"), usage="event.handler", model="contact.imported",
                  name="notify.prefs")
     registry.add(Lazy("notify.dispatch:notify_dispatch"), usage="job", name="notify.dispatch")

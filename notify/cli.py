@@ -42,6 +42,10 @@ def _event_data(event: str, ticket: TicketRow) -> dict[str, Any]:
         return {"metric": "resolution", "cycle": 1, "level": 1 if event == "sla_escalate" else None,
                 "action": "notify_supervisor" if event == "sla_escalate" else None,
                 "at": (ticket.resolution_due or ticket.created_at).isoformat()}
+    if event == "csat_survey":  # the real link is signed per survey (crm-bridge csat send prints one)
+        return {"url": "https://support.example.ru/rate/<token>", "scale": "five"}
+    if event == "csat_low":
+        return {"score": ticket.csat_score or 1, "comment": ticket.csat_comment, "scale": "five"}
     return {}
 
 

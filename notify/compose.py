@@ -46,6 +46,8 @@ SAMPLE_EVENTS: dict[str, dict[str, Any]] = {
                      "action": "notify_supervisor"},
     "department_feedback": {"department": "packaging", "tags": ["упаковка"],
                             "url": "https://crm.example.ru/requests/CRM-0000042"},
+    "csat_survey": {"url": "https://support.example.ru/rate/t0k3n", "scale": "five"},
+    "csat_low": {"score": 2, "comment": "Долго <ждали>", "scale": "five"},
 }
 
 
@@ -54,7 +56,8 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "status_from": data.get("status_from"), "status_to": data.get("status_to"),
             "metric": data.get("metric"), "level": data.get("level"), "action": data.get("action"),
             "at": datetime.fromisoformat(at) if isinstance(at, str) else at,
-            "department": data.get("department"), "tags": data.get("tags") or [], "url": data.get("url")}
+            "department": data.get("department"), "tags": data.get("tags") or [], "url": data.get("url"),
+            "score": data.get("score"), "comment": data.get("comment"), "scale": data.get("scale")}
 
 
 #: An unsubscribe link lives at least this long: a mail client offers one-click unsubscribe

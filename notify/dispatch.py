@@ -116,6 +116,8 @@ def why_withdrawn(row: NotificationRow, ticket: TicketRow | None) -> str | None:
     wanted = row.data.get("status_to")
     if wanted is not None and ticket.status != wanted:
         return f"the request's status is {ticket.status} again, not {wanted}, by send time"
+    if row.event == "csat_survey" and status.is_open:
+        return "the request was reopened before its survey went out; a new resolution brings a new one"
     if row.event.startswith("sla_") and not status.is_open:
         return f"the request is {status.value}: the SLA alert is moot"
     if row.event.startswith("assigned"):

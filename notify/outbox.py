@@ -38,7 +38,8 @@ from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules, channel_address
 from notify.tables import NotificationRow
 
-__all__ = ["customer_address", "on_assigned", "on_sla_event", "on_ticket_imported", "write_rows"]
+__all__ = ["customer_address", "on_assigned", "on_csat_low", "on_csat_survey", "on_sla_event", "on_ticket_imported",
+           "write_rows"]
 
 log = logging.getLogger(__name__)
 _FINAL = {TicketStatus.CLOSED.value: "closed", TicketStatus.CANCELLED.value: "closed", TicketStatus.RESOLVED.value: "resolved"}
@@ -65,6 +66,50 @@ def on_assigned(unit: Unit, event: DomainEvent) -> None:
     assignee (and the addresses of ``staff.assigned``) that it is theirs."""
     if unit.config.section("notify").enabled:
         unit.defer("notify.assigned", event, _assigned)
+
+
+def on_csat_survey(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``csat.survey`` (the csat addon decided a survey; data: ``survey``, ``url``,
+    ``scale``): the customer's rows through their preferences, like any customer event."""
+    if unit.config.section("notify").enabled:
+        unit.defer("notify.csat", event, _csat_survey)
+
+
+def on_csat_low(unit: Unit, event: DomainEvent) -> None:
+    """Handler of ``csat.low`` (data: ``survey``, ``score``, ``comment``): a staff alert to
+    ``staff.csat_low`` (the supervisor by default), who follows the rating up."""
+    if unit.config.section("notify").enabled:
+        unit.defer("notify.csat_low", event, _csat_low)
+
+
+def _csat_survey(unit: Unit, events: list[DomainEvent]) -> None:
+    session, config = unit.session, unit.config.section("notify")
+    session.flush()
+    tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
+    contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
+    customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
+    wanted = [(tickets[e.local_id], "csat_survey", f"csat/{e.data['survey']}", {"url": e.data["url"], "scale": e.data["scale"]})
+              for e in events if e.local_id in tickets and not tickets[e.local_id].deleted]
+    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers))
+
+
+def _csat_low(unit: Unit, events: list[DomainEvent]) -> None:
+    session, config = unit.session, unit.config.section("notify")
+    tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
+    agents = rows_by_id(session, AgentRow, {t.assignee_id for t in tickets.values()})
+    zone = config.staff.timezone or unit.config.timezone
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        ticket = tickets.get(event.local_id)
+        if ticket is None or ticket.deleted:
+            continue
+        data = {k: event.data.get(k) for k in ("score", "comment", "scale")}
+        key = f"csat.low/{event.data['survey']}/{event.data.get('version', 0)}"  # a changed low rating is told again
+        for who in config.staff.csat_low:
+            to = _staff_address(who, agents.get(ticket.assignee_id or 0), config.staff)
+            if to is not None:
+                rows.append(_row(unit.now, config, ticket, "csat_low", key, data, to, "staff", config.staff.language, zone))
+    write_rows(unit, rows)
 
 
 def customer_address(ticket: TicketRow, contact: ContactRow | None, customer: CustomerRow | None) -> tuple[str, str | None] | None:

@@ -217,7 +217,7 @@ class EmailChannel(Strict):
 
 PrefChannel = Literal["email", "sms", "telegram"]
 Frequency = Literal["immediately", "hourly", "daily"]
-CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey"]
 
 
 def wall_time(text: str) -> time:
@@ -280,7 +280,7 @@ class CustomerRules(Strict):
     segments: dict[str, Segment] = {}
     # per-contact preferences' defaults (notify/prefs.py); a segment's, then a contact's own, beat them
     channels: list[PrefChannel] = ["email"]
-    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey"]
     frequency: Frequency = "immediately"
     digest_at: time = time(9, 0)
 
@@ -301,6 +301,7 @@ class StaffRules(Strict):
     warn: list[Recipient] = ["assignee"]
     breach: list[Recipient] = ["assignee", "supervisor"]
     escalate: list[Recipient] = ["assignee", "supervisor"]
+    csat_low: list[Recipient] = ["supervisor"]  # a low rating (csat addon): who follows it up
     assigned: list[Recipient] = ["assignee"]  # who hears that routing assigned a request
     supervisor: str | None = None
     language: Language = "ru"

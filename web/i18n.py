@@ -124,3 +124,9 @@ def choose_language(cookie: str | None, accept_language: str | None) -> str:
         if q < 0 and lang in LANGUAGES:
             return lang
     return "ru"
+
+
+# The csat addon's customer event: the cabinet's preferences form (on main after this
+# branch was cut) lists every customer event by its `ev_<event>` words.
+MESSAGES["ru"]["ev_csat_survey"] = "Опрос о качестве после решения"
+MESSAGES["en"]["ev_csat_survey"] = "Satisfaction survey after resolution"

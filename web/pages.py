@@ -39,6 +39,12 @@ class Pages:
                                          autoescape=select_autoescape(default=True), undefined=StrictUndefined)
         self._env.globals["when"] = format_when
 
+    def add_folder(self, folder: Path) -> None:
+        """Search `folder` after the user's and the shipped ones: an addon's pages (csat's
+        rating page) extend ``base.html`` like web's own, and the user may still override them."""
+        self.folders.append(folder)
+        self._env.loader = FileSystemLoader([str(f) for f in self.folders])
+
     def render(self, name: str, lang: str, **context: Any) -> str:
         """Page `name` in `lang` with `context` (see the module docstring for what every page sees)."""
         other = next(code for code in LANGUAGES if code != lang)

@@ -33,6 +33,7 @@ from web.pages import Pages
 from web.prefs_form import FormProblem, prefs_view, save_prefs
 from web.schemas import DashboardOut, Health
 from web.settings import WebConfig
+from web.site import Site
 from web.svg import bar_chart
 
 __all__ = ["create_app"]
@@ -281,4 +282,8 @@ def create_app(bridge: App) -> FastAPI:
 
     closure_routes("close")
     closure_routes("reopen")
+    # other addons' pages (csat's rating page) come through the registry: web imports none of them
+    site = Site(bridge=bridge, link_key=link_key, pages=pages, page=page, lang_of=lang_of, csrf_checked=csrf_checked)
+    for comp in bridge.registry.all("web.router"):
+        comp.obj(api, site)
     return api

@@ -251,6 +251,9 @@ def demo(
                     if web is not None:
                         say.print(f"Dashboard: {web.url}/dashboard (login {DEMO_WEB_USER} / {DEMO_PASSWORD})", soft_wrap=True)
                         say.print(f"A customer's cabinet: {_cabinet_link(bridge)}", soft_wrap=True)
+                        for line in (c.obj(bridge) for c in bridge.registry.all("demo.line")):  # other addons' (csat's survey)
+                            if line:
+                                say.print(line, soft_wrap=True)
                     say.print("The sync loop keeps running; Ctrl-C stops both.")
 
                 Runner(bridge, pull_every=10).serve(on_ready=ready)

@@ -111,6 +111,8 @@ class TicketRow(_Stamped, Base):
     sla_policy: Mapped[str | None] = mapped_column(String(200))
     sla_state: Mapped[str | None] = mapped_column(String(30))
     sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    csat_score: Mapped[int | None] = mapped_column(Integer)
+    csat_comment: Mapped[str | None] = mapped_column(Text)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -35,7 +35,7 @@ from .errors import ODataError, unknown_set
 from .exchange import ExchangePlans
 from .faults import Fault, FaultPlan
 from .generator import SeedSummary, generate, guid_source
-from .schema import EntitySet, Schema, load_schema, without_sets
+from .schema import EntitySet, Schema, default_edmx, load_schema, with_csat_fields, without_sets
 from .server import EmulatorHTTPServer, decode_basic
 from .service import ODataService, Response, ServiceConfig
 from .soap import SERVICE as SOAP_SERVICE
@@ -92,6 +92,9 @@ class Emulator:
             the EDMX) is silently cut to it, as 1C does (GATE-P8); False stores it whole.
         folders: file a third of the partners under partner folders (``IsFolder`` rows of
             ``Catalog_Партнеры``, as hierarchical catalogs hold them on real bases).
+        csat_fields: ``Document_Интерес`` has ``ОценкаКлиента`` (Int16) and
+            ``КомментарийОценки`` (String), where the csat addon's rating is written back
+            when a mapping names them (real 1C:CRM has no such attributes; an integrator adds them).
     """
 
     def __init__(
@@ -123,12 +126,15 @@ class Emulator:
         atom_tombstones: bool = False,
         truncate_strings: bool = True,
         folders: bool = True,
+        csat_fields: bool = False,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
         self.users = dict(users if users is not None else {"Администратор": "demo"})
         self._start_now = _moscow(now) if now is not None else None
         self._start_monotonic = time.monotonic()
+        if csat_fields:  # the rating attributes an integrator would add (schema.CSAT_PROPERTIES)
+            edmx = with_csat_fields(edmx.read_text("utf-8") if isinstance(edmx, Path) else edmx or default_edmx())
         self.schema: Schema = load_schema(edmx)
         self.store = Store(self.schema, self.clock, truncate_strings=truncate_strings)
         self.seed: SeedSummary = generate(

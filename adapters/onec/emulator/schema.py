@@ -144,6 +144,26 @@ def default_edmx() -> str:
     return resources.files(__package__).joinpath("data/metadata.edmx").read_text("utf-8")
 
 
+#: Where a base keeps the customer's rating (csat addon's ``csat_score``/``csat_comment``):
+#: neither the shared ``$metadata`` nor a typical 1C:CRM has such attributes, so an
+#: integrator adds them (or maps ones the base has); ``Emulator(csat_fields=True)``
+#: (``--csat-fields``) adds these two to ``Document_Интерес``.
+CSAT_PROPERTIES = ('<Property Name="ОценкаКлиента" Type="Edm.Int16" Nullable="true"/>'
+                   '<Property Name="КомментарийОценки" Type="Edm.String" Nullable="true"/>')
+_CSAT_AFTER = '<Property Name="НарушениеSLA" Type="Edm.Boolean" Nullable="true"/>'
+
+
+def with_csat_fields(edmx: str) -> str:
+    """`edmx` with ``CSAT_PROPERTIES`` on ``Document_Интерес`` (after ``НарушениеSLA``).
+
+    Raises:
+        ValueError: the document has no ``НарушениеSLA`` property to put them after.
+    """
+    if _CSAT_AFTER not in edmx:
+        raise ValueError("no Document_Интерес.НарушениеSLA in this $metadata: add the rating attributes by hand")
+    return edmx.replace(_CSAT_AFTER, _CSAT_AFTER + CSAT_PROPERTIES, 1)
+
+
 def load_schema(edmx: str | Path | None = None) -> Schema:
     """Parse an EDMX document (text, a path, or None for the packaged one).
 

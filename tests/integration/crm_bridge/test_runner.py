@@ -128,7 +128,7 @@ def test_a_job_asked_for_while_it_runs_runs_once_more_then_the_cycle_goes_on(tmp
     first.join(10)
     intake = ["intake.fetch", "intake.process"]
     assert jobs.runs == ["sync.pull", *intake, "sla.tick", "sync.pull", *intake, "sla.tick", "routing.tick",
-                         "sync.dispatch", "intake.confirm", "notify.dispatch"]
+                         "csat.tick", "sync.dispatch", "intake.confirm", "notify.dispatch"]
     assert runner.busy() == set()
 
 
