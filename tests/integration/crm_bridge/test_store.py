@@ -37,7 +37,7 @@ def test_upgrade_creates_every_addons_tables_and_is_idempotent(store_url: str) -
 
         heads = set(ScriptDirectory.from_config(alembic_config(store, ADDON_PATHS)).get_heads())
         assert current_heads(store) == heads  # the newest revision of every addon's branch
-        assert {h.split("_")[0] for h in heads} == {"core", "sync", "sla", "routing", "notify", "rest", "kpi", "csat"}
+        assert {h.split("_")[0] for h in heads} == {"core", "sync", "sla", "routing", "notify", "rest", "kpi", "csat", "intake"}
         assert pending(store, ADDON_PATHS) == []
     finally:
         store.close()
