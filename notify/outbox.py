@@ -10,7 +10,9 @@ and how ("opted out of sms on 2026-12-01 via link"), so ``notify log`` answers f
   an acknowledgement to its contact (else its customer); a status change the
   configuration names gets ``status_changed``, ``resolved`` or ``closed``;
 * ``sla.warn`` / ``sla.breach`` / ``sla.escalate`` — an alert to the staff the
-  configuration lists for the kind (the assignee, the supervisor, addresses).
+  configuration lists for the kind (the assignee, their team lead, the supervisor,
+  addresses); an agent off shift (routing's schedules) gets it when the shift starts,
+  unless the escalation level says ``page_always: true`` (``notify.staff``).
 
 Rows are collected with ``unit.defer`` and written in one statement just before the
 commit, ``ON CONFLICT DO NOTHING`` on the unique (event key, recipient, channel): the
@@ -36,6 +38,7 @@ from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 from notify.prefs import Effective, plan, when_due
 from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules, channel_address
+from notify.staff import StaffDirectory
 from notify.tables import NotificationRow
 
 __all__ = ["customer_address", "on_assigned", "on_sla_event", "on_ticket_imported", "write_rows"]
@@ -173,6 +176,7 @@ def _sla(unit: Unit, events: list[DomainEvent]) -> None:
     staff = config.staff
     tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
     agents = rows_by_id(session, AgentRow, {t.assignee_id for t in tickets.values()})
+    directory = StaffDirectory(session, unit.config, unit.now)
     rows: list[dict[str, Any]] = []
     zone = staff.timezone or unit.config.timezone
     for event in events:
@@ -185,9 +189,16 @@ def _sla(unit: Unit, events: list[DomainEvent]) -> None:
                 "at": raw["at"].isoformat() if isinstance(raw.get("at"), datetime) else raw.get("at")}
         key = f"sla.{kind}/{ticket.id}/{data['metric']}/{data['cycle']}/{data['level'] or 0}"
         for who in getattr(staff, kind):
-            to = _staff_address(who, agents.get(ticket.assignee_id or 0), staff)
-            if to is not None:
-                rows.append(_row(unit.now, config, ticket, f"sla_{kind}", key, data, to, "staff", staff.language, zone))
+            assignee = agents.get(ticket.assignee_id or 0)
+            to, person = _staff_address(who, assignee, staff, directory)
+            if to is None:
+                continue
+            row = _row(unit.now, config, ticket, f"sla_{kind}", key, data, to, "staff", staff.language, zone)
+            shift = None if raw.get("page_always") else directory.shift_starts(person)
+            if shift is not None:  # no 3 a.m. pages: an agent off shift hears of it when their shift starts
+                row["next_attempt_at"] = shift[0]
+                row["reason"] = f"off shift ({shift[1]}): waits until {shift[0]:%d.%m %H:%M %Z}"
+            rows.append(row)
     write_rows(unit, rows)
 
 
@@ -199,6 +210,7 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
     contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     zone = config.staff.timezone or unit.config.timezone
+    directory = StaffDirectory(session, unit.config, unit.now)
     rows: list[dict[str, Any]] = []
     told: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
@@ -211,23 +223,27 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
         if config.customer.assignment and recent:
             told.append((ticket, "assigned", key, data))
         for who in config.staff.assigned:
-            staff_to = _staff_address(who, agents.get(agent_id), config.staff)
+            staff_to, _ = _staff_address(who, agents.get(agent_id), config.staff, directory)
             if staff_to is not None:
                 rows.append(_row(unit.now, config, ticket, "assigned_staff", key, data, staff_to, "staff",
                                  config.staff.language, zone))
     write_rows(unit, _customer_rows(unit, config, told, contacts, customers) + rows)
 
 
-def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None, str] | None:
-    """The address, name and channel a staff recipient stands for: the agent's mail, the
-    supervisor's, or the one written (a mailbox, ``telegram:<chat>``, ``sms:<phone>``);
-    None when it has none."""
+def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules,
+                   directory: StaffDirectory) -> tuple[tuple[str, str | None, str] | None, AgentRow | None]:
+    """The address, name and channel a staff recipient stands for — the agent's mail, their
+    team lead's (``notify.staff``), the supervisor's, or the one written (a mailbox,
+    ``telegram:<chat>``, ``sms:<phone>``); None when it has none — and the CRM user it is
+    (whose shift counts), if any."""
     if who == "assignee":
-        return (agent.email, agent.name, "email") if agent is not None and agent.email else None
+        return ((agent.email, agent.name, "email"), agent) if agent is not None and agent.email else (None, None)
+    if who == "team_lead":
+        return directory.team_lead(agent) or (None, None)
     if who == "supervisor":
-        return (*_split(staff.supervisor), "email") if staff.supervisor else None
+        return ((*_split(staff.supervisor), "email") if staff.supervisor else None), None
     channel, address = channel_address(who)
-    return (*_split(address), "email") if channel == "email" else (address, None, channel)
+    return ((*_split(address), "email") if channel == "email" else (address, None, channel)), None
 
 
 def _split(mailbox: str) -> tuple[str, str | None]:

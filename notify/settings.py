@@ -84,7 +84,7 @@ __all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Department", "EmailCh
 
 LANGUAGES = ("ru", "en")
 Language = Literal["ru", "en"]
-Recipient = str  # "assignee", "supervisor", an e-mail address, "telegram:<chat>" or "sms:<phone>"
+Recipient = str  # "assignee", "team_lead", "supervisor", an e-mail address, "telegram:<chat>" or "sms:<phone>"
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
 _CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 
@@ -302,17 +302,24 @@ class StaffRules(Strict):
     supervisor: str | None = None
     language: Language = "ru"
     timezone: TimeZoneName | None = None
+    # without routing's teams: the team lead by the agent's name or address, "*" for anyone (notify.staff)
+    team_leads: dict[str, str] = {}
 
     @field_validator("supervisor")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         return mailbox(value) if value is not None else None
 
+    @field_validator("team_leads")
+    @classmethod
+    def _leads(cls, value: dict[str, str]) -> dict[str, str]:
+        return {(k if "@" not in k else k.lower()): mailbox(v) for k, v in value.items()}
+
     @model_validator(mode="after")
     def _recipients(self) -> StaffRules:
         for kind in ("warn", "breach", "escalate", "assigned"):
             for index, who in enumerate(getattr(self, kind)):
-                if who in ("assignee", "supervisor"):
+                if who in ("assignee", "supervisor", "team_lead"):
                     if who == "supervisor" and self.supervisor is None and kind in self.model_fields_set:
                         raise config_problem((kind, index), "names the supervisor, but `supervisor:` gives no address; add "
                                                             "`supervisor: lead@example.ru`")
@@ -321,7 +328,7 @@ class StaffRules(Strict):
                     channel_address(who)
                 except ValueError as exc:
                     hint = str(exc) if who.startswith(("telegram:", "sms:")) else \
-                        f"{who!r}: write assignee, supervisor, an e-mail address, telegram:<chat id> or sms:<phone>"
+                        f"{who!r}: write assignee, team_lead, supervisor, an e-mail address, telegram:<chat id> or sms:<phone>"
                     raise config_problem((kind, index), hint) from None
         return self
 
@@ -415,7 +422,7 @@ class NotifyConfig(Strict):
     def _channels(self) -> NotifyConfig:
         for kind in ("warn", "breach", "escalate", "assigned"):
             for index, who in enumerate(getattr(self.staff, kind)):
-                if who in ("assignee", "supervisor"):
+                if who in ("assignee", "supervisor", "team_lead"):
                     continue
                 channel = channel_address(who)[0]
                 if not self.configured(channel):
