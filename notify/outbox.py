@@ -8,7 +8,8 @@ and how ("opted out of sms on 2026-12-01 via link"), so ``notify log`` answers f
 
 * ``ticket.imported`` — a new open request (opened within ``acknowledge_within``) gets
   an acknowledgement to its contact (else its customer); a status change the
-  configuration names gets ``status_changed``, ``resolved`` or ``closed``;
+  configuration names gets ``status_changed``, ``resolved`` or ``closed``; entering
+  ``waiting_customer`` a reminder due later (``notify.waiting``);
 * ``sla.warn`` / ``sla.breach`` / ``sla.escalate`` — an alert to the staff the
   configuration lists for the kind (the assignee, their team lead, the supervisor,
   addresses); an agent off shift (routing's schedules) gets it when the shift starts,
@@ -40,6 +41,7 @@ from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules, channel_address
 from notify.staff import StaffDirectory
 from notify.tables import NotificationRow
+from notify.waiting import REMINDER, remind_at, reminder_wanted, withdraw_reminders
 
 __all__ = ["customer_address", "on_assigned", "on_sla_event", "on_ticket_imported", "write_rows"]
 
@@ -87,6 +89,9 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     wanted: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     feedback: list[dict[str, Any]] = []
+    reminders: dict[str, datetime] = {}  # event key -> when a waiting customer is reminded
+    moved: set[int] = set()  # requests whose status changed: their pending reminders are moot
+    reminded: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted:
@@ -94,6 +99,12 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
         feedback += _department_rows(unit, config, ticket, event)
         if not event.data.get("created") and "status" not in event.data.get("before", {}):
             continue
+        if not event.data.get("created") and event.data["before"]["status"] != ticket.status:
+            moved.add(ticket.id)
+        reminder = reminder_wanted(ticket, event.data, rules, unit.now)
+        if reminder is not None and rules.remind_waiting_after is not None:
+            reminders[reminder[0]] = remind_at(ticket, unit.config, since=unit.now, after=rules.remind_waiting_after)
+            reminded.append((ticket, REMINDER, *reminder))  # after the status mail: it starts the thread
         if event.data.get("created"):
             if not (rules.acknowledgement and TicketStatus(ticket.status).is_open
                     and ticket.created_at >= unit.now - rules.acknowledge_within):
@@ -109,7 +120,8 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
                 continue
             key, data = f"status/{ticket.id}/{before}>{after}/{unit.now.isoformat()}", {"status_from": before, "status_to": after}
         wanted.append((ticket, name, key, data))
-    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers) + feedback)
+    withdraw_reminders(session, moved, unit.now, keep=reminders)
+    write_rows(unit, _customer_rows(unit, config, wanted + reminded, contacts, customers, reminders) + feedback)
 
 
 def _department_rows(unit: Unit, config: NotifyConfig, ticket: TicketRow, event: DomainEvent) -> list[dict[str, Any]]:
@@ -140,10 +152,12 @@ def _department_rows(unit: Unit, config: NotifyConfig, ticket: TicketRow, event:
 
 
 def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRow, str, str, dict[str, Any]]],
-                   contacts: dict[int, ContactRow], customers: dict[int, CustomerRow]) -> list[dict[str, Any]]:
+                   contacts: dict[int, ContactRow], customers: dict[int, CustomerRow],
+                   later: dict[str, datetime] | None = None) -> list[dict[str, Any]]:
     """Rows of customer notifications (request, template, key, facts) as each contact's
-    preferences say (``notify.prefs``): a row per chosen channel, due now, at the next digest
-    or after quiet hours; an opted-out channel's row withdrawn, saying when and how."""
+    preferences say (``notify.prefs``): a row per chosen channel, due now (or at `later`'s
+    instant for its key: a reminder), at the next digest or after quiet hours; an opted-out
+    channel's row withdrawn, saying when and how."""
     targets: dict[int, Target] = {}
     for ticket, *_ in wanted:
         contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
@@ -156,7 +170,7 @@ def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRo
         mine = prefs[ticket.id]
         contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
         to = customer_address(ticket, contact, customer)
-        deliveries = plan(mine, name, unit.now)
+        deliveries = plan(mine, name, (later or {}).get(key, unit.now))
         if not deliveries:
             log.debug("request %s: %s not queued (not chosen, or no address on the chosen channels)", ticket.number, name,
                       extra={"event": "notify.outbox.no_address"})

@@ -214,7 +214,7 @@ class EmailChannel(Strict):
 
 PrefChannel = Literal["email", "sms", "telegram"]
 Frequency = Literal["immediately", "hourly", "daily"]
-CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed", "waiting_reminder"]
 
 
 def wall_time(text: str) -> time:
@@ -277,9 +277,11 @@ class CustomerRules(Strict):
     segments: dict[str, Segment] = {}
     # per-contact preferences' defaults (notify/prefs.py); a segment's, then a contact's own, beat them
     channels: list[PrefChannel] = ["email"]
-    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed"]
+    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed", "waiting_reminder"]
     frequency: Frequency = "immediately"
     digest_at: time = time(9, 0)
+    # a request waiting for its customer this long (business time on its SLA calendar) reminds them; None: never
+    remind_waiting_after: Duration | None = None
 
     @field_validator("statuses")
     @classmethod

@@ -22,7 +22,7 @@ def user_templates(tmp_path: Path, name: str, text: str) -> Path:
 def test_the_shipped_templates_pass_the_check(tmp_path: Path, sink: SmtpSink) -> None:
     (line,) = check_templates(make_app(tmp_path, sink))
     assert line["ok"], line["detail"]
-    assert "10 events (mail, SMS, Telegram) and the digest x 2 languages render" in line["detail"]  # department_feedback the 10th
+    assert "11 events (mail, SMS, Telegram) and the digest x 2 languages render" in line["detail"]  # waiting_reminder the 11th
 
 
 def test_an_unknown_placeholder_in_a_users_template_is_named_with_its_file_and_line(tmp_path: Path, sink: SmtpSink) -> None:
