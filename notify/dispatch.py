@@ -248,8 +248,9 @@ def _due_by_recipient(app: App, now: datetime, channels: Iterable[str]
     return groups, scheduled
 
 
-def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[str, Channel]:
+def senders(config: NotifyConfig, templates: Templates, now: datetime, app: App | None = None) -> dict[str, Channel]:
     """The configured channels of one pass, by the name rows carry in ``channel``."""
+    from notify.channels.crm_note import CrmNoteSender
     from notify.channels.email import EmailSender
     from notify.channels.sms import SmsRuSender
     from notify.channels.telegram import TelegramSender
@@ -264,6 +265,8 @@ def senders(config: NotifyConfig, templates: Templates, now: datetime) -> dict[s
         out["telegram"] = TelegramSender(config.telegram, templates)
     if config.webhooks:
         out["webhook"] = WebhookSender(config.webhooks, now)
+    if config.crm_note is not None and app is not None:  # writes to the store: needs the app
+        out["crm_note"] = CrmNoteSender(app, config.crm_note, now)
     return out
 
 
@@ -276,7 +279,7 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
     if not config.enabled:
         return stats.summary()
     templates = Templates(config.templates)
-    channels = senders(config, templates, now)
+    channels = senders(config, templates, now, app)
     limiter = Limiter(app, config.rate_limits, now, app.config.timezone)
     held: set[str] = set()  # channels whose fault only an administrator fixes: no more this pass
     try:

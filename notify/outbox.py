@@ -294,6 +294,25 @@ def _webhook_rows(config: NotifyConfig, rows: list[dict[str, Any]]) -> list[dict
     return out
 
 
+def _note_rows(config: NotifyConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """With the ``crm_note`` channel: one row per notification cause (event key, event) of
+    ``crm_note.events`` that some row still delivers — a note in the request's history,
+    once however many people were told (``notify.channels.crm_note``)."""
+    if config.crm_note is None:
+        return []
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        cause = (row["event_key"], row["event"])
+        if row["channel"] in ("webhook", "crm_note") or row["state"] != "pending" or cause in seen:
+            continue
+        seen.add(cause)
+        if row["event"] in config.crm_note.events:
+            out.append({**row, "event_key": f"{row['event_key']}#{row['event']}", "recipient": "crm", "recipient_name": None,
+                        "channel": "crm_note", "message_id": f"<{uuid.uuid4().hex}.{row['ticket_id']}@{config.message_domain}>"})
+    return out
+
+
 def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
     """Insert notification rows; one already stored under the same key is kept as it is.
     Each row's ``thread_root`` is the Message-ID of its recipient's first mail about the
@@ -301,7 +320,7 @@ def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     session = unit.session
-    rows = rows + _webhook_rows(unit.config.section("notify"), rows)
+    rows = rows + _webhook_rows(unit.config.section("notify"), rows) + _note_rows(unit.config.section("notify"), rows)
     first: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
         first.setdefault((row["event_key"], row["recipient"], row["channel"]), row)

@@ -78,7 +78,7 @@ from crm_bridge.model import TicketStatus
 from notify.events import EVENTS
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Department", "EmailChannel", "Frequency", "NotifyConfig",
+__all__ = ["LANGUAGES", "CrmNote", "CustomerEvent", "CustomerRules", "Department", "EmailChannel", "Frequency", "NotifyConfig",
            "PrefChannel", "QuietHours", "RateLimit", "RateLimits", "Segment", "SmsRu", "StaffRules", "TelegramChannel",
            "Webhook", "channel_address", "mailbox", "wall_time"]
 
@@ -175,6 +175,19 @@ class Webhook(Strict):
             if name not in EVENTS:
                 raise config_problem((index,), f"no event {name!r}.{did_you_mean(name, EVENTS)} Events: {', '.join(EVENTS)}")
         return value
+
+
+class CrmNote(Strict):
+    """The ``crm_note`` channel: each notification of `events` (default: all) also becomes a
+    note in the request's history in the CRM (``notify.channels.crm_note``), once per cause."""
+
+    events: list[str] = list(EVENTS)
+    author: str = Field(default="crm-bridge", min_length=1, max_length=150)  # 1C: the note's Description
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        return Webhook._known(value)  # the same names, the same message
 
 
 class EmailChannel(Strict):
@@ -394,6 +407,7 @@ class NotifyConfig(Strict):
     rate_limits: RateLimits = RateLimits()  # default: none
     departments: dict[str, Department] = {}  # feedback by tag: product, packaging, delivery, marketing
     request_url: str | None = None  # a link to the request in the CRM, with {number}; departments' mail carries it
+    crm_note: CrmNote | None = None  # notes in the request's history in the CRM, through the sync outbox
 
     @property
     def enabled(self) -> bool:
@@ -406,7 +420,7 @@ class NotifyConfig(Strict):
 
     def configured(self, channel: str) -> bool:
         return {"email": self.email is not None, "sms": self.sms is not None, "telegram": self.telegram is not None,
-                "webhook": bool(self.webhooks)}.get(channel, False)
+                "webhook": bool(self.webhooks), "crm_note": self.crm_note is not None}.get(channel, False)
 
     @field_validator("templates")
     @classmethod

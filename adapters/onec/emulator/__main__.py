@@ -80,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="decode '+' as a space instead of ignoring the filter like 1C")
     parser.add_argument("--no-truncate-strings", action="store_true",
                         help="store strings longer than their attribute whole instead of cutting them like 1C")
+    parser.add_argument("--no-notes", action="store_true",
+                        help="leave out Catalog_Заметки (notes by Предмет: an assumption of this emulator)")
     parser.add_argument("--no-folders", action="store_true",
                         help="no partner folders (IsFolder rows) in Catalog_Партнеры")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -98,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
             real_1c_atom=not args.typed_atom, atom_tombstones=args.atom_tombstones,
             ref_order=args.ref_order, truncate_strings=not args.no_truncate_strings,
-            folders=not args.no_folders,
+            folders=not args.no_folders, notes=not args.no_notes,
         )
     except ValueError as exc:
         parser.error(str(exc))

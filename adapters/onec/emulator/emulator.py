@@ -46,6 +46,7 @@ __all__ = ["MOSCOW", "Emulator", "PortInUse"]
 
 log = logging.getLogger(__name__)
 MOSCOW = ZoneInfo("Europe/Moscow")
+NOTES = "Catalog_Заметки"  # notes about a request: this emulator's assumption (``notes``)
 _ODATA = "/odata/standard.odata/"
 _SET_NAME = re.compile(r"^[^/(]*")
 
@@ -92,6 +93,8 @@ class Emulator:
             the EDMX) is silently cut to it, as 1C does (GATE-P8); False stores it whole.
         folders: file a third of the partners under partner folders (``IsFolder`` rows of
             ``Catalog_Партнеры``, as hierarchical catalogs hold them on real bases).
+        notes: publish ``Catalog_Заметки`` (notes about a request by ``Предмет``), an
+            assumption of this emulator (see the EDMX's header); False leaves it out.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class Emulator:
         atom_tombstones: bool = False,
         truncate_strings: bool = True,
         folders: bool = True,
+        notes: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -162,7 +166,7 @@ class Emulator:
             self.faults.add(Fault("latency", seconds=cold_start, count=1))
         if metadata_delay:
             self.faults.add(Fault("latency", entity_set="$metadata", seconds=metadata_delay))
-        self.unpublish(*unpublished)
+        self.unpublish(*unpublished, *(() if notes else (NOTES,)))
         self.activity = UserActivity(self.store, seed)
         self._user_rate = user_activity
         self._counters: dict[str, dict[str, int]] = {}
