@@ -25,6 +25,7 @@ __all__ = [
     "Channel",
     "Contact",
     "Customer",
+    "Note",
     "Priority",
     "Source",
     "Team",
@@ -179,12 +180,28 @@ class Ticket(_Canonical):
     deleted: bool = False
 
 
+class Note(_Canonical):
+    """A note in a request's history (1C: a note or interaction whose ``Предмет`` is the
+    request): what the customer or staff were told, by notify's ``crm_note`` channel, or a
+    note written in the CRM. Created here, it reaches the CRM through the sync outbox
+    (``create_remote: [note]``)."""
+
+    ticket_id: int
+    channel: str = Field(default="note", min_length=1)  # how what it records went: email, sms, telegram, note
+    text: str = Field(min_length=1)
+    created: AwareDatetime
+    author: str | None = None  # who wrote it: a person's name, or "crm-bridge"
+    about: str = "ticket"  # the kind of record it is about (1C: the type of its composite Предмет)
+    deleted: bool = False
+
+
 MODELS: dict[str, type[_Canonical]] = {
     "customer": Customer,
     "contact": Contact,
     "agent": Agent,
     "team": Team,
     "ticket": Ticket,
+    "note": Note,
 }
 
 

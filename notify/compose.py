@@ -40,6 +40,7 @@ SAMPLE_EVENTS: dict[str, dict[str, Any]] = {
     "status_changed": {"status_from": "new", "status_to": "in_progress"},
     "resolved": {"status_from": "in_progress", "status_to": "resolved"},
     "closed": {"status_from": "resolved", "status_to": "closed"},
+    "waiting_reminder": {"status_to": "waiting_customer", "at": _SAMPLE_AT.isoformat()},
     "sla_warn": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat()},
     "sla_breach": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat()},
     "sla_escalate": {"metric": "resolution", "cycle": 1, "at": _SAMPLE_AT.isoformat(), "level": 1,

@@ -292,9 +292,11 @@ def _due_by_recipient(app: App, now: datetime, channels: Iterable[str]
 
 
 def senders(config: NotifyConfig, templates: Templates, now: datetime,
-            clock: Callable[[], datetime] | None = None) -> dict[str, Channel]:
+            clock: Callable[[], datetime] | None = None, app: App | None = None) -> dict[str, Channel]:
     """The configured channels of one pass, by the name rows carry in ``channel``
-    (`clock`: the current time, which a webhook's signature states; default: `now`)."""
+    (`clock`: the current time, which a webhook's signature states; default: `now`;
+    `app`: the store the CRM-note channel writes to through the sync outbox)."""
+    from notify.channels.crm_note import CrmNoteSender
     from notify.channels.email import EmailSender
     from notify.channels.sms import SmsRuSender
     from notify.channels.telegram import TelegramSender
@@ -309,6 +311,8 @@ def senders(config: NotifyConfig, templates: Templates, now: datetime,
         out["telegram"] = TelegramSender(config.telegram, templates)
     if config.webhooks:
         out["webhook"] = WebhookSender(config.webhooks, clock or (lambda: now))
+    if config.crm_note is not None and app is not None:  # writes to the store: needs the app
+        out["crm_note"] = CrmNoteSender(app, config.crm_note, now)
     return out
 
 
@@ -321,7 +325,7 @@ def notify_dispatch(app: App, now: datetime) -> dict[str, Any]:
     if not config.enabled:
         return stats.summary()
     templates = Templates(config.templates)
-    channels = senders(config, templates, now, _current(app, now))
+    channels = senders(config, templates, now, _current(app, now), app)
     limiter = Limiter(app, config.rate_limits, now, app.config.timezone)
     held: set[str] = set()  # channels whose fault only an administrator fixes: no more this pass
     try:

@@ -9,4 +9,4 @@ from __future__ import annotations
 __all__ = ["EVENTS"]
 
 EVENTS = ("acknowledgement", "assigned", "status_changed", "resolved", "closed", "sla_warn", "sla_breach", "sla_escalate",
-          "assigned_staff", "department_feedback", "csat_survey", "csat_low")
+          "assigned_staff", "department_feedback", "csat_survey", "csat_low", "waiting_reminder")

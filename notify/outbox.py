@@ -8,9 +8,12 @@ and how ("opted out of sms on 2026-12-01 via link"), so ``notify log`` answers f
 
 * ``ticket.imported`` — a new open request (opened within ``acknowledge_within``) gets
   an acknowledgement to its contact (else its customer); a status change the
-  configuration names gets ``status_changed``, ``resolved`` or ``closed``;
+  configuration names gets ``status_changed``, ``resolved`` or ``closed``; entering
+  ``waiting_customer`` a reminder due later (``notify.waiting``);
 * ``sla.warn`` / ``sla.breach`` / ``sla.escalate`` — an alert to the staff the
-  configuration lists for the kind (the assignee, the supervisor, addresses).
+  configuration lists for the kind (the assignee, their team lead, the supervisor,
+  addresses); an agent off shift (routing's schedules) gets it when the shift starts,
+  unless the escalation level says ``page_always: true`` (``notify.staff``).
 
 Rows are collected with ``unit.defer`` and written in one statement just before the
 commit, ``ON CONFLICT DO NOTHING`` on the unique (event key, recipient, channel): the
@@ -36,7 +39,9 @@ from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TicketRow
 from notify.prefs import Effective, plan, when_due
 from notify.prefs_store import Target, effective_many
 from notify.settings import NotifyConfig, StaffRules, channel_address
+from notify.staff import StaffDirectory
 from notify.tables import NotificationRow
+from notify.waiting import REMINDER, remind_at, reminder_wanted, withdraw_reminders
 
 __all__ = ["customer_address", "on_assigned", "on_csat_low", "on_csat_survey", "on_sla_event", "on_ticket_imported",
            "write_rows"]
@@ -98,6 +103,7 @@ def _csat_low(unit: Unit, events: list[DomainEvent]) -> None:
     tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
     agents = rows_by_id(session, AgentRow, {t.assignee_id for t in tickets.values()})
     zone = config.staff.timezone or unit.config.timezone
+    directory = StaffDirectory(session, unit.config, unit.now)
     rows: list[dict[str, Any]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
@@ -106,7 +112,7 @@ def _csat_low(unit: Unit, events: list[DomainEvent]) -> None:
         data = {k: event.data.get(k) for k in ("score", "comment", "scale")}
         key = f"csat.low/{event.data['survey']}/{event.data.get('version', 0)}"  # a changed low rating is told again
         for who in config.staff.csat_low:
-            to = _staff_address(who, agents.get(ticket.assignee_id or 0), config.staff)
+            to, _ = _staff_address(who, agents.get(ticket.assignee_id or 0), config.staff, directory)
             if to is not None:
                 rows.append(_row(unit.now, config, ticket, "csat_low", key, data, to, "staff", config.staff.language, zone))
     write_rows(unit, rows)
@@ -129,6 +135,9 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     wanted: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     feedback: list[dict[str, Any]] = []
+    reminders: dict[str, datetime] = {}  # event key -> when a waiting customer is reminded
+    moved: set[int] = set()  # requests whose status changed: their pending reminders are moot
+    reminded: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
         ticket = tickets.get(event.local_id)
         if ticket is None or ticket.deleted:
@@ -136,6 +145,12 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
         feedback += _department_rows(unit, config, ticket, event)
         if not event.data.get("created") and "status" not in event.data.get("before", {}):
             continue
+        if not event.data.get("created") and event.data["before"]["status"] != ticket.status:
+            moved.add(ticket.id)
+        reminder = reminder_wanted(ticket, event.data, rules, unit.now)
+        if reminder is not None and rules.remind_waiting_after is not None:
+            reminders[reminder[0]] = remind_at(ticket, unit.config, since=unit.now, after=rules.remind_waiting_after)
+            reminded.append((ticket, REMINDER, *reminder))  # after the status mail: it starts the thread
         if event.data.get("created"):
             if not (rules.acknowledgement and TicketStatus(ticket.status).is_open
                     and ticket.created_at >= unit.now - rules.acknowledge_within):
@@ -151,7 +166,8 @@ def _tickets(unit: Unit, events: list[DomainEvent]) -> None:
                 continue
             key, data = f"status/{ticket.id}/{before}>{after}/{unit.now.isoformat()}", {"status_from": before, "status_to": after}
         wanted.append((ticket, name, key, data))
-    write_rows(unit, _customer_rows(unit, config, wanted, contacts, customers) + feedback)
+    withdraw_reminders(session, moved, unit.now, keep=reminders)
+    write_rows(unit, _customer_rows(unit, config, wanted + reminded, contacts, customers, reminders) + feedback)
 
 
 def _department_rows(unit: Unit, config: NotifyConfig, ticket: TicketRow, event: DomainEvent) -> list[dict[str, Any]]:
@@ -182,10 +198,12 @@ def _department_rows(unit: Unit, config: NotifyConfig, ticket: TicketRow, event:
 
 
 def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRow, str, str, dict[str, Any]]],
-                   contacts: dict[int, ContactRow], customers: dict[int, CustomerRow]) -> list[dict[str, Any]]:
+                   contacts: dict[int, ContactRow], customers: dict[int, CustomerRow],
+                   later: dict[str, datetime] | None = None) -> list[dict[str, Any]]:
     """Rows of customer notifications (request, template, key, facts) as each contact's
-    preferences say (``notify.prefs``): a row per chosen channel, due now, at the next digest
-    or after quiet hours; an opted-out channel's row withdrawn, saying when and how."""
+    preferences say (``notify.prefs``): a row per chosen channel, due now (or at `later`'s
+    instant for its key: a reminder), at the next digest or after quiet hours; an opted-out
+    channel's row withdrawn, saying when and how."""
     targets: dict[int, Target] = {}
     for ticket, *_ in wanted:
         contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
@@ -198,7 +216,7 @@ def _customer_rows(unit: Unit, config: NotifyConfig, wanted: list[tuple[TicketRo
         mine = prefs[ticket.id]
         contact, customer = contacts.get(ticket.contact_id or 0), customers.get(ticket.customer_id or 0)
         to = customer_address(ticket, contact, customer)
-        deliveries = plan(mine, name, unit.now)
+        deliveries = plan(mine, name, (later or {}).get(key, unit.now))
         if not deliveries:
             log.debug("request %s: %s not queued (not chosen, or no address on the chosen channels)", ticket.number, name,
                       extra={"event": "notify.outbox.no_address"})
@@ -218,6 +236,7 @@ def _sla(unit: Unit, events: list[DomainEvent]) -> None:
     staff = config.staff
     tickets = rows_by_id(session, TicketRow, {e.local_id for e in events})
     agents = rows_by_id(session, AgentRow, {t.assignee_id for t in tickets.values()})
+    directory = StaffDirectory(session, unit.config, unit.now)
     rows: list[dict[str, Any]] = []
     zone = staff.timezone or unit.config.timezone
     for event in events:
@@ -230,9 +249,16 @@ def _sla(unit: Unit, events: list[DomainEvent]) -> None:
                 "at": raw["at"].isoformat() if isinstance(raw.get("at"), datetime) else raw.get("at")}
         key = f"sla.{kind}/{ticket.id}/{data['metric']}/{data['cycle']}/{data['level'] or 0}"
         for who in getattr(staff, kind):
-            to = _staff_address(who, agents.get(ticket.assignee_id or 0), staff)
-            if to is not None:
-                rows.append(_row(unit.now, config, ticket, f"sla_{kind}", key, data, to, "staff", staff.language, zone))
+            assignee = agents.get(ticket.assignee_id or 0)
+            to, person = _staff_address(who, assignee, staff, directory)
+            if to is None:
+                continue
+            row = _row(unit.now, config, ticket, f"sla_{kind}", key, data, to, "staff", staff.language, zone)
+            shift = None if raw.get("page_always") else directory.shift_starts(person)
+            if shift is not None:  # no 3 a.m. pages: an agent off shift hears of it when their shift starts
+                row["next_attempt_at"] = shift[0]
+                row["reason"] = f"off shift ({shift[1]}): waits until {shift[0]:%d.%m %H:%M %Z}"
+            rows.append(row)
     write_rows(unit, rows)
 
 
@@ -244,6 +270,7 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
     contacts = rows_by_id(session, ContactRow, {t.contact_id for t in tickets.values()})
     customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
     zone = config.staff.timezone or unit.config.timezone
+    directory = StaffDirectory(session, unit.config, unit.now)
     rows: list[dict[str, Any]] = []
     told: list[tuple[TicketRow, str, str, dict[str, Any]]] = []
     for event in events:
@@ -256,23 +283,27 @@ def _assigned(unit: Unit, events: list[DomainEvent]) -> None:
         if config.customer.assignment and recent:
             told.append((ticket, "assigned", key, data))
         for who in config.staff.assigned:
-            staff_to = _staff_address(who, agents.get(agent_id), config.staff)
+            staff_to, _ = _staff_address(who, agents.get(agent_id), config.staff, directory)
             if staff_to is not None:
                 rows.append(_row(unit.now, config, ticket, "assigned_staff", key, data, staff_to, "staff",
                                  config.staff.language, zone))
     write_rows(unit, _customer_rows(unit, config, told, contacts, customers) + rows)
 
 
-def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules) -> tuple[str, str | None, str] | None:
-    """The address, name and channel a staff recipient stands for: the agent's mail, the
-    supervisor's, or the one written (a mailbox, ``telegram:<chat>``, ``sms:<phone>``);
-    None when it has none."""
+def _staff_address(who: str, agent: AgentRow | None, staff: StaffRules,
+                   directory: StaffDirectory) -> tuple[tuple[str, str | None, str] | None, AgentRow | None]:
+    """The address, name and channel a staff recipient stands for — the agent's mail, their
+    team lead's (``notify.staff``), the supervisor's, or the one written (a mailbox,
+    ``telegram:<chat>``, ``sms:<phone>``); None when it has none — and the CRM user it is
+    (whose shift counts), if any."""
     if who == "assignee":
-        return (agent.email, agent.name, "email") if agent is not None and agent.email else None
+        return ((agent.email, agent.name, "email"), agent) if agent is not None and agent.email else (None, None)
+    if who == "team_lead":
+        return directory.team_lead(agent) or (None, None)
     if who == "supervisor":
-        return (*_split(staff.supervisor), "email") if staff.supervisor else None
+        return ((*_split(staff.supervisor), "email") if staff.supervisor else None), None
     channel, address = channel_address(who)
-    return (*_split(address), "email") if channel == "email" else (address, None, channel)
+    return ((*_split(address), "email") if channel == "email" else (address, None, channel)), None
 
 
 def _split(mailbox: str) -> tuple[str, str | None]:
@@ -309,6 +340,25 @@ def _webhook_rows(config: NotifyConfig, rows: list[dict[str, Any]]) -> list[dict
     return out
 
 
+def _note_rows(config: NotifyConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """With the ``crm_note`` channel: one row per notification cause (event key, event) of
+    ``crm_note.events`` that some row still delivers — a note in the request's history,
+    once however many people were told (``notify.channels.crm_note``)."""
+    if config.crm_note is None:
+        return []
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        cause = (row["event_key"], row["event"])
+        if row["channel"] in ("webhook", "crm_note") or row["state"] != "pending" or cause in seen:
+            continue
+        seen.add(cause)
+        if row["event"] in config.crm_note.events:
+            out.append({**row, "event_key": f"{row['event_key']}#{row['event']}", "recipient": "crm", "recipient_name": None,
+                        "channel": "crm_note", "message_id": f"<{uuid.uuid4().hex}.{row['ticket_id']}@{config.message_domain}>"})
+    return out
+
+
 def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
     """Insert notification rows; one already stored under the same key is kept as it is.
     Each row's ``thread_root`` is the Message-ID of its recipient's first mail about the
@@ -317,7 +367,7 @@ def write_rows(unit: Unit, rows: list[dict[str, Any]]) -> None:
         return
     session = unit.session
     config = unit.config.section("notify")
-    rows = rows + _webhook_rows(config, rows)
+    rows = rows + _webhook_rows(config, rows) + _note_rows(config, rows)
     if config.email is None:  # default mail recipients with no `email:` to send by (written ones are a config error)
         rows = [r for r in rows if r["channel"] != "email"]
         if not rows:

@@ -32,7 +32,8 @@ __all__ = ["CHANNELS", "CUSTOMER_EVENTS", "FREQUENCIES", "Delivery", "Effective"
 
 CHANNELS = ("email", "sms", "telegram")
 FREQUENCIES = ("immediately", "hourly", "daily")
-CUSTOMER_EVENTS = ("acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey")
+CUSTOMER_EVENTS = ("acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey",
+                   "waiting_reminder")
 SOURCES = ("default", "segment", "crm", "cli", "web")
 #: fields a person set (CLI, page); an import never overwrites them
 PERSONAL = ("cli", "web")

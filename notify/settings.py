@@ -78,13 +78,13 @@ from crm_bridge.model import TicketStatus
 from notify.events import EVENTS
 from sla.policy import Duration
 
-__all__ = ["LANGUAGES", "CustomerEvent", "CustomerRules", "Department", "EmailChannel", "Frequency", "NotifyConfig",
+__all__ = ["LANGUAGES", "CrmNote", "CustomerEvent", "CustomerRules", "Department", "EmailChannel", "Frequency", "NotifyConfig",
            "PrefChannel", "QuietHours", "RateLimit", "RateLimits", "Segment", "SmsRu", "StaffRules", "TelegramChannel",
            "Webhook", "channel_address", "mailbox", "wall_time"]
 
 LANGUAGES = ("ru", "en")
 Language = Literal["ru", "en"]
-Recipient = str  # "assignee", "supervisor", an e-mail address, "telegram:<chat>" or "sms:<phone>"
+Recipient = str  # "assignee", "team_lead", "supervisor", an e-mail address, "telegram:<chat>" or "sms:<phone>"
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
 _CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 
@@ -180,6 +180,19 @@ class Webhook(Strict):
         return value
 
 
+class CrmNote(Strict):
+    """The ``crm_note`` channel: each notification of `events` (default: all) also becomes a
+    note in the request's history in the CRM (``notify.channels.crm_note``), once per cause."""
+
+    events: list[str] = list(EVENTS)
+    author: str = Field(default="crm-bridge", min_length=1, max_length=150)  # 1C: the note's Description
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        return Webhook._known(value)  # the same names, the same message
+
+
 class EmailChannel(Strict):
     """SMTP: the server, how to secure and log in, and what the mails say they are from."""
 
@@ -217,7 +230,8 @@ class EmailChannel(Strict):
 
 PrefChannel = Literal["email", "sms", "telegram"]
 Frequency = Literal["immediately", "hourly", "daily"]
-CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey"]
+CustomerEvent = Literal["acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey",
+                        "waiting_reminder"]
 
 
 def wall_time(text: str) -> time:
@@ -280,9 +294,12 @@ class CustomerRules(Strict):
     segments: dict[str, Segment] = {}
     # per-contact preferences' defaults (notify/prefs.py); a segment's, then a contact's own, beat them
     channels: list[PrefChannel] = ["email"]
-    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey"]
+    events: list[CustomerEvent] = ["acknowledgement", "assigned", "status_changed", "resolved", "closed", "csat_survey",
+                                   "waiting_reminder"]
     frequency: Frequency = "immediately"
     digest_at: time = time(9, 0)
+    # a request waiting for its customer this long (business time on its SLA calendar) reminds them; None: never
+    remind_waiting_after: Duration | None = None
 
     @field_validator("statuses")
     @classmethod
@@ -306,17 +323,24 @@ class StaffRules(Strict):
     supervisor: str | None = None
     language: Language = "ru"
     timezone: TimeZoneName | None = None
+    # without routing's teams: the team lead by the agent's name or address, "*" for anyone (notify.staff)
+    team_leads: dict[str, str] = {}
 
     @field_validator("supervisor")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         return mailbox(value) if value is not None else None
 
+    @field_validator("team_leads")
+    @classmethod
+    def _leads(cls, value: dict[str, str]) -> dict[str, str]:
+        return {(k if "@" not in k else k.lower()): mailbox(v) for k, v in value.items()}
+
     @model_validator(mode="after")
     def _recipients(self) -> StaffRules:
         for kind in ("warn", "breach", "escalate", "assigned"):
             for index, who in enumerate(getattr(self, kind)):
-                if who in ("assignee", "supervisor"):
+                if who in ("assignee", "supervisor", "team_lead"):
                     if who == "supervisor" and self.supervisor is None and kind in self.model_fields_set:
                         raise config_problem((kind, index), "names the supervisor, but `supervisor:` gives no address; add "
                                                             "`supervisor: lead@example.ru`")
@@ -325,7 +349,7 @@ class StaffRules(Strict):
                     channel_address(who)
                 except ValueError as exc:
                     hint = str(exc) if who.startswith(("telegram:", "sms:")) else \
-                        f"{who!r}: write assignee, supervisor, an e-mail address, telegram:<chat id> or sms:<phone>"
+                        f"{who!r}: write assignee, team_lead, supervisor, an e-mail address, telegram:<chat id> or sms:<phone>"
                     raise config_problem((kind, index), hint) from None
         return self
 
@@ -389,6 +413,7 @@ class NotifyConfig(Strict):
     rate_limits: RateLimits = RateLimits()  # default: none
     departments: dict[str, Department] = {}  # feedback by tag: product, packaging, delivery, marketing
     request_url: str | None = None  # a link to the request in the CRM, with {number}; departments' mail carries it
+    crm_note: CrmNote | None = None  # notes in the request's history in the CRM, through the sync outbox
 
     @property
     def enabled(self) -> bool:
@@ -401,7 +426,7 @@ class NotifyConfig(Strict):
 
     def configured(self, channel: str) -> bool:
         return {"email": self.email is not None, "sms": self.sms is not None, "telegram": self.telegram is not None,
-                "webhook": bool(self.webhooks)}.get(channel, False)
+                "webhook": bool(self.webhooks), "crm_note": self.crm_note is not None}.get(channel, False)
 
     @field_validator("templates")
     @classmethod
@@ -412,7 +437,7 @@ class NotifyConfig(Strict):
     def _channels(self) -> NotifyConfig:
         for kind in ("warn", "breach", "escalate", "assigned"):
             for index, who in enumerate(getattr(self.staff, kind)):
-                if who in ("assignee", "supervisor"):
+                if who in ("assignee", "supervisor", "team_lead"):
                     continue
                 channel = channel_address(who)[0]
                 if not self.configured(channel):

@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from email import message_from_bytes
@@ -34,23 +35,33 @@ class _Handler:
             if self.sink.answers:
                 self.sink.refused.append(message)
                 return self.sink.answers.pop(0)
-            self.sink.messages.append(message)
-            self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.sink.accepted += 1
+            if self.sink.keep:
+                self.sink.messages.append(message)
+                self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if self.sink.delay:  # kept, not yet acknowledged: the at-least-once window, widened
+            await asyncio.sleep(self.sink.delay)
         return "250 2.0.0 OK: queued"
 
 
 class SmtpSink:
     """aiosmtpd on 127.0.0.1 keeping every accepted message; ``answers`` queues the
     answers the next DATA commands get instead of 250 (a 4xx, a 5xx); ``refused`` keeps
-    the messages those answers refused."""
+    the messages those answers refused. ``delay``: seconds each accepted message waits,
+    already kept, before its 250 (a slow server: a client killed meanwhile never learns
+    the message arrived — the crash tests' window). ``keep=False`` only counts what it
+    accepts (``accepted``): a benchmark's 100,000 mails in bounded memory."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, delay: float = 0.0, keep: bool = True) -> None:
         self.host = host
         self.port = port or _free_port(host)
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.answers: list[str] = []
         self.refused: list[EmailMessage] = []
+        self.delay = delay
+        self.keep = keep
+        self.accepted = 0
         self.lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname=host, port=self.port)
 

@@ -150,7 +150,8 @@ class _Evaluator:
             found.append((min(warn_at), "warn", {}))
         found.append((target, "breach", {}))
         for level, esc in enumerate(run.policy.escalations, start=1):
-            found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team}))
+            found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team,
+                                                               **({"page_always": True} if esc.page_always else {})}))
         run.marks = (run.policy, target, found)
         return found
 

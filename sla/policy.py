@@ -151,6 +151,7 @@ class Escalation(Strict):
     after: Duration = timedelta(0)  # business time after the breach
     action: Literal["notify_supervisor", "reassign", "raise_priority"]
     team: str | None = None
+    page_always: bool = False  # notify's alerts of this level reach agents off shift too (default: at the shift's start)
 
     @model_validator(mode="after")
     def _team_for_reassign(self) -> Escalation:

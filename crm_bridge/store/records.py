@@ -21,6 +21,7 @@ from crm_bridge.store.tables import (
     Base,
     ContactRow,
     CustomerRow,
+    NoteRow,
     TeamRow,
     TicketRow,
     core_table,
@@ -38,6 +39,7 @@ ROWS: dict[str, type[Base]] = {
     "agent": AgentRow,
     "team": TeamRow,
     "ticket": TicketRow,
+    "note": NoteRow,
 }
 
 

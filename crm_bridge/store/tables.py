@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_bridge.store.types import UTCDateTime
 
-__all__ = ["AgentRow", "Base", "ContactRow", "CustomerRow", "TeamRow", "TicketEventRow", "TicketRow", "core_table", "utcnow"]
+__all__ = ["AgentRow", "Base", "ContactRow", "CustomerRow", "NoteRow", "TeamRow", "TicketEventRow", "TicketRow", "core_table", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -114,6 +114,24 @@ class TicketRow(_Stamped, Base):
     csat_score: Mapped[int | None] = mapped_column(Integer)
     csat_comment: Mapped[str | None] = mapped_column(Text)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NoteRow(Base):
+    """A note in a request's history (``crm_bridge.model.Note``). ``source_key`` is the
+    identity of what wrote it here (notify: the notification's Message-ID): a second write
+    with the same key finds the first, so a retried delivery never notes twice."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(50), default="note")
+    text: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime]
+    author: Mapped[str | None] = mapped_column(String(500))
+    about: Mapped[str] = mapped_column(String(50), default="ticket")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class TicketEventRow(Base):

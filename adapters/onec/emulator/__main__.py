@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="store strings longer than their attribute whole instead of cutting them like 1C")
     parser.add_argument("--csat-fields", action="store_true",
                         help="Document_Интерес gets ОценкаКлиента and КомментарийОценки (the csat addon's write-back)")
+    parser.add_argument("--no-notes", action="store_true",
+                        help="leave out Catalog_Заметки (notes by Предмет: an assumption of this emulator)")
     parser.add_argument("--no-folders", action="store_true",
                         help="no partner folders (IsFolder rows) in Catalog_Партнеры")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plus_quirk=not args.no_plus_quirk, max_query_string=args.max_query_string,
             real_1c_atom=not args.typed_atom, atom_tombstones=args.atom_tombstones,
             ref_order=args.ref_order, truncate_strings=not args.no_truncate_strings,
-            folders=not args.no_folders,
+            folders=not args.no_folders, notes=not args.no_notes,
             csat_fields=args.csat_fields,
         )
     except ValueError as exc:

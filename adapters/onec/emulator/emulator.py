@@ -46,6 +46,7 @@ __all__ = ["MOSCOW", "Emulator", "PortInUse"]
 
 log = logging.getLogger(__name__)
 MOSCOW = ZoneInfo("Europe/Moscow")
+NOTES = "Catalog_Заметки"  # notes about a request: this emulator's assumption (``notes``)
 _ODATA = "/odata/standard.odata/"
 _SET_NAME = re.compile(r"^[^/(]*")
 
@@ -95,6 +96,8 @@ class Emulator:
         csat_fields: ``Document_Интерес`` has ``ОценкаКлиента`` (Int16) and
             ``КомментарийОценки`` (String), where the csat addon's rating is written back
             when a mapping names them (real 1C:CRM has no such attributes; an integrator adds them).
+        notes: publish ``Catalog_Заметки`` (notes about a request by ``Предмет``), an
+            assumption of this emulator (see the EDMX's header); False leaves it out.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class Emulator:
         truncate_strings: bool = True,
         folders: bool = True,
         csat_fields: bool = False,
+        notes: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -168,7 +172,7 @@ class Emulator:
             self.faults.add(Fault("latency", seconds=cold_start, count=1))
         if metadata_delay:
             self.faults.add(Fault("latency", entity_set="$metadata", seconds=metadata_delay))
-        self.unpublish(*unpublished)
+        self.unpublish(*unpublished, *(() if notes else (NOTES,)))
         self.activity = UserActivity(self.store, seed)
         self._user_rate = user_activity
         self._counters: dict[str, dict[str, int]] = {}

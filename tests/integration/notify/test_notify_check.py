@@ -22,7 +22,7 @@ def user_templates(tmp_path: Path, name: str, text: str) -> Path:
 def test_the_shipped_templates_pass_the_check(tmp_path: Path, sink: SmtpSink) -> None:
     (line,) = check_templates(make_app(tmp_path, sink))
     assert line["ok"], line["detail"]
-    assert "12 events (mail, SMS, Telegram) and the digest x 2 languages render" in line["detail"]  # csat_survey, csat_low: 11th, 12th
+    assert "13 events (mail, SMS, Telegram) and the digest x 2 languages render" in line["detail"]  # csat_survey, csat_low, waiting_reminder
 
 
 def test_an_unknown_placeholder_in_a_users_template_is_named_with_its_file_and_line(tmp_path: Path, sink: SmtpSink) -> None:

@@ -70,6 +70,16 @@ def test_breach_warning_and_escalations_fire_in_business_time() -> None:
     assert result.next_check is None  # nothing more will happen to this cycle
 
 
+def test_an_escalation_level_marked_page_always_says_so_in_its_event_and_the_others_do_not() -> None:
+    settings = SlaConfig(policies=[{"name": "urgent", "calendar": "24x7", "targets": {"resolution": "4h"},
+                                    "escalations": [{"after": "0m", "action": "notify_supervisor"},
+                                                    {"after": "1h", "action": "notify_supervisor", "page_always": True}]}])
+    result = run(facts(at(23, 9)), at(23, 15), settings)
+    levels = {e.data["level"]: e.data for e in result.events if e.kind == "escalate"}
+    assert levels[2]["page_always"] is True
+    assert "page_always" not in levels[1]  # an unmarked level's stored event is as before
+
+
 def test_resolving_before_the_due_instant_meets_the_target() -> None:
     f = facts(at(23, 9), Change(at(23, 10), "status", "in_progress"), Change(at(24, 15), "status", "resolved"))
     result = run(f, at(30, 9))
