@@ -24,7 +24,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ch_telegram": "Telegram", "addr_email": "Адрес", "addr_sms": "Телефон", "addr_telegram": "ID чата Telegram",
         "opted_out": "вы отписались", "prefs_events": "О чём сообщать", "ev_acknowledgement": "Обращение принято",
         "ev_assigned": "Назначен специалист", "ev_status_changed": "Изменился статус", "ev_resolved": "Обращение решено",
-        "ev_closed": "Обращение закрыто", "prefs_frequency": "Как часто", "fr_immediately": "Сразу",
+        "ev_closed": "Обращение закрыто", "ev_csat_survey": "Опрос о качестве после решения",
+        "ev_waiting_reminder": "Напоминание, когда обращение ждёт моего ответа", "prefs_frequency": "Как часто", "fr_immediately": "Сразу",
         "fr_hourly": "Раз в час, сводкой", "fr_daily": "Раз в день, сводкой", "digest_at": "Время ежедневной сводки", "prefs_quiet": "Не беспокоить",
         "quiet_from": "с", "quiet_to": "до", "quiet_hint": "по вашему времени; оставьте пустым, чтобы не ограничивать",
         "prefs_language": "Язык писем", "lang_ru": "Русский", "lang_en": "English", "save": "Сохранить",
@@ -70,7 +71,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ch_telegram": "Telegram", "addr_email": "Address", "addr_sms": "Phone", "addr_telegram": "Telegram chat id",
         "opted_out": "you unsubscribed", "prefs_events": "What to tell you", "ev_acknowledgement": "Request received",
         "ev_assigned": "An agent took it", "ev_status_changed": "Status changed", "ev_resolved": "Request resolved",
-        "ev_closed": "Request closed", "prefs_frequency": "How often", "fr_immediately": "At once",
+        "ev_closed": "Request closed", "ev_csat_survey": "Satisfaction survey after resolution",
+        "ev_waiting_reminder": "A reminder when a request waits for my answer", "prefs_frequency": "How often", "fr_immediately": "At once",
         "fr_hourly": "Hourly, as a digest", "fr_daily": "Daily, as a digest", "digest_at": "Time of the daily digest", "prefs_quiet": "Do not disturb",
         "quiet_from": "from", "quiet_to": "to", "quiet_hint": "your time; leave empty for no quiet hours",
         "prefs_language": "Language of messages", "lang_ru": "Русский", "lang_en": "English", "save": "Save",
@@ -125,8 +127,3 @@ def choose_language(cookie: str | None, accept_language: str | None) -> str:
             return lang
     return "ru"
 
-
-# The csat addon's customer event: the cabinet's preferences form (on main after this
-# branch was cut) lists every customer event by its `ev_<event>` words.
-MESSAGES["ru"]["ev_csat_survey"] = "Опрос о качестве после решения"
-MESSAGES["en"]["ev_csat_survey"] = "Satisfaction survey after resolution"
