@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
+
 from adapters.generic_rest.auth import FileTokens, MemoryTokens
 from adapters.generic_rest.client import RestClient
 from adapters.generic_rest.config import RestConfig
 from adapters.generic_rest.connector import ModifiedCursor, Resource, WriteOp
+from adapters.generic_rest.describe import openapi_types, sample_types
 from adapters.generic_rest.flatten import flatten, unflatten
 from adapters.generic_rest.select import MISSING, parse_path, select
 from crm_bridge.errors import (
@@ -83,6 +86,8 @@ class RestBackend:
             self.cursor_overlap = timedelta(seconds=max(c.overlap for c in cursors))
             self.cursor_lag = timedelta(seconds=max(c.lag for c in cursors))
         self.version_scan = len(cursors) < len(self.connector.resources)  # the others: key and version listings
+        self._openapi_doc: dict[str, Any] | None = None
+        self._description: dict[str, tuple[dict[str, str], dict[str, int]]] | None = None
 
     @property
     def mappings_dir(self) -> Path:
@@ -241,6 +246,66 @@ class RestBackend:
                     record = self._record(spec, resource, raw)
                     return record.id, record.version
         return None
+
+    # -- describing (mapping suggest / check) --------------------------------------------
+    @property
+    def described_by(self) -> str:
+        """What ``describe`` reads (told by ``mapping suggest``)."""
+        return "the connector's OpenAPI document" if self.connector.openapi else "the first page of each resource"
+
+    @property
+    def describes_by_sample(self) -> bool:
+        """Whether ``describe`` guesses from records (``mapping check`` then checks each
+        mapping against its own sample: an empty listing proves no field missing)."""
+        return self.connector.openapi is None
+
+    def _openapi(self) -> dict[str, Any]:
+        if self._openapi_doc is None:
+            where = self.connector.openapi or ""
+            if where.startswith(("http://", "https://")):
+                found = self.client.call("GET", where, what="read the OpenAPI document")
+            else:
+                path = Path(where) if Path(where).is_absolute() else self.config.connector.parent / where
+                if not path.is_file():
+                    msg = f"{self.config.connector}: openapi: {path} is no file; download the CRM's OpenAPI document there or give its URL"
+                    raise ConfigError(msg)
+                found = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+            if not isinstance(found, dict) or not isinstance(found.get("paths", found.get("components")), dict):
+                msg = f"{self.config.connector}: openapi: {where} is not an OpenAPI document (no paths: or components:)"
+                raise ConfigError(msg)
+            self._openapi_doc = found
+        return self._openapi_doc
+
+    def _sample(self, name: str, resource: Resource) -> list[dict[str, Any]]:
+        pages = self.client.pages(resource, what=f"list {name} (a sample)")
+        try:
+            first = next(iter(pages), [])
+        finally:
+            getattr(pages, "close", lambda: None)()  # only the first page is read
+        return [flatten(raw, resource.field_lists, resource.extract) for raw in first]
+
+    def _described(self) -> dict[str, tuple[dict[str, str], dict[str, int]]]:
+        if self._description is None:
+            found: dict[str, tuple[dict[str, str], dict[str, int]]] = {}
+            for name, resource in self.connector.resources.items():
+                if self.connector.openapi:
+                    types, lengths = openapi_types(self._openapi(), resource, f"{self.config.connector}: resources.{name}")
+                    if resource.field_lists:  # custom fields by id: only records name them
+                        types = sample_types(self._sample(name, resource)) | types
+                    found[name] = types, lengths
+                else:
+                    found[name] = sample_types(self._sample(name, resource)), {}
+            self._description = found
+        return self._description
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Resource → {field: Edm type}: from the connector's OpenAPI document, or guessed
+        from the first page of each resource as the mappings see records (``describe.py``)."""
+        return {name: types for name, (types, _) in self._described().items()}
+
+    def describe_lengths(self) -> dict[str, dict[str, int]]:
+        """Resource → {string field: maxLength} where the OpenAPI document gives one."""
+        return {name: lengths for name, (_, lengths) in self._described().items() if lengths}
 
     def check(self) -> list[dict[str, Any]]:
         """``crm-bridge check``: each mapped resource answers its first page."""

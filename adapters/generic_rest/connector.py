@@ -259,6 +259,7 @@ class Resource(Strict):
     create: WriteOp | None = None
     update: WriteOp | None = None
     delete: WriteOp | None = None
+    schema_: str | None = Field(default=None, alias="schema")  # the record's components.schemas entry in `openapi:`
 
 
 # ------------------------------------------------------------------ errors, limits
@@ -351,6 +352,7 @@ class Connector(Strict):
     errors: list[ErrorRule] = []
     resources: dict[str, Resource] = Field(min_length=1)
     webhooks: Webhooks | None = None
+    openapi: str | None = None  # the CRM's OpenAPI document (a path beside this file, or a URL): field types for `mapping`
 
     @model_validator(mode="after")
     def _pings_name_resources(self) -> Connector:
