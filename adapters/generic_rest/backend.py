@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from adapters.generic_rest.auth import FileTokens, MemoryTokens
+from adapters.generic_rest.batch import command, error_text, run_batch
 from adapters.generic_rest.client import RestClient
 from adapters.generic_rest.config import RestConfig
 from adapters.generic_rest.connector import ModifiedCursor, Resource, WriteOp
@@ -67,6 +68,13 @@ def parse_instant(value: Any, cursor: ModifiedCursor, zone: ZoneInfo) -> datetim
         return found if found.tzinfo is not None else found.replace(tzinfo=zone)
     found = datetime.strptime(str(value), cursor.format)  # noqa: DTZ007 - naive by the format: the zone is put on next
     return found if found.tzinfo is not None else found.replace(tzinfo=zone)
+
+
+class _ReadBack:
+    """The record a batch read right after its write (None: gone)."""
+
+    def __init__(self, record: dict[str, Any] | None) -> None:
+        self.record = record
 
 
 class RestBackend:
@@ -132,11 +140,44 @@ class RestBackend:
         if resource.detail is None:  # no detail path: the listing, filtered
             wanted = set(ids)
             return [r for page in self.read(spec) for r in page if r.id in wanted]
+        if resource.batch_reads and len(ids) > 1:
+            return [self._record(spec, resource, raw) for raw in self._batch_details(spec, resource, ids).values()]
         found: list[RemoteRecord] = []
         for remote_id in ids:
             raw = self._detail(spec, resource, remote_id)
             if raw is not None:
                 found.append(self._record(spec, resource, raw))
+        return found
+
+    def _batch_details(self, spec: MappingSpec, resource: Resource, ids: Sequence[str],
+                       first: tuple[str, str] | None = None) -> dict[str, dict[str, Any]]:
+        """Records by key, read by their detail path in the connector's batch calls (a key
+        whose record is gone is left out). `first`: a (name, command) run before the reads,
+        halting them if it fails (a write and its read-back)."""
+        spec_batch, detail = self.connector.batch, resource.detail
+        assert spec_batch is not None
+        assert detail is not None
+        commands = {first[0]: first[1]} if first else {}
+        commands |= {f"r{i}": command(self.client.url(detail, id=k).removeprefix(self.client.base + "/")) for i, k in enumerate(ids)}
+        results, errors = run_batch(self.client, spec_batch, commands, halt=first is not None,
+                                    what=f"read {len(ids)} {spec.entity}")
+        if first and first[0] in errors:
+            msg = f"{self.name}: {spec.entity}: the CRM refused {first[0]}: {error_text(errors[first[0]])}"
+            raise RemoteRejected(msg)
+        found: dict[str, dict[str, Any]] = {}
+        for i, key in enumerate(ids):
+            error = errors.get(f"r{i}")
+            if error is not None:
+                if any(g.lower() in error_text(error).lower() for g in spec_batch.gone):
+                    continue
+                msg = f"{self.name}: read {spec.entity} {key} (in a batch): {error_text(error)}"
+                raise RemoteRejected(msg)
+            raw = select(results.get(f"r{i}", MISSING), parse_path(spec_batch.record))
+            if isinstance(raw, dict):
+                found[key] = raw
+            elif raw is not MISSING:
+                msg = f"{self.name}: read {spec.entity} {key} (in a batch): no record at {spec_batch.record or '(the result)'!r}; will retry"
+                raise RemoteUnavailable(msg)
         return found
 
     def _detail(self, spec: MappingSpec, resource: Resource, remote_id: str) -> dict[str, Any] | None:
@@ -186,7 +227,10 @@ class RestBackend:
     def _verified(self, spec: MappingSpec, resource: Resource, remote_id: str, sent: Mapping[str, Any],
                   answer: Any, op: WriteOp) -> str | None:
         """The version the write produced, once the record read back holds what was sent."""
-        raw = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
+        if isinstance(answer, _ReadBack):
+            raw = answer.record
+        else:
+            raw = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
         if raw is None:
             msg = f"{self.name}: {spec.entity} {remote_id} is gone right after the write"
             raise RemoteRejected(msg)
@@ -217,7 +261,12 @@ class RestBackend:
                 msg = f"{self.name}: {spec.entity} {remote_id} no longer exists in the CRM"
                 raise RemoteRejected(msg)
             send = {**current, **send}
-        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=self._body(op, send, remote_id),
+        body = self._body(op, send, remote_id)
+        if op.batch and isinstance(body, dict):  # the write, then the read-back, in one call
+            write = command(self.client.url(op.path, id=remote_id).removeprefix(self.client.base + "/"), body)
+            read = self._batch_details(spec, resource, [remote_id], first=(f"update {remote_id}", write))
+            return self._verified(spec, resource, remote_id, values, _ReadBack(read.get(remote_id)), op)
+        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=body,
                                   what=f"update {spec.entity} {remote_id}")
         return self._verified(spec, resource, remote_id, values, answer, op)
 
