@@ -131,13 +131,16 @@ class NoPaging(Strict):
 
 class OffsetPaging(Strict):
     """``?offset=200&limit=100``; the last page is a short one, or ``total`` (a selector of
-    the count in the body) says so."""
+    the count in the body) says so. ``concurrency: 4`` asks up to 4 pages at once (their
+    offsets are known in advance), handed over in order; past the last page nothing is
+    asked once ``total`` is known."""
 
     kind: Literal["offset"]
     offset_param: str = "offset"
     limit_param: str = "limit"
     limit: int = Field(default=100, ge=1, le=10_000)
     total: Selector | None = None
+    concurrency: int = Field(default=1, ge=1, le=10)  # pages asked at once, in order (within the rate limit)
 
 
 class PagePaging(Strict):
@@ -150,6 +153,8 @@ class PagePaging(Strict):
     size: int = Field(default=50, ge=1, le=10_000)
     first: int = Field(default=1, ge=0)
     next: Selector | None = None
+    total: Selector | None = None  # the count of records, where the body gives it: concurrent pages stop there
+    concurrency: int = Field(default=1, ge=1, le=10)  # pages asked at once, in order (within the rate limit)
 
 
 class StartPaging(Strict):
