@@ -91,6 +91,14 @@ def _sample(backend: Any, spec: MappingSpec | None, entities: dict[str, dict[str
     return records
 
 
+def _publishes(backend: Any) -> bool:
+    """Whether `backend` publishes its fields (1C's ``$metadata``, an OpenAPI document). One
+    that guesses them from a first page (``describes_by_sample``: a REST CRM without a
+    document) is checked against each mapping's own sample instead: a listing that is empty
+    or a field empty on every record of a page proves nothing missing."""
+    return hasattr(backend, "describe") and not getattr(backend, "describes_by_sample", False)
+
+
 def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, offline: bool) -> list[dict[str, Any]]:
     from mapping.spec import read_mapping
     from mapping.validate import RemoteFacts, check_mapping
@@ -108,7 +116,7 @@ def _check_backend(bridge: Any, name: str, file: Path | None, *, sample: int, of
                     f"{bridge.config.source}: backends.{name}.models: {model} has no mapping file ({path}); create it with "
                     f"`crm-bridge mapping suggest --backend {name} --model {model} --out {path}`"]})
     try:
-        entities = None if offline or not hasattr(backend, "describe") else backend.describe()
+        entities = None if offline or not _publishes(backend) else backend.describe()
         references = None if offline or not hasattr(backend, "describe_references") else backend.describe_references()
         lengths = None if offline or not hasattr(backend, "describe_lengths") else backend.describe_lengths()
         files: dict[Path, MappingFile] = {}
@@ -157,7 +165,7 @@ def _sample_gaps(bridge: Any, name: str, size: int) -> dict[str, list[str]]:
         return {}
     found: dict[str, list[str]] = {}
     try:
-        entities = backend.describe() if hasattr(backend, "describe") else None
+        entities = backend.describe() if _publishes(backend) else None
         for path in sorted(Path(backend.mappings_dir).glob("*.yaml")):
             try:
                 mf = read_mapping(path)

@@ -9,8 +9,11 @@ Mapping never imports sync or adapters: a backend qualifies by shape. Example::
         def read(self, spec, *, after=None):     # -> pages of records with .id and .values
             yield [Record(r["id"], r) for r in api.list(spec.entity, limit=100)]
 
-A REST backend without metadata leaves ``describe`` out; ``check`` and ``suggest`` then
-work from a sample of records read with ``read``.
+A backend without metadata leaves ``describe`` out; ``check`` and ``suggest`` then work
+from a sample of records read with ``read``. One that guesses its ``describe`` from a
+first page of records (the ``rest`` backend without an OpenAPI document) says so with
+``describes_by_sample = True``: ``suggest`` uses it, ``check`` checks each mapping against
+its own sample instead (an empty listing proves no field missing).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from mapping.kinds import (
     fix_hint,
     value_kind,
 )
-from mapping.lengths import length_problems
+from mapping.lengths import WARNING, length_problems
 from mapping.sample import sample_problems
 from mapping.spec import ChildSpec, FieldSpec, MappingFile, MappingSpec
 from mapping.transforms import Transform, library, step_parts
@@ -110,6 +110,13 @@ class _Checker:
         if name in types:
             return True
         where = entity or self.spec.entity
+        field = self.spec.fields.get(str(path[1])) if len(path) > 1 and path[0] == "fields" else None
+        if self.facts.entities is None and field is not None and field.owner == "local":
+            # a sample cannot prove it missing: a REST CRM leaves an empty field out, and this one is written here
+            self.add(path, f"{WARNING}{name!r} is in none of the {len(self.facts.sample or [])} sample records of {where} "
+                     f"(crm-bridge writes it: a CRM may leave it out while it is empty).{did_you_mean(name, list(types))} "
+                     "Check the name once a record holds it")
+            return False
         self.add(path, f"{where} has no field {name!r}.{did_you_mean(name, list(types))} "
                  f"Close names: {close_names(name, list(types))}. Run `crm-bridge mapping suggest` to list them all")
         return False

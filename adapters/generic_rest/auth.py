@@ -143,6 +143,8 @@ class Authenticator:
                 headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
             case ApiKeyAuth():
                 (headers if self.auth.where == "header" else params)[self.auth.name] = self.auth.value.get_secret_value()
+            case RefreshTokenAuth() if self.auth.token_param:
+                params[self.auth.token_param] = self.access_token()  # Bitrix24 apps: ?auth=<access token>
             case ClientCredentialsAuth() | RefreshTokenAuth():
                 headers["Authorization"] = f"Bearer {self.access_token()}"
             case UrlTokenAuth() | None:
@@ -191,7 +193,10 @@ class Authenticator:
             msg = f"{self.backend}: the CRM refused the credentials (HTTP 401); check them in the connector's auth"
             raise RemoteRejected(msg)
         try:
-            answer = self.session.post(url, data=form, timeout=self.timeout)
+            if isinstance(auth, RefreshTokenAuth) and auth.token_method == "GET":
+                answer = self.session.get(url, params=form, timeout=self.timeout)
+            else:
+                answer = self.session.post(url, data=form, timeout=self.timeout)
         except requests.RequestException as exc:
             msg = f"{self.backend}: could not reach {url} for a token: {type(exc).__name__}"
             raise RemoteUnavailable(msg) from exc

@@ -22,10 +22,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
+
 from adapters.generic_rest.auth import FileTokens, MemoryTokens
+from adapters.generic_rest.batch import command, error_text, run_batch
 from adapters.generic_rest.client import RestClient
 from adapters.generic_rest.config import RestConfig
 from adapters.generic_rest.connector import ModifiedCursor, Resource, WriteOp
+from adapters.generic_rest.describe import openapi_types, sample_types
 from adapters.generic_rest.flatten import flatten, unflatten
 from adapters.generic_rest.select import MISSING, parse_path, select
 from crm_bridge.errors import (
@@ -66,6 +70,13 @@ def parse_instant(value: Any, cursor: ModifiedCursor, zone: ZoneInfo) -> datetim
     return found if found.tzinfo is not None else found.replace(tzinfo=zone)
 
 
+class _ReadBack:
+    """The record a batch read right after its write (None: gone)."""
+
+    def __init__(self, record: dict[str, Any] | None) -> None:
+        self.record = record
+
+
 class RestBackend:
     """A REST CRM through its connector file (see the module docstring)."""
 
@@ -83,6 +94,8 @@ class RestBackend:
             self.cursor_overlap = timedelta(seconds=max(c.overlap for c in cursors))
             self.cursor_lag = timedelta(seconds=max(c.lag for c in cursors))
         self.version_scan = len(cursors) < len(self.connector.resources)  # the others: key and version listings
+        self._openapi_doc: dict[str, Any] | None = None
+        self._description: dict[str, tuple[dict[str, str], dict[str, int]]] | None = None
 
     @property
     def mappings_dir(self) -> Path:
@@ -127,11 +140,44 @@ class RestBackend:
         if resource.detail is None:  # no detail path: the listing, filtered
             wanted = set(ids)
             return [r for page in self.read(spec) for r in page if r.id in wanted]
+        if resource.batch_reads and len(ids) > 1:
+            return [self._record(spec, resource, raw) for raw in self._batch_details(spec, resource, ids).values()]
         found: list[RemoteRecord] = []
         for remote_id in ids:
             raw = self._detail(spec, resource, remote_id)
             if raw is not None:
                 found.append(self._record(spec, resource, raw))
+        return found
+
+    def _batch_details(self, spec: MappingSpec, resource: Resource, ids: Sequence[str],
+                       first: tuple[str, str] | None = None) -> dict[str, dict[str, Any]]:
+        """Records by key, read by their detail path in the connector's batch calls (a key
+        whose record is gone is left out). `first`: a (name, command) run before the reads,
+        halting them if it fails (a write and its read-back)."""
+        spec_batch, detail = self.connector.batch, resource.detail
+        assert spec_batch is not None
+        assert detail is not None
+        commands = {first[0]: first[1]} if first else {}
+        commands |= {f"r{i}": command(self.client.url(detail, id=k).removeprefix(self.client.base + "/")) for i, k in enumerate(ids)}
+        results, errors = run_batch(self.client, spec_batch, commands, halt=first is not None,
+                                    what=f"read {len(ids)} {spec.entity}")
+        if first and first[0] in errors:
+            msg = f"{self.name}: {spec.entity}: the CRM refused {first[0]}: {error_text(errors[first[0]])}"
+            raise RemoteRejected(msg)
+        found: dict[str, dict[str, Any]] = {}
+        for i, key in enumerate(ids):
+            error = errors.get(f"r{i}")
+            if error is not None:
+                if any(g.lower() in error_text(error).lower() for g in spec_batch.gone):
+                    continue
+                msg = f"{self.name}: read {spec.entity} {key} (in a batch): {error_text(error)}"
+                raise RemoteRejected(msg)
+            raw = select(results.get(f"r{i}", MISSING), parse_path(spec_batch.record))
+            if isinstance(raw, dict):
+                found[key] = raw
+            elif raw is not MISSING:
+                msg = f"{self.name}: read {spec.entity} {key} (in a batch): no record at {spec_batch.record or '(the result)'!r}; will retry"
+                raise RemoteUnavailable(msg)
         return found
 
     def _detail(self, spec: MappingSpec, resource: Resource, remote_id: str) -> dict[str, Any] | None:
@@ -181,7 +227,10 @@ class RestBackend:
     def _verified(self, spec: MappingSpec, resource: Resource, remote_id: str, sent: Mapping[str, Any],
                   answer: Any, op: WriteOp) -> str | None:
         """The version the write produced, once the record read back holds what was sent."""
-        raw = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
+        if isinstance(answer, _ReadBack):
+            raw = answer.record
+        else:
+            raw = self._detail(spec, resource, remote_id) if op.reread or not isinstance(answer, dict) else answer
         if raw is None:
             msg = f"{self.name}: {spec.entity} {remote_id} is gone right after the write"
             raise RemoteRejected(msg)
@@ -212,7 +261,12 @@ class RestBackend:
                 msg = f"{self.name}: {spec.entity} {remote_id} no longer exists in the CRM"
                 raise RemoteRejected(msg)
             send = {**current, **send}
-        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=self._body(op, send, remote_id),
+        body = self._body(op, send, remote_id)
+        if op.batch and isinstance(body, dict):  # the write, then the read-back, in one call
+            write = command(self.client.url(op.path, id=remote_id).removeprefix(self.client.base + "/"), body)
+            read = self._batch_details(spec, resource, [remote_id], first=(f"update {remote_id}", write))
+            return self._verified(spec, resource, remote_id, values, _ReadBack(read.get(remote_id)), op)
+        answer = self.client.call(op.method, op.path, keys={"id": remote_id}, json=body,
                                   what=f"update {spec.entity} {remote_id}")
         return self._verified(spec, resource, remote_id, values, answer, op)
 
@@ -241,6 +295,66 @@ class RestBackend:
                     record = self._record(spec, resource, raw)
                     return record.id, record.version
         return None
+
+    # -- describing (mapping suggest / check) --------------------------------------------
+    @property
+    def described_by(self) -> str:
+        """What ``describe`` reads (told by ``mapping suggest``)."""
+        return "the connector's OpenAPI document" if self.connector.openapi else "the first page of each resource"
+
+    @property
+    def describes_by_sample(self) -> bool:
+        """Whether ``describe`` guesses from records (``mapping check`` then checks each
+        mapping against its own sample: an empty listing proves no field missing)."""
+        return self.connector.openapi is None
+
+    def _openapi(self) -> dict[str, Any]:
+        if self._openapi_doc is None:
+            where = self.connector.openapi or ""
+            if where.startswith(("http://", "https://")):
+                found = self.client.call("GET", where, what="read the OpenAPI document")
+            else:
+                path = Path(where) if Path(where).is_absolute() else self.config.connector.parent / where
+                if not path.is_file():
+                    msg = f"{self.config.connector}: openapi: {path} is no file; download the CRM's OpenAPI document there or give its URL"
+                    raise ConfigError(msg)
+                found = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+            if not isinstance(found, dict) or not isinstance(found.get("paths", found.get("components")), dict):
+                msg = f"{self.config.connector}: openapi: {where} is not an OpenAPI document (no paths: or components:)"
+                raise ConfigError(msg)
+            self._openapi_doc = found
+        return self._openapi_doc
+
+    def _sample(self, name: str, resource: Resource) -> list[dict[str, Any]]:
+        pages = self.client.pages(resource, what=f"list {name} (a sample)")
+        try:
+            first = next(iter(pages), [])
+        finally:
+            getattr(pages, "close", lambda: None)()  # only the first page is read
+        return [flatten(raw, resource.field_lists, resource.extract) for raw in first]
+
+    def _described(self) -> dict[str, tuple[dict[str, str], dict[str, int]]]:
+        if self._description is None:
+            found: dict[str, tuple[dict[str, str], dict[str, int]]] = {}
+            for name, resource in self.connector.resources.items():
+                if self.connector.openapi:
+                    types, lengths = openapi_types(self._openapi(), resource, f"{self.config.connector}: resources.{name}")
+                    if resource.field_lists:  # custom fields by id: only records name them
+                        types = sample_types(self._sample(name, resource)) | types
+                    found[name] = types, lengths
+                else:
+                    found[name] = sample_types(self._sample(name, resource)), {}
+            self._description = found
+        return self._description
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Resource → {field: Edm type}: from the connector's OpenAPI document, or guessed
+        from the first page of each resource as the mappings see records (``describe.py``)."""
+        return {name: types for name, (types, _) in self._described().items()}
+
+    def describe_lengths(self) -> dict[str, dict[str, int]]:
+        """Resource → {string field: maxLength} where the OpenAPI document gives one."""
+        return {name: lengths for name, (_, lengths) in self._described().items() if lengths}
 
     def check(self) -> list[dict[str, Any]]:
         """``crm-bridge check``: each mapped resource answers its first page."""

@@ -10,16 +10,31 @@ refuses a server that keeps answering the same page.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from adapters.generic_rest.auth import Authenticator, MemoryTokens, TokenStore
-from adapters.generic_rest.connector import Connector, Resource, UrlTokenAuth
+from adapters.generic_rest.connector import (
+    Connector,
+    OffsetPaging,
+    PagePaging,
+    Resource,
+    UrlTokenAuth,
+)
 from adapters.generic_rest.limits import TokenBucket, wait_asked
-from adapters.generic_rest.paging import NextPage, PagingStuck, first_page, next_page
+from adapters.generic_rest.paging import (
+    NextPage,
+    PagingStuck,
+    first_page,
+    next_page,
+    nth_page,
+    page_count,
+)
 from adapters.generic_rest.rules import judge
 from adapters.generic_rest.select import MISSING, parse_path, select
 from crm_bridge.errors import RemoteRejected, RemoteUnavailable
@@ -128,29 +143,74 @@ class RestClient:
         return body, headers, [r for r in found if isinstance(r, dict)]
 
     def pages(self, resource: Resource, *, params: Mapping[str, Any] | None = None, what: str = "") -> Iterator[list[dict[str, Any]]]:
-        """The resource's records, a page at a time.
+        """The resource's records, a page at a time, in order. A paginator with ``concurrency``
+        above 1 (offsets, page numbers) has that many pages asked at once.
 
         Raises:
             RemoteUnavailable: an answer without its records where the connector says they are.
             RemoteRejected: the server answers the same page again (it ignores the paginator's parameter).
         """
         what = what or f"list {resource.path}"
-        key = resource.key
-        asked: NextPage = first_page(resource.paginator)
+        ahead = nth_page(resource.paginator, 0) is not None
+        answers = self._at_once(resource, params, what) if ahead else self._in_turn(resource, params, what)
         previous: list[Any] | None = None
-        while True:
+        try:
+            for records in answers:
+                keys = [r.get(resource.key) for r in records]
+                if records and keys == previous:
+                    msg = (f"{self.name}: {what}: the server answered the same page twice ({len(records)} records from "
+                           f"{resource.key} {keys[0]!r}): it ignores the paging parameters; check the connector's paginator")
+                    raise RemoteRejected(msg)
+                previous = keys
+                yield records
+        finally:
+            answers.close()
+
+    def _following(self, resource: Resource, asked: NextPage, body: Any, headers: Mapping[str, str], count: int,
+                   what: str) -> NextPage | None:
+        try:
+            return next_page(resource.paginator, asked, body, headers, count)
+        except PagingStuck as exc:
+            raise RemoteRejected(f"{self.name}: {what}: {exc}") from exc
+
+    def _in_turn(self, resource: Resource, params: Mapping[str, Any] | None, what: str) -> Generator[list[dict[str, Any]]]:
+        asked: NextPage | None = first_page(resource.paginator)
+        while asked is not None:
             body, headers, records = self.page(resource, asked, params=params, what=what)
-            keys = [r.get(key) for r in records]
-            if records and keys == previous:
-                msg = (f"{self.name}: {what}: the server answered the same page twice ({len(records)} records from "
-                       f"{key} {keys[0]!r}): it ignores the paging parameters; check the connector's paginator")
-                raise RemoteRejected(msg)
-            previous = keys
             yield records
+            asked = self._following(resource, asked, body, headers, len(records), what)
+
+    def _at_once(self, resource: Resource, params: Mapping[str, Any] | None, what: str) -> Generator[list[dict[str, Any]]]:
+        """Pages whose requests are known in advance, `concurrency` of them in flight, handed
+        over in order. The first is read alone: its ``total`` bounds the rest (without one,
+        up to `concurrency` pages past the end are asked and dropped). Each call takes its
+        token from the backend's bucket, so the rate limit holds across the threads."""
+        paginator = resource.paginator
+        assert isinstance(paginator, OffsetPaging | PagePaging)  # nth_page answers for these only
+        asked = nth_page(paginator, 0)
+        assert asked is not None
+        body, headers, records = self.page(resource, asked, params=params, what=what)
+        yield records
+        if self._following(resource, asked, body, headers, len(records), what) is None:
+            return
+        last = page_count(paginator, body)
+        pending: deque[tuple[NextPage, Future[tuple[Any, Mapping[str, str], list[dict[str, Any]]]]]] = deque()
+        with ThreadPoolExecutor(max_workers=paginator.concurrency, thread_name_prefix=f"rest-{self.name}") as pool:
             try:
-                following = next_page(resource.paginator, asked, body, headers, len(records))
-            except PagingStuck as exc:
-                raise RemoteRejected(f"{self.name}: {what}: {exc}") from exc
-            if following is None:
-                return
-            asked = following
+                index = 1
+                while True:
+                    if last is not None and index >= last and not pending:
+                        last = None  # the listing grew past its first total: go on until a short page
+                    while len(pending) < paginator.concurrency and (last is None or index < last):
+                        ask = nth_page(paginator, index)
+                        assert ask is not None
+                        pending.append((ask, pool.submit(self.page, resource, ask, params=params, what=what)))
+                        index += 1
+                    asked, future = pending.popleft()
+                    body, headers, records = future.result()
+                    yield records
+                    if self._following(resource, asked, body, headers, len(records), what) is None:
+                        return
+            finally:
+                for _, future in pending:
+                    future.cancel()  # past the end, or the reader stopped: not asked

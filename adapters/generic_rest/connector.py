@@ -39,6 +39,7 @@ from crm_bridge.yamlfile import load_yaml
 
 __all__ = [
     "Auth",
+    "Batch",
     "Connector",
     "ErrorRule",
     "FieldList",
@@ -103,7 +104,8 @@ class ClientCredentialsAuth(Strict):
 
 
 class RefreshTokenAuth(Strict):
-    """OAuth 2.0 with refresh tokens (amoCRM, Bitrix24 apps). Many CRMs make a refresh token
+    """OAuth 2.0 with refresh tokens (amoCRM, Bitrix24 apps: ``token_method: GET``,
+    ``token_param: auth``). Many CRMs make a refresh token
     single-use: each new one is stored in the store before it is used, so a crash between
     the exchange and its use never leaves the bridge holding a spent token. ``refresh_token``
     is the first one, from the integration's installation."""
@@ -114,6 +116,8 @@ class RefreshTokenAuth(Strict):
     client_secret: SecretStr
     refresh_token: SecretStr
     redirect_uri: str | None = None  # amoCRM asks for it on every refresh
+    token_method: Literal["POST", "GET"] = "POST"  # Bitrix24's oauth.bitrix.info/oauth/token/ takes a GET with the query
+    token_param: str | None = None  # the access token as this query parameter (Bitrix24: auth), not a Bearer header
 
 
 Auth = Annotated[BearerAuth | BasicAuth | ApiKeyAuth | UrlTokenAuth | ClientCredentialsAuth | RefreshTokenAuth,
@@ -127,13 +131,16 @@ class NoPaging(Strict):
 
 class OffsetPaging(Strict):
     """``?offset=200&limit=100``; the last page is a short one, or ``total`` (a selector of
-    the count in the body) says so."""
+    the count in the body) says so. ``concurrency: 4`` asks up to 4 pages at once (their
+    offsets are known in advance), handed over in order; past the last page nothing is
+    asked once ``total`` is known."""
 
     kind: Literal["offset"]
     offset_param: str = "offset"
     limit_param: str = "limit"
     limit: int = Field(default=100, ge=1, le=10_000)
     total: Selector | None = None
+    concurrency: int = Field(default=1, ge=1, le=10)  # pages asked at once, in order (within the rate limit)
 
 
 class PagePaging(Strict):
@@ -146,6 +153,8 @@ class PagePaging(Strict):
     size: int = Field(default=50, ge=1, le=10_000)
     first: int = Field(default=1, ge=0)
     next: Selector | None = None
+    total: Selector | None = None  # the count of records, where the body gives it: concurrent pages stop there
+    concurrency: int = Field(default=1, ge=1, le=10)  # pages asked at once, in order (within the rate limit)
 
 
 class StartPaging(Strict):
@@ -213,6 +222,7 @@ class WriteOp(Strict):
     id: Selector | None = None
     reread: bool = True
     replace: bool = False
+    batch: bool = False  # the write and its read-back in one call of the connector's `batch:` (halted if the write fails)
 
     @model_validator(mode="after")
     def _replace_is_put(self) -> WriteOp:
@@ -259,6 +269,8 @@ class Resource(Strict):
     create: WriteOp | None = None
     update: WriteOp | None = None
     delete: WriteOp | None = None
+    batch_reads: bool = False  # several records read by `detail` in one call of the connector's `batch:`
+    schema_: str | None = Field(default=None, alias="schema")  # the record's components.schemas entry in `openapi:`
 
 
 # ------------------------------------------------------------------ errors, limits
@@ -281,6 +293,29 @@ class ErrorRule(Strict):
             msg = "an error rule matches on status, body_contains or json; give at least one"
             raise ValueError(msg)
         return self
+
+
+class Batch(Strict):
+    """Several calls in one request (Bitrix24's ``batch``). Each command is a detail path or
+    a write's path with its body as a bracketed query (``crm.deal.update?id=5&fields[TITLE]=x``),
+    sent under `commands` by name beside `body`; the answers sit by name at `results`, the
+    failed commands' errors at `errors`. `size` commands at most per request.
+
+    Example (Bitrix24)::
+
+        batch: {path: batch, size: 50, commands: cmd, halt: halt, results: result.result,
+                errors: result.result_error}
+    """
+
+    path: str = Field(min_length=1)
+    size: int = Field(default=50, ge=1, le=1000)
+    commands: str = "cmd"
+    halt: str | None = "halt"  # the body field that stops at the first failed command (a write and its read-back)
+    body: dict[str, str | int | bool] = {}
+    results: Selector = "result.result"
+    errors: Selector = "result.result_error"
+    record: Selector = ""  # where the record sits in a detail command's result
+    gone: list[str] = ["not found"]  # an error saying this (any case): the record no longer exists
 
 
 class RateLimit(Strict):
@@ -351,6 +386,8 @@ class Connector(Strict):
     errors: list[ErrorRule] = []
     resources: dict[str, Resource] = Field(min_length=1)
     webhooks: Webhooks | None = None
+    batch: Batch | None = None
+    openapi: str | None = None  # the CRM's OpenAPI document (a path beside this file, or a URL): field types for `mapping`
 
     @model_validator(mode="after")
     def _pings_name_resources(self) -> Connector:
@@ -359,6 +396,23 @@ class Connector(Strict):
                 msg = (f"no resource {rule.resource!r}.{did_you_mean(rule.resource, list(self.resources))} "
                        f"Resources: {', '.join(self.resources)}")
                 raise config_problem(("webhooks", "pings", index, "resource"), msg)
+        return self
+
+    @model_validator(mode="after")
+    def _batch_declared(self) -> Connector:
+        for name, resource in self.resources.items():
+            for op in ("create", "delete"):
+                if getattr(resource, op) is not None and getattr(resource, op).batch:
+                    msg = "batch: true is for update (the write and its read-back in one call); a new record's key is not known before"
+                    raise config_problem(("resources", name, op, "batch"), msg)
+            ops = {"batch_reads": resource.batch_reads, "update.batch": resource.update is not None and resource.update.batch}
+            for what, wanted in ops.items():
+                if wanted and self.batch is None:
+                    msg = f"{what} is set, but the connector has no batch: section (path:, commands:, results:, errors:)"
+                    raise config_problem(("resources", name, *what.split(".")), msg)
+                if wanted and resource.detail is None:
+                    msg = f"{what} reads records by their detail path in a batch; set detail: for {name}"
+                    raise config_problem(("resources", name, *what.split(".")), msg)
         return self
 
     @model_validator(mode="after")

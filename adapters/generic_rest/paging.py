@@ -31,7 +31,7 @@ from adapters.generic_rest.connector import (
 )
 from adapters.generic_rest.select import MISSING, parse_path, select
 
-__all__ = ["NextPage", "PagingStuck", "first_page", "next_page"]
+__all__ = ["NextPage", "PagingStuck", "first_page", "next_page", "nth_page", "page_count"]
 
 _LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
 
@@ -60,6 +60,27 @@ def first_page(paginator: Paginator) -> NextPage:
         case StartPaging() | NextLinkPaging() | NoPaging():
             return NextPage()
     raise AssertionError(paginator)  # pragma: no cover - the union is closed
+
+
+def nth_page(paginator: Paginator, index: int) -> NextPage | None:
+    """The request for page `index` (0: the first) when the paginator can say it before the
+    pages before it are read (offsets and page numbers), else None: those are read in turn."""
+    match paginator:
+        case OffsetPaging() if paginator.concurrency > 1:
+            return NextPage({paginator.offset_param: index * paginator.limit, paginator.limit_param: paginator.limit})
+        case PagePaging() if paginator.concurrency > 1:
+            size = {paginator.size_param: paginator.size} if paginator.size_param else {}
+            return NextPage({paginator.page_param: paginator.first + index, **size})
+    return None
+
+
+def page_count(paginator: Paginator, body: Any) -> int | None:
+    """How many pages the listing has, by the ``total`` in the first answer (None: unknown)."""
+    total = select(body, parse_path(paginator.total)) if isinstance(paginator, OffsetPaging | PagePaging) and paginator.total else None
+    size = paginator.limit if isinstance(paginator, OffsetPaging) else paginator.size if isinstance(paginator, PagePaging) else 0
+    if not isinstance(total, int) or isinstance(total, bool) or size == 0:
+        return None
+    return max(1, -(-total // size))
 
 
 def next_page(paginator: Paginator, asked: NextPage, body: Any, headers: Mapping[str, str], count: int) -> NextPage | None:
@@ -94,6 +115,9 @@ def next_page(paginator: Paginator, asked: NextPage, body: Any, headers: Mapping
                 if select(body, parse_path(paginator.next)) in (MISSING, None, "", {}):
                     return None
             elif count < paginator.size:
+                return None
+            total = select(body, parse_path(paginator.total)) if paginator.total else None
+            if isinstance(total, int) and (page - paginator.first) * paginator.size + count >= total:
                 return None
             return NextPage({**asked.params, paginator.page_param: page + 1})
         case StartPaging():

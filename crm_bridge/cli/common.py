@@ -38,7 +38,7 @@ state = State()
 class _Redact(logging.Filter):
     """Last line of defence: a secret-looking value never reaches a log line."""
 
-    WORDS = ("password", "secret", "token", "authorization")
+    WORDS = ("password", "secret", "token", "authorization", "auth")  # auth=: Bitrix24's access token in a URL (urllib3's debug line)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage().lower()

@@ -104,3 +104,32 @@ def test_a_token_endpoint_down_is_retryable() -> None:
     responses.add(responses.POST, TOKEN_URL, status=503)
     with pytest.raises(RemoteUnavailable, match="will retry"):
         Authenticator(AMO, "amo", requests.Session(), MemoryTokens(), clock=Clock()).access_token()
+
+
+B24_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
+
+
+@responses.activate
+def test_a_bitrix24_application_refreshes_by_get_and_sends_its_token_as_auth(tmp_path: Path) -> None:
+    seen: list[dict[str, list[str]]] = []
+
+    def token(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        seen.append(parse_qs(str(request.url).split("?", 1)[1]))
+        return 200, {}, json.dumps({"access_token": f"a{len(seen)}", "refresh_token": f"r{len(seen)}", "expires_in": 3600,
+                                    "domain": "oauth.bitrix.info", "member_id": "m1", "status": "L"})
+
+    responses.add_callback(responses.GET, B24_TOKEN_URL, callback=token)
+    app = RefreshTokenAuth(kind="oauth2_refresh", token_url=B24_TOKEN_URL, client_id="local.1", client_secret=SecretStr("s"),
+                           refresh_token=SecretStr("r0"), token_method="GET", token_param="auth")
+    store = FileTokens(tmp_path / "tokens.json")
+    auth = Authenticator(app, "b24", requests.Session(), store, clock=Clock())
+    headers: dict[str, str] = {}
+    params: dict[str, object] = {}
+    auth.apply(headers, params)
+    assert params == {"auth": "a1"}
+    assert "Authorization" not in headers
+    assert seen == [{"grant_type": ["refresh_token"], "client_id": ["local.1"], "client_secret": ["s"], "refresh_token": ["r0"]}]
+    assert store.load("b24") == StoredToken("a1", "r1", 1_000_000.0 + 3600)
+    auth.renew()  # expired_token: the stored refresh token is spent next, not the installation's
+    assert seen[-1]["refresh_token"] == ["r1"]
+    assert store.load("b24").refresh_token == "r2"  # type: ignore[union-attr]

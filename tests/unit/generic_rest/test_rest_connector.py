@@ -52,6 +52,8 @@ def test_a_complete_connector_loads_with_its_secret_from_the_environment(tmp_pat
     (('{method: PUT, path: "/tickets/{id}", replace: true}', '{method: PATCH, path: "/tickets/{id}", replace: true}'),
      "replace: true describes a PUT"),
     (("{status: [403], action: fail,", "{action: fail,"), "matches on status, body_contains or json"),
+    (("    records: payload.items\n", "    records: payload.items\n    batch_reads: true\n"),
+     "resources.tickets.batch_reads: batch_reads is set, but the connector has no batch: section"),
 ])
 def test_each_mistake_is_named_at_its_place(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     text = HELPLINE.replace(*change)
@@ -61,6 +63,15 @@ def test_each_mistake_is_named_at_its_place(tmp_path: Path, change: tuple[str, s
     message = "\n".join(caught.value.problems)
     assert expected in message
     assert str(tmp_path / "helpline.yaml") in message
+
+
+def test_a_batched_update_needs_a_detail_path_to_read_back(tmp_path: Path) -> None:
+    text = HELPLINE.replace("resources:\n", "batch: {path: batch, size: 50}\nresources:\n").replace("replace: true}", "replace: true, batch: true}")
+    with pytest.raises(ConfigErrors) as caught:
+        load_connector(write(tmp_path, text), {"HELPLINE_KEY": "k"})
+    assert "resources.tickets.update.batch: update.batch reads records by their detail path in a batch; set detail: for tickets" in "\n".join(caught.value.problems)
+    text = text.replace("replace: true, batch: true}", "replace: true, batch: true}\n    detail: /tickets/{id}")
+    assert load_connector(write(tmp_path, text), {"HELPLINE_KEY": "k"}).resources["tickets"].update.batch  # type: ignore[union-attr]
 
 
 def test_a_url_token_must_say_where_the_token_goes(tmp_path: Path) -> None:

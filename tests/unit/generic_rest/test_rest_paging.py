@@ -12,7 +12,14 @@ from adapters.generic_rest.connector import (
     PagePaging,
     StartPaging,
 )
-from adapters.generic_rest.paging import NextPage, PagingStuck, first_page, next_page
+from adapters.generic_rest.paging import (
+    NextPage,
+    PagingStuck,
+    first_page,
+    next_page,
+    nth_page,
+    page_count,
+)
 from adapters.generic_rest.select import MISSING, parse_path, select
 
 
@@ -86,3 +93,17 @@ def test_next_link_paging_reads_the_link_header_or_the_body() -> None:
     with pytest.raises(PagingStuck, match="page just read"):
         next_page(body, here, {"_links": {"next": {"href": "https://api.example/items?page=2"}}}, {}, 10)
     assert next_page(NoPaging(), NextPage(), {}, {}, 10) is None
+
+
+def test_pages_known_in_advance_are_planned_only_with_concurrency() -> None:
+    offset = OffsetPaging(kind="offset", limit=100, total="payload.count", concurrency=4)
+    assert nth_page(offset, 3) == NextPage({"offset": 300, "limit": 100})
+    assert page_count(offset, {"payload": {"count": 250}}) == 3
+    assert page_count(offset, {"payload": {}}) is None
+    pages = PagePaging(kind="page", size=250, total="_total_items", concurrency=2)
+    assert nth_page(pages, 0) == NextPage({"page": 1, "limit": 250})
+    assert nth_page(pages, 2) == NextPage({"page": 3, "limit": 250})
+    assert page_count(pages, {"_total_items": 500}) == 2
+    assert next_page(pages, NextPage({"page": 2, "limit": 250}), {"_total_items": 500}, {}, 250) is None  # the total ends it
+    assert nth_page(OffsetPaging(kind="offset"), 1) is None  # in turn: concurrency 1
+    assert nth_page(StartPaging(kind="start"), 1) is None  # a start is known only from the answer
