@@ -131,10 +131,10 @@ def test_an_overloaded_remote_stops_the_pass_and_the_rest_wait_without_spending_
     after = rows(store)
     met, waiting = after[2], after[3:]
     assert (met.state, met.attempts) == ("pending", 1)  # the row that met the 429 spent its attempt
-    assert met.next_attempt_at.replace(tzinfo=UTC) >= NOW + timedelta(seconds=90)
+    assert met.next_attempt_at >= NOW + timedelta(seconds=90)
     assert len(backend.sent) == 2  # nothing more was sent to a remote that said it is overloaded
     for row in waiting:
         assert (row.state, row.attempts) == ("pending", 0)
-        assert row.next_attempt_at.replace(tzinfo=UTC) >= NOW + timedelta(seconds=90)
+        assert row.next_attempt_at >= NOW + timedelta(seconds=90)
         assert (row.last_error or "").startswith("waits: crm: PATCH: HTTP 429")
     assert stats.retried == 8
