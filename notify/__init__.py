@@ -49,3 +49,4 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("notify.compose:check_templates"), usage="check.app", name="notify templates")
     registry.add(Lazy("notify.shadow:held_mail"), usage="shadow.report", name="notify")
     registry.add(Lazy("notify.status:notify_status"), usage="status.section", name="notify")
+    registry.add(Lazy("notify.demo:DemoCustomer"), usage="demo.customer", name="notify")

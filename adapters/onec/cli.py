@@ -217,6 +217,13 @@ def demo(
                 bridge.upgrade_db()
                 progress.update(task, description=f"importing from the 1C emulator at {emu.base_url}, computing SLA, writing back")
                 result = run_cycle(bridge)
+                # a customer chooses a daily Telegram digest in their cabinet (notify, by registration);
+                # then a 1C user resolves their request, and the next cycle tells them as they chose
+                chooser = next((c.obj(bridge) for c in bridge.registry.all("demo.customer")), None)
+                if chooser is not None and (picked := chooser.choose()):
+                    progress.update(task, description="a customer chose a daily Telegram digest; a 1C user resolves their request")
+                    _resolve_in_1c(bridge, emu, picked[0])
+                    run_cycle(bridge)
                 progress.update(task, description="reading due dates back from 1C over OData")
                 rows, counts = _rows(bridge, _verify(bridge), limit)
                 counts.update(_people(bridge))
@@ -224,12 +231,14 @@ def demo(
             counts.update(_mail_counts(sink, bridge))
             counts.update(telegram_messages=len(bot.sent), webhook_posts=len(hook.received))
             counts["reassigned"] = len({m["number"] for m in escalated})
+            digest_customer = chooser.told() if chooser is not None else {}
             # what other addons add at the end (kpi: the last 30 days' figures), by registration
             summaries = {c.name: c.obj(bridge) for c in bridge.registry.all("demo.summary")}
             elapsed = time.monotonic() - started
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
-                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated, "summaries": summaries})
+                           "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated, "summaries": summaries,
+                           "digest_customer": digest_customer})
             else:
                 _print(rows, counts, elapsed, emu.base_url)
                 _print_escalations(escalated)
@@ -238,6 +247,10 @@ def demo(
                               f"[/bold] messages carrying {counts['telegram_alerts']} breach alerts (a burst goes as one "
                               f"digest); a local webhook receiver accepted [bold]{len(hook.received)}[/bold] signed posts "
                               "(breaches and escalations).", highlight=False)
+                if digest_customer:
+                    console.print(f"{digest_customer['contact']} chose, in their cabinet, a daily digest by Telegram: after a "
+                                  f"1C user resolved their request they got {digest_customer['rows']} — "
+                                  f"{'; '.join(digest_customer['waiting_because']) or 'nothing waiting'}.", highlight=False)
                 for lines in summaries.values():
                     console.print("\n".join(lines), highlight=False)
             if keep_running:
@@ -360,6 +373,17 @@ def _print_escalations(moves: list[dict[str, Any]]) -> None:
         f"within the duty team ({len(moves)} moves), e.g. "
         f"{first['number']}: {first['from'] or 'nobody'} → [bold]{first['to']}[/bold] ({first['reason']}). "
         f"Why: crm-bridge routing explain {first['number']}", highlight=False)
+
+
+def _resolve_in_1c(bridge: Any, emu: Any, ticket_id: int) -> None:
+    """A 1C user marks a request resolved (its state «Решено», the completion date now)."""
+    from sync.binder import Binder
+
+    with bridge.store.transaction() as s:
+        remote_id = Binder(s, "demo-1c").remote_id("ticket", ticket_id)
+    states = {str(r["Description"]): str(r["Ref_Key"]) for r in emu.records("Catalog_СостоянияИнтересов")}
+    if remote_id is not None and "Решено" in states:
+        emu.activity.edit(remote_id, {"Состояние_Key": states["Решено"]})
 
 
 def _print_mail(counts: dict[str, int], address: str) -> None:

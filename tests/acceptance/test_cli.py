@@ -72,6 +72,11 @@ def test_demo_writes_due_dates_that_1c_serves_over_odata(env: dict[str, str]) ->
         assert counts["telegram_messages"] > 0  # breaches in the supervisors' chat (the demo's local Bot API)
         assert counts["webhook_posts"] >= counts["telegram_messages"]  # and, signed, at the webhook (escalations too)
         assert report["summaries"]["kpi"][0].startswith(f"KPIs, last 30 days: {counts['tickets']} requests opened")
+        # the customer who chose a daily Telegram digest got exactly that: no mail, one row
+        # waiting for their digest, after a 1C user resolved their request
+        chose = report["digest_customer"]
+        assert chose["rows"] == {"telegram pending": 1}, chose
+        assert chose["waiting_because"] == ["folded into the daily digest at 09:00 MSK"]
         # read the due dates back from the running emulator, as `curl` would
         url = f"http://127.0.0.1:{port}/crm/odata/standard.odata/{DOC}"
         answer = requests.get(url, params={"$format": "json", "$select": "Number,СрокИсполнения,DeletionMark"},
