@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from itertools import groupby
 from typing import Any
@@ -30,6 +30,7 @@ from crm_bridge import progress
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
+from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import in_chunks, rows_by_id
@@ -40,7 +41,7 @@ from sla.ledger import StoredEvent, insert_events, newest, record
 from sla.tables import SlaCalendarRow, SlaClockRow, SlaQueueRow
 
 __all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "queue_calendar_changes", "recalc",
-           "sla_tick"]
+           "sla_tick", "tick_streams"]
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
@@ -63,7 +64,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 _QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
-_PLANNER_LOCK = 7_420_112  # pg_try_advisory_xact_lock key: one planner drains the queue at a time
 _CALENDAR_LOCK = 7_420_113  # and one worker compares the calendars with what the plans stood on
 
 
@@ -289,28 +289,75 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
     unit.defer("sla.queue", event.local_id, _queue_deferred)
 
 
-def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[int, int]:
-    """Plan the queued requests, `chunk` per transaction, each at most once per call; a
-    request queued again meanwhile stays queued for the next call. A chunk whose plan
-    fails is planned again one request at a time, and a request that fails alone stays
-    queued (logged) without holding up the others. Returns (planned, failed)."""
-    planned, failed, after = 0, 0, 0
+def _part(part: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n): the requests whose id % n == i; None: all of them."""
+    if part is None:
+        return None
+    index, _, count = part.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        msg = f"sla.tick part {part!r}: expected '<index>/<count>' with index 0..count-1, e.g. '1/4'"
+        raise ValueError(msg)
+    return int(index), int(count)
+
+
+def tick_streams(app: App) -> Iterator[Stream]:
+    """``sla.tick`` under the scale-out queue: one stream, or ``sla.planners`` streams, each
+    planning the requests of its id residue, so that N workers plan in parallel."""
+    count = app.config.section("sla").planners
+    if count == 1:
+        yield Stream("sla.tick")
+        return
+    for index in range(count):
+        yield Stream(f"sla.tick:{index}/{count}", {"part": f"{index}/{count}"})
+
+
+def _in_part(query: Any, column: Any, part: tuple[int, int] | None) -> Any:
+    return query if part is None or part[1] == 1 else query.where(column % part[1] == part[0])
+
+
+def _claim_tickets(session: Session, ids: Sequence[int]) -> set[int]:
+    """The requests of `ids` this transaction may plan. On PostgreSQL their rows are locked
+    (``FOR UPDATE SKIP LOCKED``) until it commits: a request another planner holds is left
+    to it (it stays queued, or due), so no request is planned twice at once and the ledger
+    a plan compares with is the one the previous plan committed. On SQLite every
+    transaction holds the write lock already."""
+    if session.get_bind().dialect.name != "postgresql" or not ids:
+        return set(ids)
+    claimed: set[int] = set()
+    for chunk in in_chunks(sorted(ids)):
+        claimed.update(session.scalars(select(TicketRow.id).where(TicketRow.id.in_(chunk))
+                                       .order_by(TicketRow.id).with_for_update(skip_locked=True)))
+    return claimed
+
+
+def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK, part: str | None = None) -> tuple[int, int]:
+    """Plan the queued requests (of `part`, ``"i/n"``: those whose id % n == i), `chunk` per
+    transaction, each at most once per call; a request queued again meanwhile stays queued
+    for the next call. The transaction that plans a chunk claims it: on PostgreSQL its queue
+    rows and requests are locked with ``SKIP LOCKED``, so planners working at once take
+    different chunks. A chunk whose plan fails is planned again one request at a time, and
+    a request that fails alone stays queued (logged) without holding up the others.
+    Returns (planned, failed)."""
+    planned, failed, after, residue = 0, 0, 0, _part(part)
+    postgres = app.store.engine.dialect.name == "postgresql"
     while True:
-        with app.store.transaction() as session:
-            queued = session.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason)
-                                     .where(SlaQueueRow.ticket_id > after)
-                                     .order_by(SlaQueueRow.ticket_id).limit(chunk)).all()
-        if not queued:
-            return planned, failed
+        queued: list[Any] = []
         try:
-            took = _plan_queued(app, now, queued)
+            with app.store.transaction() as session:
+                query = _in_part(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason)
+                                 .where(SlaQueueRow.ticket_id > after), SlaQueueRow.ticket_id, residue)
+                query = query.order_by(SlaQueueRow.ticket_id).limit(chunk)
+                queued = list(session.execute(query.with_for_update(skip_locked=True) if postgres else query))
+                took = _plan_claimed(app, session, now, queued) if queued else 0
         except Exception:  # one request's plan, most likely: find it, plan the others
+            if not queued:
+                raise
             log.warning("planning %d queued requests failed; planning them one by one", len(queued), exc_info=True,
                         extra={"event": "sla.queue.retry"})
             took = 0
             for one in queued:
                 try:
-                    took += _plan_queued(app, now, [one]) or 0
+                    took += _plan_queued(app, now, [one])
                 except OperationalError:
                     raise  # the store itself (locked, gone): the job fails and is run again, not 500 tracebacks
                 except Exception:
@@ -319,43 +366,51 @@ def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[
                         label = record_label(s, "ticket", one.ticket_id)
                     log.exception("%s: its SLA plan failed; it stays queued", label,
                                   extra={"event": "sla.queue.failed", "local_id": one.ticket_id})
-        if took is None:
-            return planned, failed  # another planner is at work (PostgreSQL): the queue is its
+        if not queued:
+            if planned:
+                log.info("planned %d queued request(s)%s", planned, f" of part {part}" if part else "",
+                         extra={"event": "sla.queue.planned", "planned": planned, "part": part})
+            return planned, failed
         planned += took
         after = queued[-1].ticket_id
-        log.debug("planned %d queued requests", planned, extra={"event": "sla.queue.planned"})
 
 
-def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int | None:
-    """Plan `queued` (rows of ticket id, token and reason) in one transaction and take them off the
-    queue; None when another planner holds the queue."""
+def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int:
+    """Plan `queued` (rows of ticket id, token and reason) in one transaction and take them
+    off the queue; returns how many were planned (a request another planner holds is not)."""
     with app.store.transaction() as session:
-        # On PostgreSQL one planner at a time (two would append the same ledger events);
-        # on SQLite every transaction holds the write lock already.
-        if session.get_bind().dialect.name == "postgresql" and not session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PLANNER_LOCK}):
-            return None
-        unit = app.bus.unit(session, now, app.config)
-        for reason, rows in groupby(sorted(queued, key=lambda q: q.reason or ""), key=lambda q: q.reason or ""):
-            plan_many(unit, [q.ticket_id for q in rows], reason=reason)
-        unit.complete()  # what the plans changed reaches the outbox before the queue lets go
+        return _plan_claimed(app, session, now, queued)
+
+
+def _plan_claimed(app: App, session: Session, now: datetime, queued: Sequence[Any]) -> int:
+    claimed = _claim_tickets(session, [q.ticket_id for q in queued])
+    mine = [q for q in queued if q.ticket_id in claimed]
+    unit = app.bus.unit(session, now, app.config)
+    for reason, rows in groupby(sorted(mine, key=lambda q: q.reason or ""), key=lambda q: q.reason or ""):
+        plan_many(unit, [q.ticket_id for q in rows], reason=reason)
+    unit.complete()  # what the plans changed reaches the outbox before the queue lets go
+    if mine:
         table = core_table(SlaQueueRow)
         session.execute(delete(table).where(table.c.ticket_id == bindparam("_id"), table.c.token == bindparam("_token")),
-                        [{"_id": q.ticket_id, "_token": q.token} for q in queued])
-    return len(queued)
+                        [{"_id": q.ticket_id, "_token": q.token} for q in mine])
+    return len(mine)
 
 
-def sla_tick(app: App, now: datetime) -> dict[str, Any]:
+@fans_out(tick_streams)
+def sla_tick(app: App, now: datetime, *, part: str | None = None) -> dict[str, Any]:
     """Job ``sla.tick``: the requests imports queued, then those whose next warning,
-    breach or escalation has come."""
-    replan = queue_calendar_changes(app, now)
-    planned, failed = plan_queued(app, now)
+    breach or escalation has come; with `part` (``"i/n"``, a stream of the scale-out
+    queue) only the requests whose id % n == i, and the calendars are compared by part 0."""
+    residue = _part(part)
+    replan = queue_calendar_changes(app, now) if residue is None or residue[0] == 0 else 0
+    planned, failed = plan_queued(app, now, part=part)
     with app.store.transaction() as session:
         unit = app.bus.unit(session, now, app.config)
-        due = list(session.scalars(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now)
-                                   .order_by(SlaClockRow.next_check).limit(5000)))
-        changed = plan_many(unit, due, origin="sla.tick")
-        done = len(due)
+        query = _in_part(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now), SlaClockRow.ticket_id, residue)
+        due = list(session.scalars(query.order_by(SlaClockRow.next_check).limit(5000)))
+        claimed = _claim_tickets(session, due)
+        changed = plan_many(unit, [t for t in due if t in claimed], origin="sla.tick")
+        done = len(claimed)
     summary: dict[str, Any] = {"planned": planned, "checked": done, "changed": changed}
     if replan:
         summary["calendar_changes"] = replan
