@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from itertools import groupby
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from crm_bridge import progress
 from crm_bridge.app import App
@@ -33,7 +34,7 @@ from crm_bridge.model import TicketStatus
 from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
-from crm_bridge.store.records import in_chunks, rows_by_id
+from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint, window
@@ -67,7 +68,8 @@ _QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
 _CALENDAR_LOCK = 7_420_113  # and one worker compares the calendars with what the plans stood on
 
 
-def _facts(ticket: TicketRow, events: Sequence[Any], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
+def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> TicketFacts:
+    """`ticket`, `customer`, `team`: row objects or tuples of their columns."""
     created = next((e for e in events if e.kind == "created"), None)
     initial: dict[str, Any] = {
         "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
@@ -93,7 +95,7 @@ def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
     return _facts(ticket, events, customer, team)
 
 
-def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
+def _summary(evaluation: Evaluation, ticket: Any) -> dict[str, Any]:
     resolution, first = evaluation.current("resolution"), evaluation.current("first_response")
     current = [c for c in (resolution, first, evaluation.current("next_response")) if c is not None]
     state = resolution.state if resolution else None
@@ -108,27 +110,57 @@ def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
     }
 
 
+_TICKET = (TicketRow.id, TicketRow.number, TicketRow.subject, TicketRow.type, TicketRow.priority, TicketRow.status,
+           TicketRow.channel, TicketRow.source, TicketRow.customer_id, TicketRow.team_id, TicketRow.contract, TicketRow.tags,
+           TicketRow.created_at, TicketRow.first_response_at, TicketRow.resolved_at, TicketRow.closed_at,
+           TicketRow.first_response_due, TicketRow.resolution_due, TicketRow.sla_policy, TicketRow.sla_state,
+           TicketRow.sla_breached, TicketRow.deleted)
+_CLOCK = (SlaClockRow.ticket_id, SlaClockRow.generation, SlaClockRow.policy, SlaClockRow.state, SlaClockRow.next_check,
+          SlaClockRow.notes)
+_CLOCK_FIELDS = ("generation", "policy", "state", "next_check", "notes")
+
+
+def _rows(session: Session, row: type[Any], columns: Sequence[Any], ids: Iterable[int | None]) -> dict[int, Any]:
+    """Rows by id as tuples of `columns` (the first is the id), one query per ``IN_CHUNK``;
+    a row the session holds as an object (an import's page) is taken as that object, so
+    what its transaction changed is what the plan reads."""
+    found: dict[int, Any] = {}
+    wanted: list[int] = []
+    for i in sorted({i for i in ids if i is not None}):
+        held = session.identity_map.get(identity_key(row, i))
+        if held is None:
+            wanted.append(i)
+        else:
+            found[i] = held
+    for chunk in in_chunks(wanted):
+        found.update({r[0]: r for r in session.execute(select(*columns).where(columns[0].in_(chunk)))})
+    return found
+
+
 def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "",
               bar: progress.Task | None = None) -> int:
     """Plan many requests with a handful of queries; returns how many changed. `bar`
-    advances by each chunk of requests planned (``crm_bridge.progress``)."""
+    advances by each chunk of requests planned (``crm_bridge.progress``).
+
+    Set-based: a chunk's requests, histories, customers, teams, ledgers and clocks are
+    read as row tuples (a query each), and its ledger rows, new clocks, changed clocks and
+    the requests' SLA fields are written with one ``executemany`` each."""
     session, settings = unit.session, unit.config.section("sla")
     session.flush()
     changed = 0
     ids = list(dict.fromkeys(ticket_ids))
     for chunk in in_chunks(ids):
-        tickets = rows_by_id(session, TicketRow, set(chunk))
+        tickets = _rows(session, TicketRow, _TICKET, chunk)
         history: dict[int, list[Any]] = {tid: [] for tid in chunk}  # (kind, at, data) tuples: read, never changed
         for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
                                    .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
             history[row.ticket_id].append(row)
-        customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
-        teams = rows_by_id(session, TeamRow, {t.team_id for t in tickets.values()})
+        customers = _rows(session, CustomerRow, (CustomerRow.id, CustomerRow.name, CustomerRow.tax_id, CustomerRow.segment),
+                          (t.customer_id for t in tickets.values()))
+        teams = _rows(session, TeamRow, (TeamRow.id, TeamRow.name), (t.team_id for t in tickets.values()))
         ledgers = newest(session, chunk)
-        clocks = {c.ticket_id: c for c in session.scalars(select(SlaClockRow).where(SlaClockRow.ticket_id.in_(chunk)))}
-        ledger_rows: list[dict[str, Any]] = []
-        new_clocks: list[dict[str, Any]] = []
-        summaries: list[dict[str, Any]] = []
+        clocks = _rows(session, SlaClockRow, _CLOCK, chunk)
+        out = _Writes()
         for tid in chunk:
             ticket = tickets.get(tid)
             if ticket is None or ticket.deleted:
@@ -136,23 +168,47 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
             facts = _facts(ticket, history[tid], customers.get(ticket.customer_id), teams.get(ticket.team_id))
             evaluation = evaluate(facts, settings.policies, settings.calendar, unit.now)
             changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason,
-                                   ledger_rows=ledger_rows, new_clocks=new_clocks, summaries=summaries))
-        # A chunk's ledger, new clocks and requests' SLA fields: one executemany each.
-        insert_events(session, ledger_rows)
-        if new_clocks:
-            bulk_insert(session, core_table(SlaClockRow), new_clocks)
-        if summaries:
-            table = core_table(TicketRow)
-            session.execute(update(table).where(table.c.id == bindparam("_id")), summaries)
+                                   out=out))
+        out.write(session)
+        # An escalation's handlers act on the request: its row object is loaded once for
+        # the chunk (and kept here: the identity map holds it weakly), not one query each.
+        acting = [e.local_id for e in out.events if e.kind == "sla.escalate"]
+        held = list(session.scalars(select(TicketRow).where(TicketRow.id.in_(acting)))) if acting else []
+        for event in out.events:
+            unit.publish(event)
+        del held
         if bar is not None:
             bar.advance(len(chunk))
     return changed
 
 
-def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,
-           stored: list[StoredEvent] | None, *, origin: str, reason: str,
-           ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]],
-           summaries: list[dict[str, Any]]) -> dict[str, Any]:
+class _Writes:
+    """A chunk's writes, collected while its requests are planned: one executemany each."""
+
+    def __init__(self) -> None:
+        self.ledger: list[dict[str, Any]] = []
+        self.new_clocks: list[dict[str, Any]] = []
+        self.clocks: list[dict[str, Any]] = []
+        self.summaries: list[dict[str, Any]] = []
+        self.events: list[DomainEvent] = []  # published once the chunk is written
+
+    def write(self, session: Session) -> None:
+        insert_events(session, self.ledger)
+        if self.new_clocks:
+            bulk_insert(session, core_table(SlaClockRow), self.new_clocks)
+        if self.clocks:
+            table = core_table(SlaClockRow)
+            session.execute(update(table).where(table.c.ticket_id == bindparam("_id")), self.clocks)
+        if self.summaries:
+            table = core_table(TicketRow)
+            session.execute(update(table).where(table.c.id == bindparam("_id")), self.summaries)
+
+
+def _apply(unit: Unit, ticket: Any, evaluation: Evaluation, clock: Any, stored: list[StoredEvent] | None, *,
+           origin: str, reason: str, out: _Writes) -> dict[str, Any]:
+    """Record one request's plan in `out`; `ticket` and `clock` are row tuples, or the
+    objects the session holds (told the new values as already stored)."""
+    ledger_rows = out.ledger
     before = len(ledger_rows)
     generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)
     fields = _summary(evaluation, ticket)
@@ -163,29 +219,33 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
                             "at": unit.now, "business_seconds": 0.0, "calendar_seconds": 0.0,
                             "data": {"reason": reason, "moved": moved}})
     if changed:
-        # Written by the caller in one executemany; the row object learns the values as
-        # already stored, so the session does not UPDATE it once more per request.
-        summaries.append({"_id": ticket.id, **fields})
-        for key, value in fields.items():
-            set_committed_value(ticket, key, value)
-    next_check = evaluation.next_check if TicketStatus(ticket.status).is_open and not ticket.deleted else None
+        # Written by the caller in one executemany; an object the session holds learns the
+        # values as already stored, so the session does not UPDATE it once more.
+        out.summaries.append({"_id": ticket.id, **fields})
+        if isinstance(ticket, TicketRow):
+            for key, value in fields.items():
+                set_committed_value(ticket, key, value)
+    is_open = TicketStatus(ticket.status).is_open
+    next_check = evaluation.next_check if is_open and not ticket.deleted else None
     notes = list(dict.fromkeys(note for cycle in evaluation.cycles for note in cycle.notes)) or None
-    if notes and TicketStatus(ticket.status).is_open:
+    if notes and is_open:
         _warn_once(notes, unit.now, ticket.number)
+    state = {"generation": generation, "policy": fields["sla_policy"], "state": fields["sla_state"],
+             "next_check": next_check, "notes": notes}
     if clock is None:
-        new_clocks.append({"ticket_id": ticket.id, "generation": generation, "policy": fields["sla_policy"],
-                           "state": fields["sla_state"], "next_check": next_check, "notes": notes})
-    else:
-        clock.generation, clock.policy, clock.state = generation, fields["sla_policy"], fields["sla_state"]
-        clock.next_check = next_check
-        if clock.notes != notes:
-            clock.notes = notes
+        out.new_clocks.append({"ticket_id": ticket.id, **state})
+    elif any(getattr(clock, k) != v for k, v in state.items()):
+        out.clocks.append({"_id": ticket.id, **state})
+        if isinstance(clock, SlaClockRow):
+            for key, value in state.items():
+                set_committed_value(clock, key, value)
     if changed:  # the policy too: a mapping may write it back (one that does not map it sends nothing)
-        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": changed, "why": _why(changed, fields, reason)}))
+        out.events.append(DomainEvent("record.changed", "ticket", ticket.id, origin,
+                                      {"fields": changed, "why": _why(changed, fields, reason)}))
     for event in appended:
         if event.kind in _ANNOUNCED:
             data = {"metric": event.metric, "cycle": event.cycle, "at": event.at, **dict(event.data)}
-            unit.publish(DomainEvent(f"sla.{event.kind}", "ticket", ticket.id, origin, data))
+            out.events.append(DomainEvent(f"sla.{event.kind}", "ticket", ticket.id, origin, data))
             log.info("request %s: %s %s", ticket.number, event.metric, event.kind,
                      extra={"event": f"sla.clock.{event.kind}", "number": ticket.number, "local_id": ticket.id})
     return changed
