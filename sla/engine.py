@@ -6,7 +6,10 @@ other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
   it (``sla_queue``, in the import's transaction: the queue is as durable as the import);
 * job ``sla.tick`` — plan the queued requests, a chunk per transaction, then those whose
   ``next_check`` has come (indexed), never a full scan. The runner and the scale-out queue
-  start it as soon as a pull ends, so a new request's due dates go out in the same cycle;
+  start it as soon as a pull ends, so a new request's due dates go out in the same cycle.
+  A chunk's transaction claims its requests (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and
+  under the scale-out queue the job runs as ``sla.planners`` streams (by id % n), so
+  several workers plan at once and never one request twice;
 * ``recalc`` — replay requests after a policy or calendar edit (``crm-bridge sla recalc``).
 """
 

@@ -124,6 +124,13 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
+def _plain(data: Any) -> dict[str, Any]:
+    """An event's data as JSON stores it; most hold only text and numbers, copied as they are."""
+    if all(isinstance(v, str | int | float | bool | None) for v in data.values()):
+        return dict(data)
+    return dict(_jsonable(data))
+
+
 _STORED = (SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle, SlaEventRow.kind,
            SlaEventRow.at, SlaEventRow.data)
 
@@ -171,7 +178,7 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
             continue
         rows.append({"ticket_id": ticket_id, "generation": generation, "metric": event.metric, "cycle": event.cycle,
                      "kind": event.kind, "at": event.at, "business_seconds": event.business.total_seconds(),
-                     "calendar_seconds": event.calendar.total_seconds(), "data": _jsonable(dict(event.data))})
+                     "calendar_seconds": event.calendar.total_seconds(), "data": _plain(event.data)})
         appended.append(event)
     _compact(rows, first)
     if sink is None:

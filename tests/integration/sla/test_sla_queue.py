@@ -1,6 +1,7 @@
 """The planning queue on both stores: an import queues, ``sla.tick`` plans; a plan of
-older facts never takes off a request queued again after it read; one planner at a time
-on PostgreSQL; a request whose plan fails stays queued without holding up the others."""
+older facts never takes off a request queued again after it read; on PostgreSQL a second
+planner skips the chunk the first holds (SKIP LOCKED); a request whose plan fails stays
+queued without holding up the others."""
 
 from __future__ import annotations
 
