@@ -24,7 +24,7 @@ from sla.tables import SlaClockRow, SlaEventRow, SlaQueueRow
 
 CLI = [sys.executable, "-m", "crm_bridge"]
 ROOT = Path(__file__).resolve().parents[3]
-REQUESTS = 3000
+REQUESTS = 800
 
 
 def config(url: str) -> str:
