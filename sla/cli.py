@@ -109,6 +109,7 @@ def explain(
     from sla.clock import evaluate
     from sla.engine import facts_for
     from sla.explain import cycle_view, render_explain
+    from sla.ledger import expand
     from sla.policy import METRICS, match_policy
     from sla.settings import SlaConfig
     from sla.tables import SlaEventRow
@@ -127,7 +128,8 @@ def explain(
             generation = s.scalar(select(func.max(SlaEventRow.generation)).where(SlaEventRow.ticket_id == row.id)) or 1
             ledger = [{"at": e.at, "generation": e.generation, "metric": e.metric, "cycle": e.cycle, "kind": e.kind,
                        "business": e.business_seconds, "calendar": e.calendar_seconds, "data": e.data}
-                      for e in s.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == row.id).order_by(SlaEventRow.id))]
+                      for e in expand(s.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == row.id)
+                                              .order_by(SlaEventRow.id)))]
             request = {"number": row.number, "subject": row.subject, "type": row.type, "priority": row.priority,
                        "channel": row.channel, "status": row.status, "opened": row.created_at, "now": now}
     finally:

@@ -6,7 +6,10 @@ other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
   it (``sla_queue``, in the import's transaction: the queue is as durable as the import);
 * job ``sla.tick`` — plan the queued requests, a chunk per transaction, then those whose
   ``next_check`` has come (indexed), never a full scan. The runner and the scale-out queue
-  start it as soon as a pull ends, so a new request's due dates go out in the same cycle;
+  start it as soon as a pull ends, so a new request's due dates go out in the same cycle.
+  A chunk's transaction claims its requests (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and
+  under the scale-out queue the job runs as ``sla.planners`` streams (by id % n), so
+  several workers plan at once and never one request twice;
 * ``recalc`` — replay requests after a policy or calendar edit (``crm-bridge sla recalc``).
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from itertools import groupby
 from typing import Any
@@ -25,14 +28,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from crm_bridge import progress
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
+from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
-from crm_bridge.store.records import in_chunks, rows_by_id
+from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint, window
@@ -40,7 +45,7 @@ from sla.ledger import StoredEvent, insert_events, newest, record
 from sla.tables import SlaCalendarRow, SlaClockRow, SlaQueueRow
 
 __all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "queue_calendar_changes", "recalc",
-           "sla_tick"]
+           "sla_tick", "tick_streams"]
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
@@ -63,11 +68,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 _QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
-_PLANNER_LOCK = 7_420_112  # pg_try_advisory_xact_lock key: one planner drains the queue at a time
 _CALENDAR_LOCK = 7_420_113  # and one worker compares the calendars with what the plans stood on
 
 
-def _facts(ticket: TicketRow, events: Sequence[Any], customer: CustomerRow | None, team: TeamRow | None) -> TicketFacts:
+def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> TicketFacts:
+    """`ticket`, `customer`, `team`: row objects or tuples of their columns."""
     created = next((e for e in events if e.kind == "created"), None)
     initial: dict[str, Any] = {
         "type": ticket.type, "priority": ticket.priority, "status": ticket.status, "channel": ticket.channel,
@@ -93,7 +98,7 @@ def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
     return _facts(ticket, events, customer, team)
 
 
-def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
+def _summary(evaluation: Evaluation, ticket: Any) -> dict[str, Any]:
     resolution, first = evaluation.current("resolution"), evaluation.current("first_response")
     current = [c for c in (resolution, first, evaluation.current("next_response")) if c is not None]
     state = resolution.state if resolution else None
@@ -108,27 +113,57 @@ def _summary(evaluation: Evaluation, ticket: TicketRow) -> dict[str, Any]:
     }
 
 
+_TICKET = (TicketRow.id, TicketRow.number, TicketRow.subject, TicketRow.type, TicketRow.priority, TicketRow.status,
+           TicketRow.channel, TicketRow.source, TicketRow.customer_id, TicketRow.team_id, TicketRow.contract, TicketRow.tags,
+           TicketRow.created_at, TicketRow.first_response_at, TicketRow.resolved_at, TicketRow.closed_at,
+           TicketRow.first_response_due, TicketRow.resolution_due, TicketRow.sla_policy, TicketRow.sla_state,
+           TicketRow.sla_breached, TicketRow.deleted)
+_CLOCK = (SlaClockRow.ticket_id, SlaClockRow.generation, SlaClockRow.policy, SlaClockRow.state, SlaClockRow.next_check,
+          SlaClockRow.notes)
+_CLOCK_FIELDS = ("generation", "policy", "state", "next_check", "notes")
+
+
+def _rows(session: Session, row: type[Any], columns: Sequence[Any], ids: Iterable[int | None]) -> dict[int, Any]:
+    """Rows by id as tuples of `columns` (the first is the id), one query per ``IN_CHUNK``;
+    a row the session holds as an object (an import's page) is taken as that object, so
+    what its transaction changed is what the plan reads."""
+    found: dict[int, Any] = {}
+    wanted: list[int] = []
+    for i in sorted({i for i in ids if i is not None}):
+        held = session.identity_map.get(identity_key(row, i))
+        if held is None:
+            wanted.append(i)
+        else:
+            found[i] = held
+    for chunk in in_chunks(wanted):
+        found.update({r[0]: r for r in session.execute(select(*columns).where(columns[0].in_(chunk)))})
+    return found
+
+
 def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "",
               bar: progress.Task | None = None) -> int:
     """Plan many requests with a handful of queries; returns how many changed. `bar`
-    advances by each chunk of requests planned (``crm_bridge.progress``)."""
+    advances by each chunk of requests planned (``crm_bridge.progress``).
+
+    Set-based: a chunk's requests, histories, customers, teams, ledgers and clocks are
+    read as row tuples (a query each), and its ledger rows, new clocks, changed clocks and
+    the requests' SLA fields are written with one ``executemany`` each."""
     session, settings = unit.session, unit.config.section("sla")
     session.flush()
     changed = 0
     ids = list(dict.fromkeys(ticket_ids))
     for chunk in in_chunks(ids):
-        tickets = rows_by_id(session, TicketRow, set(chunk))
+        tickets = _rows(session, TicketRow, _TICKET, chunk)
         history: dict[int, list[Any]] = {tid: [] for tid in chunk}  # (kind, at, data) tuples: read, never changed
         for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
                                    .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
             history[row.ticket_id].append(row)
-        customers = rows_by_id(session, CustomerRow, {t.customer_id for t in tickets.values()})
-        teams = rows_by_id(session, TeamRow, {t.team_id for t in tickets.values()})
+        customers = _rows(session, CustomerRow, (CustomerRow.id, CustomerRow.name, CustomerRow.tax_id, CustomerRow.segment),
+                          (t.customer_id for t in tickets.values()))
+        teams = _rows(session, TeamRow, (TeamRow.id, TeamRow.name), (t.team_id for t in tickets.values()))
         ledgers = newest(session, chunk)
-        clocks = {c.ticket_id: c for c in session.scalars(select(SlaClockRow).where(SlaClockRow.ticket_id.in_(chunk)))}
-        ledger_rows: list[dict[str, Any]] = []
-        new_clocks: list[dict[str, Any]] = []
-        summaries: list[dict[str, Any]] = []
+        clocks = _rows(session, SlaClockRow, _CLOCK, chunk)
+        out = _Writes()
         for tid in chunk:
             ticket = tickets.get(tid)
             if ticket is None or ticket.deleted:
@@ -136,23 +171,47 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
             facts = _facts(ticket, history[tid], customers.get(ticket.customer_id), teams.get(ticket.team_id))
             evaluation = evaluate(facts, settings.policies, settings.calendar, unit.now)
             changed += bool(_apply(unit, ticket, evaluation, clocks.get(tid), ledgers[tid], origin=origin, reason=reason,
-                                   ledger_rows=ledger_rows, new_clocks=new_clocks, summaries=summaries))
-        # A chunk's ledger, new clocks and requests' SLA fields: one executemany each.
-        insert_events(session, ledger_rows)
-        if new_clocks:
-            bulk_insert(session, core_table(SlaClockRow), new_clocks)
-        if summaries:
-            table = core_table(TicketRow)
-            session.execute(update(table).where(table.c.id == bindparam("_id")), summaries)
+                                   out=out))
+        out.write(session)
+        # An escalation's handlers act on the request: its row object is loaded once for
+        # the chunk (and kept here: the identity map holds it weakly), not one query each.
+        acting = [e.local_id for e in out.events if e.kind == "sla.escalate"]
+        held = list(session.scalars(select(TicketRow).where(TicketRow.id.in_(acting)))) if acting else []
+        for event in out.events:
+            unit.publish(event)
+        del held
         if bar is not None:
             bar.advance(len(chunk))
     return changed
 
 
-def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaClockRow | None,
-           stored: list[StoredEvent] | None, *, origin: str, reason: str,
-           ledger_rows: list[dict[str, Any]], new_clocks: list[dict[str, Any]],
-           summaries: list[dict[str, Any]]) -> dict[str, Any]:
+class _Writes:
+    """A chunk's writes, collected while its requests are planned: one executemany each."""
+
+    def __init__(self) -> None:
+        self.ledger: list[dict[str, Any]] = []
+        self.new_clocks: list[dict[str, Any]] = []
+        self.clocks: list[dict[str, Any]] = []
+        self.summaries: list[dict[str, Any]] = []
+        self.events: list[DomainEvent] = []  # published once the chunk is written
+
+    def write(self, session: Session) -> None:
+        insert_events(session, self.ledger)
+        if self.new_clocks:
+            bulk_insert(session, core_table(SlaClockRow), self.new_clocks)
+        if self.clocks:
+            table = core_table(SlaClockRow)
+            session.execute(update(table).where(table.c.ticket_id == bindparam("_id")), self.clocks)
+        if self.summaries:
+            table = core_table(TicketRow)
+            session.execute(update(table).where(table.c.id == bindparam("_id")), self.summaries)
+
+
+def _apply(unit: Unit, ticket: Any, evaluation: Evaluation, clock: Any, stored: list[StoredEvent] | None, *,
+           origin: str, reason: str, out: _Writes) -> dict[str, Any]:
+    """Record one request's plan in `out`; `ticket` and `clock` are row tuples, or the
+    objects the session holds (told the new values as already stored)."""
+    ledger_rows = out.ledger
     before = len(ledger_rows)
     generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)
     fields = _summary(evaluation, ticket)
@@ -163,29 +222,33 @@ def _apply(unit: Unit, ticket: TicketRow, evaluation: Evaluation, clock: SlaCloc
                             "at": unit.now, "business_seconds": 0.0, "calendar_seconds": 0.0,
                             "data": {"reason": reason, "moved": moved}})
     if changed:
-        # Written by the caller in one executemany; the row object learns the values as
-        # already stored, so the session does not UPDATE it once more per request.
-        summaries.append({"_id": ticket.id, **fields})
-        for key, value in fields.items():
-            set_committed_value(ticket, key, value)
-    next_check = evaluation.next_check if TicketStatus(ticket.status).is_open and not ticket.deleted else None
+        # Written by the caller in one executemany; an object the session holds learns the
+        # values as already stored, so the session does not UPDATE it once more.
+        out.summaries.append({"_id": ticket.id, **fields})
+        if isinstance(ticket, TicketRow):
+            for key, value in fields.items():
+                set_committed_value(ticket, key, value)
+    is_open = TicketStatus(ticket.status).is_open
+    next_check = evaluation.next_check if is_open and not ticket.deleted else None
     notes = list(dict.fromkeys(note for cycle in evaluation.cycles for note in cycle.notes)) or None
-    if notes and TicketStatus(ticket.status).is_open:
+    if notes and is_open:
         _warn_once(notes, unit.now, ticket.number)
+    state = {"generation": generation, "policy": fields["sla_policy"], "state": fields["sla_state"],
+             "next_check": next_check, "notes": notes}
     if clock is None:
-        new_clocks.append({"ticket_id": ticket.id, "generation": generation, "policy": fields["sla_policy"],
-                           "state": fields["sla_state"], "next_check": next_check, "notes": notes})
-    else:
-        clock.generation, clock.policy, clock.state = generation, fields["sla_policy"], fields["sla_state"]
-        clock.next_check = next_check
-        if clock.notes != notes:
-            clock.notes = notes
+        out.new_clocks.append({"ticket_id": ticket.id, **state})
+    elif any(getattr(clock, k) != v for k, v in state.items()):
+        out.clocks.append({"_id": ticket.id, **state})
+        if isinstance(clock, SlaClockRow):
+            for key, value in state.items():
+                set_committed_value(clock, key, value)
     if changed:  # the policy too: a mapping may write it back (one that does not map it sends nothing)
-        unit.publish(DomainEvent("record.changed", "ticket", ticket.id, origin, {"fields": changed, "why": _why(changed, fields, reason)}))
+        out.events.append(DomainEvent("record.changed", "ticket", ticket.id, origin,
+                                      {"fields": changed, "why": _why(changed, fields, reason)}))
     for event in appended:
         if event.kind in _ANNOUNCED:
             data = {"metric": event.metric, "cycle": event.cycle, "at": event.at, **dict(event.data)}
-            unit.publish(DomainEvent(f"sla.{event.kind}", "ticket", ticket.id, origin, data))
+            out.events.append(DomainEvent(f"sla.{event.kind}", "ticket", ticket.id, origin, data))
             log.info("request %s: %s %s", ticket.number, event.metric, event.kind,
                      extra={"event": f"sla.clock.{event.kind}", "number": ticket.number, "local_id": ticket.id})
     return changed
@@ -289,28 +352,75 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
     unit.defer("sla.queue", event.local_id, _queue_deferred)
 
 
-def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[int, int]:
-    """Plan the queued requests, `chunk` per transaction, each at most once per call; a
-    request queued again meanwhile stays queued for the next call. A chunk whose plan
-    fails is planned again one request at a time, and a request that fails alone stays
-    queued (logged) without holding up the others. Returns (planned, failed)."""
-    planned, failed, after = 0, 0, 0
+def _part(part: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n): the requests whose id % n == i; None: all of them."""
+    if part is None:
+        return None
+    index, _, count = part.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        msg = f"sla.tick part {part!r}: expected '<index>/<count>' with index 0..count-1, e.g. '1/4'"
+        raise ValueError(msg)
+    return int(index), int(count)
+
+
+def tick_streams(app: App) -> Iterator[Stream]:
+    """``sla.tick`` under the scale-out queue: one stream, or ``sla.planners`` streams, each
+    planning the requests of its id residue, so that N workers plan in parallel."""
+    count = app.config.section("sla").planners
+    if count == 1:
+        yield Stream("sla.tick")
+        return
+    for index in range(count):
+        yield Stream(f"sla.tick:{index}/{count}", {"part": f"{index}/{count}"})
+
+
+def _in_part(query: Any, column: Any, part: tuple[int, int] | None) -> Any:
+    return query if part is None or part[1] == 1 else query.where(column % part[1] == part[0])
+
+
+def _claim_tickets(session: Session, ids: Sequence[int]) -> set[int]:
+    """The requests of `ids` this transaction may plan. On PostgreSQL their rows are locked
+    (``FOR UPDATE SKIP LOCKED``) until it commits: a request another planner holds is left
+    to it (it stays queued, or due), so no request is planned twice at once and the ledger
+    a plan compares with is the one the previous plan committed. On SQLite every
+    transaction holds the write lock already."""
+    if session.get_bind().dialect.name != "postgresql" or not ids:
+        return set(ids)
+    claimed: set[int] = set()
+    for chunk in in_chunks(sorted(ids)):
+        claimed.update(session.scalars(select(TicketRow.id).where(TicketRow.id.in_(chunk))
+                                       .order_by(TicketRow.id).with_for_update(skip_locked=True)))
+    return claimed
+
+
+def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK, part: str | None = None) -> tuple[int, int]:
+    """Plan the queued requests (of `part`, ``"i/n"``: those whose id % n == i), `chunk` per
+    transaction, each at most once per call; a request queued again meanwhile stays queued
+    for the next call. The transaction that plans a chunk claims it: on PostgreSQL its queue
+    rows and requests are locked with ``SKIP LOCKED``, so planners working at once take
+    different chunks. A chunk whose plan fails is planned again one request at a time, and
+    a request that fails alone stays queued (logged) without holding up the others.
+    Returns (planned, failed)."""
+    planned, failed, after, residue = 0, 0, 0, _part(part)
+    postgres = app.store.engine.dialect.name == "postgresql"
     while True:
-        with app.store.transaction() as session:
-            queued = session.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason)
-                                     .where(SlaQueueRow.ticket_id > after)
-                                     .order_by(SlaQueueRow.ticket_id).limit(chunk)).all()
-        if not queued:
-            return planned, failed
+        queued: list[Any] = []
         try:
-            took = _plan_queued(app, now, queued)
+            with app.store.transaction() as session:
+                query = _in_part(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason)
+                                 .where(SlaQueueRow.ticket_id > after), SlaQueueRow.ticket_id, residue)
+                query = query.order_by(SlaQueueRow.ticket_id).limit(chunk)
+                queued = list(session.execute(query.with_for_update(skip_locked=True) if postgres else query))
+                took = _plan_claimed(app, session, now, queued) if queued else 0
         except Exception:  # one request's plan, most likely: find it, plan the others
+            if not queued:
+                raise
             log.warning("planning %d queued requests failed; planning them one by one", len(queued), exc_info=True,
                         extra={"event": "sla.queue.retry"})
             took = 0
             for one in queued:
                 try:
-                    took += _plan_queued(app, now, [one]) or 0
+                    took += _plan_queued(app, now, [one])
                 except OperationalError:
                     raise  # the store itself (locked, gone): the job fails and is run again, not 500 tracebacks
                 except Exception:
@@ -319,43 +429,51 @@ def plan_queued(app: App, now: datetime, *, chunk: int = _QUEUE_CHUNK) -> tuple[
                         label = record_label(s, "ticket", one.ticket_id)
                     log.exception("%s: its SLA plan failed; it stays queued", label,
                                   extra={"event": "sla.queue.failed", "local_id": one.ticket_id})
-        if took is None:
-            return planned, failed  # another planner is at work (PostgreSQL): the queue is its
+        if not queued:
+            if planned:
+                log.info("planned %d queued request(s)%s", planned, f" of part {part}" if part else "",
+                         extra={"event": "sla.queue.planned", "planned": planned, "part": part})
+            return planned, failed
         planned += took
         after = queued[-1].ticket_id
-        log.debug("planned %d queued requests", planned, extra={"event": "sla.queue.planned"})
 
 
-def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int | None:
-    """Plan `queued` (rows of ticket id, token and reason) in one transaction and take them off the
-    queue; None when another planner holds the queue."""
+def _plan_queued(app: App, now: datetime, queued: Sequence[Any]) -> int:
+    """Plan `queued` (rows of ticket id, token and reason) in one transaction and take them
+    off the queue; returns how many were planned (a request another planner holds is not)."""
     with app.store.transaction() as session:
-        # On PostgreSQL one planner at a time (two would append the same ledger events);
-        # on SQLite every transaction holds the write lock already.
-        if session.get_bind().dialect.name == "postgresql" and not session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PLANNER_LOCK}):
-            return None
-        unit = app.bus.unit(session, now, app.config)
-        for reason, rows in groupby(sorted(queued, key=lambda q: q.reason or ""), key=lambda q: q.reason or ""):
-            plan_many(unit, [q.ticket_id for q in rows], reason=reason)
-        unit.complete()  # what the plans changed reaches the outbox before the queue lets go
+        return _plan_claimed(app, session, now, queued)
+
+
+def _plan_claimed(app: App, session: Session, now: datetime, queued: Sequence[Any]) -> int:
+    claimed = _claim_tickets(session, [q.ticket_id for q in queued])
+    mine = [q for q in queued if q.ticket_id in claimed]
+    unit = app.bus.unit(session, now, app.config)
+    for reason, rows in groupby(sorted(mine, key=lambda q: q.reason or ""), key=lambda q: q.reason or ""):
+        plan_many(unit, [q.ticket_id for q in rows], reason=reason)
+    unit.complete()  # what the plans changed reaches the outbox before the queue lets go
+    if mine:
         table = core_table(SlaQueueRow)
         session.execute(delete(table).where(table.c.ticket_id == bindparam("_id"), table.c.token == bindparam("_token")),
-                        [{"_id": q.ticket_id, "_token": q.token} for q in queued])
-    return len(queued)
+                        [{"_id": q.ticket_id, "_token": q.token} for q in mine])
+    return len(mine)
 
 
-def sla_tick(app: App, now: datetime) -> dict[str, Any]:
+@fans_out(tick_streams)
+def sla_tick(app: App, now: datetime, *, part: str | None = None) -> dict[str, Any]:
     """Job ``sla.tick``: the requests imports queued, then those whose next warning,
-    breach or escalation has come."""
-    replan = queue_calendar_changes(app, now)
-    planned, failed = plan_queued(app, now)
+    breach or escalation has come; with `part` (``"i/n"``, a stream of the scale-out
+    queue) only the requests whose id % n == i, and the calendars are compared by part 0."""
+    residue = _part(part)
+    replan = queue_calendar_changes(app, now) if residue is None or residue[0] == 0 else 0
+    planned, failed = plan_queued(app, now, part=part)
     with app.store.transaction() as session:
         unit = app.bus.unit(session, now, app.config)
-        due = list(session.scalars(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now)
-                                   .order_by(SlaClockRow.next_check).limit(5000)))
-        changed = plan_many(unit, due, origin="sla.tick")
-        done = len(due)
+        query = _in_part(select(SlaClockRow.ticket_id).where(SlaClockRow.next_check <= now), SlaClockRow.ticket_id, residue)
+        due = list(session.scalars(query.order_by(SlaClockRow.next_check).limit(5000)))
+        claimed = _claim_tickets(session, due)
+        changed = plan_many(unit, [t for t in due if t in claimed], origin="sla.tick")
+        done = len(claimed)
     summary: dict[str, Any] = {"planned": planned, "checked": done, "changed": changed}
     if replan:
         summary["calendar_changes"] = replan

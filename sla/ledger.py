@@ -7,15 +7,22 @@ fact arrived — nothing is rewritten: a ``recalculate`` event and the whole new
 appended under the next generation, so every past decision stays explainable. A plan made
 for a reason (a calendar change) that moves a due date but no past event appends a
 ``replan`` row with the reason and the dates before and after.
+
+Compact rows: a cycle opening is one clock change, so its ``activate`` and ``apply_policy``
+events (same metric, cycle and instant, nothing used yet) are stored as one
+``apply_policy`` row marked ``"opens": true`` in its data. ``expand`` gives them back as
+the two events they were, and every reader (``newest``, ``state_from_ledger``, ``sla
+explain``) reads through it, so rows written before the compact form (an ``activate``
+row of their own) read as they always did.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,7 +33,8 @@ from crm_bridge.store.tables import core_table
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
-__all__ = ["NOT_DECISIONS", "LedgerState", "StoredEvent", "event_key", "insert_events", "newest", "record", "state_from_ledger"]
+__all__ = ["NOT_DECISIONS", "LedgerRow", "LedgerState", "StoredEvent", "event_key", "expand", "insert_events", "newest", "record",
+           "state_from_ledger"]
 
 EventKey = tuple[str, int, str, str, str]
 #: Rows that say why the story was told again, not what the clocks decided: ``recalculate``
@@ -58,6 +66,50 @@ class StoredEvent(Protocol):
     def data(self) -> dict[str, Any]: ...
 
 
+_OPENS = "opens"  # data key of a compact row: this apply_policy opened its cycle (an activate before it)
+
+
+class LedgerRow(NamedTuple):
+    """A ledger event as stored, or one of the two a compact row stands for."""
+
+    ticket_id: int
+    generation: int
+    metric: str
+    cycle: int
+    kind: str
+    at: datetime
+    business_seconds: float
+    calendar_seconds: float
+    data: dict[str, Any]
+
+
+def expand(rows: Iterable[Any]) -> Iterator[Any]:
+    """Stored ledger rows (row objects or tuples with their columns) as the events they
+    stand for: a compact opening row becomes its ``activate`` and ``apply_policy`` events;
+    any other row is passed through as it is."""
+    for row in rows:
+        if row.kind != "apply_policy" or not row.data.get(_OPENS):
+            yield row
+            continue
+        data = {k: v for k, v in row.data.items() if k != _OPENS}
+        head = (row.ticket_id, row.generation, row.metric, row.cycle)
+        yield LedgerRow(*head, "activate", row.at, 0.0, 0.0, {})
+        yield LedgerRow(*head, "apply_policy", row.at, 0.0, 0.0, data)
+
+
+def _compact(rows: list[dict[str, Any]], first: int) -> None:
+    """Fold each ``activate`` row from `first` on with the ``apply_policy`` row that opens
+    the same cycle at the same instant into one compact row (see the module's docstring)."""
+    i = first
+    while i < len(rows) - 1:
+        row, after = rows[i], rows[i + 1]
+        if (row["kind"] == "activate" and after["kind"] == "apply_policy" and after["business_seconds"] == 0.0
+                and (row["metric"], row["cycle"], row["at"]) == (after["metric"], after["cycle"], after["at"])):
+            after["data"] = {**after["data"], _OPENS: True}
+            del rows[i]
+        i += 1
+
+
 def _row_key(row: StoredEvent) -> EventKey:
     return event_key(row.metric, row.cycle, row.kind, row.at, row.data)
 
@@ -70,6 +122,13 @@ def _jsonable(data: Any) -> Any:
     if isinstance(data, timedelta):
         return data.total_seconds()
     return data
+
+
+def _plain(data: Any) -> dict[str, Any]:
+    """An event's data as JSON stores it; most hold only text and numbers, copied as they are."""
+    if all(isinstance(v, str | int | float | bool | None) for v in data.values()):
+        return dict(data)
+    return dict(_jsonable(data))
 
 
 _STORED = (SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle, SlaEventRow.kind,
@@ -85,7 +144,7 @@ def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[Stored
             rows = found[row.ticket_id]
             if rows and row.generation > rows[0].generation:
                 rows.clear()
-            rows.append(row)
+            rows.extend(expand((row,)))
     return found
 
 
@@ -98,6 +157,7 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
     instead of being added to the session one object each.
     """
     rows: list[dict[str, Any]] = [] if sink is None else sink
+    first = len(rows)
     if stored is None:
         stored = newest(session, [ticket_id])[ticket_id]
     generation = stored[0].generation if stored else 1
@@ -118,8 +178,9 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
             continue
         rows.append({"ticket_id": ticket_id, "generation": generation, "metric": event.metric, "cycle": event.cycle,
                      "kind": event.kind, "at": event.at, "business_seconds": event.business.total_seconds(),
-                     "calendar_seconds": event.calendar.total_seconds(), "data": _jsonable(dict(event.data))})
+                     "calendar_seconds": event.calendar.total_seconds(), "data": _plain(event.data)})
         appended.append(event)
+    _compact(rows, first)
     if sink is None:
         insert_events(session, rows)
     return generation, appended
@@ -147,8 +208,8 @@ def state_from_ledger(session: Session, ticket_id: int) -> dict[str, LedgerState
     generation = session.scalar(select(func.max(SlaEventRow.generation)).where(SlaEventRow.ticket_id == ticket_id)) or 1
     rows = session.scalars(select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id, SlaEventRow.generation == generation,
                                                      SlaEventRow.kind.not_in(NOT_DECISIONS)).order_by(SlaEventRow.at, SlaEventRow.id))
-    latest: dict[str, list[SlaEventRow]] = {}
-    for row in rows:
+    latest: dict[str, list[Any]] = {}
+    for row in expand(rows):
         current = latest.get(row.metric)
         if current is None or row.cycle > current[0].cycle:
             latest[row.metric] = [row]

@@ -89,6 +89,7 @@ class SlaConfig(Strict):
       calendars:
         office: {timezone: Europe/Moscow, week: {...}, include: [ru-production, {xmlcalendar: calendars/ru-2028.xml}]}
       policies: [{name: ..., match: {...}, calendar: office, targets: {resolution: 8h}}]   # first match wins
+      planners: 4   # under ``crm-bridge worker``: sla.tick runs as 4 streams planning in parallel
     ```
     Relative file paths in ``include`` are read from the configuration file's folder (the
     validation context's ``base_dir``), else from the current folder."""
@@ -97,6 +98,9 @@ class SlaConfig(Strict):
 
     calendars: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_CALENDARS))
     policies: list[PolicySpec] = Field(default_factory=lambda: [PolicySpec.model_validate(p) for p in DEFAULT_POLICIES])
+    #: Under the scale-out queue, ``sla.tick`` runs as this many streams, each planning the
+    #: requests of its id residue (``id % planners``); the embedded runner plans them all.
+    planners: int = Field(default=1, ge=1, le=64)
     _base_dir: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -1,6 +1,7 @@
 """The planning queue on both stores: an import queues, ``sla.tick`` plans; a plan of
-older facts never takes off a request queued again after it read; one planner at a time
-on PostgreSQL; a request whose plan fails stays queued without holding up the others."""
+older facts never takes off a request queued again after it read; on PostgreSQL a second
+planner skips the chunk the first holds (SKIP LOCKED); a request whose plan fails stays
+queued without holding up the others."""
 
 from __future__ import annotations
 
@@ -159,3 +160,35 @@ def test_a_calendar_change_queues_with_its_reason_and_an_import_queueing_again_k
         assert {r.data["reason"] for r in rows} == {"calendar office changed for 2026-11-24"}
     finally:
         settings.built_calendars["office"] = office
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_on_postgresql_two_planners_share_the_queue_and_plan_each_request_once(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = sla_engine.plan_many
+    inside, go = threading.Event(), threading.Event()
+    planned_by: dict[str, list[int]] = {"first": [], "second": []}
+
+    def slow(unit: Unit, ids: list[int], **options: Any) -> int:
+        name = threading.current_thread().name
+        planned_by["first" if name == "first" else "second"] += ids
+        changed = real(unit, ids, **options)
+        if name == "first":
+            inside.set()
+            assert go.wait(10)
+        return changed
+
+    monkeypatch.setattr(sla_engine, "plan_many", slow)
+    with app.store.transaction() as s:
+        sla_engine.queue(s, [1, 2, 3], NOW)
+    results: list[tuple[int, int]] = []
+    first = threading.Thread(target=lambda: results.append(sla_engine.plan_queued(app, NOW, chunk=1)), name="first")
+    first.start()
+    assert inside.wait(10)  # the first holds request 1 (its queue row and its request, uncommitted)
+    assert sla_engine.plan_queued(app, NOW, chunk=1) == (2, 0)  # the second skips it and plans the others
+    go.set()
+    first.join(10)
+    assert results == [(1, 0)]
+    assert planned_by == {"first": [1], "second": [2, 3]}
+    assert queued(app) == {}
+    with app.store.transaction() as s:
+        assert sorted(s.scalars(select(SlaClockRow.ticket_id))) == [1, 2, 3]
