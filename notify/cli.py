@@ -63,7 +63,7 @@ def preview(
     number: Annotated[str, typer.Argument(help="The request's number as the CRM shows it (CRM-0000042).")],
     lang: Annotated[str | None, typer.Option("--lang", help="ru or en (default: the recipient's).")] = None,
     html: Annotated[bool, typer.Option("--html", help="Print the HTML part too.")] = False,
-    channel: Annotated[str, typer.Option("--channel", help="email, sms, telegram or webhook.")] = "email",
+    channel: Annotated[str, typer.Option("--channel", help="email, sms, telegram, webhook or crm_note.")] = "email",
     as_json: JsonOpt = False,
 ) -> None:
     """Render what EVENT would send about a request, now, without sending or queueing it.
@@ -128,7 +128,8 @@ def preview(
                                   zone=zone, recipient=(name, address), unsubscribe_url=link, links=signed)
         if channel != "email":
             link = None
-            address = {"sms": "(the row's phone)", "telegram": "(the row's chat)", "webhook": "(each webhook listing it)"}[channel]
+            address = {"sms": "(the row's phone)", "telegram": "(the row's chat)", "webhook": "(each webhook listing it)",
+                       "crm_note": "(the request's history in the CRM)"}[channel]
         try:
             mail = _render_for(channel, Templates(config.templates), event, lang or language, context, config)
         except TemplateProblem as exc:
@@ -143,6 +144,17 @@ def preview(
         else:
             console.print(f"[bold]POST[/bold] {escape(address)}, signed (X-CRM-Bridge-Signature)\n", highlight=False)
             console.print(escape(json.dumps(json.loads(body), ensure_ascii=False, indent=2)), highlight=False)
+        return
+    if channel == "crm_note":  # the note as the request's history in the CRM will hold it
+        from notify.channels.crm_note import note_text
+
+        note = note_text(mail)
+        if as_json:
+            emit_json({"event": event, "request": ticket.number, "channel": channel, "to": address,
+                       "language": lang or language, "note": note})
+        else:
+            console.print(f"[bold]Note in {escape(ticket.number or '')}'s history in the CRM:[/bold]\n", highlight=False)
+            console.print(escape(note), highlight=False)
         return
     if as_json:
         emit_json({"event": event, "request": ticket.number, "channel": channel, "to": address, "language": lang or language,

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["CHANNELS", "Channel", "Outcome", "Parked", "RetryAfter", "Sent", "outcome_of"]
 
 #: the values of a notification row's ``channel`` column
-CHANNELS = ("email", "sms", "telegram", "webhook")
+CHANNELS = ("email", "sms", "telegram", "webhook", "crm_note")
 
 
 @dataclass(frozen=True)

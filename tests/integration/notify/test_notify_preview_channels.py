@@ -64,6 +64,16 @@ def test_webhook_preview_prints_the_json_body(run: Any) -> None:
     assert (body["event"], body["request"]["number"], body["facts"]["metric"]) == ("sla_breach", "CRM-0000042", "resolution")
 
 
+def test_crm_note_preview_is_the_note_the_requests_history_will_hold(run: Any) -> None:
+    result = run("resolved", "CRM-0000042", "--channel", "crm_note", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["channel"] == "crm_note"
+    subject, _, text = shown["note"].partition("\n\n")
+    assert "CRM-0000042" in subject
+    assert text.strip()  # the mail's plain text below its subject
+
+
 def test_an_unknown_channel_is_refused_with_a_suggestion(run: Any) -> None:
     result = run("sla_breach", "CRM-0000042", "--channel", "telegarm")
     assert result.exit_code == 2
