@@ -417,7 +417,7 @@ class NotifyConfig(Strict):
 
     @property
     def enabled(self) -> bool:
-        return self.email is not None or self.sms is not None or self.telegram is not None or bool(self.webhooks)
+        return any(self.configured(channel) for channel in ("email", "sms", "telegram", "webhook", "crm_note"))
 
     @property
     def message_domain(self) -> str:
