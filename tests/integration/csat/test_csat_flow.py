@@ -152,6 +152,19 @@ def test_the_kpi_source_lists_each_survey_sent_with_its_rating(tmp_path: Path, s
             table = surveys()
             rows = s.execute(select(table.c.ticket_id, table.c.rating)).all()
         assert [tuple(r) for r in rows] == [(ids["rated"], 4)]  # the capped and suppressed ones are no surveys
+        # and the kpi addon's report reads it: the score and the response rate of the period
+        from zoneinfo import ZoneInfo
+
+        from kpi.period import parse_period
+        from kpi.queries import kpi_report
+
+        now = app.clock()
+        with app.store.transaction() as s:
+            report = kpi_report(s, parse_period("last-30d", ZoneInfo(app.config.timezone), now), now,
+                                app.config.section("kpi"), csat=source.obj)
+        assert report.csat
+        assert report.total.csat_score == 4
+        assert report.total.csat_response_rate == 1.0
     finally:
         app.close()
 
