@@ -41,7 +41,7 @@ __all__ = ["MIN_SECRET", "PURPOSES", "Link", "LinkExpired", "LinkForged", "LinkN
            "LinksConfig", "PAGES", "link_url", "require_secret", "sign", "verify"]
 
 #: What a link may be for; a token names one of these, and a page accepts only its own.
-PURPOSES = ("cabinet", "rating", "unsubscribe", "preferences", "close", "reopen", "session")
+PURPOSES = ("cabinet", "rating", "unsubscribe", "preferences", "close", "reopen", "session", "submission")
 MIN_SECRET = 32  # characters: HMAC-SHA256 keys shorter than this are guessable
 _PREFIX = b"crm-bridge.link.v1\x00"
 _SUBJECT = re.compile(r"[a-z_]+:[A-Za-z0-9_.@+-]{1,200}")

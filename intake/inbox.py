@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -37,16 +38,22 @@ class Stored:
     new: bool
 
 
-def store_message(store: Store, raw: bytes, *, via: str, now: datetime | None = None) -> Stored:
-    """Commit `raw` to the inbox (state ``new``); the same Message-ID twice is one row."""
+def store_message(store: Store, raw: bytes, *, via: str, now: datetime | None = None, channel: str = "email",
+                  facts: dict[str, Any] | None = None) -> Stored:
+    """Commit `raw` to the inbox (state ``new``); the same Message-ID twice is one row.
+
+    `channel` (``email``, ``web``, ``api``) and `facts` (``source``, the form's fields) are
+    kept on the row for ``intake.process``: a form or an API call is stored as a message
+    built from its fields, so every channel is decided by the same job."""
     inbound = parse_message(raw, max_attachment=0, max_text=0)  # headers only: the job parses it fully
     try:
         with store.transaction() as session:  # one transaction: one commit per message
             known = session.scalar(select(InboxRow.id).where(InboxRow.message_id == inbound.message_id))
             if known is not None:
                 return Stored(known, inbound.message_id, new=False)
-            row = InboxRow(message_id=inbound.message_id, via=via, raw=raw, sender=inbound.sender[:320],
-                           subject=inbound.subject[:1000], received_at=now or utcnow(), state="new", decision={})
+            row = InboxRow(message_id=inbound.message_id, via=via, raw=raw, sender=inbound.sender[:320], channel=channel,
+                           subject=inbound.subject[:1000], received_at=now or utcnow(), state="new",
+                           decision={"submitted": facts} if facts else {})
             session.add(row)
             session.flush()
             inbox_id = row.id

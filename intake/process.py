@@ -177,13 +177,14 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
     if repeat is not None:
         return _attach(unit, row, inbound, repeat, decision)
     customer = session.get(CustomerRow, customer_id) if customer_id is not None else None
-    decided = classify(rules, Facts(inbound.subject, inbound.text, "email", inbound.sender, customer_id, None,
+    channel, source = row.channel or "email", (row.decision or {}).get("submitted", {}).get("source", "external")
+    decided = classify(rules, Facts(inbound.subject, inbound.text, channel, inbound.sender, customer_id, None,
                                     customer.segment if customer else None),
                        default_type=config.default_type, default_priority=config.default_priority)
     decision["classification"] = decided.as_dict()
     ticket = build_record("ticket", {
         "number": UNNUMBERED, "subject": (inbound.subject or "(без темы)")[:1000], "description": inbound.text,
-        "type": decided.type, "priority": decided.priority, "channel": "email", "source": "external",
+        "type": decided.type, "priority": decided.priority, "channel": channel, "source": source,
         "status": TicketStatus.NEW.value, "customer_id": customer_id, "contact_id": contact_id,
         "created_at": row.received_at})
     # The CRM numbers the request (1C numbers a document whose Number is empty): no number

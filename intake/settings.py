@@ -21,6 +21,13 @@
       repeat_window: 3d                        # same customer, same topic, request open: linked
       number_prefix: CRM                       # the CRM's numbers: CRM-0000042
       flood: {messages: 20, within: 1h}        # more from one sender: ignored, with the reason
+      web:                                     # the public form /request (mounted in the web addon)
+        max_bytes: 12000000                    # a bigger submission (attachments included): refused, nothing stored
+        rate: {requests: 5, within: 10m}       # per client address, in the web process's memory
+      api:                                     # POST /api/intake/requests for internal systems
+        tokens:
+          erp: ${ERP_INTAKE_TOKEN}             # source internal
+          portal: {token: ${PORTAL_TOKEN}, source: external}
       rules:                                   # ordered: the first that matches decides
         - {name: outage, keywords: [не работает, авария, outage, down], type: technical_problem, priority: high}
         - {name: vip, segments: [vip], priority: high}
@@ -29,6 +36,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from datetime import timedelta
 from typing import Literal
@@ -40,7 +48,7 @@ from crm_bridge.model import Priority, TicketType
 from notify.settings import mailbox
 from sla.policy import Duration
 
-__all__ = ["Flood", "ImapMailbox", "IntakeConfig", "Rule", "SmtpReceiver"]
+__all__ = ["ApiChannel", "ApiToken", "Flood", "ImapMailbox", "IntakeConfig", "Rate", "Rule", "SmtpReceiver", "WebForm"]
 
 TypeName = Literal["technical_problem", "consultation", "feedback", "urgent", "other"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
@@ -112,6 +120,55 @@ class Flood(Strict):
     within: Duration = timedelta(hours=1)
 
 
+class Rate(Strict):
+    """At most `requests` form submissions from one client address within `within`."""
+
+    requests: int = Field(default=5, ge=1)
+    within: Duration = timedelta(minutes=10)
+
+
+class WebForm(Strict):
+    """The public form ``/request``: channel ``web``, source ``external``."""
+
+    max_bytes: int = Field(default=12_000_000, ge=1024)  # the whole submission, attachments included
+    rate: Rate = Rate()
+
+
+class ApiToken(Strict):
+    token: SecretStr
+    source: Literal["internal", "external"] = "internal"
+
+
+class ApiChannel(Strict):
+    """``POST /api/intake/requests``: each caller a named bearer token; channel ``api``."""
+
+    tokens: dict[str, SecretStr | ApiToken] = Field(min_length=1)
+    max_bytes: int = Field(default=12_000_000, ge=1024)
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_tokens(cls, value: dict[str, SecretStr | ApiToken]) -> dict[str, SecretStr | ApiToken]:
+        secrets = []
+        for name, given in value.items():
+            secret = (given.token if isinstance(given, ApiToken) else given).get_secret_value()
+            if len(secret) < 24:
+                raise config_problem((name,), f"the token of {name!r} is {len(secret)} characters; give it 24+ random "
+                                              "ones (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            secrets.append(secret)
+        if len(set(secrets)) != len(secrets):
+            raise config_problem((), "two callers share one token: the source of a request could not be told apart")
+        return value
+
+    def caller(self, secret: str) -> tuple[str, str] | None:
+        """(name, source) of the caller whose token is `secret`, compared in constant time; else None."""
+        found = None
+        for name, given in self.tokens.items():
+            token, source = (given.token, given.source) if isinstance(given, ApiToken) else (given, "internal")
+            if hmac.compare_digest(token.get_secret_value().encode(), secret.encode()):
+                found = (name, source)
+        return found
+
+
 class IntakeConfig(Strict):
     smtp: SmtpReceiver | None = None
     imap: ImapMailbox | None = None
@@ -123,6 +180,8 @@ class IntakeConfig(Strict):
     rules: list[Rule] = []
     batch: int = Field(default=200, ge=1, le=10_000)  # inbox messages decided per run
     flood: Flood = Flood()
+    web: WebForm | None = None
+    api: ApiChannel | None = None
 
     @field_validator("rules")
     @classmethod
@@ -137,4 +196,4 @@ class IntakeConfig(Strict):
 
     @property
     def enabled(self) -> bool:
-        return self.smtp is not None or self.imap is not None
+        return any(c is not None for c in (self.smtp, self.imap, self.web, self.api))
