@@ -46,6 +46,7 @@ __all__ = ["Attachment", "Problem", "RequestIn", "RequestOut", "mount_api"]
 log = logging.getLogger(__name__)
 EMAIL = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 _REFERENCE = re.compile(r"^IN-(\d{1,12})$")
+bearer = HTTPBearer(auto_error=False, description="a token from intake.api.tokens")  # module level: annotations resolve here
 
 
 class Attachment(BaseModel):
@@ -95,7 +96,6 @@ def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
 
 def mount_api(api: FastAPI, site: Site) -> None:
     bridge = site.bridge
-    bearer = HTTPBearer(auto_error=False, description="a token from intake.api.tokens")
     unauthorized = {"WWW-Authenticate": "Bearer"}
     answers: dict[int | str, dict[str, object]] = {401: {"model": Problem}, 403: {"model": Problem},
                                                    422: {"model": Problem}}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from crm_bridge.links import sign, verify
 from intake.settings import IntakeConfig, WebForm
@@ -92,7 +92,7 @@ def mount_form(api: FastAPI, site: Site) -> None:
              problems: list[str] | None = None, **more: Any) -> Response:
         w = site.words(request, WORDS)
         said = [w[p].format(mb=config().max_bytes // 1_000_000) for p in problems or []]
-        return site.page(request, "request.html", status, w=w, values=values or {}, problems=said, honeypot=HONEYPOT,
+        return site.page(request, "request.html", status, w=w, values=values or dict.fromkeys(LIMITS, ""), problems=said, honeypot=HONEYPOT,
                          **more)
 
     async def small_enough(request: Request) -> None:
@@ -107,8 +107,14 @@ def mount_form(api: FastAPI, site: Site) -> None:
 
     @api.post("/request", include_in_schema=False, dependencies=[Depends(small_enough), Depends(site.csrf_checked)])
     async def form_post(request: Request) -> Response:
-        web = config()
         form = await request.form()  # parsed once already by the CSRF check: cached
+        try:
+            return await _accept(request, form)
+        finally:
+            await form.close()  # the uploads' temporary files
+
+    async def _accept(request: Request, form: FormData) -> Response:
+        web = config()
         texts = {k: v for k, v in form.items() if isinstance(v, str)}
         values, problems = read_form(texts)
         if texts.get(HONEYPOT):
