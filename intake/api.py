@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -81,7 +81,10 @@ class RequestOut(BaseModel):
 
 
 class Problem(BaseModel):
-    detail: str
+    """What went wrong: a sentence, or (a body that does not fit ``RequestIn``) pydantic's list
+    of ``{loc, msg, type}`` naming each field."""
+
+    detail: str | list[dict[str, Any]]
 
 
 def _out(state: State) -> RequestOut:
