@@ -40,5 +40,6 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("intake.status:intake_status"), usage="status.section", name="intake")
     registry.add(Lazy("intake.watch:intake_service"), usage="run.service", name="intake.smtp")
     registry.add(Lazy("intake.web:mount"), usage="web.router", name="intake")  # /request and /api/intake/...
+    registry.add(Lazy("intake.form:check_pages"), usage="check.app", name="intake form")
     registry.add(Lazy("intake.cli:intake_app", summary="Inbound mail: review who wrote, explain a decision, the log."),
                  usage="cli.group", name="intake")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -24,14 +24,15 @@ from starlette.datastructures import FormData, UploadFile
 from crm_bridge.links import sign, verify
 from intake.settings import IntakeConfig, WebForm
 from intake.submission import FileIn, RateLimiter, Submission
-from intake.web import state_of, submit
+from intake.web import TEMPLATES, State, state_of, submit
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from crm_bridge.app import App
     from web.site import Site
 
-__all__ = ["HONEYPOT", "WORDS", "mount_form", "read_form"]
+__all__ = ["HONEYPOT", "WORDS", "check_pages", "mount_form", "read_form"]
 
 log = logging.getLogger(__name__)
 HONEYPOT = "website"  # hidden by the stylesheet; people leave it empty, form-filling bots do not
@@ -148,3 +149,27 @@ def mount_form(api: FastAPI, site: Site) -> None:
         if state is None:
             raise HTTPException(404, "gone")
         return site.page(request, "request_done.html", w=site.words(request, WORDS), state=state)
+
+
+def check_pages(app: App) -> list[dict[str, Any]]:
+    """``crm-bridge check`` line: the form and its thanks page (a user's copy in
+    ``web.templates`` first) rendered in both languages against a sample, so a typo fails there."""
+    from jinja2 import TemplateError
+
+    from web.i18n import LANGUAGES
+    from web.pages import Pages
+
+    pages = Pages(app.config.section("web"))
+    pages.add_folder(TEMPLATES)
+    sample = State("IN-0000017", "registered", "CRM-0000042", "web_form", "external",
+                   datetime(2027, 1, 11, 7, 56, tzinfo=UTC), None)
+    common = {"here": "/request", "csrf": "sample", "user": None, "can_logout": False, "zone": "Europe/Moscow"}
+    for lang in LANGUAGES:
+        for name, context in (("request.html", {"values": dict.fromkeys(LIMITS, "<x>"), "problems": ["<p>"],
+                                                "honeypot": HONEYPOT}),
+                              ("request_done.html", {"state": sample})):
+            try:
+                pages.render(name, lang, w=WORDS[lang], **common, **context)
+            except TemplateError as exc:
+                return [{"what": "intake form", "ok": False, "detail": f"{name}: {exc.message or exc} (a sample in {lang})"}]
+    return [{"what": "intake form", "ok": True, "detail": f"request.html, request_done.html x {len(LANGUAGES)} languages render"}]

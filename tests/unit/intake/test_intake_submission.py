@@ -4,6 +4,7 @@ submission is stored as (read back by the mail parser), the idempotency key's Me
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,16 @@ def test_api_tokens_are_told_apart_in_constant_time_and_a_short_one_is_a_config_
     text = "store: {url: 'sqlite://'}\nintake:\n  api:\n    tokens:\n      erp: short\n"
     with pytest.raises(ConfigError, match=r"crm-bridge.yaml:5.*intake.api.tokens.erp.*24\+"):
         App.from_text(text, file="crm-bridge.yaml")
+
+
+def test_check_renders_the_form_and_its_thanks_page_and_names_a_broken_template(tmp_path: Path) -> None:
+    from intake.form import check_pages
+
+    app = App.from_text(f"store: {{url: 'sqlite://'}}\nweb: {{templates: {tmp_path}}}\n", file="crm-bridge.yaml")
+    (line,) = check_pages(app)
+    assert line["ok"], line
+    (tmp_path / "request_done.html").write_text("{% extends 'base.html' %}{% block content %}{{ state.nope.x }}"
+                                                "{% endblock %}", encoding="utf-8")
+    (line,) = check_pages(app)
+    assert not line["ok"]
+    assert "request_done.html" in line["detail"]
