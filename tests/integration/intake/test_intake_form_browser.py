@@ -13,7 +13,7 @@ from sqlalchemy import select
 from intake.tables import InboxRow
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "web"))  # web's browser fixture and its helpers
-from test_web_browser import browser  # noqa: E402, F401 - the Chromium fixture, shared
+from test_web_browser import _shots, browser  # noqa: E402, F401 - the Chromium fixture, shared
 
 from tests.integration.intake.test_intake_web import Site, site  # noqa: E402, F401 - the uvicorn + 1C fixture
 
@@ -31,12 +31,13 @@ def test_a_customer_sends_the_form_from_a_phone_and_sees_the_reference(browser: 
     shot = tmp_path / "shot.txt"
     shot.write_text("order 1733")
     page.set_input_files("input[name=files]", str(shot))
+    page.screenshot(path=str(_shots(tmp_path) / "request-form.png"), full_page=True)
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == "Request received"
     reference = page.locator(".reference b").inner_text()
     assert reference.startswith("IN-")
     assert "will come by e-mail" in page.locator(".by-mail").inner_text()
-    page.screenshot(path=str(tmp_path / "request-done.png"))
+    page.screenshot(path=str(_shots(tmp_path) / "request-done.png"))
     site.register()
     page.reload()
     assert page.locator(".number b").inner_text()
