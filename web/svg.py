@@ -31,6 +31,12 @@ def _text(x: float, y: float, text: object, *, size: int = 14, anchor: str = "st
     return f'<text x="{x:g}" y="{y:g}" font-size="{size}" fill="{fill}" text-anchor="{anchor}">{escape(str(text))}</text>'
 
 
+def _fit(label: str, room: int = LABEL - 6, size: int = 14) -> str:
+    """`label` cut with an ellipsis to about `room` pixels (a glyph is about 0.6 of the size)."""
+    most = max(int(room / (0.6 * size)), 2)
+    return label if len(label) <= most else label[: most - 1] + "…"
+
+
 def _done(parts: list[str]) -> Markup:
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
@@ -44,7 +50,7 @@ def bar_chart(rows: Sequence[tuple[str, int, int]], *, title: str) -> Markup:
     for index, (label, total, alarming) in enumerate(rows):
         y = 4 + index * ROW
         full, red = round(WIDTH * total / top), round(WIDTH * min(alarming, total) / top)
-        parts.append(_text(0, y + 18, label))
+        parts.append(_text(0, y + 18, _fit(label)))
         parts.append(f'<rect x="{LABEL}" y="{y + 4}" width="{full}" height="18" fill="{GREY}"/>')
         if red:
             parts.append(f'<rect x="{LABEL}" y="{y + 4}" width="{red}" height="18" fill="{RED}"/>')
@@ -58,7 +64,7 @@ def share_chart(rows: Sequence[tuple[str, float | None, int]], *, title: str, no
     parts = _open(title, LABEL + WIDTH + 90, ROW * len(rows) + 8)
     for index, (label, share, of) in enumerate(rows):
         y = 4 + index * ROW
-        parts.append(_text(0, y + 18, label))
+        parts.append(_text(0, y + 18, _fit(label)))
         if share is None:
             parts.append(_text(LABEL, y + 18, none, fill=GREY))
             continue
@@ -75,7 +81,7 @@ def load_chart(rows: Sequence[tuple[str, int, int | None]], *, title: str) -> Ma
     parts = _open(title, LABEL + WIDTH + 60, ROW * len(rows) + 8)
     for index, (label, n, cap) in enumerate(rows):
         y = 4 + index * ROW
-        parts.append(_text(0, y + 18, label))
+        parts.append(_text(0, y + 18, _fit(label)))
         over = cap is not None and n > cap
         parts.append(f'<rect x="{LABEL}" y="{y + 4}" width="{round(WIDTH * n / top)}" height="18" '
                      f'fill="{RED if over else GREY}"/>')
@@ -125,7 +131,7 @@ def line_chart(points: Sequence[tuple[str, float | None]], *, title: str, low: f
     """A line through ``(label, value)`` points on a ``low..high`` scale (the CSAT score,
     1-5), a dot and the value at each; None leaves a gap in the line."""
     width = LABEL + WIDTH + 50
-    step = (width - 40) / max(len(points) - 1, 1)
+    step = (width - 70) / max(len(points) - 1, 1)
     parts = _open(title, width, HEIGHT + 40)
     for mark in (low, high):
         y = 10 + HEIGHT * (high - mark) / (high - low)
