@@ -6,7 +6,7 @@ registers, capacity from routing's roster), then drawn by ``web.svg`` with the p
 into SVG in one language. Example::
 
     data = chart_data(app, app.clock())
-    svgs = draw(data, MESSAGES["en"])   # {"volume": Markup("<svg ..."), "sla": ..., ...}
+    svgs = draw(data, MESSAGES["en"], "en")   # {"volume": Markup("<svg ..."), "sla": ..., ...}
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from markupsafe import Markup
 
 from crm_bridge.app import App
@@ -77,21 +78,25 @@ def _age_label(edge: int | None, previous: int, t: dict[str, str]) -> str:
     return f"< {span(edge)}" if not previous else f"{span(previous)}–{span(edge)}"
 
 
-def draw(data: dict[str, Any], t: dict[str, str]) -> dict[str, Markup]:
-    """Each chart of `data` (``chart_data``) as SVG with the words `t`; no ``csat`` key
-    without a CSAT source."""
+def draw(data: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Markup]:
+    """Each chart of `data` (``chart_data``) as SVG with the words `t` and `lang`'s dates
+    (Babel); no ``csat`` key without a CSAT source."""
+
+    def day(d: Any) -> str:
+        return str(format_date(d, "dd.MM", locale=lang))
+
     edges = (0, *AGE_EDGES)
     ages = [(_age_label(row["under_hours"], edges[i], t), row["count"], row["count"] if row["under_hours"] is None else 0)
             for i, row in enumerate(data["backlog"])]
 
     out = {
-        "volume": column_chart([(f"{d['day']:%d.%m}", d["counts"]) for d in data["volume"]], title=t["chart_volume"]),
+        "volume": column_chart([(day(d["day"]), d["counts"]) for d in data["volume"]], title=t["chart_volume"]),
         "sla": share_chart([(t[f"metric_{r['metric']}"], r["share"], r["ended"]) for r in data["sla"]],
                            title=t["chart_sla"]),
         "backlog": bar_chart(ages, title=t["chart_backlog"]),
         "load": load_chart([(r["agent"], r["open"], r["capacity"]) for r in data["load"]], title=t["chart_load"]),
     }
     if data["csat"] is not None:
-        out["csat"] = line_chart([(f"{w['week']:%d.%m}", w["score"]) for w in data["csat"]], title=t["chart_csat"],
+        out["csat"] = line_chart([(day(w["week"]), w["score"]) for w in data["csat"]], title=t["chart_csat"],
                                  low=1, high=5)
     return out

@@ -201,13 +201,14 @@ def create_app(bridge: App) -> FastAPI:
     @api.get("/dashboard", include_in_schema=False, dependencies=[Depends(supervisor)])
     def dashboard_page(request: Request, done: str | None = None) -> Response:
         board = dashboard(bridge, bridge.clock())
-        t = MESSAGES[lang_of(request)]
+        lang = lang_of(request)
+        t = MESSAGES[lang]
         breached_by_team: dict[str | None, int] = {}
         for row in board["breached"]:
             breached_by_team[row["team"]] = breached_by_team.get(row["team"], 0) + 1
         chart = bar_chart([(row["team"] or t["no_team"], row["total"], breached_by_team.get(row["team"], 0))
                            for row in board["open_by_team"]], title=t["open_by_team"])
-        return page(request, "dashboard.html", board=board, chart=chart, statuses=OPEN, charts=draw(board["charts"], t),
+        return page(request, "dashboard.html", board=board, chart=chart, statuses=OPEN, charts=draw(board["charts"], t, lang),
                     crm_link=lambda number: request_link(bridge, number),
                     done=done if done in ("resolved", "retried", "nothing") else None)
 

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 __all__ = ["COLOURS", "bar_chart", "column_chart", "line_chart", "load_chart", "share_chart"]
 
-ROW, LABEL, WIDTH = 28, 100, 240  # pixels: one bar's height, the label column, the bars' room (a phone's width)
+ROW, LABEL, WIDTH = 28, 120, 240  # pixels: one bar's height, the label column, the bars' room (a phone's width)
 HEIGHT = 140  # the columns' and the line's room
 GREY, RED, GREEN, INK = "#9aa7b8", "#c0392b", "#1e7b34", "#222"
 #: the series' colours, in order (distinguishable in grey print too)
@@ -32,8 +32,8 @@ def _text(x: float, y: float, text: object, *, size: int = 14, anchor: str = "st
 
 
 def _fit(label: str, room: int = LABEL - 6, size: int = 14) -> str:
-    """`label` cut with an ellipsis to about `room` pixels (a glyph is about 0.6 of the size)."""
-    most = max(int(room / (0.6 * size)), 2)
+    """`label` cut with an ellipsis to about `room` pixels (a glyph is about 0.55 of the size)."""
+    most = max(int(room / (0.55 * size)), 2)
     return label if len(label) <= most else label[: most - 1] + "…"
 
 

@@ -49,7 +49,7 @@ def test_load_past_capacity_is_red_and_the_capacity_is_a_tick():
     bars = [(int(r.get("width", 0)), r.get("fill")) for r in root.iter(f"{NS}rect")]
     assert bars == [(240, "#c0392b"), (48, "#9aa7b8"), (24, "#9aa7b8")]
     ticks = [int(line.get("x1", 0)) for line in root.iter(f"{NS}line")]
-    assert ticks == [100 + 192, 100 + 192]  # 8 of 10, for the two with a capacity
+    assert ticks == [120 + 192, 120 + 192]  # 8 of 10, for the two with a capacity
     assert {"10/8", "2/8", "1"} <= {t.text for t in root.iter(f"{NS}text")}
 
 
