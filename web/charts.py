@@ -1,5 +1,5 @@
 """The dashboard's charts: their data read through the kpi addon's queries (``kpi.series``
-and ``kpi.queries.kpi_report``; CSAT through the ``kpi.csat`` source the csat addon
+and ``kpi.queries.compliance_and_load``; CSAT through the ``kpi.csat`` source the csat addon
 registers, capacity from routing's roster), then drawn by ``web.svg`` with the page's words.
 
 ``chart_data`` is plain data (``/api/dashboard`` returns it as ``charts``); ``draw`` turns it
@@ -21,18 +21,18 @@ from markupsafe import Markup
 from crm_bridge.app import App
 from kpi.figures import METRICS, Compliance
 from kpi.period import Period
-from kpi.queries import kpi_report
+from kpi.queries import compliance_and_load
 from kpi.series import AGE_EDGES, backlog_ages, volume_per_day, weekly_csat
 from routing.roster import read_roster
 from web.svg import bar_chart, column_chart, line_chart, load_chart, share_chart
 
-__all__ = ["DAYS", "WEEKS", "chart_data", "draw"]
+__all__ = ["DAYS", "WEEKS", "chart_data", "draw", "recent_days"]
 
 DAYS, SLA_DAYS, WEEKS = 14, 30, 8  # the volume chart's days, the SLA chart's days, the CSAT chart's weeks
 AGENTS = 15  # the most loaded agents the load chart shows
 
 
-def _since_midnight(now: datetime, zone: ZoneInfo, days: int, label: str) -> Period:
+def recent_days(now: datetime, zone: ZoneInfo, days: int, label: str) -> Period:
     """The last `days` calendar days in `zone`, today included (until `now`)."""
     first = now.astimezone(zone).date() - timedelta(days=days - 1)
     return Period(label, datetime.combine(first, time(0), tzinfo=zone), now)
@@ -49,19 +49,19 @@ def chart_data(app: App, now: datetime) -> dict[str, Any]:
     csat = sources[0].obj if sources else None
     thirty = Period(f"last-{SLA_DAYS}d", now - timedelta(days=SLA_DAYS), now)
     with app.store.transaction() as s:
-        days = volume_per_day(s, _since_midnight(now, zone, DAYS, f"last-{DAYS}d"), zone, config)
-        report = kpi_report(s, thirty, now, config)
+        days = volume_per_day(s, recent_days(now, zone, DAYS, f"last-{DAYS}d"), zone, config)
+        total, agents = compliance_and_load(s, thirty, now, config)
         ages = backlog_ages(s, now, config=config)
-        weeks = (weekly_csat(s, _since_midnight(now, zone, 7 * WEEKS, f"last-{WEEKS}w"), zone, config, csat)
+        weeks = (weekly_csat(s, recent_days(now, zone, 7 * WEEKS, f"last-{WEEKS}w"), zone, config, csat)
                  if csat is not None else None)
         roster = read_roster(s, app.config, now)
     capacity = {state.name: state.capacity.max for state in roster.states.values()}
-    load = sorted(((row.key[0], row.backlog, capacity.get(row.key[0])) for row in report.load
+    load = sorted(((row.key[0], row.backlog, capacity.get(row.key[0])) for row in agents
                    if row.key[0] != "—" and (row.backlog or row.key[0] in capacity)), key=lambda r: (-r[1], r[0]))
     return {
         "volume": [{"day": day, "counts": counts} for day, counts in days],
         "sla": [{"metric": m, "met": c.met, "ended": c.ended, "share": c.share}
-                for m in METRICS for c in [report.total.sla.get(m, Compliance())]],
+                for m in METRICS for c in [total.sla.get(m, Compliance())]],
         "backlog": [{"under_hours": edge, "count": n} for edge, n in ages],
         "csat": None if weeks is None else [{"week": w, "surveys": n, "answered": a, "score": score}
                                             for w, n, a, score in weeks],
