@@ -58,8 +58,8 @@ from kpi.period import Period
 from kpi.settings import KpiConfig
 from sla.tables import SlaClockRow, SlaEventRow
 
-__all__ = ["DIMENSIONS", "METRICS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times", "kpi_report",
-           "sla_report"]
+__all__ = ["DIMENSIONS", "METRICS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times",
+           "compliance_and_load", "kpi_report", "sla_report"]
 
 NONE = "—"
 ANY = Filters()  # no filter
@@ -325,6 +325,17 @@ def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfi
     load, _ = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None, frozenset({"cost"}))
     return KpiReport(period, by, filters, rows, total, volume, load,
                      config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
+
+
+def compliance_and_load(session: Session, period: Period, now: datetime, config: KpiConfig) -> tuple[KpiRow, list[KpiRow]]:
+    """What the dashboard's charts need, without the rest of ``kpi_report``: the total's SLA
+    compliance per target (cycles ended in `period`) and per agent the backlog at
+    ``period.cut(now)`` (keys ``(agent,)``, ``—`` for nobody's)."""
+    cut = period.cut(now)
+    _, total = _fill(session, _requests((), ANY, config), 1, period, cut, config, None, frozenset({"sla"}),
+                     with_total=True)
+    load, _ = _fill(session, _requests(("agent",), ANY, config), 1, period, cut, config, None, frozenset())
+    return total, load
 
 
 SLA_BY = ("customer", "contract", "policy")

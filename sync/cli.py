@@ -3,7 +3,7 @@ core's; sync contributes its section (``sync.status``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -12,36 +12,12 @@ from rich.table import Column, Table
 
 from crm_bridge.cli.common import console, console_err, emit_json, open_app
 
-if TYPE_CHECKING:  # imported where used: `crm-bridge conflicts --help` and `jobs --help` load no SQLAlchemy, no store
-    from sqlalchemy.orm import Session
-
-    from sync.tables import ConflictRow, OutboxRow
-
+# SQLAlchemy and the store are imported where used: `crm-bridge conflicts --help` and `jobs --help` load neither
 __all__ = ["conflicts_app", "jobs_app"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print data as JSON for scripts.")]
 conflicts_app = typer.Typer(help="Fields changed on both sides, waiting for a decision.\n\nExample: crm-bridge conflicts list", no_args_is_help=True)
 jobs_app = typer.Typer(help="Remote writes waiting in the outbox, retried or parked.\n\nExample: crm-bridge jobs list --state parked", no_args_is_help=True)
-
-
-def _add_numbers(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Give each row the CRM's number of its record (``number``) and how people name it
-    (``record``: ``request CRM-0000295``); the local and remote ids stay beside them."""
-    from crm_bridge.store.numbers import NOUNS, record_names
-
-    by_model: dict[str, set[int]] = {}
-    for r in rows:
-        by_model.setdefault(r["model"], set()).add(r["local_id"])
-    names = {model: record_names(s, model, ids) for model, ids in by_model.items()}
-    for r in rows:
-        r["number"] = names[r["model"]][r["local_id"]]
-        r["record"] = f"{NOUNS.get(r['model'], r['model'])} {r['number']}"
-
-
-def _conflict_dict(c: ConflictRow) -> dict[str, Any]:
-    return {"id": c.id, "backend": c.backend, "model": c.model, "local_id": c.local_id, "remote_id": c.remote_id,
-            "field": c.field, "base": c.base["value"], "local": c.local["value"], "remote": c.remote["value"],
-            "state": c.state, "resolution": c.resolution, "created": c.created, "resolved_at": c.resolved_at}
 
 
 @conflicts_app.command("list")
@@ -53,19 +29,12 @@ def conflicts_list(
 
     Example: crm-bridge conflicts list --json
     """
-    from sqlalchemy import select
-
-    from sync.tables import ConflictRow
+    from sync.queues import open_conflicts
 
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
-            query = select(ConflictRow).order_by(ConflictRow.id)
-            if not all_states:
-                query = query.where(ConflictRow.state == "open")
-            found = list(s.scalars(query))
-            rows = [_conflict_dict(c) for c in found]
-            _add_numbers(s, rows)
+            rows = open_conflicts(s, all_states=all_states)
     finally:
         bridge.close()
     if as_json:
@@ -86,6 +55,7 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
 
     Example: crm-bridge conflicts show 12
     """
+    from sync.queues import add_numbers, conflict_dict
     from sync.tables import ConflictRow
 
     bridge = open_app()
@@ -95,8 +65,8 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(help="Conflict id.
             if row is None:
                 console.print(f"[red]no conflict {conflict_id}[/red]")
                 raise typer.Exit(1)
-            data = _conflict_dict(row)
-            _add_numbers(s, [data])
+            data = conflict_dict(row)
+            add_numbers(s, [data])
     finally:
         bridge.close()
     if as_json:
@@ -116,47 +86,23 @@ def conflicts_resolve(
 
     Example: crm-bridge conflicts resolve 12 --take remote
     """
-    from sqlalchemy import select
-
-    from crm_bridge.events import DomainEvent
-    from crm_bridge.model import fields_from_json
-    from crm_bridge.store.records import update_record
-    from sync.tables import BindingRow, ConflictRow
+    from sync.queues import resolve_conflict
 
     if take not in ("local", "remote"):
         console.print("[red]--take must be 'local' or 'remote'[/red]")
         raise typer.Exit(2)
     bridge = open_app()
-    now = bridge.clock()
     try:
         with bridge.store.transaction() as s:
-            row = s.get(ConflictRow, conflict_id)
-            if row is None or row.state != "open":
-                console.print(f"[red]no open conflict {conflict_id}[/red]")
-                raise typer.Exit(1)
-            value = fields_from_json(row.model, {row.field: (row.local if take == "local" else row.remote)["value"]})
-            unit = bridge.bus.unit(s, now, bridge.config)
-            if take == "remote":
-                update_record(s, row.model, row.local_id, value)
-                binding = s.scalar(select(BindingRow).where(BindingRow.backend == row.backend, BindingRow.model == row.model,
-                                                            BindingRow.local_id == row.local_id))
-                if binding is not None:
-                    binding.base = {**(binding.base or {}), row.field: row.remote["value"]}
-            else:
-                unit.publish(DomainEvent("record.changed", row.model, row.local_id, "conflicts.resolve", {"fields": value}))
-            row.state, row.resolution, row.resolved_at = "resolved", take, now
-            result = _conflict_dict(row)
-            _add_numbers(s, [result])
+            result = resolve_conflict(bridge, s, conflict_id, "local" if take == "local" else "remote",
+                                      bridge.clock(), by="cli")
     finally:
         bridge.close()
+    if result is None:
+        console.print(f"[red]no open conflict {conflict_id}[/red]")
+        raise typer.Exit(1)
     emit_json(result) if as_json else console.print(
         f"conflict {conflict_id}: {result['record']}: took the {take} value of {result['field']}")
-
-
-def _job_dict(r: OutboxRow) -> dict[str, Any]:
-    return {"id": r.id, "backend": r.backend, "model": r.model, "local_id": r.local_id, "fields": r.fields,
-            "state": r.state, "attempts": r.attempts, "last_error": r.last_error, "created": r.created,
-            "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at, "origin": r.origin}
 
 
 @jobs_app.command("list")
@@ -169,18 +115,12 @@ def jobs_list(
 
     Example: crm-bridge jobs list --state pending
     """
-    from sqlalchemy import select
-
-    from sync.tables import OutboxRow
+    from sync.queues import parked_rows
 
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
-            query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
-            if state != "all":
-                query = query.where(OutboxRow.state == state)
-            rows = [_job_dict(r) for r in s.scalars(query)]
-            _add_numbers(s, rows)
+            rows = parked_rows(s, state, limit)
         zone = ZoneInfo(bridge.config.timezone)  # times for people in the configured zone
     finally:
         bridge.close()
@@ -199,39 +139,15 @@ def jobs_list(
 
 
 def _set_state(job_ids: list[int], *, retry: bool, all_parked: bool) -> tuple[list[int], list[str]]:
-    """Rows set pending (`retry`) or cancelled, and what was refused, one line each.
-
-    An id that names no outbox row changes nothing at all: a mistyped id in a list is
-    said, and the command is run again with the ids meant, rather than half applied.
-    """
-    from sqlalchemy import select
-
-    from sync.tables import OutboxRow
+    """Rows set pending (`retry`) or cancelled, and what was refused (``sync.queues.set_state``)."""
+    from sync.queues import set_state
 
     bridge = open_app()
-    now = bridge.clock()
-    changed: list[int] = []
-    refused: list[str] = []
     try:
         with bridge.store.transaction() as s:
-            query = select(OutboxRow).where(OutboxRow.state == "parked") if all_parked else select(OutboxRow).where(OutboxRow.id.in_(job_ids))
-            rows = list(s.scalars(query))
-            unknown = sorted(set(job_ids) - {row.id for row in rows})
-            if unknown:
-                listed = ", ".join(str(i) for i in unknown)
-                return [], [f"no outbox row {listed}; nothing was changed (crm-bridge jobs list shows the rows)"]
-            for row in rows:
-                if row.state in ("pending", "parked"):
-                    if retry:
-                        row.state, row.next_attempt_at, row.attempts = "pending", now, 0
-                    else:
-                        row.state = "cancelled"
-                    changed.append(row.id)
-                else:
-                    refused.append(f"row {row.id} is {row.state}, not pending or parked: left as it is")
+            return set_state(s, job_ids, bridge.clock(), retry=retry, all_parked=all_parked, by="cli")
     finally:
         bridge.close()
-    return changed, refused
 
 
 def _say_refused(refused: list[str]) -> None:

@@ -1,7 +1,10 @@
 """What the supervisor dashboard shows, read from the store at `now`: open requests by
-team and status, requests about to breach and breached (``sla.listing.due_list``), and the
-addons' ``status`` sections (routing's queue, notify's parked mails, what needs a person).
-Reads only; the same data answers ``/api/dashboard`` and the page.
+team and status, requests about to breach and breached (``sla.listing.due_list``) and the
+breached ones counted by team and agent, the KPI charts' data (``web.charts``), the sync
+conflicts and parked outbox rows (``sync.queues``, as ``crm-bridge conflicts list`` and
+``jobs list`` read them), and the addons' ``status`` sections (routing's queue, notify's
+parked mails, what needs a person). Reads only; the same data answers ``/api/dashboard``
+and the page. Each CRM number carries ``notify.request_url``'s link when one is configured.
 
 Example::
 
@@ -19,8 +22,10 @@ from sqlalchemy import func, select
 from crm_bridge.app import App
 from crm_bridge.model import TicketStatus
 from crm_bridge.status import collect
-from crm_bridge.store.tables import TeamRow, TicketRow
+from crm_bridge.store.tables import AgentRow, TeamRow, TicketRow
 from sla.listing import DueFilter, due_list
+from sync.queues import open_conflicts, parked_rows
+from web.charts import chart_data
 
 __all__ = ["OPEN", "dashboard"]
 
@@ -47,16 +52,52 @@ def _due(app: App, now: datetime, state: str) -> list[dict[str, Any]]:
     return [{k: r[k] for k in ("number", "subject", "status", "team", "assignee", "due", "left")} for r in rows]
 
 
+def _breached_by(app: App, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The breached requests counted per team and agent (SQL), each group with the numbers
+    of its requests the breached list shows (the list's first ``LIST_LIMIT``)."""
+    with app.store.transaction() as s:
+        rows = s.execute(select(TeamRow.name, AgentRow.name, func.count()).select_from(TicketRow)
+                         .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
+                         .outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
+                         .where(TicketRow.deleted.is_(False), TicketRow.sla_state == "breached")
+                         .group_by(TeamRow.name, AgentRow.name).order_by(func.count().desc(), TeamRow.name)).all()
+    return [{"team": team, "assignee": agent, "count": int(n),
+             "numbers": [r["number"] for r in listed if r["team"] == team and r["assignee"] == agent]}
+            for team, agent, n in rows]
+
+
+def request_link(app: App, number: str | None) -> str | None:
+    """The CRM's page of request `number` (``notify.request_url`` with ``{number}``), or None."""
+    template: str | None = app.config.section("notify").request_url
+    return template.replace("{number}", number) if template and number else None
+
+
+def _queues(app: App) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    with app.store.transaction() as s:
+        conflicts = open_conflicts(s, limit=LIST_LIMIT)
+        parked = parked_rows(s, "parked", LIST_LIMIT)
+    keep = ("id", "backend", "model", "field", "base", "local", "remote", "number", "record", "created")
+    return ([{k: c[k] for k in keep} for c in conflicts],
+            [{k: r[k] for k in ("id", "backend", "model", "number", "record", "fields", "attempts", "last_error",
+                                "created")} for r in parked])
+
+
 def dashboard(app: App, now: datetime) -> dict[str, Any]:
     """Everything the dashboard shows at `now` (aware), as plain data (JSON-ready but for datetimes)."""
     sections = {s.name: s for s in collect(app, now)}
     routing: dict[str, Any] = sections["routing"].data if "routing" in sections else {"enabled": False, "teams": []}
     mails = sections["notify"].data.get("mails", {}) if "notify" in sections else {}
+    breached = _due(app, now, "breached")
+    conflicts, parked = _queues(app)
     return {
         "now": now,
         "open_by_team": _open_by_team(app),
         "at_risk": _due(app, now, "warning"),
-        "breached": _due(app, now, "breached"),
+        "breached": breached,
+        "breached_by": _breached_by(app, breached),
+        "charts": chart_data(app, now),
+        "conflicts": conflicts,
+        "parked_jobs": parked,
         "routing_queue": [{"team": t["team"], "queued": t["queued"], "oldest": t["oldest"], "since": t["since"],
                            "reason": t["reason"]} for t in routing.get("teams", [])],
         "parked_mails": int(mails.get("parked", 0)),

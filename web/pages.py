@@ -58,7 +58,14 @@ def _samples(now: datetime) -> dict[str, dict[str, Any]]:
                                            "total": 2}, {"team": None, "counts": {"new": 1, "in_progress": 0}, "total": 1}],
              "at_risk": [request], "breached": [{**request, "team": None, "assignee": None, "due": None}],
              "routing_queue": [{"team": "L1", "queued": 1, "oldest": "CRM-0000050", "since": now, "reason": None}],
-             "parked_mails": 1, "problems": [{"section": "notify", "reason": "1 mail parked", "command": "crm-bridge notify log"}]}
+             "parked_mails": 1, "problems": [{"section": "notify", "reason": "1 mail parked", "command": "crm-bridge notify log"}],
+             "breached_by": [{"team": "L1", "assignee": None, "count": 3, "numbers": ["CRM-0000042"]}],
+             "conflicts": [{"id": 1, "model": "ticket", "number": "CRM-0000042", "record": "request CRM-0000042",
+                            "field": "priority", "local": "high", "remote": "<low>"},
+                           {"id": 2, "model": "customer", "number": "Ромашка", "record": "customer Ромашка",
+                            "field": "name", "local": "a", "remote": "b"}],
+             "parked_jobs": [{"id": 7, "model": "ticket", "number": "CRM-0000042", "record": "request CRM-0000042",
+                              "fields": {"status": "resolved"}, "attempts": 5, "last_error": "HTTP 500"}]}
     cabinet = {"contact": "Иванова Мария Петровна", "zone": "Europe/Moscow", "now": now,
                "requests": [{"number": "CRM-0000042", "subject": "", "status": "new", "due": None, "assignee": None},
                             {"number": "CRM-0000043", "subject": "x", "status": "odd", "due": now, "assignee": "Пётр"}]}
@@ -66,7 +73,10 @@ def _samples(now: datetime) -> dict[str, dict[str, Any]]:
              "quiet_from": "22:00", "quiet_to": "08:00", "language": "ru", "timezone": "Europe/Moscow",
              "addresses": {"email": "m.ivanova@example.ru", "sms": "", "telegram": ""}, "opted_out": {"sms": now},
              "all_channels": CHANNELS, "all_events": CUSTOMER_EVENTS, "frequencies": FREQUENCIES, "languages": LANGUAGES}
-    return {"dashboard.html": {"board": board, "chart": Markup("<svg></svg>"), "statuses": ["new", "in_progress"]},
+    charts = dict.fromkeys(("volume", "sla", "backlog", "csat", "load"), Markup("<svg></svg>"))
+    return {"dashboard.html": {"board": board, "chart": Markup("<svg></svg>"), "statuses": ["new", "in_progress"],
+                               "charts": charts, "done": "resolved",
+                               "crm_link": lambda n: f"https://crm.example.ru/requests/{n}" if n else None},
             "cabinet.html": {"cab": cabinet, "prefs": prefs, "saved": True, "problem": "prefs_invalid",
                              "problem_detail": "quiet: '25:00-08:00' is not quiet hours"},
             "login.html": {"next": "/dashboard", "failed": True},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -45,11 +45,85 @@ class ProblemOut(BaseModel):
     command: str
 
 
+class BreachedGroup(BaseModel):
+    team: str | None
+    assignee: str | None
+    count: int
+    numbers: list[str]
+
+
+class ConflictOut(BaseModel):
+    id: int
+    backend: str
+    model: str
+    field: str
+    base: Any
+    local: Any
+    remote: Any
+    number: str | None
+    record: str
+    created: datetime
+
+
+class ParkedJob(BaseModel):
+    id: int
+    backend: str
+    model: str
+    number: str | None
+    record: str
+    fields: dict[str, Any]  # the values to write, by canonical field
+    attempts: int
+    last_error: str | None
+    created: datetime
+
+
+class VolumeDay(BaseModel):
+    day: date
+    counts: dict[str, int]
+
+
+class SlaTarget(BaseModel):
+    metric: str
+    met: int
+    ended: int
+    share: float | None
+
+
+class AgeBucket(BaseModel):
+    under_hours: int | None  # None: the oldest bucket
+    count: int
+
+
+class CsatWeek(BaseModel):
+    week: date
+    surveys: int
+    answered: int
+    score: float | None
+
+
+class AgentLoad(BaseModel):
+    agent: str
+    open: int
+    capacity: int | None
+
+
+class Charts(BaseModel):
+    volume: list[VolumeDay]
+    sla: list[SlaTarget]
+    backlog: list[AgeBucket]
+    csat: list[CsatWeek] | None  # None: no CSAT source (the csat addon is not installed)
+    load: list[AgentLoad]
+
+
 class DashboardOut(BaseModel):
     now: datetime
     open_by_team: list[TeamCounts]
     at_risk: list[DueRequest]
     breached: list[DueRequest]
+    breached_by: list[BreachedGroup]
+    charts: Charts
+    conflicts: list[ConflictOut]
+    parked_jobs: list[ParkedJob]
     routing_queue: list[QueuedTeam]
     parked_mails: int
     problems: list[ProblemOut]

@@ -24,10 +24,12 @@ from crm_bridge.app import App
 from crm_bridge.links import LinkRefused, link_url, require_secret, verify
 from notify.compose import token_address
 from notify.prefs_store import unsubscribe
+from sync.queues import resolve_conflict, set_state
 from web import security
 from web.cabinet import cabinet
+from web.charts import draw
 from web.closure import answer, request_of
-from web.dashboard import OPEN, dashboard
+from web.dashboard import OPEN, dashboard, request_link
 from web.i18n import LANGUAGES, MESSAGES, choose_language
 from web.pages import Pages
 from web.prefs_form import FormProblem, prefs_view, save_prefs
@@ -197,15 +199,34 @@ def create_app(bridge: App) -> FastAPI:
         return dashboard(bridge, bridge.clock())
 
     @api.get("/dashboard", include_in_schema=False, dependencies=[Depends(supervisor)])
-    def dashboard_page(request: Request) -> Response:
+    def dashboard_page(request: Request, done: str | None = None) -> Response:
         board = dashboard(bridge, bridge.clock())
-        t = MESSAGES[lang_of(request)]
+        lang = lang_of(request)
+        t = MESSAGES[lang]
         breached_by_team: dict[str | None, int] = {}
         for row in board["breached"]:
             breached_by_team[row["team"]] = breached_by_team.get(row["team"], 0) + 1
         chart = bar_chart([(row["team"] or t["no_team"], row["total"], breached_by_team.get(row["team"], 0))
                            for row in board["open_by_team"]], title=t["open_by_team"])
-        return page(request, "dashboard.html", board=board, chart=chart, statuses=OPEN)
+        return page(request, "dashboard.html", board=board, chart=chart, statuses=OPEN, charts=draw(board["charts"], t, lang),
+                    crm_link=lambda number: request_link(bridge, number),
+                    done=done if done in ("resolved", "retried", "nothing") else None)
+
+    # the conflict and outbox actions: the same functions as `crm-bridge conflicts resolve` and
+    # `jobs retry`, logged with the supervisor's login; a POST-redirect-GET back to the dashboard
+    @api.post("/dashboard/conflicts/{conflict_id}", include_in_schema=False,
+              dependencies=[Depends(supervisor), Depends(csrf_checked)])
+    def conflict_resolve(request: Request, conflict_id: int, take: Annotated[Literal["local", "remote"], Form()]) -> Response:
+        with bridge.store.transaction() as s:
+            result = resolve_conflict(bridge, s, conflict_id, take, bridge.clock(), by=supervisor(request))
+        return RedirectResponse(f"/dashboard?done={'resolved' if result else 'nothing'}#conflicts", status_code=303)
+
+    @api.post("/dashboard/jobs/{job_id}/retry", include_in_schema=False,
+              dependencies=[Depends(supervisor), Depends(csrf_checked)])
+    def job_retry(request: Request, job_id: int) -> Response:
+        with bridge.store.transaction() as s:
+            changed, _ = set_state(s, [job_id], bridge.clock(), retry=True, by=supervisor(request))
+        return RedirectResponse(f"/dashboard?done={'retried' if changed else 'nothing'}#parked", status_code=303)
 
     @api.get("/cabinet/{token}", include_in_schema=False)
     def cabinet_page(request: Request, token: str, *, saved: bool = False) -> Response:

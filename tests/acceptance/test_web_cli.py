@@ -98,6 +98,10 @@ def test_demo_keep_running_prints_the_dashboard_and_a_cabinet_link_that_work(tmp
                               data={"login": "lead", "password": "demo", "csrf": csrf.group(1)})
         assert answer.url.endswith("/dashboard")
         assert "Панель руководителя" in answer.text
+        charts = browser.get(f"{dashboard.group(1)}/api/dashboard", timeout=10).json()["charts"]
+        assert sum(sum(day["counts"].values()) for day in charts["volume"]) > 0  # the demo's requests, per day
+        assert sum(bucket["count"] for bucket in charts["backlog"]) > 0
+        assert "<title>Новые обращения по дням и каналам, 14 дней</title>" in answer.text
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

@@ -64,6 +64,18 @@ def test_a_supervisor_logs_in_and_sees_where_sla_is_missed(browser: Any, site: s
     assert "CRM-0000043" in page.inner_text("section.breached")
     assert "CRM-0000042" in page.inner_text("section.at_risk")
     assert page.locator("svg.chart rect").count() >= 2
+    # the KPI charts, drawn on the server: titled in the page's language, each within the phone's width
+    charts = page.locator("section.kpi svg.chart")
+    titles = [charts.nth(i).get_attribute("aria-label") for i in range(charts.count())]
+    assert titles[:3] == ["Новые обращения по дням и каналам, 14 дней", "SLA соблюдён, по целям, 30 дней",
+                          "Открытые обращения по возрасту"]
+    assert "Загрузка исполнителей: открыто / предел" in titles
+    for i in range(charts.count()):
+        box = charts.nth(i).bounding_box()
+        assert box is not None
+        assert 200 < box["width"] <= 390
+    assert page.locator("section.kpi svg.chart").first.locator("rect").count() >= 1  # yesterday's requests
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     # the stylesheet applied (a CSP refusing it would leave the browser's default margin)
     assert page.evaluate("getComputedStyle(document.body).margin") == "0px"
     assert not errors, errors  # no CSP violation or failed load reported by the browser

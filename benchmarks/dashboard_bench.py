@@ -1,0 +1,119 @@
+"""Benchmark of the supervisor dashboard on a large store: its data (``web.dashboard.dashboard``:
+the lists, the KPI charts' SQL, the queues) and the page rendered from it, and the volume
+chart's SQL (``kpi.series.volume_per_day``) against the naive alternative in the same run —
+read every request's opening time and channel into Python and count them per local day.
+
+    python benchmarks/dashboard_bench.py [--n 100000] [--months 24] [--seed 7] [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+
+The store is ``kpi_bench.build``'s (requests with their SLA ledger over ``months`` before
+7 December 2026). Both volume answers are compared; a difference makes the exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kpi_bench import MSK, NOW, build  # noqa: E402 - the same store as the KPI benchmark
+
+from crm_bridge.app import App, FrozenClock  # noqa: E402
+from crm_bridge.store.tables import TicketRow  # noqa: E402
+from kpi.series import volume_per_day  # noqa: E402
+from web.charts import DAYS, draw, recent_days  # noqa: E402
+from web.dashboard import OPEN, dashboard  # noqa: E402
+from web.i18n import MESSAGES  # noqa: E402
+from web.pages import Pages  # noqa: E402
+
+SECRET = "b" * 40
+
+
+def naive_volume(bridge: App) -> list[dict[str, int]]:
+    """Every request's opening and channel read into Python, counted per local day."""
+    period = recent_days(NOW, MSK, DAYS, "bench")
+    first = period.start.date()
+    counts: list[Counter[str]] = [Counter() for _ in range(DAYS)]
+    with bridge.store.transaction() as s:
+        for created, channel in s.execute(select(TicketRow.created_at, TicketRow.channel)
+                                          .where(TicketRow.deleted.is_(False))):
+            if period.start <= created < period.end:
+                counts[(created.astimezone(MSK).date() - first).days][channel or "—"] += 1
+    return [dict(c) for c in counts]
+
+
+def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
+    bridge = App.from_text(f'timezone: Europe/Moscow\nstore: {{url: "{url}"}}\nlinks: {{secret: "{SECRET}"}}\n'
+                           f'web: {{session_secret: "{SECRET}"}}\n', clock=FrozenClock(NOW))
+    try:
+        bridge.upgrade_db()
+        began = time.perf_counter()
+        build(bridge, n, seed, months)
+        print(f"{label}: built {n:,} requests over {months} months in {time.perf_counter() - began:.1f} s")
+        if bridge.store.engine.dialect.name == "postgresql":
+            with bridge.store.engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+        config = bridge.config.section("kpi")
+        began = time.perf_counter()
+        with bridge.store.transaction() as s:
+            by_sql = [counts for _, counts in volume_per_day(s, recent_days(NOW, MSK, DAYS, "bench"), MSK, config)]
+        t_sql = time.perf_counter() - began
+        began = time.perf_counter()
+        by_python = naive_volume(bridge)
+        t_python = time.perf_counter() - began
+        began = time.perf_counter()
+        board = dashboard(bridge, NOW)
+        t_data = time.perf_counter() - began
+        began = time.perf_counter()
+        html = Pages(bridge.config.section("web")).render(
+            "dashboard.html", "ru", here="/dashboard", csrf="x", user="lead", can_logout=True, zone="Europe/Moscow",
+            board=board, chart="", statuses=OPEN, charts=draw(board["charts"], MESSAGES["ru"], "ru"),
+            crm_link=lambda number: None, done=None)
+        t_page = time.perf_counter() - began
+    finally:
+        bridge.close()
+    print(f"{label}: volume per day, {DAYS} days (SQL)  {t_sql:6.3f} s")
+    print(f"{label}: the same by a Python pass        {t_python:6.3f} s   ratio {t_python / t_sql:.1f}x")
+    print(f"{label}: the dashboard's data             {t_data:6.3f} s   (charts, lists, queues)")
+    print(f"{label}: the page rendered from it        {t_page:6.3f} s   ({len(html) // 1024} KiB)")
+    if by_sql != by_python:
+        print(f"{label}: MISMATCH: SQL {by_sql}, Python {by_python}")
+        return False
+    print(f"{label}: both passes agree on {sum(sum(c.values()) for c in by_sql):,} requests of the last {DAYS} days")
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--months", type=int, default=24, help="the months of history the requests are spread over")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pg", help="a PostgreSQL admin URL: also run on a scratch database there")
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'dash.db'}", args.n, args.seed, args.months)
+    if args.pg:
+        name = f"dash_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False),
+                      args.n, args.seed, args.months)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

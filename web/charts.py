@@ -1,0 +1,102 @@
+"""The dashboard's charts: their data read through the kpi addon's queries (``kpi.series``
+and ``kpi.queries.compliance_and_load``; CSAT through the ``kpi.csat`` source the csat addon
+registers, capacity from routing's roster), then drawn by ``web.svg`` with the page's words.
+
+``chart_data`` is plain data (``/api/dashboard`` returns it as ``charts``); ``draw`` turns it
+into SVG in one language. Example::
+
+    data = chart_data(app, app.clock())
+    svgs = draw(data, MESSAGES["en"], "en")   # {"volume": Markup("<svg ..."), "sla": ..., ...}
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from markupsafe import Markup
+
+from crm_bridge.app import App
+from kpi.figures import METRICS, Compliance
+from kpi.period import Period
+from kpi.queries import compliance_and_load
+from kpi.series import AGE_EDGES, backlog_ages, volume_per_day, weekly_csat
+from routing.roster import read_roster
+from web.svg import bar_chart, column_chart, line_chart, load_chart, share_chart
+
+__all__ = ["DAYS", "WEEKS", "chart_data", "draw", "recent_days"]
+
+DAYS, SLA_DAYS, WEEKS = 14, 30, 8  # the volume chart's days, the SLA chart's days, the CSAT chart's weeks
+AGENTS = 15  # the most loaded agents the load chart shows
+
+
+def recent_days(now: datetime, zone: ZoneInfo, days: int, label: str) -> Period:
+    """The last `days` calendar days in `zone`, today included (until `now`)."""
+    first = now.astimezone(zone).date() - timedelta(days=days - 1)
+    return Period(label, datetime.combine(first, time(0), tzinfo=zone), now)
+
+
+def chart_data(app: App, now: datetime) -> dict[str, Any]:
+    """What the charts show at `now` (aware): ``volume`` (days, each with counts per
+    channel), ``sla`` (per target: met, ended, share over the last 30 days), ``backlog``
+    (the open requests per age bucket), ``csat`` (weeks with surveys, answers, score; None
+    without the csat addon) and ``load`` (agents: open requests, routing's capacity)."""
+    zone = ZoneInfo(app.config.timezone)
+    config = app.config.section("kpi")
+    sources = app.registry.all("kpi.csat")
+    csat = sources[0].obj if sources else None
+    thirty = Period(f"last-{SLA_DAYS}d", now - timedelta(days=SLA_DAYS), now)
+    with app.store.transaction() as s:
+        days = volume_per_day(s, recent_days(now, zone, DAYS, f"last-{DAYS}d"), zone, config)
+        total, agents = compliance_and_load(s, thirty, now, config)
+        ages = backlog_ages(s, now, config=config)
+        weeks = (weekly_csat(s, recent_days(now, zone, 7 * WEEKS, f"last-{WEEKS}w"), zone, config, csat)
+                 if csat is not None else None)
+        roster = read_roster(s, app.config, now)
+    capacity = {state.name: state.capacity.max for state in roster.states.values()}
+    load = sorted(((row.key[0], row.backlog, capacity.get(row.key[0])) for row in agents
+                   if row.key[0] != "—" and (row.backlog or row.key[0] in capacity)), key=lambda r: (-r[1], r[0]))
+    return {
+        "volume": [{"day": day, "counts": counts} for day, counts in days],
+        "sla": [{"metric": m, "met": c.met, "ended": c.ended, "share": c.share}
+                for m in METRICS for c in [total.sla.get(m, Compliance())]],
+        "backlog": [{"under_hours": edge, "count": n} for edge, n in ages],
+        "csat": None if weeks is None else [{"week": w, "surveys": n, "answered": a, "score": score}
+                                            for w, n, a, score in weeks],
+        "load": [{"agent": name, "open": n, "capacity": cap} for name, n, cap in load[:AGENTS]],
+    }
+
+
+def _age_label(edge: int | None, previous: int, t: dict[str, str]) -> str:
+    def span(hours: int) -> str:
+        return f"{hours} {t['hours_short']}" if hours < 24 else f"{hours // 24} {t['days_short']}"
+
+    if edge is None:
+        return f"> {span(previous)}"
+    return f"< {span(edge)}" if not previous else f"{span(previous)}–{span(edge)}"
+
+
+def draw(data: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Markup]:
+    """Each chart of `data` (``chart_data``) as SVG with the words `t` and `lang`'s dates
+    (Babel); no ``csat`` key without a CSAT source."""
+
+    def day(d: Any) -> str:
+        return str(format_date(d, "dd.MM", locale=lang))
+
+    edges = (0, *AGE_EDGES)
+    ages = [(_age_label(row["under_hours"], edges[i], t), row["count"], row["count"] if row["under_hours"] is None else 0)
+            for i, row in enumerate(data["backlog"])]
+
+    out = {
+        "volume": column_chart([(day(d["day"]), d["counts"]) for d in data["volume"]], title=t["chart_volume"]),
+        "sla": share_chart([(t[f"metric_{r['metric']}"], r["share"], r["ended"]) for r in data["sla"]],
+                           title=t["chart_sla"]),
+        "backlog": bar_chart(ages, title=t["chart_backlog"]),
+        "load": load_chart([(r["agent"], r["open"], r["capacity"]) for r in data["load"]], title=t["chart_load"]),
+    }
+    if data["csat"] is not None:
+        out["csat"] = line_chart([(day(w["week"]), w["score"]) for w in data["csat"]], title=t["chart_csat"],
+                                 low=1, high=5)
+    return out
