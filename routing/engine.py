@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_bridge.app import App
@@ -46,8 +46,11 @@ log = logging.getLogger(__name__)
 _TICK_LOCK = 7_420_131  # pg_try_advisory_xact_lock key: one router drains the queue at a time
 # Requests decided per transaction. Each chunk locks every agent and counts their load
 # once (~70 ms with 100,000 open requests); the agents stay locked meanwhile (~0.5 s at
-# 2,000 decisions/s), which an escalation or a re-route outside the tick waits out.
-_CHUNK = 1000
+# 2,000 decisions/s a thousand), which an escalation or a re-route outside the tick waits
+# out. PostgreSQL's chunk is larger: there the count, the locks and every statement are
+# round trips to a server sharing the machine (the count alone was ~15 % of the tick).
+_CHUNK = {"postgresql": 2500}
+_CHUNK_DEFAULT = 1000
 _PRIORITY_RANK = {p.value: i for i, p in enumerate(reversed(list(Priority)))}  # urgent first
 _OPEN = [s.value for s in TicketStatus if s.is_open]
 _TRIGGERS = {"assignee_id", "status", "deleted"}
@@ -79,6 +82,17 @@ def on_ticket_imported(unit: Unit, event: DomainEvent) -> None:
         unit.defer("routing.queue", event.local_id, _queue_many)
 
 
+_WANTED = load_only(*(getattr(TicketRow, name) for name in (  # what the rules, the order and the assignment read
+    "number", "subject", "type", "priority", "channel", "source", "status", "customer_id", "assignee_id", "co_executors",
+    "team_id", "contract", "tags", "created_at", "resolution_due", "deleted")))
+
+
+def _tickets(session: Session, ids: list[int]) -> dict[int, TicketRow]:
+    """The chunk's requests by id, one query, only the columns routing reads (not the
+    description, the SLA and CSAT fields): a full row a request was ~10 % of the tick."""
+    return {t.id: t for t in session.scalars(select(TicketRow).where(TicketRow.id.in_(ids)).options(_WANTED))}
+
+
 def _order(tickets: Sequence[TicketRow]) -> list[TicketRow]:
     """Most urgent first: the SLA due instant (none: last), then priority, then age."""
     far = datetime.max.replace(tzinfo=UTC)
@@ -90,16 +104,17 @@ def _route_chunk(app: App, now: datetime, after: tuple[int, ...]) -> tuple[int, 
     — `after` holds the ids already seen this tick; None as last id: the queue is drained."""
     config = app.config.section("routing")
     with app.store.transaction() as session:
-        if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql" and not session.scalar(
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _TICK_LOCK}):
             return 0, 0, 0, None
         queued: dict[int, str | None] = dict(session.execute(  # ticket id -> why it waits (columns: no ORM object a row)
             select(RoutingQueueRow.ticket_id, RoutingQueueRow.reason)
             .where(RoutingQueueRow.ticket_id > (after[-1] if after else 0))
-            .order_by(RoutingQueueRow.ticket_id).limit(_CHUNK)).all())
+            .order_by(RoutingQueueRow.ticket_id).limit(_CHUNK.get(dialect, _CHUNK_DEFAULT))).all())
         if not queued:
             return 0, 0, 0, None
-        tickets = rows_by_id(session, TicketRow, queued)
+        tickets = _tickets(session, list(queued))
         gone = [tid for tid, t in tickets.items() if t.deleted or t.assignee_id is not None or t.status not in _OPEN]
         gone += [tid for tid in queued if tid not in tickets]
         if gone:

@@ -23,7 +23,8 @@ def test_packed_round_trip(considered: list[Considered]) -> None:
 def test_compact_and_old_rows() -> None:
     team = [Considered(f"Agent {i}", f"Agent {i}", "off shift until 2026-11-24T09:00+03:00", 120.0) for i in range(50)]
     packed = pack_considered(team)
-    assert packed["agents"][0] == ["Agent 0", 120, 0] and packed["reasons"] == ["off shift until 2026-11-24T09:00+03:00"]
+    assert packed["agents"][0] == ["Agent 0", 120, 0]
+    assert packed["reasons"] == ["off shift until 2026-11-24T09:00+03:00"]
     old = [{"key": "a", "name": "A", "excluded": None, "load": 1.0, "why": "least loaded"}]
     assert considered_of({"considered": old}) == old  # rows logged before the compact form read as they were
     assert considered_of({"metric": "resolution"}) is None
