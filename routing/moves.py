@@ -147,10 +147,11 @@ def considered_of(data: dict[str, Any]) -> list[dict[str, Any]] | None:
     packed = data.get(_PACKED)
     if packed is None:
         return None
-    reasons = packed["reasons"]
-    found = []
+    reasons: list[str] = packed["reasons"]
+    found: list[dict[str, Any]] = []
     for entry in packed["agents"]:
-        key, load, reason, why, name = [*entry, *(None, "", entry[0])[len(entry) - 2:]]  # the defaults trimmed
+        full: list[Any] = [*entry, *(None, "", entry[0])[len(entry) - 2:]]  # the trimmed defaults back
+        key, load, reason, why, name = full
         found.append({"key": key, "name": name, "excluded": None if reason is None else reasons[reason],
                       "load": float(load), "why": why})
     return found
