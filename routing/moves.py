@@ -124,17 +124,24 @@ def pack_considered(considered: Sequence[Considered]) -> dict[str, Any]:
     decision. ``considered_of`` gives back the dicts ``routing explain`` shows.
 
     >>> pack_considered([Considered("Иванова", "Иванова", "away", 3.0), Considered("b", "B", None, 1.5, "least loaded")])
-    {'reasons': ['away'], 'agents': [['Иванова', 3, 0], ['b', 1.5, None, 'least loaded', 'B']]}
+    {'reasons': ['away'], 'agents': [['Иванова', 3.0, 0], ['b', 1.5, None, 'least loaded', 'B']]}
     """
     reasons: dict[str, int] = {}
     agents: list[list[Any]] = []
-    for c in considered:
-        load = int(c.load) if c.load.is_integer() else c.load
-        entry: list[Any] = [c.key, load,
-                            None if c.excluded is None else reasons.setdefault(c.excluded, len(reasons)), c.why, c.name]
-        while len(entry) > 2 and entry[-1] == (c.key if len(entry) == 5 else "" if len(entry) == 4 else None):
-            entry.pop()
-        agents.append(entry)
+    add = agents.append
+    for key, name, excluded, load, why in considered:  # by hand, not a loop trimming defaults: once per agent and decision
+        if excluded is None:
+            reason = None
+        elif (reason := reasons.get(excluded)) is None:
+            reason = reasons[excluded] = len(reasons)
+        if name != key:
+            add([key, load, reason, why, name])
+        elif why:
+            add([key, load, reason, why])
+        elif reason is not None:
+            add([key, load, reason])
+        else:
+            add([key, load])
     return {"reasons": list(reasons), "agents": agents}
 
 
