@@ -39,6 +39,16 @@ def _considered(decision: Decision) -> list[dict[str, Any]]:
     return [{"key": c.key, "name": c.name, "excluded": c.excluded, "load": c.load, "why": c.why} for c in decision.considered]
 
 
+def _logged(data: dict[str, Any]) -> dict[str, Any]:
+    """A routing_log row's data as explain shows it: the considered agents as dicts, however stored."""
+    from routing.moves import considered_of
+
+    if "considered_packed" not in data:
+        return data
+    return {("considered" if k == "considered_packed" else k): (considered_of(data) if k == "considered_packed" else v)
+            for k, v in data.items()}  # in place: the same order as the dicts were stored in
+
+
 def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
     return value.astimezone(zone).isoformat(timespec="minutes") if value is not None else None
 
@@ -73,7 +83,7 @@ def explain(
             row, _ = find_request(s, number, local_id, zone)
             names = {a.id: a.name for a in s.execute(select(AgentRow.id, AgentRow.name))}
             history = [{"at": _local(e.at, zone), "action": e.action, "rule": e.rule, "agent": names.get(e.agent_id or 0),
-                        "previous": names.get(e.previous_id or 0), "reason": e.reason, **e.data}
+                        "previous": names.get(e.previous_id or 0), "reason": e.reason, **_logged(e.data)}
                        for e in s.scalars(select(RoutingLogRow).where(RoutingLogRow.ticket_id == row.id)
                                           .order_by(RoutingLogRow.id))]
             customer = s.get(CustomerRow, row.customer_id) if row.customer_id else None

@@ -94,6 +94,9 @@ def test_explain_says_why_this_person_and_why_not_the_others(cli: Any) -> None:
         "Кузнецова Анна": "at capacity 1/1",
         "Орлов Олег": "missing skill 1c",
     }
+    assert "considered_packed" not in decided  # the log's compact form is unpacked: the same dicts as "now" shows
+    assert all(set(c) == {"key", "name", "excluded", "load", "why"} for c in decided["considered"])
+    assert all(isinstance(c["load"], float) for c in decided["considered"])
     now = story["now"]  # as it would go now: the assignee excluded, nobody else can take it
     assert now["outcome"] == "queued"
     assert now["reason"] == ("nobody in team L1 is eligible now: 1 the current assignee, 1 off shift, 1 on leave, "

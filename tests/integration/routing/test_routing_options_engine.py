@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from crm_bridge.app import App, FrozenClock
 from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
+from routing.moves import considered_of
 from routing.tables import RoutingCreditRow, RoutingLogRow, RoutingQueueRow
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
@@ -132,7 +133,7 @@ def test_an_international_customers_request_goes_by_the_english_rule_to_an_engli
             ticket = s.scalars(select(TicketRow).where(TicketRow.number == english[0])).one()
             [entry] = s.scalars(select(RoutingLogRow).where(RoutingLogRow.ticket_id == ticket.id))
             assert entry.rule == "english"
-            assert {c["key"]: c["excluded"] for c in entry.data["considered"]} == {
+            assert {c["key"]: c["excluded"] for c in considered_of(entry.data) or []} == {
                 "Иванова Мария": "does not speak en (speaks ru)", "Петров Пётр": None}
     finally:
         bridge.close()
