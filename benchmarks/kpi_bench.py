@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -236,29 +237,36 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
     return not wrong
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def on_both_stores(description: str, run: Callable[[str, str, int, int, int], bool], prefix: str,
+                   argv: Sequence[str] | None = None) -> int:
+    """Parse the benchmarks' common options and `run(label, url, n, seed, months)` on a
+    SQLite file and, with ``--pg``, on a scratch PostgreSQL database; 1 when a run failed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=24, help="the months of history the requests are spread over")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg", help="a PostgreSQL admin URL: also run on a scratch database there")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'kpi.db'}", args.n, args.seed, args.months)
+        ok &= run("SQLite", f"sqlite:///{Path(tmp) / f'{prefix}.db'}", args.n, args.seed, args.months)
     if args.pg:
-        name = f"kpi_bench_{uuid.uuid4().hex[:8]}"
+        name = f"{prefix}_bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
-            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False), args.n, args.seed, args.months)
+            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False),
+                      args.n, args.seed, args.months)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
     return 0 if ok else 1
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return on_both_stores(__doc__.split("\n\n")[0], run, "kpi", argv)
 
 if __name__ == "__main__":
     sys.exit(main())

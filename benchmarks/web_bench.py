@@ -1,9 +1,9 @@
-"""Benchmark of the supervisor dashboard on a large store: its data (``web.dashboard.dashboard``:
+"""Benchmark of the web addon: the supervisor dashboard on a large store: its data (``web.dashboard.dashboard``:
 the lists, the KPI charts' SQL, the queues) and the page rendered from it, and the volume
 chart's SQL (``kpi.series.volume_per_day``) against the naive alternative in the same run —
 read every request's opening time and channel into Python and count them per local day.
 
-    python benchmarks/dashboard_bench.py [--n 100000] [--months 24] [--seed 7] [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+    python benchmarks/web_bench.py [--n 100000] [--months 24] [--seed 7] [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
 
 The store is ``kpi_bench.build``'s (requests with their SLA ledger over ``months`` before
 7 December 2026). Both volume answers are compared; a difference makes the exit status 1.
@@ -11,19 +11,15 @@ The store is ``kpi_bench.build``'s (requests with their SLA ledger over ``months
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kpi_bench import MSK, NOW, build  # noqa: E402 - the same store as the KPI benchmark
+from kpi_bench import MSK, NOW, build, on_both_stores  # noqa: E402 - the same store and options as the KPI benchmark
 
 from crm_bridge.app import App, FrozenClock  # noqa: E402
 from crm_bridge.store.tables import TicketRow  # noqa: E402
@@ -90,30 +86,8 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
     return True
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--months", type=int, default=24, help="the months of history the requests are spread over")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pg", help="a PostgreSQL admin URL: also run on a scratch database there")
-    args = parser.parse_args()
-    ok = True
-    with tempfile.TemporaryDirectory() as tmp:
-        ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'dash.db'}", args.n, args.seed, args.months)
-    if args.pg:
-        name = f"dash_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False),
-                      args.n, args.seed, args.months)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-    return 0 if ok else 1
-
+def main(argv: list[str] | None = None) -> int:
+    return on_both_stores(__doc__.split("\n\n")[0], run, "web", argv)
 
 if __name__ == "__main__":
     sys.exit(main())
