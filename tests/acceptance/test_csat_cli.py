@@ -3,20 +3,17 @@ team, as a table and as JSON; a survey sent now for a resolved request, refused 
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from crm_bridge.app import App
-from crm_bridge.cli import main
 from crm_bridge.store.tables import ContactRow, CustomerRow, TeamRow, TicketRow
 from csat.tables import SurveyRow
+from tests.acceptance.embedded import logging_kept, run
 
 CONFIG = """store: {{url: 'sqlite:///{db}'}}
 timezone: Europe/Moscow
@@ -56,19 +53,12 @@ def config(tmp_path: Path) -> Iterator[Path]:
                             created_at=NOV, tags=[]))
     finally:
         bridge.close()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield path
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with logging_kept():
+        yield path
 
 
 def cli(config: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
-        main(["-c", str(config), "csat", *args])
-    code = ended.value.code
-    return (code if isinstance(code, int) else 0), out.getvalue(), err.getvalue()
+    return run("-c", str(config), "csat", *args)
 
 
 def test_the_report_of_a_month_by_team_as_json_and_as_a_table(config: Path) -> None:

@@ -3,11 +3,8 @@ always ask why a message became what it did."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -15,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from crm_bridge.app import App
-from crm_bridge.cli import main
 from crm_bridge.store.tables import ContactRow, CustomerRow, TicketRow
 from intake.tables import InboxRow
+from tests.acceptance.embedded import logging_kept, run
 
 INTAKE = """intake:
   rules:
@@ -43,19 +40,12 @@ def config(tmp_path: Path) -> Iterator[Path]:
                        ContactRow(customer_id=lyutik.id, name="Бухгалтерия", email="buh@shared.example")])
     finally:
         bridge.close()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield path
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with logging_kept():
+        yield path
 
 
 def cli(config: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
-        main(["-c", str(config), *args])
-    code = ended.value.code
-    return (code if isinstance(code, int) else 0), out.getvalue(), err.getvalue()
+    return run("-c", str(config), *args)
 
 
 def eml(folder: Path, name: str, sender: str, subject: str, text: str) -> Path:

@@ -3,19 +3,16 @@ exit 1 — an operator who mistypes an id learns it instead of reading "0 row(s)
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from crm_bridge.app import App
-from crm_bridge.cli import main
 from sync.tables import OutboxRow
+from tests.acceptance.embedded import logging_kept, run
 
 
 @pytest.fixture
@@ -31,19 +28,12 @@ def config(tmp_path: Path) -> Iterator[Path]:
                                 fields={"status": "closed"}, origin="test", state=state))
     finally:
         bridge.close()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield path
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with logging_kept():
+        yield path
 
 
 def cli(config: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
-        main(["-c", str(config), *args])
-    code = ended.value.code
-    return (code if isinstance(code, int) else 0), out.getvalue(), err.getvalue()
+    return run("-c", str(config), *args)
 
 
 def states(config: Path) -> dict[int, str]:

@@ -4,11 +4,8 @@ value's source, an opt-out by link that `show` reports and `set --opt-in` lifts.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,10 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from crm_bridge.app import App
-from crm_bridge.cli import main
 from crm_bridge.store.tables import ContactRow, CustomerRow, TicketRow
 from notify.compose import unsubscribe_link
 from sync.tables import BindingRow
+from tests.acceptance.embedded import logging_kept, run
 
 CONFIG = """store: {{url: 'sqlite:///{db}'}}
 timezone: Europe/Moscow
@@ -50,19 +47,12 @@ def config(tmp_path: Path) -> Iterator[Path]:
                        ContactRow(name="Иванова Мария", customer_id=ru.id, email="m.ivanova@romashka.example")])
     finally:
         bridge.close()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield path
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    with logging_kept():
+        yield path
 
 
 def cli(config: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
-        main(["-c", str(config), "notify", *args])
-    code = ended.value.code
-    return (code if isinstance(code, int) else 0), out.getvalue(), err.getvalue()
+    return run("-c", str(config), "notify", *args)
 
 
 def test_set_then_show_json_round_trips_every_choice_with_its_source(config: Path) -> None:
