@@ -28,7 +28,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from crm_bridge import progress
 from crm_bridge.app import App
@@ -37,7 +36,7 @@ from crm_bridge.model import TicketStatus
 from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
-from crm_bridge.store.records import in_chunks
+from crm_bridge.store.records import in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint, window
@@ -124,20 +123,10 @@ _CLOCK_FIELDS = ("generation", "policy", "state", "next_check", "notes")
 
 
 def _rows(session: Session, row: type[Any], columns: Sequence[Any], ids: Iterable[int | None]) -> dict[int, Any]:
-    """Rows by id as tuples of `columns` (the first is the id), one query per ``IN_CHUNK``;
-    a row the session holds as an object (an import's page) is taken as that object, so
-    what its transaction changed is what the plan reads."""
-    found: dict[int, Any] = {}
-    wanted: list[int] = []
-    for i in sorted({i for i in ids if i is not None}):
-        held = session.identity_map.get(identity_key(row, i))
-        if held is None:
-            wanted.append(i)
-        else:
-            found[i] = held
-    for chunk in in_chunks(wanted):
-        found.update({r[0]: r for r in session.execute(select(*columns).where(columns[0].in_(chunk)))})
-    return found
+    """Rows by id as tuples of `columns` (``rows_by_id``): a row the session holds as an
+    object (an import's page) is taken as that object, so what its transaction changed is
+    what the plan reads."""
+    return rows_by_id(session, row, ids, columns)
 
 
 def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "",

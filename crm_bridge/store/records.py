@@ -131,9 +131,11 @@ def in_chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]
         yield values[start : start + size]
 
 
-def rows_by_id(session: Session, row: type[Any], ids: Iterable[int | None]) -> dict[int, Any]:
+def rows_by_id(session: Session, row: type[Any], ids: Iterable[int | None],
+               columns: Sequence[Any] | None = None) -> dict[int, Any]:
     """Rows by id: from the session when it holds them (an import's page), the rest one
-    query per ``IN_CHUNK``. The caller keeps the result: the identity map holds rows weakly."""
+    query per ``IN_CHUNK`` — as objects, or as tuples of `columns` (the first is the id)
+    where a row tuple serves. The caller keeps the result: the identity map holds rows weakly."""
     found: dict[int, Any] = {}
     wanted: list[int] = []
     for i in sorted({i for i in ids if i is not None}):
@@ -143,5 +145,8 @@ def rows_by_id(session: Session, row: type[Any], ids: Iterable[int | None]) -> d
         else:
             found[i] = held
     for chunk in in_chunks(wanted):
-        found.update({r.id: r for r in session.scalars(select(row).where(row.id.in_(chunk)))})
+        if columns is None:
+            found.update({r.id: r for r in session.scalars(select(row).where(row.id.in_(chunk)))})
+        else:
+            found.update({r[0]: r for r in session.execute(select(*columns).where(columns[0].in_(chunk)))})
     return found
