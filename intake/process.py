@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import build_record, create_record
-from crm_bridge.store.tables import ContactRow, CustomerRow, TicketEventRow, TicketRow
+from crm_bridge.store.tables import ContactRow, CustomerRow, NoteRow, TicketEventRow, TicketRow
 from intake.classify import CompiledRule, Facts, classify, compile_rule
 from intake.match import ContactIndex, Known, MatchDecision, match_sender
 from intake.parse import Inbound, parse_message
@@ -241,6 +241,25 @@ def _open_requests(session: Session, customer_id: int | None, contact_id: int | 
     return [OpenRequest(t.id, t.subject, max(t.created_at, last.get(t.id) or t.created_at)) for t in tickets]
 
 
+def _note_in_crm(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded) -> int:
+    """The customer's message as a note in the request's history, which the sync outbox
+    creates in every backend listing ``note`` in ``create_remote`` (1C: ``Catalog_Заметки``
+    by ``Предмет``) bind-first, like notify's ``crm_note``. Once: it is written in the
+    transaction that decides the message, keyed by its Message-ID (``notes.source_key``)."""
+    key = f"intake:{row.message_id}"
+    found = unit.session.scalar(select(NoteRow.id).where(NoteRow.source_key == key))
+    if found is not None:
+        return int(found)
+    who = f"{inbound.sender_name} <{inbound.sender}>" if inbound.sender_name else inbound.sender
+    text = f"{inbound.subject.strip()}\n\n{inbound.text.strip()}".strip() or "(пустое сообщение / empty message)"
+    note = NoteRow(ticket_id=threaded.ticket_id, channel=row.channel or "email", text=text, created=row.received_at,
+                   author=who[:500] or None, about="ticket", source_key=key)
+    unit.session.add(note)
+    unit.session.flush()
+    unit.publish(DomainEvent("record.created", "note", note.id, "intake"))
+    return int(note.id)
+
+
 def _attach(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded, decision: dict[str, Any]) -> str:
     """The message joins its request's history as the customer's ``message`` event."""
     session = unit.session
@@ -250,6 +269,7 @@ def _attach(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded, dec
                                      "rule": threaded.rule, "repeat": threaded.repeat, "subject": inbound.subject}))
     # the SLA clock is planned again from the history: the customer's message restarts next response
     unit.publish(DomainEvent("ticket.imported", "ticket", threaded.ticket_id, "intake", {"message": True}))
+    decision["note"] = _note_in_crm(unit, row, inbound, threaded)
     row.state, row.ticket_id, row.reason, row.decision = "threaded", threaded.ticket_id, None, decision
     if row.customer_id is None and row.contact_id is None:
         ticket = session.get(TicketRow, threaded.ticket_id)
