@@ -1,18 +1,23 @@
-"""What intake learns reaches 1C: a customer's threaded message becomes a note in the
-request's history in 1C (Catalog_Заметки by Предмет), once, however often the create is
-retried."""
+"""Intake and 1C both ways: a customer's threaded message becomes a note in the request's
+history in 1C (Catalog_Заметки by Предмет), once, however often the create is retried; an
+agent's reply written in 1C (an outgoing e-mail by Предмет) becomes the agent's ``message``
+event and ends the next-response clock."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from crm_bridge.store.tables import ContactRow, NoteRow, TicketRow
+from crm_bridge.store.tables import ContactRow, NoteRow, TicketEventRow, TicketRow
 from intake.tables import InboxRow
 from sync.tables import BindingRow, OutboxRow
 from tests.integration.intake.conftest import Desk, mail, open_desk
@@ -81,3 +86,54 @@ def test_a_customers_reply_is_noted_once_in_the_request_in_1c_even_when_the_firs
     assert "всё равно не работает" in in_1c["ТекстСодержания"]
     assert in_1c["Description"].endswith(sender[sender.index("<"):])  # who wrote it: the customer
     assert len(desk.emulator.records(NOTES)) == before + 1
+
+
+REPLIES = """    models: [customer, contact, agent, ticket, note, mail]
+    create_remote: [ticket]
+    post_created: [ticket]
+    timeout: {connect: 2, read: 2}
+"""
+
+
+def test_an_agents_reply_written_in_1c_ends_the_next_response_clock_the_customers_message_started(
+        tmp_path: Path) -> None:
+    with open_desk(tmp_path, REPLIES) as desk:
+        ticket_id, ref, number, sender = registered(desk, "Вопрос по оплате", "<p1@client.example>")
+        desk.acknowledged()
+        desk.send(mail(sender, f"Re: Обращение {number}", "Когда будет счёт?", Message_ID="<p2@client.example>"))
+        desk.cycle()
+        desk.emulator.reply(ref, "Черновик ответа", status="Черновик")  # not sent: no reply yet
+        desk.cycle()
+        assert messages(desk, ticket_id) == ["customer"]
+        assert next_response(desk, number)["ended_at"] is None
+        letter = desk.emulator.reply(ref, "Счёт выставлен, отправили на почту.")
+        for _ in range(2):  # a second import of the same letter records nothing more
+            desk.clock.at += timedelta(minutes=1)
+            desk.cycle()
+        assert messages(desk, ticket_id) == ["customer", "agent"]
+        with desk.app.store.transaction() as s:
+            [event] = s.scalars(select(TicketEventRow).where(TicketEventRow.ticket_id == ticket_id,
+                                                           TicketEventRow.data["author"].as_string() == "agent"))
+            agent = s.scalar(select(BindingRow.local_id).where(BindingRow.model == "agent",
+                                                               BindingRow.remote_id == letter["Автор_Key"]))
+            assert event.data["agent_id"] == agent
+            assert event.origin == "remote:demo-1c"
+        cycle = next_response(desk, number)
+        assert cycle["ending"]["by"] == "the agent's answer"
+        assert cycle["state"] == "met"
+        assert datetime.fromisoformat(cycle["ended_at"]) == event.at
+
+
+def messages(desk: Desk, ticket_id: int) -> list[str]:
+    with desk.app.store.transaction() as s:
+        return [e.data["author"] for e in s.scalars(select(TicketEventRow).where(
+            TicketEventRow.ticket_id == ticket_id, TicketEventRow.kind == "message").order_by(TicketEventRow.at))]
+
+
+def next_response(desk: Desk, number: str) -> dict[str, Any]:
+    """The request's first next-response cycle as ``crm-bridge sla explain --json`` tells it."""
+    cli = [sys.executable, "-m", "crm_bridge", "-c", str(desk.config_path)]
+    done = subprocess.run([*cli, "sla", "explain", number, "--json"], capture_output=True, text=True, check=True,
+                          timeout=120)
+    story = json.loads(done.stdout)
+    return next(c for c in story["cycles"] if c["metric"] == "next_response")
