@@ -18,6 +18,7 @@ next run; nothing half-done is left. The CRM's number comes back in
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections import Counter
 from datetime import datetime
@@ -28,7 +29,7 @@ from sqlalchemy import func, select
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import build_record, create_record
-from crm_bridge.store.tables import ContactRow, CustomerRow, NoteRow, TicketEventRow, TicketRow
+from crm_bridge.store.tables import AttachmentRow, ContactRow, CustomerRow, NoteRow, TicketEventRow, TicketRow
 from intake.classify import CompiledRule, Facts, classify, compile_rule
 from intake.match import ContactIndex, Known, MatchDecision, match_sender
 from intake.parse import Inbound, parse_message
@@ -195,6 +196,7 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
     session.flush()
     ticket_id: int = ticket.id  # type: ignore[attr-defined]
     unit.publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    decision["attachments"] = _attachments(unit, row, inbound, ticket_id, decision["attachments"])
     row.state, row.ticket_id, row.reason, row.decision = "registered", ticket_id, None, decision
     log.info("inbound %s registered as a new request (type %s by %s, priority %s by %s)", row.message_id, decided.type,
              decided.type_rule, decided.priority, decided.priority_rule,
@@ -241,6 +243,38 @@ def _open_requests(session: Session, customer_id: int | None, contact_id: int | 
     return [OpenRequest(t.id, t.subject, max(t.created_at, last.get(t.id) or t.created_at)) for t in tickets]
 
 
+def _attachments(unit: Unit, row: InboxRow, inbound: Inbound, ticket_id: int,
+                 listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The message's kept files as the request's ``attachment`` records, which the sync
+    outbox creates in every backend listing ``attachment`` in ``create_remote`` (1C: items of
+    ``Catalog_ИнтересПрисоединенныеФайлы`` by ``ВладелецФайла``) bind-first. A file over
+    ``max_attachment`` was not kept and is not sent (the decision says so). Once: keyed by
+    the Message-ID and the file's place in the message (``attachments.source_key``).
+    Returns the decision's list with each sent file's ``attachment_id``."""
+    out: list[dict[str, Any]] = []
+    for place, (item, attachment) in enumerate(zip(listed, inbound.attachments, strict=True), start=1):
+        if attachment.data is None:
+            out.append({**item, "to_crm": False})
+            continue
+        key = f"intake:{row.message_id}:{place}"
+        found = unit.session.scalar(select(AttachmentRow.id).where(AttachmentRow.source_key == key))
+        if found is None:
+            filename = attachment.filename or f"attachment-{place}"
+            name, dot, extension = filename.rpartition(".")
+            if not dot or not name:
+                name, extension = filename, ""
+            record = AttachmentRow(ticket_id=ticket_id, filename=filename[:500], name=name[:500], extension=extension[:50],
+                                   content_type=attachment.content_type[:200], size=attachment.size,
+                                   content=base64.b64encode(attachment.data).decode("ascii"), created=row.received_at,
+                                   source_key=key)
+            unit.session.add(record)
+            unit.session.flush()
+            unit.publish(DomainEvent("record.created", "attachment", record.id, "intake"))
+            found = record.id
+        out.append({**item, "to_crm": True, "attachment_id": int(found)})
+    return out
+
+
 def _note_in_crm(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded) -> int:
     """The customer's message as a note in the request's history, which the sync outbox
     creates in every backend listing ``note`` in ``create_remote`` (1C: ``Catalog_Заметки``
@@ -270,6 +304,7 @@ def _attach(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded, dec
     # the SLA clock is planned again from the history: the customer's message restarts next response
     unit.publish(DomainEvent("ticket.imported", "ticket", threaded.ticket_id, "intake", {"message": True}))
     decision["note"] = _note_in_crm(unit, row, inbound, threaded)
+    decision["attachments"] = _attachments(unit, row, inbound, threaded.ticket_id, decision["attachments"])
     row.state, row.ticket_id, row.reason, row.decision = "threaded", threaded.ticket_id, None, decision
     if row.customer_id is None and row.contact_id is None:
         ticket = session.get(TicketRow, threaded.ticket_id)
