@@ -250,11 +250,12 @@ def _attachments(unit: Unit, row: InboxRow, inbound: Inbound, ticket_id: int,
     ``Catalog_ИнтересПрисоединенныеФайлы`` by ``ВладелецФайла``) bind-first. A file over
     ``max_attachment`` was not kept and is not sent (the decision says so). Once: keyed by
     the Message-ID and the file's place in the message (``attachments.source_key``).
-    Returns the decision's list with each sent file's ``attachment_id``."""
+    Returns the decision's list with each kept file's ``attachment_id`` (``intake explain``
+    adds the outbox's state per backend: what was sent where)."""
     out: list[dict[str, Any]] = []
     for place, (item, attachment) in enumerate(zip(listed, inbound.attachments, strict=True), start=1):
-        if attachment.data is None:
-            out.append({**item, "to_crm": False})
+        if attachment.data is None:  # over max_attachment: listed (kept false), never sent
+            out.append(item)
             continue
         key = f"intake:{row.message_id}:{place}"
         found = unit.session.scalar(select(AttachmentRow.id).where(AttachmentRow.source_key == key))
@@ -271,7 +272,7 @@ def _attachments(unit: Unit, row: InboxRow, inbound: Inbound, ticket_id: int,
             unit.session.flush()
             unit.publish(DomainEvent("record.created", "attachment", record.id, "intake"))
             found = record.id
-        out.append({**item, "to_crm": True, "attachment_id": int(found)})
+        out.append({**item, "attachment_id": int(found)})
     return out
 
 

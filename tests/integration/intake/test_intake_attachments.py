@@ -87,8 +87,8 @@ def test_a_customers_file_is_stored_once_in_1c_after_a_kill_9_and_an_oversized_o
         assert (binding.state, binding.remote_id) == ("active", stored["Ref_Key"])
         row = s.scalars(select(InboxRow)).one()
         listed = row.decision["attachments"]
-    assert [(a["filename"], a["kept"], a["to_crm"]) for a in listed] == [("акт сверки.pdf", True, True),
-                                                                         ("дамп.bin", False, False)]
+    assert listed == [{"filename": "акт сверки.pdf", "size": len(PDF), "kept": True, "attachment_id": attachment.id},
+                      {"filename": "дамп.bin", "size": len(BIG), "kept": False}]
     cli = [sys.executable, "-m", "crm_bridge", "-c", str(desk.config_path)]
     told = json.loads(subprocess.run([*cli, "intake", "explain", "<f1@client.example>", "--json"], capture_output=True,
                                      text=True, check=True, timeout=120, env=env).stdout)
