@@ -29,7 +29,14 @@ from sqlalchemy import func, select
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import build_record, create_record
-from crm_bridge.store.tables import AttachmentRow, ContactRow, CustomerRow, NoteRow, TicketEventRow, TicketRow
+from crm_bridge.store.tables import (
+    AttachmentRow,
+    ContactRow,
+    CustomerRow,
+    NoteRow,
+    TicketEventRow,
+    TicketRow,
+)
 from intake.classify import CompiledRule, Facts, classify, compile_rule
 from intake.match import ContactIndex, Known, MatchDecision, match_sender
 from intake.parse import Inbound, parse_message

@@ -32,10 +32,27 @@ def on_mail_imported(unit: Unit, event: DomainEvent) -> None:
     mail = unit.session.get(MailRow, event.local_id)
     if mail is None or mail.deleted or mail.direction != "outgoing" or mail.about != "ticket":
         return
-    unit.session.add(TicketEventRow(ticket_id=mail.ticket_id, kind="message", at=mail.sent, origin=event.origin,
-                                    data={"author": "agent", "agent_id": mail.author_id, "mail_id": mail.id,
-                                          "subject": mail.subject}))
+    unit.session.add(
+        TicketEventRow(
+            ticket_id=mail.ticket_id,
+            kind="message",
+            at=mail.sent,
+            origin=event.origin,
+            data={
+                "author": "agent",
+                "agent_id": mail.author_id,
+                "mail_id": mail.id,
+                "subject": mail.subject,
+            },
+        )
+    )
     # the SLA clock is planned again from the history: the agent's reply ends the next-response cycle
-    unit.publish(DomainEvent("ticket.imported", "ticket", mail.ticket_id, "intake", {"message": True}))
-    log.info("agent's reply (mail %d) recorded in request #%d", mail.id, mail.ticket_id,
-             extra={"event": "intake.reply.recorded", "local_id": mail.ticket_id})
+    unit.publish(
+        DomainEvent("ticket.imported", "ticket", mail.ticket_id, "intake", {"message": True})
+    )
+    log.info(
+        "agent's reply (mail %d) recorded in request #%d",
+        mail.id,
+        mail.ticket_id,
+        extra={"event": "intake.reply.recorded", "local_id": mail.ticket_id},
+    )

@@ -18,9 +18,8 @@ rows (``with store.lock:``).
 
 from __future__ import annotations
 
-import binascii
-
 import base64
+import binascii
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime

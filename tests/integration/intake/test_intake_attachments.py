@@ -57,17 +57,32 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
 
 
 def test_a_customers_file_is_stored_once_in_1c_after_a_kill_9_and_an_oversized_one_is_listed_not_sent(
-        desk: Desk, tmp_path: Path) -> None:
-    msg = mail("Клиент <files@client.example>", "Не работает касса", "Акт во вложении.", Message_ID="<f1@client.example>")
+    desk: Desk, tmp_path: Path
+) -> None:
+    msg = mail(
+        "Клиент <files@client.example>",
+        "Не работает касса",
+        "Акт во вложении.",
+        Message_ID="<f1@client.example>",
+    )
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="акт сверки.pdf")
     msg.add_attachment(BIG, maintype="application", subtype="octet-stream", filename="дамп.bin")
     desk.send(msg)
     assert desk.app.run_job("intake.process") == {"registered": 1}
     script = tmp_path / "crash.py"
     script.write_text(CRASH, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.run([sys.executable, str(script), str(desk.config_path), desk.clock.at.isoformat()],
-                           env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]),
+    }
+    child = subprocess.run(
+        [sys.executable, str(script), str(desk.config_path), desk.clock.at.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
     assert len(desk.emulator.records(FILES)) == 1  # 1C has it; our binding never heard of it
     with desk.app.store.transaction() as s:
@@ -79,7 +94,11 @@ def test_a_customers_file_is_stored_once_in_1c_after_a_kill_9_and_an_oversized_o
     [doc] = desk.ours()
     [stored] = desk.emulator.records(FILES)  # found by its key and bound: not created again
     assert stored["ВладелецФайла_Key"] == doc["Ref_Key"]
-    assert (stored["Description"], stored["Расширение"], stored["Размер"]) == ("акт сверки", "pdf", str(len(PDF)))
+    assert (stored["Description"], stored["Расширение"], stored["Размер"]) == (
+        "акт сверки",
+        "pdf",
+        str(len(PDF)),
+    )
     assert base64.b64decode(stored["ФайлХранилище_Base64Data"]) == PDF
     assert str(stored["ИдентификаторВнешний"]).startswith(f"crm-bridge:attachment:{attachment.id}:")
     with desk.app.store.transaction() as s:
@@ -87,22 +106,42 @@ def test_a_customers_file_is_stored_once_in_1c_after_a_kill_9_and_an_oversized_o
         assert (binding.state, binding.remote_id) == ("active", stored["Ref_Key"])
         row = s.scalars(select(InboxRow)).one()
         listed = row.decision["attachments"]
-    assert listed == [{"filename": "акт сверки.pdf", "size": len(PDF), "kept": True, "attachment_id": attachment.id},
-                      {"filename": "дамп.bin", "size": len(BIG), "kept": False}]
+    assert listed == [
+        {
+            "filename": "акт сверки.pdf",
+            "size": len(PDF),
+            "kept": True,
+            "attachment_id": attachment.id,
+        },
+        {"filename": "дамп.bin", "size": len(BIG), "kept": False},
+    ]
     cli = [sys.executable, "-m", "crm_bridge", "-c", str(desk.config_path)]
-    told = json.loads(subprocess.run([*cli, "intake", "explain", "<f1@client.example>", "--json"], capture_output=True,
-                                     text=True, check=True, timeout=120, env=env).stdout)
+    told = json.loads(
+        subprocess.run(
+            [*cli, "intake", "explain", "<f1@client.example>", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env=env,
+        ).stdout
+    )
     [message] = told["messages"]
     assert [a["crm"] for a in message["attachments"]] == [{"demo-1c": "sent"}, {}]
 
 
 def test_the_emulator_refuses_a_file_whose_content_is_not_base64_and_leaves_the_catalog_out_when_told(
-        desk: Desk) -> None:
+    desk: Desk,
+) -> None:
     from adapters.onec.emulator import Emulator
     from adapters.onec.emulator.errors import ODataError
 
     with pytest.raises(ODataError) as refused:
-        desk.emulator.store.create(FILES, {"Description": "x", "ФайлХранилище_Base64Data": "не base64!"}, "0" * 8 + "-0000-0000-0000-" + "0" * 12)
+        desk.emulator.store.create(
+            FILES,
+            {"Description": "x", "ФайлХранилище_Base64Data": "не base64!"},
+            "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+        )
     assert (refused.value.status, refused.value.code) == (400, "1")
     with Emulator(requests=1, seed=1, files=False, mails=False) as emu:
         assert FILES not in emu.published_sets()

@@ -5,7 +5,6 @@ registration reference; the stored request is then registered in the 1C emulator
 from __future__ import annotations
 
 import base64
-
 import sys
 from pathlib import Path
 from typing import Any

@@ -30,8 +30,12 @@ def upgrade() -> None:
         sa.Column("author_id", sa.Integer(), nullable=True),
         sa.Column("about", sa.String(length=50), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["author_id"], ["agents.id"], name=op.f("fk_mails_author_id_agents")),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_mails_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(
+            ["author_id"], ["agents.id"], name=op.f("fk_mails_author_id_agents")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_mails_ticket_id_tickets")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mails")),
     )
     op.create_index(op.f("ix_mails_ticket_id"), "mails", ["ticket_id"], unique=False)
@@ -48,7 +52,9 @@ def upgrade() -> None:
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("source_key", sa.String(length=500), nullable=True),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_attachments_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_attachments_ticket_id_tickets")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
         sa.UniqueConstraint("source_key", name=op.f("uq_attachments_source_key")),
     )
