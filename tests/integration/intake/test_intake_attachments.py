@@ -14,13 +14,14 @@ import textwrap
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from crm_bridge.store.tables import AttachmentRow
 from intake.tables import InboxRow
-from sync.tables import BindingRow
+from sync.tables import BindingRow, OutboxRow
 from tests.integration.intake.conftest import Desk, mail, open_desk
 
 FILES = "Catalog_ИнтересПрисоединенныеФайлы"
@@ -146,3 +147,37 @@ def test_the_emulator_refuses_a_file_whose_content_is_not_base64_and_leaves_the_
     with Emulator(requests=1, seed=1, files=False, mails=False) as emu:
         assert FILES not in emu.published_sets()
         assert "Document_ЭлектронноеПисьмоИсходящее" not in emu.published_sets()
+
+
+def test_a_file_waits_for_its_request_to_reach_1c_instead_of_being_sent_with_a_pending_key(
+    desk: Desk,
+) -> None:
+    desk.emulator.inject(
+        "status", status=503, method="POST", entity_set="Document_Интерес", count=1
+    )
+    msg = mail(
+        "Клиент <wait@client.example>",
+        "Не работает касса",
+        "Скриншот во вложении.",
+        Message_ID="<w1@client.example>",
+    )
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="скриншот.pdf")
+    desk.send(msg)
+    desk.cycle()  # the request's create meets a 503: the file must not go without it
+    assert desk.ours() == []
+    assert desk.emulator.records(FILES) == []
+    with desk.app.store.transaction() as s:
+        row = s.scalars(select(OutboxRow).where(OutboxRow.model == "attachment")).one()
+        waiting = f"waits for ticket {_ticket_of(s, row.local_id)} to be created in the CRM first"
+        assert (row.state, row.last_error) == ("pending", waiting)
+    desk.clock.at += timedelta(hours=1)
+    desk.cycle()
+    [doc] = desk.ours()
+    [stored] = desk.emulator.records(FILES)
+    assert stored["ВладелецФайла_Key"] == doc["Ref_Key"]
+
+
+def _ticket_of(session: Any, attachment_id: int) -> int:
+    found = session.get(AttachmentRow, attachment_id)
+    assert found is not None
+    return int(found.ticket_id)
