@@ -196,7 +196,8 @@ def explain(
     """Why a message became what it did: customer match, rules, thread, or why ignored.
 
     Shows the match and its rule, the rule that set the type and the one that set the
-    priority, the thread or repeat-contact rule, and any parse problems.
+    priority, the thread or repeat-contact rule, the files (kept or over the limit, and
+    each kept one's state in every CRM it is created in) and any parse problems.
 
     Example: crm-bridge intake explain CRM-0000042
     """
