@@ -30,7 +30,7 @@ DEMO_WEB_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OiTlrzNT3avyRv0+ZhxmIA$bvhQChvte
 
 
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
-                duty: Sequence[str] = (), alerts: tuple[str, str] | None = None) -> str:
+                duty: Sequence[str] = (), alerts: tuple[str, str] | None = None, create: bool = False) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
     `co_executors`, urgent requests and technical problems get a second specialist (1C's
@@ -40,7 +40,8 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     leaves 20-30 open on each, so at 10 nobody could take a new one (tests built on this
     configuration leave them out unless they test them). With `alerts` (a Bot API's base
     URL, a webhook's URL: the demo's local fakes), SLA breaches also go to the supervisors'
-    Telegram chat and, signed, to the webhook."""
+    Telegram chat and, signed, to the webhook. With `create`, requests registered here
+    (intake's) are created in 1C and posted."""
     capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
@@ -49,14 +50,14 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     - {name: everything else, method: round_robin}"""
     escalation = "" if not duty else f"""  agents:    # the duty team: an urgent request past its target moves to the least loaded other member
 {"".join(f'    "{name}": {{team: Дежурные, capacity: 40}}{chr(10)}' for name in duty)}  teams: {{Дежурные: {{lead: "{duty[0]}"}}}}
-sla:   # the shipped policies, and urgent requests escalate to the duty team
+sla:   # the shipped policies with a next-response target (a customer's message to the agent's answer), and urgent requests escalate to the duty team
   policies:
-    - {{name: urgent, match: {{type: [urgent]}}, calendar: 24x7, targets: {{first_response: 30m, resolution: 4h}},
+    - {{name: urgent, match: {{type: [urgent]}}, calendar: 24x7, targets: {{first_response: 30m, next_response: 1h, resolution: 4h}},
        escalations: [{{after: 0m, action: reassign, team: Дежурные}}, {{after: 0m, action: notify_supervisor}}]}}
-    - {{name: technical problem, match: {{type: [technical_problem]}}, calendar: office, targets: {{first_response: 2h, resolution: 24h}}}}
-    - {{name: consultation, match: {{type: [consultation]}}, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
-    - {{name: thanks and complaints, match: {{type: [feedback]}}, calendar: office, targets: {{first_response: 8h, resolution: 72h}}}}
-    - {{name: everything else, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
+    - {{name: technical problem, match: {{type: [technical_problem]}}, calendar: office, targets: {{first_response: 2h, next_response: 4h, resolution: 24h}}}}
+    - {{name: consultation, match: {{type: [consultation]}}, calendar: office, targets: {{first_response: 4h, next_response: 8h, resolution: 48h}}}}
+    - {{name: thanks and complaints, match: {{type: [feedback]}}, calendar: office, targets: {{first_response: 8h, next_response: 8h, resolution: 72h}}}}
+    - {{name: everything else, calendar: office, targets: {{first_response: 4h, next_response: 8h, resolution: 48h}}}}
 """
     chat = "" if alerts is None else f', breach: [assignee, supervisor, "telegram:{DEMO_CHAT}"]'
     mail = "" if smtp is None else f"""
@@ -68,6 +69,8 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
         mail += f"""  telegram: {{token: "{DEMO_BOT_TOKEN}", base_url: "{alerts[0]}"}}   # the demo's local Bot API
   webhooks: [{{url: "{alerts[1]}", secret: {DEMO_WEBHOOK_SECRET}, events: [sla_breach, sla_escalate]}}]
 """
+    creates = "" if not create else "    create_remote: [ticket]   # requests registered here (intake) are created in 1C\n" \
+                                    "    post_created: [ticket]    # and posted, as Document_Интерес is\n"
     return f"""
 store: {{url: "sqlite:///{db_path}"}}{mail}
 routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
@@ -80,7 +83,7 @@ routing:   # every active 1C user takes requests (no schedule: round the clock),
     username: {DEMO_LOGIN}
     password: {DEMO_PASSWORD}
     timezone: {ZONE}
-"""
+{creates}"""
 
 
 @contextmanager
@@ -135,7 +138,9 @@ def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list
         )
         for ticket, customer, remote_id in s.execute(query):
             counts["tickets"] += 1
-            due_local = ticket.resolution_due.astimezone(zone).replace(tzinfo=None).isoformat() if ticket.resolution_due else None
+            # 1C holds whole seconds: a request registered here (intake) opened at 10:40:19.75 is due at .75 too
+            due_local = ticket.resolution_due.astimezone(zone).replace(tzinfo=None, microsecond=0).isoformat() \
+                if ticket.resolution_due else None
             back = due_local is not None and written.get(remote_id) == due_local
             counts["with_due"] += due_local is not None
             counts["written_back"] += back
@@ -195,7 +200,8 @@ def demo(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from adapters.onec.emulator import Emulator
-    from crm_bridge.app import App
+    from crm_bridge.app import App, load_registry
+    from crm_bridge.config import config_from_text
     from crm_bridge.runner import Runner, run_cycle
     from notify.channels.fakes import FakeTelegram, WebhookReceiver
     from notify.sink import SmtpSink
@@ -203,20 +209,36 @@ def demo(
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
-    web_port = _free_port() if keep_running else None
+    web_port = _free_port()  # the web pages run in every demo: intake's form is submitted over HTTP
     web = None
+    services: list[Any] = []
+    registry, addons = load_registry()
+    parts = [c.obj() for c in registry.all("demo.config")]  # other addons' sections (intake: the demo mailbox, …)
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink, FakeTelegram(DEMO_BOT_TOKEN) as bot, WebhookReceiver(DEMO_WEBHOOK_SECRET) as hook:
-        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
-                                           duty=_duty(emu), alerts=(bot.url, f"{hook.url}/crm-bridge"))
-                             + demo_web_config(web_port), file="<demo>")
+        text = demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True, duty=_duty(emu),
+                           alerts=(bot.url, f"{hook.url}/crm-bridge"), create=bool(parts)) + demo_web_config(web_port)
+        bridge = App.build(config_from_text(text + "".join(parts), registry, file="<demo>"), registry, addons)
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
                 task = progress.add_task("creating the store", total=None)
                 bridge.upgrade_db()
+                # what addons run beside the loop, as in `crm-bridge run` (intake: the demo mailbox)
+                services = [s for comp in bridge.registry.all("run.service") if (s := comp.obj(bridge)) is not None]
+                web = _start_web(bridge, web_port)
+                # intake's scene (by registration), once customers are imported: a mail to the demo mailbox, the
+                # web form and an API call, created in 1C; the cycle plans, assigns and acknowledges them with the rest
+                scene = next((c.obj(bridge) for c in bridge.registry.all("demo.intake")), None) if web else None
+                if scene is not None:
+                    progress.update(task, description="importing; a mail to the demo mailbox, the web form and an API call")
+                    pulled = time.monotonic()
+                    intake_jobs = {"sync.pull": {**bridge.run_job("sync.pull"), "seconds": round(time.monotonic() - pulled, 3)}}
+                    scene.send(web.url)
+                    intake_jobs.update(scene.register())
                 progress.update(task, description=f"importing from the 1C emulator at {emu.base_url}, computing SLA, writing back")
                 result = run_cycle(bridge)
+                intake = {} if scene is None else _intake(scene, sink, emu, intake_jobs)
                 # a customer chooses a daily Telegram digest in their cabinet (notify, by registration);
                 # then a 1C user resolves their request, and the next cycle tells them as they chose
                 chooser = next((c.obj(bridge) for c in bridge.registry.all("demo.customer")), None)
@@ -238,7 +260,7 @@ def demo(
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
                            "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated, "summaries": summaries,
-                           "digest_customer": digest_customer})
+                           "digest_customer": digest_customer, "intake": intake})
             else:
                 _print(rows, counts, elapsed, emu.base_url)
                 _print_escalations(escalated)
@@ -251,12 +273,12 @@ def demo(
                     console.print(f"{digest_customer['contact']} chose, in their cabinet, a daily digest by Telegram: after a "
                                   f"1C user resolved their request they got {digest_customer['rows']} — "
                                   f"{'; '.join(digest_customer['waiting_because']) or 'nothing waiting'}.", highlight=False)
+                if intake:
+                    _print_intake(intake)
                 for lines in summaries.values():
                     console.print("\n".join(lines), highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
-                assert web_port is not None
-                web = _start_web(bridge, web_port)
 
                 def ready() -> None:
                     say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}",
@@ -267,16 +289,66 @@ def demo(
                         for line in (c.obj(bridge) for c in bridge.registry.all("demo.line")):  # other addons' (csat's survey)
                             if line:
                                 say.print(line, soft_wrap=True)
+                        for line in scene.lines(web.url) if scene is not None else []:  # intake's mailbox, form and API
+                            say.print(line, soft_wrap=True, markup=False, highlight=False)
                     say.print("The sync loop keeps running; Ctrl-C stops both.")
 
                 Runner(bridge, pull_every=10).serve(on_ready=ready)
                 say.print("stopped cleanly")
         finally:
+            for service in services:
+                service.close()
             if web is not None:
                 web.stop()
             bridge.close()
     if counts["tickets"] == 0 or counts["written_back"] != counts["with_due"]:
         raise typer.Exit(1)
+
+
+def _intake(scene: Any, sink: Any, emu: Any, jobs: dict[str, Any]) -> dict[str, Any]:
+    """The customer answers intake's acknowledgement (``demo.intake``); then the scene's
+    report, with each request as the emulated 1C holds it (the documents with its subject,
+    its number, posted, its partner, its due date)."""
+    scene.reply(sink.messages)
+    report: dict[str, Any] = {**scene.report(sink.messages), "jobs": jobs}
+    docs = emu.records("Document_Интерес")
+    for row in report["requests"]:
+        doc = next((d for d in docs if str(d["Ref_Key"]) == row["remote_id"]), None) or {}
+        row["in_1c"] = {"documents": sum(d.get("Тема") == row["subject"] for d in docs), "number": doc.get("Number"),
+                        "posted": bool(doc.get("Posted")), "partner_key": doc.get("Партнер_Key"),
+                        "due": doc.get("СрокИсполнения")}
+    return report
+
+
+def _print_intake(intake: dict[str, Any]) -> None:
+    table = Table(title="Requests that came in during the demo (Moscow time)", box=box.SIMPLE_HEAD, pad_edge=False)
+    # by, in 1C, the two due dates and the languages (44 characters) always fit, with three
+    # characters between columns; the customer and the type share the rest, cut short
+    spare = max(console.width - 44 - 3 * 6 - 1, 16)
+    table.add_column("by", no_wrap=True, min_width=8)
+    table.add_column("customer (matched by)", overflow="ellipsis", no_wrap=True, max_width=spare - min(spare // 3, 17))
+    table.add_column("in 1C", no_wrap=True, min_width=11)
+    table.add_column("type", overflow="ellipsis", no_wrap=True, max_width=min(spare // 3, 17))
+    table.add_column("1st reply", no_wrap=True, min_width=11)
+    table.add_column("resolution", no_wrap=True, min_width=11)
+    table.add_column("ack", no_wrap=True, min_width=3)
+    for r in intake["requests"]:
+        one = r["in_1c"]
+        held = one["number"] if one["posted"] and one["documents"] == 1 else f"[red]{one['documents']} documents[/red]"
+        acks = ", ".join(a["language"] for a in r["acknowledgements"]) or "[red]none[/red]"
+        rule = str(r["matched_by"] or "—").split(" ")[0]
+        table.add_row(r["channel"], f"{r['customer'] or '—'} ({rule})", held, r["type"], r["first_response_due"] or "—",
+                      r["resolution_due"] or "—", acks)
+    console.print(table)
+    reply, sent = intake["reply"], intake["requests"]
+    clock = reply.get("next_response") or {}
+    console.print(
+        f"Each became one request in 1C, created, posted and numbered by 1C (the mail and the API call were each sent "
+        f"twice, stored once; the API's source: {sent[-1]['source']}), acknowledged in the customer's language. The mail's "
+        f"sender answered the acknowledgement: the reply joined {reply.get('number', '—')} "
+        f"({str(reply.get('rule', 'not threaded')).split(' <')[0]}) "
+        f"as the customer's message; the next-response clock runs from it, due {clock.get('due', '—')} "
+        f"({clock.get('policy', 'no policy')}).", highlight=False)
 
 
 def demo_web_config(port: int | None) -> str:
