@@ -15,8 +15,18 @@ from rich.table import Table
 from adapters.onec.cli import ZONE
 from crm_bridge.cli.common import console
 
-__all__ = ["due_dates_in_1c", "escalations", "intake_in_1c", "mail_counts", "people_in_1c", "print_escalations",
-           "print_intake", "print_mail", "print_requests", "request_rows"]
+__all__ = [
+    "due_dates_in_1c",
+    "escalations",
+    "intake_in_1c",
+    "mail_counts",
+    "people_in_1c",
+    "print_escalations",
+    "print_intake",
+    "print_mail",
+    "print_requests",
+    "request_rows",
+]
 
 
 def due_dates_in_1c(bridge: Any) -> dict[str, str | None]:
@@ -30,7 +40,9 @@ def due_dates_in_1c(bridge: Any) -> dict[str, str | None]:
     return written
 
 
-def request_rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def request_rows(
+    bridge: Any, written: dict[str, str | None], limit: int
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The newest `limit` requests as the table shows them, and the counts the summary states (a due date counts as written back when 1C serves it, to the second)."""
     from sqlalchemy import func, select
 
@@ -40,21 +52,36 @@ def request_rows(bridge: Any, written: dict[str, str | None], limit: int) -> tup
 
     zone = ZoneInfo(ZONE)
     rows: list[dict[str, Any]] = []
-    counts = {"tickets": 0, "customers": 0, "with_due": 0, "written_back": 0, "breached": 0, "open": 0, "open_assigned": 0}
+    counts = {
+        "tickets": 0,
+        "customers": 0,
+        "with_due": 0,
+        "written_back": 0,
+        "breached": 0,
+        "open": 0,
+        "open_assigned": 0,
+    }
     with bridge.store.transaction() as s:
         counts["customers"] = s.scalar(select(func.count()).select_from(CustomerRow)) or 0
         names = {int(i): str(n) for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
         query = (
             select(TicketRow, CustomerRow.name, BindingRow.remote_id)
-            .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"))
+            .join(
+                BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket")
+            )
             .outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
             .order_by(TicketRow.created_at.desc())
         )
         for ticket, customer, remote_id in s.execute(query):
             counts["tickets"] += 1
             # 1C holds whole seconds: a request registered here (intake) opened at 10:40:19.75 is due at .75 too
-            due_local = ticket.resolution_due.astimezone(zone).replace(tzinfo=None, microsecond=0).isoformat() \
-                if ticket.resolution_due else None
+            due_local = (
+                ticket.resolution_due.astimezone(zone)
+                .replace(tzinfo=None, microsecond=0)
+                .isoformat()
+                if ticket.resolution_due
+                else None
+            )
             back = due_local is not None and written.get(remote_id) == due_local
             counts["with_due"] += due_local is not None
             counts["written_back"] += back
@@ -63,12 +90,22 @@ def request_rows(bridge: Any, written: dict[str, str | None], limit: int) -> tup
                 counts["open"] += 1
                 counts["open_assigned"] += ticket.assignee_id is not None
             if len(rows) < limit:
-                rows.append({
-                    "number": ticket.number, "customer": customer, "type": ticket.type, "priority": ticket.priority,
-                    "status": ticket.status, "opened": ticket.created_at.astimezone(zone).strftime("%d.%m %H:%M"),
-                    "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m %H:%M") if ticket.resolution_due else None,
-                    "sla": ticket.sla_state, "written_back": back, "assignee": names.get(ticket.assignee_id or 0),
-                })
+                rows.append(
+                    {
+                        "number": ticket.number,
+                        "customer": customer,
+                        "type": ticket.type,
+                        "priority": ticket.priority,
+                        "status": ticket.status,
+                        "opened": ticket.created_at.astimezone(zone).strftime("%d.%m %H:%M"),
+                        "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m %H:%M")
+                        if ticket.resolution_due
+                        else None,
+                        "sla": ticket.sla_state,
+                        "written_back": back,
+                        "assignee": names.get(ticket.assignee_id or 0),
+                    }
+                )
     return rows, counts
 
 
@@ -81,11 +118,26 @@ def escalations(bridge: Any) -> list[dict[str, Any]]:
 
     with bridge.store.transaction() as s:
         names = {int(i): str(n) for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
-        moves = s.execute(select(TicketRow.number, RoutingLogRow.previous_id, RoutingLogRow.agent_id, RoutingLogRow.reason)
-                          .join(TicketRow, TicketRow.id == RoutingLogRow.ticket_id)
-                          .where(RoutingLogRow.action == "reassigned").order_by(RoutingLogRow.id))
-        return [{"number": number, "from": names.get(before or 0), "to": names.get(after or 0), "reason": reason}
-                for number, before, after, reason in moves]
+        moves = s.execute(
+            select(
+                TicketRow.number,
+                RoutingLogRow.previous_id,
+                RoutingLogRow.agent_id,
+                RoutingLogRow.reason,
+            )
+            .join(TicketRow, TicketRow.id == RoutingLogRow.ticket_id)
+            .where(RoutingLogRow.action == "reassigned")
+            .order_by(RoutingLogRow.id)
+        )
+        return [
+            {
+                "number": number,
+                "from": names.get(before or 0),
+                "to": names.get(after or 0),
+                "reason": reason,
+            }
+            for number, before, after, reason in moves
+        ]
 
 
 def intake_in_1c(scene: Any, sink: Any, emu: Any, jobs: dict[str, Any]) -> dict[str, Any]:
@@ -97,20 +149,33 @@ def intake_in_1c(scene: Any, sink: Any, emu: Any, jobs: dict[str, Any]) -> dict[
     docs = emu.records("Document_Интерес")
     for row in report["requests"]:
         doc = next((d for d in docs if str(d["Ref_Key"]) == row["remote_id"]), None) or {}
-        row["in_1c"] = {"documents": sum(d.get("Тема") == row["subject"] for d in docs), "number": doc.get("Number"),
-                        "posted": bool(doc.get("Posted")), "partner_key": doc.get("Партнер_Key"),
-                        "due": doc.get("СрокИсполнения")}
+        row["in_1c"] = {
+            "documents": sum(d.get("Тема") == row["subject"] for d in docs),
+            "number": doc.get("Number"),
+            "posted": bool(doc.get("Posted")),
+            "partner_key": doc.get("Партнер_Key"),
+            "due": doc.get("СрокИсполнения"),
+        }
     return report
 
 
 def print_intake(intake: dict[str, Any]) -> None:
     """The requests intake took in during the demo (a row each) and the line on the reply."""
-    table = Table(title="Requests that came in during the demo (Moscow time)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title="Requests that came in during the demo (Moscow time)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     # by, in 1C, the two due dates and the languages (44 characters) always fit, with three
     # characters between columns; the customer and the type share the rest, cut short
     spare = max(console.width - 44 - 3 * 6 - 1, 16)
     table.add_column("by", no_wrap=True, min_width=8)
-    table.add_column("customer (matched by)", overflow="ellipsis", no_wrap=True, max_width=spare - min(spare // 3, 17))
+    table.add_column(
+        "customer (matched by)",
+        overflow="ellipsis",
+        no_wrap=True,
+        max_width=spare - min(spare // 3, 17),
+    )
     table.add_column("in 1C", no_wrap=True, min_width=11)
     table.add_column("type", overflow="ellipsis", no_wrap=True, max_width=min(spare // 3, 17))
     table.add_column("1st reply", no_wrap=True, min_width=11)
@@ -118,11 +183,22 @@ def print_intake(intake: dict[str, Any]) -> None:
     table.add_column("ack", no_wrap=True, min_width=3)
     for r in intake["requests"]:
         one = r["in_1c"]
-        held = one["number"] if one["posted"] and one["documents"] == 1 else f"[red]{one['documents']} documents[/red]"
+        held = (
+            one["number"]
+            if one["posted"] and one["documents"] == 1
+            else f"[red]{one['documents']} documents[/red]"
+        )
         acks = ", ".join(a["language"] for a in r["acknowledgements"]) or "[red]none[/red]"
         rule = str(r["matched_by"] or "—").split(" ")[0]
-        table.add_row(r["channel"], f"{r['customer'] or '—'} ({rule})", held, r["type"], r["first_response_due"] or "—",
-                      r["resolution_due"] or "—", acks)
+        table.add_row(
+            r["channel"],
+            f"{r['customer'] or '—'} ({rule})",
+            held,
+            r["type"],
+            r["first_response_due"] or "—",
+            r["resolution_due"] or "—",
+            acks,
+        )
     console.print(table)
     reply, sent = intake["reply"], intake["requests"]
     clock = reply.get("next_response") or {}
@@ -132,7 +208,9 @@ def print_intake(intake: dict[str, Any]) -> None:
         f"sender answered the acknowledgement: the reply joined {reply.get('number', '—')} "
         f"({str(reply.get('rule', 'not threaded')).split(' <')[0]}) "
         f"as the customer's message; the next-response clock runs from it, due {clock.get('due', '—')} "
-        f"({clock.get('policy', 'no policy')}).", highlight=False)
+        f"({clock.get('policy', 'no policy')}).",
+        highlight=False,
+    )
 
 
 def people_in_1c(bridge: Any) -> dict[str, int]:
@@ -145,19 +223,30 @@ def people_in_1c(bridge: Any) -> dict[str, int]:
 
     client = bridge.backend("demo-1c").client
     held: dict[str, dict[str, Any]] = {}
-    for page in client.pages("Document_Интерес", select=["Ref_Key", "Ответственный_Key", "Соисполнители"]):
+    for page in client.pages(
+        "Document_Интерес", select=["Ref_Key", "Ответственный_Key", "Соисполнители"]
+    ):
         held.update((str(row["Ref_Key"]), row) for row in page)
     counts = {"assigned": 0, "assigned_back": 0, "with_co_executors": 0, "co_executors_back": 0}
     with bridge.store.transaction() as s:
-        users: dict[int, str] = {local: remote for local, remote in s.execute(select(BindingRow.local_id, BindingRow.remote_id)
-                                 .where(BindingRow.backend == "demo-1c", BindingRow.model == "agent"))}
-        query = (select(TicketRow.assignee_id, TicketRow.co_executors, BindingRow.remote_id)
-                 .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket")))
+        users: dict[int, str] = {
+            local: remote
+            for local, remote in s.execute(
+                select(BindingRow.local_id, BindingRow.remote_id).where(
+                    BindingRow.backend == "demo-1c", BindingRow.model == "agent"
+                )
+            )
+        }
+        query = select(TicketRow.assignee_id, TicketRow.co_executors, BindingRow.remote_id).join(
+            BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket")
+        )
         for assignee, co_executors, remote_id in s.execute(query):
             there = held.get(remote_id, {})
             if assignee is not None:
                 counts["assigned"] += 1
-                counts["assigned_back"] += str(there.get("Ответственный_Key")) == users.get(assignee)
+                counts["assigned_back"] += str(there.get("Ответственный_Key")) == users.get(
+                    assignee
+                )
             if co_executors:
                 counts["with_co_executors"] += 1
                 section = [str(r.get("Пользователь_Key")) for r in there.get("Соисполнители") or []]
@@ -172,13 +261,26 @@ def mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
     from notify.tables import NotificationRow
 
     with bridge.store.transaction() as session:
-        sent = dict(session.execute(select(NotificationRow.event, func.count()).where(
-            NotificationRow.state == "sent", NotificationRow.channel == "email").group_by(NotificationRow.event)).all())
-        telegram = session.scalar(select(func.count()).where(NotificationRow.state == "sent",
-                                                             NotificationRow.channel == "telegram"))
-    return {"mails": len(sink.messages), "telegram_alerts": int(telegram or 0), "acknowledgements": sent.get("acknowledgement", 0),
-            "assignments": sent.get("assigned", 0), "staff_assignments": sent.get("assigned_staff", 0),
-            "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_"))}
+        sent = dict(
+            session.execute(
+                select(NotificationRow.event, func.count())
+                .where(NotificationRow.state == "sent", NotificationRow.channel == "email")
+                .group_by(NotificationRow.event)
+            ).all()
+        )
+        telegram = session.scalar(
+            select(func.count()).where(
+                NotificationRow.state == "sent", NotificationRow.channel == "telegram"
+            )
+        )
+    return {
+        "mails": len(sink.messages),
+        "telegram_alerts": int(telegram or 0),
+        "acknowledgements": sent.get("acknowledgement", 0),
+        "assignments": sent.get("assigned", 0),
+        "staff_assignments": sent.get("assigned_staff", 0),
+        "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_")),
+    }
 
 
 def print_escalations(moves: list[dict[str, Any]]) -> None:
@@ -190,7 +292,9 @@ def print_escalations(moves: list[dict[str, Any]]) -> None:
         f"SLA escalations reassigned [bold]{len({m['number'] for m in moves})}[/bold] urgent requests past their target "
         f"within the duty team ({len(moves)} moves), e.g. "
         f"{first['number']}: {first['from'] or 'nobody'} → [bold]{first['to']}[/bold] ({first['reason']}). "
-        f"Why: crm-bridge routing explain {first['number']}", highlight=False)
+        f"Why: crm-bridge routing explain {first['number']}",
+        highlight=False,
+    )
 
 
 def print_mail(counts: dict[str, int], address: str) -> None:
@@ -200,13 +304,20 @@ def print_mail(counts: dict[str, int], address: str) -> None:
         f"{counts['acknowledgements']} acknowledgements and {counts['assignments']} assignment notices (addresses from "
         f"1C's КонтактнаяИнформация; requests opened within notify.customer.acknowledge_within), to staff "
         f"{counts['staff_assignments']} assignments and {counts['sla_alerts']} SLA alerts (a burst to one address goes "
-        "as one digest).", highlight=False)
+        "as one digest).",
+        highlight=False,
+    )
 
 
-def print_requests(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
+def print_requests(
+    rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str
+) -> None:
     """The table of requests and the summary lines under it."""
-    table = Table(title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']}), Moscow time",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']}), Moscow time",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     # number, opened, due, SLA and 1C (43 characters) always fit, with three characters
     # between columns; type, priority and the assignee share what is left, cut short with
     # an ellipsis; the customer's name shows only when there is room for it (the SLA, who
@@ -223,12 +334,30 @@ def print_requests(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: 
     table.add_column("priority", overflow="ellipsis", no_wrap=True, max_width=priority)
     table.add_column("assignee", overflow="ellipsis", no_wrap=True, max_width=assignee)
     for name in ("opened", "due", "SLA", "1C"):
-        table.add_column(name, no_wrap=True, min_width={"opened": 11, "due": 11, "SLA": 8, "1C": 2}[name])
+        table.add_column(
+            name, no_wrap=True, min_width={"opened": 11, "due": 11, "SLA": 8, "1C": 2}[name]
+        )
     for r in rows:
-        sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
-        cells = [r["number"], *([r["customer"] or "—"] if with_customer else []), r["type"], r["priority"], _short(r["assignee"]),
-                 r["opened"], r["due"] or "—", sla,
-                 "—" if r["due"] is None else "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]"]
+        sla = {
+            "breached": "[red]breached[/red]",
+            "missed": "[red]missed[/red]",
+            "met": "[green]met[/green]",
+        }.get(r["sla"] or "", r["sla"] or "—")
+        cells = [
+            r["number"],
+            *([r["customer"] or "—"] if with_customer else []),
+            r["type"],
+            r["priority"],
+            _short(r["assignee"]),
+            r["opened"],
+            r["due"] or "—",
+            sla,
+            "—"
+            if r["due"] is None
+            else "[green]✓[/green]"
+            if r["written_back"]
+            else "[red]✗[/red]",
+        ]
         table.add_row(*cells)
     console.print(table)
     console.print(
@@ -242,11 +371,13 @@ def print_requests(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: 
         console.print(
             f"Assigned [bold]{counts['assigned']}[/bold] requests ({counts['assigned_back']} as 1C holds them: "
             f"Ответственный); {counts['with_co_executors']} with co-executors, {counts['co_executors_back']} of them "
-            "as 1C's Соисполнители section holds them (crm-bridge routing explain <number> says why).", highlight=False)
+            "as 1C's Соисполнители section holds them (crm-bridge routing explain <number> says why).",
+            highlight=False,
+        )
 
 
 def _short(name: str | None) -> str:
-    """"Баранова Юлия Олеговна" as "Баранова Ю. О.": the surname is what staff scan for."""
+    """ "Баранова Юлия Олеговна" as "Баранова Ю. О.": the surname is what staff scan for."""
     if not name:
         return "—"
     surname, *rest = name.split()
