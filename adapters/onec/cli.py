@@ -116,8 +116,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show in the table.", min=0)] = 15,
     db: Annotated[Path | None, typer.Option("--db", help="SQLite file to keep (default: a temporary one).")] = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator, the sync loop and the web pages "
-                                               "running until Ctrl-C.")] = False,
+    keep_running: Annotated[bool, typer.Option("--keep-running", "--serve", help="Keep the emulator, the sync loop and the web pages "
+                                               "running until Ctrl-C (--serve is the same).")] = False,
     port: Annotated[int, typer.Option("--port", help="Emulator port (0: any free port).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -128,7 +128,7 @@ def demo(
     mailbox, the web form and an API call become requests in 1C, and the customer's reply
     to the acknowledgement joins its request.
 
-    Example: crm-bridge demo --requests 500 --keep-running
+    Example: crm-bridge demo --requests 500 --serve
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
