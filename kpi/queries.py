@@ -342,14 +342,15 @@ def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfi
                      config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
 
 
-def compliance_and_load(session: Session, period: Period, now: datetime, config: KpiConfig) -> tuple[KpiRow, list[KpiRow]]:
+def compliance_and_load(session: Session, period: Period, now: datetime, config: KpiConfig, *,
+                        filters: Filters = ANY) -> tuple[KpiRow, list[KpiRow]]:
     """What the dashboard's charts need, without the rest of ``kpi_report``: the total's SLA
     compliance per target (cycles ended in `period`) and per agent the backlog at
-    ``period.cut(now)`` (keys ``(agent,)``, ``—`` for nobody's)."""
+    ``period.cut(now)`` (keys ``(agent,)``, ``—`` for nobody's), of the requests `filters` keeps."""
     cut = period.cut(now)
-    _, total = _fill(session, _requests((), ANY, config), 1, period, cut, config, None, frozenset({"sla"}),
+    _, total = _fill(session, _requests((), filters, config), 1, period, cut, config, None, frozenset({"sla"}),
                      with_total=True)
-    load, _ = _fill(session, _requests(("agent",), ANY, config), 1, period, cut, config, None, frozenset())
+    load, _ = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None, frozenset())
     return total, load
 
 
