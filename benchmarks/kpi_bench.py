@@ -41,7 +41,14 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App
-from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
+from crm_bridge.store.tables import (
+    AgentRow,
+    CustomerRow,
+    TeamRow,
+    TicketEventRow,
+    TicketRow,
+    core_table,
+)
 from kpi.period import parse_period
 from kpi.queries import KpiRow, kpi_report
 from kpi.settings import KpiConfig
