@@ -14,7 +14,7 @@ is rendered or logged. Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -63,15 +63,15 @@ class View:
 DEFAULT = View()
 
 
-@dataclass
 class ViewProblem(Exception):  # noqa: N818 - a message for the page, not a failure of ours
     """A value of the query string the dashboard cannot show: `key` names the words of
-    ``web.i18n`` (``view_bad_period``, ``view_unknown_team``, …), `value` what was typed."""
+    ``web.i18n`` (``view_bad_period``, ``view_unknown_team``, …), `value` what was typed,
+    `typed` every value of the form (shown again in it)."""
 
-    key: str
-    value: str
-    detail: str = ""
-    typed: dict[str, str] = field(default_factory=dict)
+    def __init__(self, key: str, value: str, detail: str = "", typed: dict[str, str] | None = None) -> None:
+        super().__init__(f"dashboard view: {key.removeprefix('view_').replace('_', ' ')} {value!r}"
+                         + (f" ({detail})" if detail else ""))
+        self.key, self.value, self.detail, self.typed = key, value, detail, dict(typed or {})
 
 
 def choices(app: App) -> dict[str, list[str]]:
