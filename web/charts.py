@@ -60,7 +60,7 @@ def chart_data(app: App, now: datetime, view: View = DEFAULT) -> dict[str, Any]:
     with app.store.transaction() as s:
         days = volume_per_day(s, days_span, zone, config, filters=filters)
         total, agents = compliance_and_load(s, sla_span, now, config, filters=filters)
-        ages = backlog_ages(s, cut, config=config, filters=filters)
+        ages = backlog_ages(s, cut, config=config, filters=filters, past=cut < now)
         weeks = weekly_csat(s, weeks_span, zone, config, csat, filters=filters) if csat is not None else None
         roster = read_roster(s, app.config, now)
     capacity = {state.name: state.capacity.max for state in roster.states.values()}

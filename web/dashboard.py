@@ -42,10 +42,11 @@ def _kept(view: View) -> list[ColumnElement[bool]]:
 
 def _open_by_team(app: App, view: View) -> list[dict[str, Any]]:
     with app.store.transaction() as s:
-        rows = s.execute(select(TeamRow.name, TicketRow.status, func.count()).select_from(TicketRow)
-                         .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
-                         .outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
-                         .where(TicketRow.deleted.is_(False), TicketRow.status.in_(OPEN), *_kept(view))
+        query = (select(TeamRow.name, TicketRow.status, func.count()).select_from(TicketRow)
+                 .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id))
+        if view.agent is not None:  # the join only when it filters: this count runs on every page
+            query = query.outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
+        rows = s.execute(query.where(TicketRow.deleted.is_(False), TicketRow.status.in_(OPEN), *_kept(view))
                          .group_by(TeamRow.name, TicketRow.status)).all()
     teams: dict[str | None, dict[str, int]] = {}
     for team, status, count in rows:
