@@ -33,7 +33,9 @@ def _report(bridge: App) -> tuple[float, int, int]:
     for _ in range(3):
         began = time.process_time()
         with bridge.store.transaction() as s:
-            total = kpi_report(s, parse_period("2026-11", MSK, NOW), NOW, CONFIG, by=("team",)).total
+            total = kpi_report(
+                s, parse_period("2026-11", MSK, NOW), NOW, CONFIG, by=("team",)
+            ).total
         best = min(best, time.process_time() - began)
         repeats, messages = total.repeats, total.repeat_messages
     return best, repeats, messages
@@ -44,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        bridge = App.from_text(f'timezone: Europe/Moscow\nstore: {{url: "sqlite:///{Path(tmp) / "s.db"}"}}\n')
+        bridge = App.from_text(
+            f'timezone: Europe/Moscow\nstore: {{url: "sqlite:///{Path(tmp) / "s.db"}"}}\n'
+        )
         try:
             bridge.upgrade_db()
             build(bridge, args.n, 7, 24)
@@ -60,11 +64,18 @@ def main(argv: list[str] | None = None) -> int:
             before = _report(bridge)
         finally:
             bridge.close()
-    for label, (cpu, repeats, messages) in (("history indexed (kpi_0002)", indexed), ("history scanned (no index)", scanned),
-                                            ("history emptied (before)", before)):
-        print(f"SQLite: {label:28} {cpu:5.2f} CPU s   repeats {repeats:,} (intake's messages {messages:,})")
-    print(f"SQLite: intake's repeat messages add {indexed[0] - before[0]:+.2f} CPU s indexed, "
-          f"{scanned[0] - before[0]:+.2f} CPU s scanned (ratio of the two reports {scanned[0] / indexed[0]:.2f}x)")
+    for label, (cpu, repeats, messages) in (
+        ("history indexed (kpi_0002)", indexed),
+        ("history scanned (no index)", scanned),
+        ("history emptied (before)", before),
+    ):
+        print(
+            f"SQLite: {label:28} {cpu:5.2f} CPU s   repeats {repeats:,} (intake's messages {messages:,})"
+        )
+    print(
+        f"SQLite: intake's repeat messages add {indexed[0] - before[0]:+.2f} CPU s indexed, "
+        f"{scanned[0] - before[0]:+.2f} CPU s scanned (ratio of the two reports {scanned[0] / indexed[0]:.2f}x)"
+    )
     return 0 if indexed[1:] == scanned[1:] else 1
 
 

@@ -29,7 +29,10 @@ from routing.settings import OnLowCsat
 __all__ = ["FollowUp", "follow_up", "on_csat_low"]
 
 log = logging.getLogger(__name__)
-_TOP = {"five": 5, "faces": 3}  # the csat scales' best score (csat.settings.SCORES), for the reason's "1 of 5"
+_TOP = {
+    "five": 5,
+    "faces": 3,
+}  # the csat scales' best score (csat.settings.SCORES), for the reason's "1 of 5"
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,16 @@ class FollowUp:
     reason: str
 
 
-def follow_up(rule: OnLowCsat, *, score: int, scale_top: int | None, team: str | None, current: str | None,
-              leads: Mapping[str, str], names: Mapping[str, str]) -> FollowUp:
+def follow_up(
+    rule: OnLowCsat,
+    *,
+    score: int,
+    scale_top: int | None,
+    team: str | None,
+    current: str | None,
+    leads: Mapping[str, str],
+    names: Mapping[str, str],
+) -> FollowUp:
     """Who follows up a rating of `score` on a request of `team` assigned to `current`
     (configuration keys; None: none). `leads`: team → lead key; `names`: the keys of agents
     the CRM knows (synced users) → their names. Pure."""
@@ -53,18 +64,31 @@ def follow_up(rule: OnLowCsat, *, score: int, scale_top: int | None, team: str |
         whose = rule.team or team
         target = leads.get(whose) if whose else None
         if target is None:
-            missing = f"team {whose} has no lead (routing.teams.{whose}.lead)" if whose else "the request has no team"
-            return FollowUp(None, "csat_followup_none", f"{rating}: nobody to follow it up: {missing}")
+            missing = (
+                f"team {whose} has no lead (routing.teams.{whose}.lead)"
+                if whose
+                else "the request has no team"
+            )
+            return FollowUp(
+                None, "csat_followup_none", f"{rating}: nobody to follow it up: {missing}"
+            )
         role = f"{whose}'s team lead"
     else:
         target, role = rule.assign_to, "the follow-up agent"
     if target not in names:
-        return FollowUp(None, "csat_followup_none",
-                        f"{rating}: nobody to follow it up: {role} {target} is not a CRM user synced here")
+        return FollowUp(
+            None,
+            "csat_followup_none",
+            f"{rating}: nobody to follow it up: {role} {target} is not a CRM user synced here",
+        )
     if target == current:
-        return FollowUp(None, "csat_followup_kept", f"{rating}: already with {role} {names[target]}")
+        return FollowUp(
+            None, "csat_followup_kept", f"{rating}: already with {role} {names[target]}"
+        )
     was = f" (was {names.get(current, current)})" if current else ""
-    return FollowUp(target, "csat_followup", f"{rating}: a follow-up for {role} {names[target]}{was}")
+    return FollowUp(
+        target, "csat_followup", f"{rating}: a follow-up for {role} {names[target]}{was}"
+    )
 
 
 def on_csat_low(unit: Unit, event: DomainEvent) -> None:
@@ -80,17 +104,50 @@ def on_csat_low(unit: Unit, event: DomainEvent) -> None:
     roster = read_roster(session, unit.config, unit.now)
     team = session.get(TeamRow, ticket.team_id) if ticket.team_id else None
     names = {key: state.name for key, state in roster.states.items() if state.agent_id is not None}
-    decided = follow_up(rule, score=int(data.get("score") or 0), scale_top=_TOP.get(str(data.get("scale"))),
-                        team=team.name if team else None, current=roster.keys.get(ticket.assignee_id or 0),
-                        leads=roster.leads, names=names)
-    csat = {k: data.get(k) for k in ("survey", "score", "scale", "version")}  # not the comment: the customer's words stay in csat
+    decided = follow_up(
+        rule,
+        score=int(data.get("score") or 0),
+        scale_top=_TOP.get(str(data.get("scale"))),
+        team=team.name if team else None,
+        current=roster.keys.get(ticket.assignee_id or 0),
+        leads=roster.leads,
+        names=names,
+    )
+    csat = {
+        k: data.get(k) for k in ("survey", "score", "scale", "version")
+    }  # not the comment: the customer's words stay in csat
     if decided.agent is None:
-        log_decision(session, ticket.id, unit.now, decided.action, None, agent_id=ticket.assignee_id,
-                     reason=decided.reason, data={"csat": csat})
-        log.info("request %s: %s", ticket.number, decided.reason,
-                 extra={"event": f"routing.{decided.action}", "number": ticket.number, "local_id": ticket.id})
+        log_decision(
+            session,
+            ticket.id,
+            unit.now,
+            decided.action,
+            None,
+            agent_id=ticket.assignee_id,
+            reason=decided.reason,
+            data={"csat": csat},
+        )
+        log.info(
+            "request %s: %s",
+            ticket.number,
+            decided.reason,
+            extra={
+                "event": f"routing.{decided.action}",
+                "number": ticket.number,
+                "local_id": ticket.id,
+            },
+        )
         return
     agent_id = roster.states[decided.agent].agent_id
     assert agent_id is not None  # follow_up only picks synced users
-    assign(unit, ticket, agent_id, team=None, action=decided.action, decision=None, reason=decided.reason,
-           agent_name=names[decided.agent], data={"csat": csat})
+    assign(
+        unit,
+        ticket,
+        agent_id,
+        team=None,
+        action=decided.action,
+        decision=None,
+        reason=decided.reason,
+        agent_name=names[decided.agent],
+        data={"csat": csat},
+    )

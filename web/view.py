@@ -51,8 +51,12 @@ class View:
 
     def given(self) -> dict[str, str]:
         """The non-empty choices as the query string carries them."""
-        values = {"period": self.period.label if self.period else None, "team": self.team, "agent": self.agent,
-                  "channel": self.channel}
+        values = {
+            "period": self.period.label if self.period else None,
+            "team": self.team,
+            "agent": self.agent,
+            "channel": self.channel,
+        }
         return {k: v for k, v in values.items() if v}
 
     def query(self) -> str:
@@ -68,9 +72,13 @@ class ViewProblem(Exception):  # noqa: N818 - a message for the page, not a fail
     ``web.i18n`` (``view_bad_period``, ``view_unknown_team``, …), `value` what was typed,
     `typed` every value of the form (shown again in it)."""
 
-    def __init__(self, key: str, value: str, detail: str = "", typed: dict[str, str] | None = None) -> None:
-        super().__init__(f"dashboard view: {key.removeprefix('view_').replace('_', ' ')} {value!r}"
-                         + (f" ({detail})" if detail else ""))
+    def __init__(
+        self, key: str, value: str, detail: str = "", typed: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(
+            f"dashboard view: {key.removeprefix('view_').replace('_', ' ')} {value!r}"
+            + (f" ({detail})" if detail else "")
+        )
         self.key, self.value, self.detail, self.typed = key, value, detail, dict(typed or {})
 
 
@@ -79,12 +87,20 @@ def choices(app: App) -> dict[str, list[str]]:
     with app.store.transaction() as s:
         teams = list(s.scalars(select(TeamRow.name).order_by(TeamRow.name)))
         agents = list(s.scalars(select(AgentRow.name).order_by(AgentRow.name)))
-        channels = list(s.scalars(select(TicketRow.channel).where(TicketRow.deleted.is_(False))
-                                  .distinct().order_by(TicketRow.channel)))
+        channels = list(
+            s.scalars(
+                select(TicketRow.channel)
+                .where(TicketRow.deleted.is_(False))
+                .distinct()
+                .order_by(TicketRow.channel)
+            )
+        )
     return {"team": teams, "agent": agents, "channel": [c for c in channels if c]}
 
 
-def read_view(params: Mapping[str, str], known: Mapping[str, list[str]], zone: tzinfo, now: datetime) -> View:
+def read_view(
+    params: Mapping[str, str], known: Mapping[str, list[str]], zone: tzinfo, now: datetime
+) -> View:
     """The view the query string `params` asks for; empty or missing values mean "any".
 
     Raises:
@@ -114,6 +130,12 @@ def presets(zone: tzinfo, now: datetime) -> list[str]:
     quarter and this year (in `zone`), then ``kpi.period``'s own examples."""
     today = now.astimezone(zone).date()
     last_month = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
-    found: list[Any] = ["last-7d", "last-30d", f"{today:%Y-%m}", f"{last_month:%Y-%m}",
-                        f"{today.year}-Q{(today.month - 1) // 3 + 1}", str(today.year)]
+    found: list[Any] = [
+        "last-7d",
+        "last-30d",
+        f"{today:%Y-%m}",
+        f"{last_month:%Y-%m}",
+        f"{today.year}-Q{(today.month - 1) // 3 + 1}",
+        str(today.year),
+    ]
     return list(dict.fromkeys([*found, *(e for e in EXAMPLES if e.startswith("last-"))]))

@@ -36,11 +36,16 @@ def _config(emu: Emulator, tmp_path: Path, lead: str) -> Path:
     text = demo_config(emu.base_url, tmp_path / "s.db")
     anchor = '  exclude: ["Интеграция (служебный)"]\n'
     assert anchor in text
-    text = text.replace(anchor, anchor + f'  agents: {{"{lead}": {{team: Старшие}}}}\n'
-                        f'  teams: {{Старшие: {{lead: "{lead}"}}}}\n'
-                        "  on_low_csat: {assign_to: lead, team: Старшие}   # a low rating: the seniors' lead calls back\n")
+    text = text.replace(
+        anchor,
+        anchor + f'  agents: {{"{lead}": {{team: Старшие}}}}\n'
+        f'  teams: {{Старшие: {{lead: "{lead}"}}}}\n'
+        "  on_low_csat: {assign_to: lead, team: Старшие}   # a low rating: the seniors' lead calls back\n",
+    )
     path = tmp_path / "crm-bridge.yaml"
-    path.write_text(text + f'links: {{secret: "{LINK_KEY}"}}\ncsat: {{enabled: false}}\n', encoding="utf-8")
+    path.write_text(
+        text + f'links: {{secret: "{LINK_KEY}"}}\ncsat: {{enabled: false}}\n', encoding="utf-8"
+    )
     return path
 
 
@@ -49,8 +54,14 @@ def _token(bridge: App, ticket_id: int) -> str:
 
 
 def test_a_rating_of_1_hands_the_request_to_the_team_lead_in_1c(tmp_path: Path):
-    with Emulator(requests=20, seed=5, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
-        users = [u for u in emu.records("Catalog_Пользователи") if not u.get("Недействителен") and not u.get("Служебный")]
+    with Emulator(
+        requests=20, seed=5, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD}
+    ) as emu:
+        users = [
+            u
+            for u in emu.records("Catalog_Пользователи")
+            if not u.get("Недействителен") and not u.get("Служебный")
+        ]
         lead = users[0]
         config = _config(emu, tmp_path, lead["Description"])
         bridge = App.from_file(config)
@@ -63,10 +74,20 @@ def test_a_rating_of_1_hands_the_request_to_the_team_lead_in_1c(tmp_path: Path):
                 assert lead_id is not None
                 rated, good, number, remote_id, was = None, None, "", "", None
                 for ticket_id, ticket_number, remote, assignee in s.execute(
-                        select(TicketRow.id, TicketRow.number, BindingRow.remote_id, TicketRow.assignee_id)
-                        .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"))
-                        .where(TicketRow.status.in_(("resolved", "closed")), TicketRow.assignee_id.is_not(None),
-                               TicketRow.assignee_id != lead_id).order_by(TicketRow.id)):
+                    select(
+                        TicketRow.id, TicketRow.number, BindingRow.remote_id, TicketRow.assignee_id
+                    )
+                    .join(
+                        BindingRow,
+                        (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"),
+                    )
+                    .where(
+                        TicketRow.status.in_(("resolved", "closed")),
+                        TicketRow.assignee_id.is_not(None),
+                        TicketRow.assignee_id != lead_id,
+                    )
+                    .order_by(TicketRow.id)
+                ):
                     if rated is None:
                         rated, number, remote_id, was = ticket_id, ticket_number, remote, assignee
                     elif good is None:
@@ -82,35 +103,76 @@ def test_a_rating_of_1_hands_the_request_to_the_team_lead_in_1c(tmp_path: Path):
             rate(bridge, LINK_KEY.encode(), _token(bridge, good), 5, "", NOW)
 
             with bridge.store.transaction() as s:
-                [row] = s.scalars(select(RoutingLogRow).where(RoutingLogRow.action.like("csat_followup%"))).all()
-                assert (row.ticket_id, row.action, row.agent_id, row.previous_id) == (rated, "csat_followup", lead_id, was)
-                assert row.reason.startswith("low rating 1 of 5: a follow-up for Старшие's team lead "
-                                             f"{lead['Description']} (was ")
+                [row] = s.scalars(
+                    select(RoutingLogRow).where(RoutingLogRow.action.like("csat_followup%"))
+                ).all()
+                assert (row.ticket_id, row.action, row.agent_id, row.previous_id) == (
+                    rated,
+                    "csat_followup",
+                    lead_id,
+                    was,
+                )
+                assert row.reason.startswith(
+                    "low rating 1 of 5: a follow-up for Старшие's team lead "
+                    f"{lead['Description']} (was "
+                )
                 assert row.data["csat"]["score"] == 1
                 assert "comment" not in row.data["csat"]  # the customer's words stay with csat
-                pending = s.scalars(select(OutboxRow).where(OutboxRow.local_id == rated, OutboxRow.state == "pending")).all()
+                pending = s.scalars(
+                    select(OutboxRow).where(
+                        OutboxRow.local_id == rated, OutboxRow.state == "pending"
+                    )
+                ).all()
                 assert any(o.fields.get("assignee_id") == lead_id for o in pending)
                 assert s.get(TicketRow, rated).assignee_id == lead_id  # type: ignore[union-attr]
-                assert s.scalars(select(RoutingLogRow).where(RoutingLogRow.ticket_id == good)).all() == []
+                assert (
+                    s.scalars(select(RoutingLogRow).where(RoutingLogRow.ticket_id == good)).all()
+                    == []
+                )
 
             cycle = run_cycle(bridge)
             assert cycle["sync.dispatch"]["demo-1c"]["sent"] >= 1
             after = emu.get(DOC, remote_id)
             assert after is not None
-            assert after["Ответственный_Key"] == lead["Ref_Key"]  # 1C shows the lead as the one responsible
+            assert (
+                after["Ответственный_Key"] == lead["Ref_Key"]
+            )  # 1C shows the lead as the one responsible
 
             # the customer changes the rating to 2: notify tells again, routing finds it with the lead already
             rate(bridge, LINK_KEY.encode(), token, 2, "Всё ещё ждём", NOW)
             with bridge.store.transaction() as s:
-                actions = list(s.scalars(select(RoutingLogRow.action).where(RoutingLogRow.ticket_id == rated,
-                                                                            RoutingLogRow.action.like("csat_followup%"))
-                                         .order_by(RoutingLogRow.id)))
+                actions = list(
+                    s.scalars(
+                        select(RoutingLogRow.action)
+                        .where(
+                            RoutingLogRow.ticket_id == rated,
+                            RoutingLogRow.action.like("csat_followup%"),
+                        )
+                        .order_by(RoutingLogRow.id)
+                    )
+                )
                 assert actions == ["csat_followup", "csat_followup_kept"]
         finally:
             bridge.close()
 
-        explained = json.loads(subprocess.run([sys.executable, "-m", "crm_bridge", "-c", str(config), "routing", "explain",
-                                               number, "--json"], capture_output=True, text=True, check=True).stdout)
+        explained = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "crm_bridge",
+                    "-c",
+                    str(config),
+                    "routing",
+                    "explain",
+                    number,
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         followups = [h for h in explained["history"] if h["action"].startswith("csat_followup")]
         assert [h["action"] for h in followups] == ["csat_followup", "csat_followup_kept"]
         assert followups[0]["agent"] == lead["Description"]

@@ -29,7 +29,9 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         app.close()
 
 
-def _logged_in(url: str, lang: str = "en", next_: str | None = None) -> tuple[requests.Session, requests.Response]:
+def _logged_in(
+    url: str, lang: str = "en", next_: str | None = None
+) -> tuple[requests.Session, requests.Response]:
     browser = requests.Session()
     browser.headers["accept-language"] = lang
     form = browser.get(f"{url}{next_ or '/login'}", timeout=10)
@@ -37,8 +39,16 @@ def _logged_in(url: str, lang: str = "en", next_: str | None = None) -> tuple[re
     wanted = re.search(r'name="next" value="([^"]*)"', form.text)
     assert csrf
     assert wanted
-    answer = browser.post(f"{url}/login", data={"login": "lead", "password": PASSWORD, "csrf": csrf.group(1),
-                                                 "next": html.unescape(wanted.group(1))}, timeout=10)
+    answer = browser.post(
+        f"{url}/login",
+        data={
+            "login": "lead",
+            "password": PASSWORD,
+            "csrf": csrf.group(1),
+            "next": html.unescape(wanted.group(1)),
+        },
+        timeout=10,
+    )
     return browser, answer
 
 
@@ -69,11 +79,19 @@ def test_the_period_moves_every_chart_to_it(lead, url):
     assert _volume(december) == {"phone": 2, "chat": 1}
     assert december["charts"]["volume"][9]["counts"] == {"phone": 2}  # the 10th
     assert december["view"]["period"] == "2026-12"
-    assert (december["view"]["start"], december["view"]["end"]) == ("2026-12-01T00:00:00+03:00",
-                                                                     "2027-01-01T00:00:00+03:00")  # Moscow midnights
+    assert (december["view"]["start"], december["view"]["end"]) == (
+        "2026-12-01T00:00:00+03:00",
+        "2027-01-01T00:00:00+03:00",
+    )  # Moscow midnights
     # backlog at December's end: 61 (L2, open) and 62 (L1, closed on 5 January), both > 7 days old
     assert [b["count"] for b in december["charts"]["backlog"]] == [0, 0, 0, 0, 2]
-    assert [b["count"] for b in default["charts"]["backlog"]] == [0, 0, 3, 0, 1]  # now: 42, 43, 50 and 61
+    assert [b["count"] for b in default["charts"]["backlog"]] == [
+        0,
+        0,
+        3,
+        0,
+        1,
+    ]  # now: 42, 43, 50 and 61
     load = {a["agent"]: a["open"] for a in december["charts"]["load"]}
     assert load == {"Петров Пётр": 1, "Сидорова Анна Ивановна": 1}
 
@@ -97,7 +115,8 @@ def test_team_agent_and_channel_narrow_the_charts_and_the_lists(lead, url):
     assert [r["number"] for r in sidorova["breached"]] == ["CRM-0000043"]
     assert sidorova["at_risk"] == []
     assert [(g["team"], g["assignee"], g["count"]) for g in sidorova["breached_by"]] == [
-        ("L2", "Сидорова Анна Ивановна", 1)]
+        ("L2", "Сидорова Анна Ивановна", 1)
+    ]
     assert _board(lead, url, channel="phone")["breached"] == []  # 43 came by e-mail
 
 
@@ -109,19 +128,28 @@ def test_the_page_carries_the_view_in_its_form_links_and_charts(lead, url):
     assert "<title>Requests opened per day by channel, 2026-12</title>" in page
     assert 'href="/dashboard?period=2026-12&amp;team=L2" class="share"' in page
     assert 'href="/dashboard?period=last-7d&amp;team=L2"' in page  # a preset keeps the team
-    assert "next=%2Fdashboard%3Fperiod%3D2026-12%26team%3DL2" in page  # the language switch keeps the view
+    assert (
+        "next=%2Fdashboard%3Fperiod%3D2026-12%26team%3DL2" in page
+    )  # the language switch keeps the view
     breached = page.split('<section class="breached">')[1].split("</section>")[0]
     assert "CRM-0000043" in breached
 
 
-@pytest.mark.parametrize(("query", "lang", "words"), [
-    ({"period": "2026-13"}, "en", "&#34;2026-13&#34; is not a period. Type e.g. 2026-11 (a month)"),
-    ({"period": "вчера"}, "ru", "Не понимаю период «вчера»"),
-    ({"period": "2030"}, "en", "has not started yet"),
-    ({"period": "2020-01-01..2026-01-01"}, "ru", "длиннее года"),
-    ({"team": "L9"}, "ru", "Группы «L9» нет"),
-    ({"agent": "<b>Nobody</b>"}, "en", "There is no agent &#34;&lt;b&gt;Nobody&lt;/b&gt;&#34;"),
-])
+@pytest.mark.parametrize(
+    ("query", "lang", "words"),
+    [
+        (
+            {"period": "2026-13"},
+            "en",
+            "&#34;2026-13&#34; is not a period. Type e.g. 2026-11 (a month)",
+        ),
+        ({"period": "вчера"}, "ru", "Не понимаю период «вчера»"),
+        ({"period": "2030"}, "en", "has not started yet"),
+        ({"period": "2020-01-01..2026-01-01"}, "ru", "длиннее года"),
+        ({"team": "L9"}, "ru", "Группы «L9» нет"),
+        ({"agent": "<b>Nobody</b>"}, "en", "There is no agent &#34;&lt;b&gt;Nobody&lt;/b&gt;&#34;"),
+    ],
+)
 def test_a_wrong_view_gets_a_friendly_page_in_the_visitors_language(url, query, lang, words):
     browser, _ = _logged_in(url, lang)
     answer = browser.get(f"{url}/dashboard", params=query, timeout=30)
@@ -136,7 +164,9 @@ def test_a_wrong_view_gets_a_friendly_page_in_the_visitors_language(url, query, 
 
 def test_a_shared_link_to_a_filtered_view_survives_the_login(url):
     stranger = requests.Session()
-    refused = stranger.get(f"{url}/dashboard?period=2026-12&team=L2", timeout=10, allow_redirects=False)
+    refused = stranger.get(
+        f"{url}/dashboard?period=2026-12&team=L2", timeout=10, allow_redirects=False
+    )
     assert refused.status_code == 303
     assert refused.headers["location"] == "/login?next=/dashboard%3Fperiod%3D2026-12%26team%3DL2"
     _, landed = _logged_in(url, next_=refused.headers["location"])
