@@ -7,13 +7,16 @@ A store of ``n`` requests opened over the ``months`` before 7 December 2026 (a s
 its history: the report reads one month of it; ``--months 4`` crowds a third of the
 requests into November) (5 teams, 40 agents, 2,000
 customers, each request with its ledger rows: first response, resolution cycles, breaches,
-reopens, a stale generation on some) is built on SQLite (and on PostgreSQL with ``--pg``:
+reopens, a stale generation on some; and its history: ``created``, ``status_changed`` on
+resolution, up to three customer ``message`` events, one in ten of them a repeat contact
+intake attached — ``repeat: true``) is built on SQLite (and on PostgreSQL with ``--pg``:
 a scratch database is created and dropped). Measured in the same run, for November by team:
 
 * ``kpi.queries.kpi_report`` — every KPI, the total and agent load included;
 * a pure-Python pass: one SELECT of the requests and one of the ledger (no N+1), then a
   loop computing the same figures (volume, first response and resolution percentiles,
-  SLA compliance, backlog, reopens, repeat contacts, cost) with dicts and ``sorted``.
+  SLA compliance, backlog, reopens, repeat contacts — intake's repeat messages too — cost)
+  with dicts and ``sorted``.
 
 Both answers are compared (counts and percentiles per team); a difference makes the exit
 status 1. Prints both times and the ratio.
@@ -38,7 +41,14 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App
-from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from crm_bridge.store.tables import (
+    AgentRow,
+    CustomerRow,
+    TeamRow,
+    TicketEventRow,
+    TicketRow,
+    core_table,
+)
 from kpi.period import parse_period
 from kpi.queries import KpiRow, kpi_report
 from kpi.settings import KpiConfig
@@ -62,6 +72,7 @@ def build(bridge: App, n: int, seed: int, months: int) -> int:
     tickets: list[dict[str, Any]] = []
     ledger: list[dict[str, Any]] = []
     clocks: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     for tid in range(1, n + 1):
         opened = first + timedelta(seconds=rnd.uniform(0, span))
         resolved = opened + timedelta(hours=rnd.uniform(1, 200)) if rnd.random() < 0.8 else None
@@ -73,6 +84,14 @@ def build(bridge: App, n: int, seed: int, months: int) -> int:
                         "source": "external", "subject": rnd.choice(SUBJECTS), "status": status, "priority": "normal",
                         "created_at": opened, "resolved_at": resolved, "description": "", "co_executors": [], "tags": [],
                         "sla_breached": False, "deleted": False})
+        history.append({"ticket_id": tid, "kind": "created", "at": opened, "origin": "remote:bench", "data": {}})
+        if resolved is not None:
+            history.append({"ticket_id": tid, "kind": "status_changed", "at": resolved, "origin": "remote:bench",
+                            "data": {"from": "in_progress", "to": "resolved"}})
+        for _ in range(rnd.choice((0, 0, 1, 1, 2, 3))):  # the customer's messages while it was open
+            said = opened + timedelta(seconds=rnd.uniform(0, ((resolved or NOW) - opened).total_seconds()))
+            history.append({"ticket_id": tid, "kind": "message", "at": said, "origin": "intake",
+                            "data": {"author": "customer", "repeat": rnd.random() < 0.1}})
         generation = 2 if rnd.random() < 0.05 else 1
         if generation == 2:  # a stale story the readers must skip
             ledger.append(_event(tid, 1, "first_response", 1, "fulfil", opened, 99999.0, 99999.0))
@@ -106,6 +125,8 @@ def build(bridge: App, n: int, seed: int, months: int) -> int:
         s.execute(insert(core_table(SlaClockRow)), clocks)
         for chunk in range(0, len(ledger), 50000):
             s.execute(insert(core_table(SlaEventRow)), ledger[chunk:chunk + 50000])
+        for chunk in range(0, len(history), 50000):
+            s.execute(insert(core_table(TicketEventRow)), history[chunk:chunk + 50000])
     return len(ledger)
 
 
@@ -134,6 +155,12 @@ def naive(bridge: App) -> dict[str, dict[str, Any]]:
         events = s.execute(select(SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle,
                                   SlaEventRow.kind, SlaEventRow.at, SlaEventRow.business_seconds,
                                   SlaEventRow.calendar_seconds)).all()
+        messages = s.execute(select(TicketEventRow.ticket_id, TicketEventRow.at, TicketEventRow.data)
+                             .where(TicketEventRow.kind == "message")).all()
+    marked: dict[int, int] = defaultdict(int)  # intake's repeat contacts in the period, per request
+    for m in messages:
+        if (m.data or {}).get("repeat") is True and start <= m.at < end:
+            marked[m.ticket_id] += 1
     by_ticket: dict[int, list[Any]] = defaultdict(list)
     for e in events:
         if generation.get(e.ticket_id) == e.generation:
@@ -153,6 +180,9 @@ def naive(bridge: App) -> dict[str, dict[str, Any]]:
                 g["repeat_base"].append(t.id)
                 if previous is not None and t.created_at - previous <= window:
                     g["repeats"].append(t.id)
+        if marked.get(t.id):
+            g["repeat_base"].extend([t.id] * marked[t.id])
+            g["repeats"].extend([t.id] * marked[t.id])
         rows = by_ticket.get(t.id, [])
         for e in rows:
             if e.metric == "first_response" and e.kind == "fulfil" and e.cycle == 1 and start <= e.at < end:
@@ -185,7 +215,8 @@ def naive(bridge: App) -> dict[str, dict[str, Any]]:
                    "fr_met": (len(g["ended_first_response"]), len(g["met_first_response"])),
                    "res_met": (len(g["ended_resolution"]), len(g["met_resolution"])),
                    "backlog": len(g["backlog"]), "age_median": _rank(g["backlog"], 50), "reopened": len(g["reopened"]),
-                   "repeats": len(g["repeats"]), "cost": sum(g["cost"])} for team, g in out.items()}
+                   "repeats": len(g["repeats"]), "repeat_base": len(g["repeat_base"]), "cost": sum(g["cost"])}
+            for team, g in out.items()}
 
 
 def sql(bridge: App) -> dict[str, dict[str, Any]]:
@@ -198,7 +229,7 @@ def sql(bridge: App) -> dict[str, dict[str, Any]]:
                 "fr_p90": r.first_response.business_p90, "res_median": r.resolution.business_median,
                 "res_p90": r.resolution.business_p90, "fr_met": (fr.ended, fr.met) if fr else (0, 0),
                 "res_met": (res.ended, res.met) if res else (0, 0), "backlog": r.backlog, "age_median": r.backlog_age_median,
-                "reopened": r.reopened, "repeats": r.repeats, "cost": r.cost_total or 0.0}
+                "reopened": r.reopened, "repeats": r.repeats, "repeat_base": r.repeat_base, "cost": r.cost_total or 0.0}
     return {r.key[0]: figures(r) for r in report.rows}
 
 
