@@ -195,6 +195,38 @@ class Note(_Canonical):
     deleted: bool = False
 
 
+class Mail(_Canonical):
+    """A letter about a request written in the CRM (1C: an outgoing e-mail document,
+    ``Document_ЭлектронноеПисьмоИсходящее``, whose ``Предмет`` is the request): an agent's
+    reply to the customer. Imported; intake records each as a ``message`` event (author
+    ``agent``) in the request's history, which the SLA next-response clock reads."""
+
+    ticket_id: int
+    direction: str = "outgoing"  # outgoing: staff wrote to the customer
+    subject: str = ""
+    text: str = ""
+    sent: AwareDatetime
+    author_id: int | None = None  # the agent who wrote it
+    about: str = "ticket"  # the kind of record it is about (1C: the type of its composite Предмет)
+    deleted: bool = False
+
+
+class Attachment(_Canonical):
+    """A file attached to a request (1C: an item of ``Catalog_ИнтересПрисоединенныеФайлы``
+    whose ``ВладелецФайла`` is the request): a file the customer sent with a message, created
+    in the CRM through the sync outbox (``create_remote: [attachment]``)."""
+
+    ticket_id: int
+    filename: str = Field(min_length=1)  # the name with its extension
+    name: str = ""  # without the extension (1C: Description)
+    extension: str = ""  # without the dot (1C: Расширение)
+    content_type: str = "application/octet-stream"
+    size: int = Field(default=0, ge=0)  # bytes
+    content: str = ""  # the bytes in base64, as OData carries binary data
+    created: AwareDatetime
+    deleted: bool = False
+
+
 MODELS: dict[str, type[_Canonical]] = {
     "customer": Customer,
     "contact": Contact,
@@ -202,6 +234,8 @@ MODELS: dict[str, type[_Canonical]] = {
     "team": Team,
     "ticket": Ticket,
     "note": Note,
+    "mail": Mail,
+    "attachment": Attachment,
 }
 
 

@@ -30,7 +30,8 @@ __getattr__ = lazy_exports(__name__, {"IntakeConfig": "intake.settings", "Stored
 
 
 def register(registry: Registry) -> None:
-    """Register the config section ``intake``, the jobs ``intake.fetch``, ``intake.process``
+    """Register the config section ``intake``, the handler recording agents' replies synced
+    from the CRM (``mail.imported``) as ``message`` events, the jobs ``intake.fetch``, ``intake.process``
     and ``intake.confirm``, the SMTP receiver ``crm-bridge run`` starts, the status
     section, the web form and JSON API (``web.router``: web imports nothing of intake), the
     demo's part (``demo.config``, ``demo.intake``) and the ``intake`` commands, each by name (``Lazy``)."""
@@ -38,6 +39,7 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("intake.imap:intake_fetch"), usage="job", name="intake.fetch")
     registry.add(Lazy("intake.process:intake_process"), usage="job", name="intake.process")
     registry.add(Lazy("intake.confirm:intake_confirm"), usage="job", name="intake.confirm")
+    registry.add(Lazy("intake.replies:on_mail_imported"), usage="event.handler", model="mail.imported", name="intake.reply")
     registry.add(Lazy("intake.status:intake_status"), usage="status.section", name="intake")
     registry.add(Lazy("intake.watch:intake_service"), usage="run.service", name="intake.smtp")
     registry.add(Lazy("intake.web:mount"), usage="web.router", name="intake")  # /request and /api/intake/...

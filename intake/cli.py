@@ -171,6 +171,23 @@ def _explained(row: InboxRow, number: str | None, customer: str | None) -> dict[
             "attachments": decision.get("attachments", [])}
 
 
+def _with_crm_states(session: Any, found: list[dict[str, Any]]) -> None:
+    """Each sent attachment's outbox state per backend (``crm``: pending, sent, parked…)."""
+    from sqlalchemy import select
+
+    from sync.tables import OutboxRow
+
+    ids = [a["attachment_id"] for m in found for a in m["attachments"] if a.get("attachment_id")]
+    if not ids:
+        return
+    states: dict[int, dict[str, str]] = {}
+    for backend, local_id, state in session.execute(select(OutboxRow.backend, OutboxRow.local_id, OutboxRow.state).where(
+            OutboxRow.model == "attachment", OutboxRow.operation == "create", OutboxRow.local_id.in_(ids))):
+        states.setdefault(local_id, {})[backend] = state
+    for m in found:
+        m["attachments"] = [{**a, "crm": states.get(a.get("attachment_id") or 0, {})} for a in m["attachments"]]
+
+
 @intake_app.command("explain")
 def explain(
     which: Annotated[str, typer.Argument(metavar="MESSAGE-ID|CRM-NUMBER", help="A Message-ID (<…@…>) or a request's number.")],
@@ -179,7 +196,8 @@ def explain(
     """Why a message became what it did: customer match, rules, thread, or why ignored.
 
     Shows the match and its rule, the rule that set the type and the one that set the
-    priority, the thread or repeat-contact rule, and any parse problems.
+    priority, the thread or repeat-contact rule, the files (kept or over the limit, and
+    each kept one's state in every CRM it is created in) and any parse problems.
 
     Example: crm-bridge intake explain CRM-0000042
     """
@@ -207,6 +225,7 @@ def explain(
                 TicketRow.id.in_([r.ticket_id for r in rows if r.ticket_id])) ).all())
             names = _names(s, {r.customer_id for r in rows})
             found = [_explained(r, numbers.get(r.ticket_id or 0), names.get(r.customer_id or 0)) for r in rows]
+            _with_crm_states(s, found)
     finally:
         bridge.close()
     if as_json:
@@ -225,6 +244,10 @@ def explain(
             c = m["classification"]
             console.print(f"  type: {c['type']} — rule {escape(c['type_rule'])}\n"
                           f"  priority: {c['priority']} — rule {escape(c['priority_rule'])}", highlight=False)
+        for a in m["attachments"]:
+            sent = ", ".join(f"{b}: {state}" for b, state in a.get("crm", {}).items()) or (
+                "not sent: over max_attachment" if not a.get("kept") else "not sent to a CRM (create_remote)")
+            console.print(f"  file: {escape(str(a.get('filename')))} ({a.get('size')} bytes) — {escape(sent)}", highlight=False)
         for problem in m["problems"]:
             console.print(f"  [yellow]problem:[/yellow] {escape(problem)}", highlight=False)
 

@@ -18,6 +18,7 @@ next run; nothing half-done is left. The CRM's number comes back in
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections import Counter
 from datetime import datetime
@@ -28,7 +29,14 @@ from sqlalchemy import func, select
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
 from crm_bridge.store.records import build_record, create_record
-from crm_bridge.store.tables import ContactRow, CustomerRow, TicketEventRow, TicketRow
+from crm_bridge.store.tables import (
+    AttachmentRow,
+    ContactRow,
+    CustomerRow,
+    NoteRow,
+    TicketEventRow,
+    TicketRow,
+)
 from intake.classify import CompiledRule, Facts, classify, compile_rule
 from intake.match import ContactIndex, Known, MatchDecision, match_sender
 from intake.parse import Inbound, parse_message
@@ -195,6 +203,7 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
     session.flush()
     ticket_id: int = ticket.id  # type: ignore[attr-defined]
     unit.publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    decision["attachments"] = _attachments(unit, row, inbound, ticket_id, decision["attachments"])
     row.state, row.ticket_id, row.reason, row.decision = "registered", ticket_id, None, decision
     log.info("inbound %s registered as a new request (type %s by %s, priority %s by %s)", row.message_id, decided.type,
              decided.type_rule, decided.priority, decided.priority_rule,
@@ -241,6 +250,58 @@ def _open_requests(session: Session, customer_id: int | None, contact_id: int | 
     return [OpenRequest(t.id, t.subject, max(t.created_at, last.get(t.id) or t.created_at)) for t in tickets]
 
 
+def _attachments(unit: Unit, row: InboxRow, inbound: Inbound, ticket_id: int,
+                 listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The message's kept files as the request's ``attachment`` records, which the sync
+    outbox creates in every backend listing ``attachment`` in ``create_remote`` (1C: items of
+    ``Catalog_ИнтересПрисоединенныеФайлы`` by ``ВладелецФайла``) bind-first. A file over
+    ``max_attachment`` was not kept and is not sent (the decision says so). Once: keyed by
+    the Message-ID and the file's place in the message (``attachments.source_key``).
+    Returns the decision's list with each kept file's ``attachment_id`` (``intake explain``
+    adds the outbox's state per backend: what was sent where)."""
+    out: list[dict[str, Any]] = []
+    for place, (item, attachment) in enumerate(zip(listed, inbound.attachments, strict=True), start=1):
+        if attachment.data is None:  # over max_attachment: listed (kept false), never sent
+            out.append(item)
+            continue
+        key = f"intake:{row.message_id}:{place}"
+        found = unit.session.scalar(select(AttachmentRow.id).where(AttachmentRow.source_key == key))
+        if found is None:
+            filename = attachment.filename or f"attachment-{place}"
+            name, dot, extension = filename.rpartition(".")
+            if not dot or not name:
+                name, extension = filename, ""
+            record = AttachmentRow(ticket_id=ticket_id, filename=filename[:500], name=name[:500], extension=extension[:50],
+                                   content_type=attachment.content_type[:200], size=attachment.size,
+                                   content=base64.b64encode(attachment.data).decode("ascii"), created=row.received_at,
+                                   source_key=key)
+            unit.session.add(record)
+            unit.session.flush()
+            unit.publish(DomainEvent("record.created", "attachment", record.id, "intake"))
+            found = record.id
+        out.append({**item, "attachment_id": int(found)})
+    return out
+
+
+def _note_in_crm(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded) -> int:
+    """The customer's message as a note in the request's history, which the sync outbox
+    creates in every backend listing ``note`` in ``create_remote`` (1C: ``Catalog_Заметки``
+    by ``Предмет``) bind-first, like notify's ``crm_note``. Once: it is written in the
+    transaction that decides the message, keyed by its Message-ID (``notes.source_key``)."""
+    key = f"intake:{row.message_id}"
+    found = unit.session.scalar(select(NoteRow.id).where(NoteRow.source_key == key))
+    if found is not None:
+        return int(found)
+    who = f"{inbound.sender_name} <{inbound.sender}>" if inbound.sender_name else inbound.sender
+    text = f"{inbound.subject.strip()}\n\n{inbound.text.strip()}".strip() or "(пустое сообщение / empty message)"
+    note = NoteRow(ticket_id=threaded.ticket_id, channel=row.channel or "email", text=text, created=row.received_at,
+                   author=who[:500] or None, about="ticket", source_key=key)
+    unit.session.add(note)
+    unit.session.flush()
+    unit.publish(DomainEvent("record.created", "note", note.id, "intake"))
+    return int(note.id)
+
+
 def _attach(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded, decision: dict[str, Any]) -> str:
     """The message joins its request's history as the customer's ``message`` event."""
     session = unit.session
@@ -250,6 +311,8 @@ def _attach(unit: Unit, row: InboxRow, inbound: Inbound, threaded: Threaded, dec
                                      "rule": threaded.rule, "repeat": threaded.repeat, "subject": inbound.subject}))
     # the SLA clock is planned again from the history: the customer's message restarts next response
     unit.publish(DomainEvent("ticket.imported", "ticket", threaded.ticket_id, "intake", {"message": True}))
+    decision["note"] = _note_in_crm(unit, row, inbound, threaded)
+    decision["attachments"] = _attachments(unit, row, inbound, threaded.ticket_id, decision["attachments"])
     row.state, row.ticket_id, row.reason, row.decision = "threaded", threaded.ticket_id, None, decision
     if row.customer_id is None and row.contact_id is None:
         ticket = session.get(TicketRow, threaded.ticket_id)

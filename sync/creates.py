@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +24,16 @@ from sync.source import RemoteBackend, supports_create
 from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["create_pending"]
+
+WAIT = timedelta(minutes=1)  # a create whose reference is still being created looks again after this
+
+
+class _Waiting(Exception):  # noqa: N818 - a state, not a failure
+    """A create refers to a record whose own create has not reached the remote yet (an
+    attachment of a request 1C has not got): sending it now would write a key 1C refuses."""
+
+    def __init__(self, model: str, local_id: int) -> None:
+        super().__init__(f"waits for {model} {local_id} to be created in the CRM first")
 
 @dataclass
 class _Create:
@@ -89,7 +99,10 @@ def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
         binder = Binder(session, row.backend)
 
         def resolve(ref_model: str, local_id: Any) -> str | None:
-            return binder.remote_id(ref_model, int(local_id))
+            remote = binder.remote_id(ref_model, int(local_id))
+            if remote is not None and remote.startswith("pending:"):
+                raise _Waiting(ref_model, int(local_id))
+            return remote
 
         record = session.get(ROWS[row.model], row.local_id)
         if record is None:
@@ -104,6 +117,9 @@ def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
             # with no Number; intake's requests wait for that number, see intake.confirm).
             given = {name: value for name, value in local.items() if value != ""}
             values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
+        except _Waiting as exc:  # what it refers to is not created yet (its create failed): later, not parked
+            row.next_attempt_at, row.last_error = now + WAIT, str(exc)
+            return None
         except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
             unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
             return None

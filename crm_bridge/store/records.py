@@ -18,9 +18,11 @@ from crm_bridge.model import MODELS, fields_of
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.tables import (
     AgentRow,
+    AttachmentRow,
     Base,
     ContactRow,
     CustomerRow,
+    MailRow,
     NoteRow,
     TeamRow,
     TicketRow,
@@ -40,6 +42,8 @@ ROWS: dict[str, type[Base]] = {
     "team": TeamRow,
     "ticket": TicketRow,
     "note": NoteRow,
+    "mail": MailRow,
+    "attachment": AttachmentRow,
 }
 
 

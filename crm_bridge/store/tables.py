@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_bridge.store.types import UTCDateTime
 
-__all__ = ["AgentRow", "Base", "ContactRow", "CustomerRow", "NoteRow", "TeamRow", "TicketEventRow", "TicketRow", "core_table", "utcnow"]
+__all__ = ["AgentRow", "AttachmentRow", "Base", "ContactRow", "CustomerRow", "MailRow", "NoteRow", "TeamRow", "TicketEventRow", "TicketRow", "core_table", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -132,6 +132,40 @@ class NoteRow(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     source_key: Mapped[str | None] = mapped_column(String(500), unique=True)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MailRow(Base):
+    """A letter about a request written in the CRM (``crm_bridge.model.Mail``): imported."""
+
+    __tablename__ = "mails"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(20), default="outgoing")
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    sent: Mapped[datetime]
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    about: Mapped[str] = mapped_column(String(50), default="ticket")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AttachmentRow(Base):
+    """A file attached to a request (``crm_bridge.model.Attachment``). ``source_key`` is the
+    identity of what wrote it here (intake: the message and the part): a second write with
+    the same key finds the first, so a message decided again never attaches twice."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(500), default="")
+    extension: Mapped[str] = mapped_column(String(50), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    content: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_key: Mapped[str | None] = mapped_column(String(500), unique=True)
 
 
 class TicketEventRow(Base):

@@ -84,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Document_Интерес gets ОценкаКлиента and КомментарийОценки (the csat addon's write-back)")
     parser.add_argument("--no-notes", action="store_true",
                         help="leave out Catalog_Заметки (notes by Предмет: an assumption of this emulator)")
+    parser.add_argument("--no-mails", action="store_true",
+                        help="leave out Document_ЭлектронноеПисьмоИсходящее (agents' letters by Предмет: an assumption)")
+    parser.add_argument("--no-files", action="store_true",
+                        help="leave out Catalog_ИнтересПрисоединенныеФайлы (files of a request: an assumption)")
     parser.add_argument("--no-folders", action="store_true",
                         help="no partner folders (IsFolder rows) in Catalog_Партнеры")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
@@ -103,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             real_1c_atom=not args.typed_atom, atom_tombstones=args.atom_tombstones,
             ref_order=args.ref_order, truncate_strings=not args.no_truncate_strings,
             folders=not args.no_folders, notes=not args.no_notes,
+            mails=not args.no_mails, files=not args.no_files,
             csat_fields=args.csat_fields,
         )
     except ValueError as exc:

@@ -19,6 +19,10 @@ what is valid.
 ``POST   /__emulator__/reassign``        ``{"ref": "…", "user": "…"}``: a 1C user makes
                                          another user responsible for the request by hand
                                          (``user`` left out: another active agent)
+``POST   /__emulator__/replies``         ``{"ref": "…", "text": "…", "subject": …, "author":
+                                         …, "status": "Отправлено"}``: a 1C user answers
+                                         the customer from the request (an outgoing e-mail
+                                         document by Предмет) → the letter
 ``POST   /__emulator__/touch``           ``{"set": S, "count": n, "append": {field: text},
                                          "seed": k}``: n random live objects of S saved
                                          by a 1C user (text appended; DataVersion bumps)
@@ -85,6 +89,10 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
         data = data or {}
         user = emu.activity.reassign(str(data["ref"]), str(data["user"]) if data.get("user") else None)
         return _json(200, {"ref": data["ref"], "user": user})
+    if resource == "replies" and method == "POST":
+        data = data or {}
+        return _json(201, emu.reply(str(data["ref"]), str(data.get("text", "")), subject=data.get("subject"),
+                                    author=data.get("author"), status=str(data.get("status", "Отправлено"))))
     if resource == "touch" and method == "POST":
         return _json(200, _touch(emu, data))
     if resource == "activity":
@@ -104,7 +112,7 @@ def _route(emu: Emulator, method: str, parts: list[str], data: Any) -> Response:
         return _json(200, {"held": [{"set": name, "ref": ref, "user": user}
                                     for (name, ref), user in sorted(emu.store.held.items())]})
     return _json(404, {"error": f"no control resource {'/'.join(parts)!r}",
-                       "valid": ["stats", "faults", "unpublished", "edits", "reassign", "touch", "activity", "held"]})
+                       "valid": ["stats", "faults", "unpublished", "edits", "reassign", "replies", "touch", "activity", "held"]})
 
 
 def _faults(emu: Emulator, method: str, rest: list[str], data: Any) -> Response:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from .activity import UserActivity
 from .control import handle_control
-from .errors import ODataError, unknown_set
+from .errors import ODataError, not_found, unknown_set
 from .exchange import ExchangePlans
 from .faults import Fault, FaultPlan
 from .generator import SeedSummary, generate, guid_source
@@ -47,6 +47,9 @@ __all__ = ["MOSCOW", "Emulator", "PortInUse"]
 log = logging.getLogger(__name__)
 MOSCOW = ZoneInfo("Europe/Moscow")
 NOTES = "Catalog_Заметки"  # notes about a request: this emulator's assumption (``notes``)
+MAILS = "Document_ЭлектронноеПисьмоИсходящее"  # agents' letters about a request: an assumption (``mails``)
+FILES = "Catalog_ИнтересПрисоединенныеФайлы"  # files attached to a request: an assumption (``files``)
+_REQUESTS = "Document_Интерес"
 _ODATA = "/odata/standard.odata/"
 _SET_NAME = re.compile(r"^[^/(]*")
 
@@ -98,6 +101,12 @@ class Emulator:
             when a mapping names them (real 1C:CRM has no such attributes; an integrator adds them).
         notes: publish ``Catalog_Заметки`` (notes about a request by ``Предмет``), an
             assumption of this emulator (see the EDMX's header); False leaves it out.
+        mails: publish ``Document_ЭлектронноеПисьмоИсходящее`` (an agent's letter about a
+            request by ``Предмет``: :meth:`reply` writes one as a 1C user sending it), an
+            assumption (see the EDMX's header); False leaves it out.
+        files: publish ``Catalog_ИнтересПрисоединенныеФайлы`` (files attached to a request
+            by ``ВладелецФайла``, content in ``ФайлХранилище_Base64Data``), an assumption
+            (see the EDMX's header); False leaves it out.
     """
 
     def __init__(
@@ -131,6 +140,8 @@ class Emulator:
         folders: bool = True,
         csat_fields: bool = False,
         notes: bool = True,
+        mails: bool = True,
+        files: bool = True,
     ) -> None:
         self.max_query_string = max_query_string
         self.host, self._wanted_port, self.publication = host, port, publication
@@ -172,7 +183,9 @@ class Emulator:
             self.faults.add(Fault("latency", seconds=cold_start, count=1))
         if metadata_delay:
             self.faults.add(Fault("latency", entity_set="$metadata", seconds=metadata_delay))
-        self.unpublish(*unpublished, *(() if notes else (NOTES,)))
+        self.unpublish(*unpublished, *(() if notes else (NOTES,)), *(() if mails else (MAILS,)),
+                       *(() if files else (FILES,)))
+        self._new_key = guid_source(seed + 7919)  # keys of the letters reply() writes
         self.activity = UserActivity(self.store, seed)
         self._user_rate = user_activity
         self._counters: dict[str, dict[str, int]] = {}
@@ -324,6 +337,34 @@ class Emulator:
         with self.store.lock:
             row = self.store.patch(set_name, ref_key, changes)
             return self.service.renderer.entity(entity_set, row)
+
+    def reply(self, request: str, text: str, *, subject: str | None = None, author: str | None = None,
+              status: str = "Отправлено") -> dict[str, Any]:
+        """A 1C user answers the customer from the request: an outgoing e-mail document
+        (``Document_ЭлектронноеПисьмоИсходящее``) whose ``Предмет`` is the request, written
+        as 1C writes it (DataVersion, change registration); returns it JSON-shaped.
+
+        Args:
+            request: the ``Document_Интерес``'s Ref_Key.
+            author: the ``Catalog_Пользователи`` Ref_Key; default the request's responsible.
+            status: ``Отправлено`` (sent), ``Исходящее`` (queued) or ``Черновик`` (a draft).
+
+        Raises:
+            ODataError: the request is unknown (code 9), or the set is not published.
+        """
+        entity_set = self._set(MAILS)
+        with self.store.lock:
+            if MAILS in self.unpublished:
+                raise unknown_set(MAILS)
+            row = self.store.lookup(_REQUESTS, request)
+            if row is None:
+                raise not_found()
+            index = self.schema.sets[_REQUESTS].type.index
+            created = self.store.create(MAILS, {
+                "Тема": subject if subject is not None else f"Re: {row[index['Тема']]} [{row[index['Number']]}]",
+                "Текст": text, "Автор_Key": author or row[index["Ответственный_Key"]], "СтатусПисьма": status,
+                "Предмет": request, "Предмет_Type": f"StandardODATA.{_REQUESTS}"}, self._new_key())
+            return self.service.renderer.entity(entity_set, created)
 
     def _set(self, set_name: str) -> EntitySet:
         entity_set = self.schema.sets.get(set_name)

@@ -19,6 +19,7 @@ rows (``with store.lock:``).
 from __future__ import annotations
 
 import base64
+import binascii
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -295,6 +296,14 @@ def coerce(prop: Property, value: Any, old: Any, *, cut: bool = True) -> Any:
             return EMPTY_DATE
         stamp = normalize_datetime(value) if isinstance(value, str) else None
         return stamp if stamp is not None else _raise(bad_literal(f"{prop.name}: {value!r}"))
+    if edm == "Edm.Binary":  # base64 in JSON; 1C refuses what does not decode
+        if value in (None, ""):
+            return ""
+        try:
+            base64.b64decode(value, validate=True) if isinstance(value, str) else _raise(bad_literal(prop.name))
+        except (binascii.Error, ValueError):
+            _raise(bad_literal(f"{prop.name}: not base64"))
+        return value
     if prop.is_integer:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

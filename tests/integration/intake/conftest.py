@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -81,11 +82,13 @@ def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-@pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
+@contextmanager
+def open_desk(tmp_path: Path, backend: str = EXTRA, **emulator: Any) -> Iterator[Desk]:
+    """The desk on a fresh emulator; `backend`: the 1C backend's further lines (what it
+    creates in 1C), `emulator`: the emulator's switches."""
     now = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=3)  # the emulator's clock: naive Moscow time
-    with Emulator(requests=20, seed=8, now=now, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, SmtpSink() as sink:
-        text = demo_config(emu.base_url, tmp_path / "s.db", smtp=(sink.host, sink.port)) + EXTRA + INTAKE
+    with Emulator(requests=20, seed=8, now=now, users={DEMO_LOGIN: DEMO_PASSWORD}, **emulator) as emu, SmtpSink() as sink:
+        text = demo_config(emu.base_url, tmp_path / "s.db", smtp=(sink.host, sink.port)) + backend + INTAKE
         path = tmp_path / "crm-bridge.yaml"
         path.write_text(text, encoding="utf-8")
         clock = FrozenClock(datetime.now(UTC))
@@ -95,3 +98,9 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         with SmtpReceiver(app.store, app.config.section("intake").smtp) as receiver:
             yield Desk(app, emu, sink, receiver, path, clock)
         app.close()
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    with open_desk(tmp_path) as opened:
+        yield opened

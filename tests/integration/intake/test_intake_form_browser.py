@@ -4,12 +4,14 @@ registration reference; the stored request is then registered in the 1C emulator
 
 from __future__ import annotations
 
+import base64
 import sys
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from crm_bridge.store.tables import AttachmentRow
 from intake.tables import InboxRow
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "web"))  # web's browser fixture and its helpers
@@ -44,5 +46,9 @@ def test_a_customer_sends_the_form_from_a_phone_and_sees_the_reference(browser: 
     with site.app.store.transaction() as s:
         row = s.scalars(select(InboxRow)).one()
         assert row.state == "registered"
-        assert row.decision["attachments"] == [{"filename": "shot.txt", "size": 10, "kept": True}]
+        [listed] = row.decision["attachments"]
+        assert {k: listed[k] for k in ("filename", "size", "kept")} == {"filename": "shot.txt", "size": 10, "kept": True}
+        kept = s.get(AttachmentRow, listed["attachment_id"])  # the request's file, for a CRM that takes files
+        assert kept is not None
+        assert (kept.ticket_id, base64.b64decode(kept.content)) == (row.ticket_id, b"order 1733")
     assert len(site.ours()) == 1

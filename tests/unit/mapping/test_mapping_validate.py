@@ -73,7 +73,7 @@ def test_an_unknown_entity_set_is_named_with_the_closest_published_ones(write: W
     assert check_mapping(found, facts=RemoteFacts(entities=onec_schema)) == [
         "ticket.yaml:2:1: entity: the remote metadata has no entity set 'Catalog_Пользователь'. Did you mean "
         "'Catalog_Пользователи'? Close names: Catalog_Пользователи, Catalog_Партнеры, Catalog_Заметки, Catalog_Контрагенты, "
-        "Catalog_СостоянияИнтересов (11 in all). Publish it in 1C (Настройка стандартного интерфейса OData) or fix the name"]
+        "Catalog_СостоянияИнтересов (13 in all). Publish it in 1C (Настройка стандартного интерфейса OData) or fix the name"]
 
 
 def test_wrong_types_and_missing_required_fields(write: Write, onec_schema: dict[str, dict[str, str]]) -> None:
