@@ -1,6 +1,7 @@
 """What ``crm-bridge demo`` shows of intake: a mail to the demo mailbox, the web form and an
 API call each registered in 1C once, acknowledged in the customer's language, and the
-customer's reply threaded into the same request.
+customer's reply threaded into the same request; an agent's answer written in 1C ends the
+next-response clock that reply started.
 
 The demo (``adapters/onec/cli.py``) finds both parts by registration, so the adapter
 imports no intake: ``demo_config`` (usage ``demo.config``) gives the ``intake:`` section
@@ -9,14 +10,15 @@ the demo runs with — the SMTP receiver on a free local port (the demo mailbox)
 scene against the running demo: ``send`` (mail over SMTP, the form over HTTP with its
 CSRF cookie and field, the API with its bearer token; the mail and the API call each
 sent twice, as a client retries), ``register`` (the jobs that take them into 1C; the
-demo's cycle then plans, assigns and acknowledges them), ``reply`` (the customer answers the acknowledgement they received)
-and ``report``. Example::
+demo's cycle then plans, assigns and acknowledges them), ``reply`` (the customer answers the acknowledgement they received),
+``answer`` (an agent answers in 1C; the import reads it back) and ``report``. Example::
 
     scene = DemoIntake(app)
     scene.send(web_url)
     scene.register()              # into 1C, numbered by 1C
     run_cycle(app)                # planned, assigned, written back, acknowledged
     scene.reply(sink.messages)
+    scene.answer(lambda ref, text: emu.reply(ref, text))   # an agent answers in 1C
     scene.report(sink.messages)   # {"requests": [...], "reply": {...}, "api_token": ...}
 """
 
@@ -27,7 +29,7 @@ import secrets
 import smtplib
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -317,6 +319,36 @@ class DemoIntake:
             "in_reply_to": str(ack["Message-ID"]),
         }
 
+    # -- step 4: an agent answers in 1C ------------------------------------------------
+    def answer(self, write_in_crm: Callable[[str, str], Mapping[str, Any]]) -> None:
+        """An agent answers the replying customer in the CRM (``write_in_crm(remote id,
+        text)``: the demo's 1C writes an outgoing e-mail about the request); the next import
+        reads it back as the agent's ``message`` and the SLA plan ends the next-response
+        clock the customer's reply started."""
+        ticket_id = self.replied.get("ticket_id")
+        if ticket_id is None:
+            self.replied["answer"] = {"written": False, "why": "the customer's reply was not threaded"}
+            return
+        with self.app.store.transaction() as s:
+            remote = s.scalar(
+                select(BindingRow.remote_id).where(
+                    BindingRow.model == "ticket",
+                    BindingRow.local_id == ticket_id,
+                    BindingRow.remote_id.is_not(None),
+                )
+            )
+        if remote is None:
+            self.replied["answer"] = {"written": False, "why": "the request is not in the CRM"}
+            return
+        # 1C keeps a document's date to the second: an answer written within the second of
+        # the customer's message would read back as older than it (and not answer it). A real
+        # agent takes minutes; the demo waits for the next whole second.
+        time.sleep(1.02 - time.time() % 1)
+        letter = write_in_crm(remote, "Здравствуйте! Лимит снят, платёж можно повторить.")
+        self.app.run_job("sync.pull")
+        self.app.run_job("sla.tick")
+        self.replied["answer"] = {"written": True, "document": str(letter.get("Number") or letter.get("Ref_Key"))}
+
     # -- what it came to -------------------------------------------------------------
     def _ticket_of(self, sent: _Sent) -> int | None:
         with self.app.store.transaction() as s:
@@ -441,7 +473,7 @@ class DemoIntake:
             events = s.scalars(
                 select(TicketEventRow).where(
                     TicketEventRow.ticket_id == ticket_id, TicketEventRow.kind == "message"
-                )
+                ).order_by(TicketEventRow.at, TicketEventRow.id)
             ).all()
             tickets = (
                 s.scalar(
@@ -473,6 +505,7 @@ class DemoIntake:
                 if cycle is None
                 else {
                     "started": _local(cycle.start, zone),
+                    "ended": _local(cycle.ended_at, zone),
                     "state": cycle.state,
                     "due": _local(cycle.due, zone),
                     "policy": cycle.policy,

@@ -40,7 +40,8 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     configuration leave them out unless they test them). With `alerts` (a Bot API's base
     URL, a webhook's URL: the demo's local fakes), SLA breaches also go to the supervisors'
     Telegram chat and, signed, to the webhook. With `create`, requests registered here
-    (intake's) are created in 1C and posted."""
+    (intake's) are created in 1C and posted, a customer's threaded reply becomes a note in
+    1C, and agents' answers written in 1C (outgoing e-mails by Предмет) are read back."""
     capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
@@ -68,7 +69,8 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
         mail += f"""  telegram: {{token: "{DEMO_BOT_TOKEN}", base_url: "{alerts[0]}"}}   # the demo's local Bot API
   webhooks: [{{url: "{alerts[1]}", secret: {DEMO_WEBHOOK_SECRET}, events: [sla_breach, sla_escalate]}}]
 """
-    creates = "" if not create else "    create_remote: [ticket]   # requests registered here (intake) are created in 1C\n" \
+    creates = "" if not create else "    models: [customer, contact, agent, ticket, note, mail]   # mail: agents' answers written in 1C\n" \
+                                    "    create_remote: [ticket, note]   # requests registered here (intake) and customers' replies\n" \
                                     "    post_created: [ticket]    # and posted, as Document_Интерес is\n"
     return f"""
 store: {{url: "sqlite:///{db_path}"}}{mail}

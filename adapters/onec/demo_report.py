@@ -145,6 +145,7 @@ def intake_in_1c(scene: Any, sink: Any, emu: Any, jobs: dict[str, Any]) -> dict[
     report, with each request as the emulated 1C holds it (the documents with its subject,
     its number, posted, its partner, its due date)."""
     scene.reply(sink.messages)
+    scene.answer(lambda ref, text: emu.reply(ref, text))  # an agent answers in 1C: the clock stops
     report: dict[str, Any] = {**scene.report(sink.messages), "jobs": jobs}
     docs = emu.records("Document_Интерес")
     for row in report["requests"]:
@@ -207,10 +208,21 @@ def print_intake(intake: dict[str, Any]) -> None:
         f"twice, stored once; the API's source: {sent[-1]['source']}), acknowledged in the customer's language. The mail's "
         f"sender answered the acknowledgement: the reply joined {reply.get('number', '—')} "
         f"({str(reply.get('rule', 'not threaded')).split(' <')[0]}) "
-        f"as the customer's message; the next-response clock runs from it, due {clock.get('due', '—')} "
-        f"({clock.get('policy', 'no policy')}).",
+        f"as the customer's message and started the next-response clock, due {clock.get('due', '—')} "
+        f"({clock.get('policy', 'no policy')}); {_answered(reply, clock)}",
         highlight=False,
     )
+
+
+def _answered(reply: dict[str, Any], clock: dict[str, Any]) -> str:
+    """How the next-response clock ended: the agent's answer written in 1C, read back."""
+    answer = reply.get("answer") or {}
+    if not answer.get("written"):
+        return f"no agent answered in 1C ({answer.get('why', 'not tried')})."
+    if clock.get("ended") is None:
+        return "an agent answered in 1C, but the answer was not read back: [red]the clock still runs[/red]."
+    return (f"an agent answered in 1C ({answer['document']}); read back, it stopped the clock at "
+            f"{clock['ended']}: {clock['state']}.")
 
 
 def people_in_1c(bridge: Any) -> dict[str, int]:

@@ -140,10 +140,12 @@ def _intake_came_in_once_each(intake: object, port: int) -> None:
     assert reply["number"] == sent[0]["number"]
     assert reply["rule"].startswith("reply to our mail")
     assert reply["new_requests"] == 0
-    assert [e["author"] for e in reply["message_events"]] == ["customer"]
+    assert [e["author"] for e in reply["message_events"]] == ["customer", "agent"]
+    assert reply["answer"]["written"] is True  # an agent answered in 1C (an outgoing e-mail by Предмет)
     clock = reply["next_response"]
     assert clock["started"] == reply["message_events"][0]["at"]  # the customer's message started it …
-    assert clock["state"] == "on_track"  # … and it runs until an agent answers
+    assert clock["ended"] == reply["message_events"][1]["at"]  # … the agent's answer, read back from 1C, ended it
+    assert clock["state"] == "met"
     assert clock["due"]
 
 
