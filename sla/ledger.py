@@ -22,17 +22,16 @@ calendar seconds]``): the two are one stretch of a clock, and KPIs read the brea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, func, select
+from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.types import UTCDateTime
 from sla.clock import Evaluation, SlaEvent
@@ -223,28 +222,63 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Append ledger rows in one ``executemany`` (no object per row). Each distinct
-    ``data`` is JSON-encoded once: most rows of a chunk repeat a few (``{}`` of a warning,
-    a policy's opening, an escalation level), and encoding was a third of the INSERT."""
+    """Append ledger rows in one ``executemany`` (no object per row), the driver's
+    parameters built here as plain tuples. Each distinct ``data`` is JSON-encoded once:
+    most rows of a chunk repeat a few (``{}`` of a fulfilment, a policy's opening, an
+    escalation level)."""
     if not rows:
         return
+    connection = session.connection()
+    sql, names, at_text = _insert_plan(connection.dialect)
     encoded: dict[Any, str] = {}
-    recorded = datetime.now(UTC)
-    out: list[dict[str, Any]] = []
+    recorded = at_text(datetime.now(UTC))
+    params: list[Any] = []
     for row in rows:
         data = row["data"]
-        try:
-            # the types too: 1, 1.0 and True are equal keys but three different JSON texts
-            key: Any = (tuple(data.items()), tuple(map(type, data.values())))
-            text = encoded.get(key)
-        except TypeError:  # a value that is not hashable (a list): encoded as it is
-            key, text = None, None
-        if text is None:
-            text = _ENCODE(_jsonable(dict(data)))
-            if key is not None:
-                encoded[key] = text
-        out.append({**row, "data": text, "recorded": recorded})
-    bulk_insert(session, _LEDGER, out)
+        if not data:
+            text = "{}"
+        else:
+            try:
+                # the types too: 1, 1.0 and True are equal keys but three different JSON texts
+                key: Any = (tuple(data.items()), tuple(map(type, data.values())))
+                text = encoded.get(key)  # type: ignore[assignment]
+            except TypeError:  # a value that is not hashable (a list): encoded as it is
+                key, text = None, None  # type: ignore[assignment]
+            if text is None:
+                text = _ENCODE(_jsonable(dict(data)))
+                if key is not None:
+                    encoded[key] = text
+        params.append((row["ticket_id"], row["generation"], row["metric"], row["cycle"], row["kind"], at_text(row["at"]),
+                       row["business_seconds"], row["calendar_seconds"], text, recorded))
+    if names is not None:  # a driver of named parameters (psycopg)
+        params = [dict(zip(names, values, strict=True)) for values in params]
+    connection.exec_driver_sql(sql, params)
+
+
+_PLANS: dict[str, tuple[str, tuple[str, ...] | None, Callable[[datetime], Any]]] = {}
+
+
+def _insert_plan(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, Callable[[datetime], Any]]:
+    """(the INSERT for `dialect`, its parameter names if the driver takes them by name, the
+    instant's conversion for the driver), compiled once per dialect."""
+    plan = _PLANS.get(dialect.name)
+    if plan is None:
+        compiled = insert(_LEDGER).compile(dialect=dialect)
+        keys = tuple(c.key for c in _LEDGER.columns)
+        if compiled.positional:
+            if tuple(compiled.positiontup or ()) != keys:
+                msg = f"sla_events INSERT binds {compiled.positiontup}, expected {keys}"
+                raise RuntimeError(msg)
+            names = None
+        else:
+            names = keys
+        process = _LEDGER.c.at.type.bind_processor(dialect)
+        plan = _PLANS[dialect.name] = (str(compiled), names, process if process is not None else _same)
+    return plan
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 @dataclass(frozen=True)
