@@ -235,15 +235,14 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     params: list[Any] = []
     for row in rows:
         data = row["data"]
-        if not data:
-            text = "{}"
-        else:
+        text: str | None = "{}"
+        if data:
             try:
                 # the types too: 1, 1.0 and True are equal keys but three different JSON texts
                 key: Any = (tuple(data.items()), tuple(map(type, data.values())))
-                text = encoded.get(key)  # type: ignore[assignment]
+                text = encoded.get(key)
             except TypeError:  # a value that is not hashable (a list): encoded as it is
-                key, text = None, None  # type: ignore[assignment]
+                key, text = None, None
             if text is None:
                 text = _ENCODE(_jsonable(dict(data)))
                 if key is not None:
