@@ -95,6 +95,11 @@ class Evaluation:
 
 CalendarLookup = Callable[[str], Calendar]
 
+#: the thresholds of a (policy, target), shared by every cycle evaluated on them: (id of
+#: the policy, target) -> (the policy, kept so that its id is not reused, thresholds)
+_MARKS: dict[tuple[int, timedelta], tuple[PolicySpec, list[tuple[timedelta, str, dict[str, Any]]]]] = {}
+_MARKS_KEPT = 4096
+
 
 @dataclass
 class _Run:
@@ -141,7 +146,12 @@ class _Evaluator:
     def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, dict[str, Any]]]:
         if run.marks is not None and run.marks[0] is run.policy and run.marks[1] == run.cycle.target:
             return run.marks[2]
-        target, warn = run.cycle.target, run.policy.warn
+        target = run.cycle.target
+        known = _MARKS.get((id(run.policy), target))
+        if known is not None and known[0] is run.policy:
+            run.marks = (run.policy, target, known[1])
+            return known[1]
+        warn = run.policy.warn
         found: list[tuple[timedelta, str, dict[str, Any]]] = []
         warn_at = [target * warn.share] if warn.share is not None else []
         if warn.before is not None and warn.before < target:
@@ -152,29 +162,38 @@ class _Evaluator:
         for level, esc in enumerate(run.policy.escalations, start=1):
             found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team,
                                                                **({"page_always": True} if esc.page_always else {})}))
+        if len(_MARKS) > _MARKS_KEPT:
+            _MARKS.clear()
+        _MARKS[(id(run.policy), target)] = (run.policy, found)
         run.marks = (run.policy, target, found)
         return found
 
-    def _advance(self, run: _Run, until: datetime) -> None:
-        """Fire the thresholds the running stretch [running_since, until) crosses."""
+    def _advance(self, run: _Run, until: datetime) -> list[datetime]:
+        """Fire the thresholds the running stretch [running_since, until) crosses; returns
+        the instants of those still ahead (``_finish`` takes the next check from them)."""
+        ahead: list[datetime] = []
         if run.running_since is None:
-            return
-        start, used = run.running_since, run.cycle.used
+            return ahead
+        start, used, fired, cycle = run.running_since, run.cycle.used, run.fired, run.cycle
         for amount, kind, data in self._thresholds(run):
-            if kind in run.fired or amount < used:
-                if amount < used:
-                    run.fired.add(kind)
+            if kind in fired:
+                continue
+            if amount < used:
+                fired.add(kind)
                 continue
             at = add_business(run.cal, start, amount - used)
             if kind == "breach":
-                run.cycle.due = at
+                cycle.due = at
             if at < until or at == until == self.now:
-                run.fired.add(kind)
+                fired.add(kind)
                 self._emit(run, kind.split(":")[0], at, amount, **data)
-                if kind == "breach" and run.cycle.state != "breached":
-                    run.cycle.state = "breached"
-                elif kind == "warn" and run.cycle.state == "on_track":
-                    run.cycle.state = "warning"
+                if kind == "breach" and cycle.state != "breached":
+                    cycle.state = "breached"
+                elif kind == "warn" and cycle.state == "on_track":
+                    cycle.state = "warning"
+            else:
+                ahead.append(at)
+        return ahead
 
     def _flag_gaps(self, run: _Run, end: datetime) -> None:
         """Note the calendar data the cycle's times were computed without (from its start to
@@ -255,15 +274,13 @@ class _Evaluator:
         """The cycle still open at ``now``: fire what is due, compute due and next check."""
         if run is None or run.cycle.ended_at is not None:
             return
-        self._advance(run, self.now)
+        pending = self._advance(run, self.now)  # the thresholds still ahead, as instants
         cycle, since = run.cycle, run.running_since
         if since is None:
             cycle.state, cycle.due = "paused", None
             self._flag_gaps(run, self.now)
             return
         before = cycle.used  # business time used before this stretch began
-        pending = [add_business(run.cal, since, amount - before)
-                   for amount, kind, _ in self._thresholds(run) if kind not in run.fired and amount >= before]
         cycle.next_check = min(pending) if pending else None
         if cycle.due is None and cycle.target >= before:
             cycle.due = add_business(run.cal, since, cycle.target - before)

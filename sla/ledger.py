@@ -13,23 +13,27 @@ events (same metric, cycle and instant, nothing used yet) are stored as one
 ``apply_policy`` row marked ``"opens": true`` in its data. ``expand`` gives them back as
 the two events they were, and every reader (``newest``, ``state_from_ledger``, ``sla
 explain``) reads through it, so rows written before the compact form (an ``activate``
-row of their own) read as they always did.
+row of their own) read as they always did. Likewise a warning followed by its breach
+(same metric and cycle, nothing between them in the story) is one ``breach`` row whose
+data holds the warning (``"warned": [microseconds before the breach, business seconds,
+calendar seconds]``): the two are one stretch of a clock, and KPIs read the breach row.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
-from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
-from crm_bridge.store.tables import core_table
+from crm_bridge.store.types import UTCDateTime
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
 
@@ -67,6 +71,8 @@ class StoredEvent(Protocol):
 
 
 _OPENS = "opens"  # data key of a compact row: this apply_policy opened its cycle (an activate before it)
+_WARNED = "warned"  # data key of a compact row: this breach had a warning just before it
+_US = timedelta(microseconds=1)
 
 
 class LedgerRow(NamedTuple):
@@ -85,27 +91,43 @@ class LedgerRow(NamedTuple):
 
 def expand(rows: Iterable[Any]) -> Iterator[Any]:
     """Stored ledger rows (row objects or tuples with their columns) as the events they
-    stand for: a compact opening row becomes its ``activate`` and ``apply_policy`` events;
-    any other row is passed through as it is."""
+    stand for: a compact opening row becomes its ``activate`` and ``apply_policy`` events,
+    a compact breach row its ``warn`` and ``breach`` events; any other row is passed
+    through as it is."""
     for row in rows:
-        if row.kind != "apply_policy" or not row.data.get(_OPENS):
+        kind = row.kind
+        if kind == "apply_policy" and row.data.get(_OPENS):
+            data = {k: v for k, v in row.data.items() if k != _OPENS}
+            head = (row.ticket_id, row.generation, row.metric, row.cycle)
+            yield LedgerRow(*head, "activate", row.at, 0.0, 0.0, {})
+            yield LedgerRow(*head, "apply_policy", row.at, 0.0, 0.0, data)
+        elif kind == "breach" and _WARNED in row.data:
+            before, business, calendar = row.data[_WARNED]
+            data = {k: v for k, v in row.data.items() if k != _WARNED}
+            head = (row.ticket_id, row.generation, row.metric, row.cycle)
+            yield LedgerRow(*head, "warn", row.at - before * _US, business, calendar, {})
+            yield LedgerRow(*head, "breach", row.at, row.business_seconds, row.calendar_seconds, data)
+        else:
             yield row
-            continue
-        data = {k: v for k, v in row.data.items() if k != _OPENS}
-        head = (row.ticket_id, row.generation, row.metric, row.cycle)
-        yield LedgerRow(*head, "activate", row.at, 0.0, 0.0, {})
-        yield LedgerRow(*head, "apply_policy", row.at, 0.0, 0.0, data)
 
 
 def _compact(rows: list[dict[str, Any]], first: int) -> None:
-    """Fold each ``activate`` row from `first` on with the ``apply_policy`` row that opens
-    the same cycle at the same instant into one compact row (see the module's docstring)."""
+    """Fold, from `first` on, each ``activate`` row with the ``apply_policy`` row that
+    opens the same cycle at the same instant, and each ``warn`` row (no data) with the
+    ``breach`` row of the same cycle right after it, into one compact row each (see the
+    module's docstring)."""
     i = first
     while i < len(rows) - 1:
         row, after = rows[i], rows[i + 1]
-        if (row["kind"] == "activate" and after["kind"] == "apply_policy" and after["business_seconds"] == 0.0
+        kind, next_kind = row["kind"], after["kind"]
+        if (kind == "activate" and next_kind == "apply_policy" and after["business_seconds"] == 0.0
                 and (row["metric"], row["cycle"], row["at"]) == (after["metric"], after["cycle"], after["at"])):
             after["data"] = {**after["data"], _OPENS: True}
+            del rows[i]
+        elif (kind == "warn" and next_kind == "breach" and not row["data"] and _WARNED not in after["data"]
+              and (row["metric"], row["cycle"]) == (after["metric"], after["cycle"])):
+            after["data"] = {**after["data"], _WARNED: [(after["at"] - row["at"]) // _US, row["business_seconds"],
+                                                        row["calendar_seconds"]]}
             del rows[i]
         i += 1
 
@@ -124,15 +146,28 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def _plain(data: Any) -> dict[str, Any]:
-    """An event's data as JSON stores it; most hold only text and numbers, copied as they are."""
-    if all(isinstance(v, str | int | float | bool | None) for v in data.values()):
-        return dict(data)
-    return dict(_jsonable(data))
+class _EncodedJSON(TypeDecorator[Any]):
+    """A JSON column whose values arrive encoded already (``insert_events`` encodes each
+    distinct data once): the driver gets the text, PostgreSQL still casts it to JSON."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+#: ``sla_events`` as ``insert_events`` writes it: the same columns, ``data`` as JSON text.
+_LEDGER = Table("sla_events", MetaData(), Column("ticket_id", Integer), Column("generation", Integer),
+                Column("metric", String(30)), Column("cycle", Integer), Column("kind", String(30)), Column("at", UTCDateTime),
+                Column("business_seconds", Float), Column("calendar_seconds", Float), Column("data", _EncodedJSON),
+                Column("recorded", UTCDateTime))
+#: as the store's engine encodes JSON (``crm_bridge.store.engine``), so a row reads back the same
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 _STORED = (SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle, SlaEventRow.kind,
-           SlaEventRow.at, SlaEventRow.data)
+           SlaEventRow.at, SlaEventRow.business_seconds, SlaEventRow.calendar_seconds, SlaEventRow.data)
 
 
 def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[StoredEvent]]:
@@ -178,7 +213,7 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
             continue
         rows.append({"ticket_id": ticket_id, "generation": generation, "metric": event.metric, "cycle": event.cycle,
                      "kind": event.kind, "at": event.at, "business_seconds": event.business.total_seconds(),
-                     "calendar_seconds": event.calendar.total_seconds(), "data": _plain(event.data)})
+                     "calendar_seconds": event.calendar.total_seconds(), "data": event.data})
         appended.append(event)
     _compact(rows, first)
     if sink is None:
@@ -187,9 +222,62 @@ def record(session: Session, ticket_id: int, evaluation: Evaluation, *, reason: 
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Append ledger rows in one ``executemany`` (no object per row)."""
-    if rows:
-        bulk_insert(session, core_table(SlaEventRow), rows)
+    """Append ledger rows in one ``executemany`` (no object per row), the driver's
+    parameters built here as plain tuples. Each distinct ``data`` is JSON-encoded once:
+    most rows of a chunk repeat a few (``{}`` of a fulfilment, a policy's opening, an
+    escalation level)."""
+    if not rows:
+        return
+    connection = session.connection()
+    sql, names, at_text = _insert_plan(connection.dialect)
+    encoded: dict[Any, str] = {}
+    recorded = at_text(datetime.now(UTC))
+    params: list[Any] = []
+    for row in rows:
+        data = row["data"]
+        text: str | None = "{}"
+        if data:
+            try:
+                # the types too: 1, 1.0 and True are equal keys but three different JSON texts
+                key: Any = (tuple(data.items()), tuple(map(type, data.values())))
+                text = encoded.get(key)
+            except TypeError:  # a value that is not hashable (a list): encoded as it is
+                key, text = None, None
+            if text is None:
+                text = _ENCODE(_jsonable(dict(data)))
+                if key is not None:
+                    encoded[key] = text
+        params.append((row["ticket_id"], row["generation"], row["metric"], row["cycle"], row["kind"], at_text(row["at"]),
+                       row["business_seconds"], row["calendar_seconds"], text, recorded))
+    if names is not None:  # a driver of named parameters (psycopg)
+        params = [dict(zip(names, values, strict=True)) for values in params]
+    connection.exec_driver_sql(sql, params)
+
+
+_PLANS: dict[str, tuple[str, tuple[str, ...] | None, Callable[[datetime], Any]]] = {}
+
+
+def _insert_plan(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, Callable[[datetime], Any]]:
+    """(the INSERT for `dialect`, its parameter names if the driver takes them by name, the
+    instant's conversion for the driver), compiled once per dialect."""
+    plan = _PLANS.get(dialect.name)
+    if plan is None:
+        compiled = insert(_LEDGER).compile(dialect=dialect)
+        keys = tuple(c.key for c in _LEDGER.columns)
+        if compiled.positional:
+            if tuple(compiled.positiontup or ()) != keys:
+                msg = f"sla_events INSERT binds {compiled.positiontup}, expected {keys}"
+                raise RuntimeError(msg)
+            names = None
+        else:
+            names = keys
+        process = _LEDGER.c.at.type.bind_processor(dialect)
+        plan = _PLANS[dialect.name] = (str(compiled), names, process if process is not None else _same)
+    return plan
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 @dataclass(frozen=True)
