@@ -24,34 +24,74 @@ __all__ = ["queue_conflict"]
 log = logging.getLogger(__name__)
 
 
-def queue_conflict(session: Session, binding: BindingRow, conflict: Conflict, now: datetime) -> None:
+def queue_conflict(
+    session: Session, binding: BindingRow, conflict: Conflict, now: datetime
+) -> None:
     """Open a conflict row for `conflict` of the record `binding` names (or give an open one
     the newest remote value), and take the field out of the record's unsent outbox rows."""
     model = binding.model
-    values = {k: remote_to_json(model, {conflict.field: v})[conflict.field]
-              for k, v in (("base", conflict.base), ("local", conflict.local), ("remote", conflict.remote))}
-    open_row = session.scalar(select(ConflictRow).where(
-        ConflictRow.backend == binding.backend, ConflictRow.model == model, ConflictRow.local_id == binding.local_id,
-        ConflictRow.field == conflict.field, ConflictRow.state == "open"))
+    values = {
+        k: remote_to_json(model, {conflict.field: v})[conflict.field]
+        for k, v in (
+            ("base", conflict.base),
+            ("local", conflict.local),
+            ("remote", conflict.remote),
+        )
+    }
+    open_row = session.scalar(
+        select(ConflictRow).where(
+            ConflictRow.backend == binding.backend,
+            ConflictRow.model == model,
+            ConflictRow.local_id == binding.local_id,
+            ConflictRow.field == conflict.field,
+            ConflictRow.state == "open",
+        )
+    )
     if open_row is not None:
-        open_row.remote = {"value": values["remote"]}  # the newest remote value waits for the decision
+        # the newest remote value waits for the decision
+        open_row.remote = {"value": values["remote"]}
         return
-    session.add(ConflictRow(
-        backend=binding.backend, model=model, local_id=binding.local_id, remote_id=binding.remote_id,
-        field=conflict.field, base={"value": values["base"]}, local={"value": values["local"]},
-        remote={"value": values["remote"]}, created=now,
-    ))
-    for pending in session.scalars(select(OutboxRow).where(  # a parked row too: a person may retry it
-            OutboxRow.backend == binding.backend, OutboxRow.model == model, OutboxRow.operation == "update",
-            OutboxRow.local_id == binding.local_id, OutboxRow.state.in_(("pending", "parked")))
-            .with_for_update(skip_locked=True)):  # one a dispatcher sends right now is its own; the conflict stays queued
+    session.add(
+        ConflictRow(
+            backend=binding.backend,
+            model=model,
+            local_id=binding.local_id,
+            remote_id=binding.remote_id,
+            field=conflict.field,
+            base={"value": values["base"]},
+            local={"value": values["local"]},
+            remote={"value": values["remote"]},
+            created=now,
+        )
+    )
+    # A parked row too (a person may retry it); one a dispatcher sends right now is its
+    # own (skip_locked): the conflict stays queued.
+    for pending in session.scalars(
+        select(OutboxRow)
+        .where(
+            OutboxRow.backend == binding.backend,
+            OutboxRow.model == model,
+            OutboxRow.operation == "update",
+            OutboxRow.local_id == binding.local_id,
+            OutboxRow.state.in_(("pending", "parked")),
+        )
+        .with_for_update(skip_locked=True)
+    ):
         if claims.is_live(pending, now):
             continue
         if conflict.field in pending.fields:  # nothing is sent until a person decides
             pending.fields = {k: v for k, v in pending.fields.items() if k != conflict.field}
             if not pending.fields:
                 pending.state, pending.last_error = "withdrawn", f"conflict on {conflict.field}"
-    log.warning("%s: %s changed on both sides; queued for a decision (crm-bridge conflicts list)",
-                record_label(session, model, binding.local_id), conflict.field,
-                extra={"event": "sync.conflict.queued", "backend": binding.backend, "model": model,
-                       "local_id": binding.local_id, "remote_id": binding.remote_id})
+    log.warning(
+        "%s: %s changed on both sides; queued for a decision (crm-bridge conflicts list)",
+        record_label(session, model, binding.local_id),
+        conflict.field,
+        extra={
+            "event": "sync.conflict.queued",
+            "backend": binding.backend,
+            "model": model,
+            "local_id": binding.local_id,
+            "remote_id": binding.remote_id,
+        },
+    )
