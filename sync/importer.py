@@ -31,10 +31,8 @@ of statements, not thousands.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +51,7 @@ from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import fields_of, fields_to_json, remote_from_json, remote_to_json
+from crm_bridge.process import collector_paused
 from crm_bridge.store.engine import Store
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import (
@@ -124,24 +123,6 @@ class _Page:
     on_commit: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     # Records of the page read, converted and taken whole: out of the quarantine, if in it.
     passed: list[tuple[str, str]] = field(default_factory=list)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while a page is stored. A page's records,
-    values and rows live until its commit, and the young generation filled up with them
-    every 10,000 allocations: each collection walked the whole page again (6 % of an
-    import's CPU time). Nearly all of it is freed by reference counts; the one collection
-    after the page finds the few cycles. Nested pages (referenced records) leave it to
-    the outermost."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class Importer:
@@ -364,7 +345,7 @@ class Importer:
                        bound: Mapping[str, Mapping[str, int]]) -> None:
         """`bound`: references already found bound (``_import_references``), not looked up again."""
         model = mapping.spec.model
-        with _collector_paused(), self.store.transaction() as session:
+        with collector_paused(), self.store.transaction() as session:
             page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
             page.binder.preload(model, (r.id for r in records))
             for ref, ids in bound.items():
