@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["GC_THRESHOLDS", "tune_gc"]
+__all__ = ["GC_THRESHOLDS", "collector_paused", "tune_gc"]
 
 #: CPython's cyclic collector runs its young generation every 700 net allocations (3.11);
 #: an import allocates millions of short-lived objects a page, nearly all freed by their
@@ -30,3 +32,22 @@ def tune_gc() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     _tuned = True
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off the cyclic collector for a bounded burst of work whose objects live until
+    its end, e.g. an import storing a page: its records, values and rows live until the
+    commit, and the young generation, filled with them every 10,000 allocations, was
+    walked again each time (57 collections of a 20,000-request import, about 6 % of its
+    CPU). Nearly all of it is freed by reference counts; the one collection after the burst
+    finds the few cycles. Nested, the outermost decides; the process's other threads
+    are not collected meanwhile either, so keep the burst short (a page, not a pass)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

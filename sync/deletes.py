@@ -14,16 +14,19 @@ they were, the pass goes on and fails saying so — until an operator confirms w
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Index, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from crm_bridge.events import DomainEvent, Unit
+from crm_bridge.store.records import in_chunks, update_record
 from crm_bridge.store.tables import Base
 from sync.tables import BindingRow
 
-__all__ = ["FLOOR", "WINDOW", "DeletionRow", "allow", "held_message", "permit"]
+__all__ = ["FLOOR", "WINDOW", "DeletionRow", "allow", "held_message", "permit", "tombstone"]
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=24)  # the rolling window the share is counted over
@@ -89,3 +92,22 @@ def allow(session: Session, backend: str, model: str, count: int | None, now: da
     """Record a one-time allowance: the next pass applies up to `count` held deletions
     (None: all of them) of `model`, whatever the share."""
     session.add(DeletionRow(backend=backend, model=model, kind="allowance", count=count, at=now))
+
+
+def tombstone(unit: Unit, backend: str, model: str, ids: Sequence[str], *, mark: bool) -> int:
+    """Make the bindings of `ids` (records deleted outright in the CRM) tombstones, in the
+    unit's transaction, and with `mark` mark their local records deleted (announced as an
+    import's change). Unknown ids and tombstones change nothing; returns how many it
+    tombstoned. Ask ``permit`` first."""
+    session, count = unit.session, 0
+    for chunk in in_chunks(ids):
+        for binding in session.scalars(select(BindingRow).where(
+                BindingRow.backend == backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))):
+            if binding.state == "tombstone":
+                continue
+            binding.state, binding.imported_at = "tombstone", unit.now
+            count += 1
+            if mark and update_record(session, model, binding.local_id, {"deleted": True}):
+                unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{backend}",
+                                         {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
+    return count

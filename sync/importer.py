@@ -51,27 +51,28 @@ from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
 from crm_bridge.events import DomainEvent, EventBus, Unit
 from crm_bridge.model import fields_of, fields_to_json, remote_from_json, remote_to_json
+from crm_bridge.process import collector_paused
 from crm_bridge.store.engine import Store
 from crm_bridge.store.numbers import record_label
 from crm_bridge.store.records import (
     ROWS,
     in_chunks,
     insert_records,
-    record_values,
+    new_record_values,
     rows_by_id,
     update_record,
     without_empty,
 )
 from mapping.compile import CompiledMapping
-from sync import claim as claims
 from sync.ahead import read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
-from sync.deletes import permit
-from sync.merge import Conflict, merge
-from sync.outcome import ImportStats, content_hash, lost_race
+from sync.conflict import queue_conflict
+from sync.deletes import permit, tombstone
+from sync.merge import merge
+from sync.outcome import ImportStats, clean_content_hash, content_hash, lost_race
 from sync.ownership import say_restored
-from sync.partition import CUT, KeyRanges, Partition, supports_key_ranges, usable_bounds
+from sync.partition import KeyRanges, Partition, slice_bounds, supports_key_ranges
 from sync.quarantine import Unusable, fetch_addressable, hold, release, stage_of, storable
 from sync.source import (
     RemoteBackend,
@@ -81,7 +82,7 @@ from sync.source import (
     supports_cursor,
     supports_version_scan,
 )
-from sync.tables import BindingRow, ConflictRow, OutboxRow
+from sync.tables import BindingRow
 from sync.window import next_window
 
 __all__ = ["ImportStats", "Importer", "KeyRanges", "Partition", "content_hash", "import_model", "supports_key_ranges"]
@@ -183,15 +184,20 @@ class Importer:
             # A new deletion: counted with the pass's others before any is applied (``sync.deletes``)
             self.deferred.setdefault(model, {})[rec.id] = rec
             return
-        values, repaired = storable(rec.values)  # NUL, lone surrogates: stored as U+FFFD on both stores, noted
-        if repaired:
-            hold(page.session, binder.backend, model, rec.id, "store", (
-                f"text no store can hold (NUL or a lone UTF-16 surrogate) in {', '.join(repaired)} was stored with "
-                "U+FFFD in its place; correct the text in the CRM if it matters"), rec.values, self.now, imported=True)
-            rec = dataclasses.replace(rec, values=values)
+        # The fingerprint's one serialisation also tells that every text is storable as it is.
+        digest = clean_content_hash(rec.values, version=mapping.spec.version)
+        if digest is None:
+            values, repaired = storable(rec.values)  # NUL, lone surrogates: stored as U+FFFD on both stores, noted
+            if repaired:
+                hold(page.session, binder.backend, model, rec.id, "store", (
+                    f"text no store can hold (NUL or a lone UTF-16 surrogate) in {', '.join(repaired)} was stored with "
+                    "U+FFFD in its place; correct the text in the CRM if it matters"), rec.values, self.now, imported=True)
+                rec = dataclasses.replace(rec, values=values)
+            else:
+                page.passed.append((model, rec.id))
+            digest = content_hash(rec.values, version=mapping.spec.version)
         else:
             page.passed.append((model, rec.id))
-        digest = content_hash(rec.values, version=mapping.spec.version)
         if binding is not None and digest == binding.content_hash and (binding.state == "tombstone") == rec.deleted:
             binding.remote_version, binding.imported_at = rec.version, self.now
             stats.skipped += 1
@@ -207,16 +213,18 @@ class Importer:
             # record takes those the mapping reads at creation.
             everything = mapping.reading_everything.to_canonical(rec.values, resolve, creating=True)
             fields = {k: v for k, v in everything.items() if k in mapping.read_at_creation}
-            try:
-                values = record_values(model, {**fields, **deleted})
+            try:  # validated once: the row's values, and the JSON of those the base keeps as read
+                values, read = new_record_values(model, {**fields, **deleted}, (k for k in fields if k not in deleted))
             except ValueError as exc:
                 raise Unusable(f"{model} {rec.id}: {exc}", stage="convert") from exc
             # the base: what both sides hold (every field: a mapping may later merge one both
             # ways); not an empty 1C value where the record took the model's default
-            held = remote_to_json(model, without_empty(model, everything))
+            kept = without_empty(model, everything)
+            rest = remote_to_json(model, {k: v for k, v in kept.items() if k not in read}) if len(read) < len(kept) else {}
+            held = {k: read[k] if k in read else rest[k] for k in kept}
             # 1C may already hold values in fields crm-bridge owns (written by an earlier
             # store, or typed by a user): the new record's own (none yet) go back like a merge's
-            owners = self._owners(mapping)
+            owners = mapping.owners
             owned = {k: v for k, v in everything.items() if owners.get(k) == "local"}
             send = merge(owned, {k: values.get(k) for k in owned}, None, owners, "remote_wins").send if owned else {}
             page.creates.append(_Create(model, values, rec, digest, held, sorted(fields), send))
@@ -233,7 +241,7 @@ class Importer:
         # ours is written as still holds ours; reading it back must not lower it to high.
         seen = {k: local[k] if k in local and mapping.written_alike(k, local[k], v) else v for k, v in seen.items()}
         base = remote_from_json(model, binding.base) if binding.base else None
-        result = merge(seen, local, base, self._owners(mapping), self._policy(model),
+        result = merge(seen, local, base, mapping.owners, self._policy(model),
                        local_changed_at=getattr(current, "updated", None), remote_seen_at=self.now)
         taken = without_empty(model, result.take)  # an empty 1C value where the model needs one: the local stays
         try:
@@ -248,13 +256,13 @@ class Importer:
         binding.remote_version, binding.content_hash, binding.imported_at = rec.version, digest, self.now
         binding.state = "tombstone" if rec.deleted else "active"
         for conflict in result.conflicts:
-            self._queue_conflict(page, binding, conflict)
+            queue_conflict(page.session, binding, conflict, self.now)
         for conflict in result.overridden:
             log.info("%s: %s changed on both sides; settled by policy",
                      record_label(page.session, model, binding.local_id), conflict.field,
                      extra={"event": "sync.merge.settled", "backend": binder.backend, "model": model,
                             "local_id": binding.local_id, "remote_id": rec.id})
-        say_restored(binding, getattr(current, "number", None), seen, result.send, self._owners(mapping))
+        say_restored(binding, getattr(current, "number", None), seen, result.send, mapping.owners)
         if result.send:
             page.unit.publish(DomainEvent("record.changed", model, binding.local_id, "sync.merge", {"fields": result.send}))
         if not changed:
@@ -288,10 +296,6 @@ class Importer:
             page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, ids[id(c)], origin,
                                           {"created": True, "changed": c.changed}))
 
-    @staticmethod
-    def _owners(mapping: CompiledMapping) -> dict[str, str]:
-        return mapping.owners
-
     def _backend_config(self) -> Any:
         return getattr(self.config, "backends", {}).get(self.backend.name)
 
@@ -301,36 +305,6 @@ class Importer:
     def _policy(self, model: str) -> ConflictPolicy:
         policies: dict[str, ConflictPolicy] = getattr(self._backend_config(), "conflicts", {}) or {}
         return policies.get(model, "remote_wins")
-
-    def _queue_conflict(self, page: _Page, binding: BindingRow, conflict: Conflict) -> None:
-        model = binding.model
-        values = {k: remote_to_json(model, {conflict.field: v})[conflict.field]
-                  for k, v in (("base", conflict.base), ("local", conflict.local), ("remote", conflict.remote))}
-        open_row = page.session.scalar(select(ConflictRow).where(
-            ConflictRow.backend == binding.backend, ConflictRow.model == model, ConflictRow.local_id == binding.local_id,
-            ConflictRow.field == conflict.field, ConflictRow.state == "open"))
-        if open_row is not None:
-            open_row.remote = {"value": values["remote"]}  # the newest remote value waits for the decision
-            return
-        page.session.add(ConflictRow(
-            backend=binding.backend, model=model, local_id=binding.local_id, remote_id=binding.remote_id,
-            field=conflict.field, base={"value": values["base"]}, local={"value": values["local"]},
-            remote={"value": values["remote"]}, created=self.now,
-        ))
-        for pending in page.session.scalars(select(OutboxRow).where(  # a parked row too: a person may retry it
-                OutboxRow.backend == binding.backend, OutboxRow.model == model, OutboxRow.operation == "update",
-                OutboxRow.local_id == binding.local_id, OutboxRow.state.in_(("pending", "parked")))
-                .with_for_update(skip_locked=True)):  # one a dispatcher sends right now is its own; the conflict stays queued
-            if claims.is_live(pending, self.now):
-                continue
-            if conflict.field in pending.fields:  # nothing is sent until a person decides
-                pending.fields = {k: v for k, v in pending.fields.items() if k != conflict.field}
-                if not pending.fields:
-                    pending.state, pending.last_error = "withdrawn", f"conflict on {conflict.field}"
-        log.warning("%s: %s changed on both sides; queued for a decision (crm-bridge conflicts list)",
-                    record_label(page.session, model, binding.local_id), conflict.field,
-                    extra={"event": "sync.conflict.queued", "backend": binding.backend, "model": model,
-                           "local_id": binding.local_id, "remote_id": binding.remote_id})
 
     # -- one page ---------------------------------------------------------------------
     def store_page(self, mapping: CompiledMapping, records: Iterable[RemoteRecord], stream: str,
@@ -371,7 +345,7 @@ class Importer:
                        bound: Mapping[str, Mapping[str, int]]) -> None:
         """`bound`: references already found bound (``_import_references``), not looked up again."""
         model = mapping.spec.model
-        with self.store.transaction() as session:
+        with collector_paused(), self.store.transaction() as session:
             page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
             page.binder.preload(model, (r.id for r in records))
             for ref, ids in bound.items():
@@ -503,21 +477,9 @@ class Importer:
         """Bindings of records deleted outright in the CRM become tombstones (the local record
         is marked deleted when the backend's ``on_delete`` is ``mark``); unknown ids and
         tombstones change nothing. Returns how many it tombstoned."""
-        name = self.backend.name
         mark = self._marks_deletes() and "deleted" in fields_of(model)
-        unit = self.bus.unit(session, self.now, self.config)
+        count = tombstone(self.bus.unit(session, self.now, self.config), self.backend.name, model, ids, mark=mark)
         stats.read += len(ids)
-        count = 0
-        for chunk in in_chunks(ids):
-            for binding in session.scalars(select(BindingRow).where(
-                    BindingRow.backend == name, BindingRow.model == model, BindingRow.remote_id.in_(chunk))):
-                if binding.state == "tombstone":
-                    continue
-                binding.state, binding.imported_at = "tombstone", self.now
-                count += 1
-                if mark and update_record(session, model, binding.local_id, {"deleted": True}):
-                    unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, f"remote:{name}",
-                                             {"created": False, "changed": ["deleted"], "before": {"deleted": False}}))
         stats.updated += count
         stats.skipped += len(ids) - count
         return count
@@ -575,37 +537,8 @@ class Importer:
         return stats
 
     def key_range(self, model: str, partition: Partition) -> tuple[str | None, str | None]:
-        """The ``(start, before)`` keys of `partition` of `model`. The backend is asked once
-        per model and slice count; the answer is kept as a checkpoint, so every worker and
-        every later pass cuts the same slices (a resumed slice's cursor stays inside its
-        own). Keys created since fall in a slice all the same: the ends are open. Bounds
-        cut while the set held fewer records than slices (some slices empty for good), or
-        kept from the earlier cut by an assumed order (``partition.CUT``), are asked again at the
-        next pass: a slice's cursor left outside its new bounds only delays its records
-        by one pass (the adapter keeps a slice's start beside its cursor)."""
-        backend, name = self.backend, self.backend.name
-        if not supports_key_ranges(backend):
-            msg = f"{name}: partition {partition.name} asked of a backend that cannot read key ranges"
-            raise TypeError(msg)
-        spec = self.mappings[model].spec
-        stream = f"{model}:{spec.entity}#cut/{partition.count}"  # no longer than a slice's own stream name
-        with self.store.transaction() as session:
-            kept = load_checkpoint(session, name, stream)
-        if not usable_bounds(kept):
-            computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
-            try:
-                with self.store.transaction() as session:
-                    kept = load_checkpoint(session, name, stream)  # another worker may have been first
-                    if not usable_bounds(kept):
-                        kept = {"bounds": computed, "cut": CUT}
-                        save_checkpoint(session, name, stream, kept)
-            except DBAPIError as exc:
-                if not lost_race(exc):
-                    raise
-                with self.store.transaction() as session:  # the other worker's bounds won: take them
-                    kept = load_checkpoint(session, name, stream)
-        start, before = kept["bounds"][partition.index]
-        return start, before
+        """The ``(start, before)`` keys of `partition` of `model` (``partition.slice_bounds``)."""
+        return slice_bounds(self.store, self.backend, self.mappings[model].spec, partition)
 
     def run(self, model: str, *, partition: Partition | None = None) -> ImportStats:
         """One pass over a mapped model, or over one partition of it; resumes after the

@@ -4,6 +4,7 @@ fingerprint (``content_hash``) and a transaction that lost a race to another (``
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pydantic_core
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-__all__ = ["ImportStats", "content_hash", "lost_race"]
+__all__ = ["ImportStats", "clean_content_hash", "content_hash", "lost_race"]
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ImportStats:
         self.held = "; ".join(h for h in (self.held, other.held) if h) or None
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # as ``quarantine.storable`` repairs
+
 #: SQLSTATEs of a transaction that lost a race to another one: retry it, do not skip it.
 _RACES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization failure
 
@@ -45,6 +48,26 @@ def lost_race(exc: DBAPIError) -> bool:
 def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str:
     """A fingerprint of a record's values, without its version field (`version`): a record
     saved again unchanged (1C bumps DataVersion on every write) keeps its hash."""
-    blob = pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
+    return hashlib.sha256(_blob(values, version)).hexdigest()
+
+
+def _blob(values: Mapping[str, Any], version: str | None) -> bytes:
+    return pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
                                  bytes_mode="base64")  # a SOAP base64Binary value need not be UTF-8
-    return hashlib.sha256(blob).hexdigest()
+
+
+def clean_content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str | None:
+    """``content_hash`` of values whose every text a store can hold as it is, from the one
+    serialisation the hash needs anyway; None when some text may not be (a NUL, or a lone
+    UTF-16 surrogate, which UTF-8 cannot encode): the caller repairs the values first
+    (``quarantine.storable``) and hashes what it stores. JSON writes a NUL as the escape
+    ``\\u0000`` and a backslash as two, so clean text never looks like a NUL; a false
+    alarm (a text holding ``\\u0000`` literally) only costs the careful path."""
+    kept = values.get(version) if version is not None else None
+    if isinstance(kept, str) and _UNSTORABLE.search(kept):  # the version is not hashed, but stored
+        return None
+    try:
+        blob = _blob(values, version)
+    except Exception:  # noqa: BLE001 - any failure: the careful path, which raises what it must
+        return None
+    return None if b"\\u0000" in blob else hashlib.sha256(blob).hexdigest()

@@ -1,7 +1,7 @@
 """Key-range partitions: a model's key space read as slices, each its own stream.
 
 An adapter offering ``key_ranges`` (``KeyRanges``) cuts the slices at keys it found in
-the remote's own order; ``Importer.key_range`` asks once per model and slice count and
+the remote's own order; ``slice_bounds`` asks once per model and slice count and
 keeps the answer, so every worker reads the same slices. What is here decides nothing
 about an order of keys: only the remote compares them.
 """
@@ -12,10 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard
 
+from sqlalchemy.exc import DBAPIError
+
+from crm_bridge.store.engine import Store
 from mapping.spec import MappingSpec
+from sync.checkpoint import load_checkpoint, save_checkpoint
+from sync.outcome import lost_race
 from sync.source import RemoteRecord, RemoteStub
 
-__all__ = ["CUT", "KeyRanges", "Partition", "supports_key_ranges", "usable_bounds"]
+__all__ = ["CUT", "KeyRanges", "Partition", "slice_bounds", "supports_key_ranges", "usable_bounds"]
 
 
 class KeyRanges(Protocol):
@@ -24,7 +29,7 @@ class KeyRanges(Protocol):
     Bounds are keys the remote returned in its own order (1C's order of references is
     not the text's, and differs between bases), each slice ``[start, before)`` compared
     by the remote itself, so they depend on the data: the importer asks once per model
-    and slice count and keeps the answer (see ``Importer.key_range``). Example (1C:
+    and slice count and keeps the answer (see ``slice_bounds``). Example (1C:
     ``Ref_Key ge guid'…' and Ref_Key lt guid'…'``)::
 
         def key_ranges(self, spec, count):  # -> [(start, before), ...], None = open end
@@ -95,3 +100,40 @@ def usable_bounds(kept: dict[str, Any]) -> bool:
     """Kept bounds (the checkpoint ``<model>:<entity>#cut/<n>``) that hold: cut this way,
     between distinct keys."""
     return kept.get("cut") == CUT and "bounds" in kept and _distinct_cuts(kept["bounds"])
+
+
+def slice_bounds(store: Store, backend: object, spec: MappingSpec, partition: Partition) -> tuple[str | None, str | None]:
+    """The ``(start, before)`` keys of `partition` of `spec`'s model. The backend is asked once
+    per model and slice count; the answer is kept as a checkpoint, so every worker and
+    every later pass cuts the same slices (a resumed slice's cursor stays inside its
+    own). Keys created since fall in a slice all the same: the ends are open. Bounds
+    cut while the set held fewer records than slices (some slices empty for good), or
+    kept from the earlier cut by an assumed order (``CUT``), are asked again at the
+    next pass: a slice's cursor left outside its new bounds only delays its records
+    by one pass (the adapter keeps a slice's start beside its cursor).
+
+    Raises:
+        TypeError: the backend cannot read key ranges.
+    """
+    name = str(getattr(backend, "name", backend))
+    if not supports_key_ranges(backend):
+        msg = f"{name}: partition {partition.name} asked of a backend that cannot read key ranges"
+        raise TypeError(msg)
+    stream = f"{spec.model}:{spec.entity}#cut/{partition.count}"  # no longer than a slice's own stream name
+    with store.transaction() as session:
+        kept = load_checkpoint(session, name, stream)
+    if not usable_bounds(kept):
+        computed = [list(pair) for pair in backend.key_ranges(spec, partition.count)]  # 1C asked outside a transaction
+        try:
+            with store.transaction() as session:
+                kept = load_checkpoint(session, name, stream)  # another worker may have been first
+                if not usable_bounds(kept):
+                    kept = {"bounds": computed, "cut": CUT}
+                    save_checkpoint(session, name, stream, kept)
+        except DBAPIError as exc:
+            if not lost_race(exc):
+                raise
+            with store.transaction() as session:  # the other worker's bounds won: take them
+                kept = load_checkpoint(session, name, stream)
+    start, before = kept["bounds"][partition.index]
+    return start, before

@@ -140,11 +140,15 @@ def hold(session: Session, backend: str, model: str, remote_id: str, stage: Stag
 def release(session: Session, backend: str, model: str, remote_ids: Iterable[str],
             stages: Iterable[Stage] = IMPORT_STAGES) -> int:
     """Take records that passed out of the quarantine (at `stages`); returns how many rows left."""
+    stages = list(stages)
+    if session.scalar(select(QuarantineRow.id).where(  # mostly none: one look, not a DELETE per 500 keys
+            QuarantineRow.backend == backend, QuarantineRow.model == model, QuarantineRow.stage.in_(stages)).limit(1)) is None:
+        return 0
     gone = 0
     for chunk in in_chunks(list(remote_ids)):
         result = session.execute(delete(QuarantineRow).where(
             QuarantineRow.backend == backend, QuarantineRow.model == model, QuarantineRow.remote_id.in_(chunk),
-            QuarantineRow.stage.in_(list(stages))))
+            QuarantineRow.stage.in_(stages)))
         gone += int(getattr(result, "rowcount", 0) or 0)
     return gone
 

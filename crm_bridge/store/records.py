@@ -6,7 +6,12 @@ the contract (a naive datetime, an unknown status) reaches the store.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -29,10 +34,11 @@ from crm_bridge.store.tables import (
     core_table,
 )
 
-__all__ = ["IN_CHUNK", "ROWS", "build_record", "create_record", "in_chunks", "insert_records", "record_values", "row_values",
+__all__ = ["IN_CHUNK", "ROWS", "build_record", "create_record", "in_chunks", "insert_records", "new_record_values", "record_values", "row_values",
            "rows_by_id", "update_record", "without_empty"]
 
 T = TypeVar("T")
+_PLAIN = (str, int, float, bool, bytes, datetime, Decimal, Any)
 IN_CHUNK = 500  # values per IN (...) list: well under every database's parameter limit
 
 ROWS: dict[str, type[Base]] = {
@@ -49,9 +55,33 @@ ROWS: dict[str, type[Base]] = {
 
 def _validated(model: str, fields: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every field of the model (defaults filled), validated; enums as their values."""
-    checked = MODELS[model].model_validate({**(base or {}), **fields})
+    return _plain(model, MODELS[model].model_validate({**(base or {}), **fields}))
+
+
+def _plain(model: str, checked: Any) -> dict[str, Any]:
     # the validated values as they are (flat models: model_dump would only copy them again)
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in checked.__dict__.items()}
+    values = dict(checked.__dict__)
+    for name in _may_hold_enums(model):
+        if isinstance(value := values[name], Enum):
+            values[name] = value.value
+    return values
+
+
+@functools.cache
+def _may_hold_enums(model: str) -> tuple[str, ...]:
+    """Fields whose validated value can be an enum member (only those are looked at, per record)."""
+    return tuple(name for name, info in fields_of(model).items() if not _plain_types(info.annotation))
+
+
+def _plain_types(annotation: Any) -> bool:
+    """Whether a value of `annotation` is never an enum member (str, int, datetime … or unions of them)."""
+    if annotation in _PLAIN or annotation is type(None):
+        return True
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (list, dict, tuple, set, frozenset):
+        return True  # a container is not an enum (its items are left as validated, as before)
+    return bool(args) and origin in (typing.Union, types.UnionType) and all(_plain_types(a) for a in args)
 
 
 def row_values(model: str, row: Base) -> dict[str, Any]:
@@ -74,10 +104,32 @@ def record_values(model: str, fields: dict[str, Any]) -> dict[str, Any]:
     return _validated(model, without_empty(model, fields))
 
 
+def new_record_values(model: str, fields: dict[str, Any], shown: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``record_values``, and from the same validation the JSON form (``fields_to_json``)
+    of the fields in `shown` it was given: a new record's values are validated once, not
+    once for the row and again for what is kept beside it (an import's merge base).
+
+    Raises:
+        ValueError: the values break the canonical model (pydantic's message).
+    """
+    given = without_empty(model, fields)
+    checked = MODELS[model].model_validate(given)
+    values = _plain(model, checked)
+    wanted = {k for k in shown if k in given}
+    return values, checked.model_dump(mode="json", include=wanted) if wanted else {}
+
+
 def without_empty(model: str, fields: dict[str, Any]) -> dict[str, Any]:
     """`fields` without the empty remote values (``None``) of fields that cannot be empty:
     a new record takes the model's default there, an existing one keeps its value."""
-    return {k: v for k, v in fields.items() if v is not None or _nullable(model, k)}
+    required = _required(model)
+    return {k: v for k, v in fields.items() if v is not None or k not in required}
+
+
+@functools.cache
+def _required(model: str) -> frozenset[str]:
+    """Fields that cannot be empty (``_nullable`` false): asked per value of an import."""
+    return frozenset(name for name in fields_of(model) if not _nullable(model, name))
 
 
 def build_record(model: str, fields: dict[str, Any]) -> Base:
