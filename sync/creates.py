@@ -41,7 +41,7 @@ class _Create:
 
 
 def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
-                    stats: ExportStats, limit: int) -> None:
+                    stats: ExportStats, limit: int, *, concurrency: int = 1) -> None:
     """Create the remote records of records born here, bind-first: the binding with its
     correlation key was stored with the decision; a retry looks the key up before
     creating, so a lost answer (or a crash before the result was recorded) never leaves
