@@ -82,7 +82,7 @@ def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] 
 
 
 def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str,
-             broken: dict[str, str]) -> dict[str, RemoteRecord]:
+             broken: dict[str, str], concurrency: int = 1) -> dict[str, RemoteRecord]:
     """Re-read the records about to be written and merge what changed remotely first.
 
     1C has no If-Match: this read is the optimistic-concurrency check. A record a user
@@ -96,6 +96,8 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     by_model: dict[str, list[str]] = {}
     with store.transaction() as session:
         binder = Binder(session, backend)
+        for model in {model for _, model, _ in due}:
+            binder.preload_local(model, [local_id for _, m, local_id in due if m == model])
         for _, model, local_id in due:
             remote_id = binder.remote_id(model, local_id)
             if remote_id is not None and not remote_id.startswith("pending:") and model in importer.mappings:
@@ -103,7 +105,7 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     seen: dict[str, RemoteRecord] = {}
     for model, remote_ids in by_model.items():
         try:
-            seen.update(importer.refresh(model, remote_ids))
+            seen.update(importer.refresh(model, remote_ids, concurrency=concurrency))
         except ValueError:  # one key the adapter cannot put in a request: find it, read the others
             for remote_id in remote_ids:
                 try:
@@ -201,7 +203,7 @@ def dispatch(
     due = _due_rows(store, backend.name, now, limit, shard)
     broken: dict[str, str] = {}  # remote id -> why no request can name it
     try:
-        current = _refresh(store, importer, due, backend.name, broken) if due else {}
+        current = _refresh(store, importer, due, backend.name, broken, concurrency) if due else {}
     except RemoteError as exc:
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
@@ -281,6 +283,7 @@ def _claim_updates(store: Store, row_ids: list[int], mappings: Mapping[str, Comp
         binder = Binder(session, next(iter(rows.values())).backend)
         for model in {row.model for row in rows.values()}:
             binder.preload_local(model, [row.local_id for row in rows.values() if row.model == model])
+        _preload_references(binder, list(rows.values()), mappings)
         held = claims.held_elsewhere_many(session, list(rows.values()), now)
         newer = _newer_fields(session, list(rows.values()))
         for row_id in row_ids:
@@ -293,6 +296,22 @@ def _claim_updates(store: Store, row_ids: list[int], mappings: Mapping[str, Comp
             if job is not None:
                 jobs[row_id] = job
     return jobs
+
+
+def _preload_references(binder: Binder, rows: list[OutboxRow], mappings: Mapping[str, CompiledMapping]) -> None:
+    """Load the bindings the rows' reference fields name (customer, agent...), one query a
+    model, so working out what to send costs no query per reference."""
+    wanted: dict[str, set[int]] = {}
+    for row in rows:
+        mapping = mappings.get(row.model)
+        if mapping is None:
+            continue
+        for name, value in row.fields.items():
+            spec = mapping.spec.fields.get(name)
+            if spec is not None and spec.ref and isinstance(value, int) and not isinstance(value, bool):
+                wanted.setdefault(spec.ref, set()).add(value)
+    for model, local_ids in wanted.items():
+        binder.preload_local(model, local_ids)
 
 
 def _claim_update(session: Session, binder: Binder, row: OutboxRow, newer: set[str], mappings: Mapping[str, CompiledMapping],

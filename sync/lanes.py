@@ -4,7 +4,9 @@ Each record's rows form a lane, sent one after another in order, so no record ev
 writes in flight and a later decision is never overtaken by an earlier one. The remote is
 waited on by a pool of `concurrency` threads; the store is touched only by the calling
 thread, and in batches: the heads of many lanes are claimed in one short transaction, and
-the outcomes of the writes that finished meanwhile are recorded in one more. With a 20 ms
+the outcomes of the writes that finished meanwhile are recorded in one more. A row is
+claimed only when a lane is free to send it: every claim on the store is a write in
+flight, so a crash leaves no claim on a row that was never sent. With a 20 ms
 remote, eight writes in flight finish 400 a second: two transactions per row would bound
 the pass long before that (``sync/README.md``, "Concurrent write-back").
 
@@ -22,19 +24,19 @@ Used by the updates (``sync/exporter.py``) and the creates (``sync/creates.py``)
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from crm_bridge.errors import RemoteError
 from sync import claim as claims
 
-__all__ = ["CLAIM_BATCH", "GROUP_WAIT", "Claimed", "Stop", "lanes_of", "run_lanes"]
+__all__ = ["GATHER", "Claimed", "Stop", "lanes_of", "run_lanes"]
 
-CLAIM_BATCH = 16  # lane heads claimed in one transaction, at least (4 × concurrency above 4)
-GROUP_WAIT = 0.05  # seconds the recorder lets finished writes gather into one transaction, at most
+GATHER = 0.02  # seconds finished calls wait for more to finish with them before they are recorded, at most
 
 
 class Claimed(Protocol):
@@ -48,7 +50,7 @@ class Claimed(Protocol):
 
 
 J = TypeVar("J", bound=Claimed)
-O = TypeVar("O")
+R = TypeVar("R")
 
 
 @dataclass
@@ -74,8 +76,20 @@ def lanes_of(due: Iterable[tuple[int, str, int]]) -> list[list[int]]:
     return list(lanes.values())
 
 
+def _gathered(running: Mapping[Future[Any], Any], want: int) -> set[Future[Any]]:
+    """The calls finished once at least one is, and up to `want` within ``GATHER`` seconds
+    of it: recorded together, they cost one transaction (and their lanes' next rows one
+    claim), while the lanes freed wait at most that long."""
+    done, _ = wait(running, return_when=FIRST_COMPLETED)
+    deadline = time.monotonic() + GATHER
+    while len(done) < min(want, len(running)) and (left := deadline - time.monotonic()) > 0:
+        more, _ = wait([f for f in running if f not in done], timeout=left, return_when=FIRST_COMPLETED)
+        done |= more
+    return done
+
+
 def run_lanes(lanes: list[list[int]], *, claim: Callable[[list[int]], Mapping[int, J]],
-              call: Callable[[J], O], record: Callable[[list[O], list[J]], None], stop: Stop,
+              call: Callable[[J], R], record: Callable[[list[R], list[J]], None], stop: Stop,
               concurrency: int, name: str) -> list[int]:
     """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
     untried when `stop` was met (claimed and not sent, or never claimed).
@@ -87,20 +101,19 @@ def run_lanes(lanes: list[list[int]], *, claim: Callable[[list[int]], Mapping[in
     outcomes of finished calls and releases the claims of untried jobs, in one transaction.
     """
     width = max(concurrency, 1)
-    batch = max(4 * width, CLAIM_BATCH)
     waiting: deque[deque[int]] = deque(deque(lane) for lane in lanes if lane)
-    running: dict[Future[O | None], J] = {}
+    running: dict[Future[R | None], J] = {}
     lane_of: dict[int, deque[int]] = {}
     untried: list[int] = []
 
-    def attempt(job: J) -> O | None:
+    def attempt(job: J) -> R | None:
         return None if stop.fault is not None else call(job)
 
     with ThreadPoolExecutor(width, thread_name_prefix=name) as pool:
         try:
             while True:
-                if stop.fault is None and waiting and len(running) <= 2 * width:
-                    taken = [waiting.popleft() for _ in range(min(batch - len(running), len(waiting)))]
+                if stop.fault is None and waiting and len(running) < width:
+                    taken = [waiting.popleft() for _ in range(min(width - len(running), len(waiting)))]
                     jobs = claim([lane[0] for lane in taken])
                     for lane in taken:
                         job = jobs.get(lane.popleft())
@@ -113,10 +126,8 @@ def run_lanes(lanes: list[list[int]], *, claim: Callable[[list[int]], Mapping[in
                     continue  # claim again at once when nothing was claimed but lanes wait
                 if not running:
                     break
-                done, _ = wait(running, timeout=GROUP_WAIT, return_when=ALL_COMPLETED)
-                if not done:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                finished: list[O] = []
+                done = _gathered(running, max(width // 2, 1))
+                finished: list[R] = []
                 ended: list[J] = []  # every job whose call is over, sent or not
                 left: list[J] = []
                 for future in done:
