@@ -83,14 +83,23 @@ def _gathered(running: Mapping[Future[Any], Any], want: int) -> set[Future[Any]]
     done, _ = wait(running, return_when=FIRST_COMPLETED)
     deadline = time.monotonic() + GATHER
     while len(done) < min(want, len(running)) and (left := deadline - time.monotonic()) > 0:
-        more, _ = wait([f for f in running if f not in done], timeout=left, return_when=FIRST_COMPLETED)
+        more, _ = wait(
+            [f for f in running if f not in done], timeout=left, return_when=FIRST_COMPLETED
+        )
         done |= more
     return done
 
 
-def run_lanes(lanes: list[list[int]], *, claim: Callable[[list[int]], Mapping[int, J]],
-              call: Callable[[J], R], record: Callable[[list[R], list[J]], None], stop: Stop,
-              concurrency: int, name: str) -> list[int]:
+def run_lanes(
+    lanes: list[list[int]],
+    *,
+    claim: Callable[[list[int]], Mapping[int, J]],
+    call: Callable[[J], R],
+    record: Callable[[list[R], list[J]], None],
+    stop: Stop,
+    concurrency: int,
+    name: str,
+) -> list[int]:
     """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
     untried when `stop` was met (claimed and not sent, or never claimed).
 
@@ -113,7 +122,9 @@ def run_lanes(lanes: list[list[int]], *, claim: Callable[[list[int]], Mapping[in
         try:
             while True:
                 if stop.fault is None and waiting and len(running) < width:
-                    taken = [waiting.popleft() for _ in range(min(width - len(running), len(waiting)))]
+                    taken = [
+                        waiting.popleft() for _ in range(min(width - len(running), len(waiting)))
+                    ]
                     jobs = claim([lane[0] for lane in taken])
                     for lane in taken:
                         job = jobs.get(lane.popleft())

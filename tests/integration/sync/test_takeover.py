@@ -55,12 +55,14 @@ def due_in_1c(emulator: Emulator, ref: str) -> str:
 
 
 def test_a_dead_workers_write_still_in_flight_is_not_overtaken_by_the_newer_one(
-        emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A grace well above the hold, so that a loaded machine's slow first pass still comes
     # within it (the default, 2 s, covers a write that lands within 2 s of its claim).
     monkeypatch.setattr(claims, "TAKEOVER_GRACE", 5 * HELD_SECONDS)
     text = demo_config(emulator.base_url, tmp_path / "s.db").replace(
-        "kind: onec_odata\n", "kind: onec_odata\n    max_concurrency: 1\n")
+        "kind: onec_odata\n", "kind: onec_odata\n    max_concurrency: 1\n"
+    )
     path = tmp_path / "crm-bridge.yaml"
     path.write_text(text, encoding="utf-8")
     app = App.from_file(path)
@@ -69,36 +71,58 @@ def test_a_dead_workers_write_still_in_flight_is_not_overtaken_by_the_newer_one(
         for job in ("sync.pull", "sla.tick", "routing.tick"):
             app.run_job(job)
         emulator.inject("latency", seconds=HELD_SECONDS, method="PATCH", entity_set=DOC, count=1)
-        worker = subprocess.Popen([sys.executable, "-m", "crm_bridge", "-c", str(path), "run", "--once"],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "crm_bridge", "-c", str(path), "run", "--once"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while patches(emulator) == 0:  # 1C received the first PATCH, and holds it
-            assert worker.poll() is None and time.monotonic() < deadline
+            assert worker.poll() is None
+            assert time.monotonic() < deadline
             time.sleep(0.01)
         worker.kill()
         worker.wait(10)
         with app.store.transaction() as s:
             held = s.scalars(select(OutboxRow).where(OutboxRow.claimed_by.is_not(None))).one()
-            ref = s.scalars(select(BindingRow.remote_id).where(
-                BindingRow.model == held.model, BindingRow.local_id == held.local_id)).one()
+            ref = s.scalars(
+                select(BindingRow.remote_id).where(
+                    BindingRow.model == held.model, BindingRow.local_id == held.local_id
+                )
+            ).one()
             local_id, stale = held.local_id, held.fields["resolution_due"]
-        assert stale is not None and NEWER.isoformat() != stale
-        registry = Registry()  # a newer decision on the same field, queued while the stale write is in flight
+        assert stale is not None
+        assert NEWER.isoformat() != stale
+        # a newer decision on the same field, queued while the stale write is in flight
+        registry = Registry()
         registry.add(enqueue, usage="event.handler", model="record.changed")
         with app.store.transaction() as s:
             EventBus(registry).unit(s, datetime.now(UTC), None).publish(
-                DomainEvent("record.changed", "ticket", local_id, "sla", {"fields": {"resolution_due": NEWER}}))
+                DomainEvent(
+                    "record.changed",
+                    "ticket",
+                    local_id,
+                    "sla",
+                    {"fields": {"resolution_due": NEWER}},
+                )
+            )
 
         first = app.run_job("sync.dispatch")["demo-1c"]  # within the grace: the request's rows wait
         assert patches(emulator) == 1 + first["sent"]
         time.sleep(HELD_SECONDS + 0.2)
-        assert due_in_1c(emulator, ref) != "2031-05-05T10:00:00"  # nothing newer was written under the stale write
-        while True:  # after the grace: taken over, the stale write found landed, the newer value sent over it
+        # nothing newer was written under the stale write
+        assert due_in_1c(emulator, ref) != "2031-05-05T10:00:00"
+        # after the grace: taken over, the stale write found landed, the newer value sent over it
+        while True:
             time.sleep(0.2)
             second = app.run_job("sync.dispatch")["demo-1c"]
             with app.store.transaction() as s:
-                left = s.scalar(select(func.count()).select_from(OutboxRow).where(
-                    (OutboxRow.state == "pending") | OutboxRow.claimed_by.is_not(None)))
+                left = s.scalar(
+                    select(func.count())
+                    .select_from(OutboxRow)
+                    .where((OutboxRow.state == "pending") | OutboxRow.claimed_by.is_not(None))
+                )
             if not left:
                 break
             assert time.monotonic() < deadline, second
