@@ -10,7 +10,8 @@ from the first import request to the last write-back:
 * **embedded**: SQLite, the jobs run in this process as ``crm-bridge run`` runs them
   (``sync.pull``, ``sla.tick``, then ``sync.dispatch`` until the outbox is empty), once
   per ``--concurrency`` (the backend's ``max_concurrency``: records written at once);
-  the write-back phase is also timed on its own (``write-back/s``), the target being
+  the write-back phase is also timed on its own (``write-back/s``, and ``w-b CPU s``:
+  this process's CPU seconds in it, the emulator's threads included), the target being
   at least 150/s at concurrency 8 on a 20 ms 1C;
 * **queue, N workers**: a fresh PostgreSQL database, ``crm-bridge db upgrade``, N
   ``crm-bridge worker`` processes; one run of every import stream is queued at the start
@@ -67,6 +68,7 @@ class Mode:
     sent: int
     remote_calls: int
     writeback_seconds: float | None = None  # embedded: the dispatch passes alone
+    writeback_cpu: float | None = None  # embedded: this process's CPU seconds in them (the emulator's threads too)
 
     @property
     def writeback_per_s(self) -> float | None:
@@ -119,13 +121,13 @@ def embedded(emu: Emulator, live: int, folder: Path, concurrency: int = 4) -> Mo
         calls, started = _calls(emu), time.perf_counter()
         for job in ("sync.pull", "sla.tick"):
             app.run_job(job)
-        writing = time.perf_counter()
+        writing, cpu = time.perf_counter(), time.process_time()
         app.run_job("sync.dispatch")
         while _pending(app):
             app.run_job("sync.dispatch")
-        done = time.perf_counter()
+        done, cpu = time.perf_counter(), time.process_time() - cpu
         return Mode(f"embedded, conc. {concurrency}", done - started, live, _sent(app), _calls(emu) - calls,
-                    writeback_seconds=done - writing)
+                    writeback_seconds=done - writing, writeback_cpu=cpu)
     finally:
         app.close()
 
@@ -222,10 +224,12 @@ def run(requests: int = 5000, latency: float = 0.02, workers: Sequence[int] = (1
 def report(result: Result) -> int:
     print(f"sync_bench: {result.requests} requests ({result.live} live), 1C latency {result.latency * 1000:.0f} ms "
           f"per call, {os.cpu_count()} CPUs")
-    print(f"{'mode':<20} {'seconds':>8} {'records/s':>10} {'write-back/s':>13} {'sent':>6} {'1C calls':>9}")
+    print(f"{'mode':<20} {'seconds':>8} {'records/s':>10} {'write-back/s':>13} {'w-b CPU s':>10} {'sent':>6} "
+          f"{'1C calls':>9}")
     for m in result.modes:
         wb = f"{m.writeback_per_s:.1f}" if m.writeback_per_s is not None else "—"
-        print(f"{m.name:<20} {m.seconds:>8.1f} {m.per_s:>10.1f} {wb:>13} {m.sent:>6} {m.remote_calls:>9}")
+        cpu = f"{m.writeback_cpu:.2f}" if m.writeback_cpu is not None else "—"
+        print(f"{m.name:<20} {m.seconds:>8.1f} {m.per_s:>10.1f} {wb:>13} {cpu:>10} {m.sent:>6} {m.remote_calls:>9}")
     queue = [m for m in result.modes if m.name.startswith("queue")]
     status = 0
     embedded_modes = [m for m in result.modes if m.writeback_per_s is not None]

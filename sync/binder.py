@@ -51,6 +51,19 @@ class Binder:
         self.session, self.backend = session, backend
         self._by_remote: dict[str, dict[str, BindingRow | None]] = {}
         self._local_ids: dict[str, dict[str, int | None]] = {}  # references: the local id is all they need
+        self._by_local: dict[str, dict[int, BindingRow]] = {}
+        self._remote_ids: dict[tuple[str, int], str] = {}  # remote_id's answers for bound records  # by ``preload_local``: the rows a batch writes
+
+    def preload_local(self, model: str, local_ids: Iterable[int]) -> None:
+        """Load the bindings of `local_ids` (one query per 500), for ``remote_id`` and ``get``
+        to answer from: an outbox batch's records, or the records its rows refer to."""
+        cache = self._by_local.setdefault(model, {})
+        wanted = sorted({int(i) for i in local_ids} - cache.keys())
+        for chunk in in_chunks(wanted):
+            for row in self.session.scalars(select(BindingRow).where(
+                    BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.local_id.in_(chunk))):
+                cache[row.local_id] = row
+                self._by_remote.setdefault(model, {})[row.remote_id] = row
 
     def preload_ids(self, model: str, remote_ids: Iterable[str]) -> None:
         """Load the local ids of `remote_ids` (two columns, one query per 500): what resolving
@@ -115,11 +128,20 @@ class Binder:
         return row.local_id if row is not None else None
 
     def remote_id(self, model: str, local_id: int) -> str | None:
-        return self.session.scalar(
+        loaded = self._by_local.get(model, {}).get(local_id)
+        if loaded is not None:
+            return loaded.remote_id
+        known = self._remote_ids.get((model, local_id))
+        if known is not None:
+            return known
+        found = self.session.scalar(
             select(BindingRow.remote_id).where(
                 BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.local_id == local_id
             )
         )
+        if found is not None and not found.startswith("pending:"):  # a bound record's remote id never changes
+            self._remote_ids[(model, local_id)] = found
+        return found
 
     def bind_many(self, model: str, new: Iterable[tuple[int, str, str | None, str, dict[str, Any] | None]],
                   *, now: datetime) -> int:

@@ -11,8 +11,13 @@ locked".
 A claim is live until its expiry (``LEASE`` after it was taken), or until its owner is
 known to be gone: a process on this host whose pid no longer runs, or this very process
 when the claim is not one it is sending (a pid reused after a crash). A dead owner's row
-is claimed again at once; the re-read before the write then finds 1C holding the values
-when the lost write went through, so nothing is written twice. One record has at most
+is claimed again once ``TAKEOVER_GRACE`` has passed on the wall clock since the claim was
+taken: a write the dead owner sent may still be on its way through 1C, and taken over at
+once it could land after the newer write sent in its place (a due date cleared by a stale
+write, with nothing pending to put it back). The grace is timed on the wall clock (the
+token carries the instant), not the application's clock, which tests freeze. The re-read
+before the write then finds 1C holding the values when the lost write went through, so
+nothing is written twice. One record has at most
 one live claim: a newer decision is never sent beside an older one still in flight, so
 the later decision is always the one 1C keeps.
 """
@@ -21,7 +26,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -29,32 +36,40 @@ from sqlalchemy.orm import Session
 
 from sync.tables import OutboxRow
 
-__all__ = ["LEASE", "done", "held_elsewhere", "is_live", "owns", "release", "take"]
+__all__ = ["LEASE", "TAKEOVER_GRACE", "done", "held_elsewhere", "held_elsewhere_many", "is_live", "owns", "release",
+           "take"]
 
 # Longer than any one remote write can take (connect, read timeouts, a slow 1C): a live
 # owner never loses its claim mid-send. A crashed owner on another host is waited out.
 LEASE = timedelta(minutes=10)
+# Seconds on the wall clock after a claim was taken before a dead owner's claim is taken
+# over: the time a write the owner sent just before it died may still take to land in 1C.
+TAKEOVER_GRACE = 2.0
 _HOST = socket.gethostname()
 _sending: set[str] = set()  # the tokens this process holds right now
 
 
 def _token() -> str:
-    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """``host:pid:wall-clock ms:random``: who holds the claim, and since when (wall clock)."""
+    return f"{_HOST}:{os.getpid()}:{time.time_ns() // 1_000_000}:{uuid.uuid4().hex[:12]}"
 
 
 def _gone(owner: str) -> bool:
-    """True when `owner` is known not to be sending any more (same host only)."""
+    """True when `owner` is known not to be sending any more (same host only): this
+    process, not sending it; or a dead process whose claim is older than ``TAKEOVER_GRACE``
+    (a token without its instant, written before the grace existed, is over it)."""
     host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != _HOST or not pid_text.isdigit():
+    parts = rest.split(":")
+    if host != _HOST or not parts[0].isdigit():
         return False
-    pid = int(pid_text)
+    pid = int(parts[0])
     if pid == os.getpid():
-        return owner not in _sending
+        return owner not in _sending  # nothing of ours is in flight that we do not know of
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        taken_ms = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+        return time.time() - taken_ms / 1000 >= TAKEOVER_GRACE
     except PermissionError:  # a process of another user runs under that pid
         return False
     return False
@@ -74,6 +89,23 @@ def held_elsewhere(session: Session, row: OutboxRow, now: datetime) -> bool:
         OutboxRow.backend == row.backend, OutboxRow.model == row.model, OutboxRow.local_id == row.local_id,
         OutboxRow.id != row.id, OutboxRow.claimed_by.is_not(None)))
     return any(is_live(other, now) for other in others)
+
+
+def held_elsewhere_many(session: Session, rows: Sequence[OutboxRow], now: datetime) -> set[int]:
+    """``held_elsewhere`` for many rows of one backend in one query: the ids of those whose
+    record has another row being sent."""
+    if not rows:
+        return set()
+    records = {(row.model, row.local_id) for row in rows}
+    live: dict[tuple[str, int], set[int]] = {}
+    for model in sorted({model for model, _ in records}):  # by (backend, model, local_id): the outbox's index
+        local_ids = sorted(local_id for m, local_id in records if m == model)
+        for other in session.scalars(select(OutboxRow).where(
+                OutboxRow.backend == rows[0].backend, OutboxRow.model == model, OutboxRow.local_id.in_(local_ids),
+                OutboxRow.claimed_by.is_not(None))):
+            if is_live(other, now):
+                live.setdefault((other.model, other.local_id), set()).add(other.id)
+    return {row.id for row in rows if live.get((row.model, row.local_id), set()) - {row.id}}
 
 
 def take(row: OutboxRow, now: datetime) -> str:

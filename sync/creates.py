@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_to_json
@@ -19,7 +20,8 @@ from crm_bridge.store.records import ROWS
 from mapping.compile import CompiledMapping
 from sync import claim as claims
 from sync.binder import Binder
-from sync.record import ExportStats, fail, recording, stored_otherwise, unsendable, wrote
+from sync.lanes import Stop, run_lanes
+from sync.record import ExportStats, fail, recording_many, stored_otherwise, unsendable, wrote
 from sync.source import RemoteBackend, supports_create
 from sync.tables import BindingRow, OutboxRow
 
@@ -48,141 +50,193 @@ class _Create:
     key: str = ""  # "create": the correlation key, the values to write, the local record's fields
     values: dict[str, Any] = field(default_factory=dict)
     local: dict[str, Any] = field(default_factory=dict)
+    looked: bool = False  # the key was looked up with the claim's batch (``_look_up``): `found` is the answer
+    found: tuple[str, str | None] | None = None
+    lookup_fault: RemoteError | None = None
+
+
+@dataclass
+class _Made:
+    """What a claimed create's remote calls gave."""
+
+    job: _Create
+    remote_id: str | None = None
+    version: str | None = None
+    fault: Exception | None = None
+    held: bool = False  # the fault was the look-up's (a read), not the create's own
 
 
 def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
-                    stats: ExportStats, limit: int) -> None:
+                   stats: ExportStats, limit: int, *, concurrency: int = 1) -> None:
     """Create the remote records of records born here, bind-first: the binding with its
     correlation key was stored with the decision; a retry looks the key up before
     creating, so a lost answer (or a crash before the result was recorded) never leaves
-    two remote records. Each is claimed, sent and recorded like an update."""
+    two remote records.
+
+    The creates go over the write-back's lanes (``sync/lanes.py``), `concurrency` at
+    once: claimed in one transaction a batch, their keys looked up in one request (an
+    ``or`` of keys, ``find_many``, when the adapter offers it) after the claim is
+    committed and before any is created, and their outcomes recorded together."""
     with store.transaction() as session:
         ids = list(session.scalars(select(OutboxRow.id).where(
             OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
             OutboxRow.next_attempt_at <= now).order_by(OutboxRow.id).limit(limit)))
+    if not ids:
+        return
     writers: dict[str, CompiledMapping] = {}  # each model's full write mapping, compiled once per pass
-    for row_id in ids:
-        job = _claim_create(store, backend, mappings, row_id, now, stats, writers)
-        if job is None:
-            continue
+
+    def claim(row_ids: list[int]) -> dict[int, _Create]:
+        jobs: dict[int, _Create] = {}
+        with store.transaction() as session:
+            rows = {row.id: row for row in session.scalars(
+                select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
+            for row_id in row_ids:
+                row = rows.get(row_id)
+                job = _claim_create(session, backend, mappings, row, now, stats, writers) if row is not None else None
+                if job is not None:
+                    jobs[row_id] = job
+        _look_up(backend, mappings, list(jobs.values()))  # the claims are committed: no transaction open
+        return jobs
+
+    def call(job: _Create) -> _Made:
+        return _call_create(backend, mappings[job.model], job)
+
+    def record(finished: list[_Made], untried: list[_Create]) -> None:
+        with recording_many(store, [(m.job.row_id, m.job.token) for m in finished],
+                            [(j.row_id, j.token) for j in untried]) as (session, held):
+            for made in finished:
+                if (row := held.get(made.job.row_id)) is not None:
+                    _settle(session, row, mappings[made.job.model], made, now, stats)
+
+    run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=Stop(),
+              concurrency=concurrency, name=f"create-{backend.name}")
+
+
+def _look_up(backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], jobs: list[_Create]) -> None:
+    """Look the claimed creates' correlation keys up, one request per model (and per as
+    many keys as 1C's URL takes): a create whose answer was lost is found and bound, not
+    made twice. Only after the claims are committed: a look-up made before could miss a
+    create a live owner finished meanwhile. An adapter without ``find_many`` looks each
+    key up in its lane."""
+    find_many = getattr(backend, "find_many", None)
+    by_model: dict[str, list[_Create]] = {}
+    for job in jobs:
+        if job.remote_id is None and job.key:
+            by_model.setdefault(job.model, []).append(job)
+    if find_many is None:
+        return
+    for model, some in by_model.items():
+        spec = mappings[model].spec
         try:
-            _send_create(store, backend, mappings[job.model], job, now, stats)
-        finally:
-            claims.done(job.token)
+            found = find_many(spec, spec.correlation, [job.key for job in some])
+        except RemoteError as exc:  # the look-up is a read: each create waits, none is refused for it
+            for job in some:
+                job.lookup_fault = exc
+            continue
+        for job in some:
+            job.looked, job.found = True, found.get(job.key)
 
 
-def _claim_create(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row_id: int,
+def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row: OutboxRow,
                   now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping]) -> _Create | None:
     """Claim a create row and work out its write; settle at once what needs no remote call."""
-    with store.transaction() as session:
-        row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
-        if row is None or row.state != "pending" or claims.is_live(row, now):
+    if row.state != "pending" or claims.is_live(row, now):
+        return None
+    claims.release(row)  # a lapsed claim (its owner died): the look-up below finds what it did
+    binding = session.scalar(select(BindingRow).where(
+        BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
+    mapping = mappings.get(row.model)
+    if binding is None or binding.state != "creating":
+        # An import met the record first and claimed the binding: the create went
+        # through, maybe not all of it (1C: the posting after a cut-short POST).
+        if binding is None or mapping is None or getattr(backend, "complete_create", None) is None:
+            row.state, row.sent_at, row.last_error = "sent", now, None
             return None
-        claims.release(row)  # a lapsed claim (its owner died): the look-up below finds what it did
-        binding = session.scalar(select(BindingRow).where(
-            BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
-        mapping = mappings.get(row.model)
-        if binding is None or binding.state != "creating":
-            # An import met the record first and claimed the binding: the create went
-            # through, maybe not all of it (1C: the posting after a cut-short POST).
-            if binding is None or mapping is None or getattr(backend, "complete_create", None) is None:
-                row.state, row.sent_at, row.last_error = "sent", now, None
-                return None
-            return _Create(row.id, claims.take(row, now), row.model, binding.id, binding.remote_id,
-                           binding.remote_version)
-        if mapping is None or not mapping.spec.correlation or not supports_create(backend):
-            row.state, row.last_error = "parked", (
-                f"cannot create {row.model} in {backend.name}: the mapping needs `correlation: <remote field>` "
-                "and the adapter must support creates")
-            stats.parked += 1
-            return None
-        binder = Binder(session, row.backend)
+        return _Create(row.id, claims.take(row, now), row.model, binding.id, binding.remote_id,
+                       binding.remote_version)
+    if mapping is None or not mapping.spec.correlation or not supports_create(backend):
+        row.state, row.last_error = "parked", (
+            f"cannot create {row.model} in {backend.name}: the mapping needs `correlation: <remote field>` "
+            "and the adapter must support creates")
+        stats.parked += 1
+        return None
+    binder = Binder(session, row.backend)
 
-        def resolve(ref_model: str, local_id: Any) -> str | None:
-            remote = binder.remote_id(ref_model, int(local_id))
-            if remote is not None and remote.startswith("pending:"):
-                raise _Waiting(ref_model, int(local_id))
-            return remote
+    def resolve(ref_model: str, local_id: Any) -> str | None:
+        remote = binder.remote_id(ref_model, int(local_id))
+        if remote is not None and remote.startswith("pending:"):
+            raise _Waiting(ref_model, int(local_id))
+        return remote
 
-        record = session.get(ROWS[row.model], row.local_id)
-        if record is None:
-            row.state, row.last_error = "cancelled", "the local record no longer exists"
-            return None
-        spec, key, correlation = mapping.spec, binding.remote_id.removeprefix("pending:"), mapping.spec.correlation
-        local = {name: getattr(record, name) for name in spec.fields if hasattr(record, name)}
-        if row.model not in writers:
-            writers[row.model] = mapping.writing_everything
-        try:
-            # An empty text is not sent: the remote fills it (1C numbers a document created
-            # with no Number; intake's requests wait for that number, see intake.confirm).
-            given = {name: value for name, value in local.items() if value != ""}
-            values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
-        except _Waiting as exc:  # what it refers to is not created yet (its create failed): later, not parked
-            row.next_attempt_at, row.last_error = now + WAIT, str(exc)
-            return None
-        except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
-            unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
-            return None
-        return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
-                       local=fields_to_json(row.model, local))
+    record = session.get(ROWS[row.model], row.local_id)
+    if record is None:
+        row.state, row.last_error = "cancelled", "the local record no longer exists"
+        return None
+    spec, key, correlation = mapping.spec, binding.remote_id.removeprefix("pending:"), mapping.spec.correlation
+    local = {name: getattr(record, name) for name in spec.fields if hasattr(record, name)}
+    if row.model not in writers:
+        writers[row.model] = mapping.writing_everything
+    try:
+        # An empty text is not sent: the remote fills it (1C numbers a document created
+        # with no Number; intake's requests wait for that number, see intake.confirm).
+        given = {name: value for name, value in local.items() if value != ""}
+        values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
+    except _Waiting as exc:  # what it refers to is not created yet (its create failed): later, not parked
+        row.next_attempt_at, row.last_error = now + WAIT, str(exc)
+        return None
+    except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
+        unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
+        return None
+    return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
+                   local=fields_to_json(row.model, local))
 
 
-def _send_create(store: Store, backend: RemoteBackend, mapping: CompiledMapping, job: _Create, now: datetime,
-                 stats: ExportStats) -> None:
-    """Call the remote for a claimed create (no transaction open), then record the result."""
+def _call_create(backend: RemoteBackend, mapping: CompiledMapping, job: _Create) -> _Made:
+    """The remote calls of a claimed create (a lane's thread, no transaction open): finish
+    a create an import met first, or create the record unless its key was found."""
     spec = mapping.spec
     if job.remote_id is not None:
         try:
-            version = getattr(backend, "complete_create")(spec, job.remote_id, job.version)  # noqa: B009 - optional
+            return _Made(job, job.remote_id, getattr(backend, "complete_create")(spec, job.remote_id, job.version))  # noqa: B009
         except RemoteError as exc:  # a read or a passing fault (a refused posting leaves a draft, logged)
-            with recording(store, job.row_id, job.token) as held:
-                if held is not None:
-                    fail(held[1], exc, now, stats, held=True)
-            return
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                binding = held[0].get(BindingRow, job.binding_id)
-                if version is not None and binding is not None:
-                    wrote(binding, version)
-                held[1].state, held[1].sent_at, held[1].last_error = "sent", now, None
-        return
+            return _Made(job, fault=exc, held=True)
     if not supports_create(backend) or not spec.correlation:  # checked at the claim; said again for the types
-        return
+        return _Made(job, fault=RemoteError(f"{backend.name}: cannot create {job.model}"))
+    if job.lookup_fault is not None:
+        return _Made(job, fault=job.lookup_fault, held=True)
     try:
-        found = backend.find(spec, spec.correlation, job.key)
+        found = job.found if job.looked else backend.find(spec, spec.correlation, job.key)
     except RemoteError as exc:  # the look-up is a read: a refusal there is not the create's own
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                fail(held[1], exc, now, stats, held=True)
-        return
+        return _Made(job, fault=exc, held=True)
     try:
-        if found is None:
-            found = backend.create(spec, job.values)
-    except (ValueError, TypeError, LookupError) as exc:  # a value the adapter cannot encode: this row alone
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                unsendable(held[0], held[1], job.key or "", job.values, exc, now, stats)
-        return
-    except RemoteStoredOtherwise as exc:  # created, but not as sent: bound, and parked with the reason
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None and (binding := held[0].get(BindingRow, job.binding_id)) is not None:
-                fail(held[1], exc, now, stats)
-                binding.remote_id, binding.state, binding.exported_at = exc.remote_id, "active", now
-                stored_otherwise(binding, mapping, job.local, exc, now)
-        return
-    except RemoteError as exc:
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                fail(held[1], exc, now, stats)
-        return
-    remote_id, version = found
-    with recording(store, job.row_id, job.token) as held:
-        if held is None or (binding := held[0].get(BindingRow, job.binding_id)) is None:
-            return
-        binding.remote_id, binding.state, binding.exported_at = remote_id, "active", now
-        wrote(binding, version)
+        remote_id, version = found if found is not None else backend.create(spec, job.values)
+    except (ValueError, TypeError, LookupError, RemoteError) as exc:  # RemoteStoredOtherwise: created, not as sent
+        return _Made(job, fault=exc)
+    return _Made(job, remote_id, version)
+
+
+def _settle(session: Session, row: OutboxRow, mapping: CompiledMapping, made: _Made, now: datetime,
+            stats: ExportStats) -> None:
+    """What a create leaves on its row and binding (the claim still ours): bound and sent,
+    set aside, bound and parked with what the remote stored, or backed off."""
+    job, fault = made.job, made.fault
+    binding = session.get(BindingRow, job.binding_id)
+    if isinstance(fault, (ValueError, TypeError, LookupError)):  # a value the adapter cannot encode: this row alone
+        unsendable(session, row, job.key or "", job.values, fault, now, stats)
+    elif isinstance(fault, RemoteStoredOtherwise):  # created, but not as sent: bound, and parked with the reason
+        if binding is not None:
+            fail(row, fault, now, stats)
+            binding.remote_id, binding.state, binding.exported_at = fault.remote_id, "active", now
+            stored_otherwise(binding, mapping, job.local, fault, now)
+    elif isinstance(fault, RemoteError):
+        fail(row, fault, now, stats, held=made.held)
+    elif job.remote_id is not None:  # completed: posted where it was not
+        if made.version is not None and binding is not None:
+            wrote(binding, made.version)
+        row.state, row.sent_at, row.last_error = "sent", now, None
+    elif binding is not None and made.remote_id is not None:
+        binding.remote_id, binding.state, binding.exported_at = made.remote_id, "active", now
+        wrote(binding, made.version)
         binding.base = job.local
-        held[1].state, held[1].sent_at, held[1].last_error = "sent", now, None
+        row.state, row.sent_at, row.last_error = "sent", now, None
         stats.created += 1
-
-

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,13 +32,14 @@ from sync import claim as claims
 from sync.binder import Binder
 from sync.creates import create_pending
 from sync.importer import Importer
+from sync.lanes import Stop, lanes_of, run_lanes
 from sync.merge import same
 from sync.record import (
     MAX_ATTEMPTS,
     ExportStats,
     backoff,
     fail,
-    recording,
+    recording_many,
     stored_otherwise,
     unsendable,
     wrote,
@@ -82,7 +82,7 @@ def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] 
 
 
 def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, int]], backend: str,
-             broken: dict[str, str]) -> dict[str, RemoteRecord]:
+             broken: dict[str, str], concurrency: int = 1) -> dict[str, RemoteRecord]:
     """Re-read the records about to be written and merge what changed remotely first.
 
     1C has no If-Match: this read is the optimistic-concurrency check. A record a user
@@ -96,6 +96,8 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     by_model: dict[str, list[str]] = {}
     with store.transaction() as session:
         binder = Binder(session, backend)
+        for model in {model for _, model, _ in due}:
+            binder.preload_local(model, [local_id for _, m, local_id in due if m == model])
         for _, model, local_id in due:
             remote_id = binder.remote_id(model, local_id)
             if remote_id is not None and not remote_id.startswith("pending:") and model in importer.mappings:
@@ -103,7 +105,7 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     seen: dict[str, RemoteRecord] = {}
     for model, remote_ids in by_model.items():
         try:
-            seen.update(importer.refresh(model, remote_ids))
+            seen.update(importer.refresh(model, remote_ids, concurrency=concurrency))
         except ValueError:  # one key the adapter cannot put in a request: find it, read the others
             for remote_id in remote_ids:
                 try:
@@ -113,16 +115,30 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     return seen
 
 
-def _newest_only(session: Session, row: OutboxRow) -> bool:
-    """Take out of `row` the fields a newer row of its record sets (waiting, parked or
-    already sent): a later decision always wins, whatever order the rows get through in
+def _newer_fields(session: Session, rows: list[OutboxRow]) -> dict[int, set[str]]:
+    """For each of `rows` (one backend), the fields newer rows of its record set (waiting,
+    parked or already sent): one query per model for a whole claim batch."""
+    if not rows:
+        return {}
+    by_record: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = {}
+    for model in sorted({row.model for row in rows}):
+        local_ids = sorted({row.local_id for row in rows if row.model == model})
+        for other_id, local_id, fields in session.execute(select(OutboxRow.id, OutboxRow.local_id, OutboxRow.fields).where(
+                OutboxRow.backend == rows[0].backend, OutboxRow.model == model, OutboxRow.local_id.in_(local_ids),
+                OutboxRow.operation == "update", OutboxRow.state.in_(("pending", "parked", "sent")))):
+            by_record.setdefault((model, local_id), []).append((other_id, fields))
+    newer: dict[int, set[str]] = {}
+    for row in rows:
+        newer[row.id] = {name for other_id, fields in by_record.get((row.model, row.local_id), ()) if other_id > row.id
+                         for name in fields}
+    return newer
+
+
+def _newest_only(session: Session, row: OutboxRow, newer: set[str]) -> bool:
+    """Take out of `row` the fields a newer row of its record sets (`newer`, from
+    ``_newer_fields``): a later decision always wins, whatever order the rows get through in
     (a retry after back-off, a parked row a person retries). False when nothing is left:
     the row is withdrawn, saying what replaced it."""
-    newer: set[str] = set()
-    for fields in session.scalars(select(OutboxRow.fields).where(
-            OutboxRow.backend == row.backend, OutboxRow.model == row.model, OutboxRow.local_id == row.local_id,
-            OutboxRow.operation == "update", OutboxRow.id > row.id, OutboxRow.state.in_(("pending", "parked", "sent")))):
-        newer.update(fields)
     replaced = sorted(newer & set(row.fields))
     if not replaced:
         return True
@@ -187,73 +203,36 @@ def dispatch(
     due = _due_rows(store, backend.name, now, limit, shard)
     broken: dict[str, str] = {}  # remote id -> why no request can name it
     try:
-        current = _refresh(store, importer, due, backend.name, broken) if due else {}
+        current = _refresh(store, importer, due, backend.name, broken, concurrency) if due else {}
     except RemoteError as exc:
         _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
         return stats
-    create_pending(store, backend, mappings, now, stats, limit)
+    create_pending(store, backend, mappings, now, stats, limit, concurrency=concurrency)
     if bar is not None:
         bar.advance(stats.created + stats.parked + stats.retried)
     written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
     unsure: set[str] = set()  # remote ids a write found changed by someone else: no version of theirs is ours alone
-    stop = _Stop()
+    stop = Stop()
 
-    def send(lane: list[int]) -> _LaneResult:
-        done = _LaneResult(ExportStats())
-        for position, row_id in enumerate(lane):
-            if stop.fault is not None:
-                done.untried = lane[position:]
-                break
-            job = _claim_update(store, row_id, mappings, current, written, now, done.stats)
-            if job is None:
-                continue
-            try:
-                halted = _send_update(store, backend, mappings[job.model], job, written, unsure, broken, now, done.stats)
-            finally:
-                claims.done(job.token)
-                if bar is not None:
-                    bar.advance()
-            if halted is not None and stop.fault is None:  # every other row would meet the same fault: they wait too
-                stop.fault, stop.row_id = halted, row_id
-        return done
+    def claim(row_ids: list[int]) -> dict[int, _Update]:
+        return _claim_updates(store, row_ids, mappings, current, written, now, stats)
 
-    lanes = _lanes(due)
-    if concurrency <= 1 or len(lanes) <= 1:
-        results = [send(lane) for lane in lanes]
-    else:
-        with ThreadPoolExecutor(min(concurrency, len(lanes)), thread_name_prefix=f"write-back-{backend.name}") as pool:
-            results = list(pool.map(send, lanes))
-    untried = [row_id for result in results for row_id in result.untried]
-    for result in results:
-        stats.add(result.stats)
+    def call(job: _Update) -> _Sent:
+        return _call_update(backend, mappings[job.model], job, broken, stop)
+
+    def record(finished: list[_Sent], untried: list[_Update]) -> None:
+        _record_updates(store, mappings, finished, untried, written, unsure, now, stats)
+        if bar is not None and finished:
+            bar.advance(len(finished))
+
+    untried = run_lanes(lanes_of(due), claim=claim, call=call, record=record, stop=stop, concurrency=concurrency,
+                        name=f"write-back-{backend.name}")
     if stop.fault is not None and untried:
         if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
             _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
         else:
             _postpone(store, untried, stop.fault, now, stats)
     return stats
-
-
-def _lanes(due: list[tuple[int, str, int]]) -> list[list[int]]:
-    """The due rows by record, in the order each record first comes: one lane each."""
-    lanes: dict[tuple[str, int], list[int]] = {}
-    for row_id, model, local_id in due:
-        lanes.setdefault((model, local_id), []).append(row_id)
-    return list(lanes.values())
-
-
-@dataclass
-class _Stop:
-    """The fault that stops a pass's lanes (the first one met; set from any lane's thread)."""
-
-    fault: RemoteError | None = None
-    row_id: int | None = None  # the row whose write met it
-
-
-@dataclass
-class _LaneResult:
-    stats: ExportStats
-    untried: list[int] = field(default_factory=list)  # rows the lane left when the pass stopped
 
 
 def _wait_out(store: Store, row_ids: list[int], exc: RemoteError, met_by_row: int | None, now: datetime,
@@ -289,97 +268,163 @@ class _Update:
     expected: str | None  # the version the write was decided against
 
 
-def _claim_update(store: Store, row_id: int, mappings: Mapping[str, CompiledMapping],
+def _claim_updates(store: Store, row_ids: list[int], mappings: Mapping[str, CompiledMapping],
+                   current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
+                   stats: ExportStats) -> dict[int, _Update]:
+    """Claim update rows (lane heads, one of each record) and work out what to send, in one
+    short transaction; a row that needs no remote call (withdrawn, parked, 1C holding its
+    values) is settled here and left out."""
+    jobs: dict[int, _Update] = {}
+    with store.transaction() as session:
+        rows = {row.id: row for row in session.scalars(
+            select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
+        if not rows:
+            return jobs
+        binder = Binder(session, next(iter(rows.values())).backend)
+        for model in {row.model for row in rows.values()}:
+            binder.preload_local(model, [row.local_id for row in rows.values() if row.model == model])
+        _preload_references(binder, list(rows.values()), mappings)
+        held = claims.held_elsewhere_many(session, list(rows.values()), now)
+        newer = _newer_fields(session, list(rows.values()))
+        for row_id in row_ids:
+            row = rows.get(row_id)
+            if row is None or row.state != "pending" or claims.is_live(row, now):
+                continue
+            if row.id in held:
+                continue  # an older decision on the record is in flight: this one follows it, never beside it
+            job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats)
+            if job is not None:
+                jobs[row_id] = job
+    return jobs
+
+
+def _preload_references(binder: Binder, rows: list[OutboxRow], mappings: Mapping[str, CompiledMapping]) -> None:
+    """Load the bindings the rows' reference fields name (customer, agent...), one query a
+    model, so working out what to send costs no query per reference."""
+    wanted: dict[str, set[int]] = {}
+    for row in rows:
+        mapping = mappings.get(row.model)
+        if mapping is None:
+            continue
+        for name, value in row.fields.items():
+            spec = mapping.spec.fields.get(name)
+            if spec is not None and spec.ref and isinstance(value, int) and not isinstance(value, bool):
+                wanted.setdefault(spec.ref, set()).add(value)
+    for model, local_ids in wanted.items():
+        binder.preload_local(model, local_ids)
+
+
+def _claim_update(session: Session, binder: Binder, row: OutboxRow, newer: set[str], mappings: Mapping[str, CompiledMapping],
                   current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
                   stats: ExportStats) -> _Update | None:
-    """Claim an update row and work out what to send (the first short transaction); a row
-    that needs no remote call (withdrawn, parked, 1C holding its values) is settled here."""
-    with store.transaction() as session:
-        row = session.scalar(select(OutboxRow).where(OutboxRow.id == row_id).with_for_update(skip_locked=True))
-        if row is None or row.state != "pending" or claims.is_live(row, now):
-            return None
-        if claims.held_elsewhere(session, row, now):
-            return None  # an older decision on the record is in flight: this one follows it, never beside it
-        claims.release(row)  # a lapsed claim (its owner died): the re-read showed what its write did
-        mapping = mappings.get(row.model)
-        binder = Binder(session, row.backend)
-        remote_id = binder.remote_id(row.model, row.local_id)
-        if remote_id is not None and remote_id.startswith("pending:"):
-            row.next_attempt_at = now + timedelta(seconds=5)  # its create goes first
-            return None
-        if mapping is None or remote_id is None:
-            row.state, row.last_error = "parked", f"no mapping or binding for {row.model} {row.local_id}"
-            stats.parked += 1
-            return None
-        if not _newest_only(session, row):
-            return None
+    claims.release(row)  # a lapsed claim (its owner died): the re-read showed what its write did
+    mapping = mappings.get(row.model)
+    remote_id = binder.remote_id(row.model, row.local_id)
+    if remote_id is not None and remote_id.startswith("pending:"):
+        row.next_attempt_at = now + timedelta(seconds=5)  # its create goes first
+        return None
+    if mapping is None or remote_id is None:
+        row.state, row.last_error = "parked", f"no mapping or binding for {row.model} {row.local_id}"
+        stats.parked += 1
+        return None
+    if not _newest_only(session, row, newer):
+        return None
 
-        def resolve(ref_model: str, local_id: Any) -> str | None:
-            return binder.remote_id(ref_model, int(local_id))
+    def resolve(ref_model: str, local_id: Any) -> str | None:
+        return binder.remote_id(ref_model, int(local_id))
 
-        values = mapping.to_remote(fields_from_json(row.model, row.fields), resolve)
-        remote_now = current.get(remote_id)
-        if remote_now is not None:
-            values = {k: v for k, v in values.items() if not same(v, remote_now.values.get(k))}
-        ours = written.get(remote_id, {})
-        values = {k: v for k, v in values.items() if not (k in ours and same(v, ours[k]))}
-        binding = binder.get(row.model, remote_id)
-        if not values:
-            row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
-            if binding is not None:
-                binding.base = {**(binding.base or {}), **row.fields}
-                binding.content_hash = None  # it may fingerprint 1C before a user set these values: the next import merges
-            stats.unchanged += 1
-            return None
-        expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
-        return _Update(row.id, claims.take(row, now), row.model, remote_id, values, dict(row.fields), expected)
+    values = mapping.to_remote(fields_from_json(row.model, row.fields), resolve)
+    remote_now = current.get(remote_id)
+    if remote_now is not None:
+        values = {k: v for k, v in values.items() if not same(v, remote_now.values.get(k))}
+    ours = written.get(remote_id, {})
+    values = {k: v for k, v in values.items() if not (k in ours and same(v, ours[k]))}
+    binding = binder.get(row.model, remote_id)
+    if not values:
+        row.state, row.sent_at, row.last_error = "sent", now, None  # 1C already holds these values
+        if binding is not None:
+            binding.base = {**(binding.base or {}), **row.fields}
+            binding.content_hash = None  # it may fingerprint 1C before a user set these values: the next import merges
+        stats.unchanged += 1
+        return None
+    expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
+    return _Update(row.id, claims.take(row, now), row.model, remote_id, values, dict(row.fields), expected)
 
 
-def _send_update(store: Store, backend: RemoteBackend, mapping: CompiledMapping, job: _Update,
-                 written: dict[str, dict[str, Any]], unsure: set[str], broken: Mapping[str, str], now: datetime,
-                 stats: ExportStats) -> RemoteError | None:
-    """Write a claimed update (no transaction open) and record the result (the second
-    short transaction). Returns a fault only an administrator can fix, or the remote
-    saying it is overloaded: the batch stops.
+@dataclass
+class _Sent:
+    """What a claimed update's remote call gave: the version written, or the fault met."""
+
+    job: _Update
+    version: str | None = None
+    fault: Exception | None = None  # ValueError, TypeError, LookupError (the row's data) or RemoteError
+
+
+def _call_update(backend: RemoteBackend, mapping: CompiledMapping, job: _Update, broken: Mapping[str, str],
+                 stop: Stop) -> _Sent:
+    """Write a claimed update, no transaction open (a lane's thread). A fault only an
+    administrator can fix, or the remote saying it is overloaded, stops the pass.
     A row whose data no request can carry (`broken`: its key is no key of the remote; a
     value the adapter cannot encode) fails alone, set aside; the others go."""
     try:
         if job.remote_id in broken:
             raise ValueError(broken[job.remote_id])  # noqa: TRY301 - the row fails like a refused write
-        version = backend.update(mapping.spec, job.remote_id, job.values, expected_version=job.expected)
+        return _Sent(job, backend.update(mapping.spec, job.remote_id, job.values, expected_version=job.expected))
     except (ValueError, TypeError, LookupError) as exc:  # this row's data
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                unsendable(held[0], held[1], job.remote_id, job.values, exc, now, stats)
-        return None
-    except RemoteStoredOtherwise as exc:
-        kept = {k: v for k, v in job.values.items() if k not in exc.fields}
-        written.setdefault(job.remote_id, {}).update(kept)
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                fail(held[1], exc, now, stats)  # parked with what the remote stored: not sent
-                binding = Binder(held[0], held[1].backend).get(job.model, job.remote_id)
-                if binding is not None:
-                    stored_otherwise(binding, mapping, job.fields, exc, now)
-        return None
+        return _Sent(job, fault=exc)
     except RemoteError as exc:
-        with recording(store, job.row_id, job.token) as held:
-            if held is not None:
-                fail(held[1], exc, now, stats)
-        return exc if exc.administrative or isinstance(exc, RemoteBusy) else None
-    written.setdefault(job.remote_id, {}).update(job.values)
-    if version is None or job.remote_id in unsure:  # the record holds more than our writes: read it again
-        unsure.add(job.remote_id)
-        version = None
-    with recording(store, job.row_id, job.token) as held:
-        if held is None:
-            return None
-        session, row = held
-        binding = Binder(session, row.backend).get(job.model, job.remote_id)
-        if binding is not None:
-            wrote(binding, version)
-            binding.exported_at = now
-            binding.base = {**(binding.base or {}), **job.fields}  # both sides agree on these now
-        row.state, row.sent_at, row.last_error = "sent", now, None
-        stats.sent += 1
-    return None
+        if not isinstance(exc, RemoteStoredOtherwise) and (exc.administrative or isinstance(exc, RemoteBusy)):
+            stop.met(exc, job.row_id)  # every other row would meet the same fault: they wait too
+        return _Sent(job, fault=exc)
+
+
+def _record_updates(store: Store, mappings: Mapping[str, CompiledMapping], finished: list[_Sent],
+                    untried: list[_Update], written: dict[str, dict[str, Any]], unsure: set[str], now: datetime,
+                    stats: ExportStats) -> None:
+    """Record the outcomes of finished writes, and release the claims of rows left untried,
+    in one short transaction that first checks each claim is still ours (``recording_many``)."""
+    for sent in finished:  # what 1C holds now, whether or not our claim survived
+        job = sent.job
+        if isinstance(sent.fault, RemoteStoredOtherwise):
+            written.setdefault(job.remote_id, {}).update(
+                {k: v for k, v in job.values.items() if k not in sent.fault.fields})
+        elif sent.fault is None:
+            written.setdefault(job.remote_id, {}).update(job.values)
+            if sent.version is None or job.remote_id in unsure:  # the record holds more than our writes: read it again
+                unsure.add(job.remote_id)
+                sent.version = None
+    with recording_many(store, [(s.job.row_id, s.job.token) for s in finished],
+                        [(j.row_id, j.token) for j in untried]) as (session, held):
+        if not held:
+            return
+        binder = Binder(session, next(iter(held.values())).backend)
+        for model in {s.job.model for s in finished}:
+            binder.preload(model, [s.job.remote_id for s in finished if s.job.model == model])
+        for sent in finished:
+            row = held.get(sent.job.row_id)
+            if row is not None:
+                _settle(session, binder, row, mappings[sent.job.model], sent, now, stats)
+
+
+def _settle(session: Session, binder: Binder, row: OutboxRow, mapping: CompiledMapping, sent: _Sent, now: datetime,
+            stats: ExportStats) -> None:
+    """What one write leaves on its row and binding: sent (the version it produced), set
+    aside, parked with what the remote stored, or backed off."""
+    job, fault = sent.job, sent.fault
+    if isinstance(fault, (ValueError, TypeError, LookupError)):
+        unsendable(session, row, job.remote_id, job.values, fault, now, stats)
+        return
+    if isinstance(fault, RemoteStoredOtherwise):
+        fail(row, fault, now, stats)  # parked with what the remote stored: not sent
+        if (binding := binder.get(job.model, job.remote_id)) is not None:
+            stored_otherwise(binding, mapping, job.fields, fault, now)
+        return
+    if isinstance(fault, RemoteError):
+        fail(row, fault, now, stats)
+        return
+    if (binding := binder.get(job.model, job.remote_id)) is not None:
+        wrote(binding, sent.version)
+        binding.exported_at = now
+        binding.base = {**(binding.base or {}), **job.fields}  # both sides agree on these now
+    row.state, row.sent_at, row.last_error = "sent", now, None
+    stats.sent += 1

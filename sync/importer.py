@@ -64,7 +64,7 @@ from crm_bridge.store.records import (
     without_empty,
 )
 from mapping.compile import CompiledMapping
-from sync.ahead import read_ahead, read_ahead_batches
+from sync.ahead import fetch_sliced, read_ahead, read_ahead_batches
 from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.conflict import queue_conflict
@@ -463,12 +463,16 @@ class Importer:
                 self.store_page(self.mappings[ref_model], refs, f"{ref_model}:references", None, stats, depth=depth + 1)
         return found
 
-    def refresh(self, model: str, remote_ids: list[str]) -> dict[str, RemoteRecord]:
-        """Read `remote_ids` now and import what changed (no checkpoint moves); returns them by id."""
+    def refresh(self, model: str, remote_ids: list[str], *, concurrency: int = 1) -> dict[str, RemoteRecord]:
+        """Read `remote_ids` now and import what changed (no checkpoint moves); returns them by id.
+
+        With `concurrency` above 1 the ids are read in that many slices at once (the
+        write-back's re-read of a batch: a 20 ms remote answers some ten keys a request,
+        so 500 keys read one request after another cost a second); stored together."""
         backend = self.backend
         if not supports_version_scan(backend):
             return {}
-        records = backend.fetch(self.mappings[model].spec, remote_ids)
+        records = fetch_sliced(backend, self.mappings[model].spec, remote_ids, concurrency)
         stats = ImportStats(read=len(records), fetched=len(records))
         self.store_page(self.mappings[model], records, f"{model}:refresh", None, stats)
         return {r.id: r for r in records}

@@ -6,7 +6,7 @@ updates (``sync/exporter.py``) and the creates (``sync/creates.py``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +24,7 @@ from sync import claim as claims
 from sync.quarantine import hold
 from sync.tables import BindingRow, OutboxRow
 
-__all__ = ["ADMIN_WAIT", "MAX_ATTEMPTS", "ExportStats", "backoff", "fail", "recording", "stored_otherwise",
+__all__ = ["ADMIN_WAIT", "MAX_ATTEMPTS", "ExportStats", "backoff", "fail", "recording", "recording_many", "stored_otherwise",
            "unsendable", "wrote"]
 
 log = logging.getLogger("sync.exporter")  # the outbox's lines keep the logger operators filter on
@@ -69,6 +69,34 @@ def recording(store: Store, row_id: int, token: str) -> Iterator[tuple[Session, 
         row.attempts += 1  # counted with the answer: a send cut short by a crash costs none
         yield session, row
         claims.release(row)
+
+
+@contextmanager
+def recording_many(store: Store, finished: Sequence[tuple[int, str]], untried: Sequence[tuple[int, str]] = ()
+                   ) -> Iterator[tuple[Session, dict[int, OutboxRow]]]:
+    """``recording`` for many sends in one transaction: yields the session and the rows of
+    `finished` ``(row id, token)`` whose claim is still the sender's (each counted an
+    attempt), and releases the claims of `untried` (claimed, never sent: no attempt
+    spent). Every claim of ours is released when the block ends."""
+    tokens = dict(finished)
+    left = dict(untried)
+    with store.transaction() as session:
+        wanted = [*tokens, *left]
+        rows = list(session.scalars(select(OutboxRow).where(OutboxRow.id.in_(wanted)).with_for_update())) if wanted else []
+        held: dict[int, OutboxRow] = {}
+        for row in rows:
+            if row.id in left:
+                if claims.owns(row, left[row.id]):
+                    claims.release(row)
+            elif claims.owns(row, tokens[row.id]):
+                row.attempts += 1  # counted with the answer: a send cut short by a crash costs none
+                held[row.id] = row
+        for row_id in tokens.keys() - held.keys():
+            log.warning("outbox %d: its claim lapsed while the remote answered; the row is left to its new owner",
+                        row_id, extra={"event": "sync.export.claim_lost"})
+        yield session, held
+        for row in held.values():
+            claims.release(row)
 
 
 

@@ -485,6 +485,21 @@ class OneCBackend:
             version = self._post_created(spec, key, version)
         return key, version
 
+    def find_many(self, spec: MappingSpec, field: str, values: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """``find`` for many correlation keys: one ``$filter`` of ``or``-ed keys a request
+        (as many as 1C's URL length takes, ``max_query_string``); value → key, version."""
+        posting = self._posts(spec)
+        select = [spec.key, field] + ([spec.version] if spec.version else []) + (["Posted"] if posting else [])
+        found: dict[str, tuple[str, str | None]] = {}
+        for row in self.client.any_of(spec.entity, [f"{field} eq {string_literal(v)}" for v in values], select=select):
+            value, key, version = str(row.get(field)), str(row[spec.key]), spec.version_of(row)
+            if value in found:
+                continue  # two records with one key: the first, as ``find`` takes
+            if posting and not row.get("Posted"):  # created by an attempt whose answer was lost, not yet posted
+                version = self._post_created(spec, key, version)
+            found[value] = key, version
+        return found
+
     def complete_create(self, spec: MappingSpec, key: str, expected_version: str | None = None) -> str | None:
         """A record crm-bridge created that an import met first (and bound, at
         `expected_version`): finish what creating it includes — post the document, when

@@ -351,24 +351,28 @@ class ODataClient:
         literal). A long ``$select`` of Cyrillic names (6 bytes a letter, encoded) leaves
         room for fewer keys: IIS answers a longer query string with 404.15.
         """
+        return self.any_of(entity_set, [f"Ref_Key eq {guid_literal(key)}" for key in keys], select=select, batch=batch)
+
+    def any_of(self, entity_set: str, clauses: Sequence[str], *, select: Sequence[str] = (),
+               batch: int = 40) -> list[dict[str, Any]]:
+        """Records matching any of `clauses` (``Field eq 'value'``), joined with ``or``: at
+        most ``batch`` clauses a request, and never more than fit in ``max_query_string``
+        bytes of encoded query string (IIS answers a longer one with 404.15)."""
         fixed = len(_query({"$format": "json", **_options(select, None, None, None, None), "$filter": ""}))
         rows: list[dict[str, Any]] = []
         chunk: list[str] = []
         size = fixed
-        for key in keys:
-            clause = quote(f"Ref_Key eq {guid_literal(key)}", safe=_SAFE)
+        for text in clauses:
+            clause = quote(text, safe=_SAFE)
             grown = size + len(clause) + (len(_OR) if chunk else 0)
             if chunk and (len(chunk) == batch or grown > self.max_query_string):
-                rows += self._by_keys(entity_set, chunk, select)
+                rows += self.query(entity_set, select=select, filter=" or ".join(chunk))
                 chunk, grown = [], fixed + len(clause)
-            chunk.append(key)
+            chunk.append(text)
             size = grown
         if chunk:
-            rows += self._by_keys(entity_set, chunk, select)
+            rows += self.query(entity_set, select=select, filter=" or ".join(chunk))
         return rows
-
-    def _by_keys(self, entity_set: str, keys: Sequence[str], select: Sequence[str]) -> list[dict[str, Any]]:
-        return self.query(entity_set, select=select, filter=" or ".join(f"Ref_Key eq {guid_literal(k)}" for k in keys))
 
     def get(self, entity_set: str, key: str, *, select: Sequence[str] = ()) -> dict[str, Any]:
         params = {"$select": ",".join(select)} if select else None

@@ -251,3 +251,36 @@ def test_a_refusal_on_the_look_up_before_a_create_is_not_the_creates_own(
 def test_post_created_names_only_models_crm_bridge_creates(emulator: Emulator, tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors, match="post_created names contact, which crm-bridge does not create in 1C"):
         App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    post_created: [contact]\n")
+
+
+def test_creates_whose_answers_were_lost_are_found_by_one_look_up_per_batch(
+    emulator: Emulator, bridge: tuple[App, FrozenClock]
+) -> None:
+    """Three of six creates lose their answer; the retry looks the keys up together (an
+    ``or`` of correlation keys, a request per lane batch of 4), binds the three 1C holds
+    and creates the three it does not: six requests in 1C, each once."""
+    app, clock = bridge
+    with app.store.transaction() as s:
+        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
+        for i in range(6):
+            ticket_id = create_record(s, "ticket", {"number": f"WEB-{i}", "subject": f"Вопрос {i}", "type": "consultation",
+                                                    "channel": "web_form", "customer_id": customer, "created_at": NOW})
+            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    emulator.inject("timeout", seconds=2, method="POST", entity_set=DOC, count=3)  # created, the answers lost
+    first = app.run_job("sync.dispatch")["demo-1c"]
+    assert (first["created"], first["retried"]) == (3, 3), first
+    deadline = time.monotonic() + 5
+    while len(created_in_1c(emulator)) < 6:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    gets = int(emulator.stats()["by_set"].get(DOC, {}).get("GET", 0))
+    clock.at += timedelta(hours=1)
+    second = app.run_job("sync.dispatch")["demo-1c"]
+    assert second["created"] == 3, second
+    assert int(emulator.stats()["by_set"].get(DOC, {}).get("GET", 0)) - gets == 1  # three keys, one look-up
+    docs = created_in_1c(emulator)
+    assert sorted(str(d["Тема"]) for d in docs) == [f"Вопрос {i}" for i in range(6)]  # each exactly once
+    with app.store.transaction() as s:
+        bound = s.scalars(select(BindingRow).where(BindingRow.model == "ticket", BindingRow.state == "active",
+                                                   BindingRow.remote_id.in_([str(d["Ref_Key"]) for d in docs]))).all()
+    assert len(bound) == 6

@@ -1,0 +1,175 @@
+"""Lanes: a pass's outbox rows sent `concurrency` records at once, the store touched in batches.
+
+Each record's rows form a lane, sent one after another in order, so no record ever has two
+writes in flight and a later decision is never overtaken by an earlier one. The remote is
+waited on by a pool of `concurrency` threads; the store is touched only by the calling
+thread, and in batches: the heads of many lanes are claimed in one short transaction, and
+the outcomes of the writes that finished meanwhile are recorded in one more. A row is
+claimed only when a lane is free to send it: every claim on the store is a write in
+flight, so a crash leaves no claim on a row that was never sent. With a 20 ms
+remote, eight writes in flight finish 400 a second: two transactions per row would bound
+the pass long before that (``sync/README.md``, "Concurrent write-back").
+
+A fault that stops the pass (``Stop``: the remote is overloaded, or only an administrator
+can fix it) is seen by every lane before its next call: the rows claimed and not sent yet
+are recorded as *untried* (their claim released, no attempt spent) and handed back with
+the rows never claimed, for the caller to hold back.
+
+Used by the updates (``sync/exporter.py``) and the creates (``sync/creates.py``)::
+
+    untried = run_lanes(lanes, claim=claim_heads, call=write_one, record=record_done,
+                        stop=stop, concurrency=8, name="write-back-demo-1c")
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from crm_bridge.errors import RemoteError
+from sync import claim as claims
+
+__all__ = ["GATHER", "Claimed", "Stop", "lanes_of", "run_lanes"]
+
+GATHER = 0.02  # seconds finished calls wait for more to finish with them before they are recorded, at most
+
+
+class Claimed(Protocol):
+    """A row claimed for sending: its id and the claim's token."""
+
+    @property
+    def row_id(self) -> int: ...
+
+    @property
+    def token(self) -> str: ...
+
+
+J = TypeVar("J", bound=Claimed)
+R = TypeVar("R")
+
+
+@dataclass
+class Stop:
+    """The fault that stops a pass's lanes (the first one met; set from any lane's thread)."""
+
+    fault: RemoteError | None = None
+    row_id: int | None = None  # the row whose write met it
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def met(self, fault: RemoteError, row_id: int) -> None:
+        with self._lock:
+            if self.fault is None:
+                self.fault, self.row_id = fault, row_id
+
+
+def lanes_of(due: Iterable[tuple[int, str, int]]) -> list[list[int]]:
+    """The due rows ``(row id, model, local id)`` by record, in the order each record first
+    comes: one lane each."""
+    lanes: dict[tuple[str, int], list[int]] = {}
+    for row_id, model, local_id in due:
+        lanes.setdefault((model, local_id), []).append(row_id)
+    return list(lanes.values())
+
+
+def _gathered(running: Mapping[Future[Any], Any], want: int) -> set[Future[Any]]:
+    """The calls finished once at least one is, and up to `want` within ``GATHER`` seconds
+    of it: recorded together, they cost one transaction (and their lanes' next rows one
+    claim), while the lanes freed wait at most that long."""
+    done, _ = wait(running, return_when=FIRST_COMPLETED)
+    deadline = time.monotonic() + GATHER
+    while len(done) < min(want, len(running)) and (left := deadline - time.monotonic()) > 0:
+        more, _ = wait(
+            [f for f in running if f not in done], timeout=left, return_when=FIRST_COMPLETED
+        )
+        done |= more
+    return done
+
+
+def run_lanes(
+    lanes: list[list[int]],
+    *,
+    claim: Callable[[list[int]], Mapping[int, J]],
+    call: Callable[[J], R],
+    record: Callable[[list[R], list[J]], None],
+    stop: Stop,
+    concurrency: int,
+    name: str,
+) -> list[int]:
+    """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
+    untried when `stop` was met (claimed and not sent, or never claimed).
+
+    `claim(row_ids)` claims lane heads in one transaction and returns the jobs of those it
+    claimed (a row it settled or skipped is left out: its lane goes on with the next row);
+    `call(job)` makes the remote call with no transaction open (in a pool thread; it
+    reports a stopping fault with ``stop.met``); `record(finished, untried)` records the
+    outcomes of finished calls and releases the claims of untried jobs, in one transaction.
+    """
+    width = max(concurrency, 1)
+    waiting: deque[deque[int]] = deque(deque(lane) for lane in lanes if lane)
+    running: dict[Future[R | None], J] = {}
+    lane_of: dict[int, deque[int]] = {}
+    untried: list[int] = []
+
+    def attempt(job: J) -> R | None:
+        return None if stop.fault is not None else call(job)
+
+    with ThreadPoolExecutor(width, thread_name_prefix=name) as pool:
+        try:
+            while True:
+                if stop.fault is None and waiting and len(running) < width:
+                    taken = [
+                        waiting.popleft() for _ in range(min(width - len(running), len(waiting)))
+                    ]
+                    jobs = claim([lane[0] for lane in taken])
+                    for lane in taken:
+                        job = jobs.get(lane.popleft())
+                        if job is None:
+                            if lane:
+                                waiting.append(lane)
+                            continue
+                        running[pool.submit(attempt, job)] = job
+                        lane_of[job.row_id] = lane
+                    continue  # claim again at once when nothing was claimed but lanes wait
+                if not running:
+                    break
+                done = _gathered(running, max(width // 2, 1))
+                finished: list[R] = []
+                ended: list[J] = []  # every job whose call is over, sent or not
+                left: list[J] = []
+                for future in done:
+                    job = running.pop(future)
+                    ended.append(job)
+                    outcome = future.result()
+                    if outcome is None:
+                        left.append(job)
+                    else:
+                        finished.append(outcome)
+                try:
+                    record(finished, left)
+                finally:
+                    for job in ended:
+                        claims.done(job.token)
+                left_ids = {job.row_id for job in left}
+                for job in ended:
+                    lane = lane_of.pop(job.row_id)
+                    if job.row_id in left_ids:
+                        untried += [job.row_id, *lane]
+                    elif lane and stop.fault is None:
+                        waiting.append(lane)
+                    else:
+                        untried += lane
+        finally:
+            leftover = list(running.values())
+            for future in list(running):
+                future.cancel()
+            pool.shutdown(wait=True)
+            for job in leftover:
+                claims.done(job.token)
+    for lane in waiting:
+        untried += lane
+    return untried
