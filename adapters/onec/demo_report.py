@@ -7,12 +7,11 @@ sink), so this module imports no other addon at load time."""
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.table import Table
 
-from adapters.onec.cli import ZONE
+from adapters.onec.emulator.emulator import MOSCOW
 from crm_bridge.cli.common import console
 
 __all__ = [
@@ -50,7 +49,7 @@ def request_rows(
     from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
     from sync.tables import BindingRow
 
-    zone = ZoneInfo(ZONE)
+    zone = MOSCOW  # the emulated base's wall clock, the demo's configured zone
     rows: list[dict[str, Any]] = []
     counts = {
         "tickets": 0,
