@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App, FrozenClock
@@ -280,8 +280,13 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
     sqlite = url.startswith("sqlite")
     try:
         bridge.upgrade_db()
-        rows, t_build, _ = _timed(lambda: build(bridge, n, seed, months))
-        print(f"{label}: built {n:,} requests over {months} months, {rows:,} ledger rows in {t_build:.1f} s")
+        with bridge.store.transaction() as s:
+            held = s.execute(select(func.count()).select_from(TicketRow)).scalar_one()
+        if held == n:  # a store kept by --keep: built by an earlier run with these options
+            print(f"{label}: reused the kept store of {n:,} requests")
+        else:
+            rows, t_build, _ = _timed(lambda: build(bridge, n, seed, months))
+            print(f"{label}: built {n:,} requests over {months} months, {rows:,} ledger rows in {t_build:.1f} s")
         if not sqlite:
             with bridge.store.engine.connect() as conn:
                 conn.execute(text("ANALYZE"))
@@ -314,21 +319,29 @@ def on_both_stores(description: str, run: Callable[[str, str, int, int, int], bo
     parser.add_argument("--months", type=int, default=24, help="the months of history the requests are spread over")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg", help="a PostgreSQL admin URL: also run on a scratch database there")
+    parser.add_argument("--keep", metavar="NAME",
+                        help="keep the stores (NAME.db in the temp dir, database NAME on --pg) and, when they already "
+                             "hold --n requests, time them without building again (the build of 1,000,000 takes minutes)")
     args = parser.parse_args(argv)
     ok = True
-    with tempfile.TemporaryDirectory() as tmp:
-        ok &= run("SQLite", f"sqlite:///{Path(tmp) / f'{prefix}.db'}", args.n, args.seed, args.months)
+    if args.keep:
+        ok &= run("SQLite", f"sqlite:///{Path(tempfile.gettempdir()) / f'{args.keep}.db'}", args.n, args.seed, args.months)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            ok &= run("SQLite", f"sqlite:///{Path(tmp) / f'{prefix}.db'}", args.n, args.seed, args.months)
     if args.pg:
-        name = f"{prefix}_bench_{uuid.uuid4().hex[:8]}"
+        name = args.keep or f"{prefix}_bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             ok &= run("PostgreSQL", make_url(args.pg).set(database=name).render_as_string(hide_password=False),
                       args.n, args.seed, args.months)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not args.keep:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
     return 0 if ok else 1
 

@@ -45,6 +45,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -96,12 +97,18 @@ def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig) -> Any:
             raise UnknownDimension(name, list(DIMENSIONS))
     keys = ([func.coalesce(DIMENSIONS[name], NONE).label(f"g{i}") for i, name in enumerate(by)] if by
             else [literal_column(f"'{TOTAL}'", String).label("g0")])
-    query = (select(TicketRow.id, TicketRow.created_at, TicketRow.resolved_at, TicketRow.closed_at, TicketRow.status,
-                    TicketRow.sla_breached, *keys, _rate(config))
-             .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
-             .outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
-             .outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
-             .where(TicketRow.deleted.is_(False)))
+    query = select(TicketRow.id, TicketRow.created_at, TicketRow.resolved_at, TicketRow.closed_at, TicketRow.status,
+                   TicketRow.sla_breached, *keys, _rate(config))
+    # only the names a key, a filter or a rate reads: SQLite kept an unused LEFT JOIN, a
+    # primary-key lookup per request in every pass over the store
+    used = {*by, *filters.given()}
+    if "team" in used or config.cost.teams:
+        query = query.outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
+    if "agent" in used or config.cost.agents:
+        query = query.outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
+    if "customer" in used:
+        query = query.outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
+    query = query.where(TicketRow.deleted.is_(False))
     for name, value in filters.given().items():
         query = query.where(DIMENSIONS[name] == value)
     return query.subquery("t")
@@ -127,9 +134,9 @@ def _settings(session: Session) -> Iterator[None]:
         return
     names = list(_PG_SETTINGS)
     before = session.execute(select(*(func.current_setting(name) for name in names))).one()
-    session.execute(select(*(func.set_config(name, value, True) for name, value in _PG_SETTINGS.items())))
+    session.execute(select(*(func.set_config(name, value, true()) for name, value in _PG_SETTINGS.items())))
     yield  # an error aborts the transaction: its local settings go with it
-    session.execute(select(*(func.set_config(name, value, True) for name, value in zip(names, before, strict=True))))
+    session.execute(select(*(func.set_config(name, value, true()) for name, value in zip(names, before, strict=True))))
 
 
 def _in(column: Any, period: Period) -> ColumnElement[bool]:
@@ -213,9 +220,9 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
         for row, r in each(query):
             row.reopened, row.reopens, row.worked_hours = int(r[n] or 0), int(r[n + 1] or 0), float(r[n + 2] or 0.0)
             row.cost_total = None if r[n + 3] is None else float(r[n + 3])
-    # 3. every duration ranked in one query: first response, resolution (business and
-    # calendar seconds side by side), backlog age (calendar only, in `b`; `c` NULL, which
-    # sorts for nothing: ranking the same 150,000 ages a second time cost a sort)
+    # 3. the durations ranked: first response and resolution in one query (business and
+    # calendar seconds side by side), backlog age in another (calendar only: one ranking,
+    # where sharing the first query's two cost a second sort of every open request's age)
     measures: list[Any] = []
     if "first_response" in metrics:
         ev = SlaEventRow
@@ -229,9 +236,10 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
                         .join(per, per.c.ticket_id == t.c.id).where(resolved_in, per.c.rb.is_not(None)))
     if "backlog" in metrics:
         age = epoch(at) - epoch(t.c.created_at)
-        measures.append(select(*keys, _measure("age"), age.label("b"), null().cast(Float).label("c")).where(open_at_cut))
+        ages = [select(*keys, _measure("age"), age.label("b")).where(open_at_cut)]
+        _rank_all(session, ages, ["b"], names, n, rows, total if with_total else None)
     if measures:
-        _rank_all(session, measures, names, n, rows, total if with_total else None)
+        _rank_all(session, measures, ["b", "c"], names, n, rows, total if with_total else None)
     if "sla" in metrics:
         ev = SlaEventRow
         cycles = (select(ev.ticket_id, ev.metric, ev.cycle,
@@ -267,21 +275,24 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
     return found, total
 
 
-def _rank_all(session: Session, measures: list[Any], names: list[str], n: int, rows: _Groups, total: KpiRow | None) -> None:
-    """Median and p90 of every measure per group (and over all groups into `total`)."""
+def _rank_all(session: Session, measures: list[Any], ranked: list[str], names: list[str], n: int, rows: _Groups,
+              total: KpiRow | None) -> None:
+    """Median and p90 of the `ranked` columns (``b``, ``c``) of every measure per group (and
+    over all groups into `total`)."""
     values = union_all(*measures).cte("vals")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":  # the total in the same pass: GROUPING SETS ((keys, m), (m))
-        query = percentiles(values, [*names, "m"], ["b", "c"], dialect, also_by=["m"] if total is not None else None)
+        query = percentiles(values, [*names, "m"], ranked, dialect, also_by=["m"] if total is not None else None)
         if total is None:
             query = query.add_columns(literal_column("0").label("whole"))
     else:
-        source: Any = select(*(values.c[k] for k in names), literal_column("0").label("whole"), values.c.m, values.c.b,
-                             values.c.c)
+        source: Any = select(*(values.c[k] for k in names), literal_column("0").label("whole"), values.c.m,
+                             *(values.c[v] for v in ranked))
         if total is not None:  # the same values again under one key: the total's percentiles
             source = union_all(source, select(*(literal_column("''", String).label(k) for k in names),
-                                              literal_column("1").label("whole"), values.c.m, values.c.b, values.c.c))
-        query = percentiles(source.subquery("measured"), [*names, "whole", "m"], ["b", "c"], dialect)
+                                              literal_column("1").label("whole"), values.c.m,
+                                              *(values.c[v] for v in ranked)))
+        query = percentiles(source.subquery("measured"), [*names, "whole", "m"], ranked, dialect)
     found: dict[tuple[tuple[str, ...], int], dict[str, Any]] = {}
     for r in session.execute(query):
         found.setdefault((_key(r, n), int(r.whole)), {})[r.m] = r
