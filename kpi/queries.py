@@ -91,17 +91,20 @@ def _rate(config: KpiConfig) -> ColumnElement[Any]:
     return (func.coalesce(*options) if len(options) > 1 else options[0]).label("rate")
 
 
-def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig) -> Any:
+def _requests(by: tuple[str, ...], filters: Filters, config: KpiConfig, *, with_agent: bool = False) -> Any:
+    """The filtered requests with their group keys ``g0``… and hourly ``rate``; `with_agent`:
+    also the assignee's name as ``agent`` (the agent load, counted in the same passes)."""
     for name in by:
         if name not in DIMENSIONS:
             raise UnknownDimension(name, list(DIMENSIONS))
     keys = ([func.coalesce(DIMENSIONS[name], NONE).label(f"g{i}") for i, name in enumerate(by)] if by
             else [literal_column(f"'{TOTAL}'", String).label("g0")])
     query = select(TicketRow.id, TicketRow.created_at, TicketRow.resolved_at, TicketRow.closed_at, TicketRow.status,
-                   TicketRow.sla_breached, *keys, _rate(config))
+                   TicketRow.sla_breached, *keys, _rate(config),
+                   *([func.coalesce(AgentRow.name, NONE).label("agent")] if with_agent else []))
     # only the names a key, a filter or a rate reads: SQLite kept an unused LEFT JOIN, a
     # primary-key lookup per request in every pass over the store
-    used = {*by, *filters.given()}
+    used = {*by, *filters.given(), *(["agent"] if with_agent else [])}
     if "team" in used or config.cost.teams:
         query = query.outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
     if "agent" in used or config.cost.agents:
@@ -190,9 +193,14 @@ _SUMMED = ("created", "resolved", "backlog", "breached_open", "reopened", "reope
 
 
 def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, config: KpiConfig, csat: CsatSource | None,
-          metrics: frozenset[str], *, with_total: bool = False) -> tuple[list[KpiRow], KpiRow]:
+          metrics: frozenset[str], *, with_total: bool = False,
+          load: _Groups | None = None) -> tuple[list[KpiRow], KpiRow]:
     """The figures of `metrics` per group of the `n` keys of `t`, and their total (counts
-    summed; percentiles ranked again over every group's values, in the same query)."""
+    summed; percentiles ranked again over every group's values, in the same query).
+
+    `load` (`t` made ``with_agent``): also the agent load into it, keyed ``(agent,)`` — the
+    counts, reopens and hours per group *and* assignee, added up both ways in Python (a few
+    rows per group), where a second report by agent passed over the store again."""
     keys = [t.c[f"g{i}"] for i in range(n)]
     names = [f"g{i}" for i in range(n)]
     rows, total = _Groups(), KpiRow((TOTAL,))
@@ -206,20 +214,32 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
     open_at_cut = and_(likely(t.c.created_at < at), t.c.status != "cancelled",
                        or_(t.c.status.in_(_OPEN), finished.is_(None), finished >= at))
     resolved_in = _in(t.c.resolved_at, period)
+    by_agent = [t.c.agent] if load is not None else []
+    m = n + len(by_agent)  # where the figures start
+
+    def both(got: Any) -> list[KpiRow]:  # the group's row and, with `load`, the assignee's
+        return [rows(_key(got, n)), load((str(got[n]),))] if load is not None else [rows(_key(got, n))]
+
     # 1. one pass over the requests: what was opened, resolved, open at the cut, open past due
-    counts = select(*keys, _count(_in(t.c.created_at, period)), _count(resolved_in), _count(open_at_cut),
-                    _count(and_(open_at_cut, t.c.sla_breached.is_(True)))).group_by(*keys)
-    for row, r in each(counts):
-        row.created, row.resolved, row.backlog, row.breached_open = (int(x or 0) for x in r[n:n + 4])
+    counts = select(*keys, *by_agent, _count(_in(t.c.created_at, period)), _count(resolved_in), _count(open_at_cut),
+                    _count(and_(open_at_cut, t.c.sla_breached.is_(True)))).group_by(*keys, *by_agent)
+    for got in session.execute(counts):
+        created, resolved, backlog, breached_open = (int(x or 0) for x in got[m:m + 4])
+        for row in both(got):
+            row.created, row.resolved = row.created + created, row.resolved + resolved
+            row.backlog, row.breached_open = row.backlog + backlog, row.breached_open + breached_open
     per = _per_request(period)
     # 2. the resolved requests' ledger: reopens, business hours worked, their cost
     if metrics & {"reopen", "cost"}:
-        query = (select(*keys, _count(per.c.reopens > 0), func.sum(per.c.reopens), func.sum(per.c.rb) / 3600.0,
-                        func.sum(per.c.rb * t.c.rate) / 3600.0)
-                 .join(per, per.c.ticket_id == t.c.id).where(resolved_in).group_by(*keys))
-        for row, r in each(query):
-            row.reopened, row.reopens, row.worked_hours = int(r[n] or 0), int(r[n + 1] or 0), float(r[n + 2] or 0.0)
-            row.cost_total = None if r[n + 3] is None else float(r[n + 3])
+        query = (select(*keys, *by_agent, _count(per.c.reopens > 0), func.sum(per.c.reopens),
+                        func.sum(per.c.rb) / 3600.0, func.sum(per.c.rb * t.c.rate) / 3600.0)
+                 .join(per, per.c.ticket_id == t.c.id).where(resolved_in).group_by(*keys, *by_agent))
+        for got in session.execute(query):
+            for row in both(got):
+                row.reopened, row.reopens = row.reopened + int(got[m] or 0), row.reopens + int(got[m + 1] or 0)
+                row.worked_hours += float(got[m + 2] or 0.0)
+                if got[m + 3] is not None:
+                    row.cost_total = (row.cost_total or 0.0) + float(got[m + 3])
     # 3. the durations ranked: first response and resolution in one query (business and
     # calendar seconds side by side), backlog age in another (calendar only: one ranking,
     # where sharing the first query's two cost a second sort of every open request's age)
@@ -273,6 +293,11 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
     if with_total:
         _sum_into(total, found, ratings)
     return found, total
+
+
+def _loaded(agents: _Groups) -> list[KpiRow]:
+    """The agent load's rows, by name: the assignees with a request opened, resolved or open."""
+    return [r for k in sorted(agents.rows) if (r := agents.rows[k]).created or r.resolved or r.backlog]
 
 
 def _rank_all(session: Session, measures: list[Any], ranked: list[str], names: list[str], n: int, rows: _Groups,
@@ -354,19 +379,21 @@ def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfi
     """
     with _settings(session):
         cut = period.cut(now)
+        agents = _Groups()
         if by:
-            rows, total = _fill(session, _requests(by, filters, config), len(by), period, cut, config, csat, _EVERY,
-                                with_total=True)
+            rows, total = _fill(session, _requests(by, filters, config, with_agent=True), len(by), period, cut, config,
+                                csat, _EVERY, with_total=True, load=agents)
             total.key = (TOTAL, *[""] * (len(by) - 1))  # as wide as the rows: tables and files line up
         else:
-            rows, total = _fill(session, _requests((), filters, config), 1, period, cut, config, csat, _EVERY, with_total=True)
+            rows, total = _fill(session, _requests((), filters, config, with_agent=True), 1, period, cut, config, csat,
+                                _EVERY, with_total=True, load=agents)
             rows = []
         volume: dict[str, dict[str, int]] = {}
         for name in ("channel", "source"):
             t = _requests((name,), filters, config)
             query = select(t.c.g0, func.count()).where(_in(t.c.created_at, period)).group_by(t.c.g0)
             volume[name] = {str(k): int(v) for k, v in session.execute(query)}
-        load, _ = _fill(session, _requests(("agent",), filters, config), 1, period, cut, config, None, frozenset({"cost"}))
+        load = _loaded(agents)
     return KpiReport(period, by, filters, rows, total, volume, load,
                      config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
 
@@ -377,10 +404,10 @@ def compliance_and_load(session: Session, period: Period, now: datetime, config:
     ``period.cut(now)`` (keys ``(agent,)``, ``—`` for nobody's)."""
     with _settings(session):
         cut = period.cut(now)
-        _, total = _fill(session, _requests((), ANY, config), 1, period, cut, config, None, frozenset({"sla"}),
-                         with_total=True)
-        load, _ = _fill(session, _requests(("agent",), ANY, config), 1, period, cut, config, None, frozenset())
-    return total, load
+        agents = _Groups()
+        _, total = _fill(session, _requests((), ANY, config, with_agent=True), 1, period, cut, config, None,
+                         frozenset({"sla"}), with_total=True, load=agents)
+    return total, _loaded(agents)
 
 
 SLA_BY = ("customer", "contract", "policy")
