@@ -8,13 +8,16 @@ A store of ``n`` requests opened over the ``months`` before 7 December 2026 (a s
 its history: the report reads one month of it; ``--months 4`` crowds a third of the
 requests into November) (5 teams, 40 agents, 2,000
 customers, each request with its ledger rows: first response, resolution cycles, breaches,
-reopens, a stale generation on some) is built on SQLite (and on PostgreSQL with ``--pg``:
+reopens, a stale generation on some; and its history: ``created``, ``status_changed`` on
+resolution, up to three customer ``message`` events, one in ten of them a repeat contact
+intake attached — ``repeat: true``) is built on SQLite (and on PostgreSQL with ``--pg``:
 a scratch database is created and dropped). Measured in the same run, for November by team:
 
 * ``kpi.queries.kpi_report`` — every KPI, the total and agent load included;
 * a pure-Python pass: one SELECT of the requests and one of the ledger (no N+1), then a
   loop computing the same figures (volume, first response and resolution percentiles,
-  SLA compliance, backlog, reopens, repeat contacts, cost) with dicts and ``sorted``.
+  SLA compliance, backlog, reopens, repeat contacts — intake's repeat messages too — cost)
+  with dicts and ``sorted``.
 
 Both answers are compared (counts and percentiles per team); a difference makes the exit
 status 1. Prints both times (wall, and on SQLite the CPU seconds of this process, which
@@ -43,7 +46,14 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App, FrozenClock
-from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow, core_table
+from crm_bridge.store.tables import (
+    AgentRow,
+    CustomerRow,
+    TeamRow,
+    TicketEventRow,
+    TicketRow,
+    core_table,
+)
 from kpi.period import parse_period
 from kpi.queries import KpiRow, kpi_report
 from kpi.settings import KpiConfig
@@ -75,6 +85,7 @@ def build(bridge: App, n: int, seed: int, months: int) -> int:
     tickets: list[tuple[Any, ...]] = []
     ledger: list[tuple[Any, ...]] = []
     clocks: list[tuple[int, int]] = []
+    history: list[tuple[Any, ...]] = []  # ticket_id, kind, at, origin, data (JSON text)
     add = event = ledger.append
     for tid in range(1, n + 1):
         opened = first + uniform(0, span)
@@ -84,6 +95,13 @@ def build(bridge: App, n: int, seed: int, months: int) -> int:
         status = "resolved" if resolved else choice(("new", "in_progress", "waiting_customer", "cancelled"))
         tickets.append((tid, f"CRM-{tid:07d}", randint(1, 5), choice(assignees), randint(1, 2000), choice(TYPES),
                         choice(CHANNELS), choice(SUBJECTS), status, opened, resolved))
+        history.append((tid, "created", opened, "remote:bench", "{}"))
+        if resolved is not None:
+            history.append((tid, "status_changed", resolved, "remote:bench", '{"from": "in_progress", "to": "resolved"}'))
+        for _ in range(choice((0, 0, 1, 1, 2, 3))):  # the customer's messages while it was open
+            said = opened + uniform(0, (resolved or now) - opened)
+            repeat = "true" if random_() < 0.1 else "false"
+            history.append((tid, "message", said, "intake", f'{{"author": "customer", "repeat": {repeat}}}'))
         generation = 2 if random_() < 0.05 else 1
         if generation == 2:  # a stale story the readers must skip
             add((tid, 1, "first_response", 1, "fulfil", opened, 99999.0, 99999.0))
@@ -111,7 +129,7 @@ def build(bridge: App, n: int, seed: int, months: int) -> int:
         s.execute(insert(core_table(AgentRow)), [{"id": i, "name": f"Agent {i}", "team_id": 1 + i % 5, "active": True}
                                                  for i in range(1, 41)])
         s.execute(insert(core_table(CustomerRow)), [{"id": i, "name": f"Customer {i}", "deleted": False} for i in range(1, 2001)])
-    _bulk(bridge, tickets, ledger, clocks)
+    _bulk(bridge, tickets, ledger, clocks, history)
     return len(ledger)
 
 
@@ -122,7 +140,8 @@ _EVENT_COLUMNS = ("ticket_id", "generation", "metric", "cycle", "kind", "at", "b
                   "data", "recorded")
 
 
-def _bulk(bridge: App, tickets: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]], clocks: list[tuple[int, int]]) -> None:
+def _bulk(bridge: App, tickets: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]], clocks: list[tuple[int, int]],
+          history: list[tuple[Any, ...]]) -> None:
     """Write the generated rows through the driver: COPY on PostgreSQL, executemany on SQLite."""
     postgres = bridge.store.engine.dialect.name == "postgresql"
     if postgres:
@@ -138,6 +157,8 @@ def _bulk(bridge: App, tickets: list[tuple[Any, ...]], ledger: list[tuple[Any, .
                                        false, stamp, stamp) for t in tickets)),
         "sla_clocks": (("ticket_id", "generation", "updated"), ((*c, stamp) for c in clocks)),
         "sla_events": (_EVENT_COLUMNS, ((*e[:5], instant(e[5]), e[6], e[7], "{}", stamp) for e in ledger)),
+        "ticket_events": (("ticket_id", "kind", "at", "origin", "data", "recorded"),
+                          ((h[0], h[1], instant(h[2]), h[3], h[4], stamp) for h in history)),
     }
     raw = bridge.store.engine.raw_connection()
     try:
@@ -176,6 +197,12 @@ def naive(bridge: App) -> dict[str, dict[str, Any]]:
         events = s.execute(select(SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle,
                                   SlaEventRow.kind, SlaEventRow.at, SlaEventRow.business_seconds,
                                   SlaEventRow.calendar_seconds)).all()
+        messages = s.execute(select(TicketEventRow.ticket_id, TicketEventRow.at, TicketEventRow.data)
+                             .where(TicketEventRow.kind == "message")).all()
+    marked: dict[int, int] = defaultdict(int)  # intake's repeat contacts in the period, per request
+    for m in messages:
+        if (m.data or {}).get("repeat") is True and start <= m.at < end:
+            marked[m.ticket_id] += 1
     by_ticket: dict[int, list[Any]] = defaultdict(list)
     for e in events:
         if generation.get(e.ticket_id) == e.generation:
@@ -195,6 +222,9 @@ def naive(bridge: App) -> dict[str, dict[str, Any]]:
                 g["repeat_base"].append(t.id)
                 if previous is not None and t.created_at - previous <= window:
                     g["repeats"].append(t.id)
+        if marked.get(t.id):
+            g["repeat_base"].extend([t.id] * marked[t.id])
+            g["repeats"].extend([t.id] * marked[t.id])
         rows = by_ticket.get(t.id, [])
         for e in rows:
             if e.metric == "first_response" and e.kind == "fulfil" and e.cycle == 1 and start <= e.at < end:
@@ -227,7 +257,8 @@ def naive(bridge: App) -> dict[str, dict[str, Any]]:
                    "fr_met": (len(g["ended_first_response"]), len(g["met_first_response"])),
                    "res_met": (len(g["ended_resolution"]), len(g["met_resolution"])),
                    "backlog": len(g["backlog"]), "age_median": _rank(g["backlog"], 50), "reopened": len(g["reopened"]),
-                   "repeats": len(g["repeats"]), "cost": sum(g["cost"])} for team, g in out.items()}
+                   "repeats": len(g["repeats"]), "repeat_base": len(g["repeat_base"]), "cost": sum(g["cost"])}
+            for team, g in out.items()}
 
 
 def sql(bridge: App) -> dict[str, dict[str, Any]]:
@@ -240,7 +271,7 @@ def sql(bridge: App) -> dict[str, dict[str, Any]]:
                 "fr_p90": r.first_response.business_p90, "res_median": r.resolution.business_median,
                 "res_p90": r.resolution.business_p90, "fr_met": (fr.ended, fr.met) if fr else (0, 0),
                 "res_met": (res.ended, res.met) if res else (0, 0), "backlog": r.backlog, "age_median": r.backlog_age_median,
-                "reopened": r.reopened, "repeats": r.repeats, "cost": r.cost_total or 0.0}
+                "reopened": r.reopened, "repeats": r.repeats, "repeat_base": r.repeat_base, "cost": r.cost_total or 0.0}
     return {r.key[0]: figures(r) for r in report.rows}
 
 
@@ -258,6 +289,7 @@ def dashboard_times(bridge: App) -> tuple[float, float, int]:
     from web.dashboard import OPEN, dashboard
     from web.i18n import MESSAGES
     from web.pages import Pages
+    from web.view import DEFAULT, choices
 
     began = time.perf_counter()
     board = dashboard(bridge, NOW)
@@ -266,7 +298,8 @@ def dashboard_times(bridge: App) -> tuple[float, float, int]:
     html = Pages(bridge.config.section("web")).render(
         "dashboard.html", "ru", here="/dashboard", csrf="x", user="lead", can_logout=True, zone="Europe/Moscow",
         board=board, chart="", statuses=OPEN, charts=draw(board["charts"], MESSAGES["ru"], "ru"),
-        crm_link=lambda number: None, done=None)
+        crm_link=lambda number: None, done=None, view=DEFAULT, typed={}, problem=None, known=choices(bridge),
+        presets=[], share="/dashboard")
     return t_data, time.perf_counter() - began, len(html)
 
 

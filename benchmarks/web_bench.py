@@ -1,5 +1,6 @@
 """Benchmark of the web addon: the supervisor dashboard on a large store: its data (``web.dashboard.dashboard``:
-the lists, the KPI charts' SQL, the queues) and the page rendered from it, and the volume
+the lists, the KPI charts' SQL, the queues) and the page rendered from it, the same data
+narrowed to November and one team (``web.view``: the period picker and team filter), and the volume
 chart's SQL (``kpi.series.volume_per_day``) against the naive alternative in the same run —
 read every request's opening time and channel into Python and count them per local day.
 
@@ -23,11 +24,13 @@ from kpi_bench import MSK, NOW, build, on_both_stores  # noqa: E402 - the same s
 
 from crm_bridge.app import App, FrozenClock  # noqa: E402
 from crm_bridge.store.tables import TicketRow  # noqa: E402
+from kpi.period import parse_period  # noqa: E402
 from kpi.series import volume_per_day  # noqa: E402
 from web.charts import DAYS, draw, recent_days  # noqa: E402
 from web.dashboard import OPEN, dashboard  # noqa: E402
 from web.i18n import MESSAGES  # noqa: E402
 from web.pages import Pages  # noqa: E402
+from web.view import DEFAULT, View, choices  # noqa: E402
 
 SECRET = "b" * 40
 
@@ -64,21 +67,27 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
         began = time.perf_counter()
         by_python = naive_volume(bridge)
         t_python = time.perf_counter() - began
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         board = dashboard(bridge, NOW)
-        t_data = time.perf_counter() - began
+        t_data, c_data = time.perf_counter() - began, time.process_time() - cpu
         began = time.perf_counter()
         html = Pages(bridge.config.section("web")).render(
             "dashboard.html", "ru", here="/dashboard", csrf="x", user="lead", can_logout=True, zone="Europe/Moscow",
             board=board, chart="", statuses=OPEN, charts=draw(board["charts"], MESSAGES["ru"], "ru"),
-            crm_link=lambda number: None, done=None)
+            crm_link=lambda number: None, done=None, view=DEFAULT, typed={}, problem=None, known=choices(bridge),
+            presets=[], share="/dashboard")
         t_page = time.perf_counter() - began
+        november = View(parse_period("2026-11", MSK, NOW), team="L2")
+        began, cpu = time.perf_counter(), time.process_time()
+        dashboard(bridge, NOW, november)
+        t_filtered, c_filtered = time.perf_counter() - began, time.process_time() - cpu
     finally:
         bridge.close()
     print(f"{label}: volume per day, {DAYS} days (SQL)  {t_sql:6.3f} s")
     print(f"{label}: the same by a Python pass        {t_python:6.3f} s   ratio {t_python / t_sql:.1f}x")
-    print(f"{label}: the dashboard's data             {t_data:6.3f} s   (charts, lists, queues)")
+    print(f"{label}: the dashboard's data             {t_data:6.3f} s   (charts, lists, queues; {c_data:.3f} CPU s here)")
     print(f"{label}: the page rendered from it        {t_page:6.3f} s   ({len(html) // 1024} KiB)")
+    print(f"{label}: its data for 2026-11, team L2    {t_filtered:6.3f} s   (period and team filter; {c_filtered:.3f} CPU s here)")
     if by_sql != by_python:
         print(f"{label}: MISMATCH: SQL {by_sql}, Python {by_python}")
         return False

@@ -32,7 +32,8 @@ __getattr__ = lazy_exports(__name__, {"IntakeConfig": "intake.settings", "Stored
 def register(registry: Registry) -> None:
     """Register the config section ``intake``, the jobs ``intake.fetch``, ``intake.process``
     and ``intake.confirm``, the SMTP receiver ``crm-bridge run`` starts, the status
-    section, the web form and JSON API (``web.router``: web imports nothing of intake) and the ``intake`` commands, each by name (``Lazy``)."""
+    section, the web form and JSON API (``web.router``: web imports nothing of intake), the
+    demo's part (``demo.config``, ``demo.intake``) and the ``intake`` commands, each by name (``Lazy``)."""
     registry.add(Lazy("intake.settings:IntakeConfig"), usage="config.section", name="intake")
     registry.add(Lazy("intake.imap:intake_fetch"), usage="job", name="intake.fetch")
     registry.add(Lazy("intake.process:intake_process"), usage="job", name="intake.process")
@@ -41,5 +42,8 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("intake.watch:intake_service"), usage="run.service", name="intake.smtp")
     registry.add(Lazy("intake.web:mount"), usage="web.router", name="intake")  # /request and /api/intake/...
     registry.add(Lazy("intake.form:check_pages"), usage="check.app", name="intake form")
+    # what `crm-bridge demo` runs of intake (the demo finds them by registration: it imports no intake)
+    registry.add(Lazy("intake.demo:demo_config"), usage="demo.config", name="intake")
+    registry.add(Lazy("intake.demo:DemoIntake"), usage="demo.intake", name="intake")
     registry.add(Lazy("intake.cli:intake_app", summary="Inbound mail: review who wrote, explain a decision, the log."),
                  usage="cli.group", name="intake")

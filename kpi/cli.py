@@ -137,7 +137,8 @@ def report(
     for name, counts in found.volume.items():
         console.print(f"Opened by {name}: " + (escape(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))) or "none"),
                       highlight=False)
-    notes = [f"repeat contact = same customer, type and subject within {found.repeat_within_days} days"]
+    notes = [f"repeat contact = same customer, type and subject within {found.repeat_within_days} days, "
+             "or a message intake attached as a repeat"]
     if not found.csat:
         notes.append("CSAT: — (no survey source: the csat addon is not installed)")
     notes.append(f"cost in {found.currency}" if found.currency else "cost: — (set kpi.cost.hourly, teams or agents)")

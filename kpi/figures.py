@@ -87,8 +87,9 @@ class KpiRow:
     backlog_age_p90: float | None = None
     reopened: int = 0
     reopens: int = 0
-    repeat_base: int = 0
-    repeats: int = 0
+    repeat_base: int = 0  # contacts: requests opened with a customer + intake's repeat messages
+    repeats: int = 0  # of those, repeat contacts (repeat_messages of them intake's messages)
+    repeat_messages: int = 0
     csat_surveys: int | None = None
     csat_answered: int | None = None
     csat_score: float | None = None

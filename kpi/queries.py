@@ -18,9 +18,13 @@ Where each figure comes from (the definitions ``kpi/README.md`` repeats for read
   instant minus opening (calendar time).
 * **reopen rate** — of the requests resolved in the period, the share with a ``reopen``
   row in the ledger (a request reopened twice counts once; ``reopens`` counts both).
-* **repeat contacts** — requests opened in the period whose customer opened a request on
-  the same *topic* at most ``repeat_within_days`` before. Topic = type + the subject in
-  lower case with ``re:``/``fw:``/``fwd:`` removed and spaces trimmed (SQLite lowers ASCII only).
+* **repeat contacts** — of the customer's contacts in the period (requests opened with a
+  customer, plus the messages intake attached to an open request as a repeat contact), the
+  repeats: requests whose customer opened a request on the same *topic* at most
+  ``repeat_within_days`` before (topic = type + the subject in lower case with
+  ``re:``/``fw:``/``fwd:`` removed and spaces trimmed; SQLite lowers ASCII only), and every
+  ``message`` history event with ``repeat: true`` (intake's, core data) dated in the period,
+  counted in the group of the request it joined.
 * **CSAT** — from the source the csat addon registers (usage ``kpi.csat``); none: NULL.
 * **cost** — business hours worked × hourly rate (the assignee's, else the team's, else
   the default), over the requests resolved in the period; business hours worked = the
@@ -51,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketRow
+from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketEventRow, TicketRow
 from crm_bridge.store.types import UTCDateTime
 from kpi.errors import UnknownDimension
 from kpi.figures import METRICS, TOTAL, Compliance, CsatSource, Filters, KpiReport, KpiRow, Times
@@ -189,7 +193,8 @@ def _measure(name: str) -> ColumnElement[str]:
     return literal_column(f"'{name}'", String).label("m")
 
 
-_SUMMED = ("created", "resolved", "backlog", "breached_open", "reopened", "reopens", "repeat_base", "repeats", "worked_hours")
+_SUMMED = ("created", "resolved", "backlog", "breached_open", "reopened", "reopens", "repeat_base", "repeats", "repeat_messages",
+           "worked_hours")
 
 
 def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, config: KpiConfig, csat: CsatSource | None,
@@ -289,7 +294,7 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
                 row.csat_surveys, row.csat_answered = 0, 0
     # a group with nothing in the period (every request of it older, nothing open) is left out
     found = [r for k in sorted(rows.rows) if (r := rows.rows[k]).created or r.resolved or r.backlog or r.sla
-             or r.first_response.n]
+             or r.first_response.n or r.repeat_messages]
     if with_total:
         _sum_into(total, found, ratings)
     return found, total
@@ -367,6 +372,16 @@ def _repeats(session: Session, t: Any, keys: list[Any], period: Period, days: in
              .where(_in(t.c.created_at, period)).group_by(*keys))
     for row, r in each(query):
         row.repeat_base, row.repeats = r[len(keys)], int(r[len(keys) + 1] or 0)
+    # intake's repeat contacts: no new request, a customer message marked ``repeat`` joined an
+    # open one (intake/README.md); each is a contact and a repeat, in its request's group
+    ev = TicketEventRow
+    marked = (select(ev.ticket_id, func.count().label("n"))
+              .where(ev.kind == "message", _in(ev.at, period), ev.data["repeat"].as_boolean().is_(True))
+              .group_by(ev.ticket_id)).subquery()
+    query = select(*keys, func.sum(marked.c.n)).join(marked, marked.c.ticket_id == t.c.id).group_by(*keys)
+    for row, r in each(query):
+        n = int(r[len(keys)] or 0)
+        row.repeat_base, row.repeats, row.repeat_messages = row.repeat_base + n, row.repeats + n, n
 
 
 def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfig, *, by: tuple[str, ...] = (),
@@ -398,14 +413,15 @@ def kpi_report(session: Session, period: Period, now: datetime, config: KpiConfi
                      config.cost.currency if config.cost.configured else None, config.repeat_within_days, csat is not None)
 
 
-def compliance_and_load(session: Session, period: Period, now: datetime, config: KpiConfig) -> tuple[KpiRow, list[KpiRow]]:
+def compliance_and_load(session: Session, period: Period, now: datetime, config: KpiConfig, *,
+                        filters: Filters = ANY) -> tuple[KpiRow, list[KpiRow]]:
     """What the dashboard's charts need, without the rest of ``kpi_report``: the total's SLA
     compliance per target (cycles ended in `period`) and per agent the backlog at
-    ``period.cut(now)`` (keys ``(agent,)``, ``—`` for nobody's)."""
+    ``period.cut(now)`` (keys ``(agent,)``, ``—`` for nobody's), of the requests `filters` keeps."""
     with _settings(session):
         cut = period.cut(now)
         agents = _Groups()
-        _, total = _fill(session, _requests((), ANY, config, with_agent=True), 1, period, cut, config, None,
+        _, total = _fill(session, _requests((), filters, config, with_agent=True), 1, period, cut, config, None,
                          frozenset({"sla"}), with_total=True, load=agents)
     return total, _loaded(agents)
 

@@ -3,14 +3,15 @@
 
 A report reads one period of a store that keeps years: by opening and resolution instant
 (``tickets``) and by the ledger's kind and instant (``sla_events``: the first responses and
-clock ends of the period), instead of every row.
+clock ends of the period; ``ticket_events``: the ``message`` events intake marked as
+repeat contacts), instead of every row.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Index
 
-from crm_bridge.store.tables import TicketRow
+from crm_bridge.store.tables import TicketEventRow, TicketRow
 from sla.tables import SlaEventRow
 
 __all__ = ["INDEXES"]
@@ -19,4 +20,5 @@ INDEXES = (
     Index("ix_kpi_tickets_created_at", TicketRow.created_at),
     Index("ix_kpi_tickets_resolved_at", TicketRow.resolved_at),
     Index("ix_kpi_sla_events_kind_at", SlaEventRow.kind, SlaEventRow.at),
+    Index("ix_kpi_ticket_events_kind_at", TicketEventRow.kind, TicketEventRow.at),
 )

@@ -28,13 +28,14 @@ __getattr__ = lazy_exports(__name__, {**dict.fromkeys(["AgentState", "Considered
 
 
 def register(registry: Registry) -> None:
-    """Register the config section ``routing``, the ``ticket.imported`` and ``sla.escalate``
-    handlers, the job ``routing.tick`` and the ``routing`` commands, each by name
+    """Register the config section ``routing``, the ``ticket.imported``, ``sla.escalate``,
+    ``sla.warn`` and ``csat.low`` handlers, the job ``routing.tick`` and the ``routing`` commands, each by name
     (``Lazy``): imported when used, so loading the addon imports nothing of it."""
     registry.add(Lazy("routing.settings:RoutingConfig"), usage="config.section", name="routing")
     registry.add(Lazy("routing.engine:on_ticket_imported"), usage="event.handler", model="ticket.imported", name="routing.queue")
     registry.add(Lazy("routing.escalation:on_sla_escalate"), usage="event.handler", model="sla.escalate", name="routing.escalate")
     registry.add(Lazy("routing.reroute:on_sla_warn"), usage="event.handler", model="sla.warn", name="routing.reroute")
+    registry.add(Lazy("routing.followup:on_csat_low"), usage="event.handler", model="csat.low", name="routing.csat_low")
     registry.add(Lazy("routing.engine:routing_tick"), usage="job", name="routing.tick")
     registry.add(Lazy("routing.status:routing_status"), usage="status.section", name="routing")
     registry.add(Lazy("routing.cli:routing_app", summary="Who gets which request and why; agents' load and availability."),

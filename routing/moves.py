@@ -200,12 +200,12 @@ def log_decision(session: Session, ticket_id: int, now: datetime, action: str, d
 
 
 def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, action: str, decision: Decision | None,
-           reason: str | None = None, agent_name: str | None = None) -> None:
+           reason: str | None = None, agent_name: str | None = None, data: dict[str, Any] | None = None) -> None:
     """Make `agent_id` the request's assignee (and `team` its team), hand the change to the
     outbox and log it. The co-executors stay with the request (re-routing and escalations
     replace the assignee, not the specialists a rule or a 1C user added), except the new
     assignee, who leaves the list; the outbox then gets the whole list. `agent_name`: the agent's name when the caller has it (the tick's
-    roster) — looking it up would flush the session at every assignment."""
+    roster) — looking it up would flush the session at every assignment. `data`: kept in the log row (the cause)."""
     previous = ticket.assignee_id
     fields: dict[str, Any] = {"assignee_id": agent_id}
     ticket.assignee_id = agent_id
@@ -226,6 +226,7 @@ def assign(unit: Unit, ticket: TicketRow, agent_id: int, *, team: str | None, ac
     if previous != agent_id:  # who hears of it is notify's business (the customer, the new assignee)
         unit.publish(DomainEvent("routing.assigned", "ticket", ticket.id, "routing",
                                  {"agent_id": agent_id, "previous_id": previous, "action": action}))
-    log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason)
+    log_decision(unit.session, ticket.id, unit.now, action, decision, agent_id=agent_id, previous_id=previous, reason=reason,
+                 data=data)
     log.info("request %s: %s to agent %s", ticket.number, action, agent_name,
              extra={"event": f"routing.{action}", "number": ticket.number, "local_id": ticket.id, "agent_id": agent_id})

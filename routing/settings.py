@@ -19,6 +19,7 @@ enriched here, keyed by the user's name or e-mail as synced::
       rules:                                              # first match wins
         - {name: accounting, match: {tags: [accounting]}, team: L1, method: skills, skills: {1c-accounting: 2}}
         - {name: everything else, method: round_robin}
+      on_low_csat: {assign_to: lead}                      # a low rating: a follow-up for the team lead
 
 Without agents (none listed, no ``agent_defaults``) routing is off: nothing is assigned.
 A name this section does not define — a team, an agent, a skill nobody has, a calendar
@@ -40,7 +41,8 @@ from crm_bridge.model import TicketStatus, TicketType
 from routing.language import CustomerLanguage, RoutingMatch
 from routing.timeoff import TimeOffFileError, read_time_off
 
-__all__ = ["AgentSpec", "Capacity", "CoExecutorSpec", "Leave", "Method", "Reroute", "RoutingConfig", "RuleSpec", "TeamSpec"]
+__all__ = ["AgentSpec", "Capacity", "CoExecutorSpec", "Leave", "Method", "OnLowCsat", "Reroute", "RoutingConfig", "RuleSpec",
+           "TeamSpec"]
 
 Method = Literal["round_robin", "least_loaded", "skills", "manual", "weighted"]
 _OPEN = [s for s in TicketStatus if s.is_open]
@@ -163,6 +165,16 @@ class Reroute(Strict):
     manual_assignments: bool = False
 
 
+class OnLowCsat(Strict):
+    """What routing does with a low rating (the csat addon's ``csat.low``): the request goes
+    to `assign_to` for a follow-up — ``lead``: the team lead of `team`, else of the request's
+    team; or an agent's key under ``routing.agents`` (a supervisor's queue user) — written
+    back to the CRM as any assignment (``routing.followup``)."""
+
+    assign_to: str = Field(default="lead", min_length=1)
+    team: str | None = None
+
+
 class RoutingConfig(Strict):
     """See the module docstring. ``load_statuses``: the request statuses that count as an
     agent's load (default: every open status)."""
@@ -176,6 +188,7 @@ class RoutingConfig(Strict):
     customer_language: CustomerLanguage | None = None  # where a request's language comes from
     time_off_files: list[str] = []  # CSV or .ics, relative to the configuration file (routing.timeoff)
     reroute: Reroute = Reroute()
+    on_low_csat: OnLowCsat | None = None  # None: a low rating moves nothing (notify still alerts)
 
     @field_validator("time_off_files")
     @classmethod
@@ -234,6 +247,13 @@ class RoutingConfig(Strict):
             for lang in rule.languages:
                 if lang not in languages:
                     raise config_problem(("rules", index, "languages"), _unknown("language", lang, languages, holder="no agent speaks"))
+        if self.on_low_csat is not None:
+            low = self.on_low_csat
+            if low.team is not None and low.team not in self.teams:
+                raise config_problem(("on_low_csat", "team"), _unknown("team", low.team, teams))
+            if low.assign_to != "lead" and low.assign_to not in self.agents:
+                raise config_problem(("on_low_csat", "assign_to"),
+                                     _unknown("agent", low.assign_to, agents, where="routing.agents") + " (or write lead)")
         names = [r.name for r in self.rules]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:

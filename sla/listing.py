@@ -48,6 +48,7 @@ class DueFilter:
     due_before: datetime | None = None
     team: str | None = None
     assignee: str | None = None
+    channel: str | None = None  # as stored (email, phone, chat, ...); an unknown one lists nothing
     include_closed: bool = False
     limit: int = 50
 
@@ -129,6 +130,8 @@ def due_list(session: Session, settings: SlaConfig, now: datetime, wanted: DueFi
         if session.scalar(select(AgentRow.id).where(person)) is None:
             _known(session, AgentRow.name, wanted.assignee, "agent (name or e-mail)", "--assignee")
         query = query.where(person)
+    if wanted.channel is not None:
+        query = query.where(TicketRow.channel == wanted.channel)
     query = query.order_by(nearest.is_(None), nearest, TicketRow.number).limit(wanted.limit)
     calendars = {p.name: p.calendar for p in settings.policies}
     return [_row(r, settings, calendars, now) for r in session.execute(query)]

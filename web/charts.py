@@ -25,6 +25,7 @@ from kpi.queries import compliance_and_load
 from kpi.series import AGE_EDGES, backlog_ages, volume_per_day, weekly_csat
 from routing.roster import read_roster
 from web.svg import bar_chart, column_chart, line_chart, load_chart, share_chart
+from web.view import DEFAULT, View
 
 __all__ = ["DAYS", "WEEKS", "chart_data", "draw", "recent_days"]
 
@@ -38,22 +39,29 @@ def recent_days(now: datetime, zone: ZoneInfo, days: int, label: str) -> Period:
     return Period(label, datetime.combine(first, time(0), tzinfo=zone), now)
 
 
-def chart_data(app: App, now: datetime) -> dict[str, Any]:
+def chart_data(app: App, now: datetime, view: View = DEFAULT) -> dict[str, Any]:
     """What the charts show at `now` (aware): ``volume`` (days, each with counts per
-    channel), ``sla`` (per target: met, ended, share over the last 30 days), ``backlog``
-    (the open requests per age bucket), ``csat`` (weeks with surveys, answers, score; None
-    without the csat addon) and ``load`` (agents: open requests, routing's capacity)."""
+    channel), ``sla`` (per target: met, ended, share), ``backlog`` (the open requests per
+    age bucket), ``csat`` (weeks with surveys, answers, score; None without the csat addon)
+    and ``load`` (agents: open requests, routing's capacity), of the requests `view` keeps.
+
+    Without a period in `view`: volume of the last 14 days, SLA over the last 30, CSAT by
+    week over the last 8, backlog and load now. With one: all over that period, backlog and
+    load at its end (``Period.cut``: now for a running period)."""
     zone = ZoneInfo(app.config.timezone)
     config = app.config.section("kpi")
     sources = app.registry.all("kpi.csat")
     csat = sources[0].obj if sources else None
-    thirty = Period(f"last-{SLA_DAYS}d", now - timedelta(days=SLA_DAYS), now)
+    chosen, filters = view.period, view.filters()
+    days_span = chosen or recent_days(now, zone, DAYS, f"last-{DAYS}d")
+    sla_span = chosen or Period(f"last-{SLA_DAYS}d", now - timedelta(days=SLA_DAYS), now)
+    weeks_span = chosen or recent_days(now, zone, 7 * WEEKS, f"last-{WEEKS}w")
+    cut = sla_span.cut(now)
     with app.store.transaction() as s:
-        days = volume_per_day(s, recent_days(now, zone, DAYS, f"last-{DAYS}d"), zone, config)
-        total, agents = compliance_and_load(s, thirty, now, config)
-        ages = backlog_ages(s, now, config=config)
-        weeks = (weekly_csat(s, recent_days(now, zone, 7 * WEEKS, f"last-{WEEKS}w"), zone, config, csat)
-                 if csat is not None else None)
+        days = volume_per_day(s, days_span, zone, config, filters=filters)
+        total, agents = compliance_and_load(s, sla_span, now, config, filters=filters)
+        ages = backlog_ages(s, cut, config=config, filters=filters, past=cut < now)
+        weeks = weekly_csat(s, weeks_span, zone, config, csat, filters=filters) if csat is not None else None
         roster = read_roster(s, app.config, now)
     capacity = {state.name: state.capacity.max for state in roster.states.values()}
     load = sorted(((row.key[0], row.backlog, capacity.get(row.key[0])) for row in agents
@@ -78,9 +86,13 @@ def _age_label(edge: int | None, previous: int, t: dict[str, str]) -> str:
     return f"< {span(edge)}" if not previous else f"{span(previous)}–{span(edge)}"
 
 
-def draw(data: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Markup]:
+def draw(data: dict[str, Any], t: dict[str, str], lang: str, *, period: str | None = None) -> dict[str, Markup]:
     """Each chart of `data` (``chart_data``) as SVG with the words `t` and `lang`'s dates
-    (Babel); no ``csat`` key without a CSAT source."""
+    (Babel); no ``csat`` key without a CSAT source. With `period` (the chosen period's label)
+    the titles name it instead of the default spans ("14 days", "30 days")."""
+
+    def title(key: str) -> str:
+        return t[key] if period is None else f"{t[key + '_of']}, {period}"
 
     def day(d: Any) -> str:
         return str(format_date(d, "dd.MM", locale=lang))
@@ -90,13 +102,13 @@ def draw(data: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Markup
             for i, row in enumerate(data["backlog"])]
 
     out = {
-        "volume": column_chart([(day(d["day"]), d["counts"]) for d in data["volume"]], title=t["chart_volume"]),
+        "volume": column_chart([(day(d["day"]), d["counts"]) for d in data["volume"]], title=title("chart_volume")),
         "sla": share_chart([(t[f"metric_{r['metric']}"], r["share"], r["ended"]) for r in data["sla"]],
-                           title=t["chart_sla"]),
-        "backlog": bar_chart(ages, title=t["chart_backlog"]),
-        "load": load_chart([(r["agent"], r["open"], r["capacity"]) for r in data["load"]], title=t["chart_load"]),
+                           title=title("chart_sla")),
+        "backlog": bar_chart(ages, title=title("chart_backlog")),
+        "load": load_chart([(r["agent"], r["open"], r["capacity"]) for r in data["load"]], title=title("chart_load")),
     }
     if data["csat"] is not None:
-        out["csat"] = line_chart([(day(w["week"]), w["score"]) for w in data["csat"]], title=t["chart_csat"],
+        out["csat"] = line_chart([(day(w["week"]), w["score"]) for w in data["csat"]], title=title("chart_csat"),
                                  low=1, high=5)
     return out

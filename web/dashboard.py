@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from crm_bridge.app import App
 from crm_bridge.model import TicketStatus
@@ -26,6 +26,7 @@ from crm_bridge.store.tables import AgentRow, TeamRow, TicketRow
 from sla.listing import DueFilter, due_list
 from sync.queues import open_conflicts, parked_rows
 from web.charts import chart_data
+from web.view import DEFAULT, View
 
 __all__ = ["OPEN", "dashboard"]
 
@@ -33,11 +34,19 @@ OPEN = tuple(s.value for s in TicketStatus if s.is_open)
 LIST_LIMIT = 20  # rows of each list on the page; the CLI (`crm-bridge sla list`) shows more
 
 
-def _open_by_team(app: App) -> list[dict[str, Any]]:
+def _kept(view: View) -> list[ColumnElement[bool]]:
+    """The conditions narrowing a query over tickets (joined to their team and agent) to `view`'s choice."""
+    return [column == value for column, value in ((TeamRow.name, view.team), (AgentRow.name, view.agent),
+                                                   (TicketRow.channel, view.channel)) if value is not None]
+
+
+def _open_by_team(app: App, view: View) -> list[dict[str, Any]]:
     with app.store.transaction() as s:
-        rows = s.execute(select(TeamRow.name, TicketRow.status, func.count())
-                         .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
-                         .where(TicketRow.deleted.is_(False), TicketRow.status.in_(OPEN))
+        query = (select(TeamRow.name, TicketRow.status, func.count()).select_from(TicketRow)
+                 .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id))
+        if view.agent is not None:  # the join only when it filters: this count runs on every page
+            query = query.outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
+        rows = s.execute(query.where(TicketRow.deleted.is_(False), TicketRow.status.in_(OPEN), *_kept(view))
                          .group_by(TeamRow.name, TicketRow.status)).all()
     teams: dict[str | None, dict[str, int]] = {}
     for team, status, count in rows:
@@ -46,20 +55,21 @@ def _open_by_team(app: App) -> list[dict[str, Any]]:
             for team, counts in sorted(teams.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
 
 
-def _due(app: App, now: datetime, state: str) -> list[dict[str, Any]]:
+def _due(app: App, now: datetime, state: str, view: View) -> list[dict[str, Any]]:
+    wanted = DueFilter(states=(state,), team=view.team, assignee=view.agent, channel=view.channel, limit=LIST_LIMIT)
     with app.store.transaction() as s:
-        rows = due_list(s, app.config.section("sla"), now, DueFilter(states=(state,), limit=LIST_LIMIT))
+        rows = due_list(s, app.config.section("sla"), now, wanted)
     return [{k: r[k] for k in ("number", "subject", "status", "team", "assignee", "due", "left")} for r in rows]
 
 
-def _breached_by(app: App, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _breached_by(app: App, listed: list[dict[str, Any]], view: View) -> list[dict[str, Any]]:
     """The breached requests counted per team and agent (SQL), each group with the numbers
     of its requests the breached list shows (the list's first ``LIST_LIMIT``)."""
     with app.store.transaction() as s:
         rows = s.execute(select(TeamRow.name, AgentRow.name, func.count()).select_from(TicketRow)
                          .outerjoin(TeamRow, TeamRow.id == TicketRow.team_id)
                          .outerjoin(AgentRow, AgentRow.id == TicketRow.assignee_id)
-                         .where(TicketRow.deleted.is_(False), TicketRow.sla_state == "breached")
+                         .where(TicketRow.deleted.is_(False), TicketRow.sla_state == "breached", *_kept(view))
                          .group_by(TeamRow.name, AgentRow.name).order_by(func.count().desc(), TeamRow.name)).all()
     return [{"team": team, "assignee": agent, "count": int(n),
              "numbers": [r["number"] for r in listed if r["team"] == team and r["assignee"] == agent]}
@@ -82,20 +92,29 @@ def _queues(app: App) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                                 "created")} for r in parked])
 
 
-def dashboard(app: App, now: datetime) -> dict[str, Any]:
-    """Everything the dashboard shows at `now` (aware), as plain data (JSON-ready but for datetimes)."""
+def dashboard(app: App, now: datetime, view: View = DEFAULT) -> dict[str, Any]:
+    """Everything the dashboard shows at `now` (aware), as plain data (JSON-ready but for
+    datetimes). `view` (``web.view``) narrows the charts, the open requests by team, the
+    about-to-breach and breached lists and their counts by team and agent to a team, agent
+    and channel, and sets the charts' period; the lists are today's state whatever the
+    period (a request breached in November and still open is breached now). The queues and
+    problems are the whole store's."""
     sections = {s.name: s for s in collect(app, now)}
     routing: dict[str, Any] = sections["routing"].data if "routing" in sections else {"enabled": False, "teams": []}
     mails = sections["notify"].data.get("mails", {}) if "notify" in sections else {}
-    breached = _due(app, now, "breached")
+    breached = _due(app, now, "breached", view)
     conflicts, parked = _queues(app)
     return {
         "now": now,
-        "open_by_team": _open_by_team(app),
-        "at_risk": _due(app, now, "warning"),
+        "view": {"period": view.period.label if view.period else None,
+                 "start": view.period.start if view.period else None,
+                 "end": view.period.end if view.period else None,
+                 "team": view.team, "agent": view.agent, "channel": view.channel},
+        "open_by_team": _open_by_team(app, view),
+        "at_risk": _due(app, now, "warning", view),
         "breached": breached,
-        "breached_by": _breached_by(app, breached),
-        "charts": chart_data(app, now),
+        "breached_by": _breached_by(app, breached, view),
+        "charts": chart_data(app, now, view),
         "conflicts": conflicts,
         "parked_jobs": parked,
         "routing_queue": [{"team": t["team"], "queued": t["queued"], "oldest": t["oldest"], "since": t["since"],

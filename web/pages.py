@@ -20,10 +20,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from crm_bridge.app import App
+from kpi.period import Period
 from notify.prefs import CHANNELS, CUSTOMER_EVENTS, FREQUENCIES
 from notify.templates import format_when
 from web.i18n import LANGUAGES, MESSAGES
 from web.settings import WebConfig
+from web.view import View
 
 __all__ = ["SHIPPED", "Pages", "check_pages"]
 
@@ -76,6 +78,11 @@ def _samples(now: datetime) -> dict[str, dict[str, Any]]:
     charts = dict.fromkeys(("volume", "sla", "backlog", "csat", "load"), Markup("<svg></svg>"))
     return {"dashboard.html": {"board": board, "chart": Markup("<svg></svg>"), "statuses": ["new", "in_progress"],
                                "charts": charts, "done": "resolved",
+                               "view": View(Period("2026-11", now - timedelta(days=30), now), "L1", "Петров Пётр", "email"),
+                               "typed": {"period": "2026-11", "team": "L1"}, "problem": "Не понимаю период «2026-13».",
+                               "known": {"team": ["L1", "L2"], "agent": ["Петров Пётр"], "channel": ["email"]},
+                               "presets": [("last-7d", "period=last-7d"), ("2026-11", "period=2026-11&team=L1")],
+                               "share": "/dashboard?period=2026-11&team=L1", "lang_next": "%2Fdashboard",
                                "crm_link": lambda n: f"https://crm.example.ru/requests/{n}" if n else None},
             "cabinet.html": {"cab": cabinet, "prefs": prefs, "saved": True, "problem": "prefs_invalid",
                              "problem_detail": "quiet: '25:00-08:00' is not quiet hours"},

@@ -115,8 +115,20 @@ class Charts(BaseModel):
     load: list[AgentLoad]
 
 
+class ViewOut(BaseModel):
+    """The period and filters the answer is for (``web.view``); None: the default / any."""
+
+    period: str | None
+    start: datetime | None
+    end: datetime | None
+    team: str | None
+    agent: str | None
+    channel: str | None
+
+
 class DashboardOut(BaseModel):
     now: datetime
+    view: ViewOut
     open_by_team: list[TeamCounts]
     at_risk: list[DueRequest]
     breached: list[DueRequest]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -37,6 +38,7 @@ from web.schemas import DashboardOut, Health
 from web.settings import WebConfig
 from web.site import Site
 from web.svg import bar_chart
+from web.view import DEFAULT, View, ViewProblem, choices, presets, read_view
 
 __all__ = ["create_app"]
 
@@ -114,7 +116,8 @@ def create_app(bridge: App) -> FastAPI:
     async def _login_needed(request: Request, exc: _LoginNeeded) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "log in first (POST /login)"}, status_code=401)
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")  # a shared filtered view
+        return RedirectResponse(f"/login?next={quote(wanted, safe='/')}", status_code=303)
 
     @api.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -193,24 +196,56 @@ def create_app(bridge: App) -> FastAPI:
         return response
 
     # the login check as a route dependency: a closure in an annotation is a string FastAPI cannot resolve
-    @api.get("/api/dashboard", response_model=DashboardOut, dependencies=[Depends(supervisor)])
-    def dashboard_json() -> dict[str, Any]:
-        """What the supervisor dashboard shows (needs a logged-in supervisor: session cookie or proxy header)."""
-        return dashboard(bridge, bridge.clock())
+    def view_of(request: Request) -> View:
+        """The dashboard's period and filters from the query string (``ViewProblem``: a wrong one)."""
+        now = bridge.clock()
+        return read_view(request.query_params, choices(bridge), ZoneInfo(bridge.config.timezone), now)
+
+    @api.get("/api/dashboard", response_model=DashboardOut, dependencies=[Depends(supervisor)],
+             responses={422: {"description": "a period, team, agent or channel the dashboard cannot show"}})
+    def dashboard_json(request: Request, period: str | None = None, team: str | None = None,
+                       agent: str | None = None, channel: str | None = None) -> Any:
+        """What the supervisor dashboard shows (needs a logged-in supervisor: session cookie or proxy header).
+        `period` (``2026-11``, ``2026-Q4``, ``last-30d``, …), `team`, `agent` and `channel` narrow it as on the page."""
+        try:
+            view = view_of(request)
+        except ViewProblem as problem:
+            words = MESSAGES["en"][problem.key].format(value=problem.value)
+            return JSONResponse({"detail": words, "field": problem.key.rsplit("_", 1)[-1], "value": problem.value},
+                                status_code=422)
+        return dashboard(bridge, bridge.clock(), view)
 
     @api.get("/dashboard", include_in_schema=False, dependencies=[Depends(supervisor)])
     def dashboard_page(request: Request, done: str | None = None) -> Response:
-        board = dashboard(bridge, bridge.clock())
         lang = lang_of(request)
         t = MESSAGES[lang]
+        now = bridge.clock()
+        problem: str | None = None
+        status = 200
+        try:
+            view = view_of(request)
+        except ViewProblem as refused:  # the page still answers: the default view and what to type
+            view, status = DEFAULT, 400
+            problem = t[refused.key].format(value=refused.value)
+            log.info("dashboard view refused (%s)", refused.key, extra={"event": "web.dashboard.view_refused"})
+            typed = refused.typed
+        else:
+            typed = view.given()
+        board = dashboard(bridge, now, view)
         breached_by_team: dict[str | None, int] = {}
         for row in board["breached"]:
             breached_by_team[row["team"]] = breached_by_team.get(row["team"], 0) + 1
         chart = bar_chart([(row["team"] or t["no_team"], row["total"], breached_by_team.get(row["team"], 0))
                            for row in board["open_by_team"]], title=t["open_by_team"])
-        return page(request, "dashboard.html", board=board, chart=chart, statuses=OPEN, charts=draw(board["charts"], t, lang),
+        zone = ZoneInfo(bridge.config.timezone)
+        share = f"/dashboard?{view.query()}" if view.query() else "/dashboard"
+        return page(request, "dashboard.html", status, board=board, chart=chart, statuses=OPEN,
+                    charts=draw(board["charts"], t, lang, period=view.period.label if view.period else None),
                     crm_link=lambda number: request_link(bridge, number),
-                    done=done if done in ("resolved", "retried", "nothing") else None)
+                    done=done if done in ("resolved", "retried", "nothing") else None,
+                    view=view, typed=typed, problem=problem, known=choices(bridge),
+                    presets=[(p, urlencode({**view.given(), "period": p})) for p in presets(zone, now)],
+                    share=share, lang_next=quote(share, safe=""))
 
     # the conflict and outbox actions: the same functions as `crm-bridge conflicts resolve` and
     # `jobs retry`, logged with the supervisor's login; a POST-redirect-GET back to the dashboard

@@ -9,6 +9,7 @@ phone's width (the stylesheet scales ``.chart`` to the column). Every text goes 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
@@ -108,7 +109,7 @@ def column_chart(columns: Sequence[tuple[str, dict[str, int]]], *, title: str) -
     top = max((sum(c.values()) for _, c in columns), default=0) or 1
     width = LABEL + WIDTH + 50
     step = (width - 30) / max(len(columns), 1)
-    every = 1 if step >= 36 else 7
+    every = 1 if step >= 36 else max(7, math.ceil(36 / step))  # a year's days: a label a fortnight or so
     parts = _open(title, width, HEIGHT + 60)
     parts.append(_text(0, 12, top, size=11, fill="#555"))
     parts.append(f'<line x1="24" y1="{HEIGHT + 8}" x2="{width}" y2="{HEIGHT + 8}" stroke="{GREY}"/>')

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich import box
@@ -30,7 +29,7 @@ DEMO_WEB_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OiTlrzNT3avyRv0+ZhxmIA$bvhQChvte
 
 
 def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = None, co_executors: bool = False,
-                duty: Sequence[str] = (), alerts: tuple[str, str] | None = None) -> str:
+                duty: Sequence[str] = (), alerts: tuple[str, str] | None = None, create: bool = False) -> str:
     """The configuration the demo runs with: SQLite plus the emulator, nothing to edit;
     with `smtp` (host, port), notify sends into that server (the demo's local sink); with
     `co_executors`, urgent requests and technical problems get a second specialist (1C's
@@ -40,7 +39,8 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     leaves 20-30 open on each, so at 10 nobody could take a new one (tests built on this
     configuration leave them out unless they test them). With `alerts` (a Bot API's base
     URL, a webhook's URL: the demo's local fakes), SLA breaches also go to the supervisors'
-    Telegram chat and, signed, to the webhook."""
+    Telegram chat and, signed, to the webhook. With `create`, requests registered here
+    (intake's) are created in 1C and posted."""
     capacity = 40 if co_executors or duty else 10
     rules = "" if not co_executors else """
   rules:   # urgent requests and technical problems: the assignee plus a co-executor (Соисполнители), written back to 1C
@@ -49,14 +49,14 @@ def demo_config(base_url: str, db_path: Path, *, smtp: tuple[str, int] | None = 
     - {name: everything else, method: round_robin}"""
     escalation = "" if not duty else f"""  agents:    # the duty team: an urgent request past its target moves to the least loaded other member
 {"".join(f'    "{name}": {{team: Дежурные, capacity: 40}}{chr(10)}' for name in duty)}  teams: {{Дежурные: {{lead: "{duty[0]}"}}}}
-sla:   # the shipped policies, and urgent requests escalate to the duty team
+sla:   # the shipped policies with a next-response target (a customer's message to the agent's answer), and urgent requests escalate to the duty team
   policies:
-    - {{name: urgent, match: {{type: [urgent]}}, calendar: 24x7, targets: {{first_response: 30m, resolution: 4h}},
+    - {{name: urgent, match: {{type: [urgent]}}, calendar: 24x7, targets: {{first_response: 30m, next_response: 1h, resolution: 4h}},
        escalations: [{{after: 0m, action: reassign, team: Дежурные}}, {{after: 0m, action: notify_supervisor}}]}}
-    - {{name: technical problem, match: {{type: [technical_problem]}}, calendar: office, targets: {{first_response: 2h, resolution: 24h}}}}
-    - {{name: consultation, match: {{type: [consultation]}}, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
-    - {{name: thanks and complaints, match: {{type: [feedback]}}, calendar: office, targets: {{first_response: 8h, resolution: 72h}}}}
-    - {{name: everything else, calendar: office, targets: {{first_response: 4h, resolution: 48h}}}}
+    - {{name: technical problem, match: {{type: [technical_problem]}}, calendar: office, targets: {{first_response: 2h, next_response: 4h, resolution: 24h}}}}
+    - {{name: consultation, match: {{type: [consultation]}}, calendar: office, targets: {{first_response: 4h, next_response: 8h, resolution: 48h}}}}
+    - {{name: thanks and complaints, match: {{type: [feedback]}}, calendar: office, targets: {{first_response: 8h, next_response: 8h, resolution: 72h}}}}
+    - {{name: everything else, calendar: office, targets: {{first_response: 4h, next_response: 8h, resolution: 48h}}}}
 """
     chat = "" if alerts is None else f', breach: [assignee, supervisor, "telegram:{DEMO_CHAT}"]'
     mail = "" if smtp is None else f"""
@@ -68,6 +68,8 @@ notify:    # into the demo's local SMTP sink; SLA alerts to the supervisor
         mail += f"""  telegram: {{token: "{DEMO_BOT_TOKEN}", base_url: "{alerts[0]}"}}   # the demo's local Bot API
   webhooks: [{{url: "{alerts[1]}", secret: {DEMO_WEBHOOK_SECRET}, events: [sla_breach, sla_escalate]}}]
 """
+    creates = "" if not create else "    create_remote: [ticket]   # requests registered here (intake) are created in 1C\n" \
+                                    "    post_created: [ticket]    # and posted, as Document_Интерес is\n"
     return f"""
 store: {{url: "sqlite:///{db_path}"}}{mail}
 routing:   # every active 1C user takes requests (no schedule: round the clock), up to {capacity} open at a time
@@ -80,7 +82,7 @@ routing:   # every active 1C user takes requests (no schedule: round the clock),
     username: {DEMO_LOGIN}
     password: {DEMO_PASSWORD}
     timezone: {ZONE}
-"""
+{creates}"""
 
 
 @contextmanager
@@ -103,72 +105,6 @@ def _curl(base_url: str, login: str = DEMO_LOGIN, password: str = DEMO_PASSWORD)
     )
 
 
-def _verify(bridge: Any) -> dict[str, str | None]:
-    """Read every request's due date back from 1C over OData: Ref_Key -> СрокИсполнения."""
-    client = bridge.backend("demo-1c").client
-    written: dict[str, str | None] = {}
-    for page in client.pages("Document_Интерес", select=["Ref_Key", "СрокИсполнения"]):
-        for row in page:
-            value = row.get("СрокИсполнения")
-            written[str(row["Ref_Key"])] = None if not value or value.startswith("0001-") else value
-    return written
-
-
-def _rows(bridge: Any, written: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    from sqlalchemy import func, select
-
-    from crm_bridge.model import TicketStatus
-    from crm_bridge.store.tables import AgentRow, CustomerRow, TicketRow
-    from sync.tables import BindingRow
-
-    zone = ZoneInfo(ZONE)
-    rows: list[dict[str, Any]] = []
-    counts = {"tickets": 0, "customers": 0, "with_due": 0, "written_back": 0, "breached": 0, "open": 0, "open_assigned": 0}
-    with bridge.store.transaction() as s:
-        counts["customers"] = s.scalar(select(func.count()).select_from(CustomerRow)) or 0
-        names = {int(i): str(n) for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
-        query = (
-            select(TicketRow, CustomerRow.name, BindingRow.remote_id)
-            .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket"))
-            .outerjoin(CustomerRow, CustomerRow.id == TicketRow.customer_id)
-            .order_by(TicketRow.created_at.desc())
-        )
-        for ticket, customer, remote_id in s.execute(query):
-            counts["tickets"] += 1
-            due_local = ticket.resolution_due.astimezone(zone).replace(tzinfo=None).isoformat() if ticket.resolution_due else None
-            back = due_local is not None and written.get(remote_id) == due_local
-            counts["with_due"] += due_local is not None
-            counts["written_back"] += back
-            counts["breached"] += bool(ticket.sla_breached)
-            if TicketStatus(ticket.status).is_open and not ticket.deleted:
-                counts["open"] += 1
-                counts["open_assigned"] += ticket.assignee_id is not None
-            if len(rows) < limit:
-                rows.append({
-                    "number": ticket.number, "customer": customer, "type": ticket.type, "priority": ticket.priority,
-                    "status": ticket.status, "opened": ticket.created_at.astimezone(zone).strftime("%d.%m %H:%M"),
-                    "due": ticket.resolution_due.astimezone(zone).strftime("%d.%m %H:%M") if ticket.resolution_due else None,
-                    "sla": ticket.sla_state, "written_back": back, "assignee": names.get(ticket.assignee_id or 0),
-                })
-    return rows, counts
-
-
-def _escalations(bridge: Any) -> list[dict[str, Any]]:
-    """The requests an SLA escalation reassigned (routing's log): number, from, to, why."""
-    from sqlalchemy import select
-
-    from crm_bridge.store.tables import AgentRow, TicketRow
-    from routing.tables import RoutingLogRow
-
-    with bridge.store.transaction() as s:
-        names = {int(i): str(n) for i, n in s.execute(select(AgentRow.id, AgentRow.name))}
-        moves = s.execute(select(TicketRow.number, RoutingLogRow.previous_id, RoutingLogRow.agent_id, RoutingLogRow.reason)
-                          .join(TicketRow, TicketRow.id == RoutingLogRow.ticket_id)
-                          .where(RoutingLogRow.action == "reassigned").order_by(RoutingLogRow.id))
-        return [{"number": number, "from": names.get(before or 0), "to": names.get(after or 0), "reason": reason}
-                for number, before, after, reason in moves]
-
-
 def _duty(emu: Any) -> list[str]:
     """Three of the emulated 1C's support agents: the demo's duty team."""
     users = emu.records("Catalog_Пользователи")
@@ -180,22 +116,37 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show in the table.", min=0)] = 15,
     db: Annotated[Path | None, typer.Option("--db", help="SQLite file to keep (default: a temporary one).")] = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running", help="Keep the emulator, the sync loop and the web pages "
-                                               "running until Ctrl-C.")] = False,
+    keep_running: Annotated[bool, typer.Option("--keep-running", "--serve", help="Keep the emulator, the sync loop and the web pages "
+                                               "running until Ctrl-C (--serve is the same).")] = False,
     port: Annotated[int, typer.Option("--port", help="Emulator port (0: any free port).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run the whole loop against a built-in 1C:CRM emulator, nothing to configure.
 
     Imports requests and customers, computes SLA due dates, writes them back into 1C with
-    PATCH and reads them back over OData.
+    PATCH and reads them back over OData. With intake installed, a mail to the demo
+    mailbox, the web form and an API call become requests in 1C, and the customer's reply
+    to the acknowledgement joins its request.
 
-    Example: crm-bridge demo --requests 500 --keep-running
+    Example: crm-bridge demo --requests 500 --serve
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from adapters.onec.demo_report import (
+        due_dates_in_1c,
+        escalations,
+        intake_in_1c,
+        mail_counts,
+        people_in_1c,
+        print_escalations,
+        print_intake,
+        print_mail,
+        print_requests,
+        request_rows,
+    )
     from adapters.onec.emulator import Emulator
-    from crm_bridge.app import App
+    from crm_bridge.app import App, load_registry
+    from crm_bridge.config import config_from_text
     from crm_bridge.runner import Runner, run_cycle
     from notify.channels.fakes import FakeTelegram, WebhookReceiver
     from notify.sink import SmtpSink
@@ -203,20 +154,36 @@ def demo(
     workdir = tempfile.TemporaryDirectory(prefix="crm-bridge-demo-")
     db_path = db.resolve() if db else Path(workdir.name) / "demo.db"
     started = time.monotonic()
-    web_port = _free_port() if keep_running else None
+    web_port = _free_port()  # the web pages run in every demo: intake's form is submitted over HTTP
     web = None
+    services: list[Any] = []
+    registry, addons = load_registry()
+    parts = [c.obj() for c in registry.all("demo.config")]  # other addons' sections (intake: the demo mailbox, …)
     with _port_free(), workdir, Emulator(port=port, requests=requests, seed=seed, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu, \
             SmtpSink() as sink, FakeTelegram(DEMO_BOT_TOKEN) as bot, WebhookReceiver(DEMO_WEBHOOK_SECRET) as hook:
-        bridge = App.from_text(demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True,
-                                           duty=_duty(emu), alerts=(bot.url, f"{hook.url}/crm-bridge"))
-                             + demo_web_config(web_port), file="<demo>")
+        text = demo_config(emu.base_url, db_path, smtp=(sink.host, sink.port), co_executors=True, duty=_duty(emu),
+                           alerts=(bot.url, f"{hook.url}/crm-bridge"), create=bool(parts)) + demo_web_config(web_port)
+        bridge = App.build(config_from_text(text + "".join(parts), registry, file="<demo>"), registry, addons)
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True, disable=as_json) as progress:
                 task = progress.add_task("creating the store", total=None)
                 bridge.upgrade_db()
+                # what addons run beside the loop, as in `crm-bridge run` (intake: the demo mailbox)
+                services = [s for comp in bridge.registry.all("run.service") if (s := comp.obj(bridge)) is not None]
+                web = _start_web(bridge, web_port)
+                # intake's scene (by registration), once customers are imported: a mail to the demo mailbox, the
+                # web form and an API call, created in 1C; the cycle plans, assigns and acknowledges them with the rest
+                scene = next((c.obj(bridge) for c in bridge.registry.all("demo.intake")), None) if web else None
+                if scene is not None:
+                    progress.update(task, description="importing; a mail to the demo mailbox, the web form and an API call")
+                    pulled = time.monotonic()
+                    intake_jobs = {"sync.pull": {**bridge.run_job("sync.pull"), "seconds": round(time.monotonic() - pulled, 3)}}
+                    scene.send(web.url)
+                    intake_jobs.update(scene.register())
                 progress.update(task, description=f"importing from the 1C emulator at {emu.base_url}, computing SLA, writing back")
                 result = run_cycle(bridge)
+                intake = {} if scene is None else intake_in_1c(scene, sink, emu, intake_jobs)
                 # a customer chooses a daily Telegram digest in their cabinet (notify, by registration);
                 # then a 1C user resolves their request, and the next cycle tells them as they chose
                 chooser = next((c.obj(bridge) for c in bridge.registry.all("demo.customer")), None)
@@ -225,10 +192,10 @@ def demo(
                     _resolve_in_1c(bridge, emu, picked[0])
                     run_cycle(bridge)
                 progress.update(task, description="reading due dates back from 1C over OData")
-                rows, counts = _rows(bridge, _verify(bridge), limit)
-                counts.update(_people(bridge))
-                escalated = _escalations(bridge)
-            counts.update(_mail_counts(sink, bridge))
+                rows, counts = request_rows(bridge, due_dates_in_1c(bridge), limit)
+                counts.update(people_in_1c(bridge))
+                escalated = escalations(bridge)
+            counts.update(mail_counts(sink, bridge))
             counts.update(telegram_messages=len(bot.sent), webhook_posts=len(hook.received))
             counts["reassigned"] = len({m["number"] for m in escalated})
             digest_customer = chooser.told() if chooser is not None else {}
@@ -238,11 +205,11 @@ def demo(
             if as_json:
                 emit_json({"emulator": emu.base_url, "smtp": sink.address, "store": str(db_path), "jobs": result, "counts": counts,
                            "seconds": round(elapsed, 2), "rows": rows, "escalations": escalated, "summaries": summaries,
-                           "digest_customer": digest_customer})
+                           "digest_customer": digest_customer, "intake": intake})
             else:
-                _print(rows, counts, elapsed, emu.base_url)
-                _print_escalations(escalated)
-                _print_mail(counts, sink.address)
+                print_requests(rows, counts, elapsed, emu.base_url)
+                print_escalations(escalated)
+                print_mail(counts, sink.address)
                 console.print(f"The supervisors' Telegram chat (a local Bot API at {bot.url}) got [bold]{len(bot.sent)}"
                               f"[/bold] messages carrying {counts['telegram_alerts']} breach alerts (a burst goes as one "
                               f"digest); a local webhook receiver accepted [bold]{len(hook.received)}[/bold] signed posts "
@@ -251,12 +218,12 @@ def demo(
                     console.print(f"{digest_customer['contact']} chose, in their cabinet, a daily digest by Telegram: after a "
                                   f"1C user resolved their request they got {digest_customer['rows']} — "
                                   f"{'; '.join(digest_customer['waiting_because']) or 'nothing waiting'}.", highlight=False)
+                if intake:
+                    print_intake(intake)
                 for lines in summaries.values():
                     console.print("\n".join(lines), highlight=False)
             if keep_running:
                 say = console_err if as_json else console  # keep stdout pure JSON for scripts
-                assert web_port is not None
-                web = _start_web(bridge, web_port)
 
                 def ready() -> None:
                     say.print(f"\nThe emulator stays up at {emu.base_url} (login {DEMO_LOGIN} / {DEMO_PASSWORD}). Try:\n  {_curl(emu.base_url)}",
@@ -267,11 +234,15 @@ def demo(
                         for line in (c.obj(bridge) for c in bridge.registry.all("demo.line")):  # other addons' (csat's survey)
                             if line:
                                 say.print(line, soft_wrap=True)
+                        for line in scene.lines(web.url) if scene is not None else []:  # intake's mailbox, form and API
+                            say.print(line, soft_wrap=True, markup=False, highlight=False)
                     say.print("The sync loop keeps running; Ctrl-C stops both.")
 
                 Runner(bridge, pull_every=10).serve(on_ready=ready)
                 say.print("stopped cleanly")
         finally:
+            for service in services:
+                service.close()
             if web is not None:
                 web.stop()
             bridge.close()
@@ -318,63 +289,6 @@ def _cabinet_link(bridge: Any) -> str:
     return link_url(bridge.config.section("links"), "cabinet", f"contact:{contact}", bridge.clock())
 
 
-def _people(bridge: Any) -> dict[str, int]:
-    """Assignees and co-executors the bridge holds, and how many 1C serves back over OData
-    as they are here (Ответственный_Key; the Соисполнители section, row for row)."""
-    from sqlalchemy import select
-
-    from crm_bridge.store.tables import TicketRow
-    from sync.tables import BindingRow
-
-    client = bridge.backend("demo-1c").client
-    held: dict[str, dict[str, Any]] = {}
-    for page in client.pages("Document_Интерес", select=["Ref_Key", "Ответственный_Key", "Соисполнители"]):
-        held.update((str(row["Ref_Key"]), row) for row in page)
-    counts = {"assigned": 0, "assigned_back": 0, "with_co_executors": 0, "co_executors_back": 0}
-    with bridge.store.transaction() as s:
-        users: dict[int, str] = {local: remote for local, remote in s.execute(select(BindingRow.local_id, BindingRow.remote_id)
-                                 .where(BindingRow.backend == "demo-1c", BindingRow.model == "agent"))}
-        query = (select(TicketRow.assignee_id, TicketRow.co_executors, BindingRow.remote_id)
-                 .join(BindingRow, (BindingRow.local_id == TicketRow.id) & (BindingRow.model == "ticket")))
-        for assignee, co_executors, remote_id in s.execute(query):
-            there = held.get(remote_id, {})
-            if assignee is not None:
-                counts["assigned"] += 1
-                counts["assigned_back"] += str(there.get("Ответственный_Key")) == users.get(assignee)
-            if co_executors:
-                counts["with_co_executors"] += 1
-                section = [str(r.get("Пользователь_Key")) for r in there.get("Соисполнители") or []]
-                counts["co_executors_back"] += section == [users.get(i) for i in co_executors]
-    return counts
-
-
-def _mail_counts(sink: Any, bridge: Any) -> dict[str, int]:
-    """What the demo's SMTP sink received (mails), and the notifications they carried, by kind."""
-    from sqlalchemy import func, select
-
-    from notify.tables import NotificationRow
-
-    with bridge.store.transaction() as session:
-        sent = dict(session.execute(select(NotificationRow.event, func.count()).where(
-            NotificationRow.state == "sent", NotificationRow.channel == "email").group_by(NotificationRow.event)).all())
-        telegram = session.scalar(select(func.count()).where(NotificationRow.state == "sent",
-                                                             NotificationRow.channel == "telegram"))
-    return {"mails": len(sink.messages), "telegram_alerts": int(telegram or 0), "acknowledgements": sent.get("acknowledgement", 0),
-            "assignments": sent.get("assigned", 0), "staff_assignments": sent.get("assigned_staff", 0),
-            "sla_alerts": sum(n for event, n in sent.items() if event.startswith("sla_"))}
-
-
-def _print_escalations(moves: list[dict[str, Any]]) -> None:
-    if not moves:
-        return
-    first = moves[0]
-    console.print(
-        f"SLA escalations reassigned [bold]{len({m['number'] for m in moves})}[/bold] urgent requests past their target "
-        f"within the duty team ({len(moves)} moves), e.g. "
-        f"{first['number']}: {first['from'] or 'nobody'} → [bold]{first['to']}[/bold] ({first['reason']}). "
-        f"Why: crm-bridge routing explain {first['number']}", highlight=False)
-
-
 def _resolve_in_1c(bridge: Any, emu: Any, ticket_id: int) -> None:
     """A 1C user marks a request resolved (its state «Решено», the completion date now)."""
     from sync.binder import Binder
@@ -384,64 +298,6 @@ def _resolve_in_1c(bridge: Any, emu: Any, ticket_id: int) -> None:
     states = {str(r["Description"]): str(r["Ref_Key"]) for r in emu.records("Catalog_СостоянияИнтересов")}
     if remote_id is not None and "Решено" in states:
         emu.activity.edit(remote_id, {"Состояние_Key": states["Решено"]})
-
-
-def _print_mail(counts: dict[str, int], address: str) -> None:
-    console.print(
-        f"The demo's SMTP sink at {address} received [bold]{counts['mails']}[/bold] mails: to customers "
-        f"{counts['acknowledgements']} acknowledgements and {counts['assignments']} assignment notices (addresses from "
-        f"1C's КонтактнаяИнформация; requests opened within notify.customer.acknowledge_within), to staff "
-        f"{counts['staff_assignments']} assignments and {counts['sla_alerts']} SLA alerts (a burst to one address goes "
-        "as one digest).", highlight=False)
-
-
-def _print(rows: list[dict[str, Any]], counts: dict[str, int], elapsed: float, base_url: str) -> None:
-    table = Table(title=f"Requests from the 1C:CRM emulator (newest {len(rows)} of {counts['tickets']}), Moscow time",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
-    # number, opened, due, SLA and 1C (43 characters) always fit, with three characters
-    # between columns; type, priority and the assignee share what is left, cut short with
-    # an ellipsis; the customer's name shows only when there is room for it (the SLA, who
-    # has the request and what 1C holds are the point).
-    with_customer = console.width >= 120
-    spare = max(console.width - 44 - 3 * (8 if with_customer else 7), 15)
-    kind, priority = min(17, spare * 35 // 100), min(8, spare * 2 // 10)
-    assignee = min(16, spare - kind - priority)
-    customer = min(24, spare - kind - priority - assignee)
-    table.add_column("number", no_wrap=True, min_width=11)
-    if with_customer:
-        table.add_column("customer", overflow="ellipsis", no_wrap=True, max_width=customer)
-    table.add_column("type", overflow="ellipsis", no_wrap=True, max_width=kind)
-    table.add_column("priority", overflow="ellipsis", no_wrap=True, max_width=priority)
-    table.add_column("assignee", overflow="ellipsis", no_wrap=True, max_width=assignee)
-    for name in ("opened", "due", "SLA", "1C"):
-        table.add_column(name, no_wrap=True, min_width={"opened": 11, "due": 11, "SLA": 8, "1C": 2}[name])
-    for r in rows:
-        sla = {"breached": "[red]breached[/red]", "missed": "[red]missed[/red]", "met": "[green]met[/green]"}.get(r["sla"] or "", r["sla"] or "—")
-        cells = [r["number"], *([r["customer"] or "—"] if with_customer else []), r["type"], r["priority"], _short(r["assignee"]),
-                 r["opened"], r["due"] or "—", sla,
-                 "—" if r["due"] is None else "[green]✓[/green]" if r["written_back"] else "[red]✗[/red]"]
-        table.add_row(*cells)
-    console.print(table)
-    console.print(
-        f"Imported [bold]{counts['tickets']}[/bold] requests and [bold]{counts['customers']}[/bold] customers; "
-        f"[bold]{counts['written_back']}[/bold] of {counts['with_due']} due dates written back to 1C and read back over OData; "
-        f"{counts['tickets'] - counts['with_due']} paused (waiting for the customer) or without a policy; "
-        f"{counts['breached']} breached; {counts['open_assigned']} of {counts['open']} open requests have an assignee; "
-        f"{elapsed:.1f} s."
-    )
-    if "assigned" in counts:
-        console.print(
-            f"Assigned [bold]{counts['assigned']}[/bold] requests ({counts['assigned_back']} as 1C holds them: "
-            f"Ответственный); {counts['with_co_executors']} with co-executors, {counts['co_executors_back']} of them "
-            "as 1C's Соисполнители section holds them (crm-bridge routing explain <number> says why).", highlight=False)
-
-
-def _short(name: str | None) -> str:
-    """"Баранова Юлия Олеговна" as "Баранова Ю. О.": the surname is what staff scan for."""
-    if not name:
-        return "—"
-    surname, *rest = name.split()
-    return " ".join([surname, *(f"{part[0]}." for part in rest)])
 
 
 def emulator(

@@ -91,12 +91,77 @@ def test_demo_writes_due_dates_that_1c_serves_over_odata(env: dict[str, str]) ->
             if row["due"] is not None:
                 assert served[row["number"]][5:16] == f"{day[3:5]}-{day[0:2]}T{clock}", row
         assert sum(not v.startswith("0001-") for v in served.values()) == counts["with_due"]
-        wait_for_line(proc.stderr, "Ctrl-C stops both")
+        _intake_came_in_once_each(report["intake"], port)
+        web = _intake_lines_then_ready(proc)
+        assert requests.get(f"{web}/request", timeout=10).status_code == 200  # the form is on in --keep-running
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopped cleanly" in err
+
+
+def _intake_came_in_once_each(intake: object, port: int) -> None:
+    """Issue #24's "done when", in the demo: a mail, the form and an API call each one
+    request in 1C (read back over OData as curl would) with its customer, 1C's number, due
+    dates and an acknowledgement in the customer's language; the reply threaded into the
+    first, where it started the next-response clock."""
+    assert isinstance(intake, dict)
+    url = f"http://127.0.0.1:{port}/crm/odata/standard.odata/{DOC}"
+    answer = requests.get(url, params={"$format": "json", "$select": "Ref_Key,Number,Тема,Posted,Партнер_Key,СрокИсполнения"},
+                          auth=(DEMO_LOGIN.encode(), DEMO_PASSWORD.encode()), timeout=30)
+    answer.raise_for_status()
+    docs = answer.json()["value"]
+    sent = intake["requests"]
+    assert [(r["channel"], r["source"]) for r in sent] == [("e-mail", "external"), ("web form", "external"), ("API", "internal")]
+    for row in sent:
+        mine = [d for d in docs if d["Тема"] == row["subject"]]
+        assert len(mine) == 1, row  # once: the mail and the API call were each sent twice
+        assert (row["stored"], row["requests"]) == (1, 1), row
+        doc = mine[0]
+        assert doc["Ref_Key"] == row["remote_id"]
+        assert doc["Posted"] is True
+        assert doc["Number"] == row["number"]
+        assert doc["Number"].startswith("CRM-")
+        assert doc["Партнер_Key"] == row["customer_remote_id"]  # the customer intake matched, in 1C
+        assert row["customer_id"] == row["contact_customer_id"]  # and it is the writer's own
+        assert doc["СрокИсполнения"] == row["resolution_due_iso"][:19]  # the SLA plan's due date, written back
+        assert row["first_response_due"]
+        [ack] = row["acknowledgements"]
+        assert row["number"] in ack["subject"]  # "Обращение CRM-0000121 принято: …" / "Request CRM-0000123 received: …"
+    assert [r["matched_by"].split(" ")[0] for r in sent] == ["email", "phone", "email"]
+    assert [r["acknowledgements"][0]["language"] for r in sent] == ["ru", "ru", "en"]
+    assert sent[0]["acknowledgements"][0]["subject"].startswith(f"Обращение {sent[0]['number']} принято")
+    assert sent[2]["acknowledgements"][0]["subject"].startswith(f"Request {sent[2]['number']} received")
+    assert sent[2]["retried_reference"] == sent[2]["reference"]  # the API's retry: the same request
+    assert [r["type"] for r in sent] == ["consultation", "technical_problem", "technical_problem"]  # the demo's rules
+    reply = intake["reply"]
+    assert reply["state"] == "threaded"
+    assert reply["number"] == sent[0]["number"]
+    assert reply["rule"].startswith("reply to our mail")
+    assert reply["new_requests"] == 0
+    assert [e["author"] for e in reply["message_events"]] == ["customer"]
+    clock = reply["next_response"]
+    assert clock["started"] == reply["message_events"][0]["at"]  # the customer's message started it …
+    assert clock["state"] == "on_track"  # … and it runs until an agent answers
+    assert clock["due"]
+
+
+def _intake_lines_then_ready(proc: subprocess.Popen[str]) -> str:
+    """The web pages' address from the lines `demo --keep-running` prints for intake (stderr with --json)."""
+    assert proc.stderr is not None
+    web = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "the request form: " in line:
+            web = line.split("the request form: ")[1].strip().removesuffix("/request")
+        if "Authorization: Bearer " in line:
+            assert "/api/intake/requests" in line
+        if "Ctrl-C stops both" in line or not line:
+            break
+    assert web, "no request form line"
+    return web
 
 
 def test_init_check_and_run_against_a_standalone_emulator(tmp_path: Path, env: dict[str, str]) -> None:

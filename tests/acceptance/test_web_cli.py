@@ -72,7 +72,7 @@ web:
 def test_demo_keep_running_prints_the_dashboard_and_a_cabinet_link_that_work(tmp_path: Path):
     from test_cli import free_port
 
-    proc = subprocess.Popen([*CLI, "demo", "--keep-running", "--requests", "40", "--port", str(free_port())],
+    proc = subprocess.Popen([*CLI, "demo", "--serve", "--requests", "40", "--port", str(free_port())],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from crm_bridge.app import App, FrozenClock
+from crm_bridge.store.tables import TicketEventRow
 from kpi.errors import UnknownDimension
 from kpi.period import parse_period
 from kpi.queries import Filters, KpiReport, kpi_report, sla_report
@@ -119,6 +121,33 @@ def test_repeat_contacts_match_type_and_normalised_subject_within_the_window(ses
     assert (total.repeat_base, total.repeats) == (6, 1)  # "RE: Не печатается счёт" 3 days after the first
     wider = november(session, KpiConfig.model_validate({"repeat_within_days": 14})).total
     assert wider.repeats == 2  # and "Как выгрузить отчёт" 11 days after October's
+
+
+def test_repeat_contacts_count_the_messages_intake_marked_as_repeats(session: Session) -> None:
+    """Intake attaches a repeat contact to the open request as a ``message`` event with
+    ``repeat: true`` (no new request): each one dated in the period is a contact and a repeat."""
+    def message(ticket: int, at: datetime, *, repeat: bool | None) -> TicketEventRow:
+        data: dict[str, Any] = {"author": "customer", "rule": "same topic"}
+        if repeat is not None:
+            data["repeat"] = repeat
+        return TicketEventRow(ticket_id=ticket, kind="message", at=at, origin="intake", data=data)
+
+    session.add_all([
+        message(3, datetime(2026, 11, 12, 9, tzinfo=ZONE), repeat=True),    # L2's open request: counts
+        message(3, datetime(2026, 11, 13, 9, tzinfo=ZONE), repeat=False),   # a reply, not a repeat
+        message(3, datetime(2026, 11, 14, 9, tzinfo=ZONE), repeat=None),    # a message of the CRM's
+        message(8, datetime(2026, 11, 30, 23, 30, tzinfo=ZONE), repeat=True),  # L1, still November in Moscow
+        message(8, datetime(2026, 12, 1, 0, 30, tzinfo=ZONE), repeat=True),  # December's (21:30 UTC on 30 Nov)
+    ])
+    session.flush()
+    report = november(session, by=("team",))
+    # before: 1 repeat of 6 requests opened with a customer (L1 1 of 4, L2 0 of 2)
+    assert (report.total.repeat_base, report.total.repeats, report.total.repeat_messages) == (8, 3, 2)
+    teams = {r.key[0]: (r.repeat_base, r.repeats) for r in report.rows}
+    assert teams == {"L1": (5, 2), "L2": (3, 1)}
+    assert report.total.repeat_rate == pytest.approx(3 / 8)
+    anna = november(session, filters=Filters(agent="Иванова Анна")).total  # requests 1, 2, 8 and 8's message
+    assert (anna.repeat_base, anna.repeats) == (4, 2)
 
 
 def test_cost_per_request_uses_the_agents_rate_else_the_teams_else_the_default(session: Session) -> None:

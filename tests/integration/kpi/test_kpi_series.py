@@ -57,6 +57,14 @@ def test_the_open_requests_by_age(bridge: App):
     assert ages == [(4, 1), (24, 0), (72, 2), (168, 1), (None, 0)]
 
 
+def test_the_open_requests_by_age_at_a_past_instant_count_one_resolved_since(bridge: App):
+    with bridge.store.transaction() as s:
+        ages = backlog_ages(s, NOW - timedelta(days=2), past=True)  # 26 Oct 12:00: the dashboard's period ending then
+    # 12 h and 12 h (the two opened around midnight on the 25th/26th), 36.5 h (00:30 CEST on the
+    # 25th); the one resolved yesterday was open then, 8 days old; the one 2 h old did not exist
+    assert ages == [(4, 0), (24, 2), (72, 1), (168, 0), (None, 1)]
+
+
 def test_the_weekly_csat_score_by_the_week_each_request_was_resolved(bridge: App):
     with bridge.store.transaction() as s:
         resolved = s.scalar(select(TicketRow.id).where(TicketRow.number == "CRM-0000005"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_fixtures import PASSWORD, cabinet_token, make_app
+from web_fixtures import PASSWORD, cabinet_token, make_app, seed_december
 
 from web.serve import WebServer
 
@@ -35,6 +35,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
     app = make_app(tmp_path)
+    seed_december(app)  # older than the default 14 days: only a chosen period shows them
     try:
         with WebServer(app, "127.0.0.1", 0) as web:
             yield web.url
@@ -103,3 +104,55 @@ def test_a_customer_opens_their_link_and_a_forged_one_is_refused(browser: Any, s
     assert page.inner_text("h1") == "Ссылка не работает"
     assert page.locator("li.card").count() == 0
     page.screenshot(path=str(_shots(tmp_path) / "forged-link.png"))
+
+
+def _volume_bars(page: Any) -> list[str]:
+    """The volume chart's bar tooltips ("10.12: phone 2")."""
+    bars = page.locator("section.kpi svg.chart").first.locator("rect title")
+    return [bars.nth(i).text_content() or "" for i in range(bars.count())]
+
+
+def test_a_supervisor_picks_a_period_and_a_team_and_the_charts_and_lists_follow(browser: Any, site: str,
+                                                                                 tmp_path: Path):
+    page = browser.new_page(locale="en-GB", viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{site}/login")
+    page.fill("input[name=login]", "lead")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{site}/dashboard")
+    assert "CRM-0000043" in page.inner_text("section.breached")
+    assert not any(".12:" in bar for bar in _volume_bars(page))  # December is not in the last 14 days
+    # type a period and choose a team in the plain GET form (no script on the page)
+    page.fill("form.view input[name=period]", "2026-12")
+    page.select_option("form.view select[name=team]", "L2")
+    page.click("form.view button[type=submit]")
+    page.wait_for_url("**/dashboard?period=2026-12*")
+    assert page.url.endswith("/dashboard?period=2026-12&team=L2&agent=&channel=")
+    title = page.locator("section.kpi svg.chart").first.get_attribute("aria-label")
+    assert title == "Requests opened per day by channel, 2026-12"
+    assert page.inner_text("figure.chart-volume figcaption") == title
+    bars = _volume_bars(page)
+    assert any(b.startswith("10.12: phone 2") for b in bars), bars  # L2's two phone requests on the 10th
+    assert not any("chat" in b for b in bars)  # L1's chat request is filtered out
+    assert "CRM-0000043" in page.inner_text("section.breached")  # L2's breached request stays listed
+    assert page.locator("form.view select[name=team] option[selected]").inner_text() == "L2"
+    page.screenshot(path=str(_shots(tmp_path) / "dashboard-filtered.png"), full_page=True)
+    # the shareable link, then another team: the lists follow
+    page.click("a.share")
+    page.wait_for_url("**/dashboard?period=2026-12&team=L2")
+    assert page.url.endswith("/dashboard?period=2026-12&team=L2")
+    page.select_option("form.view select[name=team]", "L1")
+    page.click("form.view button[type=submit]")
+    page.wait_for_load_state()
+    assert "CRM-0000043" not in page.inner_text("section.breached")
+    assert any("chat" in b for b in _volume_bars(page))
+    assert not errors, errors  # no CSP violation or failed load so far
+    # a wrong period: a friendly message (status 400, which the browser reports), the default view under it
+    page.fill("form.view input[name=period]", "2026-13")
+    page.click("form.view button[type=submit]")
+    page.wait_for_load_state()
+    assert "is not a period" in page.inner_text("[role=alert]")
+    page.screenshot(path=str(_shots(tmp_path) / "dashboard-bad-period.png"), full_page=True)
+    assert errors == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]

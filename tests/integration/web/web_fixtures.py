@@ -84,3 +84,29 @@ def seed(app: App) -> dict[str, int]:
 
 def cabinet_token(contact_id: int, *, purpose: str = "cabinet", days: int = 30, key: str = LINK_KEY) -> str:
     return sign(key, purpose, f"contact:{contact_id}", expires=NOW + timedelta(days=days))
+
+
+def seed_december(app: App) -> None:
+    """Three more requests, all in December 2026 (outside the dashboard's default 14 days):
+    L2's two by phone on the 10th (one resolved on the 12th, one still open) and L1's one by
+    chat on the 20th, closed on 5 January. So at December's end two are open (both over 7
+    days old), one per team and agent."""
+    with app.store.transaction() as s:
+        teams = {t.name: t for t in s.query(TeamRow)}
+        agents = {a.name: a for a in s.query(AgentRow)}
+        customer = s.query(CustomerRow).first()
+        assert customer is not None
+
+        def ticket(number: str, team: str, agent: str, channel: str, status: str, opened: datetime,
+                   **more: object) -> None:
+            s.add(TicketRow(number=number, subject=f"Декабрь {number[-2:]}", type="consultation", priority="normal",
+                            channel=channel, source="external", status=status, customer_id=customer.id,
+                            team_id=teams[team].id, assignee_id=agents[agent].id, created_at=opened, sla_state="met",
+                            tags=[], **more))
+
+        ticket("CRM-0000060", "L2", "Сидорова Анна Ивановна", "phone", "resolved", datetime(2026, 12, 10, 10, tzinfo=MSK),
+               resolved_at=datetime(2026, 12, 12, 10, tzinfo=MSK))
+        ticket("CRM-0000061", "L2", "Сидорова Анна Ивановна", "phone", "in_progress",
+               datetime(2026, 12, 10, 11, tzinfo=MSK))
+        ticket("CRM-0000062", "L1", "Петров Пётр", "chat", "closed", datetime(2026, 12, 20, 12, tzinfo=MSK),
+               closed_at=datetime(2027, 1, 5, 12, tzinfo=MSK))
