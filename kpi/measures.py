@@ -2,6 +2,11 @@
 
 * ``epoch(x)`` — seconds since 1970 of a stored instant (``julianday`` on SQLite,
   ``EXTRACT(EPOCH …)`` on PostgreSQL), so durations are subtractions in SQL.
+* ``likely(condition)`` — a condition true for most rows (``created_at < end of period``
+  over a store of years): on SQLite the planner hint ``likely()``, so it scans the table
+  instead of walking an index over nearly all of it and fetching each row (11.7 s against
+  1.3 s for the backlog of 1,000,000 requests); elsewhere the condition itself
+  (PostgreSQL's statistics choose the scan on their own).
 * ``percentiles(...)`` — median and 90th percentile per group by the *nearest-rank*
   method (the value at rank ``ceil(p·n)`` in ascending order). SQLite has no ordered-set
   aggregates: there it is ``row_number()`` and ``count()`` windows; PostgreSQL computes the
@@ -13,12 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, case, func, literal
+from sqlalchemy import Boolean, Float, case, func, literal, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select, select
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["PERCENTS", "epoch", "percentiles"]
+__all__ = ["PERCENTS", "epoch", "likely", "percentiles"]
 
 #: (name, percent) of every percentile a report shows
 PERCENTS = (("median", 50), ("p90", 90))
@@ -43,21 +48,53 @@ def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
 
 
-def percentiles(source: Any, keys: list[str], values: list[str], dialect: str = "sqlite") -> Select[Any]:
+class likely(FunctionElement[bool]):  # noqa: N801 — reads as a SQL function
+    """A condition most rows meet: a hint to SQLite's planner not to pick an index for it."""
+
+    type = Boolean()
+    name = "likely"
+    inherit_cache = True
+
+
+@compiles(likely)
+def _likely_default(element: likely, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(likely, "sqlite")
+def _likely_sqlite(element: likely, compiler: Any, **kw: Any) -> str:
+    return f"likely({compiler.process(element.clauses, **kw)})"
+
+
+def percentiles(source: Any, keys: list[str], values: list[str], dialect: str = "sqlite", *,
+                also_by: list[str] | None = None) -> Select[Any]:
     """Per group of `keys`: ``n`` and, for each of `values`, ``<value>_median`` and
     ``<value>_p90`` (nearest rank). `source` is a subquery holding the key and value
     columns; rows whose value is NULL must be filtered out before (they would rank).
-    `dialect`: the database's name (``postgresql`` uses ``percentile_disc``)."""
+    `dialect`: the database's name (``postgresql`` uses ``percentile_disc``).
+
+    `also_by` (PostgreSQL only): a second, coarser grouping — some of `keys` — computed in
+    the same pass by ``GROUPING SETS`` instead of a second copy of every value; its rows
+    hold NULL in the other keys and 1 in the extra column ``whole`` (0 on the others)."""
     key_cols = [source.c[k] for k in keys]
     if dialect == "postgresql":
         discs = [func.percentile_disc(literal(percent / 100, Float())).within_group(source.c[v]).label(f"{v}_{name}")
                  for v in values for name, percent in PERCENTS]
-        return select(*key_cols, func.count().label("n"), *discs).group_by(*key_cols)
+        if also_by is None:
+            return select(*key_cols, func.count().label("n"), *discs).group_by(*key_cols)
+        rest = [source.c[k] for k in keys if k not in also_by]
+        sets = func.grouping_sets(tuple_(*key_cols), tuple_(*(source.c[k] for k in also_by)))
+        return select(*key_cols, func.grouping(*rest).label("whole"), func.count().label("n"), *discs).group_by(sets)
+    if also_by is not None:
+        msg = "percentiles(also_by=...) needs GROUPING SETS: PostgreSQL only"
+        raise ValueError(msg)
     ranks = [func.row_number().over(partition_by=key_cols, order_by=source.c[v]).label(f"rn_{v}") for v in values]
     # the count over the same ordered window as the first rank (the whole partition as its
-    # frame): one sort serves both, where a bare count() OVER (PARTITION BY …) sorts again
+    # frame), written right after it: SQLite shares one sort between adjacent windows of the
+    # same order only (after the second rank it sorted a third time: 3.6 s against 3.3 s of
+    # CPU for 1,000,000 requests); a bare count() OVER (PARTITION BY …) would sort again too
     size = func.count().over(partition_by=key_cols, order_by=source.c[values[0]], rows=(None, None))
-    ranked = select(*key_cols, *(source.c[v] for v in values), *ranks, size.label("n")).subquery("ranked")
+    ranked = select(*key_cols, *(source.c[v] for v in values), ranks[0], size.label("n"), *ranks[1:]).subquery("ranked")
     outs: list[ColumnElement[Any]] = []
     for v in values:
         for name, percent in PERCENTS:
