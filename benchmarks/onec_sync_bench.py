@@ -31,6 +31,9 @@ phase runs in a fresh child process, so the peak RSS printed is that phase's own
 records of the base it brought up to date (all of them) per second, so the ratio of two
 passes is the ratio of their times. ``in full``: records read with all mapped fields;
 ``HTTP`` counts requests served by the emulator during the phase (its stats endpoint).
+``CPU s``: user + system CPU seconds of the phase's process during its job (all its
+threads; the emulator's process is not counted). The machine is shared, so wall time
+moves with other people's load; the CPU seconds much less.
 
 Checked on every run (exit status 1 otherwise): the incremental pass read in full exactly
 the edited records; afterwards every store agrees with the emulator (each live record
@@ -83,6 +86,7 @@ class Phase:
     mode: str  # change_detection
     seconds: float
     records: int  # imported (initial) or brought up to date (a pass)
+    cpu: float  # user + system CPU seconds of the phase's process during the job (the machine is shared: steadier)
     in_full: int  # records read with every mapped field
     http: int
     http_by_set: dict[str, dict[str, int]]
@@ -219,15 +223,16 @@ def child_phase(config: Path, job: str = "sync.pull") -> dict[str, Any]:
     app = App.from_text(config.read_text(encoding="utf-8"), file=str(config))
     try:
         app.upgrade_db()
-        started = time.perf_counter()
+        before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         summary = app.run_job(job)
-        seconds = time.perf_counter() - started
+        seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         with app.store.transaction() as s:
             bound = {str(r[0]): int(r[1]) for r in s.execute(
                 select(BindingRow.model, func.count()).where(BindingRow.state == "active").group_by(BindingRow.model))}
     finally:
         app.close()
-    return {"seconds": seconds, "summary": summary, "bound": bound,
+    return {"seconds": seconds, "cpu": cpu, "summary": summary, "bound": bound,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -253,7 +258,7 @@ def phase(name: str, mode: str, db: Path, emu: EmulatorProcess, folder: Path,
     stats = emu.call("GET", "stats")
     bound = {str(k): int(v) for k, v in out["bound"].items()}
     if job == "sla.tick":
-        return Phase(name, job, float(out["seconds"]), int(out["summary"]["planned"]), 0, int(stats["total"]),
+        return Phase(name, job, float(out["seconds"]), int(out["summary"]["planned"]), float(out["cpu"]), 0, int(stats["total"]),
                      stats["by_set"], float(out["rss_mb"]), {}), bound
     summary = out["summary"].get(BACKEND, {})
     if "error" in summary:
@@ -261,7 +266,7 @@ def phase(name: str, mode: str, db: Path, emu: EmulatorProcess, folder: Path,
     models = {m: summary[m] for m in MODELS if m in summary}
     full_reads = sum(int(m[count]) for m in models.values() for count in in_full)
     records = sum(int(m["created"]) for m in models.values()) if name == "initial import" else sum(bound.values())
-    return Phase(name, mode, float(out["seconds"]), records, full_reads, int(stats["total"]), stats["by_set"],
+    return Phase(name, mode, float(out["seconds"]), records, float(out["cpu"]), full_reads, int(stats["total"]), stats["by_set"],
                  float(out["rss_mb"]), models), bound
 
 
@@ -409,14 +414,14 @@ def report(result: Result, *, targets: bool = True, as_json: bool = False) -> in
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 100))
+    console = Console(width=max(Console().width, 120))
     console.print(f"onec_sync_bench: {result.requests:,} requests, {result.customers:,} customers; 1C latency "
                   f"{result.latency * 1000:.0f} ms per call; {os.cpu_count()} CPUs")
     table = Table(box=box.SIMPLE_HEAD)
-    for name in ("phase", "change_detection", "seconds", "records/s", "in full", "HTTP", "peak RSS MB"):
+    for name in ("phase", "change_detection", "seconds", "CPU s", "records/s", "in full", "HTTP", "peak RSS MB"):
         table.add_column(name, justify="left" if name in ("phase", "change_detection") else "right", no_wrap=True)
     for p in result.phases:
-        table.add_row(p.name, p.mode, f"{p.seconds:.2f}", f"{p.per_s:,.0f}", f"{p.in_full:,}", f"{p.http:,}",
+        table.add_row(p.name, p.mode, f"{p.seconds:.2f}", f"{p.cpu:.2f}", f"{p.per_s:,.0f}", f"{p.in_full:,}", f"{p.http:,}",
                       f"{p.rss_mb:.0f}")
     console.print(table)
     console.print("imported: " + ", ".join(f"{n:,} {m}s" for m, n in result.bound.items())
