@@ -231,21 +231,21 @@ def embedded(emu: Emulator, live: int, folder: Path, concurrency: int, *, pg_adm
         app = App.from_file(cfg)
         try:
             prepare_store(app)
-            child = subprocess.Popen([sys.executable, __file__, "--embedded-child", str(cfg)], cwd=ROOT,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            assert child.stdin is not None
-            assert child.stdout is not None
-            if child.stdout.readline().strip() != "ready":
-                raise RuntimeError("the embedded runner did not start")
-            if meter is not None:
-                meter.begin()
-            calls, started = _calls(emu), time.perf_counter()
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            line = child.stdout.readline()
-            seconds = time.perf_counter() - started
-            pg_cpu = meter.seconds() if meter is not None else None
-            child.wait(60)
+            with subprocess.Popen([sys.executable, __file__, "--embedded-child", str(cfg)], cwd=ROOT,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+                assert child.stdin is not None
+                assert child.stdout is not None
+                if child.stdout.readline().strip() != "ready":
+                    raise RuntimeError("the embedded runner did not start")
+                if meter is not None:
+                    meter.begin()
+                calls, started = _calls(emu), time.perf_counter()
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                line = child.stdout.readline()
+                seconds = time.perf_counter() - started
+                pg_cpu = meter.seconds() if meter is not None else None
+                child.wait(60)
             if not line:
                 raise RuntimeError("the embedded runner failed (see its traceback above)")
             figures = json.loads(line)
