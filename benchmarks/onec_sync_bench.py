@@ -34,6 +34,9 @@ phase (every thread: the read-ahead thread that parses 1C's pages too; not the
 emulator's), and ``per CPU s`` the records per CPU second — on a shared machine the
 steadier figure, as wall time grows with the other processes' load. ``in full``: records read with all mapped fields;
 ``HTTP`` counts requests served by the emulator during the phase (its stats endpoint).
+``CPU s``: user + system CPU seconds of the phase's process during its job (all its
+threads; the emulator's process is not counted). The machine is shared, so wall time
+moves with other people's load; the CPU seconds much less.
 
 Checked on every run (exit status 1 otherwise): the incremental pass read in full exactly
 the edited records; afterwards every store agrees with the emulator (each live record

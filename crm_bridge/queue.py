@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from crm_bridge.app import App
@@ -93,6 +93,8 @@ SCHEDULE = {
 _STREAMS = "queue_streams"
 _SCHEMA_LOCK = 7_420_111  # pg_advisory_lock key: one schema upgrade at a time
 _LEVEL_TABLE = "crm_bridge_queue_schema"
+_WAKE_LOCK = 7_420_112  # pg_advisory_xact_lock key (with the task's hash): one wake check per job at a time
+_ENDED_TABLE = "crm_bridge_queue_ended"  # streams that ended but are still "doing" in procrastinate's table
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ def _install_queue_schema(conn: Connection) -> str | None:
     assert raw is not None
     exists = conn.exec_driver_sql("SELECT to_regclass('procrastinate_jobs')").scalar() is not None
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {_LEVEL_TABLE} (level varchar(200) NOT NULL)")
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {_ENDED_TABLE} (job_id bigint PRIMARY KEY)")
     level = conn.exec_driver_sql(f"SELECT level FROM {_LEVEL_TABLE}").scalar()
     if not exists:
         raw.execute(SchemaManager.get_schema())
@@ -274,7 +277,8 @@ class Queue:
             follower = next_in_cycle(name, self.streams)
             if follower is not None:  # the next job of the cycle runs now, not at its next tick
                 try:
-                    await self._wake(follower)
+                    if await asyncio.to_thread(self._last_of_its_job, context.job):
+                        await self._wake(follower)
                 except Exception:  # this job's work is done; the follower still runs on its schedule
                     log.warning("job %s: could not queue %s now", name, follower, exc_info=True,
                                 extra={"event": "queue.job.wake_failed", "job": name})
@@ -288,6 +292,30 @@ class Queue:
         log.info("job %s %s done in %.2fs", name, kwargs, time.monotonic() - started,
                  extra={"event": "queue.job.done", "job": name})
         return result
+
+    def _last_of_its_job(self, job: QueueJob) -> bool:
+        """Whether `job` is the stream of its job that queues the next job of the cycle: no
+        other stream of its job waits, or runs without having ended. The others leave it
+        to that one, so 32 import streams wake ``sla.tick`` once, after the last of them,
+        as the embedded runner plans once after the whole import — not a cycle (the SLA
+        tick, every outbox shard, …) queued behind each stream, which also sent the
+        records of the streams still importing before they were planned.
+
+        Streams of one job check one at a time (an advisory lock), each marking itself
+        ended first: procrastinate marks a job done only after it returns, so two streams
+        ending at once would otherwise each see the other running and neither wake.
+        """
+        with self.app.store.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(:task))"),
+                         {"key": _WAKE_LOCK, "task": job.task_name})
+            conn.execute(text(f"INSERT INTO {_ENDED_TABLE} (job_id) VALUES (:id) ON CONFLICT DO NOTHING"), {"id": job.id})
+            conn.execute(text(f"DELETE FROM {_ENDED_TABLE} e WHERE NOT EXISTS "
+                              "(SELECT 1 FROM procrastinate_jobs j WHERE j.id = e.job_id AND j.status = 'doing')"))
+            others = conn.execute(text(
+                f"SELECT count(*) FROM procrastinate_jobs j WHERE j.task_name = :task AND j.id <> :id "
+                f"AND (j.status = 'todo' OR (j.status = 'doing' AND j.id NOT IN (SELECT job_id FROM {_ENDED_TABLE})))"),
+                {"task": job.task_name, "id": job.id}).scalar_one()
+        return int(others) == 0
 
     async def _wake(self, name: str) -> None:
         """Queue one run of each stream of job `name` now; a stream already waiting is left alone."""

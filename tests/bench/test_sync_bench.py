@@ -27,6 +27,8 @@ def test_every_mode_writes_every_due_date_back_and_four_workers_beat_one(pg_serv
     bench = load_bench()
     result = bench.run(requests=400, latency=0.05, workers=(1, 4), pg_admin=pg_server, concurrency=(1, 8))  # 1C: ~50 ms a call
     assert bench.report(result) == 0  # everything sent, 4 workers faster than 1, concurrency 8 faster than 1
-    assert [m.name for m in result.modes] == ["embedded, conc. 1", "embedded, conc. 8", "queue, 1 worker", "queue, 4 workers"]
+    assert [m.name for m in result.modes] == ["embedded SQLite, conc. 1", "embedded SQLite, conc. 8",
+                                              "embedded PostgreSQL, conc. 4", "queue, 1 worker", "queue, 4 workers"]
+    assert all(m.cpu > 0 for m in result.modes)  # every mode's CPU seconds were read
     assert all(m.sent >= result.live > 350 for m in result.modes)
     assert result.ratio > 1.0

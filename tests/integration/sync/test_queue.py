@@ -4,6 +4,7 @@ follow-up retries; key-range partitions and outbox shards against the 1C emulato
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -353,5 +354,49 @@ def test_a_worker_runs_the_cycle_in_order_each_job_queueing_the_next(emulator: E
         written = [d for d in emulator.records("Document_Интерес") if d["СрокИсполнения"] != "0001-01-01T00:00:00"]
         assert len(written) == due  # every planned due date reached 1C
         assert [r for r in jobs(app) if r["status"] != "succeeded"] == []  # nothing left waiting or failed
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def slow_emulator() -> Iterator[Emulator]:
+    """1C answering in 30 ms: an import stream lasts longer than the jobs after it."""
+    with Emulator(requests=150, seed=5, now=NOW.replace(tzinfo=None), users={DEMO_LOGIN: DEMO_PASSWORD},
+                  latency=0.03) as emu:
+        yield emu
+
+
+def test_the_streams_of_a_job_queue_the_next_job_once_after_the_last_of_them(
+    slow_emulator: Emulator, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """32 import streams queue one SLA tick, after the last of them ends (as the embedded
+    runner plans once after the whole import), not when a free worker meets the tick
+    queued by an earlier stream while the last ones still import; so no request is written
+    back before it is planned, and each due date is one write."""
+    emulator = slow_emulator
+    day = ("schedule: {pull_every: 86400, dispatch_every: 86400, sla_tick_every: 86400, routing_tick_every: 86400, "
+           "notify_every: 86400, reconcile_every: 86400}\n")
+    app = App.from_text(pg_config(pg_url, emulator.base_url) + day, clock=lambda: NOW)
+    try:
+        prepare_store(app)
+        streams = defer_all(app, ["sync.pull"])
+        assert streams > 8
+        with caplog.at_level(logging.INFO, logger="crm_bridge.queue"):
+            for _ in range(20):  # as four workers: a free one takes what is queued, while the others run
+                run_worker(app, concurrency=4, wait=False)  # stops once it finds nothing to take
+                if not jobs(app, "status = 'todo'"):
+                    break
+        done = [r.job for r in caplog.records if getattr(r, "event", None) == "queue.job.done"]
+        assert done.count("sync.pull") == streams
+        assert done.count("sla.tick") == 1
+        assert done.index("sla.tick") > max(i for i, job in enumerate(done) if job == "sync.pull")
+        assert done.count("sync.dispatch") == 8  # each shard once, after the plan
+        assert done.index("sync.dispatch") > done.index("sla.tick")
+        with app.store.transaction() as s:
+            sent = select(OutboxRow.local_id).where(OutboxRow.state == "sent")
+            writes = s.scalar(select(func.count()).select_from(sent.subquery()))
+            written = s.scalar(select(func.count()).select_from(sent.distinct().subquery()))
+        assert writes
+        assert writes == written  # no request written twice (a first write sent before its plan)
     finally:
         app.close()
