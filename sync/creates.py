@@ -27,6 +27,7 @@ from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["create_pending"]
 
+ROUNDS = 3  # a create, the record it refers to and that one's reference: created in one pass
 WAIT = timedelta(minutes=1)  # a create whose reference is still being created looks again after this
 
 
@@ -76,14 +77,32 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
     The creates go over the write-back's lanes (``sync/lanes.py``), `concurrency` at
     once: claimed in one transaction a batch, their keys looked up in one request (an
     ``or`` of keys, ``find_many``, when the adapter offers it) after the claim is
-    committed and before any is created, and their outcomes recorded together."""
+    committed and before any is created, and their outcomes recorded together.
+
+    A create that refers to a record still being created in the same batch (a request's
+    file, claimed beside the request) waits; once the batch has created something, the
+    waiting ones are claimed again in another round, up to ``ROUNDS`` deep — so a file
+    goes in the pass that creates its request, not a minute later."""
     with store.transaction() as session:
         ids = list(session.scalars(select(OutboxRow.id).where(
             OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
             OutboxRow.next_attempt_at <= now).order_by(OutboxRow.id).limit(limit)))
-    if not ids:
-        return
     writers: dict[str, CompiledMapping] = {}  # each model's full write mapping, compiled once per pass
+    for _ in range(ROUNDS):
+        if not ids:
+            return
+        waiting: list[int] = []
+        created = stats.created
+        _create_round(store, backend, mappings, now, stats, ids, concurrency, writers, waiting)
+        if stats.created == created:  # nothing new in the CRM: what waits, waits on
+            return
+        ids = waiting
+
+
+def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
+                  stats: ExportStats, ids: list[int], concurrency: int, writers: dict[str, CompiledMapping],
+                  waiting: list[int]) -> None:
+    """One round of `create_pending` over `ids`; the rows whose reference is not created yet go into `waiting`."""
 
     def claim(row_ids: list[int]) -> dict[int, _Create]:
         jobs: dict[int, _Create] = {}
@@ -92,7 +111,8 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
                 select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
             for row_id in row_ids:
                 row = rows.get(row_id)
-                job = _claim_create(session, backend, mappings, row, now, stats, writers) if row is not None else None
+                job = _claim_create(session, backend, mappings, row, now, stats, writers, waiting) \
+                    if row is not None else None
                 if job is not None:
                     jobs[row_id] = job
         _look_up(backend, mappings, list(jobs.values()))  # the claims are committed: no transaction open
@@ -138,7 +158,8 @@ def _look_up(backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], jo
 
 
 def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row: OutboxRow,
-                  now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping]) -> _Create | None:
+                  now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping],
+                  waiting: list[int]) -> _Create | None:
     """Claim a create row and work out its write; settle at once what needs no remote call."""
     if row.state != "pending" or claims.is_live(row, now):
         return None
@@ -183,6 +204,7 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
         values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
     except _Waiting as exc:  # what it refers to is not created yet (its create failed): later, not parked
         row.next_attempt_at, row.last_error = now + WAIT, str(exc)
+        waiting.append(row.id)
         return None
     except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
         unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
