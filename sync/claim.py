@@ -46,41 +46,51 @@ LEASE = timedelta(minutes=10)
 # over: the time a write the owner sent just before it died may still take to land in 1C.
 TAKEOVER_GRACE = 2.0
 _HOST = socket.gethostname()
+# This process's own mark in its tokens: a process restarted with the same pid (a
+# container's pid 1 after a crash) has another, so its predecessor's claims get the grace.
+_INCARNATION = uuid.uuid4().hex[:8]
 _sending: set[str] = set()  # the tokens this process holds right now
 
 
 def _token() -> str:
-    """``host:pid:wall-clock ms:random``: who holds the claim, and since when (wall clock)."""
-    return f"{_HOST}:{os.getpid()}:{time.time_ns() // 1_000_000}:{uuid.uuid4().hex[:12]}"
+    """``host:pid:wall-clock ms:incarnation+random``: who holds the claim, and since when (wall clock)."""
+    return f"{_HOST}:{os.getpid()}:{time.time_ns() // 1_000_000}:{_INCARNATION}{uuid.uuid4().hex[:8]}"
 
 
-def _gone(owner: str) -> bool:
+def _gone(owner: str, as_of: float | None = None) -> bool:
     """True when `owner` is known not to be sending any more (same host only): this
-    process, not sending it; or a dead process whose claim is older than ``TAKEOVER_GRACE``
-    (a token without its instant, written before the grace existed, is over it)."""
+    process, not sending it; or a dead process — an earlier one with this pid among them
+    — whose claim was older than ``TAKEOVER_GRACE`` at `as_of` (wall-clock seconds;
+    default now). A token without its instant, written before the grace existed, is over it."""
     host, _, rest = owner.partition(":")
     parts = rest.split(":")
     if host != _HOST or not parts[0].isdigit():
         return False
     pid = int(parts[0])
+    taken_ms = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+    past_grace = (time.time() if as_of is None else as_of) - taken_ms / 1000 >= TAKEOVER_GRACE
     if pid == os.getpid():
-        return owner not in _sending  # nothing of ours is in flight that we do not know of
+        if len(parts) > 2 and parts[2].startswith(_INCARNATION):
+            return owner not in _sending  # nothing of ours is in flight that we do not know of
+        return past_grace  # our pid, another process: it died, its last write may still be landing
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        taken_ms = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
-        return time.time() - taken_ms / 1000 >= TAKEOVER_GRACE
+        return past_grace
     except PermissionError:  # a process of another user runs under that pid
         return False
     return False
 
 
-def is_live(row: OutboxRow, now: datetime) -> bool:
-    """The row is being sent by someone right now."""
+def is_live(row: OutboxRow, now: datetime, *, as_of: float | None = None) -> bool:
+    """The row is being sent by someone right now. With `as_of` (wall-clock seconds: when
+    the remote was re-read for the rows about to be claimed), a dead owner's claim counts
+    as live until its grace had passed by then — so a takeover is judged against a re-read
+    made after any write of the dead owner's could have landed."""
     if row.claimed_by is None or row.claim_expires is None:
         return False
     expires = row.claim_expires if row.claim_expires.tzinfo else row.claim_expires.replace(tzinfo=now.tzinfo)
-    return expires > now and not _gone(row.claimed_by)
+    return expires > now and not _gone(row.claimed_by, as_of)
 
 
 def held_elsewhere(session: Session, row: OutboxRow, now: datetime) -> bool:
@@ -91,7 +101,8 @@ def held_elsewhere(session: Session, row: OutboxRow, now: datetime) -> bool:
     return any(is_live(other, now) for other in others)
 
 
-def held_elsewhere_many(session: Session, rows: Sequence[OutboxRow], now: datetime) -> set[int]:
+def held_elsewhere_many(session: Session, rows: Sequence[OutboxRow], now: datetime, *,
+                        as_of: float | None = None) -> set[int]:
     """``held_elsewhere`` for many rows of one backend in one query: the ids of those whose
     record has another row being sent."""
     if not rows:
@@ -103,7 +114,7 @@ def held_elsewhere_many(session: Session, rows: Sequence[OutboxRow], now: dateti
         for other in session.scalars(select(OutboxRow).where(
                 OutboxRow.backend == rows[0].backend, OutboxRow.model == model, OutboxRow.local_id.in_(local_ids),
                 OutboxRow.claimed_by.is_not(None))):
-            if is_live(other, now):
+            if is_live(other, now, as_of=as_of):
                 live.setdefault((other.model, other.local_id), set()).add(other.id)
     return {row.id for row in rows if live.get((row.model, row.local_id), set()) - {row.id}}
 

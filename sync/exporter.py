@@ -14,6 +14,7 @@ reason for an operator (``sync/record.py``). Records born here are created first
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -202,6 +203,7 @@ def dispatch(
     stats = ExportStats()
     due = _due_rows(store, backend.name, now, limit, shard)
     broken: dict[str, str] = {}  # remote id -> why no request can name it
+    reread_at = time.time()  # a dead owner's claim is taken over only if its grace had passed by this re-read
     try:
         current = _refresh(store, importer, due, backend.name, broken, concurrency) if due else {}
     except RemoteError as exc:
@@ -215,7 +217,7 @@ def dispatch(
     stop = Stop()
 
     def claim(row_ids: list[int]) -> dict[int, _Update]:
-        return _claim_updates(store, row_ids, mappings, current, written, now, stats)
+        return _claim_updates(store, row_ids, mappings, current, written, now, stats, reread_at)
 
     def call(job: _Update) -> _Sent:
         return _call_update(backend, mappings[job.model], job, broken, stop)
@@ -270,7 +272,7 @@ class _Update:
 
 def _claim_updates(store: Store, row_ids: list[int], mappings: Mapping[str, CompiledMapping],
                    current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
-                   stats: ExportStats) -> dict[int, _Update]:
+                   stats: ExportStats, reread_at: float) -> dict[int, _Update]:
     """Claim update rows (lane heads, one of each record) and work out what to send, in one
     short transaction; a row that needs no remote call (withdrawn, parked, 1C holding its
     values) is settled here and left out."""
@@ -284,11 +286,11 @@ def _claim_updates(store: Store, row_ids: list[int], mappings: Mapping[str, Comp
         for model in {row.model for row in rows.values()}:
             binder.preload_local(model, [row.local_id for row in rows.values() if row.model == model])
         _preload_references(binder, list(rows.values()), mappings)
-        held = claims.held_elsewhere_many(session, list(rows.values()), now)
+        held = claims.held_elsewhere_many(session, list(rows.values()), now, as_of=reread_at)
         newer = _newer_fields(session, list(rows.values()))
         for row_id in row_ids:
             row = rows.get(row_id)
-            if row is None or row.state != "pending" or claims.is_live(row, now):
+            if row is None or row.state != "pending" or claims.is_live(row, now, as_of=reread_at):
                 continue
             if row.id in held:
                 continue  # an older decision on the record is in flight: this one follows it, never beside it
