@@ -8,6 +8,7 @@ import os
 import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 from sync import claim as claims
 
@@ -15,7 +16,7 @@ NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 DEAD_PID = 2**22 + 12345  # above pid_max on common kernels: no such process
 
 
-def _row(token: str) -> SimpleNamespace:
+def _row(token: str) -> Any:  # an outbox row as is_live reads it
     return SimpleNamespace(claimed_by=token, claim_expires=NOW + claims.LEASE)
 
 
@@ -34,16 +35,16 @@ def test_a_claim_of_an_earlier_process_with_our_pid_waits_out_the_grace_like_a_d
 
 
 def test_this_processs_own_claim_is_live_while_it_sends_and_free_at_once_when_it_does_not() -> None:
-    row = SimpleNamespace(claimed_by=None, claim_expires=None)
-    token = claims.take(row, NOW)  # type: ignore[arg-type]
-    assert claims.is_live(row, NOW)  # type: ignore[arg-type]
+    row: Any = SimpleNamespace(claimed_by=None, claim_expires=None)
+    token = claims.take(row, NOW)
+    assert claims.is_live(row, NOW)
     claims.done(token)
-    assert not claims.is_live(row, NOW)  # type: ignore[arg-type]  # ours, not in flight: no grace to wait
+    assert not claims.is_live(row, NOW)  # ours, not in flight: no grace to wait
 
 
 def test_a_takeover_is_judged_as_of_the_re_read() -> None:
     just_now = time.time_ns() // 1_000_000
     row = _row(_token(DEAD_PID, just_now, "deadbeef0002"))
     later = time.time() + claims.TAKEOVER_GRACE + 1
-    assert not claims.is_live(row, NOW, as_of=later)  # type: ignore[arg-type]
-    assert claims.is_live(row, NOW, as_of=just_now / 1000)  # type: ignore[arg-type]  # re-read inside the grace
+    assert not claims.is_live(row, NOW, as_of=later)
+    assert claims.is_live(row, NOW, as_of=just_now / 1000)  # re-read inside the grace
