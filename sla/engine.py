@@ -15,11 +15,9 @@ other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import date, datetime
 from itertools import groupby
 from typing import Any
@@ -35,6 +33,7 @@ from crm_bridge import progress
 from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
+from crm_bridge.process import collector_paused
 from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
@@ -141,26 +140,6 @@ def _rows(session: Session, row: type[Any], columns: Sequence[Any], ids: Iterabl
     return rows_by_id(session, row, ids, columns)
 
 
-@contextmanager
-def _collecting_after() -> Iterator[None]:
-    """Run the block with Python's cyclic garbage collector paused; it resumes after.
-
-    Planning a chunk allocates some 100 containers per request that live until the chunk
-    is written (rows, facts, events); each few hundred of them triggered a collection,
-    and the older generations' passes walked the whole heap (the ORM, the calendars'
-    period arrays): 16 % of the planner's CPU at 20,000 requests (``sla_plan_bench``).
-    A chunk is bounded (``IN_CHUNK`` requests), so is what waits for the collection; the
-    collector is left off if something else turned it off, and a nested use is a no-op."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason: str = "",
               bar: progress.Task | None = None) -> int:
     """Plan many requests with a handful of queries; returns how many changed. `bar`
@@ -173,7 +152,7 @@ def plan_many(unit: Unit, ticket_ids: list[int], *, origin: str = "sla", reason:
     changed = 0
     ids = list(dict.fromkeys(ticket_ids))
     for chunk in in_chunks(ids):
-        with _collecting_after():
+        with collector_paused():  # a chunk's ~100 containers a request live until it is written
             changed += _plan_chunk(unit, chunk, origin=origin, reason=reason)
         if bar is not None:
             bar.advance(len(chunk))
@@ -521,7 +500,7 @@ def _plan_claimed(app: App, session: Session, now: datetime, queued: Sequence[An
     claimed = _claim_tickets(session, [q.ticket_id for q in queued])
     mine = [q for q in queued if q.ticket_id in claimed]
     unit = app.bus.unit(session, now, app.config)
-    with _collecting_after():
+    with collector_paused():  # a chunk's ~100 containers a request live until it is written
         for reason, rows in groupby(sorted(mine, key=lambda q: q.reason or ""), key=lambda q: q.reason or ""):
             plan_many(unit, [q.ticket_id for q in rows], reason=reason)
         unit.complete()  # what the plans changed reaches the outbox before the queue lets go
