@@ -50,6 +50,13 @@ class Inbound:
 
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_EW = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="  # an RFC 2047 encoded-word
+# RFC 2047 §6.2: the white space (a fold included) between two adjacent encoded-words is
+# not text. A sender folding a long name may split a word across two of them
+# ("=?utf-8?b?…Кон?=\r\n =?utf-8?b?стантин…?="); Python 3.11's parser of address headers
+# keeps that space in the display name ("Кон стантин", CPython gh-128110; Subject, an
+# unstructured header, was always right), so it is taken out before the header is parsed.
+_BETWEEN_EWS = re.compile(rf"({_EW})[ \t\r\n]+(?={_EW})")
 _BOUNCERS = ("mailer-daemon", "postmaster")
 
 
@@ -125,10 +132,16 @@ def _automatic(msg: Message, sender: str, present: frozenset[str]) -> str | None
 
 
 def _header(msg: Message, name: str, problems: list[str], present: frozenset[str] | None = None) -> str:
+    """The header `name` decoded (its first occurrence; "" when absent or unreadable)."""
     if present is not None and name.lower() not in present:
         return ""
     try:
-        return str(msg.get(name, "") or "")
+        raw = next((value for key, value in msg.raw_items() if key.lower() == name.lower()), None)
+        if raw is None:
+            return ""
+        if "?=" in raw:
+            raw = _BETWEEN_EWS.sub(r"\1", raw)
+        return str(msg.policy.header_fetch_parse(name, raw) or "")  # as msg.get(name) reads it
     except (ValueError, TypeError, IndexError) as exc:  # a header the policy cannot parse
         problems.append(f"{name}: unreadable ({exc})")
         return ""

@@ -85,3 +85,53 @@ def test_broken_base64_and_garbage_still_parse() -> None:
     inbound = parse_message(raw)
     assert inbound.sender == "a@b.ru"
     assert parse_message(b"\x00\xff garbage").sender == ""
+
+
+# A long non-ASCII header is folded into several encoded-words; a sender may split a word
+# between two of them. The white space between adjacent encoded-words is not text
+# (RFC 2047 §6.2): "Кон" + "стантин" is one word. Written as Python's email package and
+# Thunderbird write them (base64, the fold inside a word) and as Outlook does (Q).
+FOLDED = (
+    b"From: =?utf-8?b?0JrQvtC90YHRgtCw0L3RgtC40L3QvtC/0L7Qu9GM0YHQutC40Lkg0JrQvtC9?=\r\n"
+    b" =?utf-8?b?0YHRgtCw0L3RgtC40L0g0JrQvtC90YHRgtCw0L3RgtC40L3QvtCy0LjRhw==?=\r\n"
+    b" <K@Client.example>\r\n"
+    b"To: support@example.ru\r\n"
+    b"Subject: =?utf-8?b?0J3QtSDRgNCw0LHQvtGC0LDQtdGCINC/0LXRh9Cw0YLRjCDRgdGH0LU=?=\r\n"
+    b" =?utf-8?b?0YLQvtCyLdGE0LDQutGC0YPRgCDQsiDQv9C+0LTRgNCw0LfQtNC10LvQtdC90Lg=?=\r\n"
+    b"\t=?utf-8?q?=D0=B8_=D1=84=D0=B8=D0=BB?= =?utf-8?q?=D0=B8=D0=B0=D0=BB=D0=B0?= today\r\n"
+    b"Message-ID: <fold1@client.example>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+    b"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nx\r\n"
+    b"--XX\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+    b"Content-Disposition: attachment;\r\n"
+    b" filename*0*=utf-8''%D0%A1%D1%87%D1%91%D1%82-%D1%84%D0%B0;\r\n"  # continuations of RFC 2231,
+    b" filename*1*=%D0%BA%D1%82%D1%83%D1%80%D0%B0%20%D0%9A%D0%BE%D0%BD%D1;\r\n"  # a letter split
+    b" filename*2*=%81%D1%82%D0%B0%D0%BD%D1%82.pdf\r\n\r\neA==\r\n"  # between two of them
+    b"--XX\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+    b'Content-Disposition: attachment; filename="=?utf-8?b?0JDQutGCINCa0L7QvQ==?=\r\n'
+    b' =?utf-8?b?0YHRgtCw0L3RgtC40L3QvtC/0L7Qu9GMLnBkZg==?="\r\n\r\neA==\r\n'
+    b"--XX--\r\n"
+)
+
+
+def test_a_folded_long_cyrillic_name_and_subject_are_joined_without_a_space_inside_a_word() -> None:
+    inbound = parse_message(FOLDED)
+    assert (inbound.sender, inbound.sender_name) == ("k@client.example", "Константинопольский Константин Константинович")
+    assert inbound.subject == "Не работает печать счетов-фактур в подразделении филиала today"
+    assert [a.filename for a in inbound.attachments] == ["Счёт-фактура Констант.pdf", "Акт Константинополь.pdf"]
+
+
+def test_white_space_between_an_encoded_word_and_plain_text_stays() -> None:
+    raw = (b"From: Ivan =?utf-8?b?0J/QtdGC?=\r\n =?utf-8?b?0YDQvtCy?= Jr =?utf-8?q?=D0=98=D0=B2?= <i@x.ru>\r\n"
+           b"Subject: =?utf-8?q?=D0=9E=D0=B1_?=\r\n =?utf-8?q?=D0=B8?= plain =?utf-8?q?=D0=BA?=\r\n\r\nx\r\n")
+    inbound = parse_message(raw)
+    assert inbound.sender_name == "Ivan Петров Jr Ив"
+    assert inbound.subject == "Об и plain к"
+
+
+def test_a_name_with_a_comma_or_an_address_inside_its_encoded_words_does_not_change_the_sender() -> None:
+    raw = (b"From: =?utf-8?b?0JjQstCw0L3QvtCyLA==?=\r\n =?utf-8?b?IGJvc3NAYmFuay5ydQ==?= <i@x.ru>\r\n"
+           b"Subject: s\r\n\r\nx\r\n")  # "Иванов," + " boss@bank.ru"
+    inbound = parse_message(raw)
+    assert (inbound.sender, inbound.sender_name) == ("i@x.ru", "Иванов, boss@bank.ru")
