@@ -21,6 +21,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
@@ -74,9 +75,10 @@ def to_message(sub: Submission, *, message_id: str, now: datetime, channel_name:
         problem = "to_message needs an aware `now`"
         raise ValueError(problem)
     msg = EmailMessage()
-    msg["From"] = formataddr((sub.name, sub.email))
+    name, subject = " ".join(sub.name.split()), " ".join(sub.subject.split())  # a line break adds no header
+    msg.set_raw("From", _mailbox(name, sub.email))
     msg["To"] = f"intake@{DOMAIN}"
-    msg["Subject"] = sub.subject
+    msg.set_raw("Subject", _folded(subject, "Subject"))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     msg["X-Crm-Bridge-Channel"] = channel_name
@@ -91,6 +93,30 @@ def to_message(sub: Submission, *, message_id: str, now: datetime, channel_name:
                            filename=f.filename or "attachment")
     raw: bytes = msg.as_bytes()
     return raw
+
+
+def _mailbox(name: str, email: str) -> str:
+    """The From value: the name (quoted when ASCII with specials, else encoded-words) folded
+    before the address."""
+    address = formataddr(("", email))  # raises on CR or LF
+    if not name:
+        return address
+    phrase = formataddr((name, email)).rpartition(" <")[0] if name.isascii() else name
+    return f"{_folded(phrase, 'From')}\n <{address}>"
+
+
+def _folded(text: str, header: str) -> str:
+    """`text` as a header value folded by RFC 5322 and RFC 2047 rules: non-ASCII text in
+    encoded-words split between letters, each space inside an encoded-word (so a fold
+    between two of them, which a reader drops, RFC 2047 §6.2, loses nothing).
+
+    Not ``msg[header] = text``: Python 3.11's folding of a long non-ASCII header may end an
+    encoded-word at a word's end and put that space between the words (a compliant reader,
+    ours included, then joins the words: CPython gh-92081), and drops the quotes of a name
+    with specials ("«Ромашка» x@y" became an address)."""
+    if text.isascii():  # folded at spaces only: a fold after "," or ";" would add a space
+        return Header(text, "us-ascii", header_name=header).encode(splitchars=" ", linesep="\n")
+    return Header(text, "utf-8", header_name=header).encode(linesep="\n")
 
 
 class RateLimiter:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
-from crm_bridge.store.tables import TicketRow
+from crm_bridge.store.tables import ContactRow, TicketRow
 from intake.tables import InboxRow
 from tests.integration.intake.conftest import DOC, EXTRA, INTAKE
 from web.serve import WebServer
@@ -197,3 +197,15 @@ def test_an_api_caller_is_not_a_flood_and_its_token_never_reaches_the_logs(site:
     assert "intake.api.stored" in logged
     assert ERP not in logged
     assert "w" * 32 not in logged
+
+
+def test_a_long_cyrillic_name_and_subject_sent_to_the_api_reach_1c_without_a_space_lost_or_added(site: Site) -> None:
+    name = "Константинопольский Константин Константинович"
+    subject = "«Ромашка» Счёт-фактура ООО Счёт-фактура Ли"  # Python 3.11 folds it at a word's end
+    body = {**BODY, "name": name, "email": "k@client.example", "subject": subject, "attachments": []}
+    assert site.api("POST", "/api/intake/requests", json=body).status_code == 201
+    site.register()
+    (created,) = site.ours()
+    assert created["Тема"] == subject
+    with site.app.store.transaction() as s:
+        assert s.scalars(select(ContactRow.name).where(ContactRow.email == "k@client.example")).one() == name

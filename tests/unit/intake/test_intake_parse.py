@@ -89,8 +89,8 @@ def test_broken_base64_and_garbage_still_parse() -> None:
 
 # A long non-ASCII header is folded into several encoded-words; a sender may split a word
 # between two of them. The white space between adjacent encoded-words is not text
-# (RFC 2047 §6.2): "Кон" + "стантин" is one word. Written as Python's email package and
-# Thunderbird write them (base64, the fold inside a word) and as Outlook does (Q).
+# (RFC 2047 §6.2): "Кон" + "стантин" is one word. The From and the first Subject lines are
+# Python's own folding (base64, the fold inside a word); the last Subject line is Q-encoded.
 FOLDED = (
     b"From: =?utf-8?b?0JrQvtC90YHRgtCw0L3RgtC40L3QvtC/0L7Qu9GM0YHQutC40Lkg0JrQvtC9?=\r\n"
     b" =?utf-8?b?0YHRgtCw0L3RgtC40L0g0JrQvtC90YHRgtCw0L3RgtC40L3QvtCy0LjRhw==?=\r\n"

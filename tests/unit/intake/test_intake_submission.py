@@ -85,3 +85,44 @@ def test_check_renders_the_form_and_its_thanks_page_and_names_a_broken_template(
     (line,) = check_pages(app)
     assert not line["ok"]
     assert "request_done.html" in line["detail"]
+
+
+@pytest.mark.parametrize("name", [
+    "Константинопольский Константин Константинович",
+    "Иван Константинопольский (ИП)",
+    "Счёт-фактура д'Артаньян Жанна,",   # a fold at the end of a word: the space must survive
+    "«Ромашка» x@y",                     # specials: the address must stay the person's
+    "Иванов, Иван  Сергеевич",
+    "Abdurahmanov Константин van der Константинович оглы " * 3,
+    "ООО «Рога и копыта» филиал Константинопольский, отдел закупок; ответственный: Петров",
+])
+def test_a_long_or_special_name_and_subject_come_back_whole_from_the_stored_message(name: str) -> None:
+    subject = f"Не работает печать счетов-фактур: {name} — срочно " * 4
+    file = FileIn(f"Счёт-фактура {name[:180]}.pdf", "application/pdf", b"%PDF")
+    raw = to_message(Submission(name, "k@client.example", "", subject, "Текст", (file,)), message_id="<w@x.invalid>",
+                     now=NOW, channel_name="web_form")
+    inbound = parse_message(raw)
+    assert (inbound.sender, inbound.sender_name) == ("k@client.example", " ".join(name.split()))
+    assert inbound.subject == " ".join(subject.split())
+    assert [a.filename for a in inbound.attachments] == [file.filename]
+    assert inbound.problems == ()
+    assert max(len(line) for line in raw.splitlines()) <= 78  # folded as RFC 5322 asks
+
+
+def test_a_line_break_in_a_name_or_subject_cannot_add_a_header() -> None:
+    sub = Submission("Мария\r\nBcc: all@example.ru", "m@romashka.ru", "", "Тема\nX-Evil: 1", "Текст")
+    raw = to_message(sub, message_id="<w@x.invalid>", now=NOW, channel_name="web_form")
+    inbound = parse_message(raw)
+    assert (inbound.sender_name, inbound.subject) == ("Мария Bcc: all@example.ru", "Тема X-Evil: 1")
+    assert b"\nBcc:" not in raw
+    assert b"\nX-Evil:" not in raw
+
+
+@pytest.mark.parametrize("name", ["Ivan Petrov", 'Ivan "Vanya" Petrov, Jr.', "x" * 150, "", "Maria " * 30])
+def test_an_ascii_name_is_kept_quoted_where_it_must_be(name: str) -> None:
+    raw = to_message(Submission(name, "k@client.example", "", "Printer; broken, again", "t"),
+                     message_id="<w@x.invalid>", now=NOW, channel_name="api")
+    inbound = parse_message(raw)
+    assert (inbound.sender, inbound.sender_name, inbound.subject) == (
+        "k@client.example", " ".join(name.split()), "Printer; broken, again")
+    assert inbound.problems == ()
