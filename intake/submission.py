@@ -25,8 +25,16 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-__all__ = ["DOMAIN", "FileIn", "RateLimiter", "Submission", "idempotent_message_id", "new_message_id",
-           "reference_of", "to_message"]
+__all__ = [
+    "DOMAIN",
+    "FileIn",
+    "RateLimiter",
+    "Submission",
+    "idempotent_message_id",
+    "new_message_id",
+    "reference_of",
+    "to_message",
+]
 
 DOMAIN = "intake.crm-bridge.invalid"  # our own Message-IDs: never a real host (RFC 2606)
 
@@ -46,7 +54,8 @@ class Submission:
     subject: str
     description: str
     files: tuple[FileIn, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)  # the API's `fields`: kept, shown in the text
+    # the API's `fields`: kept, shown in the text
+    extra: dict[str, str] = field(default_factory=dict)
 
     def facts(self, source: str, **more: str) -> dict[str, str]:
         """What the inbox row keeps beside the message: the source and the typed fields."""
@@ -75,7 +84,8 @@ def to_message(sub: Submission, *, message_id: str, now: datetime, channel_name:
         problem = "to_message needs an aware `now`"
         raise ValueError(problem)
     msg = EmailMessage()
-    name, subject = " ".join(sub.name.split()), " ".join(sub.subject.split())  # a line break adds no header
+    # a line break in a name or a subject is a space: it cannot add a header
+    name, subject = " ".join(sub.name.split()), " ".join(sub.subject.split())
     msg.set_raw("From", _mailbox(name, sub.email))
     msg["To"] = f"intake@{DOMAIN}"
     msg.set_raw("Subject", _folded(subject, "Subject"))
@@ -89,8 +99,12 @@ def to_message(sub: Submission, *, message_id: str, now: datetime, channel_name:
     msg.set_content("\n".join(lines).strip() + "\n")
     for f in sub.files:
         main, _, sub_type = (f.content_type or "application/octet-stream").partition("/")
-        msg.add_attachment(f.data, maintype=main or "application", subtype=sub_type or "octet-stream",
-                           filename=f.filename or "attachment")
+        msg.add_attachment(
+            f.data,
+            maintype=main or "application",
+            subtype=sub_type or "octet-stream",
+            filename=f.filename or "attachment",
+        )
     raw: bytes = msg.as_bytes()
     return raw
 
@@ -143,7 +157,8 @@ class RateLimiter:
         if len(hits) >= self.limit:
             return False
         hits.append(now)
-        if len(self._seen) > self.max_clients:  # a spray of addresses must not grow memory without end
+        # a spray of addresses must not grow memory without end
+        if len(self._seen) > self.max_clients:
             self._forget(now)
         return True
 

@@ -32,8 +32,15 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         yield opened
 
 
-def test_a_folded_long_cyrillic_sender_subject_and_file_name_reach_1c_without_a_space_inside_a_word(desk: Desk) -> None:
-    msg = mail(f"{NAME} <k@client.example>", SUBJECT, "Счета не печатаются.", Message_ID="<fold@client.example>")
+def test_a_folded_long_cyrillic_sender_subject_and_file_name_reach_1c_without_a_space_inside_a_word(
+    desk: Desk,
+) -> None:
+    msg = mail(
+        f"{NAME} <k@client.example>",
+        SUBJECT,
+        "Счета не печатаются.",
+        Message_ID="<fold@client.example>",
+    )
     msg.add_attachment(b"%PDF-1.4 test", maintype="application", subtype="pdf", filename=FILE)
     desk.send(msg)  # Python's own folding, as a customer's mail program would send it
     with desk.app.store.transaction() as s:
@@ -45,7 +52,8 @@ def test_a_folded_long_cyrillic_sender_subject_and_file_name_reach_1c_without_a_
     assert "filename*1*=" in text  # and the file name into RFC 2231 continuations
 
     desk.cycle()
-    desk.clock.at += timedelta(minutes=5)  # the file waits (a minute at a time) for its request to reach 1C
+    # the file waits (a minute at a time) for its request to reach 1C
+    desk.clock.at += timedelta(minutes=5)
     desk.cycle()
     [doc] = desk.ours()
     assert doc["Тема"] == SUBJECT
