@@ -50,6 +50,13 @@ class Inbound:
 
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_EW = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="  # an RFC 2047 encoded-word
+# RFC 2047 §6.2: the white space (a fold included) between two adjacent encoded-words is
+# not text. A sender folding a long name may split a word across two of them
+# ("=?utf-8?b?…Кон?=\r\n =?utf-8?b?стантин…?="); Python 3.11's parser of address headers
+# keeps that space in the display name ("Кон стантин", CPython gh-128110; Subject, an
+# unstructured header, was always right), so it is taken out before the header is parsed.
+_BETWEEN_EWS = re.compile(rf"({_EW})[ \t\r\n]+(?={_EW})")
 _BOUNCERS = ("mailer-daemon", "postmaster")
 
 
@@ -57,7 +64,9 @@ class _Text(HTMLParser):
     """HTML → text: block elements become line breaks; script and style are dropped."""
 
     _SKIP = frozenset({"script", "style", "head", "title"})
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table", "blockquote"})
+    _BLOCK = frozenset(
+        {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table", "blockquote"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -119,22 +128,34 @@ def _automatic(msg: Message, sender: str, present: frozenset[str]) -> str | None
     for header in ("x-autoreply", "x-autorespond"):
         if header in present and msg.get(header):
             return f"{header.title()}: an auto-reply"
-    if "precedence" in present and (precedence := str(msg.get("Precedence", "")).strip().lower()) in ("bulk", "junk", "auto_reply"):
+    if "precedence" in present and (
+        precedence := str(msg.get("Precedence", "")).strip().lower()
+    ) in ("bulk", "junk", "auto_reply"):
         return f"Precedence: {precedence}"
     return None
 
 
-def _header(msg: Message, name: str, problems: list[str], present: frozenset[str] | None = None) -> str:
+def _header(
+    msg: Message, name: str, problems: list[str], present: frozenset[str] | None = None
+) -> str:
+    """The header `name` decoded (its first occurrence; "" when absent or unreadable)."""
     if present is not None and name.lower() not in present:
         return ""
     try:
-        return str(msg.get(name, "") or "")
+        raw = next((value for key, value in msg.raw_items() if key.lower() == name.lower()), None)
+        if raw is None:
+            return ""
+        if "?=" in raw:
+            raw = _BETWEEN_EWS.sub(r"\1", raw)
+        return str(msg.policy.header_fetch_parse(name, raw) or "")  # as msg.get(name) reads it
     except (ValueError, TypeError, IndexError) as exc:  # a header the policy cannot parse
         problems.append(f"{name}: unreadable ({exc})")
         return ""
 
 
-def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int = 200_000) -> Inbound:
+def parse_message(
+    raw: bytes, *, max_attachment: int = 10_000_000, max_text: int = 200_000
+) -> Inbound:
     """Parse one message. Its Message-ID, when it has none, is derived from its bytes
     (the same message delivered twice is the same id, so it is stored once)."""
     problems: list[str] = []
@@ -142,12 +163,22 @@ def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int
     problems += [type(d).__name__ for d in msg.defects]
     present = frozenset(k.lower() for k in msg.keys())  # noqa: SIM118 - a Message is no dict: keys() reads no header
     ids = _MSGID.findall(_header(msg, "Message-ID", problems, present))
-    message_id = ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
+    message_id = (
+        ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
+    )
     name, sender = parseaddr(_header(msg, "From", problems))
     sender = sender.strip().lower() if "@" in sender else ""
-    recipients = tuple(a.lower() for _, a in getaddresses([_header(msg, h, problems, present) for h in ("To", "Cc")]) if "@" in a)
-    replies = tuple(dict.fromkeys(_MSGID.findall(_header(msg, "In-Reply-To", problems, present))
-                                  + _MSGID.findall(_header(msg, "References", problems, present))[::-1]))
+    recipients = tuple(
+        a.lower()
+        for _, a in getaddresses([_header(msg, h, problems, present) for h in ("To", "Cc")])
+        if "@" in a
+    )
+    replies = tuple(
+        dict.fromkeys(
+            _MSGID.findall(_header(msg, "In-Reply-To", problems, present))
+            + _MSGID.findall(_header(msg, "References", problems, present))[::-1]
+        )
+    )
     plain: str | None = None
     html: str | None = None
     attachments: list[Attachment] = []
@@ -155,14 +186,22 @@ def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int
         if part.is_multipart():
             continue
         kind = part.get_content_type()
-        disposition = part.get_content_disposition() if "content-disposition" in {k.lower() for k in part.keys()} else None  # noqa: SIM118
-        named = (disposition is not None or not kind.startswith("text/")) and part.get_filename() is not None
+        disposition = (
+            part.get_content_disposition()
+            if "content-disposition" in {k.lower() for k in part.keys()}  # noqa: SIM118
+            else None
+        )
+        named = (
+            disposition is not None or not kind.startswith("text/")
+        ) and part.get_filename() is not None
         if disposition == "attachment" or (named and disposition != "inline"):
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
             filename = part.get_filename() or "attachment"
             if len(data) > max_attachment:
-                problems.append(f"attachment {filename!r}: {len(data)} bytes, over the limit of {max_attachment}; not kept")
+                problems.append(
+                    f"attachment {filename!r}: {len(data)} bytes, over the limit of {max_attachment}; not kept"
+                )
                 attachments.append(Attachment(filename, kind, len(data), None))
             else:
                 attachments.append(Attachment(filename, kind, len(data), data))
@@ -174,7 +213,15 @@ def parse_message(raw: bytes, *, max_attachment: int = 10_000_000, max_text: int
     if len(text) > max_text:
         problems.append(f"text cut at {max_text} characters (was {len(text)})")
         text = text[:max_text]
-    return Inbound(message_id=message_id, sender=sender, sender_name=name.strip(), recipients=recipients,
-                   subject=" ".join(_header(msg, "Subject", problems).split()), text=text.strip(),
-                   in_reply_to=replies, automatic=_automatic(msg, sender, present), attachments=tuple(attachments),
-                   problems=tuple(problems))
+    return Inbound(
+        message_id=message_id,
+        sender=sender,
+        sender_name=name.strip(),
+        recipients=recipients,
+        subject=" ".join(_header(msg, "Subject", problems).split()),
+        text=text.strip(),
+        in_reply_to=replies,
+        automatic=_automatic(msg, sender, present),
+        attachments=tuple(attachments),
+        problems=tuple(problems),
+    )

@@ -21,11 +21,20 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-__all__ = ["DOMAIN", "FileIn", "RateLimiter", "Submission", "idempotent_message_id", "new_message_id",
-           "reference_of", "to_message"]
+__all__ = [
+    "DOMAIN",
+    "FileIn",
+    "RateLimiter",
+    "Submission",
+    "idempotent_message_id",
+    "new_message_id",
+    "reference_of",
+    "to_message",
+]
 
 DOMAIN = "intake.crm-bridge.invalid"  # our own Message-IDs: never a real host (RFC 2606)
 
@@ -45,7 +54,8 @@ class Submission:
     subject: str
     description: str
     files: tuple[FileIn, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)  # the API's `fields`: kept, shown in the text
+    # the API's `fields`: kept, shown in the text
+    extra: dict[str, str] = field(default_factory=dict)
 
     def facts(self, source: str, **more: str) -> dict[str, str]:
         """What the inbox row keeps beside the message: the source and the typed fields."""
@@ -74,9 +84,11 @@ def to_message(sub: Submission, *, message_id: str, now: datetime, channel_name:
         problem = "to_message needs an aware `now`"
         raise ValueError(problem)
     msg = EmailMessage()
-    msg["From"] = formataddr((sub.name, sub.email))
+    # a line break in a name or a subject is a space: it cannot add a header
+    name, subject = " ".join(sub.name.split()), " ".join(sub.subject.split())
+    msg.set_raw("From", _mailbox(name, sub.email))
     msg["To"] = f"intake@{DOMAIN}"
-    msg["Subject"] = sub.subject
+    msg.set_raw("Subject", _folded(subject, "Subject"))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     msg["X-Crm-Bridge-Channel"] = channel_name
@@ -87,10 +99,38 @@ def to_message(sub: Submission, *, message_id: str, now: datetime, channel_name:
     msg.set_content("\n".join(lines).strip() + "\n")
     for f in sub.files:
         main, _, sub_type = (f.content_type or "application/octet-stream").partition("/")
-        msg.add_attachment(f.data, maintype=main or "application", subtype=sub_type or "octet-stream",
-                           filename=f.filename or "attachment")
+        msg.add_attachment(
+            f.data,
+            maintype=main or "application",
+            subtype=sub_type or "octet-stream",
+            filename=f.filename or "attachment",
+        )
     raw: bytes = msg.as_bytes()
     return raw
+
+
+def _mailbox(name: str, email: str) -> str:
+    """The From value: the name (quoted when ASCII with specials, else encoded-words) folded
+    before the address."""
+    address = formataddr(("", email))  # raises on CR or LF
+    if not name:
+        return address
+    phrase = formataddr((name, email)).rpartition(" <")[0] if name.isascii() else name
+    return f"{_folded(phrase, 'From')}\n <{address}>"
+
+
+def _folded(text: str, header: str) -> str:
+    """`text` as a header value folded by RFC 5322 and RFC 2047 rules: non-ASCII text in
+    encoded-words split between letters, each space inside an encoded-word (so a fold
+    between two of them, which a reader drops, RFC 2047 §6.2, loses nothing).
+
+    Not ``msg[header] = text``: Python 3.11's folding of a long non-ASCII header may end an
+    encoded-word at a word's end and put that space between the words (a compliant reader,
+    ours included, then joins the words: CPython gh-92081), and drops the quotes of a name
+    with specials ("«Ромашка» x@y" became an address)."""
+    if text.isascii():  # folded at spaces only: a fold after "," or ";" would add a space
+        return Header(text, "us-ascii", header_name=header).encode(splitchars=" ", linesep="\n")
+    return Header(text, "utf-8", header_name=header).encode(linesep="\n")
 
 
 class RateLimiter:
@@ -117,7 +157,8 @@ class RateLimiter:
         if len(hits) >= self.limit:
             return False
         hits.append(now)
-        if len(self._seen) > self.max_clients:  # a spray of addresses must not grow memory without end
+        # a spray of addresses must not grow memory without end
+        if len(self._seen) > self.max_clients:
             self._forget(now)
         return True
 
