@@ -13,9 +13,10 @@ the pass long before that (``sync/README.md``, "Concurrent write-back").
 A fault that stops the pass (``Stop``: the remote is overloaded, or only an administrator
 can fix it) is seen by every lane before its next call: the rows claimed and not sent yet
 are recorded as *untried* (their claim released, no attempt spent) and handed back with
-the rows never claimed, for the caller to hold back. A pass sends one write first and
-widens to `concurrency` once its answer came back without stopping the pass: a remote
-that answers 429/503 to the first write sees that one, not a burst of `concurrency`.
+the rows never claimed, for the caller to hold back. A pass's first call goes alone: the
+others claimed with it (in the same batch, so their claim and look-ups stay one) call
+once its answer is back, so a remote that answers 429/503 to the first write sees that
+one, not a burst of `concurrency` — the rows held that round trip are then untried.
 
 A call that raises something unexpected (a bug, an exception the adapter does not
 translate) is logged with its traceback and becomes that job's outcome through
@@ -124,24 +125,35 @@ def run_lanes(
     `failed(job, exc)` turns an exception `call` raised into that job's outcome (without
     it, the job is untried). The first call goes alone; the others follow once it is back.
     """
-    full = max(concurrency, 1)
-    width = 1  # the first call probes the remote: an overloaded one sees one write, not `full`
+    width = max(concurrency, 1)
     waiting: deque[deque[int]] = deque(deque(lane) for lane in lanes if lane)
     running: dict[Future[R | None], J] = {}
     lane_of: dict[int, deque[int]] = {}
     untried: list[int] = []
+    first = True
+    probed = threading.Event()  # the pass's first call is back: the others may call
 
-    def attempt(job: J) -> R | None:
-        if stop.fault is not None:
-            return None
+    def attempt(job: J, *, probe: bool) -> R | None:
+        if not probe:
+            probed.wait()
         try:
+            if stop.fault is not None:
+                return None
             return call(job)
         except Exception as exc:  # a bug or an untranslated fault: this job's, not the pass's
-            log.exception("%s: outbox %d: the call raised %s; the row is recorded with it", name, job.row_id,
-                          type(exc).__name__, extra={"event": "sync.lanes.raised", "row_id": job.row_id})
+            log.exception(
+                "%s: outbox %d: the call raised %s; the row is recorded with it",
+                name,
+                job.row_id,
+                type(exc).__name__,
+                extra={"event": "sync.lanes.raised", "row_id": job.row_id},
+            )
             return None if failed is None else failed(job, exc)
+        finally:
+            if probe:
+                probed.set()
 
-    with ThreadPoolExecutor(full, thread_name_prefix=name) as pool:
+    with ThreadPoolExecutor(width, thread_name_prefix=name) as pool:
         try:
             while True:
                 if stop.fault is None and waiting and len(running) < width:
@@ -155,14 +167,13 @@ def run_lanes(
                             if lane:
                                 waiting.append(lane)
                             continue
-                        running[pool.submit(attempt, job)] = job
+                        running[pool.submit(attempt, job, probe=first)] = job
+                        first = False
                         lane_of[job.row_id] = lane
                     continue  # claim again at once when nothing was claimed but lanes wait
                 if not running:
                     break
                 done = _gathered(running, max(width // 2, 1))
-                if stop.fault is None:
-                    width = full
                 finished: list[R] = []
                 ended: list[J] = []  # every job whose call is over, sent or not
                 left: list[J] = []
@@ -172,8 +183,12 @@ def run_lanes(
                     try:
                         outcome = future.result()
                     except Exception:  # `failed` itself raised (logged above): the job is untried
-                        log.exception("%s: outbox %d: its outcome could not be made", name, job.row_id,
-                                      extra={"event": "sync.lanes.raised", "row_id": job.row_id})
+                        log.exception(
+                            "%s: outbox %d: its outcome could not be made",
+                            name,
+                            job.row_id,
+                            extra={"event": "sync.lanes.raised", "row_id": job.row_id},
+                        )
                         outcome = None
                     if outcome is None:
                         left.append(job)
@@ -194,6 +209,7 @@ def run_lanes(
                     else:
                         untried += lane
         finally:
+            probed.set()  # no call waits on a probe that will not come
             leftover = list(running.values())
             for future in list(running):
                 future.cancel()

@@ -29,20 +29,24 @@ def _rows(*ids: int) -> dict[int, SimpleNamespace]:
 
 def _claimer(rows: dict[int, SimpleNamespace]):  # type: ignore[no-untyped-def]
     def claim(ids: list[int]) -> dict[int, _Job]:
-        return {i: _Job(i, claims.take(rows[i], NOW)) for i in ids}
+        return {i: _Job(i, claims.take(rows[i], NOW)) for i in ids}  # type: ignore[arg-type]
 
     return claim
 
 
 @pytest.mark.parametrize("with_failed", [True, False], ids=["failed-given", "no-failed"])
-def test_a_call_raising_an_unexpected_exception_is_recorded_and_releases_every_claim(with_failed: bool) -> None:
+def test_a_call_raising_an_unexpected_exception_is_recorded_and_releases_every_claim(
+    with_failed: bool,
+) -> None:
     rows = _rows(1, 2, 3)
     recorded: list[object] = []
     untried_seen: list[int] = []
 
     def call(job: _Job) -> object:
         if job.row_id == 1:
-            raise RuntimeError("an exception the call does not translate (complete_create's ValueError)")
+            raise RuntimeError(
+                "an exception the call does not translate (complete_create's ValueError)"
+            )
         return job.row_id
 
     def record(finished: list[object], untried: list[_Job]) -> None:
@@ -53,8 +57,16 @@ def test_a_call_raising_an_unexpected_exception_is_recorded_and_releases_every_c
         return (job.row_id, type(exc).__name__)
 
     try:
-        left = run_lanes([[1, 3], [2]], claim=_claimer(rows), call=call, record=record, stop=Stop(),
-                         concurrency=2, name="faults", failed=failed if with_failed else None)
+        left = run_lanes(
+            [[1, 3], [2]],
+            claim=_claimer(rows),
+            call=call,
+            record=record,
+            stop=Stop(),
+            concurrency=2,
+            name="faults",
+            failed=failed if with_failed else None,
+        )
         leaked = [i for i, row in rows.items() if row.claimed_by in claims._sending]
         assert leaked == [], f"claims of rows {leaked} still count as in flight in this process"
         assert 2 in recorded
@@ -83,8 +95,15 @@ def test_the_first_call_goes_alone_so_an_overloaded_remote_sees_one_write() -> N
         stop.met(RemoteBusy("1C: 503, retry after 60 s"), job.row_id)
         return job.row_id
 
-    left = run_lanes([[1], [2], [3], [4]], claim=_claimer(rows), call=call, record=lambda f, u: None, stop=stop,
-                     concurrency=4, name="probe")
+    left = run_lanes(
+        [[1], [2], [3], [4]],
+        claim=_claimer(rows),
+        call=call,
+        record=lambda f, u: None,
+        stop=stop,
+        concurrency=4,
+        name="probe",
+    )
     assert called == [1]
     assert sorted(left) == [2, 3, 4]
     assert all(row.claimed_by not in claims._sending for row in rows.values())
@@ -108,8 +127,15 @@ def test_after_a_good_first_answer_the_lanes_widen_to_the_concurrency() -> None:
         return job.row_id
 
     done: list[int] = []
-    left = run_lanes([[i] for i in range(1, 9)], claim=_claimer(rows), call=call,
-                     record=lambda f, u: done.extend(f), stop=Stop(), concurrency=4, name="widen")
+    left = run_lanes(
+        [[i] for i in range(1, 9)],
+        claim=_claimer(rows),
+        call=call,
+        record=lambda f, u: done.extend(f),
+        stop=Stop(),
+        concurrency=4,
+        name="widen",
+    )
     assert left == []
     assert sorted(done) == list(range(1, 9))
     assert most == 4
