@@ -5,6 +5,7 @@ of made twice (``sync.source.supports_create``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_bridge.errors import RemoteError, RemoteStoredOtherwise
+from crm_bridge.errors import RemoteBusy, RemoteError, RemoteStoredOtherwise
 from crm_bridge.model import fields_to_json
 from crm_bridge.store.engine import Store
 from crm_bridge.store.records import ROWS
@@ -21,11 +22,21 @@ from mapping.compile import CompiledMapping
 from sync import claim as claims
 from sync.binder import Binder
 from sync.lanes import Stop, run_lanes
-from sync.record import ExportStats, fail, recording_many, stored_otherwise, unsendable, wrote
+from sync.record import (
+    ExportStats,
+    backoff,
+    fail,
+    recording_many,
+    stored_otherwise,
+    unsendable,
+    wrote,
+)
 from sync.source import RemoteBackend, supports_create
 from sync.tables import BindingRow, OutboxRow
 
 __all__ = ["create_pending"]
+
+log = logging.getLogger(__name__)
 
 ROUNDS = 3  # a create, the record it refers to and that one's reference: created in one pass
 WAIT = timedelta(minutes=1)  # a create whose reference is still being created looks again after this
@@ -82,7 +93,13 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
     A create that refers to a record still being created in the same batch (a request's
     file, claimed beside the request) waits; once the batch has created something, the
     waiting ones are claimed again in another round, up to ``ROUNDS`` deep — so a file
-    goes in the pass that creates its request, not a minute later."""
+    goes in the pass that creates its request, not a minute later.
+
+    A create that meets a fault every other would meet too (``RemoteBusy``: 429, 503; or
+    one only an administrator can fix) stops the pass like an update's: the row that met it
+    backs off, the rows not tried yet wait (``_hold_back``) and no further round runs.
+    A call that raises something unexpected is that row's fault alone (backed off, then
+    parked with the reason); the others go on."""
     with store.transaction() as session:
         ids = list(session.scalars(select(OutboxRow.id).where(
             OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
@@ -93,15 +110,16 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
             return
         waiting: list[int] = []
         created = stats.created
-        _create_round(store, backend, mappings, now, stats, ids, concurrency, writers, waiting)
-        if stats.created == created:  # nothing new in the CRM: what waits, waits on
+        stop = Stop()
+        _create_round(store, backend, mappings, now, stats, ids, concurrency, writers, waiting, stop)
+        if stop.fault is not None or stats.created == created:  # stopped, or nothing new in the CRM: what waits, waits on
             return
         ids = waiting
 
 
 def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
                   stats: ExportStats, ids: list[int], concurrency: int, writers: dict[str, CompiledMapping],
-                  waiting: list[int]) -> None:
+                  waiting: list[int], stop: Stop) -> None:
     """One round of `create_pending` over `ids`; the rows whose reference is not created yet go into `waiting`."""
 
     def claim(row_ids: list[int]) -> dict[int, _Create]:
@@ -119,7 +137,17 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
         return jobs
 
     def call(job: _Create) -> _Made:
-        return _call_create(backend, mappings[job.model], job)
+        made = _call_create(backend, mappings[job.model], job)
+        fault = made.fault
+        if isinstance(fault, RemoteError) and not isinstance(fault, RemoteStoredOtherwise) and (
+                fault.administrative or isinstance(fault, RemoteBusy)):
+            stop.met(fault, job.row_id)  # every other create would meet it too: they wait
+        return made
+
+    def failed(job: _Create, exc: Exception) -> _Made:  # logged by the lanes with its traceback
+        return _Made(job, fault=RemoteError(
+            f"{backend.name}: the create of {job.model} raised {type(exc).__name__}: {exc} "
+            "(not a fault 1C reported: see the log's traceback; retried, then parked)"), held=True)
 
     def record(finished: list[_Made], untried: list[_Create]) -> None:
         with recording_many(store, [(m.job.row_id, m.job.token) for m in finished],
@@ -128,8 +156,34 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
                 if (row := held.get(made.job.row_id)) is not None:
                     _settle(session, row, mappings[made.job.model], made, now, stats)
 
-    run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=Stop(),
-              concurrency=concurrency, name=f"create-{backend.name}")
+    untried = run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=stop,
+                        concurrency=concurrency, name=f"create-{backend.name}", failed=failed)
+    if stop.fault is not None and untried:
+        _hold_back(store, untried, stop.fault, now, stats, backend.name)
+
+
+def _hold_back(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats,
+               backend: str) -> None:
+    """The creates not tried when `exc` stopped the pass: on a 429/503 they wait as long as
+    the remote asked (else the first back-off step), spending no attempt — they met
+    nothing; a fault only an administrator can fix holds them like the row that met it."""
+    busy = isinstance(exc, RemoteBusy) and not exc.administrative
+    until = now + backoff(0, exc.retry_after)
+    held = 0
+    with store.transaction() as session:
+        for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
+            if claims.is_live(row, now):
+                continue  # being sent by another dispatcher: its own answer decides
+            if busy:
+                row.next_attempt_at, row.last_error = until, f"waits: {exc}"
+                stats.retried += 1
+            else:
+                row.attempts += 1  # given back by `fail` for an administrator's fault
+                fail(row, exc, now, stats, quiet=True, held=True)
+            held += 1
+    if held:
+        log.warning("%d creates wait until %s: %s", held, until.isoformat(timespec="seconds"), exc,
+                    extra={"event": "sync.create.held", "backend": backend})
 
 
 def _look_up(backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], jobs: list[_Create]) -> None:
@@ -152,6 +206,14 @@ def _look_up(backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], jo
         except RemoteError as exc:  # the look-up is a read: each create waits, none is refused for it
             for job in some:
                 job.lookup_fault = exc
+            continue
+        except Exception as exc:  # untranslated: the same, so the batch's claims are recorded, not leaked
+            log.exception("%s: the look-up of %d %s keys raised %s", backend.name, len(some), model,
+                          type(exc).__name__, extra={"event": "sync.create.lookup_raised", "backend": backend.name})
+            fault = RemoteError(f"{backend.name}: the look-up of {model} keys raised {type(exc).__name__}: {exc} "
+                                "(not a fault 1C reported: see the log's traceback)")
+            for job in some:
+                job.lookup_fault = fault
             continue
         for job in some:
             job.looked, job.found = True, found.get(job.key)
@@ -222,6 +284,8 @@ def _call_create(backend: RemoteBackend, mapping: CompiledMapping, job: _Create)
             return _Made(job, job.remote_id, getattr(backend, "complete_create")(spec, job.remote_id, job.version))  # noqa: B009
         except RemoteError as exc:  # a read or a passing fault (a refused posting leaves a draft, logged)
             return _Made(job, fault=exc, held=True)
+        except (ValueError, TypeError, LookupError) as exc:  # its remote id no request can carry (not a GUID)
+            return _Made(job, fault=exc)
     if not supports_create(backend) or not spec.correlation:  # checked at the claim; said again for the types
         return _Made(job, fault=RemoteError(f"{backend.name}: cannot create {job.model}"))
     if job.lookup_fault is not None:
@@ -244,7 +308,7 @@ def _settle(session: Session, row: OutboxRow, mapping: CompiledMapping, made: _M
     job, fault = made.job, made.fault
     binding = session.get(BindingRow, job.binding_id)
     if isinstance(fault, (ValueError, TypeError, LookupError)):  # a value the adapter cannot encode: this row alone
-        unsendable(session, row, job.key or "", job.values, fault, now, stats)
+        unsendable(session, row, job.key or job.remote_id or "", job.values, fault, now, stats)
     elif isinstance(fault, RemoteStoredOtherwise):  # created, but not as sent: bound, and parked with the reason
         if binding is not None:
             fail(row, fault, now, stats)

@@ -13,16 +13,27 @@ the pass long before that (``sync/README.md``, "Concurrent write-back").
 A fault that stops the pass (``Stop``: the remote is overloaded, or only an administrator
 can fix it) is seen by every lane before its next call: the rows claimed and not sent yet
 are recorded as *untried* (their claim released, no attempt spent) and handed back with
-the rows never claimed, for the caller to hold back.
+the rows never claimed, for the caller to hold back. A pass's first call goes alone: the
+others claimed with it (in the same batch, so their claim and look-ups stay one) call
+once its answer is back, so a remote that answers 429/503 to the first write sees that
+one, not a burst of `concurrency` — the rows held that round trip are then untried.
+
+A call that raises something unexpected (a bug, an exception the adapter does not
+translate) is logged with its traceback and becomes that job's outcome through
+`failed(job, exc)`, recorded with the others finished with it: its row backs off or is
+parked with the reason, and no claim stays held. Without `failed` the job is recorded
+as untried (its claim released, no attempt spent).
 
 Used by the updates (``sync/exporter.py``) and the creates (``sync/creates.py``)::
 
     untried = run_lanes(lanes, claim=claim_heads, call=write_one, record=record_done,
-                        stop=stop, concurrency=8, name="write-back-demo-1c")
+                        stop=stop, concurrency=8, name="write-back-demo-1c",
+                        failed=lambda job, exc: Outcome(job, fault=exc))
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -35,6 +46,8 @@ from crm_bridge.errors import RemoteError
 from sync import claim as claims
 
 __all__ = ["GATHER", "Claimed", "Stop", "lanes_of", "run_lanes"]
+
+log = logging.getLogger(__name__)
 
 GATHER = 0.02  # seconds finished calls wait for more to finish with them before they are recorded, at most
 
@@ -99,6 +112,7 @@ def run_lanes(
     stop: Stop,
     concurrency: int,
     name: str,
+    failed: Callable[[J, Exception], R] | None = None,
 ) -> list[int]:
     """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
     untried when `stop` was met (claimed and not sent, or never claimed).
@@ -107,16 +121,37 @@ def run_lanes(
     claimed (a row it settled or skipped is left out: its lane goes on with the next row);
     `call(job)` makes the remote call with no transaction open (in a pool thread; it
     reports a stopping fault with ``stop.met``); `record(finished, untried)` records the
-    outcomes of finished calls and releases the claims of untried jobs, in one transaction.
+    outcomes of finished calls and releases the claims of untried jobs, in one transaction;
+    `failed(job, exc)` turns an exception `call` raised into that job's outcome (without
+    it, the job is untried). The first call goes alone; the others follow once it is back.
     """
     width = max(concurrency, 1)
     waiting: deque[deque[int]] = deque(deque(lane) for lane in lanes if lane)
     running: dict[Future[R | None], J] = {}
     lane_of: dict[int, deque[int]] = {}
     untried: list[int] = []
+    first = True
+    probed = threading.Event()  # the pass's first call is back: the others may call
 
-    def attempt(job: J) -> R | None:
-        return None if stop.fault is not None else call(job)
+    def attempt(job: J, *, probe: bool) -> R | None:
+        if not probe:
+            probed.wait()
+        try:
+            if stop.fault is not None:
+                return None
+            return call(job)
+        except Exception as exc:  # a bug or an untranslated fault: this job's, not the pass's
+            log.exception(
+                "%s: outbox %d: the call raised %s; the row is recorded with it",
+                name,
+                job.row_id,
+                type(exc).__name__,
+                extra={"event": "sync.lanes.raised", "row_id": job.row_id},
+            )
+            return None if failed is None else failed(job, exc)
+        finally:
+            if probe:
+                probed.set()
 
     with ThreadPoolExecutor(width, thread_name_prefix=name) as pool:
         try:
@@ -132,7 +167,8 @@ def run_lanes(
                             if lane:
                                 waiting.append(lane)
                             continue
-                        running[pool.submit(attempt, job)] = job
+                        running[pool.submit(attempt, job, probe=first)] = job
+                        first = False
                         lane_of[job.row_id] = lane
                     continue  # claim again at once when nothing was claimed but lanes wait
                 if not running:
@@ -144,7 +180,16 @@ def run_lanes(
                 for future in done:
                     job = running.pop(future)
                     ended.append(job)
-                    outcome = future.result()
+                    try:
+                        outcome = future.result()
+                    except Exception:  # `failed` itself raised (logged above): the job is untried
+                        log.exception(
+                            "%s: outbox %d: its outcome could not be made",
+                            name,
+                            job.row_id,
+                            extra={"event": "sync.lanes.raised", "row_id": job.row_id},
+                        )
+                        outcome = None
                     if outcome is None:
                         left.append(job)
                     else:
@@ -164,6 +209,7 @@ def run_lanes(
                     else:
                         untried += lane
         finally:
+            probed.set()  # no call waits on a probe that will not come
             leftover = list(running.values())
             for future in list(running):
                 future.cancel()
