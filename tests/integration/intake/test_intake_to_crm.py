@@ -10,9 +10,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from sync.tables import BindingRow, OutboxRow
 from tests.integration.intake.conftest import Desk, mail, open_desk
 
 NOTES = "Catalog_Заметки"
+MOSCOW = ZoneInfo("Europe/Moscow")  # the emulated base's wall clock
 WRITES = """    models: [customer, contact, agent, ticket, note]
     create_remote: [ticket, note]
     post_created: [ticket]
@@ -143,6 +145,13 @@ def test_an_agents_reply_written_in_1c_ends_the_next_response_clock_the_customer
         desk.cycle()
         assert messages(desk, ticket_id) == ["customer"]
         assert next_response(desk, number)["ended_at"] is None
+        # 1C keeps a document's date to the second: an answer written within the second the
+        # customer's message was received would read back as older than it. An agent takes
+        # longer; the test waits until the emulated base's own clock (started a moment after
+        # the wall clock it was given) is past the next whole second.
+        received = datetime.now(UTC).astimezone(MOSCOW).replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
+        while desk.emulator.clock() < received:
+            time.sleep(0.05)
         letter = desk.emulator.reply(ref, "Счёт выставлен, отправили на почту.")
         for _ in range(2):  # a second import of the same letter records nothing more
             desk.clock.at += timedelta(minutes=1)
