@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_bridge.errors import RemoteBusy, RemoteError, RemoteStoredOtherwise
+from crm_bridge.errors import RemoteBusy, RemoteError, RemoteStoredOtherwise, RemoteUnavailable
 from crm_bridge.model import fields_from_json
 from crm_bridge.progress import Task
 from crm_bridge.store.engine import Store
@@ -227,8 +227,13 @@ def dispatch(
         if bar is not None and finished:
             bar.advance(len(finished))
 
+    def failed(job: _Update, exc: Exception) -> _Sent:  # logged by the lanes with its traceback
+        return _Sent(job, fault=RemoteUnavailable(
+            f"{backend.name}: the write of {job.model} {job.remote_id} raised {type(exc).__name__}: {exc} "
+            "(not a fault the CRM reported: see the log's traceback; retried, then parked)"))
+
     untried = run_lanes(lanes_of(due), claim=claim, call=call, record=record, stop=stop, concurrency=concurrency,
-                        name=f"write-back-{backend.name}")
+                        name=f"write-back-{backend.name}", failed=failed)
     if stop.fault is not None and untried:
         if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
             _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
