@@ -2,11 +2,6 @@
 
 * ``epoch(x)`` — seconds since 1970 of a stored instant (``julianday`` on SQLite,
   ``EXTRACT(EPOCH …)`` on PostgreSQL), so durations are subtractions in SQL.
-* ``likely(condition)`` — a condition true for most rows (``created_at < end of period``
-  over a store of years): on SQLite the planner hint ``likely()``, so it scans the table
-  instead of walking an index over nearly all of it and fetching each row (11.7 s against
-  1.3 s for the backlog of 1,000,000 requests); elsewhere the condition itself
-  (PostgreSQL's statistics choose the scan on their own).
 * ``percentiles(...)`` — median and 90th percentile per group by the *nearest-rank*
   method (the value at rank ``ceil(p·n)`` in ascending order). SQLite has no ordered-set
   aggregates: there it is ``row_number()`` and ``count()`` windows; PostgreSQL computes the
@@ -18,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Float, case, func, literal, tuple_
+from sqlalchemy import Float, case, func, literal, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select, select
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["PERCENTS", "epoch", "likely", "percentiles"]
+__all__ = ["PERCENTS", "epoch", "percentiles"]
 
 #: (name, percent) of every percentile a report shows
 PERCENTS = (("median", 50), ("p90", 90))
@@ -46,24 +41,6 @@ def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
 @compiles(epoch)
 def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
-
-
-class likely(FunctionElement[bool]):  # noqa: N801 — reads as a SQL function
-    """A condition most rows meet: a hint to SQLite's planner not to pick an index for it."""
-
-    type = Boolean()
-    name = "likely"
-    inherit_cache = True
-
-
-@compiles(likely)
-def _likely_default(element: likely, compiler: Any, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(likely, "sqlite")
-def _likely_sqlite(element: likely, compiler: Any, **kw: Any) -> str:
-    return f"likely({compiler.process(element.clauses, **kw)})"
 
 
 def percentiles(source: Any, keys: list[str], values: list[str], dialect: str = "sqlite", *,
