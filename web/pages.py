@@ -5,7 +5,8 @@ against samples at ``crm-bridge check``, so a typo in a user's page fails there.
 Every page sees ``lang``, ``t`` (the words in that language), ``other`` (the language the
 switch offers), ``here`` (the path, for the switch), ``csrf`` (the form token), ``user``
 (the supervisor or None), ``can_logout`` (a password login, not the proxy's), ``zone`` and
-``when(at, zone, lang)`` (Babel dates, notify's).
+``when(at, zone, lang)`` (Babel dates, notify's) and ``span(seconds, lang)`` (business time,
+``web.i18n.duration_text``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from crm_bridge.app import App
 from kpi.period import Period
 from notify.prefs import CHANNELS, CUSTOMER_EVENTS, FREQUENCIES
 from notify.templates import format_when
-from web.i18n import LANGUAGES, MESSAGES
+from web.i18n import LANGUAGES, MESSAGES, duration_text
 from web.settings import WebConfig
 from web.view import View
 
@@ -40,6 +41,7 @@ class Pages:
         self._env = SandboxedEnvironment(loader=FileSystemLoader([str(f) for f in self.folders]),
                                          autoescape=select_autoescape(default=True), undefined=StrictUndefined)
         self._env.globals["when"] = format_when
+        self._env.globals["span"] = duration_text
 
     def add_folder(self, folder: Path) -> None:
         """Search `folder` after the user's and the shipped ones: an addon's pages (csat's
@@ -58,10 +60,13 @@ def _samples(now: datetime) -> dict[str, dict[str, Any]]:
                "team": "L1", "assignee": "Петров Пётр", "due": now + timedelta(hours=2), "left": None}
     board = {"now": now, "open_by_team": [{"team": "L1", "counts": {"new": 1, "in_progress": 1, "waiting_customer": 0},
                                            "total": 2}, {"team": None, "counts": {"new": 1, "in_progress": 0}, "total": 1}],
-             "at_risk": [request], "breached": [{**request, "team": None, "assignee": None, "due": None}],
+             "at_risk": [request], "breached_in": "2026-11", "breached_total": 3,
+             "breached": [{**request, "team": None, "assignee": None, "metric": "first_response", "cycle": 1,
+                           "ended": "fulfil", "ended_at": now, "late": 3900.0},
+                          {**request, "metric": "resolution", "cycle": 2, "ended": None, "ended_at": None, "late": None}],
              "routing_queue": [{"team": "L1", "queued": 1, "oldest": "CRM-0000050", "since": now, "reason": None}],
              "parked_mails": 1, "problems": [{"section": "notify", "reason": "1 mail parked", "command": "crm-bridge notify log"}],
-             "breached_by": [{"team": "L1", "assignee": None, "count": 3, "numbers": ["CRM-0000042"]}],
+             "breached_by": [{"team": "L1", "assignee": None, "count": 3, "requests": 2, "numbers": ["CRM-0000042"]}],
              "conflicts": [{"id": 1, "model": "ticket", "number": "CRM-0000042", "record": "request CRM-0000042",
                             "field": "priority", "local": "high", "remote": "<low>"},
                            {"id": 2, "model": "customer", "number": "Ромашка", "record": "customer Ромашка",
@@ -109,7 +114,12 @@ def check_pages(app: App) -> list[dict[str, Any]]:
     pages = Pages(app.config.section("web"))
     problems: list[str] = []
     now = datetime(2027, 1, 11, 7, 56, tzinfo=UTC)
-    cases = [*_samples(now).items(), *(("confirm.html", c) for c in _confirm_samples())]
+    samples = _samples(now)
+    board = samples["dashboard.html"]["board"]
+    # the dashboard without a period too: the breached list is then today's, with other columns
+    now_view = {**samples["dashboard.html"], "view": View(),
+                "board": {**board, "breached_in": None, "breached": [{**board["at_risk"][0], "left": None}]}}
+    cases = [*samples.items(), ("dashboard.html", now_view), *(("confirm.html", c) for c in _confirm_samples())]
     for name, context in cases:
         for lang in LANGUAGES:
             try:

@@ -19,6 +19,7 @@ class TeamCounts(BaseModel):
     team: str | None
     counts: dict[str, int]
     total: int
+    breached: int  # of the total, breached now
 
 
 class DueRequest(BaseModel):
@@ -29,6 +30,17 @@ class DueRequest(BaseModel):
     assignee: str | None
     due: datetime | None
     left: dict[str, Any] | None
+
+
+class BreachedRequest(DueRequest):
+    """A breached request: now (no period: `metric` and what follows are None) or during the
+    view's period (one per clock cycle missed; `due` is the instant the target was due)."""
+
+    metric: str | None  # first_response | resolution
+    cycle: int | None
+    ended: str | None  # fulfil (met late) | stop (cancelled) | None (the clock still runs)
+    ended_at: datetime | None
+    late: float | None  # business seconds past the target when the cycle ended
 
 
 class QueuedTeam(BaseModel):
@@ -48,7 +60,8 @@ class ProblemOut(BaseModel):
 class BreachedGroup(BaseModel):
     team: str | None
     assignee: str | None
-    count: int
+    count: int  # breaches
+    requests: int  # distinct requests (fewer when one missed both targets, or two cycles)
     numbers: list[str]
 
 
@@ -131,7 +144,9 @@ class DashboardOut(BaseModel):
     view: ViewOut
     open_by_team: list[TeamCounts]
     at_risk: list[DueRequest]
-    breached: list[DueRequest]
+    breached_in: str | None  # the period the breached list covers; None: breached now
+    breached: list[BreachedRequest]
+    breached_total: int  # the list shows at most 20
     breached_by: list[BreachedGroup]
     charts: Charts
     conflicts: list[ConflictOut]

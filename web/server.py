@@ -232,10 +232,8 @@ def create_app(bridge: App) -> FastAPI:
         else:
             typed = view.given()
         board = dashboard(bridge, now, view)
-        breached_by_team: dict[str | None, int] = {}
-        for row in board["breached"]:
-            breached_by_team[row["team"]] = breached_by_team.get(row["team"], 0) + 1
-        chart = bar_chart([(row["team"] or t["no_team"], row["total"], breached_by_team.get(row["team"], 0))
+        # the open requests now, red for those breached now (whatever period the list covers)
+        chart = bar_chart([(row["team"] or t["no_team"], row["total"], row["breached"])
                            for row in board["open_by_team"]], title=t["open_by_team"])
         zone = ZoneInfo(bridge.config.timezone)
         share = f"/dashboard?{view.query()}" if view.query() else "/dashboard"

@@ -120,6 +120,25 @@ def test_team_agent_and_channel_narrow_the_charts_and_the_lists(lead, url):
     assert _board(lead, url, channel="phone")["breached"] == []  # 43 came by e-mail
 
 
+def test_a_period_lists_the_breaches_during_it_and_counts_them_by_team_and_agent(lead, url):
+    december = _board(lead, url, period="2026-12")
+    assert december["breached_in"] == "2026-12"
+    assert [(r["number"], r["metric"], r["status"], r["late"]) for r in december["breached"]] == [
+        ("CRM-0000062", "first_response", "closed", 1800.0),
+        ("CRM-0000060", "resolution", "resolved", 8 * 3600.0),
+    ]  # latest first; both finished since, neither breached now
+    assert december["breached_total"] == 2
+    assert [(g["team"], g["assignee"], g["count"]) for g in december["breached_by"]] == [
+        ("L1", "Петров Пётр", 1),
+        ("L2", "Сидорова Анна Ивановна", 1),
+    ]
+    l1 = _board(lead, url, period="2026-12", team="L1")
+    assert [r["number"] for r in l1["breached"]] == ["CRM-0000062"]
+    assert _board(lead, url, period="2026-11")["breached_total"] == 0
+    # the open requests' red part is today's breached, whatever the period
+    assert {t["team"]: t["breached"] for t in december["open_by_team"]} == {"L1": 0, "L2": 1}
+
+
 def test_the_page_carries_the_view_in_its_form_links_and_charts(lead, url):
     page = lead.get(f"{url}/dashboard", params={"period": "2026-12", "team": "L2"}, timeout=30).text
     assert '<form method="get" action="/dashboard" class="view">' in page
@@ -131,8 +150,15 @@ def test_the_page_carries_the_view_in_its_form_links_and_charts(lead, url):
     assert (
         "next=%2Fdashboard%3Fperiod%3D2026-12%26team%3DL2" in page
     )  # the language switch keeps the view
+    # with a period the breached list is the period's (the ledger): L2's 60, resolved since,
+    # not 43, breached now; the about-to-breach list stays "now" and the page says both
     breached = page.split('<section class="breached">')[1].split("</section>")[0]
-    assert "CRM-0000043" in breached
+    assert "SLA breached during 2026-12" in breached
+    assert "CRM-0000060" in breached
+    assert "CRM-0000043" not in breached
+    assert '<td class="late">8 h</td>' in breached
+    assert "about to breach, open requests and the queues: as of now" in page
+    assert "Always as of now" in page.split('<section class="at_risk">')[1].split("</section>")[0]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from crm_bridge.app import App, FrozenClock
 from crm_bridge.links import sign
 from crm_bridge.store.tables import AgentRow, ContactRow, CustomerRow, TeamRow, TicketRow
 from routing.tables import RoutingQueueRow
+from sla.tables import SlaClockRow, SlaEventRow
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2027, 1, 11, 9, 30, tzinfo=MSK)  # a Monday
@@ -86,11 +87,28 @@ def cabinet_token(contact_id: int, *, purpose: str = "cabinet", days: int = 30, 
     return sign(key, purpose, f"contact:{contact_id}", expires=NOW + timedelta(days=days))
 
 
+H = 3600.0
+
+
+def add_ledger(app: App, number: str, rows: list[tuple[int, str, int, str, datetime, float]], *,
+               generation: int = 1) -> None:
+    """Ledger rows ``(generation, metric, cycle, kind, at, business seconds)`` of request
+    `number`, and its clock naming `generation` as the newest (calendar seconds: the business)."""
+    with app.store.transaction() as s:
+        ticket = s.query(TicketRow).filter_by(number=number).one()
+        s.merge(SlaClockRow(ticket_id=ticket.id, generation=generation))
+        s.add_all([SlaEventRow(ticket_id=ticket.id, generation=g, metric=metric, cycle=cycle, kind=kind, at=at,
+                               business_seconds=b, calendar_seconds=b, data={})
+                   for g, metric, cycle, kind, at, b in rows])
+
+
 def seed_december(app: App) -> None:
     """Three more requests, all in December 2026 (outside the dashboard's default 14 days):
     L2's two by phone on the 10th (one resolved on the 12th, one still open) and L1's one by
     chat on the 20th, closed on 5 January. So at December's end two are open (both over 7
-    days old), one per team and agent."""
+    days old), one per team and agent. In the SLA ledger 60's resolution was due on the 11th
+    at 10:00 and met on the 12th at 10:00 (8 business hours late), and 62's first response
+    was due on the 20th at 13:00 and met at 13:30; neither is breached *now*."""
     with app.store.transaction() as s:
         teams = {t.name: t for t in s.query(TeamRow)}
         agents = {a.name: a for a in s.query(AgentRow)}
@@ -110,3 +128,8 @@ def seed_december(app: App) -> None:
                datetime(2026, 12, 10, 11, tzinfo=MSK))
         ticket("CRM-0000062", "L1", "Петров Пётр", "chat", "closed", datetime(2026, 12, 20, 12, tzinfo=MSK),
                closed_at=datetime(2027, 1, 5, 12, tzinfo=MSK))
+    add_ledger(app, "CRM-0000060", [(1, "resolution", 1, "breach", datetime(2026, 12, 11, 10, tzinfo=MSK), 8 * H),
+                                    (1, "resolution", 1, "fulfil", datetime(2026, 12, 12, 10, tzinfo=MSK), 16 * H)])
+    add_ledger(app, "CRM-0000062", [(1, "first_response", 1, "breach", datetime(2026, 12, 20, 13, tzinfo=MSK), H),
+                                    (1, "first_response", 1, "fulfil", datetime(2026, 12, 20, 13, 30, tzinfo=MSK),
+                                     1.5 * H)])
