@@ -1,6 +1,7 @@
 """Benchmark of the web addon: the supervisor dashboard on a large store: its data (``web.dashboard.dashboard``:
 the lists, the KPI charts' SQL, the queues) and the page rendered from it, the same data
-narrowed to November and one team (``web.view``: the period picker and team filter), and the volume
+narrowed to November and one team (``web.view``: the period picker and team filter), the breached
+list of a period alone (``web.breaches``: the SLA ledger's breaches in November and in 2026), and the volume
 chart's SQL (``kpi.series.volume_per_day``) against the naive alternative in the same run —
 read every request's opening time and channel into Python and count them per local day.
 
@@ -26,6 +27,7 @@ from crm_bridge.app import App, FrozenClock  # noqa: E402
 from crm_bridge.store.tables import TicketRow  # noqa: E402
 from kpi.period import parse_period  # noqa: E402
 from kpi.series import volume_per_day  # noqa: E402
+from web.breaches import breaches_in  # noqa: E402
 from web.charts import DAYS, draw, recent_days  # noqa: E402
 from web.dashboard import OPEN, dashboard  # noqa: E402
 from web.i18n import MESSAGES  # noqa: E402
@@ -81,6 +83,12 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
         began, cpu = time.perf_counter(), time.process_time()
         dashboard(bridge, NOW, november)
         t_filtered, c_filtered = time.perf_counter() - began, time.process_time() - cpu
+        ledger: list[tuple[str, int, float, float]] = []
+        for label_ in ("2026-11", "2026"):
+            began, cpu = time.perf_counter(), time.process_time()
+            with bridge.store.transaction() as s:
+                found = breaches_in(s, parse_period(label_, MSK, NOW), limit=20)
+            ledger.append((label_, found.total, time.perf_counter() - began, time.process_time() - cpu))
     finally:
         bridge.close()
     print(f"{label}: volume per day, {DAYS} days (SQL)  {t_sql:6.3f} s")
@@ -88,6 +96,9 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
     print(f"{label}: the dashboard's data             {t_data:6.3f} s   (charts, lists, queues; {c_data:.3f} CPU s here)")
     print(f"{label}: the page rendered from it        {t_page:6.3f} s   ({len(html) // 1024} KiB)")
     print(f"{label}: its data for 2026-11, team L2    {t_filtered:6.3f} s   (period and team filter; {c_filtered:.3f} CPU s here)")
+    for period, total, wall, cpu in ledger:
+        print(f"{label}: breached during {period:7s}          {wall:6.3f} s   ({total:,} breaches, the list's 20 and "
+              f"the counts by team and agent; {cpu:.3f} CPU s here)")
     if by_sql != by_python:
         print(f"{label}: MISMATCH: SQL {by_sql}, Python {by_python}")
         return False
