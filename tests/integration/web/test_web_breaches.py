@@ -102,7 +102,7 @@ def _listed(board: dict[str, object]) -> list[tuple[str, str, str | None, float 
     return [(r["number"], r["metric"], r["ended"], r["late"]) for r in rows]
 
 
-def test_november_lists_exactly_novembers_breaches_open_or_resolved(bridge: App):
+def test_november_lists_exactly_novembers_breaches_open_or_resolved(bridge: App) -> None:
     board = dashboard(bridge, NOW, _view("2026-11"))
     assert board["breached_in"] == "2026-11"
     assert _listed(board) == [
@@ -124,14 +124,14 @@ def test_november_lists_exactly_novembers_breaches_open_or_resolved(bridge: App)
     DashboardOut.model_validate(board)  # what /api/dashboard publishes
 
 
-def test_october_and_december_get_their_own_and_their_edges(bridge: App):
+def test_october_and_december_get_their_own_and_their_edges(bridge: App) -> None:
     october, december = dashboard(bridge, NOW, _view("2026-10")), dashboard(bridge, NOW, _view("2026-12"))
     assert [n for n, *_ in _listed(october)] == ["CRM-0000077", "CRM-0000070"]  # 31 Oct 23:59:59 is October's
     assert [n for n, *_ in _listed(december)] == ["CRM-0000073"]  # 1 Dec 00:00 Moscow is December's
     assert [(g["team"], g["count"]) for g in december["breached_by"]] == [("L2", 1)]
 
 
-def test_the_team_agent_and_channel_narrow_the_periods_breaches(bridge: App):
+def test_the_team_agent_and_channel_narrow_the_periods_breaches(bridge: App) -> None:
     l2 = dashboard(bridge, NOW, _view("2026-11", team="L2"))
     assert [n for n, *_ in _listed(l2)] == ["CRM-0000071", "CRM-0000071", "CRM-0000075"]
     assert l2["breached_total"] == 3
@@ -143,7 +143,7 @@ def test_the_team_agent_and_channel_narrow_the_periods_breaches(bridge: App):
     assert dashboard(bridge, NOW, _view("2026-11", channel="web"))["breached_by"] == []
 
 
-def test_the_list_is_limited_but_the_total_and_counts_are_not(bridge: App):
+def test_the_list_is_limited_but_the_total_and_counts_are_not(bridge: App) -> None:
     with bridge.store.transaction() as s:
         found = breaches_in(s, parse_period("2026-11", MSK, NOW), limit=2)
     assert [r["number"] for r in found.rows] == ["CRM-0000072", "CRM-0000071"]
@@ -151,7 +151,7 @@ def test_the_list_is_limited_but_the_total_and_counts_are_not(bridge: App):
     assert [(g["count"], g["numbers"]) for g in found.by] == [(2, ["CRM-0000071"]), (1, ["CRM-0000072"]), (1, [])]
 
 
-def test_without_a_period_the_list_is_todays_breached_requests(bridge: App):
+def test_without_a_period_the_list_is_todays_breached_requests(bridge: App) -> None:
     board = dashboard(bridge, NOW)
     assert board["breached_in"] is None
     assert [r["number"] for r in board["breached"]] == ["CRM-0000072", "CRM-0000043"]  # by due, soonest first
@@ -166,7 +166,7 @@ def test_without_a_period_the_list_is_todays_breached_requests(bridge: App):
     ("en", ["SLA breached during 2026-11 (<span class=\"total\">4</span>)", "2 h 15 min", "not met yet",
             "cancelled", "Always as of now", "Late by"]),
 ])
-def test_the_page_says_which_target_was_missed_and_by_how_much(tmp_path: Path, lang: str, words: list[str]):
+def test_the_page_says_which_target_was_missed_and_by_how_much(tmp_path: Path, lang: str, words: list[str]) -> None:
     app = make_app(tmp_path)
     seed_autumn(app)
     try:
@@ -185,7 +185,7 @@ def test_the_page_says_which_target_was_missed_and_by_how_much(tmp_path: Path, l
     assert breached.count('class="target"') == 4
 
 
-def test_business_durations_read_in_both_languages():
+def test_business_durations_read_in_both_languages() -> None:
     assert duration_text(2.25 * H, "ru") == "2 ч 15 мин"
     assert duration_text(8 * H, "en") == "8 h"
     assert duration_text(300, "en") == "5 min"
