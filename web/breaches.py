@@ -1,6 +1,6 @@
 """The requests whose SLA was breached *during* a period, read from the SLA ledger
 (``sla_events``): a ``breach`` row of the request's newest generation (the one its
-``sla_clocks`` row names, joined as ``kpi.queries`` does, so a story told again by ``sla
+``sla_clocks`` row names, looked up by the clock's key, so a story told again by ``sla
 recalc`` counts once) dated inside the period — whether the request is still open or was
 resolved since. One row per clock cycle missed: the target (``first_response`` or
 ``resolution``; a reopened request's later resolution cycle is a breach of its own), the

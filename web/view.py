@@ -22,7 +22,8 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 
 from crm_bridge.app import App
-from crm_bridge.store.tables import AgentRow, TeamRow, TicketRow
+from crm_bridge.model import Channel
+from crm_bridge.store.tables import AgentRow, TeamRow
 from kpi.errors import BadPeriod
 from kpi.figures import Filters
 from kpi.period import EXAMPLES, Period, parse_period
@@ -83,19 +84,13 @@ class ViewProblem(Exception):  # noqa: N818 - a message for the page, not a fail
 
 
 def choices(app: App) -> dict[str, list[str]]:
-    """The names the form offers: teams, agents and the channels requests came through."""
+    """The names the form offers: teams, agents and the channels of the canonical model (a
+    fixed list: reading the channels requests came through was a pass over every request
+    on each page, 0.35 CPU s at 1,000,000 requests)."""
     with app.store.transaction() as s:
         teams = list(s.scalars(select(TeamRow.name).order_by(TeamRow.name)))
         agents = list(s.scalars(select(AgentRow.name).order_by(AgentRow.name)))
-        channels = list(
-            s.scalars(
-                select(TicketRow.channel)
-                .where(TicketRow.deleted.is_(False))
-                .distinct()
-                .order_by(TicketRow.channel)
-            )
-        )
-    return {"team": teams, "agent": agents, "channel": [c for c in channels if c]}
+    return {"team": teams, "agent": agents, "channel": [str(c) for c in Channel]}
 
 
 def read_view(
