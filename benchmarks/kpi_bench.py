@@ -375,11 +375,11 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
         else:
             rows, t_build, _ = _timed(lambda: build(bridge, n, seed, months))
             print(f"{label}: built {n:,} requests over {months} months, {rows:,} ledger rows in {t_build:.1f} s")
-        if not sqlite:
-            with bridge.store.engine.connect() as conn:
-                conn.execute(text("ANALYZE"))
+        if not sqlite:  # what autovacuum does to a live store: statistics, and the visibility map index-only scans need
+            with bridge.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
         runs = [_timed(lambda: sql(bridge)) for _ in range(REPEAT)]  # the median run: the first pays for cold pages
-        by_sql, t_sql, c_sql = sorted(runs, key=lambda r: r[2])[REPEAT // 2]
+        by_sql, t_sql, c_sql = sorted(runs, key=lambda r: r[2] if sqlite else r[1])[REPEAT // 2]  # PostgreSQL: wall
         by_python, t_python, c_python = _timed(lambda: naive(bridge))
         t_data, t_page, size = dashboard_times(bridge)
     finally:
