@@ -286,7 +286,10 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
         # An empty text is not sent: the remote fills it (1C numbers a document created
         # with no Number; intake's requests wait for that number, see intake.confirm).
         given = {name: value for name, value in local.items() if value != ""}
-        values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
+        # What the batch's claims changed so far (outbox rows' claims and states) is nothing the
+        # references' look-ups read: flushed once, at the commit, not before each look-up.
+        with session.no_autoflush:
+            values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
     except _Waiting as exc:  # what it refers to is not created yet (its create failed): later, not parked
         row.next_attempt_at, row.last_error = now + WAIT, str(exc)
         waiting.append(row.id)
