@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -118,9 +119,9 @@ ORDERED = [  # (minutes after the first, sender, subject)
 ]
 
 
-def _decided_in_runs(tmp_path: Path, name: str, batch: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
-    """Decide ORDERED in a fresh store, `batch` messages a run; the inbox and tickets after."""
-    bridge = App.from_text(f"store: {{url: 'sqlite:///{tmp_path / name}'}}\n"
+def _decided_in_runs(url: str, batch: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """Decide ORDERED in the fresh store `url`, `batch` messages a run; the inbox and tickets after."""
+    bridge = App.from_text(f"store: {{url: '{url}'}}\n"
                            "intake: {flood: {messages: 3, within: 40m}, repeat_window: 3d, batch: " + str(batch) + ",\n"
                            "         rules: [{name: vip, segments: [vip], priority: high}]}\n")
     bridge.upgrade_db()
@@ -149,9 +150,10 @@ def _decided_in_runs(tmp_path: Path, name: str, batch: int) -> tuple[list[tuple[
         bridge.close()
 
 
-def test_a_run_decides_its_messages_as_if_each_were_decided_alone(tmp_path: Path) -> None:
-    alone, alone_tickets, runs = _decided_in_runs(tmp_path, "alone.db", batch=1)
-    together, together_tickets, one_run = _decided_in_runs(tmp_path, "together.db", batch=100)
+@pytest.mark.postgres
+def test_a_run_decides_its_messages_as_if_each_were_decided_alone(store_url: str, tmp_path: Path) -> None:
+    alone, alone_tickets, runs = _decided_in_runs(f"sqlite:///{tmp_path / 'alone.db'}", batch=1)
+    together, together_tickets, one_run = _decided_in_runs(store_url, batch=100)
     assert (runs, one_run) == (len(ORDERED), 1)
     assert together == alone
     assert together_tickets == alone_tickets
