@@ -76,7 +76,8 @@ class _RememberingPolicy(EmailPolicy):
     _REMEMBERED = frozenset({"content-type", "content-transfer-encoding", "content-disposition", "mime-version"})
 
     def header_fetch_parse(self, name: str, value: Any) -> Any:
-        if hasattr(value, "name") or name.lower() not in self._REMEMBERED:
+        # a long value is parsed each time: a sender's megabyte header must not stay in memory
+        if hasattr(value, "name") or len(value) > _PARSED_LONGEST or name.lower() not in self._REMEMBERED:
             return super().header_fetch_parse(name, value)
         key = (name, value)
         parsed = _PARSED.get(key)
@@ -89,6 +90,7 @@ class _RememberingPolicy(EmailPolicy):
 
 _PARSED: dict[tuple[str, str], Any] = {}
 _PARSED_MAX = 512
+_PARSED_LONGEST = 300  # characters: a Content-Type with its boundary is well under
 _POLICY = _RememberingPolicy()
 
 

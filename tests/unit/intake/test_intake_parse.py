@@ -198,3 +198,12 @@ def test_remembered_mime_headers_change_no_parse_of_messages_that_share_them(mon
     _PARSED.clear()
     assert [parse_message(raw) for raw in messages * 2] == alone * 2
     assert 0 < len(_PARSED) < 20  # only the MIME headers are remembered, not each From or Subject
+
+
+def test_a_huge_mime_header_is_parsed_but_not_remembered() -> None:
+    _PARSED.clear()
+    raw = mail(Message_ID="<big@x>").as_bytes().replace(
+        b"charset=\"utf-8\"", b"charset=\"utf-8\"; x-pad=\"" + b"a" * 100_000 + b"\"", 1)
+    assert b"x-pad" in raw
+    assert parse_message(raw).text == "Добрый день! Оплата картой не проходит."
+    assert all(len(value) <= 300 for _, value in _PARSED)
