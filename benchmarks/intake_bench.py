@@ -92,7 +92,9 @@ def end_to_end(count: int) -> tuple[float, int]:
     now = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=3)
     with tempfile.TemporaryDirectory() as tmp, Emulator(requests=50, seed=3, now=now, users={DEMO_LOGIN: DEMO_PASSWORD}) as emu:
         text = demo_config(emu.base_url, Path(tmp) / "s.db") + "    create_remote: [ticket]\n    post_created: [ticket]\n"
-        app = App.from_text(text + f"intake: {{batch: {count}}}\n")
+        # The senders are the demo's few contacts, each writing many times within the hour:
+        # the flood rule (20 an hour by default) ignored all but 440 of 1,000 messages.
+        app = App.from_text(text + f"intake: {{batch: {count}, flood: {{messages: {count}, within: 1h}}}}\n")
         app.upgrade_db()
         app.run_job("sync.pull")
         app.run_job("sync.dispatch")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_bridge.store.engine import Store
 from crm_bridge.store.tables import utcnow
-from intake.parse import parse_message
+from intake.parse import parse_envelope
 from intake.tables import InboxRow
 
 __all__ = ["Stored", "store_message"]
@@ -45,7 +45,7 @@ def store_message(store: Store, raw: bytes, *, via: str, now: datetime | None = 
     `channel` (``email``, ``web``, ``api``) and `facts` (``source``, the form's fields) are
     kept on the row for ``intake.process``: a form or an API call is stored as a message
     built from its fields, so every channel is decided by the same job."""
-    inbound = parse_message(raw, max_attachment=0, max_text=0)  # headers only: the job parses it fully
+    inbound = parse_envelope(raw)  # headers only: the job parses the body
     try:
         with store.transaction() as session:  # one transaction: one commit per message
             known = session.scalar(select(InboxRow.id).where(InboxRow.message_id == inbound.message_id))

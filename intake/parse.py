@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.message import EmailMessage, Message
-from email.policy import default
+from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
+from typing import Any
 
-__all__ = ["Attachment", "Inbound", "html_to_text", "parse_message"]
+__all__ = ["Attachment", "Envelope", "Inbound", "html_to_text", "parse_envelope", "parse_message"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,39 @@ _EW = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="  # an RFC 2047 encoded-word
 # unstructured header, was always right), so it is taken out before the header is parsed.
 _BETWEEN_EWS = re.compile(rf"({_EW})[ \t\r\n]+(?={_EW})")
 _BOUNCERS = ("mailer-daemon", "postmaster")
+
+
+class _RememberingPolicy(EmailPolicy):
+    """``policy=default`` that parses each MIME structure header value once.
+
+    Under ``policy=default`` every read of a header parses it again through the header
+    registry, and the stdlib reads ``Content-Type`` many times per part (walking,
+    ``get_content_type``, ``get_content``, ``get_content_disposition``): about ten parses a
+    plain message, most of the parsing's cost. The few distinct values of these headers
+    (``text/plain; charset=utf-8``…) are remembered, keyed by name and raw value; a parsed
+    header is immutable, so sharing it changes nothing a caller can see. Only these
+    headers: From, Subject or Message-ID differ per message and are read once.
+    """
+
+    _REMEMBERED = frozenset({"content-type", "content-transfer-encoding", "content-disposition", "mime-version"})
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        # a long value is parsed each time: a sender's megabyte header must not stay in memory
+        if hasattr(value, "name") or len(value) > _PARSED_LONGEST or name.lower() not in self._REMEMBERED:
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            if len(_PARSED) >= _PARSED_MAX:  # a bound, not an LRU: boundaries make values unique
+                _PARSED.clear()
+            parsed = _PARSED[key] = super().header_fetch_parse(name, value)
+        return parsed
+
+
+_PARSED: dict[tuple[str, str], Any] = {}
+_PARSED_MAX = 512
+_PARSED_LONGEST = 300  # characters: a Content-Type with its boundary is well under
+_POLICY = _RememberingPolicy()
 
 
 class _Text(HTMLParser):
@@ -153,21 +187,53 @@ def _header(
         return ""
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What storing a message needs: read from its headers alone, as ``parse_message`` reads them."""
+
+    message_id: str
+    sender: str
+    sender_name: str
+    subject: str
+
+
+def _sender(msg: Message, raw: bytes, problems: list[str], present: frozenset[str]) -> tuple[str, str, str]:
+    """The Message-ID (derived from the bytes when there is none: the same message
+    delivered twice is the same id, so it is stored once), the sender's address and name."""
+    ids = _MSGID.findall(_header(msg, "Message-ID", problems, present))
+    message_id = (
+        ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
+    )
+    name, sender = parseaddr(_header(msg, "From", problems))
+    return message_id, sender.strip().lower() if "@" in sender else "", name.strip()
+
+
+def _subject(msg: Message, problems: list[str]) -> str:
+    return " ".join(_header(msg, "Subject", problems).split())
+
+
+def _present(msg: Message) -> frozenset[str]:
+    return frozenset(k.lower() for k in msg.keys())  # noqa: SIM118 - a Message is no dict: keys() reads no header
+
+
+def parse_envelope(raw: bytes) -> Envelope:
+    """The headers ``parse_message`` would give, without parsing the body: what a channel
+    needs to store the message before it answers (the job parses it fully later)."""
+    msg = BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)
+    message_id, sender, name = _sender(msg, raw, [], _present(msg))
+    return Envelope(message_id, sender, name, _subject(msg, []))
+
+
 def parse_message(
     raw: bytes, *, max_attachment: int = 10_000_000, max_text: int = 200_000
 ) -> Inbound:
     """Parse one message. Its Message-ID, when it has none, is derived from its bytes
     (the same message delivered twice is the same id, so it is stored once)."""
     problems: list[str] = []
-    msg = message_from_bytes(raw, policy=default)
+    msg = BytesParser(policy=_POLICY).parsebytes(raw)
     problems += [type(d).__name__ for d in msg.defects]
-    present = frozenset(k.lower() for k in msg.keys())  # noqa: SIM118 - a Message is no dict: keys() reads no header
-    ids = _MSGID.findall(_header(msg, "Message-ID", problems, present))
-    message_id = (
-        ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@intake.invalid>"
-    )
-    name, sender = parseaddr(_header(msg, "From", problems))
-    sender = sender.strip().lower() if "@" in sender else ""
+    present = _present(msg)
+    message_id, sender, name = _sender(msg, raw, problems, present)
     recipients = tuple(
         a.lower()
         for _, a in getaddresses([_header(msg, h, problems, present) for h in ("To", "Cc")])
@@ -216,9 +282,9 @@ def parse_message(
     return Inbound(
         message_id=message_id,
         sender=sender,
-        sender_name=name.strip(),
+        sender_name=name,
         recipients=recipients,
-        subject=" ".join(_header(msg, "Subject", problems).split()),
+        subject=_subject(msg, problems),
         text=text.strip(),
         in_reply_to=replies,
         automatic=_automatic(msg, sender, present),

@@ -10,7 +10,10 @@ registered as a new request (``record.created``: the sync outbox creates it in t
 bind-first). Every rule that decided is stored in the row's ``decision``.
 
 Messages are decided 50 to a transaction (one commit), each in its own SAVEPOINT: one
-that fails rolls back alone and is parked ``failed`` with the reason. A crash rolls the
+that fails rolls back alone and is parked ``failed`` with the reason. The chunk's rows are
+read and parsed together, and what their decisions read from the store (the flood count,
+open requests, customers) is read once for the chunk and kept current as it is decided
+(``intake.lookups``): the decisions are those of one message at a time. A crash rolls the
 open transaction back: its rows are still ``new`` and are decided again, whole, by the
 next run; nothing half-done is left. The CRM's number comes back in
 ``intake.confirm`` (``intake.confirm``), after ``sync.dispatch`` created the request.
@@ -24,7 +27,7 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
@@ -38,11 +41,12 @@ from crm_bridge.store.tables import (
     TicketRow,
 )
 from intake.classify import CompiledRule, Facts, classify, compile_rule
+from intake.lookups import FINAL, Lookups
 from intake.match import ContactIndex, Known, MatchDecision, match_sender
 from intake.parse import Inbound, parse_message
 from intake.settings import IntakeConfig
 from intake.tables import InboxRow
-from intake.thread import OpenRequest, Threaded, numbers_in, repeat_of, thread_of
+from intake.thread import Threaded, numbers_in, repeat_of, thread_of
 from notify.tables import NotificationRow
 
 if TYPE_CHECKING:
@@ -55,7 +59,6 @@ __all__ = ["FINAL", "compile_rules", "intake_process", "load_index"]
 log = logging.getLogger(__name__)
 CHUNK = 50  # messages decided per transaction (one commit), each in its own SAVEPOINT
 UNNUMBERED = "(unnumbered)"  # passes the canonical check; replaced by "" before the row is stored
-FINAL = (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value, TicketStatus.CANCELLED.value)
 
 
 def compile_rules(config: IntakeConfig) -> list[CompiledRule]:
@@ -103,19 +106,24 @@ def _decide_chunk(app: App, now: datetime, ids: list[int], index: ContactIndex, 
     try:
         with app.store.transaction() as session:
             unit = app.bus.unit(session, now, app.config)
+            rows = {row.id: row for row in session.scalars(
+                select(InboxRow).where(InboxRow.id.in_(ids)).with_for_update(skip_locked=True)) if row.state == "new"}
+            parsed = {i: _parsed(row, config) for i, row in rows.items()}
+            lookups = Lookups.read(session, list(rows.values()), _foreseen(rows, parsed, index), within=config.flood.within)
             for inbox_id in ids:
-                row = session.scalar(select(InboxRow).where(InboxRow.id == inbox_id).with_for_update(skip_locked=True))
-                if row is None or row.state != "new":
+                row = rows.get(inbox_id)
+                if row is None:
                     continue
                 try:
                     with session.begin_nested():
-                        outcome = decide(unit, row, index, rules, config)
+                        outcome = decide(unit, row, index, rules, config, lookups=lookups, inbound=parsed[inbox_id])
                 except Exception as exc:  # one message must not stop the others
                     log.exception("inbound message %d could not be decided", inbox_id,
                                   extra={"event": "intake.process.failed", "inbox_id": inbox_id})
                     failed[inbox_id] = f"{type(exc).__name__}: {exc}"
                     continue
                 counts[outcome] += 1
+                lookups.decided(row)
                 if created := (row.decision or {}).get("match", {}).get("created_contact"):
                     index.add(Known(None, created), email=row.sender)  # kept: its SAVEPOINT was released
             for inbox_id, reason in failed.items():
@@ -136,6 +144,31 @@ def _decide_chunk(app: App, now: datetime, ids: list[int], index: ContactIndex, 
     return counts
 
 
+def _parsed(row: InboxRow, config: IntakeConfig) -> Inbound | None:
+    """The message parsed ahead of its decision; None when parsing raised (``decide``
+    parses it again in the message's SAVEPOINT, where the error parks that message alone)."""
+    try:
+        return parse_message(row.raw, max_attachment=config.max_attachment)
+    except Exception:  # reported where it is decided, in its own SAVEPOINT
+        return None
+
+
+def _foreseen(rows: dict[int, InboxRow], parsed: dict[int, Inbound | None],
+              index: ContactIndex) -> list[tuple[int | None, int | None]]:
+    """Whom the chunk's messages will most likely be matched to, as (customer id, contact
+    id): their open requests and customers are read for the chunk at once. A guess: the
+    decision matches again (a contact created earlier in the chunk may change it)."""
+    out: list[tuple[int | None, int | None]] = []
+    for inbox_id, row in rows.items():
+        inbound = parsed[inbox_id]
+        if inbound is None or inbound.automatic or not inbound.sender:
+            continue
+        match = _matched_by_review(row) or match_sender(index, inbound.sender, inbound.text)
+        if match.outcome == "matched":
+            out.append((match.customer_id, match.contact_id))
+    return out
+
+
 def _matched_by_review(row: InboxRow) -> MatchDecision | None:
     review = (row.decision or {}).get("review")
     if not review:
@@ -146,10 +179,13 @@ def _matched_by_review(row: InboxRow) -> MatchDecision | None:
                          review.get("customer_id"), review.get("contact_id"))
 
 
-def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledRule], config: IntakeConfig) -> str:
-    """Decide one stored message inside `unit`'s transaction; returns the outcome."""
+def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledRule], config: IntakeConfig, *,
+           lookups: Lookups, inbound: Inbound | None = None) -> str:
+    """Decide one stored message inside `unit`'s transaction; returns the outcome.
+    `inbound`: the message already parsed (else it is parsed here)."""
     session, now = unit.session, unit.now
-    inbound = parse_message(row.raw, max_attachment=config.max_attachment)
+    if inbound is None:
+        inbound = parse_message(row.raw, max_attachment=config.max_attachment)
     decision: dict[str, Any] = {**(row.decision or {}), "problems": list(inbound.problems),
                                 "attachments": [{"filename": a.filename, "size": a.size, "kept": a.data is not None}
                                                 for a in inbound.attachments]}
@@ -160,7 +196,7 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
         log.info("inbound %s ignored: %s", row.message_id, row.reason, extra={"event": "intake.process.ignored"})
         return "ignored"
     # the flood rule stops mail loops and one address's spam; an API caller is authenticated by its token
-    flood = _flood(session, row, inbound.sender, config) if row.channel != "api" else None
+    flood = _flood(lookups, row, inbound.sender, config) if row.channel != "api" else None
     if flood is not None:
         row.state, row.reason, row.decision = "ignored", flood, decision
         log.warning("inbound %s ignored: %s", row.message_id, flood, extra={"event": "intake.process.flood"})
@@ -181,11 +217,11 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
         unit.publish(DomainEvent("record.created", "contact", contact_id, "intake"))
         decision["match"]["created_contact"] = contact_id
     row.customer_id, row.contact_id = customer_id, contact_id
-    repeat = repeat_of(inbound.subject, row.received_at, _open_requests(session, customer_id, contact_id),
+    repeat = repeat_of(inbound.subject, row.received_at, lookups.open_requests(customer_id, contact_id),
                        config.repeat_window)
     if repeat is not None:
         return _attach(unit, row, inbound, repeat, decision)
-    customer = session.get(CustomerRow, customer_id) if customer_id is not None else None
+    customer = lookups.customer(customer_id) if customer_id is not None else None
     channel, source = row.channel or "email", (row.decision or {}).get("submitted", {}).get("source", "external")
     decided = classify(rules, Facts(inbound.subject, inbound.text, channel, inbound.sender, customer_id, None,
                                     customer.segment if customer else None),
@@ -202,6 +238,7 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
     session.add(ticket)
     session.flush()
     ticket_id: int = ticket.id  # type: ignore[attr-defined]
+    lookups.registering(ticket)  # type: ignore[arg-type]
     unit.publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
     decision["attachments"] = _attachments(unit, row, inbound, ticket_id, decision["attachments"])
     row.state, row.ticket_id, row.reason, row.decision = "registered", ticket_id, None, decision
@@ -211,13 +248,10 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
     return "registered"
 
 
-def _flood(session: Session, row: InboxRow, sender: str, config: IntakeConfig) -> str | None:
+def _flood(lookups: Lookups, row: InboxRow, sender: str, config: IntakeConfig) -> str | None:
     """Why this message is one too many from its sender, else None: the messages decided
     (not ignored) from the same address within the window are counted."""
-    since = row.received_at - config.flood.within
-    decided = session.scalar(select(func.count()).select_from(InboxRow).where(
-        InboxRow.sender == sender, InboxRow.received_at >= since, InboxRow.id != row.id,
-        InboxRow.state.in_(("registered", "threaded", "review")))) or 0
+    decided = lookups.decided_count(row, sender, row.received_at - config.flood.within)
     if decided < config.flood.messages:
         return None
     return (f"flood: {decided} messages from {sender} within {config.flood.within} already "
@@ -232,22 +266,6 @@ def _reply_to(session: Session, inbound: Inbound, config: IntakeConfig) -> Threa
     numbers = dict(session.execute(select(TicketRow.number, TicketRow.id).where(
         TicketRow.number.in_(wanted), TicketRow.deleted.is_(False))).all()) if wanted else {}
     return thread_of(refs, inbound.subject, sent=sent, numbers=numbers, prefix=config.number_prefix)
-
-
-def _open_requests(session: Session, customer_id: int | None, contact_id: int | None) -> list[OpenRequest]:
-    """The customer's (else the contact's) open requests, each with its last customer message."""
-    if customer_id is None and contact_id is None:
-        return []
-    who = TicketRow.customer_id == customer_id if customer_id is not None else TicketRow.contact_id == contact_id
-    tickets = session.execute(select(TicketRow.id, TicketRow.subject, TicketRow.created_at).where(
-        who, TicketRow.deleted.is_(False), TicketRow.status.not_in(FINAL))).all()
-    if not tickets:
-        return []
-    latest = (select(TicketEventRow.ticket_id, func.max(TicketEventRow.at))
-              .where(TicketEventRow.ticket_id.in_([t.id for t in tickets]), TicketEventRow.kind == "message")
-              .group_by(TicketEventRow.ticket_id))
-    last = dict(session.execute(latest).all())
-    return [OpenRequest(t.id, t.subject, max(t.created_at, last.get(t.id) or t.created_at)) for t in tickets]
 
 
 def _attachments(unit: Unit, row: InboxRow, inbound: Inbound, ticket_id: int,

@@ -127,9 +127,12 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
         with store.transaction() as session:
             rows = {row.id: row for row in session.scalars(
                 select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
+            bindings, _held = _read_for_claim(session, backend.name, list(rows.values()))
+            binder = Binder(session, backend.name)  # one a batch: a customer many requests refer to is read once
             for row_id in row_ids:
                 row = rows.get(row_id)
-                job = _claim_create(session, backend, mappings, row, now, stats, writers, waiting) \
+                job = _claim_create(session, backend, mappings, row, now, stats, writers, waiting,
+                                    binding=bindings.get((row.model, row.local_id)), binder=binder) \
                     if row is not None else None
                 if job is not None:
                     jobs[row_id] = job
@@ -152,9 +155,11 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
     def record(finished: list[_Made], untried: list[_Create]) -> None:
         with recording_many(store, [(m.job.row_id, m.job.token) for m in finished],
                             [(j.row_id, j.token) for j in untried]) as (session, held):
+            bindings = {b.id: b for b in session.scalars(select(BindingRow).where(  # one query, not one a create
+                BindingRow.id.in_([m.job.binding_id for m in finished])))} if finished else {}
             for made in finished:
                 if (row := held.get(made.job.row_id)) is not None:
-                    _settle(session, row, mappings[made.job.model], made, now, stats)
+                    _settle(session, row, bindings.get(made.job.binding_id), mappings[made.job.model], made, now, stats)
 
     untried = run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=stop,
                         concurrency=concurrency, name=f"create-{backend.name}", failed=failed)
@@ -219,15 +224,34 @@ def _look_up(backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], jo
             job.looked, job.found = True, found.get(job.key)
 
 
+def _read_for_claim(session: Session, backend: str, rows: list[OutboxRow]
+                    ) -> tuple[dict[tuple[str, int], BindingRow], list[Any]]:
+    """The bindings in `backend` of a claim batch's rows by (model, local id), and their local
+    records (returned to be held: ``session.get`` then finds them without a query): two
+    queries a model for the batch, not two a row (each after a flush)."""
+    bindings: dict[tuple[str, int], BindingRow] = {}
+    records: list[Any] = []
+    by_model: dict[str, list[int]] = {}
+    for row in rows:
+        by_model.setdefault(row.model, []).append(row.local_id)
+    for model, local_ids in by_model.items():
+        for binding in session.scalars(select(BindingRow).where(
+                BindingRow.backend == backend, BindingRow.model == model, BindingRow.local_id.in_(local_ids))
+                .order_by(BindingRow.id)):
+            bindings.setdefault((binding.model, binding.local_id), binding)
+        if model in ROWS:
+            records += session.scalars(select(ROWS[model]).where(ROWS[model].id.in_(local_ids)))  # type: ignore[attr-defined]
+    return bindings, records
+
+
 def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row: OutboxRow,
                   now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping],
-                  waiting: list[int]) -> _Create | None:
-    """Claim a create row and work out its write; settle at once what needs no remote call."""
+                  waiting: list[int], *, binding: BindingRow | None, binder: Binder) -> _Create | None:
+    """Claim a create row and work out its write; settle at once what needs no remote call.
+    `binding`: the row's binding (read with its batch), None when it has none."""
     if row.state != "pending" or claims.is_live(row, now):
         return None
     claims.release(row)  # a lapsed claim (its owner died): the look-up below finds what it did
-    binding = session.scalar(select(BindingRow).where(
-        BindingRow.backend == row.backend, BindingRow.model == row.model, BindingRow.local_id == row.local_id))
     mapping = mappings.get(row.model)
     if binding is None or binding.state != "creating":
         # An import met the record first and claimed the binding: the create went
@@ -243,7 +267,6 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
             "and the adapter must support creates")
         stats.parked += 1
         return None
-    binder = Binder(session, row.backend)
 
     def resolve(ref_model: str, local_id: Any) -> str | None:
         remote = binder.remote_id(ref_model, int(local_id))
@@ -263,7 +286,10 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
         # An empty text is not sent: the remote fills it (1C numbers a document created
         # with no Number; intake's requests wait for that number, see intake.confirm).
         given = {name: value for name, value in local.items() if value != ""}
-        values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
+        # What the batch's claims changed so far (outbox rows' claims and states) is nothing the
+        # references' look-ups read: flushed once, at the commit, not before each look-up.
+        with session.no_autoflush:
+            values: dict[str, Any] = {**writers[row.model].to_remote(given, resolve), correlation: key}
     except _Waiting as exc:  # what it refers to is not created yet (its create failed): later, not parked
         row.next_attempt_at, row.last_error = now + WAIT, str(exc)
         waiting.append(row.id)
@@ -301,12 +327,11 @@ def _call_create(backend: RemoteBackend, mapping: CompiledMapping, job: _Create)
     return _Made(job, remote_id, version)
 
 
-def _settle(session: Session, row: OutboxRow, mapping: CompiledMapping, made: _Made, now: datetime,
-            stats: ExportStats) -> None:
+def _settle(session: Session, row: OutboxRow, binding: BindingRow | None, mapping: CompiledMapping, made: _Made,
+            now: datetime, stats: ExportStats) -> None:
     """What a create leaves on its row and binding (the claim still ours): bound and sent,
     set aside, bound and parked with what the remote stored, or backed off."""
     job, fault = made.job, made.fault
-    binding = session.get(BindingRow, job.binding_id)
     if isinstance(fault, (ValueError, TypeError, LookupError)):  # a value the adapter cannot encode: this row alone
         unsendable(session, row, job.key or job.remote_id or "", job.values, fault, now, stats)
     elif isinstance(fault, RemoteStoredOtherwise):  # created, but not as sent: bound, and parked with the reason

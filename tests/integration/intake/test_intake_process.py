@@ -4,8 +4,10 @@ others, and configuration mistakes are named at their line."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +15,8 @@ from sqlalchemy import select
 import intake.process
 from crm_bridge.app import App
 from crm_bridge.config import ConfigErrors
-from crm_bridge.store.tables import ContactRow
+from crm_bridge.store.records import build_record, create_record
+from crm_bridge.store.tables import ContactRow, TicketRow
 from intake.inbox import store_message
 from intake.tables import InboxRow
 
@@ -94,3 +97,69 @@ def test_two_rules_of_one_name_are_an_error_at_the_second(tmp_path: Path) -> Non
         App.from_text(text, file="crm-bridge.yaml")
     assert str(err.value).startswith("crm-bridge.yaml:4:")
     assert "two rules are named 'vip'" in str(err.value)
+
+
+# Messages whose decisions depend on the ones decided before them in the same run: a
+# repeat of a request registered a moment before (a known contact, and a stranger whose
+# contact is created by the first message), a reply by number that brings an old request
+# back into the repeat window, a flood, the customer's segment in the rules.
+ORDERED = [  # (minutes after the first, sender, subject)
+    (0, "stranger@new.example", "Касса не работает"),
+    (15, "ivan@vip.example", "Не печатает принтер"),
+    (30, "stranger@new.example", "Re: Касса не работает"),  # repeat of the first: a contact made in this run
+    (45, "ivan@vip.example", "Fwd: Не печатает принтер"),  # repeat of the second
+    (60, "ivan@vip.example", "Re: [CRM-0000042] Склад"),  # joins request 42 by its number: its last contact moves
+    (75, "ivan@vip.example", "Склад"),  # a repeat of 42 only because the reply above moved it into the window
+    (90, "flood@spam.example", "Письмо 1"),
+    (91, "flood@spam.example", "Письмо 2"),
+    (92, "flood@spam.example", "Письмо 3"),
+    (93, "flood@spam.example", "Письмо 4"),  # the fourth within 40 minutes: ignored
+    (150, "office@vip.example", "Вопрос по оплате"),  # the customer's own address: its segment decides
+    (165, "ivan@vip.example", "Не печатает принтер"),  # a repeat again, after other messages
+]
+
+
+def _decided_in_runs(url: str, batch: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    """Decide ORDERED in the fresh store `url`, `batch` messages a run; the inbox and tickets after."""
+    bridge = App.from_text(f"store: {{url: '{url}'}}\n"
+                           "intake: {flood: {messages: 3, within: 40m}, repeat_window: 3d, batch: " + str(batch) + ",\n"
+                           "         rules: [{name: vip, segments: [vip], priority: high}]}\n")
+    bridge.upgrade_db()
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    try:
+        with bridge.store.transaction() as s:
+            customer = create_record(s, "customer", {"name": "ВИП", "email": "office@vip.example", "segment": "vip"})
+            contact = create_record(s, "contact", {"name": "Иван", "email": "ivan@vip.example", "customer_id": customer})
+            old = build_record("ticket", {"number": "CRM-0000042", "subject": "Склад", "description": "", "type": "other",
+                                          "priority": "normal", "channel": "email", "source": "external", "status": "new",
+                                          "customer_id": customer, "contact_id": contact,
+                                          "created_at": start - timedelta(days=10)})
+            s.add(old)
+        for n, (minutes, sender, subject) in enumerate(ORDERED):
+            store_message(bridge.store, raw(n, sender, subject), via="smtp", now=start + timedelta(minutes=minutes))
+        runs = 0
+        while bridge.run_job("intake.process", now=start + timedelta(hours=3)):
+            runs += 1
+        with bridge.store.transaction() as s:
+            inbox = [(r.message_id, r.state, r.reason, r.ticket_id, r.customer_id, r.contact_id, r.decision)
+                     for r in s.scalars(select(InboxRow).order_by(InboxRow.id))]
+            tickets = [(t.id, t.subject, t.priority, t.customer_id, t.contact_id)
+                       for t in s.scalars(select(TicketRow).order_by(TicketRow.id))]
+        return inbox, tickets, runs
+    finally:
+        bridge.close()
+
+
+@pytest.mark.postgres
+def test_a_run_decides_its_messages_as_if_each_were_decided_alone(store_url: str, tmp_path: Path) -> None:
+    alone, alone_tickets, runs = _decided_in_runs(f"sqlite:///{tmp_path / 'alone.db'}", batch=1)
+    together, together_tickets, one_run = _decided_in_runs(store_url, batch=100)
+    assert (runs, one_run) == (len(ORDERED), 1)
+    assert together == alone
+    assert together_tickets == alone_tickets
+    states = [(state, (decision.get("thread") or {}).get("repeat")) for _, state, _, _, _, _, decision in together]
+    assert states == [("registered", None), ("registered", None), ("threaded", True), ("threaded", True),
+                      ("threaded", False), ("threaded", True), ("registered", None), ("registered", None),
+                      ("registered", None), ("ignored", None), ("registered", None), ("threaded", True)]
+    assert together[5][3] == 1  # the old request, by its number's reply
+    assert [t[2] for t in together_tickets if t[3] is not None] == ["normal", "high", "high"]

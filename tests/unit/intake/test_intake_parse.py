@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.policy import default
 
-from intake.parse import html_to_text, parse_message
+import pytest
+
+import intake.parse
+from intake.parse import _PARSED, html_to_text, parse_envelope, parse_message
 
 
 def mail(**headers: str) -> EmailMessage:
@@ -156,3 +160,50 @@ def test_an_address_inside_the_encoded_words_of_a_name_does_not_change_the_sende
     )
     inbound = parse_message(raw)
     assert (inbound.sender, inbound.sender_name) == ("i@x.ru", "Иванов, boss@bank.ru")
+
+
+def _variety() -> list[bytes]:
+    """Messages whose headers are read in every way parse_message reads them."""
+    folded = (
+        "From: =?utf-8?b?0JrQvtC9?=\r\n =?utf-8?b?0YHRgtCw0L3RgtC40L0=?= <K@Firm.ru>\r\n"
+        "Subject: =?utf-8?b?0KHRh9GR0YI=?= =?utf-8?b?INC90LUg0L/RgNC40YjRkdC7?=\r\n"
+        "Message-ID: <f1@firm.ru>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nтекст"
+    ).encode()
+    with_file = mail(Message_ID="<att@x>")
+    with_file.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="счёт.pdf")
+    return [
+        mail(Message_ID="<a1@romashka.ru>").as_bytes(),
+        mail().as_bytes(),  # no Message-ID: derived from the bytes
+        mail(From="not an address").as_bytes(),
+        folded,
+        with_file.as_bytes(),
+        b"From: a@b.ru\r\nSubject: x\r\nContent-Type: text/plain; charset=nonsense\r\n\r\n\xcf\xf0\xe8",
+    ]
+
+
+def test_the_envelope_read_from_the_headers_alone_is_what_the_full_parse_reads() -> None:
+    for raw in _variety():
+        full, envelope = parse_message(raw), parse_envelope(raw)
+        assert (envelope.message_id, envelope.sender, envelope.sender_name, envelope.subject) == (
+            full.message_id, full.sender, full.sender_name, full.subject), raw
+
+
+def test_remembered_mime_headers_change_no_parse_of_messages_that_share_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read twice over, the messages reuse each other's Content-Type values from the memo;
+    # each must still read as the stdlib's policy=default reads it alone.
+    messages = _variety()
+    with monkeypatch.context() as patched:
+        patched.setattr(intake.parse, "_POLICY", default)
+        alone = [parse_message(raw) for raw in messages]
+    _PARSED.clear()
+    assert [parse_message(raw) for raw in messages * 2] == alone * 2
+    assert 0 < len(_PARSED) < 20  # only the MIME headers are remembered, not each From or Subject
+
+
+def test_a_huge_mime_header_is_parsed_but_not_remembered() -> None:
+    _PARSED.clear()
+    raw = mail(Message_ID="<big@x>").as_bytes().replace(
+        b"charset=\"utf-8\"", b"charset=\"utf-8\"; x-pad=\"" + b"a" * 100_000 + b"\"", 1)
+    assert b"x-pad" in raw
+    assert parse_message(raw).text == "Добрый день! Оплата картой не проходит."
+    assert all(len(value) <= 300 for _, value in _PARSED)
