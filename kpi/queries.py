@@ -134,7 +134,7 @@ def _touching(t: Any, period: Period, cut: datetime, dialect: str) -> ColumnElem
                    t.c.resolved_at >= cut, t.c.closed_at >= cut,
                    and_(t.c.closed_at.is_(None), t.c.resolved_at.is_(None), t.c.status != "cancelled"))
     r = TicketRow
-    return t.c.id.in_(union_all(
+    ids: ColumnElement[bool] = t.c.id.in_(union_all(
         select(r.id).where(_in(r.created_at, period)),
         select(r.id).where(_in(r.resolved_at, period)),
         select(r.id).where(r.status.in_(_OPEN)),
@@ -142,6 +142,7 @@ def _touching(t: Any, period: Period, cut: datetime, dialect: str) -> ColumnElem
         select(r.id).where(r.closed_at >= cut),
         select(r.id).where(r.closed_at.is_(None), r.resolved_at.is_(None), r.status != "cancelled"),
     ))
+    return ids
 
 
 def _ended_in(period: Period) -> Any:
