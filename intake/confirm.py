@@ -5,7 +5,10 @@ until the CRM gives it one (1C numbers documents itself: ``CRM-0000301``). Once 
 binding is active (the create went through, or an import claimed it), the record is
 read by its remote id, the number stored, and only then is the request announced as
 ``ticket.imported`` (created): its history's ``created`` event, the SLA plan, routing,
-and notify's acknowledgement, which therefore always shows the CRM's number.
+and notify's acknowledgement, which therefore always shows the CRM's number. The requests
+it announced are planned before it ends (``sla.engine.plan_queued``): ``notify.dispatch``,
+next in the cycle, holds an acknowledgement until its due dates exist, and ``sla.tick``
+ran before this job — the acknowledgement waited up to ``sla_tick_every`` for the next.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from crm_bridge.events import DomainEvent
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import TicketRow
 from intake.tables import InboxRow
+from sla.engine import plan_queued
 from sync.engine import mappings_for
 from sync.source import supports_version_scan
 from sync.tables import BindingRow
@@ -110,4 +114,7 @@ def intake_confirm(app: App, now: datetime) -> dict[str, Any]:
                 confirmed += 1
                 log.info("request %s registered in %s", number, name,
                          extra={"event": "intake.confirm.numbered", "backend": name, "local_id": ticket_id})
-    return {"confirmed": confirmed, "waiting": waiting}
+    planned = 0
+    if confirmed:  # planned now, not at the next sla.tick: the acknowledgements wait for their due dates
+        planned, _ = plan_queued(app, now)
+    return {"confirmed": confirmed, "waiting": waiting, "planned": planned}

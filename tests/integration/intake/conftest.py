@@ -53,10 +53,8 @@ class Desk:
         return run_cycle(self.app)
 
     def acknowledged(self) -> None:
-        """Cycles until the acknowledgements are out: the SLA plans in the cycle after the
-        CRM numbered the request, and notify sends once the plan is there."""
-        self.cycle()
-        self.clock.at += timedelta(minutes=5)
+        """One cycle: the CRM numbers the request, ``intake.confirm`` announces and plans it,
+        and notify sends the acknowledgement with its due dates in the same cycle."""
         self.cycle()
 
     def ours(self) -> list[dict[str, Any]]:

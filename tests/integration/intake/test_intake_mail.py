@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -53,12 +54,28 @@ def test_a_mail_becomes_a_posted_request_in_1c_with_its_fields_and_the_acknowled
     assert email in str(ack["To"])
 
 
+def test_the_acknowledgement_goes_out_in_the_cycle_that_registered_the_request(desk: Desk) -> None:
+    """`crm-bridge run`'s cycle, once, the clock standing still: the mail is registered, created
+    and numbered in 1C, planned by ``intake.confirm`` (``sla.tick`` ran earlier in the cycle)
+    and acknowledged with its due date — before, notify held it until the next tick."""
+    email, _, name = known_contact(desk)
+    desk.send(mail(f"{name} <{email}>", "Не печатается чек", "Принтер чеков молчит.", Message_ID="<once@client.example>"))
+    result = desk.cycle()
+    assert result["intake.confirm"]["planned"] == 1
+    [doc] = desk.ours()
+    with desk.app.store.transaction() as s:
+        ticket = s.scalars(select(TicketRow).where(TicketRow.number == doc["Number"])).one()
+        assert ticket.resolution_due is not None  # the plan exists
+    [ack] = [m for m in desk.sink.messages if "Не печатается чек" in str(m["Subject"])]
+    assert str(ack["Subject"]) == f"Обращение {doc['Number']} принято: Не печатается чек"
+
+
 def test_the_customers_reply_to_the_acknowledgement_joins_the_request_as_a_message(desk: Desk) -> None:
     email, _, name = known_contact(desk)
     desk.send(mail(f"{name} <{email}>", "Вопрос по оплате", "Где счёт?", Message_ID="<q1@client.example>"))
-    desk.cycle()
     desk.acknowledged()
     ack = next(m for m in desk.sink.messages if str(m["Subject"]).startswith("Обращение") and "Вопрос по оплате" in str(m["Subject"]))
+    desk.clock.at += timedelta(minutes=5)  # the customer answers a few minutes later
     desk.send(mail(f"{name} <{email}>", f"Re: {ack['Subject']}", "Спасибо, жду.", Message_ID="<q2@client.example>",
                    In_Reply_To=str(ack["Message-ID"]), References=str(ack["Message-ID"])))
     desk.send(mail(f"{name} <{email}>", f"Обращение № {desk.ours()[0]['Number'].split('-')[1]}", "И ещё вопрос",
