@@ -25,7 +25,7 @@ from typing import Any
 from crm_bridge.model import Priority, TicketStatus
 from sla.calendar import Calendar
 from sla.due import add_business, business_between
-from sla.policy import PolicySpec, Verdict, match_policy
+from sla.policy import PolicySpec, Verdict, facts_matched, match_policy
 
 __all__ = ["Change", "Cycle", "Evaluation", "SlaEvent", "TicketFacts", "evaluate"]
 
@@ -133,6 +133,39 @@ def _status(value: Any) -> TicketStatus:
     return _STATUSES.get(value) or TicketStatus(value)
 
 
+#: the policies a request is matched against (kept, so that their id is not reused) -> what
+#: the matching reads of a request (``facts_matched``)
+_READS: dict[int, tuple[Sequence[PolicySpec], tuple[tuple[str, ...], bool]]] = {}
+#: (id of the policies, the date if a policy has a validity, the facts read) -> (the
+#: policies, the match): most requests of a chunk are matched alike (type, priority, …)
+_MATCHES: dict[tuple[Any, ...], tuple[Sequence[PolicySpec], tuple[PolicySpec | None, list[Verdict]]]] = {}
+
+
+def _match_alike(policies: Sequence[PolicySpec], state: Mapping[str, Any],
+                 at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:
+    """``match_policy(policies, state, at)``, remembered for requests alike in what it reads."""
+    reads = _READS.get(id(policies))
+    if reads is None or reads[0] is not policies:
+        if len(_READS) > 64:
+            _READS.clear()
+        reads = _READS[id(policies)] = (policies, facts_matched(policies))
+    names, dated = reads[1]
+    # a list (tags) keyed as a tuple marked as one: ``in`` tells a list from a tuple in a `when`
+    key = (id(policies), at.date() if dated else None,
+           *[(list, *v) if isinstance(v, list) else v for v in map(state.get, names)])
+    try:
+        known = _MATCHES.get(key)
+    except TypeError:  # a fact that cannot be a key: matched afresh
+        return match_policy(policies, state, at)
+    if known is not None and known[0] is policies:
+        return known[1]
+    if len(_MATCHES) > _MARKS_KEPT:
+        _MATCHES.clear()
+    found = match_policy(policies, state, at)
+    _MATCHES[key] = (policies, found)
+    return found
+
+
 @dataclass
 class _Run:
     """The cycle being evaluated."""
@@ -173,7 +206,7 @@ class _Evaluator:
         # the same instant object: an equal instant in another zone may fall on another date (`valid`)
         if self._matched is not None and self._matched[0] is at and self._matched[1] == state:
             return self._matched[2]
-        found = match_policy(self.policies, state, at)
+        found = _match_alike(self.policies, state, at)
         self._matched = (at, dict(state), found)
         return found
 

@@ -145,8 +145,9 @@ def _compact(rows: list[dict[str, Any]], first: int) -> None:
                 del rows[i]
         elif (kind == "warn" and next_kind == "breach" and not row["data"] and _WARNED not in after["data"]
               and (row["metric"], row["cycle"]) == (after["metric"], after["cycle"])):
-            after["data"] = {**after["data"], _WARNED: [(after["at"] - row["at"]) // _US, row["business_seconds"],
-                                                        row["calendar_seconds"]]}
+            # a tuple (JSON writes it as the same array): it keeps the data a key of insert_events' cache
+            after["data"] = {**after["data"], _WARNED: ((after["at"] - row["at"]) // _US, row["business_seconds"],
+                                                        row["calendar_seconds"])}
             del rows[i]
         i += 1
 
