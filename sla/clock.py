@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,9 +121,11 @@ def _event(metric: str, cycle: int, kind: str, at: datetime, business: timedelta
 
 #: the thresholds of a (policy, target), shared by every cycle evaluated on them: (id of
 #: the policy, target) -> (the policy, kept so that its id is not reused, thresholds)
-_MARKS: dict[tuple[int, timedelta], tuple[PolicySpec, list[tuple[timedelta, str, dict[str, Any]]]]] = {}
+_MARKS: dict[tuple[int, timedelta], tuple[PolicySpec, list[tuple[timedelta, str, str, dict[str, Any]]]]] = {}
 _MARKS_KEPT = 4096
 _ZERO = timedelta(0)
+_ORDER = attrgetter("at", "metric", "cycle")  # the events' order: (at, metric, cycle)
+_AT = attrgetter("at")
 #: the enums by value: a dict look-up, where calling the enum costs a few µs a request
 _STATUSES: dict[Any, TicketStatus] = {s.value: s for s in TicketStatus}
 _PRIORITIES: dict[Any, Priority] = {p.value: p for p in Priority}
@@ -176,7 +179,7 @@ class _Run:
     running_since: datetime | None
     fired: set[str] = field(default_factory=set)
     #: the thresholds of (policy, target) as last computed: a cycle asks for them at every stretch
-    marks: tuple[PolicySpec, timedelta, list[tuple[timedelta, str, dict[str, Any]]]] | None = None
+    marks: tuple[PolicySpec, timedelta, list[tuple[timedelta, str, str, dict[str, Any]]]] | None = None
 
 
 class _Evaluator:
@@ -210,7 +213,7 @@ class _Evaluator:
         self._matched = (at, dict(state), found)
         return found
 
-    def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, dict[str, Any]]]:
+    def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, str, dict[str, Any]]]:
         if run.marks is not None and run.marks[0] is run.policy and run.marks[1] == run.cycle.target:
             return run.marks[2]
         target = run.cycle.target
@@ -219,16 +222,16 @@ class _Evaluator:
             run.marks = (run.policy, target, known[1])
             return known[1]
         warn = run.policy.warn
-        found: list[tuple[timedelta, str, dict[str, Any]]] = []
+        found: list[tuple[timedelta, str, str, dict[str, Any]]] = []
         warn_at = [target * warn.share] if warn.share is not None else []
         if warn.before is not None and warn.before < target:
             warn_at.append(target - warn.before)
         if warn_at:
-            found.append((min(warn_at), "warn", {}))
-        found.append((target, "breach", {}))
+            found.append((min(warn_at), "warn", "warn", {}))
+        found.append((target, "breach", "breach", {}))
         for level, esc in enumerate(run.policy.escalations, start=1):
-            found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team,
-                                                               **({"page_always": True} if esc.page_always else {})}))
+            found.append((target + esc.after, f"escalate:{level}", "escalate", {
+                "level": level, "action": esc.action, "team": esc.team, **({"page_always": True} if esc.page_always else {})}))
         if len(_MARKS) > _MARKS_KEPT:
             _MARKS.clear()
         _MARKS[(id(run.policy), target)] = (run.policy, found)
@@ -242,7 +245,7 @@ class _Evaluator:
         if run.running_since is None:
             return ahead
         start, used, fired, cycle = run.running_since, run.cycle.used, run.fired, run.cycle
-        for amount, kind, data in self._thresholds(run):
+        for amount, kind, event, data in self._thresholds(run):
             if kind in fired:
                 continue
             if amount < used:
@@ -253,7 +256,7 @@ class _Evaluator:
                 cycle.due = at
             if at < until or at == until == self.now:
                 fired.add(kind)
-                self._emit(run, kind.split(":")[0], at, amount, dict(data))
+                self._emit(run, event, at, amount, dict(data))
                 if kind == "breach" and cycle.state != "breached":
                     cycle.state = "breached"
                 elif kind == "warn" and cycle.state == "on_track":
@@ -358,11 +361,12 @@ class _Evaluator:
     def run(self) -> Evaluation:
         facts = self.facts
         state: dict[str, Any] = dict(facts.initial)
-        changes = sorted((c for c in facts.changes if c.at <= self.now), key=lambda c: c.at)
+        now = self.now
+        changes = sorted([c for c in facts.changes if c.at <= now], key=_AT)
         for metric in ("first_response", "resolution"):
             self._metric(metric, dict(state), changes)
         self._next_response(dict(state), changes)
-        self.events.sort(key=lambda e: (e.at, e.metric, e.cycle))
+        self.events.sort(key=_ORDER)
         return Evaluation(self.events, self.cycles)
 
     def _status_effect(self, metric: str, run: _Run, status: TicketStatus, at: datetime) -> str | None:
