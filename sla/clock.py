@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from crm_bridge.model import Priority, TicketStatus
