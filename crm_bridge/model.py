@@ -256,7 +256,8 @@ def _adapter(model: str, name: str) -> TypeAdapter[Any]:
 @functools.cache
 def _fields_shape(model: str) -> Any:
     fields = {name: info.annotation for name, info in fields_of(model).items()}
-    return TypedDict(f"{MODELS[model].__name__}Fields", fields, total=False)  # type: ignore[misc]
+    shape = TypedDict(f"{MODELS[model].__name__}Fields", fields, total=False)  # type: ignore[misc]
+    return shape
 
 
 @functools.cache
@@ -283,7 +284,8 @@ def fields_to_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def _many_adapter(model: str) -> TypeAdapter[Any]:
-    return TypeAdapter(list[_fields_shape(model)])  # type: ignore[misc]
+    many: Any = list[_fields_shape(model)]  # type: ignore[misc]
+    return TypeAdapter(many)
 
 
 def fields_to_json_many(model: str, many: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -65,8 +65,8 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
         said = event.data.get("why") or {}
         origin = event.origin
         why = {k: said.get(k) or origin for k in fields}  # a decision in words, else its origin
-        known = changes.get(key)
-        changes[key] = (fields, origin, why) if known is None else ({**known[0], **fields}, origin, {**known[2], **why})
+        earlier = changes.get(key)
+        changes[key] = (fields, origin, why) if earlier is None else ({**earlier[0], **fields}, origin, {**earlier[2], **why})
     session.flush()  # bindings created in this transaction must be visible to the queries below
     by_model: dict[str, list[int]] = {}
     for model, local_id in changes:
