@@ -177,10 +177,7 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
     session, settings = unit.session, unit.config.section("sla")
     changed = 0
     tickets = _rows(session, TicketRow, _TICKET, chunk)
-    history: dict[int, list[Any]] = {tid: [] for tid in chunk}  # (kind, at, data) tuples: read, never changed
-    for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
-                               .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
-        history[row.ticket_id].append(row)
+    history = _histories(session, chunk)
     customers = _rows(session, CustomerRow, (CustomerRow.id, CustomerRow.name, CustomerRow.tax_id, CustomerRow.segment),
                       (t.customer_id for t in tickets.values()))
     teams = _rows(session, TeamRow, (TeamRow.id, TeamRow.name), (t.team_id for t in tickets.values()))
@@ -204,6 +201,15 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
         unit.publish(event)
     del held
     return changed
+
+
+def _histories(session: Session, chunk: Sequence[int]) -> dict[int, list[Any]]:
+    """Each request's history as (kind, at, data) row tuples in order: read, never changed."""
+    history: dict[int, list[Any]] = {tid: [] for tid in chunk}
+    for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
+                               .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
+        history[row.ticket_id].append(row)
+    return history
 
 
 class _Writes:
