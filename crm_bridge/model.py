@@ -8,7 +8,7 @@ timezone-aware (UTC in the store); a naive datetime is refused at validation.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -35,6 +35,7 @@ __all__ = [
     "fields_from_json",
     "fields_of",
     "fields_to_json",
+    "fields_to_json_many",
     "remote_from_json",
     "remote_to_json",
 ]
@@ -253,11 +254,16 @@ def _adapter(model: str, name: str) -> TypeAdapter[Any]:
 
 
 @functools.cache
-def _fields_adapter(model: str) -> TypeAdapter[Any]:
-    """Any subset of a model's fields as one shape: one validation call per record, not one per field."""
+def _fields_shape(model: str) -> Any:
     fields = {name: info.annotation for name, info in fields_of(model).items()}
     shape = TypedDict(f"{MODELS[model].__name__}Fields", fields, total=False)  # type: ignore[misc]
-    return TypeAdapter(shape)
+    return shape
+
+
+@functools.cache
+def _fields_adapter(model: str) -> TypeAdapter[Any]:
+    """Any subset of a model's fields as one shape: one validation call per record, not one per field."""
+    return TypeAdapter(_fields_shape(model))
 
 
 def _checked(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,6 +280,22 @@ def fields_to_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     adapter = _fields_adapter(model)
     dumped = adapter.dump_python(adapter.validate_python(_checked(model, fields)), mode="json")
     return {k: dumped[k] for k in fields}
+
+
+@functools.cache
+def _many_adapter(model: str) -> TypeAdapter[Any]:
+    many: Any = list[_fields_shape(model)]  # type: ignore[misc]
+    return TypeAdapter(many)
+
+
+def fields_to_json_many(model: str, many: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``fields_to_json`` of each of `many` (field subsets of one model) in one validation:
+    a chunk of planned requests costs one pydantic call, not one a request (half the time)."""
+    if not many:
+        return []
+    adapter = _many_adapter(model)
+    dumped = adapter.dump_python(adapter.validate_python([_checked(model, fields) for fields in many]), mode="json")
+    return [{k: out[k] for k in fields} for fields, out in zip(many, dumped, strict=True)]
 
 
 def fields_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:

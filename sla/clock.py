@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from crm_bridge.model import Priority, TicketStatus
 from sla.calendar import Calendar
 from sla.due import add_business, business_between
-from sla.policy import PolicySpec, Verdict, match_policy
+from sla.policy import PolicySpec, Verdict, facts_matched, match_policy
 
 __all__ = ["Change", "Cycle", "Evaluation", "SlaEvent", "TicketFacts", "evaluate"]
 
@@ -95,10 +96,77 @@ class Evaluation:
 
 CalendarLookup = Callable[[str], Calendar]
 
+#: the slots' own setters: ``_event`` fills a frozen ``SlaEvent`` without its generated
+#: ``__init__``, which goes through ``object.__setattr__`` field by field (2.2 µs an event
+#: against 1.2; a request emits about seven)
+_EVENT_SLOTS = tuple(SlaEvent.__dict__[name].__set__ for name in ("metric", "cycle", "kind", "at", "business", "calendar",
+                                                                   "data"))
+_new = object.__new__
+
+
+def _event(metric: str, cycle: int, kind: str, at: datetime, business: timedelta, calendar: timedelta,
+           data: Mapping[str, Any]) -> SlaEvent:
+    """``SlaEvent(metric, cycle, kind, at, business, calendar, data)``, the same object, made faster."""
+    event = _new(SlaEvent)
+    s_metric, s_cycle, s_kind, s_at, s_business, s_calendar, s_data = _EVENT_SLOTS
+    s_metric(event, metric)
+    s_cycle(event, cycle)
+    s_kind(event, kind)
+    s_at(event, at)
+    s_business(event, business)
+    s_calendar(event, calendar)
+    s_data(event, data)
+    return event
+
+
 #: the thresholds of a (policy, target), shared by every cycle evaluated on them: (id of
 #: the policy, target) -> (the policy, kept so that its id is not reused, thresholds)
-_MARKS: dict[tuple[int, timedelta], tuple[PolicySpec, list[tuple[timedelta, str, dict[str, Any]]]]] = {}
+_MARKS: dict[tuple[int, timedelta], tuple[PolicySpec, list[tuple[timedelta, str, str, dict[str, Any]]]]] = {}
 _MARKS_KEPT = 4096
+_ZERO = timedelta(0)
+_ORDER = attrgetter("at", "metric", "cycle")  # the events' order: (at, metric, cycle)
+_AT = attrgetter("at")
+#: the enums by value: a dict look-up, where calling the enum costs a few µs a request
+_STATUSES: dict[Any, TicketStatus] = {s.value: s for s in TicketStatus}
+_PRIORITIES: dict[Any, Priority] = {p.value: p for p in Priority}
+
+
+def _status(value: Any) -> TicketStatus:
+    """``TicketStatus(value)``, raising as it does for a value that is none."""
+    return _STATUSES.get(value) or TicketStatus(value)
+
+
+#: the policies a request is matched against (kept, so that their id is not reused) -> what
+#: the matching reads of a request (``facts_matched``)
+_READS: dict[int, tuple[Sequence[PolicySpec], tuple[tuple[str, ...], bool]]] = {}
+#: (id of the policies, the date if a policy has a validity, the facts read) -> (the
+#: policies, the match): most requests of a chunk are matched alike (type, priority, …)
+_MATCHES: dict[tuple[Any, ...], tuple[Sequence[PolicySpec], tuple[PolicySpec | None, list[Verdict]]]] = {}
+
+
+def _match_alike(policies: Sequence[PolicySpec], state: Mapping[str, Any],
+                 at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:
+    """``match_policy(policies, state, at)``, remembered for requests alike in what it reads."""
+    reads = _READS.get(id(policies))
+    if reads is None or reads[0] is not policies:
+        if len(_READS) > 64:
+            _READS.clear()
+        reads = _READS[id(policies)] = (policies, facts_matched(policies))
+    names, dated = reads[1]
+    # a list (tags) keyed as a tuple marked as one: ``in`` tells a list from a tuple in a `when`
+    key = (id(policies), at.date() if dated else None,
+           *[(list, *v) if isinstance(v, list) else v for v in map(state.get, names)])
+    try:
+        known = _MATCHES.get(key)
+    except TypeError:  # a fact that cannot be a key: matched afresh
+        return match_policy(policies, state, at)
+    if known is not None and known[0] is policies:
+        return known[1]
+    if len(_MATCHES) > _MARKS_KEPT:
+        _MATCHES.clear()
+    found = match_policy(policies, state, at)
+    _MATCHES[key] = (policies, found)
+    return found
 
 
 @dataclass
@@ -111,7 +179,7 @@ class _Run:
     running_since: datetime | None
     fired: set[str] = field(default_factory=set)
     #: the thresholds of (policy, target) as last computed: a cycle asks for them at every stretch
-    marks: tuple[PolicySpec, timedelta, list[tuple[timedelta, str, dict[str, Any]]]] | None = None
+    marks: tuple[PolicySpec, timedelta, list[tuple[timedelta, str, str, dict[str, Any]]]] | None = None
 
 
 class _Evaluator:
@@ -124,11 +192,13 @@ class _Evaluator:
         self._matched: tuple[datetime, dict[str, Any], tuple[PolicySpec | None, list[Verdict]]] | None = None
 
     # -- helpers -----------------------------------------------------------------------
-    def _emit(self, run: _Run, kind: str, at: datetime, used: timedelta, **data: Any) -> None:
-        self.events.append(SlaEvent(run.cycle.metric, run.cycle.index, kind, at, used, at - run.cycle.start, data))
+    def _emit(self, run: _Run, kind: str, at: datetime, used: timedelta, data: dict[str, Any] | None = None) -> None:
+        cycle = run.cycle
+        self.events.append(_event(cycle.metric, cycle.index, kind, at, used, at - cycle.start, {} if data is None else data))
 
     def _target(self, metric: str, policy: PolicySpec, state: Mapping[str, Any]) -> timedelta | None:
-        return policy.targets.for_priority(metric, Priority(state.get("priority", "normal")))
+        priority = state.get("priority", "normal")
+        return policy.targets.for_priority(metric, _PRIORITIES.get(priority) or Priority(priority))
 
     def _used(self, run: _Run, at: datetime) -> timedelta:
         if run.running_since is None:
@@ -139,11 +209,11 @@ class _Evaluator:
         # the same instant object: an equal instant in another zone may fall on another date (`valid`)
         if self._matched is not None and self._matched[0] is at and self._matched[1] == state:
             return self._matched[2]
-        found = match_policy(self.policies, state, at)
+        found = _match_alike(self.policies, state, at)
         self._matched = (at, dict(state), found)
         return found
 
-    def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, dict[str, Any]]]:
+    def _thresholds(self, run: _Run) -> list[tuple[timedelta, str, str, dict[str, Any]]]:
         if run.marks is not None and run.marks[0] is run.policy and run.marks[1] == run.cycle.target:
             return run.marks[2]
         target = run.cycle.target
@@ -152,16 +222,16 @@ class _Evaluator:
             run.marks = (run.policy, target, known[1])
             return known[1]
         warn = run.policy.warn
-        found: list[tuple[timedelta, str, dict[str, Any]]] = []
+        found: list[tuple[timedelta, str, str, dict[str, Any]]] = []
         warn_at = [target * warn.share] if warn.share is not None else []
         if warn.before is not None and warn.before < target:
             warn_at.append(target - warn.before)
         if warn_at:
-            found.append((min(warn_at), "warn", {}))
-        found.append((target, "breach", {}))
+            found.append((min(warn_at), "warn", "warn", {}))
+        found.append((target, "breach", "breach", {}))
         for level, esc in enumerate(run.policy.escalations, start=1):
-            found.append((target + esc.after, f"escalate:{level}", {"level": level, "action": esc.action, "team": esc.team,
-                                                               **({"page_always": True} if esc.page_always else {})}))
+            found.append((target + esc.after, f"escalate:{level}", "escalate", {
+                "level": level, "action": esc.action, "team": esc.team, **({"page_always": True} if esc.page_always else {})}))
         if len(_MARKS) > _MARKS_KEPT:
             _MARKS.clear()
         _MARKS[(id(run.policy), target)] = (run.policy, found)
@@ -175,7 +245,7 @@ class _Evaluator:
         if run.running_since is None:
             return ahead
         start, used, fired, cycle = run.running_since, run.cycle.used, run.fired, run.cycle
-        for amount, kind, data in self._thresholds(run):
+        for amount, kind, event, data in self._thresholds(run):
             if kind in fired:
                 continue
             if amount < used:
@@ -186,7 +256,7 @@ class _Evaluator:
                 cycle.due = at
             if at < until or at == until == self.now:
                 fired.add(kind)
-                self._emit(run, kind.split(":")[0], at, amount, **data)
+                self._emit(run, event, at, amount, dict(data))
                 if kind == "breach" and cycle.state != "breached":
                     cycle.state = "breached"
                 elif kind == "warn" and cycle.state == "on_track":
@@ -202,8 +272,8 @@ class _Evaluator:
             note = str(gap)
             if note not in run.cycle.notes:
                 run.cycle.notes.append(note)
-                self._emit(run, "beyond_data", run.cycle.start, timedelta(0), calendar=run.cycle.calendar,
-                           layers=gap.coverage.name, note=note)
+                self._emit(run, "beyond_data", run.cycle.start, _ZERO, {"calendar": run.cycle.calendar,
+                           "layers": gap.coverage.name, "note": note})
 
     def _stop_running(self, run: _Run, at: datetime) -> None:
         self._advance(run, at)
@@ -223,12 +293,12 @@ class _Evaluator:
         run = _Run(cycle, policy, cal, None if paused else at)
         self.cycles.append(cycle)
         why = next(v.reason for v in verdicts if v.matched)
-        self._emit(run, "activate", at, timedelta(0))
-        self._emit(run, "apply_policy", at, timedelta(0), policy=policy.name, reason=why, calendar=policy.calendar,
-                   target_seconds=target.total_seconds())
+        self._emit(run, "activate", at, _ZERO)
+        self._emit(run, "apply_policy", at, _ZERO, {"policy": policy.name, "reason": why, "calendar": policy.calendar,
+                                                    "target_seconds": target.total_seconds()})
         if paused:
             cycle.state = "paused"
-            self._emit(run, "pause", at, timedelta(0), status=state.get("status"))
+            self._emit(run, "pause", at, _ZERO, {"status": state.get("status")})
         return run
 
     def _replan(self, run: _Run, at: datetime, state: Mapping[str, Any]) -> None:
@@ -250,14 +320,14 @@ class _Evaluator:
         if used >= target and "breach" not in run.fired:
             run.fired.update({"warn", "breach"})  # the new target is already used up: breached now
             run.cycle.due, run.cycle.state = at, "breached"
-            self._emit(run, "breach", at, used, reason="the new target was already used up when the policy changed")
+            self._emit(run, "breach", at, used, {"reason": "the new target was already used up when the policy changed"})
         elif used < target:
             run.cycle.due = None  # recomputed from the new target
         why = next(v.reason for v in verdicts if v.matched)
-        self._emit(run, "apply_policy", at, used, policy=policy.name, reason=why, calendar=policy.calendar,
-                   target_seconds=target.total_seconds(), previous_policy=old[0],
-                   previous_target_seconds=old[1].total_seconds(),
-                   rule="business time already used stays used; the remaining time counts against the new target")
+        self._emit(run, "apply_policy", at, used, {
+            "policy": policy.name, "reason": why, "calendar": policy.calendar, "target_seconds": target.total_seconds(),
+            "previous_policy": old[0], "previous_target_seconds": old[1].total_seconds(),
+            "rule": "business time already used stays used; the remaining time counts against the new target"})
 
     def _end(self, run: _Run, at: datetime, kind: str) -> None:
         self._stop_running(run, at)
@@ -267,7 +337,7 @@ class _Evaluator:
             cycle.state = "cancelled"
         else:
             cycle.state = "met" if cycle.used <= cycle.target else "missed"
-        self._emit(run, kind, at, cycle.used, outcome=cycle.state)
+        self._emit(run, kind, at, cycle.used, {"outcome": cycle.state})
         self._flag_gaps(run, at)
 
     def _finish(self, run: _Run | None) -> None:
@@ -291,11 +361,12 @@ class _Evaluator:
     def run(self) -> Evaluation:
         facts = self.facts
         state: dict[str, Any] = dict(facts.initial)
-        changes = sorted((c for c in facts.changes if c.at <= self.now), key=lambda c: c.at)
+        now = self.now
+        changes = sorted([c for c in facts.changes if c.at <= now], key=_AT)
         for metric in ("first_response", "resolution"):
             self._metric(metric, dict(state), changes)
         self._next_response(dict(state), changes)
-        self.events.sort(key=lambda e: (e.at, e.metric, e.cycle))
+        self.events.sort(key=_ORDER)
         return Evaluation(self.events, self.cycles)
 
     def _status_effect(self, metric: str, run: _Run, status: TicketStatus, at: datetime) -> str | None:
@@ -312,7 +383,7 @@ class _Evaluator:
 
     def _metric(self, metric: str, state: dict[str, Any], changes: list[Change]) -> None:
         facts = self.facts
-        status = TicketStatus(state.get("status", "new"))
+        status = _status(state.get("status", "new"))
         run = self._open(metric, 1, facts.created_at, state, paused=False)
         if run is None:
             return
@@ -329,12 +400,12 @@ class _Evaluator:
             elif effect == "pause":
                 self._stop_running(run, facts.created_at)
                 run.cycle.state = "paused"
-                self._emit(run, "pause", facts.created_at, timedelta(0), status=status.value)
+                self._emit(run, "pause", facts.created_at, _ZERO, {"status": status.value})
         for change in changes:
             if explicit_fr is not None and run.cycle.ended_at is None and explicit_fr <= change.at:
                 self._end(run, max(explicit_fr, run.cycle.start), "fulfil")
             if change.field == "status":
-                status = TicketStatus(change.value)
+                status = _status(change.value)
                 state["status"] = status.value
                 if run.cycle.ended_at is not None:
                     reopened = metric == "resolution" and status not in (*run.policy.fulfil_on, *run.policy.stop_on)
@@ -342,7 +413,7 @@ class _Evaluator:
                         index += 1
                         new_run = self._open(metric, index, change.at, state, paused=status in run.policy.pause_on)
                         if new_run is not None:
-                            self._emit(new_run, "reopen", change.at, timedelta(0), previous_cycle=index - 1)
+                            self._emit(new_run, "reopen", change.at, _ZERO, {"previous_cycle": index - 1})
                             run = new_run
                     continue
                 effect = self._status_effect(metric, run, status, change.at)
@@ -352,11 +423,11 @@ class _Evaluator:
                 elif effect == "pause" and run.running_since is not None:
                     self._stop_running(run, change.at)
                     run.cycle.state = "paused"
-                    self._emit(run, "pause", change.at, run.cycle.used, status=status.value)
+                    self._emit(run, "pause", change.at, run.cycle.used, {"status": status.value})
                 elif effect == "resume" and run.running_since is None:
                     run.running_since = change.at
                     run.cycle.state = "breached" if "breach" in run.fired else "warning" if "warn" in run.fired else "on_track"
-                    self._emit(run, "resume", change.at, run.cycle.used, status=status.value)
+                    self._emit(run, "resume", change.at, run.cycle.used, {"status": status.value})
             elif change.field != "message":
                 state[change.field] = change.value
                 if run.cycle.ended_at is None:

@@ -49,7 +49,7 @@ __all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue
 
 log = logging.getLogger(__name__)
 _FIELD_OF = {"status_changed": "status", "priority_changed": "priority", "type_changed": "type"}
-_ANNOUNCED = {"warn", "breach", "escalate"}
+_ANNOUNCED = {kind: f"sla.{kind}" for kind in ("warn", "breach", "escalate")}  # ledger kind -> domain event
 _DUE_FIELDS = ("first_response_due", "resolution_due")
 _OPEN = frozenset(s.value for s in TicketStatus if s.is_open)  # a status value is open: no enum per request
 
@@ -58,11 +58,23 @@ _WHAT = {"resolution_due": "resolution due", "first_response_due": "first respon
          "sla_breached": "breach flag", "sla_policy": "policy chosen"}
 
 
+#: (policy, field, reason) -> the words of ``_why``: a chunk repeats a few policies and reasons
+_WORDS: dict[tuple[Any, str, str], str] = {}
+
+
 def _why(changed: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[str, str]:
     """Per changed field, the decision in words (a shadow report's "why" column)."""
     policy = fields.get("sla_policy") or "(none)"
-    tail = f" ({reason})" if reason else ""
-    return {k: f"SLA policy {policy}: {_WHAT.get(k, k)}{tail}" for k in changed}
+    why = {}
+    for k in changed:
+        words = _WORDS.get((policy, k, reason))
+        if words is None:
+            if len(_WORDS) > 4096:  # bounded: policies and reasons are configuration, but calendar reasons vary
+                _WORDS.clear()
+            tail = f" ({reason})" if reason else ""
+            words = _WORDS[(policy, k, reason)] = f"SLA policy {policy}: {_WHAT.get(k, k)}{tail}"
+        why[k] = words
+    return why
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,8 +121,9 @@ def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
 
 
 def _summary(evaluation: Evaluation, ticket: Any) -> dict[str, Any]:
-    resolution, first = evaluation.current("resolution"), evaluation.current("first_response")
-    current = [c for c in (resolution, first, evaluation.current("next_response")) if c is not None]
+    latest = {c.metric: c for c in evaluation.cycles}  # each metric's current cycle: its last (``Evaluation.current``)
+    resolution, first = latest.get("resolution"), latest.get("first_response")
+    current = latest.values()
     state = resolution.state if resolution else None
     if state in ("on_track", "warning") and ticket.status not in _OPEN:
         state = "stopped"
@@ -164,10 +177,7 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
     session, settings = unit.session, unit.config.section("sla")
     changed = 0
     tickets = _rows(session, TicketRow, _TICKET, chunk)
-    history: dict[int, list[Any]] = {tid: [] for tid in chunk}  # (kind, at, data) tuples: read, never changed
-    for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
-                               .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
-        history[row.ticket_id].append(row)
+    history = _histories(session, chunk)
     customers = _rows(session, CustomerRow, (CustomerRow.id, CustomerRow.name, CustomerRow.tax_id, CustomerRow.segment),
                       (t.customer_id for t in tickets.values()))
     teams = _rows(session, TeamRow, (TeamRow.id, TeamRow.name), (t.team_id for t in tickets.values()))
@@ -191,6 +201,15 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
         unit.publish(event)
     del held
     return changed
+
+
+def _histories(session: Session, chunk: Sequence[int]) -> dict[int, list[Any]]:
+    """Each request's history as (kind, at, data) row tuples in order: read, never changed."""
+    history: dict[int, list[Any]] = {tid: [] for tid in chunk}
+    for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
+                               .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
+        history[row.ticket_id].append(row)
+    return history
 
 
 class _Writes:
@@ -265,8 +284,8 @@ def _apply(unit: Unit, ticket: Any, evaluation: Evaluation, clock: Any, stored: 
     generation, appended = record(unit.session, ticket.id, evaluation, reason=reason, stored=stored, sink=ledger_rows)
     fields = _summary(evaluation, ticket)
     changed = {k: v for k, v in fields.items() if getattr(ticket, k) != v}
-    moved = {k: [_iso(getattr(ticket, k)), _iso(v)] for k, v in changed.items() if k in _DUE_FIELDS}
-    if reason and moved and not any(r["kind"] == "recalculate" for r in ledger_rows[before:]):
+    moved = {k: [_iso(getattr(ticket, k)), _iso(v)] for k, v in changed.items() if k in _DUE_FIELDS} if reason else None
+    if moved and not any(r["kind"] == "recalculate" for r in ledger_rows[before:]):
         ledger_rows.append({"ticket_id": ticket.id, "generation": generation, "metric": "all", "cycle": 0, "kind": "replan",
                             "at": unit.now, "business_seconds": 0.0, "calendar_seconds": 0.0,
                             "data": {"reason": reason, "moved": moved}})
@@ -279,7 +298,8 @@ def _apply(unit: Unit, ticket: Any, evaluation: Evaluation, clock: Any, stored: 
                 set_committed_value(ticket, key, value)
     is_open = ticket.status in _OPEN
     next_check = evaluation.next_check if is_open and not ticket.deleted else None
-    notes = list(dict.fromkeys(note for cycle in evaluation.cycles for note in cycle.notes)) or None
+    cycles = evaluation.cycles
+    notes = list(dict.fromkeys(note for cycle in cycles for note in cycle.notes)) if any(c.notes for c in cycles) else None
     if notes and is_open:
         _warn_once(notes, unit.now, ticket.number)
     state = {"generation": generation, "policy": fields["sla_policy"], "state": fields["sla_state"],
@@ -298,7 +318,7 @@ def _apply(unit: Unit, ticket: Any, evaluation: Evaluation, clock: Any, stored: 
     for event in appended:
         if event.kind in _ANNOUNCED:
             data = {"metric": event.metric, "cycle": event.cycle, "at": event.at, **event.data}
-            out.events.append(DomainEvent(f"sla.{event.kind}", "ticket", ticket.id, origin, data))
+            out.events.append(DomainEvent(_ANNOUNCED[event.kind], "ticket", ticket.id, origin, data))
             if logged:
                 log.info("request %s: %s %s", ticket.number, event.metric, event.kind,
                          extra={"event": f"sla.clock.{event.kind}", "number": ticket.number, "local_id": ticket.id})

@@ -13,7 +13,11 @@ events (same metric, cycle and instant, nothing used yet) are stored as one
 ``apply_policy`` row marked ``"opens": true`` in its data. ``expand`` gives them back as
 the two events they were, and every reader (``newest``, ``state_from_ledger``, ``sla
 explain``) reads through it, so rows written before the compact form (an ``activate``
-row of their own) read as they always did. Likewise a warning followed by its breach
+row of their own) read as they always did. A request's metrics usually open together (first
+response and resolution at its creation, on one policy): two such openings side by side
+whose data differ in the target alone are one row, the later metric's, naming the earlier
+one and its target (``"opens_also"``, ``"opens_also_target_seconds"``); ``expand`` gives
+back all four events in their order. Likewise a warning followed by its breach
 (same metric and cycle, nothing between them in the story) is one ``breach`` row whose
 data holds the warning (``"warned": [microseconds before the breach, business seconds,
 calendar seconds]``): the two are one stretch of a clock, and KPIs read the breach row.
@@ -71,6 +75,9 @@ class StoredEvent(Protocol):
 
 
 _OPENS = "opens"  # data key of a compact row: this apply_policy opened its cycle (an activate before it)
+#: data keys of a compact opening row that also opens another metric's cycle at the same
+#: instant on the same policy: that metric, and its target (the rest of its data is this row's)
+_ALSO, _ALSO_TARGET = "opens_also", "opens_also_target_seconds"
 _WARNED = "warned"  # data key of a compact row: this breach had a warning just before it
 _US = timedelta(microseconds=1)
 
@@ -97,7 +104,13 @@ def expand(rows: Iterable[Any]) -> Iterator[Any]:
     for row in rows:
         kind = row.kind
         if kind == "apply_policy" and row.data.get(_OPENS):
-            data = {k: v for k, v in row.data.items() if k != _OPENS}
+            data = {k: v for k, v in row.data.items() if k not in _COMPACT_KEYS}
+            also = row.data.get(_ALSO)
+            if also is not None:  # the other metric's opening came first: its target in place of this row's
+                first = {k: (row.data[_ALSO_TARGET] if k == "target_seconds" else v) for k, v in data.items()}
+                head = (row.ticket_id, row.generation, also, row.cycle)
+                yield LedgerRow(*head, "activate", row.at, 0.0, 0.0, {})
+                yield LedgerRow(*head, "apply_policy", row.at, 0.0, 0.0, first)
             head = (row.ticket_id, row.generation, row.metric, row.cycle)
             yield LedgerRow(*head, "activate", row.at, 0.0, 0.0, {})
             yield LedgerRow(*head, "apply_policy", row.at, 0.0, 0.0, data)
@@ -113,7 +126,8 @@ def expand(rows: Iterable[Any]) -> Iterator[Any]:
 
 def _compact(rows: list[dict[str, Any]], first: int) -> None:
     """Fold, from `first` on, each ``activate`` row with the ``apply_policy`` row that
-    opens the same cycle at the same instant, and each ``warn`` row (no data) with the
+    opens the same cycle at the same instant, two such openings of different metrics side
+    by side that differ in their target alone, and each ``warn`` row (no data) with the
     ``breach`` row of the same cycle right after it, into one compact row each (see the
     module's docstring)."""
     i = first
@@ -124,12 +138,33 @@ def _compact(rows: list[dict[str, Any]], first: int) -> None:
                 and (row["metric"], row["cycle"], row["at"]) == (after["metric"], after["cycle"], after["at"])):
             after["data"] = {**after["data"], _OPENS: True}
             del rows[i]
+            if i > first and _opens_alike(rows[i - 1], after):
+                i -= 1  # the opening before it and this one are one change of the request: one row
+                row, after = rows[i], rows[i + 1]
+                after["data"] = {**after["data"], _ALSO: row["metric"], _ALSO_TARGET: row["data"]["target_seconds"]}
+                del rows[i]
         elif (kind == "warn" and next_kind == "breach" and not row["data"] and _WARNED not in after["data"]
               and (row["metric"], row["cycle"]) == (after["metric"], after["cycle"])):
-            after["data"] = {**after["data"], _WARNED: [(after["at"] - row["at"]) // _US, row["business_seconds"],
-                                                        row["calendar_seconds"]]}
+            # a tuple (JSON writes it as the same array): it keeps the data a key of insert_events' cache
+            after["data"] = {**after["data"], _WARNED: ((after["at"] - row["at"]) // _US, row["business_seconds"],
+                                                        row["calendar_seconds"])}
             del rows[i]
         i += 1
+
+
+_COMPACT_KEYS = frozenset((_OPENS, _ALSO, _ALSO_TARGET))
+
+
+def _opens_alike(row: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether `row` and `after` are compact openings of two metrics' cycles at the same
+    instant whose data differ in the target alone (one policy opened both): ``after`` can
+    carry `row` (``opens_also``) and ``expand`` gives back both, in their order."""
+    if row["kind"] != "apply_policy" or row["metric"] == after["metric"] or (row["cycle"], row["at"]) != (
+            after["cycle"], after["at"]):
+        return False
+    mine, theirs = row["data"], after["data"]
+    return (mine.get(_OPENS) is True and _ALSO not in mine and _ALSO not in theirs and len(mine) == len(theirs)
+            and "target_seconds" in theirs and all(k in theirs and theirs[k] == v for k, v in mine.items() if k != "target_seconds"))
 
 
 def _row_key(row: StoredEvent) -> EventKey:

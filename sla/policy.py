@@ -51,6 +51,7 @@ __all__ = [
     "Targets",
     "Verdict",
     "Warn",
+    "facts_matched",
     "fields_read",
     "match_policy",
     "parse_duration",
@@ -385,6 +386,23 @@ def fields_read(policies: Sequence[PolicySpec]) -> frozenset[str]:
         if m.when is not None:
             facts |= {node.id for node in ast.walk(_compile(m.when)) if isinstance(node, ast.Name)}
     return frozenset(_FACT_SOURCE.get(fact, fact) for fact in facts)
+
+
+def facts_matched(policies: Sequence[PolicySpec]) -> tuple[tuple[str, ...], bool]:
+    """(the facts ``match_policy`` reads of a request, whether it reads the instant too):
+    two requests alike in these are matched alike (``sla.clock`` reuses the verdicts)."""
+    names: dict[str, None] = {}
+    for policy in policies:
+        m = policy.match
+        names.update(dict.fromkeys(name for name, _, _ in m.listed))
+        if m.customer is not None:
+            names.update(dict.fromkeys(("customer", "customer_tax_id")))
+        if m.tags is not None:
+            names["tags"] = None
+        if m.when is not None:
+            names.update(dict.fromkeys(node.id for node in ast.walk(_compile(m.when, m.when_fields))
+                                       if isinstance(node, ast.Name)))
+    return tuple(names), any(p.valid is not None for p in policies)
 
 
 def match_policy(policies: Sequence[PolicySpec], facts: Mapping[str, Any], at: datetime) -> tuple[PolicySpec | None, list[Verdict]]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from crm_bridge.events import DomainEvent, Unit
-from crm_bridge.model import fields_to_json
+from crm_bridge.model import fields_to_json_many
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.records import in_chunks
 from crm_bridge.store.tables import core_table
@@ -30,8 +30,13 @@ __all__ = ["correlation_key", "enqueue", "enqueue_create", "identity_key"]
 log = logging.getLogger(__name__)
 
 
+#: ``json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)`` made once: with
+#: arguments, ``json.dumps`` builds an encoder at every call
+_KEY_JSON = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
+
+
 def identity_key(backend: str, model: str, local_id: int, fields: dict[str, object], basis: str | None) -> str:
-    blob = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
+    blob = _KEY_JSON(fields)
     digest = hashlib.sha256(f"{blob}|{basis}".encode()).hexdigest()[:32]
     return f"{backend}/{model}/{local_id}/{digest}"
 
@@ -55,12 +60,13 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     """
     session = unit.session
     changes: dict[tuple[str, int], tuple[dict[str, Any], str, dict[str, Any]]] = {}
-    for event in events:
+    for event, fields in zip(events, _as_json(events), strict=True):
         key = (event.model, event.local_id)
-        before, _, said = changes.get(key, ({}, event.origin, {}))
-        fields = fields_to_json(event.model, event.data["fields"])
-        why = {k: event.data.get("why", {}).get(k) or event.origin for k in fields}  # a decision in words, else its origin
-        changes[key] = ({**before, **fields}, event.origin, {**said, **why})
+        said = event.data.get("why") or {}
+        origin = event.origin
+        why = {k: said.get(k) or origin for k in fields}  # a decision in words, else its origin
+        earlier = changes.get(key)
+        changes[key] = (fields, origin, why) if earlier is None else ({**earlier[0], **fields}, origin, {**earlier[2], **why})
     session.flush()  # bindings created in this transaction must be visible to the queries below
     by_model: dict[str, list[int]] = {}
     for model, local_id in changes:
@@ -115,6 +121,18 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
         session.execute(update(OutboxRow), merged)  # by primary key: one executemany, no object per row
     if fresh:
         bulk_insert(session, core_table(OutboxRow), list(fresh.values()))  # one executemany, no object per row
+
+
+def _as_json(events: list[DomainEvent]) -> list[dict[str, Any]]:
+    """Each event's fields as JSON values (``fields_to_json``), one validation per model."""
+    by_model: dict[str, list[int]] = {}
+    for i, event in enumerate(events):
+        by_model.setdefault(event.model, []).append(i)
+    found: list[dict[str, Any]] = [{}] * len(events)
+    for model, indexes in by_model.items():
+        for i, fields in zip(indexes, fields_to_json_many(model, [events[i].data["fields"] for i in indexes]), strict=True):
+            found[i] = fields
+    return found
 
 
 def correlation_key(backend: str, model: str, local_id: int) -> str:

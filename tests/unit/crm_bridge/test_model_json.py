@@ -14,6 +14,7 @@ from crm_bridge.model import (
     TicketStatus,
     fields_from_json,
     fields_to_json,
+    fields_to_json_many,
     remote_from_json,
     remote_to_json,
 )
@@ -30,6 +31,18 @@ def test_decided_values_round_trip_and_a_refused_one_raises() -> None:
         fields_to_json("ticket", {"status": None})
     with pytest.raises(KeyError, match="ticket has no field colour"):
         fields_to_json("ticket", {"colour": "red"})
+
+
+def test_many_field_sets_are_converted_as_each_alone_in_their_own_key_order() -> None:
+    many = [{"resolution_due": datetime(2026, 12, 2, 18, 0, tzinfo=MSK), "sla_breached": True, "first_response_due": None},
+            {"priority": Priority.HIGH}, {}, {"tags": ["vip"], "status": "new"}]
+    assert fields_to_json_many("ticket", many) == [fields_to_json("ticket", fields) for fields in many]
+    assert [list(f) for f in fields_to_json_many("ticket", many)] == [list(f) for f in many]
+    assert fields_to_json_many("ticket", []) == []
+    with pytest.raises(ValidationError):
+        fields_to_json_many("ticket", [{"priority": "high"}, {"status": None}])
+    with pytest.raises(KeyError, match="colour"):
+        fields_to_json_many("ticket", [{"colour": "red"}])
 
 
 def test_what_a_crm_holds_is_kept_even_where_the_model_refuses_it() -> None:
