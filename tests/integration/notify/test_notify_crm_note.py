@@ -93,3 +93,35 @@ def test_the_emulator_leaves_the_notes_catalog_out_when_told(tmp_path: Path) -> 
         assert NOTES not in emu.published_sets()
     with Emulator(requests=1, seed=1, now=NOW.replace(tzinfo=None)) as emu:
         assert NOTES in emu.published_sets()
+
+
+def test_a_low_rating_opens_a_follow_up_note_on_the_request_in_1c(emulator: Emulator, sink: SmtpSink, tmp_path: Path) -> None:
+    """``csat.low`` (as the csat addon publishes it) with ``csat_low`` among the note events:
+    the supervisor is mailed and the request's history in 1C gets one note with the score and
+    the customer's words — the follow-up staff see where they work."""
+    text = (demo_config(emulator.base_url, tmp_path / "s.db") + BACKEND + notify_section(sink)
+            + '  crm_note: {events: [csat_low], author: "crm-bridge (оценки)"}\n')
+    bridge = App.from_text(text, clock=FrozenClock(NOW))
+    bridge.upgrade_db()
+    try:
+        run_cycle(bridge)
+        with bridge.store.transaction() as s:
+            ticket_id, ref = s.execute(select(BindingRow.local_id, BindingRow.remote_id).where(
+                BindingRow.model == "ticket", BindingRow.state == "active").order_by(BindingRow.local_id)).first()  # type: ignore[misc]
+        before = len(emulator.records(NOTES))
+        with bridge.store.transaction() as s:
+            unit = bridge.bus.unit(s, NOW, bridge.config)
+            unit.publish(DomainEvent("csat.low", "ticket", ticket_id, "csat",
+                                     {"survey": 9, "score": 1, "comment": "Так и не перезвонили", "scale": "five",
+                                      "version": 0}))
+        for _ in range(2):
+            run_cycle(bridge)
+        mails = [m for m in sink.messages if "lead@example.ru" in str(m["To"])]
+        assert any("Так и не перезвонили" in str(m.get_body(("plain",)).get_content()) for m in mails)
+        written = [r for r in emulator.records(NOTES) if r["Предмет"] == ref and r["Description"] == "crm-bridge (оценки)"]
+        assert len(written) == 1
+        assert len(emulator.records(NOTES)) == before + 1
+        assert "Так и не перезвонили" in written[0]["ТекстСодержания"]
+        assert written[0]["ТекстСодержания"].startswith("[CSAT] Низкая оценка 1 из 5: ")
+    finally:
+        bridge.close()
