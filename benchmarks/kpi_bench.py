@@ -56,7 +56,7 @@ from crm_bridge.store.tables import (
 )
 from kpi.figures import TOTAL
 from kpi.period import parse_period
-from kpi.queries import KpiRow, kpi_report
+from kpi.queries import PG_SETTINGS, KpiRow, kpi_report
 from kpi.settings import KpiConfig
 from sla.tables import SlaClockRow, SlaEventRow
 
@@ -354,6 +354,35 @@ def dashboard_times(bridge: App) -> tuple[float, float, int]:
     return t_data, time.perf_counter() - began, len(html)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(bridge: App) -> float | None:
+    """CPU seconds so far of the PostgreSQL backends serving the store's database, read from
+    ``/proc`` (the server runs on this machine; None when it does not). A backend's parallel
+    workers are processes of their own: measure with ``max_parallel_workers_per_gather = 0``."""
+    with bridge.store.engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND backend_type = 'client backend'")).scalars().all()
+    total = 0.0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return None
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": utime and stime are fields 11 and 12
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def _both_cpu(bridge: App, call: Callable[[], Any]) -> float | None:
+    """`call()`'s CPU seconds in this process and in the PostgreSQL server together."""
+    before, cpu = server_cpu(bridge), time.process_time()
+    call()
+    after = server_cpu(bridge)
+    return None if before is None or after is None else time.process_time() - cpu + after - before
+
+
 def _timed(call: Callable[[], Any]) -> tuple[Any, float, float]:
     """`call()`, its wall seconds and this process's CPU seconds (on SQLite the database
     works inside this process, so CPU is the whole cost; on PostgreSQL only the client's)."""
@@ -380,7 +409,18 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
                 conn.execute(text("VACUUM ANALYZE"))
         runs = [_timed(lambda: sql(bridge)) for _ in range(REPEAT)]  # the median run: the first pays for cold pages
         by_sql, t_sql, c_sql = sorted(runs, key=lambda r: r[2] if sqlite else r[1])[REPEAT // 2]  # PostgreSQL: wall
+        both_sql = both_python = None
+        if not sqlite:  # CPU in both processes, parallel workers off (theirs is not counted): the load-proof figure
+            PG_SETTINGS["max_parallel_workers_per_gather"] = "0"
+            try:
+                both_sql = sorted(_both_cpu(bridge, lambda: sql(bridge)) or 0.0 for _ in range(REPEAT))[REPEAT // 2]
+            finally:
+                del PG_SETTINGS["max_parallel_workers_per_gather"]
+        before = None if sqlite else server_cpu(bridge)
         by_python, t_python, c_python = _timed(lambda: naive(bridge))
+        after = None if sqlite else server_cpu(bridge)
+        if before is not None and after is not None:  # its plain SELECTs: a parallel worker's share is not counted
+            both_python = c_python + after - before
         t_data, t_page, size = dashboard_times(bridge)
     finally:
         bridge.close()
@@ -390,6 +430,9 @@ def run(label: str, url: str, n: int, seed: int, months: int) -> bool:
           + (" s wall/CPU)" if sqlite else " s)"))
     print(f"{label}: Python loop       {t_python:6.2f} s" + (f"   CPU {c_python:6.2f} s" if sqlite else "")
           + f"   ratio {t_python / t_sql:.1f}x" + (f" (CPU {c_python / c_sql:.1f}x)" if sqlite else ""))
+    if both_sql and both_python:
+        print(f"{label}: CPU of this process and the server together (parallel workers off, median of {REPEAT}): "
+              f"report {both_sql:.2f} s, Python pass {both_python:.2f} s, ratio {both_python / both_sql:.1f}x")
     print(f"{label}: dashboard, 30 days: data {t_data:.2f} s, page {t_page:.3f} s ({size // 1024} KiB)")
     print(f"{label}: load average {load:.1f} on {os.cpu_count()} CPUs at the end")
     found = [key for key, figs in by_python.items() if any(figs.values())]  # an agent with nothing is not listed

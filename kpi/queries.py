@@ -64,7 +64,7 @@ from kpi.period import Period
 from kpi.settings import KpiConfig
 from sla.tables import SlaClockRow, SlaEventRow
 
-__all__ = ["DIMENSIONS", "METRICS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times",
+__all__ = ["DIMENSIONS", "METRICS", "PG_SETTINGS", "Compliance", "CsatSource", "Filters", "KpiReport", "KpiRow", "Times",
            "compliance_and_load", "kpi_report", "sla_report"]
 
 NONE = "—"
@@ -153,19 +153,19 @@ def _ended_in(period: Period) -> Any:
 #: PostgreSQL settings for the report's statements (restored after them): JIT compiling
 #: their plans cost 0.6 s of each big statement at 1,000,000 requests, more than it saved;
 #: the percentiles' sorts spilled to disk within the default 4 MB
-_PG_SETTINGS = {"jit": "off", "work_mem": "64MB"}
+PG_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 
 
 @contextmanager
 def _settings(session: Session) -> Iterator[None]:
-    """`_PG_SETTINGS` for the statements inside, on PostgreSQL (``set_config(…, is_local)``:
+    """`PG_SETTINGS` for the statements inside, on PostgreSQL (``set_config(…, is_local)``:
     the caller's transaction gets its own values back after them; nothing on SQLite)."""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    names = list(_PG_SETTINGS)
+    names = list(PG_SETTINGS)
     before = session.execute(select(*(func.current_setting(name) for name in names))).one()
-    session.execute(select(*(func.set_config(name, value, true()) for name, value in _PG_SETTINGS.items())))
+    session.execute(select(*(func.set_config(name, value, true()) for name, value in PG_SETTINGS.items())))
     yield  # an error aborts the transaction: its local settings go with it
     session.execute(select(*(func.set_config(name, value, true()) for name, value in zip(names, before, strict=True))))
 
