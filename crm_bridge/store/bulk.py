@@ -92,7 +92,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     for key, process, default in zip(plan.columns, plan.processors, plan.defaults, strict=True):
         if whole and key in given:
             values = [row[key] for row in rows]
-            columns.append(values if process is None else list(map(process, values)))
+            columns.append(values if process is None else _converted(values, process))
             continue
         # A missing value takes the column's default, converted once for the whole statement;
         # a column without one is NULL (not, say, the JSON text 'null' its processor would make).
@@ -105,3 +105,12 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not plan.positional:
         params = [dict(zip(plan.names, values, strict=True)) for values in params]
     connection.exec_driver_sql(plan.sql, params)
+
+
+def _converted(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """`values` through a column's bind processor; one object in every row (the instant a
+    page's rows are stamped with, its backend's name) is converted once."""
+    first = values[0]
+    if first is values[-1] and all(v is first for v in values):
+        return [process(first)] * len(values)
+    return list(map(process, values))
