@@ -255,7 +255,7 @@ def test_bulk_insert_names_nulls_and_sql_defaults_as_sqlalchemy_would(store_url:
 def test_bulk_insert_stores_a_value_every_row_shares_as_it_stores_each_rows_own(store_url: str) -> None:
     """One object in every row (a page's instant, its JSON) is converted once for the
     statement: stored exactly as equal objects given row by row are; a shared naive instant
-    is still refused."""
+    is still refused. A column may come beside the rows (``by_column``), one value a row."""
     store = open_store(store_url)
     upgrade(store, ADDON_PATHS)
     table = core_table(SlaEventRow)
@@ -269,7 +269,7 @@ def test_bulk_insert_stores_a_value_every_row_shares_as_it_stores_each_rows_own(
     try:
         with store.transaction() as s:
             shared, own = (create_record(s, "ticket", {"number": n, "created_at": at}) for n in ("CRM-1", "CRM-2"))
-            bulk_insert(s, table, [{**row(at, data), "ticket_id": shared} for _ in range(3)])
+            bulk_insert(s, table, [row(at, data) for _ in range(3)], by_column={"ticket_id": [shared] * 3})
             bulk_insert(s, table, [{**row(at.replace(), dict(data)), "ticket_id": own} for _ in range(3)])
         with store.transaction() as s:
             stored = {tid: s.execute(text("SELECT CAST(at AS TEXT), CAST(data AS TEXT) FROM sla_events WHERE ticket_id = :t"),
@@ -278,6 +278,8 @@ def test_bulk_insert_stores_a_value_every_row_shares_as_it_stores_each_rows_own(
         assert len(stored[shared]) == 3
         assert len({tuple(r) for r in stored[shared]}) == 1
         assert stored[shared][0][1] == '{"policy":"Срочно","level":2}'
+        with pytest.raises(ValueError, match="3 rows but a column of another length"), store.transaction() as s:
+            bulk_insert(s, table, [row(at, data) for _ in range(3)], by_column={"ticket_id": [shared] * 2})
         naive = datetime(2026, 3, 9)  # noqa: DTZ001
         with pytest.raises(ValueError, match="naive datetime"), store.transaction() as s:
             bulk_insert(s, table, [{**row(naive, data), "ticket_id": shared} for _ in range(3)])
