@@ -277,8 +277,10 @@ def _checked(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def fields_to_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical field values → JSON-safe values (for the outbox and the event ledger)."""
+    # The adapter's validator and serializer themselves: ``validate_python`` and
+    # ``dump_python`` only pass their defaults on, at a cost an import pays per record.
     adapter = _fields_adapter(model)
-    dumped = adapter.dump_python(adapter.validate_python(_checked(model, fields)), mode="json")
+    dumped = adapter.serializer.to_python(adapter.validator.validate_python(_checked(model, fields)), mode="json")
     return {k: dumped[k] for k in fields}
 
 
@@ -300,7 +302,7 @@ def fields_to_json_many(model: str, many: Sequence[Mapping[str, Any]]) -> list[d
 
 def fields_from_json(model: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The inverse of ``fields_to_json``: ISO strings back to aware datetimes, and so on."""
-    loaded = _fields_adapter(model).validate_python(_checked(model, fields))
+    loaded = _fields_adapter(model).validator.validate_python(_checked(model, fields))
     return {k: loaded[k] for k in fields}
 
 

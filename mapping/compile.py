@@ -271,6 +271,12 @@ class CompiledMapping:
                 **{name: c.owner for name, c in self.spec.children.items()}}
 
     @cached_property
+    def owned_locally(self) -> tuple[str, ...]:
+        """The canonical fields crm-bridge owns (``owners`` says ``local``): what the importer
+        compares for every new record, without asking each field's owner."""
+        return tuple(name for name, owner in self.owners.items() if owner == "local")
+
+    @cached_property
     def child_sources(self) -> dict[str, str]:
         """Remote section (``Соисполнители``) → the canonical list field it is stored in."""
         return {c.source: name for name, c in self.spec.children.items()}

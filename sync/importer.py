@@ -224,9 +224,8 @@ class Importer:
             held = {k: read[k] if k in read else rest[k] for k in kept}
             # 1C may already hold values in fields crm-bridge owns (written by an earlier
             # store, or typed by a user): the new record's own (none yet) go back like a merge's
-            owners = mapping.owners
-            owned = {k: v for k, v in everything.items() if owners.get(k) == "local"}
-            send = merge(owned, {k: values.get(k) for k in owned}, None, owners, "remote_wins").send if owned else {}
+            owned = {k: everything[k] for k in mapping.owned_locally if k in everything}
+            send = merge(owned, {k: values.get(k) for k in owned}, None, mapping.owners, "remote_wins").send if owned else {}
             page.creates.append(_Create(model, values, rec, digest, held, sorted(fields), send))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
@@ -293,8 +292,9 @@ class Importer:
             page.stats.created += 1
             if c.send:
                 page.unit.publish(DomainEvent("record.changed", c.model, ids[id(c)], "sync.merge", {"fields": c.send}))
+            # `values`: the row as inserted, so the history needs not read it back (``crm_bridge.history``)
             page.unit.publish(DomainEvent(f"{c.model}.imported", c.model, ids[id(c)], origin,
-                                          {"created": True, "changed": c.changed}))
+                                          {"created": True, "changed": c.changed, "values": c.values}))
 
     def _backend_config(self) -> Any:
         return getattr(self.config, "backends", {}).get(self.backend.name)

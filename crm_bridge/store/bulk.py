@@ -11,7 +11,7 @@ driver's parameters are named, as psycopg's are).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -64,35 +64,44 @@ def _python_default(default: object) -> bool:
     return isinstance(default, (ScalarElementColumnDefault, CallableColumnDefault))
 
 
-def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
+                by_column: Mapping[str, Sequence[Any]] | None = None) -> None:
     """Insert `rows` (column key → value) into `table` in one driver ``executemany``, inside
     the session's transaction. A value given, ``None`` included, is stored as given. A
     column a row leaves out takes its Python default, or else SQL NULL. A callable default
     (``utcnow``, ``dict``) is evaluated once per call: one statement, one time; a default
     that must differ row by row (a fresh UUID) has to be given in each row instead.
 
+    `by_column`: more columns, each a sequence of one value per row, in the rows' order (a
+    page's new ids), so that the rows need not be copied to take them.
+
     Raises:
         KeyError: a row names a column the table lacks.
         TypeError: a row leaves out a column whose default is SQL (only SQLAlchemy's own
             insert renders those).
+        ValueError: a `by_column` sequence is not as long as `rows`.
     """
     if not rows:
         return
+    extra = dict(by_column or {})
+    if any(len(values) != len(rows) for values in extra.values()):
+        msg = f"{table.name}: bulk_insert got {len(rows)} rows but a column of another length"
+        raise ValueError(msg)
     connection = session.connection()
-    given = frozenset().union(*rows)
+    given = frozenset().union(*rows, extra)
     plan = _plan(table, connection.dialect, given)
     for key in plan.required:
-        if any(key not in row for row in rows):
+        if key not in extra and any(key not in row for row in rows):
             msg = f"{table.name}.{key}: a SQL-side default cannot be filled by bulk_insert; give the value"
             raise TypeError(msg)
     # Converted a column at a time (one ``map`` of its processor over the column), then
     # zipped into rows: a row at a time cost a Python test per value.
-    whole = all(len(row) == len(given) for row in rows)  # every row gives every column any row gives
+    whole = all(len(row) == len(given) - len(extra) for row in rows)  # every row gives every column any row gives
     columns: list[list[Any]] = []
     for key, process, default in zip(plan.columns, plan.processors, plan.defaults, strict=True):
-        if whole and key in given:
-            values = [row[key] for row in rows]
-            columns.append(values if process is None else list(map(process, values)))
+        if key in extra or (whole and key in given):
+            values = list(extra[key]) if key in extra else [row[key] for row in rows]
+            columns.append(values if process is None else _converted(values, process))
             continue
         # A missing value takes the column's default, converted once for the whole statement;
         # a column without one is NULL (not, say, the JSON text 'null' its processor would make).
@@ -105,3 +114,12 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not plan.positional:
         params = [dict(zip(plan.names, values, strict=True)) for values in params]
     connection.exec_driver_sql(plan.sql, params)
+
+
+def _converted(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """`values` through a column's bind processor; one object in every row (the instant a
+    page's rows are stamped with, its backend's name) is converted once."""
+    first = values[0]
+    if first is values[-1] and all(v is first for v in values):
+        return [process(first)] * len(values)
+    return list(map(process, values))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
 from sqlalchemy import Engine, Integer, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,23 @@ __all__ = ["Store", "open_store"]
 
 log = logging.getLogger(__name__)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column's text: compact, Cyrillic as it is (a third of the bytes of \\u escapes).
+
+    pydantic-core writes it three times as fast as ``json`` (an import writes a binding's
+    merge base, a history row and an outbox row per record); the text differs only in how
+    an exponent is spelt (``1e-7`` for ``1e-07``), which reads back as the same number.
+    Unlike ``json`` it also writes a datetime or a Decimal (as ISO text, as a string)
+    instead of raising: every writer converts its values to JSON's types first
+    (``fields_to_json``), so this changes nothing they store. Text UTF-8 cannot encode (a
+    lone surrogate) goes through ``json``, which fails as before at the driver.
+    """
+    try:
+        return to_json(value).decode()
+    except PydanticSerializationError:
+        return _JSON.encode(value)
 
 
 def _sqlite_pragmas(busy_timeout: float) -> Any:
@@ -101,8 +119,7 @@ def open_store(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> S
     ``crm-bridge db upgrade`` (or ``migrate.upgrade``).
     """
     parsed = make_url(url)
-    # JSON columns hold Cyrillic as it is (a third of the bytes of \u escapes), compactly.
-    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _JSON.encode}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_text}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -252,6 +252,41 @@ def test_bulk_insert_names_nulls_and_sql_defaults_as_sqlalchemy_would(store_url:
         store.close()
 
 
+def test_bulk_insert_stores_a_value_every_row_shares_as_it_stores_each_rows_own(store_url: str) -> None:
+    """One object in every row (a page's instant, its JSON) is converted once for the
+    statement: stored exactly as equal objects given row by row are; a shared naive instant
+    is still refused. A column may come beside the rows (``by_column``), one value a row."""
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    table = core_table(SlaEventRow)
+    moscow = timezone(timedelta(hours=3))
+    at, data = datetime(2026, 3, 9, 1, 30, 0, 7, tzinfo=moscow), {"policy": "Срочно", "level": 2}
+
+    def row(at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+        return {"metric": "resolution", "cycle": 1, "kind": "warn", "at": at, "business_seconds": 0.0,
+                "calendar_seconds": 0.0, "data": data}
+
+    try:
+        with store.transaction() as s:
+            shared, own = (create_record(s, "ticket", {"number": n, "created_at": at}) for n in ("CRM-1", "CRM-2"))
+            bulk_insert(s, table, [row(at, data) for _ in range(3)], by_column={"ticket_id": [shared] * 3})
+            bulk_insert(s, table, [{**row(at.replace(), dict(data)), "ticket_id": own} for _ in range(3)])
+        with store.transaction() as s:
+            stored = {tid: s.execute(text("SELECT CAST(at AS TEXT), CAST(data AS TEXT) FROM sla_events WHERE ticket_id = :t"),
+                                     {"t": tid}).all() for tid in (shared, own)}
+        assert [tuple(r) for r in stored[shared]] == [tuple(r) for r in stored[own]]
+        assert len(stored[shared]) == 3
+        assert len({tuple(r) for r in stored[shared]}) == 1
+        assert stored[shared][0][1] == '{"policy":"Срочно","level":2}'
+        with pytest.raises(ValueError, match="3 rows but a column of another length"), store.transaction() as s:
+            bulk_insert(s, table, [row(at, data) for _ in range(3)], by_column={"ticket_id": [shared] * 2})
+        naive = datetime(2026, 3, 9)  # noqa: DTZ001
+        with pytest.raises(ValueError, match="naive datetime"), store.transaction() as s:
+            bulk_insert(s, table, [{**row(naive, data), "ticket_id": shared} for _ in range(3)])
+    finally:
+        store.close()
+
+
 def test_postgresql_plans_each_statement_with_its_values_not_with_a_generic_plan(pg_url: str) -> None:
     """psycopg prepares a statement on the server from its fifth run; PostgreSQL's generic
     plan for a look-up of 500 keys then read every binding of the model on a table filled
