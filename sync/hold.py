@@ -64,6 +64,6 @@ def not_held(holds: Holds, now: datetime) -> ColumnElement[bool] | None:
     if not holds:
         return None
     young = OutboxRow.created > now - HOLD_AT_MOST
-    held = [and_(OutboxRow.model == model, young, or_(*(awaits(OutboxRow.local_id) for awaits in conditions)))
+    held = [and_(OutboxRow.model == model, young, or_(*(awaits(OutboxRow.local_id.expression) for awaits in conditions)))
             for model, conditions in holds.items() if conditions]
     return not_(or_(false(), *held)) if held else None
