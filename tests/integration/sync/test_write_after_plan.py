@@ -59,8 +59,11 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def bridge(emulator: Emulator, tmp_path: Path, clock: FrozenClock) -> Iterator[App]:
-    app = App.from_text(demo_config(emulator.base_url, tmp_path / "store.db"), clock=clock)
+def bridge(emulator: Emulator, store_url: str, clock: FrozenClock) -> Iterator[App]:
+    """The demo's configuration on each store (on PostgreSQL the dispatch's hold is the
+    query the workers run)."""
+    app = App.from_text(demo_config(emulator.base_url, Path("unused.db")).replace("sqlite:///unused.db", store_url),
+                        clock=clock)
     app.upgrade_db()
     yield app
     app.close()
