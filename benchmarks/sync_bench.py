@@ -1,6 +1,6 @@
 """End-to-end sync throughput: import, decide, write back — embedded and on the queue, wall and CPU.
 
-    python benchmarks/sync_bench.py [--requests 5000] [--latency 0.02] [--workers 1,4] [--concurrency 1,8]
+    python benchmarks/sync_bench.py [--requests 5000] [--latency 0.02] [--workers 1,4] [--concurrency 1,8] [--ticks chain]
 
 The 1C emulator (in this process, its own threads) holds ``--requests`` requests plus
 their customers, contacts and users, its clock months before the real one, so every
@@ -283,14 +283,23 @@ def _bound(app: App) -> int:
         return int(s.scalar(select(func.count()).select_from(BindingRow).where(BindingRow.model == "ticket")) or 0)
 
 
-def queue(emu: Emulator, live: int, folder: Path, workers: int, *, pg_admin: str = PG_ADMIN, timeout: float = 1800) -> Mode:
+# The queue modes' schedule. "chain": every tick a day apart, so the work is the chain's
+# (pull -> sla.tick -> dispatch), as in `run --once`. "production": the write-back and
+# routing ticks at their defaults (15 s, 60 s), as a deployment runs them: their dispatches
+# fall between an import and its plan, where a request waiting for its plan must not be
+# written (sync/hold.py; before it, four workers wrote every request twice).
+TICKS = {
+    "chain": ("schedule: {pull_every: 86400, dispatch_every: 86400, sla_tick_every: 86400, routing_tick_every: 86400, "
+              "notify_every: 86400, reconcile_every: 86400}"),
+    "production": "schedule: {pull_every: 86400, sla_tick_every: 86400, notify_every: 86400, reconcile_every: 86400}",
+}
+
+
+def queue(emu: Emulator, live: int, folder: Path, workers: int, *, pg_admin: str = PG_ADMIN, timeout: float = 1800,
+          ticks: str = "chain") -> Mode:
     with pg_database(pg_admin) as (url, meter):
-        # One import pass is queued below and the chain does the rest (pull -> sla.tick ->
-        # dispatch), as `run --once` does: the schedule's ticks are a day apart. A dispatch
-        # between an import and its plan (its own tick, or one a routing tick wakes) writes
-        # such a request twice (the fields the bridge owns as imported, then the plan).
-        schedule = ("schedule: {pull_every: 86400, dispatch_every: 86400, sla_tick_every: 86400, routing_tick_every: 86400, "
-                    "notify_every: 86400, reconcile_every: 86400}")
+        # One import pass is queued below and the chain does the rest (see TICKS).
+        schedule = TICKS[ticks]
         cfg = folder / f"queue-{workers}.yaml"
         cfg.write_text(config_text(url, emu.base_url, schedule=schedule), encoding="utf-8")
         app = App.from_file(cfg)
@@ -347,19 +356,19 @@ def _embedded_at(emu: Emulator, live: int, folder: Path, *, concurrency: int, pg
     return embedded(emu, live, folder, concurrency, pg_admin=pg_admin)
 
 
-def _queue_of(emu: Emulator, live: int, folder: Path, *, workers: int, pg_admin: str) -> Mode:
-    return queue(emu, live, folder, workers, pg_admin=pg_admin)
+def _queue_of(emu: Emulator, live: int, folder: Path, *, workers: int, pg_admin: str, ticks: str = "chain") -> Mode:
+    return queue(emu, live, folder, workers, pg_admin=pg_admin, ticks=ticks)
 
 
 def run(requests: int = 5000, latency: float = 0.02, workers: Sequence[int] = (1, 4), *,
-        pg_admin: str = PG_ADMIN, seed: int = 7, concurrency: Sequence[int] = (1, 8)) -> Result:
+        pg_admin: str = PG_ADMIN, seed: int = 7, concurrency: Sequence[int] = (1, 8), ticks: str = "chain") -> Result:
     """Every mode, in order: embedded SQLite per `concurrency`, then (with `workers`) embedded
     PostgreSQL and the queue per worker count."""
     plan: list[Callable[[Emulator, int, Path], Mode]] = [
         functools.partial(_embedded_at, concurrency=c) for c in concurrency]
     if workers:
         plan.append(functools.partial(_embedded_at, concurrency=PG_CONCURRENCY, pg_admin=pg_admin))
-        plan += [functools.partial(_queue_of, workers=n, pg_admin=pg_admin) for n in workers]
+        plan += [functools.partial(_queue_of, workers=n, pg_admin=pg_admin, ticks=ticks) for n in workers]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         result: Result | None = None
@@ -423,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds 1C takes per call (0: CPU only)")
     parser.add_argument("--workers", default="1,4", help="queue worker counts to measure, e.g. 1,2,4 ('' for none)")
     parser.add_argument("--concurrency", default="1,8", help="embedded SQLite runs at these max_concurrency values")
+    parser.add_argument("--ticks", choices=sorted(TICKS), default="chain",
+                        help="the queue modes' schedule: chain (ticks a day apart) or production (write-back every 15 s)")
     parser.add_argument("--pg", default=PG_ADMIN, help="admin URL of the PostgreSQL server (a database is created)")
     parser.add_argument("--embedded-child", type=Path, help=argparse.SUPPRESS)  # the embedded runner's process
     args = parser.parse_args(argv)
@@ -430,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return embedded_child(args.embedded_child)
     counts = [int(n) for n in str(args.workers).split(",") if n.strip()]
     levels = [int(n) for n in str(args.concurrency).split(",") if n.strip()]
-    return report(run(args.requests, args.latency, counts, pg_admin=args.pg, concurrency=levels))
+    return report(run(args.requests, args.latency, counts, pg_admin=args.pg, concurrency=levels, ticks=args.ticks))
 
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm_bridge import progress
 from crm_bridge.app import App
@@ -44,7 +45,7 @@ from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint
 from sla.ledger import StoredEvent, insert_events, newest, record
 from sla.tables import SlaCalendarRow, SlaClockRow, SlaQueueRow
 
-__all__ = ["facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "queue_calendar_changes", "recalc",
+__all__ = ["awaiting_plan", "facts_for", "on_ticket_imported", "plan_many", "plan_queued", "queue", "queue_calendar_changes", "recalc",
            "sla_tick", "tick_streams"]
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,16 @@ def _warn_once(notes: list[str], now: datetime, number: str | None) -> None:
             log.warning("SLA times %s, e.g. request %s: the weekly pattern and the fixed holidays stand in for the "
                         "missing days; add the next year's calendar data (crm-bridge check says how)", note, number,
                         extra={"event": "sla.calendar.beyond_data"})
+
+
+def awaiting_plan(local_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether the request `local_id` (an SQL column: the outbox's) is queued for its plan.
+
+    Registered as ``usage="sync.awaits"``: the write-back holds a queued request's rows
+    until the plan merged into them (the queue row goes in the plan's own transaction),
+    so a new request is written once, with its due dates — not first with the SLA fields
+    as imported."""
+    return exists().where(SlaQueueRow.ticket_id == local_id)
 
 
 def queue(session: Session, ticket_ids: Sequence[int], now: datetime, *, reason: str | None = None) -> None:

@@ -27,6 +27,7 @@ from mapping.refusal import refusal_problems
 from sync.binder import KnownBindings
 from sync.exporter import ExportStats, dispatch, due_count
 from sync.feed import FeedResult, feed_pass
+from sync.hold import holds_of
 from sync.importer import Importer, ImportStats, Partition, import_model, supports_key_ranges
 from sync.shadow import in_shadow, shadow_pass
 from sync.source import RemoteBackend, supports_change_feed, supports_version_scan
@@ -254,6 +255,7 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
     """
     summary: dict[str, Any] = {}
     part = _shard(shard) if shard else None
+    holds = holds_of(app.registry)  # a new request waits for its SLA plan: one write, not two (sync/hold.py)
     drain = budget is not None
     deadline = time.monotonic() + (budget or 0.0)  # a budget is the whole pass's, over every backend
     for name in [backend] if backend else app.enabled_backends():
@@ -267,10 +269,10 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
             summary[name] = _shadow(app, run_id, remote, mappings, now, importer, part)
             continue
         stats, stopped = ExportStats(), False
-        with progress.task(f"write-back {name}", due_count(app.store, name, now, part)) as bar:
+        with progress.task(f"write-back {name}", due_count(app.store, name, now, part, holds)) as bar:
             while True:
                 batch = dispatch(app.store, remote, mappings, now, importer=importer, limit=DISPATCH_BATCH, shard=part,
-                                 bar=bar, concurrency=app.config.backends[name].max_concurrency)
+                                 bar=bar, concurrency=app.config.backends[name].max_concurrency, holds=holds)
                 stats.add(batch)
                 handled = batch.sent + batch.unchanged
                 if handled + batch.created == 0:
@@ -280,7 +282,7 @@ def push(app: App, now: datetime, *, backend: str | None = None, shard: str | No
                 if time.monotonic() > deadline:
                     stopped = True
                     break
-        pending = due_count(app.store, name, now, part)
+        pending = due_count(app.store, name, now, part, holds)
         finish_run(
             app, run_id, status="ok" if not stats.parked else "failed",
             counts={"read": stats.sent + stats.retried + stats.parked, "updated_count": stats.sent, "failed": stats.parked},

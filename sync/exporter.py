@@ -32,6 +32,7 @@ from mapping.compile import CompiledMapping
 from sync import claim as claims
 from sync.binder import Binder
 from sync.creates import create_pending
+from sync.hold import Holds, not_held
 from sync.importer import Importer
 from sync.lanes import Stop, lanes_of, run_lanes
 from sync.merge import same
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 
 
 
-def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None) -> list[tuple[int, str, int]]:
+def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None,
+              holds: Holds | None = None) -> list[tuple[int, str, int]]:
     query = (
         select(OutboxRow.id, OutboxRow.model, OutboxRow.local_id)
         .where(OutboxRow.operation == "update")
@@ -65,19 +67,25 @@ def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tupl
     if shard is not None and shard[1] > 1:
         # By record, not by row: every change of one record stays in one shard, in order.
         query = query.where(OutboxRow.local_id % shard[1] == shard[0])
+    if (free := not_held(holds or {}, now)) is not None:
+        query = query.where(free)  # a decision on the record is on its way: it goes with this row (sync/hold.py)
     with store.transaction() as session:
         return [(r.id, r.model, r.local_id) for r in session.execute(query)]
 
 
-def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] | None = None) -> int:
+def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] | None = None,
+              holds: Holds | None = None) -> int:
     """How many outbox rows of `backend` (updates and creates) are due at `now`: what a
-    dispatch pass that stops early leaves behind, and the total its progress counts to."""
+    dispatch pass that stops early leaves behind, and the total its progress counts to.
+    Rows held for a decision still to come (`holds`, ``sync.hold``) are not due yet."""
     query = (
         select(func.count(OutboxRow.id))
         .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
     )
     if shard is not None and shard[1] > 1:
         query = query.where(OutboxRow.local_id % shard[1] == shard[0])
+    if (free := not_held(holds or {}, now)) is not None:
+        query = query.where(free)
     with store.transaction() as session:
         return int(session.scalar(query) or 0)
 
@@ -182,6 +190,7 @@ def dispatch(
     shard: tuple[int, int] | None = None,
     bar: Task | None = None,
     concurrency: int = 1,
+    holds: Holds | None = None,
 ) -> ExportStats:
     """Send up to `limit` due outbox rows of `backend`, `concurrency` records at once.
 
@@ -198,10 +207,12 @@ def dispatch(
     ``shard=(i, n)`` sends only the rows of records whose ``local_id % n == i``: n
     dispatchers share the outbox without re-reading the same records. `bar` (see
     ``crm_bridge.progress``) advances by each row handled, so a backlog's bar moves
-    row by row, not once a batch.
+    row by row, not once a batch. `holds` (``sync.hold``): rows of records an addon's
+    decision is still to come for wait for it (a new request for its SLA plan), so the
+    record is written once, with the decision.
     """
     stats = ExportStats()
-    due = _due_rows(store, backend.name, now, limit, shard)
+    due = _due_rows(store, backend.name, now, limit, shard, holds)
     broken: dict[str, str] = {}  # remote id -> why no request can name it
     reread_at = time.time()  # a dead owner's claim is taken over only if its grace had passed by this re-read
     try:
