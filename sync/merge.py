@@ -33,7 +33,12 @@ _MISSING = object()
 def same(a: Any, b: Any) -> bool:
     """Equality as the remote sees it: instants to the second (1C keeps no fractions); rows
     of a tabular section `a` (what would be sent) compared on the fields they carry, row by
-    row — the remote's rows hold more (1C: ``LineNumber``, the owner's ``Ref_Key``)."""
+    row — the remote's rows hold more (1C: ``LineNumber``, the owner's ``Ref_Key``); an
+    empty string and no value alike (a 1C string attribute has no NULL: "" is its empty, and
+    a None sent is written as "" — counted as different, every new request's bridge-owned
+    ``sla_state`` was queued to be sent back as the same empty, 13% of an import's storing)."""
+    if (a is None and b == "") or (a == "" and b is None):
+        return True
     if isinstance(a, datetime) and isinstance(b, datetime):
         return a.replace(microsecond=0) == b.replace(microsecond=0)
     if isinstance(a, list) and isinstance(b, list) and a and all(isinstance(r, Mapping) for r in a):

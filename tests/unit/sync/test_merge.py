@@ -31,6 +31,20 @@ def test_a_local_field_empty_on_both_sides_is_not_sent() -> None:
     assert (m.take, m.send) == ({}, {})
 
 
+def test_an_empty_string_in_the_crm_is_the_same_empty_as_none() -> None:
+    """1C's string attributes have no NULL: "" there and None here are one empty value,
+    neither sent back (local) nor taken (remote); a value against an empty still differs."""
+    owners = {**OWNERS, "sla_state": "local"}
+    m = merge({"sla_state": "", "status": ""}, {"sla_state": None, "status": None}, None, owners, "remote_wins")
+    assert (m.take, m.send) == ({}, {})
+    m = merge({"sla_state": "Просрочено"}, {"sla_state": None}, None, owners, "remote_wins")
+    assert m.send == {"sla_state": None}
+    assert same("", None)
+    assert same(None, "")
+    assert not same("", "x")
+    assert not same(None, 0)
+
+
 def test_disjoint_changes_merge_without_conflict() -> None:
     base = {"subject": "A", "status": "new"}
     m = merge({"subject": "A", "status": "in_progress"}, {"subject": "B", "status": "new"}, base, OWNERS, "manual")
