@@ -1,7 +1,8 @@
 """A request the import queued for its SLA plan is written to 1C once, after the plan.
 
-The import merges the fields the bridge owns (``sla_state``, the due dates) into an
-outbox row as soon as it stores a new request; the plan comes with the next ``sla.tick``.
+The import merged the fields the bridge owns (``sla_state``, the due dates) into an outbox
+row as soon as it stored a new request (an empty state against 1C's "", the same empty
+since); any decision on a request queued for its plan waits for the next ``sla.tick``.
 Under workers a dispatch tick can fall between the two: the request was then PATCHed
 twice — the owned fields as imported, then the plan. The outbox now holds a record's
 rows while an addon's decision on it is still to come (``usage="sync.awaits"``), for at
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from adapters.onec.cli import DEMO_LOGIN, DEMO_PASSWORD, demo_config
 from adapters.onec.emulator import Emulator
 from crm_bridge.app import App, FrozenClock
+from crm_bridge.events import DomainEvent
 from sla.tables import SlaQueueRow
 from sync.hold import HOLD_AT_MOST
 from sync.tables import OutboxRow
@@ -97,12 +99,18 @@ def test_a_plan_that_never_comes_holds_the_rows_no_longer_than_the_bound(emulato
                                                                           clock: FrozenClock) -> None:
     patches = PatchLog(emulator)
     bridge.run_job("sync.pull")
+    with bridge.store.transaction() as s:  # a decision of crm-bridge's on each queued request, before any plan
+        ids = list(s.scalars(select(SlaQueueRow.ticket_id).order_by(SlaQueueRow.ticket_id)))
+        unit = bridge.bus.unit(s, clock(), bridge.config)
+        for tid in ids:
+            unit.publish(DomainEvent("record.changed", "ticket", tid, "test", {"fields": {"sla_state": "at_risk"}}))
     with bridge.store.transaction() as s:
         waiting = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending"))
         assert s.scalar(select(func.count()).select_from(SlaQueueRow)) == live(emulator)
-    assert waiting
+    assert waiting == len(ids) == live(emulator)
     clock.at += HOLD_AT_MOST - timedelta(seconds=1)
     assert bridge.run_job("sync.dispatch")["demo-1c"]["sent"] == 0
     clock.at += timedelta(seconds=2)  # the planner is stuck (sla.tick never ran): nothing is lost, only late
-    assert bridge.run_job("sync.dispatch")["demo-1c"]["sent"] == waiting
+    got = bridge.run_job("sync.dispatch")["demo-1c"]
+    assert got["sent"] == waiting, got
     assert sum(patches.by_path.values()) == waiting
