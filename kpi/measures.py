@@ -18,7 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select, select
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["PERCENTS", "epoch", "percentiles"]
+__all__ = ["PERCENTS", "epoch", "percentile_discs", "percentiles"]
 
 #: (name, percent) of every percentile a report shows
 PERCENTS = (("median", 50), ("p90", 90))
@@ -43,6 +43,13 @@ def _epoch_default(element: epoch, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
 
 
+def percentile_discs(source: Any, values: list[str]) -> list[ColumnElement[Any]]:
+    """PostgreSQL's ``percentile_disc`` of each of `values` (columns of `source`) at each of
+    ``PERCENTS``, labelled ``<value>_median``, ``<value>_p90`` (NULL values are skipped)."""
+    return [func.percentile_disc(literal(percent / 100, Float())).within_group(source.c[v]).label(f"{v}_{name}")
+            for v in values for name, percent in PERCENTS]
+
+
 def percentiles(source: Any, keys: list[str], values: list[str], dialect: str = "sqlite", *,
                 also_by: list[str] | None = None) -> Select[Any]:
     """Per group of `keys`: ``n`` and, for each of `values`, ``<value>_median`` and
@@ -55,8 +62,7 @@ def percentiles(source: Any, keys: list[str], values: list[str], dialect: str = 
     hold NULL in the other keys and 1 in the extra column ``whole`` (0 on the others)."""
     key_cols = [source.c[k] for k in keys]
     if dialect == "postgresql":
-        discs = [func.percentile_disc(literal(percent / 100, Float())).within_group(source.c[v]).label(f"{v}_{name}")
-                 for v in values for name, percent in PERCENTS]
+        discs = percentile_discs(source, values)
         if also_by is None:
             return select(*key_cols, func.count().label("n"), *discs).group_by(*key_cols)
         rest = [source.c[k] for k in keys if k not in also_by]

@@ -61,7 +61,7 @@ from crm_bridge.store.tables import AgentRow, CustomerRow, TeamRow, TicketEventR
 from crm_bridge.store.types import UTCDateTime
 from kpi.errors import UnknownDimension
 from kpi.figures import METRICS, TOTAL, Compliance, CsatSource, Filters, KpiReport, KpiRow, Times
-from kpi.measures import PERCENTS, epoch, percentiles
+from kpi.measures import epoch, percentile_discs, percentiles
 from kpi.period import Period
 from kpi.settings import KpiConfig
 from sla.tables import SlaClockRow, SlaEventRow
@@ -244,7 +244,8 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
     finished = func.coalesce(t.c.resolved_at, t.c.closed_at)
     open_at_cut = and_(t.c.created_at < at, t.c.status != "cancelled",
                        or_(t.c.status.in_(_OPEN), finished.is_(None), finished >= at))
-    touching = _touching(t, period, cut, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    touching = _touching(t, period, cut, dialect)
     resolved_in = _in(t.c.resolved_at, period)
     by_agent = [t.c.agent] if load is not None else []
     m = n + len(by_agent)  # where the figures start
@@ -263,7 +264,7 @@ def _fill(session: Session, t: Any, n: int, period: Period, cut: datetime, confi
     per = _per_request(period)
     # on PostgreSQL the reopens, hours and cost come with the resolution's percentiles, in
     # one statement (``_ranked_with_sums``): the resolved requests' ledger is read once
-    summed_with_ranks = (session.get_bind().dialect.name == "postgresql" and load is not None
+    summed_with_ranks = (dialect == "postgresql" and load is not None
                          and {"reopen", "cost", "resolution"} <= metrics)
     # 2. the resolved requests' ledger: reopens, business hours worked, their cost
     if metrics & {"reopen", "cost"} and not summed_with_ranks:
@@ -367,10 +368,9 @@ def _rank_all(session: Session, measures: list[Any], ranked: list[str], names: l
         found.setdefault((_key(r, n), int(r.whole)), {})[r.m] = r
     for (key, whole), got in found.items():
         row = total if whole and total is not None else rows(key)
-        for attr, m in (("first_response", "fr"), ("resolution", "res")):
+        for m in ("fr", "res"):
             if m in got:
-                r = got[m]
-                setattr(row, attr, Times(r.n, r.b_median, r.b_p90, r.c_median, r.c_p90))
+                _set_times(row, got[m])
         if "age" in got:
             row.backlog_age_median, row.backlog_age_p90 = got["age"].b_median, got["age"].b_p90
 
@@ -387,11 +387,9 @@ def _ranked_with_sums(session: Session, measures: list[Any], names: list[str], n
     fulfilment, which count in the sums only."""
     v = union_all(*measures).cte("vals")
     keys, m, agent = [v.c[k] for k in names], v.c.m, v.c.agent
-    discs = [func.percentile_disc(literal(percent / 100, Float())).within_group(v.c[x]).label(f"{x}_{name}")
-             for x in ("b", "c") for name, percent in PERCENTS]
     sets = func.grouping_sets(tuple_(*keys, m), tuple_(m), tuple_(*keys, agent, m))
     query = select(*keys, agent, m, func.grouping(*keys).label("whole"), func.grouping(agent).label("all_agents"),
-                   func.count(v.c.b).label("n"), *discs, func.count().filter(v.c.reopens > 0).label("reopened"),
+                   func.count(v.c.b).label("n"), *percentile_discs(v, ["b", "c"]), func.count().filter(v.c.reopens > 0).label("reopened"),
                    func.sum(v.c.reopens).label("reopens"), (func.sum(v.c.b) / 3600.0).label("hours"),
                    (func.sum(v.c.b * v.c.rate) / 3600.0).label("cost")).group_by(sets)
     for r in session.execute(query):
