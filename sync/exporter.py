@@ -64,13 +64,20 @@ def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tupl
         .order_by(OutboxRow.id)
         .limit(limit)
     )
+    query = _of_shard_not_held(query, now, shard, holds)
+    with store.transaction() as session:
+        return [(r.id, r.model, r.local_id) for r in session.execute(query)]
+
+
+def _of_shard_not_held(query: Any, now: datetime, shard: tuple[int, int] | None, holds: Holds | None) -> Any:
+    """`query` of outbox rows narrowed to `shard` and to the rows no decision to come holds:
+    what both the dispatch's due rows and ``due_count`` read."""
     if shard is not None and shard[1] > 1:
         # By record, not by row: every change of one record stays in one shard, in order.
         query = query.where(OutboxRow.local_id % shard[1] == shard[0])
     if (free := not_held(holds or {}, now)) is not None:
         query = query.where(free)  # a decision on the record is on its way: it goes with this row (sync/hold.py)
-    with store.transaction() as session:
-        return [(r.id, r.model, r.local_id) for r in session.execute(query)]
+    return query
 
 
 def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] | None = None,
@@ -82,10 +89,7 @@ def due_count(store: Store, backend: str, now: datetime, shard: tuple[int, int] 
         select(func.count(OutboxRow.id))
         .where(OutboxRow.backend == backend, OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
     )
-    if shard is not None and shard[1] > 1:
-        query = query.where(OutboxRow.local_id % shard[1] == shard[0])
-    if (free := not_held(holds or {}, now)) is not None:
-        query = query.where(free)
+    query = _of_shard_not_held(query, now, shard, holds)
     with store.transaction() as session:
         return int(session.scalar(query) or 0)
 
