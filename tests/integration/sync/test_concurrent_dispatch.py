@@ -35,6 +35,7 @@ SPEC = MappingSpec.model_validate({
                "subject": {"from": "Subj", "owner": "local"}},
 })
 WRITE_SECONDS = 0.05
+MEET_SECONDS = 5.0
 
 
 @pytest.fixture
@@ -66,8 +67,9 @@ class SlowBackend:
     name = "crm"
     mappings_dir = Path()
 
-    def __init__(self, busy_after: int | None = None) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, busy_after: int | None = None, meet: int = 0) -> None:
+        self.lock = threading.Condition()
+        self.meet = meet  # hold each write until this many are in flight once (at most MEET_SECONDS)
         self.in_flight: set[str] = set()
         self.most = 0
         self.overlapped: list[str] = []  # records written twice at once
@@ -83,6 +85,10 @@ class SlowBackend:
                 self.overlapped.append(remote_id)
             self.in_flight.add(remote_id)
             self.most = max(self.most, len(self.in_flight))
+            self.lock.notify_all()
+            # On a busy machine the dispatcher's threads may not all be running within one
+            # write's time: wait (bounded) for the others, so the bound is what is measured.
+            self.lock.wait_for(lambda: self.most >= self.meet, timeout=MEET_SECONDS)
         time.sleep(WRITE_SECONDS)
         with self.lock:
             self.in_flight.discard(remote_id)
@@ -102,7 +108,7 @@ def test_records_are_written_concurrently_and_each_record_in_order(store: Store)
     with store.transaction() as s:  # a second row on four records (as when the first was in flight when decided)
         s.add_all(OutboxRow(backend="crm", model="ticket", local_id=tid, identity_key=f"second/{tid}",
                             fields={"subject": f"second {tid}"}, origin="test", next_attempt_at=NOW) for tid in ids[:4])
-    backend = SlowBackend()
+    backend = SlowBackend(meet=4)
     stats = dispatch(store, backend, {"ticket": compile_mapping(SPEC)}, NOW, concurrency=4)  # type: ignore[arg-type]
     assert stats.sent == 16
     assert backend.most == 4  # four records at once, never more
