@@ -119,11 +119,13 @@ def held_elsewhere_many(session: Session, rows: Sequence[OutboxRow], now: dateti
     return {row.id for row in rows if live.get((row.model, row.local_id), set()) - {row.id}}
 
 
-def take(row: OutboxRow, now: datetime) -> str:
+def take(row: OutboxRow, now: datetime, *, lease: timedelta = LEASE) -> str:
     """Write a fresh claim on `row` (its transaction commits it); returns its token, which
-    counts as this process's own until ``done(token)``, once the result is recorded."""
+    counts as this process's own until ``done(token)``, once the result is recorded.
+    `lease`: longer than ``LEASE`` for a row whose call waits behind others claimed with
+    it (``lanes.run_lanes``' `batch`): a live owner never loses a claim before its call is over."""
     token = _token()
-    row.claimed_by, row.claim_expires = token, now + LEASE
+    row.claimed_by, row.claim_expires = token, now + lease
     _sending.add(token)
     return token
 

@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 ROUNDS = 3  # a create, the record it refers to and that one's reference: created in one pass
 WAIT = timedelta(minutes=1)  # a create whose reference is still being created looks again after this
+# Creates claimed (bound, looked up) in one transaction and recorded in one: the calls
+# beyond the backend's concurrency queue behind it. At 16 a batch per connection, the last
+# call waits for 15 others on its connection: its claim's lease is that many times longer.
+BATCH_PER_CONNECTION = 16
 
 
 class _Waiting(Exception):  # noqa: N818 - a state, not a failure
@@ -85,10 +89,13 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
     creating, so a lost answer (or a crash before the result was recorded) never leaves
     two remote records.
 
-    The creates go over the write-back's lanes (``sync/lanes.py``), `concurrency` at
-    once: claimed in one transaction a batch, their keys looked up in one request (an
-    ``or`` of keys, ``find_many``, when the adapter offers it) after the claim is
-    committed and before any is created, and their outcomes recorded together.
+    The creates go over the write-back's lanes (``sync/lanes.py``) in batches of up to
+    ``BATCH_PER_CONNECTION`` times `concurrency`: a batch claimed in one transaction, its
+    keys looked up in one request (an ``or`` of keys, ``find_many``, when the adapter
+    offers it) after the claim is committed and before any is created, its calls made
+    `concurrency` at once, and its outcomes recorded in one transaction once all are over
+    — two commits a batch, not two for every two creates. A claim's lease covers its wait
+    behind the batch's earlier calls; after a crash the look-up by key finds what was created.
 
     A create that refers to a record still being created in the same batch (a request's
     file, claimed beside the request) waits; once the batch has created something, the
@@ -124,6 +131,7 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
 
     def claim(row_ids: list[int]) -> dict[int, _Create]:
         jobs: dict[int, _Create] = {}
+        lease = claims.LEASE * -(-len(row_ids) // max(concurrency, 1))  # the calls queued on a connection, at most
         with store.transaction() as session:
             rows = {row.id: row for row in session.scalars(
                 select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
@@ -132,7 +140,7 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
             for row_id in row_ids:
                 row = rows.get(row_id)
                 job = _claim_create(session, backend, mappings, row, now, stats, writers, waiting,
-                                    binding=bindings.get((row.model, row.local_id)), binder=binder) \
+                                    binding=bindings.get((row.model, row.local_id)), binder=binder, lease=lease) \
                     if row is not None else None
                 if job is not None:
                     jobs[row_id] = job
@@ -162,7 +170,8 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
                     _settle(session, row, bindings.get(made.job.binding_id), mappings[made.job.model], made, now, stats)
 
     untried = run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=stop,
-                        concurrency=concurrency, name=f"create-{backend.name}", failed=failed)
+                        concurrency=concurrency, name=f"create-{backend.name}", failed=failed,
+                        batch=BATCH_PER_CONNECTION * max(concurrency, 1))
     if stop.fault is not None and untried:
         _hold_back(store, untried, stop.fault, now, stats, backend.name)
 
@@ -246,9 +255,10 @@ def _read_for_claim(session: Session, backend: str, rows: list[OutboxRow]
 
 def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row: OutboxRow,
                   now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping],
-                  waiting: list[int], *, binding: BindingRow | None, binder: Binder) -> _Create | None:
+                  waiting: list[int], *, binding: BindingRow | None, binder: Binder,
+                  lease: timedelta = claims.LEASE) -> _Create | None:
     """Claim a create row and work out its write; settle at once what needs no remote call.
-    `binding`: the row's binding (read with its batch), None when it has none."""
+    `binding`: the row's binding (read with its batch), None when it has none; `lease`: the claim's."""
     if row.state != "pending" or claims.is_live(row, now):
         return None
     claims.release(row)  # a lapsed claim (its owner died): the look-up below finds what it did
@@ -259,7 +269,7 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
         if binding is None or mapping is None or getattr(backend, "complete_create", None) is None:
             row.state, row.sent_at, row.last_error = "sent", now, None
             return None
-        return _Create(row.id, claims.take(row, now), row.model, binding.id, binding.remote_id,
+        return _Create(row.id, claims.take(row, now, lease=lease), row.model, binding.id, binding.remote_id,
                        binding.remote_version)
     if mapping is None or not mapping.spec.correlation or not supports_create(backend):
         row.state, row.last_error = "parked", (
@@ -297,7 +307,7 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
     except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
         unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
         return None
-    return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
+    return _Create(row.id, claims.take(row, now, lease=lease), row.model, binding.id, key=key, values=values,
                    local=fields_to_json(row.model, local))
 
 

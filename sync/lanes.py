@@ -113,6 +113,7 @@ def run_lanes(
     concurrency: int,
     name: str,
     failed: Callable[[J, Exception], R] | None = None,
+    batch: int = 0,
 ) -> list[int]:
     """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
     untried when `stop` was met (claimed and not sent, or never claimed).
@@ -124,8 +125,15 @@ def run_lanes(
     outcomes of finished calls and releases the claims of untried jobs, in one transaction;
     `failed(job, exc)` turns an exception `call` raised into that job's outcome (without
     it, the job is untried). The first call goes alone; the others follow once it is back.
+
+    With `batch`, up to that many lane heads are claimed in one transaction (the calls
+    beyond `concurrency` queue for a free connection) and recorded in one once all of them
+    are over; then the next batch. Claims then wait in the queue before their call: the
+    caller's claims must outlive that wait (``claims.take``'s `lease`), and a crash leaves
+    claims on rows never sent, taken over as any dead owner's (``sync/claim.py``).
     """
     width = max(concurrency, 1)
+    room = max(batch, width)
     waiting: deque[deque[int]] = deque(deque(lane) for lane in lanes if lane)
     running: dict[Future[R | None], J] = {}
     lane_of: dict[int, deque[int]] = {}
@@ -156,9 +164,9 @@ def run_lanes(
     with ThreadPoolExecutor(width, thread_name_prefix=name) as pool:
         try:
             while True:
-                if stop.fault is None and waiting and len(running) < width:
+                if stop.fault is None and waiting and (not running if batch else len(running) < width):
                     taken = [
-                        waiting.popleft() for _ in range(min(width - len(running), len(waiting)))
+                        waiting.popleft() for _ in range(min(room - len(running), len(waiting)))
                     ]
                     jobs = claim([lane[0] for lane in taken])
                     for lane in taken:
@@ -173,7 +181,7 @@ def run_lanes(
                     continue  # claim again at once when nothing was claimed but lanes wait
                 if not running:
                     break
-                done = _gathered(running, max(width // 2, 1))
+                done = set(wait(running).done) if batch else _gathered(running, max(width // 2, 1))
                 finished: list[R] = []
                 ended: list[J] = []  # every job whose call is over, sent or not
                 left: list[J] = []

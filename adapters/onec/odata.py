@@ -35,6 +35,7 @@ from adapters.onec.errors import (
 )
 from adapters.onec.metadata import Metadata, parse_metadata
 from adapters.onec.paging import NO_COUNT_CEILING, Progress
+from crm_bridge.http import SettledSession
 from crm_bridge.progress import expect as expect_total
 
 __all__ = ["ODataClient", "datetime_literal", "guid_literal", "string_literal"]
@@ -139,7 +140,7 @@ class ODataClient:
         self.retry_silence = retry_silence
         self._silent: OneCSilent | None = None  # (not retry_silence) what the server's silence was, said again at once
         if session is None:  # one kept-alive connection per concurrent write (the backend's max_concurrency)
-            session = requests.Session()
+            session = SettledSession()  # the environment's proxies read once, not on every call
             session.mount("http://", HTTPAdapter(pool_maxsize=connections))
             session.mount("https://", HTTPAdapter(pool_maxsize=connections))
         self.session = watch_session(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -285,3 +285,40 @@ def test_creates_whose_answers_were_lost_are_found_by_one_look_up_per_batch(
         bound = s.scalars(select(BindingRow).where(BindingRow.model == "ticket", BindingRow.state == "active",
                                                    BindingRow.remote_id.in_([str(d["Ref_Key"]) for d in docs]))).all()
     assert len(bound) == 6
+
+
+def test_a_batch_of_creates_is_claimed_at_once_with_leases_that_outlast_its_queue(
+    emulator: Emulator, bridge: tuple[App, FrozenClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten creates over the demo's four connections: all ten claimed before the first call
+    (one transaction), each claim's lease long enough for the three calls a connection
+    makes in turn, every create made once and every claim released after."""
+    import sync.creates
+    from sync import claim as claims
+
+    app, clock = bridge
+    with app.store.transaction() as s:
+        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
+        for i in range(10):
+            ticket_id = create_record(s, "ticket", {"number": f"WEB-{i}", "subject": f"Вопрос {i}", "type": "consultation",
+                                                    "channel": "web_form", "customer_id": customer, "created_at": NOW})
+            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    seen: list[list[tuple[str | None, datetime | None]]] = []
+    call = sync.creates._call_create
+
+    def watched(*args: object) -> object:
+        with app.store.transaction() as s:
+            seen.append([(r.claimed_by, r.claim_expires) for r in s.scalars(
+                select(OutboxRow).where(OutboxRow.operation == "create"))])
+        return call(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync.creates, "_call_create", watched)
+    assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 10
+    first = seen[0]
+    assert all(token is not None for token, _ in first), "all ten claimed before the first call"
+    lease = clock.at + claims.LEASE * 3  # ten calls over four connections: three in turn
+    assert all(expires is not None and (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) >= lease
+               for _, expires in first), first
+    assert len(created_in_1c(emulator)) == 10
+    with app.store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.claimed_by.is_not(None))) == 0

@@ -139,3 +139,70 @@ def test_after_a_good_first_answer_the_lanes_widen_to_the_concurrency() -> None:
     assert left == []
     assert sorted(done) == list(range(1, 9))
     assert most == 4
+
+
+def test_a_batch_is_claimed_in_one_call_sent_at_most_concurrency_at_once_and_recorded_in_one() -> None:
+    rows = _rows(*range(1, 21))
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    claimed: list[list[int]] = []
+    recorded: list[list[int]] = []
+    claim_one = _claimer(rows)
+
+    def claim(ids: list[int]) -> dict[int, _Job]:
+        claimed.append(ids)
+        return claim_one(ids)  # type: ignore[no-any-return]
+
+    def call(job: _Job) -> int:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        with lock:
+            in_flight -= 1
+        return job.row_id
+
+    left = run_lanes(
+        [[i] for i in range(1, 19)] + [[19, 20]],  # a lane of two: its second row goes in the next batch
+        claim=claim,
+        call=call,
+        record=lambda f, u: recorded.append(sorted(f)),
+        stop=Stop(),
+        concurrency=2,
+        name="batch",
+        batch=8,
+    )
+    assert left == []
+    assert [len(ids) for ids in claimed] == [8, 8, 3, 1]
+    assert recorded == [sorted(ids) for ids in claimed]  # each batch's outcomes in one record, once all are back
+    assert most <= 2
+    assert all(row.claimed_by not in claims._sending for row in rows.values())
+
+
+def test_a_stopping_fault_in_a_batch_leaves_the_calls_not_made_untried() -> None:
+    rows = _rows(*range(1, 11))
+    called: list[int] = []
+    lock = threading.Lock()
+    stop = Stop()
+    untried: list[int] = []
+
+    def call(job: _Job) -> int:
+        with lock:
+            called.append(job.row_id)
+        stop.met(RemoteBusy("1C: 503, retry after 60 s"), job.row_id)
+        return job.row_id
+
+    left = run_lanes(
+        [[i] for i in range(1, 11)],
+        claim=_claimer(rows),
+        call=call,
+        record=lambda f, u: untried.extend(j.row_id for j in u),
+        stop=stop,
+        concurrency=4,
+        name="batch-stop",
+        batch=6,
+    )
+    assert called == [1]
+    assert sorted(untried) == [2, 3, 4, 5, 6]  # claimed with the first, released unsent
+    assert sorted(left) == list(range(2, 11))
+    assert all(row.claimed_by not in claims._sending for row in rows.values())
