@@ -38,7 +38,7 @@ from crm_bridge.process import collector_paused
 from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
-from crm_bridge.store.records import in_chunks, rows_by_id
+from crm_bridge.store.records import among, in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint, window
@@ -197,7 +197,7 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
     # An escalation's handlers act on the request: its row object is loaded once for
     # the chunk (and kept here: the identity map holds it weakly), not one query each.
     acting = [e.local_id for e in out.events if e.kind == "sla.escalate"]
-    held = list(session.scalars(select(TicketRow).where(TicketRow.id.in_(acting)))) if acting else []
+    held = list(session.scalars(select(TicketRow).where(among(session, TicketRow.id, acting)))) if acting else []
     for event in out.events:
         unit.publish(event)
     del held
@@ -208,7 +208,7 @@ def _histories(session: Session, chunk: Sequence[int]) -> dict[int, list[Any]]:
     """Each request's history as (kind, at, data) row tuples in order: read, never changed."""
     history: dict[int, list[Any]] = {tid: [] for tid in chunk}
     for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
-                               .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
+                               .where(among(session, TicketEventRow.ticket_id, chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
         history[row.ticket_id].append(row)
     return history
 
