@@ -220,8 +220,12 @@ def rows_by_id(session: Session, row: type[Any], ids: Iterable[int | None],
     where a row tuple serves. The caller keeps the result: the identity map holds rows weakly."""
     found: dict[int, Any] = {}
     wanted: list[int] = []
+    # The ids of `row` the session holds, from one pass over its identity map: an identity
+    # key built for every id cost more than the query (a planner's session holds none).
+    kind = identity_key(row, 0)[0]
+    holds = {key[1][0] for key in session.identity_map.keys() if key[0] is kind and len(key[1]) == 1}  # noqa: SIM118
     for i in sorted({i for i in ids if i is not None}):
-        held = session.identity_map.get(identity_key(row, i))
+        held = session.identity_map.get(identity_key(row, i)) if i in holds else None
         if held is None:
             wanted.append(i)
         else:
