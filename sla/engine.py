@@ -104,12 +104,28 @@ def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> Tick
         "source": ticket.source, "number": ticket.number, "subject": ticket.subject,
         "customer": customer.name if customer else None, "customer_tax_id": customer.tax_id if customer else None,
         "segment": customer.segment if customer else None, "team": team.name if team else None,
-        "contract": ticket.contract, "tags": list(ticket.tags or []),
+        "contract": ticket.contract, "tags": list(_tags(ticket.tags) or []),
     }
     if created is not None:
         initial.update({k: v for k, v in created.data.items() if k in ("status", "priority", "type")})
     return TicketFacts(ticket.created_at, initial, changes + messages, ticket.first_response_at, ticket.resolved_at,
                        ticket.closed_at)
+
+
+#: a request's tags as JSON text (``_TICKET`` reads them so) -> the list: most requests of a chunk have the same few
+_TAGS: dict[str, Any] = {}
+
+
+def _tags(value: Any) -> Any:
+    """The tags of a row tuple (JSON text, decoded once per distinct text) or of a row object (a list)."""
+    if not isinstance(value, str):
+        return value
+    tags = _TAGS.get(value)
+    if tags is None:
+        if len(_TAGS) > 4096:
+            _TAGS.clear()
+        tags = _TAGS[value] = json.loads(value)
+    return tags
 
 
 def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
@@ -139,7 +155,7 @@ def _summary(evaluation: Evaluation, ticket: Any) -> dict[str, Any]:
 
 
 _TICKET = (TicketRow.id, TicketRow.number, TicketRow.subject, TicketRow.type, TicketRow.priority, TicketRow.status,
-           TicketRow.channel, TicketRow.source, TicketRow.customer_id, TicketRow.team_id, TicketRow.contract, TicketRow.tags,
+           TicketRow.channel, TicketRow.source, TicketRow.customer_id, TicketRow.team_id, TicketRow.contract, cast(TicketRow.tags, Text).label("tags"),
            TicketRow.created_at, TicketRow.first_response_at, TicketRow.resolved_at, TicketRow.closed_at,
            TicketRow.first_response_due, TicketRow.resolution_due, TicketRow.sla_policy, TicketRow.sla_state,
            TicketRow.sla_breached, TicketRow.deleted)
