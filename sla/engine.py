@@ -104,7 +104,7 @@ def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> Tick
         "source": ticket.source, "number": ticket.number, "subject": ticket.subject,
         "customer": customer.name if customer else None, "customer_tax_id": customer.tax_id if customer else None,
         "segment": customer.segment if customer else None, "team": team.name if team else None,
-        "contract": ticket.contract, "tags": list(_tags(ticket.tags) or []),
+        "contract": ticket.contract, "tags": list(_decoded(ticket.tags) or []),
     }
     if created is not None:
         initial.update({k: v for k, v in created.data.items() if k in ("status", "priority", "type")})
@@ -112,20 +112,21 @@ def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> Tick
                        ticket.closed_at)
 
 
-#: a request's tags as JSON text (``_TICKET`` reads them so) -> the list: most requests of a chunk have the same few
-_TAGS: dict[str, Any] = {}
+#: JSON texts the planner read (history data, tags) -> their value, shared by the read-only rows that
+#: hold them: a chunk repeats a few ({"status": "new"}, {"author": "staff"}, [])
+_DECODED: dict[str, Any] = {}
 
 
-def _tags(value: Any) -> Any:
-    """The tags of a row tuple (JSON text, decoded once per distinct text) or of a row object (a list)."""
+def _decoded(value: Any) -> Any:
+    """JSON text decoded, once per distinct text; a value that is not text (a row object's list) as it is."""
     if not isinstance(value, str):
         return value
-    tags = _TAGS.get(value)
-    if tags is None:
-        if len(_TAGS) > 4096:
-            _TAGS.clear()
-        tags = _TAGS[value] = json.loads(value)
-    return tags
+    found = _DECODED.get(value)
+    if found is None:
+        if len(_DECODED) > 4096:
+            _DECODED.clear()
+        found = _DECODED[value] = json.loads(value)
+    return found
 
 
 def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
@@ -224,22 +225,14 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
 def _histories(session: Session, chunk: Sequence[int]) -> dict[int, list[Any]]:
     """Each request's history as (kind, at, data) row tuples in order: read, never changed."""
     history: dict[int, list[Any]] = {tid: [] for tid in chunk}
-    # The data as text, decoded once per distinct text: a chunk's histories repeat a few
-    # ({"status": "new"}, {"author": "staff"}, …), and the rows are only read.
-    decoded: dict[str, Any] = {}
-    for tid, kind, at, text_ in session.execute(
+    for tid, kind, at, data in session.execute(  # the data as text: ``_decoded``
             select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, cast(TicketEventRow.data, Text))
             .where(among(session, TicketEventRow.ticket_id, chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
-        data = decoded.get(text_)
-        if data is None:
-            data = decoded[text_] = json.loads(text_) if text_ is not None else None
-        history[tid].append(_Event(kind, at, data))
+        history[tid].append(_Event(kind, at, _decoded(data)))
     return history
 
 
-class _Event(NamedTuple):
-    """A history row as ``_facts`` reads it."""
-
+class _Event(NamedTuple):  # a history row as ``_facts`` reads it
     kind: str
     at: datetime
     data: Any
