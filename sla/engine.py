@@ -15,15 +15,16 @@ other addons (``sla.warn``, ``sla.breach``, ``sla.escalate`` domain events).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, exists, func, or_, select, text, update
+from sqlalchemy import Text, bindparam, cast, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -38,7 +39,7 @@ from crm_bridge.process import collector_paused
 from crm_bridge.queue import Stream, fans_out
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.numbers import record_label
-from crm_bridge.store.records import in_chunks, rows_by_id
+from crm_bridge.store.records import among, in_chunks, rows_by_id
 from crm_bridge.store.tables import CustomerRow, TeamRow, TicketEventRow, TicketRow, core_table
 from sla.clock import Change, Evaluation, TicketFacts, evaluate
 from sla.fingerprint import changed_days, day_bounds, describe_days, fingerprint, window
@@ -103,12 +104,29 @@ def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> Tick
         "source": ticket.source, "number": ticket.number, "subject": ticket.subject,
         "customer": customer.name if customer else None, "customer_tax_id": customer.tax_id if customer else None,
         "segment": customer.segment if customer else None, "team": team.name if team else None,
-        "contract": ticket.contract, "tags": list(ticket.tags or []),
+        "contract": ticket.contract, "tags": list(_decoded(ticket.tags) or []),
     }
     if created is not None:
         initial.update({k: v for k, v in created.data.items() if k in ("status", "priority", "type")})
     return TicketFacts(ticket.created_at, initial, changes + messages, ticket.first_response_at, ticket.resolved_at,
                        ticket.closed_at)
+
+
+#: JSON texts the planner read (history data, tags) -> their value, shared by the read-only rows that
+#: hold them: a chunk repeats a few ({"status": "new"}, {"author": "staff"}, [])
+_DECODED: dict[str, Any] = {}
+
+
+def _decoded(value: Any) -> Any:
+    """JSON text decoded, once per distinct text; a value that is not text (a row object's list) as it is."""
+    if not isinstance(value, str):
+        return value
+    found = _DECODED.get(value)
+    if found is None:
+        if len(_DECODED) > 4096:
+            _DECODED.clear()
+        found = _DECODED[value] = json.loads(value)
+    return found
 
 
 def facts_for(unit: Unit, ticket: TicketRow) -> TicketFacts:
@@ -138,7 +156,7 @@ def _summary(evaluation: Evaluation, ticket: Any) -> dict[str, Any]:
 
 
 _TICKET = (TicketRow.id, TicketRow.number, TicketRow.subject, TicketRow.type, TicketRow.priority, TicketRow.status,
-           TicketRow.channel, TicketRow.source, TicketRow.customer_id, TicketRow.team_id, TicketRow.contract, TicketRow.tags,
+           TicketRow.channel, TicketRow.source, TicketRow.customer_id, TicketRow.team_id, TicketRow.contract, cast(TicketRow.tags, Text).label("tags"),
            TicketRow.created_at, TicketRow.first_response_at, TicketRow.resolved_at, TicketRow.closed_at,
            TicketRow.first_response_due, TicketRow.resolution_due, TicketRow.sla_policy, TicketRow.sla_state,
            TicketRow.sla_breached, TicketRow.deleted)
@@ -197,7 +215,7 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
     # An escalation's handlers act on the request: its row object is loaded once for
     # the chunk (and kept here: the identity map holds it weakly), not one query each.
     acting = [e.local_id for e in out.events if e.kind == "sla.escalate"]
-    held = list(session.scalars(select(TicketRow).where(TicketRow.id.in_(acting)))) if acting else []
+    held = list(session.scalars(select(TicketRow).where(among(session, TicketRow.id, acting)))) if acting else []
     for event in out.events:
         unit.publish(event)
     del held
@@ -207,10 +225,17 @@ def _plan_chunk(unit: Unit, chunk: Sequence[int], *, origin: str, reason: str) -
 def _histories(session: Session, chunk: Sequence[int]) -> dict[int, list[Any]]:
     """Each request's history as (kind, at, data) row tuples in order: read, never changed."""
     history: dict[int, list[Any]] = {tid: [] for tid in chunk}
-    for row in session.execute(select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, TicketEventRow.data)
-                               .where(TicketEventRow.ticket_id.in_(chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
-        history[row.ticket_id].append(row)
+    for tid, kind, at, data in session.execute(  # the data as text: ``_decoded``
+            select(TicketEventRow.ticket_id, TicketEventRow.kind, TicketEventRow.at, cast(TicketEventRow.data, Text))
+            .where(among(session, TicketEventRow.ticket_id, chunk)).order_by(TicketEventRow.at, TicketEventRow.id)):
+        history[tid].append(_Event(kind, at, _decoded(data)))
     return history
+
+
+class _Event(NamedTuple):  # a history row as ``_facts`` reads it
+    kind: str
+    at: datetime
+    data: Any
 
 
 class _Writes:

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from crm_bridge.store.records import in_chunks
+from crm_bridge.store.records import among, in_chunks
 from crm_bridge.store.types import UTCDateTime
 from sla.clock import Evaluation, SlaEvent
 from sla.tables import SlaEventRow
@@ -210,7 +210,7 @@ def newest(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[Stored
     tuples: a request re-planned after an edit has a dozen or more, read to be compared."""
     found: dict[int, list[StoredEvent]] = {tid: [] for tid in ticket_ids}
     for chunk in in_chunks(ticket_ids):
-        for row in session.execute(select(*_STORED).where(SlaEventRow.ticket_id.in_(chunk)).order_by(SlaEventRow.id)):
+        for row in session.execute(select(*_STORED).where(among(session, SlaEventRow.ticket_id, chunk)).order_by(SlaEventRow.id)):
             rows = found[row.ticket_id]
             if rows and row.generation > rows[0].generation:
                 rows.clear()

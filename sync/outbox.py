@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import fields_to_json_many
 from crm_bridge.store.bulk import bulk_insert
-from crm_bridge.store.records import in_chunks
+from crm_bridge.store.records import among, in_chunks
 from crm_bridge.store.tables import core_table
 from sync import claim as claims
 from sync.tables import BindingRow, OutboxRow
@@ -77,16 +77,16 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
         for chunk in in_chunks(ids):
             bindings += [(b, m, i, v) for b, m, i, v in session.execute(  # four columns, no row objects
                 select(BindingRow.backend, BindingRow.model, BindingRow.local_id, BindingRow.remote_version)
-                .where(BindingRow.model == model, BindingRow.local_id.in_(chunk)))]
+                .where(BindingRow.model == model, among(session, BindingRow.local_id, chunk)))]
             for row in session.execute(select(OutboxRow.id, OutboxRow.backend, OutboxRow.model, OutboxRow.local_id,
                                               OutboxRow.fields, OutboxRow.why).where(
-                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
+                    OutboxRow.model == model, among(session, OutboxRow.local_id, chunk), OutboxRow.state == "pending",
                     OutboxRow.attempts == 0, OutboxRow.operation == "update")
                     # a row a dispatcher is sending right now is left to it: the new decision gets its own row
                     .with_for_update(skip_locked=True)):
                 waiting[(row.backend, row.model, row.local_id)] = (row.id, row.fields, row.why or {})
             for claimed in session.scalars(select(OutboxRow).where(  # claimed: the send is on its way, leave it
-                    OutboxRow.model == model, OutboxRow.local_id.in_(chunk), OutboxRow.state == "pending",
+                    OutboxRow.model == model, among(session, OutboxRow.local_id, chunk), OutboxRow.state == "pending",
                     OutboxRow.claimed_by.is_not(None))):
                 if claims.is_live(claimed, unit.now):
                     waiting.pop((claimed.backend, claimed.model, claimed.local_id), None)
@@ -107,7 +107,7 @@ def _enqueue_many(unit: Unit, events: list[DomainEvent]) -> None:
     keys = list(fresh)
     for some in in_chunks(keys):
         for known in session.execute(select(OutboxRow.identity_key, OutboxRow.id, OutboxRow.backend, OutboxRow.model,
-                                            OutboxRow.local_id).where(OutboxRow.identity_key.in_(some))):
+                                            OutboxRow.local_id).where(among(session, OutboxRow.identity_key, some))):
             decision = fresh.pop(known.identity_key)
             newest = session.scalar(select(func.max(OutboxRow.id)).where(
                 OutboxRow.backend == known.backend, OutboxRow.model == known.model, OutboxRow.local_id == known.local_id))
