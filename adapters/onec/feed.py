@@ -22,7 +22,7 @@ from sync.source import FeedPackage, RemoteRecord
 
 __all__ = ["OneCChangeFeed"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("adapters.onec.adapter")  # the feed's lines keep the logger they had in adapter.py
 
 
 class OneCChangeFeed:
