@@ -93,7 +93,8 @@ def register(registry: Registry) -> None:
     registry.add(Lazy("sla.engine:on_ticket_imported"), usage="event.handler", model="ticket.imported")
     registry.add(Lazy("sla.engine:sla_tick"), usage="job", name="sla.tick")
     # a queued request's write-back waits for its plan: written once, with its due dates (sync/hold.py)
-    registry.add(Lazy("sla.engine:awaiting_plan"), usage="sync.awaits", model="ticket", name="sla")
+    registry.add(Lazy("sla.engine:awaiting_plan", summary="waits for its SLA plan"), usage="sync.awaits",
+                 model="ticket", name="sla")
     registry.add(Lazy("sla.cli:sla_app", summary="SLA policies, due dates and the ledger."), usage="cli.group", name="sla")
     registry.add(Lazy("sla.coverage:SlaCollector"), usage="metrics.collector", name="sla")
     registry.add(Lazy("sla.coverage:coverage_findings"), usage="check.app", name="sla calendars")

@@ -113,17 +113,26 @@ def jobs_list(
 ) -> None:
     """Outbox rows in a state (default: parked — the dead letters, with their reasons).
 
+    A pending row held while an addon's decision on its record is queued (``sync.hold``: a
+    new request waits for its SLA plan) shows as held, with why and until when at the
+    latest; in --json, ``held`` is ``{"why", "until"}`` (null for a row not held).
+
     Example: crm-bridge jobs list --state pending
     """
+    from sync.hold import held_rows
     from sync.queues import parked_rows
 
     bridge = open_app()
     try:
         with bridge.store.transaction() as s:
             rows = parked_rows(s, state, limit)
+            held = held_rows(s, bridge.registry, [r["id"] for r in rows if r["state"] == "pending"], bridge.clock())
         zone = ZoneInfo(bridge.config.timezone)  # times for people in the configured zone
     finally:
         bridge.close()
+    for r in rows:
+        hold = held.get(r["id"])
+        r["held"] = {"why": hold.why, "until": hold.until} if hold else None
     if as_json:
         emit_json(rows)
         return
@@ -131,10 +140,16 @@ def jobs_list(
     table.columns.insert(1, Column("record", no_wrap=True))  # a number is never cut in two
     for r in rows:  # 80 columns: the backend and the next attempt go under the record and the state
         when = r["next_attempt_at"] and r["next_attempt_at"].astimezone(zone)
-        table.add_row(str(r["id"]), f"{r['record']}\n[dim]{r['backend']}[/dim]", ", ".join(r["fields"]),
-                      f"{r['state']}, {r['attempts']} tr{'y' if r['attempts'] == 1 else 'ies'}"
-                      + (f"\n[dim]next {when:%Y-%m-%d %H:%M}[/dim]" if r["state"] == "pending" and when else ""),
-                      escape(r["last_error"] or ""))
+        tries = f"{r['attempts']} tr{'y' if r['attempts'] == 1 else 'ies'}"
+        if r["held"]:
+            state_text = f"held, {tries}\n[dim]until {r['held']['until'].astimezone(zone):%Y-%m-%d %H:%M} at most[/dim]"
+            reason = "; ".join(filter(None, [r["held"]["why"], r["last_error"]]))
+        else:
+            state_text = f"{r['state']}, {tries}" + (
+                f"\n[dim]next {when:%Y-%m-%d %H:%M}[/dim]" if r["state"] == "pending" and when else "")
+            reason = r["last_error"] or ""
+        table.add_row(str(r["id"]), f"{r['record']}\n[dim]{r['backend']}[/dim]", ", ".join(r["fields"]), state_text,
+                      escape(reason))
     console.print(table if rows else f"no {state} rows")
 
 

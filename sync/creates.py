@@ -26,6 +26,7 @@ from sync.record import (
     ExportStats,
     backoff,
     fail,
+    hold_untried,
     recording_many,
     stored_otherwise,
     unsendable,
@@ -183,18 +184,8 @@ def _hold_back(store: Store, row_ids: list[int], exc: RemoteError, now: datetime
     nothing; a fault only an administrator can fix holds them like the row that met it."""
     busy = isinstance(exc, RemoteBusy) and not exc.administrative
     until = now + backoff(0, exc.retry_after)
-    held = 0
     with store.transaction() as session:
-        for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
-            if claims.is_live(row, now):
-                continue  # being sent by another dispatcher: its own answer decides
-            if busy:
-                row.next_attempt_at, row.last_error = until, f"waits: {exc}"
-                stats.retried += 1
-            else:
-                row.attempts += 1  # given back by `fail` for an administrator's fault
-                fail(row, exc, now, stats, quiet=True, held=True)
-            held += 1
+        held = hold_untried(session, row_ids, exc, now, stats, until=until if busy else None)
     if held:
         log.warning("%d creates wait until %s: %s", held, until.isoformat(timespec="seconds"), exc,
                     extra={"event": "sync.create.held", "backend": backend})

@@ -41,6 +41,7 @@ from sync.record import (
     ExportStats,
     backoff,
     fail,
+    hold_untried,
     recording_many,
     stored_otherwise,
     unsendable,
@@ -165,19 +166,12 @@ def _newest_only(session: Session, row: OutboxRow, newer: set[str]) -> bool:
     return False
 
 
-def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats) -> None:
+def _postpone(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats, backend: str) -> None:
     """A fault met before these rows were tried (the re-read, or the row before them) holds
     them all: each backs off as if it had met it — parked only once out of attempts, never
     for a refusal that was not its own — and the fault is told once."""
-    held, backend = 0, ""
     with store.transaction() as session:
-        for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
-            if claims.is_live(row, now):
-                continue  # being sent by another dispatcher: its own answer decides
-            row.attempts += 1
-            fail(row, exc, now, stats, quiet=True, held=True)
-            held += 1
-            backend = row.backend
+        held = hold_untried(session, row_ids, exc, now, stats)
     if held:
         stats.errors.append(str(exc))
         log.warning("%d outbox rows wait: %s", held, exc, extra={"event": "sync.export.held", "backend": backend})
@@ -222,7 +216,7 @@ def dispatch(
     try:
         current = _refresh(store, importer, due, backend.name, broken, concurrency) if due else {}
     except RemoteError as exc:
-        _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats)
+        _postpone(store, [row_id for row_id, _, _ in due], exc, now, stats, backend.name)
         return stats
     create_pending(store, backend, mappings, now, stats, limit, concurrency=concurrency)
     if bar is not None:
@@ -253,7 +247,7 @@ def dispatch(
         if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
             _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
         else:
-            _postpone(store, untried, stop.fault, now, stats)
+            _postpone(store, untried, stop.fault, now, stats, backend.name)
     return stats
 
 
@@ -262,16 +256,11 @@ def _wait_out(store: Store, row_ids: list[int], exc: RemoteError, met_by_row: in
     """The remote said it is overloaded (429, 503): the rows not tried yet wait as long as
     it asked (else the first back-off step), spending no attempt — they met nothing."""
     until = now + backoff(0, exc.retry_after)
-    waited, met_by = 0, "a write"
+    met_by = "a write"
     with store.transaction() as session:
         if met_by_row is not None and (first := session.get(OutboxRow, met_by_row)) is not None:
             met_by = f"the write of {record_label(session, first.model, first.local_id)}"
-        for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
-            if claims.is_live(row, now):
-                continue
-            row.next_attempt_at, row.last_error = until, f"waits: {exc}"
-            waited += 1
-    stats.retried += waited
+        waited = hold_untried(session, row_ids, exc, now, stats, until=until)
     if waited:
         log.warning("%d outbox rows wait until %s, as %s met: %s", waited, until.isoformat(timespec="seconds"), met_by, exc,
                     extra={"event": "sync.export.busy", "backend": backend})

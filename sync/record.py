@@ -24,8 +24,8 @@ from sync import claim as claims
 from sync.quarantine import hold
 from sync.tables import BindingRow, OutboxRow
 
-__all__ = ["ADMIN_WAIT", "MAX_ATTEMPTS", "ExportStats", "backoff", "fail", "recording", "recording_many", "stored_otherwise",
-           "unsendable", "wrote"]
+__all__ = ["ADMIN_WAIT", "MAX_ATTEMPTS", "ExportStats", "backoff", "fail", "hold_untried", "recording", "recording_many",
+           "stored_otherwise", "unsendable", "wrote"]
 
 log = logging.getLogger("sync.exporter")  # the outbox's lines keep the logger operators filter on
 MAX_ATTEMPTS = 8
@@ -148,6 +148,29 @@ def fail(row: OutboxRow, exc: RemoteError, now: datetime, stats: ExportStats, *,
         log.warning("outbox %d, %s: %s", row.id, record_label(object_session(row), row.model, row.local_id), exc,
                     extra={"event": "sync.export.failed", "backend": row.backend, "model": row.model,
                            "local_id": row.local_id})
+
+
+def hold_untried(session: Session, row_ids: Sequence[int], exc: RemoteError, now: datetime, stats: ExportStats, *,
+                 until: datetime | None = None) -> int:
+    """The pending rows of `row_ids` that a fault stopped before they were tried (the re-read
+    before the batch, or a write before them that every other would meet too); returns how
+    many it held. With `until` (the remote said it is overloaded: 429, 503) each waits until
+    then, spending no attempt — it met nothing; without, each backs off as if it had met
+    `exc` (``fail``, `held`: parked only once out of attempts, never for a refusal that was
+    not its own). A row a live claim holds is left alone: its sender's answer decides. The
+    caller tells the fault, once, in its own log line."""
+    held = 0
+    for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending")):
+        if claims.is_live(row, now):
+            continue
+        if until is not None:
+            row.next_attempt_at, row.last_error = until, f"waits: {exc}"
+            stats.retried += 1
+        else:
+            row.attempts += 1  # given back by `fail` for an administrator's fault
+            fail(row, exc, now, stats, quiet=True, held=True)
+        held += 1
+    return held
 
 
 def unsendable(session: Session, row: OutboxRow, remote_id: str, values: Mapping[str, Any], exc: Exception,

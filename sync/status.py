@@ -1,6 +1,8 @@
 """The sync part of ``crm-bridge status``: per backend and stream the last run and its
-outcome, the lag, the outbox, open conflicts, records set aside, held deletions and
-reconcile's refusals — each thing that needs a person with the command that acts on it.
+outcome, the lag, the outbox (among the pending, the rows held while a decision on their
+record is queued, with why and until when: ``sync.hold``), open conflicts, records set
+aside, held deletions and reconcile's refusals — each thing that needs a person with the
+command that acts on it.
 
 It reads the run records (``sync_runs``), never the process that runs the jobs, so the
 embedded mode and the workers show the same: under the queue a backend's streams run side
@@ -15,11 +17,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_bridge.status import Problem, Section, ago
+from sync.hold import held_counts
 from sync.quarantine_cli import counts as quarantine_counts
 from sync.shadow import shadow_line, shadow_state
 from sync.tables import BindingRow, CheckpointRow, ConflictRow, OutboxRow, SyncRunRow
@@ -84,7 +88,7 @@ def _run_dict(runs: _Runs, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def _backend(s: Session, name: str, now: datetime, config: Any) -> dict[str, Any]:
+def _backend(s: Session, name: str, now: datetime, app: App) -> dict[str, Any]:
     runs = {kind: _run_dict(_runs(s, name, kind), now) for kind in KINDS}
     queue = dict(s.execute(select(OutboxRow.state, func.count()).where(OutboxRow.backend == name)
                            .group_by(OutboxRow.state)).all())
@@ -96,12 +100,14 @@ def _backend(s: Session, name: str, now: datetime, config: Any) -> dict[str, Any
         ConflictRow.backend == name, ConflictRow.state == "open")) or 0)
     streams = {c.stream: c.value for c in s.scalars(select(CheckpointRow).where(CheckpointRow.backend == name))}
     errors = " ".join(r["error"] for r in runs.values() if r and r.get("error"))
+    holds = held_counts(s, app.registry, name, now)  # pending, but waiting for a decision on the record (sync.hold)
     return {"backend": name, **runs,
-            "outbox": {"pending": queue.get("pending", 0), "retrying": retrying, "parked": queue.get("parked", 0),
-                       "sent": queue.get("sent", 0)},
+            "outbox": {"pending": queue.get("pending", 0), "retrying": retrying,
+                       "held": sum(h["rows"] for h in holds), "holds": holds,
+                       "parked": queue.get("parked", 0), "sent": queue.get("sent", 0)},
             "bindings": bound, "conflicts": conflicts, "streams": streams,
             "quarantine": quarantine_counts(s, name), "deletions_held": _HELD.findall(errors),
-            "shadow": shadow_state(s, config, name)}
+            "shadow": shadow_state(s, app.config, name)}
 
 
 def _problems(b: dict[str, Any]) -> list[Problem]:
@@ -146,7 +152,7 @@ def _run_text(run: dict[str, Any] | None, now: datetime, kind: str) -> str:
     return text
 
 
-def _lines(b: dict[str, Any], now: datetime) -> list[tuple[str, str]]:
+def _lines(b: dict[str, Any], now: datetime, zone: ZoneInfo) -> list[tuple[str, str]]:
     name = b["backend"]
     imp = b["import"]
     lag = None if imp is None or "lag_seconds" not in imp or imp["lag_seconds"] is None else imp["lag_seconds"]
@@ -157,8 +163,9 @@ def _lines(b: dict[str, Any], now: datetime) -> list[tuple[str, str]]:
     if b["reconcile"] is not None:
         lines.append((f"{name} reconcile", _run_text(b["reconcile"], now, "reconcile")))
     o, q = b["outbox"], b["quarantine"]
-    lines.append((f"{name} outbox", f"{o['pending']:,} pending ({o['retrying']:,} retrying), {o['parked']:,} parked, "
-                                    f"{o['sent']:,} sent"))
+    held = "".join(f", {h['rows']:,} held until {h['until'].astimezone(zone):%H:%M} at most: {h['why']}" for h in o["holds"])
+    lines.append((f"{name} outbox", f"{o['pending']:,} pending ({o['retrying']:,} retrying{held}), {o['parked']:,} "
+                                    f"parked, {o['sent']:,} sent"))
     lines.append((f"{name} records", ", ".join(f"{m} {n:,}" for m, n in sorted(b["bindings"].items())) or "none bound"))
     lines.append((f"{name} attention", f"{b['conflicts']:,} open conflict(s), {q['held']:,} set aside, "
                                        f"{q['notes']:,} stored repaired, {len(b['deletions_held'])} deletion hold(s)"))
@@ -168,10 +175,10 @@ def _lines(b: dict[str, Any], now: datetime) -> list[tuple[str, str]]:
 def sync_status(app: App, now: datetime) -> Section:
     """The ``status.section`` of sync: every configured backend."""
     with app.store.transaction() as s:
-        backends = [_backend(s, name, now, app.config) for name in app.config.backends]
+        backends = [_backend(s, name, now, app) for name in app.config.backends]
     section = Section("sync", "Sync", data={"backends": backends}, order=10)
     for b in backends:
-        section.lines += _lines(b, now)
+        section.lines += _lines(b, now, ZoneInfo(app.config.timezone))
         section.problems += _problems(b)
     if not backends:
         section.lines.append(("backends", "none configured"))

@@ -9,6 +9,7 @@ with ``UPDATE_GOLDEN=1 pytest tests/acceptance/test_status_cli.py`` and read the
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import os
 from datetime import datetime, timedelta
@@ -28,8 +29,9 @@ from crm_bridge.status import NEEDS_A_PERSON
 from crm_bridge.store.tables import TeamRow, TicketRow
 from notify.tables import NotificationRow
 from routing.tables import RoutingQueueRow
-from sla.tables import SlaClockRow
+from sla.tables import SlaClockRow, SlaQueueRow
 from sync.deletes import held_message
+from sync.hold import HOLD_AT_MOST
 from sync.quarantine import QuarantineRow
 from sync.tables import BindingRow, ConflictRow, OutboxRow, SyncRunRow
 
@@ -113,9 +115,9 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def open_at(config: Path) -> App:
+def open_at(config: Path, now: datetime = NOW) -> App:
     bridge = App.from_file(config)
-    bridge.clock = FrozenClock(NOW)
+    bridge.clock = FrozenClock(now)
     return bridge
 
 
@@ -222,6 +224,71 @@ def test_the_lists_name_requests_by_their_crm_numbers_and_keep_the_ids_in_json(c
     assert "request CRM-0000777" in " ".join(run(quarantine_app, "list").split())  # from the raw value 1C sent
     [entry] = json.loads(run(quarantine_app, "list", "--json"))
     assert (entry["number"], entry["remote_id"]) == ("CRM-0000777", GUID)
+
+
+def seed_held(bridge: App) -> tuple[int, int]:
+    """The healthy store, then two rows pending a minute old: one held while its request is
+    queued for its SLA plan (``sync.hold``), one free (its request is not queued)."""
+    ids = seed_healthy(bridge)
+    with bridge.store.transaction() as s:
+        s.add(SlaQueueRow(ticket_id=ids[7], token=1, queued=ago(minutes=1)))
+        held, free = (OutboxRow(backend=BACKEND, model="ticket", local_id=i, identity_key=f"new-{i}",
+                                fields={"sla_state": 1}, origin="sync", state="pending", created=ago(minutes=1),
+                                next_attempt_at=ago(minutes=1)) for i in (ids[7], ids[8]))
+        s.add_all([held, free])
+        s.flush()
+        return held.id, free.id
+
+
+def test_a_row_held_for_its_sla_plan_is_shown_held_with_why_and_until_when(config: Path, cli: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.cli
+    from sync.cli import jobs_app
+
+    bridge = open_at(config)
+    try:
+        held_id, free_id = seed_held(bridge)
+    finally:
+        bridge.close()
+    until = ago(minutes=1) + HOLD_AT_MOST  # 15:04 in Moscow, 12:04 UTC
+
+    done = cli()
+    assert done.exit_code == 0, done.output  # held is not stuck: nothing needs a person
+    lines = done.stdout.splitlines()
+    at = next(n for n, line in enumerate(lines) if "outbox" in line)
+    cells = [lines[at].split("│")[2]] + [line.split("│")[2] for line in itertools.takewhile(
+        lambda line: not line.split("│")[1].strip(), lines[at + 1:])]  # the value wrapped under its label
+    assert " ".join(" ".join(cells).split()) == (
+        "2 pending (0 retrying, 1 held until 15:04 at most: waits for its SLA plan), 0 parked, 25 sent")
+    [backend] = json.loads(cli("--json").stdout)["backends"]
+    assert (backend["outbox"]["pending"], backend["outbox"]["held"]) == (2, 1)
+    [hold] = backend["outbox"]["holds"]
+    assert (hold["why"], hold["rows"], datetime.fromisoformat(hold["until"])) == ("waits for its SLA plan", 1, until)
+
+    monkeypatch.setattr(sync.cli, "open_app", lambda: open_at(config))
+    runner = CliRunner()
+
+    def jobs(*args: str) -> str:
+        done = runner.invoke(jobs_app, ["list", "--state", "pending", *args],
+                             env={"COLUMNS": "200", "TERM": "dumb", "NO_COLOR": "1"})
+        assert done.exit_code == 0, done.output
+        return done.stdout
+
+    lines = jobs().splitlines()
+    first = next(n for n, line in enumerate(lines) if line.startswith(f"│ {held_id} "))
+    assert [cell.strip() for cell in lines[first].split("│")[4:6]] == ["held, 0 tries", "waits for its SLA plan"]
+    assert lines[first + 1].split("│")[4].strip() == "until 2026-12-09 15:04 at most"
+    [free] = [line for line in lines if line.startswith(f"│ {free_id} ")]
+    assert free.split("│")[4].strip() == "pending, 0 tries"
+    rows = {r["id"]: r for r in json.loads(jobs("--json"))}
+    assert rows[held_id]["state"] == rows[free_id]["state"] == "pending"  # the store's state, unchanged
+    assert rows[held_id]["held"]["why"] == "waits for its SLA plan"
+    assert datetime.fromisoformat(rows[held_id]["held"]["until"]) == until
+    assert rows[free_id]["held"] is None
+
+    # HOLD_AT_MOST after the row was made, the dispatch sends it whatever the planner does
+    monkeypatch.setattr(sync.cli, "open_app", lambda: open_at(config, until))
+    assert all(r["held"] is None for r in json.loads(jobs("--json")))
 
 
 @pytest.mark.parametrize("driver_says", ["no such column: sync_runs.stream",  # SQLite
