@@ -24,7 +24,19 @@ from itertools import groupby
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Text, bindparam, cast, delete, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Insert,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -383,13 +395,18 @@ def queue(session: Session, ticket_ids: Sequence[int], now: datetime, *, reason:
     one keeps it."""
     rows = [{"ticket_id": tid, "token": secrets.randbits(62), "queued": now, "reason": reason}
             for tid in sorted(set(ticket_ids))]
-    if not rows:
-        return
+    if rows:  # one driver executemany (an import queues every request it stores)
+        bulk_insert(session, core_table(SlaQueueRow), rows, statement=_queue_upsert)
+
+
+def _queue_upsert(dialect: str) -> Insert:
+    """The queue's INSERT: a request queued already takes the new token and instant, and
+    keeps its reason unless a new one is given."""
     table = core_table(SlaQueueRow)
-    insert = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-    session.execute(insert.on_conflict_do_update(
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_update(
         index_elements=[table.c.ticket_id], set_={"token": insert.excluded.token, "queued": insert.excluded.queued,
-                                                  "reason": func.coalesce(insert.excluded.reason, table.c.reason)}), rows)
+                                                  "reason": func.coalesce(insert.excluded.reason, table.c.reason)})
 
 
 def queue_calendar_changes(app: App, now: datetime) -> int:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +48,7 @@ from sqlalchemy.orm import Session
 from crm_bridge import progress
 from crm_bridge.config import ConflictPolicy
 from crm_bridge.errors import RecordSkipped
-from crm_bridge.events import DomainEvent, EventBus, Unit
+from crm_bridge.events import DomainEvent, EventBus
 from crm_bridge.model import fields_of, fields_to_json, remote_from_json, remote_to_json
 from crm_bridge.process import collector_paused
 from crm_bridge.store.engine import Store
@@ -72,6 +71,7 @@ from sync.deletes import permit, tombstone
 from sync.merge import merge
 from sync.outcome import ImportStats, clean_content_hash, content_hash, lost_race
 from sync.ownership import say_restored
+from sync.page import NewRecord, PageWork
 from sync.partition import KeyRanges, Partition, slice_bounds, supports_key_ranges
 from sync.quarantine import Unusable, fetch_addressable, hold, release, stage_of, storable
 from sync.source import (
@@ -94,37 +94,6 @@ _MAX_REF_DEPTH = 3
 _BATCH = 4000
 
 
-@dataclass
-class _Create:
-    """A new record's validated values, inserted with the page's others and then bound."""
-
-    model: str
-    values: dict[str, Any]
-    rec: RemoteRecord
-    digest: str
-    base: dict[str, Any]
-    changed: list[str]
-    send: dict[str, Any]  # fields crm-bridge owns that 1C holds otherwise (the merge's send)
-
-
-@dataclass
-class _Page:
-    """What one page's transaction works with."""
-
-    session: Session
-    unit: Unit
-    binder: Binder
-    stats: ImportStats
-    creates: list[_Create] = field(default_factory=list)
-    # The page's bound records, loaded in one query and held until the commit (the
-    # session's identity map keeps rows only weakly): the merge reads each of them.
-    rows: list[Any] = field(default_factory=list)
-    # Bindings made by the page, for ``Importer.known`` once it committed.
-    on_commit: list[tuple[str, dict[str, int]]] = field(default_factory=list)
-    # Records of the page read, converted and taken whole: out of the quarantine, if in it.
-    passed: list[tuple[str, str]] = field(default_factory=list)
-
-
 class Importer:
     """Imports the mapped models of one backend."""
 
@@ -142,9 +111,10 @@ class Importer:
         #: mass-delete guard permits (``settle_deletes``), else left as they were
         self.deferred: dict[str, dict[str, RemoteRecord]] = {}
         self._applying: set[str] = set()  # models whose deferred deletions are being applied
+        self._marking: dict[str, bool] = {}  # model -> whether an import sets its ``deleted`` field
 
     # -- one record -------------------------------------------------------------------
-    def _resolver(self, page: _Page, depth: int) -> Any:
+    def _resolver(self, page: PageWork, depth: int) -> Any:
         def resolve(ref_model: str, remote_id: Any) -> int | None:
             local = page.binder.local_id(ref_model, str(remote_id))
             if local is None and depth < _MAX_REF_DEPTH and ref_model in self.mappings and supports_version_scan(self.backend):
@@ -164,7 +134,7 @@ class Importer:
 
         return resolve
 
-    def _apply(self, page: _Page, mapping: CompiledMapping, rec: RemoteRecord, depth: int = 0) -> None:
+    def _apply(self, page: PageWork, mapping: CompiledMapping, rec: RemoteRecord, depth: int = 0) -> None:
         model, binder, stats = mapping.spec.model, page.binder, page.stats
         if rec.invalid is not None:  # unreadable as the CRM's types say: refused, never stored from a guess
             raise Unusable(f"{model} {rec.id}: {rec.invalid}", stage="read")
@@ -204,7 +174,7 @@ class Importer:
             return
         resolve = self._resolver(page, depth)
         origin = f"remote:{binder.backend}"
-        deleted = {"deleted": rec.deleted} if "deleted" in fields_of(model) and self._marks_deletes() else {}
+        deleted = {"deleted": rec.deleted} if self._marks_deleted(model) else {}
         if binding is None:
             if rec.deleted:
                 stats.skipped += 1
@@ -220,13 +190,16 @@ class Importer:
             # the base: what both sides hold (every field: a mapping may later merge one both
             # ways); not an empty 1C value where the record took the model's default
             kept = without_empty(model, everything)
-            rest = remote_to_json(model, {k: v for k, v in kept.items() if k not in read}) if len(read) < len(kept) else {}
+            # the rest (fields crm-bridge owns) as JSON; an empty one is null as it is
+            rest = {k: v for k, v in kept.items() if k not in read} if len(read) < len(kept) else {}
+            if any(v is not None for v in rest.values()):
+                rest.update(remote_to_json(model, {k: v for k, v in rest.items() if v is not None}))
             held = {k: read[k] if k in read else rest[k] for k in kept}
             # 1C may already hold values in fields crm-bridge owns (written by an earlier
             # store, or typed by a user): the new record's own (none yet) go back like a merge's
             owned = {k: everything[k] for k in mapping.owned_locally if k in everything}
             send = merge(owned, {k: values.get(k) for k in owned}, None, mapping.owners, "remote_wins").send if owned else {}
-            page.creates.append(_Create(model, values, rec, digest, held, sorted(fields), send))
+            page.creates.append(NewRecord(model, values, rec, digest, held, sorted(fields), send))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
@@ -271,7 +244,7 @@ class Importer:
         data = {"created": False, "changed": sorted(changed), "before": fields_to_json(model, {k: v[0] for k, v in changed.items()})}
         page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
 
-    def _bind_created(self, page: _Page) -> None:
+    def _bind_created(self, page: PageWork) -> None:
         """Insert the page's new records (one executemany per model, no row object each),
         bind them and announce them, in the order they were read."""
         if not page.creates:
@@ -301,6 +274,13 @@ class Importer:
 
     def _marks_deletes(self) -> bool:
         return getattr(self._backend_config(), "on_delete", "mark") == "mark"
+
+    def _marks_deleted(self, model: str) -> bool:
+        """Whether an import sets `model`'s ``deleted`` field (asked per record: answered once)."""
+        marks = self._marking.get(model)
+        if marks is None:
+            marks = self._marking[model] = "deleted" in fields_of(model) and self._marks_deletes()
+        return marks
 
     def _policy(self, model: str) -> ConflictPolicy:
         policies: dict[str, ConflictPolicy] = getattr(self._backend_config(), "conflicts", {}) or {}
@@ -346,7 +326,7 @@ class Importer:
         """`bound`: references already found bound (``_import_references``), not looked up again."""
         model = mapping.spec.model
         with collector_paused(), self.store.transaction() as session:
-            page = _Page(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
+            page = PageWork(session, self.bus.unit(session, self.now, self.config), Binder(session, self.backend.name), stats)
             page.binder.preload(model, (r.id for r in records))
             for ref, ids in bound.items():
                 page.binder.seed_ids(ref, ids)

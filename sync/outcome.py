@@ -52,8 +52,20 @@ def content_hash(values: Mapping[str, Any], *, version: str | None = None) -> st
 
 
 def _blob(values: Mapping[str, Any], version: str | None) -> bytes:
-    return pydantic_core.to_json({k: values[k] for k in sorted(values) if k != version}, fallback=str,
+    names = tuple(values)
+    order = _ORDERS.get((names, version))
+    if order is None:
+        if len(_ORDERS) >= _MAX_ORDERS:
+            _ORDERS.clear()
+        order = _ORDERS[(names, version)] = tuple(sorted(k for k in names if k != version))
+    return pydantic_core.to_json({k: values[k] for k in order}, fallback=str,
                                  bytes_mode="base64")  # a SOAP base64Binary value need not be UTF-8
+
+
+# The sorted field names of each set of names met (with the version left out): a set's
+# records come with the same names in the same order, so they are sorted once, not per record.
+_ORDERS: dict[tuple[tuple[str, ...], str | None], tuple[str, ...]] = {}
+_MAX_ORDERS = 256
 
 
 def clean_content_hash(values: Mapping[str, Any], *, version: str | None = None) -> str | None:

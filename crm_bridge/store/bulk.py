@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
@@ -35,8 +35,12 @@ class _Plan:
     positional: bool
 
 
+#: How a caller's own INSERT is made for a dialect (its name): an upsert's ON CONFLICT clause.
+Statement = Callable[[str], Insert]
+
+
 @lru_cache(maxsize=256)
-def _plan(table: Table, dialect: Dialect, given: frozenset[str]) -> _Plan:
+def _plan(table: Table, dialect: Dialect, given: frozenset[str], statement: Statement | None = None) -> _Plan:
     unknown = given - set(table.columns.keys())
     if unknown:
         msg = f"{table.name} has no column {', '.join(sorted(unknown))}"
@@ -45,7 +49,8 @@ def _plan(table: Table, dialect: Dialect, given: frozenset[str]) -> _Plan:
     # Every column a row gives, and every column with a Python-side default (as the ORM fills it).
     keys = [c.key for c in table.columns if c.key in given or c.default is not None]
     # inline(): no RETURNING of the primary key, which an executemany would only throw away
-    compiled = insert(table).inline().compile(dialect=dialect, column_keys=keys)
+    made = insert(table) if statement is None else statement(dialect.name)
+    compiled = made.inline().compile(dialect=dialect, column_keys=keys)
     order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else tuple(keys)
     escaped: dict[str, str] = dict(compiled.escaped_bind_names or {})
     processors: list[Callable[[Any], Any] | None] = []
@@ -65,7 +70,7 @@ def _python_default(default: object) -> bool:
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
-                by_column: Mapping[str, Sequence[Any]] | None = None) -> None:
+                by_column: Mapping[str, Sequence[Any]] | None = None, statement: Statement | None = None) -> None:
     """Insert `rows` (column key → value) into `table` in one driver ``executemany``, inside
     the session's transaction. A value given, ``None`` included, is stored as given. A
     column a row leaves out takes its Python default, or else SQL NULL. A callable default
@@ -74,6 +79,10 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
 
     `by_column`: more columns, each a sequence of one value per row, in the rows' order (a
     page's new ids), so that the rows need not be copied to take them.
+
+    `statement`: the INSERT to run instead of the plain one, made from the dialect's name
+    (an upsert: ``sqlite.insert(table).on_conflict_do_update(...)``); a module-level
+    function, as the compiled statement is kept per function.
 
     Raises:
         KeyError: a row names a column the table lacks.
@@ -89,7 +98,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
         raise ValueError(msg)
     connection = session.connection()
     given = frozenset().union(*rows, extra)
-    plan = _plan(table, connection.dialect, given)
+    plan = _plan(table, connection.dialect, given, statement)
     for key in plan.required:
         if key not in extra and any(key not in row for row in rows):
             msg = f"{table.name}.{key}: a SQL-side default cannot be filled by bulk_insert; give the value"

@@ -37,9 +37,11 @@ def _json_text(value: Any) -> str:
     merge base, a history row and an outbox row per record); the text differs only in how
     an exponent is spelt (``1e-7`` for ``1e-07``), which reads back as the same number.
     Unlike ``json`` it also writes a datetime or a Decimal (as ISO text, as a string)
-    instead of raising: every writer converts its values to JSON's types first
-    (``fields_to_json``), so this changes nothing they store. Text UTF-8 cannot encode (a
-    lone surrogate) goes through ``json``, which fails as before at the driver.
+    instead of raising. Writers convert their values to JSON's types first
+    (``fields_to_json``), except an import's merge base of a new record, which keeps its
+    validated datetimes (``store.records.new_record_values``): pydantic-core writes them
+    as the very text ``fields_to_json`` makes of them. Text UTF-8 cannot encode (a lone
+    surrogate) goes through ``json``, which fails as before at the driver.
     """
     try:
         return to_json(value).decode()

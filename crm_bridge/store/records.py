@@ -114,9 +114,14 @@ def record_values(model: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_record_values(model: str, fields: dict[str, Any], shown: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``record_values``, and from the same validation the JSON form (``fields_to_json``)
-    of the fields in `shown` it was given: a new record's values are validated once, not
-    once for the row and again for what is kept beside it (an import's merge base).
+    """``record_values``, and from the same validation the values of the fields in `shown`
+    it was given, for a JSON column (an import's merge base): a new record's values are
+    validated once, not once for the row and again for what is kept beside it.
+
+    Those values are JSON's types, as ``fields_to_json`` makes them, except datetimes,
+    which stay datetimes: pydantic-core writes a JSON column (``store.engine._json_text``)
+    and writes a datetime as the very text ``fields_to_json`` would have made of it, so the
+    stored base is the same, without a serialisation per record to get there.
 
     Raises:
         ValueError: the values break the canonical model (pydantic's message).
@@ -124,9 +129,37 @@ def new_record_values(model: str, fields: dict[str, Any], shown: Iterable[str] =
     given = without_empty(model, fields)
     checked = _validate(model, given)
     values = _plain(model, checked)
-    wanted = {k for k in shown if k in given}
-    # ``model_dump(mode="json", include=wanted)``, without the wrapper's argument handling
-    return values, checked.__pydantic_serializer__.to_python(checked, mode="json", include=wanted) if wanted else {}
+    as_is, wanted = _json_as_is(model), []
+    kept = {}
+    for k in shown:
+        if k in given:
+            if k in as_is:
+                kept[k] = values[k]
+            else:
+                wanted.append(k)
+    if wanted:  # ``model_dump(mode="json", include=...)``, without the wrapper's argument handling
+        kept.update(checked.__pydantic_serializer__.to_python(checked, mode="json", include=set(wanted)))
+    return values, kept
+
+
+@functools.cache
+def _json_as_is(model: str) -> frozenset[str]:
+    """Fields whose validated value (``_plain``: an enum as its value) a JSON column takes as
+    it is: str, int, bool, an str enum, a datetime, None, lists of str or int — not a float
+    (JSON has no infinity) or anything else whose JSON form pydantic decides."""
+    return frozenset(name for name, info in fields_of(model).items() if _as_json(info.annotation))
+
+
+def _as_json(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if annotation in (str, int, bool, datetime, type(None)) or (
+            isinstance(annotation, type) and issubclass(annotation, Enum) and issubclass(annotation, str)):
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list:
+        return len(args) == 1 and args[0] in (str, int)
+    return bool(args) and origin in (typing.Union, types.UnionType) and all(_as_json(a) for a in args)
 
 
 def without_empty(model: str, fields: dict[str, Any]) -> dict[str, Any]:
