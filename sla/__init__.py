@@ -90,10 +90,10 @@ def register(registry: Registry) -> None:
     pulls in neither SQLAlchemy nor the calendar importers.
     """
     registry.add(Lazy("sla.settings:SlaConfig"), usage="config.section", name="sla")
-    registry.add(Lazy("sla.engine:on_ticket_imported"), usage="event.handler", model="ticket.imported")
+    registry.add(Lazy("sla.queue:on_ticket_imported"), usage="event.handler", model="ticket.imported")
     registry.add(Lazy("sla.engine:sla_tick"), usage="job", name="sla.tick")
     # a queued request's write-back waits for its plan: written once, with its due dates (sync/hold.py)
-    registry.add(Lazy("sla.engine:awaiting_plan", summary="waits for its SLA plan"), usage="sync.awaits",
+    registry.add(Lazy("sla.queue:awaiting_plan", summary="waits for its SLA plan"), usage="sync.awaits",
                  model="ticket", name="sla")
     registry.add(Lazy("sla.cli:sla_app", summary="SLA policies, due dates and the ledger."), usage="cli.group", name="sla")
     registry.add(Lazy("sla.coverage:SlaCollector"), usage="metrics.collector", name="sla")

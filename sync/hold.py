@@ -16,7 +16,7 @@ rows filters in the database, and a held row costs no re-read of the CRM)::
     def awaiting_plan(local_id: ColumnElement[int]) -> ColumnElement[bool]:
         return exists().where(SlaQueueRow.ticket_id == local_id)
 
-    registry.add(Lazy("sla.engine:awaiting_plan", summary="waits for its SLA plan"), usage="sync.awaits",
+    registry.add(Lazy("sla.queue:awaiting_plan", summary="waits for its SLA plan"), usage="sync.awaits",
                  model="ticket", name="sla")
 
 The condition must turn false in the transaction that enqueues the decision (the SLA

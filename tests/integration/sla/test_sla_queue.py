@@ -21,6 +21,7 @@ from crm_bridge.events import Unit
 from crm_bridge.store.tables import TicketRow
 from sla import CalendarLayer
 from sla import engine as sla_engine
+from sla import queue as sla_queue
 from sla.tables import SlaClockRow, SlaEventRow, SlaQueueRow
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
@@ -51,11 +52,11 @@ def clocks(app: App) -> set[int]:
 
 def test_queueing_again_draws_a_new_token_and_the_tick_plans_each_request_once(app: App) -> None:
     with app.store.transaction() as s:
-        sla_engine.queue(s, [3, 1, 1], NOW)  # a page may name a request twice
+        sla_queue.queue(s, [3, 1, 1], NOW)  # a page may name a request twice
     first = queued(app)
     assert set(first) == {1, 3}
     with app.store.transaction() as s:
-        sla_engine.queue(s, [1, 2], NOW)
+        sla_queue.queue(s, [1, 2], NOW)
     second = queued(app)
     assert set(second) == {1, 2, 3}
     assert second[3] == first[3]
@@ -68,19 +69,19 @@ def test_queueing_again_draws_a_new_token_and_the_tick_plans_each_request_once(a
 
 def test_a_plan_of_older_facts_leaves_a_request_queued_again_meanwhile(app: App) -> None:
     with app.store.transaction() as s:
-        sla_engine.queue(s, [1, 2], NOW)
+        sla_queue.queue(s, [1, 2], NOW)
     with app.store.transaction() as s:
         read = s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.token, SlaQueueRow.reason).order_by(SlaQueueRow.ticket_id)).all()
     with app.store.transaction() as s:  # an import changes request 1 after the planner read the queue
         s.get(TicketRow, 1).priority = "urgent"  # type: ignore[union-attr]
-        sla_engine.queue(s, [1], NOW)
+        sla_queue.queue(s, [1], NOW)
     again = queued(app)[1]
     assert sla_engine._plan_queued(app, NOW, read) == 2
     assert queued(app) == {1: again}  # planned once more at the next tick, with its new facts
     # a row planned, deleted and queued again never meets a stale token equal to its own
     sla_engine.plan_queued(app, NOW)
     with app.store.transaction() as s:
-        sla_engine.queue(s, [2], NOW)
+        sla_queue.queue(s, [2], NOW)
     assert sla_engine._plan_queued(app, NOW, read[1:]) == 1
     assert 2 in queued(app)
 
@@ -97,7 +98,7 @@ def test_a_request_whose_plan_fails_stays_queued_and_the_others_are_planned(
 
     monkeypatch.setattr(sla_engine, "plan_many", fails_on_2)
     with app.store.transaction() as s:
-        sla_engine.queue(s, [1, 2, 3], NOW)
+        sla_queue.queue(s, [1, 2, 3], NOW)
     summary = app.run_job("sla.tick")
     assert summary["planned"] == 2
     assert "1 imported request(s) could not be planned" in summary["error"]
@@ -122,7 +123,7 @@ def test_on_postgresql_a_second_planner_leaves_the_queue_to_the_first(app: App, 
 
     monkeypatch.setattr(sla_engine, "plan_many", slow)
     with app.store.transaction() as s:
-        sla_engine.queue(s, [1, 2, 3], NOW)
+        sla_queue.queue(s, [1, 2, 3], NOW)
     results: list[tuple[int, int]] = []
     first = threading.Thread(target=lambda: results.append(sla_engine.plan_queued(app, NOW)), name="first")
     first.start()
@@ -137,7 +138,7 @@ def test_on_postgresql_a_second_planner_leaves_the_queue_to_the_first(app: App, 
 def test_a_calendar_change_queues_with_its_reason_and_an_import_queueing_again_keeps_it(app: App) -> None:
     app.run_job("sla.tick")  # plans 1-3 (nothing queued: they have no clocks yet) and records the calendars
     with app.store.transaction() as s:
-        sla_engine.queue(s, [1, 2, 3], NOW)
+        sla_queue.queue(s, [1, 2, 3], NOW)
     app.run_job("sla.tick")
     assert clocks(app) == {1, 2, 3}
     settings = app.config.section("sla")
@@ -145,12 +146,12 @@ def test_a_calendar_change_queues_with_its_reason_and_an_import_queueing_again_k
     edited = office.layered(CalendarLayer(name="closure", closed=frozenset({date(2026, 11, 24)})))
     settings.built_calendars["office"] = edited  # as if the file changed: the same name, other days
     try:
-        assert sla_engine.queue_calendar_changes(app, NOW) == 3
+        assert sla_queue.queue_calendar_changes(app, NOW) == 3
         with app.store.transaction() as s:
-            sla_engine.queue(s, [2], NOW)  # an import queues request 2 again meanwhile
+            sla_queue.queue(s, [2], NOW)  # an import queues request 2 again meanwhile
             reasons = dict(s.execute(select(SlaQueueRow.ticket_id, SlaQueueRow.reason)).all())
         assert reasons == dict.fromkeys((1, 2, 3), "calendar office changed for 2026-11-24")
-        assert sla_engine.queue_calendar_changes(app, NOW) == 0  # recorded: once is enough
+        assert sla_queue.queue_calendar_changes(app, NOW) == 0  # recorded: once is enough
         assert app.run_job("sla.tick")["planned"] == 3
         with app.store.transaction() as s:
             ticket = s.get(TicketRow, 1)
@@ -179,7 +180,7 @@ def test_on_postgresql_two_planners_share_the_queue_and_plan_each_request_once(a
 
     monkeypatch.setattr(sla_engine, "plan_many", slow)
     with app.store.transaction() as s:
-        sla_engine.queue(s, [1, 2, 3], NOW)
+        sla_queue.queue(s, [1, 2, 3], NOW)
     results: list[tuple[int, int]] = []
     first = threading.Thread(target=lambda: results.append(sla_engine.plan_queued(app, NOW, chunk=1)), name="first")
     first.start()
