@@ -19,8 +19,8 @@ once its answer is back, so a remote that answers 429/503 to the first write see
 one, not a burst of `concurrency` — the rows held that round trip are then untried.
 
 With `together` (a context manager: one store transaction), the outcomes recorded and
-the claim of the lanes they free share one transaction: a row a lane sends costs one
-transaction, not two (at latency 0, ``sync/README.md``, "Workers cost what they do"). The
+the claim of the lanes they free share one transaction: each round of finished writes
+costs one transaction, not two (``sync/README.md``, "One transaction a round"). The
 claims are still committed before their calls start; a claim that raises rolls back
 with the record, and the record is then made again alone, so the outcomes of the writes
 1C took are kept as before.
