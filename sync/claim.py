@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 
 from sync.tables import OutboxRow
 
-__all__ = ["LEASE", "TAKEOVER_GRACE", "done", "held_elsewhere", "held_elsewhere_many", "is_live", "owns", "release",
-           "take"]
+__all__ = ["LEASE", "TAKEOVER_GRACE", "done", "held_elsewhere", "held_elsewhere_many", "is_live", "live_claim", "owns",
+           "release", "take"]
 
 # Longer than any one remote write can take (connect, read timeouts, a slow 1C): a live
 # owner never loses its claim mid-send. A crashed owner on another host is waited out.
@@ -87,10 +87,16 @@ def is_live(row: OutboxRow, now: datetime, *, as_of: float | None = None) -> boo
     the remote was re-read for the rows about to be claimed), a dead owner's claim counts
     as live until its grace had passed by then — so a takeover is judged against a re-read
     made after any write of the dead owner's could have landed."""
-    if row.claimed_by is None or row.claim_expires is None:
+    return live_claim(row.claimed_by, row.claim_expires, now, as_of=as_of)
+
+
+def live_claim(claimed_by: str | None, claim_expires: datetime | None, now: datetime, *,
+               as_of: float | None = None) -> bool:
+    """``is_live`` of a row read as columns (its ``claimed_by`` and ``claim_expires``)."""
+    if claimed_by is None or claim_expires is None:
         return False
-    expires = row.claim_expires if row.claim_expires.tzinfo else row.claim_expires.replace(tzinfo=now.tzinfo)
-    return expires > now and not _gone(row.claimed_by, as_of)
+    expires = claim_expires if claim_expires.tzinfo else claim_expires.replace(tzinfo=now.tzinfo)
+    return expires > now and not _gone(claimed_by, as_of)
 
 
 def held_elsewhere(session: Session, row: OutboxRow, now: datetime) -> bool:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,28 +130,41 @@ def _refresh(store: Store, importer: Importer | None, due: list[tuple[int, str, 
     return seen
 
 
-def _newer_fields(session: Session, rows: list[OutboxRow]) -> dict[int, set[str]]:
-    """For each of `rows` (one backend), the fields newer rows of its record set (waiting,
-    parked or already sent): one query per model for a whole claim batch."""
-    if not rows:
-        return {}
-    by_record: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = {}
+_DECIDED = ("pending", "parked", "sent")  # the states whose fields a later decision replaces
+
+
+def _of_records(session: Session, rows: list[OutboxRow], now: datetime, *,
+                as_of: float) -> tuple[set[int], dict[int, set[str]]]:
+    """What the other rows of `rows`' records (one backend) say, in one query per model for
+    a whole claim batch: the ids of `rows` whose record has another row being sent
+    (``claims.held_elsewhere_many``), and for each row the fields newer update rows of its
+    record set (waiting, parked or already sent)."""
+    by_record: dict[tuple[str, int], list[tuple[int, dict[str, Any] | None, bool]]] = {}
     for model in sorted({row.model for row in rows}):
         local_ids = sorted({row.local_id for row in rows if row.model == model})
-        for other_id, local_id, fields in session.execute(select(OutboxRow.id, OutboxRow.local_id, OutboxRow.fields).where(
+        for other in session.execute(select(
+                OutboxRow.id, OutboxRow.local_id, OutboxRow.fields, OutboxRow.operation, OutboxRow.state,
+                OutboxRow.claimed_by, OutboxRow.claim_expires).where(
                 OutboxRow.backend == rows[0].backend, OutboxRow.model == model, OutboxRow.local_id.in_(local_ids),
-                OutboxRow.operation == "update", OutboxRow.state.in_(("pending", "parked", "sent")))):
-            by_record.setdefault((model, local_id), []).append((other_id, fields))
+                OutboxRow.claimed_by.is_not(None) | (
+                    (OutboxRow.operation == "update") & OutboxRow.state.in_(_DECIDED)))):
+            decided = other.operation == "update" and other.state in _DECIDED
+            live = claims.live_claim(other.claimed_by, other.claim_expires, now, as_of=as_of)
+            by_record.setdefault((model, other.local_id), []).append(
+                (other.id, other.fields if decided else None, live))
+    held: set[int] = set()
     newer: dict[int, set[str]] = {}
     for row in rows:
-        newer[row.id] = {name for other_id, fields in by_record.get((row.model, row.local_id), ()) if other_id > row.id
-                         for name in fields}
-    return newer
+        others = by_record.get((row.model, row.local_id), ())
+        if any(live and other_id != row.id for other_id, _, live in others):
+            held.add(row.id)  # an older decision on the record is in flight: this one follows it, never beside it
+        newer[row.id] = {name for other_id, fields, _ in others if other_id > row.id and fields for name in fields}
+    return held, newer
 
 
 def _newest_only(session: Session, row: OutboxRow, newer: set[str]) -> bool:
     """Take out of `row` the fields a newer row of its record sets (`newer`, from
-    ``_newer_fields``): a later decision always wins, whatever order the rows get through in
+    ``_of_records``): a later decision always wins, whatever order the rows get through in
     (a retry after back-off, a parked row a person retries). False when nothing is left:
     the row is withdrawn, saying what replaced it."""
     replaced = sorted(newer & set(row.fields))
@@ -224,15 +238,27 @@ def dispatch(
     written: dict[str, dict[str, Any]] = {}  # remote id -> what this batch wrote there: a later row need not repeat it
     unsure: set[str] = set()  # remote ids a write found changed by someone else: no version of theirs is ours alone
     stop = Stop()
+    shared: list[Session] = []  # the transaction a record and the claim after it share (the lanes' `together`)
+
+    @contextmanager
+    def together() -> Iterator[None]:
+        with store.transaction() as session:
+            shared.append(session)
+            try:
+                yield
+            finally:
+                shared.clear()
 
     def claim(row_ids: list[int]) -> dict[int, _Update]:
-        return _claim_updates(store, row_ids, mappings, current, written, now, stats, reread_at)
+        with nullcontext(shared[0]) if shared else store.transaction() as session:
+            return _claim_updates(session, row_ids, mappings, current, written, now, stats, reread_at)
 
     def call(job: _Update) -> _Sent:
         return _call_update(backend, mappings[job.model], job, broken, stop)
 
     def record(finished: list[_Sent], untried: list[_Update]) -> None:
-        _record_updates(store, mappings, finished, untried, written, unsure, now, stats)
+        _record_updates(store, mappings, finished, untried, written, unsure, now, stats,
+                        session=shared[0] if shared else None)
         if bar is not None and finished:
             bar.advance(len(finished))
 
@@ -242,7 +268,7 @@ def dispatch(
             "(not a fault the CRM reported: see the log's traceback; retried, then parked)"))
 
     untried = run_lanes(lanes_of(due), claim=claim, call=call, record=record, stop=stop, concurrency=concurrency,
-                        name=f"write-back-{backend.name}", failed=failed)
+                        name=f"write-back-{backend.name}", failed=failed, together=together)
     if stop.fault is not None and untried:
         if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
             _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
@@ -279,33 +305,31 @@ class _Update:
     expected: str | None  # the version the write was decided against
 
 
-def _claim_updates(store: Store, row_ids: list[int], mappings: Mapping[str, CompiledMapping],
+def _claim_updates(session: Session, row_ids: list[int], mappings: Mapping[str, CompiledMapping],
                    current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
                    stats: ExportStats, reread_at: float) -> dict[int, _Update]:
-    """Claim update rows (lane heads, one of each record) and work out what to send, in one
-    short transaction; a row that needs no remote call (withdrawn, parked, 1C holding its
-    values) is settled here and left out."""
+    """Claim update rows (lane heads, one of each record) and work out what to send, in
+    `session`'s short transaction; a row that needs no remote call (withdrawn, parked, 1C
+    holding its values) is settled here and left out."""
     jobs: dict[int, _Update] = {}
-    with store.transaction() as session:
-        rows = {row.id: row for row in session.scalars(
-            select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
-        if not rows:
-            return jobs
-        binder = Binder(session, next(iter(rows.values())).backend)
-        for model in {row.model for row in rows.values()}:
-            binder.preload_local(model, [row.local_id for row in rows.values() if row.model == model])
-        _preload_references(binder, list(rows.values()), mappings)
-        held = claims.held_elsewhere_many(session, list(rows.values()), now, as_of=reread_at)
-        newer = _newer_fields(session, list(rows.values()))
-        for row_id in row_ids:
-            row = rows.get(row_id)
-            if row is None or row.state != "pending" or claims.is_live(row, now, as_of=reread_at):
-                continue
-            if row.id in held:
-                continue  # an older decision on the record is in flight: this one follows it, never beside it
-            job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats)
-            if job is not None:
-                jobs[row_id] = job
+    rows = {row.id: row for row in session.scalars(
+        select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
+    if not rows:
+        return jobs
+    binder = Binder(session, next(iter(rows.values())).backend)
+    for model in {row.model for row in rows.values()}:
+        binder.preload_local(model, [row.local_id for row in rows.values() if row.model == model])
+    _preload_references(binder, list(rows.values()), mappings)
+    held, newer = _of_records(session, list(rows.values()), now, as_of=reread_at)
+    for row_id in row_ids:
+        row = rows.get(row_id)
+        if row is None or row.state != "pending" or claims.is_live(row, now, as_of=reread_at):
+            continue
+        if row.id in held:
+            continue  # an older decision on the record is in flight: this one follows it, never beside it
+        job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats)
+        if job is not None:
+            jobs[row_id] = job
     return jobs
 
 
@@ -391,9 +415,10 @@ def _call_update(backend: RemoteBackend, mapping: CompiledMapping, job: _Update,
 
 def _record_updates(store: Store, mappings: Mapping[str, CompiledMapping], finished: list[_Sent],
                     untried: list[_Update], written: dict[str, dict[str, Any]], unsure: set[str], now: datetime,
-                    stats: ExportStats) -> None:
+                    stats: ExportStats, *, session: Session | None = None) -> None:
     """Record the outcomes of finished writes, and release the claims of rows left untried,
-    in one short transaction that first checks each claim is still ours (``recording_many``)."""
+    in one short transaction (`session`'s, when given) that first checks each claim is
+    still ours (``recording_many``)."""
     for sent in finished:  # what 1C holds now, whether or not our claim survived
         job = sent.job
         if isinstance(sent.fault, RemoteStoredOtherwise):
@@ -405,12 +430,13 @@ def _record_updates(store: Store, mappings: Mapping[str, CompiledMapping], finis
                 unsure.add(job.remote_id)
                 sent.version = None
     with recording_many(store, [(s.job.row_id, s.job.token) for s in finished],
-                        [(j.row_id, j.token) for j in untried]) as (session, held):
+                        [(j.row_id, j.token) for j in untried], session=session) as (session, held):
         if not held:
             return
         binder = Binder(session, next(iter(held.values())).backend)
-        for model in {s.job.model for s in finished}:
-            binder.preload(model, [s.job.remote_id for s in finished if s.job.model == model])
+        with session.no_autoflush:  # the attempts counted go with the outcome: one UPDATE a row, not two
+            for model in {s.job.model for s in finished}:
+                binder.preload(model, [s.job.remote_id for s in finished if s.job.model == model])
         for sent in finished:
             row = held.get(sent.job.row_id)
             if row is not None:

@@ -18,6 +18,13 @@ others claimed with it (in the same batch, so their claim and look-ups stay one)
 once its answer is back, so a remote that answers 429/503 to the first write sees that
 one, not a burst of `concurrency` — the rows held that round trip are then untried.
 
+With `together` (a context manager: one store transaction), the outcomes recorded and
+the claim of the lanes they free share one transaction: each round of finished writes
+costs one transaction, not two (``sync/README.md``, "One transaction a round"). The
+claims are still committed before their calls start; a claim that raises rolls back
+with the record, and the record is then made again alone, so the outcomes of the writes
+1C took are kept as before.
+
 A call that raises something unexpected (a bug, an exception the adapter does not
 translate) is logged with its traceback and becomes that job's outcome through
 `failed(job, exc)`, recorded with the others finished with it: its row backs off or is
@@ -28,7 +35,7 @@ Used by the updates (``sync/exporter.py``) and the creates (``sync/creates.py``)
 
     untried = run_lanes(lanes, claim=claim_heads, call=write_one, record=record_done,
                         stop=stop, concurrency=8, name="write-back-demo-1c",
-                        failed=lambda job, exc: Outcome(job, fault=exc))
+                        failed=lambda job, exc: Outcome(job, fault=exc), together=one_transaction)
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -114,6 +122,7 @@ def run_lanes(
     name: str,
     failed: Callable[[J, Exception], R] | None = None,
     batch: int = 0,
+    together: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> list[int]:
     """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
     untried when `stop` was met (claimed and not sent, or never claimed).
@@ -124,7 +133,9 @@ def run_lanes(
     reports a stopping fault with ``stop.met``); `record(finished, untried)` records the
     outcomes of finished calls and releases the claims of untried jobs, in one transaction;
     `failed(job, exc)` turns an exception `call` raised into that job's outcome (without
-    it, the job is untried). The first call goes alone; the others follow once it is back.
+    it, the job is untried); `together()`, when given, is the transaction a record and the
+    claim after it share (`claim` and `record` then use it). The first call goes alone;
+    the others follow once it is back.
 
     With `batch`, up to that many lane heads are claimed in one transaction (the calls
     beyond `concurrency` queue for a free connection) and recorded in one once all of them
@@ -161,23 +172,70 @@ def run_lanes(
             if probe:
                 probed.set()
 
+    def claim_free() -> list[tuple[J, deque[int]]]:
+        """Claim the heads of as many waiting lanes as there are free places: the jobs to
+        start, each with the rest of its lane (a lane whose head needs no call goes on)."""
+        taken = [waiting.popleft() for _ in range(min(room - len(running), len(waiting)))]
+        jobs = claim([lane[0] for lane in taken])
+        ready: list[tuple[J, deque[int]]] = []
+        for lane in taken:
+            job = jobs.get(lane.popleft())
+            if job is not None:
+                ready.append((job, lane))
+            elif lane:
+                waiting.append(lane)
+        return ready
+
+    def may_claim() -> bool:
+        return stop.fault is None and bool(waiting) and (not running if batch else len(running) < width)
+
+    def record_ended(finished: list[R], left: list[J], ended: list[J]) -> None:
+        """Record the calls over and put their lanes back in line (or with the untried)."""
+        try:
+            record(finished, left)
+        finally:
+            for job in ended:
+                claims.done(job.token)
+        left_ids = {job.row_id for job in left}
+        for job in ended:
+            lane = lane_of.pop(job.row_id)
+            if job.row_id in left_ids:
+                untried.extend([job.row_id, *lane])
+            elif lane and stop.fault is None:
+                waiting.append(lane)
+            else:
+                untried.extend(lane)
+
+    def record_and_claim(finished: list[R], left: list[J], ended: list[J]) -> list[tuple[J, deque[int]]]:
+        """``record_ended`` and the claim of the lanes it frees, in `together`'s one transaction."""
+        assert together is not None
+        ready: list[tuple[J, deque[int]]] = []
+        recorded = False
+        try:
+            with together():
+                record_ended(finished, left, ended)
+                recorded = True
+                if may_claim():
+                    ready = claim_free()
+        except Exception:
+            for job, _ in ready:  # claimed in the transaction that failed: never sent
+                claims.done(job.token)
+            if recorded:  # the claim failed, not the record: the outcomes are kept, as apart
+                record(finished, left)
+            raise
+        return ready
+
     with ThreadPoolExecutor(width, thread_name_prefix=name) as pool:
         try:
+            ready: list[tuple[J, deque[int]]] = []
             while True:
-                if stop.fault is None and waiting and (not running if batch else len(running) < width):
-                    taken = [
-                        waiting.popleft() for _ in range(min(room - len(running), len(waiting)))
-                    ]
-                    jobs = claim([lane[0] for lane in taken])
-                    for lane in taken:
-                        job = jobs.get(lane.popleft())
-                        if job is None:
-                            if lane:
-                                waiting.append(lane)
-                            continue
-                        running[pool.submit(attempt, job, probe=first)] = job
-                        first = False
-                        lane_of[job.row_id] = lane
+                for job, lane in ready:  # claimed and committed: their calls may start
+                    running[pool.submit(attempt, job, probe=first)] = job
+                    first = False
+                    lane_of[job.row_id] = lane
+                ready = []
+                if may_claim():
+                    ready = claim_free()
                     continue  # claim again at once when nothing was claimed but lanes wait
                 if not running:
                     break
@@ -202,23 +260,13 @@ def run_lanes(
                         left.append(job)
                     else:
                         finished.append(outcome)
-                try:
-                    record(finished, left)
-                finally:
-                    for job in ended:
-                        claims.done(job.token)
-                left_ids = {job.row_id for job in left}
-                for job in ended:
-                    lane = lane_of.pop(job.row_id)
-                    if job.row_id in left_ids:
-                        untried += [job.row_id, *lane]
-                    elif lane and stop.fault is None:
-                        waiting.append(lane)
-                    else:
-                        untried += lane
+                if together is None:
+                    record_ended(finished, left, ended)
+                else:
+                    ready = record_and_claim(finished, left, ended)
         finally:
             probed.set()  # no call waits on a probe that will not come
-            leftover = list(running.values())
+            leftover = [*running.values(), *(job for job, _ in ready)]
             for future in list(running):
                 future.cancel()
             pool.shutdown(wait=True)

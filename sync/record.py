@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,15 +72,16 @@ def recording(store: Store, row_id: int, token: str) -> Iterator[tuple[Session, 
 
 
 @contextmanager
-def recording_many(store: Store, finished: Sequence[tuple[int, str]], untried: Sequence[tuple[int, str]] = ()
-                   ) -> Iterator[tuple[Session, dict[int, OutboxRow]]]:
+def recording_many(store: Store, finished: Sequence[tuple[int, str]], untried: Sequence[tuple[int, str]] = (), *,
+                   session: Session | None = None) -> Iterator[tuple[Session, dict[int, OutboxRow]]]:
     """``recording`` for many sends in one transaction: yields the session and the rows of
     `finished` ``(row id, token)`` whose claim is still the sender's (each counted an
     attempt), and releases the claims of `untried` (claimed, never sent: no attempt
-    spent). Every claim of ours is released when the block ends."""
+    spent). Every claim of ours is released when the block ends. With `session`, the
+    transaction is that one (it commits with what else it holds: ``sync.lanes``' `together`)."""
     tokens = dict(finished)
     left = dict(untried)
-    with store.transaction() as session:
+    with nullcontext(session) if session is not None else store.transaction() as session:
         wanted = [*tokens, *left]
         rows = list(session.scalars(select(OutboxRow).where(OutboxRow.id.in_(wanted)).with_for_update())) if wanted else []
         held: dict[int, OutboxRow] = {}
