@@ -83,17 +83,23 @@ def test_a_call_raising_an_unexpected_exception_is_recorded_and_releases_every_c
                 claims.done(row.claimed_by)
 
 
-def test_the_first_call_goes_alone_so_an_overloaded_remote_sees_one_write() -> None:
-    rows = _rows(1, 2, 3, 4)
-    called: list[int] = []
+def _overloaded(called: list[int], stop: Stop):  # type: ignore[no-untyped-def]
+    """A call that notes its row and meets a 503: the stop every call after it must respect."""
     lock = threading.Lock()
-    stop = Stop()
 
     def call(job: _Job) -> int:
         with lock:
             called.append(job.row_id)
         stop.met(RemoteBusy("1C: 503, retry after 60 s"), job.row_id)
         return job.row_id
+    return call
+
+
+def test_the_first_call_goes_alone_so_an_overloaded_remote_sees_one_write() -> None:
+    rows = _rows(1, 2, 3, 4)
+    called: list[int] = []
+    stop = Stop()
+    call = _overloaded(called, stop)
 
     left = run_lanes(
         [[1], [2], [3], [4]],
@@ -182,16 +188,9 @@ def test_a_batch_is_claimed_in_one_call_sent_at_most_concurrency_at_once_and_rec
 def test_a_stopping_fault_in_a_batch_leaves_the_calls_not_made_untried() -> None:
     rows = _rows(*range(1, 11))
     called: list[int] = []
-    lock = threading.Lock()
     stop = Stop()
     untried: list[int] = []
-
-    def call(job: _Job) -> int:
-        with lock:
-            called.append(job.row_id)
-        stop.met(RemoteBusy("1C: 503, retry after 60 s"), job.row_id)
-        return job.row_id
-
+    call = _overloaded(called, stop)
     left = run_lanes(
         [[i] for i in range(1, 11)],
         claim=_claimer(rows),
