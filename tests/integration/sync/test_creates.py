@@ -254,6 +254,17 @@ def test_post_created_names_only_models_crm_bridge_creates(emulator: Emulator, t
         App.from_text(demo_config(emulator.base_url, tmp_path / "s.db") + "    post_created: [contact]\n")
 
 
+def new_requests(app: App, count: int) -> None:
+    """`count` requests from the web form, of a customer 1C holds, each announced as intake
+    does (``record.created``): creates waiting in the outbox."""
+    with app.store.transaction() as s:
+        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
+        for i in range(count):
+            ticket_id = create_record(s, "ticket", {"number": f"WEB-{i}", "subject": f"Вопрос {i}", "type": "consultation",
+                                                    "channel": "web_form", "customer_id": customer, "created_at": NOW})
+            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+
+
 def test_creates_whose_answers_were_lost_are_found_by_one_look_up_per_batch(
     emulator: Emulator, bridge: tuple[App, FrozenClock]
 ) -> None:
@@ -261,12 +272,7 @@ def test_creates_whose_answers_were_lost_are_found_by_one_look_up_per_batch(
     ``or`` of correlation keys, a request per lane batch of 4), binds the three 1C holds
     and creates the three it does not: six requests in 1C, each once."""
     app, clock = bridge
-    with app.store.transaction() as s:
-        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
-        for i in range(6):
-            ticket_id = create_record(s, "ticket", {"number": f"WEB-{i}", "subject": f"Вопрос {i}", "type": "consultation",
-                                                    "channel": "web_form", "customer_id": customer, "created_at": NOW})
-            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    new_requests(app, 6)
     emulator.inject("timeout", seconds=2, method="POST", entity_set=DOC, count=3)  # created, the answers lost
     first = app.run_job("sync.dispatch")["demo-1c"]
     assert (first["created"], first["retried"]) == (3, 3), first
@@ -297,12 +303,7 @@ def test_a_batch_of_creates_is_claimed_at_once_with_leases_that_outlast_its_queu
     from sync import claim as claims
 
     app, clock = bridge
-    with app.store.transaction() as s:
-        customer = s.scalars(select(BindingRow.local_id).where(BindingRow.model == "customer")).first()
-        for i in range(10):
-            ticket_id = create_record(s, "ticket", {"number": f"WEB-{i}", "subject": f"Вопрос {i}", "type": "consultation",
-                                                    "channel": "web_form", "customer_id": customer, "created_at": NOW})
-            app.bus.unit(s, NOW, app.config).publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
+    new_requests(app, 10)
     seen: list[list[tuple[str | None, datetime | None]]] = []
     call = sync.creates._call_create
 
