@@ -16,15 +16,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
-from sqlalchemy import Engine, Integer, create_engine, event, func, inspect, select
+from sqlalchemy import Connection, Dialect, Engine, Integer, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "highest_id", "open_store"]
 
 log = logging.getLogger(__name__)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -83,10 +84,34 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
         if len(keys) == 1 and isinstance(keys[0].type, Integer) and mapper.get_property_by_column(keys[0]).key == "id" \
                 and getattr(obj, "id", None) is None:
             pending.setdefault(keys[0], []).append(obj)
+    if not pending:
+        return
+    connection = session.connection()  # one look-up a flush: the session's transaction is checked each call
     for column, objs in pending.items():
-        top = session.execute(select(func.max(column))).scalar() or 0
+        top = highest_id(connection, column)
         for number, obj in enumerate(objs, start=top + 1):
             obj.id = number
+
+
+def highest_id(connection: Connection, column: Any) -> int:
+    """``max(column)`` of a SQLite table in `connection`'s transaction, 0 when it is empty.
+
+    Asked of the driver's connection itself (the same connection, so the same transaction
+    and the same answer): through SQLAlchemy each ``select(func.max(...))`` cost some 0.5 ms
+    of statement caching and result building — two flushes a message in ``intake.process``
+    ask it for every table they add rows to — and SQLite answers it from the rowid b-tree's
+    last page in microseconds.
+    """
+    driver = connection.connection.driver_connection
+    found = driver.execute(_max_sql(column, connection.dialect)).fetchone()  # type: ignore[union-attr]
+    return int(found[0] or 0)
+
+
+@lru_cache(maxsize=512)
+def _max_sql(column: Any, dialect: Dialect) -> str:
+    """``SELECT max("id") FROM "table"``, quoted by the dialect, made once per column."""
+    quote = dialect.identifier_preparer
+    return f"SELECT max({quote.quote(column.name)}) FROM {quote.format_table(column.table)}"
 
 
 @dataclass

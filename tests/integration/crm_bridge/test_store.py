@@ -15,7 +15,7 @@ from crm_bridge.addons import discover, resolve_order
 from crm_bridge.store.bulk import bulk_insert
 from crm_bridge.store.engine import open_store
 from crm_bridge.store.migrate import current_heads, pending, upgrade
-from crm_bridge.store.records import create_record, update_record
+from crm_bridge.store.records import create_record, record_values, update_record
 from crm_bridge.store.tables import TicketRow, core_table
 from crm_bridge.store.types import UTCDateTime
 from sla.tables import SlaEventRow
@@ -303,5 +303,38 @@ def test_postgresql_plans_each_statement_with_its_values_not_with_a_generic_plan
             assert s.scalar(text("SHOW application_name")) == "crm-bridge-test"  # the URL's own options kept
         assert plans  # prepared on the server
         assert all(generic == 0 and custom > 0 for generic, custom in plans)
+    finally:
+        store.close()
+
+
+def test_new_rows_never_take_a_number_twice_after_a_savepoint_rollback_or_core_inserts(store_url: str) -> None:
+    """SQLite's ids are numbered before each flush from the table's max (``store.engine``):
+    a number handed out inside a rolled-back SAVEPOINT, or rows inserted by Core and driver
+    statements that bypass the ORM between two flushes, must not make a flush reuse one."""
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    at = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    table = core_table(TicketRow)
+
+    def ticket(number: str) -> dict[str, Any]:
+        return {"number": number, "created_at": at, "status": "new"}
+
+    try:
+        with store.transaction() as s:
+            first = create_record(s, "ticket", ticket("CRM-1"))
+            savepoint = s.begin_nested()
+            create_record(s, "ticket", ticket("CRM-gone"))
+            savepoint.rollback()
+            after_rollback = create_record(s, "ticket", ticket("CRM-2"))
+            s.execute(insert(table), [record_values("ticket", ticket("CRM-core"))])
+            after_core = create_record(s, "ticket", ticket("CRM-3"))
+            bulk_insert(s, table, [record_values("ticket", ticket("CRM-bulk"))])
+            after_bulk = create_record(s, "ticket", ticket("CRM-4"))
+        with store.transaction() as s:
+            rows = dict(s.execute(select(TicketRow.number, TicketRow.id)).all())
+        assert sorted(rows) == ["CRM-1", "CRM-2", "CRM-3", "CRM-4", "CRM-bulk", "CRM-core"]
+        assert len(set(rows.values())) == len(rows)
+        assert [rows["CRM-1"], rows["CRM-2"], rows["CRM-3"], rows["CRM-4"]] == [first, after_rollback, after_core, after_bulk]
+        assert first < after_rollback < rows["CRM-core"] < after_core < rows["CRM-bulk"] < after_bulk
     finally:
         store.close()
