@@ -7,6 +7,11 @@ the filter's top-level structure (never its meaning: the compiled predicate stil
 checks every row it yields) and picks a cheaper source:
 
 * an ``or`` chain of ``Ref_Key eq guid'…'`` → direct look-ups;
+* an ``or`` chain of ``Field eq '…'`` on one string field (a client's look-up of 64 of its
+  own keys, ``ИдентификаторВнешний``) → one pass over the set keeping the rows whose value
+  is one of the literals (a set look-up a row), instead of the predicate's 64 comparisons
+  a row. The live rows are read each time: a cached value index would have to follow rows
+  the base changes in place without a write event (exchange-plan counters, the seed);
 * ``$orderby`` on one plain column → a sorted index of that column, entered by binary
   search at the bounds the filter's ``and``-ed comparisons on that column give.
 
@@ -74,6 +79,24 @@ class Planner:
                 seen.add(key)
                 rows.append(table[key])
         return rows
+
+    def by_values(self, entity_set: EntitySet, filter_text: str | None) -> list[Sequence[Any]] | None:
+        """Rows, in storage order, whose string field equals one of the literals of an ``or``
+        chain of ``Field eq '…'`` on that one field, else None. A superset is all this must
+        give (the compiled predicate still judges each row): here it is exactly the rows
+        ``eq`` (Python ``==`` on the stored text) keeps."""
+        if entity_set.owner is not None or not filter_text:
+            return None
+        wanted = _value_candidates(_parse(filter_text))
+        if wanted is None:
+            return None
+        column, values = wanted
+        prop = entity_set.type.properties.get(column)
+        if prop is None or prop.edm != "Edm.String" or prop.is_number:
+            return None
+        position = entity_set.type.index[column]
+        table = self.store.tables.get(entity_set.name, {})
+        return [row for row in table.values() if row[position] in values]
 
     def ordered(
         self, entity_set: EntitySet, column: str, *, descending: bool, filter_text: str | None
@@ -152,6 +175,30 @@ def _key_candidates(expr: Expr | None) -> list[str] | None:
                 and comparison[2].kind == "guid":
             return [str(comparison[2].value)]
     return None
+
+
+def _value_candidates(expr: Expr | None) -> tuple[str, frozenset[str]] | None:
+    """(field, its literals) of an ``or`` chain of ``Field eq 'text'`` on one field (either
+    side of ``eq``), or of one side of a top-level ``and``; else None."""
+    if not isinstance(expr, Binary):
+        return None
+    if expr.op == "and":
+        return _value_candidates(expr.left) or _value_candidates(expr.right)
+    if expr.op == "or":
+        left, right = _or_values(expr.left), _or_values(expr.right)
+        if left is None or right is None or left[0] != right[0]:
+            return None
+        return left[0], left[1] | right[1]
+    return _or_values(expr)
+
+
+def _or_values(expr: Expr) -> tuple[str, frozenset[str]] | None:
+    if isinstance(expr, Binary) and expr.op == "or":
+        return _value_candidates(expr)
+    comparison = _comparison(expr) if isinstance(expr, Binary) else None
+    if comparison is None or comparison[1] != "eq" or comparison[2].kind != "string":
+        return None
+    return comparison[0], frozenset([str(comparison[2].value)])
 
 
 def _comparison(expr: Binary) -> tuple[str, str, Literal] | None:

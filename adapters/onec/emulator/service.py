@@ -209,6 +209,8 @@ class ODataService:
             return self.store.rows(entity_set)
         predicate = compile_filter(options.filter, entity_set.type, self.schema, self.store.lookup, self.order)
         rows = self.planner.by_keys(entity_set, options.filter)
+        if rows is None:
+            rows = self.planner.by_values(entity_set, options.filter)
         return filter(predicate, self.store.rows(entity_set) if rows is None else rows)
 
     def _source(self, entity_set: EntitySet, options: Options) -> Iterable[Sequence[Any]]:

@@ -123,3 +123,30 @@ def test_ref_key_index_drops_deleted_objects() -> None:
     assert response.status == 204
     assert [row["Ref_Key"] for row in query(emu, orderby="Ref_Key desc")] == [
         ref for ref in reversed(before) if ref != gone]
+
+
+def test_or_chain_of_one_text_field_returns_exactly_the_matching_records_in_storage_order(emu: Emulator) -> None:
+    """A client's look-up of its own keys (64 ``Field eq '…'`` joined with ``or``) gives what
+    a scan judging each record gives: every record whose text equals one of them, in
+    storage order, whatever order the filter names them in; and it sees a change at once."""
+    docs = emu.records("Document_Интерес")
+    numbers = [docs[i]["Number"] for i in (430, 7, 7, 250)] + ["нет такого", docs[3]["Number"].lower() + " "]
+    chain = " or ".join(f"Number eq '{number}'" for number in numbers)
+    expected = [d["Ref_Key"] for d in docs if d["Number"] in numbers]
+    assert len(expected) == 3
+    assert [row["Ref_Key"] for row in query(emu, filter=chain, select="Ref_Key")] == expected
+    assert [row["Ref_Key"] for row in query(emu, filter=f"'{numbers[0]}' eq Number or {chain}")] == expected
+    posted = [d["Ref_Key"] for d in docs if d["Number"] in numbers and d["Posted"]]
+    assert [row["Ref_Key"] for row in query(emu, filter=f"({chain}) and Posted eq true")] == posted
+    emu.update("Document_Интерес", docs[20]["Ref_Key"], {"Number": numbers[1]})
+    assert [row["Ref_Key"] for row in query(emu, filter=chain)] == [docs[7]["Ref_Key"], docs[20]["Ref_Key"],
+                                                                   docs[250]["Ref_Key"], docs[430]["Ref_Key"]]
+
+
+def test_or_chain_over_two_fields_or_other_operators_is_judged_by_the_filter(emu: Emulator) -> None:
+    docs = emu.records("Document_Интерес")
+    first, second = docs[10]["Number"], docs[11]["Ref_Key"]
+    mixed = f"Number eq '{first}' or Ref_Key eq guid'{second}'"
+    assert [row["Ref_Key"] for row in query(emu, filter=mixed)] == [docs[10]["Ref_Key"], second]
+    unequal = f"Number eq '{first}' or Number ne '{first}'"
+    assert len(query(emu, filter=unequal, select="Ref_Key")) == len(docs)
