@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from crm_bridge.events import DomainEvent, Unit
 from crm_bridge.model import TicketStatus
+from crm_bridge.store.engine import new_id
 from crm_bridge.store.records import build_record, create_record
 from crm_bridge.store.tables import (
     AttachmentRow,
@@ -236,8 +237,9 @@ def decide(unit: Unit, row: InboxRow, index: ContactIndex, rules: list[CompiledR
     # of ours may reach it, so the row waits with none until intake.confirm reads the CRM's.
     ticket.number = ""  # type: ignore[attr-defined]
     session.add(ticket)
-    session.flush()
-    ticket_id: int = ticket.id  # type: ignore[attr-defined]
+    # SQLite: numbered now and written with the binding and outbox rows when the message's
+    # SAVEPOINT is released, one flush a message instead of two (elsewhere: flushed here)
+    ticket_id = new_id(session, ticket)
     lookups.registering(ticket)  # type: ignore[arg-type]
     unit.publish(DomainEvent("record.created", "ticket", ticket_id, "intake"))
     decision["attachments"] = _attachments(unit, row, inbound, ticket_id, decision["attachments"])

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Dialect, Engine, Integer, create_engine, even
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Store", "highest_id", "open_store"]
+__all__ = ["Store", "highest_id", "new_id", "open_store"]
 
 log = logging.getLogger(__name__)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -78,19 +78,52 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
     numbers are what SQLite would choose itself (max + 1; the tables are not AUTOINCREMENT).
     """
     pending: dict[Any, list[Any]] = {}
+    given: dict[Any, int] = {}  # the highest id already set on a new row (``new_id``), per key column
     for obj in session.new:
-        mapper = inspect(obj).mapper
-        keys = mapper.primary_key
-        if len(keys) == 1 and isinstance(keys[0].type, Integer) and mapper.get_property_by_column(keys[0]).key == "id" \
-                and getattr(obj, "id", None) is None:
-            pending.setdefault(keys[0], []).append(obj)
+        column = _integer_key(obj)
+        if column is None:
+            continue
+        if getattr(obj, "id", None) is None:
+            pending.setdefault(column, []).append(obj)
+        else:
+            given[column] = max(given.get(column, 0), int(obj.id))
     if not pending:
         return
     connection = session.connection()  # one look-up a flush: the session's transaction is checked each call
     for column, objs in pending.items():
-        top = highest_id(connection, column)
+        top = max(highest_id(connection, column), given.get(column, 0))
         for number, obj in enumerate(objs, start=top + 1):
             obj.id = number
+
+
+def _integer_key(obj: Any) -> Any:
+    """The key column of `obj`'s table when it is one integer column mapped as ``id``, else None."""
+    mapper = inspect(obj).mapper
+    keys = mapper.primary_key
+    if len(keys) == 1 and isinstance(keys[0].type, Integer) and mapper.get_property_by_column(keys[0]).key == "id":
+        return keys[0]
+    return None
+
+
+def new_id(session: Session, obj: Any) -> int:
+    """The id of `obj`, a row added to `session` and not flushed yet (its table's key an
+    integer ``id``).
+
+    On SQLite it is numbered at once, as the flush would number it (the highest id stored or
+    given to another new row of its table, plus one; see ``_number_new_rows``), so the rows
+    that need the number can be added without a flush of their own: the flush that writes
+    them all is one ``executemany`` per table instead of one flush for this row and another
+    for the rest (``intake.process`` registered a request with two flushes a message).
+    Elsewhere the database gives the number: the session is flushed.
+    """
+    if session.get_bind().dialect.name != "sqlite" or _integer_key(obj) is None:
+        session.flush()
+        return int(obj.id)
+    if getattr(obj, "id", None) is None:
+        column = _integer_key(obj)
+        siblings = [int(o.id) for o in session.new if o is not obj and _integer_key(o) is column and o.id is not None]
+        obj.id = max([highest_id(session.connection(), column), *siblings]) + 1
+    return int(obj.id)
 
 
 def highest_id(connection: Connection, column: Any) -> int:

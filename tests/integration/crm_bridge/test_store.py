@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from crm_bridge.addons import discover, resolve_order
 from crm_bridge.store.bulk import bulk_insert
-from crm_bridge.store.engine import open_store
+from crm_bridge.store.engine import new_id, open_store
 from crm_bridge.store.migrate import current_heads, pending, upgrade
-from crm_bridge.store.records import create_record, record_values, update_record
+from crm_bridge.store.records import build_record, create_record, record_values, update_record
 from crm_bridge.store.tables import TicketRow, core_table
 from crm_bridge.store.types import UTCDateTime
 from sla.tables import SlaEventRow
@@ -336,5 +336,41 @@ def test_new_rows_never_take_a_number_twice_after_a_savepoint_rollback_or_core_i
         assert len(set(rows.values())) == len(rows)
         assert [rows["CRM-1"], rows["CRM-2"], rows["CRM-3"], rows["CRM-4"]] == [first, after_rollback, after_core, after_bulk]
         assert first < after_rollback < rows["CRM-core"] < after_core < rows["CRM-bulk"] < after_bulk
+    finally:
+        store.close()
+
+
+def test_a_row_numbered_before_its_flush_keeps_its_number_and_rows_added_after_it_take_others(store_url: str) -> None:
+    """``new_id`` gives an added row its id without a flush on SQLite (the flush that writes
+    it also writes the rows that needed the id); a row added next without an id, a savepoint
+    rolled back between them, still never takes the same number. PostgreSQL: a flush."""
+    store = open_store(store_url)
+    upgrade(store, ADDON_PATHS)
+    at = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    sqlite = store_url.startswith("sqlite")
+    try:
+        with store.transaction() as s:
+            create_record(s, "ticket", {"number": "CRM-1", "created_at": at, "status": "new"})
+            savepoint = s.begin_nested()
+            early = build_record("ticket", {"number": "CRM-2", "created_at": at, "status": "new"})
+            s.add(early)
+            early_id = new_id(s, early)
+            assert (early in s.new) is sqlite  # SQLite: numbered, not written yet
+            later = build_record("ticket", {"number": "CRM-3", "created_at": at, "status": "new"})
+            s.add(later)
+            savepoint.commit()
+            gone = s.begin_nested()
+            dropped = build_record("ticket", {"number": "CRM-gone", "created_at": at, "status": "new"})
+            s.add(dropped)
+            new_id(s, dropped)
+            s.flush()
+            gone.rollback()
+            last = build_record("ticket", {"number": "CRM-4", "created_at": at, "status": "new"})
+            s.add(last)
+            last_id = new_id(s, last)
+        with store.transaction() as s:
+            rows = dict(s.execute(select(TicketRow.number, TicketRow.id)).all())
+        assert sorted(rows) == ["CRM-1", "CRM-2", "CRM-3", "CRM-4"]
+        assert rows["CRM-1"] < early_id == rows["CRM-2"] < rows["CRM-3"] < last_id == rows["CRM-4"]
     finally:
         store.close()

@@ -163,3 +163,30 @@ def test_a_run_decides_its_messages_as_if_each_were_decided_alone(store_url: str
                       ("registered", None), ("ignored", None), ("registered", None), ("threaded", True)]
     assert together[5][3] == 1  # the old request, by its number's reply
     assert [t[2] for t in together_tickets if t[3] is not None] == ["normal", "high", "high"]
+
+
+@pytest.mark.postgres
+def test_a_message_failing_after_its_request_was_numbered_leaves_no_request_and_takes_no_number_twice(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request is numbered before it is written (SQLite: ``new_id``; written with the rest
+    at the SAVEPOINT's release): a message failing after that leaves no request, and each
+    other message's request is written under its own number."""
+    real = intake.process._attachments
+
+    def broken_on_the_second(unit, row, inbound, ticket_id, listed):  # type: ignore[no-untyped-def]
+        if inbound.subject == "сломается":
+            raise RuntimeError("the file store is gone")
+        return real(unit, row, inbound, ticket_id, listed)
+
+    monkeypatch.setattr(intake.process, "_attachments", broken_on_the_second)
+    for n, subject in enumerate(["первое", "сломается", "третье", "четвёртое"], start=1):
+        store_message(app.store, raw(n, f"{n}@x.example", subject), via="smtp")
+    assert app.run_job("intake.process") == {"registered": 3, "failed": 1}
+    assert states(app)["<p2@client>"] == ("failed", "RuntimeError: the file store is gone")
+    with app.store.transaction() as s:
+        registered = {message: i for message, i in s.execute(
+            select(InboxRow.message_id, InboxRow.ticket_id).where(InboxRow.state == "registered")).all() if i is not None}
+        tickets = dict(s.execute(select(TicketRow.id, TicketRow.subject)).all())
+    assert sorted(tickets.values()) == ["первое", "третье", "четвёртое"]
+    assert {message: tickets[i] for message, i in registered.items()} == {
+        "<p1@client>": "первое", "<p3@client>": "третье", "<p4@client>": "четвёртое"}
