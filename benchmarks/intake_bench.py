@@ -123,16 +123,17 @@ def _emulator_process(now: datetime) -> Iterator[tuple[str, int]]:
 
     command = [sys.executable, "-m", "adapters.onec.emulator", "--port", "0", "--requests", "50", "--seed", "3",
                "--now", now.isoformat(), "--user", f"{DEMO_LOGIN}:{DEMO_PASSWORD}"]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # stderr: its log, left on the terminal
-    try:
-        assert child.stdout is not None
-        base_url = child.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError(f"the emulator did not start (exit status {child.wait()})")
-        yield base_url, child.pid
-    finally:
-        child.send_signal(signal.SIGTERM)
-        child.wait(timeout=30)
+    # stderr: its log, left on the terminal; the with-block closes its stdout pipe
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            base_url = child.stdout.readline().strip()
+            if not base_url.startswith("http"):
+                raise RuntimeError(f"the emulator did not start (exit status {child.wait()})")
+            yield base_url, child.pid
+        finally:
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=30)
 
 
 def _process_cpu(pid: int) -> float:

@@ -131,9 +131,9 @@ def highest_id(connection: Connection, column: Any) -> int:
 
     Asked of the driver's connection itself (the same connection, so the same transaction
     and the same answer): through SQLAlchemy each ``select(func.max(...))`` cost some 0.5 ms
-    of statement caching and result building — two flushes a message in ``intake.process``
-    ask it for every table they add rows to — and SQLite answers it from the rowid b-tree's
-    last page in microseconds.
+    of statement caching and result building — every flush asks it for each table it adds
+    rows to, ``intake.process`` flushes once a message — and SQLite answers it from the
+    rowid b-tree's last page in microseconds.
     """
     driver = connection.connection.driver_connection
     found = driver.execute(_max_sql(column, connection.dialect)).fetchone()  # type: ignore[union-attr]
