@@ -55,6 +55,13 @@ __all__ = ["MAX_ATTEMPTS", "ExportStats", "backoff", "dispatch", "due_count"]
 
 log = logging.getLogger(__name__)
 
+# Update claims taken in one transaction, per connection of the backend, and recorded in
+# one once all their calls are over. A round of the lanes without batches recorded and
+# claimed about two rows at latency 0 (``sync.lanes.GATHER``): five statements and a
+# transaction for every two writes, whatever the number of workers. At 8 a connection, the
+# last call of a batch waits behind 7 others on its connection: its claim's lease is that
+# many times longer (``claims.take``), as the creates' (``sync.creates``).
+BATCH_PER_CONNECTION = 8
 
 
 def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None,
@@ -209,7 +216,10 @@ def dispatch(
     Each row is claimed (an owner token and expiry, taken ``FOR UPDATE SKIP LOCKED``)
     in a short transaction, written with no transaction open, and recorded in a second
     one, so several workers dispatch one outbox without sending a row twice, and a slow
-    remote never holds SQLite's write lock from the other jobs.
+    remote never holds SQLite's write lock from the other jobs. Rows are claimed and
+    recorded ``BATCH_PER_CONNECTION`` × `concurrency` at a time (the record of one batch
+    and the claim of the next in one transaction); a crash leaves the claims of the batch's
+    rows not sent yet, taken over as any dead owner's (``sync/claim.py``).
     The rows go in lanes, one per record (``_lanes``): a lane sends its record's rows one
     after another, in order, and up to `concurrency` lanes send at once, so a 20 ms
     remote is waited on by several writes together while no record ever has two writes
@@ -250,8 +260,9 @@ def dispatch(
                 shared.clear()
 
     def claim(row_ids: list[int]) -> dict[int, _Update]:
+        lease = claims.LEASE * -(-len(row_ids) // max(concurrency, 1))  # the calls queued on a connection, at most
         with nullcontext(shared[0]) if shared else store.transaction() as session:
-            return _claim_updates(session, row_ids, mappings, current, written, now, stats, reread_at)
+            return _claim_updates(session, row_ids, mappings, current, written, now, stats, reread_at, lease=lease)
 
     def call(job: _Update) -> _Sent:
         return _call_update(backend, mappings[job.model], job, broken, stop)
@@ -268,7 +279,8 @@ def dispatch(
             "(not a fault the CRM reported: see the log's traceback; retried, then parked)"))
 
     untried = run_lanes(lanes_of(due), claim=claim, call=call, record=record, stop=stop, concurrency=concurrency,
-                        name=f"write-back-{backend.name}", failed=failed, together=together)
+                        name=f"write-back-{backend.name}", failed=failed, together=together,
+                        batch=BATCH_PER_CONNECTION * max(concurrency, 1))
     if stop.fault is not None and untried:
         if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
             _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
@@ -307,10 +319,11 @@ class _Update:
 
 def _claim_updates(session: Session, row_ids: list[int], mappings: Mapping[str, CompiledMapping],
                    current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
-                   stats: ExportStats, reread_at: float) -> dict[int, _Update]:
+                   stats: ExportStats, reread_at: float, *, lease: timedelta = claims.LEASE) -> dict[int, _Update]:
     """Claim update rows (lane heads, one of each record) and work out what to send, in
     `session`'s short transaction; a row that needs no remote call (withdrawn, parked, 1C
-    holding its values) is settled here and left out."""
+    holding its values) is settled here and left out. `lease`: the claims' (longer than
+    ``claims.LEASE`` when the calls queue behind others of their batch)."""
     jobs: dict[int, _Update] = {}
     rows = {row.id: row for row in session.scalars(
         select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
@@ -327,7 +340,7 @@ def _claim_updates(session: Session, row_ids: list[int], mappings: Mapping[str, 
             continue
         if row.id in held:
             continue  # an older decision on the record is in flight: this one follows it, never beside it
-        job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats)
+        job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats, lease=lease)
         if job is not None:
             jobs[row_id] = job
     return jobs
@@ -351,7 +364,7 @@ def _preload_references(binder: Binder, rows: list[OutboxRow], mappings: Mapping
 
 def _claim_update(session: Session, binder: Binder, row: OutboxRow, newer: set[str], mappings: Mapping[str, CompiledMapping],
                   current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
-                  stats: ExportStats) -> _Update | None:
+                  stats: ExportStats, *, lease: timedelta = claims.LEASE) -> _Update | None:
     claims.release(row)  # a lapsed claim (its owner died): the re-read showed what its write did
     mapping = mappings.get(row.model)
     remote_id = binder.remote_id(row.model, row.local_id)
@@ -383,7 +396,7 @@ def _claim_update(session: Session, binder: Binder, row: OutboxRow, newer: set[s
         stats.unchanged += 1
         return None
     expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
-    return _Update(row.id, claims.take(row, now), row.model, remote_id, values, dict(row.fields), expected)
+    return _Update(row.id, claims.take(row, now, lease=lease), row.model, remote_id, values, dict(row.fields), expected)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from crm_bridge.app import App
 from crm_bridge.events import DomainEvent, EventBus
 from crm_bridge.registry import Registry
 from sync import claim as claims
+from sync.exporter import BATCH_PER_CONNECTION
 from sync.outbox import enqueue
 from sync.tables import BindingRow, OutboxRow
 
@@ -85,7 +86,11 @@ def test_a_dead_workers_write_still_in_flight_is_not_overtaken_by_the_newer_one(
         worker.kill()
         worker.wait(10)
         with app.store.transaction() as s:
-            held = s.scalars(select(OutboxRow).where(OutboxRow.claimed_by.is_not(None))).one()
+            # The batch claimed with the held write (sync.exporter.BATCH_PER_CONNECTION) waits
+            # behind it on the one connection: the first of the batch, the lowest id, is in 1C.
+            claimed = s.scalars(select(OutboxRow).where(OutboxRow.claimed_by.is_not(None)).order_by(OutboxRow.id)).all()
+            assert 1 <= len(claimed) <= BATCH_PER_CONNECTION, len(claimed)
+            held = claimed[0]
             ref = s.scalars(
                 select(BindingRow.remote_id).where(
                     BindingRow.model == held.model, BindingRow.local_id == held.local_id
