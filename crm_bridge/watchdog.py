@@ -45,7 +45,7 @@ class _Alarm:
 
     The thread is woken only when a new deadline is the earliest: every exchange of a
     backend has the same ``timeout.total``, so a new one nearly always comes after those
-    waited for, and waking the thread on every request cost about a quarter of the
+    waited for, and waking the thread on every request cost up to a quarter of the
     client's CPU for a call to a local 1C (a thread switch and a GIL hand-over each)."""
 
     def __init__(self) -> None:
