@@ -60,8 +60,9 @@ def test_a_change_to_the_sessions_own_settings_is_honoured_after_the_first_call(
         session.verify = "/other.pem"
         session.cert = "/client.pem"
         session.proxies = {"http": "http://session.example:8"}
+    given: tuple[dict[str, str] | None, ...] = ({}, None)
     for url in URLS:
-        for proxies in ({}, None):
+        for proxies in given:
             assert settled.merge_environment_settings(url, proxies, True, None, None) == \
                 plain.merge_environment_settings(url, proxies, True, None, None)
 
