@@ -26,6 +26,7 @@ import requests
 
 from adapters.onec.answer import read_body, shown_url
 from adapters.onec.errors import OneCLate, OneCUnavailable, translated
+from crm_bridge.http import request_headers
 from crm_bridge.watchdog import Watchdog, watch_session
 
 __all__ = ["Watchdog", "bounded_exchange", "late", "watch_session"]
@@ -58,7 +59,7 @@ def bounded_exchange(session: requests.Session, method: str, url: str, *, backen
     with Watchdog(total) as dog:
         try:
             with translated(backend, what, read_timeout=min(read, total)):
-                response = session.request(method, url, data=data, headers=dict(headers or {}), stream=True,
+                response = session.request(method, url, data=data, headers=request_headers(headers), stream=True,
                                            timeout=(connect, min(read, total)))
                 body = read_body(response, backend=backend, what=what, deadline=deadline, total=total,
                                  max_bytes=max_bytes, cap_setting=cap_setting)

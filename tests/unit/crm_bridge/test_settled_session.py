@@ -50,3 +50,27 @@ def test_without_trust_env_nothing_is_read() -> None:
     session.trust_env = False
     assert session.merge_environment_settings(URLS[0], {}, None, None, None) == \
         {"proxies": {}, "stream": False, "verify": True, "cert": None}
+
+
+@pytest.mark.usefixtures("proxied")
+def test_a_change_to_the_sessions_own_settings_is_honoured_after_the_first_call() -> None:
+    settled, plain = SettledSession(), requests.Session()
+    for session in (settled, plain):
+        session.merge_environment_settings(URLS[0], {}, True, None, None)
+        session.verify = "/other.pem"
+        session.cert = "/client.pem"
+        session.proxies = {"http": "http://session.example:8"}
+    given: tuple[dict[str, str] | None, ...] = ({}, None)
+    for url in URLS:
+        for proxies in given:
+            assert settled.merge_environment_settings(url, proxies, True, None, None) == \
+                plain.merge_environment_settings(url, proxies, True, None, None)
+
+
+@pytest.mark.usefixtures("proxied")
+def test_each_call_gets_its_own_proxies_to_change() -> None:
+    session = SettledSession()
+    first = session.merge_environment_settings(URLS[0], {}, True, None, None)
+    first["proxies"]["http"] = "http://changed.example:1"
+    assert session.merge_environment_settings(URLS[0], {}, True, None, None)["proxies"]["http"] == \
+        "http://proxy.example:3128"

@@ -49,3 +49,28 @@ def test_watchdogs_fire_in_deadline_order_whatever_order_they_start_in() -> None
             assert not late.fired
         time.sleep(0.4)
         assert late.fired
+
+
+def test_a_short_deadline_after_many_long_ones_still_fires_on_time() -> None:
+    """The alarm thread is woken only for a deadline earlier than the one it waits for:
+    a short one after long ones (ended and still running) must be among those."""
+    for _ in range(100):
+        with Watchdog(300.0):
+            pass
+    ours, server = socket.socketpair()
+    with ours, server, Watchdog(300.0) as slow, Watchdog(0.2) as dog:
+        watched(dog, ours)
+        started = time.monotonic()
+        assert ours.recv(1) == b""
+        assert time.monotonic() - started < 2.0
+        assert dog.fired
+        assert not slow.fired
+
+
+def test_ended_exchanges_do_not_pile_up_while_the_alarm_sleeps() -> None:
+    from crm_bridge.watchdog import _alarm
+
+    for _ in range(5000):
+        with Watchdog(300.0):
+            pass
+    assert len(_alarm._heap) < 1000  # compacted: not one entry per request for the next five minutes
