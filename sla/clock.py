@@ -61,7 +61,7 @@ class SlaEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Cycle:
     metric: str
     index: int
