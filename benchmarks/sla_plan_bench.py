@@ -214,6 +214,8 @@ def run(store: str, url: str, n: int, naive: int, profile: str | None, *,
             outbox = s.scalar(select(func.count()).select_from(OutboxRow)) or 0
         if planned != n or failed or left or clockless:
             problems.append(f"{store}: planned {planned}, failed {failed}, {left} still queued, {clockless} without a clock")
+        if not sample:  # --naive 0: the planner alone, nothing to compare with
+            return Figures(store, n, seconds, ledger, outbox, 0, 0.0, cpu, 0.0), problems
         planner_story = story(app, sample)
         # The per-request path on the same requests, from scratch: their SLA rows gone, queued again.
         with app.store.transaction() as s:
@@ -264,11 +266,11 @@ def main(argv: list[str] | None = None) -> int:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
     for f in results:
+        naive = (f"per-request path: {f.naive_requests:,} in {f.naive_seconds:.2f} s = {f.naive_per_s:,.0f}/s "
+                 f"(CPU {f.naive_cpu:.2f} s = {f.naive_requests / f.naive_cpu:,.0f}/s); "
+                 f"ratio {f.per_s / f.naive_per_s if f.naive_per_s else 0:.1f}x; ") if f.naive_requests else ""
         print(f"{f.store:<10} planner: {f.requests:,} requests in {f.seconds:.2f} s = {f.per_s:,.0f}/s "
-              f"(CPU {f.cpu:.2f} s = {f.requests / f.cpu:,.0f}/s); "
-              f"per-request path: {f.naive_requests:,} in {f.naive_seconds:.2f} s = {f.naive_per_s:,.0f}/s "
-              f"(CPU {f.naive_cpu:.2f} s = {f.naive_requests / f.naive_cpu:,.0f}/s); "
-              f"ratio {f.per_s / f.naive_per_s if f.naive_per_s else 0:.1f}x; "
+              f"(CPU {f.cpu:.2f} s = {f.requests / f.cpu:,.0f}/s); {naive}"
               f"ledger {f.ledger_rows / f.requests:.2f} rows/request; write-back {f.outbox_rows / f.requests:.2f} rows/request")
     for p in problems:
         print("PROBLEM:", p)

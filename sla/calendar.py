@@ -64,6 +64,16 @@ __all__ = [
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def _local_year(value: datetime, zone: ZoneInfo) -> int:
+    """The year of aware `value` in `zone`. From February to November (in the zone `value`
+    carries) it is the same year in every zone, as no two UTC offsets are a day apart:
+    the zone conversion (0.4 µs, two a cycle the planner evaluates) is left for the weeks
+    around New Year."""
+    if 1 < value.month < 12 and value.tzinfo is not None:
+        return value.year
+    return value.astimezone(zone).year
+
+
 def load_zone(key: str, path: str = "timezone") -> ZoneInfo:
     """``ZoneInfo(key)`` with a ``CalendarSpecError`` naming ``path`` and a close match."""
     try:
@@ -251,7 +261,7 @@ class WeeklyCalendar(Calendar):
         if not self._coverage:
             return ()
         low, high = (start, end) if start <= end else (end, start)
-        first, last = low.astimezone(self._zone).year, high.astimezone(self._zone).year
+        first, last = _local_year(low, self._zone), _local_year(high, self._zone)
         found = self._gaps.get((first, last))
         if found is None:
             found = self._gaps[(first, last)] = tuple(

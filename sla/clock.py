@@ -61,7 +61,7 @@ class SlaEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Cycle:
     metric: str
     index: int
@@ -169,7 +169,7 @@ def _match_alike(policies: Sequence[PolicySpec], state: Mapping[str, Any],
     return found
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     """The cycle being evaluated."""
 
@@ -292,7 +292,7 @@ class _Evaluator:
         cycle = Cycle(metric, index, at, policy.name, policy.calendar, target)
         run = _Run(cycle, policy, cal, None if paused else at)
         self.cycles.append(cycle)
-        why = next(v.reason for v in verdicts if v.matched)
+        why = verdicts[-1].reason  # the policy found: the last verdict (``match_policy``)
         self._emit(run, "activate", at, _ZERO)
         self._emit(run, "apply_policy", at, _ZERO, {"policy": policy.name, "reason": why, "calendar": policy.calendar,
                                                     "target_seconds": target.total_seconds()})
@@ -323,7 +323,7 @@ class _Evaluator:
             self._emit(run, "breach", at, used, {"reason": "the new target was already used up when the policy changed"})
         elif used < target:
             run.cycle.due = None  # recomputed from the new target
-        why = next(v.reason for v in verdicts if v.matched)
+        why = verdicts[-1].reason  # the policy found: the last verdict (``match_policy``)
         self._emit(run, "apply_policy", at, used, {
             "policy": policy.name, "reason": why, "calendar": policy.calendar, "target_seconds": target.total_seconds(),
             "previous_policy": old[0], "previous_target_seconds": old[1].total_seconds(),

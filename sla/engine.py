@@ -84,7 +84,12 @@ def _why(changed: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[s
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
-_QUEUE_CHUNK = 500  # requests planned per transaction when the queue is drained
+#: requests planned per transaction when the queue is drained. Each commit writes every page
+#: its rows touched, and the outbox's identity keys and the requests' SLA indexes land on
+#: pages all over their B-trees: 2,000 a commit instead of 500 writes most such pages once
+#: instead of four times (the planner's CPU at 20,000 requests: -10 to -20 %). The write
+#: lock is held about half a second a chunk; other writers wait on the busy timeout (30 s).
+_QUEUE_CHUNK = 2000
 
 
 def _facts(ticket: Any, events: Sequence[Any], customer: Any, team: Any) -> TicketFacts:

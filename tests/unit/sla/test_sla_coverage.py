@@ -159,3 +159,17 @@ def test_a_pre_holiday_day_two_layers_shorten_loses_one_hour_not_two() -> None:
     cal = office("ru-production", regional)  # ru-production shortens 3 Nov 2026 as well
     day = msk(2026, 11, 3)
     assert business_between(cal, day, day + timedelta(days=1)) == 7 * H
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kamchatka", "UTC", "Europe/Moscow"])
+def test_a_gap_is_found_by_the_calendars_local_year_from_an_instant_in_any_zone(zone: str) -> None:
+    # coverage_gaps skips the zone conversion from February to November: the year must be the
+    # converted one on every day, the days around New Year in zones 26 hours apart included
+    calendar = office("ru-production")
+    here = ZoneInfo(zone)
+    for start in (datetime(2026, 1, 1, tzinfo=here), datetime(2026, 1, 31, 23, 59, tzinfo=here),
+                  datetime(2026, 2, 1, tzinfo=here), datetime(2027, 11, 30, 23, 59, tzinfo=here),
+                  datetime(2027, 12, 1, tzinfo=here), datetime(2027, 12, 31, 23, 59, tzinfo=here)):
+        for end in (start, start + timedelta(hours=1), start + timedelta(days=400)):
+            converted = calendar.coverage_gaps(start.astimezone(MSK), end.astimezone(MSK))
+            assert calendar.coverage_gaps(start, end) == converted, (start, end)
