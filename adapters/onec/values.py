@@ -62,7 +62,6 @@ _INTEGERS = {"Edm.Byte": (0, 255), "Edm.SByte": (-128, 127), "Edm.Int16": (-(2**
              "Edm.Int32": (-(2**31), 2**31 - 1), "Edm.Int64": (-(2**63), 2**63 - 1)}
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_TYPED = frozenset({"Edm.Boolean", "Edm.Decimal", "Edm.Double", "Edm.Single", "Edm.Guid"})  # read_value converts them
 _SPECIAL_DOUBLES = {"INF": math.inf, "-INF": -math.inf, "NaN": math.nan}
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # xsd:boolean, as OData Atom writes it
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -97,8 +96,8 @@ def _bad(prop: Property, value: Any, expected: str) -> BadValue:
 def _datetime(prop: Property, value: Any, tz: ZoneInfo) -> datetime | None:
     if not isinstance(value, str):
         raise _bad(prop, value, "a date and time YYYY-MM-DDTHH:MM:SS")
-    if value == "":
-        return None
+    if value in ("", EMPTY_DATE):
+        return None  # no date, or 1C's empty date (most of a request's deadlines): no parse
     match = _DATETIME.fullmatch(value)
     if match is None:
         raise _bad(prop, value, "a date and time YYYY-MM-DDTHH:MM:SS")
@@ -146,24 +145,90 @@ def _double(prop: Property, value: Any) -> float:
     return float(value)
 
 
-def _rows(prop: Property, value: Any, tz: ZoneInfo, meta: Metadata) -> list[dict[str, Any]]:
-    if value == "":
-        return []  # an empty tabular section in Atom: the element without rows
-    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-        raise _bad(prop, value, "a list of rows")
+def _boolean(prop: Property, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in _BOOLEANS:
+        return _BOOLEANS[value]
+    raise _bad(prop, value, "a boolean, true or false")
+
+
+def _guid(prop: Property, value: Any) -> str | None:
+    if value in ("", EMPTY_REF):
+        return None
+    if not isinstance(value, str) or not _GUID.fullmatch(value):
+        raise _bad(prop, value, "a reference key (GUID)")
+    return value
+
+
+_Read = Callable[[Any], Any]
+
+
+def _typed_reader(prop: Property, props: dict[str, Property], tz: ZoneInfo, meta: Metadata) -> _Read | None:
+    """What reads a non-null wire value of `prop`, decided once from its EDM type: None
+    when the value stays as it came (a plain string, binary text, an enum's name).
+
+    ``read_value`` and ``from_wire`` both read through it, so a value is typed the same
+    whichever asks; ``from_wire`` keeps the reader per set and field, and a tabular
+    section keeps one per row field, so a value costs one call, not the type's questions.
+    """
+    kind = prop.type
+    if prop.is_collection:
+        return _rows_reader(prop, tz, meta)
+    if kind == "Edm.Boolean":
+        return lambda value: _boolean(prop, value)
+    if kind in _INTEGERS:
+        return lambda value: _integer(prop, value)
+    if kind == "Edm.Decimal":
+        return lambda value: _decimal(prop, value)
+    if kind in ("Edm.Double", "Edm.Single"):
+        return lambda value: _double(prop, value)
+    if kind in ("Edm.DateTime", "Edm.DateTimeOffset"):
+        return lambda value: _datetime(prop, value, tz)
+    if kind == "Edm.Guid":
+        return lambda value: _guid(prop, value)
+    if kind == "Edm.String" and f"{prop.name}_Type" in props:  # a composite field: the empty reference is no value
+        return lambda value: None if value == EMPTY_REF else value
+    return None  # Edm.String (a composite field's primitive too), Edm.Binary, an enum's name
+
+
+def _rows_reader(prop: Property, tz: ZoneInfo, meta: Metadata) -> _Read:
+    """What reads a tabular section: its rows, each value by the row type's field. The
+    readers of the row fields are worked out for the first row and kept for the others
+    (a partner's contact rows: a dozen values a record)."""
     row_type = meta.row_type(prop)
-    rows: list[dict[str, Any]] = []
-    problems: list[tuple[str, str]] = []
-    for line, item in enumerate(value, start=1):
-        row: dict[str, Any] = {}
-        for name, raw in item.items():
-            try:
-                row[name] = read_value(row_type.get(name), raw, tz, meta, row_type)
-            except BadValue as exc:
-                problems += [(f"{prop.name}[{line}].{field}", why) for field, why in exc.problems]
-        rows.append(row)
-    if problems:
-        raise BadValue(problems)
+    readers: dict[str, _Read | None] = {}
+
+    def field_reader(name: str) -> _Read | None:
+        read = readers.get(name, _UNASKED)
+        if read is _UNASKED:
+            row_prop = row_type.get(name)
+            read = readers[name] = None if row_prop is None else _typed_reader(row_prop, row_type, tz, meta)
+        return cast("_Read | None", read)
+
+    def rows(value: Any) -> list[dict[str, Any]]:
+        if value == "":
+            return []  # an empty tabular section in Atom: the element without rows
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            raise _bad(prop, value, "a list of rows")
+        read_rows: list[dict[str, Any]] = []
+        problems: list[tuple[str, str]] = []
+        for line, item in enumerate(value, start=1):
+            row: dict[str, Any] = {}
+            for name, raw in item.items():
+                read = field_reader(name)
+                if read is None or raw is None:
+                    row[name] = raw
+                    continue
+                try:
+                    row[name] = read(raw)
+                except BadValue as exc:
+                    problems += [(f"{prop.name}[{line}].{field}", why) for field, why in exc.problems]
+            read_rows.append(row)
+        if problems:
+            raise BadValue(problems)
+        return read_rows
+
     return rows
 
 
@@ -181,61 +246,23 @@ def read_value(prop: Property | None, value: Any, tz: ZoneInfo, meta: Metadata,
     """
     if prop is None or value is None:
         return value
-    kind = prop.type
-    if prop.is_collection:
-        return _rows(prop, value, tz, meta)
-    if kind == "Edm.Boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value in _BOOLEANS:
-            return _BOOLEANS[value]
-        raise _bad(prop, value, "a boolean, true or false")
-    if kind in _INTEGERS:
-        return _integer(prop, value)
-    if kind == "Edm.Decimal":
-        return _decimal(prop, value)
-    if kind in ("Edm.Double", "Edm.Single"):
-        return _double(prop, value)
-    if kind in ("Edm.DateTime", "Edm.DateTimeOffset"):
-        return _datetime(prop, value, tz)
-    if kind == "Edm.Guid":
-        if value in ("", EMPTY_REF):
-            return None
-        if not isinstance(value, str) or not _GUID.fullmatch(value):
-            raise _bad(prop, value, "a reference key (GUID)")
-        return value
-    if kind == "Edm.String" and value == EMPTY_REF and f"{prop.name}_Type" in props:
-        return None  # a composite-type field holding an empty reference
-    return value  # Edm.String (a composite field's primitive too), Edm.Binary, an enum's name
+    read = _typed_reader(prop, props, tz, meta)
+    return value if read is None else read(value)
 
 
 _SKIP = object()  # a name from_wire drops: an ``odata.*`` annotation, a navigation link
 _UNASKED = object()
-_Read = Callable[[Any], Any]
 # (id of the metadata, set, zone) -> (the metadata, then what each name met is read by)
 _READERS: dict[tuple[int, str, ZoneInfo], tuple[Metadata, dict[str, object]]] = {}
 
 
 def _reader(name: str, props: dict[str, Property], tz: ZoneInfo, meta: Metadata) -> object:
     """How ``from_wire`` reads a name's non-null values: ``_SKIP``, None (as they came: not
-    in ``$metadata``, or a plain string) or what ``read_value`` calls for the type."""
+    in ``$metadata``, or a plain string) or the type's reader (``_typed_reader``)."""
     if "@" in name or name.startswith("odata."):
         return _SKIP
     prop = props.get(name)
-    if prop is None:
-        return None
-    kind = prop.type
-    if prop.is_collection:
-        return lambda value: _rows(prop, value, tz, meta)
-    if kind in ("Edm.DateTime", "Edm.DateTimeOffset"):
-        return lambda value: _datetime(prop, value, tz)
-    if kind == "Edm.String":
-        if f"{name}_Type" in props:  # a composite field: the empty reference is no value
-            return lambda value: None if value == EMPTY_REF else value
-        return None
-    if kind == "Edm.Binary" or (kind not in _INTEGERS and kind not in _TYPED):
-        return None  # an enum's name, binary text: as they came
-    return lambda value: read_value(prop, value, tz, meta, props)
+    return None if prop is None else _typed_reader(prop, props, tz, meta)
 
 
 def from_wire(meta: Metadata, entity_set: str, record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:

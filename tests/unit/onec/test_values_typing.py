@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from adapters.onec.metadata import Metadata, parse_metadata
-from adapters.onec.values import EMPTY_DATE, EMPTY_REF, BadValue, from_wire
+from adapters.onec.values import EMPTY_DATE, EMPTY_REF, BadValue, from_wire, read_value
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 SHARED = Path(__file__).resolve().parents[2] / "fixtures" / "onec"
@@ -168,6 +168,33 @@ def test_tabular_rows_are_typed_by_their_row_type_and_an_empty_atom_section_is_n
                     {"LineNumber": 2, "Флаг": False, "Дата": None}]
     assert read(meta, "Строки", "") == []  # <d:Строки m:type="Collection(…)"/>
     assert read(meta, "Строки", []) == []
+
+
+def test_a_row_field_is_read_the_same_in_every_row_and_one_not_in_the_row_type_stays_as_it_came(meta: Metadata) -> None:
+    # The row fields' readers are worked out once per section and kept for its other rows
+    # (and records): a row after the first reads as the first did, a name the row type
+    # does not list (an annotation too: only a record's own are dropped) as it came.
+    section = [{"LineNumber": "1", "Флаг": "1", "Дата": EMPTY_DATE, "Тип@odata.type": "x"},
+               {"LineNumber": "2", "Флаг": "0", "Дата": "2024-03-18T10:42:07", "Тип@odata.type": "y", "Иное": "7"}]
+    first = read(meta, "Строки", section)
+    again = read(meta, "Строки", section[::-1])
+    assert first == [{"LineNumber": 1, "Флаг": True, "Дата": None, "Тип@odata.type": "x"},
+                     {"LineNumber": 2, "Флаг": False, "Дата": datetime(2024, 3, 18, 10, 42, 7, tzinfo=MOSCOW),
+                      "Тип@odata.type": "y", "Иное": "7"}]
+    assert again == first[::-1]
+
+
+@pytest.mark.parametrize(("field", "wire"), [
+    ("Флаг", "false"), ("Байт", "255"), ("Длинное", "-7"), ("Сумма", "1.50"), ("Доля", "INF"),
+    ("Дата", EMPTY_DATE), ("Дата", "2024-03-18T10:42:07.5"), ("Момент", "2024-03-18T10:42:07+03:00"),
+    ("Партнер_Key", EMPTY_REF), ("Партнер_Key", KEY), ("Основание", EMPTY_REF), ("Текст", EMPTY_REF),
+    ("Строки", [{"LineNumber": "1", "Флаг": "true"}]),
+])
+def test_read_value_and_from_wire_type_a_value_alike(meta: Metadata, field: str, wire: Any) -> None:
+    entity = meta.entity("Catalog_Все")
+    assert entity is not None
+    props = entity.properties
+    assert read_value(props[field], wire, MOSCOW, meta, props) == read(meta, field, wire)
 
 
 def _as_atom_text(value: Any) -> Any:
