@@ -22,6 +22,8 @@ from crm_bridge.store.tables import TicketRow
 from sla import CalendarLayer
 from sla import engine as sla_engine
 from sla import queue as sla_queue
+from sla.clock import evaluate
+from sla.ledger import record
 from sla.tables import SlaClockRow, SlaEventRow, SlaQueueRow
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
@@ -193,3 +195,88 @@ def test_on_postgresql_two_planners_share_the_queue_and_plan_each_request_once(a
     assert queued(app) == {}
     with app.store.transaction() as s:
         assert sorted(s.scalars(select(SlaClockRow.ticket_id))) == [1, 2, 3]
+
+
+def planned_state(app: App) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The ledger (in the order written, without the instant of writing), the requests' SLA
+    fields and the clocks, as a plan leaves them."""
+    with app.store.transaction() as s:
+        ledger = [tuple(r) for r in s.execute(select(
+            SlaEventRow.ticket_id, SlaEventRow.generation, SlaEventRow.metric, SlaEventRow.cycle, SlaEventRow.kind,
+            SlaEventRow.at, SlaEventRow.business_seconds, SlaEventRow.calendar_seconds, SlaEventRow.data)
+            .order_by(SlaEventRow.ticket_id, SlaEventRow.id))]
+        fields = [tuple(r) for r in s.execute(select(
+            TicketRow.id, TicketRow.first_response_due, TicketRow.resolution_due, TicketRow.sla_policy, TicketRow.sla_state,
+            TicketRow.sla_breached).order_by(TicketRow.id))]
+        clock_rows = [tuple(r) for r in s.execute(select(
+            SlaClockRow.ticket_id, SlaClockRow.generation, SlaClockRow.policy, SlaClockRow.state, SlaClockRow.next_check,
+            SlaClockRow.notes).order_by(SlaClockRow.ticket_id))]
+    return ledger, fields, clock_rows
+
+
+def plan_alone(app: App, ticket_id: int, now: datetime) -> None:
+    """A request planned the way one was before the planner (``sla_plan_bench``'s reference):
+    its ORM row, its history, ``record`` reading its ledger, the summary set on the row."""
+    settings = app.config.section("sla")
+    with app.store.transaction() as s:
+        unit = app.bus.unit(s, now, app.config)
+        ticket = s.get(TicketRow, ticket_id)
+        assert ticket is not None
+        evaluation = evaluate(sla_engine.facts_for(unit, ticket), settings.policies, settings.calendar, now)
+        record(s, ticket_id, evaluation)
+        for key, value in sla_engine._summary(evaluation, ticket).items():
+            setattr(ticket, key, value)
+
+
+def test_a_chunk_of_new_and_planned_requests_is_planned_as_one_by_one(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Request 1 planned before, 2 and 3 new, planned in one chunk: the same ledger and SLA
+    fields as the per-request path gives each alone, and the same events published (the
+    handlers' and the outbox's input), in the same order, as chunks of one request."""
+    later = NOW.replace(day=27)  # past the first response and resolution targets: warnings, breaches, escalations
+    with app.store.transaction() as s:
+        s.get(TicketRow, 3).priority = "urgent"  # type: ignore[union-attr]  # another policy: another story
+        sla_queue.queue(s, [1], NOW)
+    sla_engine.plan_queued(app, NOW)
+    before = planned_state(app)
+    real = Unit.publish
+    told: list[list[tuple[str, int, str]]] = []
+    for chunk in (3, 1):
+        reset(app, before)
+        with app.store.transaction() as s:
+            sla_queue.queue(s, [1, 2, 3], later)
+        published: list[tuple[str, int, str]] = []
+        monkeypatch.setattr(Unit, "publish", lambda unit, event, sink=published: (
+            sink.append((event.kind, event.local_id, repr(sorted(event.data.items())))), real(unit, event)))
+        assert sla_engine.plan_queued(app, later, chunk=chunk) == (3, 0)
+        monkeypatch.undo()
+        told.append(published)
+        if chunk == 3:
+            ledger, fields, _ = planned_state(app)
+    assert told[0] == told[1]
+    assert {row[0] for row in ledger} == {1, 2, 3}
+    assert {row[1] for row in ledger} == {1}
+    assert any(row[0] == 1 and row[4] == "breach" for row in ledger)  # request 1's ledger grew in the chunk
+    reset(app, before)
+    for ticket_id in (1, 2, 3):
+        plan_alone(app, ticket_id, later)
+    alone, alone_fields, _ = planned_state(app)
+    assert (ledger, fields) == (alone, alone_fields)
+
+
+def reset(app: App, state: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
+    """Back to `state` (``planned_state``): the ledger rows after it gone, the SLA fields as they were."""
+    ledger, fields, _ = state
+    with app.store.transaction() as s:
+        kept = {row[0] for row in ledger}
+        s.query(SlaEventRow).filter(SlaEventRow.ticket_id.not_in(kept)).delete()
+        s.query(SlaClockRow).filter(SlaClockRow.ticket_id.not_in(kept)).delete()
+        s.query(SlaQueueRow).delete()
+        for ticket_id, *values in fields:
+            s.query(TicketRow).filter(TicketRow.id == ticket_id).update(dict(zip(
+                ("first_response_due", "resolution_due", "sla_policy", "sla_state", "sla_breached"), values, strict=True)))
+        count = s.query(SlaEventRow).filter(SlaEventRow.ticket_id == 1).count()
+        extra = count - sum(1 for row in ledger if row[0] == 1)
+        if extra:  # request 1's rows appended after `state`: the newest ones
+            newest = [i for (i,) in s.execute(select(SlaEventRow.id).where(SlaEventRow.ticket_id == 1)
+                                              .order_by(SlaEventRow.id.desc()).limit(extra))]
+            s.query(SlaEventRow).filter(SlaEventRow.id.in_(newest)).delete()
