@@ -86,4 +86,5 @@ def test_without_batches_the_lanes_renew_their_calls_too(monkeypatch: pytest.Mon
                      stop=Stop(), concurrency=2, name="renew-lanes",
                      renew=lambda jobs: renewed.append(sorted(job.row_id for job in jobs)))
     assert left == []
-    assert renewed and all(jobs for jobs in renewed)  # only calls in flight, never an empty renewal
+    assert renewed
+    assert all(jobs for jobs in renewed)  # only calls in flight, never an empty renewal
