@@ -8,7 +8,8 @@ call held SQLite's write lock (and PostgreSQL's row locks) for as long as 1C too
 answer: a PATCH slower than the busy timeout failed every other job with "database is
 locked".
 
-A claim is live until its expiry (``LEASE`` after it was taken), or until its owner is
+A claim is live until its expiry (``LEASE`` after it was taken, or after its owner last
+renewed it: a batch's claims are renewed while their calls queue, ``renew``), or until its owner is
 known to be gone: a process on this host whose pid no longer runs, or this very process
 when the claim is not one it is sending (a pid reused after a crash). A dead owner's row
 is claimed again once ``TAKEOVER_GRACE`` has passed on the wall clock since the claim was
@@ -31,13 +32,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sync.tables import OutboxRow
 
-__all__ = ["LEASE", "TAKEOVER_GRACE", "done", "held_elsewhere", "held_elsewhere_many", "is_live", "live_claim", "owns",
-           "release", "take"]
+__all__ = ["LEASE", "TAKEOVER_GRACE", "advanced", "done", "held_elsewhere", "held_elsewhere_many", "is_live",
+           "live_claim", "owns", "release", "renew", "take"]
 
 # Longer than any one remote write can take (connect, read timeouts, a slow 1C): a live
 # owner never loses its claim mid-send. A crashed owner on another host is waited out.
@@ -125,15 +126,38 @@ def held_elsewhere_many(session: Session, rows: Sequence[OutboxRow], now: dateti
     return {row.id for row in rows if live.get((row.model, row.local_id), set()) - {row.id}}
 
 
-def take(row: OutboxRow, now: datetime, *, lease: timedelta = LEASE) -> str:
-    """Write a fresh claim on `row` (its transaction commits it); returns its token, which
-    counts as this process's own until ``done(token)``, once the result is recorded.
-    `lease`: longer than ``LEASE`` for a row whose call waits behind others claimed with
-    it (``lanes.run_lanes``' `batch`): a live owner never loses a claim before its call is over."""
+def take(row: OutboxRow, now: datetime) -> str:
+    """Write a fresh claim on `row`, for ``LEASE`` (its transaction commits it); returns its
+    token, which counts as this process's own until ``done(token)``, once the result is
+    recorded. A row whose call waits behind others claimed with it (``lanes.run_lanes``'
+    `batch`) keeps the plain lease too: its owner renews it while it waits (``renew``), so
+    an owner that dies on another host blocks the row one ``LEASE``, not one per call queued."""
     token = _token()
-    row.claimed_by, row.claim_expires = token, now + lease
+    row.claimed_by, row.claim_expires = token, now + LEASE
     _sending.add(token)
     return token
+
+
+def renew(session: Session, held: Sequence[tuple[int, str]], now: datetime) -> int:
+    """Push the expiry of the claims `held` (row id, token) to `now` + ``LEASE``, those still
+    ours only: a row whose claim was lost (taken over) is left alone, and its record then
+    finds it lost. Returns the rows renewed. `now`: the clock the claims were taken with,
+    advanced by the wall time since (``advanced``), as the other dispatchers judge them by it."""
+    if not held:
+        return 0
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_([row_id for row_id, _ in held]),
+               OutboxRow.claimed_by.in_([token for _, token in held]))  # tokens are unique: each row's own
+        .values(claim_expires=now + LEASE)
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def advanced(now: datetime, since: float) -> datetime:
+    """`now` (the application's clock when a pass began; tests freeze it) moved on by the
+    wall time since `since` (``time.monotonic()`` then): the instant a renewal stands at."""
+    return now + timedelta(seconds=max(time.monotonic() - since, 0.0))
 
 
 def done(token: str) -> None:

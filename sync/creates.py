@@ -6,6 +6,7 @@ of made twice (``sync.source.supports_create``)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,7 +44,8 @@ ROUNDS = 3  # a create, the record it refers to and that one's reference: create
 WAIT = timedelta(minutes=1)  # a create whose reference is still being created looks again after this
 # Creates claimed (bound, looked up) in one transaction and recorded in one: the calls
 # beyond the backend's concurrency queue behind it. At 16 a batch per connection, the last
-# call waits for 15 others on its connection: its claim's lease is that many times longer.
+# call waits for 15 others on its connection: its claim (one ``claims.LEASE``) is renewed
+# while it waits (``_renew``), so an owner that dies elsewhere blocks it one lease, not 16.
 BATCH_PER_CONNECTION = 16
 
 
@@ -95,8 +97,9 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
     keys looked up in one request (an ``or`` of keys, ``find_many``, when the adapter
     offers it) after the claim is committed and before any is created, its calls made
     `concurrency` at once, and its outcomes recorded in one transaction once all are over
-    — two commits a batch, not two for every two creates. A claim's lease covers its wait
-    behind the batch's earlier calls; after a crash the look-up by key finds what was created.
+    — two commits a batch, not two for every two creates. A claim is renewed while it waits
+    behind the batch's earlier calls (``_renew``, every ``lanes.RENEW_EVERY`` seconds);
+    after a crash the look-up by key finds what was created.
 
     A create that refers to a record still being created in the same batch (a request's
     file, claimed beside the request) waits; once the batch has created something, the
@@ -112,6 +115,7 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
         ids = list(session.scalars(select(OutboxRow.id).where(
             OutboxRow.backend == backend.name, OutboxRow.operation == "create", OutboxRow.state == "pending",
             OutboxRow.next_attempt_at <= now).order_by(OutboxRow.id).limit(limit)))
+    started = time.monotonic()  # the claims' renewals stand at `now` moved on by the wall time since
     writers: dict[str, CompiledMapping] = {}  # each model's full write mapping, compiled once per pass
     for _ in range(ROUNDS):
         if not ids:
@@ -119,7 +123,7 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
         waiting: list[int] = []
         created = stats.created
         stop = Stop()
-        _create_round(store, backend, mappings, now, stats, ids, concurrency, writers, waiting, stop)
+        _create_round(store, backend, mappings, now, stats, ids, concurrency, writers, waiting, stop, started)
         if stop.fault is not None or stats.created == created:  # stopped, or nothing new in the CRM: what waits, waits on
             return
         ids = waiting
@@ -127,12 +131,12 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
 
 def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], now: datetime,
                   stats: ExportStats, ids: list[int], concurrency: int, writers: dict[str, CompiledMapping],
-                  waiting: list[int], stop: Stop) -> None:
-    """One round of `create_pending` over `ids`; the rows whose reference is not created yet go into `waiting`."""
+                  waiting: list[int], stop: Stop, started: float) -> None:
+    """One round of `create_pending` over `ids`; the rows whose reference is not created yet go into `waiting`.
+    `started`: ``time.monotonic()`` when the pass began at `now` (the claims' renewals move on from it)."""
 
     def claim(row_ids: list[int]) -> dict[int, _Create]:
         jobs: dict[int, _Create] = {}
-        lease = claims.LEASE * -(-len(row_ids) // max(concurrency, 1))  # the calls queued on a connection, at most
         with store.transaction() as session:
             rows = {row.id: row for row in session.scalars(
                 select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
@@ -141,7 +145,7 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
             for row_id in row_ids:
                 row = rows.get(row_id)
                 job = _claim_create(session, backend, mappings, row, now, stats, writers, waiting,
-                                    binding=bindings.get((row.model, row.local_id)), binder=binder, lease=lease) \
+                                    binding=bindings.get((row.model, row.local_id)), binder=binder) \
                     if row is not None else None
                 if job is not None:
                     jobs[row_id] = job
@@ -170,11 +174,21 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
                 if (row := held.get(made.job.row_id)) is not None:
                     _settle(session, row, bindings.get(made.job.binding_id), mappings[made.job.model], made, now, stats)
 
+    def renew(held: list[_Create]) -> None:
+        _renew(store, held, claims.advanced(now, started))
+
     untried = run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=stop,
                         concurrency=concurrency, name=f"create-{backend.name}", failed=failed,
-                        batch=BATCH_PER_CONNECTION * max(concurrency, 1))
+                        batch=BATCH_PER_CONNECTION * max(concurrency, 1), renew=renew)
     if stop.fault is not None and untried:
         _hold_back(store, untried, stop.fault, now, stats, backend.name)
+
+
+def _renew(store: Store, held: list[_Create], now: datetime) -> None:
+    """Renew the claims of the creates still queued or in flight, in one short transaction
+    (``claims.renew``: those still ours only)."""
+    with store.transaction() as session:
+        claims.renew(session, [(job.row_id, job.token) for job in held], now)
 
 
 def _hold_back(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats,
@@ -246,10 +260,9 @@ def _read_for_claim(session: Session, backend: str, rows: list[OutboxRow]
 
 def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[str, CompiledMapping], row: OutboxRow,
                   now: datetime, stats: ExportStats, writers: dict[str, CompiledMapping],
-                  waiting: list[int], *, binding: BindingRow | None, binder: Binder,
-                  lease: timedelta = claims.LEASE) -> _Create | None:
+                  waiting: list[int], *, binding: BindingRow | None, binder: Binder) -> _Create | None:
     """Claim a create row and work out its write; settle at once what needs no remote call.
-    `binding`: the row's binding (read with its batch), None when it has none; `lease`: the claim's."""
+    `binding`: the row's binding (read with its batch), None when it has none."""
     if row.state != "pending" or claims.is_live(row, now):
         return None
     claims.release(row)  # a lapsed claim (its owner died): the look-up below finds what it did
@@ -260,7 +273,7 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
         if binding is None or mapping is None or getattr(backend, "complete_create", None) is None:
             row.state, row.sent_at, row.last_error = "sent", now, None
             return None
-        return _Create(row.id, claims.take(row, now, lease=lease), row.model, binding.id, binding.remote_id,
+        return _Create(row.id, claims.take(row, now), row.model, binding.id, binding.remote_id,
                        binding.remote_version)
     if mapping is None or not mapping.spec.correlation or not supports_create(backend):
         row.state, row.last_error = "parked", (
@@ -298,7 +311,7 @@ def _claim_create(session: Session, backend: RemoteBackend, mappings: Mapping[st
     except (ValueError, TypeError, LookupError) as exc:  # this record's data: it fails alone, the others go
         unsendable(session, row, key, fields_to_json(row.model, local), exc, now, stats)
         return None
-    return _Create(row.id, claims.take(row, now, lease=lease), row.model, binding.id, key=key, values=values,
+    return _Create(row.id, claims.take(row, now), row.model, binding.id, key=key, values=values,
                    local=fields_to_json(row.model, local))
 
 

@@ -59,8 +59,8 @@ log = logging.getLogger(__name__)
 # one once all their calls are over. A round of the lanes without batches recorded and
 # claimed about two rows at latency 0 (``sync.lanes.GATHER``): five statements and a
 # transaction for every two writes, whatever the number of workers. At 8 a connection, the
-# last call of a batch waits behind 7 others on its connection: its claim's lease is that
-# many times longer (``claims.take``), as the creates' (``sync.creates``).
+# last call of a batch waits behind 7 others on its connection: its claim (one
+# ``claims.LEASE``) is renewed while it waits (``_renew``), as the creates' (``sync.creates``).
 BATCH_PER_CONNECTION = 8
 
 
@@ -218,8 +218,10 @@ def dispatch(
     one, so several workers dispatch one outbox without sending a row twice, and a slow
     remote never holds SQLite's write lock from the other jobs. Rows are claimed and
     recorded ``BATCH_PER_CONNECTION`` × `concurrency` at a time (the record of one batch
-    and the claim of the next in one transaction); a crash leaves the claims of the batch's
-    rows not sent yet, taken over as any dead owner's (``sync/claim.py``).
+    and the claim of the next in one transaction); the claims still held are renewed while
+    the batch's calls run (``_renew``), and a crash leaves the claims of the batch's rows
+    not sent yet, taken over as any dead owner's (``sync/claim.py``) one ``claims.LEASE``
+    after their last renewal.
     The rows go in lanes, one per record (``_lanes``): a lane sends its record's rows one
     after another, in order, and up to `concurrency` lanes send at once, so a 20 ms
     remote is waited on by several writes together while no record ever has two writes
@@ -234,6 +236,7 @@ def dispatch(
     record is written once, with the decision.
     """
     stats = ExportStats()
+    started = time.monotonic()  # the claims' renewals stand at `now` moved on by the wall time since
     due = _due_rows(store, backend.name, now, limit, shard, holds)
     broken: dict[str, str] = {}  # remote id -> why no request can name it
     reread_at = time.time()  # a dead owner's claim is taken over only if its grace had passed by this re-read
@@ -260,9 +263,11 @@ def dispatch(
                 shared.clear()
 
     def claim(row_ids: list[int]) -> dict[int, _Update]:
-        lease = claims.LEASE * -(-len(row_ids) // max(concurrency, 1))  # the calls queued on a connection, at most
         with nullcontext(shared[0]) if shared else store.transaction() as session:
-            return _claim_updates(session, row_ids, mappings, current, written, now, stats, reread_at, lease=lease)
+            return _claim_updates(session, row_ids, mappings, current, written, now, stats, reread_at)
+
+    def renew(held: list[_Update]) -> None:
+        _renew(store, held, claims.advanced(now, started))
 
     def call(job: _Update) -> _Sent:
         return _call_update(backend, mappings[job.model], job, broken, stop)
@@ -280,13 +285,20 @@ def dispatch(
 
     untried = run_lanes(lanes_of(due), claim=claim, call=call, record=record, stop=stop, concurrency=concurrency,
                         name=f"write-back-{backend.name}", failed=failed, together=together,
-                        batch=BATCH_PER_CONNECTION * max(concurrency, 1))
+                        batch=BATCH_PER_CONNECTION * max(concurrency, 1), renew=renew)
     if stop.fault is not None and untried:
         if isinstance(stop.fault, RemoteBusy) and not stop.fault.administrative:
             _wait_out(store, untried, stop.fault, stop.row_id, now, stats, backend.name)
         else:
             _postpone(store, untried, stop.fault, now, stats, backend.name)
     return stats
+
+
+def _renew(store: Store, held: list[_Update], now: datetime) -> None:
+    """Renew the claims of the updates still queued or in flight, in one short transaction
+    of its own (``claims.renew``: those still ours only)."""
+    with store.transaction() as session:
+        claims.renew(session, [(job.row_id, job.token) for job in held], now)
 
 
 def _wait_out(store: Store, row_ids: list[int], exc: RemoteError, met_by_row: int | None, now: datetime,
@@ -319,11 +331,10 @@ class _Update:
 
 def _claim_updates(session: Session, row_ids: list[int], mappings: Mapping[str, CompiledMapping],
                    current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
-                   stats: ExportStats, reread_at: float, *, lease: timedelta = claims.LEASE) -> dict[int, _Update]:
+                   stats: ExportStats, reread_at: float) -> dict[int, _Update]:
     """Claim update rows (lane heads, one of each record) and work out what to send, in
     `session`'s short transaction; a row that needs no remote call (withdrawn, parked, 1C
-    holding its values) is settled here and left out. `lease`: the claims' (longer than
-    ``claims.LEASE`` when the calls queue behind others of their batch)."""
+    holding its values) is settled here and left out."""
     jobs: dict[int, _Update] = {}
     rows = {row.id: row for row in session.scalars(
         select(OutboxRow).where(OutboxRow.id.in_(row_ids)).with_for_update(skip_locked=True))}
@@ -340,7 +351,7 @@ def _claim_updates(session: Session, row_ids: list[int], mappings: Mapping[str, 
             continue
         if row.id in held:
             continue  # an older decision on the record is in flight: this one follows it, never beside it
-        job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats, lease=lease)
+        job = _claim_update(session, binder, row, newer[row.id], mappings, current, written, now, stats)
         if job is not None:
             jobs[row_id] = job
     return jobs
@@ -364,7 +375,7 @@ def _preload_references(binder: Binder, rows: list[OutboxRow], mappings: Mapping
 
 def _claim_update(session: Session, binder: Binder, row: OutboxRow, newer: set[str], mappings: Mapping[str, CompiledMapping],
                   current: Mapping[str, RemoteRecord], written: Mapping[str, dict[str, Any]], now: datetime,
-                  stats: ExportStats, *, lease: timedelta = claims.LEASE) -> _Update | None:
+                  stats: ExportStats) -> _Update | None:
     claims.release(row)  # a lapsed claim (its owner died): the re-read showed what its write did
     mapping = mappings.get(row.model)
     remote_id = binder.remote_id(row.model, row.local_id)
@@ -396,7 +407,7 @@ def _claim_update(session: Session, binder: Binder, row: OutboxRow, newer: set[s
         stats.unchanged += 1
         return None
     expected = remote_now.version if remote_now is not None else binding.remote_version if binding else None
-    return _Update(row.id, claims.take(row, now, lease=lease), row.model, remote_id, values, dict(row.fields), expected)
+    return _Update(row.id, claims.take(row, now), row.model, remote_id, values, dict(row.fields), expected)
 
 
 @dataclass

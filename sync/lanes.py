@@ -45,7 +45,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -53,11 +53,15 @@ from typing import Any, Protocol, TypeVar
 from crm_bridge.errors import RemoteError
 from sync import claim as claims
 
-__all__ = ["GATHER", "Claimed", "Stop", "lanes_of", "run_lanes"]
+__all__ = ["GATHER", "RENEW_EVERY", "Claimed", "Stop", "lanes_of", "run_lanes"]
 
 log = logging.getLogger(__name__)
 
 GATHER = 0.02  # seconds finished calls wait for more to finish with them before they are recorded, at most
+# Seconds between two renewals of the claims a pass still holds (``run_lanes``' `renew`):
+# a third of ``claims.LEASE``, so a claim is renewed twice before it could lapse even when
+# one renewal fails (the database briefly unavailable).
+RENEW_EVERY = claims.LEASE.total_seconds() / 3
 
 
 class Claimed(Protocol):
@@ -97,11 +101,31 @@ def lanes_of(due: Iterable[tuple[int, str, int]]) -> list[list[int]]:
     return list(lanes.values())
 
 
-def _gathered(running: Mapping[Future[Any], Any], want: int) -> set[Future[Any]]:
+def _renewing(running: Mapping[Future[Any], J], renew: Callable[[list[J]], None] | None, name: str,
+              return_when: str) -> set[Future[Any]]:
+    """``wait(running, return_when=...)``, in slices of ``RENEW_EVERY`` seconds: at the end of
+    each slice that leaves calls running or queued, `renew` is given every job still held
+    (none is recorded yet), so a claim lasts as long as its owner is alive, however long the
+    queue before its call. A renewal that raises is logged and the calls go on: a claim that
+    lapses meanwhile is one the record step finds lost (it checks ownership)."""
+    while True:
+        done, pending = wait(running, timeout=None if renew is None else RENEW_EVERY, return_when=return_when)
+        if done and (return_when == FIRST_COMPLETED or not pending):
+            return done
+        assert renew is not None  # without it the wait above has no timeout
+        try:
+            renew(list(running.values()))
+        except Exception as exc:
+            log.warning("%s: the claims of %d rows could not be renewed (%s): their calls go on",
+                        name, len(running), exc, extra={"event": "sync.lanes.renew_failed"})
+
+
+def _gathered(running: Mapping[Future[Any], J], want: int, renew: Callable[[list[J]], None] | None = None,
+              name: str = "") -> set[Future[Any]]:
     """The calls finished once at least one is, and up to `want` within ``GATHER`` seconds
     of it: recorded together, they cost one transaction (and their lanes' next rows one
     claim), while the lanes freed wait at most that long."""
-    done, _ = wait(running, return_when=FIRST_COMPLETED)
+    done = _renewing(running, renew, name, FIRST_COMPLETED)
     deadline = time.monotonic() + GATHER
     while len(done) < min(want, len(running)) and (left := deadline - time.monotonic()) > 0:
         more, _ = wait(
@@ -123,6 +147,7 @@ def run_lanes(
     failed: Callable[[J, Exception], R] | None = None,
     batch: int = 0,
     together: Callable[[], AbstractContextManager[object]] | None = None,
+    renew: Callable[[list[J]], None] | None = None,
 ) -> list[int]:
     """Send `lanes` (row ids, each lane one record's rows in order); returns the rows left
     untried when `stop` was met (claimed and not sent, or never claimed).
@@ -139,9 +164,13 @@ def run_lanes(
 
     With `batch`, up to that many lane heads are claimed in one transaction (the calls
     beyond `concurrency` queue for a free connection) and recorded in one once all of them
-    are over; then the next batch. Claims then wait in the queue before their call: the
-    caller's claims must outlive that wait (``claims.take``'s `lease`), and a crash leaves
-    claims on rows never sent, taken over as any dead owner's (``sync/claim.py``).
+    are over; then the next batch. Claims then wait in the queue before their call: with
+    `renew(jobs)`, every ``RENEW_EVERY`` seconds that calls are still running or queued the
+    jobs still held (not recorded yet) are given to it, for the caller to push their
+    expiry on (one short transaction), so each claim is taken for one ``claims.LEASE``
+    and lives as long as its owner does. An owner that dies leaves claims that lapse one
+    ``LEASE`` after their last renewal, taken over as any dead owner's (``sync/claim.py``).
+    A `renew` that raises is logged; the calls go on.
     """
     width = max(concurrency, 1)
     room = max(batch, width)
@@ -239,7 +268,10 @@ def run_lanes(
                     continue  # claim again at once when nothing was claimed but lanes wait
                 if not running:
                     break
-                done = set(wait(running).done) if batch else _gathered(running, max(width // 2, 1))
+                if batch:
+                    done = _renewing(running, renew, name, ALL_COMPLETED)
+                else:
+                    done = _gathered(running, max(width // 2, 1), renew, name)
                 finished: list[R] = []
                 ended: list[J] = []  # every job whose call is over, sent or not
                 left: list[J] = []

@@ -293,12 +293,14 @@ def test_creates_whose_answers_were_lost_are_found_by_one_look_up_per_batch(
     assert len(bound) == 6
 
 
-def test_a_batch_of_creates_is_claimed_at_once_with_leases_that_outlast_its_queue(
+def test_a_batch_of_creates_is_claimed_at_once_each_for_one_lease(
     emulator: Emulator, bridge: tuple[App, FrozenClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ten creates over the demo's four connections: all ten claimed before the first call
-    (one transaction), each claim's lease long enough for the three calls a connection
-    makes in turn, every create made once and every claim released after."""
+    (one transaction), each for one plain ``LEASE`` (renewed while the batch runs, not
+    multiplied by the three calls a connection makes in turn: an owner that dies on
+    another host blocks them ten minutes, not thirty), every create made once and every
+    claim released after."""
     import sync.creates
     from sync import claim as claims
 
@@ -317,9 +319,95 @@ def test_a_batch_of_creates_is_claimed_at_once_with_leases_that_outlast_its_queu
     assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 10
     first = seen[0]
     assert all(token is not None for token, _ in first), "all ten claimed before the first call"
-    lease = clock.at + claims.LEASE * 3  # ten calls over four connections: three in turn
-    assert all(expires is not None and (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) >= lease
+    lease = clock.at + claims.LEASE  # the first call comes long before a renewal (a third of a lease)
+    assert all(expires is not None and (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) == lease
                for _, expires in first), first
     assert len(created_in_1c(emulator)) == 10
     with app.store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.claimed_by.is_not(None))) == 0
+
+
+class _Vanished(BaseException):
+    """The worker's host goes away mid-batch: nothing after this runs, nothing is released."""
+
+
+def _expiry(value: datetime | None) -> datetime | None:
+    return None if value is None else value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def test_the_creates_of_an_owner_gone_on_another_host_are_taken_over_after_one_lease(
+    emulator: Emulator, bridge: tuple[App, FrozenClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker on another host claims a batch of six creates (two calls a connection) and
+    dies before any is made: its claims hold the rows one ``LEASE``, not one per call queued
+    on a connection (``LEASE`` × 2 before the claims were renewed). Before the lease is
+    out nobody takes them; just after, the next pass creates all six, once each."""
+    import sync.creates
+    from sync import claim as claims
+
+    app, clock = bridge
+    new_requests(app, 6)
+    here = claims._HOST
+
+    def vanished(*args: object) -> object:
+        raise _Vanished
+
+    monkeypatch.setattr(claims, "_HOST", "worker-7.elsewhere")  # its tokens name another host
+    monkeypatch.setattr(sync.creates, "_call_create", vanished)
+    with pytest.raises(_Vanished):
+        app.run_job("sync.dispatch")
+    monkeypatch.undo()
+    assert here == claims._HOST
+    with app.store.transaction() as s:
+        held = list(s.scalars(select(OutboxRow).where(OutboxRow.operation == "create")))
+    assert len(held) == 6
+    assert all((row.claimed_by or "").startswith("worker-7.elsewhere:") for row in held)
+    for row in held:  # what the dead worker knew it was sending died with it
+        claims.done(row.claimed_by or "")
+    assert {_expiry(row.claim_expires) for row in held} == {clock.at + claims.LEASE}
+
+    assert app.run_job("sync.dispatch", clock.at + claims.LEASE - timedelta(seconds=1))["demo-1c"]["created"] == 0
+    assert created_in_1c(emulator, wait=0) == []
+    assert app.run_job("sync.dispatch", clock.at + claims.LEASE + timedelta(seconds=1))["demo-1c"]["created"] == 6
+    assert sorted(str(d["Тема"]) for d in created_in_1c(emulator)) == [f"Вопрос {i}" for i in range(6)]
+
+
+def test_a_batch_of_creates_slower_than_the_lease_keeps_its_claims_live_while_it_runs(
+    emulator: Emulator, bridge: tuple[App, FrozenClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease shortened to a second and each create taking a second and a half: five
+    creates over four connections (the first alone, then four) run three seconds, yet
+    another dispatcher judging the claims at any moment of it (the frozen clock moved on by
+    the wall time since the pass began) finds every one still live: they are renewed
+    (``lanes.RENEW_EVERY``). Claimed for the old ``LEASE`` × 2 and not renewed, they had
+    lapsed at two seconds, while their owner was still making the calls."""
+    import sync.creates
+    import sync.lanes
+    from sync import claim as claims
+
+    app, clock = bridge
+    new_requests(app, 5)
+    monkeypatch.setattr(claims, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(sync.lanes, "RENEW_EVERY", 0.1, raising=False)  # raising: absent before renewals
+    call = sync.creates._call_create
+    lapsed: list[tuple[float, int]] = []
+    checks: list[float] = []
+    began = time.monotonic()
+
+    def slow(*args: object) -> object:
+        time.sleep(1.5)
+        seen_at = time.monotonic() - began
+        with app.store.transaction() as s:
+            rows = list(s.scalars(select(OutboxRow).where(OutboxRow.operation == "create",
+                                                          OutboxRow.claimed_by.is_not(None))))
+        checks.append(seen_at)
+        later = clock.at + timedelta(seconds=seen_at)  # what another dispatcher's clock reads now
+        lapsed.extend((seen_at, row.id) for row in rows if not claims.is_live(row, later))
+        return call(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync.creates, "_call_create", slow)
+    assert app.run_job("sync.dispatch")["demo-1c"]["created"] == 5
+    assert len(checks) == 5, checks
+    assert max(checks) > 2.9, checks  # the last calls end past LEASE x 2 (the old claims)
+    assert lapsed == [], f"claims that lapsed while their owner ran the batch (seconds in, row): {lapsed}"
+    assert len(created_in_1c(emulator)) == 5
