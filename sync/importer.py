@@ -68,7 +68,7 @@ from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.conflict import queue_conflict
 from sync.deletes import permit, tombstone
-from sync.merge import merge
+from sync.merge import merge, sent_back
 from sync.outcome import ImportStats, clean_content_hash, content_hash, lost_race
 from sync.ownership import say_restored
 from sync.page import NewRecord, PageWork
@@ -253,8 +253,7 @@ class Importer:
         # 1C may already hold values in fields crm-bridge owns (written by an earlier
         # store, or typed by a user): the new record's own (none yet) go back like a merge's
         owned = {k: everything[k] for k in mapping.owned_locally if k in everything}
-        send = merge(owned, {k: values.get(k) for k in owned}, None, mapping.owners, "remote_wins").send if owned else {}
-        return NewRecord(model, values, rec, digest, held, sorted(fields), send)
+        return NewRecord(model, values, rec, digest, held, sorted(fields), sent_back(owned, values) if owned else {})
 
     def _bind_created(self, page: PageWork) -> None:
         """Insert the page's new records (one executemany per model, no row object each),
