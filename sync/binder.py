@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_bridge.store.bulk import bulk_insert
-from crm_bridge.store.records import in_chunks
+from crm_bridge.store.records import among, in_chunks
 from crm_bridge.store.tables import core_table
 from sync.tables import BindingRow
 
@@ -72,7 +72,8 @@ class Binder:
         wanted = sorted({str(r) for r in remote_ids} - cache.keys())
         for chunk in in_chunks(wanted):
             found = dict(self.session.execute(select(BindingRow.remote_id, BindingRow.local_id).where(
-                BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))).all())
+                BindingRow.backend == self.backend, BindingRow.model == model,
+                among(self.session, BindingRow.remote_id, chunk))).all())
             for rid in chunk:
                 cache[rid] = found.get(rid)
 
@@ -85,13 +86,17 @@ class Binder:
         self._local_ids.setdefault(model, {}).update(bound)
 
     def preload(self, model: str, remote_ids: Iterable[str]) -> None:
-        """Load the bindings of `remote_ids` (one query per 500); unknown ids are cached as absent."""
+        """Load the bindings of `remote_ids` (one query per 500); unknown ids are cached as absent.
+
+        The ids go in as one parameter (``among``): an ``IN`` of 500 bound one by one cost
+        SQLAlchemy more than the lookup itself — a page of 4,000 new records, 3-4 ms a chunk."""
         cache = self._by_remote.setdefault(model, {})
         wanted = sorted({str(r) for r in remote_ids} - cache.keys())
         for chunk in in_chunks(wanted):
             rows = self.session.scalars(
                 select(BindingRow).where(
-                    BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk)
+                    BindingRow.backend == self.backend, BindingRow.model == model,
+                    among(self.session, BindingRow.remote_id, chunk),
                 )
             )
             found = {r.remote_id: r for r in rows}
@@ -107,7 +112,8 @@ class Binder:
         for chunk in in_chunks(remote_ids):
             found.update((remote_id, version) for remote_id, version in self.session.execute(
                 select(BindingRow.remote_id, BindingRow.remote_version).where(
-                    BindingRow.backend == self.backend, BindingRow.model == model, BindingRow.remote_id.in_(chunk))))
+                    BindingRow.backend == self.backend, BindingRow.model == model,
+                    among(self.session, BindingRow.remote_id, chunk))))
         return found
 
     def get(self, model: str, remote_id: str) -> BindingRow | None:

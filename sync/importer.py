@@ -68,7 +68,7 @@ from sync.binder import Binder, KnownBindings
 from sync.checkpoint import load_checkpoint, save_checkpoint
 from sync.conflict import queue_conflict
 from sync.deletes import permit, tombstone
-from sync.merge import merge
+from sync.merge import merge, sent_back
 from sync.outcome import ImportStats, clean_content_hash, content_hash, lost_race
 from sync.ownership import say_restored
 from sync.page import NewRecord, PageWork
@@ -179,27 +179,7 @@ class Importer:
             if rec.deleted:
                 stats.skipped += 1
                 return
-            # Read once, every field: what 1C holds of all of them is the merge base; the
-            # record takes those the mapping reads at creation.
-            everything = mapping.reading_everything.to_canonical(rec.values, resolve, creating=True)
-            fields = {k: v for k, v in everything.items() if k in mapping.read_at_creation}
-            try:  # validated once: the row's values, and the JSON of those the base keeps as read
-                values, read = new_record_values(model, {**fields, **deleted}, (k for k in fields if k not in deleted))
-            except ValueError as exc:
-                raise Unusable(f"{model} {rec.id}: {exc}", stage="convert") from exc
-            # the base: what both sides hold (every field: a mapping may later merge one both
-            # ways); not an empty 1C value where the record took the model's default
-            kept = without_empty(model, everything)
-            # the rest (fields crm-bridge owns) as JSON; an empty one is null as it is
-            rest = {k: v for k, v in kept.items() if k not in read} if len(read) < len(kept) else {}
-            if any(v is not None for v in rest.values()):
-                rest.update(remote_to_json(model, {k: v for k, v in rest.items() if v is not None}))
-            held = {k: read[k] if k in read else rest[k] for k in kept}
-            # 1C may already hold values in fields crm-bridge owns (written by an earlier
-            # store, or typed by a user): the new record's own (none yet) go back like a merge's
-            owned = {k: everything[k] for k in mapping.owned_locally if k in everything}
-            send = merge(owned, {k: values.get(k) for k in owned}, None, mapping.owners, "remote_wins").send if owned else {}
-            page.creates.append(NewRecord(model, values, rec, digest, held, sorted(fields), send))
+            page.creates.append(self._new_record(mapping, rec, digest, resolve, deleted))
             if depth:  # a referenced record: the record that needs it resolves its id right away
                 self._bind_created(page)
             return
@@ -243,6 +223,37 @@ class Importer:
         stats.updated += 1
         data = {"created": False, "changed": sorted(changed), "before": fields_to_json(model, {k: v[0] for k, v in changed.items()})}
         page.unit.publish(DomainEvent(f"{model}.imported", model, binding.local_id, origin, data))
+
+    def _new_record(self, mapping: CompiledMapping, rec: RemoteRecord, digest: str, resolve: Any,
+                    deleted: dict[str, bool]) -> NewRecord:
+        """A record 1C holds and the store does not: its row, validated once, and its merge base.
+
+        Every dict here is built once per record of a first import (all of its records are
+        new), so each is built from the last without copying: the row's fields go to the
+        validation as they are when the model has no ``deleted`` to set."""
+        model = mapping.spec.model
+        # Read once, every field: what 1C holds of all of them is the merge base; the
+        # record takes those the mapping reads at creation.
+        everything = mapping.reading_everything.to_canonical(rec.values, resolve, creating=True)
+        at_creation = mapping.read_at_creation
+        fields = {k: v for k, v in everything.items() if k in at_creation}
+        # validated once: the row's values, and the JSON of those the base keeps as read
+        given, shown = ({**fields, **deleted}, fields.keys() - deleted.keys()) if deleted else (fields, fields.keys())
+        try:
+            values, read = new_record_values(model, given, shown)
+        except ValueError as exc:
+            raise Unusable(f"{model} {rec.id}: {exc}", stage="convert") from exc
+        # the base: what both sides hold (every field: a mapping may later merge one both
+        # ways); not an empty 1C value where the record took the model's default
+        kept = without_empty(model, everything)
+        # the rest (fields crm-bridge owns) as JSON; an empty one is null as it is. `read`
+        # names fields of `kept` only, so the base keeps `kept`'s order and values but those.
+        rest = {k: v for k, v in kept.items() if v is not None and k not in read} if len(read) < len(kept) else {}
+        held = {**kept, **read, **remote_to_json(model, rest)} if rest else {**kept, **read}
+        # 1C may already hold values in fields crm-bridge owns (written by an earlier
+        # store, or typed by a user): the new record's own (none yet) go back like a merge's
+        owned = {k: everything[k] for k in mapping.owned_locally if k in everything}
+        return NewRecord(model, values, rec, digest, held, sorted(fields), sent_back(owned, values) if owned else {})
 
     def _bind_created(self, page: PageWork) -> None:
         """Insert the page's new records (one executemany per model, no row object each),

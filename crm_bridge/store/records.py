@@ -116,7 +116,8 @@ def record_values(model: str, fields: dict[str, Any]) -> dict[str, Any]:
 def new_record_values(model: str, fields: dict[str, Any], shown: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """``record_values``, and from the same validation the values of the fields in `shown`
     it was given, for a JSON column (an import's merge base): a new record's values are
-    validated once, not once for the row and again for what is kept beside it.
+    validated once, not once for the row and again for what is kept beside it. The
+    second dict's order is not `shown`'s.
 
     Those values are JSON's types, as ``fields_to_json`` makes them, except datetimes,
     which stay datetimes: pydantic-core writes a JSON column (``store.engine._json_text``)
@@ -129,16 +130,13 @@ def new_record_values(model: str, fields: dict[str, Any], shown: Iterable[str] =
     given = without_empty(model, fields)
     checked = _validate(model, given)
     values = _plain(model, checked)
-    as_is, wanted = _json_as_is(model), []
-    kept = {}
-    for k in shown:
-        if k in given:
-            if k in as_is:
-                kept[k] = values[k]
-            else:
-                wanted.append(k)
+    # Sets, not a loop of two tests per field and record: the values come back in no
+    # particular order (a caller that keeps an order takes it from its own fields).
+    named, as_is = given.keys() & shown, _json_as_is(model)
+    kept = {k: values[k] for k in named & as_is}
+    wanted = named - as_is
     if wanted:  # ``model_dump(mode="json", include=...)``, without the wrapper's argument handling
-        kept.update(checked.__pydantic_serializer__.to_python(checked, mode="json", include=set(wanted)))
+        kept.update(checked.__pydantic_serializer__.to_python(checked, mode="json", include=wanted))
     return values, kept
 
 

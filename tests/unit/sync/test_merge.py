@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sync.merge import Conflict, merge, same
+from sync.merge import Conflict, merge, same, sent_back
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 OWNERS = {"subject": "newest", "status": "remote", "resolution_due": "local"}
@@ -119,3 +120,21 @@ def test_remote_rows_compare_on_the_fields_that_would_be_sent() -> None:
     assert not same(sent, [{"LineNumber": 1, "Пользователь_Key": "b", "Роль": "Соисполнитель"}])
     assert not same(sent, [])
     assert not same(sent, sent + sent)
+
+
+def test_what_a_new_record_sends_back_is_what_a_first_merge_of_owned_fields_sends() -> None:
+    owned = {"resolution_due": "local", "first_response_due": "local", "sla_state": "local", "sla_breached": "local",
+             "co_executors": "local", "note": "local"}
+    remote = {"resolution_due": T0, "first_response_due": T0.replace(microsecond=500), "sla_state": "",
+              "sla_breached": True, "co_executors": [{"agent": "Ёж", "role": "помощник"}], "note": "Срочно"}
+    locals_: list[dict[str, Any]] = [
+        {},  # a new record's own: none yet
+        {"resolution_due": T0 + timedelta(hours=4), "first_response_due": T0, "sla_state": None, "sla_breached": False,
+         "co_executors": [{"agent": "Ёж"}], "note": "Срочно"},
+        {"resolution_due": None, "sla_state": "breached", "co_executors": [], "note": ""},
+    ]
+    for local in locals_:
+        expected = merge(remote, {k: local.get(k) for k in remote}, None, owned, "remote_wins").send
+        assert sent_back(remote, local) == expected
+    assert sent_back(remote, {}) == {"resolution_due": None, "first_response_due": None, "sla_breached": None,
+                                     "co_executors": None, "note": None}  # "" and None are alike
