@@ -61,12 +61,7 @@ log = logging.getLogger(__name__)
 # transaction for every two writes, whatever the number of workers. At 8 a connection, the
 # last call of a batch waits behind 7 others on its connection: its claim (one
 # ``claims.LEASE``) is renewed while it waits (``_renew``), as the creates' (``sync.creates``).
-# One a connection for now: with 8, a dispatcher killed while the batch's fast writes had
-# reached 1C (its slow ones still out) was, under CPU load, followed by a pass that wrote
-# one of those records again (test_no_lock_across_network's several-writes case, about 1
-# run in 4 with three CPU burners beside it; the cause is not found yet). With one a
-# connection the batch is the calls in flight, as before batches.
-BATCH_PER_CONNECTION = 1
+BATCH_PER_CONNECTION = 8
 
 
 def _due_rows(store: Store, backend: str, now: datetime, limit: int, shard: tuple[int, int] | None = None,

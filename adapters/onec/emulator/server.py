@@ -33,6 +33,13 @@ MAX_BODY = 64 * 1024 * 1024
 Gateway = Callable[[str, str, str, Mapping[str, str], bytes, str], Response]
 
 
+
+class _ClientGone(Exception):
+    """The connection closed before the request's declared body arrived: a client killed
+    after sending its headers (urllib3 sends the body apart). A web server in front of 1C
+    drops such a request unprocessed; applied as an empty PATCH it bumped DataVersion with
+    no value changed, which looked like a write of the killed client's values."""
+
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """A threading server that can close its idle keep-alive connections on stop."""
 
@@ -110,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         try:
             body = self._read_body()
+        except _ClientGone:
+            self.close_connection = True  # an incomplete request is never processed, as IIS or Apache drop it
+            return
         except ValueError as exc:
             self.close_connection = True  # the framing is unknown: do not read on
             self._send(Response(413 if "large" in str(exc) else 400, ODataError(
@@ -152,7 +162,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise ValueError("body too large")
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            raise _ClientGone  # the client closed before its whole body came (killed between headers and body)
+        return body
 
     def _send(self, response: Response) -> None:
         if response.headers.get("X-Emulator-Drop") == "1":
