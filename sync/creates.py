@@ -22,7 +22,7 @@ from crm_bridge.store.records import ROWS
 from mapping.compile import CompiledMapping
 from sync import claim as claims
 from sync.binder import Binder
-from sync.lanes import Stop, run_lanes
+from sync.lanes import Stop, renewer, run_lanes
 from sync.record import (
     ExportStats,
     backoff,
@@ -45,7 +45,7 @@ WAIT = timedelta(minutes=1)  # a create whose reference is still being created l
 # Creates claimed (bound, looked up) in one transaction and recorded in one: the calls
 # beyond the backend's concurrency queue behind it. At 16 a batch per connection, the last
 # call waits for 15 others on its connection: its claim (one ``claims.LEASE``) is renewed
-# while it waits (``_renew``), so an owner that dies elsewhere blocks it one lease, not 16.
+# while it waits (``lanes.renewer``), so an owner that dies elsewhere blocks it one lease, not 16.
 BATCH_PER_CONNECTION = 16
 
 
@@ -98,7 +98,7 @@ def create_pending(store: Store, backend: RemoteBackend, mappings: Mapping[str, 
     offers it) after the claim is committed and before any is created, its calls made
     `concurrency` at once, and its outcomes recorded in one transaction once all are over
     — two commits a batch, not two for every two creates. A claim is renewed while it waits
-    behind the batch's earlier calls (``_renew``, every ``lanes.RENEW_EVERY`` seconds);
+    behind the batch's earlier calls (``lanes.renewer``, every ``lanes.RENEW_EVERY`` seconds);
     after a crash the look-up by key finds what was created.
 
     A create that refers to a record still being created in the same batch (a request's
@@ -174,8 +174,7 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
                 if (row := held.get(made.job.row_id)) is not None:
                     _settle(session, row, bindings.get(made.job.binding_id), mappings[made.job.model], made, now, stats)
 
-    def renew(held: list[_Create]) -> None:
-        _renew(store, held, claims.advanced(now, started))
+    renew = renewer(store, now, started)
 
     untried = run_lanes([[row_id] for row_id in ids], claim=claim, call=call, record=record, stop=stop,
                         concurrency=concurrency, name=f"create-{backend.name}", failed=failed,
@@ -183,12 +182,6 @@ def _create_round(store: Store, backend: RemoteBackend, mappings: Mapping[str, C
     if stop.fault is not None and untried:
         _hold_back(store, untried, stop.fault, now, stats, backend.name)
 
-
-def _renew(store: Store, held: list[_Create], now: datetime) -> None:
-    """Renew the claims of the creates still queued or in flight, in one short transaction
-    (``claims.renew``: those still ours only)."""
-    with store.transaction() as session:
-        claims.renew(session, [(job.row_id, job.token) for job in held], now)
 
 
 def _hold_back(store: Store, row_ids: list[int], exc: RemoteError, now: datetime, stats: ExportStats,

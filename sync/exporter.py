@@ -35,7 +35,7 @@ from sync.binder import Binder
 from sync.creates import create_pending
 from sync.hold import Holds, not_held
 from sync.importer import Importer
-from sync.lanes import Stop, lanes_of, run_lanes
+from sync.lanes import Stop, lanes_of, renewer, run_lanes
 from sync.merge import same
 from sync.record import (
     MAX_ATTEMPTS,
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 # claimed about two rows at latency 0 (``sync.lanes.GATHER``): five statements and a
 # transaction for every two writes, whatever the number of workers. At 8 a connection, the
 # last call of a batch waits behind 7 others on its connection: its claim (one
-# ``claims.LEASE``) is renewed while it waits (``_renew``), as the creates' (``sync.creates``).
+# ``claims.LEASE``) is renewed while it waits (``lanes.renewer``), as the creates' (``sync.creates``).
 BATCH_PER_CONNECTION = 8
 
 
@@ -219,7 +219,7 @@ def dispatch(
     remote never holds SQLite's write lock from the other jobs. Rows are claimed and
     recorded ``BATCH_PER_CONNECTION`` × `concurrency` at a time (the record of one batch
     and the claim of the next in one transaction); the claims still held are renewed while
-    the batch's calls run (``_renew``), and a crash leaves the claims of the batch's rows
+    the batch's calls run (``lanes.renewer``), and a crash leaves the claims of the batch's rows
     not sent yet, taken over as any dead owner's (``sync/claim.py``) one ``claims.LEASE``
     after their last renewal.
     The rows go in lanes, one per record (``_lanes``): a lane sends its record's rows one
@@ -266,8 +266,7 @@ def dispatch(
         with nullcontext(shared[0]) if shared else store.transaction() as session:
             return _claim_updates(session, row_ids, mappings, current, written, now, stats, reread_at)
 
-    def renew(held: list[_Update]) -> None:
-        _renew(store, held, claims.advanced(now, started))
+    renew = renewer(store, now, started)
 
     def call(job: _Update) -> _Sent:
         return _call_update(backend, mappings[job.model], job, broken, stop)
@@ -293,12 +292,6 @@ def dispatch(
             _postpone(store, untried, stop.fault, now, stats, backend.name)
     return stats
 
-
-def _renew(store: Store, held: list[_Update], now: datetime) -> None:
-    """Renew the claims of the updates still queued or in flight, in one short transaction
-    of its own (``claims.renew``: those still ours only)."""
-    with store.transaction() as session:
-        claims.renew(session, [(job.row_id, job.token) for job in held], now)
 
 
 def _wait_out(store: Store, row_ids: list[int], exc: RemoteError, met_by_row: int | None, now: datetime,

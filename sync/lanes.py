@@ -44,16 +44,18 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from crm_bridge.errors import RemoteError
+from crm_bridge.store import Store
 from sync import claim as claims
 
-__all__ = ["GATHER", "RENEW_EVERY", "Claimed", "Stop", "lanes_of", "run_lanes"]
+__all__ = ["GATHER", "RENEW_EVERY", "Claimed", "Stop", "lanes_of", "renewer", "run_lanes"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,16 @@ class Claimed(Protocol):
 
 J = TypeVar("J", bound=Claimed)
 R = TypeVar("R")
+
+
+def renewer(store: Store, now: datetime, started: float) -> Callable[[Sequence[Claimed]], None]:
+    """``run_lanes``' `renew` for claims taken at `now` by a pass that began at `started`
+    (``time.monotonic()``): the claims still held, renewed in one short transaction of their
+    own (``claims.renew``: those still ours only), at `now` moved on by the wall time since."""
+    def renew(held: Sequence[Claimed]) -> None:
+        with store.transaction() as session:
+            claims.renew(session, [(job.row_id, job.token) for job in held], claims.advanced(now, started))
+    return renew
 
 
 @dataclass
